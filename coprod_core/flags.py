@@ -1,0 +1,130 @@
+"""A flag: one problem found by a check, said so a member of staff can act on it.
+
+The fingerprint is the flag's identity. It hashes the check, the subject and the *identity facts*
+(what makes it the same problem: the dimension and category, the session owed for), never the
+message, so rewording a message or re-running a check never creates a second flag. The *facts
+digest* hashes the material facts (the amount owed, the counts), so the sync can tell a flag that
+is still open from one whose facts changed, and re-open an acknowledged flag only then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class SubjectKind(StrEnum):
+    PERSON = "person"
+    SESSION = "session"
+    PROJECT = "project"
+    RECORD = "record"
+    """A row that could not be used (data-quality flags); id is ``entity:row``."""
+
+
+class Subject(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: SubjectKind
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.id}"
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-able, order-independent form of evidence, so a digest never depends on dict order."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(_canonical(v) for v in value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def digest(*parts: Any) -> str:
+    """A short, stable hash of JSON-able parts (Decimal, dates, sets and dicts allowed)."""
+    text = json.dumps(_canonical(list(parts)), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+class Flag(BaseModel):
+    """One finding. Build it with :func:`make_flag` so the fingerprint is computed one way."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    check_id: str
+    """Stable id of the rule that raised it, e.g. ``payments.overdue``."""
+    severity: Severity
+    subject: Subject
+    title: str
+    message: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    fingerprint: str
+    facts_digest: str
+    project_id: str | None = None
+    """The project the flag belongs to, when there is one (for grouping and write-back)."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def evidence_json(self) -> str:
+        return json.dumps(_canonical(self.evidence), sort_keys=True, default=str)
+
+
+def make_flag(
+    *,
+    check_id: str,
+    severity: Severity,
+    subject: Subject,
+    title: str,
+    message: str,
+    evidence: dict[str, Any],
+    identity: dict[str, Any] | None = None,
+    facts: dict[str, Any] | None = None,
+    project_id: str | None = None,
+) -> Flag:
+    """Build a flag with its fingerprint and facts digest.
+
+    ``identity``: what makes it the same problem on every run (default: nothing beyond check and
+    subject). ``facts``: what, when it changes, makes it a changed flag (default: all evidence).
+    """
+    return Flag(
+        check_id=check_id,
+        severity=severity,
+        subject=subject,
+        title=title,
+        message=message,
+        evidence=evidence,
+        fingerprint=digest(check_id, subject.kind.value, subject.id, identity or {}),
+        facts_digest=digest(facts if facts is not None else evidence),
+        project_id=project_id,
+    )
+
+
+def sort_flags(flags: list[Flag]) -> list[Flag]:
+    """Most severe first, then by check and subject: a stable order for output and write-back."""
+    return sorted(
+        flags,
+        key=lambda f: (-f.severity.rank, f.check_id, f.subject.kind.value, f.subject.id, f.fingerprint),
+    )

@@ -1,0 +1,295 @@
+"""The canonical model: what coprod knows about a co-production project.
+
+Every connector maps its rows into these types, and every check reads only these types. They are
+pydantic models so that a row that does not fit is caught at the edge (by the mapping, which turns
+the error into a data-quality flag) and the checks can trust what they are given.
+
+Money is ``Decimal`` everywhere: a payment check that rounds floats owes someone 0.01 forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Role(StrEnum):
+    """What someone brings to the project. A person may hold several roles."""
+
+    LIVED_EXPERIENCE = "lived_experience"
+    CARER = "carer"
+    FRONTLINE_STAFF = "frontline_staff"
+    MANAGER = "manager"
+    COMMISSIONER = "commissioner"
+    VOLUNTEER = "volunteer"
+    OTHER = "other"
+
+
+ROLE_WORDS: dict[Role, str] = {
+    Role.LIVED_EXPERIENCE: "lived experience",
+    Role.CARER: "carer",
+    Role.FRONTLINE_STAFF: "frontline staff",
+    Role.MANAGER: "manager",
+    Role.COMMISSIONER: "commissioner",
+    Role.VOLUNTEER: "volunteer",
+    Role.OTHER: "other",
+}
+
+
+class PaymentPreference(StrEnum):
+    """How someone wants to be recognised for their time."""
+
+    PAID = "paid"
+    VOUCHER = "voucher"
+    DECLINED = "declined"
+    NOT_ELIGIBLE = "not_eligible"
+
+
+class Stage(StrEnum):
+    """The stages of a service's life that co-production should span (NHS England 2022, TLAP)."""
+
+    DESIGN = "design"
+    PLANNING = "planning"
+    DELIVERY = "delivery"
+    EVALUATION = "evaluation"
+
+
+STAGE_ORDER: tuple[Stage, ...] = (Stage.DESIGN, Stage.PLANNING, Stage.DELIVERY, Stage.EVALUATION)
+
+
+class SessionKind(StrEnum):
+    """What happened at a session. The consult-type kinds ask people for views, not decisions."""
+
+    CO_DESIGN_WORKSHOP = "co_design_workshop"
+    DECISION_MEETING = "decision_meeting"
+    STEERING_GROUP = "steering_group"
+    CO_DELIVERY = "co_delivery"
+    CO_EVALUATION = "co_evaluation"
+    TRAINING = "training"
+    SURVEY = "survey"
+    FEEDBACK_ON_DRAFT = "feedback_on_draft"
+    FOCUS_GROUP = "focus_group"
+    INFORMATION_EVENT = "information_event"
+    OTHER = "other"
+
+
+CONSULT_KINDS: frozenset[SessionKind] = frozenset(
+    {
+        SessionKind.SURVEY,
+        SessionKind.FEEDBACK_ON_DRAFT,
+        SessionKind.FOCUS_GROUP,
+        SessionKind.INFORMATION_EVENT,
+    }
+)
+
+KIND_WORDS: dict[SessionKind, str] = {
+    SessionKind.CO_DESIGN_WORKSHOP: "co-design workshop",
+    SessionKind.DECISION_MEETING: "decision meeting",
+    SessionKind.STEERING_GROUP: "steering group",
+    SessionKind.CO_DELIVERY: "co-delivery session",
+    SessionKind.CO_EVALUATION: "co-evaluation session",
+    SessionKind.TRAINING: "training session",
+    SessionKind.SURVEY: "survey",
+    SessionKind.FEEDBACK_ON_DRAFT: "feedback on a draft",
+    SessionKind.FOCUS_GROUP: "focus group",
+    SessionKind.INFORMATION_EVENT: "information event",
+    SessionKind.OTHER: "session",
+}
+
+
+class Rung(StrEnum):
+    """Rungs of the TLAP ladder that evidence can place a project on, lowest first.
+
+    TLAP's ladder also has coercion and educating below informing; coprod cannot tell those apart
+    from data, so evidence of nothing at all is ``none``.
+    """
+
+    NONE = "none"
+    INFORMING = "informing"
+    CONSULTATION = "consultation"
+    ENGAGEMENT = "engagement"
+    CO_DESIGN = "co_design"
+    CO_PRODUCTION = "co_production"
+
+    @property
+    def rank(self) -> int:
+        return list(Rung).index(self)
+
+    @property
+    def words(self) -> str:
+        return self.value.replace("_", "-")
+
+
+class PaymentKind(StrEnum):
+    FEE = "fee"
+    EXPENSES = "expenses"
+
+
+UNKNOWN = "unknown"
+PREFER_NOT_TO_SAY = "prefer_not_to_say"
+NOT_STATED: frozenset[str] = frozenset({UNKNOWN, PREFER_NOT_TO_SAY})
+"""Equality-monitoring values that say nothing about the category: they count towards a data gap."""
+
+
+class Person(_Frozen):
+    """Someone who takes part: a person who uses the service, a carer, a member of staff..."""
+
+    id: str
+    name: str | None = None
+    roles: frozenset[Role] = frozenset()
+    demographics: dict[str, str] = Field(default_factory=dict)
+    """Dimension (ethnicity, age_band, ...) -> category, or ``unknown`` / ``prefer_not_to_say``."""
+    payment_preference: PaymentPreference | None = None
+    benefits_opt_in: bool = False
+    """The person asked to be told when fees in a month may affect their benefits."""
+
+    def has_any_role(self, roles: Iterable[Role]) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+    def label(self) -> str:
+        """How a flag names the person: their name and ID, or the ID alone."""
+        return f"{self.name} (ID {self.id})" if self.name else f"Person ID {self.id}"
+
+
+class Project(_Frozen):
+    id: str
+    name: str
+    label: Rung = Rung.CO_PRODUCTION
+    """What the project calls itself: the rung it claims on the ladder."""
+    stages_reached: frozenset[Stage] = frozenset()
+    plan_drafted: date | None = None
+    co_chair_roles: frozenset[Role] = frozenset()
+    decision_group: tuple[str, ...] = ()
+    """Person ids of the decision-making group (board, steering group), if the project has one."""
+
+
+class Session(_Frozen):
+    id: str
+    project_id: str
+    date: date
+    hours: Decimal = Field(ge=0)
+    kind: SessionKind
+    stage: Stage | None = None
+    title: str | None = None
+    decision_taken: bool = False
+    decision: str | None = None
+    """What was decided, in the project's words ("the budget"), for the flag message."""
+
+    def label(self) -> str:
+        from coprod_core.text import day
+
+        name = self.title or KIND_WORDS[self.kind]
+        return f"{name} on {day(self.date)}"
+
+
+class Attendance(_Frozen):
+    person_id: str
+    session_id: str
+    hours: Decimal | None = Field(default=None, ge=0)
+    """Hours this person attended; ``None`` means the whole session."""
+    prep_hours: Decimal = Field(default=Decimal(0), ge=0)
+    expenses_claimed: Decimal = Field(default=Decimal(0), ge=0)
+
+
+class Payment(_Frozen):
+    id: str
+    person_id: str
+    amount: Decimal = Field(ge=0)
+    date: date
+    kind: PaymentKind = PaymentKind.FEE
+    session_id: str | None = None
+
+
+class BaselineDimension(_Frozen):
+    """The make-up of the people who use the service on one dimension, with where it came from."""
+
+    source: str
+    as_of: str
+    shares: dict[str, float]
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Category -> words for a message ("people of Asian heritage")."""
+
+    @field_validator("shares")
+    @classmethod
+    def _shares_are_proportions(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:
+            raise ValueError("needs at least one category")
+        if any(s < 0 for s in v.values()):
+            raise ValueError("shares and counts cannot be negative")
+        total = sum(v.values())
+        if total <= 0:
+            raise ValueError("shares add up to zero")
+        if total > 1.0 + 1e-6:
+            # Counts were given: turn them into shares.
+            return {k: s / total for k, s in v.items()}
+        return v
+
+    def category_words(self, category: str) -> str:
+        return self.labels.get(category) or f"people in the '{category}' group"
+
+
+class PaymentPolicy(_Frozen):
+    """The project's promise about paying people for their time (NIHR / NHS England guidance)."""
+
+    currency: str = "GBP"
+    rates: dict[SessionKind, Decimal]
+    """Rate per hour by session kind. A kind missing here is not covered by the policy."""
+    minimum_hours: Decimal = Decimal(0)
+    prep_counts: bool = True
+    eligible_roles: frozenset[Role] = frozenset({Role.LIVED_EXPERIENCE, Role.CARER})
+    expenses_reimbursed: bool = True
+    pay_within_days: int = Field(default=30, ge=0)
+    benefits_monthly_threshold: Decimal | None = None
+    """Fees in a calendar month above which an opted-in person is told to talk it through."""
+    source: str = ""
+    effective: date | None = None
+
+    @field_validator("rates")
+    @classmethod
+    def _rates_not_negative(cls, v: dict[SessionKind, Decimal]) -> dict[SessionKind, Decimal]:
+        if any(r < 0 for r in v.values()):
+            raise ValueError("a rate cannot be negative")
+        return v
+
+
+class Dataset(_Frozen):
+    """Everything the checks see, already mapped and validated."""
+
+    people: tuple[Person, ...] = ()
+    projects: tuple[Project, ...] = ()
+    sessions: tuple[Session, ...] = ()
+    attendance: tuple[Attendance, ...] = ()
+    payments: tuple[Payment, ...] = ()
+    baseline: dict[str, BaselineDimension] = Field(default_factory=dict)
+    policy: PaymentPolicy | None = None
+
+    @model_validator(mode="after")
+    def _ids_unique(self) -> Dataset:
+        for what, items in (
+            ("person", self.people),
+            ("project", self.projects),
+            ("session", self.sessions),
+        ):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(f"{what} id {item.id!r} appears twice")
+                seen.add(item.id)
+        return self
+
+    def people_by_id(self) -> dict[str, Person]:
+        return {p.id: p for p in self.people}
+
+    def sessions_by_id(self) -> dict[str, Session]:
+        return {s.id: s for s in self.sessions}
+
+    def projects_by_id(self) -> dict[str, Project]:
+        return {p.id: p for p in self.projects}

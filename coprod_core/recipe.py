@@ -1,0 +1,281 @@
+"""The recipe: one project's set-up, declared as data and validated before anything runs.
+
+A recipe (TOML) says where each entity comes from (a source: a connector and its location), how
+the source's columns map onto the canonical model (field names and value maps), and carries the
+baseline, the payment policy and the check settings. Secrets are never in a recipe: a recipe only
+*names* the environment variable that holds one (``token_env = "KOBO_TOKEN"``).
+
+This module only validates a mapping that was already parsed; reading the file is the app's job.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from coprod_core.model import BaselineDimension, PaymentPolicy, Role, Rung, Stage
+from coprod_core.settings import CheckSettings
+
+
+class Entity(StrEnum):
+    PEOPLE = "people"
+    PROJECTS = "projects"
+    SESSIONS = "sessions"
+    ATTENDANCE = "attendance"
+    PAYMENTS = "payments"
+
+
+CANONICAL_FIELDS: dict[Entity, dict[str, bool]] = {
+    # field -> required
+    Entity.PEOPLE: {
+        "id": True,
+        "name": False,
+        "roles": True,
+        "payment_preference": False,
+        "benefits_opt_in": False,
+    },
+    Entity.PROJECTS: {
+        "id": True,
+        "name": True,
+        "label": False,
+        "stages_reached": False,
+        "plan_drafted": False,
+        "co_chair_roles": False,
+        "decision_group": False,
+    },
+    Entity.SESSIONS: {
+        "id": True,
+        "project_id": False,
+        "date": True,
+        "hours": True,
+        "kind": True,
+        "stage": False,
+        "title": False,
+        "decision_taken": False,
+        "decision": False,
+    },
+    Entity.ATTENDANCE: {
+        "person_id": True,
+        "session_id": True,
+        "hours": False,
+        "prep_hours": False,
+        "expenses_claimed": False,
+    },
+    Entity.PAYMENTS: {
+        "id": False,
+        "person_id": True,
+        "amount": True,
+        "date": True,
+        "kind": False,
+        "session_id": False,
+    },
+}
+"""What each entity can map. A required field must be mapped (or have a default)."""
+
+REQUIRED_ENTITIES = (Entity.PEOPLE, Entity.SESSIONS, Entity.ATTENDANCE)
+
+SECRET_KEY_HINTS = ("token", "key", "secret", "password", "credential")
+"""Option names that look like secrets: a recipe may only name an env var (``*_env``) for them."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(BaseModel):
+    """Where rows come from and flags go back: a connector and its options.
+
+    Options other than ``connector`` and ``write_back`` belong to the connector, which validates
+    them with its own model (so an unknown option is an error there, naming this section).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    connector: str
+    write_back: bool = True
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _no_inline_secrets(self) -> SourceSpec:
+        for name, value in (self.model_extra or {}).items():
+            lowered = name.lower()
+            if lowered.endswith("_env") or not isinstance(value, str):
+                continue
+            if any(h in lowered for h in SECRET_KEY_HINTS) and not lowered.endswith(
+                ("_file_env", "_path", "_file")
+            ):
+                raise ValueError(
+                    f"'{name}' looks like a secret: put it in .env and name its variable "
+                    f"here as '{name}_env = \"VARIABLE_NAME\"'"
+                )
+        return self
+
+
+class EntitySpec(_Strict):
+    """How one entity is read: from which source, where in it, and how its fields map."""
+
+    source: str
+    location: str | None = None
+    """A file name, a tab name, an asset uid or an API entity: whatever the connector needs."""
+    fields: dict[str, str] = Field(default_factory=dict)
+    """Canonical field -> column or field name in the source."""
+    defaults: dict[str, str] = Field(default_factory=dict)
+    """Canonical field -> value used when the column is absent or empty."""
+    demographics: dict[str, str] = Field(default_factory=dict)
+    """(people only) dimension -> column holding the equality-monitoring answer."""
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Canonical field or dimension -> {value in the source: canonical value}."""
+    separator: str = ";"
+    """Splits multi-valued cells (roles, stages, decision group)."""
+    day_first: bool = True
+    """Read 03/04/2026 as 3 April (UK). Set false for US-style month-first dates."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Connector-specific settings for this entity (validated by the connector)."""
+
+
+class InlineProject(_Strict):
+    """A project declared in the recipe itself, for set-ups with no projects table."""
+
+    id: str
+    name: str
+    label: Rung = Rung.CO_PRODUCTION
+    stages_reached: list[Stage] = Field(default_factory=list)
+    plan_drafted: date | None = None
+    co_chair_roles: list[Role] = Field(default_factory=list)
+    decision_group: list[str] = Field(default_factory=list)
+
+
+class StateSpec(_Strict):
+    path: str | None = None
+    """SQLite file for the state store, relative to the recipe (``COPROD_STATE`` overrides)."""
+
+
+class WebhookSpec(_Strict):
+    """How the webhook app authenticates deliveries for this recipe (secrets by env var name)."""
+
+    secret_env: str | None = None
+    """Variable holding the shared secret (KoboToolbox header) or signing secret (Standard Webhooks)."""
+    header: str = "X-Coprod-Secret"
+
+
+class Recipe(_Strict):
+    name: str
+    description: str = ""
+    sources: dict[str, SourceSpec]
+    entities: dict[Entity, EntitySpec]
+    projects: list[InlineProject] = Field(default_factory=list)
+    baseline: dict[str, BaselineDimension] = Field(default_factory=dict)
+    policy: PaymentPolicy | None = None
+    settings: CheckSettings = CheckSettings()
+    state: StateSpec = StateSpec()
+    webhook: WebhookSpec = WebhookSpec()
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_slug(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v):
+            raise ValueError("use letters, digits, '-', '_' or '.' (it names the state and the URL)")
+        return v
+
+    @model_validator(mode="after")
+    def _entities_fit(self) -> Recipe:
+        problems: list[str] = []
+        for entity in REQUIRED_ENTITIES:
+            if entity not in self.entities:
+                problems.append(f"[entities.{entity.value}] is missing: every recipe needs it")
+        if Entity.PROJECTS not in self.entities and not self.projects:
+            problems.append("no projects: add [entities.projects] or at least one [[projects]]")
+        if Entity.PROJECTS in self.entities and self.projects:
+            problems.append("projects come from [entities.projects] or [[projects]], not both")
+        for entity, spec in self.entities.items():
+            where = f"[entities.{entity.value}]"
+            if spec.source not in self.sources:
+                problems.append(
+                    f"{where} source '{spec.source}' is not one of [sources]: "
+                    f"{', '.join(sorted(self.sources)) or 'none defined'}"
+                )
+            known = CANONICAL_FIELDS[entity]
+            for field in [*spec.fields, *spec.defaults]:
+                if field not in known:
+                    problems.append(
+                        f"{where} field '{field}' is unknown; expected one of {', '.join(known)}"
+                    )
+            for field, required in known.items():
+                if required and field not in spec.fields and field not in spec.defaults:
+                    problems.append(f"{where} required field '{field}' is not mapped in fields")
+            if spec.demographics and entity is not Entity.PEOPLE:
+                problems.append(f"{where} demographics belong to [entities.people] only")
+            for field in spec.values:
+                if field not in known and field not in spec.demographics:
+                    problems.append(
+                        f"{where} values for '{field}': not a mapped field or demographic dimension"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def entity_source(self, entity: Entity) -> str | None:
+        spec = self.entities.get(entity)
+        return spec.source if spec else None
+
+
+class RecipeProblem(BaseModel):
+    """One thing wrong with a recipe, said with where it is."""
+
+    file: str
+    section: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.section}: {self.message}" if self.section else f"{self.file}: {self.message}"
+
+
+def _section(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    if not parts:
+        return ""
+    *table, last = parts
+    return f"[{'.'.join(table)}] {last}" if table else f"[{last}]" if last in _TABLES else last
+
+
+_TABLES = {"sources", "entities", "projects", "baseline", "policy", "settings", "state", "webhook"}
+
+
+def describe_errors(error: ValidationError, file: str) -> list[RecipeProblem]:
+    """Turn pydantic's errors into problems a person can fix: file, section, field, expectation."""
+    problems: list[RecipeProblem] = []
+    for e in error.errors(include_url=False):
+        loc = tuple(e["loc"])
+        kind = e["type"]
+        msg = e["msg"]
+        if kind == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the recipe README for the keys allowed)"
+        elif kind == "missing":
+            msg = "required key is missing"
+        elif kind == "value_error":
+            msg = msg.removeprefix("Value error, ")
+            if "; " in msg and not loc:
+                problems.extend(RecipeProblem(file=file, section="", message=m) for m in msg.split("; "))
+                continue
+        else:
+            got = e.get("input")
+            if not isinstance(got, (dict, list)) and not any(h in str(loc).lower() for h in SECRET_KEY_HINTS):
+                msg = f"{msg} (got {got!r})"
+        problems.append(RecipeProblem(file=file, section=_section(loc), message=msg))
+    return problems
+
+
+def parse_recipe(data: dict[str, Any], file: str) -> tuple[Recipe | None, list[RecipeProblem]]:
+    """Validate a parsed recipe. Returns the recipe, or None and every problem found at once."""
+    try:
+        return Recipe.model_validate(data), []
+    except ValidationError as error:
+        return None, describe_errors(error, file)

@@ -1,0 +1,44 @@
+"""Settings of the checks, with the defaults DESIGN.md gives. A recipe's ``[settings]`` fills them."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from coprod_core.model import Role
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RepresentationSettings(_Settings):
+    four_fifths: float = Field(default=0.8, gt=0, le=1)
+    """Flag when the observed share is below this fraction of the baseline share."""
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    """Confidence level of the Wilson score interval."""
+    data_gap_share: float = Field(default=0.30, ge=0, le=1)
+    """Flag a data gap when more than this share of answers is unknown or prefer not to say."""
+    min_voice_in_decision_group: int = Field(default=2, ge=0)
+    period_start: date | None = None
+    period_end: date | None = None
+    """Only attendance in this period counts (default: everything up to the run date)."""
+
+
+class PaymentSettings(_Settings):
+    overpaid_tolerance: Decimal = Field(default=Decimal("0.00"), ge=0)
+    """Overpayments up to this amount (rounding) are not flagged."""
+
+
+class ConsultationSettings(_Settings):
+    max_consult_share: float = Field(default=0.5, ge=0, le=1)
+    """'Beyond feedback' fails when more than this share of voice hours were consult-type."""
+
+
+class CheckSettings(_Settings):
+    voice_roles: frozenset[Role] = frozenset({Role.LIVED_EXPERIENCE, Role.CARER})
+    representation: RepresentationSettings = RepresentationSettings()
+    payments: PaymentSettings = PaymentSettings()
+    consultation: ConsultationSettings = ConsultationSettings()

@@ -1,0 +1,50 @@
+"""Words for flag messages: dates, money, shares and lists as a project worker writes them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
+
+
+def day(d: date) -> str:
+    """``3 March 2026``: no leading zero, month in words, so nobody misreads 03/04."""
+    return f"{d.day} {d:%B %Y}"
+
+
+def money(amount: Decimal, currency: str = "GBP") -> str:
+    """``£75.00``; currencies without a symbol are written ``75.00 CHF``."""
+    q = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    symbol = _SYMBOLS.get(currency.upper())
+    return f"{symbol}{q:,.2f}" if symbol else f"{q:,.2f} {currency.upper()}"
+
+
+def percent(share: float) -> str:
+    """A whole-number percentage: ``4%``; below 1% but above 0 it says ``under 1%``."""
+    if 0 < share < 0.005:
+        return "under 1%"
+    return f"{round(share * 100):.0f}%"
+
+
+def hours(h: Decimal) -> str:
+    """``2 hours``, ``1 hour``, ``1.5 hours``."""
+    n = h.normalize()
+    text = format(n, "f")
+    return f"{text} hour" if n == 1 else f"{text} hours"
+
+
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 session``, ``3 sessions``."""
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+def join(items: Sequence[str], conjunction: str = "and") -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    if not items:
+        return ""
+    if len(items) == 1:
+        return items[0]
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
