@@ -114,6 +114,10 @@ class Connector(ABC):
         self.name = name
         self.options = options
         self.context = context
+        self.state: Any = None
+        """The run's StateStore, set by the sync before reading, for small non-personal memory
+        (what value was last written to a submission); None outside a sync."""
+        self.recipe_name: str = context.recipe.name
 
     @abstractmethod
     def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
