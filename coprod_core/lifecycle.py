@@ -101,9 +101,7 @@ class Diff:
         out["kept_by_staff"] = self.kept_by_staff
         return out
 
-    def state_after(
-        self, previous: Mapping[str, KnownFlag], failed: set[str]
-    ) -> dict[str, KnownFlag]:
+    def state_after(self, previous: Mapping[str, KnownFlag], failed: set[str]) -> dict[str, KnownFlag]:
         """The state to save when the writes of ``failed`` fingerprints did not happen.
 
         A failed write keeps its previous state, so the next run finds the same difference and

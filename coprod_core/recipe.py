@@ -205,9 +205,7 @@ class Recipe(_Strict):
             known = CANONICAL_FIELDS[entity]
             for field in [*spec.fields, *spec.defaults]:
                 if field not in known:
-                    problems.append(
-                        f"{where} field '{field}' is unknown; expected one of {', '.join(known)}"
-                    )
+                    problems.append(f"{where} field '{field}' is unknown; expected one of {', '.join(known)}")
             for field, required in known.items():
                 if required and field not in spec.fields and field not in spec.defaults:
                     problems.append(f"{where} required field '{field}' is not mapped in fields")
@@ -235,7 +233,9 @@ class RecipeProblem(BaseModel):
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.section}: {self.message}" if self.section else f"{self.file}: {self.message}"
+        return (
+            f"{self.file}: {self.section}: {self.message}" if self.section else f"{self.file}: {self.message}"
+        )
 
 
 def _section(loc: tuple[Any, ...]) -> str:

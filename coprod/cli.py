@@ -1,0 +1,379 @@
+"""The ``coprod`` command: demo, validate, check, sync, install, serve and worker.
+
+Made for two audiences: staff at a terminal (progress bars, a readable summary, the flags in
+plain English) and cron (quiet when nothing changed, loud and specific when not, exit codes that
+say what kind of problem it was; see README "Exit codes").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import textwrap
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
+
+from connectors.base import ConnectorError
+from coprod.config import LoadedRecipe, RecipeInvalid, load_recipe
+from coprod.sync import ExitCode, RunResult, build_connectors, run
+from coprod_core.flags import Flag, Severity
+from coprod_core.settings import CheckSettings
+
+DEMO_DATE = date(2026, 11, 20)
+"""The demo's fictional "today", so the demo shows the same flags whenever it is run."""
+
+SEVERITY_MARK = {Severity.CRITICAL: "!!", Severity.WARNING: "! ", Severity.INFO: "i "}
+
+
+def bundled_demo() -> Path:
+    return Path(__file__).resolve().parent.parent / "recipes" / "demo"
+
+
+class Output:
+    """Where words go: stdout for results, stderr for progress; plain text when not a terminal."""
+
+    def __init__(self, stream: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.out = stream or sys.stdout
+        self.err = err or sys.stderr
+        self.tty = self.err.isatty()
+        self.buffered: list[str] = []
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def progress_line(self, text: str) -> None:
+        """Plain progress off a terminal is held back and shown only if the run had news."""
+        self.buffered.append(text)
+
+    def flush_progress(self) -> None:
+        for text in self.buffered:
+            print(text, file=self.err)
+        self.buffered.clear()
+
+
+def _progress(output: Output) -> tuple[Any, Any]:
+    """A progress callback: a rich bar on a terminal, plain lines otherwise."""
+    if output.tty:
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+
+        bar = Progress(
+            SpinnerColumn(), TextColumn("reading {task.description}: {task.completed} rows"), transient=True
+        )
+        tasks: dict[str, Any] = {}
+
+        def on_rows(what: str, n: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=None)
+            bar.update(tasks[what], completed=n)
+
+        return bar, on_rows
+
+    last: dict[str, int] = {}
+
+    def plain(what: str, n: int) -> None:
+        last[what] = n
+
+    class _Plain:
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, *exc: object) -> None:
+            for what, n in last.items():
+                output.progress_line(f"read {what}: {n} rows")
+
+    return _Plain(), plain
+
+
+def _load(path: str, output: Output) -> LoadedRecipe | None:
+    try:
+        return load_recipe(path)
+    except RecipeInvalid as exc:
+        output.line(f"The recipe has {len(exc.problems)} problem(s):")
+        for p in exc.problems:
+            output.line(f"  - {p}")
+        return None
+
+
+def wrap(text: str, indent: str = "     ") -> str:
+    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent)
+
+
+def print_flags(flags: Sequence[Flag], output: Output) -> None:
+    for f in flags:
+        output.line(f"{SEVERITY_MARK[f.severity]} [{f.check_id}] {f.title} ({f.subject})")
+        output.line(wrap(f.message))
+        output.line()
+
+
+def print_summary(result: RunResult, settings: CheckSettings, output: Output, *, title: str) -> None:
+    output.line(title)
+    for entity, c in result.counts.items():
+        extra = f", {c.rejected} rejected (see data-quality flags)" if c.rejected else ""
+        output.line(f"  {entity:<11} {c.read} rows read, {c.used} used{extra}")
+    by_sev = {s: sum(1 for f in result.flags if f.severity is s) for s in Severity}
+    output.line(
+        f"  flags       {len(result.flags)}: {by_sev[Severity.CRITICAL]} critical, "
+        f"{by_sev[Severity.WARNING]} warning, {by_sev[Severity.INFO]} info"
+    )
+    if result.diff is not None:
+        c = result.diff.counts()
+        verb = "would write" if result.dry_run else "written back"
+        output.line(
+            f"  changes     {c['new']} new, {c['changed']} changed, {c['reopened']} reopened, "
+            f"{c['resolved']} resolved ({verb}); {c['still_open']} still open, "
+            f"{c['kept_by_staff']} kept as staff marked them"
+        )
+        if result.write.failed:
+            output.line(f"  not written {len(result.write.failed)} (tried again next run)")
+    _print_placements(result, settings, output)
+
+
+def _print_placements(result: RunResult, settings: CheckSettings, output: Output) -> None:
+    """Where each project stands on the TLAP ladder, flagged or not, so staff see what is fine too."""
+    if result.dataset is None or result.run_date is None:
+        return
+    try:
+        from coprod_core.checks.consultation import assess
+    except ImportError:
+        return
+    for project in result.dataset.projects:
+        a = assess(project, result.dataset, settings, result.run_date)
+        output.line(
+            f"  ladder      '{project.name}': called {project.label.words}, evidence says {a.rung.words}"
+        )
+
+
+def _run(loaded: LoadedRecipe, args: argparse.Namespace, output: Output, *, mode: str) -> RunResult:
+    bar, on_rows = _progress(output)
+    run_date = args.date or (DEMO_DATE if getattr(args, "demo", False) else date.today())
+    with bar:
+        result = run(
+            loaded,
+            mode=mode,
+            run_date=run_date,
+            dry_run=getattr(args, "dry_run", False),
+            allow_shrink=getattr(args, "allow_shrink", False),
+            progress=on_rows,
+        )
+    return result
+
+
+def _finish(
+    result: RunResult,
+    loaded: LoadedRecipe,
+    output: Output,
+    args: argparse.Namespace,
+    *,
+    title: str,
+    always: bool,
+) -> int:
+    if getattr(args, "json", False):
+        payload = result.summary() | {
+            "messages": result.messages,
+            "flags": [f.model_dump(mode="json", exclude={"evidence_json"}) for f in result.flags],
+        }
+        output.line(json.dumps(payload, indent=2, default=str))
+        return int(result.exit_code)
+    news = always or result.exit_code != ExitCode.OK or result.changed or output.tty
+    if not news:
+        return int(result.exit_code)  # quiet under cron when nothing changed
+    output.flush_progress()
+    for m in result.messages:
+        output.line(f"coprod: {m}")
+    if result.counts:
+        print_summary(result, loaded.recipe.settings, output, title=title)
+    if result.exit_code == ExitCode.OK and not always and not result.changed:
+        output.line("  nothing changed since the last run")
+    return int(result.exit_code)
+
+
+def cmd_validate(args: argparse.Namespace, output: Output) -> int:
+    loaded = _load(args.recipe, output)
+    if loaded is None:
+        return ExitCode.CONFIG
+    r = loaded.recipe
+    output.line(f"{loaded.path}: recipe '{r.name}' is valid")
+    for entity, spec in r.entities.items():
+        output.line(f"  {entity.value:<11} from source '{spec.source}' ({r.sources[spec.source].connector})")
+    return ExitCode.OK
+
+
+def cmd_check(args: argparse.Namespace, output: Output) -> int:
+    loaded = _load(args.recipe, output)
+    if loaded is None:
+        return ExitCode.CONFIG
+    result = _run(loaded, args, output, mode="check")
+    code = _finish(
+        result, loaded, output, args, title=f"Checked '{loaded.recipe.name}' (nothing written)", always=True
+    )
+    if not args.json and result.counts:
+        output.line()
+        print_flags(result.flags, output)
+    return code
+
+
+def cmd_sync(args: argparse.Namespace, output: Output) -> int:
+    loaded = _load(args.recipe, output)
+    if loaded is None:
+        return ExitCode.CONFIG
+    result = _run(loaded, args, output, mode="sync")
+    title = f"Synced '{loaded.recipe.name}'" + (" (dry run: nothing written)" if args.dry_run else "")
+    return _finish(result, loaded, output, args, title=title, always=args.dry_run)
+
+
+def cmd_install(args: argparse.Namespace, output: Output) -> int:
+    loaded = _load(args.recipe, output)
+    if loaded is None:
+        return ExitCode.CONFIG
+    try:
+        connectors = build_connectors(loaded)
+    except ConnectorError as exc:
+        output.line(f"coprod: {exc}")
+        return exc.exit_code
+    code = ExitCode.OK
+    for name, connector in connectors.items():
+        try:
+            with connector:
+                for line in connector.install():
+                    output.line(f"[{name}] {line}")
+        except ConnectorError as exc:
+            output.line(f"[{name}] {exc}")
+            code = max(code, exc.exit_code)
+    return int(code)
+
+
+def cmd_demo(args: argparse.Namespace, output: Output) -> int:
+    src = bundled_demo()
+    if not (src / "recipe.toml").is_file():
+        output.line(f"coprod: the bundled demo is missing ({src}); reinstall coprod from its source folder")
+        return ExitCode.CONFIG
+    target = Path(args.dir)
+    if not (target / "recipe.toml").is_file():
+        shutil.copytree(src, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".coprod", "output"))
+    loaded = _load(str(target), output)
+    if loaded is None:
+        return ExitCode.CONFIG
+    args.demo = True
+    result = _run(loaded, args, output, mode="sync")
+    code = _finish(
+        result,
+        loaded,
+        output,
+        args,
+        title=f"coprod demo: '{loaded.recipe.description or loaded.recipe.name}'",
+        always=True,
+    )
+    if args.json:
+        return code
+    output.line(f"  as of       {DEMO_DATE:%d %B %Y} (the demo's date)")
+    output.line()
+    print_flags(result.flags, output)
+    if result.diff is not None and not result.changed:
+        output.line("Nothing changed since the last run, so nothing was written.")
+    flags_file = next(iter(sorted(target.rglob("coprod-flags.csv"))), None)
+    if flags_file:
+        output.line(
+            f"Flags written to {flags_file} (open it in a spreadsheet; set a status to 'acknowledged')."
+        )
+    output.line(f"The demo's recipe and data are in {target}/: change them and run `coprod demo` again.")
+    return code
+
+
+def cmd_serve(args: argparse.Namespace, output: Output) -> int:
+    try:
+        from webhook_app.cli import serve
+    except ImportError:
+        output.line("coprod: the webhook app is not available in this install")
+        return ExitCode.CONFIG
+    return int(serve(host=args.host, port=args.port) or 0)
+
+
+def cmd_worker(args: argparse.Namespace, output: Output) -> int:
+    try:
+        from webhook_app.cli import worker
+    except ImportError:
+        output.line("coprod: the webhook app is not available in this install")
+        return ExitCode.CONFIG
+    return int(worker() or 0)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-11-21") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="coprod", description="Checks whether co-production is real.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what is read and written (counts only)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="run the bundled demo project (no accounts needed)")
+    d.add_argument(
+        "--dir", default="coprod-demo", help="where to put the demo's copy (default ./coprod-demo)"
+    )
+    d.add_argument("--json", action="store_true")
+    d.add_argument("--date", type=_date, default=None, help=argparse.SUPPRESS)
+    d.set_defaults(func=cmd_demo, dry_run=False, allow_shrink=False)
+
+    v = sub.add_parser("validate", help="check a recipe and report every problem at once")
+    v.add_argument("recipe")
+    v.set_defaults(func=cmd_validate)
+
+    c = sub.add_parser("check", help="read and check, print the flags; writes nothing")
+    c.add_argument("recipe")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--date", type=_date, help="judge as of this date (default today)")
+    c.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("sync", help="check and write the changed flags back to the tools")
+    s.add_argument("recipe")
+    s.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    s.add_argument("--json", action="store_true", help="print counts and flags as JSON")
+    s.add_argument("--allow-shrink", action="store_true", help="accept a source that returned far fewer rows")
+    s.add_argument("--date", type=_date, help="judge as of this date (default today)")
+    s.set_defaults(func=cmd_sync)
+
+    i = sub.add_parser("install", help="prepare the tools: flags tab, fields, webhook (safe to run twice)")
+    i.add_argument("recipe")
+    i.set_defaults(func=cmd_install)
+
+    sv = sub.add_parser("serve", help="run the webhook app locally (use gunicorn in production)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8080)
+    sv.set_defaults(func=cmd_serve)
+
+    w = sub.add_parser("worker", help="process the webhook inbox (for several app processes)")
+    w.set_defaults(func=cmd_worker)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    output = Output()
+    try:
+        return int(args.func(args, output))
+    except KeyboardInterrupt:
+        output.line("coprod: stopped")
+        return 130
+    except Exception as exc:  # the last line of defence: no traceback reaches staff
+        logging.getLogger("coprod").debug("unexpected error", exc_info=True)
+        output.line(
+            f"coprod: something unexpected went wrong ({type(exc).__name__}). Nothing was recorded as "
+            "written that was not. Run again with -v and report it to your data officer."
+        )
+        return ExitCode.INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,303 @@
+"""One run of a recipe: read every source, map, check, compare with the state, write the difference.
+
+The order matters for "nothing lost": the state is saved only after the write-back, and only for
+what was written, so a run that dies half-way leaves the next run the same difference to write.
+Reads are complete every run (the checks need the whole dataset and the state keeps no personal
+data); a source that suddenly returns far fewer rows stops the run before any flag is resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import IntEnum
+
+from connectors.base import ConfigError, Connector, ConnectorContext, ConnectorError, WriteReport
+from connectors.registry import build_connector
+from coprod.config import LoadedRecipe
+from coprod.state import RunLocked, StateStore, state_path
+from coprod_core.checks import run_checks
+from coprod_core.flags import Flag, SubjectKind, sort_flags
+from coprod_core.lifecycle import Diff, FlagChange, FlagStatus, diff_flags
+from coprod_core.mapping import EntityCount, map_dataset
+from coprod_core.model import Dataset
+from coprod_core.recipe import Entity, Recipe
+from coprod_core.rows import Row
+
+log = logging.getLogger("coprod.sync")
+
+SHRINK_RATIO = 0.5
+"""A source returning under half the rows it had last time (or none at all) is suspicious."""
+SHRINK_MIN_ROWS = 10
+"""Below this many rows last time, a halving is ordinary life, not a broken export."""
+
+
+class ExitCode(IntEnum):
+    """What a run's exit status tells cron (documented in README)."""
+
+    OK = 0
+    INTERNAL = 1
+    CONFIG = 2
+    SOURCE_UNAVAILABLE = 3
+    PARTIAL_WRITE = 4
+    SHRINK_REFUSED = 5
+    LOCKED = 6
+
+
+ProgressFn = Callable[[str, int], None]
+"""Called as rows arrive: (what is being read, rows read so far)."""
+
+
+@dataclass
+class RunResult:
+    flags: list[Flag] = field(default_factory=list)
+    diff: Diff | None = None
+    counts: dict[str, EntityCount] = field(default_factory=dict)
+    write: WriteReport = field(default_factory=WriteReport)
+    exit_code: int = ExitCode.OK
+    messages: list[str] = field(default_factory=list)
+    dataset: Dataset | None = None
+    dry_run: bool = False
+    run_date: date | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.diff and self.diff.changes)
+
+    def summary(self) -> dict[str, object]:
+        """Counts only, safe for the run history and for --json: no names, no answers, no text."""
+        return {
+            "exit_code": int(self.exit_code),
+            "rows": {k: vars(v) for k, v in self.counts.items()},
+            "flags": len(self.flags),
+            "changes": self.diff.counts() if self.diff else None,
+            "written": len(self.write.written),
+            "failed": len(self.write.failed),
+            "requests": self.write.requests,
+            "dry_run": self.dry_run,
+        }
+
+
+def source_for(recipe: Recipe, kind: SubjectKind, subject_id: str) -> str | None:
+    """Which source a flag is written back to: the source its subject came from."""
+    if kind is SubjectKind.PERSON:
+        return recipe.entity_source(Entity.PEOPLE)
+    if kind is SubjectKind.SESSION:
+        return recipe.entity_source(Entity.SESSIONS)
+    if kind is SubjectKind.PROJECT:
+        return recipe.entity_source(Entity.PROJECTS) or recipe.entity_source(Entity.SESSIONS)
+    entity = subject_id.split(":", 1)[0]
+    try:
+        return recipe.entity_source(Entity(entity))
+    except ValueError:
+        return recipe.entity_source(Entity.PEOPLE)
+
+
+def build_connectors(loaded: LoadedRecipe) -> dict[str, Connector]:
+    """One connector per source that an entity uses. Raises ConfigError naming the source."""
+    context = ConnectorContext(recipe=loaded.recipe, recipe_dir=loaded.dir, env=loaded.env)
+    used = {spec.source for spec in loaded.recipe.entities.values()}
+    return {name: build_connector(name, loaded.recipe.sources[name], context) for name in sorted(used)}
+
+
+def read_all(
+    recipe: Recipe,
+    connectors: Mapping[str, Connector],
+    progress: ProgressFn | None = None,
+) -> tuple[dict[Entity, list[Row]], dict[tuple[str, str], str | None]]:
+    """Read every entity from its source, completely. Returns rows and each entity's last cursor."""
+    rows: dict[Entity, list[Row]] = {}
+    cursors: dict[tuple[str, str], str | None] = {}
+    for entity, spec in recipe.entities.items():
+        connector = connectors[spec.source]
+        got: list[Row] = []
+        last: str | None = None
+        for page in connector.read(entity, spec, None):
+            got.extend(page.rows)
+            last = page.cursor if page.cursor is not None else last
+            if progress:
+                progress(entity.value, len(got))
+        rows[entity] = got
+        cursors[(spec.source, entity.value)] = last
+        log.info("read %s: %d rows from source %s", entity.value, len(got), spec.source)
+    return rows, cursors
+
+
+def shrunk(previous: Mapping[str, int], current: Mapping[str, int]) -> list[str]:
+    """Entities that came back empty or far smaller than last time, in words."""
+    out = []
+    for entity, before in sorted(previous.items()):
+        now = current.get(entity)
+        if now is None or before <= 0:
+            continue
+        if now == 0 or (before >= SHRINK_MIN_ROWS and now < before * SHRINK_RATIO):
+            out.append(f"{entity}: {now} rows now, {before} last time")
+    return out
+
+
+def route_changes(recipe: Recipe, changes: list[FlagChange]) -> dict[str, list[FlagChange]]:
+    routed: dict[str, list[FlagChange]] = defaultdict(list)
+    for change in changes:
+        source = source_for(recipe, change.known.subject_kind, change.known.subject_id)
+        if source is not None:
+            routed[source].append(change)
+    return routed
+
+
+def run(
+    loaded: LoadedRecipe,
+    *,
+    mode: str = "sync",
+    run_date: date | None = None,
+    dry_run: bool = False,
+    allow_shrink: bool = False,
+    state: StateStore | None = None,
+    connectors: Mapping[str, Connector] | None = None,
+    lock_timeout: float = 10.0,
+    progress: ProgressFn | None = None,
+) -> RunResult:
+    """Run a recipe. ``mode="check"`` reads and checks only: no state, no write-back.
+
+    Never raises for problems a person must fix: they come back as ``exit_code`` and ``messages``.
+    """
+    if mode not in ("check", "sync"):
+        raise ValueError(f"unknown mode {mode!r}")
+    recipe = loaded.recipe
+    today = run_date or date.today()
+    result = RunResult(dry_run=dry_run, run_date=today)
+    owned_connectors = connectors is None
+    try:
+        conns = dict(connectors) if connectors is not None else build_connectors(loaded)
+    except ConnectorError as exc:
+        result.exit_code = exc.exit_code
+        result.messages.append(str(exc))
+        return result
+
+    owned_state = False
+    if mode == "sync" and state is None:
+        state = StateStore.open(state_path(loaded))
+        owned_state = True
+    try:
+        if mode == "check" or dry_run or state is None:
+            return _run_locked(loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress)
+        try:
+            with state.lock(recipe.name, timeout=lock_timeout):
+                return _run_locked(loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress)
+        except RunLocked as exc:
+            result.exit_code = ExitCode.LOCKED
+            result.messages.append(str(exc))
+            return result
+    finally:
+        if owned_connectors:
+            for c in conns.values():
+                c.close()
+        if owned_state and state is not None:
+            state.close()
+
+
+def _run_locked(
+    loaded: LoadedRecipe,
+    result: RunResult,
+    conns: dict[str, Connector],
+    state: StateStore | None,
+    mode: str,
+    today: date,
+    dry_run: bool,
+    allow_shrink: bool,
+    progress: ProgressFn | None,
+) -> RunResult:
+    recipe = loaded.recipe
+    writing = mode == "sync" and not dry_run and state is not None
+    run_id = state.start_run(recipe.name, "dry-run" if dry_run else mode) if writing and state else None
+    try:
+        for c in conns.values():
+            c.state = state
+        try:
+            rows, cursors = read_all(recipe, conns, progress)
+        except ConnectorError as exc:
+            result.exit_code = exc.exit_code
+            result.messages.append(str(exc))
+            return result
+
+        current_counts = {e.value: len(r) for e, r in rows.items()}
+        if state is not None and mode == "sync":
+            smaller = shrunk(state.row_counts(recipe.name), current_counts)
+            if smaller and not allow_shrink:
+                result.exit_code = ExitCode.SHRINK_REFUSED
+                result.messages.append(
+                    "stopped before changing anything: a source returned far fewer rows than last time ("
+                    + "; ".join(smaller)
+                    + "). If an export is broken or a sheet was emptied by mistake, fix it and run again; "
+                    "if the rows really were removed, run again with --allow-shrink."
+                )
+                return result
+
+        mapped = map_dataset(recipe, rows)
+        result.counts = {e.value: c for e, c in mapped.counts.items()}
+        result.dataset = mapped.dataset
+        result.flags = sort_flags([*mapped.problems, *run_checks(mapped.dataset, recipe.settings, today)])
+        if mode == "check" or state is None:
+            return result
+
+        staff: dict[str, FlagStatus] = {}
+        for name, c in conns.items():
+            if recipe.sources[name].write_back:
+                staff.update(c.read_staff_statuses())
+        known = state.known_flags(recipe.name)
+        diff = diff_flags(known, result.flags, staff, today)
+        result.diff = diff
+        if dry_run:
+            return result
+
+        failed = _write_back(recipe, conns, diff.changes, result)
+        state.save_flags(recipe.name, diff.state_after(known, failed))
+        state.set_row_counts(recipe.name, current_counts)
+        for (source, entity), cursor in cursors.items():
+            state.set_cursor(recipe.name, source, entity, cursor)
+        if failed and result.exit_code == ExitCode.OK:
+            result.exit_code = ExitCode.PARTIAL_WRITE
+            result.messages.append(
+                f"{len(failed)} flag change(s) could not be written back; they will be tried again next run"
+            )
+        return result
+    except ConfigError as exc:
+        result.exit_code = exc.exit_code
+        result.messages.append(str(exc))
+        return result
+    finally:
+        if run_id is not None and state is not None:
+            state.finish_run(run_id, int(result.exit_code), result.summary())
+
+
+def _write_back(
+    recipe: Recipe, conns: Mapping[str, Connector], changes: list[FlagChange], result: RunResult
+) -> set[str]:
+    """Write each source's share of the changes in one call; return the fingerprints not written."""
+    failed: set[str] = set()
+    for source, share in sorted(route_changes(recipe, changes).items()):
+        if not recipe.sources[source].write_back:
+            result.write.written.extend(c.fingerprint for c in share)
+            continue
+        connector = conns.get(source)
+        if connector is None:
+            failed.update(c.fingerprint for c in share)
+            continue
+        try:
+            report = connector.write_flags(share)
+        except ConnectorError as exc:
+            result.messages.append(f"writing flags to source '{source}' failed: {exc}")
+            if result.exit_code == ExitCode.OK:
+                result.exit_code = ExitCode.PARTIAL_WRITE
+            failed.update(c.fingerprint for c in share)
+            continue
+        accounted = set(report.written) | set(report.failed)
+        missing = {c.fingerprint for c in share} - accounted
+        report.failed.update(dict.fromkeys(missing, "the connector did not confirm the write"))
+        result.write.merge(report)
+        failed.update(report.failed)
+        for fp, reason in sorted(report.failed.items()):
+            log.warning("flag %s not written to source %s: %s", fp, source, reason)
+    return failed
