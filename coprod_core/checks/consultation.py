@@ -1,0 +1,641 @@
+"""Consultation mislabelled as co-production (check id ``consultation``).
+
+**What it checks.** For every project that calls itself co-production or co-design, it judges the
+recorded sessions against five criteria and places the project on the TLAP ladder from the
+evidence alone:
+
+- *from the start*: people in the voice roles (lived experience, carers) took part on or before the
+  day the plan was drafted, and no decision was taken without them before they joined;
+- *beyond feedback*: no more than a set share of their time (default half) went on consult-type
+  sessions: surveys, feedback on drafts, focus groups, information events;
+- *shared decisions*: a decision was taken in a session they attended, or one of them co-chairs;
+- *across stages*: they took part in every stage the project has reached (design, planning,
+  delivery, evaluation); a stage not reached yet is not a failure;
+- *reciprocity*: there is a payment policy and everyone eligible was offered payment.
+
+No voice attendance places it at *none*; information events only at *informing*; failing *beyond
+feedback* at *consultation*; failing *shared decisions* at *engagement*; failing any of the other
+three at *co-design*; passing all five at *co-production*. Evidence that is missing is *unknown*:
+it does not lift the project (nothing is guessed) and the message says it is missing, not failed.
+A flag ``consultation.mislabelled`` is raised when the label is higher than the evidence.
+
+**Why it matters.** Think Local Act Personal's ladder of co-production calls consultation without
+power to influence tokenistic; co-design shares design but not delivery or strategic decisions;
+co-production is an equal relationship from design to delivery. NHS England's 2022 guidance asks
+for people to be involved at the start, before plans exist, and SCIE's principles add reciprocity:
+people are paid or otherwise recognised for their time (NIHR / NHS England payment guidance).
+"If you've already come up with the plans, it's not co-production."
+
+**What staff can do.** Bring people with lived experience in before the next plan or decision,
+move their time from giving feedback to designing and deciding, take decisions in meetings they
+attend (or invite one of them to co-chair), involve them in every stage reached, record a payment
+policy and offer payment; record what is missing (the date the plan was drafted, each session's
+stage, payment preferences). Or describe the project by the rung the evidence supports.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
+from coprod_core.model import (
+    CONSULT_KINDS,
+    STAGE_ORDER,
+    Attendance,
+    Dataset,
+    PaymentPreference,
+    Person,
+    Project,
+    Role,
+    Rung,
+    Session,
+    SessionKind,
+    Stage,
+)
+from coprod_core.settings import CheckSettings
+from coprod_core.text import count, day, hours, join, percent
+
+CHECK_ID = "consultation"
+MISLABELLED = f"{CHECK_ID}.mislabelled"
+
+JUDGED_LABELS: frozenset[Rung] = frozenset({Rung.CO_PRODUCTION, Rung.CO_DESIGN})
+"""Only these labels claim shared power; a project calling itself consultation claims nothing more."""
+
+FROM_THE_START = "from_the_start"
+BEYOND_FEEDBACK = "beyond_feedback"
+SHARED_DECISIONS = "shared_decisions"
+ACROSS_STAGES = "across_stages"
+RECIPROCITY = "reciprocity"
+
+CRITERIA: tuple[str, ...] = (FROM_THE_START, BEYOND_FEEDBACK, SHARED_DECISIONS, ACROSS_STAGES, RECIPROCITY)
+
+RUNG_NEEDS: dict[Rung, tuple[str, ...]] = {
+    Rung.ENGAGEMENT: (BEYOND_FEEDBACK,),
+    Rung.CO_DESIGN: (SHARED_DECISIONS,),
+    Rung.CO_PRODUCTION: (FROM_THE_START, ACROSS_STAGES, RECIPROCITY),
+}
+"""The criteria a project must pass to reach each rung, on top of those of the rungs below it."""
+
+
+class Result(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+    NOT_REACHED = "not_reached"
+    """Nothing to judge yet (a stage the project has not reached): counts as a pass."""
+
+    @property
+    def passes(self) -> bool:
+        return self in (Result.PASS, Result.NOT_REACHED)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion's result, the numbers behind it, and the words the flag message uses."""
+
+    name: str
+    result: Result
+    numbers: dict[str, Any] = field(default_factory=dict)
+    finding: str = ""
+    """What failed, or what is missing, in plain English ('' when it passes)."""
+    action: str = ""
+    """What staff can do about it ('' when it passes)."""
+
+    def evidence(self) -> dict[str, Any]:
+        return {"result": self.result.value, **self.numbers}
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Where the evidence places one project on the ladder, and why."""
+
+    project_id: str
+    project_name: str
+    label: Rung
+    rung: Rung
+    criteria: dict[str, Criterion]
+    voice_sessions: int
+    """Sessions held so far with at least one person in a voice role."""
+
+    def result(self, name: str) -> Result:
+        return self.criteria[name].result
+
+    @property
+    def relevant(self) -> tuple[str, ...]:
+        """The criteria that stand between the evidence and the project's own label."""
+        needed = {n for rung, names in RUNG_NEEDS.items() if rung.rank <= self.label.rank for n in names}
+        return tuple(n for n in CRITERIA if n in needed)
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        return tuple(n for n in self.relevant if self.criteria[n].result is Result.FAIL)
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        return tuple(n for n in self.relevant if self.criteria[n].result is Result.UNKNOWN)
+
+    @property
+    def rung_if_unknowns_pass(self) -> Rung:
+        """The rung if every unknown criterion turned out to pass: what the failures alone allow."""
+        return _place(self.voice_sessions, self._only_information, self.criteria, unknown_passes=True)
+
+    @property
+    def _only_information(self) -> bool:
+        return bool(self.criteria[BEYOND_FEEDBACK].numbers.get("only_information_events"))
+
+    @property
+    def mislabelled(self) -> bool:
+        return self.label in JUDGED_LABELS and self.label.rank > self.rung.rank
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id,
+            "label": self.label.value,
+            "rung": self.rung.value,
+            "voice_sessions": self.voice_sessions,
+            "criteria": {name: c.evidence() for name, c in self.criteria.items()},
+        }
+
+
+# --- words -------------------------------------------------------------------------------------
+
+_ROLE_PHRASES: dict[Role, tuple[str, str]] = {
+    Role.LIVED_EXPERIENCE: ("with lived experience", "someone with lived experience"),
+    Role.CARER: ("who is a carer", "a carer"),
+    Role.FRONTLINE_STAFF: ("from the frontline staff", "a member of frontline staff"),
+    Role.MANAGER: ("who is a manager", "a manager"),
+    Role.COMMISSIONER: ("who is a commissioner", "a commissioner"),
+    Role.VOLUNTEER: ("who is a volunteer", "a volunteer"),
+    Role.OTHER: ("in another role", "someone in another role"),
+}
+
+_KIND_ONE: dict[SessionKind, str] = {
+    SessionKind.SURVEY: "a survey",
+    SessionKind.FEEDBACK_ON_DRAFT: "feedback on a draft",
+    SessionKind.FOCUS_GROUP: "a focus group",
+    SessionKind.INFORMATION_EVENT: "an information event",
+}
+_KIND_MANY: dict[SessionKind, str] = {
+    SessionKind.SURVEY: "surveys",
+    SessionKind.FEEDBACK_ON_DRAFT: "feedback on drafts",
+    SessionKind.FOCUS_GROUP: "focus groups",
+    SessionKind.INFORMATION_EVENT: "information events",
+}
+
+
+def voice_words(roles: Iterable[Role], lead: str = "anyone") -> str:
+    """'anyone with lived experience or a carer', 'nobody with lived experience or a carer'."""
+    ordered = [r for r in Role if r in set(roles)]
+    if not ordered:
+        return f"{lead} in a voice role"
+    first, *rest = ordered
+    return join([f"{lead} {_ROLE_PHRASES[first][0]}", *(_ROLE_PHRASES[r][1] for r in rest)], "or")
+
+
+def _num(h: Decimal) -> str:
+    return format(h.normalize(), "f")
+
+
+def _was(n: int) -> str:
+    return "was" if n == 1 else "were"
+
+
+# --- the facts of one project -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Index:
+    """The dataset arranged for the check, built once per run, rows sorted so order never matters."""
+
+    people: dict[str, Person]
+    sessions_by_project: dict[str, list[Session]]
+    attendance_by_session: dict[str, list[Attendance]]
+    paid_people: frozenset[str]
+
+    @classmethod
+    def build(cls, dataset: Dataset, run_date: date) -> _Index:
+        sessions: dict[str, list[Session]] = defaultdict(list)
+        for s in dataset.sessions:
+            if s.date <= run_date:  # a session after the run date has not happened yet
+                sessions[s.project_id].append(s)
+        for items in sessions.values():
+            items.sort(key=lambda s: (s.date, s.id))
+        attendance: dict[str, list[Attendance]] = defaultdict(list)
+        for a in dataset.attendance:
+            attendance[a.session_id].append(a)
+        for rows in attendance.values():
+            rows.sort(key=lambda a: (a.person_id, a.hours is None, a.hours or 0))
+        return cls(
+            people=dataset.people_by_id(),
+            sessions_by_project=dict(sessions),
+            attendance_by_session=dict(attendance),
+            paid_people=frozenset(p.person_id for p in dataset.payments),
+        )
+
+
+@dataclass
+class _Voice:
+    """Voice-role attendance at one project's sessions held so far."""
+
+    sessions: list[Session]
+    """Every session of the project held so far, by date."""
+    voice_in: dict[str, set[str]]
+    """Session id -> ids of voice-role people who attended it (only sessions with any)."""
+    voice_hours: dict[str, Decimal]
+    """Session id -> voice-role person-hours at it."""
+
+    @property
+    def first(self) -> date | None:
+        dates = [s.date for s in self.sessions if s.id in self.voice_in]
+        return min(dates) if dates else None
+
+    @property
+    def attended(self) -> list[Session]:
+        return [s for s in self.sessions if s.id in self.voice_in]
+
+    @property
+    def people(self) -> set[str]:
+        return set().union(*self.voice_in.values()) if self.voice_in else set()
+
+
+def _voice(project: Project, index: _Index, voice_roles: frozenset[Role]) -> _Voice:
+    sessions = index.sessions_by_project.get(project.id, [])
+    voice_in: dict[str, set[str]] = {}
+    voice_hours: dict[str, Decimal] = {}
+    for s in sessions:
+        per_person: dict[str, Decimal] = {}
+        for a in index.attendance_by_session.get(s.id, []):
+            person = index.people.get(a.person_id)
+            if person is None or not person.has_any_role(voice_roles):
+                continue
+            h = a.hours if a.hours is not None else s.hours
+            # A person recorded twice at one session counts once, at the longer time.
+            per_person[a.person_id] = max(h, per_person.get(a.person_id, Decimal(0)))
+        if per_person:
+            voice_in[s.id] = set(per_person)
+            voice_hours[s.id] = sum(per_person.values(), Decimal(0))
+    return _Voice(sessions=sessions, voice_in=voice_in, voice_hours=voice_hours)
+
+
+# --- the five criteria ------------------------------------------------------------------------
+
+
+def _decision_words(s: Session) -> str:
+    return f"{s.decision} ({s.label()})" if s.decision else s.label()
+
+
+def _from_the_start(project: Project, v: _Voice, roles: frozenset[Role]) -> Criterion:
+    first = v.first
+    numbers: dict[str, Any] = {
+        "plan_drafted": project.plan_drafted,
+        "first_voice_session": first,
+    }
+    if first is None:
+        numbers["sessions_held"] = len(v.sessions)
+        where = f"any of its {count(len(v.sessions), 'session')}" if v.sessions else "any session so far"
+        return Criterion(
+            FROM_THE_START,
+            Result.FAIL,
+            numbers,
+            finding=f"{voice_words(roles, 'nobody')} has taken part in {where}",
+            action=f"invite {voice_words(roles)} to join before anything more is planned or decided",
+        )
+    earlier = [s for s in v.sessions if s.decision_taken and s.id not in v.voice_in and s.date < first]
+    numbers["decisions_before_them"] = [{"session_id": s.id, "date": s.date} for s in earlier]
+    findings: list[str] = []
+    if project.plan_drafted is not None and first > project.plan_drafted:
+        findings.append(
+            f"the plan was drafted on {day(project.plan_drafted)}, before {voice_words(roles)} "
+            f"took part (first on {day(first)})"
+        )
+    if earlier:
+        findings.append(
+            f"{count(len(earlier), 'decision')} {_was(len(earlier))} taken without them before they "
+            f"first took part: {join([_decision_words(s) for s in earlier])}"
+        )
+    if findings:
+        return Criterion(
+            FROM_THE_START,
+            Result.FAIL,
+            numbers,
+            finding="; ".join(findings),
+            action="involve them before the next plan is drafted and before decisions are taken",
+        )
+    if project.plan_drafted is None:
+        return Criterion(
+            FROM_THE_START,
+            Result.UNKNOWN,
+            numbers,
+            finding="the date the plan was drafted is not recorded",
+            action="record the date the plan was drafted",
+        )
+    return Criterion(FROM_THE_START, Result.PASS, numbers)
+
+
+def _beyond_feedback(v: _Voice, max_share: float) -> Criterion:
+    attended = v.attended
+    consult = [s for s in attended if s.kind in CONSULT_KINDS]
+    total_h = sum(v.voice_hours.values(), Decimal(0))
+    consult_h = sum((v.voice_hours[s.id] for s in consult), Decimal(0))
+    only_info = bool(attended) and all(s.kind is SessionKind.INFORMATION_EVENT for s in attended)
+    numbers: dict[str, Any] = {
+        "voice_sessions": len(attended),
+        "consult_sessions": len(consult),
+        "voice_hours": total_h,
+        "consult_hours": consult_h,
+        "consult_share": (consult_h / total_h).quantize(Decimal("0.0001")) if total_h else None,
+        "max_consult_share": max_share,
+        "consult_kinds": dict(sorted(Counter(s.kind.value for s in consult).items())),
+        "only_information_events": only_info,
+    }
+    if not attended:
+        return Criterion(
+            BEYOND_FEEDBACK,
+            Result.FAIL,
+            numbers,
+            finding="they have spent no time in its sessions",
+            action="give them a part in designing and deciding, not only in giving feedback",
+        )
+    if total_h == 0:
+        return Criterion(
+            BEYOND_FEEDBACK,
+            Result.UNKNOWN,
+            numbers,
+            finding="no hours are recorded for the sessions they attended",
+            action="record how long each session lasted",
+        )
+    if consult_h <= Decimal(str(max_share)) * total_h:
+        return Criterion(BEYOND_FEEDBACK, Result.PASS, numbers)
+    kinds = Counter(s.kind for s in consult)
+    ordered = sorted(kinds, key=lambda k: (-kinds[k], k.value))
+    n, c = len(attended), len(consult)
+    if n == 1:
+        what = f"their only session was {_KIND_ONE[ordered[0]]}"
+    elif c == 1:
+        what = f"1 of their {n} sessions was {_KIND_ONE[ordered[0]]}"
+    else:
+        lead = f"all {n} of their sessions" if c == n else f"{c} of their {n} sessions"
+        what = f"{lead} were {join([_KIND_MANY[k] for k in ordered], 'or')}"
+    share = float(consult_h / total_h)
+    return Criterion(
+        BEYOND_FEEDBACK,
+        Result.FAIL,
+        numbers,
+        finding=f"{what} ({_num(consult_h)} of {hours(total_h)}, {percent(share)} of their time)",
+        action="give them a part in designing and deciding, not only in giving feedback",
+    )
+
+
+def _shared_decisions(project: Project, v: _Voice, roles: frozenset[Role]) -> Criterion:
+    decisions = [s for s in v.sessions if s.decision_taken]
+    with_them = [s for s in decisions if s.id in v.voice_in]
+    co_chair = sorted(r.value for r in project.co_chair_roles & roles)
+    numbers: dict[str, Any] = {
+        "decisions": len(decisions),
+        "decisions_with_them": len(with_them),
+        "decision_sessions_with_them": [s.id for s in with_them],
+        "voice_co_chair_roles": co_chair,
+    }
+    if with_them or co_chair:
+        return Criterion(SHARED_DECISIONS, Result.PASS, numbers)
+    if decisions:
+        numbers["latest_decision"] = decisions[-1].date
+        return Criterion(
+            SHARED_DECISIONS,
+            Result.FAIL,
+            numbers,
+            finding=(
+                f"no decision was taken in a session they attended ({count(len(decisions), 'decision')} "
+                f"recorded, the latest on {day(decisions[-1].date)})"
+            ),
+            action="take decisions in meetings they attend, or invite one of them to co-chair",
+        )
+    return Criterion(
+        SHARED_DECISIONS,
+        Result.UNKNOWN,
+        numbers,
+        finding="no decisions are recorded for this project, and nobody with their experience co-chairs it",
+        action="record which sessions took decisions",
+    )
+
+
+def _across_stages(project: Project, v: _Voice) -> Criterion:
+    held = Counter(s.stage for s in v.sessions if s.stage is not None)
+    with_them = Counter(s.stage for s in v.attended if s.stage is not None)
+    # A stage with sessions already held has been reached, whatever the project record says.
+    reached = set(project.stages_reached) | set(held)
+    numbers: dict[str, Any] = {
+        "stages_recorded": sorted(st.value for st in project.stages_reached),
+        "stages": {},
+    }
+    if not reached:
+        return Criterion(
+            ACROSS_STAGES,
+            Result.UNKNOWN,
+            numbers,
+            finding="which stages the project has reached is not recorded",
+            action="record the stages the project has reached and the stage of each session",
+        )
+    missing: list[Stage] = []
+    for stage in STAGE_ORDER:
+        if stage not in reached:
+            result = Result.NOT_REACHED
+        elif with_them[stage]:
+            result = Result.PASS
+        else:
+            result = Result.FAIL
+            missing.append(stage)
+        numbers["stages"][stage.value] = {
+            "result": result.value,
+            "sessions_held": held[stage],
+            "sessions_with_them": with_them[stage],
+        }
+    if not missing:
+        return Criterion(ACROSS_STAGES, Result.PASS, numbers)
+    parts = [
+        f"the {st.value} stage ({count(held[st], 'session')} held without them)"
+        if held[st]
+        else f"the {st.value} stage (no sessions of it recorded)"
+        for st in missing
+    ]
+    return Criterion(
+        ACROSS_STAGES,
+        Result.FAIL,
+        numbers,
+        finding=f"they took no part in {join(parts)}",
+        action=f"bring them into the {join([st.value for st in missing])} "
+        f"{'stage' if len(missing) == 1 else 'stages'}",
+    )
+
+
+def _reciprocity(dataset: Dataset, v: _Voice, index: _Index) -> Criterion:
+    policy = dataset.policy
+    if policy is None:
+        return Criterion(
+            RECIPROCITY,
+            Result.FAIL,
+            {"policy": False},
+            finding="there is no payment policy, so nobody can tell whether they were offered payment",
+            action="record a payment policy and offer payment for their time",
+        )
+    eligible = sorted(
+        pid
+        for pid in v.people
+        if index.people[pid].has_any_role(policy.eligible_roles)
+        and index.people[pid].payment_preference is not PaymentPreference.NOT_ELIGIBLE
+    )
+    offered_prefs = {PaymentPreference.PAID, PaymentPreference.VOUCHER, PaymentPreference.DECLINED}
+    not_known = [
+        pid
+        for pid in eligible
+        if index.people[pid].payment_preference not in offered_prefs and pid not in index.paid_people
+    ]
+    numbers: dict[str, Any] = {
+        "policy": True,
+        "eligible": len(eligible),
+        "offered": len(eligible) - len(not_known),
+        "not_known": len(not_known),
+        "not_known_ids": not_known,
+    }
+    if not not_known:
+        return Criterion(RECIPROCITY, Result.PASS, numbers)
+    who = count(len(not_known), "person", "people")
+    return Criterion(
+        RECIPROCITY,
+        Result.UNKNOWN,
+        numbers,
+        finding=(
+            f"{who} eligible for payment {'has' if len(not_known) == 1 else 'have'} no payment preference "
+            "and no payment recorded, so it is not known whether they were offered payment"
+        ),
+        action="record each person's payment preference",
+    )
+
+
+# --- placement --------------------------------------------------------------------------------
+
+
+def _place(
+    voice_sessions: int, only_information: bool, criteria: dict[str, Criterion], *, unknown_passes: bool
+) -> Rung:
+    """Climb the ladder while the evidence allows; unknown stops the climb unless told otherwise."""
+    if voice_sessions == 0:
+        return Rung.NONE
+    if only_information:
+        return Rung.INFORMING
+    rung = Rung.CONSULTATION
+    for next_rung, names in RUNG_NEEDS.items():
+        for name in names:
+            result = criteria[name].result
+            if not (result.passes or (unknown_passes and result is Result.UNKNOWN)):
+                return rung
+        rung = next_rung
+    return rung
+
+
+def _assess(project: Project, dataset: Dataset, settings: CheckSettings, index: _Index) -> Assessment:
+    roles = settings.voice_roles
+    v = _voice(project, index, roles)
+    criteria = {
+        c.name: c
+        for c in (
+            _from_the_start(project, v, roles),
+            _beyond_feedback(v, settings.consultation.max_consult_share),
+            _shared_decisions(project, v, roles),
+            _across_stages(project, v),
+            _reciprocity(dataset, v, index),
+        )
+    }
+    only_info = bool(criteria[BEYOND_FEEDBACK].numbers["only_information_events"])
+    return Assessment(
+        project_id=project.id,
+        project_name=project.name,
+        label=project.label,
+        rung=_place(len(v.voice_in), only_info, criteria, unknown_passes=False),
+        criteria=criteria,
+        voice_sessions=len(v.voice_in),
+    )
+
+
+def assess(project: Project, dataset: Dataset, settings: CheckSettings, run_date: date) -> Assessment:
+    """Place one project on the ladder from its evidence (any label), for the CLI and the flag."""
+    return _assess(project, dataset, settings, _Index.build(dataset, run_date))
+
+
+def assess_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Assessment]:
+    """Every project's placement, by project id."""
+    index = _Index.build(dataset, run_date)
+    return [_assess(p, dataset, settings, index) for p in sorted(dataset.projects, key=lambda p: p.id)]
+
+
+# --- the flag ---------------------------------------------------------------------------------
+
+
+def _severity(a: Assessment) -> Severity:
+    if a.rung_if_unknowns_pass.rank >= a.label.rank:
+        return Severity.INFO  # only missing evidence keeps it below its label
+    if a.label.rank - a.rung.rank >= 2:
+        return Severity.CRITICAL
+    return Severity.WARNING
+
+
+def _message(a: Assessment) -> str:
+    name = f"'{a.project_name}' is called {a.label.words}"
+    if a.rung is Rung.NONE:
+        # Every criterion fails for the one reason that nobody has taken part: say it once.
+        start = a.criteria[FROM_THE_START]
+        return (
+            f"{name}, but there is no evidence yet of anyone taking part: {start.finding}. "
+            f"What you can do: {start.action}."
+        )
+    failed = [a.criteria[n] for n in a.failed]
+    unknown = [a.criteria[n] for n in a.unknown]
+    if failed:
+        text = (
+            f"{name}, but the evidence places it at {a.rung.words}: {'; '.join(c.finding for c in failed)}."
+        )
+        if unknown:
+            text += f" Some evidence is missing: {'; '.join(c.finding for c in unknown)}."
+    else:
+        text = (
+            f"{name}, but the evidence recorded so far only places it at {a.rung.words}, because some of "
+            f"it is missing: {'; '.join(c.finding for c in unknown)}."
+        )
+    actions = [c.action for c in failed + unknown]
+    actions.append(f"or describe it as {a.rung.words} until then")
+    return f"{text} What you can do: {'; '.join(actions)}."
+
+
+def _flag(a: Assessment) -> Flag:
+    return make_flag(
+        check_id=MISLABELLED,
+        severity=_severity(a),
+        subject=Subject(kind=SubjectKind.PROJECT, id=a.project_id),
+        title=f"Called {a.label.words}, evidence shows "
+        + ("no involvement" if a.rung is Rung.NONE else a.rung.words),
+        message=_message(a),
+        evidence=a.evidence(),
+        identity={},
+        facts={
+            "label": a.label.value,
+            "rung": a.rung.value,
+            "failed": list(a.failed),
+            "unknown": list(a.unknown),
+        },
+        project_id=a.project_id,
+    )
+
+
+def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+    """Flag every project labelled co-production or co-design whose evidence sits lower."""
+    return [
+        _flag(a)
+        for a in assess_all(dataset, settings, run_date)
+        if a.label in JUDGED_LABELS and a.mislabelled
+    ]
