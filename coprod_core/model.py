@@ -9,10 +9,12 @@ Money is ``Decimal`` everywhere: a payment check that rounds floats owes someone
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -139,6 +141,17 @@ NOT_STATED: frozenset[str] = frozenset({UNKNOWN, PREFER_NOT_TO_SAY})
 """Equality-monitoring values that say nothing about the category: they count towards a data gap."""
 
 
+_KEY_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
+def category_key(text: str) -> str:
+    """How categories are keyed everywhere: 'Asian or Asian British' -> 'asian_or_asian_british', '18-24' -> '18_24'.
+
+    Baseline keys and mapped answers both go through this, so a recipe may write either form.
+    """
+    return _KEY_SEPARATORS.sub("_", text.strip().casefold()).strip("_")
+
+
 class Person(_Frozen):
     """Someone who takes part: a person who uses the service, a carer, a member of staff..."""
 
@@ -214,8 +227,30 @@ class BaselineDimension(_Frozen):
     source: str
     as_of: str
     shares: dict[str, float]
+    """Category -> share of people who use the service (or counts: they are turned into shares)."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Category -> words for a message ("people of Asian heritage")."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _counts_or_shares(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "counts" not in data:
+            return data
+        if "shares" in data:
+            raise ValueError("give either shares or counts, not both")
+        data = dict(data)
+        counts = data.pop("counts")
+        if isinstance(counts, dict) and counts and all(isinstance(v, int | float) for v in counts.values()):
+            total = sum(counts.values())
+            data["shares"] = {k: (v / total if total else v) for k, v in counts.items()}
+        else:
+            data["shares"] = counts
+        return data
+
+    @field_validator("shares", "labels")
+    @classmethod
+    def _keys_normalised(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return {category_key(k): value for k, value in v.items()}
 
     @field_validator("shares")
     @classmethod
@@ -233,7 +268,7 @@ class BaselineDimension(_Frozen):
         return v
 
     def category_words(self, category: str) -> str:
-        return self.labels.get(category) or f"people in the '{category}' group"
+        return self.labels.get(category) or f"people in the '{category.replace('_', ' ')}' group"
 
 
 class PaymentPolicy(_Frozen):
