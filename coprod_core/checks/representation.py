@@ -1,0 +1,452 @@
+"""Representation gaps: are the people with a voice in a project like the people who use the service?
+
+**What it checks**
+
+Per project, the *voice participants* are the distinct people holding a voice role (by default
+lived experience or carer) who attended at least one of the project's sessions in the period.
+
+- ``representation.under_represented``: for each dimension of the baseline (ethnicity, age band,
+  disability, sex...) and each category in it, ``n`` voice participants gave an answer and ``x`` of
+  them are in the category. The category is flagged when the observed share ``x/n`` is below
+  four-fifths of the baseline share ``b`` *and* the upper bound of the Wilson score interval of
+  ``x/n`` is below ``b``: the group is both clearly short of the category and too short for chance
+  to explain.
+- ``representation.data_gap``: more of the voice participants than the setting allows (default
+  30%) left the question blank or said unknown / prefer not to say, so the gap cannot be judged.
+- ``representation.decision_without_voice``: a session where a decision was taken that nobody in a
+  voice role attended.
+- ``representation.decision_group``: a project's decision-making group has fewer voice-role
+  members than the setting asks for.
+
+**Why it matters**
+
+Co-production shares power with the people who use a service (TLAP ladder of co-production; SCIE
+principles of equality and diversity); a group that leaves out whole communities co-produces a
+service for somebody else. The four-fifths ratio is the long-standing adverse-impact rule of thumb
+(US EEOC Uniform Guidelines, 1978): a share below 80% of what it should be is a material gap. The
+Wilson score interval (Newcombe 1998; the interval English public-health statistics use for small
+counts) guards against reading too much into small groups: with three people, nobody from a group
+that is 19% of service users is well within chance, and is not flagged. Decisions taken with no
+lived experience in the room sit on the consultation rung of the ladder at best (NHS England 2022:
+involve people in decisions, not only in views).
+
+**What staff can do**
+
+Reach the missing communities where they are (community groups, interpreters, another meeting
+time or place, paid travel); ask the equality questions again, saying why they are asked and that
+"prefer not to say" is always an answer; take decisions made without the group back to the group,
+and plan decision meetings so that people with lived experience can attend; invite more of them
+into the decision-making group, with support and payment for their time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
+from coprod_core.model import NOT_STATED, BaselineDimension, Dataset, Person, Project, Role, Session
+from coprod_core.settings import CheckSettings
+from coprod_core.stats import wilson_interval
+from coprod_core.text import count, day, join, percent
+
+CHECK_ID = "representation"
+
+# How the voice roles are said in a message. Plural nouns: "1 of 24 people with lived experience
+# or carers"; verbs for one person and for several: "nobody who has lived experience or is a carer".
+_PEOPLE: dict[Role, str] = {
+    Role.LIVED_EXPERIENCE: "people with lived experience",
+    Role.CARER: "carers",
+    Role.FRONTLINE_STAFF: "frontline staff",
+    Role.MANAGER: "managers",
+    Role.COMMISSIONER: "commissioners",
+    Role.VOLUNTEER: "volunteers",
+    Role.OTHER: "people in other roles",
+}
+_SHORT: dict[Role, str] = {
+    Role.LIVED_EXPERIENCE: "lived experience",
+    Role.CARER: "carers",
+    Role.FRONTLINE_STAFF: "frontline staff",
+    Role.MANAGER: "managers",
+    Role.COMMISSIONER: "commissioners",
+    Role.VOLUNTEER: "volunteers",
+    Role.OTHER: "other roles",
+}
+_WHO_ONE: dict[Role, str] = {
+    Role.LIVED_EXPERIENCE: "has lived experience",
+    Role.CARER: "is a carer",
+    Role.FRONTLINE_STAFF: "is frontline staff",
+    Role.MANAGER: "is a manager",
+    Role.COMMISSIONER: "is a commissioner",
+    Role.VOLUNTEER: "is a volunteer",
+    Role.OTHER: "holds another role",
+}
+_WHO_MANY: dict[Role, str] = {
+    Role.LIVED_EXPERIENCE: "have lived experience",
+    Role.CARER: "are carers",
+    Role.FRONTLINE_STAFF: "are frontline staff",
+    Role.MANAGER: "are managers",
+    Role.COMMISSIONER: "are commissioners",
+    Role.VOLUNTEER: "are volunteers",
+    Role.OTHER: "hold other roles",
+}
+
+
+def _roles_in_order(roles: Iterable[Role]) -> list[Role]:
+    order = list(Role)
+    return sorted(set(roles), key=order.index)
+
+
+def _say(words: dict[Role, str], roles: Iterable[Role], conjunction: str = "or") -> str:
+    return join([words[r] for r in _roles_in_order(roles)], conjunction)
+
+
+def _norm(value: str | None) -> str:
+    """Compare answers the way a person reads them: "Prefer not to say" is ``prefer_not_to_say``."""
+    if value is None:
+        return ""
+    return "_".join(value.strip().casefold().replace("-", " ").split())
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _dimension_words(dimension: str) -> str:
+    return dimension.replace("_", " ").strip()
+
+
+def _period_words(start: date | None, end: date) -> str:
+    return f" between {day(start)} and {day(end)}" if start else ""
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """One dimension's answers among a project's voice participants."""
+
+    total: int
+    missing: int
+    unknown: int
+    prefer_not_to_say: int
+    by_category: dict[str, int]
+    """Normalised category -> people, for the stated answers only."""
+
+    @property
+    def not_stated(self) -> int:
+        return self.missing + self.unknown + self.prefer_not_to_say
+
+    @property
+    def n(self) -> int:
+        return self.total - self.not_stated
+
+
+def _answers(people: list[Person], dimension: str) -> _Answers:
+    missing = unknown = prefer_not = 0
+    by_category: dict[str, int] = {}
+    for person in people:
+        value = _norm(person.demographics.get(dimension))
+        if not value:
+            missing += 1
+        elif value == "unknown":
+            unknown += 1
+        elif value in NOT_STATED:
+            prefer_not += 1
+        else:
+            by_category[value] = by_category.get(value, 0) + 1
+    return _Answers(len(people), missing, unknown, prefer_not, by_category)
+
+
+def _stated_baseline(baseline: BaselineDimension) -> dict[str, tuple[str, float]]:
+    """Normalised category -> (category as the recipe wrote it, share among stated answers).
+
+    Service records often count "unknown" too. The group's share is taken among people who
+    answered, so the baseline share must be as well: unknowns are removed and the rest rescaled.
+    """
+    stated = {k: s for k, s in baseline.shares.items() if _norm(k) not in NOT_STATED}
+    unstated = sum(s for k, s in baseline.shares.items() if _norm(k) in NOT_STATED)
+    scale = 1.0 - unstated if unstated < 1.0 else 1.0
+    result: dict[str, tuple[str, float]] = {}
+    for category in sorted(stated):
+        key = _norm(category)
+        if key and key not in result:
+            result[key] = (category, stated[category] / scale)
+    return result
+
+
+def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+    """Representation and voice flags for every project, in a stable order."""
+    voice_roles = frozenset(settings.voice_roles)
+    if not voice_roles:
+        return []  # Nobody is a voice: there is nothing to compare.
+    people = dataset.people_by_id()
+    attendees: dict[str, set[str]] = {}
+    for a in dataset.attendance:
+        attendees.setdefault(a.session_id, set()).add(a.person_id)
+
+    flags: list[Flag] = []
+    for project in sorted(dataset.projects, key=lambda p: p.id):
+        flags.extend(_representation(dataset, settings, run_date, project, people, attendees))
+        flags.extend(_decision_group(settings, project, people))
+    for session in sorted(dataset.sessions, key=lambda s: (s.date, s.id)):
+        if session.decision_taken and session.date <= run_date:
+            flags.extend(_decision_without_voice(settings, session, people, attendees.get(session.id, set())))
+    return flags
+
+
+def _representation(
+    dataset: Dataset,
+    settings: CheckSettings,
+    run_date: date,
+    project: Project,
+    people: dict[str, Person],
+    attendees: dict[str, set[str]],
+) -> list[Flag]:
+    rs = settings.representation
+    start = rs.period_start
+    end = min(rs.period_end, run_date) if rs.period_end else run_date
+    voice_ids: set[str] = set()
+    for session in dataset.sessions:
+        if session.project_id != project.id or session.date > end or (start and session.date < start):
+            continue
+        for person_id in attendees.get(session.id, ()):
+            person = people.get(person_id)
+            if person is not None and person.has_any_role(settings.voice_roles):
+                voice_ids.add(person_id)
+    if not voice_ids:
+        return []
+    voice = [people[i] for i in sorted(voice_ids)]
+    who = _say(_PEOPLE, settings.voice_roles)
+    period = {"period_start": start.isoformat() if start else None, "period_end": end.isoformat()}
+
+    flags: list[Flag] = []
+    for dimension in sorted(dataset.baseline):
+        baseline = dataset.baseline[dimension]
+        answers = _answers(voice, dimension)
+        gap_share = answers.not_stated / answers.total
+        if gap_share > rs.data_gap_share:
+            flags.append(_data_gap(settings, project, dimension, answers, who, start, end, period))
+        if answers.n == 0:
+            continue
+        for key, (category, b) in _stated_baseline(baseline).items():
+            x = answers.by_category.get(key, 0)
+            flag = _under_represented(
+                settings, project, dimension, category, baseline, b, x, answers.n, who, start, end, period
+            )
+            if flag is not None:
+                flags.append(flag)
+    return flags
+
+
+def _data_gap(
+    settings: CheckSettings,
+    project: Project,
+    dimension: str,
+    answers: _Answers,
+    who: str,
+    start: date | None,
+    end: date,
+    period: dict[str, str | None],
+) -> Flag:
+    rs = settings.representation
+    share = answers.not_stated / answers.total
+    parts = []
+    if answers.missing:
+        parts.append(f"{answers.missing} left it blank")
+    if answers.unknown:
+        parts.append(f"{answers.unknown} are recorded as unknown")
+    if answers.prefer_not_to_say:
+        parts.append(f"{answers.prefer_not_to_say} preferred not to say")
+    dim = _dimension_words(dimension)
+    message = (
+        f"We can't tell whether '{project.name}' reflects the people who use the service by {dim}: "
+        f"of the {answers.total} {who} who took part{_period_words(start, end)}, "
+        f"{answers.not_stated} ({percent(share)}) gave no answer we can use ({join(parts)}), more than the "
+        f"{percent(rs.data_gap_share)} your settings allow. Ask the question again, say why it is asked "
+        "(to check nobody is being left out) and that 'prefer not to say' is always fine, and offer help "
+        "to fill it in."
+    )
+    evidence = {
+        "dimension": dimension,
+        "participants": answers.total,
+        "not_stated": answers.not_stated,
+        "missing": answers.missing,
+        "unknown": answers.unknown,
+        "prefer_not_to_say": answers.prefer_not_to_say,
+        "not_stated_share": round(share, 6),
+        "data_gap_share_setting": rs.data_gap_share,
+        **period,
+    }
+    return make_flag(
+        check_id=f"{CHECK_ID}.data_gap",
+        severity=Severity.WARNING,
+        subject=Subject(kind=SubjectKind.PROJECT, id=project.id),
+        title=f"Too many unknown answers ({dim})",
+        message=message,
+        evidence=evidence,
+        identity={"dimension": dimension},
+        facts={"dimension": dimension, "not_stated": answers.not_stated, "participants": answers.total},
+        project_id=project.id,
+    )
+
+
+def _under_represented(
+    settings: CheckSettings,
+    project: Project,
+    dimension: str,
+    category: str,
+    baseline: BaselineDimension,
+    b: float,
+    x: int,
+    n: int,
+    who: str,
+    start: date | None,
+    end: date,
+    period: dict[str, str | None],
+) -> Flag | None:
+    rs = settings.representation
+    if b <= 0:
+        return None  # Nobody to miss.
+    observed = x / n
+    lower, upper = wilson_interval(x, n, rs.confidence)
+    if not (observed < rs.four_fifths * b and upper < b):
+        return None
+    words = _capitalise(baseline.category_words(category))
+    took_part = f"who took part{_period_words(start, end)}"
+    if x == 0:
+        head = f"{words} are missing from '{project.name}': none of the {n} {who} {took_part}"
+    else:
+        head = (
+            f"{words} are under-represented in '{project.name}': "
+            f"{x} of {n} {who} {took_part} ({percent(observed)})"
+        )
+    message = (
+        f"{head}, against {percent(b)} of people who use the service ({baseline.source} {baseline.as_of}). "
+        "In a group this size that is fewer than chance explains. Who could reach them: community groups, "
+        "interpreters, another meeting time or place?"
+    )
+    evidence = {
+        "dimension": dimension,
+        "category": category,
+        "n": n,
+        "x": x,
+        "observed_share": round(observed, 6),
+        "baseline_share": round(b, 6),
+        "baseline_share_as_given": round(baseline.shares[category], 6),
+        "ratio": round(observed / b, 6),
+        "four_fifths": rs.four_fifths,
+        "wilson_lower": round(lower, 6),
+        "wilson_upper": round(upper, 6),
+        "confidence": rs.confidence,
+        "baseline_source": baseline.source,
+        "baseline_as_of": baseline.as_of,
+        **period,
+    }
+    return make_flag(
+        check_id=f"{CHECK_ID}.under_represented",
+        severity=Severity.WARNING,
+        subject=Subject(kind=SubjectKind.PROJECT, id=project.id),
+        title=f"Group under-represented ({_dimension_words(dimension)})",
+        message=message,
+        evidence=evidence,
+        identity={"dimension": dimension, "category": category},
+        facts={"dimension": dimension, "category": category, "x": x, "n": n},
+        project_id=project.id,
+    )
+
+
+def _decision_without_voice(
+    settings: CheckSettings, session: Session, people: dict[str, Person], attendee_ids: set[str]
+) -> list[Flag]:
+    present = [people[i] for i in sorted(attendee_ids) if i in people]
+    if any(p.has_any_role(settings.voice_roles) for p in present):
+        return []
+    unrecorded = len(attendee_ids) - len(present)
+    roles = settings.voice_roles
+    if session.decision:
+        what = f"{_capitalise(session.decision.strip())} was decided at the {session.label()}"
+    else:
+        what = f"A decision was taken at the {session.label()}"
+    if not attendee_ids:
+        register = (
+            " No attendance is recorded for it; if anyone who "
+            f"{_say(_WHO_ONE, roles)} was there, add them to the register."
+        )
+    else:
+        register = ""
+    message = (
+        f"{what} with nobody in the room who {_say(_WHO_ONE, roles)}.{register} Take the decision back to "
+        f"the group and revisit it with them, and plan the next decision meeting with {_say(_PEOPLE, roles)} "
+        "(a time, place and support that suit them, paid for their time) so they are there when it counts."
+    )
+    evidence = {
+        "session_id": session.id,
+        "session_date": session.date.isoformat(),
+        "decision": session.decision,
+        "attendees": len(attendee_ids),
+        "voice_attendees": 0,
+        "attendees_not_in_people_list": unrecorded,
+        "voice_roles": sorted(r.value for r in roles),
+    }
+    return [
+        make_flag(
+            check_id=f"{CHECK_ID}.decision_without_voice",
+            severity=Severity.CRITICAL,
+            subject=Subject(kind=SubjectKind.SESSION, id=session.id),
+            title=f"Decision taken without {_say(_SHORT, roles)}",
+            message=message,
+            evidence=evidence,
+            facts={"session_date": session.date.isoformat(), "decision": session.decision},
+            project_id=session.project_id,
+        )
+    ]
+
+
+def _decision_group(settings: CheckSettings, project: Project, people: dict[str, Person]) -> list[Flag]:
+    members = sorted(set(project.decision_group))
+    if not members:
+        return []  # Not recorded: nothing to judge.
+    minimum = settings.representation.min_voice_in_decision_group
+    roles = settings.voice_roles
+    unknown = [m for m in members if m not in people]
+    voice = [m for m in members if m in people and people[m].has_any_role(roles)]
+    if len(voice) >= minimum:
+        return []
+    k = len(voice)
+    if k == 0:
+        have = f"none of them {_say(_WHO_MANY, roles)}"
+    elif k == 1:
+        have = f"only 1 {_say(_WHO_ONE, roles)}"
+    else:
+        have = f"only {k} {_say(_WHO_MANY, roles)}"
+    unknown_words = (
+        f" {count(len(unknown), 'member ID is', 'member IDs are')} not in your people list and "
+        f"{'does' if len(unknown) == 1 else 'do'} not count towards the minimum; "
+        f"check {'it' if len(unknown) == 1 else 'them'}."
+        if unknown
+        else ""
+    )
+    message = (
+        f"Of the {count(len(members), 'member')} of the decision-making group of '{project.name}', {have}; "
+        f"your settings ask for at least {minimum}.{unknown_words} Invite more {_say(_PEOPLE, roles)} to "
+        "join it, with support, training and payment for their time, or to co-chair it."
+    )
+    evidence = {
+        "group_size": len(members),
+        "voice_members": k,
+        "minimum": minimum,
+        "unknown_member_ids": len(unknown),
+        "voice_roles": sorted(r.value for r in roles),
+    }
+    return [
+        make_flag(
+            check_id=f"{CHECK_ID}.decision_group",
+            severity=Severity.WARNING,
+            subject=Subject(kind=SubjectKind.PROJECT, id=project.id),
+            title=f"Decision group short of {_say(_SHORT, roles)}",
+            message=message,
+            evidence=evidence,
+            facts={"group_size": len(members), "voice_members": k, "minimum": minimum},
+            project_id=project.id,
+        )
+    ]
