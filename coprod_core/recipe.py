@@ -164,6 +164,51 @@ class WebhookSpec(_Strict):
     header: str = "X-Coprod-Secret"
 
 
+def wiring_problems(
+    sources: dict[str, SourceSpec], entities: dict[Entity, EntitySpec], projects: list[InlineProject]
+) -> list[str]:
+    """What is wrong with how entities, sources and fields fit together (all of it, at once)."""
+    problems: list[str] = []
+    for entity in REQUIRED_ENTITIES:
+        if entity not in entities:
+            problems.append(f"[entities.{entity.value}] is missing: every recipe needs it")
+    if Entity.PROJECTS not in entities and not projects:
+        problems.append("no projects: add [entities.projects] or at least one [[projects]]")
+    if Entity.PROJECTS in entities and projects:
+        problems.append("projects come from [entities.projects] or [[projects]], not both")
+    for entity, spec in entities.items():
+        where = f"[entities.{entity.value}]"
+        if spec.source not in sources:
+            problems.append(
+                f"{where} source '{spec.source}' is not one of [sources]: "
+                f"{', '.join(sorted(sources)) or 'none defined'}"
+            )
+        known = CANONICAL_FIELDS[entity]
+        for field in [*spec.fields, *spec.defaults]:
+            if field not in known:
+                problems.append(f"{where} field '{field}' is unknown; expected one of {', '.join(known)}")
+        for field, required in known.items():
+            if required and field not in spec.fields and field not in spec.defaults:
+                problems.append(f"{where} required field '{field}' is not mapped in fields")
+        if spec.demographics and entity is not Entity.PEOPLE:
+            problems.append(f"{where} demographics belong to [entities.people] only")
+        for field in spec.values:
+            if field not in known and field not in spec.demographics:
+                problems.append(f"{where} values for '{field}': not a mapped field or demographic dimension")
+    return problems
+
+
+class _Wiring(BaseModel):
+    """The parts of a recipe that wiring_problems reads, validated alone so that its problems are
+    reported even when another section has errors (pydantic skips model checks then)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sources: dict[str, SourceSpec] = Field(default_factory=dict)
+    entities: dict[Entity, EntitySpec] = Field(default_factory=dict)
+    projects: list[InlineProject] = Field(default_factory=list)
+
+
 class Recipe(_Strict):
     name: str
     description: str = ""
@@ -187,35 +232,7 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _entities_fit(self) -> Recipe:
-        problems: list[str] = []
-        for entity in REQUIRED_ENTITIES:
-            if entity not in self.entities:
-                problems.append(f"[entities.{entity.value}] is missing: every recipe needs it")
-        if Entity.PROJECTS not in self.entities and not self.projects:
-            problems.append("no projects: add [entities.projects] or at least one [[projects]]")
-        if Entity.PROJECTS in self.entities and self.projects:
-            problems.append("projects come from [entities.projects] or [[projects]], not both")
-        for entity, spec in self.entities.items():
-            where = f"[entities.{entity.value}]"
-            if spec.source not in self.sources:
-                problems.append(
-                    f"{where} source '{spec.source}' is not one of [sources]: "
-                    f"{', '.join(sorted(self.sources)) or 'none defined'}"
-                )
-            known = CANONICAL_FIELDS[entity]
-            for field in [*spec.fields, *spec.defaults]:
-                if field not in known:
-                    problems.append(f"{where} field '{field}' is unknown; expected one of {', '.join(known)}")
-            for field, required in known.items():
-                if required and field not in spec.fields and field not in spec.defaults:
-                    problems.append(f"{where} required field '{field}' is not mapped in fields")
-            if spec.demographics and entity is not Entity.PEOPLE:
-                problems.append(f"{where} demographics belong to [entities.people] only")
-            for field in spec.values:
-                if field not in known and field not in spec.demographics:
-                    problems.append(
-                        f"{where} values for '{field}': not a mapped field or demographic dimension"
-                    )
+        problems = wiring_problems(self.sources, self.entities, self.projects)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -278,4 +295,13 @@ def parse_recipe(data: dict[str, Any], file: str) -> tuple[Recipe | None, list[R
     try:
         return Recipe.model_validate(data), []
     except ValidationError as error:
-        return None, describe_errors(error, file)
+        problems = describe_errors(error, file)
+    try:
+        wiring = _Wiring.model_validate(data)
+    except ValidationError:
+        return None, problems  # already reported above, field by field
+    seen = {p.message for p in problems}
+    for message in wiring_problems(wiring.sources, wiring.entities, wiring.projects):
+        if message not in seen:
+            problems.append(RecipeProblem(file=file, section="", message=message))
+    return None, problems

@@ -1,0 +1,93 @@
+"""Recipes are validated before anything runs, and every problem names where it is."""
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from coprod.config import RecipeInvalid, load_recipe
+from coprod_core.recipe import parse_recipe
+
+DEMO = Path(__file__).resolve().parent.parent / "recipes" / "demo" / "recipe.toml"
+
+
+def demo_data() -> dict:
+    return tomllib.loads(DEMO.read_text())
+
+
+def test_the_demo_recipe_is_valid():
+    loaded = load_recipe(DEMO, env={})
+    assert loaded.recipe.name == "demo"
+    assert loaded.recipe.baseline["age_band"].shares["18_24"] == pytest.approx(0.14)
+
+
+def test_every_problem_is_reported_at_once_with_its_section(tmp_path):
+    data = demo_data()
+    data["entities"]["people"]["fields"]["rolez"] = "Role"
+    del data["entities"]["people"]["fields"]["roles"]
+    data["policy"]["pay_within_days"] = -3
+    data["settings"]["representation"]["four_fith"] = 0.8
+    recipe, problems = parse_recipe(data, "recipe.toml")
+    assert recipe is None
+    text = "\n".join(str(p) for p in problems)
+    assert "[settings.representation] four_fith: unknown key" in text
+    assert "[policy] pay_within_days" in text
+    assert len(problems) >= 3
+
+
+def test_an_unknown_field_and_a_missing_required_field_are_named():
+    data = demo_data()
+    data["entities"]["people"]["fields"]["rolez"] = "Role"
+    del data["entities"]["people"]["fields"]["roles"]
+    _, problems = parse_recipe(data, "r.toml")
+    text = "\n".join(str(p) for p in problems)
+    assert "[entities.people] field 'rolez' is unknown" in text
+    assert "[entities.people] required field 'roles' is not mapped" in text
+
+
+def test_a_secret_written_in_the_recipe_is_refused_without_echoing_it():
+    data = demo_data()
+    data["sources"]["exports"]["api_key"] = "sk-very-secret-value"
+    _, problems = parse_recipe(data, "r.toml")
+    text = "\n".join(str(p) for p in problems)
+    assert "api_key_env" in text
+    assert "sk-very-secret-value" not in text
+
+
+def test_an_unknown_connector_option_is_an_error_naming_the_source(tmp_path):
+    text = DEMO.read_text().replace('flags_file = "coprod-flags.csv"', 'flags_fiel = "x.csv"')
+    (tmp_path / "recipe.toml").write_text(text)
+    with pytest.raises(RecipeInvalid) as info:
+        load_recipe(tmp_path, env={})
+    assert "[sources.exports] flags_fiel: unknown key" in str(info.value)
+
+
+def test_a_source_that_does_not_exist_is_named():
+    data = demo_data()
+    data["entities"]["payments"]["source"] = "finance"
+    _, problems = parse_recipe(data, "r.toml")
+    assert any("source 'finance' is not one of [sources]: exports" in str(p) for p in problems)
+
+
+def test_broken_toml_names_the_file_and_line(tmp_path):
+    (tmp_path / "recipe.toml").write_text('name = "x"\n[sources\n')
+    with pytest.raises(RecipeInvalid) as info:
+        load_recipe(tmp_path / "recipe.toml", env={})
+    assert "recipe.toml: not valid TOML" in str(info.value)
+    assert "line 2" in str(info.value)
+
+
+def test_env_file_fills_variables_but_the_real_environment_wins(tmp_path, monkeypatch):
+    (tmp_path / "recipe.toml").write_text(DEMO.read_text())
+    (tmp_path / ".env").write_text("KOBO_TOKEN=from-dotenv\nOTHER=x\n")
+    monkeypatch.chdir(tmp_path)
+    loaded = load_recipe(tmp_path, env={"KOBO_TOKEN": "from-env"})
+    assert loaded.env["KOBO_TOKEN"] == "from-env"
+    assert loaded.env["OTHER"] == "x"
+
+
+def test_baseline_counts_and_shares_are_exclusive():
+    data = demo_data()
+    data["baseline"]["age_band"]["shares"] = {"18-24": 0.5}
+    _, problems = parse_recipe(data, "r.toml")
+    assert any("either shares or counts" in str(p) for p in problems)
