@@ -212,6 +212,14 @@ def test_baseline_given_as_counts_is_compared_as_shares() -> None:
     assert "against 19% of people who use the service" in asian.message
 
 
+def test_baseline_given_as_counts_field_is_normalised_by_the_model() -> None:
+    counts = BaselineDimension(source="service records", as_of="2025/26", counts={"Asian": 38, "White": 162})
+    people = crowd("w", 30, LE, ethnicity="white")
+    asian = under(run(build(people, baseline={"ethnicity": counts})))["asian"]
+    assert asian.evidence["baseline_share"] == pytest.approx(0.19)
+    assert asian.evidence["n"] == 30 and asian.evidence["x"] == 0
+
+
 def test_unknowns_in_the_baseline_are_left_out_of_the_comparison() -> None:
     with_unknown = BaselineDimension(
         source="service records", as_of="2025/26", shares={"asian": 0.18, "white": 0.72, "unknown": 0.10}

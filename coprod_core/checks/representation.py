@@ -46,7 +46,16 @@ from dataclasses import dataclass
 from datetime import date
 
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
-from coprod_core.model import NOT_STATED, BaselineDimension, Dataset, Person, Project, Role, Session
+from coprod_core.model import (
+    NOT_STATED,
+    BaselineDimension,
+    Dataset,
+    Person,
+    Project,
+    Role,
+    Session,
+    category_key,
+)
 from coprod_core.settings import CheckSettings
 from coprod_core.stats import wilson_interval
 from coprod_core.text import count, day, join, percent
@@ -103,10 +112,8 @@ def _say(words: dict[Role, str], roles: Iterable[Role], conjunction: str = "or")
 
 
 def _norm(value: str | None) -> str:
-    """Compare answers the way a person reads them: "Prefer not to say" is ``prefer_not_to_say``."""
-    if value is None:
-        return ""
-    return "_".join(value.strip().casefold().replace("-", " ").split())
+    """Compare answers the way the model keys categories: "Prefer not to say" is ``prefer_not_to_say``."""
+    return category_key(value) if value else ""
 
 
 def _capitalise(text: str) -> str:
