@@ -273,7 +273,7 @@ def test_no_stage_information_at_all_is_unknown_not_failed() -> None:
 
 def test_decision_taken_without_them_before_their_first_attendance_fails_from_the_start() -> None:
     base = co_produced(plan_drafted=None)
-    early = session("s0", date(2026, 1, 20), K.STEERING_GROUP, decision=True, what="the budget")
+    early = session("s0", date(2026, 1, 20), K.STEERING_GROUP, decision=True, what="The budget")
     ds = base.model_copy(
         update={"sessions": (early, *base.sessions), "attendance": (*base.attendance, *attend("m1", "s0"))}
     )
@@ -289,6 +289,21 @@ def test_decision_taken_without_them_before_their_first_attendance_fails_from_th
         "1 decision was taken without them before they first took part: "
         "the budget (steering group on 20 January 2026)"
     ) in flag.message
+
+
+def test_first_taking_part_on_the_day_the_plan_was_drafted_is_from_the_start() -> None:
+    on_the_day = co_produced(plan_drafted=date(2026, 2, 1))
+    assert assess(on_the_day.projects[0], on_the_day, SETTINGS, RUN).result(FROM_THE_START) is Result.PASS
+    day_before = co_produced(plan_drafted=date(2026, 1, 31))
+    assert assess(day_before.projects[0], day_before, SETTINGS, RUN).result(FROM_THE_START) is Result.FAIL
+
+
+def test_evidence_two_rungs_below_the_label_is_critical() -> None:
+    base = co_produced()  # co-production label; without decisions shared it sits at engagement
+    ds = base.model_copy(update={"attendance": tuple(a for a in base.attendance if a.session_id != "s2")})
+    flag = only_flag(ds)
+    assert json.loads(flag.evidence_json)["rung"] == "engagement"
+    assert flag.severity is Severity.CRITICAL
 
 
 def test_decision_on_the_day_they_first_attend_is_not_before_them() -> None:

@@ -287,7 +287,13 @@ def _voice(project: Project, index: _Index, voice_roles: frozenset[Role]) -> _Vo
 
 
 def _decision_words(s: Session) -> str:
-    return f"{s.decision} ({s.label()})" if s.decision else s.label()
+    """'the budget (budget meeting on 20 February 2026)': mid-sentence, so 'The budget' loses its capital."""
+    if not s.decision:
+        return s.label()
+    what = s.decision
+    if what[:2].istitle():  # 'The budget' but not 'NHS contract'
+        what = what[0].lower() + what[1:]
+    return f"{what} ({s.label()})"
 
 
 def _from_the_start(project: Project, v: _Voice, roles: frozenset[Role]) -> Criterion:
