@@ -150,7 +150,7 @@ def test_category_with_nobody_is_flagged_when_the_group_is_big_enough() -> None:
     assert asian.message.startswith(
         "People of Asian heritage are missing from 'Day service redesign': none of the 24 people with "
         "lived experience or carers who took part, against 19% of people who use the service "
-        "(service records 2025/26)."
+        "(service records, 2025/26)."
     )
     assert "Who could reach them" in asian.message
     assert set(under(flags)) == {"asian"}
@@ -160,6 +160,23 @@ def test_category_with_nobody_is_not_flagged_when_the_group_is_too_small_to_tell
     # With three people, an upper bound of 56% cannot rule out the 19% baseline.
     people = crowd("w", 3, LE, ethnicity="white")
     assert under(run(build(people))) == {}
+
+
+@pytest.mark.parametrize(
+    ("source", "as_of", "cited"),
+    [
+        ("service records 2025/26", "2026-03-31", "(service records 2025/26, as of 31 March 2026)"),
+        ("Census", "2021", "(Census, 2021)"),
+        ("Census 2021", "2021", "(Census 2021)"),
+    ],
+)
+def test_baseline_is_cited_with_its_source_and_date(source: str, as_of: str, cited: str) -> None:
+    baseline = ETHNICITY.model_copy(update={"source": source, "as_of": as_of})
+    asian = under(run(build(crowd("w", 30, LE, ethnicity="white"), baseline={"ethnicity": baseline})))[
+        "asian"
+    ]
+    assert f"against 19% of people who use the service {cited}." in asian.message
+    assert (asian.evidence["baseline_source"], asian.evidence["baseline_as_of"]) == (source, as_of)
 
 
 def test_few_but_not_none_is_flagged_as_under_represented_with_its_share() -> None:

@@ -42,6 +42,7 @@ into the decision-making group, with support and payment for their time.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 
@@ -122,6 +123,16 @@ def _capitalise(text: str) -> str:
 
 def _dimension_words(dimension: str) -> str:
     return dimension.replace("_", " ").strip()
+
+
+def _citation(baseline: BaselineDimension) -> str:
+    """``service records, as of 31 March 2026``: where the baseline came from, as a reader cites it."""
+    source, as_of = baseline.source.strip(), baseline.as_of.strip()
+    with suppress(ValueError):  # "2025/26", "Census 2021" are already words.
+        as_of = f"as of {day(date.fromisoformat(as_of))}"
+    if not as_of or as_of in source:
+        return source
+    return f"{source}, {as_of}" if source else as_of
 
 
 def _period_words(start: date | None, end: date) -> str:
@@ -328,7 +339,7 @@ def _under_represented(
             f"{x} of {n} {who} {took_part} ({percent(observed)})"
         )
     message = (
-        f"{head}, against {percent(b)} of people who use the service ({baseline.source} {baseline.as_of}). "
+        f"{head}, against {percent(b)} of people who use the service ({_citation(baseline)}). "
         "In a group this size that is fewer than chance explains. Who could reach them: community groups, "
         "interpreters, another meeting time or place?"
     )
