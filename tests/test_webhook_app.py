@@ -1,0 +1,377 @@
+"""Every route of the webhook app and every bad input the issue names, through Flask's test client."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.test_webhook_support import SECRET, SECRET_ENV, make_app, signed_headers, write_recipe
+from webhook_app import create_app
+
+KOBO_SECRET_HEADER = {"X-Coprod-Secret": SECRET}
+SUBMISSION = {
+    "_id": 345,
+    "meta/rootUuid": "uuid:6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
+    "meta/instanceID": "uuid:6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
+    "participant/name": "Sam Jones",
+    "participant/ethnicity": "asian",
+}
+CIVI_NOTICE = {"entity": "Participant", "id": 42, "action": "create"}
+SHEETS_NOTICE = {
+    "type": "sheets.form_submit",
+    "spreadsheet_id": "abc123",
+    "sheet": "Form responses 1",
+    "row": 12,
+}
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Flask:
+    return make_app(tmp_path)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def post_signed(client: FlaskClient, platform: str, payload: object, **kw: object) -> object:
+    body = json.dumps(payload).encode()
+    return client.post(
+        f"/hooks/{platform}/youth-panel",
+        data=body,
+        content_type="application/json",
+        headers=signed_headers(body, **kw),
+    )
+
+
+def backlog(client: FlaskClient) -> int:
+    return client.get("/readyz").json["backlog"]
+
+
+# health ----------------------------------------------------------------------------------------
+
+
+def test_healthz_answers_while_the_process_is_alive(client: FlaskClient) -> None:
+    answer = client.get("/healthz")
+    assert answer.status_code == 200 and answer.json == {"status": "ok"}
+
+
+def test_readyz_reports_the_inbox_backlog_and_the_age_of_the_oldest_event(client: FlaskClient) -> None:
+    empty = client.get("/readyz")
+    assert empty.status_code == 200
+    assert empty.json == {"status": "ready", "backlog": 0, "retrying": 0, "oldest_pending_age_seconds": None}
+    client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER)
+    ready = client.get("/readyz").json
+    assert ready["backlog"] == 1 and ready["oldest_pending_age_seconds"] >= 0
+
+
+def test_readyz_is_503_when_the_state_store_cannot_be_opened(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the state folder should be")
+    client = make_app(tmp_path, state_path=blocker / "state.sqlite").test_client()
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json == {"status": "unavailable", "reason": "state store unreachable"}
+
+
+# KoboToolbox -----------------------------------------------------------------------------------
+
+
+def test_kobo_delivery_with_the_secret_header_is_accepted_with_202(client: FlaskClient) -> None:
+    answer = client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER)
+    assert answer.status_code == 202 and answer.json["status"] == "accepted"
+    assert backlog(client) == 1
+
+
+def test_kobo_delivery_with_basic_auth_is_accepted(client: FlaskClient) -> None:
+    token = base64.b64encode(f"coprod:{SECRET}".encode()).decode()
+    answer = client.post(
+        "/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers={"Authorization": f"Basic {token}"}
+    )
+    assert answer.status_code == 202
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Coprod-Secret": "wrong"},
+        {"X-Coprod-Secret": SECRET[:-1]},
+        {"Authorization": "Basic " + base64.b64encode(b"coprod:wrong").decode()},
+    ],
+    ids=["missing", "wrong", "truncated", "wrong-basic-password"],
+)
+def test_kobo_delivery_without_the_right_secret_is_401(client: FlaskClient, headers: dict[str, str]) -> None:
+    answer = client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=headers)
+    assert answer.status_code == 401
+    assert backlog(client) == 0
+
+
+def test_kobo_resend_of_the_same_submission_is_200_and_recorded_once(client: FlaskClient) -> None:
+    first = client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER)
+    again = client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json == {"status": "duplicate"}
+    assert backlog(client) == 1
+
+
+def test_kobo_submission_without_root_uuid_is_400_naming_the_field(client: FlaskClient) -> None:
+    body = {k: v for k, v in SUBMISSION.items() if k != "meta/rootUuid"}
+    answer = client.post("/hooks/kobotoolbox/youth-panel", json=body, headers=KOBO_SECRET_HEADER)
+    assert answer.status_code == 400 and "meta/rootUuid" in answer.json["error"]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"\xff\xfe"], ids=["broken", "array", "not-utf8"])
+def test_kobo_malformed_json_is_400_with_a_short_reason(client: FlaskClient, body: bytes) -> None:
+    answer = client.post(
+        "/hooks/kobotoolbox/youth-panel",
+        data=body,
+        content_type="application/json",
+        headers=KOBO_SECRET_HEADER,
+    )
+    assert answer.status_code == 400
+    assert answer.json["error"] in ("the body is not valid JSON", "the body must be a JSON object")
+
+
+def test_a_body_that_is_not_json_is_415(client: FlaskClient) -> None:
+    answer = client.post(
+        "/hooks/kobotoolbox/youth-panel", data="a=b", content_type="application/x-www-form-urlencoded",
+        headers=KOBO_SECRET_HEADER,
+    )  # fmt: skip
+    assert answer.status_code == 415
+
+
+def test_a_body_over_one_mebibyte_is_413_before_it_is_read(client: FlaskClient) -> None:
+    big = json.dumps({**SUBMISSION, "padding": "x" * (1024 * 1024)})
+    answer = client.post(
+        "/hooks/kobotoolbox/youth-panel",
+        data=big,
+        content_type="application/json",
+        headers=KOBO_SECRET_HEADER,
+    )
+    assert answer.status_code == 413 and answer.json == {"error": "the body is larger than 1 MiB"}
+
+
+def test_an_unknown_recipe_is_404(client: FlaskClient) -> None:
+    for platform in ("kobotoolbox", "sheets", "civicrm"):
+        answer = client.post(f"/hooks/{platform}/no-such-recipe", json=SUBMISSION, headers=KOBO_SECRET_HEADER)
+        assert answer.status_code == 404 and answer.json == {"error": "unknown recipe"}
+
+
+def test_a_recipe_whose_secret_variable_is_unset_refuses_deliveries(tmp_path: Path) -> None:
+    client = make_app(tmp_path, env={}).test_client()
+    answer = client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers={"X-Coprod-Secret": ""})
+    assert answer.status_code == 404 and "not set up" in answer.json["error"]
+
+
+def test_a_recipe_can_name_its_own_secret_header(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path / "r")
+    recipe.write_text(recipe.read_text() + 'header = "X-Kobo-Hook-Key"\n')
+    app = create_app(
+        {
+            "recipes": [recipe],
+            "state_path": tmp_path / "s.sqlite",
+            "env": {SECRET_ENV: SECRET},
+            "worker_thread": False,
+        }
+    )
+    client = app.test_client()
+    assert (
+        client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER).status_code
+        == 401
+    )
+    ok = client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers={"X-Kobo-Hook-Key": SECRET})
+    assert ok.status_code == 202
+
+
+def test_get_on_a_hook_is_405_as_json(client: FlaskClient) -> None:
+    answer = client.get("/hooks/kobotoolbox/youth-panel")
+    assert answer.status_code == 405 and answer.json == {"error": "method not allowed"}
+
+
+# Standard Webhooks: Sheets and CiviCRM ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("platform", "payload"), [("sheets", SHEETS_NOTICE), ("civicrm", CIVI_NOTICE)])
+def test_signed_delivery_is_accepted_and_a_resend_is_200(
+    client: FlaskClient, platform: str, payload: dict
+) -> None:
+    first = post_signed(client, platform, payload, msg_id="msg_1")
+    again = post_signed(client, platform, payload, msg_id="msg_1")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert backlog(client) == 1
+
+
+@pytest.mark.parametrize("platform", ["sheets", "civicrm"])
+def test_unsigned_or_wrongly_signed_delivery_is_401(client: FlaskClient, platform: str) -> None:
+    body = json.dumps(CIVI_NOTICE if platform == "civicrm" else SHEETS_NOTICE).encode()
+    url = f"/hooks/{platform}/youth-panel"
+    other = "whsec_" + base64.b64encode(b"another secret of 32 bytes......").decode()
+    attempts = [
+        {},
+        signed_headers(body, secret=other),
+        {**signed_headers(body), "webhook-signature": "v1,not-base64!"},
+        {**signed_headers(body), "webhook-signature": "garbage"},
+        {**signed_headers(body), "webhook-id": "msg_other"},
+        KOBO_SECRET_HEADER,
+    ]
+    for headers in attempts:
+        answer = client.post(url, data=body, content_type="application/json", headers=headers)
+        assert answer.status_code == 401, headers
+    tampered = client.post(
+        url, data=body + b" ", content_type="application/json", headers=signed_headers(body)
+    )
+    assert tampered.status_code == 401
+    assert backlog(client) == 0
+
+
+@pytest.mark.parametrize("minutes", [-6, 6])
+def test_a_timestamp_outside_five_minutes_is_401(client: FlaskClient, minutes: int) -> None:
+    at = datetime.now(timezone.utc) + timedelta(minutes=minutes)
+    answer = post_signed(client, "sheets", SHEETS_NOTICE, at=at)
+    assert answer.status_code == 401 and "5-minute" in answer.json["error"]
+
+
+def test_a_timestamp_four_minutes_old_is_still_accepted(client: FlaskClient) -> None:
+    at = datetime.now(timezone.utc) - timedelta(minutes=4)
+    assert post_signed(client, "sheets", SHEETS_NOTICE, at=at).status_code == 202
+
+
+def test_signed_but_malformed_json_is_400(client: FlaskClient) -> None:
+    body = b'{"entity": "Contact",'
+    answer = client.post(
+        "/hooks/civicrm/youth-panel", data=body, content_type="application/json", headers=signed_headers(body)
+    )
+    assert answer.status_code == 400 and answer.json == {"error": "the body is not valid JSON"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"entity": "Contact", "id": "forty-two", "action": "edit"}, "id"),
+        ({"entity": "Contact; DROP", "id": 1, "action": "edit"}, "entity"),
+        ({"entity": "Contact", "id": 1}, "action"),
+    ],
+)
+def test_civicrm_notice_is_validated_field_by_field(client: FlaskClient, payload: dict, field: str) -> None:
+    answer = post_signed(client, "civicrm", payload)
+    assert answer.status_code == 400 and field in answer.json["error"]
+    assert "forty-two" not in answer.json["error"] and "DROP" not in answer.json["error"]
+
+
+def test_sheets_notice_needs_a_row_number(client: FlaskClient) -> None:
+    answer = post_signed(client, "sheets", {**SHEETS_NOTICE, "row": 0})
+    assert answer.status_code == 400 and "row" in answer.json["error"]
+
+
+def test_signed_delivery_with_the_wrong_content_type_is_415(client: FlaskClient) -> None:
+    body = json.dumps(CIVI_NOTICE).encode()
+    answer = client.post(
+        "/hooks/civicrm/youth-panel", data=body, content_type="text/plain", headers=signed_headers(body)
+    )
+    assert answer.status_code == 415
+
+
+def test_a_secret_that_is_not_a_signing_secret_is_a_server_error_without_the_secret(tmp_path: Path) -> None:
+    client = make_app(tmp_path, env={SECRET_ENV: "whsec_%%%not base64%%%"}).test_client()
+    answer = post_signed(client, "sheets", SHEETS_NOTICE)
+    assert answer.status_code == 500 and "%%%" not in answer.text
+
+
+# nothing leaks ---------------------------------------------------------------------------------
+
+
+def test_no_secret_or_personal_data_in_answers_logs_or_the_inbox(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(tmp_path)
+    client = app.test_client()
+    with caplog.at_level(logging.DEBUG):
+        answers = [
+            client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER),
+            client.post(
+                "/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers={"X-Coprod-Secret": "Sam Jones"}
+            ),
+            client.post(
+                "/hooks/kobotoolbox/youth-panel",
+                json={"participant/name": "Sam Jones"},
+                headers=KOBO_SECRET_HEADER,
+            ),
+        ]
+    assert [a.status_code for a in answers] == [202, 401, 400]
+    text = " ".join(a.text for a in answers) + caplog.text
+    assert SECRET not in text and "Sam Jones" not in text and "Traceback" not in text
+    stored = (tmp_path / "state.sqlite").read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("state.sqlite-*")
+    )
+    assert b"Sam Jones" not in stored and b"asian" not in stored
+    [event] = app.extensions["coprod_webhook"].inbox.events()
+    assert event["delivery_id"] == SUBMISSION["meta/rootUuid"] and event["subject"] == "submission 345"
+    assert len(event["body_sha256"]) == 64
+
+
+def test_an_unexpected_error_is_a_short_500_without_traceback(
+    app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Sam Jones could not be stored")
+
+    monkeypatch.setattr(app.extensions["coprod_webhook"].inbox, "record", broken)
+    with caplog.at_level(logging.DEBUG):
+        answer = client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER)
+    assert answer.status_code == 500 and answer.json == {"error": "server error"}
+    assert "Sam Jones" not in caplog.text and "Traceback" not in caplog.text
+    assert "RuntimeError" in caplog.text
+
+
+def test_the_app_never_runs_with_debug_even_when_asked_by_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    app = make_app(tmp_path)
+    assert app.debug is False and app.config["DEBUG"] is False
+
+
+# settings --------------------------------------------------------------------------------------
+
+
+def test_settings_come_from_the_environment_when_none_are_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_recipe(tmp_path / "recipes" / "youth")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COPROD_RECIPES", str(tmp_path / "recipes"))
+    monkeypatch.setenv("COPROD_STATE", str(tmp_path / "inbox.sqlite"))
+    monkeypatch.setenv("COPROD_WEBHOOK_WORKER", "off")
+    (tmp_path / ".env").write_text(f"{SECRET_ENV}={SECRET}\n")
+    app = create_app()
+    settings = app.extensions["coprod_webhook"].settings
+    assert list(settings.recipes) == ["youth-panel"] and settings.worker_thread is False
+    assert settings.state_path == tmp_path / "inbox.sqlite"
+    assert SECRET not in repr(settings)
+    answer = app.test_client().post(
+        "/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER
+    )
+    assert answer.status_code == 202
+
+
+def test_a_broken_recipe_in_the_folder_is_skipped_and_the_others_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_recipe(tmp_path / "recipes" / "good")
+    (tmp_path / "recipes" / "bad").mkdir()
+    (tmp_path / "recipes" / "bad" / "recipe.toml").write_text("name = [broken")
+    app = create_app(
+        {"recipes": tmp_path / "recipes", "state_path": tmp_path / "s.sqlite", "env": {SECRET_ENV: SECRET},
+         "worker_thread": False}
+    )  # fmt: skip
+    assert list(app.extensions["coprod_webhook"].settings.recipes) == ["youth-panel"]
+    assert "bad" in caplog.text and "webhooks are off" in caplog.text

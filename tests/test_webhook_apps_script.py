@@ -1,0 +1,191 @@
+"""The Apps Script in recipes/google-sheets signs exactly as the webhook app verifies.
+
+The script runs under node with small stand-ins for the Apps Script services it uses. The stand-ins
+keep Apps Script's Java semantics where signing could go wrong: byte arrays hold signed bytes
+(-128..127) and a value outside that range is refused, as Java's byte[] conversion would. The
+captured request is then verified in Python with the ``standardwebhooks`` library and by the app.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from webhook_app import create_app
+
+SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "google-sheets" / "coprod_trigger.gs"
+
+HARNESS = r"""
+const crypto = require('crypto');
+const fs = require('fs');
+const vm = require('vm');
+const input = JSON.parse(process.argv[process.argv.length - 1]);
+
+const toJava = (buf) => Array.from(buf, (b) => (b > 127 ? b - 256 : b));
+const fromJava = (arr, what) => {
+  if (!Array.isArray(arr) || arr.some((b) => !Number.isInteger(b) || b < -128 || b > 127)) {
+    throw new Error(what + ' is not a Java byte[]');
+  }
+  return Buffer.from(arr.map((b) => b & 0xff));
+};
+const requests = [];
+const logs = [];
+const codes = input.codes.slice();
+const Utilities = {
+  Charset: { UTF_8: 'UTF_8' },
+  base64Decode: (s) => {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) throw new Error('Could not decode string.');
+    return toJava(Buffer.from(s, 'base64'));
+  },
+  base64Encode: (data) => fromJava(data, 'base64Encode data').toString('base64'),
+  computeHmacSha256Signature: (value, key) => {
+    if (typeof value === 'string' && typeof key === 'string') {
+      return toJava(crypto.createHmac('sha256', Buffer.from(key)).update(Buffer.from(value)).digest());
+    }
+    const k = fromJava(key, 'key');
+    return toJava(crypto.createHmac('sha256', k).update(fromJava(value, 'value')).digest());
+  },
+  newBlob: (text) => ({ getBytes: () => toJava(Buffer.from(text, 'utf8')) }),
+  getUuid: () => crypto.randomUUID(),
+  sleep: () => {},
+};
+const PropertiesService = {
+  getScriptProperties: () => ({ getProperty: (k) => (k in input.properties ? input.properties[k] : null) }),
+};
+const UrlFetchApp = {
+  fetch: (url, options) => {
+    requests.push({
+      url,
+      method: options.method,
+      contentType: options.contentType,
+      headers: options.headers,
+      payload: fromJava(options.payload, 'payload').toString('base64'),
+    });
+    const code = codes.length ? codes.shift() : 202;
+    return { getResponseCode: () => code, getContentText: () => '{}' };
+  },
+};
+const consoleStub = { warn: (m) => logs.push(String(m)), log: (m) => logs.push(String(m)) };
+const context = vm.createContext({ Utilities, PropertiesService, UrlFetchApp, console: consoleStub, JSON, Math, Date, String, Error });
+vm.runInContext(fs.readFileSync(input.script, 'utf8'), context, { filename: 'coprod_trigger.gs' });
+const event = {
+  namedValues: { 'Your name': ['Sam'] },
+  range: {
+    getRow: () => input.row,
+    getSheet: () => ({ getName: () => input.sheet, getParent: () => ({ getId: () => 'sheet-123' }) }),
+  },
+};
+let result = null;
+let error = null;
+try {
+  result = context.coprodOnFormSubmit(event);
+} catch (e) {
+  error = e.message;
+}
+process.stdout.write(JSON.stringify({ requests, result, error, logs }));
+"""
+
+SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+URL = "https://coprod.example.org/hooks/sheets/youth-panel"
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def run_script(
+    *, properties: dict[str, str] | None = None, codes: list[int] | None = None, sheet: str = "Form responses 1"
+) -> dict[str, Any]:
+    props = {"COPROD_WEBHOOK_URL": URL, "COPROD_WEBHOOK_SECRET": SECRET} if properties is None else properties
+    payload = {"script": str(SCRIPT), "properties": props, "codes": codes or [], "row": 12, "sheet": sheet}
+    done = subprocess.run(
+        ["node", "-e", HARNESS, json.dumps(payload)], capture_output=True, text=True, timeout=30, check=True
+    )
+    return json.loads(done.stdout)
+
+
+def test_the_scripts_signature_is_verified_by_standardwebhooks() -> None:
+    out = run_script()
+    assert out["error"] is None and out["result"] == 202
+    [request] = out["requests"]
+    assert request["url"] == URL and request["method"] == "post" and request["contentType"] == "application/json"
+    assert request["headers"]["webhook-id"].startswith("msg_")
+    assert request["headers"]["webhook-signature"].startswith("v1,")
+    body = base64.b64decode(request["payload"])
+    parsed = Webhook(SECRET).verify(body, request["headers"])
+    assert parsed == {"type": "sheets.form_submit", "spreadsheet_id": "sheet-123", "sheet": "Form responses 1", "row": 12}
+
+
+def test_the_script_sends_where_the_row_is_but_never_the_answers() -> None:
+    body = base64.b64decode(run_script()["requests"][0]["payload"])
+    assert b"Sam" not in body and b"Your name" not in body
+
+
+def test_a_non_ascii_tab_name_is_signed_over_its_utf8_bytes() -> None:
+    out = run_script(sheet="Réponses — été 2026")
+    request = out["requests"][0]
+    body = base64.b64decode(request["payload"])
+    assert Webhook(SECRET).verify(body, request["headers"])["sheet"] == "Réponses — été 2026"
+
+
+def test_a_changed_body_or_another_secret_fails_verification() -> None:
+    request = run_script()["requests"][0]
+    body = base64.b64decode(request["payload"])
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(body.replace(b"12", b"13"), request["headers"])
+    other = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    with pytest.raises(WebhookVerificationError):
+        Webhook(other).verify(body, request["headers"])
+
+
+def test_the_app_accepts_the_scripts_request(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        'name = "youth-panel"\n[sources.main]\nconnector = "files"\n'
+        '[entities.people]\nsource = "main"\nfields = { id = "ID", roles = "Role" }\n'
+        '[entities.sessions]\nsource = "main"\nfields = { id = "ID", date = "D", hours = "H", kind = "K" }\n'
+        '[entities.attendance]\nsource = "main"\nfields = { person_id = "P", session_id = "S" }\n'
+        '[[projects]]\nid = "p1"\nname = "Youth panel"\n[webhook]\nsecret_env = "YP_SECRET"\n',
+        encoding="utf-8",
+    )
+    app = create_app(
+        {
+            "recipes": {"youth-panel": recipe},
+            "state_path": tmp_path / "state.sqlite",
+            "env": {"YP_SECRET": SECRET},
+            "worker_thread": False,
+        }
+    )
+    request = run_script()["requests"][0]
+    client = app.test_client()
+    sent = {"data": base64.b64decode(request["payload"]), "headers": request["headers"]}
+    answer = client.post("/hooks/sheets/youth-panel", content_type=request["contentType"], **sent)
+    assert answer.status_code == 202
+    again = client.post("/hooks/sheets/youth-panel", content_type=request["contentType"], **sent)
+    assert again.status_code == 200 and again.json == {"status": "duplicate"}
+
+
+def test_a_busy_server_is_retried_with_the_same_webhook_id() -> None:
+    out = run_script(codes=[503, 202])
+    first, second = out["requests"]
+    assert out["result"] == 202
+    assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"]
+
+
+def test_a_refusal_is_not_retried_and_is_logged_without_the_secret() -> None:
+    out = run_script(codes=[401])
+    assert len(out["requests"]) == 1 and out["result"] == 401
+    assert any("HTTP 401" in line for line in out["logs"])
+    assert not any(SECRET in line for line in out["logs"])
+
+
+def test_missing_script_properties_stop_with_a_clear_message() -> None:
+    out = run_script(properties={})
+    assert out["requests"] == []
+    assert "COPROD_WEBHOOK_URL" in out["error"] and "Script Properties" in out["error"]

@@ -1,0 +1,34 @@
+"""``POST /hooks/sheets/<recipe>``: the Apps Script ``onFormSubmit`` notice, Standard Webhooks signed.
+
+The script (``recipes/google-sheets/coprod_trigger.gs``) sends where the new row is, not what it
+says: the re-check reads the sheet through the connector. De-duplicated on ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from webhook_app.receipt import accept, check_signature, json_body, parse_json, recipe_hook, validate
+
+PLATFORM = "sheets"
+
+bp = Blueprint(PLATFORM, __name__, url_prefix="/hooks/sheets")
+
+
+class SheetsNotice(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str = Field(default="sheets.form_submit", max_length=64)
+    spreadsheet_id: str = Field(min_length=1, max_length=200)
+    sheet: str = Field(min_length=1, max_length=200)
+    row: int = Field(ge=1)
+
+
+@bp.post("/<recipe>")
+def delivery(recipe: str) -> tuple[Response, int]:
+    hook = recipe_hook(recipe, PLATFORM)
+    body = json_body()
+    msg_id = check_signature(hook, PLATFORM, body)
+    notice: SheetsNotice = validate(SheetsNotice, parse_json(body))
+    return accept(PLATFORM, hook, msg_id, body, f"row {notice.row}")

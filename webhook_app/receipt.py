@@ -1,0 +1,135 @@
+"""What every delivery route does before its platform-specific part: find the recipe, check the
+content type, authenticate, parse, and finally record in the inbox and answer.
+
+Refusals are raised as ``Refused`` (an HTTP status and a short reason) and answered as JSON by the
+error handlers; a reason never contains a secret, a header value or a piece of the body.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any, NoReturn
+
+from flask import Response, current_app, jsonify, request
+from pydantic import BaseModel, ValidationError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from werkzeug.exceptions import HTTPException
+
+from webhook_app.inbox import Inbox
+from webhook_app.settings import RecipeHook, WebhookSettings
+
+log = logging.getLogger("webhook_app")
+
+
+class Refused(HTTPException):
+    """A delivery turned away, with a reason safe to show the sender."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(description=reason)
+        self.code = code
+
+
+def runtime() -> Any:
+    return current_app.extensions["coprod_webhook"]
+
+
+def settings() -> WebhookSettings:
+    return runtime().settings
+
+
+def recipe_hook(name: str, platform: str) -> RecipeHook:
+    hook = settings().recipes.get(name)
+    if hook is None:
+        raise Refused(404, "unknown recipe")
+    if not hook.enabled:
+        log.warning("%s delivery for recipe %s refused: its secret variable is not set", platform, name)
+        raise Refused(404, "webhooks are not set up for this recipe")
+    return hook
+
+
+def json_body() -> bytes:
+    """The raw body, after checking its type (415) and size (413, before reading it)."""
+    if request.mimetype != "application/json":
+        raise Refused(415, "send the body as application/json")
+    return request.get_data(cache=True)  # MAX_CONTENT_LENGTH makes this a 413 when too large
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise Refused(400, "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise Refused(400, "the body must be a JSON object")
+    return data
+
+
+def validate(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    """Validate with pydantic; the reason names the fields at fault, never their values."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        fields = sorted(
+            {".".join(str(p) for p in e["loc"]) or "body" for e in error.errors(include_url=False)}
+        )
+        raise Refused(400, f"missing or invalid: {', '.join(fields)[:200]}") from None
+
+
+def check_shared_secret(hook: RecipeHook, platform: str) -> None:
+    """KoboToolbox cannot sign: accept its secret custom header, or Basic auth with the secret as password."""
+    assert hook.secret is not None
+    expected = hook.secret.encode()
+    given = request.headers.get(hook.header)
+    if given is None and request.authorization is not None and request.authorization.type == "basic":
+        given = request.authorization.password or ""
+    if given is None:
+        _unauthorised(hook, platform, "no secret")
+    if not hmac.compare_digest(given.encode(), expected):
+        _unauthorised(hook, platform, "wrong secret")
+
+
+def check_signature(hook: RecipeHook, platform: str, body: bytes) -> str:
+    """Verify a Standard Webhooks signature (5-minute window). Returns the webhook-id."""
+    assert hook.secret is not None
+    try:
+        verifier = Webhook(hook.secret)
+    except (binascii.Error, ValueError, RuntimeError):
+        log.error("recipe %s: %s does not hold a whsec_ signing secret", hook.name, hook.secret_env)
+        raise Refused(500, "the signing secret is not set up correctly on this server") from None
+    headers = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("webhook-")}
+    try:
+        verifier.verify(body, headers, json_parse=False)
+    except WebhookVerificationError as exc:
+        stale = "too old" in str(exc) or "too new" in str(exc)
+        _unauthorised(hook, platform, "timestamp outside the 5-minute window" if stale else "bad signature")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        # a malformed signature header (no "v1," part, not base64) or a body that is not UTF-8
+        _unauthorised(hook, platform, "bad signature")
+    msg_id = headers["webhook-id"]
+    if len(msg_id) > 255:
+        raise Refused(400, "webhook-id is too long")
+    return msg_id
+
+
+def _unauthorised(hook: RecipeHook, platform: str, why: str) -> NoReturn:
+    log.warning("%s delivery for recipe %s refused: %s", platform, hook.name, why)
+    raise Refused(401, why)
+
+
+def accept(
+    platform: str, hook: RecipeHook, delivery_id: str, body: bytes, subject: str
+) -> tuple[Response, int]:
+    """Record the delivery durably, wake the worker, answer 202 (or 200 for a re-send)."""
+    inbox: Inbox = runtime().inbox
+    digest = hashlib.sha256(body).hexdigest()
+    event = inbox.record(platform, hook.name, delivery_id, digest, subject)
+    if event is None:
+        log.info("%s delivery for recipe %s is a re-send; already in the inbox", platform, hook.name)
+        return jsonify(status="duplicate"), 200
+    runtime().wake.set()
+    log.info("%s delivery for recipe %s accepted as event %d", platform, hook.name, event)
+    return jsonify(status="accepted", event=event), 202

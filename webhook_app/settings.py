@@ -1,0 +1,200 @@
+"""What the webhook app needs to know: which recipes it serves, where the inbox lives, how to re-check.
+
+Settings come in as data (a ``WebhookSettings`` or a plain mapping, as tests and the benchmark
+pass them) or, when none are given, from the environment and ``.env``. Secrets are read through
+the variable each recipe's ``[webhook] secret_env`` names, and never shown by ``repr``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coprod_core.recipe import Recipe, parse_recipe
+
+log = logging.getLogger("webhook_app")
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Deliveries are small notices; anything over 1 MiB is refused with 413 before it is read."""
+
+Recheck = Callable[[str, Path], "int | None"]
+"""Re-check one recipe: called with its name and recipe file. A non-zero result or an exception
+means the re-check failed and its events stay in the inbox to be retried with back-off."""
+
+
+class SettingsError(Exception):
+    """The app cannot start as configured; the message names the variable or file to fix."""
+
+
+@dataclass(frozen=True)
+class RecipeHook:
+    """One recipe the app accepts deliveries for, with its secret (kept out of ``repr``)."""
+
+    name: str
+    path: Path
+    header: str = "X-Coprod-Secret"
+    secret_env: str | None = None
+    secret: str | None = field(default=None, repr=False)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.secret)
+
+
+def sync_recheck(name: str, path: Path) -> int:
+    """The production re-check: a normal ``coprod sync`` of the recipe, writing only the difference."""
+    from coprod.config import load_recipe
+    from coprod.sync import run
+
+    return int(run(load_recipe(path), mode="sync").exit_code)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    recipes: Mapping[str, RecipeHook]
+    """URL name -> recipe. ``/hooks/<platform>/<name>`` answers 404 for any other name."""
+    state_path: Path
+    """The SQLite state file holding the inbox (the same file as the sync's state, usually)."""
+    recheck: Recheck = sync_recheck
+    worker_thread: bool = True
+    """Run the worker as a thread inside each app process (off when ``coprod worker`` runs apart)."""
+    poll_interval: float = 1.0
+    """How often an idle worker looks at the inbox (a delivery to the same process wakes it at once)."""
+    lease_seconds: float = 120.0
+    """A claim not renewed for this long is taken to be from a dead worker and is picked up again."""
+    backoff_base: float = 10.0
+    backoff_max: float = 900.0
+    keep_done_seconds: float = 7 * 24 * 3600.0
+    """Processed events are kept this long so a late re-send is still recognised as a duplicate."""
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> WebhookSettings:
+        """Build settings from plain data: ``recipes`` maps names to recipe paths (or is a folder).
+
+        ``env`` (optional) is where secrets are looked up instead of the process environment.
+        """
+        options = dict(data)
+        env = options.pop("env", None)
+        recipes = options.pop("recipes", None)
+        if recipes is None:
+            raise SettingsError(
+                "settings need 'recipes': a folder of recipes or a mapping name -> recipe file"
+            )
+        hooks = load_hooks(recipes, env)
+        state = options.pop("state_path", None)
+        state_file = Path(state).expanduser() if state else default_state_path(hooks, env)
+        unknown = set(options) - {f for f in cls.__dataclass_fields__ if f not in ("recipes", "state_path")}
+        if unknown:
+            raise SettingsError(f"unknown webhook settings: {', '.join(sorted(unknown))}")
+        return cls(recipes=hooks, state_path=state_file, **options)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookSettings:
+        """Settings from ``COPROD_RECIPES``, ``COPROD_STATE`` and ``COPROD_WEBHOOK_WORKER`` (and ``.env``)."""
+        from coprod.config import load_env
+
+        merged = load_env(Path.cwd(), env)
+        recipes = merged.get("COPROD_RECIPES", "recipes")
+        worker = merged.get("COPROD_WEBHOOK_WORKER", "thread").strip().lower()
+        if worker not in ("thread", "off"):
+            raise SettingsError("COPROD_WEBHOOK_WORKER must be 'thread' or 'off'")
+        data: dict[str, Any] = {
+            "recipes": [p for p in recipes.split(os.pathsep) if p],
+            "env": env,
+            "worker_thread": worker == "thread",
+        }
+        if merged.get("COPROD_STATE"):
+            data["state_path"] = merged["COPROD_STATE"]
+        return cls.from_mapping(data)
+
+
+def coerce_settings(settings: WebhookSettings | Mapping[str, Any] | None) -> WebhookSettings:
+    if settings is None:
+        return WebhookSettings.from_env()
+    if isinstance(settings, WebhookSettings):
+        return settings
+    return WebhookSettings.from_mapping(settings)
+
+
+def _recipe_files(folder: Path) -> list[Path]:
+    """Recipes in a folder: ``<folder>/*/recipe.toml`` and ``<folder>/*.toml``."""
+    return sorted([*folder.glob("*/recipe.toml"), *folder.glob("*.toml")])
+
+
+def load_hooks(
+    recipes: str | Path | Mapping[str, str | Path] | list[str | Path], env: Mapping[str, str] | None
+) -> dict[str, RecipeHook]:
+    """Read each recipe's name and ``[webhook]`` section. A broken recipe is reported and skipped."""
+    named: list[tuple[str | None, Path]] = []
+    if isinstance(recipes, Mapping):
+        named = [(name, Path(p).expanduser()) for name, p in recipes.items()]
+    else:
+        for entry in [recipes] if isinstance(recipes, (str, Path)) else recipes:
+            p = Path(entry).expanduser()
+            if p.is_dir() and not (p / "recipe.toml").is_file():
+                named.extend((None, f) for f in _recipe_files(p))
+            else:
+                named.append((None, p / "recipe.toml" if p.is_dir() else p))
+    hooks: dict[str, RecipeHook] = {}
+    for name, path in named:
+        file = path / "recipe.toml" if path.is_dir() else path
+        recipe = _read_recipe(file)
+        if recipe is None:
+            continue
+        hook = _hook(name or recipe.name, file, recipe, env)
+        if hook.name in hooks:
+            log.warning("two recipes are named '%s'; %s is ignored", hook.name, file)
+            continue
+        hooks[hook.name] = hook
+    return hooks
+
+
+def _read_recipe(file: Path) -> Recipe | None:
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        log.warning("recipe %s cannot be read (%s); its webhooks are off", file, type(exc).__name__)
+        return None
+    recipe, problems = parse_recipe(data, str(file))
+    if recipe is None:
+        log.warning(
+            "recipe %s has %d problem(s) (run 'coprod check' on it); its webhooks are off",
+            file,
+            len(problems),
+        )
+    return recipe
+
+
+def _hook(name: str, file: Path, recipe: Recipe, env: Mapping[str, str] | None) -> RecipeHook:
+    from coprod.config import load_env
+
+    spec = recipe.webhook
+    secret = None
+    if spec.secret_env:
+        secret = load_env(file.parent, env).get(spec.secret_env, "").strip() or None
+        if secret is None:
+            log.warning("recipe %s: %s is not set, so its webhooks are refused", name, spec.secret_env)
+    return RecipeHook(name=name, path=file, header=spec.header, secret_env=spec.secret_env, secret=secret)
+
+
+def default_state_path(hooks: Mapping[str, RecipeHook], env: Mapping[str, str] | None) -> Path:
+    """``COPROD_STATE``, else the state file of the only recipe, else ``.coprod/state.sqlite`` here."""
+    from coprod.config import LoadedRecipe, load_env
+    from coprod.state import state_path
+
+    merged = load_env(Path.cwd(), env)
+    if merged.get("COPROD_STATE"):
+        return Path(merged["COPROD_STATE"]).expanduser()
+    if len(hooks) == 1:
+        hook = next(iter(hooks.values()))
+        recipe = _read_recipe(hook.path)
+        if recipe is not None:
+            loaded = LoadedRecipe(recipe=recipe, path=hook.path, dir=hook.path.parent, env=merged)
+            return state_path(loaded)
+    return Path.cwd() / ".coprod" / "state.sqlite"
