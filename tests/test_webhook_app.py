@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -235,13 +235,13 @@ def test_unsigned_or_wrongly_signed_delivery_is_401(client: FlaskClient, platfor
 
 @pytest.mark.parametrize("minutes", [-6, 6])
 def test_a_timestamp_outside_five_minutes_is_401(client: FlaskClient, minutes: int) -> None:
-    at = datetime.now(timezone.utc) + timedelta(minutes=minutes)
+    at = datetime.now(UTC) + timedelta(minutes=minutes)
     answer = post_signed(client, "sheets", SHEETS_NOTICE, at=at)
     assert answer.status_code == 401 and "5-minute" in answer.json["error"]
 
 
 def test_a_timestamp_four_minutes_old_is_still_accepted(client: FlaskClient) -> None:
-    at = datetime.now(timezone.utc) - timedelta(minutes=4)
+    at = datetime.now(UTC) - timedelta(minutes=4)
     assert post_signed(client, "sheets", SHEETS_NOTICE, at=at).status_code == 202
 
 

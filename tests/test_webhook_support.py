@@ -6,7 +6,7 @@ import base64
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def signed_headers(
 ) -> dict[str, str]:
     """Standard Webhooks headers for ``body``, signed as a sender would."""
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(at.timestamp())),
