@@ -1,0 +1,712 @@
+"""KoboToolbox (KPI API v2): read submissions, write flags back, install the REST Service.
+
+Reads page by ``_id`` (``query={"_id": {"$gt": last}}``, sorted by ``_id``), never by offset:
+offsets shift when a submission is deleted while paging. An asset that serves several entities
+(a session form with a repeat of attendees) is read once per run.
+
+Writes go where staff look: the validation status (on hold while a submission has an open
+warning or critical flag, back to what it was when they resolve) and a ``coprod_flags`` text
+field set through the bulk edit endpoint. Every edit makes a new version of a submission, so a
+value is written only when it changes, and submissions getting the same value share a request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from pydantic import Field, field_validator
+
+from connectors.base import (
+    ConfigError,
+    Connector,
+    ConnectorContext,
+    ConnectorOptions,
+    Page,
+    SourceUnavailable,
+    WriteReport,
+)
+from connectors.http import make_retry, make_session, redact
+from connectors.kobo_flags import compose, is_serious, line_for, value_digest
+from connectors.kobo_rows import (
+    build_rows,
+    deduplicate,
+    entity_options,
+    is_system,
+    plan_for,
+    resolve,
+    root_uuid,
+    scalars,
+    submission_id,
+    survey_paths,
+)
+from coprod_core.flags import SubjectKind
+from coprod_core.lifecycle import ChangeKind, FlagChange
+from coprod_core.recipe import Entity, EntitySpec
+
+log = logging.getLogger("coprod.kobotoolbox")
+
+ON_HOLD = "validation_status_on_hold"
+NO_STATUS = "none"
+"""What the state remembers when a submission had no validation status before we held it."""
+HOOK_NAME = "coprod"
+
+
+class KoboOptions(ConnectorOptions):
+    """``[sources.NAME]`` options for ``connector = "kobotoolbox"``."""
+
+    server: str = "https://kf.kobotoolbox.org"
+    token_env: str = "KOBO_TOKEN"
+    hook_endpoint: str | None = None
+    """The webhook app's URL for this recipe; without it no REST Service is installed."""
+    hook_secret_env: str = "COPROD_KOBO_HOOK_SECRET"
+    hook_header: str = "X-Coprod-Secret"
+    validation_status: bool = True
+    """Put submissions with open warning or critical flags on hold (and restore them after)."""
+    flags_field: str = "coprod_flags"
+    page_size: int = Field(default=1000, ge=1, le=1000)
+    retries: int = Field(default=4, ge=0, le=10)
+    backoff_factor: float = Field(default=1.0, ge=0, le=30)
+
+    @field_validator("server")
+    @classmethod
+    def _server_url(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(
+                "give the server's address, e.g. https://kf.kobotoolbox.org or https://eu.kobotoolbox.org"
+            )
+        if re.match(r"^https?://kc\.", v):
+            raise ValueError("the old kc. API is gone: use the kf. address (e.g. https://kf.kobotoolbox.org)")
+        return v
+
+    @field_validator("hook_endpoint")
+    @classmethod
+    def _endpoint_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v.strip()):
+            raise ValueError("give the full address of the webhook app, starting with https://")
+        return v.strip() if v else v
+
+
+@dataclass
+class _Facts:
+    """What write-back needs to know of a submission: no answers, only ids and our own field."""
+
+    root_uuid: str
+    flags_value: str
+    status: str
+
+
+@dataclass
+class _Asset:
+    submissions: list[dict[str, Any]]
+    served: set[Entity] = field(default_factory=set)
+
+
+class KoboConnector(Connector):
+    kind = "kobotoolbox"
+    Options = KoboOptions
+
+    def __init__(self, name: str, options: KoboOptions, context: ConnectorContext) -> None:  # type: ignore[override]
+        super().__init__(name, options, context)
+        self.options: KoboOptions = options
+        self._session: requests.Session | None = None
+        self._token: str | None = None
+        self._assets: dict[str, _Asset] = {}
+        self._facts: dict[str, dict[int, _Facts]] = defaultdict(dict)
+        self._local_meta: dict[str, str] = {}
+        """Memory of what was written when no state store is given (standalone use)."""
+        self.reads = 0
+        self.writes = 0
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            self._token = self.context.secret(self.options.token_env, what="The KoboToolbox API token")
+            self._session = make_session(
+                timeout=self.context.timeout,
+                retry=make_retry(total=self.options.retries, backoff_factor=self.options.backoff_factor),
+                headers={"Authorization": f"Token {self._token}", "Accept": "application/json"},
+            )
+        return self._session
+
+    def _where(self, asset: str | None) -> str:
+        return f"KoboToolbox at {self.options.server}" + (f", asset {asset}" if asset else "")
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        asset: str | None,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        accept: tuple[int, ...] = (),
+    ) -> requests.Response:
+        """One call; 401/403/404 and exhausted retries become SourceUnavailable saying what to check."""
+        session = self.session
+        url = f"{self.options.server}{path}"
+        if method == "GET":
+            self.reads += 1
+        else:
+            self.writes += 1
+        try:
+            response = session.request(method, url, params=params, json=body, timeout=self.context.timeout)
+        except requests.RequestException as exc:
+            reason = redact(type(exc).__name__, [self._token or ""])
+            raise SourceUnavailable(
+                f"{self._where(asset)}: no answer while {what} after {self.options.retries + 1} tries "
+                f"({reason}); check the server address and the network, then run again"
+            ) from None
+        status = response.status_code
+        if status < 400 or status in accept:
+            return response
+        if status in (401, 403):
+            raise SourceUnavailable(
+                f"{self._where(asset)} refused access while {what} (HTTP {status}): check that "
+                f"{self.options.token_env} holds a current API key (account settings > Security) of "
+                "an account this form is shared with, with permission to view and edit submissions"
+            )
+        if status == 404:
+            raise SourceUnavailable(
+                f"{self._where(asset)}: not found while {what} (HTTP 404): check the asset uid in the "
+                "recipe (it is in the form's address, /#/forms/<uid>/) and that the server is the one "
+                "holding the form (global kf.kobotoolbox.org, EU eu.kobotoolbox.org or your own)"
+            )
+        if status == 429 or status >= 500:
+            raise SourceUnavailable(
+                f"{self._where(asset)}: the server kept failing while {what} (HTTP {status}) after "
+                f"{self.options.retries + 1} tries; try again later"
+            )
+        raise SourceUnavailable(f"{self._where(asset)}: the server refused {what} (HTTP {status})")
+
+    @staticmethod
+    def _json(response: requests.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise SourceUnavailable(f"KoboToolbox answered {what} with something that is not JSON") from None
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _fetch(
+        self,
+        asset: str,
+        cursor: str | None,
+        *,
+        query: dict[str, Any] | None = None,
+        fields: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every submission after ``cursor``, page by page on the ``_id`` cursor."""
+        out: list[dict[str, Any]] = []
+        last = int(cursor) if cursor not in (None, "") else None
+        while True:
+            q: dict[str, Any] = dict(query or {})
+            if last is not None:
+                q["_id"] = {**q.get("_id", {}), "$gt": last}
+            params: dict[str, Any] = {"format": "json", "limit": self.options.page_size, "sort": '{"_id":1}'}
+            if q:
+                params["query"] = json.dumps(q, separators=(",", ":"))
+            if fields:
+                params["fields"] = json.dumps(fields, separators=(",", ":"))
+            response = self._request(
+                "GET", f"/api/v2/assets/{asset}/data/", what="reading submissions", asset=asset, params=params
+            )
+            data = self._json(response, "a read of submissions")
+            results = [r for r in (data.get("results") or []) if isinstance(r, dict) and "_id" in r]
+            out.extend(results)
+            if not results:
+                break
+            count = data.get("count")
+            more = count > len(results) if isinstance(count, int) else data.get("next") is not None
+            if not more:
+                break
+            last = max(submission_id(r) for r in results)
+        return out
+
+    def _remember_facts(self, asset: str, submissions: Sequence[Mapping[str, Any]]) -> None:
+        flags_key = self._flags_path(asset, submissions)
+        facts = self._facts[asset]
+        for sub in submissions:
+            status = sub.get("_validation_status") or {}
+            facts[submission_id(sub)] = _Facts(
+                root_uuid=root_uuid(sub),
+                flags_value=str(sub.get(flags_key) or ""),
+                status=str(status.get("uid") or "") if isinstance(status, dict) else "",
+            )
+
+    def _flags_path(self, asset: str, submissions: Sequence[Mapping[str, Any]] | None = None) -> str:
+        """The full path of the flags field (it may sit in a group in the form)."""
+        subs = submissions if submissions is not None else (self._assets.get(asset) or _Asset([])).submissions
+        keys: set[str] = set()
+        for s in subs:
+            keys.update(s)
+        try:
+            return resolve(self.options.flags_field, keys) or self.options.flags_field
+        except ConfigError:
+            return self.options.flags_field
+
+    def _submissions(self, asset: str, entity: Entity | None) -> list[dict[str, Any]]:
+        """The asset's submissions, read once per run however many entities it serves.
+
+        An entity asking again for an asset it was already served marks a new run: read afresh.
+        """
+        cached = self._assets.get(asset)
+        if cached is not None and (entity is None or entity not in cached.served):
+            if entity is not None:
+                cached.served.add(entity)
+            return cached.submissions
+        subs = deduplicate(self._fetch(asset, None))
+        self._assets[asset] = _Asset(subs, {entity} if entity is not None else set())
+        self._remember_facts(asset, subs)
+        log.info("read %d submissions from asset %s", len(subs), asset)
+        return subs
+
+    def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
+        if not spec.location:
+            raise ConfigError(
+                f"[entities.{entity.value}] location must be the KoboToolbox asset uid of the form "
+                "(the part after /forms/ in its address)"
+            )
+        options = entity_options(entity, spec)
+        plan = plan_for(entity, spec, options)
+        asset = spec.location
+        if cursor in (None, ""):
+            subs = self._submissions(asset, entity)
+        else:
+            subs = deduplicate(self._fetch(asset, cursor))
+            self._remember_facts(asset, subs)
+        size = self.options.page_size
+        if not subs:
+            yield Page(rows=[], cursor=cursor)
+            return
+        for start in range(0, len(subs), size):
+            chunk = subs[start : start + size]
+            rows = build_rows(entity, spec, plan, chunk)
+            yield Page(rows=rows, cursor=str(submission_id(chunk[-1])))
+
+    # -- where a flag goes ------------------------------------------------------------------------
+
+    def _my_entities(self) -> dict[Entity, EntitySpec]:
+        return {e: s for e, s in self.context.recipe.entities.items() if s.source == self.name and s.location}
+
+    def _index(self, entity: Entity, spec: EntitySpec, id_field: str) -> dict[str, int]:
+        """Subject id (the value of ``id_field``) -> the submission holding it, lowest _id first."""
+        assert spec.location
+        subs = self._submissions(spec.location, None)
+        name = spec.fields.get(id_field)
+        out: dict[str, int] = {}
+        if not name:
+            return out
+        keys: set[str] = set()
+        for s in subs:
+            keys.update(s)
+        key = resolve(name, keys)
+        if key is None:
+            return out
+        for s in subs:
+            value = scalars(s).get(key)
+            if value is not None and value.strip():
+                out.setdefault(value.strip(), submission_id(s))
+        return out
+
+    def _locate(
+        self, kind: SubjectKind, subject_id: str, cache: dict[Any, dict[str, int]]
+    ) -> tuple[str, int] | None:
+        mine = self._my_entities()
+
+        def by_field(entity: Entity, id_field: str) -> tuple[str, int] | None:
+            spec = mine.get(entity)
+            if spec is None or spec.options.get("repeat"):
+                return None
+            if (entity, id_field) not in cache:
+                cache[(entity, id_field)] = self._index(entity, spec, id_field)
+            sid = cache[(entity, id_field)].get(subject_id)
+            return (spec.location, sid) if sid is not None and spec.location else None
+
+        if kind is SubjectKind.PERSON:
+            return by_field(Entity.PEOPLE, "id")
+        if kind is SubjectKind.SESSION:
+            return by_field(Entity.SESSIONS, "id")
+        if kind is SubjectKind.PROJECT:
+            # A project read from a form has its own submission; an inline project's flags go on
+            # its first session record, which does not move as sessions are added.
+            return by_field(Entity.PROJECTS, "id") or by_field(Entity.SESSIONS, "project_id")
+        entity_name, _, rest = subject_id.partition(":")
+        try:
+            entity = Entity(entity_name)
+        except ValueError:
+            return None
+        spec = mine.get(entity)
+        found = re.search(r"\d+", rest)
+        if spec is None or spec.location is None or found is None:
+            return None
+        return spec.location, int(found.group())
+
+    def _ensure_facts(self, asset: str, sids: set[int]) -> None:
+        """Fetch the ids, our field and the status of submissions not read in this run."""
+        missing = sorted(sids - set(self._facts[asset]))
+        size = self.options.page_size
+        for start in range(0, len(missing), size):
+            part = missing[start : start + size]
+            fields = ["_id", "_uuid", "meta/rootUuid", "_validation_status", self._flags_path(asset)]
+            subs = self._fetch(asset, None, query={"_id": {"$in": part}}, fields=fields)
+            self._remember_facts(asset, subs)
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        if self.state is None:
+            return self._local_meta.get(key)
+        return self.state.get_meta(self.recipe_name, key)
+
+    def _set_meta(self, key: str, value: str) -> None:
+        if self.state is None:
+            self._local_meta[key] = value
+        elif self._meta(key) != value:
+            self.state.set_meta(self.recipe_name, key, value)
+
+    def _open_lines(self, asset: str, sid: int) -> dict[str, str]:
+        """Fingerprint -> line of the flags open on a submission, as last written."""
+        try:
+            data = json.loads(self._meta(f"kobo:open:{asset}:{sid}") or "{}")
+        except ValueError:
+            data = {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
+        report = WriteReport()
+        if not changes:
+            return report
+        writes_before = self.writes
+        cache: dict[Any, dict[str, int]] = {}
+        targets: dict[tuple[str, int], list[FlagChange]] = defaultdict(list)
+        for change in changes:
+            known = change.known
+            try:
+                where = self._locate(known.subject_kind, known.subject_id, cache)
+            except SourceUnavailable as exc:
+                report.failed[change.fingerprint] = str(exc)
+                continue
+            if where is None:
+                log.info(
+                    "flag %s (%s) has no submission to be written to",
+                    change.fingerprint,
+                    known.subject_kind.value,
+                )
+                report.written.append(change.fingerprint)
+                continue
+            targets[where].append(change)
+
+        by_asset: dict[str, set[int]] = defaultdict(set)
+        for asset, sid in targets:
+            by_asset[asset].add(sid)
+        unreachable: set[str] = set()
+        for asset, sids in by_asset.items():
+            try:
+                self._ensure_facts(asset, sids)
+            except SourceUnavailable as exc:
+                unreachable.add(asset)
+                for sid in sids:
+                    for c in targets[(asset, sid)]:
+                        report.failed[c.fingerprint] = str(exc)
+
+        field_groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+        status_groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+        new_values: dict[tuple[str, int], str] = {}
+        pending: dict[tuple[str, int], dict[str, str]] = {}
+        for (asset, sid), cs in sorted(targets.items()):
+            if asset in unreachable:
+                continue
+            facts = self._facts[asset].get(sid)
+            if facts is None:
+                log.info("submission %s of asset %s is gone; its flags are not written", sid, asset)
+                report.written.extend(c.fingerprint for c in cs)
+                continue
+            open_lines = self._open_lines(asset, sid)
+            for c in cs:
+                if c.kind is ChangeKind.RESOLVED or c.flag is None:
+                    open_lines.pop(c.fingerprint, None)
+                else:
+                    open_lines[c.fingerprint] = line_for(c.flag)
+            pending[(asset, sid)] = open_lines
+            lines = list(open_lines.values())
+            value = compose(lines)
+            new_values[(asset, sid)] = value
+            if self._needs_write(asset, sid, facts, value):
+                field_groups[(asset, value)].append(sid)
+            if self.options.validation_status:
+                target = self._status_target(asset, sid, facts, is_serious(lines))
+                if target is not None:
+                    status_groups[(asset, target)].append(sid)
+
+        failed_sids: dict[tuple[str, int], str] = {}
+        for (asset, value), sids in sorted(field_groups.items()):
+            for sid, reason in self._bulk_edit(asset, value, sorted(sids)).items():
+                failed_sids[(asset, sid)] = reason
+            for sid in sids:
+                if (asset, sid) not in failed_sids:
+                    self._facts[asset][sid].flags_value = value
+                    self._set_meta(f"kobo:written:{asset}:{sid}", value_digest(value))
+        for (asset, target), sids in sorted(status_groups.items()):
+            sids = [s for s in sorted(sids) if (asset, s) not in failed_sids]
+            if not sids:
+                continue
+            try:
+                self._set_statuses(asset, target, sids)
+            except SourceUnavailable as exc:
+                for sid in sids:
+                    failed_sids[(asset, sid)] = str(exc)
+                continue
+            for sid in sids:
+                facts = self._facts[asset][sid]
+                if target == ON_HOLD:
+                    self._set_meta(f"kobo:status:{asset}:{sid}", facts.status or NO_STATUS)
+                    facts.status = ON_HOLD
+                else:
+                    self._set_meta(f"kobo:status:{asset}:{sid}", "")
+                    facts.status = "" if target == NO_STATUS else target
+
+        for where, cs in targets.items():
+            if where[0] in unreachable or where not in new_values:
+                continue
+            reason = failed_sids.get(where)
+            if reason is None:
+                self._set_meta(f"kobo:open:{where[0]}:{where[1]}", json.dumps(pending[where], sort_keys=True))
+            for c in cs:
+                if reason is None:
+                    report.written.append(c.fingerprint)
+                else:
+                    report.failed[c.fingerprint] = reason
+        report.requests = self.writes - writes_before
+        return report
+
+    def _needs_write(self, asset: str, sid: int, facts: _Facts, value: str) -> bool:
+        """Every edit makes a new version of the submission: write only a value that differs.
+
+        The value read from the submission decides; the digest of what we last wrote covers a
+        server that does not return a field missing from the form.
+        """
+        current = facts.flags_value.strip()
+        if value == current:
+            return False
+        written = self._meta(f"kobo:written:{asset}:{sid}")
+        return not (current == "" and written == value_digest(value))
+
+    def _status_target(self, asset: str, sid: int, facts: _Facts, serious: bool) -> str | None:
+        """The validation status to set, or None to leave it: hold while serious, then restore."""
+        key = f"kobo:status:{asset}:{sid}"
+        remembered = self._meta(key) or ""
+        if serious:
+            return ON_HOLD if facts.status != ON_HOLD else None
+        if not remembered:
+            return None  # we did not put it on hold: a status staff chose is theirs
+        if facts.status != ON_HOLD:
+            self._set_meta(key, "")  # staff changed it since: leave their choice
+            return None
+        return remembered
+
+    def _bulk_edit(self, asset: str, value: str, sids: list[int]) -> dict[int, str]:
+        """Set the flags field of these submissions to one value; return the ones that failed."""
+        path = self._flags_path(asset)
+        body = {"payload": {"submission_ids": sids, "data": {path: value}}}
+        try:
+            response = self._request(
+                "PATCH",
+                f"/api/v2/assets/{asset}/data/bulk/",
+                what="writing the flags field",
+                asset=asset,
+                body=body,
+                accept=(400,),
+            )
+        except SourceUnavailable as exc:
+            return dict.fromkeys(sids, str(exc))
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        by_root = {self._facts[asset][sid].root_uuid: sid for sid in sids if sid in self._facts[asset]}
+        failed: dict[int, str] = {}
+        for result in data.get("results") or []:
+            code = int(result.get("status_code") or 0)
+            if code and code < 400:
+                continue
+            root = str(result.get("root_uuid") or result.get("uuid") or "").removeprefix("uuid:")
+            sid = by_root.get(root)
+            if sid is not None:
+                message = " ".join(str(result.get("message") or "").split())[:120]
+                failed[sid] = (
+                    f"KoboToolbox did not save the flags on submission {sid} (HTTP {code}): {message}"
+                )
+        if response.status_code >= 400 and not failed:
+            failed = dict.fromkeys(
+                sids, f"KoboToolbox refused the edit of {len(sids)} submissions (HTTP {response.status_code})"
+            )
+        elif data.get("failures") and len(failed) < int(data.get("failures") or 0):
+            unexplained = [s for s in sids if s not in failed]
+            if len(unexplained) == int(data["failures"]) - len(failed):
+                failed.update(
+                    dict.fromkeys(unexplained, "KoboToolbox reported a failure for this submission")
+                )
+        return failed
+
+    def _set_statuses(self, asset: str, target: str, sids: list[int]) -> None:
+        if target == NO_STATUS:
+            self._request(
+                "DELETE",
+                f"/api/v2/assets/{asset}/data/validation_statuses/",
+                what="clearing validation statuses",
+                asset=asset,
+                body={"payload": {"submission_ids": sids}},
+            )
+            return
+        self._request(
+            "PATCH",
+            f"/api/v2/assets/{asset}/data/validation_statuses/",
+            what="setting validation statuses",
+            asset=asset,
+            body={"payload": {"submission_ids": sids, "validation_status.uid": target}},
+        )
+
+    # -- install ----------------------------------------------------------------------------------
+
+    def _deployed_content(self, asset: str, info: Mapping[str, Any]) -> Mapping[str, Any]:
+        deployed = info.get("deployed_version_id")
+        if deployed and deployed != info.get("version_id"):
+            response = self._request(
+                "GET",
+                f"/api/v2/assets/{asset}/versions/{deployed}/",
+                what="reading the deployed form",
+                asset=asset,
+            )
+            return self._json(response, "the deployed form").get("content") or {}
+        return info.get("content") or {}
+
+    def install(self) -> list[str]:
+        lines: list[str] = []
+        problems: list[str] = []
+        assets: dict[str, list[tuple[Entity, EntitySpec]]] = defaultdict(list)
+        for entity, spec in self._my_entities().items():
+            assets[spec.location or ""].append((entity, spec))
+        for asset, uses in assets.items():
+            response = self._request("GET", f"/api/v2/assets/{asset}/", what="checking the form", asset=asset)
+            info = self._json(response, "the form's details")
+            used_for = ", ".join(e.value for e, _ in uses)
+            lines.append(f"{self.kind}: the token can open asset {asset} ({used_for})")
+            if not info.get("has_deployment") or info.get("deployment__active") is False:
+                problems.append(f"asset {asset} is not deployed: deploy the form in KoboToolbox first")
+                continue
+            paths, repeats = survey_paths(self._deployed_content(asset, info))
+            for entity, spec in uses:
+                problems.extend(self._check_fields(asset, entity, spec, paths, repeats))
+            try:
+                if resolve(self.options.flags_field, paths) is None:
+                    lines.append(
+                        f"{self.kind}: asset {asset} has no '{self.options.flags_field}' question; flags are "
+                        "still written, but add a 'hidden' question of that name to see them as a column"
+                    )
+            except ConfigError as exc:
+                problems.append(f"asset {asset}: {exc}")
+        if problems:
+            raise ConfigError("the forms do not fit the recipe: " + "; ".join(problems))
+        if not self.options.hook_endpoint:
+            lines.append(
+                f"{self.kind}: no hook_endpoint in the recipe, so no REST Service (cron sync still works)"
+            )
+            return lines
+        secret = self.context.secret(self.options.hook_secret_env, what="The KoboToolbox REST Service secret")
+        for asset in assets:
+            lines.append(self._ensure_hook(asset, secret))
+        return lines
+
+    def _check_fields(
+        self, asset: str, entity: Entity, spec: EntitySpec, paths: set[str], repeats: set[str]
+    ) -> list[str]:
+        where = f"[entities.{entity.value}] (asset {asset})"
+        options = entity_options(entity, spec)
+        problems = []
+        if options.repeat:
+            try:
+                if resolve(options.repeat, repeats) is None:
+                    problems.append(f"{where}: the form has no repeat group '{options.repeat}'")
+            except ConfigError as exc:
+                problems.append(f"{where}: {exc}")
+        names = [*spec.fields.values(), *spec.demographics.values(), *options.other.values()]
+        for name in dict.fromkeys(names):
+            if is_system(name):
+                continue
+            try:
+                if resolve(name, paths) is None:
+                    problems.append(f"{where}: the deployed form has no question '{name}'")
+            except ConfigError as exc:
+                problems.append(f"{where}: {exc}")
+        return problems
+
+    def _ensure_hook(self, asset: str, secret: str) -> str:
+        endpoint = self.options.hook_endpoint
+        name = f"{HOOK_NAME} {self.recipe_name}"
+        response = self._request(
+            "GET", f"/api/v2/assets/{asset}/hooks/", what="listing REST Services", asset=asset
+        )
+        data = self._json(response, "the list of REST Services")
+        hooks = data.get("results", data) if isinstance(data, dict) else data
+        matches = [h for h in hooks or [] if h.get("name") == name or h.get("endpoint") == endpoint]
+        existing = matches[0] if matches else None
+        headers = dict(((existing or {}).get("settings") or {}).get("custom_headers") or {})
+        headers[self.options.hook_header] = secret
+        desired = {
+            "name": name,
+            "endpoint": endpoint,
+            "active": True,
+            "export_type": "json",
+            "auth_level": "no_auth",
+            "settings": {"custom_headers": headers},
+            "email_notification": True,
+        }
+        extra = (
+            f" ({len(matches) - 1} more with the same name or address: delete them)"
+            if len(matches) > 1
+            else ""
+        )
+        if existing is None:
+            self._request(
+                "POST",
+                f"/api/v2/assets/{asset}/hooks/",
+                what="creating the REST Service",
+                asset=asset,
+                body=desired,
+            )
+            return f"{self.kind}: created the REST Service '{name}' on asset {asset} -> {endpoint}"
+        same = (
+            all(
+                existing.get(k) == desired[k]
+                for k in ("name", "endpoint", "active", "export_type", "auth_level")
+            )
+            and ((existing.get("settings") or {}).get("custom_headers") or {}) == headers
+        )
+        if same:
+            return f"{self.kind}: the REST Service '{name}' on asset {asset} is already up to date{extra}"
+        self._request(
+            "PATCH",
+            f"/api/v2/assets/{asset}/hooks/{existing.get('uid')}/",
+            what="updating the REST Service",
+            asset=asset,
+            body=desired,
+        )
+        return f"{self.kind}: updated the REST Service '{name}' on asset {asset} -> {endpoint}{extra}"
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        self._assets.clear()
+        self._facts.clear()

@@ -1,0 +1,464 @@
+"""KoboToolbox connector against a fake KPI API: reads, mapping helpers, write-back, install, secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import responses
+
+from connectors.base import ConfigError, ConnectorContext, SourceUnavailable
+from connectors.kobotoolbox import KoboConnector, KoboOptions
+from coprod.state import StateStore
+from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
+from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
+from coprod_core.mapping import map_dataset
+from coprod_core.recipe import Entity, Recipe, parse_recipe
+from tests.test_kobo_fake import DATA, SERVER, TOKEN, FakeKobo, submission
+
+PEOPLE, SESSIONS = "aPeopleForm", "aSessionForm"
+
+
+def recipe(**source_options: Any) -> Recipe:
+    data = {
+        "name": "kobo-test",
+        "sources": {"kobo": {"connector": "kobotoolbox", **source_options}},
+        "entities": {
+            "people": {
+                "source": "kobo",
+                "location": PEOPLE,
+                "fields": {"id": "person_id", "name": "about/name", "roles": "roles"},
+                "demographics": {"ethnicity": "ethnicity"},
+            },
+            "sessions": {
+                "source": "kobo",
+                "location": SESSIONS,
+                "fields": {"id": "_id", "date": "session_date", "hours": "details/hours", "kind": "kind"},
+                "defaults": {"project_id": "p1"},
+            },
+            "attendance": {
+                "source": "kobo",
+                "location": SESSIONS,
+                "fields": {"person_id": "attendee_id", "session_id": "_id", "hours": "attendees/hours"},
+                "options": {"repeat": "attendees"},
+            },
+        },
+        "projects": [{"id": "p1", "name": "Day service redesign"}],
+    }
+    parsed, problems = parse_recipe(data, "recipe.toml")
+    assert parsed is not None, problems
+    return parsed
+
+
+def connector(rec: Recipe | None = None, state: StateStore | None = None, **options: Any) -> KoboConnector:
+    rec = rec or recipe()
+    env = {"KOBO_TOKEN": TOKEN, "COPROD_KOBO_HOOK_SECRET": "hook-shared-secret"}
+    opts = KoboOptions.model_validate({"retries": 1, "backoff_factor": 0, **options})
+    c = KoboConnector("kobo", opts, ConnectorContext(recipe=rec, recipe_dir=Path("."), env=env))
+    c.state = state
+    return c
+
+
+def read_all(c: KoboConnector, entity: Entity, cursor: str | None = None) -> tuple[list[Any], str | None]:
+    spec = c.context.recipe.entities[entity]
+    rows, last = [], None
+    for page in c.read(entity, spec, cursor):
+        rows.extend(page.rows)
+        last = page.cursor
+    return rows, last
+
+
+def query_of(call: Any) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(call.request.url).query).items()}
+
+
+def person(sid: int, pid: str, **extra: Any) -> dict[str, Any]:
+    return submission(
+        sid, person_id=pid, **{"about/name": f"Person {pid}", "roles": "lived_experience"}, **extra
+    )
+
+
+@pytest.fixture
+def fake() -> Any:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield FakeKobo(rsps)
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def test_2500_submissions_are_read_in_three_requests_on_the_id_cursor(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [person(i, f"P{i}") for i in range(1, 2501)]
+    rows, last = read_all(connector(), Entity.PEOPLE)
+    assert len(rows) == 2500 and last == "2500"
+    gets = fake.calls("GET", "/data/")
+    assert len(gets) == 3
+    queries = [query_of(c) for c in gets]
+    assert all(q["limit"] == "1000" and q["sort"] == '{"_id":1}' and q["format"] == "json" for q in queries)
+    assert all("start" not in q for q in queries)
+    assert "query" not in queries[0]
+    assert json.loads(queries[1]["query"]) == {"_id": {"$gt": 1000}}
+    assert json.loads(queries[2]["query"]) == {"_id": {"$gt": 2000}}
+    assert all(c.request.headers["Authorization"] == f"Token {TOKEN}" for c in gets)
+
+
+def test_a_saved_cursor_reads_only_the_new_submissions(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [person(i, f"P{i}") for i in range(1, 11)]
+    _, cursor = read_all(connector(), Entity.PEOPLE)
+    fake.assets[PEOPLE] += [person(i, f"P{i}") for i in (11, 12, 15)]
+    fresh = connector()
+    rows, last = read_all(fresh, Entity.PEOPLE, cursor)
+    assert [r.key for r in rows] == ["11", "12", "15"] and last == "15"
+    assert json.loads(query_of(fake.calls("GET", "/data/")[-1])["query"]) == {"_id": {"$gt": 10}}
+
+
+def test_groups_select_multiple_and_other_are_mapped(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [
+        submission(
+            1,
+            **{
+                "about/person_id": "P1",
+                "about/name": "Sam",
+                "about/roles": "lived_experience carer",
+                "equality/ethnicity": "other",
+                "equality/ethnicity_other": "Asian",
+            },
+        ),
+        submission(
+            2, **{"about/person_id": "P2", "about/roles": "carer other", "about/roles_other": "volunteer"}
+        ),
+    ]
+    rows, _ = read_all(connector(), Entity.PEOPLE)
+    assert rows[0].ref == "submission 1" and rows[0].key == "1"
+    assert rows[0].values["person_id"] == "P1"
+    assert rows[0].values["roles"] == ["lived_experience", "carer"]
+    assert rows[0].values["ethnicity"] == "Asian"
+    assert rows[1].values["roles"] == ["carer", "volunteer"]
+    mapped = map_dataset(connector().context.recipe, {Entity.PEOPLE: rows})
+    people = mapped.dataset.people_by_id()
+    assert {r.value for r in people["P1"].roles} == {"lived_experience", "carer"}
+    assert people["P1"].name == "Sam" and people["P1"].demographics["ethnicity"] == "asian"
+    assert {r.value for r in people["P2"].roles} == {"carer", "volunteer"}
+
+
+def test_repeat_gives_one_attendance_per_entry_with_the_parent_session_id(fake: FakeKobo) -> None:
+    fake.assets[SESSIONS] = [
+        submission(
+            7,
+            session_date="2026-03-03",
+            kind="decision_meeting",
+            **{"details/hours": "2"},
+            attendees=[
+                {"attendees/attendee_id": "P1", "attendees/hours": "1.5"},
+                {"attendees/attendee_id": "P2", "attendees/hours": "2"},
+            ],
+        )
+    ]
+    fake.assets[PEOPLE] = [person(1, "P1"), person(2, "P2")]
+    c = connector()
+    people, _ = read_all(c, Entity.PEOPLE)
+    sessions, _ = read_all(c, Entity.SESSIONS)
+    attendance, _ = read_all(c, Entity.ATTENDANCE)
+    assert len(fake.calls("GET", SESSIONS)) == 1, "an asset serving two entities is read once"
+    assert [r.ref for r in attendance] == ["submission 7 attendee 1", "submission 7 attendee 2"]
+    assert attendance[0].values["_id"] == "7" and attendance[0].values["attendees/hours"] == "1.5"
+    mapped = map_dataset(
+        c.context.recipe, {Entity.PEOPLE: people, Entity.SESSIONS: sessions, Entity.ATTENDANCE: attendance}
+    )
+    assert mapped.dataset.sessions[0].hours == Decimal(2)
+    assert [(a.person_id, a.session_id, a.hours) for a in mapped.dataset.attendance] == [
+        ("P1", "7", Decimal("1.5")),
+        ("P2", "7", Decimal(2)),
+    ]
+
+
+def test_the_same_entity_read_again_means_a_new_run_and_reads_afresh(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [person(1, "P1")]
+    c = connector()
+    read_all(c, Entity.PEOPLE)
+    fake.assets[PEOPLE].append(person(2, "P2"))
+    rows, _ = read_all(c, Entity.PEOPLE)
+    assert len(rows) == 2 and len(fake.calls("GET", PEOPLE)) == 2
+
+
+def test_an_edited_submission_is_not_duplicated_and_the_latest_version_wins(fake: FakeKobo) -> None:
+    old = person(3, "P3")
+    new = dict(
+        old,
+        **{"_uuid": "edited", "meta/instanceID": "uuid:edited", "meta/deprecatedID": old["meta/instanceID"]},
+    )
+    new["about/name"] = "Person P3 (edited)"
+    fake.assets[PEOPLE] = [new, old, person(4, "P4")]  # both versions come back, newest first
+    rows, _ = read_all(connector(), Entity.PEOPLE)
+    assert [r.key for r in rows] == ["3", "4"]
+    assert rows[0].values["about/name"] == "Person P3 (edited)"
+
+
+def test_an_ambiguous_short_name_is_a_config_error_naming_the_paths(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [submission(1, **{"a/person_id": "P1", "b/person_id": "P1", "roles": "carer"})]
+    with pytest.raises(ConfigError, match="a/person_id, b/person_id"):
+        read_all(connector(), Entity.PEOPLE)
+
+
+# -- errors and secrets -------------------------------------------------------------------------
+
+
+def test_a_refused_token_names_server_and_asset_never_the_token(fake: FakeKobo, caplog: Any) -> None:
+    fake.assets[PEOPLE] = [person(1, "P1")]
+    caplog.set_level(logging.DEBUG)
+    rec = recipe()
+    env = {"KOBO_TOKEN": "wrong-token-value-123"}
+    c = KoboConnector(
+        "kobo", KoboOptions(retries=0), ConnectorContext(recipe=rec, recipe_dir=Path("."), env=env)
+    )
+    with pytest.raises(SourceUnavailable) as err:
+        read_all(c, Entity.PEOPLE)
+    text = str(err.value)
+    assert SERVER in text and PEOPLE in text and "KOBO_TOKEN" in text and "401" in text
+    assert "wrong-token-value-123" not in text and "wrong-token-value-123" not in caplog.text
+    assert TOKEN not in caplog.text
+
+
+def test_a_missing_asset_says_to_check_the_uid(fake: FakeKobo) -> None:
+    with pytest.raises(SourceUnavailable, match="check the asset uid"):
+        read_all(connector(), Entity.PEOPLE)
+
+
+def test_server_errors_are_retried_a_bounded_number_of_times() -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, DATA, status=503, json={"detail": "down"})
+        with pytest.raises(SourceUnavailable, match="HTTP 503") as err:
+            read_all(connector(retries=2), Entity.PEOPLE)
+        assert len(rsps.calls) == 3
+    assert TOKEN not in str(err.value)
+
+
+def test_a_missing_token_variable_is_named_without_a_value() -> None:
+    rec = recipe()
+    c = KoboConnector("kobo", KoboOptions(), ConnectorContext(recipe=rec, recipe_dir=Path("."), env={}))
+    with pytest.raises(ConfigError, match="KOBO_TOKEN"):
+        read_all(c, Entity.PEOPLE)
+
+
+def test_old_kc_server_address_is_refused_with_advice() -> None:
+    with pytest.raises(ValueError, match="kc. API is gone"):
+        KoboOptions(server="https://kc.kobotoolbox.org")
+
+
+# -- write-back ---------------------------------------------------------------------------------
+
+
+def flag_for(kind: SubjectKind, subject_id: str, title: str, severity: Severity = Severity.WARNING) -> Flag:
+    return make_flag(
+        check_id="test.check",
+        severity=severity,
+        subject=Subject(kind=kind, id=subject_id),
+        title=title,
+        message=title,
+        evidence={"title": title},
+        identity={"title": title},
+    )
+
+
+def new(flag: Flag) -> FlagChange:
+    known = KnownFlag.from_flag(flag, FlagStatus.OPEN, date(2026, 5, 1), date(2026, 5, 1))
+    return FlagChange(ChangeKind.NEW, known, flag)
+
+
+def resolved(flag: Flag) -> FlagChange:
+    known = KnownFlag.from_flag(flag, FlagStatus.RESOLVED, date(2026, 5, 1), date(2026, 5, 2))
+    return FlagChange(ChangeKind.RESOLVED, known, None)
+
+
+def bodies(calls: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(c.request.body)["payload"] for c in calls]
+
+
+def test_bulk_edit_groups_submissions_with_the_same_value_into_one_request(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [person(i, f"P{i}") for i in range(1, 7)]
+    fake.assets[SESSIONS] = []
+    state = StateStore.open(":memory:")
+    c = connector(state=state)
+    read_all(c, Entity.PEOPLE)
+    owed = [flag_for(SubjectKind.PERSON, f"P{i}", "Payment overdue") for i in (1, 2, 3)]
+    gap = [flag_for(SubjectKind.PERSON, f"P{i}", "Equality answers missing", Severity.INFO) for i in (4, 5)]
+    report = c.write_flags([new(f) for f in owed + gap])
+    assert sorted(report.written) == sorted(f.fingerprint for f in owed + gap) and not report.failed
+    edits = bodies(fake.calls("PATCH", "/data/bulk/"))
+    assert len(edits) == 2
+    by_ids = {tuple(b["submission_ids"]): b["data"]["coprod_flags"] for b in edits}
+    assert set(by_ids) == {(1, 2, 3), (4, 5)}
+    assert by_ids[(1, 2, 3)] == "Warning: Payment overdue"
+    assert by_ids[(4, 5)] == "Note: Equality answers missing"
+    statuses = bodies(fake.calls("PATCH", "/validation_statuses/"))
+    assert statuses == [{"submission_ids": [1, 2, 3], "validation_status.uid": "validation_status_on_hold"}]
+    assert report.requests == 3
+    assert fake.by_id(PEOPLE, 1)["_id"] == 1  # edited in place: same _id, new version
+
+    # The same changes again (e.g. a retried run): nothing differs, so nothing is written.
+    again = connector(state=state)
+    read_all(again, Entity.PEOPLE)
+    before = len(fake.rsps.calls)
+    assert sorted(again.write_flags([new(f) for f in owed]).written) == sorted(f.fingerprint for f in owed)
+    assert [c.request.method for c in fake.rsps.calls[before:]] == []
+
+
+def test_resolved_flags_are_removed_and_the_previous_status_restored(fake: FakeKobo) -> None:
+    approved = {"uid": "validation_status_approved", "label": "Approved"}
+    fake.assets[PEOPLE] = [person(1, "P1", _validation_status=approved), person(2, "P2")]
+    fake.assets[SESSIONS] = []
+    state = StateStore.open(":memory:")
+    f1 = flag_for(SubjectKind.PERSON, "P1", "Payment overdue")
+    f2 = flag_for(SubjectKind.PERSON, "P2", "Payment overdue")
+    info = flag_for(SubjectKind.PERSON, "P1", "Benefits check", Severity.INFO)
+    c = connector(state=state)
+    read_all(c, Entity.PEOPLE)
+    c.write_flags([new(f1), new(f2), new(info)])
+    assert fake.by_id(PEOPLE, 1)["_validation_status"]["uid"] == "validation_status_on_hold"
+
+    later = connector(state=state)
+    read_all(later, Entity.PEOPLE)
+    n = len(fake.rsps.calls)
+    report = later.write_flags([resolved(f1), resolved(f2)])
+    assert sorted(report.written) == sorted([f1.fingerprint, f2.fingerprint])
+    sent = fake.rsps.calls[n:]
+    assert [(c.request.method, c.request.url.rsplit("/data/", 1)[1]) for c in sent] == [
+        ("PATCH", "bulk/"),
+        ("PATCH", "bulk/"),
+        ("DELETE", "validation_statuses/"),
+        ("PATCH", "validation_statuses/"),
+    ]
+    assert fake.by_id(PEOPLE, 1)["coprod_flags"] == "Note: Benefits check"
+    assert fake.by_id(PEOPLE, 2)["coprod_flags"] == ""
+    assert fake.by_id(PEOPLE, 1)["_validation_status"]["uid"] == "validation_status_approved"
+    assert fake.by_id(PEOPLE, 2)["_validation_status"] == {}
+
+
+def test_validation_status_can_be_switched_off(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [person(1, "P1")]
+    fake.assets[SESSIONS] = []
+    c = connector(validation_status=False)
+    c.write_flags([new(flag_for(SubjectKind.PERSON, "P1", "Payment overdue"))])
+    assert not fake.calls("PATCH", "/validation_statuses/") and len(fake.calls("PATCH", "/data/bulk/")) == 1
+
+
+def test_a_partial_failure_in_the_bulk_answer_is_retried_next_run(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [person(i, f"P{i}") for i in (1, 2, 3)]
+    fake.assets[SESSIONS] = []
+    fake.fail_roots = {fake.by_id(PEOPLE, 2)["meta/rootUuid"].removeprefix("uuid:")}
+    state = StateStore.open(":memory:")
+    flags = [flag_for(SubjectKind.PERSON, f"P{i}", "Payment overdue") for i in (1, 2, 3)]
+    c = connector(state=state, validation_status=False)
+    read_all(c, Entity.PEOPLE)
+    report = c.write_flags([new(f) for f in flags])
+    assert set(report.failed) == {flags[1].fingerprint}
+    assert "submission 2" in report.failed[flags[1].fingerprint]
+    assert sorted(report.written) == sorted([flags[0].fingerprint, flags[2].fingerprint])
+
+    fake.fail_roots = set()
+    retry = connector(state=state, validation_status=False)
+    read_all(retry, Entity.PEOPLE)
+    report = retry.write_flags([new(flags[1])])  # the sync hands the failed change over again
+    assert report.written == [flags[1].fingerprint] and not report.failed
+    assert bodies(fake.calls("PATCH", "/data/bulk/"))[-1]["submission_ids"] == [2]
+
+
+def test_record_and_session_flags_go_to_their_submissions(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = []
+    fake.assets[SESSIONS] = [submission(7, session_date="2026-03-03", attendees=[]), submission(9)]
+    c = connector(validation_status=False)
+    read_all(c, Entity.SESSIONS)
+    session_flag = flag_for(SubjectKind.SESSION, "7", "Decision without lived experience")
+    record_flag = flag_for(SubjectKind.RECORD, "attendance:9/2", "Unknown person")
+    c.write_flags([new(session_flag), new(record_flag)])
+    assert sorted(b["submission_ids"][0] for b in bodies(fake.calls("PATCH", "/data/bulk/"))) == [7, 9]
+
+
+def test_write_without_a_prior_read_fetches_only_what_it_needs(fake: FakeKobo) -> None:
+    fake.assets[SESSIONS] = [submission(i) for i in range(1, 30)]
+    fake.assets[PEOPLE] = []
+    c = connector(validation_status=False)
+    c.write_flags([new(flag_for(SubjectKind.RECORD, "sessions:12", "Date not understood"))])
+    get = fake.calls("GET", "/data/")[-1]
+    assert json.loads(query_of(get)["query"]) == {"_id": {"$in": [12]}}
+    assert "coprod_flags" in json.loads(query_of(get)["fields"])
+
+
+# -- install ------------------------------------------------------------------------------------
+
+CONTENT = {
+    "survey": [
+        {"type": "begin_group", "name": "about"},
+        {"type": "text", "name": "person_id"},
+        {"type": "text", "name": "name"},
+        {"type": "select_multiple roles", "name": "roles"},
+        {"type": "end_group"},
+        {"type": "select_one ethnicity", "name": "ethnicity"},
+        {"type": "hidden", "name": "coprod_flags"},
+    ]
+}
+SESSION_CONTENT = {
+    "survey": [
+        {"type": "date", "name": "session_date"},
+        {"type": "select_one kinds", "name": "kind"},
+        {"type": "begin_group", "name": "details"},
+        {"type": "decimal", "name": "hours"},
+        {"type": "end_group"},
+        {"type": "begin_repeat", "name": "attendees"},
+        {"type": "text", "name": "attendee_id"},
+        {"type": "decimal", "name": "hours"},
+        {"type": "end_repeat"},
+    ]
+}
+
+
+def test_install_twice_creates_one_hook_with_the_secret_header(fake: FakeKobo) -> None:
+    fake.content = {PEOPLE: CONTENT, SESSIONS: SESSION_CONTENT}
+    endpoint = "https://coprod.example.org/hooks/kobotoolbox/kobo-test"
+    first = connector(hook_endpoint=endpoint).install()
+    second = connector(hook_endpoint=endpoint).install()
+    assert len(fake.hooks[PEOPLE]) == 1 and len(fake.hooks[SESSIONS]) == 1
+    hook = fake.hooks[PEOPLE][0]
+    assert hook["endpoint"] == endpoint and hook["export_type"] == "json" and hook["active"] is True
+    assert hook["settings"]["custom_headers"] == {"X-Coprod-Secret": "hook-shared-secret"}
+    assert len(fake.calls("POST", "/hooks/")) == 2 and not fake.calls("PATCH", "/hooks/")
+    assert any("created" in line for line in first) and any("up to date" in line for line in second)
+    assert not any("hook-shared-secret" in line or TOKEN in line for line in first + second)
+
+
+def test_install_updates_a_hook_whose_secret_changed(fake: FakeKobo) -> None:
+    fake.content = {PEOPLE: CONTENT, SESSIONS: SESSION_CONTENT}
+    endpoint = "https://coprod.example.org/hooks/kobotoolbox/kobo-test"
+    connector(hook_endpoint=endpoint).install()
+    c = connector(hook_endpoint=endpoint)
+    c.context.env["COPROD_KOBO_HOOK_SECRET"] = "rotated-secret"  # type: ignore[index]
+    lines = c.install()
+    assert len(fake.hooks[PEOPLE]) == 1 and len(fake.calls("PATCH", "/hooks/")) == 2
+    assert fake.hooks[PEOPLE][0]["settings"]["custom_headers"]["X-Coprod-Secret"] == "rotated-secret"
+    assert any("updated" in line for line in lines)
+
+
+def test_install_names_mapped_questions_missing_from_the_form(fake: FakeKobo) -> None:
+    fake.content = {PEOPLE: {"survey": [{"type": "text", "name": "person_id"}]}, SESSIONS: SESSION_CONTENT}
+    with pytest.raises(ConfigError) as err:
+        connector(hook_endpoint="https://coprod.example.org/h").install()
+    assert "no question 'about/name'" in str(err.value) and "no question 'roles'" in str(err.value)
+    assert not fake.calls("POST", "/hooks/")
+
+
+def test_install_with_a_refused_token_says_what_to_check(fake: FakeKobo) -> None:
+    fake.content = {PEOPLE: CONTENT}
+    rec = recipe()
+    env = {"KOBO_TOKEN": "not-the-right-one"}
+    c = KoboConnector(
+        "kobo", KoboOptions(retries=0), ConnectorContext(recipe=rec, recipe_dir=Path("."), env=env)
+    )
+    with pytest.raises(SourceUnavailable, match="HTTP 403") as err:
+        c.install()
+    assert "not-the-right-one" not in str(err.value) and PEOPLE in str(err.value)
