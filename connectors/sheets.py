@@ -1,0 +1,676 @@
+"""Google Sheets: read a project's tabs, and write flags back where staff already look.
+
+Many small charities run a co-production project from one Google Sheet: a Google Form's responses
+for people joining, and tabs for sessions, attendance and payments. This connector reads every
+mapped tab (and the Flags tab) in ONE ``values:batchGet`` after one metadata request, serves every
+``read()`` and ``read_staff_statuses()`` of the run from that one answer, and writes all of a run's
+changes in ONE ``values:batchUpdate`` with ``valueInputOption=RAW`` (text that starts with "=" stays
+text, never a formula). The quota is 60 reads and 60 writes a minute per user, so this matters.
+
+HTTP goes through gspread 6's client on our own google-auth ``AuthorizedSession`` (a requests
+Session), with urllib3's bounded ``Retry`` mounted on it: 429 and 5xx are retried with back-off,
+honouring Retry-After, and then the run stops with a plain message. gspread's own
+``BackOffHTTPClient`` is not used: it never gives up on a permanent 429.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import gspread
+import requests
+from google.auth import exceptions as google_auth_errors
+from google.auth.transport.requests import AuthorizedSession
+from gspread.exceptions import APIError, NoValidUrlKeyFound
+from gspread.urls import SPREADSHEET_VALUES_BATCH_URL
+from gspread.utils import absolute_range_name, extract_id_from_url
+from pydantic import Field, ValidationError, field_validator
+
+from connectors.base import (
+    ConfigError,
+    Connector,
+    ConnectorContext,
+    ConnectorOptions,
+    Page,
+    SourceUnavailable,
+    WriteReport,
+)
+from connectors.http import make_retry, make_session
+from connectors.sheets_flags import FLAG_HEADINGS, STATUS_WORDS, CellWrite, FlagsTab, value_ranges
+from connectors.sheets_tabs import Table, a1_range, column_letter, parse_table, tab_ref
+from coprod_core.flags import SubjectKind
+from coprod_core.lifecycle import FlagChange, FlagStatus
+from coprod_core.recipe import Entity, EntitySpec
+from coprod_core.rows import Row
+
+log = logging.getLogger("coprod.connectors.sheets")
+
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+PAGE_SIZE = 1000
+FLAGS_TAB_ROWS = 1000
+"""Rows a new Flags tab is created with; the grid grows before a write that needs more."""
+GRID_MARGIN = 200
+
+_STATUS_REASONS = {
+    429: "too many requests: over Google's quota",
+    500: "a server error at Google",
+    502: "a gateway error at Google",
+    503: "Google Sheets is unavailable",
+    504: "a gateway timeout at Google",
+}
+
+_SUBJECT_ENTITY = {
+    SubjectKind.PERSON.value: Entity.PEOPLE,
+    SubjectKind.SESSION.value: Entity.SESSIONS,
+    SubjectKind.PROJECT.value: Entity.PROJECTS,
+}
+
+
+def spreadsheet_key(value: str) -> str:
+    """The spreadsheet's key, from the key itself or the address copied from the browser."""
+    text = value.strip()
+    if "/" in text:
+        try:
+            return extract_id_from_url(text)
+        except NoValidUrlKeyFound:
+            raise ValueError(
+                "is not a Google Sheets address: copy it from the browser's address bar "
+                "(https://docs.google.com/spreadsheets/d/.../edit)"
+            ) from None
+    if not text or not all(c.isalnum() or c in "-_" for c in text):
+        raise ValueError("is neither a spreadsheet key nor a Google Sheets address")
+    return text
+
+
+class SheetsOptions(ConnectorOptions):
+    """``[sources.NAME]`` options for ``connector = "sheets"``."""
+
+    spreadsheet: str
+    """The spreadsheet's key, or its address as copied from the browser."""
+    credentials_file_env: str = "GOOGLE_APPLICATION_CREDENTIALS"
+    """Name of the variable (in .env) holding the path of the service account's JSON key file."""
+    flags_tab: str = "Flags"
+    retries: int = Field(default=4, ge=0, le=10)
+    """How many times a request is tried again on 429 and 5xx before the run stops."""
+    backoff: float = Field(default=2.0, ge=0, le=60)
+    """Back-off factor in seconds (2, 4, 8... between tries); Retry-After wins when Google sends it."""
+
+    @field_validator("spreadsheet")
+    @classmethod
+    def _key_or_url(cls, value: str) -> str:
+        spreadsheet_key(value)
+        return value.strip()
+
+    @property
+    def key(self) -> str:
+        return spreadsheet_key(self.spreadsheet)
+
+
+class SheetsEntityOptions(ConnectorOptions):
+    """``[entities.X] options`` for an entity read from a sheet."""
+
+    flags_column: str | None = None
+    """Heading of a column in this tab where coprod writes each row's open flags (added if missing)."""
+
+
+@dataclass
+class _TabMeta:
+    title: str
+    sheet_id: int
+    rows: int
+    cols: int
+
+
+@dataclass
+class _Snapshot:
+    """One read of the spreadsheet: its tabs' metadata and the values of every tab coprod uses."""
+
+    title: str
+    locale: str
+    tabs: dict[str, _TabMeta]
+    values: dict[str, list[list[Any]]]
+    served: set[Entity] = field(default_factory=set)
+    tables: dict[Entity, Table] = field(default_factory=dict)
+    flags: FlagsTab | None = None
+
+
+class SheetsConnector(Connector):
+    kind = "sheets"
+    Options = SheetsOptions
+    options: SheetsOptions
+
+    def __init__(
+        self,
+        name: str,
+        options: SheetsOptions,
+        context: ConnectorContext,
+        *,
+        session: requests.Session | None = None,
+    ) -> None:
+        """``session``: an authorised requests Session to use instead of the key file (tests pass
+        one with ``Credentials(token=...)``); retries and timeouts are mounted on it either way."""
+        super().__init__(name, options, context)
+        self._session = session
+        self._client: gspread.Client | None = None
+        self._snapshot: _Snapshot | None = None
+        self.requests_sent = 0
+
+    # ---------------------------------------------------------------- plumbing
+
+    @property
+    def key(self) -> str:
+        return self.options.key
+
+    def _where(self) -> str:
+        return f"[sources.{self.name}]"
+
+    def _key_file_info(self) -> dict[str, Any] | None:
+        """The service-account JSON key, if its path is set and it can be read (never logged)."""
+        path_text = self.context.env.get(self.options.credentials_file_env, "").strip()
+        if not path_text:
+            return None
+        path = self.context.path(path_text)
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) else None
+
+    def service_account_email(self) -> str | None:
+        info = self._key_file_info()
+        email = info.get("client_email") if info else None
+        return email if isinstance(email, str) and email else None
+
+    def _share_hint(self) -> str:
+        email = self.service_account_email()
+        who = email or "the service account's email address (client_email in the JSON key file)"
+        return f"share the spreadsheet with {who} as an Editor (Share button in Google Sheets)"
+
+    def _authorised_session(self) -> requests.Session:
+        if self._session is not None:
+            return self._session
+        var = self.options.credentials_file_env
+        path = self.context.path(
+            self.context.secret(var, what="The path of the Google service-account key file")
+        )
+        if not path.is_file():
+            raise ConfigError(f"the service-account key file named by {var} was not found: {path}")
+        info = self._key_file_info()
+        if info is None or info.get("type") != "service_account":
+            raise ConfigError(
+                f"the file named by {var} is not a service-account JSON key: in Google Cloud, open the "
+                "service account, Keys, Add key, JSON, and point the variable at the downloaded file"
+            )
+        from google.oauth2 import service_account
+
+        try:
+            credentials = service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))
+        except (ValueError, KeyError):
+            raise ConfigError(
+                f"the service-account key file named by {var} is incomplete or damaged: download a new JSON key"
+            ) from None
+        return AuthorizedSession(credentials)
+
+    def _http(self) -> gspread.http_client.HTTPClient:
+        if self._client is None:
+            session = make_session(
+                session=self._authorised_session(),
+                timeout=self.context.timeout,
+                retry=make_retry(total=self.options.retries, backoff_factor=self.options.backoff),
+            )
+            self._client = gspread.Client(auth=None, session=session)  # type: ignore[arg-type]
+        return self._client.http_client
+
+    def _call(self, doing: str, method: str, url: str, **kwargs: Any) -> Any:
+        """One API request through gspread, its failures said in words a data officer can act on."""
+        self.requests_sent += 1
+        try:
+            return self._http().request(method, url, **kwargs).json()
+        except APIError as exc:
+            raise self._explain(exc, doing) from None
+        except google_auth_errors.GoogleAuthError:
+            raise SourceUnavailable(
+                f"Google did not accept the service-account key while {doing}: check that the file named "
+                f"by {self.options.credentials_file_env} is a current key of the service account",
+                where=self._where(),
+            ) from None
+        except requests.RequestException as exc:
+            raise SourceUnavailable(
+                f"could not reach Google Sheets while {doing} ({type(exc).__name__}) after "
+                f"{self.options.retries + 1} tries; check the internet connection, then run again",
+                where=self._where(),
+            ) from None
+
+    def _explain(self, exc: APIError, doing: str) -> Exception:
+        status = exc.response.status_code
+        google_says = str(exc.error.get("message", ""))[:300]
+        where = self._where()
+        if status in _STATUS_REASONS:
+            return SourceUnavailable(
+                f"Google Sheets answered {status} ({_STATUS_REASONS[status]}) while {doing}, "
+                f"{self.options.retries + 1} times in a row; nothing more was done. Google allows 60 reads "
+                "and 60 writes a minute per user: run again in a few minutes",
+                where=where,
+            )
+        if status == 401:
+            return SourceUnavailable(
+                f"Google did not accept the service-account credentials (401) while {doing}: check that "
+                f"the file named by {self.options.credentials_file_env} is a current key",
+                where=where,
+            )
+        if status == 403:
+            if "has not been used" in google_says or "disabled" in google_says.casefold():
+                return SourceUnavailable(
+                    f"the Google Sheets API is turned off for the service account's Cloud project (403) while "
+                    f"{doing}: in Google Cloud, APIs & Services, enable 'Google Sheets API'",
+                    where=where,
+                )
+            return SourceUnavailable(
+                f"Google refused access to the spreadsheet (403) while {doing}: {self._share_hint()}",
+                where=where,
+            )
+        if status == 404:
+            return SourceUnavailable(
+                f"no spreadsheet found with key {self.key} (404) while {doing}: check 'spreadsheet' in the "
+                f"recipe (copy the address from the browser), and {self._share_hint()}",
+                where=where,
+            )
+        if status == 400 and doing.startswith("reading"):
+            return ConfigError(f"Google could not read the tabs ({google_says})", where=where)
+        return SourceUnavailable(f"Google Sheets answered {status} while {doing}", where=where)
+
+    # ---------------------------------------------------------------- reading
+
+    def _entities(self) -> dict[Entity, EntitySpec]:
+        return {e: s for e, s in self.context.recipe.entities.items() if s.source == self.name}
+
+    def _entity_options(self, entity: Entity, spec: EntitySpec) -> SheetsEntityOptions:
+        try:
+            return SheetsEntityOptions.model_validate(spec.options)
+        except ValidationError as exc:
+            keys = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors(include_url=False))
+            raise ConfigError(
+                f"unknown or wrong option(s) {keys}; a sheet entity allows: flags_column",
+                where=f"[entities.{entity.value}] options",
+            ) from None
+
+    def _resolve_tab(self, snap: _Snapshot, name: str) -> str | None:
+        """The tab's real title: exact, else the one tab equal ignoring case and outer spaces."""
+        if name in snap.tabs:
+            return name
+        folded = [t for t in snap.tabs if t.strip().casefold() == name.strip().casefold()]
+        return folded[0] if len(folded) == 1 else None
+
+    def _tab_for(self, snap: _Snapshot, entity: Entity, spec: EntitySpec) -> str:
+        where = f"[entities.{entity.value}]"
+        if not spec.location:
+            raise ConfigError('give the tab\'s name as location = "..."', where=where)
+        title = self._resolve_tab(snap, spec.location)
+        if title is None:
+            found = ", ".join(repr(t) for t in snap.tabs) or "none"
+            raise ConfigError(
+                f"tab '{spec.location}' is not in the spreadsheet '{snap.title}'; its tabs are: {found}",
+                where=where,
+            )
+        return title
+
+    def refresh(self) -> None:
+        """Forget what was read, so the next call reads the spreadsheet again."""
+        self._snapshot = None
+
+    def _load(self) -> _Snapshot:
+        """One metadata request and one batchGet of every tab coprod uses, kept for the run."""
+        if self._snapshot is not None:
+            return self._snapshot
+        meta = self._call(
+            "opening the spreadsheet",
+            "get",
+            f"https://sheets.googleapis.com/v4/spreadsheets/{self.key}",
+            params={"includeGridData": "false"},
+        )
+        tabs: dict[str, _TabMeta] = {}
+        for sheet in meta.get("sheets", []):
+            props = sheet.get("properties", {})
+            grid = props.get("gridProperties", {})
+            tabs[props.get("title", "")] = _TabMeta(
+                title=props.get("title", ""),
+                sheet_id=int(props.get("sheetId", 0)),
+                rows=int(grid.get("rowCount", 1000)),
+                cols=int(grid.get("columnCount", 26)),
+            )
+        properties = meta.get("properties", {})
+        snap = _Snapshot(
+            title=properties.get("title", self.key),
+            locale=properties.get("locale", ""),
+            tabs=tabs,
+            values={},
+        )
+        wanted: list[str] = []
+        for spec in self._entities().values():
+            title = self._resolve_tab(snap, spec.location or "")
+            if title is not None and title not in wanted:
+                wanted.append(title)  # a missing tab is reported by read() for that entity alone
+        flags_title = self._resolve_tab(snap, self.options.flags_tab)
+        if flags_title is not None and flags_title not in wanted:
+            wanted.append(flags_title)
+        if wanted:
+            # Ranges percent-encoded with nothing safe: a tab called "Sam's group" must arrive whole.
+            query = "&".join(
+                [f"ranges={quote(absolute_range_name(t), safe='')}" for t in wanted]
+                + ["valueRenderOption=FORMATTED_VALUE", "majorDimension=ROWS"]
+            )
+            got = self._call("reading the tabs", "get", f"{SPREADSHEET_VALUES_BATCH_URL % self.key}?{query}")
+            ranges = got.get("valueRanges", [])
+            if len(ranges) != len(wanted):
+                raise SourceUnavailable(
+                    f"Google returned {len(ranges)} tabs for the {len(wanted)} asked for; run again",
+                    where=self._where(),
+                )
+            for title, value_range in zip(wanted, ranges, strict=True):
+                snap.values[title] = value_range.get("values", [])  # an empty tab has no "values"
+        self._snapshot = snap
+        return snap
+
+    def _table(self, snap: _Snapshot, entity: Entity, spec: EntitySpec) -> Table:
+        if entity in snap.tables:
+            return snap.tables[entity]
+        title = self._tab_for(snap, entity, spec)
+        opts = self._entity_options(entity, spec)
+        required = [(col, f"{fld}") for fld, col in spec.fields.items() if fld not in spec.defaults]
+        required += [(col, f"{dim}") for dim, col in spec.demographics.items()]
+        table = parse_table(
+            title,
+            snap.values.get(title),
+            required=required,
+            ignore=[opts.flags_column] if opts.flags_column else [],
+        )
+        snap.tables[entity] = table
+        return table
+
+    def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
+        """The tab's non-blank rows, as text, in pages. ``cursor`` is the last sheet row already read."""
+        snap = self._snapshot
+        if snap is not None and entity in snap.served:
+            self.refresh()  # the same entity again means a new run: read the sheet afresh
+        snap = self._load()
+        snap.served.add(entity)
+        table = self._table(snap, entity, spec)
+        after = int(cursor) if cursor and cursor.isdigit() else 0
+        records = [(n, v) for n, v in table.records if n > after]
+        for start in range(0, max(len(records), 1), PAGE_SIZE):
+            chunk = records[start : start + PAGE_SIZE]
+            rows = [Row(ref=f"{tab_ref(table.title)} row {n}", values=v, key=str(n)) for n, v in chunk]
+            yield Page(rows=rows, cursor=str(chunk[-1][0]) if chunk else cursor)
+
+    def _flags_tab(self, snap: _Snapshot) -> FlagsTab:
+        if snap.flags is None:
+            title = self._resolve_tab(snap, self.options.flags_tab)
+            if title is None:
+                snap.flags = FlagsTab.parse(self.options.flags_tab, None, exists=False)
+            else:
+                snap.flags = FlagsTab.parse(title, snap.values.get(title), exists=True)
+        return snap.flags
+
+    def read_staff_statuses(self) -> dict[str, FlagStatus]:
+        """What staff set in the Flags tab's Status column (acknowledged, won't fix, or open again)."""
+        return self._flags_tab(self._load()).staff_statuses()
+
+    # ---------------------------------------------------------------- writing
+
+    def _subject_cells(
+        self, snap: _Snapshot, flags: FlagsTab, changes: Sequence[FlagChange]
+    ) -> dict[str, list[CellWrite]]:
+        """Cells of each subject's own flags column, per tab title (plus header cells to add)."""
+        entities = self._entities()
+        out: dict[str, list[CellWrite]] = {}
+        done: set[tuple[str, str]] = set()
+        for change in changes:
+            kind, subject_id = change.known.subject_kind.value, change.known.subject_id
+            if (kind, subject_id) in done:
+                continue
+            done.add((kind, subject_id))
+            if kind == SubjectKind.RECORD.value:
+                prefix, _, rest = subject_id.partition(":")
+                try:
+                    entity = Entity(prefix)
+                except ValueError:
+                    continue
+            else:
+                entity = _SUBJECT_ENTITY.get(kind)  # type: ignore[assignment]
+            spec = entities.get(entity) if entity else None
+            if spec is None:
+                continue
+            opts = self._entity_options(entity, spec)
+            if not opts.flags_column:
+                continue
+            table = self._table(snap, entity, spec)
+            col = table.column_index(opts.flags_column)
+            cells = out.setdefault(table.title, [])
+            if col is None:
+                col = len(table.header)
+                table.header.append(opts.flags_column)
+                cells.append(CellWrite(1, col, opts.flags_column))
+            if kind == SubjectKind.RECORD.value:
+                digits = rest.rsplit("row", 1)[-1].strip()
+                rows = [int(digits)] if digits.isdigit() else []
+            else:
+                id_column = spec.fields.get("id")
+                rows = table.rows_where(id_column, subject_id) if id_column else []
+            text = "\n".join(flags.open_titles(kind, subject_id))
+            cells.extend(CellWrite(r, col, text) for r in rows)
+        return out
+
+    def _grid_requests(self, snap: _Snapshot, needs: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
+        """appendDimension requests so every cell about to be written is inside its tab's grid."""
+        requests_: list[dict[str, Any]] = []
+        for title, (max_row, max_col) in needs.items():
+            meta = snap.tabs.get(title)
+            if meta is None:
+                continue
+            if max_row > meta.rows:
+                extra = max_row - meta.rows + GRID_MARGIN
+                requests_.append(
+                    {"appendDimension": {"sheetId": meta.sheet_id, "dimension": "ROWS", "length": extra}}
+                )
+                meta.rows += extra
+            if max_col > meta.cols:
+                extra = max_col - meta.cols
+                requests_.append(
+                    {"appendDimension": {"sheetId": meta.sheet_id, "dimension": "COLUMNS", "length": extra}}
+                )
+                meta.cols += extra
+        return requests_
+
+    def _add_flags_tab_requests(self, snap: _Snapshot, title: str) -> list[dict[str, Any]]:
+        """addSheet for the Flags tab with its header row (bold, frozen) and a Status drop-down."""
+        taken = {t.sheet_id for t in snap.tabs.values()}
+        sheet_id = zlib.crc32(title.encode("utf-8")) & 0x3FFFFFFF
+        while sheet_id in taken:
+            sheet_id += 1
+        width = len(FLAG_HEADINGS)
+        snap.tabs[title] = _TabMeta(title=title, sheet_id=sheet_id, rows=FLAGS_TAB_ROWS, cols=width)
+        status_col = FLAG_HEADINGS.index("Status")
+        return [
+            {
+                "addSheet": {
+                    "properties": {
+                        "sheetId": sheet_id,
+                        "title": title,
+                        "gridProperties": {
+                            "rowCount": FLAGS_TAB_ROWS,
+                            "columnCount": width,
+                            "frozenRowCount": 1,
+                        },
+                    }
+                }
+            },
+            {
+                "updateCells": {
+                    "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
+                    "rows": [
+                        {
+                            "values": [
+                                {
+                                    "userEnteredValue": {"stringValue": h},
+                                    "userEnteredFormat": {"textFormat": {"bold": True}},
+                                }
+                                for h in FLAG_HEADINGS
+                            ]
+                        }
+                    ],
+                    "fields": "userEnteredValue,userEnteredFormat.textFormat.bold",
+                }
+            },
+            {
+                "setDataValidation": {
+                    "range": {
+                        "sheetId": sheet_id,
+                        "startRowIndex": 1,
+                        "endRowIndex": FLAGS_TAB_ROWS,
+                        "startColumnIndex": status_col,
+                        "endColumnIndex": status_col + 1,
+                    },
+                    "rule": {
+                        "condition": {
+                            "type": "ONE_OF_LIST",
+                            "values": [{"userEnteredValue": w} for w in STATUS_WORDS.values()],
+                        },
+                        "strict": False,
+                        "showCustomUi": True,
+                    },
+                }
+            },
+        ]
+
+    def _structure(self, doing: str, requests_: list[dict[str, Any]]) -> None:
+        if requests_:
+            self._call(
+                doing,
+                "post",
+                f"https://sheets.googleapis.com/v4/spreadsheets/{self.key}:batchUpdate",
+                json={"requests": requests_},
+            )
+
+    def _write_values(self, doing: str, data: list[dict[str, Any]]) -> None:
+        if data:
+            self._call(
+                doing,
+                "post",
+                f"https://sheets.googleapis.com/v4/spreadsheets/{self.key}/values:batchUpdate",
+                json={"valueInputOption": "RAW", "data": data},
+            )
+
+    def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
+        """Upsert the Flags tab by fingerprint and fill subjects' flags columns, in one batchUpdate.
+
+        Raises SourceUnavailable when Google refuses or stays busy past the retries: then nothing of
+        this batch is written, and the sync records none of it as written.
+        """
+        report = WriteReport()
+        if not changes:
+            return report
+        before = self.requests_sent
+        snap = self._load()
+        flags = self._flags_tab(snap)
+        structure: list[dict[str, Any]] = []
+        if not flags.exists:
+            structure += self._add_flags_tab_requests(snap, flags.title)
+            flags.header_writes = []  # the addSheet request writes the header row
+            flags.exists = True
+        writes_by_tab: dict[str, list[CellWrite]] = {flags.title: flags.plan(changes)}
+        for title, cells in self._subject_cells(snap, flags, changes).items():
+            writes_by_tab.setdefault(title, []).extend(cells)
+        needs = {
+            title: (max(w.row for w in cells), max(w.col for w in cells) + 1)
+            for title, cells in writes_by_tab.items()
+            if cells
+        }
+        structure += self._grid_requests(snap, needs)
+        data = [vr for title, cells in writes_by_tab.items() if cells for vr in value_ranges(title, cells)]
+        try:
+            self._structure("preparing the Flags tab", structure)
+            self._write_values("writing flags", data)
+        finally:
+            self.refresh()  # the sheet changed (or may have): the next run reads it afresh
+            report.requests = self.requests_sent - before
+        report.written.extend(c.fingerprint for c in changes)
+        log.info(
+            "sheets %s: wrote %d flag change(s) in %d request(s)", self.name, len(changes), report.requests
+        )
+        return report
+
+    # ---------------------------------------------------------------- install
+
+    def install(self) -> list[str]:
+        """Check the sheet opens and every mapped tab and column is there; create the Flags tab.
+
+        Safe to run twice: the second run finds everything in place and writes nothing.
+        """
+        self.refresh()
+        snap = self._load()
+        lines = [f"sheets: opened '{snap.title}' ({len(snap.tabs)} tabs)"]
+        problems: list[str] = []
+        header_cells: dict[str, list[CellWrite]] = {}
+        for entity, spec in self._entities().items():
+            try:
+                table = self._table(snap, entity, spec)
+                opts = self._entity_options(entity, spec)
+            except ConfigError as exc:
+                problems.append(str(exc))
+                continue
+            mapped = len(set(spec.fields.values()) | set(spec.demographics.values()))
+            lines.append(
+                f"sheets: tab '{table.title}' ({entity.value}): {len(table.records)} rows, "
+                f"all {mapped} mapped columns found"
+            )
+            if opts.flags_column and table.column_index(opts.flags_column) is None:
+                col = len(table.header)
+                table.header.append(opts.flags_column)
+                header_cells.setdefault(table.title, []).append(CellWrite(1, col, opts.flags_column))
+                lines.append(
+                    f"sheets: added the column '{opts.flags_column}' to tab '{table.title}' (column "
+                    f"{column_letter(col)})"
+                )
+            if spec.day_first and snap.locale.startswith("en_US") and "date" in spec.fields:
+                lines.append(
+                    f"sheets: note: the spreadsheet's locale is {snap.locale} (month first) but "
+                    f"[entities.{entity.value}] reads dates day first; set day_first = false if dates "
+                    "show as 04/30/2026"
+                )
+        flags = self._flags_tab(snap)
+        structure: list[dict[str, Any]] = []
+        if not flags.exists:
+            structure += self._add_flags_tab_requests(snap, flags.title)
+            lines.append(f"sheets: created the tab '{flags.title}' with its header row")
+        elif flags.header_writes:
+            header_cells.setdefault(flags.title, []).extend(flags.header_writes)
+            added = ", ".join(repr(w.value) for w in flags.header_writes)
+            lines.append(f"sheets: added the missing column(s) {added} to the tab '{flags.title}'")
+        else:
+            lines.append(f"sheets: the tab '{flags.title}' is ready ({len(flags.rows)} flags in it)")
+        needs = {t: (1, max(w.col for w in cells) + 1) for t, cells in header_cells.items()}
+        structure += self._grid_requests(snap, needs)
+        data = [vr for t, cells in header_cells.items() for vr in value_ranges(t, cells)]
+        try:
+            self._structure("creating the Flags tab", structure)
+            self._write_values("adding column headings", data)
+        finally:
+            self.refresh()
+        if problems:
+            raise ConfigError("; ".join(problems), where=self._where())
+        return lines
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.http_client.session.close()
+        self._client = None
+        self._snapshot = None
+
+
+__all__ = ["SheetsConnector", "SheetsEntityOptions", "SheetsOptions", "a1_range", "spreadsheet_key"]

@@ -1,0 +1,291 @@
+"""An in-memory Google Sheet served through ``responses``, for tests and benchmarks only.
+
+It answers the four Sheets API calls coprod makes, in the shapes the real API uses
+(``spreadsheets.get`` metadata, ``values:batchGet``, ``values:batchUpdate``, ``:batchUpdate``), keeps
+what is written so a second run sees it, refuses writes outside a tab's grid as Google does, and can
+be told to answer 429 or 5xx a number of times. Import it only where ``responses`` is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import responses
+from gspread.utils import a1_to_rowcol, rowcol_to_a1
+
+API = "https://sheets.googleapis.com/v4/spreadsheets"
+
+_REASONS = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 403: "PERMISSION_DENIED"}
+_MESSAGES = {
+    429: "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute per user' "
+    "of service 'sheets.googleapis.com' for consumer 'project_number:123456'.",
+    500: "Internal error encountered.",
+    503: "The service is currently unavailable.",
+    403: "The caller does not have permission",
+    404: "Requested entity was not found.",
+}
+
+
+@dataclass
+class FakeTab:
+    title: str
+    sheet_id: int
+    values: list[list[str]] = field(default_factory=list)
+    row_count: int = 1000
+    col_count: int = 26
+
+    def cell(self, row: int, col: int) -> str:
+        """1-based row and column."""
+        if row - 1 < len(self.values) and col - 1 < len(self.values[row - 1]):
+            return self.values[row - 1][col - 1]
+        return ""
+
+    def put(self, row: int, col: int, value: str) -> None:
+        while len(self.values) < row:
+            self.values.append([])
+        line = self.values[row - 1]
+        while len(line) < col:
+            line.append("")
+        line[col - 1] = value
+
+    def trimmed(self) -> list[list[str]]:
+        """Values as the API returns them: trailing empty cells and rows left off."""
+        rows = [list(r) for r in self.values]
+        for r in rows:
+            while r and r[-1] == "":
+                r.pop()
+        while rows and not rows[-1]:
+            rows.pop()
+        return rows
+
+
+def quote_title(title: str) -> str:
+    return "'" + title.replace("'", "''") + "'"
+
+
+def split_range(a1: str) -> tuple[str, str | None]:
+    """``'Sam''s tab'!B2:C3`` -> (``Sam's tab``, ``B2:C3``)."""
+    m = re.fullmatch(r"'((?:[^']|'')*)'(?:!(.*))?", a1)
+    if m:
+        return m[1].replace("''", "'"), m[2]
+    title, _, cells = a1.partition("!")
+    return title, cells or None
+
+
+@dataclass
+class FakeSpreadsheet:
+    key: str
+    title: str = "Co-production project"
+    locale: str = "en_GB"
+    tabs: dict[str, FakeTab] = field(default_factory=dict)
+    failures: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    """(kind, detail) of every request answered: kinds meta, batchGet, values:batchUpdate, batchUpdate."""
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    """JSON bodies of the write requests, in order."""
+    status_on_open: int | None = None
+
+    def add_tab(
+        self, title: str, values: list[list[str]] | None = None, rows: int = 1000, cols: int = 26
+    ) -> FakeTab:
+        tab = FakeTab(title, 1000 + len(self.tabs) * 7919, [list(r) for r in values or []], rows, cols)
+        tab.row_count = max(rows, len(tab.values))
+        tab.col_count = max(cols, max((len(r) for r in tab.values), default=0))
+        self.tabs[title] = tab
+        return tab
+
+    def fail(self, kind: str, status: int, times: int = 1, retry_after: str | None = None) -> None:
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        self.failures.setdefault(kind, []).extend([(status, headers)] * times)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for k, _ in self.calls if k == kind)
+
+    @property
+    def reads(self) -> int:
+        return self.count("meta") + self.count("batchGet")
+
+    @property
+    def writes(self) -> int:
+        return self.count("values:batchUpdate") + self.count("batchUpdate")
+
+    # ------------------------------------------------------------ serving
+
+    def register(self, rsps: Any = responses) -> None:
+        base = f"{API}/{self.key}"
+        rsps.add_callback(responses.GET, base, callback=self._on("meta", self._meta))
+        rsps.add_callback(
+            responses.GET, f"{base}/values:batchGet", callback=self._on("batchGet", self._batch_get)
+        )
+        rsps.add_callback(
+            responses.POST,
+            f"{base}/values:batchUpdate",
+            callback=self._on("values:batchUpdate", self._values_update),
+        )
+        rsps.add_callback(
+            responses.POST, f"{base}:batchUpdate", callback=self._on("batchUpdate", self._structure)
+        )
+
+    def _on(self, kind: str, handler: Any) -> Any:
+        def callback(request: Any) -> tuple[int, dict[str, str], str]:
+            self.calls.append((kind, request.url))
+            queue = self.failures.get(kind)
+            if queue:
+                status, headers = queue.pop(0)
+                return status, headers, self._error(status, _MESSAGES.get(status, "error"))
+            if self.status_on_open and kind == "meta":
+                return (
+                    self.status_on_open,
+                    {},
+                    self._error(self.status_on_open, _MESSAGES[self.status_on_open]),
+                )
+            body = json.loads(request.body) if request.body else None
+            if body is not None:
+                self.bodies.append(body)
+            status, payload = handler(request, body)
+            return status, {"Content-Type": "application/json"}, json.dumps(payload)
+
+        return callback
+
+    @staticmethod
+    def _error(status: int, message: str) -> str:
+        return json.dumps(
+            {"error": {"code": status, "message": message, "status": _REASONS.get(status, "FAILED")}}
+        )
+
+    def _meta(self, request: Any, body: Any) -> tuple[int, dict[str, Any]]:
+        return 200, {
+            "spreadsheetId": self.key,
+            "properties": {"title": self.title, "locale": self.locale, "timeZone": "Europe/London"},
+            "sheets": [
+                {
+                    "properties": {
+                        "sheetId": t.sheet_id,
+                        "title": t.title,
+                        "index": i,
+                        "sheetType": "GRID",
+                        "gridProperties": {"rowCount": t.row_count, "columnCount": t.col_count},
+                    }
+                }
+                for i, t in enumerate(self.tabs.values())
+            ],
+            "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{self.key}/edit",
+        }
+
+    def _batch_get(self, request: Any, body: Any) -> tuple[int, dict[str, Any]]:
+        query = parse_qs(urlsplit(request.url).query)
+        out = []
+        for a1 in query.get("ranges", []):
+            title, cells = split_range(a1)
+            tab = self.tabs.get(title)
+            if tab is None:
+                return 400, {
+                    "error": {
+                        "code": 400,
+                        "message": f"Unable to parse range: {a1}",
+                        "status": "INVALID_ARGUMENT",
+                    }
+                }
+            values = tab.trimmed()
+            width = max((len(r) for r in values), default=1)
+            vr: dict[str, Any] = {
+                "range": f"{quote_title(title)}!A1:{rowcol_to_a1(max(len(values), 1), width)}",
+                "majorDimension": "ROWS",
+            }
+            if values:
+                vr["values"] = values
+            out.append(vr)
+        return 200, {"spreadsheetId": self.key, "valueRanges": out}
+
+    def _values_update(self, request: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if body.get("valueInputOption") not in ("RAW", "USER_ENTERED"):
+            return 400, {
+                "error": {
+                    "code": 400,
+                    "message": "valueInputOption is required",
+                    "status": "INVALID_ARGUMENT",
+                }
+            }
+        replies = []
+        cells_total = 0
+        for vr in body.get("data", []):
+            title, cells = split_range(vr["range"])
+            tab = self.tabs.get(title)
+            if tab is None or not cells:
+                return 400, {"error": {"code": 400, "message": f"Unable to parse range: {vr['range']}"}}
+            start = cells.split(":")[0]
+            row0, col0 = a1_to_rowcol(start)
+            for dr, line in enumerate(vr.get("values", [])):
+                for dc, value in enumerate(line):
+                    r, c = row0 + dr, col0 + dc
+                    if r > tab.row_count or c > tab.col_count:
+                        return 400, {
+                            "error": {
+                                "code": 400,
+                                "message": f"Range ({quote_title(title)}!{rowcol_to_a1(r, c)}) exceeds grid limits. "
+                                f"Max rows: {tab.row_count}, max columns: {tab.col_count}",
+                                "status": "INVALID_ARGUMENT",
+                            }
+                        }
+                    tab.put(r, c, value)
+                    cells_total += 1
+            replies.append({"spreadsheetId": self.key, "updatedRange": vr["range"]})
+        return 200, {
+            "spreadsheetId": self.key,
+            "totalUpdatedCells": cells_total,
+            "totalUpdatedSheets": len({split_range(v["range"])[0] for v in body.get("data", [])}),
+            "responses": replies,
+        }
+
+    def _structure(self, request: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        replies: list[dict[str, Any]] = []
+        by_id = {t.sheet_id: t for t in self.tabs.values()}
+        for i, req in enumerate(body.get("requests", [])):
+            if "addSheet" in req:
+                props = req["addSheet"]["properties"]
+                if props["title"] in self.tabs:
+                    return 400, {
+                        "error": {
+                            "code": 400,
+                            "message": f'Invalid requests[{i}].addSheet: A sheet with the name "{props["title"]}" '
+                            "already exists. Please enter another name.",
+                            "status": "INVALID_ARGUMENT",
+                        }
+                    }
+                grid = props.get("gridProperties", {})
+                tab = FakeTab(
+                    props["title"],
+                    props.get("sheetId", 5000 + i),
+                    [],
+                    grid.get("rowCount", 1000),
+                    grid.get("columnCount", 26),
+                )
+                self.tabs[tab.title] = tab
+                by_id[tab.sheet_id] = tab
+                replies.append({"addSheet": {"properties": {**props, "index": len(self.tabs) - 1}}})
+            elif "updateCells" in req:
+                uc = req["updateCells"]
+                tab = by_id[uc["start"]["sheetId"]]
+                for dr, row in enumerate(uc["rows"]):
+                    for dc, cell in enumerate(row["values"]):
+                        tab.put(
+                            uc["start"]["rowIndex"] + 1 + dr,
+                            uc["start"]["columnIndex"] + 1 + dc,
+                            cell["userEnteredValue"]["stringValue"],
+                        )
+                replies.append({})
+            elif "appendDimension" in req:
+                ad = req["appendDimension"]
+                tab = by_id[ad["sheetId"]]
+                if ad["dimension"] == "ROWS":
+                    tab.row_count += ad["length"]
+                else:
+                    tab.col_count += ad["length"]
+                replies.append({})
+            else:
+                replies.append({})
+        return 200, {"spreadsheetId": self.key, "replies": replies}

@@ -1,0 +1,269 @@
+"""The Flags tab: where staff see coprod's flags in their own sheet, and answer them.
+
+Pure logic, no HTTP: read the tab as it was fetched, read back the statuses staff set, and plan
+the cells to write for a batch of flag changes. Rows are found by fingerprint in what was read,
+never by position, so rows staff added, sorted or annotated stay as they are; columns are found by
+their heading, so staff may reorder them or put their own columns in between (those cells are
+never written). A flag staff marked "acknowledged" or "won't fix" is only written again when the
+lifecycle says its facts changed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.sheets_tabs import a1_range, as_text, fit_cell
+from coprod_core.flags import Severity
+from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus
+
+FLAG_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("fingerprint", "Fingerprint"),
+    ("status", "Status"),
+    ("severity", "Severity"),
+    ("check", "Check"),
+    ("subject", "Subject"),
+    ("title", "Title"),
+    ("message", "Message"),
+    ("evidence", "Evidence"),
+    ("first_seen", "First seen"),
+    ("last_changed", "Last changed"),
+)
+"""(key, heading) of each column coprod keeps in the Flags tab, in the order it creates them."""
+
+FLAG_HEADINGS: list[str] = [heading for _, heading in FLAG_COLUMNS]
+
+STATUS_WORDS: dict[FlagStatus, str] = {
+    FlagStatus.OPEN: "open",
+    FlagStatus.ACKNOWLEDGED: "acknowledged",
+    FlagStatus.WONT_FIX: "won't fix",
+    FlagStatus.RESOLVED: "resolved",
+}
+"""What the Status column says. Staff type 'acknowledged' or "won't fix" (a drop-down offers them)."""
+
+_STATUS_READINGS: dict[str, FlagStatus] = {
+    "open": FlagStatus.OPEN,
+    "reopen": FlagStatus.OPEN,
+    "reopened": FlagStatus.OPEN,
+    "acknowledged": FlagStatus.ACKNOWLEDGED,
+    "acknowledge": FlagStatus.ACKNOWLEDGED,
+    "ack": FlagStatus.ACKNOWLEDGED,
+    "acked": FlagStatus.ACKNOWLEDGED,
+    "seen": FlagStatus.ACKNOWLEDGED,
+    "wont fix": FlagStatus.WONT_FIX,
+    "wontfix": FlagStatus.WONT_FIX,
+    "will not fix": FlagStatus.WONT_FIX,
+    "not fixing": FlagStatus.WONT_FIX,
+    "resolved": FlagStatus.RESOLVED,
+}
+
+
+def read_status(text: str) -> FlagStatus | None:
+    """What a status cell means, forgiving capitals, curly apostrophes and stray spaces."""
+    norm = text.strip().casefold().replace("’", "'").replace("'", "").replace("_", " ").replace("-", " ")
+    norm = re.sub(r"\s+", " ", norm)
+    return _STATUS_READINGS.get(norm)
+
+
+def _norm_heading(text: str) -> str:
+    return re.sub(r"[\s_]+", " ", text.strip().casefold())
+
+
+def evidence_text(evidence_json: str) -> str:
+    """Evidence as ``n: 24; x: 1; share: 0.04`` so anyone can recompute a flag from the sheet."""
+    try:
+        data = json.loads(evidence_json)
+    except ValueError:
+        return evidence_json
+    if not isinstance(data, dict):
+        return evidence_json
+    parts = []
+    for key, value in data.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        parts.append(f"{key}: {shown}")
+    return "; ".join(parts)
+
+
+def subject_text(kind: str, subject_id: str) -> str:
+    return f"{kind} {subject_id}"
+
+
+def read_subject(text: str) -> tuple[str, str] | None:
+    kind, _, subject_id = text.strip().partition(" ")
+    return (kind.casefold(), subject_id.strip()) if subject_id.strip() else None
+
+
+@dataclass(frozen=True)
+class CellWrite:
+    """One cell to write: sheet row (1-based), column (0-based) and its text."""
+
+    row: int
+    col: int
+    value: str
+
+
+@dataclass
+class FlagRow:
+    """What the Flags tab shows of one flag, enough to fill a subject's flags column."""
+
+    status: FlagStatus | None
+    subject: tuple[str, str] | None
+    title: str
+    severity: str
+
+
+@dataclass
+class FlagsTab:
+    """The Flags tab as read: where each column and each fingerprint's row is."""
+
+    title: str
+    exists: bool
+    header: list[str]
+    columns: dict[str, int]
+    header_writes: list[CellWrite]
+    rows: dict[str, int] = field(default_factory=dict)
+    shown: dict[str, FlagRow] = field(default_factory=dict)
+    last_row: int = 1
+    duplicates: int = 0
+
+    @classmethod
+    def parse(cls, title: str, values: Sequence[Sequence[Any]] | None, *, exists: bool = True) -> FlagsTab:
+        """Read the tab. ``values`` None or empty: the tab is new (or blank) and gets a header row."""
+        rows = [[as_text(c) for c in row] for row in (values or [])]
+        header = [c.strip() for c in rows[0]] if rows else []
+        columns: dict[str, int] = {}
+        writes: list[CellWrite] = []
+        by_heading = {_norm_heading(h): i for i, h in reversed(list(enumerate(header))) if h}
+        next_free = len(header)
+        for key, heading in FLAG_COLUMNS:
+            i = by_heading.get(_norm_heading(heading), by_heading.get(_norm_heading(key)))
+            if i is None:
+                i = next_free
+                next_free += 1
+                writes.append(CellWrite(1, i, heading))
+            columns[key] = i
+        tab = cls(title=title, exists=exists, header=header, columns=columns, header_writes=writes)
+        tab.last_row = max(len(rows), 1)
+
+        def cell(row: list[str], key: str) -> str:
+            i = columns[key]
+            return row[i] if i < len(row) else ""
+
+        for number, row in enumerate(rows[1:], start=2):
+            fp = cell(row, "fingerprint").strip()
+            if not fp:
+                continue  # a row staff added for their own notes
+            if fp in tab.rows:
+                tab.duplicates += 1  # a copied row: the first one is coprod's, the copy is left alone
+                continue
+            tab.rows[fp] = number
+            tab.shown[fp] = FlagRow(
+                status=read_status(cell(row, "status")),
+                subject=read_subject(cell(row, "subject")),
+                title=cell(row, "title").strip(),
+                severity=cell(row, "severity").strip().casefold(),
+            )
+        return tab
+
+    @property
+    def width(self) -> int:
+        return max(self.columns.values()) + 1
+
+    def staff_statuses(self) -> dict[str, FlagStatus]:
+        """fingerprint -> the status the tab shows, for every row whose status coprod understands."""
+        return {fp: row.status for fp, row in self.shown.items() if row.status is not None}
+
+    def plan(self, changes: Iterable[FlagChange]) -> list[CellWrite]:
+        """The cells to write for these changes, and update :attr:`shown` to what the tab will show.
+
+        A new flag goes on the first row after the last one read; an existing flag is rewritten in
+        place; a resolved flag gets only its status and date changed (its words stay, for the
+        record). A flag new to coprod's memory whose row staff already marked acknowledged or
+        won't fix (the state store was lost or moved) keeps the staff's status.
+        """
+        writes: list[CellWrite] = list(self.header_writes)
+        for change in changes:
+            known = change.known
+            row = self.rows.get(change.fingerprint)
+            cells: dict[str, str] = {"last_changed": known.last_seen.isoformat()}
+            if change.flag is None:
+                if row is None:
+                    continue  # resolved and nowhere to be seen: nothing to show
+                cells["status"] = STATUS_WORDS[FlagStatus.RESOLVED]
+                previous = self.shown[change.fingerprint]
+                self.shown[change.fingerprint] = FlagRow(
+                    FlagStatus.RESOLVED, previous.subject, previous.title, previous.severity
+                )
+            else:
+                flag = change.flag
+                status = known.status
+                existing = self.shown.get(change.fingerprint)
+                keep_staff = (
+                    change.kind is ChangeKind.NEW
+                    and existing is not None
+                    and existing.status is not None
+                    and existing.status.is_staff_decision
+                )
+                if keep_staff and existing is not None and existing.status is not None:
+                    status = existing.status
+                else:
+                    cells["status"] = STATUS_WORDS.get(status, status.value)
+                subject = (flag.subject.kind.value, flag.subject.id)
+                cells.update(
+                    fingerprint=flag.fingerprint,
+                    severity=flag.severity.value,
+                    check=flag.check_id,
+                    subject=subject_text(*subject),
+                    title=flag.title,
+                    message=flag.message,
+                    evidence=evidence_text(flag.evidence_json),
+                    first_seen=known.first_seen.isoformat(),
+                )
+                if row is None:
+                    self.last_row += 1
+                    row = self.last_row
+                    self.rows[change.fingerprint] = row
+                self.shown[change.fingerprint] = FlagRow(status, subject, flag.title, flag.severity.value)
+            writes.extend(CellWrite(row, self.columns[key], fit_cell(text)) for key, text in cells.items())
+        return writes
+
+    def open_titles(self, kind: str, subject_id: str) -> list[str]:
+        """Titles of the flags still open for a subject, most severe first, for its flags column."""
+        ranks = {s.value: s.rank for s in Severity}
+        found = [
+            row
+            for row in self.shown.values()
+            if row.subject == (kind, subject_id) and row.status is FlagStatus.OPEN
+        ]
+        found.sort(key=lambda r: (-ranks.get(r.severity, -1), r.title))
+        return [r.title for r in found]
+
+
+def value_ranges(title: str, writes: Iterable[CellWrite]) -> list[dict[str, Any]]:
+    """Group cell writes into the fewest ranges that touch no other cell: one per run of
+    neighbouring cells in a row, so a column staff inserted between coprod's is never written."""
+    by_row: dict[int, dict[int, str]] = {}
+    for w in writes:
+        by_row.setdefault(w.row, {})[w.col] = w.value
+    out: list[dict[str, Any]] = []
+    for row in sorted(by_row):
+        cols = by_row[row]
+        ordered = sorted(cols)
+        start = prev = ordered[0]
+        for col in [*ordered[1:], None]:
+            if col is not None and col == prev + 1:
+                prev = col
+                continue
+            out.append(
+                {
+                    "range": a1_range(title, row, start, prev),
+                    "majorDimension": "ROWS",
+                    "values": [[cols[c] for c in range(start, prev + 1)]],
+                }
+            )
+            if col is not None:
+                start = prev = col
+    return out

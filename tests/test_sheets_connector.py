@@ -1,0 +1,694 @@
+"""The Google Sheets connector against a fake Sheets API at the HTTP layer (``responses``).
+
+Each test asserts on the requests sent (how many, their query and bodies), not only on results.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+from google.auth.transport.requests import AuthorizedSession
+from google.oauth2.credentials import Credentials
+
+from connectors.base import ConfigError, ConnectorContext, SourceUnavailable
+from connectors.registry import build_connector
+from connectors.sheets import SheetsConnector, SheetsOptions
+from connectors.sheets_fake import FakeSpreadsheet
+from connectors.sheets_flags import FLAG_HEADINGS, read_status
+from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
+from coprod_core.lifecycle import FlagStatus, KnownFlag, diff_flags
+from coprod_core.recipe import Entity, Recipe, parse_recipe
+
+KEY = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"
+RUN = date(2026, 6, 1)
+PEOPLE_TAB = "Sam's group – people"
+
+
+def make_recipe(
+    people_tab: str = PEOPLE_TAB,
+    *,
+    flags_column: str | None = None,
+    retries: int = 2,
+    extra: dict | None = None,
+) -> Recipe:
+    people: dict[str, Any] = {
+        "source": "sheet",
+        "location": people_tab,
+        "fields": {"id": "Participant ID", "name": "Full name", "roles": "Role"},
+        "demographics": {"ethnicity": "Ethnic group"},
+    }
+    if flags_column:
+        people["options"] = {"flags_column": flags_column}
+    data = {
+        "name": "test-sheet",
+        "sources": {
+            "sheet": {
+                "connector": "sheets",
+                "spreadsheet": KEY,
+                "retries": retries,
+                "backoff": 0,
+                **(extra or {}),
+            }
+        },
+        "entities": {
+            "people": people,
+            "sessions": {
+                "source": "sheet",
+                "location": "Sessions",
+                "fields": {"id": "Session ID", "date": "Date", "hours": "Hours", "kind": "Type"},
+            },
+            "attendance": {
+                "source": "sheet",
+                "location": "Attendance",
+                "fields": {"person_id": "Participant ID", "session_id": "Session ID"},
+            },
+        },
+        "projects": [{"id": "P1", "name": "Day service redesign"}],
+    }
+    recipe, problems = parse_recipe(data, "recipe.toml")
+    assert not problems, problems
+    assert recipe is not None
+    return recipe
+
+
+def make_connector(
+    recipe: Recipe, env: dict[str, str] | None = None, tmp: Path | None = None
+) -> SheetsConnector:
+    spec = recipe.sources["sheet"]
+    context = ConnectorContext(recipe=recipe, recipe_dir=tmp or Path("."), env=env or {})
+    options = SheetsOptions.model_validate(spec.options)
+    return SheetsConnector("sheet", options, context, session=AuthorizedSession(Credentials(token="x")))
+
+
+PEOPLE = [
+    ["Timestamp", "Participant ID", "Full name", "Role", "Ethnic group"],
+    ["03/04/2026 10:12:00", "007", "Amira Khan", "Service user", "Asian or Asian British"],
+    [],
+    ["04/04/2026 11:00:00", "17", "nan", "Carer", "White"],
+    ["", "", "", "", ""],
+    ["05/04/2026 09:30:00", "18", "Ben Okafor", "Staff"],
+]
+SESSIONS = [["Session ID", "Date", "Hours", "Type"], ["S1", "03/03/2026", "2", "Decision meeting"]]
+ATTENDANCE = [["Participant ID", "Session ID"], ["007", "S1"], ["17", "S1"]]
+
+
+def make_sheet(
+    *, flags: list[list[str]] | None = None, people: list[list[str]] | None = None
+) -> FakeSpreadsheet:
+    sheet = FakeSpreadsheet(KEY)
+    sheet.add_tab(PEOPLE_TAB, people if people is not None else PEOPLE)
+    sheet.add_tab("Sessions", SESSIONS)
+    sheet.add_tab("Attendance", ATTENDANCE)
+    if flags is not None:
+        sheet.add_tab("Flags", flags, cols=len(FLAG_HEADINGS))
+    sheet.register()
+    return sheet
+
+
+def read_everything(conn: SheetsConnector, recipe: Recipe) -> dict[Entity, list]:
+    """What a sync run does: read every entity, then the staff statuses once."""
+    out = {}
+    for entity, spec in recipe.entities.items():
+        out[entity] = [row for page in conn.read(entity, spec) for row in page.rows]
+    conn.read_staff_statuses()
+    return out
+
+
+def owed_flag(person: str, amount: str = "75.00", name: str = "Sam") -> Flag:
+    return make_flag(
+        check_id="payments.owed",
+        severity=Severity.WARNING,
+        subject=Subject(kind=SubjectKind.PERSON, id=person),
+        title=f"{name} is owed £{amount}",
+        message=f"{name} (ID {person}) is owed £{amount} for the workshop on 1 May 2026.",
+        evidence={"amount": amount, "session": "S1"},
+        identity={"session": "S1"},
+    )
+
+
+def known(flag: Flag, status: FlagStatus = FlagStatus.OPEN) -> KnownFlag:
+    return KnownFlag.from_flag(flag, status, date(2026, 5, 1), date(2026, 5, 1))
+
+
+def flags_rows(*entries: tuple[Flag, str]) -> list[list[str]]:
+    rows = [list(FLAG_HEADINGS)]
+    for flag, status in entries:
+        rows.append(
+            [
+                flag.fingerprint,
+                status,
+                flag.severity.value,
+                flag.check_id,
+                str(flag.subject),
+                flag.title,
+                flag.message,
+                "",
+                "2026-05-01",
+                "2026-05-01",
+            ]
+        )
+    return rows
+
+
+def write_bodies(sheet: FakeSpreadsheet) -> list[dict[str, Any]]:
+    return [b for b in sheet.bodies if "valueInputOption" in b]
+
+
+# ------------------------------------------------------------------ reading
+
+
+@responses.activate
+def test_tab_named_with_spaces_and_apostrophe_is_read_with_a_percent_encoded_range() -> None:
+    recipe = make_recipe()
+    sheet = make_sheet()
+    conn = make_connector(recipe)
+
+    rows = [r for p in conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE]) for r in p.rows]
+
+    batch_url = next(url for kind, url in sheet.calls if kind == "batchGet")
+    assert "ranges=%27Sam%27%27s%20group%20%E2%80%93%20people%27" in batch_url
+    query = parse_qs(urlsplit(batch_url).query)
+    assert query["ranges"][0] == "'Sam''s group – people'"
+    assert query["valueRenderOption"] == ["FORMATTED_VALUE"]
+    assert [r.ref for r in rows] == [
+        "tab 'Sam's group – people' row 2",
+        "tab 'Sam's group – people' row 4",
+        "tab 'Sam's group – people' row 6",
+    ]
+    assert [r.key for r in rows] == ["2", "4", "6"]
+
+
+@responses.activate
+def test_values_stay_text_and_blank_rows_are_skipped() -> None:
+    recipe = make_recipe()
+    make_sheet()
+    conn = make_connector(recipe)
+
+    rows = [r for p in conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE]) for r in p.rows]
+
+    assert rows[0].values["Participant ID"] == "007"
+    assert rows[1].values["Full name"] == "nan"
+    assert rows[0].values["Timestamp"] == "03/04/2026 10:12:00"
+    assert rows[2].values["Ethnic group"] == ""  # a short row is padded, not shifted
+
+
+@responses.activate
+def test_all_tabs_and_the_flags_tab_are_read_in_one_batch_get_after_one_metadata_request() -> None:
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows())
+    conn = make_connector(recipe)
+
+    read_everything(conn, recipe)
+
+    assert [kind for kind, _ in sheet.calls] == ["meta", "batchGet"]
+    query = parse_qs(urlsplit(sheet.calls[1][1]).query)
+    assert query["ranges"] == ["'Sam''s group – people'", "'Sessions'", "'Attendance'", "'Flags'"]
+
+
+@responses.activate
+def test_a_5000_row_tab_is_read_in_one_request() -> None:
+    recipe = make_recipe()
+    people = [PEOPLE[0]] + [
+        [f"01/04/2026 09:00:{i % 60:02d}", f"{i:05d}", f"Person {i}", "Carer", "White"] for i in range(5000)
+    ]
+    sheet = make_sheet(people=people)
+    conn = make_connector(recipe)
+
+    pages = list(conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE]))
+
+    assert sum(len(p.rows) for p in pages) == 5000
+    assert pages[-1].rows[-1].ref == "tab 'Sam's group – people' row 5001"
+    assert pages[-1].cursor == "5001"
+    assert sheet.count("batchGet") == 1
+    assert sheet.reads == 2
+
+
+@responses.activate
+def test_reading_from_a_cursor_resumes_after_that_row() -> None:
+    recipe = make_recipe()
+    make_sheet()
+    conn = make_connector(recipe)
+
+    rows = [r for p in conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE], cursor="4") for r in p.rows]
+
+    assert [r.key for r in rows] == ["6"]
+
+
+@responses.activate
+def test_reading_an_entity_again_means_a_new_run_and_reads_the_sheet_again() -> None:
+    recipe = make_recipe()
+    sheet = make_sheet()
+    conn = make_connector(recipe)
+
+    read_everything(conn, recipe)
+    read_everything(conn, recipe)
+
+    assert sheet.count("batchGet") == 2
+
+
+@responses.activate
+def test_duplicate_header_is_an_error_naming_the_tab_and_columns() -> None:
+    recipe = make_recipe()
+    people = [["Timestamp", "Participant ID", "Full name", "Role", "Full name", "Ethnic group"], ["x", "1"]]
+    make_sheet(people=people)
+    conn = make_connector(recipe)
+
+    with pytest.raises(ConfigError) as err:
+        list(conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE]))
+
+    text = str(err.value)
+    assert "tab 'Sam's group – people'" in text
+    assert "columns C and E both have the heading 'Full name'" in text
+
+
+@responses.activate
+def test_blank_heading_over_values_is_an_error_naming_the_column() -> None:
+    recipe = make_recipe()
+    people = [["Timestamp", "Participant ID", "", "Full name", "Role", "Ethnic group"], ["t", "1", "note"]]
+    make_sheet(people=people)
+    conn = make_connector(recipe)
+
+    with pytest.raises(ConfigError, match=r"column C has no heading but holds values \(from row 2\)"):
+        list(conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE]))
+
+
+@responses.activate
+def test_missing_mapped_column_lists_the_columns_found() -> None:
+    recipe = make_recipe()
+    people = [["Timestamp", "ID", "Full name", "Role", "Ethnic group"], ["t", "1", "A", "Carer", "White"]]
+    make_sheet(people=people)
+    conn = make_connector(recipe)
+
+    with pytest.raises(ConfigError) as err:
+        list(conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE]))
+
+    text = str(err.value)
+    assert "'Participant ID' (id) is not in the header row" in text
+    assert "'Timestamp', 'ID', 'Full name', 'Role', 'Ethnic group'" in text
+
+
+@responses.activate
+def test_missing_tab_is_an_error_for_that_entity_listing_the_tabs() -> None:
+    recipe = make_recipe(people_tab="Form responses 1")
+    sheet = make_sheet()
+    conn = make_connector(recipe)
+
+    with pytest.raises(ConfigError, match=r"tab 'Form responses 1' is not in the spreadsheet"):
+        list(conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE]))
+    sessions = [r for p in conn.read(Entity.SESSIONS, recipe.entities[Entity.SESSIONS]) for r in p.rows]
+
+    assert len(sessions) == 1  # the other tabs are still read, from the same single batchGet
+    assert sheet.count("batchGet") == 1
+
+
+@responses.activate
+def test_tab_name_differing_only_in_capitals_is_found() -> None:
+    recipe = make_recipe(people_tab="sam's GROUP – people")
+    make_sheet()
+    conn = make_connector(recipe)
+
+    rows = [r for p in conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE]) for r in p.rows]
+
+    assert len(rows) == 3
+
+
+@responses.activate
+def test_staff_statuses_are_read_back_from_the_flags_tab() -> None:
+    a, b, c, d = owed_flag("1"), owed_flag("2"), owed_flag("3"), owed_flag("4")
+    recipe = make_recipe()
+    make_sheet(flags=flags_rows((a, "Acknowledged "), (b, "Won’t fix"), (c, "open"), (d, "maybe")))
+    conn = make_connector(recipe)
+
+    statuses = conn.read_staff_statuses()
+
+    assert statuses == {
+        a.fingerprint: FlagStatus.ACKNOWLEDGED,
+        b.fingerprint: FlagStatus.WONT_FIX,
+        c.fingerprint: FlagStatus.OPEN,
+    }
+
+
+def test_status_words_staff_may_type() -> None:
+    assert read_status("won't fix") is FlagStatus.WONT_FIX
+    assert read_status("WONT FIX") is FlagStatus.WONT_FIX
+    assert read_status("acknowledged") is FlagStatus.ACKNOWLEDGED
+    assert read_status("") is None
+
+
+# ------------------------------------------------------------------ writing
+
+
+@responses.activate
+def test_formula_looking_participant_name_is_written_raw() -> None:
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows())
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    flag = owed_flag("17", name='=HYPERLINK("http://evil.example","click")')
+    diff = diff_flags({}, [flag], conn.read_staff_statuses(), RUN)
+
+    report = conn.write_flags(diff.changes)
+
+    (body,) = write_bodies(sheet)
+    assert body["valueInputOption"] == "RAW"
+    values = [v for vr in body["data"] for line in vr["values"] for v in line]
+    assert '=HYPERLINK("http://evil.example","click") is owed £75.00' in values
+    assert report.written == [flag.fingerprint]
+    assert sheet.tabs["Flags"].cell(2, 6).startswith("=HYPERLINK(")
+
+
+@responses.activate
+def test_one_batch_update_per_run_for_new_changed_and_resolved_flags() -> None:
+    old, changed, gone = owed_flag("1"), owed_flag("2", "50.00"), owed_flag("3")
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows((old, "open"), (changed, "open"), (gone, "open")))
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    previous = {f.fingerprint: known(f) for f in (old, changed, gone)}
+    now = [old, owed_flag("2", "100.00"), owed_flag("4"), owed_flag("5")]
+    diff = diff_flags(previous, now, conn.read_staff_statuses(), RUN)
+    assert diff.counts()["new"] == 2 and diff.counts()["changed"] == 1 and diff.counts()["resolved"] == 1
+
+    report = conn.write_flags(diff.changes)
+
+    assert [kind for kind, _ in sheet.calls] == ["meta", "batchGet", "values:batchUpdate"]
+    assert report.requests == 1
+    assert sorted(report.written) == sorted(c.fingerprint for c in diff.changes)
+    flags_tab = sheet.tabs["Flags"]
+    assert flags_tab.cell(3, 6) == "Sam is owed £100.00"  # changed in place
+    assert flags_tab.cell(4, 2) == "resolved" and flags_tab.cell(4, 6) == "Sam is owed £75.00"
+    assert flags_tab.cell(4, 10) == "2026-06-01"
+    assert {flags_tab.cell(5, 1), flags_tab.cell(6, 1)} == {now[2].fingerprint, now[3].fingerprint}
+
+
+@responses.activate
+def test_acknowledged_flag_is_not_overwritten() -> None:
+    acked, other = owed_flag("1"), owed_flag("2")
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows((acked, "acknowledged"), (other, "open")))
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    previous = {f.fingerprint: known(f) for f in (acked, other)}
+    staff = conn.read_staff_statuses()
+    diff = diff_flags(previous, [acked, owed_flag("2", "80.00"), owed_flag("9")], staff, RUN)
+    assert diff.kept_by_staff == 1
+
+    conn.write_flags(diff.changes)
+
+    (body,) = write_bodies(sheet)
+    touched_rows = {vr["range"].split("!")[1].lstrip("ABCDEFGHIJ").split(":")[0] for vr in body["data"]}
+    assert "2" not in touched_rows  # the acknowledged flag's row
+    assert sheet.tabs["Flags"].cell(2, 2) == "acknowledged"
+    assert sheet.tabs["Flags"].cell(3, 6) == "Sam is owed £80.00"
+
+
+@responses.activate
+def test_flag_new_to_coprod_keeps_the_status_staff_gave_its_row() -> None:
+    flag = owed_flag("1")
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows((flag, "won't fix")))
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    diff = diff_flags({}, [flag], conn.read_staff_statuses(), RUN)  # the state store was lost
+
+    conn.write_flags(diff.changes)
+
+    assert sheet.tabs["Flags"].cell(2, 2) == "won't fix"
+
+
+@responses.activate
+def test_rows_staff_added_or_sorted_are_kept_and_their_columns_untouched() -> None:
+    a, b = owed_flag("1"), owed_flag("2")
+    rows = flags_rows((b, "open"), (a, "open"))  # staff sorted the tab
+    rows.insert(2, ["", "", "", "", "", "Note: call Sam's carer first"])
+    rows[0].insert(3, "Who is on it")  # a staff column between coprod's
+    for r in rows[1:]:
+        r.insert(3, "Priya" if r[0] else "")
+    recipe = make_recipe()
+    sheet = make_sheet(flags=rows)
+    sheet.tabs["Flags"].col_count = 11
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    diff = diff_flags(
+        {f.fingerprint: known(f) for f in (a, b)}, [b, owed_flag("7")], conn.read_staff_statuses(), RUN
+    )
+
+    conn.write_flags(diff.changes)
+
+    tab = sheet.tabs["Flags"]
+    assert tab.cell(3, 7) == "Note: call Sam's carer first"
+    assert tab.cell(4, 1) == a.fingerprint and tab.cell(4, 2) == "resolved"
+    assert tab.cell(5, 1) == owed_flag("7").fingerprint
+    assert tab.cell(5, 4) == ""  # the staff column of the new row was not written
+    assert tab.cell(2, 4) == "Priya" and tab.cell(4, 4) == "Priya"
+    (body,) = write_bodies(sheet)
+    assert all("!D" not in vr["range"] and ":D" not in vr["range"] for vr in body["data"])
+
+
+@responses.activate
+def test_flags_tab_is_created_on_first_write_when_absent() -> None:
+    recipe = make_recipe()
+    sheet = make_sheet(flags=None)
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    diff = diff_flags({}, [owed_flag("1")], conn.read_staff_statuses(), RUN)
+
+    conn.write_flags(diff.changes)
+
+    assert [kind for kind, _ in sheet.calls] == ["meta", "batchGet", "batchUpdate", "values:batchUpdate"]
+    add = sheet.bodies[0]["requests"][0]["addSheet"]["properties"]
+    assert add["title"] == "Flags" and add["gridProperties"]["frozenRowCount"] == 1
+    assert sheet.tabs["Flags"].values[0] == FLAG_HEADINGS
+    assert sheet.tabs["Flags"].cell(2, 2) == "open"
+
+
+@responses.activate
+def test_flags_tab_grows_before_a_write_that_needs_more_rows() -> None:
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows())
+    sheet.tabs["Flags"].row_count = 3
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    diff = diff_flags({}, [owed_flag(str(i)) for i in range(5)], {}, RUN)
+
+    conn.write_flags(diff.changes)
+
+    assert sheet.count("batchUpdate") == 1 and sheet.count("values:batchUpdate") == 1
+    assert sheet.bodies[0]["requests"][0]["appendDimension"]["dimension"] == "ROWS"
+    assert sheet.tabs["Flags"].cell(6, 2) == "open"
+
+
+@responses.activate
+def test_flags_column_in_the_people_tab_lists_each_persons_open_flags() -> None:
+    recipe = make_recipe(flags_column="coprod flags")
+    sheet = make_sheet(flags=flags_rows())
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    first, second = (
+        owed_flag("17"),
+        make_flag(
+            check_id="payments.overdue",
+            severity=Severity.CRITICAL,
+            subject=Subject(kind=SubjectKind.PERSON, id="17"),
+            title="Payment to nan is overdue",
+            message="...",
+            evidence={},
+        ),
+    )
+    diff = diff_flags({}, [first, second], {}, RUN)
+
+    conn.write_flags(diff.changes)
+
+    people = sheet.tabs[PEOPLE_TAB]
+    assert people.cell(1, 6) == "coprod flags"  # the heading was added after the last column
+    assert people.cell(4, 6) == "Payment to nan is overdue\nSam is owed £75.00"
+    assert people.cell(2, 6) == ""
+    assert len(write_bodies(sheet)) == 1
+
+
+@responses.activate
+def test_flags_column_is_cleared_when_a_persons_last_flag_resolves() -> None:
+    flag = owed_flag("007")
+    recipe = make_recipe(flags_column="coprod flags")
+    people = [row + ["coprod flags"] if i == 0 else row for i, row in enumerate(PEOPLE)]
+    people[1] = people[1] + ["Sam is owed £75.00"]
+    sheet = make_sheet(flags=flags_rows((flag, "open")), people=people)
+    conn = make_connector(recipe)
+    rows = read_everything(conn, recipe)
+    assert "coprod flags" not in rows[Entity.PEOPLE][0].values  # coprod's own column is not data
+    diff = diff_flags({flag.fingerprint: known(flag)}, [], {}, RUN)
+
+    conn.write_flags(diff.changes)
+
+    assert sheet.tabs[PEOPLE_TAB].cell(2, 6) == ""
+    assert sheet.tabs["Flags"].cell(2, 2) == "resolved"
+
+
+@responses.activate
+def test_no_changes_means_no_request_at_all() -> None:
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows())
+    conn = make_connector(recipe)
+
+    report = conn.write_flags([])
+
+    assert report.requests == 0 and sheet.calls == []
+
+
+# ------------------------------------------------------------------ retries and errors
+
+
+@responses.activate
+def test_429_then_success_retries_and_reads() -> None:
+    recipe = make_recipe()
+    sheet = make_sheet()
+    sheet.fail("batchGet", 429, times=1)
+    conn = make_connector(recipe)
+
+    rows = [r for p in conn.read(Entity.SESSIONS, recipe.entities[Entity.SESSIONS]) for r in p.rows]
+
+    assert len(rows) == 1
+    assert sheet.count("batchGet") == 2
+
+
+@responses.activate
+def test_503_on_write_is_retried_and_written_once() -> None:
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows())
+    sheet.fail("values:batchUpdate", 503, times=2)
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    diff = diff_flags({}, [owed_flag("1")], {}, RUN)
+
+    report = conn.write_flags(diff.changes)
+
+    assert sheet.count("values:batchUpdate") == 3
+    assert report.written == [diff.changes[0].fingerprint]
+
+
+@responses.activate
+def test_permanent_429_ends_in_a_clear_error_after_the_bound() -> None:
+    recipe = make_recipe(retries=2)
+    sheet = make_sheet()
+    sheet.fail("meta", 429, times=50)
+    conn = make_connector(recipe)
+
+    with pytest.raises(SourceUnavailable) as err:
+        list(conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE]))
+
+    assert sheet.count("meta") == 3
+    text = str(err.value)
+    assert "429" in text and "3 times in a row" in text and "run again in a few minutes" in text
+    assert err.value.exit_code == 3
+
+
+@responses.activate
+def test_permanent_429_on_write_raises_and_nothing_is_reported_written() -> None:
+    recipe = make_recipe(retries=1)
+    sheet = make_sheet(flags=flags_rows())
+    sheet.fail("values:batchUpdate", 429, times=50)
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    diff = diff_flags({}, [owed_flag("1")], {}, RUN)
+
+    with pytest.raises(SourceUnavailable, match="while writing flags"):
+        conn.write_flags(diff.changes)
+
+    assert sheet.count("values:batchUpdate") == 2
+    assert sheet.tabs["Flags"].cell(2, 1) == ""
+
+
+def test_retries_are_bounded_and_honour_retry_after() -> None:
+    recipe = make_recipe(retries=3)
+    conn = make_connector(recipe)
+
+    retry = conn._http().session.get_adapter("https://sheets.googleapis.com/").max_retries
+
+    assert retry.total == 3
+    assert retry.respect_retry_after_header
+    assert {429, 500, 503}.issubset(set(retry.status_forcelist))
+
+
+@responses.activate
+def test_refused_spreadsheet_names_the_service_account_to_share_with(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.json"
+    key_file.write_text(
+        json.dumps({"type": "service_account", "client_email": "coprod@charity.iam.gserviceaccount.com"})
+    )
+    recipe = make_recipe()
+    sheet = make_sheet()
+    sheet.status_on_open = 403
+    conn = make_connector(recipe, env={"GOOGLE_APPLICATION_CREDENTIALS": str(key_file)})
+
+    with pytest.raises(SourceUnavailable) as err:
+        conn.install()
+
+    assert "share the spreadsheet with coprod@charity.iam.gserviceaccount.com as an Editor" in str(err.value)
+    assert sheet.count("meta") == 1  # a 403 is not retried
+
+
+def test_missing_key_variable_is_a_config_error_naming_it() -> None:
+    recipe = make_recipe()
+    spec = recipe.sources["sheet"]
+    conn = build_connector("sheet", spec, ConnectorContext(recipe=recipe, recipe_dir=Path("."), env={}))
+
+    with pytest.raises(ConfigError, match="GOOGLE_APPLICATION_CREDENTIALS"):
+        conn.read_staff_statuses()
+
+
+def test_spreadsheet_may_be_given_as_the_browser_address() -> None:
+    url = f"https://docs.google.com/spreadsheets/d/{KEY}/edit#gid=0"
+    assert SheetsOptions(spreadsheet=url).key == KEY
+    with pytest.raises(ValueError):
+        SheetsOptions(spreadsheet="https://example.org/not-a-sheet")
+
+
+def test_unknown_option_is_an_error_naming_the_source_section() -> None:
+    recipe = make_recipe(extra={"flag_tab": "Flags"})
+    with pytest.raises(ConfigError, match=r"\[sources.sheet\]"):
+        build_connector(
+            "sheet", recipe.sources["sheet"], ConnectorContext(recipe=recipe, recipe_dir=Path("."))
+        )
+
+
+# ------------------------------------------------------------------ install
+
+
+@responses.activate
+def test_install_creates_the_flags_tab_and_a_second_install_writes_nothing() -> None:
+    recipe = make_recipe(flags_column="coprod flags")
+    sheet = make_sheet(flags=None)
+    conn = make_connector(recipe)
+
+    first = conn.install()
+    writes_after_first = sheet.writes
+    second = conn.install()
+
+    assert "sheets: created the tab 'Flags' with its header row" in first
+    assert any("added the column 'coprod flags'" in line for line in first)
+    assert sheet.tabs["Flags"].values[0] == FLAG_HEADINGS
+    assert sheet.tabs[PEOPLE_TAB].cell(1, 6) == "coprod flags"
+    assert writes_after_first == 2  # addSheet with header, then the new column heading
+    assert sheet.writes == writes_after_first
+    assert "sheets: the tab 'Flags' is ready (0 flags in it)" in second
+
+
+@responses.activate
+def test_install_lists_every_problem_with_the_columns_found() -> None:
+    recipe = make_recipe()
+    sheet = make_sheet(people=[["Timestamp", "Name"]], flags=flags_rows())
+    sheet.tabs.pop("Attendance")
+    conn = make_connector(recipe)
+
+    with pytest.raises(ConfigError) as err:
+        conn.install()
+
+    text = str(err.value)
+    assert "'Participant ID' (id)" in text and "the columns found are: 'Timestamp', 'Name'" in text
+    assert "tab 'Attendance' is not in the spreadsheet" in text
