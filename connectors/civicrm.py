@@ -1,0 +1,791 @@
+"""CiviCRM connector: contacts, events, participants (and payments, campaigns) in; flag Activities out.
+
+Larger charities keep their co-production panel in CiviCRM: people as contacts in a group, sessions
+as events, attendance as participants, projects as campaigns. This connector reads them over APIv4
+and records each flag as an Activity of the type "Co-production flag" that staff see on the contact.
+
+Three decisions worth knowing:
+- **The credential is proven before any read is trusted.** CiviCRM serves a request without a
+  valid credential as an anonymous visitor: HTTP 200 with an empty list, which looks exactly like
+  an empty CRM and would resolve every flag. So the first call of every run reads the API user's
+  own contact (``id = 'user_contact_id'``); nothing there means no credential, and the run stops.
+- **Writes are upserts.** Activities have no external id, so the flag fingerprint is kept in a
+  custom field and every write is ``Activity.save`` with ``match`` on it: a retry after a timeout,
+  or a re-run, updates the same Activity instead of creating a second one.
+- **Only the difference is written**, many records per call; resolving is one ``Activity.update``
+  by fingerprint, which can never create anything.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from urllib3.util.retry import Retry
+
+from connectors.base import (
+    ConfigError,
+    Connector,
+    ConnectorContext,
+    ConnectorError,
+    ConnectorOptions,
+    Page,
+    Row,
+    SourceUnavailable,
+    WriteReport,
+)
+from connectors.civicrm_api import (
+    PERMISSIONS_TO_INSTALL,
+    PERMISSIONS_TO_WRITE_FLAGS,
+    CiviClient,
+    CiviCRMError,
+    permissions_for,
+    quoted,
+)
+from coprod_core.flags import Flag, SubjectKind
+from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus
+from coprod_core.recipe import Entity, EntitySpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOCATION: dict[Entity, str] = {
+    Entity.PEOPLE: "Contact",
+    Entity.SESSIONS: "Event",
+    Entity.ATTENDANCE: "Participant",
+    Entity.PAYMENTS: "Contribution",
+    Entity.PROJECTS: "Campaign",
+}
+"""The APIv4 entity each coprod entity comes from when the recipe gives no ``location``."""
+
+DEFAULT_STATUSES: dict[str, list[str]] = {
+    "Participant": ["Attended"],
+    "Contribution": ["Completed"],
+}
+"""Only these statuses count unless the recipe says otherwise: a No-show or Cancelled participant
+did not take part, and a pending contribution was not paid."""
+
+STATUS_FIELD = {
+    "Participant": "status_id:name",
+    "Contribution": "contribution_status_id:name",
+    "Activity": "status_id:name",
+    "Event": None,
+}
+
+OPEN_STATUS = "Scheduled"
+RESOLVED_STATUS = "Completed"
+STAFF_STATUSES: dict[str, FlagStatus] = {
+    "Scheduled": FlagStatus.OPEN,
+    "Completed": FlagStatus.ACKNOWLEDGED,
+    "Cancelled": FlagStatus.WONT_FIX,
+    "Not Required": FlagStatus.WONT_FIX,
+}
+"""What staff mean by an Activity status on a flag: marking it Completed is "seen, dealt with";
+Cancelled or Not Required is "won't fix". coprod never reopens either unless the facts change."""
+
+DATE_FIELDS = frozenset({"date", "plan_drafted"})
+SUBJECT_MAX = 255
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+class CiviCRMOptions(ConnectorOptions):
+    """``[sources.NAME]`` options for ``connector = "civicrm"``."""
+
+    endpoint: str
+    """The full APIv4 REST prefix, copied from the APIv4 Explorer's REST tab, e.g.
+    https://example.org/civicrm/ajax/api4 (WordPress and Joomla route through their admin URLs)."""
+    api_key_env: str = "CIVICRM_API_KEY"
+    site_key_env: str = "CIVICRM_SITE_KEY"
+    """Used only when the variable is set."""
+    page_size: int = Field(default=1000, ge=1, le=5000)
+    write_chunk: int = Field(default=500, ge=1, le=2000)
+    flag_activity_type: str = "Co-production flag"
+    fingerprint_field: str = "Coprod_Flags.Fingerprint"
+    source_contact_id: int | None = None
+    """The contact recorded as author of flag Activities; default: the API user's own contact."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_http(cls, v: str) -> str:
+        v = v.strip()
+        if not re.match(r"https?://[^/\s]+", v):
+            raise ValueError("must be the full address starting with https://, from the APIv4 Explorer")
+        if re.search(r"/(get|save|create|update|delete)/?$", v):
+            raise ValueError(
+                "give the prefix only (e.g. https://example.org/civicrm/ajax/api4), without /Entity/action"
+            )
+        return v.rstrip("/")
+
+    @field_validator("fingerprint_field")
+    @classmethod
+    def _group_dot_field(cls, v: str) -> str:
+        parts = v.split(".")
+        if len(parts) != 2 or not all(_NAME.fullmatch(p) for p in parts):
+            raise ValueError("must be 'Custom_Group_Name.Field_Name' (letters, digits and _)")
+        return v
+
+
+class CiviEntityOptions(BaseModel):
+    """``[entities.X.options]`` for an entity read from CiviCRM."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group: list[str] = Field(default_factory=list)
+    """Only contacts in these groups (names; smart groups included)."""
+    tag: list[str] = Field(default_factory=list)
+    """Only contacts with these tags (names)."""
+    event_types: list[str] = Field(default_factory=list)
+    statuses: list[str] | None = None
+    """Participant / Contribution / Activity status names that count (Participant default: Attended)."""
+    financial_types: list[str] = Field(default_factory=list)
+    activity_types: list[str] = Field(default_factory=list)
+    hours_from: tuple[str, str] | None = None
+    """Start and end fields: the column mapped to ``hours`` is computed from them."""
+    where: list[list[Any]] = Field(default_factory=list)
+    """Extra APIv4 where clauses, e.g. [["is_active", "=", true]]."""
+
+    @field_validator("group", "tag", "event_types", "financial_types", "activity_types", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+def _contact_path(api_entity: str) -> str | None:
+    """Where the contact is on this entity, for group and tag filters."""
+    if api_entity in ("Contact", "Individual", "Organization", "Household"):
+        return ""
+    if api_entity in ("Participant", "Contribution", "Membership"):
+        return "contact_id."
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """APIv4 values as a row holds them: ids and numbers as text, lists kept as lists."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _hours_between(start: Any, end: Any) -> str | None:
+    try:
+        a = datetime.fromisoformat(str(start))
+        b = datetime.fromisoformat(str(end))
+    except ValueError:
+        return None
+    seconds = (b - a).total_seconds()
+    if seconds < 0:
+        return None
+    return format((Decimal(int(seconds)) / 3600).quantize(Decimal("0.01")).normalize(), "f")
+
+
+def _int_or_none(value: Any) -> int | None:
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() else None
+
+
+class CiviCRMConnector(Connector):
+    kind = "civicrm"
+    Options = CiviCRMOptions
+
+    def __init__(
+        self,
+        name: str,
+        options: ConnectorOptions,
+        context: ConnectorContext,
+        *,
+        retry: Retry | None = None,
+    ) -> None:
+        super().__init__(name, options, context)
+        assert isinstance(options, CiviCRMOptions)
+        self.opts: CiviCRMOptions = options
+        self._retry = retry
+        self._client: CiviClient | None = None
+        self._me: int | None = None
+        self._contact_of_person: dict[str, int] = {}
+        self._campaign_of_project: dict[str, int] = {}
+        self._project_of_session: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def client(self) -> CiviClient:
+        """Built on first use, so a recipe can be validated without the key being set."""
+        if self._client is None:
+            key = self.context.secret(self.opts.api_key_env, what="The CiviCRM API key")
+            site_key = self.context.env.get(self.opts.site_key_env, "").strip() or None
+            self._client = CiviClient(
+                self.opts.endpoint,
+                key,
+                site_key,
+                timeout=self.context.timeout,
+                retry=self._retry,
+                api_key_env=self.opts.api_key_env,
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def prove_credential(self) -> int:
+        """The API user's own contact id, or SourceUnavailable: an anonymous answer is never trusted.
+
+        APIv4 resolves the value ``user_contact_id`` to the logged-in contact; for an anonymous
+        visitor it resolves to nothing and the answer is an empty list.
+        """
+        if self._me is not None:
+            return self._me
+        answer = self.client.call(
+            "Contact",
+            "get",
+            {"select": ["id"], "where": [["id", "=", "user_contact_id"]], "limit": 1},
+        )
+        values = answer.get("values") or []
+        if not values or _int_or_none(values[0].get("id")) is None:
+            raise SourceUnavailable(
+                "CiviCRM answered as it answers an anonymous visitor: the API key in "
+                f"{self.opts.api_key_env} was not sent or not accepted, so an empty answer cannot be "
+                "trusted and nothing was read or changed. Check that AuthX accepts API keys in the "
+                "X-Civi-Auth header (Administer > System Settings > Authentication), that the key is the "
+                "one on the API user's contact, and that no proxy removes the header.",
+                where=f"[sources.{self.name}]",
+            )
+        self._me = int(values[0]["id"])
+        log.info("CiviCRM source %s: credential proven", self.name)
+        return self._me
+
+    @property
+    def requests_made(self) -> tuple[int, int]:
+        """(reads, writes) sent so far, for benchmarks and tests."""
+        if self._client is None:
+            return (0, 0)
+        return (self._client.counts.reads, self._client.counts.writes)
+
+    def _entity_options(self, entity: Entity, spec: EntitySpec) -> CiviEntityOptions:
+        try:
+            return CiviEntityOptions.model_validate(spec.options)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
+                for e in error.errors(include_url=False)
+            )
+            raise ConfigError(problems, where=f"[entities.{entity.value}.options]") from None
+
+    # ------------------------------------------------------------------ reading
+    def _select(self, spec: EntitySpec, opts: CiviEntityOptions) -> tuple[list[str], str | None]:
+        """Exactly the mapped fields (and id); the hours column is computed when ``hours_from`` is set."""
+        computed = spec.fields.get("hours") if opts.hours_from else None
+        wanted = ["id", *spec.fields.values(), *spec.demographics.values(), *(opts.hours_from or ())]
+        select: list[str] = []
+        for name in wanted:
+            if name and name != computed and name not in select:
+                select.append(name)
+        return select, computed
+
+    def _where(self, entity: Entity, api_entity: str, opts: CiviEntityOptions) -> list[list[Any]]:
+        where: list[list[Any]] = []
+        here = f"[entities.{entity.value}.options]"
+        for option, names, field in (("group", opts.group, "groups:name"), ("tag", opts.tag, "tags:name")):
+            if not names:
+                continue
+            prefix = _contact_path(api_entity)
+            if prefix is None:
+                raise ConfigError(
+                    f"'{option}' cannot limit {api_entity} records (it applies to contacts)", where=here
+                )
+            where.append([prefix + field, "IN", list(names)])
+        if opts.event_types:
+            if api_entity == "Event":
+                where.append(["event_type_id:name", "IN", list(opts.event_types)])
+            elif api_entity == "Participant":
+                where.append(["event_id.event_type_id:name", "IN", list(opts.event_types)])
+            else:
+                raise ConfigError(
+                    f"'event_types' applies to Event or Participant, not {api_entity}", where=here
+                )
+        statuses = opts.statuses if opts.statuses is not None else DEFAULT_STATUSES.get(api_entity)
+        if statuses:
+            field = STATUS_FIELD.get(api_entity)
+            if not field:
+                raise ConfigError(f"'statuses' has no meaning for {api_entity}", where=here)
+            where.append([field, "IN", list(statuses)])
+        if opts.financial_types:
+            if api_entity != "Contribution":
+                raise ConfigError("'financial_types' applies to Contribution only", where=here)
+            where.append(["financial_type_id:name", "IN", list(opts.financial_types)])
+        if opts.activity_types:
+            if api_entity != "Activity":
+                raise ConfigError("'activity_types' applies to Activity only", where=here)
+            where.append(["activity_type_id:name", "IN", list(opts.activity_types)])
+        for clause in opts.where:
+            if not clause or not isinstance(clause[0], str):
+                raise ConfigError(f"'where' clause {clause!r} is not [field, operator, value]", where=here)
+            where.append(list(clause))
+        return where
+
+    def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
+        opts = self._entity_options(entity, spec)
+        api_entity = spec.location or DEFAULT_LOCATION[entity]
+        select, computed = self._select(spec, opts)
+        where = self._where(entity, api_entity, opts)
+        self.prove_credential()
+        after = _int_or_none(cursor)
+        pages = 0
+        for values in self.client.get_pages(
+            api_entity, select=select, where=where, page_size=self.opts.page_size, after=after
+        ):
+            rows = [self._row(entity, api_entity, spec, opts, computed, v) for v in values]
+            pages += 1
+            yield Page(rows=rows, cursor=str(values[-1]["id"]))
+        if pages == 0:
+            yield Page(rows=[], cursor=cursor)
+
+    def _row(
+        self,
+        entity: Entity,
+        api_entity: str,
+        spec: EntitySpec,
+        opts: CiviEntityOptions,
+        computed: str | None,
+        record: Mapping[str, Any],
+    ) -> Row:
+        record_id = record.get("id")
+        values: dict[str, Any] = {k: _plain(v) for k, v in record.items()}
+        if computed and opts.hours_from:
+            start, end = opts.hours_from
+            values[computed] = _hours_between(record.get(start), record.get(end))
+        for canonical in DATE_FIELDS:
+            column = spec.fields.get(canonical)
+            value = values.get(column) if column else None
+            if isinstance(value, str) and len(value) > 10 and value[4] == "-":
+                values[column] = value[:10]  # "2026-03-03 10:00:00": the day is what counts
+        self._remember(entity, spec, values, record_id)
+        return Row(ref=f"{api_entity} {record_id}", values=values, key=str(record_id))
+
+    def _remember(self, entity: Entity, spec: EntitySpec, values: Mapping[str, Any], record_id: Any) -> None:
+        """Ids needed to put a flag on the right contact or campaign (ids only, no personal data)."""
+        own_id = _int_or_none(record_id)
+        key_column = spec.fields.get("id")
+        key = values.get(key_column) if key_column else None
+        if own_id is None or key is None:
+            return
+        if entity is Entity.PEOPLE:
+            self._contact_of_person[str(key)] = own_id
+        elif entity is Entity.PROJECTS:
+            self._campaign_of_project[str(key)] = own_id
+        elif entity is Entity.SESSIONS:
+            project_column = spec.fields.get("project_id")
+            if project_column and values.get(project_column) is not None:
+                self._project_of_session[str(key)] = str(values[project_column])
+
+    # ------------------------------------------------------------------ where a flag goes
+    def _spec(self, entity: Entity) -> EntitySpec | None:
+        spec = self.context.recipe.entities.get(entity)
+        return spec if spec is not None and spec.source == self.name else None
+
+    def _ids_are_own(self, entity: Entity) -> bool:
+        """True when this entity's canonical id is the CiviCRM id (fields.id = "id")."""
+        spec = self._spec(entity)
+        return (
+            spec is not None
+            and spec.fields.get("id") == "id"
+            and ((spec.location or DEFAULT_LOCATION[entity]) == DEFAULT_LOCATION[entity])
+        )
+
+    def contact_for(self, person_id: str) -> int | None:
+        if person_id in self._contact_of_person:
+            return self._contact_of_person[person_id]
+        return _int_or_none(person_id) if self._ids_are_own(Entity.PEOPLE) else None
+
+    def campaign_for_project(self, project_id: str | None) -> int | None:
+        if not project_id:
+            return None
+        if project_id in self._campaign_of_project:
+            return self._campaign_of_project[project_id]
+        if self._ids_are_own(Entity.PROJECTS):
+            return _int_or_none(project_id)
+        sessions = self._spec(Entity.SESSIONS)
+        if sessions is not None and sessions.fields.get("project_id") == "campaign_id":
+            return _int_or_none(project_id)  # projects inline in name only; the event's campaign id
+        return None
+
+    def campaign_for_session(self, session_id: str) -> int | None:
+        return self.campaign_for_project(self._project_of_session.get(session_id))
+
+    # ------------------------------------------------------------------ writing
+    def _details(self, flag: Flag) -> str:
+        """The Activity's details (rich text): the message, then the evidence to recompute it."""
+        parts = [f"<p>{html.escape(flag.message)}</p>"]
+        evidence = json.loads(flag.evidence_json)
+        if evidence:
+            items = "".join(
+                f"<li>{html.escape(str(k))}: "
+                f"{html.escape(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))}</li>"
+                for k, v in evidence.items()
+            )
+            parts.append(f"<p>Evidence:</p><ul>{items}</ul>")
+        parts.append(
+            f"<p><small>Raised by coprod ({html.escape(flag.check_id)}, {flag.severity.value}). "
+            "Mark this activity Completed once dealt with, or Cancelled if it will not be fixed.</small></p>"
+        )
+        return "".join(parts)
+
+    def _record(self, flag: Flag) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            self.opts.fingerprint_field: flag.fingerprint,
+            "subject": flag.title[:SUBJECT_MAX],
+            "details": self._details(flag),
+            "status_id:name": OPEN_STATUS,
+        }
+        campaign: int | None = None
+        if flag.subject.kind is SubjectKind.PERSON:
+            contact = self.contact_for(flag.subject.id)
+            if contact is not None:
+                record["target_contact_id"] = [contact]
+            campaign = self.campaign_for_project(flag.project_id)
+        elif flag.subject.kind is SubjectKind.SESSION:
+            campaign = self.campaign_for_session(flag.subject.id) or self.campaign_for_project(
+                flag.project_id
+            )
+        elif flag.subject.kind is SubjectKind.PROJECT:
+            campaign = self.campaign_for_project(flag.subject.id)
+        if campaign is not None:
+            record["campaign_id"] = campaign
+        return record
+
+    def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
+        """Upsert open flags by fingerprint (``save`` + ``match``) and complete resolved ones."""
+        report = WriteReport()
+        if not changes:
+            return report
+        before = self.requests_made[1]
+        upserts: list[tuple[str, dict[str, Any]]] = []
+        resolved: list[str] = []
+        for change in changes:
+            if change.kind is ChangeKind.RESOLVED:
+                resolved.append(change.fingerprint)
+            elif change.flag is None:
+                report.failed[change.fingerprint] = "the flag's text was missing, so it could not be written"
+            else:
+                upserts.append((change.fingerprint, self._record(change.flag)))
+        try:
+            author = self.opts.source_contact_id or self.prove_credential()
+        except ConnectorError as exc:
+            reason = str(exc)
+            report.failed.update(dict.fromkeys([fp for fp, _ in upserts] + resolved, reason))
+            return report
+        defaults = {
+            "activity_type_id:name": self.opts.flag_activity_type,
+            "source_contact_id": author,
+        }
+        chunk = self.opts.write_chunk
+        for start in range(0, len(upserts), chunk):
+            part = upserts[start : start + chunk]
+            fps = [fp for fp, _ in part]
+            try:
+                self.client.call(
+                    "Activity",
+                    "save",
+                    {
+                        "records": [r for _, r in part],
+                        "defaults": defaults,
+                        "match": [self.opts.fingerprint_field],
+                        "reload": False,
+                    },
+                )
+                report.written.extend(fps)
+            except ConnectorError as exc:
+                report.failed.update(dict.fromkeys(fps, self._write_reason(exc)))
+        for start in range(0, len(resolved), chunk):
+            fps = resolved[start : start + chunk]
+            try:
+                self.client.call(
+                    "Activity",
+                    "update",
+                    {
+                        "where": [
+                            [self.opts.fingerprint_field, "IN", fps],
+                            ["activity_type_id:name", "=", self.opts.flag_activity_type],
+                        ],
+                        "values": {"status_id:name": RESOLVED_STATUS},
+                    },
+                )
+                report.written.extend(fps)
+            except ConnectorError as exc:
+                report.failed.update(dict.fromkeys(fps, self._write_reason(exc)))
+        report.requests = self.requests_made[1] - before
+        log.info(
+            "CiviCRM source %s: %d flag change(s) written, %d failed, %d request(s)",
+            self.name,
+            len(report.written),
+            len(report.failed),
+            report.requests,
+        )
+        return report
+
+    def _write_reason(self, exc: ConnectorError) -> str:
+        text = str(exc)
+        if "Invalid field" in text or "not a field" in text.lower() or self.opts.fingerprint_field in text:
+            text += f" (has `coprod install` been run to create {self.opts.fingerprint_field}?)"
+        return text
+
+    def read_staff_statuses(self) -> dict[str, FlagStatus]:
+        """What staff did with each flag Activity: Completed = acknowledged, Cancelled = won't fix."""
+        self.prove_credential()
+        field = self.opts.fingerprint_field
+        out: dict[str, FlagStatus] = {}
+        try:
+            for values in self.client.get_pages(
+                "Activity",
+                select=["id", field, "status_id:name"],
+                where=[["activity_type_id:name", "=", self.opts.flag_activity_type], [field, "IS NOT EMPTY"]],
+                page_size=self.opts.page_size,
+            ):
+                for record in values:
+                    fp = record.get(field)
+                    status = STAFF_STATUSES.get(str(record.get("status_id:name")))
+                    if fp and status is not None:
+                        out[str(fp)] = status
+        except CiviCRMError as exc:
+            raise CiviCRMError(
+                f"{exc} If the flag activity type or {field} does not exist yet, run `coprod install` first.",
+                status=exc.status,
+            ) from None
+        return out
+
+    # ------------------------------------------------------------------ install
+    def install(self) -> list[str]:
+        """Create the activity type, custom group and fingerprint field; check fields and permissions.
+
+        Safe to run twice: each thing is looked up first and saved with ``match`` on its name.
+        Problems (a missing field, a missing permission) are all collected, then raised together.
+        """
+        lines: list[str] = []
+        problems: list[str] = []
+        me = self.prove_credential()
+        lines.append(f"civicrm: the API key works (API user is contact {me})")
+        try:
+            lines.extend(self._install_activity_type_and_field())
+        except CiviCRMError as exc:
+            if exc.status == 403:
+                problems.append(
+                    f"could not create the activity type and fingerprint field: grant the API user "
+                    f"{quoted(PERMISSIONS_TO_INSTALL)} while installing ({exc})"
+                )
+            else:
+                problems.append(str(exc))
+        problems.extend(self._check_fields(lines))
+        problems.extend(self._check_permissions(lines, me))
+        if problems:
+            for line in lines:
+                log.info(line)
+            raise ConfigError(
+                "CiviCRM set-up needs attention:\n  - " + "\n  - ".join(problems),
+                where=f"[sources.{self.name}]",
+            )
+        return lines
+
+    def _install_activity_type_and_field(self) -> list[str]:
+        lines: list[str] = []
+        c = self.client
+        type_name = self.opts.flag_activity_type
+        group_name, field_name = self.opts.fingerprint_field.split(".")
+        found = c.call(
+            "OptionValue",
+            "get",
+            {
+                "select": ["id", "value"],
+                "where": [["option_group_id:name", "=", "activity_type"], ["name", "=", type_name]],
+                "limit": 1,
+            },
+        )["values"]
+        if found:
+            lines.append(f"civicrm: activity type '{type_name}' already there")
+        else:
+            found = c.call(
+                "OptionValue",
+                "save",
+                {
+                    "records": [
+                        {
+                            "option_group_id:name": "activity_type",
+                            "name": type_name,
+                            "label": type_name,
+                            "description": "A co-production problem found by coprod.",
+                            "icon": "fa-flag",
+                            "is_active": True,
+                        }
+                    ],
+                    "match": ["option_group_id", "name"],
+                    "reload": True,
+                },
+            )["values"]
+            lines.append(f"civicrm: activity type '{type_name}' created")
+        type_value = found[0].get("value") if found else None
+
+        group = c.call(
+            "CustomGroup", "get", {"select": ["id"], "where": [["name", "=", group_name]], "limit": 1}
+        )["values"]
+        if group:
+            lines.append(f"civicrm: custom field group '{group_name}' already there")
+        else:
+            record: dict[str, Any] = {
+                "name": group_name,
+                "title": "Co-production flag",
+                "extends": "Activity",
+                "style": "Inline",
+                "collapse_display": True,
+                "is_active": True,
+            }
+            if type_value is not None:
+                record["extends_entity_column_value"] = [type_value]
+            c.call("CustomGroup", "save", {"records": [record], "match": ["name"]})
+            lines.append(f"civicrm: custom field group '{group_name}' created (on '{type_name}' activities)")
+
+        field = c.call(
+            "CustomField",
+            "get",
+            {
+                "select": ["id"],
+                "where": [["custom_group_id:name", "=", group_name], ["name", "=", field_name]],
+                "limit": 1,
+            },
+        )["values"]
+        if field:
+            lines.append(f"civicrm: fingerprint field '{self.opts.fingerprint_field}' already there")
+        else:
+            c.call(
+                "CustomField",
+                "save",
+                {
+                    "records": [
+                        {
+                            "custom_group_id:name": group_name,
+                            "name": field_name,
+                            "label": "Fingerprint",
+                            "data_type": "String",
+                            "html_type": "Text",
+                            "text_length": 64,
+                            "is_searchable": True,
+                            "is_view": True,
+                            "is_active": True,
+                            "help_post": "Set by coprod to recognise the flag on the next run. Do not edit.",
+                        }
+                    ],
+                    "match": ["custom_group_id", "name"],
+                },
+            )
+            lines.append(f"civicrm: fingerprint field '{self.opts.fingerprint_field}' created")
+        return lines
+
+    def _fields_of(self, api_entity: str, cache: dict[str, dict[str, str | None]]) -> dict[str, str | None]:
+        """Field name -> entity it points to (fk), from ``getFields``; cached per entity."""
+        if api_entity not in cache:
+            values = self.client.call(
+                api_entity,
+                "getFields",
+                {"action": "get", "select": ["name", "fk_entity"], "loadOptions": False},
+            )["values"]
+            cache[api_entity] = {str(v["name"]): v.get("fk_entity") for v in values}
+        return cache[api_entity]
+
+    def _field_exists(self, api_entity: str, path: str, cache: dict[str, dict[str, str | None]]) -> bool:
+        """Whether ``path`` (a field, ``Group.Field`` or an implicit join ``fk.field``) exists."""
+        path = path.split(":", 1)[0]
+        fields = self._fields_of(api_entity, cache)
+        if path in fields:
+            return True
+        parts = path.split(".")
+        for i in range(1, len(parts)):
+            head, rest = ".".join(parts[:i]), ".".join(parts[i:])
+            target = fields.get(head)
+            if head in fields and target:
+                return self._field_exists(str(target), rest, cache)
+        return False
+
+    def _check_fields(self, lines: list[str]) -> list[str]:
+        problems: list[str] = []
+        cache: dict[str, dict[str, str | None]] = {}
+        for entity, spec in self.context.recipe.entities.items():
+            if spec.source != self.name:
+                continue
+            api_entity = spec.location or DEFAULT_LOCATION[entity]
+            try:
+                opts = self._entity_options(entity, spec)
+                select, _ = self._select(spec, opts)
+                missing = [f for f in select if not self._field_exists(api_entity, f, cache)]
+            except ConnectorError as exc:
+                problems.append(str(exc))
+                continue
+            for name in missing:
+                problems.append(
+                    f"[entities.{entity.value}] '{name}' is not a field of {api_entity} on this site "
+                    "(check the spelling in the APIv4 Explorer; custom fields are 'Group_Name.Field_Name')"
+                )
+            if not missing:
+                lines.append(
+                    f"civicrm: {entity.value}: the {len(select)} fields mapped exist on {api_entity}"
+                )
+            for option, entity_name in (("group", "Group"), ("tag", "Tag")):
+                names = list(getattr(opts, option))
+                if not names:
+                    continue
+                known = self.client.call(
+                    entity_name,
+                    "get",
+                    {"select": ["name"], "where": [["name", "IN", names]], "limit": len(names)},
+                )["values"]
+                absent = sorted(set(names) - {str(v.get("name")) for v in known})
+                for name in absent:
+                    problems.append(
+                        f"[entities.{entity.value}.options] {option} '{name}' does not exist "
+                        f"(give its name, not its title, as shown in the APIv4 Explorer's {entity_name}.get)"
+                    )
+        return problems
+
+    def _check_permissions(self, lines: list[str], me: int) -> list[str]:
+        problems: list[str] = []
+        entities = sorted(
+            {
+                spec.location or DEFAULT_LOCATION[e]
+                for e, spec in self.context.recipe.entities.items()
+                if spec.source == self.name
+            }
+            | {"Activity"}
+        )
+        for api_entity in entities:
+            try:
+                self.client.call(api_entity, "get", {"select": ["id"], "limit": 1})
+            except CiviCRMError as exc:
+                if exc.status == 403:
+                    problems.append(
+                        f"the API user may not read {api_entity}: grant {quoted(permissions_for(api_entity, 'get'))}"
+                    )
+                else:
+                    problems.append(str(exc))
+        answer = self.client.call(
+            "Activity",
+            "checkAccess",
+            {
+                "action": "create",
+                "values": {"source_contact_id": me},
+            },
+        )["values"]
+        if not (answer and answer[0].get("access")):
+            problems.append(
+                f"the API user may not record flag activities: grant {quoted(PERMISSIONS_TO_WRITE_FLAGS)}"
+            )
+        if not problems:
+            lines.append("civicrm: the API user has the permissions needed to read and to record flags")
+        return problems

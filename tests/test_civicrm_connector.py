@@ -1,0 +1,562 @@
+"""The CiviCRM connector against a faked APIv4 (``responses``): what it sends, reads, writes and says."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+
+from connectors.base import ConfigError, ConnectorContext, SourceUnavailable
+from connectors.civicrm import CiviCRMConnector, CiviCRMOptions
+from connectors.registry import build_connector
+from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
+from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
+from coprod_core.mapping import map_dataset
+from coprod_core.model import Role
+from coprod_core.recipe import Entity, Recipe, parse_recipe
+from tests.test_civicrm_fake import API_KEY, ENDPOINT, USER_CONTACT_ID, FakeCiviCRM, seed_panel
+
+RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes" / "civicrm"
+RUN_DATE = date(2026, 6, 1)
+
+
+def load_recipe_data() -> dict[str, Any]:
+    return tomllib.loads((RECIPE_DIR / "recipe.toml").read_text(encoding="utf-8"))
+
+
+def recipe() -> Recipe:
+    parsed, problems = parse_recipe(load_recipe_data(), "recipe.toml")
+    assert parsed is not None, problems
+    return parsed
+
+
+def connector(
+    env: dict[str, str] | None = None, the_recipe: Recipe | None = None, **options: Any
+) -> CiviCRMConnector:
+    r = the_recipe or recipe()
+    ctx = ConnectorContext(
+        recipe=r, recipe_dir=RECIPE_DIR, env={"CIVICRM_API_KEY": API_KEY} if env is None else env
+    )
+    opts = CiviCRMOptions.model_validate({**r.sources["crm"].options, **options})
+    return CiviCRMConnector("crm", opts, ctx)
+
+
+def read_all(c: CiviCRMConnector, entity: Entity) -> list[Any]:
+    spec = c.context.recipe.entities[entity]
+    return [row for page in c.read(entity, spec) for row in page.rows]
+
+
+def flag(kind: SubjectKind, subject_id: str, title: str = "A problem", project: str | None = None) -> Flag:
+    return make_flag(
+        check_id="payments.overdue",
+        severity=Severity.WARNING,
+        subject=Subject(kind=kind, id=subject_id),
+        title=title,
+        message=f"Something about {subject_id} <b>needs</b> doing.",
+        evidence={"owed": "75.00", "days": 61},
+        project_id=project,
+    )
+
+
+def change(f: Flag, kind: ChangeKind = ChangeKind.NEW) -> FlagChange:
+    return FlagChange(kind, KnownFlag.from_flag(f, FlagStatus.OPEN, RUN_DATE, RUN_DATE), f)
+
+
+def resolved(f: Flag) -> FlagChange:
+    return FlagChange(
+        ChangeKind.RESOLVED, KnownFlag.from_flag(f, FlagStatus.RESOLVED, RUN_DATE, RUN_DATE), None
+    )
+
+
+# ------------------------------------------------------------------------------- reading
+@responses.activate
+def test_1200_contacts_are_read_in_pages_by_id_with_form_encoded_params_and_auth_headers() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=1200, events=0, participants=0, campaigns=0)
+    c = connector()
+
+    rows = read_all(c, Entity.PEOPLE)
+
+    assert len(rows) == 1200  # panel members only, not the admin and API user contacts
+    gets = [call for call in fake.calls if call.entity == "Contact"]
+    assert len(gets) == 3  # the credential proof, then 1000 + 200
+    proof, first, second = gets
+    assert proof.params["where"] == [["id", "=", "user_contact_id"]]
+    assert first.params["limit"] == 1000 and first.params["orderBy"] == {"id": "ASC"}
+    assert first.params["where"] == [["groups:name", "IN", ["Coproduction_Panel"]]]
+    assert second.params["where"][-1] == ["id", ">", int(rows[999].key)]
+    assert first.params["select"] == [
+        "id",
+        "display_name",
+        "Coprod_Panel.Roles:name",
+        "Coprod_Panel.Payment_Preference:name",
+        "Coprod_Panel.Benefits_Check",
+        "Equalities.Ethnicity:name",
+        "Equalities.Age_Band:name",
+        "Equalities.Disability:name",
+        "gender_id:name",
+    ]
+    for call in fake.calls:
+        assert call.content_type.startswith("application/x-www-form-urlencoded")
+        assert call.headers["X-Civi-Auth"] == f"Bearer {API_KEY}"
+        assert call.headers["X-Requested-With"] == "XMLHttpRequest"
+        assert "X-Civi-Key" not in call.headers  # no site key set
+    assert rows[0].ref == f"Contact {rows[0].key}" and rows[0].values["id"] == rows[0].key
+
+
+@responses.activate
+def test_the_request_body_is_the_params_form_field_never_json() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=3, events=0, participants=0, campaigns=0)
+    read_all(connector(env={"CIVICRM_API_KEY": API_KEY, "CIVICRM_SITE_KEY": "site-key-1234"}), Entity.PEOPLE)
+    body = responses.calls[-1].request.body
+    form = parse_qs(body if isinstance(body, str) else body.decode())
+    assert list(form) == ["params"]
+    assert json.loads(form["params"][0])["limit"] == 1000
+    assert fake.calls[-1].headers["X-Civi-Key"] == "site-key-1234"
+
+
+@responses.activate
+def test_custom_fields_and_option_names_map_onto_roles_and_demographics() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID, display_name="API")
+    fake.add(
+        "Contact",
+        id=17,
+        display_name="Sam",
+        **{
+            "groups:name": ["Coproduction_Panel"],
+            "Coprod_Panel.Roles:name": ["Lived_experience", "Carer"],
+            "Coprod_Panel.Payment_Preference:name": "Declined",
+            "Coprod_Panel.Benefits_Check": True,
+            "Equalities.Ethnicity:name": "Asian",
+            "Equalities.Age_Band:name": "25_44",
+            "Equalities.Disability:name": "Yes",
+            "gender_id:name": "Female",
+        },
+    )
+    c = connector()
+    rows = read_all(c, Entity.PEOPLE)
+
+    assert rows[0].values["Coprod_Panel.Roles:name"] == ["Lived_experience", "Carer"]  # a list stays a list
+    mapped = map_dataset(c.context.recipe, {Entity.PEOPLE: rows})
+    person = mapped.dataset.people[0]
+    assert person.id == "17" and person.name == "Sam"
+    assert person.roles == frozenset({Role.LIVED_EXPERIENCE, Role.CARER})
+    assert person.payment_preference == "declined" and person.benefits_opt_in is True
+    assert person.demographics["ethnicity"] == "asian"
+    assert person.demographics["disability"] == "disabled"
+    assert person.demographics["sex"] == "female"
+
+
+@responses.activate
+def test_attendance_counts_only_attended_participants_of_the_panel_group() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID)
+    panel = {"contact_id.groups:name": ["Coproduction_Panel"], "role_id:name": ["Attendee", "Speaker"]}
+    fake.add("Participant", contact_id=5, event_id=1, **{"status_id:name": "Attended"}, **panel)
+    fake.add("Participant", contact_id=6, event_id=1, **{"status_id:name": "No-show"}, **panel)
+    fake.add("Participant", contact_id=7, event_id=1, **{"status_id:name": "Cancelled"}, **panel)
+    c = connector()
+
+    rows = read_all(c, Entity.ATTENDANCE)
+
+    assert [r.values["contact_id"] for r in rows] == ["5"]
+    where = fake.calls[-1].params["where"]
+    assert ["contact_id.groups:name", "IN", ["Coproduction_Panel"]] in where
+    assert ["status_id:name", "IN", ["Attended"]] in where
+
+
+@responses.activate
+def test_event_hours_come_from_start_and_end_and_the_date_is_the_day() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID)
+    fake.add(
+        "Event",
+        id=3,
+        title="Budget meeting",
+        start_date="2026-03-03 10:00:00",
+        end_date="2026-03-03 12:30:00",
+        campaign_id=4,
+        **{"event_type_id:name": "Meeting", "Coprod_Session.Decision_Taken": True},
+    )
+    c = connector()
+
+    rows = read_all(c, Entity.SESSIONS)
+
+    assert rows[0].values["hours"] == "2.5"
+    assert rows[0].values["start_date"] == "2026-03-03"
+    assert "hours" not in fake.calls[-1].params["select"]  # computed, not asked for
+    assert {"start_date", "end_date", "campaign_id"} <= set(fake.calls[-1].params["select"])
+    assert c.campaign_for_session("3") == 4
+
+
+@responses.activate
+def test_an_anonymous_empty_answer_is_refused_before_anything_is_read() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=10, events=0, participants=0, campaigns=0)
+    fake.ignore_auth_header = True  # as when a proxy strips X-Civi-Auth
+    c = connector()
+
+    with pytest.raises(SourceUnavailable) as raised:
+        read_all(c, Entity.PEOPLE)
+
+    assert "anonymous visitor" in str(raised.value) and "CIVICRM_API_KEY" in str(raised.value)
+    assert [(call.entity, call.action) for call in fake.calls] == [("Contact", "get")]  # only the proof
+
+
+@responses.activate
+def test_a_sync_with_an_unproven_credential_stops_and_resolves_nothing(tmp_path: Path) -> None:
+    from coprod.config import LoadedRecipe
+    from coprod.state import StateStore
+    from coprod.sync import run
+
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=20, events=5, participants=40, campaigns=2)
+    loaded = LoadedRecipe(recipe=recipe(), path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+    state = StateStore.open(":memory:")
+    first = run(loaded, state=state, connectors={"crm": connector()}, run_date=RUN_DATE)
+    assert first.exit_code == 0, first.messages
+    known = len(state.known_flags(loaded.recipe.name))
+
+    fake.user_contact_id = None  # type: ignore[assignment]  # the key now logs in nobody
+    writes_before = fake.writes()
+    second = run(loaded, state=state, connectors={"crm": connector()}, run_date=RUN_DATE)
+
+    assert second.exit_code == 3
+    assert "anonymous visitor" in " ".join(second.messages)
+    assert fake.writes() == writes_before
+    assert len(state.known_flags(loaded.recipe.name)) == known
+    assert all(k.status is not FlagStatus.RESOLVED for k in state.known_flags(loaded.recipe.name).values())
+
+
+# ------------------------------------------------------------------------------- writing
+@responses.activate
+def test_flags_are_written_in_one_save_with_match_on_the_fingerprint() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=5, events=4, participants=0, campaigns=2)
+    c = connector()
+    for entity in (Entity.PEOPLE, Entity.PROJECTS, Entity.SESSIONS):
+        read_all(c, entity)
+    person, session, project = (
+        flag(SubjectKind.PERSON, "4", "Sam is owed £75.00", project="2"),
+        flag(SubjectKind.SESSION, "3", "Decision without lived experience"),
+        flag(SubjectKind.PROJECT, "1", "Called co-production, evidence says consultation"),
+    )
+    before = len(fake.calls)
+
+    report = c.write_flags([change(person), change(session), change(project, ChangeKind.CHANGED)])
+
+    saves = fake.calls[before:]
+    assert [(s.entity, s.action) for s in saves] == [("Activity", "save")]
+    params = saves[0].params
+    assert params["match"] == ["Coprod_Flags.Fingerprint"]
+    assert params["defaults"] == {
+        "activity_type_id:name": "Co-production flag",
+        "source_contact_id": USER_CONTACT_ID,
+    }
+    by_fp = {r["Coprod_Flags.Fingerprint"]: r for r in params["records"]}
+    assert by_fp[person.fingerprint]["target_contact_id"] == [4]
+    assert by_fp[person.fingerprint]["campaign_id"] == 2
+    assert by_fp[session.fingerprint]["campaign_id"] == 1 + 3 % 2  # the event's campaign
+    assert by_fp[project.fingerprint]["campaign_id"] == 1
+    assert by_fp[person.fingerprint]["subject"] == "Sam is owed £75.00"
+    assert by_fp[person.fingerprint]["status_id:name"] == "Scheduled"
+    details = by_fp[person.fingerprint]["details"]
+    assert "&lt;b&gt;needs&lt;/b&gt;" in details and "owed: 75.00" in details
+    assert sorted(report.written) == sorted(f.fingerprint for f in (person, session, project))
+    assert report.failed == {} and report.requests == 1
+    assert len(fake.records["Activity"]) == 3
+
+
+@responses.activate
+def test_resolved_flags_are_completed_by_fingerprint_and_never_created() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID)
+    f = flag(SubjectKind.PERSON, "9")
+    c = connector()
+    c.write_flags([change(f)])
+
+    report = c.write_flags([resolved(f), resolved(flag(SubjectKind.PERSON, "10"))])
+
+    update = fake.calls[-1]
+    assert (update.entity, update.action) == ("Activity", "update")
+    assert update.params["values"] == {"status_id:name": "Completed"}
+    assert update.params["where"][0][0:2] == ["Coprod_Flags.Fingerprint", "IN"]
+    assert [a["status_id:name"] for a in fake.records["Activity"]] == ["Completed"]
+    assert len(report.written) == 2 and report.requests == 1
+
+
+@responses.activate
+def test_a_create_retried_after_a_timeout_is_not_duplicated() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID)
+    fake.timeout_after_save = 1  # the activities are saved, but the answer never arrives
+    changes = [change(flag(SubjectKind.PERSON, str(i))) for i in range(3)]
+    c = connector()
+
+    first = c.write_flags(changes)
+    assert set(first.failed) == {ch.fingerprint for ch in changes}
+    assert "did not answer in time" in next(iter(first.failed.values()))
+    assert len(fake.records["Activity"]) == 3  # it did reach CiviCRM
+
+    second = c.write_flags(changes)  # the next run tries the same changes again
+
+    saves = [call for call in fake.calls if call.action == "save"]
+    assert len(saves) == 2
+    assert saves[1].params["records"] == saves[0].params["records"]
+    assert saves[1].params["match"] == ["Coprod_Flags.Fingerprint"]
+    assert len(fake.records["Activity"]) == 3  # updated in place, not duplicated
+    assert sorted(second.written) == sorted(ch.fingerprint for ch in changes)
+
+
+@responses.activate
+def test_many_flags_go_in_chunks_of_500_per_save() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID)
+    changes = [change(flag(SubjectKind.PROJECT, str(i))) for i in range(1100)]
+
+    report = connector().write_flags(changes)
+
+    assert [len(c.params["records"]) for c in fake.calls if c.action == "save"] == [500, 500, 100]
+    assert len(report.written) == 1100
+
+
+@responses.activate
+def test_staff_statuses_on_flag_activities_are_read_back() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID)
+    for fp, status in (("a", "Completed"), ("b", "Cancelled"), ("c", "Scheduled"), ("d", "Left Message")):
+        fake.add(
+            "Activity",
+            **{
+                "activity_type_id:name": "Co-production flag",
+                "Coprod_Flags.Fingerprint": fp,
+                "status_id:name": status,
+            },
+        )
+    fake.add("Activity", **{"activity_type_id:name": "Meeting", "status_id:name": "Completed"})
+
+    statuses = connector().read_staff_statuses()
+
+    assert statuses == {"a": FlagStatus.ACKNOWLEDGED, "b": FlagStatus.WONT_FIX, "c": FlagStatus.OPEN}
+
+
+@responses.activate
+def test_a_second_sync_with_nothing_changed_writes_nothing() -> None:
+    from coprod.config import LoadedRecipe
+    from coprod.state import StateStore
+    from coprod.sync import run
+
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=60, events=12, participants=200, campaigns=3)
+    loaded = LoadedRecipe(recipe=recipe(), path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+    state = StateStore.open(":memory:")
+
+    first = run(loaded, state=state, connectors={"crm": connector()}, run_date=RUN_DATE)
+    assert first.exit_code == 0, first.messages
+    assert first.write.written and fake.count("Activity", "save") >= 1
+    writes = fake.writes()
+
+    second = run(loaded, state=state, connectors={"crm": connector()}, run_date=RUN_DATE)
+
+    assert second.exit_code == 0, second.messages
+    assert fake.writes() == writes
+
+
+# ------------------------------------------------------------------------------- errors explained
+@responses.activate
+def test_a_text_plain_401_invalid_credential_is_explained_without_the_key() -> None:
+    fake = FakeCiviCRM(api_key="the-right-key-5678").register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID)
+
+    with pytest.raises(SourceUnavailable) as raised:
+        read_all(connector(), Entity.PEOPLE)
+
+    text = str(raised.value)
+    assert "does not accept the API key in CIVICRM_API_KEY" in text and "Invalid credential" in text
+    assert API_KEY not in text
+
+
+@responses.activate
+def test_a_401_login_not_permitted_says_how_to_allow_api_keys() -> None:
+    responses.add(
+        responses.POST,
+        f"{ENDPOINT}/Contact/get",
+        status=401,
+        content_type="text/plain",
+        body="HTTP 401 Login not permitted. Must satisfy guard (site_key, perm)",
+    )
+    with pytest.raises(SourceUnavailable) as raised:
+        read_all(connector(), Entity.PEOPLE)
+    assert "authenticate with api key" in str(raised.value)
+
+
+@responses.activate
+def test_the_generic_sorry_error_says_the_debug_permission_is_missing() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID)
+    fake.fields["Contact"] = {"id": None}  # every mapped custom field is unknown here
+    fake.debug_permission = False
+
+    with pytest.raises(SourceUnavailable) as raised:
+        read_all(connector(), Entity.PEOPLE)
+
+    assert "'view debug output'" in str(raised.value) and "Error ID 5f3a9c" in str(raised.value)
+
+
+@responses.activate
+def test_campaign_failing_because_civicampaign_is_disabled_says_enable_it() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID)
+    fake.campaign_enabled = False
+    with pytest.raises(SourceUnavailable) as raised:
+        read_all(connector(), Entity.PROJECTS)
+    assert "Enable it in Administer > System Settings > Components" in str(raised.value)
+
+
+@responses.activate
+def test_maintenance_mode_and_json_403_are_explained() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID)
+    fake.forbidden.add(("Participant", "get"))
+    c = connector()
+    with pytest.raises(SourceUnavailable) as forbidden:
+        read_all(c, Entity.ATTENDANCE)
+    assert "'view event participants'" in str(forbidden.value)
+
+    fake.maintenance = True
+    with pytest.raises(SourceUnavailable) as down:
+        read_all(c, Entity.SESSIONS)
+    assert "maintenance mode" in str(down.value)
+
+
+@responses.activate
+def test_no_key_reaches_logs_or_messages_even_when_the_server_echoes_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=3, events=0, participants=0, campaigns=0)
+    c = connector(env={"CIVICRM_API_KEY": API_KEY, "CIVICRM_SITE_KEY": "s1te-key-secret"})
+    read_all(c, Entity.PEOPLE)
+    echo = {"error_code": 0, "error_message": f"bad header Bearer {API_KEY} / s1te-key-secret", "status": 500}
+    fake.canned[("Activity", "save")] = (500, echo)
+    report = c.write_flags([change(flag(SubjectKind.PERSON, "4"))])
+
+    reasons = " ".join(report.failed.values())
+    assert "[redacted]" in reasons
+    for secret in (API_KEY, "s1te-key-secret"):
+        assert secret not in reasons
+        assert secret not in caplog.text
+
+
+def test_a_missing_key_is_a_config_error_naming_the_variable_only() -> None:
+    c = connector(env={})
+    with pytest.raises(ConfigError) as raised:
+        c.prove_credential()
+    assert "CIVICRM_API_KEY" in str(raised.value)
+
+
+# ------------------------------------------------------------------------------- options and recipe
+def test_the_recipe_validates_and_builds_the_connector_through_the_registry() -> None:
+    r = recipe()
+    ctx = ConnectorContext(recipe=r, recipe_dir=RECIPE_DIR, env={"CIVICRM_API_KEY": API_KEY})
+    built = build_connector("crm", r.sources["crm"], ctx)
+    assert isinstance(built, CiviCRMConnector) and built.kind == "civicrm"
+    for entity, spec in r.entities.items():
+        built._entity_options(entity, spec)  # every entity's options are valid for CiviCRM
+
+
+def test_an_endpoint_with_entity_and_action_is_refused_with_a_hint() -> None:
+    with pytest.raises(ValueError, match="prefix only"):
+        CiviCRMOptions.model_validate({"endpoint": "https://x.org/civicrm/ajax/api4/Contact/get"})
+
+
+def test_an_unknown_entity_option_names_the_section() -> None:
+    data = load_recipe_data()
+    data["entities"]["people"]["options"] = {"groupz": "Panel"}
+    parsed, _ = parse_recipe(data, "recipe.toml")
+    assert parsed is not None
+    c = connector(the_recipe=parsed)
+    with pytest.raises(ConfigError) as raised:
+        read_all(c, Entity.PEOPLE)
+    assert "[entities.people.options]" in str(raised.value) and "groupz" in str(raised.value)
+
+
+# ------------------------------------------------------------------------------- install
+def _site_fields(fake: FakeCiviCRM) -> None:
+    panel = ["Coprod_Panel.Roles", "Coprod_Panel.Payment_Preference", "Coprod_Panel.Benefits_Check"]
+    equal = ["Equalities.Ethnicity", "Equalities.Age_Band", "Equalities.Disability"]
+    fake.fields["Contact"] = dict.fromkeys(["id", "display_name", "gender_id", "groups", *panel, *equal])
+    fake.fields["Campaign"] = dict.fromkeys(
+        [
+            "id",
+            "title",
+            "Coprod_Project.Label",
+            "Coprod_Project.Stages_Reached",
+            "Coprod_Project.Plan_Drafted",
+        ]
+    )
+    fake.fields["Event"] = dict.fromkeys(
+        ["id", "title", "start_date", "end_date", "event_type_id", "Coprod_Session.Stage"]
+        + ["Coprod_Session.Decision_Taken", "Coprod_Session.Decision"]
+    )
+    fake.fields["Event"]["campaign_id"] = "Campaign"
+    fake.fields["Participant"] = dict.fromkeys(
+        ["id", "status_id", "Coprod_Attendance.Prep_Hours", "Coprod_Attendance.Expenses_Claimed"]
+    )
+    fake.fields["Participant"].update(contact_id="Contact", event_id="Event")
+    fake.fields["Contribution"] = dict.fromkeys(
+        ["id", "total_amount", "receive_date", "Coprod_Payment.Kind", "Coprod_Payment.Session"]
+    )
+    fake.fields["Contribution"]["contact_id"] = "Contact"
+    fake.add("Contact", id=USER_CONTACT_ID)
+    fake.add("Group", name="Coproduction_Panel")
+
+
+@responses.activate
+def test_install_creates_the_activity_type_group_and_field_and_is_safe_twice() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    _site_fields(fake)
+    fake.add("OptionValue", **{"option_group_id:name": "activity_type", "name": "Meeting", "value": "1"})
+
+    first = connector().install()
+    saves_after_first = fake.count(action="save")
+    second = connector().install()
+
+    assert saves_after_first == 3 and fake.count(action="save") == 3
+    assert any("activity type 'Co-production flag' created" in line for line in first)
+    assert any("fingerprint field 'Coprod_Flags.Fingerprint' created" in line for line in first)
+    assert any("already there" in line for line in second)
+    option_save = next(c for c in fake.calls if c.entity == "OptionValue" and c.action == "save")
+    assert option_save.params["match"] == ["option_group_id", "name"]
+    assert option_save.params["records"][0]["option_group_id:name"] == "activity_type"
+    field_save = next(c for c in fake.calls if c.entity == "CustomField" and c.action == "save")
+    assert field_save.params["match"] == ["custom_group_id", "name"]
+    assert field_save.params["records"][0]["custom_group_id:name"] == "Coprod_Flags"
+    assert len(fake.records["CustomGroup"]) == 1 and len(fake.records["CustomField"]) == 1
+
+
+@responses.activate
+def test_install_names_each_missing_field_and_permission() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    _site_fields(fake)
+    del fake.fields["Contact"]["Equalities.Ethnicity"]
+    fake.forbidden.add(("Participant", "get"))
+    fake.access = False
+
+    with pytest.raises(ConfigError) as raised:
+        connector().install()
+
+    text = str(raised.value)
+    assert "'Equalities.Ethnicity:name' is not a field of Contact" in text
+    assert "may not read Participant" in text and "'view event participants'" in text
+    assert "may not record flag activities" in text and "'edit all contacts'" in text
