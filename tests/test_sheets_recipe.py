@@ -1,0 +1,204 @@
+"""The google-sheets recipe: it validates, its templates fit it, and a whole sync runs on it.
+
+The sync test drives ``coprod.sync.run`` against a fake spreadsheet built from the templates, so
+what staff are told to set up is exactly what coprod reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from datetime import date
+from pathlib import Path
+
+import pytest
+import responses
+from google.auth.transport.requests import AuthorizedSession
+from google.oauth2.credentials import Credentials
+
+from connectors.base import ConnectorContext
+from connectors.registry import build_connector
+from connectors.sheets import SheetsConnector
+from connectors.sheets_fake import FakeSpreadsheet
+from connectors.sheets_flags import FLAG_HEADINGS
+from coprod_core.lifecycle import FlagStatus
+from coprod_core.recipe import Entity, Recipe, parse_recipe
+
+RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "google-sheets"
+TEMPLATES = {
+    Entity.PEOPLE: "people-form-responses.csv",
+    Entity.SESSIONS: "sessions.csv",
+    Entity.ATTENDANCE: "attendance.csv",
+    Entity.PAYMENTS: "payments.csv",
+}
+
+
+def load() -> Recipe:
+    data = tomllib.loads((RECIPE_DIR / "recipe.toml").read_text(encoding="utf-8"))
+    recipe, problems = parse_recipe(data, str(RECIPE_DIR / "recipe.toml"))
+    assert not problems, [str(p) for p in problems]
+    assert recipe is not None
+    return recipe
+
+
+def header(name: str) -> list[str]:
+    with (RECIPE_DIR / "templates" / name).open(encoding="utf-8", newline="") as f:
+        return next(csv.reader(f))
+
+
+def test_recipe_validates_and_builds_its_sheets_connector() -> None:
+    recipe = load()
+
+    conn = build_connector("sheet", recipe.sources["sheet"], ConnectorContext(recipe, RECIPE_DIR, env={}))
+
+    assert isinstance(conn, SheetsConnector)
+    assert conn.options.flags_tab == "Flags"
+    assert all(spec.source == "sheet" for spec in recipe.entities.values())
+
+
+@pytest.mark.parametrize("entity", list(TEMPLATES))
+def test_each_template_has_every_column_the_recipe_maps(entity: Entity) -> None:
+    spec = load().entities[entity]
+    columns = header(TEMPLATES[entity])
+
+    mapped = set(spec.fields.values()) | set(spec.demographics.values())
+
+    assert mapped <= set(columns), mapped - set(columns)
+    assert len(columns) == len(set(columns))
+
+
+def test_flags_template_matches_the_tab_coprod_creates() -> None:
+    assert header("flags.csv") == FLAG_HEADINGS
+
+
+def fake_sheet_from_templates(recipe: Recipe) -> FakeSpreadsheet:
+    key = SheetsConnector("sheet", build_options(recipe), ConnectorContext(recipe, RECIPE_DIR, env={})).key
+    sheet = FakeSpreadsheet(key)
+    people = header(TEMPLATES[Entity.PEOPLE])
+    answers = [
+        (
+            "1",
+            "Amira Khan",
+            "I use or have used the service",
+            "Payment",
+            "No",
+            "Asian or Asian British",
+            "25 to 49",
+            "No",
+        ),
+        (
+            "2",
+            "Ben Okafor",
+            "I care for someone who uses the service",
+            "A voucher",
+            "No",
+            "White",
+            "50 to 64",
+            "Yes",
+        ),
+        ("3", "Priya Shah", "I work for the service", "", "", "White", "25 to 49", "No"),
+        (
+            "4",
+            "=1+1 Sam",
+            "I use or have used the service, I volunteer",
+            "Payment",
+            "Yes",
+            "White",
+            "65 or over",
+            "Yes",
+        ),
+    ]
+    rows = [people]
+    for pid, name, roles, pay, benefits, ethnic, age, disabled in answers:
+        by_heading = {
+            "Timestamp": "03/02/2026 10:00:00",
+            "Your name": name,
+            "Which of these describe you?": roles,
+            "How would you like to be thanked for your time?": pay,
+            "Would you like us to warn you if payments might affect your benefits?": benefits,
+            "What is your ethnic group?": ethnic,
+            "What is your age?": age,
+            "Do you consider yourself to be disabled?": disabled,
+            "Participant ID": pid,
+        }
+        rows.append([by_heading.get(h, "") for h in people])
+    sheet.add_tab("Form responses 1", rows)
+    sheet.add_tab(
+        "Sessions",
+        [
+            header("sessions.csv"),
+            ["S1", "03/03/2026", "2", "Decision meeting", "Planning", "Budget meeting", "Yes", "the budget"],
+            ["S2", "01/04/2026", "2", "Co-design workshop", "Design", "Workshop", "No", ""],
+        ],
+    )
+    sheet.add_tab(
+        "Attendance",
+        [
+            header("attendance.csv"),
+            ["3", "S1", "", "", ""],
+            ["1", "S2", "", "1", ""],
+            ["4", "S2", "", "1", "4.50"],
+        ],
+    )
+    sheet.add_tab("Payments", [header("payments.csv"), ["PAY1", "1", "75.00", "10/04/2026", "Fee", "S2"]])
+    sheet.register()
+    return sheet
+
+
+def build_options(recipe: Recipe):  # type: ignore[no-untyped-def]
+    from connectors.sheets import SheetsOptions
+
+    return SheetsOptions.model_validate({**recipe.sources["sheet"].options, "backoff": 0})
+
+
+@responses.activate
+def test_a_sync_of_the_recipe_reads_twice_writes_once_then_nothing_and_keeps_acknowledgements() -> None:
+    sync = pytest.importorskip("coprod.sync")
+    from coprod.config import LoadedRecipe
+    from coprod.state import StateStore
+
+    recipe = load()
+    sheet = fake_sheet_from_templates(recipe)
+    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+    state = StateStore.open(":memory:")
+
+    def connector() -> SheetsConnector:
+        context = ConnectorContext(recipe, RECIPE_DIR, env={})
+        return SheetsConnector(
+            "sheet", build_options(recipe), context, session=AuthorizedSession(Credentials("x"))
+        )
+
+    connector().install()
+    before = len(sheet.calls)
+    first = sync.run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": connector()})
+    first_calls = [kind for kind, _ in sheet.calls[before:]]
+
+    assert first.exit_code == 0, first.messages
+    assert not [f for f in first.flags if f.check_id.startswith("data_quality")], [
+        f.message for f in first.flags if f.check_id.startswith("data_quality")
+    ]
+    assert first.flags
+    assert first_calls == ["meta", "batchGet", "values:batchUpdate"]
+    flags_tab = sheet.tabs["Flags"]
+    assert len(flags_tab.trimmed()) == 1 + len(first.flags)
+    messages = [row[6] for row in flags_tab.trimmed()[1:]]
+    assert any(m.startswith("=1+1 Sam") or "=1+1 Sam" in m for m in messages), messages
+    assert write_option(sheet) == {"RAW"}
+
+    before = len(sheet.calls)
+    second = sync.run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": connector()})
+    assert second.exit_code == 0, second.messages
+    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]
+
+    flags_tab.values[1][1] = "acknowledged"  # a member of staff answers the first flag
+    acked = flags_tab.values[1][0]
+    before = len(sheet.calls)
+    third = sync.run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": connector()})
+    assert third.exit_code == 0, third.messages
+    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]
+    assert state.known_flags(recipe.name)[acked].status is FlagStatus.ACKNOWLEDGED
+    assert flags_tab.values[1][1] == "acknowledged"
+
+
+def write_option(sheet: FakeSpreadsheet) -> set[str]:
+    return {b["valueInputOption"] for b in sheet.bodies if "valueInputOption" in b}
