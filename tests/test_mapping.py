@@ -1,0 +1,665 @@
+"""The mapping: raw rows -> canonical model, and every bad value -> a data-quality flag naming where."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coprod_core.flags import Flag, Severity, SubjectKind
+from coprod_core.mapping import EntityCount, map_dataset
+from coprod_core.model import (
+    PREFER_NOT_TO_SAY,
+    UNKNOWN,
+    Dataset,
+    PaymentKind,
+    PaymentPreference,
+    Role,
+    Rung,
+    SessionKind,
+    Stage,
+)
+from coprod_core.recipe import Entity, Recipe
+from coprod_core.rows import Row
+
+# ---------------------------------------------------------------------------------------------
+# Builders
+
+
+def recipe(**overrides: Any) -> Recipe:
+    """A small files recipe; ``overrides`` replace or extend whole entity sections."""
+    entities: dict[str, Any] = {
+        "people": {
+            "source": "files",
+            "location": "people.csv",
+            "fields": {
+                "id": "ID",
+                "name": "Name",
+                "roles": "Role",
+                "payment_preference": "Payment",
+                "benefits_opt_in": "Benefits check",
+            },
+            "demographics": {"ethnicity": "Ethnicity", "age_band": "Age"},
+            "values": {
+                "roles": {"Service user": "lived_experience", "Both": "lived_experience;carer"},
+                "ethnicity": {"Asian / Asian British": "asian", "White": "white", "Black": "black"},
+            },
+        },
+        "sessions": {
+            "source": "files",
+            "location": "sessions.csv",
+            "fields": {
+                "id": "Session",
+                "date": "Date",
+                "hours": "Hours",
+                "kind": "Type",
+                "stage": "Stage",
+                "title": "Title",
+                "decision_taken": "Decision?",
+                "decision": "Decided",
+            },
+            "values": {"kind": {"Workshop": "co_design_workshop", "Board": "decision meeting"}},
+        },
+        "attendance": {
+            "source": "files",
+            "location": "attendance.csv",
+            "fields": {
+                "person_id": "Person",
+                "session_id": "Session",
+                "hours": "Hours",
+                "prep_hours": "Prep",
+                "expenses_claimed": "Expenses",
+            },
+        },
+        "payments": {
+            "source": "files",
+            "location": "payments.csv",
+            "fields": {
+                "id": "Ref",
+                "person_id": "Person",
+                "amount": "Amount",
+                "date": "Paid on",
+                "kind": "Kind",
+                "session_id": "Session",
+            },
+        },
+    }
+    data: dict[str, Any] = {
+        "name": "test",
+        "sources": {"files": {"connector": "files"}},
+        "entities": entities,
+        "projects": [{"id": "P1", "name": "Day service redesign"}],
+    }
+    for key, value in overrides.items():
+        if key in entities:
+            entities[key] = value
+        elif key == "projects_entity":
+            entities["projects"] = value
+        else:
+            data[key] = value
+    return Recipe.model_validate(data)
+
+
+def person_row(n: int, **values: Any) -> Row:
+    base = {
+        "ID": str(n),
+        "Name": f"Person {n}",
+        "Role": "Lived experience",
+        "Payment": "",
+        "Benefits check": "",
+        "Ethnicity": "White",
+        "Age": "25-34",
+    }
+    base.update(values)
+    return Row(ref=f"people.csv row {n + 1}", values=base, key=str(n + 1))
+
+
+def session_row(n: int, **values: Any) -> Row:
+    base = {
+        "Session": f"S{n}",
+        "Date": "03/03/2026",
+        "Hours": "2",
+        "Type": "Workshop",
+        "Stage": "",
+        "Title": "",
+        "Decision?": "",
+        "Decided": "",
+    }
+    base.update(values)
+    return Row(ref=f"sessions.csv row {n + 1}", values=base, key=str(n + 1))
+
+
+def attendance_row(n: int, person: str, session: str, **values: Any) -> Row:
+    base = {"Person": person, "Session": session, "Hours": "", "Prep": "", "Expenses": ""}
+    base.update(values)
+    return Row(ref=f"attendance.csv row {n + 1}", values=base, key=str(n + 1))
+
+
+def payment_row(n: int, person: str, **values: Any) -> Row:
+    base = {
+        "Ref": f"X{n}",
+        "Person": person,
+        "Amount": "25",
+        "Paid on": "2026-04-01",
+        "Kind": "",
+        "Session": "",
+    }
+    base.update(values)
+    return Row(ref=f"payments.csv row {n + 1}", values=base, key=str(n + 1))
+
+
+def only(problems: list[Flag], check_id: str) -> Flag:
+    found = [p for p in problems if p.check_id == check_id]
+    assert len(found) == 1, [p.message for p in problems]
+    return found[0]
+
+
+def basic_rows(**extra: list[Row]) -> dict[Entity, list[Row]]:
+    rows = {
+        Entity.PEOPLE: [person_row(1), person_row(2, Role="Carer")],
+        Entity.SESSIONS: [session_row(1)],
+        Entity.ATTENDANCE: [attendance_row(1, "1", "S1")],
+        Entity.PAYMENTS: [],
+    }
+    for key, value in extra.items():
+        rows[Entity(key)] = value
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Fields and value maps
+
+
+def test_people_roles_preferences_and_flags_are_read_through_value_maps_and_canonical_words() -> None:
+    rows = basic_rows(
+        people=[
+            person_row(1, Role="service USER", Payment="Paid", **{"Benefits check": "yes"}),
+            person_row(2, Role="Both"),
+            person_row(3, Role="Frontline staff; manager", Payment="not eligible"),
+            person_row(4, Role=["carer", "Volunteer"], Payment="declined", **{"Benefits check": "x"}),
+        ]
+    )
+    mapped = map_dataset(recipe(), rows)
+    people = mapped.dataset.people_by_id()
+    assert mapped.problems == []
+    assert people["1"].roles == {Role.LIVED_EXPERIENCE}
+    assert people["1"].payment_preference is PaymentPreference.PAID
+    assert people["1"].benefits_opt_in is True
+    assert people["1"].name == "Person 1"
+    assert people["2"].roles == {Role.LIVED_EXPERIENCE, Role.CARER}
+    assert people["3"].roles == {Role.FRONTLINE_STAFF, Role.MANAGER}
+    assert people["3"].payment_preference is PaymentPreference.NOT_ELIGIBLE
+    assert people["3"].benefits_opt_in is False
+    assert people["4"].roles == {Role.CARER, Role.VOLUNTEER}
+    assert people["4"].benefits_opt_in is True
+
+
+def test_session_fields_accept_canonical_values_with_spaces_hyphens_and_any_case() -> None:
+    rows = basic_rows(
+        sessions=[
+            session_row(
+                1, Type="Co-design workshop", Stage="Design", **{"Decision?": "Yes", "Decided": "the budget"}
+            ),
+            session_row(2, Type="  board ", Stage="planning", Title="Steering 1"),
+            session_row(3, Type="feedback on a draft"),
+            session_row(4, Type="FOCUS_GROUP"),
+        ],
+        attendance=[],
+    )
+    sessions = map_dataset(recipe(), rows).dataset.sessions_by_id()
+    assert sessions["S1"].kind is SessionKind.CO_DESIGN_WORKSHOP
+    assert sessions["S1"].stage is Stage.DESIGN
+    assert sessions["S1"].decision_taken is True
+    assert sessions["S1"].decision == "the budget"
+    assert sessions["S1"].project_id == "P1"
+    assert sessions["S2"].kind is SessionKind.DECISION_MEETING
+    assert sessions["S2"].title == "Steering 1"
+    assert sessions["S2"].decision_taken is False
+    assert sessions["S3"].kind is SessionKind.FEEDBACK_ON_DRAFT
+    assert sessions["S4"].kind is SessionKind.FOCUS_GROUP
+
+
+@pytest.mark.parametrize(
+    ("cell", "day_first", "expected"),
+    [
+        ("2026-03-04", True, date(2026, 3, 4)),
+        ("2026-03-04T10:30:00", True, date(2026, 3, 4)),
+        ("2026-03-04T10:30:00.000+01:00", True, date(2026, 3, 4)),
+        ("2026-03-04 10:30", True, date(2026, 3, 4)),
+        ("04/03/2026", True, date(2026, 3, 4)),
+        ("04/03/2026", False, date(2026, 4, 3)),
+        ("4/3/26", True, date(2026, 3, 4)),
+        ("3 March 2026", True, date(2026, 3, 3)),
+        ("3 Mar 2026", True, date(2026, 3, 3)),
+        ("March 3, 2026", True, date(2026, 3, 3)),
+        (date(2026, 3, 3), True, date(2026, 3, 3)),
+        (datetime(2026, 3, 3, 14, 0), True, date(2026, 3, 3)),
+    ],
+)
+def test_dates_are_read_in_the_formats_people_type(cell: Any, day_first: bool, expected: date) -> None:
+    sessions_spec = recipe().entities[Entity.SESSIONS].model_dump()
+    sessions_spec["day_first"] = day_first
+    rows = basic_rows(sessions=[session_row(1, Date=cell)])
+    mapped = map_dataset(recipe(sessions=sessions_spec), rows)
+    assert mapped.problems == []
+    assert mapped.dataset.sessions[0].date == expected
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [("25", "25"), ("25.00", "25.00"), ("£1,250.50", "1250.50"), (" 2.5 ", "2.5"), ("£ 40", "40")],
+)
+def test_amounts_are_read_as_decimals(cell: str, expected: str) -> None:
+    rows = basic_rows(payments=[payment_row(1, "1", Amount=cell)])
+    mapped = map_dataset(recipe(), rows)
+    assert mapped.problems == []
+    assert mapped.dataset.payments[0].amount == Decimal(expected)
+    assert isinstance(mapped.dataset.payments[0].amount, Decimal)
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [("1.5", "1.5"), ("2", "2"), ("90 min", "1.5"), ("1h30", "1.5"), ("1:30", "1.5"), ("2 hours", "2")],
+)
+def test_hours_are_read_as_decimals_or_durations(cell: str, expected: str) -> None:
+    rows = basic_rows(sessions=[session_row(1, Hours=cell)])
+    mapped = map_dataset(recipe(), rows)
+    assert mapped.problems == []
+    assert mapped.dataset.sessions[0].hours == Decimal(expected)
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [("yes", True), ("Y", True), ("TRUE", True), ("1", True), ("x", True), ("ticked", True), (True, True)]
+    + [("no", False), ("n", False), ("False", False), ("0", False), ("", False), ("   ", False)],
+)
+def test_yes_no_cells_are_read_as_booleans(cell: Any, expected: bool) -> None:
+    rows = basic_rows(sessions=[session_row(1, **{"Decision?": cell})])
+    mapped = map_dataset(recipe(), rows)
+    assert mapped.problems == []
+    assert mapped.dataset.sessions[0].decision_taken is expected
+
+
+def test_attendance_optional_amounts_and_hours_are_read_and_blank_means_none() -> None:
+    rows = basic_rows(
+        attendance=[
+            attendance_row(1, " 1 ", "S1", Hours="1.5", Prep="1", Expenses="£4.50"),
+            attendance_row(2, "2", "S1", Hours="  "),
+        ]
+    )
+    mapped = map_dataset(recipe(), rows)
+    assert mapped.problems == []
+    first, second = mapped.dataset.attendance
+    assert (first.person_id, first.hours, first.prep_hours, first.expenses_claimed) == (
+        "1",
+        Decimal("1.5"),
+        Decimal("1"),
+        Decimal("4.50"),
+    )
+    assert (second.hours, second.prep_hours, second.expenses_claimed) == (None, Decimal(0), Decimal(0))
+
+
+def test_defaults_fill_a_column_that_is_absent_or_empty() -> None:
+    spec = recipe().entities[Entity.SESSIONS].model_dump()
+    spec["defaults"] = {"hours": "2", "kind": "co_design_workshop"}
+    del spec["fields"]["kind"]
+    rows = basic_rows(sessions=[session_row(1, Hours=""), session_row(2, Hours="3")], attendance=[])
+    mapped = map_dataset(recipe(sessions=spec), rows)
+    assert mapped.problems == []
+    sessions = mapped.dataset.sessions_by_id()
+    assert sessions["S1"].hours == Decimal(2)
+    assert sessions["S2"].hours == Decimal(3)
+    assert sessions["S1"].kind is SessionKind.CO_DESIGN_WORKSHOP
+
+
+def test_payment_kind_and_session_are_read() -> None:
+    rows = basic_rows(payments=[payment_row(1, "1", Kind="Expenses", Session="S1"), payment_row(2, "2")])
+    payments = {p.id: p for p in map_dataset(recipe(), rows).dataset.payments}
+    assert payments["X1"].kind is PaymentKind.EXPENSES
+    assert payments["X1"].session_id == "S1"
+    assert payments["X2"].kind is PaymentKind.FEE
+    assert payments["X2"].session_id is None
+
+
+def test_payment_without_an_id_column_gets_a_stable_id_from_its_row() -> None:
+    spec = recipe().entities[Entity.PAYMENTS].model_dump()
+    del spec["fields"]["id"]
+    rows = basic_rows(payments=[payment_row(1, "1"), payment_row(2, "1")])
+    first = map_dataset(recipe(payments=spec), rows).dataset.payments
+    second = map_dataset(recipe(payments=spec), rows).dataset.payments
+    assert [p.id for p in first] == [p.id for p in second] == ["row-2", "row-3"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Projects, baseline, policy
+
+
+def test_inline_project_is_given_to_sessions_without_a_project_column() -> None:
+    mapped = map_dataset(recipe(), basic_rows())
+    assert [p.id for p in mapped.dataset.projects] == ["P1"]
+    assert mapped.dataset.sessions[0].project_id == "P1"
+    assert mapped.counts[Entity.PROJECTS] == EntityCount(read=1, used=1, rejected=0)
+
+
+def test_session_without_project_is_rejected_when_the_recipe_has_several_projects() -> None:
+    projects = [{"id": "P1", "name": "One"}, {"id": "P2", "name": "Two"}]
+    mapped = map_dataset(recipe(projects=projects), basic_rows(attendance=[]))
+    problem = only(mapped.problems, "data_quality.missing_value")
+    assert "sessions.csv row 2" in problem.message
+    assert "2 projects" in problem.message
+    assert mapped.dataset.sessions == ()
+    assert mapped.counts[Entity.SESSIONS] == EntityCount(read=1, used=0, rejected=1)
+
+
+def test_projects_entity_reads_labels_stages_co_chairs_and_decision_group() -> None:
+    projects_spec = {
+        "source": "files",
+        "location": "projects.csv",
+        "fields": {
+            "id": "Code",
+            "name": "Project",
+            "label": "Called",
+            "stages_reached": "Stages",
+            "plan_drafted": "Plan drafted",
+            "co_chair_roles": "Co-chairs",
+            "decision_group": "Board",
+        },
+    }
+    sessions_spec = recipe().entities[Entity.SESSIONS].model_dump()
+    sessions_spec["fields"]["project_id"] = "Project"
+    r = recipe(projects=[], projects_entity=projects_spec, sessions=sessions_spec)
+    project_row = Row(
+        ref="projects.csv row 2",
+        values={
+            "Code": "DAY",
+            "Project": "Day service redesign",
+            "Called": "Co-design",
+            "Stages": "design; Planning",
+            "Plan drafted": "12/02/2026",
+            "Co-chairs": "lived experience",
+            "Board": "1; 2; 99",
+        },
+        key="2",
+    )
+    rows = basic_rows(sessions=[session_row(1, Project="DAY"), session_row(2, Project="NOPE")])
+    rows[Entity.PROJECTS] = [project_row]
+    mapped = map_dataset(r, rows)
+    project = mapped.dataset.projects[0]
+    assert project.label is Rung.CO_DESIGN
+    assert project.stages_reached == {Stage.DESIGN, Stage.PLANNING}
+    assert project.plan_drafted == date(2026, 2, 12)
+    assert project.co_chair_roles == {Role.LIVED_EXPERIENCE}
+    assert project.decision_group == ("1", "2")
+    unknown_member = only(mapped.problems, "data_quality.unknown_person")
+    assert "projects.csv row 2, column 'Board'" in unknown_member.message and "99" in unknown_member.message
+    unknown_project = only(mapped.problems, "data_quality.unknown_project")
+    assert "sessions.csv row 3, column 'Project'" in unknown_project.message
+    assert "NOPE" in unknown_project.message
+    assert [s.id for s in mapped.dataset.sessions] == ["S1"]
+
+
+def test_baseline_and_policy_come_from_the_recipe() -> None:
+    baseline = {
+        "ethnicity": {"source": "service records", "as_of": "2025/26", "shares": {"asian": 0.2, "white": 0.8}}
+    }
+    policy = {"rates": {"co_design_workshop": "25"}}
+    mapped = map_dataset(recipe(baseline=baseline, policy=policy), basic_rows())
+    assert mapped.dataset.baseline["ethnicity"].shares["asian"] == pytest.approx(0.2)
+    assert mapped.dataset.policy is not None
+    assert mapped.dataset.policy.rates[SessionKind.CO_DESIGN_WORKSHOP] == Decimal(25)
+
+
+def test_mapped_dataset_passes_the_models_own_validation() -> None:
+    """The mapping builds objects without re-validating; they must be what validation would build."""
+    rows = basic_rows(payments=[payment_row(1, "1", Kind="fee", Session="S1")])
+    dataset = map_dataset(recipe(), rows).dataset
+    assert Dataset.model_validate(dataset.model_dump()) == dataset
+
+
+# ---------------------------------------------------------------------------------------------
+# Demographics
+
+
+def test_demographic_answers_are_mapped_normalised_and_blank_means_unknown() -> None:
+    rows = basic_rows(
+        people=[
+            person_row(1, Ethnicity="asian / asian british", Age="25-34"),
+            person_row(2, Ethnicity="", Age="65 and over"),
+            person_row(3, Ethnicity="Prefer not to say", Age="I'd rather not say"),
+            person_row(4, Ethnicity="Don't know", Age="not known"),
+            person_row(5, Ethnicity="black", Age="Unknown"),
+        ]
+    )
+    mapped = map_dataset(recipe(), rows)
+    assert mapped.problems == []
+    people = mapped.dataset.people_by_id()
+    assert people["1"].demographics == {"ethnicity": "asian", "age_band": "25_34"}
+    assert people["2"].demographics == {"ethnicity": UNKNOWN, "age_band": "65_and_over"}
+    assert people["3"].demographics == {"ethnicity": PREFER_NOT_TO_SAY, "age_band": PREFER_NOT_TO_SAY}
+    assert people["4"].demographics == {"ethnicity": UNKNOWN, "age_band": UNKNOWN}
+    assert people["5"].demographics == {"ethnicity": "black", "age_band": UNKNOWN}
+
+
+def test_demographic_answer_off_the_values_map_is_flagged_without_quoting_the_answer() -> None:
+    rows = basic_rows(people=[person_row(1, Ethnicity="Mixed Caribbean heritage"), person_row(2)])
+    mapped = map_dataset(recipe(), rows)
+    problem = only(mapped.problems, "data_quality.bad_value")
+    assert "people.csv row 2, column 'Ethnicity'" in problem.message
+    assert "[entities.people.values.ethnicity]" in problem.message
+    text = (problem.message + problem.title + problem.evidence_json).casefold()
+    assert "caribbean" not in text and "mixed" not in text
+    assert mapped.dataset.people_by_id()["1"].demographics["ethnicity"] == UNKNOWN
+    assert mapped.counts[Entity.PEOPLE] == EntityCount(read=2, used=2, rejected=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input -> data-quality flags
+
+
+def test_bad_required_value_rejects_the_row_with_a_message_naming_file_row_column_and_fix() -> None:
+    rows = basic_rows(sessions=[session_row(1), session_row(2, Date="31/02/2026")])
+    mapped = map_dataset(recipe(), rows)
+    problem = only(mapped.problems, "data_quality.bad_value")
+    assert problem.severity is Severity.WARNING
+    assert problem.subject.kind is SubjectKind.RECORD
+    assert problem.subject.id == "sessions:3"
+    assert problem.message.startswith("sessions.csv row 3, column 'Date': '31/02/2026' is not understood")
+    assert "3 March 2026" in problem.message  # what was expected
+    assert "not used" in problem.message and "Fix the cell" in problem.message
+    assert problem.evidence["column"] == "Date"
+    assert [s.id for s in mapped.dataset.sessions] == ["S1"]
+    assert mapped.counts[Entity.SESSIONS] == EntityCount(read=2, used=1, rejected=1)
+
+
+def test_unknown_role_points_to_the_recipe_values_table() -> None:
+    rows = basic_rows(people=[person_row(1, Role="Volunteerr")], attendance=[])
+    problem = only(map_dataset(recipe(), rows).problems, "data_quality.bad_value")
+    assert "people.csv row 2, column 'Role': 'Volunteerr'" in problem.message
+    assert "lived experience, carer" in problem.message
+    assert "[entities.people.values.roles]" in problem.message
+
+
+def test_one_bad_role_among_good_ones_keeps_the_person_with_the_roles_understood() -> None:
+    rows = basic_rows(people=[person_row(1, Role="carer; astronaut")])
+    mapped = map_dataset(recipe(), rows)
+    problem = only(mapped.problems, "data_quality.bad_value")
+    assert "'astronaut'" in problem.message and "used without it" in problem.message
+    assert mapped.dataset.people[0].roles == {Role.CARER}
+
+
+def test_bad_optional_value_is_dropped_but_flagged_and_the_row_kept() -> None:
+    rows = basic_rows(
+        people=[person_row(1, Payment="cash please"), person_row(2)],
+        sessions=[session_row(1, Stage="someday")],
+    )
+    mapped = map_dataset(recipe(), rows)
+    messages = [p.message for p in mapped.problems]
+    assert len(messages) == 2
+    assert any(
+        "people.csv row 2, column 'Payment'" in m and "used without its payment preference" in m
+        for m in messages
+    )
+    assert any("sessions.csv row 2, column 'Stage'" in m for m in messages)
+    assert mapped.dataset.people_by_id()["1"].payment_preference is None
+    assert mapped.dataset.sessions[0].stage is None
+    assert mapped.counts[Entity.PEOPLE].used == 2
+
+
+def test_empty_required_value_is_a_missing_value_and_rejects_the_row() -> None:
+    rows = basic_rows(people=[person_row(1), person_row(2, Role="  ")], attendance=[])
+    mapped = map_dataset(recipe(), rows)
+    problem = only(mapped.problems, "data_quality.missing_value")
+    assert "people.csv row 3, column 'Role' is empty" in problem.message
+    assert "[entities.people.defaults]" in problem.message
+    assert mapped.counts[Entity.PEOPLE] == EntityCount(read=2, used=1, rejected=1)
+
+
+def test_negative_or_malformed_hours_are_flagged() -> None:
+    rows = basic_rows(sessions=[session_row(1, Hours="-2"), session_row(2, Hours="all day")], attendance=[])
+    mapped = map_dataset(recipe(), rows)
+    assert len(mapped.problems) == 2
+    assert all("number of hours" in p.message for p in mapped.problems)
+    assert mapped.dataset.sessions == ()
+
+
+def test_attendance_of_unknown_person_or_session_is_flagged_and_rejected() -> None:
+    rows = basic_rows(
+        sessions=[session_row(1), session_row(2, Date="soon")],
+        attendance=[
+            attendance_row(1, "1", "S1"),
+            attendance_row(2, "42", "S1"),
+            attendance_row(3, "1", "S9"),
+            attendance_row(4, "2", "S2"),
+        ],
+    )
+    mapped = map_dataset(recipe(), rows)
+    person = only(mapped.problems, "data_quality.unknown_person")
+    assert "attendance.csv row 3, column 'Person': person ID 42 is not in the people list" in person.message
+    sessions = [p for p in mapped.problems if p.check_id == "data_quality.unknown_session"]
+    assert len(sessions) == 2
+    assert (
+        "attendance.csv row 4, column 'Session': session ID S9 is not in the sessions list"
+        in sessions[0].message
+    )
+    assert "could not be used" in sessions[1].message  # S2 was rejected for its date: say so
+    assert mapped.counts[Entity.ATTENDANCE] == EntityCount(read=4, used=1, rejected=3)
+
+
+def test_payments_of_unknown_people_and_negative_amounts_are_flagged_and_rejected() -> None:
+    rows = basic_rows(
+        payments=[
+            payment_row(1, "1"),
+            payment_row(2, "77"),
+            payment_row(3, "2", Amount="-£25.00"),
+            payment_row(4, "2", Session="S404"),
+        ]
+    )
+    mapped = map_dataset(recipe(), rows)
+    assert (
+        "payments.csv row 3, column 'Person'" in only(mapped.problems, "data_quality.unknown_person").message
+    )
+    negative = only(mapped.problems, "data_quality.negative_amount")
+    assert "payments.csv row 4, column 'Amount'" in negative.message and "-25.00" in negative.message
+    dropped_session = only(mapped.problems, "data_quality.unknown_session")
+    assert "used without its session" in dropped_session.message
+    assert sorted(p.id for p in mapped.dataset.payments) == ["X1", "X4"]
+    assert mapped.counts[Entity.PAYMENTS] == EntityCount(read=4, used=2, rejected=2)
+
+
+@pytest.mark.parametrize(
+    ("entity", "rows", "words"),
+    [
+        (Entity.PEOPLE, [person_row(1), person_row(2, ID="1")], "person ID 1 appears twice"),
+        (Entity.SESSIONS, [session_row(1), session_row(2, Session="S1")], "session ID S1 appears twice"),
+        (
+            Entity.PAYMENTS,
+            [payment_row(1, "1"), payment_row(2, "1", Ref="X1")],
+            "payment ID X1 appears twice",
+        ),
+        (
+            Entity.ATTENDANCE,
+            [attendance_row(1, "1", "S1"), attendance_row(2, "1", "S1")],
+            "attendance of person ID 1 at session ID S1 appears twice",
+        ),
+    ],
+)
+def test_duplicate_ids_keep_the_first_row_and_reject_the_second(
+    entity: Entity, rows: list[Row], words: str
+) -> None:
+    mapped = map_dataset(recipe(), basic_rows(**{entity.value: rows}))
+    problem = only(mapped.problems, "data_quality.duplicate_id")
+    assert words in problem.message
+    assert f"first on {rows[0].ref}" in problem.message
+    assert problem.message.startswith(rows[1].ref)
+    assert mapped.counts[entity] == EntityCount(read=2, used=1, rejected=1)
+
+
+def test_counts_add_up_for_every_entity_so_nothing_is_dropped_silently() -> None:
+    rows = basic_rows(
+        people=[person_row(1), person_row(2, Role=""), person_row(3, Role="nope")],
+        attendance=[attendance_row(1, "1", "S1"), attendance_row(2, "2", "S1")],
+        payments=[payment_row(1, "1", Amount="lots")],
+    )
+    mapped = map_dataset(recipe(), rows)
+    assert mapped.counts == {
+        Entity.PEOPLE: EntityCount(read=3, used=1, rejected=2),
+        Entity.PROJECTS: EntityCount(read=1, used=1, rejected=0),
+        Entity.SESSIONS: EntityCount(read=1, used=1, rejected=0),
+        Entity.ATTENDANCE: EntityCount(read=2, used=1, rejected=1),
+        Entity.PAYMENTS: EntityCount(read=1, used=0, rejected=1),
+    }
+    assert len(mapped.problems) == 4  # one per rejected row
+
+
+def test_problem_fingerprints_are_stable_across_runs_and_differ_by_column() -> None:
+    rows = basic_rows(sessions=[session_row(1, Date="soon", Hours="lots")], attendance=[])
+    first = map_dataset(recipe(), rows).problems
+    second = map_dataset(recipe(), rows).problems
+    assert [p.fingerprint for p in first] == [p.fingerprint for p in second]
+    assert len({p.fingerprint for p in first}) == 2
+
+
+def test_default_that_cannot_be_read_is_blamed_on_the_recipe_default() -> None:
+    spec = recipe().entities[Entity.SESSIONS].model_dump()
+    spec["defaults"] = {"hours": "a while"}
+    rows = basic_rows(sessions=[session_row(1, Hours="")], attendance=[])
+    problem = only(map_dataset(recipe(sessions=spec), rows).problems, "data_quality.bad_value")
+    assert "the default for hours in [entities.sessions.defaults]" in problem.message
+
+
+_cells = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.sampled_from(
+        ["", " ", "2026-13-45", "-1", "£", "1,5", "yes", "carer", "S1", "1", "prefer not to say"]
+    ),
+    st.integers(-5, 5),
+    st.floats(allow_nan=True),
+    st.lists(st.text(max_size=5), max_size=3),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from(["ID", "Role", "Ethnicity", "Age", "Payment"]), _cells), max_size=4
+    )
+)
+def test_mapping_never_raises_on_garbage_and_counts_still_add_up(cells: list[dict[str, Any]]) -> None:
+    people = [Row(ref=f"people.csv row {i + 2}", values=v, key=str(i + 2)) for i, v in enumerate(cells)]
+    sessions = [
+        Row(
+            ref="sessions.csv row 2",
+            values={k: c.get(k) for k in ("Session", "Date", "Hours", "Type")},
+            key="2",
+        )
+        for c in cells[:1]
+    ]
+    mapped = map_dataset(recipe(), {Entity.PEOPLE: people, Entity.SESSIONS: sessions})
+    for count in mapped.counts.values():
+        assert count.read == count.used + count.rejected
+    assert mapped.counts[Entity.PEOPLE].rejected <= len(mapped.problems)
