@@ -135,7 +135,18 @@ RATES = {
 }
 ELIGIBLE = set(range(1, 31)) - {14}
 
-UNPAID = {("17", "S12"), ("17", "S13"), ("9", "S13"), ("1", "S15"), ("2", "S15"), ("23", "S15"), ("24", "S15")}
+PAID_UP_TO = date(2026, 11, 18)
+"""The demo's date is 20 November 2026: no payment is dated after the last finance run before it."""
+
+UNPAID = {
+    ("17", "S12"),
+    ("17", "S13"),
+    ("9", "S13"),
+    ("1", "S15"),
+    ("2", "S15"),
+    ("23", "S15"),
+    ("24", "S15"),
+}
 """Left unpaid on purpose: Sam (17) overdue since July, 9 overdue, S15 owed but still in time."""
 
 
@@ -174,14 +185,16 @@ def attendance_and_payments() -> tuple[list[dict[str, str]], list[dict[str, str]
             if p in ELIGIBLE:
                 fee = RATES[kind] * max(Decimal(1), Decimal(hrs) + Decimal(prep if kind != "Survey" else "0"))
                 if fee:
-                    pay(str(p), fee, when + timedelta(days=12), "Fee", sid)
+                    pay(str(p), fee, min(when + timedelta(days=12), PAID_UP_TO), "Fee", sid)
                     if (p, sid) == (5, "S10"):
                         pay(str(p), fee, when + timedelta(days=14), "Fee", sid)  # paid twice
             if p == 14 and sid == "S08":
                 pay("14", Decimal(100), when + timedelta(days=12), "Fee", sid)  # though they declined
             if expenses and not (p == 10 and sid == "S12"):
                 pay(str(p), expenses, when + timedelta(days=7), "Expenses", sid)
-    attendance.append({"Person ID": "P99", "Session ID": "S10", "Hours": "2", "Prep hours": "1", "Expenses": ""})
+    attendance.append(
+        {"Person ID": "P99", "Session ID": "S10", "Hours": "2", "Prep hours": "1", "Expenses": ""}
+    )
     return attendance, payments
 
 
@@ -217,7 +230,9 @@ def main() -> None:
     write("sessions.csv", sessions_rows())
     write("attendance.csv", attendance)
     write("payments.csv", payments)
-    print(f"wrote {OUT}: 40 people, {len(SESSIONS)} sessions, {len(attendance)} attendances, {len(payments)} payments")
+    print(
+        f"wrote {OUT}: 40 people, {len(SESSIONS)} sessions, {len(attendance)} attendances, {len(payments)} payments"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,88 @@
+"""Time and peak memory of all three checks at 1x and 10x the issue's size.
+
+1x = 10,000 people, 2,000 sessions, 200,000 attendances, 50,000 payments. Each size runs in its
+own process so peak memory (ru_maxrss) belongs to that size alone; the figure printed for memory
+is the process's peak, which includes building the dataset. Target at 1x on a 2-core machine:
+checks under 2 s and under 500 MB, and cost growing no faster than linearly.
+
+Usage: python benchmarks/bench_core.py [--sizes 1,10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = {"people": 10_000, "sessions": 2_000, "attendances": 200_000, "payments": 50_000}
+
+
+def one(scale: int) -> dict[str, float]:
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from synth import RUN_DATE, dataset
+
+    from coprod_core.checks import CHECKS
+    from coprod_core.settings import CheckSettings
+
+    sizes = {k: v * scale for k, v in BASE.items()}
+    t0 = time.perf_counter()
+    data = dataset(**sizes)
+    built = time.perf_counter() - t0
+    settings = CheckSettings()
+    per_check: dict[str, float] = {}
+    flags = 0
+    t1 = time.perf_counter()
+    for name, check in CHECKS.items():
+        t = time.perf_counter()
+        flags += len(check(data, settings, RUN_DATE))
+        per_check[name] = time.perf_counter() - t
+    total = time.perf_counter() - t1
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "scale": scale,
+        **sizes,
+        "build_s": built,
+        "checks_s": total,
+        "flags": flags,
+        "peak_mb": peak_mb,
+    } | {f"{k}_s": v for k, v in per_check.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1,10")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one)))
+        return
+    results = []
+    for scale in (int(s) for s in args.sizes.split(",")):
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(scale)], capture_output=True, text=True, check=True
+        )
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print("coprod core benchmark: all three checks (dataset built in memory, not timed in 'checks')")
+    print(f"{'size':>5} {'people':>8} {'sessions':>9} {'attend.':>9} {'payments':>9} "
+          f"{'checks s':>9} {'repr s':>7} {'pay s':>7} {'cons s':>7} {'flags':>7} {'peak MB':>8}")  # fmt: skip
+    for r in results:
+        print(
+            f"{r['scale']:>4}x {r['people']:>8} {r['sessions']:>9} {r['attendances']:>9} {r['payments']:>9} "
+            f"{r['checks_s']:>9.2f} {r['representation_s']:>7.2f} {r['payments_s']:>7.2f} "
+            f"{r['consultation_s']:>7.2f} {r['flags']:>7} {r['peak_mb']:>8.0f}"
+        )
+    if len(results) > 1:
+        a, b = results[0], results[-1]
+        growth = (b["checks_s"] / a["checks_s"]) / (b["scale"] / a["scale"])
+        print(f"time grows {b['checks_s'] / a['checks_s']:.1f}x for {b['scale'] // a['scale']}x the data "
+              f"(per-row cost ratio {growth:.2f}; <= ~1 is linear)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The coprod command: two audiences, staff at a terminal and cron."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from coprod.cli import main
+
+DEMO = Path(__file__).resolve().parent.parent / "recipes" / "demo"
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    target = tmp_path / "demo"
+    shutil.copytree(DEMO, target, ignore=shutil.ignore_patterns(".coprod", "coprod-flags.csv"))
+    return target
+
+
+def test_demo_prints_a_summary_and_the_flags_and_writes_the_flags_file(tmp_path, capsys):
+    code = main(["demo", "--dir", str(tmp_path / "d")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "40 rows read" in out
+    assert "'Day service redesign' is called co-production" in out
+    assert "evidence says co-production" in out  # the peer support line is fine, and shown as fine
+    assert (tmp_path / "d" / "data" / "coprod-flags.csv").is_file()
+    assert main(["demo", "--dir", str(tmp_path / "d")]) == 0
+    assert "Nothing changed since the last run" in capsys.readouterr().out
+
+
+def test_sync_is_quiet_under_cron_when_nothing_changed(demo, capsys):
+    assert main(["sync", str(demo), "--date", "2026-11-20"]) == 0
+    first = capsys.readouterr()
+    assert "Synced 'demo'" in first.out
+    assert main(["sync", str(demo), "--date", "2026-11-20"]) == 0
+    second = capsys.readouterr()
+    assert second.out == "" and second.err == ""
+
+
+def test_sync_json_gives_counts_and_flags(demo, capsys):
+    assert main(["sync", str(demo), "--json", "--dry-run", "--date", "2026-11-20"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["dry_run"] is True
+    assert payload["changes"]["new"] == len(payload["flags"]) == 22
+    assert {"check_id", "severity", "subject", "fingerprint", "message", "evidence"} <= set(
+        payload["flags"][0]
+    )
+    assert payload["written"] == 0 and payload["exit_code"] == 0
+
+
+def test_validate_lists_every_problem_and_exits_2(demo, capsys):
+    text = (demo / "recipe.toml").read_text().replace("pay_within_days = 30", "pay_within_days = -1")
+    text = text.replace('[entities.people]\nsource = "exports"', '[entities.people]\nsource = "exportz"')
+    (demo / "recipe.toml").write_text(text)
+    assert main(["validate", str(demo)]) == 2
+    out = capsys.readouterr().out
+    assert "[policy] pay_within_days" in out
+    assert "source 'exportz' is not one of [sources]" in out
+
+
+def test_validate_accepts_the_demo(capsys):
+    assert main(["validate", str(DEMO)]) == 0
+    assert "is valid" in capsys.readouterr().out
+
+
+def test_check_prints_flags_and_writes_nothing(demo, capsys):
+    assert main(["check", str(demo), "--date", "2026-11-20"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing written" in out and "Payment overdue" in out
+    assert not (demo / "data" / "coprod-flags.csv").exists()
+
+
+def test_an_unexpected_error_gives_a_sentence_not_a_traceback(demo, capsys, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("internal detail with a name: Sam Carter")
+
+    monkeypatch.setattr("coprod.cli.run", boom)
+    assert main(["sync", str(demo)]) == 1
+    out = capsys.readouterr()
+    assert "something unexpected went wrong (RuntimeError)" in out.out
+    assert "Traceback" not in out.out + out.err and "Sam Carter" not in out.out + out.err
+
+
+def test_missing_recipe_exits_2(tmp_path, capsys):
+    assert main(["sync", str(tmp_path / "nope.toml")]) == 2
+    assert "no such recipe file" in capsys.readouterr().out
