@@ -656,10 +656,20 @@ class SheetsConnector(Connector):
             lines.append(f"sheets: the tab '{flags.title}' is ready ({len(flags.rows)} flags in it)")
         needs = {t: (1, max(w.col for w in cells) + 1) for t, cells in header_cells.items()}
         structure += self._grid_requests(snap, needs)
-        data = [vr for t, cells in header_cells.items() for vr in value_ranges(t, cells)]
+        # Headings go in the same request as the tab and grid changes (stringValue: never a formula).
+        structure += [
+            {
+                "updateCells": {
+                    "start": {"sheetId": snap.tabs[t].sheet_id, "rowIndex": w.row - 1, "columnIndex": w.col},
+                    "rows": [{"values": [{"userEnteredValue": {"stringValue": w.value}}]}],
+                    "fields": "userEnteredValue",
+                }
+            }
+            for t, cells in header_cells.items()
+            for w in cells
+        ]
         try:
-            self._structure("creating the Flags tab", structure)
-            self._write_values("adding column headings", data)
+            self._structure("preparing the sheet", structure)
         finally:
             self.refresh()
         if problems:
