@@ -100,7 +100,10 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is no
 
 
 def run_script(
-    *, properties: dict[str, str] | None = None, codes: list[int] | None = None, sheet: str = "Form responses 1"
+    *,
+    properties: dict[str, str] | None = None,
+    codes: list[int] | None = None,
+    sheet: str = "Form responses 1",
 ) -> dict[str, Any]:
     props = {"COPROD_WEBHOOK_URL": URL, "COPROD_WEBHOOK_SECRET": SECRET} if properties is None else properties
     payload = {"script": str(SCRIPT), "properties": props, "codes": codes or [], "row": 12, "sheet": sheet}
@@ -114,12 +117,19 @@ def test_the_scripts_signature_is_verified_by_standardwebhooks() -> None:
     out = run_script()
     assert out["error"] is None and out["result"] == 202
     [request] = out["requests"]
-    assert request["url"] == URL and request["method"] == "post" and request["contentType"] == "application/json"
+    assert (
+        request["url"] == URL and request["method"] == "post" and request["contentType"] == "application/json"
+    )
     assert request["headers"]["webhook-id"].startswith("msg_")
     assert request["headers"]["webhook-signature"].startswith("v1,")
     body = base64.b64decode(request["payload"])
     parsed = Webhook(SECRET).verify(body, request["headers"])
-    assert parsed == {"type": "sheets.form_submit", "spreadsheet_id": "sheet-123", "sheet": "Form responses 1", "row": 12}
+    assert parsed == {
+        "type": "sheets.form_submit",
+        "spreadsheet_id": "sheet-123",
+        "sheet": "Form responses 1",
+        "row": 12,
+    }
 
 
 def test_the_script_sends_where_the_row_is_but_never_the_answers() -> None:

@@ -67,9 +67,12 @@ def signed_headers(
 
 
 def make_app(
-    tmp_path: Path, recheck: Callable[[str, Path], int | None] | None = None, **options: Any
+    tmp_path: Path,
+    recheck: Callable[[str, Path], int | None] | None = None,
+    connector: str = "files",
+    **options: Any,
 ) -> Flask:
-    recipe = write_recipe(tmp_path / "recipe")
+    recipe = write_recipe(tmp_path / "recipe", connector=connector)
     settings: dict[str, Any] = {
         "recipes": {"youth-panel": recipe},
         "state_path": tmp_path / "state.sqlite",

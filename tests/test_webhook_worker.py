@@ -1,0 +1,239 @@
+"""The inbox and the worker: durable receipt, one re-check per burst, retries, and nothing lost on a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from flask import Flask
+
+from tests.test_webhook_support import SECRET, SECRET_ENV, make_app, write_recipe
+from webhook_app.inbox import Inbox
+from webhook_app.settings import WebhookSettings
+from webhook_app.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADERS = {"X-Coprod-Secret": SECRET}
+
+
+class Rechecks:
+    """A re-check that counts its calls and can be told to fail."""
+
+    def __init__(self, outcomes: list[int | Exception] | None = None) -> None:
+        self.calls: list[str] = []
+        self.outcomes = outcomes or []
+
+    def __call__(self, name: str, path: Path) -> int:
+        self.calls.append(name)
+        outcome = self.outcomes.pop(0) if self.outcomes else 0
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def deliver(app: Flask, root_uuid: str) -> int:
+    body = {"meta/rootUuid": root_uuid, "_id": 1, "name": "Sam Jones"}
+    return app.test_client().post("/hooks/kobotoolbox/youth-panel", json=body, headers=HEADERS).status_code
+
+
+def runtime(app: Flask):  # noqa: ANN201 - the app's Runtime
+    return app.extensions["coprod_webhook"]
+
+
+def worker_for(app: Flask) -> Worker:
+    return Worker(runtime(app).settings, runtime(app).inbox)
+
+
+def statuses(app: Flask) -> list[str]:
+    return [e["status"] for e in runtime(app).inbox.events()]
+
+
+def test_a_burst_of_200_deliveries_with_20_percent_resends_is_one_recheck(tmp_path: Path) -> None:
+    rechecks = Rechecks()
+    app = make_app(tmp_path, rechecks)
+    uuids = [f"uuid:{i}" for i in range(160)]
+    sends = uuids + random.Random(6).sample(uuids, 40)
+    random.Random(7).shuffle(sends)
+    codes = [deliver(app, u) for u in sends]
+    assert codes.count(202) == 160 and codes.count(200) == 40
+    assert worker_for(app).run_once() == 1
+    assert rechecks.calls == ["youth-panel"]
+    assert statuses(app) == ["done"] * 160
+    assert worker_for(app).run_once() == 0
+
+
+def test_a_resend_after_the_event_was_processed_causes_no_second_recheck(tmp_path: Path) -> None:
+    rechecks = Rechecks()
+    app = make_app(tmp_path, rechecks)
+    assert deliver(app, "uuid:a") == 202
+    worker_for(app).run_once()
+    assert deliver(app, "uuid:a") == 200
+    assert worker_for(app).run_once() == 0 and len(rechecks.calls) == 1
+
+
+def test_a_failed_recheck_stays_in_the_inbox_and_is_retried_after_a_back_off(tmp_path: Path) -> None:
+    rechecks = Rechecks([3, RuntimeError("Sam Jones broke it")])
+    app = make_app(tmp_path, rechecks, backoff_base=0.2, backoff_max=0.4)
+    deliver(app, "uuid:a")
+    worker = worker_for(app)
+    assert worker.run_once() == 1
+    [event] = runtime(app).inbox.events()
+    assert event["status"] == "pending" and event["attempts"] == 1
+    assert event["last_error"] == "re-check ended with exit code 3"
+    assert event["next_attempt_at"] > time.time()
+    assert worker.run_once() == 0, "backing off: not retried at once"
+    assert app.test_client().get("/readyz").json["retrying"] == 1
+    time.sleep(0.25)
+    assert worker.run_once() == 1
+    [event] = runtime(app).inbox.events()
+    assert event["attempts"] == 2 and event["last_error"] == "re-check raised RuntimeError"
+    assert "Sam" not in json.dumps(event)
+    time.sleep(0.45)
+    assert worker.run_once() == 1
+    assert statuses(app) == ["done"] and len(rechecks.calls) == 3
+
+
+def test_back_off_doubles_and_is_capped(tmp_path: Path) -> None:
+    worker = worker_for(make_app(tmp_path, backoff_base=10, backoff_max=60))
+    assert [worker.backoff(n) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
+
+
+def test_events_arriving_during_a_recheck_wait_for_the_next_one(tmp_path: Path) -> None:
+    app_box: list[Flask] = []
+
+    def recheck(name: str, path: Path) -> int:
+        if len(calls) == 0:
+            assert deliver(app_box[0], "uuid:late") == 202  # a new submission while we read
+        calls.append(name)
+        return 0
+
+    calls: list[str] = []
+    app = make_app(tmp_path, recheck)
+    app_box.append(app)
+    deliver(app, "uuid:first")
+    worker = worker_for(app)
+    assert worker.run_once() == 1
+    assert statuses(app) == ["done", "pending"]
+    assert worker.run_once() == 1
+    assert statuses(app) == ["done", "done"] and len(calls) == 2
+
+
+def test_a_recipe_claimed_by_a_live_worker_is_left_alone_by_another(tmp_path: Path) -> None:
+    rechecks = Rechecks()
+    app = make_app(tmp_path, rechecks)
+    deliver(app, "uuid:a")
+    other_process = Inbox(tmp_path / "state.sqlite")
+    claim = other_process.claim("youth-panel", lease_seconds=60)
+    assert claim is not None and len(claim.event_ids) == 1
+    deliver(app, "uuid:b")
+    assert worker_for(app).run_once() == 0 and rechecks.calls == []
+    other_process.complete(claim)
+    assert worker_for(app).run_once() == 1
+    assert statuses(app) == ["done", "done"]
+
+
+def test_the_worker_thread_is_woken_by_a_delivery(tmp_path: Path) -> None:
+    done = threading.Event()
+
+    def recheck(name: str, path: Path) -> int:
+        done.set()
+        return 0
+
+    app = make_app(tmp_path, recheck, worker_thread=True, poll_interval=30.0)
+    try:
+        time.sleep(0.05)  # the thread is idle, waiting up to 30 s
+        started = time.monotonic()
+        deliver(app, "uuid:a")
+        assert done.wait(5)
+        assert time.monotonic() - started < 2
+    finally:
+        runtime(app).shutdown()
+
+
+def test_processed_events_are_purged_after_the_keep_period(tmp_path: Path) -> None:
+    inbox = Inbox(tmp_path / "state.sqlite")
+    for delivery, now in (("old", 1000.0), ("new", 5000.0)):
+        inbox.record("kobotoolbox", "r", delivery, "0" * 64, now=now)
+        claim = inbox.claim("r", lease_seconds=60, now=now)
+        assert claim is not None
+        inbox.complete(claim, now=now)
+    assert inbox.purge_done(older_than=3600, now=6000.0) == 1
+    assert [e["delivery_id"] for e in inbox.events()] == ["new"]
+
+
+KILLED_WORKER = """
+import json, sys, time
+from pathlib import Path
+from webhook_app import run_worker
+
+args = json.loads(sys.argv[1])
+
+def recheck(name, path):
+    Path(args["marker"]).write_text("re-check started")
+    time.sleep(600)  # killed here: after receipt, before any write-back
+    return 0
+
+run_worker({"recipes": {"youth-panel": args["recipe"]}, "state_path": args["state"], "env": args["env"],
+            "recheck": recheck, "poll_interval": 0.05, "lease_seconds": 1.0})
+"""
+
+
+def test_an_event_survives_a_worker_killed_mid_recheck_and_is_processed_once_after_restart(
+    tmp_path: Path,
+) -> None:
+    rechecks = Rechecks()
+    app = make_app(tmp_path, rechecks, lease_seconds=1.0)
+    assert deliver(app, "uuid:a") == 202
+    marker = tmp_path / "started"
+    args = {
+        "recipe": str(write_recipe(tmp_path / "recipe")),
+        "state": str(tmp_path / "state.sqlite"),
+        "env": {SECRET_ENV: SECRET},
+        "marker": str(marker),
+    }
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WORKER, json.dumps(args)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 20
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the worker never started its re-check"
+            assert proc.poll() is None, "the worker process ended early"
+            time.sleep(0.02)
+        assert statuses(app) == ["claimed"]
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    worker = worker_for(app)
+    assert worker.run_once() == 0, "the claim is still leased right after the kill"
+    deadline = time.monotonic() + 5
+    while worker.run_once() == 0:
+        assert time.monotonic() < deadline, "the abandoned claim was never picked up"
+        time.sleep(0.1)
+    assert rechecks.calls == ["youth-panel"]
+    assert statuses(app) == ["done"]
+    assert worker.run_once() == 0 and rechecks.calls == ["youth-panel"]
+
+
+def test_run_worker_stops_when_its_stop_event_is_set(tmp_path: Path) -> None:
+    from webhook_app import run_worker
+
+    rechecks = Rechecks()
+    app = make_app(tmp_path, rechecks)
+    deliver(app, "uuid:a")
+    stop = threading.Event()
+    settings: WebhookSettings = runtime(app).settings
+    thread = threading.Thread(target=run_worker, args=(settings, stop))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while statuses(app) != ["done"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    stop.set()
+    thread.join(5)
+    assert not thread.is_alive() and rechecks.calls == ["youth-panel"]
