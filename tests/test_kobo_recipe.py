@@ -1,0 +1,146 @@
+"""The KoboToolbox recipe folder: forms pyxform accepts, a recipe that validates and fits the forms."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from openpyxl import load_workbook
+from pyxform.xls2xform import convert
+
+from connectors.base import ConnectorContext
+from connectors.kobotoolbox import KoboConnector, KoboOptions
+from coprod_core.mapping import map_dataset
+from coprod_core.recipe import Entity, parse_recipe
+from recipes.kobotoolbox.make_forms import FORMS, write_forms
+from tests.test_kobo_fake import TOKEN, FakeKobo, submission
+
+FOLDER = Path(__file__).resolve().parent.parent / "recipes" / "kobotoolbox"
+
+
+def survey_rows(xlsx: Path) -> list[dict[str, Any]]:
+    """The form's survey rows as KPI's ``content.survey`` holds them."""
+    ws = load_workbook(xlsx, read_only=True)["survey"]
+    rows = list(ws.iter_rows(values_only=True))
+    header = rows[0]
+    return [{k: v for k, v in zip(header, r, strict=False) if v is not None} for r in rows[1:]]
+
+
+def choice_names(xlsx: Path, list_name: str) -> list[str]:
+    ws = load_workbook(xlsx, read_only=True)["choices"]
+    return [r[1] for r in ws.iter_rows(min_row=2, values_only=True) if r[0] == list_name]
+
+
+@pytest.mark.parametrize("filename", sorted(FORMS))
+def test_pyxform_converts_the_template_without_warnings(filename: str) -> None:
+    result = convert(xlsform=str(FOLDER / filename))
+    assert "<h:html" in result.xform and result.warnings == []
+
+
+def test_templates_are_regenerated_byte_for_byte(tmp_path: Path) -> None:
+    for path in write_forms(tmp_path):
+        assert path.read_bytes() == (FOLDER / path.name).read_bytes(), (
+            f"run make_forms.py: {path.name} is stale"
+        )
+
+
+@pytest.mark.parametrize("list_name", ["ethnicity", "age_band", "sex", "disability"])
+def test_every_equality_question_offers_prefer_not_to_say(list_name: str) -> None:
+    assert "prefer_not_to_say" in choice_names(FOLDER / "registration.xlsx", list_name)
+
+
+def test_ethnicity_uses_the_census_2021_high_level_groups() -> None:
+    assert choice_names(FOLDER / "registration.xlsx", "ethnicity") == [
+        "asian",
+        "black",
+        "mixed",
+        "white",
+        "other_ethnic_group",
+        "prefer_not_to_say",
+    ]
+
+
+def load() -> Any:
+    data = tomllib.loads((FOLDER / "recipe.toml").read_text(encoding="utf-8"))
+    recipe, problems = parse_recipe(data, "recipes/kobotoolbox/recipe.toml")
+    assert recipe is not None, problems
+    return recipe
+
+
+def test_the_recipe_validates_with_its_connector_options() -> None:
+    recipe = load()
+    options = KoboOptions.model_validate(recipe.sources["kobo"].options)
+    assert options.hook_endpoint and options.hook_endpoint.endswith("/hooks/kobotoolbox/kobotoolbox-example")
+    assert recipe.entities[Entity.ATTENDANCE].options == {"repeat": "attendees"}
+
+
+def test_the_recipe_fits_the_forms_and_maps_their_submissions_without_problems() -> None:
+    recipe = load()
+    people_uid = recipe.entities[Entity.PEOPLE].location
+    sessions_uid = recipe.entities[Entity.SESSIONS].location
+    env = {"KOBO_TOKEN": TOKEN, "COPROD_KOBO_HOOK_SECRET": "x" * 32}
+    options = KoboOptions.model_validate({**recipe.sources["kobo"].options, "retries": 0})
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fake.content = {
+            people_uid: {"survey": survey_rows(FOLDER / "registration.xlsx")},
+            sessions_uid: {"survey": survey_rows(FOLDER / "session_record.xlsx")},
+        }
+        fake.assets[people_uid] = [
+            submission(
+                1,
+                **{
+                    "about/person_id": "P1",
+                    "about/name": "Sam",
+                    "about/roles": "lived_experience other",
+                    "about/roles_other": "carer",
+                    "equality/ethnicity": "other_ethnic_group",
+                    "equality/age_band": "25_34",
+                    "equality/sex": "prefer_not_to_say",
+                    "equality/disability": "yes_a_little",
+                    "payment/payment_preference": "paid",
+                    "payment/benefits_opt_in": "yes",
+                },
+            )
+        ]
+        fake.assets[sessions_uid] = [
+            submission(
+                5,
+                **{
+                    "session/project": "day_service",
+                    "session/session_date": "2026-03-03",
+                    "session/hours": "2",
+                    "session/kind": "decision_meeting",
+                    "session/stage": "planning",
+                    "session/decision_taken": "yes",
+                    "session/decision": "the budget",
+                },
+                attendees=[
+                    {"attendees/person_id": "P1", "attendees/prep_hours": "1", "attendees/expenses": "4.50"}
+                ],
+            )
+        ]
+        kobo = KoboConnector("kobo", options, ConnectorContext(recipe=recipe, recipe_dir=FOLDER, env=env))
+        lines = kobo.install()
+        assert any("created the REST Service" in line for line in lines)
+        rows = {
+            entity: [r for page in kobo.read(entity, spec) for r in page.rows]
+            for entity, spec in recipe.entities.items()
+        }
+    mapped = map_dataset(recipe, rows)
+    assert [f.title for f in mapped.problems] == []
+    person = mapped.dataset.people[0]
+    assert {r.value for r in person.roles} == {"lived_experience", "carer"}
+    assert person.demographics["ethnicity"] == "other" and person.demographics["disability"] == "disabled"
+    assert person.payment_preference is not None and person.benefits_opt_in is True
+    session = mapped.dataset.sessions[0]
+    assert session.id == "5" and session.project_id == "day_service" and session.decision_taken
+    attendance = mapped.dataset.attendance[0]
+    assert (attendance.person_id, attendance.session_id, str(attendance.expenses_claimed)) == (
+        "P1",
+        "5",
+        "4.50",
+    )
