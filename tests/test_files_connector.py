@@ -1,0 +1,421 @@
+"""The files connector: CSV and XLSX rows as the file shows them, and the flags CSV staff can edit."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import Workbook
+
+from connectors.base import ConfigError, ConnectorContext, SourceUnavailable
+from connectors.files import FLAG_COLUMNS, FilesConnector, neutralise
+from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
+from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
+from coprod_core.recipe import Entity, EntitySpec, Recipe
+
+RUN = date(2026, 5, 1)
+
+
+def make_recipe(people_location: str = "people.csv", **people: Any) -> Recipe:
+    people_spec = {
+        "source": "files",
+        "location": people_location,
+        "fields": {"id": "ID", "name": "Name", "roles": "Role"},
+        **people,
+    }
+    return Recipe.model_validate(
+        {
+            "name": "files-test",
+            "sources": {"files": {"connector": "files", "directory": "data"}},
+            "projects": [{"id": "P1", "name": "Day service redesign"}],
+            "entities": {
+                "people": people_spec,
+                "sessions": {
+                    "source": "files",
+                    "location": "sessions.csv",
+                    "fields": {"id": "ID", "date": "Date", "hours": "Hours", "kind": "Kind"},
+                },
+                "attendance": {
+                    "source": "files",
+                    "location": "attendance.csv",
+                    "fields": {"person_id": "Person", "session_id": "Session"},
+                },
+            },
+        }
+    )
+
+
+def connector(tmp_path: Path, recipe: Recipe | None = None, **options: Any) -> FilesConnector:
+    recipe = recipe or make_recipe()
+    (tmp_path / "data").mkdir(exist_ok=True)
+    context = ConnectorContext(recipe=recipe, recipe_dir=tmp_path, env={})
+    return FilesConnector("files", FilesConnector.Options(directory="data", **options), context)
+
+
+def write_csv(path: Path, rows: list[list[str]], encoding: str = "utf-8") -> None:
+    with path.open("w", encoding=encoding, newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+def people_spec(recipe: Recipe) -> EntitySpec:
+    return recipe.entities[Entity.PEOPLE]
+
+
+def read_all(conn: FilesConnector, spec: EntitySpec, cursor: str | None = None) -> list[Any]:
+    return list(conn.read(Entity.PEOPLE, spec, cursor))
+
+
+def flag(n: int, message: str = "Sam (ID 17) is owed £75.00.", facts: int = 1) -> Flag:
+    return make_flag(
+        check_id="payments.owed",
+        severity=Severity.WARNING,
+        subject=Subject(kind=SubjectKind.PERSON, id=str(n)),
+        title="Payment owed",
+        message=message,
+        evidence={"owed": str(75 * facts)},
+    )
+
+
+def change(f: Flag, kind: ChangeKind = ChangeKind.NEW, status: FlagStatus = FlagStatus.OPEN) -> FlagChange:
+    known = KnownFlag.from_flag(f, status, RUN, RUN)
+    return FlagChange(kind, known, None if kind is ChangeKind.RESOLVED else f)
+
+
+def flags_rows(conn: FilesConnector) -> list[dict[str, str]]:
+    with conn.flags_path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading CSV
+
+
+def test_csv_rows_are_text_as_in_the_file_with_refs_counting_the_header_as_row_one(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    write_csv(
+        tmp_path / "data" / "people.csv",
+        [["ID", "Name", "Role"], ["007", "Sam", "Carer"], ["", "", " "], ["8", " Ali ", "Lived experience"]],
+    )
+    pages = read_all(conn, people_spec(conn.context.recipe))
+    assert len(pages) == 1
+    rows = pages[0].rows
+    assert [r.ref for r in rows] == ["people.csv row 2", "people.csv row 4"]  # the blank row 3 is skipped
+    assert [r.key for r in rows] == ["2", "4"]
+    assert rows[0].values == {"ID": "007", "Name": "Sam", "Role": "Carer"}
+    assert rows[1].values["Name"] == " Ali "
+    assert pages[0].cursor == "4"
+
+
+def test_csv_with_a_byte_order_mark_and_short_rows_is_read(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    write_csv(tmp_path / "data" / "people.csv", [["ID", "Name", "Role"], ["1", "Sam"]], encoding="utf-8-sig")
+    rows = read_all(conn, people_spec(conn.context.recipe))[0].rows
+    assert rows[0].values == {"ID": "1", "Name": "Sam", "Role": ""}
+
+
+def test_rows_come_in_pages_and_a_cursor_resumes_after_the_last_row_read(tmp_path: Path) -> None:
+    conn = connector(tmp_path, page_size=2)
+    write_csv(
+        tmp_path / "data" / "people.csv", [["ID", "Name", "Role"]] + [[str(i), "", "carer"] for i in range(5)]
+    )
+    spec = people_spec(conn.context.recipe)
+    pages = read_all(conn, spec)
+    assert [[r.values["ID"] for r in p.rows] for p in pages] == [["0", "1"], ["2", "3"], ["4"]]
+    assert [p.cursor for p in pages] == ["3", "5", "6"]
+    resumed = read_all(conn, spec, cursor=pages[0].cursor)
+    assert [r.values["ID"] for p in resumed for r in p.rows] == ["2", "3", "4"]
+    assert read_all(conn, spec, cursor="6") == []
+
+
+def test_missing_file_is_source_unavailable_naming_the_path(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    with pytest.raises(SourceUnavailable, match=r"file not found: .*data/people\.csv"):
+        read_all(conn, people_spec(conn.context.recipe))
+
+
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        (["ID", "Name", "Role", "ID"], "the header 'ID' appears twice"),
+        (["ID", "", "Name", "Role"], "column 2 has no header"),
+        (["ID", "Name", "Roles"], "maps column 'Role'"),
+        (["ID", "Name", "role"], "did you mean 'role'"),
+    ],
+)
+def test_header_problems_are_config_errors_naming_file_column_and_columns_found(
+    tmp_path: Path, header: list[str], words: str
+) -> None:
+    conn = connector(tmp_path)
+    write_csv(tmp_path / "data" / "people.csv", [header, ["1"] * len(header)])
+    with pytest.raises(ConfigError) as error:
+        read_all(conn, people_spec(conn.context.recipe))
+    text = str(error.value)
+    assert "people.csv" in text and words in text
+    assert "columns found: 'ID'" in text
+
+
+def test_a_value_under_no_header_is_a_config_error_naming_the_row(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    write_csv(tmp_path / "data" / "people.csv", [["ID", "Name", "Role", ""], ["1", "Sam", "carer", "oops"]])
+    with pytest.raises(ConfigError, match=r"people\.csv row 2 has a value in column 4"):
+        read_all(conn, people_spec(conn.context.recipe))
+
+
+def test_trailing_empty_header_cells_are_ignored(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    write_csv(
+        tmp_path / "data" / "people.csv", [["ID", "Name", "Role", "", ""], ["1", "Sam", "carer", "", ""]]
+    )
+    rows = read_all(conn, people_spec(conn.context.recipe))[0].rows
+    assert rows[0].values == {"ID": "1", "Name": "Sam", "Role": "carer"}
+
+
+def test_a_column_with_a_default_may_be_absent_from_the_header(tmp_path: Path) -> None:
+    recipe = make_recipe(defaults={"roles": "lived_experience"})
+    conn = connector(tmp_path, recipe)
+    write_csv(tmp_path / "data" / "people.csv", [["ID", "Name"], ["1", "Sam"]])
+    assert read_all(conn, people_spec(recipe))[0].rows[0].values == {"ID": "1", "Name": "Sam"}
+
+
+def test_wrong_encoding_is_a_config_error_saying_how_to_fix_it(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    (tmp_path / "data" / "people.csv").write_bytes("ID,Name,Role\n1,Zo\xeb,carer\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="CSV UTF-8"):
+        read_all(conn, people_spec(conn.context.recipe))
+    latin = connector(tmp_path, encoding="cp1252")
+    assert read_all(latin, people_spec(conn.context.recipe))[0].rows[0].values["Name"] == "Zoë"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading XLSX
+
+
+def write_xlsx(path: Path, sheets: dict[str, list[list[Any]]]) -> None:
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for title, rows in sheets.items():
+        sheet = workbook.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    workbook.save(path)
+
+
+def test_xlsx_cells_come_as_text_dates_as_dates_and_whole_numbers_without_point_zero(tmp_path: Path) -> None:
+    recipe = make_recipe(
+        "people.xlsx", demographics={"joined": "Joined", "score": "Score"}, options={"sheet": "People"}
+    )
+    conn = connector(tmp_path, recipe)
+    write_xlsx(
+        tmp_path / "data" / "people.xlsx",
+        {
+            "Notes": [["nothing here"]],
+            "People": [
+                ["ID", "Name", "Role", "Joined", "Score"],
+                ["007", "Sam", "Carer", datetime(2026, 3, 3), 2.5],
+                [None, None, None, None, None],
+                [8, "Ali", "carer", datetime(2026, 3, 3, 14, 30), 3.0],
+            ],
+        },
+    )
+    pages = read_all(conn, people_spec(recipe))
+    first, second = pages[0].rows
+    assert first.ref == "people.xlsx row 2" and second.ref == "people.xlsx row 4"
+    assert first.values == {
+        "ID": "007",
+        "Name": "Sam",
+        "Role": "Carer",
+        "Joined": date(2026, 3, 3),
+        "Score": "2.5",
+    }
+    assert second.values["ID"] == "8"
+    assert second.values["Score"] == "3"
+    assert second.values["Joined"] == datetime(2026, 3, 3, 14, 30)
+
+
+def test_xlsx_unknown_sheet_is_a_config_error_listing_the_sheets(tmp_path: Path) -> None:
+    recipe = make_recipe("people.xlsx", options={"sheet": "Peeple"})
+    conn = connector(tmp_path, recipe)
+    write_xlsx(tmp_path / "data" / "people.xlsx", {"People": [["ID", "Name", "Role"]]})
+    with pytest.raises(ConfigError, match="no sheet 'Peeple'; sheets found: 'People'"):
+        read_all(conn, people_spec(recipe))
+
+
+def test_xlsx_header_problem_is_a_config_error_too(tmp_path: Path) -> None:
+    recipe = make_recipe("people.xlsx")
+    conn = connector(tmp_path, recipe)
+    write_xlsx(tmp_path / "data" / "people.xlsx", {"People": [["ID", "Name"], ["1", "Sam"]]})
+    with pytest.raises(ConfigError, match=r"people\.xlsx.*'Role'.*columns found: 'ID', 'Name'"):
+        read_all(conn, people_spec(recipe))
+
+
+# ---------------------------------------------------------------------------------------------
+# The flags file
+
+
+def test_written_flags_land_in_the_flags_csv_with_every_column(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    f = flag(1)
+    report = conn.write_flags([change(f)])
+    assert report.written == [f.fingerprint] and report.failed == {} and report.requests == 1
+    (row,) = flags_rows(conn)
+    assert list(row) == list(FLAG_COLUMNS)
+    assert row["fingerprint"] == f.fingerprint
+    assert row["status"] == "open"
+    assert row["severity"] == "warning"
+    assert row["check"] == "payments.owed"
+    assert row["subject"] == "person 1"
+    assert row["message"] == "Sam (ID 17) is owed £75.00."
+    assert row["evidence"] == f.evidence_json
+    assert row["first_seen"] == row["last_seen"] == "2026-05-01"
+
+
+def test_writing_the_same_change_twice_gives_one_row(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    changes = [change(flag(1)), change(flag(2))]
+    conn.write_flags(changes)
+    first = conn.flags_path.read_bytes()
+    conn.write_flags(changes)
+    assert conn.flags_path.read_bytes() == first
+    assert len(flags_rows(conn)) == 2
+
+
+def test_formula_like_text_is_written_with_a_leading_apostrophe(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    evil = make_flag(
+        check_id='=HYPERLINK("http://x")',
+        severity=Severity.INFO,
+        subject=Subject(kind=SubjectKind.SESSION, id="1"),
+        title="+SUM(A1)",
+        message="-2 hours were recorded",
+        evidence={},
+    )
+    tabbed = flag(3, message="\t=cmd")
+    conn.write_flags([change(evil), change(tabbed)])
+    content = conn.flags_path.read_text(encoding="utf-8-sig")
+    assert "'=HYPERLINK" in content and "'+SUM(A1)" in content and "'-2 hours" in content
+    assert "'\t=cmd" in content
+    for row in flags_rows(conn):
+        for column in ("check", "title", "message"):
+            assert not row[column].startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert neutralise("@x") == "'@x" and neutralise("fine") == "fine"
+
+
+def test_changed_flag_rewrites_its_row_and_resolved_flag_keeps_its_text(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    f = flag(1)
+    conn.write_flags([change(f), change(flag(2))])
+    changed = flag(1, message="Sam (ID 17) is owed £150.00.", facts=2)
+    later = KnownFlag.from_flag(changed, FlagStatus.OPEN, RUN, date(2026, 6, 1))
+    resolved = KnownFlag.from_flag(flag(2), FlagStatus.RESOLVED, RUN, date(2026, 6, 1))
+    report = conn.write_flags(
+        [FlagChange(ChangeKind.CHANGED, later, changed), FlagChange(ChangeKind.RESOLVED, resolved, None)]
+    )
+    assert sorted(report.written) == sorted([f.fingerprint, flag(2).fingerprint])
+    first, second = flags_rows(conn)
+    assert first["message"] == "Sam (ID 17) is owed £150.00." and first["last_seen"] == "2026-06-01"
+    assert first["first_seen"] == "2026-05-01"
+    assert second["status"] == "resolved" and second["message"] == "Sam (ID 17) is owed £75.00."
+
+
+def test_staff_statuses_rows_and_columns_survive_a_write_and_are_read_back(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    a, b, c, d = flag(1), flag(2), flag(3), flag(4)
+    conn.write_flags([change(a), change(b), change(c), change(d)])
+    # Staff open it in a spreadsheet: add a notes column, re-order, set statuses, add their own row.
+    rows = flags_rows(conn)
+    rows.reverse()
+    statuses = {a.fingerprint: "Acknowledged", b.fingerprint: "Won't fix", c.fingerprint: "WONT_FIX"}
+    for row in rows:
+        row["status"] = statuses.get(row["fingerprint"], "done?")
+        row["notes"] = f"called {row['subject']}"
+    rows.append({"fingerprint": "", "status": "", "title": "Ring the carers' forum", "notes": "staff row"})
+    with conn.flags_path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["notes", *FLAG_COLUMNS], restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    assert conn.read_staff_statuses() == {
+        a.fingerprint: FlagStatus.ACKNOWLEDGED,
+        b.fingerprint: FlagStatus.WONT_FIX,
+        c.fingerprint: FlagStatus.WONT_FIX,
+    }
+    new = flag(5)
+    conn.write_flags([change(new)])
+    after = flags_rows(conn)
+    assert [r["fingerprint"] for r in after] == [
+        d.fingerprint,
+        c.fingerprint,
+        b.fingerprint,
+        a.fingerprint,
+        "",
+        new.fingerprint,
+    ]
+    assert after[4]["title"] == "Ring the carers' forum" and after[4]["notes"] == "staff row"
+    assert after[3]["status"] == "Acknowledged" and after[3]["notes"] == "called person 1"
+    assert list(after[0])[0] == "notes"
+
+
+def test_staff_setting_a_flag_back_to_open_is_read_so_the_acknowledgement_can_be_lifted(
+    tmp_path: Path,
+) -> None:
+    conn = connector(tmp_path)
+    conn.write_flags([change(flag(1))])
+    assert conn.read_staff_statuses() == {flag(1).fingerprint: FlagStatus.OPEN}
+
+
+def test_no_flags_file_means_no_staff_statuses(tmp_path: Path) -> None:
+    assert connector(tmp_path).read_staff_statuses() == {}
+
+
+def test_write_that_cannot_replace_the_file_reports_every_change_as_failed(tmp_path: Path) -> None:
+    conn = connector(tmp_path, flags_file="locked/coprod-flags.csv")  # a folder that does not exist
+    f = flag(1)
+    report = conn.write_flags([change(f)])
+    assert report.written == []
+    assert "could not be written" in report.failed[f.fingerprint]
+
+
+def test_no_changes_write_nothing(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    assert conn.write_flags([]).requests == 0
+    assert not conn.flags_path.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Install
+
+
+def write_all_files(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    write_csv(data / "people.csv", [["ID", "Name", "Role"]])
+    write_csv(data / "sessions.csv", [["ID", "Date", "Hours", "Kind"]])
+    write_csv(data / "attendance.csv", [["Person", "Session"]])
+
+
+def test_install_creates_the_flags_file_and_checks_each_mapped_file_idempotently(tmp_path: Path) -> None:
+    write_all_files(tmp_path)
+    conn = connector(tmp_path)
+    lines = conn.install()
+    assert any("created coprod-flags.csv" in line for line in lines)
+    assert sum("mapped columns found" in line for line in lines) == 3
+    assert conn.flags_path.read_text(encoding="utf-8-sig").strip() == ",".join(FLAG_COLUMNS)
+    conn.write_flags([change(flag(1))])
+    again = conn.install()
+    assert any("already exists" in line for line in again)
+    assert len(flags_rows(conn)) == 1  # install never overwrites flags
+
+
+def test_install_names_a_missing_folder_or_file(tmp_path: Path) -> None:
+    recipe = make_recipe()
+    context = ConnectorContext(recipe=recipe, recipe_dir=tmp_path, env={})
+    missing_dir = FilesConnector("files", FilesConnector.Options(directory="nowhere"), context)
+    with pytest.raises(SourceUnavailable, match="folder not found: .*nowhere"):
+        missing_dir.install()
+    write_all_files(tmp_path)
+    (tmp_path / "data" / "sessions.csv").unlink()
+    with pytest.raises(SourceUnavailable, match=r"sessions\.csv"):
+        connector(tmp_path).install()
