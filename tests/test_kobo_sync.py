@@ -1,0 +1,116 @@
+"""The KoboToolbox connector inside the real sync: failures retried next run, nothing rewritten, no secrets."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import responses
+
+from connectors.base import ConnectorContext
+from connectors.kobotoolbox import KoboConnector, KoboOptions
+from coprod.config import LoadedRecipe
+from coprod.state import StateStore
+from coprod.sync import run
+from coprod_core.recipe import parse_recipe
+from tests.test_kobo_fake import TOKEN, FakeKobo, submission
+
+PEOPLE, SESSIONS = "aPeople", "aSessions"
+
+
+def loaded() -> LoadedRecipe:
+    data = {
+        "name": "kobo-sync",
+        "sources": {"kobo": {"connector": "kobotoolbox"}},
+        "entities": {
+            "people": {
+                "source": "kobo",
+                "location": PEOPLE,
+                "fields": {"id": "person_id", "roles": "roles", "payment_preference": "payment_preference"},
+            },
+            "sessions": {
+                "source": "kobo",
+                "location": SESSIONS,
+                "fields": {"id": "_id", "date": "date", "hours": "session/hours", "kind": "kind"},
+                "defaults": {"project_id": "p1"},
+            },
+            "attendance": {
+                "source": "kobo",
+                "location": SESSIONS,
+                "fields": {"person_id": "person_id", "session_id": "_id"},
+                "options": {"repeat": "attendees"},
+            },
+        },
+        "projects": [{"id": "p1", "name": "Project", "label": "consultation"}],
+        "policy": {"rates": {"co_design_workshop": "25"}, "pay_within_days": 30},
+    }
+    recipe, problems = parse_recipe(data, "recipe.toml")
+    assert recipe is not None, problems
+    return LoadedRecipe(recipe=recipe, path=Path("recipe.toml"), dir=Path("."), env={"KOBO_TOKEN": TOKEN})
+
+
+def fill(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [
+        submission(i, person_id=f"P{i}", roles="lived_experience", payment_preference="paid")
+        for i in (1, 2, 3)
+    ]
+    fake.assets[SESSIONS] = [
+        submission(
+            10,
+            date="2026-03-03",
+            kind="co_design_workshop",
+            **{"session/hours": "2"},
+            attendees=[{"attendees/person_id": f"P{i}"} for i in (1, 2, 3)],
+        )
+    ]
+
+
+def connector(lr: LoadedRecipe) -> KoboConnector:
+    opts = KoboOptions(retries=0, backoff_factor=0)
+    return KoboConnector("kobo", opts, ConnectorContext(recipe=lr.recipe, recipe_dir=lr.dir, env=lr.env))
+
+
+def test_a_failed_edit_ends_partial_and_the_next_sync_writes_only_it(caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG)
+    lr = loaded()
+    state = StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill(fake)
+        fake.fail_roots = {fake.by_id(PEOPLE, 2)["meta/rootUuid"].removeprefix("uuid:")}
+        kobo = connector(lr)
+        first = run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": kobo})
+        assert first.exit_code == 4 and len(first.write.failed) == 1
+        assert fake.by_id(PEOPLE, 1)["coprod_flags"] == "Critical: Payment overdue"
+        assert "coprod_flags" not in fake.by_id(PEOPLE, 2)
+
+        fake.fail_roots = set()
+        n = len(rsps.calls)
+        second = run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": kobo})
+        assert second.exit_code == 0 and len(second.write.written) == 1
+        edits = [c for c in rsps.calls[n:] if "/data/bulk/" in c.request.url]
+        assert len(edits) == 1 and b'"submission_ids": [2]' in edits[0].request.body
+        assert fake.by_id(PEOPLE, 2)["coprod_flags"] == "Critical: Payment overdue"
+
+        n = len(rsps.calls)
+        third = run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": kobo})
+        assert third.exit_code == 0 and [c.request.method for c in rsps.calls[n:]] == ["GET", "GET"]
+    assert TOKEN not in caplog.text
+    assert all(TOKEN not in m for r in (first, second, third) for m in r.messages)
+
+
+def test_an_unreachable_server_ends_the_run_as_source_unavailable_without_the_token() -> None:
+    lr = loaded()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        FakeKobo(rsps)  # no assets: every read is a 404
+        result = run(
+            lr,
+            run_date=date(2026, 6, 1),
+            state=StateStore.open(":memory:"),
+            connectors={"kobo": connector(lr)},
+        )
+    assert result.exit_code == 3
+    assert any("kf.kobotoolbox.org" in m and PEOPLE in m for m in result.messages)
+    assert all(TOKEN not in m for m in result.messages)
