@@ -548,7 +548,7 @@ def test_no_changes_means_no_request_at_all() -> None:
 def test_429_then_success_retries_and_reads() -> None:
     recipe = make_recipe()
     sheet = make_sheet()
-    sheet.fail("batchGet", 429, times=1)
+    sheet.fail("batchGet", 429, times=1, retry_after="1")
     conn = make_connector(recipe)
 
     rows = [r for p in conn.read(Entity.SESSIONS, recipe.entities[Entity.SESSIONS]) for r in p.rows]
@@ -692,3 +692,59 @@ def test_install_lists_every_problem_with_the_columns_found() -> None:
     text = str(err.value)
     assert "'Participant ID' (id)" in text and "the columns found are: 'Timestamp', 'Name'" in text
     assert "tab 'Attendance' is not in the spreadsheet" in text
+
+
+@responses.activate
+def test_service_account_key_file_signs_in_and_sends_the_bearer_token(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    key_file = tmp_path / "keys" / "coprod.json"
+    key_file.parent.mkdir()
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "charity",
+                "private_key_id": "abc123",
+                "private_key": pem,
+                "client_email": "coprod@charity.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
+    responses.add(
+        responses.POST,
+        "https://oauth2.googleapis.com/token",
+        json={"access_token": "ya29.t", "expires_in": 3600},
+    )
+    recipe = make_recipe()
+    sheet = make_sheet()
+    context = ConnectorContext(
+        recipe=recipe, recipe_dir=tmp_path, env={"GOOGLE_APPLICATION_CREDENTIALS": "keys/coprod.json"}
+    )
+    conn = build_connector("sheet", recipe.sources["sheet"], context)
+
+    rows = [r for p in conn.read(Entity.SESSIONS, recipe.entities[Entity.SESSIONS]) for r in p.rows]
+
+    assert len(rows) == 1
+    sheets_calls = [c for c in responses.calls if c.request.url.startswith("https://sheets.googleapis.com/")]
+    assert len(sheets_calls) == 2 == sheet.reads
+    assert all(c.request.headers["Authorization"] == "Bearer ya29.t" for c in sheets_calls)
+
+
+def test_key_file_that_is_not_a_service_account_key_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "key.json").write_text(json.dumps({"installed": {"client_id": "x"}}))
+    recipe = make_recipe()
+    context = ConnectorContext(
+        recipe=recipe, recipe_dir=tmp_path, env={"GOOGLE_APPLICATION_CREDENTIALS": "key.json"}
+    )
+    conn = build_connector("sheet", recipe.sources["sheet"], context)
+
+    with pytest.raises(ConfigError, match="not a service-account JSON key"):
+        conn.read_staff_statuses()
