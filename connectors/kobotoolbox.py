@@ -678,13 +678,7 @@ class KoboConnector(Connector):
             else ""
         )
         if existing is None:
-            self._request(
-                "POST",
-                f"/api/v2/assets/{asset}/hooks/",
-                what="creating the REST Service",
-                asset=asset,
-                body=desired,
-            )
+            self._hook_write("POST", f"/api/v2/assets/{asset}/hooks/", asset, desired)
             return f"{self.kind}: created the REST Service '{name}' on asset {asset} -> {endpoint}"
         same = (
             all(
@@ -695,14 +689,18 @@ class KoboConnector(Connector):
         )
         if same:
             return f"{self.kind}: the REST Service '{name}' on asset {asset} is already up to date{extra}"
-        self._request(
-            "PATCH",
-            f"/api/v2/assets/{asset}/hooks/{existing.get('uid')}/",
-            what="updating the REST Service",
-            asset=asset,
-            body=desired,
-        )
+        self._hook_write("PATCH", f"/api/v2/assets/{asset}/hooks/{existing.get('uid')}/", asset, desired)
         return f"{self.kind}: updated the REST Service '{name}' on asset {asset} -> {endpoint}{extra}"
+
+    def _hook_write(self, method: str, path: str, asset: str, body: dict[str, Any]) -> None:
+        what = "creating the REST Service" if method == "POST" else "updating the REST Service"
+        response = self._request(method, path, what=what, asset=asset, body=body, accept=(400,))
+        if response.status_code == 400:
+            raise ConfigError(
+                f"{self._where(asset)} refused the REST Service address {self.options.hook_endpoint} "
+                "(HTTP 400): it must be a public https address; KoboToolbox refuses private or local "
+                "addresses unless its administrator allows them"
+            )
 
     def close(self) -> None:
         if self._session is not None:

@@ -20,7 +20,7 @@ from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
 from coprod_core.mapping import map_dataset
 from coprod_core.recipe import Entity, Recipe, parse_recipe
-from tests.test_kobo_fake import DATA, SERVER, TOKEN, FakeKobo, submission
+from tests.test_kobo_fake import DATA, HOOKS, SERVER, TOKEN, FakeKobo, submission
 
 PEOPLE, SESSIONS = "aPeopleForm", "aSessionForm"
 
@@ -462,3 +462,11 @@ def test_install_with_a_refused_token_says_what_to_check(fake: FakeKobo) -> None
     with pytest.raises(SourceUnavailable, match="HTTP 403") as err:
         c.install()
     assert "not-the-right-one" not in str(err.value) and PEOPLE in str(err.value)
+
+
+def test_install_explains_a_refused_hook_address(fake: FakeKobo) -> None:
+    fake.content = {PEOPLE: CONTENT, SESSIONS: SESSION_CONTENT}
+    fake.rsps.remove(responses.POST, HOOKS)  # KPI's SSRF protection refuses a loopback address
+    fake.rsps.add(responses.POST, HOOKS, status=400, json={"endpoint": ["not allowed"]})
+    with pytest.raises(ConfigError, match="private or local"):
+        connector(hook_endpoint="http://127.0.0.1:8000/hooks/kobotoolbox/kobo-test").install()
