@@ -31,6 +31,18 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
+RETRY_AFTER_CAP = 120.0
+"""The longest a Retry-After header may hold a run (urllib3 honours any value, however long)."""
+
+
+class CappedRetry(Retry):
+    """urllib3's Retry, with a server's Retry-After capped so a cron run is never held for hours."""
+
+    def get_retry_after(self, response: Any) -> float | None:
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, RETRY_AFTER_CAP)
+
+
 def make_retry(
     total: int = 4,
     backoff_factor: float = 1.0,
@@ -38,7 +50,7 @@ def make_retry(
     backoff_max: float = 60.0,
 ) -> Retry:
     """Bounded retries on connection errors, read timeouts and the given statuses, honouring Retry-After."""
-    return Retry(
+    return CappedRetry(
         total=total,
         connect=total,
         read=total,
