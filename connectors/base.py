@@ -135,7 +135,7 @@ class Connector(ABC):
         """Prepare the tool (tabs, fields, hooks), idempotently. Returns what was done or checked."""
         return [f"{self.kind}: nothing to install"]
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most connectors hold nothing to release
         """Release sessions and files."""
 
     def __enter__(self) -> Connector:
