@@ -85,7 +85,9 @@ def test_a_failed_write_keeps_the_previous_state_so_it_is_tried_again():
     saved = first.state_after({}, failed)
     assert flag(subject="18").fingerprint not in saved
     retry = diff_flags(saved, [flag(), flag(subject="18")], {}, D2)
-    assert [(c.kind, c.fingerprint) for c in retry.changes] == [(ChangeKind.NEW, flag(subject="18").fingerprint)]
+    assert [(c.kind, c.fingerprint) for c in retry.changes] == [
+        (ChangeKind.NEW, flag(subject="18").fingerprint)
+    ]
 
 
 def test_the_same_problem_raised_twice_in_one_run_is_one_flag():
