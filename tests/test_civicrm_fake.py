@@ -12,6 +12,7 @@ The benchmark seeds it with a panel and drives a real sync against it.
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
 import re
@@ -199,15 +200,27 @@ class FakeCiviCRM:
         )
 
     # -------------------------------------------------------------------- actions
+    def _candidates(self, entity: str, where: list[list[Any]]) -> list[dict[str, Any]]:
+        """Records in id order, starting after ``id > x`` when the query pages (keeps the fake fast)."""
+        rows = self.records[entity]
+        if any(rows[i]["id"] > rows[i + 1]["id"] for i in range(len(rows) - 1)):
+            rows.sort(key=lambda r: r["id"])
+        after = next((c[2] for c in where if c[:2] == ["id", ">"]), None)
+        if after is None:
+            return rows
+        return rows[bisect.bisect_right([r["id"] for r in rows], after) :]
+
     def _get(self, entity: str, params: dict[str, Any], user: int | None) -> list[dict[str, Any]]:
         if user is None:
             return []  # an anonymous visitor sees nothing, and is told nothing
-        rows = [r for r in self.records[entity] if all(_matches(r, c, user) for c in params.get("where", []))]
-        if params.get("orderBy", {}).get("id") == "ASC":
-            rows.sort(key=lambda r: r["id"])
+        where = params.get("where", [])
         limit = params.get("limit") or 0
-        if limit:
-            rows = rows[:limit]
+        rows = []
+        for r in self._candidates(entity, where):
+            if all(_matches(r, c, user) for c in where):
+                rows.append(r)
+                if limit and len(rows) == limit:
+                    break
         select = params.get("select") or []
         if not select:
             return [dict(r) for r in rows]
@@ -222,18 +235,25 @@ class FakeCiviCRM:
         if user is None:
             raise PermissionError
         match = params.get("match") or []
+        index: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+        if match:
+            for r in self.records[entity]:
+                index[tuple(r.get(f) for f in match)].append(r)
         out = []
         for given in params.get("records", []):
             record = {**params.get("defaults", {}), **given}
             existing = None
             if match and all(f in record for f in match):
-                found = [r for r in self.records[entity] if all(r.get(f) == record[f] for f in match)]
+                found = index[tuple(record[f] for f in match)]
                 existing = found[0] if len(found) == 1 else None
             if existing is not None:
                 existing.update(record)
                 out.append({"id": existing["id"]})
             else:
-                out.append({"id": self.add(entity, **record)["id"]})
+                created = self.add(entity, **record)
+                if match:
+                    index[tuple(created.get(f) for f in match)].append(created)
+                out.append({"id": created["id"]})
         if self.timeout_after_save:
             self.timeout_after_save -= 1
             return requests.exceptions.ReadTimeout("Read timed out. (read timeout=30)")
@@ -261,6 +281,10 @@ KINDS = ["Co_design_workshop", "Decision_meeting", "Focus_group", "Feedback_on_d
 STAGES = ["Design", "Planning", "Delivery", "Evaluation"]
 
 
+RATES = {"Co_design_workshop": 25, "Decision_meeting": 25, "Steering_group": 25, "Focus_group": 20}
+RATES["Feedback_on_draft"] = 20
+
+
 def seed_panel(
     fake: FakeCiviCRM,
     *,
@@ -268,22 +292,39 @@ def seed_panel(
     events: int = 300,
     participants: int = 20000,
     campaigns: int = 10,
-    payments: int = 0,
+    unpaid_every: int = 0,
     seed: int = 7,
 ) -> None:
-    """A CiviEvent co-production panel shaped as recipes/civicrm/recipe.toml maps it."""
+    """A CiviEvent co-production panel shaped as recipes/civicrm/recipe.toml maps it.
+
+    Half the panel has a voice role (lived experience or carer). With ``unpaid_every`` = N, every
+    attendance of a voice member who wants paying is paid in full a week later (a Contribution of
+    the exact amount the recipe's policy gives), except for every N-th member: those are owed, which
+    is what raises payment flags. 0 leaves everyone unpaid.
+    """
     rnd = random.Random(seed)
     fake.add("Contact", id=USER_CONTACT_ID - 1, display_name="Admin")
     fake.add("Contact", id=USER_CONTACT_ID, display_name="coprod API user")
     panel = ["Coproduction_Panel"]
+    first = USER_CONTACT_ID + 1
+    paid_people: set[int] = set()
     for i in range(contacts):
+        roles = [ROLES[i % 4]] if i % 7 else ["Lived_experience", "Carer"]
+        declined = i % 23 == 0
+        if (
+            {"Lived_experience", "Carer"} & set(roles)
+            and not declined
+            and (not unpaid_every or i % unpaid_every)
+        ):
+            paid_people.add(first + i)
         fake.add(
             "Contact",
+            id=first + i,
             display_name=f"Member {i}",
             **{
                 "groups:name": panel,
-                "Coprod_Panel.Roles:name": [ROLES[i % 4]] if i % 7 else ["Lived_experience", "Carer"],
-                "Coprod_Panel.Payment_Preference:name": "Declined" if i % 23 == 0 else "Paid",
+                "Coprod_Panel.Roles:name": roles,
+                "Coprod_Panel.Payment_Preference:name": "Declined" if declined else "Paid",
                 "Coprod_Panel.Benefits_Check": i % 11 == 0,
                 "Equalities.Ethnicity:name": ETHNICITY[rnd.randrange(len(ETHNICITY))],
                 "Equalities.Age_Band:name": rnd.choice(["18_24", "25_44", "45_64", "65_plus"]),
@@ -303,15 +344,17 @@ def seed_panel(
             },
         )
     start = datetime(2026, 1, 5, 10, 0, 0)
+    event_day: dict[int, datetime] = {}
     for e in range(1, events + 1):
-        begins = start + timedelta(days=e % 150, hours=e % 3)
+        begins = start + timedelta(days=e % 120, hours=e % 3)
+        event_day[e] = begins
         fake.add(
             "Event",
             id=e,
             title=f"Session {e}",
             start_date=begins.strftime("%Y-%m-%d %H:%M:%S"),
             end_date=(begins + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S"),
-            campaign_id=1 + e % campaigns,
+            campaign_id=1 + e % campaigns if campaigns else None,
             **{
                 "event_type_id:name": KINDS[e % len(KINDS)],
                 "Coprod_Session.Stage:name": STAGES[e % 4],
@@ -319,33 +362,41 @@ def seed_panel(
                 "Coprod_Session.Decision": "the budget" if e % 10 == 0 else None,
             },
         )
-    first = USER_CONTACT_ID + 1
-    for p in range(participants):
+    seen: set[tuple[int, int]] = set()
+    p = 0
+    while p < participants and events:
+        contact, event = first + rnd.randrange(contacts), 1 + rnd.randrange(events)
+        if (contact, event) in seen:
+            continue
+        seen.add((contact, event))
+        attended, prep = p % 9 != 0, p % 3 == 0
+        p += 1
         fake.add(
             "Participant",
-            contact_id=first + rnd.randrange(contacts),
-            event_id=1 + rnd.randrange(events),
+            contact_id=contact,
+            event_id=event,
             **{
-                "status_id:name": "Attended" if p % 9 else "No-show",
+                "status_id:name": "Attended" if attended else "No-show",
                 "role_id:name": ["Attendee"],
                 "contact_id.groups:name": panel,
-                "Coprod_Attendance.Prep_Hours": 1 if p % 3 == 0 else None,
+                "Coprod_Attendance.Prep_Hours": 1 if prep else None,
                 "Coprod_Attendance.Expenses_Claimed": None,
             },
         )
-    for _ in range(payments):
-        fake.add(
-            "Contribution",
-            contact_id=first + rnd.randrange(contacts),
-            total_amount=50.0,
-            receive_date="2026-03-01 12:00:00",
-            **{
-                "financial_type_id:name": "Participation_payment",
-                "contribution_status_id:name": "Completed",
-                "Coprod_Payment.Kind:name": "Fee",
-                "Coprod_Payment.Session": None,
-            },
-        )
+        if attended and contact in paid_people:
+            kind = KINDS[event % len(KINDS)]
+            fake.add(
+                "Contribution",
+                contact_id=contact,
+                total_amount=float(RATES[kind] * (3 if prep else 2)),
+                receive_date=(event_day[event] + timedelta(days=7)).strftime("%Y-%m-%d %H:%M:%S"),
+                **{
+                    "financial_type_id:name": "Participation_payment",
+                    "contribution_status_id:name": "Completed",
+                    "Coprod_Payment.Kind:name": "Fee",
+                    "Coprod_Payment.Session": None,
+                },
+            )
 
 
 # ------------------------------------------------------------------------ tests of the fake itself
