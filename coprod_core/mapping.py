@@ -47,6 +47,7 @@ from coprod_core.model import (
     Session,
     SessionKind,
     Stage,
+    category_key,
 )
 from coprod_core.recipe import Entity, EntitySpec, InlineProject, Recipe
 from coprod_core.rows import Row
@@ -81,12 +82,9 @@ class _Bad(Exception):
         self.expected = expected
 
 
-_KEY_SEPARATORS = re.compile(r"[\s_\-]+")
-
-
-def _key(text: str) -> str:
-    """Case-, space- and hyphen-insensitive key: 'Co-design  Workshop' -> 'co_design_workshop'."""
-    return _KEY_SEPARATORS.sub("_", text.strip().casefold()).strip("_")
+_key = category_key
+"""Case-, space- and hyphen-insensitive key: 'Co-design  Workshop' -> 'co_design_workshop'. The same
+function keys baseline categories, so a mapped answer and the baseline always meet."""
 
 
 def _text(raw: Any) -> str | None:

@@ -456,6 +456,30 @@ def test_demographic_answer_off_the_values_map_is_flagged_without_quoting_the_an
     assert mapped.counts[Entity.PEOPLE] == EntityCount(read=2, used=2, rejected=0)
 
 
+def test_demographic_categories_meet_the_baseline_keys_however_either_is_typed() -> None:
+    """A baseline keyed '18-24' must meet answers typed '18 - 24' (no values map) or mapped ones."""
+    baseline = {
+        "age_band": {
+            "source": "service records",
+            "as_of": "2025/26",
+            "counts": {"18-24": 10, "65 and over": 5},
+        },
+        "ethnicity": {"source": "Census 2021", "as_of": "2021", "shares": {"Asian": 0.2, "white": 0.8}},
+    }
+    rows = basic_rows(
+        people=[
+            person_row(1, Age="18 - 24", Ethnicity="Asian / Asian British"),
+            person_row(2, Age="65 and Over"),
+        ]
+    )
+    mapped = map_dataset(recipe(baseline=baseline), rows)
+    people = mapped.dataset.people_by_id()
+    baseline_keys = {d: set(b.shares) for d, b in mapped.dataset.baseline.items()}
+    assert people["1"].demographics["age_band"] in baseline_keys["age_band"]
+    assert people["1"].demographics["ethnicity"] in baseline_keys["ethnicity"]
+    assert people["2"].demographics["age_band"] in baseline_keys["age_band"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad input -> data-quality flags
 
