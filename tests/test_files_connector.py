@@ -419,3 +419,31 @@ def test_install_names_a_missing_folder_or_file(tmp_path: Path) -> None:
     (tmp_path / "data" / "sessions.csv").unlink()
     with pytest.raises(SourceUnavailable, match=r"sessions\.csv"):
         connector(tmp_path).install()
+
+
+def test_rows_read_from_csv_map_onto_the_model_and_a_bad_cell_is_named_by_file_row_and_column(
+    tmp_path: Path,
+) -> None:
+    from coprod_core.mapping import map_dataset
+
+    write_all_files(tmp_path)
+    data = tmp_path / "data"
+    write_csv(
+        data / "people.csv", [["ID", "Name", "Role"], ["007", "Sam", "Carer"], ["8", "Ali", "astronaut"]]
+    )
+    write_csv(
+        data / "sessions.csv",
+        [["ID", "Date", "Hours", "Kind"], ["S1", "03/03/2026", "2", "Co-design workshop"]],
+    )
+    write_csv(data / "attendance.csv", [["Person", "Session"], ["007", "S1"]])
+    conn = connector(tmp_path)
+    recipe = conn.context.recipe
+    rows = {
+        entity: [row for page in conn.read(entity, spec) for row in page.rows]
+        for entity, spec in recipe.entities.items()
+    }
+    mapped = map_dataset(recipe, rows)
+    assert [p.id for p in mapped.dataset.people] == ["007"]
+    assert mapped.dataset.attendance[0].person_id == "007"
+    (problem,) = mapped.problems
+    assert problem.message.startswith("people.csv row 3, column 'Role': 'astronaut' is not understood")
