@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from tests.test_webhook_support import SECRET, SECRET_ENV, make_app, write_recipe
@@ -237,3 +238,48 @@ def test_run_worker_stops_when_its_stop_event_is_set(tmp_path: Path) -> None:
     stop.set()
     thread.join(5)
     assert not thread.is_alive() and rechecks.calls == ["youth-panel"]
+
+
+COPROD_WORKER = """
+import sys
+from webhook_app.cli import worker
+sys.exit(worker())
+"""
+
+
+def test_coprod_worker_processes_the_inbox_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    write_recipe(tmp_path / "recipes" / "youth")
+    inbox = Inbox(tmp_path / "state.sqlite")
+    inbox.record("kobotoolbox", "youth-panel", "uuid:a", "0" * 64)
+    env = {
+        **os.environ,
+        "COPROD_RECIPES": str(tmp_path / "recipes"),
+        "COPROD_STATE": str(tmp_path / "state.sqlite"),
+        SECRET_ENV: SECRET,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", COPROD_WORKER], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while inbox.events()[0]["status"] != "pending" or inbox.events()[0]["attempts"] == 0:
+            # the real sync cannot read the 'files' source here, so the event is kept for a retry
+            assert time.monotonic() < deadline, "the worker never tried the event"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(20)
+    assert code == 0
+    [event] = inbox.events()
+    assert event["status"] == "pending" and event["last_error"].startswith("re-check")
+
+
+def test_coprod_worker_without_recipes_says_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from webhook_app.cli import worker
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COPROD_RECIPES", str(tmp_path))
+    assert worker() == 2
+    assert "COPROD_RECIPES" in capsys.readouterr().err

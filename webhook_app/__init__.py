@@ -98,7 +98,7 @@ def create_app(settings: WebhookSettings | Mapping[str, Any] | None = None) -> F
         JSON_SORT_KEYS=False,
     )
     app.debug = False
-    runtime = Runtime(settings=resolved, inbox=Inbox(resolved.state_path))
+    runtime = Runtime(settings=resolved, inbox=Inbox(resolved.state_path, resolved.fsync_each_receipt))
     app.extensions["coprod_webhook"] = runtime
     for bp in (kobotoolbox.bp, sheets.bp, civicrm.bp, health.bp):
         app.register_blueprint(bp)

@@ -116,7 +116,7 @@ def run_worker(
     Settings as for ``create_app`` (None: from the environment and ``.env``).
     """
     resolved = coerce_settings(settings)
-    inbox = Inbox(resolved.state_path)
+    inbox = Inbox(resolved.state_path, resolved.fsync_each_receipt)
     log.info("worker started for %d recipe(s), inbox %s", len(resolved.recipes), resolved.state_path)
     try:
         Worker(resolved, inbox).run(stop_event or threading.Event())

@@ -1,0 +1,67 @@
+"""What ``coprod serve`` and ``coprod worker`` call: settings from the environment, clean stops.
+
+Both return an exit code for the CLI: 0 after a clean stop, 2 when the settings are unusable (the
+message says which variable or file to fix).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from webhook_app.settings import SettingsError, WebhookSettings
+
+log = logging.getLogger("webhook_app")
+
+
+def _settings() -> WebhookSettings | None:
+    try:
+        settings = WebhookSettings.from_env()
+    except SettingsError as exc:
+        print(f"coprod: {exc}", file=sys.stderr)
+        return None
+    if not settings.recipes:
+        print(
+            "coprod: no recipes found: set COPROD_RECIPES to a recipe file or a folder of recipes",
+            file=sys.stderr,
+        )
+        return None
+    return settings
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
+    """Run the app on werkzeug's threaded server for local use, with its worker thread."""
+    from webhook_app import serve as run_server
+
+    _logging()
+    settings = _settings()
+    if settings is None:
+        return 2
+    run_server(settings, host=host, port=port)
+    return 0
+
+
+def worker() -> int:
+    """Process the inbox until SIGTERM or Ctrl-C; a re-check in progress finishes first."""
+    from webhook_app.worker import run_worker
+
+    _logging()
+    settings = _settings()
+    if settings is None:
+        return 2
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        log.info("stopping after the current re-check")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    run_worker(settings, stop)
+    return 0
