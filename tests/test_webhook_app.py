@@ -375,3 +375,24 @@ def test_a_broken_recipe_in_the_folder_is_skipped_and_the_others_served(
     )  # fmt: skip
     assert list(app.extensions["coprod_webhook"].settings.recipes) == ["youth-panel"]
     assert "bad" in caplog.text and "webhooks are off" in caplog.text
+
+
+def test_kobo_deliveries_use_the_secret_and_header_the_kobotoolbox_source_installed(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path / "r")
+    text = recipe.read_text().replace(
+        'connector = "files"',
+        'connector = "kobotoolbox"\nhook_endpoint = "https://coprod.example.org/hooks/kobotoolbox/youth-panel"\n'
+        'hook_secret_env = "KOBO_HOOK"\nhook_header = "X-Kobo-Hook"',
+    )
+    recipe.write_text(text)
+    env = {SECRET_ENV: SECRET, "KOBO_HOOK": "kobo-only-secret"}
+    app = create_app(
+        {"recipes": [recipe], "state_path": tmp_path / "s.sqlite", "env": env, "worker_thread": False}
+    )
+    client = app.test_client()
+    url = "/hooks/kobotoolbox/youth-panel"
+    assert client.post(url, json=SUBMISSION, headers=KOBO_SECRET_HEADER).status_code == 401
+    assert client.post(url, json=SUBMISSION, headers={"X-Kobo-Hook": "kobo-only-secret"}).status_code == 202
+    assert post_signed(client, "sheets", SHEETS_NOTICE).status_code == 202, (
+        "signed routes keep [webhook]'s secret"
+    )

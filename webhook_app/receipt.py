@@ -45,7 +45,7 @@ def recipe_hook(name: str, platform: str) -> RecipeHook:
     hook = settings().recipes.get(name)
     if hook is None:
         raise Refused(404, "unknown recipe")
-    if not hook.enabled:
+    if not hook.enabled(platform):
         log.warning("%s delivery for recipe %s refused: its secret variable is not set", platform, name)
         raise Refused(404, "webhooks are not set up for this recipe")
     return hook
@@ -81,9 +81,9 @@ def validate(model: type[BaseModel], data: dict[str, Any]) -> Any:
 
 def check_shared_secret(hook: RecipeHook, platform: str) -> None:
     """KoboToolbox cannot sign: accept its secret custom header, or Basic auth with the secret as password."""
-    assert hook.secret is not None
-    expected = hook.secret.encode()
-    given = request.headers.get(hook.header)
+    assert hook.kobo_secret is not None
+    expected = hook.kobo_secret.encode()
+    given = request.headers.get(hook.kobo_header)
     if given is None and request.authorization is not None and request.authorization.type == "basic":
         given = request.authorization.password or ""
     if given is None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from coprod_core.recipe import Recipe, parse_recipe
 
 log = logging.getLogger("webhook_app")
@@ -40,10 +42,16 @@ class RecipeHook:
     header: str = "X-Coprod-Secret"
     secret_env: str | None = None
     secret: str | None = field(default=None, repr=False)
+    """The ``[webhook]`` secret: signs Sheets and CiviCRM notices (and KoboToolbox's, see below)."""
+    kobo_header: str = "X-Coprod-Secret"
+    kobo_secret_env: str | None = None
+    kobo_secret: str | None = field(default=None, repr=False)
+    """What a KoboToolbox REST Service sends: the kobotoolbox source's ``hook_header`` and
+    ``hook_secret_env`` when the recipe has one (``coprod install`` set up the hook with them),
+    else the ``[webhook]`` section's."""
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.secret)
+    def enabled(self, platform: str) -> bool:
+        return bool(self.kobo_secret if platform == "kobotoolbox" else self.secret)
 
 
 def sync_recheck(name: str, path: Path) -> int:
@@ -181,12 +189,44 @@ def _hook(name: str, file: Path, recipe: Recipe, env: Mapping[str, str] | None) 
     from coprod.config import load_env
 
     spec = recipe.webhook
-    secret = None
-    if spec.secret_env:
-        secret = load_env(file.parent, env).get(spec.secret_env, "").strip() or None
-        if secret is None:
-            log.warning("recipe %s: %s is not set, so its webhooks are refused", name, spec.secret_env)
-    return RecipeHook(name=name, path=file, header=spec.header, secret_env=spec.secret_env, secret=secret)
+    values = load_env(file.parent, env)
+    kobo_env, kobo_header = _kobo_hook_options(name, recipe) or (spec.secret_env, spec.header)
+
+    def secret(variable: str | None) -> str | None:
+        value = values.get(variable, "").strip() if variable else ""
+        if variable and not value:
+            log.warning("recipe %s: %s is not set, so webhooks using it are refused", name, variable)
+        return value or None
+
+    signing = secret(spec.secret_env)
+    return RecipeHook(
+        name=name,
+        path=file,
+        header=spec.header,
+        secret_env=spec.secret_env,
+        secret=signing,
+        kobo_header=kobo_header,
+        kobo_secret_env=kobo_env,
+        kobo_secret=signing if kobo_env == spec.secret_env else secret(kobo_env),
+    )
+
+
+def _kobo_hook_options(name: str, recipe: Recipe) -> tuple[str, str] | None:
+    """The secret variable and header a kobotoolbox source installs its REST Service with."""
+    for source_name, source in recipe.sources.items():
+        if source.connector != "kobotoolbox":
+            continue
+        try:
+            from connectors.kobotoolbox import KoboOptions
+
+            options = KoboOptions.model_validate(source.options)
+        except (ImportError, ValidationError):
+            log.warning(
+                "recipe %s: [sources.%s] options are not valid; run 'coprod check'", name, source_name
+            )
+            return None
+        return options.hook_secret_env, options.hook_header
+    return None
 
 
 def default_state_path(hooks: Mapping[str, RecipeHook], env: Mapping[str, str] | None) -> Path:
