@@ -13,7 +13,10 @@ Usage: python benchmarks/bench_webhook.py [--deliveries 2000] [--concurrency 20]
 
 ``--worker process`` runs the worker apart (``run_worker``, as ``coprod worker`` does) with
 ``COPROD_WEBHOOK_WORKER=off`` in the app; ``thread`` runs it inside each gunicorn process.
-Everything listens on 127.0.0.1 only and is stopped at the end.
+``BENCH_GUNICORN_EXTRA`` adds gunicorn options (e.g. ``-k gthread --threads 4``). Each delivery
+opens its own connection, as KoboToolbox and Apps Script do. Everything listens on 127.0.0.1 only
+and is stopped at the end. On a small machine the load generator, gunicorn and the re-checks share
+the CPU: "in the app" (gunicorn's own request time) shows how much of the latency is the app's.
 """
 
 from __future__ import annotations
