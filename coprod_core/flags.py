@@ -46,14 +46,31 @@ class Subject(BaseModel):
         return f"{self.kind.value} {self.id}"
 
 
+_SCALARS: frozenset[type] = frozenset({str, int, bool, type(None)})
+"""Types that are already canonical: returned as they are, without a call per value."""
+
+
 def _canonical(value: Any) -> Any:
-    """JSON-able, order-independent form of evidence, so a digest never depends on dict order."""
+    """JSON-able, order-independent form of evidence, so a digest never depends on dict order.
+
+    Dict keys become strings but are not sorted here: both users of this form encode with
+    ``sort_keys``, which orders them the same way (and a later key that turns into the same string
+    still wins, as it did when keys were sorted here first). Plain values inside dicts and lists are
+    taken as they are, because evidence is mostly strings and numbers and this runs for every flag.
+    """
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is dict:
+        return _canonical_dict(value)
+    if t is list or t is tuple:
+        return [v if type(v) in _SCALARS else _canonical(v) for v in value]
     if isinstance(value, Decimal):
         return format(value.normalize(), "f") if value == value.to_integral() else str(value)
     if isinstance(value, float):
         return round(value, 6)
     if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return _canonical_dict(value)
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
     if isinstance(value, (set, frozenset)):
@@ -63,9 +80,21 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+def _canonical_dict(value: dict[Any, Any]) -> dict[str, Any]:
+    return {
+        (k if type(k) is str else str(k)): (v if type(v) in _SCALARS else _canonical(v))
+        for k, v in value.items()
+    }
+
+
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+"""The encoder ``json.dumps(..., sort_keys=True, separators=(",", ":"), default=str)`` builds each call."""
+_EVIDENCE_JSON = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def digest(*parts: Any) -> str:
     """A short, stable hash of JSON-able parts (Decimal, dates, sets and dicts allowed)."""
-    text = json.dumps(_canonical(list(parts)), sort_keys=True, separators=(",", ":"), default=str)
+    text = _DIGEST_JSON.encode(_canonical(list(parts)))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
@@ -89,7 +118,7 @@ class Flag(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def evidence_json(self) -> str:
-        return json.dumps(_canonical(self.evidence), sort_keys=True, default=str)
+        return _EVIDENCE_JSON.encode(_canonical(self.evidence))
 
 
 def make_flag(

@@ -45,7 +45,6 @@ from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.model import (
     KIND_WORDS,
     ROLE_WORDS,
-    Attendance,
     Dataset,
     Payment,
     PaymentKind,
@@ -54,6 +53,7 @@ from coprod_core.model import (
     Person,
     Role,
     Session,
+    SessionKind,
 )
 from coprod_core.settings import CheckSettings
 from coprod_core.text import count, day, hours, join, money
@@ -75,7 +75,7 @@ _NOT_PAID_PREFERENCES = frozenset({PaymentPreference.DECLINED, PaymentPreference
 # What is owed, and what paid it
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entitlement:
     """What one person is owed for one session, of one kind (fee or expenses), and what paid it."""
 
@@ -91,6 +91,9 @@ class _Entitlement:
     paid_hours: Decimal = _ZERO
     paid: Decimal = _ZERO
     applied: list[tuple[str, Decimal]] = field(default_factory=list)
+    texts: tuple[str, ...] = ()
+    """The amount's evidence as text, worked out once per distinct (rate, hours, preparation):
+    entitled, then for a fee rate, hours, prep_hours, minimum_hours and paid_hours."""
 
     @property
     def remaining(self) -> Decimal:
@@ -136,65 +139,111 @@ def _in_fee_window(session: Session, policy: PaymentPolicy, run_date: date) -> b
     return session.date <= run_date and (policy.effective is None or session.date >= policy.effective)
 
 
-def _fee_for(row: Attendance, session: Session, policy: PaymentPolicy) -> _Entitlement | None:
-    rate = policy.rates.get(session.kind)
-    if rate is None:
-        return None
-    worked = row.hours if row.hours is not None else session.hours
-    prep = row.prep_hours if policy.prep_counts else _ZERO
-    paid_hours = max(policy.minimum_hours, worked + prep)
-    amount = (rate * paid_hours).quantize(_CENT, rounding=ROUND_HALF_UP)
-    if amount <= 0:
-        return None
-    return _Entitlement(
-        person_id=row.person_id,
-        kind=PaymentKind.FEE,
-        session=session,
-        amount=amount,
-        rate=rate,
-        worked=worked,
-        prep=prep,
-        minimum=policy.minimum_hours,
-        paid_hours=paid_hours,
-    )
+@dataclass
+class _Attendance:
+    """What one pass over the attendance rows finds (200,000 rows at the benchmark's size)."""
+
+    entitlements: dict[tuple[str, PaymentKind], list[_Entitlement]]
+    """Everything owed, per person and kind, oldest session first."""
+    projects: dict[str, str | None]
+    """The project each person's flags belong to (see :func:`_projects_by_person`)."""
+    unresourced: dict[str, set[str]]
+    """Session id -> willing voice-role people who attended it, for held sessions in the policy's
+    time whose kind has no rate."""
 
 
-def _entitlements(
-    dataset: Dataset, policy: PaymentPolicy, run_date: date
-) -> dict[tuple[str, PaymentKind], list[_Entitlement]]:
-    """Everything owed, per person and kind, oldest session first.
+_MISSING: Any = object()
+
+
+def _scan_attendance(
+    dataset: Dataset,
+    policy: PaymentPolicy,
+    settings: CheckSettings,
+    run_date: date,
+    people: dict[str, Person],
+    sessions: dict[str, Session],
+) -> _Attendance:
+    """Entitlements, each person's project and unresourced attendance, in one pass over the rows.
 
     A repeated attendance row (same person, same session) counts once, the larger, so a row
-    copied twice in a sheet does not double what someone is owed.
+    copied twice in a sheet does not double what someone is owed. Everything that depends only on
+    the person or the session is worked out once per person or session, and each fee once per
+    distinct session kind, hours and preparation.
     """
-    people = dataset.people_by_id()
-    sessions = dataset.sessions_by_id()
+    held = {sid: s for sid, s in sessions.items() if s.date <= run_date}
+    fee_rate: dict[str, Decimal | None] = {}
+    unrated: set[str] = set()
+    for sid, s in held.items():
+        in_window = _in_fee_window(s, policy, run_date)
+        fee_rate[sid] = policy.rates.get(s.kind) if in_window else None
+        if in_window and s.kind not in policy.rates:
+            unrated.add(sid)
+    eligible = {pid for pid, p in people.items() if _fee_eligible(p, policy)}
+    voice_willing = {
+        pid
+        for pid, p in people.items()
+        if p.has_any_role(settings.voice_roles) and p.payment_preference not in _NOT_PAID_PREFERENCES
+    }
+    rate_texts = {kind: _cash(rate) for kind, rate in policy.rates.items()}
+    minimum = policy.minimum_hours
+    prep_counts = policy.prep_counts
+    expenses = policy.expenses_reimbursed
+    fees: dict[tuple[SessionKind, Decimal, Decimal], tuple[Decimal, Decimal, tuple[str, ...]] | None] = {}
+    claims: dict[Decimal, tuple[Decimal, tuple[str, ...]]] = {}
     best: dict[tuple[str, str, PaymentKind], _Entitlement] = {}
-
-    def keep(ent: _Entitlement) -> None:
-        key = (ent.person_id, ent.session.id, ent.kind)
-        old = best.get(key)
-        if old is None or (ent.amount, ent.worked, ent.prep) > (old.amount, old.worked, old.prep):
-            best[key] = ent
+    found: dict[str, set[str]] = defaultdict(set)
+    unresourced: dict[str, set[str]] = defaultdict(set)
+    fee_kind, expenses_kind = PaymentKind.FEE, PaymentKind.EXPENSES
 
     for row in dataset.attendance:
-        session = sessions.get(row.session_id)
-        if session is None or session.date > run_date:
+        sid = row.session_id
+        session = held.get(sid)
+        if session is None:
             continue
-        if _fee_eligible(people.get(row.person_id), policy) and _in_fee_window(session, policy, run_date):
-            fee = _fee_for(row, session, policy)
+        pid = row.person_id
+        found[pid].add(session.project_id)
+        if sid in unrated and pid in voice_willing:
+            unresourced[sid].add(pid)
+        rate = fee_rate[sid]
+        if rate is not None and pid in eligible:
+            worked = row.hours if row.hours is not None else session.hours
+            prep = row.prep_hours if prep_counts else _ZERO
+            fee = fees.get((session.kind, worked, prep), _MISSING)
+            if fee is _MISSING:
+                # Everything below depends only on the kind's rate and the values of the hours, not
+                # on how they are written (2 or 2.0): evidence and messages normalise them.
+                paid_hours = max(minimum, worked + prep)
+                amount = (rate * paid_hours).quantize(_CENT, rounding=ROUND_HALF_UP)
+                fee = None
+                if amount > 0:
+                    texts = (_cash(amount), rate_texts[session.kind], _num(worked), _num(prep))
+                    fee = (amount, paid_hours, (*texts, _num(minimum), _num(paid_hours)))
+                fees[(session.kind, worked, prep)] = fee
             if fee is not None:
-                keep(fee)
-        if policy.expenses_reimbursed and row.expenses_claimed > 0:
-            claimed = row.expenses_claimed.quantize(_CENT, rounding=ROUND_HALF_UP)
-            keep(_Entitlement(row.person_id, PaymentKind.EXPENSES, session, claimed))
+                amount = fee[0]
+                key = (pid, sid, fee_kind)
+                old = best.get(key)
+                if old is None or (amount, worked, prep) > (old.amount, old.worked, old.prep):
+                    best[key] = _Entitlement(
+                        pid, fee_kind, session, amount, rate, worked, prep, minimum, fee[1], texts=fee[2]
+                    )
+        if expenses and row.expenses_claimed > 0:
+            claim = claims.get(row.expenses_claimed)
+            if claim is None:
+                claimed = row.expenses_claimed.quantize(_CENT, rounding=ROUND_HALF_UP)
+                claim = claims[row.expenses_claimed] = (claimed, (_cash(claimed),))
+            key = (pid, sid, expenses_kind)
+            old = best.get(key)
+            if old is None or claim[0] > old.amount:
+                best[key] = _Entitlement(pid, expenses_kind, session, claim[0], texts=claim[1])
 
+    # Oldest session first: sorting all at once keeps each person's list in that order.
+    rank = {sid: i for i, sid in enumerate(sorted(held, key=lambda sid: (held[sid].date, sid)))}
     grouped: dict[tuple[str, PaymentKind], list[_Entitlement]] = defaultdict(list)
-    for (person_id, _, kind), ent in best.items():
+    for (person_id, _, kind), ent in sorted(best.items(), key=lambda item: rank[item[0][1]]):
         grouped[(person_id, kind)].append(ent)
-    for ents in grouped.values():
-        ents.sort(key=lambda e: e.order)
-    return grouped
+    projects = {pid: next(iter(ps)) if len(ps) == 1 else None for pid, ps in found.items()}
+    return _Attendance(grouped, projects, unresourced)
 
 
 def _payment_order(p: Payment) -> tuple[date, str, Decimal, str]:
@@ -202,7 +251,7 @@ def _payment_order(p: Payment) -> tuple[date, str, Decimal, str]:
 
 
 def _counted_payments(
-    dataset: Dataset, policy: PaymentPolicy, run_date: date
+    dataset: Dataset, policy: PaymentPolicy, run_date: date, sessions: dict[str, Session]
 ) -> dict[tuple[str, PaymentKind], list[Payment]]:
     """Payments made by the run date, per person and kind, in date order.
 
@@ -210,7 +259,6 @@ def _counted_payments(
     effect, or a kind without a rate) is left aside: it is not for anything this check works out,
     so it neither pays another session nor counts as an overpayment.
     """
-    sessions = dataset.sessions_by_id()
     grouped: dict[tuple[str, PaymentKind], list[Payment]] = defaultdict(list)
     for p in dataset.payments:
         if p.date > run_date:
@@ -308,12 +356,20 @@ def _details(ent: _Entitlement, currency: str) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def _short(ent: _Entitlement, currency: str) -> str:
-    return f"the {ent.session.label()} ({money(ent.remaining, currency)})"
+def _label(session: Session, labels: dict[str, str]) -> str:
+    """``workshop on 1 May 2026``, worked out once per session in a run (``labels`` remembers it)."""
+    text = labels.get(session.id)
+    if text is None:
+        text = labels[session.id] = session.label()
+    return text
 
 
-def _listed(ents: Sequence[_Entitlement], currency: str) -> str:
-    shown = [_short(e, currency) for e in ents[:MAX_LISTED]]
+def _short(ent: _Entitlement, currency: str, labels: dict[str, str]) -> str:
+    return f"the {_label(ent.session, labels)} ({money(ent.remaining, currency)})"
+
+
+def _listed(ents: Sequence[_Entitlement], currency: str, labels: dict[str, str]) -> str:
+    shown = [_short(e, currency, labels) for e in ents[:MAX_LISTED]]
     if len(ents) > MAX_LISTED:
         shown.append(count(len(ents) - MAX_LISTED, "more session"))
     return join(shown)
@@ -327,39 +383,42 @@ def _for_what(kind: PaymentKind) -> str:
 # Evidence
 
 
-def _ent_evidence(ent: _Entitlement, run_date: date) -> dict[str, Any]:
+_SessionFacts = tuple[str, str, int]
+"""A session's date as ISO text, its kind's value and its days since the session, on the run date."""
+
+
+def _ent_evidence(ent: _Entitlement, facts: _SessionFacts) -> dict[str, Any]:
+    """One session's line in an owed or overdue flag's evidence.
+
+    The amounts' text was worked out once per distinct fee (``ent.texts``); an entitlement nothing
+    has paid yet has paid ``0.00`` and owes what it is entitled to.
+    """
+    entitled = ent.texts[0]
+    if ent.applied:
+        paid, owed = _cash(ent.paid), _cash(ent.remaining)
+        applied = [{"payment_id": pid, "amount": _cash(a)} for pid, a in ent.applied]
+    else:
+        paid, owed, applied = "0.00", entitled, []
     ev: dict[str, Any] = {
         "session_id": ent.session.id,
-        "session_date": ent.session.date.isoformat(),
-        "session_kind": ent.session.kind.value,
-        "entitled": _cash(ent.amount),
-        "paid": _cash(ent.paid),
-        "owed": _cash(ent.remaining),
-        "days_unpaid": (run_date - ent.session.date).days,
-        "payments_applied": [{"payment_id": pid, "amount": _cash(a)} for pid, a in ent.applied],
+        "session_date": facts[0],
+        "session_kind": facts[1],
+        "entitled": entitled,
+        "paid": paid,
+        "owed": owed,
+        "days_unpaid": facts[2],
+        "payments_applied": applied,
     }
     if ent.kind is PaymentKind.FEE:
-        ev |= {
-            "rate": _cash(ent.rate or _ZERO),
-            "hours": _num(ent.worked),
-            "prep_hours": _num(ent.prep),
-            "minimum_hours": _num(ent.minimum),
-            "paid_hours": _num(ent.paid_hours),
-        }
+        texts = ent.texts
+        ev["rate"] = texts[1]
+        ev["hours"] = texts[2]
+        ev["prep_hours"] = texts[3]
+        ev["minimum_hours"] = texts[4]
+        ev["paid_hours"] = texts[5]
     else:
-        ev["claimed"] = _cash(ent.amount)
+        ev["claimed"] = entitled
     return ev
-
-
-def _projects_by_person(dataset: Dataset, run_date: date) -> dict[str, str | None]:
-    """The project each person's flags belong to: the one project all their sessions are in, else None."""
-    sessions = dataset.sessions_by_id()
-    found: dict[str, set[str]] = defaultdict(set)
-    for a in dataset.attendance:
-        session = sessions.get(a.session_id)
-        if session is not None and session.date <= run_date:
-            found[a.person_id].add(session.project_id)
-    return {pid: next(iter(ps)) if len(ps) == 1 else None for pid, ps in found.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,48 +433,56 @@ def _unpaid_flags(
     people: dict[str, Person],
     project_id: str | None,
     run_date: date,
+    sessions: dict[str, _SessionFacts],
+    labels: dict[str, str],
 ) -> list[Flag]:
     days_allowed = policy.pay_within_days
-    unpaid = [e for e in ents if e.remaining > 0]
-    in_time = [e for e in unpaid if (run_date - e.session.date).days <= days_allowed]
-    late = [e for e in unpaid if (run_date - e.session.date).days > days_allowed]
+    in_time: list[_Entitlement] = []
+    late: list[_Entitlement] = []
+    for e in ents:
+        if e.amount > e.paid:
+            (late if sessions[e.session.id][2] > days_allowed else in_time).append(e)
+    if not in_time and not late:
+        return []
     who = _who(person_id, people)
     cur = policy.currency
     words = _for_what(kind)
     subject = Subject(kind=SubjectKind.PERSON, id=person_id)
     flags: list[Flag] = []
 
-    def evidence(group: Sequence[_Entitlement]) -> dict[str, Any]:
-        total = sum((e.remaining for e in group), _ZERO)
+    def evidence_and_facts(
+        group: Sequence[_Entitlement], **more: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        total = _cash(sum((e.amount - e.paid for e in group), _ZERO))
         oldest = group[0]
-        return {
+        lines = [_ent_evidence(e, sessions[e.session.id]) for e in group]
+        evidence = {
             "kind": kind.value,
             "currency": cur,
-            "total_owed": _cash(total),
+            "total_owed": total,
             "oldest_session_id": oldest.session.id,
-            "oldest_session_date": oldest.session.date.isoformat(),
-            "days_unpaid": (run_date - oldest.session.date).days,
+            "oldest_session_date": lines[0]["session_date"],
+            "days_unpaid": lines[0]["days_unpaid"],
             "pay_within_days": days_allowed,
             "policy_source": policy.source,
-            "sessions": [_ent_evidence(e, run_date) for e in group],
+            "sessions": lines,
         }
-
-    def facts(group: Sequence[_Entitlement], **more: Any) -> dict[str, Any]:
-        return {
-            "total_owed": _cash(sum((e.remaining for e in group), _ZERO)),
-            "owed_by_session": {e.session.id: _cash(e.remaining) for e in group},
-            "oldest_session_id": group[0].session.id,
+        facts = {
+            "total_owed": total,
+            "owed_by_session": {line["session_id"]: line["owed"] for line in lines},
+            "oldest_session_id": oldest.session.id,
             **more,
         }
+        return evidence, facts
 
     if in_time:
-        ev = evidence(in_time)
+        ev, facts = evidence_and_facts(in_time)
         first_due = in_time[0].session.date + timedelta(days=days_allowed)
         if len(in_time) == 1:
             e = in_time[0]
-            what = f"for the {e.session.label()}{_details(e, cur)}"
+            what = f"for the {_label(e.session, labels)}{_details(e, cur)}"
         else:
-            what = f"for {count(len(in_time), 'session')}: {_listed(in_time, cur)}"
+            what = f"for {count(len(in_time), 'session')}: {_listed(in_time, cur, labels)}"
         message = (
             f"{who} is owed {money(Decimal(ev['total_owed']), cur)} {words}{what}. "
             f"Your policy promises payment within {count(days_allowed, 'day')}, "
@@ -430,21 +497,21 @@ def _unpaid_flags(
                 message=message,
                 evidence=ev,
                 identity={"kind": kind.value},
-                facts=facts(in_time),
+                facts=facts,
                 project_id=project_id,
             )
         )
 
     if late:
-        ev = evidence(late)
         oldest = late[0]
-        age = ev["days_unpaid"]
+        age = sessions[oldest.session.id][2]
         severity = Severity.CRITICAL if age > 2 * days_allowed else Severity.WARNING
+        ev, facts = evidence_and_facts(late, severity=severity.value)
         total = money(Decimal(ev["total_owed"]), cur)
         within = count(days_allowed, "day")
         if len(late) == 1:
             message = (
-                f"{who} is owed {total} {words}for the {oldest.session.label()}"
+                f"{who} is owed {total} {words}for the {_label(oldest.session, labels)}"
                 f"{_details(oldest, cur)}. It has been unpaid for {count(age, 'day')}; "
                 f"your policy promises payment within {within}."
             )
@@ -452,8 +519,8 @@ def _unpaid_flags(
             message = (
                 f"{who} is owed {total} {words}for {count(len(late), 'session')}, all unpaid for longer "
                 f"than the {within} your policy allows. The oldest is the "
-                f"{oldest.session.label()}{_details(oldest, cur)}, "
-                f"unpaid for {count(age, 'day')}. Also unpaid: {_listed(late[1:], cur)}."
+                f"{_label(oldest.session, labels)}{_details(oldest, cur)}, "
+                f"unpaid for {count(age, 'day')}. Also unpaid: {_listed(late[1:], cur, labels)}."
             )
         message += " Please pay them, or record the payment here if it has already been made."
         flags.append(
@@ -465,7 +532,7 @@ def _unpaid_flags(
                 message=message,
                 evidence=ev,
                 identity={"kind": kind.value},
-                facts=facts(late, severity=severity.value),
+                facts=facts,
                 project_id=project_id,
             )
         )
@@ -628,9 +695,7 @@ def _benefits_flags(
     return flags
 
 
-def _voice_attenders(
-    dataset: Dataset, settings: CheckSettings, run_date: date, *, willing_only: bool
-) -> dict[str, set[str]]:
+def _voice_attenders(dataset: Dataset, settings: CheckSettings, run_date: date) -> dict[str, set[str]]:
     """Session id -> ids of voice-role people who attended it (by the run date)."""
     people = dataset.people_by_id()
     sessions = dataset.sessions_by_id()
@@ -641,22 +706,17 @@ def _voice_attenders(
             continue
         if not person.has_any_role(settings.voice_roles):
             continue
-        if willing_only and person.payment_preference in _NOT_PAID_PREFERENCES:
-            continue
         found[session.id].add(person.id)
     return found
 
 
 def _unresourced_flags(
-    dataset: Dataset, policy: PaymentPolicy, settings: CheckSettings, run_date: date
+    voice: dict[str, set[str]], sessions: dict[str, Session], policy: PaymentPolicy, settings: CheckSettings
 ) -> list[Flag]:
-    sessions = dataset.sessions_by_id()
+    """``voice``: willing voice-role attenders of held sessions, in the policy's time, of unrated kinds."""
     flags: list[Flag] = []
-    voice = _voice_attenders(dataset, settings, run_date, willing_only=True)
     for session_id in sorted(voice):
         session = sessions[session_id]
-        if session.kind in policy.rates or not _in_fee_window(session, policy, run_date):
-            continue
         people_ids = sorted(voice[session_id])
         kind_words = KIND_WORDS[session.kind]
         source = f" ({policy.source})" if policy.source else ""
@@ -692,7 +752,7 @@ def _unresourced_flags(
 def _no_policy_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     sessions = dataset.sessions_by_id()
     projects = dataset.projects_by_id()
-    voice = _voice_attenders(dataset, settings, run_date, willing_only=False)
+    voice = _voice_attenders(dataset, settings, run_date)
     by_project: dict[str, dict[str, set[str]]] = defaultdict(dict)
     for session_id, people_ids in voice.items():
         by_project[sessions[session_id].project_id][session_id] = people_ids
@@ -738,9 +798,16 @@ def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]
         return _no_policy_flags(dataset, settings, run_date)
 
     people = dataset.people_by_id()
-    projects = _projects_by_person(dataset, run_date)
-    entitlements = _entitlements(dataset, policy, run_date)
-    payments = _counted_payments(dataset, policy, run_date)
+    sessions = dataset.sessions_by_id()
+    scanned = _scan_attendance(dataset, policy, settings, run_date, people, sessions)
+    projects, entitlements = scanned.projects, scanned.entitlements
+    payments = _counted_payments(dataset, policy, run_date, sessions)
+    session_facts: dict[str, _SessionFacts] = {
+        sid: (s.date.isoformat(), s.kind.value, (run_date - s.date).days)
+        for sid, s in sessions.items()
+        if s.date <= run_date
+    }
+    labels: dict[str, str] = {}
     tolerance = settings.payments.overpaid_tolerance
     flags: list[Flag] = []
 
@@ -757,17 +824,20 @@ def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]
         person = people.get(person_id)
         declined = person is not None and person.payment_preference is PaymentPreference.DECLINED
 
-        flags.extend(_unpaid_flags(person_id, kind, ents, policy, people, project_id, run_date))
+        flags.extend(
+            _unpaid_flags(person_id, kind, ents, policy, people, project_id, run_date, session_facts, labels)
+        )
         # A fee paid to someone who declined is raised as paid though declined, not as overpaid.
         if surplus > tolerance and not (kind is PaymentKind.FEE and declined):
             flags.append(_overpaid_flag(person_id, kind, ents, pays, surplus, policy, people, project_id))
         if kind is PaymentKind.FEE and person is not None:
             flags.extend(_benefits_flags(person, ents, policy, project_id))
 
-    for person in sorted(people.values(), key=lambda p: p.id):
+    declined_people = [p for p in people.values() if p.payment_preference is PaymentPreference.DECLINED]
+    for person in sorted(declined_people, key=lambda p: p.id):
         paid = sorted(fees_paid.get(person.id, []), key=_payment_order)
-        if person.payment_preference is PaymentPreference.DECLINED and paid:
+        if paid:
             flags.append(_declined_flag(person, paid, policy.currency, projects.get(person.id)))
 
-    flags.extend(_unresourced_flags(dataset, policy, settings, run_date))
+    flags.extend(_unresourced_flags(scanned.unresourced, sessions, policy, settings))
     return flags
