@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
@@ -60,6 +61,8 @@ from coprod_core.model import (
 )
 from coprod_core.settings import CheckSettings
 from coprod_core.text import count, day, hours, join, percent
+
+_ZERO = Decimal(0)
 
 CHECK_ID = "consultation"
 MISLABELLED = f"{CHECK_ID}.mislabelled"
@@ -217,6 +220,7 @@ class _Index:
     sessions_by_project: dict[str, list[Session]]
     attendance_by_session: dict[str, list[Attendance]]
     paid_people: frozenset[str]
+    _with_roles: dict[frozenset[Role], frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, dataset: Dataset, run_date: date) -> _Index:
@@ -230,13 +234,47 @@ class _Index:
         for a in dataset.attendance:
             attendance[a.session_id].append(a)
         for rows in attendance.values():
-            rows.sort(key=lambda a: (a.person_id, a.hours is None, a.hours or 0))
+            _sort_rows(rows)
         return cls(
             people=dataset.people_by_id(),
             sessions_by_project=dict(sessions),
             attendance_by_session=dict(attendance),
             paid_people=frozenset(p.person_id for p in dataset.payments),
         )
+
+    def with_roles(self, roles: frozenset[Role]) -> frozenset[str]:
+        """Ids of the people holding any of ``roles``, worked out once per run."""
+        found = self._with_roles.get(roles)
+        if found is None:
+            found = self._with_roles[roles] = frozenset(
+                pid for pid, p in self.people.items() if p.has_any_role(roles)
+            )
+        return found
+
+
+_by_person = attrgetter("person_id")
+
+
+def _row_order(a: Attendance) -> tuple[bool, Decimal | int]:
+    return (a.hours is None, a.hours or 0)
+
+
+def _sort_rows(rows: list[Attendance]) -> None:
+    """Sort one session's rows by person, then (a person recorded twice) by hours given, None last.
+
+    The same order as sorting by ``(person_id, hours is None, hours or 0)``, without building that
+    key for every row: a stable sort by person, then the few runs of one person sorted again.
+    """
+    rows.sort(key=_by_person)
+    i, n = 0, len(rows)
+    while i < n:
+        j = i + 1
+        pid = rows[i].person_id
+        while j < n and rows[j].person_id == pid:
+            j += 1
+        if j - i > 1:
+            rows[i:j] = sorted(rows[i:j], key=_row_order)
+        i = j
 
 
 @dataclass
@@ -268,15 +306,18 @@ def _voice(project: Project, index: _Index, voice_roles: frozenset[Role]) -> _Vo
     sessions = index.sessions_by_project.get(project.id, [])
     voice_in: dict[str, set[str]] = {}
     voice_hours: dict[str, Decimal] = {}
+    voice_ids = index.with_roles(voice_roles)
     for s in sessions:
         per_person: dict[str, Decimal] = {}
         for a in index.attendance_by_session.get(s.id, []):
-            person = index.people.get(a.person_id)
-            if person is None or not person.has_any_role(voice_roles):
+            pid = a.person_id
+            if pid not in voice_ids:
                 continue
-            h = a.hours if a.hours is not None else s.hours
+            h = a.hours
+            if h is None:
+                h = s.hours
             # A person recorded twice at one session counts once, at the longer time.
-            per_person[a.person_id] = max(h, per_person.get(a.person_id, Decimal(0)))
+            per_person[pid] = max(h, per_person.get(pid, _ZERO))
         if per_person:
             voice_in[s.id] = set(per_person)
             voice_hours[s.id] = sum(per_person.values(), Decimal(0))
@@ -490,11 +531,11 @@ def _reciprocity(dataset: Dataset, v: _Voice, index: _Index) -> Criterion:
             finding="there is no payment policy, so nobody can tell whether they were offered payment",
             action="record a payment policy and offer payment for their time",
         )
+    with_roles = index.with_roles(frozenset(policy.eligible_roles))
     eligible = sorted(
         pid
         for pid in v.people
-        if index.people[pid].has_any_role(policy.eligible_roles)
-        and index.people[pid].payment_preference is not PaymentPreference.NOT_ELIGIBLE
+        if pid in with_roles and index.people[pid].payment_preference is not PaymentPreference.NOT_ELIGIBLE
     )
     offered_prefs = {PaymentPreference.PAID, PaymentPreference.VOUCHER, PaymentPreference.DECLINED}
     not_known = [
