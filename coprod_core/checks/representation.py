@@ -41,10 +41,12 @@ into the decision-making group, with support and payment for their time.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.model import (
@@ -112,8 +114,12 @@ def _say(words: dict[Role, str], roles: Iterable[Role], conjunction: str = "or")
     return join([words[r] for r in _roles_in_order(roles)], conjunction)
 
 
+@lru_cache(maxsize=4096)
 def _norm(value: str | None) -> str:
-    """Compare answers the way the model keys categories: "Prefer not to say" is ``prefer_not_to_say``."""
+    """Compare answers the way the model keys categories: "Prefer not to say" is ``prefer_not_to_say``.
+
+    Remembered: thousands of people give the same few answers, and keying one runs a regex.
+    """
     return category_key(value) if value else ""
 
 
@@ -198,17 +204,25 @@ def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]
     if not voice_roles:
         return []  # Nobody is a voice: there is nothing to compare.
     people = dataset.people_by_id()
-    attendees: dict[str, set[str]] = {}
+    attendees: dict[str, set[str]] = defaultdict(set)
     for a in dataset.attendance:
-        attendees.setdefault(a.session_id, set()).add(a.person_id)
+        attendees[a.session_id].add(a.person_id)
+    voice_ids = frozenset(pid for pid, p in people.items() if p.has_any_role(voice_roles))
+    sessions_of: dict[str, list[Session]] = defaultdict(list)
+    for session in dataset.sessions:
+        sessions_of[session.project_id].append(session)
 
     flags: list[Flag] = []
     for project in sorted(dataset.projects, key=lambda p: p.id):
-        flags.extend(_representation(dataset, settings, run_date, project, people, attendees))
+        held = sessions_of.get(project.id, [])
+        flags.extend(
+            _representation(dataset, settings, run_date, project, people, attendees, held, voice_ids)
+        )
         flags.extend(_decision_group(settings, project, people))
     for session in sorted(dataset.sessions, key=lambda s: (s.date, s.id)):
         if session.decision_taken and session.date <= run_date:
-            flags.extend(_decision_without_voice(settings, session, people, attendees.get(session.id, set())))
+            here = attendees.get(session.id, set())
+            flags.extend(_decision_without_voice(settings, session, people, here, voice_ids))
     return flags
 
 
@@ -219,21 +233,21 @@ def _representation(
     project: Project,
     people: dict[str, Person],
     attendees: dict[str, set[str]],
+    sessions: list[Session],
+    voice_ids: frozenset[str],
 ) -> list[Flag]:
+    """``sessions``: the project's; ``voice_ids``: everyone in a voice role."""
     rs = settings.representation
     start = rs.period_start
     end = min(rs.period_end, run_date) if rs.period_end else run_date
-    voice_ids: set[str] = set()
-    for session in dataset.sessions:
-        if session.project_id != project.id or session.date > end or (start and session.date < start):
+    took_part: set[str] = set()
+    for session in sessions:
+        if session.date > end or (start and session.date < start):
             continue
-        for person_id in attendees.get(session.id, ()):
-            person = people.get(person_id)
-            if person is not None and person.has_any_role(settings.voice_roles):
-                voice_ids.add(person_id)
-    if not voice_ids:
+        took_part |= attendees.get(session.id, set()) & voice_ids
+    if not took_part:
         return []
-    voice = [people[i] for i in sorted(voice_ids)]
+    voice = [people[i] for i in sorted(took_part)]
     who = _say(_PEOPLE, settings.voice_roles)
     period = {"period_start": start.isoformat() if start else None, "period_end": end.isoformat()}
 
@@ -374,12 +388,15 @@ def _under_represented(
 
 
 def _decision_without_voice(
-    settings: CheckSettings, session: Session, people: dict[str, Person], attendee_ids: set[str]
+    settings: CheckSettings,
+    session: Session,
+    people: dict[str, Person],
+    attendee_ids: set[str],
+    voice_ids: frozenset[str],
 ) -> list[Flag]:
-    present = [people[i] for i in sorted(attendee_ids) if i in people]
-    if any(p.has_any_role(settings.voice_roles) for p in present):
+    if not voice_ids.isdisjoint(attendee_ids):
         return []
-    unrecorded = len(attendee_ids) - len(present)
+    unrecorded = sum(1 for i in attendee_ids if i not in people)
     roles = settings.voice_roles
     if session.decision:
         what = f"{_capitalise(session.decision.strip())} was decided at the {session.label()}"
