@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -246,6 +247,61 @@ def test_remainder_of_a_payment_naming_a_session_goes_to_the_oldest_unpaid() -> 
     assert left["session_id"] == "s1"
     assert left["owed"] == "30.00"
     assert left["payments_applied"] == [{"payment_id": "P1", "amount": "20.00"}]
+
+
+def test_several_payments_fill_sessions_oldest_first_around_a_partly_paid_named_session() -> None:
+    ds = dataset(
+        sessions=[
+            session("s1", date(2026, 4, 1)),
+            session("s2", date(2026, 4, 8)),
+            session("s3", date(2026, 4, 15)),
+        ],
+        attendance=[att("17", "s1"), att("17", "s2"), att("17", "s3")],
+        paid=[
+            pay("P0", "17", "20.00", date(2026, 4, 20), sid="s3"),
+            pay("P1", "17", "30.00", date(2026, 4, 21)),
+            pay("P2", "17", "40.00", date(2026, 4, 22)),
+            pay("P3", "17", "50.00", date(2026, 4, 23)),
+        ],
+    )
+    flags = run(ds)
+    (left,) = one(flags, "overdue").evidence["sessions"]
+    assert left["session_id"] == "s3"
+    assert left["owed"] == "10.00"
+    assert left["payments_applied"] == [
+        {"payment_id": "P0", "amount": "20.00"},
+        {"payment_id": "P3", "amount": "20.00"},
+    ]
+    assert rule(flags, "overpaid") == []
+
+
+def test_hours_written_differently_give_the_same_amounts_and_evidence() -> None:
+    ds = dataset(
+        people=[person("1"), person("2")],
+        sessions=[session("s1", date(2026, 5, 1))],
+        attendance=[att("1", "s1", hours="2", prep="1"), att("2", "s1", hours="2.00", prep="1.0")],
+    )
+    first, second = rule(run(ds), "overdue")
+    assert first.evidence["sessions"] == second.evidence["sessions"]
+    assert (
+        first.evidence["sessions"][0] | {"hours": "2", "prep_hours": "1", "owed": "75.00"}
+        == (first.evidence["sessions"][0])
+    )
+    assert first.facts_digest == second.facts_digest
+
+
+def test_the_cycle_collector_is_left_as_the_caller_had_it() -> None:
+    ds = dataset(sessions=[session("s1", days_before(40))], attendance=[att("17", "s1")])
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        run(ds)
+        assert gc.isenabled()
+        gc.disable()
+        run(ds)
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_fully_paid_person_has_no_flags() -> None:

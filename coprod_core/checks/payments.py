@@ -98,7 +98,7 @@ class _Entitlement:
     applied: tuple[tuple[str, Decimal], ...] = ()
     """(payment id, amount) of each payment that paid some of it (a tuple: most are never paid)."""
     texts: tuple[str, ...] = ()
-    """The amount's evidence as text, worked out once per distinct (rate, hours, preparation):
+    """The amount's evidence as text, worked out once per distinct (kind, hours, preparation):
     entitled, then for a fee rate, hours, prep_hours, minimum_hours and paid_hours."""
     on: _SessionFacts = ("", "", 0)
     """The session's date as ISO text, its kind's value, and its age in days on the run date."""
@@ -154,7 +154,8 @@ class _Attendance:
     entitlements: dict[tuple[str, PaymentKind], list[_Entitlement]]
     """Everything owed, per person and kind, oldest session first."""
     projects: dict[str, str | None]
-    """The project each person's flags belong to (see :func:`_projects_by_person`)."""
+    """The project each person's flags belong to: the one project all the sessions they attended
+    by the run date are in, else None."""
     unresourced: dict[str, set[str]]
     """Session id -> willing voice-role people who attended it, for held sessions in the policy's
     time whose kind has no rate."""
