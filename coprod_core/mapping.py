@@ -49,7 +49,7 @@ from coprod_core.model import (
     Stage,
     category_key,
 )
-from coprod_core.recipe import Entity, EntitySpec, InlineProject, Recipe
+from coprod_core.recipe import CANONICAL_FIELDS, Entity, EntitySpec, InlineProject, Recipe
 from coprod_core.rows import Row
 
 __all__ = ["EntityCount", "Mapped", "map_dataset"]
@@ -301,60 +301,15 @@ def _enum_parser(enum: type[StrEnum]) -> Callable[[Any], StrEnum]:
 # --------------------------------------------------------------------------------------------
 # Field rules: how each canonical field is read, precomputed once per entity.
 
-_FieldType = tuple[str, Any]  # (kind, detail)
+_FieldType = tuple[str, Any]  # (kind, enum or None)
 
 _TYPES: dict[Entity, dict[str, _FieldType]] = {
-    Entity.PEOPLE: {
-        "id": ("text", None),
-        "name": ("text", None),
-        "roles": ("multi", Role),
-        "payment_preference": ("enum", PaymentPreference),
-        "benefits_opt_in": ("bool", None),
-    },
-    Entity.PROJECTS: {
-        "id": ("text", None),
-        "name": ("text", None),
-        "label": ("enum", Rung),
-        "stages_reached": ("multi", Stage),
-        "plan_drafted": ("date", None),
-        "co_chair_roles": ("multi", Role),
-        "decision_group": ("multi", None),
-    },
-    Entity.SESSIONS: {
-        "id": ("text", None),
-        "project_id": ("text", None),
-        "date": ("date", None),
-        "hours": ("hours", None),
-        "kind": ("enum", SessionKind),
-        "stage": ("enum", Stage),
-        "title": ("text", None),
-        "decision_taken": ("bool", None),
-        "decision": ("text", None),
-    },
-    Entity.ATTENDANCE: {
-        "person_id": ("text", None),
-        "session_id": ("text", None),
-        "hours": ("hours", None),
-        "prep_hours": ("hours", None),
-        "expenses_claimed": ("money+", None),
-    },
-    Entity.PAYMENTS: {
-        "id": ("text", None),
-        "person_id": ("text", None),
-        "amount": ("money", None),
-        "date": ("date", None),
-        "kind": ("enum", PaymentKind),
-        "session_id": ("text", None),
-    },
+    entity: {name: (f.kind, f.enum) for name, f in fields.items()}
+    for entity, fields in CANONICAL_FIELDS.items()
 }
-
 _REQUIRED: dict[Entity, frozenset[str]] = {
-    Entity.PEOPLE: frozenset({"id", "roles"}),
-    Entity.PROJECTS: frozenset({"id", "name"}),
-    # project_id is optional in a recipe (one project needs no column) but every session needs one.
-    Entity.SESSIONS: frozenset({"id", "date", "hours", "kind"}),
-    Entity.ATTENDANCE: frozenset({"person_id", "session_id"}),
-    Entity.PAYMENTS: frozenset({"person_id", "amount", "date"}),
+    entity: frozenset(name for name, f in fields.items() if f.required)
+    for entity, fields in CANONICAL_FIELDS.items()
 }
 
 

@@ -10,13 +10,23 @@ This module only validates a mapping that was already parsed; reading the file i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from coprod_core.model import BaselineDimension, PaymentPolicy, Role, Rung, Stage
+from coprod_core.model import (
+    BaselineDimension,
+    PaymentKind,
+    PaymentPolicy,
+    PaymentPreference,
+    Role,
+    Rung,
+    SessionKind,
+    Stage,
+)
 from coprod_core.settings import CheckSettings
 
 
@@ -28,52 +38,62 @@ class Entity(StrEnum):
     PAYMENTS = "payments"
 
 
-CANONICAL_FIELDS: dict[Entity, dict[str, bool]] = {
-    # field -> required
+@dataclass(frozen=True)
+class FieldSpec:
+    """A canonical field: must a recipe map it, and how is a cell read."""
+
+    required: bool
+    kind: str
+    """text, multi (a list), enum, date, hours, money, money+ (not negative) or bool."""
+    enum: type[StrEnum] | None = None
+
+
+CANONICAL_FIELDS: dict[Entity, dict[str, FieldSpec]] = {
     Entity.PEOPLE: {
-        "id": True,
-        "name": False,
-        "roles": True,
-        "payment_preference": False,
-        "benefits_opt_in": False,
+        "id": FieldSpec(True, "text"),
+        "name": FieldSpec(False, "text"),
+        "roles": FieldSpec(True, "multi", Role),
+        "payment_preference": FieldSpec(False, "enum", PaymentPreference),
+        "benefits_opt_in": FieldSpec(False, "bool"),
     },
     Entity.PROJECTS: {
-        "id": True,
-        "name": True,
-        "label": False,
-        "stages_reached": False,
-        "plan_drafted": False,
-        "co_chair_roles": False,
-        "decision_group": False,
+        "id": FieldSpec(True, "text"),
+        "name": FieldSpec(True, "text"),
+        "label": FieldSpec(False, "enum", Rung),
+        "stages_reached": FieldSpec(False, "multi", Stage),
+        "plan_drafted": FieldSpec(False, "date"),
+        "co_chair_roles": FieldSpec(False, "multi", Role),
+        "decision_group": FieldSpec(False, "multi"),
     },
     Entity.SESSIONS: {
-        "id": True,
-        "project_id": False,
-        "date": True,
-        "hours": True,
-        "kind": True,
-        "stage": False,
-        "title": False,
-        "decision_taken": False,
-        "decision": False,
+        "id": FieldSpec(True, "text"),
+        # Optional in a recipe (one project needs no column), but every session needs one.
+        "project_id": FieldSpec(False, "text"),
+        "date": FieldSpec(True, "date"),
+        "hours": FieldSpec(True, "hours"),
+        "kind": FieldSpec(True, "enum", SessionKind),
+        "stage": FieldSpec(False, "enum", Stage),
+        "title": FieldSpec(False, "text"),
+        "decision_taken": FieldSpec(False, "bool"),
+        "decision": FieldSpec(False, "text"),
     },
     Entity.ATTENDANCE: {
-        "person_id": True,
-        "session_id": True,
-        "hours": False,
-        "prep_hours": False,
-        "expenses_claimed": False,
+        "person_id": FieldSpec(True, "text"),
+        "session_id": FieldSpec(True, "text"),
+        "hours": FieldSpec(False, "hours"),
+        "prep_hours": FieldSpec(False, "hours"),
+        "expenses_claimed": FieldSpec(False, "money+"),
     },
     Entity.PAYMENTS: {
-        "id": False,
-        "person_id": True,
-        "amount": True,
-        "date": True,
-        "kind": False,
-        "session_id": False,
+        "id": FieldSpec(False, "text"),
+        "person_id": FieldSpec(True, "text"),
+        "amount": FieldSpec(True, "money"),
+        "date": FieldSpec(True, "date"),
+        "kind": FieldSpec(False, "enum", PaymentKind),
+        "session_id": FieldSpec(False, "text"),
     },
 }
-"""What each entity can map. A required field must be mapped (or have a default)."""
+"""What each entity can map, one table for the recipe's validation and the mapping's parsers."""
 
 REQUIRED_ENTITIES = (Entity.PEOPLE, Entity.SESSIONS, Entity.ATTENDANCE)
 
@@ -187,8 +207,8 @@ def wiring_problems(
         for field in [*spec.fields, *spec.defaults]:
             if field not in known:
                 problems.append(f"{where} field '{field}' is unknown; expected one of {', '.join(known)}")
-        for field, required in known.items():
-            if required and field not in spec.fields and field not in spec.defaults:
+        for field, fspec in known.items():
+            if fspec.required and field not in spec.fields and field not in spec.defaults:
                 problems.append(f"{where} required field '{field}' is not mapped in fields")
         if spec.demographics and entity is not Entity.PEOPLE:
             problems.append(f"{where} demographics belong to [entities.people] only")
