@@ -1,8 +1,9 @@
 """A synthetic co-production dataset of any size, deterministic for a seed.
 
-Used by the core benchmark and by the connector benchmarks. The make-up is realistic enough to
-make every check work: three quarters of people have lived experience or are carers, sessions of
-every kind across stages, most attendances paid on time, some not.
+Used by the core benchmark. The make-up is realistic enough to make every check work: most people
+have lived experience or are carers, sessions of every kind across stages, and fees paid the way
+a finance team pays them: a person's sessions batched into one payment, most of them on time,
+some late, some never, a few twice.
 """
 
 from __future__ import annotations
@@ -109,17 +110,7 @@ def dataset(people: int, sessions: int, attendances: int, payments: int, seed: i
         )
         for _ in range(attendances)
     )
-    payment_list = tuple(
-        Payment.model_construct(
-            id=f"PAY{i}",
-            person_id=str(rng.randrange(people)),
-            amount=dec[rng.choice([25, 50, 75])],
-            date=START + timedelta(days=rng.randint(0, 700)),
-            kind=PaymentKind.FEE,
-            session_id=None,
-        )
-        for i in range(payments)
-    )
+    payment_list = _payments(rng, people_list, session_list, attendance_list, payments)
     baseline = {
         "ethnicity": BaselineDimension(source="synthetic", as_of="2026", shares=ETHNICITY),
         "age_band": BaselineDimension(source="synthetic", as_of="2026", shares=AGES),
@@ -133,3 +124,64 @@ def dataset(people: int, sessions: int, attendances: int, payments: int, seed: i
         baseline=baseline,
         policy=policy(),
     )
+
+
+def _payments(
+    rng: random.Random,
+    people: tuple[Person, ...],
+    sessions: tuple[Session, ...],
+    attendance: tuple[Attendance, ...],
+    target: int,
+) -> tuple[Payment, ...]:
+    """About ``target`` fee payments, each covering a few of one person's sessions.
+
+    Fees follow the synthetic policy (25 an hour, at least an hour, preparation counted) for people
+    the policy pays, expenses for everyone who claimed; 4% of batches are never paid, 1% of fees
+    are paid twice.
+    """
+    rates = policy().rates
+    person = {p.id: p for p in people}
+    session = {s.id: s for s in sessions}
+    owed: dict[str, list[tuple[date, Decimal, Decimal]]] = {}
+    for a in attendance:
+        p, s = person[a.person_id], session[a.session_id]
+        if s.date > RUN_DATE:
+            continue
+        fee = Decimal(0)
+        if (
+            s.kind in rates
+            and p.payment_preference is not PaymentPreference.DECLINED
+            and not p.roles.isdisjoint({Role.LIVED_EXPERIENCE, Role.CARER})
+        ):
+            fee = rates[s.kind] * max(Decimal(1), s.hours + a.prep_hours)
+        if fee or a.expenses_claimed:
+            owed.setdefault(p.id, []).append((s.date, fee, a.expenses_claimed))
+    total = sum(len(v) for v in owed.values())
+    # A batch makes a fee payment and, most of the time, an expenses payment: ~1.8 payments.
+    batch = max(1, round(total * 1.8 / max(1, target)))
+    out: list[Payment] = []
+    for pid in sorted(owed, key=int):
+        items = sorted(owed[pid])
+        for i in range(0, len(items), batch):
+            chunk = items[i : i + batch]
+            roll = rng.random()
+            if roll < 0.04:
+                continue
+            when = min(chunk[-1][0] + timedelta(days=rng.randint(3, 25)), RUN_DATE)
+            fees = sum((f for _, f, _ in chunk), Decimal(0))
+            expenses = sum((e for _, _, e in chunk), Decimal(0))
+            for kind, amount in ((PaymentKind.FEE, fees), (PaymentKind.EXPENSES, expenses)):
+                if not amount:
+                    continue
+                for _ in range(2 if roll > 0.99 and kind is PaymentKind.FEE else 1):
+                    out.append(
+                        Payment.model_construct(
+                            id=f"PAY{len(out)}",
+                            person_id=pid,
+                            amount=amount,
+                            date=when,
+                            kind=kind,
+                            session_id=None,
+                        )
+                    )
+    return tuple(out)
