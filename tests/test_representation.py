@@ -614,10 +614,20 @@ def test_rewording_changes_messages_but_not_fingerprints_or_facts(ds: Dataset) -
         assert {f.message for f in before}.isdisjoint({f.message for f in after})
 
 
-def test_fingerprint_is_the_same_problem_when_counts_change_but_facts_digest_moves() -> None:
+def test_a_bigger_group_is_the_same_problem_with_the_same_facts() -> None:
+    # Someone joining who is not from the missing group must not lift a staff acknowledgement.
     small = crowd("w", 24, LE, ethnicity="white")
     big = crowd("w", 30, LE, ethnicity="white")
     one, two = under(run(build(small)))["asian"], under(run(build(big)))["asian"]
+    assert one.fingerprint == two.fingerprint
+    assert one.facts_digest == two.facts_digest
+    assert one.evidence["n"] == 24 and two.evidence["n"] == 30
+
+
+def test_someone_from_the_missing_group_joining_changes_the_facts() -> None:
+    before = crowd("w", 40, LE, ethnicity="white")
+    after = before + crowd("a", 1, LE, ethnicity="asian")
+    one, two = under(run(build(before)))["asian"], under(run(build(after)))["asian"]
     assert one.fingerprint == two.fingerprint
     assert one.facts_digest != two.facts_digest
 

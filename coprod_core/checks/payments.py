@@ -34,15 +34,14 @@ Money is ``Decimal`` throughout (evidence carries amounts as strings), never flo
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.model import (
     KIND_WORDS,
@@ -842,28 +841,9 @@ def _no_policy_flags(dataset: Dataset, settings: CheckSettings, run_date: date) 
     return flags
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while the check builds its flags, then restore it.
-
-    The check makes hundreds of thousands of small objects (an entitlement per attendance, a line
-    of evidence per unpaid session) and none of them form cycles, but each time enough pile up the
-    collector walks every object in the process, the whole dataset included: at 200,000
-    attendances that was 4 full passes and 1.5 s, more than the rest of the check. Reference
-    counting still frees everything as usual; only the search for cycles waits.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """All payment flags for the dataset as of ``run_date``, in a stable order."""
-    with _collector_paused():
+    with collector_paused():
         return _run(dataset, settings, run_date)
 
 

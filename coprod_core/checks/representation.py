@@ -382,7 +382,10 @@ def _under_represented(
         message=message,
         evidence=evidence,
         identity={"dimension": dimension, "category": category},
-        facts={"dimension": dimension, "category": category, "x": x, "n": n},
+        # Not n: a group that grows by one person is the same problem, and an acknowledgement
+        # should not be lifted every time someone joins. A change in x (someone from the group
+        # joined, or left) is news.
+        facts={"dimension": dimension, "category": category, "x": x},
         project_id=project.id,
     )
 
