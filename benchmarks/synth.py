@@ -1,9 +1,9 @@
 """A synthetic co-production dataset of any size, deterministic for a seed.
 
 Used by the core benchmark. The make-up is realistic enough to make every check work: most people
-have lived experience or are carers, sessions of every kind across stages, and fees paid the way
-a finance team pays them: a person's sessions batched into one payment, most of them on time,
-some late, some never, a few twice.
+have lived experience or are carers, each mostly in one project's group; sessions of every kind
+across stages; and fees paid the way a finance team pays them: a person's sessions batched into
+one payment, most of them on time, some late, some never, a few twice.
 """
 
 from __future__ import annotations
@@ -100,16 +100,34 @@ def dataset(people: int, sessions: int, attendances: int, payments: int, seed: i
         )
         for i in range(sessions)
     )
-    attendance_list = tuple(
-        Attendance.model_construct(
-            person_id=str(rng.randrange(people)),
-            session_id=f"S{rng.randrange(sessions)}",
-            hours=None,
-            prep_hours=dec[rng.choice([0, 0, 1])],
-            expenses_claimed=dec[rng.choice([0, 0, 0, 5])],
+    per_project = max(1, people // projects)
+
+    def attendee(session: int) -> str:
+        """Mostly someone from the session's own project group, sometimes anyone: a project's
+        group stays the same size as the organisation grows, as real groups do."""
+        if rng.random() < 0.9:
+            return str(min(people - 1, session % projects + projects * rng.randrange(per_project)))
+        return str(rng.randrange(people))
+
+    seen: set[tuple[str, int]] = set()
+    rows: list[Attendance] = []
+    while len(rows) < attendances:  # one row per person and session, as a register has
+        i = rng.randrange(sessions)
+        pid = attendee(i)
+        if (pid, i) in seen:
+            continue
+        seen.add((pid, i))
+        rows.append(
+            Attendance.model_construct(
+                person_id=pid,
+                session_id=f"S{i}",
+                hours=None,
+                prep_hours=dec[rng.choice([0, 0, 1])],
+                expenses_claimed=dec[rng.choice([0, 0, 0, 5])],
+            )
         )
-        for _ in range(attendances)
-    )
+    del seen
+    attendance_list = tuple(rows)
     payment_list = _payments(rng, people_list, session_list, attendance_list, payments)
     baseline = {
         "ethnicity": BaselineDimension(source="synthetic", as_of="2026", shares=ETHNICITY),
