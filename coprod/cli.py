@@ -13,6 +13,7 @@ import logging
 import shutil
 import sys
 import textwrap
+import traceback
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -367,7 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         output.line("coprod: stopped")
         return 130
     except Exception as exc:  # the last line of defence: no traceback reaches staff
-        logging.getLogger("coprod").debug("unexpected error", exc_info=True)
+        # With -v, where it happened (files and lines only: an exception's message or the values
+        # in it may hold personal data, so they are never printed).
+        where = "".join(traceback.format_tb(exc.__traceback__)[-5:])
+        logging.getLogger("coprod").info("unexpected %s at:\n%s", type(exc).__name__, where)
         output.line(
             f"coprod: something unexpected went wrong ({type(exc).__name__}). Nothing was recorded as "
             "written that was not. Run again with -v and report it to your data officer."

@@ -126,15 +126,21 @@ def read_all(
     return rows, cursors
 
 
-def shrunk(previous: Mapping[str, int], current: Mapping[str, int]) -> list[str]:
-    """Entities that came back empty or far smaller than last time, in words."""
+def shrunk(previous: Mapping[str, int], current: Mapping[str, EntityCount]) -> list[str]:
+    """Entities whose usable rows came back empty or far fewer than last time, in words.
+
+    Usable rows, not rows read: an export whose dates all changed format reads every row and
+    uses none, and must not resolve every flag either.
+    """
     out = []
     for entity, before in sorted(previous.items()):
-        now = current.get(entity)
-        if now is None or before <= 0:
+        count = current.get(entity)
+        if count is None or before <= 0:
             continue
+        now = count.used
         if now == 0 or (before >= SHRINK_MIN_ROWS and now < before * SHRINK_RATIO):
-            out.append(f"{entity}: {now} rows now, {before} last time")
+            unusable = f" ({count.rejected} of {count.read} read could not be used)" if count.rejected else ""
+            out.append(f"{entity}: {now} usable rows now{unusable}, {before} last time")
     return out
 
 
@@ -222,22 +228,21 @@ def _run_locked(
             result.messages.append(str(exc))
             return result
 
-        current_counts = {e.value: len(r) for e, r in rows.items()}
+        mapped = map_dataset(recipe, rows)
+        result.counts = {e.value: c for e, c in mapped.counts.items()}
+        result.dataset = mapped.dataset
         if state is not None and mode == "sync":
-            smaller = shrunk(state.row_counts(recipe.name), current_counts)
+            smaller = shrunk(state.row_counts(recipe.name), result.counts)
             if smaller and not allow_shrink:
                 result.exit_code = ExitCode.SHRINK_REFUSED
                 result.messages.append(
-                    "stopped before changing anything: a source returned far fewer rows than last time ("
+                    "stopped before changing anything: a source gave far fewer usable rows than last time ("
                     + "; ".join(smaller)
                     + "). If an export is broken or a sheet was emptied by mistake, fix it and run again; "
                     "if the rows really were removed, run again with --allow-shrink."
                 )
                 return result
 
-        mapped = map_dataset(recipe, rows)
-        result.counts = {e.value: c for e, c in mapped.counts.items()}
-        result.dataset = mapped.dataset
         result.flags = sort_flags([*mapped.problems, *run_checks(mapped.dataset, recipe.settings, today)])
         if mode == "check" or state is None:
             return result
@@ -254,7 +259,7 @@ def _run_locked(
 
         failed = _write_back(recipe, conns, diff.changes, result)
         state.save_flags(recipe.name, diff.state_after(known, failed))
-        state.set_row_counts(recipe.name, current_counts)
+        state.set_row_counts(recipe.name, {e: c.used for e, c in result.counts.items()})
         for (source, entity), cursor in cursors.items():
             state.set_cursor(recipe.name, source, entity, cursor)
         if failed and result.exit_code == ExitCode.OK:

@@ -1,5 +1,6 @@
 """The coprod command: two audiences, staff at a terminal and cron."""
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -81,6 +82,37 @@ def test_an_unexpected_error_gives_a_sentence_not_a_traceback(demo, capsys, monk
     out = capsys.readouterr()
     assert "something unexpected went wrong (RuntimeError)" in out.out
     assert "Traceback" not in out.out + out.err and "Sam Carter" not in out.out + out.err
+
+
+def test_with_verbose_an_unexpected_error_shows_where_but_not_its_message(demo, capsys, monkeypatch, caplog):
+    def boom(*a, **k):
+        name = "Sam" + " Carter"  # data, not code: the traceback's source lines show code only
+        raise RuntimeError(name)
+
+    monkeypatch.setattr("coprod.cli.run", boom)
+    with caplog.at_level("INFO", logger="coprod"):
+        assert main(["-v", "sync", str(demo)]) == 1
+    assert "unexpected RuntimeError at:" in caplog.text and "cli.py" in caplog.text
+    assert "Sam Carter" not in caplog.text + capsys.readouterr().out
+
+
+def test_progress_is_a_bar_on_a_terminal_and_held_plain_lines_otherwise(capsys):
+    from rich.progress import Progress
+
+    from coprod.cli import Output, _progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    bar, on_rows = _progress(Output(io.StringIO(), Tty()))
+    assert isinstance(bar, Progress)
+    plain_out = Output(io.StringIO(), io.StringIO())
+    ctx, on_rows = _progress(plain_out)
+    with ctx:
+        on_rows("people", 10)
+        on_rows("people", 40)
+    assert plain_out.buffered == ["read people: 40 rows"]
 
 
 def test_missing_recipe_exits_2(tmp_path, capsys):

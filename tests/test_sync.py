@@ -121,11 +121,37 @@ def test_a_source_that_suddenly_shrinks_stops_the_run_unless_allowed(demo):
     people.write_text(header + "\n", encoding="utf-8")
     stopped = run(loaded, run_date=DAY)
     assert stopped.exit_code == ExitCode.SHRINK_REFUSED
-    assert "people: 0 rows now, 40 last time" in stopped.messages[0]
+    assert "people: 0 usable rows now, 40 last time" in stopped.messages[0]
     assert stopped.diff is None
     allowed = run(loaded, run_date=DAY, allow_shrink=True)
     assert allowed.exit_code == ExitCode.OK
     assert allowed.diff.counts()["resolved"] > 0
+
+
+def test_an_export_whose_rows_all_became_unreadable_does_not_resolve_their_flags(demo):
+    loaded = load_recipe(demo, env={})
+    first = run(loaded, run_date=DAY)
+    sessions = demo / "data" / "sessions.csv"
+    lines = sessions.read_text(encoding="utf-8").splitlines()
+    # Somebody re-exported with the dates as words the recipe cannot read.
+    broken = [lines[0]] + [
+        ",".join("someday" if i == 2 else c for i, c in enumerate(line.split(","))) for line in lines[1:]
+    ]
+    sessions.write_text("\n".join(broken) + "\n", encoding="utf-8")
+    stopped = run(loaded, run_date=DAY)
+    assert stopped.exit_code == ExitCode.SHRINK_REFUSED
+    assert (
+        "sessions: 0 usable rows now (15 of 15 read could not be used), 15 last time" in stopped.messages[0]
+    )
+    assert load_state_flags(demo) == {f.fingerprint for f in first.flags}
+
+
+def load_state_flags(demo: Path) -> set[str]:
+    store = StateStore.open(demo / ".coprod" / "state.sqlite")
+    try:
+        return {fp for fp, k in store.known_flags("demo").items() if k.status.value == "open"}
+    finally:
+        store.close()
 
 
 class Flaky(Connector):
