@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.base import ConnectorContext  # noqa: E402
 from connectors.sheets import SheetsConnector, SheetsOptions  # noqa: E402
-from connectors.sheets_fake import FakeSpreadsheet  # noqa: E402
 from coprod.config import LoadedRecipe  # noqa: E402
 from coprod.state import StateStore  # noqa: E402
 from coprod.sync import run  # noqa: E402
 from coprod_core.recipe import Recipe, parse_recipe  # noqa: E402
+from tests.test_sheets_fake import FakeSpreadsheet  # noqa: E402
 
 RECIPE_DIR = ROOT / "recipes" / "google-sheets"
 PEOPLE = 5_000

@@ -252,10 +252,14 @@ class SheetsConnector(Connector):
         google_says = str(exc.error.get("message", ""))[:300]
         where = self._where()
         if status in _STATUS_REASONS:
+            advice = (
+                "Google allows 60 reads and 60 writes a minute per user: run again in a few minutes"
+                if status == 429
+                else "the trouble is at Google's end: run again later"
+            )
             return SourceUnavailable(
                 f"Google Sheets answered {status} ({_STATUS_REASONS[status]}) while {doing}, "
-                f"{self.options.retries + 1} times in a row; nothing more was done. Google allows 60 reads "
-                "and 60 writes a minute per user: run again in a few minutes",
+                f"{self.options.retries + 1} times in a row; nothing more was done. {advice}",
                 where=where,
             )
         if status == 401:
@@ -450,12 +454,10 @@ class SheetsConnector(Connector):
             if not opts.flags_column:
                 continue
             table = self._table(snap, entity, spec)
-            col = table.column_index(opts.flags_column)
+            col, heading = self._flags_column(table, opts.flags_column)
             cells = out.setdefault(table.title, [])
-            if col is None:
-                col = len(table.header)
-                table.header.append(opts.flags_column)
-                cells.append(CellWrite(1, col, opts.flags_column))
+            if heading is not None:
+                cells.append(heading)
             if kind == SubjectKind.RECORD.value:
                 digits = rest.rsplit("row", 1)[-1].strip()
                 rows = [int(digits)] if digits.isdigit() else []
@@ -465,6 +467,25 @@ class SheetsConnector(Connector):
             text = "\n".join(flags.open_titles(kind, subject_id))
             cells.extend(CellWrite(r, col, text) for r in rows)
         return out
+
+    @staticmethod
+    def _flags_column(table: Table, heading: str) -> tuple[int, CellWrite | None]:
+        """Where a subject tab's flags column is, and the heading cell to write when it is new
+        (after the last column, so no column of the staff's moves)."""
+        col = table.column_index(heading)
+        if col is not None:
+            return col, None
+        col = len(table.header)
+        table.header.append(heading)
+        return col, CellWrite(1, col, heading)
+
+    def _ensure_flags_tab(self, snap: _Snapshot, flags: FlagsTab) -> list[dict[str, Any]]:
+        """The requests that create the Flags tab with its header row, when it is not there yet."""
+        if flags.exists:
+            return []
+        flags.header_writes = []  # the addSheet request writes the header row
+        flags.exists = True
+        return self._add_flags_tab_requests(snap, flags.title)
 
     def _grid_requests(self, snap: _Snapshot, needs: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
         """appendDimension requests so every cell about to be written is inside its tab's grid."""
@@ -578,11 +599,7 @@ class SheetsConnector(Connector):
         before = self.requests_sent
         snap = self._load()
         flags = self._flags_tab(snap)
-        structure: list[dict[str, Any]] = []
-        if not flags.exists:
-            structure += self._add_flags_tab_requests(snap, flags.title)
-            flags.header_writes = []  # the addSheet request writes the header row
-            flags.exists = True
+        structure = self._ensure_flags_tab(snap, flags)
         writes_by_tab: dict[str, list[CellWrite]] = {flags.title: flags.plan(changes)}
         for title, cells in self._subject_cells(snap, flags, changes).items():
             writes_by_tab.setdefault(title, []).extend(cells)
@@ -629,13 +646,12 @@ class SheetsConnector(Connector):
                 f"sheets: tab '{table.title}' ({entity.value}): {len(table.records)} rows, "
                 f"all {mapped} mapped columns found"
             )
-            if opts.flags_column and table.column_index(opts.flags_column) is None:
-                col = len(table.header)
-                table.header.append(opts.flags_column)
-                header_cells.setdefault(table.title, []).append(CellWrite(1, col, opts.flags_column))
+            heading = self._flags_column(table, opts.flags_column)[1] if opts.flags_column else None
+            if heading is not None:
+                header_cells.setdefault(table.title, []).append(heading)
                 lines.append(
-                    f"sheets: added the column '{opts.flags_column}' to tab '{table.title}' (column "
-                    f"{column_letter(col)})"
+                    f"sheets: added the column '{heading.value}' to tab '{table.title}' (column "
+                    f"{column_letter(heading.col)})"
                 )
             if spec.day_first and snap.locale.startswith("en_US") and "date" in spec.fields:
                 lines.append(
@@ -644,9 +660,9 @@ class SheetsConnector(Connector):
                     "show as 04/30/2026"
                 )
         flags = self._flags_tab(snap)
-        structure: list[dict[str, Any]] = []
-        if not flags.exists:
-            structure += self._add_flags_tab_requests(snap, flags.title)
+        created = not flags.exists
+        structure = self._ensure_flags_tab(snap, flags)
+        if created:
             lines.append(f"sheets: created the tab '{flags.title}' with its header row")
         elif flags.header_writes:
             header_cells.setdefault(flags.title, []).extend(flags.header_writes)

@@ -13,17 +13,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+import urllib3
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2.credentials import Credentials
 
 from connectors.base import ConfigError, ConnectorContext, SourceUnavailable
 from connectors.registry import build_connector
 from connectors.sheets import SheetsConnector, SheetsOptions
-from connectors.sheets_fake import FakeSpreadsheet
 from connectors.sheets_flags import FLAG_HEADINGS, read_status
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import FlagStatus, KnownFlag, diff_flags
 from coprod_core.recipe import Entity, Recipe, parse_recipe
+from tests.test_sheets_fake import FakeSpreadsheet
 
 KEY = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"
 RUN = date(2026, 6, 1)
@@ -409,6 +410,27 @@ def test_acknowledged_flag_is_not_overwritten() -> None:
 
 
 @responses.activate
+def test_acknowledged_flag_whose_facts_change_is_reopened_in_place() -> None:
+    acked = owed_flag("1")
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows((acked, "acknowledged")))
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    previous = {acked.fingerprint: known(acked, FlagStatus.ACKNOWLEDGED)}
+    more_owed = owed_flag("1", "150.00")
+    diff = diff_flags(previous, [more_owed], conn.read_staff_statuses(), RUN)
+
+    conn.write_flags(diff.changes)
+
+    (body,) = write_bodies(sheet)
+    assert body["data"][0]["range"] == "'Flags'!A2:J2"
+    tab = sheet.tabs["Flags"]
+    assert tab.cell(2, 1) == acked.fingerprint == more_owed.fingerprint
+    assert tab.cell(2, 2) == "open" and tab.cell(2, 6) == "Sam is owed £150.00"
+    assert len(tab.trimmed()) == 2  # rewritten in its own row, not added again
+
+
+@responses.activate
 def test_flag_new_to_coprod_keeps_the_status_staff_gave_its_row() -> None:
     flag = owed_flag("1")
     recipe = make_recipe()
@@ -513,6 +535,31 @@ def test_flags_column_in_the_people_tab_lists_each_persons_open_flags() -> None:
 
 
 @responses.activate
+def test_a_problem_with_a_row_is_shown_in_that_rows_flags_column() -> None:
+    recipe = make_recipe(flags_column="coprod flags")
+    sheet = make_sheet(flags=flags_rows())
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    bad_row = make_flag(
+        check_id="data_quality.bad_value",
+        severity=Severity.WARNING,
+        subject=Subject(kind=SubjectKind.RECORD, id="people:6"),
+        title="Role not understood",
+        message="Row 6 of the people tab: the role 'Staff' is not one coprod knows.",
+        evidence={"field": "roles"},
+    )
+    diff = diff_flags({}, [bad_row], {}, RUN)
+
+    conn.write_flags(diff.changes)
+
+    people = sheet.tabs[PEOPLE_TAB]
+    assert people.cell(6, 6) == "Role not understood"
+    assert [people.cell(r, 6) for r in (2, 4)] == ["", ""]
+    ranges = [vr["range"] for vr in write_bodies(sheet)[0]["data"]]
+    assert "'Sam''s group – people'!F6" in ranges and "'Sam''s group – people'!F1" in ranges
+
+
+@responses.activate
 def test_flags_column_is_cleared_when_a_persons_last_flag_resolves() -> None:
     flag = owed_flag("007")
     recipe = make_recipe(flags_column="coprod flags")
@@ -544,17 +591,25 @@ def test_no_changes_means_no_request_at_all() -> None:
 # ------------------------------------------------------------------ retries and errors
 
 
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every pause urllib3's Retry takes between tries, recorded instead of slept."""
+    taken: list[float] = []
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", taken.append)
+    return taken
+
+
 @responses.activate
 def test_429_then_success_retries_and_reads() -> None:
     recipe = make_recipe()
     sheet = make_sheet()
-    sheet.fail("batchGet", 429, times=1, retry_after="1")
+    sheet.fail("batchGet", 429, times=1, retry_after="7")
     conn = make_connector(recipe)
 
     rows = [r for p in conn.read(Entity.SESSIONS, recipe.entities[Entity.SESSIONS]) for r in p.rows]
 
     assert len(rows) == 1
-    assert sheet.count("batchGet") == 2
+    assert [kind for kind, _ in sheet.calls] == ["meta", "batchGet", "batchGet"]
 
 
 @responses.activate
@@ -582,10 +637,27 @@ def test_permanent_429_ends_in_a_clear_error_after_the_bound() -> None:
     with pytest.raises(SourceUnavailable) as err:
         list(conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE]))
 
-    assert sheet.count("meta") == 3
+    assert sheet.count("meta") == 3 and sheet.count("batchGet") == 0
     text = str(err.value)
-    assert "429" in text and "3 times in a row" in text and "run again in a few minutes" in text
+    assert text.startswith("[sources.sheet]: Google Sheets answered 429")
+    assert "3 times in a row" in text and "run again in a few minutes" in text
     assert err.value.exit_code == 3
+
+
+@responses.activate
+def test_google_down_past_the_bound_is_said_as_google_trouble_not_quota() -> None:
+    recipe = make_recipe(retries=1)
+    sheet = make_sheet()
+    sheet.fail("meta", 503, times=50)
+    conn = make_connector(recipe)
+
+    with pytest.raises(SourceUnavailable) as err:
+        conn.read_staff_statuses()
+
+    assert sheet.count("meta") == 2
+    text = str(err.value)
+    assert "answered 503 (Google Sheets is unavailable) while opening the spreadsheet, 2 times" in text
+    assert "the trouble is at Google's end" in text and "60 reads" not in text
 
 
 @responses.activate
@@ -604,15 +676,27 @@ def test_permanent_429_on_write_raises_and_nothing_is_reported_written() -> None
     assert sheet.tabs["Flags"].cell(2, 1) == ""
 
 
-def test_retries_are_bounded_and_honour_retry_after() -> None:
-    recipe = make_recipe(retries=3)
+def test_retries_are_bounded_and_honour_retry_after(sleeps: list[float]) -> None:
+    # responses replays the adapter's Retry without pausing, so the pauses are pinned here, on the
+    # very Retry mounted on the connector's session, as urllib3 calls it between real tries.
+    recipe = make_recipe(retries=3, extra={"backoff": 2})
     conn = make_connector(recipe)
+    url = "https://sheets.googleapis.com/v4/spreadsheets/x"
 
     retry = conn._http().session.get_adapter("https://sheets.googleapis.com/").max_retries
 
-    assert retry.total == 3
-    assert retry.respect_retry_after_header
-    assert {429, 500, 503}.issubset(set(retry.status_forcelist))
+    assert {429, 500, 502, 503, 504} <= set(retry.status_forcelist)
+    retry.sleep(urllib3.HTTPResponse(status=429, headers={"Retry-After": "7"}))
+    retry.sleep(urllib3.HTTPResponse(status=429, headers={"Retry-After": "86400"}))
+    assert sleeps == [7.0, 120.0]  # Google's Retry-After is waited, capped so cron is not held for a day
+    busy = urllib3.HTTPResponse(status=503)
+    for _ in range(2):
+        retry = retry.increment("GET", url, response=busy)
+    retry.sleep(busy)
+    assert sleeps[-1] == 4.0  # no Retry-After: back-off of 2 s doubling
+    retry = retry.increment("GET", url, response=busy)
+    with pytest.raises(urllib3.exceptions.MaxRetryError):
+        retry.increment("GET", url, response=busy)  # the fifth try is never made
 
 
 @responses.activate

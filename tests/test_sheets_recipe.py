@@ -18,11 +18,14 @@ from google.oauth2.credentials import Credentials
 
 from connectors.base import ConnectorContext
 from connectors.registry import build_connector
-from connectors.sheets import SheetsConnector
-from connectors.sheets_fake import FakeSpreadsheet
+from connectors.sheets import SheetsConnector, SheetsOptions
 from connectors.sheets_flags import FLAG_HEADINGS
+from coprod.config import LoadedRecipe
+from coprod.state import StateStore
+from coprod.sync import ExitCode, run
 from coprod_core.lifecycle import FlagStatus
 from coprod_core.recipe import Entity, Recipe, parse_recipe
+from tests.test_sheets_fake import FakeSpreadsheet
 
 RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "google-sheets"
 TEMPLATES = {
@@ -145,32 +148,20 @@ def fake_sheet_from_templates(recipe: Recipe) -> FakeSpreadsheet:
     return sheet
 
 
-def build_options(recipe: Recipe):  # type: ignore[no-untyped-def]
-    from connectors.sheets import SheetsOptions
-
+def build_options(recipe: Recipe) -> SheetsOptions:
     return SheetsOptions.model_validate({**recipe.sources["sheet"].options, "backoff": 0})
 
 
 @responses.activate
 def test_a_sync_of_the_recipe_reads_twice_writes_once_then_nothing_and_keeps_acknowledgements() -> None:
-    sync = pytest.importorskip("coprod.sync")
-    from coprod.config import LoadedRecipe
-    from coprod.state import StateStore
-
     recipe = load()
     sheet = fake_sheet_from_templates(recipe)
     loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
     state = StateStore.open(":memory:")
 
-    def connector() -> SheetsConnector:
-        context = ConnectorContext(recipe, RECIPE_DIR, env={})
-        return SheetsConnector(
-            "sheet", build_options(recipe), context, session=AuthorizedSession(Credentials("x"))
-        )
-
-    connector().install()
+    sync_connector(recipe).install()
     before = len(sheet.calls)
-    first = sync.run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": connector()})
+    first = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
     first_calls = [kind for kind, _ in sheet.calls[before:]]
 
     assert first.exit_code == 0, first.messages
@@ -186,14 +177,14 @@ def test_a_sync_of_the_recipe_reads_twice_writes_once_then_nothing_and_keeps_ack
     assert write_option(sheet) == {"RAW"}
 
     before = len(sheet.calls)
-    second = sync.run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": connector()})
+    second = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
     assert second.exit_code == 0, second.messages
     assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]
 
     flags_tab.values[1][1] = "acknowledged"  # a member of staff answers the first flag
     acked = flags_tab.values[1][0]
     before = len(sheet.calls)
-    third = sync.run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": connector()})
+    third = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
     assert third.exit_code == 0, third.messages
     assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]
     assert state.known_flags(recipe.name)[acked].status is FlagStatus.ACKNOWLEDGED
@@ -202,3 +193,65 @@ def test_a_sync_of_the_recipe_reads_twice_writes_once_then_nothing_and_keeps_ack
 
 def write_option(sheet: FakeSpreadsheet) -> set[str]:
     return {b["valueInputOption"] for b in sheet.bodies if "valueInputOption" in b}
+
+
+def sync_connector(recipe: Recipe) -> SheetsConnector:
+    context = ConnectorContext(recipe, RECIPE_DIR, env={})
+    return SheetsConnector(
+        "sheet", build_options(recipe), context, session=AuthorizedSession(Credentials("x"))
+    )
+
+
+@responses.activate
+def test_a_write_google_refuses_past_the_retries_is_recorded_as_not_written_and_retried_next_run() -> None:
+    recipe = load()
+    sheet = fake_sheet_from_templates(recipe)  # no install: the first sync also creates the Flags tab
+    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+    state = StateStore.open(":memory:")
+    sheet.fail("values:batchUpdate", 429, times=5)  # every try of the run: retries = 4
+
+    failed = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
+
+    assert failed.exit_code == ExitCode.PARTIAL_WRITE
+    assert failed.flags and failed.diff is not None
+    assert sheet.count("values:batchUpdate") == 5
+    assert any(
+        "writing flags to source 'sheet' failed" in m and "Google Sheets answered 429" in m
+        for m in failed.messages
+    ), failed.messages
+    assert failed.write.written == [] and state.known_flags(recipe.name) == {}
+    assert state.runs(recipe.name)[0]["exit_code"] == ExitCode.PARTIAL_WRITE
+    assert sheet.tabs["Flags"].trimmed() == [FLAG_HEADINGS]  # the tab was made; no flag got in
+
+    before = len(sheet.calls)
+    second = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
+
+    assert second.exit_code == ExitCode.OK, second.messages
+    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet", "values:batchUpdate"]
+    assert second.diff is not None and len(second.diff.changes) == len(failed.diff.changes)
+    assert sorted(second.write.written) == sorted(state.known_flags(recipe.name))
+    assert len(sheet.tabs["Flags"].trimmed()) == 1 + len(second.flags)
+
+
+@responses.activate
+def test_day_first_and_iso_dates_in_the_sheet_are_read_as_the_dates_staff_meant() -> None:
+    recipe = load()
+    sheet = fake_sheet_from_templates(recipe)
+    sessions = sheet.tabs["Sessions"].values
+    sessions[1][1] = "13/03/2026"  # the sheet's own (UK) formatting
+    sessions[2][1] = "2026-04-01"
+    sheet.tabs["Payments"].values[1][3] = "10/04/2026"
+    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+
+    result = run(
+        loaded, mode="check", run_date=date(2026, 6, 1), connectors={"sheet": sync_connector(recipe)}
+    )
+
+    assert result.exit_code == 0, result.messages
+    assert result.dataset is not None
+    assert {s.id: s.date for s in result.dataset.sessions} == {
+        "S1": date(2026, 3, 13),
+        "S2": date(2026, 4, 1),
+    }
+    assert [p.date for p in result.dataset.payments] == [date(2026, 4, 10)]
+    assert sheet.writes == 0

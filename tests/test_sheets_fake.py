@@ -1,4 +1,4 @@
-"""An in-memory Google Sheet served through ``responses``, for tests and benchmarks only.
+"""An in-memory Google Sheet served through ``responses``, for the Sheets tests and benchmark only.
 
 It answers the four Sheets API calls coprod makes, in the shapes the real API uses
 (``spreadsheets.get`` metadata, ``values:batchGet``, ``values:batchUpdate``, ``:batchUpdate``), keeps
