@@ -255,3 +255,48 @@ def test_day_first_and_iso_dates_in_the_sheet_are_read_as_the_dates_staff_meant(
     }
     assert [p.date for p in result.dataset.payments] == [date(2026, 4, 10)]
     assert sheet.writes == 0
+
+
+def readme_projects_snippet() -> dict:
+    text = (RECIPE_DIR / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Several projects in one sheet", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    return tomllib.loads(block)
+
+
+@responses.activate
+def test_the_readmes_projects_tab_steps_give_a_recipe_that_reads_each_project() -> None:
+    data = tomllib.loads((RECIPE_DIR / "recipe.toml").read_text(encoding="utf-8"))
+    del data["projects"]  # step 3, as the README says
+    sessions = data["entities"]["sessions"]
+    del sessions["defaults"]
+    sessions["fields"]["project_id"] = "Project ID"
+    data["entities"].update(readme_projects_snippet()["entities"])
+    recipe, problems = parse_recipe(data, "recipe.toml")
+    assert recipe is not None, [str(p) for p in problems]
+    sheet = fake_sheet_from_templates(recipe)
+    tab = sheet.tabs["Sessions"].values
+    tab[0].append("Project ID")
+    tab[1].append("P1")
+    tab[2].append("P2")
+    sheet.add_tab(
+        "Projects",
+        [
+            header("projects.csv"),
+            ["P1", "Day service redesign", "Co-production", "Design, Planning", "12/02/2026", "", ""],
+            ["P2", "Carers' café", "Consultation", "Delivery", "", "", "1, 2"],
+        ],
+    )
+    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+
+    result = run(
+        loaded, mode="check", run_date=date(2026, 6, 1), connectors={"sheet": sync_connector(recipe)}
+    )
+
+    assert result.exit_code == 0, result.messages
+    assert result.dataset is not None
+    assert not [f.message for f in result.flags if f.check_id.startswith("data_quality")]
+    projects = {p.id: p for p in result.dataset.projects}
+    assert projects["P1"].plan_drafted == date(2026, 2, 12)
+    assert [s.value for s in projects["P1"].stages_reached] == ["design", "planning"]
+    assert projects["P2"].decision_group == ("1", "2")
+    assert {s.id: s.project_id for s in result.dataset.sessions} == {"S1": "P1", "S2": "P2"}
