@@ -459,8 +459,7 @@ class SheetsConnector(Connector):
             if heading is not None:
                 cells.append(heading)
             if kind == SubjectKind.RECORD.value:
-                digits = rest.rsplit("row", 1)[-1].strip()
-                rows = [int(digits)] if digits.isdigit() else []
+                rows = [int(rest)] if rest.isdigit() else []  # a sheet row's key is its row number
             else:
                 id_column = spec.fields.get("id")
                 rows = table.rows_where(id_column, subject_id) if id_column else []
@@ -611,7 +610,7 @@ class SheetsConnector(Connector):
         structure += self._grid_requests(snap, needs)
         data = [vr for title, cells in writes_by_tab.items() if cells for vr in value_ranges(title, cells)]
         try:
-            self._structure("preparing the Flags tab", structure)
+            self._structure("preparing the tabs for the flags", structure)
             self._write_values("writing flags", data)
         finally:
             self.refresh()  # the sheet changed (or may have): the next run reads it afresh
