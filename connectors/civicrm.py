@@ -11,7 +11,9 @@ Three decisions worth knowing:
   own contact (``id = 'user_contact_id'``); nothing there means no credential, and the run stops.
 - **Writes are upserts.** Activities have no external id, so the flag fingerprint is kept in a
   custom field and every write is ``Activity.save`` with ``match`` on it: a retry after a timeout,
-  or a re-run, updates the same Activity instead of creating a second one.
+  or a re-run, updates the same Activity instead of creating a second one. A flag whose Activity
+  was read this run is saved by its id, so even a duplicate (``match`` creates when two match)
+  never breeds more.
 - **Only the difference is written**, many records per call; resolving is one ``Activity.update``
   by fingerprint, which can never create anything.
 """
@@ -216,6 +218,8 @@ class CiviCRMConnector(Connector):
         self._contact_of_person: dict[str, int] = {}
         self._campaign_of_project: dict[str, int] = {}
         self._project_of_session: dict[str, str] = {}
+        self._activity_of_flag: dict[str, int] | None = None
+        """fingerprint -> id of the flag's oldest Activity, as read this run (None: not read yet)."""
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -246,11 +250,23 @@ class CiviCRMConnector(Connector):
         """
         if self._me is not None:
             return self._me
-        answer = self.client.call(
-            "Contact",
-            "get",
-            {"select": ["id"], "where": [["id", "=", "user_contact_id"]], "limit": 1},
-        )
+        try:
+            answer = self.client.call(
+                "Contact",
+                "get",
+                {"select": ["id"], "where": [["id", "=", "user_contact_id"]], "limit": 1},
+            )
+        except CiviCRMError as exc:
+            if exc.status != 403:
+                raise
+            raise CiviCRMError(
+                "CiviCRM would not say who the API user is (HTTP 403): either the API key in "
+                f"{self.opts.api_key_env} did not arrive (a proxy may remove the X-Civi-Auth header) and the "
+                "request was served as an anonymous visitor, or the API user may not read its own contact: "
+                f"grant its role {quoted(permissions_for('Contact', 'get'))}. Nothing was read or changed.",
+                where=f"[sources.{self.name}]",
+                status=403,
+            ) from None
         values = answer.get("values") or []
         if not values or _int_or_none(values[0].get("id")) is None:
             raise SourceUnavailable(
@@ -490,21 +506,30 @@ class CiviCRMConnector(Connector):
             "source_contact_id": author,
         }
         chunk = self.opts.write_chunk
+        try:
+            known = self._flag_activity_ids([fp for fp, _ in upserts])
+        except ConnectorError as exc:
+            report.failed.update(dict.fromkeys([fp for fp, _ in upserts] + resolved, self._write_reason(exc)))
+            return report
         for start in range(0, len(upserts), chunk):
             part = upserts[start : start + chunk]
             fps = [fp for fp, _ in part]
+            records = [{"id": known[fp], **r} if fp in known else r for fp, r in part]
             try:
-                self.client.call(
+                answer = self.client.call(
                     "Activity",
                     "save",
                     {
-                        "records": [r for _, r in part],
+                        "records": records,
                         "defaults": defaults,
                         "match": [self.opts.fingerprint_field],
                         "reload": False,
                     },
                 )
                 report.written.extend(fps)
+                for fp, saved in zip(fps, answer.get("values") or [], strict=False):
+                    if fp not in known and _int_or_none(saved.get("id")) is not None:
+                        known[fp] = int(saved["id"])
             except ConnectorError as exc:
                 report.failed.update(dict.fromkeys(fps, self._write_reason(exc)))
         for start in range(0, len(resolved), chunk):
@@ -541,28 +566,55 @@ class CiviCRMConnector(Connector):
         return text
 
     def read_staff_statuses(self) -> dict[str, FlagStatus]:
-        """What staff did with each flag Activity: Completed = acknowledged, Cancelled = won't fix."""
+        """What staff did with each flag Activity: Completed = acknowledged, Cancelled = won't fix.
+
+        The same read remembers each flag's Activity id, so this run's writes update it by id."""
         self.prove_credential()
+        found = self._read_flag_activities()
+        self._activity_of_flag = {fp: own for fp, (own, _) in found.items()}
+        return {fp: STAFF_STATUSES[name] for fp, (_, name) in found.items() if name in STAFF_STATUSES}
+
+    def _flag_activity_ids(self, fingerprints: Sequence[str]) -> dict[str, int]:
+        """fingerprint -> Activity id for the flags that already have one.
+
+        ``save`` + ``match`` updates only when exactly one Activity matches: should a duplicate ever
+        exist (two saves racing after a timeout), matching alone would add another on every run.
+        Saving known flags by id stops that. Read once per run: with the staff statuses when the
+        sync asked for them, else here for just these fingerprints."""
+        if self._activity_of_flag is None:
+            found = self._read_flag_activities(fingerprints) if fingerprints else {}
+            self._activity_of_flag = {fp: own for fp, (own, _) in found.items()}
+        return self._activity_of_flag
+
+    def _read_flag_activities(self, fingerprints: Sequence[str] | None = None) -> dict[str, tuple[int, str]]:
+        """fingerprint -> (id, status name) of its oldest flag Activity; all flags, or these."""
         field = self.opts.fingerprint_field
-        out: dict[str, FlagStatus] = {}
+        if fingerprints is None:
+            clauses = [[field, "IS NOT EMPTY"]]
+        else:
+            step = self.opts.write_chunk
+            clauses = [
+                [field, "IN", list(fingerprints[i : i + step])] for i in range(0, len(fingerprints), step)
+            ]
+        found: dict[str, tuple[int, str]] = {}
         try:
-            for values in self.client.get_pages(
-                "Activity",
-                select=["id", field, "status_id:name"],
-                where=[["activity_type_id:name", "=", self.opts.flag_activity_type], [field, "IS NOT EMPTY"]],
-                page_size=self.opts.page_size,
-            ):
-                for record in values:
-                    fp = record.get(field)
-                    status = STAFF_STATUSES.get(str(record.get("status_id:name")))
-                    if fp and status is not None:
-                        out[str(fp)] = status
+            for clause in clauses:
+                for values in self.client.get_pages(
+                    "Activity",
+                    select=["id", field, "status_id:name"],
+                    where=[["activity_type_id:name", "=", self.opts.flag_activity_type], clause],
+                    page_size=self.opts.page_size,
+                ):
+                    for record in values:
+                        fp, own = record.get(field), _int_or_none(record.get("id"))
+                        if fp and own is not None and str(fp) not in found:  # id order: the oldest first
+                            found[str(fp)] = (own, str(record.get("status_id:name")))
         except CiviCRMError as exc:
             raise CiviCRMError(
                 f"{exc} If the flag activity type or {field} does not exist yet, run `coprod install` first.",
                 status=exc.status,
             ) from None
-        return out
+        return found
 
     # ------------------------------------------------------------------ install
     def install(self) -> list[str]:

@@ -208,20 +208,7 @@ class CiviClient:
             return CiviCRMError(words, where=where, status=status)
 
         if status == 401:
-            if "invalid credential" in text.lower():
-                return err(
-                    f'CiviCRM does not accept the API key in {self.api_key_env} (AuthX said "Invalid '
-                    "credential\"). Copy the key again from the API user's contact record (API Key tab) "
-                    "into .env, without quotes or spaces."
-                )
-            if "not permitted" in text.lower() or "guard" in text.lower():
-                return err(
-                    f"CiviCRM's AuthX refused to log the API user in ({first_line}). In Administer > "
-                    "System Settings > Authentication, allow 'API Key' for the 'X-Header' (X-Civi-Auth) "
-                    "flow, give the user's role the permission 'authenticate with api key', and if the "
-                    "site requires it set the site key in CIVICRM_SITE_KEY."
-                )
-            return err(f"CiviCRM refused the credential (HTTP 401: {first_line or 'no reason given'}).")
+            return err(self._authx_refusal(text, first_line))
         if status == 400 and "security alert" in text.lower():
             return err(
                 "CiviCRM answered 'SECURITY ALERT': the X-Requested-With header did not arrive. A proxy "
@@ -245,7 +232,7 @@ class CiviClient:
                 f"the API user may not do {action} on {entity} ({message or 'permission denied'}). "
                 f"Grant its role {perms} (or an ACL covering these records)."
             )
-        if entity == "Campaign" and status >= 500:
+        if entity == "Campaign" and status >= 500 and "field" not in message.lower():
             return err(
                 "CiviCampaign is not enabled, so projects cannot be read from Campaign. Enable it in "
                 "Administer > System Settings > Components, or take projects from the recipe instead "
@@ -267,3 +254,31 @@ class CiviClient:
                 "the APIv4 Explorer's REST tab."
             )
         return err(f"CiviCRM answered HTTP {status}: {first_line or 'no details given'}")
+
+    def _authx_refusal(self, text: str, first_line: str) -> str:
+        """AuthX's text/plain 401s, one per policy it checks (ext/authx Authenticator::checkPolicy)."""
+        lower = text.lower()
+        said = f'(AuthX said "{first_line}")' if first_line else ""
+        if "invalid credential" in lower:
+            return (
+                f"CiviCRM does not accept the API key in {self.api_key_env} {said}. Copy the key again from "
+                "the API user's contact record (API Key tab) into .env, without quotes or spaces."
+            )
+        if "is not allowed" in lower:
+            return (
+                f"CiviCRM does not allow API keys sent in the X-Civi-Auth header {said}. In Administer > "
+                "System Settings > Authentication, tick 'API Key' under the acceptable credentials for "
+                "'X-Header'."
+            )
+        if "guard" in lower:
+            return (
+                f"CiviCRM's AuthX refused to log the API user in {said}. Give the API user's role the "
+                "permission 'authenticate with api key', or set the site key in CIVICRM_SITE_KEY."
+            )
+        if "no matching user" in lower or "blocked" in lower:
+            return (
+                f"CiviCRM found the API key but will not log its contact in {said}. The contact needs an "
+                "active CMS user account, or 'User account' for X-Header set to optional in Administer > "
+                "System Settings > Authentication."
+            )
+        return f"CiviCRM refused the credential (HTTP 401: {first_line or 'no reason given'})."

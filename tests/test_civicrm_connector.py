@@ -48,6 +48,13 @@ def connector(
     return CiviCRMConnector("crm", opts, ctx)
 
 
+def api_user_fake() -> FakeCiviCRM:
+    """A fake site served through ``responses`` holding only the API user's own contact."""
+    fake = FakeCiviCRM().register(responses.mock)
+    fake.add("Contact", id=USER_CONTACT_ID)
+    return fake
+
+
 def read_all(c: CiviCRMConnector, entity: Entity) -> list[Any]:
     spec = c.context.recipe.entities[entity]
     return [row for page in c.read(entity, spec) for row in page.rows]
@@ -157,9 +164,115 @@ def test_custom_fields_and_option_names_map_onto_roles_and_demographics() -> Non
 
 
 @responses.activate
+def test_label_option_fields_are_selected_as_named_and_mapped_through_the_value_map() -> None:
+    data = load_recipe_data()
+    data["entities"]["people"]["demographics"]["ethnicity"] = "Equalities.Ethnicity:label"
+    data["entities"]["people"]["values"]["ethnicity"] = {"Asian or Asian British": "asian"}
+    parsed, problems = parse_recipe(data, "recipe.toml")
+    assert parsed is not None, problems
+    fake = api_user_fake()
+    fake.add(
+        "Contact",
+        id=17,
+        display_name="Sam",
+        **{
+            "groups:name": ["Coproduction_Panel"],
+            "Coprod_Panel.Roles:name": ["Carer"],
+            "Equalities.Ethnicity:label": "Asian or Asian British",
+        },
+    )
+    c = connector(the_recipe=parsed)
+
+    rows = read_all(c, Entity.PEOPLE)
+
+    assert "Equalities.Ethnicity:label" in fake.calls[-1].params["select"]
+    person = map_dataset(parsed, {Entity.PEOPLE: rows}).dataset.people[0]
+    assert person.demographics["ethnicity"] == "asian"
+
+
+@responses.activate
+def test_payments_are_contributions_of_the_named_financial_type_that_completed() -> None:
+    fake = api_user_fake()
+    paid = {"contribution_status_id:name": "Completed", "contact_id.groups:name": ["Coproduction_Panel"]}
+    fake.add(
+        "Contribution",
+        contact_id=5,
+        total_amount=75.0,
+        **paid,
+        **{"financial_type_id:name": "Participation_payment"},
+    )
+    fake.add(
+        "Contribution", contact_id=5, total_amount=20.0, **paid, **{"financial_type_id:name": "Donation"}
+    )
+    fake.add(
+        "Contribution",
+        contact_id=6,
+        total_amount=75.0,
+        **{"financial_type_id:name": "Participation_payment", "contribution_status_id:name": "Pending"},
+    )
+
+    rows = read_all(connector(), Entity.PAYMENTS)
+
+    assert [(r.values["contact_id"], r.values["total_amount"]) for r in rows] == [("5", "75")]
+    where = fake.calls[-1].params["where"]
+    assert ["financial_type_id:name", "IN", ["Participation_payment"]] in where
+    assert ["contribution_status_id:name", "IN", ["Completed"]] in where
+
+
+@responses.activate
+def test_payments_can_be_activities_of_a_named_type_and_contribution_options_are_refused_there() -> None:
+    data = load_recipe_data()
+    data["entities"]["payments"]["location"] = "Activity"
+    data["entities"]["payments"]["options"] = {
+        "activity_types": "Participation payment",
+        "statuses": ["Completed"],
+    }
+    parsed, _ = parse_recipe(data, "recipe.toml")
+    assert parsed is not None
+    fake = api_user_fake()
+
+    read_all(connector(the_recipe=parsed), Entity.PAYMENTS)
+
+    where = fake.calls[-1].params["where"]
+    assert fake.calls[-1].entity == "Activity"
+    assert where[:2] == [
+        ["status_id:name", "IN", ["Completed"]],
+        ["activity_type_id:name", "IN", ["Participation payment"]],
+    ]
+    data["entities"]["payments"]["options"] = {"financial_types": ["Participation_payment"]}
+    parsed, _ = parse_recipe(data, "recipe.toml")
+    assert parsed is not None
+    with pytest.raises(ConfigError) as raised:
+        read_all(connector(the_recipe=parsed), Entity.PAYMENTS)
+    assert "[entities.payments.options]" in str(raised.value) and "Contribution only" in str(raised.value)
+
+
+@responses.activate
+def test_projects_are_campaigns_with_their_label_and_the_day_the_plan_was_drafted() -> None:
+    fake = api_user_fake()
+    fake.add(
+        "Campaign",
+        id=4,
+        title="Day service redesign",
+        **{
+            "Coprod_Project.Label:name": "Co_production",
+            "Coprod_Project.Stages_Reached:name": ["Design", "Planning"],
+            "Coprod_Project.Plan_Drafted": "2026-02-12 00:00:00",
+        },
+    )
+    c = connector()
+
+    rows = read_all(c, Entity.PROJECTS)
+
+    assert fake.calls[-1].entity == "Campaign" and fake.calls[-1].params["limit"] == 1000
+    assert rows[0].values["Coprod_Project.Plan_Drafted"] == "2026-02-12"
+    assert rows[0].values["Coprod_Project.Stages_Reached:name"] == ["Design", "Planning"]
+    assert c.campaign_for_project("4") == 4
+
+
+@responses.activate
 def test_attendance_counts_only_attended_participants_of_the_panel_group() -> None:
-    fake = FakeCiviCRM().register(responses.mock)
-    fake.add("Contact", id=USER_CONTACT_ID)
+    fake = api_user_fake()
     panel = {"contact_id.groups:name": ["Coproduction_Panel"], "role_id:name": ["Attendee", "Speaker"]}
     fake.add("Participant", contact_id=5, event_id=1, **{"status_id:name": "Attended"}, **panel)
     fake.add("Participant", contact_id=6, event_id=1, **{"status_id:name": "No-show"}, **panel)
@@ -176,8 +289,7 @@ def test_attendance_counts_only_attended_participants_of_the_panel_group() -> No
 
 @responses.activate
 def test_event_hours_come_from_start_and_end_and_the_date_is_the_day() -> None:
-    fake = FakeCiviCRM().register(responses.mock)
-    fake.add("Contact", id=USER_CONTACT_ID)
+    fake = api_user_fake()
     fake.add(
         "Event",
         id=3,
@@ -250,6 +362,7 @@ def test_flags_are_written_in_one_save_with_match_on_the_fingerprint() -> None:
         flag(SubjectKind.SESSION, "3", "Decision without lived experience"),
         flag(SubjectKind.PROJECT, "1", "Called co-production, evidence says consultation"),
     )
+    c.read_staff_statuses()  # as the sync does before writing: it also learns the flags' Activity ids
     before = len(fake.calls)
 
     report = c.write_flags([change(person), change(session), change(project, ChangeKind.CHANGED)])
@@ -278,8 +391,7 @@ def test_flags_are_written_in_one_save_with_match_on_the_fingerprint() -> None:
 
 @responses.activate
 def test_resolved_flags_are_completed_by_fingerprint_and_never_created() -> None:
-    fake = FakeCiviCRM().register(responses.mock)
-    fake.add("Contact", id=USER_CONTACT_ID)
+    fake = api_user_fake()
     f = flag(SubjectKind.PERSON, "9")
     c = connector()
     c.write_flags([change(f)])
@@ -296,8 +408,7 @@ def test_resolved_flags_are_completed_by_fingerprint_and_never_created() -> None
 
 @responses.activate
 def test_a_create_retried_after_a_timeout_is_not_duplicated() -> None:
-    fake = FakeCiviCRM().register(responses.mock)
-    fake.add("Contact", id=USER_CONTACT_ID)
+    fake = api_user_fake()
     fake.timeout_after_save = 1  # the activities are saved, but the answer never arrives
     changes = [change(flag(SubjectKind.PERSON, str(i))) for i in range(3)]
     c = connector()
@@ -318,9 +429,72 @@ def test_a_create_retried_after_a_timeout_is_not_duplicated() -> None:
 
 
 @responses.activate
+def test_a_save_retried_by_the_transport_after_a_gateway_timeout_updates_instead_of_duplicating() -> None:
+    fake = api_user_fake()
+    fake.gateway_timeout_after_save = 1  # CiviCRM saved them, but the proxy gave up and answered 504
+    changes = [change(flag(SubjectKind.PERSON, str(i))) for i in range(3)]
+
+    report = connector().write_flags(changes)
+
+    saves = [call for call in fake.calls if call.action == "save"]
+    assert len(saves) == 2  # urllib3's Retry sent the same POST again
+    assert saves[1].params == saves[0].params
+    assert saves[0].params["match"] == ["Coprod_Flags.Fingerprint"]
+    assert len(fake.records["Activity"]) == 3
+    assert sorted(report.written) == sorted(ch.fingerprint for ch in changes) and report.failed == {}
+
+
+@responses.activate
+def test_a_flag_with_a_duplicate_activity_is_saved_by_id_so_duplicates_do_not_breed() -> None:
+    fake = api_user_fake()
+    f = flag(SubjectKind.PERSON, "9")
+    for status in ("Completed", "Scheduled"):  # two Activities for one flag, as after a race
+        fake.add(
+            "Activity",
+            **{
+                "activity_type_id:name": "Co-production flag",
+                "Coprod_Flags.Fingerprint": f.fingerprint,
+                "status_id:name": status,
+            },
+        )
+    oldest = fake.records["Activity"][0]["id"]
+    c = connector()
+
+    statuses = c.read_staff_statuses()
+    c.write_flags([change(f, ChangeKind.CHANGED)])
+    c.write_flags([change(f, ChangeKind.CHANGED)])
+
+    assert statuses == {f.fingerprint: FlagStatus.ACKNOWLEDGED}  # what staff set on the oldest
+    saves = [call for call in fake.calls if call.action == "save"]
+    assert [s.params["records"][0]["id"] for s in saves] == [oldest, oldest]
+    assert len(fake.records["Activity"]) == 2  # match alone would have created one per save
+    assert fake.count("Activity", "get") == 1  # the ids came with the staff statuses
+
+
+@responses.activate
+def test_writing_without_a_staff_status_read_looks_the_ids_up_by_fingerprint_once() -> None:
+    fake = api_user_fake()
+    first, second = flag(SubjectKind.PERSON, "9"), flag(SubjectKind.PERSON, "10")
+    known = fake.add(
+        "Activity",
+        **{"activity_type_id:name": "Co-production flag", "Coprod_Flags.Fingerprint": first.fingerprint},
+    )
+    c = connector()
+
+    c.write_flags([change(first), change(second)])
+
+    lookup = next(call for call in fake.calls if call.entity == "Activity" and call.action == "get")
+    assert ["Coprod_Flags.Fingerprint", "IN", [first.fingerprint, second.fingerprint]] in lookup.params[
+        "where"
+    ]
+    records = fake.calls[-1].params["records"]
+    assert records[0]["id"] == known["id"] and "id" not in records[1]
+    assert len(fake.records["Activity"]) == 2
+
+
+@responses.activate
 def test_many_flags_go_in_chunks_of_500_per_save() -> None:
-    fake = FakeCiviCRM().register(responses.mock)
-    fake.add("Contact", id=USER_CONTACT_ID)
+    fake = api_user_fake()
     changes = [change(flag(SubjectKind.PROJECT, str(i))) for i in range(1100)]
 
     report = connector().write_flags(changes)
@@ -331,8 +505,7 @@ def test_many_flags_go_in_chunks_of_500_per_save() -> None:
 
 @responses.activate
 def test_staff_statuses_on_flag_activities_are_read_back() -> None:
-    fake = FakeCiviCRM().register(responses.mock)
-    fake.add("Contact", id=USER_CONTACT_ID)
+    fake = api_user_fake()
     for fp, status in (("a", "Completed"), ("b", "Cancelled"), ("c", "Scheduled"), ("d", "Left Message")):
         fake.add(
             "Activity",
@@ -385,24 +558,45 @@ def test_a_text_plain_401_invalid_credential_is_explained_without_the_key() -> N
     assert API_KEY not in text
 
 
+@pytest.mark.parametrize(
+    ("authx_says", "advice"),
+    [
+        ("Login not permitted. Must satisfy guard (site_key, perm).", "'authenticate with api key'"),
+        (
+            'Authentication type "api_key" with flow "xheader" is not allowed for this principal.',
+            "tick 'API Key' under the acceptable credentials for 'X-Header'",
+        ),
+        ("Cannot login. No matching user is available.", "needs an active CMS user account"),
+    ],
+)
 @responses.activate
-def test_a_401_login_not_permitted_says_how_to_allow_api_keys() -> None:
+def test_each_authx_text_plain_401_says_what_to_change(authx_says: str, advice: str) -> None:
     responses.add(
         responses.POST,
         f"{ENDPOINT}/Contact/get",
         status=401,
         content_type="text/plain",
-        body="HTTP 401 Login not permitted. Must satisfy guard (site_key, perm)",
+        body=f"HTTP 401 {authx_says}",
     )
     with pytest.raises(SourceUnavailable) as raised:
         read_all(connector(), Entity.PEOPLE)
-    assert "authenticate with api key" in str(raised.value)
+    assert advice in str(raised.value) and authx_says in str(raised.value)
+    assert len(responses.calls) == 1  # a refusal is not retried
+
+
+@responses.activate
+def test_a_403_on_the_credential_proof_names_both_likely_causes() -> None:
+    fake = api_user_fake()
+    fake.forbidden.add(("Contact", "get"))
+    with pytest.raises(SourceUnavailable) as raised:
+        read_all(connector(), Entity.PEOPLE)
+    text = str(raised.value)
+    assert "anonymous visitor" in text and "'view all contacts'" in text and API_KEY not in text
 
 
 @responses.activate
 def test_the_generic_sorry_error_says_the_debug_permission_is_missing() -> None:
-    fake = FakeCiviCRM().register(responses.mock)
-    fake.add("Contact", id=USER_CONTACT_ID)
+    fake = api_user_fake()
     fake.fields["Contact"] = {"id": None}  # every mapped custom field is unknown here
     fake.debug_permission = False
 
@@ -414,8 +608,7 @@ def test_the_generic_sorry_error_says_the_debug_permission_is_missing() -> None:
 
 @responses.activate
 def test_campaign_failing_because_civicampaign_is_disabled_says_enable_it() -> None:
-    fake = FakeCiviCRM().register(responses.mock)
-    fake.add("Contact", id=USER_CONTACT_ID)
+    fake = api_user_fake()
     fake.campaign_enabled = False
     with pytest.raises(SourceUnavailable) as raised:
         read_all(connector(), Entity.PROJECTS)
@@ -424,8 +617,7 @@ def test_campaign_failing_because_civicampaign_is_disabled_says_enable_it() -> N
 
 @responses.activate
 def test_maintenance_mode_and_json_403_are_explained() -> None:
-    fake = FakeCiviCRM().register(responses.mock)
-    fake.add("Contact", id=USER_CONTACT_ID)
+    fake = api_user_fake()
     fake.forbidden.add(("Participant", "get"))
     c = connector()
     with pytest.raises(SourceUnavailable) as forbidden:
@@ -543,6 +735,19 @@ def test_install_creates_the_activity_type_group_and_field_and_is_safe_twice() -
     assert field_save.params["match"] == ["custom_group_id", "name"]
     assert field_save.params["records"][0]["custom_group_id:name"] == "Coprod_Flags"
     assert len(fake.records["CustomGroup"]) == 1 and len(fake.records["CustomField"]) == 1
+
+
+@responses.activate
+def test_install_without_the_admin_permission_names_it_and_creates_nothing() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    _site_fields(fake)
+    fake.forbidden.add(("OptionValue", "save"))
+
+    with pytest.raises(ConfigError) as raised:
+        connector().install()
+
+    assert "grant the API user 'administer CiviCRM' while installing" in str(raised.value)
+    assert fake.records["OptionValue"] == [] and fake.records["CustomField"] == []
 
 
 @responses.activate

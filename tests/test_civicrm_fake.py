@@ -102,6 +102,8 @@ class FakeCiviCRM:
         """(entity, action) -> (status, JSON payload) answered instead of the action."""
         self.timeout_after_save = 0
         """Perform this many saves and then raise ReadTimeout, as when the answer is lost on the way."""
+        self.gateway_timeout_after_save = 0
+        """Perform this many saves and then answer 504, as a proxy does when CiviCRM is slow to finish."""
         self._next_id: Counter[str] = Counter()
 
     # -------------------------------------------------------------------- set-up
@@ -185,8 +187,8 @@ class FakeCiviCRM:
                 else "Sorry an error occurred. (Error ID: 5f3a9c)"
             )
             return _json(500, {"error_code": 0, "error_message": msg, "status": 500})
-        if isinstance(values, Exception):
-            return values
+        if isinstance(values, (Exception, tuple)):
+            return values  # a lost answer: an exception raised, or a (status, headers, body) response
         return _json(
             200,
             {
@@ -243,7 +245,9 @@ class FakeCiviCRM:
         for given in params.get("records", []):
             record = {**params.get("defaults", {}), **given}
             existing = None
-            if match and all(f in record for f in match):
+            if "id" in record:  # an id wins over match, as in APIv4 (matchExisting skips it)
+                existing = next(r for r in self.records[entity] if r["id"] == record["id"])
+            elif match and all(f in record for f in match):
                 found = index[tuple(record[f] for f in match)]
                 existing = found[0] if len(found) == 1 else None
             if existing is not None:
@@ -257,6 +261,9 @@ class FakeCiviCRM:
         if self.timeout_after_save:
             self.timeout_after_save -= 1
             return requests.exceptions.ReadTimeout("Read timed out. (read timeout=30)")
+        if self.gateway_timeout_after_save:
+            self.gateway_timeout_after_save -= 1
+            return 504, {"Content-Type": "text/html"}, "<html><body>504 Gateway Time-out</body></html>"
         return out
 
     def _update(self, entity: str, params: dict[str, Any], user: int | None) -> list[dict[str, Any]]:
