@@ -90,6 +90,7 @@ STAFF_STATUSES: dict[str, FlagStatus] = {
 }
 """What staff mean by an Activity status on a flag: marking it Completed is "seen, dealt with";
 Cancelled or Not Required is "won't fix". coprod never reopens either unless the facts change."""
+WONT_FIX_STATUSES = [name for name, status in STAFF_STATUSES.items() if status is FlagStatus.WONT_FIX]
 
 DATE_FIELDS = frozenset({"date", "plan_drafted"})
 SUBJECT_MAX = 255
@@ -542,6 +543,7 @@ class CiviCRMConnector(Connector):
                         "where": [
                             [self.opts.fingerprint_field, "IN", fps],
                             ["activity_type_id:name", "=", self.opts.flag_activity_type],
+                            ["status_id:name", "NOT IN", WONT_FIX_STATUSES],  # staff's decision stays
                         ],
                         "values": {"status_id:name": RESOLVED_STATUS},
                     },

@@ -392,18 +392,19 @@ def test_flags_are_written_in_one_save_with_match_on_the_fingerprint() -> None:
 @responses.activate
 def test_resolved_flags_are_completed_by_fingerprint_and_never_created() -> None:
     fake = api_user_fake()
-    f = flag(SubjectKind.PERSON, "9")
+    f, wont_fix = flag(SubjectKind.PERSON, "9"), flag(SubjectKind.PERSON, "11")
     c = connector()
-    c.write_flags([change(f)])
+    c.write_flags([change(f), change(wont_fix)])
+    fake.records["Activity"][1]["status_id:name"] = "Cancelled"  # staff: won't fix
 
-    report = c.write_flags([resolved(f), resolved(flag(SubjectKind.PERSON, "10"))])
+    report = c.write_flags([resolved(f), resolved(wont_fix), resolved(flag(SubjectKind.PERSON, "10"))])
 
     update = fake.calls[-1]
     assert (update.entity, update.action) == ("Activity", "update")
     assert update.params["values"] == {"status_id:name": "Completed"}
     assert update.params["where"][0][0:2] == ["Coprod_Flags.Fingerprint", "IN"]
-    assert [a["status_id:name"] for a in fake.records["Activity"]] == ["Completed"]
-    assert len(report.written) == 2 and report.requests == 1
+    assert [a["status_id:name"] for a in fake.records["Activity"]] == ["Completed", "Cancelled"]
+    assert len(report.written) == 3 and report.requests == 1
 
 
 @responses.activate
