@@ -31,8 +31,9 @@ def load_recipe_data() -> dict[str, Any]:
     return tomllib.loads((RECIPE_DIR / "recipe.toml").read_text(encoding="utf-8"))
 
 
-def recipe() -> Recipe:
-    parsed, problems = parse_recipe(load_recipe_data(), "recipe.toml")
+def recipe(data: dict[str, Any] | None = None) -> Recipe:
+    """The CiviCRM recipe, or ``data`` (an edited copy of it), parsed and valid."""
+    parsed, problems = parse_recipe(load_recipe_data() if data is None else data, "recipe.toml")
     assert parsed is not None, problems
     return parsed
 
@@ -168,8 +169,7 @@ def test_label_option_fields_are_selected_as_named_and_mapped_through_the_value_
     data = load_recipe_data()
     data["entities"]["people"]["demographics"]["ethnicity"] = "Equalities.Ethnicity:label"
     data["entities"]["people"]["values"]["ethnicity"] = {"Asian or Asian British": "asian"}
-    parsed, problems = parse_recipe(data, "recipe.toml")
-    assert parsed is not None, problems
+    parsed = recipe(data)
     fake = api_user_fake()
     fake.add(
         "Contact",
@@ -227,8 +227,7 @@ def test_payments_can_be_activities_of_a_named_type_and_contribution_options_are
         "activity_types": "Participation payment",
         "statuses": ["Completed"],
     }
-    parsed, _ = parse_recipe(data, "recipe.toml")
-    assert parsed is not None
+    parsed = recipe(data)
     fake = api_user_fake()
 
     read_all(connector(the_recipe=parsed), Entity.PAYMENTS)
@@ -240,8 +239,7 @@ def test_payments_can_be_activities_of_a_named_type_and_contribution_options_are
         ["activity_type_id:name", "IN", ["Participation payment"]],
     ]
     data["entities"]["payments"]["options"] = {"financial_types": ["Participation_payment"]}
-    parsed, _ = parse_recipe(data, "recipe.toml")
-    assert parsed is not None
+    parsed = recipe(data)
     with pytest.raises(ConfigError) as raised:
         read_all(connector(the_recipe=parsed), Entity.PAYMENTS)
     assert "[entities.payments.options]" in str(raised.value) and "Contribution only" in str(raised.value)
@@ -369,6 +367,9 @@ def test_flags_are_written_in_one_save_with_match_on_the_fingerprint() -> None:
 
     saves = fake.calls[before:]
     assert [(s.entity, s.action) for s in saves] == [("Activity", "save")]
+    assert saves[0].content_type.startswith("application/x-www-form-urlencoded")  # never a JSON body
+    assert saves[0].headers["X-Civi-Auth"] == f"Bearer {API_KEY}"
+    assert saves[0].headers["X-Requested-With"] == "XMLHttpRequest"
     params = saves[0].params
     assert params["match"] == ["Coprod_Flags.Fingerprint"]
     assert params["defaults"] == {
@@ -676,8 +677,7 @@ def test_an_endpoint_with_entity_and_action_is_refused_with_a_hint() -> None:
 def test_an_unknown_entity_option_names_the_section() -> None:
     data = load_recipe_data()
     data["entities"]["people"]["options"] = {"groupz": "Panel"}
-    parsed, _ = parse_recipe(data, "recipe.toml")
-    assert parsed is not None
+    parsed = recipe(data)
     c = connector(the_recipe=parsed)
     with pytest.raises(ConfigError) as raised:
         read_all(c, Entity.PEOPLE)
