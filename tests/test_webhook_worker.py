@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -130,7 +132,7 @@ def test_a_recipe_claimed_by_a_live_worker_is_left_alone_by_another(tmp_path: Pa
     rechecks = Rechecks()
     app = make_app(tmp_path, rechecks)
     deliver(app, "uuid:a")
-    other_process = Inbox(tmp_path / "state.sqlite")
+    other_process = Inbox(runtime(app).settings.inbox_path)
     claim = other_process.claim("youth-panel", lease_seconds=60)
     assert claim is not None and len(claim.event_ids) == 1
     deliver(app, "uuid:b")
@@ -167,6 +169,49 @@ def test_processed_events_are_purged_after_the_keep_period(tmp_path: Path) -> No
         inbox.complete(claim, now=now)
     assert inbox.purge_done(older_than=3600, now=6000.0) == 1
     assert [e["delivery_id"] for e in inbox.events()] == ["new"]
+
+
+def rows_in_main_file(db: Path, copy: Path) -> int:
+    """Events already copied from the WAL into the database file itself (read without the WAL)."""
+    shutil.copyfile(db, copy)
+    conn = sqlite3.connect(copy)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM webhook_inbox").fetchone()[0]
+    except sqlite3.OperationalError:  # not even the table has been checkpointed yet
+        return 0
+    finally:
+        conn.close()
+
+
+def test_receipts_leave_wal_checkpoints_to_the_worker(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    inbox_file = runtime(app).settings.inbox_path
+    for n in range(300):  # about 5 MB of WAL: SQLite's default would have checkpointed at 4 MB
+        assert deliver(app, f"uuid:{n}") == 202
+    assert rows_in_main_file(inbox_file, tmp_path / "copy1.sqlite") == 0, "a receipt ran a checkpoint"
+    worker_for(app).run_once()
+    assert rows_in_main_file(inbox_file, tmp_path / "copy2.sqlite") == 300
+
+
+def test_a_delivery_is_not_held_up_by_a_sync_writing_to_the_state_file(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    settings: WebhookSettings = runtime(app).settings
+    assert settings.inbox_path.parent == settings.state_path.parent
+    assert settings.inbox_path != settings.state_path
+    sync = sqlite3.connect(settings.state_path, isolation_level=None, check_same_thread=False)
+    sync.execute("PRAGMA journal_mode=WAL")
+    sync.execute("CREATE TABLE flags (fingerprint TEXT)")
+    sync.execute("BEGIN IMMEDIATE")  # a sync's transaction holds the state file's write lock
+    sync.execute("INSERT INTO flags VALUES ('f')")
+    release = threading.Timer(2.0, sync.execute, ("COMMIT",))
+    release.start()
+    try:
+        started = time.monotonic()
+        assert deliver(app, "uuid:a") == 202
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.join()
+        sync.close()
 
 
 KILLED_WORKER = """
@@ -249,7 +294,7 @@ sys.exit(worker())
 
 def test_coprod_worker_processes_the_inbox_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     write_recipe(tmp_path / "recipes" / "youth")
-    inbox = Inbox(tmp_path / "state.sqlite")
+    inbox = Inbox(tmp_path / "state-inbox.sqlite")  # beside COPROD_STATE, as the app keeps it
     inbox.record("kobotoolbox", "youth-panel", "uuid:a", "0" * 64)
     env = {
         **os.environ,

@@ -46,7 +46,8 @@ class Runtime:
             return
         if self.thread is not None and self.thread.is_alive() and self.pid == os.getpid():
             return
-        worker = Worker(self.settings, self.inbox)
+        # its own connection: its checkpoints and claims never hold the receipts' lock
+        worker = Worker(self.settings, Inbox(self.settings.inbox_path, self.settings.fsync_each_receipt))
         self.thread = threading.Thread(
             target=worker.run, args=(self.stop, self.wake), name="coprod-worker", daemon=True
         )
@@ -98,7 +99,8 @@ def create_app(settings: WebhookSettings | Mapping[str, Any] | None = None) -> F
         JSON_SORT_KEYS=False,
     )
     app.debug = False
-    runtime = Runtime(settings=resolved, inbox=Inbox(resolved.state_path, resolved.fsync_each_receipt))
+    inbox = Inbox(resolved.inbox_path, resolved.fsync_each_receipt, for_receipts=True)
+    runtime = Runtime(settings=resolved, inbox=inbox)
     app.extensions["coprod_webhook"] = runtime
     for bp in (kobotoolbox.bp, sheets.bp, civicrm.bp, health.bp):
         app.register_blueprint(bp)

@@ -67,7 +67,7 @@ class WebhookSettings:
     recipes: Mapping[str, RecipeHook]
     """URL name -> recipe. ``/hooks/<platform>/<name>`` answers 404 for any other name."""
     state_path: Path
-    """The SQLite state file holding the inbox (the same file as the sync's state, usually)."""
+    """The sync's SQLite state file (``COPROD_STATE``); the inbox is its own file beside it."""
     recheck: Recheck = sync_recheck
     worker_thread: bool = True
     """Run the worker as a thread inside each app process (off when ``coprod worker`` runs apart)."""
@@ -83,6 +83,11 @@ class WebhookSettings:
     fsync_each_receipt: bool = False
     """Fsync the inbox on every receipt (survives a power cut, at a few ms per delivery); by default a
     receipt survives the process being killed, and the nightly sync covers a power cut."""
+
+    @property
+    def inbox_path(self) -> Path:
+        """``state.sqlite`` -> ``state-inbox.sqlite``: the same folder, its own file (see inbox.py)."""
+        return self.state_path.with_name(f"{self.state_path.stem}-inbox{self.state_path.suffix or '.sqlite'}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> WebhookSettings:

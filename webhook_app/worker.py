@@ -51,6 +51,8 @@ class Worker:
         if now - self._last_purge > PURGE_EVERY:
             self._last_purge = now
             self.inbox.purge_done(self.settings.keep_done_seconds)
+        # the receipts' connection leaves checkpoints (and their fsync) to this one
+        self.inbox.checkpoint()
         return rechecks
 
     def _recheck(self, claim: Claim) -> None:
@@ -116,8 +118,8 @@ def run_worker(
     Settings as for ``create_app`` (None: from the environment and ``.env``).
     """
     resolved = coerce_settings(settings)
-    inbox = Inbox(resolved.state_path, resolved.fsync_each_receipt)
-    log.info("worker started for %d recipe(s), inbox %s", len(resolved.recipes), resolved.state_path)
+    inbox = Inbox(resolved.inbox_path, resolved.fsync_each_receipt)
+    log.info("worker started for %d recipe(s), inbox %s", len(resolved.recipes), resolved.inbox_path)
     try:
         Worker(resolved, inbox).run(stop_event or threading.Event())
     finally:
