@@ -164,7 +164,8 @@ def plan_for(entity: Entity, spec: EntitySpec, options: KoboEntityOptions) -> Pl
     )
 
 
-def _key_union(records: Iterable[Mapping[str, Any]]) -> set[str]:
+def key_union(records: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Every key any of these records has (submissions differ: an unanswered question is left out)."""
     keys: set[str] = set()
     for r in records:
         keys.update(r)
@@ -215,7 +216,7 @@ def build_rows(
 ) -> list[Row]:
     """Rows for an entity: one per submission, or one per repeat entry with the parent's answers."""
     where = f"[entities.{entity.value}]"
-    parent_keys = _key_union(submissions)
+    parent_keys = key_union(submissions)
     if plan.repeat is None:
         resolved = _resolve_all(plan.names, [parent_keys], where)
         rows = []
@@ -232,7 +233,7 @@ def build_rows(
     if repeat_key is None:
         return []  # no submission has an entry in this repeat yet
     entries_of = [[e for e in (sub.get(repeat_key) or []) if isinstance(e, Mapping)] for sub in submissions]
-    entry_keys = _key_union(e for entries in entries_of for e in entries)
+    entry_keys = key_union(e for entries in entries_of for e in entries)
     resolved = _resolve_all(plan.names, [entry_keys, parent_keys], where)
     word = "attendee" if entity is Entity.ATTENDANCE else "entry"
     rows = []

@@ -39,6 +39,7 @@ from connectors.kobo_rows import (
     deduplicate,
     entity_options,
     is_system,
+    key_union,
     plan_for,
     resolve,
     root_uuid,
@@ -49,6 +50,7 @@ from connectors.kobo_rows import (
 from coprod_core.flags import SubjectKind
 from coprod_core.lifecycle import ChangeKind, FlagChange
 from coprod_core.recipe import Entity, EntitySpec
+from coprod_core.text import count
 
 log = logging.getLogger("coprod.kobotoolbox")
 
@@ -92,6 +94,27 @@ class KoboOptions(ConnectorOptions):
         if v is not None and not re.match(r"^https?://[^/\s]+", v.strip()):
             raise ValueError("give the full address of the webhook app, starting with https://")
         return v.strip() if v else v
+
+
+def unsaved(answer: Mapping[str, Any], sids: Sequence[int], roots: Mapping[int, str]) -> list[int]:
+    """The submissions a bulk edit answer does not show as saved, so they are tried again next run.
+
+    KPI answers one result per submission it edited, in ascending ``_id`` order. A success names
+    the submission's ``root_uuid`` (recent KPI); a failure does not, and its ``uuid`` is that of the
+    new version that was never stored. So: the ids sent whose root uuid is not among the successes;
+    from an older server without root uuids, by position; and when the answer cannot be matched,
+    every id (a retry is harmless: the next run re-reads and writes only values that still differ).
+    The server's own message is not kept: it may quote the submission.
+    """
+    results = [r for r in answer.get("results") or [] if isinstance(r, Mapping)]
+    saved = [0 < int(r.get("status_code") or 0) < 400 for r in results]
+    successes = [r for r, ok in zip(results, saved, strict=True) if ok]
+    if results and all(r.get("root_uuid") for r in successes):
+        done = {str(r["root_uuid"]).removeprefix("uuid:") for r in successes}
+        return [sid for sid in sids if roots.get(sid) not in done]
+    if len(results) == len(sids):
+        return [sid for sid, ok in zip(sorted(sids), saved, strict=True) if not ok]
+    return list(sids)
 
 
 @dataclass
@@ -138,6 +161,10 @@ class KoboConnector(Connector):
             )
         return self._session
 
+    @property
+    def _tries(self) -> str:
+        return count(self.options.retries + 1, "try", "tries")
+
     def _where(self, asset: str | None) -> str:
         return f"KoboToolbox at {self.options.server}" + (f", asset {asset}" if asset else "")
 
@@ -164,7 +191,7 @@ class KoboConnector(Connector):
         except requests.RequestException as exc:
             reason = redact(type(exc).__name__, [self._token or ""])
             raise SourceUnavailable(
-                f"{self._where(asset)}: no answer while {what} after {self.options.retries + 1} tries "
+                f"{self._where(asset)}: no answer while {what} after {self._tries} "
                 f"({reason}); check the server address and the network, then run again"
             ) from None
         status = response.status_code
@@ -185,7 +212,7 @@ class KoboConnector(Connector):
         if status == 429 or status >= 500:
             raise SourceUnavailable(
                 f"{self._where(asset)}: the server kept failing while {what} (HTTP {status}) after "
-                f"{self.options.retries + 1} tries; try again later"
+                f"{self._tries}; try again later"
             )
         raise SourceUnavailable(f"{self._where(asset)}: the server refused {what} (HTTP {status})")
 
@@ -247,11 +274,8 @@ class KoboConnector(Connector):
     def _flags_path(self, asset: str, submissions: Sequence[Mapping[str, Any]] | None = None) -> str:
         """The full path of the flags field (it may sit in a group in the form)."""
         subs = submissions if submissions is not None else (self._assets.get(asset) or _Asset([])).submissions
-        keys: set[str] = set()
-        for s in subs:
-            keys.update(s)
         try:
-            return resolve(self.options.flags_field, keys) or self.options.flags_field
+            return resolve(self.options.flags_field, key_union(subs)) or self.options.flags_field
         except ConfigError:
             return self.options.flags_field
 
@@ -307,10 +331,7 @@ class KoboConnector(Connector):
         out: dict[str, int] = {}
         if not name:
             return out
-        keys: set[str] = set()
-        for s in subs:
-            keys.update(s)
-        key = resolve(name, keys)
+        key = resolve(name, key_union(subs))
         if key is None:
             return out
         for s in subs:
@@ -531,42 +552,28 @@ class KoboConnector(Connector):
         except SourceUnavailable as exc:
             return dict.fromkeys(sids, str(exc))
         try:
-            data = response.json()
+            answer = response.json()
         except ValueError:
-            data = {}
-        by_root = {self._facts[asset][sid].root_uuid: sid for sid in sids if sid in self._facts[asset]}
-        failed: dict[int, str] = {}
-        for result in data.get("results") or []:
-            code = int(result.get("status_code") or 0)
-            if code and code < 400:
-                continue
-            root = str(result.get("root_uuid") or result.get("uuid") or "").removeprefix("uuid:")
-            sid = by_root.get(root)
-            if sid is not None:
-                message = " ".join(str(result.get("message") or "").split())[:120]
-                failed[sid] = (
-                    f"KoboToolbox did not save the flags on submission {sid} (HTTP {code}): {message}"
-                )
-        if response.status_code >= 400 and not failed:
-            failed = dict.fromkeys(
-                sids, f"KoboToolbox refused the edit of {len(sids)} submissions (HTTP {response.status_code})"
-            )
-        elif data.get("failures") and len(failed) < int(data.get("failures") or 0):
-            unexplained = [s for s in sids if s not in failed]
-            if len(unexplained) == int(data["failures"]) - len(failed):
-                failed.update(
-                    dict.fromkeys(unexplained, "KoboToolbox reported a failure for this submission")
-                )
-        return failed
+            answer = {}
+        facts = self._facts[asset]
+        roots = {sid: facts[sid].root_uuid for sid in sids if sid in facts}
+        failed = unsaved(answer if isinstance(answer, dict) else {}, sids, roots)
+        code = f" (HTTP {response.status_code})" if response.status_code >= 400 else ""
+        return {sid: f"KoboToolbox did not save the flags field of submission {sid}{code}" for sid in failed}
 
     def _set_statuses(self, asset: str, target: str, sids: list[int]) -> None:
+        """Set (PATCH) or clear (DELETE) the validation status of these submissions in one request.
+
+        KPI checks both with the same validator, which requires ``validation_status.uid`` even to
+        clear; its own tests clear with ``None`` (no status of that uid, so none is set).
+        """
         if target == NO_STATUS:
             self._request(
                 "DELETE",
                 f"/api/v2/assets/{asset}/data/validation_statuses/",
                 what="clearing validation statuses",
                 asset=asset,
-                body={"payload": {"submission_ids": sids}},
+                body={"payload": {"submission_ids": sids, "validation_status.uid": None}},
             )
             return
         self._request(

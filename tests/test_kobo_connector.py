@@ -11,10 +11,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import requests
 import responses
 
 from connectors.base import ConfigError, ConnectorContext, SourceUnavailable
-from connectors.kobotoolbox import KoboConnector, KoboOptions
+from connectors.kobotoolbox import KoboConnector, KoboOptions, unsaved
 from coprod.state import StateStore
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
@@ -106,16 +107,6 @@ def test_2500_submissions_are_read_in_three_requests_on_the_id_cursor(fake: Fake
     assert json.loads(queries[1]["query"]) == {"_id": {"$gt": 1000}}
     assert json.loads(queries[2]["query"]) == {"_id": {"$gt": 2000}}
     assert all(c.request.headers["Authorization"] == f"Token {TOKEN}" for c in gets)
-
-
-def test_a_saved_cursor_reads_only_the_new_submissions(fake: FakeKobo) -> None:
-    fake.assets[PEOPLE] = [person(i, f"P{i}") for i in range(1, 11)]
-    _, cursor = read_all(connector(), Entity.PEOPLE)
-    fake.assets[PEOPLE] += [person(i, f"P{i}") for i in (11, 12, 15)]
-    fresh = connector()
-    rows, last = read_all(fresh, Entity.PEOPLE, cursor)
-    assert [r.key for r in rows] == ["11", "12", "15"] and last == "15"
-    assert json.loads(query_of(fake.calls("GET", "/data/")[-1])["query"]) == {"_id": {"$gt": 10}}
 
 
 def test_groups_select_multiple_and_other_are_mapped(fake: FakeKobo) -> None:
@@ -334,6 +325,11 @@ def test_resolved_flags_are_removed_and_the_previous_status_restored(fake: FakeK
         ("DELETE", "validation_statuses/"),
         ("PATCH", "validation_statuses/"),
     ]
+    # KPI's validator wants validation_status.uid even to clear; None is what its own tests send.
+    assert bodies(sent[2:]) == [
+        {"submission_ids": [2], "validation_status.uid": None},
+        {"submission_ids": [1], "validation_status.uid": "validation_status_approved"},
+    ]
     assert fake.by_id(PEOPLE, 1)["coprod_flags"] == "Note: Benefits check"
     assert fake.by_id(PEOPLE, 2)["coprod_flags"] == ""
     assert fake.by_id(PEOPLE, 1)["_validation_status"]["uid"] == "validation_status_approved"
@@ -367,6 +363,40 @@ def test_a_partial_failure_in_the_bulk_answer_is_retried_next_run(fake: FakeKobo
     report = retry.write_flags([new(flags[1])])  # the sync hands the failed change over again
     assert report.written == [flags[1].fingerprint] and not report.failed
     assert bodies(fake.calls("PATCH", "/data/bulk/"))[-1]["submission_ids"] == [2]
+
+
+def test_an_older_server_without_root_uuids_is_matched_by_position(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [person(i, f"P{i}") for i in (1, 2, 3)]
+    fake.assets[SESSIONS] = []
+    fake.bulk_roots = False
+    fake.fail_roots = {fake.by_id(PEOPLE, 3)["meta/rootUuid"].removeprefix("uuid:")}
+    flags = [flag_for(SubjectKind.PERSON, f"P{i}", "Payment overdue") for i in (1, 2, 3)]
+    c = connector(validation_status=False)
+    read_all(c, Entity.PEOPLE)
+    report = c.write_flags([new(f) for f in flags])
+    assert set(report.failed) == {flags[2].fingerprint}
+    assert sorted(report.written) == sorted([flags[0].fingerprint, flags[1].fingerprint])
+
+
+def test_a_bulk_answer_that_cannot_be_matched_fails_every_submission_in_it() -> None:
+    roots = {1: "r1", 2: "r2", 3: "r3"}
+    ok = {"uuid": "new", "status_code": 201, "message": "Successful submission"}
+    failure = {"uuid": "new", "root_uuid": None, "status_code": 400, "message": "Something went wrong"}
+    with_roots = {"results": [{**ok, "root_uuid": "r1"}, failure, {**ok, "root_uuid": "uuid:r3"}]}
+    assert unsaved(with_roots, [1, 2, 3], roots) == [2]
+    assert unsaved({"results": [ok, failure, ok]}, [3, 1, 2], roots) == [2]  # by position, _id order
+    assert unsaved({"results": [ok, ok]}, [1, 2, 3], roots) == [1, 2, 3]  # one missing: which?
+    assert unsaved({"detail": "Could not updated submissions"}, [1, 2], roots) == [1, 2]
+
+
+def test_a_server_that_does_not_answer_names_server_and_asset_without_the_token() -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, DATA, body=requests.exceptions.ConnectTimeout(f"Token {TOKEN} timed out"))
+        with pytest.raises(SourceUnavailable) as err:
+            read_all(connector(retries=0), Entity.PEOPLE)
+    text = str(err.value)
+    assert "no answer while reading submissions" in text and SERVER in text and PEOPLE in text
+    assert TOKEN not in text
 
 
 def test_record_and_session_flags_go_to_their_submissions(fake: FakeKobo) -> None:

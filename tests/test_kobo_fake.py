@@ -23,6 +23,7 @@ DATA = re.compile(rf"^{re.escape(SERVER)}/api/v2/assets/(?P<asset>\w+)/data/(\?.
 BULK = re.compile(rf"^{re.escape(SERVER)}/api/v2/assets/(?P<asset>\w+)/data/bulk/$")
 STATUSES = re.compile(rf"^{re.escape(SERVER)}/api/v2/assets/(?P<asset>\w+)/data/validation_statuses/$")
 HOOKS = re.compile(rf"^{re.escape(SERVER)}/api/v2/assets/(?P<asset>\w+)/hooks/(?:(?P<hook>\w+)/)?$")
+STATUS_UIDS = ("validation_status_approved", "validation_status_not_approved", "validation_status_on_hold")
 ASSET = re.compile(rf"^{re.escape(SERVER)}/api/v2/assets/(?P<asset>\w+)/$")
 
 
@@ -51,6 +52,8 @@ class FakeKobo:
         self.hooks: dict[str, list[dict[str, Any]]] = {}
         self.fail_roots: set[str] = set()
         """Root uuids whose bulk edit fails (a per-submission failure in the bulk answer)."""
+        self.bulk_roots = True
+        """Whether bulk edit results carry ``root_uuid`` (older KPI left it out)."""
         rsps.add_callback(responses.GET, DATA, callback=self._data)
         rsps.add_callback(responses.PATCH, BULK, callback=self._bulk)
         rsps.add_callback(responses.PATCH, STATUSES, callback=self._statuses)
@@ -100,26 +103,41 @@ class FakeKobo:
         return 200, {}, json.dumps(body)
 
     def _bulk(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """KPI's bulk edit: in ascending ``_id`` order, one result per submission found.
+
+        A result's ``uuid`` is the new version's (generated before saving, so a failure's was never
+        stored); ``root_uuid`` is set on a success only (``None`` on a failure), and left out
+        entirely when ``bulk_roots`` is off, as older KPI answered.
+        """
         asset = BULK.match(request.url)["asset"]  # type: ignore[index]
         payload = json.loads(request.body)["payload"]
+        wanted = set(payload["submission_ids"])
         results = []
-        for sid in payload["submission_ids"]:
-            sub = self.by_id(asset, sid)
+        for sub in sorted((s for s in self.assets[asset] if s["_id"] in wanted), key=lambda s: s["_id"]):
             root = sub["meta/rootUuid"].removeprefix("uuid:")
-            if root in self.fail_roots:
-                results.append(
-                    {"uuid": sub["_uuid"], "root_uuid": root, "status_code": 500, "message": "Boom"}
-                )
-                continue
             new = str(uuid.uuid4())
-            sub["meta/deprecatedID"] = sub["meta/instanceID"]
-            sub["meta/instanceID"] = f"uuid:{new}"
-            sub["_uuid"] = new
-            sub.update(payload["data"])
-            results.append(
-                {"uuid": new, "root_uuid": root, "status_code": 200, "message": "Successful submission"}
-            )
-        failures = sum(r["status_code"] != 200 for r in results)
+            if root in self.fail_roots:
+                result = {
+                    "uuid": new,
+                    "root_uuid": None,
+                    "status_code": 400,
+                    "message": "Something went wrong",
+                }
+            else:
+                sub["meta/deprecatedID"] = sub["meta/instanceID"]
+                sub["meta/instanceID"] = f"uuid:{new}"
+                sub["_uuid"] = new
+                sub.update(payload["data"])
+                result = {
+                    "uuid": new,
+                    "root_uuid": root,
+                    "status_code": 201,
+                    "message": "Successful submission",
+                }
+            if not self.bulk_roots:
+                del result["root_uuid"]
+            results.append(result)
+        failures = sum(r["status_code"] >= 400 for r in results)
         body = {
             "count": len(results),
             "successes": len(results) - failures,
@@ -129,14 +147,18 @@ class FakeKobo:
         return (200 if failures < len(results) else 400), {}, json.dumps(body)
 
     def _statuses(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """Bulk validation statuses: KPI requires ``validation_status.uid`` for PATCH and DELETE alike;
+        DELETE, or a uid that is not a status, leaves no status."""
         asset = STATUSES.match(request.url)["asset"]  # type: ignore[index]
         payload = json.loads(request.body)["payload"]
+        if "validation_status.uid" not in payload:
+            return 400, {}, json.dumps({"payload": ["`validation_status.uid` is required"]})
+        uid = payload["validation_status.uid"]
         for sid in payload["submission_ids"]:
             sub = self.by_id(asset, sid)
-            if request.method == "DELETE":
+            if request.method == "DELETE" or uid not in STATUS_UIDS:
                 sub["_validation_status"] = {}
             else:
-                uid = payload["validation_status.uid"]
                 sub["_validation_status"] = {"uid": uid, "label": uid, "by_whom": "coprod", "timestamp": 1}
         n = len(payload["submission_ids"])
         return 200, {}, json.dumps({"detail": f"{n} submissions have been updated"})
