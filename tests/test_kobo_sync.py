@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import sqlite3
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,13 +17,14 @@ from connectors.kobotoolbox import KoboConnector, KoboOptions
 from coprod.config import LoadedRecipe
 from coprod.state import StateStore
 from coprod.sync import run
-from coprod_core.recipe import parse_recipe
+from coprod_core.recipe import Entity, parse_recipe
+from tests.test_kobo_connector import query_of
 from tests.test_kobo_fake import TOKEN, FakeKobo, submission
 
 PEOPLE, SESSIONS = "aPeople", "aSessions"
 
 
-def loaded() -> LoadedRecipe:
+def loaded(**people_fields: str) -> LoadedRecipe:
     data = {
         "name": "kobo-sync",
         "sources": {"kobo": {"connector": "kobotoolbox"}},
@@ -28,7 +32,12 @@ def loaded() -> LoadedRecipe:
             "people": {
                 "source": "kobo",
                 "location": PEOPLE,
-                "fields": {"id": "person_id", "roles": "roles", "payment_preference": "payment_preference"},
+                "fields": {
+                    "id": "person_id",
+                    "roles": "roles",
+                    "payment_preference": "payment_preference",
+                    **people_fields,
+                },
             },
             "sessions": {
                 "source": "kobo",
@@ -114,3 +123,50 @@ def test_an_unreachable_server_ends_the_run_as_source_unavailable_without_the_to
     assert result.exit_code == 3
     assert any("kf.kobotoolbox.org" in m and PEOPLE in m for m in result.messages)
     assert all(TOKEN not in m for m in result.messages)
+
+
+def test_an_incremental_re_read_resumes_from_the_cursor_the_sync_saved() -> None:
+    lr = loaded()
+    state = StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill(fake)
+        run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": connector(lr)})
+        saved = state.get_cursor(lr.recipe.name, "kobo", Entity.PEOPLE.value)
+        assert saved == "3" and state.get_cursor(lr.recipe.name, "kobo", Entity.SESSIONS.value) == "10"
+
+        fake.assets[PEOPLE] += [submission(i, person_id=f"P{i}", roles="carer") for i in (4, 7)]
+        n = len(rsps.calls)
+        fresh = connector(lr)  # a new process: only the state store remembers where the last read ended
+        pages = list(fresh.read(Entity.PEOPLE, lr.recipe.entities[Entity.PEOPLE], saved))
+        sent = rsps.calls[n:]
+    assert [r.key for page in pages for r in page.rows] == ["4", "7"] and pages[-1].cursor == "7"
+    assert len(sent) == 1
+    params = query_of(sent[0])
+    assert json.loads(params["query"]) == {"_id": {"$gt": 3}}
+    assert params["limit"] == "1000" and params["sort"] == '{"_id":1}' and "start" not in params
+
+
+def test_no_name_or_answer_reaches_the_state_store(tmp_path: Path) -> None:
+    """Staff see flag lines in KoboToolbox; the state store keeps ids, fingerprints and generic titles."""
+    lr = loaded(name="full_name")
+    path = tmp_path / "state.sqlite"
+    state = StateStore.open(path)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill(fake)
+        for sub in fake.assets[PEOPLE]:
+            sub["full_name"] = f"Zebedee Quux {sub['_id']}"
+        fake.assets[PEOPLE][0]["payment_preference"] = "Zorblax, as I told Dr Pennywhistle"
+        result = run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": connector(lr)})
+    messages = " ".join(f.message for f in result.flags)
+    assert "Zebedee Quux" in messages and "Zorblax" in messages  # the flags do carry them...
+    dump = "\n".join(sqlite3.connect(path).iterdump())
+    assert "Zebedee" not in dump and "Zorblax" not in dump and "Pennywhistle" not in dump  # ...the store not
+    opened = [
+        json.loads(v)
+        for (v,) in sqlite3.connect(path).execute("SELECT value FROM meta WHERE key LIKE 'kobo:open:%'")
+    ]
+    lines = {line for m in opened for line in m.values()}
+    assert lines and all(re.fullmatch(r"(Critical|Warning|Note): [^\n]+", line) for line in lines)
+    assert {line.split(": ", 1)[1] for line in lines} <= {f.title for f in result.flags}
