@@ -12,15 +12,28 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.test_webhook_support import SECRET, SECRET_ENV, make_app, signed_headers, write_recipe
+from tests.test_webhook_support import (
+    KOBO_ONLY_SECRET,
+    NOT_A_SIGNING_SECRET,
+    PERSON,
+    SECRET,
+    SECRET_ENV,
+    checked,
+    logs_show_no_secret,  # noqa: F401 - the fixture every test here uses
+    make_app,
+    signed_headers,
+    write_recipe,
+)
 from webhook_app import create_app
+
+pytestmark = pytest.mark.usefixtures("logs_show_no_secret")
 
 KOBO_SECRET_HEADER = {"X-Coprod-Secret": SECRET}
 SUBMISSION = {
     "_id": 345,
     "meta/rootUuid": "uuid:6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
     "meta/instanceID": "uuid:6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
-    "participant/name": "Sam Jones",
+    "participant/name": PERSON,
     "participant/ethnicity": "asian",
 }
 CIVI_NOTICE = {"entity": "Participant", "id": 42, "action": "create"}
@@ -129,7 +142,11 @@ def test_kobo_submission_without_root_uuid_is_400_naming_the_field(client: Flask
     assert answer.status_code == 400 and "meta/rootUuid" in answer.json["error"]
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"\xff\xfe"], ids=["broken", "array", "not-utf8"])
+@pytest.mark.parametrize(
+    "body",
+    [f'{{"participant/name": "{PERSON}",'.encode(), f'["{PERSON}"]'.encode(), b"\xff\xfe" + PERSON.encode()],
+    ids=["broken", "array", "not-utf8"],
+)
 def test_kobo_malformed_json_is_400_with_a_short_reason(client: FlaskClient, body: bytes) -> None:
     answer = client.post(
         "/hooks/kobotoolbox/youth-panel",
@@ -143,7 +160,7 @@ def test_kobo_malformed_json_is_400_with_a_short_reason(client: FlaskClient, bod
 
 def test_a_body_that_is_not_json_is_415(client: FlaskClient) -> None:
     answer = client.post(
-        "/hooks/kobotoolbox/youth-panel", data="a=b", content_type="application/x-www-form-urlencoded",
+        "/hooks/kobotoolbox/youth-panel", data=f"name={PERSON}", content_type="application/x-www-form-urlencoded",
         headers=KOBO_SECRET_HEADER,
     )  # fmt: skip
     assert answer.status_code == 415
@@ -175,13 +192,15 @@ def test_a_recipe_whose_secret_variable_is_unset_refuses_deliveries(tmp_path: Pa
 def test_a_recipe_can_name_its_own_secret_header(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path / "r")
     recipe.write_text(recipe.read_text() + 'header = "X-Kobo-Hook-Key"\n')
-    app = create_app(
-        {
-            "recipes": [recipe],
-            "state_path": tmp_path / "s.sqlite",
-            "env": {SECRET_ENV: SECRET},
-            "worker_thread": False,
-        }
+    app = checked(
+        create_app(
+            {
+                "recipes": [recipe],
+                "state_path": tmp_path / "s.sqlite",
+                "env": {SECRET_ENV: SECRET},
+                "worker_thread": False,
+            }
+        )
     )
     client = app.test_client()
     assert (
@@ -246,7 +265,7 @@ def test_a_timestamp_four_minutes_old_is_still_accepted(client: FlaskClient) -> 
 
 
 def test_signed_but_malformed_json_is_400(client: FlaskClient) -> None:
-    body = b'{"entity": "Contact",'
+    body = f'{{"entity": "Contact", "display_name": "{PERSON}",'.encode()
     answer = client.post(
         "/hooks/civicrm/youth-panel", data=body, content_type="application/json", headers=signed_headers(body)
     )
@@ -281,7 +300,7 @@ def test_signed_delivery_with_the_wrong_content_type_is_415(client: FlaskClient)
 
 
 def test_a_secret_that_is_not_a_signing_secret_is_a_server_error_without_the_secret(tmp_path: Path) -> None:
-    client = make_app(tmp_path, env={SECRET_ENV: "whsec_%%%not base64%%%"}).test_client()
+    client = make_app(tmp_path, env={SECRET_ENV: NOT_A_SIGNING_SECRET}).test_client()
     answer = post_signed(client, "sheets", SHEETS_NOTICE)
     assert answer.status_code == 500 and "%%%" not in answer.text
 
@@ -298,22 +317,22 @@ def test_no_secret_or_personal_data_in_answers_logs_or_the_inbox(
         answers = [
             client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER),
             client.post(
-                "/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers={"X-Coprod-Secret": "Sam Jones"}
+                "/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers={"X-Coprod-Secret": PERSON}
             ),
             client.post(
                 "/hooks/kobotoolbox/youth-panel",
-                json={"participant/name": "Sam Jones"},
+                json={"participant/name": PERSON},
                 headers=KOBO_SECRET_HEADER,
             ),
         ]
     assert [a.status_code for a in answers] == [202, 401, 400]
     text = " ".join(a.text for a in answers) + caplog.text
-    assert SECRET not in text and "Sam Jones" not in text and "Traceback" not in text
+    assert SECRET not in text and PERSON not in text and "Traceback" not in text
     files = sorted(tmp_path.glob("state*"))  # the inbox, its WAL and shared memory
     assert tmp_path / "state-inbox.sqlite" in files
     stored = b"".join(p.read_bytes() for p in files)
     assert SUBMISSION["meta/rootUuid"].encode() in stored, "the identifier itself is kept"
-    assert b"Sam Jones" not in stored and b"asian" not in stored
+    assert PERSON.encode() not in stored and b"asian" not in stored
     [event] = app.extensions["coprod_webhook"].inbox.events()
     assert event["delivery_id"] == SUBMISSION["meta/rootUuid"] and event["subject"] == "submission 345"
     assert len(event["body_sha256"]) == 64
@@ -323,13 +342,13 @@ def test_an_unexpected_error_is_a_short_500_without_traceback(
     app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("Sam Jones could not be stored")
+        raise RuntimeError(f"{PERSON} could not be stored")
 
     monkeypatch.setattr(app.extensions["coprod_webhook"].inbox, "record", broken)
     with caplog.at_level(logging.DEBUG):
         answer = client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER)
     assert answer.status_code == 500 and answer.json == {"error": "server error"}
-    assert "Sam Jones" not in caplog.text and "Traceback" not in caplog.text
+    assert PERSON not in caplog.text and "Traceback" not in caplog.text
     assert "RuntimeError" in caplog.text
 
 
@@ -353,7 +372,7 @@ def test_settings_come_from_the_environment_when_none_are_passed(
     monkeypatch.setenv("COPROD_STATE", str(tmp_path / "inbox.sqlite"))
     monkeypatch.setenv("COPROD_WEBHOOK_WORKER", "off")
     (tmp_path / ".env").write_text(f"{SECRET_ENV}={SECRET}\n")
-    app = create_app()
+    app = checked(create_app())
     settings = app.extensions["coprod_webhook"].settings
     assert list(settings.recipes) == ["youth-panel"] and settings.worker_thread is False
     assert settings.state_path == tmp_path / "inbox.sqlite"
@@ -370,10 +389,10 @@ def test_a_broken_recipe_in_the_folder_is_skipped_and_the_others_served(
     write_recipe(tmp_path / "recipes" / "good")
     (tmp_path / "recipes" / "bad").mkdir()
     (tmp_path / "recipes" / "bad" / "recipe.toml").write_text("name = [broken")
-    app = create_app(
+    app = checked(create_app(
         {"recipes": tmp_path / "recipes", "state_path": tmp_path / "s.sqlite", "env": {SECRET_ENV: SECRET},
          "worker_thread": False}
-    )  # fmt: skip
+    ))  # fmt: skip
     assert list(app.extensions["coprod_webhook"].settings.recipes) == ["youth-panel"]
     assert "bad" in caplog.text and "webhooks are off" in caplog.text
 
@@ -386,14 +405,16 @@ def test_kobo_deliveries_use_the_secret_and_header_the_kobotoolbox_source_instal
         'hook_secret_env = "KOBO_HOOK"\nhook_header = "X-Kobo-Hook"',
     )
     recipe.write_text(text)
-    env = {SECRET_ENV: SECRET, "KOBO_HOOK": "kobo-only-secret"}
-    app = create_app(
-        {"recipes": [recipe], "state_path": tmp_path / "s.sqlite", "env": env, "worker_thread": False}
+    env = {SECRET_ENV: SECRET, "KOBO_HOOK": KOBO_ONLY_SECRET}
+    app = checked(
+        create_app(
+            {"recipes": [recipe], "state_path": tmp_path / "s.sqlite", "env": env, "worker_thread": False}
+        )
     )
     client = app.test_client()
     url = "/hooks/kobotoolbox/youth-panel"
     assert client.post(url, json=SUBMISSION, headers=KOBO_SECRET_HEADER).status_code == 401
-    assert client.post(url, json=SUBMISSION, headers={"X-Kobo-Hook": "kobo-only-secret"}).status_code == 202
+    assert client.post(url, json=SUBMISSION, headers={"X-Kobo-Hook": KOBO_ONLY_SECRET}).status_code == 202
     assert post_signed(client, "sheets", SHEETS_NOTICE).status_code == 202, (
         "signed routes keep [webhook]'s secret"
     )

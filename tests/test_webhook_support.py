@@ -1,8 +1,11 @@
-"""Shared pieces for the webhook app tests (no tests here): a recipe, signed headers, an app."""
+"""Shared pieces for the webhook app tests (no tests here): a recipe, signed headers, an app whose
+test client fails on any answer that shows a secret, personal data or a traceback, and a fixture
+that does the same for every log line."""
 
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 import uuid
 from collections.abc import Callable
@@ -10,13 +13,54 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from standardwebhooks.webhooks import Webhook
+from werkzeug.test import TestResponse
 
 from webhook_app import create_app
 
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 SECRET_ENV = "YOUTH_PANEL_WEBHOOK_SECRET"
+KOBO_ONLY_SECRET = "kobo-only-secret-4f1c"
+NOT_A_SIGNING_SECRET = "whsec_%%%not base64%%%"
+PERSON = "Sam Jones"
+"""A name the tests put in bodies (and in exceptions): it must never come back in an answer or a log."""
+
+NEVER_SHOWN = (
+    SECRET,
+    SECRET.removeprefix("whsec_"),
+    KOBO_ONLY_SECRET,
+    NOT_A_SIGNING_SECRET,
+    PERSON,
+    "Traceback",
+)
+
+
+def assert_nothing_leaked(text: str, where: str) -> None:
+    for secret in NEVER_SHOWN:
+        assert secret not in text, f"{where} shows {secret[:12]}..."
+
+
+class LeakCheckingClient(FlaskClient):
+    """Flask's test client, failing the test when an answer shows a secret, a name or a traceback."""
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        answer = super().open(*args, **kwargs)
+        assert_nothing_leaked(answer.get_data(as_text=True), f"the {answer.status_code} answer")
+        return answer
+
+
+@pytest.fixture
+def logs_show_no_secret(caplog: pytest.LogCaptureFixture) -> Any:
+    """Every log line a test produced, at every level, is free of secrets, names and tracebacks."""
+    caplog.set_level("DEBUG")
+    yield
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    formatter = logging.Formatter("%(levelname)s %(name)s %(message)s")  # with any traceback attached
+    assert_nothing_leaked("\n".join(formatter.format(r) for r in records), "the log")
+
 
 RECIPE = """
 name = "{name}"
@@ -81,4 +125,9 @@ def make_app(
         "recheck": recheck or (lambda name, path: 0),
     }
     settings.update(options)
-    return create_app(settings)
+    return checked(create_app(settings))
+
+
+def checked(app: Flask) -> Flask:
+    app.test_client_class = LeakCheckingClient
+    return app

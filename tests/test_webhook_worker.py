@@ -17,13 +17,22 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.test_webhook_support import SECRET, SECRET_ENV, make_app, write_recipe
+from tests.test_webhook_support import (
+    PERSON,
+    SECRET,
+    SECRET_ENV,
+    logs_show_no_secret,  # noqa: F401 - the fixture every test here uses
+    make_app,
+    write_recipe,
+)
 from webhook_app.inbox import Inbox
 from webhook_app.settings import WebhookSettings
 from webhook_app.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADERS = {"X-Coprod-Secret": SECRET}
+
+pytestmark = pytest.mark.usefixtures("logs_show_no_secret")
 
 
 class Rechecks:
@@ -42,7 +51,7 @@ class Rechecks:
 
 
 def deliver(app: Flask, root_uuid: str) -> int:
-    body = {"meta/rootUuid": root_uuid, "_id": 1, "name": "Sam Jones"}
+    body = {"meta/rootUuid": root_uuid, "_id": 1, "name": PERSON}
     return app.test_client().post("/hooks/kobotoolbox/youth-panel", json=body, headers=HEADERS).status_code
 
 
@@ -82,7 +91,7 @@ def test_a_resend_after_the_event_was_processed_causes_no_second_recheck(tmp_pat
 
 
 def test_a_failed_recheck_stays_in_the_inbox_and_is_retried_after_a_back_off(tmp_path: Path) -> None:
-    rechecks = Rechecks([3, RuntimeError("Sam Jones broke it")])
+    rechecks = Rechecks([3, RuntimeError(f"{PERSON} broke it")])
     app = make_app(tmp_path, rechecks, backoff_base=0.2, backoff_max=0.4)
     deliver(app, "uuid:a")
     worker = worker_for(app)
@@ -97,7 +106,7 @@ def test_a_failed_recheck_stays_in_the_inbox_and_is_retried_after_a_back_off(tmp
     assert worker.run_once() == 1
     [event] = runtime(app).inbox.events()
     assert event["attempts"] == 2 and event["last_error"] == "re-check raised RuntimeError"
-    assert "Sam" not in json.dumps(event)
+    assert PERSON not in json.dumps(event)
     time.sleep(0.45)
     assert worker.run_once() == 1
     assert statuses(app) == ["done"] and len(rechecks.calls) == 3

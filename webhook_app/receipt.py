@@ -12,7 +12,8 @@ import hashlib
 import hmac
 import json
 import logging
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from flask import Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
@@ -23,6 +24,8 @@ from webhook_app.inbox import Inbox
 from webhook_app.settings import RecipeHook, WebhookSettings
 
 log = logging.getLogger("webhook_app")
+
+Notice = TypeVar("Notice", bound=BaseModel)
 
 
 class Refused(HTTPException):
@@ -118,6 +121,17 @@ def check_signature(hook: RecipeHook, platform: str, body: bytes) -> str:
 def _unauthorised(hook: RecipeHook, platform: str, why: str) -> NoReturn:
     log.warning("%s delivery for recipe %s refused: %s", platform, hook.name, why)
     raise Refused(401, why)
+
+
+def signed_delivery(
+    platform: str, recipe: str, model: type[Notice], subject: Callable[[Notice], str]
+) -> tuple[Response, int]:
+    """A Standard Webhooks delivery, start to end: the signature is checked before the body is parsed."""
+    hook = recipe_hook(recipe, platform)
+    body = json_body()
+    msg_id = check_signature(hook, platform, body)
+    notice: Notice = validate(model, parse_json(body))
+    return accept(platform, hook, msg_id, body, subject(notice))
 
 
 def accept(

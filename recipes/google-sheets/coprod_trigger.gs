@@ -46,7 +46,7 @@ function coprodOnFormSubmit(e) {
   var request = coprodSignedRequest_(
     config.url,
     config.secret,
-    JSON.stringify(notice),
+    coprodAsciiJson_(notice),
     'msg_' + Utilities.getUuid(),
     Math.floor(Date.now() / 1000)
   );
@@ -64,6 +64,16 @@ function coprodConfig_() {
     throw new Error('coprod: COPROD_WEBHOOK_SECRET must start with whsec_ (copy it from the server .env)');
   }
   return { url: url, secret: secret };
+}
+
+/**
+ * JSON with every character beyond ASCII written as a \u escape (a tab named "Réponses" stays
+ * readable to the app), so the bytes signed and sent do not depend on a character set.
+ */
+function coprodAsciiJson_(value) {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, function (c) {
+    return '\\u' + ('000' + c.charCodeAt(0).toString(16)).slice(-4);
+  });
 }
 
 /**

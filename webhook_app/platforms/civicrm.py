@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from webhook_app.receipt import accept, check_signature, json_body, parse_json, recipe_hook, validate
+from webhook_app.receipt import signed_delivery
 
 PLATFORM = "civicrm"
 
@@ -26,8 +26,4 @@ class CiviNotice(BaseModel):
 
 @bp.post("/<recipe>")
 def delivery(recipe: str) -> tuple[Response, int]:
-    hook = recipe_hook(recipe, PLATFORM)
-    body = json_body()
-    msg_id = check_signature(hook, PLATFORM, body)
-    notice: CiviNotice = validate(CiviNotice, parse_json(body))
-    return accept(PLATFORM, hook, msg_id, body, f"{notice.entity} {notice.id} {notice.action}")
+    return signed_delivery(PLATFORM, recipe, CiviNotice, lambda n: f"{n.entity} {n.id} {n.action}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from webhook_app.receipt import accept, check_signature, json_body, parse_json, recipe_hook, validate
+from webhook_app.receipt import signed_delivery
 
 PLATFORM = "sheets"
 
@@ -27,8 +27,4 @@ class SheetsNotice(BaseModel):
 
 @bp.post("/<recipe>")
 def delivery(recipe: str) -> tuple[Response, int]:
-    hook = recipe_hook(recipe, PLATFORM)
-    body = json_body()
-    msg_id = check_signature(hook, PLATFORM, body)
-    notice: SheetsNotice = validate(SheetsNotice, parse_json(body))
-    return accept(PLATFORM, hook, msg_id, body, f"row {notice.row}")
+    return signed_delivery(PLATFORM, recipe, SheetsNotice, lambda n: f"row {n.row}")
