@@ -5,10 +5,16 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -418,3 +424,61 @@ def test_kobo_deliveries_use_the_secret_and_header_the_kobotoolbox_source_instal
     assert post_signed(client, "sheets", SHEETS_NOTICE).status_code == 202, (
         "signed routes keep [webhook]'s secret"
     )
+
+
+# coprod serve ----------------------------------------------------------------------------------
+
+COPROD_SERVE = """
+import sys
+from webhook_app.cli import serve
+sys.exit(serve(port=int(sys.argv[1])))
+"""
+
+
+def test_coprod_serve_answers_on_the_local_port_and_records_deliveries(tmp_path: Path) -> None:
+    write_recipe(tmp_path / "recipes" / "youth")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "COPROD_RECIPES": str(tmp_path / "recipes"),
+        "COPROD_STATE": str(tmp_path / "state.sqlite"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        SECRET_ENV: SECRET,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", COPROD_SERVE, str(port)], cwd=tmp_path, env=env, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert requests.get(f"{url}/healthz", timeout=1).json() == {"status": "ok"}
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, "coprod serve never answered"
+                time.sleep(0.1)
+        answer = requests.post(
+            f"{url}/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER, timeout=5
+        )
+        assert answer.status_code == 202
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=10)
+    assert (tmp_path / "state-inbox.sqlite").exists()
+    log = stderr.decode()
+    assert "accepted as event 1" in log
+    assert SECRET not in log and PERSON not in log and "Traceback" not in log
+
+
+def test_coprod_serve_without_recipes_says_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from webhook_app.cli import serve
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COPROD_RECIPES", str(tmp_path))
+    assert serve() == 2
+    assert "COPROD_RECIPES" in capsys.readouterr().err
