@@ -350,6 +350,7 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         try:
             wait_healthy(f"http://127.0.0.1:{port}")
+            send_load(port, [health] * 10 * args.concurrency, args.concurrency, 200)  # warm up the workers
             floor, _, _ = send_load(port, [health] * args.deliveries, args.concurrency, 200)
             deliveries = raw_requests(port, secret, args.deliveries)
             cpu = time.process_time()
