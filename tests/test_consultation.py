@@ -37,6 +37,7 @@ from coprod_core.model import (
 )
 from coprod_core.settings import CheckSettings, ConsultationSettings
 from coprod_core.text import day, hours, percent
+from coprod_core.voice import anyone
 
 RUN = date(2026, 6, 1)
 SETTINGS = CheckSettings()
@@ -514,7 +515,7 @@ def test_voice_roles_come_from_settings() -> None:
     carers_only = CheckSettings(voice_roles=frozenset({Role.CARER}))
     a = assess(ds.projects[0], ds, carers_only, RUN)
     assert a.result(SHARED_DECISIONS) is Result.FAIL  # only le1 was at the decision meeting
-    assert "anyone who is a carer" in consultation.voice_words(carers_only.voice_roles)
+    assert "anyone who is a carer" in anyone(carers_only.voice_roles)
 
 
 def test_empty_dataset_gives_no_flags() -> None:

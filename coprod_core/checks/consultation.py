@@ -36,7 +36,6 @@ stage, payment preferences). Or describe the project by the rung the evidence su
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -61,6 +60,7 @@ from coprod_core.model import (
 )
 from coprod_core.settings import CheckSettings
 from coprod_core.text import count, day, hours, join, percent
+from coprod_core.voice import anyone
 
 _ZERO = Decimal(0)
 
@@ -168,16 +168,6 @@ class Assessment:
 
 # --- words -------------------------------------------------------------------------------------
 
-_ROLE_PHRASES: dict[Role, tuple[str, str]] = {
-    Role.LIVED_EXPERIENCE: ("with lived experience", "someone with lived experience"),
-    Role.CARER: ("who is a carer", "a carer"),
-    Role.FRONTLINE_STAFF: ("from the frontline staff", "a member of frontline staff"),
-    Role.MANAGER: ("who is a manager", "a manager"),
-    Role.COMMISSIONER: ("who is a commissioner", "a commissioner"),
-    Role.VOLUNTEER: ("who is a volunteer", "a volunteer"),
-    Role.OTHER: ("in another role", "someone in another role"),
-}
-
 _KIND_ONE: dict[SessionKind, str] = {
     SessionKind.SURVEY: "a survey",
     SessionKind.FEEDBACK_ON_DRAFT: "feedback on a draft",
@@ -190,15 +180,6 @@ _KIND_MANY: dict[SessionKind, str] = {
     SessionKind.FOCUS_GROUP: "focus groups",
     SessionKind.INFORMATION_EVENT: "information events",
 }
-
-
-def voice_words(roles: Iterable[Role], lead: str = "anyone") -> str:
-    """'anyone with lived experience or a carer', 'nobody with lived experience or a carer'."""
-    ordered = [r for r in Role if r in set(roles)]
-    if not ordered:
-        return f"{lead} in a voice role"
-    first, *rest = ordered
-    return join([f"{lead} {_ROLE_PHRASES[first][0]}", *(_ROLE_PHRASES[r][1] for r in rest)], "or")
 
 
 def _num(h: Decimal) -> str:
@@ -350,15 +331,15 @@ def _from_the_start(project: Project, v: _Voice, roles: frozenset[Role]) -> Crit
             FROM_THE_START,
             Result.FAIL,
             numbers,
-            finding=f"{voice_words(roles, 'nobody')} has taken part in {where}",
-            action=f"invite {voice_words(roles)} to join before anything more is planned or decided",
+            finding=f"{anyone(roles, 'nobody')} has taken part in {where}",
+            action=f"invite {anyone(roles)} to join before anything more is planned or decided",
         )
     earlier = [s for s in v.sessions if s.decision_taken and s.id not in v.voice_in and s.date < first]
     numbers["decisions_before_them"] = [{"session_id": s.id, "date": s.date} for s in earlier]
     findings: list[str] = []
     if project.plan_drafted is not None and first > project.plan_drafted:
         findings.append(
-            f"the plan was drafted on {day(project.plan_drafted)}, before {voice_words(roles)} "
+            f"the plan was drafted on {day(project.plan_drafted)}, before {anyone(roles)} "
             f"took part (first on {day(first)})"
         )
     if earlier:

@@ -35,7 +35,7 @@ Money is ``Decimal`` throughout (evidence carries amounts as strings), never flo
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -45,18 +45,17 @@ from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.model import (
     KIND_WORDS,
-    ROLE_WORDS,
     Dataset,
     Payment,
     PaymentKind,
     PaymentPolicy,
     PaymentPreference,
     Person,
-    Role,
     Session,
 )
 from coprod_core.settings import CheckSettings
 from coprod_core.text import count, day, hours, join, money
+from coprod_core.voice import say
 
 CHECK_ID = "payments"
 
@@ -360,13 +359,6 @@ def _duplicates(pays: Sequence[Payment]) -> list[list[Payment]]:
 def _who(person_id: str, people: dict[str, Person]) -> str:
     person = people.get(person_id)
     return person.label() if person else f"Person ID {person_id}"
-
-
-def _voice_words(roles: Iterable[Role]) -> str:
-    """``people with lived experience or carers``, in the order roles are listed in the model."""
-    phrases = {Role.LIVED_EXPERIENCE: "people with lived experience", Role.CARER: "carers"}
-    ordered = sorted(roles, key=list(Role).index)
-    return join([phrases.get(r, f"people in a {ROLE_WORDS[r]} role") for r in ordered], "or")
 
 
 def _details(ent: _Entitlement, currency: str) -> str:
@@ -771,7 +763,7 @@ def _unresourced_flags(
         kind_words = KIND_WORDS[session.kind]
         source = f" ({policy.source})" if policy.source else ""
         message = (
-            f"{_voice_words(settings.voice_roles).capitalize()} took part in the {session.label()} "
+            f"{say(settings.voice_roles, 'people').capitalize()} took part in the {session.label()} "
             f"({count(len(people_ids), 'person', 'people')}), but your payment policy{source} has no rate "
             f"for a {kind_words}, so nobody can tell what they are owed for it. Add a rate for this kind "
             "of session to the policy, or record how their time was recognised."
@@ -814,7 +806,7 @@ def _no_policy_flags(dataset: Dataset, settings: CheckSettings, run_date: date) 
         project = projects.get(project_id)
         name = f"'{project.name}'" if project else f"Project {project_id}"
         message = (
-            f"{name} has no payment policy in coprod, but {_voice_words(settings.voice_roles)} have taken "
+            f"{name} has no payment policy in coprod, but {say(settings.voice_roles, 'people')} have taken "
             f"part: {count(len(people_ids), 'person', 'people')} in {count(len(held), 'session')} since "
             f"{day(dates[0])}. Without one nobody can tell whether they have been paid for their time, "
             "as NIHR and NHS England guidance expect. Add the project's payment policy to its recipe: "

@@ -42,7 +42,6 @@ into the decision-making group, with support and payment for their time.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
@@ -55,63 +54,15 @@ from coprod_core.model import (
     Dataset,
     Person,
     Project,
-    Role,
     Session,
     category_key,
 )
 from coprod_core.settings import CheckSettings
 from coprod_core.stats import wilson_interval
 from coprod_core.text import count, day, join, percent
+from coprod_core.voice import say
 
 CHECK_ID = "representation"
-
-# How the voice roles are said in a message. Plural nouns: "1 of 24 people with lived experience
-# or carers"; verbs for one person and for several: "nobody who has lived experience or is a carer".
-_PEOPLE: dict[Role, str] = {
-    Role.LIVED_EXPERIENCE: "people with lived experience",
-    Role.CARER: "carers",
-    Role.FRONTLINE_STAFF: "frontline staff",
-    Role.MANAGER: "managers",
-    Role.COMMISSIONER: "commissioners",
-    Role.VOLUNTEER: "volunteers",
-    Role.OTHER: "people in other roles",
-}
-_SHORT: dict[Role, str] = {
-    Role.LIVED_EXPERIENCE: "lived experience",
-    Role.CARER: "carers",
-    Role.FRONTLINE_STAFF: "frontline staff",
-    Role.MANAGER: "managers",
-    Role.COMMISSIONER: "commissioners",
-    Role.VOLUNTEER: "volunteers",
-    Role.OTHER: "other roles",
-}
-_WHO_ONE: dict[Role, str] = {
-    Role.LIVED_EXPERIENCE: "has lived experience",
-    Role.CARER: "is a carer",
-    Role.FRONTLINE_STAFF: "is frontline staff",
-    Role.MANAGER: "is a manager",
-    Role.COMMISSIONER: "is a commissioner",
-    Role.VOLUNTEER: "is a volunteer",
-    Role.OTHER: "holds another role",
-}
-_WHO_MANY: dict[Role, str] = {
-    Role.LIVED_EXPERIENCE: "have lived experience",
-    Role.CARER: "are carers",
-    Role.FRONTLINE_STAFF: "are frontline staff",
-    Role.MANAGER: "are managers",
-    Role.COMMISSIONER: "are commissioners",
-    Role.VOLUNTEER: "are volunteers",
-    Role.OTHER: "hold other roles",
-}
-
-
-def _roles_in_order(roles: Iterable[Role]) -> list[Role]:
-    order = list(Role)
-    return sorted(set(roles), key=order.index)
-
-
-def _say(words: dict[Role, str], roles: Iterable[Role], conjunction: str = "or") -> str:
-    return join([words[r] for r in _roles_in_order(roles)], conjunction)
 
 
 @lru_cache(maxsize=4096)
@@ -248,7 +199,7 @@ def _representation(
     if not took_part:
         return []
     voice = [people[i] for i in sorted(took_part)]
-    who = _say(_PEOPLE, settings.voice_roles)
+    who = say(settings.voice_roles, "people")
     period = {"period_start": start.isoformat() if start else None, "period_end": end.isoformat()}
 
     flags: list[Flag] = []
@@ -408,13 +359,13 @@ def _decision_without_voice(
     if not attendee_ids:
         register = (
             " No attendance is recorded for it; if anyone who "
-            f"{_say(_WHO_ONE, roles)} was there, add them to the register."
+            f"{say(roles, 'is_one')} was there, add them to the register."
         )
     else:
         register = ""
     message = (
-        f"{what} with nobody in the room who {_say(_WHO_ONE, roles)}.{register} Take the decision back to "
-        f"the group and revisit it with them, and plan the next decision meeting with {_say(_PEOPLE, roles)} "
+        f"{what} with nobody in the room who {say(roles, 'is_one')}.{register} Take the decision back to "
+        f"the group and revisit it with them, and plan the next decision meeting with {say(roles, 'people')} "
         "(a time, place and support that suit them, paid for their time) so they are there when it counts."
     )
     evidence = {
@@ -431,7 +382,7 @@ def _decision_without_voice(
             check_id=f"{CHECK_ID}.decision_without_voice",
             severity=Severity.CRITICAL,
             subject=Subject(kind=SubjectKind.SESSION, id=session.id),
-            title=f"Decision taken without {_say(_SHORT, roles)}",
+            title=f"Decision taken without {say(roles, 'short')}",
             message=message,
             evidence=evidence,
             facts={"session_date": session.date.isoformat(), "decision": session.decision},
@@ -452,11 +403,11 @@ def _decision_group(settings: CheckSettings, project: Project, people: dict[str,
         return []
     k = len(voice)
     if k == 0:
-        have = f"none of them {_say(_WHO_MANY, roles)}"
+        have = f"none of them {say(roles, 'is_many')}"
     elif k == 1:
-        have = f"only 1 {_say(_WHO_ONE, roles)}"
+        have = f"only 1 {say(roles, 'is_one')}"
     else:
-        have = f"only {k} {_say(_WHO_MANY, roles)}"
+        have = f"only {k} {say(roles, 'is_many')}"
     unknown_words = (
         f" {count(len(unknown), 'member ID is', 'member IDs are')} not in your people list and "
         f"{'does' if len(unknown) == 1 else 'do'} not count towards the minimum; "
@@ -466,7 +417,7 @@ def _decision_group(settings: CheckSettings, project: Project, people: dict[str,
     )
     message = (
         f"Of the {count(len(members), 'member')} of the decision-making group of '{project.name}', {have}; "
-        f"your settings ask for at least {minimum}.{unknown_words} Invite more {_say(_PEOPLE, roles)} to "
+        f"your settings ask for at least {minimum}.{unknown_words} Invite more {say(roles, 'people')} to "
         "join it, with support, training and payment for their time, or to co-chair it."
     )
     evidence = {
@@ -481,7 +432,7 @@ def _decision_group(settings: CheckSettings, project: Project, people: dict[str,
             check_id=f"{CHECK_ID}.decision_group",
             severity=Severity.WARNING,
             subject=Subject(kind=SubjectKind.PROJECT, id=project.id),
-            title=f"Decision group short of {_say(_SHORT, roles)}",
+            title=f"Decision group short of {say(roles, 'short')}",
             message=message,
             evidence=evidence,
             facts={"group_size": len(members), "voice_members": k, "minimum": minimum},
