@@ -308,7 +308,17 @@ def _apply(ents: Sequence[_Entitlement], pays: Sequence[Payment]) -> Decimal:
     A payment naming a session pays that session first. Everything else, and any remainder, pays
     the oldest unpaid session first, payments taken in date order.
     """
-    by_session = {e.session.id: e for e in ents} if any(p.session_id for p in pays) else {}
+    named = any(p.session_id for p in pays)
+    if not named:
+        # Most people are paid in full: then every entitlement is paid whatever the order, and
+        # which payment paid which is never shown (only unpaid sessions list their payments).
+        owed = sum((e.amount - e.paid for e in ents), _ZERO)
+        given = sum((p.amount for p in pays), _ZERO)
+        if given >= owed:
+            for e in ents:
+                e.paid = e.amount
+            return given - owed
+    by_session = {e.session.id: e for e in ents} if named else {}
     pool: list[tuple[str, Decimal]] = []
     for p in pays:
         rest = p.amount
