@@ -188,10 +188,10 @@ def run(
         owned_state = True
     try:
         if mode == "check" or dry_run or state is None:
-            return _run_locked(loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress)
+            return _run_steps(loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress)
         try:
             with state.lock(recipe.name, timeout=lock_timeout):
-                return _run_locked(loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress)
+                return _run_steps(loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress)
         except RunLocked as exc:
             result.exit_code = ExitCode.LOCKED
             result.messages.append(str(exc))
@@ -204,7 +204,7 @@ def run(
             state.close()
 
 
-def _run_locked(
+def _run_steps(
     loaded: LoadedRecipe,
     result: RunResult,
     conns: dict[str, Connector],
