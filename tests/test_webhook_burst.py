@@ -60,12 +60,16 @@ class FakeConnector(Connector):
     kind = "fake"
     platform: Platform  # set by the test before a run
 
+    snapshot: dict[Entity, list[dict[str, str]]] | None = None
+
     def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
-        with self.platform.lock:
-            rows = [
-                Row(ref=f"{entity.value} row {i + 2}", values=dict(v))
-                for i, v in enumerate(self.platform.rows[entity])
-            ]
+        # One snapshot per run, as the Sheets connector's single batchGet gives: otherwise a
+        # submission landing between the sessions read and the attendance read shows up as
+        # attendance of an unknown session (a data-quality flag raised, then resolved).
+        if self.snapshot is None:
+            with self.platform.lock:
+                self.snapshot = {e: [dict(v) for v in rows] for e, rows in self.platform.rows.items()}
+        rows = [Row(ref=f"{entity.value} row {i + 2}", values=v) for i, v in enumerate(self.snapshot[entity])]
         yield Page(rows=rows)
 
     def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
