@@ -7,7 +7,7 @@ import importlib
 from pydantic import ValidationError
 
 from connectors.base import ConfigError, Connector, ConnectorContext
-from coprod_core.recipe import SourceSpec, describe_errors
+from coprod_core.recipe import RecipeProblem, SourceSpec, describe_errors
 
 CONNECTORS: dict[str, str] = {
     "files": "connectors.files:FilesConnector",
@@ -29,15 +29,26 @@ def connector_class(kind: str) -> type[Connector]:
     return getattr(module, attr)
 
 
+def option_problems(name: str, spec: SourceSpec, file: str) -> list[RecipeProblem]:
+    """What is wrong with ``[sources.NAME]``'s options by its connector's own model (unknown = error)."""
+    try:
+        cls = connector_class(spec.connector)
+    except ConfigError as exc:
+        return [RecipeProblem(file=file, section=f"[sources.{name}] connector", message=str(exc))]
+    try:
+        cls.Options.model_validate(spec.options)
+    except ValidationError as error:
+        return [
+            RecipeProblem(file=file, section=f"[sources.{name}] {p.section}".strip(), message=p.message)
+            for p in describe_errors(error, file)
+        ]
+    return []
+
+
 def build_connector(name: str, spec: SourceSpec, context: ConnectorContext) -> Connector:
     """Build the connector for ``[sources.NAME]``, validating its options with its own model."""
+    problems = option_problems(name, spec, str(context.recipe_dir / "recipe.toml"))
+    if problems:
+        raise ConfigError("; ".join(f"{p.section} {p.message}" for p in problems))
     cls = connector_class(spec.connector)
-    try:
-        options = cls.Options.model_validate(spec.options)
-    except ValidationError as error:
-        file = str(context.recipe_dir / "recipe.toml")
-        problems = describe_errors(error, file)
-        raise ConfigError(
-            "; ".join(f"[sources.{name}] {p.section} {p.message}".replace("  ", " ") for p in problems)
-        ) from None
-    return cls(name, options, context)
+    return cls(name, cls.Options.model_validate(spec.options), context)

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
-from pydantic import ValidationError
 
-from connectors.base import ConfigError
-from connectors.registry import connector_class
-from coprod_core.recipe import Recipe, RecipeProblem, describe_errors, parse_recipe
+from connectors.registry import option_problems
+from coprod_core.recipe import Recipe, RecipeProblem, parse_recipe
 
 
 class RecipeInvalid(Exception):
@@ -83,17 +81,4 @@ def load_recipe(path: str | Path, env: Mapping[str, str] | None = None) -> Loade
 
 def check_sources(recipe: Recipe, file: str) -> list[RecipeProblem]:
     """Validate each source's options with its connector's own model (unknown option = error)."""
-    problems: list[RecipeProblem] = []
-    for name, spec in recipe.sources.items():
-        try:
-            cls = connector_class(spec.connector)
-        except ConfigError as exc:
-            problems.append(RecipeProblem(file=file, section=f"[sources.{name}] connector", message=str(exc)))
-            continue
-        try:
-            cls.Options.model_validate(spec.options)
-        except ValidationError as error:
-            for p in describe_errors(error, file):
-                section = f"[sources.{name}] {p.section}".strip()
-                problems.append(RecipeProblem(file=file, section=section, message=p.message))
-    return problems
+    return [p for name, spec in recipe.sources.items() for p in option_problems(name, spec, file)]
