@@ -502,6 +502,23 @@ def test_someone_recorded_twice_at_one_session_counts_once() -> None:
     assert (numbers["consult_hours"], numbers["voice_hours"]) == (Decimal(1), Decimal(9))
 
 
+def test_a_repeated_row_with_equal_hours_written_differently_gives_the_same_flag_either_way() -> None:
+    # The plan-first project, with le1 recorded twice at one feedback session: 1.50 and 1.5 hours.
+    base = day_service_redesign()
+    twice = [*attend("le1", "f0", h="1.50"), *attend("le1", "f0", h="1.5")]
+    rows = [a for a in base.attendance if (a.person_id, a.session_id) != ("le1", "f0")]
+    first = only_flag(base.model_copy(update={"attendance": (*rows, *twice)}))
+    second = only_flag(base.model_copy(update={"attendance": (*rows, *reversed(twice))}))
+    # As written to a sheet or a file: Decimal("7.50") == Decimal("7.5"), but their text differs.
+    assert (first.fingerprint, first.facts_digest, json.dumps(first.evidence, default=str)) == (
+        second.fingerprint,
+        second.facts_digest,
+        json.dumps(second.evidence, default=str),
+    )
+    numbers = first.evidence["criteria"][BEYOND_FEEDBACK]
+    assert str(numbers["voice_hours"]) == "7.5", numbers
+
+
 def test_attendance_of_unknown_people_and_sessions_is_ignored() -> None:
     base = co_produced()
     ds = base.model_copy(
@@ -574,7 +591,10 @@ def datasets(draw: st.DrawFn) -> Dataset:
                     Attendance,
                     person_id=st.sampled_from([p.id for p in people]),
                     session_id=st.sampled_from([s.id for s in sessions]),
-                    hours=st.none() | st.integers(0, 3).map(Decimal),
+                    # Equal hours written differently (2, 2.0; 1.5, 1.50): a person recorded twice
+                    # keeps one of them, and which one must not show in the flag.
+                    hours=st.none()
+                    | st.sampled_from(["0", "1", "1.5", "1.50", "2", "2.0", "3"]).map(Decimal),
                 ),
                 max_size=15,
             )

@@ -40,14 +40,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from operator import attrgetter
 from typing import Any
 
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.model import (
     CONSULT_KINDS,
     STAGE_ORDER,
-    Attendance,
     Dataset,
     PaymentPreference,
     Person,
@@ -195,33 +193,52 @@ def _was(n: int) -> str:
 
 @dataclass(frozen=True)
 class _Index:
-    """The dataset arranged for the check, built once per run, rows sorted so order never matters."""
+    """The dataset arranged for the check, built once per run, so that row order never matters."""
 
     people: dict[str, Person]
     sessions_by_project: dict[str, list[Session]]
-    attendance_by_session: dict[str, list[Attendance]]
+    """Each project's sessions held by the run date, oldest first."""
+    voice_hours: dict[str, dict[str, Decimal]]
+    """Session id -> voice-role person -> hours they gave it (held sessions with any)."""
     paid_people: frozenset[str]
     _with_roles: dict[frozenset[Role], frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, dataset: Dataset, run_date: date) -> _Index:
+    def build(cls, dataset: Dataset, run_date: date, voice_roles: frozenset[Role]) -> _Index:
+        """One pass over the attendance rows, keeping only voice-role people at held sessions."""
         sessions: dict[str, list[Session]] = defaultdict(list)
+        held: dict[str, Decimal] = {}
         for s in dataset.sessions:
             if s.date <= run_date:  # a session after the run date has not happened yet
                 sessions[s.project_id].append(s)
+                held[s.id] = s.hours
         for items in sessions.values():
             items.sort(key=lambda s: (s.date, s.id))
-        attendance: dict[str, list[Attendance]] = defaultdict(list)
-        for a in dataset.attendance:
-            attendance[a.session_id].append(a)
-        for rows in attendance.values():
-            _sort_rows(rows)
-        return cls(
+        index = cls(
             people=dataset.people_by_id(),
             sessions_by_project=dict(sessions),
-            attendance_by_session=dict(attendance),
+            voice_hours={},
             paid_people=frozenset(p.person_id for p in dataset.payments),
         )
+        voice_ids = index.with_roles(voice_roles)
+        found: dict[str, dict[str, Decimal]] = defaultdict(dict)
+        for a in dataset.attendance:
+            pid = a.person_id
+            if pid not in voice_ids:
+                continue
+            sid = a.session_id
+            h = held.get(sid)
+            if h is None:
+                continue
+            if a.hours is not None:
+                h = a.hours
+            # A person recorded twice at one session counts once, at the longer time.
+            mine = found[sid]
+            old = mine.get(pid)
+            if old is None or h > old:
+                mine[pid] = h
+        index.voice_hours.update(found)
+        return index
 
     def with_roles(self, roles: frozenset[Role]) -> frozenset[str]:
         """Ids of the people holding any of ``roles``, worked out once per run."""
@@ -231,31 +248,6 @@ class _Index:
                 pid for pid, p in self.people.items() if p.has_any_role(roles)
             )
         return found
-
-
-_by_person = attrgetter("person_id")
-
-
-def _row_order(a: Attendance) -> tuple[bool, Decimal | int]:
-    return (a.hours is None, a.hours or 0)
-
-
-def _sort_rows(rows: list[Attendance]) -> None:
-    """Sort one session's rows by person, then (a person recorded twice) by hours given, None last.
-
-    The same order as sorting by ``(person_id, hours is None, hours or 0)``, without building that
-    key for every row: a stable sort by person, then the few runs of one person sorted again.
-    """
-    rows.sort(key=_by_person)
-    i, n = 0, len(rows)
-    while i < n:
-        j = i + 1
-        pid = rows[i].person_id
-        while j < n and rows[j].person_id == pid:
-            j += 1
-        if j - i > 1:
-            rows[i:j] = sorted(rows[i:j], key=_row_order)
-        i = j
 
 
 @dataclass
@@ -283,25 +275,16 @@ class _Voice:
         return set().union(*self.voice_in.values()) if self.voice_in else set()
 
 
-def _voice(project: Project, index: _Index, voice_roles: frozenset[Role]) -> _Voice:
+def _voice(project: Project, index: _Index) -> _Voice:
     sessions = index.sessions_by_project.get(project.id, [])
     voice_in: dict[str, set[str]] = {}
     voice_hours: dict[str, Decimal] = {}
-    voice_ids = index.with_roles(voice_roles)
     for s in sessions:
-        per_person: dict[str, Decimal] = {}
-        for a in index.attendance_by_session.get(s.id, []):
-            pid = a.person_id
-            if pid not in voice_ids:
-                continue
-            h = a.hours
-            if h is None:
-                h = s.hours
-            # A person recorded twice at one session counts once, at the longer time.
-            per_person[pid] = max(h, per_person.get(pid, _ZERO))
+        per_person = index.voice_hours.get(s.id)
         if per_person:
             voice_in[s.id] = set(per_person)
-            voice_hours[s.id] = sum(per_person.values(), Decimal(0))
+            # Normalised, so 2 and 2.0 (equal, whichever of a repeated row was kept) read the same.
+            voice_hours[s.id] = sum(per_person.values(), _ZERO).normalize()
     return _Voice(sessions=sessions, voice_in=voice_in, voice_hours=voice_hours)
 
 
@@ -569,7 +552,7 @@ def _place(
 
 def _assess(project: Project, dataset: Dataset, settings: CheckSettings, index: _Index) -> Assessment:
     roles = settings.voice_roles
-    v = _voice(project, index, roles)
+    v = _voice(project, index)
     criteria = {
         c.name: c
         for c in (
@@ -593,12 +576,12 @@ def _assess(project: Project, dataset: Dataset, settings: CheckSettings, index: 
 
 def assess(project: Project, dataset: Dataset, settings: CheckSettings, run_date: date) -> Assessment:
     """Place one project on the ladder from its evidence (any label), for the CLI and the flag."""
-    return _assess(project, dataset, settings, _Index.build(dataset, run_date))
+    return _assess(project, dataset, settings, _Index.build(dataset, run_date, settings.voice_roles))
 
 
 def assess_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Assessment]:
     """Every project's placement, by project id."""
-    index = _Index.build(dataset, run_date)
+    index = _Index.build(dataset, run_date, settings.voice_roles)
     return [_assess(p, dataset, settings, index) for p in sorted(dataset.projects, key=lambda p: p.id)]
 
 

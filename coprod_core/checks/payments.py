@@ -145,18 +145,55 @@ def _in_fee_window(session: Session, policy: PaymentPolicy, run_date: date) -> b
     return session.date <= run_date and (policy.effective is None or session.date >= policy.effective)
 
 
+_Due = tuple[Decimal, Decimal, Decimal, Decimal, tuple[str, ...]]
+"""What one attendance entitles someone to, compactly: amount, hours worked, preparation hours
+counted, hours paid and the amount's evidence as text (for expenses: amount, 0, 0, 0, texts).
+
+One tuple is shared by every attendance with the same kind of session, hours and preparation (or
+the same claim), so a scan of 200,000 rows builds a few hundred of them, and an ``_Entitlement``
+is only made for the people whose sessions a message or evidence will name."""
+
+
 @dataclass
 class _Attendance:
     """What one pass over the attendance rows finds (200,000 rows at the benchmark's size)."""
 
-    entitlements: dict[tuple[str, PaymentKind], list[_Entitlement]]
-    """Everything owed, per person and kind, oldest session first."""
+    dues: dict[tuple[str, PaymentKind], list[tuple[int, _Due]]]
+    """Everything owed, per person and kind: (the session's rank, oldest first; what is due)."""
+    held: list[tuple[Session, _SessionFacts]]
+    """The sessions held by the run date, oldest first: a due's rank indexes this list."""
     projects: dict[str, str | None]
     """The project each person's flags belong to: the one project all the sessions they attended
     by the run date are in, else None."""
     unresourced: dict[str, set[str]]
     """Session id -> willing voice-role people who attended it, for held sessions in the policy's
     time whose kind has no rate."""
+
+    def entitlements(self, person_id: str, kind: PaymentKind, policy: PaymentPolicy) -> list[_Entitlement]:
+        """The person's dues of one kind as entitlements a payment can be applied to, oldest first."""
+        ents: list[_Entitlement] = []
+        for order, (amount, worked, prep, paid_hours, texts) in self.dues.get((person_id, kind), ()):
+            session, on = self.held[order]
+            if kind is PaymentKind.FEE:
+                rate = policy.rates[session.kind]
+                ents.append(
+                    _Entitlement(
+                        person_id,
+                        kind,
+                        session,
+                        amount,
+                        rate,
+                        worked,
+                        prep,
+                        policy.minimum_hours,
+                        paid_hours,
+                        texts=texts,
+                        on=on,
+                    )
+                )
+            else:
+                ents.append(_Entitlement(person_id, kind, session, amount, texts=texts, on=on))
+        return ents
 
 
 _MISSING: Any = object()
@@ -170,26 +207,27 @@ def _scan_attendance(
     people: dict[str, Person],
     sessions: dict[str, Session],
 ) -> _Attendance:
-    """Entitlements, each person's project and unresourced attendance, in one pass over the rows.
+    """What everyone is owed, each person's project and unresourced attendance, in one pass.
 
     A repeated attendance row (same person, same session) counts once, the larger, so a row
     copied twice in a sheet does not double what someone is owed. Everything that depends only on
     the person or the session is worked out once per person or session, and each fee once per
-    distinct session kind, hours and preparation.
+    distinct session kind, hours and preparation; the loop itself only looks things up.
     """
-    held = {sid: s for sid, s in sessions.items() if s.date <= run_date}
-    # Oldest session first: each session's place in that order, so entitlements sort by an int.
-    rank = {sid: i for i, sid in enumerate(sorted(held, key=lambda sid: (held[sid].date, sid)))}
+    held = sorted((s for s in sessions.values() if s.date <= run_date), key=lambda s: (s.date, s.id))
     rate_texts = {kind: _cash(rate) for kind, rate in policy.rates.items()}
-    # Per session: (session, rank, project, rate when a fee is due for it, unrated, its facts).
-    # A fee is keyed by the kind's text (in the facts), as an enum member hashes in Python.
-    info: dict[str, tuple[Session, int, str, Decimal | None, bool, _SessionFacts]] = {}
-    for sid, s in held.items():
+    # One object per project id, so the project test below is mostly an identity test.
+    project_ids: dict[str, str] = {}
+    # Per session: (rank, project, rate when a fee is due for it, unrated, the kind's value, hours).
+    info: dict[str, tuple[int, str, Decimal | None, bool, str, Decimal]] = {}
+    facts: list[tuple[Session, _SessionFacts]] = []
+    for order, s in enumerate(held):
         in_window = _in_fee_window(s, policy, run_date)
         rate = policy.rates.get(s.kind) if in_window else None
         unrated = in_window and s.kind not in policy.rates
-        on = (s.date.isoformat(), s.kind.value, (run_date - s.date).days)
-        info[sid] = (s, rank[sid], s.project_id, rate, unrated, on)
+        project_id = project_ids.setdefault(s.project_id, s.project_id)
+        info[s.id] = (order, project_id, rate, unrated, s.kind.value, s.hours)
+        facts.append((s, (s.date.isoformat(), s.kind.value, (run_date - s.date).days)))
     eligible = {pid for pid, p in people.items() if _fee_eligible(p, policy)}
     voice_willing = {
         pid
@@ -199,77 +237,66 @@ def _scan_attendance(
     minimum = policy.minimum_hours
     prep_counts = policy.prep_counts
     expenses = policy.expenses_reimbursed
-    fees: dict[tuple[str, Decimal, Decimal], tuple[Decimal, Decimal, tuple[str, ...]] | None] = {}
-    claims: dict[Decimal, tuple[Decimal, tuple[str, ...]]] = {}
-    # Person -> session rank -> entitlement: the larger of repeated rows is kept.
-    best_fee: dict[str, dict[int, _Entitlement]] = defaultdict(dict)
-    best_expenses: dict[str, dict[int, _Entitlement]] = defaultdict(dict)
-    found: dict[str, set[str]] = defaultdict(set)
+    fees: dict[tuple[str, Decimal, Decimal], _Due | None] = {}
+    claims: dict[Decimal, _Due] = {}
+    # Person -> session rank -> due: the larger of repeated rows is kept.
+    best_fee: dict[str, dict[int, _Due]] = defaultdict(dict)
+    best_expenses: dict[str, dict[int, _Due]] = defaultdict(dict)
+    # Person -> the project of every session they attended, or None once there are two.
+    found: dict[str, str | None] = {}
     unresourced: dict[str, set[str]] = defaultdict(set)
-    fee_kind, expenses_kind = PaymentKind.FEE, PaymentKind.EXPENSES
 
     for row in dataset.attendance:
         sid = row.session_id
-        held_info = info.get(sid)
-        if held_info is None:
+        session_info = info.get(sid)
+        if session_info is None:
             continue
-        session, order, project_id, rate, unrated, on = held_info
+        order, project_id, rate, unrated, kind, session_hours = session_info
         pid = row.person_id
-        found[pid].add(project_id)
+        seen = found.get(pid, _MISSING)
+        if seen is not project_id and seen is not None:
+            found[pid] = project_id if seen is _MISSING or seen == project_id else None
         if unrated and pid in voice_willing:
             unresourced[sid].add(pid)
         if rate is not None and pid in eligible:
             worked = row.hours
             if worked is None:
-                worked = session.hours
+                worked = session_hours
             prep = row.prep_hours if prep_counts else _ZERO
-            fee = fees.get((on[1], worked, prep), _MISSING)
-            if fee is _MISSING:
+            due = fees.get((kind, worked, prep), _MISSING)
+            if due is _MISSING:
                 # Everything below depends only on the kind's rate and the values of the hours, not
                 # on how they are written (2 or 2.0): evidence and messages normalise them.
                 paid_hours = max(minimum, worked + prep)
                 amount = (rate * paid_hours).quantize(_CENT, rounding=ROUND_HALF_UP)
-                fee = None
+                due = None
                 if amount > 0:
-                    texts = (_cash(amount), rate_texts[session.kind], _num(worked), _num(prep))
-                    fee = (amount, paid_hours, (*texts, _num(minimum), _num(paid_hours)))
-                fees[(on[1], worked, prep)] = fee
-            if fee is not None:
-                amount = fee[0]
+                    session_kind = facts[order][0].kind
+                    texts = (_cash(amount), rate_texts[session_kind], _num(worked), _num(prep))
+                    due = (amount, worked, prep, paid_hours, (*texts, _num(minimum), _num(paid_hours)))
+                fees[(kind, worked, prep)] = due
+            if due is not None:
                 mine = best_fee[pid]
                 old = mine.get(order)
-                if old is None or (amount, worked, prep) > (old.amount, old.worked, old.prep):
-                    mine[order] = _Entitlement(
-                        pid,
-                        fee_kind,
-                        session,
-                        amount,
-                        rate,
-                        worked,
-                        prep,
-                        minimum,
-                        fee[1],
-                        texts=fee[2],
-                        on=on,
-                    )
+                if old is None or due > old:
+                    mine[order] = due
         if expenses:
             claimed = row.expenses_claimed
             if claimed > _ZERO:
-                claim = claims.get(claimed)
-                if claim is None:
+                due = claims.get(claimed)
+                if due is None:
                     quantized = claimed.quantize(_CENT, rounding=ROUND_HALF_UP)
-                    claim = claims[claimed] = (quantized, (_cash(quantized),))
+                    due = claims[claimed] = (quantized, _ZERO, _ZERO, _ZERO, (_cash(quantized),))
                 mine = best_expenses[pid]
                 old = mine.get(order)
-                if old is None or claim[0] > old.amount:
-                    mine[order] = _Entitlement(pid, expenses_kind, session, claim[0], texts=claim[1], on=on)
+                if old is None or due > old:
+                    mine[order] = due
 
-    grouped: dict[tuple[str, PaymentKind], list[_Entitlement]] = {}
-    for kind, best in ((fee_kind, best_fee), (expenses_kind, best_expenses)):
+    dues: dict[tuple[str, PaymentKind], list[tuple[int, _Due]]] = {}
+    for kind, best in ((PaymentKind.FEE, best_fee), (PaymentKind.EXPENSES, best_expenses)):
         for pid, by_order in best.items():
-            grouped[(pid, kind)] = [by_order[o] for o in sorted(by_order)]
-    projects = {pid: next(iter(ps)) if len(ps) == 1 else None for pid, ps in found.items()}
-    return _Attendance(grouped, projects, unresourced)
+            dues[(pid, kind)] = sorted(by_order.items())
+    return _Attendance(dues, facts, found, unresourced)
 
 
 def _payment_order(p: Payment) -> tuple[date, str, Decimal, str]:
@@ -309,15 +336,6 @@ def _apply(ents: Sequence[_Entitlement], pays: Sequence[Payment]) -> Decimal:
     the oldest unpaid session first, payments taken in date order.
     """
     named = any(p.session_id for p in pays)
-    if not named:
-        # Most people are paid in full: then every entitlement is paid whatever the order, and
-        # which payment paid which is never shown (only unpaid sessions list their payments).
-        owed = sum((e.amount - e.paid for e in ents), _ZERO)
-        given = sum((p.amount for p in pays), _ZERO)
-        if given >= owed:
-            for e in ents:
-                e.paid = e.amount
-            return given - owed
     by_session = {e.session.id: e for e in ents} if named else {}
     pool: list[tuple[str, Decimal]] = []
     for p in pays:
@@ -689,6 +707,11 @@ def _declined_flag(person: Person, pays: Sequence[Payment], currency: str, proje
     )
 
 
+def _wants_benefits_warning(person: Person, policy: PaymentPolicy) -> bool:
+    """The person asked to hear when their monthly fees pass the policy's benefits threshold."""
+    return policy.benefits_monthly_threshold is not None and person.benefits_opt_in
+
+
 def _benefits_flags(
     person: Person,
     ents: Sequence[_Entitlement],
@@ -696,7 +719,7 @@ def _benefits_flags(
     project_id: str | None,
 ) -> list[Flag]:
     threshold = policy.benefits_monthly_threshold
-    if threshold is None or not person.benefits_opt_in:
+    if threshold is None or not _wants_benefits_warning(person, policy):
         return []
     cur = policy.currency
     by_month: dict[str, list[_Entitlement]] = defaultdict(list)
@@ -857,7 +880,7 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
     people = dataset.people_by_id()
     sessions = dataset.sessions_by_id()
     scanned = _scan_attendance(dataset, policy, settings, run_date, people, sessions)
-    projects, entitlements = scanned.projects, scanned.entitlements
+    projects = scanned.projects
     payments = _counted_payments(dataset, policy, run_date, sessions)
     words = _Words(policy.currency)
     tolerance = settings.payments.overpaid_tolerance
@@ -868,19 +891,30 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
         if p.kind is PaymentKind.FEE and p.amount > 0 and p.date <= run_date:
             fees_paid[p.person_id].append(p)
 
-    for person_id, kind in sorted(set(entitlements) | set(payments)):
-        ents = entitlements.get((person_id, kind), [])
+    for person_id, kind in sorted(set(scanned.dues) | set(payments)):
         pays = payments.get((person_id, kind), [])
-        surplus = _apply(ents, pays)
+        due = sum((d[0] for _, d in scanned.dues.get((person_id, kind), ())), _ZERO)
+        given = sum((p.amount for p in pays), _ZERO)
         project_id = projects.get(person_id)
         person = people.get(person_id)
+        ents: list[_Entitlement] | None = None
+        if given >= due:
+            # Paid in full: every session is paid whichever payment paid it, and nothing is owed
+            # (most people; their entitlements are only made if a flag below names sessions).
+            surplus = given - due
+        else:
+            ents = scanned.entitlements(person_id, kind, policy)
+            surplus = _apply(ents, pays)
+            flags.extend(_unpaid_flags(person_id, kind, ents, policy, people, project_id, words))
         declined = person is not None and person.payment_preference is PaymentPreference.DECLINED
-
-        flags.extend(_unpaid_flags(person_id, kind, ents, policy, people, project_id, words))
         # A fee paid to someone who declined is raised as paid though declined, not as overpaid.
         if surplus > tolerance and not (kind is PaymentKind.FEE and declined):
+            if ents is None:
+                ents = scanned.entitlements(person_id, kind, policy)
             flags.append(_overpaid_flag(person_id, kind, ents, pays, surplus, policy, people, project_id))
-        if kind is PaymentKind.FEE and person is not None:
+        if kind is PaymentKind.FEE and person is not None and _wants_benefits_warning(person, policy):
+            if ents is None:
+                ents = scanned.entitlements(person_id, kind, policy)
             flags.extend(_benefits_flags(person, ents, policy, project_id))
 
     declined_people = [p for p in people.values() if p.payment_preference is PaymentPreference.DECLINED]
