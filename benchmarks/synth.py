@@ -48,9 +48,15 @@ def dataset(people: int, sessions: int, attendances: int, payments: int, seed: i
     """Build a Dataset without re-validating each row (the mapping has done that in real runs).
 
     Equal values share one Decimal object, as they do after the mapping (which memoises parsed
-    cells), so memory figures match a real run rather than a worst case.
+    cells), and equal ids one string (the mapping shares them too), so memory and time figures
+    match a real run rather than a worst case.
     """
     rng = random.Random(seed)
+    shared: dict[str, str] = {}
+
+    def ids(text: str) -> str:
+        return shared.setdefault(text, text)
+
     dec = {n: Decimal(n) for n in (0, 1, 2, 3, 5, 25, 50, 75)}
     roles = [Role.LIVED_EXPERIENCE] * 6 + [Role.CARER] * 2 + [Role.FRONTLINE_STAFF, Role.MANAGER]
     eth = list(ETHNICITY) + ["prefer_not_to_say"]
@@ -58,19 +64,19 @@ def dataset(people: int, sessions: int, attendances: int, payments: int, seed: i
     projects = max(1, sessions // 100)
     project_list = tuple(
         Project.model_construct(
-            id=f"P{i}",
+            id=ids(f"P{i}"),
             name=f"Project {i}",
             label=Rung.CO_PRODUCTION,
             stages_reached=frozenset({Stage.DESIGN, Stage.PLANNING}),
             plan_drafted=START + timedelta(days=rng.randint(0, 200)),
             co_chair_roles=frozenset(),
-            decision_group=tuple(str(rng.randrange(people)) for _ in range(6)),
+            decision_group=tuple(ids(str(rng.randrange(people))) for _ in range(6)),
         )
         for i in range(projects)
     )
     people_list = tuple(
         Person.model_construct(
-            id=str(i),
+            id=ids(str(i)),
             name=None,
             roles=frozenset({rng.choice(roles)}),
             demographics={
@@ -88,8 +94,8 @@ def dataset(people: int, sessions: int, attendances: int, payments: int, seed: i
     stages = list(Stage)
     session_list = tuple(
         Session.model_construct(
-            id=f"S{i}",
-            project_id=f"P{i % projects}",
+            id=ids(f"S{i}"),
+            project_id=ids(f"P{i % projects}"),
             date=START + timedelta(days=rng.randint(0, 680)),
             hours=dec[rng.choice([1, 2, 3])],
             kind=rng.choice(kinds),
@@ -119,8 +125,8 @@ def dataset(people: int, sessions: int, attendances: int, payments: int, seed: i
         seen.add((pid, i))
         rows.append(
             Attendance.model_construct(
-                person_id=pid,
-                session_id=f"S{i}",
+                person_id=ids(pid),
+                session_id=ids(f"S{i}"),
                 hours=None,
                 prep_hours=dec[rng.choice([0, 0, 1])],
                 expenses_claimed=dec[rng.choice([0, 0, 0, 5])],

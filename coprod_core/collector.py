@@ -1,6 +1,6 @@
 """Pausing Python's cycle collector while the core builds many small objects.
 
-The mapping and the payments check each build hundreds of thousands of objects (rows, entitlements,
+The mapping and the checks build hundreds of thousands of objects (rows, entitlements,
 lines of evidence) that never form reference cycles. Every 700 allocations the collector walks the
 young objects, and every so often all of them, the whole dataset included: on the 200,000-attendance
 benchmark that was about half the time of each step, for nothing to free. Reference counting still

@@ -325,6 +325,8 @@ class _Rule:
     """The recipe gives a values map for this field, so a fix can be made there."""
     plain_text: bool
     """Text kept as it is (trimmed): no parser, no values map."""
+    is_id: bool
+    """An id or a reference to one (``id``, ``person_id``...): equal ids become one shared object."""
 
 
 _MISSING = object()
@@ -398,6 +400,7 @@ def _rules(entity: Entity, spec: EntitySpec) -> list[_Rule]:
                 parse=_memo(parse),
                 mapped=bool(value_map),
                 plain_text=kind == "text" and not value_map,
+                is_id=name == "id" or name.endswith("_id"),
             )
         )
     return rules
@@ -651,12 +654,16 @@ _NEW_SESSION = _builder(Session)
 class _EntityMapper:
     """Reads the fields of one entity's rows with precomputed rules, flagging what it cannot read."""
 
-    def __init__(self, entity: Entity, spec: EntitySpec, problems: _Problems) -> None:
+    def __init__(self, entity: Entity, spec: EntitySpec, problems: _Problems, ids: dict[str, str]) -> None:
         self.entity = entity
         self.spec = spec
         self.rules = _rules(entity, spec)
-        self.plan = [(r, r.field, r.column, r.plain_text, r.parse) for r in self.rules]
+        self.plan = [(r, r.field, r.column, r.plain_text, r.is_id, r.parse) for r in self.rules]
         self.problems = problems
+        self.ids = ids
+        """Every id read in this mapping, by itself: a person's id in 30 attendance rows and 10
+        payments is one string, not 41, so the checks' look-ups by id find it by identity (and a
+        200,000-row register holds a few thousand id strings, not 400,000)."""
         self.count = EntityCount()
 
     def fields(self, row: Row) -> dict[str, Any] | None:
@@ -664,14 +671,15 @@ class _EntityMapper:
         values = row.values
         out: dict[str, Any] = {}
         ok = True
-        for rule, name, column, plain_text, parse in self.plan:
+        ids = self.ids
+        for rule, name, column, plain_text, is_id, parse in self.plan:
             raw = values.get(column) if column is not None else None
             if type(raw) is str:
                 if plain_text:
                     # The hot path (ids): no parsing beyond trimming.
                     text = raw.strip()
                     if text:
-                        out[name] = text
+                        out[name] = ids.setdefault(text, text) if is_id else text
                         continue
                     raw = None
                 elif not raw or raw.isspace():
@@ -693,11 +701,14 @@ class _EntityMapper:
                 out[name] = value
                 continue
             try:
-                out[name] = parse(raw)
+                value = parse(raw)
             except _Bad as bad:
                 self._bad(row, rule, column, raw, bad.expected)
                 if rule.required:
                     ok = False
+                continue
+            # An id from a number cell (XLSX) or a default is shared like one read as text.
+            out[name] = ids.setdefault(value, value) if is_id and type(value) is str else value
         return out if ok else None
 
     def _multi(self, row: Row, rule: _Rule, raw: Any, column: str | None) -> tuple[Any, ...] | None:
@@ -831,6 +842,7 @@ def map_dataset(recipe: Recipe, rows: Mapping[Entity, Sequence[Row]]) -> Mapped:
 def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Sequence[Row]]) -> Mapped:
     problems = _Problems()
     counts: dict[Entity, EntityCount] = {}
+    ids: dict[str, str] = {}
 
     def mapper(entity: Entity) -> _EntityMapper | None:
         spec = recipe.entities.get(entity)
@@ -838,7 +850,7 @@ def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Sequence[Row]]) -> Mapped
             if rows.get(entity):
                 counts[entity] = EntityCount(read=len(rows[entity]), rejected=len(rows[entity]))
             return None
-        m = _EntityMapper(entity, spec, problems)
+        m = _EntityMapper(entity, spec, problems, ids)
         m.count.read = len(rows.get(entity, ()))
         counts[entity] = m.count
         return m

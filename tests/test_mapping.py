@@ -325,6 +325,31 @@ def test_payment_kind_and_session_are_read() -> None:
     assert payments["X2"].session_id is None
 
 
+def test_equal_ids_are_one_shared_string_across_entities_however_the_cell_held_them() -> None:
+    def fresh(text: str) -> str:
+        """A new string object, as a CSV reader makes one per cell."""
+        return "".join(list(text))
+
+    rows = {
+        Entity.PEOPLE: [person_row(1, ID=fresh("P-101")), person_row(2, ID=fresh("202"))],
+        Entity.SESSIONS: [session_row(1, Session=fresh("S-001"))],
+        # A trailing space is trimmed; an XLSX cell gives the number 202.
+        Entity.ATTENDANCE: [
+            attendance_row(1, fresh("P-101 "), fresh("S-001")),
+            attendance_row(2, 202, "S-001"),
+        ],
+        Entity.PAYMENTS: [payment_row(1, fresh("P-101"), Session=fresh("S-001"))],
+    }
+    data = map_dataset(recipe(), rows).dataset
+    people = {p.id: p for p in data.people}
+    (session,) = data.sessions
+    assert [a.person_id for a in data.attendance] == ["P-101", "202"]
+    for a in data.attendance:
+        assert a.person_id is people[a.person_id].id and a.session_id is session.id
+    (payment,) = data.payments
+    assert payment.person_id is people["P-101"].id and payment.session_id is session.id
+
+
 def test_payment_without_an_id_column_gets_a_stable_id_from_its_row() -> None:
     spec = recipe().entities[Entity.PAYMENTS].model_dump()
     del spec["fields"]["id"]

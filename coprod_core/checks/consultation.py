@@ -42,6 +42,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.model import (
     CONSULT_KINDS,
@@ -645,8 +646,9 @@ def _flag(a: Assessment) -> Flag:
 
 def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """Flag every project labelled co-production or co-design whose evidence sits lower."""
-    return [
-        _flag(a)
-        for a in assess_all(dataset, settings, run_date)
-        if a.label in JUDGED_LABELS and a.mislabelled
-    ]
+    with collector_paused():
+        return [
+            _flag(a)
+            for a in assess_all(dataset, settings, run_date)
+            if a.label in JUDGED_LABELS and a.mislabelled
+        ]

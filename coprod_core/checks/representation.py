@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
+from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.model import (
     NOT_STATED,
@@ -151,6 +152,11 @@ def _stated_baseline(baseline: BaselineDimension) -> dict[str, tuple[str, float]
 
 def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """Representation and voice flags for every project, in a stable order."""
+    with collector_paused():
+        return _run(dataset, settings, run_date)
+
+
+def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     voice_roles = frozenset(settings.voice_roles)
     if not voice_roles:
         return []  # Nobody is a voice: there is nothing to compare.
