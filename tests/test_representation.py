@@ -407,8 +407,8 @@ def test_decision_with_only_staff_present_is_critical() -> None:
     assert flag.subject.kind is SubjectKind.SESSION and flag.subject.id == "s1"
     assert flag.project_id == "p1"
     assert flag.message.startswith(
-        "The budget was decided at the decision meeting on 3 March 2026 with nobody in the room who has "
-        "lived experience or is a carer."
+        "A decision was taken at the decision meeting on 3 March 2026 ('the budget') with nobody in the "
+        "room who has lived experience or is a carer."
     )
     assert "revisit it with them" in flag.message and "next decision meeting" in flag.message
     assert flag.evidence["attendees"] == 3 and flag.evidence["voice_attendees"] == 0
@@ -436,7 +436,9 @@ def test_decision_without_words_names_the_session() -> None:
 def test_decision_with_no_register_says_to_record_attendance() -> None:
     ds = build([], [meeting("s1", decision=True, what="the new opening hours")], baseline={})
     (flag,) = run(ds)
-    assert flag.message.startswith("The new opening hours was decided")
+    assert flag.message.startswith(
+        "A decision was taken at the decision meeting on 3 March 2026 ('the new opening hours') with nobody"
+    )
     assert "No attendance is recorded for it" in flag.message
     assert flag.evidence["attendees"] == 0
 

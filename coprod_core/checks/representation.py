@@ -358,10 +358,11 @@ def _decision_without_voice(
         return []
     unrecorded = sum(1 for i in attendee_ids if i not in people)
     roles = settings.voice_roles
+    what = f"A decision was taken at the {session.label()}"
     if session.decision:
-        what = f"{_capitalise(session.decision.strip())} was decided at the {session.label()}"
-    else:
-        what = f"A decision was taken at the {session.label()}"
+        # Quoted as staff wrote it: "the budget", "the new opening hours" or "Close on Tuesdays"
+        # all read correctly, where "... was decided" fits only a singular noun.
+        what += f" ('{session.decision.strip()}')"
     if not attendee_ids:
         register = (
             " No attendance is recorded for it; if anyone who "
