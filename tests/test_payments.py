@@ -249,6 +249,27 @@ def test_remainder_of_a_payment_naming_a_session_goes_to_the_oldest_unpaid() -> 
     assert left["payments_applied"] == [{"payment_id": "P1", "amount": "20.00"}]
 
 
+def test_payments_naming_sessions_that_cover_everything_leave_nothing_owed_and_say_what_is_over() -> None:
+    # 50 a session; P1 names s2 but pays 80 (30 goes to s1), P2 names s1 and pays 40: 120 for 100.
+    ds = dataset(
+        sessions=[session("s1", date(2026, 5, 1)), session("s2", date(2026, 5, 8))],
+        attendance=[att("17", "s1"), att("17", "s2")],
+        paid=[
+            pay("P1", "17", "80.00", date(2026, 5, 20), sid="s2"),
+            pay("P2", "17", "40.00", date(2026, 5, 21), sid="s1"),
+        ],
+    )
+    flags = run(ds)
+    assert rule(flags, "owed") == [] and rule(flags, "overdue") == []
+    flag = one(flags, "overpaid")
+    assert (flag.evidence["entitled"], flag.evidence["paid"], flag.evidence["overpaid"]) == (
+        "100.00",
+        "120.00",
+        "20.00",
+    )
+    assert flag.evidence["session_ids"] == ["s1", "s2"]
+
+
 def test_several_payments_fill_sessions_oldest_first_around_a_partly_paid_named_session() -> None:
     ds = dataset(
         sessions=[

@@ -220,14 +220,14 @@ def _scan_attendance(
     project_ids: dict[str, str] = {}
     # Per session: (rank, project, rate when a fee is due for it, unrated, the kind's value, hours).
     info: dict[str, tuple[int, str, Decimal | None, bool, str, Decimal]] = {}
-    facts: list[tuple[Session, _SessionFacts]] = []
+    ranked: list[tuple[Session, _SessionFacts]] = []
     for order, s in enumerate(held):
         in_window = _in_fee_window(s, policy, run_date)
         rate = policy.rates.get(s.kind) if in_window else None
         unrated = in_window and s.kind not in policy.rates
         project_id = project_ids.setdefault(s.project_id, s.project_id)
         info[s.id] = (order, project_id, rate, unrated, s.kind.value, s.hours)
-        facts.append((s, (s.date.isoformat(), s.kind.value, (run_date - s.date).days)))
+        ranked.append((s, (s.date.isoformat(), s.kind.value, (run_date - s.date).days)))
     eligible = {pid for pid, p in people.items() if _fee_eligible(p, policy)}
     voice_willing = {
         pid
@@ -271,7 +271,7 @@ def _scan_attendance(
                 amount = (rate * paid_hours).quantize(_CENT, rounding=ROUND_HALF_UP)
                 due = None
                 if amount > 0:
-                    session_kind = facts[order][0].kind
+                    session_kind = ranked[order][0].kind
                     texts = (_cash(amount), rate_texts[session_kind], _num(worked), _num(prep))
                     due = (amount, worked, prep, paid_hours, (*texts, _num(minimum), _num(paid_hours)))
                 fees[(kind, worked, prep)] = due
@@ -296,7 +296,7 @@ def _scan_attendance(
     for kind, best in ((PaymentKind.FEE, best_fee), (PaymentKind.EXPENSES, best_expenses)):
         for pid, by_order in best.items():
             dues[(pid, kind)] = sorted(by_order.items())
-    return _Attendance(dues, facts, found, unresourced)
+    return _Attendance(dues, ranked, found, unresourced)
 
 
 def _payment_order(p: Payment) -> tuple[date, str, Decimal, str]:
