@@ -176,7 +176,12 @@ def _finish(
     if getattr(args, "json", False):
         payload = result.summary() | {
             "messages": result.messages,
-            "flags": [f.model_dump(mode="json", exclude={"evidence_json"}) for f in result.flags],
+            # Evidence as the tools receive it (amounts and hours as plain digits: "10", not "1E+1").
+            "flags": [
+                f.model_dump(mode="json", exclude={"evidence_json", "evidence"})
+                | {"evidence": json.loads(f.evidence_json)}
+                for f in result.flags
+            ],
         }
         output.line(json.dumps(payload, indent=2, default=str))
         return int(result.exit_code)

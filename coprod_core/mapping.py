@@ -50,6 +50,7 @@ from coprod_core.model import (
 )
 from coprod_core.recipe import CANONICAL_FIELDS, Entity, EntitySpec, InlineProject, Recipe
 from coprod_core.rows import Row
+from coprod_core.text import plain
 
 __all__ = ["EntityCount", "Mapped", "map_dataset"]
 
@@ -239,7 +240,7 @@ def _hours(raw: Any) -> Decimal:
             value = Decimal(m["h"] or 0) + Decimal(m["m"] or 0) / 60
         else:
             raise
-        value = value.quantize(Decimal("0.01")).normalize()
+        value = plain(value.quantize(Decimal("0.01")))
     if value < 0:
         raise _Bad(_HOURS_EXPECTED + " (not below zero)")
     return value

@@ -7,6 +7,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 _SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
+_ONE = Decimal(1)
 
 
 def day(d: date) -> str:
@@ -26,6 +27,13 @@ def percent(share: float) -> str:
     if 0 < share < 0.005:
         return "under 1%"
     return f"{round(share * 100):.0f}%"
+
+
+def plain(d: Decimal) -> Decimal:
+    """``d`` without trailing zeros or an exponent: 7.50 -> 7.5 and 10.0 -> 10 (``normalize`` gives 1E+1)."""
+    n = d.normalize()
+    exponent = n.as_tuple().exponent
+    return n.quantize(_ONE) if isinstance(exponent, int) and exponent > 0 else n
 
 
 def hours(h: Decimal) -> str:

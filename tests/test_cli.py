@@ -49,6 +49,8 @@ def test_sync_json_gives_counts_and_flags(demo, capsys):
         payload["flags"][0]
     )
     assert payload["written"] == 0 and payload["exit_code"] == 0
+    # Evidence is printed as it is written to the tools: numbers never in exponent form.
+    assert "E+" not in json.dumps([f["evidence"] for f in payload["flags"]])
 
 
 def test_validate_lists_every_problem_and_exits_2(demo, capsys):

@@ -519,6 +519,14 @@ def test_a_repeated_row_with_equal_hours_written_differently_gives_the_same_flag
     assert str(numbers["voice_hours"]) == "7.5", numbers
 
 
+def test_whole_hours_are_written_as_digits_not_an_exponent() -> None:
+    # c1 recorded twice at s3 (1 and 2 hours): 3 + 2 for le1, 3 + 2 for c1 = 10 voice hours.
+    base = co_produced()
+    ds = base.model_copy(update={"attendance": (*base.attendance, *attend("c1", "s3", h="2.0"))})
+    numbers = assess(ds.projects[0], ds, SETTINGS, RUN).criteria[BEYOND_FEEDBACK].numbers
+    assert str(numbers["voice_hours"]) == "10", numbers
+
+
 def test_attendance_of_unknown_people_and_sessions_is_ignored() -> None:
     base = co_produced()
     ds = base.model_copy(

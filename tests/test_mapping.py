@@ -263,13 +263,15 @@ def test_amounts_are_read_as_decimals(cell: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("cell", "expected"),
-    [("1.5", "1.5"), ("2", "2"), ("90 min", "1.5"), ("1h30", "1.5"), ("1:30", "1.5"), ("2 hours", "2")],
+    [("1.5", "1.5"), ("2", "2"), ("90 min", "1.5"), ("1h30", "1.5"), ("1:30", "1.5"), ("2 hours", "2")]
+    + [("600 min", "10"), ("10:00", "10")],
 )
 def test_hours_are_read_as_decimals_or_durations(cell: str, expected: str) -> None:
     rows = basic_rows(sessions=[session_row(1, Hours=cell)])
     mapped = map_dataset(recipe(), rows)
     assert mapped.problems == []
     assert mapped.dataset.sessions[0].hours == Decimal(expected)
+    assert str(mapped.dataset.sessions[0].hours) == expected  # "10", never "1E+1"
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,7 @@ from coprod_core.model import (
     Stage,
 )
 from coprod_core.settings import CheckSettings
-from coprod_core.text import count, day, hours, join, percent
+from coprod_core.text import count, day, hours, join, percent, plain
 from coprod_core.voice import anyone
 
 _ZERO = Decimal(0)
@@ -284,8 +284,8 @@ def _voice(project: Project, index: _Index) -> _Voice:
         per_person = index.voice_hours.get(s.id)
         if per_person:
             voice_in[s.id] = set(per_person)
-            # Normalised, so 2 and 2.0 (equal, whichever of a repeated row was kept) read the same.
-            voice_hours[s.id] = sum(per_person.values(), _ZERO).normalize()
+            # Plain, so 2 and 2.0 (equal, whichever of a repeated row was kept) read the same.
+            voice_hours[s.id] = plain(sum(per_person.values(), _ZERO))
     return _Voice(sessions=sessions, voice_in=voice_in, voice_hours=voice_hours)
 
 
