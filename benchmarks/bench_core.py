@@ -15,6 +15,7 @@ Usage: python benchmarks/bench_core.py [--sizes 1,10]
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import statistics
@@ -38,8 +39,6 @@ def _reference_pass(data: Any) -> float:
     2 MB of L2 per core here). A check whose time per row grows no more than this loop's grows
     linearly in the work it does; what is left is the memory hierarchy, not the algorithm.
     """
-    import gc
-
     people, sessions = data.people_by_id(), data.sessions_by_id()
     gc.disable()
     try:

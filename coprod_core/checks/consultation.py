@@ -215,13 +215,8 @@ class _Index:
                 held[s.id] = s.hours
         for items in sessions.values():
             items.sort(key=lambda s: (s.date, s.id))
-        index = cls(
-            people=dataset.people_by_id(),
-            sessions_by_project=dict(sessions),
-            voice_hours={},
-            paid_people=frozenset(p.person_id for p in dataset.payments),
-        )
-        voice_ids = index.with_roles(voice_roles)
+        people = dataset.people_by_id()
+        voice_ids = frozenset(pid for pid, p in people.items() if p.has_any_role(voice_roles))
         found: dict[str, dict[str, Decimal]] = defaultdict(dict)
         for a in dataset.attendance:
             pid = a.person_id
@@ -238,8 +233,12 @@ class _Index:
             old = mine.get(pid)
             if old is None or h > old:
                 mine[pid] = h
-        index.voice_hours.update(found)
-        return index
+        return cls(
+            people=people,
+            sessions_by_project=dict(sessions),
+            voice_hours=dict(found),
+            paid_people=frozenset(p.person_id for p in dataset.payments),
+        )
 
     def with_roles(self, roles: frozenset[Role]) -> frozenset[str]:
         """Ids of the people holding any of ``roles``, worked out once per run."""
