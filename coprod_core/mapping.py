@@ -663,8 +663,8 @@ class _EntityMapper:
         self.problems = problems
         self.ids = ids
         """Every id read in this mapping, by itself: a person's id in 30 attendance rows and 10
-        payments is one string, not 41, so the checks' look-ups by id find it by identity (and a
-        200,000-row register holds a few thousand id strings, not 400,000)."""
+        payments is one string, not 41, so the checks' look-ups by id find it by identity, and a
+        200,000-row register holds one string per person and session, not two per row."""
         self.count = EntityCount()
 
     def fields(self, row: Row) -> dict[str, Any] | None:
