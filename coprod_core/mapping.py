@@ -834,6 +834,29 @@ def _duplicate(
     )
 
 
+class _FirstRows:
+    """The row each id was first used on, so a later row with the same id is flagged, not used."""
+
+    def __init__(self, m: _EntityMapper, problems: _Problems, noun: str) -> None:
+        self.m = m
+        self.problems = problems
+        self.noun = noun
+        self.column = _column(m.spec, "id")
+        self.first: dict[str, str] = {}
+
+    def repeated(self, row: Row, rid: str) -> bool:
+        """True, with the row flagged and rejected, when an earlier row used ``rid``."""
+        first = self.first.get(rid)
+        if first is None:
+            return False
+        _duplicate(self.problems, self.m.entity, row, first, f"{self.noun} ID {rid}", self.column, "id")
+        self.m.reject()
+        return True
+
+    def use(self, row: Row, rid: str) -> None:
+        self.first[rid] = row.ref
+
+
 def map_dataset(recipe: Recipe, rows: Mapping[Entity, Sequence[Row]]) -> Mapped:
     """Map every entity's rows onto a Dataset. Never raises on bad data: problems come back as flags."""
     with collector_paused():
@@ -913,22 +936,19 @@ def _map_people(
     if m is None:
         return people, rejected_ids
     dims = _dimensions(m.spec)
-    first_ref: dict[str, str] = {}
-    id_column = _column(m.spec, "id")
+    ids = _FirstRows(m, problems, "person")
     for row in rows:
         f = m.fields(row)
         if f is None:
-            pid = _text(row.values.get(id_column)) if id_column else None
+            pid = _text(row.values.get(ids.column)) if ids.column else None
             if pid:
                 rejected_ids.add(pid)
             m.reject()
             continue
         pid = f["id"]
-        if pid in first_ref:
-            _duplicate(problems, m.entity, row, first_ref[pid], f"person ID {pid}", id_column, "id")
-            m.reject()
+        if ids.repeated(row, pid):
             continue
-        first_ref[pid] = row.ref
+        ids.use(row, pid)
         demographics: dict[str, str] = {}
         for dim in dims:
             category, understood = dim.read(row.values.get(dim.column))
@@ -962,19 +982,16 @@ def _map_projects(
     m: _EntityMapper, rows: Iterable[Row], person_ids: set[str], problems: _Problems
 ) -> list[Project]:
     projects: list[Project] = []
-    first_ref: dict[str, str] = {}
-    id_column = _column(m.spec, "id")
+    ids = _FirstRows(m, problems, "project")
     for row in rows:
         f = m.fields(row)
         if f is None:
             m.reject()
             continue
         pid = f["id"]
-        if pid in first_ref:
-            _duplicate(problems, m.entity, row, first_ref[pid], f"project ID {pid}", id_column, "id")
-            m.reject()
+        if ids.repeated(row, pid):
             continue
-        first_ref[pid] = row.ref
+        ids.use(row, pid)
         members = f.get("decision_group", ())
         group = [member for member in members if member in person_ids]
         unknown = [member for member in members if member not in person_ids]
@@ -1019,21 +1036,18 @@ def _map_sessions(
         return sessions, rejected_ids
     project_ids = {p.id for p in projects}
     only_project = projects[0].id if len(projects) == 1 else None
-    first_ref: dict[str, str] = {}
-    id_column = _column(m.spec, "id")
+    ids = _FirstRows(m, problems, "session")
     project_column = _column(m.spec, "project_id")
     for row in rows:
         f = m.fields(row)
         if f is None:
-            sid = _text(row.values.get(id_column)) if id_column else None
+            sid = _text(row.values.get(ids.column)) if ids.column else None
             if sid:
                 rejected_ids.add(sid)
             m.reject()
             continue
         sid = f["id"]
-        if sid in first_ref:
-            _duplicate(problems, m.entity, row, first_ref[sid], f"session ID {sid}", id_column, "id")
-            m.reject()
+        if ids.repeated(row, sid):
             continue
         project_id = f.get("project_id")
         if project_id is None:
@@ -1069,7 +1083,7 @@ def _map_sessions(
             rejected_ids.add(sid)
             m.reject()
             continue
-        first_ref[sid] = row.ref
+        ids.use(row, sid)  # only a row used claims its id: a later row may then be the one used
         sessions.append(
             _NEW_SESSION(
                 id=sid,
@@ -1168,8 +1182,7 @@ def _map_payments(
     person_column = _column(m.spec, "person_id")
     session_column = _column(m.spec, "session_id")
     amount_column = _column(m.spec, "amount")
-    id_column = _column(m.spec, "id")
-    first_ref: dict[str, str] = {}
+    ids = _FirstRows(m, problems, "payment")
     for row in rows:
         f = m.fields(row)
         if f is None:
@@ -1205,11 +1218,7 @@ def _map_payments(
             m.reject()
             continue
         payment_id = f.get("id") or f"row-{row.key or row.ref}"
-        if payment_id in first_ref:
-            _duplicate(
-                problems, m.entity, row, first_ref[payment_id], f"payment ID {payment_id}", id_column, "id"
-            )
-            m.reject()
+        if ids.repeated(row, payment_id):
             continue
         session_id = f.get("session_id")
         if session_id is not None and session_id not in refs.session_ids:
@@ -1225,7 +1234,7 @@ def _map_payments(
                 evidence={"found": session_id},
             )
             session_id = None
-        first_ref[payment_id] = row.ref
+        ids.use(row, payment_id)
         out.append(
             _NEW_PAYMENT(
                 id=payment_id,
