@@ -936,19 +936,19 @@ def _map_people(
     if m is None:
         return people, rejected_ids
     dims = _dimensions(m.spec)
-    ids = _FirstRows(m, problems, "person")
+    by_id = _FirstRows(m, problems, "person")
     for row in rows:
         f = m.fields(row)
         if f is None:
-            pid = _text(row.values.get(ids.column)) if ids.column else None
+            pid = _text(row.values.get(by_id.column)) if by_id.column else None
             if pid:
                 rejected_ids.add(pid)
             m.reject()
             continue
         pid = f["id"]
-        if ids.repeated(row, pid):
+        if by_id.repeated(row, pid):
             continue
-        ids.use(row, pid)
+        by_id.use(row, pid)
         demographics: dict[str, str] = {}
         for dim in dims:
             category, understood = dim.read(row.values.get(dim.column))
@@ -982,16 +982,16 @@ def _map_projects(
     m: _EntityMapper, rows: Iterable[Row], person_ids: set[str], problems: _Problems
 ) -> list[Project]:
     projects: list[Project] = []
-    ids = _FirstRows(m, problems, "project")
+    by_id = _FirstRows(m, problems, "project")
     for row in rows:
         f = m.fields(row)
         if f is None:
             m.reject()
             continue
         pid = f["id"]
-        if ids.repeated(row, pid):
+        if by_id.repeated(row, pid):
             continue
-        ids.use(row, pid)
+        by_id.use(row, pid)
         members = f.get("decision_group", ())
         group = [member for member in members if member in person_ids]
         unknown = [member for member in members if member not in person_ids]
@@ -1036,18 +1036,18 @@ def _map_sessions(
         return sessions, rejected_ids
     project_ids = {p.id for p in projects}
     only_project = projects[0].id if len(projects) == 1 else None
-    ids = _FirstRows(m, problems, "session")
+    by_id = _FirstRows(m, problems, "session")
     project_column = _column(m.spec, "project_id")
     for row in rows:
         f = m.fields(row)
         if f is None:
-            sid = _text(row.values.get(ids.column)) if ids.column else None
+            sid = _text(row.values.get(by_id.column)) if by_id.column else None
             if sid:
                 rejected_ids.add(sid)
             m.reject()
             continue
         sid = f["id"]
-        if ids.repeated(row, sid):
+        if by_id.repeated(row, sid):
             continue
         project_id = f.get("project_id")
         if project_id is None:
@@ -1083,7 +1083,7 @@ def _map_sessions(
             rejected_ids.add(sid)
             m.reject()
             continue
-        ids.use(row, sid)  # only a row used claims its id: a later row may then be the one used
+        by_id.use(row, sid)  # only a row used claims its id: a later row may then be the one used
         sessions.append(
             _NEW_SESSION(
                 id=sid,
@@ -1182,7 +1182,7 @@ def _map_payments(
     person_column = _column(m.spec, "person_id")
     session_column = _column(m.spec, "session_id")
     amount_column = _column(m.spec, "amount")
-    ids = _FirstRows(m, problems, "payment")
+    by_id = _FirstRows(m, problems, "payment")
     for row in rows:
         f = m.fields(row)
         if f is None:
@@ -1218,7 +1218,7 @@ def _map_payments(
             m.reject()
             continue
         payment_id = f.get("id") or f"row-{row.key or row.ref}"
-        if ids.repeated(row, payment_id):
+        if by_id.repeated(row, payment_id):
             continue
         session_id = f.get("session_id")
         if session_id is not None and session_id not in refs.session_ids:
@@ -1234,7 +1234,7 @@ def _map_payments(
                 evidence={"found": session_id},
             )
             session_id = None
-        ids.use(row, payment_id)
+        by_id.use(row, payment_id)
         out.append(
             _NEW_PAYMENT(
                 id=payment_id,

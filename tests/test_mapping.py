@@ -413,8 +413,16 @@ def test_projects_entity_reads_labels_stages_co_chairs_and_decision_group() -> N
         key="2",
     )
     rows = basic_rows(sessions=[session_row(1, Project="DAY"), session_row(2, Project="NOPE")])
-    rows[Entity.PROJECTS] = [project_row]
+    # A second project after the one with an unknown member, and a repeat of the first's code.
+    peer = Row(ref="projects.csv row 3", values={"Code": "PEER", "Project": "Peer support"}, key="3")
+    again = Row(ref="projects.csv row 4", values={"Code": "DAY", "Project": "Day service (copy)"}, key="4")
+    rows[Entity.PROJECTS] = [project_row, peer, again]
     mapped = map_dataset(r, rows)
+    assert [p.id for p in mapped.dataset.projects] == ["DAY", "PEER"]
+    repeated = only(mapped.problems, "data_quality.duplicate_id")
+    assert repeated.message.startswith(
+        "projects.csv row 4: project ID DAY appears twice (first on projects.csv row 2)"
+    )
     project = mapped.dataset.projects[0]
     assert project.label is Rung.CO_DESIGN
     assert project.stages_reached == {Stage.DESIGN, Stage.PLANNING}
