@@ -927,6 +927,34 @@ class _Refs:
             return f"session ID {sid} is on a sessions row that could not be used (see the flag on that row)"
         return f"session ID {sid} is not in the sessions list"
 
+    def flag_unknown(
+        self, m: _EntityMapper, problems: _Problems, row: Row, field_name: str, found: str, outcome: str
+    ) -> None:
+        """Flag ``found``, a ``person_id`` or ``session_id`` naming nobody read, saying why it is
+        unknown and ``outcome``: what became of the row."""
+        if field_name == "person_id":
+            problem, reason, fix = (
+                "unknown_person",
+                self.person_reason(found),
+                "the person to the people list",
+            )
+        else:
+            problem, reason, fix = (
+                "unknown_session",
+                self.session_reason(found),
+                "the session to the sessions list",
+            )
+        column = _column(m.spec, field_name)
+        problems.add(
+            problem,
+            m.entity,
+            row,
+            column=column,
+            field_name=field_name,
+            message=f"{_where(row, column, m.entity, field_name)}: {reason}. {outcome} Fix the ID, or add {fix}.",
+            evidence={"found": found},
+        )
+
 
 def _map_people(
     m: _EntityMapper | None, rows: Iterable[Row], problems: _Problems
@@ -1108,7 +1136,6 @@ def _map_attendance(
     if m is None:
         return out
     person_column = _column(m.spec, "person_id")
-    session_column = _column(m.spec, "session_id")
     seen: dict[tuple[str, str], str] = {}
     zero = Decimal(0)
     construct = _NEW_ATTENDANCE
@@ -1119,29 +1146,11 @@ def _map_attendance(
             continue
         pid, sid = f["person_id"], f["session_id"]
         if pid not in refs.person_ids:
-            problems.add(
-                "unknown_person",
-                m.entity,
-                row,
-                column=person_column,
-                field_name="person_id",
-                message=f"{_where(row, person_column, m.entity, 'person_id')}: {refs.person_reason(pid)}. "
-                f"The attendance was not used. Fix the ID, or add the person to the people list.",
-                evidence={"found": pid},
-            )
+            refs.flag_unknown(m, problems, row, "person_id", pid, "The attendance was not used.")
             m.reject()
             continue
         if sid not in refs.session_ids:
-            problems.add(
-                "unknown_session",
-                m.entity,
-                row,
-                column=session_column,
-                field_name="session_id",
-                message=f"{_where(row, session_column, m.entity, 'session_id')}: {refs.session_reason(sid)}. "
-                f"The attendance was not used. Fix the ID, or add the session to the sessions list.",
-                evidence={"found": sid},
-            )
+            refs.flag_unknown(m, problems, row, "session_id", sid, "The attendance was not used.")
             m.reject()
             continue
         key = (pid, sid)
@@ -1179,8 +1188,6 @@ def _map_payments(
     out: list[Payment] = []
     if m is None:
         return out
-    person_column = _column(m.spec, "person_id")
-    session_column = _column(m.spec, "session_id")
     amount_column = _column(m.spec, "amount")
     by_id = _FirstRows(m, problems, "payment")
     for row in rows:
@@ -1190,16 +1197,7 @@ def _map_payments(
             continue
         pid = f["person_id"]
         if pid not in refs.person_ids:
-            problems.add(
-                "unknown_person",
-                m.entity,
-                row,
-                column=person_column,
-                field_name="person_id",
-                message=f"{_where(row, person_column, m.entity, 'person_id')}: {refs.person_reason(pid)}. "
-                f"The payment was not used. Fix the ID, or add the person to the people list.",
-                evidence={"found": pid},
-            )
+            refs.flag_unknown(m, problems, row, "person_id", pid, "The payment was not used.")
             m.reject()
             continue
         amount: Decimal = f["amount"]
@@ -1222,16 +1220,8 @@ def _map_payments(
             continue
         session_id = f.get("session_id")
         if session_id is not None and session_id not in refs.session_ids:
-            problems.add(
-                "unknown_session",
-                m.entity,
-                row,
-                column=session_column,
-                field_name="session_id",
-                message=f"{_where(row, session_column, m.entity, 'session_id')}: "
-                f"{refs.session_reason(session_id)}. The payment was used without its session. "
-                f"Fix the ID, or add the session to the sessions list.",
-                evidence={"found": session_id},
+            refs.flag_unknown(
+                m, problems, row, "session_id", session_id, "The payment was used without its session."
             )
             session_id = None
         by_id.use(row, payment_id)
