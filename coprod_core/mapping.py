@@ -856,6 +856,15 @@ class _FirstRows:
     def use(self, row: Row, rid: str) -> None:
         self.first[rid] = row.ref
 
+    def unreadable(self, row: Row, rejected_ids: set[str] | None = None) -> None:
+        """Reject a row whose fields could not be read, adding its id as written to
+        ``rejected_ids`` so a reference to it is explained rather than called unknown."""
+        if rejected_ids is not None and self.column:
+            rid = _text(row.values.get(self.column))
+            if rid:
+                rejected_ids.add(rid)
+        self.m.reject()
+
 
 def map_dataset(recipe: Recipe, rows: Mapping[Entity, Sequence[Row]]) -> Mapped:
     """Map every entity's rows onto a Dataset. Never raises on bad data: problems come back as flags."""
@@ -968,10 +977,7 @@ def _map_people(
     for row in rows:
         f = m.fields(row)
         if f is None:
-            pid = _text(row.values.get(by_id.column)) if by_id.column else None
-            if pid:
-                rejected_ids.add(pid)
-            m.reject()
+            by_id.unreadable(row, rejected_ids)
             continue
         pid = f["id"]
         if by_id.repeated(row, pid):
@@ -1014,7 +1020,7 @@ def _map_projects(
     for row in rows:
         f = m.fields(row)
         if f is None:
-            m.reject()
+            by_id.unreadable(row)
             continue
         pid = f["id"]
         if by_id.repeated(row, pid):
@@ -1069,10 +1075,7 @@ def _map_sessions(
     for row in rows:
         f = m.fields(row)
         if f is None:
-            sid = _text(row.values.get(by_id.column)) if by_id.column else None
-            if sid:
-                rejected_ids.add(sid)
-            m.reject()
+            by_id.unreadable(row, rejected_ids)
             continue
         sid = f["id"]
         if by_id.repeated(row, sid):
