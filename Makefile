@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint typecheck bench clean
 
 $(BIN)/coprod: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,19 @@ demo: $(BIN)/coprod
 
 test: $(BIN)/coprod
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory typecheck
+	$(BIN)/pytest
+
+# mypy on the package as it installs (coprod.connectors, coprod.webhook_app live in other folders
+# here); errors name the installed module path, e.g. coprod/connectors/sheets.py = connectors/sheets.py.
+typecheck: $(BIN)/coprod
+	rm -rf build/typecheck
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --target build/typecheck .
+	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p coprod -p coprod_core
 
 bench: $(BIN)/coprod
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) coprod-demo .pytest_cache
+	rm -rf $(VENV) coprod-demo .pytest_cache build

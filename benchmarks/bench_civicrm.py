@@ -21,16 +21,16 @@ from pathlib import Path
 import responses
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the fakes the tests use
 
-from connectors.base import ConnectorContext  # noqa: E402
-from connectors.civicrm import CiviCRMConnector, CiviCRMOptions  # noqa: E402
 from coprod.config import LoadedRecipe, load_recipe  # noqa: E402
+from coprod.connectors.base import ConnectorContext  # noqa: E402
+from coprod.connectors.civicrm import CiviCRMConnector, CiviCRMOptions  # noqa: E402
 from coprod.state import StateStore  # noqa: E402
 from coprod.sync import run  # noqa: E402
 from coprod_core.flags import Severity, Subject, SubjectKind, make_flag  # noqa: E402
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag  # noqa: E402
-from tests.test_civicrm_fake import API_KEY, FakeCiviCRM, seed_panel  # noqa: E402
+from fakes.civicrm import API_KEY, FakeCiviCRM, seed_panel  # noqa: E402
 
 RECIPE = ROOT / "recipes" / "civicrm" / "recipe.toml"
 RUN_DATE = date(2026, 6, 1)

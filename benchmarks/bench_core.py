@@ -53,7 +53,6 @@ def _reference_pass(data: Any) -> float:
 
 
 def one(scale: int) -> dict[str, float]:
-    sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from synth import RUN_DATE, dataset
     from synth_rows import recipe, rows

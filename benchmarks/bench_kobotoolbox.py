@@ -24,15 +24,15 @@ from typing import Any
 import responses
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the fakes the tests use
 
-from connectors.base import ConnectorContext  # noqa: E402
-from connectors.kobotoolbox import KoboConnector, KoboOptions  # noqa: E402
 from coprod.config import LoadedRecipe  # noqa: E402
+from coprod.connectors.base import ConnectorContext  # noqa: E402
+from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions  # noqa: E402
 from coprod.state import StateStore  # noqa: E402
 from coprod.sync import run  # noqa: E402
 from coprod_core.recipe import Recipe, parse_recipe  # noqa: E402
-from tests.test_kobo_fake import TOKEN, FakeKobo, submission  # noqa: E402
+from fakes.kobo import TOKEN, FakeKobo, submission  # noqa: E402
 
 PEOPLE, SESSIONS = "aBenchPeople", "aBenchSessions"
 RUN_DATE = date(2026, 6, 1)

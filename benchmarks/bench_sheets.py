@@ -26,15 +26,15 @@ from google.auth.transport.requests import AuthorizedSession
 from google.oauth2.credentials import Credentials
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the fakes the tests use
 
-from connectors.base import ConnectorContext  # noqa: E402
-from connectors.sheets import SheetsConnector, SheetsOptions  # noqa: E402
 from coprod.config import LoadedRecipe  # noqa: E402
+from coprod.connectors.base import ConnectorContext  # noqa: E402
+from coprod.connectors.sheets import SheetsConnector, SheetsOptions  # noqa: E402
 from coprod.state import StateStore  # noqa: E402
 from coprod.sync import run  # noqa: E402
 from coprod_core.recipe import Recipe, parse_recipe  # noqa: E402
-from tests.test_sheets_fake import FakeSpreadsheet  # noqa: E402
+from fakes.sheets import FakeSpreadsheet  # noqa: E402
 
 RECIPE_DIR = ROOT / "recipes" / "google-sheets"
 PEOPLE = 5_000

@@ -47,11 +47,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
 
-from connectors.base import Connector, Page, WriteReport  # noqa: E402
+from coprod.connectors.base import Connector, Page, WriteReport  # noqa: E402
 from coprod_core.lifecycle import FlagChange  # noqa: E402
 from coprod_core.recipe import Entity, EntitySpec  # noqa: E402
 from coprod_core.rows import Row  # noqa: E402
@@ -138,7 +136,7 @@ class BenchConnector(Connector):
 
 
 def _register() -> None:
-    from connectors import registry
+    from coprod.connectors import registry
 
     registry.CONNECTORS["bench"] = "bench_webhook:BenchConnector"
 
@@ -170,7 +168,7 @@ def _settings() -> dict[str, Any]:
 def make_app() -> Any:
     """The gunicorn entry point: ``gunicorn 'bench_webhook:make_app()'`` with BENCH_DIR set."""
     _register()
-    from webhook_app import create_app
+    from coprod.webhook_app import create_app
 
     return create_app(_settings())
 
@@ -183,7 +181,7 @@ def worker_main() -> None:
     """
     os.nice(10)
     _register()
-    from webhook_app import run_worker
+    from coprod.webhook_app import run_worker
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -332,7 +330,7 @@ def main() -> None:
             SECRET_ENV: secret,
             "COPROD_WEBHOOK_WORKER": "thread" if args.worker == "thread" else "off",
             "COPROD_WEBHOOK_FSYNC": "1" if args.fsync else "0",
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
+            "PYTHONPATH": str(HERE),
         }
         env.pop("COPROD_STATE", None)
         command = [sys.executable, "-m", "gunicorn", "-w", str(args.app_workers), "-b", f"127.0.0.1:{port}",

@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from urllib3.util.retry import Retry
 
-from connectors.base import (
+from coprod.connectors.base import (
     ConfigError,
     Connector,
     ConnectorContext,
@@ -43,7 +43,7 @@ from connectors.base import (
     SourceUnavailable,
     WriteReport,
 )
-from connectors.civicrm_api import (
+from coprod.connectors.civicrm_api import (
     PERMISSIONS_TO_INSTALL,
     PERMISSIONS_TO_WRITE_FLAGS,
     CiviClient,
@@ -333,10 +333,10 @@ class CiviCRMConnector(Connector):
                 )
         statuses = opts.statuses if opts.statuses is not None else DEFAULT_STATUSES.get(api_entity)
         if statuses:
-            field = STATUS_FIELD.get(api_entity)
-            if not field:
+            status_field = STATUS_FIELD.get(api_entity)
+            if not status_field:
                 raise ConfigError(f"'statuses' has no meaning for {api_entity}", where=here)
-            where.append([field, "IN", list(statuses)])
+            where.append([status_field, "IN", list(statuses)])
         if opts.financial_types:
             if api_entity != "Contribution":
                 raise ConfigError("'financial_types' applies to Contribution only", where=here)
@@ -385,7 +385,7 @@ class CiviCRMConnector(Connector):
         for canonical in DATE_FIELDS:
             column = spec.fields.get(canonical)
             value = values.get(column) if column else None
-            if isinstance(value, str) and len(value) > 10 and value[4] == "-":
+            if column and isinstance(value, str) and len(value) > 10 and value[4] == "-":
                 values[column] = value[:10]  # "2026-03-03 10:00:00": the day is what counts
         self._remember(entity, spec, values, record_id)
         return Row(ref=f"{api_entity} {record_id}", values=values, key=str(record_id))
@@ -592,7 +592,7 @@ class CiviCRMConnector(Connector):
         """fingerprint -> (id, status name) of its oldest flag Activity; all flags, or these."""
         field = self.opts.fingerprint_field
         if fingerprints is None:
-            clauses = [[field, "IS NOT EMPTY"]]
+            clauses: list[list[Any]] = [[field, "IS NOT EMPTY"]]
         else:
             step = self.opts.write_chunk
             clauses = [

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.util.retry import Retry
 
-from connectors.base import SourceUnavailable
-from connectors.http import make_retry, make_session, redact
+from coprod.connectors.base import SourceUnavailable
+from coprod.connectors.http import make_retry, make_session, redact
 
 log = logging.getLogger(__name__)
 

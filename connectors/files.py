@@ -17,14 +17,14 @@ import csv
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from connectors.base import (
+from coprod.connectors.base import (
     ConfigError,
     Connector,
     ConnectorOptions,
@@ -163,7 +163,7 @@ class FilesConnector(Connector):
                 f"run a full sync to start again from the top"
             ) from None
 
-    def _rows(self, entity: Entity, spec: EntitySpec, path: Path) -> Iterator[tuple[int, Row]]:
+    def _rows(self, entity: Entity, spec: EntitySpec, path: Path) -> Generator[tuple[int, Row], None, None]:
         """(row number, Row) for every non-blank data row; the header is row 1."""
         if not path.is_file():
             raise SourceUnavailable(f"file not found: {path}", where=f"[entities.{entity.value}]")

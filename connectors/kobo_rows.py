@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import ConfigError
+from coprod.connectors.base import ConfigError
 from coprod_core.recipe import Entity, EntitySpec
 from coprod_core.rows import Row
 

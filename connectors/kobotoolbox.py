@@ -23,7 +23,7 @@ from typing import Any
 import requests
 from pydantic import Field, field_validator
 
-from connectors.base import (
+from coprod.connectors.base import (
     ConfigError,
     Connector,
     ConnectorContext,
@@ -32,9 +32,9 @@ from connectors.base import (
     SourceUnavailable,
     WriteReport,
 )
-from connectors.http import make_retry, make_session, redact
-from connectors.kobo_flags import compose, is_serious, line_for, value_digest
-from connectors.kobo_rows import (
+from coprod.connectors.http import make_retry, make_session, redact
+from coprod.connectors.kobo_flags import compose, is_serious, line_for, value_digest
+from coprod.connectors.kobo_rows import (
     build_rows,
     deduplicate,
     entity_options,
@@ -136,7 +136,7 @@ class KoboConnector(Connector):
     kind = "kobotoolbox"
     Options = KoboOptions
 
-    def __init__(self, name: str, options: KoboOptions, context: ConnectorContext) -> None:  # type: ignore[override]
+    def __init__(self, name: str, options: KoboOptions, context: ConnectorContext) -> None:
         super().__init__(name, options, context)
         self.options: KoboOptions = options
         self._session: requests.Session | None = None
@@ -471,24 +471,24 @@ class KoboConnector(Connector):
                     status_groups[(asset, target)].append(sid)
 
         failed_sids: dict[tuple[str, int], str] = {}
-        for (asset, value), sids in sorted(field_groups.items()):
-            for sid, reason in self._bulk_edit(asset, value, sorted(sids)).items():
-                failed_sids[(asset, sid)] = reason
-            for sid in sids:
+        for (asset, value), edited in sorted(field_groups.items()):
+            for sid, why in self._bulk_edit(asset, value, sorted(edited)).items():
+                failed_sids[(asset, sid)] = why
+            for sid in edited:
                 if (asset, sid) not in failed_sids:
                     self._facts[asset][sid].flags_value = value
                     self._set_meta(f"kobo:written:{asset}:{sid}", value_digest(value))
-        for (asset, target), sids in sorted(status_groups.items()):
-            sids = [s for s in sorted(sids) if (asset, s) not in failed_sids]
-            if not sids:
+        for (asset, target), grouped in sorted(status_groups.items()):
+            to_set = [s for s in sorted(grouped) if (asset, s) not in failed_sids]
+            if not to_set:
                 continue
             try:
-                self._set_statuses(asset, target, sids)
+                self._set_statuses(asset, target, to_set)
             except SourceUnavailable as exc:
-                for sid in sids:
+                for sid in to_set:
                     failed_sids[(asset, sid)] = str(exc)
                 continue
-            for sid in sids:
+            for sid in to_set:
                 facts = self._facts[asset][sid]
                 if target == ON_HOLD:
                     self._set_meta(f"kobo:status:{asset}:{sid}", facts.status or NO_STATUS)

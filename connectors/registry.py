@@ -6,14 +6,14 @@ import importlib
 
 from pydantic import ValidationError
 
-from connectors.base import ConfigError, Connector, ConnectorContext
+from coprod.connectors.base import ConfigError, Connector, ConnectorContext
 from coprod_core.recipe import RecipeProblem, SourceSpec, describe_errors
 
 CONNECTORS: dict[str, str] = {
-    "files": "connectors.files:FilesConnector",
-    "sheets": "connectors.sheets:SheetsConnector",
-    "kobotoolbox": "connectors.kobotoolbox:KoboConnector",
-    "civicrm": "connectors.civicrm:CiviCRMConnector",
+    "files": "coprod.connectors.files:FilesConnector",
+    "sheets": "coprod.connectors.sheets:SheetsConnector",
+    "kobotoolbox": "coprod.connectors.kobotoolbox:KoboConnector",
+    "civicrm": "coprod.connectors.civicrm:CiviCRMConnector",
 }
 
 

@@ -32,7 +32,7 @@ from gspread.urls import SPREADSHEET_VALUES_BATCH_URL
 from gspread.utils import absolute_range_name, extract_id_from_url
 from pydantic import Field, ValidationError, field_validator
 
-from connectors.base import (
+from coprod.connectors.base import (
     ConfigError,
     Connector,
     ConnectorContext,
@@ -41,9 +41,9 @@ from connectors.base import (
     SourceUnavailable,
     WriteReport,
 )
-from connectors.http import make_retry, make_session
-from connectors.sheets_flags import FLAG_HEADINGS, STATUS_WORDS, CellWrite, FlagsTab, value_ranges
-from connectors.sheets_tabs import Table, a1_range, column_letter, parse_table, tab_ref
+from coprod.connectors.http import make_retry, make_session
+from coprod.connectors.sheets_flags import FLAG_HEADINGS, STATUS_WORDS, CellWrite, FlagsTab, value_ranges
+from coprod.connectors.sheets_tabs import Table, a1_range, column_letter, parse_table, tab_ref
 from coprod_core.flags import SubjectKind
 from coprod_core.lifecycle import FlagChange, FlagStatus
 from coprod_core.recipe import Entity, EntitySpec

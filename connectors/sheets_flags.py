@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.sheets_tabs import a1_range, as_text, fit_cell
+from coprod.connectors.sheets_tabs import a1_range, as_text, fit_cell
 from coprod_core.flags import Severity
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from gspread.utils import absolute_range_name, rowcol_to_a1
 
-from connectors.base import ConfigError
+from coprod.connectors.base import ConfigError
 
 MAX_CELL_CHARS = 50_000
 """Google Sheets refuses a cell longer than this; longer text is cut, with a mark."""
@@ -137,9 +137,9 @@ def parse_table(
     # spelling, since the mapping looks columns up as the recipe names them.
     aliases: list[tuple[str, int]] = []
     for c, _ in required:
-        i = table.column_index(c)
-        if i is not None and header[i] != c:
-            aliases.append((c, i))
+        index = table.column_index(c)
+        if index is not None and header[index] != c:
+            aliases.append((c, index))
     for number, row in enumerate(body, start=2):
         if not any(c.strip() for c in row):
             continue  # blank rows between entries are common in hand-kept sheets

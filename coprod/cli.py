@@ -10,17 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 import textwrap
 import traceback
 from collections.abc import Sequence
 from datetime import date
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TextIO
 
-from connectors.base import ConnectorError
 from coprod.config import LoadedRecipe, RecipeInvalid, load_recipe
+from coprod.connectors.base import ConnectorError
 from coprod.sync import ExitCode, RunResult, build_connectors, run
 from coprod_core.flags import Flag, Severity
 from coprod_core.settings import CheckSettings
@@ -31,8 +32,21 @@ DEMO_DATE = date(2026, 11, 20)
 SEVERITY_MARK = {Severity.CRITICAL: "!!", Severity.WARNING: "! ", Severity.INFO: "i "}
 
 
-def bundled_demo() -> Path:
-    return Path(__file__).resolve().parent.parent / "recipes" / "demo"
+def bundled_demo() -> Traversable:
+    """The demo recipe and its data, shipped inside the package (``coprod.recipes``)."""
+    return resources.files("coprod.recipes") / "demo"
+
+
+def copy_tree(src: Traversable, target: Path) -> None:
+    """Copy a packaged folder out (works from a wheel, a zip or a source checkout alike)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for item in src.iterdir():
+        if item.name in (".coprod", "output", "__pycache__") or item.name.endswith(".py"):
+            continue
+        if item.is_dir():
+            copy_tree(item, target / item.name)
+        else:
+            (target / item.name).write_bytes(item.read_bytes())
 
 
 class Output:
@@ -122,12 +136,12 @@ def print_summary(result: RunResult, settings: CheckSettings, output: Output, *,
         f"{by_sev[Severity.WARNING]} warning, {by_sev[Severity.INFO]} info"
     )
     if result.diff is not None:
-        c = result.diff.counts()
+        changes = result.diff.counts()
         verb = "would write" if result.dry_run else "written back"
         output.line(
-            f"  changes     {c['new']} new, {c['changed']} changed, {c['reopened']} reopened, "
-            f"{c['resolved']} resolved ({verb}); {c['still_open']} still open, "
-            f"{c['kept_by_staff']} kept as staff marked them"
+            f"  changes     {changes['new']} new, {changes['changed']} changed, {changes['reopened']} reopened, "
+            f"{changes['resolved']} resolved ({verb}); {changes['still_open']} still open, "
+            f"{changes['kept_by_staff']} kept as staff marked them"
         )
         if result.write.failed:
             output.line(f"  not written {len(result.write.failed)} (tried again next run)")
@@ -241,7 +255,7 @@ def cmd_install(args: argparse.Namespace, output: Output) -> int:
     except ConnectorError as exc:
         output.line(f"coprod: {exc}")
         return exc.exit_code
-    code = ExitCode.OK
+    code = int(ExitCode.OK)
     for name, connector in connectors.items():
         try:
             with connector:
@@ -256,11 +270,13 @@ def cmd_install(args: argparse.Namespace, output: Output) -> int:
 def cmd_demo(args: argparse.Namespace, output: Output) -> int:
     src = bundled_demo()
     if not (src / "recipe.toml").is_file():
-        output.line(f"coprod: the bundled demo is missing ({src}); reinstall coprod from its source folder")
+        output.line(
+            "coprod: the bundled demo is missing from this install; reinstall coprod (pip install coprod)"
+        )
         return ExitCode.CONFIG
     target = Path(args.dir)
     if not (target / "recipe.toml").is_file():
-        shutil.copytree(src, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".coprod", "output"))
+        copy_tree(src, target)
     loaded = _load(str(target), output)
     if loaded is None:
         return ExitCode.CONFIG
@@ -292,7 +308,7 @@ def cmd_demo(args: argparse.Namespace, output: Output) -> int:
 
 def cmd_serve(args: argparse.Namespace, output: Output) -> int:
     try:
-        from webhook_app.cli import serve
+        from coprod.webhook_app.cli import serve
     except ImportError:
         output.line("coprod: the webhook app is not available in this install")
         return ExitCode.CONFIG
@@ -301,7 +317,7 @@ def cmd_serve(args: argparse.Namespace, output: Output) -> int:
 
 def cmd_worker(args: argparse.Namespace, output: Output) -> int:
     try:
-        from webhook_app.cli import worker
+        from coprod.webhook_app.cli import worker
     except ImportError:
         output.line("coprod: the webhook app is not available in this install")
         return ExitCode.CONFIG

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from connectors.registry import option_problems
+from coprod.connectors.registry import option_problems
 from coprod_core.recipe import Recipe, RecipeProblem, parse_recipe
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import IntEnum
 
-from connectors.base import ConfigError, Connector, ConnectorContext, ConnectorError, WriteReport
-from connectors.registry import build_connector
 from coprod.config import LoadedRecipe
+from coprod.connectors.base import ConfigError, Connector, ConnectorContext, ConnectorError, WriteReport
+from coprod.connectors.registry import build_connector
 from coprod.state import RunLocked, StateStore, state_path
 from coprod_core.checks import run_checks
 from coprod_core.flags import Flag, SubjectKind, sort_flags

@@ -13,15 +13,15 @@ from urllib.parse import parse_qs
 import pytest
 import responses
 
-from connectors.base import ConfigError, ConnectorContext, SourceUnavailable
-from connectors.civicrm import CiviCRMConnector, CiviCRMOptions
-from connectors.registry import build_connector
+from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
+from coprod.connectors.civicrm import CiviCRMConnector, CiviCRMOptions
+from coprod.connectors.registry import build_connector
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
 from coprod_core.mapping import map_dataset
 from coprod_core.model import Role
 from coprod_core.recipe import Entity, Recipe, parse_recipe
-from tests.test_civicrm_fake import API_KEY, ENDPOINT, USER_CONTACT_ID, FakeCiviCRM, seed_panel
+from fakes.civicrm import API_KEY, ENDPOINT, USER_CONTACT_ID, FakeCiviCRM, seed_panel
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes" / "civicrm"
 RUN_DATE = date(2026, 6, 1)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from connectors.base import ConfigError, ConnectorContext, SourceUnavailable
-from connectors.files import FLAG_COLUMNS, FilesConnector, neutralise
+from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
+from coprod.connectors.files import FLAG_COLUMNS, FilesConnector, neutralise
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
 from coprod_core.recipe import Entity, EntitySpec, Recipe

@@ -3,7 +3,7 @@
 import responses
 from urllib3 import HTTPResponse
 
-from connectors.http import RETRY_AFTER_CAP, make_retry, make_session, redact
+from coprod.connectors.http import RETRY_AFTER_CAP, make_retry, make_session, redact
 
 
 def test_retry_after_is_honoured_but_capped():

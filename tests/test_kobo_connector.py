@@ -8,20 +8,19 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
 import responses
 
-from connectors.base import ConfigError, ConnectorContext, SourceUnavailable
-from connectors.kobotoolbox import KoboConnector, KoboOptions, unsaved
+from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
+from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions, unsaved
 from coprod.state import StateStore
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
 from coprod_core.mapping import map_dataset
 from coprod_core.recipe import Entity, Recipe, parse_recipe
-from tests.test_kobo_fake import DATA, HOOKS, SERVER, TOKEN, FakeKobo, submission
+from fakes.kobo import DATA, HOOKS, SERVER, TOKEN, FakeKobo, query_of, submission
 
 PEOPLE, SESSIONS = "aPeopleForm", "aSessionForm"
 
@@ -73,10 +72,6 @@ def read_all(c: KoboConnector, entity: Entity, cursor: str | None = None) -> tup
         rows.extend(page.rows)
         last = page.cursor
     return rows, last
-
-
-def query_of(call: Any) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlparse(call.request.url).query).items()}
 
 
 def person(sid: int, pid: str, **extra: Any) -> dict[str, Any]:

@@ -11,13 +11,15 @@ import responses
 from openpyxl import load_workbook
 from pyxform.xls2xform import convert
 
-from connectors.base import ConnectorContext
-from connectors.kobotoolbox import KoboConnector, KoboOptions
+from coprod.connectors.base import ConnectorContext
+from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions
 from coprod_core.mapping import map_dataset
 from coprod_core.recipe import Entity, parse_recipe
-from recipes.kobotoolbox.make_forms import FORMS, write_forms
-from tests.test_kobo_fake import TOKEN, FakeKobo, submission
+from fakes import load_script
+from fakes.kobo import TOKEN, FakeKobo, submission
 
+make_forms = load_script("recipes/kobotoolbox/make_forms.py")
+FORMS, write_forms = make_forms.FORMS, make_forms.write_forms
 FOLDER = Path(__file__).resolve().parent.parent / "recipes" / "kobotoolbox"
 
 

@@ -12,14 +12,13 @@ from typing import Any
 
 import responses
 
-from connectors.base import ConnectorContext
-from connectors.kobotoolbox import KoboConnector, KoboOptions
 from coprod.config import LoadedRecipe
+from coprod.connectors.base import ConnectorContext
+from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions
 from coprod.state import StateStore
 from coprod.sync import run
 from coprod_core.recipe import Entity, parse_recipe
-from tests.test_kobo_connector import query_of
-from tests.test_kobo_fake import TOKEN, FakeKobo, submission
+from fakes.kobo import TOKEN, FakeKobo, query_of, submission
 
 PEOPLE, SESSIONS = "aPeople", "aSessions"
 

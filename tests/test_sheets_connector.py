@@ -17,14 +17,14 @@ import urllib3
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2.credentials import Credentials
 
-from connectors.base import ConfigError, ConnectorContext, SourceUnavailable
-from connectors.registry import build_connector
-from connectors.sheets import SheetsConnector, SheetsOptions
-from connectors.sheets_flags import FLAG_HEADINGS, read_status
+from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
+from coprod.connectors.registry import build_connector
+from coprod.connectors.sheets import SheetsConnector, SheetsOptions
+from coprod.connectors.sheets_flags import FLAG_HEADINGS, read_status
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import FlagStatus, KnownFlag, diff_flags
 from coprod_core.recipe import Entity, Recipe, parse_recipe
-from tests.test_sheets_fake import FakeSpreadsheet
+from fakes.sheets import FakeSpreadsheet
 
 KEY = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"
 RUN = date(2026, 6, 1)

@@ -16,16 +16,16 @@ import responses
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2.credentials import Credentials
 
-from connectors.base import ConnectorContext
-from connectors.registry import build_connector
-from connectors.sheets import SheetsConnector, SheetsOptions
-from connectors.sheets_flags import FLAG_HEADINGS
 from coprod.config import LoadedRecipe
+from coprod.connectors.base import ConnectorContext
+from coprod.connectors.registry import build_connector
+from coprod.connectors.sheets import SheetsConnector, SheetsOptions
+from coprod.connectors.sheets_flags import FLAG_HEADINGS
 from coprod.state import StateStore
 from coprod.sync import ExitCode, run
 from coprod_core.lifecycle import FlagStatus
 from coprod_core.recipe import Entity, Recipe, parse_recipe
-from tests.test_sheets_fake import FakeSpreadsheet
+from fakes.sheets import FakeSpreadsheet
 
 RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "google-sheets"
 TEMPLATES = {

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Connector, ConnectorContext, Page, SourceUnavailable, WriteReport
 from coprod.config import load_recipe
+from coprod.connectors.base import Connector, ConnectorContext, Page, SourceUnavailable, WriteReport
 from coprod.state import StateStore
 from coprod.sync import ExitCode, run
 from coprod_core.lifecycle import ChangeKind, FlagChange
@@ -180,7 +180,7 @@ class Flaky(Connector):
 
 
 def files_connector(loaded) -> Connector:
-    from connectors.files import FilesConnector
+    from coprod.connectors.files import FilesConnector
 
     spec = loaded.recipe.sources["exports"]
     context = ConnectorContext(recipe=loaded.recipe, recipe_dir=loaded.dir, env={})

@@ -18,7 +18,8 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.test_webhook_support import (
+from coprod.webhook_app import create_app
+from fakes.webhooks import (
     KOBO_ONLY_SECRET,
     NOT_A_SIGNING_SECRET,
     PERSON,
@@ -30,7 +31,6 @@ from tests.test_webhook_support import (
     signed_headers,
     write_recipe,
 )
-from webhook_app import create_app
 
 pytestmark = pytest.mark.usefixtures("logs_show_no_secret")
 
@@ -430,7 +430,7 @@ def test_kobo_deliveries_use_the_secret_and_header_the_kobotoolbox_source_instal
 
 COPROD_SERVE = """
 import sys
-from webhook_app.cli import serve
+from coprod.webhook_app.cli import serve
 sys.exit(serve(port=int(sys.argv[1])))
 """
 
@@ -444,7 +444,6 @@ def test_coprod_serve_answers_on_the_local_port_and_records_deliveries(tmp_path:
         **os.environ,
         "COPROD_RECIPES": str(tmp_path / "recipes"),
         "COPROD_STATE": str(tmp_path / "state.sqlite"),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         SECRET_ENV: SECRET,
     }
     proc = subprocess.Popen(
@@ -476,7 +475,7 @@ def test_coprod_serve_answers_on_the_local_port_and_records_deliveries(tmp_path:
 def test_coprod_serve_without_recipes_says_what_to_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from webhook_app.cli import serve
+    from coprod.webhook_app.cli import serve
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COPROD_RECIPES", str(tmp_path))

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from webhook_app import create_app
+from coprod.webhook_app import create_app
 
 SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "google-sheets" / "coprod_trigger.gs"
 

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from connectors import registry
-from connectors.base import Connector, ConnectorContext, Page, WriteReport
 from coprod.config import load_recipe
+from coprod.connectors import registry
+from coprod.connectors.base import Connector, ConnectorContext, Page, WriteReport
 from coprod.sync import run
 from coprod_core.lifecycle import ChangeKind, FlagChange
 from coprod_core.recipe import Entity, EntitySpec
 from coprod_core.rows import Row
-from tests.test_webhook_support import (
+from fakes.webhooks import (
     SECRET,
     logs_show_no_secret,  # noqa: F401 - the fixture every test here uses
     make_app,

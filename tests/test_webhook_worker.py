@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.test_webhook_support import (
+from coprod.webhook_app.inbox import Inbox
+from coprod.webhook_app.settings import WebhookSettings
+from coprod.webhook_app.worker import Worker
+from fakes.webhooks import (
     PERSON,
     SECRET,
     SECRET_ENV,
@@ -25,9 +28,6 @@ from tests.test_webhook_support import (
     make_app,
     write_recipe,
 )
-from webhook_app.inbox import Inbox
-from webhook_app.settings import WebhookSettings
-from webhook_app.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADERS = {"X-Coprod-Secret": SECRET}
@@ -226,7 +226,7 @@ def test_a_delivery_is_not_held_up_by_a_sync_writing_to_the_state_file(tmp_path:
 KILLED_WORKER = """
 import json, sys, time
 from pathlib import Path
-from webhook_app import run_worker
+from coprod.webhook_app import run_worker
 
 args = json.loads(sys.argv[1])
 
@@ -276,7 +276,7 @@ def test_an_event_survives_a_worker_killed_mid_recheck_and_is_processed_once_aft
 
 
 def test_run_worker_stops_when_its_stop_event_is_set(tmp_path: Path) -> None:
-    from webhook_app import run_worker
+    from coprod.webhook_app import run_worker
 
     rechecks = Rechecks()
     app = make_app(tmp_path, rechecks)
@@ -296,7 +296,7 @@ def test_run_worker_stops_when_its_stop_event_is_set(tmp_path: Path) -> None:
 
 COPROD_WORKER = """
 import sys
-from webhook_app.cli import worker
+from coprod.webhook_app.cli import worker
 sys.exit(worker())
 """
 
@@ -331,7 +331,7 @@ def test_coprod_worker_processes_the_inbox_and_stops_cleanly_on_sigterm(tmp_path
 def test_coprod_worker_without_recipes_says_what_to_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from webhook_app.cli import worker
+    from coprod.webhook_app.cli import worker
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COPROD_RECIPES", str(tmp_path))

@@ -4,7 +4,7 @@
 build their own). Deliveries are verified, validated, recorded in the inbox and answered 202 at
 once; a worker re-checks the recipe afterwards. Served by gunicorn in production::
 
-    gunicorn -w 2 -b 127.0.0.1:8000 'webhook_app:create_app()'
+    gunicorn -w 2 -b 127.0.0.1:8000 'coprod.webhook_app:create_app()'
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from webhook_app.inbox import Inbox
-from webhook_app.receipt import Refused
-from webhook_app.settings import RecipeHook, WebhookSettings, coerce_settings
-from webhook_app.worker import Worker, run_worker
+from coprod.webhook_app.inbox import Inbox
+from coprod.webhook_app.receipt import Refused
+from coprod.webhook_app.settings import RecipeHook, WebhookSettings, coerce_settings
+from coprod.webhook_app.worker import Worker, run_worker
 
 __all__ = ["RecipeHook", "WebhookSettings", "create_app", "run_worker", "serve"]
 
-log = logging.getLogger("webhook_app")
+log = logging.getLogger("coprod.webhook_app")
 
 
 @dataclass
@@ -88,7 +88,7 @@ def create_app(settings: WebhookSettings | Mapping[str, Any] | None = None) -> F
     or None to read ``COPROD_RECIPES``, ``COPROD_STATE`` and ``COPROD_WEBHOOK_WORKER`` from the
     environment and ``.env``.
     """
-    from webhook_app.platforms import civicrm, health, kobotoolbox, sheets
+    from coprod.webhook_app.platforms import civicrm, health, kobotoolbox, sheets
 
     resolved = coerce_settings(settings)
     app = Flask(__name__)

@@ -11,9 +11,9 @@ import signal
 import sys
 import threading
 
-from webhook_app.settings import SettingsError, WebhookSettings
+from coprod.webhook_app.settings import SettingsError, WebhookSettings
 
-log = logging.getLogger("webhook_app")
+log = logging.getLogger("coprod.webhook_app")
 
 
 def _settings() -> WebhookSettings | None:
@@ -37,7 +37,7 @@ def _logging() -> None:
 
 def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
     """Run the app on werkzeug's threaded server for local use, with its worker thread."""
-    from webhook_app import serve as run_server
+    from coprod.webhook_app import serve as run_server
 
     _logging()
     settings = _settings()
@@ -49,7 +49,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
 
 def worker() -> int:
     """Process the inbox until SIGTERM or Ctrl-C; a re-check in progress finishes first."""
-    from webhook_app.worker import run_worker
+    from coprod.webhook_app.worker import run_worker
 
     _logging()
     settings = _settings()

@@ -20,10 +20,10 @@ from pydantic import BaseModel, ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug.exceptions import HTTPException
 
-from webhook_app.inbox import Inbox
-from webhook_app.settings import RecipeHook, WebhookSettings
+from coprod.webhook_app.inbox import Inbox
+from coprod.webhook_app.settings import RecipeHook, WebhookSettings
 
-log = logging.getLogger("webhook_app")
+log = logging.getLogger("coprod.webhook_app")
 
 Notice = TypeVar("Notice", bound=BaseModel)
 

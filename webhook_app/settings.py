@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from coprod_core.recipe import Recipe, parse_recipe
 
-log = logging.getLogger("webhook_app")
+log = logging.getLogger("coprod.webhook_app")
 
 MAX_BODY_BYTES = 1024 * 1024
 """Deliveries are small notices; anything over 1 MiB is refused with 413 before it is read."""
@@ -222,7 +222,7 @@ def _kobo_hook_options(name: str, recipe: Recipe) -> tuple[str, str] | None:
         if source.connector != "kobotoolbox":
             continue
         try:
-            from connectors.kobotoolbox import KoboOptions
+            from coprod.connectors.kobotoolbox import KoboOptions
 
             options = KoboOptions.model_validate(source.options)
         except (ImportError, ValidationError):

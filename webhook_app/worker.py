@@ -17,10 +17,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from webhook_app.inbox import Claim, Inbox
-from webhook_app.settings import WebhookSettings, coerce_settings
+from coprod.webhook_app.inbox import Claim, Inbox
+from coprod.webhook_app.settings import WebhookSettings, coerce_settings
 
-log = logging.getLogger("webhook_app.worker")
+log = logging.getLogger("coprod.webhook_app.worker")
 
 PURGE_EVERY = 600.0
 """Seconds between clean-ups of old processed events."""

@@ -834,13 +834,13 @@ def _no_policy_flags(dataset: Dataset, settings: CheckSettings, run_date: date) 
     flags: list[Flag] = []
     for project_id in sorted(by_project):
         held = by_project[project_id]
-        people_ids = sorted(set().union(*held.values()))
+        attenders = sorted(set().union(*held.values()))
         dates = sorted(sessions[s].date for s in held)
         project = projects.get(project_id)
         name = f"'{project.name}'" if project else f"Project {project_id}"
         message = (
             f"{name} has no payment policy in coprod, but {say(settings.voice_roles, 'people')} have taken "
-            f"part: {count(len(people_ids), 'person', 'people')} in {count(len(held), 'session')} since "
+            f"part: {count(len(attenders), 'person', 'people')} in {count(len(held), 'session')} since "
             f"{day(dates[0])}. Without one nobody can tell whether they have been paid for their time, "
             "as NIHR and NHS England guidance expect. Add the project's payment policy to its recipe: "
             "a rate per hour for each kind of session, any minimum paid time, and how soon people are paid."
@@ -854,7 +854,7 @@ def _no_policy_flags(dataset: Dataset, settings: CheckSettings, run_date: date) 
                 message=message,
                 evidence={
                     "session_ids": sorted(held),
-                    "person_ids": people_ids,
+                    "person_ids": attenders,
                     "first_session_date": dates[0].isoformat(),
                     "latest_session_date": dates[-1].isoformat(),
                 },

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from webhook_app.receipt import signed_delivery
+from coprod.webhook_app.receipt import signed_delivery
 
 PLATFORM = "civicrm"
 

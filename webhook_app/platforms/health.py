@@ -7,9 +7,9 @@ import sqlite3
 
 from flask import Blueprint, Response, jsonify
 
-from webhook_app.receipt import runtime
+from coprod.webhook_app.receipt import runtime
 
-log = logging.getLogger("webhook_app")
+log = logging.getLogger("coprod.webhook_app")
 
 bp = Blueprint("health", __name__)
 

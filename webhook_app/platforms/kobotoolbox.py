@@ -11,7 +11,14 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from webhook_app.receipt import accept, check_shared_secret, json_body, parse_json, recipe_hook, validate
+from coprod.webhook_app.receipt import (
+    accept,
+    check_shared_secret,
+    json_body,
+    parse_json,
+    recipe_hook,
+    validate,
+)
 
 PLATFORM = "kobotoolbox"
 

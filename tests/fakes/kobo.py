@@ -198,3 +198,8 @@ class FakeKobo:
             "content": self.content[asset],
         }
         return 200, {}, json.dumps(body)
+
+
+def query_of(call: Any) -> dict[str, str]:
+    """The query string of a recorded request, one value per key."""
+    return {k: v[0] for k, v in parse_qs(urlparse(call.request.url).query).items()}

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from standardwebhooks.webhooks import Webhook
 from werkzeug.test import TestResponse
 
-from webhook_app import create_app
+from coprod.webhook_app import create_app
 
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 SECRET_ENV = "YOUTH_PANEL_WEBHOOK_SECRET"

@@ -1,0 +1,153 @@
+"""What a user installs: one wheel, everything under the coprod namespace, the demo inside it.
+
+The wheel is built from a copy of the repository in which a demo has run and a state file sits
+beside a recipe (what a real checkout looks like after `make demo`), so a working folder that
+slipped into the wheel would show. It is then installed into a fresh virtualenv and `coprod demo`
+runs from an empty folder, as a user who did `pip install coprod` would run it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from fakes import ROOT
+
+pytestmark = pytest.mark.timeout(300)
+
+JUNK = (
+    "coprod-demo/data/coprod-flags.csv",  # `make demo`'s output, names and all
+    "recipes/demo/.coprod/state.sqlite",
+    "recipes/demo/output/report.html",
+    "recipes/demo/data/coprod-flags.csv",
+    "recipes/demo/data/.coprod-flags.csv.1234.tmp",
+    "connectors/__pycache__/base.cpython-311.pyc",
+)
+
+
+def _tracked_files() -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    return [f for f in out.split("\0") if f]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (ROOT / ".git").exists():
+        pytest.fail("the packaging test builds from the git checkout; run it from a clone")
+    checkout = tmp_path_factory.mktemp("checkout")
+    for name in _tracked_files():
+        target = checkout / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    for name in JUNK:
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text("Zebedee Leakwell, a name that must never ship\n", encoding="utf-8")
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            ".",
+        ],
+        cwd=checkout,
+        check=True,
+        capture_output=True,
+    )
+    (built,) = dist.glob("coprod-*.whl")
+    return built
+
+
+def test_the_wheel_installs_nothing_outside_the_coprod_namespace(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/", 1)[0] for n in names}
+    assert tops == {
+        "coprod",
+        "coprod_core",
+        f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info",
+    }
+    assert "coprod/connectors/kobotoolbox.py" in names
+    assert "coprod/webhook_app/__init__.py" in names
+    assert "coprod/recipes/demo/recipe.toml" in names
+    assert "coprod/recipes/demo/data/people.csv" in names
+
+
+def test_the_wheel_holds_nothing_from_a_working_folder(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    leaked = [
+        n
+        for n in names
+        if "coprod-demo" in n
+        or "coprod-flags" in n
+        or ".coprod" in n
+        or n.endswith((".sqlite", ".tmp", ".pyc"))
+        or "/output/" in n
+    ]
+    assert leaked == []
+    for n in names:
+        if not n.endswith(".dist-info/RECORD"):
+            assert b"Zebedee Leakwell" not in zipfile.ZipFile(wheel).read(n), n
+
+
+def test_the_wheel_metadata_has_an_spdx_licence(wheel: Path) -> None:
+    meta = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
+    text = zipfile.ZipFile(wheel).read(meta).decode()
+    assert "License-Expression: MIT" in text
+
+
+def test_coprod_demo_runs_from_an_empty_folder_after_installing_the_wheel(
+    wheel: Path, tmp_path: Path
+) -> None:
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
+    py = bindir / "python"
+    # Only coprod comes from the wheel; its dependencies are lent from this test run's environment
+    # (a path entry, not a site dir, so this environment's editable coprod is not seen).
+    subprocess.run(
+        [py, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COPROD_", "PYTHON", "VIRTUAL_ENV"))} | {
+        "PYTHONPATH": sysconfig.get_paths()["purelib"]
+    }
+    empty = tmp_path / "somewhere-else"
+    empty.mkdir()
+    where = subprocess.run(
+        [py, "-c", "import coprod, coprod.connectors, coprod.webhook_app; print(coprod.__file__)"],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert str(env_dir) in where
+    for generic in ("connectors", "webhook_app", "recipes"):
+        probe = subprocess.run([py, "-c", f"import {generic}"], cwd=empty, env=env, capture_output=True)
+        assert probe.returncode != 0, f"'{generic}' is importable as a top-level package"
+    run = subprocess.run(
+        [bindir / "coprod", "demo"], cwd=empty, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    flags = empty / "coprod-demo" / "data" / "coprod-flags.csv"
+    with flags.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    checks = {r["check"].split(".", 1)[0] for r in rows}
+    assert {"representation", "payments", "consultation"} <= checks
