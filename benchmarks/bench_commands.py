@@ -1,0 +1,270 @@
+"""What a user waits for: `coprod check` and `coprod sync` as whole processes, beside a floor.
+
+The synthetic organisation of the core benchmark (`synth.py`; 1x = 10,000 people, 2,000 sessions,
+200,000 attendances, 50,000 payments) is written as the exports a charity would keep: CSV files
+(and, with --xlsx, the same as .xlsx workbooks) in a folder with a recipe. Each command then runs
+as its own process, exactly as a data officer types it, and is timed from start to exit, with the
+process's peak memory (its own maximum resident set, from wait4).
+
+The floor, measured in the same run on the same files: a process that only reads every file with
+Python's `csv` module (openpyxl's read-only mode for .xlsx) and keeps the rows, which is the least
+any tool must do with them. This machine's speed drifts from minute to minute, so the figure that
+holds is the ratio to the floor. Each command runs --repeat times (default 3); the median is shown.
+
+What is timed: the whole command, start-up (imports) and output included; `coprod sync` first runs
+once to write the flags file and state (not timed), then "sync, unchanged" is a re-run with
+nothing to write. Printing goes to /dev/null (a terminal would add its own time).
+
+Targets (issue "Fast where a user waits"): at 1x `coprod check` at most 6x the floor and under
+400 MB; time at 5x no more than 5.5 times that at 1x.
+
+Usage: python benchmarks/bench_commands.py [--sizes 1,2,5] [--repeat 3] [--xlsx] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+RUN_DATE = "2026-11-20"
+"""synth.RUN_DATE: the day the synthetic data is judged as of."""
+
+BASE = {"people": 10_000, "sessions": 2_000, "attendances": 200_000, "payments": 50_000}
+
+RECIPE_TAIL = """
+[baseline.ethnicity]
+source = "synthetic"
+as_of = "2026-03-31"
+shares = { white = 0.62, asian = 0.19, black = 0.11, mixed = 0.05, other = 0.03 }
+
+[baseline.age_band]
+source = "synthetic"
+as_of = "2026-03-31"
+shares = { "18_24" = 0.14, "25_49" = 0.42, "50_64" = 0.26, "65" = 0.18 }
+
+[policy]
+currency = "GBP"
+source = "synthetic"
+minimum_hours = 1
+prep_counts = true
+expenses_reimbursed = true
+pay_within_days = 30
+benefits_monthly_threshold = 400
+
+[policy.rates]
+decision_meeting = 25
+steering_group = 25
+co_design_workshop = 25
+co_delivery = 25
+co_evaluation = 25
+feedback_on_draft = 25
+focus_group = 25
+survey = 25
+information_event = 25
+"""
+
+FLOOR_CSV = """
+import csv, sys
+kept = []
+for name in sys.argv[1:]:
+    with open(name, encoding="utf-8-sig", newline="") as f:
+        kept.append(list(csv.reader(f)))
+"""
+
+FLOOR_XLSX = """
+import sys
+from openpyxl import load_workbook
+kept = []
+for name in sys.argv[1:]:
+    wb = load_workbook(name, read_only=True, data_only=True)
+    kept.append([list(r) for r in wb.worksheets[0].iter_rows(values_only=True)])
+    wb.close()
+"""
+
+
+def _synth():  # noqa: ANN202
+    """The generator, imported only in the process that writes the data (see ``main``)."""
+    import synth
+    import synth_rows
+
+    from coprod_core.recipe import Entity
+
+    return synth, synth_rows, Entity
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f'{k} = "{v}"' for k, v in value.items()) + " }"
+    return f'"{value}"'
+
+
+def write_recipe(folder: Path, suffix: str) -> Path:
+    """The synthetic recipe as a staff member would write it, reading files in ./data."""
+    _, synth_rows, _ = _synth()
+    lines = [
+        'name = "bench"',
+        "",
+        "[sources.exports]",
+        'connector = "files"',
+        'directory = "data"',
+        'flags_file = "coprod-flags.csv"',
+    ]
+    for entity, spec in synth_rows.RECIPE["entities"].items():
+        lines += ["", f"[entities.{entity}]"]
+        for key, value in spec.items():
+            if key == "location":
+                value = str(value).replace(".csv", suffix)
+            lines.append(f"{key} = {_toml_value(value)}")
+    path = folder / "recipe.toml"
+    path.write_text("\n".join(lines) + "\n" + RECIPE_TAIL, encoding="utf-8")
+    return path
+
+
+def write_data(folder: Path, scale: int, xlsx: bool) -> list[Path]:
+    """The scale's dataset as one file per entity; returns the files the floor reads."""
+    synth, synth_rows, Entity = _synth()
+    data = synth.dataset(**{k: v * scale for k, v in BASE.items()})
+    tables = synth_rows.rows(data)
+    out = folder / "data"
+    out.mkdir(parents=True)
+    files = []
+    for entity in Entity:
+        table = tables.get(entity)
+        if not table:
+            continue
+        header = list(table[0].values)
+        location = synth_rows.RECIPE["entities"][entity.value]["location"]
+        if xlsx:
+            from openpyxl import Workbook
+
+            path = out / location.replace(".csv", ".xlsx")
+            wb = Workbook(write_only=True)
+            ws = wb.create_sheet(entity.value)
+            ws.append(header)
+            for row in table:
+                ws.append([row.values[h] for h in header])
+            wb.save(path)
+        else:
+            path = out / location
+            with path.open("w", encoding="utf-8", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(header)
+                w.writerows([row.values[h] for h in header] for row in table)
+        files.append(path)
+    return files
+
+
+def timed(command: Sequence[str | Path], cwd: Path) -> tuple[float, float, int]:
+    """(wall seconds, peak MiB, exit code) of one process, start to exit."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen([str(c) for c in command], cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            out.seek(0)
+            text = out.read().decode(errors="replace").strip()
+            raise SystemExit(f"{' '.join(str(c) for c in command[:3])} exited {code}:\n{text[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, code
+
+
+def median_of(command: Sequence[str | Path], cwd: Path, repeat: int) -> tuple[float, float]:
+    runs = [timed(command, cwd) for _ in range(repeat)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def one(scale: int, repeat: int, xlsx: bool, keep: Path | None) -> list[tuple[str, float, float]]:
+    folder = Path(tempfile.mkdtemp(prefix=f"coprod-bench-{scale}x-", dir=keep))
+    try:
+        t = time.perf_counter()
+        # Written by a separate process: a child's peak memory (ru_maxrss) counts the pages it
+        # shares with its parent at fork, so the parent that times the commands stays small.
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--write",
+                str(folder),
+                "--sizes",
+                str(scale),
+                *(["--xlsx"] if xlsx else []),
+            ],
+            check=True,
+        )
+        suffix = ".xlsx" if xlsx else ".csv"
+        files = sorted((folder / "data").glob(f"*{suffix}"))
+        recipe = folder / "recipe.toml"
+        size = sum(f.stat().st_size for f in files) / 2**20
+        print(
+            f"  {scale}x: {size:,.1f} MiB of {'.xlsx' if xlsx else 'CSV'} written in {time.perf_counter() - t:.0f} s"
+        )
+        coprod = Path(sys.executable).with_name("coprod")
+        date = RUN_DATE
+        env_state = folder / "state.sqlite"
+        os.environ["COPROD_STATE"] = str(env_state)
+        floor = [sys.executable, "-c", FLOOR_XLSX if xlsx else FLOOR_CSV, *files]
+        results = [("floor (read the files)", *median_of(floor, folder, repeat))]
+        results.append(
+            ("coprod check", *median_of([coprod, "check", recipe, "--date", date], folder, repeat))
+        )
+        timed([coprod, "sync", recipe, "--date", date], folder)  # writes the flags file and the state
+        results.append(
+            ("coprod sync, unchanged", *median_of([coprod, "sync", recipe, "--date", date], folder, repeat))
+        )
+        return results
+    finally:
+        if keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1,2,5")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--xlsx", action="store_true", help="the same data as .xlsx workbooks")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the generated folders under DIR")
+    parser.add_argument("--write", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.write is not None:  # the data-writing child
+        write_data(args.write, sizes[0], args.xlsx)
+        write_recipe(args.write, ".xlsx" if args.xlsx else ".csv")
+        return
+    load = os.getloadavg()[0]
+    print(
+        f"Whole commands on {'.xlsx' if args.xlsx else 'CSV'} exports (median of {args.repeat}; load {load:.1f})"
+    )
+    table: dict[int, list[tuple[str, float, float]]] = {}
+    for scale in sizes:
+        table[scale] = one(scale, args.repeat, args.xlsx, args.keep)
+    print()
+    print("| size | run | wall | peak | vs floor |")
+    print("|---|---|---|---|---|")
+    for scale, results in table.items():
+        floor = results[0][1]
+        for name, wall, peak in results:
+            ratio = "" if name.startswith("floor") else f"{wall / floor:.1f}x"
+            print(f"| {scale}x | {name} | {wall:.2f} s | {peak:,.0f} MiB | {ratio} |")
+    if 1 in table and len(table) > 1:
+        check_1x = table[1][1][1]
+        for scale, results in table.items():
+            if scale != 1:
+                print(f"coprod check at {scale}x took {results[1][1] / check_1x:.1f} times its 1x time")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
