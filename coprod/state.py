@@ -3,14 +3,19 @@
 It never holds names, answers or message text: the platforms stay the system of record. What it
 holds is enough to write back only the difference and to notice a source that suddenly shrank.
 
-SQLite in WAL mode lets the webhook app and a cron sync share the file; the per-recipe lock is a
-row taken inside an IMMEDIATE transaction, so two runs of one recipe never write at once.
+SQLite in WAL mode lets the webhook app and a cron sync share the file. The per-recipe run lock is
+a lock file beside it, held with ``flock``: the operating system releases it when its holder ends,
+however it ends (even ``kill -9``), so a killed run never blocks the next one. Callers only see
+:meth:`StateStore.lock`; a store kept elsewhere (a database server) makes its lock its own way.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -63,11 +68,6 @@ CREATE TABLE IF NOT EXISTS runs (
     exit_code INTEGER,
     summary TEXT
 );
-CREATE TABLE IF NOT EXISTS locks (
-    recipe TEXT PRIMARY KEY,
-    holder TEXT NOT NULL,
-    expires_at REAL NOT NULL
-);
 """
 
 
@@ -75,6 +75,10 @@ class RunLocked(Exception):
     """Another run of the same recipe holds the lock."""
 
     exit_code = 6
+
+
+LOCK_POLL = 0.1
+"""Seconds between tries while waiting for another run of the recipe to end."""
 
 
 def _now() -> str:
@@ -88,6 +92,7 @@ class StateStore:
         self._conn = conn
         self.path = path
         self._mutex = threading.RLock()
+        self._memory_locks: dict[str, threading.Lock] = {}
 
     @classmethod
     def open(cls, path: str | Path) -> StateStore:
@@ -239,39 +244,79 @@ class StateStore:
 
     # lock --------------------------------------------------------------------------------------
 
+    def lock_path(self, recipe: str) -> Path:
+        """The recipe's lock file: beside the state file, ``state.sqlite.RECIPE.lock``."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", recipe)
+        state = Path(self.path)
+        return state.with_name(f"{state.name}.{safe}.lock")
+
     @contextmanager
-    def lock(self, recipe: str, timeout: float = 10.0, lease: float = 3600.0) -> Iterator[None]:
+    def lock(self, recipe: str, timeout: float = 10.0) -> Iterator[None]:
         """Hold the recipe's run lock; wait up to ``timeout`` seconds, then raise RunLocked.
 
-        The lock is a row with an expiry, so a run killed with SIGKILL does not block the next
-        one for longer than its lease.
+        An ``flock`` on the recipe's lock file, taken on a file description of its own, so it also
+        keeps out another thread of this process. The kernel drops it when the holder's process
+        ends, so a run killed with SIGKILL leaves nothing to wait for. The file stays (removing it
+        would let a waiter lock a name that no longer exists); it holds the holder's host and
+        process id, for the message a waiting run gives.
         """
-        holder = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.transaction() as conn:
-                row = conn.execute(
-                    "SELECT holder, expires_at FROM locks WHERE recipe=?", (recipe,)
-                ).fetchone()
-                if row is None or row["expires_at"] < time.time():
-                    conn.execute(
-                        "INSERT INTO locks VALUES (?,?,?) ON CONFLICT(recipe) "
-                        "DO UPDATE SET holder=excluded.holder, expires_at=excluded.expires_at",
-                        (recipe, holder, time.time() + lease),
-                    )
-                    break
-            if time.monotonic() >= deadline:
-                raise RunLocked(
-                    f"another run of recipe '{recipe}' is still going (started by {row['holder'].split(':')[0]}); "
-                    "this run stopped without reading or writing anything. If no other run exists, "
-                    "the lock expires by itself within the hour."
-                )
-            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        if str(self.path) == ":memory:":
+            with self._memory_lock(recipe, timeout):
+                yield
+            return
+        path = self.lock_path(recipe)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            while not _try_flock(fd):
+                if time.monotonic() >= deadline:
+                    raise RunLocked(_locked_message(recipe, _holder(fd), timeout))
+                time.sleep(min(LOCK_POLL, max(0.0, deadline - time.monotonic())))
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{socket.gethostname()} {os.getpid()} {_now()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing the only description of the file releases the lock
+
+    @contextmanager
+    def _memory_lock(self, recipe: str, timeout: float) -> Iterator[None]:
+        """An in-memory store (tests) has no file beside it: a lock per recipe in this process."""
+        with self._mutex:
+            held = self._memory_locks.setdefault(recipe, threading.Lock())
+        if not held.acquire(timeout=max(timeout, 0.0)):
+            raise RunLocked(_locked_message(recipe, "", timeout))
         try:
             yield
         finally:
-            with self.transaction() as conn:
-                conn.execute("DELETE FROM locks WHERE recipe=? AND holder=?", (recipe, holder))
+            held.release()
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, from the lock file: 'host pid started' (empty if not written yet)."""
+    try:
+        return os.pread(fd, 200, 0).decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _locked_message(recipe: str, holder: str, waited: float) -> str:
+    host, _, rest = holder.partition(" ")
+    pid, _, since = rest.partition(" ")
+    who = f" (process {pid} on {host}, started {since})" if pid else ""
+    return (
+        f"another run of recipe '{recipe}' is still going{who}; this run waited {waited:g} seconds, "
+        "then stopped without reading or writing anything. Run it again once that run has finished."
+    )
 
 
 def state_path(loaded: LoadedRecipe) -> Path:

@@ -66,9 +66,13 @@ def test_a_second_run_waits_briefly_then_gives_up(tmp_path):
         pass  # free again once the first run ended
 
 
-def test_a_lock_left_by_a_killed_run_expires(tmp_path):
-    store = StateStore.open(tmp_path / "s.sqlite")
-    store.connection().execute("INSERT INTO locks VALUES ('demo', 'gone:1:1', ?)", (time.time() - 1,))
+def test_an_in_memory_store_locks_each_recipe_in_its_process():
+    store = StateStore.open(":memory:")
+    with store.lock("demo", timeout=0.1):
+        with pytest.raises(RunLocked, match="'demo' is still going"), store.lock("demo", timeout=0.1):
+            pass
+        with store.lock("other", timeout=0.1):
+            pass
     with store.lock("demo", timeout=0.1):
         pass
 
