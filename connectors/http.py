@@ -3,16 +3,28 @@
 urllib3's ``Retry`` does the back-off (we do not write our own loop), and every request gets a
 timeout. POSTs are retried too, which is only safe because every coprod write is idempotent
 (upsert by fingerprint, bulk edits that set a value).
+
+Retries are logged here, on coprod's own logger ``coprod.connectors.http``, at INFO: hidden under
+cron (the CLI logs warnings only, so a run that recovered mails nothing) and shown with ``-v``.
+A run that fails after its retries says so in its own error, which cron does mail. The log names
+the method, the host and what went wrong, never the path or query: a path holds a spreadsheet's
+key or a form's id. urllib3's own "Retrying (...) after connection broken by ...: <url>" warning,
+which reached stderr with the whole path, is dropped for the requests made through here.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
+
+log = logging.getLogger("coprod.connectors.http")
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 USER_AGENT = "coprod/0.1 (+https://github.com/coprod)"
@@ -36,11 +48,64 @@ RETRY_AFTER_CAP = 120.0
 
 
 class CappedRetry(Retry):
-    """urllib3's Retry, with a server's Retry-After capped so a cron run is never held for hours."""
+    """urllib3's Retry, with a server's Retry-After capped so a cron run is never held for hours,
+    and each retry logged on coprod's logger without the URL's path (see the module docstring)."""
 
     def get_retry_after(self, response: Any) -> float | None:
         seconds = super().get_retry_after(response)
         return None if seconds is None else min(seconds, RETRY_AFTER_CAP)
+
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Retry:
+        host = _host(url, _pool)
+        cause = f"HTTP {response.status}" if response is not None and not error else _error_words(error)
+        try:
+            new = super().increment(method, url, response, error, _pool, _stacktrace)
+        except MaxRetryError:
+            log.info("%s %s: %s; no tries left", method or "request", host, cause)
+            raise
+        tries = len(new.history) + 1
+        most = f" of {tries + new.total}" if isinstance(new.total, int) else ""
+        retry_after = new.get_retry_after(response) if response is not None else None
+        wait = retry_after if retry_after is not None else new.get_backoff_time()
+        log.info("%s %s: %s; try %d%s in %s s", method or "request", host, cause, tries, most, f"{wait:g}")
+        return new
+
+
+def _host(url: str | None, pool: Any) -> str:
+    """The host a request went to, and nothing else of its URL."""
+    host = getattr(pool, "host", None) or (urlsplit(url).hostname if url and "://" in url else None)
+    return str(host) if host else "the server"
+
+
+def _error_words(error: Exception | None) -> str:
+    if error is None:
+        return "no answer"
+    name = type(error).__name__
+    if "Timeout" in name:
+        return f"no answer in time ({name})"
+    return f"the connection failed ({name})"
+
+
+class _OurRetryWarnings(logging.Filter):
+    """Drops urllib3's retry warning for requests retried by :class:`CappedRetry` (already logged
+    by it, without the path); urllib3's other records, and other libraries' retries, pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, tuple) and args and isinstance(args[0], CappedRetry))
+
+
+_URLLIB3_POOL_LOG = logging.getLogger("urllib3.connectionpool")
+if not any(isinstance(f, _OurRetryWarnings) for f in _URLLIB3_POOL_LOG.filters):
+    _URLLIB3_POOL_LOG.addFilter(_OurRetryWarnings())
 
 
 def make_retry(

@@ -6,6 +6,7 @@ Each test asserts on the requests sent (how many, their query and bodies), not o
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -610,6 +611,27 @@ def test_429_then_success_retries_and_reads() -> None:
 
     assert len(rows) == 1
     assert [kind for kind, _ in sheet.calls] == ["meta", "batchGet", "batchGet"]
+
+
+@responses.activate
+def test_a_retry_is_logged_by_coprod_at_info_never_as_a_warning_and_never_with_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    recipe = make_recipe()
+    sheet = make_sheet()
+    sheet.fail("batchGet", 503, times=1)
+    conn = make_connector(recipe)
+
+    list(conn.read(Entity.SESSIONS, recipe.entities[Entity.SESSIONS]))
+
+    assert sheet.count("batchGet") == 2
+    retries = [r for r in caplog.records if r.name == "coprod.connectors.http"]
+    assert [(r.levelno, r.getMessage()) for r in retries] == [
+        (logging.INFO, "GET sheets.googleapis.com: HTTP 503; try 2 of 3 in 0 s")
+    ]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # cron mails nothing
+    assert not [r for r in caplog.records if KEY in r.getMessage()]
 
 
 @responses.activate
