@@ -8,15 +8,21 @@ spreadsheet, sort it, and add their own notes and columns, and the next run keep
 
 Text that a spreadsheet would run as a formula (=, +, -, @, tab, carriage return at the start) is
 written with a leading apostrophe, and the file is replaced atomically so a reader never sees half
-of it.
+of it. The temporary file it is written to first is private (0600) and locked while written, so a
+later run can tell one left by a killed run (names and all) and removes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import glob
+import logging
 import os
 import re
+import stat
 import tempfile
+import time as clock
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
@@ -32,6 +38,7 @@ from coprod.connectors.base import (
     SourceUnavailable,
     WriteReport,
 )
+from coprod.locking import try_flock
 from coprod_core.lifecycle import FlagChange, FlagStatus
 from coprod_core.recipe import Entity, EntitySpec
 from coprod_core.rows import Row
@@ -49,6 +56,12 @@ FLAG_COLUMNS = (
     "last_seen",
 )
 """Columns coprod owns in the flags file. Staff may add others; they are kept."""
+
+log = logging.getLogger("coprod.connectors.files")
+
+TEMP_GRACE_SECONDS = 60.0
+"""An empty temporary file younger than this may be one a live run has just created and not yet
+locked: it is left for a later run (it holds nothing yet)."""
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -313,24 +326,65 @@ class FilesConnector(Connector):
         return columns, rows
 
     def _write_flags_file(self, columns: list[str], rows: Iterable[dict[str, str]]) -> None:
+        """Write the whole file to a private temporary file beside it, then swap it in.
+
+        The temporary file is created 0600 (it holds names) and flock-ed until it is swapped in,
+        so :meth:`_remove_stale_temp_files` knows a live write from a killed one's leftovers. The
+        flags file keeps the permissions it had (staff may have shared it); a new one stays 0600.
+        """
         path = self.flags_path
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=self._temp_prefix, suffix=".tmp", dir=path.parent)
         try:
+            try_flock(fd)  # a file mkstemp just made: nobody else can hold it
             with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(columns)
                 for row in rows:
                     writer.writerow([row.get(c, "") for c in columns])
-            os.replace(tmp, path)
+                handle.flush()
+                with contextlib.suppress(FileNotFoundError):  # a new flags file stays 0600
+                    os.fchmod(handle.fileno(), stat.S_IMODE(path.stat().st_mode))
+                os.replace(tmp, path)  # still locked: the lock goes when the file is closed
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    @property
+    def _temp_prefix(self) -> str:
+        return f".{self.flags_path.name}."
+
+    def _remove_stale_temp_files(self) -> None:
+        """Remove temporary flags files a killed run left: unlocked, so their writer is gone."""
+        pattern = os.path.join(
+            glob.escape(str(self.flags_path.parent)), glob.escape(self._temp_prefix) + "*.tmp"
+        )
+        removed = 0
+        for name in glob.glob(pattern):
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                if not try_flock(fd):
+                    continue  # another run is writing it right now
+                info = os.fstat(fd)
+                if info.st_size == 0 and clock.time() - info.st_mtime < TEMP_GRACE_SECONDS:
+                    continue
+                os.unlink(name)
+                removed += 1
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+        if removed:
+            log.info("removed %d temporary flags file(s) left by a run that was stopped", removed)
 
     def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
         report = WriteReport()
         if not changes:
             return report
         fingerprints = [c.fingerprint for c in changes]
+        self._remove_stale_temp_files()
         try:
             columns, rows = self._read_flags()
         except SourceUnavailable as exc:
@@ -381,6 +435,7 @@ class FilesConnector(Connector):
         return report
 
     def read_staff_statuses(self) -> dict[str, FlagStatus]:
+        self._remove_stale_temp_files()  # every sync reads these first, even with nothing to write
         _, rows = self._read_flags()
         out: dict[str, FlagStatus] = {}
         for row in rows:

@@ -11,8 +11,6 @@ however it ends (even ``kill -9``), so a killed run never blocks the next one. C
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
 import re
@@ -26,6 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coprod.locking import try_flock
 from coprod_core.flags import Severity, SubjectKind
 from coprod_core.lifecycle import FlagStatus, KnownFlag
 
@@ -268,7 +267,7 @@ class StateStore:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             deadline = time.monotonic() + timeout
-            while not _try_flock(fd):
+            while not try_flock(fd):
                 if time.monotonic() >= deadline:
                     raise RunLocked(_locked_message(recipe, _holder(fd), timeout))
                 time.sleep(min(LOCK_POLL, max(0.0, deadline - time.monotonic())))
@@ -289,16 +288,6 @@ class StateStore:
             yield
         finally:
             held.release()
-
-
-def _try_flock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return False
-        raise
-    return True
 
 
 def _holder(fd: int) -> str:

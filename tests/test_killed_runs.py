@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from coprod.config import load_recipe
+from coprod.locking import try_flock
 from coprod.state import RunLocked, StateStore, state_path
 from coprod.sync import ExitCode, run
 from coprod.webhook_app.inbox import Inbox
@@ -142,3 +143,69 @@ def test_a_recheck_after_a_worker_killed_mid_recheck_proceeds(
     assert event["status"] == "done", event["last_error"]
     assert StateStore.open(state_path(load_recipe(demo))).known_flags("demo")
     inbox.close()
+
+
+STALLED_WRITE = """
+import os, sys, time
+from pathlib import Path
+from coprod.cli import main
+
+real_replace = os.replace
+
+def stalled(src, dst, *args, **kwargs):
+    if str(src).endswith(".tmp"):
+        Path(sys.argv[1]).write_text("writing")
+        time.sleep(600)  # killed here: the whole flags file is in the temporary file, not yet swapped in
+    return real_replace(src, dst, *args, **kwargs)
+
+os.replace = stalled
+sys.exit(main(["sync", sys.argv[2], "--date", "2026-11-20"]))
+"""
+
+
+def temp_files(demo: Path) -> list[Path]:
+    return sorted((demo / "data").glob(".coprod-flags.csv.*.tmp"))
+
+
+def test_a_sync_killed_while_writing_flags_leaves_a_private_temp_file_the_next_run_removes(
+    demo: Path,
+) -> None:
+    with killed_at(STALLED_WRITE, demo.parent / "writing", str(demo)):
+        pass
+    [left] = temp_files(demo)
+    assert oct(left.stat().st_mode & 0o777) == "0o600"
+    assert "Day service redesign" in left.read_text(encoding="utf-8-sig")  # the flags, words and all
+    result = run(load_recipe(demo, env={}), run_date=DAY)
+    assert result.exit_code == ExitCode.OK, result.messages
+    assert temp_files(demo) == []
+    again = run(load_recipe(demo, env={}), run_date=DAY)  # nothing to write: still clean, still quiet
+    assert again.exit_code == ExitCode.OK and not again.changed and temp_files(demo) == []
+
+
+def test_a_temp_file_another_run_is_writing_is_left_alone(demo: Path) -> None:
+    writing = demo / "data" / ".coprod-flags.csv.live.tmp"
+    killed = demo / "data" / ".coprod-flags.csv.dead.tmp"
+    just_made = demo / "data" / ".coprod-flags.csv.new.tmp"
+    for path in (writing, killed):
+        path.write_text("Participant, names\n", encoding="utf-8")
+    just_made.touch()  # empty and new: a run that created it may not have locked it yet
+    fd = os.open(writing, os.O_RDONLY)
+    try:
+        assert try_flock(fd)  # a run that is writing it holds this lock
+        result = run(load_recipe(demo, env={}), run_date=DAY)
+        assert result.exit_code == ExitCode.OK, result.messages
+        assert temp_files(demo) == sorted([writing, just_made])
+    finally:
+        os.close(fd)
+
+
+def test_the_flags_file_keeps_the_permissions_staff_gave_it(demo: Path) -> None:
+    loaded = load_recipe(demo, env={})
+    run(loaded, run_date=DAY)
+    flags = demo / "data" / "coprod-flags.csv"
+    assert oct(flags.stat().st_mode & 0o777) == "0o600", "a new flags file (it holds names) is private"
+    flags.chmod(0o640)  # shared with the team's group
+    (demo / "data" / "payments.csv").open("a", encoding="utf-8").write("PAY900,9,60.00,19/11/2026,Fee,S13\n")
+    result = run(loaded, run_date=DAY)
+    assert result.changed and result.write.written
+    assert oct(flags.stat().st_mode & 0o777) == "0o640"
