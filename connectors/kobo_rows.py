@@ -252,21 +252,50 @@ def build_rows(
     return rows
 
 
-def survey_paths(content: Mapping[str, Any]) -> tuple[set[str], set[str]]:
-    """Question paths and repeat paths of a form's content (KPI's ``content.survey`` rows)."""
+@dataclass(frozen=True)
+class SurveyNode:
+    """One named row of a form: a question, a group or a repeat, with its full path."""
+
+    kind: str
+    name: str
+    path: str
+
+
+def survey_nodes(content: Mapping[str, Any]) -> list[SurveyNode]:
+    """The named rows of a form's content (KPI's ``content.survey``), each with its full path."""
     stack: list[str] = []
-    paths: set[str] = set()
-    repeats: set[str] = set()
+    nodes: list[SurveyNode] = []
     for row in content.get("survey") or []:
         kind = str(row.get("type", "")).replace(" ", "_")
-        name = row.get("name") or row.get("$autoname") or ""
-        if kind in ("begin_group", "begin_repeat"):
-            stack.append(str(name))
-            path = "/".join(stack)
-            (repeats if kind == "begin_repeat" else paths).add(path)
-        elif kind in ("end_group", "end_repeat"):
+        name = str(row.get("name") or row.get("$autoname") or "")
+        if kind in ("end_group", "end_repeat"):
             if stack:
                 stack.pop()
+            continue
+        if kind in ("begin_group", "begin_repeat"):
+            stack.append(name)
+            nodes.append(SurveyNode(kind, name, "/".join(stack)))
         elif name:
-            paths.add("/".join([*stack, str(name)]))
+            nodes.append(SurveyNode(kind, name, "/".join([*stack, name])))
+    return nodes
+
+
+def survey_paths(content: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """Question paths and repeat paths of a form's content (KPI's ``content.survey`` rows)."""
+    paths: set[str] = set()
+    repeats: set[str] = set()
+    for node in survey_nodes(content):
+        (repeats if node.kind == "begin_repeat" else paths).add(node.path)
     return paths, repeats
+
+
+def repeated_names(content: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Names used more than once in a form (name -> the full paths using it), groups and repeats included.
+
+    KoboToolbox (since July 2026) refuses to import or deploy such a form: "Duplicate node name".
+    """
+    paths: dict[str, list[str]] = {}
+    for node in survey_nodes(content):
+        if node.name:
+            paths.setdefault(node.name, []).append(node.path)
+    return {name: found for name, found in paths.items() if len(found) > 1}

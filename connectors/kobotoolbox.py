@@ -41,6 +41,7 @@ from coprod.connectors.kobo_rows import (
     is_system,
     key_union,
     plan_for,
+    repeated_names,
     resolve,
     root_uuid,
     scalars,
@@ -58,6 +59,18 @@ ON_HOLD = "validation_status_on_hold"
 NO_STATUS = "none"
 """What the state remembers when a submission had no validation status before we held it."""
 HOOK_NAME = "coprod"
+
+
+def clash_words(clashes: Mapping[str, Sequence[str]], *, redeploy: bool) -> str:
+    """Explain question names a form uses twice: KoboToolbox refuses to import or deploy such a form."""
+    named = "; ".join(f"'{name}' is used by {' and '.join(paths)}" for name, paths in sorted(clashes.items()))
+    first = min(clashes)
+    verb = "deploy it again" if redeploy else "deploy it"
+    return (
+        f"uses a question name more than once ({named}): KoboToolbox will not {verb} "
+        f'("Duplicate node name: {first}"). Give one of them another name in the form builder, '
+        "deploy the form, and put the new name in the recipe (answers sent before keep the old name)"
+    )
 
 
 class KoboOptions(ConnectorOptions):
@@ -609,10 +622,18 @@ class KoboConnector(Connector):
             info = self._json(response, "the form's details")
             used_for = ", ".join(e.value for e, _ in uses)
             lines.append(f"{self.kind}: the token can open asset {asset} ({used_for})")
+            clashes = repeated_names(info.get("content") or {})
             if not info.get("has_deployment") or info.get("deployment__active") is False:
-                problems.append(f"asset {asset} is not deployed: deploy the form in KoboToolbox first")
+                problems.append(
+                    f"asset {asset} is not deployed: deploy the form in KoboToolbox first"
+                    + (f" ({clash_words(clashes, redeploy=False)})" if clashes else "")
+                )
                 continue
-            paths, repeats = survey_paths(self._deployed_content(asset, info))
+            content = self._deployed_content(asset, info)
+            clashes = {**repeated_names(content), **clashes}
+            if clashes:
+                lines.append(f"{self.kind}: warning: asset {asset} {clash_words(clashes, redeploy=True)}")
+            paths, repeats = survey_paths(content)
             for entity, spec in uses:
                 problems.extend(self._check_fields(asset, entity, spec, paths, repeats))
             try:

@@ -45,7 +45,11 @@ def recipe(**source_options: Any) -> Recipe:
             "attendance": {
                 "source": "kobo",
                 "location": SESSIONS,
-                "fields": {"person_id": "attendee_id", "session_id": "_id", "hours": "attendees/hours"},
+                "fields": {
+                    "person_id": "attendee_id",
+                    "session_id": "_id",
+                    "hours": "attendees/hours_attended",
+                },
                 "options": {"repeat": "attendees"},
             },
         },
@@ -141,8 +145,8 @@ def test_repeat_gives_one_attendance_per_entry_with_the_parent_session_id(fake: 
             kind="decision_meeting",
             **{"details/hours": "2"},
             attendees=[
-                {"attendees/attendee_id": "P1", "attendees/hours": "1.5"},
-                {"attendees/attendee_id": "P2", "attendees/hours": "2"},
+                {"attendees/attendee_id": "P1", "attendees/hours_attended": "1.5"},
+                {"attendees/attendee_id": "P2", "attendees/hours_attended": "2"},
             ],
         )
     ]
@@ -153,7 +157,7 @@ def test_repeat_gives_one_attendance_per_entry_with_the_parent_session_id(fake: 
     attendance, _ = read_all(c, Entity.ATTENDANCE)
     assert len(fake.calls("GET", SESSIONS)) == 1, "an asset serving two entities is read once"
     assert [r.ref for r in attendance] == ["submission 7 attendee 1", "submission 7 attendee 2"]
-    assert attendance[0].values["_id"] == "7" and attendance[0].values["attendees/hours"] == "1.5"
+    assert attendance[0].values["_id"] == "7" and attendance[0].values["attendees/hours_attended"] == "1.5"
     mapped = map_dataset(
         c.context.recipe, {Entity.PEOPLE: people, Entity.SESSIONS: sessions, Entity.ATTENDANCE: attendance}
     )
@@ -437,7 +441,7 @@ SESSION_CONTENT = {
         {"type": "end_group"},
         {"type": "begin_repeat", "name": "attendees"},
         {"type": "text", "name": "attendee_id"},
-        {"type": "decimal", "name": "hours"},
+        {"type": "decimal", "name": "hours_attended"},
         {"type": "end_repeat"},
     ]
 }
@@ -495,3 +499,45 @@ def test_install_explains_a_refused_hook_address(fake: FakeKobo) -> None:
     fake.rsps.add(responses.POST, HOOKS, status=400, json={"endpoint": ["not allowed"]})
     with pytest.raises(ConfigError, match="private or local"):
         connector(hook_endpoint="http://127.0.0.1:8000/hooks/kobotoolbox/kobo-test").install()
+
+
+CLASHING_CONTENT = {
+    "survey": [
+        *SESSION_CONTENT["survey"][:2],
+        {"type": "begin_group", "name": "details"},
+        {"type": "decimal", "name": "hours"},
+        {"type": "end_group"},
+        {"type": "begin_repeat", "name": "attendees"},
+        {"type": "text", "name": "attendee_id"},
+        {"type": "decimal", "name": "hours"},
+        {"type": "end_repeat"},
+    ]
+}
+"""A form deployed before kpi refused one name used twice (the session form coprod used to ship)."""
+
+
+def test_install_names_a_question_name_a_deployed_form_uses_twice(fake: FakeKobo) -> None:
+    fake.content = {PEOPLE: CONTENT, SESSIONS: CLASHING_CONTENT}
+    rec = recipe()
+    attendance = rec.entities[Entity.ATTENDANCE]
+    fields = {**attendance.fields, "hours": "attendees/hours"}
+    rec = rec.model_copy(
+        update={
+            "entities": {**rec.entities, Entity.ATTENDANCE: attendance.model_copy(update={"fields": fields})}
+        }
+    )
+    lines = connector(rec).install()
+    warning = [line for line in lines if "warning" in line]
+    assert len(warning) == 1 and SESSIONS in warning[0]
+    assert "'hours' is used by details/hours and attendees/hours" in warning[0]
+    assert "Duplicate node name: hours" in warning[0] and "deploy it again" in warning[0]
+
+
+def test_install_stops_at_an_undeployed_form_naming_the_question_used_twice(fake: FakeKobo) -> None:
+    fake.content = {PEOPLE: CONTENT, SESSIONS: CLASHING_CONTENT}
+    fake.undeployed = {SESSIONS}
+    with pytest.raises(ConfigError) as err:
+        connector().install()
+    text = str(err.value)
+    assert f"asset {SESSIONS} is not deployed" in text
+    assert "'hours' is used by details/hours and attendees/hours" in text and "will not deploy it" in text

@@ -42,6 +42,29 @@ def test_pyxform_converts_the_template_without_warnings(filename: str) -> None:
     assert "<h:html" in result.xform and result.warnings == []
 
 
+SHIPPED_XLSFORMS = sorted(
+    p.relative_to(FOLDER.parent)
+    for p in FOLDER.parent.rglob("*.xlsx")
+    if "survey" in load_workbook(p, read_only=True).sheetnames
+)
+
+
+def test_every_form_the_recipes_ship_is_checked() -> None:
+    assert {str(p) for p in SHIPPED_XLSFORMS} >= {
+        "kobotoolbox/registration.xlsx",
+        "kobotoolbox/session_record.xlsx",
+    }
+
+
+@pytest.mark.parametrize("relative", SHIPPED_XLSFORMS, ids=str)
+def test_every_shipped_xlsform_uses_each_name_once_across_the_whole_form(relative: Path) -> None:
+    """KoboToolbox refuses a form naming two questions alike, even in different groups or repeats
+    ("Duplicate node name: hours"); pyxform does not, so this is checked here."""
+    names = [str(row["name"]) for row in survey_rows(FOLDER.parent / relative) if row.get("name")]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    assert repeated == [], f"{relative}: each question, group and repeat needs its own name: {repeated}"
+
+
 def test_templates_are_regenerated_byte_for_byte(tmp_path: Path) -> None:
     for path in write_forms(tmp_path):
         assert path.read_bytes() == (FOLDER / path.name).read_bytes(), (
@@ -121,7 +144,12 @@ def test_the_recipe_fits_the_forms_and_maps_their_submissions_without_problems()
                     "session/decision": "the budget",
                 },
                 attendees=[
-                    {"attendees/person_id": "P1", "attendees/prep_hours": "1", "attendees/expenses": "4.50"}
+                    {
+                        "attendees/person_id": "P1",
+                        "attendees/hours_attended": "1.5",
+                        "attendees/prep_hours": "1",
+                        "attendees/expenses": "4.50",
+                    }
                 ],
             )
         ]
@@ -146,3 +174,4 @@ def test_the_recipe_fits_the_forms_and_maps_their_submissions_without_problems()
         "5",
         "4.50",
     )
+    assert str(attendance.hours) == "1.5"  # the repeat's own question, not the session's length

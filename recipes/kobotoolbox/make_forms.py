@@ -5,6 +5,10 @@ files it writes. The choice names are coprod's own words (``lived_experience``,
 ``decision_meeting``...), so the recipe needs no value maps for them; the labels are what people
 see, and can be reworded freely in KoboToolbox's form builder.
 
+Every question ``name`` is used once in a whole form, groups and repeats included: KoboToolbox
+(since July 2026) refuses a form that repeats one ("Duplicate node name"), so the session's length
+is ``session/hours`` and each attendee's ``attendees/hours_attended``.
+
 Equality monitoring uses the standard UK categories: ethnic group as the ONS Census 2021 high-level
 groups (England and Wales), sex as asked in Census 2021, disability as the Government Statistical
 Service harmonised question (day-to-day activities limited). Every question can be answered
@@ -167,7 +171,7 @@ SESSION_SURVEY: list[Row] = [
     q("text", "person_id", "Participant ID", hint="As on their registration, e.g. P017", required="yes"),
     q(
         "decimal",
-        "hours",
+        "hours_attended",
         "Hours they attended",
         hint="Leave empty if they were there for the whole session",
         constraint=". >= 0 and . <= 24",

@@ -50,6 +50,8 @@ class FakeKobo:
         self.assets: dict[str, list[dict[str, Any]]] = {}
         self.content: dict[str, dict[str, Any]] = {}
         self.hooks: dict[str, list[dict[str, Any]]] = {}
+        self.undeployed: set[str] = set()
+        """Assets whose form was never deployed (KPI: ``has_deployment`` false)."""
         self.fail_roots: set[str] = set()
         """Root uuids whose bulk edit fails (a per-submission failure in the bulk answer)."""
         self.bulk_roots = True
@@ -191,8 +193,8 @@ class FakeKobo:
         body = {
             "uid": asset,
             "name": f"Form {asset}",
-            "has_deployment": True,
-            "deployment__active": True,
+            "has_deployment": asset not in self.undeployed,
+            "deployment__active": asset not in self.undeployed,
             "version_id": "v1",
             "deployed_version_id": "v1",
             "content": self.content[asset],
