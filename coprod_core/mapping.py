@@ -51,6 +51,7 @@ from coprod_core.model import (
 from coprod_core.recipe import CANONICAL_FIELDS, Entity, EntitySpec, InlineProject, Recipe
 from coprod_core.rows import Row
 from coprod_core.text import plain
+from coprod_core.voice import say
 
 __all__ = ["EntityCount", "Mapped", "map_dataset"]
 
@@ -328,6 +329,9 @@ class _Rule:
     """Text kept as it is (trimmed): no parser, no values map."""
     is_id: bool
     """An id or a reference to one (``id``, ``person_id``...): equal ids become one shared object."""
+    kept_unknown: str | None = None
+    """For a required field whose row is kept when its value is missing or not understood: what
+    became of the row, for the flag (a person's roles: kept with the role unknown)."""
 
 
 _MISSING = object()
@@ -375,7 +379,7 @@ def _base_parser(kind: str, detail: Any, day_first: bool) -> Callable[[Any], Any
     raise AssertionError(kind)
 
 
-def _rules(entity: Entity, spec: EntitySpec) -> list[_Rule]:
+def _rules(entity: Entity, spec: EntitySpec, kept_unknown: Mapping[str, str]) -> list[_Rule]:
     rules: list[_Rule] = []
     types = _TYPES[entity]
     for name in types:
@@ -402,6 +406,7 @@ def _rules(entity: Entity, spec: EntitySpec) -> list[_Rule]:
                 mapped=bool(value_map),
                 plain_text=kind == "text" and not value_map,
                 is_id=name == "id" or name.endswith("_id"),
+                kept_unknown=kept_unknown.get(name),
             )
         )
     return rules
@@ -655,10 +660,17 @@ _NEW_SESSION = _builder(Session)
 class _EntityMapper:
     """Reads the fields of one entity's rows with precomputed rules, flagging what it cannot read."""
 
-    def __init__(self, entity: Entity, spec: EntitySpec, problems: _Problems, ids: dict[str, str]) -> None:
+    def __init__(
+        self,
+        entity: Entity,
+        spec: EntitySpec,
+        problems: _Problems,
+        ids: dict[str, str],
+        kept_unknown: Mapping[str, str] | None = None,
+    ) -> None:
         self.entity = entity
         self.spec = spec
-        self.rules = _rules(entity, spec)
+        self.rules = _rules(entity, spec, kept_unknown or {})
         self.plan = [(r, r.field, r.column, r.plain_text, r.is_id, r.parse) for r in self.rules]
         self.problems = problems
         self.ids = ids
@@ -691,13 +703,13 @@ class _EntityMapper:
                 if rule.default is None:
                     if rule.required:
                         self._missing(row, rule)
-                        ok = False
+                        ok = ok and rule.kept_unknown is not None
                     continue
                 raw, column = rule.default, None
             if rule.multi:
                 value = self._multi(row, rule, raw, column)
                 if value is None:
-                    ok = ok and not rule.required
+                    ok = ok and (not rule.required or rule.kept_unknown is not None)
                     continue
                 out[name] = value
                 continue
@@ -705,7 +717,7 @@ class _EntityMapper:
                 value = parse(raw)
             except _Bad as bad:
                 self._bad(row, rule, column, raw, bad.expected)
-                if rule.required:
+                if rule.required and rule.kept_unknown is None:
                     ok = False
                 continue
             # An id from a number cell (XLSX) or a default is shared like one read as text.
@@ -729,6 +741,8 @@ class _EntityMapper:
         if bad_items:
             if values:
                 consequence = f"The row was used without {'it' if len(bad_items) == 1 else 'them'}."
+            elif rule.kept_unknown is not None:
+                consequence = rule.kept_unknown
             elif rule.required:
                 consequence = "The row was not used."
             else:
@@ -762,9 +776,9 @@ class _EntityMapper:
         found = " and ".join(f"'{s}'" for s in shown)
         if consequence is None:
             consequence = (
-                "The row was not used."
-                if rule.required
-                else f"The row was used without its {rule.field.replace('_', ' ')}."
+                rule.kept_unknown
+                or ("The row was not used." if rule.required else None)
+                or f"The row was used without its {rule.field.replace('_', ' ')}."
             )
         self.problems.add(
             "bad_value",
@@ -786,7 +800,7 @@ class _EntityMapper:
             column=rule.column,
             field_name=rule.field,
             message=f"{where} is empty, but every row needs its {rule.field.replace('_', ' ')}. "
-            f"The row was not used. Fill in the cell, or set a default in "
+            f"{rule.kept_unknown or 'The row was not used.'} Fill in the cell, or set a default in "
             f"[entities.{self.entity.value}.defaults].",
         )
 
@@ -883,7 +897,8 @@ def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Sequence[Row]]) -> Mapped
             if rows.get(entity):
                 counts[entity] = EntityCount(read=len(rows[entity]), rejected=len(rows[entity]))
             return None
-        m = _EntityMapper(entity, spec, problems, ids)
+        kept = {"roles": _role_unknown_words(recipe)} if entity is Entity.PEOPLE else None
+        m = _EntityMapper(entity, spec, problems, ids, kept)
         m.count.read = len(rows.get(entity, ()))
         counts[entity] = m.count
         return m
@@ -917,6 +932,25 @@ def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Sequence[Row]]) -> Mapped
         policy=recipe.policy,
     )
     return Mapped(dataset=dataset, problems=problems.flags, counts=counts)
+
+
+def _role_unknown_words(recipe: Recipe) -> str:
+    """What becomes of a person whose role is missing or not understood, for the flag on their row.
+
+    Dropping them would drop their attendance and payments too (each then flagged again as an
+    unknown person), so they are kept with no role. No role is no voice role: they are never
+    counted as having lived experience (or as a carer) in representation, decisions or
+    consultation, and no fee is worked out as due to them, until the role is fixed. The flag says
+    so, in the recipe's own voice roles.
+    """
+    voice = recipe.settings.voice_roles
+    not_counted = []
+    if voice:
+        not_counted.append(f"does not count them among {say(voice, 'people')}")
+    if recipe.policy is not None and recipe.policy.eligible_roles:
+        not_counted.append("works out no fee as due to them")
+    until = f", but until it is known coprod {' and '.join(not_counted)}" if not_counted else ""
+    return f"The person was kept with their role unknown: their attendance and payments still count{until}."
 
 
 @dataclass(frozen=True)
@@ -1002,7 +1036,7 @@ def _map_people(
             Person.model_construct(
                 id=pid,
                 name=f.get("name"),
-                roles=frozenset(f["roles"]),
+                roles=frozenset(f.get("roles", ())),
                 demographics=demographics,
                 payment_preference=f.get("payment_preference"),
                 benefits_opt_in=f.get("benefits_opt_in", False),

@@ -443,7 +443,8 @@ def test_rows_read_from_csv_map_onto_the_model_and_a_bad_cell_is_named_by_file_r
         for entity, spec in recipe.entities.items()
     }
     mapped = map_dataset(recipe, rows)
-    assert [p.id for p in mapped.dataset.people] == ["007"]
+    assert [p.id for p in mapped.dataset.people] == ["007", "8"]  # 8 kept, with the role unknown
+    assert mapped.dataset.people[1].roles == frozenset()
     assert mapped.dataset.attendance[0].person_id == "007"
     (problem,) = mapped.problems
     assert problem.message.startswith("people.csv row 3, column 'Role': 'astronaut' is not understood")

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coprod_core.checks import run_checks
 from coprod_core.flags import Flag, Severity, SubjectKind
 from coprod_core.mapping import EntityCount, map_dataset
 from coprod_core.model import (
@@ -25,6 +26,7 @@ from coprod_core.model import (
 )
 from coprod_core.recipe import Entity, Recipe
 from coprod_core.rows import Row
+from coprod_core.settings import CheckSettings
 
 # ---------------------------------------------------------------------------------------------
 # Builders
@@ -569,12 +571,66 @@ def test_bad_optional_value_is_dropped_but_flagged_and_the_row_kept() -> None:
 
 
 def test_empty_required_value_is_a_missing_value_and_rejects_the_row() -> None:
-    rows = basic_rows(people=[person_row(1), person_row(2, Role="  ")], attendance=[])
+    rows = basic_rows(sessions=[session_row(1), session_row(2, Date="  ")])
     mapped = map_dataset(recipe(), rows)
     problem = only(mapped.problems, "data_quality.missing_value")
-    assert "people.csv row 3, column 'Role' is empty" in problem.message
-    assert "[entities.people.defaults]" in problem.message
-    assert mapped.counts[Entity.PEOPLE] == EntityCount(read=2, used=1, rejected=1)
+    assert "sessions.csv row 3, column 'Date' is empty" in problem.message
+    assert "The row was not used" in problem.message and "[entities.sessions.defaults]" in problem.message
+    assert mapped.counts[Entity.SESSIONS] == EntityCount(read=2, used=1, rejected=1)
+
+
+def test_person_whose_role_is_not_understood_is_kept_with_no_role_and_flagged_once() -> None:
+    # Three registrations with an unknown role used to disappear, and each of their attendances
+    # then raised its own "Unknown person" flag: five warnings for one problem per person.
+    rows = basic_rows(
+        people=[person_row(1, Role="Expert by experience"), person_row(2, Role="Carer")],
+        sessions=[session_row(1), session_row(2)],
+        attendance=[attendance_row(1, "1", "S1"), attendance_row(2, "1", "S2"), attendance_row(3, "2", "S1")],
+        payments=[payment_row(1, "1")],
+    )
+    mapped = map_dataset(recipe(), rows)
+
+    problem = only(mapped.problems, "data_quality.bad_value")
+    assert len(mapped.problems) == 1  # no "Unknown person" for their attendances and payment
+    assert problem.subject.id == "people:2"  # on their own row
+    assert "people.csv row 2, column 'Role': 'Expert by experience' is not understood" in problem.message
+    assert (
+        "The person was kept with their role unknown: their attendance and payments still count, but "
+        "until it is known coprod does not count them among people with lived experience or carers."
+    ) in problem.message
+    assert "[entities.people.values.roles]" in problem.message
+    assert mapped.dataset.people_by_id()["1"].roles == frozenset()
+    assert mapped.counts[Entity.PEOPLE] == EntityCount(read=2, used=2, rejected=0)
+    assert mapped.counts[Entity.ATTENDANCE] == EntityCount(read=3, used=3, rejected=0)
+    assert [p.person_id for p in mapped.dataset.payments] == ["1"]
+
+
+def test_person_with_an_empty_role_is_kept_with_no_role_and_the_flag_names_the_recipes_voice_roles() -> None:
+    policy = {"currency": "GBP", "rates": {"co_design_workshop": 20}}
+    r = recipe(settings={"voice_roles": ["lived_experience"]}, policy=policy)
+    mapped = map_dataset(r, basic_rows(people=[person_row(1, Role="  ")]))
+
+    problem = only(mapped.problems, "data_quality.missing_value")
+    assert "people.csv row 2, column 'Role' is empty" in problem.message
+    assert (
+        "kept with their role unknown: their attendance and payments still count, but until it is known "
+        "coprod does not count them among people with lived experience and works out no fee as due to them."
+    ) in problem.message
+    assert mapped.dataset.people_by_id()["1"].roles == frozenset()
+    assert mapped.counts[Entity.ATTENDANCE].used == 1
+
+
+def test_a_person_of_unknown_role_is_never_counted_as_lived_experience_by_the_checks() -> None:
+    rows = basic_rows(
+        people=[person_row(1, Role="Expert by experience")],
+        sessions=[session_row(1, Type="Board", **{"Decision?": "yes", "Decided": "the budget"})],
+    )
+    mapped = map_dataset(recipe(), rows)
+
+    flags = run_checks(mapped.dataset, CheckSettings(), date(2026, 6, 1))
+
+    decision = [f for f in flags if f.check_id == "representation.decision_without_voice"]
+    assert len(decision) == 1, [f.check_id for f in flags]
 
 
 def test_negative_or_malformed_hours_are_flagged() -> None:
@@ -659,19 +715,19 @@ def test_duplicate_ids_keep_the_first_row_and_reject_the_second(
 
 def test_counts_add_up_for_every_entity_so_nothing_is_dropped_silently() -> None:
     rows = basic_rows(
-        people=[person_row(1), person_row(2, Role=""), person_row(3, Role="nope")],
+        people=[person_row(1), person_row(2, ID=""), person_row(3, Role="nope")],
         attendance=[attendance_row(1, "1", "S1"), attendance_row(2, "2", "S1")],
         payments=[payment_row(1, "1", Amount="lots")],
     )
     mapped = map_dataset(recipe(), rows)
     assert mapped.counts == {
-        Entity.PEOPLE: EntityCount(read=3, used=1, rejected=2),
+        Entity.PEOPLE: EntityCount(read=3, used=2, rejected=1),
         Entity.PROJECTS: EntityCount(read=1, used=1, rejected=0),
         Entity.SESSIONS: EntityCount(read=1, used=1, rejected=0),
         Entity.ATTENDANCE: EntityCount(read=2, used=1, rejected=1),
         Entity.PAYMENTS: EntityCount(read=1, used=0, rejected=1),
     }
-    assert len(mapped.problems) == 4  # one per rejected row
+    assert len(mapped.problems) == 4  # one per rejected row, and one for the role kept unknown
 
 
 def test_problem_fingerprints_are_stable_across_runs_and_differ_by_column() -> None:
