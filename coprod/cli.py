@@ -126,10 +126,14 @@ def print_flags(flags: Sequence[Flag], output: Output) -> None:
 
 
 def print_summary(result: RunResult, settings: CheckSettings, output: Output, *, title: str) -> None:
+    """What the run read, found and wrote, each line saying only what really happened."""
     output.line(title)
     for entity, c in result.counts.items():
         extra = f", {c.rejected} rejected (see data-quality flags)" if c.rejected else ""
         output.line(f"  {entity:<11} {c.read} rows read, {c.used} used{extra}")
+    if not result.checked:
+        output.line("  flags       not checked: the run stopped before the checks")
+        return
     by_sev = {s: sum(1 for f in result.flags if f.severity is s) for s in Severity}
     output.line(
         f"  flags       {len(result.flags)}: {by_sev[Severity.CRITICAL]} critical, "
@@ -137,12 +141,16 @@ def print_summary(result: RunResult, settings: CheckSettings, output: Output, *,
     )
     if result.diff is not None:
         changes = result.diff.counts()
-        verb = "would write" if result.dry_run else "written back"
         output.line(
             f"  changes     {changes['new']} new, {changes['changed']} changed, {changes['reopened']} reopened, "
-            f"{changes['resolved']} resolved ({verb}); {changes['still_open']} still open, "
+            f"{changes['resolved']} resolved; {changes['still_open']} still open, "
             f"{changes['kept_by_staff']} kept as staff marked them"
         )
+        total = len(result.diff.changes)
+        if result.dry_run:
+            output.line(f"  written     none (dry run: {total} change(s) would be written)")
+        elif total:
+            output.line(f"  written     {len(result.write.written)} of {total} change(s)")
         if result.write.failed:
             output.line(f"  not written {len(result.write.failed)} (tried again next run)")
     _print_placements(result, settings, output)
@@ -206,6 +214,8 @@ def _finish(
     for m in result.messages:
         output.line(f"coprod: {m}")
     if result.counts:
+        if result.exit_code not in (ExitCode.OK, ExitCode.PARTIAL_WRITE):
+            title = f"Stopped '{loaded.recipe.name}': nothing was written"
         print_summary(result, loaded.recipe.settings, output, title=title)
     if result.exit_code == ExitCode.OK and not always and not result.changed:
         output.line("  nothing changed since the last run")
@@ -295,13 +305,14 @@ def cmd_demo(args: argparse.Namespace, output: Output) -> int:
     output.line(f"  as of       {DEMO_DATE:%d %B %Y} (the demo's date)")
     output.line()
     print_flags(result.flags, output)
+    flags_file = next(iter(sorted(target.rglob("coprod-flags.csv"))), None)
+    where = "open it in a spreadsheet; set a status to 'acknowledged'"
     if result.diff is not None and not result.changed:
         output.line("Nothing changed since the last run, so nothing was written.")
-    flags_file = next(iter(sorted(target.rglob("coprod-flags.csv"))), None)
-    if flags_file:
-        output.line(
-            f"Flags written to {flags_file} (open it in a spreadsheet; set a status to 'acknowledged')."
-        )
+        if flags_file:
+            output.line(f"The flags are in {flags_file}, as the last run left them ({where}).")
+    elif flags_file and result.write.written:
+        output.line(f"Flags written to {flags_file} ({where}).")
     output.line(f"The demo's recipe and data are in {target}/: change them and run `coprod demo` again.")
     return code
 

@@ -62,6 +62,8 @@ class RunResult:
     dataset: Dataset | None = None
     dry_run: bool = False
     run_date: date | None = None
+    checked: bool = False
+    """The checks ran: ``flags`` is the run's answer (False when it stopped before them)."""
 
     @property
     def changed(self) -> bool:
@@ -244,6 +246,7 @@ def _run_steps(
                 return result
 
         result.flags = sort_flags([*mapped.problems, *run_checks(mapped.dataset, recipe.settings, today)])
+        result.checked = True
         if mode == "check" or state is None:
             return result
 
@@ -264,8 +267,11 @@ def _run_steps(
             state.set_cursor(recipe.name, source, entity, cursor)
         if failed and result.exit_code == ExitCode.OK:
             result.exit_code = ExitCode.PARTIAL_WRITE
+            reasons = sorted(set(result.write.failed.values()))
+            why = f" ({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''})" if reasons else ""
             result.messages.append(
-                f"{len(failed)} flag change(s) could not be written back; they will be tried again next run"
+                f"{len(failed)} flag change(s) could not be written back{why}; "
+                "they will be tried again next run"
             )
         return result
     except ConfigError as exc:
@@ -288,7 +294,9 @@ def _write_back(
             continue
         connector = conns.get(source)
         if connector is None:
-            failed.update(c.fingerprint for c in share)
+            report = WriteReport(failed=dict.fromkeys((c.fingerprint for c in share), "no connector"))
+            result.write.merge(report)
+            failed.update(report.failed)
             continue
         try:
             report = connector.write_flags(share)
@@ -296,7 +304,9 @@ def _write_back(
             result.messages.append(f"writing flags to source '{source}' failed: {exc}")
             if result.exit_code == ExitCode.OK:
                 result.exit_code = ExitCode.PARTIAL_WRITE
-            failed.update(c.fingerprint for c in share)
+            report = WriteReport(failed=dict.fromkeys((c.fingerprint for c in share), str(exc)))
+            result.write.merge(report)
+            failed.update(report.failed)
             continue
         accounted = set(report.written) | set(report.failed)
         missing = {c.fingerprint for c in share} - accounted

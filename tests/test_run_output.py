@@ -1,0 +1,95 @@
+"""What a run prints agrees with what it did: no summary of checks that never ran, no "written"
+for what was not written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from coprod.cli import main
+from coprod.connectors.base import SourceUnavailable
+from coprod.connectors.files import FilesConnector
+from fakes import ROOT
+
+DATE = ["--date", "2026-11-20"]
+
+
+@pytest.fixture
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    target = tmp_path / "demo"
+    shutil.copytree(ROOT / "recipes" / "demo", target, ignore=shutil.ignore_patterns(".coprod", "coprod-*"))
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    return target
+
+
+def pay_one_owed_fee(demo: Path) -> None:
+    """A payment that resolves exactly one flag (person 9's owed fee for S13)."""
+    with (demo / "data" / "payments.csv").open("a", encoding="utf-8") as handle:
+        handle.write("PAY900,9,60.00,19/11/2026,Fee,S13\n")
+
+
+def test_a_run_stopped_by_the_shrink_guard_shows_no_sync_summary_and_no_flag_count(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync", str(demo), *DATE]) == 0
+    people = demo / "data" / "people.csv"
+    people.write_text("\n".join(people.read_text(encoding="utf-8").splitlines()[:3]) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["sync", str(demo), *DATE]) == 5
+    out = capsys.readouterr().out
+    assert "far fewer usable rows" in out
+    assert "Stopped 'demo': nothing was written" in out
+    assert "Synced" not in out and "flags       0" not in out
+    assert "not checked: the run stopped before the checks" in out
+
+
+def test_a_second_demo_run_does_not_say_flags_were_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "d"
+    assert main(["demo", "--dir", str(folder)]) == 0
+    first = capsys.readouterr().out
+    assert f"Flags written to {folder / 'data' / 'coprod-flags.csv'}" in first
+    assert "Nothing changed" not in first
+    assert main(["demo", "--dir", str(folder)]) == 0
+    second = capsys.readouterr().out
+    assert "Nothing changed since the last run, so nothing was written." in second
+    assert "Flags written" not in second
+    assert f"The flags are in {folder / 'data' / 'coprod-flags.csv'}, as the last run left them" in second
+
+
+def test_a_failed_write_is_counted_as_not_written(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sync", str(demo), *DATE]) == 0
+    pay_one_owed_fee(demo)
+    flags = demo / "data" / "coprod-flags.csv"
+    flags.unlink()
+    flags.mkdir()  # the flags file cannot be replaced: the write fails whoever runs it (root too)
+    capsys.readouterr()
+    assert main(["sync", str(demo), *DATE]) == 4
+    out = capsys.readouterr().out
+    assert "coprod-flags.csv could not be written" in out
+    assert "1 resolved;" in out and "resolved (written back)" not in out
+    assert "written     0 of 1 change(s)" in out
+    assert "not written 1 (tried again next run)" in out
+
+
+def test_a_write_refused_by_the_source_is_counted_as_not_written(
+    demo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["sync", str(demo), *DATE]) == 0
+    pay_one_owed_fee(demo)
+
+    def down(self: FilesConnector, changes: object) -> None:
+        raise SourceUnavailable("the server kept failing (HTTP 503) after 5 tries")
+
+    monkeypatch.setattr(FilesConnector, "write_flags", down)
+    capsys.readouterr()
+    assert main(["sync", str(demo), *DATE]) == 4
+    out = capsys.readouterr().out
+    assert "writing flags to source 'exports' failed: the server kept failing" in out
+    assert "written     0 of 1 change(s)" in out
+    assert "not written 1 (tried again next run)" in out
+    assert main(["sync", str(demo), "--json", *DATE]) == 4  # and --json counts it the same way
+    assert '"failed": 1' in capsys.readouterr().out
