@@ -164,6 +164,24 @@ def test_kobo_malformed_json_is_400_with_a_short_reason(client: FlaskClient, bod
     assert answer.json["error"] in ("the body is not valid JSON", "the body must be a JSON object")
 
 
+NESTED_100000_DEEP = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+"""600 KB, under the size limit: Python's JSON parser recurses once per level and gives up."""
+
+
+@pytest.mark.parametrize("platform", ["kobotoolbox", "sheets", "civicrm"])
+def test_an_authenticated_body_nested_100000_deep_is_400_not_a_server_error(
+    client: FlaskClient, platform: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = NESTED_100000_DEEP
+    headers = KOBO_SECRET_HEADER if platform == "kobotoolbox" else signed_headers(body)
+    answer = client.post(
+        f"/hooks/{platform}/youth-panel", data=body, content_type="application/json", headers=headers
+    )
+    assert answer.status_code == 400 and answer.json == {"error": "the body is nested too deeply"}
+    assert "RecursionError" not in caplog.text and "unexpected" not in caplog.text
+    assert backlog(client) == 0
+
+
 def test_a_body_that_is_not_json_is_415(client: FlaskClient) -> None:
     answer = client.post(
         "/hooks/kobotoolbox/youth-panel", data=f"name={PERSON}", content_type="application/x-www-form-urlencoded",

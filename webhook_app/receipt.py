@@ -62,10 +62,17 @@ def json_body() -> bytes:
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 saying why not.
+
+    Python's parser recurses once per level of nesting: a small body of 100,000 opening brackets
+    exhausts the stack and raises RecursionError, which is the sender's fault, not the server's.
+    """
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise Refused(400, "the body is not valid JSON") from None
+    except RecursionError:
+        raise Refused(400, "the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise Refused(400, "the body must be a JSON object")
     return data
