@@ -58,7 +58,7 @@ from coprod_core.model import (
     Session,
     category_key,
 )
-from coprod_core.settings import CheckSettings
+from coprod_core.settings import CheckSettings, RepresentationSettings
 from coprod_core.stats import wilson_interval
 from coprod_core.text import count, day, join, percent
 from coprod_core.voice import say
@@ -83,7 +83,7 @@ def _dimension_words(dimension: str) -> str:
     return dimension.replace("_", " ").strip()
 
 
-def _citation(baseline: BaselineDimension) -> str:
+def citation(baseline: BaselineDimension) -> str:
     """``service records, as of 31 March 2026``: where the baseline came from, as a reader cites it."""
     source, as_of = baseline.source.strip(), baseline.as_of.strip()
     with suppress(ValueError):  # "2025/26", "Census 2021" are already words.
@@ -98,7 +98,7 @@ def _period_words(start: date | None, end: date) -> str:
 
 
 @dataclass(frozen=True)
-class _Answers:
+class Answers:
     """One dimension's answers among a project's voice participants."""
 
     total: int
@@ -117,7 +117,7 @@ class _Answers:
         return self.total - self.not_stated
 
 
-def _answers(people: list[Person], dimension: str) -> _Answers:
+def _answers(people: list[Person], dimension: str) -> Answers:
     missing = unknown = prefer_not = 0
     by_category: dict[str, int] = {}
     for person in people:
@@ -130,7 +130,7 @@ def _answers(people: list[Person], dimension: str) -> _Answers:
             prefer_not += 1
         else:
             by_category[value] = by_category.get(value, 0) + 1
-    return _Answers(len(people), missing, unknown, prefer_not, by_category)
+    return Answers(len(people), missing, unknown, prefer_not, by_category)
 
 
 def _stated_baseline(baseline: BaselineDimension) -> dict[str, tuple[str, float]]:
@@ -150,80 +150,192 @@ def _stated_baseline(baseline: BaselineDimension) -> dict[str, tuple[str, float]
     return result
 
 
+@dataclass(frozen=True)
+class CategoryShare:
+    """One baseline category among a project's voice participants: what the flag and the report read.
+
+    The judgement is made here, once: the check raises ``under_represented`` from this and the
+    report marks the same bar, so the two can never disagree.
+    """
+
+    category: str
+    """As the recipe wrote it (normalised key)."""
+    words: str
+    """How a message names the people in it: 'people of Asian heritage'."""
+    x: int
+    n: int
+    baseline_share: float
+    """Among people who use the service and stated an answer (see ``_stated_baseline``)."""
+    baseline_share_as_given: float
+    lower: float
+    upper: float
+    under_represented: bool
+
+    @property
+    def observed(self) -> float:
+        return self.x / self.n
+
+
+@dataclass(frozen=True)
+class DimensionProfile:
+    """One dimension of the baseline among one project's voice participants."""
+
+    dimension: str
+    baseline: BaselineDimension
+    answers: Answers
+    categories: tuple[CategoryShare, ...]
+    """Empty when nobody gave a usable answer (``answers.n == 0``)."""
+    data_gap: bool
+
+    @property
+    def outside_baseline(self) -> int:
+        """Stated answers in none of the baseline's categories (an answer the baseline does not count)."""
+        return self.answers.n - sum(c.x for c in self.categories)
+
+
+@dataclass(frozen=True)
+class ProjectProfile:
+    """Who of a project's voice participants took part in the period, dimension by dimension."""
+
+    project_id: str
+    participants: tuple[str, ...]
+    """Ids of the voice participants, sorted (empty: nothing to judge, and no dimensions)."""
+    period_start: date | None
+    period_end: date
+    dimensions: tuple[DimensionProfile, ...]
+
+
 def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """Representation and voice flags for every project, in a stable order."""
     with collector_paused():
         return _run(dataset, settings, run_date)
 
 
-def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
-    voice_roles = frozenset(settings.voice_roles)
-    if not voice_roles:
-        return []  # Nobody is a voice: there is nothing to compare.
-    people = dataset.people_by_id()
-    attendees: dict[str, set[str]] = defaultdict(set)
-    for a in dataset.attendance:
-        attendees[a.session_id].add(a.person_id)
-    voice_ids = frozenset(pid for pid, p in people.items() if p.has_any_role(voice_roles))
-    sessions_of: dict[str, list[Session]] = defaultdict(list)
-    for session in dataset.sessions:
-        sessions_of[session.project_id].append(session)
+def profiles(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[ProjectProfile]:
+    """Every project's representation profile, by project id: the numbers behind the flags, for a report."""
+    with collector_paused():
+        index = _Index.build(dataset, settings)
+        if index is None:
+            return []
+        return [_profile(dataset, settings, run_date, project, index) for project in index.projects]
 
-    flags: list[Flag] = []
-    for project in sorted(dataset.projects, key=lambda p: p.id):
-        held = sessions_of.get(project.id, [])
-        flags.extend(
-            _representation(dataset, settings, run_date, project, people, attendees, held, voice_ids)
+
+@dataclass(frozen=True)
+class _Index:
+    """The dataset arranged once per run for every project and session."""
+
+    people: dict[str, Person]
+    attendees: dict[str, set[str]]
+    """Session id -> ids of everyone who attended it."""
+    voice_ids: frozenset[str]
+    sessions_of: dict[str, list[Session]]
+    projects: list[Project]
+    """By id."""
+
+    @classmethod
+    def build(cls, dataset: Dataset, settings: CheckSettings) -> _Index | None:
+        """None when no voice role is configured: nobody is a voice, there is nothing to compare."""
+        voice_roles = frozenset(settings.voice_roles)
+        if not voice_roles:
+            return None
+        people = dataset.people_by_id()
+        attendees: dict[str, set[str]] = defaultdict(set)
+        for a in dataset.attendance:
+            attendees[a.session_id].add(a.person_id)
+        sessions_of: dict[str, list[Session]] = defaultdict(list)
+        for session in dataset.sessions:
+            sessions_of[session.project_id].append(session)
+        return cls(
+            people=people,
+            attendees=attendees,
+            voice_ids=frozenset(pid for pid, p in people.items() if p.has_any_role(voice_roles)),
+            sessions_of=sessions_of,
+            projects=sorted(dataset.projects, key=lambda p: p.id),
         )
-        flags.extend(_decision_group(settings, project, people))
+
+
+def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+    index = _Index.build(dataset, settings)
+    if index is None:
+        return []
+    flags: list[Flag] = []
+    for project in index.projects:
+        profile = _profile(dataset, settings, run_date, project, index)
+        flags.extend(_representation(settings, project, profile))
+        flags.extend(_decision_group(settings, project, index.people))
     for session in sorted(dataset.sessions, key=lambda s: (s.date, s.id)):
         if session.decision_taken and session.date <= run_date:
-            here = attendees.get(session.id, set())
-            flags.extend(_decision_without_voice(settings, session, people, here, voice_ids))
+            here = index.attendees.get(session.id, set())
+            flags.extend(_decision_without_voice(settings, session, index.people, here, index.voice_ids))
     return flags
 
 
-def _representation(
-    dataset: Dataset,
-    settings: CheckSettings,
-    run_date: date,
-    project: Project,
-    people: dict[str, Person],
-    attendees: dict[str, set[str]],
-    sessions: list[Session],
-    voice_ids: frozenset[str],
-) -> list[Flag]:
-    """``sessions``: the project's; ``voice_ids``: everyone in a voice role."""
+def _profile(
+    dataset: Dataset, settings: CheckSettings, run_date: date, project: Project, index: _Index
+) -> ProjectProfile:
+    """The project's voice participants in the period, and their answers on each baseline dimension."""
     rs = settings.representation
     start = rs.period_start
     end = min(rs.period_end, run_date) if rs.period_end else run_date
     took_part: set[str] = set()
-    for session in sessions:
+    for session in index.sessions_of.get(project.id, []):
         if session.date > end or (start and session.date < start):
             continue
-        took_part |= attendees.get(session.id, set()) & voice_ids
+        took_part |= index.attendees.get(session.id, set()) & index.voice_ids
     if not took_part:
-        return []
-    voice = [people[i] for i in sorted(took_part)]
-    who = say(settings.voice_roles, "people")
-    period = {"period_start": start.isoformat() if start else None, "period_end": end.isoformat()}
-
-    flags: list[Flag] = []
+        return ProjectProfile(project.id, (), start, end, ())
+    ids = tuple(sorted(took_part))
+    voice = [index.people[i] for i in ids]
+    dimensions: list[DimensionProfile] = []
     for dimension in sorted(dataset.baseline):
         baseline = dataset.baseline[dimension]
         answers = _answers(voice, dimension)
-        gap_share = answers.not_stated / answers.total
-        if gap_share > rs.data_gap_share:
-            flags.append(_data_gap(settings, project, dimension, answers, who, start, end, period))
-        if answers.n == 0:
-            continue
-        for key, (category, b) in _stated_baseline(baseline).items():
-            x = answers.by_category.get(key, 0)
-            flag = _under_represented(
-                settings, project, dimension, category, baseline, b, x, answers.n, who, start, end, period
-            )
-            if flag is not None:
-                flags.append(flag)
+        categories: list[CategoryShare] = []
+        if answers.n:
+            for key, (category, b) in _stated_baseline(baseline).items():
+                x = answers.by_category.get(key, 0)
+                categories.append(_category_share(rs, baseline, category, b, x, answers.n))
+        gap = answers.not_stated / answers.total > rs.data_gap_share
+        dimensions.append(DimensionProfile(dimension, baseline, answers, tuple(categories), gap))
+    return ProjectProfile(project.id, ids, start, end, tuple(dimensions))
+
+
+def _category_share(
+    rs: RepresentationSettings, baseline: BaselineDimension, category: str, b: float, x: int, n: int
+) -> CategoryShare:
+    """The four-fifths ratio *and* the Wilson bound below the baseline: both, or it is not flagged."""
+    lower, upper = wilson_interval(x, n, rs.confidence)
+    under = b > 0 and x / n < rs.four_fifths * b and upper < b  # b == 0: nobody to miss
+    return CategoryShare(
+        category=category,
+        words=baseline.category_words(category),
+        x=x,
+        n=n,
+        baseline_share=b,
+        baseline_share_as_given=baseline.shares[category],
+        lower=lower,
+        upper=upper,
+        under_represented=under,
+    )
+
+
+def _representation(settings: CheckSettings, project: Project, profile: ProjectProfile) -> list[Flag]:
+    if not profile.participants:
+        return []
+    who = say(settings.voice_roles, "people")
+    start, end = profile.period_start, profile.period_end
+    period = {"period_start": start.isoformat() if start else None, "period_end": end.isoformat()}
+    flags: list[Flag] = []
+    for dim in profile.dimensions:
+        if dim.data_gap:
+            flags.append(_data_gap(settings, project, dim.dimension, dim.answers, who, start, end, period))
+        for share in dim.categories:
+            if share.under_represented:
+                flags.append(
+                    _under_represented(
+                        settings, project, dim.dimension, dim.baseline, share, who, start, end, period
+                    )
+                )
     return flags
 
 
@@ -231,7 +343,7 @@ def _data_gap(
     settings: CheckSettings,
     project: Project,
     dimension: str,
-    answers: _Answers,
+    answers: Answers,
     who: str,
     start: date | None,
     end: date,
@@ -283,23 +395,16 @@ def _under_represented(
     settings: CheckSettings,
     project: Project,
     dimension: str,
-    category: str,
     baseline: BaselineDimension,
-    b: float,
-    x: int,
-    n: int,
+    share: CategoryShare,
     who: str,
     start: date | None,
     end: date,
     period: dict[str, str | None],
-) -> Flag | None:
+) -> Flag:
     rs = settings.representation
-    if b <= 0:
-        return None  # Nobody to miss.
-    observed = x / n
-    lower, upper = wilson_interval(x, n, rs.confidence)
-    if not (observed < rs.four_fifths * b and upper < b):
-        return None
+    category, x, n, b = share.category, share.x, share.n, share.baseline_share
+    observed, lower, upper = share.observed, share.lower, share.upper
     words = _capitalise(baseline.category_words(category))
     took_part = f"who took part{_period_words(start, end)}"
     if x == 0:
@@ -310,7 +415,7 @@ def _under_represented(
             f"{x} of {n} {who} {took_part} ({percent(observed)})"
         )
     message = (
-        f"{head}, against {percent(b)} of people who use the service ({_citation(baseline)}). "
+        f"{head}, against {percent(b)} of people who use the service ({citation(baseline)}). "
         "In a group this size that is fewer than chance explains. Who could reach them: community groups, "
         "interpreters, another meeting time or place?"
     )
