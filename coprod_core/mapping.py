@@ -905,19 +905,22 @@ def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Sequence[Row]]) -> Mapped
 
     people, rejected_people = _map_people(mapper(Entity.PEOPLE), rows.get(Entity.PEOPLE, ()), problems)
     person_ids = {p.id for p in people}
+    near_people = _NearIds(person_ids)
 
     projects_mapper = mapper(Entity.PROJECTS)
     if projects_mapper is None:
         projects = [_inline_project(p) for p in recipe.projects]
         counts[Entity.PROJECTS] = EntityCount(read=len(projects), used=len(projects))
     else:
-        projects = _map_projects(projects_mapper, rows.get(Entity.PROJECTS, ()), person_ids, problems)
+        projects = _map_projects(projects_mapper, rows.get(Entity.PROJECTS, ()), near_people, problems)
 
     sessions, rejected_sessions = _map_sessions(
         mapper(Entity.SESSIONS), rows.get(Entity.SESSIONS, ()), projects, problems
     )
     session_ids = {s.id for s in sessions}
-    refs = _Refs(person_ids, rejected_people, session_ids, rejected_sessions)
+    refs = _Refs(
+        person_ids, rejected_people, session_ids, rejected_sessions, near_people, _NearIds(session_ids)
+    )
 
     attendance = _map_attendance(mapper(Entity.ATTENDANCE), rows.get(Entity.ATTENDANCE, ()), refs, problems)
     payments = _map_payments(mapper(Entity.PAYMENTS), rows.get(Entity.PAYMENTS, ()), refs, problems)
@@ -953,22 +956,52 @@ def _role_unknown_words(recipe: Recipe) -> str:
     return f"The person was kept with their role unknown: their attendance and payments still count{until}."
 
 
+def _loose_id(rid: str) -> str:
+    """An id without its spaces and leading zeros: '007', '0 07' and '7' are all '7'."""
+    squeezed = "".join(rid.split())
+    return squeezed.lstrip("0") or squeezed[:1]
+
+
+class _NearIds:
+    """The known ids an unknown one may have been meant as: equal but for leading zeros or spaces
+    (a spreadsheet turning "007" into 7). Only ever a hint in a message: the match is never made,
+    since 7 and 007 may well be two people. Built on the first unknown id, as most runs have none."""
+
+    def __init__(self, known: set[str]) -> None:
+        self.known = known
+        self._by_loose: dict[str, list[str]] | None = None
+
+    def near(self, found: str) -> list[str]:
+        if self._by_loose is None:
+            self._by_loose = {}
+            for rid in sorted(self.known):
+                self._by_loose.setdefault(_loose_id(rid), []).append(rid)
+        return [rid for rid in self._by_loose.get(_loose_id(found), ()) if rid != found]
+
+    def hint(self, found: str) -> str:
+        """' (did you mean 007?)', or '' when no known id is that close."""
+        near = self.near(found)
+        return f" (did you mean {' or '.join(near)}?)" if near else ""
+
+
 @dataclass(frozen=True)
 class _Refs:
     person_ids: set[str]
     rejected_people: set[str]
     session_ids: set[str]
     rejected_sessions: set[str]
+    near_people: _NearIds
+    near_sessions: _NearIds
 
     def person_reason(self, pid: str) -> str:
         if pid in self.rejected_people:
             return f"person ID {pid} is on a people row that could not be used (see the flag on that row)"
-        return f"person ID {pid} is not in the people list"
+        return f"person ID {pid} is not in the people list{self.near_people.hint(pid)}"
 
     def session_reason(self, sid: str) -> str:
         if sid in self.rejected_sessions:
             return f"session ID {sid} is on a sessions row that could not be used (see the flag on that row)"
-        return f"session ID {sid} is not in the sessions list"
+        return f"session ID {sid} is not in the sessions list{self.near_sessions.hint(sid)}"
 
     def flag_unknown(
         self, m: _EntityMapper, problems: _Problems, row: Row, field_name: str, found: str, outcome: str
@@ -976,18 +1009,23 @@ class _Refs:
         """Flag ``found``, a ``person_id`` or ``session_id`` naming nobody read, saying why it is
         unknown and ``outcome``: what became of the row."""
         if field_name == "person_id":
-            problem, reason, fix = (
+            problem, reason, fix, near = (
                 "unknown_person",
                 self.person_reason(found),
                 "the person to the people list",
+                self.near_people,
             )
         else:
-            problem, reason, fix = (
+            problem, reason, fix, near = (
                 "unknown_session",
                 self.session_reason(found),
                 "the session to the sessions list",
+                self.near_sessions,
             )
         column = _column(m.spec, field_name)
+        evidence: dict[str, Any] = {"found": found}
+        if close := near.near(found):
+            evidence["did_you_mean"] = close
         problems.add(
             problem,
             m.entity,
@@ -995,7 +1033,7 @@ class _Refs:
             column=column,
             field_name=field_name,
             message=f"{_where(row, column, m.entity, field_name)}: {reason}. {outcome} Fix the ID, or add {fix}.",
-            evidence={"found": found},
+            evidence=evidence,
         )
 
 
@@ -1047,7 +1085,7 @@ def _map_people(
 
 
 def _map_projects(
-    m: _EntityMapper, rows: Iterable[Row], person_ids: set[str], problems: _Problems
+    m: _EntityMapper, rows: Iterable[Row], people: _NearIds, problems: _Problems
 ) -> list[Project]:
     projects: list[Project] = []
     by_id = _FirstRows(m, problems, "project")
@@ -1061,11 +1099,11 @@ def _map_projects(
             continue
         by_id.use(row, pid)
         members = f.get("decision_group", ())
-        group = [member for member in members if member in person_ids]
-        unknown = [member for member in members if member not in person_ids]
+        group = [member for member in members if member in people.known]
+        unknown = [member for member in members if member not in people.known]
         if unknown:
             column = _column(m.spec, "decision_group")
-            ids = ", ".join(unknown)
+            ids = ", ".join(member + people.hint(member) for member in unknown)
             problems.add(
                 "unknown_person",
                 m.entity,

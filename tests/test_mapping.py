@@ -664,6 +664,52 @@ def test_attendance_of_unknown_person_or_session_is_flagged_and_rejected() -> No
     assert mapped.counts[Entity.ATTENDANCE] == EntityCount(read=4, used=1, rejected=3)
 
 
+def test_an_unknown_id_equal_to_a_known_one_but_for_leading_zeros_or_spaces_gets_a_hint_not_a_match() -> None:
+    rows = basic_rows(
+        people=[person_row(1, ID="007"), person_row(2, ID="7"), person_row(3, ID="12")],
+        sessions=[session_row(1)],
+        attendance=[
+            attendance_row(1, "07", "S1"),
+            attendance_row(2, "0 12", "S1"),
+            attendance_row(3, "12", "S 1"),
+            attendance_row(4, "42", "S1"),
+        ],
+    )
+    mapped = map_dataset(recipe(), rows)
+
+    people = [p for p in mapped.problems if p.check_id == "data_quality.unknown_person"]
+    assert [p.message.split(": ", 1)[1].split(". ")[0] for p in people] == [
+        "person ID 07 is not in the people list (did you mean 007 or 7?)",
+        "person ID 0 12 is not in the people list (did you mean 12?)",
+        "person ID 42 is not in the people list",
+    ]
+    assert [p.evidence.get("did_you_mean") for p in people] == [["007", "7"], ["12"], None]
+    session = only(mapped.problems, "data_quality.unknown_session")
+    assert "session ID S 1 is not in the sessions list (did you mean S1?). The attendance was not used" in (
+        session.message
+    )
+    assert mapped.dataset.attendance == ()  # a hint only: 07 is never taken to be 007
+    assert mapped.counts[Entity.ATTENDANCE] == EntityCount(read=4, used=0, rejected=4)
+
+
+def test_a_decision_group_member_typed_without_leading_zeros_gets_a_hint() -> None:
+    projects = {
+        "source": "files",
+        "location": "projects.csv",
+        "fields": {"id": "ID", "name": "Name", "decision_group": "Group"},
+    }
+    rows = basic_rows(people=[person_row(1, ID="007")], attendance=[])
+    rows[Entity.PROJECTS] = [
+        Row(ref="projects.csv row 2", values={"ID": "P1", "Name": "Redesign", "Group": "7; 9"}, key="2")
+    ]
+    mapped = map_dataset(recipe(projects=[], projects_entity=projects), rows)
+
+    problem = only(mapped.problems, "data_quality.unknown_person")
+    assert "person IDs 7 (did you mean 007?), 9 in the decision-making group are not in the people list" in (
+        problem.message
+    )
+
+
 def test_payments_of_unknown_people_and_negative_amounts_are_flagged_and_rejected() -> None:
     rows = basic_rows(
         payments=[

@@ -300,3 +300,22 @@ def test_the_readmes_projects_tab_steps_give_a_recipe_that_reads_each_project() 
     assert {s.value for s in projects["P1"].stages_reached} == {"design", "planning"}
     assert projects["P2"].decision_group == ("1", "2")
     assert {s.id: s.project_id for s in result.dataset.sessions} == {"S1": "P1", "S2": "P2"}
+
+
+@responses.activate
+def test_an_attendance_id_typed_with_leading_zeros_is_flagged_with_a_hint_and_not_matched() -> None:
+    recipe = load()
+    sheet = fake_sheet_from_templates(recipe)
+    sheet.tabs["Attendance"].values[2][0] = "001"  # person "1", typed as the sheet's own "001"
+    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+
+    result = run(
+        loaded, mode="check", run_date=date(2026, 6, 1), connectors={"sheet": sync_connector(recipe)}
+    )
+
+    (unknown,) = [f for f in result.flags if f.check_id == "data_quality.unknown_person"]
+    assert unknown.message.startswith(
+        "tab 'Attendance' row 3, column 'Participant ID': person ID 001 is not in the people list "
+        "(did you mean 1?). The attendance was not used."
+    )
+    assert result.dataset is not None and [a.person_id for a in result.dataset.attendance] == ["3", "4"]
