@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import textwrap
 import traceback
@@ -50,7 +51,12 @@ def copy_tree(src: Traversable, target: Path) -> None:
 
 
 class Output:
-    """Where words go: stdout for results, stderr for progress; plain text when not a terminal."""
+    """Where words go: stdout for results, stderr for progress; plain text when not a terminal.
+
+    A reader that stops early (``coprod check ... | head``) closes the pipe: from then on what
+    would go to it is dropped, and the command carries on to its end and its real exit code (a
+    sync still writes back), with no BrokenPipeError traceback.
+    """
 
     def __init__(self, stream: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = stream or sys.stdout
@@ -59,7 +65,7 @@ class Output:
         self.buffered: list[str] = []
 
     def line(self, text: str = "") -> None:
-        print(text, file=self.out)
+        self._write(self.out, text)
 
     def progress_line(self, text: str) -> None:
         """Plain progress off a terminal is held back and shown only if the run had news."""
@@ -67,8 +73,36 @@ class Output:
 
     def flush_progress(self) -> None:
         for text in self.buffered:
-            print(text, file=self.err)
+            self._write(self.err, text)
         self.buffered.clear()
+
+    def flush(self) -> None:
+        """Push out what is buffered, while a closed pipe can still be handled here."""
+        for stream in (self.out, self.err):
+            try:
+                stream.flush()
+            except BrokenPipeError:
+                reader_gone(stream)
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        try:
+            print(text, file=stream)
+        except BrokenPipeError:
+            reader_gone(stream)
+
+
+def reader_gone(stream: TextIO) -> None:
+    """The pipe's reader went away: send the rest to /dev/null, so that neither later writes nor
+    Python's flush at exit raise (the way ``yes | head`` ends quietly)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's StringIO): nothing will flush it at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _progress(output: Output) -> tuple[Any, Any]:
@@ -409,6 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "written that was not. Run again with -v and report it to your data officer."
         )
         return ExitCode.INTERNAL
+    finally:
+        output.flush()
 
 
 if __name__ == "__main__":

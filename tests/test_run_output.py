@@ -4,6 +4,8 @@ for what was not written."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,37 @@ def test_a_write_refused_by_the_source_is_counted_as_not_written(
     assert "not written 1 (tried again next run)" in out
     assert main(["sync", str(demo), "--json", *DATE]) == 4  # and --json counts it the same way
     assert '"failed": 1' in capsys.readouterr().out
+
+
+def coprod(*args: str, cwd: Path) -> subprocess.Popen[bytes]:
+    """The installed ``coprod`` command in a new process, its output into a pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "import sys; from coprod.cli import main; sys.exit(main())", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+    )
+
+
+@pytest.mark.parametrize("stop_after", [0, 1], ids=["reads-nothing", "reads-one-line"])
+def test_check_into_a_reader_that_stops_early_ends_quietly_with_no_traceback(
+    demo: Path, stop_after: int
+) -> None:
+    proc = coprod("check", str(demo), *DATE, cwd=demo.parent)
+    assert proc.stdout is not None and proc.stderr is not None
+    if stop_after:
+        assert proc.stdout.readline().startswith(b"Checked 'demo'")
+    proc.stdout.close()  # the reader goes away, as `head` does, with most of the output unread
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
+
+
+def test_a_sync_whose_reader_stopped_early_still_writes_back_and_exits_0(demo: Path) -> None:
+    proc = coprod("sync", str(demo), *DATE, cwd=demo.parent)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert (demo / "data" / "coprod-flags.csv").is_file()
