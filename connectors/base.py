@@ -16,12 +16,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from coprod_core.lifecycle import FlagChange, FlagStatus
-from coprod_core.recipe import Entity, EntitySpec, Recipe
+from coprod_core.recipe import Entity, EntitySpec, Recipe, RecipeProblem, describe_errors
 from coprod_core.rows import Row
 
 __all__ = ["Row"]  # re-exported: connectors build rows
@@ -36,9 +36,13 @@ class ConnectorError(Exception):
         super().__init__(message)
         self.where = where
 
+    @property
+    def message(self) -> str:
+        """The message without ``where``."""
+        return super().__str__()
+
     def __str__(self) -> str:
-        msg = super().__str__()
-        return f"{self.where}: {msg}" if self.where else msg
+        return f"{self.where}: {self.message}" if self.where else self.message
 
 
 class ConfigError(ConnectorError):
@@ -75,6 +79,60 @@ class WriteReport:
         self.requests += other.requests
 
 
+DATA_DIRS_VARIABLE = "COPROD_DATA_DIRS"
+"""Folders outside a recipe's own that its paths may lead to, as the operator allows them."""
+
+
+class Variable(NamedTuple):
+    """An environment variable a recipe names, which must be set before anything runs."""
+
+    option: str
+    """The option naming it, e.g. ``token_env``."""
+    name: str
+    """The variable, e.g. ``KOBO_TOKEN``."""
+    what: str
+    """What it holds, as a sentence's subject: "The KoboToolbox API token"."""
+    holds_file: bool = False
+    """It holds the path of a file that must exist (a service-account key)."""
+
+
+def missing_variable(variable: str, what: str) -> str:
+    """Said the same by ``coprod validate`` and by a connector finding the variable unset."""
+    return f"{what} is not set: add {variable}=... to .env (or the environment) and try again"
+
+
+class DataPath(NamedTuple):
+    """A file or folder a recipe names: where it is named, and its parts, each relative to the one
+    before it (the first to the recipe's folder), as ``directory`` then ``location``."""
+
+    section: str
+    """Where the recipe names it: ``[sources.exports] flags_file``."""
+    parts: tuple[str, ...]
+
+
+def confine(recipe_dir: Path, path: DataPath, allowed: Sequence[Path] = ()) -> Path:
+    """The real path ``path`` names, or ConfigError when it leads outside the recipe's folder.
+
+    A recipe reads and writes personal data, so its paths stay in its own folder: "../.." must
+    not reach another recipe's people, nor "/etc" be read. A folder elsewhere is allowed only
+    when the operator lists it in COPROD_DATA_DIRS. Symbolic links are followed before comparing,
+    so a link inside the folder that points out of it is refused too.
+    """
+    joined = recipe_dir
+    for part in path.parts:
+        joined = joined / Path(part).expanduser()
+    real = joined.resolve()
+    roots = [recipe_dir.resolve(), *(a.resolve() for a in allowed)]
+    if any(real.is_relative_to(root) for root in roots):
+        return real
+    shown = " / ".join(f"'{p}'" for p in path.parts)
+    raise ConfigError(
+        f"{shown} leads outside the recipe's folder (to {real}): keep the data inside {roots[0]}, "
+        f"or let the operator list the folder in {DATA_DIRS_VARIABLE} (in the environment)",
+        where=path.section,
+    )
+
+
 @dataclass(frozen=True)
 class ConnectorContext:
     """What a connector may use from outside: the recipe, its folder and the environment."""
@@ -83,25 +141,84 @@ class ConnectorContext:
     recipe_dir: Path
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     timeout: float = 30.0
+    data_dirs: tuple[Path, ...] = ()
+    """Folders outside the recipe's own that its paths may name (``COPROD_DATA_DIRS``)."""
 
     def secret(self, variable: str, *, what: str) -> str:
         """The value of a secret variable, or a ConfigError naming the variable (never a value)."""
         value = self.env.get(variable, "").strip()
         if not value:
-            raise ConfigError(
-                f"{what} is not set: add {variable}=... to .env (or the environment) and try again"
-            )
+            raise ConfigError(missing_variable(variable, what))
         return value
 
     def path(self, value: str) -> Path:
+        """A path from the environment (a key file), relative to the recipe's folder. Paths the
+        recipe names go through :meth:`data_path`, which keeps them inside the folder."""
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.recipe_dir / p
 
+    def data_path(self, path: DataPath) -> Path:
+        """A file or folder the recipe names, checked again each time it is opened (the recipe
+        may have changed since it was validated), or ConfigError if it leads out of the folder."""
+        return confine(self.recipe_dir, path, self.data_dirs)
+
 
 class ConnectorOptions(BaseModel):
-    """Base of each connector's options model: unknown options are errors."""
+    """Base of each connector's options models: unknown options are errors.
+
+    The same model checks a recipe in ``coprod validate`` (every problem at once, naming file,
+    section and option) and gives the connector its settings, so the two can never disagree.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def check(
+        cls, values: Mapping[str, Any], within: Sequence[str], file: str = "", context: Any = None
+    ) -> tuple[Self | None, list[RecipeProblem]]:
+        """The options, or None and every problem, each placed under ``within`` in the recipe."""
+        try:
+            return cls.model_validate(dict(values), context=context), []
+        except ValidationError as error:
+            return None, describe_errors(error, file, within)
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any], within: Sequence[str], context: Any = None) -> Self:
+        """The options, or ConfigError listing every problem (for a recipe not validated first)."""
+        options, problems = cls.check(values, within, context=context)
+        if options is None:
+            raise ConfigError("; ".join(str(p) for p in problems))
+        return options
+
+    def variables(self) -> list[Variable]:
+        """The environment variables these options name that must be set (none by default)."""
+        return []
+
+
+class EntityContext(NamedTuple):
+    """What an entity's options may depend on besides themselves (pydantic validation context)."""
+
+    entity: Entity
+    location: str | None
+
+
+class ConnectorEntityOptions(ConnectorOptions):
+    """Base of ``[entities.X.options]`` models; this base itself allows no option at all."""
+
+    @classmethod
+    def within(cls, entity: Entity) -> tuple[str, ...]:
+        return ("entities", entity.value, "options")
+
+    @classmethod
+    def check_entity(
+        cls, entity: Entity, spec: EntitySpec, file: str = ""
+    ) -> tuple[Self | None, list[RecipeProblem]]:
+        return cls.check(spec.options, cls.within(entity), file, EntityContext(entity, spec.location))
+
+    @classmethod
+    def of(cls, entity: Entity, spec: EntitySpec) -> Self:
+        """The entity's options as the connector uses them, validated as ``coprod validate`` does."""
+        return cls.parse(spec.options, cls.within(entity), EntityContext(entity, spec.location))
 
 
 class Connector(ABC):
@@ -109,6 +226,17 @@ class Connector(ABC):
 
     kind: ClassVar[str]
     Options: ClassVar[type[ConnectorOptions]] = ConnectorOptions
+    """``[sources.NAME]`` options (besides ``connector`` and ``write_back``)."""
+    EntityOptions: ClassVar[type[ConnectorEntityOptions]] = ConnectorEntityOptions
+    """``[entities.X.options]`` for an entity read from this connector (default: none allowed)."""
+
+    @classmethod
+    def data_paths(
+        cls, name: str, options: ConnectorOptions, entities: Mapping[Entity, EntitySpec]
+    ) -> list[DataPath]:
+        """The files and folders a source and its entities name, to be kept inside the recipe's
+        folder (default: none; connectors reading files override it)."""
+        return []
 
     def __init__(self, name: str, options: ConnectorOptions, context: ConnectorContext) -> None:
         self.name = name

@@ -29,18 +29,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from urllib3.util.retry import Retry
 
 from coprod.connectors.base import (
     ConfigError,
     Connector,
     ConnectorContext,
+    ConnectorEntityOptions,
     ConnectorError,
     ConnectorOptions,
+    EntityContext,
     Page,
     Row,
     SourceUnavailable,
+    Variable,
     WriteReport,
 )
 from coprod.connectors.civicrm_api import (
@@ -53,7 +56,7 @@ from coprod.connectors.civicrm_api import (
 )
 from coprod_core.flags import Flag, SubjectKind
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus
-from coprod_core.recipe import Entity, EntitySpec
+from coprod_core.recipe import Entity, EntitySpec, EnvName
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +106,9 @@ class CiviCRMOptions(ConnectorOptions):
     endpoint: str
     """The full APIv4 REST prefix, copied from the APIv4 Explorer's REST tab, e.g.
     https://example.org/civicrm/ajax/api4 (WordPress and Joomla route through their admin URLs)."""
-    api_key_env: str = "CIVICRM_API_KEY"
-    site_key_env: str = "CIVICRM_SITE_KEY"
-    """Used only when the variable is set."""
+    api_key_env: EnvName = "CIVICRM_API_KEY"
+    site_key_env: EnvName = "CIVICRM_SITE_KEY"
+    """Used only when the variable is set (so ``coprod validate`` does not require it)."""
     page_size: int = Field(default=1000, ge=1, le=5000)
     write_chunk: int = Field(default=500, ge=1, le=2000)
     flag_activity_type: str = "Co-production flag"
@@ -133,11 +136,12 @@ class CiviCRMOptions(ConnectorOptions):
             raise ValueError("must be 'Custom_Group_Name.Field_Name' (letters, digits and _)")
         return v
 
+    def variables(self) -> list[Variable]:
+        return [Variable("api_key_env", self.api_key_env, "The CiviCRM API key")]
 
-class CiviEntityOptions(BaseModel):
+
+class CiviEntityOptions(ConnectorEntityOptions):
     """``[entities.X.options]`` for an entity read from CiviCRM."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     group: list[str] = Field(default_factory=list)
     """Only contacts in these groups (names; smart groups included)."""
@@ -157,6 +161,39 @@ class CiviEntityOptions(BaseModel):
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
+
+    @field_validator("where")
+    @classmethod
+    def _clauses(cls, v: list[list[Any]]) -> list[list[Any]]:
+        for clause in v:
+            if not clause or not isinstance(clause[0], str):
+                raise ValueError(f"clause {clause!r} is not [field, operator, value]")
+        return v
+
+    @model_validator(mode="after")
+    def _fit_the_api_entity(self, info: ValidationInfo) -> CiviEntityOptions:
+        """Options that cannot apply to the APIv4 entity read (from the entity's ``location``)."""
+        if not isinstance(info.context, EntityContext):
+            return self
+        api_entity = info.context.location or DEFAULT_LOCATION[info.context.entity]
+        wrong: list[str] = []
+        if _contact_path(api_entity) is None:
+            wrong.extend(
+                f"'{option}' cannot limit {api_entity} records (it applies to contacts)"
+                for option in ("group", "tag")
+                if getattr(self, option)
+            )
+        if self.event_types and api_entity not in ("Event", "Participant"):
+            wrong.append(f"'event_types' applies to Event or Participant, not {api_entity}")
+        if self.statuses and not STATUS_FIELD.get(api_entity):
+            wrong.append(f"'statuses' has no meaning for {api_entity}")
+        if self.financial_types and api_entity != "Contribution":
+            wrong.append(f"'financial_types' applies to Contribution only, not {api_entity}")
+        if self.activity_types and api_entity != "Activity":
+            wrong.append(f"'activity_types' applies to Activity only, not {api_entity}")
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        return self
 
 
 def _contact_path(api_entity: str) -> str | None:
@@ -201,6 +238,7 @@ def _int_or_none(value: Any) -> int | None:
 class CiviCRMConnector(Connector):
     kind = "civicrm"
     Options = CiviCRMOptions
+    EntityOptions = CiviEntityOptions
 
     def __init__(
         self,
@@ -290,14 +328,7 @@ class CiviCRMConnector(Connector):
         return (self._client.counts.reads, self._client.counts.writes)
 
     def _entity_options(self, entity: Entity, spec: EntitySpec) -> CiviEntityOptions:
-        try:
-            return CiviEntityOptions.model_validate(spec.options)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
-                for e in error.errors(include_url=False)
-            )
-            raise ConfigError(problems, where=f"[entities.{entity.value}.options]") from None
+        return CiviEntityOptions.of(entity, spec)
 
     # ------------------------------------------------------------------ reading
     def _select(self, spec: EntitySpec, opts: CiviEntityOptions) -> tuple[list[str], str | None]:
@@ -310,52 +341,33 @@ class CiviCRMConnector(Connector):
                 select.append(name)
         return select, computed
 
-    def _where(self, entity: Entity, api_entity: str, opts: CiviEntityOptions) -> list[list[Any]]:
+    def _where(self, api_entity: str, opts: CiviEntityOptions) -> list[list[Any]]:
+        """The where clauses the options ask for (that they fit ``api_entity`` was checked when they
+        were read, by ``CiviEntityOptions``, as ``coprod validate`` checks them)."""
         where: list[list[Any]] = []
-        here = f"[entities.{entity.value}.options]"
-        for option, names, field in (("group", opts.group, "groups:name"), ("tag", opts.tag, "tags:name")):
-            if not names:
-                continue
-            prefix = _contact_path(api_entity)
-            if prefix is None:
-                raise ConfigError(
-                    f"'{option}' cannot limit {api_entity} records (it applies to contacts)", where=here
-                )
-            where.append([prefix + field, "IN", list(names)])
+        prefix = _contact_path(api_entity) or ""
+        for names, field in ((opts.group, "groups:name"), (opts.tag, "tags:name")):
+            if names:
+                where.append([prefix + field, "IN", list(names)])
         if opts.event_types:
-            if api_entity == "Event":
-                where.append(["event_type_id:name", "IN", list(opts.event_types)])
-            elif api_entity == "Participant":
-                where.append(["event_id.event_type_id:name", "IN", list(opts.event_types)])
-            else:
-                raise ConfigError(
-                    f"'event_types' applies to Event or Participant, not {api_entity}", where=here
-                )
+            event_type = "event_type_id:name" if api_entity == "Event" else "event_id.event_type_id:name"
+            where.append([event_type, "IN", list(opts.event_types)])
         statuses = opts.statuses if opts.statuses is not None else DEFAULT_STATUSES.get(api_entity)
-        if statuses:
-            status_field = STATUS_FIELD.get(api_entity)
-            if not status_field:
-                raise ConfigError(f"'statuses' has no meaning for {api_entity}", where=here)
+        status_field = STATUS_FIELD.get(api_entity)
+        if statuses and status_field:
             where.append([status_field, "IN", list(statuses)])
         if opts.financial_types:
-            if api_entity != "Contribution":
-                raise ConfigError("'financial_types' applies to Contribution only", where=here)
             where.append(["financial_type_id:name", "IN", list(opts.financial_types)])
         if opts.activity_types:
-            if api_entity != "Activity":
-                raise ConfigError("'activity_types' applies to Activity only", where=here)
             where.append(["activity_type_id:name", "IN", list(opts.activity_types)])
-        for clause in opts.where:
-            if not clause or not isinstance(clause[0], str):
-                raise ConfigError(f"'where' clause {clause!r} is not [field, operator, value]", where=here)
-            where.append(list(clause))
+        where.extend(list(clause) for clause in opts.where)
         return where
 
     def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
         opts = self._entity_options(entity, spec)
         api_entity = spec.location or DEFAULT_LOCATION[entity]
         select, computed = self._select(spec, opts)
-        where = self._where(entity, api_entity, opts)
+        where = self._where(api_entity, opts)
         self.prove_credential()
         after = _int_or_none(cursor)
         pages = 0

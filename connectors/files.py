@@ -23,7 +23,7 @@ import re
 import stat
 import tempfile
 import time as clock
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,9 @@ from pydantic import Field
 from coprod.connectors.base import (
     ConfigError,
     Connector,
+    ConnectorEntityOptions,
     ConnectorOptions,
+    DataPath,
     Page,
     SourceUnavailable,
     WriteReport,
@@ -108,31 +110,64 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+class FilesOptions(ConnectorOptions):
+    """``[sources.NAME]`` options for ``connector = "files"``."""
+
+    directory: str = "."
+    """The folder holding the files, relative to the recipe's folder (and inside it)."""
+    flags_file: str = "coprod-flags.csv"
+    """Where flags are written, relative to ``directory``."""
+    encoding: str = "utf-8-sig"
+    """Encoding of the CSV files ("utf-8-sig" also reads plain UTF-8; Excel's "CSV" may be cp1252)."""
+    page_size: int = Field(default=5000, ge=1)
+
+
+class FilesEntityOptions(ConnectorEntityOptions):
+    """``[entities.X.options]`` for an entity read from a file."""
+
+    sheet: str | None = None
+    """The worksheet of an Excel file to read (default: the first)."""
+
+
+def _directory(name: str, options: FilesOptions) -> DataPath:
+    return DataPath(f"[sources.{name}] directory", (options.directory,))
+
+
+def _flags_file(name: str, options: FilesOptions) -> DataPath:
+    return DataPath(f"[sources.{name}] flags_file", (options.directory, options.flags_file))
+
+
+def _location(options: FilesOptions, entity: Entity, location: str) -> DataPath:
+    return DataPath(f"[entities.{entity.value}] location", (options.directory, location))
+
+
 class FilesConnector(Connector):
     """Reads CSV and XLSX files from a folder; writes flags to a CSV in the same folder."""
 
     kind = "files"
+    Options = FilesOptions
+    EntityOptions = FilesEntityOptions
+    options: FilesOptions
 
-    class Options(ConnectorOptions):
-        directory: str = "."
-        """The folder holding the files, relative to the recipe's folder."""
-        flags_file: str = "coprod-flags.csv"
-        encoding: str = "utf-8-sig"
-        """Encoding of the CSV files ("utf-8-sig" also reads plain UTF-8; Excel's "CSV" may be cp1252)."""
-        page_size: int = Field(default=5000, ge=1)
-
-    options: Options
+    @classmethod
+    def data_paths(
+        cls, name: str, options: ConnectorOptions, entities: Mapping[Entity, EntitySpec]
+    ) -> list[DataPath]:
+        assert isinstance(options, FilesOptions)
+        paths = [_directory(name, options), _flags_file(name, options)]
+        paths.extend(_location(options, e, s.location) for e, s in entities.items() if s.location)
+        return paths
 
     # ---------------------------------------------------------------------------------------
-    # Paths
+    # Paths: checked each time, as ``coprod validate`` checks them (inside the recipe's folder)
 
     @property
     def directory(self) -> Path:
-        return self.context.path(self.options.directory)
+        return self.context.data_path(_directory(self.name, self.options))
 
     @property
     def flags_path(self) -> Path:
-        return self.directory / self.options.flags_file
+        return self.context.data_path(_flags_file(self.name, self.options))
 
     def _file(self, entity: Entity, spec: EntitySpec) -> Path:
         if not spec.location:
@@ -140,7 +175,7 @@ class FilesConnector(Connector):
                 f'[entities.{entity.value}] has no location: set location = "{entity.value}.csv" '
                 f"(a .csv or .xlsx file in {self.directory})"
             )
-        return self.directory / spec.location
+        return self.context.data_path(_location(self.options, entity, spec.location))
 
     def _entities(self) -> list[tuple[Entity, EntitySpec]]:
         return [(e, s) for e, s in self.context.recipe.entities.items() if s.source == self.name]
@@ -178,13 +213,14 @@ class FilesConnector(Connector):
 
     def _rows(self, entity: Entity, spec: EntitySpec, path: Path) -> Generator[tuple[int, Row], None, None]:
         """(row number, Row) for every non-blank data row; the header is row 1."""
+        options = FilesEntityOptions.of(entity, spec)
         if not path.is_file():
             raise SourceUnavailable(f"file not found: {path}", where=f"[entities.{entity.value}]")
         suffix = path.suffix.lower()
         if suffix == ".csv":
             records = self._csv_records(path)
         elif suffix in (".xlsx", ".xlsm"):
-            records = self._xlsx_records(path, spec)
+            records = self._xlsx_records(path, options.sheet)
         elif suffix == ".xls":
             raise ConfigError(f"{path.name} is an old Excel (.xls) file: save it as .xlsx or .csv")
         else:
@@ -264,10 +300,9 @@ class FilesConnector(Connector):
         except OSError as exc:
             raise SourceUnavailable(f"{path} could not be read: {exc.strerror}") from None
 
-    def _xlsx_records(self, path: Path, spec: EntitySpec) -> Iterator[tuple[int, list[Any]]]:
+    def _xlsx_records(self, path: Path, sheet: str | None) -> Iterator[tuple[int, list[Any]]]:
         from openpyxl import load_workbook  # imported here: only recipes with .xlsx files need it
 
-        sheet = spec.options.get("sheet")
         try:
             workbook = load_workbook(path, read_only=True, data_only=True)
         except OSError as exc:

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from coprod.connectors.base import ConfigError
+from coprod.connectors.base import ConfigError, ConnectorEntityOptions
 from coprod_core.recipe import Entity, EntitySpec
 from coprod_core.rows import Row
 
@@ -30,10 +30,8 @@ SYSTEM_PREFIXES = ("_", "meta/", "formhub/")
 """Keys KoboToolbox adds to every submission; they are never questions of the form."""
 
 
-class KoboEntityOptions(BaseModel):
-    """``[entities.X] options`` for an entity read from KoboToolbox."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class KoboEntityOptions(ConnectorEntityOptions):
+    """``[entities.X.options]`` for an entity read from KoboToolbox."""
 
     repeat: str | None = None
     """Read one row per entry of this repeat group (e.g. ``attendees``), with the parent's answers."""
@@ -46,15 +44,8 @@ class KoboEntityOptions(BaseModel):
 
 
 def entity_options(entity: Entity, spec: EntitySpec) -> KoboEntityOptions:
-    from pydantic import ValidationError
-
-    try:
-        return KoboEntityOptions.model_validate(spec.options)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in error.errors()
-        )
-        raise ConfigError(f"[entities.{entity.value}] options: {problems}") from None
+    """The entity's options, checked as ``coprod validate`` checks them."""
+    return KoboEntityOptions.of(entity, spec)
 
 
 def is_system(name: str) -> bool:

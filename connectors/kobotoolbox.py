@@ -30,11 +30,13 @@ from coprod.connectors.base import (
     ConnectorOptions,
     Page,
     SourceUnavailable,
+    Variable,
     WriteReport,
 )
 from coprod.connectors.http import make_retry, make_session, redact
 from coprod.connectors.kobo_flags import compose, is_serious, line_for, value_digest
 from coprod.connectors.kobo_rows import (
+    KoboEntityOptions,
     build_rows,
     deduplicate,
     entity_options,
@@ -50,7 +52,7 @@ from coprod.connectors.kobo_rows import (
 )
 from coprod_core.flags import SubjectKind
 from coprod_core.lifecycle import ChangeKind, FlagChange
-from coprod_core.recipe import Entity, EntitySpec
+from coprod_core.recipe import Entity, EntitySpec, EnvName
 from coprod_core.text import count
 
 log = logging.getLogger("coprod.kobotoolbox")
@@ -77,10 +79,10 @@ class KoboOptions(ConnectorOptions):
     """``[sources.NAME]`` options for ``connector = "kobotoolbox"``."""
 
     server: str = "https://kf.kobotoolbox.org"
-    token_env: str = "KOBO_TOKEN"
+    token_env: EnvName = "KOBO_TOKEN"
     hook_endpoint: str | None = None
     """The webhook app's URL for this recipe; without it no REST Service is installed."""
-    hook_secret_env: str = "COPROD_KOBO_HOOK_SECRET"
+    hook_secret_env: EnvName = "COPROD_KOBO_HOOK_SECRET"
     hook_header: str = "X-Coprod-Secret"
     validation_status: bool = True
     """Put submissions with open warning or critical flags on hold (and restore them after)."""
@@ -107,6 +109,14 @@ class KoboOptions(ConnectorOptions):
         if v is not None and not re.match(r"^https?://[^/\s]+", v.strip()):
             raise ValueError("give the full address of the webhook app, starting with https://")
         return v.strip() if v else v
+
+    def variables(self) -> list[Variable]:
+        needed = [Variable("token_env", self.token_env, "The KoboToolbox API token")]
+        if self.hook_endpoint:  # the REST Service is installed with it, and the webhook app checks it
+            needed.append(
+                Variable("hook_secret_env", self.hook_secret_env, "The KoboToolbox REST Service secret")
+            )
+        return needed
 
 
 def unsaved(answer: Mapping[str, Any], sids: Sequence[int], roots: Mapping[int, str]) -> list[int]:
@@ -148,6 +158,7 @@ class _Asset:
 class KoboConnector(Connector):
     kind = "kobotoolbox"
     Options = KoboOptions
+    EntityOptions = KoboEntityOptions
 
     def __init__(self, name: str, options: KoboOptions, context: ConnectorContext) -> None:
         super().__init__(name, options, context)
@@ -360,7 +371,7 @@ class KoboConnector(Connector):
 
         def by_field(entity: Entity, id_field: str) -> tuple[str, int] | None:
             spec = mine.get(entity)
-            if spec is None or spec.options.get("repeat"):
+            if spec is None or entity_options(entity, spec).repeat:
                 return None
             if (entity, id_field) not in cache:
                 cache[(entity, id_field)] = self._index(entity, spec, id_field)

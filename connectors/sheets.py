@@ -30,15 +30,17 @@ from google.auth.transport.requests import AuthorizedSession
 from gspread.exceptions import APIError, NoValidUrlKeyFound
 from gspread.urls import SPREADSHEET_VALUES_BATCH_URL
 from gspread.utils import absolute_range_name, extract_id_from_url
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from coprod.connectors.base import (
     ConfigError,
     Connector,
     ConnectorContext,
+    ConnectorEntityOptions,
     ConnectorOptions,
     Page,
     SourceUnavailable,
+    Variable,
     WriteReport,
 )
 from coprod.connectors.http import make_retry, make_session
@@ -46,7 +48,7 @@ from coprod.connectors.sheets_flags import FLAG_HEADINGS, STATUS_WORDS, CellWrit
 from coprod.connectors.sheets_tabs import Table, a1_range, column_letter, parse_table, tab_ref
 from coprod_core.flags import SubjectKind
 from coprod_core.lifecycle import FlagChange, FlagStatus
-from coprod_core.recipe import Entity, EntitySpec
+from coprod_core.recipe import Entity, EntitySpec, EnvName
 from coprod_core.rows import Row
 
 log = logging.getLogger("coprod.connectors.sheets")
@@ -93,7 +95,7 @@ class SheetsOptions(ConnectorOptions):
 
     spreadsheet: str
     """The spreadsheet's key, or its address as copied from the browser."""
-    credentials_file_env: str = "GOOGLE_APPLICATION_CREDENTIALS"
+    credentials_file_env: EnvName = "GOOGLE_APPLICATION_CREDENTIALS"
     """Name of the variable (in .env) holding the path of the service account's JSON key file."""
     flags_tab: str = "Flags"
     retries: int = Field(default=4, ge=0, le=10)
@@ -111,8 +113,12 @@ class SheetsOptions(ConnectorOptions):
     def key(self) -> str:
         return spreadsheet_key(self.spreadsheet)
 
+    def variables(self) -> list[Variable]:
+        what = "The path of the Google service-account key file"
+        return [Variable("credentials_file_env", self.credentials_file_env, what, holds_file=True)]
 
-class SheetsEntityOptions(ConnectorOptions):
+
+class SheetsEntityOptions(ConnectorEntityOptions):
     """``[entities.X] options`` for an entity read from a sheet."""
 
     flags_column: str | None = None
@@ -143,6 +149,7 @@ class _Snapshot:
 class SheetsConnector(Connector):
     kind = "sheets"
     Options = SheetsOptions
+    EntityOptions = SheetsEntityOptions
     options: SheetsOptions
 
     def __init__(
@@ -295,14 +302,7 @@ class SheetsConnector(Connector):
         return {e: s for e, s in self.context.recipe.entities.items() if s.source == self.name}
 
     def _entity_options(self, entity: Entity, spec: EntitySpec) -> SheetsEntityOptions:
-        try:
-            return SheetsEntityOptions.model_validate(spec.options)
-        except ValidationError as exc:
-            keys = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors(include_url=False))
-            raise ConfigError(
-                f"unknown or wrong option(s) {keys}; a sheet entity allows: flags_column",
-                where=f"[entities.{entity.value}] options",
-            ) from None
+        return SheetsEntityOptions.of(entity, spec)
 
     def _resolve_tab(self, snap: _Snapshot, name: str) -> str | None:
         """The tab's real title: exact, else the one tab equal ignoring case and outer spaces."""

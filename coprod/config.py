@@ -1,21 +1,48 @@
 """Loading a recipe: read the TOML, bring in ``.env``, validate everything before any request.
 
 Every problem is collected and reported at once, each naming the file, the section and the field,
-so a member of staff fixes the recipe in one go rather than one error per run.
+so a member of staff fixes the recipe in one go rather than one error per run: the recipe's own
+schema, each source's and entity's connector options (by the connector's own models), paths
+that would lead outside the recipe's folder, and the environment variables the recipe names.
+``coprod validate``, ``check``, ``sync``, ``install`` and the webhook app's re-checks all load
+through :func:`load_recipe`, so they refuse exactly the same things with the same words.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from dotenv import dotenv_values
+from pydantic import BaseModel, ValidationError
 
-from coprod.connectors.registry import option_problems
-from coprod_core.recipe import Recipe, RecipeProblem, parse_recipe
+from coprod.connectors.base import (
+    DATA_DIRS_VARIABLE,
+    ConfigError,
+    DataPath,
+    Variable,
+    confine,
+    missing_variable,
+)
+from coprod.connectors.registry import check_source
+from coprod_core.recipe import (
+    Entity,
+    EntitySpec,
+    Recipe,
+    RecipeProblem,
+    SourceSpec,
+    StateSpec,
+    WebhookSpec,
+    parse_recipe,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+ENTITY_NAMES = {e.value for e in Entity}
 
 
 class RecipeInvalid(Exception):
@@ -34,6 +61,8 @@ class LoadedRecipe:
     path: Path
     dir: Path
     env: dict[str, str]
+    data_dirs: tuple[Path, ...] = ()
+    """Folders outside ``dir`` the recipe's paths may name (``COPROD_DATA_DIRS``)."""
 
 
 def resolve_recipe_path(path: str | Path) -> Path:
@@ -57,8 +86,24 @@ def load_env(recipe_dir: Path, env: Mapping[str, str] | None = None) -> dict[str
     return merged
 
 
+def allowed_data_dirs(recipe_dir: Path, env: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """The folders the operator lets recipes read and write outside their own (``COPROD_DATA_DIRS``,
+    separated by ``os.pathsep``), from the environment or the working folder's ``.env``.
+
+    Never from the ``.env`` beside the recipe: a recipe's folder must not widen its own reach.
+    """
+    values: dict[str, str | None] = {}
+    here = Path.cwd() / ".env"
+    if here.is_file() and here.resolve() != (recipe_dir / ".env").resolve():
+        values.update(dotenv_values(here))
+    values.update(os.environ if env is None else env)
+    text = values.get(DATA_DIRS_VARIABLE) or ""
+    return tuple(Path(p.strip()).expanduser() for p in text.split(os.pathsep) if p.strip())
+
+
 def load_recipe(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedRecipe:
-    """Read and validate a recipe and its sources' options. Raises RecipeInvalid with every problem."""
+    """Read and validate a recipe, its sources and its environment. Raises RecipeInvalid with every
+    problem found."""
     file = resolve_recipe_path(path)
     shown = str(file)
     if not file.is_file():
@@ -71,14 +116,95 @@ def load_recipe(path: str | Path, env: Mapping[str, str] | None = None) -> Loade
         ) from None
     except UnicodeDecodeError:
         raise RecipeInvalid([RecipeProblem(file=shown, section="", message="not UTF-8 text")]) from None
-    recipe, problems = parse_recipe(data, shown)
-    if recipe is not None:
-        problems = check_sources(recipe, shown)
+    values = load_env(file.parent, env)
+    data_dirs = allowed_data_dirs(file.parent, env)
+    recipe, problems = validate_recipe(data, shown, file.parent, values, data_dirs)
     if problems or recipe is None:
         raise RecipeInvalid(problems)
-    return LoadedRecipe(recipe=recipe, path=file, dir=file.parent, env=load_env(file.parent, env))
+    return LoadedRecipe(recipe=recipe, path=file, dir=file.parent, env=values, data_dirs=data_dirs)
 
 
-def check_sources(recipe: Recipe, file: str) -> list[RecipeProblem]:
-    """Validate each source's options with its connector's own model (unknown option = error)."""
-    return [p for name, spec in recipe.sources.items() for p in option_problems(name, spec, file)]
+def validate_recipe(
+    data: dict[str, Any],
+    file: str,
+    recipe_dir: Path,
+    env: Mapping[str, str],
+    data_dirs: tuple[Path, ...] = (),
+) -> tuple[Recipe | None, list[RecipeProblem]]:
+    """Every problem with a parsed recipe, at once. Sections that are valid on their own are
+    checked further (connector options, paths, variables) even when another section is not."""
+    recipe, problems = parse_recipe(data, file)
+    webhook: WebhookSpec | None
+    state: StateSpec | None
+    if recipe is not None:
+        sources, entities = recipe.sources, recipe.entities
+        webhook, state = recipe.webhook, recipe.state
+    else:
+        sources = _valid_parts(SourceSpec, data.get("sources"))
+        entities = {Entity(k): v for k, v in _valid_parts(EntitySpec, data.get("entities")).items()}
+        webhook = _valid_part(WebhookSpec, data.get("webhook", {}))
+        state = _valid_part(StateSpec, data.get("state", {}))
+    used = {spec.source for spec in entities.values()}
+    variables: list[tuple[str, Variable]] = []
+    for name, spec in sources.items():
+        check = check_source(name, spec, entities, file, recipe_dir, data_dirs)
+        problems.extend(check.problems)
+        if check.options is not None and name in used:
+            variables.extend((f"[sources.{name}]", v) for v in check.options.variables())
+    if webhook is not None and webhook.secret_env:
+        variables.append(("[webhook]", Variable("secret_env", webhook.secret_env, "The webhook secret")))
+    problems.extend(variable_problems(variables, env, file, recipe_dir))
+    if state is not None and state.path:
+        try:
+            confine(recipe_dir, DataPath("[state] path", (state.path,)), data_dirs)
+        except ConfigError as exc:
+            problems.append(RecipeProblem(file=file, section=exc.where, message=exc.message))
+    return recipe, problems
+
+
+def variable_problems(
+    variables: Iterable[tuple[str, Variable]], env: Mapping[str, str], file: str, recipe_dir: Path
+) -> list[RecipeProblem]:
+    """Each variable (named in a section) that is not set, or names a file that is not there, said as
+    a connector would; a variable named in two sections is reported once, where it is first named."""
+    problems = []
+    seen: set[str] = set()
+    for section, variable in variables:
+        if variable.name in seen:
+            continue
+        seen.add(variable.name)
+        where = f"{section} {variable.option}"
+        value = env.get(variable.name, "").strip()
+        if not value:
+            problems.append(
+                RecipeProblem(
+                    file=file, section=where, message=missing_variable(variable.name, variable.what)
+                )
+            )
+        elif variable.holds_file:
+            path = Path(value).expanduser()
+            path = path if path.is_absolute() else recipe_dir / path
+            if not path.is_file():
+                message = f"the file named by {variable.name} was not found: {path}"
+                problems.append(RecipeProblem(file=file, section=where, message=message))
+    return problems
+
+
+def _valid_part(model: type[M], raw: Any) -> M | None:
+    """The section as ``model``, or None if it is not valid (``parse_recipe`` reported it already)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _valid_parts(model: type[M], raw: Any) -> dict[str, M]:
+    """The valid tables of a ``[sources.*]`` or ``[entities.*]`` section, by name."""
+    if not isinstance(raw, dict):
+        return {}
+    parts = {}
+    for name, table in raw.items():
+        part = _valid_part(model, table)
+        if part is not None and (model is not EntitySpec or name in ENTITY_NAMES):
+            parts[str(name)] = part
+    return parts

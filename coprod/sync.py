@@ -100,7 +100,9 @@ def source_for(recipe: Recipe, kind: SubjectKind, subject_id: str) -> str | None
 
 def build_connectors(loaded: LoadedRecipe) -> dict[str, Connector]:
     """One connector per source that an entity uses. Raises ConfigError naming the source."""
-    context = ConnectorContext(recipe=loaded.recipe, recipe_dir=loaded.dir, env=loaded.env)
+    context = ConnectorContext(
+        recipe=loaded.recipe, recipe_dir=loaded.dir, env=loaded.env, data_dirs=loaded.data_dirs
+    )
     used = {spec.source for spec in loaded.recipe.entities.values()}
     return {name: build_connector(name, loaded.recipe.sources[name], context) for name in sorted(used)}
 

@@ -10,12 +10,22 @@ This module only validates a mapping that was already parsed; reading the file i
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from coprod_core.model import (
     BaselineDimension,
@@ -101,6 +111,20 @@ SECRET_KEY_HINTS = ("token", "key", "secret", "password", "credential")
 """Option names that look like secrets: a recipe may only name an env var (``*_env``) for them."""
 
 
+def _variable_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+        # The value is not repeated: a token pasted here by mistake must not reach a log.
+        raise ValueError(
+            "must be the NAME of an environment variable (capitals, digits and _, e.g. KOBO_TOKEN); "
+            "the secret itself goes in .env"
+        )
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_variable_name)]
+"""The name of an environment variable holding a secret (``token_env = "KOBO_TOKEN"``)."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -179,7 +203,7 @@ class StateSpec(_Strict):
 class WebhookSpec(_Strict):
     """How the webhook app authenticates deliveries for this recipe (secrets by env var name)."""
 
-    secret_env: str | None = None
+    secret_env: EnvName | None = None
     """Variable holding the shared secret (KoboToolbox header) or signing secret (Standard Webhooks)."""
     header: str = "X-Coprod-Secret"
 
@@ -244,8 +268,6 @@ class Recipe(_Strict):
     @field_validator("name")
     @classmethod
     def _name_is_slug(cls, v: str) -> str:
-        import re
-
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v):
             raise ValueError("use letters, digits, '-', '_' or '.' (it names the state and the URL)")
         return v
@@ -270,9 +292,7 @@ class RecipeProblem(BaseModel):
     message: str
 
     def __str__(self) -> str:
-        return (
-            f"{self.file}: {self.section}: {self.message}" if self.section else f"{self.file}: {self.message}"
-        )
+        return ": ".join(part for part in (self.file, self.section, self.message) if part)
 
 
 def _section(loc: tuple[Any, ...]) -> str:
@@ -286,11 +306,15 @@ def _section(loc: tuple[Any, ...]) -> str:
 _TABLES = {"sources", "entities", "projects", "baseline", "policy", "settings", "state", "webhook"}
 
 
-def describe_errors(error: ValidationError, file: str) -> list[RecipeProblem]:
-    """Turn pydantic's errors into problems a person can fix: file, section, field, expectation."""
+def describe_errors(error: ValidationError, file: str, within: Sequence[str] = ()) -> list[RecipeProblem]:
+    """Turn pydantic's errors into problems a person can fix: file, section, field, expectation.
+
+    ``within``: where the validated table sits in the recipe (``("sources", "kobo")``), for a
+    part validated on its own, such as a connector's options.
+    """
     problems: list[RecipeProblem] = []
     for e in error.errors(include_url=False):
-        loc = tuple(e["loc"])
+        loc = (*within, *e["loc"])
         kind = e["type"]
         msg = e["msg"]
         if kind == "extra_forbidden":
@@ -306,7 +330,8 @@ def describe_errors(error: ValidationError, file: str) -> list[RecipeProblem]:
             got = e.get("input")
             if not isinstance(got, (dict, list)) and not any(h in str(loc).lower() for h in SECRET_KEY_HINTS):
                 msg = f"{msg} (got {got!r})"
-        problems.append(RecipeProblem(file=file, section=_section(loc), message=msg))
+        section = f"[{'.'.join(within)}]" if within and not e["loc"] else _section(loc)
+        problems.append(RecipeProblem(file=file, section=section, message=msg))
     return problems
 
 

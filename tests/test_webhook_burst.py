@@ -26,6 +26,7 @@ from coprod_core.recipe import Entity, EntitySpec
 from coprod_core.rows import Row
 from fakes.webhooks import (
     SECRET,
+    SECRET_ENV,
     logs_show_no_secret,  # noqa: F401 - the fixture every test here uses
     make_app,
 )
@@ -89,7 +90,7 @@ def test_200_deliveries_with_duplicates_write_each_new_flag_once_and_lose_nothin
     rechecks: list[int] = []
 
     def recheck(name: str, path: Path) -> int:
-        loaded = load_recipe(path, env={})
+        loaded = load_recipe(path, env={SECRET_ENV: SECRET})  # the recipe names its webhook secret
         connector = FakeConnector(
             "platform", FakeConnector.Options(), ConnectorContext(loaded.recipe, loaded.dir, {})
         )

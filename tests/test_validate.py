@@ -1,0 +1,397 @@
+"""``coprod validate``: every problem of a recipe at once, before anything runs, and ``check`` and
+``sync`` refusing exactly the same things with the same words (issue 15, "Validate")."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from coprod.cli import main
+from coprod.config import RecipeInvalid, load_recipe
+from coprod.connectors.base import ConfigError, ConnectorContext, ConnectorEntityOptions
+from coprod.connectors.files import FilesConnector
+from coprod.connectors.registry import CONNECTORS, connector_class
+from coprod.sync import run
+from coprod_core.recipe import Entity
+from fakes import ROOT
+
+DEMO = ROOT / "recipes" / "demo"
+
+KOBO_SOURCE = """
+[sources.kobo]
+connector = "kobotoolbox"
+token_env = "KOBO_TOKEN"
+"""
+
+
+@pytest.fixture
+def quiet_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No variable or .env of the machine running the tests leaks in; the working folder is empty."""
+    for name in list(os.environ):
+        if name.startswith(("KOBO_", "CIVICRM_", "COPROD_", "GOOGLE_")):
+            monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def copy_recipe(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".coprod", "coprod-flags.csv", "*.py"))
+    return target
+
+
+def edit(recipe_dir: Path, *replacements: tuple[str, str], append: str = "") -> Path:
+    file = recipe_dir / "recipe.toml"
+    text = file.read_text(encoding="utf-8")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    file.write_text(text + append, encoding="utf-8")
+    return file
+
+
+@pytest.fixture
+def three_mistakes(tmp_path: Path, quiet_env: Path) -> Path:
+    """The issue's recipe: a wrong type, an unknown option, and KOBO_TOKEN unset (payments come
+    from a KoboToolbox form)."""
+    recipe = copy_recipe(DEMO, tmp_path / "three")
+    edit(
+        recipe,
+        ("pay_within_days = 30", 'pay_within_days = "thirty"'),
+        ('flags_file = "coprod-flags.csv"', 'flags_file = "coprod-flags.csv"\nflag_colour = "red"'),
+        (
+            '[entities.payments]\nsource = "exports"\nlocation = "payments.csv"',
+            '[entities.payments]\nsource = "kobo"\nlocation = "aPaymentsForm"',
+        ),
+        append=KOBO_SOURCE,
+    )
+    return recipe
+
+
+def problem_lines(out: str) -> list[str]:
+    return [line.strip()[2:] for line in out.splitlines() if line.strip().startswith("- ")]
+
+
+def test_validate_reports_a_wrong_type_an_unknown_option_and_an_unset_variable_in_one_run(
+    three_mistakes: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(three_mistakes)]) == 2
+    out = capsys.readouterr().out
+    file = str(three_mistakes / "recipe.toml")
+    lines = problem_lines(out)
+    assert "The recipe has 3 problem(s):" in out
+    assert len(lines) == 3
+    assert all(line.startswith(f"{file}: ") for line in lines)
+    text = "\n".join(lines)
+    assert f"{file}: [policy] pay_within_days: " in text
+    assert f"{file}: [sources.exports] flag_colour: unknown key" in text
+    assert (
+        f"{file}: [sources.kobo] token_env: The KoboToolbox API token is not set: add KOBO_TOKEN=..." in text
+    )
+
+
+@pytest.mark.parametrize("command", ["check", "sync", "install"])
+def test_check_sync_and_install_refuse_what_validate_refuses_with_the_same_words(
+    three_mistakes: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    assert main(["validate", str(three_mistakes)]) == 2
+    said_by_validate = problem_lines(capsys.readouterr().out)
+    assert main([command, str(three_mistakes)]) == 2
+    assert problem_lines(capsys.readouterr().out) == said_by_validate
+    assert not (three_mistakes / ".coprod").exists()  # refused before anything ran: no state opened
+
+
+def test_a_recipe_whose_variables_are_set_in_dotenv_is_valid(three_mistakes: Path) -> None:
+    edit(
+        three_mistakes,
+        ('pay_within_days = "thirty"', "pay_within_days = 30"),
+        ('\nflag_colour = "red"', ""),
+    )
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(three_mistakes)
+    assert [p.section for p in raised.value.problems] == ["[sources.kobo] token_env"]
+    (three_mistakes / ".env").write_text("KOBO_TOKEN=abc123\n")
+    assert load_recipe(three_mistakes).env["KOBO_TOKEN"] == "abc123"
+
+
+SHIPPED_VARIABLES = {
+    "kobotoolbox": {
+        "[sources.kobo] token_env": "KOBO_TOKEN",
+        # hook_endpoint is set: `coprod install` sets up the REST Service with this secret
+        "[sources.kobo] hook_secret_env": "COPROD_KOBO_HOOK_SECRET",
+    },
+    "civicrm": {
+        "[sources.crm] api_key_env": "CIVICRM_API_KEY",  # CIVICRM_SITE_KEY is optional
+        "[webhook] secret_env": "CIVICRM_WEBHOOK_SECRET",
+    },
+    "google-sheets": {
+        "[sources.sheet] credentials_file_env": "GOOGLE_APPLICATION_CREDENTIALS",
+        "[webhook] secret_env": "COPROD_WEBHOOK_SECRET",
+    },
+}
+
+
+@pytest.mark.parametrize("platform", sorted(SHIPPED_VARIABLES))
+def test_each_variable_a_shipped_recipe_names_is_required_by_validate_and_then_enough(
+    platform: str, tmp_path: Path, quiet_env: Path
+) -> None:
+    recipe = copy_recipe(ROOT / "recipes" / platform, tmp_path / platform)
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(recipe, env={})
+    missing = {p.section: p.message for p in raised.value.problems}
+    assert set(missing) == set(SHIPPED_VARIABLES[platform])
+    for section, variable in SHIPPED_VARIABLES[platform].items():
+        assert f"add {variable}=... to .env" in missing[section]
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text("{}")
+    env = {variable: str(key_file) for variable in SHIPPED_VARIABLES[platform].values()}
+    assert load_recipe(recipe, env=env).recipe.name
+
+
+def test_a_service_account_key_file_that_is_not_there_is_named(tmp_path: Path, quiet_env: Path) -> None:
+    recipe = copy_recipe(ROOT / "recipes" / "google-sheets", tmp_path / "sheets")
+    env = {"GOOGLE_APPLICATION_CREDENTIALS": "keys/missing.json", "COPROD_WEBHOOK_SECRET": "whsec_x"}
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(recipe, env=env)
+    assert [str(p) for p in raised.value.problems] == [
+        f"{recipe / 'recipe.toml'}: [sources.sheet] credentials_file_env: the file named by "
+        f"GOOGLE_APPLICATION_CREDENTIALS was not found: {recipe / 'keys' / 'missing.json'}"
+    ]
+
+
+def test_a_token_pasted_where_its_variable_name_belongs_is_refused_without_repeating_it(
+    tmp_path: Path, quiet_env: Path
+) -> None:
+    recipe = copy_recipe(ROOT / "recipes" / "kobotoolbox", tmp_path / "kobo")
+    token = "3f2a9c41d0e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4"
+    edit(recipe, ('token_env = "KOBO_TOKEN"', f'token_env = "{token}"'))
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(recipe, env={"COPROD_KOBO_HOOK_SECRET": "s"})
+    assert token not in str(raised.value)
+    assert "[sources.kobo] token_env: must be the NAME of an environment variable" in str(raised.value)
+
+
+# ------------------------------------------------------------------------ entity options
+
+ENTITY_OPTION_TYPOS = {
+    # platform: (entity, the shipped recipe's line, the same line with a typo, the unknown key)
+    "google-sheets": (
+        "people",
+        'options = { flags_column = "coprod flags" }',
+        'options = { flags_colum = "coprod flags" }',
+        "flags_colum",
+    ),
+    "kobotoolbox": (
+        "attendance",
+        'options = { repeat = "attendees" }',
+        'options = { repeats = "attendees" }',
+        "repeats",
+    ),
+    "civicrm": (
+        "people",
+        'options = { group = "Coproduction_Panel" }',
+        'options = { groupz = "Coproduction_Panel" }',
+        "groupz",
+    ),
+}
+
+
+def platform_env(tmp_path: Path) -> dict[str, str]:
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text("{}")
+    names = [v for variables in SHIPPED_VARIABLES.values() for v in variables.values()]
+    return {name: str(key_file) for name in names}
+
+
+@pytest.mark.parametrize("platform", sorted(ENTITY_OPTION_TYPOS))
+def test_a_typo_in_an_entitys_connector_options_fails_validate_and_the_connector_says_the_same(
+    platform: str, tmp_path: Path, quiet_env: Path
+) -> None:
+    entity, line, typo, key = ENTITY_OPTION_TYPOS[platform]
+    recipe_dir = copy_recipe(ROOT / "recipes" / platform, tmp_path / platform)
+    env = platform_env(tmp_path)
+    good = load_recipe(recipe_dir, env=env)
+    edit(recipe_dir, (line, typo))
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(recipe_dir, env=env)
+    [problem] = raised.value.problems
+    assert problem.section == f"[entities.{entity}.options] {key}"
+    assert problem.message.startswith("unknown key")
+
+    # The connector reads its entity options with the very model validate used (one path): given
+    # the typo without validation (a recipe changed since it was loaded), it refuses in the same words.
+    source = good.recipe.entities[Entity(entity)].source
+    cls = connector_class(good.recipe.sources[source].connector)
+    spec = good.recipe.entities[Entity(entity)].model_copy(update={"options": {key: "x"}})
+    with pytest.raises(ConfigError) as refused:
+        cls.EntityOptions.of(Entity(entity), spec)
+    assert str(refused.value) == f"{problem.section}: {problem.message}"
+
+
+def test_every_connector_declares_its_source_and_entity_options_as_strict_models() -> None:
+    for kind in CONNECTORS:
+        cls = connector_class(kind)
+        assert issubclass(cls.EntityOptions, ConnectorEntityOptions)
+        assert cls.EntityOptions is not ConnectorEntityOptions, kind  # each declares its own
+        for model in (cls.Options, cls.EntityOptions):
+            assert model.model_config.get("extra") == "forbid", (kind, model)
+
+
+def test_a_civicrm_option_that_cannot_apply_to_the_api_entity_read_fails_validate(
+    tmp_path: Path, quiet_env: Path
+) -> None:
+    recipe_dir = copy_recipe(ROOT / "recipes" / "civicrm", tmp_path / "civicrm")
+    edit(
+        recipe_dir,
+        (
+            'options = { hours_from = ["start_date", "end_date"] }',
+            'options = { hours_from = ["start_date", "end_date"], financial_types = ["Fees"] }',
+        ),
+    )
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(recipe_dir, env=platform_env(tmp_path))
+    assert [str(p).split(": ", 1)[1] for p in raised.value.problems] == [
+        "[entities.sessions.options]: 'financial_types' applies to Contribution only, not Event"
+    ]
+
+
+def test_an_unknown_option_of_a_file_entity_fails_validate(tmp_path: Path, quiet_env: Path) -> None:
+    recipe_dir = copy_recipe(DEMO, tmp_path / "demo")
+    edit(recipe_dir, ('location = "people.csv"', 'location = "people.csv"\noptions = { sheeet = "People" }'))
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(recipe_dir)
+    assert [p.section for p in raised.value.problems] == ["[entities.people.options] sheeet"]
+
+
+# ------------------------------------------------------------------------ paths
+
+
+@pytest.fixture
+def two_recipes(tmp_path: Path, quiet_env: Path) -> tuple[Path, Path]:
+    """Two recipes side by side, as on a server: ``mine`` must not reach ``other``'s data."""
+    mine = copy_recipe(DEMO, tmp_path / "recipes" / "mine")
+    other = copy_recipe(DEMO, tmp_path / "recipes" / "other")
+    return mine, other
+
+
+OUTSIDE = "leads outside the recipe's folder"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "section"),
+    [
+        ('location = "people.csv"', 'location = "../../other/data/people.csv"', "[entities.people] location"),
+        ('directory = "data"', 'directory = "/etc"', "[sources.exports] directory"),
+        (
+            'flags_file = "coprod-flags.csv"',
+            'flags_file = "../../escaped.csv"',
+            "[sources.exports] flags_file",
+        ),
+    ],
+)
+def test_a_path_leading_out_of_the_recipes_folder_is_refused_by_validate(
+    two_recipes: tuple[Path, Path], capsys: pytest.CaptureFixture[str], old: str, new: str, section: str
+) -> None:
+    mine, _ = two_recipes
+    edit(mine, (old, new))
+    assert main(["validate", str(mine)]) == 2
+    [line] = problem_lines(capsys.readouterr().out)
+    assert line.startswith(f"{mine / 'recipe.toml'}: {section}: ")
+    assert OUTSIDE in line and "COPROD_DATA_DIRS" in line
+    assert main(["sync", str(mine)]) == 2
+    assert problem_lines(capsys.readouterr().out) == [line]
+    assert not (mine.parent.parent / "escaped.csv").exists()
+
+
+def test_a_symbolic_link_inside_the_folder_that_points_out_of_it_is_refused(
+    two_recipes: tuple[Path, Path],
+) -> None:
+    mine, other = two_recipes
+    (mine / "data" / "people.csv").unlink()
+    (mine / "data" / "people.csv").symlink_to(other / "data" / "people.csv")
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(mine)
+    [problem] = raised.value.problems
+    assert problem.section == "[entities.people] location" and OUTSIDE in problem.message
+    (mine / "data").rename(mine / "elsewhere")
+    shutil.rmtree(mine / "elsewhere")
+    (mine / "data").symlink_to(other / "data", target_is_directory=True)
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(mine)
+    assert "[sources.exports] directory" in [p.section for p in raised.value.problems]
+
+
+def test_a_folder_the_operator_lists_in_coprod_data_dirs_may_be_used(
+    tmp_path: Path, quiet_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = tmp_path / "shared-drive" / "forum"
+    shutil.copytree(DEMO / "data", shared, ignore=shutil.ignore_patterns("coprod-flags.csv"))
+    recipe = copy_recipe(DEMO, tmp_path / "recipes" / "demo")
+    edit(recipe, ('directory = "data"', f'directory = "{shared}"'))
+    with pytest.raises(RecipeInvalid):
+        load_recipe(recipe)
+    # A recipe's own .env cannot widen its reach ...
+    (recipe / ".env").write_text(f"COPROD_DATA_DIRS={shared.parent}\n")
+    with pytest.raises(RecipeInvalid):
+        load_recipe(recipe)
+    # ... the operator's environment can.
+    monkeypatch.setenv("COPROD_DATA_DIRS", os.pathsep.join(["/nonexistent", str(shared.parent)]))
+    assert main(["check", str(recipe), "--date", "2026-11-20"]) == 0
+    assert "40 rows read" in capsys.readouterr().out
+
+
+def test_a_state_path_leading_out_of_the_recipes_folder_is_refused(two_recipes: tuple[Path, Path]) -> None:
+    mine, _ = two_recipes
+    edit(mine, ("[settings]", '[state]\npath = "../other/.coprod/state.sqlite"\n\n[settings]'))
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(mine)
+    assert [p.section for p in raised.value.problems] == ["[state] path"]
+
+
+def test_the_files_connector_refuses_a_path_out_of_the_folder_when_it_opens_it(
+    two_recipes: tuple[Path, Path],
+) -> None:
+    """A recipe changed after it was validated cannot escape either: the check is made again
+    where the connector opens the file, and nothing is read or written outside."""
+    mine, _ = two_recipes
+    loaded = load_recipe(mine)
+    context = ConnectorContext(loaded.recipe, loaded.dir, {})
+    escaping = FilesConnector(
+        "exports", FilesConnector.Options(directory="data", flags_file="../../escaped.csv"), context
+    )
+    with pytest.raises(ConfigError, match=OUTSIDE):
+        escaping.read_staff_statuses()
+    with pytest.raises(ConfigError, match=OUTSIDE):
+        escaping.install()  # it would create the flags file
+    assert not (mine.parent.parent / "escaped.csv").exists()
+    people = loaded.recipe.entities[Entity.PEOPLE].model_copy(
+        update={"location": "../../other/data/people.csv"}
+    )
+    reader = FilesConnector("exports", FilesConnector.Options(directory="data"), context)
+    with pytest.raises(ConfigError, match=OUTSIDE):
+        next(reader.read(Entity.PEOPLE, people))
+
+
+def test_a_run_of_a_recipe_changed_since_it_was_loaded_refuses_before_reading(
+    two_recipes: tuple[Path, Path],
+) -> None:
+    mine, _ = two_recipes
+    loaded = load_recipe(mine)
+    escaping = loaded.recipe.model_copy(
+        update={
+            "entities": loaded.recipe.entities
+            | {
+                Entity.PEOPLE: loaded.recipe.entities[Entity.PEOPLE].model_copy(
+                    update={"location": "/etc/passwd"}
+                )
+            }
+        }
+    )
+    result = run(type(loaded)(escaping, loaded.path, loaded.dir, loaded.env), mode="check")
+    assert int(result.exit_code) == 2
+    assert any("[entities.people] location" in m and OUTSIDE in m for m in result.messages)
+    assert result.counts == {}
