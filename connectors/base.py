@@ -253,7 +253,10 @@ class Connector(ABC):
 
     @abstractmethod
     def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
-        """Write these changes back, batched. Idempotent: writing the same change twice is safe."""
+        """Write these changes back, batched. Idempotent: writing the same change twice is safe.
+
+        Called once per sync run for each write-back source, with an empty batch when nothing of it
+        changed (return at once then, unless the tool shows a view of the flags to bring up to date)."""
 
     def read_staff_statuses(self) -> dict[str, FlagStatus]:
         """Statuses staff set on flags in the tool (fingerprint -> status). Default: none."""

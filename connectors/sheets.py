@@ -44,8 +44,15 @@ from coprod.connectors.base import (
     WriteReport,
 )
 from coprod.connectors.http import make_retry, make_session
-from coprod.connectors.sheets_flags import FLAG_HEADINGS, STATUS_WORDS, CellWrite, FlagsTab, value_ranges
-from coprod.connectors.sheets_tabs import Table, a1_range, column_letter, parse_table, tab_ref
+from coprod.connectors.sheets_flags import (
+    FLAG_HEADINGS,
+    STATUS_WORDS,
+    CellWrite,
+    FlagsTab,
+    column_text,
+    value_ranges,
+)
+from coprod.connectors.sheets_tabs import Table, a1_range, as_text, column_letter, parse_table, tab_ref
 from coprod_core.flags import SubjectKind
 from coprod_core.lifecycle import FlagChange, FlagStatus
 from coprod_core.recipe import Entity, EntitySpec, EnvName
@@ -67,11 +74,12 @@ _STATUS_REASONS = {
     504: "a gateway timeout at Google",
 }
 
-_SUBJECT_ENTITY = {
-    SubjectKind.PERSON.value: Entity.PEOPLE,
-    SubjectKind.SESSION.value: Entity.SESSIONS,
-    SubjectKind.PROJECT.value: Entity.PROJECTS,
+_ENTITY_SUBJECT = {
+    Entity.PEOPLE: SubjectKind.PERSON.value,
+    Entity.SESSIONS: SubjectKind.SESSION.value,
+    Entity.PROJECTS: SubjectKind.PROJECT.value,
 }
+"""The subject kind of the flags about a row's ID, for each entity that has one."""
 
 
 def spreadsheet_key(value: str) -> str:
@@ -427,44 +435,47 @@ class SheetsConnector(Connector):
 
     # ---------------------------------------------------------------- writing
 
-    def _subject_cells(
-        self, snap: _Snapshot, flags: FlagsTab, changes: Sequence[FlagChange]
-    ) -> dict[str, list[CellWrite]]:
-        """Cells of each subject's own flags column, per tab title (plus header cells to add)."""
-        entities = self._entities()
+    def _flags_column_cells(self, snap: _Snapshot, flags: FlagsTab) -> dict[str, list[CellWrite]]:
+        """The cells of every subject tab's flags column that do not show what they should, per tab
+        title (plus the heading, when the column is new and something goes in it).
+
+        A row's cell lists the open flags of the subject on that row (the person, session or
+        project its ID names) and of the row itself (a value not understood), as the Flags tab
+        shows them after this run's changes. It is worked out for every row, not only for the
+        subjects of this run's changes, and compared with what the cell holds: so a flag staff
+        acknowledged or marked won't fix in the Flags tab leaves the column on the next run, though
+        coprod itself changed nothing, and a cell someone edited is put right.
+        """
+        open_flags = flags.open_by_subject()
         out: dict[str, list[CellWrite]] = {}
-        done: set[tuple[str, str]] = set()
-        for change in changes:
-            kind, subject_id = change.known.subject_kind.value, change.known.subject_id
-            if (kind, subject_id) in done:
-                continue
-            done.add((kind, subject_id))
-            if kind == SubjectKind.RECORD.value:
-                prefix, _, rest = subject_id.partition(":")
-                try:
-                    entity = Entity(prefix)
-                except ValueError:
-                    continue
-            else:
-                entity = _SUBJECT_ENTITY.get(kind)  # type: ignore[assignment]
-            spec = entities.get(entity) if entity else None
-            if spec is None:
-                continue
+        for entity, spec in self._entities().items():
             opts = self._entity_options(entity, spec)
             if not opts.flags_column:
                 continue
             table = self._table(snap, entity, spec)
+            values = snap.values.get(table.title) or []
+            col = table.column_index(opts.flags_column)
+            kind = _ENTITY_SUBJECT.get(entity)
+            id_column = spec.fields.get("id") if kind else None
+            cells: list[CellWrite] = []
+            for number, record in table.records:
+                subject_id = record.get(id_column, "").strip() if id_column else ""
+                shown = [
+                    *(open_flags.get((kind, subject_id), ()) if kind and subject_id else ()),
+                    *open_flags.get((SubjectKind.RECORD.value, f"{entity.value}:{number}"), ()),
+                ]
+                text = column_text(shown)
+                line = values[number - 1] if number - 1 < len(values) else []
+                now = as_text(line[col]) if col is not None and col < len(line) else ""
+                if text != now:
+                    cells.append(CellWrite(number, -1, text))
+            if not cells or (col is None and not any(c.value for c in cells)):
+                continue
             col, heading = self._flags_column(table, opts.flags_column)
-            cells = out.setdefault(table.title, [])
-            if heading is not None:
-                cells.append(heading)
-            if kind == SubjectKind.RECORD.value:
-                rows = [int(rest)] if rest.isdigit() else []  # a sheet row's key is its row number
-            else:
-                id_column = spec.fields.get("id")
-                rows = table.rows_where(id_column, subject_id) if id_column else []
-            text = "\n".join(flags.open_titles(kind, subject_id))
-            cells.extend(CellWrite(r, col, text) for r in rows)
+            out[table.title] = [
+                *([heading] if heading else []),
+                *(CellWrite(c.row, col, c.value) for c in cells),
+            ]
         return out
 
     @staticmethod
@@ -587,20 +598,25 @@ class SheetsConnector(Connector):
             )
 
     def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
-        """Upsert the Flags tab by fingerprint and fill subjects' flags columns, in one batchUpdate.
+        """Upsert the Flags tab by fingerprint and bring the subjects' flags columns up to date.
+
+        The sync calls this every run, with no changes when coprod found nothing new: the flags
+        columns still follow what staff answered in the Flags tab. Without a read this run (no
+        changes and nothing read) there is nothing to compare, and nothing is sent.
 
         Raises SourceUnavailable when Google refuses or stays busy past the retries: then nothing of
         this batch is written, and the sync records none of it as written.
         """
         report = WriteReport()
-        if not changes:
+        if not changes and self._snapshot is None:
             return report
         before = self.requests_sent
         snap = self._load()
         flags = self._flags_tab(snap)
-        structure = self._ensure_flags_tab(snap, flags)
-        writes_by_tab: dict[str, list[CellWrite]] = {flags.title: flags.plan(changes)}
-        for title, cells in self._subject_cells(snap, flags, changes).items():
+        structure = self._ensure_flags_tab(snap, flags) if changes else []
+        writes_by_tab: dict[str, list[CellWrite]] = {flags.title: flags.plan(changes)} if changes else {}
+        column_cells = self._flags_column_cells(snap, flags)
+        for title, cells in column_cells.items():
             writes_by_tab.setdefault(title, []).extend(cells)
         needs = {
             title: (max(w.row for w in cells), max(w.col for w in cells) + 1)
@@ -609,6 +625,8 @@ class SheetsConnector(Connector):
         }
         structure += self._grid_requests(snap, needs)
         data = [vr for title, cells in writes_by_tab.items() if cells for vr in value_ranges(title, cells)]
+        if not structure and not data:
+            return report
         try:
             self._structure("preparing the tabs for the flags", structure)
             self._write_values("writing flags", data)
@@ -617,7 +635,11 @@ class SheetsConnector(Connector):
             report.requests = self.requests_sent - before
         report.written.extend(c.fingerprint for c in changes)
         log.info(
-            "sheets %s: wrote %d flag change(s) in %d request(s)", self.name, len(changes), report.requests
+            "sheets %s: wrote %d flag change(s) and %d flags-column cell(s) in %d request(s)",
+            self.name,
+            len(changes),
+            sum(len(cells) for cells in column_cells.values()),
+            report.requests,
         )
         return report
 

@@ -230,16 +230,22 @@ class FlagsTab:
             writes.extend(CellWrite(row, self.columns[key], fit_cell(text)) for key, text in cells.items())
         return writes
 
-    def open_titles(self, kind: str, subject_id: str) -> list[str]:
-        """Titles of the flags still open for a subject, most severe first, for its flags column."""
-        ranks = {s.value: s.rank for s in Severity}
-        found = [
-            row
-            for row in self.shown.values()
-            if row.subject == (kind, subject_id) and row.status is FlagStatus.OPEN
-        ]
-        found.sort(key=lambda r: (-ranks.get(r.severity, -1), r.title))
-        return [r.title for r in found]
+    def open_by_subject(self) -> dict[tuple[str, str], list[FlagRow]]:
+        """(subject kind, id) -> the flags the tab shows as still open for it: the status "open",
+        or a word coprod does not read (the flag is still open to coprod). Acknowledged, won't fix
+        and resolved flags are left out: staff have answered them."""
+        out: dict[tuple[str, str], list[FlagRow]] = {}
+        for row in self.shown.values():
+            if row.subject is not None and row.status in (FlagStatus.OPEN, None):
+                out.setdefault(row.subject, []).append(row)
+        return out
+
+
+def column_text(rows: Iterable[FlagRow]) -> str:
+    """A subject's flags column: the titles of its open flags, most severe first, one a line."""
+    ranks = {s.value: s.rank for s in Severity}
+    ordered = sorted(rows, key=lambda r: (-ranks.get(r.severity, -1), r.title))
+    return fit_cell("\n".join(r.title for r in ordered))
 
 
 def value_ranges(title: str, writes: Iterable[CellWrite]) -> list[dict[str, Any]]:

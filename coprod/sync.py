@@ -288,9 +288,18 @@ def _run_steps(
 def _write_back(
     recipe: Recipe, conns: Mapping[str, Connector], changes: list[FlagChange], result: RunResult
 ) -> set[str]:
-    """Write each source's share of the changes in one call; return the fingerprints not written."""
+    """Write each source's share of the changes in one call; return the fingerprints not written.
+
+    Every write-back source is called, with an empty share when nothing of it changed: a connector
+    that shows a view of its flags (the Sheets "coprod flags" column, which follows what staff
+    answered in the Flags tab) brings it up to date; the others return at once.
+    """
     failed: set[str] = set()
-    for source, share in sorted(route_changes(recipe, changes).items()):
+    routed = route_changes(recipe, changes)
+    for source, spec in recipe.sources.items():
+        if spec.write_back and source in conns:
+            routed.setdefault(source, [])
+    for source, share in sorted(routed.items()):
         if not recipe.sources[source].write_back:
             result.write.written.extend(c.fingerprint for c in share)
             continue

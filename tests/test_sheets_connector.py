@@ -579,6 +579,65 @@ def test_flags_column_is_cleared_when_a_persons_last_flag_resolves() -> None:
 
 
 @responses.activate
+def test_flags_column_drops_a_flag_staff_acknowledged_though_coprod_changed_nothing() -> None:
+    owed, overdue = owed_flag("007"), owed_flag("17", name="Ben")
+    recipe = make_recipe(flags_column="coprod flags")
+    people = [row + ["coprod flags"] if i == 0 else row for i, row in enumerate(PEOPLE)]
+    people[1] = people[1] + ["Sam is owed £75.00"]
+    people[3] = people[3] + ["Ben is owed £75.00"]
+    sheet = make_sheet(flags=flags_rows((owed, "acknowledged"), (overdue, "open")), people=people)
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    previous = {f.fingerprint: known(f) for f in (owed, overdue)}
+    diff = diff_flags(previous, [owed, overdue], conn.read_staff_statuses(), RUN)
+    assert diff.changes == [] and diff.kept_by_staff == 1  # nothing for the Flags tab
+
+    report = conn.write_flags(diff.changes)
+
+    assert [kind for kind, _ in sheet.calls] == ["meta", "batchGet", "values:batchUpdate"]
+    (body,) = write_bodies(sheet)
+    assert body["valueInputOption"] == "RAW"
+    assert body["data"] == [
+        {"range": "'Sam''s group – people'!F2", "majorDimension": "ROWS", "values": [[""]]}
+    ]
+    assert sheet.tabs[PEOPLE_TAB].cell(4, 6) == "Ben is owed £75.00"  # still open: left as it is
+    assert report.requests == 1 and report.written == []
+
+    sheet.tabs["Flags"].values[1][1] = "open"  # staff take the acknowledgement back
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    conn.write_flags([])
+    assert sheet.tabs[PEOPLE_TAB].cell(2, 6) == "Sam is owed £75.00"
+
+    before = len(sheet.calls)
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    assert conn.write_flags([]).requests == 0  # the column shows what it should: nothing is sent
+    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]
+
+
+@responses.activate
+def test_a_rows_flags_column_lists_its_persons_and_its_own_open_flags_together() -> None:
+    recipe = make_recipe(flags_column="coprod flags")
+    sheet = make_sheet(flags=flags_rows())
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    bad_role = make_flag(
+        check_id="data_quality.bad_value",
+        severity=Severity.WARNING,
+        subject=Subject(kind=SubjectKind.RECORD, id="people:4"),
+        title="Value not understood",
+        message="...",
+        evidence={"field": "roles"},
+    )
+    diff = diff_flags({}, [owed_flag("17"), bad_role], {}, RUN)
+
+    conn.write_flags(diff.changes)
+
+    assert sheet.tabs[PEOPLE_TAB].cell(4, 6) == "Sam is owed £75.00\nValue not understood"
+
+
+@responses.activate
 def test_no_changes_means_no_request_at_all() -> None:
     recipe = make_recipe()
     sheet = make_sheet(flags=flags_rows())

@@ -15,6 +15,7 @@ import pytest
 import responses
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2.credentials import Credentials
+from gspread.utils import rowcol_to_a1
 
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import ConnectorContext
@@ -319,3 +320,38 @@ def test_an_attendance_id_typed_with_leading_zeros_is_flagged_with_a_hint_and_no
         "(did you mean 1?). The attendance was not used."
     )
     assert result.dataset is not None and [a.person_id for a in result.dataset.attendance] == ["3", "4"]
+
+
+@responses.activate
+def test_a_persons_flags_column_shows_only_the_flags_staff_have_not_answered() -> None:
+    recipe = load()
+    sheet = fake_sheet_from_templates(recipe)
+    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+    state = StateStore.open(":memory:")
+    sync_connector(recipe).install()
+    first = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
+    assert first.exit_code == 0, first.messages
+    people, flags_tab = sheet.tabs["Form responses 1"], sheet.tabs["Flags"]
+    column = people.values[0].index("coprod flags") + 1
+    person_rows = [row for row in flags_tab.values[1:] if row[4].startswith("person ")]
+    person = person_rows[0][4].removeprefix("person ")
+    row = next(n for n, r in enumerate(people.values, start=1) if r[8] == person)
+    assert people.cell(row, column)  # the person's open flags are shown
+
+    for flag_row in person_rows:
+        if flag_row[4] == f"person {person}":
+            flag_row[1] = "acknowledged"  # staff answer every flag about that person
+    before = len(sheet.calls)
+    second = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
+
+    assert second.exit_code == 0, second.messages
+    assert second.diff is not None and second.diff.changes == []
+    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet", "values:batchUpdate"]
+    (body,) = [b for b in sheet.bodies[-1:] if "valueInputOption" in b]
+    assert [vr["range"] for vr in body["data"]] == [f"'Form responses 1'!{rowcol_to_a1(row, column)}"]
+    assert people.cell(row, column) == ""
+
+    before = len(sheet.calls)
+    third = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
+    assert third.exit_code == 0, third.messages
+    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]  # nothing left to write
