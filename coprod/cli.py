@@ -24,8 +24,8 @@ from typing import Any, TextIO
 from coprod.config import LoadedRecipe, RecipeInvalid, load_recipe
 from coprod.connectors.base import ConnectorError
 from coprod.sync import ExitCode, RunResult, build_connectors, run
-from coprod_core.flags import Flag, Severity
-from coprod_core.settings import CheckSettings
+from coprod_core.flags import Flag, Severity, jsonable
+from coprod_core.rules import all_rules, find, markdown_table
 
 DEMO_DATE = date(2026, 11, 20)
 """The demo's fictional "today", so the demo shows the same flags whenever it is run."""
@@ -159,7 +159,7 @@ def print_flags(flags: Sequence[Flag], output: Output) -> None:
         output.line()
 
 
-def print_summary(result: RunResult, settings: CheckSettings, output: Output, *, title: str) -> None:
+def print_summary(result: RunResult, output: Output, *, title: str) -> None:
     """What the run read, found and wrote, each line saying only what really happened."""
     output.line(title)
     for entity, c in result.counts.items():
@@ -187,22 +187,14 @@ def print_summary(result: RunResult, settings: CheckSettings, output: Output, *,
             output.line(f"  written     {len(result.write.written)} of {total} change(s)")
         if result.write.failed:
             output.line(f"  not written {len(result.write.failed)} (tried again next run)")
-    _print_placements(result, settings, output)
+    _print_placements(result, output)
 
 
-def _print_placements(result: RunResult, settings: CheckSettings, output: Output) -> None:
-    """Where each project stands on the TLAP ladder, flagged or not, so staff see what is fine too."""
-    if result.dataset is None or result.run_date is None:
-        return
-    try:
-        from coprod_core.checks.consultation import assess
-    except ImportError:
-        return
-    for project in result.dataset.projects:
-        a = assess(project, result.dataset, settings, result.run_date)
-        output.line(
-            f"  ladder      '{project.name}': called {project.label.words}, evidence says {a.rung.words}"
-        )
+def _print_placements(result: RunResult, output: Output) -> None:
+    """Where each project stands on the TLAP ladder, flagged or not, so staff see what is fine too
+    (the placements the run already made: nothing is worked out again here)."""
+    for a in result.placements:
+        output.line(f"  ladder      '{a.project_name}': called {a.label.words}, evidence says {a.rung.words}")
 
 
 def _run(loaded: LoadedRecipe, args: argparse.Namespace, output: Output, *, mode: str) -> RunResult:
@@ -238,6 +230,8 @@ def _finish(
                 | {"evidence": json.loads(f.evidence_json)}
                 for f in result.flags
             ],
+            # Every project's place on the ladder, flagged or not, with each criterion's result.
+            "placements": [jsonable(a.placement()) for a in result.placements],
         }
         output.line(json.dumps(payload, indent=2, default=str))
         return int(result.exit_code)
@@ -250,7 +244,7 @@ def _finish(
     if result.counts:
         if result.exit_code not in (ExitCode.OK, ExitCode.PARTIAL_WRITE):
             title = f"Stopped '{loaded.recipe.name}': nothing was written"
-        print_summary(result, loaded.recipe.settings, output, title=title)
+        print_summary(result, output, title=title)
     if result.exit_code == ExitCode.OK and not always and not result.changed:
         output.line("  nothing changed since the last run")
     return int(result.exit_code)
@@ -351,6 +345,32 @@ def cmd_demo(args: argparse.Namespace, output: Output) -> int:
     return code
 
 
+def cmd_rules(args: argparse.Namespace, output: Output) -> int:
+    """Every rule coprod checks, like a linter's rule list (``--markdown``: README's table)."""
+    if args.markdown:
+        output.line(markdown_table())
+        return ExitCode.OK
+    rules = all_rules()
+    width = max(len(r.id) for r in rules)
+    for r in rules:
+        output.line(f"{r.id:<{width}}  {r.severity.value:<8}  {r.title}")
+    output.line()
+    output.line("`coprod explain RULE` says what a rule checks, why it matters and what you can do.")
+    return ExitCode.OK
+
+
+def cmd_explain(args: argparse.Namespace, output: Output) -> int:
+    """One rule's page: what it checks, why it matters (with its source), what staff can do."""
+    rule = find(args.rule)
+    # A check's name (``payments``) explains each of its rules.
+    rules = [rule] if rule is not None else [r for r in all_rules() if r.check == args.rule.strip()]
+    if not rules:
+        output.line(f"coprod: there is no rule '{args.rule}'; `coprod rules` lists them all")
+        return ExitCode.CONFIG
+    output.line("\n\n".join(r.page() for r in rules))
+    return ExitCode.OK
+
+
 def cmd_serve(args: argparse.Namespace, output: Output) -> int:
     try:
         from coprod.webhook_app.cli import serve
@@ -410,6 +430,14 @@ def parser() -> argparse.ArgumentParser:
     i = sub.add_parser("install", help="prepare the tools: flags tab, fields, webhook (safe to run twice)")
     i.add_argument("recipe")
     i.set_defaults(func=cmd_install)
+
+    r = sub.add_parser("rules", help="list every rule coprod checks")
+    r.add_argument("--markdown", action="store_true", help="as the table in README.md")
+    r.set_defaults(func=cmd_rules)
+
+    e = sub.add_parser("explain", help="what a rule checks, why it matters and what you can do")
+    e.add_argument("rule", help="a rule id, e.g. consultation.mislabelled (or a check: payments)")
+    e.set_defaults(func=cmd_explain)
 
     sv = sub.add_parser("serve", help="run the webhook app locally (use gunicorn in production)")
     sv.add_argument("--host", default="127.0.0.1")

@@ -19,7 +19,8 @@ from coprod.config import LoadedRecipe
 from coprod.connectors.base import ConfigError, Connector, ConnectorContext, ConnectorError, WriteReport
 from coprod.connectors.registry import build_connector
 from coprod.state import RunLocked, StateStore, state_path
-from coprod_core.checks import run_checks
+from coprod_core.checks import check_all
+from coprod_core.checks.consultation import Assessment
 from coprod_core.flags import Flag, SubjectKind, sort_flags
 from coprod_core.lifecycle import Diff, FlagChange, FlagStatus, diff_flags
 from coprod_core.mapping import EntityCount, map_dataset
@@ -64,6 +65,8 @@ class RunResult:
     run_date: date | None = None
     checked: bool = False
     """The checks ran: ``flags`` is the run's answer (False when it stopped before them)."""
+    placements: list[Assessment] = field(default_factory=list)
+    """Where every project stands on the ladder, flagged or not (worked out once, with the flags)."""
 
     @property
     def changed(self) -> bool:
@@ -247,7 +250,9 @@ def _run_steps(
                 )
                 return result
 
-        result.flags = sort_flags([*mapped.problems, *run_checks(mapped.dataset, recipe.settings, today)])
+        found = check_all(mapped.dataset, recipe.settings, today)
+        result.flags = sort_flags([*mapped.problems, *found.flags])
+        result.placements = found.placements
         result.checked = True
         if mode == "check" or state is None:
             return result

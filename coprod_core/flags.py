@@ -81,6 +81,12 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+def jsonable(value: Any) -> Any:
+    """Evidence as the tools receive it: JSON types only, amounts and hours as plain digits ("10",
+    never "1E+1"), dates as ISO text, sets sorted."""
+    return json.loads(_EVIDENCE_JSON.encode(_canonical(value)))
+
+
 def _canonical_dict(value: dict[Any, Any]) -> dict[str, Any]:
     return {
         (k if type(k) is str else str(k)): (v if type(v) in _SCALARS else _canonical(v))

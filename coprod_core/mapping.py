@@ -27,10 +27,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from coprod_core.checks.data_quality import RULES as PROBLEMS
 from coprod_core.collector import collector_paused
-from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
+from coprod_core.flags import Flag, Subject, SubjectKind
 from coprod_core.model import (
     KIND_WORDS,
+    NO_PLAN_BEFORE,
     PREFER_NOT_TO_SAY,
     ROLE_WORDS,
     UNKNOWN,
@@ -179,6 +181,38 @@ def _date_parser(day_first: bool) -> Callable[[Any], date]:
         except ValueError:
             pass  # 31/02/2026 and the like
         raise _Bad(_DATE_EXPECTED)
+
+    return parse
+
+
+_NO_PLAN_SPELLINGS = frozenset(
+    _key(words)
+    for words in (
+        NO_PLAN_BEFORE,
+        "no plan before",
+        "no plan before people",
+        "no plan before people took part",
+        "no plan before they took part",
+        "no plan beforehand",
+    )
+)
+"""How a plan-drafted cell says that no plan existed before people took part, without a values map
+(a recipe can map its own words: ``"Started with people" = "no_plan_before"``)."""
+
+
+def _plan_date_parser(day_first: bool) -> Callable[[Any], date | str]:
+    """The day the plan was drafted, or ``NO_PLAN_BEFORE``: no plan came before the people."""
+    read_date = _date_parser(day_first)
+
+    def parse(raw: Any) -> date | str:
+        if isinstance(raw, str) and _key(raw) in _NO_PLAN_SPELLINGS:
+            return NO_PLAN_BEFORE
+        try:
+            return read_date(raw)
+        except _Bad:
+            raise _Bad(
+                f"{_DATE_EXPECTED}, or 'no plan before' if no plan existed before people took part"
+            ) from None
 
     return parse
 
@@ -368,6 +402,8 @@ def _base_parser(kind: str, detail: Any, day_first: bool) -> Callable[[Any], Any
         return lambda raw: _text(raw)
     if kind == "date":
         return _date_parser(day_first)
+    if kind == "plan_date":
+        return _plan_date_parser(day_first)
     if kind == "hours":
         return _hours
     if kind == "money":
@@ -550,16 +586,6 @@ def _dimensions(spec: EntitySpec) -> list[_Dimension]:
 # --------------------------------------------------------------------------------------------
 # Problems (data-quality flags).
 
-_TITLES = {
-    "bad_value": "Value not understood",
-    "missing_value": "Value missing",
-    "unknown_person": "Unknown person",
-    "unknown_session": "Unknown session",
-    "unknown_project": "Unknown project",
-    "duplicate_id": "Duplicate ID",
-    "negative_amount": "Negative payment",
-}
-
 
 class _Problems:
     """Collects data-quality flags; each names the row and column and says how to fix it."""
@@ -585,11 +611,8 @@ class _Problems:
         if evidence:
             ev.update(evidence)
         self.flags.append(
-            make_flag(
-                check_id=f"data_quality.{problem}",
-                severity=Severity.WARNING,
+            PROBLEMS[problem].flag(
                 subject=Subject(kind=SubjectKind.RECORD, id=f"{entity.value}:{row.key or row.ref}"),
-                title=_TITLES[problem],
                 message=message,
                 evidence=ev,
                 identity={"field": field_name, "column": column},
@@ -816,15 +839,31 @@ def _column(spec: EntitySpec, name: str) -> str | None:
 
 
 def _inline_project(p: InlineProject) -> Project:
+    plan = p.plan_drafted
     return Project(
         id=p.id,
         name=p.name,
         label=p.label,
         stages_reached=frozenset(p.stages_reached),
-        plan_drafted=p.plan_drafted,
+        plan_drafted=plan if isinstance(plan, date) else None,
+        no_plan_before=plan == NO_PLAN_BEFORE,
         co_chair_roles=frozenset(p.co_chair_roles),
+        co_chairs=tuple(p.co_chairs),
         decision_group=tuple(p.decision_group),
+        recruitment_opened=p.recruitment_opened,
+        values_agreed=p.values_agreed,
+        values_reviewed=p.values_reviewed,
     )
+
+
+def _recorded(recipe: Recipe) -> frozenset[str]:
+    """The fields the recipe maps (``entity.field``), so a rule can tell "none recorded" from "not
+    kept": a column mapped, a default given, or a field set on any project declared in the recipe."""
+    found = {f"{entity.value}.{name}" for entity, spec in recipe.entities.items() for name in spec.fields}
+    found |= {f"{entity.value}.{name}" for entity, spec in recipe.entities.items() for name in spec.defaults}
+    if Entity.PROJECTS not in recipe.entities:
+        found |= {f"projects.{name}" for p in recipe.projects for name in p.model_fields_set}
+    return frozenset(found)
 
 
 def _duplicate(
@@ -933,6 +972,7 @@ def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Sequence[Row]]) -> Mapped
         payments=tuple(payments),
         baseline=dict(recipe.baseline),
         policy=recipe.policy,
+        recorded=_recorded(recipe),
     )
     return Mapped(dataset=dataset, problems=problems.flags, counts=counts)
 
@@ -1078,6 +1118,7 @@ def _map_people(
                 demographics=demographics,
                 payment_preference=f.get("payment_preference"),
                 benefits_opt_in=f.get("benefits_opt_in", False),
+                supported=f.get("supported"),
             )
         )
         m.use()
@@ -1098,39 +1139,69 @@ def _map_projects(
         if by_id.repeated(row, pid):
             continue
         by_id.use(row, pid)
-        members = f.get("decision_group", ())
-        group = [member for member in members if member in people.known]
-        unknown = [member for member in members if member not in people.known]
-        if unknown:
-            column = _column(m.spec, "decision_group")
-            ids = ", ".join(member + people.hint(member) for member in unknown)
-            problems.add(
-                "unknown_person",
-                m.entity,
-                row,
-                column=column,
-                field_name="decision_group",
-                message=f"{_where(row, column, m.entity, 'decision_group')}: person "
-                f"{'ID' if len(unknown) == 1 else 'IDs'} {ids} in the decision-making group "
-                f"{'is' if len(unknown) == 1 else 'are'} not in the people list. The project was used "
-                f"without {'them' if len(unknown) > 1 else 'that person'} in its group. Fix the ID, or add "
-                f"the person to the people list.",
-                evidence={"found": unknown},
-                project_id=pid,
-            )
+        group = _known_members(m, row, f, "decision_group", people, problems, pid)
+        co_chairs = _known_members(m, row, f, "co_chairs", people, problems, pid)
+        plan = f.get("plan_drafted")
         projects.append(
             Project.model_construct(
                 id=pid,
                 name=f["name"],
                 label=f.get("label", Rung.CO_PRODUCTION),
                 stages_reached=frozenset(f.get("stages_reached", ())),
-                plan_drafted=f.get("plan_drafted"),
+                plan_drafted=plan if isinstance(plan, date) else None,
+                no_plan_before=plan == NO_PLAN_BEFORE,
                 co_chair_roles=frozenset(f.get("co_chair_roles", ())),
-                decision_group=tuple(group),
+                co_chairs=co_chairs,
+                decision_group=group,
+                recruitment_opened=f.get("recruitment_opened"),
+                values_agreed=f.get("values_agreed"),
+                values_reviewed=f.get("values_reviewed"),
             )
         )
         m.use()
     return projects
+
+
+_MEMBERS_WORDS = {
+    "decision_group": ("in the decision-making group", "in its group"),
+    "co_chairs": ("among the co-chairs", "as a co-chair"),
+}
+"""How a message names a project's list of people: where they are listed, and what the project
+was used without."""
+
+
+def _known_members(
+    m: _EntityMapper,
+    row: Row,
+    f: dict[str, Any],
+    field_name: str,
+    people: _NearIds,
+    problems: _Problems,
+    project_id: str,
+) -> tuple[str, ...]:
+    """The person ids of a project's list (decision group, co-chairs) that are in the people list;
+    the others are flagged, naming the row and column, and left out."""
+    members = f.get(field_name, ())
+    unknown = [member for member in members if member not in people.known]
+    if unknown:
+        listed, used_without = _MEMBERS_WORDS[field_name]
+        column = _column(m.spec, field_name)
+        ids = ", ".join(member + people.hint(member) for member in unknown)
+        problems.add(
+            "unknown_person",
+            m.entity,
+            row,
+            column=column,
+            field_name=field_name,
+            message=f"{_where(row, column, m.entity, field_name)}: person "
+            f"{'ID' if len(unknown) == 1 else 'IDs'} {ids} {listed} "
+            f"{'is' if len(unknown) == 1 else 'are'} not in the people list. The project was used "
+            f"without {'them' if len(unknown) > 1 else 'that person'} {used_without}. Fix the ID, or add "
+            f"the person to the people list.",
+            evidence={"found": unknown},
+            project_id=project_id,
+        )
+    return tuple(member for member in members if member in people.known)
 
 
 def _map_sessions(
@@ -1198,6 +1269,7 @@ def _map_sessions(
                 title=f.get("title"),
                 decision_taken=f.get("decision_taken", False),
                 decision=f.get("decision"),
+                fed_back=f.get("fed_back"),
             )
         )
         m.use()

@@ -9,6 +9,7 @@ Money is ``Decimal`` everywhere: a payment check that rounds floats owes someone
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable
 from datetime import date
@@ -80,6 +81,10 @@ class SessionKind(StrEnum):
     FEEDBACK_ON_DRAFT = "feedback_on_draft"
     FOCUS_GROUP = "focus_group"
     INFORMATION_EVENT = "information_event"
+    FEEDBACK_TO_PARTICIPANTS = "feedback_to_participants"
+    """Telling people how their input changed what was decided ("you said, we did")."""
+    PEER_SUPPORT = "peer_support"
+    """Support for people in a voice role from others who share their experience (a network)."""
     OTHER = "other"
 
 
@@ -89,8 +94,15 @@ CONSULT_KINDS: frozenset[SessionKind] = frozenset(
         SessionKind.FEEDBACK_ON_DRAFT,
         SessionKind.FOCUS_GROUP,
         SessionKind.INFORMATION_EVENT,
+        SessionKind.FEEDBACK_TO_PARTICIPANTS,
     }
 )
+"""Kinds that ask people for their views, or tell them things: time in them is not deciding."""
+
+LISTENING_KINDS: frozenset[SessionKind] = frozenset(
+    {SessionKind.INFORMATION_EVENT, SessionKind.FEEDBACK_TO_PARTICIPANTS}
+)
+"""Kinds where people are only told things: taking part in nothing else is informing."""
 
 KIND_WORDS: dict[SessionKind, str] = {
     SessionKind.CO_DESIGN_WORKSHOP: "co-design workshop",
@@ -103,6 +115,8 @@ KIND_WORDS: dict[SessionKind, str] = {
     SessionKind.FEEDBACK_ON_DRAFT: "feedback on a draft",
     SessionKind.FOCUS_GROUP: "focus group",
     SessionKind.INFORMATION_EVENT: "information event",
+    SessionKind.FEEDBACK_TO_PARTICIPANTS: "feedback to participants",
+    SessionKind.PEER_SUPPORT: "peer support session",
     SessionKind.OTHER: "session",
 }
 
@@ -135,6 +149,9 @@ class PaymentKind(StrEnum):
     EXPENSES = "expenses"
 
 
+NO_PLAN_BEFORE = "no_plan_before"
+"""The plan-drafted field's value for "no plan existed before people in the voice roles took part"."""
+
 UNKNOWN = "unknown"
 PREFER_NOT_TO_SAY = "prefer_not_to_say"
 NOT_STATED: frozenset[str] = frozenset({UNKNOWN, PREFER_NOT_TO_SAY})
@@ -163,6 +180,9 @@ class Person(_Frozen):
     payment_preference: PaymentPreference | None = None
     benefits_opt_in: bool = False
     """The person asked to be told when fees in a month may affect their benefits."""
+    supported: bool | None = None
+    """Training or support for their part in the project is recorded (yes), recorded as none (no),
+    or not recorded (None)."""
 
     def has_any_role(self, roles: Iterable[Role]) -> bool:
         return not self.roles.isdisjoint(roles)
@@ -179,9 +199,21 @@ class Project(_Frozen):
     """What the project calls itself: the rung it claims on the ladder."""
     stages_reached: frozenset[Stage] = frozenset()
     plan_drafted: date | None = None
+    no_plan_before: bool = False
+    """The project records that no plan existed before people in the voice roles took part (the
+    plan-drafted field's value ``no_plan_before``), so there is no date to record."""
     co_chair_roles: frozenset[Role] = frozenset()
+    """The roles its co-chairs hold: what the ladder's shared-decisions criterion reads."""
+    co_chairs: tuple[str, ...] = ()
+    """Person ids of its co-chairs, when recorded: what the support rules read."""
     decision_group: tuple[str, ...] = ()
     """Person ids of the decision-making group (board, steering group), if the project has one."""
+    recruitment_opened: date | None = None
+    """When recruitment of people in the voice roles opened."""
+    values_agreed: date | None = None
+    """When the project agreed the values co-production requires (a charter, ground rules)."""
+    values_reviewed: date | None = None
+    """When those values were last reassessed together."""
 
 
 class Session(_Frozen):
@@ -195,6 +227,8 @@ class Session(_Frozen):
     decision_taken: bool = False
     decision: str | None = None
     """What was decided, in the project's words ("the budget"), for the flag message."""
+    fed_back: datetime.date | None = None
+    """When the people who gave input were told what was decided and how their input counted."""
 
     def label(self) -> str:
         from coprod_core.text import day
@@ -305,6 +339,14 @@ class Dataset(_Frozen):
     payments: tuple[Payment, ...] = ()
     baseline: dict[str, BaselineDimension] = Field(default_factory=dict)
     policy: PaymentPolicy | None = None
+    recorded: frozenset[str] = frozenset()
+    """Optional fields the recipe maps, as ``entity.field`` (``projects.values_agreed``). A rule
+    reads an empty value as "none recorded" only when its field is mapped; when the field is not
+    mapped the rule says nothing, because nothing about it is known."""
+
+    def records(self, field: str) -> bool:
+        """Whether the recipe maps ``field`` (``entity.field``)."""
+        return field in self.recorded
 
     @model_validator(mode="after")
     def _ids_unique(self) -> Dataset:

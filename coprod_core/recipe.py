@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -54,7 +54,8 @@ class FieldSpec:
 
     required: bool
     kind: str
-    """text, multi (a list), enum, date, hours, money, money+ (not negative) or bool."""
+    """text, multi (a list), enum, date, plan_date (a date, or ``no_plan_before``: no plan existed
+    before people in the voice roles took part), hours, money, money+ (not negative) or bool."""
     enum: type[StrEnum] | None = None
 
 
@@ -65,15 +66,20 @@ CANONICAL_FIELDS: dict[Entity, dict[str, FieldSpec]] = {
         "roles": FieldSpec(True, "multi", Role),
         "payment_preference": FieldSpec(False, "enum", PaymentPreference),
         "benefits_opt_in": FieldSpec(False, "bool"),
+        "supported": FieldSpec(False, "bool"),
     },
     Entity.PROJECTS: {
         "id": FieldSpec(True, "text"),
         "name": FieldSpec(True, "text"),
         "label": FieldSpec(False, "enum", Rung),
         "stages_reached": FieldSpec(False, "multi", Stage),
-        "plan_drafted": FieldSpec(False, "date"),
+        "plan_drafted": FieldSpec(False, "plan_date"),
         "co_chair_roles": FieldSpec(False, "multi", Role),
+        "co_chairs": FieldSpec(False, "multi"),
         "decision_group": FieldSpec(False, "multi"),
+        "recruitment_opened": FieldSpec(False, "date"),
+        "values_agreed": FieldSpec(False, "date"),
+        "values_reviewed": FieldSpec(False, "date"),
     },
     Entity.SESSIONS: {
         "id": FieldSpec(True, "text"),
@@ -86,6 +92,7 @@ CANONICAL_FIELDS: dict[Entity, dict[str, FieldSpec]] = {
         "title": FieldSpec(False, "text"),
         "decision_taken": FieldSpec(False, "bool"),
         "decision": FieldSpec(False, "text"),
+        "fed_back": FieldSpec(False, "date"),
     },
     Entity.ATTENDANCE: {
         "person_id": FieldSpec(True, "text"),
@@ -190,9 +197,14 @@ class InlineProject(_Strict):
     name: str
     label: Rung = Rung.CO_PRODUCTION
     stages_reached: list[Stage] = Field(default_factory=list)
-    plan_drafted: date | None = None
+    plan_drafted: date | Literal["no_plan_before"] | None = None
+    """A date, or ``"no_plan_before"`` when no plan existed before people took part."""
     co_chair_roles: list[Role] = Field(default_factory=list)
+    co_chairs: list[str] = Field(default_factory=list)
     decision_group: list[str] = Field(default_factory=list)
+    recruitment_opened: date | None = None
+    values_agreed: date | None = None
+    values_reviewed: date | None = None
 
 
 class StateSpec(_Strict):

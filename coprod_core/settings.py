@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coprod_core.model import Role
+from coprod_core.model import Role, SessionKind
 
 
 class _Settings(BaseModel):
@@ -37,8 +37,34 @@ class ConsultationSettings(_Settings):
     """'Beyond feedback' fails when more than this share of voice hours were consult-type."""
 
 
+class FeedbackSettings(_Settings):
+    within_days: int = Field(default=30, ge=0)
+    """Days after a decision by which the people who gave input should hear what was decided."""
+
+
+class SupportSettings(_Settings):
+    support_kinds: frozenset[SessionKind] = frozenset({SessionKind.TRAINING, SessionKind.PEER_SUPPORT})
+    """Kinds of session that count as training or support for someone's part in decisions."""
+
+
+class RecruitmentSettings(_Settings):
+    min_days: int = Field(default=28, ge=0)
+    """Days from recruitment opening that should pass before a project's first decision."""
+    min_voice_joined: int = Field(default=3, ge=0)
+    """People in a voice role who should have joined (taken part in a session) by the first decision."""
+
+
+class ValuesSettings(_Settings):
+    review_within_days: int = Field(default=180, ge=1)
+    """Days within which a project's co-production values should be reassessed, and again after."""
+
+
 class CheckSettings(_Settings):
     voice_roles: frozenset[Role] = frozenset({Role.LIVED_EXPERIENCE, Role.CARER})
     representation: RepresentationSettings = RepresentationSettings()
     payments: PaymentSettings = PaymentSettings()
     consultation: ConsultationSettings = ConsultationSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
+    support: SupportSettings = SupportSettings()
+    recruitment: RecruitmentSettings = RecruitmentSettings()
+    values: ValuesSettings = ValuesSettings()

@@ -44,7 +44,7 @@ def test_sync_json_gives_counts_and_flags(demo, capsys):
     assert main(["sync", str(demo), "--json", "--dry-run", "--date", "2026-11-20"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["dry_run"] is True
-    assert payload["changes"]["new"] == len(payload["flags"]) == 20
+    assert payload["changes"]["new"] == len(payload["flags"]) == 27
     assert {"check_id", "severity", "subject", "fingerprint", "message", "evidence"} <= set(
         payload["flags"][0]
     )

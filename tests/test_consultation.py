@@ -179,10 +179,10 @@ def test_plan_drafted_before_first_lived_experience_session_and_mostly_feedback_
     assert flag.severity is Severity.CRITICAL  # three rungs below its label
     assert flag.title == "Called co-production, evidence shows consultation"
     assert flag.message == (
-        "'Day service redesign' is called co-production, but the evidence places it at consultation: "
-        "the plan was drafted on 12 February 2026, before anyone with lived experience or a carer took "
-        "part (first on 2 April 2026); 5 of their 6 sessions were feedback on drafts (5 of 7 hours, 71% "
-        "of their time); no decision was taken in a session they attended (1 decision recorded, the "
+        "'Day service redesign' is called co-production, but the evidence places it at consultation. "
+        "The plan was drafted on 12 February 2026, before anyone with lived experience or a carer took "
+        "part (first on 2 April 2026). 5 of their 6 sessions were feedback on drafts (5 of 7 hours, 71% "
+        "of their time). No decision was taken in a session they attended (1 decision recorded, the "
         "latest on 20 April 2026). What you can do: involve them before the next plan is drafted and "
         "before decisions are taken; give them a part in designing and deciding, not only in giving "
         "feedback; take decisions in meetings they attend, or invite one of them to co-chair; or "
@@ -243,7 +243,7 @@ def test_reached_stage_without_them_fails_and_is_named() -> None:
     }
     flag = only_flag(ds)
     assert flag.severity is Severity.WARNING
-    assert "they took no part in the delivery stage (1 session held without them)" in flag.message
+    assert "They took no part in the delivery stage (1 session held without them)." in flag.message
     assert "bring them into the delivery stage" in flag.message
 
 
@@ -269,7 +269,7 @@ def test_no_stage_information_at_all_is_unknown_not_failed() -> None:
     assert a.result(ACROSS_STAGES) is Result.UNKNOWN
     flag = only_flag(ds)
     assert flag.severity is Severity.INFO
-    assert "which stages the project has reached is not recorded" in flag.message
+    assert "Which stages the project has reached is not recorded." in flag.message
 
 
 def test_decision_taken_without_them_before_their_first_attendance_fails_from_the_start() -> None:
@@ -326,7 +326,7 @@ def test_voice_attending_only_information_events_is_informing() -> None:
     flag = only_flag(ds)
     assert flag.severity is Severity.CRITICAL
     assert (
-        "all 2 of their sessions were information events (4 of 4 hours, 100% of their time)" in flag.message
+        "Both of their sessions were information events (4 of 4 hours, 100% of their time)." in flag.message
     )
 
 
@@ -356,27 +356,186 @@ def test_project_with_no_sessions_and_no_attendance_does_not_crash() -> None:
     assert "has taken part in any session so far" in flag.message
 
 
+def staff_first(**project_kw: object) -> Dataset:
+    """co_produced, with no plan date and a staff-only planning session before anyone else joined."""
+    base = co_produced(plan_drafted=None, **project_kw)
+    early = session("s0", date(2026, 1, 20), K.STEERING_GROUP, Stage.PLANNING)
+    return base.model_copy(
+        update={"sessions": (early, *base.sessions), "attendance": (*base.attendance, *attend("m1", "s0"))}
+    )
+
+
 def test_unknown_plan_date_is_said_as_unknown_with_info_severity_when_nothing_failed() -> None:
-    ds = co_produced(plan_drafted=None)
+    ds = staff_first()
     a = assess(ds.projects[0], ds, SETTINGS, RUN)
     assert a.result(FROM_THE_START) is Result.UNKNOWN
     assert a.rung is Rung.CO_DESIGN  # unknown is not guessed to pass
     assert a.rung_if_unknowns_pass is Rung.CO_PRODUCTION
+    assert a.criteria[FROM_THE_START].numbers["sessions_before_them"] == 1
     flag = only_flag(ds)
     assert flag.severity is Severity.INFO
-    assert "the date the plan was drafted is not recorded" in flag.message
-    assert "only places it at co-design, because some of it is missing" in flag.message
-    assert "record the date the plan was drafted" in flag.message
+    assert flag.message == (
+        "'Day service redesign' is called co-production, but the evidence recorded so far only places it "
+        "at co-design, because some of it is missing. The date the plan was drafted is not recorded, and 1 "
+        "session was held before people with lived experience or carers first took part (on 1 February "
+        "2026). What you can do: record the date the plan was drafted, or that no plan existed before they "
+        "took part; or describe it as co-design until then."
+    )
     assert json.loads(flag.evidence_json)["criteria"][FROM_THE_START]["result"] == "unknown"
 
 
 def test_unknown_alongside_a_failure_is_said_separately_and_not_as_a_failure() -> None:
-    base = co_produced(plan_drafted=None)
-    ds = base.model_copy(update={"policy": None})
+    ds = staff_first().model_copy(update={"policy": None})
     flag = only_flag(ds)
     assert flag.severity is Severity.WARNING
-    assert "places it at co-design: there is no payment policy" in flag.message
-    assert "Some evidence is missing: the date the plan was drafted is not recorded." in flag.message
+    assert "places it at co-design. There is no payment policy" in flag.message
+    assert "Some evidence is missing. The date the plan was drafted is not recorded" in flag.message
+
+
+# --- from the start without a plan date (issue: a genuine project is never flagged) ------------
+
+
+def newham_people_first(**project_kw: object) -> Dataset:
+    """Seed "What is co-production?": people with learning difficulties inspect the group homes, write
+    the standards and put them into the contract with the commissioners. No plan existed before they
+    joined, so none is dated; they are at every session from the first, deciding, in all four stages."""
+    d0 = date(1996, 2, 1)
+    sessions = [
+        session("n1", d0, K.CO_DESIGN_WORKSHOP, Stage.DESIGN, h="3"),
+        session("n2", d0 + timedelta(days=30), K.CO_DESIGN_WORKSHOP, Stage.DESIGN, h="3"),
+        session(
+            "n3",
+            d0 + timedelta(days=60),
+            K.DECISION_MEETING,
+            Stage.PLANNING,
+            decision=True,
+            what="The standards for group homes",
+        ),
+        session(
+            "n4",
+            d0 + timedelta(days=90),
+            K.DECISION_MEETING,
+            Stage.PLANNING,
+            decision=True,
+            what="The contract terms",
+        ),
+        session("n5", d0 + timedelta(days=150), K.CO_DELIVERY, Stage.DELIVERY),
+        session("n6", d0 + timedelta(days=240), K.CO_EVALUATION, Stage.EVALUATION),
+    ]
+    ids = [s.id for s in sessions]
+    att = attend("le1", *ids) + attend("c1", *ids) + attend("m1", "n3", "n4")
+    kw: dict[str, object] = {
+        "name": "Group homes standards",
+        "plan_drafted": None,
+        "stages_reached": frozenset(Stage),
+    }
+    kw.update(project_kw)
+    return dataset(project(**kw), sessions, att)
+
+
+def test_genuine_project_with_no_plan_date_reaches_co_production_unflagged() -> None:
+    ds = newham_people_first()
+    run_date = date(1997, 1, 1)
+    a = assess(ds.projects[0], ds, SETTINGS, run_date)
+    assert a.rung is Rung.CO_PRODUCTION
+    start = a.criteria[FROM_THE_START]
+    assert start.result is Result.PASS
+    assert start.numbers["judged_on"] == "first_session"
+    assert start.numbers["first_session"] == start.numbers["first_voice_session"] == date(1996, 2, 1)
+    assert start.basis == (
+        "no plan date is recorded; people with lived experience or carers were at the first recorded "
+        "session, on 1 February 1996"
+    )
+    assert consultation.run(ds, SETTINGS, run_date) == []
+
+
+def test_design_stage_only_project_with_people_at_the_first_session_is_not_flagged() -> None:
+    sessions = [
+        session("d1", date(2026, 3, 1), K.CO_DESIGN_WORKSHOP, Stage.DESIGN, decision=True),
+        session("d2", date(2026, 3, 15), K.CO_DESIGN_WORKSHOP, Stage.DESIGN),
+    ]
+    ds = dataset(
+        project(plan_drafted=None, stages_reached=frozenset({Stage.DESIGN})),
+        sessions,
+        attend("le1", "d1", "d2") + attend("m1", "d1"),
+    )
+    assert assess(ds.projects[0], ds, SETTINGS, RUN).rung is Rung.CO_PRODUCTION
+    assert consultation.run(ds, SETTINGS, RUN) == []
+
+
+def test_explicit_no_plan_before_people_passes_from_the_start() -> None:
+    # Even with a staff-only session first (where the sessions alone cannot tell), the record says
+    # no plan came before the people: it passes, and says what it rests on.
+    ds = staff_first(no_plan_before=True)
+    a = assess(ds.projects[0], ds, SETTINGS, RUN)
+    start = a.criteria[FROM_THE_START]
+    assert start.result is Result.PASS and start.numbers["judged_on"] == "no_plan_before"
+    assert "the project records that no plan existed before" in start.basis
+    assert a.rung is Rung.CO_PRODUCTION
+    assert consultation.run(ds, SETTINGS, RUN) == []
+    newham = newham_people_first(no_plan_before=True)
+    assert consultation.run(newham, SETTINGS, date(1997, 1, 1)) == []
+
+
+def test_no_plan_before_does_not_excuse_decisions_taken_before_people_joined() -> None:
+    base = co_produced(plan_drafted=None, no_plan_before=True)
+    early = session("s0", date(2026, 1, 20), K.STEERING_GROUP, decision=True, what="The budget")
+    ds = base.model_copy(
+        update={"sessions": (early, *base.sessions), "attendance": (*base.attendance, *attend("m1", "s0"))}
+    )
+    a = assess(ds.projects[0], ds, SETTINGS, RUN)
+    assert a.result(FROM_THE_START) is Result.FAIL
+    assert a.criteria[FROM_THE_START].numbers["judged_on"] == "decisions"
+
+
+def test_first_sessions_staff_only_decisions_still_fail_from_the_start_without_a_plan_date() -> None:
+    base = newham_people_first()
+    first = [
+        session(
+            "x1", date(1996, 1, 10), K.DECISION_MEETING, Stage.PLANNING, decision=True, what="The budget"
+        ),
+        session("x2", date(1996, 1, 20), K.STEERING_GROUP, Stage.PLANNING, decision=True, what="The scope"),
+    ]
+    ds = base.model_copy(
+        update={
+            "sessions": (*first, *base.sessions),
+            "attendance": (*base.attendance, *attend("m1", "x1", "x2")),
+        }
+    )
+    a = assess(ds.projects[0], ds, SETTINGS, date(1997, 1, 1))
+    assert a.result(FROM_THE_START) is Result.FAIL
+    assert a.rung is Rung.CO_DESIGN
+    flag = only_flag(ds, date(1997, 1, 1))
+    assert (
+        "2 decisions were taken without them before they first took part: the budget (decision meeting "
+        "on 10 January 1996) and the scope (steering group on 20 January 1996)."
+    ) in flag.message
+
+
+def test_a_plan_date_recorded_still_decides_over_the_sessions() -> None:
+    # People at the first session, but the plan was drafted before it: not from the start.
+    ds = newham_people_first(plan_drafted=date(1996, 1, 1))
+    a = assess(ds.projects[0], ds, SETTINGS, date(1997, 1, 1))
+    assert a.result(FROM_THE_START) is Result.FAIL
+    assert a.criteria[FROM_THE_START].numbers["judged_on"] == "plan_date"
+    ok = newham_people_first(plan_drafted=date(1996, 2, 1))
+    assert (
+        assess(ok.projects[0], ok, SETTINGS, date(1997, 1, 1))
+        .criteria[FROM_THE_START]
+        .basis.startswith(
+            "people with lived experience or carers first took part on 1 February 1996, by the day the plan"
+        )
+    )
+
+
+def test_people_at_a_session_on_the_first_day_count_as_at_the_first_session() -> None:
+    base = newham_people_first()
+    same_day = session("a0", date(1996, 2, 1), K.INFORMATION_EVENT, Stage.DESIGN)
+    ds = base.model_copy(
+        update={"sessions": (same_day, *base.sessions), "attendance": (*base.attendance, *attend("m1", "a0"))}
+    )
+    start = assess(ds.projects[0], ds, SETTINGS, date(1997, 1, 1)).criteria[FROM_THE_START]
+    assert start.result is Result.PASS and start.numbers["judged_on"] == "first_session"
 
 
 def test_label_co_design_is_judged_against_co_design_only() -> None:
@@ -409,7 +568,7 @@ def test_no_payment_policy_fails_reciprocity() -> None:
     assert a.result(RECIPROCITY) is Result.FAIL
     assert a.rung is Rung.CO_DESIGN
     flag = only_flag(ds)
-    assert "there is no payment policy" in flag.message
+    assert "There is no payment policy" in flag.message
     assert "record a payment policy and offer payment" in flag.message
 
 
@@ -469,7 +628,7 @@ def test_no_decisions_recorded_and_no_co_chair_is_unknown() -> None:
     a = assess(ds.projects[0], ds, SETTINGS, RUN)
     assert a.result(SHARED_DECISIONS) is Result.UNKNOWN
     assert a.rung is Rung.ENGAGEMENT
-    assert "no decisions are recorded for this project" in only_flag(ds).message
+    assert "No decisions are recorded for this project" in only_flag(ds).message
 
 
 def test_voice_co_chair_passes_shared_decisions_without_recorded_decisions() -> None:
@@ -666,5 +825,5 @@ def test_one_flag_per_project_whatever_else_changes() -> None:
     assert first.fingerprint == later.fingerprint
     fixed = co_produced()
     assert consultation.run(fixed, SETTINGS, RUN) == []
-    unknown = only_flag(co_produced(plan_drafted=None))
+    unknown = only_flag(staff_first())
     assert unknown.fingerprint == first.fingerprint and unknown.facts_digest != first.facts_digest

@@ -1,14 +1,19 @@
 """The co-production checks. Each module is one check with a stable id and a ``run`` function.
 
 A check is a pure function ``run(dataset, settings, run_date) -> list[Flag]``: no I/O, no clock.
+Each declares its rules (``coprod_core.rules``) and raises its flags through them. Two modules are
+not checks run here: ``data_quality`` declares the rules the mapping raises, and ``decisions`` holds
+what several checks read about decisions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
-from coprod_core.checks import consultation, payments, representation
+from coprod_core.checks import consultation, feedback, payments, recruitment, representation, support, values
+from coprod_core.checks.consultation import Assessment
 from coprod_core.flags import Flag, sort_flags
 from coprod_core.model import Dataset
 from coprod_core.settings import CheckSettings
@@ -19,12 +24,34 @@ CHECKS: dict[str, Check] = {
     representation.CHECK_ID: representation.run,
     payments.CHECK_ID: payments.run,
     consultation.CHECK_ID: consultation.run,
+    feedback.CHECK_ID: feedback.run,
+    support.CHECK_ID: support.run,
+    recruitment.CHECK_ID: recruitment.run,
+    values.CHECK_ID: values.run,
 }
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What one run of the checks found: the flags, and where every project stands on the ladder."""
+
+    flags: list[Flag]
+    placements: list[Assessment]
+    """Every project's placement, flagged or not, by project id (from one pass over the attendance)."""
+
+
+def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Checked:
+    """Run every check once; the consultation check's placements are kept for the caller too."""
+    placements = consultation.assess_all(dataset, settings, run_date)
+    flags: list[Flag] = []
+    for check_id, check in CHECKS.items():
+        if check_id == consultation.CHECK_ID:
+            flags.extend(consultation.flags_for(placements))
+        else:
+            flags.extend(check(dataset, settings, run_date))
+    return Checked(flags=sort_flags(flags), placements=placements)
 
 
 def run_checks(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """Run every check and return their flags in a stable order (most severe first)."""
-    flags: list[Flag] = []
-    for check in CHECKS.values():
-        flags.extend(check(dataset, settings, run_date))
-    return sort_flags(flags)
+    return check_all(dataset, settings, run_date).flags

@@ -43,9 +43,10 @@ from enum import StrEnum
 from typing import Any
 
 from coprod_core.collector import collector_paused
-from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
+from coprod_core.flags import Flag, Severity, Subject, SubjectKind
 from coprod_core.model import (
     CONSULT_KINDS,
+    LISTENING_KINDS,
     STAGE_ORDER,
     Dataset,
     PaymentPreference,
@@ -57,14 +58,39 @@ from coprod_core.model import (
     SessionKind,
     Stage,
 )
+from coprod_core.rules import declare
 from coprod_core.settings import CheckSettings
 from coprod_core.text import count, day, hours, join, percent, plain
-from coprod_core.voice import anyone
+from coprod_core.voice import anyone, say
 
 _ZERO = Decimal(0)
 
 CHECK_ID = "consultation"
-MISLABELLED = f"{CHECK_ID}.mislabelled"
+MISLABELLED = declare(
+    "consultation.mislabelled",
+    "Called co-production, evidence shows less",
+    Severity.WARNING,
+    what="""A project labelled co-production or co-design whose evidence places it lower on the ladder.
+    Five criteria: from the start (people in a voice role took part by the day the plan was drafted,
+    or the project records that no plan came before them, or, with neither recorded, they were at its
+    first recorded session; and no decision was taken before they joined); beyond feedback (at most
+    half their hours in surveys, feedback on drafts, focus groups or information events); shared
+    decisions (a decision taken in a session they attended, or a voice-role co-chair); across stages
+    (present in every stage reached); reciprocity (a payment policy, and everyone eligible offered
+    payment). Unknown evidence is said as unknown, never guessed.""",
+    why="""Consultation without the power to influence is tokenistic; co-design shares design but not
+    delivery or strategic decisions; co-production is an equal relationship from the start. "If
+    you've already come up with the plans, it's not co-production" (seed text).""",
+    source="""TLAP ladder of co-production; NHS England 2022 guidance (involve people at the start,
+    before plans exist); SCIE principles (reciprocity); seed "The real reasons we still don't
+    co-produce".""",
+    action="""Bring people in before the next plan or decision, move their time from feedback to
+    designing and deciding, take decisions in meetings they attend, involve them in every stage,
+    offer payment; record what is missing (the plan date, or that no plan came first; each
+    session's stage; payment preferences). Or describe the project by the rung the evidence
+    supports.""",
+    severity_note="info when only missing evidence keeps it below its label; critical two or more rungs below",
+)
 
 JUDGED_LABELS: frozenset[Rung] = frozenset({Rung.CO_PRODUCTION, Rung.CO_DESIGN})
 """Only these labels claim shared power; a project calling itself consultation claims nothing more."""
@@ -108,6 +134,8 @@ class Criterion:
     """What failed, or what is missing, in plain English ('' when it passes)."""
     action: str = ""
     """What staff can do about it ('' when it passes)."""
+    basis: str = ""
+    """What a pass rests on, in plain English, when that is not plain from the numbers alone."""
 
     def evidence(self) -> dict[str, Any]:
         return {"result": self.result.value, **self.numbers}
@@ -164,6 +192,27 @@ class Assessment:
             "criteria": {name: c.evidence() for name, c in self.criteria.items()},
         }
 
+    def placement(self) -> dict[str, Any]:
+        """Where the project stands, for a report or a dashboard: the flag's evidence, plus whether it
+        is flagged, which criteria its label needs, and each criterion's words (what failed or is
+        missing, or what a pass rests on)."""
+        relevant = set(self.relevant)
+        criteria: dict[str, Any] = {}
+        for name, c in self.criteria.items():
+            words = {"finding": c.finding, "action": c.action} if c.finding else {}
+            if c.basis:
+                words["basis"] = c.basis
+            criteria[name] = {**c.evidence(), "needed_for_label": name in relevant, **words}
+        return {
+            "project_id": self.project_id,
+            "project_name": self.project_name,
+            "label": self.label.value,
+            "rung": self.rung.value,
+            "flagged": self.mislabelled,
+            "voice_sessions": self.voice_sessions,
+            "criteria": criteria,
+        }
+
 
 # --- words -------------------------------------------------------------------------------------
 
@@ -172,13 +221,24 @@ _KIND_ONE: dict[SessionKind, str] = {
     SessionKind.FEEDBACK_ON_DRAFT: "feedback on a draft",
     SessionKind.FOCUS_GROUP: "a focus group",
     SessionKind.INFORMATION_EVENT: "an information event",
+    SessionKind.FEEDBACK_TO_PARTICIPANTS: "feedback to participants",
 }
 _KIND_MANY: dict[SessionKind, str] = {
     SessionKind.SURVEY: "surveys",
     SessionKind.FEEDBACK_ON_DRAFT: "feedback on drafts",
     SessionKind.FOCUS_GROUP: "focus groups",
     SessionKind.INFORMATION_EVENT: "information events",
+    SessionKind.FEEDBACK_TO_PARTICIPANTS: "feedback to participants",
 }
+
+
+def _capital(text: str) -> str:
+    return f"{text[:1].upper()}{text[1:]}"
+
+
+def _sentence(text: str) -> str:
+    """'the plan was drafted ...' -> 'The plan was drafted ....': one finding, one sentence."""
+    return f"{_capital(text)}."
 
 
 def _num(h: Decimal) -> str:
@@ -302,9 +362,14 @@ def _decision_words(s: Session) -> str:
 
 
 def _from_the_start(project: Project, v: _Voice, roles: frozenset[Role]) -> Criterion:
+    """Judged on the plan date when there is one; else on the record that no plan came first; else
+    on the sessions themselves: people in the voice roles at the project's first recorded session,
+    with no decision taken before they first took part, were there from the start."""
     first = v.first
     numbers: dict[str, Any] = {
         "plan_drafted": project.plan_drafted,
+        "no_plan_before": project.no_plan_before,
+        "first_session": v.sessions[0].date if v.sessions else None,
         "first_voice_session": first,
     }
     if first is None:
@@ -318,7 +383,9 @@ def _from_the_start(project: Project, v: _Voice, roles: frozenset[Role]) -> Crit
             action=f"invite {anyone(roles)} to join before anything more is planned or decided",
         )
     earlier = [s for s in v.sessions if s.decision_taken and s.id not in v.voice_in and s.date < first]
+    before = [s for s in v.sessions if s.date < first]
     numbers["decisions_before_them"] = [{"session_id": s.id, "date": s.date} for s in earlier]
+    numbers["sessions_before_them"] = len(before)
     findings: list[str] = []
     if project.plan_drafted is not None and first > project.plan_drafted:
         findings.append(
@@ -331,22 +398,54 @@ def _from_the_start(project: Project, v: _Voice, roles: frozenset[Role]) -> Crit
             f"first took part: {join([_decision_words(s) for s in earlier])}"
         )
     if findings:
+        numbers["judged_on"] = (
+            "plan_date" if project.plan_drafted is not None and first > project.plan_drafted else "decisions"
+        )
         return Criterion(
             FROM_THE_START,
             Result.FAIL,
             numbers,
-            finding="; ".join(findings),
+            finding=". ".join([findings[0], *(_capital(f) for f in findings[1:])]),
             action="involve them before the next plan is drafted and before decisions are taken",
         )
-    if project.plan_drafted is None:
+    who = say(roles, "people")
+    if project.plan_drafted is not None:
+        numbers["judged_on"] = "plan_date"
         return Criterion(
             FROM_THE_START,
-            Result.UNKNOWN,
+            Result.PASS,
             numbers,
-            finding="the date the plan was drafted is not recorded",
-            action="record the date the plan was drafted",
+            basis=f"{who} first took part on {day(first)}, by the day the plan was drafted "
+            f"({day(project.plan_drafted)}), and no decision was taken before then",
         )
-    return Criterion(FROM_THE_START, Result.PASS, numbers)
+    if project.no_plan_before:
+        numbers["judged_on"] = "no_plan_before"
+        return Criterion(
+            FROM_THE_START,
+            Result.PASS,
+            numbers,
+            basis=f"the project records that no plan existed before {who} took part (first on "
+            f"{day(first)}), and no decision was taken before then",
+        )
+    if not before:
+        numbers["judged_on"] = "first_session"
+        return Criterion(
+            FROM_THE_START,
+            Result.PASS,
+            numbers,
+            basis=f"no plan date is recorded; {who} were at the first recorded session, on {day(first)}",
+        )
+    numbers["judged_on"] = "unknown"
+    return Criterion(
+        FROM_THE_START,
+        Result.UNKNOWN,
+        numbers,
+        finding=(
+            f"the date the plan was drafted is not recorded, and {count(len(before), 'session')} "
+            f"{_was(len(before))} held before {who} first took part (on {day(first)})"
+        ),
+        action="record the date the plan was drafted, or that no plan existed before they took part",
+    )
 
 
 def _beyond_feedback(v: _Voice, max_share: float) -> Criterion:
@@ -354,7 +453,7 @@ def _beyond_feedback(v: _Voice, max_share: float) -> Criterion:
     consult = [s for s in attended if s.kind in CONSULT_KINDS]
     total_h = sum(v.voice_hours.values(), Decimal(0))
     consult_h = sum((v.voice_hours[s.id] for s in consult), Decimal(0))
-    only_info = bool(attended) and all(s.kind is SessionKind.INFORMATION_EVENT for s in attended)
+    only_info = bool(attended) and all(s.kind in LISTENING_KINDS for s in attended)
     numbers: dict[str, Any] = {
         "voice_sessions": len(attended),
         "consult_sessions": len(consult),
@@ -391,7 +490,10 @@ def _beyond_feedback(v: _Voice, max_share: float) -> Criterion:
     elif c == 1:
         what = f"1 of their {n} sessions was {_KIND_ONE[ordered[0]]}"
     else:
-        lead = f"all {n} of their sessions" if c == n else f"{c} of their {n} sessions"
+        if c == n:
+            lead = "both of their sessions" if n == 2 else f"all {n} of their sessions"
+        else:
+            lead = f"{c} of their {n} sessions"
         what = f"{lead} were {join([_KIND_MANY[k] for k in ordered], 'or')}"
     share = float(consult_h / total_h)
     return Criterion(
@@ -597,6 +699,7 @@ def _severity(a: Assessment) -> Severity:
 
 
 def _message(a: Assessment) -> str:
+    """Where the evidence places it, then one short sentence per finding, then what to do."""
     name = f"'{a.project_name}' is called {a.label.words}"
     if a.rung is Rung.NONE:
         # Every criterion fails for the one reason that nobody has taken part: say it once.
@@ -607,25 +710,26 @@ def _message(a: Assessment) -> str:
         )
     failed = [a.criteria[n] for n in a.failed]
     unknown = [a.criteria[n] for n in a.unknown]
+    parts: list[str] = []
     if failed:
-        text = (
-            f"{name}, but the evidence places it at {a.rung.words}: {'; '.join(c.finding for c in failed)}."
-        )
+        parts.append(f"{name}, but the evidence places it at {a.rung.words}.")
+        parts.extend(_sentence(c.finding) for c in failed)
         if unknown:
-            text += f" Some evidence is missing: {'; '.join(c.finding for c in unknown)}."
+            parts.append("Some evidence is missing.")
     else:
-        text = (
+        parts.append(
             f"{name}, but the evidence recorded so far only places it at {a.rung.words}, because some of "
-            f"it is missing: {'; '.join(c.finding for c in unknown)}."
+            "it is missing."
         )
+    parts.extend(_sentence(c.finding) for c in unknown)
     actions = [c.action for c in failed + unknown]
     actions.append(f"or describe it as {a.rung.words} until then")
-    return f"{text} What you can do: {'; '.join(actions)}."
+    parts.append(f"What you can do: {'; '.join(actions)}.")
+    return " ".join(parts)
 
 
 def _flag(a: Assessment) -> Flag:
-    return make_flag(
-        check_id=MISLABELLED,
+    return MISLABELLED.flag(
         severity=_severity(a),
         subject=Subject(kind=SubjectKind.PROJECT, id=a.project_id),
         title=f"Called {a.label.words}, evidence shows "
@@ -643,11 +747,13 @@ def _flag(a: Assessment) -> Flag:
     )
 
 
+def flags_for(assessments: list[Assessment]) -> list[Flag]:
+    """The flags for placements already made: a project labelled higher than its evidence."""
+    with collector_paused():
+        return [_flag(a) for a in assessments if a.mislabelled]
+
+
 def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """Flag every project labelled co-production or co-design whose evidence sits lower."""
     with collector_paused():
-        return [
-            _flag(a)
-            for a in assess_all(dataset, settings, run_date)
-            if a.label in JUDGED_LABELS and a.mislabelled
-        ]
+        return flags_for(assess_all(dataset, settings, run_date))

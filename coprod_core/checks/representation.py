@@ -47,8 +47,9 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
+from coprod_core.checks.decisions import quoted
 from coprod_core.collector import collector_paused
-from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
+from coprod_core.flags import Flag, Severity, Subject, SubjectKind
 from coprod_core.model import (
     NOT_STATED,
     BaselineDimension,
@@ -58,12 +59,68 @@ from coprod_core.model import (
     Session,
     category_key,
 )
+from coprod_core.rules import declare
 from coprod_core.settings import CheckSettings, RepresentationSettings
 from coprod_core.stats import wilson_interval
 from coprod_core.text import count, day, join, percent
 from coprod_core.voice import say
 
 CHECK_ID = "representation"
+
+UNDER_REPRESENTED = declare(
+    "representation.under_represented",
+    "Group under-represented",
+    Severity.WARNING,
+    what="""Among the people in a voice role who took part in a project in the period, a category of a
+    baseline dimension (ethnicity, age band, disability...) has an observed share below four-fifths
+    of its share among people who use the service, and the upper bound of the 95% Wilson score
+    interval of that share is below the baseline share too.""",
+    why="""A group that leaves out whole communities co-produces a service for somebody else. The
+    four-fifths ratio is the long-standing rule of thumb for a material gap; the Wilson interval
+    keeps small groups from being flagged for what chance explains.""",
+    source="""SCIE co-production principles (equality and diversity); US EEOC Uniform Guidelines
+    (1978) four-fifths ratio; Wilson score interval (Newcombe 1998)""",
+    action="""Reach the missing communities where they are: community groups, interpreters, another
+    meeting time or place, paid travel.""",
+    needs="A baseline for the dimension in the recipe, and each person's answer.",
+)
+DATA_GAP = declare(
+    "representation.data_gap",
+    "Too many unknown answers",
+    Severity.WARNING,
+    what="""More of a project's voice-role participants than the setting allows (default 30%) left an
+    equality question blank, or answered unknown or prefer not to say, so representation cannot be
+    judged on that dimension.""",
+    why="""A gap nobody can see is a gap nobody closes.""",
+    source="SCIE co-production principles (equality and diversity)",
+    action="""Ask the question again, say why it is asked (to check nobody is left out) and that
+    "prefer not to say" is always an answer, and offer help to fill it in.""",
+)
+DECISION_WITHOUT_VOICE = declare(
+    "representation.decision_without_voice",
+    "Decision taken without lived experience",
+    Severity.CRITICAL,
+    what="""A session held by the run date where a decision was recorded, and nobody in a voice role
+    (default: lived experience, carer) attended it.""",
+    why="""Decisions taken without people with lived experience in the room sit at consultation on the
+    ladder at best: co-production shares decisions, not only views.""",
+    source="TLAP ladder of co-production; NHS England 2022 guidance on working with people",
+    action="""Take the decision back to the group and revisit it with them; plan the next decision
+    meeting with people with lived experience (time, place, support and payment that suit them).""",
+)
+DECISION_GROUP = declare(
+    "representation.decision_group",
+    "Decision group short of lived experience",
+    Severity.WARNING,
+    what="""A project's decision-making group (board, steering group) has fewer members in a voice role
+    than the setting asks for (default 2).""",
+    why="""One person with lived experience on a board is easy to outvote and easy to ignore; sharing
+    power needs enough of them to be heard.""",
+    source="TLAP ladder of co-production; SCIE co-production principles (equality)",
+    action="""Invite more people with lived experience or carers into the group, with support, training
+    and payment for their time, or to co-chair it.""",
+    needs="The decision-making group's members (a project field); silent when it is not recorded.",
+)
 
 
 @lru_cache(maxsize=4096)
@@ -378,9 +435,7 @@ def _data_gap(
         "data_gap_share_setting": rs.data_gap_share,
         **period,
     }
-    return make_flag(
-        check_id=f"{CHECK_ID}.data_gap",
-        severity=Severity.WARNING,
+    return DATA_GAP.flag(
         subject=Subject(kind=SubjectKind.PROJECT, id=project.id),
         title=f"Too many unknown answers ({dim})",
         message=message,
@@ -436,9 +491,7 @@ def _under_represented(
         "baseline_as_of": baseline.as_of,
         **period,
     }
-    return make_flag(
-        check_id=f"{CHECK_ID}.under_represented",
-        severity=Severity.WARNING,
+    return UNDER_REPRESENTED.flag(
         subject=Subject(kind=SubjectKind.PROJECT, id=project.id),
         title=f"Group under-represented ({_dimension_words(dimension)})",
         message=message,
@@ -463,11 +516,9 @@ def _decision_without_voice(
         return []
     unrecorded = sum(1 for i in attendee_ids if i not in people)
     roles = settings.voice_roles
-    what = f"A decision was taken at the {session.label()}"
-    if session.decision:
-        # Quoted as staff wrote it: "the budget", "the new opening hours" or "Close on Tuesdays"
-        # all read correctly, where "... was decided" fits only a singular noun.
-        what += f" ('{session.decision.strip()}')"
+    # What was decided is quoted as staff wrote it: "the budget", "the new opening hours" or "Close
+    # on Tuesdays" all read correctly, where "... was decided" fits only a singular noun.
+    what = f"A decision was taken at the {session.label()}{quoted(session)}"
     if not attendee_ids:
         register = (
             " No attendance is recorded for it; if anyone who "
@@ -490,9 +541,7 @@ def _decision_without_voice(
         "voice_roles": sorted(r.value for r in roles),
     }
     return [
-        make_flag(
-            check_id=f"{CHECK_ID}.decision_without_voice",
-            severity=Severity.CRITICAL,
+        DECISION_WITHOUT_VOICE.flag(
             subject=Subject(kind=SubjectKind.SESSION, id=session.id),
             title=f"Decision taken without {say(roles, 'short')}",
             message=message,
@@ -540,9 +589,7 @@ def _decision_group(settings: CheckSettings, project: Project, people: dict[str,
         "voice_roles": sorted(r.value for r in roles),
     }
     return [
-        make_flag(
-            check_id=f"{CHECK_ID}.decision_group",
-            severity=Severity.WARNING,
+        DECISION_GROUP.flag(
             subject=Subject(kind=SubjectKind.PROJECT, id=project.id),
             title=f"Decision group short of {say(roles, 'short')}",
             message=message,

@@ -8,7 +8,13 @@ least once and plenty is fine, as of the demo's date (20 November 2026):
   start, at every stage, in the decisions, paid): the ladder places it at co-production.
 - "Day service redesign" is called co-production but the plan was drafted before anyone with lived
   experience took part, their time was feedback and surveys, and the budget was decided without
-  them: the ladder places it at consultation.
+  them: the ladder places it at consultation. Its first decision came ten days after recruitment
+  opened, its values were agreed only afterwards and never reassessed, the new opening times were
+  decided in July with no feedback to the people who gave their views, and its carer co-chair has
+  no training or support and takes part in none of the meetings where its decisions are taken.
+- "Peer support line" records all of that too: recruitment three months before its first
+  decision, values agreed at the first workshop and reassessed in October, each decision fed back,
+  and training or peer support for everyone with lived experience on its decision group.
 """
 
 from __future__ import annotations
@@ -68,6 +74,12 @@ def person_rows() -> list[dict[str, str]]:
             preference = "Voucher"
         if i == 37:
             preference = "maybe"  # a value the recipe cannot read: a data-quality flag
+        if i in (1, 2, 3, 25):
+            supported = "Yes"  # the peer support line's decision group: a peer mentor each
+        elif i == 26:
+            supported = "No"  # the day service's carer co-chair: "very little support"
+        else:
+            supported = ""
         rows.append(
             {
                 "Participant ID": str(i),
@@ -78,6 +90,7 @@ def person_rows() -> list[dict[str, str]]:
                 "Disability": DISABILITY[i % len(DISABILITY)],
                 "Payment preference": preference,
                 "Benefits check": "Yes" if i == 3 else "No",
+                "Training or support": supported,
             }
         )
     return rows
@@ -90,8 +103,12 @@ PROJECTS = [
         "Label": "Co-production",
         "Stages reached": "Design; Planning",
         "Plan drafted": "12/02/2026",
-        "Co-chair roles": "",
+        "Co-chair roles": "Carer",
+        "Co-chairs": "26",
         "Decision group": "33; 34; 35; 36; 26",
+        "Recruitment opened": "10/02/2026",
+        "Values agreed": "01/03/2026",
+        "Values reviewed": "",
     },
     {
         "Project ID": "PSL",
@@ -100,11 +117,16 @@ PROJECTS = [
         "Stages reached": "Design; Planning; Delivery",
         "Plan drafted": "20/03/2026",
         "Co-chair roles": "Service user",
+        "Co-chairs": "1",
         "Decision group": "31; 32; 1; 2; 3; 25",
+        "Recruitment opened": "15/01/2026",
+        "Values agreed": "05/03/2026",
+        "Values reviewed": "08/10/2026",
     },
 ]
 
 # id, project, date, hours, kind, stage, title, decision taken, what was decided, attendees, prep
+# (when the people who gave their views were told what was decided is in FED_BACK)
 SESSIONS = [
     ("S01", "DSR", date(2026, 2, 20), "2", "Decision meeting", "Planning", "Budget meeting", "Yes", "The budget", [33, 34, 35, 36], "0"),
     ("S02", "DSR", date(2026, 4, 2), "2", "Feedback on a draft", "Design", "Draft plan feedback", "No", "", [19, 20, 21, 26, 27, 28], "0.5"),
@@ -112,7 +134,7 @@ SESSIONS = [
     ("S04", "DSR", date(2026, 5, 14), "2", "Focus group", "Design", "Focus group", "No", "", [21, 22, 26, 29], "0"),
     ("S05", "DSR", date(2026, 6, 4), "2", "Feedback on a draft", "Planning", "Second draft feedback", "No", "", [19, 20, 27], "0.5"),
     ("S06", "DSR", date(2026, 6, 25), "1", "Information event", "Planning", "Plan launch", "No", "", [19, 20, 22, 23, 24, 26, 27, 28, 29, 30, 33], "0"),
-    ("S07", "DSR", date(2026, 7, 9), "2", "Steering group", "Planning", "Steering group", "No", "", [33, 34, 35], "0"),
+    ("S07", "DSR", date(2026, 7, 9), "2", "Steering group", "Planning", "Steering group", "Yes", "The new opening times", [33, 34, 35], "0"),
     ("S08", "PSL", date(2026, 3, 5), "3", "Co-design workshop", "Design", "What a peer line needs", "No", "", [*range(1, 17), 31, 32], "1"),
     ("S09", "PSL", date(2026, 3, 19), "4", "Co-design workshop", "Design", "Designing the line", "No", "", [*range(1, 15), 17, 18, 31], "1"),
     ("S10", "PSL", date(2026, 4, 16), "2", "Decision meeting", "Planning", "Decision meeting", "Yes", "The line's opening hours", [1, 2, 3, 4, 5, 6, 25, 31, 32], "1"),
@@ -122,6 +144,9 @@ SESSIONS = [
     ("S14", "PSL", date(2026, 10, 22), "3", "Training", "Delivery", "Listening skills training", "No", "", [13, 15, 16, 20, 21, 22, 23, 24], "0"),
     ("S15", "PSL", date(2026, 11, 12), "2", "Co-delivery", "Delivery", "Volunteer rota planning", "No", "", [1, 2, 3, 4, 23, 24], "0.5"),
 ]  # fmt: skip
+
+FED_BACK = {"S10": date(2026, 4, 30), "S11": date(2026, 6, 4)}
+"""The peer support line tells people what was decided ("you said, we did"); the day service never does."""
 
 RATES = {
     "Decision meeting": Decimal(25),
@@ -210,6 +235,7 @@ def sessions_rows() -> list[dict[str, str]]:
             "Title": title,
             "Decision taken": decided,
             "What was decided": what,
+            "Fed back on": FED_BACK[sid].strftime("%d/%m/%Y") if sid in FED_BACK else "",
         }
         for sid, project, when, hrs, kind, stage, title, decided, what, _people, _prep in SESSIONS
     ]

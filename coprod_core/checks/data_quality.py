@@ -1,0 +1,95 @@
+"""Data quality (check id ``data_quality``): rows and values the mapping could not use.
+
+These flags are raised by the mapping (``coprod_core.mapping``), not by a check over the dataset:
+a value that cannot be read is found where it is read. They are declared here, beside the other
+rules, so that ``coprod rules`` and ``coprod explain`` document them the same way.
+
+**Why it matters.** A row coprod cannot read is a person, a session or a payment the other checks
+cannot see: a payment owed looks paid, a decision looks unattended. Saying where (file or tab,
+row, column) and what was expected lets staff fix it at the source, and nothing is dropped
+silently.
+"""
+
+from __future__ import annotations
+
+from coprod_core.flags import Severity
+from coprod_core.rules import Rule, declare
+
+CHECK_ID = "data_quality"
+
+_WHY = """A row or value coprod cannot read is invisible to every other check: a payment owed looks
+paid, a decision looks unattended. Nothing is dropped silently."""
+_SOURCE = "coprod's own rule: every row is accounted for (read, used or rejected with a flag)"
+
+RULES: dict[str, Rule] = {
+    "bad_value": declare(
+        "data_quality.bad_value",
+        "Value not understood",
+        Severity.WARNING,
+        what="""A cell's value is not one coprod can read for its field (a date, a number of hours, an
+        amount, yes or no, one of a list of values); the row is used without it, or not used when the
+        field is required.""",
+        why=_WHY,
+        source=_SOURCE,
+        action="""Fix the cell, or add the value to the recipe's values map for the field (for example
+        "Service user" = "lived_experience").""",
+    ),
+    "missing_value": declare(
+        "data_quality.missing_value",
+        "Value missing",
+        Severity.WARNING,
+        what="A required field is empty on a row (or a session has no project when there are several).",
+        why=_WHY,
+        source=_SOURCE,
+        action="Fill in the cell, or give a default for the field in the recipe.",
+    ),
+    "unknown_person": declare(
+        "data_quality.unknown_person",
+        "Unknown person",
+        Severity.WARNING,
+        what="""A row (attendance, payment, a project's decision group or co-chairs) names a person ID
+        that is not in the people list.""",
+        why=_WHY,
+        source=_SOURCE,
+        action="Fix the ID, or add the person to the people list.",
+    ),
+    "unknown_session": declare(
+        "data_quality.unknown_session",
+        "Unknown session",
+        Severity.WARNING,
+        what="An attendance or payment row names a session ID that is not in the sessions list.",
+        why=_WHY,
+        source=_SOURCE,
+        action="Fix the ID, or add the session to the sessions list.",
+    ),
+    "unknown_project": declare(
+        "data_quality.unknown_project",
+        "Unknown project",
+        Severity.WARNING,
+        what="A session names a project ID that is not one of the projects.",
+        why=_WHY,
+        source=_SOURCE,
+        action="Fix the cell, or add the project to the recipe or the projects list.",
+    ),
+    "duplicate_id": declare(
+        "data_quality.duplicate_id",
+        "Duplicate ID",
+        Severity.WARNING,
+        what="""Two rows share an ID (person, project, session, payment) or an attendance is recorded
+        twice; the first row is used and the repeat is not.""",
+        why=_WHY,
+        source=_SOURCE,
+        action="Remove the duplicate row, or give one of them its own ID.",
+    ),
+    "negative_amount": declare(
+        "data_quality.negative_amount",
+        "Negative payment",
+        Severity.WARNING,
+        what="A payment's amount is below zero; the payment is not used.",
+        why=_WHY,
+        source=_SOURCE,
+        action="""If it is a refund or a correction, take it off the payment it corrects; otherwise fix
+        the cell.""",
+    ),
+}
+"""The mapping's problems by name, each a rule."""

@@ -1,0 +1,134 @@
+"""`coprod rules`, `coprod explain`, and every project's placement in the machine output."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from coprod.cli import main
+from coprod_core.checks import consultation
+from coprod_core.rules import all_rules, markdown_table
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "recipes" / "demo"
+CRITERIA = {"from_the_start", "beyond_feedback", "shared_decisions", "across_stages", "reciprocity"}
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    target = tmp_path / "demo"
+    shutil.copytree(DEMO, target, ignore=shutil.ignore_patterns(".coprod", "coprod-flags.csv"))
+    return target
+
+
+def test_rules_lists_every_rule_with_its_severity_and_title(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules"]) == 0
+    out = capsys.readouterr().out
+    rules = all_rules()
+    assert len(rules) == 25
+    for r in rules:
+        assert re.search(rf"^{re.escape(r.id)}\s+{r.severity.value}\s+{re.escape(r.title)}$", out, re.M), r.id
+
+
+def test_explain_prints_what_why_with_source_and_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "feedback.not_fed_back"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("feedback.not_fed_back: Input not fed back\n")
+    for part in (
+        "Severity: warning",
+        "What it checks:",
+        "Why it matters:",
+        "(Source: NHS",
+        "What you can do:",
+    ):
+        assert part in out
+
+
+def test_explain_a_check_prints_each_of_its_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "values"]) == 0
+    out = capsys.readouterr().out
+    assert "values.not_agreed: " in out and "values.not_reviewed: " in out and "payments." not in out
+
+
+def test_explain_an_unknown_rule_says_so_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "payments.late"]) == 2
+    assert "there is no rule 'payments.late'" in capsys.readouterr().out
+
+
+def test_readme_table_of_rules_is_the_generated_one(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- rules:start -->\n", "\n<!-- rules:end -->"
+    assert start in readme and end in readme, "README.md lost its rules table markers"
+    table = readme[readme.index(start) + len(start) : readme.index(end)]
+    assert table == markdown_table(), "README's rules table is stale: paste `coprod rules --markdown`"
+    assert main(["rules", "--markdown"]) == 0
+    assert capsys.readouterr().out.strip() == markdown_table()
+
+
+def test_check_json_gives_every_projects_placement_flagged_or_not(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(demo), "--json", "--date", "2026-11-20"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    placements = {p["project_id"]: p for p in payload["placements"]}
+    assert set(placements) == {"DSR", "PSL"}
+    psl, dsr = placements["PSL"], placements["DSR"]
+    assert (psl["label"], psl["rung"], psl["flagged"]) == ("co_production", "co_production", False)
+    assert (dsr["rung"], dsr["flagged"]) == ("consultation", True)
+    assert set(psl["criteria"]) == CRITERIA
+    assert all(c["result"] == "pass" and c["needed_for_label"] for c in psl["criteria"].values())
+    start = psl["criteria"]["from_the_start"]
+    assert (start["plan_drafted"], start["first_voice_session"]) == ("2026-03-20", "2026-03-05")
+    assert start["basis"].startswith("people with lived experience or carers first took part on 5 March 2026")
+    assert psl["criteria"]["shared_decisions"]["decisions_with_them"] == 2
+    failed = dsr["criteria"]["beyond_feedback"]
+    assert failed["result"] == "fail" and failed["consult_sessions"] == 5
+    assert failed["finding"].startswith("all 5 of their sessions were") and failed["action"]
+    # The flag's evidence and the placement agree.
+    flag = next(f for f in payload["flags"] if f["check_id"] == "consultation.mislabelled")
+    assert flag["evidence"]["criteria"]["beyond_feedback"]["result"] == failed["result"]
+
+
+def test_sync_json_gives_placements_too(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sync", str(demo), "--json", "--date", "2026-11-20"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [p["project_id"] for p in payload["placements"]] == ["DSR", "PSL"]
+    assert "E+" not in json.dumps(payload["placements"])
+
+
+def test_placements_are_worked_out_once_per_run_for_the_flags_json_and_summary(
+    demo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = []
+    real = consultation._Index.build
+
+    def counting(*args: object, **kwargs: object) -> consultation._Index:
+        built.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(consultation._Index, "build", counting)
+    assert main(["check", str(demo), "--date", "2026-11-20"]) == 0
+    out = capsys.readouterr().out
+    assert "'Peer support line': called co-production, evidence says co-production" in out
+    assert len(built) == 1
+    assert main(["check", str(demo), "--json", "--date", "2026-11-20"]) == 0
+    assert len(built) == 2
+
+
+def test_every_rule_of_the_checks_fires_in_the_demo_and_the_peer_support_line_is_not_called_out(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(demo), "--json", "--date", "2026-11-20"]) == 0
+    flags = json.loads(capsys.readouterr().out)["flags"]
+    fired = {f["check_id"] for f in flags}
+    expected = {r.id for r in all_rules() if r.check != "data_quality"}
+    expected -= {"payments.no_policy"}  # the demo has a policy
+    expected |= {"data_quality.bad_value", "data_quality.unknown_person"}
+    assert expected <= fired, expected - fired
+    new_rules = ("consultation.", "feedback.", "support.", "recruitment.", "values.")
+    about_psl = [f for f in flags if f["project_id"] == "PSL" and f["check_id"].startswith(new_rules)]
+    assert about_psl == []
