@@ -20,7 +20,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from coprod_core.lifecycle import FlagChange, FlagStatus
+from coprod_core.lifecycle import FlagChange, StaffStatuses
 from coprod_core.recipe import Entity, EntitySpec, Recipe, RecipeProblem, describe_errors
 from coprod_core.rows import Row
 
@@ -258,9 +258,11 @@ class Connector(ABC):
         Called once per sync run for each write-back source, with an empty batch when nothing of it
         changed (return at once then, unless the tool shows a view of the flags to bring up to date)."""
 
-    def read_staff_statuses(self) -> dict[str, FlagStatus]:
-        """Statuses staff set on flags in the tool (fingerprint -> status). Default: none."""
-        return {}
+    def read_staff_statuses(self) -> StaffStatuses:
+        """Statuses staff set on flags in the tool (fingerprint -> status), read with
+        :meth:`StaffStatuses.read` so the words mean the same everywhere and those not understood
+        are named. Default: none."""
+        return StaffStatuses()
 
     def install(self) -> list[str]:
         """Prepare the tool (tabs, fields, hooks), idempotently. Returns what was done or checked."""

@@ -55,7 +55,7 @@ from coprod.connectors.civicrm_api import (
     quoted,
 )
 from coprod_core.flags import Flag, SubjectKind
-from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus
+from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, StaffStatuses
 from coprod_core.recipe import Entity, EntitySpec, EnvName
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ STAFF_STATUSES: dict[str, FlagStatus] = {
 }
 """What staff mean by an Activity status on a flag: marking it Completed is "seen, dealt with";
 Cancelled or Not Required is "won't fix". coprod never reopens either unless the facts change."""
+CIVICRM_STATUS_WORDS = "Completed (acknowledged), Cancelled or Not Required (won't fix), Scheduled (open)"
 WONT_FIX_STATUSES = [name for name, status in STAFF_STATUSES.items() if status is FlagStatus.WONT_FIX]
 
 DATE_FIELDS = frozenset({"date", "plan_drafted"})
@@ -579,14 +580,19 @@ class CiviCRMConnector(Connector):
             text += f" (has `coprod install` been run to create {self.opts.fingerprint_field}?)"
         return text
 
-    def read_staff_statuses(self) -> dict[str, FlagStatus]:
+    def read_staff_statuses(self) -> StaffStatuses:
         """What staff did with each flag Activity: Completed = acknowledged, Cancelled = won't fix.
 
         The same read remembers each flag's Activity id, so this run's writes update it by id."""
         self.prove_credential()
         found = self._read_flag_activities()
         self._activity_of_flag = {fp: own for fp, (own, _) in found.items()}
-        return {fp: STAFF_STATUSES[name] for fp, (_, name) in found.items() if name in STAFF_STATUSES}
+        statuses = StaffStatuses()
+        for fp, (own, name) in found.items():
+            statuses.read(
+                fp, name, f"flag Activity {own}", readings=STAFF_STATUSES, accepted=CIVICRM_STATUS_WORDS
+            )
+        return statuses
 
     def _flag_activity_ids(self, fingerprints: Sequence[str]) -> dict[str, int]:
         """fingerprint -> Activity id for the flags that already have one.

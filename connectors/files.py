@@ -19,14 +19,13 @@ import csv
 import glob
 import logging
 import os
-import re
 import stat
 import tempfile
 import time as clock
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import Field
 
@@ -41,7 +40,7 @@ from coprod.connectors.base import (
     WriteReport,
 )
 from coprod.locking import try_flock
-from coprod_core.lifecycle import FlagChange, FlagStatus
+from coprod_core.lifecycle import FlagChange, FlagStatus, StaffStatuses
 from coprod_core.recipe import Entity, EntitySpec
 from coprod_core.rows import Row
 
@@ -67,24 +66,10 @@ locked: it is left for a later run (it holds nothing yet)."""
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-_STAFF_STATUSES = {
-    "acknowledged": FlagStatus.ACKNOWLEDGED,
-    "acknowledge": FlagStatus.ACKNOWLEDGED,
-    "wont fix": FlagStatus.WONT_FIX,
-    "open": FlagStatus.OPEN,
-}
-"""Words staff may type in the status column (after :func:`_status_key`). ``open`` is read too:
-it is how staff take an acknowledgement back, which the flag lifecycle honours."""
-
 
 def neutralise(value: str) -> str:
     """Text a spreadsheet will show, never run: a leading formula character gets an apostrophe."""
     return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def _status_key(text: str) -> str:
-    lowered = text.strip().casefold().replace("’", "").replace("'", "")
-    return " ".join(re.sub(r"[_\-]+", " ", lowered).split())
 
 
 def _cell_text(value: Any) -> Any:
@@ -139,6 +124,15 @@ def _flags_file(name: str, options: FilesOptions) -> DataPath:
 
 def _location(options: FilesOptions, entity: Entity, location: str) -> DataPath:
     return DataPath(f"[entities.{entity.value}] location", (options.directory, location))
+
+
+class FlagsFileRows(NamedTuple):
+    """The flags file as read: its columns, its non-blank rows, and each row's number as a
+    spreadsheet shows it (the header is row 1), to name a row in a warning."""
+
+    columns: list[str]
+    rows: list[dict[str, str]]
+    numbers: list[int]
 
 
 class FilesConnector(Connector):
@@ -327,11 +321,11 @@ class FilesConnector(Connector):
     # ---------------------------------------------------------------------------------------
     # The flags file
 
-    def _read_flags(self) -> tuple[list[str], list[dict[str, str]]]:
+    def _read_flags(self) -> FlagsFileRows:
         """Header and rows of the flags file as staff left it (extra columns and all)."""
         path = self.flags_path
         if not path.is_file():
-            return list(FLAG_COLUMNS), []
+            return FlagsFileRows(list(FLAG_COLUMNS), [], [])
         try:
             text = path.read_bytes()
         except OSError as exc:
@@ -343,11 +337,13 @@ class FilesConnector(Connector):
         reader = csv.reader(decoded.splitlines())
         header = [h.strip() for h in next(reader, [])]
         if not header or not any(header):
-            return list(FLAG_COLUMNS), []
+            return FlagsFileRows(list(FLAG_COLUMNS), [], [])
         rows = []
-        for cells in reader:
+        numbers = []
+        for number, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
                 continue
+            numbers.append(number)
             row = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header) if h}
             # Cells beyond the header are staff's too: keep them under a made-up column name.
             for i in range(len(header), len(cells)):
@@ -358,7 +354,7 @@ class FilesConnector(Connector):
         for row in rows:
             columns.extend(k for k in row if k not in columns)
         columns.extend(c for c in FLAG_COLUMNS if c not in columns)
-        return columns, rows
+        return FlagsFileRows(columns, rows, numbers)
 
     def _write_flags_file(self, columns: list[str], rows: Iterable[dict[str, str]]) -> None:
         """Write the whole file to a private temporary file beside it, then swap it in.
@@ -421,7 +417,7 @@ class FilesConnector(Connector):
         fingerprints = [c.fingerprint for c in changes]
         self._remove_stale_temp_files()
         try:
-            columns, rows = self._read_flags()
+            columns, rows, _ = self._read_flags()
         except SourceUnavailable as exc:
             report.failed.update({fp: str(exc) for fp in fingerprints})
             return report
@@ -469,15 +465,16 @@ class FilesConnector(Connector):
         report.written.extend(fingerprints)
         return report
 
-    def read_staff_statuses(self) -> dict[str, FlagStatus]:
+    def read_staff_statuses(self) -> StaffStatuses:
         self._remove_stale_temp_files()  # every sync reads these first, even with nothing to write
-        _, rows = self._read_flags()
-        out: dict[str, FlagStatus] = {}
-        for row in rows:
-            fingerprint = row.get("fingerprint", "").strip()
-            status = _STAFF_STATUSES.get(_status_key(row.get("status", "")))
-            if fingerprint and status is not None:
-                out[fingerprint] = status
+        flags = self._read_flags()
+        out = StaffStatuses()
+        for row, number in zip(flags.rows, flags.numbers, strict=True):
+            out.read(
+                row.get("fingerprint", "").strip(),
+                row.get("status", ""),
+                f"{self.flags_path.name} row {number}",
+            )
         return out
 
     # ---------------------------------------------------------------------------------------
@@ -498,7 +495,7 @@ class FilesConnector(Connector):
             rows.close()
             lines.append(f"files: {entity.value} from {path.name}: file and mapped columns found")
         if self.flags_path.is_file():
-            columns, _ = self._read_flags()
+            columns = self._read_flags().columns
             missing = [c for c in FLAG_COLUMNS if c not in columns]
             if missing:
                 lines.append(

@@ -44,17 +44,10 @@ from coprod.connectors.base import (
     WriteReport,
 )
 from coprod.connectors.http import make_retry, make_session
-from coprod.connectors.sheets_flags import (
-    FLAG_HEADINGS,
-    STATUS_WORDS,
-    CellWrite,
-    FlagsTab,
-    column_text,
-    value_ranges,
-)
+from coprod.connectors.sheets_flags import FLAG_HEADINGS, CellWrite, FlagsTab, column_text, value_ranges
 from coprod.connectors.sheets_tabs import Table, a1_range, as_text, column_letter, parse_table, tab_ref
 from coprod_core.flags import SubjectKind
-from coprod_core.lifecycle import FlagChange, FlagStatus
+from coprod_core.lifecycle import STATUS_WORDS, FlagChange, StaffStatuses
 from coprod_core.recipe import Entity, EntitySpec, EnvName
 from coprod_core.rows import Row
 
@@ -429,7 +422,7 @@ class SheetsConnector(Connector):
                 snap.flags = FlagsTab.parse(title, snap.values.get(title), exists=True)
         return snap.flags
 
-    def read_staff_statuses(self) -> dict[str, FlagStatus]:
+    def read_staff_statuses(self) -> StaffStatuses:
         """What staff set in the Flags tab's Status column (acknowledged, won't fix, or open again)."""
         return self._flags_tab(self._load()).staff_statuses()
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from coprod.connectors.sheets_tabs import a1_range, as_text, fit_cell
 from coprod_core.flags import Severity
-from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus
+from coprod_core.lifecycle import STATUS_WORDS, ChangeKind, FlagChange, FlagStatus, StaffStatuses
 
 FLAG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("fingerprint", "Fingerprint"),
@@ -35,37 +35,6 @@ FLAG_COLUMNS: tuple[tuple[str, str], ...] = (
 """(key, heading) of each column coprod keeps in the Flags tab, in the order it creates them."""
 
 FLAG_HEADINGS: list[str] = [heading for _, heading in FLAG_COLUMNS]
-
-STATUS_WORDS: dict[FlagStatus, str] = {
-    FlagStatus.OPEN: "open",
-    FlagStatus.ACKNOWLEDGED: "acknowledged",
-    FlagStatus.WONT_FIX: "won't fix",
-    FlagStatus.RESOLVED: "resolved",
-}
-"""What the Status column says. Staff type 'acknowledged' or "won't fix" (a drop-down offers them)."""
-
-_STATUS_READINGS: dict[str, FlagStatus] = {
-    "open": FlagStatus.OPEN,
-    "reopen": FlagStatus.OPEN,
-    "reopened": FlagStatus.OPEN,
-    "acknowledged": FlagStatus.ACKNOWLEDGED,
-    "acknowledge": FlagStatus.ACKNOWLEDGED,
-    "ack": FlagStatus.ACKNOWLEDGED,
-    "acked": FlagStatus.ACKNOWLEDGED,
-    "seen": FlagStatus.ACKNOWLEDGED,
-    "wont fix": FlagStatus.WONT_FIX,
-    "wontfix": FlagStatus.WONT_FIX,
-    "will not fix": FlagStatus.WONT_FIX,
-    "not fixing": FlagStatus.WONT_FIX,
-    "resolved": FlagStatus.RESOLVED,
-}
-
-
-def read_status(text: str) -> FlagStatus | None:
-    """What a status cell means, forgiving capitals, curly apostrophes and stray spaces."""
-    norm = text.strip().casefold().replace("’", "'").replace("'", "").replace("_", " ").replace("-", " ")
-    norm = re.sub(r"\s+", " ", norm)
-    return _STATUS_READINGS.get(norm)
 
 
 def _norm_heading(text: str) -> str:
@@ -128,6 +97,9 @@ class FlagsTab:
     shown: dict[str, FlagRow] = field(default_factory=dict)
     last_row: int = 1
     duplicates: int = 0
+    unread: StaffStatuses = field(default_factory=StaffStatuses)
+    """Status cells as staff left them, with where; only its unread words are used (the statuses
+    themselves come from :attr:`shown`, which a write updates)."""
 
     @classmethod
     def parse(cls, title: str, values: Sequence[Sequence[Any]] | None, *, exists: bool = True) -> FlagsTab:
@@ -161,7 +133,7 @@ class FlagsTab:
                 continue
             tab.rows[fp] = number
             tab.shown[fp] = FlagRow(
-                status=read_status(cell(row, "status")),
+                status=tab.unread.read(fp, cell(row, "status"), f"{title} tab row {number}"),
                 subject=read_subject(cell(row, "subject")),
                 title=cell(row, "title").strip(),
                 severity=cell(row, "severity").strip().casefold(),
@@ -172,9 +144,16 @@ class FlagsTab:
     def width(self) -> int:
         return max(self.columns.values()) + 1
 
-    def staff_statuses(self) -> dict[str, FlagStatus]:
-        """fingerprint -> the status the tab shows, for every row whose status coprod understands."""
-        return {fp: row.status for fp, row in self.shown.items() if row.status is not None}
+    def staff_statuses(self) -> StaffStatuses:
+        """fingerprint -> the status the tab shows, for every row whose status coprod understands;
+        with each row's place, and the status words it did not understand."""
+        out = StaffStatuses()
+        for fp, row in self.shown.items():
+            if row.status is not None:
+                out[fp] = row.status
+                out.where[fp] = f"{self.title} tab row {self.rows[fp]}"
+        out.unread.extend(self.unread.unread)
+        return out
 
     def plan(self, changes: Iterable[FlagChange]) -> list[CellWrite]:
         """The cells to write for these changes, and update :attr:`shown` to what the tab will show.

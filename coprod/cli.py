@@ -224,6 +224,7 @@ def _finish(
     if getattr(args, "json", False):
         payload = result.summary() | {
             "messages": result.messages,
+            "warnings": result.warnings,
             # Evidence as the tools receive it (amounts and hours as plain digits: "10", not "1E+1").
             "flags": [
                 f.model_dump(mode="json", exclude={"evidence_json", "evidence"})
@@ -235,12 +236,14 @@ def _finish(
         }
         output.line(json.dumps(payload, indent=2, default=str))
         return int(result.exit_code)
-    news = always or result.exit_code != ExitCode.OK or result.changed or output.tty
+    news = always or result.exit_code != ExitCode.OK or result.changed or result.warnings or output.tty
     if not news:
         return int(result.exit_code)  # quiet under cron when nothing changed
     output.flush_progress()
     for m in result.messages:
         output.line(f"coprod: {m}")
+    for w in result.warnings:
+        output.line(f"coprod: warning: {w}")
     if result.counts:
         if result.exit_code not in (ExitCode.OK, ExitCode.PARTIAL_WRITE):
             title = f"Stopped '{loaded.recipe.name}': nothing was written"

@@ -22,7 +22,7 @@ from coprod.state import RunLocked, StateStore, state_path
 from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
 from coprod_core.flags import Flag, SubjectKind, sort_flags
-from coprod_core.lifecycle import Diff, FlagChange, FlagStatus, diff_flags
+from coprod_core.lifecycle import Diff, FlagChange, StaffStatuses, diff_flags, status_warnings
 from coprod_core.mapping import EntityCount, map_dataset
 from coprod_core.model import Dataset
 from coprod_core.recipe import Entity, Recipe
@@ -60,6 +60,8 @@ class RunResult:
     write: WriteReport = field(default_factory=WriteReport)
     exit_code: int = ExitCode.OK
     messages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Things staff should know that did not stop the run (status words not understood)."""
     dataset: Dataset | None = None
     dry_run: bool = False
     run_date: date | None = None
@@ -257,13 +259,20 @@ def _run_steps(
         if mode == "check" or state is None:
             return result
 
-        staff: dict[str, FlagStatus] = {}
+        staff = StaffStatuses()
         for name, c in conns.items():
             if recipe.sources[name].write_back:
-                staff.update(c.read_staff_statuses())
+                staff.merge(c.read_staff_statuses())
         known = state.known_flags(recipe.name)
         diff = diff_flags(known, result.flags, staff, today)
         result.diff = diff
+        result.warnings.extend(status_warnings(staff, diff))
+        if staff.unread or diff.resolved_by_staff:
+            places = [u.where for u in staff.unread] + [
+                staff.where.get(fp, fp) for fp in diff.resolved_by_staff
+            ]
+            # INFO: the CLI prints the warning itself; a webhook re-check's log still has the places
+            log.info("flag statuses not understood or not honoured at: %s", ", ".join(places))
         if dry_run:
             return result
 

@@ -14,6 +14,7 @@ Rules (DESIGN.md, "A flag"):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -31,6 +32,102 @@ class FlagStatus(StrEnum):
     @property
     def is_staff_decision(self) -> bool:
         return self in (FlagStatus.ACKNOWLEDGED, FlagStatus.WONT_FIX)
+
+
+STATUS_WORDS: dict[FlagStatus, str] = {
+    FlagStatus.OPEN: "open",
+    FlagStatus.ACKNOWLEDGED: "acknowledged",
+    FlagStatus.WONT_FIX: "won't fix",
+    FlagStatus.RESOLVED: "resolved",
+}
+"""How coprod writes each status where staff read it (the flags file, the Flags tab)."""
+
+_STATUS_READINGS: dict[str, FlagStatus] = {
+    "open": FlagStatus.OPEN,
+    "reopen": FlagStatus.OPEN,
+    "reopened": FlagStatus.OPEN,
+    "acknowledged": FlagStatus.ACKNOWLEDGED,
+    "acknowledge": FlagStatus.ACKNOWLEDGED,
+    "ack": FlagStatus.ACKNOWLEDGED,
+    "acked": FlagStatus.ACKNOWLEDGED,
+    "seen": FlagStatus.ACKNOWLEDGED,
+    "wont fix": FlagStatus.WONT_FIX,
+    "wontfix": FlagStatus.WONT_FIX,
+    "will not fix": FlagStatus.WONT_FIX,
+    "not fixing": FlagStatus.WONT_FIX,
+    "resolved": FlagStatus.RESOLVED,
+}
+"""Every word coprod reads in a status cell, after :func:`_status_key`. ``open`` is how staff take
+an acknowledgement back; ``resolved`` is what coprod writes when the data no longer shows a problem
+(staff typing it on a flag still raised is reported, see :func:`status_warnings`)."""
+
+STAFF_STATUS_WORDS = "acknowledged, won't fix (ack, seen and wontfix too) or open"
+"""The words to offer staff when theirs was not understood."""
+
+
+def _status_key(text: str) -> str:
+    lowered = text.strip().casefold().replace("’", "").replace("'", "")
+    return " ".join(re.sub(r"[_\-]+", " ", lowered).split())
+
+
+def read_status(text: str) -> FlagStatus | None:
+    """What a status cell means, forgiving capitals, apostrophes, dashes and spaces; None if not
+    a status coprod knows (or blank)."""
+    return _STATUS_READINGS.get(_status_key(text))
+
+
+@dataclass(frozen=True)
+class UnreadStatus:
+    """A status staff set that coprod does not understand, and where (never the flag's text)."""
+
+    where: str
+    """The row or record: "coprod-flags.csv row 5", "Flags tab row 7", "flag Activity 123"."""
+    word: str
+    """What it says, as typed."""
+    accepted: str = STAFF_STATUS_WORDS
+    """What would have been understood there."""
+
+
+class StaffStatuses(dict[str, FlagStatus]):
+    """fingerprint -> the status staff set, as connectors read it back; with where each was read
+    and the words that were not understood, so a run can say which rows it ignored and why.
+
+    Every connector reads staff statuses through :meth:`read`, so the words mean the same in a
+    CSV file, a Google Sheet and CiviCRM."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where: dict[str, str] = {}
+        self.unread: list[UnreadStatus] = []
+
+    def read(
+        self,
+        fingerprint: str,
+        text: str,
+        where: str,
+        *,
+        readings: Mapping[str, FlagStatus] | None = None,
+        accepted: str = STAFF_STATUS_WORDS,
+    ) -> FlagStatus | None:
+        """Read one status as typed. ``readings`` replaces the word list where the tool has its own
+        fixed names (CiviCRM's activity statuses); they are then matched exactly."""
+        word = text.strip()
+        if not fingerprint or not word:
+            return None
+        status = readings.get(word) if readings is not None else read_status(word)
+        if status is None:
+            self.unread.append(UnreadStatus(where, word, accepted))
+            return None
+        self[fingerprint] = status
+        self.where[fingerprint] = where
+        return status
+
+    def merge(self, other: Mapping[str, FlagStatus]) -> None:
+        """Add another source's statuses (a plain mapping, or StaffStatuses with its places)."""
+        self.update(other)
+        if isinstance(other, StaffStatuses):
+            self.where.update(other.where)
+            self.unread.extend(other.unread)
 
 
 class ChangeKind(StrEnum):
@@ -90,6 +187,8 @@ class Diff:
     changes: list[FlagChange] = field(default_factory=list)
     still_open: int = 0
     kept_by_staff: int = 0
+    resolved_by_staff: list[str] = field(default_factory=list)
+    """Fingerprints staff marked resolved though the flag is still raised (left open, reported)."""
     next_state: dict[str, KnownFlag] = field(default_factory=dict)
     """Everything to remember once all changes are written; see :meth:`state_after`."""
 
@@ -144,6 +243,8 @@ def diff_flags(
             status = staff if staff is not None and staff.is_staff_decision else before.status
             if staff is FlagStatus.OPEN and before.status.is_staff_decision:
                 status = FlagStatus.OPEN  # staff took their acknowledgement back in the tool
+            if staff is FlagStatus.RESOLVED:
+                result.resolved_by_staff.append(fp)  # only the data resolves a flag
             known = KnownFlag.from_flag(flag, status, before.first_seen, run_date)
             if status.is_staff_decision:
                 result.kept_by_staff += 1
@@ -162,3 +263,31 @@ def diff_flags(
         result.changes.append(FlagChange(ChangeKind.RESOLVED, known, None))
         result.next_state[fp] = known
     return result
+
+
+def status_warnings(staff: StaffStatuses, diff: Diff | None = None, *, shown: int = 5) -> list[str]:
+    """One warning per kind of status staff set that the run could not honour, naming the rows
+    (at most ``shown`` of them) and the words that would work. Never a flag's own text."""
+
+    def rows(places: Sequence[str]) -> str:
+        more = f" and {len(places) - shown} more" if len(places) > shown else ""
+        return "; ".join(places[:shown]) + more
+
+    out = []
+    by_accepted: dict[str, list[UnreadStatus]] = {}
+    for unread in staff.unread:
+        by_accepted.setdefault(unread.accepted, []).append(unread)
+    for accepted, group in by_accepted.items():
+        places = [f"{u.where} says '{u.word[:40]}'" for u in group]
+        out.append(
+            f"{len(group)} flag status(es) not understood, so those flags stay as they were (open "
+            f"unless marked before): {rows(places)}. The statuses coprod understands: {accepted}."
+        )
+    if diff is not None and diff.resolved_by_staff:
+        places = [staff.where.get(fp, f"flag {fp}") for fp in diff.resolved_by_staff]
+        out.append(
+            f"{len(places)} flag(s) marked 'resolved' though the problem is still there, so they stay "
+            f"open: {rows(places)}. coprod marks a flag resolved itself once the data no longer "
+            "shows the problem; to close one yourself, set it to acknowledged or won't fix."
+        )
+    return out

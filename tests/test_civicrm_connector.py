@@ -14,10 +14,10 @@ import pytest
 import responses
 
 from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
-from coprod.connectors.civicrm import CiviCRMConnector, CiviCRMOptions
+from coprod.connectors.civicrm import CIVICRM_STATUS_WORDS, CiviCRMConnector, CiviCRMOptions
 from coprod.connectors.registry import build_connector
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
-from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
+from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag, UnreadStatus
 from coprod_core.mapping import map_dataset
 from coprod_core.model import Role
 from coprod_core.recipe import Entity, Recipe, parse_recipe
@@ -522,6 +522,12 @@ def test_staff_statuses_on_flag_activities_are_read_back() -> None:
     statuses = connector().read_staff_statuses()
 
     assert statuses == {"a": FlagStatus.ACKNOWLEDGED, "b": FlagStatus.WONT_FIX, "c": FlagStatus.OPEN}
+    [left_message] = [
+        a["id"] for a in fake.records["Activity"] if a["status_id:name"] == "Left Message"
+    ]  # a status coprod does not use: named for staff
+    assert statuses.unread == [
+        UnreadStatus(f"flag Activity {left_message}", "Left Message", CIVICRM_STATUS_WORDS)
+    ]
 
 
 @responses.activate

@@ -21,9 +21,9 @@ from google.oauth2.credentials import Credentials
 from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
 from coprod.connectors.registry import build_connector
 from coprod.connectors.sheets import SheetsConnector, SheetsOptions
-from coprod.connectors.sheets_flags import FLAG_HEADINGS, read_status
+from coprod.connectors.sheets_flags import FLAG_HEADINGS
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
-from coprod_core.lifecycle import FlagStatus, KnownFlag, diff_flags
+from coprod_core.lifecycle import FlagStatus, KnownFlag, UnreadStatus, diff_flags, read_status
 from coprod_core.recipe import Entity, Recipe, parse_recipe
 from fakes.sheets import FakeSpreadsheet
 
@@ -334,6 +334,8 @@ def test_staff_statuses_are_read_back_from_the_flags_tab() -> None:
         b.fingerprint: FlagStatus.WONT_FIX,
         c.fingerprint: FlagStatus.OPEN,
     }
+    assert statuses.unread == [UnreadStatus("Flags tab row 5", "maybe")]  # named for the run's warning
+    assert statuses.where[a.fingerprint] == "Flags tab row 2"
 
 
 def test_status_words_staff_may_type() -> None:
