@@ -9,7 +9,6 @@ flag can rewrite the field without needing the text of the flags that stay open.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable
 
@@ -54,7 +53,3 @@ def compose(lines: Iterable[str]) -> str:
 def is_serious(lines: Iterable[str]) -> bool:
     """Whether a submission has an open warning or critical flag (it is then put on hold)."""
     return any(severity_of(line) in (Severity.WARNING, Severity.CRITICAL) for line in lines)
-
-
-def value_digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:20]

@@ -2,7 +2,10 @@
 
 Reads page by ``_id`` (``query={"_id": {"$gt": last}}``, sorted by ``_id``), never by offset:
 offsets shift when a submission is deleted while paging. An asset that serves several entities
-(a session form with a repeat of attendees) is read once per run.
+(a session form with a repeat of attendees) is read once per run. A sync reads every form whole:
+an edit keeps the submission's ``_id`` (and fires no REST Service) and a deletion leaves no trace,
+so ``_id > cursor`` would find new submissions only; the cursor each page carries is not a way to
+read what changed.
 
 Writes go where staff look: the validation status (on hold while a submission has an open
 warning or critical flag, back to what it was when they resolve) and a ``coprod_flags`` text
@@ -12,6 +15,7 @@ value is written only when it changes, and submissions getting the same value sh
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -19,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import Field, field_validator
@@ -27,6 +32,7 @@ from coprod.connectors.base import (
     ConfigError,
     Connector,
     ConnectorContext,
+    ConnectorError,
     ConnectorOptions,
     Page,
     SourceUnavailable,
@@ -34,7 +40,7 @@ from coprod.connectors.base import (
     WriteReport,
 )
 from coprod.connectors.http import make_retry, make_session, redact
-from coprod.connectors.kobo_flags import compose, is_serious, line_for, value_digest
+from coprod.connectors.kobo_flags import compose, is_serious, line_for
 from coprod.connectors.kobo_rows import (
     KoboEntityOptions,
     build_rows,
@@ -58,9 +64,24 @@ from coprod_core.text import count
 log = logging.getLogger("coprod.kobotoolbox")
 
 ON_HOLD = "validation_status_on_hold"
+STATUS_UIDS = ("validation_status_approved", "validation_status_not_approved", ON_HOLD)
+"""The validation statuses KoboToolbox knows; to any other uid it answers "updated" and sets nothing."""
 NO_STATUS = "none"
 """What the state remembers when a submission had no validation status before we held it."""
 HOOK_NAME = "coprod"
+PERMISSIONS = {
+    "view_asset": "View form",
+    "view_submissions": "View submissions",
+    "change_submissions": "Edit submissions",
+    "validate_submissions": "Validate submissions",
+    "change_asset": "Edit form",
+}
+"""The KoboToolbox permissions coprod may need, by codename (``effective_permissions``), as the
+form's Sharing settings name them."""
+NEEDED_WORDS = (
+    "View submissions, Edit submissions (to write the flags field) and Validate submissions "
+    "(to put records on hold); Edit form as well to install the REST Service"
+)
 
 
 def clash_words(clashes: Mapping[str, Sequence[str]], *, redeploy: bool) -> str:
@@ -86,6 +107,8 @@ class KoboOptions(ConnectorOptions):
     hook_header: str = "X-Coprod-Secret"
     validation_status: bool = True
     """Put submissions with open warning or critical flags on hold (and restore them after)."""
+    hold_status: str = ON_HOLD
+    """The validation status a submission with open warning or critical flags is given."""
     flags_field: str = "coprod_flags"
     page_size: int = Field(default=1000, ge=1, le=1000)
     retries: int = Field(default=4, ge=0, le=10)
@@ -101,6 +124,19 @@ class KoboOptions(ConnectorOptions):
             )
         if re.match(r"^https?://kc\.", v):
             raise ValueError("the old kc. API is gone: use the kf. address (e.g. https://kf.kobotoolbox.org)")
+        return v
+
+    @field_validator("hold_status")
+    @classmethod
+    def _hold_status(cls, v: str) -> str:
+        v = v.strip()
+        if v == "validation_status_approved":
+            raise ValueError("flagged records cannot be marked approved: use validation_status_on_hold")
+        if v not in STATUS_UIDS:
+            raise ValueError(
+                f"'{v}' is not a KoboToolbox validation status (it would answer 'updated' and set "
+                "nothing): use validation_status_on_hold or validation_status_not_approved"
+            )
         return v
 
     @field_validator("hook_endpoint")
@@ -122,12 +158,14 @@ class KoboOptions(ConnectorOptions):
 def unsaved(answer: Mapping[str, Any], sids: Sequence[int], roots: Mapping[int, str]) -> list[int]:
     """The submissions a bulk edit answer does not show as saved, so they are tried again next run.
 
-    KPI answers one result per submission it edited, in ascending ``_id`` order. A success names
-    the submission's ``root_uuid`` (recent KPI); a failure does not, and its ``uuid`` is that of the
-    new version that was never stored. So: the ids sent whose root uuid is not among the successes;
-    from an older server without root uuids, by position; and when the answer cannot be matched,
-    every id (a retry is harmless: the next run re-reads and writes only values that still differ).
-    The server's own message is not kept: it may quote the submission.
+    KPI answers one result per submission it found, in ascending ``_id`` order, and none at all for
+    an id that no longer exists (``failures`` stays 0; with no id left the answer is a 400 holding a
+    JSON list, not a dict). A success names the submission's ``root_uuid``; a row for a submission
+    KPI failed to save would not, and its ``uuid`` is that of a version never stored. So: the ids
+    sent whose root uuid is not among the successes; from an older server without root uuids, by
+    position; and when the answer cannot be matched, every id (a retry is harmless: the next run
+    re-reads, and a deleted submission is then known to be gone). The server's own message is not
+    kept: it may quote the submission.
     """
     results = [r for r in answer.get("results") or [] if isinstance(r, Mapping)]
     saved = [0 < int(r.get("status_code") or 0) < 400 for r in results]
@@ -147,6 +185,28 @@ class _Facts:
     root_uuid: str
     flags_value: str
     status: str
+
+
+@dataclass(frozen=True)
+class _Form:
+    """A form as install and the flags-field check read it: its details and its deployed content."""
+
+    info: Mapping[str, Any]
+    content: Mapping[str, Any]
+
+
+def private_address(url: str) -> str:
+    """``"private"``/``"local"`` when a URL's host is one KoboToolbox will not send to, else ``""``."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return "local"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return ""
+    if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
+        return "local"
+    return "private" if ip.is_private else ""
 
 
 @dataclass
@@ -221,17 +281,27 @@ class KoboConnector(Connector):
         status = response.status_code
         if status < 400 or status in accept:
             return response
-        if status in (401, 403):
+        if status == 401:
             raise SourceUnavailable(
-                f"{self._where(asset)} refused access while {what} (HTTP {status}): check that "
-                f"{self.options.token_env} holds a current API key (account settings > Security) of "
-                "an account this form is shared with, with permission to view and edit submissions"
+                f"{self._where(asset)} refused the API key while {what} (HTTP 401): "
+                f"{self.options.token_env} does not hold a current API key; copy it again from "
+                "KoboToolbox (Account settings > Security), as a key stops working when it is regenerated"
+            )
+        if status == 403:
+            raise SourceUnavailable(
+                f"{self._where(asset)} refused {what} (HTTP 403): the account whose API key is in "
+                f"{self.options.token_env} can see this form but may not change it; share the form with "
+                f"that account with {NEEDED_WORDS}"
             )
         if status == 404:
             raise SourceUnavailable(
-                f"{self._where(asset)}: not found while {what} (HTTP 404): check the asset uid in the "
-                "recipe (it is in the form's address, /#/forms/<uid>/) and that the server is the one "
-                "holding the form (global kf.kobotoolbox.org, EU eu.kobotoolbox.org or your own)"
+                f"{self._where(asset)}: not found while {what} (HTTP 404): this account cannot see this "
+                "form, or the token is missing. KoboToolbox answers the same for both: share the form "
+                f"with the account whose API key is in {self.options.token_env} (at least View form and "
+                "View submissions), and check that the key reaches KoboToolbox (a proxy may drop the "
+                "Authorization header). Check too the asset uid in the recipe (the part after /forms/ in "
+                "the form's address) and that the server is the one holding the form (global "
+                "kf.kobotoolbox.org, EU eu.kobotoolbox.org or your own)"
             )
         if status == 429 or status >= 500:
             raise SourceUnavailable(
@@ -495,28 +565,44 @@ class KoboConnector(Connector):
                     status_groups[(asset, target)].append(sid)
 
         failed_sids: dict[tuple[str, int], str] = {}
+        flags_paths: dict[str, str | ConnectorError] = {}
         for (asset, value), edited in sorted(field_groups.items()):
-            for sid, why in self._bulk_edit(asset, value, sorted(edited)).items():
+            if asset not in flags_paths:
+                try:
+                    flags_paths[asset] = self._checked_flags_path(asset)
+                except ConnectorError as exc:
+                    flags_paths[asset] = exc
+            path = flags_paths[asset]
+            failures = (
+                dict.fromkeys(edited, str(path))
+                if isinstance(path, ConnectorError)
+                else self._bulk_edit(asset, path, value, sorted(edited))
+            )
+            for sid, why in failures.items():
                 failed_sids[(asset, sid)] = why
             for sid in edited:
                 if (asset, sid) not in failed_sids:
                     self._facts[asset][sid].flags_value = value
-                    self._set_meta(f"kobo:written:{asset}:{sid}", value_digest(value))
         for (asset, target), grouped in sorted(status_groups.items()):
             to_set = [s for s in sorted(grouped) if (asset, s) not in failed_sids]
             if not to_set:
                 continue
             try:
-                self._set_statuses(asset, target, to_set)
+                gone = self._set_statuses(asset, target, to_set)
             except SourceUnavailable as exc:
                 for sid in to_set:
                     failed_sids[(asset, sid)] = str(exc)
                 continue
             for sid in to_set:
+                if sid in gone:
+                    log.info(
+                        "submission %s of asset %s is gone; its validation status is not set", sid, asset
+                    )
+                    continue
                 facts = self._facts[asset][sid]
-                if target == ON_HOLD:
+                if target == self.options.hold_status:
                     self._set_meta(f"kobo:status:{asset}:{sid}", facts.status or NO_STATUS)
-                    facts.status = ON_HOLD
+                    facts.status = target
                 else:
                     self._set_meta(f"kobo:status:{asset}:{sid}", "")
                     facts.status = "" if target == NO_STATUS else target
@@ -536,33 +622,28 @@ class KoboConnector(Connector):
         return report
 
     def _needs_write(self, asset: str, sid: int, facts: _Facts, value: str) -> bool:
-        """Every edit makes a new version of the submission: write only a value that differs.
-
-        The value read from the submission decides; the digest of what we last wrote covers a
-        server that does not return a field missing from the form.
-        """
-        current = facts.flags_value.strip()
-        if value == current:
-            return False
-        written = self._meta(f"kobo:written:{asset}:{sid}")
-        return not (current == "" and written == value_digest(value))
+        """Every edit makes a new version of the submission: write only a value that differs from
+        the one read (KoboToolbox returns the field whenever it holds a value)."""
+        return value != facts.flags_value.strip()
 
     def _status_target(self, asset: str, sid: int, facts: _Facts, serious: bool) -> str | None:
         """The validation status to set, or None to leave it: hold while serious, then restore."""
         key = f"kobo:status:{asset}:{sid}"
         remembered = self._meta(key) or ""
+        hold = self.options.hold_status
         if serious:
-            return ON_HOLD if facts.status != ON_HOLD else None
+            return hold if facts.status != hold else None
         if not remembered:
             return None  # we did not put it on hold: a status staff chose is theirs
-        if facts.status != ON_HOLD:
+        if facts.status != hold:
             self._set_meta(key, "")  # staff changed it since: leave their choice
             return None
-        return remembered
+        # KoboToolbox answers "updated" to a uid it does not know and sets nothing: restore only
+        # a real status, else clear the hold.
+        return remembered if remembered in STATUS_UIDS else NO_STATUS
 
-    def _bulk_edit(self, asset: str, value: str, sids: list[int]) -> dict[int, str]:
-        """Set the flags field of these submissions to one value; return the ones that failed."""
-        path = self._flags_path(asset)
+    def _bulk_edit(self, asset: str, path: str, value: str, sids: list[int]) -> dict[int, str]:
+        """Set the flags field (``path``) of these submissions to one value; return the ones that failed."""
         body = {"payload": {"submission_ids": sids, "data": {path: value}}}
         try:
             response = self._request(
@@ -585,32 +666,63 @@ class KoboConnector(Connector):
         code = f" (HTTP {response.status_code})" if response.status_code >= 400 else ""
         return {sid: f"KoboToolbox did not save the flags field of submission {sid}{code}" for sid in failed}
 
-    def _set_statuses(self, asset: str, target: str, sids: list[int]) -> None:
-        """Set (PATCH) or clear (DELETE) the validation status of these submissions in one request.
+    def _set_statuses(self, asset: str, target: str, sids: list[int]) -> set[int]:
+        """Set (PATCH) or clear (DELETE) the validation status of these submissions in one request;
+        return the ids found deleted.
 
         KPI checks both with the same validator, which requires ``validation_status.uid`` even to
-        clear; its own tests clear with ``None`` (no status of that uid, so none is set).
+        clear (``None``: no status of that uid, so none is set). One id that no longer exists fails
+        the whole request (400), so on a 400 the ids still there are read and sent again alone: one
+        deleted submission does not hold back the statuses of all the others.
         """
-        if target == NO_STATUS:
-            self._request(
-                "DELETE",
+        method, what = ("DELETE", "clearing") if target == NO_STATUS else ("PATCH", "setting")
+        uid = None if target == NO_STATUS else target
+
+        def send(ids: list[int]) -> requests.Response:
+            return self._request(
+                method,
                 f"/api/v2/assets/{asset}/data/validation_statuses/",
-                what="clearing validation statuses",
+                what=f"{what} validation statuses",
                 asset=asset,
-                body={"payload": {"submission_ids": sids, "validation_status.uid": None}},
+                body={"payload": {"submission_ids": ids, "validation_status.uid": uid}},
+                accept=(400,),
             )
-            return
-        self._request(
-            "PATCH",
-            f"/api/v2/assets/{asset}/data/validation_statuses/",
-            what="setting validation statuses",
-            asset=asset,
-            body={"payload": {"submission_ids": sids, "validation_status.uid": target}},
-        )
+
+        def refused(response: requests.Response) -> SourceUnavailable:
+            try:
+                said = str(response.json().get("detail") or "")[:200]
+            except (ValueError, AttributeError):
+                said = ""
+            return SourceUnavailable(
+                f"{self._where(asset)}: the server refused {what} validation statuses (HTTP 400"
+                + (f": {said}" if said else "")
+                + ")"
+            )
+
+        response = send(sids)
+        if response.status_code != 400:
+            return set()
+        found = self._fetch(asset, None, query={"_id": {"$in": sids}}, fields=["_id"])
+        present = {submission_id(s) for s in found}
+        gone = set(sids) - present
+        if not gone:
+            raise refused(response)
+        rest = [sid for sid in sids if sid in present]
+        if rest and (response := send(rest)).status_code == 400:
+            raise refused(response)
+        return gone
 
     # -- install ----------------------------------------------------------------------------------
 
-    def _deployed_content(self, asset: str, info: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _form(self, asset: str, what: str) -> _Form:
+        """The form's details and the content of its deployed version (a draft may differ)."""
+        response = self._request("GET", f"/api/v2/assets/{asset}/", what=what, asset=asset)
+        info = self._json(response, "the form's details")
+        if not isinstance(info, dict):
+            raise SourceUnavailable(
+                f"{self._where(asset)}: the form's details are not what KoboToolbox sends"
+            )
+        content = info.get("content") or {}
         deployed = info.get("deployed_version_id")
         if deployed and deployed != info.get("version_id"):
             response = self._request(
@@ -619,20 +731,67 @@ class KoboConnector(Connector):
                 what="reading the deployed form",
                 asset=asset,
             )
-            return self._json(response, "the deployed form").get("content") or {}
-        return info.get("content") or {}
+            content = self._json(response, "the deployed form").get("content") or {}
+        return _Form(info, content)
+
+    def _missing_permissions(self, form: _Form) -> list[str]:
+        """What the account lacks on this form for what the recipe asks, in the words of the Sharing
+        dialog; nothing when the server does not say (``effective_permissions`` absent)."""
+        given = form.info.get("effective_permissions")
+        if not isinstance(given, list):
+            return []
+        have = {p.get("codename") for p in given if isinstance(p, dict)}
+        need = {
+            "view_submissions": "to read the answers",
+            "change_submissions": "to write the flags field",
+            "validate_submissions": "to put records on hold" if self.options.validation_status else "",
+            "change_asset": "to install the REST Service" if self.options.hook_endpoint else "",
+        }
+        return [f"{PERMISSIONS[p]} ({why})" for p, why in need.items() if why and p not in have]
+
+    def _flags_question(self, asset: str, form: _Form) -> str:
+        """The flags field's full path in the deployed form, or a ConfigError saying what to do.
+
+        KoboToolbox stores a field the form does not have, so a misspelt ``flags_field`` would add a
+        stray field (and a new version) to every flagged record: it is never written unchecked.
+        """
+        name = self.options.flags_field
+        path = resolve(name, survey_paths(form.content)[0])
+        if path is None:
+            raise ConfigError(
+                f"asset {asset} has no question '{name}' (flags_field) in its deployed form, and "
+                "KoboToolbox would add it to every flagged record as a stray field: add a hidden "
+                f"question named '{name}' to the form and deploy it, or correct flags_field in the "
+                "recipe (the templates call it coprod_flags)"
+            )
+        return path
+
+    def _checked_flags_path(self, asset: str) -> str:
+        """The flags field's path, checked against the deployed form once and remembered after."""
+        key = f"kobo:flags_field:{asset}"
+        option, _, path = (self._meta(key) or "").partition(" -> ")
+        if path and option == self.options.flags_field:
+            return path
+        path = self._flags_question(asset, self._form(asset, "checking the flags field"))
+        self._set_meta(key, f"{self.options.flags_field} -> {path}")
+        return path
 
     def install(self) -> list[str]:
         lines: list[str] = []
         problems: list[str] = []
+        refused: list[str] = []
         assets: dict[str, list[tuple[Entity, EntitySpec]]] = defaultdict(list)
         for entity, spec in self._my_entities().items():
             assets[spec.location or ""].append((entity, spec))
         for asset, uses in assets.items():
-            response = self._request("GET", f"/api/v2/assets/{asset}/", what="checking the form", asset=asset)
-            info = self._json(response, "the form's details")
+            form = self._form(asset, "checking the form")
             used_for = ", ".join(e.value for e, _ in uses)
             lines.append(f"{self.kind}: the token can open asset {asset} ({used_for})")
+            missing = self._missing_permissions(form)
+            if missing:
+                refused.append(f"asset {asset}: {', '.join(missing)}")
+                continue
+            info = form.info
             clashes = repeated_names(info.get("content") or {})
             if not info.get("has_deployment") or info.get("deployment__active") is False:
                 problems.append(
@@ -640,21 +799,23 @@ class KoboConnector(Connector):
                     + (f" ({clash_words(clashes, redeploy=False)})" if clashes else "")
                 )
                 continue
-            content = self._deployed_content(asset, info)
-            clashes = {**repeated_names(content), **clashes}
+            clashes = {**repeated_names(form.content), **clashes}
             if clashes:
                 lines.append(f"{self.kind}: warning: asset {asset} {clash_words(clashes, redeploy=True)}")
-            paths, repeats = survey_paths(content)
+            paths, repeats = survey_paths(form.content)
             for entity, spec in uses:
                 problems.extend(self._check_fields(asset, entity, spec, paths, repeats))
             try:
-                if resolve(self.options.flags_field, paths) is None:
-                    lines.append(
-                        f"{self.kind}: asset {asset} has no '{self.options.flags_field}' question; flags are "
-                        "still written, but add a 'hidden' question of that name to see them as a column"
-                    )
+                path = self._flags_question(asset, form)
+                self._set_meta(f"kobo:flags_field:{asset}", f"{self.options.flags_field} -> {path}")
             except ConfigError as exc:
-                problems.append(f"asset {asset}: {exc}")
+                problems.append(str(exc))
+        if refused:
+            raise SourceUnavailable(
+                f"{self._where(None)}: the account whose API key is in {self.options.token_env} may not "
+                "do all the recipe asks. In KoboToolbox, open each form's Settings > Sharing and give "
+                "that account: " + "; ".join(refused)
+            )
         if problems:
             raise ConfigError("the forms do not fit the recipe: " + "; ".join(problems))
         if not self.options.hook_endpoint:
@@ -663,6 +824,14 @@ class KoboConnector(Connector):
             )
             return lines
         secret = self.context.secret(self.options.hook_secret_env, what="The KoboToolbox REST Service secret")
+        private = private_address(self.options.hook_endpoint)
+        if private:
+            lines.append(
+                f"{self.kind}: warning: hook_endpoint is a {private} address. KoboToolbox creates the "
+                "REST Service, but a standard server never sends to such an address (it drops the "
+                "request to protect its own network) unless its administrator allows it: use the "
+                "webhook app's public https address"
+            )
         for asset in assets:
             lines.append(self._ensure_hook(asset, secret))
         return lines
@@ -694,8 +863,16 @@ class KoboConnector(Connector):
         endpoint = self.options.hook_endpoint
         name = f"{HOOK_NAME} {self.recipe_name}"
         response = self._request(
-            "GET", f"/api/v2/assets/{asset}/hooks/", what="listing REST Services", asset=asset
+            "GET", f"/api/v2/assets/{asset}/hooks/", what="listing REST Services", asset=asset, accept=(404,)
         )
+        if response.status_code == 404:
+            # The form was just read with this key, so it exists and the account can see it.
+            raise SourceUnavailable(
+                f"{self._where(asset)}: KoboToolbox will not show this form's REST Services to the account "
+                f"whose API key is in {self.options.token_env} (HTTP 404): installing the REST Service "
+                "needs edit rights on the form (Edit form, with View submissions) in its Settings > "
+                "Sharing. Or leave hook_endpoint out of the recipe and rely on the nightly sync"
+            )
         data = self._json(response, "the list of REST Services")
         hooks = data.get("results", data) if isinstance(data, dict) else data
         matches = [h for h in hooks or [] if h.get("name") == name or h.get("endpoint") == endpoint]
@@ -735,10 +912,22 @@ class KoboConnector(Connector):
         what = "creating the REST Service" if method == "POST" else "updating the REST Service"
         response = self._request(method, path, what=what, asset=asset, body=body, accept=(400,))
         if response.status_code == 400:
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = None
+            said = (
+                "; ".join(
+                    f"{k}: {' '.join(map(str, v if isinstance(v, list) else [v]))}" for k, v in answer.items()
+                )
+                if isinstance(answer, dict)
+                else ""
+            )
             raise ConfigError(
-                f"{self._where(asset)} refused the REST Service address {self.options.hook_endpoint} "
-                "(HTTP 400): it must be a public https address; KoboToolbox refuses private or local "
-                "addresses unless its administrator allows them"
+                f"{self._where(asset)} refused the REST Service (HTTP 400"
+                + (f", {said[:200]}" if said else "")
+                + f"): check hook_endpoint ({self.options.hook_endpoint}); it must be the webhook app's "
+                "full address for this recipe, starting with https://"
             )
 
     def close(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,12 @@ import requests
 import responses
 
 from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
-from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions, unsaved
+from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions, private_address, unsaved
 from coprod.state import StateStore
-from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
-from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
+from coprod_core.flags import Severity, SubjectKind
 from coprod_core.mapping import map_dataset
 from coprod_core.recipe import Entity, Recipe, parse_recipe
-from fakes.kobo import DATA, HOOKS, SERVER, TOKEN, FakeKobo, query_of, submission
+from fakes.kobo import DATA, SERVER, TOKEN, FakeKobo, flag_for, new, query_of, resolved, submission
 
 PEOPLE, SESSIONS = "aPeopleForm", "aSessionForm"
 
@@ -215,9 +213,12 @@ def test_a_refused_token_names_server_and_asset_never_the_token(fake: FakeKobo, 
     assert TOKEN not in caplog.text
 
 
-def test_a_missing_asset_says_to_check_the_uid(fake: FakeKobo) -> None:
-    with pytest.raises(SourceUnavailable, match="check the asset uid"):
+def test_a_form_not_found_names_sharing_the_token_and_the_uid(fake: FakeKobo) -> None:
+    with pytest.raises(SourceUnavailable) as err:
         read_all(connector(), Entity.PEOPLE)
+    text = str(err.value)
+    assert "HTTP 404" in text and "this account cannot see this form, or the token is missing" in text
+    assert "asset uid" in text and "KOBO_TOKEN" in text
 
 
 def test_server_errors_are_retried_a_bounded_number_of_times() -> None:
@@ -242,28 +243,6 @@ def test_old_kc_server_address_is_refused_with_advice() -> None:
 
 
 # -- write-back ---------------------------------------------------------------------------------
-
-
-def flag_for(kind: SubjectKind, subject_id: str, title: str, severity: Severity = Severity.WARNING) -> Flag:
-    return make_flag(
-        check_id="test.check",
-        severity=severity,
-        subject=Subject(kind=kind, id=subject_id),
-        title=title,
-        message=title,
-        evidence={"title": title},
-        identity={"title": title},
-    )
-
-
-def new(flag: Flag) -> FlagChange:
-    known = KnownFlag.from_flag(flag, FlagStatus.OPEN, date(2026, 5, 1), date(2026, 5, 1))
-    return FlagChange(ChangeKind.NEW, known, flag)
-
-
-def resolved(flag: Flag) -> FlagChange:
-    known = KnownFlag.from_flag(flag, FlagStatus.RESOLVED, date(2026, 5, 1), date(2026, 5, 2))
-    return FlagChange(ChangeKind.RESOLVED, known, None)
 
 
 def bodies(calls: list[Any]) -> list[dict[str, Any]]:
@@ -443,6 +422,7 @@ SESSION_CONTENT = {
         {"type": "text", "name": "attendee_id"},
         {"type": "decimal", "name": "hours_attended"},
         {"type": "end_repeat"},
+        {"type": "hidden", "name": "coprod_flags"},
     ]
 }
 
@@ -488,17 +468,34 @@ def test_install_with_a_refused_token_says_what_to_check(fake: FakeKobo) -> None
     c = KoboConnector(
         "kobo", KoboOptions(retries=0), ConnectorContext(recipe=rec, recipe_dir=Path("."), env=env)
     )
-    with pytest.raises(SourceUnavailable, match="HTTP 403") as err:
+    with pytest.raises(SourceUnavailable, match="HTTP 401") as err:
         c.install()
     assert "not-the-right-one" not in str(err.value) and PEOPLE in str(err.value)
+    assert "KOBO_TOKEN does not hold a current API key" in str(err.value)
 
 
-def test_install_explains_a_refused_hook_address(fake: FakeKobo) -> None:
+def test_install_warns_that_a_private_hook_address_is_accepted_but_never_sent_to(fake: FakeKobo) -> None:
+    """kpi created a REST Service for https://10.1.2.3/hook (201): it is refused at send time, not here."""
     fake.content = {PEOPLE: CONTENT, SESSIONS: SESSION_CONTENT}
-    fake.rsps.remove(responses.POST, HOOKS)  # KPI's SSRF protection refuses a loopback address
-    fake.rsps.add(responses.POST, HOOKS, status=400, json={"endpoint": ["not allowed"]})
-    with pytest.raises(ConfigError, match="private or local"):
-        connector(hook_endpoint="http://127.0.0.1:8000/hooks/kobotoolbox/kobo-test").install()
+    lines = connector(hook_endpoint="https://10.1.2.3/hooks/kobotoolbox/kobo-test").install()
+    assert len(fake.hooks[PEOPLE]) == 1 and len(fake.hooks[SESSIONS]) == 1
+    warning = [line for line in lines if "warning" in line]
+    assert len(warning) == 1 and "private address" in warning[0] and "never sends" in warning[0]
+    assert not any("refuses private" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://127.0.0.1:8000/h", "local"),
+        ("https://localhost/h", "local"),
+        ("https://192.168.1.5/h", "private"),
+        ("https://coprod.example.org/h", ""),
+        ("https://8.8.8.8/h", ""),
+    ],
+)
+def test_private_and_local_hook_addresses_are_told_apart_from_public_ones(url: str, kind: str) -> None:
+    assert private_address(url) == kind
 
 
 CLASHING_CONTENT = {
@@ -511,6 +508,7 @@ CLASHING_CONTENT = {
         {"type": "text", "name": "attendee_id"},
         {"type": "decimal", "name": "hours"},
         {"type": "end_repeat"},
+        {"type": "hidden", "name": "coprod_flags"},
     ]
 }
 """A form deployed before kpi refused one name used twice (the session form coprod used to ship)."""
@@ -541,3 +539,103 @@ def test_install_stops_at_an_undeployed_form_naming_the_question_used_twice(fake
     text = str(err.value)
     assert f"asset {SESSIONS} is not deployed" in text
     assert "'hours' is used by details/hours and attendees/hours" in text and "will not deploy it" in text
+
+
+# -- flags field and validation statuses, as kpi answers them -------------------------------------
+
+
+def form_reads(fake: FakeKobo) -> int:
+    return sum(c.request.url.endswith(f"/assets/{PEOPLE}/") for c in fake.calls("GET"))
+
+
+def test_a_flags_field_the_deployed_form_lacks_is_never_written(fake: FakeKobo) -> None:
+    """kpi would store it as a stray field in every flagged record (a new version each)."""
+    fake.assets[PEOPLE] = [person(1, "P1"), person(2, "P2")]
+    fake.content = {PEOPLE: CONTENT, SESSIONS: SESSION_CONTENT}
+    flags = [flag_for(SubjectKind.PERSON, f"P{i}", "Payment overdue") for i in (1, 2)]
+    c = connector(flags_field="coprod_flag")
+    read_all(c, Entity.PEOPLE)
+    report = c.write_flags([new(f) for f in flags])
+    assert not fake.calls("PATCH") and form_reads(fake) == 1
+    assert set(report.failed) == {f.fingerprint for f in flags} and not report.written
+    why = report.failed[flags[0].fingerprint]
+    assert "no question 'coprod_flag' (flags_field)" in why and "stray field" in why
+    assert "coprod_flag" not in fake.by_id(PEOPLE, 1) and "coprod_flags" not in fake.by_id(PEOPLE, 1)
+
+
+def test_the_flags_field_is_checked_against_the_form_once_then_remembered(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [person(1, "P1"), person(2, "P2")]
+    fake.content = {PEOPLE: CONTENT, SESSIONS: SESSION_CONTENT}
+    state = StateStore.open(":memory:")
+    for i in (1, 2):
+        c = connector(state=state, validation_status=False)
+        read_all(c, Entity.PEOPLE)
+        c.write_flags([new(flag_for(SubjectKind.PERSON, f"P{i}", "Payment overdue"))])
+    assert form_reads(fake) == 1 and len(fake.calls("PATCH", "/bulk/")) == 2
+    moved = connector(state=state, validation_status=False, flags_field="about/coprod_flags")
+    read_all(moved, Entity.PEOPLE)
+    report = moved.write_flags([new(flag_for(SubjectKind.PERSON, "P1", "Benefits check"))])
+    assert form_reads(fake) == 2, "a changed flags_field is checked again"
+    assert report.failed and len(fake.calls("PATCH", "/bulk/")) == 2
+
+
+@pytest.mark.parametrize("uid", ["on_hold", "validation_status_approved", "Validation_status_on_hold"])
+def test_a_hold_status_kobotoolbox_would_not_set_is_refused_when_the_recipe_is_validated(uid: str) -> None:
+    """kpi answers "1 submissions have been updated" to ``on_hold`` and sets nothing."""
+    with pytest.raises(ValueError, match="hold_status") as err:
+        KoboOptions.model_validate({"hold_status": uid})
+    assert "validation_status_on_hold" in str(err.value)
+
+
+def test_a_chosen_hold_status_is_set_and_lifted(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [person(1, "P1")]
+    state = StateStore.open(":memory:")
+    overdue = flag_for(SubjectKind.PERSON, "P1", "Payment overdue")
+    c = connector(state=state, hold_status="validation_status_not_approved")
+    read_all(c, Entity.PEOPLE)
+    c.write_flags([new(overdue)])
+    assert fake.by_id(PEOPLE, 1)["_validation_status"]["uid"] == "validation_status_not_approved"
+    later = connector(state=state, hold_status="validation_status_not_approved")
+    read_all(later, Entity.PEOPLE)
+    later.write_flags([resolved(overdue)])
+    assert fake.by_id(PEOPLE, 1)["_validation_status"] == {}
+    assert [c.request.method for c in fake.calls("DELETE", "/validation_statuses/")] == ["DELETE"]
+
+
+def test_a_status_that_is_not_kobotoolbox_s_is_cleared_not_restored(fake: FakeKobo) -> None:
+    """Restoring an uid kpi does not know would answer "updated" and leave the record on hold."""
+    fake.assets[PEOPLE] = [person(1, "P1", _validation_status={"uid": "validation_status_custom"})]
+    state = StateStore.open(":memory:")
+    overdue = flag_for(SubjectKind.PERSON, "P1", "Payment overdue")
+    c = connector(state=state)
+    read_all(c, Entity.PEOPLE)
+    c.write_flags([new(overdue)])
+    later = connector(state=state)
+    read_all(later, Entity.PEOPLE)
+    later.write_flags([resolved(overdue)])
+    assert bodies(fake.calls("DELETE", "/validation_statuses/")) == [
+        {"submission_ids": [1], "validation_status.uid": None}
+    ]
+    assert fake.by_id(PEOPLE, 1)["_validation_status"] == {}
+
+
+def test_a_submission_deleted_before_its_status_is_set_does_not_hold_back_the_others(fake: FakeKobo) -> None:
+    """Statuses switched on after the flags were written: only statuses change; one record was deleted
+    between the read and the write, which fails kpi's whole bulk request (400)."""
+    fake.assets[PEOPLE] = [person(i, f"P{i}") for i in (1, 2, 3)]
+    state = StateStore.open(":memory:")
+    flags = [flag_for(SubjectKind.PERSON, f"P{i}", "Payment overdue") for i in (1, 2, 3)]
+    first = connector(state=state, validation_status=False)
+    read_all(first, Entity.PEOPLE)
+    first.write_flags([new(f) for f in flags])
+    c = connector(state=state)
+    read_all(c, Entity.PEOPLE)
+    fake.assets[PEOPLE] = [s for s in fake.assets[PEOPLE] if s["_id"] != 2]
+    report = c.write_flags([new(f) for f in flags])
+    assert not report.failed and sorted(report.written) == sorted(f.fingerprint for f in flags)
+    assert [b["submission_ids"] for b in bodies(fake.calls("PATCH", "/validation_statuses/"))] == [
+        [1, 2, 3],
+        [1, 3],
+    ]
+    assert fake.by_id(PEOPLE, 1)["_validation_status"]["uid"] == "validation_status_on_hold"
+    assert fake.by_id(PEOPLE, 3)["_validation_status"]["uid"] == "validation_status_on_hold"

@@ -8,6 +8,7 @@ a view-only account's, ``<HOOK_SECRET>`` the REST Service secret (see RECORDED.m
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,14 @@ from typing import Any
 import pytest
 import responses
 
-from coprod.connectors.base import ConfigError, ConnectorContext
-from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions
+from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
+from coprod.connectors.kobotoolbox import NO_STATUS, ON_HOLD, KoboConnector, KoboOptions
+from coprod.webhook_app import create_app
+from coprod_core.flags import Severity, SubjectKind
 from coprod_core.recipe import Entity, Recipe, parse_recipe
 from fakes import ROOT
-from fakes.replay import Replay, replay
+from fakes.kobo import FakeKobo, flag_for, new
+from fakes.replay import Replay, exchanges, recording, replay
 
 KOBO = "http://127.0.0.1:8000"
 SESSION_FORM = "ai5m376DRLqCktdRoqUysb"
@@ -123,3 +127,241 @@ def test_the_old_session_mapping_names_no_question_of_the_form_kpi_accepts(mock:
     )
     with pytest.raises(ConfigError, match="no question 'attendees/hours'"):
         kobo(old, hook_endpoint=None).install()
+
+
+# -- refusals (RECORDED.md 2, 3) -------------------------------------------------------------------
+
+VIEWER = {**ENV, "KOBO_TOKEN": "<KOBO_TOKEN_VIEWER>"}
+
+
+def test_a_wrong_key_is_named_as_one(mock: Any) -> None:
+    r = played(mock, "errors")
+    with pytest.raises(SourceUnavailable) as err:
+        kobo(shipped_recipe(sessions_only=True), {**ENV, "KOBO_TOKEN": "<WRONG_TOKEN>"}).install()
+    assert r.unmatched == [] and paths(r) == [f"GET /api/v2/assets/{SESSION_FORM}/"]
+    assert "HTTP 401" in str(err.value) and "KOBO_TOKEN does not hold a current API key" in str(err.value)
+
+
+def test_a_request_without_the_key_is_explained_as_an_unseen_form_or_a_missing_token(mock: Any) -> None:
+    """kpi answers a request without a key 404, as it answers for a form the account cannot see."""
+    r = played(mock, "errors")
+    c = kobo(shipped_recipe(sessions_only=True))
+    del c.session.headers["Authorization"]  # as a proxy dropping the header would
+    with pytest.raises(SourceUnavailable) as err:
+        c.install()
+    assert r.unmatched == [] and [e["response"]["status"] for e in r.served] == [404]
+    text = str(err.value)
+    assert "HTTP 404" in text and "this account cannot see this form, or the token is missing" in text
+    assert "share the form with the account whose API key is in KOBO_TOKEN" in text
+    assert "Authorization header" in text
+
+
+def test_a_form_not_shared_with_the_account_is_explained_the_same_way(mock: Any) -> None:
+    r = played(mock, "errors")
+    c = kobo(shipped_recipe(sessions_only=True), VIEWER)
+    with pytest.raises(SourceUnavailable) as err:  # the listing kpi refused bob before the form was shared
+        c._request(
+            "GET",
+            f"/api/v2/assets/{SESSION_FORM}/data/",
+            what="reading submissions",
+            asset=SESSION_FORM,
+            params={"format": "json", "limit": 1},
+        )
+    assert r.unmatched == [] and [e["response"]["status"] for e in r.served] == [404]
+    assert "this account cannot see this form, or the token is missing" in str(err.value)
+
+
+def test_install_with_a_view_only_account_names_the_permissions_to_give(mock: Any) -> None:
+    """RECORDED.md 3: the asset answers 200 to a viewer; its effective_permissions say what is missing."""
+    r = played(mock, "errors")
+    with pytest.raises(SourceUnavailable) as err:
+        kobo(shipped_recipe(sessions_only=True), VIEWER).install()
+    assert r.unmatched == [] and paths(r) == [f"GET /api/v2/assets/{SESSION_FORM}/"]
+    text = str(err.value)
+    assert f"asset {SESSION_FORM}: Edit submissions (to write the flags field)" in text
+    assert "Validate submissions (to put records on hold)" in text
+    assert "Edit form (to install the REST Service)" in text
+    assert "View submissions" not in text and "asset uid" not in text and "not deployed" not in text
+
+
+def test_a_hooks_list_refused_to_a_viewer_says_installing_needs_edit_rights(mock: Any) -> None:
+    """Where a server does not say its permissions, the hooks list's 404 is still explained."""
+    r = played(mock, "errors")
+    with pytest.raises(SourceUnavailable) as err:
+        kobo(shipped_recipe(sessions_only=True), VIEWER)._ensure_hook(SESSION_FORM, "<HOOK_SECRET>")
+    assert r.unmatched == [] and paths(r) == [f"GET /api/v2/assets/{SESSION_FORM}/hooks/"]
+    text = str(err.value)
+    assert "HTTP 404" in text and "needs edit rights on the form (Edit form" in text
+    assert "asset uid" not in text
+
+
+def test_a_viewers_writes_are_refused_with_the_permissions_to_give(mock: Any) -> None:
+    r = played(mock, "errors")
+    c = kobo(shipped_recipe(sessions_only=True), VIEWER)
+    failed = c._bulk_edit(SESSION_FORM, "coprod_flags", "Warning: x", [20])
+    assert list(failed) == [20] and "HTTP 403" in failed[20] and "Edit submissions" in failed[20]
+    for target in (ON_HOLD, NO_STATUS):
+        with pytest.raises(SourceUnavailable, match="HTTP 403.*Validate submissions"):
+            c._set_statuses(SESSION_FORM, target, [20])
+    assert r.unmatched == [] and [e["response"]["status"] for e in r.served] == [403, 403, 403]
+
+
+# -- writing (RECORDED.md 4, 5, 6) -----------------------------------------------------------------
+
+VALUE = "Warning: Payment overdue\nNote: No decision recorded"
+
+
+def results(name: str, index: int) -> list[dict[str, Any]]:
+    return exchanges("kobotoolbox", name)[index]["response"]["body"]["results"]
+
+
+def test_a_sync_reads_on_the_cursor_and_writes_one_bulk_edit_for_records_sharing_their_flags(
+    mock: Any,
+) -> None:
+    """The recorded install-and-sync requests serve the connector: the ``_id``-cursor read (mapped
+    with the recipe's ``attendees/hours_attended``), then for sessions 7, 8 and 9, not read in this
+    run, the facts read (``$in`` and ``fields``), the deployed form (the flags field is in it) and
+    one bulk edit. Putting them on hold is the one request the recording lacks."""
+    r = played(mock, "data_listing", "edits_bulk", "asset_detail")
+    recipe = shipped_recipe(sessions_only=True)
+    c = kobo(recipe)
+    pages = list(c.read(Entity.ATTENDANCE, recipe.entities[Entity.ATTENDANCE], cursor="24"))
+    rows = [row for page in pages for row in page.rows]
+    assert pages[-1].cursor == "29" and [row.ref for row in rows][:2] == [
+        "submission 25 attendee 1",
+        "submission 25 attendee 2",
+    ]
+    assert [row.values["attendees/hours_attended"] for row in rows][:2] == ["1", "2"]
+
+    flags = [
+        flag_for(SubjectKind.RECORD, f"sessions:{sid}", title, severity)
+        for sid in (7, 8, 9)
+        for title, severity in (
+            ("Payment overdue", Severity.WARNING),
+            ("No decision recorded", Severity.INFO),
+        )
+    ]
+    report = c.write_flags([new(f) for f in flags])
+    data = f"/api/v2/assets/{SESSION_FORM}/data/"
+    assert paths(r) == [
+        f"GET {data}",
+        f"GET {data}",
+        f"GET /api/v2/assets/{SESSION_FORM}/",
+        f"PATCH {data}bulk/",
+    ]
+    assert r.served[3]["response"]["body"]["successes"] == 3
+    on_hold = {"payload": {"submission_ids": [7, 8, 9], "validation_status.uid": ON_HOLD}}
+    assert r.unmatched == [f"PATCH {KOBO}{data}validation_statuses/ {json.dumps(on_hold, sort_keys=True)}"]
+    assert set(report.failed) == {f.fingerprint for f in flags}  # the hold was not set: tried again
+    assert all("HTTP 599" in why for why in report.failed.values())
+
+
+def test_a_bulk_edit_without_a_row_for_a_missing_id_leaves_only_that_id_unsaved(mock: Any) -> None:
+    """RECORDED.md 4: no failure row for a missing id; every id missing is a 400 with a JSON list."""
+    r = played(mock, "edits_bulk")
+    c = kobo(shipped_recipe(sessions_only=True))
+    c._remember_facts(SESSION_FORM, [row for row in results("edits_bulk", 5) if row["_id"] == 10])
+    assert list(c._bulk_edit(SESSION_FORM, "coprod_flags", VALUE, [10, 99999])) == [99999]
+    every_missing = c._bulk_edit(SESSION_FORM, "coprod_flags", VALUE, [99999])
+    assert list(every_missing) == [99999] and "(HTTP 400)" in every_missing[99999]
+    assert r.unmatched == [] and [e["response"]["status"] for e in r.served] == [200, 400]
+
+
+def test_install_refuses_a_flags_field_the_deployed_form_lacks(mock: Any) -> None:
+    """RECORDED.md 5: kpi stores a field the form lacks (edits_bulk: ``not_in_form`` on 11 is kept),
+    so a misspelt flags_field would add a stray field to every flagged record."""
+    r = played(mock, "asset_detail")
+    with pytest.raises(ConfigError) as err:
+        kobo(shipped_recipe(sessions_only=True), flags_field="coprod_flag", hook_endpoint=None).install()
+    assert r.unmatched == []
+    assert f"asset {SESSION_FORM} has no question 'coprod_flag' (flags_field)" in str(err.value)
+    assert "stray field" in str(err.value)
+
+
+def test_one_deleted_submission_does_not_stop_the_statuses_of_the_others(mock: Any) -> None:
+    """RECORDED.md 6: one missing id fails a whole bulk status request (400): the ids still there are
+    found and sent again alone. The mixed request and the look-up are answered by the fake, which
+    answers as kpi did (test_kobo_fake.py); the retry and the lone missing id by the recording."""
+    fake = FakeKobo(None, server=KOBO, tokens={"<KOBO_TOKEN>": "alice"})
+    fake.assets[SESSION_FORM] = [
+        {**row, "_validation_status": {}} for row in results("edits_validation_status", 5)
+    ]  # 13 and 14, as recorded
+    r = Replay(KOBO, exchanges("kobotoolbox", "edits_validation_status"), fallback=fake.answer).register(mock)
+    c = kobo(shipped_recipe(sessions_only=True))
+    assert c._set_statuses(SESSION_FORM, ON_HOLD, [13, 14, 99999]) == {99999}
+    assert c._set_statuses(SESSION_FORM, ON_HOLD, [99999]) == {99999}
+    statuses = f"{KOBO}/api/v2/assets/{SESSION_FORM}/data/validation_statuses/"
+    mixed = {"payload": {"submission_ids": [13, 14, 99999], "validation_status.uid": ON_HOLD}}
+    assert [u.split(" ")[0] + " " + u.split(" ")[1].split("?")[0] for u in r.unmatched] == [
+        f"PATCH {statuses}",
+        f"GET {KOBO}/api/v2/assets/{SESSION_FORM}/data/",
+        f"GET {KOBO}/api/v2/assets/{SESSION_FORM}/data/",
+    ]
+    assert json.dumps(mixed, sort_keys=True) in r.unmatched[0]
+    assert [
+        (e["request"]["body"]["payload"]["submission_ids"], e["response"]["status"]) for e in r.served
+    ] == [
+        ([13, 14], 200),
+        ([99999], 400),
+    ]
+
+
+# -- REST Services (RECORDED.md 7, 8) ------------------------------------------------------------
+
+
+def hooks_answer(index: int) -> Any:
+    """A recorded answer to a hook creation, served to whatever the connector sends instead."""
+    recorded = exchanges("kobotoolbox", "hooks")[index]["response"]
+    return lambda request: (recorded["status"], recorded["headers"], json.dumps(recorded["body"]))
+
+
+def test_a_refused_rest_service_quotes_kpi_and_blames_no_private_address(mock: Any) -> None:
+    """The only 400 kpi gave a hook was ``{"endpoint": ["Invalid scheme"]}`` (ftp)."""
+    r = Replay(KOBO, exchanges("kobotoolbox", "asset_detail", "hooks"), fallback=hooks_answer(8)).register(
+        mock
+    )
+    endpoint = "https://coprod.example.org/hooks/kobotoolbox/kobotoolbox-example"
+    with pytest.raises(ConfigError) as err:
+        kobo(shipped_recipe(sessions_only=True), hook_endpoint=endpoint).install()
+    assert [u.split(" ")[0] for u in r.unmatched] == ["POST"] and endpoint in r.unmatched[0]
+    text = str(err.value)
+    assert "HTTP 400, endpoint: Invalid scheme" in text and "private" not in text
+
+
+def test_a_private_hook_address_is_created_as_kpi_did_and_install_warns_it_is_never_sent_to(
+    mock: Any,
+) -> None:
+    """kpi created a REST Service for ``https://10.1.2.3/hook`` (201): it drops such sends later."""
+    r = Replay(KOBO, exchanges("kobotoolbox", "asset_detail", "hooks"), fallback=hooks_answer(6)).register(
+        mock
+    )
+    lines = kobo(shipped_recipe(sessions_only=True), hook_endpoint="https://10.1.2.3/hook").install()
+    assert [u.split(" ")[0] for u in r.unmatched] == ["POST"]
+    assert any("created the REST Service" in line for line in lines)
+    assert any("private address" in line and "never sends" in line for line in lines)
+
+
+def test_the_delivery_kpi_sent_is_accepted_once_and_a_resend_is_recognised(tmp_path: Path) -> None:
+    """RECORDED.md 8: kpi sends new submissions only (an edit and a status change sent nothing), with
+    the secret header verbatim and the submission as listed; a re-send has the same ``meta/rootUuid``."""
+    hooks = recording("kobotoolbox", "hooks")
+    assert hooks["received_after_edit_and_validation_change"] == []
+    delivery = next(d for d in hooks["received"] if d["path"].startswith("/hooks/kobotoolbox/"))
+    app = create_app(
+        {
+            "recipes": {"kobotoolbox-example": ROOT / "recipes" / "kobotoolbox" / "recipe.toml"},
+            "state_path": tmp_path / "state.sqlite",
+            "env": {"COPROD_KOBO_HOOK_SECRET": "<HOOK_SECRET>"},
+            "worker_thread": False,
+            "recheck": lambda name, path: 0,
+        }
+    )
+    sent = {k: v for k, v in delivery["headers"].items() if k not in ("Host", "Content-Length", "Connection")}
+    client = app.test_client()
+    first = client.post(delivery["path"], data=json.dumps(delivery["body"]), headers=sent)
+    again = client.post(delivery["path"], data=json.dumps(delivery["body"]), headers=sent)
+    assert (first.status_code, again.status_code) == (202, 200)
+    wrong = client.post(
+        delivery["path"], data=json.dumps(delivery["body"]), headers={**sent, "X-Coprod-Secret": "x"}
+    )
+    assert wrong.status_code == 401

@@ -169,3 +169,33 @@ def test_no_name_or_answer_reaches_the_state_store(tmp_path: Path) -> None:
     lines = {line for m in opened for line in m.values()}
     assert lines and all(re.fullmatch(r"(Critical|Warning|Note): [^\n]+", line) for line in lines)
     assert {line.split(": ", 1)[1] for line in lines} <= {f.title for f in result.flags}
+
+
+def test_an_answer_edited_after_a_sync_is_seen_by_the_next_one_as_every_sync_reads_in_full() -> None:
+    """kpi keeps an edited submission's ``_id`` (RECORDED.md 9): a read of ``_id > cursor`` would miss
+    the edit, so a sync reads each form whole and never passes its saved cursor."""
+    lr = loaded()
+    state = StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill(fake)
+        run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": connector(lr)})
+        assert fake.by_id(PEOPLE, 2)["coprod_flags"] == "Critical: Payment overdue"
+        edited = fake.by_id(PEOPLE, 2)  # staff record that P2 declined payment: a new version, same _id
+        edited.update(
+            {
+                "payment_preference": "declined",
+                "meta/deprecatedID": edited["meta/instanceID"],
+                "meta/instanceID": "uuid:0e0e0e0e-0000-4000-8000-000000000002",
+                "_uuid": "0e0e0e0e-0000-4000-8000-000000000002",
+            }
+        )
+        n = len(rsps.calls)
+        second = run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": connector(lr)})
+        reads = [
+            query_of(c) for c in rsps.calls[n:] if c.request.method == "GET" and "/data/" in c.request.url
+        ]
+    assert second.exit_code == 0 and second.diff is not None and second.diff.counts()["resolved"] == 1
+    assert all("query" not in q for q in reads) and len(reads) == 2
+    assert fake.by_id(PEOPLE, 2)["coprod_flags"] == ""
+    assert fake.by_id(PEOPLE, 1)["coprod_flags"] == "Critical: Payment overdue"

@@ -1,8 +1,27 @@
-"""A fake KPI server (API v2) for the KoboToolbox tests and benchmark, built to platforms.md's shapes.
+"""A fake KPI server (API v2) for the KoboToolbox tests and benchmark, answering as a real kpi did.
 
-It honours ``limit`` (cut at 1000), ``sort``, ``query`` with ``$gt`` / ``$in`` on ``_id``, and
-``fields``; answers ``{count, next, previous, results}``; applies bulk edits (new ``_uuid``,
-``meta/deprecatedID``, same ``_id`` and root uuid) and validation statuses; keeps REST Services.
+Its answers follow the recordings in ``tests/fixtures/platforms/kobotoolbox`` (``test_kobo_fake.py``
+sends the recorded requests to this fake and to the replay, and compares the answers):
+
+- a wrong token is 401 ``{"detail": "Invalid token."}``; no token, a form not shared with the
+  account, and an unknown form are 404 (an unknown form's ``/data/`` as an HTML page, its
+  ``/hooks/`` as ``text/html``); a view-only account reads, gets 403 on every write and 404 on
+  ``/hooks/``;
+- listings honour ``limit`` (100 by default, cut at 1000, 0 is a 400), ``start``, ``sort`` and a
+  Mongo-style ``query`` (``$gt $gte $lt $lte $in $nin $exists`` and plain equality), answer
+  ``{count, next, previous, results}`` with offset links, and with ``fields`` still return
+  ``_id``, ``_uuid``, ``meta/rootUuid`` and ``_validation_status``;
+- a bulk edit makes a new version (new ``_uuid`` and ``meta/instanceID``, ``meta/deprecatedID``
+  set, ``_id`` and root uuid kept), stores a field that is not in the form, has no row for a
+  missing id, and is a 400 with a JSON list when no id exists;
+- bulk validation statuses need ``validation_status.uid`` (even to clear), fail whole (400) when
+  one id is missing, and set nothing for a uid that is not a status;
+- REST Services: POST 201 with ``Location``, PATCH 200, DELETE 204, a list ordered by name; an
+  endpoint that is not http(s) is 400 ``{"endpoint": ["Invalid scheme"]}``, a private one is
+  accepted.
+
+Not recorded, so shaped after kpi's code: a bulk edit row for a submission kpi failed to save
+(``fail_roots``) and older servers' rows without ``root_uuid`` (``bulk_roots``).
 Every request is recorded by ``responses`` so tests assert on what was sent.
 """
 
@@ -10,21 +29,51 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
+from collections.abc import Callable
+from datetime import date
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import responses
 
+from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
+from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
+
 SERVER = "https://kf.kobotoolbox.org"
 TOKEN = "s3cr3t-kobo-token-value"
+OWNER = "alice"
 
-DATA = re.compile(rf"^{re.escape(SERVER)}/api/v2/assets/(?P<asset>\w+)/data/(\?.*)?$")
-BULK = re.compile(rf"^{re.escape(SERVER)}/api/v2/assets/(?P<asset>\w+)/data/bulk/$")
-STATUSES = re.compile(rf"^{re.escape(SERVER)}/api/v2/assets/(?P<asset>\w+)/data/validation_statuses/$")
-HOOKS = re.compile(rf"^{re.escape(SERVER)}/api/v2/assets/(?P<asset>\w+)/hooks/(?:(?P<hook>\w+)/)?$")
-STATUS_UIDS = ("validation_status_approved", "validation_status_not_approved", "validation_status_on_hold")
-ASSET = re.compile(rf"^{re.escape(SERVER)}/api/v2/assets/(?P<asset>\w+)/$")
+_ASSET = r"/api/v2/assets/(?P<asset>\w+)"
+DATA = re.compile(rf"^{re.escape(SERVER)}{_ASSET}/data/(\?.*)?$")
+"""Submission listings on the default server, for tests that answer them by hand (a 503)."""
+
+STATUS_LABELS = {
+    "validation_status_approved": "Approved",
+    "validation_status_not_approved": "Not Approved",
+    "validation_status_on_hold": "On Hold",
+}
+STATUS_UIDS = tuple(STATUS_LABELS)
+ALWAYS_LISTED = ("_id", "_uuid", "meta/rootUuid", "_validation_status")
+"""Keys every listing returns, whatever ``fields`` asks for."""
+OWNER_PERMISSIONS = (
+    "view_submissions",
+    "validate_submissions",
+    "delete_submissions",
+    "manage_asset",
+    "view_asset",
+    "delete_asset",
+    "add_submissions",
+    "change_asset",
+    "change_submissions",
+)
+VIEWER_PERMISSIONS = ("view_submissions", "view_asset")
+NOT_FOUND = {"detail": "Not found."}
+FORBIDDEN = {"detail": "You do not have permission to perform this action."}
+HTML_404 = "<!DOCTYPE html><html><head><title>KoboToolbox</title></head><body>Not found</body></html>"
+
+Answer = tuple[int, dict[str, str], str]
 
 
 def submission(sid: int, **answers: Any) -> dict[str, Any]:
@@ -38,84 +87,192 @@ def submission(sid: int, **answers: Any) -> dict[str, Any]:
         "__version__": "vAbc",
         "_submission_time": "2026-03-03T10:00:00",
         "_validation_status": {},
+        "_status": "submitted_via_web",
+        "_submitted_by": OWNER,
         "_attachments": [],
         "_geolocation": [None, None],
         **answers,
     }
 
 
+def _json(status: int, body: Any, **headers: str) -> Answer:
+    return status, {"Content-Type": "application/json", **headers}, json.dumps(body)
+
+
+def _matches(value: Any, condition: Any) -> bool:
+    """One Mongo-style condition on one value (what kpi's ``query`` accepts that coprod may send)."""
+    if not isinstance(condition, dict):
+        return value == condition
+    tests: dict[str, Callable[[Any], bool]] = {
+        "$gt": lambda c: value is not None and value > c,
+        "$gte": lambda c: value is not None and value >= c,
+        "$lt": lambda c: value is not None and value < c,
+        "$lte": lambda c: value is not None and value <= c,
+        "$in": lambda c: value in c,
+        "$nin": lambda c: value not in c,
+        "$exists": lambda c: (value is not None) == bool(c),
+    }
+    return all(tests[op](arg) for op, arg in condition.items())
+
+
 class FakeKobo:
-    def __init__(self, rsps: responses.RequestsMock) -> None:
+    def __init__(
+        self,
+        rsps: responses.RequestsMock | None,
+        *,
+        server: str = SERVER,
+        tokens: dict[str, str] | None = None,
+    ) -> None:
+        """Serve ``server`` on ``rsps``; with ``rsps=None`` nothing is registered and ``answer`` serves
+        (e.g. as a ``fakes.replay.Replay`` fallback)."""
         self.rsps = rsps
+        self.server = server.rstrip("/")
+        self.tokens: dict[str, str] = tokens if tokens is not None else {TOKEN: OWNER}
+        """API key -> account name; every asset is owned by ``OWNER``."""
+        self.viewers: dict[str, set[str]] = {}
+        """Asset -> accounts it is shared with for viewing only (view form, view submissions)."""
         self.assets: dict[str, list[dict[str, Any]]] = {}
         self.content: dict[str, dict[str, Any]] = {}
-        self.hooks: dict[str, list[dict[str, Any]]] = {}
+        """Asset -> the form's ``content`` (``survey`` rows); without it, one made from the answers."""
+        self.deployed_content: dict[str, dict[str, Any]] = {}
+        """Asset -> the deployed version's content, when the form was edited without redeploying."""
         self.undeployed: set[str] = set()
         """Assets whose form was never deployed (KPI: ``has_deployment`` false)."""
+        self.hooks: dict[str, list[dict[str, Any]]] = {}
         self.fail_roots: set[str] = set()
         """Root uuids whose bulk edit fails (a per-submission failure in the bulk answer)."""
         self.bulk_roots = True
         """Whether bulk edit results carry ``root_uuid`` (older KPI left it out)."""
-        rsps.add_callback(responses.GET, DATA, callback=self._data)
-        rsps.add_callback(responses.PATCH, BULK, callback=self._bulk)
-        rsps.add_callback(responses.PATCH, STATUSES, callback=self._statuses)
-        rsps.add_callback(responses.DELETE, STATUSES, callback=self._statuses)
-        rsps.add_callback(responses.GET, HOOKS, callback=self._hooks)
-        rsps.add_callback(responses.POST, HOOKS, callback=self._hooks)
-        rsps.add_callback(responses.PATCH, HOOKS, callback=self._hooks)
-        rsps.add_callback(responses.GET, ASSET, callback=self._asset)
+        base = re.escape(self.server) + _ASSET
+        routes: list[tuple[str, str, Callable[[Any, re.Match[str]], Answer]]] = [
+            (responses.GET, rf"{base}/$", self._asset),
+            (responses.GET, rf"{base}/versions/(?P<version>\w+)/$", self._version),
+            (responses.GET, rf"{base}/data/(\?.*)?$", self._data),
+            (responses.PATCH, rf"{base}/data/bulk/$", self._bulk),
+            (responses.PATCH, rf"{base}/data/validation_statuses/$", self._statuses),
+            (responses.DELETE, rf"{base}/data/validation_statuses/$", self._statuses),
+        ]
+        for method in (responses.GET, responses.POST, responses.PATCH, responses.DELETE):
+            routes.append((method, rf"{base}/hooks/(?:(?P<hook>\w+)/)?$", self._hooks))
+        self._routes = [(method, re.compile(f"^{pattern}"), handler) for method, pattern, handler in routes]
+        if rsps is not None:
+            for method, pattern, _ in self._routes:
+                rsps.add_callback(method, pattern, callback=self.answer)
+
+    def answer(self, request: Any) -> Answer:
+        """What the fake answers this request (a request it has no route for: 599 naming it)."""
+        for method, pattern, handler in self._routes:
+            match = pattern.match(request.url or "")
+            if method == request.method and match is not None:
+                return handler(request, match)
+        return (
+            599,
+            {"Content-Type": "text/plain"},
+            f"the fake has no route for {request.method} {request.url}",
+        )
 
     # -- helpers for tests
     def calls(self, method: str, pattern: str = "") -> list[Any]:
+        assert self.rsps is not None
         return [c for c in self.rsps.calls if c.request.method == method and pattern in c.request.url]
 
     def by_id(self, asset: str, sid: int) -> dict[str, Any]:
         return next(s for s in self.assets[asset] if s["_id"] == sid)
 
-    @staticmethod
-    def _auth_ok(request: Any) -> bool:
-        return request.headers.get("Authorization") == f"Token {TOKEN}"
+    # -- access, as kpi decides it
+    def _account(self, request: Any) -> tuple[str | None, Answer | None]:
+        """(account, None), (None, None) with no token, or (None, 401) for a key kpi does not know."""
+        header = request.headers.get("Authorization")
+        if not header:
+            return None, None
+        account = self.tokens.get(header.removeprefix("Token "))
+        if account is None or not header.startswith("Token "):
+            return None, _json(401, {"detail": "Invalid token."}, **{"WWW-Authenticate": "Session"})
+        return account, None
+
+    def _exists(self, asset: str) -> bool:
+        return asset in self.assets or asset in self.content
+
+    def _permissions(self, account: str | None, asset: str) -> tuple[str, ...]:
+        if account == OWNER:
+            return OWNER_PERMISSIONS
+        if account is not None and account in self.viewers.get(asset, set()):
+            return VIEWER_PERMISSIONS
+        return ()
+
+    def _access(self, request: Any, asset: str, need: str, unknown: Answer) -> tuple[str, Answer | None]:
+        """The account, or the answer kpi gives: 401, ``unknown`` for a form that does not exist, 404
+        for a form the account cannot see (or no token), 403 for a write it may not make."""
+        account, refused = self._account(request)
+        if refused is not None:
+            return "", refused
+        if not self._exists(asset):
+            return "", unknown
+        have = self._permissions(account, asset)
+        if "view_asset" not in have:
+            return "", _json(404, NOT_FOUND)
+        if need not in have:
+            return "", _json(404, NOT_FOUND) if need == "change_asset" else _json(403, FORBIDDEN)
+        return account or "", None
 
     # -- endpoints
-    def _data(self, request: Any) -> tuple[int, dict[str, str], str]:
-        if not self._auth_ok(request):
-            return 401, {}, json.dumps({"detail": "Invalid token."})
-        asset = DATA.match(request.url)["asset"]  # type: ignore[index]
-        if asset not in self.assets:
-            return 404, {}, json.dumps({"detail": "Not found."})
-        qs = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
-        limit = min(int(qs.get("limit", 100)), 1000)
+    def _data(self, request: Any, match: re.Match[str]) -> Answer:
+        asset = match["asset"]
+        _, refused = self._access(
+            request, asset, "view_submissions", (404, {"Content-Type": "text/html"}, HTML_404)
+        )
+        if refused is not None:
+            return refused
+        qs = {k: v[-1] for k, v in parse_qs(urlparse(request.url).query, keep_blank_values=True).items()}
+        try:
+            limit = int(qs.get("limit", 100))
+        except ValueError:
+            limit = 0
+        if limit <= 0:
+            return _json(400, {"limit": "A positive integer is required"})
+        limit = min(limit, 1000)
         start = int(qs.get("start", 0))
-        rows = sorted(self.assets[asset], key=lambda s: s["_id"])
-        cond = json.loads(qs.get("query", "{}")).get("_id", {})
-        if "$gt" in cond:
-            rows = [r for r in rows if r["_id"] > cond["$gt"]]
-        if "$in" in cond:
-            rows = [r for r in rows if r["_id"] in cond["$in"]]
+        sort = json.loads(qs.get("sort") or '{"_id": 1}')
+        reverse = sort.get("_id", 1) == -1
+        condition = json.loads(qs.get("query") or "{}")
+        rows = [
+            r
+            for r in sorted(self.assets.get(asset, []), key=lambda s: s["_id"], reverse=reverse)
+            if all(_matches(r.get(k), c) for k, c in condition.items())
+        ]
         page = rows[start : start + limit]
         if "fields" in qs:
-            wanted = json.loads(qs["fields"])
+            wanted = set(json.loads(qs["fields"])) | set(ALWAYS_LISTED)
             page = [{k: v for k, v in r.items() if k in wanted} for r in page]
-        nxt = (
-            f"{SERVER}/api/v2/assets/{asset}/data/?start={start + limit}"
-            if start + limit < len(rows)
-            else None
-        )
-        body = {"count": len(rows), "next": nxt, "previous": None, "results": page}
-        return 200, {}, json.dumps(body)
+        path = urlparse(request.url).path
+        links = {k: v for k, v in qs.items() if k != "start"} | {"limit": str(limit)}
 
-    def _bulk(self, request: Any) -> tuple[int, dict[str, str], str]:
+        def link(offset: int | None) -> str:
+            params = links if offset is None else links | {"start": str(offset)}
+            return f"{self.server}{path}?{urlencode(sorted(params.items()))}"
+
+        nxt = link(start + limit) if start + limit < len(rows) else None
+        prev = None if start <= 0 else link(start - limit if start - limit > 0 else None)
+        return _json(200, {"count": len(rows), "next": nxt, "previous": prev, "results": page})
+
+    def _bulk(self, request: Any, match: re.Match[str]) -> Answer:
         """KPI's bulk edit: in ascending ``_id`` order, one result per submission found.
 
         A result's ``uuid`` is the new version's (generated before saving, so a failure's was never
         stored); ``root_uuid`` is set on a success only (``None`` on a failure), and left out
         entirely when ``bulk_roots`` is off, as older KPI answered.
         """
-        asset = BULK.match(request.url)["asset"]  # type: ignore[index]
+        asset = match["asset"]
+        _, refused = self._access(request, asset, "change_submissions", _json(404, NOT_FOUND))
+        if refused is not None:
+            return refused
         payload = json.loads(request.body)["payload"]
         wanted = set(payload["submission_ids"])
+        found = sorted((s for s in self.assets.get(asset, []) if s["_id"] in wanted), key=lambda s: s["_id"])
+        if not found:
+            return _json(400, ["No submissions match the given `submission_ids`"])
         results = []
-        for sub in sorted((s for s in self.assets[asset] if s["_id"] in wanted), key=lambda s: s["_id"]):
+        for sub in found:
             root = sub["meta/rootUuid"].removeprefix("uuid:")
             new = str(uuid.uuid4())
             if root in self.fail_roots:
@@ -146,60 +303,162 @@ class FakeKobo:
             "failures": failures,
             "results": results,
         }
-        return (200 if failures < len(results) else 400), {}, json.dumps(body)
+        return _json(200 if failures < len(results) else 400, body)
 
-    def _statuses(self, request: Any) -> tuple[int, dict[str, str], str]:
-        """Bulk validation statuses: KPI requires ``validation_status.uid`` for PATCH and DELETE alike;
-        DELETE, or a uid that is not a status, leaves no status."""
-        asset = STATUSES.match(request.url)["asset"]  # type: ignore[index]
+    def _statuses(self, request: Any, match: re.Match[str]) -> Answer:
+        """Bulk validation statuses: ``validation_status.uid`` is required for PATCH and DELETE alike;
+        one unknown id fails the whole request; a uid that is not a status sets nothing."""
+        asset = match["asset"]
+        account, refused = self._access(request, asset, "validate_submissions", _json(404, NOT_FOUND))
+        if refused is not None:
+            return refused
         payload = json.loads(request.body)["payload"]
         if "validation_status.uid" not in payload:
-            return 400, {}, json.dumps({"payload": ["`validation_status.uid` is required"]})
+            return _json(400, {"payload": ["`validation_status.uid` is required"]})
+        subs = {s["_id"]: s for s in self.assets.get(asset, [])}
+        ids = payload["submission_ids"]
+        if any(sid not in subs for sid in ids):
+            return _json(400, {"detail": "One or more submission ids are invalid"})
         uid = payload["validation_status.uid"]
-        for sid in payload["submission_ids"]:
-            sub = self.by_id(asset, sid)
-            if request.method == "DELETE" or uid not in STATUS_UIDS:
-                sub["_validation_status"] = {}
+        for sid in ids:
+            if request.method == "DELETE" or uid not in STATUS_LABELS:
+                subs[sid]["_validation_status"] = {}
             else:
-                sub["_validation_status"] = {"uid": uid, "label": uid, "by_whom": "coprod", "timestamp": 1}
-        n = len(payload["submission_ids"])
-        return 200, {}, json.dumps({"detail": f"{n} submissions have been updated"})
+                subs[sid]["_validation_status"] = {
+                    "timestamp": int(time.time()),
+                    "uid": uid,
+                    "by_whom": account,
+                    "label": STATUS_LABELS[uid],
+                }
+        return _json(200, {"detail": f"{len(ids)} submissions have been updated"})
 
-    def _hooks(self, request: Any) -> tuple[int, dict[str, str], str]:
-        m = HOOKS.match(request.url)
-        asset, hook_uid = m["asset"], m["hook"]  # type: ignore[index]
+    def _hooks(self, request: Any, match: re.Match[str]) -> Answer:
+        asset, hook_uid = match["asset"], match["hook"]
+        unknown = (404, {"Content-Type": "text/html; charset=utf-8"}, "Resource not found (404)")
+        _, refused = self._access(request, asset, "change_asset", unknown)
+        if refused is not None:
+            return refused
         hooks = self.hooks.setdefault(asset, [])
-        if request.method == "GET":
-            return (
-                200,
-                {},
-                json.dumps({"count": len(hooks), "next": None, "previous": None, "results": hooks}),
-            )
-        body = json.loads(request.body)
-        if request.method == "POST":
-            hook = {"uid": f"h{len(hooks) + 1}", "success_count": 0, **body}
+        if request.method == "GET" and hook_uid is None:
+            listed = sorted(hooks, key=lambda h: h["name"])
+            return _json(200, {"count": len(listed), "next": None, "previous": None, "results": listed})
+        if request.method == "POST" and hook_uid is None:
+            body = json.loads(request.body)
+            if not re.match(r"^https?://", str(body.get("endpoint", ""))):
+                return _json(400, {"endpoint": ["Invalid scheme"]})
+            uid = f"h{uuid.uuid4().hex[:21]}"
+            url = f"{self.server}/api/v2/assets/{asset}/hooks/{uid}/"
+            hook = {
+                "active": True,
+                "asset": sorted(self.assets).index(asset) + 1 if asset in self.assets else 1,
+                "auth_level": "no_auth",
+                "date_modified": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
+                "email_notification": True,
+                "export_type": "json",
+                "failed_count": 0,
+                "logs_url": f"{url}logs/",
+                "payload_template": None,
+                "pending_count": 0,
+                "settings": {},
+                "subset_fields": [],
+                "success_count": 0,
+                "uid": uid,
+                "url": url,
+                **body,
+            }
             hooks.append(hook)
-            return 201, {}, json.dumps(hook)
-        hook = next(h for h in hooks if h["uid"] == hook_uid)
-        hook.update(body)
-        return 200, {}, json.dumps(hook)
+            return _json(201, hook, Location=url)
+        hook = next((h for h in hooks if h["uid"] == hook_uid), None)
+        if hook is None:
+            return _json(404, NOT_FOUND)
+        if request.method == "DELETE":
+            hooks.remove(hook)
+            return 204, {}, ""
+        if request.method == "PATCH":
+            hook.update(json.loads(request.body))
+        return _json(200, hook)
 
-    def _asset(self, request: Any) -> tuple[int, dict[str, str], str]:
-        if not self._auth_ok(request):
-            return 403, {}, json.dumps({"detail": "You do not have permission to perform this action."})
-        asset = ASSET.match(request.url)["asset"]  # type: ignore[index]
-        if asset not in self.content:
-            return 404, {}, json.dumps({"detail": "Not found."})
+    def _asset(self, request: Any, match: re.Match[str]) -> Answer:
+        asset = match["asset"]
+        account, refused = self._access(request, asset, "view_asset", _json(404, NOT_FOUND))
+        if refused is not None:
+            return refused
+        deployed = asset not in self.undeployed
+        edited = asset in self.deployed_content
         body = {
             "uid": asset,
             "name": f"Form {asset}",
-            "has_deployment": asset not in self.undeployed,
-            "deployment__active": asset not in self.undeployed,
-            "version_id": "v1",
-            "deployed_version_id": "v1",
-            "content": self.content[asset],
+            "has_deployment": deployed,
+            "deployment__active": deployed,
+            "deployment__submission_count": len(self.assets.get(asset, [])),
+            "version_id": "v2" if edited else "v1",
+            "deployed_version_id": "v1" if deployed else None,
+            "content": self._content(asset),
+            "hooks_link": f"{self.server}/api/v2/assets/{asset}/hooks/",
+            "effective_permissions": [{"codename": p} for p in self._permissions(account, asset)],
         }
-        return 200, {}, json.dumps(body)
+        return _json(200, body)
+
+    def _version(self, request: Any, match: re.Match[str]) -> Answer:
+        asset = match["asset"]
+        _, refused = self._access(request, asset, "view_asset", _json(404, NOT_FOUND))
+        if refused is not None:
+            return refused
+        content = self.deployed_content.get(asset) or self._content(asset)
+        return _json(200, {"uid": match["version"], "content": content})
+
+    def _content(self, asset: str) -> dict[str, Any]:
+        """The form's content, or one whose questions are the keys its submissions use (and a
+        hidden ``coprod_flags``), for tests that only care about the answers."""
+        if asset in self.content:
+            return self.content[asset]
+        keys: set[str] = {"coprod_flags"}
+        for sub in self.assets.get(asset, []):
+            for key, value in sub.items():
+                if key.startswith(("_", "meta/", "formhub/")):
+                    continue
+                keys.add(key)
+                if isinstance(value, list):
+                    keys.update(k for entry in value if isinstance(entry, dict) for k in entry)
+        survey: list[dict[str, Any]] = []
+        repeats = {k for s in self.assets.get(asset, []) for k, v in s.items() if isinstance(v, list)}
+        opened: list[str] = []
+        for key in sorted(keys):
+            *groups, name = key.split("/")
+            while opened and opened != groups[: len(opened)]:
+                kind = "end_repeat" if "/".join(opened) in repeats else "end_group"
+                survey.append({"type": kind})
+                opened.pop()
+            while len(opened) < len(groups):
+                opened.append(groups[len(opened)])
+                kind = "begin_repeat" if "/".join(opened) in repeats else "begin_group"
+                survey.append({"type": kind, "name": opened[-1]})
+            if key not in repeats:
+                survey.append({"type": "text", "name": name})
+        return {"survey": survey}
+
+
+def flag_for(kind: SubjectKind, subject_id: str, title: str, severity: Severity = Severity.WARNING) -> Flag:
+    """A flag for write-back tests: its title is its message, its evidence and its identity."""
+    return make_flag(
+        check_id="test.check",
+        severity=severity,
+        subject=Subject(kind=kind, id=subject_id),
+        title=title,
+        message=title,
+        evidence={"title": title},
+        identity={"title": title},
+    )
+
+
+def new(flag: Flag) -> FlagChange:
+    known = KnownFlag.from_flag(flag, FlagStatus.OPEN, date(2026, 5, 1), date(2026, 5, 1))
+    return FlagChange(ChangeKind.NEW, known, flag)
+
+
+def resolved(flag: Flag) -> FlagChange:
+    known = KnownFlag.from_flag(flag, FlagStatus.RESOLVED, date(2026, 5, 1), date(2026, 5, 2))
+    return FlagChange(ChangeKind.RESOLVED, known, None)
 
 
 def query_of(call: Any) -> dict[str, str]:

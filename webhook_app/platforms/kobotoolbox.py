@@ -3,7 +3,9 @@
 KoboToolbox cannot sign a request, so the REST Service sends the recipe's secret in a custom
 header (or as the Basic auth password). It re-sends on 502/503/504 and re-queues stalled sends,
 so the same submission can arrive more than once: ``meta/rootUuid`` (stable across edits) is the
-delivery id. The body is the whole submission; only its identifiers are kept.
+delivery id. Only a new submission is sent: an edit or a validation-status change sends nothing,
+so those reach coprod at the next sync. The body is the whole submission; only its identifiers
+are kept.
 """
 
 from __future__ import annotations
