@@ -27,11 +27,12 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from urllib3.util.retry import Retry
 
+from coprod.connectors import civicrm_permissions as perms
 from coprod.connectors.base import (
     ConfigError,
     Connector,
@@ -46,14 +47,8 @@ from coprod.connectors.base import (
     Variable,
     WriteReport,
 )
-from coprod.connectors.civicrm_api import (
-    PERMISSIONS_TO_INSTALL,
-    PERMISSIONS_TO_WRITE_FLAGS,
-    CiviClient,
-    CiviCRMError,
-    permissions_for,
-    quoted,
-)
+from coprod.connectors.civicrm_api import CiviClient, CiviCRMError
+from coprod.connectors.civicrm_permissions import quoted
 from coprod_core.flags import Flag, SubjectKind
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, StaffStatuses
 from coprod_core.recipe import Entity, EntitySpec, EnvName
@@ -99,6 +94,29 @@ WONT_FIX_STATUSES = [name for name, status in STAFF_STATUSES.items() if status i
 DATE_FIELDS = frozenset({"date", "plan_drafted"})
 SUBJECT_MAX = 255
 _NAME = re.compile(r"[A-Za-z0-9_]+")
+_CUSTOM_FIELD = re.compile(r"(?![A-Za-z0-9_]*_id\.)[A-Za-z][A-Za-z0-9_]*\.[A-Za-z0-9_]+(:\w+)?")
+"""``Custom_Group.Field`` (optionally ``:name``), not an implicit join (``contact_id.display_name``)."""
+
+
+class RowLink(NamedTuple):
+    """What a row points to, for a data-quality flag about it: its contact, person, session, project
+    or campaign (whichever the row has; ids only)."""
+
+    contact: int | None = None
+    person: str | None = None
+    session: str | None = None
+    project: str | None = None
+    campaign: int | None = None
+
+
+_NO_LINK = RowLink()
+
+
+class Place(NamedTuple):
+    """Where a flag's activity goes: the contact it is about (target) and its campaign."""
+
+    contact: int | None
+    campaign: int | None
 
 
 class CiviCRMOptions(ConnectorOptions):
@@ -258,8 +276,12 @@ class CiviCRMConnector(Connector):
         self._contact_of_person: dict[str, int] = {}
         self._campaign_of_project: dict[str, int] = {}
         self._project_of_session: dict[str, str] = {}
+        self._row_links: dict[tuple[str, str], RowLink] = {}
+        """(entity, row key) -> what a data-quality flag about that row is filed under."""
         self._activity_of_flag: dict[str, int] | None = None
         """fingerprint -> id of the flag's oldest Activity, as read this run (None: not read yet)."""
+        self._may_write = False
+        """CiviCRM said the API user may record flag activities (asked once, before the first write)."""
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -303,7 +325,7 @@ class CiviCRMConnector(Connector):
                 "CiviCRM would not say who the API user is (HTTP 403): either the API key in "
                 f"{self.opts.api_key_env} did not arrive (a proxy may remove the X-Civi-Auth header) and the "
                 "request was served as an anonymous visitor, or the API user may not read its own contact: "
-                f"grant its role {quoted(permissions_for('Contact', 'get'))}. Nothing was read or changed.",
+                f"grant its role {quoted(perms.for_call('Contact', 'get'))}. Nothing was read or changed.",
                 where=f"[sources.{self.name}]",
                 status=403,
             ) from None
@@ -350,6 +372,10 @@ class CiviCRMConnector(Connector):
         for names, field in ((opts.group, "groups:name"), (opts.tag, "tags:name")):
             if names:
                 where.append([prefix + field, "IN", list(names)])
+        if prefix:
+            # A trashed contact's participations and contributions are still returned (even through
+            # the group filter) while the contact itself is not: leave them out as the people read does.
+            where.append(["contact_id.is_deleted", "=", False])
         if opts.event_types:
             event_type = "event_type_id:name" if api_entity == "Event" else "event_id.event_type_id:name"
             where.append([event_type, "IN", list(opts.event_types)])
@@ -369,17 +395,111 @@ class CiviCRMConnector(Connector):
         api_entity = spec.location or DEFAULT_LOCATION[entity]
         select, computed = self._select(spec, opts)
         where = self._where(api_entity, opts)
-        self.prove_credential()
+        me = self.prove_credential()
         after = _int_or_none(cursor)
-        pages = 0
+        pages = seen = 0
+        only_me = True
         for values in self.client.get_pages(
             api_entity, select=select, where=where, page_size=self.opts.page_size, after=after
         ):
+            if pages == 0:
+                self._check_fields_answered(entity, api_entity, select, values[0])
+            only_me = only_me and all(_int_or_none(v.get("id")) == me for v in values)
             rows = [self._row(entity, api_entity, spec, opts, computed, v) for v in values]
             pages += 1
+            seen += len(rows)
             yield Page(rows=rows, cursor=str(values[-1]["id"]))
+        if _contact_path(api_entity) == "" and after is None and only_me:
+            self._prove_contacts_visible(entity, opts, seen)
         if pages == 0:
             yield Page(rows=[], cursor=cursor)
+
+    def _check_fields_answered(
+        self, entity: Entity, api_entity: str, select: Sequence[str], record: Mapping[str, Any]
+    ) -> None:
+        """Refuse an answer that left out fields it was asked for: CiviCRM drops them silently.
+
+        A selected field comes back in every record (as null when empty), except when CiviCRM
+        cannot give it: a custom field the API user may not see (no 'access all custom data'), an
+        event's campaign while CiviCampaign is off, a field that does not exist. Read on, and every
+        value of that column would look empty: a permission problem would pass for missing data.
+        """
+        missing = [name for name in select if name not in record]
+        if not missing:
+            return
+        here = f"[entities.{entity.value}] {api_entity}.get"
+        custom = [name for name in missing if _CUSTOM_FIELD.fullmatch(name)]
+        if custom:
+            raise CiviCRMError(
+                f"a permission problem: CiviCRM left the custom field(s) {quoted(custom)} out of its answer "
+                "without an error, which it does when the API user lacks 'access all custom data'. Grant "
+                "its role that permission (if it has it, the fields do not exist: `coprod install` checks "
+                "them). Nothing was written.",
+                where=here,
+                status=403,
+            )
+        if api_entity == "Event" and "campaign_id" in missing:
+            raise CiviCRMError(
+                "CiviCRM left campaign_id out of the events it sent: it does that silently while "
+                "CiviCampaign is disabled, and every session would lose its project. Enable CiviCampaign "
+                "in Administer > System Settings > Components (or map project_id to another field). "
+                "Nothing was written.",
+                where=here,
+            )
+        raise CiviCRMError(
+            f"CiviCRM left {quoted(missing)} out of its answer without an error: it does that for a field "
+            f"{api_entity} does not have. Check the names in the recipe against the APIv4 Explorer "
+            "(`coprod install` checks them). Nothing was written.",
+            where=here,
+        )
+
+    def _prove_contacts_visible(self, entity: Entity, opts: CiviEntityOptions, seen: int) -> None:
+        """Stop when the people read found no contact but the API user's own (``seen`` of them)
+        because the key may not see contacts.
+
+        CiviCRM answers an API user without 'view all contacts' with HTTP 200 and no rows (only its
+        own contact is visible to it): read on, and every person would look gone, every flag about
+        them would close, and flags already on the site, unseen, would be created again. The
+        group's member count does not depend on what the user may see, so it tells the two apart.
+        """
+        here = f"[entities.{entity.value}]"
+        advice = (
+            f"Grant its role {quoted(perms.ENTITY_READ['Contact'])} (CiviCRM answers a user who may not "
+            "see contacts with no rows, not with an error). Nothing was written."
+        )
+        if opts.tag or opts.where:
+            return  # a filter of the recipe's own may rightly match nobody
+        if not opts.group:
+            raise CiviCRMError(
+                f"a permission problem: the API user sees no contact but its own. {advice}",
+                where=here,
+                status=403,
+            )
+        groups = self.client.call(
+            "Group",
+            "get",
+            {
+                "select": ["name", "contact_count"],
+                "where": [["name", "IN", list(opts.group)]],
+                "limit": len(opts.group),
+            },
+        )["values"]
+        members = sum(_int_or_none(g.get("contact_count")) or 0 for g in groups)
+        if not groups:
+            raise CiviCRMError(
+                f"a permission problem, or a misspelt group: the API user sees no contact in "
+                f"{quoted(opts.group)} and cannot see the group itself. If the group exists (its name, not "
+                f"its title, as the APIv4 Explorer shows it), {advice}",
+                where=here,
+                status=403,
+            )
+        if members > seen:
+            raise CiviCRMError(
+                f"a permission problem: CiviCRM says {quoted(opts.group)} holds {members} contact(s), but the "
+                f"API user sees {'only its own' if seen else 'none of them'}. {advice}",
+                where=here,
+                status=403,
+            )
 
     def _row(
         self,
@@ -400,24 +520,45 @@ class CiviCRMConnector(Connector):
             value = values.get(column) if column else None
             if column and isinstance(value, str) and len(value) > 10 and value[4] == "-":
                 values[column] = value[:10]  # "2026-03-03 10:00:00": the day is what counts
-        self._remember(entity, spec, values, record_id)
+        self._remember(entity, spec, api_entity, values, record_id)
         return Row(ref=f"{api_entity} {record_id}", values=values, key=str(record_id))
 
-    def _remember(self, entity: Entity, spec: EntitySpec, values: Mapping[str, Any], record_id: Any) -> None:
-        """Ids needed to put a flag on the right contact or campaign (ids only, no personal data)."""
+    def _remember(
+        self, entity: Entity, spec: EntitySpec, api_entity: str, values: Mapping[str, Any], record_id: Any
+    ) -> None:
+        """Ids needed to put a flag on the right contact or campaign (ids only, no personal data):
+        per person, project and session, and per row, for a data-quality flag about that row."""
         own_id = _int_or_none(record_id)
         key_column = spec.fields.get("id")
         key = values.get(key_column) if key_column else None
-        if own_id is None or key is None:
-            return
+        key = None if key in (None, "") else str(key)
+
+        def column(name: str) -> str | None:
+            field = spec.fields.get(name)
+            value = values.get(field) if field else None
+            return None if value in (None, "", []) else str(value)
+
         if entity is Entity.PEOPLE:
-            self._contact_of_person[str(key)] = own_id
+            contact = own_id if _contact_path(api_entity) == "" else None
+            if contact is not None and key is not None:
+                self._contact_of_person[key] = contact
+            link = RowLink(contact=contact, person=key)
         elif entity is Entity.PROJECTS:
-            self._campaign_of_project[str(key)] = own_id
+            campaign = own_id if api_entity == "Campaign" else None
+            if campaign is not None and key is not None:
+                self._campaign_of_project[key] = campaign
+            link = RowLink(campaign=campaign, project=key)
         elif entity is Entity.SESSIONS:
-            project_column = spec.fields.get("project_id")
-            if project_column and values.get(project_column) is not None:
-                self._project_of_session[str(key)] = str(values[project_column])
+            project = column("project_id")
+            if key is not None and project is not None:
+                self._project_of_session[key] = project
+            link = RowLink(session=key, project=project)
+        else:
+            link = RowLink(
+                person=column("person_id"), session=column("session_id"), project=column("project_id")
+            )
+        if record_id is not None and link != _NO_LINK:
+            self._row_links[(entity.value, str(record_id))] = link
 
     # ------------------------------------------------------------------ where a flag goes
     def _spec(self, entity: Entity) -> EntitySpec | None:
@@ -433,7 +574,9 @@ class CiviCRMConnector(Connector):
             and ((spec.location or DEFAULT_LOCATION[entity]) == DEFAULT_LOCATION[entity])
         )
 
-    def contact_for(self, person_id: str) -> int | None:
+    def contact_for(self, person_id: str | None) -> int | None:
+        if not person_id:
+            return None
         if person_id in self._contact_of_person:
             return self._contact_of_person[person_id]
         return _int_or_none(person_id) if self._ids_are_own(Entity.PEOPLE) else None
@@ -450,8 +593,48 @@ class CiviCRMConnector(Connector):
             return _int_or_none(project_id)  # projects inline in name only; the event's campaign id
         return None
 
-    def campaign_for_session(self, session_id: str) -> int | None:
-        return self.campaign_for_project(self._project_of_session.get(session_id))
+    def campaign_for_session(self, session_id: str | None) -> int | None:
+        return self.campaign_for_project(self._project_of_session.get(session_id or ""))
+
+    def where_flag_goes(self, flag: Flag) -> Place:
+        """The contact a flag is about (its activity's target) and the campaign it is filed under.
+
+        Every flag activity can be found from what it is about: a person's flag on their contact,
+        and under the campaign of its project; when its sessions belong to several campaigns (a
+        payment owed for two projects has no one project), under the campaign of the first session
+        it names, the oldest owed; a session's under its event's campaign; a data-quality flag about
+        a row on that row's contact (a person, a participant's or a contribution's contact) and under
+        its campaign (a campaign, an event's campaign)."""
+        kind, subject = flag.subject.kind, flag.subject.id
+        if kind is SubjectKind.PERSON:
+            campaign = self.campaign_for_project(flag.project_id) or self._campaign_of_sessions(flag.evidence)
+            return Place(self.contact_for(subject), campaign)
+        if kind is SubjectKind.SESSION:
+            return Place(
+                None, self.campaign_for_session(subject) or self.campaign_for_project(flag.project_id)
+            )
+        if kind is SubjectKind.PROJECT:
+            return Place(None, self.campaign_for_project(subject))
+        entity, _, row = subject.partition(":")
+        link = self._row_links.get((entity, row), _NO_LINK)
+        contact = link.contact if link.contact is not None else self.contact_for(link.person)
+        campaign = (
+            link.campaign
+            or self.campaign_for_session(link.session)
+            or self.campaign_for_project(link.project)
+            or self.campaign_for_project(flag.project_id)
+        )
+        return Place(contact, campaign)
+
+    def _campaign_of_sessions(self, evidence: Mapping[str, Any]) -> int | None:
+        """The campaign of the first session a flag's evidence names (the oldest owed first)."""
+        named: list[Any] = [evidence.get("oldest_session_id"), *(evidence.get("session_ids") or [])]
+        named += [s.get("session_id") for s in evidence.get("sessions") or [] if isinstance(s, Mapping)]
+        for session in named:
+            campaign = self.campaign_for_session(str(session)) if session is not None else None
+            if campaign is not None:
+                return campaign
+        return None
 
     # ------------------------------------------------------------------ writing
     def _details(self, flag: Flag) -> str:
@@ -471,36 +654,42 @@ class CiviCRMConnector(Connector):
         )
         return "".join(parts)
 
-    def _record(self, flag: Flag) -> dict[str, Any]:
+    def _content(self, flag: Flag) -> dict[str, Any]:
+        """What a flag's activity says, and the campaign it is filed under: all a known flag's
+        update sends (never its contacts, see ``write_flags``)."""
         record: dict[str, Any] = {
             self.opts.fingerprint_field: flag.fingerprint,
             "subject": flag.title[:SUBJECT_MAX],
             "details": self._details(flag),
             "status_id:name": OPEN_STATUS,
         }
-        campaign: int | None = None
-        if flag.subject.kind is SubjectKind.PERSON:
-            contact = self.contact_for(flag.subject.id)
-            if contact is not None:
-                record["target_contact_id"] = [contact]
-            campaign = self.campaign_for_project(flag.project_id)
-        elif flag.subject.kind is SubjectKind.SESSION:
-            campaign = self.campaign_for_session(flag.subject.id) or self.campaign_for_project(
-                flag.project_id
-            )
-        elif flag.subject.kind is SubjectKind.PROJECT:
-            campaign = self.campaign_for_project(flag.subject.id)
+        campaign = self.where_flag_goes(flag).campaign
         if campaign is not None:
             record["campaign_id"] = campaign
         return record
 
+    def _record(self, flag: Flag) -> dict[str, Any]:
+        """A new flag's activity: its content and the contact it is about (its target)."""
+        record = self._content(flag)
+        contact = self.where_flag_goes(flag).contact
+        if contact is not None:
+            record["target_contact_id"] = [contact]
+        return record
+
     def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
-        """Upsert open flags by fingerprint (``save`` + ``match``) and complete resolved ones."""
+        """Create new flags (``save`` + ``match`` on the fingerprint), update known ones by id without
+        their contacts, and complete resolved ones; nothing is sent before the key is proven able to.
+
+        A known flag's update never names its contacts: CiviCRM rewrites an activity's contacts by
+        deleting and re-creating them, which needs 'delete activities' and, without it, answers 403
+        after the subject and details were already written (a partial write). Leaving the contacts
+        out makes the update one row change that either lands whole or not at all.
+        """
         report = WriteReport()
         if not changes:
             return report
         before = self.requests_made[1]
-        upserts: list[tuple[str, dict[str, Any]]] = []
+        upserts: list[tuple[str, Flag]] = []
         resolved: list[str] = []
         for change in changes:
             if change.kind is ChangeKind.RESOLVED:
@@ -508,62 +697,44 @@ class CiviCRMConnector(Connector):
             elif change.flag is None:
                 report.failed[change.fingerprint] = "the flag's text was missing, so it could not be written"
             else:
-                upserts.append((change.fingerprint, self._record(change.flag)))
+                upserts.append((change.fingerprint, change.flag))
+        pending = [fp for fp, _ in upserts] + resolved
         try:
             author = self.opts.source_contact_id or self.prove_credential()
-        except ConnectorError as exc:
-            reason = str(exc)
-            report.failed.update(dict.fromkeys([fp for fp, _ in upserts] + resolved, reason))
-            return report
-        defaults = {
-            "activity_type_id:name": self.opts.flag_activity_type,
-            "source_contact_id": author,
-        }
-        chunk = self.opts.write_chunk
-        try:
             known = self._flag_activity_ids([fp for fp, _ in upserts])
+            self._prove_may_write(author)
         except ConnectorError as exc:
-            report.failed.update(dict.fromkeys([fp for fp, _ in upserts] + resolved, self._write_reason(exc)))
+            report.failed.update(dict.fromkeys(pending, self._write_reason(exc)))
             return report
-        for start in range(0, len(upserts), chunk):
-            part = upserts[start : start + chunk]
-            fps = [fp for fp, _ in part]
-            records = [{"id": known[fp], **r} if fp in known else r for fp, r in part]
-            try:
-                answer = self.client.call(
-                    "Activity",
-                    "save",
-                    {
-                        "records": records,
-                        "defaults": defaults,
-                        "match": [self.opts.fingerprint_field],
-                        "reload": False,
-                    },
-                )
-                report.written.extend(fps)
-                for fp, saved in zip(fps, answer.get("values") or [], strict=False):
-                    if fp not in known and _int_or_none(saved.get("id")) is not None:
-                        known[fp] = int(saved["id"])
-            except ConnectorError as exc:
-                report.failed.update(dict.fromkeys(fps, self._write_reason(exc)))
+        creates = [(fp, self._record(flag)) for fp, flag in upserts if fp not in known]
+        updates = [(fp, {"id": known[fp], **self._content(flag)}) for fp, flag in upserts if fp in known]
+        chunk = self.opts.write_chunk
+        new_defaults = {"activity_type_id:name": self.opts.flag_activity_type, "source_contact_id": author}
+        for start in range(0, len(creates), chunk):
+            part = creates[start : start + chunk]
+            params = {
+                "records": [r for _, r in part],
+                "defaults": new_defaults,
+                "match": [self.opts.fingerprint_field],
+                "reload": False,
+            }
+            answer = self._send(report, [fp for fp, _ in part], "save", params)
+            for (fp, _), saved in zip(part, (answer or {}).get("values") or [], strict=False):
+                if _int_or_none(saved.get("id")) is not None:
+                    known[fp] = int(saved["id"])  # a retry in this run updates it by id
+        for start in range(0, len(updates), chunk):
+            part = updates[start : start + chunk]
+            self._send(
+                report, [fp for fp, _ in part], "save", {"records": [r for _, r in part], "reload": False}
+            )
         for start in range(0, len(resolved), chunk):
             fps = resolved[start : start + chunk]
-            try:
-                self.client.call(
-                    "Activity",
-                    "update",
-                    {
-                        "where": [
-                            [self.opts.fingerprint_field, "IN", fps],
-                            ["activity_type_id:name", "=", self.opts.flag_activity_type],
-                            ["status_id:name", "NOT IN", WONT_FIX_STATUSES],  # staff's decision stays
-                        ],
-                        "values": {"status_id:name": RESOLVED_STATUS},
-                    },
-                )
-                report.written.extend(fps)
-            except ConnectorError as exc:
-                report.failed.update(dict.fromkeys(fps, self._write_reason(exc)))
+            where = [
+                [self.opts.fingerprint_field, "IN", fps],
+                ["activity_type_id:name", "=", self.opts.flag_activity_type],
+                ["status_id:name", "NOT IN", WONT_FIX_STATUSES],  # staff's decision stays
+            ]
+            self._send(report, fps, "update", {"where": where, "values": {"status_id:name": RESOLVED_STATUS}})
         report.requests = self.requests_made[1] - before
         log.info(
             "CiviCRM source %s: %d flag change(s) written, %d failed, %d request(s)",
@@ -573,6 +744,40 @@ class CiviCRMConnector(Connector):
             report.requests,
         )
         return report
+
+    def _send(
+        self, report: WriteReport, fingerprints: list[str], action: str, params: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """One Activity write; its fingerprints go to ``written`` or, with the reason, to ``failed``."""
+        try:
+            answer = self.client.call("Activity", action, params)
+        except ConnectorError as exc:
+            report.failed.update(dict.fromkeys(fingerprints, self._write_reason(exc)))
+            return None
+        report.written.extend(fingerprints)
+        return answer
+
+    def _prove_may_write(self, author: int) -> None:
+        """Ask CiviCRM, once, whether the API user may record a flag activity, before the first write.
+
+        ``Activity.checkAccess`` runs the same permission check as a save (every Activity write
+        needs 'view all activities'), so a key that may not write is stopped before it writes
+        anything, with the permissions named, instead of failing chunk by chunk.
+        """
+        if self._may_write:
+            return
+        answer = self.client.call(
+            "Activity", "checkAccess", {"action": "create", "values": {"source_contact_id": author}}
+        )["values"]
+        if not (answer and answer[0].get("access")):
+            raise CiviCRMError(
+                "a permission problem: CiviCRM says the API user may not record flag activities, so nothing "
+                f"was written. Grant its role {quoted(perms.ACTIVITY_WRITE)} (every Activity write needs "
+                "'view all activities').",
+                where=f"[sources.{self.name}]",
+                status=403,
+            )
+        self._may_write = True
 
     def _write_reason(self, exc: ConnectorError) -> str:
         text = str(exc)
@@ -653,7 +858,7 @@ class CiviCRMConnector(Connector):
             if exc.status == 403:
                 problems.append(
                     f"could not create the activity type and fingerprint field: grant the API user "
-                    f"{quoted(PERMISSIONS_TO_INSTALL)} while installing ({exc})"
+                    f"{quoted(perms.names(perms.TO_INSTALL))} while installing ({exc})"
                 )
             else:
                 problems.append(str(exc))
@@ -801,9 +1006,15 @@ class CiviCRMConnector(Connector):
                 problems.append(str(exc))
                 continue
             for name in missing:
+                hint = (
+                    "; if it exists, the API user may lack 'access all custom data', without which "
+                    "CiviCRM hides custom fields"
+                    if _CUSTOM_FIELD.fullmatch(name)
+                    else ""
+                )
                 problems.append(
                     f"[entities.{entity.value}] '{name}' is not a field of {api_entity} on this site "
-                    "(check the spelling in the APIv4 Explorer; custom fields are 'Group_Name.Field_Name')"
+                    f"(check the spelling in the APIv4 Explorer; custom fields are 'Group_Name.Field_Name'{hint})"
                 )
             if not missing:
                 lines.append(
@@ -821,12 +1032,19 @@ class CiviCRMConnector(Connector):
                 absent = sorted(set(names) - {str(v.get("name")) for v in known})
                 for name in absent:
                     problems.append(
-                        f"[entities.{entity.value}.options] {option} '{name}' does not exist "
-                        f"(give its name, not its title, as shown in the APIv4 Explorer's {entity_name}.get)"
+                        f"[entities.{entity.value}.options] {option} '{name}' does not exist, or the API user "
+                        f"may not see it ('view all contacts'); give its name, not its title, as shown in "
+                        f"the APIv4 Explorer's {entity_name}.get"
                     )
         return problems
 
     def _check_permissions(self, lines: list[str], me: int) -> list[str]:
+        """Check, through the API, each permission `coprod sync` will need (civicrm_permissions).
+
+        A refused read names its permissions; a key that may log in but not see the panel is caught
+        by comparing what it sees with the group's member count (CiviCRM answers it with no rows,
+        not an error); custom fields it may not see are missing from the answer; whether it may
+        record flag activities CiviCRM says itself (``Activity.checkAccess``)."""
         problems: list[str] = []
         entities = sorted(
             {
@@ -842,10 +1060,12 @@ class CiviCRMConnector(Connector):
             except CiviCRMError as exc:
                 if exc.status == 403:
                     problems.append(
-                        f"the API user may not read {api_entity}: grant {quoted(permissions_for(api_entity, 'get'))}"
+                        f"a permission problem: the API user may not read {api_entity}: grant "
+                        f"{quoted(perms.for_call(api_entity, 'get'))}"
                     )
                 else:
                     problems.append(str(exc))
+        problems.extend(self._check_people_visible(lines, me))
         answer = self.client.call(
             "Activity",
             "checkAccess",
@@ -856,8 +1076,40 @@ class CiviCRMConnector(Connector):
         )["values"]
         if not (answer and answer[0].get("access")):
             problems.append(
-                f"the API user may not record flag activities: grant {quoted(PERMISSIONS_TO_WRITE_FLAGS)}"
+                f"a permission problem: the API user may not record flag activities: grant "
+                f"{quoted(perms.ACTIVITY_WRITE)} (every Activity write needs 'view all activities')"
             )
         if not problems:
             lines.append("civicrm: the API user has the permissions needed to read and to record flags")
         return problems
+
+    def _check_people_visible(self, lines: list[str], me: int) -> list[str]:
+        """Whether the key sees the panel's contacts and their custom fields, from one small read."""
+        spec = self._spec(Entity.PEOPLE)
+        api_entity = (spec.location or DEFAULT_LOCATION[Entity.PEOPLE]) if spec else ""
+        if spec is None or _contact_path(api_entity) != "":
+            return []
+        try:
+            opts = self._entity_options(Entity.PEOPLE, spec)
+            select, _ = self._select(spec, opts)
+            custom = [name for name in select if _CUSTOM_FIELD.fullmatch(name)][:1]
+            rows = self.client.call(
+                api_entity,
+                "get",
+                {
+                    "select": ["id", *custom],
+                    "where": self._where(api_entity, opts),
+                    "limit": 2,
+                },
+            )["values"]
+            if rows and custom and custom[0] not in rows[0]:
+                return [
+                    f"a permission problem: CiviCRM left the custom field '{custom[0]}' out of its answer, "
+                    "which it does when the API user lacks 'access all custom data': grant it"
+                ]
+            if all(_int_or_none(r.get("id")) == me for r in rows):
+                self._prove_contacts_visible(Entity.PEOPLE, opts, len(rows))
+        except ConnectorError as exc:
+            return [str(exc)]
+        lines.append("civicrm: people: the API user sees the panel's contacts and their custom fields")
+        return []

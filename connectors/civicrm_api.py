@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +25,7 @@ import requests
 from urllib3.util.retry import Retry
 
 from coprod.connectors.base import SourceUnavailable
+from coprod.connectors.civicrm_permissions import READ_ACTIONS, for_call, quoted
 from coprod.connectors.http import make_retry, make_session, redact
 
 log = logging.getLogger(__name__)
@@ -32,35 +33,6 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = (429, 502, 503, 504)
 """Not 500: APIv4 answers 500 for a deterministic API exception (a bad field, a disabled
 component), so retrying it only delays the explanation."""
-
-READ_ACTIONS = frozenset({"get", "getFields", "checkAccess", "getActions", "autocomplete"})
-
-PERMISSIONS_TO_READ: dict[str, tuple[str, ...]] = {
-    "Contact": ("access CiviCRM", "view all contacts"),
-    "Event": ("access CiviCRM", "access CiviEvent", "view event info"),
-    "Participant": ("access CiviCRM", "access CiviEvent", "view event participants"),
-    "Contribution": ("access CiviCRM", "access CiviContribute"),
-    "Activity": ("access CiviCRM", "view all activities"),
-    "Campaign": ("access CiviCRM", "manage campaign"),
-    "Group": ("access CiviCRM",),
-    "Tag": ("access CiviCRM",),
-}
-PERMISSIONS_TO_WRITE_FLAGS = ("access CiviCRM", "edit all contacts", "access all custom data")
-PERMISSIONS_TO_INSTALL = ("administer CiviCRM",)
-
-
-def permissions_for(entity: str, action: str) -> tuple[str, ...]:
-    """The CiviCRM permissions an API user typically needs for this call, for error messages."""
-    if action in READ_ACTIONS:
-        return PERMISSIONS_TO_READ.get(entity, ("access CiviCRM",)) + ("access all custom data",)
-    if entity in ("OptionValue", "CustomGroup", "CustomField"):
-        return PERMISSIONS_TO_INSTALL
-    return PERMISSIONS_TO_WRITE_FLAGS
-
-
-def quoted(names: Iterable[str]) -> str:
-    items = [f"'{n}'" for n in names]
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 class CiviCRMError(SourceUnavailable):
@@ -88,7 +60,22 @@ class CallCounts:
         self.by_call[key] = self.by_call.get(key, 0) + 1
 
 
-_ERROR_ID = re.compile(r"Error ID:?\s*([0-9a-fA-F]+)")
+_ERROR_ID = re.compile(r"Error ID:?\s*([0-9A-Za-z-]+)")
+_SORRY = re.compile(r"sorry,? an error occurred", re.IGNORECASE)
+_NO_SUCH_API = re.compile(
+    r"\bAPI \([^)]*\) does not exist|\bApi \S+ \S+ version \d+ does not exist", re.IGNORECASE
+)
+_INVALID_FIELD = re.compile(r"Invalid field '([^']+)'")
+_CUSTOM_FIELD = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
+
+COMPONENT_OF = {
+    "Campaign": "CiviCampaign",
+    "Event": "CiviEvent",
+    "Participant": "CiviEvent",
+    "Contribution": "CiviContribute",
+    "Membership": "CiviMember",
+}
+"""The component an entity belongs to: with the component off, its API "does not exist" (HTTP 500)."""
 
 
 class CiviClient:
@@ -194,15 +181,30 @@ class CiviClient:
         raise self.explain(response, data, entity, action)
 
     def explain(self, response: requests.Response, data: Any, entity: str, action: str) -> CiviCRMError:
-        """Turn a failed answer into words a data officer can act on."""
+        """Turn a failed answer into words a data officer can act on.
+
+        What each answer means was checked on a real site (tests/fixtures/platforms/civicrm): an
+        unknown entity or a disabled component is a 500 "does not exist", not a 404; a 400
+        "SECURITY ALERT" comes only when no accepted credential arrived; without the permission
+        'view debug output' every error reads "Sorry an error occurred", which proves nothing.
+        """
         status = response.status_code
         where = f"CiviCRM {entity}.{action}"
         text = self.clean((response.text or "").strip())
         first_line = text.splitlines()[0][:300] if text else ""
         message = ""
         if isinstance(data, dict):
-            message = self.clean(str(data.get("error_message") or ""))
-        perms = quoted(permissions_for(entity, action))
+            message = self.clean(str(data.get("error_message") or data.get("status_message") or ""))
+        said = message or first_line
+        hidden = _SORRY.search(said) is not None
+        found = _ERROR_ID.search(said) if hidden else None
+        error_id = f" (Error ID {found.group(1)})" if found else ""
+        hidden_note = (
+            f"CiviCRM hid the details{error_id} because the API user lacks 'view debug output'; its log "
+            "(ConfigAndLog folder) has them."
+            if hidden
+            else ""
+        )
 
         def err(words: str) -> CiviCRMError:
             return CiviCRMError(words, where=where, status=status)
@@ -211,14 +213,15 @@ class CiviClient:
             return err(self._authx_refusal(text, first_line))
         if status == 400 and "security alert" in text.lower():
             return err(
-                "CiviCRM answered 'SECURITY ALERT': the X-Requested-With header did not arrive. A proxy "
-                "or firewall in front of the site may be removing headers."
+                "CiviCRM answered 'SECURITY ALERT': no credential it accepts arrived with the request, so it "
+                "was treated as an anonymous web request. coprod sends the API key in the X-Civi-Auth "
+                "header: a proxy or firewall in front of the site is probably removing it (and "
+                "X-Requested-With). Ask whoever runs the server to pass both headers through."
             )
         if status == 404:
             return err(
                 f"nothing at {self.host} answers this address (HTTP 404). Check the endpoint in the recipe: "
-                f"copy it from the APIv4 Explorer's REST tab; check that the entity {entity} exists on "
-                "this site (its component may be disabled)."
+                "copy it from the APIv4 Explorer's REST tab (Support > Developer > APIv4 Explorer)."
             )
         if status == 405:
             return err("CiviCRM refused the method (HTTP 405): writes must be POST requests.")
@@ -228,23 +231,34 @@ class CiviClient:
                 "run again when the site is back."
             )
         if status == 403:
+            return err(self._refusal(entity, action, message, hidden_note))
+        if _NO_SUCH_API.search(message):
+            component = COMPONENT_OF.get(entity)
+            if component:
+                return err(
+                    f"{component} is not enabled on this site, so {entity} cannot be read ({message}). Enable "
+                    "it in Administer > System Settings > Components"
+                    + (", or take projects from the recipe instead." if entity == "Campaign" else ".")
+                )
             return err(
-                f"the API user may not do {action} on {entity} ({message or 'permission denied'}). "
-                f"Grant its role {perms} (or an ACL covering these records)."
+                f"CiviCRM has no API {entity}.{action} ({message}): the entity is misspelt in the recipe's "
+                "`location`, or the extension it belongs to is not enabled."
             )
-        if entity == "Campaign" and status >= 500 and "field" not in message.lower():
+        if hidden:
+            advice = f"CiviCRM failed {entity}.{action} with HTTP {status}. {hidden_note} Grant it to see the reason here."
+            component = COMPONENT_OF.get(entity)
+            if component:
+                advice += (
+                    f" (If {component} is disabled, {entity} fails this way too: check Administer > System "
+                    "Settings > Components.)"
+                )
+            return err(advice)
+        invalid = _INVALID_FIELD.search(message)
+        if invalid and _CUSTOM_FIELD.fullmatch(invalid.group(1).split(":", 1)[0]):
             return err(
-                "CiviCampaign is not enabled, so projects cannot be read from Campaign. Enable it in "
-                "Administer > System Settings > Components, or take projects from the recipe instead "
-                f"({message or first_line or 'HTTP ' + str(status)})."
-            )
-        if "sorry" in (message or text).lower() and "error" in (message or text).lower():
-            found = _ERROR_ID.search(message or text)
-            error_id = f" (Error ID {found.group(1)})" if found else ""
-            return err(
-                f"CiviCRM hid the real error{error_id} because the API user lacks the permission "
-                "'view debug output'. Grant it to see the reason here, or ask your CiviCRM administrator "
-                "to look the Error ID up in CiviCRM's log (the ConfigAndLog folder)."
+                f"CiviCRM answered HTTP {status}: {message}. '{invalid.group(1)}' is a custom field: either it "
+                "does not exist (check `coprod install`, and its name in the APIv4 Explorer) or the API user "
+                "lacks 'access all custom data', without which CiviCRM treats every custom field as unknown."
             )
         if message:
             return err(f"CiviCRM answered HTTP {status}: {message}")
@@ -254,6 +268,30 @@ class CiviClient:
                 "the APIv4 Explorer's REST tab."
             )
         return err(f"CiviCRM answered HTTP {status}: {first_line or 'no details given'}")
+
+    def _refusal(self, entity: str, action: str, message: str, hidden_note: str) -> str:
+        """A 403, said as the permission problem it is, naming the permissions the call needs."""
+        if "ActivityContact::delete" in message:
+            return (
+                "a permission problem: CiviCRM would not rewrite a flag activity's contacts ("
+                f"{message}), which needs 'delete activities'. coprod updates known flags without "
+                "their contacts, so this only happens when a save met an activity this run had not read; "
+                "the next run updates it by its id. CiviCRM may have written the activity's subject and "
+                "details before refusing."
+            )
+        perms = for_call(entity, action)
+        words = (
+            f"a permission problem: the API user may not do {action} on {entity} "
+            f"({message or 'HTTP 403'}). Grant its role {quoted(perms)}"
+        )
+        if entity == "Activity" and action not in READ_ACTIONS:
+            words += " (every Activity write needs 'view all activities', even for a new flag)"
+        elif action in READ_ACTIONS:
+            words += " (or an ACL covering these records)"
+        words += "."
+        if hidden_note:
+            words += " " + hidden_note
+        return words
 
     def _authx_refusal(self, text: str, first_line: str) -> str:
         """AuthX's text/plain 401s, one per policy it checks (ext/authx Authenticator::checkPolicy)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -21,7 +22,16 @@ from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag,
 from coprod_core.mapping import map_dataset
 from coprod_core.model import Role
 from coprod_core.recipe import Entity, Recipe, parse_recipe
-from fakes.civicrm import API_KEY, ENDPOINT, USER_CONTACT_ID, FakeCiviCRM, seed_panel
+from fakes.civicrm import (
+    API_KEY,
+    ENDPOINT,
+    MINIMAL,
+    NO_DELETE,
+    NO_VIEW_ACTIVITIES,
+    USER_CONTACT_ID,
+    FakeCiviCRM,
+    seed_panel,
+)
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes" / "civicrm"
 RUN_DATE = date(2026, 6, 1)
@@ -193,6 +203,8 @@ def test_label_option_fields_are_selected_as_named_and_mapped_through_the_value_
 @responses.activate
 def test_payments_are_contributions_of_the_named_financial_type_that_completed() -> None:
     fake = api_user_fake()
+    for contact in (5, 6):
+        fake.add("Contact", id=contact, **{"groups:name": ["Coproduction_Panel"]})
     paid = {"contribution_status_id:name": "Completed", "contact_id.groups:name": ["Coproduction_Panel"]}
     fake.add(
         "Contribution",
@@ -271,6 +283,8 @@ def test_projects_are_campaigns_with_their_label_and_the_day_the_plan_was_drafte
 @responses.activate
 def test_attendance_counts_only_attended_participants_of_the_panel_group() -> None:
     fake = api_user_fake()
+    for contact in (5, 6, 7):
+        fake.add("Contact", id=contact, **{"groups:name": ["Coproduction_Panel"]})
     panel = {"contact_id.groups:name": ["Coproduction_Panel"], "role_id:name": ["Attendee", "Speaker"]}
     fake.add("Participant", contact_id=5, event_id=1, **{"status_id:name": "Attended"}, **panel)
     fake.add("Participant", contact_id=6, event_id=1, **{"status_id:name": "No-show"}, **panel)
@@ -365,8 +379,9 @@ def test_flags_are_written_in_one_save_with_match_on_the_fingerprint() -> None:
 
     report = c.write_flags([change(person), change(session), change(project, ChangeKind.CHANGED)])
 
-    saves = fake.calls[before:]
-    assert [(s.entity, s.action) for s in saves] == [("Activity", "save")]
+    calls = fake.calls[before:]
+    assert [(s.entity, s.action) for s in calls] == [("Activity", "checkAccess"), ("Activity", "save")]
+    saves = calls[1:]  # the permission is proven first, once, then one save creates all three
     assert saves[0].content_type.startswith("application/x-www-form-urlencoded")  # never a JSON body
     assert saves[0].headers["X-Civi-Auth"] == f"Bearer {API_KEY}"
     assert saves[0].headers["X-Requested-With"] == "XMLHttpRequest"
@@ -489,8 +504,12 @@ def test_writing_without_a_staff_status_read_looks_the_ids_up_by_fingerprint_onc
     assert ["Coprod_Flags.Fingerprint", "IN", [first.fingerprint, second.fingerprint]] in lookup.params[
         "where"
     ]
-    records = fake.calls[-1].params["records"]
-    assert records[0]["id"] == known["id"] and "id" not in records[1]
+    create, update = (call.params for call in fake.calls if call.action == "save")
+    assert [r["Coprod_Flags.Fingerprint"] for r in create["records"]] == [second.fingerprint]
+    assert "id" not in create["records"][0] and create["match"] == ["Coprod_Flags.Fingerprint"]
+    assert [r["id"] for r in update["records"]] == [known["id"]]
+    assert "defaults" not in update and "match" not in update
+    assert "target_contact_id" not in update["records"][0]  # a known flag's contacts are never re-sent
     assert len(fake.records["Activity"]) == 2
 
 
@@ -611,7 +630,7 @@ def test_the_generic_sorry_error_says_the_debug_permission_is_missing() -> None:
     with pytest.raises(SourceUnavailable) as raised:
         read_all(connector(), Entity.PEOPLE)
 
-    assert "'view debug output'" in str(raised.value) and "Error ID 5f3a9c" in str(raised.value)
+    assert "'view debug output'" in str(raised.value) and "Error ID Fake-Err01-Id" in str(raised.value)
 
 
 @responses.activate
@@ -626,6 +645,7 @@ def test_campaign_failing_because_civicampaign_is_disabled_says_enable_it() -> N
 @responses.activate
 def test_maintenance_mode_and_json_403_are_explained() -> None:
     fake = api_user_fake()
+    fake.permissions = set(NO_DELETE)  # the recipe's role: an administrator's key passes maintenance mode
     fake.forbidden.add(("Participant", "get"))
     c = connector()
     with pytest.raises(SourceUnavailable) as forbidden:
@@ -772,3 +792,205 @@ def test_install_names_each_missing_field_and_permission() -> None:
     assert "'Equalities.Ethnicity:name' is not a field of Contact" in text
     assert "may not read Participant" in text and "'view event participants'" in text
     assert "may not record flag activities" in text and "'edit all contacts'" in text
+
+
+def test_the_readme_lists_each_permission_under_the_command_that_needs_it_and_none_more() -> None:
+    from coprod.connectors import civicrm_permissions as perms
+
+    readme = (RECIPE_DIR / "README.md").read_text(encoding="utf-8")
+    steps = readme.split("To read and check", 1)[1].split("Not needed", 1)
+    needed, not_needed = steps[0], steps[1].split("\n\n", 1)[0]
+    sections = needed.split("To write flags back")
+    read, rest = sections[0], sections[1]
+    write, install = rest.split("To install")
+    for section, listed in ((read, perms.TO_READ), (write, perms.TO_WRITE_BACK), (install, perms.TO_INSTALL)):
+        for p in listed:
+            assert f"`{p.name}`" in section, p.name
+    named = set(re.findall(r"`([a-z][a-zA-Z ]+)`", needed))
+    expected = set(perms.names(perms.TO_READ + perms.TO_WRITE_BACK + perms.TO_INSTALL + perms.OPTIONAL))
+    assert named - {"coprod check", "coprod sync", "coprod install"} - expected == set()
+    for name in perms.NOT_NEEDED:
+        assert f"`{name}`" in not_needed and f"`{name}`" not in needed
+
+
+# ------------------------------------------------------------------------------------ reachable flags
+def _two_campaign_site() -> FakeCiviCRM:
+    """Contact 24 with a payment preference nobody understands; contact 30, owed for sessions of two
+    campaigns (so the payment flag has no one project); a participation of 30 at an unknown event."""
+    fake = api_user_fake()
+    panel = {"groups:name": ["Coproduction_Panel"], "Coprod_Panel.Roles:name": ["lived_experience"]}
+    fake.add(
+        "Contact", id=24, display_name="Kim", **panel, **{"Coprod_Panel.Payment_Preference:name": "pigeon"}
+    )
+    fake.add(
+        "Contact",
+        id=30,
+        display_name="Sam",
+        **panel,
+        **{"Coprod_Panel.Payment_Preference:name": "paid"},
+    )
+    for campaign in (1, 2):
+        fake.add(
+            "Campaign",
+            id=campaign,
+            title=f"Project {campaign}",
+            **{"Coprod_Project.Label:name": "co_production"},
+        )
+    for event, campaign, day in ((1, 1, "2026-01-14"), (2, 2, "2026-02-11")):
+        fake.add(
+            "Event",
+            id=event,
+            title=f"Workshop {event}",
+            campaign_id=campaign,
+            start_date=f"{day} 10:00:00",
+            end_date=f"{day} 12:00:00",
+            **{"event_type_id:name": "Workshop"},
+        )
+    attended = {"status_id:name": "Attended", "contact_id.groups:name": ["Coproduction_Panel"]}
+    for pid, event in ((1, 1), (2, 2), (3, 99)):
+        fake.add("Participant", id=pid, contact_id=30, event_id=event, **attended)
+    return fake
+
+
+@responses.activate
+def test_every_flag_activity_is_filed_where_staff_look_for_what_it_is_about(tmp_path: Path) -> None:
+    """Issue 10: a payment flag for someone owed for two campaigns' sessions carried no campaign, and
+    a data-quality flag about a contact ("Value not understood: Contact 24") no target contact."""
+    from coprod.config import LoadedRecipe
+    from coprod.state import StateStore
+    from coprod.sync import run
+
+    fake = _two_campaign_site()
+    loaded = LoadedRecipe(recipe=recipe(), path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+
+    result = run(
+        loaded, state=StateStore.open(":memory:"), connectors={"crm": connector()}, run_date=RUN_DATE
+    )
+
+    assert result.exit_code == 0, result.messages
+    by_check = {f.check_id: f for f in result.flags}
+    saved = {
+        r["Coprod_Flags.Fingerprint"]: r
+        for c in fake.calls
+        if c.action == "save"
+        for r in c.params["records"]
+    }
+    owed = next(f for f in result.flags if f.check_id == "payments.overdue" and f.subject.id == "30")
+    assert owed.project_id is None  # sessions of two projects: the check names no one project
+    assert saved[owed.fingerprint]["target_contact_id"] == [30]
+    assert saved[owed.fingerprint]["campaign_id"] == 1  # the campaign of the oldest owed session
+    not_understood = by_check["data_quality.bad_value"]
+    assert not_understood.subject.id == "people:24"
+    assert saved[not_understood.fingerprint]["target_contact_id"] == [24]
+    unknown_session = by_check["data_quality.unknown_session"]
+    assert unknown_session.subject.id == "attendance:3"
+    assert saved[unknown_session.fingerprint]["target_contact_id"] == [30]  # the participant's contact
+    for flag_ in result.flags:  # each is on a contact or under a campaign
+        record = saved[flag_.fingerprint]
+        assert record.get("target_contact_id") or record.get("campaign_id"), flag_.check_id
+
+
+# ------------------------------------------------------------------------------------ permissions
+def _sync(fake: FakeCiviCRM, state: Any, **run_options: Any) -> Any:
+    from coprod.config import LoadedRecipe
+    from coprod.sync import run
+
+    loaded = LoadedRecipe(recipe=recipe(), path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+    return run(loaded, state=state, connectors={"crm": connector()}, run_date=RUN_DATE, **run_options)
+
+
+@responses.activate
+def test_a_changed_flag_updates_whole_for_a_role_without_delete_activities() -> None:
+    """Issue 10: an amount owed rose, the update re-sent the flag's contacts, CiviCRM answered 403
+    after writing the subject (exit 4, every night). The update now leaves the contacts out."""
+    from coprod.state import StateStore
+
+    fake = _two_campaign_site()
+    fake.add("Group", name="Coproduction_Panel")
+    fake.permissions = set(NO_DELETE)  # the recipe's role as it was: no 'delete activities'
+    state = StateStore.open(":memory:")
+    first = _sync(fake, state)
+    assert first.exit_code == 0, first.messages
+    payment = next(a for a in fake.records["Activity"] if a["subject"] == "Payment overdue")
+    before = payment["details"]
+    fake.records["Event"][0]["end_date"] = "2026-01-14 13:00:00"  # a longer session: more owed
+
+    second = _sync(fake, state)
+
+    assert second.exit_code == 0, second.messages
+    updates = [r for c in fake.calls if c.action == "save" for r in c.params["records"] if "id" in r]
+    assert updates and all("target_contact_id" not in r and "source_contact_id" not in r for r in updates)
+    assert all(
+        "defaults" not in c.params
+        for c in fake.calls
+        if c.action == "save" and "id" in c.params["records"][0]
+    )
+    assert payment["details"] != before and "£125.00" in payment["details"]  # landed whole
+    assert payment["target_contact_id"] == [30] and payment["status_id:name"] == "Scheduled"
+    assert second.write.failed == {} and second.write.written
+
+
+@responses.activate
+def test_a_fresh_state_and_a_key_that_cannot_see_contacts_creates_no_duplicate_flags() -> None:
+    """Issue 10: with a fresh state file such a key created 11 flag activities, 10 duplicating
+    fingerprints already on the server. The run now stops before writing, naming the permission."""
+    from coprod.state import StateStore
+
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=40, events=6, participants=80, campaigns=2)
+    assert _sync(fake, StateStore.open(":memory:")).exit_code == 0
+    flags_before = len(fake.records["Activity"])
+    fake.permissions -= {"view all contacts"}  # may log in, read events and write, not see contacts
+    writes_before = fake.writes()
+
+    result = _sync(fake, StateStore.open(":memory:"))  # a fresh state file
+
+    assert result.exit_code == 3
+    text = " ".join(result.messages)
+    assert "a permission problem" in text and "holds 40 contact(s)" in text and "'view all contacts'" in text
+    assert fake.writes() == writes_before and len(fake.records["Activity"]) == flags_before
+
+
+@responses.activate
+def test_a_key_that_may_not_write_activities_is_stopped_before_its_first_write() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=20, events=4, participants=40, campaigns=2)
+    fake.permissions = set(NO_VIEW_ACTIVITIES)
+    from coprod.state import StateStore
+
+    result = _sync(fake, StateStore.open(":memory:"))
+
+    assert result.exit_code == 4
+    reasons = set(result.write.failed.values())
+    assert len(reasons) == 1 and "'view all activities'" in reasons.pop()
+    assert fake.count("Activity", "save") == fake.count("Activity", "update") == 0
+    assert fake.count("Activity", "checkAccess") == 1
+
+
+@responses.activate
+def test_custom_fields_the_key_may_not_see_stop_the_read_instead_of_reading_as_empty() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=5, events=0, participants=0, campaigns=0)
+    fake.permissions -= {"access all custom data"}
+
+    with pytest.raises(SourceUnavailable) as raised:
+        read_all(connector(), Entity.PEOPLE)
+
+    assert "a permission problem" in str(raised.value) and "'access all custom data'" in str(raised.value)
+
+
+@responses.activate
+def test_install_names_the_permissions_a_minimal_key_lacks() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    _site_fields(fake)
+    seed_panel(fake, contacts=5, events=0, participants=0, campaigns=0)
+    fake.permissions = set(MINIMAL)
+
+    with pytest.raises(ConfigError) as raised:
+        connector().install()
+
+    text = str(raised.value)
+    assert "'administer CiviCRM' while installing" in text
+    assert "may not read Participant" in text and "'view event participants'" in text
+    assert "holds 5 contact(s)" in text and "'view all contacts'" in text
+    assert "may not record flag activities" in text and "'view all activities'" in text

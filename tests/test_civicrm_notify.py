@@ -63,3 +63,27 @@ def test_the_recipe_names_the_signing_secret_variable_the_readme_tells_staff_to_
     recipe = tomllib.loads((NOTIFY.parent / "recipe.toml").read_text())
     assert recipe["webhook"]["secret_env"] == "CIVICRM_WEBHOOK_SECRET"
     assert "CIVICRM_WEBHOOK_SECRET" in (NOTIFY.parent / "README.md").read_text()
+
+
+def test_every_notice_the_real_extension_sent_is_accepted_and_an_update_action_is_not() -> None:
+    """RECORDED.md 12: the extension sends CiviCRM's op names (create / edit / delete), and a
+    GroupContact's id is the membership's, which the inbox says rather than calling it a contact."""
+    from pydantic import ValidationError
+
+    from coprod.webhook_app.platforms.civicrm import CiviNotice, describe
+    from fakes.replay import recording
+
+    bodies = [
+        e["received_by_loopback_receiver"]["body"]
+        for name in ("notify_webhook", "notify_webhook_other_entities")
+        for e in recording("civicrm", name)["exchanges"]
+        if "received_by_loopback_receiver" in e
+    ]
+    notices = [CiviNotice.model_validate(b) for b in bodies]
+    assert {n.action for n in notices} == {"create", "edit", "delete"} and len(notices) == 10
+    membership = next(n for n in notices if n.entity == "GroupContact")
+    assert describe(membership) == "GroupContact membership 30 create"
+    with pytest.raises(ValidationError):
+        CiviNotice.model_validate({"entity": "Participant", "id": 33, "action": "update"})
+    php = (NOTIFY / "coprod_notify.php").read_text()
+    assert "create, edit" in php and "membership's id" in php

@@ -1,12 +1,31 @@
-"""A small fake of CiviCRM's APIv4 over HTTP, for ``responses``; and tests that it behaves as CiviCRM does.
+"""A small fake of CiviCRM's APIv4 over HTTP, for ``responses``, answering as the real site answered.
 
 The fake keeps records per entity, keyed the way the API selects them (``status_id:name``,
-``Group.Field``), and implements the parts of APIv4 coprod relies on, with the shapes in
-shared/design/platforms.md: form-encoded ``params`` (a JSON body is ignored, so a ``get`` returns
-everything), ``where`` / ``orderBy id`` / ``limit``, ``save`` with ``records`` + ``defaults`` +
-``match`` (update only when exactly one record matches, else create), ``update`` by where,
-``getFields``, ``checkAccess``; an anonymous visitor (no X-Civi-Auth) gets 200 and empty lists; a
-wrong key gets AuthX's text/plain 401; no X-Requested-With gets a 400 "SECURITY ALERT".
+``Group.Field``), and implements the parts of APIv4 coprod relies on, with the shapes recorded from
+a CiviCRM 6.17.2 site (tests/fixtures/platforms/civicrm/RECORDED.md; ``tests/test_civicrm_fake.py``
+checks the fake against those recordings):
+
+- form-encoded ``params`` (a JSON body is ignored, so a ``get`` returns everything); ``where`` /
+  ``orderBy id`` / ``limit`` (0 = no limit); ``select: ["row_count"]`` counts; ``save`` with
+  ``records`` + ``defaults`` + ``match`` (update only when exactly one record matches, else create);
+  ``update`` by where; ``getFields``; ``checkAccess``; Group's calculated ``contact_count``;
+- AuthX: a valid ``X-Civi-Auth`` key is accepted with or without ``X-Requested-With``; a wrong key is
+  a text/plain 401; no credential with ``X-Requested-With`` is an anonymous visitor (200, no rows);
+  no credential and no ``X-Requested-With`` is a 400 JSON "SECURITY ALERT";
+- an unknown entity, or one whose component is disabled, is a **500** "API (X, get) does not exist
+  ...", not a 404; with CiviCampaign off, Event.get leaves ``campaign_id`` out silently;
+- permissions (``permissions``, a role's set): a refused call is a 403 "Authorization failed:
+  CiviCRM APIv4 (X::action)"; without 'view debug output' every error reads "Sorry an error
+  occurred ... (Error ID: ...)" with ``error_code`` "1"; without 'view all contacts' only the API
+  user's own contact is visible (200, no error), and so are only the activities and joined records
+  it can see; without 'access all custom data' custom fields are left out of ``select`` silently and
+  are an "Invalid field" 500 in ``where``; every Activity write needs 'view all activities'; an
+  update that names an activity's contacts needs 'delete activities' and, without it, writes the
+  rest of the activity first and then answers 403 (the real partial write);
+- trashed contacts (``is_deleted``) are hidden from Contact.get unless ``id =`` is in ``where``, while
+  their participations are still returned unless ``contact_id.is_deleted = false`` is asked for;
+- maintenance mode: a JSON 503 for every role but an administrator.
+
 The benchmark seeds it with a panel and drives a real sync against it.
 """
 
@@ -31,6 +50,68 @@ USER_CONTACT_ID = 2
 
 _URL = re.compile(r"/(\w+)/(\w+)$")
 
+# The roles the recordings were made with (RECORDED.md): what each may do is what the fake allows.
+ADMIN = frozenset(
+    {
+        "access CiviCRM",
+        "authenticate with api key",
+        "view my contact",
+        "view all contacts",
+        "edit all contacts",
+        "access all custom data",
+        "access CiviEvent",
+        "view event info",
+        "view event participants",
+        "access CiviContribute",
+        "manage campaign",
+        "view all activities",
+        "delete activities",
+        "administer CiviCRM",
+        "view debug output",
+    }
+)
+MINIMAL = frozenset({"access CiviCRM", "authenticate with api key", "view my contact"})
+NO_DELETE = ADMIN - {"administer CiviCRM", "view debug output", "delete activities"}
+"""The recipe README's list when the recordings were made: no 'delete activities'."""
+NO_VIEW_ACTIVITIES = NO_DELETE - {"view all activities"} | {"delete activities"}
+
+ENTITIES = frozenset(
+    {
+        "Contact",
+        "Event",
+        "Participant",
+        "Contribution",
+        "Campaign",
+        "Activity",
+        "ActivityContact",
+        "OptionValue",
+        "CustomGroup",
+        "CustomField",
+        "Group",
+        "GroupContact",
+        "Tag",
+        "Domain",
+    }
+)
+NEEDS: dict[tuple[str, str], frozenset[str]] = {
+    ("Event", "get"): frozenset({"access CiviCRM", "access CiviEvent", "view event info"}),
+    ("Participant", "get"): frozenset({"access CiviCRM", "access CiviEvent", "view event participants"}),
+    ("Contribution", "get"): frozenset({"access CiviCRM", "access CiviContribute"}),
+    ("Activity", "save"): frozenset({"access CiviCRM", "view all activities"}),
+    ("Activity", "create"): frozenset({"access CiviCRM", "view all activities"}),
+    ("Activity", "update"): frozenset({"access CiviCRM", "view all activities"}),
+    ("Activity", "delete"): frozenset({"access CiviCRM", "delete activities"}),
+    ("ActivityContact", "save"): frozenset({"access CiviCRM", "view all activities"}),
+    ("ActivityContact", "delete"): frozenset({"access CiviCRM", "delete activities"}),
+    ("OptionValue", "save"): frozenset({"administer CiviCRM"}),
+    ("CustomGroup", "save"): frozenset({"administer CiviCRM"}),
+    ("CustomField", "save"): frozenset({"administer CiviCRM"}),
+}
+"""The API's own permission check ("gatekeeper") per call; anything else needs 'access CiviCRM'."""
+CONTACT_FIELDS = ("source_contact_id", "target_contact_id", "assignee_contact_id")
+_CUSTOM = re.compile(r"[A-Z][A-Za-z0-9_]*\.[A-Za-z0-9_]+(:\w+)?")
+"""``Group_Name.Field_Name``: custom groups start with a capital, implicit joins (``contact_id.x``) do not."""
+
 
 @dataclass
 class Call:
@@ -41,8 +122,28 @@ class Call:
     content_type: str
 
 
+@dataclass
+class _Counted:
+    """A get answered with a count only (``select: ["row_count"]``)."""
+
+    count: int
+
+
+class _Refused(Exception):
+    """An API exception: answered as CiviCRM answers it (detailed or "Sorry", by permission)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 def _json(status: int, payload: Any) -> tuple[int, dict[str, str], str]:
     return status, {"Content-Type": "application/json"}, json.dumps(payload)
+
+
+def is_custom(field: str) -> bool:
+    return _CUSTOM.fullmatch(field) is not None
 
 
 def _matches(record: dict[str, Any], clause: list[Any], user: int | None) -> bool:
@@ -91,10 +192,13 @@ class FakeCiviCRM:
         self.records: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.fields: dict[str, dict[str, str | None]] = {}
         self.calls: list[Call] = []
+        self.permissions: set[str] = set(ADMIN)
+        """The API user's role. Default: an administrator (every permission)."""
         self.campaign_enabled = True
         self.access = True
+        """False: every checkAccess answers no (a site-specific rule, whatever the permissions)."""
         self.forbidden: set[tuple[str, str]] = set()
-        self.debug_permission = True
+        """(entity, action) refused with a 403 whatever the permissions."""
         self.maintenance = False
         self.ignore_auth_header = False
         """Serve every request as an anonymous visitor, as when a proxy strips X-Civi-Auth."""
@@ -105,6 +209,15 @@ class FakeCiviCRM:
         self.gateway_timeout_after_save = 0
         """Perform this many saves and then answer 504, as a proxy does when CiviCRM is slow to finish."""
         self._next_id: Counter[str] = Counter()
+        self._errors = 0
+
+    @property
+    def debug_permission(self) -> bool:
+        return "view debug output" in self.permissions
+
+    @debug_permission.setter
+    def debug_permission(self, on: bool) -> None:
+        (self.permissions.add if on else self.permissions.discard)("view debug output")
 
     # -------------------------------------------------------------------- set-up
     def register(self, rsps: responses.RequestsMock) -> FakeCiviCRM:
@@ -135,6 +248,9 @@ class FakeCiviCRM:
     def writes(self) -> int:
         return len(self.calls) - self.reads()
 
+    def contact(self, contact_id: Any) -> dict[str, Any] | None:
+        return next((c for c in self.records["Contact"] if c["id"] == contact_id), None)
+
     # -------------------------------------------------------------------- HTTP
     def handle(self, request: requests.PreparedRequest) -> Any:
         match = _URL.search(request.url or "")
@@ -148,58 +264,118 @@ class FakeCiviCRM:
             if "params" in form:
                 params = json.loads(form["params"][0])
         self.calls.append(Call(entity, action, params, dict(request.headers), ctype))
-        if request.headers.get("X-Requested-With") != "XMLHttpRequest":
-            return (
-                400,
-                {"Content-Type": "text/plain"},
-                "SECURITY ALERT: Ajax requests can only be issued by javascript clients.",
-            )
-        if self.maintenance:
-            return 503, {"Content-Type": "text/html"}, "<html><body>Site under maintenance</body></html>"
         auth = None if self.ignore_auth_header else request.headers.get("X-Civi-Auth")
         user: int | None = None
         if auth:
             if auth != f"Bearer {self.api_key}":
-                return 401, {"Content-Type": "text/plain"}, "HTTP 401 Invalid credential"
+                return 401, {"Content-Type": "text/plain;charset=UTF-8"}, "HTTP 401 Invalid credential"
             user = self.user_contact_id
-        if entity == "Campaign" and not self.campaign_enabled:
+        if request.headers.get("X-Requested-With") != "XMLHttpRequest" and user is None:
+            # AuthX's header flow counts as a web-service request; without it, this is an ajax check.
             return _json(
-                500, {"error_code": 0, "error_message": "Api Campaign::get does not exist.", "status": 500}
+                400,
+                {
+                    "error_code": 400,
+                    "error_message": "SECURITY ALERT: Ajax requests can only be issued by javascript "
+                    "clients, eg. CRM.api4().",
+                },
+            )
+        if self.maintenance and "administer CiviCRM" not in self.permissions:
+            return _json(
+                503, {"status_code": 503, "status_message": "Temporarily unavailable for maintenance."}
+            )
+        try:
+            return self._serve(entity, action, params, user)
+        except _Refused as refused:
+            return self._error(refused.status, refused.message)
+
+    def _error(self, status: int, message: str) -> tuple[int, dict[str, str], str]:
+        self._errors += 1
+        error_id = f"Fake-Err{self._errors:02d}-Id"
+        if self.debug_permission:
+            return _json(
+                status, {"error_id": error_id, "error_code": 0, "error_message": message, "status": status}
+            )
+        sorry = f"Sorry an error occurred and your request was not completed. (Error ID: {error_id})"
+        return _json(status, {"error_code": "1", "error_message": sorry, "status": status})
+
+    def _serve(self, entity: str, action: str, params: dict[str, Any], user: int | None) -> Any:
+        if entity not in ENTITIES or (entity == "Campaign" and not self.campaign_enabled):
+            raise _Refused(
+                500,
+                f"API ({entity}, {action}) does not exist (or the extension it belongs to is not enabled).",
             )
         if (entity, action) in self.canned:
             return _json(*self.canned[(entity, action)])
-        if (entity, action) in self.forbidden:
-            return _json(403, {"error_code": 0, "error_message": "Authorization failed", "status": 403})
         handler = getattr(self, f"_{action}", None)
         if handler is None:
-            return _json(
+            raise _Refused(
                 500,
-                {"error_code": 0, "error_message": f"Api {entity}::{action} does not exist.", "status": 500},
+                f"API ({entity}, {action}) does not exist (or the extension it belongs to is not enabled).",
             )
-        try:
-            values = handler(entity, params, user)
-        except PermissionError:
-            return _json(403, {"error_code": 0, "error_message": "Authorization failed", "status": 403})
-        except KeyError as exc:
-            msg = (
-                f"Invalid field {exc}"
-                if self.debug_permission
-                else "Sorry an error occurred. (Error ID: 5f3a9c)"
-            )
-            return _json(500, {"error_code": 0, "error_message": msg, "status": 500})
+        if (entity, action) in self.forbidden or (user is not None and not self._allowed(entity, action)):
+            raise _Refused(403, f"Authorization failed: CiviCRM APIv4 ({entity}::{action})")
+        if user is None and action not in ("get", "getFields", "checkAccess"):
+            raise _Refused(403, f"Authorization failed: CiviCRM APIv4 ({entity}::{action})")
+        values = handler(entity, params, user)
         if isinstance(values, (Exception, tuple)):
             return values  # a lost answer: an exception raised, or a (status, headers, body) response
+        count = values.count if isinstance(values, _Counted) else len(values)
+        rows = [] if isinstance(values, _Counted) else values
         return _json(
             200,
             {
-                "values": values,
+                "values": rows,
                 "entity": entity,
                 "action": action,
                 "version": 4,
-                "count": len(values),
-                "countFetched": len(values),
+                "count": count,
+                "countFetched": len(rows),
             },
         )
+
+    def _allowed(self, entity: str, action: str) -> bool:
+        return NEEDS.get((entity, action), frozenset({"access CiviCRM"})) <= self.permissions
+
+    # -------------------------------------------------------------------- what the user may see
+    def _sees_contact(self, contact: dict[str, Any] | None, user: int | None) -> bool:
+        if contact is None or user is None:
+            return False
+        return "view all contacts" in self.permissions or contact["id"] == user
+
+    def _value(self, entity: str, record: dict[str, Any], field: str, user: int | None) -> Any:
+        """A field of a record, implicit ``contact_id.x`` joins resolved through the Contact, if visible."""
+        if field in record:
+            return record[field]
+        if field.startswith("contact_id.") and entity != "Contact":
+            contact = self.contact(record.get("contact_id"))
+            if contact is None:
+                return None
+            if not self._sees_contact(contact, user):
+                return None
+            rest = field.removeprefix("contact_id.")
+            return contact.get(rest, False if rest == "is_deleted" else None)
+        return None
+
+    def _visible(self, entity: str, record: dict[str, Any], where: list[list[Any]], user: int | None) -> bool:
+        if entity == "Contact":
+            by_id = any(c[:2] == ["id", "="] for c in where)
+            if record.get("is_deleted") and not by_id and not any(c[0] == "is_deleted" for c in where):
+                return False
+            return self._sees_contact(record, user)
+        if entity == "Activity" and "view all contacts" not in self.permissions:
+            people = [record.get("source_contact_id"), *(record.get("target_contact_id") or [])]
+            return user in people
+        if entity in ("Participant", "Contribution") and "view all contacts" not in self.permissions:
+            return record.get("contact_id") == user
+        return True
+
+    def _check_custom_where(self, where: list[list[Any]]) -> None:
+        if "access all custom data" in self.permissions:
+            return
+        for clause in where:
+            if isinstance(clause[0], str) and is_custom(clause[0]):
+                raise _Refused(500, f"Invalid field '{clause[0]}'")
 
     # -------------------------------------------------------------------- actions
     def _candidates(self, entity: str, where: list[list[Any]]) -> list[dict[str, Any]]:
@@ -212,35 +388,57 @@ class FakeCiviCRM:
             return rows
         return rows[bisect.bisect_right([r["id"] for r in rows], after) :]
 
-    def _get(self, entity: str, params: dict[str, Any], user: int | None) -> list[dict[str, Any]]:
+    def _get(self, entity: str, params: dict[str, Any], user: int | None) -> list[dict[str, Any]] | _Counted:
         if user is None:
             return []  # an anonymous visitor sees nothing, and is told nothing
         where = params.get("where", [])
+        self._check_custom_where(where)
+        select = list(params.get("select") or [])
         limit = params.get("limit") or 0
-        rows = []
-        for r in self._candidates(entity, where):
-            if all(_matches(r, c, user) for c in where):
-                rows.append(r)
-                if limit and len(rows) == limit:
-                    break
-        select = params.get("select") or []
-        if not select:
-            return [dict(r) for r in rows]
         known = self.fields.get(entity)
         if known is not None:
+            for clause in where:
+                name = clause[0].split(":")[0]
+                if not name.startswith("contact_id.") and name not in known and clause[0] not in known:
+                    raise _Refused(500, f"Invalid field '{clause[0]}'")
+        rows = []
+        for r in self._candidates(entity, where):
+            if not self._visible(entity, r, where, user):
+                continue
+            if all(_matches({c[0]: self._value(entity, r, c[0], user)}, c, user) for c in where):
+                rows.append(r)
+                if limit and len(rows) == limit and select != ["row_count"]:
+                    break
+        if select == ["row_count"]:
+            return _Counted(len(rows))
+        if not select:
+            return [dict(r) for r in rows]
+        out = []
+        for r in rows:
+            one: dict[str, Any] = {"id": r["id"]}
             for name in select:
-                if name.split(":")[0] not in known and name not in known:
-                    raise KeyError(name)
-        return [{"id": r["id"], **{k: r.get(k) for k in select}} for r in rows]
+                if known is not None and name.split(":")[0] not in known and name not in known:
+                    continue  # an unknown field in select is left out, without an error
+                if is_custom(name) and "access all custom data" not in self.permissions:
+                    continue  # so is a custom field the user may not see
+                if name == "campaign_id" and entity == "Event" and not self.campaign_enabled:
+                    continue  # and, with CiviCampaign off, an event's campaign
+                if name == "contact_count" and entity == "Group":
+                    one[name] = sum(
+                        1 for c in self.records["Contact"] if r.get("name") in (c.get("groups:name") or [])
+                    )
+                    continue
+                one[name] = self._value(entity, r, name, user)
+            out.append(one)
+        return out
 
     def _save(self, entity: str, params: dict[str, Any], user: int | None) -> Any:
-        if user is None:
-            raise PermissionError
         match = params.get("match") or []
         index: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
         if match:
             for r in self.records[entity]:
-                index[tuple(r.get(f) for f in match)].append(r)
+                if self._visible(entity, r, [], user):
+                    index[tuple(r.get(f) for f in match)].append(r)
         out = []
         for given in params.get("records", []):
             record = {**params.get("defaults", {}), **given}
@@ -251,7 +449,7 @@ class FakeCiviCRM:
                 found = index[tuple(record[f] for f in match)]
                 existing = found[0] if len(found) == 1 else None
             if existing is not None:
-                existing.update(record)
+                self._update_one(entity, existing, record)
                 out.append({"id": existing["id"]})
             else:
                 created = self.add(entity, **record)
@@ -266,19 +464,32 @@ class FakeCiviCRM:
             return 504, {"Content-Type": "text/html"}, "<html><body>504 Gateway Time-out</body></html>"
         return out
 
+    def _update_one(self, entity: str, existing: dict[str, Any], values: dict[str, Any]) -> None:
+        """Write a record; an activity's contacts are rewritten last, and need 'delete activities'."""
+        contacts = {k: v for k, v in values.items() if entity == "Activity" and k in CONTACT_FIELDS}
+        existing.update({k: v for k, v in values.items() if k not in contacts})
+        if contacts and not self._allowed("ActivityContact", "delete"):
+            raise _Refused(403, "Authorization failed: CiviCRM APIv4 (ActivityContact::delete)")
+        existing.update(contacts)
+
     def _update(self, entity: str, params: dict[str, Any], user: int | None) -> list[dict[str, Any]]:
-        if user is None:
-            raise PermissionError
-        rows = [r for r in self.records[entity] if all(_matches(r, c, user) for c in params.get("where", []))]
+        where = params.get("where", [])
+        self._check_custom_where(where)
+        rows = [
+            r
+            for r in self.records[entity]
+            if self._visible(entity, r, where, user) and all(_matches(r, c, user) for c in where)
+        ]
         for r in rows:
-            r.update(params.get("values", {}))
+            self._update_one(entity, r, params.get("values", {}))
         return [{"id": r["id"]} for r in rows]
 
     def _getFields(self, entity: str, params: dict[str, Any], user: int | None) -> list[dict[str, Any]]:
         return [{"name": n, "fk_entity": fk} for n, fk in self.fields.get(entity, {}).items()]
 
     def _checkAccess(self, entity: str, params: dict[str, Any], user: int | None) -> list[dict[str, Any]]:
-        return [{"access": self.access and user is not None}]
+        allowed = user is not None and self.access and self._allowed(entity, str(params.get("action")))
+        return [{"access": allowed, "id": None}]
 
 
 # ------------------------------------------------------------------------ a seeded panel
@@ -313,6 +524,8 @@ def seed_panel(
     fake.add("Contact", id=USER_CONTACT_ID - 1, display_name="Admin")
     fake.add("Contact", id=USER_CONTACT_ID, display_name="coprod API user")
     panel = ["Coproduction_Panel"]
+    if not any(g.get("name") == panel[0] for g in fake.records["Group"]):
+        fake.add("Group", name=panel[0])
     first = USER_CONTACT_ID + 1
     paid_people: set[int] = set()
     for i in range(contacts):

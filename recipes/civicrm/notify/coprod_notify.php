@@ -9,7 +9,12 @@
  *   define('COPROD_WEBHOOK_URL', 'https://coprod.example.org/hooks/civicrm/civicrm-panel');
  *   define('COPROD_WEBHOOK_SECRET', 'whsec_...');   // the same value as CIVICRM_WEBHOOK_SECRET in coprod's .env
  *
- * It never blocks or breaks a save: errors are logged and the nightly sync catches up.
+ * The notice: {"entity": "Participant", "id": 33, "action": "edit"}. "action" is CiviCRM's own
+ * operation name: create, edit (any save of an existing record, custom fields only included) or
+ * delete. For GroupContact, "id" is the group membership's id, not the contact's.
+ *
+ * It never breaks a save: errors are logged and the nightly sync catches up. The POST is made
+ * while CiviCRM finishes the save, so a slow webhook app delays the save by up to the 5 s timeout.
  */
 
 use GuzzleHttp\Client;
