@@ -645,5 +645,5 @@ def test_participations_of_a_trashed_contact_are_left_out_by_the_clause_the_conn
 
     c = connector()
     spec = c.context.recipe.entities[Entity.ATTENDANCE]
-    where = c._where(Entity.ATTENDANCE, "Participant", c._entity_options(Entity.ATTENDANCE, spec))
+    where = c._where("Participant", c._entity_options(Entity.ATTENDANCE, spec))
     assert where[:2] == exchange("probe_deletions_contact", 8)["request"]["params"]["where"][:2]
