@@ -108,6 +108,17 @@ def assume(
     }
 
 
+def credential_proof(user: int, role: str) -> dict[str, Any]:
+    """The proof's answer for a role whose recording has none: its API user's contact id."""
+    return assume(
+        "Contact",
+        "get",
+        {"select": ["id"], "where": [["id", "=", "user_contact_id"]], "limit": 1},
+        {"values": [{"id": user}], "entity": "Contact", "action": "get", "count": 1, "countFetched": 1},
+        f"{role}'s API user is contact {user} (the source_contact_id of its recorded saves)",
+    )
+
+
 def served_extras(replay: Replay) -> list[str]:
     """What the derived and assumed exchanges stood in for, in the order they were used."""
     return [
@@ -440,13 +451,7 @@ def test_resolving_is_a_status_only_update_that_a_role_without_delete_activities
         "the no-delete role may create activities (flags_no_delete_activities.json, exchange 1, created one); "
         "the shape is install_first_run.json's",
     )
-    proof = assume(
-        "Contact",
-        "get",
-        {"select": ["id"], "where": [["id", "=", "user_contact_id"]], "limit": 1},
-        {"values": [{"id": 3}], "entity": "Contact", "action": "get", "count": 1, "countFetched": 1},
-        "the no-delete role's API user is contact 3 (its saves' source_contact_id)",
-    )
+    proof = credential_proof(3, "the no-delete role")
     replay = site("flags_no_delete_activities", extra=[allowed, proof])
 
     report = connector().write_flags([resolved("fixture00000nodelete")])
@@ -471,13 +476,7 @@ def test_every_activity_write_refused_for_want_of_view_all_activities_names_it()
 
 @responses.activate
 def test_the_flag_read_of_a_role_without_view_all_activities_still_returns_the_flags() -> None:
-    proof = assume(
-        "Contact",
-        "get",
-        {"select": ["id"], "where": [["id", "=", "user_contact_id"]], "limit": 1},
-        {"values": [{"id": 35}], "entity": "Contact", "action": "get", "count": 1, "countFetched": 1},
-        "the role's API user is contact 35 (its saves' source_contact_id)",
-    )
+    proof = credential_proof(35, "the no-view-activities role")
     replay = site("flags_no_view_activities", extra=[proof])
 
     statuses = connector().read_staff_statuses()
