@@ -49,7 +49,10 @@ def counted(fake: FakeCiviCRM, since: int) -> tuple[int, int, Counter[str]]:
 
 
 def main() -> int:
-    loaded = load_recipe(RECIPE, env={"CIVICRM_API_KEY": API_KEY})
+    # The recipe's [webhook] section needs its secret set to load; the sync never uses it.
+    loaded = load_recipe(
+        RECIPE, env={"CIVICRM_API_KEY": API_KEY, "CIVICRM_WEBHOOK_SECRET": "whsec_YmVuY2htYXJr"}
+    )
     ok = True
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeCiviCRM().register(rsps)

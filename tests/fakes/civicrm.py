@@ -147,13 +147,17 @@ def is_custom(field: str) -> bool:
 
 
 def _matches(record: dict[str, Any], clause: list[Any], user: int | None) -> bool:
-    field, op = clause[0], clause[1]
+    return _holds(record.get(clause[0]), clause, user)
+
+
+def _holds(have: Any, clause: list[Any], user: int | None) -> bool:
+    """Whether a record's value ``have`` meets the where clause [field, op, value]."""
+    op = clause[1]
     value = clause[2] if len(clause) > 2 else None
     if value == "user_contact_id":
         value = user
         if value is None:
             return False
-    have = record.get(field)
     if op == "IS NOT EMPTY":
         return have not in (None, "", [])
     if op == "IS EMPTY":
@@ -210,6 +214,7 @@ class FakeCiviCRM:
         """Perform this many saves and then answer 504, as a proxy does when CiviCRM is slow to finish."""
         self._next_id: Counter[str] = Counter()
         self._errors = 0
+        self._contact_index: dict[Any, dict[str, Any]] = {}
 
     @property
     def debug_permission(self) -> bool:
@@ -249,7 +254,10 @@ class FakeCiviCRM:
         return len(self.calls) - self.reads()
 
     def contact(self, contact_id: Any) -> dict[str, Any] | None:
-        return next((c for c in self.records["Contact"] if c["id"] == contact_id), None)
+        contacts = self.records["Contact"]
+        if len(self._contact_index) != len(contacts):  # rebuilt when contacts were added
+            self._contact_index = {c["id"]: c for c in contacts}
+        return self._contact_index.get(contact_id)
 
     # -------------------------------------------------------------------- HTTP
     def handle(self, request: requests.PreparedRequest) -> Any:
@@ -405,7 +413,7 @@ class FakeCiviCRM:
         for r in self._candidates(entity, where):
             if not self._visible(entity, r, where, user):
                 continue
-            if all(_matches({c[0]: self._value(entity, r, c[0], user)}, c, user) for c in where):
+            if all(_holds(self._value(entity, r, c[0], user), c, user) for c in where):
                 rows.append(r)
                 if limit and len(rows) == limit and select != ["row_count"]:
                     break
