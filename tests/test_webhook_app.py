@@ -6,10 +6,8 @@ import base64
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,9 +24,11 @@ from fakes.webhooks import (
     SECRET,
     SECRET_ENV,
     checked,
+    free_port,
     logs_show_no_secret,  # noqa: F401 - the fixture every test here uses
     make_app,
     signed_headers,
+    wait_until_answering,
     write_recipe,
 )
 
@@ -455,9 +455,7 @@ sys.exit(serve(port=int(sys.argv[1])))
 
 def test_coprod_serve_answers_on_the_local_port_and_records_deliveries(tmp_path: Path) -> None:
     write_recipe(tmp_path / "recipes" / "youth")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "COPROD_RECIPES": str(tmp_path / "recipes"),
@@ -469,14 +467,7 @@ def test_coprod_serve_answers_on_the_local_port_and_records_deliveries(tmp_path:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                assert requests.get(f"{url}/healthz", timeout=1).json() == {"status": "ok"}
-                break
-            except requests.ConnectionError:
-                assert proc.poll() is None and time.monotonic() < deadline, "coprod serve never answered"
-                time.sleep(0.1)
+        wait_until_answering(url, proc)
         answer = requests.post(
             f"{url}/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER, timeout=5
         )

@@ -2,9 +2,10 @@
 
 ``create_app(settings)`` builds a Flask app (Flask's factory pattern: no module-level state, tests
 build their own). Deliveries are verified, validated, recorded in the inbox and answered 202 at
-once; a worker re-checks the recipe afterwards. Served by gunicorn in production::
+once; a worker re-checks the recipe afterwards. Served by gunicorn in production, with the
+settings in ``gunicorn_conf`` (threads, and a deadline for slow clients)::
 
-    gunicorn -w 2 -b 127.0.0.1:8000 'coprod.webhook_app:create_app()'
+    gunicorn -c python:coprod.webhook_app.gunicorn_conf
 """
 
 from __future__ import annotations

@@ -1,19 +1,27 @@
 """Shared pieces for the webhook app tests (no tests here): a recipe, signed headers, an app whose
-test client fails on any answer that shows a secret, personal data or a traceback, and a fixture
-that does the same for every log line."""
+test client fails on any answer that shows a secret, personal data or a traceback, a fixture that
+does the same for every log line, and the app served by a real gunicorn on 127.0.0.1."""
 
 from __future__ import annotations
 
 import base64
 import logging
+import os
 import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from standardwebhooks.webhooks import Webhook
@@ -131,3 +139,70 @@ def make_app(
 def checked(app: Flask) -> Flask:
     app.test_client_class = LeakCheckingClient
     return app
+
+
+# a real server ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_answering(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Poll ``/healthz`` until the server started in ``proc`` answers (it fails if ``proc`` dies)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).json() == {"status": "ok"}:
+                return
+        except requests.RequestException:
+            pass
+        assert proc.poll() is None, f"the server exited with {proc.returncode} before answering"
+        assert time.monotonic() < deadline, f"the server did not answer within {timeout:g} s"
+        time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM (a graceful stop), then SIGKILL if it is still running after ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Server(NamedTuple):
+    url: str
+    port: int
+    log: Path
+    """Everything the server wrote, stdout and stderr."""
+
+
+@contextmanager
+def gunicorn(tmp_path: Path, *options: str) -> Iterator[Server]:
+    """The app as README and recipes/deploy/ run it, ``gunicorn -c python:coprod.webhook_app.gunicorn_conf``,
+    on a free port of 127.0.0.1, with the test recipe; stopped (SIGTERM) when the block ends."""
+    write_recipe(tmp_path / "recipes" / "youth")
+    port = free_port()
+    env = {
+        **os.environ,
+        "COPROD_RECIPES": str(tmp_path / "recipes"),
+        "COPROD_STATE": str(tmp_path / "state.sqlite"),
+        "COPROD_WEBHOOK_WORKER": "off",  # as the unit runs it; deliveries stay in the inbox
+        SECRET_ENV: SECRET,
+    }
+    log = tmp_path / "gunicorn.log"
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:coprod.webhook_app.gunicorn_conf",
+               "--bind", f"127.0.0.1:{port}", *options]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(url, proc)
+        yield Server(url=url, port=port, log=log)
+    finally:
+        stop(proc)

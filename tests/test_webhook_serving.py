@@ -1,0 +1,124 @@
+"""The webhook app as production serves it: a real gunicorn on 127.0.0.1, started with the shipped
+settings (``coprod.webhook_app.gunicorn_conf``), against clients that misbehave."""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from coprod.webhook_app.gunicorn_worker import REQUEST_SECONDS
+from fakes import ROOT
+from fakes.webhooks import gunicorn
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@dataclass
+class SlowClient:
+    """One connection sending its request a byte at a time (or nothing), as a slow-loris attack does.
+
+    ``kind``: ``silent`` connects and sends nothing; ``headers`` sends a request line, then a
+    header byte every ``every`` seconds; ``body`` sends complete headers announcing 10,000 bytes,
+    then a byte of body every ``every`` seconds. ``closed_after`` is when the server hung up.
+    """
+
+    port: int
+    kind: str
+    every: float = 0.2
+    started: float = 0.0
+    closed_after: float | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port)) as conn:
+            self.started = time.monotonic()
+            if self.kind == "headers":
+                conn.sendall(b"POST /hooks/kobotoolbox/youth-panel HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            elif self.kind == "body":
+                conn.sendall(
+                    b"POST /hooks/kobotoolbox/youth-panel HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: 10000\r\n\r\n{"
+                )
+            while not self.stop.wait(self.every):
+                readable, _, _ = select.select([conn], [], [], 0)
+                if readable:  # an answer or the end of the connection: the server gave up on us
+                    self.closed_after = time.monotonic() - self.started
+                    return
+                if self.kind != "silent":
+                    try:
+                        conn.sendall(b"a")
+                    except OSError:
+                        self.closed_after = time.monotonic() - self.started
+                        return
+
+
+def test_healthz_answers_within_a_second_while_ten_slow_clients_hold_connections(tmp_path: Path) -> None:
+    with gunicorn(tmp_path) as server:
+        clients = [SlowClient(server.port, kind) for kind in ["headers"] * 4 + ["body"] * 3 + ["silent"] * 3]
+        threads = [threading.Thread(target=c.run) for c in clients]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.5)  # every slow client is connected and holding its connection
+            waits = []
+            until = time.monotonic() + REQUEST_SECONDS + 3
+            while time.monotonic() < until:
+                started = time.monotonic()
+                answer = requests.get(f"{server.url}/healthz", timeout=5)
+                waits.append(time.monotonic() - started)
+                assert answer.status_code == 200
+                time.sleep(0.2)
+        finally:
+            for c in clients:
+                c.stop.set()
+            for t in threads:
+                t.join()
+    assert len(waits) > 20 and max(waits) < 1.0, f"/healthz waited up to {max(waits):.2f} s"
+    for c in clients:  # silent ones are closed by gunicorn after 5 s, the others by the deadline
+        assert c.closed_after is not None, f"a {c.kind} slow client was never cut off"
+        assert c.closed_after <= REQUEST_SECONDS + 2.5, c
+        assert c.kind == "silent" or c.closed_after >= REQUEST_SECONDS - 0.5, c
+
+
+def test_a_slow_client_is_cut_off_and_the_next_request_on_a_free_thread_is_answered(
+    tmp_path: Path,
+) -> None:
+    """More slow clients than the app has threads: answers wait for the deadline, not for ever."""
+    with gunicorn(tmp_path, "--workers", "1", "--threads", "2") as server:
+        clients = [SlowClient(server.port, "headers") for _ in range(2)]
+        threads = [threading.Thread(target=c.run) for c in clients]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.5)
+            started = time.monotonic()
+            answer = requests.get(f"{server.url}/healthz", timeout=REQUEST_SECONDS + 10)
+            waited = time.monotonic() - started
+            for t in threads:
+                t.join(timeout=3)  # each client notices its connection was closed
+        finally:
+            for c in clients:
+                c.stop.set()
+            for t in threads:
+                t.join()
+        log = server.log.read_text()
+    assert answer.status_code == 200
+    assert waited <= REQUEST_SECONDS + 2, f"/healthz waited {waited:.1f} s behind two stalled requests"
+    assert all(c.closed_after is not None for c in clients)
+    assert "whose request took longer than 10 s" in log
+
+
+def test_readme_and_the_systemd_unit_run_gunicorn_with_the_settings_the_tests_use() -> None:
+    command = "gunicorn -c python:coprod.webhook_app.gunicorn_conf"
+    assert command in (ROOT / "README.md").read_text(encoding="utf-8")
+    unit = (ROOT / "recipes" / "deploy" / "coprod-webhook.service").read_text(encoding="utf-8")
+    start = unit[unit.index("\nExecStart=") + 1 :].split("\n")[0]
+    assert start.startswith(f"ExecStart=/srv/coprod/venv/bin/{command}")
+    assert not {"--preload", "--workers", "--threads", "--worker-class"} & set(start.split())

@@ -1,0 +1,37 @@
+"""gunicorn settings for the webhook app, the same for README, the systemd unit, the tests and the
+benchmark::
+
+    gunicorn -c python:coprod.webhook_app.gunicorn_conf
+
+Options given on the command line win over these (``--bind 127.0.0.1:9000``, ``--workers 4``), and
+an app given after the options replaces ``wsgi_app``.
+
+Slow clients. Each process has a pool of threads and takes a connection only when a thread is
+free for it (``worker_connections`` = ``threads``), so a slow client holds one thread, never a
+process, and a connection waiting in the queue is taken by whichever process has a thread free.
+A client has ``REQUEST_SECONDS`` (10 s) to send its request (``gunicorn_worker``): two processes of
+16 threads keep answering while 31 clients stall them, and more than that delay answers by 10 s at
+most, not for as long as the clients like. In front, the TLS proxy (recipes/deploy/README.md) has
+its own timeouts and absorbs the rest.
+"""
+
+wsgi_app = "coprod.webhook_app:create_app()"
+bind = ["127.0.0.1:8000"]  # TLS and the public address are the proxy's job
+workers = 2
+worker_class = "coprod.webhook_app.gunicorn_worker.ThreadWorker"
+threads = 16
+worker_connections = threads
+keepalive = 0
+"""Each connection carries one request: the platforms open one per delivery anyway, and a kept-alive
+connection would count against ``worker_connections`` while idle."""
+timeout = 30
+"""A process whose main loop is silent this long is restarted (requests have their own deadline)."""
+graceful_timeout = 10
+"""On stop or reload, requests in flight get this long to finish (a delivery takes milliseconds)."""
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+preload_app = False
+"""Each process builds its own app: its own connection to the inbox, its own worker thread."""
+control_socket_disable = True
+"""gunicorn 24+ would otherwise open a control socket in the service user's home folder."""
