@@ -57,6 +57,13 @@ class SourceUnavailable(ConnectorError):
     exit_code = 3
 
 
+class SourceUnreadable(SourceUnavailable):
+    """The source was there but its data cannot be read as it is: a file that is not CSV or Excel,
+    in another encoding or delimiter, empty, or with a broken header row. Exit 3 like an
+    unreachable source: the data needs fixing (or the recipe must say how to read it). A recipe
+    that maps a column, tab or sheet the data does not have stays a ConfigError (2)."""
+
+
 @dataclass(frozen=True)
 class Page:
     rows: list[Row]

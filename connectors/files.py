@@ -37,6 +37,7 @@ from coprod.connectors.base import (
     DataPath,
     Page,
     SourceUnavailable,
+    SourceUnreadable,
     WriteReport,
 )
 from coprod.locking import try_flock
@@ -65,6 +66,10 @@ TEMP_GRACE_SECONDS = 60.0
 locked: it is left for a later run (it holds nothing yet)."""
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+_OTHER_DELIMITERS = {";": "semicolons (;)", "\t": "tabs", "|": "vertical bars (|)", ",": "commas (,)"}
+"""Delimiters a CSV export may use instead, and their name in an error message."""
 
 
 def neutralise(value: str) -> str:
@@ -104,6 +109,9 @@ class FilesOptions(ConnectorOptions):
     """Where flags are written, relative to ``directory``."""
     encoding: str = "utf-8-sig"
     """Encoding of the CSV files ("utf-8-sig" also reads plain UTF-8; Excel's "CSV" may be cp1252)."""
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    """What separates the columns of the CSV files: "," or, as Excel saves CSV in much of Europe, ";"
+    (a tab is "\\t")."""
     page_size: int = Field(default=5000, ge=1)
 
 
@@ -216,15 +224,17 @@ class FilesConnector(Connector):
         elif suffix in (".xlsx", ".xlsm"):
             records = self._xlsx_records(path, options.sheet)
         elif suffix == ".xls":
-            raise ConfigError(f"{path.name} is an old Excel (.xls) file: save it as .xlsx or .csv")
+            raise SourceUnreadable(f"{path.name} is an old Excel (.xls) file: save it as .xlsx or .csv")
         else:
-            raise ConfigError(
+            raise SourceUnreadable(
                 f"{path.name}: coprod reads .csv and .xlsx files, not '{suffix or 'no extension'}'"
             )
         header: list[str] | None = None
         name = path.name
         for number, cells in records:
             if header is None:
+                if suffix == ".csv":
+                    self._check_delimiter(name, cells)
                 header = self._header(name, cells, entity, spec)
                 continue
             if all(_blank(c) for c in cells):
@@ -232,7 +242,7 @@ class FilesConnector(Connector):
             width = len(header)
             if len(cells) > width and any(not _blank(c) for c in cells[width:]):
                 column = width + 1 + next(i for i, c in enumerate(cells[width:]) if not _blank(c))
-                raise ConfigError(
+                raise SourceUnreadable(
                     f"{name} row {number} has a value in column {column}, which has no header: "
                     f"give that column a name in row 1, or delete the stray value"
                 )
@@ -241,7 +251,22 @@ class FilesConnector(Connector):
             values = dict(zip(header, cells, strict=False))
             yield number, Row(ref=f"{name} row {number}", values=values, key=str(number))
         if header is None:
-            raise ConfigError(f"{name} is empty: it needs a header row naming its columns")
+            raise SourceUnreadable(f"{name} is empty: it needs a header row naming its columns")
+
+    def _check_delimiter(self, name: str, cells: Sequence[Any]) -> None:
+        """A header read as one column that another delimiter would split: say which, and how to
+        set it, instead of reporting one column named 'Participant ID;Name;Role'."""
+        titles = [str(c) for c in cells if not _blank(c)]
+        if len(titles) != 1:
+            return
+        for delimiter, words in _OTHER_DELIMITERS.items():
+            if delimiter != self.options.delimiter and len(titles[0].split(delimiter)) > 1:
+                shown = "\\t" if delimiter == "\t" else delimiter
+                raise SourceUnreadable(
+                    f"{name} looks separated by {words}, not by '{self.options.delimiter}': its row 1 reads "
+                    f"as one column, '{titles[0][:60]}'. Set delimiter = \"{shown}\" in [sources.{self.name}] "
+                    "of the recipe"
+                )
 
     def _header(self, name: str, cells: Sequence[Any], entity: Entity, spec: EntitySpec) -> list[str]:
         header = [str(c).strip() if c is not None else "" for c in cells]
@@ -250,14 +275,14 @@ class FilesConnector(Connector):
         found = ", ".join(f"'{h}'" for h in header if h) or "none"
         for position, title in enumerate(header, start=1):
             if not title:
-                raise ConfigError(
+                raise SourceUnreadable(
                     f"{name}: column {position} has no header in row 1; name it or delete the column "
                     f"(columns found: {found})"
                 )
         seen: set[str] = set()
         for title in header:
             if title in seen:
-                raise ConfigError(
+                raise SourceUnreadable(
                     f"{name}: the header '{title}' appears twice in row 1; rename one of them "
                     f"(columns found: {found})"
                 )
@@ -283,14 +308,14 @@ class FilesConnector(Connector):
     def _csv_records(self, path: Path) -> Iterator[tuple[int, list[str]]]:
         try:
             with path.open(encoding=self.options.encoding, newline="") as handle:
-                yield from enumerate(csv.reader(handle), start=1)
+                yield from enumerate(csv.reader(handle, delimiter=self.options.delimiter), start=1)
         except UnicodeDecodeError:
-            raise ConfigError(
+            raise SourceUnreadable(
                 f"{path.name} is not in the {self.options.encoding} encoding: save it as "
                 f"'CSV UTF-8' in Excel, or set encoding = \"cp1252\" in [sources.{self.name}]"
             ) from None
         except csv.Error as exc:
-            raise ConfigError(f"{path.name} could not be read as CSV: {exc}") from None
+            raise SourceUnreadable(f"{path.name} could not be read as CSV: {exc}") from None
         except OSError as exc:
             raise SourceUnavailable(f"{path} could not be read: {exc.strerror}") from None
 
@@ -302,7 +327,7 @@ class FilesConnector(Connector):
         except OSError as exc:
             raise SourceUnavailable(f"{path} could not be read: {exc.strerror or exc}") from None
         except Exception:  # openpyxl raises zipfile and KeyError varieties on a damaged file
-            raise ConfigError(f"{path.name} could not be opened as an Excel workbook (.xlsx)") from None
+            raise SourceUnreadable(f"{path.name} could not be opened as an Excel workbook (.xlsx)") from None
         try:
             if sheet is None:
                 worksheet = workbook.worksheets[0]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
+from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable, SourceUnreadable
 from coprod.connectors.files import FLAG_COLUMNS, FilesConnector, neutralise
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
@@ -137,30 +137,31 @@ def test_missing_file_is_source_unavailable_naming_the_path(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    ("header", "words"),
+    ("header", "words", "kind"),
     [
-        (["ID", "Name", "Role", "ID"], "the header 'ID' appears twice"),
-        (["ID", "", "Name", "Role"], "column 2 has no header"),
-        (["ID", "Name", "Roles"], "maps column 'Role'"),
-        (["ID", "Name", "role"], "did you mean 'role'"),
+        (["ID", "Name", "Role", "ID"], "the header 'ID' appears twice", SourceUnreadable),
+        (["ID", "", "Name", "Role"], "column 2 has no header", SourceUnreadable),
+        (["ID", "Name", "Roles"], "maps column 'Role'", ConfigError),
+        (["ID", "Name", "role"], "did you mean 'role'", ConfigError),
     ],
 )
-def test_header_problems_are_config_errors_naming_file_column_and_columns_found(
-    tmp_path: Path, header: list[str], words: str
+def test_header_problems_name_file_column_and_columns_found(
+    tmp_path: Path, header: list[str], words: str, kind: type[Exception]
 ) -> None:
+    """A broken header row is the file's problem (exit 3); a mapped column it lacks, the recipe's (2)."""
     conn = connector(tmp_path)
     write_csv(tmp_path / "data" / "people.csv", [header, ["1"] * len(header)])
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(kind) as error:
         read_all(conn, people_spec(conn.context.recipe))
     text = str(error.value)
     assert "people.csv" in text and words in text
     assert "columns found: 'ID'" in text
 
 
-def test_a_value_under_no_header_is_a_config_error_naming_the_row(tmp_path: Path) -> None:
+def test_a_value_under_no_header_is_a_source_error_naming_the_row(tmp_path: Path) -> None:
     conn = connector(tmp_path)
     write_csv(tmp_path / "data" / "people.csv", [["ID", "Name", "Role", ""], ["1", "Sam", "carer", "oops"]])
-    with pytest.raises(ConfigError, match=r"people\.csv row 2 has a value in column 4"):
+    with pytest.raises(SourceUnreadable, match=r"people\.csv row 2 has a value in column 4"):
         read_all(conn, people_spec(conn.context.recipe))
 
 
@@ -180,10 +181,10 @@ def test_a_column_with_a_default_may_be_absent_from_the_header(tmp_path: Path) -
     assert read_all(conn, people_spec(recipe))[0].rows[0].values == {"ID": "1", "Name": "Sam"}
 
 
-def test_wrong_encoding_is_a_config_error_saying_how_to_fix_it(tmp_path: Path) -> None:
+def test_wrong_encoding_is_a_source_error_saying_how_to_fix_it(tmp_path: Path) -> None:
     conn = connector(tmp_path)
     (tmp_path / "data" / "people.csv").write_bytes("ID,Name,Role\n1,Zo\xeb,carer\n".encode("latin-1"))
-    with pytest.raises(ConfigError, match="CSV UTF-8"):
+    with pytest.raises(SourceUnreadable, match="CSV UTF-8"):
         read_all(conn, people_spec(conn.context.recipe))
     latin = connector(tmp_path, encoding="cp1252")
     assert read_all(latin, people_spec(conn.context.recipe))[0].rows[0].values["Name"] == "Zoë"
@@ -243,7 +244,7 @@ def test_xlsx_unknown_sheet_is_a_config_error_listing_the_sheets(tmp_path: Path)
         read_all(conn, people_spec(recipe))
 
 
-def test_xlsx_header_problem_is_a_config_error_too(tmp_path: Path) -> None:
+def test_xlsx_missing_mapped_column_is_a_config_error_too(tmp_path: Path) -> None:
     recipe = make_recipe("people.xlsx")
     conn = connector(tmp_path, recipe)
     write_xlsx(tmp_path / "data" / "people.xlsx", {"People": [["ID", "Name"], ["1", "Sam"]]})
