@@ -8,7 +8,9 @@ against an in-memory spreadsheet served through ``responses`` (no network), and 
 - a second sync with nothing changed (target: 0 writes);
 - a sync after staff acknowledged 100 flags (target: 1 write, taking them out of the people's
   "coprod flags" column; nothing in the Flags tab);
-- a sync after that (target: 0 writes).
+- a sync after that (target: 0 writes);
+- a sync after 600 more people attended unpaid, which takes the Flags tab past the 1,000 rows a
+  new tab has (target: 1 write: the rows are added in the same request as the flags).
 
 Run: /work/venv/bin/python benchmarks/bench_sheets.py
 """
@@ -122,7 +124,7 @@ def measure(sheet: FakeSpreadsheet, label: str, action: Callable[[], Any]) -> tu
     reads = sum(1 for k in calls if k in ("meta", "batchGet"))
     writes = len(calls) - reads
     line = (
-        f"{label:<38} reads {reads}  writes {writes}  {seconds:6.2f} s  ({', '.join(calls) or 'no requests'})"
+        f"{label:<42} reads {reads}  writes {writes}  {seconds:6.2f} s  ({', '.join(calls) or 'no requests'})"
     )
     return result, reads, writes, line
 
@@ -157,23 +159,32 @@ def main() -> int:
         print(line)
         fourth, _, writes4, line = measure(sheet, "sync 4, nothing changed", sync)
         print(line)
+        attendance = sheet.tabs["Attendance"]
+        attendance.values += [[str(i), "S1", "", "1", ""] for i in range(ATTENDED + 1, ATTENDED + 601)]
+        attendance.row_count = len(attendance.values)
+        grid_rows = sheet.tabs["Flags"].row_count
+        fifth, _, writes5, line = measure(sheet, "sync 5, 600 more unpaid (Flags tab grows)", sync)
+        print(line)
 
     print()
     print(
         f"flags raised: {len(first.flags)}; rows in the Flags tab: {len(sheet.tabs['Flags'].trimmed()) - 1}"
     )
     print(f"kept by staff on sync 3: {third.diff.kept_by_staff if third.diff else 0}")
+    flags_tab = sheet.tabs["Flags"]
+    print(
+        f"sync 5: {len(fifth.diff.changes) if fifth.diff else 0} flag changes; the Flags tab grew from "
+        f"{grid_rows:,} to {flags_tab.row_count:,} rows, for {len(flags_tab.trimmed()) - 1:,} flags"
+    )
     targets = {
         "sync 1: at most 3 reads": reads1 <= 3,
         "sync 1: exactly 1 write": writes1 == 1,
         "sync 2: 0 writes": writes2 == 0,
         "sync 3: 1 write (the flags column)": writes3 == 1,
         "sync 4: 0 writes": writes4 == 0,
-        "every sync exit code 0": first.exit_code
-        == second.exit_code
-        == third.exit_code
-        == fourth.exit_code
-        == 0,
+        "sync 5: 1 write, past the Flags tab's first 1,000 rows": writes5 == 1
+        and grid_rows < len(flags_tab.trimmed()),
+        "every sync exit code 0": all(r.exit_code == 0 for r in (first, second, third, fourth, fifth)),
     }
     for what, met in targets.items():
         print(f"{'met   ' if met else 'MISSED'} {what}")

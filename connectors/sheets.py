@@ -44,7 +44,14 @@ from coprod.connectors.base import (
     WriteReport,
 )
 from coprod.connectors.http import make_retry, make_session
-from coprod.connectors.sheets_flags import FLAG_HEADINGS, CellWrite, FlagsTab, column_text, value_ranges
+from coprod.connectors.sheets_flags import (
+    FLAG_HEADINGS,
+    CellWrite,
+    FlagsTab,
+    column_text,
+    update_cells_requests,
+    value_ranges,
+)
 from coprod.connectors.sheets_tabs import Table, a1_range, as_text, column_letter, parse_table, tab_ref
 from coprod_core.flags import SubjectKind
 from coprod_core.lifecycle import STATUS_WORDS, FlagChange, StaffStatuses
@@ -145,6 +152,30 @@ class _Snapshot:
     served: set[Entity] = field(default_factory=set)
     tables: dict[Entity, Table] = field(default_factory=dict)
     flags: FlagsTab | None = None
+
+
+def _status_drop_down(sheet_id: int, col: int, first_row: int, end_row: int) -> dict[str, Any]:
+    """The Status column's drop-down (acknowledged, won't fix...) on rows ``first_row`` (0-based)
+    up to ``end_row``; not strict, so a word staff type themselves is kept."""
+    return {
+        "setDataValidation": {
+            "range": {
+                "sheetId": sheet_id,
+                "startRowIndex": first_row,
+                "endRowIndex": end_row,
+                "startColumnIndex": col,
+                "endColumnIndex": col + 1,
+            },
+            "rule": {
+                "condition": {
+                    "type": "ONE_OF_LIST",
+                    "values": [{"userEnteredValue": w} for w in STATUS_WORDS.values()],
+                },
+                "strict": False,
+                "showCustomUi": True,
+            },
+        }
+    }
 
 
 class SheetsConnector(Connector):
@@ -551,25 +582,7 @@ class SheetsConnector(Connector):
                     "fields": "userEnteredValue,userEnteredFormat.textFormat.bold",
                 }
             },
-            {
-                "setDataValidation": {
-                    "range": {
-                        "sheetId": sheet_id,
-                        "startRowIndex": 1,
-                        "endRowIndex": FLAGS_TAB_ROWS,
-                        "startColumnIndex": status_col,
-                        "endColumnIndex": status_col + 1,
-                    },
-                    "rule": {
-                        "condition": {
-                            "type": "ONE_OF_LIST",
-                            "values": [{"userEnteredValue": w} for w in STATUS_WORDS.values()],
-                        },
-                        "strict": False,
-                        "showCustomUi": True,
-                    },
-                }
-            },
+            _status_drop_down(sheet_id, status_col, 1, FLAGS_TAB_ROWS),
         ]
 
     def _structure(self, doing: str, requests_: list[dict[str, Any]]) -> None:
@@ -616,13 +629,29 @@ class SheetsConnector(Connector):
             for title, cells in writes_by_tab.items()
             if cells
         }
+        flags_rows = snap.tabs[flags.title].rows if flags.title in snap.tabs else 0
         structure += self._grid_requests(snap, needs)
-        data = [vr for title, cells in writes_by_tab.items() if cells for vr in value_ranges(title, cells)]
-        if not structure and not data:
+        if flags.title in snap.tabs and snap.tabs[flags.title].rows > flags_rows > 0:
+            meta = snap.tabs[flags.title]  # rows added: give them the Status drop-down too
+            structure.append(_status_drop_down(meta.sheet_id, flags.columns["status"], flags_rows, meta.rows))
+        if not structure and not any(writes_by_tab.values()):
             return report
         try:
-            self._structure("preparing the tabs for the flags", structure)
-            self._write_values("writing flags", data)
+            if structure:
+                # A new Flags tab, or one past its grid (1,000 rows when made): the values cannot go
+                # in a values:batchUpdate before the grid grows, so the cells go as updateCells in
+                # the same spreadsheet batchUpdate, after the requests that make room. One request
+                # either way, and Google applies it whole or not at all.
+                cell_requests = [
+                    request
+                    for title, writes in writes_by_tab.items()
+                    if writes
+                    for request in update_cells_requests(snap.tabs[title].sheet_id, writes)
+                ]
+                self._structure("writing flags", structure + cell_requests)
+            else:
+                data = [vr for title, writes in writes_by_tab.items() for vr in value_ranges(title, writes)]
+                self._write_values("writing flags", data)
         finally:
             self.refresh()  # the sheet changed (or may have): the next run reads it afresh
             report.requests = self.requests_sent - before

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from coprod.connectors.sheets_tabs import a1_range, as_text, fit_cell
 from coprod_core.flags import Severity
@@ -227,13 +227,22 @@ def column_text(rows: Iterable[FlagRow]) -> str:
     return fit_cell("\n".join(r.title for r in ordered))
 
 
-def value_ranges(title: str, writes: Iterable[CellWrite]) -> list[dict[str, Any]]:
-    """Group cell writes into the fewest ranges that touch no other cell: one per run of
+class CellRun(NamedTuple):
+    """Neighbouring cells of one row to write in one go: sheet row (1-based), first column
+    (0-based) and their texts."""
+
+    row: int
+    col: int
+    values: list[str]
+
+
+def cell_runs(writes: Iterable[CellWrite]) -> list[CellRun]:
+    """Group cell writes into the fewest runs that touch no other cell: one per run of
     neighbouring cells in a row, so a column staff inserted between coprod's is never written."""
     by_row: dict[int, dict[int, str]] = {}
     for w in writes:
         by_row.setdefault(w.row, {})[w.col] = w.value
-    out: list[dict[str, Any]] = []
+    out: list[CellRun] = []
     for row in sorted(by_row):
         cols = by_row[row]
         ordered = sorted(cols)
@@ -242,13 +251,37 @@ def value_ranges(title: str, writes: Iterable[CellWrite]) -> list[dict[str, Any]
             if col is not None and col == prev + 1:
                 prev = col
                 continue
-            out.append(
-                {
-                    "range": a1_range(title, row, start, prev),
-                    "majorDimension": "ROWS",
-                    "values": [[cols[c] for c in range(start, prev + 1)]],
-                }
-            )
+            out.append(CellRun(row, start, [cols[c] for c in range(start, prev + 1)]))
             if col is not None:
                 start = prev = col
     return out
+
+
+def value_ranges(title: str, writes: Iterable[CellWrite]) -> list[dict[str, Any]]:
+    """The ``data`` of a ``values:batchUpdate`` (sent RAW) writing these cells."""
+    return [
+        {
+            "range": a1_range(title, run.row, run.col, run.col + len(run.values) - 1),
+            "majorDimension": "ROWS",
+            "values": [run.values],
+        }
+        for run in cell_runs(writes)
+    ]
+
+
+def update_cells_requests(sheet_id: int, writes: Iterable[CellWrite]) -> list[dict[str, Any]]:
+    """The same cells as ``updateCells`` requests of a spreadsheet ``:batchUpdate``, for when the
+    write must share one request with a change of the tab (a new tab, more rows). A text is a
+    ``stringValue``, never parsed (like RAW: "=1+1" stays text); an empty text clears the cell."""
+    return [
+        {
+            "updateCells": {
+                "start": {"sheetId": sheet_id, "rowIndex": run.row - 1, "columnIndex": run.col},
+                "rows": [
+                    {"values": [{"userEnteredValue": {"stringValue": v}} if v else {} for v in run.values]}
+                ],
+                "fields": "userEnteredValue",
+            }
+        }
+        for run in cell_runs(writes)
+    ]

@@ -477,36 +477,87 @@ def test_rows_staff_added_or_sorted_are_kept_and_their_columns_untouched() -> No
 
 
 @responses.activate
-def test_flags_tab_is_created_on_first_write_when_absent() -> None:
+def test_flags_tab_is_created_and_filled_in_one_request_on_first_write_when_absent() -> None:
     recipe = make_recipe()
     sheet = make_sheet(flags=None)
     conn = make_connector(recipe)
     read_everything(conn, recipe)
     diff = diff_flags({}, [owed_flag("1")], conn.read_staff_statuses(), RUN)
 
-    conn.write_flags(diff.changes)
+    report = conn.write_flags(diff.changes)
 
-    assert [kind for kind, _ in sheet.calls] == ["meta", "batchGet", "batchUpdate", "values:batchUpdate"]
-    add = sheet.bodies[0]["requests"][0]["addSheet"]["properties"]
+    assert [kind for kind, _ in sheet.calls] == ["meta", "batchGet", "batchUpdate"]
+    assert report.requests == 1
+    requests_ = sheet.bodies[0]["requests"]
+    add = requests_[0]["addSheet"]["properties"]
     assert add["title"] == "Flags" and add["gridProperties"]["frozenRowCount"] == 1
+    flag_row = [
+        r["updateCells"] for r in requests_ if "updateCells" in r and r["updateCells"]["start"]["rowIndex"]
+    ]
+    assert flag_row == [
+        {
+            "start": {"sheetId": add["sheetId"], "rowIndex": 1, "columnIndex": 0},
+            "rows": [
+                {"values": [{"userEnteredValue": {"stringValue": v}} for v in sheet.tabs["Flags"].values[1]]}
+            ],
+            "fields": "userEnteredValue",
+        }
+    ]
     assert sheet.tabs["Flags"].values[0] == FLAG_HEADINGS
     assert sheet.tabs["Flags"].cell(2, 2) == "open"
 
 
 @responses.activate
-def test_flags_tab_grows_before_a_write_that_needs_more_rows() -> None:
-    recipe = make_recipe()
+def test_a_flags_tab_past_its_grid_grows_and_is_written_in_one_request() -> None:
+    # A new tab has 1,000 rows; a values:batchUpdate past them is refused ("exceeds grid limits"),
+    # so the rows are added and the cells written in one spreadsheet batchUpdate, in that order.
+    recipe = make_recipe(flags_column="coprod flags")
     sheet = make_sheet(flags=flags_rows())
     sheet.tabs["Flags"].row_count = 3
     conn = make_connector(recipe)
     read_everything(conn, recipe)
+    formula = owed_flag("17", name="=1+1")
+    diff = diff_flags({}, [owed_flag(str(i)) for i in range(4)] + [formula], {}, RUN)
+
+    report = conn.write_flags(diff.changes)
+
+    assert [kind for kind, _ in sheet.calls] == ["meta", "batchGet", "batchUpdate"]
+    assert report.requests == 1 and sorted(report.written) == sorted(c.fingerprint for c in diff.changes)
+    (body,) = sheet.bodies
+    kinds = [next(iter(r)) for r in body["requests"]]
+    assert kinds[:2] == ["appendDimension", "setDataValidation"] and set(kinds[2:]) == {"updateCells"}
+    grow, drop_down = body["requests"][0]["appendDimension"], body["requests"][1]["setDataValidation"]
+    assert grow["dimension"] == "ROWS" and grow["length"] >= 3  # 6 rows needed, 3 in the grid
+    assert (drop_down["range"]["startRowIndex"], drop_down["range"]["endRowIndex"]) == (3, 3 + grow["length"])
+    assert drop_down["range"]["startColumnIndex"] == 1  # Status: the new rows get its drop-down too
+    tab = sheet.tabs["Flags"]
+    assert tab.cell(6, 2) == "open" and len(tab.trimmed()) == 6
+    texts = [
+        v["userEnteredValue"]
+        for r in body["requests"][2:]
+        for row in r["updateCells"]["rows"]
+        for v in row["values"]
+        if v
+    ]
+    assert all(set(t) == {"stringValue"} for t in texts)  # text, never a formula: like RAW
+    assert "=1+1 is owed £75.00" in [t["stringValue"] for t in texts]
+    assert sheet.tabs[PEOPLE_TAB].cell(4, 6) == "=1+1 is owed £75.00"  # the flags column too
+
+
+@responses.activate
+def test_a_refused_grow_and_write_leaves_the_sheet_as_it_was_and_nothing_written() -> None:
+    recipe = make_recipe(retries=0)
+    sheet = make_sheet(flags=flags_rows())
+    sheet.tabs["Flags"].row_count = 3
+    sheet.fail("batchUpdate", 503)
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
     diff = diff_flags({}, [owed_flag(str(i)) for i in range(5)], {}, RUN)
 
-    conn.write_flags(diff.changes)
+    with pytest.raises(SourceUnavailable, match="while writing flags"):
+        conn.write_flags(diff.changes)
 
-    assert sheet.count("batchUpdate") == 1 and sheet.count("values:batchUpdate") == 1
-    assert sheet.bodies[0]["requests"][0]["appendDimension"]["dimension"] == "ROWS"
-    assert sheet.tabs["Flags"].cell(6, 2) == "open"
+    assert sheet.tabs["Flags"].row_count == 3 and sheet.tabs["Flags"].trimmed() == [FLAG_HEADINGS]
 
 
 @responses.activate

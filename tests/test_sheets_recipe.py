@@ -209,26 +209,26 @@ def test_a_write_google_refuses_past_the_retries_is_recorded_as_not_written_and_
     sheet = fake_sheet_from_templates(recipe)  # no install: the first sync also creates the Flags tab
     loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
     state = StateStore.open(":memory:")
-    sheet.fail("values:batchUpdate", 429, times=5)  # every try of the run: retries = 4
+    sheet.fail("batchUpdate", 429, times=5)  # every try of the run: retries = 4
 
     failed = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
 
     assert failed.exit_code == ExitCode.PARTIAL_WRITE
     assert failed.flags and failed.diff is not None
-    assert sheet.count("values:batchUpdate") == 5
+    assert sheet.count("batchUpdate") == 5  # the new tab and its flags: one request, tried 5 times
     assert any(
         "writing flags to source 'sheet' failed" in m and "Google Sheets answered 429" in m
         for m in failed.messages
     ), failed.messages
     assert failed.write.written == [] and state.known_flags(recipe.name) == {}
     assert state.runs(recipe.name)[0]["exit_code"] == ExitCode.PARTIAL_WRITE
-    assert sheet.tabs["Flags"].trimmed() == [FLAG_HEADINGS]  # the tab was made; no flag got in
+    assert "Flags" not in sheet.tabs  # refused whole: no tab without its flags
 
     before = len(sheet.calls)
     second = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
 
     assert second.exit_code == ExitCode.OK, second.messages
-    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet", "values:batchUpdate"]
+    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet", "batchUpdate"]
     assert second.diff is not None and len(second.diff.changes) == len(failed.diff.changes)
     assert sorted(second.write.written) == sorted(state.known_flags(recipe.name))
     assert len(sheet.tabs["Flags"].trimmed()) == 1 + len(second.flags)

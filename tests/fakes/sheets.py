@@ -2,12 +2,14 @@
 
 It answers the four Sheets API calls coprod makes, in the shapes the real API uses
 (``spreadsheets.get`` metadata, ``values:batchGet``, ``values:batchUpdate``, ``:batchUpdate``), keeps
-what is written so a second run sees it, refuses writes outside a tab's grid as Google does, and can
-be told to answer 429 or 5xx a number of times. Import it only where ``responses`` is installed.
+what is written so a second run sees it, refuses writes outside a tab's grid as Google does (a
+``values:batchUpdate`` or an ``updateCells`` past the rows or columns), applies a ``:batchUpdate``'s
+requests in order and whole or not at all, and can be told to answer 429 or 5xx a number of times. Import it only where ``responses`` is installed.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -242,6 +244,21 @@ class FakeSpreadsheet:
         }
 
     def _structure(self, request: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A spreadsheet batchUpdate: its requests in order, and all or nothing, as Google does
+        (an invalid request anywhere leaves the spreadsheet as it was)."""
+        before = {
+            title: (tab, copy.deepcopy(tab.values), tab.row_count, tab.col_count)
+            for title, tab in self.tabs.items()
+        }
+        status, payload = self._apply_structure(body)
+        if status != 200:
+            self.tabs.clear()
+            for title, (tab, values, rows, cols) in before.items():
+                tab.values, tab.row_count, tab.col_count = values, rows, cols
+                self.tabs[title] = tab
+        return status, payload
+
+    def _apply_structure(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         replies: list[dict[str, Any]] = []
         by_id = {t.sheet_id: t for t in self.tabs.values()}
         for i, req in enumerate(body.get("requests", [])):
@@ -270,13 +287,32 @@ class FakeSpreadsheet:
             elif "updateCells" in req:
                 uc = req["updateCells"]
                 tab = by_id[uc["start"]["sheetId"]]
+                start_row, start_col = uc["start"]["rowIndex"], uc["start"]["columnIndex"]
+                fields = uc["fields"].split(",")
                 for dr, row in enumerate(uc["rows"]):
+                    if start_row + dr >= tab.row_count or start_col + len(row["values"]) > tab.col_count:
+                        last_row, last_col = start_row + dr, start_col + len(row["values"]) - 1
+                        return 400, {
+                            "error": {
+                                "code": 400,
+                                "message": f"Invalid requests[{i}].updateCells: "
+                                + (
+                                    f"GridCoordinate.rowIndex[{last_row}] is after last row in grid[{tab.row_count - 1}]"
+                                    if last_row >= tab.row_count
+                                    else f"GridCoordinate.columnIndex[{last_col}] is after last column in grid"
+                                    f"[{tab.col_count - 1}]"
+                                ),
+                                "status": "INVALID_ARGUMENT",
+                            }
+                        }
                     for dc, cell in enumerate(row["values"]):
-                        tab.put(
-                            uc["start"]["rowIndex"] + 1 + dr,
-                            uc["start"]["columnIndex"] + 1 + dc,
-                            cell["userEnteredValue"]["stringValue"],
-                        )
+                        value = cell.get("userEnteredValue")
+                        if value is None and "userEnteredValue" not in fields:
+                            continue  # a cell given only for its format
+                        if value is not None and set(value) != {"stringValue"}:
+                            raise AssertionError(f"coprod writes text only, as stringValue: {value}")
+                        # A field named in ``fields`` but absent from the cell is cleared.
+                        tab.put(start_row + 1 + dr, start_col + 1 + dc, value["stringValue"] if value else "")
                 replies.append({})
             elif "appendDimension" in req:
                 ad = req["appendDimension"]
