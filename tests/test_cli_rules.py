@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from coprod.cli import main
-from coprod_core.checks import consultation
+from coprod_core.checks.attendance import VoiceAttendance
 from coprod_core.rules import all_rules, markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,17 +100,19 @@ def test_sync_json_gives_placements_too(demo: Path, capsys: pytest.CaptureFixtur
     assert "E+" not in json.dumps(payload["placements"])
 
 
-def test_placements_are_worked_out_once_per_run_for_the_flags_json_and_summary(
+def test_attendance_is_read_once_per_run_for_the_flags_placements_json_and_summary(
     demo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The attendance register is read once per run for every check that asks who in a voice role
+    # took part, and the placements made then are what the JSON and the summary print.
     built = []
-    real = consultation._Index.build
+    real = VoiceAttendance.build
 
-    def counting(*args: object, **kwargs: object) -> consultation._Index:
+    def counting(*args: object, **kwargs: object) -> VoiceAttendance:
         built.append(1)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(consultation._Index, "build", counting)
+    monkeypatch.setattr(VoiceAttendance, "build", counting)
     assert main(["check", str(demo), "--date", "2026-11-20"]) == 0
     out = capsys.readouterr().out
     assert "'Peer support line': called co-production, evidence says co-production" in out

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from coprod_core.checks import consultation, feedback, payments, recruitment, representation, support, values
+from coprod_core.checks.attendance import VoiceAttendance
 from coprod_core.checks.consultation import Assessment
+from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, sort_flags
 from coprod_core.model import Dataset
 from coprod_core.settings import CheckSettings
@@ -41,12 +43,22 @@ class Checked:
 
 
 def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Checked:
-    """Run every check once; the consultation check's placements are kept for the caller too."""
-    placements = consultation.assess_all(dataset, settings, run_date)
+    """Run every check once. The attendance register is read for voice-role people once and shared
+    by the checks that need it; the consultation check's placements are kept for the caller too."""
+    with collector_paused():
+        voice = VoiceAttendance.build(dataset, run_date, settings.voice_roles)
+    placements = consultation.assess_all(dataset, settings, run_date, voice)
+    shared: dict[str, Callable[..., list[Flag]]] = {
+        feedback.CHECK_ID: feedback.run,
+        support.CHECK_ID: support.run,
+        recruitment.CHECK_ID: recruitment.run,
+    }
     flags: list[Flag] = []
     for check_id, check in CHECKS.items():
         if check_id == consultation.CHECK_ID:
             flags.extend(consultation.flags_for(placements))
+        elif check_id in shared:
+            flags.extend(shared[check_id](dataset, settings, run_date, voice))
         else:
             flags.extend(check(dataset, settings, run_date))
     return Checked(flags=sort_flags(flags), placements=placements)

@@ -42,6 +42,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from coprod_core.checks.attendance import VoiceAttendance, voice_attendance
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind
 from coprod_core.model import (
@@ -265,38 +266,25 @@ class _Index:
     _with_roles: dict[frozenset[Role], frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, dataset: Dataset, run_date: date, voice_roles: frozenset[Role]) -> _Index:
-        """One pass over the attendance rows, keeping only voice-role people at held sessions."""
+    def build(
+        cls,
+        dataset: Dataset,
+        run_date: date,
+        voice_roles: frozenset[Role],
+        voice: VoiceAttendance | None = None,
+    ) -> _Index:
+        """The sessions held by each project, and voice-role attendance (``voice``, or one pass over
+        the attendance rows)."""
         sessions: dict[str, list[Session]] = defaultdict(list)
-        held: dict[str, Decimal] = {}
         for s in dataset.sessions:
             if s.date <= run_date:  # a session after the run date has not happened yet
                 sessions[s.project_id].append(s)
-                held[s.id] = s.hours
         for items in sessions.values():
             items.sort(key=lambda s: (s.date, s.id))
-        people = dataset.people_by_id()
-        voice_ids = frozenset(pid for pid, p in people.items() if p.has_any_role(voice_roles))
-        found: dict[str, dict[str, Decimal]] = defaultdict(dict)
-        for a in dataset.attendance:
-            pid = a.person_id
-            if pid not in voice_ids:
-                continue
-            sid = a.session_id
-            h = held.get(sid)
-            if h is None:
-                continue
-            if a.hours is not None:
-                h = a.hours
-            # A person recorded twice at one session counts once, at the longer time.
-            mine = found[sid]
-            old = mine.get(pid)
-            if old is None or h > old:
-                mine[pid] = h
         return cls(
-            people=people,
+            people=dataset.people_by_id(),
             sessions_by_project=dict(sessions),
-            voice_hours=dict(found),
+            voice_hours=voice_attendance(dataset, run_date, voice_roles, voice).hours,
             paid_people=frozenset(p.person_id for p in dataset.payments),
         )
 
@@ -681,9 +669,11 @@ def assess(project: Project, dataset: Dataset, settings: CheckSettings, run_date
     return _assess(project, dataset, settings, _Index.build(dataset, run_date, settings.voice_roles))
 
 
-def assess_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Assessment]:
-    """Every project's placement, by project id."""
-    index = _Index.build(dataset, run_date, settings.voice_roles)
+def assess_all(
+    dataset: Dataset, settings: CheckSettings, run_date: date, voice: VoiceAttendance | None = None
+) -> list[Assessment]:
+    """Every project's placement, by project id (``voice``: the run's voice attendance, if built)."""
+    index = _Index.build(dataset, run_date, settings.voice_roles, voice)
     return [_assess(p, dataset, settings, index) for p in sorted(dataset.projects, key=lambda p: p.id)]
 
 

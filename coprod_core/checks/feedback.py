@@ -27,6 +27,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
+from coprod_core.checks.attendance import VoiceAttendance, voice_attendance
 from coprod_core.checks.decisions import quoted
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind
@@ -63,15 +64,19 @@ def _records_feedback(dataset: Dataset) -> bool:
     )
 
 
-def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+def run(
+    dataset: Dataset, settings: CheckSettings, run_date: date, voice: VoiceAttendance | None = None
+) -> list[Flag]:
     """A flag for every decision whose contributors were not told the outcome in time."""
     if not settings.voice_roles or not _records_feedback(dataset):
         return []
     with collector_paused():
-        return _run(dataset, settings, run_date)
+        return _run(dataset, settings, run_date, voice)
 
 
-def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+def _run(
+    dataset: Dataset, settings: CheckSettings, run_date: date, voice: VoiceAttendance | None
+) -> list[Flag]:
     within = settings.feedback.within_days
     held: dict[str, list[Session]] = defaultdict(list)
     for s in dataset.sessions:
@@ -85,14 +90,11 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
     }
     if not due:
         return []
-    input_sessions = {s.id for pid in due for s in held[pid] if s.kind not in LISTENING_KINDS}
-    voice_ids = {p.id for p in dataset.people if p.has_any_role(settings.voice_roles)}
-    gave_input: dict[str, set[str]] = defaultdict(set)
-    """Session id -> voice-role people who took part in it (input sessions of due projects only)."""
-    for a in dataset.attendance:
-        if a.session_id in input_sessions and a.person_id in voice_ids:
-            gave_input[a.session_id].add(a.person_id)
-
+    at = voice_attendance(dataset, run_date, settings.voice_roles, voice)
+    gave_input: dict[str, set[str]] = {
+        s.id: set(at.people_at(s.id)) for pid in due for s in held[pid] if s.kind not in LISTENING_KINDS
+    }
+    """Session id -> voice-role people who took part in it (sessions of due projects that ask for input)."""
     flags: list[Flag] = []
     for pid in sorted(due):
         sessions = sorted(held[pid], key=lambda s: (s.date, s.id))
@@ -100,7 +102,7 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
         people: set[str] = set()
         inputs: list[Session] = []
         for s in sessions:
-            if s.id in gave_input:
+            if gave_input.get(s.id):
                 people |= gave_input[s.id]
                 inputs.append(s)
             if not s.decision_taken or not people:

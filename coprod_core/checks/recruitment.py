@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from coprod_core.checks.attendance import VoiceAttendance, voice_attendance
 from coprod_core.checks.decisions import first_decisions, quoted
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind
@@ -54,31 +55,32 @@ RUSHED = declare(
 )
 
 
-def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+def run(
+    dataset: Dataset, settings: CheckSettings, run_date: date, voice: VoiceAttendance | None = None
+) -> list[Flag]:
     projects = [p for p in dataset.projects if p.label in JUDGED_LABELS]
     if not projects:
         return []
     with collector_paused():
-        return _run(dataset, projects, settings, run_date)
+        return _run(dataset, projects, settings, run_date, voice)
 
 
-def _run(dataset: Dataset, projects: list[Project], settings: CheckSettings, run_date: date) -> list[Flag]:
+def _run(
+    dataset: Dataset,
+    projects: list[Project],
+    settings: CheckSettings,
+    run_date: date,
+    voice: VoiceAttendance | None,
+) -> list[Flag]:
     first = first_decisions(dataset, run_date, {p.id for p in projects})
     if not first:
         return []
-    by_then = {
-        s.id: first[s.project_id]
-        for s in dataset.sessions
-        if s.project_id in first and s.date <= first[s.project_id].date
-    }
-    """Sessions held on or before their project's first decision -> that decision."""
-    roles = settings.voice_roles
-    voice = {p.id for p in dataset.people if p.has_any_role(roles)}
+    at = voice_attendance(dataset, run_date, settings.voice_roles, voice)
     joined: dict[str, set[str]] = {pid: set() for pid in first}
-    for a in dataset.attendance:
-        decision = by_then.get(a.session_id)
-        if decision is not None and a.person_id in voice:
-            joined[decision.project_id].add(a.person_id)
+    for s in dataset.sessions:
+        decision = first.get(s.project_id)
+        if decision is not None and s.date <= decision.date:
+            joined[s.project_id].update(at.people_at(s.id))
     flags: list[Flag] = []
     for project in sorted(projects, key=lambda p: p.id):
         decision = first.get(project.id)

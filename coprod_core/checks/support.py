@@ -29,6 +29,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
+from coprod_core.checks.attendance import VoiceAttendance, voice_attendance
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind
 from coprod_core.model import KIND_WORDS, Dataset, Person, Project, Session, SessionKind
@@ -90,26 +91,31 @@ def _records_support(dataset: Dataset, kinds: frozenset[SessionKind]) -> bool:
     )
 
 
-def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+def run(
+    dataset: Dataset, settings: CheckSettings, run_date: date, voice: VoiceAttendance | None = None
+) -> list[Flag]:
     roles = settings.voice_roles
     if not roles or not any(p.decision_group or p.co_chairs for p in dataset.projects):
         return []
     with collector_paused():
-        return _run(dataset, settings, run_date)
+        return _run(dataset, settings, run_date, voice)
 
 
-def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+def _run(
+    dataset: Dataset, settings: CheckSettings, run_date: date, voice: VoiceAttendance | None
+) -> list[Flag]:
     roles = settings.voice_roles
     kinds = settings.support.support_kinds
     people = dataset.people_by_id()
-    voice = {pid for pid, p in people.items() if p.has_any_role(roles)}
-    watched = {m for p in dataset.projects for m in (*p.decision_group, *p.co_chairs) if m in voice}
+    at = voice_attendance(dataset, run_date, roles, voice)
+    in_voice = set(at.voice_ids)
+    watched = {m for p in dataset.projects for m in (*p.decision_group, *p.co_chairs) if m in in_voice}
     held = {s.id: s for s in dataset.sessions if s.date <= run_date}
     attended: dict[str, set[str]] = defaultdict(set)
     """Person id -> held sessions they attended (watched people only)."""
-    for a in dataset.attendance:
-        if a.person_id in watched and a.session_id in held:
-            attended[a.person_id].add(a.session_id)
+    for sid in held:
+        for pid in watched.intersection(at.people_at(sid)):
+            attended[pid].add(sid)
     sessions_of: dict[str, list[Session]] = defaultdict(list)
     for s in held.values():
         sessions_of[s.project_id].append(s)
@@ -118,8 +124,8 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
     flags: list[Flag] = []
     for project in sorted(dataset.projects, key=lambda p: p.id):
         if check_support:
-            flags.extend(_no_training(project, people, voice, attended, held, kinds, roles))
-        flags.extend(_isolated(project, people, voice, attended, sessions_of[project.id], roles))
+            flags.extend(_no_training(project, people, in_voice, attended, held, kinds, roles))
+        flags.extend(_isolated(project, people, in_voice, attended, sessions_of[project.id], roles))
     return flags
 
 
