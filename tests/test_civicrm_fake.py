@@ -244,3 +244,16 @@ def test_fake_save_with_match_updates_one_and_creates_when_none_match() -> None:
     assert recorded["body"]["countMatched"] == 1
     assert updated.json()["values"][0]["id"] == created.json()["values"][0]["id"]
     assert [a["subject"] for a in fake.records["Activity"]] == ["Payment overdue (fixture 2)"]
+
+
+@responses.activate
+def test_install_saves_sent_again_update_the_same_records() -> None:
+    """install_saves_repeated.json: match on option_group_id / custom_group_id given by name finds the
+    record (countMatched 1, same ids). Old fake: it matched only fields named exactly, and duplicated."""
+    fake = fake_site()
+    for index in range(3):
+        first, recorded = ask(fake, "install_saves_repeated", index)
+        again, recorded = ask(fake, "install_saves_repeated", index)
+        assert recorded["body"]["countMatched"] == 1
+        assert again.json()["values"][0]["id"] == first.json()["values"][0]["id"]
+    assert [len(fake.records[e]) for e in ("OptionValue", "CustomGroup", "CustomField")] == [1, 1, 1]

@@ -646,3 +646,22 @@ def test_participations_of_a_trashed_contact_are_left_out_by_the_clause_the_conn
     spec = c.context.recipe.entities[Entity.ATTENDANCE]
     where = c._where("Participant", c._entity_options(Entity.ATTENDANCE, spec))
     assert where[:2] == exchange("probe_deletions_contact", 8)["request"]["params"]["where"][:2]
+
+
+def test_the_small_answer_shapes_the_connector_meets_are_the_ones_it_handles() -> None:
+    """RECORDED.md 11: what the code relies on in the real answers, checked on them."""
+    created = exchange("sync_writes", 0)
+    records, values = created["request"]["params"]["records"], created["response"]["body"]["values"]
+    assert [v["id"] for v in values] == [46, 47, 48, 49, 50] and len(records) == len(values)
+    assert values[0]["Coprod_Flags.Fingerprint"] is None  # input order is all that ties them: zip
+    update = exchange("sync_writes", 1)["response"]["body"]["values"]
+    assert set(update[0]) >= {"id", "status_id"}  # an update answers ids, nothing the code reads
+    assert exchange("install_first_run", 20)["response"]["body"]["values"] == [{"access": True, "id": None}]
+    hidden, shown = exchange("flags_minimal_role", 0)["response"]["body"], exchange("flags_minimal_role", 13)
+    assert hidden["error_code"] == "1" and shown["response"]["body"]["error_code"] == 0
+    repeated = exchange("install_saves_repeated", 1)["response"]["body"]
+    assert repeated["countMatched"] == 1 and repeated["values"][0]["name"] is None  # never read back
+    unlimited = exchange("limit0_default", 0)
+    assert unlimited["request"]["params"]["limit"] == 0 and unlimited["response"]["body"]["count"] == 34
+    with pytest.raises(ValueError):  # so a read can never ask for "limit: 0", which means everything
+        CiviCRMOptions.model_validate({"endpoint": ENDPOINT, "page_size": 0})

@@ -142,6 +142,11 @@ def _json(status: int, payload: Any) -> tuple[int, dict[str, str], str]:
     return status, {"Content-Type": "application/json"}, json.dumps(payload)
 
 
+def _field(record: dict[str, Any], name: str) -> Any:
+    """A match field's value: CiviCRM matches ``option_group_id`` given as ``option_group_id:name`` too."""
+    return record.get(name, record.get(f"{name}:name"))
+
+
 def is_custom(field: str) -> bool:
     return _CUSTOM.fullmatch(field) is not None
 
@@ -446,15 +451,15 @@ class FakeCiviCRM:
         if match:
             for r in self.records[entity]:
                 if self._visible(entity, r, [], user):
-                    index[tuple(r.get(f) for f in match)].append(r)
+                    index[tuple(_field(r, f) for f in match)].append(r)
         out = []
         for given in params.get("records", []):
             record = {**params.get("defaults", {}), **given}
             existing = None
             if "id" in record:  # an id wins over match, as in APIv4 (matchExisting skips it)
                 existing = next(r for r in self.records[entity] if r["id"] == record["id"])
-            elif match and all(f in record for f in match):
-                found = index[tuple(record[f] for f in match)]
+            elif match and all(_field(record, f) is not None for f in match):
+                found = index[tuple(_field(record, f) for f in match)]
                 existing = found[0] if len(found) == 1 else None
             if existing is not None:
                 self._update_one(entity, existing, record)
@@ -462,7 +467,7 @@ class FakeCiviCRM:
             else:
                 created = self.add(entity, **record)
                 if match:
-                    index[tuple(created.get(f) for f in match)].append(created)
+                    index[tuple(_field(created, f) for f in match)].append(created)
                 out.append({"id": created["id"]})
         if self.timeout_after_save:
             self.timeout_after_save -= 1
