@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Literal
 
 from coprod_core.flags import Flag, Severity
 
@@ -37,17 +38,31 @@ def severity_of(line: str) -> Severity | None:
     return _WORD_SEVERITY.get(line.split(":", 1)[0])
 
 
-def compose(lines: Iterable[str]) -> str:
-    """The field's value: most severe first, then alphabetical; repeated lines counted once with (n)."""
+FlagsText = Literal["lines", "worst", "severity"]
+"""What the field holds (the recipe's ``flags_text``): every open flag's line, a repeated one
+counted (``lines``, the default); the most serious line alone, with "and more" when others are open
+(``worst``); or only the most serious severity (``severity``). A bulk edit sets one value for many
+records, so the fewer distinct values, the fewer requests; the full messages are in coprod's report
+(``coprod check``) whichever is chosen."""
+
+
+def _order(line: str) -> tuple[int, str]:
+    sev = severity_of(line)
+    return (-(sev.rank if sev else -1), line)
+
+
+def compose(lines: Iterable[str], text: FlagsText = "lines") -> str:
+    """The field's value: most severe first, then alphabetical; see ``FlagsText``."""
     counts = Counter(lines)
-
-    def order(line: str) -> tuple[int, str]:
-        sev = severity_of(line)
-        return (-(sev.rank if sev else -1), line)
-
-    return "\n".join(
-        line if counts[line] == 1 else f"{line} ({counts[line]})" for line in sorted(counts, key=order)
-    )
+    ordered = sorted(counts, key=_order)
+    if not ordered:
+        return ""
+    if text == "severity":
+        worst = severity_of(ordered[0])
+        return SEVERITY_WORDS[worst] if worst else ""
+    if text == "worst":
+        return ordered[0] + (", and more" if len(ordered) > 1 or counts[ordered[0]] > 1 else "")
+    return "\n".join(line if counts[line] == 1 else f"{line} ({counts[line]})" for line in ordered)
 
 
 def is_serious(lines: Iterable[str]) -> bool:

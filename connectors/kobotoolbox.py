@@ -40,7 +40,7 @@ from coprod.connectors.base import (
     WriteReport,
 )
 from coprod.connectors.http import make_retry, make_session, redact
-from coprod.connectors.kobo_flags import compose, is_serious, line_for
+from coprod.connectors.kobo_flags import FlagsText, compose, is_serious, line_for
 from coprod.connectors.kobo_rows import (
     KoboEntityOptions,
     build_rows,
@@ -110,6 +110,10 @@ class KoboOptions(ConnectorOptions):
     hold_status: str = ON_HOLD
     """The validation status a submission with open warning or critical flags is given."""
     flags_field: str = "coprod_flags"
+    flags_text: FlagsText = "lines"
+    """What the flags field holds: ``lines`` (each open flag's severity and title, a repeated one
+    counted), ``worst`` (the most serious line, "and more") or ``severity`` (the most serious
+    severity): the fewer distinct values, the fewer bulk edits."""
     page_size: int = Field(default=1000, ge=1, le=1000)
     retries: int = Field(default=4, ge=0, le=10)
     backoff_factor: float = Field(default=1.0, ge=0, le=30)
@@ -555,7 +559,7 @@ class KoboConnector(Connector):
                     open_lines[c.fingerprint] = line_for(c.flag)
             pending[(asset, sid)] = open_lines
             lines = list(open_lines.values())
-            value = compose(lines)
+            value = compose(lines, self.options.flags_text)
             new_values[(asset, sid)] = value
             if self._needs_write(asset, sid, facts, value):
                 field_groups[(asset, value)].append(sid)

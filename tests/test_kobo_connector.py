@@ -13,6 +13,7 @@ import requests
 import responses
 
 from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
+from coprod.connectors.kobo_flags import compose
 from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions, private_address, unsaved
 from coprod.state import StateStore
 from coprod_core.flags import Severity, SubjectKind
@@ -639,3 +640,51 @@ def test_a_submission_deleted_before_its_status_is_set_does_not_hold_back_the_ot
     ]
     assert fake.by_id(PEOPLE, 1)["_validation_status"]["uid"] == "validation_status_on_hold"
     assert fake.by_id(PEOPLE, 3)["_validation_status"]["uid"] == "validation_status_on_hold"
+
+
+# -- what the flags field holds (flags_text) ------------------------------------------------------
+
+LINES = ["Critical: Payment overdue", "Note: Payment due", "Warning: Value not understood"] + [
+    "Warning: Value not understood"
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("lines", "Critical: Payment overdue\nWarning: Value not understood (2)\nNote: Payment due"),
+        ("worst", "Critical: Payment overdue, and more"),
+        ("severity", "Critical"),
+    ],
+)
+def test_flags_text_chooses_how_much_of_the_open_flags_the_field_holds(text: str, value: str) -> None:
+    assert compose(LINES, text) == value
+    assert compose([], text) == ""
+
+
+def test_worst_says_more_only_when_more_is_open() -> None:
+    assert compose(["Note: Payment due"], "worst") == "Note: Payment due"
+    assert compose(["Note: Payment due"] * 2, "worst") == "Note: Payment due, and more"
+
+
+def test_a_shorter_flags_text_makes_fewer_bulk_edits_for_the_same_flags(fake: FakeKobo) -> None:
+    fake.assets[PEOPLE] = [person(i, f"P{i}") for i in range(1, 5)]
+    titles = {1: ["Payment overdue"], 2: ["Payment overdue", "Expenses overdue"], 3: ["Expenses overdue"]}
+    titles[4] = ["Payment overdue", "Value not understood"]
+    changes = [new(flag_for(SubjectKind.PERSON, f"P{i}", t)) for i, ts in titles.items() for t in ts]
+    c = connector(validation_status=False)
+    read_all(c, Entity.PEOPLE)
+    c.write_flags(changes)
+    lines_edits = len(fake.calls("PATCH", "/bulk/"))
+    short = connector(validation_status=False, flags_text="severity")
+    read_all(short, Entity.PEOPLE)
+    short.write_flags(changes)
+    edits = bodies(fake.calls("PATCH", "/bulk/"))[lines_edits:]
+    assert lines_edits == 4 and edits == [
+        {"submission_ids": [1, 2, 3, 4], "data": {"coprod_flags": "Warning"}}
+    ]
+
+
+def test_an_unknown_flags_text_is_refused_when_the_recipe_is_validated() -> None:
+    with pytest.raises(ValueError, match="flags_text"):
+        KoboOptions.model_validate({"flags_text": "messages"})
