@@ -278,6 +278,28 @@ def cmd_check(args: argparse.Namespace, output: Output) -> int:
     return code
 
 
+def cmd_report(args: argparse.Namespace, output: Output) -> int:
+    """The report (coprod/report/): for staff, for sharing (--share) or Easy Read; HTML or Markdown."""
+    from coprod.report.command import make_report
+    from coprod.report.render import ReportKind
+
+    loaded = _load(args.recipe, output)
+    if loaded is None:
+        return ExitCode.CONFIG
+    bar, on_rows = _progress(output)
+    return make_report(
+        loaded,
+        ReportKind(format=args.format, share=args.share, easy_read=args.easy_read),
+        out_path=Path(args.out) if args.out else None,
+        run_date=args.date or date.today(),
+        stdout=output.out,
+        stderr=output.err,
+        tty=output.tty,
+        reading=bar,
+        on_rows=on_rows,
+    )
+
+
 def cmd_sync(args: argparse.Namespace, output: Output) -> int:
     loaded = _load(args.recipe, output)
     if loaded is None:
@@ -421,6 +443,19 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.add_argument("--date", type=_date, help="judge as of this date (default today)")
     c.set_defaults(func=cmd_check)
+
+    r = sub.add_parser("report", help="write a report for staff, for sharing (--share) or in Easy Read")
+    r.add_argument("recipe")
+    r.add_argument("--out", help="the file to write (default: print it)")
+    r.add_argument("--format", choices=("html", "md"), default="html", help="html (default) or md (Markdown)")
+    r.add_argument(
+        "--share", action="store_true", help="hide small numbers and names, for sharing beyond staff"
+    )
+    r.add_argument(
+        "--easy-read", action="store_true", help="the Easy Read version for the group (always shared)"
+    )
+    r.add_argument("--date", type=_date, help="report as of this date (default today)")
+    r.set_defaults(func=cmd_report)
 
     s = sub.add_parser("sync", help="check and write the changed flags back to the tools")
     s.add_argument("recipe")

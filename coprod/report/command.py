@@ -1,0 +1,138 @@
+"""``coprod report RECIPE``: run the checks, gather the facts, write the report, remember when.
+
+Like the other commands: progress on a terminal, nothing printed under cron when all went well,
+a sentence (never a traceback) and the usual exit codes when not. The report reads the state
+store (flag statuses staff set, what was resolved) but changes nothing in it except the date of
+the last report of its kind, which the clock gives here, in the CLI, never in the core.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from coprod.config import LoadedRecipe
+from coprod.report.facts import gather
+from coprod.report.render import ReportKind, render
+from coprod.state import StateStore, state_path
+from coprod.sync import ExitCode, ProgressFn, run
+from coprod_core.lifecycle import KnownFlag
+
+META_LAST = "report.last.{audience}"
+"""State-store meta key: the run date of the last report made for this audience."""
+
+
+@dataclass(frozen=True)
+class History:
+    known: dict[str, KnownFlag] | None
+    last_report: date | None
+
+
+def read_history(loaded: LoadedRecipe, audience: str) -> History:
+    """What the state store remembers, without creating a state file where none exists."""
+    path = state_path(loaded)
+    if not path.is_file():
+        return History(None, None)
+    state = StateStore.open(path)
+    try:
+        name = loaded.recipe.name
+        synced = bool(state.runs(name, limit=1))
+        last = state.get_meta(name, META_LAST.format(audience=audience))
+        return History(
+            known=state.known_flags(name) if synced else None,
+            last_report=date.fromisoformat(last) if last else None,
+        )
+    finally:
+        state.close()
+
+
+def remember(loaded: LoadedRecipe, audience: str, run_date: date) -> None:
+    path = state_path(loaded)
+    if not path.is_file():
+        return  # never synced: there is no history to be "since"
+    state = StateStore.open(path)
+    try:
+        state.set_meta(loaded.recipe.name, META_LAST.format(audience=audience), run_date.isoformat())
+    finally:
+        state.close()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write beside the target, then rename: a reader never sees half a report."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def make_report(
+    loaded: LoadedRecipe,
+    kind: ReportKind,
+    *,
+    out_path: Path | None,
+    run_date: date,
+    stdout: TextIO,
+    stderr: TextIO,
+    tty: bool,
+    reading: AbstractContextManager[object],
+    on_rows: ProgressFn,
+) -> int:
+    problem = kind.problem()
+    if problem:
+        print(f"coprod: {problem}", file=stderr)
+        return ExitCode.CONFIG
+    with reading:
+        result = run(loaded, mode="check", run_date=run_date, progress=on_rows)
+    if result.exit_code != ExitCode.OK or result.dataset is None:
+        for m in result.messages:
+            print(f"coprod: {m}", file=stderr)
+        return int(result.exit_code) or ExitCode.INTERNAL
+    status = _status(stderr) if tty else None
+    if status is not None:
+        status.start()
+    try:
+        history = read_history(loaded, kind.audience)
+        facts = gather(
+            result.dataset,
+            result.flags,
+            result.counts,
+            loaded.recipe.settings,
+            run_date,
+            recipe_name=loaded.recipe.name,
+            description=loaded.recipe.description,
+            known=history.known,
+            last_report=history.last_report,
+        )
+        text = render(facts, kind)
+    finally:
+        if status is not None:
+            status.stop()
+    if out_path is None:
+        stdout.write(text)
+    else:
+        try:
+            write_atomically(out_path, text)
+        except OSError as exc:
+            print(f"coprod: could not write the report to {out_path}: {exc.strerror or exc}", file=stderr)
+            return ExitCode.CONFIG
+    remember(loaded, kind.audience, run_date)
+    if tty and out_path is not None:
+        size = len(text.encode("utf-8"))
+        print(f"Report written to {out_path} ({size / 1024:,.0f} KB).", file=stderr)
+    return ExitCode.OK
+
+
+def _status(stderr: TextIO):  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(file=stderr).status("Building the report")

@@ -1,0 +1,295 @@
+"""``coprod report``: valid, self-contained pages whose charts say what the flags say."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from coprod.cli import main
+from coprod.report.facts import (
+    DECLINED,
+    MISLABELLED,
+    OVERDUE,
+    OWED,
+    UNDER_REPRESENTED,
+    WITHOUT_VOICE,
+    rule_title,
+)
+from coprod.report.markdown import escape
+from coprod.report.render import ReportKind, render
+from coprod_core.flags import Flag
+from fakes import report_data as rd
+from fakes.html_doc import by_class, parse, tag
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "recipes" / "demo"
+KINDS = (ReportKind(), ReportKind(share=True), ReportKind(easy_read=True))
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    target = tmp_path / "demo"
+    shutil.copytree(DEMO, target, ignore=shutil.ignore_patterns(".coprod", "coprod-flags.csv", "*.py"))
+    return target
+
+
+def _demo_built() -> rd.Built:
+    from coprod.config import load_recipe
+    from coprod.sync import run
+
+    result = run(load_recipe(DEMO), mode="check", run_date=rd.RUN_DATE)
+    assert result.dataset is not None
+    return rd.Built(result.dataset, result.flags, result.counts)
+
+
+DATASETS = {
+    "demo": _demo_built,
+    "empty project": lambda: rd.check(rd.empty_project()),
+    "all answers unknown": lambda: rd.check(rd.all_unknown()),
+    "single participant": lambda: rd.check(rd.single_participant()),
+    "leak data": lambda: rd.check(rd.leak_dataset(), rd.leak_counts()),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(DATASETS))
+def built(request: pytest.FixtureRequest) -> rd.Built:
+    return DATASETS[request.param]()
+
+
+@pytest.fixture(scope="module")
+def large() -> rd.Built:
+    return rd.check(rd.large_project())
+
+
+def _of(flags: list[Flag], check_id: str) -> list[Flag]:
+    return [f for f in flags if f.check_id == check_id]
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+def test_report_writes_one_self_contained_html_file_and_says_nothing_under_cron(
+    demo, tmp_path, capsys
+) -> None:
+    out = tmp_path / "report.html"
+    assert main(["report", str(demo), "--out", str(out), "--date", "2026-11-20"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""  # not a terminal: quiet when all went well
+    text = out.read_text(encoding="utf-8")
+    parse(text)
+    lowered = text.lower()
+    # Nothing fetched from anywhere: no script, no stylesheet link, no image, no font, no URL.
+    for external in ("<script", "<link", "<img", "@import", "@font-face", "http://", "https://", "src="):
+        assert external not in lowered
+    assert "url(" not in lowered.replace("url(#hatch)", "")
+    assert "Sam Carter" in text  # the staff report names people in the payments section
+
+
+def test_markdown_goes_to_stdout_with_the_same_sections(demo, capsys) -> None:
+    assert main(["report", str(demo), "--format", "md", "--date", "2026-11-20"]) == 0
+    text = capsys.readouterr().out
+    for heading in (
+        "## Representation",
+        "## Decisions",
+        "## The ladder",
+        "## Payments",
+        "## Data quality",
+        "## Flags",
+    ):
+        assert heading in text
+    assert "| Group | Participants | Share | 95% interval |" in text
+
+
+def test_easy_read_is_html_only_and_markdown_is_refused_with_a_sentence(demo, capsys) -> None:
+    assert main(["report", str(demo), "--easy-read", "--format", "md"]) == 2
+    err = capsys.readouterr().err
+    assert "Easy Read" in err and "HTML" in err and "Traceback" not in err
+
+
+def test_an_invalid_recipe_exits_2_and_a_missing_export_exits_3(demo, tmp_path, capsys) -> None:
+    (demo / "data" / "sessions.csv").unlink()
+    assert main(["report", str(demo), "--out", str(tmp_path / "r.html")]) == 3
+    assert "sessions.csv" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
+    (demo / "recipe.toml").write_text("name = 'x'\n")
+    assert main(["report", str(demo)]) == 2
+
+
+def test_a_report_that_cannot_be_written_exits_2_with_a_sentence(demo, tmp_path, capsys) -> None:
+    assert main(["report", str(demo), "--out", str(tmp_path / "no" / "such" / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "could not write the report" in err and "Traceback" not in err
+
+
+def _flags_csv(demo: Path) -> list[dict[str, str]]:
+    with (demo / "data" / "coprod-flags.csv").open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_flags_section_counts_what_staff_acknowledged_and_what_was_resolved_since_the_last_report(
+    demo, tmp_path, capsys
+) -> None:
+    assert main(["sync", str(demo), "--date", "2026-11-20"]) == 0
+    assert main(["report", str(demo), "--format", "md", "--date", "2026-11-20"]) == 0
+    first = capsys.readouterr().out
+    assert "(no earlier report)" in first
+    # Staff acknowledge the decision-group flag in the flags file; the budget meeting's register
+    # gains a carer, which resolves "decision taken without lived experience" at the next sync.
+    rows = _flags_csv(demo)
+    fieldnames = list(rows[0])
+    for row in rows:
+        if row["check"] == "payments.paid_though_declined":
+            row["status"] = "acknowledged"
+    with (demo / "data" / "coprod-flags.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+    with (demo / "data" / "attendance.csv").open("a", encoding="utf-8") as f:
+        f.write("1,S01,,,\n")
+    assert main(["sync", str(demo), "--date", "2026-11-27"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(demo), "--format", "md", "--date", "2026-11-27"]) == 0
+    text = capsys.readouterr().out
+    assert "Resolved since the last report (20 November 2026)" in text
+    table = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    # Resolved: no flag raised now gives the rule's title, so the table names the rule by its id.
+    without = table[rule_title(WITHOUT_VOICE)]
+    assert without.replace(" ", "").endswith("|0|0|1|")
+    declined = table["Paid though payment declined"]
+    assert declined.replace(" ", "").endswith("|0|1|0|")
+
+
+# --- every report of every dataset -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.audience)
+def test_every_report_is_valid_html_and_every_chart_has_its_table(built, kind) -> None:
+    root = parse(render(rd.facts(built), kind))
+    assert root.get("lang") == "en-GB"
+    headings = [tag(el) for el in root.iter() if tag(el) in ("h1", "h2", "h3", "h4")]
+    assert headings[0] == "h1" and headings.count("h1") == 1 and "h2" in headings
+    figures = [el for el in root.iter() if tag(el) == "figure"]
+    charts = [el for el in root.iter() if tag(el) == "svg:svg" and "chart" in el.get("class", "")]
+    for fig in figures:
+        inside = [tag(el) for el in fig.iter()]
+        assert inside.count("svg:svg") == 1 and inside.count("table") == 1 and "figcaption" in inside
+    assert len(charts) == len(figures)
+    for svg in charts:
+        assert svg.get("role") == "img" and len(svg.get("aria-labelledby", "").split()) == 2
+        assert [tag(c) for c in svg][:2] == ["svg:title", "svg:desc"]
+    for table in (el for el in root.iter() if tag(el) == "table"):
+        assert [tag(c) for c in table][0] == "caption"
+    if kind.easy_read:
+        points = by_class(root, "point", "div")
+        assert points and all(tag(p[0]) == "svg:svg" for p in points)  # a picture beside each point
+
+
+def _bars(root) -> dict[tuple[str, str], dict[str, str]]:
+    return {
+        (g.get("data-dimension"), g.get("data-category")): dict(g.attrib)
+        for g in by_class(root, "bar")
+        if g.get("data-dimension")
+    }
+
+
+def test_the_numbers_in_the_charts_are_those_in_the_flags_evidence(built) -> None:
+    root = parse(render(rd.facts(built), ReportKind()))
+    bars = _bars(root)
+    marked = {k for k, b in bars.items() if b["data-under-represented"] == "yes"}
+    flagged = {(f.evidence["dimension"], f.evidence["category"]) for f in _of(built.flags, UNDER_REPRESENTED)}
+    assert marked == flagged
+    for f in _of(built.flags, UNDER_REPRESENTED):
+        bar = bars[(f.evidence["dimension"], f.evidence["category"])]
+        assert (int(bar["data-x"]), int(bar["data-n"])) == (f.evidence["x"], f.evidence["n"])
+        for attr, key in (
+            ("observed", "observed_share"),
+            ("lower", "wilson_lower"),
+            ("upper", "wilson_upper"),
+            ("baseline", "baseline_share"),
+        ):
+            assert float(bar[f"data-{attr}"]) == pytest.approx(f.evidence[key], abs=1e-6)
+    money = {g.get("data-line"): g for g in by_class(root, "bar") if g.get("data-line")}
+    for line, check_id, key in (
+        ("overdue", OVERDUE, "total_owed"),
+        ("owed", OWED, "total_owed"),
+        ("declined", DECLINED, "total_paid"),
+    ):
+        if line in money:
+            expected = sum((Decimal(f.evidence[key]) for f in _of(built.flags, check_id)), Decimal(0))
+            assert Decimal(money[line].get("data-amount")) == expected
+            assert int(money[line].get("data-people")) == len(
+                {f.subject.id for f in _of(built.flags, check_id)}
+            )
+    ladders = {svg.get("data-project"): svg for svg in root.iter() if svg.get("data-chart") == "ladder"}
+    for f in _of(built.flags, MISLABELLED):
+        assert ladders[f.subject.id].get("data-rung") == f.evidence["rung"]
+        assert ladders[f.subject.id].get("data-label") == f.evidence["label"]
+
+
+def test_each_chart_and_its_table_show_the_same_numbers() -> None:
+    built = rd.check(rd.leak_dataset(), rd.leak_counts())
+    root = parse(render(rd.facts(built), ReportKind()))
+    for fig in (el for el in root.iter() if tag(el) == "figure" and el.get("id", "").startswith("rep-")):
+        rows = {
+            r[0].text: [c.text for c in r[1:]] for r in next(el for el in fig.iter() if tag(el) == "tbody")
+        }
+        for g in by_class(fig, "bar"):
+            label = " ".join(
+                t.text or ""
+                for t in g
+                if tag(t) == "svg:text" and t.get("x") == "0" and "under-" not in (t.text or "")
+            )
+            row = next(v for k, v in rows.items() if k and " ".join(k.split()) == " ".join(label.split()))
+            assert row[0] == f"{g.get('data-x')} of {g.get('data-n')}"
+            assert row[3] == f"{round(float(g.get('data-baseline')) * 100)}%"
+
+
+def test_a_project_of_5000_people_gives_a_valid_report_of_every_kind(large) -> None:
+    facts = rd.facts(large)
+    for kind in KINDS:
+        text = render(facts, kind)
+        parse(text)
+        assert len(text.encode()) < 5_000_000
+    assert len(facts.projects[0].profile.participants) == 5000
+
+
+def test_the_charitys_text_is_escaped_in_html_and_in_markdown() -> None:
+    hostile = 'Day <script>alert(1)</script> & "x" | [link](http://evil) *bold*'
+    built = rd.check(rd.with_name(rd.single_participant(), hostile))
+    for kind in KINDS:
+        text = render(rd.facts(built), kind)
+        parse(text)
+        assert "<script>" not in text and "&lt;script&gt;" in text
+    md = render(rd.facts(built), ReportKind(format="md"))
+    assert escape(hostile) in md and "[link](" not in md and "<script>" not in md
+
+
+def test_dates_and_money_are_written_the_uk_way_in_the_policys_currency() -> None:
+    built = rd.check(rd.leak_dataset(), rd.leak_counts())
+    text = render(rd.facts(built), ReportKind(format="md"))
+    assert "As of 20 November 2026" in text and "£17,165.00" in text
+    euro = rd.leak_dataset().model_copy(update={"policy": rd.POLICY.model_copy(update={"currency": "EUR"})})
+    assert "€17,165.00" in render(rd.facts(rd.check(euro, rd.leak_counts())), ReportKind(format="md"))
+
+
+def test_the_report_for_staff_without_any_sync_says_so() -> None:
+    text = render(rd.facts(_demo_built()), ReportKind(format="md"))
+    assert "No sync of this recipe is recorded" in text
+    assert date(2026, 11, 20).strftime("%-d %B %Y") in text
+
+
+def test_every_template_ships_in_the_wheel() -> None:
+    """pyproject's package-data names the templates by pattern: a new kind of file must be added there."""
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "coprod.report"
+    ]
+    templates = ROOT / "coprod" / "report" / "templates"
+    for path in templates.iterdir():
+        assert any(path.relative_to(templates.parent).match(p) for p in patterns), path.name
