@@ -70,19 +70,10 @@ def browser() -> Iterator[object]:
             b.close()
 
 
-def _demo() -> rd.Built:
-    from coprod.config import load_recipe
-    from coprod.sync import run
-
-    result = run(load_recipe(ROOT / "recipes" / "demo"), mode="check", run_date=rd.RUN_DATE)
-    assert result.dataset is not None
-    return rd.Built(result.dataset, result.flags, result.counts)
-
-
 PAGES = {
-    "demo-staff": (_demo, ReportKind()),
-    "demo-share": (_demo, ReportKind(share=True)),
-    "demo-easy-read": (_demo, ReportKind(easy_read=True)),
+    "demo-staff": (rd.demo, ReportKind()),
+    "demo-share": (rd.demo, ReportKind(share=True)),
+    "demo-easy-read": (rd.demo, ReportKind(easy_read=True)),
     "empty-project-staff": (lambda: rd.check(rd.empty_project()), ReportKind()),
     "leak-share": (lambda: rd.check(rd.leak_dataset(), rd.leak_counts()), ReportKind(share=True)),
 }

@@ -81,13 +81,9 @@ def _demo_people() -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("kind", SHARED_KINDS, ids=_id)
 def test_the_demos_shared_reports_name_nobody(kind) -> None:
-    from coprod.config import load_recipe
-    from coprod.sync import run
-
-    result = run(load_recipe(ROOT / "recipes" / "demo"), mode="check", run_date=rd.RUN_DATE)
-    assert result.dataset is not None
-    page = render(rd.facts(rd.Built(result.dataset, result.flags, result.counts)), kind)
+    built = rd.demo()
+    page = render(rd.facts(built), kind)
     names = [row["Name"] for row in _demo_people() if row["Name"].strip()]
     assert names and not [n for n in names if n in page]
-    decisions = [s.decision for s in result.dataset.sessions if s.decision]
+    decisions = [s.decision for s in built.dataset.sessions if s.decision]
     assert decisions and not [d for d in decisions if d in page]

@@ -112,6 +112,7 @@ def make_report(
             description=loaded.recipe.description,
             known=history.known,
             last_report=history.last_report,
+            assessments=result.placements,
         )
         text = render(facts, kind)
     finally:

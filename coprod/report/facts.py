@@ -22,6 +22,7 @@ from coprod_core.flags import Flag, SubjectKind
 from coprod_core.lifecycle import FlagStatus, KnownFlag
 from coprod_core.mapping import EntityCount
 from coprod_core.model import KIND_WORDS, Dataset, PaymentKind, Project
+from coprod_core.rules import find as find_rule
 from coprod_core.settings import CheckSettings
 from coprod_core.voice import say
 
@@ -335,12 +336,16 @@ def _reasons(flags: list[Flag]) -> list[Reason]:
 
 
 def rule_title(check_id: str, flags: Iterable[Flag] = ()) -> str:
-    """A rule's name for a table: its flags' title when they share one, else its id in words."""
+    """A rule's name for a table: its title in the rule registry, else its flags' title when they share
+    one, else its id in words."""
+    rule = find_rule(check_id)
+    if rule is not None:
+        return rule.title
     titles = {f.title for f in flags if f.check_id == check_id}
     if len(titles) == 1:
         return titles.pop()
-    check, _, rule = check_id.partition(".")
-    return f"{check.replace('_', ' ').capitalize()}: {rule.replace('_', ' ')}" if rule else check
+    check, _, name = check_id.partition(".")
+    return f"{check.replace('_', ' ').capitalize()}: {name.replace('_', ' ')}" if name else check
 
 
 def _history(

@@ -79,6 +79,7 @@ RUNG_MEANS: dict[Rung, str] = {
 }
 _DATE_KEYS: dict[str, str] = {
     "plan_drafted": "plan drafted",
+    "first_session": "first session",
     "first_voice_session": "first took part",
     "latest_decision": "latest decision",
 }
@@ -687,6 +688,8 @@ def _criterion_dates(numbers: dict[str, object]) -> str:
         value = numbers.get(key)
         if isinstance(value, date):
             parts.append(f"{words} {day(value)}")
+    if numbers.get("no_plan_before"):
+        parts.insert(0, "no plan before they took part")
     before = numbers.get("decisions_before_them")
     if isinstance(before, Sequence) and before:
         dates = [d["date"] for d in before if isinstance(d, dict) and isinstance(d.get("date"), date)]

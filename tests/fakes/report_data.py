@@ -13,7 +13,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from coprod.report.facts import ReportFacts, gather
-from coprod_core.checks import run_checks
+from coprod_core.checks import check_all
+from coprod_core.checks.consultation import Assessment
 from coprod_core.flags import Flag
 from coprod_core.mapping import EntityCount
 from coprod_core.model import (
@@ -68,12 +69,15 @@ class Built:
     dataset: Dataset
     flags: list[Flag]
     counts: dict[str, EntityCount]
+    placements: list[Assessment] | None = None
+    """The run's ladder placements (None: the report works them out itself)."""
 
 
 def check(
     dataset: Dataset, counts: dict[str, EntityCount] | None = None, extra: list[Flag] | None = None
 ) -> Built:
-    flags = [*(extra or []), *run_checks(dataset, SETTINGS, RUN_DATE)]
+    found = check_all(dataset, SETTINGS, RUN_DATE)
+    flags = [*(extra or []), *found.flags]
     if counts is None:
         counts = {
             "people": EntityCount(len(dataset.people), len(dataset.people), 0),
@@ -82,7 +86,18 @@ def check(
             "attendance": EntityCount(len(dataset.attendance), len(dataset.attendance), 0),
             "payments": EntityCount(len(dataset.payments), len(dataset.payments), 0),
         }
-    return Built(dataset, flags, counts)
+    return Built(dataset, flags, counts, found.placements)
+
+
+def demo() -> Built:
+    """The bundled demo, checked as of its date, as `coprod report` sees it."""
+    from coprod.config import load_recipe
+    from coprod.sync import run
+    from fakes import ROOT
+
+    result = run(load_recipe(ROOT / "recipes" / "demo"), mode="check", run_date=RUN_DATE)
+    assert result.dataset is not None
+    return Built(result.dataset, result.flags, result.counts, result.placements)
 
 
 def facts(built: Built, **kwargs: object) -> ReportFacts:
@@ -94,6 +109,7 @@ def facts(built: Built, **kwargs: object) -> ReportFacts:
         RUN_DATE,
         recipe_name="test",
         description="Test organisation",
+        assessments=built.placements,
         **kwargs,  # type: ignore[arg-type]
     )
 
