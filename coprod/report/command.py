@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from coprod.config import LoadedRecipe
 from coprod.report.facts import gather
@@ -22,6 +22,9 @@ from coprod.report.render import ReportKind, render
 from coprod.state import StateStore, state_path
 from coprod.sync import ExitCode, ProgressFn, run
 from coprod_core.lifecycle import KnownFlag
+
+if TYPE_CHECKING:
+    from rich.status import Status
 
 META_LAST = "report.last.{audience}"
 """State-store meta key: the run date of the last report made for this audience."""
@@ -133,7 +136,8 @@ def make_report(
     return ExitCode.OK
 
 
-def _status(stderr: TextIO):  # type: ignore[no-untyped-def]
+def _status(stderr: TextIO) -> Status:
+    """A spinner on the terminal while the report is built (the reading has its own progress)."""
     from rich.console import Console
 
     return Console(file=stderr).status("Building the report")
