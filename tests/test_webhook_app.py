@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import os
@@ -15,15 +16,22 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from coprod.webhook_app import create_app
 from fakes.webhooks import (
+    CIVI_NOTICE,
     KOBO_ONLY_SECRET,
+    KOBO_SECRET_HEADER,
     NOT_A_SIGNING_SECRET,
     PERSON,
     SECRET,
     SECRET_ENV,
+    SHEETS_NOTICE,
+    SUBMISSION,
+    Delivery,
     checked,
+    delivery,
     free_port,
     logs_show_no_secret,  # noqa: F401 - the fixture every test here uses
     make_app,
@@ -33,22 +41,6 @@ from fakes.webhooks import (
 )
 
 pytestmark = pytest.mark.usefixtures("logs_show_no_secret")
-
-KOBO_SECRET_HEADER = {"X-Coprod-Secret": SECRET}
-SUBMISSION = {
-    "_id": 345,
-    "meta/rootUuid": "uuid:6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
-    "meta/instanceID": "uuid:6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
-    "participant/name": PERSON,
-    "participant/ethnicity": "asian",
-}
-CIVI_NOTICE = {"entity": "Participant", "id": 42, "action": "create"}
-SHEETS_NOTICE = {
-    "type": "sheets.form_submit",
-    "spreadsheet_id": "abc123",
-    "sheet": "Form responses 1",
-    "row": 12,
-}
 
 
 @pytest.fixture
@@ -190,15 +182,69 @@ def test_a_body_that_is_not_json_is_415(client: FlaskClient) -> None:
     assert answer.status_code == 415
 
 
-def test_a_body_over_one_mebibyte_is_413_before_it_is_read(client: FlaskClient) -> None:
-    big = json.dumps({**SUBMISSION, "padding": "x" * (1024 * 1024)})
-    answer = client.post(
-        "/hooks/kobotoolbox/youth-panel",
-        data=big,
-        content_type="application/json",
-        headers=KOBO_SECRET_HEADER,
+MiB = 1024 * 1024
+PLATFORMS = ["kobotoolbox", "sheets", "civicrm"]
+
+
+def post(client: FlaskClient, sent: Delivery, encoding: str) -> TestResponse:
+    """POST with a Content-Length, or chunked: without one, the body de-chunked by the server, which
+    says so with ``wsgi.input_terminated`` (as gunicorn and werkzeug's own server do)."""
+    if encoding == "content-length":
+        return client.post(sent.path, data=sent.body, headers=sent.headers)
+    return client.post(
+        sent.path,
+        input_stream=io.BytesIO(sent.body),
+        headers={**sent.headers, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
     )
+
+
+@pytest.mark.parametrize("encoding", ["content-length", "chunked"])
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_a_body_over_one_mebibyte_is_413_before_its_signature_or_secret_is_checked(
+    client: FlaskClient, platform: str, encoding: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = post(client, delivery(platform, size=MiB + 1), encoding)
     assert answer.status_code == 413 and answer.json == {"error": "the body is larger than 1 MiB"}
+    assert "refused" not in caplog.text, "the limit comes before authentication"
+    assert backlog(client) == 0
+
+
+@pytest.mark.parametrize("encoding", ["content-length", "chunked"])
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_a_body_of_exactly_one_mebibyte_is_accepted(
+    client: FlaskClient, platform: str, encoding: str
+) -> None:
+    answer = post(client, delivery(platform, size=MiB), encoding)
+    assert answer.status_code == 202 and backlog(client) == 1
+
+
+class ClientWentAway(io.BytesIO):
+    """A request body that breaks off, as gunicorn's reader does (NoMoreData, an OSError)."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise OSError("no more data")
+
+
+def test_a_chunked_body_cut_short_is_400_without_a_traceback(client: FlaskClient) -> None:
+    sent = delivery("sheets")
+    answer = client.post(
+        sent.path,
+        input_stream=ClientWentAway(),
+        headers={**sent.headers, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert answer.status_code == 400 and answer.json == {"error": "the body could not be read"}
+
+
+def test_a_chunked_body_the_server_did_not_decode_is_411_not_a_bad_signature(client: FlaskClient) -> None:
+    sent = delivery("sheets")
+    answer = client.post(
+        sent.path,
+        input_stream=io.BytesIO(sent.body),
+        headers={**sent.headers, "Transfer-Encoding": "chunked"},
+    )
+    assert answer.status_code == 411 and answer.json == {"error": "send the body with a Content-Length"}
 
 
 def test_an_unknown_recipe_is_404(client: FlaskClient) -> None:

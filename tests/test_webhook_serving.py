@@ -3,6 +3,8 @@ settings (``coprod.webhook_app.gunicorn_conf``), against clients that misbehave.
 
 from __future__ import annotations
 
+import http.client
+import json
 import select
 import socket
 import threading
@@ -14,8 +16,9 @@ import pytest
 import requests
 
 from coprod.webhook_app.gunicorn_worker import REQUEST_SECONDS
+from coprod.webhook_app.settings import MAX_BODY_BYTES
 from fakes import ROOT
-from fakes.webhooks import gunicorn
+from fakes.webhooks import Delivery, delivery, gunicorn
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -113,6 +116,38 @@ def test_a_slow_client_is_cut_off_and_the_next_request_on_a_free_thread_is_answe
     assert waited <= REQUEST_SECONDS + 2, f"/healthz waited {waited:.1f} s behind two stalled requests"
     assert all(c.closed_after is not None for c in clients)
     assert "whose request took longer than 10 s" in log
+
+
+def send(port: int, sent: Delivery, chunked: bool) -> tuple[int, object]:
+    """POST over a real connection, with a Content-Length or in 64 KiB chunks (none)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        if chunked:
+            pieces = (sent.body[i : i + 65536] for i in range(0, len(sent.body), 65536))
+            conn.request("POST", sent.path, body=pieces, headers=sent.headers, encode_chunked=True)
+        else:
+            conn.request("POST", sent.path, body=sent.body, headers=sent.headers)
+        answer = conn.getresponse()
+        return answer.status, json.loads(answer.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("platform", ["kobotoolbox", "sheets"])
+def test_under_gunicorn_a_body_over_one_mebibyte_is_413_whatever_the_transfer_encoding(
+    tmp_path: Path, platform: str
+) -> None:
+    too_large = (413, {"error": "the body is larger than 1 MiB"})
+    with gunicorn(tmp_path) as server:
+        big = delivery(platform, size=MAX_BODY_BYTES + 1)
+        assert send(server.port, big, chunked=False) == too_large
+        assert send(server.port, big, chunked=True) == too_large
+        assert send(server.port, delivery(platform), chunked=True) == (
+            202,
+            {"status": "accepted", "event": 1},
+        )
+        log = server.log.read_text()
+    assert "refused" not in log, "the size is checked before the secret or the signature"
 
 
 def test_readme_and_the_systemd_unit_run_gunicorn_with_the_settings_the_tests_use() -> None:

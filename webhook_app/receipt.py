@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 from flask import Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from coprod.webhook_app.inbox import Inbox
 from coprod.webhook_app.settings import RecipeHook, WebhookSettings
@@ -55,10 +55,48 @@ def recipe_hook(name: str, platform: str) -> RecipeHook:
 
 
 def json_body() -> bytes:
-    """The raw body, after checking its type (415) and size (413, before reading it)."""
+    """The raw body, after checking its type (415) and its size (413), before anything uses it."""
     if request.mimetype != "application/json":
         raise Refused(415, "send the body as application/json")
-    return request.get_data(cache=True)  # MAX_CONTENT_LENGTH makes this a 413 when too large
+    return read_body(current_app.config["MAX_CONTENT_LENGTH"])
+
+
+READ_SIZE = 64 * 1024
+
+
+def read_body(limit: int) -> bytes:
+    """The body, or 413 when it is larger than ``limit`` bytes, whatever the transfer encoding.
+
+    werkzeug refuses a Content-Length over the limit before reading, but a chunked body (no
+    Content-Length, de-chunked by the server, which then sets ``wsgi.input_terminated``) it cuts
+    silently at the limit: the signature of the cut body failed and the sender heard 401 "bad
+    signature". Here at most ``limit + 1`` bytes are read, and a byte over the limit is a 413.
+    """
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise RequestEntityTooLarge()
+        return request.get_data(cache=True)  # werkzeug reads exactly Content-Length bytes
+    if not request.environ.get("wsgi.input_terminated"):
+        if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+            # the server passed the chunks on undecoded: where the body ends cannot be known
+            raise Refused(411, "send the body with a Content-Length")
+        return b""
+    stream = request.environ["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:
+            part = stream.read(min(READ_SIZE, limit + 1 - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+    except Exception as exc:  # the server's reader: a malformed chunk, or the client went away
+        log.warning("a request body could not be read (%s)", type(exc).__name__)
+        raise Refused(400, "the body could not be read") from None
+    if size > limit:
+        raise RequestEntityTooLarge()
+    return b"".join(parts)
 
 
 def parse_json(body: bytes) -> dict[str, Any]:

@@ -5,6 +5,7 @@ does the same for every log line, and the app served by a real gunicorn on 127.0
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import secrets
@@ -116,6 +117,47 @@ def signed_headers(
         "webhook-timestamp": str(int(at.timestamp())),
         "webhook-signature": Webhook(secret).sign(msg_id, at, body.decode()),
     }
+
+
+KOBO_SECRET_HEADER = {"X-Coprod-Secret": SECRET}
+SUBMISSION = {
+    "_id": 345,
+    "meta/rootUuid": "uuid:6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
+    "meta/instanceID": "uuid:6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
+    "participant/name": PERSON,
+    "participant/ethnicity": "asian",
+}
+"""A KoboToolbox REST Service delivery: the whole submission, answers included."""
+CIVI_NOTICE = {"entity": "Participant", "id": 42, "action": "create"}
+SHEETS_NOTICE = {
+    "type": "sheets.form_submit",
+    "spreadsheet_id": "abc123",
+    "sheet": "Form responses 1",
+    "row": 12,
+}
+PAYLOADS: dict[str, dict[str, Any]] = {
+    "kobotoolbox": SUBMISSION,
+    "sheets": SHEETS_NOTICE,
+    "civicrm": CIVI_NOTICE,
+}
+
+
+class Delivery(NamedTuple):
+    path: str
+    body: bytes
+    headers: dict[str, str]
+    """What authenticates it: the secret header for KoboToolbox, a valid signature for the others."""
+
+
+def delivery(platform: str, size: int | None = None) -> Delivery:
+    """A valid delivery for ``platform``'s route, its body padded to exactly ``size`` bytes if given."""
+    body = json.dumps(PAYLOADS[platform]).encode()
+    if size is not None:
+        body = body[:-1] + b', "padding": ""}'
+        body = body[:-2] + b"x" * (size - len(body)) + body[-2:]
+        assert len(body) == size
+    headers = dict(KOBO_SECRET_HEADER) if platform == "kobotoolbox" else signed_headers(body)
+    return Delivery(f"/hooks/{platform}/youth-panel", body, {"Content-Type": "application/json", **headers})
 
 
 def make_app(
