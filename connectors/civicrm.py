@@ -835,6 +835,8 @@ class CiviCRMConnector(Connector):
                         if fp and own is not None and str(fp) not in found:  # id order: the oldest first
                             found[str(fp)] = (own, str(record.get("status_id:name")))
         except CiviCRMError as exc:
+            if exc.status not in (400, 500):
+                raise
             raise CiviCRMError(
                 f"{exc} If the flag activity type or {field} does not exist yet, run `coprod install` first.",
                 status=exc.status,

@@ -16,7 +16,7 @@ from datetime import date
 from enum import IntEnum
 
 from coprod.config import LoadedRecipe
-from coprod.connectors.base import ConfigError, Connector, ConnectorContext, ConnectorError, WriteReport
+from coprod.connectors.base import Connector, ConnectorContext, ConnectorError, WriteReport
 from coprod.connectors.registry import build_connector
 from coprod.state import RunLocked, StateStore, state_path
 from coprod_core.checks import check_all
@@ -290,7 +290,7 @@ def _run_steps(
                 "they will be tried again next run"
             )
         return result
-    except ConfigError as exc:
+    except ConnectorError as exc:  # a recipe problem, or a source failing after the reads (staff statuses)
         result.exit_code = exc.exit_code
         result.messages.append(str(exc))
         return result

@@ -994,3 +994,20 @@ def test_install_names_the_permissions_a_minimal_key_lacks() -> None:
     assert "may not read Participant" in text and "'view event participants'" in text
     assert "holds 5 contact(s)" in text and "'view all contacts'" in text
     assert "may not record flag activities" in text and "'view all activities'" in text
+
+
+@responses.activate
+def test_a_flag_read_that_fails_stops_the_sync_with_its_explanation_not_a_crash() -> None:
+    """Before `coprod install` the fingerprint field does not exist: the flag read is a 500 'Invalid
+    field'. The run stops before writing, with the advice, as any source failure does (exit 3)."""
+    from coprod.state import StateStore
+
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=10, events=2, participants=10, campaigns=1)
+    fake.fields["Activity"] = {"id": None, "activity_type_id": None, "status_id": None}  # no Coprod_Flags
+
+    result = _sync(fake, StateStore.open(":memory:"))
+
+    assert result.exit_code == 3
+    assert "run `coprod install` first" in " ".join(result.messages)
+    assert fake.count("Activity", "save") == 0
