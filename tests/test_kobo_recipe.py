@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import responses
 from openpyxl import load_workbook
 from pyxform.xls2xform import convert
 
+from coprod.cli import main
 from coprod.connectors.base import ConnectorContext
 from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions
 from coprod_core.mapping import map_dataset
@@ -175,3 +177,63 @@ def test_the_recipe_fits_the_forms_and_maps_their_submissions_without_problems()
         "4.50",
     )
     assert str(attendance.hours) == "1.5"  # the repeat's own question, not the session's length
+
+
+def test_the_readme_steps_work_from_a_fresh_copy_of_the_folder(tmp_path: Path, monkeypatch: Any) -> None:
+    """README steps 2 to 7 as a data officer types them: copy the folder, fill in the recipe and
+    .env, then validate, install, check and sync from a terminal opened in that folder."""
+    folder = tmp_path / "our-project"
+    shutil.copytree(FOLDER, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (folder / "recipe.toml").read_text(encoding="utf-8")
+    text = text.replace('name = "kobotoolbox-example"', 'name = "riverside-forum"')
+    text = text.replace("aRegistrationFormUid", "aRiversideRegistration")
+    text = text.replace("aSessionRecordFormUid", "aRiversideSessions")
+    without_hook = "\n".join(line for line in text.splitlines() if not line.startswith("hook_endpoint"))
+    (folder / "recipe.toml").write_text(without_hook, encoding="utf-8")
+    (folder / ".env").write_text(f"KOBO_TOKEN={TOKEN}\n", encoding="utf-8")
+    for variable in ("KOBO_TOKEN", "COPROD_KOBO_HOOK_SECRET", "COPROD_STATE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(folder)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fake.content = {
+            "aRiversideRegistration": {"survey": survey_rows(FOLDER / "registration.xlsx")},
+            "aRiversideSessions": {"survey": survey_rows(FOLDER / "session_record.xlsx")},
+        }
+        fake.assets["aRiversideRegistration"] = [
+            submission(1, **{"about/person_id": "P1", "about/roles": "lived_experience"}),
+            submission(2, **{"about/person_id": "P2", "about/roles": "carer"}),
+        ]
+        fake.assets["aRiversideSessions"] = [
+            submission(
+                5,
+                **{
+                    "session/project": "day_service",
+                    "session/session_date": "2026-01-10",
+                    "session/hours": "2",
+                    "session/kind": "decision_meeting",
+                    "session/decision_taken": "yes",
+                },
+                attendees=[{"attendees/person_id": p, "attendees/hours_attended": "2"} for p in ("P1", "P2")],
+            )
+        ]
+        assert main(["validate", "recipe.toml"]) == 0
+        assert main(["install", "recipe.toml"]) == 0
+        assert main(["check", "recipe.toml"]) == 0
+        assert not fake.calls("PATCH"), "check writes nothing"
+        assert main(["sync", "recipe.toml"]) == 0
+        assert fake.by_id("aRiversideRegistration", 1)["coprod_flags"].startswith("Critical: Payment overdue")
+        assert (folder / ".coprod" / "state.sqlite").is_file()
+
+        # Step 7: a secret in .env, the address with the recipe's name, install again.
+        with (folder / ".env").open("a", encoding="utf-8") as env:
+            env.write("COPROD_KOBO_HOOK_SECRET=a-long-random-secret-for-the-test\n")
+        endpoint = "https://coprod.example.org/hooks/kobotoolbox/riverside-forum"
+        (folder / "recipe.toml").write_text(
+            text.replace("https://coprod.example.org/hooks/kobotoolbox/kobotoolbox-example", endpoint),
+            encoding="utf-8",
+        )
+        assert main(["install", "recipe.toml"]) == 0
+        hook = fake.hooks["aRiversideSessions"][0]
+        assert hook["endpoint"] == endpoint and hook["name"] == "coprod riverside-forum"
+        assert hook["settings"]["custom_headers"] == {"X-Coprod-Secret": "a-long-random-secret-for-the-test"}
