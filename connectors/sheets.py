@@ -699,8 +699,8 @@ class SheetsConnector(Connector):
             if spec.day_first and snap.locale.startswith("en_US") and "date" in spec.fields:
                 lines.append(
                     f"sheets: note: the spreadsheet's locale is {snap.locale} (month first) but "
-                    f"[entities.{entity.value}] reads dates day first; set day_first = false if dates "
-                    "show as 04/30/2026"
+                    f"[entities.{entity.value}] reads dates day first: if dates show as 04/30/2026, put "
+                    f"the line day_first = false under [entities.{entity.value}] in the recipe"
                 )
         flags = self._flags_tab(snap)
         created = not flags.exists

@@ -7,6 +7,9 @@ what staff are told to set up is exactly what coprod reads.
 from __future__ import annotations
 
 import csv
+import re
+import subprocess
+import sys
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -25,10 +28,13 @@ from coprod.connectors.sheets_flags import FLAG_HEADINGS
 from coprod.state import StateStore
 from coprod.sync import ExitCode, run
 from coprod_core.lifecycle import FlagStatus
+from coprod_core.mapping import map_dataset
 from coprod_core.recipe import Entity, Recipe, parse_recipe
+from coprod_core.rows import Row
 from fakes.sheets import FakeSpreadsheet
 
-RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "google-sheets"
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE_DIR = ROOT / "recipes" / "google-sheets"
 TEMPLATES = {
     Entity.PEOPLE: "people-form-responses.csv",
     Entity.SESSIONS: "sessions.csv",
@@ -355,3 +361,210 @@ def test_a_persons_flags_column_shows_only_the_flags_staff_have_not_answered() -
     third = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
     assert third.exit_code == 0, third.messages
     assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]  # nothing left to write
+
+
+# ------------------------------------------------------------------ the staff README follows the code
+# A new user tripped seven times on the README: each test below pins one of those steps to the
+# recipe, the templates or the code, so the README cannot drift from them again.
+
+README = RECIPE_DIR / "README.md"
+CODE_BLOCK = re.compile(r"```[a-z]*\n(.*?)```", re.S)
+COPROD = "/home/coprod/venv/bin/coprod"
+FOLDER = "/home/coprod/our-group"
+
+
+def readme_section(number_or_title: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    parts = re.split(r"^## ", text, flags=re.M)
+    (section,) = [p for p in parts if p.startswith(number_or_title)]
+    return section
+
+
+def test_the_people_template_has_the_flags_column_the_recipe_names_and_the_readme_says_so() -> None:
+    spec = load().entities[Entity.PEOPLE]
+    columns = header(TEMPLATES[Entity.PEOPLE])
+    flags_column = spec.options["flags_column"]
+
+    assert columns[-2:] == [spec.fields["id"], flags_column]  # both at the right-hand end
+    step = readme_section("1. ")
+    added = re.findall(r"^- `([^`]+)`:", step.split("**The form responses tab.**")[1], flags=re.M)
+    assert added == columns[-2:]
+    assert "leave it empty" in step
+
+
+@responses.activate
+def test_install_on_a_sheet_made_from_the_templates_adds_no_column() -> None:
+    recipe = load()
+    sheet = fake_sheet_from_templates(recipe)
+
+    lines = sync_connector(recipe).install()
+
+    assert not [line for line in lines if "added the column" in line], lines
+    cells = [r for b in sheet.bodies for r in b.get("requests", []) if "updateCells" in r]
+    assert {c["updateCells"]["start"]["sheetId"] for c in cells} == {sheet.tabs["Flags"].sheet_id}
+
+
+def test_the_forms_answers_in_the_readme_are_the_ones_the_recipe_reads() -> None:
+    recipe = load()
+    people = recipe.entities[Entity.PEOPLE]
+    rows = {
+        cells[0]: [a.strip() for a in cells[2].split(";") if a.strip()]
+        for line in readme_section("1. ").splitlines()
+        if line.startswith("| ") and not line.startswith("| Question")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    by_column = {**{c: f for f, c in people.fields.items()}, **{c: d for d, c in people.demographics.items()}}
+    form_columns = [
+        h for h in header(TEMPLATES[Entity.PEOPLE]) if h in by_column and h != people.fields["id"]
+    ]
+
+    assert list(rows) == form_columns  # every question the recipe reads, in the template's order
+    for question, answers in rows.items():
+        field = by_column[question]
+        if field in people.values:
+            offered = [a for a in answers if a != "Prefer not to say"]
+            assert offered == list(people.values[field]), question
+    assert rows["Would you like us to warn you if payments might affect your benefits?"] == ["Yes", "No"]
+
+
+def test_every_type_of_session_the_readme_lists_is_understood_and_none_is_missing() -> None:
+    from coprod_core.model import SessionKind
+
+    line = readme_section("1. ").split("**Type of session** is one of:")[1].split(". A drop-down")[0]
+    words = [w.strip() for w in " ".join(line.split()).split(",")]
+    sessions = [
+        Row(
+            ref=f"row {i}",
+            values={"Session ID": f"S{i}", "Date": "03/03/2026", "Hours": "1", "Type of session": w},
+        )
+        for i, w in enumerate(words)
+    ]
+    recipe = load()
+    mapped = map_dataset(recipe, {Entity.SESSIONS: sessions})
+
+    assert not mapped.problems, [p.message for p in mapped.problems]
+    assert sorted(s.kind for s in mapped.dataset.sessions) == sorted(SessionKind)
+
+
+def test_the_day_first_line_the_readme_names_is_in_the_recipe_for_every_tab_with_dates() -> None:
+    text = (RECIPE_DIR / "recipe.toml").read_text(encoding="utf-8")
+    step = readme_section("4. ")
+    assert "`# day_first = false`" in step and "[entities.sessions]" in step and "[entities.payments]" in step
+
+    uncommented = text.replace("# day_first = false", "day_first = false")
+    recipe, problems = parse_recipe(tomllib.loads(uncommented), "recipe.toml")
+
+    assert recipe is not None, [str(p) for p in problems]
+    with_dates = {
+        e for e, spec in recipe.entities.items() if "date" in spec.fields or "plan_drafted" in spec.fields
+    }
+    assert with_dates == {Entity.SESSIONS, Entity.PAYMENTS}
+    assert all(not recipe.entities[e].day_first for e in with_dates)
+    assert all(load().entities[e].day_first for e in with_dates)  # as shipped: day first (UK)
+
+
+def test_every_command_in_the_readme_names_coprod_and_the_recipe_folder_in_full() -> None:
+    text = README.read_text(encoding="utf-8")
+    commands = [
+        line.strip()
+        for block in CODE_BLOCK.findall(text)
+        for line in block.splitlines()
+        if re.search(r"\bcoprod (validate|install|check|sync|serve)\b", line)
+    ]
+
+    assert len(commands) >= 5
+    for command in commands:
+        assert f"{COPROD} " in command, command  # cron and a fresh shell know no PATH shortcuts
+        assert command.rstrip().endswith(FOLDER) or f"{FOLDER} " in command, command
+    assert not re.search(r"`coprod [a-z]+ recipe\.toml`", text)
+
+
+def test_the_readmes_copy_command_finds_the_recipe_folder_that_ships_with_coprod() -> None:
+    (command,) = [
+        line
+        for block in CODE_BLOCK.findall(readme_section("4. "))
+        for line in block.splitlines()
+        if "cp -r" in line
+    ]
+    python = re.search(r"\$\(\S+/python -c '([^']+)'\)", command)
+    assert python is not None, command
+
+    where = subprocess.run([sys.executable, "-c", python[1]], capture_output=True, text=True, check=True)
+
+    assert (Path(where.stdout.strip()) / "google-sheets" / "recipe.toml").is_file()
+
+
+def test_the_cron_line_locks_with_flock_and_names_everything_in_full() -> None:
+    (line,) = [
+        line
+        for block in CODE_BLOCK.findall(readme_section("6. "))
+        for line in block.splitlines()
+        if line.startswith("0 2 ")
+    ]
+
+    assert re.fullmatch(rf"0 2 \* \* \* flock -n {FOLDER}/\S+ {COPROD} sync {FOLDER}", line), line
+    deploy = (ROOT / "recipes" / "deploy" / "coprod-sync.cron").read_text(encoding="utf-8")
+    assert "flock -n" in deploy  # the same guard as the server set-up
+
+
+def test_the_readmes_exit_codes_are_codes_coprod_exits_with() -> None:
+    table = readme_section("What the exit codes mean")
+    codes = [int(m) for m in re.findall(r"^\| (\d) \|", table, flags=re.M)]
+
+    assert codes == [int(code) for code in ExitCode]
+
+
+def test_the_readmes_webhook_secret_command_makes_a_secret_the_webhook_library_accepts() -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    step = readme_section("7. ")
+    (command,) = [
+        line.strip()
+        for block in CODE_BLOCK.findall(step)
+        for line in block.splitlines()
+        if "whsec_" in line and "-c" in line
+    ]
+    code = re.search(r'-c "(.+)"$', command)
+    assert code is not None, command
+
+    made = subprocess.run(
+        [sys.executable, "-c", code[1]], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    assert made.startswith("whsec_") and len(made) > 40
+    Webhook(made)  # raises on a secret the app could not use
+    assert (
+        made != subprocess.run([sys.executable, "-c", code[1]], capture_output=True, text=True).stdout.strip()
+    )
+
+
+def test_the_readmes_webhook_steps_match_the_recipe_and_the_app() -> None:
+    text = (RECIPE_DIR / "recipe.toml").read_text(encoding="utf-8")
+    step = readme_section("7. ")
+    switched_on = text.replace("# [webhook]", "[webhook]").replace("# secret_env", "secret_env")
+    recipe, problems = parse_recipe(tomllib.loads(switched_on), "recipe.toml")
+    assert recipe is not None, [str(p) for p in problems]
+
+    assert load().webhook.secret_env is None  # shipped off: a run needs no secret until step 7
+    assert f"{recipe.webhook.secret_env}=whsec_" in step
+    assert f"https://coprod.example.org/hooks/sheets/{recipe.name}" in step  # the URL holds the name
+    assert "COPROD_RECIPES=/home/coprod/our-group" in step
+    assert "recipes/deploy/README.md" in step and "coprod serve" in step
+    script = (RECIPE_DIR / "coprod_trigger.gs").read_text(encoding="utf-8")
+    for reason in re.findall(r"^   - \*([^*]+)\*", step, flags=re.M):
+        assert reason.rstrip(":") in script, reason  # each message staff may see is the script's own
+
+
+@responses.activate
+def test_install_on_a_us_sheet_says_which_line_to_add_where() -> None:
+    recipe = load()
+    sheet = fake_sheet_from_templates(recipe)
+    sheet.locale = "en_US"
+
+    lines = sync_connector(recipe).install()
+
+    notes = [line for line in lines if "locale" in line]
+    assert [n.split(": if dates show as 04/30/2026, ")[1] for n in notes] == [
+        "put the line day_first = false under [entities.sessions] in the recipe",
+        "put the line day_first = false under [entities.payments] in the recipe",
+    ]

@@ -129,8 +129,8 @@ SHIPPED_VARIABLES = {
         "[webhook] secret_env": "CIVICRM_WEBHOOK_SECRET",
     },
     "google-sheets": {
+        # [webhook] ships commented out: README step 7 switches it on with its secret
         "[sources.sheet] credentials_file_env": "GOOGLE_APPLICATION_CREDENTIALS",
-        "[webhook] secret_env": "COPROD_WEBHOOK_SECRET",
     },
 }
 

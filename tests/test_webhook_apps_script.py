@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ const fromJava = (arr, what) => {
 const requests = [];
 const logs = [];
 const codes = input.codes.slice();
+const bodies = (input.bodies || []).slice();
 const Utilities = {
   Charset: { UTF_8: 'UTF_8' },
   base64Decode: (s) => {
@@ -71,7 +73,8 @@ const UrlFetchApp = {
       payload: fromJava(options.payload, 'payload').toString('base64'),
     });
     const code = codes.length ? codes.shift() : 202;
-    return { getResponseCode: () => code, getContentText: () => '{}' };
+    const text = bodies.length ? bodies.shift() : '{}';
+    return { getResponseCode: () => code, getContentText: () => text };
   },
 };
 const consoleStub = { warn: (m) => logs.push(String(m)), log: (m) => logs.push(String(m)) };
@@ -108,10 +111,19 @@ def run_script(
     *,
     properties: dict[str, str] | None = None,
     codes: list[int] | None = None,
+    bodies: list[str] | None = None,
     sheet: str = "Form responses 1",
 ) -> dict[str, Any]:
+    """Run the trigger on a form submission; the webhook app answers ``codes`` with ``bodies``."""
     props = {"COPROD_WEBHOOK_URL": URL, "COPROD_WEBHOOK_SECRET": SECRET} if properties is None else properties
-    payload = {"script": str(SCRIPT), "properties": props, "codes": codes or [], "row": 12, "sheet": sheet}
+    payload = {
+        "script": str(SCRIPT),
+        "properties": props,
+        "codes": codes or [],
+        "bodies": bodies or [],
+        "row": 12,
+        "sheet": sheet,
+    }
     done = subprocess.run(
         ["node", "-e", HARNESS, json.dumps(payload)], capture_output=True, text=True, timeout=30, check=True
     )
@@ -160,7 +172,7 @@ def test_a_changed_body_or_another_secret_fails_verification() -> None:
         Webhook(other).verify(body, request["headers"])
 
 
-def test_the_app_accepts_the_scripts_request(tmp_path: Path) -> None:
+def youth_panel_app(tmp_path: Path) -> Any:
     recipe = tmp_path / "recipe.toml"
     recipe.write_text(
         'name = "youth-panel"\n[sources.main]\nconnector = "files"\n'
@@ -170,7 +182,7 @@ def test_the_app_accepts_the_scripts_request(tmp_path: Path) -> None:
         '[[projects]]\nid = "p1"\nname = "Youth panel"\n[webhook]\nsecret_env = "YP_SECRET"\n',
         encoding="utf-8",
     )
-    app = create_app(
+    return create_app(
         {
             "recipes": {"youth-panel": recipe},
             "state_path": tmp_path / "state.sqlite",
@@ -178,6 +190,10 @@ def test_the_app_accepts_the_scripts_request(tmp_path: Path) -> None:
             "worker_thread": False,
         }
     )
+
+
+def test_the_app_accepts_the_scripts_request(tmp_path: Path) -> None:
+    app = youth_panel_app(tmp_path)
     request = run_script()["requests"][0]
     client = app.test_client()
     sent = {"data": base64.b64decode(request["payload"]), "headers": request["headers"]}
@@ -205,3 +221,52 @@ def test_missing_script_properties_stop_with_a_clear_message() -> None:
     out = run_script(properties={})
     assert out["requests"] == []
     assert "COPROD_WEBHOOK_URL" in out["error"] and "Script Properties" in out["error"]
+
+
+def app_refusal(tmp_path: Path, *, age: int = 0, secret: str = SECRET, recipe: str = "youth-panel") -> str:
+    """What the real app answers to a notice sent ``age`` seconds ago, signed with ``secret``."""
+    body = json.dumps({"type": "sheets.form_submit", "spreadsheet_id": "s", "sheet": "Form", "row": 2})
+    sent = datetime.now(tz=UTC) - timedelta(seconds=age)
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(int(sent.timestamp())),
+        "webhook-signature": Webhook(secret).sign("msg_1", sent, body),
+    }
+    answer = (
+        youth_panel_app(tmp_path)
+        .test_client()
+        .post(f"/hooks/sheets/{recipe}", data=body, headers=headers, content_type="application/json")
+    )
+    assert answer.status_code in (401, 404), answer.status_code
+    return answer.get_data(as_text=True)
+
+
+def test_a_stale_timestamp_is_put_down_to_the_servers_clock_not_the_url_or_secret(tmp_path: Path) -> None:
+    # The script stamps each notice with Google's clock, which is right: a notice the app calls
+    # stale means the server's clock is off. "Check the URL and secret" sent staff the wrong way.
+    refusal = app_refusal(tmp_path, age=600)
+
+    out = run_script(codes=[401], bodies=[refusal])
+
+    (line,) = out["logs"]
+    assert "HTTP 401" in line and "clock" in line and "timedatectl set-ntp true" in line
+    assert "The URL and secret are fine" in line
+    assert SECRET not in line
+
+
+def test_a_bad_signature_points_to_the_secret_in_both_places(tmp_path: Path) -> None:
+    other = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    refusal = app_refusal(tmp_path, secret=other)
+
+    (line,) = run_script(codes=[401], bodies=[refusal])["logs"]
+
+    assert "the signature does not match" in line and "COPROD_WEBHOOK_SECRET" in line and "clock" not in line
+    assert SECRET not in line and other not in line
+
+
+def test_an_unknown_recipe_points_to_the_url_and_the_recipes_name(tmp_path: Path) -> None:
+    refusal = app_refusal(tmp_path, recipe="youth-panl")
+
+    (line,) = run_script(codes=[404], bodies=[refusal])["logs"]
+
+    assert "no recipe of that name on the server" in line and "name = line of recipe.toml" in line

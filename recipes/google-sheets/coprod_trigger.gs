@@ -5,12 +5,21 @@
  * seconds, instead of waiting for the nightly sync. Only WHERE the new row is (spreadsheet, tab,
  * row number) is sent, never the answers in it: the app reads the sheet itself.
  *
- * Set up (once, by the person who owns the spreadsheet):
- * 1. Extensions > Apps Script. Paste this whole file into Code.gs and save.
- * 2. Project Settings (the cog) > Script Properties > Add script property, twice:
- *      COPROD_WEBHOOK_URL      https://your-server.example.org/hooks/sheets/<recipe name>
- *      COPROD_WEBHOOK_SECRET   whsec_...  (the same value as the recipe's secret in the server's .env)
- * 3. Back in the editor, choose installCoprodTrigger in the toolbar, press Run, accept the permissions.
+ * Set up (once, by the person who owns the spreadsheet; step 7 of the recipe's README says more):
+ * 1. In the spreadsheet: Extensions > Apps Script. Delete what is in Code.gs, paste this whole
+ *    file in its place, and press the save icon.
+ * 2. Project Settings (the cog on the left) > Script Properties > Add script property, twice:
+ *      COPROD_WEBHOOK_URL      https://your-server.example.org/hooks/sheets/our-coproduction-group
+ *                              (the server's address, then /hooks/sheets/, then the name = line at
+ *                              the top of recipe.toml: our-coproduction-group unless you changed it)
+ *      COPROD_WEBHOOK_SECRET   whsec_...  (the same value as COPROD_WEBHOOK_SECRET in the .env
+ *                              beside the recipe on the server)
+ *    Press Save script properties.
+ * 3. Back in the editor (the < > icon), choose installCoprodTrigger in the list next to Run, press
+ *    Run, and allow what it asks (if Google says it has not verified the app: Advanced, then Go to
+ *    the project). The log at the bottom says "coprod trigger installed".
+ * Each form response is then sent on; Executions (the list icon on the left) shows each run, with
+ * coprod's message if the webhook app refused it.
  *
  * Each notice is signed as Standard Webhooks says (headers webhook-id, webhook-timestamp and
  * webhook-signature "v1,<base64 HMAC-SHA256 of id.timestamp.body>"), so the app can tell it came
@@ -108,6 +117,43 @@ function coprodSignedRequest_(url, secret, body, msgId, timestamp) {
   };
 }
 
+/** The reason the webhook app gives in its JSON answer ({"error": "..."}), or ''. */
+function coprodReason_(response) {
+  try {
+    var answer = JSON.parse(response.getContentText());
+    return answer && typeof answer.error === 'string' ? answer.error : '';
+  } catch (err) {
+    return '';
+  }
+}
+
+/**
+ * What to do about a refusal, from the app's reason. The app never puts a secret in its answer,
+ * and this never prints the secret either.
+ */
+function coprodAdvice_(code, reason) {
+  if (code === 401 && reason.indexOf('timestamp') !== -1) {
+    return 'the time on the notice is more than 5 minutes away from the clock of the server coprod runs on. ' +
+      'Google\'s clock is right, so the server\'s clock is wrong: ask whoever runs the server to set it ' +
+      'to keep the time automatically (for example: timedatectl set-ntp true). The URL and secret are fine.';
+  }
+  if (code === 401) {
+    return 'the signature does not match (' + (reason || 'bad signature') + '): COPROD_WEBHOOK_SECRET here must ' +
+      'be exactly the COPROD_WEBHOOK_SECRET in the .env beside the recipe on the server (copy it again, no spaces).';
+  }
+  if (code === 404 && reason === 'webhooks are not set up for this recipe') {
+    return 'the server has no secret for this recipe: add COPROD_WEBHOOK_SECRET to the .env beside the recipe ' +
+      'on the server, remove the # before [webhook] and secret_env in recipe.toml, and restart the webhook app.';
+  }
+  if (code === 404) {
+    return 'no recipe of that name on the server (' + (reason || 'not found') + '): COPROD_WEBHOOK_URL must end ' +
+      'with /hooks/sheets/ and the name = line of recipe.toml, and the server\'s COPROD_RECIPES must include ' +
+      'the recipe\'s folder.';
+  }
+  return (reason ? 'the app said: ' + reason + '. ' : '') +
+    'Check COPROD_WEBHOOK_URL, and ask whoever runs the server to look at the webhook app\'s log.';
+}
+
 /**
  * Send, retrying a busy or unreachable server briefly with the same webhook-id (the app ignores
  * a second copy). If it still fails, the nightly sync picks the response up anyway.
@@ -129,7 +175,8 @@ function coprodSend_(request) {
       return code;
     }
     if ([429, 502, 503, 504].indexOf(code) === -1) {
-      console.warn('coprod: the webhook app refused the notice (HTTP ' + code + '): check the URL and secret');
+      console.warn('coprod: the webhook app refused the notice (HTTP ' + code + '): ' +
+        coprodAdvice_(code, coprodReason_(response)));
       return code;
     }
   }
