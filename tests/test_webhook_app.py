@@ -30,6 +30,7 @@ from fakes.webhooks import (
     SHEETS_NOTICE,
     SUBMISSION,
     Delivery,
+    assert_every_line_is_a_log_line,
     checked,
     delivery,
     free_port,
@@ -523,7 +524,8 @@ def test_coprod_serve_answers_on_the_local_port_and_records_deliveries(tmp_path:
         _, stderr = proc.communicate(timeout=10)
     assert (tmp_path / "state-inbox.sqlite").exists()
     log = stderr.decode()
-    assert "accepted as event 1" in log
+    assert_every_line_is_a_log_line(log)
+    assert "] INFO coprod.webhook_app: kobotoolbox delivery for recipe youth-panel accepted as event 1" in log
     assert SECRET not in log and PERSON not in log and "Traceback" not in log
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import select
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,9 +18,17 @@ import pytest
 import requests
 
 from coprod.webhook_app.gunicorn_worker import REQUEST_SECONDS
+from coprod.webhook_app.logs import DATE_FORMAT, FORMAT, EveryLineFormatter
 from coprod.webhook_app.settings import MAX_BODY_BYTES
 from fakes import ROOT
-from fakes.webhooks import Delivery, delivery, gunicorn
+from fakes.webhooks import (
+    PERSON,
+    Delivery,
+    assert_every_line_is_a_log_line,
+    assert_nothing_leaked,
+    delivery,
+    gunicorn,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -148,6 +158,52 @@ def test_under_gunicorn_a_body_over_one_mebibyte_is_413_whatever_the_transfer_en
         )
         log = server.log.read_text()
     assert "refused" not in log, "the size is checked before the secret or the signature"
+
+
+def test_under_gunicorn_every_log_line_has_a_time_a_level_and_a_logger_and_the_app_info_lines_show(
+    tmp_path: Path,
+) -> None:
+    with gunicorn(tmp_path) as server:
+        kobo, sheets = delivery("kobotoolbox"), delivery("sheets")
+        answers = [
+            requests.post(server.url + kobo.path, data=kobo.body, headers=kobo.headers, timeout=10),
+            requests.post(server.url + kobo.path, data=kobo.body, headers={**kobo.headers, "X-Coprod-Secret": PERSON},
+                          timeout=10),
+            requests.post(server.url + kobo.path, data=f'{{"name": "{PERSON}"'.encode(), headers=kobo.headers,
+                          timeout=10),
+            requests.post(server.url + sheets.path, data=sheets.body + b" ", headers=sheets.headers, timeout=10),
+        ]  # fmt: skip
+        log = server.log.read_text()
+    assert [a.status_code for a in answers] == [202, 401, 400, 401]
+    assert_every_line_is_a_log_line(log)
+    assert (
+        "] INFO coprod.webhook_app: kobotoolbox delivery for recipe youth-panel accepted as event 1\n" in log
+    )
+    assert (
+        "] WARNING coprod.webhook_app: kobotoolbox delivery for recipe youth-panel refused: wrong secret"
+        in log
+    )
+    assert (
+        "] WARNING coprod.webhook_app: sheets delivery for recipe youth-panel refused: bad signature" in log
+    )
+    assert '] INFO gunicorn.access: "POST /hooks/kobotoolbox/youth-panel HTTP/1.1" 202 ' in log
+    assert "] INFO gunicorn.error: Booting worker with pid" in log
+    assert_nothing_leaked(log, "gunicorn's log")
+    access = [line for line in log.splitlines() if " gunicorn.access: " in line]
+    assert len(access) >= 4 and not any("127.0.0.1" in line for line in access), "no client address"
+
+
+def test_a_message_of_several_lines_has_the_time_level_and_logger_on_every_line() -> None:
+    formatter = EveryLineFormatter(FORMAT, DATE_FORMAT)
+    try:
+        raise ValueError("a traceback, as gunicorn logs one")
+    except ValueError:
+        record = logging.LogRecord(
+            "gunicorn.error", logging.ERROR, __file__, 1, "Error", None, sys.exc_info()
+        )
+    text = formatter.format(record)
+    assert text.count("\n") >= 3
+    assert_every_line_is_a_log_line(text)
 
 
 def test_readme_and_the_systemd_unit_run_gunicorn_with_the_settings_the_tests_use() -> None:

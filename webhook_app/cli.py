@@ -32,7 +32,9 @@ def _settings() -> WebhookSettings | None:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from coprod.webhook_app import logs
+
+    logs.configure()  # the lines look as they do under gunicorn
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080) -> int:

@@ -13,7 +13,15 @@ A client has ``REQUEST_SECONDS`` (10 s) to send its request (``gunicorn_worker``
 16 threads keep answering while 31 clients stall them, and more than that delay answers by 10 s at
 most, not for as long as the clients like. In front, the TLS proxy (recipes/deploy/README.md) has
 its own timeouts and absorbs the rest.
+
+Logs. Every line, gunicorn's and the app's, goes to stderr (the journal, under systemd) with a
+time, the process, a level and the logger's name, and the app's INFO lines show (``logs``). This
+replaces ``--error-logfile`` and ``--access-logfile``: to keep a file, redirect stderr.
 """
+
+import logging
+
+from coprod.webhook_app.logs import ACCESS_FORMAT, LOGGING
 
 wsgi_app = "coprod.webhook_app:create_app()"
 bind = ["127.0.0.1:8000"]  # TLS and the public address are the proxy's job
@@ -35,3 +43,6 @@ preload_app = False
 """Each process builds its own app: its own connection to the inbox, its own worker thread."""
 control_socket_disable = True
 """gunicorn 24+ would otherwise open a control socket in the service user's home folder."""
+logconfig_dict = LOGGING
+access_log_format = ACCESS_FORMAT
+logging.captureWarnings(True)  # a library's warning is a log line too, not a bare print

@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -45,6 +46,19 @@ NEVER_SHOWN = (
     PERSON,
     "Traceback",
 )
+
+
+LOG_LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} \[\d+\] (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: "
+)
+"""A line as the app's processes log it (coprod.webhook_app.logs): time, [pid], level, logger: message."""
+
+
+def assert_every_line_is_a_log_line(text: str) -> None:
+    lines = text.splitlines()
+    assert lines, "nothing was logged"
+    for line in lines:
+        assert LOG_LINE.match(line), f"a line without time, level or logger: {line[:120]!r}"
 
 
 def assert_nothing_leaked(text: str, where: str) -> None:

@@ -1,0 +1,65 @@
+"""How the webhook app's processes log: one line per event, each with a time, the process id, a
+level and the logger's name, for gunicorn's own lines and the app's alike.
+
+Under gunicorn the app's loggers had no handler, so Python's last-resort handler printed their
+warnings as bare messages and dropped their INFO lines ("accepted as event 12"). ``LOGGING`` is a
+``logging.config.dictConfig`` dictionary: gunicorn applies it as ``logconfig_dict``
+(``gunicorn_conf``), and ``coprod serve`` and ``coprod worker`` apply it through ``configure()``.
+The format is gunicorn's own (time with its offset, ``[pid]``, level) with the logger's name added.
+
+coprod's loggers (``coprod.*``) log from INFO; other libraries only their warnings and errors.
+Access lines (``gunicorn.access``) hold the request line, status, size and duration: not the
+client's address or user agent, which are personal data. No line ever holds a secret, a name or
+an answer: the app logs ids, counts and the kinds of errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from typing import Any
+
+PREFIX = "%(asctime)s [%(process)d] %(levelname)s %(name)s: "
+FORMAT = PREFIX + "%(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+ACCESS_FORMAT = '"%(r)s" %(s)s %(B)s bytes %(D)s us'
+"""gunicorn's access-log atoms: request line, status, response size, time taken in microseconds."""
+
+
+class EveryLineFormatter(logging.Formatter):
+    """``FORMAT``, with the prefix repeated on every line of a message that has several (werkzeug's
+    start-up banner, a traceback gunicorn logs), so that no line reaches the log without its time,
+    level and logger, and a search for one line finds whose it is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)  # sets record.asctime and record.message
+        if "\n" not in text:
+            return text
+        first, *rest = text.split("\n")
+        prefix = PREFIX % record.__dict__
+        return "\n".join([first, *(prefix + line for line in rest)])
+
+
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "lines": {"class": f"{__name__}.EveryLineFormatter", "format": FORMAT, "datefmt": DATE_FORMAT}
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "lines", "stream": "ext://sys.stderr"}
+    },
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {
+        "coprod": {"level": "INFO"},
+        # gunicorn sets their levels (--log-level) and would give them handlers of its own
+        "gunicorn.error": {"handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"], "propagate": False},
+    },
+}
+
+
+def configure() -> None:
+    """Log as the app does under gunicorn (for ``coprod serve`` and ``coprod worker``)."""
+    logging.config.dictConfig(LOGGING)
+    logging.captureWarnings(True)  # a library's warning is a log line too, not a bare print
