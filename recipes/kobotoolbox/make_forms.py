@@ -98,6 +98,14 @@ REGISTRATION_SURVEY: list[Row] = [
         relevant="${payment_preference} = 'paid' or ${payment_preference} = 'voucher'",
     ),
     q("end_group", ""),
+    q("begin_group", "support", "Support to take part"),
+    q(
+        "select_one yes_no",
+        "supported",
+        "Have you had training, a mentor or peer support for your part in the project's decisions?",
+        hint="Asked so that we can offer it to anyone who would like it",
+    ),
+    q("end_group", ""),
     FLAGS_FIELD,
 ]
 
@@ -166,6 +174,13 @@ SESSION_SURVEY: list[Row] = [
     q("select_one stages", "stage", "Which stage of the work was it part of?"),
     q("select_one yes_no", "decision_taken", "Was a decision taken?", required="yes"),
     q("text", "decision", "What was decided?", hint="e.g. the budget", relevant="${decision_taken} = 'yes'"),
+    q(
+        "date",
+        "fed_back",
+        "When were the people who gave their views told what was decided?",
+        hint='Leave empty until you have told them ("you said, we did")',
+        relevant="${decision_taken} = 'yes'",
+    ),
     q("end_group", ""),
     q("begin_repeat", "attendees", "Who attended?"),
     q("text", "person_id", "Participant ID", hint="As on their registration, e.g. P017", required="yes"),
@@ -197,6 +212,8 @@ SESSION_CHOICES: list[Row] = [
         ("feedback_on_draft", "Feedback on a draft"),
         ("focus_group", "Focus group"),
         ("information_event", "Information event"),
+        ("feedback_to_participants", "Telling people what was decided (you said, we did)"),
+        ("peer_support", "Peer support"),
         ("other", "Other"),
     ),
     *choices(
