@@ -1,5 +1,9 @@
 """The webhook app under gunicorn on 127.0.0.1: acknowledgement latency, throughput, delivery to flag.
 
+gunicorn runs with the settings README and the systemd unit use (``-c
+python:coprod.webhook_app.gunicorn_conf``: threaded workers, a deadline per request), serving the
+benchmark's app.
+
 Sends a bounded load of Standard Webhooks-signed Sheets deliveries (default 2,000, 20 at a time).
 Before each delivery a new row is added to a fake platform (a session where a decision was taken
 with only staff present), so each delivery should end as one flag written back. The re-check is the
@@ -13,7 +17,8 @@ Usage: python benchmarks/bench_webhook.py [--deliveries 2000] [--concurrency 20]
 
 ``--worker process`` runs the worker apart (``run_worker``, as ``coprod worker`` does) with
 ``COPROD_WEBHOOK_WORKER=off`` in the app; ``thread`` runs it inside each gunicorn process.
-``BENCH_GUNICORN_EXTRA`` adds gunicorn options (e.g. ``-k gthread --threads 4``). Each delivery
+``BENCH_GUNICORN_EXTRA`` adds gunicorn options, which win over the shipped settings (e.g.
+``--threads 4``). Each delivery
 opens its own connection, as KoboToolbox and Apps Script do; the client is one asyncio loop, so
 no time spent waiting for its own GIL is counted as the app's. Everything listens on 127.0.0.1
 only and is stopped at the end. On a small machine the load generator, gunicorn and the re-checks
@@ -55,6 +60,8 @@ from coprod_core.recipe import Entity, EntitySpec  # noqa: E402
 from coprod_core.rows import Row  # noqa: E402
 
 EXTRA = [a for a in os.environ.get("BENCH_GUNICORN_EXTRA", "").split(" ") if a]
+CONF = "python:coprod.webhook_app.gunicorn_conf"
+ACCESS = " gunicorn.access: "
 SECRET_ENV = "BENCH_WEBHOOK_SECRET"
 RECIPE = """
 name = "bench"
@@ -333,10 +340,11 @@ def main() -> None:
             "PYTHONPATH": str(HERE),
         }
         env.pop("COPROD_STATE", None)
-        command = [sys.executable, "-m", "gunicorn", "-w", str(args.app_workers), "-b", f"127.0.0.1:{port}",
-                   "--log-level", "warning", "--access-logfile", str(folder / "access.log"),
-                   "--access-logformat", "%(U)s %(D)s", *EXTRA, "bench_webhook:make_app()"]  # fmt: skip
-        procs = [subprocess.Popen(command, env=env, cwd=folder)]
+        command = [sys.executable, "-m", "gunicorn", "-c", CONF, "--workers", str(args.app_workers),
+                   "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--access-logformat", "%(U)s %(D)s",
+                   *EXTRA, "bench_webhook:make_app()"]  # fmt: skip
+        with (folder / "gunicorn.log").open("wb") as log:  # the app's log, access lines included
+            procs = [subprocess.Popen(command, env=env, cwd=folder, stderr=log)]
         if args.worker == "process":
             procs.append(subprocess.Popen([sys.executable, __file__, "--run-worker"], env=env, cwd=folder))
         platform = platform_db(folder)
@@ -360,15 +368,14 @@ def main() -> None:
                 stop(proc)
         load_after = os.getloadavg()[0]
         lags = [written[n] - sent_at[n] for n in sent_at if n in written]
-        server = [
-            int(line.split()[1]) / 1000
-            for line in (folder / "access.log").read_text().splitlines()
-            if line.startswith("/hooks/")
-        ]
+        access = [line.split(ACCESS, 1)[1].split() for line in (folder / "gunicorn.log").read_text().splitlines()
+                  if ACCESS in line]  # fmt: skip
+        server = [int(us) / 1000 for path, us in access if path.startswith("/hooks/")]
         ms = [x * 1000 for x in latencies]
         base = [x * 1000 for x in floor]
         print(f"webhook app: {args.deliveries} signed deliveries, {args.concurrency} concurrent, "
-              f"gunicorn -w {args.app_workers}{' ' + ' '.join(EXTRA) if EXTRA else ''}, worker as a {args.worker}, "
+              f"gunicorn -c {CONF} --workers {args.app_workers}{' ' + ' '.join(EXTRA) if EXTRA else ''}, "
+              f"worker as a {args.worker}, "
               f"{'fsync on every receipt' if args.fsync else 'WAL synchronous=NORMAL'}")  # fmt: skip
         print(f"  load average  {load_before:.2f} before, {load_after:.2f} after ({os.cpu_count()} CPUs)")
         print(f"  ack latency   p50 {percentile(ms, 0.50):6.1f} ms   p99 {percentile(ms, 0.99):6.1f} ms   "
