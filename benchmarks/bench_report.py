@@ -4,7 +4,7 @@ The data is bench_commands.py's: the core benchmark's synthetic organisation (1x
 2,000 sessions, 200,000 attendances, 50,000 payments) written as CSV exports with a recipe. A sync
 runs first (not timed), so the report reads a state store with every flag in it, as it would
 after a nightly sync. Then, in turn and --repeat times each (the machine's speed drifts, so the
-runs are interleaved and the median shown):
+runs are interleaved and the median shown, with each process's CPU time beside its wall time):
 
 - the floor: a process that only reads the files with Python's csv module;
 - `coprod check` (reads, maps, checks, prints the flags);
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,6 +45,13 @@ KINDS: dict[str, list[str]] = {
     "coprod report --easy-read": ["--easy-read"],
     "coprod report --format md": ["--format", "md"],
 }
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of every child process reaped so far (less sensitive than wall time
+    to other work on a shared machine)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def breakdown(recipe: Path) -> list[tuple[str, float]]:
@@ -76,8 +84,10 @@ def breakdown(recipe: Path) -> list[tuple[str, float]]:
         recipe_name=loaded.recipe.name,
         known=history.known,
         last_report=history.last_report,
+        assessments=result.placements,
+        profiles=result.profiles,
     )
-    out.append(("gather the facts (profiles, ladder, decisions, payments)", time.perf_counter() - t))
+    out.append(("gather the facts (decisions, payments, reasons, flag history)", time.perf_counter() - t))
     for name, kind in (
         ("render staff HTML", ReportKind()),
         ("render shared HTML", ReportKind(share=True)),

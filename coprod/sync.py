@@ -21,6 +21,7 @@ from coprod.connectors.registry import build_connector
 from coprod.state import RunLocked, StateStore, state_path
 from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
+from coprod_core.checks.representation import ProjectProfile
 from coprod_core.flags import Flag, SubjectKind, sort_flags
 from coprod_core.lifecycle import Diff, FlagChange, StaffStatuses, diff_flags, status_warnings
 from coprod_core.mapping import EntityCount, map_dataset
@@ -68,6 +69,8 @@ class RunResult:
     checked: bool = False
     """The checks ran: ``flags`` is the run's answer (False when it stopped before them)."""
     placements: list[Assessment] = field(default_factory=list)
+    profiles: list[ProjectProfile] = field(default_factory=list)
+    """Every project's representation profile, as the representation check judged it (for a report)."""
     """Where every project stands on the ladder, flagged or not (worked out once, with the flags)."""
 
     @property
@@ -255,6 +258,7 @@ def _run_steps(
         found = check_all(mapped.dataset, recipe.settings, today)
         result.flags = sort_flags([*mapped.problems, *found.flags])
         result.placements = found.placements
+        result.profiles = found.profiles
         result.checked = True
         if mode == "check" or state is None:
             return result

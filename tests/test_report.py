@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import shutil
+import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -296,3 +298,18 @@ def test_every_template_ships_in_the_wheel() -> None:
     templates = ROOT / "coprod" / "report" / "templates"
     for path in templates.iterdir():
         assert any(path.relative_to(templates.parent).match(p) for p in patterns), path.name
+
+
+def test_on_a_terminal_it_shows_progress_and_says_where_the_report_went(
+    demo, tmp_path, monkeypatch, capsys
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    out = tmp_path / "r.html"
+    assert main(["report", str(demo), "--share", "--out", str(out), "--date", "2026-11-20"]) == 0
+    assert f"Report written to {out}" in err.getvalue() and " KB)" in err.getvalue()
+    assert out.is_file()

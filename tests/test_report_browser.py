@@ -107,6 +107,14 @@ def test_report_renders_in_chromium_with_no_console_error_and_no_serious_accessi
     boxes = re.findall(rb"/MediaBox\s*\[([^\]]*)\]", pdf)
     assert boxes and all([round(float(v)) for v in box.split()] == [0, 0, 596, 843] for box in boxes)  # A4
 
+    if kind.easy_read:
+        # Easy Read: large type, at least 14 pt (18.67 CSS pixels) for every word on the page.
+        smallest = page.evaluate(
+            """() => Math.min(...[...document.querySelectorAll('h1, h2, p, li, dt, dd')]
+                                  .map(e => parseFloat(getComputedStyle(e).fontSize)))"""
+        )
+        assert smallest >= 14 * 96 / 72 - 0.01
+
     page.add_script_tag(path=str(AXE))
     result = page.evaluate(
         """async () => {

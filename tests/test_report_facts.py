@@ -118,3 +118,15 @@ def test_demo_facts_agree_with_the_flags(demo_run) -> None:
     assert sum(r.rows for r in facts.reasons) == len(
         [f for f in result.flags if f.check_id.startswith("data_quality.")]
     )
+
+
+def test_a_run_keeps_the_profiles_its_representation_check_judged_from() -> None:
+    from coprod_core.checks import check_all
+
+    ds = _under_dataset()
+    found = check_all(ds, CheckSettings(), date(2026, 6, 1))
+    assert found.profiles == representation.profiles(ds, CheckSettings(), date(2026, 6, 1))
+    (profile,) = found.profiles
+    assert {c.category for d in profile.dimensions for c in d.categories if c.under_represented} == {
+        f.evidence["category"] for f in found.flags if f.check_id == "representation.under_represented"
+    }

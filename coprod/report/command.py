@@ -116,6 +116,7 @@ def make_report(
             known=history.known,
             last_report=history.last_report,
             assessments=result.placements,
+            profiles=result.profiles,
         )
         text = render(facts, kind)
     finally:

@@ -20,13 +20,25 @@ from coprod_core.text import day
 MAX_DATES = 5
 """Decisions without the group listed by date; more are counted."""
 
-RUNG_EASY: dict[Rung, str] = {
-    Rung.NONE: "We found nobody with lived experience taking part yet.",
-    Rung.INFORMING: "This means people were told about plans. They were not asked what they think.",
-    Rung.CONSULTATION: "This means people were asked what they think. But they did not make decisions together with staff.",
-    Rung.ENGAGEMENT: "This means people did more than give their views. But they did not make decisions together with staff.",
-    Rung.CO_DESIGN: "This means people helped plan the project. But not at every step, or not from the start.",
-    Rung.CO_PRODUCTION: "This means people worked with staff as equals, from the start and at every step.",
+RUNG_EASY: dict[Rung, tuple[str, ...]] = {
+    Rung.NONE: ("We found nobody with lived experience taking part yet.",),
+    Rung.INFORMING: ("This means people were told about plans.", "They were not asked what they think."),
+    Rung.CONSULTATION: (
+        "This means people were asked what they think.",
+        "But they did not make decisions together with staff.",
+    ),
+    Rung.ENGAGEMENT: (
+        "This means people did more than give their views.",
+        "But they did not make decisions together with staff.",
+    ),
+    Rung.CO_DESIGN: (
+        "This means people helped plan the project.",
+        "But not at every step, or not from the start.",
+    ),
+    Rung.CO_PRODUCTION: (
+        "This means people worked with staff as equals.",
+        "They did it from the start, at every step.",
+    ),
 }
 
 HARD_WORDS: dict[str, str] = {
@@ -59,7 +71,8 @@ class EasySection:
 @dataclass(frozen=True)
 class Word:
     word: str
-    means: str
+    means: tuple[str, ...]
+    """One sentence a line."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,11 @@ class EasyPage:
     subtitle: str
     sections: tuple[EasySection, ...]
     words: tuple[Word, ...]
+
+
+def _lines(text: str) -> tuple[str, ...]:
+    """'One. Two.' -> ('One.', 'Two.'): one sentence a line."""
+    return tuple(part if part.endswith(".") else part + "." for part in text.split(". "))
 
 
 def _cap(text: str) -> str:
@@ -89,7 +107,7 @@ class _EasyBuilder:
             sections.append(self.project(p))
         sections.append(self.payments())
         sections.append(self.what_next())
-        words = tuple(Word(_cap(w), HARD_WORDS[w]) for w in dict.fromkeys(self.used))
+        words = tuple(Word(_cap(w), _lines(HARD_WORDS[w])) for w in dict.fromkeys(self.used))
         return EasyPage(
             title="What we found about co-production",
             subtitle=f"{name}. Up to {day(f.run_date)}.",
@@ -204,7 +222,7 @@ class _EasyBuilder:
             if rung.words in HARD_WORDS:
                 self.used.append(rung.words)
         lines = [f"The project says it is {a.label.words}.", f"What we found shows it is {a.rung.words}."]
-        lines.append(RUNG_EASY[a.rung])
+        lines.extend(RUNG_EASY[a.rung])
         if a.mislabelled:
             self.next.append(
                 f"Staff will change how {p.project.name} works.\nOr they will stop calling it {a.label.words}."

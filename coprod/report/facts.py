@@ -180,19 +180,22 @@ def gather(
     known: Mapping[str, KnownFlag] | None = None,
     last_report: date | None = None,
     assessments: Sequence[Assessment] | None = None,
+    profiles: Sequence[ProjectProfile] | None = None,
 ) -> ReportFacts:
     """Arrange one run's dataset and flags for a report.
 
-    ``known``: the flags the state store remembers (None: no sync has run). ``assessments``: the
-    ladder placements the run already computed, when it did; otherwise they are computed here
-    with the same function the consultation check uses.
+    ``known``: the flags the state store remembers (None: no sync has run). ``assessments`` and
+    ``profiles``: the ladder placements and representation profiles the run's checks made, when it
+    kept them; otherwise they are made here by the same functions the checks use.
     """
     flags = list(flags)
     placed = (
         list(assessments) if assessments is not None else consultation.assess_all(dataset, settings, run_date)
     )
     by_project = {a.project_id: a for a in placed}
-    profiles = {p.project_id: p for p in representation.profiles(dataset, settings, run_date)}
+    if profiles is None:
+        profiles = representation.profiles(dataset, settings, run_date)
+    profile_of = {p.project_id: p for p in profiles}
     under: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for f in _of(flags, UNDER_REPRESENTED):
         under[f.subject.id].add((f.evidence["dimension"], f.evidence["category"]))
@@ -202,7 +205,7 @@ def gather(
     projects = tuple(
         ProjectFacts(
             project=p,
-            profile=profiles.get(p.id),
+            profile=profile_of.get(p.id),
             assessment=by_project[p.id],
             flagged_categories=frozenset(under.get(p.id, ())),
             gap_dimensions=frozenset(gaps.get(p.id, ())),

@@ -9,12 +9,13 @@ what several checks read about decisions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from coprod_core.checks import consultation, feedback, payments, recruitment, representation, support, values
 from coprod_core.checks.attendance import VoiceAttendance
 from coprod_core.checks.consultation import Assessment
+from coprod_core.checks.representation import ProjectProfile
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, sort_flags
 from coprod_core.model import Dataset
@@ -40,6 +41,8 @@ class Checked:
     flags: list[Flag]
     placements: list[Assessment]
     """Every project's placement, flagged or not, by project id (from one pass over the attendance)."""
+    profiles: list[ProjectProfile] = field(default_factory=list)
+    """Every project's representation profile (who took part, against the baseline), by project id."""
 
 
 def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Checked:
@@ -54,14 +57,19 @@ def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Chec
         recruitment.CHECK_ID: recruitment.run,
     }
     flags: list[Flag] = []
+    profiles: list[ProjectProfile] = []
     for check_id, check in CHECKS.items():
         if check_id == consultation.CHECK_ID:
             flags.extend(consultation.flags_for(placements))
+        elif check_id == representation.CHECK_ID:
+            judged = representation.judge(dataset, settings, run_date)
+            flags.extend(judged.flags)
+            profiles = judged.profiles
         elif check_id in shared:
             flags.extend(shared[check_id](dataset, settings, run_date, voice))
         else:
             flags.extend(check(dataset, settings, run_date))
-    return Checked(flags=sort_flags(flags), placements=placements)
+    return Checked(flags=sort_flags(flags), placements=placements, profiles=profiles)
 
 
 def run_checks(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:

@@ -264,17 +264,27 @@ class ProjectProfile:
 
 def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """Representation and voice flags for every project, in a stable order."""
+    return judge(dataset, settings, run_date).flags
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The check's flags and the profiles they were judged from (a report draws the same numbers)."""
+
+    flags: list[Flag]
+    profiles: list[ProjectProfile]
+    """Every project's profile, by project id (empty when no voice role is configured)."""
+
+
+def judge(dataset: Dataset, settings: CheckSettings, run_date: date) -> Judged:
+    """The flags, and every project's profile, from one pass."""
     with collector_paused():
         return _run(dataset, settings, run_date)
 
 
 def profiles(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[ProjectProfile]:
     """Every project's representation profile, by project id: the numbers behind the flags, for a report."""
-    with collector_paused():
-        index = _Index.build(dataset, settings)
-        if index is None:
-            return []
-        return [_profile(dataset, settings, run_date, project, index) for project in index.projects]
+    return judge(dataset, settings, run_date).profiles
 
 
 @dataclass(frozen=True)
@@ -311,20 +321,22 @@ class _Index:
         )
 
 
-def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> Judged:
     index = _Index.build(dataset, settings)
     if index is None:
-        return []
+        return Judged([], [])
     flags: list[Flag] = []
+    found: list[ProjectProfile] = []
     for project in index.projects:
         profile = _profile(dataset, settings, run_date, project, index)
+        found.append(profile)
         flags.extend(_representation(settings, project, profile))
         flags.extend(_decision_group(settings, project, index.people))
     for session in sorted(dataset.sessions, key=lambda s: (s.date, s.id)):
         if session.decision_taken and session.date <= run_date:
             here = index.attendees.get(session.id, set())
             flags.extend(_decision_without_voice(settings, session, index.people, here, index.voice_ids))
-    return flags
+    return Judged(flags, found)
 
 
 def _profile(

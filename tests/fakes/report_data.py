@@ -15,6 +15,7 @@ from decimal import Decimal
 from coprod.report.facts import ReportFacts, gather
 from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
+from coprod_core.checks.representation import ProjectProfile
 from coprod_core.flags import Flag
 from coprod_core.mapping import EntityCount
 from coprod_core.model import (
@@ -71,6 +72,7 @@ class Built:
     counts: dict[str, EntityCount]
     placements: list[Assessment] | None = None
     """The run's ladder placements (None: the report works them out itself)."""
+    profiles: list[ProjectProfile] | None = None
 
 
 def check(
@@ -86,7 +88,7 @@ def check(
             "attendance": EntityCount(len(dataset.attendance), len(dataset.attendance), 0),
             "payments": EntityCount(len(dataset.payments), len(dataset.payments), 0),
         }
-    return Built(dataset, flags, counts, found.placements)
+    return Built(dataset, flags, counts, found.placements, found.profiles)
 
 
 def demo() -> Built:
@@ -97,7 +99,7 @@ def demo() -> Built:
 
     result = run(load_recipe(ROOT / "recipes" / "demo"), mode="check", run_date=RUN_DATE)
     assert result.dataset is not None
-    return Built(result.dataset, result.flags, result.counts, result.placements)
+    return Built(result.dataset, result.flags, result.counts, result.placements, result.profiles)
 
 
 def facts(built: Built, **kwargs: object) -> ReportFacts:
@@ -110,6 +112,7 @@ def facts(built: Built, **kwargs: object) -> ReportFacts:
         recipe_name="test",
         description="Test organisation",
         assessments=built.placements,
+        profiles=built.profiles,
         **kwargs,  # type: ignore[arg-type]
     )
 
