@@ -484,6 +484,10 @@ def parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("worker", help="process the webhook inbox (for several app processes)")
     w.set_defaults(func=cmd_worker)
+
+    from coprod.state_commands import add_parsers
+
+    add_parsers(sub)  # migrate, state copy
     return p
 
 

@@ -18,7 +18,8 @@ from enum import IntEnum
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import Connector, ConnectorContext, ConnectorError, WriteReport
 from coprod.connectors.registry import build_connector
-from coprod.state import RunLocked, StateStore, state_path
+from coprod.schema import SchemaTooNew
+from coprod.state import RunLocked, StateLocationInvalid, StateStore, StoreUnavailable, state_location
 from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
 from coprod_core.checks.representation import ProjectProfile
@@ -196,7 +197,15 @@ def run(
 
     owned_state = False
     if mode == "sync" and state is None:
-        state = StateStore.open(state_path(loaded))
+        try:
+            state = StateStore.open(state_location(loaded))
+        except (StateLocationInvalid, StoreUnavailable, SchemaTooNew) as exc:
+            result.exit_code = exc.exit_code
+            result.messages.append(str(exc))
+            if owned_connectors:
+                for c in conns.values():
+                    c.close()
+            return result
         owned_state = True
     try:
         if mode == "check" or dry_run or state is None:

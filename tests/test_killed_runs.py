@@ -22,7 +22,7 @@ import pytest
 
 from coprod.config import load_recipe
 from coprod.locking import try_flock
-from coprod.state import RunLocked, StateStore, state_path
+from coprod.state import RunLocked, StateStore, state_location
 from coprod.sync import ExitCode, run
 from coprod.webhook_app.inbox import Inbox
 from coprod.webhook_app.settings import WebhookSettings
@@ -127,7 +127,7 @@ def test_a_recheck_after_a_worker_killed_mid_recheck_proceeds(
     monkeypatch.setenv("COPROD_STATE", str(state))  # the re-check's sync, here and in the worker
     options = {"recipes": {"demo": str(demo)}, "state_path": str(state), "poll_interval": 0.05}
     settings = WebhookSettings.from_mapping({**options, "lease_seconds": 1.0})
-    inbox = Inbox(settings.inbox_path)
+    inbox = Inbox.open(settings.inbox_location)
     inbox.record("kobotoolbox", "demo", "uuid:a", "0" * 64)
     env = {**os.environ, "COPROD_STATE": str(state)}
     with killed_at(
@@ -141,7 +141,7 @@ def test_a_recheck_after_a_worker_killed_mid_recheck_proceeds(
         time.sleep(0.1)
     [event] = inbox.events()
     assert event["status"] == "done", event["last_error"]
-    assert StateStore.open(state_path(load_recipe(demo))).known_flags("demo")
+    assert StateStore.open(state_location(load_recipe(demo))).known_flags("demo")
     inbox.close()
 
 

@@ -141,7 +141,7 @@ def test_a_recipe_claimed_by_a_live_worker_is_left_alone_by_another(tmp_path: Pa
     rechecks = Rechecks()
     app = make_app(tmp_path, rechecks)
     deliver(app, "uuid:a")
-    other_process = Inbox(runtime(app).settings.inbox_path)
+    other_process = Inbox.open(runtime(app).settings.inbox_location)
     claim = other_process.claim("youth-panel", lease_seconds=60)
     assert claim is not None and len(claim.event_ids) == 1
     deliver(app, "uuid:b")
@@ -170,7 +170,7 @@ def test_the_worker_thread_is_woken_by_a_delivery(tmp_path: Path) -> None:
 
 
 def test_processed_events_are_purged_after_the_keep_period(tmp_path: Path) -> None:
-    inbox = Inbox(tmp_path / "state.sqlite")
+    inbox = Inbox.open(tmp_path / "state.sqlite")
     for delivery, now in (("old", 1000.0), ("new", 5000.0)):
         inbox.record("kobotoolbox", "r", delivery, "0" * 64, now=now)
         claim = inbox.claim("r", lease_seconds=60, now=now)
@@ -303,7 +303,7 @@ sys.exit(worker())
 
 def test_coprod_worker_processes_the_inbox_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     write_recipe(tmp_path / "recipes" / "youth")
-    inbox = Inbox(tmp_path / "state-inbox.sqlite")  # beside COPROD_STATE, as the app keeps it
+    inbox = Inbox.open(tmp_path / "state-inbox.sqlite")  # beside COPROD_STATE, as the app keeps it
     inbox.record("kobotoolbox", "youth-panel", "uuid:a", "0" * 64)
     env = {
         **os.environ,

@@ -48,7 +48,9 @@ class Runtime:
         if self.thread is not None and self.thread.is_alive() and self.pid == os.getpid():
             return
         # its own connection: its checkpoints and claims never hold the receipts' lock
-        worker = Worker(self.settings, Inbox(self.settings.inbox_path, self.settings.fsync_each_receipt))
+        worker = Worker(
+            self.settings, Inbox.open(self.settings.inbox_location, self.settings.fsync_each_receipt)
+        )
         self.thread = threading.Thread(
             target=worker.run, args=(self.stop, self.wake), name="coprod-worker", daemon=True
         )
@@ -100,7 +102,7 @@ def create_app(settings: WebhookSettings | Mapping[str, Any] | None = None) -> F
         JSON_SORT_KEYS=False,
     )
     app.debug = False
-    inbox = Inbox(resolved.inbox_path, resolved.fsync_each_receipt, for_receipts=True)
+    inbox = Inbox.open(resolved.inbox_location, resolved.fsync_each_receipt, for_receipts=True)
     runtime = Runtime(settings=resolved, inbox=inbox)
     app.extensions["coprod_webhook"] = runtime
     for bp in (kobotoolbox.bp, sheets.bp, civicrm.bp, health.bp):

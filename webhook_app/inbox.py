@@ -9,9 +9,16 @@ a worker that dies leaves a claim whose lease runs out, and the next worker take
 crash between receipt and write-back loses nothing, and a re-send is recognised by its delivery
 id (KoboToolbox ``meta/rootUuid``, Standard Webhooks ``webhook-id``) and not re-checked twice.
 
-The inbox has its own SQLite file beside the sync's state file. SQLite lets one writer at a time into
-a file, and a re-check's sync commits (each with an fsync) held receipts waiting for up to ~35 ms
-when the two shared one; apart, a receipt waits only for other receipts and the worker's short claims.
+Two engines behind one interface, as for the state store (``coprod/state.py``):
+
+- SQLite: the inbox has its own file beside the sync's state file. SQLite lets one writer at a
+  time into a file, and a re-check's sync commits (each with an fsync) held receipts waiting for up
+  to ~35 ms when the two shared one; apart, a receipt waits only for other receipts and the
+  worker's short claims.
+- PostgreSQL (``webhook_app/inbox_postgres.py``): the ``webhook_inbox`` table in the state
+  database, shared by app hosts and workers; workers claim with ``FOR UPDATE SKIP LOCKED``.
+
+The queries both engines share are written once here, with ``?`` placeholders.
 """
 
 from __future__ import annotations
@@ -21,37 +28,41 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhook_inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    platform TEXT NOT NULL,
-    recipe TEXT NOT NULL,
-    delivery_id TEXT NOT NULL,
-    subject TEXT NOT NULL DEFAULT '',
-    body_sha256 TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    claim_token TEXT,
-    lease_until REAL,
-    done_at REAL,
-    last_error TEXT,
-    UNIQUE (platform, recipe, delivery_id)
-);
-CREATE INDEX IF NOT EXISTS webhook_inbox_open ON webhook_inbox (status, recipe);
-CREATE INDEX IF NOT EXISTS webhook_inbox_claim ON webhook_inbox (claim_token);
-"""
+from coprod.schema import Upgrade, upgrade
+from coprod.state import StoreLocation, now_text
+from coprod.state_sql import Sql
+from coprod.state_sqlite import _Sql
 
 PENDING, CLAIMED, DONE = "pending", "claimed", "done"
 
 RECEIPT_CHECKPOINT_PAGES = 10_000
 """About 40 MB of WAL: far more than a worker ever lets build up between its own checkpoints."""
+
+COLUMNS = (
+    "id",
+    "platform",
+    "recipe",
+    "delivery_id",
+    "subject",
+    "body_sha256",
+    "received_at",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "claim_token",
+    "lease_until",
+    "done_at",
+    "last_error",
+)
+OPEN_EVENTS = "recipe = ? AND (status = ? OR (status = ? AND lease_until < ?))"
+"""A recipe's events a claim takes: pending (due or backing off) or abandoned by a dead worker."""
 
 
 @dataclass(frozen=True)
@@ -72,69 +83,50 @@ class Backlog:
     oldest_pending_age: float | None
 
 
-class Inbox:
-    """The ``webhook_inbox`` table in the inbox file. One per process and role; safe across threads.
+class Inbox(ABC):
+    """The ``webhook_inbox`` table. One per process and role; safe across threads.
 
-    The connection is opened lazily and again after a fork, because gunicorn may fork a process
-    that already built the app, and a SQLite connection must not cross a fork.
-
-    ``for_receipts``: this connection answers deliveries, so it leaves WAL checkpoints (which fsync)
-    to the worker's connection, which runs one after each round of work. It still checkpoints
-    itself if the WAL grows past ``RECEIPT_CHECKPOINT_PAGES`` (no worker running), to bound the file.
+    ``Inbox.open(location, ...)`` gives the engine the state location names: for SQLite the
+    location is the inbox file itself; for PostgreSQL, the state database.
     """
 
-    def __init__(
-        self, path: str | Path, fsync_each_receipt: bool = False, for_receipts: bool = False
-    ) -> None:
-        self.path = Path(path)
-        self.fsync_each_receipt = fsync_each_receipt
-        self.for_receipts = for_receipts
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-        self._pid = 0
+    location: StoreLocation
+    upgrades: list[Upgrade]
 
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None or self._pid != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            # synchronous=NORMAL: a committed receipt survives the app being killed (the case that
-            # matters here), and commits cost microseconds instead of an fsync each. After a power
-            # cut the last receipts may be lost; the nightly sync covers them.
-            conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync_each_receipt else 'NORMAL'}")
-            if self.for_receipts:
-                conn.execute(f"PRAGMA wal_autocheckpoint={RECEIPT_CHECKPOINT_PAGES}")
-            conn.executescript(SCHEMA)
-            self._db, self._pid = conn, os.getpid()
-        return self._db
+    @classmethod
+    def open(
+        cls,
+        location: StoreLocation | str | Path,
+        fsync_each_receipt: bool = False,
+        for_receipts: bool = False,
+    ) -> Inbox:
+        from coprod.state import parse_location
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        where = parse_location(location)
+        if where.engine == "postgresql":
+            from coprod.webhook_app.inbox_postgres import PostgresInbox
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            yield self._conn()
+            return PostgresInbox(where)
+        return SQLiteInbox(where, fsync_each_receipt=fsync_each_receipt, for_receipts=for_receipts)
 
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None and self._pid == os.getpid():
-                self._db.close()
-            self._db = None
+    @abstractmethod
+    def _tx(self) -> AbstractContextManager[Sql]: ...
 
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Sql]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def migrate(self) -> list[Upgrade]:
+        """Bring the inbox's schema up to date now (it happens on first use anyway)."""
+        with self._read():
+            pass
+        return self.upgrades
+
+    @abstractmethod
     def checkpoint(self) -> None:
-        """Copy the WAL into the database file (a PASSIVE checkpoint: receipts carry on meanwhile)."""
-        with self._read() as conn:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        """Engine housekeeping after a round of work (SQLite copies its WAL back)."""
 
     # receipt -------------------------------------------------------------------------------------
 
@@ -149,29 +141,29 @@ class Inbox:
     ) -> int | None:
         """Record a delivery. Returns its event id, or None when this delivery was already recorded."""
         now = time.time() if now is None else now
-        with self._write() as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO webhook_inbox "
+        with self._tx() as sql:
+            rows = sql.rows(
+                "INSERT INTO webhook_inbox "
                 "(platform, recipe, delivery_id, subject, body_sha256, received_at, next_attempt_at) "
-                "VALUES (?,?,?,?,?,?,?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, recipe, delivery_id) DO NOTHING RETURNING id",
                 (platform, recipe, delivery_id, subject, body_sha256, now, now),
             )
-            return int(cur.lastrowid) if cur.rowcount == 1 and cur.lastrowid else None
+        return int(rows[0][0]) if rows else None
 
     # work ----------------------------------------------------------------------------------------
 
     def due_recipes(self, now: float | None = None) -> list[str]:
         """Recipes with an event ready to work on and no live claim (one re-check at a time)."""
         now = time.time() if now is None else now
-        with self._read() as conn:
-            rows = conn.execute(
+        with self._read() as sql:
+            rows = sql.rows(
                 "SELECT DISTINCT recipe FROM webhook_inbox WHERE "
                 "(status = ? AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?)",
                 (PENDING, now, CLAIMED, now),
-            ).fetchall()
+            )
             live = {
                 r[0]
-                for r in conn.execute(
+                for r in sql.rows(
                     "SELECT DISTINCT recipe FROM webhook_inbox WHERE status = ? AND lease_until >= ?",
                     (CLAIMED, now),
                 )
@@ -186,36 +178,43 @@ class Inbox:
         """
         now = time.time() if now is None else now
         token = uuid.uuid4().hex
-        open_events = "recipe = ? AND (status = ? OR (status = ? AND lease_until < ?))"
-        with self._write() as conn:
-            live = conn.execute(
-                "SELECT 1 FROM webhook_inbox WHERE recipe = ? AND status = ? AND lease_until >= ? LIMIT 1",
-                (recipe, CLAIMED, now),
-            ).fetchone()
-            due = conn.execute(
-                "SELECT 1 FROM webhook_inbox WHERE recipe = ? AND "
-                "((status = ? AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?)) LIMIT 1",
-                (recipe, PENDING, now, CLAIMED, now),
-            ).fetchone()
-            if live or not due:
+        with self._tx() as sql:
+            if not self._may_claim(sql, recipe, now):
                 return None
-            conn.execute(
-                f"UPDATE webhook_inbox SET status = ?, claim_token = ?, lease_until = ? WHERE {open_events}",
-                (CLAIMED, token, now + lease_seconds, recipe, PENDING, CLAIMED, now),
-            )
-            rows = conn.execute(
-                "SELECT id, attempts FROM webhook_inbox WHERE claim_token = ? ORDER BY id", (token,)
-            ).fetchall()
+            rows = self._take(sql, recipe, token, now + lease_seconds, now)
         if not rows:
             return None
         return Claim(
-            recipe=recipe, token=token, event_ids=[r[0] for r in rows], attempts=max(r[1] for r in rows)
+            recipe=recipe, token=token, event_ids=sorted(r[0] for r in rows), attempts=max(r[1] for r in rows)
+        )
+
+    def _may_claim(self, sql: Sql, recipe: str, now: float) -> bool:
+        """No live claim on the recipe, and at least one event due."""
+        live = sql.rows(
+            "SELECT 1 FROM webhook_inbox WHERE recipe = ? AND status = ? AND lease_until >= ? LIMIT 1",
+            (recipe, CLAIMED, now),
+        )
+        due = sql.rows(
+            "SELECT 1 FROM webhook_inbox WHERE recipe = ? AND "
+            "((status = ? AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?)) LIMIT 1",
+            (recipe, PENDING, now, CLAIMED, now),
+        )
+        return not live and bool(due)
+
+    def _take(
+        self, sql: Sql, recipe: str, token: str, lease_until: float, now: float
+    ) -> list[tuple[Any, ...]]:
+        """Mark the recipe's open events claimed by ``token``; return their (id, attempts)."""
+        return sql.rows(
+            f"UPDATE webhook_inbox SET status = ?, claim_token = ?, lease_until = ? WHERE {OPEN_EVENTS} "
+            "RETURNING id, attempts",
+            (CLAIMED, token, lease_until, recipe, PENDING, CLAIMED, now),
         )
 
     def renew(self, claim: Claim, lease_seconds: float, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        with self._write() as conn:
-            conn.execute(
+        with self._tx() as sql:
+            sql.run(
                 "UPDATE webhook_inbox SET lease_until = ? WHERE claim_token = ? AND status = ?",
                 (now + lease_seconds, claim.token, CLAIMED),
             )
@@ -223,13 +222,12 @@ class Inbox:
     def complete(self, claim: Claim, now: float | None = None) -> int:
         """Mark the claim's events done. Returns how many were still held by this claim."""
         now = time.time() if now is None else now
-        with self._write() as conn:
-            cur = conn.execute(
+        with self._tx() as sql:
+            return sql.run(
                 "UPDATE webhook_inbox SET status = ?, done_at = ?, claim_token = NULL, lease_until = NULL, "
                 "last_error = NULL WHERE claim_token = ? AND status = ?",
                 (DONE, now, claim.token, CLAIMED),
             )
-            return cur.rowcount
 
     def fail(self, claim: Claim, reason: str, retry_in: float, now: float | None = None) -> None:
         """Put the claim's events back, to be tried again in ``retry_in`` seconds.
@@ -237,8 +235,8 @@ class Inbox:
         ``reason`` is stored for the operator: an error kind or exit code, never personal data.
         """
         now = time.time() if now is None else now
-        with self._write() as conn:
-            conn.execute(
+        with self._tx() as sql:
+            sql.run(
                 "UPDATE webhook_inbox SET status = ?, attempts = attempts + 1, next_attempt_at = ?, "
                 "claim_token = NULL, lease_until = NULL, last_error = ? WHERE claim_token = ? AND status = ?",
                 (PENDING, now + retry_in, reason[:200], claim.token, CLAIMED),
@@ -246,22 +244,22 @@ class Inbox:
 
     def purge_done(self, older_than: float, now: float | None = None) -> int:
         now = time.time() if now is None else now
-        with self._write() as conn:
-            return conn.execute(
+        with self._tx() as sql:
+            return sql.run(
                 "DELETE FROM webhook_inbox WHERE status = ? AND done_at < ?", (DONE, now - older_than)
-            ).rowcount
+            )
 
     # health --------------------------------------------------------------------------------------
 
     def backlog(self, now: float | None = None) -> Backlog:
         """Open events (pending or claimed), how many are being retried, and the oldest one's age."""
         now = time.time() if now is None else now
-        with self._read() as conn:
-            count, retrying, oldest = conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(attempts > 0), 0), MIN(received_at) FROM webhook_inbox "
-                "WHERE status != ?",
+        with self._read() as sql:
+            count, retrying, oldest = sql.rows(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0), MIN(received_at) "
+                "FROM webhook_inbox WHERE status != ?",
                 (DONE,),
-            ).fetchone()
+            )[0]
         return Backlog(
             pending=int(count),
             retrying=int(retrying),
@@ -270,8 +268,106 @@ class Inbox:
 
     def events(self, recipe: str | None = None) -> list[dict[str, object]]:
         """Every row (for tests and the operator): identifiers, statuses and digests only."""
-        query = "SELECT * FROM webhook_inbox" + (" WHERE recipe = ?" if recipe else "") + " ORDER BY id"
-        with self._read() as conn:
-            cur = conn.execute(query, (recipe,) if recipe else ())
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        query = (
+            f"SELECT {', '.join(COLUMNS)} FROM webhook_inbox"
+            + (" WHERE recipe = ?" if recipe else "")
+            + " ORDER BY id"
+        )
+        with self._read() as sql:
+            rows = sql.rows(query, (recipe,) if recipe else ())
+        return [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+
+    # moving an inbox (coprod state copy) ---------------------------------------------------------
+
+    def load(self, events: Sequence[dict[str, object]]) -> int:
+        """Add events from another inbox (their ids are made anew; delivery ids stay unique)."""
+        columns = COLUMNS[1:]
+        with self._tx() as sql:
+            sql.run_many(
+                f"INSERT INTO webhook_inbox ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+                "ON CONFLICT (platform, recipe, delivery_id) DO NOTHING",
+                [tuple(e.get(c) for c in columns) for e in events],
+            )
+        return len(events)
+
+
+class SQLiteInbox(Inbox):
+    """The inbox file. The connection is opened lazily and again after a fork, because gunicorn may
+    fork a process that already built the app, and a SQLite connection must not cross a fork.
+
+    ``for_receipts``: this connection answers deliveries, so it leaves WAL checkpoints (which fsync)
+    to the worker's connection, which runs one after each round of work. It still checkpoints
+    itself if the WAL grows past ``RECEIPT_CHECKPOINT_PAGES`` (no worker running), to bound the file.
+    """
+
+    def __init__(
+        self, location: StoreLocation, fsync_each_receipt: bool = False, for_receipts: bool = False
+    ) -> None:
+        assert location.path is not None
+        self.location = location
+        self.path = location.path
+        self.fsync_each_receipt = fsync_each_receipt
+        self.for_receipts = for_receipts
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._pid = 0
+        self.upgrades: list[Upgrade] = []
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # synchronous=NORMAL: a committed receipt survives the app being killed (the case that
+            # matters here), and commits cost microseconds instead of an fsync each. After a power
+            # cut the last receipts may be lost; the nightly sync covers them.
+            conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync_each_receipt else 'NORMAL'}")
+            if self.for_receipts:
+                conn.execute(f"PRAGMA wal_autocheckpoint={RECEIPT_CHECKPOINT_PAGES}")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.upgrades = [upgrade("inbox", "sqlite", _Sql(conn).rows, now_text())]
+            except BaseException:
+                conn.execute("ROLLBACK")
+                conn.close()
+                raise
+            conn.execute("COMMIT")
+            self._db, self._pid = conn, os.getpid()
+        return self._db
+
+    @contextmanager
+    def _tx(self) -> Iterator[Sql]:
+        with self._lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Sql(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[Sql]:
+        with self._lock:
+            yield _Sql(self._conn())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None and self._pid == os.getpid():
+                self._db.close()
+            self._db = None
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file (a PASSIVE checkpoint: receipts carry on meanwhile)."""
+        with self._read() as sql:
+            sql.rows("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def inbox_location(state: StoreLocation) -> StoreLocation:
+    """Where the inbox lives for a state location: ``state.sqlite`` -> ``state-inbox.sqlite`` beside
+    it (its own file, see above); a PostgreSQL state database holds the inbox table itself."""
+    if state.engine != "sqlite" or state.path is None:
+        return state
+    path = state.path
+    return StoreLocation("sqlite", path=path.with_name(f"{path.stem}-inbox{path.suffix or '.sqlite'}"))

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from coprod.state import StateLocationInvalid, StoreLocation, parse_location
+from coprod.webhook_app.inbox import inbox_location
 from coprod_core.recipe import Recipe, parse_recipe
 
 log = logging.getLogger("coprod.webhook_app")
@@ -66,8 +68,9 @@ def sync_recheck(name: str, path: Path) -> int:
 class WebhookSettings:
     recipes: Mapping[str, RecipeHook]
     """URL name -> recipe. ``/hooks/<platform>/<name>`` answers 404 for any other name."""
-    state_path: Path
-    """The sync's SQLite state file (``COPROD_STATE``); the inbox is its own file beside it."""
+    state_path: Path | str
+    """The sync's state (``COPROD_STATE``): a SQLite file, with the inbox in its own file beside
+    it, or a ``postgresql://`` address, whose database also holds the inbox."""
     recheck: Recheck = sync_recheck
     worker_thread: bool = True
     """Run the worker as a thread inside each app process (off when ``coprod worker`` runs apart)."""
@@ -85,9 +88,18 @@ class WebhookSettings:
     receipt survives the process being killed, and the nightly sync covers a power cut."""
 
     @property
-    def inbox_path(self) -> Path:
-        """``state.sqlite`` -> ``state-inbox.sqlite``: the same folder, its own file (see inbox.py)."""
-        return self.state_path.with_name(f"{self.state_path.stem}-inbox{self.state_path.suffix or '.sqlite'}")
+    def state_location(self) -> StoreLocation:
+        return parse_location(self.state_path)
+
+    @property
+    def inbox_location(self) -> StoreLocation:
+        """``state.sqlite`` -> ``state-inbox.sqlite`` beside it; a PostgreSQL database holds both."""
+        return inbox_location(self.state_location)
+
+    @property
+    def inbox_path(self) -> Path | None:
+        """The inbox file (SQLite only)."""
+        return self.inbox_location.path
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> WebhookSettings:
@@ -104,7 +116,11 @@ class WebhookSettings:
             )
         hooks = load_hooks(recipes, env)
         state = options.pop("state_path", None)
-        state_file = Path(state).expanduser() if state else default_state_path(hooks, env)
+        try:
+            where = parse_location(str(state)) if state else default_state_location(hooks, env)
+        except StateLocationInvalid as exc:
+            raise SettingsError(f"COPROD_STATE: {exc}") from None
+        state_file: Path | str = where.path if where.path is not None else str(where.url)
         unknown = set(options) - {f for f in cls.__dataclass_fields__ if f not in ("recipes", "state_path")}
         if unknown:
             raise SettingsError(f"unknown webhook settings: {', '.join(sorted(unknown))}")
@@ -234,18 +250,18 @@ def _kobo_hook_options(name: str, recipe: Recipe) -> tuple[str, str] | None:
     return None
 
 
-def default_state_path(hooks: Mapping[str, RecipeHook], env: Mapping[str, str] | None) -> Path:
-    """``COPROD_STATE``, else the state file of the only recipe, else ``.coprod/state.sqlite`` here."""
+def default_state_location(hooks: Mapping[str, RecipeHook], env: Mapping[str, str] | None) -> StoreLocation:
+    """``COPROD_STATE``, else the state of the only recipe, else ``.coprod/state.sqlite`` here."""
     from coprod.config import LoadedRecipe, load_env
-    from coprod.state import state_path
+    from coprod.state import state_location
 
     merged = load_env(Path.cwd(), env)
     if merged.get("COPROD_STATE"):
-        return Path(merged["COPROD_STATE"]).expanduser()
+        return parse_location(merged["COPROD_STATE"])
     if len(hooks) == 1:
         hook = next(iter(hooks.values()))
         recipe = _read_recipe(hook.path)
         if recipe is not None:
             loaded = LoadedRecipe(recipe=recipe, path=hook.path, dir=hook.path.parent, env=merged)
-            return state_path(loaded)
-    return Path.cwd() / ".coprod" / "state.sqlite"
+            return state_location(loaded)
+    return StoreLocation("sqlite", path=Path.cwd() / ".coprod" / "state.sqlite")

@@ -118,8 +118,8 @@ def run_worker(
     Settings as for ``create_app`` (None: from the environment and ``.env``).
     """
     resolved = coerce_settings(settings)
-    inbox = Inbox(resolved.inbox_path, resolved.fsync_each_receipt)
-    log.info("worker started for %d recipe(s), inbox %s", len(resolved.recipes), resolved.inbox_path)
+    inbox = Inbox.open(resolved.inbox_location, resolved.fsync_each_receipt)
+    log.info("worker started for %d recipe(s), inbox %s", len(resolved.recipes), resolved.inbox_location)
     try:
         Worker(resolved, inbox).run(stop_event or threading.Event())
     finally:

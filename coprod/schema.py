@@ -1,0 +1,239 @@
+"""The stores' versioned schema: each change is a numbered migration, applied once, in order.
+
+Both engines keep a ``schema_versions`` table (one row per component: ``state`` for flags, cursors,
+row counts, meta and run history; ``inbox`` for the webhook inbox). Opening a store upgrades it
+to the newest version this coprod knows, inside one transaction (and, on PostgreSQL, under an
+advisory lock, so two hosts starting at once do not both migrate); ``coprod migrate`` does the
+same by hand and says what it did. A store written by a newer coprod is refused rather than
+guessed at. Files from before versioning (no ``schema_versions`` table) start at version 0: the
+first migration only creates what is missing, so their rows, and every flag's status, stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+class SchemaTooNew(Exception):
+    """The store was written by a newer coprod than this one."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    why: str
+    sqlite: str
+    postgresql: str
+
+    def sql(self, engine: str) -> str:
+        return self.sqlite if engine == "sqlite" else self.postgresql
+
+
+STATE_V1_SQLITE = """
+CREATE TABLE IF NOT EXISTS flags (
+    recipe TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    check_id TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    subject_kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    project_id TEXT,
+    facts_digest TEXT NOT NULL,
+    status TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (recipe, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    recipe TEXT NOT NULL, source TEXT NOT NULL, entity TEXT NOT NULL, cursor TEXT,
+    PRIMARY KEY (recipe, source, entity)
+);
+CREATE TABLE IF NOT EXISTS row_counts (
+    recipe TEXT NOT NULL, entity TEXT NOT NULL, rows INTEGER NOT NULL,
+    PRIMARY KEY (recipe, entity)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    recipe TEXT NOT NULL, key TEXT NOT NULL, value TEXT,
+    PRIMARY KEY (recipe, key)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipe TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    exit_code INTEGER,
+    summary TEXT
+);
+"""
+
+STATE_V1_POSTGRESQL = """
+CREATE TABLE IF NOT EXISTS flags (
+    recipe TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    check_id TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    subject_kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    project_id TEXT,
+    facts_digest TEXT NOT NULL,
+    status TEXT NOT NULL,
+    first_seen DATE NOT NULL,
+    last_seen DATE NOT NULL,
+    PRIMARY KEY (recipe, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    recipe TEXT NOT NULL, source TEXT NOT NULL, entity TEXT NOT NULL, cursor TEXT,
+    PRIMARY KEY (recipe, source, entity)
+);
+CREATE TABLE IF NOT EXISTS row_counts (
+    recipe TEXT NOT NULL, entity TEXT NOT NULL, rows INTEGER NOT NULL,
+    PRIMARY KEY (recipe, entity)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    recipe TEXT NOT NULL, key TEXT NOT NULL, value TEXT,
+    PRIMARY KEY (recipe, key)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    recipe TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    exit_code INTEGER,
+    summary TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_recipe ON runs (recipe, id);
+"""
+
+STATE: Sequence[Migration] = (
+    Migration(1, "flags, cursors, row counts, meta and run history", STATE_V1_SQLITE, STATE_V1_POSTGRESQL),
+    Migration(
+        2,
+        "the run lock is held by the operating system (flock) or the server (advisory lock): "
+        "the lock rows of earlier versions go",
+        "DROP TABLE IF EXISTS locks;",
+        "DROP TABLE IF EXISTS locks;",
+    ),
+)
+
+INBOX_V1_SQLITE = """
+CREATE TABLE IF NOT EXISTS webhook_inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    platform TEXT NOT NULL,
+    recipe TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    subject TEXT NOT NULL DEFAULT '',
+    body_sha256 TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    claim_token TEXT,
+    lease_until REAL,
+    done_at REAL,
+    last_error TEXT,
+    UNIQUE (platform, recipe, delivery_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_inbox_open ON webhook_inbox (status, recipe);
+CREATE INDEX IF NOT EXISTS webhook_inbox_claim ON webhook_inbox (claim_token);
+"""
+
+INBOX_V1_POSTGRESQL = """
+CREATE TABLE IF NOT EXISTS webhook_inbox (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    platform TEXT NOT NULL,
+    recipe TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    subject TEXT NOT NULL DEFAULT '',
+    body_sha256 TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at DOUBLE PRECISION NOT NULL,
+    claim_token TEXT,
+    lease_until DOUBLE PRECISION,
+    done_at DOUBLE PRECISION,
+    last_error TEXT,
+    UNIQUE (platform, recipe, delivery_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_inbox_open ON webhook_inbox (status, recipe);
+CREATE INDEX IF NOT EXISTS webhook_inbox_claim ON webhook_inbox (claim_token);
+"""
+
+INBOX: Sequence[Migration] = (
+    Migration(
+        1,
+        "the webhook inbox: identifiers, digests and statuses of deliveries",
+        INBOX_V1_SQLITE,
+        INBOX_V1_POSTGRESQL,
+    ),
+)
+
+COMPONENTS: dict[str, Sequence[Migration]] = {"state": STATE, "inbox": INBOX}
+
+VERSIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_versions (
+    component TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    upgraded_at TEXT NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    component: str
+    before: int
+    after: int
+
+    def __str__(self) -> str:
+        if self.before == self.after:
+            return f"{self.component}: schema version {self.after}, up to date"
+        return f"{self.component}: schema upgraded from version {self.before} to {self.after}"
+
+
+Execute = Callable[[str, tuple[object, ...]], list[tuple[object, ...]]]
+"""Run one statement with parameters (``?`` placeholders) and return its rows, inside the caller's
+transaction."""
+
+
+def latest(component: str) -> int:
+    return COMPONENTS[component][-1].version
+
+
+def upgrade(component: str, engine: str, execute: Execute, now: str) -> Upgrade:
+    """Apply the component's migrations newer than the store's version, in order.
+
+    The caller holds a transaction (and, on PostgreSQL, the migration lock) around this call, so a
+    failed migration leaves the store as it was.
+    """
+    execute(VERSIONS_TABLE, ())
+    rows = execute("SELECT version FROM schema_versions WHERE component = ?", (component,))
+    before = int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+    newest = latest(component)
+    if before > newest:
+        raise SchemaTooNew(
+            f"the {component} store is at schema version {before}, newer than this coprod knows "
+            f"({newest}): it was written by a newer coprod. Upgrade coprod on this machine."
+        )
+    for migration in COMPONENTS[component]:
+        if migration.version > before:
+            for statement in _statements(migration.sql(engine)):
+                execute(statement, ())
+    if before != newest:
+        execute(
+            "INSERT INTO schema_versions (component, version, upgraded_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (component) DO UPDATE SET version = excluded.version, upgraded_at = excluded.upgraded_at",
+            (component, newest, now),
+        )
+    return Upgrade(component, before, newest)
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements, one at a time (neither driver runs a parameterless script in a
+    transaction the same way; none of ours has a ';' inside a statement)."""
+    return [s.strip() for s in script.split(";") if s.strip()]

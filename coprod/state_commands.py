@@ -1,0 +1,127 @@
+"""``coprod migrate`` and ``coprod state copy``: the state store's upkeep, for a data officer.
+
+Where the state is comes from ``--state``, else ``COPROD_STATE`` (environment or ``.env``), else
+the recipe given (its ``[state] path`` or ``.coprod/state.sqlite`` beside it). With SQLite the
+webhook inbox is a second file beside the state file; with PostgreSQL both live in one database.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Protocol
+
+from coprod.schema import SchemaTooNew, Upgrade
+from coprod.state import StateLocationInvalid, StateStore, StoreLocation, StoreUnavailable, parse_location
+
+
+class Lines(Protocol):
+    def line(self, text: str = "") -> None: ...
+
+
+PROBLEMS = (StateLocationInvalid, StoreUnavailable, SchemaTooNew)
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    m = sub.add_parser("migrate", help="upgrade the state store's schema now (it also upgrades on start)")
+    m.add_argument("recipe", nargs="?", help="a recipe whose state store to upgrade")
+    m.add_argument("--state", help="the state store: a SQLite file or a postgresql://... address")
+    m.set_defaults(func=cmd_migrate)
+
+    st = sub.add_parser("state", help="the state store: copy it to another place or engine")
+    st_sub = st.add_subparsers(dest="state_command", required=True)
+    cp = st_sub.add_parser("copy", help="copy a state store (and its webhook inbox) into an empty one")
+    cp.add_argument("source", help="where the state is now: a SQLite file or a postgresql://... address")
+    cp.add_argument("target", help="where it goes (empty): a SQLite file or a postgresql://... address")
+    cp.set_defaults(func=cmd_state_copy)
+
+
+def _location(args: argparse.Namespace) -> StoreLocation:
+    from coprod.config import load_env, load_recipe
+    from coprod.state import state_location
+
+    if args.state:
+        return parse_location(args.state)
+    if args.recipe:
+        return state_location(load_recipe(args.recipe))
+    env = load_env(Path.cwd())
+    if env.get("COPROD_STATE"):
+        return parse_location(env["COPROD_STATE"])
+    raise StateLocationInvalid("say which state store: give a recipe, --state, or set COPROD_STATE")
+
+
+def _open_both(location: StoreLocation) -> tuple[StateStore, list[Upgrade]]:
+    from coprod.webhook_app.inbox import Inbox, inbox_location
+
+    store = StateStore.open(location)
+    inbox = Inbox.open(inbox_location(location))
+    try:
+        return store, [*store.upgrades, *inbox.migrate()]
+    finally:
+        inbox.close()
+
+
+def cmd_migrate(args: argparse.Namespace, output: Lines) -> int:
+    say = output.line
+    from coprod.config import RecipeInvalid
+
+    try:
+        location = _location(args)
+        store, upgrades = _open_both(location)
+    except RecipeInvalid as exc:
+        say(
+            f"coprod: the recipe has problems; run 'coprod validate {args.recipe}' ({len(exc.problems)} found)"
+        )
+        return 2
+    except PROBLEMS as exc:
+        say(f"coprod: {exc}")
+        return int(exc.exit_code)
+    store.close()
+    say(f"state store at {location}:")
+    for upgrade in upgrades:
+        say(f"  {upgrade}")
+    return 0
+
+
+def cmd_state_copy(args: argparse.Namespace, output: Lines) -> int:
+    """Copy flags (with the statuses staff set), cursors, row counts, meta, run history and the
+    webhook inbox. The target must be empty, so nothing is merged or overwritten by mistake."""
+    say = output.line
+    from coprod.webhook_app.inbox import Inbox, inbox_location
+
+    try:
+        source_at, target_at = parse_location(args.source), parse_location(args.target)
+        if source_at == target_at:
+            raise StateLocationInvalid("the source and the target are the same store")
+        if source_at.engine == "sqlite" and not (source_at.path and source_at.path.is_file()):
+            raise StateLocationInvalid(f"there is no state file at {source_at}")
+        source, target = StateStore.open(source_at), StateStore.open(target_at)
+    except PROBLEMS as exc:
+        say(f"coprod: {exc}")
+        return int(exc.exit_code)
+    try:
+        if not target.is_empty():
+            say(f"coprod: the target {target_at} already holds state; copy only into an empty store")
+            return 2
+        added = target.load(source.dump())
+        source_inbox, target_inbox = (
+            Inbox.open(inbox_location(source_at)),
+            Inbox.open(inbox_location(target_at)),
+        )
+        try:
+            events = source_inbox.events()
+            if target_inbox.events():
+                say(f"coprod: the target's webhook inbox is not empty ({inbox_location(target_at)})")
+                return 2
+            added["webhook_inbox"] = target_inbox.load(events)
+        finally:
+            source_inbox.close()
+            target_inbox.close()
+    finally:
+        source.close()
+        target.close()
+    say(f"copied {source_at} into {target_at}:")
+    for table, n in added.items():
+        say(f"  {table:<14} {n} rows")
+    say("Point COPROD_STATE at the new store, and keep the old one until a sync has run.")
+    return 0

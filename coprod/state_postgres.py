@@ -1,0 +1,230 @@
+"""The PostgreSQL state store: one database shared by several app hosts, workers and cron syncs.
+
+Used as PostgreSQL is meant to be used rather than with coordination of our own: a connection
+pool (psycopg_pool) for the store's short transactions, and for each recipe's run an advisory
+lock held by a connection of its own. The server releases an advisory lock when the connection
+that holds it ends, so a killed worker, a crashed host or a cut network never blocks a recipe:
+with the keepalive settings below, the server notices a vanished client within about a minute.
+
+Connection details come from the ``postgresql://user@host:port/database`` address; a password
+is best kept out of it (``PGPASSWORD`` or ``~/.pgpass``, read by libpq), and it is never shown:
+messages name the address without its password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool
+
+from coprod.state import RunLocked, StoreLocation, StoreUnavailable, locked_message, now_text
+from coprod.state_sql import SQLStateStore
+
+LOCK_POLL = 0.1
+POOL_MAX = 4
+KEEPALIVE: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+"""libpq keepalives: a client notices a server (or network) gone within about a minute."""
+SERVER_KEEPALIVE = (
+    "SET tcp_keepalives_idle = 30",
+    "SET tcp_keepalives_interval = 10",
+    "SET tcp_keepalives_count = 3",
+)
+"""Set on each lock connection, so the server drops a vanished client's locks within a minute."""
+
+
+class LockLost(RunLocked):
+    """The connection holding the run's lock was cut while the run went on."""
+
+
+def advisory_key(kind: str, name: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_lock`` (the same on every host and version)."""
+    digest = hashlib.blake2b(f"coprod:{kind}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def qmarks(sql: str) -> str:
+    """The shared queries use ``?``; psycopg wants ``%s`` (no query here has a literal ``?`` or ``%``)."""
+    return sql.replace("?", "%s")
+
+
+class PgSql:
+    """A psycopg connection inside a transaction, behind the interface the shared queries use."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self.conn.execute(qmarks(sql), tuple(params))
+        return list(cur.fetchall()) if cur.description else []
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self.conn.execute(qmarks(sql), tuple(params)).rowcount
+
+    def run_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        if params:
+            with self.conn.cursor() as cur:
+                cur.executemany(qmarks(sql), params)
+
+    def insert_id(self, sql: str, params: Sequence[Any]) -> int:
+        row = self.conn.execute(qmarks(sql), tuple(params)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+class PgPool:
+    """A connection pool made lazily in each process: a connection must not cross a fork
+    (gunicorn forks workers from a process that may already have built the app)."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+        self._pool: ConnectionPool[Any] | None = None
+        self._pid = 0
+        self._mutex = threading.Lock()
+
+    def get(self) -> ConnectionPool[Any]:
+        with self._mutex:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=POOL_MAX,
+                    kwargs={"autocommit": True, "application_name": self.name, **KEEPALIVE},
+                    open=True,
+                    timeout=30,
+                )
+                self._pid = os.getpid()
+            return self._pool
+
+    @contextmanager
+    def transaction(self) -> Iterator[PgSql]:
+        with self.get().connection() as conn, conn.transaction():
+            yield PgSql(conn)
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._pool is not None and self._pid == os.getpid():
+                self._pool.close()
+            self._pool = None
+
+
+def connect_error(location: StoreLocation, exc: Exception) -> str:
+    """A connection failure in words, with the address but never a password."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot reach the PostgreSQL state store at {location}: {first}"
+
+
+def direct_connection(location: StoreLocation, **extra: Any) -> psycopg.Connection[Any]:
+    """A connection of its own (not from the pool), or StoreUnavailable in words."""
+    try:
+        return psycopg.connect(
+            make_conninfo(location.url or "", connect_timeout=10, **KEEPALIVE, **extra), autocommit=True
+        )
+    except psycopg.Error as exc:
+        raise StoreUnavailable(connect_error(location, exc)) from None
+
+
+class PostgresStateStore(SQLStateStore):
+    engine = "postgresql"
+
+    def __init__(self, location: StoreLocation) -> None:
+        assert location.url is not None
+        self.location = location
+        self._pool = PgPool(location.url, "coprod state")
+        self._lock_conns: dict[str, psycopg.Connection[Any]] = {}
+        self.upgrades = self._migrate()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[PgSql]:
+        with self._pool.transaction() as sql:
+            yield sql
+
+    @contextmanager
+    def _read(self) -> Iterator[PgSql]:
+        with self._pool.transaction() as sql:
+            yield sql
+
+    @contextmanager
+    def _migration_tx(self) -> Iterator[PgSql]:
+        """Migrations run on a connection of their own, made at once: an unreachable server is
+        said in words here, when the store is opened, rather than after the pool's long wait."""
+        with direct_connection(self.location) as conn, conn.transaction():
+            yield PgSql(conn)
+
+    def _before_migrate(self, sql: Any) -> None:
+        # Two hosts starting at once: one migrates, the other waits, then finds nothing to do.
+        sql.rows("SELECT pg_advisory_xact_lock(?)", (advisory_key("migrate", "schema"),))
+
+    def save_flags(self, recipe: str, flags: dict[str, Any]) -> None:
+        self._still_locked(recipe)
+        super().save_flags(recipe, flags)
+
+    # lock ----------------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, recipe: str, timeout: float = 10.0) -> Iterator[None]:
+        """The recipe's advisory lock, on a connection of its own for as long as the run lasts."""
+        started = now_text()
+        name = f"coprod run {socket.gethostname()} {os.getpid()} {started}"
+        conn = direct_connection(self.location, application_name=name[:63])
+        try:
+            for statement in SERVER_KEEPALIVE:
+                conn.execute(statement)
+            key = advisory_key("run", recipe)
+            deadline = time.monotonic() + timeout
+            while not PgSql(conn).rows("SELECT pg_try_advisory_lock(?)", (key,))[0][0]:
+                if time.monotonic() >= deadline:
+                    raise RunLocked(locked_message(recipe, _holder(conn, key), timeout))
+                time.sleep(min(LOCK_POLL, max(0.0, deadline - time.monotonic())))
+            self._lock_conns[recipe] = conn
+            try:
+                yield
+            finally:
+                self._lock_conns.pop(recipe, None)
+        finally:
+            conn.close()  # ending the session releases the advisory lock
+
+    def _still_locked(self, recipe: str) -> None:
+        """Before saving, prove the run still holds its lock: if its connection was cut, another
+        run may have started, and saving now could undo that run's work."""
+        conn = self._lock_conns.get(recipe)
+        if conn is None:
+            return
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.Error:
+            raise LockLost(
+                f"the connection holding recipe '{recipe}''s run lock on the state database was cut, "
+                "so another run may have started: nothing was saved to the state store. The flags "
+                "written to the tools are kept (writes are matched by fingerprint); the next run "
+                "finishes the job."
+            ) from None
+
+
+def _holder(conn: psycopg.Connection[Any], key: int) -> str:
+    """'host pid started' of the session holding the advisory lock, from its application name."""
+    row = conn.execute(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s "
+        "AND l.objsubid = 1",
+        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+    ).fetchone()
+    name = str(row[0]) if row and row[0] else ""
+    return name.removeprefix("coprod run ") if name.startswith("coprod run ") else ""

@@ -1,0 +1,233 @@
+"""The state store's queries, written once for both engines.
+
+SQLite and PostgreSQL accept the same SQL for everything the store does (``ON CONFLICT ... DO
+UPDATE`` upserts included); only placeholders (``?`` here, ``%s`` for psycopg), connections and
+the run lock differ, and those live in ``state_sqlite.py`` and ``state_postgres.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import date
+from typing import Any, Protocol
+
+from coprod.schema import Upgrade, upgrade
+from coprod.state import StateStore, now_text
+from coprod_core.flags import Severity, SubjectKind
+from coprod_core.lifecycle import FlagStatus, KnownFlag
+
+FLAG_COLUMNS = (
+    "recipe",
+    "fingerprint",
+    "check_id",
+    "severity",
+    "subject_kind",
+    "subject_id",
+    "project_id",
+    "facts_digest",
+    "status",
+    "first_seen",
+    "last_seen",
+)
+TABLES: dict[str, tuple[str, ...]] = {
+    "flags": FLAG_COLUMNS,
+    "cursors": ("recipe", "source", "entity", "cursor"),
+    "row_counts": ("recipe", "entity", "rows"),
+    "meta": ("recipe", "key", "value"),
+    "runs": ("recipe", "mode", "started_at", "finished_at", "exit_code", "summary"),
+}
+"""What ``coprod state copy`` moves, column by column (run ids are made anew by the target)."""
+
+
+class Sql(Protocol):
+    """One connection inside one transaction, with ``?`` placeholders."""
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Execute; return the rows affected."""
+        ...
+
+    def run_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None: ...
+
+    def insert_id(self, sql: str, params: Sequence[Any]) -> int:
+        """Execute an INSERT with ``RETURNING id``; return the id."""
+        ...
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+class SQLStateStore(StateStore):
+    engine: str
+
+    @abstractmethod
+    def _tx(self) -> AbstractContextManager[Sql]:
+        """A write transaction (serialised with other writers)."""
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Sql]: ...
+
+    def _migration_tx(self) -> AbstractContextManager[Sql]:
+        return self._tx()
+
+    def _migrate(self, components: Sequence[str] = ("state",)) -> list[Upgrade]:
+        done = []
+        for component in components:
+            with self._migration_tx() as sql:
+                self._before_migrate(sql)
+                done.append(upgrade(component, self.engine, lambda s, p: sql.rows(s, p), now_text()))
+        return done
+
+    def _before_migrate(self, sql: Sql) -> None:
+        """Hook for an engine that must serialise migrations across processes itself."""
+
+    # flags ---------------------------------------------------------------------------------------
+
+    def known_flags(self, recipe: str) -> dict[str, KnownFlag]:
+        with self._read() as sql:
+            rows = sql.rows(f"SELECT {', '.join(FLAG_COLUMNS)} FROM flags WHERE recipe = ?", (recipe,))
+        out = {}
+        for r in rows:
+            f = dict(zip(FLAG_COLUMNS, r, strict=True))
+            out[f["fingerprint"]] = KnownFlag(
+                fingerprint=f["fingerprint"],
+                check_id=f["check_id"],
+                severity=Severity(f["severity"]),
+                subject_kind=SubjectKind(f["subject_kind"]),
+                subject_id=f["subject_id"],
+                project_id=f["project_id"],
+                facts_digest=f["facts_digest"],
+                status=FlagStatus(f["status"]),
+                first_seen=_day(f["first_seen"]),
+                last_seen=_day(f["last_seen"]),
+            )
+        return out
+
+    def save_flags(self, recipe: str, flags: dict[str, KnownFlag]) -> None:
+        with self._tx() as sql:
+            sql.run("DELETE FROM flags WHERE recipe = ?", (recipe,))
+            sql.run_many(
+                f"INSERT INTO flags ({', '.join(FLAG_COLUMNS)}) VALUES ({', '.join('?' * len(FLAG_COLUMNS))})",
+                [
+                    (
+                        recipe,
+                        k.fingerprint,
+                        k.check_id,
+                        k.severity.value,
+                        k.subject_kind.value,
+                        k.subject_id,
+                        k.project_id,
+                        k.facts_digest,
+                        k.status.value,
+                        k.first_seen.isoformat(),
+                        k.last_seen.isoformat(),
+                    )
+                    for k in flags.values()
+                ],
+            )
+
+    # cursors, counts, meta -----------------------------------------------------------------------
+
+    def get_cursor(self, recipe: str, source: str, entity: str) -> str | None:
+        with self._read() as sql:
+            rows = sql.rows(
+                "SELECT cursor FROM cursors WHERE recipe = ? AND source = ? AND entity = ?",
+                (recipe, source, entity),
+            )
+        return rows[0][0] if rows else None
+
+    def set_cursor(self, recipe: str, source: str, entity: str, cursor: str | None) -> None:
+        with self._tx() as sql:
+            sql.run(
+                "INSERT INTO cursors (recipe, source, entity, cursor) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (recipe, source, entity) DO UPDATE SET cursor = excluded.cursor",
+                (recipe, source, entity, cursor),
+            )
+
+    def row_counts(self, recipe: str) -> dict[str, int]:
+        with self._read() as sql:
+            rows = sql.rows("SELECT entity, rows FROM row_counts WHERE recipe = ?", (recipe,))
+        return {e: int(n) for e, n in rows}
+
+    def set_row_counts(self, recipe: str, counts: dict[str, int]) -> None:
+        with self._tx() as sql:
+            sql.run_many(
+                "INSERT INTO row_counts (recipe, entity, rows) VALUES (?, ?, ?) "
+                "ON CONFLICT (recipe, entity) DO UPDATE SET rows = excluded.rows",
+                [(recipe, e, n) for e, n in counts.items()],
+            )
+
+    def get_meta(self, recipe: str, key: str) -> str | None:
+        with self._read() as sql:
+            rows = sql.rows("SELECT value FROM meta WHERE recipe = ? AND key = ?", (recipe, key))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, recipe: str, key: str, value: str | None) -> None:
+        with self._tx() as sql:
+            if value is None:
+                sql.run("DELETE FROM meta WHERE recipe = ? AND key = ?", (recipe, key))
+            else:
+                sql.run(
+                    "INSERT INTO meta (recipe, key, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT (recipe, key) DO UPDATE SET value = excluded.value",
+                    (recipe, key, value),
+                )
+
+    # runs ----------------------------------------------------------------------------------------
+
+    def start_run(self, recipe: str, mode: str) -> int:
+        with self._tx() as sql:
+            return sql.insert_id(
+                "INSERT INTO runs (recipe, mode, started_at) VALUES (?, ?, ?) RETURNING id",
+                (recipe, mode, now_text()),
+            )
+
+    def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
+        with self._tx() as sql:
+            sql.run(
+                "UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
+                (now_text(), exit_code, json.dumps(summary, sort_keys=True), run_id),
+            )
+
+    def runs(self, recipe: str, limit: int = 20) -> list[dict[str, Any]]:
+        names = ["id", *TABLES["runs"]]
+        with self._read() as sql:
+            rows = sql.rows(
+                f"SELECT {', '.join(names)} FROM runs WHERE recipe = ? ORDER BY id DESC LIMIT ?",
+                (recipe, limit),
+            )
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    # moving a store ------------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        with self._read() as sql:
+            for table, columns in TABLES.items():
+                order = " ORDER BY id" if table == "runs" else ""
+                rows = sql.rows(f"SELECT {', '.join(columns)} FROM {table}{order}")
+                out[table] = [dict(zip(columns, _plain(r), strict=True)) for r in rows]
+        return out
+
+    def load(self, tables: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+        added: dict[str, int] = {}
+        with self._tx() as sql:
+            for table, columns in TABLES.items():
+                rows = tables.get(table) or []
+                sql.run_many(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                    [tuple(r.get(c) for c in columns) for r in rows],
+                )
+                added[table] = len(rows)
+        return added
+
+
+def _plain(row: Sequence[Any]) -> Iterator[Any]:
+    """Values as both engines take them back: dates as ISO text."""
+    for v in row:
+        yield v.isoformat() if isinstance(v, date) else v

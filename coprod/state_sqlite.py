@@ -1,0 +1,138 @@
+"""The SQLite state store: one file, the embedded default for one charity on one machine.
+
+SQLite in WAL mode lets the webhook app and a cron sync share the file. The per-recipe run lock
+is a lock file beside it, held with ``flock``: the operating system releases it when its holder
+ends, however it ends (even ``kill -9``), so a killed run never blocks the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from coprod.locking import try_flock
+from coprod.state import RunLocked, StoreLocation, locked_message, now_text
+from coprod.state_sql import SQLStateStore
+
+LOCK_POLL = 0.1
+"""Seconds between tries while waiting for another run of the recipe to end."""
+
+
+class _Sql:
+    """sqlite3 behind the small interface the shared queries use (``?`` placeholders already)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.conn.execute(sql, tuple(params)).fetchall()]
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self.conn.execute(sql, tuple(params)).rowcount
+
+    def run_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, params)
+
+    def insert_id(self, sql: str, params: Sequence[Any]) -> int:
+        return int(self.conn.execute(sql, tuple(params)).fetchone()[0])
+
+
+class SQLiteStateStore(SQLStateStore):
+    """The state file. One instance per process; thread-safe."""
+
+    engine = "sqlite"
+
+    def __init__(self, location: StoreLocation) -> None:
+        assert location.path is not None
+        self.location = location
+        self.path = location.path
+        self._mutex = threading.RLock()
+        self._memory_locks: dict[str, threading.Lock] = {}
+        if not location.memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+        if not location.memory:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        self._conn = conn
+        self.upgrades = self._migrate()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[_Sql]:
+        with self._mutex:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Sql(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[_Sql]:
+        with self._mutex:
+            yield _Sql(self._conn)
+
+    # lock ----------------------------------------------------------------------------------------
+
+    def lock_path(self, recipe: str) -> Path:
+        """The recipe's lock file: beside the state file, ``state.sqlite.RECIPE.lock``."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", recipe)
+        return self.path.with_name(f"{self.path.name}.{safe}.lock")
+
+    @contextmanager
+    def lock(self, recipe: str, timeout: float = 10.0) -> Iterator[None]:
+        """An ``flock`` on the recipe's lock file, taken on a file description of its own, so it also
+        keeps out another thread of this process. The kernel drops it when the holder's process
+        ends, so a run killed with SIGKILL leaves nothing to wait for. The file stays (removing it
+        would let a waiter lock a name that no longer exists); it holds the holder's host and
+        process id, for the message a waiting run gives.
+        """
+        if self.location.memory:
+            with self._memory_lock(recipe, timeout):
+                yield
+            return
+        path = self.lock_path(recipe)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            while not try_flock(fd):
+                if time.monotonic() >= deadline:
+                    raise RunLocked(locked_message(recipe, _holder(fd), timeout))
+                time.sleep(min(LOCK_POLL, max(0.0, deadline - time.monotonic())))
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{socket.gethostname()} {os.getpid()} {now_text()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing the only description of the file releases the lock
+
+    @contextmanager
+    def _memory_lock(self, recipe: str, timeout: float) -> Iterator[None]:
+        """An in-memory store (tests) has no file beside it: a lock per recipe in this process."""
+        with self._mutex:
+            held = self._memory_locks.setdefault(recipe, threading.Lock())
+        if not held.acquire(timeout=max(timeout, 0.0)):
+            raise RunLocked(locked_message(recipe, "", timeout))
+        try:
+            yield
+        finally:
+            held.release()
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, from the lock file: 'host pid started' (empty if not written yet)."""
+    try:
+        return os.pread(fd, 200, 0).decode(errors="replace").strip()
+    except OSError:
+        return ""

@@ -1,0 +1,61 @@
+"""Fixtures shared by the whole suite: the state store's two engines.
+
+``store_location`` runs a test once against SQLite (a file in the test's folder) and once against
+PostgreSQL (a fresh database on a real server started for the session), so the state-store and
+inbox suites prove both engines the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.postgres import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    name = postgres_server.create_database()
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's state store lives: a SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.sqlite")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def open_store() -> Iterator[Any]:
+    """``open_store(location)``: StateStore.open, closed again when the test ends (a PostgreSQL
+    store holds a connection pool, which must not outlive its database)."""
+    from coprod.state import StateStore
+
+    opened: list[StateStore] = []
+
+    def _open(location: Any) -> StateStore:
+        store = StateStore.open(location)
+        opened.append(store)
+        return store
+
+    yield _open
+    for store in opened:
+        store.close()

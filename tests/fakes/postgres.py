@@ -1,0 +1,85 @@
+"""A real PostgreSQL server for the tests: Debian's ``postgresql`` package, started in a temporary
+data directory on a Unix socket (no TCP port at all), and stopped after the session.
+
+``.ci/run`` installs the package when it is missing. Run as root (as CI is), the server runs as
+the ``postgres`` system user, which PostgreSQL insists on; the tests connect as ``coprod`` with
+trust authentication over the socket, which only this machine can reach.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+
+class PostgresMissing(RuntimeError):
+    pass
+
+
+def bindir() -> Path:
+    """Where initdb and pg_ctl are (Debian keeps them out of PATH, in /usr/lib/postgresql/N/bin)."""
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    raise PostgresMissing(
+        "PostgreSQL is not installed: the state-store tests run against a real server. "
+        "Install Debian's package (apt-get install postgresql), as .ci/run does."
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PostgresServer:
+    def __init__(self) -> None:
+        self.bin = bindir()
+        self.base = Path(tempfile.mkdtemp(prefix="coprod-pg-"))  # short: a socket path has a length limit
+        self.data = self.base / "data"
+        self.port = _free_port()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            shutil.chown(self.base, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "coprod", "-A", "trust", "-E", "UTF8", "--no-sync")
+        options = f"-k {self.base} -c listen_addresses='' -p {self.port} -c fsync=off -c max_connections=200"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.base / "log"), "-w", "start")
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self.bin / tool), *args]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://coprod@/{database}?host={self.base}&port={self.port}"
+
+    def create_database(self) -> str:
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def drop_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)

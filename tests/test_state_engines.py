@@ -1,0 +1,231 @@
+"""Choosing the state store's engine, upgrading its schema, and what PostgreSQL adds: a run lock
+the server releases when its holder's connection ends, however it ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from coprod.cli import main
+from coprod.schema import STATE_V1_SQLITE, SchemaTooNew, latest
+from coprod.state import RunLocked, StateLocationInvalid, StateStore, StoreLocation, parse_location
+from coprod.state_postgres import LockLost
+from coprod_core.flags import Severity, Subject, SubjectKind, make_flag
+from coprod_core.lifecycle import FlagStatus, diff_flags
+from fakes import ROOT
+
+
+def _flags(n: int = 1) -> dict:
+    flags = [
+        make_flag(
+            check_id="payments.owed",
+            severity=Severity.WARNING,
+            subject=Subject(kind=SubjectKind.PERSON, id=str(i)),
+            title="Payment owed",
+            message="owed",
+            evidence={},
+            identity={"i": i},
+        )
+        for i in range(n)
+    ]
+    return diff_flags({}, flags, {}, date(2026, 11, 1)).next_state
+
+
+# where the state is --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "engine", "shown"),
+    [
+        ("/var/lib/coprod/state.sqlite", "sqlite", "/var/lib/coprod/state.sqlite"),
+        (":memory:", "sqlite", ":memory:"),
+        ("sqlite:///var/lib/coprod/state.sqlite", "sqlite", "/var/lib/coprod/state.sqlite"),
+        ("postgresql://coprod@db.example:5432/coprod", "postgresql", "postgresql://coprod@db.example:5432/coprod"),
+        ("postgres://coprod:s3cret@db.example/coprod", "postgresql", "postgres://coprod@db.example/coprod"),
+    ],
+)
+def test_a_state_setting_is_a_path_or_an_address_coprod_understands(value: str, engine: str, shown: str) -> None:
+    where = parse_location(value)
+    assert where.engine == engine
+    assert str(where) == shown  # never a password
+
+
+@pytest.mark.parametrize("value", ["mysql://coprod@db/coprod", "redis://localhost", "sqlite://relative.db"])
+def test_any_other_address_is_refused_not_taken_for_a_folder(value: str) -> None:
+    with pytest.raises(StateLocationInvalid):
+        parse_location(value)
+
+
+def _demo(tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "demo"
+    shutil.copytree(ROOT / "recipes" / "demo", target, ignore=shutil.ignore_patterns(".coprod", "coprod-*"))
+    return target
+
+
+def test_sync_with_an_unknown_state_address_exits_2_and_makes_no_folder(tmp_path, monkeypatch, capsys) -> None:
+    demo = _demo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COPROD_STATE", "mysql://coprod@db/coprod")
+    assert main(["sync", str(demo), "--date", "2026-11-20"]) == 2
+    assert "not something coprod can use" in capsys.readouterr().out
+    assert not (tmp_path / "mysql:").exists()
+
+
+def test_sync_with_an_unreachable_postgresql_exits_3_naming_it_without_its_password(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """Until now `COPROD_STATE=postgresql://...` quietly made a folder named 'postgresql:' here."""
+    demo = _demo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COPROD_STATE", f"postgresql://coprod:s3cret@/coprod?host={tmp_path}/nowhere&port=1")
+    assert main(["sync", str(demo), "--date", "2026-11-20"]) == 3
+    out = capsys.readouterr().out
+    assert "cannot reach the PostgreSQL state store at postgresql://coprod@/coprod" in out
+    assert "s3cret" not in out
+    assert not (tmp_path / "postgresql:").exists()
+
+
+# a versioned schema ------------------------------------------------------------------------------
+
+
+def test_a_state_file_from_before_versioning_is_upgraded_keeping_every_flags_status(tmp_path: Path) -> None:
+    """Today's files: the version-1 tables, the old lock table, no schema_versions."""
+    path = tmp_path / "state.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(STATE_V1_SQLITE + "CREATE TABLE locks (recipe TEXT PRIMARY KEY, holder TEXT, expires_at REAL);")
+    statuses = ["open", "acknowledged", "wont_fix", "resolved"]
+    for i, status in enumerate(statuses):
+        old.execute(
+            "INSERT INTO flags VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            ("demo", f"fp{i}", "payments.owed", "warning", "person", str(i), None, "d", status, "2026-01-01", "2026-02-01"),
+        )
+    old.execute("INSERT INTO locks VALUES ('demo', 'host:1', 0)")
+    old.commit()
+    old.close()
+    store = StateStore.open(path)
+    assert [str(u) for u in store.upgrades] == [f"state: schema upgraded from version 0 to {latest('state')}"]
+    assert {fp: f.status.value for fp, f in store.known_flags("demo").items()} == {
+        f"fp{i}": s for i, s in enumerate(statuses)
+    }
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "locks" not in tables
+    store.close()
+    again = StateStore.open(path)
+    assert [str(u) for u in again.upgrades] == [f"state: schema version {latest('state')}, up to date"]
+    again.close()
+
+
+def test_a_store_written_by_a_newer_coprod_is_refused(store_location: str) -> None:
+    StateStore.open(store_location).close()
+    if store_location.startswith("postgresql"):
+        with psycopg.connect(store_location, autocommit=True) as conn:
+            conn.execute("UPDATE schema_versions SET version = 99 WHERE component = 'state'")
+    else:
+        with sqlite3.connect(store_location) as conn:
+            conn.execute("UPDATE schema_versions SET version = 99 WHERE component = 'state'")
+    with pytest.raises(SchemaTooNew, match="version 99, newer than this coprod knows"):
+        StateStore.open(store_location)
+
+
+def test_coprod_migrate_says_what_it_upgraded(tmp_path, capsys) -> None:
+    path = tmp_path / "state.sqlite"
+    sqlite3.connect(path).executescript(STATE_V1_SQLITE)
+    assert main(["migrate", "--state", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"state: schema upgraded from version 0 to {latest('state')}" in out
+    assert f"inbox: schema upgraded from version 0 to {latest('inbox')}" in out
+    assert (tmp_path / "state-inbox.sqlite").is_file()
+    assert main(["migrate", "--state", str(path)]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_coprod_state_copy_moves_a_sqlite_state_into_postgresql(tmp_path, postgres_url, capsys) -> None:
+    from coprod.webhook_app.inbox import Inbox
+
+    path = tmp_path / "state.sqlite"
+    old = StateStore.open(path)
+    [(fp, known)] = _flags().items()
+    from dataclasses import replace
+
+    old.save_flags("demo", {fp: replace(known, status=FlagStatus.ACKNOWLEDGED)})
+    old.close()
+    inbox = Inbox.open(tmp_path / "state-inbox.sqlite")
+    inbox.record("kobotoolbox", "demo", "uuid:a", "0" * 64)
+    inbox.close()
+    assert main(["state", "copy", str(path), postgres_url]) == 0
+    out = capsys.readouterr().out
+    assert "flags          1 rows" in out and "webhook_inbox  1 rows" in out
+    moved = StateStore.open(postgres_url)
+    assert moved.known_flags("demo")[fp].status is FlagStatus.ACKNOWLEDGED
+    moved.close()
+    pg_inbox = Inbox.open(postgres_url)
+    assert [e["delivery_id"] for e in pg_inbox.events()] == ["uuid:a"]
+    pg_inbox.close()
+    assert main(["state", "copy", str(path), postgres_url]) == 2  # never into a store that holds state
+    assert "already holds state" in capsys.readouterr().out
+
+
+# the PostgreSQL run lock --------------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from coprod.state import StateStore
+
+with StateStore.open(sys.argv[2]).lock("demo", timeout=1):
+    Path(sys.argv[1]).write_text("held")
+    time.sleep(600)
+"""
+
+
+def test_a_postgresql_lock_whose_holder_was_killed_with_sigkill_is_free_at_once(tmp_path, postgres_url) -> None:
+    store = StateStore.open(postgres_url)
+    marker = tmp_path / "held"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(marker), postgres_url])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        with pytest.raises(RunLocked, match=f"process {proc.pid} on ") as refused, store.lock("demo", timeout=0.3):
+            pass
+        assert "waited 0.3 seconds" in str(refused.value)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    started = time.monotonic()
+    with store.lock("demo", timeout=5):
+        assert time.monotonic() - started < 2
+    store.close()
+
+
+def test_a_cut_connection_releases_the_lock_and_its_run_saves_nothing(postgres_url) -> None:
+    """A host whose connection is cut loses its lock at once; when it comes back to save, it
+    finds out and stops, so two runs never both save."""
+    holder, other = StateStore.open(postgres_url), StateStore.open(postgres_url)
+    with holder.lock("demo", timeout=1):
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            cut = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'coprod run %'"
+            ).fetchall()
+        assert cut == [(True,)]
+        time.sleep(0.2)
+        with other.lock("demo", timeout=2):
+            pass  # the server released the cut connection's lock
+        with pytest.raises(LockLost, match="nothing was saved"):
+            holder.save_flags("demo", _flags())
+    assert other.known_flags("demo") == {}
+    holder.close()
+    other.close()

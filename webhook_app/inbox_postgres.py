@@ -1,0 +1,63 @@
+"""The webhook inbox in PostgreSQL: one table shared by every app host and worker.
+
+Receipts are single-row inserts from a connection pool. Workers on any host claim a recipe's
+events in one transaction that first takes a transaction-scoped advisory lock on the recipe (two
+workers seeing the same burst: one claims every event, the other finds the lock taken and moves
+on, so a burst still makes one re-check), and then takes the rows with ``FOR UPDATE SKIP LOCKED``
+(rows another transaction is changing are never waited for or taken twice). A claim's lease is
+what a dead worker leaves behind; the next worker takes its events again once the lease runs out,
+and the recipe's run lock (an advisory lock on the worker's connection) is released by the server
+the moment that worker's connection ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from coprod.schema import upgrade
+from coprod.state import StoreLocation, now_text
+from coprod.state_postgres import PgPool, PgSql, advisory_key, direct_connection
+from coprod.state_sql import Sql
+from coprod.webhook_app.inbox import CLAIMED, OPEN_EVENTS, PENDING, Inbox
+
+
+class PostgresInbox(Inbox):
+    def __init__(self, location: StoreLocation) -> None:
+        assert location.url is not None
+        self.location = location
+        self._pool = PgPool(location.url, "coprod inbox")
+        with direct_connection(location) as conn, conn.transaction():
+            sql = PgSql(conn)
+            sql.rows("SELECT pg_advisory_xact_lock(?)", (advisory_key("migrate", "schema"),))
+            self.upgrades = [upgrade("inbox", "postgresql", sql.rows, now_text())]
+
+    @contextmanager
+    def _tx(self) -> Iterator[PgSql]:
+        with self._pool.transaction() as sql:
+            yield sql
+
+    @contextmanager
+    def _read(self) -> Iterator[PgSql]:
+        with self._pool.transaction() as sql:
+            yield sql
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def checkpoint(self) -> None:
+        """Nothing to do: the server does its own checkpoints."""
+
+    def _may_claim(self, sql: Sql, recipe: str, now: float) -> bool:
+        got = sql.rows("SELECT pg_try_advisory_xact_lock(?)", (advisory_key("claim", recipe),))
+        return bool(got[0][0]) and super()._may_claim(sql, recipe, now)
+
+    def _take(
+        self, sql: Sql, recipe: str, token: str, lease_until: float, now: float
+    ) -> list[tuple[Any, ...]]:
+        return sql.rows(
+            "UPDATE webhook_inbox SET status = ?, claim_token = ?, lease_until = ? WHERE id IN "
+            f"(SELECT id FROM webhook_inbox WHERE {OPEN_EVENTS} FOR UPDATE SKIP LOCKED) RETURNING id, attempts",
+            (CLAIMED, token, lease_until, recipe, PENDING, CLAIMED, now),
+        )
