@@ -3,7 +3,6 @@ the server releases when its holder's connection ends, however it ends."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -18,7 +17,7 @@ import pytest
 
 from coprod.cli import main
 from coprod.schema import STATE_V1_SQLITE, SchemaTooNew, latest
-from coprod.state import RunLocked, StateLocationInvalid, StateStore, StoreLocation, parse_location
+from coprod.state import RunLocked, StateLocationInvalid, StateStore, parse_location
 from coprod.state_postgres import LockLost
 from coprod_core.flags import Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import FlagStatus, diff_flags
@@ -50,11 +49,17 @@ def _flags(n: int = 1) -> dict:
         ("/var/lib/coprod/state.sqlite", "sqlite", "/var/lib/coprod/state.sqlite"),
         (":memory:", "sqlite", ":memory:"),
         ("sqlite:///var/lib/coprod/state.sqlite", "sqlite", "/var/lib/coprod/state.sqlite"),
-        ("postgresql://coprod@db.example:5432/coprod", "postgresql", "postgresql://coprod@db.example:5432/coprod"),
+        (
+            "postgresql://coprod@db.example:5432/coprod",
+            "postgresql",
+            "postgresql://coprod@db.example:5432/coprod",
+        ),
         ("postgres://coprod:s3cret@db.example/coprod", "postgresql", "postgres://coprod@db.example/coprod"),
     ],
 )
-def test_a_state_setting_is_a_path_or_an_address_coprod_understands(value: str, engine: str, shown: str) -> None:
+def test_a_state_setting_is_a_path_or_an_address_coprod_understands(
+    value: str, engine: str, shown: str
+) -> None:
     where = parse_location(value)
     assert where.engine == engine
     assert str(where) == shown  # never a password
@@ -74,7 +79,9 @@ def _demo(tmp_path: Path) -> Path:
     return target
 
 
-def test_sync_with_an_unknown_state_address_exits_2_and_makes_no_folder(tmp_path, monkeypatch, capsys) -> None:
+def test_sync_with_an_unknown_state_address_exits_2_and_makes_no_folder(
+    tmp_path, monkeypatch, capsys
+) -> None:
     demo = _demo(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COPROD_STATE", "mysql://coprod@db/coprod")
@@ -104,12 +111,26 @@ def test_a_state_file_from_before_versioning_is_upgraded_keeping_every_flags_sta
     """Today's files: the version-1 tables, the old lock table, no schema_versions."""
     path = tmp_path / "state.sqlite"
     old = sqlite3.connect(path)
-    old.executescript(STATE_V1_SQLITE + "CREATE TABLE locks (recipe TEXT PRIMARY KEY, holder TEXT, expires_at REAL);")
+    old.executescript(
+        STATE_V1_SQLITE + "CREATE TABLE locks (recipe TEXT PRIMARY KEY, holder TEXT, expires_at REAL);"
+    )
     statuses = ["open", "acknowledged", "wont_fix", "resolved"]
     for i, status in enumerate(statuses):
         old.execute(
             "INSERT INTO flags VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            ("demo", f"fp{i}", "payments.owed", "warning", "person", str(i), None, "d", status, "2026-01-01", "2026-02-01"),
+            (
+                "demo",
+                f"fp{i}",
+                "payments.owed",
+                "warning",
+                "person",
+                str(i),
+                None,
+                "d",
+                status,
+                "2026-01-01",
+                "2026-02-01",
+            ),
         )
     old.execute("INSERT INTO locks VALUES ('demo', 'host:1', 0)")
     old.commit()
@@ -119,7 +140,9 @@ def test_a_state_file_from_before_versioning_is_upgraded_keeping_every_flags_sta
     assert {fp: f.status.value for fp, f in store.known_flags("demo").items()} == {
         f"fp{i}": s for i, s in enumerate(statuses)
     }
-    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = {
+        r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")
+    }
     assert "locks" not in tables
     store.close()
     again = StateStore.open(path)
@@ -190,7 +213,9 @@ with StateStore.open(sys.argv[2]).lock("demo", timeout=1):
 """
 
 
-def test_a_postgresql_lock_whose_holder_was_killed_with_sigkill_is_free_at_once(tmp_path, postgres_url) -> None:
+def test_a_postgresql_lock_whose_holder_was_killed_with_sigkill_is_free_at_once(
+    tmp_path, postgres_url
+) -> None:
     store = StateStore.open(postgres_url)
     marker = tmp_path / "held"
     proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(marker), postgres_url])
@@ -199,7 +224,10 @@ def test_a_postgresql_lock_whose_holder_was_killed_with_sigkill_is_free_at_once(
         while not marker.exists():
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.02)
-        with pytest.raises(RunLocked, match=f"process {proc.pid} on ") as refused, store.lock("demo", timeout=0.3):
+        with (
+            pytest.raises(RunLocked, match=f"process {proc.pid} on ") as refused,
+            store.lock("demo", timeout=0.3),
+        ):
             pass
         assert "waited 0.3 seconds" in str(refused.value)
     finally:
