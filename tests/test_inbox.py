@@ -109,8 +109,9 @@ def test_workers_racing_for_the_same_events_take_each_one_once(inbox_at) -> None
 
     def work(inbox: Inbox) -> None:
         while True:
+            fed = stop.is_set()  # read before looking: an event recorded after the look is seen next round
             due = inbox.due_recipes()
-            if not due and stop.is_set():
+            if not due and fed:
                 return
             for recipe in due:
                 claim = inbox.claim(recipe, lease_seconds=60)
