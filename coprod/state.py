@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -223,5 +222,13 @@ def state_location(loaded: LoadedRecipe) -> StoreLocation:
     return StoreLocation("sqlite", path=loaded.dir / ".coprod" / "state.sqlite")
 
 
-def table_rows(rows: Iterator[Any], names: list[str]) -> list[dict[str, Any]]:
-    return [dict(zip(names, row, strict=True)) for row in rows]
+def open_existing(location: StoreLocation) -> StateStore | None:
+    """The store if there is one already (a SQLite file that exists, or a database): for readers
+    such as the report, which must not create a state file where no sync has run."""
+    if (
+        location.engine == "sqlite"
+        and not location.memory
+        and not (location.path and location.path.is_file())
+    ):
+        return None
+    return StateStore.open(location)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from coprod.config import LoadedRecipe
 from coprod.report.facts import gather
 from coprod.report.render import ReportKind, render
-from coprod.state import StateStore, state_path
+from coprod.state import open_existing, state_location
 from coprod.sync import ExitCode, ProgressFn, run
 from coprod_core.lifecycle import KnownFlag
 
@@ -38,10 +38,9 @@ class History:
 
 def read_history(loaded: LoadedRecipe, audience: str) -> History:
     """What the state store remembers, without creating a state file where none exists."""
-    path = state_path(loaded)
-    if not path.is_file():
+    state = open_existing(state_location(loaded))
+    if state is None:
         return History(None, None)
-    state = StateStore.open(path)
     try:
         name = loaded.recipe.name
         synced = bool(state.runs(name, limit=1))
@@ -55,10 +54,9 @@ def read_history(loaded: LoadedRecipe, audience: str) -> History:
 
 
 def remember(loaded: LoadedRecipe, audience: str, run_date: date) -> None:
-    path = state_path(loaded)
-    if not path.is_file():
+    state = open_existing(state_location(loaded))
+    if state is None:
         return  # never synced: there is no history to be "since"
-    state = StateStore.open(path)
     try:
         state.set_meta(loaded.recipe.name, META_LAST.format(audience=audience), run_date.isoformat())
     finally:
