@@ -8,12 +8,15 @@ as the client keeps trickling bytes: enough slow clients would still hold every 
 
 This worker closes a connection whose request has not been read and answered within
 ``REQUEST_SECONDS``. A delivery is a few kilobytes that the platforms send at once, so a sender
-that needs longer is stuck or hostile; a slow client can hold a thread for that long at most.
+that needs longer is stuck or hostile; a slow client can hold a thread for that long at most. Should
+the app itself take that long (the inbox busy), the delivery is still recorded; only the answer is
+lost, and the sender's retry is recognised as a re-send.
 Settings (threads, connections, timeouts) are in ``gunicorn_conf``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -56,17 +59,14 @@ class ThreadWorker(GunicornThreadWorker):
         while True:
             time.sleep(CHECK_EVERY)
             now = time.monotonic()
-            with self._deadlines_lock:
+            with self._deadlines_lock:  # held, so handle() cannot return and gunicorn close it meanwhile
                 late = [conn for conn, deadline in self._deadlines.items() if deadline <= now]
                 for conn in late:
                     self._deadlines[conn] = float("inf")  # once; handle() forgets it when it returns
-            for conn in late:
-                # Shutting the socket down wakes the thread blocked reading it (the read returns
-                # nothing, as when a client hangs up), and gunicorn then closes the connection.
-                try:
-                    conn.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    continue  # already closed
+                    # Shutting the socket down wakes the thread blocked reading it (the read returns
+                    # nothing, as when a client hangs up), and gunicorn then closes the connection.
+                    with contextlib.suppress(OSError):  # the client has gone already
+                        conn.sock.shutdown(socket.SHUT_RDWR)
             if late:
                 log.warning(
                     "closed %d connection(s) whose request took longer than %g s",
