@@ -143,6 +143,17 @@ class KoboOptions(ConnectorOptions):
             )
         return v
 
+    @field_validator("flags_field")
+    @classmethod
+    def _flags_question(cls, v: str) -> str:
+        v = v.strip()
+        if not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", part) for part in v.split("/")):
+            raise ValueError(
+                f"'{v}' cannot be a KoboToolbox question name (letters, digits and _ only, no spaces): "
+                "give the hidden question's name, e.g. coprod_flags, not its label"
+            )
+        return v
+
     @field_validator("hook_endpoint")
     @classmethod
     def _endpoint_url(cls, v: str | None) -> str | None:

@@ -19,6 +19,7 @@ from coprod_core.mapping import map_dataset
 from coprod_core.recipe import Entity, parse_recipe
 from fakes import load_script
 from fakes.kobo import TOKEN, FakeKobo, submission
+from fakes.replay import exchanges
 
 make_forms = load_script("recipes/kobotoolbox/make_forms.py")
 FORMS, write_forms = make_forms.FORMS, make_forms.write_forms
@@ -237,3 +238,49 @@ def test_the_readme_steps_work_from_a_fresh_copy_of_the_folder(tmp_path: Path, m
         hook = fake.hooks["aRiversideSessions"][0]
         assert hook["endpoint"] == endpoint and hook["name"] == "coprod riverside-forum"
         assert hook["settings"]["custom_headers"] == {"X-Coprod-Secret": "a-long-random-secret-for-the-test"}
+
+
+def test_validate_refuses_a_hold_status_and_a_flags_field_kobotoolbox_would_not_take(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """kpi answers "updated" to the status uid ``on_hold`` and sets nothing; a question name has no
+    space, so ``coprod flags`` (the label) would be written as a stray field."""
+    folder = tmp_path / "recipe"
+    shutil.copytree(FOLDER, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (folder / "recipe.toml").read_text(encoding="utf-8")
+    text = text.replace(
+        'flags_field = "coprod_flags"', 'flags_field = "coprod flags"\nhold_status = "on_hold"'
+    )
+    (folder / "recipe.toml").write_text(text, encoding="utf-8")
+    (folder / ".env").write_text("KOBO_TOKEN=x\nCOPROD_KOBO_HOOK_SECRET=y\n", encoding="utf-8")
+    monkeypatch.chdir(folder)
+    assert main(["validate", "recipe.toml"]) == 2
+    out = capsys.readouterr().out
+    assert "[sources.kobo] hold_status: 'on_hold' is not a KoboToolbox validation status" in out
+    assert "[sources.kobo] flags_field: 'coprod flags' cannot be a KoboToolbox question name" in out
+
+
+def rows_of(survey: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    return [(str(r["type"]).split()[0], r.get("name")) for r in survey]
+
+
+def in_order(part: list[Any], whole: list[Any]) -> bool:
+    """Whether ``part`` is in ``whole``, in the same order (other rows may come between)."""
+    rest = iter(whole)
+    return all(any(row == other for other in rest) for row in part)
+
+
+def test_the_shipped_session_form_keeps_every_row_of_the_one_kpi_imported() -> None:
+    """kpi refused the old form ("Duplicate node name: hours"); the copy it imported renamed the
+    attendee's hours ``hours_attended``. Questions added since then may come between its rows."""
+    refused = exchanges("kobotoolbox", "import_session_record")[-1]["response"]["body"]["messages"]["error"]
+    assert refused == "Duplicate node name: hours"
+    deployed = exchanges("kobotoolbox", "asset_detail")[0]["response"]["body"]["content"]["survey"]
+    shipped = rows_of(survey_rows(FOLDER / "session_record.xlsx"))
+    assert in_order(rows_of(deployed), shipped)
+    assert [name for _, name in shipped].count("hours") == 1 and ("decimal", "hours_attended") in shipped
+
+
+def test_the_shipped_registration_form_keeps_every_row_of_the_one_kpi_deployed() -> None:
+    deployed = exchanges("kobotoolbox", "asset_detail_undeployed_edit")[1]["response"]["body"]["content"]
+    assert in_order(rows_of(deployed["survey"]), rows_of(survey_rows(FOLDER / "registration.xlsx")))
