@@ -41,23 +41,45 @@ from coprod.connectors.base import (
     WriteReport,
 )
 from coprod.locking import try_flock
-from coprod_core.lifecycle import FlagChange, FlagStatus, StaffStatuses
+from coprod_core.lifecycle import STATUS_WORDS, FlagChange, FlagStatus, StaffStatuses
 from coprod_core.recipe import Entity, EntitySpec
 from coprod_core.rows import Row
 
-FLAG_COLUMNS = (
-    "fingerprint",
-    "status",
-    "severity",
-    "check",
-    "subject",
-    "title",
-    "message",
-    "evidence",
-    "first_seen",
-    "last_seen",
+READABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("about", "About"),
+    ("title", "Title"),
+    ("message", "Message"),
+    ("status", "Status"),
+    ("severity", "Severity"),
+    ("first_seen", "First seen"),
+    ("last_seen", "Last seen"),
 )
+"""(key, heading) of the columns a project worker reads, first in the flags file: who or what it
+is about ("Sam Carter (ID 17)"), the flag in words, and what staff set."""
+
+MACHINE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("fingerprint", "Fingerprint"),
+    ("check", "Check"),
+    ("evidence", "Evidence"),
+)
+"""Last in the file, after any columns staff added: the flag's identity, the rule that raised it,
+and its evidence as JSON, for anyone who wants to recompute it."""
+
+FLAG_COLUMNS = READABLE_COLUMNS + MACHINE_COLUMNS
 """Columns coprod owns in the flags file. Staff may add others; they are kept."""
+
+FLAG_HEADINGS: tuple[str, ...] = tuple(heading for _, heading in FLAG_COLUMNS)
+_HEADING = dict(FLAG_COLUMNS)
+_OLD_SUBJECT = "subject"
+"""The first layout's "person 17" column (before About): read into About, then dropped."""
+
+
+def _heading_key(text: str) -> str:
+    return " ".join(text.strip().casefold().replace("_", " ").split())
+
+
+_KEY_OF_HEADING = {_heading_key(h): k for k, h in FLAG_COLUMNS}
+"""A heading as staff may have re-typed it (any case, "first_seen" or "First seen") -> its key."""
 
 log = logging.getLogger("coprod.connectors.files")
 
@@ -135,12 +157,21 @@ def _location(options: FilesOptions, entity: Entity, location: str) -> DataPath:
 
 
 class FlagsFileRows(NamedTuple):
-    """The flags file as read: its columns, its non-blank rows, and each row's number as a
+    """The flags file as read: its columns in the order to write them back (coprod's under their
+    keys, staff's under their headings), its non-blank rows, and each row's number as a
     spreadsheet shows it (the header is row 1), to name a row in a warning."""
 
     columns: list[str]
     rows: list[dict[str, str]]
     numbers: list[int]
+    missing: list[str]
+    """Headings of coprod's columns the file lacks (added on the next write)."""
+
+
+def _column_order(extra: Sequence[str]) -> list[str]:
+    """A new file's columns, or an old layout's rearranged: coprod's readable columns, the columns
+    staff added, then the machine's."""
+    return [k for k, _ in READABLE_COLUMNS] + list(extra) + [k for k, _ in MACHINE_COLUMNS]
 
 
 class FilesConnector(Connector):
@@ -347,10 +378,16 @@ class FilesConnector(Connector):
     # The flags file
 
     def _read_flags(self) -> FlagsFileRows:
-        """Header and rows of the flags file as staff left it (extra columns and all)."""
+        """The flags file as staff left it: their columns and rows too, in either layout.
+
+        A file in coprod's layout keeps the order of its columns (staff may have moved them);
+        coprod's missing columns are added at the end. A file written before About existed
+        (fingerprint, status, ..., subject, ...) is read the same way, its subject ("person 17")
+        standing in for About, and is written back in the readable layout with staff's columns
+        between coprod's readable and machine columns."""
         path = self.flags_path
         if not path.is_file():
-            return FlagsFileRows(list(FLAG_COLUMNS), [], [])
+            return FlagsFileRows(_column_order([]), [], [], list(FLAG_HEADINGS))
         try:
             text = path.read_bytes()
         except OSError as exc:
@@ -361,27 +398,46 @@ class FilesConnector(Connector):
             decoded = text.decode("cp1252", errors="replace")  # re-saved by Excel as plain "CSV"
         reader = csv.reader(decoded.splitlines())
         header = [h.strip() for h in next(reader, [])]
-        if not header or not any(header):
-            return FlagsFileRows(list(FLAG_COLUMNS), [], [])
+        if not any(header):
+            return FlagsFileRows(_column_order([]), [], [], list(FLAG_HEADINGS))
+        headings = {_heading_key(h) for h in header}
+        old_layout = _OLD_SUBJECT in headings and "about" not in headings
+        keys: list[str] = []
+        for position, heading in enumerate(header, start=1):
+            key = _KEY_OF_HEADING.get(_heading_key(heading), heading)
+            if old_layout and _heading_key(heading) == _OLD_SUBJECT:
+                key = _OLD_SUBJECT
+            elif key in keys and key in _HEADING:  # coprod's heading twice: the second is staff's
+                key = f"{heading} (column {position})"
+            keys.append(key)
+        extra = [k for k in dict.fromkeys(keys) if k and k not in _HEADING and k != _OLD_SUBJECT]
         rows = []
         numbers = []
         for number, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
                 continue
             numbers.append(number)
-            row = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header) if h}
+            row = {k: (cells[i] if i < len(cells) else "") for i, k in enumerate(keys) if k}
             # Cells beyond the header are staff's too: keep them under a made-up column name.
-            for i in range(len(header), len(cells)):
+            for i in range(len(keys), len(cells)):
                 if cells[i].strip():
                     row[f"column {i + 1}"] = cells[i]
+                    if f"column {i + 1}" not in extra:
+                        extra.append(f"column {i + 1}")
+            if old_layout:
+                subject = row.pop(_OLD_SUBJECT, "")
+                row["about"] = row.get("about") or subject
             rows.append(row)
-        columns = [h for h in header if h]
-        for row in rows:
-            columns.extend(k for k in row if k not in columns)
-        columns.extend(c for c in FLAG_COLUMNS if c not in columns)
-        return FlagsFileRows(columns, rows, numbers)
+        missing = [h for k, h in FLAG_COLUMNS if k not in keys]
+        if old_layout:
+            columns = _column_order(extra)
+        else:
+            columns = [k for k in dict.fromkeys(keys) if k] + [c for c in extra if c not in keys]
+            columns += [k for k, _ in FLAG_COLUMNS if k not in columns]
+        return FlagsFileRows(columns, rows, numbers, missing)
 
     def _write_flags_file(self, columns: list[str], rows: Iterable[dict[str, str]]) -> None:
+        """``columns``: coprod's keys (written as their headings) and staff's headings, in order."""
         """Write the whole file to a private temporary file beside it, then swap it in.
 
         The temporary file is created 0600 (it holds names) and flock-ed until it is swapped in,
@@ -394,7 +450,7 @@ class FilesConnector(Connector):
             try_flock(fd)  # a file mkstemp just made: nobody else can hold it
             with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as handle:
                 writer = csv.writer(handle)
-                writer.writerow(columns)
+                writer.writerow([_HEADING.get(c, c) for c in columns])
                 for row in rows:
                     writer.writerow([row.get(c, "") for c in columns])
                 handle.flush()
@@ -442,10 +498,11 @@ class FilesConnector(Connector):
         fingerprints = [c.fingerprint for c in changes]
         self._remove_stale_temp_files()
         try:
-            columns, rows, _ = self._read_flags()
+            flags = self._read_flags()
         except SourceUnavailable as exc:
             report.failed.update({fp: str(exc) for fp in fingerprints})
             return report
+        rows = flags.rows
         by_fingerprint = {
             r.get("fingerprint", "").strip(): r for r in rows if r.get("fingerprint", "").strip()
         }
@@ -455,21 +512,21 @@ class FilesConnector(Connector):
             if change.flag is None:  # resolved: keep the text staff saw, mark it resolved
                 if row is None:
                     continue  # staff deleted the row: nothing left to mark
-                row["status"] = FlagStatus.RESOLVED.value
+                row["status"] = STATUS_WORDS[FlagStatus.RESOLVED]
                 row["last_seen"] = known.last_seen.isoformat()
                 continue
             flag = change.flag
             new = {
-                "fingerprint": flag.fingerprint,
-                "status": known.status.value,
-                "severity": flag.severity.value,
-                "check": flag.check_id,
-                "subject": str(flag.subject),
+                "about": flag.about or str(flag.subject),
                 "title": flag.title,
                 "message": flag.message,
-                "evidence": flag.evidence_json,
+                "status": STATUS_WORDS[known.status],
+                "severity": flag.severity.value,
                 "first_seen": known.first_seen.isoformat(),
                 "last_seen": known.last_seen.isoformat(),
+                "fingerprint": flag.fingerprint,
+                "check": flag.check_id,
+                "evidence": flag.evidence_json,
             }
             new = {k: neutralise(v) for k, v in new.items()}
             if row is None:
@@ -479,7 +536,7 @@ class FilesConnector(Connector):
                 row.update(new)
         report.requests = 1
         try:
-            self._write_flags_file(columns, rows)
+            self._write_flags_file(flags.columns, rows)
         except OSError as exc:
             reason = (
                 f"{self.flags_path.name} could not be written ({exc.strerror or exc}); "
@@ -520,16 +577,15 @@ class FilesConnector(Connector):
             rows.close()
             lines.append(f"files: {entity.value} from {path.name}: file and mapped columns found")
         if self.flags_path.is_file():
-            columns = self._read_flags().columns
-            missing = [c for c in FLAG_COLUMNS if c not in columns]
+            missing = self._read_flags().missing
             if missing:
                 lines.append(
-                    f"files: {self.flags_path.name} exists; missing columns "
-                    f"{', '.join(missing)} will be added on the next write"
+                    f"files: {self.flags_path.name} exists; the next write adds the columns "
+                    f"{', '.join(missing)} and puts coprod's columns in order (yours stay)"
                 )
             else:
                 lines.append(f"files: {self.flags_path.name} already exists")
         else:
-            self._write_flags_file(list(FLAG_COLUMNS), [])
+            self._write_flags_file(_column_order([]), [])
             lines.append(f"files: created {self.flags_path.name} for flags")
         return lines

@@ -20,6 +20,7 @@ from coprod.connectors.base import Connector, ConnectorContext, ConnectorError, 
 from coprod.connectors.registry import build_connector
 from coprod.schema import SchemaTooNew
 from coprod.state import RunLocked, StateLocationInvalid, StateStore, StoreUnavailable, state_location
+from coprod_core.about import with_about
 from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
 from coprod_core.checks.representation import ProjectProfile
@@ -265,7 +266,7 @@ def _run_steps(
                 return result
 
         found = check_all(mapped.dataset, recipe.settings, today)
-        result.flags = sort_flags([*mapped.problems, *found.flags])
+        result.flags = with_about(sort_flags([*mapped.problems, *found.flags]), mapped.dataset)
         result.placements = found.placements
         result.profiles = found.profiles
         result.checked = True

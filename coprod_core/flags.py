@@ -131,6 +131,9 @@ class Flag(BaseModel):
     facts_digest: str
     project_id: str | None = None
     """The project the flag belongs to, when there is one (for grouping and write-back)."""
+    about: str = ""
+    """Who or what it is about, in words ("Sam Carter (ID 17)"): filled in by the run from its
+    dataset (:mod:`coprod_core.about`) for people reading the flags; not part of the fingerprint."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import Workbook
 
 from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable, SourceUnreadable
-from coprod.connectors.files import FLAG_COLUMNS, FilesConnector, neutralise
+from coprod.connectors.files import FLAG_HEADINGS, FilesConnector, neutralise
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
 from coprod_core.recipe import Entity, EntitySpec, Recipe
@@ -262,15 +262,15 @@ def test_written_flags_land_in_the_flags_csv_with_every_column(tmp_path: Path) -
     report = conn.write_flags([change(f)])
     assert report.written == [f.fingerprint] and report.failed == {} and report.requests == 1
     (row,) = flags_rows(conn)
-    assert list(row) == list(FLAG_COLUMNS)
-    assert row["fingerprint"] == f.fingerprint
-    assert row["status"] == "open"
-    assert row["severity"] == "warning"
-    assert row["check"] == "payments.owed"
-    assert row["subject"] == "person 1"
-    assert row["message"] == "Sam (ID 17) is owed £75.00."
-    assert row["evidence"] == f.evidence_json
-    assert row["first_seen"] == row["last_seen"] == "2026-05-01"
+    assert list(row) == list(FLAG_HEADINGS)
+    assert row["Fingerprint"] == f.fingerprint
+    assert row["Status"] == "open"
+    assert row["Severity"] == "warning"
+    assert row["Check"] == "payments.owed"
+    assert row["About"] == "person 1"  # a flag the run gave no words for keeps its subject
+    assert row["Message"] == "Sam (ID 17) is owed £75.00."
+    assert row["Evidence"] == f.evidence_json
+    assert row["First seen"] == row["Last seen"] == "2026-05-01"
 
 
 def test_writing_the_same_change_twice_gives_one_row(tmp_path: Path) -> None:
@@ -299,7 +299,7 @@ def test_formula_like_text_is_written_with_a_leading_apostrophe(tmp_path: Path) 
     assert "'=HYPERLINK" in content and "'+SUM(A1)" in content and "'-2 hours" in content
     assert "'\t=cmd" in content
     for row in flags_rows(conn):
-        for column in ("check", "title", "message"):
+        for column in ("Check", "Title", "Message"):
             assert not row[column].startswith(("=", "+", "-", "@", "\t", "\r"))
     assert neutralise("@x") == "'@x" and neutralise("fine") == "fine"
 
@@ -316,9 +316,9 @@ def test_changed_flag_rewrites_its_row_and_resolved_flag_keeps_its_text(tmp_path
     )
     assert sorted(report.written) == sorted([f.fingerprint, flag(2).fingerprint])
     first, second = flags_rows(conn)
-    assert first["message"] == "Sam (ID 17) is owed £150.00." and first["last_seen"] == "2026-06-01"
-    assert first["first_seen"] == "2026-05-01"
-    assert second["status"] == "resolved" and second["message"] == "Sam (ID 17) is owed £75.00."
+    assert first["Message"] == "Sam (ID 17) is owed £150.00." and first["Last seen"] == "2026-06-01"
+    assert first["First seen"] == "2026-05-01"
+    assert second["Status"] == "resolved" and second["Message"] == "Sam (ID 17) is owed £75.00."
 
 
 def test_staff_statuses_rows_and_columns_survive_a_write_and_are_read_back(tmp_path: Path) -> None:
@@ -330,11 +330,11 @@ def test_staff_statuses_rows_and_columns_survive_a_write_and_are_read_back(tmp_p
     rows.reverse()
     statuses = {a.fingerprint: "Acknowledged", b.fingerprint: "Won't fix", c.fingerprint: "WONT_FIX"}
     for row in rows:
-        row["status"] = statuses.get(row["fingerprint"], "done?")
-        row["notes"] = f"called {row['subject']}"
-    rows.append({"fingerprint": "", "status": "", "title": "Ring the carers' forum", "notes": "staff row"})
+        row["Status"] = statuses.get(row["Fingerprint"], "done?")
+        row["notes"] = f"called {row['About']}"
+    rows.append({"Fingerprint": "", "Status": "", "Title": "Ring the carers' forum", "notes": "staff row"})
     with conn.flags_path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["notes", *FLAG_COLUMNS], restval="")
+        writer = csv.DictWriter(handle, fieldnames=["notes", *FLAG_HEADINGS], restval="")
         writer.writeheader()
         writer.writerows(rows)
 
@@ -346,7 +346,7 @@ def test_staff_statuses_rows_and_columns_survive_a_write_and_are_read_back(tmp_p
     new = flag(5)
     conn.write_flags([change(new)])
     after = flags_rows(conn)
-    assert [r["fingerprint"] for r in after] == [
+    assert [r["Fingerprint"] for r in after] == [
         d.fingerprint,
         c.fingerprint,
         b.fingerprint,
@@ -354,9 +354,9 @@ def test_staff_statuses_rows_and_columns_survive_a_write_and_are_read_back(tmp_p
         "",
         new.fingerprint,
     ]
-    assert after[4]["title"] == "Ring the carers' forum" and after[4]["notes"] == "staff row"
-    assert after[3]["status"] == "Acknowledged" and after[3]["notes"] == "called person 1"
-    assert list(after[0])[0] == "notes"
+    assert after[4]["Title"] == "Ring the carers' forum" and after[4]["notes"] == "staff row"
+    assert after[3]["Status"] == "Acknowledged" and after[3]["notes"] == "called person 1"
+    assert list(after[0])[0] == "notes"  # staff moved their column first: it stays there
 
 
 def test_staff_setting_a_flag_back_to_open_is_read_so_the_acknowledgement_can_be_lifted(
@@ -403,7 +403,7 @@ def test_install_creates_the_flags_file_and_checks_each_mapped_file_idempotently
     lines = conn.install()
     assert any("created coprod-flags.csv" in line for line in lines)
     assert sum("mapped columns found" in line for line in lines) == 3
-    assert conn.flags_path.read_text(encoding="utf-8-sig").strip() == ",".join(FLAG_COLUMNS)
+    assert conn.flags_path.read_text(encoding="utf-8-sig").strip() == ",".join(FLAG_HEADINGS)
     conn.write_flags([change(flag(1))])
     again = conn.install()
     assert any("already exists" in line for line in again)

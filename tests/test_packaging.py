@@ -149,5 +149,5 @@ def test_coprod_demo_runs_from_an_empty_folder_after_installing_the_wheel(
     flags = empty / "coprod-demo" / "data" / "coprod-flags.csv"
     with flags.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    checks = {r["check"].split(".", 1)[0] for r in rows}
+    checks = {r["Check"].split(".", 1)[0] for r in rows}
     assert {"representation", "payments", "consultation"} <= checks

@@ -137,8 +137,8 @@ def test_flags_section_counts_what_staff_acknowledged_and_what_was_resolved_sinc
     rows = _flags_csv(demo)
     fieldnames = list(rows[0])
     for row in rows:
-        if row["check"] == DECLINED:
-            row["status"] = "acknowledged"
+        if row["Check"] == DECLINED:
+            row["Status"] = "acknowledged"
     with (demo / "data" / "coprod-flags.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fieldnames)
         writer.writeheader()

@@ -94,15 +94,15 @@ def test_a_payment_made_resolves_its_flag_and_only_that_is_written(demo):
     assert result.exit_code == ExitCode.OK
     kinds = [c.kind for c in result.diff.changes]
     assert kinds == [ChangeKind.RESOLVED]
-    rows = {r["fingerprint"]: r for r in flags_rows(demo)}
-    assert rows[result.diff.changes[0].fingerprint]["status"] == "resolved"
+    rows = {r["Fingerprint"]: r for r in flags_rows(demo)}
+    assert rows[result.diff.changes[0].fingerprint]["Status"] == "resolved"
 
 
 def test_staff_acknowledgement_in_the_flags_file_is_kept(demo):
     loaded = load_recipe(demo, env={})
     run(loaded, run_date=DAY)
     rows = flags_rows(demo)
-    rows[0]["status"] = "acknowledged"
+    rows[0]["Status"] = "acknowledged"
     path = demo / "data" / "coprod-flags.csv"
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -110,7 +110,7 @@ def test_staff_acknowledgement_in_the_flags_file_is_kept(demo):
         w.writerows(rows)
     result = run(loaded, run_date=DAY)
     assert result.diff.changes == [] and result.diff.kept_by_staff == 1
-    assert flags_rows(demo)[0]["status"] == "acknowledged"
+    assert flags_rows(demo)[0]["Status"] == "acknowledged"
 
 
 def test_a_source_that_suddenly_shrinks_stops_the_run_unless_allowed(demo):
