@@ -22,7 +22,7 @@ import pytest
 
 from coprod.config import load_recipe
 from coprod.locking import try_flock
-from coprod.state import RunLocked, StateStore, state_location
+from coprod.state import RunLocked, StateStore
 from coprod.sync import ExitCode, run
 from coprod.webhook_app.inbox import Inbox
 from coprod.webhook_app.settings import WebhookSettings
@@ -121,28 +121,43 @@ run_worker(json.loads(sys.argv[2]))
 
 
 def test_a_recheck_after_a_worker_killed_mid_recheck_proceeds(
-    demo: Path, monkeypatch: pytest.MonkeyPatch
+    demo: Path, store_location: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state = demo.parent / "state.sqlite"
-    monkeypatch.setenv("COPROD_STATE", str(state))  # the re-check's sync, here and in the worker
-    options = {"recipes": {"demo": str(demo)}, "state_path": str(state), "poll_interval": 0.05}
+    """On either engine: the recipe's run lock is free the moment the worker dies (SQLite: the
+    kernel drops its flock; PostgreSQL: the server ends its connection and the advisory lock), and
+    the event it had claimed is re-checked once by another worker when the claim's lease runs out."""
+    monkeypatch.setenv("COPROD_STATE", store_location)  # the re-check's sync, here and in the worker
+    options = {"recipes": {"demo": str(demo)}, "state_path": store_location, "poll_interval": 0.05}
     settings = WebhookSettings.from_mapping({**options, "lease_seconds": 1.0})
     inbox = Inbox.open(settings.inbox_location)
-    inbox.record("kobotoolbox", "demo", "uuid:a", "0" * 64)
-    env = {**os.environ, "COPROD_STATE": str(state)}
-    with killed_at(
-        STALLED_WORKER, demo.parent / "re-checking", json.dumps(options | {"lease_seconds": 1.0}), env=env
-    ):
-        assert [e["status"] for e in inbox.events()] == ["claimed"]
-    worker = Worker(settings, inbox)
-    deadline = time.monotonic() + 10
-    while worker.run_once() == 0:  # the killed worker's claim is taken again once its lease ends
-        assert time.monotonic() < deadline, "the abandoned claim was never picked up"
-        time.sleep(0.1)
-    [event] = inbox.events()
-    assert event["status"] == "done", event["last_error"]
-    assert StateStore.open(state_location(load_recipe(demo))).known_flags("demo")
-    inbox.close()
+    store = StateStore.open(store_location)
+    try:
+        inbox.record("kobotoolbox", "demo", "uuid:a", "0" * 64)
+        env = {**os.environ, "COPROD_STATE": store_location}
+        with killed_at(
+            STALLED_WORKER, demo.parent / "re-checking", json.dumps(options | {"lease_seconds": 1.0}), env=env
+        ):
+            assert [e["status"] for e in inbox.events()] == ["claimed"]
+            with pytest.raises(RunLocked), store.lock("demo", timeout=0.2):
+                pass  # the worker about to be killed really holds the recipe
+        started = time.monotonic()
+        with store.lock("demo", timeout=5):  # not blocked: free at once, not after a lease or a timeout
+            assert time.monotonic() - started < 1
+        worker = Worker(settings, inbox)
+        deadline = time.monotonic() + 10
+        while worker.run_once() == 0:  # the killed worker's claim is taken again once its lease ends
+            assert time.monotonic() < deadline, "the abandoned claim was never picked up"
+            time.sleep(0.1)
+        [event] = inbox.events()
+        assert event["status"] == "done", event["last_error"]
+        assert event["attempts"] == 0, "the re-check after the kill succeeded at its first try"
+        assert worker.run_once() == 0, "processed once: nothing left to re-check"
+        runs = store.runs("demo")
+        assert [(r["mode"], r["exit_code"]) for r in runs] == [("sync", 0), ("sync", None)]
+        assert store.known_flags("demo")
+    finally:
+        inbox.close()
+        store.close()
 
 
 STALLED_WRITE = """

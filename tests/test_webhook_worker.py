@@ -1,4 +1,8 @@
-"""The inbox and the worker: durable receipt, one re-check per burst, retries, and nothing lost on a kill."""
+"""The inbox and the worker: durable receipt, one re-check per burst, retries, and nothing lost on a kill.
+
+Each test that does not look at SQLite's files runs on both engines (``store_location``): the app,
+its inbox and the worker as one host runs them on SQLite, or as many hosts share them on PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from coprod.webhook_app.inbox import Inbox
+from coprod.state import parse_location
+from coprod.webhook_app.inbox import Inbox, inbox_location
 from coprod.webhook_app.settings import WebhookSettings
 from coprod.webhook_app.worker import Worker
 from fakes.webhooks import (
@@ -50,6 +56,37 @@ class Rechecks:
         return outcome
 
 
+@pytest.fixture
+def app_on(tmp_path: Path, store_location: str) -> Iterator[Callable[..., Flask]]:
+    """``app_on(recheck, **options)``: ``make_app`` with its state (and inbox) on the test's engine;
+    every app is stopped and its inbox closed when the test ends (a PostgreSQL inbox holds a pool)."""
+    apps: list[Flask] = []
+
+    def _make(recheck: Callable[[str, Path], int | None] | None = None, **options: object) -> Flask:
+        app = make_app(tmp_path, recheck, state_path=store_location, **options)
+        apps.append(app)
+        return app
+
+    yield _make
+    for app in apps:
+        runtime(app).shutdown()
+        runtime(app).inbox.close()
+
+
+@pytest.fixture
+def inbox_here(store_location: str) -> Iterator[Callable[[], Inbox]]:
+    """``inbox_here()``: the inbox as another process (or host) opens it, closed at the end."""
+    opened: list[Inbox] = []
+
+    def _open() -> Inbox:
+        opened.append(Inbox.open(inbox_location(parse_location(store_location))))
+        return opened[-1]
+
+    yield _open
+    for inbox in opened:
+        inbox.close()
+
+
 def deliver(app: Flask, root_uuid: str) -> int:
     body = {"meta/rootUuid": root_uuid, "_id": 1, "name": PERSON}
     return app.test_client().post("/hooks/kobotoolbox/youth-panel", json=body, headers=HEADERS).status_code
@@ -67,9 +104,9 @@ def statuses(app: Flask) -> list[str]:
     return [e["status"] for e in runtime(app).inbox.events()]
 
 
-def test_a_burst_of_200_deliveries_with_20_percent_resends_is_one_recheck(tmp_path: Path) -> None:
+def test_a_burst_of_200_deliveries_with_20_percent_resends_is_one_recheck(app_on) -> None:
     rechecks = Rechecks()
-    app = make_app(tmp_path, rechecks)
+    app = app_on(rechecks)
     uuids = [f"uuid:{i}" for i in range(160)]
     sends = uuids + random.Random(6).sample(uuids, 40)
     random.Random(7).shuffle(sends)
@@ -81,18 +118,18 @@ def test_a_burst_of_200_deliveries_with_20_percent_resends_is_one_recheck(tmp_pa
     assert worker_for(app).run_once() == 0
 
 
-def test_a_resend_after_the_event_was_processed_causes_no_second_recheck(tmp_path: Path) -> None:
+def test_a_resend_after_the_event_was_processed_causes_no_second_recheck(app_on) -> None:
     rechecks = Rechecks()
-    app = make_app(tmp_path, rechecks)
+    app = app_on(rechecks)
     assert deliver(app, "uuid:a") == 202
     worker_for(app).run_once()
     assert deliver(app, "uuid:a") == 200
     assert worker_for(app).run_once() == 0 and len(rechecks.calls) == 1
 
 
-def test_a_failed_recheck_stays_in_the_inbox_and_is_retried_after_a_back_off(tmp_path: Path) -> None:
+def test_a_failed_recheck_stays_in_the_inbox_and_is_retried_after_a_back_off(app_on) -> None:
     rechecks = Rechecks([3, RuntimeError(f"{PERSON} broke it")])
-    app = make_app(tmp_path, rechecks, backoff_base=0.2, backoff_max=0.4)
+    app = app_on(rechecks, backoff_base=0.2, backoff_max=0.4)
     deliver(app, "uuid:a")
     worker = worker_for(app)
     assert worker.run_once() == 1
@@ -117,7 +154,7 @@ def test_back_off_doubles_and_is_capped(tmp_path: Path) -> None:
     assert [worker.backoff(n) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
 
 
-def test_events_arriving_during_a_recheck_wait_for_the_next_one(tmp_path: Path) -> None:
+def test_events_arriving_during_a_recheck_wait_for_the_next_one(app_on) -> None:
     app_box: list[Flask] = []
 
     def recheck(name: str, path: Path) -> int:
@@ -127,7 +164,7 @@ def test_events_arriving_during_a_recheck_wait_for_the_next_one(tmp_path: Path) 
         return 0
 
     calls: list[str] = []
-    app = make_app(tmp_path, recheck)
+    app = app_on(recheck)
     app_box.append(app)
     deliver(app, "uuid:first")
     worker = worker_for(app)
@@ -137,11 +174,11 @@ def test_events_arriving_during_a_recheck_wait_for_the_next_one(tmp_path: Path) 
     assert statuses(app) == ["done", "done"] and len(calls) == 2
 
 
-def test_a_recipe_claimed_by_a_live_worker_is_left_alone_by_another(tmp_path: Path) -> None:
+def test_a_recipe_claimed_by_a_live_worker_is_left_alone_by_another(app_on, inbox_here) -> None:
     rechecks = Rechecks()
-    app = make_app(tmp_path, rechecks)
+    app = app_on(rechecks)
     deliver(app, "uuid:a")
-    other_process = Inbox.open(runtime(app).settings.inbox_location)
+    other_process = inbox_here()
     claim = other_process.claim("youth-panel", lease_seconds=60)
     assert claim is not None and len(claim.event_ids) == 1
     deliver(app, "uuid:b")
@@ -151,26 +188,23 @@ def test_a_recipe_claimed_by_a_live_worker_is_left_alone_by_another(tmp_path: Pa
     assert statuses(app) == ["done", "done"]
 
 
-def test_the_worker_thread_is_woken_by_a_delivery(tmp_path: Path) -> None:
+def test_the_worker_thread_is_woken_by_a_delivery(app_on) -> None:
     done = threading.Event()
 
     def recheck(name: str, path: Path) -> int:
         done.set()
         return 0
 
-    app = make_app(tmp_path, recheck, worker_thread=True, poll_interval=30.0)
-    try:
-        time.sleep(0.05)  # the thread is idle, waiting up to 30 s
-        started = time.monotonic()
-        deliver(app, "uuid:a")
-        assert done.wait(5)
-        assert time.monotonic() - started < 2
-    finally:
-        runtime(app).shutdown()
+    app = app_on(recheck, worker_thread=True, poll_interval=30.0)
+    time.sleep(0.05)  # the thread is idle, waiting up to 30 s
+    started = time.monotonic()
+    deliver(app, "uuid:a")
+    assert done.wait(5)
+    assert time.monotonic() - started < 2
 
 
-def test_processed_events_are_purged_after_the_keep_period(tmp_path: Path) -> None:
-    inbox = Inbox.open(tmp_path / "state.sqlite")
+def test_processed_events_are_purged_after_the_keep_period(inbox_here) -> None:
+    inbox = inbox_here()
     for delivery, now in (("old", 1000.0), ("new", 5000.0)):
         inbox.record("kobotoolbox", "r", delivery, "0" * 64, now=now)
         claim = inbox.claim("r", lease_seconds=60, now=now)
@@ -241,15 +275,15 @@ run_worker({"recipes": {"youth-panel": args["recipe"]}, "state_path": args["stat
 
 
 def test_an_event_survives_a_worker_killed_mid_recheck_and_is_processed_once_after_restart(
-    tmp_path: Path,
+    tmp_path: Path, store_location: str, app_on
 ) -> None:
     rechecks = Rechecks()
-    app = make_app(tmp_path, rechecks, lease_seconds=1.0)
+    app = app_on(rechecks, lease_seconds=1.0)
     assert deliver(app, "uuid:a") == 202
     marker = tmp_path / "started"
     args = {
         "recipe": str(write_recipe(tmp_path / "recipe")),
-        "state": str(tmp_path / "state.sqlite"),
+        "state": store_location,
         "env": {SECRET_ENV: SECRET},
         "marker": str(marker),
     }
@@ -275,11 +309,11 @@ def test_an_event_survives_a_worker_killed_mid_recheck_and_is_processed_once_aft
     assert worker.run_once() == 0 and rechecks.calls == ["youth-panel"]
 
 
-def test_run_worker_stops_when_its_stop_event_is_set(tmp_path: Path) -> None:
+def test_run_worker_stops_when_its_stop_event_is_set(app_on) -> None:
     from coprod.webhook_app import run_worker
 
     rechecks = Rechecks()
-    app = make_app(tmp_path, rechecks)
+    app = app_on(rechecks)
     deliver(app, "uuid:a")
     stop = threading.Event()
     settings: WebhookSettings = runtime(app).settings
@@ -301,14 +335,16 @@ sys.exit(worker())
 """
 
 
-def test_coprod_worker_processes_the_inbox_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+def test_coprod_worker_processes_the_inbox_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, store_location: str, inbox_here
+) -> None:
     write_recipe(tmp_path / "recipes" / "youth")
-    inbox = Inbox.open(tmp_path / "state-inbox.sqlite")  # beside COPROD_STATE, as the app keeps it
+    inbox = inbox_here()  # SQLite: beside COPROD_STATE, as the app keeps it; PostgreSQL: its table
     inbox.record("kobotoolbox", "youth-panel", "uuid:a", "0" * 64)
     env = {
         **os.environ,
         "COPROD_RECIPES": str(tmp_path / "recipes"),
-        "COPROD_STATE": str(tmp_path / "state.sqlite"),
+        "COPROD_STATE": store_location,
         SECRET_ENV: SECRET,
     }
     proc = subprocess.Popen(
