@@ -126,28 +126,31 @@ def one(scale: int, repeat: int, keep: Path | None) -> None:
             target = folder / f"report-{len(outputs)}.{'md' if 'md' in extra else 'html'}"
             outputs[name] = target
             commands[name] = [coprod, "report", recipe, "--date", RUN_DATE, "--out", target, *extra]
-        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
         for _ in range(repeat):
             for name, command in commands.items():
+                before = _children_cpu()
                 wall, peak, _ = bench_commands.timed(command, folder)
-                runs[name].append((wall, peak))
-        wall = {name: statistics.median(w for w, _ in r) for name, r in runs.items()}
-        peak = {name: max(p for _, p in r) for name, r in runs.items()}
-        check = wall["coprod check"]
+                runs[name].append((wall, _children_cpu() - before, peak))
+        wall = {name: statistics.median(r[0] for r in rs) for name, rs in runs.items()}
+        cpu = {name: statistics.median(r[1] for r in rs) for name, rs in runs.items()}
+        peak = {name: max(r[2] for r in rs) for name, rs in runs.items()}
+        check, check_cpu, floor = wall["coprod check"], cpu["coprod check"], wall["floor (read the files)"]
         print()
         print(
-            f"| {scale}x | wall (median of {repeat}) | beyond check | vs check | vs floor | peak | output |"
+            f"| {scale}x, median of {repeat} | wall | beyond check | vs check | CPU | CPU beyond check "
+            "| vs floor | peak | output |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for name in commands:
-            size = outputs[name].stat().st_size / 2**20 if name in outputs else None
-            beyond = f"{wall[name] - check:+.2f} s" if name in outputs else ""
-            ratio = f"{wall[name] / check:.2f}x" if name in outputs else ""
+            mine = name in outputs
+            size = f"{outputs[name].stat().st_size / 2**20:.2f} MiB" if mine else ""
+            beyond = f"{wall[name] - check:+.2f} s" if mine else ""
+            ratio = f"{wall[name] / check:.2f}x" if mine else ""
+            cpu_beyond = f"{cpu[name] - check_cpu:+.2f} s" if mine else ""
             print(
-                f"| {name} | {wall[name]:.2f} s | {beyond} | {ratio} | "
-                f"{wall[name] / wall['floor (read the files)']:.1f}x | {peak[name]:,.0f} MiB | "
-                + (f"{size:.2f} MiB" if size is not None else "")
-                + " |"
+                f"| {name} | {wall[name]:.2f} s | {beyond} | {ratio} | {cpu[name]:.2f} s | {cpu_beyond} | "
+                f"{wall[name] / floor:.1f}x | {peak[name]:,.0f} MiB | {size} |"
             )
         print()
         print("In one process (one run):")
