@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite: the state store's two engines.
+"""Fixtures shared by the whole suite: a copy of the demo, and the state store's two engines.
 
 ``store_location`` runs a test once against SQLite (a file in the test's folder) and once against
 PostgreSQL (a fresh database on a real server started for the session), so the state-store and
@@ -7,13 +7,24 @@ inbox suites prove both engines the same way.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fakes import ROOT
 from fakes.postgres import PostgresServer
+
+
+@pytest.fixture
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh copy of the bundled demo (no state, no flags file), with its state beside it."""
+    target = tmp_path / "demo"
+    shutil.copytree(ROOT / "recipes" / "demo", target, ignore=shutil.ignore_patterns(".coprod", "coprod-*"))
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -22,14 +21,6 @@ from coprod.sync import ExitCode, run
 from fakes import ROOT
 
 DAY = date(2026, 11, 20)
-
-
-@pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(ROOT / "recipes" / "demo", target, ignore=shutil.ignore_patterns(".coprod", "coprod-*"))
-    monkeypatch.delenv("COPROD_STATE", raising=False)
-    return target
 
 
 def people(demo: Path) -> Path:

@@ -4,18 +4,14 @@ the fingerprint, check id and evidence (for recomputing) last. Older files still
 from __future__ import annotations
 
 import csv
-import shutil
 from datetime import date, datetime
 from pathlib import Path
-
-import pytest
 
 from coprod.config import load_recipe
 from coprod.connectors.files import FLAG_HEADINGS
 from coprod.sync import ExitCode, run
 from coprod_core.flags import SubjectKind
 from coprod_core.text import day
-from fakes import ROOT
 
 DAY = date(2026, 11, 20)
 OLD_HEADER = [
@@ -31,14 +27,6 @@ OLD_HEADER = [
     "last_seen",
 ]
 """The first layout of coprod-flags.csv, as files written before this change have it."""
-
-
-@pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(ROOT / "recipes" / "demo", target, ignore=shutil.ignore_patterns(".coprod", "coprod-*"))
-    monkeypatch.delenv("COPROD_STATE", raising=False)
-    return target
 
 
 def read(path: Path) -> tuple[list[str], list[dict[str, str]]]:

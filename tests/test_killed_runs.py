@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,17 +26,8 @@ from coprod.sync import ExitCode, run
 from coprod.webhook_app.inbox import Inbox
 from coprod.webhook_app.settings import WebhookSettings
 from coprod.webhook_app.worker import Worker
-from fakes import ROOT
 
 DAY = date(2026, 11, 20)
-
-
-@pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(ROOT / "recipes" / "demo", target, ignore=shutil.ignore_patterns(".coprod", "coprod-*"))
-    monkeypatch.delenv("COPROD_STATE", raising=False)
-    return target
 
 
 @contextmanager

@@ -3,7 +3,6 @@ for what was not written."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,17 +12,8 @@ import pytest
 from coprod.cli import main
 from coprod.connectors.base import SourceUnavailable
 from coprod.connectors.files import FilesConnector
-from fakes import ROOT
 
 DATE = ["--date", "2026-11-20"]
-
-
-@pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(ROOT / "recipes" / "demo", target, ignore=shutil.ignore_patterns(".coprod", "coprod-*"))
-    monkeypatch.delenv("COPROD_STATE", raising=False)
-    return target
 
 
 def pay_one_owed_fee(demo: Path) -> None:

@@ -4,7 +4,6 @@ could not understand (or could not honour), once per run."""
 from __future__ import annotations
 
 import csv
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from coprod_core.lifecycle import (
     read_status,
     status_warnings,
 )
-from fakes import ROOT
 
 DAY = date(2026, 11, 20)
 
@@ -77,14 +75,6 @@ def test_resolved_typed_on_a_flag_still_raised_is_reported_and_left_open() -> No
     # once coprod itself resolved it, the word 'resolved' in the row is its own, not staff's
     gone = diff_flags(known, [], {}, DAY)
     assert diff_flags(gone.next_state, [], staff, DAY).resolved_by_staff == []
-
-
-@pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(ROOT / "recipes" / "demo", target, ignore=shutil.ignore_patterns(".coprod", "coprod-*"))
-    monkeypatch.delenv("COPROD_STATE", raising=False)
-    return target
 
 
 def set_statuses(flags_file: Path, statuses: dict[int, str]) -> None:
