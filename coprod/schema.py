@@ -32,45 +32,22 @@ class Migration:
         return self.sqlite if engine == "sqlite" else self.postgresql
 
 
-STATE_V1_SQLITE = """
-CREATE TABLE IF NOT EXISTS flags (
-    recipe TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    check_id TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    subject_kind TEXT NOT NULL,
-    subject_id TEXT NOT NULL,
-    project_id TEXT,
-    facts_digest TEXT NOT NULL,
-    status TEXT NOT NULL,
-    first_seen TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    PRIMARY KEY (recipe, fingerprint)
-);
-CREATE TABLE IF NOT EXISTS cursors (
-    recipe TEXT NOT NULL, source TEXT NOT NULL, entity TEXT NOT NULL, cursor TEXT,
-    PRIMARY KEY (recipe, source, entity)
-);
-CREATE TABLE IF NOT EXISTS row_counts (
-    recipe TEXT NOT NULL, entity TEXT NOT NULL, rows INTEGER NOT NULL,
-    PRIMARY KEY (recipe, entity)
-);
-CREATE TABLE IF NOT EXISTS meta (
-    recipe TEXT NOT NULL, key TEXT NOT NULL, value TEXT,
-    PRIMARY KEY (recipe, key)
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    recipe TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    exit_code INTEGER,
-    summary TEXT
-);
-"""
+TYPES = {
+    "sqlite": {"date": "TEXT", "real": "REAL", "id": "INTEGER PRIMARY KEY AUTOINCREMENT"},
+    "postgresql": {
+        "date": "DATE",
+        "real": "DOUBLE PRECISION",
+        "id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    },
+}
+"""The only words the engines' tables differ in: dates, time stamps in seconds, made-up ids."""
 
-STATE_V1_POSTGRESQL = """
+
+def _for_each_engine(template: str) -> tuple[str, str]:
+    return template.format(**TYPES["sqlite"]), template.format(**TYPES["postgresql"])
+
+
+STATE_V1_SQLITE, STATE_V1_POSTGRESQL = _for_each_engine("""
 CREATE TABLE IF NOT EXISTS flags (
     recipe TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
@@ -81,8 +58,8 @@ CREATE TABLE IF NOT EXISTS flags (
     project_id TEXT,
     facts_digest TEXT NOT NULL,
     status TEXT NOT NULL,
-    first_seen DATE NOT NULL,
-    last_seen DATE NOT NULL,
+    first_seen {date} NOT NULL,
+    last_seen {date} NOT NULL,
     PRIMARY KEY (recipe, fingerprint)
 );
 CREATE TABLE IF NOT EXISTS cursors (
@@ -98,7 +75,7 @@ CREATE TABLE IF NOT EXISTS meta (
     PRIMARY KEY (recipe, key)
 );
 CREATE TABLE IF NOT EXISTS runs (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id {id},
     recipe TEXT NOT NULL,
     mode TEXT NOT NULL,
     started_at TEXT NOT NULL,
@@ -107,7 +84,7 @@ CREATE TABLE IF NOT EXISTS runs (
     summary TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_recipe ON runs (recipe, id);
-"""
+""")
 
 STATE: Sequence[Migration] = (
     Migration(1, "flags, cursors, row counts, meta and run history", STATE_V1_SQLITE, STATE_V1_POSTGRESQL),
@@ -120,49 +97,27 @@ STATE: Sequence[Migration] = (
     ),
 )
 
-INBOX_V1_SQLITE = """
+INBOX_V1_SQLITE, INBOX_V1_POSTGRESQL = _for_each_engine("""
 CREATE TABLE IF NOT EXISTS webhook_inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {id},
     platform TEXT NOT NULL,
     recipe TEXT NOT NULL,
     delivery_id TEXT NOT NULL,
     subject TEXT NOT NULL DEFAULT '',
     body_sha256 TEXT NOT NULL,
-    received_at REAL NOT NULL,
+    received_at {real} NOT NULL,
     status TEXT NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
+    next_attempt_at {real} NOT NULL,
     claim_token TEXT,
-    lease_until REAL,
-    done_at REAL,
+    lease_until {real},
+    done_at {real},
     last_error TEXT,
     UNIQUE (platform, recipe, delivery_id)
 );
 CREATE INDEX IF NOT EXISTS webhook_inbox_open ON webhook_inbox (status, recipe);
 CREATE INDEX IF NOT EXISTS webhook_inbox_claim ON webhook_inbox (claim_token);
-"""
-
-INBOX_V1_POSTGRESQL = """
-CREATE TABLE IF NOT EXISTS webhook_inbox (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    platform TEXT NOT NULL,
-    recipe TEXT NOT NULL,
-    delivery_id TEXT NOT NULL,
-    subject TEXT NOT NULL DEFAULT '',
-    body_sha256 TEXT NOT NULL,
-    received_at DOUBLE PRECISION NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at DOUBLE PRECISION NOT NULL,
-    claim_token TEXT,
-    lease_until DOUBLE PRECISION,
-    done_at DOUBLE PRECISION,
-    last_error TEXT,
-    UNIQUE (platform, recipe, delivery_id)
-);
-CREATE INDEX IF NOT EXISTS webhook_inbox_open ON webhook_inbox (status, recipe);
-CREATE INDEX IF NOT EXISTS webhook_inbox_claim ON webhook_inbox (claim_token);
-"""
+""")
 
 INBOX: Sequence[Migration] = (
     Migration(

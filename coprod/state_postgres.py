@@ -26,6 +26,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
+from coprod.schema import Upgrade, upgrade
 from coprod.state import RunLocked, StoreLocation, StoreUnavailable, locked_message, now_text
 from coprod.state_sql import SQLStateStore
 
@@ -138,7 +139,34 @@ def direct_connection(location: StoreLocation, **extra: Any) -> psycopg.Connecti
         raise StoreUnavailable(connect_error(location, exc)) from None
 
 
-class PostgresStateStore(SQLStateStore):
+def migrate(location: StoreLocation, component: str) -> Upgrade:
+    """Bring one component's tables up to date. On a connection of its own, made at once, so an
+    unreachable server is said in words when the store is opened (not after the pool's long
+    wait); under an advisory lock, so of two hosts starting at once one migrates and the other
+    waits, then finds nothing to do."""
+    with direct_connection(location) as conn, conn.transaction():
+        sql = PgSql(conn)
+        sql.rows("SELECT pg_advisory_xact_lock(?)", (advisory_key("migrate", "schema"),))
+        return upgrade(component, "postgresql", sql.rows, now_text())
+
+
+class PgTransactions:
+    """Short transactions from the process's pool (the state store's and the inbox's alike)."""
+
+    _pool: PgPool
+
+    @contextmanager
+    def _tx(self) -> Iterator[PgSql]:
+        with self._pool.transaction() as sql:
+            yield sql
+
+    _read = _tx
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class PostgresStateStore(PgTransactions, SQLStateStore):
     engine = "postgresql"
 
     def __init__(self, location: StoreLocation) -> None:
@@ -146,31 +174,7 @@ class PostgresStateStore(SQLStateStore):
         self.location = location
         self._pool = PgPool(location.url, "coprod state")
         self._lock_conns: dict[str, psycopg.Connection[Any]] = {}
-        self.upgrades = self._migrate()
-
-    def close(self) -> None:
-        self._pool.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[PgSql]:
-        with self._pool.transaction() as sql:
-            yield sql
-
-    @contextmanager
-    def _read(self) -> Iterator[PgSql]:
-        with self._pool.transaction() as sql:
-            yield sql
-
-    @contextmanager
-    def _migration_tx(self) -> Iterator[PgSql]:
-        """Migrations run on a connection of their own, made at once: an unreachable server is
-        said in words here, when the store is opened, rather than after the pool's long wait."""
-        with direct_connection(self.location) as conn, conn.transaction():
-            yield PgSql(conn)
-
-    def _before_migrate(self, sql: Any) -> None:
-        # Two hosts starting at once: one migrates, the other waits, then finds nothing to do.
-        sql.rows("SELECT pg_advisory_xact_lock(?)", (advisory_key("migrate", "schema"),))
+        self.upgrades = [migrate(location, "state")]
 
     def save_flags(self, recipe: str, flags: dict[str, Any]) -> None:
         self._still_locked(recipe)

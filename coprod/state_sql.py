@@ -72,19 +72,10 @@ class SQLStateStore(StateStore):
     @abstractmethod
     def _read(self) -> AbstractContextManager[Sql]: ...
 
-    def _migration_tx(self) -> AbstractContextManager[Sql]:
-        return self._tx()
-
-    def _migrate(self, components: Sequence[str] = ("state",)) -> list[Upgrade]:
-        done = []
-        for component in components:
-            with self._migration_tx() as sql:
-                self._before_migrate(sql)
-                done.append(upgrade(component, self.engine, lambda s, p: sql.rows(s, p), now_text()))
-        return done
-
-    def _before_migrate(self, sql: Sql) -> None:
-        """Hook for an engine that must serialise migrations across processes itself."""
+    def _migrate(self) -> list[Upgrade]:
+        """Bring the state tables up to date, in one write transaction."""
+        with self._tx() as sql:
+            return [upgrade("state", self.engine, sql.rows, now_text())]
 
     # flags ---------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ inbox suites prove both engines the same way.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,3 +71,26 @@ def open_store() -> Iterator[Any]:
     yield _open
     for store in opened:
         store.close()
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Each test gets logging back as it found it: `coprod serve`/`worker` configure logging for
+    their process (handlers on stderr, coprod's INFO lines on), which a test running them in
+    this process must not leave behind for the CLI tests that check output stays quiet."""
+    manager = logging.root.manager
+    saved = {
+        name: (logger.level, list(logger.handlers), logger.propagate, logger.disabled)
+        for name, logger in [("", logging.root), *manager.loggerDict.items()]
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    for name, logger in [("", logging.root), *manager.loggerDict.items()]:
+        if not isinstance(logger, logging.Logger):
+            continue
+        level, handlers, propagate, disabled = saved.get(name, (logging.NOTSET, [], True, False))
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+        logger.disabled = disabled
+    logging.captureWarnings(False)

@@ -12,39 +12,20 @@ the moment that worker's connection ends.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from coprod.schema import upgrade
-from coprod.state import StoreLocation, now_text
-from coprod.state_postgres import PgPool, PgSql, advisory_key, direct_connection
+from coprod.state import StoreLocation
+from coprod.state_postgres import PgPool, PgTransactions, advisory_key, migrate
 from coprod.state_sql import Sql
 from coprod.webhook_app.inbox import CLAIMED, OPEN_EVENTS, PENDING, Inbox
 
 
-class PostgresInbox(Inbox):
+class PostgresInbox(PgTransactions, Inbox):
     def __init__(self, location: StoreLocation) -> None:
         assert location.url is not None
         self.location = location
         self._pool = PgPool(location.url, "coprod inbox")
-        with direct_connection(location) as conn, conn.transaction():
-            sql = PgSql(conn)
-            sql.rows("SELECT pg_advisory_xact_lock(?)", (advisory_key("migrate", "schema"),))
-            self.upgrades = [upgrade("inbox", "postgresql", sql.rows, now_text())]
-
-    @contextmanager
-    def _tx(self) -> Iterator[PgSql]:
-        with self._pool.transaction() as sql:
-            yield sql
-
-    @contextmanager
-    def _read(self) -> Iterator[PgSql]:
-        with self._pool.transaction() as sql:
-            yield sql
-
-    def close(self) -> None:
-        self._pool.close()
+        self.upgrades = [migrate(location, "inbox")]
 
     def checkpoint(self) -> None:
         """Nothing to do: the server does its own checkpoints."""
