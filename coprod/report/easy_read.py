@@ -68,11 +68,24 @@ class EasySection:
     points: tuple[Point, ...]
 
 
+WORD_PICTURES: dict[str, str] = {
+    "co-production": "people",
+    "lived experience": "people",
+    "carer": "people",
+    "decision": "meeting",
+    "consultation": "talk",
+    "co-design": "ladder",
+    "engagement": "talk",
+    "informing": "report",
+}
+
+
 @dataclass(frozen=True)
 class Word:
     word: str
     means: tuple[str, ...]
     """One sentence a line."""
+    picture: str
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,10 @@ class _EasyBuilder:
             sections.append(self.project(p))
         sections.append(self.payments())
         sections.append(self.what_next())
-        words = tuple(Word(_cap(w), _lines(HARD_WORDS[w])) for w in dict.fromkeys(self.used))
+        words = tuple(
+            Word(_cap(w), _lines(HARD_WORDS[w]), WORD_PICTURES.get(w, "book"))
+            for w in dict.fromkeys(self.used)
+        )
         return EasyPage(
             title="What we found about co-production",
             subtitle=f"{name}. Up to {day(f.run_date)}.",
