@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from coprod.schema import Upgrade, upgrade
 from coprod.state import RunLocked, StoreLocation, StoreUnavailable, locked_message, now_text
@@ -32,6 +32,8 @@ from coprod.state_sql import SQLStateStore
 
 LOCK_POLL = 0.1
 POOL_MAX = 4
+POOL_WAIT = 30.0
+"""Seconds a sync or a worker waits for a connection before saying the store is unavailable."""
 KEEPALIVE: dict[str, Any] = {
     "keepalives": 1,
     "keepalives_idle": 30,
@@ -86,13 +88,33 @@ class PgSql:
         return int(row[0])
 
 
+def unavailable(exc: Exception) -> bool:
+    """The server cannot be reached or ended the session (restarted, shut down, connection cut):
+    the store is unavailable, as opposed to a query the server refused."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate or ""
+    return not state or state.startswith(("08", "57P"))
+
+
 class PgPool:
     """A connection pool made lazily in each process: a connection must not cross a fork
-    (gunicorn forks workers from a process that may already have built the app)."""
+    (gunicorn forks workers from a process that may already have built the app).
 
-    def __init__(self, url: str, name: str) -> None:
-        self.url = url
+    Each connection is checked as it is taken (one empty query), so connections a server restart
+    or a network cut ended are replaced rather than handed out. When no connection can be had
+    within ``wait`` seconds, or the server goes away mid-transaction, the caller gets
+    StoreUnavailable, naming the store without its password.
+    """
+
+    def __init__(self, location: StoreLocation, name: str, wait: float = POOL_WAIT) -> None:
+        assert location.url is not None
+        self.location = location
+        self.url = location.url
         self.name = name
+        self.wait = wait
         self._pool: ConnectionPool[Any] | None = None
         self._pid = 0
         self._mutex = threading.Lock()
@@ -105,16 +127,22 @@ class PgPool:
                     min_size=1,
                     max_size=POOL_MAX,
                     kwargs={"autocommit": True, "application_name": self.name, **KEEPALIVE},
+                    check=ConnectionPool.check_connection,
                     open=True,
-                    timeout=30,
+                    timeout=self.wait,
                 )
                 self._pid = os.getpid()
             return self._pool
 
     @contextmanager
     def transaction(self) -> Iterator[PgSql]:
-        with self.get().connection() as conn, conn.transaction():
-            yield PgSql(conn)
+        try:
+            with self.get().connection() as conn, conn.transaction():
+                yield PgSql(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            if unavailable(exc):
+                raise StoreUnavailable(connect_error(self.location, exc)) from None
+            raise
 
     def close(self) -> None:
         with self._mutex:
@@ -172,7 +200,7 @@ class PostgresStateStore(PgTransactions, SQLStateStore):
     def __init__(self, location: StoreLocation) -> None:
         assert location.url is not None
         self.location = location
-        self._pool = PgPool(location.url, "coprod state")
+        self._pool = PgPool(location, "coprod state")
         self._lock_conns: dict[str, psycopg.Connection[Any]] = {}
         self.upgrades = [migrate(location, "state")]
 

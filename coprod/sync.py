@@ -218,6 +218,10 @@ def run(
             result.exit_code = ExitCode.LOCKED
             result.messages.append(str(exc))
             return result
+        except StoreUnavailable as exc:  # the database went away during the run: nothing more is saved
+            result.exit_code = exc.exit_code
+            result.messages.append(str(exc))
+            return result
     finally:
         if owned_connectors:
             for c in conns.values():

@@ -257,3 +257,77 @@ def test_a_cut_connection_releases_the_lock_and_its_run_saves_nothing(postgres_u
     assert other.known_flags("demo") == {}
     holder.close()
     other.close()
+
+
+# when the server restarts or goes away --------------------------------------------------------------
+
+
+def _cut_every_connection(url: str) -> int:
+    """What a server restart does to the clients: every session of the database ends."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    time.sleep(0.2)
+    return len(rows)
+
+
+def test_connections_a_server_restart_ended_are_replaced_not_handed_out(postgres_url) -> None:
+    """Until now the pools handed out their dead connections after a restart: the next receipt and
+    the next read each failed once (the app answered 500) before the pool noticed."""
+    from coprod.webhook_app.inbox import Inbox
+
+    store, inbox = StateStore.open(postgres_url), Inbox.open(postgres_url)
+    try:
+        store.save_flags("demo", _flags())
+        assert inbox.record("kobotoolbox", "demo", "uuid:a", "0" * 64) is not None
+        assert _cut_every_connection(postgres_url) >= 2
+        assert len(store.known_flags("demo")) == 1
+        assert inbox.record("kobotoolbox", "demo", "uuid:b", "0" * 64) is not None
+        assert [e["delivery_id"] for e in inbox.events()] == ["uuid:a", "uuid:b"]
+    finally:
+        store.close()
+        inbox.close()
+
+
+def test_a_database_gone_away_is_answered_503_within_seconds(tmp_path, postgres_server, monkeypatch) -> None:
+    """Until now a delivery waited 30 s for a connection, then got a 500 'server error' (and /readyz
+    the same): now the platform hears 503, send again later, within the receipt's wait."""
+    from coprod.webhook_app import inbox_postgres
+    from fakes.webhooks import delivery, make_app
+
+    monkeypatch.setattr(inbox_postgres, "RECEIPT_WAIT", 1.0)
+    name = postgres_server.create_database()
+    app = make_app(tmp_path, state_path=postgres_server.url(name))
+    client = app.test_client()
+    try:
+        assert client.get("/readyz").status_code == 200
+        postgres_server.drop_database(name)
+        started = time.monotonic()
+        ready = client.get("/readyz")
+        assert (ready.status_code, ready.json["reason"]) == (503, "state store unreachable")
+        sent = delivery("sheets")
+        answer = client.post(sent.path, data=sent.body, headers=sent.headers)
+        assert (answer.status_code, answer.json) == (
+            503,
+            {"error": "state store unavailable, send again later"},
+        )
+        assert time.monotonic() - started < 5
+    finally:
+        app.extensions["coprod_webhook"].inbox.close()
+
+
+def test_a_sync_whose_database_went_away_says_so_and_exits_3(tmp_path, postgres_server) -> None:
+    from coprod.config import load_recipe
+    from coprod.sync import ExitCode, run
+
+    name = postgres_server.create_database()
+    store = StateStore.open(postgres_server.url(name))
+    try:
+        postgres_server.drop_database(name)
+        result = run(load_recipe(_demo(tmp_path), env={}), run_date=date(2026, 11, 20), state=store)
+    finally:
+        store.close()
+    assert result.exit_code == ExitCode.SOURCE_UNAVAILABLE
+    assert f"cannot reach the PostgreSQL state store at postgresql://coprod@/{name}" in result.messages[0]

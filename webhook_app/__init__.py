@@ -20,6 +20,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from coprod.state import StoreUnavailable
 from coprod.webhook_app.inbox import Inbox
 from coprod.webhook_app.receipt import Refused
 from coprod.webhook_app.settings import RecipeHook, WebhookSettings, coerce_settings
@@ -79,6 +80,12 @@ def _register_error_handlers(app: Flask) -> None:
         else:
             reason = exc.name.lower()  # werkzeug's own long explanations are meant for browsers
         return jsonify(error=reason), code
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable) -> tuple[Response, int]:
+        # the database is down or unreachable: the platform sends the delivery again later
+        log.error("state store unavailable: %s", exc)
+        return jsonify(error="state store unavailable, send again later"), 503
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response, int]:

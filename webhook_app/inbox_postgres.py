@@ -19,12 +19,16 @@ from coprod.state_postgres import PgPool, PgTransactions, advisory_key, migrate
 from coprod.state_sql import Sql
 from coprod.webhook_app.inbox import CLAIMED, OPEN_EVENTS, PENDING, Inbox
 
+RECEIPT_WAIT = 5.0
+"""Seconds a delivery waits for a connection to the database before it is answered 503 (the
+platform sends it again later), rather than holding one of the app's threads for longer."""
+
 
 class PostgresInbox(PgTransactions, Inbox):
     def __init__(self, location: StoreLocation) -> None:
         assert location.url is not None
         self.location = location
-        self._pool = PgPool(location.url, "coprod inbox")
+        self._pool = PgPool(location, "coprod inbox", wait=RECEIPT_WAIT)
         self.upgrades = [migrate(location, "inbox")]
 
     def checkpoint(self) -> None:

@@ -7,6 +7,7 @@ import sqlite3
 
 from flask import Blueprint, Response, jsonify
 
+from coprod.state import StoreUnavailable
 from coprod.webhook_app.receipt import runtime
 
 log = logging.getLogger("coprod.webhook_app")
@@ -23,7 +24,7 @@ def healthz() -> Response:
 def readyz() -> tuple[Response, int]:
     try:
         backlog = runtime().inbox.backlog()
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, StoreUnavailable) as exc:
         log.error("state store unreachable (%s)", type(exc).__name__)
         return jsonify(status="unavailable", reason="state store unreachable"), 503
     return (
