@@ -108,10 +108,14 @@ def reader_gone(stream: TextIO) -> None:
 def _progress(output: Output) -> tuple[Any, Any]:
     """A progress callback: a rich bar on a terminal, plain lines otherwise."""
     if output.tty:
+        from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn
 
         bar = Progress(
-            SpinnerColumn(), TextColumn("reading {task.description}: {task.completed} rows"), transient=True
+            SpinnerColumn(),
+            TextColumn("reading {task.description}: {task.completed} rows"),
+            transient=True,
+            console=Console(file=output.err),  # progress on stderr, like the plain lines: stdout is results
         )
         tasks: dict[str, Any] = {}
 

@@ -107,8 +107,14 @@ def test_progress_is_a_bar_on_a_terminal_and_held_plain_lines_otherwise(capsys):
         def isatty(self) -> bool:
             return True
 
-    bar, on_rows = _progress(Output(io.StringIO(), Tty()))
+    out, err = io.StringIO(), Tty()
+    bar, on_rows = _progress(Output(out, err))
     assert isinstance(bar, Progress)
+    with bar:
+        on_rows("people", 40)
+        bar.refresh()
+    assert "reading people: 40 rows" in err.getvalue()
+    assert out.getvalue() == ""  # stdout holds results only, so `coprod check > flags.txt` gets no spinner
     plain_out = Output(io.StringIO(), io.StringIO())
     ctx, on_rows = _progress(plain_out)
     with ctx:
