@@ -27,6 +27,7 @@ import gspread
 import requests
 from google.auth import exceptions as google_auth_errors
 from google.auth.transport.requests import AuthorizedSession
+from google.auth.transport.requests import Request as GoogleAuthRequest
 from gspread.exceptions import APIError, NoValidUrlKeyFound
 from gspread.urls import SPREADSHEET_VALUES_BATCH_URL
 from gspread.utils import absolute_range_name, extract_id_from_url
@@ -254,15 +255,20 @@ class SheetsConnector(Connector):
             raise ConfigError(
                 f"the service-account key file named by {var} is incomplete or damaged: download a new JSON key"
             ) from None
-        return AuthorizedSession(credentials)
+        # The token request goes through our own session too: google-auth's default one retries
+        # with urllib3's own warnings (the path included) on stderr, which cron mailed every time.
+        return AuthorizedSession(credentials, auth_request=GoogleAuthRequest(self._session_with_retries()))
+
+    def _session_with_retries(self, session: requests.Session | None = None) -> requests.Session:
+        return make_session(
+            session=session,
+            timeout=self.context.timeout,
+            retry=make_retry(total=self.options.retries, backoff_factor=self.options.backoff),
+        )
 
     def _http(self) -> gspread.http_client.HTTPClient:
         if self._client is None:
-            session = make_session(
-                session=self._authorised_session(),
-                timeout=self.context.timeout,
-                retry=make_retry(total=self.options.retries, backoff_factor=self.options.backoff),
-            )
+            session = self._session_with_retries(self._authorised_session())
             self._client = gspread.Client(auth=None, session=session)  # type: ignore[arg-type]
         return self._client.http_client
 
@@ -273,7 +279,21 @@ class SheetsConnector(Connector):
             return self._http().request(method, url, **kwargs).json()
         except APIError as exc:
             raise self._explain(exc, doing) from None
-        except google_auth_errors.GoogleAuthError:
+        except google_auth_errors.TransportError:
+            # A TransportError is a GoogleAuthError too, but the key was never judged: the token
+            # request did not get through (no network, no DNS, a proxy), after its retries.
+            raise SourceUnavailable(
+                f"could not reach Google to sign in with the service-account key while {doing}, after "
+                f"{self.options.retries + 1} tries; check the internet connection, then run again",
+                where=self._where(),
+            ) from None
+        except google_auth_errors.GoogleAuthError as exc:
+            if exc.retryable:  # the sign-in service kept failing (5xx): the key was not refused
+                raise SourceUnavailable(
+                    f"Google's sign-in service kept failing while {doing}; nothing more was done: "
+                    "the trouble is at Google's end, run again later",
+                    where=self._where(),
+                ) from None
             raise SourceUnavailable(
                 f"Google did not accept the service-account key while {doing}: check that the file named "
                 f"by {self.options.credentials_file_env} is a current key of the service account",

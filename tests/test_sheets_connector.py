@@ -912,8 +912,8 @@ def test_install_lists_every_problem_with_the_columns_found() -> None:
     assert "tab 'Attendance' is not in the spreadsheet" in text
 
 
-@responses.activate
-def test_service_account_key_file_signs_in_and_sends_the_bearer_token(tmp_path: Path) -> None:
+def write_service_account_key(path: Path, token_uri: str = "https://oauth2.googleapis.com/token") -> None:
+    """A real (freshly made) service-account JSON key, signing in at ``token_uri``."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -921,9 +921,8 @@ def test_service_account_key_file_signs_in_and_sends_the_bearer_token(tmp_path: 
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    key_file = tmp_path / "keys" / "coprod.json"
-    key_file.parent.mkdir()
-    key_file.write_text(
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
         json.dumps(
             {
                 "type": "service_account",
@@ -932,10 +931,15 @@ def test_service_account_key_file_signs_in_and_sends_the_bearer_token(tmp_path: 
                 "private_key": pem,
                 "client_email": "coprod@charity.iam.gserviceaccount.com",
                 "client_id": "1",
-                "token_uri": "https://oauth2.googleapis.com/token",
+                "token_uri": token_uri,
             }
         )
     )
+
+
+@responses.activate
+def test_service_account_key_file_signs_in_and_sends_the_bearer_token(tmp_path: Path) -> None:
+    write_service_account_key(tmp_path / "keys" / "coprod.json")
     responses.add(
         responses.POST,
         "https://oauth2.googleapis.com/token",
@@ -954,6 +958,78 @@ def test_service_account_key_file_signs_in_and_sends_the_bearer_token(tmp_path: 
     sheets_calls = [c for c in responses.calls if c.request.url.startswith("https://sheets.googleapis.com/")]
     assert len(sheets_calls) == 2 == sheet.reads
     assert all(c.request.headers["Authorization"] == "Bearer ya29.t" for c in sheets_calls)
+
+
+def test_no_network_at_sign_in_is_said_as_the_network_not_the_key_and_mails_no_urllib3_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found following the README on a machine that could not reach Google: the token request's
+    # failure (a TransportError, which is a GoogleAuthError) was put down to the key, and google-auth's
+    # own retries printed urllib3's "Retrying (...) ...: /token" warnings, which cron would mail.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed: a real refused connection
+    write_service_account_key(tmp_path / "key.json", token_uri=f"http://127.0.0.1:{port}/token")
+    recipe = make_recipe(retries=1)
+    context = ConnectorContext(
+        recipe=recipe, recipe_dir=tmp_path, env={"GOOGLE_APPLICATION_CREDENTIALS": "key.json"}
+    )
+    conn = build_connector("sheet", recipe.sources["sheet"], context)
+    caplog.set_level(logging.INFO)
+
+    with pytest.raises(SourceUnavailable) as err:
+        conn.read_staff_statuses()
+
+    assert "could not reach Google to sign in" in str(err.value) and "after 2 tries" in str(err.value)
+    assert "did not accept" not in str(err.value)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    retried = [r.getMessage() for r in caplog.records if r.name == "coprod.connectors.http"]
+    assert retried == [
+        "POST 127.0.0.1: the connection failed (NewConnectionError); try 2 of 2 in 0 s",
+        "POST 127.0.0.1: the connection failed (NewConnectionError); no tries left",
+    ]
+
+
+@responses.activate
+def test_a_failing_sign_in_service_is_said_as_googles_trouble_not_a_refused_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("google.auth._exponential_backoff.time.sleep", lambda seconds: None)
+    write_service_account_key(tmp_path / "key.json")
+    responses.add(responses.POST, "https://oauth2.googleapis.com/token", status=503, json={"error": "busy"})
+    recipe = make_recipe()
+    context = ConnectorContext(
+        recipe=recipe, recipe_dir=tmp_path, env={"GOOGLE_APPLICATION_CREDENTIALS": "key.json"}
+    )
+    conn = build_connector("sheet", recipe.sources["sheet"], context)
+
+    with pytest.raises(SourceUnavailable) as err:
+        conn.read_staff_statuses()
+
+    assert "sign-in service kept failing" in str(err.value) and "did not accept" not in str(err.value)
+    assert not [c for c in responses.calls if "sheets.googleapis.com" in c.request.url]
+
+
+@responses.activate
+def test_a_refused_key_is_still_said_as_the_key(tmp_path: Path) -> None:
+    write_service_account_key(tmp_path / "key.json")
+    responses.add(
+        responses.POST,
+        "https://oauth2.googleapis.com/token",
+        status=400,
+        json={"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+    )
+    recipe = make_recipe()
+    context = ConnectorContext(
+        recipe=recipe, recipe_dir=tmp_path, env={"GOOGLE_APPLICATION_CREDENTIALS": "key.json"}
+    )
+    conn = build_connector("sheet", recipe.sources["sheet"], context)
+
+    with pytest.raises(SourceUnavailable, match="Google did not accept the service-account key"):
+        conn.read_staff_statuses()
+    assert len(responses.calls) == 1  # a refused key is not retried
 
 
 def test_key_file_that_is_not_a_service_account_key_is_a_config_error(tmp_path: Path) -> None:
