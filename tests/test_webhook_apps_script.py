@@ -270,3 +270,58 @@ def test_an_unknown_recipe_points_to_the_url_and_the_recipes_name(tmp_path: Path
     (line,) = run_script(codes=[404], bodies=[refusal])["logs"]
 
     assert "no recipe of that name on the server" in line and "name = line of recipe.toml" in line
+
+
+INSTALL_HARNESS = r"""
+const fs = require('fs');
+const vm = require('vm');
+const input = JSON.parse(process.argv[process.argv.length - 1]);
+const logs = [];
+const triggers = input.handlers.map((h) => ({ getHandlerFunction: () => h }));
+const created = [];
+const builder = (handler) => ({
+  forSpreadsheet: () => ({ onFormSubmit: () => ({ create: () => created.push(handler) }) }),
+});
+const context = vm.createContext({
+  PropertiesService: {
+    getScriptProperties: () => ({ getProperty: (k) => (k in input.properties ? input.properties[k] : null) }),
+  },
+  SpreadsheetApp: { getActiveSpreadsheet: () => ({}) },
+  ScriptApp: { getProjectTriggers: () => triggers, newTrigger: builder },
+  console: { log: (m) => logs.push(String(m)), warn: (m) => logs.push(String(m)) },
+  JSON, Math, Date, String, Error,
+});
+vm.runInContext(fs.readFileSync(input.script, 'utf8'), context, { filename: 'coprod_trigger.gs' });
+context.installCoprodTrigger();
+process.stdout.write(JSON.stringify({ logs, created }));
+"""
+
+
+def run_install(handlers: list[str]) -> dict[str, Any]:
+    """``installCoprodTrigger`` run from the editor, with these triggers already in the project."""
+    payload = {
+        "script": str(SCRIPT),
+        "properties": {"COPROD_WEBHOOK_URL": URL, "COPROD_WEBHOOK_SECRET": SECRET},
+        "handlers": handlers,
+    }
+    done = subprocess.run(
+        ["node", "-e", INSTALL_HARNESS, json.dumps(payload)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_installing_the_trigger_says_so_in_the_editors_log_as_the_readme_promises() -> None:
+    # The editor's execution log shows what a script logs, never what it returns: the README's
+    # "The log says ..." was true only of the return value, so the log stayed silent.
+    readme = (SCRIPT.parent / "README.md").read_text(encoding="utf-8")
+    promised = readme.split('The log says "')[1].split('"')[0]
+
+    first = run_install([])
+    again = run_install(["coprodOnFormSubmit"])
+
+    assert first == {"logs": [promised], "created": ["coprodOnFormSubmit"]}
+    assert again == {"logs": ["coprod trigger was already installed"], "created": []}

@@ -29,7 +29,10 @@
 var COPROD_HANDLER = 'coprodOnFormSubmit';
 var COPROD_RETRY_SECONDS = [0, 2, 5];
 
-/** Run once from the editor: adds the "on form submit" trigger (again running it changes nothing). */
+/**
+ * Run once from the editor: adds the "on form submit" trigger (again running it changes nothing).
+ * The editor's execution log shows only what is logged, not what a function returns: say it there.
+ */
 function installCoprodTrigger() {
   coprodConfig_(); // fail now, in front of the person, if the properties are missing
   var spreadsheet = SpreadsheetApp.getActiveSpreadsheet();
@@ -39,7 +42,9 @@ function installCoprodTrigger() {
   if (!installed) {
     ScriptApp.newTrigger(COPROD_HANDLER).forSpreadsheet(spreadsheet).onFormSubmit().create();
   }
-  return installed ? 'coprod trigger was already installed' : 'coprod trigger installed';
+  var said = installed ? 'coprod trigger was already installed' : 'coprod trigger installed';
+  console.log(said);
+  return said;
 }
 
 /** The installable onFormSubmit trigger: sends a signed notice about the new row. */
