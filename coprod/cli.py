@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import textwrap
 import traceback
@@ -31,6 +32,19 @@ DEMO_DATE = date(2026, 11, 20)
 """The demo's fictional "today", so the demo shows the same flags whenever it is run."""
 
 SEVERITY_MARK = {Severity.CRITICAL: "!!", Severity.WARNING: "! ", Severity.INFO: "i "}
+
+
+def typed_command() -> str:
+    """How to type coprod again in this shell: ``coprod`` when that is the one the shell finds, else
+    the path it was started by (``.venv/bin/coprod`` after ``make demo``, or a virtualenv's
+    ``bin/coprod`` that is not on the PATH), so a message never sends staff to "command not found"."""
+    started = sys.argv[0] if sys.argv else ""
+    if Path(started).name != "coprod":
+        return "coprod"  # python -m coprod.cli, or a test calling main()
+    found = shutil.which("coprod")
+    if found and Path(found).resolve() == Path(started).resolve():
+        return "coprod"
+    return started
 
 
 def bundled_demo() -> Traversable:
@@ -338,7 +352,8 @@ def cmd_demo(args: argparse.Namespace, output: Output) -> int:
     src = bundled_demo()
     if not (src / "recipe.toml").is_file():
         output.line(
-            "coprod: the bundled demo is missing from this install; reinstall coprod (pip install coprod)"
+            "coprod: the bundled demo is missing from this install; reinstall coprod from its wheel or "
+            "its source folder (README: Installing)"
         )
         return ExitCode.CONFIG
     target = Path(args.dir)
@@ -370,7 +385,9 @@ def cmd_demo(args: argparse.Namespace, output: Output) -> int:
             output.line(f"The flags are in {flags_file}, as the last run left them ({where}).")
     elif flags_file and result.write.written:
         output.line(f"Flags written to {flags_file} ({where}).")
-    output.line(f"The demo's recipe and data are in {target}/: change them and run `coprod demo` again.")
+    output.line(
+        f"The demo's recipe and data are in {target}/: change them and run `{typed_command()} demo` again."
+    )
     return code
 
 
@@ -425,9 +442,12 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-11-21") from None
 
 
+VERBOSE = "log what is read and written (counts only)"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coprod", description="Checks whether co-production is real.")
-    p.add_argument("-v", "--verbose", action="store_true", help="log what is read and written (counts only)")
+    p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE)
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="run the bundled demo project (no accounts needed)")
@@ -492,6 +512,10 @@ def parser() -> argparse.ArgumentParser:
     from coprod.state_commands import add_parsers
 
     add_parsers(sub)  # migrate, state copy
+    # "Run it again with -v" is typed at the end as often as after `coprod`: take it in both places
+    # (SUPPRESS: a command without it keeps what was given before the command's name).
+    for command in sub.choices.values():
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE)
     return p
 
 

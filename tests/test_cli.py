@@ -31,6 +31,35 @@ def test_demo_prints_a_summary_and_the_flags_and_writes_the_flags_file(tmp_path,
     assert "Nothing changed since the last run" in capsys.readouterr().out
 
 
+def test_the_demo_says_how_to_run_it_again_as_this_shell_would_type_it(tmp_path, capsys, monkeypatch):
+    # After `make demo` (or with a virtualenv's bin/ not on PATH) "run `coprod demo` again" met
+    # "command not found": the demo names the command it was started by unless the shell finds it.
+    bindir = tmp_path / "venv" / "bin"
+    bindir.mkdir(parents=True)
+    started = bindir / "coprod"
+    started.write_text("#!/bin/sh\n", encoding="utf-8")
+    started.chmod(0o755)
+    monkeypatch.setattr("sys.argv", [str(started), "demo"])
+    monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
+
+    assert main(["demo", "--dir", str(tmp_path / "d")]) == 0
+    assert f"change them and run `{started} demo` again." in capsys.readouterr().out
+
+    monkeypatch.setenv("PATH", str(bindir))
+    assert main(["demo", "--dir", str(tmp_path / "d")]) == 0
+    assert "change them and run `coprod demo` again." in capsys.readouterr().out
+
+
+def test_verbose_is_taken_before_or_after_the_command_as_messages_say_run_again_with_v(demo) -> None:
+    # "Run again with -v" was typed at the end, and argparse answered "unrecognized arguments: -v".
+    from coprod.cli import parser
+
+    for argv in (["-v", "sync", "R"], ["sync", "R", "-v"], ["sync", "--verbose", "R"], ["-v", "rules"]):
+        assert parser().parse_args(argv).verbose is True, argv
+    assert parser().parse_args(["sync", "R"]).verbose is False
+    assert main(["sync", str(demo), "--date", "2026-11-20", "-v"]) == 0
+
+
 def test_sync_is_quiet_under_cron_when_nothing_changed(demo, capsys):
     assert main(["sync", str(demo), "--date", "2026-11-20"]) == 0
     first = capsys.readouterr()

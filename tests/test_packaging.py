@@ -3,7 +3,7 @@
 The wheel is built from a copy of the repository in which a demo has run and a state file sits
 beside a recipe (what a real checkout looks like after `make demo`), so a working folder that
 slipped into the wheel would show. It is then installed into a fresh virtualenv and `coprod demo`
-runs from an empty folder, as a user who did `pip install coprod` would run it.
+runs from an empty folder, as a user who installed the wheel (README: Installing) would run it.
 """
 
 from __future__ import annotations
@@ -146,6 +146,8 @@ def test_coprod_demo_runs_from_an_empty_folder_after_installing_the_wheel(
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Traceback" not in run.stdout + run.stderr
+    # the venv's bin/ is not on PATH here, so the demo names coprod by the path it was started by
+    assert f"run `{bindir / 'coprod'} demo` again." in run.stdout
     flags = empty / "coprod-demo" / "data" / "coprod-flags.csv"
     with flags.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
