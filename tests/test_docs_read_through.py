@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 from coprod.cli import parser
@@ -49,3 +51,59 @@ def test_the_readme_shows_every_command_coprod_has() -> None:
     shown = {line.split()[1] for line in block.splitlines() if line.startswith("coprod ")}
 
     assert shown == commands
+
+
+CRON_LINE = re.compile(r"^[\d*/,-]+ [\d*/,-]+ \S+ \S+ \S+ ")
+
+
+def cron_lines() -> list[tuple[str, str]]:
+    """(where, line) for every cron line a document or the deploy folder gives to copy."""
+    found = [(str(doc.relative_to(ROOT)), line) for doc in DOCS for line in code_lines(doc)]
+    cron = ROOT / "recipes" / "deploy" / "coprod-sync.cron"
+    found += [(str(cron.relative_to(ROOT)), line) for line in cron.read_text(encoding="utf-8").splitlines()]
+    return [(where, line) for where, line in found if CRON_LINE.match(line)]
+
+
+def test_every_cron_line_is_locked_with_flock_and_mails_what_coprod_prints() -> None:
+    # The KoboToolbox and CiviCRM READMEs (and the deploy cron file) said cron mails what coprod
+    # prints, under a line that sent all of it to a log file (>> file 2>&1): no mail, ever.
+    lines = cron_lines()
+    assert len(lines) >= 4
+    for where, line in lines:
+        assert "flock -n " in line, f"{where}: {line}"
+        sends_to_a_file = re.search(r">>?\s*\S+", line) and "| tee" not in line
+        assert not sends_to_a_file, f"{where}: cron would mail nothing: {line}"
+
+
+def test_each_recipe_readme_copies_its_folder_from_where_an_installed_coprod_keeps_it(tmp_path: Path) -> None:
+    # The CiviCRM README copied `recipes/civicrm` "from the folder holding coprod's files", which a
+    # pip-installed coprod does not have; the KoboToolbox one only printed where the folder was.
+    for folder in ("google-sheets", "kobotoolbox", "civicrm"):
+        readme = ROOT / "recipes" / folder / "README.md"
+        (command,) = [line for line in code_lines(readme) if line.startswith("cp -r ")]
+        found = re.fullmatch(r"""cp -r "\$\((\S+/python) -c '([^']+)'\)/([\w-]+)" (\S+)""", command)
+        assert found is not None, f"{folder}: {command}"
+        where = subprocess.run([sys.executable, "-c", found[2]], capture_output=True, text=True, check=True)
+        assert found[3] == folder, command
+        assert (Path(where.stdout.strip()) / folder / "recipe.toml").is_file(), command
+
+
+def test_the_server_units_can_read_the_recipe_folders_the_recipe_readmes_point_the_app_at() -> None:
+    # The Google Sheets and KoboToolbox READMEs set COPROD_RECIPES to a folder in /home/coprod,
+    # which ProtectHome=true hid from the units in recipes/deploy/.
+    at_home = [
+        readme for readme in DOCS if re.search(r"COPROD_RECIPES=/home/", readme.read_text(encoding="utf-8"))
+    ]
+    assert at_home
+    for unit in sorted((ROOT / "recipes" / "deploy").glob("*.service")):
+        settings = dict(
+            line.split("=", 1)
+            for line in unit.read_text(encoding="utf-8").splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+        assert settings.get("ProtectHome", "no") in ("no", "false", "read-only"), unit.name
+    for readme in at_home:
+        text = readme.read_text(encoding="utf-8")
+        # ... and the nightly sync of that folder keeps the app's state (one state, one lock)
+        step = text[text.index("COPROD_RECIPES=/home/") :][:1200]
+        assert "COPROD_STATE" in step and "nightly sync" in step and ".env" in step, readme
