@@ -937,6 +937,17 @@ def write_service_account_key(path: Path, token_uri: str = "https://oauth2.googl
     )
 
 
+def key_file_connector(folder: Path, retries: int = 2) -> SheetsConnector:
+    """The connector as a recipe in ``folder`` builds it, signing in with ``folder/key.json``."""
+    recipe = make_recipe(retries=retries)
+    context = ConnectorContext(
+        recipe=recipe, recipe_dir=folder, env={"GOOGLE_APPLICATION_CREDENTIALS": "key.json"}
+    )
+    conn = build_connector("sheet", recipe.sources["sheet"], context)
+    assert isinstance(conn, SheetsConnector)
+    return conn
+
+
 @responses.activate
 def test_service_account_key_file_signs_in_and_sends_the_bearer_token(tmp_path: Path) -> None:
     write_service_account_key(tmp_path / "keys" / "coprod.json")
@@ -972,11 +983,7 @@ def test_no_network_at_sign_in_is_said_as_the_network_not_the_key_and_mails_no_u
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens there once closed: a real refused connection
     write_service_account_key(tmp_path / "key.json", token_uri=f"http://127.0.0.1:{port}/token")
-    recipe = make_recipe(retries=1)
-    context = ConnectorContext(
-        recipe=recipe, recipe_dir=tmp_path, env={"GOOGLE_APPLICATION_CREDENTIALS": "key.json"}
-    )
-    conn = build_connector("sheet", recipe.sources["sheet"], context)
+    conn = key_file_connector(tmp_path, retries=1)
     caplog.set_level(logging.INFO)
 
     with pytest.raises(SourceUnavailable) as err:
@@ -999,11 +1006,7 @@ def test_a_failing_sign_in_service_is_said_as_googles_trouble_not_a_refused_key(
     monkeypatch.setattr("google.auth._exponential_backoff.time.sleep", lambda seconds: None)
     write_service_account_key(tmp_path / "key.json")
     responses.add(responses.POST, "https://oauth2.googleapis.com/token", status=503, json={"error": "busy"})
-    recipe = make_recipe()
-    context = ConnectorContext(
-        recipe=recipe, recipe_dir=tmp_path, env={"GOOGLE_APPLICATION_CREDENTIALS": "key.json"}
-    )
-    conn = build_connector("sheet", recipe.sources["sheet"], context)
+    conn = key_file_connector(tmp_path)
 
     with pytest.raises(SourceUnavailable) as err:
         conn.read_staff_statuses()
@@ -1021,11 +1024,7 @@ def test_a_refused_key_is_still_said_as_the_key(tmp_path: Path) -> None:
         status=400,
         json={"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
     )
-    recipe = make_recipe()
-    context = ConnectorContext(
-        recipe=recipe, recipe_dir=tmp_path, env={"GOOGLE_APPLICATION_CREDENTIALS": "key.json"}
-    )
-    conn = build_connector("sheet", recipe.sources["sheet"], context)
+    conn = key_file_connector(tmp_path)
 
     with pytest.raises(SourceUnavailable, match="Google did not accept the service-account key"):
         conn.read_staff_statuses()
@@ -1034,11 +1033,7 @@ def test_a_refused_key_is_still_said_as_the_key(tmp_path: Path) -> None:
 
 def test_key_file_that_is_not_a_service_account_key_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "key.json").write_text(json.dumps({"installed": {"client_id": "x"}}))
-    recipe = make_recipe()
-    context = ConnectorContext(
-        recipe=recipe, recipe_dir=tmp_path, env={"GOOGLE_APPLICATION_CREDENTIALS": "key.json"}
-    )
-    conn = build_connector("sheet", recipe.sources["sheet"], context)
+    conn = key_file_connector(tmp_path)
 
     with pytest.raises(ConfigError, match="not a service-account JSON key"):
         conn.read_staff_statuses()
