@@ -8,13 +8,17 @@ from are where an installed coprod keeps them, a cron line that promises mail se
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
-from coprod.cli import parser
+import pytest
+
+from coprod.cli import main, parser
+from coprod_core.rules import all_rules
 from fakes import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "recipes").glob("*/README.md"))]
@@ -107,3 +111,21 @@ def test_the_server_units_can_read_the_recipe_folders_the_recipe_readmes_point_t
         # ... and the nightly sync of that folder keeps the app's state (one state, one lock)
         step = text[text.index("COPROD_RECIPES=/home/") :][:1200]
         assert "COPROD_STATE" in step and "nightly sync" in step and ".env" in step, readme
+
+
+def test_the_demo_raises_every_rule_but_those_the_readme_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README said "every rule of the checks fires at least once"; six never did.
+    text = readme_section(ROOT / "README.md", "The demo")
+    said = " ".join(text.split())
+    assert main(["demo", "--dir", str(tmp_path / "demo"), "--json"]) == 0
+    raised = {f["check_id"] for f in json.loads(capsys.readouterr().out)["flags"]}
+    silent = {r.id for r in all_rules()} - raised
+
+    assert "every rule fires at least once except `payments.no_policy`" in said
+    assert "other than a value not understood and an unknown person" in said
+    assert silent == {"payments.no_policy"} | {
+        r.id for r in all_rules() if r.check == "data_quality" and r.id not in raised
+    }
+    assert {"data_quality.bad_value", "data_quality.unknown_person"} <= raised
