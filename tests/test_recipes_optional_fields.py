@@ -39,16 +39,21 @@ def test_people_support_and_session_feedback_are_mapped(name: str) -> None:
     assert "fed_back" in r.entities[Entity.SESSIONS].fields
 
 
-def test_kobo_recipe_shows_the_two_lines_that_map_the_forms_new_questions() -> None:
+def test_kobo_recipe_maps_the_forms_new_questions_once_the_readmes_two_lines_are_uncommented() -> None:
     # Not mapped by default: forms deployed before the questions existed must still fit the recipe.
+    # The README said "add the two lines" where the recipe meant entries inside `fields = { ... }`:
+    # a line added as told was an unknown key. They are now lines to uncomment, as README says.
     text = recipe_text("kobotoolbox")
-    assert 'add  supported = "supported"  to the fields above' in text
-    assert 'fed_back = "fed_back"  to the fields above' in text
-    data = tomllib.loads(text)
-    data["entities"]["people"]["fields"]["supported"] = "supported"
-    data["entities"]["sessions"]["fields"]["fed_back"] = "fed_back"
-    recipe, problems = parse_recipe(data, "recipe.toml")
+    readme = (RECIPES / "kobotoolbox" / "README.md").read_text(encoding="utf-8")
+    lines = ['# supported = "supported"', '# fed_back = "fed_back"']
+    assert all(f"`{line}`" in " ".join(readme.split()) for line in lines)
+    assert all(text.count(f"\n{line}\n") == 1 for line in lines)
+    for line in lines:
+        text = text.replace(f"\n{line}\n", f"\n{line[2:]}\n")
+    recipe, problems = parse_recipe(tomllib.loads(text), "recipe.toml")
     assert recipe is not None, [str(p) for p in problems]
+    assert recipe.entities[Entity.PEOPLE].fields["supported"] == "supported"
+    assert recipe.entities[Entity.SESSIONS].fields["fed_back"] == "fed_back"
 
 
 def test_the_demo_maps_every_new_project_field() -> None:
