@@ -13,11 +13,14 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from coprod.cli import main, parser
+from coprod_core.model import Role
+from coprod_core.recipe import Entity, parse_recipe
 from coprod_core.rules import all_rules
 from fakes import ROOT
 
@@ -129,3 +132,18 @@ def test_the_demo_raises_every_rule_but_those_the_readme_names(
         r.id for r in all_rules() if r.check == "data_quality" and r.id not in raised
     }
     assert {"data_quality.bad_value", "data_quality.unknown_person"} <= raised
+
+
+def test_the_kobotoolbox_readmes_other_role_lines_added_at_the_end_map_the_answer() -> None:
+    # "add a line under [entities.people.values.roles]": the recipe had no such section to add under.
+    folder = ROOT / "recipes" / "kobotoolbox"
+    tip = " ".join(readme_section(folder / "README.md", "Good to know").split())
+    header, line = re.findall(r"`(\[entities\.people\.values\.roles\]|\"peer supporter\" = \"\w+\")`", tip)
+    words = re.search(r"the words on the right: ((?:`\w+`(?:, )?)+)", tip)
+    assert words is not None and re.findall(r"`(\w+)`", words[1]) == [r.value for r in Role]
+
+    text = (folder / "recipe.toml").read_text(encoding="utf-8") + f"\n{header}\n{line}\n"
+    recipe, problems = parse_recipe(tomllib.loads(text), "recipe.toml")
+
+    assert recipe is not None, [str(p) for p in problems]
+    assert recipe.entities[Entity.PEOPLE].values["roles"] == {"peer supporter": "lived_experience"}
