@@ -24,7 +24,7 @@ from flask import Flask
 
 from coprod.state import parse_location
 from coprod.webhook_app.inbox import Inbox, inbox_location
-from coprod.webhook_app.settings import WebhookSettings
+from coprod.webhook_app.settings import WebhookSettings, sync_recheck
 from coprod.webhook_app.worker import Worker
 from fakes.webhooks import (
     PERSON,
@@ -373,3 +373,30 @@ def test_coprod_worker_without_recipes_says_what_to_set(
     monkeypatch.setenv("COPROD_RECIPES", str(tmp_path))
     assert worker() == 2
     assert "COPROD_RECIPES" in capsys.readouterr().err
+
+
+def test_a_failed_sync_recheck_logs_why_in_the_words_coprod_sync_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Following recipes/deploy: "a backlog that keeps growing means re-checks are failing: see
+    # journalctl -u coprod-worker", where the only line was "re-check ended with exit code 3".
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    recipe = tmp_path / "demo"
+    shutil.copytree(
+        ROOT / "recipes" / "demo", recipe, ignore=shutil.ignore_patterns(".coprod", "coprod-flags.csv")
+    )
+    (recipe / "data" / "people.csv").unlink()
+    caplog.set_level("WARNING", logger="coprod.webhook_app")
+
+    assert sync_recheck("demo", recipe / "recipe.toml") == 3
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "coprod.webhook_app"]
+    assert line.startswith("recipe demo: ") and "people.csv" in line
+
+    caplog.clear()
+    text = (recipe / "recipe.toml").read_text(encoding="utf-8")
+    (recipe / "recipe.toml").write_text(
+        text.replace("[policy]", "[policy]\nflag_colour = 1"), encoding="utf-8"
+    )
+    assert sync_recheck("demo", recipe / "recipe.toml") == 2
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "coprod.webhook_app"]
+    assert "[policy] flag_colour" in line

@@ -57,11 +57,24 @@ class RecipeHook:
 
 
 def sync_recheck(name: str, path: Path) -> int:
-    """The production re-check: a normal ``coprod sync`` of the recipe, writing only the difference."""
-    from coprod.config import load_recipe
+    """The production re-check: a normal ``coprod sync`` of the recipe, writing only the difference.
+
+    What went wrong is logged in the words ``coprod sync`` prints under cron (they name the source,
+    the file, section and field, never a name or an answer), so the worker's log says why a backlog
+    grows rather than only an exit code."""
+    from coprod.config import RecipeInvalid, load_recipe
     from coprod.sync import run
 
-    return int(run(load_recipe(path), mode="sync").exit_code)
+    try:
+        loaded = load_recipe(path)
+    except RecipeInvalid as exc:
+        for problem in exc.problems:
+            log.warning("recipe %s: %s", name, problem)
+        return int(exc.exit_code)
+    result = run(loaded, mode="sync")
+    for message in result.messages:
+        log.warning("recipe %s: %s", name, message)
+    return int(result.exit_code)
 
 
 @dataclass(frozen=True)
