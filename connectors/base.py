@@ -202,6 +202,16 @@ class ConnectorOptions(BaseModel):
         return []
 
 
+class SourceContext(NamedTuple):
+    """What a source's options may depend on besides themselves (pydantic validation context):
+    whether the recipe lets coprod write to it, and where its entities are read from (their
+    ``location``: a tab, a table, a file), so an option naming a place to write can be refused
+    when it is a place coprod reads."""
+
+    write_back: bool
+    locations: tuple[str, ...]
+
+
 class EntityContext(NamedTuple):
     """What an entity's options may depend on besides themselves (pydantic validation context)."""
 
@@ -226,6 +236,24 @@ class ConnectorEntityOptions(ConnectorOptions):
     def of(cls, entity: Entity, spec: EntitySpec) -> Self:
         """The entity's options as the connector uses them, validated as ``coprod validate`` does."""
         return cls.parse(spec.options, cls.within(entity), EntityContext(entity, spec.location))
+
+
+class SummaryRow(NamedTuple):
+    """One row of a report's summary written into a tool: its cells' text, and whether it is a
+    heading (a section's name, a table's caption or column headings)."""
+
+    cells: tuple[str, ...]
+    heading: bool = False
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A report's summary as rows of text, for a place in a tool that coprod keeps to itself."""
+
+    rows: tuple[SummaryRow, ...]
+    mark: str
+    """What the first cell of every summary starts with: a place whose first cell does not was not
+    written by coprod, and is never replaced."""
 
 
 class Connector(ABC):
@@ -270,6 +298,12 @@ class Connector(ABC):
         :meth:`StaffStatuses.read` so the words mean the same everywhere and those not understood
         are named. Default: none."""
         return StaffStatuses()
+
+    def write_summary(self, summary: Summary) -> str | None:
+        """Write a shared report's summary where the recipe asks (Sheets: ``summary_tab``), replacing
+        the one written before. Returns what was done, in words, or None when this source was not
+        asked (the default: most tools have no simple place for it)."""
+        return None
 
     def install(self) -> list[str]:
         """Prepare the tool (tabs, fields, hooks), idempotently. Returns what was done or checked."""

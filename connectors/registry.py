@@ -12,7 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from coprod.connectors.base import ConfigError, Connector, ConnectorContext, ConnectorOptions, confine
+from coprod.connectors.base import (
+    ConfigError,
+    Connector,
+    ConnectorContext,
+    ConnectorOptions,
+    SourceContext,
+    confine,
+)
 from coprod_core.recipe import Entity, EntitySpec, RecipeProblem, SourceSpec
 
 CONNECTORS: dict[str, str] = {
@@ -59,8 +66,9 @@ def check_source(
         return SourceCheck(
             None, None, [RecipeProblem(file=file, section=f"[sources.{name}] connector", message=exc.message)]
         )
-    options, problems = cls.Options.check(spec.options, ("sources", name), file)
     mine = {entity: s for entity, s in entities.items() if s.source == name}
+    where = SourceContext(spec.write_back, tuple(s.location for s in mine.values() if s.location))
+    options, problems = cls.Options.check(spec.options, ("sources", name), file, where)
     for entity, entity_spec in mine.items():
         problems.extend(cls.EntityOptions.check_entity(entity, entity_spec, file)[1])
     if options is not None:

@@ -31,7 +31,7 @@ from google.auth.transport.requests import Request as GoogleAuthRequest
 from gspread.exceptions import APIError, NoValidUrlKeyFound
 from gspread.urls import SPREADSHEET_VALUES_BATCH_URL
 from gspread.utils import absolute_range_name, extract_id_from_url
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from coprod.connectors.base import (
     ConfigError,
@@ -40,7 +40,9 @@ from coprod.connectors.base import (
     ConnectorEntityOptions,
     ConnectorOptions,
     Page,
+    SourceContext,
     SourceUnavailable,
+    Summary,
     Variable,
     WriteReport,
 )
@@ -53,7 +55,15 @@ from coprod.connectors.sheets_flags import (
     update_cells_requests,
     value_ranges,
 )
-from coprod.connectors.sheets_tabs import Table, a1_range, as_text, column_letter, parse_table, tab_ref
+from coprod.connectors.sheets_tabs import (
+    Table,
+    a1_range,
+    as_text,
+    column_letter,
+    fit_cell,
+    parse_table,
+    tab_ref,
+)
 from coprod_core.flags import SubjectKind
 from coprod_core.lifecycle import STATUS_WORDS, FlagChange, StaffStatuses
 from coprod_core.recipe import Entity, EntitySpec, EnvName
@@ -66,6 +76,8 @@ PAGE_SIZE = 1000
 FLAGS_TAB_ROWS = 1000
 """Rows a new Flags tab is created with; the grid grows before a write that needs more."""
 GRID_MARGIN = 200
+SUMMARY_TAB_COLUMNS = 26
+"""Columns a new summary tab is created with (Google's own default), more if a table is wider."""
 
 _STATUS_REASONS = {
     429: "too many requests: over Google's quota",
@@ -81,6 +93,12 @@ _ENTITY_SUBJECT = {
     Entity.PROJECTS: SubjectKind.PROJECT.value,
 }
 """The subject kind of the flags about a row's ID, for each entity that has one."""
+
+
+def same_tab(a: str, b: str) -> bool:
+    """Whether two tab names find the same tab: equal ignoring capitals and outer spaces, as a
+    recipe's tab names are matched with the sheet's."""
+    return a.strip().casefold() == b.strip().casefold()
 
 
 def spreadsheet_key(value: str) -> str:
@@ -107,6 +125,9 @@ class SheetsOptions(ConnectorOptions):
     credentials_file_env: EnvName = "GOOGLE_APPLICATION_CREDENTIALS"
     """Name of the variable (in .env) holding the path of the service account's JSON key file."""
     flags_tab: str = "Flags"
+    summary_tab: str | None = None
+    """A tab that ``coprod report`` fills with the report's summary, the version for sharing, each
+    time it runs (replacing the last one); off when not given."""
     retries: int = Field(default=4, ge=0, le=10)
     """How many times a request is tried again on 429 and 5xx before the run stops."""
     backoff: float = Field(default=2.0, ge=0, le=60)
@@ -117,6 +138,39 @@ class SheetsOptions(ConnectorOptions):
     def _key_or_url(cls, value: str) -> str:
         spreadsheet_key(value)
         return value.strip()
+
+    @field_validator("summary_tab")
+    @classmethod
+    def _a_tab_of_its_own(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The summary replaces everything in its tab, so it must not be a tab coprod reads or the
+        Flags tab; and it is a write, which ``write_back = false`` forbids."""
+        if value is None:
+            return None
+        title = value.strip()
+        if not title:
+            raise ValueError(
+                'give the name of the tab for the summary, such as "Summary", or leave the line out'
+            )
+        flags_tab = info.data.get("flags_tab", "Flags")
+        if same_tab(title, flags_tab):
+            raise ValueError(
+                f"'{title}' is the Flags tab: the summary replaces everything in its tab, so give it a tab of "
+                'its own, such as "Summary"'
+            )
+        where = info.context
+        if isinstance(where, SourceContext):
+            if not where.write_back:
+                raise ValueError(
+                    "asks coprod to write a tab, but write_back = false says coprod must not write to this "
+                    "sheet: remove one of the two lines"
+                )
+            read = [t for t in where.locations if same_tab(t, title)]
+            if read:
+                raise ValueError(
+                    f"'{read[0]}' is a tab coprod reads: the summary replaces everything in its tab, so give "
+                    'it a tab of its own, such as "Summary"'
+                )
+        return title
 
     @property
     def key(self) -> str:
@@ -177,6 +231,14 @@ def _status_drop_down(sheet_id: int, col: int, first_row: int, end_row: int) -> 
             },
         }
     }
+
+
+def _summary_cell(text: str, heading: bool) -> dict[str, Any]:
+    """A cell of the summary: its text as a stringValue (an empty text clears it), bold if a heading."""
+    cell: dict[str, Any] = {"userEnteredValue": {"stringValue": fit_cell(text)}} if text else {}
+    if heading:
+        cell["userEnteredFormat"] = {"textFormat": {"bold": True}}
+    return cell
 
 
 class SheetsConnector(Connector):
@@ -412,9 +474,10 @@ class SheetsConnector(Connector):
             title = self._resolve_tab(snap, spec.location or "")
             if title is not None and title not in wanted:
                 wanted.append(title)  # a missing tab is reported by read() for that entity alone
-        flags_title = self._resolve_tab(snap, self.options.flags_tab)
-        if flags_title is not None and flags_title not in wanted:
-            wanted.append(flags_title)
+        for own in (self.options.flags_tab, self.options.summary_tab):
+            title = self._resolve_tab(snap, own) if own else None
+            if title is not None and title not in wanted:
+                wanted.append(title)  # the summary tab: read to be sure it is coprod's before replacing it
         if wanted:
             # Ranges percent-encoded with nothing safe: a tab called "Sam's group" must arrive whole.
             query = "&".join(
@@ -562,29 +625,29 @@ class SheetsConnector(Connector):
                 meta.cols += extra
         return requests_
 
-    def _add_flags_tab_requests(self, snap: _Snapshot, title: str) -> list[dict[str, Any]]:
-        """addSheet for the Flags tab with its header row (bold, frozen) and a Status drop-down."""
+    @staticmethod
+    def _add_tab_request(
+        snap: _Snapshot, title: str, rows: int, cols: int, frozen: int = 0
+    ) -> dict[str, Any]:
+        """addSheet for a tab coprod keeps (Flags, the summary), with a sheet ID of its own chosen
+        here, so the requests after it in the same batch can name the new tab."""
         taken = {t.sheet_id for t in snap.tabs.values()}
         sheet_id = zlib.crc32(title.encode("utf-8")) & 0x3FFFFFFF
         while sheet_id in taken:
             sheet_id += 1
-        width = len(FLAG_HEADINGS)
-        snap.tabs[title] = _TabMeta(title=title, sheet_id=sheet_id, rows=FLAGS_TAB_ROWS, cols=width)
+        snap.tabs[title] = _TabMeta(title=title, sheet_id=sheet_id, rows=rows, cols=cols)
+        grid: dict[str, int] = {"rowCount": rows, "columnCount": cols}
+        if frozen:
+            grid["frozenRowCount"] = frozen
+        return {"addSheet": {"properties": {"sheetId": sheet_id, "title": title, "gridProperties": grid}}}
+
+    def _add_flags_tab_requests(self, snap: _Snapshot, title: str) -> list[dict[str, Any]]:
+        """addSheet for the Flags tab with its header row (bold, frozen) and a Status drop-down."""
+        add = self._add_tab_request(snap, title, FLAGS_TAB_ROWS, len(FLAG_HEADINGS), frozen=1)
+        sheet_id = snap.tabs[title].sheet_id
         status_col = FLAG_HEADINGS.index("Status")
         return [
-            {
-                "addSheet": {
-                    "properties": {
-                        "sheetId": sheet_id,
-                        "title": title,
-                        "gridProperties": {
-                            "rowCount": FLAGS_TAB_ROWS,
-                            "columnCount": width,
-                            "frozenRowCount": 1,
-                        },
-                    }
-                }
-            },
+            add,
             {
                 "updateCells": {
                     "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
@@ -684,6 +747,69 @@ class SheetsConnector(Connector):
             report.requests,
         )
         return report
+
+    # ---------------------------------------------------------------- the report's summary
+
+    def write_summary(self, summary: Summary) -> str | None:
+        """Replace the summary tab's contents with ``summary``, in ONE spreadsheet ``:batchUpdate``.
+
+        The request makes the tab when it is not there, or grows its grid when the summary does
+        not fit, then writes every row with one ``updateCells`` over the tab's whole grid: its text
+        as ``stringValue`` (never a formula, like RAW), and every cell of the grid the rows do not
+        cover cleared, so nothing of a longer summary written before is left. (A values:batchUpdate
+        cannot clear what it does not write, so it would need the old summary's extent first.)
+        Google applies the request whole or not at all. A tab of that name that holds something
+        coprod did not write (its first cell does not start with ``summary.mark``) is refused, and
+        nothing is written: it is someone's work.
+        """
+        wanted = self.options.summary_tab
+        if not wanted:
+            return None
+        snap = self._load()
+        rows = summary.rows
+        width = max((len(r.cells) for r in rows), default=1)
+        title = self._resolve_tab(snap, wanted)
+        requests_: list[dict[str, Any]] = []
+        if title is None:
+            title = wanted
+            requests_.append(
+                self._add_tab_request(snap, title, len(rows) + GRID_MARGIN, max(width, SUMMARY_TAB_COLUMNS))
+            )
+        else:
+            old = snap.values.get(title) or []
+            first = as_text(old[0][0]).strip() if old and old[0] else ""
+            if any(as_text(c).strip() for line in old for c in line) and not first.startswith(summary.mark):
+                raise ConfigError(
+                    f"summary_tab: the tab '{title}' holds something coprod did not write (its first cell "
+                    f"does not start with '{summary.mark}'), and the summary would replace it all: rename "
+                    'that tab, or give summary_tab the name of a new tab, such as "coprod summary"',
+                    where=self._where(),
+                )
+            requests_ += self._grid_requests(snap, {title: (len(rows), width)})
+        meta = snap.tabs[title]
+        requests_.append(
+            {
+                "updateCells": {
+                    "range": {
+                        "sheetId": meta.sheet_id,
+                        "startRowIndex": 0,
+                        "endRowIndex": meta.rows,
+                        "startColumnIndex": 0,
+                        "endColumnIndex": meta.cols,
+                    },
+                    "rows": [{"values": [_summary_cell(v, r.heading) for v in r.cells]} for r in rows],
+                    "fields": "userEnteredValue,userEnteredFormat.textFormat.bold",
+                }
+            }
+        )
+        try:
+            self._structure("writing the summary", requests_)
+        finally:
+            self.refresh()
+        log.info(
+            "sheets %s: wrote the summary (%d rows) to tab '%s' in 1 request", self.name, len(rows), title
+        )
+        return f"the summary ({len(rows)} rows) is in the tab '{title}' of '{snap.title}'"
 
     # ---------------------------------------------------------------- install
 

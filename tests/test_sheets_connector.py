@@ -25,7 +25,7 @@ from coprod.connectors.sheets_flags import FLAG_HEADINGS
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import FlagStatus, KnownFlag, UnreadStatus, diff_flags, read_status
 from coprod_core.recipe import Entity, Recipe, parse_recipe
-from fakes.sheets import FakeSpreadsheet
+from fakes.sheets import TOKEN_URL, FakeSpreadsheet, service_account_key
 
 KEY = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"
 RUN = date(2026, 6, 1)
@@ -912,29 +912,10 @@ def test_install_lists_every_problem_with_the_columns_found() -> None:
     assert "tab 'Attendance' is not in the spreadsheet" in text
 
 
-def write_service_account_key(path: Path, token_uri: str = "https://oauth2.googleapis.com/token") -> None:
+def write_service_account_key(path: Path, token_uri: str = TOKEN_URL) -> None:
     """A real (freshly made) service-account JSON key, signing in at ``token_uri``."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "charity",
-                "private_key_id": "abc123",
-                "private_key": pem,
-                "client_email": "coprod@charity.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": token_uri,
-            }
-        )
-    )
+    path.write_text(json.dumps({**service_account_key(), "token_uri": token_uri}))
 
 
 def key_file_connector(folder: Path, retries: int = 2) -> SheetsConnector:

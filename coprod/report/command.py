@@ -4,23 +4,30 @@ Like the other commands: progress on a terminal, nothing printed under cron when
 a sentence (never a traceback) and the usual exit codes when not. The report reads the state
 store (flag statuses staff set, what was resolved) but changes nothing in it except the date of
 the last report of its kind, which the clock gives here, in the CLI, never in the core.
+
+When a source asks for it (Sheets ``summary_tab``), the summary of the report for sharing is written
+into the tool after the file: with the connectors the checks read through, so the Sheets write is
+one request on top of the reads the checks made anyway.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from contextlib import AbstractContextManager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from coprod.config import LoadedRecipe
-from coprod.report.facts import gather
+from coprod.connectors.base import Connector, ConnectorError
+from coprod.report.facts import ReportFacts, gather
 from coprod.report.render import ReportKind, render
+from coprod.report.summary_tab import build_summary
 from coprod.state import open_existing, state_location
-from coprod.sync import ExitCode, ProgressFn, run
+from coprod.sync import ExitCode, ProgressFn, build_connectors, run
 from coprod_core.lifecycle import KnownFlag
 
 if TYPE_CHECKING:
@@ -87,52 +94,89 @@ def make_report(
     tty: bool,
     reading: AbstractContextManager[object],
     on_rows: ProgressFn,
+    connectors: Mapping[str, Connector] | None = None,
 ) -> int:
+    """``connectors``: the recipe's connectors to read and write through (tests pass them); by
+    default they are built from the recipe, and closed at the end."""
     problem = kind.problem()
     if problem:
         print(f"coprod: {problem}", file=stderr)
         return ExitCode.CONFIG
-    with reading:
-        result = run(loaded, mode="check", run_date=run_date, progress=on_rows)
-    if result.exit_code != ExitCode.OK or result.dataset is None:
-        for m in result.messages:
-            print(f"coprod: {m}", file=stderr)
-        return int(result.exit_code) or ExitCode.INTERNAL
-    status = _status(stderr) if tty else None
-    if status is not None:
-        status.start()
     try:
-        history = read_history(loaded, kind.audience)
-        facts = gather(
-            result.dataset,
-            result.flags,
-            result.counts,
-            loaded.recipe.settings,
-            run_date,
-            recipe_name=loaded.recipe.name,
-            description=loaded.recipe.description,
-            known=history.known,
-            last_report=history.last_report,
-            assessments=result.placements,
-            profiles=result.profiles,
-        )
-        text = render(facts, kind)
-    finally:
+        conns = dict(connectors) if connectors is not None else build_connectors(loaded)
+    except ConnectorError as exc:
+        print(f"coprod: {exc}", file=stderr)
+        return exc.exit_code
+    with ExitStack() as owned:
+        if connectors is None:
+            for c in conns.values():
+                owned.callback(c.close)
+        with reading:
+            result = run(loaded, mode="check", run_date=run_date, progress=on_rows, connectors=conns)
+        if result.exit_code != ExitCode.OK or result.dataset is None:
+            for m in result.messages:
+                print(f"coprod: {m}", file=stderr)
+            return int(result.exit_code) or ExitCode.INTERNAL
+        status = _status(stderr) if tty else None
         if status is not None:
-            status.stop()
-    if out_path is None:
-        stdout.write(text)
-    else:
+            status.start()
         try:
-            write_atomically(out_path, text)
-        except OSError as exc:
-            print(f"coprod: could not write the report to {out_path}: {exc.strerror or exc}", file=stderr)
-            return ExitCode.CONFIG
-    remember(loaded, kind.audience, run_date)
-    if tty and out_path is not None:
-        size = len(text.encode("utf-8"))
-        print(f"Report written to {out_path} ({size / 1024:,.0f} KB).", file=stderr)
-    return ExitCode.OK
+            history = read_history(loaded, kind.audience)
+            facts = gather(
+                result.dataset,
+                result.flags,
+                result.counts,
+                loaded.recipe.settings,
+                run_date,
+                recipe_name=loaded.recipe.name,
+                description=loaded.recipe.description,
+                known=history.known,
+                last_report=history.last_report,
+                assessments=result.placements,
+                profiles=result.profiles,
+            )
+            text = render(facts, kind)
+        finally:
+            if status is not None:
+                status.stop()
+        if out_path is None:
+            stdout.write(text)
+        else:
+            try:
+                write_atomically(out_path, text)
+            except OSError as exc:
+                print(f"coprod: could not write the report to {out_path}: {exc.strerror or exc}", file=stderr)
+                return ExitCode.CONFIG
+        remember(loaded, kind.audience, run_date)
+        if tty and out_path is not None:
+            size = len(text.encode("utf-8"))
+            print(f"Report written to {out_path} ({size / 1024:,.0f} KB).", file=stderr)
+        return write_summaries(conns, facts, stderr=stderr, tty=tty)
+
+
+def write_summaries(conns: Mapping[str, Connector], facts: ReportFacts, *, stderr: TextIO, tty: bool) -> int:
+    """The shared report's summary into each source that asks for it (most ask nothing).
+
+    The report itself is already written: a tool that refuses the summary is said in a sentence
+    and its exit code returned, and the other sources still get theirs.
+    """
+    summary = None
+    code: int = ExitCode.OK
+    for name, connector in sorted(conns.items()):
+        if summary is None:
+            summary = build_summary(facts)
+        try:
+            done = connector.write_summary(summary)
+        except ConnectorError as exc:
+            print(
+                f"coprod: the report was made, but its summary was not written to source '{name}': {exc}",
+                file=stderr,
+            )
+            code = code or exc.exit_code
+            continue
+        if done and tty:
+            print(f"Summary written: {done}.", file=stderr)
+    return code
 
 
 def _status(stderr: TextIO) -> Status:

@@ -4,7 +4,9 @@ It answers the four Sheets API calls coprod makes, in the shapes the real API us
 (``spreadsheets.get`` metadata, ``values:batchGet``, ``values:batchUpdate``, ``:batchUpdate``), keeps
 what is written so a second run sees it, refuses writes outside a tab's grid as Google does (a
 ``values:batchUpdate`` or an ``updateCells`` past the rows or columns), applies a ``:batchUpdate``'s
-requests in order and whole or not at all, and can be told to answer 429 or 5xx a number of times. Import it only where ``responses`` is installed.
+requests in order and whole or not at all (an ``updateCells`` over a ``range`` clears what its rows
+leave uncovered, as Google documents), and can be told to answer 429 or 5xx a number of times.
+Import it only where ``responses`` is installed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,29 @@ import responses
 from gspread.utils import a1_to_rowcol, rowcol_to_a1
 
 API = "https://sheets.googleapis.com/v4/spreadsheets"
+TOKEN_URL = "https://oauth2.googleapis.com/token"
+
+
+def service_account_key(email: str = "coprod@charity.iam.gserviceaccount.com") -> dict[str, str]:
+    """A throw-away service-account JSON key with a real RSA key, for tests that sign in as coprod
+    does (answer ``TOKEN_URL`` with ``responses``)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "charity",
+        "private_key_id": "abc123",
+        "private_key": pem,
+        "client_email": email,
+        "client_id": "1",
+        "token_uri": TOKEN_URL,
+    }
+
 
 _REASONS = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 403: "PERMISSION_DENIED"}
 _MESSAGES = {
@@ -286,6 +311,12 @@ class FakeSpreadsheet:
                 replies.append({"addSheet": {"properties": {**props, "index": len(self.tabs) - 1}}})
             elif "updateCells" in req:
                 uc = req["updateCells"]
+                if "range" in uc:
+                    refused = self._update_range(i, uc["range"], uc.get("rows", []), uc["fields"], by_id)
+                    if refused:
+                        return 400, refused
+                    replies.append({})
+                    continue
                 tab = by_id[uc["start"]["sheetId"]]
                 start_row, start_col = uc["start"]["rowIndex"], uc["start"]["columnIndex"]
                 fields = uc["fields"].split(",")
@@ -325,3 +356,50 @@ class FakeSpreadsheet:
             else:
                 replies.append({})
         return 200, {"spreadsheetId": self.key, "replies": replies}
+
+    @staticmethod
+    def _update_range(
+        i: int, grid_range: dict[str, Any], rows: list[dict[str, Any]], fields: str, by_id: dict[int, FakeTab]
+    ) -> dict[str, Any] | None:
+        """``updateCells`` with a ``range`` (a GridRange; a bound left out is the grid's edge), as
+        Google documents it: the rows are written from the range's first cell, and every cell of the
+        range they do not cover has the ``fields`` cleared. A range past the grid, or rows that do
+        not fit in the range, are refused. Returns the error, or None when applied."""
+        tab = by_id[grid_range["sheetId"]]
+        top, left = grid_range.get("startRowIndex", 0), grid_range.get("startColumnIndex", 0)
+        bottom = grid_range.get("endRowIndex", tab.row_count)
+        right = grid_range.get("endColumnIndex", tab.col_count)
+
+        def error(message: str) -> dict[str, Any]:
+            return {
+                "error": {
+                    "code": 400,
+                    "message": f"Invalid requests[{i}].updateCells: {message}",
+                    "status": "INVALID_ARGUMENT",
+                }
+            }
+
+        if bottom > tab.row_count:
+            return error(f"GridRange.endRowIndex[{bottom}] is after last row in grid[{tab.row_count - 1}]")
+        if right > tab.col_count:
+            return error(
+                f"GridRange.endColumnIndex[{right}] is after last column in grid[{tab.col_count - 1}]"
+            )
+        if len(rows) > bottom - top or any(len(r.get("values", [])) > right - left for r in rows):
+            return error("the rows do not fit in the range")
+        written: dict[tuple[int, int], str] = {}
+        for dr, row in enumerate(rows):
+            for dc, cell in enumerate(row.get("values", [])):
+                value = cell.get("userEnteredValue")
+                if value is not None and set(value) != {"stringValue"}:
+                    raise AssertionError(f"coprod writes text only, as stringValue: {value}")
+                if value is not None or "userEnteredValue" in fields.split(","):
+                    written[(top + dr, left + dc)] = value["stringValue"] if value else ""
+        if "userEnteredValue" in fields.split(","):
+            for r, line in enumerate(tab.values):
+                for c in range(len(line)):
+                    if top <= r < bottom and left <= c < right and (r, c) not in written:
+                        line[c] = ""  # in the range, not covered by the rows: cleared
+        for (r, c), text in written.items():
+            tab.put(r + 1, c + 1, text)
+        return None
