@@ -77,6 +77,7 @@ def test_report_writes_one_self_contained_html_file_and_says_nothing_under_cron(
         assert external not in lowered
     assert "url(" not in lowered.replace("url(#hatch)", "")
     assert "Sam Carter" in text  # the staff report names people in the payments section
+    assert "`" not in text  # Markdown's code marks would show as they are on a web page
 
 
 def test_markdown_goes_to_stdout_with_the_same_sections(demo, capsys) -> None:

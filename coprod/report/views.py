@@ -141,7 +141,7 @@ class _Builder:
             notice = Notice(
                 "For staff only",
                 "This report shows every number and names people in the Payments section. Do not share it "
-                "beyond staff: make the version for sharing with `coprod report --share`, which hides small "
+                "beyond staff: make the version for sharing with the command 'coprod report --share', which hides small "
                 "numbers and names nobody.",
             )
         sections = (
@@ -616,7 +616,7 @@ class _Builder:
             blocks.append(
                 Paragraph(
                     "No sync of this recipe is recorded, so nothing is known yet of what staff marked or what "
-                    "was resolved: these are the flags this check raises. Run `coprod sync` to write them to "
+                    "was resolved: these are the flags this check raises. Run 'coprod sync' to write them to "
                     "your tools."
                 )
             )
