@@ -40,12 +40,6 @@ def test_redact_removes_secrets_from_text():
 SHEET_KEY = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @responses.activate
 def test_a_retried_status_is_logged_by_coprod_at_info_with_the_host_and_never_the_path(caplog):
     caplog.set_level(logging.DEBUG, logger="coprod")
@@ -68,10 +62,13 @@ def test_a_refused_connection_is_retried_without_urllib3s_warning_or_the_path_on
     # CLI's logging (warnings and up, to stderr) printed into every cron mail.
     caplog.set_level(logging.INFO)
     session = make_session(retry=make_retry(total=2, backoff_factor=0), timeout=5)
-    url = f"http://127.0.0.1:{_free_port()}/v4/spreadsheets/{SHEET_KEY}/values:batchGet"
-
-    with pytest.raises(requests.ConnectionError):
-        session.get(url)
+    # A port bound and never listened on refuses connections, and nothing else can take it meanwhile
+    # (a port found free and let go could be listened on by another process before the request).
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{refusing.getsockname()[1]}/v4/spreadsheets/{SHEET_KEY}/values:batchGet"
+        with pytest.raises(requests.ConnectionError):
+            session.get(url)
 
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
     ours = [r.getMessage() for r in caplog.records if r.name == "coprod.connectors.http"]

@@ -241,9 +241,15 @@ class Server(NamedTuple):
 @contextmanager
 def gunicorn(tmp_path: Path, *options: str) -> Iterator[Server]:
     """The app as README and recipes/deploy/ run it, ``gunicorn -c python:coprod.webhook_app.gunicorn_conf``,
-    on a free port of 127.0.0.1, with the test recipe; stopped (SIGTERM) when the block ends."""
+    on a free port of 127.0.0.1, with the test recipe; stopped (SIGTERM) when the block ends.
+
+    The port is bound here and the socket handed to gunicorn (``--bind fd://N``, as systemd's socket
+    activation does): a port found free and closed again can be taken by anything else on the
+    machine before gunicorn binds it."""
     write_recipe(tmp_path / "recipes" / "youth")
-    port = free_port()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
     env = {
         **os.environ,
         "COPROD_RECIPES": str(tmp_path / "recipes"),
@@ -253,9 +259,11 @@ def gunicorn(tmp_path: Path, *options: str) -> Iterator[Server]:
     }
     log = tmp_path / "gunicorn.log"
     command = [sys.executable, "-m", "gunicorn", "-c", "python:coprod.webhook_app.gunicorn_conf",
-               "--bind", f"127.0.0.1:{port}", *options]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+               "--bind", f"fd://{listener.fileno()}", *options]  # fmt: skip
+    with log.open("wb") as out, listener:
+        proc = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, pass_fds=[listener.fileno()]
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(url, proc)
