@@ -23,6 +23,7 @@ import pytest
 from flask import Flask
 
 from coprod.state import parse_location
+from coprod.webhook_app import inbox as inbox_module
 from coprod.webhook_app.inbox import Inbox, inbox_location
 from coprod.webhook_app.settings import WebhookSettings, sync_recheck
 from coprod.webhook_app.worker import Worker
@@ -127,24 +128,44 @@ def test_a_resend_after_the_event_was_processed_causes_no_second_recheck(app_on)
     assert worker_for(app).run_once() == 0 and len(rechecks.calls) == 1
 
 
-def test_a_failed_recheck_stays_in_the_inbox_and_is_retried_after_a_back_off(app_on) -> None:
+class Clock:
+    """The inbox's clock (``time.time`` in ``coprod.webhook_app.inbox``), moved by the test. It
+    starts on a whole second and moves by halves, so every sum is exact."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_a_failed_recheck_stays_in_the_inbox_and_is_retried_after_a_back_off(
+    app_on, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the inbox's own clock, moved by the test: with real time and a back-off short enough to
+    wait for, a pause of the machine longer than the back-off (a loaded CI host) retried at once."""
+    clock = Clock()
+    monkeypatch.setattr(inbox_module, "time", clock)
     rechecks = Rechecks([3, RuntimeError(f"{PERSON} broke it")])
-    app = app_on(rechecks, backoff_base=0.2, backoff_max=0.4)
+    app = app_on(rechecks, backoff_base=10, backoff_max=20)
     deliver(app, "uuid:a")
     worker = worker_for(app)
     assert worker.run_once() == 1
     [event] = runtime(app).inbox.events()
     assert event["status"] == "pending" and event["attempts"] == 1
     assert event["last_error"] == "re-check ended with exit code 3"
-    assert event["next_attempt_at"] > time.time()
-    assert worker.run_once() == 0, "backing off: not retried at once"
+    assert event["next_attempt_at"] == clock.now + 10
+    clock.now += 9.5
+    assert worker.run_once() == 0, "backing off: not retried before 10 s"
     assert app.test_client().get("/readyz").json["retrying"] == 1
-    time.sleep(0.25)
+    clock.now += 0.5
     assert worker.run_once() == 1
     [event] = runtime(app).inbox.events()
     assert event["attempts"] == 2 and event["last_error"] == "re-check raised RuntimeError"
     assert PERSON not in json.dumps(event)
-    time.sleep(0.45)
+    clock.now += 19.5
+    assert worker.run_once() == 0, "the second back-off is twice the first"
+    clock.now += 0.5
     assert worker.run_once() == 1
     assert statuses(app) == ["done"] and len(rechecks.calls) == 3
 
@@ -246,14 +267,24 @@ def test_a_delivery_is_not_held_up_by_a_sync_writing_to_the_state_file(tmp_path:
     sync.execute("CREATE TABLE flags (fingerprint TEXT)")
     sync.execute("BEGIN IMMEDIATE")  # a sync's transaction holds the state file's write lock
     sync.execute("INSERT INTO flags VALUES ('f')")
-    release = threading.Timer(2.0, sync.execute, ("COMMIT",))
+    committed = threading.Event()
+
+    def commit() -> None:
+        sync.execute("COMMIT")
+        committed.set()
+
+    # Ends the sync's transaction only if the delivery waits for it (the test then fails): a time
+    # limit on the delivery instead failed whenever the machine was busy for that long.
+    release = threading.Timer(10.0, commit)
     release.start()
     try:
-        started = time.monotonic()
         assert deliver(app, "uuid:a") == 202
-        assert time.monotonic() - started < 1.0
+        assert not committed.is_set(), "the delivery waited for the sync's transaction to end"
     finally:
+        release.cancel()
         release.join()
+        if not committed.is_set():
+            commit()
         sync.close()
 
 
