@@ -116,13 +116,17 @@ def test_coprod_demo_runs_from_an_empty_folder_after_installing_the_wheel(
     wheel: Path, tmp_path: Path
 ) -> None:
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
+    venv.EnvBuilder(with_pip=False).create(env_dir)
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     py = bindir / "python"
     # Only coprod comes from the wheel; its dependencies are lent from this test run's environment
-    # (a path entry, not a site dir, so this environment's editable coprod is not seen).
+    # (a path entry, not a site dir, so this environment's editable coprod is not seen). This
+    # environment's pip installs into the new one (--python): seeding it a pip of its own took
+    # longer than everything else here.
     subprocess.run(
-        [py, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True
+        [sys.executable, "-m", "pip", "--python", py, "install", "-q", "--no-deps", str(wheel)],
+        check=True,
+        capture_output=True,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COPROD_", "PYTHON", "VIRTUAL_ENV"))} | {
         "PYTHONPATH": sysconfig.get_paths()["purelib"]
