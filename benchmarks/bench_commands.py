@@ -4,19 +4,22 @@ The synthetic organisation of the core benchmark (`synth.py`; 1x = 10,000 people
 200,000 attendances, 50,000 payments) is written as the exports a charity would keep: CSV files
 (and, with --xlsx, the same as .xlsx workbooks) in a folder with a recipe. Each command then runs
 as its own process, exactly as a data officer types it, and is timed from start to exit, with the
-process's peak memory (its own maximum resident set, from wait4).
+process's peak memory (its own maximum resident set, from wait4) and its CPU time (user + system).
 
 The floor, measured in the same run on the same files: a process that only reads every file with
 Python's `csv` module (openpyxl's read-only mode for .xlsx) and keeps the rows, which is the least
-any tool must do with them. This machine's speed drifts from minute to minute, so the figure that
-holds is the ratio to the floor. Each command runs --repeat times (default 3); the median is shown.
+any tool must do with them. This machine is shared and its speed drifts from minute to minute, so
+the figure that holds is the ratio to the floor: the commands take turns (floor, check, sync,
+floor, ...) --repeat times (default 3) and the medians are shown, of wall time and of CPU time
+(CPU time is what the process itself used, so it moves less with the load).
 
 What is timed: the whole command, start-up (imports) and output included; `coprod sync` first runs
 once to write the flags file and state (not timed), then "sync, unchanged" is a re-run with
-nothing to write. Printing goes to /dev/null (a terminal would add its own time).
+nothing to write. Printing goes to a file (a terminal would add its own time).
 
 Targets (issue "Fast where a user waits"): at 1x `coprod check` at most 6x the floor and under
-400 MB; time at 5x no more than 5.5 times that at 1x.
+400 MB; time at 5x no more than 5.5 times that at 1x; a 745,000-row CSV under 1 GB: size 3.725
+writes an attendance.csv of 745,000 rows (with 37,250 people, 7,450 sessions, 186,250 payments).
 
 Usage: python benchmarks/bench_commands.py [--sizes 1,2,5] [--repeat 3] [--xlsx] [--keep DIR]
 """
@@ -34,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -132,14 +136,14 @@ def write_recipe(folder: Path, suffix: str) -> Path:
     return path
 
 
-def write_data(folder: Path, scale: int, xlsx: bool) -> list[Path]:
-    """The scale's dataset as one file per entity; returns the files the floor reads."""
+def write_data(folder: Path, scale: float, xlsx: bool) -> int:
+    """The scale's dataset as one file per entity; returns the number of data rows written."""
     synth, synth_rows, Entity = _synth()
-    data = synth.dataset(**{k: v * scale for k, v in BASE.items()})
+    data = synth.dataset(**{k: round(v * scale) for k, v in BASE.items()})
     tables = synth_rows.rows(data)
     out = folder / "data"
     out.mkdir(parents=True)
-    files = []
+    written = 0
     for entity in Entity:
         table = tables.get(entity)
         if not table:
@@ -162,12 +166,20 @@ def write_data(folder: Path, scale: int, xlsx: bool) -> list[Path]:
                 w = csv.writer(f)
                 w.writerow(header)
                 w.writerows([row.values[h] for h in header] for row in table)
-        files.append(path)
-    return files
+        written += len(table)
+    return written
 
 
-def timed(command: Sequence[str | Path], cwd: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak MiB, exit code) of one process, start to exit."""
+class Timing(NamedTuple):
+    """One process, start to exit: wall seconds, CPU seconds (user + system) and peak MiB."""
+
+    wall: float
+    cpu: float
+    peak: float
+
+
+def timed(command: Sequence[str | Path], cwd: Path) -> Timing:
+    """How long one process took, start to exit, and its peak memory."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen([str(c) for c in command], cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
@@ -178,16 +190,38 @@ def timed(command: Sequence[str | Path], cwd: Path) -> tuple[float, float, int]:
             out.seek(0)
             text = out.read().decode(errors="replace").strip()
             raise SystemExit(f"{' '.join(str(c) for c in command[:3])} exited {code}:\n{text[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, code
+    return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def median_of(command: Sequence[str | Path], cwd: Path, repeat: int) -> tuple[float, float]:
-    runs = [timed(command, cwd) for _ in range(repeat)]
-    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+class Measured(NamedTuple):
+    """One command's figures at one size: the medians of its runs and its largest peak."""
+
+    name: str
+    wall: float
+    cpu: float
+    peak: float
 
 
-def one(scale: int, repeat: int, xlsx: bool, keep: Path | None) -> list[tuple[str, float, float]]:
-    folder = Path(tempfile.mkdtemp(prefix=f"coprod-bench-{scale}x-", dir=keep))
+def interleaved(commands: dict[str, Sequence[str | Path]], cwd: Path, repeat: int) -> list[Measured]:
+    """Each command run ``repeat`` times, taking turns (floor, check, sync, floor, ...), so that a
+    change in the machine's load falls on all of them alike; medians of wall and CPU time."""
+    runs: dict[str, list[Timing]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():
+            runs[name].append(timed(command, cwd))
+    return [
+        Measured(
+            name,
+            statistics.median(r.wall for r in got),
+            statistics.median(r.cpu for r in got),
+            max(r.peak for r in got),
+        )
+        for name, got in runs.items()
+    ]
+
+
+def one(scale: float, repeat: int, xlsx: bool, keep: Path | None) -> list[Measured]:
+    folder = Path(tempfile.mkdtemp(prefix=f"coprod-bench-{scale:g}x-", dir=keep))
     try:
         t = time.perf_counter()
         # Written by a separate process: a child's peak memory (ru_maxrss) counts the pages it
@@ -199,7 +233,7 @@ def one(scale: int, repeat: int, xlsx: bool, keep: Path | None) -> list[tuple[st
                 "--write",
                 str(folder),
                 "--sizes",
-                str(scale),
+                f"{scale:g}",
                 *(["--xlsx"] if xlsx else []),
             ],
             check=True,
@@ -208,62 +242,75 @@ def one(scale: int, repeat: int, xlsx: bool, keep: Path | None) -> list[tuple[st
         files = sorted((folder / "data").glob(f"*{suffix}"))
         recipe = folder / "recipe.toml"
         size = sum(f.stat().st_size for f in files) / 2**20
+        rows = _rows_written(folder)
         print(
-            f"  {scale}x: {size:,.1f} MiB of {'.xlsx' if xlsx else 'CSV'} written in {time.perf_counter() - t:.0f} s"
+            f"  {scale:g}x: {rows:,} rows ({size:,.1f} MiB) of {'.xlsx' if xlsx else 'CSV'} written in "
+            f"{time.perf_counter() - t:.0f} s; load average {os.getloadavg()[0]:.1f}"
         )
         coprod = Path(sys.executable).with_name("coprod")
-        date = RUN_DATE
-        env_state = folder / "state.sqlite"
-        os.environ["COPROD_STATE"] = str(env_state)
-        floor = [sys.executable, "-c", FLOOR_XLSX if xlsx else FLOOR_CSV, *files]
-        results = [("floor (read the files)", *median_of(floor, folder, repeat))]
-        results.append(
-            ("coprod check", *median_of([coprod, "check", recipe, "--date", date], folder, repeat))
+        os.environ["COPROD_STATE"] = str(folder / "state.sqlite")
+        timed([coprod, "sync", recipe, "--date", RUN_DATE], folder)  # writes the flags file and the state
+        return interleaved(
+            {
+                "floor (read the files)": [sys.executable, "-c", FLOOR_XLSX if xlsx else FLOOR_CSV, *files],
+                "coprod check": [coprod, "check", recipe, "--date", RUN_DATE],
+                "coprod sync, unchanged": [coprod, "sync", recipe, "--date", RUN_DATE],
+            },
+            folder,
+            repeat,
         )
-        timed([coprod, "sync", recipe, "--date", date], folder)  # writes the flags file and the state
-        results.append(
-            ("coprod sync, unchanged", *median_of([coprod, "sync", recipe, "--date", date], folder, repeat))
-        )
-        return results
     finally:
         if keep is None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _rows_written(folder: Path) -> int:
+    """Data rows in the written files (not headers), as counted by the child that wrote them."""
+    return int((folder / "rows.txt").read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1,2,5")
+    parser.add_argument("--sizes", default="1,2,5", help="multiples of 1x, e.g. 1,2,5 or 3.725")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--xlsx", action="store_true", help="the same data as .xlsx workbooks")
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated folders under DIR")
     parser.add_argument("--write", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [float(s) for s in args.sizes.split(",")]
     if args.write is not None:  # the data-writing child
-        write_data(args.write, sizes[0], args.xlsx)
+        rows = write_data(args.write, sizes[0], args.xlsx)
+        (args.write / "rows.txt").write_text(str(rows))
         write_recipe(args.write, ".xlsx" if args.xlsx else ".csv")
         return
-    load = os.getloadavg()[0]
     print(
-        f"Whole commands on {'.xlsx' if args.xlsx else 'CSV'} exports (median of {args.repeat}; load {load:.1f})"
+        f"Whole commands on {'.xlsx' if args.xlsx else 'CSV'} exports (median of {args.repeat}, taking turns; "
+        f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the start)"
     )
-    table: dict[int, list[tuple[str, float, float]]] = {}
+    table: dict[float, list[Measured]] = {}
     for scale in sizes:
         table[scale] = one(scale, args.repeat, args.xlsx, args.keep)
     print()
-    print("| size | run | wall | peak | vs floor |")
-    print("|---|---|---|---|---|")
+    print("| size | run | wall | CPU | peak | vs floor (wall) | vs floor (CPU) |")
+    print("|---|---|---|---|---|---|---|")
     for scale, results in table.items():
-        floor = results[0][1]
-        for name, wall, peak in results:
-            ratio = "" if name.startswith("floor") else f"{wall / floor:.1f}x"
-            print(f"| {scale}x | {name} | {wall:.2f} s | {peak:,.0f} MiB | {ratio} |")
+        floor = results[0]
+        for r in results:
+            ratios = ("", "") if r is floor else (f"{r.wall / floor.wall:.1f}x", f"{r.cpu / floor.cpu:.1f}x")
+            print(
+                f"| {scale:g}x | {r.name} | {r.wall:.2f} s | {r.cpu:.2f} s | {r.peak:,.0f} MiB | "
+                f"{ratios[0]} | {ratios[1]} |"
+            )
     if 1 in table and len(table) > 1:
-        check_1x = table[1][1][1]
+        check_1x = table[1][1]
         for scale, results in table.items():
             if scale != 1:
-                print(f"coprod check at {scale}x took {results[1][1] / check_1x:.1f} times its 1x time")
-    print(f"load average after: {os.getloadavg()[0]:.1f}")
+                check = results[1]
+                print(
+                    f"coprod check at {scale:g}x took {check.wall / check_1x.wall:.1f} times its 1x wall time "
+                    f"({check.cpu / check_1x.cpu:.1f} times its CPU time)"
+                )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

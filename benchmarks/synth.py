@@ -124,7 +124,7 @@ def dataset(people: int, sessions: int, attendances: int, payments: int, seed: i
             continue
         seen.add((pid, i))
         rows.append(
-            Attendance.model_construct(
+            Attendance(
                 person_id=ids(pid),
                 session_id=ids(f"S{i}"),
                 hours=None,
@@ -199,7 +199,7 @@ def _payments(
                     continue
                 for _ in range(2 if roll > 0.99 and kind is PaymentKind.FEE else 1):
                     out.append(
-                        Payment.model_construct(
+                        Payment(
                             id=f"PAY{len(out)}",
                             person_id=pid,
                             amount=amount,

@@ -3,14 +3,15 @@
 The order matters for "nothing lost": the state is saved only after the write-back, and only for
 what was written, so a run that dies half-way leaves the next run the same difference to write.
 Reads are complete every run (the checks need the whole dataset and the state keeps no personal
-data); a source that suddenly returns far fewer rows stops the run before any flag is resolved.
+data), page by page as the mapping takes them; a source that suddenly returns far fewer rows stops
+the run before any flag is resolved.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import IntEnum
@@ -28,7 +29,7 @@ from coprod_core.flags import Flag, SubjectKind, sort_flags
 from coprod_core.lifecycle import Diff, FlagChange, StaffStatuses, diff_flags, status_warnings
 from coprod_core.mapping import EntityCount, map_dataset
 from coprod_core.model import Dataset
-from coprod_core.recipe import Entity, Recipe
+from coprod_core.recipe import Entity, EntitySpec, Recipe
 from coprod_core.rows import Row
 
 log = logging.getLogger("coprod.sync")
@@ -117,27 +118,39 @@ def build_connectors(loaded: LoadedRecipe) -> dict[str, Connector]:
     return {name: build_connector(name, loaded.recipe.sources[name], context) for name in sorted(used)}
 
 
-def read_all(
-    recipe: Recipe,
-    connectors: Mapping[str, Connector],
-    progress: ProgressFn | None = None,
-) -> tuple[dict[Entity, list[Row]], dict[tuple[str, str], str | None]]:
-    """Read every entity from its source, completely. Returns rows and each entity's last cursor."""
-    rows: dict[Entity, list[Row]] = {}
-    cursors: dict[tuple[str, str], str | None] = {}
-    for entity, spec in recipe.entities.items():
-        connector = connectors[spec.source]
-        got: list[Row] = []
+class Reading:
+    """Every entity's rows, read from its source as the mapping asks for them, page by page.
+
+    The mapping takes each entity in turn (people first, then what refers to them) and keeps only
+    the records it builds, so a run never holds every raw row at once: at 200,000 attendance rows
+    the raw rows were as large as the whole dataset. Reads are still complete every run.
+    """
+
+    def __init__(
+        self, recipe: Recipe, connectors: Mapping[str, Connector], progress: ProgressFn | None = None
+    ) -> None:
+        self.recipe = recipe
+        self.connectors = connectors
+        self.progress = progress
+        self.cursors: dict[tuple[str, str], str | None] = {}
+        """(source, entity) -> the cursor of the last page read, once the entity is read through."""
+
+    def entities(self) -> dict[Entity, Iterator[Row]]:
+        """Each entity of the recipe -> its rows, read when iterated (once)."""
+        return {entity: self.rows(entity, spec) for entity, spec in self.recipe.entities.items()}
+
+    def rows(self, entity: Entity, spec: EntitySpec) -> Iterator[Row]:
+        connector = self.connectors[spec.source]
+        got = 0
         last: str | None = None
         for page in connector.read(entity, spec, None):
-            got.extend(page.rows)
+            yield from page.rows
+            got += len(page.rows)
             last = page.cursor if page.cursor is not None else last
-            if progress:
-                progress(entity.value, len(got))
-        rows[entity] = got
-        cursors[(spec.source, entity.value)] = last
-        log.info("read %s: %d rows from source %s", entity.value, len(got), spec.source)
-    return rows, cursors
+            if self.progress:
+                self.progress(entity.value, got)
+        self.cursors[(spec.source, entity.value)] = last
+        log.info("read %s: %d rows from source %s", entity.value, got, spec.source)
 
 
 def shrunk(previous: Mapping[str, int], current: Mapping[str, EntityCount]) -> list[str]:
@@ -247,14 +260,14 @@ def _run_steps(
     try:
         for c in conns.values():
             c.state = state
+        reading = Reading(recipe, conns, progress)
         try:
-            rows, cursors = read_all(recipe, conns, progress)
+            mapped = map_dataset(recipe, reading.entities())
         except ConnectorError as exc:
             result.exit_code = exc.exit_code
             result.messages.append(str(exc))
             return result
-
-        mapped = map_dataset(recipe, rows)
+        cursors = reading.cursors
         result.counts = {e.value: c for e, c in mapped.counts.items()}
         result.dataset = mapped.dataset
         if state is not None and mode == "sync":

@@ -6,6 +6,11 @@ young objects, and every so often all of them, the whole dataset included: on th
 benchmark that was about half the time of each step, for nothing to free. Reference counting still
 frees everything as usual while the collector waits. The caller's setting is restored afterwards,
 so an application that switched collection off keeps it off.
+
+What the pause built and kept (the dataset) would otherwise all be young when the collector wakes,
+and its first collection would walk every object of it at once. So they are moved straight to the
+oldest generation (``gc.freeze`` then ``gc.unfreeze``, which move whole generations without
+walking them), where only a full collection, rare and proportionate, looks at them.
 """
 
 from __future__ import annotations
@@ -23,4 +28,6 @@ def collector_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()

@@ -26,7 +26,11 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Severity).index(self)
+        """0 for info, up to 2 for critical (looked up: a sort asks it twice per flag)."""
+        return _SEVERITY_RANKS[self]
+
+
+_SEVERITY_RANKS: dict[Severity, int] = {s: i for i, s in enumerate(Severity)}
 
 
 class SubjectKind(StrEnum):
@@ -173,7 +177,9 @@ def make_flag(
 
 def sort_flags(flags: list[Flag]) -> list[Flag]:
     """Most severe first, then by check and subject: a stable order for output and write-back."""
-    return sorted(
-        flags,
-        key=lambda f: (-f.severity.rank, f.check_id, f.subject.kind.value, f.subject.id, f.fingerprint),
-    )
+    return sorted(flags, key=_flag_order)
+
+
+def _flag_order(f: Flag) -> tuple[int, str, str, str, str]:
+    subject = f.subject
+    return (-_SEVERITY_RANKS[f.severity], f.check_id, subject.kind, subject.id, f.fingerprint)

@@ -155,3 +155,15 @@ def test_progress_is_a_bar_on_a_terminal_and_held_plain_lines_otherwise(capsys):
 def test_missing_recipe_exits_2(tmp_path, capsys):
     assert main(["sync", str(tmp_path / "nope.toml")]) == 2
     assert "no such recipe file" in capsys.readouterr().out
+
+
+def test_messages_are_wrapped_between_words_at_100_columns_keeping_hyphenated_words_whole():
+    from coprod.cli import wrap
+
+    words = "A co-production project paid £1,250.00 to Person ID 12 for the co-design workshop. " * 6
+    lines = wrap(words).split("\n")
+    assert len(lines) > 3
+    assert all(len(line) <= 100 and line.startswith("     ") and not line.endswith(" ") for line in lines)
+    assert " ".join(line.strip() for line in lines) == words.strip()  # nothing lost, nothing split
+    long_word = "x" * 120
+    assert wrap(long_word) == "     " + "x" * 95 + "\n     " + "x" * 25  # a word longer than a line is cut

@@ -762,6 +762,8 @@ def datasets(draw: st.DrawFn) -> Dataset:
                     # keeps one of them, and which one must not show in the flag.
                     hours=st.none()
                     | st.sampled_from(["0", "1", "1.5", "1.50", "2", "2.0", "3"]).map(Decimal),
+                    prep_hours=st.just(Decimal(0)),
+                    expenses_claimed=st.just(Decimal(0)),
                 ),
                 max_size=15,
             )

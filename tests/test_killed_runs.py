@@ -80,7 +80,7 @@ def stalled(*args, **kwargs):
     Path(sys.argv[1]).write_text("reading")
     time.sleep(600)  # killed here, holding the recipe's lock
 
-coprod.sync.read_all = stalled
+coprod.sync.Reading.entities = stalled
 sys.exit(main(["sync", sys.argv[2], "--date", "2026-11-20"]))
 """
 
@@ -105,7 +105,7 @@ def stalled(*args, **kwargs):
     Path(sys.argv[1]).write_text("re-checking")
     time.sleep(600)  # killed here, in the middle of the re-check's sync, holding the recipe's lock
 
-coprod.sync.read_all = stalled
+coprod.sync.Reading.entities = stalled
 run_worker(json.loads(sys.argv[2]))
 """
 

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind
@@ -242,6 +242,13 @@ the same claim), so a scan of 200,000 rows builds a few hundred of them, and an 
 is only made for the people whose sessions a message or evidence will name."""
 
 
+class _Owed(NamedTuple):
+    """A session someone is owed for, and the amount (before any payment)."""
+
+    session: Session
+    amount: Decimal
+
+
 @dataclass
 class _Attendance:
     """What one pass over the attendance rows finds (200,000 rows at the benchmark's size)."""
@@ -256,6 +263,12 @@ class _Attendance:
     unresourced: dict[str, set[str]]
     """Session id -> willing voice-role people who attended it, for held sessions in the policy's
     time whose kind has no rate."""
+
+    def owed(self, person_id: str, kind: PaymentKind) -> list[_Owed]:
+        """The person's dues of one kind as sessions and amounts, oldest first: what a flag that
+        names them needs when no payment is applied to them (lighter than entitlements)."""
+        held = self.held
+        return [_Owed(held[order][0], due[0]) for order, due in self.dues.get((person_id, kind), ())]
 
     def entitlements(self, person_id: str, kind: PaymentKind, policy: PaymentPolicy) -> list[_Entitlement]:
         """The person's dues of one kind as entitlements a payment can be applied to, oldest first."""
@@ -501,12 +514,24 @@ class _Words:
     Tens of thousands of messages name the same few hundred sessions and amounts.
     """
 
-    __slots__ = ("currency", "_labels", "_money")
+    __slots__ = ("currency", "_labels", "_money", "_cash")
 
     def __init__(self, currency: str) -> None:
         self.currency = currency
         self._labels: dict[str, str] = {}
         self._money: dict[Decimal, str] = {}
+        self._cash: dict[Decimal, str] = {}
+
+    def cash(self, amount: Decimal) -> str:
+        """An amount as evidence gives it (:func:`_cash`), remembered for whole pence: any amount
+        equal to one of those gives the same text (2.5 and 2.50 are both "2.50"); finer ones, whose
+        text depends on how they were written, are worked out each time."""
+        text = self._cash.get(amount)
+        if text is None:
+            text = _cash(amount)
+            if amount == amount.quantize(_CENT):
+                self._cash[amount] = text
+        return text
 
     def label(self, session: Session) -> str:
         """``workshop on 1 May 2026``."""
@@ -697,14 +722,16 @@ def _unpaid_flags(
 def _overpaid_flag(
     person_id: str,
     kind: PaymentKind,
-    ents: Sequence[_Entitlement],
+    ents: Sequence[_Owed | _Entitlement],
     pays: Sequence[Payment],
     surplus: Decimal,
     policy: PaymentPolicy,
     people: dict[str, Person],
     project_id: str | None,
+    words: _Words,
 ) -> Flag:
     cur = policy.currency
+    cash = words.cash
     entitled = sum((e.amount for e in ents), _ZERO)
     paid = sum((p.amount for p in pays), _ZERO)
     dupes = _duplicates(pays)
@@ -734,14 +761,14 @@ def _overpaid_flag(
     evidence = {
         "kind": kind.value,
         "currency": cur,
-        "entitled": _cash(entitled),
-        "paid": _cash(paid),
-        "overpaid": _cash(surplus),
+        "entitled": cash(entitled),
+        "paid": cash(paid),
+        "overpaid": cash(surplus),
         "payments": [
             {
                 "payment_id": p.id,
                 "date": p.date.isoformat(),
-                "amount": _cash(p.amount),
+                "amount": cash(p.amount),
                 "session_id": p.session_id,
             }
             for p in pays
@@ -757,7 +784,7 @@ def _overpaid_flag(
         message=message,
         evidence=evidence,
         identity={"kind": kind.value},
-        facts={"entitled": _cash(entitled), "paid": _cash(paid), "overpaid": _cash(surplus)},
+        facts={"entitled": cash(entitled), "paid": cash(paid), "overpaid": cash(surplus)},
         project_id=project_id,
     )
 
@@ -795,15 +822,17 @@ def _wants_benefits_warning(person: Person, policy: PaymentPolicy) -> bool:
 
 def _benefits_flags(
     person: Person,
-    ents: Sequence[_Entitlement],
+    ents: Sequence[_Owed | _Entitlement],
     policy: PaymentPolicy,
     project_id: str | None,
+    words: _Words,
 ) -> list[Flag]:
+    cash = words.cash
     threshold = policy.benefits_monthly_threshold
     if threshold is None or not _wants_benefits_warning(person, policy):
         return []
     cur = policy.currency
-    by_month: dict[str, list[_Entitlement]] = defaultdict(list)
+    by_month: dict[str, list[_Owed | _Entitlement]] = defaultdict(list)
     for e in ents:
         by_month[e.session.date.strftime("%Y-%m")].append(e)
     flags: list[Flag] = []
@@ -829,20 +858,20 @@ def _benefits_flags(
                 evidence={
                     "month": month,
                     "currency": cur,
-                    "total_fees": _cash(total),
-                    "threshold": _cash(threshold),
+                    "total_fees": cash(total),
+                    "threshold": cash(threshold),
                     "sessions": [
                         {
                             "session_id": e.session.id,
                             "session_date": e.session.date.isoformat(),
-                            "entitled": _cash(e.amount),
+                            "entitled": cash(e.amount),
                         }
                         for e in month_ents
                     ],
                     "policy_source": policy.source,
                 },
                 identity={"month": month},
-                facts={"total_fees": _cash(total), "session_ids": [e.session.id for e in month_ents]},
+                facts={"total_fees": cash(total), "session_ids": [e.session.id for e in month_ents]},
                 project_id=project_id,
             )
         )
@@ -982,15 +1011,18 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
             surplus = _apply(ents, pays)
             flags.extend(_unpaid_flags(person_id, kind, ents, policy, people, project_id, words))
         declined = person is not None and person.payment_preference is PaymentPreference.DECLINED
+        owed: Sequence[_Owed | _Entitlement] | None = ents
         # A fee paid to someone who declined is raised as paid though declined, not as overpaid.
         if surplus > tolerance and not (kind is PaymentKind.FEE and declined):
-            if ents is None:
-                ents = scanned.entitlements(person_id, kind, policy)
-            flags.append(_overpaid_flag(person_id, kind, ents, pays, surplus, policy, people, project_id))
+            if owed is None:
+                owed = scanned.owed(person_id, kind)
+            flags.append(
+                _overpaid_flag(person_id, kind, owed, pays, surplus, policy, people, project_id, words)
+            )
         if kind is PaymentKind.FEE and person is not None and _wants_benefits_warning(person, policy):
-            if ents is None:
-                ents = scanned.entitlements(person_id, kind, policy)
-            flags.extend(_benefits_flags(person, ents, policy, project_id))
+            if owed is None:
+                owed = scanned.owed(person_id, kind)
+            flags.extend(_benefits_flags(person, owed, policy, project_id, words))
 
     declined_people = [p for p in people.values() if p.payment_preference is PaymentPreference.DECLINED]
     for person in sorted(declined_people, key=lambda p: p.id):

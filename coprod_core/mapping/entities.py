@@ -1,0 +1,362 @@
+"""Each entity's rows -> the model's records, through one loop for every entity.
+
+A row goes through the same steps whatever it holds: its fields are read (a row whose required
+fields cannot be read is rejected), it is admitted (checks that reject a row before it claims its
+id: an attendance of nobody known), it claims its id (a later row with the same id is a
+duplicate, flagged and not used), and its record is built (which may still reject it: a session
+of no known project). Every row read is counted as used or rejected, each rejection with a flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from coprod_core.mapping.cells import as_text, shown
+from coprod_core.mapping.demographics import dimensions
+from coprod_core.mapping.fields import FieldReader
+from coprod_core.mapping.problems import where
+from coprod_core.mapping.references import NearIds, Refs
+from coprod_core.model import (
+    NO_PLAN_BEFORE,
+    Attendance,
+    Payment,
+    PaymentKind,
+    Person,
+    Project,
+    Rung,
+    Session,
+)
+from coprod_core.rows import Row
+
+T = TypeVar("T")
+
+_ZERO = Decimal(0)
+
+
+class Records(Generic[T]):
+    """What one entity's rows become: how a row is admitted, keyed and built. The defaults suit
+    an entity with its own ``id`` column; each entity overrides what differs."""
+
+    noun = "record"
+    """How a duplicate's message names the entity's id: ``person ID 7``."""
+
+    keeps_rejected = False
+    """Other entities refer to this one's ids: keep the ids of rows that could not be used."""
+
+    def __init__(self, reader: FieldReader) -> None:
+        self.reader = reader
+        self.rejected: set[str] = set()
+        """Ids on rows that could not be used, as written (when ``keeps_rejected``), so a
+        reference to one is explained rather than called unknown."""
+
+    def unreadable(self, row: Row) -> None:
+        """A row whose fields could not be read: keep its id as written, if it has one."""
+        column = self.reader.column("id")
+        if self.keeps_rejected and column:
+            rid = as_text(row.values.get(column))
+            if rid:
+                self.rejected.add(rid)
+
+    def admit(self, row: Row, f: dict[str, Any]) -> bool:
+        """False (with the row flagged) when the row cannot be used, before it claims an id."""
+        return True
+
+    def key(self, row: Row, f: dict[str, Any]) -> Hashable:
+        """What two rows must not share."""
+        key: Hashable = f["id"]
+        return key
+
+    def duplicate(self, row: Row, key: Any, first: str) -> None:
+        """Flag ``row``, which repeats the key first used on ``first``."""
+        reader = self.reader
+        reader.problems.duplicate(
+            reader.entity, row, first, f"{self.noun} ID {key}", reader.column("id"), "id"
+        )
+
+    def build(self, row: Row, f: dict[str, Any], key: Any) -> T | None:
+        """The row's record, or None (with the row flagged) when it cannot be used after all."""
+        raise NotImplementedError
+
+
+def map_rows(records: Records[T], rows: Iterable[Row]) -> list[T]:
+    """Every row read, admitted, claimed by its key and built: the records of the rows used."""
+    reader = records.reader
+    fields, admit, key_of, build = reader.fields, records.admit, records.key, records.build
+    first: dict[Any, str] = {}
+    out: list[T] = []
+    read = rejected = 0
+    try:
+        for row in rows:
+            read += 1
+            f = fields(row)
+            if f is None:
+                records.unreadable(row)
+                rejected += 1
+                continue
+            if not admit(row, f):
+                rejected += 1
+                continue
+            key = key_of(row, f)
+            earlier = first.get(key)
+            if earlier is not None:
+                records.duplicate(row, key, earlier)
+                rejected += 1
+                continue
+            record = build(row, f, key)
+            if record is None:
+                rejected += 1
+                continue
+            first[key] = row.ref  # only a row used claims its key: a later row may be the one used
+            out.append(record)
+    finally:  # counted as the rows went, even when a source fails part-way
+        reader.count.read += read
+        reader.count.rejected += rejected
+        reader.count.used += len(out)
+    return out
+
+
+class PeopleRecords(Records[Person]):
+    noun = "person"
+    keeps_rejected = True
+
+    def __init__(self, reader: FieldReader) -> None:
+        super().__init__(reader)
+        self.dimensions = dimensions(reader.spec)
+
+    def build(self, row: Row, f: dict[str, Any], key: Any) -> Person:
+        reader = self.reader
+        demographics: dict[str, str] = {}
+        for dim in self.dimensions:
+            answer = dim.read(row.values.get(dim.column))
+            demographics[dim.name] = answer.category
+            if not answer.understood:
+                reader.problems.add(
+                    "bad_value",
+                    reader.entity,
+                    row,
+                    column=dim.column,
+                    field_name=dim.name,
+                    message=f"{row.ref}, column '{dim.column}': the answer is not one of the answers "
+                    f"listed in [entities.people.values.{dim.name}] in the recipe, so it is counted as "
+                    f"unknown. Add the answer there with the category it belongs to, or fix the cell.",
+                )
+        return Person.model_construct(
+            id=key,
+            name=f.get("name"),
+            roles=frozenset(f.get("roles", ())),
+            demographics=demographics,
+            payment_preference=f.get("payment_preference"),
+            benefits_opt_in=f.get("benefits_opt_in", False),
+            supported=f.get("supported"),
+        )
+
+
+_MEMBERS_WORDS = {
+    "decision_group": ("in the decision-making group", "in its group"),
+    "co_chairs": ("among the co-chairs", "as a co-chair"),
+}
+"""How a message names a project's list of people: where they are listed, and what the project
+was used without."""
+
+
+class ProjectRecords(Records[Project]):
+    noun = "project"
+
+    def __init__(self, reader: FieldReader, people: NearIds) -> None:
+        super().__init__(reader)
+        self.people = people
+
+    def build(self, row: Row, f: dict[str, Any], key: Any) -> Project:
+        plan = f.get("plan_drafted")
+        return Project.model_construct(
+            id=key,
+            name=f["name"],
+            label=f.get("label", Rung.CO_PRODUCTION),
+            stages_reached=frozenset(f.get("stages_reached", ())),
+            plan_drafted=plan if isinstance(plan, date) else None,
+            no_plan_before=plan == NO_PLAN_BEFORE,
+            co_chair_roles=frozenset(f.get("co_chair_roles", ())),
+            co_chairs=self._known_members(row, f, "co_chairs", key),
+            decision_group=self._known_members(row, f, "decision_group", key),
+            recruitment_opened=f.get("recruitment_opened"),
+            values_agreed=f.get("values_agreed"),
+            values_reviewed=f.get("values_reviewed"),
+        )
+
+    def _known_members(
+        self, row: Row, f: dict[str, Any], field_name: str, project_id: str
+    ) -> tuple[str, ...]:
+        """The person ids of a project's list (decision group, co-chairs) that are in the people
+        list; the others are flagged, naming the row and column, and left out."""
+        reader, people = self.reader, self.people
+        members = f.get(field_name, ())
+        unknown = [member for member in members if member not in people.known]
+        if unknown:
+            listed, used_without = _MEMBERS_WORDS[field_name]
+            column = reader.column(field_name)
+            ids = ", ".join(member + people.hint(member) for member in unknown)
+            reader.problems.add(
+                "unknown_person",
+                reader.entity,
+                row,
+                column=column,
+                field_name=field_name,
+                message=f"{where(row, column, reader.entity, field_name)}: person "
+                f"{'ID' if len(unknown) == 1 else 'IDs'} {ids} {listed} "
+                f"{'is' if len(unknown) == 1 else 'are'} not in the people list. The project was used "
+                f"without {'them' if len(unknown) > 1 else 'that person'} {used_without}. Fix the ID, or "
+                f"add the person to the people list.",
+                evidence={"found": unknown},
+                project_id=project_id,
+            )
+        return tuple(member for member in members if member in people.known)
+
+
+class SessionRecords(Records[Session]):
+    noun = "session"
+    keeps_rejected = True
+
+    def __init__(self, reader: FieldReader, projects: Sequence[Project]) -> None:
+        super().__init__(reader)
+        self.project_ids = {p.id for p in projects}
+        self.only_project = projects[0].id if len(projects) == 1 else None
+        self.project_column = reader.column("project_id")
+
+    def build(self, row: Row, f: dict[str, Any], key: Any) -> Session | None:
+        reader, column = self.reader, self.project_column
+        project_id = f.get("project_id")
+        if project_id is None and self.only_project is None:
+            at = f"{row.ref}, column '{column}'" if column else row.ref
+            reader.problems.add(
+                "missing_value",
+                reader.entity,
+                row,
+                column=column,
+                field_name="project_id",
+                message=f"{at}: the session has no project, and the recipe has "
+                f"{len(self.project_ids)} projects, so coprod cannot tell which it belongs to. The row was "
+                f"not used. Fill in the project ID"
+                + ("." if column else ", or map a project column in [entities.sessions.fields]."),
+            )
+            self.rejected.add(key)
+            return None
+        if project_id is None:
+            project_id = self.only_project
+        elif project_id not in self.project_ids:
+            reader.problems.add(
+                "unknown_project",
+                reader.entity,
+                row,
+                column=column,
+                field_name="project_id",
+                message=f"{where(row, column, reader.entity, 'project_id')}: project ID {project_id} "
+                f"is not one of the projects ({', '.join(sorted(self.project_ids)) or 'none'}). The row was "
+                f"not used. Fix the cell, or add the project to the recipe.",
+                evidence={"found": project_id},
+            )
+            self.rejected.add(key)
+            return None
+        return Session.model_construct(
+            id=key,
+            project_id=project_id,
+            date=f["date"],
+            hours=f["hours"],
+            kind=f["kind"],
+            stage=f.get("stage"),
+            title=f.get("title"),
+            decision_taken=f.get("decision_taken", False),
+            decision=f.get("decision"),
+            fed_back=f.get("fed_back"),
+        )
+
+
+class AttendanceRecords(Records[Attendance]):
+    """An attendance is one person at one session: the pair is its key."""
+
+    def __init__(self, reader: FieldReader, refs: Refs) -> None:
+        super().__init__(reader)
+        self.refs = refs
+
+    def admit(self, row: Row, f: dict[str, Any]) -> bool:
+        refs = self.refs
+        if f["person_id"] not in refs.person_ids:
+            refs.flag_unknown(self.reader, row, "person_id", f["person_id"], "The attendance was not used.")
+            return False
+        if f["session_id"] not in refs.session_ids:
+            refs.flag_unknown(self.reader, row, "session_id", f["session_id"], "The attendance was not used.")
+            return False
+        return True
+
+    def key(self, row: Row, f: dict[str, Any]) -> Hashable:
+        return (f["person_id"], f["session_id"])
+
+    def duplicate(self, row: Row, key: Any, first: str) -> None:
+        person_id, session_id = key
+        self.reader.problems.duplicate(
+            self.reader.entity,
+            row,
+            first,
+            f"the attendance of person ID {person_id} at session ID {session_id}",
+            self.reader.column("person_id"),
+            "person_id+session_id",
+            "Remove the duplicate row, or correct the person or session on one of them.",
+        )
+
+    def build(self, row: Row, f: dict[str, Any], key: Any) -> Attendance:
+        return Attendance(
+            f["person_id"],
+            f["session_id"],
+            f.get("hours"),
+            f.get("prep_hours", _ZERO),
+            f.get("expenses_claimed", _ZERO),
+        )
+
+
+class PaymentRecords(Records[Payment]):
+    """A payment without an id of its own is keyed by its row."""
+
+    noun = "payment"
+
+    def __init__(self, reader: FieldReader, refs: Refs) -> None:
+        super().__init__(reader)
+        self.refs = refs
+        self.amount_column = reader.column("amount")
+
+    def admit(self, row: Row, f: dict[str, Any]) -> bool:
+        reader = self.reader
+        if f["person_id"] not in self.refs.person_ids:
+            self.refs.flag_unknown(reader, row, "person_id", f["person_id"], "The payment was not used.")
+            return False
+        amount: Decimal = f["amount"]
+        if amount < 0:
+            column = self.amount_column
+            reader.problems.add(
+                "negative_amount",
+                reader.entity,
+                row,
+                column=column,
+                field_name="amount",
+                message=f"{where(row, column, reader.entity, 'amount')}: the amount {shown(amount)} "
+                f"is below zero. The payment was not used. If it is a refund or a correction, take it off "
+                f"the payment it corrects; otherwise fix the cell.",
+                evidence={"found": str(amount)},
+            )
+            return False
+        return True
+
+    def key(self, row: Row, f: dict[str, Any]) -> Hashable:
+        return f.get("id") or f"row-{row.key or row.ref}"
+
+    def build(self, row: Row, f: dict[str, Any], key: Any) -> Payment:
+        session_id = f.get("session_id")
+        if session_id is not None and session_id not in self.refs.session_ids:
+            self.refs.flag_unknown(
+                self.reader, row, "session_id", session_id, "The payment was used without its session."
+            )
+            session_id = None
+        return Payment(
+            key, f["person_id"], f["amount"], f["date"], f.get("kind", PaymentKind.FEE), session_id
+        )

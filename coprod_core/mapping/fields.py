@@ -1,0 +1,355 @@
+"""Reading an entity's fields from a row: the recipe's columns, defaults and values maps.
+
+How each canonical field is read (its column, its parser, its values map, whether a row needs it)
+is worked out once per entity (:class:`FieldRule`), and each distinct cell text is read once per
+field: a 200,000-row attendance register repeats the same few thousand ids, amounts and dates,
+so most cells cost one dictionary look-up. A value that is blank, not understood or not text takes
+the careful path, which flags it naming the row and the column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from coprod_core.mapping.cells import Bad, as_text, is_empty, key, parser_for, shown
+from coprod_core.mapping.problems import Problems, where
+from coprod_core.recipe import CANONICAL_FIELDS, Entity, EntitySpec
+from coprod_core.rows import Row
+
+
+@dataclass
+class EntityCount:
+    """Rows of one entity: read from the source, used in the dataset, rejected (each with a flag)."""
+
+    read: int = 0
+    used: int = 0
+    rejected: int = 0
+
+
+class FieldType(NamedTuple):
+    """How a canonical field is read: its kind (``recipe.CANONICAL_FIELDS``) and its enum, if any."""
+
+    kind: str
+    enum: Any
+
+
+TYPES: dict[Entity, dict[str, FieldType]] = {
+    entity: {name: FieldType(f.kind, f.enum) for name, f in fields.items()}
+    for entity, fields in CANONICAL_FIELDS.items()
+}
+_REQUIRED: dict[Entity, frozenset[str]] = {
+    entity: frozenset(name for name, f in fields.items() if f.required)
+    for entity, fields in CANONICAL_FIELDS.items()
+}
+
+CACHED_TEXTS = 100_000
+"""Distinct cell texts remembered per field; past this (a column of unique ids) cells are read
+each time, so memory stays bounded."""
+
+_CAREFUL: Any = object()
+"""A cell text the fast path cannot take (not understood, or blank where a value is required):
+read it carefully, every time, and flag it."""
+_ABSENT: Any = object()
+"""A blank cell of an optional field without a default: the field is left out."""
+_MISSING: Any = object()
+
+
+@dataclass(slots=True)
+class FieldRule:
+    """One canonical field of an entity as the recipe maps it."""
+
+    field: str
+    column: str | None
+    default: Any
+    required: bool
+    multi: bool
+    parse: Callable[[Any], Any]
+    """Single: raw -> value (raises Bad). Multi: one item -> tuple of values (raises Bad)."""
+    mapped: bool
+    """The recipe gives a values map for this field, so a fix can be made there."""
+    plain_text: bool
+    """Text kept as it is (trimmed): no parser, no values map."""
+    is_id: bool
+    """An id or a reference to one (``id``, ``person_id``...): equal ids become one shared object."""
+    kept_unknown: str | None = None
+    """For a required field whose row is kept when its value is missing or not understood: what
+    became of the row, for the flag (a person's roles: kept with the role unknown)."""
+    texts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Cell text -> the value it reads as (ids shared), or ``_CAREFUL``."""
+
+
+def field_rules(entity: Entity, spec: EntitySpec, kept_unknown: Mapping[str, str]) -> list[FieldRule]:
+    """The rules for the fields the recipe maps (by column or default), in canonical order."""
+    rules: list[FieldRule] = []
+    types = TYPES[entity]
+    for name in types:
+        column = spec.fields.get(name)
+        default = spec.defaults.get(name)
+        if column is None and default is None:
+            continue
+        kind, detail = types[name]
+        base = parser_for(kind, detail, spec.day_first)
+        value_map = {key(k): v for k, v in spec.values.get(name, {}).items()}
+        multi = kind == "multi"
+        if multi:
+            parse = _multi_item_parser(base, value_map, spec.separator)
+        else:
+            parse = _mapped_parser(base, value_map)
+        rules.append(
+            FieldRule(
+                field=name,
+                column=column,
+                default=default,
+                required=name in _REQUIRED[entity],
+                multi=multi,
+                parse=parse,
+                mapped=bool(value_map),
+                plain_text=kind == "text" and not value_map,
+                is_id=name == "id" or name.endswith("_id"),
+                kept_unknown=kept_unknown.get(name),
+            )
+        )
+    return rules
+
+
+def _mapped_parser(base: Callable[[Any], Any], value_map: dict[str, str]) -> Callable[[Any], Any]:
+    if not value_map:
+        return base
+
+    def parse(raw: Any) -> Any:
+        text = as_text(raw)
+        target = value_map.get(key(text)) if text is not None else None
+        return base(target if target is not None else raw)
+
+    return parse
+
+
+def _multi_item_parser(
+    base: Callable[[Any], Any], value_map: dict[str, str], separator: str
+) -> Callable[[Any], tuple[Any, ...]]:
+    """One item of a multi-valued cell -> its canonical values (a map may turn 'Both' into two)."""
+
+    def parse(raw: Any) -> tuple[Any, ...]:
+        text = as_text(raw)
+        target = value_map.get(key(text)) if text is not None and value_map else None
+        if target is None:
+            return (base(raw),)
+        parts = [p for p in re.split(rf"{re.escape(separator)}|,", target) if p.strip()] or [target]
+        return tuple(base(p) for p in parts)
+
+    return parse
+
+
+def _items(raw: Any, separator: str) -> list[Any]:
+    if isinstance(raw, (list, tuple, set, frozenset)):
+        return [v for v in raw if not is_empty(v)]
+    text = as_text(raw)
+    if text is None:
+        return []
+    if separator.strip() == "":
+        return text.split()
+    return [p for p in (s.strip() for s in text.split(separator)) if p]
+
+
+class _Step(NamedTuple):
+    column: Any
+    """The column, or None for a field read from its default (a row's ``get(None)`` is None)."""
+    texts: dict[str, Any]
+    field: str
+    rule: FieldRule
+
+
+class FieldReader:
+    """Reads the fields of one entity's rows with precomputed rules, flagging what it cannot read."""
+
+    def __init__(
+        self,
+        entity: Entity,
+        spec: EntitySpec,
+        problems: Problems,
+        ids: dict[str, str],
+        kept_unknown: Mapping[str, str] | None = None,
+    ) -> None:
+        self.entity = entity
+        self.spec = spec
+        self.rules = field_rules(entity, spec, kept_unknown or {})
+        self.steps = [_Step(r.column, r.texts, r.field, r) for r in self.rules]
+        """What :meth:`fields` reads each rule by, unpacked in its loop."""
+        self.problems = problems
+        self.ids = ids
+        """Every id read in this mapping, by itself: a person's id in 30 attendance rows and 10
+        payments is one string, not 41, so the checks' look-ups by id find it by identity, and a
+        200,000-row register holds one string per person and session, not two per row."""
+        self.count = EntityCount()
+
+    def column(self, name: str) -> str | None:
+        """The column the recipe reads ``name`` from (None when it is not mapped, or a default)."""
+        return self.spec.fields.get(name)
+
+    def fields(self, row: Row) -> dict[str, Any] | None:
+        """The row's canonical fields, or None when a required one is bad or missing (flagged)."""
+        values = row.values
+        out: dict[str, Any] = {}
+        ok = True
+        for column, texts, name, rule in self.steps:
+            raw = values.get(column)
+            if type(raw) is str:
+                value = texts.get(raw, _MISSING)
+                if value is _MISSING:
+                    value = self._text_value(rule, raw)
+                if value is not _CAREFUL:
+                    if value is not _ABSENT:
+                        out[name] = value
+                    continue
+            if not self._read_carefully(row, rule, raw, out):
+                ok = False
+        return out if ok else None
+
+    def _text_value(self, rule: FieldRule, raw: str) -> Any:
+        """What a text reads as (as :meth:`fields` looks it up), remembered."""
+        value = rule.texts.get(raw, _MISSING)
+        if value is _MISSING:
+            value = self._read_text(rule, raw)
+            if len(rule.texts) < CACHED_TEXTS:
+                rule.texts[raw] = value
+        return value
+
+    def _read_text(self, rule: FieldRule, raw: str) -> Any:
+        """What a cell's text reads as when it needs no flag: its value, the default's for a blank
+        (``_ABSENT`` without one), else ``_CAREFUL``."""
+        if not raw or raw.isspace():
+            if rule.default is None:
+                return _CAREFUL if rule.required else _ABSENT
+            if type(rule.default) is not str or rule.default.isspace():
+                return _CAREFUL
+            return self._read_text(rule, rule.default)
+        if rule.plain_text:
+            text = raw.strip()
+            return self.ids.setdefault(text, text) if rule.is_id else text
+        if rule.multi:
+            found: list[Any] = []
+            try:
+                for item in _items(raw, self.spec.separator):
+                    for v in rule.parse(item):
+                        if v not in found:
+                            found.append(v)
+            except Bad:
+                return _CAREFUL
+            return tuple(found) if found else _CAREFUL
+        try:
+            value = rule.parse(raw)
+        except Bad:
+            return _CAREFUL
+        return self.ids.setdefault(value, value) if rule.is_id and type(value) is str else value
+
+    def _read_carefully(self, row: Row, rule: FieldRule, raw: Any, out: dict[str, Any]) -> bool:
+        """Read a cell the fast path cannot take, flagging what is wrong with it; False when the
+        row cannot be used without it."""
+        if raw is not None and is_empty(raw):
+            raw = None
+        column = rule.column
+        if raw is None:
+            if rule.default is None:
+                if rule.required:
+                    self._missing(row, rule)
+                    return rule.kept_unknown is not None
+                return True
+            raw, column = rule.default, None
+        if rule.multi:
+            items = self._multi(row, rule, raw, column)
+            if items is None:
+                return not rule.required or rule.kept_unknown is not None
+            out[rule.field] = items
+            return True
+        try:
+            value = rule.parse(raw)
+        except Bad as bad:
+            self._bad(row, rule, column, raw, bad.expected)
+            return not rule.required or rule.kept_unknown is not None
+        # An id from a number cell (XLSX) or a default is shared like one read as text.
+        out[rule.field] = self.ids.setdefault(value, value) if rule.is_id and type(value) is str else value
+        return True
+
+    def _multi(self, row: Row, rule: FieldRule, raw: Any, column: str | None) -> tuple[Any, ...] | None:
+        """Items of a multi-valued cell; items not understood are left out and flagged in one flag."""
+        values: list[Any] = []
+        bad_items: list[Any] = []
+        expected = ""
+        items = _items(raw, self.spec.separator)
+        for item in items:
+            try:
+                for v in rule.parse(item):
+                    if v not in values:
+                        values.append(v)
+            except Bad as bad:
+                bad_items.append(item)
+                expected = bad.expected
+        if bad_items:
+            if values:
+                consequence = f"The row was used without {'it' if len(bad_items) == 1 else 'them'}."
+            elif rule.kept_unknown is not None:
+                consequence = rule.kept_unknown
+            elif rule.required:
+                consequence = "The row was not used."
+            else:
+                consequence = f"The row was used without its {rule.field.replace('_', ' ')}."
+            self._bad(row, rule, column, bad_items, expected, consequence, items=True)
+        elif not items and rule.required:
+            self._missing(row, rule)
+        return tuple(values) if values else None
+
+    def _fix(self, rule: FieldRule, raw: Any) -> str:
+        table = f"[entities.{self.entity.value}.values.{rule.field}]"
+        kind, detail = TYPES[self.entity][rule.field]
+        if (kind in ("enum", "multi") and detail is not None) or rule.mapped:
+            return f'Fix the cell, or add it to {table} in the recipe (e.g. "{raw}" = "...").'
+        return "Fix the cell."
+
+    def _bad(
+        self,
+        row: Row,
+        rule: FieldRule,
+        column: str | None,
+        raw: Any,
+        expected: str,
+        consequence: str | None = None,
+        *,
+        items: bool = False,
+    ) -> None:
+        """Flag a value not understood. ``items``: ``raw`` is the list of bad items of one cell."""
+        at = where(row, column, self.entity, rule.field)
+        quoted = [shown(item) for item in raw] if items else [shown(raw)]
+        found = " and ".join(f"'{s}'" for s in quoted)
+        if consequence is None:
+            consequence = (
+                rule.kept_unknown
+                or ("The row was not used." if rule.required else None)
+                or f"The row was used without its {rule.field.replace('_', ' ')}."
+            )
+        self.problems.add(
+            "bad_value",
+            self.entity,
+            row,
+            column=column,
+            field_name=rule.field,
+            message=f"{at}: {found} {'are' if len(quoted) > 1 else 'is'} not understood; "
+            f"expected {expected}. {consequence} {self._fix(rule, quoted[0])}",
+            evidence={"found": quoted if items else quoted[0], "expected": expected},
+        )
+
+    def _missing(self, row: Row, rule: FieldRule) -> None:
+        at = where(row, rule.column, self.entity, rule.field)
+        self.problems.add(
+            "missing_value",
+            self.entity,
+            row,
+            column=rule.column,
+            field_name=rule.field,
+            message=f"{at} is empty, but every row needs its {rule.field.replace('_', ' ')}. "
+            f"{rule.kept_unknown or 'The row was not used.'} Fill in the cell, or set a default in "
+            f"[entities.{self.entity.value}.defaults].",
+        )

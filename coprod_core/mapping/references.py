@@ -1,0 +1,97 @@
+"""References between entities: an attendance or payment naming a person or a session read.
+
+A reference to nobody read is flagged with why (not in the list, or on a row that could not be
+used) and, when a known id differs only by leading zeros or spaces (a spreadsheet turning "007"
+into 7), a hint. The hint is never acted on: 7 and 007 may well be two people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from coprod_core.mapping.fields import FieldReader
+from coprod_core.mapping.problems import where
+from coprod_core.rows import Row
+
+
+def _loose_id(rid: str) -> str:
+    """An id without its spaces and leading zeros: '007', '0 07' and '7' are all '7'."""
+    squeezed = "".join(rid.split())
+    return squeezed.lstrip("0") or squeezed[:1]
+
+
+class NearIds:
+    """The known ids an unknown one may have been meant as: equal but for leading zeros or spaces
+    (a spreadsheet turning "007" into 7). Only ever a hint in a message: the match is never made,
+    since 7 and 007 may well be two people. Built on the first unknown id, as most runs have none."""
+
+    def __init__(self, known: set[str]) -> None:
+        self.known = known
+        self._by_loose: dict[str, list[str]] | None = None
+
+    def near(self, found: str) -> list[str]:
+        if self._by_loose is None:
+            self._by_loose = {}
+            for rid in sorted(self.known):
+                self._by_loose.setdefault(_loose_id(rid), []).append(rid)
+        return [rid for rid in self._by_loose.get(_loose_id(found), ()) if rid != found]
+
+    def hint(self, found: str) -> str:
+        """' (did you mean 007?)', or '' when no known id is that close."""
+        near = self.near(found)
+        return f" (did you mean {' or '.join(near)}?)" if near else ""
+
+
+@dataclass(frozen=True)
+class Refs:
+    """The people and sessions read (and those on rows that could not be used), for references."""
+
+    person_ids: set[str]
+    rejected_people: set[str]
+    session_ids: set[str]
+    rejected_sessions: set[str]
+    near_people: NearIds
+    near_sessions: NearIds
+
+    def person_reason(self, pid: str) -> str:
+        if pid in self.rejected_people:
+            return f"person ID {pid} is on a people row that could not be used (see the flag on that row)"
+        return f"person ID {pid} is not in the people list{self.near_people.hint(pid)}"
+
+    def session_reason(self, sid: str) -> str:
+        if sid in self.rejected_sessions:
+            return f"session ID {sid} is on a sessions row that could not be used (see the flag on that row)"
+        return f"session ID {sid} is not in the sessions list{self.near_sessions.hint(sid)}"
+
+    def flag_unknown(self, reader: FieldReader, row: Row, field_name: str, found: str, outcome: str) -> None:
+        """Flag ``found``, a ``person_id`` or ``session_id`` naming nobody read, saying why it is
+        unknown and ``outcome``: what became of the row."""
+        if field_name == "person_id":
+            problem, reason, fix, near = (
+                "unknown_person",
+                self.person_reason(found),
+                "the person to the people list",
+                self.near_people,
+            )
+        else:
+            problem, reason, fix, near = (
+                "unknown_session",
+                self.session_reason(found),
+                "the session to the sessions list",
+                self.near_sessions,
+            )
+        column = reader.column(field_name)
+        evidence: dict[str, Any] = {"found": found}
+        if close := near.near(found):
+            evidence["did_you_mean"] = close
+        reader.problems.add(
+            problem,
+            reader.entity,
+            row,
+            column=column,
+            field_name=field_name,
+            message=f"{where(row, column, reader.entity, field_name)}: {reason}. {outcome} Fix the ID, "
+            f"or add {fix}.",
+            evidence=evidence,
+        )
