@@ -13,7 +13,6 @@ import hashlib
 import json
 from decimal import Decimal
 from enum import StrEnum
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
@@ -98,24 +97,16 @@ def _canonical_dict(value: dict[Any, Any]) -> dict[str, Any]:
     }
 
 
-_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
-"""The encoder ``json.dumps(..., sort_keys=True, separators=(",", ":"), default=str)`` builds each call."""
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str, check_circular=False)
+"""What ``json.dumps(..., sort_keys=True, separators=(",", ":"), default=str)`` builds each call, made
+once (a digest is taken twice for each flag). Without the check for circular references, which a
+canonical form never has, it encodes as fast as the C encoder alone; the text is the same."""
 _EVIDENCE_JSON = json.JSONEncoder(sort_keys=True, default=str)
-
-_digest_chunks = (
-    c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",", True, False, True)
-    if c_make_encoder is not None
-    else None
-)
-"""The C encoder behind ``_DIGEST_JSON``, made once instead of on every call (a digest is taken
-twice for each flag). Without circular-reference markers it keeps no state between calls; a
-canonical form is never circular."""
 
 
 def digest(*parts: Any) -> str:
     """A short, stable hash of JSON-able parts (Decimal, dates, sets and dicts allowed)."""
-    canonical = _canonical(list(parts))
-    text = "".join(_digest_chunks(canonical, 0)) if _digest_chunks else _DIGEST_JSON.encode(canonical)
+    text = _DIGEST_JSON.encode(_canonical(list(parts)))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
