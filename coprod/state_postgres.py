@@ -109,12 +109,15 @@ class PgPool:
     StoreUnavailable, naming the store without its password.
     """
 
-    def __init__(self, location: StoreLocation, name: str, wait: float = POOL_WAIT) -> None:
+    def __init__(
+        self, location: StoreLocation, name: str, wait: float = POOL_WAIT, synchronous_commit: bool = True
+    ) -> None:
         assert location.url is not None
         self.location = location
         self.url = location.url
         self.name = name
         self.wait = wait
+        self.synchronous_commit = synchronous_commit
         self._pool: ConnectionPool[Any] | None = None
         self._pid = 0
         self._mutex = threading.Lock()
@@ -128,6 +131,7 @@ class PgPool:
                     max_size=POOL_MAX,
                     kwargs={"autocommit": True, "application_name": self.name, **KEEPALIVE},
                     check=ConnectionPool.check_connection,
+                    configure=None if self.synchronous_commit else _commit_without_waiting_for_disk,
                     open=True,
                     timeout=self.wait,
                 )
@@ -136,9 +140,21 @@ class PgPool:
 
     @contextmanager
     def transaction(self) -> Iterator[PgSql]:
+        with self._translated(), self.get().connection() as conn, conn.transaction():
+            yield PgSql(conn)
+
+    @contextmanager
+    def statements(self) -> Iterator[PgSql]:
+        """A pooled connection with no transaction around it: each statement commits by itself.
+        For reads, and for writes of one statement: one round trip each, where a transaction
+        adds two (BEGIN, COMMIT), which a delivery's answer would wait for."""
+        with self._translated(), self.get().connection() as conn:
+            yield PgSql(conn)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
         try:
-            with self.get().connection() as conn, conn.transaction():
-                yield PgSql(conn)
+            yield
         except (psycopg.Error, PoolTimeout) as exc:
             if unavailable(exc):
                 raise StoreUnavailable(connect_error(self.location, exc)) from None
@@ -149,6 +165,13 @@ class PgPool:
             if self._pool is not None and self._pid == os.getpid():
                 self._pool.close()
             self._pool = None
+
+
+def _commit_without_waiting_for_disk(conn: psycopg.Connection[Any]) -> None:
+    """A commit returns once the server has the change, before it reaches the disk (PostgreSQL
+    writes it within a fraction of a second): it survives the client, or this host, dying; only a
+    crash of the database server's machine in that fraction of a second loses it."""
+    conn.execute("SET synchronous_commit = off")
 
 
 def connect_error(location: StoreLocation, exc: Exception) -> str:
@@ -188,7 +211,14 @@ class PgTransactions:
         with self._pool.transaction() as sql:
             yield sql
 
-    _read = _tx
+    @contextmanager
+    def _read(self) -> Iterator[PgSql]:
+        """Reads need no transaction (as with SQLite, each statement sees the latest commits)."""
+        with self._pool.statements() as sql:
+            yield sql
+
+    _single = _read
+    """A write of one statement is atomic by itself."""
 
     def close(self) -> None:
         self._pool.close()

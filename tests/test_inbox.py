@@ -136,3 +136,31 @@ def test_the_sqlite_inbox_is_its_own_file_beside_the_state_file(tmp_path: Path) 
     assert inbox_location(state).path == tmp_path / "state-inbox.sqlite"
     pg = parse_location("postgresql://coprod@db/coprod")
     assert inbox_location(pg) == pg  # one database holds both
+
+
+@pytest.mark.parametrize("fsync", [False, True])
+def test_a_receipt_waits_for_the_disk_only_when_asked(store_location: str, fsync: bool) -> None:
+    """By default a commit survives the app (and its host) being killed without waiting for an
+    fsync, on both engines (SQLite: synchronous=NORMAL in WAL mode; PostgreSQL: synchronous_commit
+    off, a few ms less per delivery); COPROD_WEBHOOK_FSYNC=1 makes every receipt wait for the disk."""
+    inbox = Inbox.open(inbox_location(parse_location(store_location)), fsync_each_receipt=fsync)
+    try:
+        inbox.record("kobotoolbox", "r", "uuid:a", "0" * 64)
+        with inbox._single() as sql:
+            if store_location.startswith("postgresql"):
+                setting = sql.rows("SHOW synchronous_commit")[0][0]
+                assert setting == ("on" if fsync else "off")
+            else:
+                setting = sql.rows("PRAGMA synchronous")[0][0]
+                assert setting == (2 if fsync else 1)  # FULL, NORMAL
+    finally:
+        inbox.close()
+    if store_location.startswith("postgresql"):
+        from coprod.state import StateStore
+
+        store = StateStore.open(store_location)
+        try:
+            with store._read() as sql:  # type: ignore[attr-defined]
+                assert sql.rows("SHOW synchronous_commit")[0][0] == "on", "flags' statuses always wait"
+        finally:
+            store.close()

@@ -106,7 +106,7 @@ class Inbox(ABC):
         if where.engine == "postgresql":
             from coprod.webhook_app.inbox_postgres import PostgresInbox
 
-            return PostgresInbox(where)
+            return PostgresInbox(where, fsync_each_receipt=fsync_each_receipt)
         return SQLiteInbox(where, fsync_each_receipt=fsync_each_receipt, for_receipts=for_receipts)
 
     @abstractmethod
@@ -114,6 +114,11 @@ class Inbox(ABC):
 
     @abstractmethod
     def _read(self) -> AbstractContextManager[Sql]: ...
+
+    def _single(self) -> AbstractContextManager[Sql]:
+        """Where a write of one statement runs: a transaction, unless the engine makes a statement
+        atomic by itself without one (PostgreSQL: a receipt is then one round trip, not three)."""
+        return self._tx()
 
     @abstractmethod
     def close(self) -> None: ...
@@ -141,7 +146,7 @@ class Inbox(ABC):
     ) -> int | None:
         """Record a delivery. Returns its event id, or None when this delivery was already recorded."""
         now = time.time() if now is None else now
-        with self._tx() as sql:
+        with self._single() as sql:
             rows = sql.rows(
                 "INSERT INTO webhook_inbox "
                 "(platform, recipe, delivery_id, subject, body_sha256, received_at, next_attempt_at) "
@@ -213,7 +218,7 @@ class Inbox(ABC):
 
     def renew(self, claim: Claim, lease_seconds: float, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        with self._tx() as sql:
+        with self._single() as sql:
             sql.run(
                 "UPDATE webhook_inbox SET lease_until = ? WHERE claim_token = ? AND status = ?",
                 (now + lease_seconds, claim.token, CLAIMED),
@@ -222,7 +227,7 @@ class Inbox(ABC):
     def complete(self, claim: Claim, now: float | None = None) -> int:
         """Mark the claim's events done. Returns how many were still held by this claim."""
         now = time.time() if now is None else now
-        with self._tx() as sql:
+        with self._single() as sql:
             return sql.run(
                 "UPDATE webhook_inbox SET status = ?, done_at = ?, claim_token = NULL, lease_until = NULL, "
                 "last_error = NULL WHERE claim_token = ? AND status = ?",
@@ -235,7 +240,7 @@ class Inbox(ABC):
         ``reason`` is stored for the operator: an error kind or exit code, never personal data.
         """
         now = time.time() if now is None else now
-        with self._tx() as sql:
+        with self._single() as sql:
             sql.run(
                 "UPDATE webhook_inbox SET status = ?, attempts = attempts + 1, next_attempt_at = ?, "
                 "claim_token = NULL, lease_until = NULL, last_error = ? WHERE claim_token = ? AND status = ?",
@@ -244,7 +249,7 @@ class Inbox(ABC):
 
     def purge_done(self, older_than: float, now: float | None = None) -> int:
         now = time.time() if now is None else now
-        with self._tx() as sql:
+        with self._single() as sql:
             return sql.run(
                 "DELETE FROM webhook_inbox WHERE status = ? AND done_at < ?", (DONE, now - older_than)
             )

@@ -25,10 +25,17 @@ platform sends it again later), rather than holding one of the app's threads for
 
 
 class PostgresInbox(PgTransactions, Inbox):
-    def __init__(self, location: StoreLocation) -> None:
+    """``fsync_each_receipt`` (``COPROD_WEBHOOK_FSYNC=1``): every commit waits for the server's disk
+    (a few ms each). By default, as with SQLite, it does not: a receipt survives the app and its host
+    being killed, and the server's own restart; a crash of the database server's machine may lose
+    the last fraction of a second of receipts, and the nightly sync covers them."""
+
+    def __init__(self, location: StoreLocation, fsync_each_receipt: bool = False) -> None:
         assert location.url is not None
         self.location = location
-        self._pool = PgPool(location, "coprod inbox", wait=RECEIPT_WAIT)
+        self._pool = PgPool(
+            location, "coprod inbox", wait=RECEIPT_WAIT, synchronous_commit=fsync_each_receipt
+        )
         self.upgrades = [migrate(location, "inbox")]
 
     def checkpoint(self) -> None:
