@@ -1,5 +1,6 @@
 """A real PostgreSQL server for the tests: Debian's ``postgresql`` package, started in a temporary
 data directory on a Unix socket (no TCP port at all), and stopped after the session.
+``benchmarks/bench_postgres.py`` starts one too, durable and on 127.0.0.1.
 
 ``.ci/run`` installs the package when it is missing. Run as root (as CI is), the server runs as
 the ``postgres`` system user, which PostgreSQL insists on; the tests connect as ``coprod`` with
@@ -43,8 +44,13 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    """``durable``: fsync on, as a real server runs (the tests need no durability; a benchmark
+    measures with it). ``tcp``: also listen on 127.0.0.1, as app hosts reach a real server, and
+    ``url()`` names it so."""
+
+    def __init__(self, durable: bool = False, tcp: bool = False) -> None:
         self.bin = bindir()
+        self.tcp = tcp
         self.base = Path(tempfile.mkdtemp(prefix="coprod-pg-"))  # short: a socket path has a length limit
         self.data = self.base / "data"
         self.port = _free_port()
@@ -52,7 +58,10 @@ class PostgresServer:
         if self.as_postgres:
             shutil.chown(self.base, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "coprod", "-A", "trust", "-E", "UTF8", "--no-sync")
-        options = f"-k {self.base} -c listen_addresses='' -p {self.port} -c fsync=off -c max_connections=200"
+        listen = "127.0.0.1" if tcp else ""
+        options = f"-k {self.base} -c listen_addresses='{listen}' -p {self.port} -c max_connections=200"
+        if not durable:
+            options += " -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.base / "log"), "-w", "start")
 
     def _run(self, tool: str, *args: str) -> None:
@@ -62,6 +71,8 @@ class PostgresServer:
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     def url(self, database: str = "postgres") -> str:
+        if self.tcp:
+            return f"postgresql://coprod@127.0.0.1:{self.port}/{database}"
         return f"postgresql://coprod@/{database}?host={self.base}&port={self.port}"
 
     def create_database(self) -> str:

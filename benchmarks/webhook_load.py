@@ -1,0 +1,296 @@
+"""What the webhook benchmarks share (``bench_webhook.py``, ``bench_postgres.py``): a fake platform
+per recipe, the real re-check over it, signed deliveries as raw HTTP requests, and the load.
+
+The platform of recipe R is ``$BENCH_DIR/platform/R.sqlite``: sessions to read (each one a decision
+taken with only staff present, so each becomes one flag) and a log of the flags written back, with
+the moment each was written. A benchmark adds a session just before sending its delivery, so the
+time from sending to the flag's write is what a charity would see. The re-check is the real
+``coprod.sync.run`` through ``BenchConnector``; the connector is registered under ``bench`` in each
+process that runs re-checks (``register()``), with this folder on ``PYTHONPATH``.
+
+Deliveries are Standard Webhooks-signed Google Sheets notices, each on its own connection (as
+KoboToolbox and Apps Script send them), sent by one asyncio loop so that no time spent waiting for
+the load generator's own GIL is counted as the app's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from coprod.connectors.base import Connector, Page, WriteReport
+from coprod_core.lifecycle import FlagChange
+from coprod_core.recipe import Entity, EntitySpec
+from coprod_core.rows import Row
+
+HERE = Path(__file__).resolve().parent
+CONF = "python:coprod.webhook_app.gunicorn_conf"
+ACCESS = " gunicorn.access: "
+SECRET_ENV = "BENCH_WEBHOOK_SECRET"
+RECIPE = """
+name = "NAME"
+
+[sources.platform]
+connector = "bench"
+
+[entities.people]
+source = "platform"
+fields = { id = "ID", roles = "Role" }
+
+[entities.sessions]
+source = "platform"
+fields = { id = "ID", project_id = "Project", date = "Date", hours = "Hours", kind = "Kind", decision_taken = "Decision taken", decision = "Decision" }
+
+[entities.attendance]
+source = "platform"
+fields = { person_id = "Person", session_id = "Session" }
+
+[[projects]]
+id = "P1"
+name = "Benchmark panel"
+label = "consultation"
+
+[webhook]
+secret_env = "BENCH_WEBHOOK_SECRET"
+"""
+
+PLATFORM_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (n INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS writes (subject_id TEXT, fingerprint TEXT, kind TEXT, written_at REAL);
+"""
+
+
+def recipe_text(name: str) -> str:
+    return RECIPE.replace('name = "NAME"', f'name = "{name}"')
+
+
+def platform_db(folder: Path, recipe: str) -> sqlite3.Connection:
+    """The fake platform of one recipe (its own file, so recipes' re-checks never wait for each other)."""
+    (folder / "platform").mkdir(exist_ok=True)
+    conn = sqlite3.connect(
+        folder / "platform" / f"{recipe}.sqlite", timeout=30, isolation_level=None, check_same_thread=False
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")  # a fake platform: its durability is not what is measured
+    conn.executescript(PLATFORM_SCHEMA)
+    return conn
+
+
+class BenchConnector(Connector):
+    """A platform held in ``platform/RECIPE.sqlite``: sessions to read, and a log of flags written back."""
+
+    kind = "bench"
+
+    def _db(self) -> sqlite3.Connection:
+        return platform_db(Path(self.context.env["BENCH_DIR"]), self.context.recipe.name)
+
+    def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
+        if entity is Entity.PEOPLE:
+            yield Page([Row("people row 2", {"ID": "1", "Role": "frontline_staff"})])
+            return
+        conn = self._db()
+        ns = [r[0] for r in conn.execute("SELECT n FROM sessions ORDER BY n")]
+        conn.close()
+        if entity is Entity.SESSIONS:
+            rows = [
+                {"ID": f"S{n}", "Project": "P1", "Date": f"{1 + n % 28:02d}/03/2026", "Hours": "2",
+                 "Kind": "decision_meeting", "Decision taken": "Yes", "Decision": f"budget line {n}"}
+                for n in ns
+            ]  # fmt: skip
+        else:
+            rows = [{"Person": "1", "Session": f"S{n}"} for n in ns]
+        yield Page([Row(f"{entity.value} row {i + 2}", v) for i, v in enumerate(rows)])
+
+    def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
+        now = time.time()
+        conn = self._db()
+        conn.executemany(
+            "INSERT INTO writes VALUES (?,?,?,?)",
+            [(c.known.subject_id, c.fingerprint, c.kind.value, now) for c in changes],
+        )
+        conn.close()
+        return WriteReport(written=[c.fingerprint for c in changes], requests=1)
+
+
+def register() -> None:
+    from coprod.connectors import registry
+
+    registry.CONNECTORS["bench"] = "webhook_load:BenchConnector"
+
+
+def bench_recheck(name: str, path: Path) -> int:
+    from coprod.config import load_recipe
+    from coprod.sync import run
+
+    try:
+        return int(run(load_recipe(path), mode="sync").exit_code)
+    except Exception:
+        traceback.print_exc()  # the app logs only the error's kind; the benchmark wants to see it all
+        raise
+
+
+class Written(NamedTuple):
+    first: dict[int, float]
+    """Session number -> when its flag was first written."""
+    again: int
+    """Flags written as new more than once (a re-check's write-back repeated: matched by
+    fingerprint on a real platform, so nothing is duplicated there, but work done twice)."""
+
+
+def flags_written(folder: Path, recipes: Sequence[str]) -> Written:
+    first: dict[int, float] = {}
+    again = 0
+    for recipe in recipes:
+        db = platform_db(folder, recipe)
+        rows = db.execute(
+            "SELECT subject_id, MIN(written_at), SUM(kind = 'new') FROM writes GROUP BY subject_id"
+        ).fetchall()
+        db.close()
+        for subject, at, new in rows:
+            if subject.startswith("S") and subject[1:].isdigit():
+                first[int(subject[1:])] = at
+                again += max(0, int(new or 0) - 1)
+    return Written(first, again)
+
+
+def wait_for_flags(folder: Path, recipes: Sequence[str], expected: int, timeout: float = 180.0) -> Written:
+    deadline = time.monotonic() + timeout
+    while True:
+        written = flags_written(folder, recipes)
+        if len(written.first) >= expected or time.monotonic() > deadline:
+            return written
+        time.sleep(0.5)
+
+
+# the load ------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def wait_healthy(url: str, timeout: float = 30.0) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("gunicorn did not come up")
+
+
+def signed_request(secret: str, recipe: str, n: int) -> bytes:
+    """Delivery ``n`` (a new form row for session ``n``) as the bytes of one HTTP request, signed now
+    (send it within 5 minutes). Its ``webhook-id`` is the same each time it is made: a re-send."""
+    from standardwebhooks.webhooks import Webhook
+
+    body = json.dumps({"type": "sheets.form_submit", "spreadsheet_id": "bench", "sheet": "Form responses 1",
+                       "row": n + 2})  # fmt: skip
+    msg_id = f"msg_{recipe}_{n}"
+    now = datetime.now(UTC)
+    head = (
+        f"POST /hooks/sheets/{recipe} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body.encode())}\r\n"
+        f"webhook-id: {msg_id}\r\nwebhook-timestamp: {int(now.timestamp())}\r\n"
+        f"webhook-signature: {Webhook(secret).sign(msg_id, now, body)}\r\n\r\n"
+    )
+    return head.encode() + body.encode()
+
+
+def health_request() -> bytes:
+    return b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+
+class Load(NamedTuple):
+    latencies: list[float]
+    """Seconds from connecting to the last byte of the answer, in the order answers came."""
+    sent_at: dict[int, float]
+    """Request number -> wall-clock time it was sent."""
+    statuses: dict[int, int]
+    elapsed: float
+
+
+def send_load(
+    ports: Sequence[int],
+    requests: Sequence[bytes],
+    concurrency: int,
+    before_send: Callable[[int], Any] | None = None,
+) -> Load:
+    """Send the requests, ``concurrency`` at a time, each on its own connection, request ``n`` to
+    ``ports[n % len(ports)]`` (a load balancer taking turns), timing each from connecting to the
+    last byte of the answer. ``before_send(n)`` runs just before request ``n`` is sent.
+
+    One asyncio loop rather than threads: threads in one Python process wait for the GIL (5 ms
+    turns) after their answer has arrived, and that wait would be counted as the app's latency.
+    """
+    sent_at: dict[int, float] = {}
+    statuses: dict[int, int] = {}
+    latencies: list[float] = []
+    todo = iter(range(len(requests)))
+
+    async def client() -> None:
+        for n in todo:
+            if before_send is not None:
+                before_send(n)
+            sent_at[n] = time.time()
+            started = time.perf_counter()
+            reader, writer = await asyncio.open_connection("127.0.0.1", ports[n % len(ports)])
+            writer.write(requests[n])
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            latencies.append(time.perf_counter() - started)
+            writer.close()
+            statuses[n] = int(head.split(b" ", 2)[1])
+
+    async def all_clients() -> None:
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+
+    started = time.perf_counter()
+    asyncio.run(all_clients())
+    return Load(latencies, sent_at, statuses, time.perf_counter() - started)
+
+
+def app_times(logs: Sequence[Path]) -> list[float]:
+    """Milliseconds gunicorn itself spent on each delivery, from access lines logged with
+    ``--access-logformat '%(U)s %(D)s'``: the rest of the latency is queueing for the CPU."""
+    times = []
+    for log in logs:
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if ACCESS in line:
+                path, micros = line.split(ACCESS, 1)[1].split()[:2]
+                if path.startswith("/hooks/"):
+                    times.append(int(micros) / 1000)
+    return times
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
