@@ -20,6 +20,16 @@ from fakes import ROOT
 from fakes.postgres import PostgresMissing, PostgresServer
 
 
+@pytest.fixture(autouse=True)
+def _rechecks_keep_no_store_past_the_test() -> Iterator[None]:
+    """A worker keeps its re-checks' state store open (webhook_app/settings.py); a test's store
+    (a temporary file, or a database dropped after the test) must not outlive the test."""
+    yield
+    from coprod.webhook_app.settings import close_kept_stores
+
+    close_kept_stores()
+
+
 @pytest.fixture
 def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh copy of the bundled demo (no state, no flags file), with its state beside it."""

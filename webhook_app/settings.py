@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from coprod.state import StateLocationInvalid, StoreLocation, parse_location
+from coprod.state import StateLocationInvalid, StateStore, StoreLocation, parse_location
 from coprod.webhook_app.inbox import inbox_location
 from coprod_core.recipe import Recipe, parse_recipe
 
@@ -63,18 +64,49 @@ def sync_recheck(name: str, path: Path) -> int:
     the file, section and field, never a name or an answer), so the worker's log says why a backlog
     grows rather than only an exit code."""
     from coprod.config import RecipeInvalid, load_recipe
+    from coprod.schema import SchemaTooNew
+    from coprod.state import StoreUnavailable, state_location
     from coprod.sync import run
 
     try:
         loaded = load_recipe(path)
+        store = _kept_open(state_location(loaded))
     except RecipeInvalid as exc:
         for problem in exc.problems:
             log.warning("recipe %s: %s", name, problem)
         return int(exc.exit_code)
-    result = run(loaded, mode="sync")
+    except (StateLocationInvalid, StoreUnavailable, SchemaTooNew) as exc:
+        log.warning("recipe %s: %s", name, exc)
+        return int(exc.exit_code)
+    result = run(loaded, mode="sync", state=store)
     for message in result.messages:
         log.warning("recipe %s: %s", name, message)
     return int(result.exit_code)
+
+
+_STORES: dict[tuple[int, StoreLocation], StateStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _kept_open(location: StoreLocation) -> StateStore:
+    """The re-checks' state store, opened once per process and kept: a worker's re-checks share its
+    connections (with PostgreSQL a pool, instead of three new connections, each a new server
+    process, and a schema check for every re-check). Keyed by process: nothing crosses a fork."""
+    key = (os.getpid(), location)
+    with _STORES_LOCK:
+        store = _STORES.get(key)
+        if store is None:
+            store = _STORES[key] = StateStore.open(location)
+        return store
+
+
+def close_kept_stores() -> None:
+    """Close the stores this process kept open for re-checks (when its worker stops)."""
+    with _STORES_LOCK:
+        for (pid, _), store in list(_STORES.items()):
+            if pid == os.getpid():
+                store.close()
+                del _STORES[(pid, _)]
 
 
 @dataclass(frozen=True)

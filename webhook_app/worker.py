@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from coprod.webhook_app.inbox import Claim, Inbox
-from coprod.webhook_app.settings import WebhookSettings, coerce_settings
+from coprod.webhook_app.settings import WebhookSettings, close_kept_stores, coerce_settings
 
 log = logging.getLogger("coprod.webhook_app.worker")
 
@@ -124,3 +124,4 @@ def run_worker(
         Worker(resolved, inbox).run(stop_event or threading.Event())
     finally:
         inbox.close()
+        close_kept_stores()
