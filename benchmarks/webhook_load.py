@@ -130,11 +130,11 @@ def register() -> None:
 
 
 def bench_recheck(name: str, path: Path) -> int:
-    from coprod.config import load_recipe
-    from coprod.sync import run
+    """The production re-check (``sync_recheck``: the real sync), with any traceback shown."""
+    from coprod.webhook_app.settings import sync_recheck
 
     try:
-        return int(run(load_recipe(path), mode="sync").exit_code)
+        return sync_recheck(name, path)
     except Exception:
         traceback.print_exc()  # the app logs only the error's kind; the benchmark wants to see it all
         raise
