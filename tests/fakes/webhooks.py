@@ -256,6 +256,7 @@ def gunicorn(tmp_path: Path, *options: str) -> Iterator[Server]:
         "COPROD_STATE": str(tmp_path / "state.sqlite"),
         "COPROD_WEBHOOK_WORKER": "off",  # as the unit runs it; deliveries stay in the inbox
         SECRET_ENV: SECRET,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),  # tests/: a worker class from fakes
     }
     log = tmp_path / "gunicorn.log"
     command = [sys.executable, "-m", "gunicorn", "-c", "python:coprod.webhook_app.gunicorn_conf",
