@@ -245,11 +245,11 @@ def test_a_cut_connection_releases_the_lock_and_its_run_saves_nothing(postgres_u
     holder, other = StateStore.open(postgres_url), StateStore.open(postgres_url)
     with holder.lock("demo", timeout=1):
         with psycopg.connect(postgres_url, autocommit=True) as admin:
-            cut = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'coprod run %'"
+            cut = admin.execute(  # waits until the session has ended (up to 10 s; false if not)
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'coprod run %'"
             ).fetchall()
         assert cut == [(True,)]
-        time.sleep(0.2)
         with other.lock("demo", timeout=2):
             pass  # the server released the cut connection's lock
         with pytest.raises(LockLost, match="nothing was saved"):
@@ -263,13 +263,16 @@ def test_a_cut_connection_releases_the_lock_and_its_run_saves_nothing(postgres_u
 
 
 def _cut_every_connection(url: str) -> int:
-    """What a server restart does to the clients: every session of the database ends."""
+    """What a server restart does to the clients: every session of the database ends.
+
+    pg_terminate_backend(pid, timeout) waits until each session has ended: without a timeout it
+    only signals, and a session still ending after a fixed pause could be handed out as alive."""
     with psycopg.connect(url, autocommit=True) as admin:
         rows = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).fetchall()
-    time.sleep(0.2)
+    assert all(ended for (ended,) in rows), "a session did not end within 10 s"
     return len(rows)
 
 
