@@ -15,9 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from fakes import ROOT
 from fakes.postgres import PostgresMissing, PostgresServer
+
+# Hypothesis times each example (200 ms by default, and a test whose example is slow once and fast on
+# replay fails as "flaky") and fails a test whose data is slow to generate: both measure the
+# machine, and the shared and CI machines are slow at moments. The properties are what the tests
+# check; the explicit settings some tests give (more examples) still apply on top of this.
+settings.register_profile("coprod", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("coprod")
 
 
 @pytest.fixture(autouse=True)
