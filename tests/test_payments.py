@@ -825,9 +825,19 @@ def test_evidence_never_holds_a_float() -> None:
 
 
 def test_rewording_messages_keeps_fingerprints_and_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from coprod_core.checks.payments import benefits, overpaid, unpaid, unresourced, wording
+
     before = run(rich_dataset())
-    monkeypatch.setattr(payments, "money", lambda amount, currency="GBP": f"{amount} {currency} (reworded)")
-    monkeypatch.setattr(payments, "day", lambda d: d.strftime("%d/%m/%Y"))
+    reworded = 0
+    for module in (wording, unpaid, overpaid, benefits, unresourced):  # each words its own flags
+        for name, new in (
+            ("money", lambda amount, currency="GBP": f"{amount} {currency} (reworded)"),
+            ("day", lambda d: d.strftime("%d/%m/%Y")),
+        ):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, new)
+                reworded += 1
+    assert reworded >= 5
     after = run(rich_dataset())
     assert [f.message for f in before] != [f.message for f in after]
     assert [(f.fingerprint, f.facts_digest) for f in before] == [

@@ -2,8 +2,8 @@
 
 A row goes through the same steps whatever it holds: its fields are read (a row whose required
 fields cannot be read is rejected), it is admitted (checks that reject a row before it claims its
-id: an attendance of nobody known), it claims its id (a later row with the same id is a
-duplicate, flagged and not used), and its record is built (which may still reject it: a session
+key: an attendance of nobody known), it claims its key (its id; a later row with the same key is
+a duplicate, flagged and not used), and its record is built (which may still reject it: a session
 of no known project). Every row read is counted as used or rejected, each rejection with a flag.
 """
 
@@ -60,12 +60,9 @@ class Records(Generic[T]):
             if rid:
                 self.rejected.add(rid)
 
-    def admit(self, row: Row, f: dict[str, Any]) -> bool:
-        """False (with the row flagged) when the row cannot be used, before it claims an id."""
-        return True
-
-    def key(self, row: Row, f: dict[str, Any]) -> Hashable:
-        """What two rows must not share."""
+    def admit(self, row: Row, f: dict[str, Any]) -> Hashable | None:
+        """The key the row claims (what two rows must not share), or None (with the row flagged)
+        when it cannot be used whatever other rows hold."""
         key: Hashable = f["id"]
         return key
 
@@ -84,7 +81,7 @@ class Records(Generic[T]):
 def map_rows(records: Records[T], rows: Iterable[Row]) -> list[T]:
     """Every row read, admitted, claimed by its key and built: the records of the rows used."""
     reader = records.reader
-    fields, admit, key_of, build = reader.fields, records.admit, records.key, records.build
+    fields, admit, build = reader.fields, records.admit, records.build
     first: dict[Any, str] = {}
     out: list[T] = []
     read = rejected = 0
@@ -96,10 +93,10 @@ def map_rows(records: Records[T], rows: Iterable[Row]) -> list[T]:
                 records.unreadable(row)
                 rejected += 1
                 continue
-            if not admit(row, f):
+            key = admit(row, f)
+            if key is None:
                 rejected += 1
                 continue
-            key = key_of(row, f)
             earlier = first.get(key)
             if earlier is not None:
                 records.duplicate(row, key, earlier)
@@ -280,18 +277,16 @@ class AttendanceRecords(Records[Attendance]):
         super().__init__(reader)
         self.refs = refs
 
-    def admit(self, row: Row, f: dict[str, Any]) -> bool:
+    def admit(self, row: Row, f: dict[str, Any]) -> Hashable | None:
         refs = self.refs
-        if f["person_id"] not in refs.person_ids:
-            refs.flag_unknown(self.reader, row, "person_id", f["person_id"], "The attendance was not used.")
-            return False
-        if f["session_id"] not in refs.session_ids:
-            refs.flag_unknown(self.reader, row, "session_id", f["session_id"], "The attendance was not used.")
-            return False
-        return True
-
-    def key(self, row: Row, f: dict[str, Any]) -> Hashable:
-        return (f["person_id"], f["session_id"])
+        person_id, session_id = f["person_id"], f["session_id"]
+        if person_id not in refs.person_ids:
+            refs.flag_unknown(self.reader, row, "person_id", person_id, "The attendance was not used.")
+            return None
+        if session_id not in refs.session_ids:
+            refs.flag_unknown(self.reader, row, "session_id", session_id, "The attendance was not used.")
+            return None
+        return (person_id, session_id)
 
     def duplicate(self, row: Row, key: Any, first: str) -> None:
         person_id, session_id = key
@@ -325,11 +320,11 @@ class PaymentRecords(Records[Payment]):
         self.refs = refs
         self.amount_column = reader.column("amount")
 
-    def admit(self, row: Row, f: dict[str, Any]) -> bool:
+    def admit(self, row: Row, f: dict[str, Any]) -> Hashable | None:
         reader = self.reader
         if f["person_id"] not in self.refs.person_ids:
             self.refs.flag_unknown(reader, row, "person_id", f["person_id"], "The payment was not used.")
-            return False
+            return None
         amount: Decimal = f["amount"]
         if amount < 0:
             column = self.amount_column
@@ -344,11 +339,9 @@ class PaymentRecords(Records[Payment]):
                 f"the payment it corrects; otherwise fix the cell.",
                 evidence={"found": str(amount)},
             )
-            return False
-        return True
-
-    def key(self, row: Row, f: dict[str, Any]) -> Hashable:
-        return f.get("id") or f"row-{row.key or row.ref}"
+            return None
+        key: Hashable = f.get("id") or f"row-{row.key or row.ref}"
+        return key
 
     def build(self, row: Row, f: dict[str, Any], key: Any) -> Payment:
         session_id = f.get("session_id")

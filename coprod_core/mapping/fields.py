@@ -55,7 +55,6 @@ _CAREFUL: Any = object()
 read it carefully, every time, and flag it."""
 _ABSENT: Any = object()
 """A blank cell of an optional field without a default: the field is left out."""
-_MISSING: Any = object()
 
 
 @dataclass(slots=True)
@@ -78,8 +77,8 @@ class FieldRule:
     kept_unknown: str | None = None
     """For a required field whose row is kept when its value is missing or not understood: what
     became of the row, for the flag (a person's roles: kept with the role unknown)."""
-    texts: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """Cell text -> the value it reads as (ids shared), or ``_CAREFUL``."""
+    texts: dict[str | None, Any] = dataclasses.field(default_factory=dict)
+    """Cell text (None: no cell) -> the value it reads as (ids shared), ``_ABSENT`` or ``_CAREFUL``."""
 
 
 def field_rules(entity: Entity, spec: EntitySpec, kept_unknown: Mapping[str, str]) -> list[FieldRule]:
@@ -158,7 +157,7 @@ def _items(raw: Any, separator: str) -> list[Any]:
 class _Step(NamedTuple):
     column: Any
     """The column, or None for a field read from its default (a row's ``get(None)`` is None)."""
-    texts: dict[str, Any]
+    texts: dict[str | None, Any]
     field: str
     rule: FieldRule
 
@@ -197,25 +196,28 @@ class FieldReader:
         ok = True
         for column, texts, name, rule in self.steps:
             raw = values.get(column)
-            if type(raw) is str:
-                value = texts.get(raw, _MISSING)
-                if value is _MISSING:
-                    value = self._text_value(rule, raw)
-                if value is not _CAREFUL:
-                    if value is not _ABSENT:
-                        out[name] = value
-                    continue
-            if not self._read_carefully(row, rule, raw, out):
-                ok = False
+            try:
+                value = texts[raw]
+            except (KeyError, TypeError):  # not seen yet, or not text (a list, an Excel date)
+                value = self._first_look(rule, raw)
+            if value is _CAREFUL:
+                if not self._read_carefully(row, rule, raw, out):
+                    ok = False
+            elif value is not _ABSENT:
+                out[name] = value
         return out if ok else None
 
-    def _text_value(self, rule: FieldRule, raw: str) -> Any:
-        """What a text reads as (as :meth:`fields` looks it up), remembered."""
-        value = rule.texts.get(raw, _MISSING)
-        if value is _MISSING:
+    def _first_look(self, rule: FieldRule, raw: Any) -> Any:
+        """What a text (or an empty cell) reads as, remembered for the next row that holds it;
+        any other value is read carefully each time."""
+        if raw is None:
+            value = self._read_text(rule, "")
+        elif type(raw) is str:
             value = self._read_text(rule, raw)
-            if len(rule.texts) < CACHED_TEXTS:
-                rule.texts[raw] = value
+        else:
+            return _CAREFUL
+        if len(rule.texts) < CACHED_TEXTS:
+            rule.texts[raw] = value
         return value
 
     def _read_text(self, rule: FieldRule, raw: str) -> Any:

@@ -1,0 +1,150 @@
+"""Participation payments owed: are people paid for their time, in full and on time?
+
+**What it checks**
+From the project's payment policy (rate per hour for each kind of session, minimum paid time,
+whether preparation counts, who is eligible, expenses, how soon people are paid) it works out what
+each person is owed for every session they attended up to the run date, applies the payments
+recorded (a payment naming a session pays that session first; the rest pays the oldest unpaid
+session first) and flags:
+
+- ``payments.owed``: money still owed but within the time the policy allows (info);
+- ``payments.overdue``: money unpaid for longer than the policy allows, naming the oldest session
+  (warning; critical after twice the allowed time);
+- ``payments.overpaid``: more paid than owed, with payments that look like duplicates (warning);
+- ``payments.paid_though_declined``: fees paid to someone who said they did not want paying;
+- ``payments.unresourced``: people with lived experience or carers took part in a kind of session
+  the policy has no rate for; ``payments.no_policy`` when there is no policy at all;
+- ``payments.benefits_threshold``: for people who asked, fees in one calendar month above the
+  amount the policy sets (info).
+
+**Why it matters**
+Reciprocity is one of SCIE's co-production principles, and NIHR and NHS England payment guidance
+say people who give their time and expertise should be paid for it, promptly, at a fair rate, with
+expenses reimbursed. Late or missing payments fall hardest on the people with least money, and
+quietly turn partners back into volunteers. Payment can also affect benefits (Universal Credit has
+a monthly work allowance), which is why some people decline and others ask to be warned.
+
+**What staff can do**
+Pay what is owed, or record a payment already made; check a possible duplicate with finance; talk
+with anyone paid though they declined, or whose monthly fees may affect their benefits; add missing
+session kinds to the policy, or add a policy to the recipe.
+
+Money is ``Decimal`` throughout (evidence carries amounts as strings), never float.
+
+The modules: ``rules`` (the seven rules), ``ledger`` (what is owed and what paid it), ``wording``
+(the words flags share), and one module per kind of flag: ``unpaid`` (owed and overdue),
+``overpaid`` (overpaid and paid though declined), ``benefits`` and ``unresourced`` (unresourced
+and no policy).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+
+from coprod_core.checks.payments.benefits import benefits_flags, wants_benefits_warning
+from coprod_core.checks.payments.ledger import (
+    ZERO,
+    Entitlement,
+    Owed,
+    apply,
+    counted_payments,
+    payment_order,
+    scan_attendance,
+)
+from coprod_core.checks.payments.overpaid import declined_flag, overpaid_flag
+from coprod_core.checks.payments.rules import (
+    BENEFITS_THRESHOLD,
+    NO_POLICY,
+    OVERDUE,
+    OVERPAID,
+    OWED,
+    PAID_THOUGH_DECLINED,
+    UNRESOURCED,
+)
+from coprod_core.checks.payments.unpaid import unpaid_flags
+from coprod_core.checks.payments.unresourced import no_policy_flags, unresourced_flags
+from coprod_core.checks.payments.wording import Words
+from coprod_core.collector import collector_paused
+from coprod_core.flags import Flag
+from coprod_core.model import Dataset, Payment, PaymentKind, PaymentPreference
+from coprod_core.settings import CheckSettings
+
+__all__ = [
+    "BENEFITS_THRESHOLD",
+    "CHECK_ID",
+    "NO_POLICY",
+    "OVERDUE",
+    "OVERPAID",
+    "OWED",
+    "PAID_THOUGH_DECLINED",
+    "UNRESOURCED",
+    "run",
+]
+
+CHECK_ID = "payments"
+
+
+def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+    """All payment flags for the dataset as of ``run_date``, in a stable order."""
+    with collector_paused():
+        return _run(dataset, settings, run_date)
+
+
+def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+    policy = dataset.policy
+    if policy is None:
+        return no_policy_flags(dataset, settings, run_date)
+
+    people = dataset.people_by_id()
+    sessions = dataset.sessions_by_id()
+    scanned = scan_attendance(dataset, policy, settings.voice_roles, run_date, people, sessions)
+    projects = scanned.projects
+    payments = counted_payments(dataset, policy, run_date, sessions)
+    words = Words(policy.currency)
+    tolerance = settings.payments.overpaid_tolerance
+    flags: list[Flag] = []
+
+    fees_paid: dict[str, list[Payment]] = defaultdict(list)
+    for p in dataset.payments:
+        if p.kind is PaymentKind.FEE and p.amount > 0 and p.date <= run_date:
+            fees_paid[p.person_id].append(p)
+
+    for person_id, kind in sorted(set(scanned.dues) | set(payments)):
+        pays = payments.get((person_id, kind), [])
+        due = scanned.total(person_id, kind)
+        given = sum((p.amount for p in pays), ZERO)
+        project_id = projects.get(person_id)
+        person = people.get(person_id)
+        ents: list[Entitlement] | None = None
+        if given >= due:
+            # Paid in full: every session is paid whichever payment paid it, and nothing is owed
+            # (most people; their entitlements are only made if a flag below names sessions).
+            surplus = given - due
+        else:
+            ents = scanned.entitlements(person_id, kind, policy)
+            surplus = apply(ents, pays)
+            flags.extend(unpaid_flags(person_id, kind, ents, policy, people, project_id, words))
+        declined = person is not None and person.payment_preference is PaymentPreference.DECLINED
+        owed: Sequence[Owed | Entitlement] | None = ents
+        # A fee paid to someone who declined is raised as paid though declined, not as overpaid.
+        if surplus > tolerance and not (kind is PaymentKind.FEE and declined):
+            if owed is None:
+                owed = scanned.owed(person_id, kind)
+            flags.append(
+                overpaid_flag(person_id, kind, owed, pays, surplus, policy, people, project_id, words)
+            )
+        if kind is PaymentKind.FEE and person is not None and wants_benefits_warning(person, policy):
+            if owed is None:
+                owed = scanned.owed(person_id, kind)
+            flags.extend(benefits_flags(person, owed, policy, project_id, words))
+
+    declined_people = [p for p in people.values() if p.payment_preference is PaymentPreference.DECLINED]
+    for person in sorted(declined_people, key=lambda p: p.id):
+        paid = sorted(fees_paid.get(person.id, []), key=payment_order)
+        if paid:
+            flags.append(declined_flag(person, paid, policy.currency, projects.get(person.id)))
+
+    flags.extend(unresourced_flags(scanned.unresourced, sessions, policy, settings))
+    return flags

@@ -1,0 +1,390 @@
+"""The ledger: what each person is owed for the sessions they attended, and what paid it.
+
+From the policy (rate per hour for each kind of session, minimum paid time, whether preparation
+counts, who is eligible, expenses) one pass over the attendance rows works out every due; the
+payments recorded are then applied: a payment naming a session pays that session first, the rest
+pays the oldest unpaid session first. Money is ``Decimal`` throughout, never float.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, NamedTuple
+
+from coprod_core.model import (
+    Dataset,
+    Payment,
+    PaymentKind,
+    PaymentPolicy,
+    PaymentPreference,
+    Person,
+    Role,
+    Session,
+)
+
+CENT = Decimal("0.01")
+ZERO = Decimal(0)
+NOT_PAID_PREFERENCES = frozenset({PaymentPreference.DECLINED, PaymentPreference.NOT_ELIGIBLE})
+DUPLICATE_WINDOW_DAYS = 7
+"""Two payments of the same amount to the same person this close together look like a duplicate."""
+
+
+def num(d: Decimal) -> str:
+    """A Decimal as plain digits for evidence: ``2``, ``1.5``, never ``2E+1``."""
+    return format(d.normalize(), "f") if d else "0"
+
+
+def cash(d: Decimal) -> str:
+    """An amount as evidence gives it: whole pence as ``25.00``; a finer amount as written."""
+    return str(d.quantize(CENT, rounding=ROUND_HALF_UP)) if d == d.quantize(CENT) else str(d)
+
+
+class SessionFacts(NamedTuple):
+    """What evidence says of a held session, worked out once per session."""
+
+    date: str
+    """Its date as ISO text."""
+    kind: str
+    """Its kind's value (``decision_meeting``)."""
+    days: int
+    """Its age in days on the run date."""
+
+
+class DueTexts(NamedTuple):
+    """A due's evidence as text, worked out once per distinct due. Expenses have only
+    ``entitled``; a fee has all of them."""
+
+    entitled: str
+    rate: str = ""
+    hours: str = ""
+    prep_hours: str = ""
+    minimum_hours: str = ""
+    paid_hours: str = ""
+
+
+class Due(NamedTuple):
+    """What one attendance entitles someone to, of one kind (for expenses: the amount, zeros).
+
+    One is shared by every attendance with the same kind of session, hours and preparation (or
+    the same claim), so a scan of 200,000 rows builds a few hundred of them, and an
+    :class:`Entitlement` is only made for the people whose sessions a message or evidence names.
+    Compared as a tuple, the larger amount wins when a row was recorded twice."""
+
+    amount: Decimal
+    worked: Decimal
+    prep: Decimal
+    """Preparation hours counted (0 when the policy does not count preparation)."""
+    paid_hours: Decimal
+    texts: DueTexts
+
+
+class Ranked(NamedTuple):
+    """A due and the rank of its session among the held sessions, oldest first."""
+
+    order: int
+    due: Due
+
+
+class Applied(NamedTuple):
+    """A payment, or the part of one, that paid an entitlement."""
+
+    payment_id: str
+    amount: Decimal
+
+
+@dataclass(slots=True)
+class Entitlement:
+    """What one person is owed for one session, of one kind (fee or expenses), and what paid it."""
+
+    person_id: str
+    kind: PaymentKind
+    session: Session
+    amount: Decimal
+    rate: Decimal | None
+    due: Due
+    minimum: Decimal
+    on: SessionFacts
+    paid: Decimal = ZERO
+    applied: tuple[Applied, ...] = ()
+    """Each payment that paid some of it (a tuple: most are never paid)."""
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.paid
+
+    @property
+    def minimum_applied(self) -> bool:
+        return self.minimum > self.due.worked + self.due.prep
+
+    def pay(self, payment_id: str, available: Decimal) -> Decimal:
+        """Take what this entitlement still needs from ``available``; return what is left."""
+        take = min(available, self.remaining)
+        if take > 0:
+            self.paid += take
+            self.applied += (Applied(payment_id, take),)
+        return available - take
+
+
+class Owed(NamedTuple):
+    """A session someone is owed for, and the amount (before any payment): what a flag that names
+    sessions needs when no payment is applied to them (lighter than an entitlement)."""
+
+    session: Session
+    amount: Decimal
+
+
+class Held(NamedTuple):
+    """A session held by the run date, as the scan reads it for each attendance row."""
+
+    order: int
+    """Its rank among the held sessions, oldest first."""
+    project_id: str
+    rate: Decimal | None
+    """The rate when a fee is due for it (in the policy's time, of a kind with a rate), else None."""
+    unrated: bool
+    """In the policy's time, of a kind the policy has no rate for."""
+    kind: str
+    hours: Decimal
+
+
+@dataclass
+class Scan:
+    """What one pass over the attendance rows finds (200,000 rows at the benchmark's size)."""
+
+    dues: dict[tuple[str, PaymentKind], list[Ranked]]
+    """Everything owed, per person and kind, oldest session first."""
+    held: list[tuple[Session, SessionFacts]]
+    """The sessions held by the run date, oldest first: a due's rank indexes this list."""
+    projects: dict[str, str | None]
+    """The project each person's flags belong to: the one project all the sessions they attended
+    by the run date are in, else None."""
+    unresourced: dict[str, set[str]]
+    """Session id -> willing voice-role people who attended it, for held sessions in the policy's
+    time whose kind has no rate."""
+
+    def total(self, person_id: str, kind: PaymentKind) -> Decimal:
+        return sum((r.due.amount for r in self.dues.get((person_id, kind), ())), ZERO)
+
+    def owed(self, person_id: str, kind: PaymentKind) -> list[Owed]:
+        """The person's dues of one kind as sessions and amounts, oldest first."""
+        held = self.held
+        return [Owed(held[r.order][0], r.due.amount) for r in self.dues.get((person_id, kind), ())]
+
+    def entitlements(self, person_id: str, kind: PaymentKind, policy: PaymentPolicy) -> list[Entitlement]:
+        """The person's dues of one kind as entitlements a payment can be applied to, oldest first."""
+        ents: list[Entitlement] = []
+        fee = kind is PaymentKind.FEE
+        for order, due in self.dues.get((person_id, kind), ()):
+            session, on = self.held[order]
+            rate = policy.rates[session.kind] if fee else None
+            minimum = policy.minimum_hours if fee else ZERO
+            ents.append(Entitlement(person_id, kind, session, due.amount, rate, due, minimum, on))
+        return ents
+
+
+def fee_eligible(person: Person | None, policy: PaymentPolicy) -> bool:
+    """Paid for their time: an eligible role, and not declined or marked not eligible.
+
+    No preference recorded counts as eligible; a voucher is a payment.
+    """
+    if person is None or not person.has_any_role(policy.eligible_roles):
+        return False
+    return person.payment_preference not in NOT_PAID_PREFERENCES
+
+
+def in_fee_window(session: Session, policy: PaymentPolicy, run_date: date) -> bool:
+    return session.date <= run_date and (policy.effective is None or session.date >= policy.effective)
+
+
+_MISSING: Any = object()
+
+
+def scan_attendance(
+    dataset: Dataset,
+    policy: PaymentPolicy,
+    voice_roles: frozenset[Role],
+    run_date: date,
+    people: dict[str, Person],
+    sessions: dict[str, Session],
+) -> Scan:
+    """What everyone is owed, each person's project and unresourced attendance, in one pass.
+
+    A repeated attendance row (same person, same session) counts once, the larger, so a row
+    copied twice in a sheet does not double what someone is owed. Everything that depends only on
+    the person or the session is worked out once per person or session, and each fee once per
+    distinct session kind, hours and preparation; the loop itself only looks things up.
+    """
+    held = sorted((s for s in sessions.values() if s.date <= run_date), key=lambda s: (s.date, s.id))
+    rate_texts = {kind: cash(rate) for kind, rate in policy.rates.items()}
+    # One object per project id, so the project test below is mostly an identity test.
+    project_ids: dict[str, str] = {}
+    info: dict[str, Held] = {}
+    ranked: list[tuple[Session, SessionFacts]] = []
+    for order, s in enumerate(held):
+        in_window = in_fee_window(s, policy, run_date)
+        rate = policy.rates.get(s.kind) if in_window else None
+        unrated = in_window and s.kind not in policy.rates
+        project_id = project_ids.setdefault(s.project_id, s.project_id)
+        info[s.id] = Held(order, project_id, rate, unrated, s.kind.value, s.hours)
+        ranked.append((s, SessionFacts(s.date.isoformat(), s.kind.value, (run_date - s.date).days)))
+    eligible = {pid for pid, p in people.items() if fee_eligible(p, policy)}
+    voice_willing = {
+        pid
+        for pid, p in people.items()
+        if p.has_any_role(voice_roles) and p.payment_preference not in NOT_PAID_PREFERENCES
+    }
+    minimum = policy.minimum_hours
+    minimum_text = num(minimum)
+    prep_counts = policy.prep_counts
+    expenses = policy.expenses_reimbursed
+    fees: dict[tuple[str, Decimal, Decimal], Due | None] = {}
+    claims: dict[Decimal, Due] = {}
+    # Person -> session rank -> due: the larger of repeated rows is kept.
+    best_fee: dict[str, dict[int, Due]] = defaultdict(dict)
+    best_expenses: dict[str, dict[int, Due]] = defaultdict(dict)
+    # Person -> the project of every session they attended, or None once there are two.
+    found: dict[str, str | None] = {}
+    unresourced: dict[str, set[str]] = defaultdict(set)
+
+    for row in dataset.attendance:
+        sid = row.session_id
+        session_info = info.get(sid)
+        if session_info is None:
+            continue
+        order, project_id, rate, unrated, kind, session_hours = session_info
+        pid = row.person_id
+        seen = found.get(pid, _MISSING)
+        if seen is not project_id and seen is not None:
+            found[pid] = project_id if seen is _MISSING or seen == project_id else None
+        if unrated and pid in voice_willing:
+            unresourced[sid].add(pid)
+        if rate is not None and pid in eligible:
+            worked = row.hours
+            if worked is None:
+                worked = session_hours
+            prep = row.prep_hours if prep_counts else ZERO
+            due = fees.get((kind, worked, prep), _MISSING)
+            if due is _MISSING:
+                # Everything below depends only on the kind's rate and the values of the hours, not
+                # on how they are written (2 or 2.0): evidence and messages normalise them.
+                paid_hours = max(minimum, worked + prep)
+                amount = (rate * paid_hours).quantize(CENT, rounding=ROUND_HALF_UP)
+                due = None
+                if amount > 0:
+                    texts = DueTexts(
+                        cash(amount),
+                        rate_texts[ranked[order][0].kind],
+                        num(worked),
+                        num(prep),
+                        minimum_text,
+                        num(paid_hours),
+                    )
+                    due = Due(amount, worked, prep, paid_hours, texts)
+                fees[(kind, worked, prep)] = due
+            if due is not None:
+                mine = best_fee[pid]
+                old = mine.get(order)
+                if old is None or due > old:
+                    mine[order] = due
+        if expenses:
+            claimed = row.expenses_claimed
+            if claimed > ZERO:
+                due = claims.get(claimed)
+                if due is None:
+                    quantized = claimed.quantize(CENT, rounding=ROUND_HALF_UP)
+                    due = claims[claimed] = Due(quantized, ZERO, ZERO, ZERO, DueTexts(cash(quantized)))
+                mine = best_expenses[pid]
+                old = mine.get(order)
+                if old is None or due > old:
+                    mine[order] = due
+
+    dues: dict[tuple[str, PaymentKind], list[Ranked]] = {}
+    for kind, best in ((PaymentKind.FEE, best_fee), (PaymentKind.EXPENSES, best_expenses)):
+        for pid, by_order in best.items():
+            dues[(pid, kind)] = [Ranked(order, due) for order, due in sorted(by_order.items())]
+    return Scan(dues, ranked, found, unresourced)
+
+
+def payment_order(p: Payment) -> tuple[date, str, Decimal, str]:
+    return (p.date, p.id, p.amount, p.session_id or "")
+
+
+def counted_payments(
+    dataset: Dataset, policy: PaymentPolicy, run_date: date, sessions: dict[str, Session]
+) -> dict[tuple[str, PaymentKind], list[Payment]]:
+    """Payments made by the run date, per person and kind, in date order.
+
+    A payment naming a session the policy does not cover (not yet held, before the policy took
+    effect, or a kind without a rate) is left aside: it is not for anything this check works out,
+    so it neither pays another session nor counts as an overpayment.
+    """
+    grouped: dict[tuple[str, PaymentKind], list[Payment]] = defaultdict(list)
+    for p in dataset.payments:
+        if p.date > run_date:
+            continue
+        named = sessions.get(p.session_id) if p.session_id else None
+        if named is not None:
+            if named.date > run_date:
+                continue
+            uncovered_fee = not in_fee_window(named, policy, run_date) or named.kind not in policy.rates
+            if p.kind is PaymentKind.FEE and uncovered_fee:
+                continue
+        grouped[(p.person_id, p.kind)].append(p)
+    for pays in grouped.values():
+        pays.sort(key=payment_order)
+    return grouped
+
+
+def apply(ents: Sequence[Entitlement], pays: Sequence[Payment]) -> Decimal:
+    """Apply payments to entitlements; return what is left over (paid beyond what is owed).
+
+    A payment naming a session pays that session first. Everything else, and any remainder, pays
+    the oldest unpaid session first, payments taken in date order.
+    """
+    named = any(p.session_id for p in pays)
+    by_session = {e.session.id: e for e in ents} if named else {}
+    pool: list[Applied] = []
+    for p in pays:
+        rest = p.amount
+        target = by_session.get(p.session_id) if p.session_id else None
+        if target is not None:
+            rest = target.pay(p.id, rest)
+        if rest > 0:
+            pool.append(Applied(p.id, rest))
+    surplus = ZERO
+    first_unpaid = 0
+    """Every entitlement before this one is fully paid: a payment only ever stops part-way into one."""
+    for payment_id, rest in pool:
+        for i in range(first_unpaid, len(ents)):
+            if rest <= 0:
+                break
+            ent = ents[i]
+            if ent.amount > ent.paid:
+                rest = ent.pay(payment_id, rest)
+            first_unpaid = i
+        surplus += rest
+    return surplus
+
+
+def duplicates(pays: Sequence[Payment]) -> list[list[Payment]]:
+    """Groups of payments with the same amount made within a few days of each other."""
+    by_amount: dict[Decimal, list[Payment]] = defaultdict(list)
+    for p in pays:
+        by_amount[p.amount].append(p)
+    groups: list[list[Payment]] = []
+    for amount in sorted(by_amount):
+        run: list[Payment] = []
+        for p in sorted(by_amount[amount], key=payment_order):
+            if run and (p.date - run[-1].date).days > DUPLICATE_WINDOW_DAYS:
+                if len(run) > 1:
+                    groups.append(run)
+                run = []
+            run.append(p)
+        if len(run) > 1:
+            groups.append(run)
+    groups.sort(key=lambda g: payment_order(g[0]))
+    return groups

@@ -1,0 +1,105 @@
+"""``payments.unresourced`` and ``payments.no_policy``: time given where the policy says nothing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from coprod_core.checks.payments.rules import NO_POLICY, UNRESOURCED
+from coprod_core.flags import Flag, Subject, SubjectKind
+from coprod_core.model import KIND_WORDS, Dataset, PaymentPolicy, Session
+from coprod_core.settings import CheckSettings
+from coprod_core.text import count, day
+from coprod_core.voice import say
+
+
+def _voice_attenders(dataset: Dataset, settings: CheckSettings, run_date: date) -> dict[str, set[str]]:
+    """Session id -> ids of voice-role people who attended it (by the run date)."""
+    people = dataset.people_by_id()
+    sessions = dataset.sessions_by_id()
+    found: dict[str, set[str]] = defaultdict(set)
+    for a in dataset.attendance:
+        person, session = people.get(a.person_id), sessions.get(a.session_id)
+        if person is None or session is None or session.date > run_date:
+            continue
+        if not person.has_any_role(settings.voice_roles):
+            continue
+        found[session.id].add(person.id)
+    return found
+
+
+def unresourced_flags(
+    voice: dict[str, set[str]], sessions: dict[str, Session], policy: PaymentPolicy, settings: CheckSettings
+) -> list[Flag]:
+    """``voice``: willing voice-role attenders of held sessions, in the policy's time, of unrated kinds."""
+    flags: list[Flag] = []
+    for session_id in sorted(voice):
+        session = sessions[session_id]
+        people_ids = sorted(voice[session_id])
+        kind_words = KIND_WORDS[session.kind]
+        source = f" ({policy.source})" if policy.source else ""
+        message = (
+            f"{say(settings.voice_roles, 'people').capitalize()} took part in the {session.label()} "
+            f"({count(len(people_ids), 'person', 'people')}), but your payment policy{source} has no rate "
+            f"for a {kind_words}, so nobody can tell what they are owed for it. Add a rate for this kind "
+            "of session to the policy, or record how their time was recognised."
+        )
+        flags.append(
+            UNRESOURCED.flag(
+                subject=Subject(kind=SubjectKind.SESSION, id=session.id),
+                title="Session kind not in payment policy",
+                message=message,
+                evidence={
+                    "session_id": session.id,
+                    "session_date": session.date.isoformat(),
+                    "session_kind": session.kind.value,
+                    "person_ids": people_ids,
+                    "policy_source": policy.source,
+                    "rated_kinds": sorted(k.value for k in policy.rates),
+                },
+                identity={},
+                facts={"session_kind": session.kind.value, "person_ids": people_ids},
+                project_id=session.project_id,
+            )
+        )
+    return flags
+
+
+def no_policy_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+    sessions = dataset.sessions_by_id()
+    projects = dataset.projects_by_id()
+    voice = _voice_attenders(dataset, settings, run_date)
+    by_project: dict[str, dict[str, set[str]]] = defaultdict(dict)
+    for session_id, people_ids in voice.items():
+        by_project[sessions[session_id].project_id][session_id] = people_ids
+    flags: list[Flag] = []
+    for project_id in sorted(by_project):
+        held = by_project[project_id]
+        attenders = sorted(set().union(*held.values()))
+        dates = sorted(sessions[s].date for s in held)
+        project = projects.get(project_id)
+        name = f"'{project.name}'" if project else f"Project {project_id}"
+        message = (
+            f"{name} has no payment policy in coprod, but {say(settings.voice_roles, 'people')} have taken "
+            f"part: {count(len(attenders), 'person', 'people')} in {count(len(held), 'session')} since "
+            f"{day(dates[0])}. Without one nobody can tell whether they have been paid for their time, "
+            "as NIHR and NHS England guidance expect. Add the project's payment policy to its recipe: "
+            "a rate per hour for each kind of session, any minimum paid time, and how soon people are paid."
+        )
+        flags.append(
+            NO_POLICY.flag(
+                subject=Subject(kind=SubjectKind.PROJECT, id=project_id),
+                title="No payment policy",
+                message=message,
+                evidence={
+                    "session_ids": sorted(held),
+                    "person_ids": attenders,
+                    "first_session_date": dates[0].isoformat(),
+                    "latest_session_date": dates[-1].isoformat(),
+                },
+                identity={},
+                facts={"has_voice_attendance": True},
+                project_id=project_id,
+            )
+        )
+    return flags
