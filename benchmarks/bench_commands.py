@@ -7,7 +7,7 @@ as its own process, exactly as a data officer types it, and is timed from start 
 process's peak memory (its own maximum resident set, from wait4) and its CPU time (user + system).
 
 The floor, measured in the same run on the same files: a process that only reads every file with
-Python's `csv` module (openpyxl's read-only mode for .xlsx) and keeps the rows, which is the least
+Python's `csv` module (python-calamine, the fastest reader, for .xlsx) and keeps the rows, which is the least
 any tool must do with them. This machine is shared and its speed drifts from minute to minute, so
 the figure that holds is the ratio to the floor: the commands take turns (floor, check, sync,
 floor, ...) --repeat times (default 3) and the medians are shown, of wall time and of CPU time
@@ -90,12 +90,10 @@ for name in sys.argv[1:]:
 
 FLOOR_XLSX = """
 import sys
-from openpyxl import load_workbook
+from python_calamine import CalamineWorkbook
 kept = []
 for name in sys.argv[1:]:
-    wb = load_workbook(name, read_only=True, data_only=True)
-    kept.append([list(r) for r in wb.worksheets[0].iter_rows(values_only=True)])
-    wb.close()
+    kept.append(CalamineWorkbook.from_path(name).get_sheet_by_index(0).to_python())
 """
 
 
