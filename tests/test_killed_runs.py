@@ -26,6 +26,7 @@ from coprod.sync import ExitCode, run
 from coprod.webhook_app.inbox import Inbox
 from coprod.webhook_app.settings import WebhookSettings
 from coprod.webhook_app.worker import Worker
+from fakes.postgres import wait_until_sessions_end
 
 DAY = date(2026, 11, 20)
 
@@ -64,9 +65,8 @@ def test_a_lock_whose_holder_was_killed_with_sigkill_is_free_at_once(tmp_path: P
         with pytest.raises(RunLocked, match=f"process {pid}") as refused, store.lock("demo", timeout=0.3):
             pass
         assert "hour" not in str(refused.value) and "waited 0.3 seconds" in str(refused.value)
-    started = time.monotonic()
-    with store.lock("demo", timeout=5):
-        assert time.monotonic() - started < 1
+    with store.lock("demo", timeout=0):  # one try: the kernel dropped the flock when the holder died
+        pass
     assert oct(store.lock_path("demo").stat().st_mode & 0o777) == "0o600"
 
 
@@ -88,11 +88,9 @@ sys.exit(main(["sync", sys.argv[2], "--date", "2026-11-20"]))
 def test_a_sync_run_right_after_a_sync_killed_with_sigkill_proceeds(demo: Path) -> None:
     with killed_at(STALLED_SYNC, demo.parent / "reading", str(demo)):
         pass
-    started = time.monotonic()
-    result = run(load_recipe(demo, env={}), run_date=DAY, lock_timeout=3)
+    result = run(load_recipe(demo, env={}), run_date=DAY, lock_timeout=0)  # one try at the lock
     assert result.exit_code == ExitCode.OK, result.messages
     assert result.diff is not None and result.diff.counts()["new"] == len(result.flags) > 0
-    assert time.monotonic() - started < 3, "the run waited for a lock nobody held"
 
 
 STALLED_WORKER = """
@@ -126,13 +124,14 @@ def test_a_recheck_after_a_worker_killed_mid_recheck_proceeds(
         env = {**os.environ, "COPROD_STATE": store_location}
         with killed_at(
             STALLED_WORKER, demo.parent / "re-checking", json.dumps(options | {"lease_seconds": 1.0}), env=env
-        ):
+        ) as pid:
             assert [e["status"] for e in inbox.events()] == ["claimed"]
             with pytest.raises(RunLocked), store.lock("demo", timeout=0.2):
                 pass  # the worker about to be killed really holds the recipe
-        started = time.monotonic()
-        with store.lock("demo", timeout=5):  # not blocked: free at once, not after a lease or a timeout
-            assert time.monotonic() - started < 1
+        if store_location.startswith("postgresql"):
+            wait_until_sessions_end(store_location, pid)  # the server's part: it reads the dead socket
+        with store.lock("demo", timeout=0):  # one try: free at once, not after a lease or a timeout
+            pass
         worker = Worker(settings, inbox)
         deadline = time.monotonic() + 10
         while worker.run_once() == 0:  # the killed worker's claim is taken again once its lease ends

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -94,3 +95,22 @@ class PostgresServer:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def wait_until_sessions_end(url: str, pid: int, timeout: float = 10.0) -> None:
+    """Wait until the server has ended the run-lock session of process ``pid``, killed by a test.
+
+    The server ends a dead client's session, and with it the advisory lock, when it reads the
+    closed socket: a moment after the process died, not at the moment its parent saw it die. A
+    test then takes the lock in one try, proving the lock went with the session (no lease, no
+    timeout), instead of timing how long the lock took to become free.
+    """
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as admin:
+        while admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s", (f"coprod run % {pid} %",)
+        ).fetchone() != (0,):
+            assert time.monotonic() < deadline, f"the server kept process {pid}'s session for {timeout:g} s"
+            time.sleep(0.02)
