@@ -25,6 +25,30 @@ from coprod.state_sql import SQLStateStore
 LOCK_POLL = 0.1
 """Seconds between tries while waiting for another run of the recipe to end."""
 
+BUSY_SECONDS = 30.0
+"""How long a connection waits for another one's write to end (sqlite3's busy timeout)."""
+
+
+def use_wal(conn: sqlite3.Connection, timeout: float = BUSY_SECONDS) -> None:
+    """Put the file in WAL mode (it stays so: later connections find it there at once).
+
+    Two connections opening a new file together (the app's receipts and its worker thread, two
+    gunicorn processes, a sync beside them) race here: the switch needs the file to itself, and
+    SQLite answers "database is locked" at once, without waiting for the busy timeout, when the
+    other connection is in its first write (waiting for it could deadlock). The first delivery was
+    then answered 500. The other connection's write takes milliseconds: try again until it is
+    done, for as long as a write would be waited for.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
 
 class _Sql:
     """sqlite3 behind the small interface the shared queries use (``?`` placeholders already)."""
@@ -58,9 +82,11 @@ class SQLiteStateStore(SQLStateStore):
         self._memory_locks: dict[str, threading.Lock] = {}
         if not location.memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(
+            str(self.path), timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None
+        )
         if not location.memory:
-            conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(conn)
         conn.execute("PRAGMA busy_timeout=30000")
         self._conn = conn
         self.upgrades = self._migrate()

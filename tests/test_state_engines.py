@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -199,6 +200,40 @@ def test_coprod_state_copy_moves_a_sqlite_state_into_postgresql(tmp_path, postgr
     pg_inbox.close()
     assert main(["state", "copy", str(path), postgres_url]) == 2  # never into a store that holds state
     assert "already holds state" in capsys.readouterr().out
+
+
+# a new SQLite file, opened by two connections at once ------------------------------------------------
+
+
+@pytest.mark.parametrize("opened", ["state store", "inbox"])
+def test_a_new_sqlite_file_opened_during_another_connections_first_write_waits_for_it(
+    tmp_path: Path, opened: str
+) -> None:
+    """Two connections opening a new file together (the app's receipts and its worker thread, two
+    gunicorn processes): the one switching the file to WAL mode while the other was in its first
+    write got "database is locked" at once (SQLite does not wait there), and the app's first
+    delivery was answered 500 (seen in test_webhook_burst). Now it waits for the write to end."""
+    from coprod.webhook_app.inbox import Inbox
+
+    path = tmp_path / "new.sqlite"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE first_write (x)")  # the file is new: not in WAL mode yet
+    commit = threading.Timer(0.3, other.execute, ("COMMIT",))
+    commit.start()
+    try:
+        if opened == "inbox":
+            inbox = Inbox.open(parse_location(str(path)))
+            assert inbox.record("kobotoolbox", "r", "uuid:a", "0" * 64) is not None
+            inbox.close()
+        else:
+            StateStore.open(path).close()
+    finally:
+        commit.join()
+        other.close()
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    check.close()
 
 
 # the PostgreSQL run lock --------------------------------------------------------------------------

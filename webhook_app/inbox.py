@@ -38,7 +38,7 @@ from typing import Any
 from coprod.schema import Upgrade, upgrade
 from coprod.state import StoreLocation, now_text
 from coprod.state_sql import Sql
-from coprod.state_sqlite import _Sql
+from coprod.state_sqlite import BUSY_SECONDS, _Sql, use_wal
 
 PENDING, CLAIMED, DONE = "pending", "claimed", "done"
 
@@ -321,8 +321,10 @@ class SQLiteInbox(Inbox):
     def _conn(self) -> sqlite3.Connection:
         if self._db is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None
+            )
+            use_wal(conn)
             # synchronous=NORMAL: a committed receipt survives the app being killed (the case that
             # matters here), and commits cost microseconds instead of an fsync each. After a power
             # cut the last receipts may be lost; the nightly sync covers them.
