@@ -17,8 +17,13 @@ The real checks then raise what they raise: several flags on many records, with 
 sets one value for many records, so its cost is the number of distinct ``coprod_flags`` values, not
 the number of flags; each ``flags_text`` the recipe may choose is measured:
 ``lines`` (every open flag's severity and title, a repeated title counted), ``worst`` (the most
-serious line, "and more") and ``severity`` (the most serious severity only). Request counts are exact; times are
-not: the machine is shared. Run: ``python benchmarks/bench_kobotoolbox.py [--people N --sessions N]``.
+serious line, "and more") and ``severity`` (the most serious severity only).
+
+Reads are counted two ways: by a connector kept between syncs, as the webhook worker keeps it (it
+holds the answers, so it reads only what changed), and by a new one each sync, as cron runs a new
+process (it holds nothing: the same day with nothing changed it stops after asking, otherwise it
+reads each form whole). Request counts are exact; times are not: the machine is shared. Run:
+``python benchmarks/bench_kobotoolbox.py [--people N --sessions N]``.
 """
 
 from __future__ import annotations
@@ -171,6 +176,7 @@ class Sync:
 
 def sync_once(fake: FakeKobo, loaded: LoadedRecipe, state: StateStore, kobo: KoboConnector) -> Sync:
     assert fake.rsps is not None
+    fake.tick(600)  # syncs are minutes apart (the server's clock: history is read from its time)
     before = len(fake.rsps.calls)
     started = time.perf_counter()
     result = run(loaded, run_date=RUN_DATE, state=state, connectors={"kobo": kobo})
@@ -198,7 +204,11 @@ class Measured:
     distinct: int
     first: Sync
     second: Sync
+    second_cron: Sync
+    edit: Sync
+    edit_cron: Sync
     night: Sync
+    night_cron: Sync
     night_distinct: int
 
 
@@ -216,7 +226,11 @@ def measure(mode: str, people: int, sessions: int, seed: int) -> Measured:
     loaded = LoadedRecipe(recipe=rec, path=ROOT / "bench.toml", dir=ROOT, env=env)
     state = StateStore.open(":memory:")
     options = KoboOptions.model_validate(rec.sources["kobo"].options)
-    kobo = KoboConnector("kobo", options, ConnectorContext(recipe=rec, recipe_dir=ROOT, env=env))
+
+    def new_process() -> KoboConnector:
+        return KoboConnector("kobo", options, ConnectorContext(recipe=rec, recipe_dir=ROOT, env=env))
+
+    kobo = new_process()  # kept from sync to sync, as the webhook worker keeps it
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
         fake.assets[PEOPLE] = registrations(rng, people)
@@ -224,13 +238,25 @@ def measure(mode: str, people: int, sessions: int, seed: int) -> Measured:
         first = sync_once(fake, loaded, state, kobo)
         values = written_values(fake)
         second = sync_once(fake, loaded, state, kobo)
+        second_cron = sync_once(fake, loaded, state, new_process())
+        # Staff correct one registration (a new version, in the form's history), then another.
+        fake.tick()
+        fake.edit(PEOPLE, fake.assets[PEOPLE][10]["_id"], staff_note="checked")
+        edit = sync_once(fake, loaded, state, kobo)
+        fake.edit(PEOPLE, fake.assets[PEOPLE][11]["_id"], staff_note="checked")
+        edit_cron = sync_once(fake, loaded, state, new_process())
         # A night later: 20 more session records came in yesterday.
         before = {
             (a, s["_id"]): s.get("coprod_flags") or "" for a in (PEOPLE, SESSIONS) for s in fake.assets[a]
         }
         fresh = session_records(random.Random(seed + 1), 20, people)
         for n, sub in enumerate(fresh, start=sessions + 1):
-            sub.update({"_id": n, "session/session_date": (RUN_DATE - timedelta(days=1)).isoformat()})
+            ids = {
+                k: v
+                for k, v in submission(n).items()
+                if k in ("_id", "_uuid", "meta/instanceID", "meta/rootUuid")
+            }
+            sub.update({**ids, "session/session_date": (RUN_DATE - timedelta(days=1)).isoformat()})
         fake.assets[SESSIONS] += fresh
         night = sync_once(fake, loaded, state, kobo)
         changed = {  # a value cleared ("") is written too
@@ -239,6 +265,17 @@ def measure(mode: str, people: int, sessions: int, seed: int) -> Measured:
             for s in fake.assets[a]
             if (s.get("coprod_flags") or "") != before.get((a, s["_id"]), "")
         }
+        # A new process (cron) the same day, after 20 more came in.
+        more = session_records(random.Random(seed + 2), 20, people)
+        for n, sub in enumerate(more, start=sessions + 21):
+            ids = {
+                k: v
+                for k, v in submission(n).items()
+                if k in ("_id", "_uuid", "meta/instanceID", "meta/rootUuid")
+            }
+            sub.update({**ids, "session/session_date": (RUN_DATE - timedelta(days=1)).isoformat()})
+        fake.assets[SESSIONS] += more
+        night_cron = sync_once(fake, loaded, state, new_process())
     return Measured(
         mode=mode,
         submissions=people + sessions,
@@ -246,7 +283,11 @@ def measure(mode: str, people: int, sessions: int, seed: int) -> Measured:
         distinct=len(set(values)),
         first=first,
         second=second,
+        second_cron=second_cron,
+        edit=edit,
+        edit_cron=edit_cron,
         night=night,
+        night_cron=night_cron,
         night_distinct=len(changed),
     )
 
@@ -287,6 +328,14 @@ def main(argv: list[str] | None = None) -> int:
         ok &= f.bulk_edits == m.distinct and n.bulk_edits == m.night_distinct
         ok &= f.status_updates <= 8 and n.status_updates <= 8 and s.writes == 0
         ok &= f.exit == 0 and s.exit == 0 and n.exit == 0 and f.flags == r0.first.flags
+    print()
+    print("reads by a connector kept between syncs (the webhook worker) | by a new process each sync (cron):")
+    for m in results:
+        print(
+            f"{m.mode:<10} | the same again: {m.second.reads} | {m.second_cron.reads}   one registration edited: "
+            f"{m.edit.reads} | {m.edit_cron.reads}   20 new records: {m.night.reads} | {m.night_cron.reads}"
+        )
+        ok &= m.second_cron.writes == 0 and m.edit.exit == 0 and m.edit_cron.exit == 0
     print()
     base = r0.first.writes
     for m in results[1:]:

@@ -293,6 +293,20 @@ class Connector(ABC):
         Called once per sync run for each write-back source, with an empty batch when nothing of it
         changed (return at once then, unless the tool shows a view of the flags to bring up to date)."""
 
+    tells_changes: ClassVar[bool] = False
+    """The source can tell cheaply whether anything changed since its last whole read
+    (:meth:`nothing_changed`); a run of a recipe whose every source can, and did not change, on the
+    day of the last complete run, reads nothing more."""
+
+    def begin_run(self, *, full: bool = False) -> None:  # noqa: B027 - optional hook
+        """A run begins. A connector kept from an earlier run (the webhook worker keeps them) may
+        read only what changed since; ``full``: read everything whole and trust nothing held."""
+
+    def nothing_changed(self) -> bool:
+        """Whether nothing changed since the last whole read (asked before a run that holds nothing;
+        False sends the run on to read in full). Default: cannot tell."""
+        return False
+
     def read_staff_statuses(self) -> StaffStatuses:
         """Statuses staff set on flags in the tool (fingerprint -> status), read with
         :meth:`StaffStatuses.read` so the words mean the same everywhere and those not understood

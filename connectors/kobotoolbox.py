@@ -22,7 +22,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
@@ -40,6 +40,18 @@ from coprod.connectors.base import (
     WriteReport,
 )
 from coprod.connectors.http import make_retry, make_session, redact
+from coprod.connectors.kobo_changes import (
+    DELETED,
+    MODIFIED,
+    Changes,
+    Entry,
+    History,
+    Snapshot,
+    entries,
+    history_query,
+    server_time,
+    version_digest,
+)
 from coprod.connectors.kobo_flags import FlagsText, compose, is_serious, line_for
 from coprod.connectors.kobo_rows import (
     KoboEntityOptions,
@@ -200,6 +212,8 @@ class _Facts:
     root_uuid: str
     flags_value: str
     status: str
+    uuid: str = ""
+    """The current version's ``_uuid`` (a bulk edit makes a new one)."""
 
 
 @dataclass(frozen=True)
@@ -226,14 +240,27 @@ def private_address(url: str) -> str:
 
 @dataclass
 class _Asset:
+    """A form's submissions as this process holds them (in memory only: they hold answers)."""
+
     submissions: list[dict[str, Any]]
     served: set[Entity] = field(default_factory=set)
+    stale: bool = False
+    """A new run began since they were read: bring them up to date (only what changed) before use."""
+
+
+class _Details(NamedTuple):
+    """The form's details as one read gave them, with the server's time of that answer."""
+
+    submissions: int
+    last_time: str
+    now: str | None
 
 
 class KoboConnector(Connector):
     kind = "kobotoolbox"
     Options = KoboOptions
     EntityOptions = KoboEntityOptions
+    tells_changes = True
 
     def __init__(self, name: str, options: KoboOptions, context: ConnectorContext) -> None:
         super().__init__(name, options, context)
@@ -242,6 +269,11 @@ class KoboConnector(Connector):
         self._token: str | None = None
         self._assets: dict[str, _Asset] = {}
         self._facts: dict[str, dict[int, _Facts]] = defaultdict(dict)
+        self._info: dict[str, tuple[dict[str, Any], str | None]] = {}
+        """The form's details read this run, with the server's time of the answer (asked once a run)."""
+        self._checked: dict[str, tuple[Changes, Snapshot]] = {}
+        """The change check made this run (before deciding to read), so reading does not ask again."""
+        self._full = False
         self._local_meta: dict[str, str] = {}
         """Memory of what was written when no state store is given (standalone use)."""
         self.reads = 0
@@ -369,8 +401,15 @@ class KoboConnector(Connector):
             last = max(submission_id(r) for r in results)
         return out
 
-    def _remember_facts(self, asset: str, submissions: Sequence[Mapping[str, Any]]) -> None:
-        flags_key = self._flags_path(asset, submissions)
+    def _remember_facts(
+        self,
+        asset: str,
+        submissions: Sequence[Mapping[str, Any]],
+        among: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Ids, our field and the status of these submissions (``among``: the whole form, where the
+        flags field's path is found)."""
+        flags_key = self._flags_path(asset, among if among is not None else submissions)
         facts = self._facts[asset]
         for sub in submissions:
             status = sub.get("_validation_status") or {}
@@ -378,6 +417,7 @@ class KoboConnector(Connector):
                 root_uuid=root_uuid(sub),
                 flags_value=str(sub.get(flags_key) or ""),
                 status=str(status.get("uid") or "") if isinstance(status, dict) else "",
+                uuid=str(sub.get("_uuid") or ""),
             )
 
     def _flags_path(self, asset: str, submissions: Sequence[Mapping[str, Any]] | None = None) -> str:
@@ -388,21 +428,274 @@ class KoboConnector(Connector):
         except ConfigError:
             return self.options.flags_field
 
+    def begin_run(self, *, full: bool = False) -> None:
+        """A run begins: forms held from an earlier run in this process (the webhook worker keeps
+        its connectors) are brought up to date by reading only what changed; ``full`` drops them,
+        so every form is read whole (``coprod sync --full``, and the nightly run)."""
+        self._full = full
+        self._info.clear()
+        self._checked.clear()
+        if full:
+            self._assets.clear()
+        for held in self._assets.values():
+            held.served.clear()
+            held.stale = True
+
     def _submissions(self, asset: str, entity: Entity | None) -> list[dict[str, Any]]:
         """The asset's submissions, read once per run however many entities it serves.
 
-        An entity asking again for an asset it was already served marks a new run: read afresh.
+        Held from an earlier run (see :meth:`begin_run`), only what changed since is read. An
+        entity asking again for an asset it was already served marks a new run too.
         """
-        cached = self._assets.get(asset)
-        if cached is not None and (entity is None or entity not in cached.served):
+        held = self._assets.get(asset)
+        if held is not None and not held.stale and (entity is None or entity not in held.served):
             if entity is not None:
-                cached.served.add(entity)
-            return cached.submissions
-        subs = deduplicate(self._fetch(asset, None))
+                held.served.add(entity)
+            return held.submissions
+        if held is not None and not self._full:
+            subs = self._refresh(asset, held.submissions)
+        else:
+            subs = self._read_whole(asset)
         self._assets[asset] = _Asset(subs, {entity} if entity is not None else set())
+        return subs
+
+    # -- what changed since the last read (connectors/kobo_changes.py) ----------------------------
+
+    def _snapshot_key(self, asset: str) -> str:
+        return f"kobo:seen:{asset}"
+
+    def _snapshot(self, asset: str) -> Snapshot | None:
+        return Snapshot.loads(self._meta(self._snapshot_key(asset)))
+
+    def _save_snapshot(self, asset: str, snapshot: Snapshot) -> None:
+        self._set_meta(self._snapshot_key(asset), snapshot.dumps())
+
+    def _asset_info(self, asset: str, what: str) -> tuple[dict[str, Any], str | None]:
+        """The form's details (``GET .../assets/{uid}/``) and the server's time of the answer, read
+        once a run whatever asks: the change check, a whole read, the flags field's check."""
+        known = self._info.get(asset)
+        if known is not None:
+            return known
+        response = self._request("GET", f"/api/v2/assets/{asset}/", what=what, asset=asset)
+        info = self._json(response, "the form's details")
+        if not isinstance(info, dict):
+            raise SourceUnavailable(
+                f"{self._where(asset)}: the form's details are not what KoboToolbox sends"
+            )
+        self._info[asset] = (info, server_time(response.headers.get("Date")))
+        return self._info[asset]
+
+    def _read_details(self, asset: str) -> _Details:
+        """The form's submission count and last submission time, and the server's time."""
+        info, now = self._asset_info(asset, "reading the form's details")
+        return _Details(
+            submissions=int(info.get("deployment__submission_count") or 0),
+            last_time=str(info.get("deployment__last_submission_time") or ""),
+            now=now,
+        )
+
+    def _history(self, asset: str, action: str, since: str, expected: int | None = None) -> History | None:
+        """History entries of ``action`` since the server time ``since``, newest first; None when the
+        account may not read the history (view-only: 403).
+
+        When the server counts ``expected`` entries (coprod's own writes and those already seen),
+        the first page is enough. Otherwise every page is read, unless that costs more requests than
+        reading the form whole (``complete`` is then False)."""
+        path: str | None = f"/api/v2/assets/{asset}/history/"
+        params: dict[str, Any] | None = {"format": "json", "q": history_query(action, since)}
+        found: list[Entry] = []
+        count = 0
+        pages = 0
+        while path is not None:
+            response = self._request(
+                "GET", path, what="reading the form's history", asset=asset, params=params, accept=(403,)
+            )
+            if response.status_code == 403:
+                return None
+            data = self._json(response, "a read of the form's history")
+            if not isinstance(data, dict):
+                raise SourceUnavailable(
+                    f"{self._where(asset)}: the form's history is not what KoboToolbox sends"
+                )
+            results = data.get("results") or []
+            found.extend(entries(results))
+            path, params = self._next_page(data.get("next")), None
+            pages += 1
+            if pages == 1:
+                count = int(data.get("count") or 0)
+                if count == expected:
+                    return History(found, count, complete=path is None)
+                whole = 1 + -(-self._held_count(asset) // self.options.page_size)
+                if path is not None and -(-count // max(1, len(results))) - 1 > whole:
+                    return History(found, count, complete=False)
+        return History(found, count, complete=True)
+
+    def _held_count(self, asset: str) -> int:
+        held = self._assets.get(asset)
+        return len(held.submissions) if held is not None else 0
+
+    def _next_page(self, link: Any) -> str | None:
+        """The path and query of a ``next`` link, sent to the recipe's server whatever host the link
+        names (behind a proxy kpi may name itself otherwise): the token never goes elsewhere."""
+        if not isinstance(link, str) or not link:
+            return None
+        parts = urlsplit(link)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def _check(self, asset: str, snapshot: Snapshot) -> tuple[Changes, Snapshot]:
+        """What changed since ``snapshot`` (asked once a run), and the snapshot to keep once taken in."""
+        if asset not in self._checked:
+            self._checked[asset] = self._ask_changes(asset, snapshot)
+        return self._checked[asset]
+
+    def _ask_changes(self, asset: str, snapshot: Snapshot) -> tuple[Changes, Snapshot]:
+        """What changed since ``snapshot``, from the form's details and its history (or, refused the
+        history, a listing of ids and versions), and the snapshot to keep once it is taken in.
+
+        Deletes are looked up in the history only when the count says there were some: fewer
+        submissions than last time, or new ones without the count growing. New ones with deletes
+        among them show only once the new ones are read (:meth:`_refresh` checks the count then).
+        """
+        details = self._read_details(asset)
+        after = Snapshot.loads(snapshot.dumps())
+        assert after is not None
+        after.count, after.last_time = details.submissions, details.last_time
+        new = details.last_time != snapshot.last_time or details.submissions > snapshot.count
+        fewer = details.submissions < snapshot.count
+        cursor = snapshot.cursor
+        edits = None
+        if snapshot.history and cursor:
+            edits = self._history(asset, MODIFIED, cursor, snapshot.expected(MODIFIED))
+        if edits is None or cursor is None:
+            if snapshot.history and cursor:
+                after.history = False  # refused: compare listings from now on
+            return self._compare_listing(asset, snapshot, after, details)
+        if edits.total == snapshot.expected(MODIFIED):
+            staff: set[str] = set()  # no entry but coprod's own writes and those seen before
+        elif edits.complete:
+            staff = snapshot.staff_roots(edits.entries)
+        else:
+            return Changes(unchanged=False, whole=True), after
+        found = edits.entries
+        counted = {MODIFIED: edits.total}
+        deleted: set[str] = set()
+        if fewer or (new and details.submissions <= snapshot.count):
+            gone = self._history(asset, DELETED, cursor)
+            if gone is None or not gone.complete:
+                return Changes(unchanged=False, whole=True), after
+            deleted = {e.root for e in snapshot.fresh(gone.entries)}
+            found = [*found, *gone.entries]
+            counted[DELETED] = gone.total
+        if edits.complete or (details.now and edits.entries and edits.entries[-1].when < details.now):
+            # every entry from the server's time now on is on the page read (newest first)
+            after.advance(details.now, found)
+        else:
+            after.hold(counted, found)
+        unchanged = not (new or fewer or staff or deleted)
+        return Changes(unchanged, new, frozenset(staff), deleted_roots=frozenset(deleted)), after
+
+    def _compare_listing(
+        self, asset: str, snapshot: Snapshot, after: Snapshot, details: _Details
+    ) -> tuple[Changes, Snapshot]:
+        """Without the history: every ``_id`` with its ``_uuid`` and status, against the last read."""
+        if not snapshot.versions:
+            return Changes(unchanged=False, whole=True), after
+        listed = self._fetch(asset, None, fields=["_id"])
+        now = {str(submission_id(s)): version_digest(s) for s in listed}
+        before = snapshot.versions
+        changed = {int(i) for i, v in now.items() if before.get(i) != v}  # edited, or new
+        deleted = {int(i) for i in before if i not in now}
+        after.versions = now
+        after.advance(details.now, [])
+        unchanged = not (changed or deleted)
+        return Changes(unchanged, changed_ids=frozenset(changed), deleted_ids=frozenset(deleted)), after
+
+    def _read_whole(self, asset: str, history: bool | None = None) -> list[dict[str, Any]]:
+        """Every submission of the form, and a fresh snapshot of it for the next run's change check.
+
+        ``history``: whether the account may read the form's history (None: as the last snapshot
+        says); without it the snapshot keeps each submission's version, to compare listings."""
+        details = self._read_details(asset) if self.state is not None else None
+        subs = deduplicate(self._fetch(asset, None))
         self._remember_facts(asset, subs)
+        if details is not None:
+            if history is None:
+                before = self._snapshot(asset)
+                history = before.history if before is not None else True
+            newest = max((str(s.get("_submission_time") or "")[:19] for s in subs), default="")
+            snapshot = Snapshot(
+                count=details.submissions,
+                last_time=details.last_time,
+                last_id=max((submission_id(s) for s in subs), default=None),
+                cursor=details.now or newest or None,
+                history=history,
+                versions={} if history else {str(submission_id(s)): version_digest(s) for s in subs},
+            )
+            self._save_snapshot(asset, snapshot)
         log.info("read %d submissions from asset %s", len(subs), asset)
         return subs
+
+    def _refresh(self, asset: str, held: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The held submissions brought up to date: only the new, edited and deleted ones are read
+        (the form's details and its history first: two requests when nothing changed)."""
+        snapshot = self._snapshot(asset)
+        if snapshot is None:
+            return self._read_whole(asset)
+        changes, after = self._check(asset, snapshot)
+        if changes.whole:
+            return self._read_whole(asset, after.history)
+        if changes.unchanged:
+            self._save_snapshot(asset, after)
+            log.info("asset %s: nothing changed since the last read", asset)
+            return held
+        by_id = {submission_id(s): s for s in held}
+        id_of_root = {root_uuid(s): sid for sid, s in by_id.items()}
+        wanted = set(changes.changed_ids) | {id_of_root[r] for r in changes.changed_roots if r in id_of_root}
+        gone = set(changes.deleted_ids) | {id_of_root[r] for r in changes.deleted_roots if r in id_of_root}
+        fresh: list[dict[str, Any]] = []
+        if changes.new:
+            fresh = self._fetch(asset, None if snapshot.last_id is None else str(snapshot.last_id))
+        if wanted:
+            fresh.extend(self._fetch(asset, None, query={"_id": {"$in": sorted(wanted)}}))
+        found = {submission_id(s) for s in fresh}
+        for sid in gone | (wanted - found):  # asked for and not there: deleted since
+            by_id.pop(sid, None)
+        by_id.update({submission_id(s): s for s in fresh})
+        if after.history and len(by_id) > after.count and not changes.deleted_roots and snapshot.cursor:
+            # new submissions came with deletes the count hid: the history names them
+            gone_now = self._history(asset, DELETED, snapshot.cursor)
+            listed = gone_now.entries if gone_now is not None else []
+            for root in {e.root for e in snapshot.fresh(listed)}:
+                by_id.pop(id_of_root.get(root, -1), None)
+            for e in listed:
+                if e.when >= (after.cursor or ""):
+                    after.seen[e.digest] = after.seen.get(e.digest, 0) + 1
+                    after.seen_actions[DELETED] = after.seen_actions.get(DELETED, 0) + 1
+        subs = deduplicate(by_id.values())
+        if after.history and len(subs) != after.count:
+            return self._read_whole(asset)  # still does not add up (a change while reading): read whole
+        self._remember_facts(asset, fresh, among=subs)
+        after.last_id = max((submission_id(s) for s in subs), default=snapshot.last_id)
+        self._save_snapshot(asset, after)
+        log.info("asset %s: read %d new or changed submission(s), %d deleted", asset, len(fresh), len(gone))
+        return subs
+
+    def nothing_changed(self) -> bool:
+        """Whether every form of this source is as the last read left it (asked before a run that
+        holds nothing: two requests a form; an answer of False is followed by a whole read)."""
+        assets = sorted({spec.location for spec in self._my_entities().values() if spec.location})
+        afters: dict[str, Snapshot] = {}
+        for asset in assets:
+            snapshot = self._snapshot(asset)
+            if snapshot is None:
+                return False
+            changes, after = self._check(asset, snapshot)
+            if not changes.unchanged:
+                return False
+            afters[asset] = after
+        for asset, after in afters.items():
+            self._save_snapshot(asset, after)
+        return bool(assets)
 
     def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
         if not spec.location:
@@ -581,6 +874,8 @@ class KoboConnector(Connector):
 
         failed_sids: dict[tuple[str, int], str] = {}
         flags_paths: dict[str, str | ConnectorError] = {}
+        written: dict[str, list[int]] = defaultdict(list)
+        """Submissions changed by this write-back, once per change (each is a history entry)."""
         for (asset, value), edited in sorted(field_groups.items()):
             if asset not in flags_paths:
                 try:
@@ -598,6 +893,7 @@ class KoboConnector(Connector):
             for sid in edited:
                 if (asset, sid) not in failed_sids:
                     self._facts[asset][sid].flags_value = value
+                    written[asset].append(sid)
         for (asset, target), grouped in sorted(status_groups.items()):
             to_set = [s for s in sorted(grouped) if (asset, s) not in failed_sids]
             if not to_set:
@@ -615,12 +911,16 @@ class KoboConnector(Connector):
                     )
                     continue
                 facts = self._facts[asset][sid]
+                written[asset].append(sid)
                 if target == self.options.hold_status:
                     self._set_meta(f"kobo:status:{asset}:{sid}", facts.status or NO_STATUS)
                     facts.status = target
                 else:
                     self._set_meta(f"kobo:status:{asset}:{sid}", "")
                     facts.status = "" if target == NO_STATUS else target
+
+        for asset, changed in written.items():
+            self._note_own_writes(asset, changed, flags_paths.get(asset))
 
         for where, cs in targets.items():
             if where[0] in unreachable or where not in new_values:
@@ -635,6 +935,35 @@ class KoboConnector(Connector):
                     report.failed[c.fingerprint] = reason
         report.requests = self.writes - writes_before
         return report
+
+    def _note_own_writes(
+        self, asset: str, sids: Sequence[int], flags_path: str | ConnectorError | None
+    ) -> None:
+        """Remember what coprod itself changed, so the next change check does not take it for staff's:
+        one history entry per change, by root uuid; without the history, each new version. The
+        submissions held in memory get the values written, as the server now has them."""
+        facts = self._facts[asset]
+        held = self._assets.get(asset)
+        by_id = {submission_id(s): s for s in held.submissions} if held is not None else {}
+        for sid in set(sids):
+            fact, sub = facts.get(sid), by_id.get(sid)
+            if fact is None or sub is None:
+                continue
+            if isinstance(flags_path, str):
+                sub[flags_path] = fact.flags_value
+            sub["_uuid"] = fact.uuid or sub.get("_uuid")
+            sub["_validation_status"] = {"uid": fact.status} if fact.status else {}
+        snapshot = self._snapshot(asset)
+        if snapshot is None:
+            return
+        snapshot.wrote(facts[sid].root_uuid for sid in sids if sid in facts)
+        if not snapshot.history:
+            for sid in set(sids):
+                if sid in facts and str(sid) in snapshot.versions:
+                    fact = facts[sid]
+                    version = {"_uuid": fact.uuid, "_validation_status": {"uid": fact.status}}
+                    snapshot.versions[str(sid)] = version_digest(version)
+        self._save_snapshot(asset, snapshot)
 
     def _needs_write(self, asset: str, sid: int, facts: _Facts, value: str) -> bool:
         """Every edit makes a new version of the submission: write only a value that differs from
@@ -678,6 +1007,15 @@ class KoboConnector(Connector):
         facts = self._facts[asset]
         roots = {sid: facts[sid].root_uuid for sid in sids if sid in facts}
         failed = unsaved(answer if isinstance(answer, dict) else {}, sids, roots)
+        if isinstance(answer, dict):
+            new_uuid = {
+                str(r.get("root_uuid") or "").removeprefix("uuid:"): str(r.get("uuid") or "")
+                for r in answer.get("results") or []
+                if isinstance(r, Mapping) and 0 < int(r.get("status_code") or 0) < 400
+            }
+            for sid, root in roots.items():
+                if sid not in failed and new_uuid.get(root):
+                    facts[sid].uuid = new_uuid[root]
         code = f" (HTTP {response.status_code})" if response.status_code >= 400 else ""
         return {sid: f"KoboToolbox did not save the flags field of submission {sid}{code}" for sid in failed}
 
@@ -731,12 +1069,7 @@ class KoboConnector(Connector):
 
     def _form(self, asset: str, what: str) -> _Form:
         """The form's details and the content of its deployed version (a draft may differ)."""
-        response = self._request("GET", f"/api/v2/assets/{asset}/", what=what, asset=asset)
-        info = self._json(response, "the form's details")
-        if not isinstance(info, dict):
-            raise SourceUnavailable(
-                f"{self._where(asset)}: the form's details are not what KoboToolbox sends"
-            )
+        info, _ = self._asset_info(asset, what)
         content = info.get("content") or {}
         deployed = info.get("deployed_version_id")
         if deployed and deployed != info.get("version_id"):
@@ -951,3 +1284,4 @@ class KoboConnector(Connector):
             self._session = None
         self._assets.clear()
         self._facts.clear()
+        self._info.clear()

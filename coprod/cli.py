@@ -210,6 +210,9 @@ def print_summary(result: RunResult, output: Output, *, title: str) -> None:
     for entity, c in result.counts.items():
         extra = f", {c.rejected} rejected (see data-quality flags)" if c.rejected else ""
         output.line(f"  {entity:<11} {c.read} rows read, {c.used} used{extra}")
+    if result.unchanged:
+        output.line("  sources     nothing changed since the last complete run today: nothing more read")
+        return
     if not result.checked:
         output.line("  flags       not checked: the run stopped before the checks")
         return
@@ -253,6 +256,7 @@ def _run(loaded: LoadedRecipe, args: argparse.Namespace, output: Output, *, mode
             dry_run=getattr(args, "dry_run", False),
             allow_shrink=getattr(args, "allow_shrink", False),
             progress=on_rows,
+            full=getattr(args, "full", False),
         )
     return result
 
@@ -289,7 +293,7 @@ def _finish(
         output.line(f"coprod: {m}")
     for w in result.warnings:
         output.line(f"coprod: warning: {w}")
-    if result.counts:
+    if result.counts or result.unchanged:
         if result.exit_code not in (ExitCode.OK, ExitCode.PARTIAL_WRITE):
             title = f"Stopped '{loaded.recipe.name}': nothing was written"
         print_summary(result, output, title=title)
@@ -513,6 +517,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
     s.add_argument("--json", action="store_true", help="print counts and flags as JSON")
     s.add_argument("--allow-shrink", action="store_true", help="accept a source that returned far fewer rows")
+    s.add_argument(
+        "--full", action="store_true", help="read every source whole, even one that can tell nothing changed"
+    )
     s.add_argument("--date", type=_date, help="judge as of this date (default today)")
     s.set_defaults(func=cmd_sync)
 

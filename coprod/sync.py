@@ -4,7 +4,10 @@ The order matters for "nothing lost": the state is saved only after the write-ba
 what was written, so a run that dies half-way leaves the next run the same difference to write.
 Reads are complete every run (the checks need the whole dataset and the state keeps no personal
 data), page by page as the mapping takes them; a source that suddenly returns far fewer rows stops
-the run before any flag is resolved.
+the run before any flag is resolved. Two exceptions: a run of the same day as the last complete one,
+whose sources can all tell that nothing changed since (KoboToolbox), stops before reading; and a
+connector kept from an earlier run in the same process (the webhook worker) reads only what changed.
+``full`` (``coprod sync --full``) reads everything whole.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from coprod_core.about import with_about
 from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
 from coprod_core.checks.representation import ProjectProfile
-from coprod_core.flags import Flag, SubjectKind, sort_flags
+from coprod_core.flags import Flag, SubjectKind, digest, sort_flags
 from coprod_core.lifecycle import Diff, FlagChange, StaffStatuses, diff_flags, status_warnings
 from coprod_core.mapping import EntityCount, map_dataset
 from coprod_core.model import Dataset
@@ -71,6 +74,9 @@ class RunResult:
     run_date: date | None = None
     checked: bool = False
     """The checks ran: ``flags`` is the run's answer (False when it stopped before them)."""
+    unchanged: bool = False
+    """Every source said nothing changed since the last complete run of the same day: nothing more
+    was read, checked or written (the flags are as that run left them)."""
     placements: list[Assessment] = field(default_factory=list)
     profiles: list[ProjectProfile] = field(default_factory=list)
     """Every project's representation profile, as the representation check judged it (for a report)."""
@@ -91,6 +97,7 @@ class RunResult:
             "failed": len(self.write.failed),
             "requests": self.write.requests,
             "dry_run": self.dry_run,
+            "sources_unchanged": self.unchanged,
         }
 
 
@@ -123,7 +130,8 @@ class Reading:
 
     The mapping takes each entity in turn (people first, then what refers to them) and keeps only
     the records it builds, so a run never holds every raw row at once: at 200,000 attendance rows
-    the raw rows were as large as the whole dataset. Reads are still complete every run.
+    the raw rows were as large as the whole dataset. Every entity is read whole (a connector holding
+    a source from an earlier run in this process may read only what changed to give it whole).
     """
 
     def __init__(
@@ -171,6 +179,16 @@ def shrunk(previous: Mapping[str, int], current: Mapping[str, EntityCount]) -> l
     return out
 
 
+SETTLED = "sync:settled"
+"""Meta key: the day and recipe of the last sync that read, checked and wrote everything."""
+
+
+def settled_mark(recipe: Recipe, today: date) -> str:
+    """What a complete run leaves (the day judged and a digest of the recipe): a later run of the
+    same day, with the same recipe, whose sources all say nothing changed, would find the same."""
+    return f"{today.isoformat()} {digest(recipe.model_dump(mode='json'))}"
+
+
 def route_changes(recipe: Recipe, changes: list[FlagChange]) -> dict[str, list[FlagChange]]:
     routed: dict[str, list[FlagChange]] = defaultdict(list)
     for change in changes:
@@ -191,8 +209,10 @@ def run(
     connectors: Mapping[str, Connector] | None = None,
     lock_timeout: float = 10.0,
     progress: ProgressFn | None = None,
+    full: bool = False,
 ) -> RunResult:
-    """Run a recipe. ``mode="check"`` reads and checks only: no state, no write-back.
+    """Run a recipe. ``mode="check"`` reads and checks only: no state, no write-back. ``full``: read
+    every source whole, even one that could tell that nothing changed (``coprod sync --full``).
 
     Never raises for problems a person must fix: they come back as ``exit_code`` and ``messages``.
     """
@@ -223,10 +243,14 @@ def run(
         owned_state = True
     try:
         if mode == "check" or dry_run or state is None:
-            return _run_steps(loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress)
+            return _run_steps(
+                loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full
+            )
         try:
             with state.lock(recipe.name, timeout=lock_timeout):
-                return _run_steps(loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress)
+                return _run_steps(
+                    loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full
+                )
         except RunLocked as exc:
             result.exit_code = ExitCode.LOCKED
             result.messages.append(str(exc))
@@ -253,6 +277,7 @@ def _run_steps(
     dry_run: bool,
     allow_shrink: bool,
     progress: ProgressFn | None,
+    full: bool = False,
 ) -> RunResult:
     recipe = loaded.recipe
     writing = mode == "sync" and not dry_run and state is not None
@@ -260,6 +285,14 @@ def _run_steps(
     try:
         for c in conns.values():
             c.state = state
+            c.begin_run(full=full)
+        if (
+            state is not None
+            and mode == "sync"
+            and _unchanged(recipe, conns, state, today, writing and not full)
+        ):
+            result.unchanged = True
+            return result
         reading = Reading(recipe, conns, progress)
         try:
             mapped = map_dataset(recipe, reading.entities())
@@ -312,6 +345,8 @@ def _run_steps(
         state.set_row_counts(recipe.name, {e: c.used for e, c in result.counts.items()})
         for (source, entity), cursor in cursors.items():
             state.set_cursor(recipe.name, source, entity, cursor)
+        if not failed and result.exit_code == ExitCode.OK:
+            state.set_meta(recipe.name, SETTLED, settled_mark(recipe, today))
         if failed and result.exit_code == ExitCode.OK:
             result.exit_code = ExitCode.PARTIAL_WRITE
             reasons = sorted(set(result.write.failed.values()))
@@ -328,6 +363,27 @@ def _run_steps(
     finally:
         if run_id is not None and state is not None:
             state.finish_run(run_id, int(result.exit_code), result.summary())
+
+
+def _unchanged(
+    recipe: Recipe, conns: Mapping[str, Connector], state: StateStore, today: date, may_skip: bool
+) -> bool:
+    """Whether this run can stop before reading: the last run completed today with this recipe and
+    every source says nothing changed since (KoboToolbox: two requests a form). Any run that goes
+    on to read (a dry run too, which reads without writing) clears the mark first, so a run that
+    dies half-way is never taken for a complete one."""
+    settled = state.get_meta(recipe.name, SETTLED)
+    if settled is None:
+        return False
+    state.set_meta(recipe.name, SETTLED, None)
+    mark = settled_mark(recipe, today)
+    if not (may_skip and settled == mark and conns and all(c.tells_changes for c in conns.values())):
+        return False
+    if all(c.nothing_changed() for c in conns.values()):
+        state.set_meta(recipe.name, SETTLED, mark)
+        log.info("recipe %s: no source changed since the last complete run today", recipe.name)
+        return True
+    return False
 
 
 def _write_back(

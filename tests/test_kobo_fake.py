@@ -8,8 +8,11 @@ failed here: a ``fields`` listing without ``_uuid``, ``meta/rootUuid`` and ``_va
 a 400 dict for a bulk edit whose ids were all missing; 403 for a wrong token; 200 for a form not
 shared with the account.
 
+The form's history (``probe_incremental.json``) is compared the same way, on a fake holding the
+recorded entries: the time quoted or not, by day, each action, and a view-only account's 403.
+
 Left out, because coprod never sends them: the single-submission validation-status endpoint,
-``/history/``, ``/token/``, permission assignments, hook logs, imports and deployment.
+``/token/``, permission assignments, hook logs, imports and deployment.
 """
 
 from __future__ import annotations
@@ -74,8 +77,28 @@ def session_form(extra: tuple[int, ...] = ()) -> list[dict[str, Any]]:
     return [copy.deepcopy(rows[sid]) for sid in sorted(rows)]
 
 
+def recorded_history() -> list[dict[str, Any]]:
+    """The session form's history as the probe recorded it, oldest first: 14 modify-submission
+    entries (the newest 5 as recorded, 9 older ones of that day in their shape) and the delete."""
+    newest = results("probe_incremental", 10)  # newest first
+    older = []
+    for n in range(len(newest), 14):
+        entry = copy.deepcopy(newest[-1])
+        entry["metadata"]["submission"] = {
+            "root_uuid": f"00000000-0000-4000-8000-{n:012d}",
+            "submitted_by": "alice",
+        }
+        entry["date_created"] = f"2026-12-03T16:01:{n:02d}Z"
+        older.append(entry)
+    return [*older, *reversed(newest), *results("probe_incremental", 16)]
+
+
 def seeded(
-    rsps: responses.RequestsMock | None, *, viewer: bool = False, extra: tuple[int, ...] = ()
+    rsps: responses.RequestsMock | None,
+    *,
+    viewer: bool = False,
+    extra: tuple[int, ...] = (),
+    history: bool = False,
 ) -> FakeKobo:
     fake = FakeKobo(rsps, server=KOBO, tokens=dict(TOKENS))
     fake.assets[SESSION_FORM] = session_form(extra)
@@ -86,6 +109,8 @@ def seeded(
     fake.assets[BIG_FORM] = [placeholder(sid, first.get(sid)) for sid in range(35, 1036)]
     if viewer:
         fake.viewers[SESSION_FORM] = {"bob"}
+    if history:
+        fake.history[SESSION_FORM] = recorded_history()
     return fake
 
 
@@ -167,10 +192,15 @@ SCENARIOS: dict[str, tuple[str, tuple[int, ...], dict[str, Any]]] = {
         tuple(range(8)),
         {},
     ),
-    "a view-only account: reads, may not write, sees no REST Services": (
+    "a view-only account: reads, may not write, sees no REST Services nor the history": (
         "errors",
-        (9, 10, 11, 12, 13, 15),
+        (9, 10, 11, 12, 13, 15, 16),
         {"viewer": True, "extra": (1037,)},
+    ),
+    "history: every edit, one unquoted time (nothing), quoted (with or without Z), by day, deletes": (
+        "probe_incremental",
+        (10, 11, 16, 18, 19, 20, 21),
+        {"history": True},
     ),
     "REST Services: list, create, update, read, a private and a non-http address, delete": (
         "hooks",

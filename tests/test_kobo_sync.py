@@ -104,7 +104,9 @@ def test_a_failed_edit_ends_partial_and_the_next_sync_writes_only_it(caplog: Any
 
         n = len(rsps.calls)
         third = run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": kobo})
-        assert third.exit_code == 0 and [c.request.method for c in rsps.calls[n:]] == ["GET", "GET"]
+        sent = [c.request.url.split("?")[0].removeprefix(fake.server) for c in rsps.calls[n:]]
+        assert third.exit_code == 0 and third.unchanged  # coprod's own edits are not taken for staff's
+        assert sent == [f"/api/v2/assets/{a}/{p}" for a in (PEOPLE, SESSIONS) for p in ("", "history/")]
     assert TOKEN not in caplog.text
     assert all(TOKEN not in m for r in (first, second, third) for m in r.messages)
 
@@ -171,9 +173,10 @@ def test_no_name_or_answer_reaches_the_state_store(tmp_path: Path) -> None:
     assert {line.split(": ", 1)[1] for line in lines} <= {f.title for f in result.flags}
 
 
-def test_an_answer_edited_after_a_sync_is_seen_by_the_next_one_as_every_sync_reads_in_full() -> None:
+def test_an_answer_edited_after_a_sync_is_seen_by_the_next_one_which_reads_the_form_whole() -> None:
     """kpi keeps an edited submission's ``_id`` (RECORDED.md 9): a read of ``_id > cursor`` would miss
-    the edit, so a sync reads each form whole and never passes its saved cursor."""
+    the edit. A new process holds no answers, so when the history names an edit it reads each form
+    whole (the webhook worker, which holds them, reads only the edited one)."""
     lr = loaded()
     state = StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
@@ -181,21 +184,15 @@ def test_an_answer_edited_after_a_sync_is_seen_by_the_next_one_as_every_sync_rea
         fill(fake)
         run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": connector(lr)})
         assert fake.by_id(PEOPLE, 2)["coprod_flags"] == "Critical: Payment overdue"
-        edited = fake.by_id(PEOPLE, 2)  # staff record that P2 declined payment: a new version, same _id
-        edited.update(
-            {
-                "payment_preference": "declined",
-                "meta/deprecatedID": edited["meta/instanceID"],
-                "meta/instanceID": "uuid:0e0e0e0e-0000-4000-8000-000000000002",
-                "_uuid": "0e0e0e0e-0000-4000-8000-000000000002",
-            }
-        )
+        fake.edit(PEOPLE, 2, payment_preference="declined")  # staff: P2 declined payment (new version)
         n = len(rsps.calls)
         second = run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": connector(lr)})
         reads = [
             query_of(c) for c in rsps.calls[n:] if c.request.method == "GET" and "/data/" in c.request.url
         ]
+        history = [query_of(c)["q"] for c in rsps.calls[n:] if "/history/" in c.request.url]
     assert second.exit_code == 0 and second.diff is not None and second.diff.counts()["resolved"] == 1
+    assert history and all(q.startswith('action:modify-submission AND date_created__gte:"') for q in history)
     assert all("query" not in q for q in reads) and len(reads) == 2
     assert fake.by_id(PEOPLE, 2)["coprod_flags"] == ""
     assert fake.by_id(PEOPLE, 1)["coprod_flags"] == "Critical: Payment overdue"

@@ -20,8 +20,19 @@ sends the recorded requests to this fake and to the replay, and compares the ans
   endpoint that is not http(s) is 400 ``{"endpoint": ["Invalid scheme"]}``, a private one is
   accepted.
 
+- the form's history (``/history/``): ``modify-submission`` entries for every bulk edit and
+  validation-status change (coprod's and those a test makes as staff with ``edit`` and
+  ``set_status``) and ``delete-submission`` entries (``delete``), newest first, by root uuid without
+  the ``uuid:`` prefix; ``q`` takes ``action:X``, ``AND`` and ``date_created__gte:"<time>"``, the
+  time quoted (unquoted, a full time matches nothing, silently; a date alone compares by day);
+  403 for a view-only account;
+- every answer carries a ``Date`` header (the fake's clock, ``now``), and the form's details
+  ``deployment__submission_count`` and ``deployment__last_submission_time`` (moved by a new
+  submission only).
+
 Not recorded, so shaped after kpi's code: a bulk edit row for a submission kpi failed to save
-(``fail_roots``) and older servers' rows without ``root_uuid`` (``bulk_roots``).
+(``fail_roots``) and older servers' rows without ``root_uuid`` (``bulk_roots``); history pages of
+100 entries with offset ``next`` links; the permission history needs (``manage_asset``).
 Every request is recorded by ``responses`` so tests assert on what was sent.
 """
 
@@ -32,7 +43,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -69,6 +81,8 @@ OWNER_PERMISSIONS = (
     "change_submissions",
 )
 VIEWER_PERMISSIONS = ("view_submissions", "view_asset")
+EDITOR_PERMISSIONS = (*VIEWER_PERMISSIONS, "change_submissions", "validate_submissions")
+"""An account that may edit and validate submissions but not manage the form (nor read its history)."""
 NOT_FOUND = {"detail": "Not found."}
 FORBIDDEN = {"detail": "You do not have permission to perform this action."}
 HTML_404 = "<!DOCTYPE html><html><head><title>KoboToolbox</title></head><body>Not found</body></html>"
@@ -115,6 +129,23 @@ def _matches(value: Any, condition: Any) -> bool:
     return all(tests[op](arg) for op, arg in condition.items())
 
 
+def _history_term(entry: dict[str, Any], term: str) -> bool:
+    """One ``field:value`` term of a history ``q``. A time must be quoted: unquoted, its own colons
+    split it and kpi matches nothing (silently); a date alone compares by day."""
+    name, _, value = term.partition(":")
+    if name == "action":
+        return entry["action"] == value
+    if name == "date_created__gte":
+        if value.startswith('"') and value.endswith('"'):
+            since = value.strip('"').removesuffix("Z")
+        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            since = f"{value}T00:00:00"
+        else:
+            return False
+        return str(entry["date_created"]).removesuffix("Z") >= since
+    return False
+
+
 class FakeKobo:
     def __init__(
         self,
@@ -131,6 +162,8 @@ class FakeKobo:
         """API key -> account name; every asset is owned by ``OWNER``."""
         self.viewers: dict[str, set[str]] = {}
         """Asset -> accounts it is shared with for viewing only (view form, view submissions)."""
+        self.editors: dict[str, set[str]] = {}
+        """Asset -> accounts that may also edit and validate submissions (``EDITOR_PERMISSIONS``)."""
         self.assets: dict[str, list[dict[str, Any]]] = {}
         self.content: dict[str, dict[str, Any]] = {}
         """Asset -> the form's ``content`` (``survey`` rows); without it, one made from the answers."""
@@ -143,6 +176,13 @@ class FakeKobo:
         """Root uuids whose bulk edit fails (a per-submission failure in the bulk answer)."""
         self.bulk_roots = True
         """Whether bulk edit results carry ``root_uuid`` (older KPI left it out)."""
+        self.history: dict[str, list[dict[str, Any]]] = {}
+        """Asset -> its history entries, oldest first (answered newest first)."""
+        self.now: datetime | None = None
+        """The fake server's clock (UTC); None: the real time. ``tick`` moves a set clock on."""
+        self.last_submission: dict[str, tuple[int, str]] = {}
+        """Asset -> (highest ``_id`` seen, when it was first seen): ``deployment__last_submission_time``
+        (a test may set it, e.g. to the recorded value)."""
         base = re.escape(self.server) + _ASSET
         routes: list[tuple[str, str, Callable[[Any, re.Match[str]], Answer]]] = [
             (responses.GET, rf"{base}/$", self._asset),
@@ -151,6 +191,7 @@ class FakeKobo:
             (responses.PATCH, rf"{base}/data/bulk/$", self._bulk),
             (responses.PATCH, rf"{base}/data/validation_statuses/$", self._statuses),
             (responses.DELETE, rf"{base}/data/validation_statuses/$", self._statuses),
+            (responses.GET, rf"{base}/history/(\?.*)?$", self._history),
         ]
         for method in (responses.GET, responses.POST, responses.PATCH, responses.DELETE):
             routes.append((method, rf"{base}/hooks/(?:(?P<hook>\w+)/)?$", self._hooks))
@@ -164,7 +205,8 @@ class FakeKobo:
         for method, pattern, handler in self._routes:
             match = pattern.match(request.url or "")
             if method == request.method and match is not None:
-                return handler(request, match)
+                status, headers, body = handler(request, match)
+                return status, {**headers, "Date": format_datetime(self.clock(), usegmt=True)}, body
         return (
             599,
             {"Content-Type": "text/plain"},
@@ -178,6 +220,74 @@ class FakeKobo:
 
     def by_id(self, asset: str, sid: int) -> dict[str, Any]:
         return next(s for s in self.assets[asset] if s["_id"] == sid)
+
+    def clock(self) -> datetime:
+        return self.now if self.now is not None else datetime.now(UTC)
+
+    def tick(self, seconds: float = 1.0) -> None:
+        """Set the fake's clock ``seconds`` on from its time now (a server's clock never goes back)."""
+        self.now = self.clock() + timedelta(seconds=seconds)
+
+    def log(
+        self, asset: str, action: str, sub: dict[str, Any], account: str = OWNER, status: str | None = None
+    ) -> None:
+        """Add a history entry as kpi writes one (``status``: the label of a validation status set)."""
+        submission: dict[str, Any] = {
+            "root_uuid": sub["meta/rootUuid"].removeprefix("uuid:"),
+            "submitted_by": OWNER,
+        }
+        if status is not None:
+            submission["status"] = status
+        self.history.setdefault(asset, []).append(
+            {
+                "user": f"{self.server}/api/v2/users/{account}/?format=json",
+                "user_uid": f"u{account}",
+                "username": account,
+                "action": action,
+                "metadata": {
+                    "source": "Python Requests (Other)",
+                    "asset_uid": asset,
+                    "ip_address": "127.0.0.1",
+                    "submission": submission,
+                    "log_subtype": "project",
+                    "project_owner": OWNER,
+                },
+                "date_created": self.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+
+    def submit(self, asset: str, sub: dict[str, Any]) -> None:
+        """A new submission arrives (as from a phone or the web form)."""
+        self.assets.setdefault(asset, []).append(sub)
+        self._details(asset)
+
+    def edit(self, asset: str, sid: int, account: str = OWNER, **answers: Any) -> None:
+        """Staff edit a submission in KoboToolbox: a new version (new ``_uuid``), logged in history."""
+        sub = self.by_id(asset, sid)
+        new = str(uuid.uuid4())
+        sub.update(answers)
+        sub.update(
+            {"meta/deprecatedID": sub["meta/instanceID"], "meta/instanceID": f"uuid:{new}", "_uuid": new}
+        )
+        self.log(asset, "modify-submission", sub, account)
+
+    def set_status(self, asset: str, sid: int, uid: str | None, account: str = OWNER) -> None:
+        """Staff set (or clear, ``None``) a validation status: ``_uuid`` kept, logged in history."""
+        sub = self.by_id(asset, sid)
+        label = STATUS_LABELS.get(uid or "", "None")
+        sub["_validation_status"] = (
+            {"timestamp": int(self.clock().timestamp()), "uid": uid, "by_whom": account, "label": label}
+            if uid
+            else {}
+        )
+        self.log(asset, "modify-submission", sub, account, status=label)
+
+    def delete(self, asset: str, sid: int, account: str = OWNER) -> None:
+        """Staff delete a submission: gone from the data, the count drops, logged in history."""
+        sub = self.by_id(asset, sid)
+        self._details(asset)
+        self.assets[asset].remove(sub)
+        self.log(asset, "delete-submission", sub, account)
 
     # -- access, as kpi decides it
     def _account(self, request: Any) -> tuple[str | None, Answer | None]:
@@ -196,6 +306,8 @@ class FakeKobo:
     def _permissions(self, account: str | None, asset: str) -> tuple[str, ...]:
         if account == OWNER:
             return OWNER_PERMISSIONS
+        if account is not None and account in self.editors.get(asset, set()):
+            return EDITOR_PERMISSIONS
         if account is not None and account in self.viewers.get(asset, set()):
             return VIEWER_PERMISSIONS
         return ()
@@ -287,6 +399,7 @@ class FakeKobo:
                 sub["meta/instanceID"] = f"uuid:{new}"
                 sub["_uuid"] = new
                 sub.update(payload["data"])
+                self.log(asset, "modify-submission", sub)
                 result = {
                     "uuid": new,
                     "root_uuid": root,
@@ -330,6 +443,9 @@ class FakeKobo:
                     "by_whom": account,
                     "label": STATUS_LABELS[uid],
                 }
+            if request.method == "DELETE" or uid in STATUS_LABELS:  # an unknown uid changes nothing
+                label = "None" if request.method == "DELETE" else STATUS_LABELS[uid]
+                self.log(asset, "modify-submission", subs[sid], account, status=label)
         return _json(200, {"detail": f"{len(ids)} submissions have been updated"})
 
     def _hooks(self, request: Any, match: re.Match[str]) -> Answer:
@@ -391,6 +507,7 @@ class FakeKobo:
             "has_deployment": deployed,
             "deployment__active": deployed,
             "deployment__submission_count": len(self.assets.get(asset, [])),
+            "deployment__last_submission_time": self._details(asset),
             "version_id": "v2" if edited else "v1",
             "deployed_version_id": "v1" if deployed else None,
             "content": self._content(asset),
@@ -398,6 +515,42 @@ class FakeKobo:
             "effective_permissions": [{"codename": p} for p in self._permissions(account, asset)],
         }
         return _json(200, body)
+
+    def _details(self, asset: str) -> str | None:
+        """``deployment__last_submission_time``: when the highest ``_id`` was first seen (a new
+        submission moves it; an edit or a delete does not)."""
+        highest = max((s["_id"] for s in self.assets.get(asset, [])), default=None)
+        seen = self.last_submission.get(asset)
+        if highest is not None and (seen is None or highest > seen[0]):
+            seen = self.last_submission[asset] = (highest, self.clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        return seen[1] if seen else None
+
+    def _history(self, request: Any, match: re.Match[str]) -> Answer:
+        """The form's history, newest first, filtered by ``q`` as kpi's search reads it."""
+        asset = match["asset"]
+        _, refused = self._access(request, asset, "view_asset", _json(404, NOT_FOUND))
+        if refused is not None:
+            return refused
+        account, _ = self._account(request)
+        if "manage_asset" not in self._permissions(account, asset):
+            return _json(403, FORBIDDEN)
+        qs = {k: v[-1] for k, v in parse_qs(urlparse(request.url).query, keep_blank_values=True).items()}
+        terms = [t.strip() for t in re.split(r"\s+AND\s+", qs.get("q", "")) if t.strip()]
+        found = [e for e in reversed(self.history.get(asset, [])) if all(_history_term(e, t) for t in terms)]
+        start, limit = int(qs.get("start", 0)), int(qs.get("limit", 100))
+        page = found[start : start + limit]
+        path = urlparse(request.url).path
+        rest = {k: v for k, v in qs.items() if k != "start"} | {"limit": str(limit)}
+        nxt = f"{self.server}{path}?{urlencode(sorted((rest | {'start': str(start + limit)}).items()))}"
+        return _json(
+            200,
+            {
+                "count": len(found),
+                "next": nxt if start + limit < len(found) else None,
+                "previous": None,
+                "results": page,
+            },
+        )
 
     def _version(self, request: Any, match: re.Match[str]) -> Answer:
         asset = match["asset"]
