@@ -33,7 +33,8 @@ from coprod.state import StateStore
 from coprod.sync import run
 from coprod_core.flags import Severity, SubjectKind
 from coprod_core.recipe import Entity, Recipe, parse_recipe
-from fakes.kobo import OWNER, TOKEN, FakeKobo, flag_for, new, query_of, submission
+from fakes.kobo import OWNER, TOKEN, FakeKobo, fill_forms, flag_for, new, query_of, submission, sync_recipe
+from fakes.kobo import PEOPLE_FORM as PEOPLE
 from fakes.replay import Replay, exchanges
 
 # -- on the recorded answers -----------------------------------------------------------------------
@@ -187,56 +188,6 @@ def query_of_request(request: Any) -> dict[str, str]:
 
 # -- on the fake: a 5,000-submission form, held (the webhook worker) or not (cron) -------------------
 
-PEOPLE, SESSIONS = "aPeople", "aSessions"
-
-
-def loaded(name: str = "incremental") -> LoadedRecipe:
-    data = {
-        "name": name,
-        "sources": {"kobo": {"connector": "kobotoolbox"}},
-        "entities": {
-            "people": {
-                "source": "kobo",
-                "location": PEOPLE,
-                "fields": {"id": "person_id", "roles": "roles", "payment_preference": "payment_preference"},
-            },
-            "sessions": {
-                "source": "kobo",
-                "location": SESSIONS,
-                "fields": {"id": "_id", "date": "date", "hours": "session/hours", "kind": "kind"},
-                "defaults": {"project_id": "p1"},
-            },
-            "attendance": {
-                "source": "kobo",
-                "location": SESSIONS,
-                "fields": {"person_id": "person_id", "session_id": "_id"},
-                "options": {"repeat": "attendees"},
-            },
-        },
-        "projects": [{"id": "p1", "name": "Project", "label": "consultation"}],
-        "policy": {"rates": {"co_design_workshop": "25"}, "pay_within_days": 30},
-    }
-    recipe, problems = parse_recipe(data, "recipe.toml")
-    assert recipe is not None, problems
-    return LoadedRecipe(recipe=recipe, path=Path("recipe.toml"), dir=Path("."), env={"KOBO_TOKEN": TOKEN})
-
-
-def fill(fake: FakeKobo, people: int = 3) -> None:
-    fake.tick()
-    fake.assets[PEOPLE] = [
-        submission(i, person_id=f"P{i}", roles="lived_experience", payment_preference="paid")
-        for i in range(1, people + 1)
-    ]
-    fake.assets[SESSIONS] = [
-        submission(
-            10_000,
-            date="2026-03-03",
-            kind="co_design_workshop",
-            **{"session/hours": "2"},
-            attendees=[{"attendees/person_id": f"P{i}"} for i in (1, 2, 3)],
-        )
-    ]
-
 
 def connector(lr: LoadedRecipe, state: StateStore | None, token: str = TOKEN) -> KoboConnector:
     c = KoboConnector(
@@ -270,10 +221,10 @@ def reads_since(fake: FakeKobo, n: int) -> list[str]:
 
 
 def test_an_unchanged_5000_submission_form_held_in_memory_costs_two_requests() -> None:
-    lr, state = loaded(), StateStore.open(":memory:")
+    lr, state = sync_recipe(), StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
-        fill(fake, people=5000)
+        fill_forms(fake, people=5000)
         c = connector(lr, state)
         first = people_rows(c, lr)
         pages = [f'data {{"_id":{{"$gt":{i}}}}}' for i in (1000, 2000, 3000, 4000)]
@@ -285,10 +236,10 @@ def test_an_unchanged_5000_submission_form_held_in_memory_costs_two_requests() -
 
 
 def test_one_edited_submission_of_5000_costs_three_requests_and_is_read_as_edited() -> None:
-    lr, state = loaded(), StateStore.open(":memory:")
+    lr, state = sync_recipe(), StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
-        fill(fake, people=5000)
+        fill_forms(fake, people=5000)
         c = connector(lr, state)
         people_rows(c, lr)
         fake.tick()
@@ -301,10 +252,10 @@ def test_one_edited_submission_of_5000_costs_three_requests_and_is_read_as_edite
 
 
 def test_a_staff_status_change_a_delete_and_a_new_submission_are_read_and_nothing_else() -> None:
-    lr, state = loaded(), StateStore.open(":memory:")
+    lr, state = sync_recipe(), StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
-        fill(fake, people=2500)
+        fill_forms(fake, people=2500)
         c = connector(lr, state)
         people_rows(c, lr)
         fake.tick()
@@ -326,10 +277,10 @@ def test_a_staff_status_change_a_delete_and_a_new_submission_are_read_and_nothin
 
 
 def test_history_is_read_from_the_servers_time_quoted_never_this_machines_clock() -> None:
-    lr, state = loaded(), StateStore.open(":memory:")
+    lr, state = sync_recipe(), StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
-        fill(fake)
+        fill_forms(fake)
         fake.now = datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)  # the server's clock, far from this machine's
         c = connector(lr, state)
         people_rows(c, lr)
@@ -342,10 +293,10 @@ def test_history_is_read_from_the_servers_time_quoted_never_this_machines_clock(
 def test_an_account_refused_the_history_compares_a_listing_of_ids_and_versions() -> None:
     """A view-only (or edit-only) account gets 403 on ``/history/``: a ``fields=["_id"]`` listing still
     carries ``_uuid`` and ``_validation_status``, compared with the last read's (its writes included)."""
-    lr, state = loaded(), StateStore.open(":memory:")
+    lr, state = sync_recipe(), StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps, tokens={TOKEN: OWNER, "editor-key": "carol"})
-        fill(fake, people=1500)
+        fill_forms(fake, people=1500)
         fake.editors[PEOPLE] = {"carol"}
         c = connector(lr, state, token="editor-key")
         people_rows(c, lr)
@@ -375,10 +326,10 @@ def test_an_account_refused_the_history_compares_a_listing_of_ids_and_versions()
 
 
 def test_a_cron_sync_of_the_same_day_stops_when_nothing_changed_and_full_or_a_new_day_reads_whole() -> None:
-    lr, state = loaded(), StateStore.open(":memory:")
+    lr, state = sync_recipe(), StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
-        fill(fake)
+        fill_forms(fake)
         day = date(2026, 6, 1)
         first = run(lr, run_date=day, state=state, connectors={"kobo": connector(lr, None)})
         assert first.exit_code == 0 and first.write.written
@@ -397,10 +348,10 @@ def test_a_cron_sync_of_the_same_day_stops_when_nothing_changed_and_full_or_a_ne
 
 
 def test_a_dry_run_or_a_failed_write_means_the_next_run_reads_again() -> None:
-    lr, state = loaded(), StateStore.open(":memory:")
+    lr, state = sync_recipe(), StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
-        fill(fake)
+        fill_forms(fake)
         day = date(2026, 6, 1)
         fake.fail_roots = {fake.by_id(PEOPLE, 2)["meta/rootUuid"].removeprefix("uuid:")}
         failed = run(lr, run_date=day, state=state, connectors={"kobo": connector(lr, None)})
@@ -429,10 +380,10 @@ def test_staff_changes_between_two_syncs_are_seen_whether_the_forms_are_held_or_
     held: bool,
 ) -> None:
     if True:
-        lr, state = loaded(), StateStore.open(":memory:")
+        lr, state = sync_recipe(), StateStore.open(":memory:")
         with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
             fake = FakeKobo(rsps)
-            fill(fake)
+            fill_forms(fake)
             kept = connector(lr, None)
 
             def kobo() -> KoboConnector:

@@ -17,62 +17,10 @@ from coprod.connectors.base import ConnectorContext
 from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions
 from coprod.state import StateStore
 from coprod.sync import run
-from coprod_core.recipe import Entity, parse_recipe
-from fakes.kobo import TOKEN, FakeKobo, query_of, submission
-
-PEOPLE, SESSIONS = "aPeople", "aSessions"
-
-
-def loaded(**people_fields: str) -> LoadedRecipe:
-    data = {
-        "name": "kobo-sync",
-        "sources": {"kobo": {"connector": "kobotoolbox"}},
-        "entities": {
-            "people": {
-                "source": "kobo",
-                "location": PEOPLE,
-                "fields": {
-                    "id": "person_id",
-                    "roles": "roles",
-                    "payment_preference": "payment_preference",
-                    **people_fields,
-                },
-            },
-            "sessions": {
-                "source": "kobo",
-                "location": SESSIONS,
-                "fields": {"id": "_id", "date": "date", "hours": "session/hours", "kind": "kind"},
-                "defaults": {"project_id": "p1"},
-            },
-            "attendance": {
-                "source": "kobo",
-                "location": SESSIONS,
-                "fields": {"person_id": "person_id", "session_id": "_id"},
-                "options": {"repeat": "attendees"},
-            },
-        },
-        "projects": [{"id": "p1", "name": "Project", "label": "consultation"}],
-        "policy": {"rates": {"co_design_workshop": "25"}, "pay_within_days": 30},
-    }
-    recipe, problems = parse_recipe(data, "recipe.toml")
-    assert recipe is not None, problems
-    return LoadedRecipe(recipe=recipe, path=Path("recipe.toml"), dir=Path("."), env={"KOBO_TOKEN": TOKEN})
-
-
-def fill(fake: FakeKobo) -> None:
-    fake.assets[PEOPLE] = [
-        submission(i, person_id=f"P{i}", roles="lived_experience", payment_preference="paid")
-        for i in (1, 2, 3)
-    ]
-    fake.assets[SESSIONS] = [
-        submission(
-            10,
-            date="2026-03-03",
-            kind="co_design_workshop",
-            **{"session/hours": "2"},
-            attendees=[{"attendees/person_id": f"P{i}"} for i in (1, 2, 3)],
-        )
-    ]
+from coprod_core.recipe import Entity
+from fakes.kobo import PEOPLE_FORM as PEOPLE
+from fakes.kobo import SESSION_FORM as SESSIONS
+from fakes.kobo import TOKEN, FakeKobo, fill_forms, query_of, submission, sync_recipe
 
 
 def connector(lr: LoadedRecipe) -> KoboConnector:
@@ -82,11 +30,11 @@ def connector(lr: LoadedRecipe) -> KoboConnector:
 
 def test_a_failed_edit_ends_partial_and_the_next_sync_writes_only_it(caplog: Any) -> None:
     caplog.set_level(logging.DEBUG)
-    lr = loaded()
+    lr = sync_recipe()
     state = StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
-        fill(fake)
+        fill_forms(fake)
         fake.fail_roots = {fake.by_id(PEOPLE, 2)["meta/rootUuid"].removeprefix("uuid:")}
         kobo = connector(lr)
         first = run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": kobo})
@@ -112,7 +60,7 @@ def test_a_failed_edit_ends_partial_and_the_next_sync_writes_only_it(caplog: Any
 
 
 def test_an_unreachable_server_ends_the_run_as_source_unavailable_without_the_token() -> None:
-    lr = loaded()
+    lr = sync_recipe()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         FakeKobo(rsps)  # no assets: every read is a 404
         result = run(
@@ -127,11 +75,11 @@ def test_an_unreachable_server_ends_the_run_as_source_unavailable_without_the_to
 
 
 def test_an_incremental_re_read_resumes_from_the_cursor_the_sync_saved() -> None:
-    lr = loaded()
+    lr = sync_recipe()
     state = StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
-        fill(fake)
+        fill_forms(fake)
         run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": connector(lr)})
         saved = state.get_cursor(lr.recipe.name, "kobo", Entity.PEOPLE.value)
         assert saved == "3" and state.get_cursor(lr.recipe.name, "kobo", Entity.SESSIONS.value) == "10"
@@ -150,12 +98,12 @@ def test_an_incremental_re_read_resumes_from_the_cursor_the_sync_saved() -> None
 
 def test_no_name_or_answer_reaches_the_state_store(tmp_path: Path) -> None:
     """Staff see flag lines in KoboToolbox; the state store keeps ids, fingerprints and generic titles."""
-    lr = loaded(name="full_name")
+    lr = sync_recipe(name="full_name")
     path = tmp_path / "state.sqlite"
     state = StateStore.open(path)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
-        fill(fake)
+        fill_forms(fake)
         for sub in fake.assets[PEOPLE]:
             sub["full_name"] = f"Zebedee Quux {sub['_id']}"
         fake.assets[PEOPLE][0]["payment_preference"] = "Zorblax, as I told Dr Pennywhistle"
@@ -177,11 +125,11 @@ def test_an_answer_edited_after_a_sync_is_seen_by_the_next_one_which_reads_the_f
     """kpi keeps an edited submission's ``_id`` (RECORDED.md 9): a read of ``_id > cursor`` would miss
     the edit. A new process holds no answers, so when the history names an edit it reads each form
     whole (the webhook worker, which holds them, reads only the edited one)."""
-    lr = loaded()
+    lr = sync_recipe()
     state = StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
-        fill(fake)
+        fill_forms(fake)
         run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": connector(lr)})
         assert fake.by_id(PEOPLE, 2)["coprod_flags"] == "Critical: Payment overdue"
         fake.edit(PEOPLE, 2, payment_preference="declined")  # staff: P2 declined payment (new version)

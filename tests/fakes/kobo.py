@@ -45,13 +45,16 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import responses
 
+from coprod.config import LoadedRecipe
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
+from coprod_core.recipe import parse_recipe
 
 SERVER = "https://kf.kobotoolbox.org"
 TOKEN = "s3cr3t-kobo-token-value"
@@ -617,3 +620,62 @@ def resolved(flag: Flag) -> FlagChange:
 def query_of(call: Any) -> dict[str, str]:
     """The query string of a recorded request, one value per key."""
     return {k: v[0] for k, v in parse_qs(urlparse(call.request.url).query).items()}
+
+
+PEOPLE_FORM, SESSION_FORM = "aPeople", "aSessions"
+
+
+def sync_recipe(recipe_name: str = "kobo-sync", **people_fields: str) -> LoadedRecipe:
+    """A recipe reading people from one form and sessions with their attendees (a repeat) from
+    another, one project, a payment policy: three paid attendees of a past workshop are owed."""
+    data = {
+        "name": recipe_name,
+        "sources": {"kobo": {"connector": "kobotoolbox"}},
+        "entities": {
+            "people": {
+                "source": "kobo",
+                "location": PEOPLE_FORM,
+                "fields": {
+                    "id": "person_id",
+                    "roles": "roles",
+                    "payment_preference": "payment_preference",
+                    **people_fields,
+                },
+            },
+            "sessions": {
+                "source": "kobo",
+                "location": SESSION_FORM,
+                "fields": {"id": "_id", "date": "date", "hours": "session/hours", "kind": "kind"},
+                "defaults": {"project_id": "p1"},
+            },
+            "attendance": {
+                "source": "kobo",
+                "location": SESSION_FORM,
+                "fields": {"person_id": "person_id", "session_id": "_id"},
+                "options": {"repeat": "attendees"},
+            },
+        },
+        "projects": [{"id": "p1", "name": "Project", "label": "consultation"}],
+        "policy": {"rates": {"co_design_workshop": "25"}, "pay_within_days": 30},
+    }
+    recipe, problems = parse_recipe(data, "recipe.toml")
+    assert recipe is not None, problems
+    return LoadedRecipe(recipe=recipe, path=Path("recipe.toml"), dir=Path("."), env={"KOBO_TOKEN": TOKEN})
+
+
+def fill_forms(fake: FakeKobo, people: int = 3) -> None:
+    """``people`` registrations (P1, P2...: lived experience, paid) and one workshop session record
+    (``_id`` 10, on 3 March 2026) attended by P1, P2 and P3."""
+    fake.assets[PEOPLE_FORM] = [
+        submission(i, person_id=f"P{i}", roles="lived_experience", payment_preference="paid")
+        for i in range(1, people + 1)
+    ]
+    fake.assets[SESSION_FORM] = [
+        submission(
+            10,
+            date="2026-03-03",
+            kind="co_design_workshop",
+            **{"session/hours": "2"},
+            attendees=[{"attendees/person_id": f"P{i}"} for i in (1, 2, 3)],
+        )
+    ]
