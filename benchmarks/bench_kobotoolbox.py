@@ -219,6 +219,19 @@ def written_values(fake: FakeKobo) -> list[tuple[str, str]]:
     ]
 
 
+def new_records(seed: int, first_id: int, people: int) -> list[dict[str, Any]]:
+    """20 session records sent yesterday, with ``_id`` from ``first_id`` and their own root uuids."""
+    fresh = session_records(random.Random(seed), 20, people)
+    for n, sub in enumerate(fresh, start=first_id):
+        ids = {
+            k: v
+            for k, v in submission(n).items()
+            if k in ("_id", "_uuid", "meta/instanceID", "meta/rootUuid")
+        }
+        sub.update({**ids, "session/session_date": (RUN_DATE - timedelta(days=1)).isoformat()})
+    return fresh
+
+
 def measure(mode: str, people: int, sessions: int, seed: int) -> Measured:
     rng = random.Random(seed)
     rec = recipe(mode)
@@ -249,15 +262,7 @@ def measure(mode: str, people: int, sessions: int, seed: int) -> Measured:
         before = {
             (a, s["_id"]): s.get("coprod_flags") or "" for a in (PEOPLE, SESSIONS) for s in fake.assets[a]
         }
-        fresh = session_records(random.Random(seed + 1), 20, people)
-        for n, sub in enumerate(fresh, start=sessions + 1):
-            ids = {
-                k: v
-                for k, v in submission(n).items()
-                if k in ("_id", "_uuid", "meta/instanceID", "meta/rootUuid")
-            }
-            sub.update({**ids, "session/session_date": (RUN_DATE - timedelta(days=1)).isoformat()})
-        fake.assets[SESSIONS] += fresh
+        fake.assets[SESSIONS] += new_records(seed + 1, sessions + 1, people)
         night = sync_once(fake, loaded, state, kobo)
         changed = {  # a value cleared ("") is written too
             (a, s.get("coprod_flags") or "")
@@ -266,15 +271,7 @@ def measure(mode: str, people: int, sessions: int, seed: int) -> Measured:
             if (s.get("coprod_flags") or "") != before.get((a, s["_id"]), "")
         }
         # A new process (cron) the same day, after 20 more came in.
-        more = session_records(random.Random(seed + 2), 20, people)
-        for n, sub in enumerate(more, start=sessions + 21):
-            ids = {
-                k: v
-                for k, v in submission(n).items()
-                if k in ("_id", "_uuid", "meta/instanceID", "meta/rootUuid")
-            }
-            sub.update({**ids, "session/session_date": (RUN_DATE - timedelta(days=1)).isoformat()})
-        fake.assets[SESSIONS] += more
+        fake.assets[SESSIONS] += new_records(seed + 2, sessions + 21, people)
         night_cron = sync_once(fake, loaded, state, new_process())
     return Measured(
         mode=mode,
