@@ -23,7 +23,10 @@ from fakes.postgres import PostgresMissing, PostgresServer
 # Hypothesis times each example (200 ms by default, and a test whose example is slow once and fast on
 # replay fails as "flaky") and fails a test whose data is slow to generate: both measure the
 # machine, and the shared and CI machines are slow at moments. The properties are what the tests
-# check; the explicit settings some tests give (more examples) still apply on top of this.
+# check; the explicit settings some tests give (more examples) still apply on top of this. With CI
+# set (.ci/run sets it), Hypothesis starts from its own "ci" profile, which this builds on: the
+# same examples on every run (derandomize) and no saved examples, so CI cannot pass once and fail
+# the next time on the same code; a developer's runs keep drawing new examples.
 settings.register_profile("coprod", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("coprod")
 
