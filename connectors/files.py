@@ -294,7 +294,8 @@ class FilesConnector(Connector):
             elif all(_blank(c) for c in cells):
                 continue
             if number > after:
-                yield Row(f"{name} row {number}", dict(zip(header, cells, strict=True)), str(number))
+                # the same length by now (fitted above), so zip needs no strict check of its own
+                yield Row(f"{name} row {number}", dict(zip(header, cells, strict=False)), str(number))
 
     def _check_delimiter(self, name: str, cells: Sequence[Any]) -> None:
         """A header read as one column that another delimiter would split: say which, and how to
