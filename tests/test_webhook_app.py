@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,6 @@ from fakes.webhooks import (
     assert_every_line_is_a_log_line,
     checked,
     delivery,
-    free_port,
     logs_show_no_secret,  # noqa: F401 - the fixture every test here uses
     make_app,
     signed_headers,
@@ -502,18 +502,27 @@ sys.exit(serve(port=int(sys.argv[1])))
 
 def test_coprod_serve_answers_on_the_local_port_and_records_deliveries(tmp_path: Path) -> None:
     write_recipe(tmp_path / "recipes" / "youth")
-    port = free_port()
     env = {
         **os.environ,
         "COPROD_RECIPES": str(tmp_path / "recipes"),
         "COPROD_STATE": str(tmp_path / "state.sqlite"),
         SECRET_ENV: SECRET,
     }
+    # Port 0: the system gives the server a free port as it binds, and werkzeug logs which one. A
+    # port found free by the test and let go could be taken by anything else before the server
+    # bound it.
     proc = subprocess.Popen(
-        [sys.executable, "-c", COPROD_SERVE, str(port)], cwd=tmp_path, env=env, stderr=subprocess.PIPE
+        [sys.executable, "-c", COPROD_SERVE, "0"], cwd=tmp_path, env=env, stderr=subprocess.PIPE
     )
-    url = f"http://127.0.0.1:{port}"
+    head: list[str] = []
     try:
+        for line in iter(proc.stderr.readline, b""):
+            head.append(line.decode())
+            if found := re.search(r"Running on (http://127\.0\.0\.1:\d+)", head[-1]):
+                url = found[1]
+                break
+        else:
+            raise AssertionError(f"coprod serve ended before serving: {''.join(head)}")
         wait_until_answering(url, proc)
         answer = requests.post(
             f"{url}/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers=KOBO_SECRET_HEADER, timeout=5
@@ -523,7 +532,7 @@ def test_coprod_serve_answers_on_the_local_port_and_records_deliveries(tmp_path:
         proc.terminate()
         _, stderr = proc.communicate(timeout=10)
     assert (tmp_path / "state-inbox.sqlite").exists()
-    log = stderr.decode()
+    log = "".join(head) + stderr.decode()
     assert_every_line_is_a_log_line(log)
     assert "] INFO coprod.webhook_app: kobotoolbox delivery for recipe youth-panel accepted as event 1" in log
     assert SECRET not in log and PERSON not in log and "Traceback" not in log

@@ -200,12 +200,6 @@ def checked(app: Flask) -> Flask:
 # a real server ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until_answering(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     """Poll ``/healthz`` until the server started in ``proc`` answers (it fails if ``proc`` dies)."""
     deadline = time.monotonic() + timeout
