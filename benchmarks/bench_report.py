@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -45,13 +44,6 @@ KINDS: dict[str, list[str]] = {
     "coprod report --easy-read": ["--easy-read"],
     "coprod report --format md": ["--format", "md"],
 }
-
-
-def _children_cpu() -> float:
-    """User + system CPU seconds of every child process reaped so far (less sensitive than wall time
-    to other work on a shared machine)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def breakdown(recipe: Path) -> list[tuple[str, float]]:
@@ -129,9 +121,8 @@ def one(scale: int, repeat: int, keep: Path | None) -> None:
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
         for _ in range(repeat):
             for name, command in commands.items():
-                before = _children_cpu()
-                wall, peak, _ = bench_commands.timed(command, folder)
-                runs[name].append((wall, _children_cpu() - before, peak))
+                timing = bench_commands.timed(command, folder)
+                runs[name].append((timing.wall, timing.cpu, timing.peak))
         wall = {name: statistics.median(r[0] for r in rs) for name, rs in runs.items()}
         cpu = {name: statistics.median(r[1] for r in rs) for name, rs in runs.items()}
         peak = {name: max(r[2] for r in rs) for name, rs in runs.items()}
