@@ -66,7 +66,8 @@ class SourceUnreadable(SourceUnavailable):
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[Row]
+    rows: Sequence[Row]
+    """The rows read: a list, or a :class:`RowBlock` from a connector that reads tables."""
     cursor: str | None = None
     """Where to resume after this page (an ``_id``, an id); None when the source has no cursor."""
 

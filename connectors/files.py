@@ -25,6 +25,7 @@ import time as clock
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -44,7 +45,7 @@ from coprod.connectors.base import (
 from coprod.locking import try_flock
 from coprod_core.lifecycle import STATUS_WORDS, FlagChange, FlagStatus, StaffStatuses
 from coprod_core.recipe import Entity, EntitySpec
-from coprod_core.rows import Row
+from coprod_core.rows import RowBlock
 
 READABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("about", "About"),
@@ -121,6 +122,25 @@ def _cell_text(value: Any) -> Any:
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _chunks(rows: Iterator[list[Any]], size: int) -> Iterator[list[list[Any]]]:
+    """The first row alone (the header), then the others in lists of ``size``."""
+    yield list(islice(rows, 1))
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+def _plain(chunk: list[list[str]], width: int) -> bool:
+    """Every row of a CSV chunk as wide as the header and none blank: nothing to fit or skip.
+    A row whose first cell holds something is not blank (most rows: ids come first)."""
+    if not width or not all(map(width.__eq__, map(len, chunk))):
+        return False
+    firsts = list(map(itemgetter(0), chunk))
+    if "" not in firsts and not any(map(str.isspace, firsts)):
+        return True
+    joined = list(map("".join, chunk))
+    return "" not in joined and not any(map(str.isspace, joined))
 
 
 def _fit(name: str, number: int, cells: list[Any], width: int) -> list[Any] | None:
@@ -235,10 +255,10 @@ class FilesConnector(Connector):
 
     def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
         path = self._file(entity, spec)
-        rows = self._rows(entity, spec, path, after=self._cursor(cursor, path))
-        size = self.options.page_size
-        while page := list(islice(rows, size)):
-            yield Page(rows=page, cursor=page[-1].key)
+        for block in self._blocks(
+            entity, spec, path, self.options.page_size, after=self._cursor(cursor, path)
+        ):
+            yield Page(rows=block, cursor=block.key(-1))
 
     @staticmethod
     def _cursor(cursor: str | None, path: Path) -> int:
@@ -252,20 +272,25 @@ class FilesConnector(Connector):
                 f"run a full sync to start again from the top"
             ) from None
 
-    def _rows(
-        self, entity: Entity, spec: EntitySpec, path: Path, after: int = 0
-    ) -> Generator[Row, None, None]:
-        """Every non-blank data row after row number ``after`` (the header is row 1), its number as
-        its key. The loop is the whole cost of reading a 200,000-row export beyond the csv module's
-        own: a row is checked for blanks and a stray value, then made a dict under the header."""
+    def _blocks(
+        self, entity: Entity, spec: EntitySpec, path: Path, size: int, after: int = 0
+    ) -> Generator[RowBlock, None, None]:
+        """Every non-blank data row after row number ``after`` (the header is row 1), in blocks of
+        ``size`` rows, each row's number as its key, each row the list of cells the reader made (a
+        :class:`RowBlock` makes it a :class:`Row` only when asked).
+
+        Rows are read in chunks of ``size``. A CSV chunk whose rows all have the header's width and
+        none is blank (most of them) is kept as it is, in C-level steps; any other chunk is checked
+        row by row for blanks and stray values. This loop is the whole cost of reading a
+        200,000-row export beyond the csv module's own."""
         options = FilesEntityOptions.of(entity, spec)
         if not path.is_file():
             raise SourceUnavailable(f"file not found: {path}", where=f"[entities.{entity.value}]")
         suffix = path.suffix.lower()
         if suffix == ".csv":
-            records = self._csv_records(path)
+            chunks = self._csv_chunks(path, size)
         elif suffix in (".xlsx", ".xlsm"):
-            records = self._xlsx_records(path, options.sheet)
+            chunks = _chunks(self._xlsx_records(path, options.sheet), size)
         elif suffix == ".xls":
             raise SourceUnreadable(f"{path.name} is an old Excel (.xls) file: save it as .xlsx or .csv")
         else:
@@ -273,29 +298,56 @@ class FilesConnector(Connector):
                 f"{path.name}: coprod reads .csv and .xlsx files, not '{suffix or 'no extension'}'"
             )
         name = path.name
-        header_cells = next(records, None)
-        if header_cells is None:
+        first = next(chunks, None)
+        if not first:
             raise SourceUnreadable(f"{name} is empty: it needs a header row naming its columns")
+        header_cells = first[0]
         if suffix == ".csv":
             self._check_delimiter(name, header_cells)
         header = self._header(name, header_cells, entity, spec)
         width = len(header)
         text_only = suffix == ".csv"  # every cell a str: blank rows are found by joining them
-        for number, cells in enumerate(records, 2):
-            if len(cells) != width:
-                fitted = _fit(name, number, cells, width)
-                if fitted is None:
-                    continue
-                cells = fitted
-            elif text_only:
-                joined = "".join(cells)
-                if not joined or joined.isspace():
-                    continue
-            elif all(_blank(c) for c in cells):
+        kept_cells: list[list[Any]] = []
+        kept_numbers: list[int] = []
+        start = 2  # the number of the chunk's first row
+        for chunk in chunks:
+            numbers = range(start, start + len(chunk))
+            start += len(chunk)
+            if text_only and numbers[0] > after and _plain(chunk, width):
+                if kept_numbers:  # complete the block begun by an earlier chunk
+                    need = size - len(kept_numbers)
+                    kept_cells += chunk[:need]
+                    kept_numbers += numbers[:need]
+                    if len(kept_numbers) < size:
+                        continue
+                    yield RowBlock(name, header, kept_cells, kept_numbers)
+                    chunk, numbers = chunk[need:], numbers[need:]
+                    kept_cells, kept_numbers = [], []
+                if len(chunk) == size:
+                    yield RowBlock(name, header, chunk, numbers)
+                else:
+                    kept_cells, kept_numbers = chunk, list(numbers)
                 continue
-            if number > after:
-                # the same length by now (fitted above), so zip needs no strict check of its own
-                yield Row(f"{name} row {number}", dict(zip(header, cells, strict=False)), str(number))
+            for number, cells in zip(numbers, chunk, strict=True):
+                if len(cells) != width:
+                    fitted = _fit(name, number, cells, width)
+                    if fitted is None:
+                        continue
+                    cells = fitted
+                elif text_only:
+                    joined = "".join(cells)
+                    if not joined or joined.isspace():
+                        continue
+                elif all(_blank(c) for c in cells):
+                    continue
+                if number > after:
+                    kept_cells.append(cells)
+                    kept_numbers.append(number)
+                    if len(kept_numbers) == size:
+                        yield RowBlock(name, header, kept_cells, kept_numbers)
+                        kept_cells, kept_numbers = [], []
+        if kept_numbers:
+            yield RowBlock(name, header, kept_cells, kept_numbers)
 
     def _check_delimiter(self, name: str, cells: Sequence[Any]) -> None:
         """A header read as one column that another delimiter would split: say which, and how to
@@ -349,11 +401,11 @@ class FilesConnector(Connector):
             )
         return header
 
-    def _csv_records(self, path: Path) -> Iterator[list[str]]:
-        """The file's rows as cells, the header first."""
+    def _csv_chunks(self, path: Path, size: int) -> Iterator[list[list[str]]]:
+        """The file's rows as cells: the header alone, then chunks of ``size`` rows."""
         try:
             with path.open(encoding=self.options.encoding, newline="") as handle:
-                yield from csv.reader(handle, delimiter=self.options.delimiter)
+                yield from _chunks(csv.reader(handle, delimiter=self.options.delimiter), size)
         except UnicodeDecodeError:
             raise SourceUnreadable(
                 f"{path.name} is not in the {self.options.encoding} encoding: save it as "
@@ -597,9 +649,9 @@ class FilesConnector(Connector):
         lines = [f"files: folder {directory} found"]
         for entity, spec in self._entities():
             path = self._file(entity, spec)
-            rows = self._rows(entity, spec, path)
-            next(rows, None)  # reads and checks the header (and the first row)
-            rows.close()
+            blocks = self._blocks(entity, spec, path, 1)
+            next(blocks, None)  # reads and checks the header (and the first row)
+            blocks.close()
             lines.append(f"files: {entity.value} from {path.name}: file and mapped columns found")
         if self.flags_path.is_file():
             missing = self._read_flags().missing

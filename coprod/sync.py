@@ -33,7 +33,7 @@ from coprod_core.lifecycle import Diff, FlagChange, StaffStatuses, diff_flags, s
 from coprod_core.mapping import EntityCount, map_dataset
 from coprod_core.model import Dataset
 from coprod_core.recipe import Entity, EntitySpec, Recipe
-from coprod_core.rows import Row
+from coprod_core.rows import Row, RowBlock
 
 log = logging.getLogger("coprod.sync")
 
@@ -143,16 +143,21 @@ class Reading:
         self.cursors: dict[tuple[str, str], str | None] = {}
         """(source, entity) -> the cursor of the last page read, once the entity is read through."""
 
-    def entities(self) -> dict[Entity, Iterator[Row]]:
+    def entities(self) -> dict[Entity, Iterator[Row | RowBlock]]:
         """Each entity of the recipe -> its rows, read when iterated (once)."""
         return {entity: self.rows(entity, spec) for entity, spec in self.recipe.entities.items()}
 
-    def rows(self, entity: Entity, spec: EntitySpec) -> Iterator[Row]:
+    def rows(self, entity: Entity, spec: EntitySpec) -> Iterator[Row | RowBlock]:
+        """The entity's rows as they are read; a page that is a block of a table's rows is handed
+        over whole, for the mapping to read column by column."""
         connector = self.connectors[spec.source]
         got = 0
         last: str | None = None
         for page in connector.read(entity, spec, None):
-            yield from page.rows
+            if isinstance(page.rows, RowBlock):
+                yield page.rows
+            else:
+                yield from page.rows
             got += len(page.rows)
             last = page.cursor if page.cursor is not None else last
             if self.progress:

@@ -131,6 +131,44 @@ def test_rows_come_in_pages_and_a_cursor_resumes_after_the_last_row_read(tmp_pat
     assert read_all(conn, spec, cursor="6") == []
 
 
+CSV_WITH_GAPS = [
+    ["ID", "Name", "Role"],
+    ["0", "Sam", "carer"],
+    ["1", "Ali", "carer"],
+    [],  # an empty line
+    ["2", "Jo"],  # short: padded
+    ["", "", ""],  # blank cells: skipped
+    [" ", " ", "  "],  # spaces only: skipped
+    ["3", "Kim", "carer", "", ""],  # wide with nothing beyond the header: cut
+    ["", "Lee", "carer"],  # no id, but not blank: kept
+    *[[str(i), f"P{i}", "carer"] for i in range(4, 14)],
+    ["", "", "", ""],
+    ["14", "Max", "carer"],
+]
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 3, 4, 5, 7, 16, 5000])
+def test_pages_hold_every_row_the_file_has_each_full_but_the_last_whatever_the_page_size(
+    tmp_path: Path, page_size: int
+) -> None:
+    """Pages are read in chunks (a chunk without gaps is kept as the csv module made it); blank
+    rows fall between chunks anywhere, and every page still holds page_size rows but the last."""
+    conn = connector(tmp_path, page_size=page_size)
+    write_csv(tmp_path / "data" / "people.csv", CSV_WITH_GAPS)
+    expected = [
+        (f"people.csv row {n}", {"ID": cells[0], "Name": cells[1], "Role": (cells + ["", ""])[2]}, str(n))
+        for n, cells in enumerate(CSV_WITH_GAPS[1:], 2)
+        if "".join(cells).strip()
+    ]
+    spec = people_spec(conn.context.recipe)
+    pages = read_all(conn, spec)
+    assert [(r.ref, r.values, r.key) for p in pages for r in p.rows] == expected
+    assert [len(p.rows) for p in pages[:-1]] == [page_size] * (len(pages) - 1)
+    assert [p.cursor for p in pages] == [p.rows[-1].key for p in pages]
+    resumed = read_all(conn, spec, cursor="9")
+    assert [r.key for p in resumed for r in p.rows] == [key for _, _, key in expected if int(key) > 9]
+
+
 def test_missing_file_is_source_unavailable_naming_the_path(tmp_path: Path) -> None:
     conn = connector(tmp_path)
     with pytest.raises(SourceUnavailable, match=r"file not found: .*data/people\.csv"):

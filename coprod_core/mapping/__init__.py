@@ -17,7 +17,10 @@ through) and ``problems`` (the wording of data-quality flags).
 
 Speed: rows may be any iterables, read as the mapping goes (``coprod sync`` hands over each
 source's pages as they arrive, so a run never holds every raw row at once), and the per-row work
-is dictionary look-ups: each distinct cell text is read once per field.
+is dictionary look-ups: each distinct cell text is read once per field. A page of a table comes as
+a ``RowBlock`` (the cells under one header): its columns are read at once, and the rows that need
+no flag (nearly all) are built together, with no dict per row; every other row goes through the
+same row-by-row loop as a single ``Row`` (``entities.map_rows``), so what is found is the same.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from coprod_core.mapping.problems import Problems
 from coprod_core.mapping.references import NearIds, Refs
 from coprod_core.model import NO_PLAN_BEFORE, Dataset, Project
 from coprod_core.recipe import Entity, InlineProject, Recipe
-from coprod_core.rows import Row
+from coprod_core.rows import Row, RowBlock
 from coprod_core.voice import say
 
 __all__ = ["MAPPING_ORDER", "EntityCount", "Mapped", "map_dataset"]
@@ -64,15 +67,16 @@ class Mapped:
     counts: dict[Entity, EntityCount] = field(default_factory=dict)
 
 
-def map_dataset(recipe: Recipe, rows: Mapping[Entity, Iterable[Row]]) -> Mapped:
+def map_dataset(recipe: Recipe, rows: Mapping[Entity, Iterable[Row | RowBlock]]) -> Mapped:
     """Map every entity's rows onto a Dataset. Never raises on bad data: problems come back as flags.
 
-    ``rows`` are iterated once each, in :data:`MAPPING_ORDER`, so they may be read lazily."""
+    ``rows`` are iterated once each, in :data:`MAPPING_ORDER`, so they may be read lazily. Each
+    item is a :class:`Row` or a :class:`RowBlock` of a table's rows (read column by column)."""
     with collector_paused():
         return _map_dataset(recipe, rows)
 
 
-def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Iterable[Row]]) -> Mapped:
+def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Iterable[Row | RowBlock]]) -> Mapped:
     problems = Problems()
     counts: dict[Entity, EntityCount] = {}
     ids: dict[str, str] = {}
@@ -81,7 +85,7 @@ def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Iterable[Row]]) -> Mapped
         spec = recipe.entities.get(entity)
         if spec is None:
             if entity in rows:
-                got = sum(1 for _ in rows[entity])
+                got = sum(len(item) if isinstance(item, RowBlock) else 1 for item in rows[entity])
                 if got:
                     counts[entity] = EntityCount(read=got, rejected=got)
             return None
@@ -90,7 +94,7 @@ def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Iterable[Row]]) -> Mapped
         counts[entity] = made.count
         return made
 
-    def entity_rows(entity: Entity) -> Iterable[Row]:
+    def entity_rows(entity: Entity) -> Iterable[Row | RowBlock]:
         return rows.get(entity, ())
 
     people_reader = reader(Entity.PEOPLE)

@@ -9,10 +9,12 @@ of no known project). Every row read is counted as used or rejected, each reject
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from itertools import count
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from coprod_core.mapping.cells import as_text, shown
 from coprod_core.mapping.demographics import dimensions
@@ -29,7 +31,7 @@ from coprod_core.model import (
     Rung,
     Session,
 )
-from coprod_core.rows import Row
+from coprod_core.rows import Row, RowBlock
 
 T = TypeVar("T")
 
@@ -77,37 +79,104 @@ class Records(Generic[T]):
         """The row's record, or None (with the row flagged) when it cannot be used after all."""
         raise NotImplementedError
 
+    def bulk(self, block: RowBlock, first: FirstUse, out: list[T], one: Callable[[Row], bool]) -> int:
+        """Map a block's rows in order; return how many were rejected. Each row goes through
+        ``one``, the loop of :func:`map_rows`; an entity with many rows reads the block's columns
+        at once and builds the records of the rows that need no flag itself (what ``one`` would
+        have built), handing ``one`` only the others."""
+        return sum(not one(row) for row in block)
 
-def map_rows(records: Records[T], rows: Iterable[Row]) -> list[T]:
-    """Every row read, admitted, claimed by its key and built: the records of the rows used."""
+
+class _Placed(NamedTuple):
+    """Where a block's rows were placed: the place of its first row, its source and row numbers."""
+
+    start: int
+    source: str
+    numbers: Sequence[int]
+
+
+class FirstUse:
+    """Where each key was first used, for the message on a row that repeats it: a row's ``ref``,
+    or, for a row of a block, its place (made a ref only if a later row repeats the key). The
+    blocks themselves are not kept (they hold the raw rows): only their names and row numbers."""
+
+    def __init__(self) -> None:
+        self.at: dict[Any, str | int] = {}
+        """Key -> the ref of the row that first used it, or the place of a block's row."""
+        self._starts: list[int] = []
+        self._blocks: list[_Placed] = []
+        self._next = 0
+
+    def start(self, block: RowBlock) -> int:
+        """The place of the block's first row (the others follow it)."""
+        start = self._next
+        self._starts.append(start)
+        self._blocks.append(_Placed(start, block.source, block.numbers))
+        self._next += len(block)
+        return start
+
+    def claim_all(self, keys: list[Any], start: int) -> bool:
+        """Claim every key, for the rows from place ``start`` on, if none is claimed already and
+        none repeats; otherwise claim none and say so (the rows must go one by one)."""
+        at = self.at
+        if not at.keys().isdisjoint(keys):
+            return False
+        before = len(at)
+        at.update(zip(keys, count(start)))
+        if len(at) != before + len(keys):  # a key repeated within the block: take them all back
+            for key in keys:
+                at.pop(key, None)
+            return False
+        return True
+
+    def ref(self, key: Any) -> str | None:
+        at = self.at.get(key)
+        if at is None or isinstance(at, str):
+            return at
+        placed = self._blocks[bisect_right(self._starts, at) - 1]
+        return f"{placed.source} row {placed.numbers[at - placed.start]}"
+
+
+def map_rows(records: Records[T], rows: Iterable[Row | RowBlock]) -> list[T]:
+    """Every row read, admitted, claimed by its key and built: the records of the rows used.
+
+    A block of rows goes to the entity's :meth:`Records.bulk`, which builds the records of the rows
+    that need no flag and hands every other row to this same loop (``one``), in order."""
     reader = records.reader
     fields, admit, build = reader.fields, records.admit, records.build
-    first: dict[Any, str] = {}
+    first = FirstUse()
     out: list[T] = []
     read = rejected = 0
+
+    def one(row: Row) -> bool:
+        """Map one row; False when it was rejected (with a flag)."""
+        f = fields(row)
+        if f is None:
+            records.unreadable(row)
+            return False
+        key = admit(row, f)
+        if key is None:
+            return False
+        earlier = first.ref(key)
+        if earlier is not None:
+            records.duplicate(row, key, earlier)
+            return False
+        record = build(row, f, key)
+        if record is None:
+            return False
+        first.at[key] = row.ref  # only a row used claims its key: a later row may be the one used
+        out.append(record)
+        return True
+
     try:
-        for row in rows:
-            read += 1
-            f = fields(row)
-            if f is None:
-                records.unreadable(row)
-                rejected += 1
-                continue
-            key = admit(row, f)
-            if key is None:
-                rejected += 1
-                continue
-            earlier = first.get(key)
-            if earlier is not None:
-                records.duplicate(row, key, earlier)
-                rejected += 1
-                continue
-            record = build(row, f, key)
-            if record is None:
-                rejected += 1
-                continue
-            first[key] = row.ref  # only a row used claims its key: a later row may be the one used
-            out.append(record)
+        for item in rows:
+            if isinstance(item, RowBlock):
+                read += len(item)
+                rejected += records.bulk(item, first, out, one)
+            else:
+                read += 1
+                if not one(item):
+                    rejected += 1
     finally:  # counted as the rows went, even when a source fails part-way
         reader.count.read += read
         reader.count.rejected += rejected
@@ -300,6 +369,46 @@ class AttendanceRecords(Records[Attendance]):
             "Remove the duplicate row, or correct the person or session on one of them.",
         )
 
+    def bulk(
+        self, block: RowBlock, first: FirstUse, out: list[Attendance], one: Callable[[Row], bool]
+    ) -> int:
+        read = self.reader.block(block)
+        careful = read.careful
+        known_people, known_sessions = self.refs.person_ids, self.refs.session_ids
+        start = first.start(block)
+        people, sessions = read.column("person_id"), read.column("session_id")
+        columns = (
+            people,
+            sessions,
+            read.column("hours"),
+            read.column("prep_hours", _ZERO),
+            read.column("expenses_claimed", _ZERO),
+        )
+        if (
+            not careful
+            and known_people.issuperset(people)
+            and known_sessions.issuperset(sessions)
+            and first.claim_all(list(zip(people, sessions, strict=True)), start)
+        ):  # every row known, and none repeats another: all used
+            out.extend(map(Attendance, *columns))
+            return 0
+        at = first.at
+        append = out.append
+        rejected = 0
+        for i, person_id, session_id, hours, prep, spent in zip(count(), *columns, strict=False):
+            key = (person_id, session_id)
+            if (
+                not (careful and i in careful)
+                and person_id in known_people
+                and session_id in known_sessions
+                and key not in at
+            ):
+                at[key] = start + i
+                append(Attendance(person_id, session_id, hours, prep, spent))
+            elif not one(block.row(i)):
+                rejected += 1
+        return rejected
+
     def build(self, row: Row, f: dict[str, Any], key: Any) -> Attendance:
         return Attendance(
             f["person_id"],
@@ -342,6 +451,45 @@ class PaymentRecords(Records[Payment]):
             return None
         key: Hashable = f.get("id") or f"row-{row.key or row.ref}"
         return key
+
+    def bulk(self, block: RowBlock, first: FirstUse, out: list[Payment], one: Callable[[Row], bool]) -> int:
+        read = self.reader.block(block)
+        careful = read.careful
+        known_people, known_sessions = self.refs.person_ids, self.refs.session_ids
+        start = first.start(block)
+        ids, people, amounts = read.column("id"), read.column("person_id"), read.column("amount")
+        sessions = read.column("session_id")
+        columns = (ids, people, amounts, read.column("date"), read.column("kind", PaymentKind.FEE), sessions)
+        if (
+            not careful
+            and None not in ids
+            and known_people.issuperset(people)
+            and known_sessions.issuperset(filter(None, sessions))
+            and (not amounts or min(amounts) >= _ZERO)
+            and first.claim_all(ids, start)
+        ):  # every row with its own id, known, not below zero, and none repeats another: all used
+            out.extend(map(Payment, *columns))
+            return 0
+        at = first.at
+        append = out.append
+        rejected = 0
+        for i, payment_id, person_id, amount, day, kind, session_id in zip(count(), *columns, strict=False):
+            if careful and i in careful:
+                if not one(block.row(i)):
+                    rejected += 1
+                continue
+            key = payment_id or f"row-{block.key(i)}"
+            if (
+                person_id in known_people
+                and amount >= _ZERO
+                and (session_id is None or session_id in known_sessions)
+                and key not in at
+            ):
+                at[key] = start + i
+                append(Payment(key, person_id, amount, day, kind, session_id))
+            elif not one(block.row(i)):
+                rejected += 1
+        return rejected
 
     def build(self, row: Row, f: dict[str, Any], key: Any) -> Payment:
         session_id = f.get("session_id")

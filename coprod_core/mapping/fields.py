@@ -13,12 +13,13 @@ import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from coprod_core.mapping.cells import Bad, as_text, is_empty, key, parser_for, shown
 from coprod_core.mapping.problems import Problems, where
 from coprod_core.recipe import CANONICAL_FIELDS, Entity, EntitySpec
-from coprod_core.rows import Row
+from coprod_core.rows import Row, RowBlock
 
 
 @dataclass
@@ -55,6 +56,8 @@ _CAREFUL: Any = object()
 read it carefully, every time, and flag it."""
 _ABSENT: Any = object()
 """A blank cell of an optional field without a default: the field is left out."""
+_MISSING: Any = object()
+"""Not among the texts seen yet."""
 
 
 @dataclass(slots=True)
@@ -79,6 +82,10 @@ class FieldRule:
     became of the row, for the flag (a person's roles: kept with the role unknown)."""
     texts: dict[str | None, Any] = dataclasses.field(default_factory=dict)
     """Cell text (None: no cell) -> the value it reads as (ids shared), ``_ABSENT`` or ``_CAREFUL``."""
+    careful_seen: bool = False
+    """Some cell of this field has read as ``_CAREFUL``: a block's column must be searched for it."""
+    absent_seen: bool = False
+    """Some cell of this field has read as ``_ABSENT``."""
 
 
 def field_rules(entity: Entity, spec: EntitySpec, kept_unknown: Mapping[str, str]) -> list[FieldRule]:
@@ -162,6 +169,30 @@ class _Step(NamedTuple):
     rule: FieldRule
 
 
+class BlockFields(NamedTuple):
+    """A :class:`RowBlock`'s fields read column by column (:meth:`FieldReader.block`)."""
+
+    size: int
+    values: dict[str, list[Any]]
+    """Field -> its value on each row of the block: what :meth:`FieldReader.fields` would have read,
+    ``_ABSENT`` where it would have left the field out, ``_CAREFUL`` where it needs the careful path."""
+    careful: set[int]
+    """The rows with a value to read carefully (not understood, or blank where one is needed):
+    only :meth:`FieldReader.fields`, which flags it, may read them."""
+    absent: set[str]
+    """The fields that may be left out on some row (``_ABSENT``)."""
+
+    def column(self, name: str, absent: Any = None) -> list[Any]:
+        """Each row's value of ``name``, ``absent`` where the row has none (a field the recipe does
+        not map has none on any row)."""
+        values = self.values.get(name)
+        if values is None:
+            return [absent] * self.size
+        if name in self.absent:
+            return [absent if v is _ABSENT else v for v in values]
+        return values
+
+
 class FieldReader:
     """Reads the fields of one entity's rows with precomputed rules, flagging what it cannot read."""
 
@@ -207,6 +238,70 @@ class FieldReader:
                 out[name] = value
         return out if ok else None
 
+    def block(self, block: RowBlock) -> BlockFields:
+        """The block's fields, read column by column: each cell is looked up in the texts seen
+        before, as :meth:`fields` looks it up, without making each row a dict. The rows it cannot
+        read without a flag are in ``careful``, for :meth:`fields`."""
+        cells = block.cells
+        size = len(cells)
+        index = {title: i for i, title in enumerate(block.header)}
+        values: dict[str, list[Any]] = {}
+        careful: set[int] = set()
+        absent: set[str] = set()
+        for column, texts, name, rule in self.steps:
+            position = index.get(column) if column is not None else None
+            if position is None:  # not in the table (or a default): every row reads no cell
+                got = [self._look(rule, texts, None)] * size
+            else:
+                raws = list(map(itemgetter(position), cells))
+                plain = self._plain_texts(rule, raws) if rule.plain_text else None
+                if plain is not None:
+                    got = plain
+                else:
+                    try:
+                        got = list(map(texts.__getitem__, raws))
+                    except (KeyError, TypeError):  # texts not seen yet, or not text
+                        got = self._first_looks(rule, texts, raws)
+            if rule.careful_seen:
+                careful.update(i for i, value in enumerate(got) if value is _CAREFUL)
+            if rule.absent_seen:
+                absent.add(name)
+            values[name] = got
+        return BlockFields(size, values, careful, absent)
+
+    def _plain_texts(self, rule: FieldRule, raws: list[Any]) -> list[Any] | None:
+        """A column of text kept as it is (trimmed; ids shared), read at once when every cell is
+        text and none is blank, as :meth:`_read_text` reads each (a column of distinct ids would
+        only fill the texts seen); None otherwise."""
+        try:
+            texts = list(map(str.strip, raws))
+        except TypeError:  # a cell that is not text
+            return None
+        if "" in texts:
+            return None
+        if rule.is_id:
+            ids = self.ids.setdefault
+            return [ids(text, text) for text in texts]
+        return texts
+
+    def _first_looks(self, rule: FieldRule, texts: dict[str | None, Any], raws: list[Any]) -> list[Any]:
+        """Each cell's value, where some are not in ``texts`` yet: those are read (and remembered)."""
+        get = texts.get
+        try:
+            got = [get(raw, _MISSING) for raw in raws]
+        except TypeError:  # a cell that is not text (a list): read every cell on its own
+            return [self._look(rule, texts, raw) for raw in raws]
+        for i in [i for i, value in enumerate(got) if value is _MISSING]:
+            got[i] = self._look(rule, texts, raws[i])
+        return got
+
+    def _look(self, rule: FieldRule, texts: dict[str | None, Any], raw: Any) -> Any:
+        """What one cell reads as, as :meth:`fields` reads it."""
+        try:
+            return texts[raw]
+        except (KeyError, TypeError):
+            return self._first_look(rule, raw)
+
     def _first_look(self, rule: FieldRule, raw: Any) -> Any:
         """What a text (or an empty cell) reads as, remembered for the next row that holds it;
         any other value is read carefully each time."""
@@ -215,7 +310,13 @@ class FieldReader:
         elif type(raw) is str:
             value = self._read_text(rule, raw)
         else:
-            return _CAREFUL
+            value = _CAREFUL
+        if value is _CAREFUL:
+            rule.careful_seen = True
+            if raw is not None and type(raw) is not str:
+                return value
+        elif value is _ABSENT:
+            rule.absent_seen = True
         if len(rule.texts) < CACHED_TEXTS:
             rule.texts[raw] = value
         return value
