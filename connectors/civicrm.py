@@ -414,6 +414,37 @@ class CiviCRMConnector(Connector):
         if pages == 0:
             yield Page(rows=[], cursor=cursor)
 
+    def entities_of(self, api_entity: str) -> list[Entity]:
+        """The recipe's entities this source reads from ``api_entity`` (e.g. ``Participant``)."""
+        return [
+            entity
+            for entity, spec in self.context.recipe.entities.items()
+            if spec.source == self.name and (spec.location or DEFAULT_LOCATION[entity]) == api_entity
+        ]
+
+    def read_record(self, entity: Entity, spec: EntitySpec, record_id: int) -> list[Row]:
+        """The one record a notify delivery names (``{entity, id, action}``), read as the whole read
+        reads it (the same fields and filters, and ``id =``): one request. No row when the record is
+        no longer one the recipe reads (deleted, trashed, no longer Attended, out of the group).
+
+        Used by the webhook worker, which holds the rest of the dataset in memory; a cron sync reads
+        everything (CiviCRM moves no modification time when only custom fields change, which is
+        every field a recipe maps, so "changed since" would miss most edits)."""
+        opts = self._entity_options(entity, spec)
+        api_entity = spec.location or DEFAULT_LOCATION[entity]
+        select, computed = self._select(spec, opts)
+        where = [*self._where(api_entity, opts), ["id", "=", int(record_id)]]
+        if _contact_path(api_entity) == "":
+            where.append(["is_deleted", "=", False])  # with "id =", CiviCRM returns a trashed contact too
+        self.prove_credential()
+        values = self.client.call(api_entity, "get", {"select": select, "where": where, "limit": 1}).get(
+            "values"
+        )
+        records = [v for v in values or [] if isinstance(v, Mapping)]
+        if records:
+            self._check_fields_answered(entity, api_entity, select, records[0])
+        return [self._row(entity, api_entity, spec, opts, computed, v) for v in records]
+
     def _check_fields_answered(
         self, entity: Entity, api_entity: str, select: Sequence[str], record: Mapping[str, Any]
     ) -> None:

@@ -360,6 +360,8 @@ class FakeCiviCRM:
         """A field of a record, implicit ``contact_id.x`` joins resolved through the Contact, if visible."""
         if field in record:
             return record[field]
+        if entity == "Contact" and field == "is_deleted":
+            return False  # every contact has it: false until it is trashed
         if field.startswith("contact_id.") and entity != "Contact":
             contact = self.contact(record.get("contact_id"))
             if contact is None:
