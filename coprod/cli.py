@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import sys
+import tomllib
 import traceback
 from collections.abc import Sequence
 from datetime import date
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 
 from coprod.config import LoadedRecipe, RecipeInvalid, load_recipe
 from coprod.connectors.base import ConnectorError
+from coprod.placeholders import example_values
 from coprod.sync import ExitCode, RunResult, build_connectors, run
 from coprod_core.flags import Flag, Severity, jsonable
 from coprod_core.rules import all_rules, find, markdown_table
@@ -310,6 +312,14 @@ def cmd_validate(args: argparse.Namespace, output: Output) -> int:
     output.line(f"{loaded.path}: recipe '{r.name}' is valid")
     for entity, spec in r.entities.items():
         output.line(f"  {entity.value:<11} from source '{spec.source}' ({r.sources[spec.source].connector})")
+    left = example_values(tomllib.loads(loaded.path.read_text(encoding="utf-8")))
+    if left:
+        output.line(
+            f"but {len(left)} value(s) are still the example's: put in your own before the first sync "
+            "(the recipe's README says where to find each):"
+        )
+        for v in left:
+            output.line(f"  - {loaded.path.name}: {v.where} = {v.value!r}")
     return ExitCode.OK
 
 

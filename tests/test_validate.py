@@ -14,6 +14,7 @@ from coprod.config import RecipeInvalid, load_recipe
 from coprod.connectors.base import ConfigError, ConnectorContext, ConnectorEntityOptions
 from coprod.connectors.files import FilesConnector
 from coprod.connectors.registry import CONNECTORS, connector_class
+from coprod.placeholders import is_example
 from coprod.sync import run
 from coprod_core.recipe import Entity
 from fakes import ROOT
@@ -395,3 +396,73 @@ def test_a_run_of_a_recipe_changed_since_it_was_loaded_refuses_before_reading(
     assert int(result.exit_code) == 2
     assert any("[entities.people] location" in m and OUTSIDE in m for m in result.messages)
     assert result.counts == {}
+
+
+SHIPPED_EXAMPLE_VALUES = {
+    "kobotoolbox": {
+        "[sources.kobo] hook_endpoint",
+        "[entities.people] location",
+        "[entities.sessions] location",
+        "[entities.attendance] location",
+        "[policy] source",
+    },
+    "civicrm": {"[sources.crm] endpoint"},
+    "google-sheets": {
+        "[sources.sheet] spreadsheet",
+        "[baseline.ethnicity] source",
+        "[baseline.age_band] source",
+        "[baseline.disability] source",
+        "[policy] source",
+    },
+}
+
+
+@pytest.mark.parametrize("platform", sorted(SHIPPED_EXAMPLE_VALUES))
+def test_validate_lists_each_value_a_shipped_recipe_leaves_for_staff_to_fill_in(
+    platform: str, tmp_path: Path, quiet_env: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A copied recipe is valid as it stands, so validate must say what is still the example's:
+    otherwise the first sync fails on a sheet that does not exist, or judges against another
+    group's figures."""
+    recipe = copy_recipe(ROOT / "recipes" / platform, tmp_path / platform)
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text("{}")
+    for variable in SHIPPED_VARIABLES[platform].values():
+        monkeypatch.setenv(variable, str(key_file))
+    assert main(["validate", str(recipe)]) == 0
+    out = capsys.readouterr().out
+    assert "is valid" in out
+    expected = SHIPPED_EXAMPLE_VALUES[platform]
+    assert f"but {len(expected)} value(s) are still the example's" in out
+    listed = {line.split(": ", 1)[1].split(" = ", 1)[0] for line in problem_lines(out)}
+    assert listed == expected
+
+
+def test_validate_lists_nothing_once_the_example_values_are_replaced(
+    tmp_path: Path, quiet_env: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    recipe = copy_recipe(ROOT / "recipes" / "civicrm", tmp_path / "civicrm")
+    edit(recipe, ("https://crm.example.org/civicrm", "https://crm.ourcharity.org.uk/civicrm"))
+    for variable in SHIPPED_VARIABLES["civicrm"].values():
+        monkeypatch.setenv(variable, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    assert main(["validate", str(recipe)]) == 0
+    out = capsys.readouterr().out
+    assert "still the example's" not in out and problem_lines(out) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "example"),
+    [
+        ("https://docs.google.com/spreadsheets/d/PASTE-YOUR-SHEET-KEY-HERE/edit", True),
+        ("service records (Replace with yours)", True),
+        ("https://crm.example.org/civicrm/ajax/api4", True),
+        ("https://hooks.example/kobotoolbox/x", True),
+        ("aRegistrationFormUid", True),
+        ("https://example.org.uk/civicrm/ajax/api4", False),  # a real domain that only starts so
+        ("https://notexample.org/api", False),
+        ("aXb7kQ2mN9pL4rT6sV8wY3", False),
+        ("Service records 2025/26", False),
+    ],
+)
+def test_an_example_value_is_told_from_a_real_one(value: str, example: bool) -> None:
+    assert is_example(value) is example
