@@ -26,8 +26,8 @@ from coprod.connectors.registry import build_connector
 from coprod.connectors.sheets import SheetsConnector, SheetsOptions
 from coprod.connectors.sheets_flags import FLAG_HEADINGS
 from coprod.state import StateStore
-from coprod.sync import ExitCode, run
-from coprod_core.lifecycle import FlagStatus
+from coprod.sync import ExitCode, RunResult, run
+from coprod_core.lifecycle import ChangeKind, FlagStatus
 from coprod_core.mapping import map_dataset
 from coprod_core.recipe import Entity, Recipe, parse_recipe
 from coprod_core.rows import Row
@@ -571,3 +571,65 @@ def test_install_on_a_us_sheet_says_which_line_to_add_where() -> None:
         "put the line day_first = false under [entities.sessions] in the recipe",
         "put the line day_first = false under [entities.payments] in the recipe",
     ]
+
+
+@responses.activate
+def test_an_edit_a_staff_status_and_a_delete_between_two_syncs_are_seen_and_coprods_own_writes_are_not() -> (
+    None
+):
+    """Sheets has no change feed to trust, and needs none: every sync reads every tab in one
+    ``values:batchGet`` (issue 19: "Sheets stays as it is"). So whatever staff did between two syncs
+    is seen by the second, and what coprod itself wrote (the Flags tab, the people tab's flags
+    column) is never taken for a staff edit: a sync after it reads and writes nothing new."""
+    recipe = load()
+    sheet = fake_sheet_from_templates(recipe)
+    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+    state = StateStore.open(":memory:")
+    sync_connector(recipe).install()
+
+    def sync() -> RunResult:
+        result = run(
+            loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)}
+        )
+        assert result.exit_code == ExitCode.OK, result.messages
+        return result
+
+    def subjects(result: RunResult, check_id: str) -> set[str]:
+        return {f.subject.id for f in result.flags if f.check_id == check_id}
+
+    first = sync()
+    assert subjects(first, "representation.decision_without_voice") == {"S1"}
+    assert subjects(first, "payments.overdue") == {"4"}
+    flags_tab = sheet.tabs["Flags"]
+    row_of = {row[0]: i for i, row in enumerate(flags_tab.values) if i}
+    no_voice = next(
+        f.fingerprint for f in first.flags if f.check_id == "representation.decision_without_voice"
+    )
+
+    # Between the two syncs: an edit (the workshop lasted 3 hours, not 2), a staff status (the
+    # budget meeting's flag acknowledged), and a delete (person 1's attendance at the workshop
+    # removed: they were paid for it but were not there).
+    sessions, attendance = sheet.tabs["Sessions"].values, sheet.tabs["Attendance"].values
+    assert sessions[2][:3] == ["S2", "01/04/2026", "2"] and attendance[2][:2] == ["1", "S2"]
+    sessions[2][2] = "3"
+    del attendance[2]
+    flags_tab.values[row_of[no_voice]][1] = "acknowledged"
+
+    before = len(sheet.calls)
+    second = sync()
+    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet", "values:batchUpdate"]
+    assert state.known_flags(recipe.name)[no_voice].status is FlagStatus.ACKNOWLEDGED  # the status
+    assert flags_tab.values[row_of[no_voice]][1] == "acknowledged"
+    assert second.diff is not None
+    changed = {c.known.check_id: c for c in second.diff.changes}
+    assert {c.kind for c in second.diff.changes} == {ChangeKind.CHANGED, ChangeKind.NEW}
+    fee = changed["payments.overdue"].flag  # the edit: 3 hours at the workshop
+    assert fee is not None and fee.subject.id == "4" and '"hours": "3"' in fee.evidence_json
+    assert subjects(second, "payments.overpaid") == {"1"}  # the delete: paid, no longer there
+    assert changed["payments.overpaid"].kind is ChangeKind.NEW
+    assert second.diff.kept_by_staff == 1
+    before = len(sheet.calls)
+    third = sync()
+    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]
+    assert third.diff is not None and third.diff.changes == []
+    assert state.known_flags(recipe.name) == second.diff.next_state
