@@ -149,14 +149,17 @@ class Held(NamedTuple):
     """In the policy's time, of a kind the policy has no rate for."""
     kind: str
     hours: Decimal
+    fees: dict[Any, Due | None]
+    """The fee due for attending it, by the row's preparation (whole session) or its hours and
+    preparation, as found so far (None: nothing due)."""
 
 
 @dataclass
 class Scan:
     """What one pass over the attendance rows finds (200,000 rows at the benchmark's size)."""
 
-    dues: dict[tuple[str, PaymentKind], list[Ranked]]
-    """Everything owed, per person and kind, oldest session first."""
+    dues: dict[tuple[str, PaymentKind], dict[int, Due]]
+    """Everything owed, per person and kind: by the rank of the session it is owed for."""
     held: list[tuple[Session, SessionFacts]]
     """The sessions held by the run date, oldest first: a due's rank indexes this list."""
     projects: dict[str, str | None]
@@ -167,18 +170,22 @@ class Scan:
     time whose kind has no rate."""
 
     def total(self, person_id: str, kind: PaymentKind) -> Decimal:
-        return sum((r.due.amount for r in self.dues.get((person_id, kind), ())), ZERO)
+        return sum((due.amount for due in self.dues.get((person_id, kind), {}).values()), ZERO)
+
+    def ranked(self, person_id: str, kind: PaymentKind) -> list[Ranked]:
+        """The person's dues of one kind, oldest session first (sorted when a flag needs them)."""
+        return [Ranked(order, due) for order, due in sorted(self.dues.get((person_id, kind), {}).items())]
 
     def owed(self, person_id: str, kind: PaymentKind) -> list[Owed]:
         """The person's dues of one kind as sessions and amounts, oldest first."""
         held = self.held
-        return [Owed(held[r.order][0], r.due.amount) for r in self.dues.get((person_id, kind), ())]
+        return [Owed(held[r.order][0], r.due.amount) for r in self.ranked(person_id, kind)]
 
     def entitlements(self, person_id: str, kind: PaymentKind, policy: PaymentPolicy) -> list[Entitlement]:
         """The person's dues of one kind as entitlements a payment can be applied to, oldest first."""
         ents: list[Entitlement] = []
         fee = kind is PaymentKind.FEE
-        for order, due in self.dues.get((person_id, kind), ()):
+        for order, due in self.ranked(person_id, kind):
             session, on = self.held[order]
             rate = policy.rates[session.kind] if fee else None
             minimum = policy.minimum_hours if fee else ZERO
@@ -216,10 +223,11 @@ def scan_attendance(
     A repeated attendance row (same person, same session) counts once, the larger, so a row
     copied twice in a sheet does not double what someone is owed. Everything that depends only on
     the person or the session is worked out once per person or session, and each fee once per
-    distinct session kind, hours and preparation; the loop itself only looks things up.
+    distinct session kind, hours and preparation (and looked up by the session and the row's
+    preparation); the loop itself only looks things up.
     """
     held = sorted((s for s in sessions.values() if s.date <= run_date), key=lambda s: (s.date, s.id))
-    rate_texts = {kind: cash(rate) for kind, rate in policy.rates.items()}
+    rate_texts = {kind.value: cash(rate) for kind, rate in policy.rates.items()}
     # One object per project id, so the project test below is mostly an identity test.
     project_ids: dict[str, str] = {}
     info: dict[str, Held] = {}
@@ -229,7 +237,7 @@ def scan_attendance(
         rate = policy.rates.get(s.kind) if in_window else None
         unrated = in_window and s.kind not in policy.rates
         project_id = project_ids.setdefault(s.project_id, s.project_id)
-        info[s.id] = Held(order, project_id, rate, unrated, s.kind.value, s.hours)
+        info[s.id] = Held(order, project_id, rate, unrated, s.kind.value, s.hours, {})
         ranked.append((s, SessionFacts(s.date.isoformat(), s.kind.value, (run_date - s.date).days)))
     eligible = {pid for pid, p in people.items() if fee_eligible(p, policy)}
     voice_willing = {
@@ -242,70 +250,82 @@ def scan_attendance(
     prep_counts = policy.prep_counts
     expenses = policy.expenses_reimbursed
     fees: dict[tuple[str, Decimal, Decimal], Due | None] = {}
-    claims: dict[Decimal, Due] = {}
+
+    def fee(session: Held, worked: Decimal, prep: Decimal) -> Due | None:
+        """The fee for ``worked`` hours and ``prep`` at a session of this kind (None: nothing due).
+        Everything here depends only on the kind's rate and the values of the hours, not on how
+        they are written (2 or 2.0): evidence and messages normalise them."""
+        key = (session.kind, worked, prep)
+        due = fees.get(key, _MISSING)
+        if due is _MISSING:
+            assert session.rate is not None
+            paid_hours = max(minimum, worked + prep)
+            amount = (session.rate * paid_hours).quantize(CENT, rounding=ROUND_HALF_UP)
+            due = None
+            if amount > 0:
+                texts = DueTexts(
+                    cash(amount),
+                    rate_texts[session.kind],
+                    num(worked),
+                    num(prep),
+                    minimum_text,
+                    num(paid_hours),
+                )
+                due = Due(amount, worked, prep, paid_hours, texts)
+            fees[key] = due
+        return due
+
+    claims: dict[Decimal, Due | None] = {}
     # Person -> session rank -> due: the larger of repeated rows is kept.
     best_fee: dict[str, dict[int, Due]] = defaultdict(dict)
     best_expenses: dict[str, dict[int, Due]] = defaultdict(dict)
     # Person -> the project of every session they attended, or None once there are two.
     found: dict[str, str | None] = {}
     unresourced: dict[str, set[str]] = defaultdict(set)
+    get_info, seen_project = info.get, found.get
 
-    for row in dataset.attendance:
-        sid = row.session_id
-        session_info = info.get(sid)
+    # Attendance's five fields in their declared order: unpacked, not read by name, as this loop runs
+    # once per register row.
+    for pid, sid, hours, prep, claimed in dataset.attendance:
+        session_info = get_info(sid)
         if session_info is None:
             continue
-        order, project_id, rate, unrated, kind, session_hours = session_info
-        pid = row.person_id
-        seen = found.get(pid, _MISSING)
+        order, project_id, rate, unrated, _, session_hours, session_fees = session_info
+        seen = seen_project(pid, _MISSING)
         if seen is not project_id and seen is not None:
             found[pid] = project_id if seen is _MISSING or seen == project_id else None
         if unrated and pid in voice_willing:
             unresourced[sid].add(pid)
         if rate is not None and pid in eligible:
-            worked = row.hours
-            if worked is None:
-                worked = session_hours
-            prep = row.prep_hours if prep_counts else ZERO
-            due = fees.get((kind, worked, prep), _MISSING)
+            if not prep_counts:
+                prep = ZERO
+            key = prep if hours is None else (hours, prep)
+            due = session_fees.get(key, _MISSING)
             if due is _MISSING:
-                # Everything below depends only on the kind's rate and the values of the hours, not
-                # on how they are written (2 or 2.0): evidence and messages normalise them.
-                paid_hours = max(minimum, worked + prep)
-                amount = (rate * paid_hours).quantize(CENT, rounding=ROUND_HALF_UP)
-                due = None
-                if amount > 0:
-                    texts = DueTexts(
-                        cash(amount),
-                        rate_texts[ranked[order][0].kind],
-                        num(worked),
-                        num(prep),
-                        minimum_text,
-                        num(paid_hours),
-                    )
-                    due = Due(amount, worked, prep, paid_hours, texts)
-                fees[(kind, worked, prep)] = due
+                due = session_fees[key] = fee(session_info, session_hours if hours is None else hours, prep)
             if due is not None:
                 mine = best_fee[pid]
                 old = mine.get(order)
                 if old is None or due > old:
                     mine[order] = due
         if expenses:
-            claimed = row.expenses_claimed
-            if claimed > ZERO:
-                due = claims.get(claimed)
-                if due is None:
+            due = claims.get(claimed, _MISSING)
+            if due is _MISSING:
+                due = None
+                if claimed > ZERO:
                     quantized = claimed.quantize(CENT, rounding=ROUND_HALF_UP)
-                    due = claims[claimed] = Due(quantized, ZERO, ZERO, ZERO, DueTexts(cash(quantized)))
+                    due = Due(quantized, ZERO, ZERO, ZERO, DueTexts(cash(quantized)))
+                claims[claimed] = due
+            if due is not None:
                 mine = best_expenses[pid]
                 old = mine.get(order)
                 if old is None or due > old:
                     mine[order] = due
 
-    dues: dict[tuple[str, PaymentKind], list[Ranked]] = {}
+    dues: dict[tuple[str, PaymentKind], dict[int, Due]] = {}
     for kind, best in ((PaymentKind.FEE, best_fee), (PaymentKind.EXPENSES, best_expenses)):
         for pid, by_order in best.items():
-            dues[(pid, kind)] = [Ranked(order, due) for order, due in sorted(by_order.items())]
+            dues[(pid, kind)] = by_order
     return Scan(dues, ranked, found, unresourced)
 
 
