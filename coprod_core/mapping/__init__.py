@@ -28,26 +28,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag
 from coprod_core.mapping.entities import (
     AttendanceRecords,
+    FirstUse,
     PaymentRecords,
     PeopleRecords,
     ProjectRecords,
+    Records,
     SessionRecords,
     map_rows,
 )
 from coprod_core.mapping.fields import EntityCount, FieldReader
 from coprod_core.mapping.problems import Problems
 from coprod_core.mapping.references import NearIds, Refs
-from coprod_core.model import NO_PLAN_BEFORE, Dataset, Project
+from coprod_core.model import NO_PLAN_BEFORE, Attendance, Dataset, Payment, Person, Project, Session
 from coprod_core.recipe import Entity, InlineProject, Recipe
 from coprod_core.rows import Row, RowBlock
 from coprod_core.voice import say
 
-__all__ = ["MAPPING_ORDER", "EntityCount", "Mapped", "map_dataset"]
+__all__ = ["MAPPING_ORDER", "DatasetMapper", "EntityCount", "Mapped", "map_dataset"]
 
 MAPPING_ORDER: tuple[Entity, ...] = (
     Entity.PEOPLE,
@@ -72,16 +75,33 @@ def map_dataset(recipe: Recipe, rows: Mapping[Entity, Iterable[Row | RowBlock]])
 
     ``rows`` are iterated once each, in :data:`MAPPING_ORDER`, so they may be read lazily. Each
     item is a :class:`Row` or a :class:`RowBlock` of a table's rows (read column by column)."""
-    with collector_paused():
-        return _map_dataset(recipe, rows)
+    return DatasetMapper(recipe).map(rows)
 
 
-def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Iterable[Row | RowBlock]]) -> Mapped:
-    problems = Problems()
-    counts: dict[Entity, EntityCount] = {}
-    ids: dict[str, str] = {}
+class DatasetMapper:
+    """One mapping of a recipe's rows, with what it learnt kept: each entity's reader and records
+    (the ids read, and those on rows that could not be used), the key each used row claimed, and
+    the records built. :mod:`coprod_core.live` maps rows that change later on top of it, as a whole
+    run would have mapped them."""
 
-    def reader(entity: Entity) -> FieldReader | None:
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.problems = Problems()
+        self.counts: dict[Entity, EntityCount] = {}
+        self.ids: dict[str, str] = {}
+        self.records: dict[Entity, Records[Any]] = {}
+        """Each mapped entity's records object (its reader, admission and building rules)."""
+        self.claimed: dict[Entity, FirstUse] = {}
+        """Entity -> where each record key was first used."""
+        self.built: dict[Entity, list[Any]] = {}
+        self.refs: Refs | None = None
+
+    def map(self, rows: Mapping[Entity, Iterable[Row | RowBlock]]) -> Mapped:
+        with collector_paused():
+            return self._map(rows)
+
+    def _reader(self, entity: Entity, rows: Mapping[Entity, Iterable[Row | RowBlock]]) -> FieldReader | None:
+        recipe, counts = self.recipe, self.counts
         spec = recipe.entities.get(entity)
         if spec is None:
             if entity in rows:
@@ -90,63 +110,85 @@ def _map_dataset(recipe: Recipe, rows: Mapping[Entity, Iterable[Row | RowBlock]]
                     counts[entity] = EntityCount(read=got, rejected=got)
             return None
         kept = {"roles": _role_unknown_words(recipe)} if entity is Entity.PEOPLE else None
-        made = FieldReader(entity, spec, problems, ids, kept)
+        made = FieldReader(entity, spec, self.problems, self.ids, kept)
         counts[entity] = made.count
         return made
 
-    def entity_rows(entity: Entity) -> Iterable[Row | RowBlock]:
-        return rows.get(entity, ())
+    def _rows(self, records: Records[Any], rows: Iterable[Row | RowBlock]) -> list[Any]:
+        entity = records.reader.entity
+        self.records[entity] = records
+        first = self.claimed.setdefault(entity, FirstUse())
+        self.built[entity] = map_rows(records, rows, first)
+        return self.built[entity]
 
-    people_reader = reader(Entity.PEOPLE)
-    people_records = PeopleRecords(people_reader) if people_reader else None
-    people = map_rows(people_records, entity_rows(Entity.PEOPLE)) if people_records else []
-    person_ids = {p.id for p in people}
-    near_people = NearIds(person_ids)
+    def _map(self, rows: Mapping[Entity, Iterable[Row | RowBlock]]) -> Mapped:
+        recipe = self.recipe
 
-    projects_reader = reader(Entity.PROJECTS)
-    if projects_reader is None:
-        projects = [_inline_project(p) for p in recipe.projects]
-        counts[Entity.PROJECTS] = EntityCount(read=len(projects), used=len(projects))
-    else:
-        projects = map_rows(ProjectRecords(projects_reader, near_people), entity_rows(Entity.PROJECTS))
+        def entity_rows(entity: Entity) -> Iterable[Row | RowBlock]:
+            return rows.get(entity, ())
 
-    sessions_reader = reader(Entity.SESSIONS)
-    session_records = SessionRecords(sessions_reader, projects) if sessions_reader else None
-    sessions = map_rows(session_records, entity_rows(Entity.SESSIONS)) if session_records else []
-    session_ids = {s.id for s in sessions}
-    refs = Refs(
-        person_ids,
-        people_records.rejected if people_records else set(),
-        session_ids,
-        session_records.rejected if session_records else set(),
-        near_people,
-        NearIds(session_ids),
-    )
+        people_reader = self._reader(Entity.PEOPLE, rows)
+        people_records = PeopleRecords(people_reader) if people_reader else None
+        people = self._rows(people_records, entity_rows(Entity.PEOPLE)) if people_records else []
+        person_ids = {p.id for p in people}
+        near_people = NearIds(person_ids)
 
-    attendance_reader = reader(Entity.ATTENDANCE)
-    attendance = (
-        map_rows(AttendanceRecords(attendance_reader, refs), entity_rows(Entity.ATTENDANCE))
-        if attendance_reader
-        else []
-    )
-    payments_reader = reader(Entity.PAYMENTS)
-    payments = (
-        map_rows(PaymentRecords(payments_reader, refs), entity_rows(Entity.PAYMENTS))
-        if payments_reader
-        else []
-    )
+        projects_reader = self._reader(Entity.PROJECTS, rows)
+        if projects_reader is None:
+            projects = [_inline_project(p) for p in recipe.projects]
+            self.counts[Entity.PROJECTS] = EntityCount(read=len(projects), used=len(projects))
+            self.built[Entity.PROJECTS] = projects
+        else:
+            projects = self._rows(ProjectRecords(projects_reader, near_people), entity_rows(Entity.PROJECTS))
 
-    dataset = Dataset.model_construct(
-        people=tuple(people),
-        projects=tuple(projects),
-        sessions=tuple(sessions),
-        attendance=tuple(attendance),
-        payments=tuple(payments),
-        baseline=dict(recipe.baseline),
-        policy=recipe.policy,
-        recorded=_recorded(recipe),
-    )
-    return Mapped(dataset=dataset, problems=problems.flags, counts=counts)
+        sessions_reader = self._reader(Entity.SESSIONS, rows)
+        session_records = SessionRecords(sessions_reader, projects) if sessions_reader else None
+        sessions = self._rows(session_records, entity_rows(Entity.SESSIONS)) if session_records else []
+        session_ids = {s.id for s in sessions}
+        refs = self.refs = Refs(
+            person_ids,
+            people_records.rejected if people_records else set(),
+            session_ids,
+            session_records.rejected if session_records else set(),
+            near_people,
+            NearIds(session_ids),
+        )
+
+        attendance_reader = self._reader(Entity.ATTENDANCE, rows)
+        attendance = (
+            self._rows(AttendanceRecords(attendance_reader, refs), entity_rows(Entity.ATTENDANCE))
+            if attendance_reader
+            else []
+        )
+        payments_reader = self._reader(Entity.PAYMENTS, rows)
+        payments = (
+            self._rows(PaymentRecords(payments_reader, refs), entity_rows(Entity.PAYMENTS))
+            if payments_reader
+            else []
+        )
+        dataset = self.dataset(people, projects, sessions, attendance, payments)
+        return Mapped(dataset=dataset, problems=self.problems.flags, counts=self.counts)
+
+    def dataset(
+        self,
+        people: Iterable[Person],
+        projects: Iterable[Project],
+        sessions: Iterable[Session],
+        attendance: Iterable[Attendance],
+        payments: Iterable[Payment],
+    ) -> Dataset:
+        """The dataset of these records, with the recipe's baseline, policy and what it records."""
+        recipe = self.recipe
+        return Dataset.model_construct(
+            people=tuple(people),
+            projects=tuple(projects),
+            sessions=tuple(sessions),
+            attendance=tuple(attendance),
+            payments=tuple(payments),
+            baseline=dict(recipe.baseline),
+            policy=recipe.policy,
+            recorded=_recorded(recipe),
+        )
 
 
 def _inline_project(p: InlineProject) -> Project:

@@ -137,14 +137,15 @@ class FirstUse:
         return f"{placed.source} row {placed.numbers[at - placed.start]}"
 
 
-def map_rows(records: Records[T], rows: Iterable[Row | RowBlock]) -> list[T]:
+def map_rows(records: Records[T], rows: Iterable[Row | RowBlock], first: FirstUse | None = None) -> list[T]:
     """Every row read, admitted, claimed by its key and built: the records of the rows used.
 
     A block of rows goes to the entity's :meth:`Records.bulk`, which builds the records of the rows
-    that need no flag and hands every other row to this same loop (``one``), in order."""
+    that need no flag and hands every other row to this same loop (``one``), in order. ``first``:
+    the keys rows mapped before these claimed (kept and extended), for rows mapped after others."""
     reader = records.reader
     fields, admit, build = reader.fields, records.admit, records.build
-    first = FirstUse()
+    first = FirstUse() if first is None else first
     out: list[T] = []
     read = rejected = 0
 

@@ -37,6 +37,10 @@ class NearIds:
                 self._by_loose.setdefault(_loose_id(rid), []).append(rid)
         return [rid for rid in self._by_loose.get(_loose_id(found), ()) if rid != found]
 
+    def forget(self) -> None:
+        """The known ids changed (a row added or removed later): build the look-up again when asked."""
+        self._by_loose = None
+
     def hint(self, found: str) -> str:
         """' (did you mean 007?)', or '' when no known id is that close."""
         near = self.near(found)
