@@ -47,7 +47,10 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from coprod.connectors.base import Delivery
 
 from webhook_load import (
     CONF,
@@ -91,14 +94,16 @@ def worker_main(number: int) -> None:
 
     took = [0.0]
 
-    def recheck(name: str, path: Path) -> int:
+    def recheck(name: str, path: Path, deliveries: Sequence[Delivery] = ()) -> int:
         state.write_text("busy")
         started = time.monotonic()
         try:
-            return bench_recheck(name, path)
+            return bench_recheck(name, path, deliveries)
         finally:
             took[0] = time.monotonic() - started
             state.write_text("idle")
+
+    recheck.takes_deliveries = True  # type: ignore[attr-defined]
 
     settings = dataclasses.replace(
         WebhookSettings.from_env(), recheck=recheck, lease_seconds=float(os.environ["BENCH_LEASE"])

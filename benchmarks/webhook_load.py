@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from coprod.connectors.base import Connector, Page, WriteReport
+from coprod.connectors.base import Connector, Delivery, Page, UnitChange, WriteReport
 from coprod_core.lifecycle import FlagChange
 from coprod_core.recipe import Entity, EntitySpec
 from coprod_core.rows import Row
@@ -71,8 +71,95 @@ CREATE TABLE IF NOT EXISTS writes (subject_id TEXT, fingerprint TEXT, kind TEXT,
 """
 
 
-def recipe_text(name: str) -> str:
-    return RECIPE.replace('name = "NAME"', f'name = "{name}"')
+SIZED_RECIPE = """
+name = "NAME"
+
+[sources.platform]
+connector = "bench"
+
+[entities.people]
+source = "platform"
+fields = { id = "ID", roles = "Role", payment_preference = "Payment", benefits_opt_in = "Benefits" }
+demographics = { ethnicity = "Ethnic group", age_band = "Age band" }
+
+[entities.projects]
+source = "platform"
+fields = { id = "ID", name = "Name", label = "Label", plan_drafted = "Plan drafted" }
+
+[entities.sessions]
+source = "platform"
+fields = { id = "ID", project_id = "Project", date = "Date", hours = "Hours", kind = "Kind", stage = "Stage", decision_taken = "Decision" }
+
+[entities.attendance]
+source = "platform"
+fields = { person_id = "Person", session_id = "Session", prep_hours = "Prep", expenses_claimed = "Expenses" }
+
+[entities.payments]
+source = "platform"
+fields = { id = "ID", person_id = "Person", amount = "Amount", date = "Date", kind = "Type" }
+
+[policy]
+pay_within_days = 30
+minimum_hours = 1
+eligible_roles = ["lived_experience", "carer"]
+
+[policy.rates]
+decision_meeting = 25
+steering_group = 25
+co_design_workshop = 25
+focus_group = 20
+
+[baseline.ethnicity]
+source = "synthetic"
+as_of = "2026-03-31"
+shares = { white = 0.62, asian = 0.19, black = 0.11, mixed = 0.05, other = 0.03 }
+
+[webhook]
+secret_env = "BENCH_WEBHOOK_SECRET"
+"""
+"""The core benchmark's organisation (``synth.py``, as rows: ``synth_rows.py``) behind the bench
+connector, at the size ``BENCH_SIZE`` gives (1: 10,000 people, 2,000 sessions, 200,000
+attendances, 50,000 payments); each delivery adds a decision meeting of project P0 that only staff
+attended, which raises one flag (``representation.decision_without_voice``) about session ``B<n>``."""
+SIZE_ENV = "BENCH_SIZE"
+STAFF = "STAFF-1"
+
+
+def recipe_text(name: str, sized: bool = False) -> str:
+    return (SIZED_RECIPE if sized else RECIPE).replace('name = "NAME"', f'name = "{name}"')
+
+
+_ORGANISATIONS: dict[float, dict[Entity, list[Row]]] = {}
+
+
+def organisation(size: float) -> dict[Entity, list[Row]]:
+    """The synthetic organisation at ``size`` as rows, made once per process (deterministic)."""
+    if size not in _ORGANISATIONS:
+        import synth
+        import synth_rows
+
+        data = synth.dataset(
+            int(10_000 * size), int(2_000 * size), int(200_000 * size), int(50_000 * size), seed=7
+        )
+        rows = synth_rows.rows(data)
+        rows[Entity.PEOPLE].append(Row("people row staff", {"ID": STAFF, "Role": "frontline_staff"}, "staff"))
+        _ORGANISATIONS[size] = rows
+    return _ORGANISATIONS[size]
+
+
+def bench_session(n: int, sized: bool) -> tuple[Row, Row]:
+    """Delivery ``n``'s session (a decision taken with only staff present) and its attendance row."""
+    if not sized:
+        session = {"ID": f"S{n}", "Project": "P1", "Date": f"{1 + n % 28:02d}/03/2026", "Hours": "2",
+                   "Kind": "decision_meeting", "Decision taken": "Yes", "Decision": f"budget line {n}"}  # fmt: skip
+        return Row(f"sessions row {n + 2}", session, f"b{n}"), Row(
+            f"attendance row {n + 2}", {"Person": "1", "Session": f"S{n}"}, f"b{n}"
+        )
+    session = {"ID": f"B{n}", "Project": "P0", "Date": f"{1 + n % 28:02d}/03/2026", "Hours": "2",
+               "Kind": "decision meeting", "Stage": "design", "Decision": "yes"}  # fmt: skip
+    return Row(f"sessions row b{n}", session, f"b{n}"), Row(
+        f"attendance row b{n}", {"Person": STAFF, "Session": f"B{n}"}, f"b{n}"
+    )
 
 
 def platform_db(folder: Path, recipe: str) -> sqlite3.Connection:
@@ -88,29 +175,48 @@ def platform_db(folder: Path, recipe: str) -> sqlite3.Connection:
 
 
 class BenchConnector(Connector):
-    """A platform held in ``platform/RECIPE.sqlite``: sessions to read, and a log of flags written back."""
+    """A platform held in ``platform/RECIPE.sqlite``: sessions to read, and a log of flags written back.
+
+    It understands the benchmark's deliveries (Google Sheets notices naming row ``n + 2`` for session
+    ``n``): the webhook worker reads that one session (:meth:`changes_for`), as it reads one row of
+    a real sheet. With ``BENCH_SIZE`` set, the synthetic organisation is read too."""
 
     kind = "bench"
+    platform = "sheets"
 
     def _db(self) -> sqlite3.Connection:
         return platform_db(Path(self.context.env["BENCH_DIR"]), self.context.recipe.name)
 
+    def _size(self) -> float | None:
+        size = self.context.env.get(SIZE_ENV)
+        return float(size) if size else None
+
     def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
-        if entity is Entity.PEOPLE:
+        size = self._size()
+        if size is not None:
+            yield Page(list(organisation(size).get(entity, [])))
+        elif entity is Entity.PEOPLE:
             yield Page([Row("people row 2", {"ID": "1", "Role": "frontline_staff"})])
+            return
+        if entity not in (Entity.SESSIONS, Entity.ATTENDANCE):
             return
         conn = self._db()
         ns = [r[0] for r in conn.execute("SELECT n FROM sessions ORDER BY n")]
         conn.close()
-        if entity is Entity.SESSIONS:
-            rows = [
-                {"ID": f"S{n}", "Project": "P1", "Date": f"{1 + n % 28:02d}/03/2026", "Hours": "2",
-                 "Kind": "decision_meeting", "Decision taken": "Yes", "Decision": f"budget line {n}"}
-                for n in ns
-            ]  # fmt: skip
-        else:
-            rows = [{"Person": "1", "Session": f"S{n}"} for n in ns]
-        yield Page([Row(f"{entity.value} row {i + 2}", v) for i, v in enumerate(rows)])
+        pick = 0 if entity is Entity.SESSIONS else 1
+        yield Page([bench_session(n, size is not None)[pick] for n in ns])
+
+    def changes_for(self, delivery: Delivery) -> list[UnitChange] | None:
+        notice = delivery.notice or {"row": int(delivery.subject.split()[1])}
+        n = int(notice["row"]) - 2
+        conn = self._db()
+        there = conn.execute("SELECT 1 FROM sessions WHERE n = ?", (n,)).fetchone()
+        conn.close()
+        session, attendance = bench_session(n, self._size() is not None)
+        return [
+            UnitChange(Entity.SESSIONS, f"b{n}", (session,) if there else ()),
+            UnitChange(Entity.ATTENDANCE, f"b{n}", (attendance,) if there else ()),
+        ]
 
     def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
         now = time.time()
@@ -129,15 +235,28 @@ def register() -> None:
     registry.CONNECTORS["bench"] = "webhook_load:BenchConnector"
 
 
-def bench_recheck(name: str, path: Path) -> int:
-    """The production re-check (``sync_recheck``: the real sync), with any traceback shown."""
-    from coprod.webhook_app.settings import sync_recheck
+class BenchRecheck:
+    """The production re-check (``live_recheck``: the dataset held in memory, the change taken in),
+    or with ``whole`` the re-check as it was before it (``sync_recheck``: a whole sync a delivery),
+    with any traceback shown."""
 
-    try:
-        return sync_recheck(name, path)
-    except Exception:
-        traceback.print_exc()  # the app logs only the error's kind; the benchmark wants to see it all
-        raise
+    takes_deliveries = True
+
+    def __init__(self, whole: bool = False) -> None:
+        self.whole = whole
+
+    def __call__(self, name: str, path: Path, deliveries: Sequence[Delivery] = ()) -> int:
+        from coprod.webhook_app.settings import live_recheck, sync_recheck
+
+        try:
+            return sync_recheck(name, path) if self.whole else live_recheck(name, path, deliveries)
+        except Exception:
+            traceback.print_exc()  # the app logs only the error's kind; the benchmark wants to see it all
+            raise
+
+
+bench_recheck = BenchRecheck()
+bench_whole_recheck = BenchRecheck(whole=True)
 
 
 class Written(NamedTuple):
@@ -148,7 +267,7 @@ class Written(NamedTuple):
     fingerprint on a real platform, so nothing is duplicated there, but work done twice)."""
 
 
-def flags_written(folder: Path, recipes: Sequence[str]) -> Written:
+def flags_written(folder: Path, recipes: Sequence[str], prefix: str = "S") -> Written:
     first: dict[int, float] = {}
     again = 0
     for recipe in recipes:
@@ -158,16 +277,18 @@ def flags_written(folder: Path, recipes: Sequence[str]) -> Written:
         ).fetchall()
         db.close()
         for subject, at, new in rows:
-            if subject.startswith("S") and subject[1:].isdigit():
-                first[int(subject[1:])] = at
+            if subject.startswith(prefix) and subject[len(prefix) :].isdigit():
+                first[int(subject[len(prefix) :])] = at
                 again += max(0, int(new or 0) - 1)
     return Written(first, again)
 
 
-def wait_for_flags(folder: Path, recipes: Sequence[str], expected: int, timeout: float = 180.0) -> Written:
+def wait_for_flags(
+    folder: Path, recipes: Sequence[str], expected: int, timeout: float = 180.0, prefix: str = "S"
+) -> Written:
     deadline = time.monotonic() + timeout
     while True:
-        written = flags_written(folder, recipes)
+        written = flags_written(folder, recipes, prefix)
         if len(written.first) >= expected or time.monotonic() > deadline:
             return written
         time.sleep(0.5)

@@ -21,10 +21,11 @@ from typing import Any, ClassVar, NamedTuple, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from coprod_core.lifecycle import FlagChange, StaffStatuses
+from coprod_core.live import UnitChange
 from coprod_core.recipe import Entity, EntitySpec, Recipe, RecipeProblem, describe_errors
 from coprod_core.rows import Row
 
-__all__ = ["Row"]  # re-exported: connectors build rows
+__all__ = ["Row", "UnitChange"]  # re-exported: connectors build them
 
 
 class ConnectorError(Exception):
@@ -62,6 +63,16 @@ class SourceUnreadable(SourceUnavailable):
     in another encoding or delimiter, empty, or with a broken header row. Exit 3 like an
     unreachable source: the data needs fixing (or the recipe must say how to read it). A recipe
     that maps a column, tab or sheet the data does not have stays a ConfigError (2)."""
+
+
+class Delivery(NamedTuple):
+    """A webhook delivery, as the worker hands it to a connector: which platform sent it, what the
+    inbox keeps of it (``subject``: ids only), and the notice or submission it carried when the
+    worker got it in memory (None in a worker running apart: bodies are never written to disk)."""
+
+    platform: str
+    subject: str
+    notice: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +304,15 @@ class Connector(ABC):
 
         Called once per sync run for each write-back source, with an empty batch when nothing of it
         changed (return at once then, unless the tool shows a view of the flags to bring up to date)."""
+
+    platform: ClassVar[str | None] = None
+    """The webhook deliveries this connector understands (``kobotoolbox``, ``civicrm``, ``sheets``)."""
+
+    def changes_for(self, delivery: Delivery) -> list[UnitChange] | None:
+        """What one webhook delivery changed, read as cheaply as the platform allows (a CiviCRM
+        record, a Sheets row; nothing for a KoboToolbox submission, which is the body), for the
+        webhook worker that holds the rest. None: it cannot tell, so everything is read."""
+        return None
 
     tells_changes: ClassVar[bool] = False
     """The source can tell cheaply whether anything changed since its last whole read

@@ -40,10 +40,12 @@ from coprod.connectors.base import (
     ConnectorEntityOptions,
     ConnectorError,
     ConnectorOptions,
+    Delivery,
     EntityContext,
     Page,
     Row,
     SourceUnavailable,
+    UnitChange,
     Variable,
     WriteReport,
 )
@@ -254,8 +256,15 @@ def _int_or_none(value: Any) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _notice_in(subject: str) -> dict[str, Any] | None:
+    """The notice a subject the inbox kept says (``Participant 33 edit``), for a worker without it."""
+    found = re.fullmatch(r"(\w+) (\d+) (create|edit|delete)", subject.strip())
+    return {"entity": found[1], "id": int(found[2]), "action": found[3]} if found else None
+
+
 class CiviCRMConnector(Connector):
     kind = "civicrm"
+    platform = "civicrm"
     Options = CiviCRMOptions
     EntityOptions = CiviEntityOptions
 
@@ -420,6 +429,29 @@ class CiviCRMConnector(Connector):
             entity
             for entity, spec in self.context.recipe.entities.items()
             if spec.source == self.name and (spec.location or DEFAULT_LOCATION[entity]) == api_entity
+        ]
+
+    def changes_for(self, delivery: Delivery) -> list[UnitChange] | None:
+        """A notice ``{entity, id, action}``: the record it names, read (one request per entity of
+        the recipe read from that API entity; none for a delete, the record is gone). A group
+        membership's notice names the membership, not the contact: everything is read then."""
+        if delivery.platform != self.platform:
+            return []
+        notice = delivery.notice or _notice_in(delivery.subject)
+        if notice is None:
+            return None
+        api_entity, action = str(notice.get("entity") or ""), str(notice.get("action") or "")
+        record_id = _int_or_none(notice.get("id"))
+        if api_entity == "GroupContact" or record_id is None:
+            return None
+        specs = self.context.recipe.entities
+        return [
+            UnitChange(
+                entity,
+                str(record_id),
+                () if action == "delete" else tuple(self.read_record(entity, specs[entity], record_id)),
+            )
+            for entity in self.entities_of(api_entity)
         ]
 
     def read_record(self, entity: Entity, spec: EntitySpec, record_id: int) -> list[Row]:

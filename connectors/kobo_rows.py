@@ -203,11 +203,19 @@ def _apply(
 
 
 def build_rows(
-    entity: Entity, spec: EntitySpec, plan: Plan, submissions: Sequence[Mapping[str, Any]]
+    entity: Entity,
+    spec: EntitySpec,
+    plan: Plan,
+    submissions: Sequence[Mapping[str, Any]],
+    among: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[Row]:
-    """Rows for an entity: one per submission, or one per repeat entry with the parent's answers."""
+    """Rows for an entity: one per submission, or one per repeat entry with the parent's answers.
+
+    ``among``: the submissions whose questions the recipe's names are found in (default: these), so
+    one submission taken alone is read as it is read with the rest of its form."""
     where = f"[entities.{entity.value}]"
-    parent_keys = key_union(submissions)
+    among = submissions if among is None else among
+    parent_keys = key_union(among)
     if plan.repeat is None:
         resolved = _resolve_all(plan.names, [parent_keys], where)
         rows = []
@@ -219,12 +227,12 @@ def build_rows(
             )
         return rows
 
-    list_keys = {k for sub in submissions for k, v in sub.items() if isinstance(v, list) and not is_system(k)}
+    list_keys = {k for sub in among for k, v in sub.items() if isinstance(v, list) and not is_system(k)}
     repeat_key = resolve(plan.repeat, list_keys)
     if repeat_key is None:
         return []  # no submission has an entry in this repeat yet
     entries_of = [[e for e in (sub.get(repeat_key) or []) if isinstance(e, Mapping)] for sub in submissions]
-    entry_keys = key_union(e for entries in entries_of for e in entries)
+    entry_keys = key_union(e for sub in among for e in (sub.get(repeat_key) or []) if isinstance(e, Mapping))
     resolved = _resolve_all(plan.names, [entry_keys, parent_keys], where)
     word = "attendee" if entity is Entity.ATTENDANCE else "entry"
     rows = []

@@ -34,8 +34,10 @@ from coprod.connectors.base import (
     ConnectorContext,
     ConnectorError,
     ConnectorOptions,
+    Delivery,
     Page,
     SourceUnavailable,
+    UnitChange,
     Variable,
     WriteReport,
 )
@@ -258,6 +260,7 @@ class _Details(NamedTuple):
 
 class KoboConnector(Connector):
     kind = "kobotoolbox"
+    platform = "kobotoolbox"
     Options = KoboOptions
     EntityOptions = KoboEntityOptions
     tells_changes = True
@@ -679,6 +682,48 @@ class KoboConnector(Connector):
         self._save_snapshot(asset, after)
         log.info("asset %s: read %d new or changed submission(s), %d deleted", asset, len(fresh), len(gone))
         return subs
+
+    def changes_for(self, delivery: Delivery) -> list[UnitChange] | None:
+        """A REST Service delivery is the whole submission: taken as it is, nothing read. Without it
+        (a worker running apart from the app, which keeps no bodies), what changed in each held
+        form since the last read, asked of the server (two requests a form when nothing did)."""
+        if delivery.platform != self.platform:
+            return []
+        body = delivery.notice
+        if body is not None:
+            asset = str(body.get("_xform_id_string") or "")
+            held = self._assets.get(asset)
+            if held is None or "_id" not in body:
+                return None  # a form this source does not hold (or not a submission): read everything
+            sub = dict(body)
+            sid = submission_id(sub)
+            held.submissions = deduplicate([*(s for s in held.submissions if submission_id(s) != sid), sub])
+            self._remember_facts(asset, [sub], among=held.submissions)
+            return self._units(asset, {sid}, held.submissions)
+        out: list[UnitChange] = []
+        for asset, held in list(self._assets.items()):
+            before = {submission_id(s): version_digest(s) for s in held.submissions}
+            self._info.pop(asset, None)
+            self._checked.pop(asset, None)
+            held.submissions = self._refresh(asset, held.submissions)
+            now = {submission_id(s): version_digest(s) for s in held.submissions}
+            changed = {sid for sid in before.keys() | now.keys() if before.get(sid) != now.get(sid)}
+            out.extend(self._units(asset, changed, held.submissions))
+        return out
+
+    def _units(self, asset: str, sids: set[int], submissions: list[dict[str, Any]]) -> list[UnitChange]:
+        """Each entity's rows of these submissions now (none for one that is gone)."""
+        by_id = {submission_id(s): s for s in submissions}
+        out = []
+        for entity, spec in self._my_entities().items():
+            if spec.location != asset:
+                continue
+            plan = plan_for(entity, spec, entity_options(entity, spec))
+            for sid in sorted(sids):
+                sub = by_id.get(sid)
+                rows = build_rows(entity, spec, plan, [sub], among=submissions) if sub is not None else []
+                out.append(UnitChange(entity, str(sid), tuple(rows)))
+        return out
 
     def nothing_changed(self) -> bool:
         """Whether every form of this source is as the last read left it (asked before a run that

@@ -149,6 +149,11 @@ class StateStore(ABC):
     def save_flags(self, recipe: str, flags: dict[str, KnownFlag]) -> None:
         """Replace the recipe's remembered flags with ``flags`` in one transaction."""
 
+    @abstractmethod
+    def update_flags(self, recipe: str, flags: dict[str, KnownFlag]) -> None:
+        """Add or replace these of the recipe's flags, leaving the others as they are (a webhook
+        re-check changes a few of many thousands), in one transaction."""
+
     # cursors, counts, meta -----------------------------------------------------------------------
     @abstractmethod
     def get_cursor(self, recipe: str, source: str, entity: str) -> str | None: ...

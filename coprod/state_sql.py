@@ -104,22 +104,18 @@ class SQLStateStore(StateStore):
             sql.run("DELETE FROM flags WHERE recipe = ?", (recipe,))
             sql.run_many(
                 f"INSERT INTO flags ({', '.join(FLAG_COLUMNS)}) VALUES ({', '.join('?' * len(FLAG_COLUMNS))})",
-                [
-                    (
-                        recipe,
-                        k.fingerprint,
-                        k.check_id,
-                        k.severity.value,
-                        k.subject_kind.value,
-                        k.subject_id,
-                        k.project_id,
-                        k.facts_digest,
-                        k.status.value,
-                        k.first_seen.isoformat(),
-                        k.last_seen.isoformat(),
-                    )
-                    for k in flags.values()
-                ],
+                _flag_rows(recipe, flags),
+            )
+
+    def update_flags(self, recipe: str, flags: dict[str, KnownFlag]) -> None:
+        if not flags:
+            return
+        rest = [c for c in FLAG_COLUMNS if c not in ("recipe", "fingerprint")]
+        with self._tx() as sql:
+            sql.run_many(
+                f"INSERT INTO flags ({', '.join(FLAG_COLUMNS)}) VALUES ({', '.join('?' * len(FLAG_COLUMNS))}) "
+                f"ON CONFLICT (recipe, fingerprint) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in rest)}",
+                _flag_rows(recipe, flags),
             )
 
     # cursors, counts, meta -----------------------------------------------------------------------
@@ -222,3 +218,22 @@ def _plain(row: Sequence[Any]) -> Iterator[Any]:
     """Values as both engines take them back: dates as ISO text."""
     for v in row:
         yield v.isoformat() if isinstance(v, date) else v
+
+
+def _flag_rows(recipe: str, flags: dict[str, KnownFlag]) -> list[tuple[object, ...]]:
+    return [
+        (
+            recipe,
+            k.fingerprint,
+            k.check_id,
+            k.severity.value,
+            k.subject_kind.value,
+            k.subject_id,
+            k.project_id,
+            k.facts_digest,
+            k.status.value,
+            k.first_seen.isoformat(),
+            k.last_seen.isoformat(),
+        )
+        for k in flags.values()
+    ]

@@ -30,7 +30,7 @@ from coprod_core.checks.consultation import Assessment
 from coprod_core.checks.representation import ProjectProfile
 from coprod_core.flags import Flag, SubjectKind, digest, sort_flags
 from coprod_core.lifecycle import Diff, FlagChange, StaffStatuses, diff_flags, status_warnings
-from coprod_core.mapping import EntityCount, map_dataset
+from coprod_core.mapping import DatasetMapper, EntityCount
 from coprod_core.model import Dataset
 from coprod_core.recipe import Entity, EntitySpec, Recipe
 from coprod_core.rows import Row, RowBlock
@@ -184,6 +184,9 @@ def shrunk(previous: Mapping[str, int], current: Mapping[str, EntityCount]) -> l
     return out
 
 
+GENERATION = "sync:flags-saved-by"
+"""Meta key: the run that last saved the recipe's flags (a webhook worker holding a dataset reads
+it again when another run saved flags since it last looked)."""
 SETTLED = "sync:settled"
 """Meta key: the day and recipe of the last sync that read, checked and wrote everything."""
 
@@ -215,9 +218,12 @@ def run(
     lock_timeout: float = 10.0,
     progress: ProgressFn | None = None,
     full: bool = False,
+    mapper: DatasetMapper | None = None,
 ) -> RunResult:
     """Run a recipe. ``mode="check"`` reads and checks only: no state, no write-back. ``full``: read
     every source whole, even one that could tell that nothing changed (``coprod sync --full``).
+    ``mapper``: map with it (the webhook worker keeps it, to map later changes on top); such a run
+    always reads, to give the mapper the whole dataset.
 
     Never raises for problems a person must fix: they come back as ``exit_code`` and ``messages``.
     """
@@ -249,12 +255,12 @@ def run(
     try:
         if mode == "check" or dry_run or state is None:
             return _run_steps(
-                loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full
+                loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper
             )
         try:
             with state.lock(recipe.name, timeout=lock_timeout):
                 return _run_steps(
-                    loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full
+                    loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper
                 )
         except RunLocked as exc:
             result.exit_code = ExitCode.LOCKED
@@ -283,6 +289,7 @@ def _run_steps(
     allow_shrink: bool,
     progress: ProgressFn | None,
     full: bool = False,
+    mapper: DatasetMapper | None = None,
 ) -> RunResult:
     recipe = loaded.recipe
     writing = mode == "sync" and not dry_run and state is not None
@@ -294,13 +301,13 @@ def _run_steps(
         if (
             state is not None
             and mode == "sync"
-            and _unchanged(recipe, conns, state, today, writing and not full)
+            and _unchanged(recipe, conns, state, today, writing and not full and mapper is None)
         ):
             result.unchanged = True
             return result
         reading = Reading(recipe, conns, progress)
         try:
-            mapped = map_dataset(recipe, reading.entities())
+            mapped = (mapper or DatasetMapper(recipe)).map(reading.entities())
         except ConnectorError as exc:
             result.exit_code = exc.exit_code
             result.messages.append(str(exc))
@@ -345,8 +352,9 @@ def _run_steps(
         if dry_run:
             return result
 
-        failed = _write_back(recipe, conns, diff.changes, result)
+        failed = write_back(recipe, conns, diff.changes, result)
         state.save_flags(recipe.name, diff.state_after(known, failed))
+        state.set_meta(recipe.name, GENERATION, str(run_id))
         state.set_row_counts(recipe.name, {e: c.used for e, c in result.counts.items()})
         for (source, entity), cursor in cursors.items():
             state.set_cursor(recipe.name, source, entity, cursor)
@@ -391,7 +399,7 @@ def _unchanged(
     return False
 
 
-def _write_back(
+def write_back(
     recipe: Recipe, conns: Mapping[str, Connector], changes: list[FlagChange], result: RunResult
 ) -> set[str]:
     """Write each source's share of the changes in one call; return the fingerprints not written.

@@ -20,11 +20,12 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from coprod.live import forget_all
 from coprod.state import StoreUnavailable
 from coprod.webhook_app.inbox import Inbox
 from coprod.webhook_app.receipt import Refused
 from coprod.webhook_app.settings import RecipeHook, WebhookSettings, coerce_settings
-from coprod.webhook_app.worker import Worker, run_worker
+from coprod.webhook_app.worker import Bodies, Worker, run_worker
 
 __all__ = ["RecipeHook", "WebhookSettings", "create_app", "run_worker", "serve"]
 
@@ -41,6 +42,8 @@ class Runtime:
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     pid: int = 0
+    bodies: Bodies = field(default_factory=Bodies)
+    """What deliveries carried, for the worker thread of this process (memory only)."""
 
     def ensure_worker(self) -> None:
         """Start the worker thread in this process (again after a fork: threads don't survive one)."""
@@ -50,7 +53,9 @@ class Runtime:
             return
         # its own connection: its checkpoints and claims never hold the receipts' lock
         worker = Worker(
-            self.settings, Inbox.open(self.settings.inbox_location, self.settings.fsync_each_receipt)
+            self.settings,
+            Inbox.open(self.settings.inbox_location, self.settings.fsync_each_receipt),
+            self.bodies,
         )
         self.thread = threading.Thread(
             target=worker.run, args=(self.stop, self.wake), name="coprod-worker", daemon=True
@@ -63,6 +68,7 @@ class Runtime:
         self.wake.set()
         if self.thread is not None and self.thread.is_alive():
             self.thread.join(timeout)
+        forget_all()  # the datasets its worker held: nothing of them outlives the app
 
 
 def _register_error_handlers(app: Flask) -> None:

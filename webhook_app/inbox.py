@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from coprod.schema import Upgrade, upgrade
 from coprod.state import StoreLocation, now_text
@@ -74,6 +74,14 @@ class Claim:
     event_ids: list[int]
     attempts: int
     """The most attempts any of these events has had (drives the back-off)."""
+
+
+class ClaimedEvent(NamedTuple):
+    """One claimed event as a re-check sees it: its id, its platform and its subject (ids only)."""
+
+    id: int
+    platform: str
+    subject: str
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,15 @@ class Inbox(ABC):
             "RETURNING id, attempts",
             (CLAIMED, token, lease_until, recipe, PENDING, CLAIMED, now),
         )
+
+    def claimed_events(self, claim: Claim) -> list[ClaimedEvent]:
+        """What the inbox keeps of a claim's events (ids only), oldest first, for the re-check."""
+        with self._read() as sql:
+            rows = sql.rows(
+                "SELECT id, platform, subject FROM webhook_inbox WHERE claim_token = ? ORDER BY id",
+                (claim.token,),
+            )
+        return [ClaimedEvent(int(r[0]), str(r[1]), str(r[2] or "")) for r in rows]
 
     def renew(self, claim: Claim, lease_seconds: float, now: float | None = None) -> None:
         now = time.time() if now is None else now

@@ -175,20 +175,29 @@ def signed_delivery(
     hook = recipe_hook(recipe, platform)
     body = json_body()
     msg_id = check_signature(hook, platform, body)
-    notice: Notice = validate(model, parse_json(body))
-    return accept(platform, hook, msg_id, body, subject(notice))
+    parsed = parse_json(body)
+    notice: Notice = validate(model, parsed)
+    return accept(platform, hook, msg_id, body, subject(notice), parsed)
 
 
 def accept(
-    platform: str, hook: RecipeHook, delivery_id: str, body: bytes, subject: str
+    platform: str,
+    hook: RecipeHook,
+    delivery_id: str,
+    body: bytes,
+    subject: str,
+    content: dict[str, Any] | None = None,
 ) -> tuple[Response, int]:
-    """Record the delivery durably, wake the worker, answer 202 (or 200 for a re-send)."""
+    """Record the delivery durably (ids and a digest only), hand what it carried to this process's
+    worker thread in memory, wake it, answer 202 (or 200 for a re-send)."""
     inbox: Inbox = runtime().inbox
     digest = hashlib.sha256(body).hexdigest()
     event = inbox.record(platform, hook.name, delivery_id, digest, subject)
     if event is None:
         log.info("%s delivery for recipe %s is a re-send; already in the inbox", platform, hook.name)
         return jsonify(status="duplicate"), 200
+    if content is not None and settings().worker_thread:
+        runtime().bodies.put(event, content)
     runtime().wake.set()
     log.info("%s delivery for recipe %s accepted as event %d", platform, hook.name, event)
     return jsonify(status="accepted", event=event), 202

@@ -11,25 +11,31 @@ import logging
 import os
 import threading
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from coprod.connectors.base import Delivery
 from coprod.state import StateLocationInvalid, StateStore, StoreLocation, parse_location
 from coprod.webhook_app.inbox import inbox_location
 from coprod_core.recipe import Recipe, parse_recipe
+
+if TYPE_CHECKING:
+    from coprod.config import LoadedRecipe
 
 log = logging.getLogger("coprod.webhook_app")
 
 MAX_BODY_BYTES = 1024 * 1024
 """Deliveries are small notices; anything over 1 MiB is refused with 413 before it is read."""
 
-Recheck = Callable[[str, Path], "int | None"]
-"""Re-check one recipe: called with its name and recipe file. A non-zero result or an exception
-means the re-check failed and its events stay in the inbox to be retried with back-off."""
+Recheck = Callable[..., "int | None"]
+"""Re-check one recipe: called with its name and recipe file (and, when it has
+``takes_deliveries``, the deliveries it is for). A non-zero result or an exception means the
+re-check failed and its events stay in the inbox to be retried with back-off."""
 
 
 class SettingsError(Exception):
@@ -57,20 +63,16 @@ class RecipeHook:
         return bool(self.kobo_secret if platform == "kobotoolbox" else self.secret)
 
 
-def sync_recheck(name: str, path: Path) -> int:
-    """The production re-check: a normal ``coprod sync`` of the recipe, writing only the difference.
-
-    What went wrong is logged in the words ``coprod sync`` prints under cron (they name the source,
-    the file, section and field, never a name or an answer), so the worker's log says why a backlog
-    grows rather than only an exit code."""
+def _opened(name: str, path: Path) -> tuple[LoadedRecipe, StateStore] | int:
+    """The recipe and its state store, or the exit code after logging why not (in the words
+    ``coprod sync`` prints under cron: they name the file, section and field, never an answer)."""
     from coprod.config import RecipeInvalid, load_recipe
     from coprod.schema import SchemaTooNew
     from coprod.state import StoreUnavailable, state_location
-    from coprod.sync import run
 
     try:
         loaded = load_recipe(path)
-        store = _kept_open(state_location(loaded))
+        return loaded, _kept_open(state_location(loaded))
     except RecipeInvalid as exc:
         for problem in exc.problems:
             log.warning("recipe %s: %s", name, problem)
@@ -78,10 +80,52 @@ def sync_recheck(name: str, path: Path) -> int:
     except (StateLocationInvalid, StoreUnavailable, SchemaTooNew) as exc:
         log.warning("recipe %s: %s", name, exc)
         return int(exc.exit_code)
+
+
+def sync_recheck(name: str, path: Path) -> int:
+    """The re-check as a normal ``coprod sync`` of the recipe, writing only the difference (what
+    every delivery cost before the worker held the dataset; ``benchmarks/bench_recheck.py`` keeps
+    it as the comparison).
+
+    What went wrong is logged, so the worker's log says why a backlog grows rather than only an
+    exit code."""
+    from coprod.sync import run
+
+    opened = _opened(name, path)
+    if isinstance(opened, int):
+        return opened
+    loaded, store = opened
     result = run(loaded, mode="sync", state=store)
     for message in result.messages:
         log.warning("recipe %s: %s", name, message)
     return int(result.exit_code)
+
+
+class LiveRecheck:
+    """The production re-check: the recipe's dataset held in memory by this process
+    (``coprod.live``) takes the deliveries' changes, and only the flags they can touch are checked
+    again and written back. The first re-check, and any after another run saved the flags (the
+    nightly sync), reads everything, as ``sync_recheck`` does. Problems are logged as
+    ``sync_recheck`` logs them."""
+
+    takes_deliveries = True
+
+    def __call__(self, name: str, path: Path, deliveries: Sequence[Delivery] = ()) -> int:
+        from coprod.live import held
+
+        opened = _opened(name, path)
+        if isinstance(opened, int):
+            return opened
+        loaded, store = opened
+        outcome = held(loaded).recheck(store, deliveries, date.today())
+        for message in outcome.messages:
+            log.warning("recipe %s: %s", name, message)
+        if outcome.whole:
+            log.info("recipe %s: read everything (%d change(s) written)", name, outcome.written)
+        return outcome.exit_code
+
+
+live_recheck = LiveRecheck()
 
 
 _STORES: dict[tuple[int, StoreLocation], StateStore] = {}
@@ -116,7 +160,7 @@ class WebhookSettings:
     state_path: Path | str
     """The sync's state (``COPROD_STATE``): a SQLite file, with the inbox in its own file beside
     it, or a ``postgresql://`` address, whose database also holds the inbox."""
-    recheck: Recheck = sync_recheck
+    recheck: Recheck = live_recheck
     worker_thread: bool = True
     """Run the worker as a thread inside each app process (off when ``coprod worker`` runs apart)."""
     poll_interval: float = 1.0

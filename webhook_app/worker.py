@@ -1,9 +1,12 @@
 """The worker: turns inbox events into re-checks, one per recipe however many events arrived.
 
 A burst of deliveries for one recipe (a form filled in by a room of people) becomes one re-check:
-the worker claims every open event of the recipe at once, re-checks (re-reading through the
-connectors and writing back only the difference), then marks them done. Events that arrive
-during a re-check wait for the next one, because the re-check may have read before they existed.
+the worker claims every open event of the recipe at once, re-checks, then marks them done. Events
+that arrive during a re-check wait for the next one, because the re-check may have read before
+they existed. The production re-check (``settings.LiveRecheck``) holds each recipe's dataset in
+memory and takes in only what the deliveries changed (``coprod.live``): the app hands each
+delivery's content to the worker thread of its own process in memory (:class:`Bodies`); a worker
+running apart gets ids only from the inbox and reads what changed instead.
 
 Runs as a thread in each app process, or alone as ``coprod worker`` (``run_worker``) when several
 app processes share one state file; claims are atomic in SQLite, so any number of workers is safe.
@@ -14,9 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from coprod.connectors.base import Delivery
+from coprod.live import forget_all
 from coprod.webhook_app.inbox import Claim, Inbox
 from coprod.webhook_app.settings import WebhookSettings, close_kept_stores, coerce_settings
 
@@ -24,12 +29,38 @@ log = logging.getLogger("coprod.webhook_app.worker")
 
 PURGE_EVERY = 600.0
 """Seconds between clean-ups of old processed events."""
+BODIES_HELD = 10_000
+"""Deliveries' contents held in memory for the worker at most (the oldest dropped: a re-check
+without one reads what changed instead)."""
+
+
+class Bodies:
+    """What deliveries carried, by event id, from the app's receipts to the worker thread of the
+    same process: in memory only (a submission holds a person's answers; the inbox keeps none)."""
+
+    def __init__(self, limit: int = BODIES_HELD) -> None:
+        self.limit = limit
+        self._held: dict[int, Mapping[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, event: int, body: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._held[event] = body
+            while len(self._held) > self.limit:
+                del self._held[next(iter(self._held))]
+
+    def take(self, events: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+        with self._lock:
+            return {e: body for e in events if (body := self._held.pop(e, None)) is not None}
 
 
 class Worker:
-    def __init__(self, settings: WebhookSettings, inbox: Inbox) -> None:
+    def __init__(self, settings: WebhookSettings, inbox: Inbox, bodies: Bodies | None = None) -> None:
         self.settings = settings
         self.inbox = inbox
+        self.bodies = bodies
+        """What deliveries carried, by event id, handed over in memory by the app in this process
+        (None for ``coprod worker`` running apart: the inbox keeps no bodies)."""
         self._last_purge = 0.0
 
     def backoff(self, attempts: int) -> float:
@@ -64,7 +95,11 @@ class Worker:
         )
         renewer.start()
         try:
-            outcome = self.settings.recheck(hook.name, hook.path)
+            recheck = self.settings.recheck
+            if getattr(recheck, "takes_deliveries", False):
+                outcome = recheck(hook.name, hook.path, self._deliveries(claim))
+            else:
+                outcome = recheck(hook.name, hook.path)
         except Exception as exc:  # the re-check's own errors: retry later, say only what kind
             outcome = None
             reason = f"re-check raised {type(exc).__name__}"
@@ -86,6 +121,12 @@ class Worker:
         log.info(
             "recipe %s: re-checked for %d event(s) in %.2fs", claim.recipe, len(claim.event_ids), elapsed
         )
+
+    def _deliveries(self, claim: Claim) -> list[Delivery]:
+        """The claim's deliveries: what the inbox keeps (platform, subject), with what they carried
+        when the app in this process handed it over."""
+        held = self.bodies.take(claim.event_ids) if self.bodies is not None else {}
+        return [Delivery(e.platform, e.subject, held.get(e.id)) for e in self.inbox.claimed_events(claim)]
 
     def _keep_lease(self, claim: Claim, stop: threading.Event) -> None:
         """Renew the claim while the re-check runs, so only a dead worker's claim ever expires."""
@@ -125,3 +166,4 @@ def run_worker(
     finally:
         inbox.close()
         close_kept_stores()
+        forget_all()

@@ -4,8 +4,9 @@ KoboToolbox cannot sign a request, so the REST Service sends the recipe's secret
 header (or as the Basic auth password). It re-sends on 502/503/504 and re-queues stalled sends,
 so the same submission can arrive more than once: ``meta/rootUuid`` (stable across edits) is the
 delivery id. Only a new submission is sent: an edit or a validation-status change sends nothing,
-so those reach coprod at the next sync. The body is the whole submission; only its identifiers
-are kept.
+so those reach coprod at the next sync. The body is the whole submission: the inbox keeps only its
+identifiers, and the worker thread of this process gets the submission in memory, so its re-check
+reads nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def delivery(recipe: str) -> tuple[Response, int]:
     hook = recipe_hook(recipe, PLATFORM)
     body = json_body()
     check_shared_secret(hook, PLATFORM)
-    submission: KoboSubmission = validate(KoboSubmission, parse_json(body))
+    parsed = parse_json(body)
+    submission: KoboSubmission = validate(KoboSubmission, parsed)
     subject = f"submission {submission.id}" if submission.id is not None else ""
-    return accept(PLATFORM, hook, submission.root_uuid, body, subject)
+    return accept(PLATFORM, hook, submission.root_uuid, body, subject, parsed)

@@ -1,0 +1,212 @@
+"""A recipe held by the webhook worker: its connectors, its mapped dataset and its flags, in memory.
+
+A re-check after a delivery costs what the delivery names: nothing for a KoboToolbox submission
+(the delivery is the submission), one read for a CiviCRM notice (the record). The change is mapped
+on top of the dataset held (:mod:`coprod_core.live`), the checks run again for the projects and
+people it concerns, and only the difference is written back, under the recipe's run lock as a
+sync is.
+
+The whole dataset is read again (a sync run, writing what it finds) when the worker holds none
+(first delivery, restart, a re-check that failed part-way), when another run saved the recipe's
+flags since (the nightly sync stays the source of truth), when a delivery cannot be taken on its
+own (a CiviCRM group membership; any Google Sheets notice: the connector drops what it read after
+each write-back, so it holds no sheet to put one row into), and when a change cannot be mapped
+alone (``NeedsWholeRead``). A worker running apart from the app has no KoboToolbox body: it asks
+each form what changed instead. A new day re-checks everything held (the checks judge the date)
+without reading. Nothing held is ever written to disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from coprod.config import LoadedRecipe
+from coprod.connectors.base import Connector, ConnectorError, Delivery
+from coprod.state import RunLocked, StateStore
+from coprod.sync import GENERATION, ExitCode, RunResult, build_connectors, run, write_back
+from coprod_core.about import with_about
+from coprod_core.flags import SubjectKind
+from coprod_core.lifecycle import KnownFlag, StaffStatuses, diff_flags
+from coprod_core.live import CheckFlags, LiveDataset, NeedsWholeRead, Scope, UnitChange, scoped_check
+
+log = logging.getLogger("coprod.live")
+
+LOCK_TIMEOUT = 10.0
+
+
+@dataclass
+class Outcome:
+    """How one re-check went: its exit code, whether it read everything, and what it wrote."""
+
+    exit_code: int
+    whole: bool
+    written: int = 0
+    messages: list[str] = field(default_factory=list)
+
+
+class LiveRecipe:
+    """One recipe held in memory by a worker process (see the module's words)."""
+
+    def __init__(self, loaded: LoadedRecipe) -> None:
+        self.loaded = loaded
+        self.connectors: dict[str, Connector] | None = None
+        self.live: LiveDataset | None = None
+        self.check_flags = CheckFlags()
+        """The checks' flags (not the mapping's), each with its ``about``, as last worked out."""
+        self.run_date: date | None = None
+        self.generation: str | None = None
+        """The run that saved the flags as this worker last saw them (``sync.GENERATION``)."""
+        self.known: dict[str, KnownFlag] = {}
+        """The state store's flags as this worker saved them (no other run has saved since)."""
+
+    def close(self) -> None:
+        for c in (self.connectors or {}).values():
+            c.close()
+        self.connectors = None
+        self.live = None
+
+    def recheck(self, store: StateStore, deliveries: Sequence[Delivery], today: date) -> Outcome:
+        """Take these deliveries into the dataset held and write back what changed."""
+        name = self.loaded.recipe.name
+        if (
+            self.live is None
+            or self.connectors is None
+            or store.get_meta(name, GENERATION) != self.generation
+        ):
+            return self.rebuild(store, today)
+        changes = self._changes(deliveries)
+        if changes is None:
+            return self.rebuild(store, today)
+        try:
+            with store.lock(name, timeout=LOCK_TIMEOUT):
+                if store.get_meta(name, GENERATION) != self.generation:
+                    raise NeedsWholeRead("another run saved the flags since")
+                return self._apply(store, changes, today)
+        except NeedsWholeRead as exc:
+            log.info("recipe %s: reading everything (%s)", name, exc)
+        except RunLocked as exc:
+            return Outcome(int(ExitCode.LOCKED), whole=False, messages=[str(exc)])
+        except BaseException:
+            # part-way through a change, what is held may no longer match what was saved: the
+            # retry reads everything
+            self.live = None
+            raise
+        return self.rebuild(store, today)
+
+    def _changes(self, deliveries: Sequence[Delivery]) -> list[UnitChange] | None:
+        """What the deliveries changed, from the connectors of their platforms; None: read all."""
+        assert self.connectors is not None
+        out: list[UnitChange] = []
+        for delivery in deliveries:
+            mine = [c for c in self.connectors.values() if c.platform == delivery.platform]
+            if not mine:
+                return None
+            for connector in mine:
+                try:
+                    found = connector.changes_for(delivery)
+                except ConnectorError as exc:
+                    log.info("recipe %s: %s; reading everything", self.loaded.recipe.name, exc)
+                    return None
+                if found is None:
+                    return None
+                out.extend(found)
+        return out
+
+    def rebuild(self, store: StateStore, today: date) -> Outcome:
+        """Read, map, check and write everything (a sync run), keeping the mapping for later."""
+        self.live = None
+        if self.connectors is None:
+            try:
+                self.connectors = build_connectors(self.loaded)
+            except ConnectorError as exc:
+                return Outcome(exc.exit_code, whole=True, messages=[str(exc)])
+        live = LiveDataset(self.loaded.recipe)
+        result = run(self.loaded, run_date=today, state=store, connectors=self.connectors, mapper=live,
+                     lock_timeout=LOCK_TIMEOUT)  # fmt: skip
+        if result.checked and result.exit_code in (ExitCode.OK, ExitCode.PARTIAL_WRITE):
+            self.live = live
+            self.check_flags = CheckFlags(f for f in result.flags if f.subject.kind is not SubjectKind.RECORD)
+            self.run_date = today
+            self.generation = store.get_meta(self.loaded.recipe.name, GENERATION)
+            self.known = store.known_flags(self.loaded.recipe.name)
+        return Outcome(
+            int(result.exit_code), whole=True, written=len(result.write.written), messages=result.messages
+        )
+
+    def _apply(self, store: StateStore, changes: list[UnitChange], today: date) -> Outcome:
+        """Map the changes, check what they touch, write back and remember only the difference."""
+        live = self.live
+        assert live is not None and self.connectors is not None
+        recipe = self.loaded.recipe
+        scope = live.apply(changes) if changes else Scope()
+        if today != self.run_date:
+            scope = scope | Scope(whole=True)  # a new day: every flag judged again, nothing read
+        rechecked = scoped_check(live, self.check_flags, scope, recipe.settings, today)
+        dataset = live.current
+        assert dataset is not None
+        fresh = with_about(rechecked.fresh, dataset)
+        self.check_flags.put(fresh)
+        self.run_date = today
+        added, removed = live.problems_changed
+        current = [*fresh, *with_about(added, dataset)]
+        touched = {f.fingerprint for f in (*rechecked.replaced, *removed, *current)}
+        if scope.whole:
+            touched |= set(self.known)
+            current += with_about([f for f in live.problems.flags if f not in added], dataset)
+        before = {fp: self.known[fp] for fp in touched if fp in self.known}
+
+        result = RunResult(run_date=today, dataset=dataset, checked=True)
+        run_id = store.start_run(recipe.name, "webhook")
+        try:
+            diff = diff_flags(before, current, StaffStatuses(), today)
+            result.diff = diff
+            failed = write_back(recipe, self.connectors, diff.changes, result)
+            after = diff.state_after(before, failed)
+            saved = {fp: k for fp, k in after.items() if before.get(fp) != k}
+            store.update_flags(recipe.name, saved)
+            self.known.update(saved)
+            self.generation = f"webhook {os.getpid()} {run_id}"
+            store.set_meta(recipe.name, GENERATION, self.generation)
+            if failed:
+                result.exit_code = ExitCode.PARTIAL_WRITE
+                result.messages.append(
+                    f"{len(failed)} flag change(s) could not be written back; tried again later"
+                )
+            return Outcome(int(result.exit_code), whole=False, written=len(result.write.written),
+                           messages=result.messages)  # fmt: skip
+        finally:
+            store.finish_run(run_id, int(result.exit_code), result.summary())
+
+
+_HELD: dict[tuple[int, Path], LiveRecipe] = {}
+_HELD_LOCK = threading.Lock()
+
+
+def held(loaded: LoadedRecipe) -> LiveRecipe:
+    """The recipe as this process holds it (one per process and recipe file; made on first use)."""
+    key = (os.getpid(), loaded.path.resolve())
+    with _HELD_LOCK:
+        live = _HELD.get(key)
+        if live is None or live.loaded.recipe != loaded.recipe:
+            if live is not None:
+                live.close()
+            live = _HELD[key] = LiveRecipe(loaded)
+        return live
+
+
+def forget_all() -> None:
+    """Drop what this process holds (when its worker stops): a restarted worker reads afresh."""
+    with _HELD_LOCK:
+        for key, live in list(_HELD.items()):
+            if key[0] == os.getpid():
+                live.close()
+                del _HELD[key]
+
+
+__all__ = ["LiveRecipe", "Outcome", "forget_all", "held"]

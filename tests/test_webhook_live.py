@@ -1,0 +1,290 @@
+"""The webhook worker's re-check: the dataset held in memory takes what a delivery changed.
+
+A KoboToolbox delivery is the whole submission (nothing is read); a CiviCRM notice names one record
+(one read); without the body (a worker running apart) the form is asked what changed. After each
+re-check the flags the state store holds are those a whole check of the same data raises, and only
+the difference was written back. Another run saving flags (the nightly sync) makes the next
+re-check read everything again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import responses
+
+from coprod.config import LoadedRecipe
+from coprod.connectors.base import ConnectorContext, Delivery
+from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions
+from coprod.live import LiveRecipe
+from coprod.state import StateStore
+from coprod.sync import run
+from coprod_core.flags import Flag
+from coprod_core.lifecycle import FlagStatus
+from coprod_core.recipe import parse_recipe
+from fakes import ROOT
+from fakes.civicrm import API_KEY, FakeCiviCRM, seed_panel
+from fakes.kobo import PEOPLE_FORM, SESSION_FORM, FakeKobo, fill_forms, submission, sync_recipe
+from fakes.webhooks import KOBO_SECRET_HEADER, SECRET, SECRET_ENV, make_app
+
+DAY = date(2026, 6, 1)
+
+
+def open_flags(state: StateStore, recipe: str) -> set[tuple[str, str]]:
+    return {
+        (k.fingerprint, k.facts_digest)
+        for k in state.known_flags(recipe).values()
+        if k.status is FlagStatus.OPEN
+    }
+
+
+def judged(flags: list[Flag]) -> set[tuple[str, str]]:
+    return {(f.fingerprint, f.facts_digest) for f in flags}
+
+
+def whole_check(lr: LoadedRecipe) -> set[tuple[str, str]]:
+    """What a whole check of the platform's data now raises (a connector of its own)."""
+    c = KoboConnector("kobo", KoboOptions(retries=0), ConnectorContext(lr.recipe, lr.dir, env=lr.env))
+    return judged(run(lr, mode="check", run_date=DAY, connectors={"kobo": c}).flags)
+
+
+def new_session(sid: int, *people: str) -> dict[str, Any]:
+    sub = submission(sid, date="2026-03-10", kind="co_design_workshop", **{"session/hours": "3"},
+                     attendees=[{"attendees/person_id": p} for p in people])  # fmt: skip
+    sub["_xform_id_string"] = SESSION_FORM
+    return sub
+
+
+def gets(rsps: responses.RequestsMock, since: int) -> list[str]:
+    return [c.request.url.split("?")[0].rsplit("/api/v2/assets/", 1)[1] for c in rsps.calls[since:]
+            if c.request.method == "GET"]  # fmt: skip
+
+
+def test_a_kobotoolbox_submission_is_taken_from_the_delivery_without_a_read() -> None:
+    lr, state = sync_recipe("live-kobo"), StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake, people=5)
+        held = LiveRecipe(lr)
+        first = held.recheck(state, [], DAY)  # nothing held yet: read everything
+        assert first.whole and first.exit_code == 0 and gets(rsps, 0)
+        sub = new_session(11, "P4", "P5")  # P4 and P5 attend for the first time: owed
+        fake.submit(SESSION_FORM, sub)
+        n = len(rsps.calls)
+        second = held.recheck(state, [Delivery("kobotoolbox", "submission 11", sub)], DAY)
+        assert second.exit_code == 0 and not second.whole
+        assert gets(rsps, n) == [], "the delivery is the submission: nothing is read"
+        written = [c.request for c in rsps.calls[n:]]
+        assert written and all(r.method == "PATCH" for r in written)
+        assert {fake.by_id(PEOPLE_FORM, i)["coprod_flags"] for i in (4, 5)} == {"Critical: Payment overdue"}
+        assert open_flags(state, "live-kobo") == whole_check(lr)
+
+
+def test_without_the_body_a_worker_asks_the_forms_what_changed() -> None:
+    """``coprod worker`` running apart from the app gets ids only from the inbox."""
+    lr, state = sync_recipe("live-kobo"), StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake, people=5)
+        held = LiveRecipe(lr)
+        held.recheck(state, [], DAY)
+        fake.tick(60)
+        fake.submit(SESSION_FORM, new_session(11, "P4"))
+        fake.edit(PEOPLE_FORM, 2, payment_preference="declined")  # no hook for an edit: found anyway
+        n = len(rsps.calls)
+        out = held.recheck(state, [Delivery("kobotoolbox", "submission 11")], DAY)
+        sent = gets(rsps, n)
+        assert open_flags(state, "live-kobo") == whole_check(lr)
+    assert out.exit_code == 0 and not out.whole
+    assert sent == [
+        f"{PEOPLE_FORM}/", f"{PEOPLE_FORM}/history/", f"{PEOPLE_FORM}/data/",  # the edited one, by $in
+        f"{SESSION_FORM}/", f"{SESSION_FORM}/history/", f"{SESSION_FORM}/data/",  # the new one, _id > last
+    ]  # fmt: skip
+    assert fake.by_id(PEOPLE_FORM, 2)["coprod_flags"] == ""
+
+
+def test_another_run_saving_flags_makes_the_next_recheck_read_everything() -> None:
+    lr, state = sync_recipe("live-kobo"), StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake, people=5)
+        held = LiveRecipe(lr)
+        held.recheck(state, [], DAY)
+        fake.edit(PEOPLE_FORM, 3, payment_preference="declined")
+        c = KoboConnector("kobo", KoboOptions(retries=0), ConnectorContext(lr.recipe, lr.dir, env=lr.env))
+        assert run(lr, run_date=DAY, state=state, connectors={"kobo": c}).exit_code == 0  # the nightly sync
+        sub = new_session(12, "P4")
+        fake.submit(SESSION_FORM, sub)
+        out = held.recheck(state, [Delivery("kobotoolbox", "submission 12", sub)], DAY)
+        assert out.whole and out.exit_code == 0
+        assert open_flags(state, "live-kobo") == whole_check(lr)
+
+
+def civicrm() -> LoadedRecipe:
+    data = tomllib.loads((ROOT / "recipes" / "civicrm" / "recipe.toml").read_text(encoding="utf-8"))
+    recipe, problems = parse_recipe(data, "recipe.toml")
+    assert recipe is not None, problems
+    return LoadedRecipe(
+        recipe=recipe, path=Path("recipe.toml"), dir=Path("."), env={"CIVICRM_API_KEY": API_KEY}
+    )
+
+
+@responses.activate
+def test_a_civicrm_notice_costs_one_read_of_the_record_it_names_and_a_delete_none() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=60, events=8, participants=200, campaigns=2)
+    lr, state = civicrm(), StateStore.open(":memory:")
+    held = LiveRecipe(lr)
+    assert held.recheck(state, [], DAY).whole
+
+    def data_reads(since: int) -> list[str]:
+        return [
+            f"{c.entity}.{c.action}"
+            for c in fake.calls[since:]
+            if c.action == "get" and c.entity != "Activity"
+        ]
+
+    member = next(c["id"] for c in fake.records["Contact"] if c["id"] > 2)
+    made = fake.add("Participant", contact_id=member, event_id=3, **{
+        "status_id:name": "Attended", "role_id:name": ["Attendee"],
+        "contact_id.groups:name": ["Coproduction_Panel"], "Coprod_Attendance.Prep_Hours": None,
+    })  # fmt: skip
+    n = len(fake.calls)
+    out = held.recheck(state, [Delivery("civicrm", f"Participant {made['id']} create")], DAY)
+    assert out.exit_code == 0 and not out.whole
+    assert data_reads(n) == ["Participant.get"]
+
+    gone = fake.records["Participant"][5]
+    fake.records["Participant"].remove(gone)
+    n = len(fake.calls)
+    notice = {"entity": "Participant", "id": gone["id"], "action": "delete"}
+    out = held.recheck(state, [Delivery("civicrm", f"Participant {gone['id']} delete", notice)], DAY)
+    assert out.exit_code == 0 and not out.whole and data_reads(n) == []
+
+    fresh = StateStore.open(":memory:")
+    expected = run(lr, mode="check", run_date=DAY, state=fresh).flags
+    assert open_flags(state, "civicrm-panel") == judged(expected)
+
+    n = len(fake.calls)
+    out = held.recheck(state, [Delivery("civicrm", "GroupContact membership 31 create")], DAY)
+    assert out.whole, "a membership names no contact: everything is read"
+
+
+def test_through_the_app_the_submission_reaches_the_worker_in_memory_only(tmp_path: Path) -> None:
+    lr = sync_recipe("youth-panel")
+    folder = tmp_path / "kobo-recipe"
+    folder.mkdir()
+    recipe_file = folder / "recipe.toml"
+    recipe_file.write_text(
+        '\n'.join([
+            'name = "youth-panel"',
+            '[sources.kobo]', 'connector = "kobotoolbox"', 'hook_secret_env = "YOUTH_PANEL_WEBHOOK_SECRET"',
+            *[line for line in _recipe_toml(lr).splitlines()],
+            '[webhook]', 'secret_env = "YOUTH_PANEL_WEBHOOK_SECRET"',
+        ]), encoding="utf-8",
+    )  # fmt: skip
+    (folder / ".env").write_text(
+        f"KOBO_TOKEN={lr.env['KOBO_TOKEN']}\n{SECRET_ENV}={SECRET}\n", encoding="utf-8"
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.add_passthru("http://localhost")
+        fake = FakeKobo(rsps)
+        fill_forms(fake, people=5)
+        app = make_app(
+            tmp_path, _live(), recipes={"youth-panel": recipe_file}, worker_thread=True, poll_interval=0.05
+        )
+        runtime = app.extensions["coprod_webhook"]
+        client = app.test_client()
+
+        def deliver(sub: dict[str, Any]) -> int:
+            fake.submit(SESSION_FORM, sub)
+            answer = client.post("/hooks/kobotoolbox/youth-panel", data=json.dumps(sub),
+                                 headers={"Content-Type": "application/json", **KOBO_SECRET_HEADER})  # fmt: skip
+            assert answer.status_code == 202
+            n = len(rsps.calls)
+            deadline = time.monotonic() + 60
+            while {e["status"] for e in runtime.inbox.events()} != {"done"}:
+                assert time.monotonic() < deadline, runtime.inbox.events()
+                time.sleep(0.05)
+            return n
+
+        try:
+            deliver(new_session(11, "P1"))  # the first re-check reads everything
+            n = deliver(new_session(12, "P4", "P5"))
+            assert gets(rsps, n) == []  # the submission came with the delivery, in memory
+        finally:
+            runtime.shutdown()
+    inbox = sqlite3.connect(tmp_path / "state-inbox.sqlite")
+    dump = "\n".join(inbox.iterdump())
+    assert "P4" not in dump and "co_design_workshop" not in dump  # the answers never reached the disk
+    assert {fake.by_id(PEOPLE_FORM, i)["coprod_flags"] for i in (4, 5)} == {"Critical: Payment overdue"}
+
+
+def _live() -> Any:
+    from coprod.webhook_app.settings import live_recheck
+
+    return live_recheck
+
+
+def _recipe_toml(lr: LoadedRecipe) -> str:
+    """The test recipe's entities, policy and projects as TOML (the sources and webhook added by the caller)."""
+    r = lr.recipe
+    lines = []
+    for entity, spec in r.entities.items():
+        lines += [f"[entities.{entity.value}]", f'source = "{spec.source}"', f'location = "{spec.location}"']
+        lines.append("fields = { " + ", ".join(f'{k} = "{v}"' for k, v in spec.fields.items()) + " }")
+        if spec.defaults:
+            lines.append("defaults = { " + ", ".join(f'{k} = "{v}"' for k, v in spec.defaults.items()) + " }")
+        if spec.options:
+            lines.append("options = { " + ", ".join(f'{k} = "{v}"' for k, v in spec.options.items()) + " }")
+    lines += ["[[projects]]", 'id = "p1"', 'name = "Project"', 'label = "consultation"']
+    lines += ["[policy]", "pay_within_days = 30", "[policy.rates]", "co_design_workshop = 25"]
+    return "\n".join(lines)
+
+
+def test_a_recheck_that_fails_part_way_makes_the_next_one_read_everything(monkeypatch: Any) -> None:
+    """The change was taken into the dataset held but its flags were not saved: holding on to it
+    would leave those flags unwritten until the nightly sync."""
+    import coprod.live
+
+    lr, state = sync_recipe("live-kobo"), StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake, people=5)
+        held = LiveRecipe(lr)
+        held.recheck(state, [], DAY)
+        sub = new_session(11, "P4", "P5")
+        fake.submit(SESSION_FORM, sub)
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("the checks failed")
+
+        with monkeypatch.context() as m:
+            m.setattr(coprod.live, "scoped_check", broken)
+            try:
+                held.recheck(state, [Delivery("kobotoolbox", "submission 11", sub)], DAY)
+            except RuntimeError:
+                pass
+            else:
+                raise AssertionError("the re-check's error reaches the worker, which retries it")
+        n = len(rsps.calls)
+        again = held.recheck(state, [Delivery("kobotoolbox", "submission 11")], DAY)
+        assert again.whole and again.exit_code == 0 and gets(rsps, n)
+        assert open_flags(state, "live-kobo") == whole_check(lr)
+
+
+def test_a_google_sheets_notice_is_taken_by_reading_everything() -> None:
+    """The Sheets connector drops what it read after each write-back, so it holds no sheet to put
+    one row into: a notice costs a whole read (one batchGet), as before."""
+    from coprod.connectors.sheets import SheetsConnector, SheetsOptions
+
+    lr = sync_recipe("live-kobo")
+    options = SheetsOptions(spreadsheet="1" * 44)
+    sheets = SheetsConnector("sheet", options, ConnectorContext(lr.recipe, lr.dir, env={}))
+    assert sheets.changes_for(Delivery("sheets", "row 5")) is None
