@@ -47,7 +47,7 @@ class Checked:
 
 def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Checked:
     """Run every check once. The attendance register is read for voice-role people once and shared
-    by the checks that need it; the consultation check's placements are kept for the caller too."""
+    by the checks that need it (representation too); the consultation check's placements are kept for the caller too."""
     with collector_paused():
         voice = VoiceAttendance.build(dataset, run_date, settings.voice_roles)
     placements = consultation.assess_all(dataset, settings, run_date, voice)
@@ -62,7 +62,7 @@ def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Chec
         if check_id == consultation.CHECK_ID:
             flags.extend(consultation.flags_for(placements))
         elif check_id == representation.CHECK_ID:
-            judged = representation.judge(dataset, settings, run_date)
+            judged = representation.judge(dataset, settings, run_date, voice)
             flags.extend(judged.flags)
             profiles = judged.profiles
         elif check_id in shared:

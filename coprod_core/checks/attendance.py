@@ -1,9 +1,10 @@
 """Who in a voice role took part in each session held so far: one pass over the attendance rows,
 shared by every check that needs it.
 
-The attendance register is the largest table (200,000 rows in the benchmark); the consultation,
-feedback, support and recruitment checks all ask the same question of it, so :func:`check_all`
-reads it once and hands the answer to each. A check run on its own builds it itself.
+The attendance register is the largest table (200,000 rows in the benchmark); the representation,
+consultation, feedback, support and recruitment checks all ask the same question of it, so
+:func:`check_all` reads it once and hands the answer to each. A check run on its own builds it
+itself.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
+from coprod_core.checks.attendance import VoiceAttendance, voice_attendance
 from coprod_core.checks.decisions import quoted
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind
@@ -276,10 +277,13 @@ class Judged:
     """Every project's profile, by project id (empty when no voice role is configured)."""
 
 
-def judge(dataset: Dataset, settings: CheckSettings, run_date: date) -> Judged:
-    """The flags, and every project's profile, from one pass."""
+def judge(
+    dataset: Dataset, settings: CheckSettings, run_date: date, voice: VoiceAttendance | None = None
+) -> Judged:
+    """The flags, and every project's profile, from one pass. ``voice``: who in a voice role
+    attended each held session, when the caller has read it already (:func:`check_all` has)."""
     with collector_paused():
-        return _run(dataset, settings, run_date)
+        return _run(dataset, settings, run_date, voice)
 
 
 def profiles(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[ProjectProfile]:
@@ -292,37 +296,43 @@ class _Index:
     """The dataset arranged once per run for every project and session."""
 
     people: dict[str, Person]
-    attendees: dict[str, set[str]]
-    """Session id -> ids of everyone who attended it."""
-    voice_ids: frozenset[str]
+    voice: VoiceAttendance
+    """Who in a voice role took part in each held session (shared with the other checks)."""
+    decision_attendees: dict[str, set[str]]
+    """Held session where a decision was taken -> ids of everyone who attended it (only these
+    sessions' registers are needed whole: a decision flag counts who else was in the room)."""
     sessions_of: dict[str, list[Session]]
     projects: list[Project]
     """By id."""
 
     @classmethod
-    def build(cls, dataset: Dataset, settings: CheckSettings) -> _Index | None:
+    def build(
+        cls, dataset: Dataset, settings: CheckSettings, run_date: date, voice: VoiceAttendance | None
+    ) -> _Index | None:
         """None when no voice role is configured: nobody is a voice, there is nothing to compare."""
         voice_roles = frozenset(settings.voice_roles)
         if not voice_roles:
             return None
-        people = dataset.people_by_id()
-        attendees: dict[str, set[str]] = defaultdict(set)
-        for a in dataset.attendance:
-            attendees[a.session_id].add(a.person_id)
+        decisions = {s.id for s in dataset.sessions if s.decision_taken and s.date <= run_date}
+        decision_attendees: dict[str, set[str]] = defaultdict(set)
+        if decisions:
+            for a in dataset.attendance:
+                if a.session_id in decisions:
+                    decision_attendees[a.session_id].add(a.person_id)
         sessions_of: dict[str, list[Session]] = defaultdict(list)
         for session in dataset.sessions:
             sessions_of[session.project_id].append(session)
         return cls(
-            people=people,
-            attendees=attendees,
-            voice_ids=frozenset(pid for pid, p in people.items() if p.has_any_role(voice_roles)),
+            people=dataset.people_by_id(),
+            voice=voice_attendance(dataset, run_date, voice_roles, voice),
+            decision_attendees=decision_attendees,
             sessions_of=sessions_of,
             projects=sorted(dataset.projects, key=lambda p: p.id),
         )
 
 
-def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> Judged:
-    index = _Index.build(dataset, settings)
+def _run(dataset: Dataset, settings: CheckSettings, run_date: date, voice: VoiceAttendance | None) -> Judged:
+    index = _Index.build(dataset, settings, run_date, voice)
     if index is None:
         return Judged([], [])
     flags: list[Flag] = []
@@ -334,8 +344,10 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> Judged:
         flags.extend(_decision_group(settings, project, index.people))
     for session in sorted(dataset.sessions, key=lambda s: (s.date, s.id)):
         if session.decision_taken and session.date <= run_date:
-            here = index.attendees.get(session.id, set())
-            flags.extend(_decision_without_voice(settings, session, index.people, here, index.voice_ids))
+            here = index.decision_attendees.get(session.id, set())
+            flags.extend(
+                _decision_without_voice(settings, session, index.people, here, index.voice.voice_ids)
+            )
     return Judged(flags, found)
 
 
@@ -350,7 +362,7 @@ def _profile(
     for session in index.sessions_of.get(project.id, []):
         if session.date > end or (start and session.date < start):
             continue
-        took_part |= index.attendees.get(session.id, set()) & index.voice_ids
+        took_part.update(index.voice.people_at(session.id))
     if not took_part:
         return ProjectProfile(project.id, (), start, end, ())
     ids = tuple(sorted(took_part))
