@@ -494,7 +494,7 @@ def project_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> 
     with collector_paused():
         voice = VoiceAttendance.build(dataset, run_date, settings.voice_roles)
         flags = consultation.flags_for(consultation.assess_all(dataset, settings, run_date, voice))
-        flags += representation.judge(dataset, settings, run_date).flags
+        flags += representation.judge(dataset, settings, run_date, voice).flags
         flags += feedback.run(dataset, settings, run_date, voice)
         flags += recruitment.run(dataset, settings, run_date, voice)
         flags += values.run(dataset, settings, run_date)
