@@ -450,6 +450,8 @@ class CiviCRMConnector(Connector):
                 entity,
                 str(record_id),
                 () if action == "delete" else tuple(self.read_record(entity, specs[entity], record_id)),
+                # an edited contact may be one back from the trash, with participations never read
+                brings_others=api_entity == "Contact" and action == "edit",
             )
             for entity in self.entities_of(api_entity)
         ]

@@ -189,11 +189,12 @@ _HELD_LOCK = threading.Lock()
 
 
 def held(loaded: LoadedRecipe) -> LiveRecipe:
-    """The recipe as this process holds it (one per process and recipe file; made on first use)."""
+    """The recipe as this process holds it (one per process and recipe file; made on first use, and
+    again when the recipe or its environment changed, e.g. a token replaced in ``.env``)."""
     key = (os.getpid(), loaded.path.resolve())
     with _HELD_LOCK:
         live = _HELD.get(key)
-        if live is None or live.loaded.recipe != loaded.recipe:
+        if live is None or live.loaded.recipe != loaded.recipe or live.loaded.env != loaded.env:
             if live is not None:
                 live.close()
             live = _HELD[key] = LiveRecipe(loaded)

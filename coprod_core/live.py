@@ -66,6 +66,10 @@ class UnitChange(NamedTuple):
     entity: Entity
     unit: str
     rows: tuple[Row, ...]
+    brings_others: bool = False
+    """Rows of other entities come and go with this record's (a CiviCRM contact's participations
+    and contributions are read only while it is out of the trash): if it comes into what the recipe
+    reads where it was not, those rows were never read, so everything is read."""
 
 
 class Scope(NamedTuple):
@@ -255,6 +259,8 @@ class LiveDataset(DatasetMapper):
         entity, unit = change.entity, change.unit
         units = self.units.setdefault(entity, {})
         old = units.pop(unit, [])
+        if change.brings_others and change.rows and not old:
+            raise NeedsWholeRead(f"{entity.value} {unit} came back into what the recipe reads")
         records = self.records[entity]
         reader = records.reader
         claimed = self.claimed[entity]

@@ -22,7 +22,7 @@ from coprod_core.checks import check_all
 from coprod_core.live import CheckFlags, LiveDataset, NeedsWholeRead, Scope, UnitChange, scoped_check
 from coprod_core.mapping import map_dataset
 from coprod_core.recipe import Entity, Recipe
-from coprod_core.rows import Row
+from coprod_core.rows import Row, RowBlock
 from fakes import load_script
 
 synth = load_script("benchmarks/synth.py")
@@ -222,6 +222,30 @@ def test_a_person_that_earlier_rows_named_before_they_existed_needs_a_whole_read
     live, _ = build(rec, sheets)
     with pytest.raises(NeedsWholeRead, match="before it was read"):
         live.apply([sheets.put(Entity.PEOPLE, {"ID": "LATE1", "Role": "carer", "Payment": "paid"})])
+
+
+def test_a_table_read_in_blocks_is_mapped_as_the_whole_run_maps_it() -> None:
+    """A files source hands its rows over as blocks of cells; the live mapping takes them row by row
+    (it keeps each row's place) and ends where ``map_dataset`` ends, and a change applies on top."""
+    rec = recipe()
+    sheets = Sheets(6)
+
+    def blocks() -> dict[Entity, list[RowBlock]]:
+        out = {}
+        for entity, rows in sheets.as_mapping().items():
+            header = sorted({column for r in rows for column in r.values})
+            cells = [[str(r.values.get(c, "")) for c in header] for r in rows]
+            out[entity] = [RowBlock(f"{entity.value}.csv", header, cells, [int(r.key or 0) for r in rows])]
+        return out
+
+    live = LiveDataset(rec)
+    mapped = live.map(blocks())
+    whole = map_dataset(rec, blocks())
+    assert judged(mapped.problems) == judged(whole.problems) and mapped.dataset == whole.dataset
+    session = sheets.ids(Entity.SESSIONS)[0]
+    live.apply([sheets.put(Entity.ATTENDANCE, {"Person": sheets.ids(Entity.PEOPLE)[3], "Session": session})])
+    after = map_dataset(rec, sheets.as_mapping())
+    assert live.current is not None and set(live.current.attendance) == set(after.dataset.attendance)
 
 
 def test_scope_union_keeps_everything_either_side_touches() -> None:

@@ -288,3 +288,42 @@ def test_a_google_sheets_notice_is_taken_by_reading_everything() -> None:
     options = SheetsOptions(spreadsheet="1" * 44)
     sheets = SheetsConnector("sheet", options, ConnectorContext(lr.recipe, lr.dir, env={}))
     assert sheets.changes_for(Delivery("sheets", "row 5")) is None
+
+
+@responses.activate
+def test_a_civicrm_contact_back_from_the_trash_makes_the_recheck_read_everything() -> None:
+    """Its participations were left out while it was trashed (the reads ask for contacts not in the
+    trash), so reading the contact alone would leave them out: everything is read."""
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=60, events=8, participants=200, campaigns=2)
+    attended = {p["contact_id"] for p in fake.records["Participant"]}
+    contact = next(c for c in fake.records["Contact"] if c["id"] in attended and c["id"] > 2)
+    contact["is_deleted"] = True
+    lr, state = civicrm(), StateStore.open(":memory:")
+    held = LiveRecipe(lr)
+    assert held.recheck(state, [], DAY).whole
+
+    contact["is_deleted"] = False  # restored by staff: CiviCRM sends an edit
+    out = held.recheck(state, [Delivery("civicrm", f"Contact {contact['id']} edit")], DAY)
+    assert out.whole and out.exit_code == 0
+    expected = run(lr, mode="check", run_date=DAY, state=StateStore.open(":memory:")).flags
+    assert open_flags(state, "civicrm-panel") == judged(expected)
+
+    n = len(fake.calls)
+    out = held.recheck(state, [Delivery("civicrm", f"Contact {contact['id']} edit")], DAY)
+    assert not out.whole and [c.entity for c in fake.calls[n:] if c.action == "get"][:1] == ["Contact"]
+
+
+def test_a_token_replaced_in_env_gives_the_recipe_fresh_connectors() -> None:
+    import dataclasses
+
+    from coprod.live import forget_all, held
+
+    lr = sync_recipe("live-kobo")
+    try:
+        first = held(lr)
+        assert held(dataclasses.replace(lr)) is first
+        renewed = held(dataclasses.replace(lr, env={**lr.env, "KOBO_TOKEN": "a new token"}))
+        assert renewed is not first and first.connectors is None and first.live is None
+    finally:
+        forget_all()
