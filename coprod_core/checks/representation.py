@@ -299,8 +299,9 @@ class _Index:
     voice: VoiceAttendance
     """Who in a voice role took part in each held session (shared with the other checks)."""
     decision_attendees: dict[str, set[str]]
-    """Held session where a decision was taken -> ids of everyone who attended it (only these
-    sessions' registers are needed whole: a decision flag counts who else was in the room)."""
+    """Each held session where a decision was taken with nobody in a voice role there -> ids of
+    everyone who attended it (none recorded: empty). Only these sessions' registers are needed whole
+    (their flag counts who was in the room), so the register is read again only when there is one."""
     sessions_of: dict[str, list[Session]]
     projects: list[Project]
     """By id."""
@@ -313,18 +314,23 @@ class _Index:
         voice_roles = frozenset(settings.voice_roles)
         if not voice_roles:
             return None
-        decisions = {s.id for s in dataset.sessions if s.decision_taken and s.date <= run_date}
-        decision_attendees: dict[str, set[str]] = defaultdict(set)
-        if decisions:
+        voice = voice_attendance(dataset, run_date, voice_roles, voice)
+        without_voice = {
+            s.id
+            for s in dataset.sessions
+            if s.decision_taken and s.date <= run_date and not voice.people_at(s.id)
+        }
+        decision_attendees: dict[str, set[str]] = {sid: set() for sid in without_voice}
+        if without_voice:
             for a in dataset.attendance:
-                if a.session_id in decisions:
+                if a.session_id in without_voice:
                     decision_attendees[a.session_id].add(a.person_id)
         sessions_of: dict[str, list[Session]] = defaultdict(list)
         for session in dataset.sessions:
             sessions_of[session.project_id].append(session)
         return cls(
             people=dataset.people_by_id(),
-            voice=voice_attendance(dataset, run_date, voice_roles, voice),
+            voice=voice,
             decision_attendees=decision_attendees,
             sessions_of=sessions_of,
             projects=sorted(dataset.projects, key=lambda p: p.id),
@@ -343,8 +349,8 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date, voice: Voice
         flags.extend(_representation(settings, project, profile))
         flags.extend(_decision_group(settings, project, index.people))
     for session in sorted(dataset.sessions, key=lambda s: (s.date, s.id)):
-        if session.decision_taken and session.date <= run_date:
-            here = index.decision_attendees.get(session.id, set())
+        here = index.decision_attendees.get(session.id)
+        if here is not None:
             flags.extend(
                 _decision_without_voice(settings, session, index.people, here, index.voice.voice_ids)
             )
