@@ -19,8 +19,10 @@ Usage: python benchmarks/bench_webhook.py [--deliveries 2000] [--concurrency 20]
 ``COPROD_WEBHOOK_WORKER=off`` in the app; ``thread`` runs it inside each gunicorn process.
 ``BENCH_GUNICORN_EXTRA`` adds gunicorn options, which win over the shipped settings (e.g.
 ``--threads 4``). Each delivery
-opens its own connection, as KoboToolbox and Apps Script do; the client is one asyncio loop, so
-no time spent waiting for its own GIL is counted as the app's. Everything listens on 127.0.0.1
+opens its own connection, as KoboToolbox and Apps Script do; the client is one thread on
+non-blocking sockets, with every request made and signed beforehand, and an answer's arrival is
+the kernel's receive time (``webhook_load.send_load``), so no time spent waiting for its own GIL
+or CPU is counted as the app's. Everything listens on 127.0.0.1
 only and is stopped at the end. On a small machine the load generator, gunicorn and the re-checks
 share the CPU: "in the app" (gunicorn's own request time) shows how much of the latency is the
 app's, and the same load on ``GET /healthz`` shows the floor the machine sets. The load average
@@ -148,7 +150,9 @@ def main() -> None:
             floor = send_load([port], [health] * args.deliveries, args.concurrency).latencies
             deliveries = [signed_request(secret, "bench", n) for n in range(args.deliveries)]
             cpu = time.process_time()
-            latencies, sent_at, statuses, elapsed = send_load([port], deliveries, args.concurrency, add_row)
+            latencies, _, sent_at, statuses, elapsed = send_load(
+                [port], deliveries, args.concurrency, add_row
+            )
             cpu = time.process_time() - cpu
             refused = sorted({code for code in statuses.values() if code != 202})
             if refused:

@@ -9,18 +9,20 @@ time from sending to the flag's write is what a charity would see. The re-check 
 process that runs re-checks (``register()``), with this folder on ``PYTHONPATH``.
 
 Deliveries are Standard Webhooks-signed Google Sheets notices, each on its own connection (as
-KoboToolbox and Apps Script send them), sent by one asyncio loop so that no time spent waiting for
-the load generator's own GIL is counted as the app's.
+KoboToolbox and Apps Script send them), made and signed before the timed part, and sent by one
+thread on non-blocking sockets (``send_load``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
 import re
+import selectors
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import time
 import traceback
@@ -346,11 +348,58 @@ def health_request() -> bytes:
 
 class Load(NamedTuple):
     latencies: list[float]
-    """Seconds from connecting to the last byte of the answer, in the order answers came."""
+    """Seconds from connecting to the arrival of the answer's last byte (the kernel's receive
+    time), in the order answers came: what a sender on its own machine waits."""
+    read_latencies: list[float]
+    """The same, until the load generator read that byte: adds the generator's own waits for the
+    CPU it shares with the app."""
     sent_at: dict[int, float]
     """Request number -> wall-clock time it was sent."""
     statuses: dict[int, int]
     elapsed: float
+
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+"""Linux: each read also gives the time the kernel received the data (not in Python's socket module)."""
+TIMESPEC = struct.Struct("qq")
+
+
+class _Exchange:
+    """One request on its own connection, from connecting to the end of the answer."""
+
+    def __init__(self, n: int, port: int, request: bytes) -> None:
+        self.n = n
+        self.request = request
+        self.answer = bytearray()
+        self.head_length = 0
+        self.length: int | None = None
+        self.arrived = 0.0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.sock.setblocking(False)
+        self.started = time.time()  # the kernel's receive times are wall-clock times too
+        self.sock.connect_ex(("127.0.0.1", port))
+
+    def send(self) -> bool:
+        """Send what is left of the request; True once it has all gone."""
+        self.request = self.request[self.sock.send(self.request) :]
+        return not self.request
+
+    def receive(self) -> bool:
+        """Read what has arrived; True once the answer is complete (or the server hung up)."""
+        data, ancillary, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(TIMESPEC.size))
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanos = TIMESPEC.unpack(value[: TIMESPEC.size])
+                self.arrived = seconds + nanos / 1e9
+        if not data:
+            return True
+        self.answer += data
+        if self.length is None and (end := self.answer.find(b"\r\n\r\n")) >= 0:
+            self.head_length = end + 4
+            found = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", self.answer[:end])
+            self.length = int(found.group(1)) if found else 0
+        return self.length is not None and len(self.answer) >= self.head_length + self.length
 
 
 def send_load(
@@ -361,37 +410,58 @@ def send_load(
 ) -> Load:
     """Send the requests, ``concurrency`` at a time, each on its own connection, request ``n`` to
     ``ports[n % len(ports)]`` (a load balancer taking turns), timing each from connecting to the
-    last byte of the answer. ``before_send(n)`` runs just before request ``n`` is sent.
+    last byte of the answer. ``before_send(n)`` runs just before request ``n`` is sent. The
+    requests are made (and signed) beforehand, so none of that is timed.
 
-    One asyncio loop rather than threads: threads in one Python process wait for the GIL (5 ms
+    One thread with non-blocking sockets: threads in one Python process wait for the GIL (5 ms
     turns) after their answer has arrived, and that wait would be counted as the app's latency.
+    asyncio did the same job at about twice the CPU, taken from the app on the same machine. An
+    answer's arrival is the kernel's receive time (``SO_TIMESTAMPNS``): when the generator itself
+    waits for a CPU, the answer has arrived all the same, as it would at a sender's own machine;
+    the time until the generator read it is kept too (``read_latencies``).
     """
     sent_at: dict[int, float] = {}
     statuses: dict[int, int] = {}
     latencies: list[float] = []
+    read_latencies: list[float] = []
     todo = iter(range(len(requests)))
+    selector = selectors.DefaultSelector()
 
-    async def client() -> None:
-        for n in todo:
-            if before_send is not None:
-                before_send(n)
-            sent_at[n] = time.time()
-            started = time.perf_counter()
-            reader, writer = await asyncio.open_connection("127.0.0.1", ports[n % len(ports)])
-            writer.write(requests[n])
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-            await reader.readexactly(int(length.group(1)) if length else 0)
-            latencies.append(time.perf_counter() - started)
-            writer.close()
-            statuses[n] = int(head.split(b" ", 2)[1])
+    def start_next() -> None:
+        n = next(todo, None)
+        if n is None:
+            return
+        if before_send is not None:
+            before_send(n)
+        sent_at[n] = time.time()
+        exchange = _Exchange(n, ports[n % len(ports)], requests[n])
+        selector.register(exchange.sock, selectors.EVENT_WRITE, exchange)
 
-    async def all_clients() -> None:
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+    def finish(exchange: _Exchange) -> None:
+        read = time.time()
+        selector.unregister(exchange.sock)
+        exchange.sock.close()
+        latencies.append((exchange.arrived or read) - exchange.started)
+        read_latencies.append(read - exchange.started)
+        statuses[exchange.n] = int(bytes(exchange.answer).split(b" ", 2)[1])
+        start_next()
 
     started = time.perf_counter()
-    asyncio.run(all_clients())
-    return Load(latencies, sent_at, statuses, time.perf_counter() - started)
+    for _ in range(concurrency):
+        start_next()
+    while selector.get_map():
+        for key, events in selector.select():
+            exchange: _Exchange = key.data
+            if events & selectors.EVENT_WRITE:
+                error = exchange.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if error:
+                    raise OSError(error, f"request {exchange.n}: {os.strerror(error)}")
+                if exchange.send():
+                    selector.modify(exchange.sock, selectors.EVENT_READ, exchange)
+            elif exchange.receive():
+                finish(exchange)
+    selector.close()
+    return Load(latencies, read_latencies, sent_at, statuses, time.perf_counter() - started)
 
 
 def app_times(logs: Sequence[Path]) -> list[float]:
@@ -415,3 +485,46 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# CPU accounting ------------------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds used so far) of a live process, from /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_group(groups: dict[str, Sequence[int]]) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far by each group of process trees (each root with its descendants, but
+    not those that are another group's roots), per process: compare two samples to know what a
+    stretch of the run cost each part."""
+    stats = {int(p): s for p in os.listdir("/proc") if p.isdigit() and (s := _stat(int(p))) is not None}
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    every_root = {pid for roots in groups.values() for pid in roots}
+    found: dict[str, dict[int, float]] = {}
+    for name, roots in groups.items():
+        todo, seen = list(roots), dict[int, float]()
+        while todo:
+            pid = todo.pop()
+            if pid in stats and pid not in seen:
+                seen[pid] = stats[pid][1]
+                todo.extend(c for c in children.get(pid, []) if c not in every_root)
+        found[name] = seen
+    return found
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds each group used between two samples (a process that died meanwhile counts for
+    what it had used by the first sample only)."""
+    return {
+        name: sum(seconds - before[name].get(pid, 0.0) for pid, seconds in after[name].items())
+        for name in after
+    }

@@ -330,6 +330,30 @@ def test_connections_a_server_restart_ended_are_replaced_not_handed_out(postgres
         inbox.close()
 
 
+def test_a_healthy_pooled_connection_is_handed_out_without_a_round_trip(postgres_url, monkeypatch) -> None:
+    """Taking a connection from the pool asked the server first (an empty query): a round trip, and
+    the server's CPU, before every delivery's own insert. Now the server is asked only when the
+    idle connection's socket has something to read, which is how an ended session shows."""
+    from psycopg_pool import ConnectionPool
+
+    from coprod.state_postgres import check_if_ended
+
+    asked: list[object] = []
+    real_check = ConnectionPool.check_connection
+    monkeypatch.setattr(
+        ConnectionPool, "check_connection", lambda conn: (asked.append(conn), real_check(conn))
+    )
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("SELECT 1")
+        for _ in range(3):
+            check_if_ended(conn)
+        assert asked == []
+        _cut_every_connection(postgres_url)
+        with pytest.raises(psycopg.OperationalError):
+            check_if_ended(conn)
+        assert asked == [conn]
+
+
 def test_a_database_gone_away_is_answered_503_within_seconds(tmp_path, postgres_server, monkeypatch) -> None:
     """Until now a delivery waited 30 s for a connection, then got a 500 'server error' (and /readyz
     the same): now the platform hears 503, send again later, within the receipt's wait."""

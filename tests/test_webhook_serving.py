@@ -141,6 +141,31 @@ def test_a_slow_client_is_cut_off_and_the_next_request_on_a_free_thread_is_answe
     assert f"whose request took longer than {deadline:g} s" in log
 
 
+def test_clients_that_do_not_hang_up_after_their_answer_do_not_hold_up_the_next_one(tmp_path: Path) -> None:
+    """gunicorn closes a connection in stages, waiting up to 2 s for the client to hang up, and did
+    that on the process's main thread, which also accepts connections: three clients that read
+    their answer and keep the connection open held the next request up for 2 s. Now the
+    thread that answered waits, and the next request is answered at once."""
+    with gunicorn(tmp_path, "--workers", "1") as server:
+        idle = []
+        for _ in range(3):
+            conn = socket.create_connection(("127.0.0.1", server.port))
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            idle.append(conn)
+        try:
+            for conn in idle:
+                conn.settimeout(10)
+                assert conn.recv(1024).startswith(b"HTTP/1.1 200 ")  # answered; not hanging up
+            started = time.monotonic()
+            answer = requests.get(f"{server.url}/healthz", timeout=10)
+            waited = time.monotonic() - started
+        finally:
+            for conn in idle:
+                conn.close()
+    assert answer.status_code == 200
+    assert waited < 1.0, f"/healthz waited {waited:.1f} s behind clients that had their answers"
+
+
 def send(url: str, sent: Delivery, chunked: bool) -> tuple[int, object]:
     """POST as the platforms' senders do (requests, as KoboToolbox sends), with a Content-Length or
     in 64 KiB chunks (none).

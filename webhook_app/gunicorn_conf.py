@@ -45,4 +45,6 @@ control_socket_disable = True
 """gunicorn 24+ would otherwise open a control socket in the service user's home folder."""
 logconfig_dict = LOGGING
 access_log_format = ACCESS_FORMAT
+logger_class = "coprod.webhook_app.access_log.AccessLogger"
+"""gunicorn's logger, building only the values the access lines show (``access_log``)."""
 logging.captureWarnings(True)  # a library's warning is a log line too, not a bare print

@@ -11,6 +11,12 @@ This worker closes a connection whose request has not been read and answered wit
 that needs longer is stuck or hostile; a slow client can hold a thread for that long at most. Should
 the app itself take that long (the inbox busy), the delivery is still recorded; only the answer is
 lost, and the sender's retry is recognised as a re-send.
+A connection is closed by the thread that answered it. gunicorn closes in stages (it sends its
+end, then waits up to 2 s for the client to hang up, so that a client still sending gets the whole
+answer rather than a reset), and it did that on the process's main thread: meanwhile no connection
+was accepted and no other finished one closed, so every delivery's answer waited behind the
+previous client hanging up, and a client that never hung up stalled the process for 2 s.
+
 Settings (threads, connections, timeouts) are in ``gunicorn_conf``.
 """
 
@@ -50,10 +56,21 @@ class ThreadWorker(GunicornThreadWorker):
         with self._deadlines_lock:
             self._deadlines[conn] = time.monotonic() + self.request_seconds
         try:
-            return super().handle(conn)
+            result = super().handle(conn)
         finally:
             with self._deadlines_lock:
                 self._deadlines.pop(conn, None)
+        if not result:  # answered and not kept alive: close it here, not on the main thread
+            conn.close(graceful=True)
+            conn.coprod_closed = True
+        return result
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        """gunicorn calls this on the main thread once ``handle`` has returned."""
+        if getattr(conn, "coprod_closed", False):
+            self.nr_conns -= 1  # what gunicorn does for a closed connection
+            return
+        super().finish_request(conn, fs)
 
     def _close_late_connections(self) -> None:
         while True:

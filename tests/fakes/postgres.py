@@ -76,6 +76,10 @@ class PostgresServer:
             return f"postgresql://coprod@127.0.0.1:{self.port}/{database}"
         return f"postgresql://coprod@/{database}?host={self.base}&port={self.port}"
 
+    def pid(self) -> int:
+        """The server's main process (its sessions are its children)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def create_database(self) -> str:
         import psycopg
 
