@@ -20,7 +20,7 @@ from coprod_core.recipe import Entity, Recipe
 from coprod_core.rows import Row, RowBlock
 
 
-def recipe(payment_ids: bool = True) -> Recipe:
+def recipe(payment_ids: bool = True, people: dict[str, Any] | None = None) -> Recipe:
     payments = {
         "person_id": "Person",
         "amount": "Amount",
@@ -36,11 +36,8 @@ def recipe(payment_ids: bool = True) -> Recipe:
             "sources": {"files": {"connector": "files"}},
             "projects": [{"id": "P1", "name": "Day service redesign"}],
             "entities": {
-                "people": {
-                    "source": "files",
-                    "location": "people.csv",
-                    "fields": {"id": "ID", "roles": "Role"},
-                },
+                "people": people
+                or {"source": "files", "location": "people.csv", "fields": {"id": "ID", "roles": "Role"}},
                 "sessions": {
                     "source": "files",
                     "location": "sessions.csv",
@@ -201,3 +198,79 @@ def test_a_block_of_clean_rows_shares_one_string_per_id_with_the_people_read() -
     )
     (row,) = mapped.dataset.attendance
     assert row.person_id is next(p.id for p in mapped.dataset.people if p.id == "1")
+
+
+PEOPLE_HEADER = ("ID", "Name", "Role", "Payment", "Benefits", "Ethnicity", "Age")
+
+
+def people_recipe(ages: bool) -> Recipe:
+    """People with every field a block reads by column, and answers mapped through a values map
+    (an answer it does not list is not understood and is flagged)."""
+    return recipe(
+        people={
+            "source": "files",
+            "location": "people.csv",
+            "fields": {
+                "id": "ID",
+                "name": "Name",
+                "roles": "Role",
+                "payment_preference": "Payment",
+                "benefits_opt_in": "Benefits",
+            },
+            "demographics": {"ethnicity": "Ethnicity", **({"age_band": "Age"} if ages else {})},
+            "values": {"ethnicity": {"White British": "white", "Asian / Asian British": "asian"}},
+        }
+    )
+
+
+# Mostly clean, distinct people (so that some blocks take the path by columns), with now and then
+# an id repeated or blank, a role or a preference not understood, an answer not in the values map.
+person_cells = st.tuples(
+    st.sampled_from([None, None, None, None, "1", " 1 ", ""]),  # None: a new id of its own
+    st.sampled_from(["Sam", "", "  "]),
+    st.sampled_from(["carer", "lived experience", "", "carer; volunteer", "astronaut"]),
+    st.sampled_from(["paid", "declined", "", "voucher", "sometimes"]),
+    st.sampled_from(["yes", "no", "", "maybe"]),
+    st.sampled_from(["White British", "asian", "", "Prefer not to say", "Martian"]),
+    st.sampled_from(["18-24", "65+", "", "unknown"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(person_cells, max_size=30), st.lists(st.integers(0, 40), max_size=5), st.booleans())
+def test_people_mapped_in_blocks_give_what_they_give_one_by_one(
+    people: list[tuple[Any, ...]], cuts: list[int], ages: bool
+) -> None:
+    rows = [(f"P{i}" if cells[0] is None else cells[0], *cells[1:]) for i, cells in enumerate(people)]
+    people_blocks = blocks("people.csv", PEOPLE_HEADER, rows, cuts)
+    made = people_recipe(ages)
+    in_blocks = map_dataset(made, {Entity.PEOPLE: people_blocks})
+    in_rows = map_dataset(made, {Entity.PEOPLE: one_by_one(people_blocks)})
+    assert seen(in_blocks) == seen(in_rows)
+
+
+def test_a_block_of_clean_people_is_built_whole_with_each_answer_and_a_dict_of_its_own() -> None:
+    rows = [
+        ("P1", "Sam", "carer", "paid", "yes", "White British", "18-24"),
+        ("P2", "", "lived experience", "", "no", "", "65+"),
+    ]
+    mapped = map_dataset(
+        people_recipe(ages=True), {Entity.PEOPLE: blocks("people.csv", PEOPLE_HEADER, rows, [])}
+    )
+    first, second = mapped.dataset.people
+    assert (first.id, first.name, first.demographics) == (
+        "P1",
+        "Sam",
+        {"ethnicity": "white", "age_band": "18_24"},
+    )
+    assert (second.id, second.name, second.demographics) == (
+        "P2",
+        None,
+        {"ethnicity": "unknown", "age_band": "65+"},
+    )
+    assert first.demographics is not second.demographics
+    assert mapped.problems == [] and vars(mapped.counts[Entity.PEOPLE]) == {
+        "read": 2,
+        "used": 2,
+        "rejected": 0,
+    }

@@ -210,15 +210,77 @@ class PeopleRecords(Records[Person]):
                     f"listed in [entities.people.values.{dim.name}] in the recipe, so it is counted as "
                     f"unknown. Add the answer there with the category it belongs to, or fix the cell.",
                 )
-        return Person.model_construct(
-            id=key,
-            name=f.get("name"),
-            roles=frozenset(f.get("roles", ())),
-            demographics=demographics,
-            payment_preference=f.get("payment_preference"),
-            benefits_opt_in=f.get("benefits_opt_in", False),
-            supported=f.get("supported"),
+        return _person(
+            key,
+            f.get("name"),
+            f.get("roles", ()),
+            demographics,
+            f.get("payment_preference"),
+            f.get("benefits_opt_in", False),
+            f.get("supported"),
         )
+
+    def bulk(self, block: RowBlock, first: FirstUse, out: list[Person], one: Callable[[Row], bool]) -> int:
+        """A block whose every row reads without a flag (its fields and its answers understood, its
+        ids new and distinct) is built from its columns, as :meth:`build` would build each row;
+        any other block goes row by row through ``one``, which flags what needs it. (People are a
+        few thousand rows: the saving is making no Row and no dict of fields per person.)"""
+        read = self.reader.block(block)
+        start = first.start(block)
+        ids = read.column("id")
+        answers = self._answers(block)
+        if read.careful or answers is None or None in ids or not first.claim_all(ids, start):
+            return sum(not one(row) for row in block)
+        out.extend(
+            map(
+                _person,
+                ids,
+                read.column("name"),
+                read.column("roles", ()),
+                answers,
+                read.column("payment_preference"),
+                read.column("benefits_opt_in", False),
+                read.column("supported"),
+            )
+        )
+        return 0
+
+    def _answers(self, block: RowBlock) -> list[dict[str, str]] | None:
+        """Each row's demographic categories, read column by column as :meth:`build` reads each
+        row's; None when an answer is not understood (its row is flagged, on the way row by row)."""
+        if not self.dimensions:
+            return [{} for _ in block.cells]
+        index = {title: i for i, title in enumerate(block.header)}  # as a Row's dict: the last wins
+        columns: list[list[str]] = []
+        for dim in self.dimensions:
+            at = index.get(dim.column)
+            read = [dim.read(None if at is None else cells[at]) for cells in block.cells]
+            if not all(answer.understood for answer in read):
+                return None
+            columns.append([answer.category for answer in read])
+        names = [dim.name for dim in self.dimensions]
+        return [dict(zip(names, categories, strict=True)) for categories in zip(*columns, strict=True)]
+
+
+def _person(
+    key: Any,
+    name: str | None,
+    roles: Iterable[Any],
+    demographics: dict[str, str],
+    payment_preference: Any,
+    benefits_opt_in: bool,
+    supported: Any,
+) -> Person:
+    """A person as a row or a block's columns read them (the mapping has checked every value)."""
+    return Person.model_construct(
+        id=key,
+        name=name,
+        roles=frozenset(roles),
+        demographics=demographics,
+        payment_preference=payment_preference,
+        benefits_opt_in=benefits_opt_in,
+        supported=supported,
+    )
 
 
 _MEMBERS_WORDS = {
