@@ -6,9 +6,9 @@ benchmark::
 Options given on the command line win over these (``--bind 127.0.0.1:9000``, ``--workers 4``), and
 an app given after the options replaces ``wsgi_app``.
 
-Slow clients. Each process has a pool of threads and takes a connection only when a thread is
-free for it (``worker_connections`` = ``threads``), so a slow client holds one thread, never a
-process, and a connection waiting in the queue is taken by whichever process has a thread free.
+Slow clients. Each process has a pool of threads, each taking a connection only when it is free
+(``gunicorn_worker``), so a slow client holds one thread, never a process, and a connection
+waiting in the queue is taken by whichever process has a thread free.
 A client has ``REQUEST_SECONDS`` (10 s) to send its request (``gunicorn_worker``): two processes of
 16 threads keep answering while 31 clients stall them, and more than that delay answers by 10 s at
 most, not for as long as the clients like. In front, the TLS proxy (recipes/deploy/README.md) has
@@ -28,10 +28,9 @@ bind = ["127.0.0.1:8000"]  # TLS and the public address are the proxy's job
 workers = 2
 worker_class = "coprod.webhook_app.gunicorn_worker.ThreadWorker"
 threads = 16
-worker_connections = threads
 keepalive = 0
-"""Each connection carries one request: the platforms open one per delivery anyway, and a kept-alive
-connection would count against ``worker_connections`` while idle."""
+"""Each connection carries one request: the platforms open one per delivery anyway (the worker
+class answers one request per connection whatever this says)."""
 timeout = 30
 """A process whose main loop is silent this long is restarted (requests have their own deadline)."""
 graceful_timeout = 10
