@@ -314,6 +314,28 @@ class Connector(ABC):
         webhook worker that holds the rest. None: it cannot tell, so everything is read."""
         return None
 
+    def changes_for_all(self, deliveries: Sequence[Delivery]) -> list[UnitChange] | None:
+        """What the deliveries a re-check claimed changed (each one's :meth:`changes_for`; the
+        Sheets connector reads every row they name in one request). None, or NeedsWholeRead raised
+        with the reason: everything is read."""
+        out: list[UnitChange] = []
+        for delivery in deliveries:
+            found = self.changes_for(delivery)
+            if found is None:
+                return None
+            out.extend(found)
+        return out
+
+    def keep_for_rechecks(self) -> None:  # noqa: B027 - optional hook
+        """The webhook worker holds this connector between re-checks (a cron sync never asks): a
+        connector may keep what it read past a write-back, to read less for the next delivery."""
+
+    def statuses_read_with_changes(self) -> StaffStatuses:
+        """Statuses staff set on flags, as read with the last :meth:`changes_for_all` in the same
+        request (the Sheets Flags tab comes with the rows), for the re-check to honour as a sync
+        does. Default: none (the nightly sync reads them)."""
+        return StaffStatuses()
+
     tells_changes: ClassVar[bool] = False
     """The source can tell cheaply whether anything changed since its last whole read
     (:meth:`nothing_changed`); a run of a recipe whose every source can, and did not change, on the

@@ -6,6 +6,8 @@ mapped tab (and the Flags tab) in ONE ``values:batchGet`` after one metadata req
 ``read()`` and ``read_staff_statuses()`` of the run from that one answer, and writes all of a run's
 changes in ONE ``values:batchUpdate`` with ``valueInputOption=RAW`` (text that starts with "=" stays
 text, never a formula). The quota is 60 reads and 60 writes a minute per user, so this matters.
+Held by the webhook worker (``keep_for_rechecks``), it keeps the tabs past the write-back, and a
+notice naming a row costs one batchGet of that row (:meth:`SheetsConnector.changes_for_all`).
 
 HTTP goes through gspread 6's client on our own google-auth ``AuthorizedSession`` (a requests
 Session), with urllib3's bounded ``Retry`` mounted on it: 429 and 5xx are retried with back-off,
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import zlib
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +43,7 @@ from coprod.connectors.base import (
     ConnectorContext,
     ConnectorEntityOptions,
     ConnectorOptions,
+    Delivery,
     Page,
     SourceContext,
     SourceUnavailable,
@@ -66,6 +71,7 @@ from coprod.connectors.sheets_tabs import (
 )
 from coprod_core.flags import SubjectKind
 from coprod_core.lifecycle import STATUS_WORDS, FlagChange, StaffStatuses
+from coprod_core.live import NeedsWholeRead, UnitChange
 from coprod_core.recipe import Entity, EntitySpec, EnvName
 from coprod_core.rows import Row
 
@@ -207,6 +213,53 @@ class _Snapshot:
     served: set[Entity] = field(default_factory=set)
     tables: dict[Entity, Table] = field(default_factory=dict)
     flags: FlagsTab | None = None
+    flags_fresh: bool = True
+    """The Flags tab was read in this run or re-check (False once written: staff may answer flags
+    at any time after, so a snapshot held for the webhook worker reads it again before using it)."""
+
+
+FORM_SUBMIT = "sheets.form_submit"
+"""The kind of notice the Apps Script trigger sends (``coprod_trigger.gs``): a form response in a row."""
+
+
+def _texts(line: Sequence[Any]) -> list[str]:
+    """A row's cells as text, without the empty cells at its end (as Google leaves them off)."""
+    out = [as_text(c) for c in line]
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def _cell(column: Sequence[Sequence[str]], row: int) -> str:
+    """The text of a one-column list of rows at sheet row ``row`` ("" past its end)."""
+    line = column[row - 1] if row - 1 < len(column) else []
+    return line[0] if line else ""
+
+
+def _last_row(a1: Any) -> int | None:
+    """The last row of a range Google answered (``'Tab'!A1:A1000``: the whole range asked for,
+    bounded by the tab's grid, though the values leave off trailing empty rows)."""
+    if not isinstance(a1, str):
+        return None
+    found = re.search(r"!\$?[A-Z]*\$?\d*:\$?[A-Z]*\$?(\d+)$", a1)
+    return int(found[1]) if found else None
+
+
+def _note_written(snap: _Snapshot, writes_by_tab: dict[str, list[CellWrite]], flags_title: str) -> None:
+    """Put what was written into the tabs held, so they stay what the sheet shows (the Flags tab
+    is read again with the next notice's rows: only the plan of it is kept)."""
+    snap.values.pop(flags_title, None)
+    for title, writes in writes_by_tab.items():
+        values = snap.values.get(title)
+        if title == flags_title or values is None:
+            continue
+        for w in writes:
+            while len(values) < w.row:
+                values.append([])
+            line = values[w.row - 1] = list(values[w.row - 1])
+            while len(line) <= w.col:
+                line.append("")
+            line[w.col] = w.value
 
 
 def _status_drop_down(sheet_id: int, col: int, first_row: int, end_row: int) -> dict[str, Any]:
@@ -243,6 +296,7 @@ def _summary_cell(text: str, heading: bool) -> dict[str, Any]:
 
 class SheetsConnector(Connector):
     kind = "sheets"
+    platform = "sheets"
     Options = SheetsOptions
     EntityOptions = SheetsEntityOptions
     options: SheetsOptions
@@ -261,6 +315,7 @@ class SheetsConnector(Connector):
         self._session = session
         self._client: gspread.Client | None = None
         self._snapshot: _Snapshot | None = None
+        self._keep = False
         self.requests_sent = 0
 
     # ---------------------------------------------------------------- plumbing
@@ -479,22 +534,28 @@ class SheetsConnector(Connector):
             if title is not None and title not in wanted:
                 wanted.append(title)  # the summary tab: read to be sure it is coprod's before replacing it
         if wanted:
-            # Ranges percent-encoded with nothing safe: a tab called "Sam's group" must arrive whole.
-            query = "&".join(
-                [f"ranges={quote(absolute_range_name(t), safe='')}" for t in wanted]
-                + ["valueRenderOption=FORMATTED_VALUE", "majorDimension=ROWS"]
-            )
-            got = self._call("reading the tabs", "get", f"{SPREADSHEET_VALUES_BATCH_URL % self.key}?{query}")
-            ranges = got.get("valueRanges", [])
-            if len(ranges) != len(wanted):
-                raise SourceUnavailable(
-                    f"Google returned {len(ranges)} tabs for the {len(wanted)} asked for; run again",
-                    where=self._where(),
-                )
-            for title, value_range in zip(wanted, ranges, strict=True):
+            got = self._batch_get("reading the tabs", [absolute_range_name(t) for t in wanted])
+            for title, value_range in zip(wanted, got, strict=True):
                 snap.values[title] = value_range.get("values", [])  # an empty tab has no "values"
         self._snapshot = snap
         return snap
+
+    def _batch_get(self, doing: str, ranges: Sequence[str]) -> list[dict[str, Any]]:
+        """ONE ``values:batchGet`` of these A1 ranges, every cell as the sheet shows it (formatted
+        text: "007" stays "007", a date as staff typed it); the value ranges in the order asked."""
+        # Ranges percent-encoded with nothing safe: a tab called "Sam's group" must arrive whole.
+        query = "&".join(
+            [f"ranges={quote(r, safe='')}" for r in ranges]
+            + ["valueRenderOption=FORMATTED_VALUE", "majorDimension=ROWS"]
+        )
+        got = self._call(doing, "get", f"{SPREADSHEET_VALUES_BATCH_URL % self.key}?{query}")
+        value_ranges = got.get("valueRanges", [])
+        if len(value_ranges) != len(ranges):
+            raise SourceUnavailable(
+                f"Google returned {len(value_ranges)} ranges for the {len(ranges)} asked for; run again",
+                where=self._where(),
+            )
+        return [vr if isinstance(vr, dict) else {} for vr in value_ranges]
 
     def _table(self, snap: _Snapshot, entity: Entity, spec: EntitySpec) -> Table:
         if entity in snap.tables:
@@ -539,6 +600,144 @@ class SheetsConnector(Connector):
     def read_staff_statuses(self) -> StaffStatuses:
         """What staff set in the Flags tab's Status column (acknowledged, won't fix, or open again)."""
         return self._flags_tab(self._load()).staff_statuses()
+
+    # ---------------------------------------------------------------- the webhook worker's re-check
+
+    def keep_for_rechecks(self) -> None:
+        """Hold what was read after a write-back, kept up to date with what was written, so that a
+        notice naming one row is read in one request (:meth:`changes_for_all`). Only the webhook
+        worker asks this, and holds the connector in memory; a cron sync lets go after its write."""
+        self._keep = True
+
+    def changes_for_all(self, deliveries: Sequence[Delivery]) -> list[UnitChange]:
+        """The rows the trigger's notices name (``{spreadsheet_id, sheet, row}``), read in ONE
+        ``values:batchGet`` with what tells whether they can be taken alone: each named tab's header
+        row and its key column (the ID column, else column A), and the whole Flags tab (what staff
+        answered since the last read is honoured, and new flags go below every row staff added, as
+        in a sync). The rows go into the tabs held; the changes come back for the dataset held.
+
+        Raises NeedsWholeRead (everything is read, as a sync) when it cannot: nothing held (the
+        first delivery, or a write that failed), no notice body (a worker running apart keeps only
+        "row N"), another kind of notice, another spreadsheet, a tab the recipe does not read (the
+        Flags tab too), the header row changed, or the key column differs anywhere but the named
+        rows (rows inserted, deleted, moved, or added without a notice)."""
+        mine = [d for d in deliveries if d.platform == self.platform]
+        snap = self._snapshot
+        if not mine:
+            return []
+        if not self._keep or snap is None:
+            raise NeedsWholeRead("no sheet is held")
+        named: dict[str, set[int]] = {}
+        for delivery in mine:
+            notice = delivery.notice
+            if notice is None:
+                raise NeedsWholeRead(f"the notice ({delivery.subject}) came without the tab it names")
+            if str(notice.get("type") or FORM_SUBMIT) != FORM_SUBMIT:
+                raise NeedsWholeRead(f"a notice of kind '{str(notice.get('type'))[:40]}'")
+            if str(notice.get("spreadsheet_id") or "") != self.key:
+                raise NeedsWholeRead("a notice about another spreadsheet")
+            title = self._resolve_tab(snap, str(notice.get("sheet") or ""))
+            given = notice.get("row")
+            row = int(given) if isinstance(given, int | str) and str(given).isdigit() else 0
+            if title is None or not self._entities_of_tab(snap, title):
+                raise NeedsWholeRead("a notice about a tab the recipe does not read")
+            if row < 2:
+                raise NeedsWholeRead(f"a notice about the header row of tab '{title}'")
+            named.setdefault(title, set()).add(row)
+        asked: list[str] = []
+        for title, rows in named.items():
+            key = column_letter(self._key_column(snap, title))
+            asked += [absolute_range_name(title, "1:1"), absolute_range_name(title, f"{key}:{key}")]
+            asked += [absolute_range_name(title, f"{r}:{r}") for r in sorted(rows)]
+        flags_title = self._resolve_tab(snap, self.options.flags_tab)
+        if flags_title is not None:
+            asked.append(absolute_range_name(flags_title))
+        got = iter(self._batch_get("reading the rows a notice named", asked))
+        fresh: dict[str, dict[int, list[Any]]] = {}
+        for title, rows in named.items():
+            held = snap.values.setdefault(title, [])
+            header, column = next(got), next(got)
+            if _texts(header.get("values", [[]])[0] if header.get("values") else []) != _texts(
+                held[0] if held else []
+            ):
+                raise NeedsWholeRead(f"the header row of tab '{title}' changed")
+            col = self._key_column(snap, title)
+            now = [_texts(line)[:1] for line in column.get("values", [])]
+            was = [_texts(line[col : col + 1]) for line in held]
+            for n in range(2, max(len(now), len(was)) + 1):
+                if n not in rows and _cell(now, n) != _cell(was, n):
+                    raise NeedsWholeRead(
+                        f"rows of tab '{title}' were added, removed or moved since it was read"
+                    )
+            fresh[title] = {}
+            for r in sorted(rows):
+                line = next(got).get("values", [[]])
+                fresh[title][r] = list(line[0]) if line else []
+                table = next(iter(self._entities_of_tab(snap, title).values()))
+                unheaded = table.unheaded(_texts(fresh[title][r]))
+                if unheaded is not None:
+                    raise NeedsWholeRead(f"row {r} of tab '{title}' has a value in a column with no heading")
+            grid = _last_row(column.get("range"))
+            if grid is not None and title in snap.tabs:
+                snap.tabs[title].rows = grid
+        if flags_title is not None:
+            flags_range = next(got)
+            snap.values[flags_title] = flags_range.get("values", [])
+            snap.flags = FlagsTab.parse(flags_title, snap.values[flags_title], exists=True)
+            grid = _last_row(flags_range.get("range"))
+            if grid is not None and flags_title in snap.tabs:
+                snap.tabs[flags_title].rows = grid
+        snap.flags_fresh = True
+        changes: list[UnitChange] = []
+        for title, rows_read in fresh.items():
+            held = snap.values[title]
+            for r, line in rows_read.items():
+                while len(held) < r:
+                    held.append([])
+                held[r - 1] = line
+                for entity, table in self._entities_of_tab(snap, title).items():
+                    record = table.record(_texts(line))
+                    numbers = [n for n, _ in table.records]
+                    at = bisect_left(numbers, r)
+                    if at < len(numbers) and numbers[at] == r:
+                        del table.records[at]
+                    if record is not None:
+                        table.records.insert(at, (r, record))
+                    ref = f"{tab_ref(table.title)} row {r}"
+                    found = (Row(ref=ref, values=record, key=str(r)),) if record is not None else ()
+                    changes.append(UnitChange(entity, str(r), found))
+        log.info(
+            "sheets %s: read %d row(s) a notice named in 1 request", self.name, sum(map(len, named.values()))
+        )
+        return changes
+
+    def changes_for(self, delivery: Delivery) -> list[UnitChange] | None:
+        return self.changes_for_all([delivery])
+
+    def statuses_read_with_changes(self) -> StaffStatuses:
+        """What staff set in the Flags tab, as read with the notice's rows (none when it was not)."""
+        snap = self._snapshot
+        if snap is None or not snap.flags_fresh:
+            return StaffStatuses()
+        return self._flags_tab(snap).staff_statuses()
+
+    def _entities_of_tab(self, snap: _Snapshot, title: str) -> dict[Entity, Table]:
+        """The entities read from this tab, with their tables as held."""
+        return {
+            entity: snap.tables[entity]
+            for entity, spec in self._entities().items()
+            if entity in snap.tables and self._resolve_tab(snap, spec.location or "") == title
+        }
+
+    def _key_column(self, snap: _Snapshot, title: str) -> int:
+        """The column whose cells tell the tab's rows apart: the ID column of an entity read from
+        it, else column A (a form's Timestamp)."""
+        for entity, table in self._entities_of_tab(snap, title).items():
+            heading = self.context.recipe.entities[entity].fields.get("id")
+            col = table.column_index(heading) if heading else None
+            if col is not None:
+                return col
+        return 0
 
     # ---------------------------------------------------------------- writing
 
@@ -697,11 +896,16 @@ class SheetsConnector(Connector):
         this batch is written, and the sync records none of it as written.
         """
         report = WriteReport()
+        if self._keep and self._snapshot is not None and not self._snapshot.flags_fresh:
+            self.refresh()  # held since a write: what staff did in the Flags tab since is not known
         if not changes and self._snapshot is None:
             return report
         before = self.requests_sent
+        # Read here, the sheet may hold rows the worker's dataset does not: not kept after the write.
+        keep = self._keep and self._snapshot is not None
         snap = self._load()
         flags = self._flags_tab(snap)
+        snap.flags_fresh = False
         structure = self._ensure_flags_tab(snap, flags) if changes else []
         writes_by_tab: dict[str, list[CellWrite]] = {flags.title: flags.plan(changes)} if changes else {}
         column_cells = self._flags_column_cells(snap, flags)
@@ -718,7 +922,10 @@ class SheetsConnector(Connector):
             meta = snap.tabs[flags.title]  # rows added: give them the Status drop-down too
             structure.append(_status_drop_down(meta.sheet_id, flags.columns["status"], flags_rows, meta.rows))
         if not structure and not any(writes_by_tab.values()):
+            if self._keep and not keep:
+                self.refresh()
             return report
+        written = False
         try:
             if structure:
                 # A new Flags tab, or one past its grid (1,000 rows when made): the values cannot go
@@ -735,8 +942,12 @@ class SheetsConnector(Connector):
             else:
                 data = [vr for title, writes in writes_by_tab.items() for vr in value_ranges(title, writes)]
                 self._write_values("writing flags", data)
+            written = True
         finally:
-            self.refresh()  # the sheet changed (or may have): the next run reads it afresh
+            if keep and written:
+                _note_written(snap, writes_by_tab, flags.title)
+            else:
+                self.refresh()  # the sheet changed (or may have): the next run reads it afresh
             report.requests = self.requests_sent - before
         report.written.extend(c.fingerprint for c in changes)
         log.info(

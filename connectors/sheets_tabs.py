@@ -56,6 +56,24 @@ class Table:
     title: str
     header: list[str]
     records: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    keep: list[tuple[int, str]] = field(default_factory=list)
+    """(column index, heading) of each column a record holds."""
+    aliases: list[tuple[str, int]] = field(default_factory=list)
+    """(heading as the recipe spells it, column index) where that spelling is not the sheet's."""
+
+    def unheaded(self, row: Sequence[str]) -> int | None:
+        """The first column of ``row`` that holds a value but has no heading (None: there is none)."""
+        return next((i for i, h in enumerate(self.header) if not h and i < len(row) and row[i].strip()), None)
+
+    def record(self, row: Sequence[str]) -> dict[str, str] | None:
+        """One body row (as text) as a record, heading -> text; None for a blank row (blank rows
+        between entries are common in hand-kept sheets)."""
+        if not any(c.strip() for c in row):
+            return None
+        cells = {h: (row[i] if i < len(row) else "") for i, h in self.keep}
+        for alias, i in self.aliases:
+            cells[alias] = row[i] if i < len(row) else ""
+        return cells
 
     def column_index(self, heading: str) -> int | None:
         """Where a heading is (exact after trimming spaces, else ignoring case), or None."""
@@ -132,19 +150,15 @@ def parse_table(
         )
 
     skip = {h.strip().casefold() for h in ignore}
-    keep = [(i, h) for i, h in enumerate(header) if h and h.casefold() not in skip]
+    table.keep = [(i, h) for i, h in enumerate(header) if h and h.casefold() not in skip]
     # A recipe spelling a heading with other capitals or spaces still finds its values under its own
     # spelling, since the mapping looks columns up as the recipe names them.
-    aliases: list[tuple[str, int]] = []
     for c, _ in required:
         index = table.column_index(c)
         if index is not None and header[index] != c:
-            aliases.append((c, index))
+            table.aliases.append((c, index))
     for number, row in enumerate(body, start=2):
-        if not any(c.strip() for c in row):
-            continue  # blank rows between entries are common in hand-kept sheets
-        cells = {h: (row[i] if i < len(row) else "") for i, h in keep}
-        for alias, i in aliases:
-            cells[alias] = row[i] if i < len(row) else ""
-        table.records.append((number, cells))
+        cells = table.record(row)
+        if cells is not None:
+            table.records.append((number, cells))
     return table

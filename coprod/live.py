@@ -1,7 +1,9 @@
 """A recipe held by the webhook worker: its connectors, its mapped dataset and its flags, in memory.
 
 A re-check after a delivery costs what the delivery names: nothing for a KoboToolbox submission
-(the delivery is the submission), one read for a CiviCRM notice (the record). The change is mapped
+(the delivery is the submission), one read for a CiviCRM notice (the record), one for a Google
+Sheets notice (the rows it names, with the Flags tab: what staff answered there since is honoured
+as a sync honours it). The change is mapped
 on top of the dataset held (:mod:`coprod_core.live`), the checks run again for the projects and
 people it concerns, and only the difference is written back, under the recipe's run lock as a
 sync is.
@@ -9,8 +11,7 @@ sync is.
 The whole dataset is read again (a sync run, writing what it finds) when the worker holds none
 (first delivery, restart, a re-check that failed part-way), when another run saved the recipe's
 flags since (the nightly sync stays the source of truth), when a delivery cannot be taken on its
-own (a CiviCRM group membership; any Google Sheets notice: the connector drops what it read after
-each write-back, so it holds no sheet to put one row into), and when a change cannot be mapped
+own (a CiviCRM group membership; a Sheets notice when rows moved or a header changed), and when a change cannot be mapped
 alone (``NeedsWholeRead``). A worker running apart from the app has no KoboToolbox body: it asks
 each form what changed instead. A new day re-checks everything held (the checks judge the date)
 without reading. Nothing held is ever written to disk.
@@ -32,7 +33,7 @@ from coprod.state import RunLocked, StateStore
 from coprod.sync import GENERATION, ExitCode, RunResult, build_connectors, run, write_back
 from coprod_core.about import with_about
 from coprod_core.flags import SubjectKind
-from coprod_core.lifecycle import KnownFlag, StaffStatuses, diff_flags
+from coprod_core.lifecycle import FlagStatus, KnownFlag, StaffStatuses, diff_flags
 from coprod_core.live import CheckFlags, LiveDataset, NeedsWholeRead, Scope, UnitChange, scoped_check
 
 log = logging.getLogger("coprod.live")
@@ -103,14 +104,17 @@ class LiveRecipe:
         """What the deliveries changed, from the connectors of their platforms; None: read all."""
         assert self.connectors is not None
         out: list[UnitChange] = []
+        by_platform: dict[str, list[Delivery]] = {}
         for delivery in deliveries:
-            mine = [c for c in self.connectors.values() if c.platform == delivery.platform]
+            by_platform.setdefault(delivery.platform, []).append(delivery)
+        for platform, delivered in by_platform.items():
+            mine = [c for c in self.connectors.values() if c.platform == platform]
             if not mine:
                 return None
             for connector in mine:
                 try:
-                    found = connector.changes_for(delivery)
-                except ConnectorError as exc:
+                    found = connector.changes_for_all(delivered)
+                except (ConnectorError, NeedsWholeRead) as exc:
                     log.info("recipe %s: %s; reading everything", self.loaded.recipe.name, exc)
                     return None
                 if found is None:
@@ -126,6 +130,8 @@ class LiveRecipe:
                 self.connectors = build_connectors(self.loaded)
             except ConnectorError as exc:
                 return Outcome(exc.exit_code, whole=True, messages=[str(exc)])
+        for connector in self.connectors.values():
+            connector.keep_for_rechecks()
         live = LiveDataset(self.loaded.recipe)
         result = run(self.loaded, run_date=today, state=store, connectors=self.connectors, mapper=live,
                      lock_timeout=LOCK_TIMEOUT)  # fmt: skip
@@ -138,6 +144,28 @@ class LiveRecipe:
         return Outcome(
             int(result.exit_code), whole=True, written=len(result.write.written), messages=result.messages
         )
+
+    def _staff_statuses(self) -> StaffStatuses:
+        """What staff answered in the tools, as far as the re-check's reads brought it (the Sheets
+        Flags tab comes with the rows a notice names; other tools' answers wait for the sync)."""
+        assert self.connectors is not None
+        staff = StaffStatuses()
+        for name, c in self.connectors.items():
+            if self.loaded.recipe.sources[name].write_back:
+                staff.merge(c.statuses_read_with_changes())
+        return staff
+
+    def _answered(self, staff: StaffStatuses) -> set[str]:
+        """The flags whose status a sync would now take from staff: acknowledged or won't fix where
+        coprod holds them open, or opened again where coprod holds them answered."""
+        out: set[str] = set()
+        for fp, status in staff.items():
+            known = self.known.get(fp)
+            if known is None or known.status is FlagStatus.RESOLVED or status is known.status:
+                continue
+            if status.is_staff_decision or (status is FlagStatus.OPEN and known.status.is_staff_decision):
+                out.add(fp)
+        return out
 
     def _apply(self, store: StateStore, changes: list[UnitChange], today: date) -> Outcome:
         """Map the changes, check what they touch, write back and remember only the difference."""
@@ -159,12 +187,19 @@ class LiveRecipe:
         if scope.whole:
             touched |= set(self.known)
             current += with_about([f for f in live.problems.flags if f not in added], dataset)
+        staff = self._staff_statuses()
+        answered = self._answered(staff) - touched
+        if answered:  # flags staff answered since, outside the change's scope: taken in as a sync does
+            found = [f for f in (*self.check_flags.all(), *with_about(live.problems.flags, dataset))
+                     if f.fingerprint in answered]  # fmt: skip
+            current += found
+            touched |= {f.fingerprint for f in found}
         before = {fp: self.known[fp] for fp in touched if fp in self.known}
 
         result = RunResult(run_date=today, dataset=dataset, checked=True)
         run_id = store.start_run(recipe.name, "webhook")
         try:
-            diff = diff_flags(before, current, StaffStatuses(), today)
+            diff = diff_flags(before, current, staff, today)
             result.diff = diff
             failed = write_back(recipe, self.connectors, diff.changes, result)
             after = diff.state_after(before, failed)

@@ -1,7 +1,7 @@
 """The webhook worker's re-check: the dataset held in memory takes what a delivery changed.
 
 A KoboToolbox delivery is the whole submission (nothing is read); a CiviCRM notice names one record
-(one read); without the body (a worker running apart) the form is asked what changed. After each
+(one read); a Google Sheets notice names one row (``test_webhook_live_sheets.py``); without the body (a worker running apart) the form is asked what changed. After each
 re-check the flags the state store holds are those a whole check of the same data raises, and only
 the difference was written back. Another run saving flags (the nightly sync) makes the next
 re-check read everything again.
@@ -277,17 +277,6 @@ def test_a_recheck_that_fails_part_way_makes_the_next_one_read_everything(monkey
         again = held.recheck(state, [Delivery("kobotoolbox", "submission 11")], DAY)
         assert again.whole and again.exit_code == 0 and gets(rsps, n)
         assert open_flags(state, "live-kobo") == whole_check(lr)
-
-
-def test_a_google_sheets_notice_is_taken_by_reading_everything() -> None:
-    """The Sheets connector drops what it read after each write-back, so it holds no sheet to put
-    one row into: a notice costs a whole read (one batchGet), as before."""
-    from coprod.connectors.sheets import SheetsConnector, SheetsOptions
-
-    lr = sync_recipe("live-kobo")
-    options = SheetsOptions(spreadsheet="1" * 44)
-    sheets = SheetsConnector("sheet", options, ConnectorContext(lr.recipe, lr.dir, env={}))
-    assert sheets.changes_for(Delivery("sheets", "row 5")) is None
 
 
 @responses.activate

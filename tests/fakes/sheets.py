@@ -103,6 +103,33 @@ def split_range(a1: str) -> tuple[str, str | None]:
     return title, cells or None
 
 
+def cell_bounds(cells: str | None, rows: int, cols: int) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right), 1-based and inclusive, of the cells part of an A1 range in a tab
+    of ``rows`` x ``cols``: none (the whole tab), ``B2:D4``, whole columns ``A:A`` and whole rows
+    ``5:5`` (a bound left out is the grid's edge). None when it cannot be parsed."""
+    if not cells:
+        return 1, 1, rows, cols
+    parts = cells.split(":")
+    if len(parts) > 2:
+        return None
+    found = [re.fullmatch(r"([A-Z]*)(\d*)", p) for p in parts]
+    if any(m is None or not (m[1] or m[2]) for m in found):
+        return None
+    start, end = found[0], found[-1]
+    assert start is not None and end is not None
+
+    def col(letters: str) -> int:
+        return a1_to_rowcol(f"{letters}1")[1]
+
+    top = int(start[2]) if start[2] else 1
+    left = col(start[1]) if start[1] else 1
+    bottom = int(end[2]) if end[2] else rows
+    right = col(end[1]) if end[1] else cols
+    if len(parts) == 1:  # one cell
+        bottom, right = top, left
+    return top, left, bottom, right
+
+
 @dataclass
 class FakeSpreadsheet:
     key: str
@@ -217,10 +244,35 @@ class FakeSpreadsheet:
                         "status": "INVALID_ARGUMENT",
                     }
                 }
-            values = tab.trimmed()
-            width = max((len(r) for r in values), default=1)
+            bounds = cell_bounds(cells, tab.row_count, tab.col_count)
+            if bounds is None:
+                return 400, {
+                    "error": {
+                        "code": 400,
+                        "message": f"Unable to parse range: {a1}",
+                        "status": "INVALID_ARGUMENT",
+                    }
+                }
+            top, left, bottom, right = bounds
+            if bottom > tab.row_count or right > tab.col_count:
+                return 400, {
+                    "error": {
+                        "code": 400,
+                        "message": f"Range ({a1}) exceeds grid limits. Max rows: {tab.row_count}, "
+                        f"max columns: {tab.col_count}",
+                        "status": "INVALID_ARGUMENT",
+                    }
+                }
+            values = [line[left - 1 : right] for line in tab.trimmed()[top - 1 : bottom]]
+            for line in values:
+                while line and line[-1] == "":
+                    line.pop()
+            while values and not values[-1]:
+                values.pop()
+            # "For output, this range indicates the entire requested range, even though the values
+            # will exclude trailing rows and columns" (ValueRange, Sheets API reference).
             vr: dict[str, Any] = {
-                "range": f"{quote_title(title)}!A1:{rowcol_to_a1(max(len(values), 1), width)}",
+                "range": f"{quote_title(title)}!{rowcol_to_a1(top, left)}:{rowcol_to_a1(bottom, right)}",
                 "majorDimension": "ROWS",
             }
             if values:

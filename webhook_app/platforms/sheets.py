@@ -1,7 +1,9 @@
 """``POST /hooks/sheets/<recipe>``: the Apps Script ``onFormSubmit`` notice, Standard Webhooks signed.
 
 The script (``recipes/google-sheets/coprod_trigger.gs``) sends where the new row is, not what it
-says: the re-check reads the sheet through the connector. De-duplicated on ``webhook-id``.
+says: the re-check reads that row through the connector (one ``values:batchGet``, with the tab's
+header row and ID column and the Flags tab; ``SheetsConnector.changes_for_all``). The inbox keeps
+"row N" only; the notice itself reaches the worker in memory. De-duplicated on ``webhook-id``.
 """
 
 from __future__ import annotations
