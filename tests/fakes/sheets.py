@@ -236,16 +236,8 @@ class FakeSpreadsheet:
         for a1 in query.get("ranges", []):
             title, cells = split_range(a1)
             tab = self.tabs.get(title)
-            if tab is None:
-                return 400, {
-                    "error": {
-                        "code": 400,
-                        "message": f"Unable to parse range: {a1}",
-                        "status": "INVALID_ARGUMENT",
-                    }
-                }
-            bounds = cell_bounds(cells, tab.row_count, tab.col_count)
-            if bounds is None:
+            bounds = None if tab is None else cell_bounds(cells, tab.row_count, tab.col_count)
+            if tab is None or bounds is None:
                 return 400, {
                     "error": {
                         "code": 400,
