@@ -14,6 +14,15 @@ Part-way (after 40% of the deliveries) the first worker is killed with SIGKILL i
 re-check. The claim's lease is 10 seconds here (120 by default), so its events are re-checked by
 another worker within the run.
 
+The load generator makes and signs every request before the timed part and sends them from one
+thread on non-blocking sockets (``webhook_load.send_load``: asyncio cost it twice the CPU, taken
+from the app on the same two CPUs). An acknowledgement is timed from connecting to the arrival of
+the 202's last byte, the kernel's receive time, as a sender on its own machine would have it; the
+time until the generator itself read it (it waits for the same CPUs) is printed beside it. So is
+the CPU each part used per delivery (load generator, app processes, workers, database server),
+read from /proc before and after the deliveries, and the same for the floor: the latency of 40
+clients at a time is about 40 times the CPU a delivery costs, divided by the CPUs there are.
+
 Printed: acknowledgement p50/p99, throughput, delivery to flag, events lost (a first delivery whose
 flag was never written, or an inbox event not done at the end: must be 0), events processed twice
 (an event completed by two claims, or a delivery accepted twice: must be 0), flags written as new
