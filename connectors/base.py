@@ -16,16 +16,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from coprod_core.lifecycle import FlagChange, StaffStatuses
-from coprod_core.live import UnitChange
 from coprod_core.recipe import Entity, EntitySpec, Recipe, RecipeProblem, describe_errors
 from coprod_core.rows import Row
 
-__all__ = ["Row", "UnitChange"]  # re-exported: connectors build them
+if TYPE_CHECKING:  # only the webhook worker's re-check makes them: `coprod check` never loads it
+    from coprod_core.live import UnitChange
+
+__all__ = ["Row"]  # re-exported: connectors build them
 
 
 class ConnectorError(Exception):

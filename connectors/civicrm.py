@@ -45,7 +45,6 @@ from coprod.connectors.base import (
     Page,
     Row,
     SourceUnavailable,
-    UnitChange,
     Variable,
     WriteReport,
 )
@@ -53,6 +52,7 @@ from coprod.connectors.civicrm_api import CiviClient, CiviCRMError
 from coprod.connectors.civicrm_permissions import quoted
 from coprod_core.flags import Flag, SubjectKind
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, StaffStatuses
+from coprod_core.live import UnitChange
 from coprod_core.recipe import Entity, EntitySpec, EnvName
 
 log = logging.getLogger(__name__)

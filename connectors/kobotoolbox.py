@@ -37,7 +37,6 @@ from coprod.connectors.base import (
     Delivery,
     Page,
     SourceUnavailable,
-    UnitChange,
     Variable,
     WriteReport,
 )
@@ -72,6 +71,7 @@ from coprod.connectors.kobo_rows import (
 )
 from coprod_core.flags import SubjectKind
 from coprod_core.lifecycle import ChangeKind, FlagChange
+from coprod_core.live import UnitChange
 from coprod_core.recipe import Entity, EntitySpec, EnvName
 from coprod_core.text import count
 
