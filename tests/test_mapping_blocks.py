@@ -274,3 +274,80 @@ def test_a_block_of_clean_people_is_built_whole_with_each_answer_and_a_dict_of_i
         "used": 2,
         "rejected": 0,
     }
+
+
+SESSIONS_HEADER = ("ID", "Project", "Date", "Hours", "Kind", "Stage", "Title", "Decided", "Decision", "Told")
+
+
+def sessions_recipe(projects: int) -> Recipe:
+    """Sessions with every field a block reads by column, in a recipe of one project (where a
+    session may leave its project blank) or of two (where it may not)."""
+    made = recipe().model_dump()
+    made["projects"] = [{"id": f"P{i}", "name": f"Project {i}"} for i in range(1, projects + 1)]
+    made["entities"]["sessions"]["fields"] = {
+        "id": "ID",
+        "project_id": "Project",
+        "date": "Date",
+        "hours": "Hours",
+        "kind": "Kind",
+        "stage": "Stage",
+        "title": "Title",
+        "decision_taken": "Decided",
+        "decision": "Decision",
+        "fed_back": "Told",
+    }
+    return Recipe.model_validate(made)
+
+
+# Mostly clean, distinct sessions of known projects, with now and then an id repeated or blank, a
+# project unknown or left blank, a value not understood or blank where one is needed.
+session_cells = st.tuples(
+    st.sampled_from([None, None, None, None, "S1", " S1 ", ""]),  # None: a new id of its own
+    st.sampled_from(["P1", "P1", "P2", " P1", "", "P9"]),
+    st.sampled_from(["01/03/2026", "2026-03-02", "2026-03-02", "", "soon"]),
+    st.sampled_from(["2", "1.5", "2", "", "-1", "lots"]),
+    st.sampled_from(["survey", "steering group", "survey", "", "picnic"]),
+    st.sampled_from(["", "", "design", "delivery", "someday"]),
+    st.sampled_from(["", "", "Budget day", "  "]),
+    st.sampled_from(["", "", "yes", "no", "perhaps"]),
+    st.sampled_from(["", "", "the budget"]),
+    st.sampled_from(["", "", "2026-04-01", "later"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(session_cells, max_size=30), st.lists(st.integers(0, 40), max_size=5), st.sampled_from([1, 2])
+)
+def test_sessions_mapped_in_blocks_give_what_they_give_one_by_one(
+    sessions: list[tuple[Any, ...]], cuts: list[int], projects: int
+) -> None:
+    rows = [(f"S{i}0" if cells[0] is None else cells[0], *cells[1:]) for i, cells in enumerate(sessions)]
+    session_blocks = blocks("sessions.csv", SESSIONS_HEADER, rows, cuts)
+    made = sessions_recipe(projects)
+    in_blocks = map_dataset(made, {Entity.PEOPLE: [PEOPLE], Entity.SESSIONS: session_blocks})
+    in_rows = map_dataset(made, {Entity.PEOPLE: [PEOPLE], Entity.SESSIONS: one_by_one(session_blocks)})
+    assert seen(in_blocks) == seen(in_rows)
+
+
+def test_a_block_of_clean_sessions_is_built_whole_with_the_only_project_where_it_is_blank() -> None:
+    rows = [
+        ("S1", "", "01/03/2026", "2", "survey", "design", "Budget day", "yes", "the budget", "2026-04-01"),
+        ("S2", "P1", "2026-03-02", "1.5", "steering group", "", "", "", "", ""),
+    ]
+    mapped = map_dataset(
+        sessions_recipe(projects=1),
+        {Entity.PEOPLE: [PEOPLE], Entity.SESSIONS: blocks("sessions.csv", SESSIONS_HEADER, rows, [])},
+    )
+    first, second = mapped.dataset.sessions
+    assert (first.id, first.project_id, first.date, first.title, first.decision_taken, first.fed_back) == (
+        "S1",
+        "P1",
+        date(2026, 3, 1),
+        "Budget day",
+        True,
+        date(2026, 4, 1),
+    )
+    assert (second.project_id, second.stage, second.title, second.decision_taken) == ("P1", None, None, False)
+    assert not [p for p in mapped.problems if p.subject.id.startswith("sessions")]
+    assert vars(mapped.counts[Entity.SESSIONS]) == {"read": 2, "used": 2, "rejected": 0}
