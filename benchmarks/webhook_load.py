@@ -31,8 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from coprod.connectors.base import Connector, Delivery, Page, UnitChange, WriteReport
+from coprod.connectors.base import Connector, Delivery, Page, WriteReport
 from coprod_core.lifecycle import FlagChange
+from coprod_core.live import UnitChange
 from coprod_core.recipe import Entity, EntitySpec
 from coprod_core.rows import Row
 
