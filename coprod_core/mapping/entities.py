@@ -119,15 +119,16 @@ class FirstUse:
         """Claim every key, for the rows from place ``start`` on, if none is claimed already and
         none repeats; otherwise claim none and say so (the rows must go one by one)."""
         at = self.at
-        if not at.keys().isdisjoint(keys):
-            return False
-        before = len(at)
-        at.update(zip(keys, count(start)))
-        if len(at) != before + len(keys):  # a key repeated within the block: take them all back
-            for key in keys:
-                at.pop(key, None)
-            return False
-        return True
+        places = range(start, start + len(keys))
+        # One pass that claims each key not claimed yet and gives back the place each key holds
+        # now: all of them the rows' own places when no key was claimed before or repeats (a
+        # pass fewer than testing first, for a 200,000-row register's keys).
+        if list(map(at.setdefault, keys, places)) == list(places):
+            return True
+        for key, place in zip(keys, places, strict=True):  # take back what this block claimed
+            if at.get(key) == place:
+                del at[key]
+        return False
 
     def ref(self, key: Any) -> str | None:
         at = self.at.get(key)
