@@ -45,6 +45,7 @@ from datetime import date
 
 from coprod_core.checks.payments.benefits import benefits_flags, wants_benefits_warning
 from coprod_core.checks.payments.ledger import (
+    AMOUNT,
     ZERO,
     Entitlement,
     Owed,
@@ -106,15 +107,10 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
     tolerance = settings.payments.overpaid_tolerance
     flags: list[Flag] = []
 
-    fees_paid: dict[str, list[Payment]] = defaultdict(list)
-    for p in dataset.payments:
-        if p.kind is PaymentKind.FEE and p.amount > 0 and p.date <= run_date:
-            fees_paid[p.person_id].append(p)
-
     for person_id, kind in sorted(set(scanned.dues) | set(payments)):
         pays = payments.get((person_id, kind), [])
         due = scanned.total(person_id, kind)
-        given = sum((p.amount for p in pays), ZERO)
+        given = sum(map(AMOUNT, pays), ZERO)
         project_id = projects.get(person_id)
         person = people.get(person_id)
         ents: list[Entitlement] | None = None
@@ -140,9 +136,20 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
                 owed = scanned.owed(person_id, kind)
             flags.extend(benefits_flags(person, owed, policy, project_id, words))
 
-    declined_people = [p for p in people.values() if p.payment_preference is PaymentPreference.DECLINED]
-    for person in sorted(declined_people, key=lambda p: p.id):
-        paid = sorted(fees_paid.get(person.id, []), key=payment_order)
+    declined_ids = {pid for pid, p in people.items() if p.payment_preference is PaymentPreference.DECLINED}
+    fees_paid: dict[str, list[Payment]] = defaultdict(list)
+    if declined_ids:  # the fees paid to people who declined them (most organisations: nobody)
+        for p in dataset.payments:
+            if (
+                p.person_id in declined_ids
+                and p.kind is PaymentKind.FEE
+                and p.amount > 0
+                and p.date <= run_date
+            ):
+                fees_paid[p.person_id].append(p)
+    for person_id in sorted(declined_ids):
+        person = people[person_id]
+        paid = sorted(fees_paid.get(person_id, []), key=payment_order)
         if paid:
             flags.append(declined_flag(person, paid, policy.currency, projects.get(person.id)))
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from coprod_core.model import (
@@ -31,6 +32,8 @@ ZERO = Decimal(0)
 NOT_PAID_PREFERENCES = frozenset({PaymentPreference.DECLINED, PaymentPreference.NOT_ELIGIBLE})
 DUPLICATE_WINDOW_DAYS = 7
 """Two payments of the same amount to the same person this close together look like a duplicate."""
+AMOUNT = attrgetter("amount")
+"""A due's or a payment's amount: summed for every person, with ``map`` (no generator per sum)."""
 
 
 def num(d: Decimal) -> str:
@@ -170,7 +173,7 @@ class Scan:
     time whose kind has no rate."""
 
     def total(self, person_id: str, kind: PaymentKind) -> Decimal:
-        return sum((due.amount for due in self.dues.get((person_id, kind), {}).values()), ZERO)
+        return sum(map(AMOUNT, self.dues.get((person_id, kind), {}).values()), ZERO)
 
     def ranked(self, person_id: str, kind: PaymentKind) -> list[Ranked]:
         """The person's dues of one kind, oldest session first (sorted when a flag needs them)."""
