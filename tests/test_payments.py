@@ -13,6 +13,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from coprod_core.checks import payments
+from coprod_core.checks.payments.ledger import ZERO, Entitlement, apply, counted_payments, scan_attendance
 from coprod_core.flags import Flag, Severity, SubjectKind
 from coprod_core.model import (
     Attendance,
@@ -937,3 +938,37 @@ def test_arbitrary_data_gives_the_same_flags_in_any_row_order(
     rnd.shuffle(shuffled_att)
     rnd.shuffle(shuffled_pay)
     assert _key(run(random_dataset(shuffled_att, shuffled_pay, Decimal(1)))) == _key(run(ds))
+
+
+@hyp_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(attendance_st, max_size=8), st.lists(payment_st, max_size=8), st.booleans())
+def test_settling_leaves_unpaid_what_applying_payments_to_every_session_leaves_unpaid(
+    attendance: list[Attendance], paid: list[Payment], unnamed: bool
+) -> None:
+    # Settling passes over the oldest sessions the payments pay in full (where no payment names a
+    # session); what it leaves unpaid, what paid it and the surplus must be what applying the
+    # same payments to an entitlement for every session gives.
+    if unnamed:
+        paid = [p._replace(session_id=None) for p in paid]
+    ds = random_dataset(attendance, paid, Decimal(1))
+    pol = ds.policy
+    assert pol is not None
+    people, sessions = ds.people_by_id(), ds.sessions_by_id()
+    scan = scan_attendance(ds, pol, SETTINGS.voice_roles, RUN, people, sessions)
+    counted = counted_payments(ds, pol, RUN, sessions)
+    for pid, kind in scan.dues:
+        pays = counted.get((pid, kind), [])
+        fee = kind is PaymentKind.FEE
+        every = []
+        for order, due in scan.ranked(pid, kind):
+            held, on = scan.held[order]
+            rate = pol.rates[held.kind] if fee else None
+            every.append(
+                Entitlement(pid, kind, held, due.amount, rate, due, pol.minimum_hours if fee else ZERO, on)
+            )
+        surplus = apply(every, pays)
+        settled = scan.settle(pid, kind, pol, pays)
+        assert settled.surplus == surplus
+        assert [e for e in settled.ents if e.amount > e.paid] == [e for e in every if e.amount > e.paid]
+        if not any(p.session_id for p in pays):
+            assert settled.ents == every[len(every) - len(settled.ents) :]

@@ -47,9 +47,7 @@ from coprod_core.checks.payments.benefits import benefits_flags, wants_benefits_
 from coprod_core.checks.payments.ledger import (
     AMOUNT,
     ZERO,
-    Entitlement,
     Owed,
-    apply,
     counted_payments,
     payment_order,
     scan_attendance,
@@ -113,17 +111,18 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
         given = sum(map(AMOUNT, pays), ZERO)
         project_id = projects.get(person_id)
         person = people.get(person_id)
-        ents: list[Entitlement] | None = None
         if given >= due:
             # Paid in full: every session is paid whichever payment paid it, and nothing is owed
-            # (most people; their entitlements are only made if a flag below names sessions).
+            # (most people: no entitlement is made for them).
             surplus = given - due
         else:
-            ents = scanned.entitlements(person_id, kind, policy)
-            surplus = apply(ents, pays)
-            flags.extend(unpaid_flags(person_id, kind, ents, policy, people, project_id, words))
+            # Paid less than owed: entitlements for the sessions left unpaid, which these flags name.
+            settled = scanned.settle(person_id, kind, policy, pays)
+            surplus = settled.surplus
+            flags.extend(unpaid_flags(person_id, kind, settled.ents, policy, people, project_id, words))
         declined = person is not None and person.payment_preference is PaymentPreference.DECLINED
-        owed: Sequence[Owed | Entitlement] | None = ents
+        owed: Sequence[Owed] | None = None
+        """Every session owed for, with its amount: made only when a flag below lists them."""
         # A fee paid to someone who declined is raised as paid though declined, not as overpaid.
         if surplus > tolerance and not (kind is PaymentKind.FEE and declined):
             if owed is None:

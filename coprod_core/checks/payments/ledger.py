@@ -184,16 +184,51 @@ class Scan:
         held = self.held
         return [Owed(held[r.order][0], r.due.amount) for r in self.ranked(person_id, kind)]
 
-    def entitlements(self, person_id: str, kind: PaymentKind, policy: PaymentPolicy) -> list[Entitlement]:
-        """The person's dues of one kind as entitlements a payment can be applied to, oldest first."""
+    def settle(
+        self, person_id: str, kind: PaymentKind, policy: PaymentPolicy, pays: Sequence[Payment]
+    ) -> Settled:
+        """The payments applied (:func:`apply`) to the person's dues of one kind, as entitlements
+        that show what paid them, for someone paid less than they are owed.
+
+        Where no payment names a session, the payments pay the oldest sessions first, so the
+        sessions they pay in full are passed over by adding up what those are owed: entitlements
+        are made only from the first session left unpaid in full or in part on (the ones the
+        flags name), not for every session someone was ever owed for."""
+        ranked = self.ranked(person_id, kind)
+        paid_in_full = 0
+        spent = ZERO
+        if not any(p.session_id for p in pays):
+            pool = sum((p.amount for p in pays if p.amount > 0), ZERO)
+            for r in ranked:
+                if spent + r.due.amount > pool:
+                    break
+                spent += r.due.amount
+                paid_in_full += 1
+        ents = self._entitlements(person_id, kind, policy, ranked[paid_in_full:])
+        return Settled(ents, apply(ents, pays, spent))
+
+    def _entitlements(
+        self, person_id: str, kind: PaymentKind, policy: PaymentPolicy, ranked: list[Ranked]
+    ) -> list[Entitlement]:
+        """These dues of the person's as entitlements a payment can be applied to, in their order."""
         ents: list[Entitlement] = []
         fee = kind is PaymentKind.FEE
-        for order, due in self.ranked(person_id, kind):
+        for order, due in ranked:
             session, on = self.held[order]
             rate = policy.rates[session.kind] if fee else None
             minimum = policy.minimum_hours if fee else ZERO
             ents.append(Entitlement(person_id, kind, session, due.amount, rate, due, minimum, on))
         return ents
+
+
+class Settled(NamedTuple):
+    """What payments leave of what someone is owed of one kind (:meth:`Scan.settle`)."""
+
+    ents: list[Entitlement]
+    """The entitlements made, oldest first, each with what paid it: every session where a payment
+    names one; otherwise from the oldest session left unpaid in full or in part on."""
+    surplus: Decimal
+    """What the payments come to beyond everything owed."""
 
 
 def fee_eligible(person: Person | None, policy: PaymentPolicy) -> bool:
@@ -362,11 +397,13 @@ def counted_payments(
     return grouped
 
 
-def apply(ents: Sequence[Entitlement], pays: Sequence[Payment]) -> Decimal:
+def apply(ents: Sequence[Entitlement], pays: Sequence[Payment], spent: Decimal = ZERO) -> Decimal:
     """Apply payments to entitlements; return what is left over (paid beyond what is owed).
 
     A payment naming a session pays that session first. Everything else, and any remainder, pays
-    the oldest unpaid session first, payments taken in date order.
+    the oldest unpaid session first, payments taken in date order. ``spent``: what the payments
+    paid to older sessions they paid in full, left out of ``ents`` (:meth:`Scan.settle`, where no
+    payment names a session): taken from the payments first, in the same order.
     """
     named = any(p.session_id for p in pays)
     by_session = {e.session.id: e for e in ents} if named else {}
@@ -382,6 +419,10 @@ def apply(ents: Sequence[Entitlement], pays: Sequence[Payment]) -> Decimal:
     first_unpaid = 0
     """Every entitlement before this one is fully paid: a payment only ever stops part-way into one."""
     for payment_id, rest in pool:
+        if spent:
+            taken = min(spent, rest)
+            spent -= taken
+            rest -= taken
         for i in range(first_unpaid, len(ents)):
             if rest <= 0:
                 break
