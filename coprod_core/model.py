@@ -24,6 +24,14 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class _Mapped(_Frozen):
+    """What the mapping builds from rows, each with ``model_construct`` from values it has already
+    read and checked, so a run never validates one: pydantic builds their validators only when
+    something does (a test, a program using the core), not at every start of ``coprod``."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 class Role(StrEnum):
     """What someone brings to the project. A person may hold several roles."""
 
@@ -172,7 +180,7 @@ def category_key(text: str) -> str:
     return _KEY_SEPARATORS.sub("_", text.strip().casefold()).strip("_")
 
 
-class Person(_Frozen):
+class Person(_Mapped):
     """Someone who takes part: a person who uses the service, a carer, a member of staff..."""
 
     id: str
@@ -195,7 +203,7 @@ class Person(_Frozen):
         return f"{self.name} (ID {self.id})" if self.name else f"Person ID {self.id}"
 
 
-class Project(_Frozen):
+class Project(_Mapped):
     id: str
     name: str
     label: Rung = Rung.CO_PRODUCTION
@@ -219,7 +227,7 @@ class Project(_Frozen):
     """When those values were last reassessed together."""
 
 
-class Session(_Frozen):
+class Session(_Mapped):
     id: str
     project_id: str
     date: date
@@ -347,7 +355,7 @@ class PaymentPolicy(_Frozen):
         return v
 
 
-class Dataset(_Frozen):
+class Dataset(_Mapped):
     """Everything the checks see, already mapped and validated."""
 
     people: tuple[Person, ...] = ()
