@@ -17,7 +17,8 @@ What is timed: the whole command, start-up (imports) and output included; `copro
 once to write the flags file and state (not timed), then "sync, unchanged" is a re-run with
 nothing to write. Printing goes to a file (a terminal would add its own time). Python's bytecode
 of coprod is written by that first run and read by the timed ones, as an installed coprod has it
-(pip compiles it at install): see ``with_bytecode``.
+(pip compiles it at install), and printing is buffered, as it is for a user writing to a file: see
+``as_installed``.
 
 Targets (issue "Fast where a user waits"): at 1x `coprod check` at most 6x the floor and under
 400 MB; time at 5x no more than 5.5 times that at 1x; a 745,000-row CSV under 1 GB: size 3.725
@@ -221,14 +222,17 @@ def interleaved(commands: dict[str, Sequence[str | Path]], cwd: Path, repeat: in
     ]
 
 
-def with_bytecode() -> None:
-    """Let the commands write and keep Python's compiled bytecode of coprod.
+def as_installed() -> None:
+    """Run the commands as an installed coprod runs for a user, not as a development shell does.
 
     A development shell often sets ``PYTHONDONTWRITEBYTECODE``; the commands inherit it and every
     timed run would then compile coprod's sources again at start-up (about 0.05 s of CPU, a sixth
-    of the 1x floor), which nobody running an installed coprod pays. The floor reads with the
-    standard library, whose bytecode is always there."""
+    of the 1x floor), which nobody running an installed coprod pays (the floor reads with the
+    standard library, whose bytecode is always there). It often sets ``PYTHONUNBUFFERED`` too,
+    which makes every line printed its own system call (about 6,600 for the 3,300 flags at 1x),
+    where output to a file is buffered for a user."""
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ.pop("PYTHONUNBUFFERED", None)
 
 
 def one(scale: float, repeat: int, xlsx: bool, keep: Path | None) -> list[Measured]:
@@ -260,7 +264,7 @@ def one(scale: float, repeat: int, xlsx: bool, keep: Path | None) -> list[Measur
         )
         coprod = Path(sys.executable).with_name("coprod")
         os.environ["COPROD_STATE"] = str(folder / "state.sqlite")
-        with_bytecode()
+        as_installed()
         timed([coprod, "sync", recipe, "--date", RUN_DATE], folder)  # writes the flags file and the state
         return interleaved(
             {

@@ -100,8 +100,10 @@ class Output:
                 reader_gone(stream)
 
     def _write(self, stream: TextIO, text: str) -> None:
+        """One write per line or flag, its newline included (``print`` writes the newline apart:
+        two system calls each where the stream is unbuffered, as under ``PYTHONUNBUFFERED``)."""
         try:
-            print(text, file=stream)
+            stream.write(text + "\n")
         except BrokenPipeError:
             reader_gone(stream)
 
