@@ -41,7 +41,7 @@ into the decision-making group, with support and payment for their time.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
@@ -176,18 +176,20 @@ class Answers:
 
 
 def _answers(people: list[Person], dimension: str) -> Answers:
+    """The people's answers counted: each answer as written is counted first (thousands of people,
+    a few answers), then each of those is keyed once; categories in the order people gave them."""
     missing = unknown = prefer_not = 0
     by_category: dict[str, int] = {}
-    for person in people:
-        value = _norm(person.demographics.get(dimension))
+    for answer, n in Counter(person.demographics.get(dimension) for person in people).items():
+        value = _norm(answer)
         if not value:
-            missing += 1
+            missing += n
         elif value == "unknown":
-            unknown += 1
+            unknown += n
         elif value in NOT_STATED:
-            prefer_not += 1
+            prefer_not += n
         else:
-            by_category[value] = by_category.get(value, 0) + 1
+            by_category[value] = by_category.get(value, 0) + n
     return Answers(len(people), missing, unknown, prefer_not, by_category)
 
 
