@@ -11,12 +11,14 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tomllib
 import traceback
 from collections.abc import Sequence
 from datetime import date
+from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -172,16 +174,38 @@ def _load(path: str, output: Output) -> LoadedRecipe | None:
 def wrap(text: str, indent: str = "     ", width: int = 100) -> str:
     """``text`` filled into lines of at most ``width`` characters, each starting with ``indent``.
 
-    A greedy fill by words, as ``textwrap.fill`` lays out a plain sentence, without its
-    regular-expression splitting: ``coprod check`` prints thousands of messages, and that splitting
-    was a tenth of the whole command's time. Lines break only between words (never at a hyphen,
-    so "co-production" stays whole); a word longer than a line is cut.
+    A greedy fill by words, as ``textwrap.fill`` lays out a plain sentence, without its splitting
+    into chunks: ``coprod check`` prints thousands of messages, and that splitting was a tenth of
+    the whole command's time. Lines break only between words (never at a hyphen, so
+    "co-production" stays whole); a word longer than a line is cut.
+
+    The words are joined by single spaces and one regular expression takes, line by line, the
+    longest run of them that fits (what adding words one by one until the next would not fit
+    gives, in one pass of the ``re`` engine); a text with a word longer than a line goes word by
+    word (:func:`_fill_cutting`).
     """
     room = max(width - len(indent), 1)
+    words = text.split()
+    if not words:
+        return ""
+    if max(map(len, words)) > room:
+        return _fill_cutting(words, indent, room)
+    return indent + ("\n" + indent).join(_fits(room).findall(" ".join(words)))
+
+
+@cache
+def _fits(room: int) -> re.Pattern[str]:
+    """A line of at most ``room`` characters ending at a space or at the end of the text (the space
+    is left out): with words of at most ``room`` characters there is always one."""
+    return re.compile(f"(.{{1,{room}}})(?: |$)")
+
+
+def _fill_cutting(words: list[str], indent: str, room: int) -> str:
+    """The fill of :func:`wrap` word by word, cutting a word longer than a line."""
     lines: list[str] = []
     line: list[str] = []
     used = -1
-    for word in text.split():
+    for word in words:
         while len(word) > room:
             if line:
                 lines.append(indent + " ".join(line))

@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coprod.cli import main
 
@@ -167,3 +169,27 @@ def test_messages_are_wrapped_between_words_at_100_columns_keeping_hyphenated_wo
     assert " ".join(line.strip() for line in lines) == words.strip()  # nothing lost, nothing split
     long_word = "x" * 120
     assert wrap(long_word) == "     " + "x" * 95 + "\n     " + "x" * 25  # a word longer than a line is cut
+
+
+@given(
+    st.lists(
+        st.text(alphabet="ab-£.,é", min_size=1, max_size=30) | st.sampled_from(["x" * 95, "co-production"]),
+        max_size=40,
+    ),
+    st.sampled_from([" ", "  ", "\n", " \t"]),
+)
+def test_messages_are_filled_as_textwrap_fills_words_that_fit_on_a_line(words: list[str], gap: str) -> None:
+    import textwrap
+
+    from coprod.cli import wrap
+
+    text = gap.join(words)
+    expected = textwrap.fill(
+        " ".join(text.split()),
+        width=100,
+        initial_indent="     ",
+        subsequent_indent="     ",
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+    assert wrap(text) == expected
