@@ -343,8 +343,8 @@ def scan_attendance(
                 due = session_fees[key] = fee(session_info, session_hours if hours is None else hours, prep)
             if due is not None:
                 mine = best_fee[pid]
-                old = mine.get(order)
-                if old is None or due > old:
+                old = mine.setdefault(order, due)
+                if old is not due and due > old:
                     mine[order] = due
         if expenses:
             due = claims.get(claimed, _MISSING)
@@ -356,8 +356,8 @@ def scan_attendance(
                 claims[claimed] = due
             if due is not None:
                 mine = best_expenses[pid]
-                old = mine.get(order)
-                if old is None or due > old:
+                old = mine.setdefault(order, due)
+                if old is not due and due > old:
                     mine[order] = due
 
     dues: dict[tuple[str, PaymentKind], dict[int, Due]] = {}
