@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 _SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
 _ONE = Decimal(1)
 
 
+@lru_cache(maxsize=4096)
 def day(d: date) -> str:
-    """``3 March 2026``: no leading zero, month in words, so nobody misreads 03/04."""
+    """``3 March 2026``: no leading zero, month in words, so nobody misreads 03/04.
+
+    Remembered (the last 4,096): thousands of messages name the same few hundred dates, and
+    ``strftime`` is slow."""
     return f"{d.day} {d:%B %Y}"
 
 
