@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from coprod_core.recipe import section_name
+
 MARKERS = ("PASTE-YOUR", "(replace with")
 """Text the example recipes put in a value that staff must replace (case is ignored)."""
 
@@ -28,7 +30,7 @@ class ExampleValue(NamedTuple):
     """A value still as the example recipe wrote it: where it is, and the value."""
 
     where: str
-    """The TOML key path, as ``validate`` names sections: ``[sources.sheet] spreadsheet``."""
+    """Where it is, as ``validate`` names every place: ``[sources.sheet] spreadsheet``."""
     value: str
 
 
@@ -37,17 +39,15 @@ def example_values(data: dict[str, Any]) -> list[ExampleValue]:
     return list(_walk(data, ()))
 
 
-def _walk(node: Any, path: tuple[str, ...]) -> Iterator[ExampleValue]:
+def _walk(node: Any, path: tuple[str | int, ...]) -> Iterator[ExampleValue]:
     if isinstance(node, dict):
         for key, value in node.items():
             yield from _walk(value, (*path, str(key)))
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from _walk(value, (*path[:-1], f"{path[-1]}[{i}]") if path else (f"[{i}]",))
+            yield from _walk(value, (*path, i))
     elif isinstance(node, str) and is_example(node):
-        section = ".".join(path[:-1])
-        where = f"[{section}] {path[-1]}" if section else path[-1]
-        yield ExampleValue(where, node)
+        yield ExampleValue(section_name(path), node)
 
 
 def is_example(value: str) -> bool:

@@ -307,7 +307,9 @@ class RecipeProblem(BaseModel):
         return ": ".join(part for part in (self.file, self.section, self.message) if part)
 
 
-def _section(loc: tuple[Any, ...]) -> str:
+def section_name(loc: tuple[Any, ...]) -> str:
+    """Where a key sits in a recipe, as every message names it: ``[sources.sheet] spreadsheet``
+    (list positions left out; a top-level table as ``[policy]``)."""
     parts = [str(p) for p in loc if not isinstance(p, int)]
     if not parts:
         return ""
@@ -342,7 +344,7 @@ def describe_errors(error: ValidationError, file: str, within: Sequence[str] = (
             got = e.get("input")
             if not isinstance(got, (dict, list)) and not any(h in str(loc).lower() for h in SECRET_KEY_HINTS):
                 msg = f"{msg} (got {got!r})"
-        section = f"[{'.'.join(within)}]" if within and not e["loc"] else _section(loc)
+        section = f"[{'.'.join(within)}]" if within and not e["loc"] else section_name(loc)
         problems.append(RecipeProblem(file=file, section=section, message=msg))
     return problems
 
