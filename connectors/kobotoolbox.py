@@ -83,6 +83,18 @@ STATUS_UIDS = ("validation_status_approved", "validation_status_not_approved", O
 NO_STATUS = "none"
 """What the state remembers when a submission had no validation status before we held it."""
 HOOK_NAME = "coprod"
+
+WHOLE_SUBMISSION = (
+    "_id",
+    "_xform_id_string",
+    "_uuid",
+    "_submission_time",
+    "__version__",
+    "_validation_status",
+)
+"""Keys every submission KoboToolbox sends whole carries (RECORDED: each delivery had all of them).
+A REST Service set to send chosen fields (``subset_fields``) leaves most of them out, and unanswered
+questions are left out of any submission, so a missing answer alone proves nothing."""
 PERMISSIONS = {
     "view_asset": "View form",
     "view_submissions": "View submissions",
@@ -693,8 +705,18 @@ class KoboConnector(Connector):
         if body is not None:
             asset = str(body.get("_xform_id_string") or "")
             held = self._assets.get(asset)
-            if held is None or "_id" not in body:
+            if held is None:
                 return None  # a form this source does not hold (or not a submission): read everything
+            missing = [key for key in WHOLE_SUBMISSION if key not in body]
+            if missing:
+                log.warning(
+                    "asset %s: a REST Service delivery without %s is part of a submission (fields chosen "
+                    "in the REST Service's settings?): the forms are read instead; `coprod install` "
+                    "sets the REST Service back to sending whole submissions",
+                    asset,
+                    ", ".join(missing),
+                )
+                return None
             sub = dict(body)
             sid = submission_id(sub)
             held.submissions = deduplicate([*(s for s in held.submissions if submission_id(s) != sid), sub])
@@ -1289,17 +1311,24 @@ class KoboConnector(Connector):
         if existing is None:
             self._hook_write("POST", f"/api/v2/assets/{asset}/hooks/", asset, desired)
             return f"{self.kind}: created the REST Service '{name}' on asset {asset} -> {endpoint}"
+        # Fields chosen (subset_fields) or a template (payload_template) would send the webhook app
+        # part of each submission, or a wrapper around it, where it needs the whole of it.
+        partial = bool(existing.get("subset_fields")) or bool(existing.get("payload_template"))
         same = (
             all(
                 existing.get(k) == desired[k]
                 for k in ("name", "endpoint", "active", "export_type", "auth_level")
             )
             and ((existing.get("settings") or {}).get("custom_headers") or {}) == headers
+            and not partial
         )
         if same:
             return f"{self.kind}: the REST Service '{name}' on asset {asset} is already up to date{extra}"
+        if partial:
+            desired = {**desired, "subset_fields": [], "payload_template": None}
         self._hook_write("PATCH", f"/api/v2/assets/{asset}/hooks/{existing.get('uid')}/", asset, desired)
-        return f"{self.kind}: updated the REST Service '{name}' on asset {asset} -> {endpoint}{extra}"
+        whole = " (it sent chosen fields or a template: now the whole submission)" if partial else ""
+        return f"{self.kind}: updated the REST Service '{name}' on asset {asset} -> {endpoint}{whole}{extra}"
 
     def _hook_write(self, method: str, path: str, asset: str, body: dict[str, Any]) -> None:
         what = "creating the REST Service" if method == "POST" else "updating the REST Service"

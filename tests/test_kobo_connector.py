@@ -454,6 +454,31 @@ def test_install_updates_a_hook_whose_secret_changed(fake: FakeKobo) -> None:
     assert any("updated" in line for line in lines)
 
 
+def test_install_sets_a_hook_sending_chosen_fields_or_a_template_back_to_whole_submissions(
+    fake: FakeKobo,
+) -> None:
+    """Someone chose fields (``subset_fields``) or a template (``payload_template``) in the REST
+    Service's settings: the webhook app would get part of each submission, so install resets both
+    (kpi's serializer takes an empty list and a null template) and says so, once."""
+    fake.content = {PEOPLE: CONTENT, SESSIONS: SESSION_CONTENT}
+    endpoint = "https://coprod.example.org/hooks/kobotoolbox/kobo-test"
+    connector(hook_endpoint=endpoint).install()
+    fake.hooks[PEOPLE][0]["subset_fields"] = ["_id", "person_id"]
+    fake.hooks[SESSIONS][0]["payload_template"] = '{"form": %SUBMISSION%}'
+    lines = connector(hook_endpoint=endpoint).install()
+    patches = fake.calls("PATCH", "/hooks/")
+    assert len(patches) == 2
+    for call in patches:
+        body = json.loads(call.request.body)
+        assert (body["subset_fields"], body["payload_template"]) == ([], None)
+        assert body["settings"]["custom_headers"]["X-Coprod-Secret"] == "hook-shared-secret"
+    assert [h["subset_fields"] for h in fake.hooks[PEOPLE] + fake.hooks[SESSIONS]] == [[], []]
+    assert [h["payload_template"] for h in fake.hooks[PEOPLE] + fake.hooks[SESSIONS]] == [None, None]
+    assert sum("now the whole submission" in line for line in lines) == 2
+    again = connector(hook_endpoint=endpoint).install()
+    assert len(fake.calls("PATCH", "/hooks/")) == 2 and sum("up to date" in line for line in again) == 2
+
+
 def test_install_names_mapped_questions_missing_from_the_form(fake: FakeKobo) -> None:
     fake.content = {PEOPLE: {"survey": [{"type": "text", "name": "person_id"}]}, SESSIONS: SESSION_CONTENT}
     with pytest.raises(ConfigError) as err:

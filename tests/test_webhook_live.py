@@ -10,6 +10,7 @@ re-check read everything again.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 import tomllib
@@ -84,6 +85,30 @@ def test_a_kobotoolbox_submission_is_taken_from_the_delivery_without_a_read() ->
         assert written and all(r.method == "PATCH" for r in written)
         assert {fake.by_id(PEOPLE_FORM, i)["coprod_flags"] for i in (4, 5)} == {"Critical: Payment overdue"}
         assert open_flags(state, "live-kobo") == whole_check(lr)
+
+
+def test_a_delivery_of_chosen_fields_only_is_not_taken_for_the_whole_submission(caplog: Any) -> None:
+    """A REST Service set to send chosen fields sends ``_id`` and the form but not the rest: taken
+    as whole, the answers it left out would read as unanswered. The forms are read instead."""
+    lr, state = sync_recipe("live-kobo"), StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake, people=5)
+        held = LiveRecipe(lr)
+        held.recheck(state, [], DAY)
+        sub = new_session(11, "P4", "P5")
+        fake.submit(SESSION_FORM, sub)
+        chosen = {k: sub[k] for k in ("_id", "_xform_id_string", "meta/rootUuid", "date", "attendees")}
+        n = len(rsps.calls)
+        with caplog.at_level(logging.WARNING, logger="coprod"):
+            out = held.recheck(state, [Delivery("kobotoolbox", "submission 11", chosen)], DAY)
+        assert out.exit_code == 0
+        assert f"{SESSION_FORM}/data/" in gets(rsps, n), "the forms were read, not the partial body taken"
+        assert {fake.by_id(PEOPLE_FORM, i)["coprod_flags"] for i in (4, 5)} == {"Critical: Payment overdue"}
+        assert open_flags(state, "live-kobo") == whole_check(lr)
+    warned = [r.getMessage() for r in caplog.records if "part of a submission" in r.getMessage()]
+    assert len(warned) == 1 and "_uuid, _submission_time" in warned[0] and "coprod install" in warned[0]
+    assert "P4" not in warned[0] and "2026-03-10" not in warned[0]
 
 
 def test_without_the_body_a_worker_asks_the_forms_what_changed() -> None:
