@@ -1294,7 +1294,7 @@ class KoboConnector(Connector):
         existing = matches[0] if matches else None
         headers = dict(((existing or {}).get("settings") or {}).get("custom_headers") or {})
         headers[self.options.hook_header] = secret
-        desired = {
+        desired: dict[str, Any] = {
             "name": name,
             "endpoint": endpoint,
             "active": True,
