@@ -50,11 +50,16 @@ def _location(args: argparse.Namespace) -> StoreLocation:
     raise StateLocationInvalid("say which state store: give a recipe, --state, or set COPROD_STATE")
 
 
-def _open_both(location: StoreLocation) -> tuple[StateStore, list[Upgrade]]:
+def _open_both(location: StoreLocation) -> tuple[StateStore, list[Upgrade | str]]:
+    """The store, upgraded, and what was done. A SQLite inbox file that is not there is left so:
+    only the webhook app uses one, and it makes its own at the current version when it starts."""
     from coprod.webhook_app.inbox import Inbox, inbox_location
 
     store = StateStore.open(location)
-    inbox = Inbox.open(inbox_location(location))
+    at = inbox_location(location)
+    if at.engine == "sqlite" and at.path is not None and not at.path.exists():
+        return store, [*store.upgrades, f"inbox: none at {at.path} (the webhook app makes it when it starts)"]
+    inbox = Inbox.open(at)
     try:
         return store, [*store.upgrades, *inbox.migrate()]
     finally:

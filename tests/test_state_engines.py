@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from coprod.cli import main
-from coprod.schema import STATE_V1_SQLITE, SchemaTooNew, latest
+from coprod.schema import INBOX_V1_SQLITE, STATE_V1_SQLITE, SchemaTooNew, latest
 from coprod.state import RunLocked, StateLocationInvalid, StateStore, parse_location
 from coprod.state_postgres import LockLost
 from coprod_core.flags import Severity, Subject, SubjectKind, make_flag
@@ -167,13 +167,26 @@ def test_a_store_written_by_a_newer_coprod_is_refused(store_location: str) -> No
 def test_coprod_migrate_says_what_it_upgraded(tmp_path, capsys) -> None:
     path = tmp_path / "state.sqlite"
     sqlite3.connect(path).executescript(STATE_V1_SQLITE)
+    inbox = tmp_path / "state-inbox.sqlite"
+    sqlite3.connect(inbox).executescript(INBOX_V1_SQLITE)
     assert main(["migrate", "--state", str(path)]) == 0
     out = capsys.readouterr().out
     assert f"state: schema upgraded from version 0 to {latest('state')}" in out
     assert f"inbox: schema upgraded from version 0 to {latest('inbox')}" in out
-    assert (tmp_path / "state-inbox.sqlite").is_file()
     assert main(["migrate", "--state", str(path)]) == 0
-    assert "up to date" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert again.count("up to date") == 2, again
+
+
+def test_coprod_migrate_of_a_cron_only_state_makes_no_inbox_file(tmp_path, capsys) -> None:
+    """Only the webhook app uses the inbox beside a SQLite state, and it makes its own."""
+    path = tmp_path / "state.sqlite"
+    StateStore.open(path).close()
+    assert main(["migrate", "--state", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "state: schema version" in out and "up to date" in out
+    assert f"inbox: none at {tmp_path / 'state-inbox.sqlite'}" in out
+    assert sorted(p.name for p in tmp_path.iterdir() if "inbox" in p.name) == []
 
 
 def test_coprod_state_copy_moves_a_sqlite_state_into_postgresql(tmp_path, postgres_url, capsys) -> None:
