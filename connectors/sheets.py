@@ -60,6 +60,7 @@ from coprod.connectors.sheets_flags import (
     update_cells_requests,
     value_ranges,
 )
+from coprod.connectors.sheets_notice import FORM_SUBMIT, notice_in
 from coprod.connectors.sheets_tabs import (
     Table,
     a1_range,
@@ -216,10 +217,6 @@ class _Snapshot:
     flags_fresh: bool = True
     """The Flags tab was read in this run or re-check (False once written: staff may answer flags
     at any time after, so a snapshot held for the webhook worker reads it again before using it)."""
-
-
-FORM_SUBMIT = "sheets.form_submit"
-"""The kind of notice the Apps Script trigger sends (``coprod_trigger.gs``): a form response in a row."""
 
 
 def _texts(line: Sequence[Any]) -> list[str]:
@@ -617,8 +614,8 @@ class SheetsConnector(Connector):
         in a sync). The rows go into the tabs held; the changes come back for the dataset held.
 
         Raises NeedsWholeRead (everything is read, as a sync) when it cannot: nothing held (the
-        first delivery, or a write that failed), no notice body (a worker running apart keeps only
-        "row N"), another kind of notice, another spreadsheet, a tab the recipe does not read (the
+        first delivery, or a write that failed), a subject that names no tab (an event recorded
+        before subjects did, when the worker runs apart from the app), another kind of notice, another spreadsheet, a tab the recipe does not read (the
         Flags tab too), the header row changed, or the key column differs anywhere but the named
         rows (rows inserted, deleted, moved, or added without a notice)."""
         mine = [d for d in deliveries if d.platform == self.platform]
@@ -629,7 +626,7 @@ class SheetsConnector(Connector):
             raise NeedsWholeRead("no sheet is held")
         named: dict[str, set[int]] = {}
         for delivery in mine:
-            notice = delivery.notice
+            notice = delivery.notice or notice_in(delivery.subject, self.key)
             if notice is None:
                 raise NeedsWholeRead(f"the notice ({delivery.subject}) came without the tab it names")
             if str(notice.get("type") or FORM_SUBMIT) != FORM_SUBMIT:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from coprod.connectors.sheets_notice import notice_in
 from coprod.webhook_app import create_app
 
 SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "google-sheets" / "coprod_trigger.gs"
@@ -201,6 +202,15 @@ def test_the_app_accepts_the_scripts_request(tmp_path: Path) -> None:
     assert answer.status_code == 202
     again = client.post("/hooks/sheets/youth-panel", content_type=request["contentType"], **sent)
     assert again.status_code == 200 and again.json == {"status": "duplicate"}
+    # what a worker running apart gets back from the inbox: the row and the tab, not the sheet's id
+    [event] = app.extensions["coprod_webhook"].inbox.events()
+    assert "sheet-123" not in event["subject"]
+    assert notice_in(event["subject"], "sheet-123") == {
+        "type": "sheets.form_submit",
+        "spreadsheet_id": "sheet-123",
+        "sheet": "Form responses 1",
+        "row": 12,
+    }
 
 
 def test_a_busy_server_is_retried_with_the_same_webhook_id() -> None:

@@ -25,6 +25,7 @@ from google.oauth2.credentials import Credentials
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import ConnectorContext, Delivery
 from coprod.connectors.sheets import SheetsConnector, SheetsOptions
+from coprod.connectors.sheets_notice import describe, notice_in
 from coprod.live import LiveRecipe, Outcome
 from coprod.state import StateStore
 from coprod.sync import ExitCode, run
@@ -97,9 +98,11 @@ def fake_sheet(recipe: Recipe) -> FakeSpreadsheet:
     return sheet
 
 
-def notice(sheet: FakeSpreadsheet, row: int, tab: str = PEOPLE) -> Delivery:
+def notice(sheet: FakeSpreadsheet, row: int, tab: str = PEOPLE, *, apart: bool = False) -> Delivery:
+    """A delivery as the app's own worker thread gets it (the notice in memory), or, ``apart``, as
+    ``coprod worker`` running apart gets it from the inbox: the subject the app recorded, no body."""
     body = {"type": "sheets.form_submit", "spreadsheet_id": sheet.key, "sheet": tab, "row": row}
-    return Delivery("sheets", f"row {row}", body)
+    return Delivery("sheets", describe(sheet.key, tab, row), None if apart else body)
 
 
 class Held:
@@ -154,13 +157,14 @@ def written(sheet: FakeSpreadsheet) -> list[str]:
     return [vr["range"] for vr in body["data"]]
 
 
+@pytest.mark.parametrize("apart", [False, True], ids=["worker thread of the app", "worker running apart"])
 @responses.activate
-def test_a_new_form_response_costs_one_batchget_of_its_row_and_writes_what_a_sync_would() -> None:
+def test_a_new_form_response_costs_one_batchget_of_its_row_and_writes_what_a_sync_would(apart: bool) -> None:
     held = Held()
     whole_read = next(url for kind, url in held.sheet.calls if kind == "batchGet")
     held.sheet.tabs[PEOPLE].values.append(person("5", pay="Cash please", when="02/06/2026 09:30:00"))
 
-    out, calls = held.deliver(notice(held.sheet, 6))
+    out, calls = held.deliver(notice(held.sheet, 6, apart=apart))
 
     assert not out.whole
     assert [kind for kind, _ in calls] == ["batchGet", "values:batchUpdate"]
@@ -282,7 +286,8 @@ def test_rows_that_moved_or_a_changed_header_make_the_recheck_read_everything(ch
 @pytest.mark.parametrize(
     "delivery",
     [
-        Delivery("sheets", "row 3"),  # a worker running apart: the inbox keeps no tab
+        Delivery("sheets", "row 3"),  # recorded (before subjects named the tab) for a worker running apart
+        Delivery("sheets", describe("another", PEOPLE, 2)),  # the same, for a notice about another sheet
         Delivery(
             "sheets",
             "row 3",
@@ -305,7 +310,8 @@ def test_rows_that_moved_or_a_changed_header_make_the_recheck_read_everything(ch
         ),
     ],
     ids=[
-        "no body",
+        "a subject naming no tab",
+        "a subject naming another sheet",
         "the Flags tab",
         "a tab the recipe does not read",
         "another kind of notice",
@@ -332,3 +338,18 @@ def test_a_cron_sync_keeps_nothing_it_read_after_its_write() -> None:
     assert result.exit_code == ExitCode.OK and sheet.writes == 1
     with pytest.raises(NeedsWholeRead, match="no sheet is held"):
         sheets.changes_for_all([notice(sheet, 3)])
+
+
+def test_the_inbox_subject_names_row_and_tab_and_only_a_digest_of_the_spreadsheet() -> None:
+    """What ``coprod worker`` running apart reads back; a tab name with quotes survives the trip."""
+    key = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdEF"
+    subject = describe(key, 'Form "responses" 1', 12)
+    assert key not in subject and subject.startswith('row 12 of "Form \\"responses\\" 1" in spreadsheet ')
+    assert notice_in(subject, key) == {
+        "type": "sheets.form_submit",
+        "spreadsheet_id": key,
+        "sheet": 'Form "responses" 1',
+        "row": 12,
+    }
+    assert notice_in(subject, "another")["spreadsheet_id"] == ""  # type: ignore[index]
+    assert notice_in("row 12", key) is None

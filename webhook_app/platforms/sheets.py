@@ -3,7 +3,9 @@
 The script (``recipes/google-sheets/coprod_trigger.gs``) sends where the new row is, not what it
 says: the re-check reads that row through the connector (one ``values:batchGet``, with the tab's
 header row and ID column and the Flags tab; ``SheetsConnector.changes_for_all``). The inbox keeps
-"row N" only; the notice itself reaches the worker in memory. De-duplicated on ``webhook-id``.
+the row, the tab and a digest of the spreadsheet's id (``sheets_notice.describe``), so a worker
+running apart reads that row too; the notice itself reaches this process's worker in memory.
+De-duplicated on ``webhook-id``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from coprod.connectors.sheets_notice import describe
 from coprod.webhook_app.receipt import signed_delivery
 
 PLATFORM = "sheets"
@@ -29,4 +32,6 @@ class SheetsNotice(BaseModel):
 
 @bp.post("/<recipe>")
 def delivery(recipe: str) -> tuple[Response, int]:
-    return signed_delivery(PLATFORM, recipe, SheetsNotice, lambda n: f"row {n.row}")
+    return signed_delivery(
+        PLATFORM, recipe, SheetsNotice, lambda n: describe(n.spreadsheet_id, n.sheet, n.row)
+    )
