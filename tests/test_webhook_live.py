@@ -14,16 +14,18 @@ import logging
 import sqlite3
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import responses
 
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import ConnectorContext, Delivery
 from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions
-from coprod.live import LiveRecipe
+from coprod.live import LiveRecipe, Outcome
 from coprod.state import StateStore
 from coprod.sync import run
 from coprod_core.flags import Flag
@@ -67,13 +69,29 @@ def gets(rsps: responses.RequestsMock, since: int) -> list[str]:
             if c.request.method == "GET"]  # fmt: skip
 
 
-def test_a_kobotoolbox_submission_is_taken_from_the_delivery_without_a_read() -> None:
+class HeldKobo(NamedTuple):
+    lr: LoadedRecipe
+    state: StateStore
+    rsps: responses.RequestsMock
+    fake: FakeKobo
+    held: LiveRecipe
+    first: Outcome
+    """The first re-check, which held nothing yet and so read everything."""
+
+
+@contextmanager
+def held_kobo() -> Iterator[HeldKobo]:
+    """The live-kobo recipe over a fake KoboToolbox of 5 people, held after a first re-check."""
     lr, state = sync_recipe("live-kobo"), StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
         fill_forms(fake, people=5)
         held = LiveRecipe(lr)
-        first = held.recheck(state, [], DAY)  # nothing held yet: read everything
+        yield HeldKobo(lr, state, rsps, fake, held, held.recheck(state, [], DAY))
+
+
+def test_a_kobotoolbox_submission_is_taken_from_the_delivery_without_a_read() -> None:
+    with held_kobo() as (lr, state, rsps, fake, held, first):  # nothing held yet: read everything
         assert first.whole and first.exit_code == 0 and gets(rsps, 0)
         sub = new_session(11, "P4", "P5")  # P4 and P5 attend for the first time: owed
         fake.submit(SESSION_FORM, sub)
@@ -90,12 +108,7 @@ def test_a_kobotoolbox_submission_is_taken_from_the_delivery_without_a_read() ->
 def test_a_delivery_of_chosen_fields_only_is_not_taken_for_the_whole_submission(caplog: Any) -> None:
     """A REST Service set to send chosen fields sends ``_id`` and the form but not the rest: taken
     as whole, the answers it left out would read as unanswered. The forms are read instead."""
-    lr, state = sync_recipe("live-kobo"), StateStore.open(":memory:")
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        fake = FakeKobo(rsps)
-        fill_forms(fake, people=5)
-        held = LiveRecipe(lr)
-        held.recheck(state, [], DAY)
+    with held_kobo() as (lr, state, rsps, fake, held, _):
         sub = new_session(11, "P4", "P5")
         fake.submit(SESSION_FORM, sub)
         chosen = {k: sub[k] for k in ("_id", "_xform_id_string", "meta/rootUuid", "date", "attendees")}
@@ -113,12 +126,7 @@ def test_a_delivery_of_chosen_fields_only_is_not_taken_for_the_whole_submission(
 
 def test_without_the_body_a_worker_asks_the_forms_what_changed() -> None:
     """``coprod worker`` running apart from the app gets ids only from the inbox."""
-    lr, state = sync_recipe("live-kobo"), StateStore.open(":memory:")
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        fake = FakeKobo(rsps)
-        fill_forms(fake, people=5)
-        held = LiveRecipe(lr)
-        held.recheck(state, [], DAY)
+    with held_kobo() as (lr, state, rsps, fake, held, _):
         fake.tick(60)
         fake.submit(SESSION_FORM, new_session(11, "P4"))
         fake.edit(PEOPLE_FORM, 2, payment_preference="declined")  # no hook for an edit: found anyway
@@ -135,12 +143,7 @@ def test_without_the_body_a_worker_asks_the_forms_what_changed() -> None:
 
 
 def test_another_run_saving_flags_makes_the_next_recheck_read_everything() -> None:
-    lr, state = sync_recipe("live-kobo"), StateStore.open(":memory:")
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        fake = FakeKobo(rsps)
-        fill_forms(fake, people=5)
-        held = LiveRecipe(lr)
-        held.recheck(state, [], DAY)
+    with held_kobo() as (lr, state, rsps, fake, held, _):
         fake.edit(PEOPLE_FORM, 3, payment_preference="declined")
         c = KoboConnector("kobo", KoboOptions(retries=0), ConnectorContext(lr.recipe, lr.dir, env=lr.env))
         assert run(lr, run_date=DAY, state=state, connectors={"kobo": c}).exit_code == 0  # the nightly sync
@@ -278,12 +281,7 @@ def test_a_recheck_that_fails_part_way_makes_the_next_one_read_everything(monkey
     would leave those flags unwritten until the nightly sync."""
     import coprod.live
 
-    lr, state = sync_recipe("live-kobo"), StateStore.open(":memory:")
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        fake = FakeKobo(rsps)
-        fill_forms(fake, people=5)
-        held = LiveRecipe(lr)
-        held.recheck(state, [], DAY)
+    with held_kobo() as (lr, state, rsps, fake, held, _):
         sub = new_session(11, "P4", "P5")
         fake.submit(SESSION_FORM, sub)
 
