@@ -972,3 +972,23 @@ def test_settling_leaves_unpaid_what_applying_payments_to_every_session_leaves_u
         assert [e for e in settled.ents if e.amount > e.paid] == [e for e in every if e.amount > e.paid]
         if not any(p.session_id for p in pays):
             assert settled.ents == every[len(every) - len(settled.ents) :]
+
+
+def test_payments_sorted_in_c_keep_payment_order_even_where_one_names_no_session() -> None:
+    """in_payment_order sorts by the payment's fields in C; where that cannot compare two payments
+    (same date, id and amount, one naming a session and one not) it falls back to payment_order,
+    so the order is payment_order's everywhere."""
+    from coprod_core.checks.payments.ledger import in_payment_order, payment_order
+
+    day = date(2026, 3, 1)
+    pays = [
+        Payment("P2", "1", Decimal("10"), day, PaymentKind.FEE, None),
+        Payment("P1", "1", Decimal("10"), day, PaymentKind.FEE, "S2"),
+        Payment("P1", "1", Decimal("10"), day, PaymentKind.FEE, None),
+        Payment("P1", "1", Decimal("5"), day, PaymentKind.FEE, "S1"),
+        Payment("P0", "1", Decimal("10"), date(2026, 3, 2), PaymentKind.FEE, None),
+    ]
+    assert in_payment_order(pays) == sorted(pays, key=payment_order)
+    assert in_payment_order(pays)[1:3] == [pays[2], pays[1]]  # no session sorts as "" does
+    comparable = [p for p in pays if p.id != "P1" or p.session_id is not None]
+    assert in_payment_order(comparable) == sorted(comparable, key=payment_order)

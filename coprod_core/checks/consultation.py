@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 from coprod_core.checks.attendance import VoiceAttendance, voice_attendance
@@ -253,6 +254,10 @@ def _was(n: int) -> str:
 # --- the facts of one project -----------------------------------------------------------------
 
 
+PERSON_ID = attrgetter("person_id")
+"""A payment's person, read in C for each of the 50,000 payments at 1x."""
+
+
 @dataclass(frozen=True)
 class _Index:
     """The dataset arranged for the check, built once per run, so that row order never matters."""
@@ -285,7 +290,7 @@ class _Index:
             people=dataset.people_by_id(),
             sessions_by_project=dict(sessions),
             voice_hours=voice_attendance(dataset, run_date, voice_roles, voice).hours,
-            paid_people=frozenset(p.person_id for p in dataset.payments),
+            paid_people=frozenset(map(PERSON_ID, dataset.payments)),
         )
 
     def with_roles(self, roles: frozenset[Role]) -> frozenset[str]:

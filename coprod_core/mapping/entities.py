@@ -10,10 +10,10 @@ of no known project). Every row read is counted as used or rejected, each reject
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import date
 from decimal import Decimal
-from itertools import count, repeat
+from itertools import count
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from coprod_core.mapping.cells import as_text, shown
@@ -32,21 +32,11 @@ from coprod_core.model import (
     Session,
 )
 from coprod_core.rows import Row, RowBlock
+from coprod_core.tuples import named_tuples
 
 T = TypeVar("T")
 
 _ZERO = Decimal(0)
-
-
-R = TypeVar("R", bound=tuple[Any, ...])
-
-
-def named_tuples(kind: type[R], columns: Sequence[Iterable[Any]]) -> Iterator[R]:
-    """Named tuples of ``kind`` (:class:`Attendance`, :class:`Payment`) from columns holding every
-    field in order, made as ``kind._make`` makes one (``tuple.__new__``), without a call to the
-    named tuple's ``__new__``: that call, made by Python for each of a 200,000-row register's rows,
-    was a fifth of mapping it (about 30 ms of 60)."""
-    return map(tuple.__new__, repeat(kind), zip(*columns, strict=True))
 
 
 class Records(Generic[T]):

@@ -292,7 +292,11 @@ class FieldReader:
         except TypeError:  # a cell that is not text (a list): read every cell on its own
             return [self._look(rule, texts, raw) for raw in raws]
         for i in [i for i, value in enumerate(got) if value is _MISSING]:
-            got[i] = self._look(rule, texts, raws[i])
+            # As :meth:`_look`, without a call per cell: a block's first look at a column misses
+            # on every cell, and most of those hold a text an earlier cell of it has just read.
+            raw = raws[i]
+            value = get(raw, _MISSING)
+            got[i] = self._first_look(rule, raw) if value is _MISSING else value
         return got
 
     def _look(self, rule: FieldRule, texts: dict[str | None, Any], raw: Any) -> Any:

@@ -26,6 +26,7 @@ from coprod_core.model import (
     Role,
     Session,
 )
+from coprod_core.tuples import as_named
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -177,12 +178,18 @@ class Scan:
 
     def ranked(self, person_id: str, kind: PaymentKind) -> list[Ranked]:
         """The person's dues of one kind, oldest session first (sorted when a flag needs them)."""
-        return [Ranked(order, due) for order, due in sorted(self.dues.get((person_id, kind), {}).items())]
+        return as_named(Ranked, sorted(self.dues.get((person_id, kind), {}).items()))
 
     def owed(self, person_id: str, kind: PaymentKind) -> list[Owed]:
         """The person's dues of one kind as sessions and amounts, oldest first."""
         held = self.held
-        return [Owed(held[r.order][0], r.due.amount) for r in self.ranked(person_id, kind)]
+        return as_named(
+            Owed,
+            [
+                (held[order][0], due.amount)
+                for order, due in sorted(self.dues.get((person_id, kind), {}).items())
+            ],
+        )
 
     def settle(
         self, person_id: str, kind: PaymentKind, policy: PaymentPolicy, pays: Sequence[Payment]
@@ -371,6 +378,20 @@ def payment_order(p: Payment) -> tuple[date, str, Decimal, str]:
     return (p.date, p.id, p.amount, p.session_id or "")
 
 
+_PAYMENT_FIELDS_IN_ORDER = attrgetter("date", "id", "amount", "session_id")
+""":func:`payment_order` read in C: the same order wherever it can compare two payments, which is
+everywhere but two of the same date, id and amount, one naming a session and one not."""
+
+
+def in_payment_order(pays: list[Payment]) -> list[Payment]:
+    """``pays`` sorted by :func:`payment_order`, without a Python call per payment (50,000 at 1x)
+    where :data:`_PAYMENT_FIELDS_IN_ORDER` can compare them all."""
+    try:
+        return sorted(pays, key=_PAYMENT_FIELDS_IN_ORDER)
+    except TypeError:  # None against a session id: only payment_order's "" compares them
+        return sorted(pays, key=payment_order)
+
+
 def counted_payments(
     dataset: Dataset, policy: PaymentPolicy, run_date: date, sessions: dict[str, Session]
 ) -> dict[tuple[str, PaymentKind], list[Payment]]:
@@ -392,9 +413,7 @@ def counted_payments(
             if p.kind is PaymentKind.FEE and uncovered_fee:
                 continue
         grouped[(p.person_id, p.kind)].append(p)
-    for pays in grouped.values():
-        pays.sort(key=payment_order)
-    return grouped
+    return {group: in_payment_order(pays) for group, pays in grouped.items()}
 
 
 def apply(ents: Sequence[Entitlement], pays: Sequence[Payment], spent: Decimal = ZERO) -> Decimal:
