@@ -273,6 +273,12 @@ def _print_placements(result: RunResult, output: Output) -> None:
         output.line(f"  ladder      '{a.project_name}': called {a.label.words}, evidence says {a.rung.words}")
 
 
+KEPT_TO_THE_END: list[object] | None = None
+"""Where :func:`_run` leaves each run's result when the process ends as soon as :func:`main`
+returns, without freeing what it made (the ``coprod`` command: :mod:`coprod.command`); None
+otherwise (a test, a program calling :func:`main`), and the result is freed as usual."""
+
+
 def _run(loaded: LoadedRecipe, args: argparse.Namespace, output: Output, *, mode: str) -> RunResult:
     bar, on_rows = _progress(output)
     run_date = args.date or (DEMO_DATE if getattr(args, "demo", False) else date.today())
@@ -286,6 +292,8 @@ def _run(loaded: LoadedRecipe, args: argparse.Namespace, output: Output, *, mode
             progress=on_rows,
             full=getattr(args, "full", False),
         )
+    if KEPT_TO_THE_END is not None:
+        KEPT_TO_THE_END.append(result)
     return result
 
 

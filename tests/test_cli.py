@@ -2,13 +2,17 @@
 
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import coprod.cli
 from coprod.cli import main
 
 DEMO = Path(__file__).resolve().parent.parent / "recipes" / "demo"
@@ -104,6 +108,37 @@ def test_check_prints_flags_and_writes_nothing(demo, capsys):
     out = capsys.readouterr().out
     assert "nothing written" in out and "Payment overdue" in out
     assert not (demo / "data" / "coprod-flags.csv").exists()
+
+
+COMMAND = "import sys; from coprod.command import main; sys.exit(main())"
+"""The ``coprod`` console script as pip writes it (``coprod = "coprod.command:main"``)."""
+
+
+def test_the_coprod_command_ending_without_freeing_prints_all_that_main_prints(demo, capsys, tmp_path):
+    # The command ends with os._exit, keeping the run's result: what it printed to a file (buffered,
+    # as for a user) must all be there, as main prints it, with main's exit code.
+    assert main(["check", str(demo), "--date", "2026-11-20"]) == 0
+    printed = capsys.readouterr().out
+    assert coprod.cli.KEPT_TO_THE_END is None  # main called by a program keeps nothing
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with (tmp_path / "out.txt").open("wb") as out:
+        done = subprocess.run(
+            [sys.executable, "-c", COMMAND, "check", str(demo), "--date", "2026-11-20"],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=120,
+        )
+    assert done.returncode == 0
+    assert (tmp_path / "out.txt").read_text(encoding="utf-8") == printed
+    missing = subprocess.run(
+        [sys.executable, "-c", COMMAND, "check", str(tmp_path / "none.toml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert missing.returncode == 2 and "no such recipe file" in missing.stdout
 
 
 def test_an_unexpected_error_gives_a_sentence_not_a_traceback(demo, capsys, monkeypatch):

@@ -958,6 +958,9 @@ def test_settling_leaves_unpaid_what_applying_payments_to_every_session_leaves_u
     counted = counted_payments(ds, pol, RUN, sessions)
     for pid, kind in scan.dues:
         pays = counted.get((pid, kind), [])
+        # Added up in hundredths: the very Decimal (value and digits) adding the amounts gives.
+        added = sum((due.amount for due in scan.dues[(pid, kind)].values()), ZERO)
+        assert str(scan.total(pid, kind)) == str(added)
         fee = kind is PaymentKind.FEE
         every = []
         for order, due in scan.ranked(pid, kind):
