@@ -179,12 +179,30 @@ def wrap(text: str, indent: str = "     ", width: int = 100) -> str:
     the whole command's time. Lines break only between words (never at a hyphen, so
     "co-production" stays whole); a word longer than a line is cut.
 
-    The words are joined by single spaces and one regular expression takes, line by line, the
-    longest run of them that fits (what adding words one by one until the next would not fit
-    gives, in one pass of the ``re`` engine); a text with a word longer than a line goes word by
-    word (:func:`_fill_cutting`).
+    A message as the checks write it (words apart by single spaces, nothing else that is white
+    space: every white space character but the plain space is unprintable) is cut where it is, at
+    the last space that leaves a line of at most ``width``, line by line, without splitting it
+    into words (half the time of the way below, for the 3,300 messages a 1x check prints). Any
+    other text has its words joined by single spaces and one regular expression takes, line by
+    line, the longest run of them that fits (what adding words one by one until the next would
+    not fit gives, in one pass of the ``re`` engine); a text with a word longer than a line goes
+    word by word (:func:`_fill_cutting`).
     """
     room = max(width - len(indent), 1)
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        lines: list[str] = []
+        start, end = 0, len(text)
+        while end - start > room:
+            cut = text.rfind(" ", start, start + room + 1)
+            if cut <= start:
+                break  # a word longer than a line: cut word by word below
+            lines.append(text[start:cut])
+            start = cut + 1
+        else:
+            if not text:
+                return ""
+            lines.append(text[start:])
+            return indent + ("\n" + indent).join(lines)
     words = text.split()
     if not words:
         return ""

@@ -32,19 +32,19 @@ class VoiceAttendance:
         held: dict[str, Decimal] = {s.id: s.hours for s in dataset.sessions if s.date <= run_date}
         voice_ids = frozenset(p.id for p in dataset.people if p.has_any_role(voice_roles))
         found: dict[str, dict[str, Decimal]] = defaultdict(dict)
-        for a in dataset.attendance:
-            pid = a.person_id
+        get_held = held.get
+        # Attendance's fields unpacked, not read by name: this loop runs once per register row.
+        for pid, sid, hours, _, _ in dataset.attendance:
             if pid not in voice_ids:
                 continue
-            sid = a.session_id
-            h = held.get(sid)
+            h = get_held(sid)
             if h is None:
                 continue  # not a session, or not held yet
-            if a.hours is not None:
-                h = a.hours
+            if hours is not None:
+                h = hours
             mine = found[sid]
-            old = mine.get(pid)
-            if old is None or h > old:
+            old = mine.setdefault(pid, h)
+            if old is not h and h > old:
                 mine[pid] = h
         return cls(run_date=run_date, voice_roles=voice_roles, voice_ids=voice_ids, hours=dict(found))
 

@@ -364,7 +364,7 @@ def scan_attendance(
                 old = mine.setdefault(order, due)
                 if old is not due and due > old:
                     mine[order] = due
-        if expenses:
+        if expenses and claimed:  # most rows claim nothing (zero): no look-up for them
             due = claims.get(claimed, _MISSING)
             if due is _MISSING:
                 due = None
