@@ -42,8 +42,9 @@ into the decision-making group, with support and payment for their time.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
@@ -175,12 +176,13 @@ class Answers:
         return self.total - self.not_stated
 
 
-def _answers(people: list[Person], dimension: str) -> Answers:
-    """The people's answers counted: each answer as written is counted first (thousands of people,
-    a few answers), then each of those is keyed once; categories in the order people gave them."""
+def _answers(given: Sequence[str | None]) -> Answers:
+    """The answers of a project's people to one question counted: each answer as written is
+    counted first (thousands of people, a few answers), then each of those is keyed once;
+    categories in the order people gave them."""
     missing = unknown = prefer_not = 0
     by_category: dict[str, int] = {}
-    for answer, n in Counter(person.demographics.get(dimension) for person in people).items():
+    for answer, n in Counter(given).items():
         value = _norm(answer)
         if not value:
             missing += n
@@ -190,7 +192,7 @@ def _answers(people: list[Person], dimension: str) -> Answers:
             prefer_not += n
         else:
             by_category[value] = by_category.get(value, 0) + n
-    return Answers(len(people), missing, unknown, prefer_not, by_category)
+    return Answers(len(given), missing, unknown, prefer_not, by_category)
 
 
 def _stated_baseline(baseline: BaselineDimension) -> dict[str, tuple[str, float]]:
@@ -307,6 +309,17 @@ class _Index:
     sessions_of: dict[str, list[Session]]
     projects: list[Project]
     """By id."""
+    _answers_to: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+    def answers_to(self, dimension: str) -> dict[str, str | None]:
+        """Person id -> their answer to one question (None: no answer), read from every person once
+        per run, not from each of a project's people for each project."""
+        found = self._answers_to.get(dimension)
+        if found is None:
+            found = self._answers_to[dimension] = {
+                pid: person.demographics.get(dimension) for pid, person in self.people.items()
+            }
+        return found
 
     @classmethod
     def build(
@@ -374,11 +387,10 @@ def _profile(
     if not took_part:
         return ProjectProfile(project.id, (), start, end, ())
     ids = tuple(sorted(took_part))
-    voice = [index.people[i] for i in ids]
     dimensions: list[DimensionProfile] = []
     for dimension in sorted(dataset.baseline):
         baseline = dataset.baseline[dimension]
-        answers = _answers(voice, dimension)
+        answers = _answers(list(map(index.answers_to(dimension).__getitem__, ids)))
         categories: list[CategoryShare] = []
         if answers.n:
             for key, (category, b) in _stated_baseline(baseline).items():
