@@ -16,6 +16,7 @@ import shutil
 import sys
 import tomllib
 import traceback
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 from functools import cache
@@ -262,7 +263,7 @@ def print_summary(result: RunResult, output: Output, *, title: str) -> None:
     if not result.checked:
         output.line("  flags       not checked: the run stopped before the checks")
         return
-    by_sev = {s: sum(1 for f in result.flags if f.severity is s) for s in Severity}
+    by_sev = Counter(f.severity for f in result.flags)
     output.line(
         f"  flags       {len(result.flags)}: {by_sev[Severity.CRITICAL]} critical, "
         f"{by_sev[Severity.WARNING]} warning, {by_sev[Severity.INFO]} info"

@@ -328,7 +328,9 @@ def _run_steps(
                 return result
 
         found = check_all(mapped.dataset, recipe.settings, today)
-        result.flags = with_about(sort_flags([*mapped.problems, *found.flags]), mapped.dataset)
+        # The checks' flags come sorted: sorted again only with the mapping's among them.
+        flags = sort_flags([*mapped.problems, *found.flags]) if mapped.problems else found.flags
+        result.flags = with_about(flags, mapped.dataset)
         result.placements = found.placements
         result.profiles = found.profiles
         result.checked = True
