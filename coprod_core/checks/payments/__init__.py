@@ -104,13 +104,18 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
     words = Words(policy.currency)
     tolerance = settings.payments.overpaid_tolerance
     flags: list[Flag] = []
+    # Who declined payment, and who asked to hear about their benefits: read from each person once,
+    # not for each of the 17,000 people and kinds below (most of whom need neither).
+    declined_ids = {pid for pid, p in people.items() if p.payment_preference is PaymentPreference.DECLINED}
+    warn_ids = {pid for pid, p in people.items() if wants_benefits_warning(p, policy)}
+    total = scanned.total
 
-    for person_id, kind in sorted(set(scanned.dues) | set(payments)):
-        pays = payments.get((person_id, kind), [])
-        due = scanned.total(person_id, kind)
-        given = sum(map(AMOUNT, pays), ZERO)
+    for key in sorted(set(scanned.dues) | set(payments)):
+        person_id, kind = key
+        pays = payments.get(key, [])
+        due = total(person_id, kind)
+        given = sum(map(AMOUNT, pays), ZERO) if pays else ZERO
         project_id = projects.get(person_id)
-        person = people.get(person_id)
         if given >= due:
             # Paid in full: every session is paid whichever payment paid it, and nothing is owed
             # (most people: no entitlement is made for them).
@@ -120,22 +125,20 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
             settled = scanned.settle(person_id, kind, policy, pays)
             surplus = settled.surplus
             flags.extend(unpaid_flags(person_id, kind, settled.ents, policy, people, project_id, words))
-        declined = person is not None and person.payment_preference is PaymentPreference.DECLINED
         owed: Sequence[Owed] | None = None
         """Every session owed for, with its amount: made only when a flag below lists them."""
         # A fee paid to someone who declined is raised as paid though declined, not as overpaid.
-        if surplus > tolerance and not (kind is PaymentKind.FEE and declined):
+        if surplus > tolerance and not (kind is PaymentKind.FEE and person_id in declined_ids):
             if owed is None:
                 owed = scanned.owed(person_id, kind)
             flags.append(
                 overpaid_flag(person_id, kind, owed, pays, surplus, policy, people, project_id, words)
             )
-        if kind is PaymentKind.FEE and person is not None and wants_benefits_warning(person, policy):
+        if kind is PaymentKind.FEE and person_id in warn_ids:
             if owed is None:
                 owed = scanned.owed(person_id, kind)
-            flags.extend(benefits_flags(person, owed, policy, project_id, words))
+            flags.extend(benefits_flags(people[person_id], owed, policy, project_id, words))
 
-    declined_ids = {pid for pid, p in people.items() if p.payment_preference is PaymentPreference.DECLINED}
     fees_paid: dict[str, list[Payment]] = defaultdict(list)
     if declined_ids:  # the fees paid to people who declined them (most organisations: nobody)
         for p in dataset.payments:
