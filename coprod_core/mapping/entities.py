@@ -10,6 +10,7 @@ of no known project). Every row read is counted as used or rejected, each reject
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import date
 from decimal import Decimal
@@ -121,10 +122,12 @@ class FirstUse:
         none repeats; otherwise claim none and say so (the rows must go one by one)."""
         at = self.at
         places = range(start, start + len(keys))
-        # One pass that claims each key not claimed yet and gives back the place each key holds
-        # now: all of them the rows' own places when no key was claimed before or repeats (a
-        # pass fewer than testing first, for a 200,000-row register's keys).
-        if list(map(at.setdefault, keys, places)) == list(places):
+        # One pass that claims each key not claimed yet (a pass fewer than testing first, for a
+        # 200,000-row register's keys): every key was new and none repeats exactly when each made
+        # an entry of its own, with its row's place.
+        before = len(at)
+        deque(map(at.setdefault, keys, places), maxlen=0)
+        if len(at) == before + len(keys):
             return True
         for key, place in zip(keys, places, strict=True):  # take back what this block claimed
             if at.get(key) == place:
