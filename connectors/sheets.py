@@ -24,6 +24,7 @@ import zlib
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 from urllib.parse import quote
 
@@ -217,6 +218,10 @@ class _Snapshot:
     flags_fresh: bool = True
     """The Flags tab was read in this run or re-check (False once written: staff may answer flags
     at any time after, so a snapshot held for the webhook worker reads it again before using it)."""
+
+
+ROW_NUMBER = itemgetter(0)
+"""A table record's sheet row number (its records are kept in that order)."""
 
 
 def _texts(line: Sequence[Any]) -> list[str]:
@@ -615,9 +620,10 @@ class SheetsConnector(Connector):
 
         Raises NeedsWholeRead (everything is read, as a sync) when it cannot: nothing held (the
         first delivery, or a write that failed), a subject that names no tab (an event recorded
-        before subjects did, when the worker runs apart from the app), another kind of notice, another spreadsheet, a tab the recipe does not read (the
-        Flags tab too), the header row changed, or the key column differs anywhere but the named
-        rows (rows inserted, deleted, moved, or added without a notice)."""
+        before subjects did, when the worker runs apart from the app), another kind of notice,
+        another spreadsheet, a tab the recipe does not read (the Flags tab too), the header row
+        changed, or the key column differs anywhere but the named rows (rows inserted, deleted,
+        moved, or added without a notice)."""
         mine = [d for d in deliveries if d.platform == self.platform]
         snap = self._snapshot
         if not mine:
@@ -667,10 +673,10 @@ class SheetsConnector(Connector):
                         f"rows of tab '{title}' were added, removed or moved since it was read"
                     )
             fresh[title] = {}
+            table = next(iter(self._entities_of_tab(snap, title).values()))
             for r in sorted(rows):
                 line = next(got).get("values", [[]])
                 fresh[title][r] = list(line[0]) if line else []
-                table = next(iter(self._entities_of_tab(snap, title).values()))
                 unheaded = table.unheaded(_texts(fresh[title][r]))
                 if unheaded is not None:
                     raise NeedsWholeRead(f"row {r} of tab '{title}' has a value in a column with no heading")
@@ -694,9 +700,8 @@ class SheetsConnector(Connector):
                 held[r - 1] = line
                 for entity, table in self._entities_of_tab(snap, title).items():
                     record = table.record(_texts(line))
-                    numbers = [n for n, _ in table.records]
-                    at = bisect_left(numbers, r)
-                    if at < len(numbers) and numbers[at] == r:
+                    at = bisect_left(table.records, r, key=ROW_NUMBER)
+                    if at < len(table.records) and table.records[at][0] == r:
                         del table.records[at]
                     if record is not None:
                         table.records.insert(at, (r, record))

@@ -28,7 +28,8 @@ def spreadsheet_tag(spreadsheet_id: str) -> str:
 
 def describe(spreadsheet_id: str, sheet: str, row: int) -> str:
     """The subject the inbox keeps: ``row 12 of "Form responses 1" in spreadsheet 3f9a01bc``."""
-    return f"row {row} of {json.dumps(sheet, ensure_ascii=False)} in spreadsheet {spreadsheet_tag(spreadsheet_id)}"
+    tab = json.dumps(sheet, ensure_ascii=False)
+    return f"row {row} of {tab} in spreadsheet {spreadsheet_tag(spreadsheet_id)}"
 
 
 def notice_in(subject: str, spreadsheet_id: str) -> dict[str, Any] | None:

@@ -3,18 +3,17 @@
 A re-check after a delivery costs what the delivery names: nothing for a KoboToolbox submission
 (the delivery is the submission), one read for a CiviCRM notice (the record), one for a Google
 Sheets notice (the rows it names, with the Flags tab: what staff answered there since is honoured
-as a sync honours it). The change is mapped
-on top of the dataset held (:mod:`coprod_core.live`), the checks run again for the projects and
-people it concerns, and only the difference is written back, under the recipe's run lock as a
-sync is.
+as a sync honours it). The change is mapped on top of the dataset held (:mod:`coprod_core.live`),
+the checks run again for the projects and people it concerns, and only the difference is written
+back, under the recipe's run lock as a sync is.
 
 The whole dataset is read again (a sync run, writing what it finds) when the worker holds none
 (first delivery, restart, a re-check that failed part-way), when another run saved the recipe's
 flags since (the nightly sync stays the source of truth), when a delivery cannot be taken on its
-own (a CiviCRM group membership; a Sheets notice when rows moved or a header changed), and when a change cannot be mapped
-alone (``NeedsWholeRead``). A worker running apart from the app has no KoboToolbox body: it asks
-each form what changed instead. A new day re-checks everything held (the checks judge the date)
-without reading. Nothing held is ever written to disk.
+own (a CiviCRM group membership; a Sheets notice when rows moved or a header changed), and when a
+change cannot be mapped alone (``NeedsWholeRead``). A worker running apart from the app has no
+KoboToolbox body: it asks each form what changed instead. A new day re-checks everything held (the
+checks judge the date) without reading. Nothing held is ever written to disk.
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ class Checked:
 
 def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Checked:
     """Run every check once. The attendance register is read for voice-role people once and shared
-    by the checks that need it (representation too); the consultation check's placements are kept for the caller too."""
+    by the checks that need it (representation too); the consultation check's placements are kept
+    for the caller too."""
     with collector_paused():
         voice = VoiceAttendance.build(dataset, run_date, settings.voice_roles)
     placements = consultation.assess_all(dataset, settings, run_date, voice)
