@@ -88,7 +88,7 @@ def test_each_recipe_readme_copies_its_folder_from_where_an_installed_coprod_kee
     for folder in ("google-sheets", "kobotoolbox", "civicrm"):
         readme = ROOT / "recipes" / folder / "README.md"
         (command,) = [line for line in code_lines(readme) if line.startswith("cp -r ")]
-        found = re.fullmatch(r"""cp -r "\$\((\S+/python) -c '([^']+)'\)/([\w-]+)" (\S+)""", command)
+        found = re.fullmatch(r"""cp -r "\$\((\S+/python) -P -c '([^']+)'\)/([\w-]+)" (\S+)""", command)
         assert found is not None, f"{folder}: {command}"
         where = subprocess.run([sys.executable, "-c", found[2]], capture_output=True, text=True, check=True)
         assert found[3] == folder, command

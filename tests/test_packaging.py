@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import sysconfig
 import venv
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -112,25 +114,50 @@ def test_the_wheel_metadata_has_an_spdx_licence(wheel: Path) -> None:
     assert "License-Expression: MIT" in text
 
 
-def test_coprod_demo_runs_from_an_empty_folder_after_installing_the_wheel(
-    wheel: Path, tmp_path: Path
-) -> None:
-    env_dir = tmp_path / "venv"
+class Installed(NamedTuple):
+    """coprod installed from the wheel into a virtualenv of its own, as README's "Installing" says."""
+
+    venv: Path
+    bindir: Path
+    env: dict[str, str]
+    """The environment to run it in: nothing of this test run's COPROD_ settings or virtualenv."""
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    env_dir = tmp_path_factory.mktemp("installed") / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
-    py = bindir / "python"
     # Only coprod comes from the wheel; its dependencies are lent from this test run's environment
     # (a path entry, not a site dir, so this environment's editable coprod is not seen). This
     # environment's pip installs into the new one (--python): seeding it a pip of its own took
     # longer than everything else here.
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", py, "install", "-q", "--no-deps", str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            bindir / "python",
+            "install",
+            "-q",
+            "--no-deps",
+            str(wheel),
+        ],
         check=True,
         capture_output=True,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COPROD_", "PYTHON", "VIRTUAL_ENV"))} | {
         "PYTHONPATH": sysconfig.get_paths()["purelib"]
     }
+    return Installed(env_dir, bindir, env)
+
+
+def test_coprod_demo_runs_from_an_empty_folder_after_installing_the_wheel(
+    installed: Installed, tmp_path: Path
+) -> None:
+    env_dir, bindir, env = installed
+    py = bindir / "python"
     empty = tmp_path / "somewhere-else"
     empty.mkdir()
     where = subprocess.run(
@@ -157,3 +184,25 @@ def test_coprod_demo_runs_from_an_empty_folder_after_installing_the_wheel(
         rows = list(csv.DictReader(f))
     checks = {r["Check"].split(".", 1)[0] for r in rows}
     assert {"representation", "payments", "consultation"} <= checks
+
+
+def test_each_recipe_readmes_copy_command_works_from_inside_coprods_source_folder(
+    installed: Installed, tmp_path: Path
+) -> None:
+    # Installed "from this repository's folder" (README: Installing), a data officer may well still
+    # stand in it when a recipe README says to copy the recipe out. There `python -c 'import
+    # coprod.recipes'` imported the source folder's coprod/ (the current folder comes first on
+    # sys.path), which has no recipes: a traceback, then "cp: cannot stat '/kobotoolbox'".
+    for folder in ("google-sheets", "kobotoolbox", "civicrm"):
+        text = (ROOT / "recipes" / folder / "README.md").read_text(encoding="utf-8")
+        (command,) = [line.strip() for line in text.splitlines() if line.strip().startswith("cp -r ")]
+        python, target = re.fullmatch(r"""cp -r "\$\((\S+/python) .*" (\S+)""", command).groups()  # type: ignore[union-attr]
+        copy = tmp_path / folder
+        command = command.replace(python, str(installed.bindir / "python")).replace(target, str(copy))
+
+        run = subprocess.run(
+            ["sh", "-c", command], cwd=ROOT, env=installed.env, capture_output=True, text=True
+        )
+
+        assert run.returncode == 0, f"{folder}: {run.stderr}"
+        assert (copy / "recipe.toml").is_file() and (copy / "README.md").is_file(), folder

@@ -489,7 +489,7 @@ def test_the_readmes_copy_command_finds_the_recipe_folder_that_ships_with_coprod
         for line in block.splitlines()
         if "cp -r" in line
     ]
-    python = re.search(r"\$\(\S+/python -c '([^']+)'\)", command)
+    python = re.search(r"\$\(\S+/python -P -c '([^']+)'\)", command)
     assert python is not None, command
 
     where = subprocess.run([sys.executable, "-c", python[1]], capture_output=True, text=True, check=True)
