@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -406,7 +407,12 @@ SHIPPED_EXAMPLE_VALUES = {
         "[entities.attendance] location",
         "[policy] source",
     },
-    "civicrm": {"[sources.crm] endpoint"},
+    "civicrm": {
+        "[sources.crm] endpoint",
+        "[baseline.ethnicity] source",
+        "[baseline.disability] source",
+        "[policy] source",
+    },
     "google-sheets": {
         "[sources.sheet] spreadsheet",
         "[baseline.ethnicity] source",
@@ -442,12 +448,33 @@ def test_validate_lists_nothing_once_the_example_values_are_replaced(
     tmp_path: Path, quiet_env: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     recipe = copy_recipe(ROOT / "recipes" / "civicrm", tmp_path / "civicrm")
-    edit(recipe, ("https://crm.example.org/civicrm", "https://crm.ourcharity.org.uk/civicrm"))
+    edit(
+        recipe,
+        ("https://crm.example.org/civicrm", "https://crm.ourcharity.org.uk/civicrm"),
+        ("Service records 2025/26 (replace with yours)", "Panel service records 2025/26"),
+        ("Service records 2025/26 (replace with yours)", "Panel service records 2025/26"),
+        ("policy 2026 (replace with its name and version)", "policy 2026, version 2"),
+    )
     for variable in SHIPPED_VARIABLES["civicrm"].values():
         monkeypatch.setenv(variable, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     assert main(["validate", str(recipe)]) == 0
     out = capsys.readouterr().out
     assert "still the example's" not in out and problem_lines(out) == []
+
+
+@pytest.mark.parametrize("platform", sorted(SHIPPED_EXAMPLE_VALUES))
+def test_a_shipped_recipe_marks_its_payment_policy_and_any_baseline_not_from_a_public_statistic(
+    platform: str,
+) -> None:
+    # The CiviCRM recipe's baseline ("Service records 2025/26") and policy were an example's
+    # figures, unmarked: validate called the copied recipe done, its README never said to change
+    # them, and a panel would have been judged against another group's service users.
+    data = tomllib.loads((ROOT / "recipes" / platform / "recipe.toml").read_text(encoding="utf-8"))
+    assert is_example(data["policy"]["source"]), platform
+    for dimension, baseline in data.get("baseline", {}).items():
+        assert is_example(baseline["source"]) or "Census" in baseline["source"], (platform, dimension)
+    readme = " ".join((ROOT / "recipes" / platform / "README.md").read_text(encoding="utf-8").split())
+    assert "`[baseline...]`" in readme and "`[policy]`" in readme, platform
 
 
 @pytest.mark.parametrize(
