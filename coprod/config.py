@@ -72,6 +72,20 @@ def resolve_recipe_path(path: str | Path) -> Path:
     return p
 
 
+def _no_recipe_file(file: Path) -> str:
+    """What to say when there is no recipe at ``file``, naming the recipes one level down when it
+    was a folder of recipe folders: the folder ``COPROD_RECIPES`` names for the webhook app
+    (``/srv/coprod/recipes``) holds several, and a command runs one of them."""
+    inside = sorted(p.parent.name for p in file.parent.glob("*/recipe.toml")) if file.parent.is_dir() else []
+    if file.name != "recipe.toml" or not inside:
+        return "no such recipe file"
+    shown = ", ".join(inside[:5]) + (f" and {len(inside) - 5} more" if len(inside) > 5 else "")
+    return (
+        f"no such recipe file; this folder holds recipe folders ({shown}): a command takes one "
+        f"recipe at a time, for example {file.parent / inside[0]}"
+    )
+
+
 def dotenv_values(path: Path) -> dict[str, str | None]:
     """The variables a ``.env`` file sets (python-dotenv), imported only where there is one: the
     import alone costs about 15 ms, a twentieth of a header-only ``coprod check``."""
@@ -114,7 +128,7 @@ def load_recipe(path: str | Path, env: Mapping[str, str] | None = None) -> Loade
     file = resolve_recipe_path(path)
     shown = str(file)
     if not file.is_file():
-        raise RecipeInvalid([RecipeProblem(file=shown, section="", message="no such recipe file")])
+        raise RecipeInvalid([RecipeProblem(file=shown, section="", message=_no_recipe_file(file))])
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

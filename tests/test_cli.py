@@ -194,6 +194,20 @@ def test_missing_recipe_exits_2(tmp_path, capsys):
     assert "no such recipe file" in capsys.readouterr().out
 
 
+def test_a_folder_of_recipe_folders_is_refused_naming_the_recipes_in_it(tmp_path, capsys):
+    # `coprod sync /srv/coprod/recipes` (the folder COPROD_RECIPES names for the app) said only
+    # "recipes/recipe.toml: no such recipe file", as if the folder were empty.
+    for name in ("youth-panel", "civicrm-panel"):
+        (tmp_path / "recipes" / name).mkdir(parents=True)
+        (tmp_path / "recipes" / name / "recipe.toml").write_text('name = "x"\n', encoding="utf-8")
+
+    assert main(["sync", str(tmp_path / "recipes")]) == 2
+
+    out = capsys.readouterr().out
+    assert "this folder holds recipe folders (civicrm-panel, youth-panel)" in out
+    assert f"for example {tmp_path / 'recipes' / 'civicrm-panel'}" in out
+
+
 def test_messages_are_wrapped_between_words_at_100_columns_keeping_hyphenated_words_whole():
     from coprod.cli import wrap
 
