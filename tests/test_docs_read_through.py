@@ -8,6 +8,7 @@ from are where an installed coprod keeps them, a cron line that promises mail se
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shlex
@@ -80,6 +81,74 @@ def test_every_cron_line_is_locked_with_flock_and_mails_what_coprod_prints() -> 
         assert "flock -n " in line, f"{where}: {line}"
         sends_to_a_file = re.search(r">>?\s*\S+", line) and "| tee" not in line
         assert not sends_to_a_file, f"{where}: cron would mail nothing: {line}"
+
+
+def test_every_cron_lines_lock_is_its_own_recipes_so_a_second_recipe_copied_in_is_not_skipped() -> None:
+    # The deploy cron file locked with /srv/coprod/state/nightly.lock: a second recipe's line
+    # copied from it, at the same time, found the lock taken and was skipped every night, silently.
+    syncs = [(where, line) for where, line in cron_lines() if "coprod sync " in line]
+    assert len(syncs) >= 4
+    for where, line in syncs:
+        lock = re.search(r"flock -n (\S+)", line)
+        recipe = re.search(r"coprod sync (\S+)", line)
+        assert lock is not None and recipe is not None, f"{where}: {line}"
+        folder = re.search(r"cd (\S+) &&", line)
+        name = Path(recipe[1]).name if recipe[1] != "recipe.toml" or folder is None else Path(folder[1]).name
+        assert name in lock[1], f"{where}: the lock {lock[1]} is not the recipe {name}'s"
+
+
+def _subcommands(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+    return action.choices  # type: ignore[return-value]
+
+
+def coprod_invocations(path: Path) -> list[tuple[bool, list[str]]]:
+    """(shown whole, arguments) for every coprod command a document shows: each line of its code
+    blocks (a command shown whole) and each inline code span (often a fragment, such as `coprod
+    report --share`). Optional parts in brackets become their first choice; a line continued with
+    a backslash is joined; `sudo -u coprod` and cron's user field are not the command."""
+    text = path.read_text(encoding="utf-8")
+    spans = [
+        (True, line) for block in CODE_BLOCK.findall(text) for line in block.replace("\\\n", " ").splitlines()
+    ]
+    spans += [(False, span) for span in re.findall(r"`([^`\n]+)`", CODE_BLOCK.sub("", text))]
+    commands = set(_subcommands(parser()))
+    found = []
+    for whole, span in spans:
+        span = re.sub(r"\[([^\]|]*?)(?:\s*\|[^\]]*)?\]", r"\1", span.split(" #")[0])
+        for segment in re.split(r"&&|[|;]|\$\(", span):
+            try:
+                words = shlex.split(segment)
+            except ValueError:
+                words = segment.split()
+            for i, word in enumerate(words):
+                if word != "coprod" and not word.endswith("/coprod"):
+                    continue
+                argv = words[i + 1 :]
+                named = [a for a in argv if a != "-v"][:1]
+                if named and named[0] in commands:
+                    found.append((whole, argv))
+    return found
+
+
+def test_every_coprod_command_the_documents_show_takes_the_options_they_give_it() -> None:
+    # A read-through follows each command as written; an option a command does not take would stop
+    # a data officer at the first step. Fragments in prose name real options; whole lines parse.
+    shown = [(doc, whole, argv) for doc in DOCS for whole, argv in coprod_invocations(doc)]
+    assert len(shown) > 50
+    for doc, whole, argv in shown:
+        command = _subcommands(parser())
+        words = [a for a in argv if a != "-v"]
+        sub, rest = command[words[0]], words[1:]
+        if rest and any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
+            sub, rest = _subcommands(sub)[rest[0]], rest[1:]
+        unknown = [o for o in rest if o.startswith("-") and o.split("=")[0] not in sub._option_string_actions]
+        assert unknown == [], f"{doc.relative_to(ROOT)}: coprod {' '.join(argv)}"
+        if whole:
+            try:
+                parser().parse_args([a.replace("YYYY-MM-DD", "2026-11-20") for a in argv])
+            except SystemExit:
+                pytest.fail(f"{doc.relative_to(ROOT)}: coprod {' '.join(argv)} does not parse")
 
 
 def test_each_recipe_readme_copies_its_folder_from_where_an_installed_coprod_keeps_it(tmp_path: Path) -> None:
