@@ -14,9 +14,11 @@ later run can tell one left by a killed run (names and all) and removes it.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import glob
+import io
 import logging
 import os
 import stat
@@ -159,6 +161,93 @@ def _fit(name: str, number: int, cells: list[Any], width: int) -> list[Any] | No
     return [*cells, *([""] * (width - len(cells)))]
 
 
+def _not_a_workbook(path: Path) -> str:
+    """Why a .xlsx file would not open, from its first bytes: an .xlsx is a zip file; an old .xls or
+    a workbook saved with a password is an OLE2 file; a CSV saved under an .xlsx name is text."""
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(512)
+    except OSError:
+        start = b"PK"
+    if not start:
+        return f"{path.name} is empty (0 bytes): export it again"
+    if start.startswith(b"\xd0\xcf\x11\xe0"):
+        return (
+            f"{path.name} is not an .xlsx workbook: it is an old Excel (.xls) file or a workbook saved "
+            "with a password. Save it as .xlsx without a password, or as .csv"
+        )
+    if not start.startswith(b"PK") and b"\0" not in start:
+        return (
+            f"{path.name} is text, not an Excel workbook: it looks like a CSV file named .xlsx. Rename it "
+            "to .csv (and its location in the recipe), or open it in Excel and save it as .xlsx"
+        )
+    return f"{path.name} could not be opened as an Excel workbook (.xlsx)"
+
+
+def _allow_long_cells() -> None:
+    """csv refuses a cell over 128 KiB; a cell can be as long as the file holding it."""
+    if csv.field_size_limit() < _LONGEST_CELL:
+        csv.field_size_limit(_LONGEST_CELL)
+
+
+_LONGEST_CELL = 2**31 - 1
+"""The largest limit csv takes on every platform (a C long)."""
+
+
+def _place_in_text(path: Path, encoding: str, delimiter: str) -> str:
+    """ " (first at row N, column 'Name')": where in a CSV file the first byte the encoding cannot read is, as a
+    spreadsheet numbers it (the header is row 1), counting records, not lines, so a cell holding a
+    line break does not throw the number off. Empty if the file cannot be read again."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    try:
+        data.decode(encoding)
+        return ""
+    except UnicodeDecodeError as found:
+        before = data[: found.start].decode(encoding, errors="replace")
+    records = list(csv.reader(io.StringIO(before, newline=""), delimiter=delimiter))
+    if not records or before.endswith(("\n", "\r")):
+        row, column = len(records) + 1, 1
+    else:
+        row, column = len(records), len(records[-1])
+    header = records[0] if row > 1 else []
+    named = f"'{header[column - 1].strip()}'" if column <= len(header) and header[column - 1].strip() else ""
+    return f" (first at row {row}, column {named or column})"
+
+
+def _quote_problem(path: Path, encoding: str, delimiter: str, exc: csv.Error) -> str:
+    """What a strict CSV reader refused, in words, naming the row (as a spreadsheet numbers it) and
+    the line of the file the cell starts on."""
+    row, line = 0, 1
+    try:
+        with path.open(encoding=encoding, newline="") as handle:
+            reader = csv.reader(handle, delimiter=delimiter, strict=True)
+            try:
+                for _ in reader:
+                    row += 1
+                    line = reader.line_num + 1
+            except csv.Error:
+                pass
+    except (OSError, UnicodeDecodeError):
+        pass
+    where = f"{path.name} row {row + 1} (from line {line} of the file)"
+    text = str(exc)
+    if "end of data" in text:
+        return (
+            f'{where}: a cell starts with a quote (") that is never closed, so every row after it '
+            "would be read into that one cell. Close the quote, or remove it"
+        )
+    if "expected after" in text:
+        return (
+            f"{where}: a cell in quotes has more text after its closing quote, so the rows after it "
+            "could be read into it. A cell in quotes must end at its closing quote; a quote inside a "
+            'cell is written twice ("")'
+        )
+    return f"{where} could not be read as CSV: {text}"
+
+
 class FilesOptions(ConnectorOptions):
     """``[sources.NAME]`` options for ``connector = "files"``."""
 
@@ -178,7 +267,7 @@ class FilesEntityOptions(ConnectorEntityOptions):
     """``[entities.X.options]`` for an entity read from a file."""
 
     sheet: str | None = None
-    """The worksheet of an Excel file to read (default: the first)."""
+    """The worksheet of an Excel file to read (default: the first one not hidden)."""
 
 
 def _directory(name: str, options: FilesOptions) -> DataPath:
@@ -284,6 +373,11 @@ class FilesConnector(Connector):
         row by row for blanks and stray values. This loop is the whole cost of reading a
         200,000-row export beyond the csv module's own."""
         options = FilesEntityOptions.of(entity, spec)
+        if path.is_dir():
+            raise SourceUnavailable(
+                f"{path} is a folder, not a file: set location to a .csv or .xlsx file",
+                where=f"[entities.{entity.value}]",
+            )
         if not path.is_file():
             raise SourceUnavailable(f"file not found: {path}", where=f"[entities.{entity.value}]")
         suffix = path.suffix.lower()
@@ -402,19 +496,39 @@ class FilesConnector(Connector):
         return header
 
     def _csv_chunks(self, path: Path, size: int) -> Iterator[list[list[str]]]:
-        """The file's rows as cells: the header alone, then chunks of ``size`` rows."""
+        """The file's rows as cells: the header alone, then chunks of ``size`` rows.
+
+        Read strictly: a quote that opens a cell and does not close where the cell ends would
+        otherwise take the rows after it into that one cell, and they would be lost without a word.
+        A cell may be as long as the file (a 5 MB note is read, not refused at csv's 128 KiB)."""
+        _allow_long_cells()
+        encoding = self._encoding(path)
         try:
-            with path.open(encoding=self.options.encoding, newline="") as handle:
-                yield from _chunks(csv.reader(handle, delimiter=self.options.delimiter), size)
+            with path.open(encoding=encoding, newline="") as handle:
+                reader = csv.reader(handle, delimiter=self.options.delimiter, strict=True)
+                yield from _chunks(reader, size)
         except UnicodeDecodeError:
+            where = _place_in_text(path, encoding, self.options.delimiter)
             raise SourceUnreadable(
-                f"{path.name} is not in the {self.options.encoding} encoding: save it as "
+                f"{path.name} is not in the {encoding} encoding{where}: save it as "
                 f"'CSV UTF-8' in Excel, or set encoding = \"cp1252\" in [sources.{self.name}]"
             ) from None
         except csv.Error as exc:
-            raise SourceUnreadable(f"{path.name} could not be read as CSV: {exc}") from None
+            raise SourceUnreadable(_quote_problem(path, encoding, self.options.delimiter, exc)) from None
         except OSError as exc:
             raise SourceUnavailable(f"{path} could not be read: {exc.strerror}") from None
+
+    def _encoding(self, path: Path) -> str:
+        """The encoding set, or UTF-16 for a file that starts with its byte order mark (Excel's
+        "Unicode Text"): the mark says so beyond doubt, where "utf-8-sig" would refuse the file."""
+        if self.options.encoding.replace("_", "-").lower() not in ("utf-8-sig", "utf-8", "utf8"):
+            return self.options.encoding
+        try:
+            with path.open("rb") as handle:
+                start = handle.read(2)
+        except OSError:
+            return self.options.encoding  # said when the file is opened to be read
+        return "utf-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else self.options.encoding
 
     def _xlsx_records(self, path: Path, sheet: str | None) -> Iterator[list[Any]]:
         """The sheet's rows as cells, the header first, numbered as the spreadsheet shows them:
@@ -424,18 +538,24 @@ class FilesConnector(Connector):
         stays "007"; dates as dates; numbers as numbers) at a fifteenth of the time: 1.2 s against
         19 s for a 200,000-row sheet (``tests/test_files_connector.py`` holds both to the same cells).
         """
-        from python_calamine import CalamineWorkbook, SheetTypeEnum  # only .xlsx recipes need it
+        from python_calamine import (
+            CalamineWorkbook,
+            SheetTypeEnum,
+            SheetVisibleEnum,
+        )  # only .xlsx recipes need it
 
         try:
             workbook = CalamineWorkbook.from_path(str(path))
         except OSError as exc:
             raise SourceUnavailable(f"{path} could not be read: {exc.strerror or exc}") from None
         except Exception:  # a damaged file or not a workbook: calamine's zip and XML errors
-            raise SourceUnreadable(f"{path.name} could not be opened as an Excel workbook (.xlsx)") from None
+            raise SourceUnreadable(_not_a_workbook(path)) from None
         try:
-            worksheets = [m.name for m in workbook.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
-            if sheet is None:
-                chosen = worksheets[0] if worksheets else None
+            sheets = [m for m in workbook.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
+            worksheets = [m.name for m in sheets]
+            if sheet is None:  # the first sheet staff can see: a hidden one holds what they do not
+                shown = [m.name for m in sheets if m.visible == SheetVisibleEnum.Visible]
+                chosen = next(iter(shown or worksheets), None)
             elif sheet in worksheets:
                 chosen = sheet
             else:
@@ -473,7 +593,18 @@ class FilesConnector(Connector):
             decoded = text.decode("utf-8-sig")
         except UnicodeDecodeError:
             decoded = text.decode("cp1252", errors="replace")  # re-saved by Excel as plain "CSV"
-        reader = csv.reader(decoded.splitlines())
+        # Split into records by csv itself, never by str.splitlines: that also breaks a line at a
+        # vertical tab (Word's Shift+Enter, pasted into a session title), a form feed or U+2028,
+        # which csv writes unquoted, and cut a flag's row in two.
+        _allow_long_cells()
+        try:
+            records = list(csv.reader(io.StringIO(decoded, newline="")))
+        except csv.Error as exc:
+            raise SourceUnreadable(
+                f"{path.name} could not be read as CSV ({exc}); nothing was written to it. Fix it, or "
+                "move it away (coprod then writes a new one, without the statuses staff set in it)"
+            ) from None
+        reader = iter(records)
         header = [h.strip() for h in next(reader, [])]
         if not any(header):
             return FlagsFileRows(_column_order([]), [], [], list(FLAG_HEADINGS))

@@ -56,6 +56,16 @@ def empty(demo: Path) -> None:
     people(demo).write_text("", encoding="utf-8")
 
 
+def quote_left_open(demo: Path) -> None:
+    text = people(demo).read_text(encoding="utf-8")
+    people(demo).write_text(text.replace("Amira Khan", '"Amira Khan', 1), encoding="utf-8")
+
+
+def folder(demo: Path) -> None:
+    people(demo).unlink()
+    people(demo).mkdir()
+
+
 def old_excel(demo: Path) -> None:
     people(demo).rename(demo / "data" / "people.xls")
     recipe = demo / "recipe.toml"
@@ -71,9 +81,25 @@ def old_excel(demo: Path) -> None:
         (header(",Name,", ",,"), ExitCode.SOURCE_UNAVAILABLE, "column 2 has no header"),
         (empty, ExitCode.SOURCE_UNAVAILABLE, "people.csv is empty"),
         (old_excel, ExitCode.SOURCE_UNAVAILABLE, "people.xls is an old Excel (.xls) file"),
+        (
+            quote_left_open,
+            ExitCode.SOURCE_UNAVAILABLE,
+            "people.csv row 2 (from line 2 of the file): a cell in quotes",
+        ),
+        (folder, ExitCode.SOURCE_UNAVAILABLE, "people.csv is a folder, not a file"),
         (header("Role", "Roles"), ExitCode.CONFIG, "maps column 'Role'"),
     ],
-    ids=["semicolons", "encoding", "twice", "no-header", "empty", "xls", "mapped-column-missing"],
+    ids=[
+        "semicolons",
+        "encoding",
+        "twice",
+        "no-header",
+        "empty",
+        "xls",
+        "quote",
+        "folder",
+        "mapped-column-missing",
+    ],
 )
 def test_a_data_file_that_cannot_be_read_is_a_source_problem_and_a_recipe_misfit_a_config_one(
     demo: Path, damage: Callable[[Path], None], code: ExitCode, words: str

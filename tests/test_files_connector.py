@@ -229,6 +229,70 @@ def test_wrong_encoding_is_a_source_error_saying_how_to_fix_it(tmp_path: Path) -
     assert read_all(latin, people_spec(conn.context.recipe))[0].rows[0].values["Name"] == "Zoë"
 
 
+def test_a_wrong_encoding_is_placed_by_row_and_column_counting_a_cell_with_a_line_break_as_one_row(
+    tmp_path: Path,
+) -> None:
+    conn = connector(tmp_path)
+    text = 'ID,Name,Role\n1,"Sam\nJones",carer\n2,Zo\xeb,carer\n'
+    (tmp_path / "data" / "people.csv").write_bytes(text.encode("latin-1"))
+    with pytest.raises(SourceUnreadable) as error:
+        read_all(conn, people_spec(conn.context.recipe))
+    assert "people.csv is not in the utf-8-sig encoding (first at row 3, column 'Name')" in str(error.value)
+
+
+def test_a_csv_saved_as_utf16_with_its_byte_order_mark_is_read_without_setting_the_encoding(
+    tmp_path: Path,
+) -> None:
+    """Excel's "Unicode Text" and some exports are UTF-16: the mark at the start says so beyond doubt."""
+    conn = connector(tmp_path)
+    write_csv(tmp_path / "data" / "people.csv", [["ID", "Name", "Role"], ["1", "Zoë", "carer"]], "utf-16")
+    assert (tmp_path / "data" / "people.csv").read_bytes()[:2] == b"\xff\xfe"
+    rows = read_all(conn, people_spec(conn.context.recipe))[0].rows
+    assert rows[0].values == {"ID": "1", "Name": "Zoë", "Role": "carer"}
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            'ID,Name,Role\n1,Sam,carer\n2,"Ali,carer\n3,Jo,carer\n',
+            "row 3 (from line 3 of the file): a cell starts with a quote",
+        ),
+        (
+            'ID,Name,Role\n1,"Sam,carer\n2,Ali,carer\n3,"Jo" Smith,carer\n',
+            "row 2 (from line 2 of the file): a cell in quotes has more text after its closing quote",
+        ),
+    ],
+    ids=["never-closed", "closed-mid-cell"],
+)
+def test_a_quote_left_open_is_refused_naming_the_row_instead_of_taking_the_rows_after_it_into_one_cell(
+    tmp_path: Path, text: str, words: str
+) -> None:
+    conn = connector(tmp_path)
+    (tmp_path / "data" / "people.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(SourceUnreadable) as error:
+        read_all(conn, people_spec(conn.context.recipe))
+    assert f"people.csv {words}" in str(error.value)
+
+
+def test_a_cell_of_five_megabytes_is_read_whole(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    long = "notes " * 900_000
+    write_csv(
+        tmp_path / "data" / "people.csv",
+        [["ID", "Name", "Role"], ["1", long, "carer"], ["2", "Ali", "carer"]],
+    )
+    rows = read_all(conn, people_spec(conn.context.recipe))[0].rows
+    assert [len(r.values["Name"]) for r in rows] == [len(long), 3]
+
+
+def test_a_folder_where_the_file_should_be_is_named_as_a_folder(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    (tmp_path / "data" / "people.csv").mkdir()
+    with pytest.raises(SourceUnavailable, match=r"people\.csv is a folder, not a file"):
+        read_all(conn, people_spec(conn.context.recipe))
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading XLSX
 
@@ -359,6 +423,51 @@ def test_xlsx_unknown_sheet_is_a_config_error_listing_the_sheets(tmp_path: Path)
         read_all(conn, people_spec(recipe))
 
 
+def test_xlsx_without_a_sheet_named_reads_the_first_sheet_staff_can_see_not_a_hidden_one(
+    tmp_path: Path,
+) -> None:
+    recipe = make_recipe("people.xlsx")
+    conn = connector(tmp_path, recipe)
+    workbook = Workbook()
+    hidden = workbook.active
+    hidden.title = "Lookups"
+    hidden.append(["Old notes"])
+    hidden.sheet_state = "hidden"
+    shown = workbook.create_sheet("People")
+    shown.append(["ID", "Name", "Role"])
+    shown.append(["1", "Sam", "carer"])
+    workbook.save(tmp_path / "data" / "people.xlsx")
+    rows = read_all(conn, people_spec(recipe))[0].rows
+    assert [r.values for r in rows] == [{"ID": "1", "Name": "Sam", "Role": "carer"}]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (
+            b"ID,Name,Role\n1,Sam,carer\n",
+            "people.xlsx is text, not an Excel workbook: it looks like a CSV file",
+        ),
+        (b"", "people.xlsx is empty (0 bytes)"),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600),
+            "an old Excel (.xls) file or a workbook saved with a password",
+        ),
+        (b"PK\x03\x04 damaged", "people.xlsx could not be opened as an Excel workbook"),
+    ],
+    ids=["csv-named-xlsx", "zero-bytes", "xls-or-password", "damaged-zip"],
+)
+def test_a_file_named_xlsx_that_is_not_a_workbook_says_what_it_is(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    recipe = make_recipe("people.xlsx")
+    conn = connector(tmp_path, recipe)
+    (tmp_path / "data" / "people.xlsx").write_bytes(content)
+    with pytest.raises(SourceUnreadable) as error:
+        read_all(conn, people_spec(recipe))
+    assert words in str(error.value)
+
+
 def test_xlsx_missing_mapped_column_is_a_config_error_too(tmp_path: Path) -> None:
     recipe = make_recipe("people.xlsx")
     conn = connector(tmp_path, recipe)
@@ -480,6 +589,37 @@ def test_staff_setting_a_flag_back_to_open_is_read_so_the_acknowledgement_can_be
     conn = connector(tmp_path)
     conn.write_flags([change(flag(1))])
     assert conn.read_staff_statuses() == {flag(1).fingerprint: FlagStatus.OPEN}
+
+
+@pytest.mark.parametrize("breaker", ["\v", "\f", "\u2028", "\x1c", "\x85"])
+def test_a_line_breaking_character_inside_a_cell_keeps_the_flags_row_whole_and_its_status(
+    tmp_path: Path, breaker: str
+) -> None:
+    """A vertical tab is Word's Shift+Enter, pasted into a session title: csv writes it unquoted,
+    and a reader splitting on it made a first name a row of its own and lost the rest's About."""
+    conn = connector(tmp_path)
+    named = flag(1, message=f"Sam{breaker}Jones (ID 17) is owed £75.00.")
+    conn.write_flags([change(named)])
+    rows = flags_rows(conn)
+    rows[0]["Status"] = "acknowledged"
+    with conn.flags_path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert conn.read_staff_statuses() == {named.fingerprint: FlagStatus.ACKNOWLEDGED}
+    conn.write_flags([change(flag(2))])
+    after = flags_rows(conn)
+    assert [r["Message"] for r in after] == [f"Sam{breaker}Jones (ID 17) is owed £75.00.", flag(2).message]
+    assert after[0]["Status"] == "acknowledged"
+
+
+def test_a_flags_file_with_a_cell_over_csvs_limit_is_read(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    notes = "x" * 200_000
+    conn.flags_path.write_text(f"Status,Fingerprint,notes\nacknowledged,{flag(1).fingerprint},{notes}\n")
+    assert conn.read_staff_statuses() == {flag(1).fingerprint: FlagStatus.ACKNOWLEDGED}
+    assert conn.write_flags([change(flag(2))]).written == [flag(2).fingerprint]
+    assert [r["notes"] for r in flags_rows(conn)] == [notes, ""]
 
 
 def test_no_flags_file_means_no_staff_statuses(tmp_path: Path) -> None:
