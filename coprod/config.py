@@ -10,6 +10,8 @@ through :func:`load_recipe`, so they refuse exactly the same things with the sam
 
 from __future__ import annotations
 
+import codecs
+import io
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -86,12 +88,47 @@ def _no_recipe_file(file: Path) -> str:
     )
 
 
+class EnvFileInvalid(RecipeInvalid):
+    """A ``.env`` file that cannot be read as it is: each problem names the file and the line, never
+    what is on it (a secret, often)."""
+
+
+ENV_LINE_UNREAD = (
+    "not read as NAME=value (a quote opened and not closed, a name with a space in it, or no name "
+    "before '='), so nothing on it is set. Fix the line"
+)
+
+
 def dotenv_values(path: Path) -> dict[str, str | None]:
     """The variables a ``.env`` file sets (python-dotenv), imported only where there is one: the
-    import alone costs about 15 ms, a twentieth of a header-only ``coprod check``."""
-    from dotenv import dotenv_values as read
+    import alone costs about 15 ms, a twentieth of a header-only ``coprod check``.
 
-    return read(path)
+    Saved by Notepad, it may start with a byte order mark (read as such, not as part of the first
+    name) or be UTF-16. A line python-dotenv cannot read would only be logged by it, and the
+    variable then reported "not set" although it is right there: it is refused instead, naming the
+    line (a quote left open takes every line after it up to the next quote with it)."""
+    from dotenv import dotenv_values as read
+    from dotenv.parser import parse_stream
+
+    def problem(section: str, message: str) -> EnvFileInvalid:
+        return EnvFileInvalid([RecipeProblem(file=str(path), section=section, message=message)])
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise problem("", f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    encoding = "utf-16" if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise problem(f"line {line}", "not UTF-8 text: save the file as UTF-8") from None
+    unread = [b.original.line for b in parse_stream(io.StringIO(text)) if b.error]
+    if unread:
+        raise EnvFileInvalid(
+            [RecipeProblem(file=str(path), section=f"line {n}", message=ENV_LINE_UNREAD) for n in unread]
+        )
+    return read(stream=io.StringIO(text))
 
 
 def load_env(recipe_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:

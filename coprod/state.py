@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from coprod.schema import SchemaTooNew
 from coprod_core.lifecycle import KnownFlag
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ class StateLocationInvalid(ValueError):
 
     exit_code = 2
 
+
+STORE_PROBLEMS = (StateLocationInvalid, StoreUnavailable, SchemaTooNew)
+"""What opening a state store may refuse with, each with its ``exit_code`` and a message to show."""
 
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 POSTGRES_SCHEMES = ("postgresql", "postgres")

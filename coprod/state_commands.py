@@ -11,15 +11,15 @@ import argparse
 from pathlib import Path
 from typing import Protocol
 
-from coprod.schema import SchemaTooNew, Upgrade
-from coprod.state import StateLocationInvalid, StateStore, StoreLocation, StoreUnavailable, parse_location
+from coprod.schema import Upgrade
+from coprod.state import STORE_PROBLEMS, StateLocationInvalid, StateStore, StoreLocation, parse_location
 
 
 class Lines(Protocol):
     def line(self, text: str = "") -> None: ...
 
 
-PROBLEMS = (StateLocationInvalid, StoreUnavailable, SchemaTooNew)
+PROBLEMS = STORE_PROBLEMS
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,11 +68,15 @@ def _open_both(location: StoreLocation) -> tuple[StateStore, list[Upgrade | str]
 
 def cmd_migrate(args: argparse.Namespace, output: Lines) -> int:
     say = output.line
-    from coprod.config import RecipeInvalid
+    from coprod.config import EnvFileInvalid, RecipeInvalid
 
     try:
         location = _location(args)
         store, upgrades = _open_both(location)
+    except EnvFileInvalid as exc:  # file and line, never what is on it
+        for problem in exc.problems:
+            say(f"coprod: {problem}")
+        return 2
     except RecipeInvalid as exc:
         say(
             f"coprod: the recipe has problems; run 'coprod validate {args.recipe}' ({len(exc.problems)} found)"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from coprod.locking import try_flock
-from coprod.state import RunLocked, StoreLocation, locked_message, now_text
+from coprod.state import RunLocked, StoreLocation, StoreUnavailable, locked_message, now_text
 from coprod.state_sql import SQLStateStore
 
 LOCK_POLL = 0.1
@@ -69,6 +69,21 @@ class _Sql:
         return int(self.conn.execute(sql, tuple(params)).fetchone()[0])
 
 
+def cannot_open(path: Path, exc: OSError | sqlite3.Error) -> str:
+    """Why the state file could not be opened, and what to do: the folder is not coprod's to write
+    in, or the file is not a state file (SQLite's and the system's own words say which)."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in reason:
+        return (
+            f"the state file {path} is not a coprod state file ({reason}): restore it from a backup, "
+            "or move it away to start afresh (every flag is then new again)"
+        )
+    return (
+        f"the state file {path} could not be opened ({reason}): check that the user running coprod "
+        f"may write in {path.parent}, or set COPROD_STATE (or [state] path) to a file it may write"
+    )
+
+
 class SQLiteStateStore(SQLStateStore):
     """The state file. One instance per process; thread-safe."""
 
@@ -80,16 +95,22 @@ class SQLiteStateStore(SQLStateStore):
         self.path = location.path
         self._mutex = threading.RLock()
         self._memory_locks: dict[str, threading.Lock] = {}
-        if not location.memory:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            str(self.path), timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None
-        )
-        if not location.memory:
-            use_wal(conn)
-        conn.execute("PRAGMA busy_timeout=30000")
-        self._conn = conn
-        self.upgrades = self._migrate()
+        conn = None
+        try:
+            if not location.memory:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(self.path), timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None
+            )
+            if not location.memory:
+                use_wal(conn)
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._conn = conn
+            self.upgrades = self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreUnavailable(cannot_open(self.path, exc)) from None
 
     def close(self) -> None:
         self._conn.close()

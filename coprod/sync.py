@@ -22,8 +22,7 @@ from enum import IntEnum
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import Connector, ConnectorContext, ConnectorError, WriteReport
 from coprod.connectors.registry import build_connector
-from coprod.schema import SchemaTooNew
-from coprod.state import RunLocked, StateLocationInvalid, StateStore, StoreUnavailable, state_location
+from coprod.state import STORE_PROBLEMS, RunLocked, StateStore, StoreUnavailable, state_location
 from coprod_core.about import with_about
 from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
@@ -244,7 +243,7 @@ def run(
     if mode == "sync" and state is None:
         try:
             state = StateStore.open(state_location(loaded))
-        except (StateLocationInvalid, StoreUnavailable, SchemaTooNew) as exc:
+        except STORE_PROBLEMS as exc:
             result.exit_code = exc.exit_code
             result.messages.append(str(exc))
             if owned_connectors:

@@ -141,6 +141,47 @@ def test_validate_refuses_a_delimiter_longer_than_one_character(
     assert "[sources.exports] delimiter" in capsys.readouterr().out
 
 
+def not_a_folder(demo: Path) -> str:
+    (demo / "taken").write_text("a file where the state's folder should be")
+    return str(demo / "taken" / "state.sqlite")
+
+
+def not_a_state_file(demo: Path) -> str:
+    (demo / "state.sqlite").write_text("Participant ID,Name\n1,Amira Khan\n")
+    return str(demo / "state.sqlite")
+
+
+@pytest.mark.parametrize(
+    ("command", "where", "code", "words"),
+    [
+        ("sync", not_a_folder, ExitCode.SOURCE_UNAVAILABLE, "state.sqlite could not be opened ("),
+        ("sync", not_a_state_file, ExitCode.SOURCE_UNAVAILABLE, "state.sqlite is not a coprod state file"),
+        ("report", not_a_state_file, ExitCode.SOURCE_UNAVAILABLE, "state.sqlite is not a coprod state file"),
+        ("report", lambda demo: "mysql://coprod:hunter2@db/coprod", ExitCode.CONFIG, "'mysql://...' is not"),
+    ],
+    ids=["sync-folder-is-a-file", "sync-not-a-database", "report-not-a-database", "report-unknown-address"],
+)
+def test_a_state_store_that_cannot_be_opened_is_said_with_its_exit_code_by_sync_and_report(
+    demo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    where: Callable[[Path], str],
+    code: ExitCode,
+    words: str,
+) -> None:
+    """They ended in "something unexpected went wrong" (exit 1). (A report where no state file
+    exists is written without history: it never creates one.)"""
+    monkeypatch.setenv("COPROD_STATE", where(demo))
+    out = ["--out", str(demo / "report.html")] if command == "report" else []
+    assert main([command, str(demo), "--date", "2026-11-20", *out]) == code
+    printed = capsys.readouterr()
+    text = printed.out + printed.err
+    assert words in text and "unexpected" not in text
+    assert "hunter2" not in text and "Amira" not in text
+    assert not (demo / "report.html").exists()
+
+
 def readme_exit_codes() -> dict[int, str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     table = text.split("### Exit codes", 1)[1].split("###", 1)[0]

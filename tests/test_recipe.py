@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from coprod.cli import main
 from coprod.config import RecipeInvalid, load_recipe
 from coprod_core.recipe import parse_recipe
 
@@ -84,6 +85,46 @@ def test_env_file_fills_variables_but_the_real_environment_wins(tmp_path, monkey
     loaded = load_recipe(tmp_path, env={"KOBO_TOKEN": "from-env"})
     assert loaded.env["KOBO_TOKEN"] == "from-env"
     assert loaded.env["OTHER"] == "x"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_dotenv_saved_by_notepad_with_a_byte_order_mark_sets_its_first_variable(
+    tmp_path, monkeypatch, encoding
+):
+    (tmp_path / "recipe.toml").write_text(DEMO.read_text())
+    (tmp_path / ".env").write_bytes("KOBO_TOKEN=from-dotenv\nOTHER=x\n".encode(encoding))
+    monkeypatch.chdir(tmp_path)
+    loaded = load_recipe(tmp_path, env={})
+    assert loaded.env["KOBO_TOKEN"] == "from-dotenv" and loaded.env["OTHER"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("content", "lines", "message"),
+    [
+        (b'SECRET_ONE="s3cr3t-1\nSECRET_TWO=s3cr3t-2\nOTHER=x\n', [1], "not read as NAME=value"),
+        (b"SECRET_ONE=s3cr3t-1\nMY SECRET=s3cr3t-2\n=s3cr3t-3\n", [2, 3], "not read as NAME=value"),
+        (b"SECRET_ONE=s3cr3t-1\nSECRET_TWO=s3cr3t-\xe9\n", [2], "not UTF-8 text"),
+    ],
+    ids=["quote-left-open", "space-in-name-and-no-name", "not-utf8"],
+)
+def test_a_dotenv_line_that_cannot_be_read_is_named_by_file_and_line_without_its_content(
+    tmp_path, monkeypatch, capsys, content, lines, message
+):
+    """python-dotenv only logs such a line (not even where), and the variable was then said to be
+    "not set" although it is in the file; a quote left open took the lines after it too."""
+    (tmp_path / "recipe.toml").write_text(DEMO.read_text())
+    (tmp_path / ".env").write_bytes(content)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RecipeInvalid) as error:
+        load_recipe(tmp_path, env={})
+    assert [(p.file, p.section) for p in error.value.problems] == [
+        (str(tmp_path / ".env"), f"line {n}") for n in lines
+    ]
+    assert all(message in p.message for p in error.value.problems)
+    assert main(["validate", str(tmp_path)]) == 2
+    out = capsys.readouterr().out
+    assert f".env: line {lines[0]}: {message}" in out
+    assert "s3cr3t" not in out
 
 
 def test_baseline_counts_and_shares_are_exclusive():

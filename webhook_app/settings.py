@@ -67,8 +67,7 @@ def _opened(name: str, path: Path) -> tuple[LoadedRecipe, StateStore] | int:
     """The recipe and its state store, or the exit code after logging why not (in the words
     ``coprod sync`` prints under cron: they name the file, section and field, never an answer)."""
     from coprod.config import RecipeInvalid, load_recipe
-    from coprod.schema import SchemaTooNew
-    from coprod.state import StoreUnavailable, state_location
+    from coprod.state import STORE_PROBLEMS, state_location
 
     try:
         loaded = load_recipe(path)
@@ -77,7 +76,7 @@ def _opened(name: str, path: Path) -> tuple[LoadedRecipe, StateStore] | int:
         for problem in exc.problems:
             log.warning("recipe %s: %s", name, problem)
         return int(exc.exit_code)
-    except (StateLocationInvalid, StoreUnavailable, SchemaTooNew) as exc:
+    except STORE_PROBLEMS as exc:
         log.warning("recipe %s: %s", name, exc)
         return int(exc.exit_code)
 
@@ -219,9 +218,12 @@ class WebhookSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookSettings:
         """Settings from ``COPROD_RECIPES``, ``COPROD_STATE``, ``COPROD_WEBHOOK_WORKER`` and
         ``COPROD_WEBHOOK_FSYNC`` (the environment first, then ``.env``)."""
-        from coprod.config import load_env
+        from coprod.config import RecipeInvalid, load_env
 
-        merged = load_env(Path.cwd(), env)
+        try:
+            merged = load_env(Path.cwd(), env)
+        except RecipeInvalid as exc:
+            raise SettingsError("; ".join(map(str, exc.problems))) from None
         recipes = merged.get("COPROD_RECIPES", "recipes")
         fsync = merged.get("COPROD_WEBHOOK_FSYNC", "0").strip().lower() in ("1", "true", "yes", "on")
         worker = merged.get("COPROD_WEBHOOK_WORKER", "thread").strip().lower()
@@ -265,13 +267,19 @@ def load_hooks(
                 named.extend((None, f) for f in _recipe_files(p))
             else:
                 named.append((None, p / "recipe.toml" if p.is_dir() else p))
+    from coprod.config import RecipeInvalid
+
     hooks: dict[str, RecipeHook] = {}
     for name, path in named:
         file = path / "recipe.toml" if path.is_dir() else path
         recipe = _read_recipe(file)
         if recipe is None:
             continue
-        hook = _hook(name or recipe.name, file, recipe, env)
+        try:
+            hook = _hook(name or recipe.name, file, recipe, env)
+        except RecipeInvalid as exc:  # its .env cannot be read: said by file and line, never content
+            log.warning("recipe %s: %s; its webhooks are off", file, "; ".join(map(str, exc.problems)))
+            continue
         if hook.name in hooks:
             log.warning("two recipes are named '%s'; %s is ignored", hook.name, file)
             continue

@@ -26,7 +26,7 @@ from coprod.connectors.base import Connector, ConnectorError
 from coprod.report.facts import ReportFacts, gather
 from coprod.report.render import ReportKind, render
 from coprod.report.summary_tab import build_summary
-from coprod.state import open_existing, state_location
+from coprod.state import STORE_PROBLEMS, open_existing, state_location
 from coprod.sync import ExitCode, ProgressFn, build_connectors, run
 from coprod_core.lifecycle import KnownFlag
 
@@ -111,6 +111,11 @@ def make_report(
         if connectors is None:
             for c in conns.values():
                 owned.callback(c.close)
+        try:  # before reading: a store that cannot be opened stops the report as it stops a sync
+            history = read_history(loaded, kind.audience)
+        except STORE_PROBLEMS as exc:
+            print(f"coprod: {exc}", file=stderr)
+            return int(exc.exit_code)
         with reading:
             result = run(loaded, mode="check", run_date=run_date, progress=on_rows, connectors=conns)
         if result.exit_code != ExitCode.OK or result.dataset is None:
@@ -121,7 +126,6 @@ def make_report(
         if status is not None:
             status.start()
         try:
-            history = read_history(loaded, kind.audience)
             facts = gather(
                 result.dataset,
                 result.flags,
@@ -147,7 +151,13 @@ def make_report(
             except OSError as exc:
                 print(f"coprod: could not write the report to {out_path}: {exc.strerror or exc}", file=stderr)
                 return ExitCode.CONFIG
-        remember(loaded, kind.audience, run_date)
+        try:
+            remember(loaded, kind.audience, run_date)
+        except STORE_PROBLEMS as exc:
+            print(
+                f"coprod: the report was written, but not remembered in the state store: {exc}", file=stderr
+            )
+            return int(exc.exit_code)
         if tty and out_path is not None:
             size = len(text.encode("utf-8"))
             print(f"Report written to {out_path} ({size / 1024:,.0f} KB).", file=stderr)
