@@ -240,6 +240,9 @@ def test_session_fields_accept_canonical_values_with_spaces_hyphens_and_any_case
         ("March 3, 2026", True, date(2026, 3, 3)),
         (date(2026, 3, 3), True, date(2026, 3, 3)),
         (datetime(2026, 3, 3, 14, 0), True, date(2026, 3, 3)),
+        ("2026-12-31T00:00", True, date(2026, 12, 31)),
+        ("46126", True, date(2026, 4, 14)),  # Excel's day count, from a column formatted as a number
+        ("46126.75", True, date(2026, 4, 14)),
     ],
 )
 def test_dates_are_read_in_the_formats_people_type(cell: Any, day_first: bool, expected: date) -> None:
@@ -536,6 +539,21 @@ def test_bad_required_value_rejects_the_row_with_a_message_naming_file_row_colum
     assert mapped.counts[Entity.SESSIONS] == EntityCount(read=2, used=1, rejected=1)
 
 
+def test_a_month_first_date_in_a_day_first_file_names_the_setting_that_reads_it() -> None:
+    rows = basic_rows(
+        sessions=[session_row(1), session_row(2, Date="12/31/2026"), session_row(3, Date="next Tuesday")]
+    )
+    mapped = map_dataset(recipe(), rows)
+    us, words = sorted(
+        (p for p in mapped.problems if p.check_id == "data_quality.bad_value"), key=lambda p: p.subject.id
+    )
+    assert us.message.startswith("sessions.csv row 3, column 'Date': '12/31/2026' is not understood")
+    assert "there is no month 31" in us.message and "set day_first = false" in us.message
+    assert words.message.startswith("sessions.csv row 4, column 'Date': 'next Tuesday' is not understood")
+    assert "day_first" not in words.message
+    assert [s.id for s in mapped.dataset.sessions] == ["S1"]
+
+
 def test_unknown_role_points_to_the_recipe_values_table() -> None:
     rows = basic_rows(people=[person_row(1, Role="Volunteerr")], attendance=[])
     problem = only(map_dataset(recipe(), rows).problems, "data_quality.bad_value")
@@ -664,7 +682,9 @@ def test_attendance_of_unknown_person_or_session_is_flagged_and_rejected() -> No
     assert mapped.counts[Entity.ATTENDANCE] == EntityCount(read=4, used=1, rejected=3)
 
 
-def test_an_unknown_id_equal_to_a_known_one_but_for_leading_zeros_or_spaces_gets_a_hint_not_a_match() -> None:
+def test_an_unknown_id_equal_to_a_known_one_but_for_leading_zeros_spaces_or_case_gets_a_hint_not_a_match() -> (
+    None
+):
     rows = basic_rows(
         people=[person_row(1, ID="007"), person_row(2, ID="7"), person_row(3, ID="12")],
         sessions=[session_row(1)],
@@ -673,6 +693,7 @@ def test_an_unknown_id_equal_to_a_known_one_but_for_leading_zeros_or_spaces_gets
             attendance_row(2, "0 12", "S1"),
             attendance_row(3, "12", "S 1"),
             attendance_row(4, "42", "S1"),
+            attendance_row(5, "12", "s1"),
         ],
     )
     mapped = map_dataset(recipe(), rows)
@@ -684,12 +705,13 @@ def test_an_unknown_id_equal_to_a_known_one_but_for_leading_zeros_or_spaces_gets
         "person ID 42 is not in the people list",
     ]
     assert [p.evidence.get("did_you_mean") for p in people] == [["007", "7"], ["12"], None]
-    session = only(mapped.problems, "data_quality.unknown_session")
+    spaced, lower = [p for p in mapped.problems if p.check_id == "data_quality.unknown_session"]
     assert "session ID S 1 is not in the sessions list (did you mean S1?). The attendance was not used" in (
-        session.message
+        spaced.message
     )
-    assert mapped.dataset.attendance == ()  # a hint only: 07 is never taken to be 007
-    assert mapped.counts[Entity.ATTENDANCE] == EntityCount(read=4, used=0, rejected=4)
+    assert "session ID s1 is not in the sessions list (did you mean S1?)" in lower.message
+    assert mapped.dataset.attendance == ()  # a hint only: 07 is never taken to be 007, nor s1 S1
+    assert mapped.counts[Entity.ATTENDANCE] == EntityCount(read=5, used=0, rejected=5)
 
 
 def test_a_decision_group_member_typed_without_leading_zeros_gets_a_hint() -> None:

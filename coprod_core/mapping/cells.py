@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -131,6 +131,8 @@ def _date_parser(day_first: bool) -> Callable[[Any], date]:
                 return date(int(m[1]), int(m[2]), int(m[3]))
             if m := _NUMERIC_DATE.fullmatch(text):
                 a, b, y = int(m[1]), int(m[2]), _year(m[3])
+                if day_first and b > 12 >= a:
+                    raise Bad(_MONTH_FIRST_HINT.format(b))
                 return date(y, b, a) if day_first else date(y, a, b)
             lowered = text.casefold()
             if (m := _DAY_MONTH_YEAR.fullmatch(lowered)) and m[2] in _MONTHS:
@@ -139,9 +141,22 @@ def _date_parser(day_first: bool) -> Callable[[Any], date]:
                 return date(int(m[3]), _MONTHS[m[1]], int(m[2]))
         except ValueError:
             pass  # 31/02/2026 and the like
+        if m := _EXCEL_SERIAL.fullmatch(text):
+            return _EXCEL_EPOCH + timedelta(days=int(m[1]))
         raise Bad(_DATE_EXPECTED)
 
     return parse
+
+
+_EXCEL_SERIAL = re.compile(r"([2-7]\d{4})(?:\.\d+)?")
+"""A date as Excel counts days (46126 is 14 April 2026), shown when a date column is formatted as a
+number or exported unformatted: five digits, 1954 to 2173, which no other date people type is."""
+_EXCEL_EPOCH = date(1899, 12, 30)
+"""Day 0 of Excel's count, for every day after its phantom 29 February 1900."""
+_MONTH_FIRST_HINT = (
+    _DATE_EXPECTED + ", day first: there is no month {}. If this file writes the month first "
+    "(US dates, 12/31/2026), set day_first = false in the entity's section of the recipe"
+)
 
 
 _NO_PLAN_SPELLINGS = frozenset(

@@ -1,8 +1,9 @@
 """References between entities: an attendance or payment naming a person or a session read.
 
 A reference to nobody read is flagged with why (not in the list, or on a row that could not be
-used) and, when a known id differs only by leading zeros or spaces (a spreadsheet turning "007"
-into 7), a hint. The hint is never acted on: 7 and 007 may well be two people.
+used) and, when a known id differs only by leading zeros, spaces or capitals (a spreadsheet turning
+"007" into 7, "S01" typed "s01"), a hint. The hint is never acted on: 7 and 007 may well be two
+people.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from coprod_core.rows import Row
 
 
 def _loose_id(rid: str) -> str:
-    """An id without its spaces and leading zeros: '007', '0 07' and '7' are all '7'."""
-    squeezed = "".join(rid.split())
+    """An id without its spaces, leading zeros and capitals: '007', '0 07' and '7' are all '7';
+    'S01' and 's01' are both 's01'."""
+    squeezed = "".join(rid.split()).casefold()
     return squeezed.lstrip("0") or squeezed[:1]
 
 
 class NearIds:
-    """The known ids an unknown one may have been meant as: equal but for leading zeros or spaces
-    (a spreadsheet turning "007" into 7). Only ever a hint in a message: the match is never made,
+    """The known ids an unknown one may have been meant as: equal but for leading zeros, spaces or
+    capitals (a spreadsheet turning "007" into 7). Only ever a hint in a message: the match is never made,
     since 7 and 007 may well be two people. Built on the first unknown id, as most runs have none."""
 
     def __init__(self, known: set[str]) -> None:
