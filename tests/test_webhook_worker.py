@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -404,6 +405,35 @@ def test_coprod_worker_without_recipes_says_what_to_set(
     monkeypatch.setenv("COPROD_RECIPES", str(tmp_path))
     assert worker() == 2
     assert "COPROD_RECIPES" in capsys.readouterr().err
+
+
+def test_coprod_worker_and_serve_with_a_database_that_cannot_be_reached_say_so_and_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # recipes/deploy followed with PostgreSQL down (or a wrong address in .env): `coprod worker`
+    # said "something unexpected went wrong (StoreUnavailable) ... report it", exit 1, and logged
+    # a stack trace; `coprod migrate` and `coprod sync` say what it is and exit 3.
+    from coprod.cli import main
+
+    with socket.socket() as probe:  # a port nothing listens on: the connection is refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    write_recipe(tmp_path / "recipes" / "youth")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COPROD_RECIPES", str(tmp_path / "recipes"))
+    monkeypatch.setenv("COPROD_STATE", f"postgresql://coprod:Pa55word-of-the-db@127.0.0.1:{port}/coprod")
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    before = signal.getsignal(signal.SIGINT)
+
+    for command in ("worker", "serve"):
+        assert main([command]) == 3, command
+        out, err = capsys.readouterr()
+        said = out + err
+        assert (
+            f"cannot reach the PostgreSQL state store at postgresql://coprod@127.0.0.1:{port}/coprod" in err
+        )
+        assert "Pa55word" not in said and "unexpected" not in said and "Traceback" not in said, command
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C is the caller's again
 
 
 def test_a_failed_sync_recheck_logs_why_in_the_words_coprod_sync_prints(
