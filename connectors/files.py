@@ -184,6 +184,21 @@ def _not_a_workbook(path: Path) -> str:
     return f"{path.name} could not be opened as an Excel workbook (.xlsx)"
 
 
+def _flags_records(text: str) -> tuple[list[list[str]], str]:
+    """The flags file's records and the delimiter they are in: commas as coprod writes them, or the
+    semicolons or tabs a spreadsheet re-saved it with, told by the header that then holds the
+    Fingerprint column. Read with commas, such a file was one column: every status staff set was
+    passed over, and the next write cut each row into pieces at its commas."""
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    header = records[0] if records else []
+    if len(header) == 1:
+        for delimiter in (";", "\t"):
+            other = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+            if any(_KEY_OF_HEADING.get(_heading_key(h)) == "fingerprint" for h in other[0]):
+                return other, delimiter
+    return records, ","
+
+
 def _allow_long_cells() -> None:
     """csv refuses a cell over 128 KiB; a cell can be as long as the file holding it."""
     if csv.field_size_limit() < _LONGEST_CELL:
@@ -292,6 +307,9 @@ class FlagsFileRows(NamedTuple):
     numbers: list[int]
     missing: list[str]
     """Headings of coprod's columns the file lacks (added on the next write)."""
+    delimiter: str = ","
+    """What separates its columns: a comma as coprod writes it, or what a spreadsheet re-saved it
+    with (Excel saves "CSV" with semicolons in much of Europe); it is written back the same way."""
 
 
 def _column_order(extra: Sequence[str]) -> list[str]:
@@ -598,7 +616,7 @@ class FilesConnector(Connector):
         # which csv writes unquoted, and cut a flag's row in two.
         _allow_long_cells()
         try:
-            records = list(csv.reader(io.StringIO(decoded, newline="")))
+            records, delimiter = _flags_records(decoded)
         except csv.Error as exc:
             raise SourceUnreadable(
                 f"{path.name} could not be read as CSV ({exc}); nothing was written to it. Fix it, or "
@@ -637,27 +655,37 @@ class FilesConnector(Connector):
                 row["about"] = row.get("about") or subject
             rows.append(row)
         missing = [h for k, h in FLAG_COLUMNS if k not in keys]
+        if rows and "fingerprint" not in keys:
+            # Matching is by fingerprint alone: without it every status staff set would be passed
+            # over, and each flag that changed added again as a row of its own.
+            raise SourceUnreadable(
+                f"{path.name} has no {_HEADING['fingerprint']} column, so the statuses set in it cannot "
+                "be matched to their flags; nothing was written to it. Put the column back (undo, or "
+                "copy it from a backup), or move the file away to have every flag written afresh"
+            )
         if old_layout:
             columns = _column_order(extra)
         else:
             columns = [k for k in dict.fromkeys(keys) if k] + [c for c in extra if c not in keys]
             columns += [k for k, _ in FLAG_COLUMNS if k not in columns]
-        return FlagsFileRows(columns, rows, numbers, missing)
+        return FlagsFileRows(columns, rows, numbers, missing, delimiter)
 
-    def _write_flags_file(self, columns: list[str], rows: Iterable[dict[str, str]]) -> None:
-        """``columns``: coprod's keys (written as their headings) and staff's headings, in order."""
+    def _write_flags_file(
+        self, columns: list[str], rows: Iterable[dict[str, str]], delimiter: str = ","
+    ) -> None:
         """Write the whole file to a private temporary file beside it, then swap it in.
 
         The temporary file is created 0600 (it holds names) and flock-ed until it is swapped in,
         so :meth:`_remove_stale_temp_files` knows a live write from a killed one's leftovers. The
         flags file keeps the permissions it had (staff may have shared it); a new one stays 0600.
+        ``columns``: coprod's keys (written as their headings) and staff's headings, in order.
         """
         path = self.flags_path
         fd, tmp = tempfile.mkstemp(prefix=self._temp_prefix, suffix=".tmp", dir=path.parent)
         try:
             try_flock(fd)  # a file mkstemp just made: nobody else can hold it
             with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as handle:
-                writer = csv.writer(handle)
+                writer = csv.writer(handle, delimiter=delimiter)
                 writer.writerow([_HEADING.get(c, c) for c in columns])
                 for row in rows:
                     writer.writerow([row.get(c, "") for c in columns])
@@ -744,7 +772,7 @@ class FilesConnector(Connector):
                 row.update(new)
         report.requests = 1
         try:
-            self._write_flags_file(flags.columns, rows)
+            self._write_flags_file(flags.columns, rows, flags.delimiter)
         except OSError as exc:
             reason = (
                 f"{self.flags_path.name} could not be written ({exc.strerror or exc}); "

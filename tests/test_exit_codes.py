@@ -182,6 +182,25 @@ def test_a_state_store_that_cannot_be_opened_is_said_with_its_exit_code_by_sync_
     assert not (demo / "report.html").exists()
 
 
+def test_a_sync_stops_before_writing_when_staff_deleted_the_flags_files_fingerprint_column(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync", str(demo), "--date", "2026-11-20"]) == ExitCode.OK
+    flags = demo / "data" / "coprod-flags.csv"
+    with flags.open(encoding="utf-8-sig", newline="") as handle:
+        rows = [{k: v for k, v in r.items() if k != "Fingerprint"} for r in csv.DictReader(handle)]
+    with flags.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "Status": "acknowledged"} for r in rows)
+    before = flags.read_bytes()
+    capsys.readouterr()
+    assert main(["sync", str(demo), "--date", "2026-11-21"]) == ExitCode.SOURCE_UNAVAILABLE
+    out = capsys.readouterr().out
+    assert "coprod-flags.csv has no Fingerprint column" in out and "nothing was written" in out
+    assert flags.read_bytes() == before
+
+
 def readme_exit_codes() -> dict[int, str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     table = text.split("### Exit codes", 1)[1].split("###", 1)[0]

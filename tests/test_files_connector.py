@@ -613,6 +613,60 @@ def test_a_line_breaking_character_inside_a_cell_keeps_the_flags_row_whole_and_i
     assert after[0]["Status"] == "acknowledged"
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_a_flags_file_resaved_with_semicolons_or_tabs_keeps_staffs_statuses_and_columns_and_its_delimiter(
+    tmp_path: Path, delimiter: str
+) -> None:
+    """Excel saves "CSV" with semicolons in much of Europe. Read with commas the file was one column:
+    every status staff set was passed over and the next write cut each row into pieces."""
+    conn = connector(tmp_path)
+    a, b = flag(1, message="Sam, Ali and Jo are owed £75.00."), flag(2)
+    conn.write_flags([change(a), change(b)])
+    rows = flags_rows(conn)
+    for row in rows:
+        row["Status"], row["Notes"] = "acknowledged", "rang them, left a message"
+    with conn.flags_path.open("w", encoding="cp1252", newline="") as handle:  # as Excel saves it
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    assert conn.read_staff_statuses() == dict.fromkeys(
+        [a.fingerprint, b.fingerprint], FlagStatus.ACKNOWLEDGED
+    )
+    resolved = FlagChange(
+        ChangeKind.RESOLVED, KnownFlag.from_flag(b, FlagStatus.ACKNOWLEDGED, RUN, RUN), None
+    )
+    assert conn.write_flags([resolved]).written == [b.fingerprint]
+    with conn.flags_path.open(encoding="utf-8-sig", newline="") as handle:
+        after = list(csv.DictReader(handle, delimiter=delimiter))
+    assert [(r["Fingerprint"], r["Status"], r["Notes"]) for r in after] == [
+        (a.fingerprint, "acknowledged", "rang them, left a message"),
+        (b.fingerprint, "resolved", "rang them, left a message"),
+    ]
+    assert after[0]["Message"] == "Sam, Ali and Jo are owed £75.00."
+
+
+def test_a_flags_file_whose_fingerprint_column_was_deleted_is_refused_and_left_as_it_is(
+    tmp_path: Path,
+) -> None:
+    conn = connector(tmp_path)
+    conn.write_flags([change(flag(1))])
+    rows = flags_rows(conn)
+    for row in rows:
+        row["Status"] = "acknowledged"
+        del row["Fingerprint"]
+    with conn.flags_path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    before = conn.flags_path.read_bytes()
+    with pytest.raises(SourceUnreadable, match="coprod-flags.csv has no Fingerprint column"):
+        conn.read_staff_statuses()
+    report = conn.write_flags([change(flag(2))])
+    assert report.written == [] and "no Fingerprint column" in report.failed[flag(2).fingerprint]
+    assert conn.flags_path.read_bytes() == before
+
+
 def test_a_flags_file_with_a_cell_over_csvs_limit_is_read(tmp_path: Path) -> None:
     conn = connector(tmp_path)
     notes = "x" * 200_000
