@@ -150,7 +150,7 @@ def _date_parser(day_first: bool) -> Callable[[Any], date]:
 
 _EXCEL_SERIAL = re.compile(r"([2-7]\d{4})(?:\.\d+)?")
 """A date as Excel counts days (46126 is 14 April 2026), shown when a date column is formatted as a
-number or exported unformatted: five digits, 1954 to 2173, which no other date people type is."""
+number or exported unformatted: five digits, 1954 to 2119, which no other date people type is."""
 _EXCEL_EPOCH = date(1899, 12, 30)
 """Day 0 of Excel's count, for every day after its phantom 29 February 1900."""
 _MONTH_FIRST_HINT = (
