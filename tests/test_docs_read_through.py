@@ -95,6 +95,15 @@ def test_every_cron_lines_lock_is_its_own_recipes_so_a_second_recipe_copied_in_i
         folder = re.search(r"cd (\S+) &&", line)
         name = Path(recipe[1]).name if recipe[1] != "recipe.toml" or folder is None else Path(folder[1]).name
         assert name in lock[1], f"{where}: the lock {lock[1]} is not the recipe {name}'s"
+    # ... and no two lines a document gives share a lock (the Google Sheets README's nightly report
+    # was "a second line in cron, like the sync": copied, it would be skipped while the sync ran)
+    for doc in DOCS:
+        locks = [
+            re.findall(r"flock -n (\S+)", line)
+            for where, line in cron_lines()
+            if where == str(doc.relative_to(ROOT))
+        ]
+        assert len({lock for found in locks for lock in found}) == len(locks), doc
 
 
 def _subcommands(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
