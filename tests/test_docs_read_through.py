@@ -173,6 +173,25 @@ def test_each_recipe_readme_copies_its_folder_from_where_an_installed_coprod_kee
         assert (Path(where.stdout.strip()) / folder / "recipe.toml").is_file(), command
 
 
+def test_the_readme_says_which_python_copies_a_recipe_out_for_each_way_of_installing_it_offers() -> None:
+    # README's "Installing" offers `pipx install` beside a virtualenv of coprod's own; the recipe
+    # READMEs copy their folder out with that virtualenv's python, which a pipx install has
+    # elsewhere, and nothing said where.
+    installing = " ".join(readme_section(ROOT / "README.md", "Installing").split())
+    pythons = {
+        re.search(r"\$\((\S+/python) ", line)[1]  # type: ignore[index]
+        for folder in ("google-sheets", "kobotoolbox", "civicrm")
+        for line in code_lines(ROOT / "recipes" / folder / "README.md")
+        if line.startswith("cp -r ")
+    }
+    assert pythons == {"/home/coprod/venv/bin/python", "/srv/coprod/venv/bin/python"}
+    assert (
+        "python3 -m venv /home/coprod/venv" in installing and "`/home/coprod/venv/bin/python`" in installing
+    )
+    if "pipx install" in installing:
+        assert "`$(pipx environment --value PIPX_LOCAL_VENVS)/coprod/bin/python`" in installing
+
+
 def test_the_server_units_can_read_the_recipe_folders_the_recipe_readmes_point_the_app_at() -> None:
     # The Google Sheets and KoboToolbox READMEs set COPROD_RECIPES to a folder in /home/coprod,
     # which ProtectHome=true hid from the units in recipes/deploy/.
