@@ -142,6 +142,45 @@ def test_kobo_submission_without_root_uuid_is_400_naming_the_field(client: Flask
 
 
 @pytest.mark.parametrize(
+    ("platform", "payload", "reason"),
+    [
+        ("kobotoolbox", {k: v for k, v in SUBMISSION.items() if k != "meta/rootUuid"}, "meta/rootUuid"),
+        ("sheets", {**SHEETS_NOTICE, "row": 0}, "row"),
+        ("civicrm", {"entity": "Contact", "id": 1}, "action"),
+    ],
+)
+def test_an_authenticated_delivery_coprod_cannot_use_is_logged_as_refused_saying_why(
+    client: FlaskClient, platform: str, payload: dict, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # recipes/deploy: journalctl shows coprod.webhook_app's lines "for deliveries accepted and
+    # refused". A KoboToolbox REST Service sending a subset of fields (or a custom wrapper) was
+    # answered 400 with no line of coprod's: only the access log's "400".
+    with caplog.at_level(logging.INFO, logger="coprod.webhook_app"):
+        if platform == "kobotoolbox":
+            answer = client.post("/hooks/kobotoolbox/youth-panel", json=payload, headers=KOBO_SECRET_HEADER)
+        else:
+            answer = post_signed(client, platform, payload)
+
+    assert answer.status_code == 400
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "coprod.webhook_app"]
+    assert line == f"{platform} delivery for recipe youth-panel refused: {answer.json['error']}"
+    assert reason in line and PERSON not in caplog.text
+
+
+def test_an_unauthenticated_malformed_delivery_adds_no_line_of_its_own(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="coprod.webhook_app"):
+        answer = client.post(
+            "/hooks/sheets/youth-panel", data=b"{", content_type="application/json", headers={"x": "y"}
+        )
+    assert answer.status_code == 401
+    assert [r.getMessage() for r in caplog.records if r.name == "coprod.webhook_app"] == [
+        "sheets delivery for recipe youth-panel refused: bad signature"
+    ]
+
+
+@pytest.mark.parametrize(
     "body",
     [f'{{"participant/name": "{PERSON}",'.encode(), f'["{PERSON}"]'.encode(), b"\xff\xfe" + PERSON.encode()],
     ids=["broken", "array", "not-utf8"],

@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 from coprod.live import forget_all
 from coprod.state import StoreUnavailable
 from coprod.webhook_app.inbox import Inbox
-from coprod.webhook_app.receipt import Refused
+from coprod.webhook_app.receipt import Refused, authenticated_sender
 from coprod.webhook_app.settings import RecipeHook, WebhookSettings, coerce_settings
 from coprod.webhook_app.worker import Bodies, Worker, run_worker
 
@@ -79,6 +79,10 @@ def _register_error_handlers(app: Flask) -> None:
         code = exc.code or 500
         if isinstance(exc, Refused):
             reason = exc.description
+            sender = authenticated_sender()
+            if sender is not None and code == 400:
+                # the reason names fields, never their values (receipt.validate)
+                log.warning("%s delivery for recipe %s refused: %s", *sender, reason)
         elif code == 413:
             limit = app.config["MAX_CONTENT_LENGTH"]
             size = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit / 2**10:g} KiB"

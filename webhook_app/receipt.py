@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -138,6 +138,7 @@ def check_shared_secret(hook: RecipeHook, platform: str) -> None:
         _unauthorised(hook, platform, "no secret")
     if not hmac.compare_digest(given.encode(), expected):
         _unauthorised(hook, platform, "wrong secret")
+    _authenticated(hook, platform)
 
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -162,10 +163,25 @@ def check_signature(hook: RecipeHook, platform: str, body: bytes) -> str:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         # a malformed signature header (no "v1," part, not base64) or a body that is not UTF-8
         _unauthorised(hook, platform, "bad signature")
+    _authenticated(hook, platform)
     msg_id = headers["webhook-id"]
     if len(msg_id) > 255:
         raise Refused(400, "webhook-id is too long")
     return msg_id
+
+
+def _authenticated(hook: RecipeHook, platform: str) -> None:
+    """Remember who sent this request, now that it is proven: a delivery refused after this point
+    (400: not JSON, a field missing or invalid) comes from a platform set up wrongly (a KoboToolbox
+    REST Service sending a subset of fields or a custom wrapper), so the refusal is logged (see
+    :func:`authenticated_sender`), where an unauthenticated one is only the access log's line."""
+    g.coprod_sender = (platform, hook.name)
+
+
+def authenticated_sender() -> tuple[str, str] | None:
+    """(platform, recipe) of this request's sender once its secret or signature was checked."""
+    sender: tuple[str, str] | None = g.get("coprod_sender")
+    return sender
 
 
 def _unauthorised(hook: RecipeHook, platform: str, why: str) -> NoReturn:
