@@ -31,7 +31,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from coprod.connectors.base import (
     ConfigError,
@@ -40,6 +40,7 @@ from coprod.connectors.base import (
     ConnectorOptions,
     DataPath,
     Page,
+    SourceContext,
     SourceUnavailable,
     SourceUnreadable,
     WriteReport,
@@ -275,7 +276,44 @@ class FilesOptions(ConnectorOptions):
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     """What separates the columns of the CSV files: "," or, as Excel saves CSV in much of Europe, ";"
     (a tab is "\\t")."""
-    page_size: int = Field(default=5000, ge=1)
+    page_size: int = Field(default=5000, ge=1, le=1_000_000)
+
+    @field_validator("encoding")
+    @classmethod
+    def _an_encoding_python_reads(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"'{value}' is not an encoding coprod knows: use utf-8 (the default), cp1252 (Excel's older "
+                "CSV) or utf-16"
+            ) from None
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _a_delimiter_csv_can_use(cls, value: str) -> str:
+        if value in ('"', "\r", "\n"):
+            raise ValueError('a quote or a line break cannot separate columns: use ",", ";" or "\\t"')
+        return value
+
+    @field_validator("flags_file")
+    @classmethod
+    def _a_file_of_its_own(cls, value: str, info: ValidationInfo) -> str:
+        """The flags file is rewritten whole: never a file an entity is read from."""
+        where = info.context
+        if isinstance(where, SourceContext):
+            read = [
+                f
+                for f in where.locations
+                if os.path.normcase(os.path.normpath(f)) == os.path.normcase(os.path.normpath(value))
+            ]
+            if read:
+                raise ValueError(
+                    f"'{read[0]}' is a file coprod reads, and the flags file is rewritten whole: give the "
+                    'flags a file of their own, such as "coprod-flags.csv"'
+                )
+        return value
 
 
 class FilesEntityOptions(ConnectorEntityOptions):
@@ -391,6 +429,13 @@ class FilesConnector(Connector):
         row by row for blanks and stray values. This loop is the whole cost of reading a
         200,000-row export beyond the csv module's own."""
         options = FilesEntityOptions.of(entity, spec)
+        directory = self.directory
+        if not directory.is_dir():
+            raise SourceUnavailable(
+                f"{directory} is {'a file, not a folder' if directory.exists() else 'not there'}: set "
+                f"directory in [sources.{self.name}] to the folder holding the files (relative to the "
+                "recipe's folder)"
+            )
         if path.is_dir():
             raise SourceUnavailable(
                 f"{path} is a folder, not a file: set location to a .csv or .xlsx file",

@@ -286,6 +286,16 @@ def test_a_cell_of_five_megabytes_is_read_whole(tmp_path: Path) -> None:
     assert [len(r.values["Name"]) for r in rows] == [len(long), 3]
 
 
+def test_a_directory_option_naming_a_file_is_said_so_not_as_a_missing_data_file(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    (tmp_path / "data").rmdir()
+    (tmp_path / "data").write_text("ID,Name,Role\n")
+    with pytest.raises(
+        SourceUnavailable, match=r"data is a file, not a folder: set directory in \[sources\.files\]"
+    ):
+        read_all(conn, people_spec(conn.context.recipe))
+
+
 def test_a_folder_where_the_file_should_be_is_named_as_a_folder(tmp_path: Path) -> None:
     conn = connector(tmp_path)
     (tmp_path / "data" / "people.csv").mkdir()

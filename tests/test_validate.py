@@ -269,6 +269,32 @@ def test_an_unknown_option_of_a_file_entity_fails_validate(tmp_path: Path, quiet
     assert [p.section for p in raised.value.problems] == ["[entities.people.options] sheeet"]
 
 
+@pytest.mark.parametrize(
+    ("option", "key", "words"),
+    [
+        ('encoding = "klingon"', "encoding", "'klingon' is not an encoding coprod knows"),
+        ("delimiter = '\"'", "delimiter", "a quote or a line break cannot separate columns"),
+        ('delimiter = "\\n"', "delimiter", "a quote or a line break cannot separate columns"),
+        ("page_size = 99999999999999999999", "page_size", "Input should be less than or equal to 1000000"),
+        ('flags_file = "people.csv"', "flags_file", "'people.csv' is a file coprod reads"),
+    ],
+    ids=["encoding", "quote", "line-break", "page-size", "flags-file-is-data"],
+)
+def test_a_files_source_option_that_cannot_work_fails_validate_naming_the_key(
+    tmp_path: Path, quiet_env: Path, capsys: pytest.CaptureFixture[str], option: str, key: str, words: str
+) -> None:
+    """Each ended in "something unexpected went wrong" (exit 1) at the first read, or, for a flags
+    file that is a data file, in coprod rewriting the people's file with flags."""
+    recipe_dir = copy_recipe(DEMO, tmp_path / "demo")
+    edit(recipe_dir, ('flags_file = "coprod-flags.csv"', option))
+    before = (recipe_dir / "data" / "people.csv").read_bytes()
+    for command in ("validate", "check", "sync"):
+        assert main([command, str(recipe_dir)]) == 2
+        out = capsys.readouterr().out
+        assert f"[sources.exports] {key}: {words}" in out and "unexpected" not in out
+    assert (recipe_dir / "data" / "people.csv").read_bytes() == before
+
+
 # ------------------------------------------------------------------------ paths
 
 
