@@ -108,6 +108,20 @@ def test_the_wheel_holds_nothing_from_a_working_folder(wheel: Path) -> None:
             assert b"Zebedee Leakwell" not in zipfile.ZipFile(wheel).read(n), n
 
 
+def test_the_wheel_ships_every_file_of_the_recipe_folders_but_the_maintainers_scripts(wheel: Path) -> None:
+    # The recipe READMEs name the files beside them (templates/, coprod_trigger.gs, the XLSForms,
+    # notify/, the systemd units): a file added to a recipe folder but not to pyproject's explicit
+    # package-data list would be named by its README and missing from every installed coprod. Only
+    # the scripts that rebuild the demo's data and the forms stay in the source, as their READMEs say.
+    names = set(zipfile.ZipFile(wheel).namelist())
+    recipes = [n for n in _tracked_files() if n.startswith("recipes/")]
+    missing = [n for n in recipes if f"coprod/{n}" not in names]
+
+    assert sorted(missing) == ["recipes/demo/make_demo.py", "recipes/kobotoolbox/make_forms.py"]
+    kobo = (ROOT / "recipes" / "kobotoolbox" / "README.md").read_text(encoding="utf-8")
+    assert "only in coprod's source, not in the copy that comes with an installed coprod" in kobo
+
+
 def test_the_wheel_metadata_has_an_spdx_licence(wheel: Path) -> None:
     meta = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(meta).decode()
