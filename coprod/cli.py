@@ -550,7 +550,12 @@ def parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--json", action="store_true")
     d.add_argument("--date", type=_date, default=None, help=argparse.SUPPRESS)
-    d.set_defaults(func=cmd_demo, dry_run=False, allow_shrink=False)
+    # the demo's data is there to be changed ("change them and run coprod demo again"): rows cut
+    # from it stop the run as a sync's would, and the message says to run again with this
+    d.add_argument(
+        "--allow-shrink", action="store_true", help="accept data that has far fewer rows than last time"
+    )
+    d.set_defaults(func=cmd_demo, dry_run=False)
 
     v = sub.add_parser("validate", help="check a recipe and report every problem at once")
     v.add_argument("recipe")

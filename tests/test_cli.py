@@ -56,6 +56,24 @@ def test_the_demo_says_how_to_run_it_again_as_this_shell_would_type_it(tmp_path,
     assert "change them and run `coprod demo` again." in capsys.readouterr().out
 
 
+def test_the_demo_with_rows_cut_from_its_data_stops_and_runs_with_the_allow_shrink_it_names(tmp_path, capsys):
+    # "The demo's recipe and data are in coprod-demo/: change them and run coprod demo again." Half
+    # the people cut, it stopped with "run again with --allow-shrink", which coprod demo refused.
+    folder = tmp_path / "demo"
+    assert main(["demo", "--dir", str(folder)]) == 0
+    people = folder / "data" / "people.csv"
+    people.write_text(
+        "\n".join(people.read_text(encoding="utf-8").splitlines()[:15]) + "\n", encoding="utf-8"
+    )
+    capsys.readouterr()
+
+    assert main(["demo", "--dir", str(folder)]) == 5
+    assert "run again with --allow-shrink" in capsys.readouterr().out
+
+    assert main(["demo", "--dir", str(folder), "--allow-shrink"]) == 0
+    assert "people      14 rows read, 14 used" in capsys.readouterr().out
+
+
 def test_verbose_is_taken_before_or_after_the_command_as_messages_say_run_again_with_v(demo) -> None:
     # "Run again with -v" was typed at the end, and argparse answered "unrecognized arguments: -v".
     from coprod.cli import parser
