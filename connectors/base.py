@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
@@ -115,6 +115,15 @@ class Variable(NamedTuple):
     """What it holds, as a sentence's subject: "The KoboToolbox API token"."""
     holds_file: bool = False
     """It holds the path of a file that must exist (a service-account key)."""
+
+
+def names_a_mapped_column(cells: Iterable[Any], mapped: Iterable[str]) -> bool:
+    """Whether a first row names at least one of the columns the recipe maps (in any capitals or
+    spacing). A row that names none is most likely data, the header row missing, and a message must
+    then not quote it: its cells would be someone's name and answers, printed under cron and logged
+    by the webhook worker."""
+    wanted = {" ".join(m.split()).casefold() for m in mapped}
+    return any(" ".join(str(c).split()).casefold() in wanted for c in cells if c is not None)
 
 
 def missing_variable(variable: str, what: str) -> str:

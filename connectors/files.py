@@ -44,6 +44,7 @@ from coprod.connectors.base import (
     SourceUnavailable,
     SourceUnreadable,
     WriteReport,
+    names_a_mapped_column,
 )
 from coprod.locking import try_flock
 from coprod_core.lifecycle import STATUS_WORDS, FlagChange, FlagStatus, StaffStatuses
@@ -160,6 +161,11 @@ def _fit(name: str, number: int, cells: list[Any], width: int) -> list[Any] | No
             )
         return cells[:width]
     return [*cells, *([""] * (width - len(cells)))]
+
+
+def _mapped_columns(spec: EntitySpec) -> list[str]:
+    """The columns an entity's recipe section names, fields then demographics."""
+    return [*spec.fields.values(), *spec.demographics.values()]
 
 
 def _not_a_workbook(path: Path) -> str:
@@ -460,7 +466,7 @@ class FilesConnector(Connector):
             raise SourceUnreadable(f"{name} is empty: it needs a header row naming its columns")
         header_cells = first[0]
         if suffix == ".csv":
-            self._check_delimiter(name, header_cells)
+            self._check_delimiter(name, header_cells, _mapped_columns(spec))
         header = self._header(name, header_cells, entity, spec)
         width = len(header)
         text_only = suffix == ".csv"  # every cell a str: blank rows are found by joining them
@@ -506,25 +512,38 @@ class FilesConnector(Connector):
         if kept_numbers:
             yield RowBlock(name, header, kept_cells, kept_numbers)
 
-    def _check_delimiter(self, name: str, cells: Sequence[Any]) -> None:
+    def _check_delimiter(self, name: str, cells: Sequence[Any], mapped: Sequence[str]) -> None:
         """A header read as one column that another delimiter would split: say which, and how to
-        set it, instead of reporting one column named 'Participant ID;Name;Role'."""
+        set it, instead of reporting one column named 'Participant ID;Name;Role'. Row 1 is quoted
+        only when it holds a column the recipe maps: otherwise it is someone's data."""
         titles = [str(c) for c in cells if not _blank(c)]
         if len(titles) != 1:
             return
         for delimiter, words in _OTHER_DELIMITERS.items():
-            if delimiter != self.options.delimiter and len(titles[0].split(delimiter)) > 1:
+            parts = titles[0].split(delimiter)
+            if delimiter != self.options.delimiter and len(parts) > 1:
                 shown = "\\t" if delimiter == "\t" else delimiter
+                row = (
+                    f"'{titles[0][:60]}'"
+                    if names_a_mapped_column(parts, mapped)
+                    else f"{len(parts)} cells by {words}"
+                )
                 raise SourceUnreadable(
                     f"{name} looks separated by {words}, not by '{self.options.delimiter}': its row 1 reads "
-                    f"as one column, '{titles[0][:60]}'. Set delimiter = \"{shown}\" in [sources.{self.name}] "
-                    "of the recipe"
+                    f'as one column, {row}. Set delimiter = "{shown}" in [sources.{self.name}] of the recipe'
                 )
 
     def _header(self, name: str, cells: Sequence[Any], entity: Entity, spec: EntitySpec) -> list[str]:
         header = [str(c).strip() if c is not None else "" for c in cells]
         while header and not header[-1]:
             header.pop()  # trailing empty cells are not columns (Excel exports often have them)
+        mapped = _mapped_columns(spec)
+        if mapped and not names_a_mapped_column(header, mapped):
+            raise ConfigError(
+                f"{name}: row 1 names none of the columns the recipe's [entities.{entity.value}] maps "
+                f"({', '.join(repr(c) for c in mapped)}); it must be the header row. If the file starts "
+                "with data, add the header row above it (row 1 is not shown here: it may be someone's details)"
+            )
         found = ", ".join(f"'{h}'" for h in header if h) or "none"
         for position, title in enumerate(header, start=1):
             if not title:

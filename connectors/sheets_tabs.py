@@ -15,7 +15,7 @@ from typing import Any
 
 from gspread.utils import absolute_range_name, rowcol_to_a1
 
-from coprod.connectors.base import ConfigError
+from coprod.connectors.base import ConfigError, names_a_mapped_column
 
 MAX_CELL_CHARS = 50_000
 """Google Sheets refuses a cell longer than this; longer text is cut, with a mark."""
@@ -119,6 +119,14 @@ def parse_table(
         return Table(title=title, header=[])
     header = [c.strip() for c in rows[0]]
     body = rows[1:]
+    needed = [c for c, _ in required]
+    if needed and not names_a_mapped_column(header, needed):
+        raise ConfigError(
+            f"row 1 names none of the columns the recipe maps ({', '.join(repr(c) for c in needed)}); it "
+            "must be the header row. If the tab starts with data, insert the header row above it (row 1 "
+            "is not shown here: it may be someone's details)",
+            where=where,
+        )
 
     first_seen: dict[str, int] = {}
     for i, heading in enumerate(header):

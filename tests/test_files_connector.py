@@ -197,6 +197,33 @@ def test_header_problems_name_file_column_and_columns_found(
     assert "columns found: 'ID'" in text
 
 
+@pytest.mark.parametrize(
+    ("first_row", "kind", "words"),
+    [
+        ("17,Sam Jones,Carer,,White", ConfigError, "people.csv: row 1 names none of the columns"),
+        (
+            "17;Sam Jones;Carer;;White",
+            SourceUnreadable,
+            "its row 1 reads as one column, 5 cells by semicolons",
+        ),
+    ],
+    ids=["commas", "semicolons"],
+)
+def test_a_file_without_its_header_row_is_said_without_quoting_the_first_row(
+    tmp_path: Path, first_row: str, kind: type[Exception], words: str
+) -> None:
+    """Row 1 naming none of the mapped columns is someone's data (a name, an answer): the message
+    is printed under cron and logged by the webhook worker, so it does not quote it."""
+    conn = connector(tmp_path)
+    (tmp_path / "data" / "people.csv").write_text(f"{first_row}\n18,Ali Khan,Carer,,Asian\n")
+    with pytest.raises(kind) as error:
+        read_all(conn, people_spec(conn.context.recipe))
+    text = str(error.value)
+    assert words in text
+    for private in ("Sam", "Jones", "Carer", "White", "17"):
+        assert private not in text
+
+
 def test_a_value_under_no_header_is_a_source_error_naming_the_row(tmp_path: Path) -> None:
     conn = connector(tmp_path)
     write_csv(tmp_path / "data" / "people.csv", [["ID", "Name", "Role", ""], ["1", "Sam", "carer", "oops"]])

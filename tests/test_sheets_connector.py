@@ -900,7 +900,7 @@ def test_install_creates_the_flags_tab_and_a_second_install_writes_nothing() -> 
 @responses.activate
 def test_install_lists_every_problem_with_the_columns_found() -> None:
     recipe = make_recipe()
-    sheet = make_sheet(people=[["Timestamp", "Name"]], flags=flags_rows())
+    sheet = make_sheet(people=[["Timestamp", "Name", "Role"]], flags=flags_rows())
     sheet.tabs.pop("Attendance")
     conn = make_connector(recipe)
 
@@ -908,8 +908,23 @@ def test_install_lists_every_problem_with_the_columns_found() -> None:
         conn.install()
 
     text = str(err.value)
-    assert "'Participant ID' (id)" in text and "the columns found are: 'Timestamp', 'Name'" in text
+    assert "'Participant ID' (id)" in text and "the columns found are: 'Timestamp', 'Name', 'Role'" in text
     assert "tab 'Attendance' is not in the spreadsheet" in text
+
+
+@responses.activate
+def test_a_tab_whose_header_row_is_missing_is_said_without_quoting_its_first_row() -> None:
+    """Row 1 naming none of the mapped columns is someone's answers: printed under cron and logged
+    by the webhook worker, they must not be quoted."""
+    recipe = make_recipe()
+    sheet = make_sheet(people=[["17", "Sam Jones", "Carer"]], flags=flags_rows())
+    sheet.tabs.pop("Attendance")
+    with pytest.raises(ConfigError) as err:
+        make_connector(recipe).install()
+    text = str(err.value)
+    assert "row 1 names none of the columns the recipe maps ('Participant ID', 'Full name', 'Role'" in text
+    assert "it must be the header row" in text
+    assert "Sam Jones" not in text and "Carer" not in text
 
 
 def write_service_account_key(path: Path, token_uri: str = TOKEN_URL) -> None:
