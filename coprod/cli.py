@@ -437,7 +437,8 @@ def cmd_install(args: argparse.Namespace, output: Output) -> int:
                 for line in connector.install():
                     output.line(f"[{name}] {line}")
         except ConnectorError as exc:
-            output.line(f"[{name}] {exc}")
+            # an error that already names the source ([sources.NAME]: ...) is not prefixed with it again
+            output.line(str(exc) if exc.where == f"[sources.{name}]" else f"[{name}] {exc}")
             code = max(code, exc.exit_code)
     return int(code)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -20,6 +21,7 @@ from google.auth.transport.requests import AuthorizedSession
 from google.oauth2.credentials import Credentials
 from gspread.utils import rowcol_to_a1
 
+from coprod.cli import main
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import ConnectorContext
 from coprod.connectors.registry import build_connector
@@ -31,7 +33,7 @@ from coprod_core.lifecycle import ChangeKind, FlagStatus
 from coprod_core.mapping import map_dataset
 from coprod_core.recipe import Entity, Recipe, parse_recipe
 from coprod_core.rows import Row
-from fakes.sheets import FakeSpreadsheet
+from fakes.sheets import FakeSpreadsheet, service_account_key
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE_DIR = ROOT / "recipes" / "google-sheets"
@@ -556,6 +558,34 @@ def test_the_readmes_webhook_steps_match_the_recipe_and_the_app() -> None:
     script = (RECIPE_DIR / "coprod_trigger.gs").read_text(encoding="utf-8")
     for reason in re.findall(r"^   - \*([^*]+)\*", step, flags=re.M):
         assert reason.rstrip(":") in script, reason  # each message staff may see is the script's own
+
+
+def test_install_that_cannot_reach_google_names_the_source_once_and_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Step 5 followed on a machine without the internet printed "[sheet] [sources.sheet]: could not
+    # reach Google ...": the source named twice.
+    import json
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed: a real refused connection
+    folder = tmp_path / "our-group"
+    shutil.copytree(RECIPE_DIR, folder)
+    key = {**service_account_key(), "token_uri": f"http://127.0.0.1:{port}/token"}
+    (tmp_path / "key.json").write_text(json.dumps(key), encoding="utf-8")
+    text = (folder / "recipe.toml").read_text(encoding="utf-8")
+    (folder / "recipe.toml").write_text(
+        text.replace('flags_tab = "Flags"', 'flags_tab = "Flags"\nretries = 0')
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "key.json"))
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["install", str(folder)]) == 3
+
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("[sources.sheet]: could not reach Google to sign in"), line
 
 
 @responses.activate
