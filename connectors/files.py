@@ -46,6 +46,7 @@ from coprod.connectors.base import (
     WriteReport,
     names_a_mapped_column,
 )
+from coprod.connectors.xlsx_errors import error_cells
 from coprod.locking import try_flock
 from coprod_core.lifecycle import STATUS_WORDS, FlagChange, FlagStatus, StaffStatuses
 from coprod_core.recipe import Entity, EntitySpec
@@ -650,6 +651,10 @@ class FilesConnector(Connector):
                 raise SourceUnreadable(f"{path.name}: the sheet '{chosen}' could not be read") from None
         finally:
             workbook.close()
+        # An error cell (#N/A) as Excel shows it, not as the empty cell calamine makes of it.
+        for (row, column), error in (error_cells(path, chosen) if chosen else {}).items():
+            if row <= len(rows) and column <= len(rows[row - 1]):
+                rows[row - 1][column - 1] = error
         for cells in rows:
             yield [_cell_text(c) for c in cells]
 

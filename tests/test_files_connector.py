@@ -460,6 +460,29 @@ def test_xlsx_unknown_sheet_is_a_config_error_listing_the_sheets(tmp_path: Path)
         read_all(conn, people_spec(recipe))
 
 
+def test_xlsx_error_cells_come_as_the_error_excel_shows_not_as_empty_cells(tmp_path: Path) -> None:
+    """A VLOOKUP that found nothing shows #N/A: read as empty it passed as "no value" silently."""
+    recipe = make_recipe("people.xlsx", demographics={"score": "Score"}, options={"sheet": "People"})
+    conn = connector(tmp_path, recipe)
+    workbook = Workbook()
+    other = workbook.active
+    other.title = "Lookups"
+    other.append(["#REF!"])
+    other["A1"].data_type = "e"
+    people = workbook.create_sheet("People")
+    people.append(["ID", "Name", "Role", "Score"])
+    people.append(["1", "Sam", "carer", 3])
+    people.append(["2", "Ali", "#N/A", "#DIV/0!"])
+    for ref in ("C3", "D3"):
+        people[ref].data_type = "e"
+    workbook.save(tmp_path / "data" / "people.xlsx")
+    rows = read_all(conn, people_spec(recipe))[0].rows
+    assert [r.values for r in rows] == [
+        {"ID": "1", "Name": "Sam", "Role": "carer", "Score": "3"},
+        {"ID": "2", "Name": "Ali", "Role": "#N/A", "Score": "#DIV/0!"},
+    ]
+
+
 def test_xlsx_without_a_sheet_named_reads_the_first_sheet_staff_can_see_not_a_hidden_one(
     tmp_path: Path,
 ) -> None:
