@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -461,6 +462,35 @@ def test_a_failed_sync_recheck_logs_why_in_the_words_coprod_sync_prints(
     assert sync_recheck("demo", recipe / "recipe.toml") == 2
     (line,) = [r.getMessage() for r in caplog.records if r.name == "coprod.webhook_app"]
     assert "[policy] flag_colour" in line
+
+
+def test_a_live_recheck_that_could_not_read_says_why_and_not_that_it_read_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Following the Google Sheets README step 7 on a machine without the internet, the worker's log
+    # said "could not reach Google ..." and then "read everything (0 change(s) written)".
+    from coprod.webhook_app.settings import live_recheck
+
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    recipe = tmp_path / "demo"
+    shutil.copytree(
+        ROOT / "recipes" / "demo", recipe, ignore=shutil.ignore_patterns(".coprod", "coprod-flags.csv")
+    )
+    people = recipe / "data" / "people.csv"
+    kept = people.read_bytes()
+    people.unlink()
+    caplog.set_level("INFO", logger="coprod.webhook_app")
+
+    assert live_recheck("demo", recipe / "recipe.toml") == 3
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "coprod.webhook_app"]
+    assert line.startswith("recipe demo: ") and "people.csv" in line
+
+    caplog.clear()
+    people.write_bytes(kept)
+    assert live_recheck("demo", recipe / "recipe.toml") == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "coprod.webhook_app"]
+    (read,) = [line for line in lines if "read everything" in line]  # the count depends on today's date
+    assert re.fullmatch(r"recipe demo: read everything \(\d+ change\(s\) written\)", read), read
 
 
 def test_a_workers_rechecks_share_one_state_store_instead_of_opening_one_each_time(

@@ -119,7 +119,9 @@ class LiveRecheck:
         outcome = held(loaded).recheck(store, deliveries, date.today())
         for message in outcome.messages:
             log.warning("recipe %s: %s", name, message)
-        if outcome.whole:
+        if outcome.whole and outcome.exit_code in (0, 4):  # read and checked, written or partly
+            # (one that stopped says why above, and the worker its exit code: "read everything (0
+            # change(s) written)" after "could not reach Google" read as if it had)
             log.info("recipe %s: read everything (%d change(s) written)", name, outcome.written)
         return outcome.exit_code
 
