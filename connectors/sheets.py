@@ -76,6 +76,7 @@ from coprod_core.lifecycle import STATUS_WORDS, FlagChange, StaffStatuses
 from coprod_core.live import NeedsWholeRead, UnitChange
 from coprod_core.recipe import Entity, EntitySpec, EnvName
 from coprod_core.rows import Row
+from coprod_core.text import count
 
 log = logging.getLogger("coprod.connectors.sheets")
 
@@ -391,6 +392,10 @@ class SheetsConnector(Connector):
             self._client = gspread.Client(auth=None, session=session)  # type: ignore[arg-type]
         return self._client.http_client
 
+    def _tries(self) -> str:
+        """How many tries a request had, in words: "5 tries", or "1 try" with ``retries = 0``."""
+        return count(self.options.retries + 1, "try", "tries")
+
     def _call(self, doing: str, method: str, url: str, **kwargs: Any) -> Any:
         """One API request through gspread, its failures said in words a data officer can act on."""
         self.requests_sent += 1
@@ -403,7 +408,7 @@ class SheetsConnector(Connector):
             # request did not get through (no network, no DNS, a proxy), after its retries.
             raise SourceUnavailable(
                 f"could not reach Google to sign in with the service-account key while {doing}, after "
-                f"{self.options.retries + 1} tries; check the internet connection, then run again",
+                f"{self._tries()}; check the internet connection, then run again",
                 where=self._where(),
             ) from None
         except google_auth_errors.GoogleAuthError as exc:
@@ -421,7 +426,7 @@ class SheetsConnector(Connector):
         except requests.RequestException as exc:
             raise SourceUnavailable(
                 f"could not reach Google Sheets while {doing} ({type(exc).__name__}) after "
-                f"{self.options.retries + 1} tries; check the internet connection, then run again",
+                f"{self._tries()}; check the internet connection, then run again",
                 where=self._where(),
             ) from None
 

@@ -586,6 +586,7 @@ def test_install_that_cannot_reach_google_names_the_source_once_and_exits_3(
 
     (line,) = capsys.readouterr().out.splitlines()
     assert line.startswith("[sources.sheet]: could not reach Google to sign in"), line
+    assert "after 1 try;" in line  # retries = 0 ("after 1 tries" before)
 
 
 @responses.activate
