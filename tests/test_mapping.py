@@ -357,6 +357,32 @@ def test_equal_ids_are_one_shared_string_across_entities_however_the_cell_held_t
     assert payment.person_id is people["P-101"].id and payment.session_id is session.id
 
 
+def test_the_shared_ids_are_kept_per_entity_referred_to_and_a_payments_own_id_is_not_among_them() -> None:
+    # One table of ids for each entity others refer to (people, sessions, projects): a look-up of a
+    # person's id searches the people's ids only, not every payment's too (nothing refers to a
+    # payment, so its ids are never shared). A person and a session may hold the same text as ids.
+    from coprod_core.mapping import DatasetMapper
+
+    rows = basic_rows(
+        people=[person_row(1, ID="S1")],
+        attendance=[attendance_row(1, "S1", "S1")],
+        payments=[payment_row(1, "S1", Session="S1")],
+    )
+    mapper = DatasetMapper(recipe())
+    data = mapper.map(rows).dataset
+    assert set(mapper.ids) == {Entity.PEOPLE, Entity.SESSIONS, Entity.PROJECTS}
+    assert "X1" not in mapper.ids[Entity.PEOPLE] and "X1" not in mapper.ids[Entity.SESSIONS]
+    ((person,), (session,), (attended,), (payment,)) = (
+        data.people,
+        data.sessions,
+        data.attendance,
+        data.payments,
+    )
+    assert attended.person_id is person.id and attended.session_id is session.id
+    assert payment.person_id is person.id and payment.session_id is session.id
+    assert payment.id == "X1"
+
+
 def test_payment_without_an_id_column_gets_a_stable_id_from_its_row() -> None:
     spec = recipe().entities[Entity.PAYMENTS].model_dump()
     del spec["fields"]["id"]

@@ -75,8 +75,10 @@ class FieldRule:
     """The recipe gives a values map for this field, so a fix can be made there."""
     plain_text: bool
     """Text kept as it is (trimmed): no parser, no values map."""
-    is_id: bool
-    """An id or a reference to one (``id``, ``person_id``...): equal ids become one shared object."""
+    ids: dict[str, str] | None
+    """For an id or a reference to one (``id``, ``person_id``...): the ids of what it names, read
+    so far in this mapping, each by itself (equal ids become one shared object); None for any other
+    field, and for an id nothing refers to (a payment's)."""
     kept_unknown: str | None = None
     """For a required field whose row is kept when its value is missing or not understood: what
     became of the row, for the flag (a person's roles: kept with the role unknown)."""
@@ -88,8 +90,19 @@ class FieldRule:
     """Some cell of this field has read as ``_ABSENT``."""
 
 
-def field_rules(entity: Entity, spec: EntitySpec, kept_unknown: Mapping[str, str]) -> list[FieldRule]:
-    """The rules for the fields the recipe maps (by column or default), in canonical order."""
+NAMES = {"person_id": Entity.PEOPLE, "session_id": Entity.SESSIONS, "project_id": Entity.PROJECTS}
+"""The entity each reference field names by its id."""
+
+SHARED_IDS = frozenset(NAMES.values())
+"""The entities whose ids another entity's rows refer to (nothing refers to a payment)."""
+
+
+def field_rules(
+    entity: Entity, spec: EntitySpec, kept_unknown: Mapping[str, str], ids: Mapping[Entity, dict[str, str]]
+) -> list[FieldRule]:
+    """The rules for the fields the recipe maps (by column or default), in canonical order.
+    ``ids``: the ids read so far of each entity that others refer to, shared by the fields that
+    hold them (see :attr:`FieldRule.ids`)."""
     rules: list[FieldRule] = []
     types = TYPES[entity]
     for name in types:
@@ -115,11 +128,16 @@ def field_rules(entity: Entity, spec: EntitySpec, kept_unknown: Mapping[str, str
                 parse=parse,
                 mapped=bool(value_map),
                 plain_text=kind == "text" and not value_map,
-                is_id=name == "id" or name.endswith("_id"),
+                ids=_ids_of(entity, name, ids),
                 kept_unknown=kept_unknown.get(name),
             )
         )
     return rules
+
+
+def _ids_of(entity: Entity, name: str, ids: Mapping[Entity, dict[str, str]]) -> dict[str, str] | None:
+    named = entity if name == "id" else NAMES.get(name)
+    return None if named is None else ids.get(named)
 
 
 def _mapped_parser(base: Callable[[Any], Any], value_map: dict[str, str]) -> Callable[[Any], Any]:
@@ -201,19 +219,15 @@ class FieldReader:
         entity: Entity,
         spec: EntitySpec,
         problems: Problems,
-        ids: dict[str, str],
+        ids: Mapping[Entity, dict[str, str]],
         kept_unknown: Mapping[str, str] | None = None,
     ) -> None:
         self.entity = entity
         self.spec = spec
-        self.rules = field_rules(entity, spec, kept_unknown or {})
+        self.rules = field_rules(entity, spec, kept_unknown or {}, ids)
         self.steps = [_Step(r.column, r.texts, r.field, r) for r in self.rules]
         """What :meth:`fields` reads each rule by, unpacked in its loop."""
         self.problems = problems
-        self.ids = ids
-        """Every id read in this mapping, by itself: a person's id in 30 attendance rows and 10
-        payments is one string, not 41, so the checks' look-ups by id find it by identity, and a
-        200,000-row register holds one string per person and session, not two per row."""
         self.count = EntityCount()
 
     def column(self, name: str) -> str | None:
@@ -279,8 +293,8 @@ class FieldReader:
             return None
         if "" in texts:
             return None
-        if rule.is_id:
-            ids = self.ids.setdefault
+        if rule.ids is not None:
+            ids = rule.ids.setdefault
             return [ids(text, text) for text in texts]
         return texts
 
@@ -336,7 +350,7 @@ class FieldReader:
             return self._read_text(rule, rule.default)
         if rule.plain_text:
             text = raw.strip()
-            return self.ids.setdefault(text, text) if rule.is_id else text
+            return text if rule.ids is None else rule.ids.setdefault(text, text)
         if rule.multi:
             found: list[Any] = []
             try:
@@ -351,7 +365,7 @@ class FieldReader:
             value = rule.parse(raw)
         except Bad:
             return _CAREFUL
-        return self.ids.setdefault(value, value) if rule.is_id and type(value) is str else value
+        return rule.ids.setdefault(value, value) if rule.ids is not None and type(value) is str else value
 
     def _read_carefully(self, row: Row, rule: FieldRule, raw: Any, out: dict[str, Any]) -> bool:
         """Read a cell the fast path cannot take, flagging what is wrong with it; False when the
@@ -378,7 +392,9 @@ class FieldReader:
             self._bad(row, rule, column, raw, bad.expected)
             return not rule.required or rule.kept_unknown is not None
         # An id from a number cell (XLSX) or a default is shared like one read as text.
-        out[rule.field] = self.ids.setdefault(value, value) if rule.is_id and type(value) is str else value
+        out[rule.field] = (
+            rule.ids.setdefault(value, value) if rule.ids is not None and type(value) is str else value
+        )
         return True
 
     def _multi(self, row: Row, rule: FieldRule, raw: Any, column: str | None) -> tuple[Any, ...] | None:
