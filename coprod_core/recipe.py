@@ -248,9 +248,32 @@ def wiring_problems(
                 problems.append(f"{where} required field '{field}' is not mapped in fields")
         if spec.demographics and entity is not Entity.PEOPLE:
             problems.append(f"{where} demographics belong to [entities.people] only")
-        for field in spec.values:
+        for field, table in spec.values.items():
             if field not in known and field not in spec.demographics:
                 problems.append(f"{where} values for '{field}': not a mapped field or demographic dimension")
+            elif field in known:
+                problems.extend(
+                    _unreadable_targets(f"[entities.{entity.value}.values.{field}]", known[field], table)
+                )
+    return problems
+
+
+def _unreadable_targets(where: str, field: FieldSpec, table: dict[str, str]) -> list[str]:
+    """Each entry of a values map whose right-hand side its field cannot take ("Carer" = "wizard"):
+    said here, once, rather than as every row's cell being not understood, with advice to add to
+    the map the very entry that is already there."""
+    from coprod_core.mapping.cells import Bad, parser_for  # the mapping imports this module
+
+    parse = parser_for(field.kind, field.enum, day_first=True)
+    problems = []
+    for answer, target in table.items():
+        parts = [p for p in re.split(r"[;,]", target) if p.strip()] if field.kind == "multi" else [target]
+        for part in parts or [target]:
+            try:
+                parse(part)
+            except Bad as bad:
+                problems.append(f'{where} "{answer}" = "{target}": \'{part.strip()}\' is not {bad.expected}')
+                break
     return problems
 
 
@@ -288,7 +311,7 @@ class Recipe(_Strict):
     def _entities_fit(self) -> Recipe:
         problems = wiring_problems(self.sources, self.entities, self.projects)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))  # a line each: a problem may quote a "; "
         return self
 
     def entity_source(self, entity: Entity) -> str | None:
@@ -337,8 +360,8 @@ def describe_errors(error: ValidationError, file: str, within: Sequence[str] = (
             msg = "required key is missing"
         elif kind == "value_error":
             msg = msg.removeprefix("Value error, ")
-            if "; " in msg and not loc:
-                problems.extend(RecipeProblem(file=file, section="", message=m) for m in msg.split("; "))
+            if "\n" in msg and not loc:
+                problems.extend(RecipeProblem(file=file, section="", message=m) for m in msg.split("\n"))
                 continue
         else:
             got = e.get("input")

@@ -36,6 +36,23 @@ def test_every_problem_is_reported_at_once_with_its_section(tmp_path):
     assert len(problems) >= 3
 
 
+def test_a_values_map_entry_its_field_cannot_take_is_refused_naming_the_entry():
+    """It was accepted, and every row holding the answer then said "'Carer' is not understood ... add
+    it to [entities.people.values.roles]", where it already was."""
+    data = demo_data()
+    data["entities"]["people"]["values"]["roles"]["Carer"] = "wizard"
+    data["entities"]["sessions"]["values"]["kind"]["Co-delivery"] = "co_delivery; tea party"
+    data["entities"]["people"]["values"]["roles"]["Both"] = "carer, lived experience"  # a list: fine
+    recipe, problems = parse_recipe(data, "recipe.toml")
+    assert recipe is None
+    assert sorted(str(p) for p in problems) == [
+        'recipe.toml: [entities.people.values.roles] "Carer" = "wizard": \'wizard\' is not one of: lived '
+        "experience, carer, frontline staff, manager, commissioner, volunteer, other",
+        'recipe.toml: [entities.sessions.values.kind] "Co-delivery" = "co_delivery; tea party": '
+        "'co_delivery; tea party' is not one of: " + problems[-1].message.split("is not one of: ")[1],
+    ]
+
+
 def test_an_unknown_field_and_a_missing_required_field_are_named():
     data = demo_data()
     data["entities"]["people"]["fields"]["rolez"] = "Role"
