@@ -453,7 +453,14 @@ def cmd_demo(args: argparse.Namespace, output: Output) -> int:
         return ExitCode.CONFIG
     target = Path(args.dir)
     if not (target / "recipe.toml").is_file():
-        copy_tree(src, target)
+        try:
+            copy_tree(src, target)
+        except OSError as exc:
+            output.line(
+                f"coprod: could not copy the demo to {target}: {exc.strerror or type(exc).__name__}; "
+                "give a folder coprod may make with --dir"
+            )
+            return ExitCode.CONFIG
     loaded = _load(str(target), output)
     if loaded is None:
         return ExitCode.CONFIG

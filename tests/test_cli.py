@@ -37,6 +37,17 @@ def test_demo_prints_a_summary_and_the_flags_and_writes_the_flags_file(tmp_path,
     assert "Nothing changed since the last run" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("where", ["a-file", "a-file/demo"])
+def test_the_demo_into_a_folder_it_cannot_make_says_so_and_exits_2(tmp_path, capsys, where):
+    """It ended in "something unexpected went wrong" (FileExistsError, NotADirectoryError: exit 1)."""
+    (tmp_path / "a-file").write_text("not a folder")
+    target = tmp_path / where
+    assert main(["demo", "--dir", str(target)]) == 2
+    out = capsys.readouterr().out
+    assert f"coprod: could not copy the demo to {target}: " in out and "give a folder" in out
+    assert "unexpected" not in out
+
+
 def test_the_demo_says_how_to_run_it_again_as_this_shell_would_type_it(tmp_path, capsys, monkeypatch):
     # After `make demo` (or with a virtualenv's bin/ not on PATH) "run `coprod demo` again" met
     # "command not found": the demo names the command it was started by unless the shell finds it.
