@@ -151,11 +151,18 @@ def confine(recipe_dir: Path, path: DataPath, allowed: Sequence[Path] = ()) -> P
     joined = recipe_dir
     for part in path.parts:
         joined = joined / Path(part).expanduser()
-    real = joined.resolve()
+    shown = " / ".join(f"'{p}'" for p in path.parts)
+    try:
+        real = joined.resolve()
+    except (RuntimeError, OSError):  # Python 3.11 says a loop of symbolic links with RuntimeError
+        raise ConfigError(
+            f"{shown} ({joined}) is a symbolic link that leads back to itself: point it at the real "
+            "file or folder",
+            where=path.section,
+        ) from None
     roots = [recipe_dir.resolve(), *(a.resolve() for a in allowed)]
     if any(real.is_relative_to(root) for root in roots):
         return real
-    shown = " / ".join(f"'{p}'" for p in path.parts)
     raise ConfigError(
         f"{shown} leads outside the recipe's folder (to {real}): keep the data inside {roots[0]}, "
         f"or let the operator list the folder in {DATA_DIRS_VARIABLE} (in the environment)",

@@ -548,9 +548,10 @@ class FilesConnector(Connector):
         found = ", ".join(f"'{h}'" for h in header if h) or "none"
         for position, title in enumerate(header, start=1):
             if not title:
+                merged = " (cells merged across row 1 leave all but the first blank: unmerge them)"
                 raise SourceUnreadable(
-                    f"{name}: column {position} has no header in row 1; name it or delete the column "
-                    f"(columns found: {found})"
+                    f"{name}: column {position} has no header in row 1; name it or delete the column"
+                    f"{merged if name.lower().endswith(('.xlsx', '.xlsm')) else ''} (columns found: {found})"
                 )
         seen: set[str] = set()
         for title in header:

@@ -483,6 +483,22 @@ def test_xlsx_error_cells_come_as_the_error_excel_shows_not_as_empty_cells(tmp_p
     ]
 
 
+def test_xlsx_header_cells_merged_are_named_as_the_likely_cause_of_a_blank_header(tmp_path: Path) -> None:
+    recipe = make_recipe("people.xlsx")
+    conn = connector(tmp_path, recipe)
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["ID", "Name", "", "Role"])
+    sheet.append(["1", "Sam", "Jones", "carer"])
+    sheet.merge_cells("B1:C1")
+    workbook.save(tmp_path / "data" / "people.xlsx")
+    with pytest.raises(SourceUnreadable) as error:
+        read_all(conn, people_spec(recipe))
+    assert "people.xlsx: column 3 has no header in row 1; name it or delete the column (cells merged" in str(
+        error.value
+    )
+
+
 def test_xlsx_without_a_sheet_named_reads_the_first_sheet_staff_can_see_not_a_hidden_one(
     tmp_path: Path,
 ) -> None:

@@ -335,6 +335,22 @@ def test_a_path_leading_out_of_the_recipes_folder_is_refused_by_validate(
     assert not (mine.parent.parent / "escaped.csv").exists()
 
 
+@pytest.mark.parametrize("link", ["data/people.csv", "data"])
+def test_a_symbolic_link_that_leads_back_to_itself_is_refused_naming_the_key(
+    tmp_path: Path, quiet_env: Path, capsys: pytest.CaptureFixture[str], link: str
+) -> None:
+    """Python answers resolving a loop with RuntimeError: it was 'something unexpected' (exit 1)."""
+    recipe_dir = copy_recipe(DEMO, tmp_path / "demo")
+    looped = recipe_dir / link
+    shutil.rmtree(looped) if looped.is_dir() else looped.unlink()
+    looped.symlink_to(looped.name)
+    key = "[entities.people] location" if link.endswith(".csv") else "[sources.exports] directory"
+    for command in ("validate", "check"):
+        assert main([command, str(recipe_dir)]) == 2
+        out = capsys.readouterr().out
+        assert f"{key}: " in out and "is a symbolic link that leads back to itself" in out
+
+
 def test_a_symbolic_link_inside_the_folder_that_points_out_of_it_is_refused(
     two_recipes: tuple[Path, Path],
 ) -> None:
