@@ -507,6 +507,33 @@ def test_a_broken_recipe_in_the_folder_is_skipped_and_the_others_served(
     assert "bad" in caplog.text and "webhooks are off" in caplog.text
 
 
+def test_a_recipe_whose_dotenv_cannot_be_read_has_its_hooks_off_said_by_line_never_by_value(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_recipe(tmp_path / "recipes" / "good")
+    write_recipe(tmp_path / "recipes" / "other", name="other-panel")
+    (tmp_path / "recipes" / "other" / ".env").write_text('OTHER_SECRET="s3cr3t-value\n')
+    app = checked(create_app(
+        {"recipes": tmp_path / "recipes", "state_path": tmp_path / "s.sqlite", "env": {SECRET_ENV: SECRET},
+         "worker_thread": False}
+    ))  # fmt: skip
+    assert list(app.extensions["coprod_webhook"].settings.recipes) == ["youth-panel"]
+    assert "other/.env: line 1: not read as NAME=value" in caplog.text and "webhooks are off" in caplog.text
+    assert "s3cr3t" not in caplog.text
+
+
+def test_settings_from_a_working_folder_dotenv_that_cannot_be_read_are_refused_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coprod.webhook_app.settings import SettingsError, WebhookSettings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_bytes(b"COPROD_RECIPES=recipes\nCOPROD_STATE=\xff\xfes3cr3t\n")
+    with pytest.raises(SettingsError) as error:
+        WebhookSettings.from_env({})
+    assert ".env: line 2: not UTF-8 text" in str(error.value) and "s3cr3t" not in str(error.value)
+
+
 def test_kobo_deliveries_use_the_secret_and_header_the_kobotoolbox_source_installed(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path / "r")
     text = recipe.read_text().replace(
