@@ -218,11 +218,16 @@ def run(
     progress: ProgressFn | None = None,
     full: bool = False,
     mapper: DatasetMapper | None = None,
+    keep: list[object] | None = None,
 ) -> RunResult:
     """Run a recipe. ``mode="check"`` reads and checks only: no state, no write-back. ``full``: read
     every source whole, even one that could tell that nothing changed (``coprod sync --full``).
     ``mapper``: map with it (the webhook worker keeps it, to map later changes on top); such a run
-    always reads, to give the mapper the whole dataset.
+    always reads, to give the mapper the whole dataset. ``keep``: where to leave the run's large
+    temporaries instead of freeing them when the run returns (the mapping with its tables, among
+    them every attendance row's key; the checks' shared attendance index; the checks' flags before
+    they were named), for a process that ends without freeing anything (the ``coprod`` command,
+    :mod:`coprod.command`): freeing them object by object touches memory the run left long before.
 
     Never raises for problems a person must fix: they come back as ``exit_code`` and ``messages``.
     """
@@ -252,15 +257,25 @@ def run(
             return result
         owned_state = True
     try:
+        steps = (
+            loaded,
+            result,
+            conns,
+            state,
+            mode,
+            today,
+            dry_run,
+            allow_shrink,
+            progress,
+            full,
+            mapper,
+            keep,
+        )
         if mode == "check" or dry_run or state is None:
-            return _run_steps(
-                loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper
-            )
+            return _run_steps(*steps)
         try:
             with state.lock(recipe.name, timeout=lock_timeout):
-                return _run_steps(
-                    loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper
-                )
+                return _run_steps(*steps)
         except RunLocked as exc:
             result.exit_code = ExitCode.LOCKED
             result.messages.append(str(exc))
@@ -289,6 +304,7 @@ def _run_steps(
     progress: ProgressFn | None,
     full: bool = False,
     mapper: DatasetMapper | None = None,
+    keep: list[object] | None = None,
 ) -> RunResult:
     recipe = loaded.recipe
     writing = mode == "sync" and not dry_run and state is not None
@@ -305,8 +321,11 @@ def _run_steps(
             result.unchanged = True
             return result
         reading = Reading(recipe, conns, progress)
+        mapping = mapper or DatasetMapper(recipe)
+        if keep is not None:
+            keep.append(mapping)
         try:
-            mapped = (mapper or DatasetMapper(recipe)).map(reading.entities())
+            mapped = mapping.map(reading.entities())
         except ConnectorError as exc:
             result.exit_code = exc.exit_code
             result.messages.append(str(exc))
@@ -326,7 +345,9 @@ def _run_steps(
                 )
                 return result
 
-        found = check_all(mapped.dataset, recipe.settings, today)
+        found = check_all(mapped.dataset, recipe.settings, today, keep)
+        if keep is not None:
+            keep.append(found)
         # The checks' flags come sorted: sorted again only with the mapping's among them.
         flags = sort_flags([*mapped.problems, *found.flags]) if mapped.problems else found.flags
         result.flags = with_about(flags, mapped.dataset)
