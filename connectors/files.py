@@ -603,16 +603,21 @@ class FilesConnector(Connector):
             raise SourceUnavailable(f"{path} could not be read: {exc.strerror}") from None
 
     def _encoding(self, path: Path) -> str:
-        """The encoding set, or UTF-16 for a file that starts with its byte order mark (Excel's
-        "Unicode Text"): the mark says so beyond doubt, where "utf-8-sig" would refuse the file."""
-        if self.options.encoding.replace("_", "-").lower() not in ("utf-8-sig", "utf-8", "utf8"):
-            return self.options.encoding
+        """The encoding its byte order mark says, else the one set: a file that starts with the
+        mark of UTF-16 (Excel's "Unicode Text") or of UTF-8 (Excel's "CSV UTF-8") is in it beyond
+        doubt. Without this, "utf-8-sig" refused a UTF-16 file, and encoding = "cp1252", set for an
+        older export, read the next one saved as CSV UTF-8 with every accent garbled ("Zoë" as
+        "ZoÃ«") and the mark stuck to the first heading."""
         try:
             with path.open("rb") as handle:
-                start = handle.read(2)
+                start = handle.read(3)
         except OSError:
             return self.options.encoding  # said when the file is opened to be read
-        return "utf-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else self.options.encoding
+        if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return "utf-16"
+        if start == codecs.BOM_UTF8:
+            return "utf-8-sig"
+        return self.options.encoding
 
     def _xlsx_records(self, path: Path, sheet: str | None) -> Iterator[list[Any]]:
         """The sheet's rows as cells, the header first, numbered as the spreadsheet shows them:

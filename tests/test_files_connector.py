@@ -278,6 +278,24 @@ def test_a_csv_saved_as_utf16_with_its_byte_order_mark_is_read_without_setting_t
     assert rows[0].values == {"ID": "1", "Name": "Zoë", "Role": "carer"}
 
 
+def test_a_csv_utf8_export_is_read_as_utf8_even_where_the_recipe_sets_cp1252_for_older_exports(
+    tmp_path: Path,
+) -> None:
+    conn = connector(tmp_path, encoding="cp1252")
+    write_csv(tmp_path / "data" / "people.csv", [["ID", "Name", "Role"], ["1", "Zoë", "carer"]], "utf-8-sig")
+    (tmp_path / "data" / "old.csv").write_bytes("ID,Name,Role\n1,Zoë,carer\n".encode("cp1252"))
+    assert read_all(conn, people_spec(conn.context.recipe))[0].rows[0].values == {
+        "ID": "1",
+        "Name": "Zoë",
+        "Role": "carer",
+    }
+    old = make_recipe("old.csv")
+    assert (
+        read_all(connector(tmp_path, old, encoding="cp1252"), people_spec(old))[0].rows[0].values["Name"]
+        == "Zoë"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
