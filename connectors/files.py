@@ -164,6 +164,18 @@ def _fit(name: str, number: int, cells: list[Any], width: int) -> list[Any] | No
     return [*cells, *([""] * (width - len(cells)))]
 
 
+def _loose_heading(text: str) -> str:
+    """A heading in any capitals, its spaces of any kind and number as one (a non-breaking space
+    pasted from a web page or a doubled space look the same as a space in a spreadsheet)."""
+    return " ".join(text.casefold().split())
+
+
+def _shown_heading(text: str) -> str:
+    """A heading quoted so that a space that is not a plain one, or two of them, can be seen."""
+    odd = "  " in text or any(c.isspace() and c != " " for c in text)
+    return ascii(text) if odd else f"'{text}'"
+
+
 def _mapped_columns(spec: EntitySpec) -> list[str]:
     """The columns an entity's recipe section names, fields then demographics."""
     return [*spec.fields.values(), *spec.demographics.values()]
@@ -567,9 +579,11 @@ class FilesConnector(Connector):
                 missing.append(column)
         missing.extend(c for c in spec.demographics.values() if c not in seen)
         if missing:
-            lowered = {h.casefold(): h for h in header}
+            loose = {_loose_heading(h): h for h in header}
             hints = [
-                f"'{c}' (did you mean '{lowered[c.casefold()]}'?)" if c.casefold() in lowered else f"'{c}'"
+                f"'{c}' (did you mean {_shown_heading(loose[_loose_heading(c)])}?)"
+                if _loose_heading(c) in loose
+                else f"'{c}'"
                 for c in missing
             ]
             raise ConfigError(

@@ -224,6 +224,22 @@ def test_a_file_without_its_header_row_is_said_without_quoting_the_first_row(
         assert private not in text
 
 
+@pytest.mark.parametrize(
+    ("heading", "shown"), [("Full\xa0name", "'Full\\xa0name'"), ("full  Name", "'full  Name'")]
+)
+def test_a_heading_that_differs_only_in_its_spaces_is_hinted_with_the_odd_space_made_visible(
+    tmp_path: Path, heading: str, shown: str
+) -> None:
+    """A non-breaking space pasted from a web page looks like a space: 'Full name' was "not in row 1"
+    beside a 'Full name' in the columns found, with no hint."""
+    recipe = make_recipe(fields={"id": "ID", "name": "Full name", "roles": "Role"})
+    conn = connector(tmp_path, recipe)
+    write_csv(tmp_path / "data" / "people.csv", [["ID", heading, "Role"], ["1", "Sam", "carer"]])
+    with pytest.raises(ConfigError) as error:
+        read_all(conn, people_spec(recipe))
+    assert f"maps column 'Full name' (did you mean {shown}?)" in str(error.value)
+
+
 def test_a_value_under_no_header_is_a_source_error_naming_the_row(tmp_path: Path) -> None:
     conn = connector(tmp_path)
     write_csv(tmp_path / "data" / "people.csv", [["ID", "Name", "Role", ""], ["1", "Sam", "carer", "oops"]])
