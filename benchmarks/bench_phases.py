@@ -13,7 +13,9 @@ moves less with the load), with each phase's ratio of the larger size to the fir
 Reading and mapping happen together (the mapping asks for each entity's rows as it goes): "read" is
 the time spent inside the reader's iterators, "map" the rest of the mapping.
 
-The folders are those `bench_commands.py --keep DIR` leaves (a ``recipe.toml`` and its ``data/``).
+The folders are those `bench_commands.py --keep DIR` leaves (a ``recipe.toml`` and its ``data/``);
+without any, the script writes them first, as `bench_commands.py` does (for ``--scales``), and
+removes them at the end.
 
 Wall time on this shared machine drifts by a sixth from one minute to the next, so a change of a few
 percent is measured in counts instead, which the load does not move: ``--stop-after PHASE RECIPE``
@@ -30,7 +32,7 @@ Give the simulated last level (``--LL``) yourself: valgrind 3.19 read this machi
 misses there goes to the shared L3 or memory. (Four-KiB "lines", ``--D1=262144,64,4096
 --LL=8388608,16,4096``, model the TLBs instead: a 64-entry first level, a 2,048-entry second.)
 
-Usage: python benchmarks/bench_phases.py FOLDER_1X FOLDER_5X [--repeat 5] [--scales 1,5]
+Usage: python benchmarks/bench_phases.py [FOLDER_1X FOLDER_5X] [--repeat 5] [--scales 1,5]
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -48,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 RUN_DATE = "2026-11-20"
+HERE = Path(__file__).resolve().parent
 
 
 def counted(stop_after: str, recipe: str) -> None:
@@ -211,13 +216,37 @@ def main() -> None:
         counted(*args.stop_after)
         return
     scales = [float(s) for s in args.scales.split(",")]
+    written: Path | None = None
+    if not args.folders:
+        written = Path(tempfile.mkdtemp(prefix="coprod-phases-"))
+        for scale in scales:
+            folder = written / f"{scale:g}x"
+            folder.mkdir()
+            writer = [
+                sys.executable,
+                str(HERE / "bench_commands.py"),
+                "--write",
+                str(folder),
+                "--sizes",
+                f"{scale:g}",
+            ]
+            subprocess.run(writer, check=True)
+            args.folders.append(folder)
     if len(scales) != len(args.folders):
         parser.error("give one scale for each folder")
+    try:
+        measure(scales, args.folders, args.repeat)
+    finally:
+        if written is not None:
+            shutil.rmtree(written, ignore_errors=True)
+
+
+def measure(scales: list[float], folders: list[Path], repeat: int) -> None:
     report = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_phases.{os.getpid()}.json"
     found: dict[float, list[dict[str, dict[str, float]]]] = {s: [] for s in scales}
     print(f"load average at the start: {os.getloadavg()[0]:.2f}")
-    for _ in range(args.repeat):
-        for scale, folder in zip(scales, args.folders, strict=True):
+    for _ in range(repeat):
+        for scale, folder in zip(scales, folders, strict=True):
             subprocess.run(
                 [sys.executable, __file__, "--child", str(folder / "recipe.toml"), str(report)], check=True
             )
@@ -239,9 +268,7 @@ def main() -> None:
                 f" {medians[s] / medians[first]:.2f} |" if medians[first] > 0 else " |" for s in scales[1:]
             )
             print(f"| {phase} | {cells} |{shares}")
-    print(
-        f"(medians of {args.repeat} runs each, taking turns; load average at the end: {os.getloadavg()[0]:.2f})"
-    )
+    print(f"(medians of {repeat} runs each, taking turns; load average at the end: {os.getloadavg()[0]:.2f})")
 
 
 if __name__ == "__main__":
