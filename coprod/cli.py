@@ -310,7 +310,6 @@ def _run(loaded: LoadedRecipe, args: argparse.Namespace, output: Output, *, mode
             allow_shrink=getattr(args, "allow_shrink", False),
             progress=on_rows,
             full=getattr(args, "full", False),
-            keep=KEPT_TO_THE_END,
         )
     if KEPT_TO_THE_END is not None:
         KEPT_TO_THE_END.append(result)

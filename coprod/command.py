@@ -9,13 +9,9 @@ modules, classes and functions), so that no later collection walks it either.
 Ending: a run's result holds the whole dataset it checked (a few hundred thousand rows, people and
 flags at the benchmark's size); freeing it object by object when the command returns took about
 2% of a ``coprod check``, for memory the operating system takes back at once anyway. So the
-result is kept (:data:`coprod.cli.KEPT_TO_THE_END`), with the checks' large temporaries that the
-run would free on its way (``keep`` of :func:`coprod.sync.run`: the attendance index they share, a
-table per session of its voice-role people), and, once what was printed is flushed and logging
-shut down, the process ends with ``os._exit`` (as mypy ends its runs), unless a thread other than
-this one is still running (it is then left to end as usual). The mapping's tables are freed as
-soon as it is done, though: the checks reuse that memory, where keeping it made the process a
-third larger at 5x, each 4 KiB more a page fault.
+result is kept (:data:`coprod.cli.KEPT_TO_THE_END`) and, once what was printed is flushed and
+logging shut down, the process ends with ``os._exit`` (as mypy ends its runs), unless a thread
+other than this one is still running (it is then left to end as usual).
 
 An application that imports ``coprod.cli`` and calls its ``main`` gets neither: only this command
 does this.

@@ -218,15 +218,11 @@ def run(
     progress: ProgressFn | None = None,
     full: bool = False,
     mapper: DatasetMapper | None = None,
-    keep: list[object] | None = None,
 ) -> RunResult:
     """Run a recipe. ``mode="check"`` reads and checks only: no state, no write-back. ``full``: read
     every source whole, even one that could tell that nothing changed (``coprod sync --full``).
     ``mapper``: map with it (the webhook worker keeps it, to map later changes on top); such a run
-    always reads, to give the mapper the whole dataset. ``keep``: where to leave the checks' large
-    temporaries instead of freeing them when the run returns (their shared attendance index, their
-    flags before they were named), for a process that ends without freeing anything (the ``coprod``
-    command, :mod:`coprod.command`): freeing them object by object goes over memory left long before.
+    always reads, to give the mapper the whole dataset.
 
     Never raises for problems a person must fix: they come back as ``exit_code`` and ``messages``.
     """
@@ -256,25 +252,15 @@ def run(
             return result
         owned_state = True
     try:
-        steps = (
-            loaded,
-            result,
-            conns,
-            state,
-            mode,
-            today,
-            dry_run,
-            allow_shrink,
-            progress,
-            full,
-            mapper,
-            keep,
-        )
         if mode == "check" or dry_run or state is None:
-            return _run_steps(*steps)
+            return _run_steps(
+                loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper
+            )
         try:
             with state.lock(recipe.name, timeout=lock_timeout):
-                return _run_steps(*steps)
+                return _run_steps(
+                    loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper
+                )
         except RunLocked as exc:
             result.exit_code = ExitCode.LOCKED
             result.messages.append(str(exc))
@@ -303,7 +289,6 @@ def _run_steps(
     progress: ProgressFn | None,
     full: bool = False,
     mapper: DatasetMapper | None = None,
-    keep: list[object] | None = None,
 ) -> RunResult:
     recipe = loaded.recipe
     writing = mode == "sync" and not dry_run and state is not None
@@ -321,8 +306,6 @@ def _run_steps(
             return result
         reading = Reading(recipe, conns, progress)
         try:
-            # The mapper made here goes as soon as it has mapped: the checks reuse its memory (kept to
-            # the end instead, it made the process a third larger at 5x, a page fault per 4 KiB).
             mapped = (mapper or DatasetMapper(recipe)).map(reading.entities())
         except ConnectorError as exc:
             result.exit_code = exc.exit_code
@@ -343,9 +326,7 @@ def _run_steps(
                 )
                 return result
 
-        found = check_all(mapped.dataset, recipe.settings, today, keep)
-        if keep is not None:
-            keep.append(found)
+        found = check_all(mapped.dataset, recipe.settings, today)
         # The checks' flags come sorted: sorted again only with the mapping's among them.
         flags = sort_flags([*mapped.problems, *found.flags]) if mapped.problems else found.flags
         result.flags = with_about(flags, mapped.dataset)

@@ -77,24 +77,6 @@ def test_check_mode_writes_nothing_and_keeps_no_state(demo):
     assert not (demo / ".coprod").exists()
 
 
-def test_a_run_given_keep_leaves_the_checks_large_temporaries_there_and_finds_the_same(demo):
-    # The coprod command ends without freeing anything: the checks' shared attendance index and
-    # their flags are left in ``keep`` rather than freed one object at a time when the run returns
-    # (not the mapping's tables: the checks reuse that memory). Nothing the run finds may depend on it.
-    from coprod_core.checks import Checked
-    from coprod_core.checks.attendance import VoiceAttendance
-
-    loaded = load_recipe(demo, env={})
-    plain = run(loaded, mode="check", run_date=DAY)
-    kept: list[object] = []
-    result = run(loaded, mode="check", run_date=DAY, keep=kept)
-    assert [type(k) for k in kept] == [VoiceAttendance, Checked]
-    voice = kept[0]
-    assert isinstance(voice, VoiceAttendance) and voice.hours  # who attended each session, kept
-    assert result.flags == plain.flags and result.placements == plain.placements
-    assert result.counts == plain.counts
-
-
 def test_dry_run_reports_the_difference_without_writing(demo):
     result = run(load_recipe(demo, env={}), dry_run=True, run_date=DAY)
     assert result.diff is not None and result.diff.counts()["new"] > 0

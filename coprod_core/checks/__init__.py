@@ -45,18 +45,12 @@ class Checked:
     """Every project's representation profile (who took part, against the baseline), by project id."""
 
 
-def check_all(
-    dataset: Dataset, settings: CheckSettings, run_date: date, keep: list[object] | None = None
-) -> Checked:
+def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Checked:
     """Run every check once. The attendance register is read for voice-role people once and shared
     by the checks that need it (representation too); the consultation check's placements are kept
-    for the caller too. ``keep``: where to leave that shared index (a table per session of its
-    voice-role people: a million entries at five times the benchmark's size) instead of freeing it
-    on return, for a caller whose process ends without freeing anything."""
+    for the caller too."""
     with collector_paused():
         voice = VoiceAttendance.build(dataset, run_date, settings.voice_roles)
-    if keep is not None:
-        keep.append(voice)
     placements = consultation.assess_all(dataset, settings, run_date, voice)
     shared: dict[str, Callable[..., list[Flag]]] = {
         feedback.CHECK_ID: feedback.run,
