@@ -58,16 +58,10 @@ HERE = Path(__file__).resolve().parent
 def counted(stop_after: str, recipe: str) -> None:
     """One untimed `coprod check`, started as :mod:`coprod.command` starts it, ending the process
     (``os._exit``, as the command does) right after ``stop_after``: ``map``, ``checks`` or ``end``."""
-    import gc
+    from coprod.command import import_cli
 
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        import coprod.cli as cli
-    finally:
-        gc.freeze()
-        if collecting:
-            gc.enable()
+    import_cli()
+    import coprod.cli as cli  # imported above: this only names it
     import coprod.sync as sync
 
     check_all = sync.check_all
@@ -93,20 +87,14 @@ def counted(stop_after: str, recipe: str) -> None:
 
 def child(recipe: str, report: str) -> None:
     """One timed `coprod check` in this process; the phase times written to ``report`` as JSON."""
-    import gc
+    from coprod.command import import_cli
 
     spent: dict[str, float] = defaultdict(float)
     """Phase -> wall time; ``cpu``: phase -> CPU time of this process."""
     cpu: dict[str, float] = defaultdict(float)
     t0 = time.perf_counter()
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        import coprod.cli as cli
-    finally:
-        gc.freeze()
-        if collecting:
-            gc.enable()
+    import_cli()
+    import coprod.cli as cli  # imported above: this only names it
     import coprod.sync as sync
     import coprod_core.checks as checks
     from coprod_core.checks import consultation
