@@ -438,15 +438,11 @@ def test_coprod_worker_and_serve_with_a_database_that_cannot_be_reached_say_so_a
 
 
 def test_a_failed_sync_recheck_logs_why_in_the_words_coprod_sync_prints(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    demo: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Following recipes/deploy: "a backlog that keeps growing means re-checks are failing: see
     # journalctl -u coprod-worker", where the only line was "re-check ended with exit code 3".
-    monkeypatch.delenv("COPROD_STATE", raising=False)
-    recipe = tmp_path / "demo"
-    shutil.copytree(
-        ROOT / "recipes" / "demo", recipe, ignore=shutil.ignore_patterns(".coprod", "coprod-flags.csv")
-    )
+    recipe = demo
     (recipe / "data" / "people.csv").unlink()
     caplog.set_level("WARNING", logger="coprod.webhook_app")
 
@@ -465,17 +461,13 @@ def test_a_failed_sync_recheck_logs_why_in_the_words_coprod_sync_prints(
 
 
 def test_a_live_recheck_that_could_not_read_says_why_and_not_that_it_read_everything(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    demo: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Following the Google Sheets README step 7 on a machine without the internet, the worker's log
     # said "could not reach Google ..." and then "read everything (0 change(s) written)".
     from coprod.webhook_app.settings import live_recheck
 
-    monkeypatch.delenv("COPROD_STATE", raising=False)
-    recipe = tmp_path / "demo"
-    shutil.copytree(
-        ROOT / "recipes" / "demo", recipe, ignore=shutil.ignore_patterns(".coprod", "coprod-flags.csv")
-    )
+    recipe = demo
     people = recipe / "data" / "people.csv"
     kept = people.read_bytes()
     people.unlink()
