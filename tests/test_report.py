@@ -101,6 +101,20 @@ def test_easy_read_is_html_only_and_markdown_is_refused_with_a_sentence(demo, ca
     assert "Easy Read" in err and "HTML" in err and "Traceback" not in err
 
 
+def test_share_with_easy_read_is_refused_with_a_sentence_before_anything_is_read(
+    demo, tmp_path, capsys
+) -> None:
+    """Easy Read is always the version for sharing: asking for both is refused as --format md is
+    (exit 2, one sentence), not accepted silently as if --share changed something."""
+    (demo / "data" / "sessions.csv").unlink()  # read first, this would exit 3
+    out = tmp_path / "r.html"
+    assert main(["report", str(demo), "--share", "--easy-read", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "Easy Read" in captured.err and "--share" in captured.err and "always" in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert not out.exists()
+
+
 def test_an_invalid_recipe_exits_2_and_a_missing_export_exits_3(demo, tmp_path, capsys) -> None:
     (demo / "data" / "sessions.csv").unlink()
     assert main(["report", str(demo), "--out", str(tmp_path / "r.html")]) == 3

@@ -31,7 +31,16 @@ class ReportKind:
         return "easy_read" if self.easy_read else "share" if self.share else "staff"
 
     def problem(self) -> str | None:
-        """Why this combination cannot be made, in words, or None."""
+        """Why this combination cannot be made, in words, or None.
+
+        ``--share`` with ``--easy-read`` is refused too, not taken silently: Easy Read is always the
+        version for sharing, and a data officer who typed both should learn that ``--share`` changes
+        nothing there rather than wonder what it did (README's synopsis has them as alternatives)."""
+        if self.easy_read and self.share:
+            return (
+                "an Easy Read report is always the version for sharing (small numbers hidden, nobody "
+                "named), so --share adds nothing to it; leave out --share"
+            )
         if self.easy_read and self.format != "html":
             return (
                 "an Easy Read report needs its pictures beside each point, so it is made as HTML only; "
