@@ -240,6 +240,9 @@ class Session(_Mapped):
     """What was decided, in the project's words ("the budget"), for the flag message."""
     fed_back: datetime.date | None = None
     """When the people who gave input were told what was decided and how their input counted."""
+    length_unknown: bool = False
+    """Its hours cell held more than one session can take (flagged as a typo): ``hours`` is 0, and
+    no fee is worked out from its length until the cell is corrected."""
 
     def label(self) -> str:
         from coprod_core.text import day

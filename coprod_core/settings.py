@@ -59,6 +59,13 @@ class ValuesSettings(_Settings):
     """Days within which a project's co-production values should be reassessed, and again after."""
 
 
+class DataQualitySettings(_Settings):
+    max_session_hours: Decimal = Field(default=Decimal(24), gt=0)
+    """The most hours one session can take (its length, someone's hours at it, or their
+    preparation for it). More is taken for a typo (30 for 3.0, minutes typed as hours): flagged,
+    and not counted towards payment until it is corrected. Raise it for residential sessions."""
+
+
 class CheckSettings(_Settings):
     voice_roles: frozenset[Role] = frozenset({Role.LIVED_EXPERIENCE, Role.CARER})
     representation: RepresentationSettings = RepresentationSettings()
@@ -68,3 +75,4 @@ class CheckSettings(_Settings):
     support: SupportSettings = SupportSettings()
     recruitment: RecruitmentSettings = RecruitmentSettings()
     values: ValuesSettings = ValuesSettings()
+    data_quality: DataQualitySettings = DataQualitySettings()

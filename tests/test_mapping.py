@@ -872,3 +872,97 @@ def test_mapping_never_raises_on_garbage_and_counts_still_add_up(cells: list[dic
     for count in mapped.counts.values():
         assert count.read == count.used + count.rejected
     assert mapped.counts[Entity.PEOPLE].rejected <= len(mapped.problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hours beyond what one session can be
+
+
+def _owed_by_session(flags: list[Flag]) -> dict[tuple[str, str], str]:
+    """(person, session) -> the fee owed, from the payments flags (owed or overdue)."""
+    return {
+        (f.subject.id, line["session_id"]): line["owed"]
+        for f in flags
+        if f.check_id in ("payments.owed", "payments.overdue")
+        for line in f.evidence["sessions"]
+    }
+
+
+@pytest.mark.parametrize("blocks", [False, True], ids=["rows", "block"])
+def test_hours_beyond_one_session_are_flagged_naming_the_cell_and_not_counted_towards_payment(
+    blocks: bool,
+) -> None:
+    rows = basic_rows(
+        sessions=[session_row(1), session_row(2, Hours="300")],
+        attendance=[
+            attendance_row(1, "1", "S1", Hours="999999999"),
+            attendance_row(2, "2", "S1", Prep="30"),
+            attendance_row(3, "1", "S2"),
+            attendance_row(4, "2", "S2", Hours="1.5"),
+        ],
+    )
+    if blocks:
+        rows = {entity: [_block(entity, entity_rows)] for entity, entity_rows in rows.items() if entity_rows}
+    policy = {"currency": "GBP", "rates": {"co_design_workshop": 20}}
+    mapped = map_dataset(recipe(policy=policy), rows)
+
+    too_many = [p for p in mapped.problems if p.check_id == "data_quality.too_many_hours"]
+    assert len(too_many) == 3, [p.message for p in mapped.problems]
+    assert [p.check_id for p in mapped.problems] == ["data_quality.too_many_hours"] * 3
+    messages = {p.evidence["row"]: p.message for p in too_many}
+    attended = messages["attendance.csv row 2"]
+    assert attended.startswith(
+        "attendance.csv row 2, column 'Hours': '999999999' hours is more than one session"
+    )
+    assert "not counted towards payment until it is corrected" in attended
+    assert "more than 24 hours" in attended
+    assert "counts as the whole session" in attended
+    prep = messages["attendance.csv row 3"]
+    assert prep.startswith("attendance.csv row 3, column 'Prep': '30' hours is more than")
+    assert "not counted towards payment until it is corrected" in prep
+    session = messages["sessions.csv row 3"]
+    assert session.startswith("sessions.csv row 3, column 'Hours': '300' hours is more than")
+    assert "not counted towards payment until it is corrected" in session
+    assert {p.evidence["found"] for p in too_many} == {"999999999", "30", "300"}
+    assert all(p.evidence["most"] == "24" for p in too_many)
+
+    # Nothing rejected: the sessions and attendance are kept (who was there still counts).
+    assert mapped.counts[Entity.SESSIONS] == EntityCount(read=2, used=2, rejected=0)
+    assert mapped.counts[Entity.ATTENDANCE] == EntityCount(read=4, used=4, rejected=0)
+    sessions = mapped.dataset.sessions_by_id()
+    assert (sessions["S2"].hours, sessions["S2"].length_unknown) == (Decimal(0), True)
+    assert sessions["S1"].length_unknown is False
+    hours = {(a.person_id, a.session_id): (a.hours, a.prep_hours) for a in mapped.dataset.attendance}
+    assert hours[("1", "S1")] == (None, Decimal(0))
+    assert hours[("2", "S1")] == (None, Decimal(0))
+    assert hours[("2", "S2")] == (Decimal("1.5"), Decimal(0))
+
+    # The payments owed: the whole 2-hour session at £20 an hour, never the absurd hours; nothing
+    # for a session of unknown length unless the attendance gives its own hours.
+    flags = run_checks(mapped.dataset, CheckSettings(), date(2026, 6, 1))
+    assert _owed_by_session(flags) == {("1", "S1"): "40.00", ("2", "S1"): "40.00", ("2", "S2"): "30.00"}
+
+
+def test_the_most_hours_for_one_session_is_a_setting_of_the_recipe() -> None:
+    rows = basic_rows(
+        sessions=[session_row(1, Hours="30")], attendance=[attendance_row(1, "1", "S1", Hours="30")]
+    )
+    residential = map_dataset(recipe(settings={"data_quality": {"max_session_hours": 48}}), rows)
+    assert residential.problems == []
+    assert residential.dataset.sessions[0].hours == Decimal(30)
+    strict = map_dataset(recipe(settings={"data_quality": {"max_session_hours": 8}}), basic_rows())
+    assert strict.problems == []
+    flagged = map_dataset(recipe(settings={"data_quality": {"max_session_hours": 8}}), rows)
+    assert len(flagged.problems) == 2
+    assert all("more than 8 hours" in p.message for p in flagged.problems)
+    assert all("[settings.data_quality] max_session_hours" in p.message for p in flagged.problems)
+
+
+def _block(entity: Entity, rows: list[Row]) -> Any:
+    from coprod_core.rows import RowBlock
+
+    header = list(rows[0].values)
+    source = rows[0].ref.rsplit(" row ", 1)[0]
+    return RowBlock(
+        source, header, [[r.values[h] for h in header] for r in rows], [int(r.key or 0) for r in rows]
+    )

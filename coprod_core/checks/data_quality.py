@@ -34,6 +34,21 @@ RULES: dict[str, Rule] = {
         action="""Fix the cell, or add the value to the recipe's values map for the field (for example
         "Service user" = "lived_experience").""",
     ),
+    "too_many_hours": declare(
+        "data_quality.too_many_hours",
+        "Hours too many for one session",
+        Severity.WARNING,
+        what="""A number of hours (a session's length, someone's hours at it, or their preparation for
+        it) is more than one session can take (default more than 24: [settings.data_quality]
+        max_session_hours). It is not counted towards payment until it is corrected: an attendance
+        counts as the whole session, without that preparation; a session is kept with its length
+        unknown, and no fee is worked out from it.""",
+        why="""A typo in hours (30 for 3.0, minutes typed as hours) would make the charity owe
+        someone thousands: a payment owed that is not owed hides the ones that are.""",
+        source=_SOURCE,
+        action="""Fix the cell (write minutes as 90 min); for residential sessions longer than a day,
+        raise max_session_hours in the recipe's [settings.data_quality].""",
+    ),
     "missing_value": declare(
         "data_quality.missing_value",
         "Value missing",

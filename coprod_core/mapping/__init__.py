@@ -116,7 +116,8 @@ class DatasetMapper:
                     counts[entity] = EntityCount(read=got, rejected=got)
             return None
         kept = {"roles": _role_unknown_words(recipe)} if entity is Entity.PEOPLE else None
-        made = FieldReader(entity, spec, self.problems, self.ids, kept)
+        most_hours = recipe.settings.data_quality.max_session_hours
+        made = FieldReader(entity, spec, self.problems, self.ids, kept, most_hours)
         counts[entity] = made.count
         return made
 

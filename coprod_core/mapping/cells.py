@@ -38,6 +38,15 @@ class Bad(Exception):
         self.expected = expected
 
 
+class TooManyHours(Bad):
+    """Hours read, but more than one session can take (``most``): a typo, not a value to use."""
+
+    def __init__(self, found: Decimal, most: Decimal) -> None:
+        super().__init__(f"at most {plain(most)} hours for one session")
+        self.found = found
+        self.most = most
+
+
 key = category_key
 """Case-, space- and hyphen-insensitive key: 'Co-design  Workshop' -> 'co_design_workshop'. The same
 function keys baseline categories, so a mapped answer and the baseline always meet."""
@@ -255,6 +264,19 @@ def _hours(raw: Any) -> Decimal:
     return value
 
 
+def _hours_up_to(most: Decimal) -> Callable[[Any], Decimal]:
+    """:func:`_hours`, refusing more than ``most`` (:class:`TooManyHours`). The mapping reads each
+    distinct cell text once, so this is one comparison per distinct text, not per row."""
+
+    def parse(raw: Any) -> Decimal:
+        value = _hours(raw)
+        if value > most:
+            raise TooManyHours(value, most)
+        return value
+
+    return parse
+
+
 _TRUE = frozenset({"yes", "y", "true", "t", "1", "x", "ticked", "tick", "checked", "on", "✓", "✔", "☑"})
 _FALSE = frozenset({"no", "n", "false", "f", "0", "unticked", "unchecked", "off", "☐"})
 
@@ -307,8 +329,11 @@ def _enum_parser(enum: type[StrEnum]) -> Callable[[Any], StrEnum]:
     return parse
 
 
-def parser_for(kind: str, detail: Any, day_first: bool) -> Callable[[Any], Any]:
-    """The parser for a canonical field's kind (``recipe.CANONICAL_FIELDS``); ``detail`` is its enum."""
+def parser_for(
+    kind: str, detail: Any, day_first: bool, most_hours: Decimal | None = None
+) -> Callable[[Any], Any]:
+    """The parser for a canonical field's kind (``recipe.CANONICAL_FIELDS``); ``detail`` is its enum;
+    ``most_hours``: the most hours one session can take (none: any number of hours)."""
     if kind == "text":
         return as_text
     if kind in ("enum", "multi") and detail is not None:
@@ -320,7 +345,7 @@ def parser_for(kind: str, detail: Any, day_first: bool) -> Callable[[Any], Any]:
     if kind == "plan_date":
         return _plan_date_parser(day_first)
     if kind == "hours":
-        return _hours
+        return _hours if most_hours is None else _hours_up_to(most_hours)
     if kind == "money":
         return _money
     if kind == "money+":

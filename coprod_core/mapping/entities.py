@@ -19,7 +19,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from coprod_core.mapping.cells import as_text, shown
 from coprod_core.mapping.demographics import dimensions
-from coprod_core.mapping.fields import FieldReader
+from coprod_core.mapping.fields import LENGTH_UNKNOWN, FieldReader
 from coprod_core.mapping.problems import where
 from coprod_core.mapping.references import NearIds, Refs
 from coprod_core.model import (
@@ -429,6 +429,7 @@ class SessionRecords(Records[Session]):
             f.get("decision_taken", False),
             f.get("decision"),
             f.get("fed_back"),
+            LENGTH_UNKNOWN in f,
         )
 
     def bulk(self, block: RowBlock, first: FirstUse, out: list[Session], one: Callable[[Row], bool]) -> int:
@@ -479,6 +480,7 @@ def _session(
     decision_taken: bool,
     decision: str | None,
     fed_back: date | None,
+    length_unknown: bool = False,
 ) -> Session:
     """A session as a row or a block's columns read them (the mapping has checked every value)."""
     return Session.model_construct(
@@ -492,6 +494,7 @@ def _session(
         decision_taken=decision_taken,
         decision=decision,
         fed_back=fed_back,
+        length_unknown=length_unknown,
     )
 
 

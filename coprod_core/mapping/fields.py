@@ -13,13 +13,15 @@ import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from coprod_core.mapping.cells import Bad, as_text, is_empty, key, parser_for, shown
+from coprod_core.mapping.cells import Bad, TooManyHours, as_text, is_empty, key, parser_for, shown
 from coprod_core.mapping.problems import Problems, where
 from coprod_core.recipe import CANONICAL_FIELDS, Entity, EntitySpec
 from coprod_core.rows import Row, RowBlock
+from coprod_core.text import plain
 
 
 @dataclass
@@ -46,6 +48,9 @@ _REQUIRED: dict[Entity, frozenset[str]] = {
     entity: frozenset(name for name, f in fields.items() if f.required)
     for entity, fields in CANONICAL_FIELDS.items()
 }
+
+_NO_HOURS = Decimal(0)
+
 
 CACHED_TEXTS = 100_000
 """Distinct cell texts remembered per field; past this (a column of unique ids) cells are read
@@ -97,12 +102,31 @@ SHARED_IDS = frozenset(NAMES.values())
 """The entities whose ids another entity's rows refer to (nothing refers to a payment)."""
 
 
+LENGTH_UNKNOWN = "length_unknown"
+"""Set in a row's fields when a required number of hours (a session's) was more than one session
+can take: the row is kept with 0 hours, and its record says its length is unknown."""
+
+_TOO_MANY_MEANWHILE = {
+    "hours": "meanwhile the attendance counts as the whole session, as when the cell is empty.",
+    "prep_hours": "meanwhile the attendance counts without preparation.",
+}
+"""What becomes of a row of an optional number of hours that was more than one session can take."""
+_TOO_MANY_SESSION = (
+    "meanwhile the session is kept with its length unknown (who attended it and what it decided still "
+    "count), and no fee is worked out for anyone at it whose attendance gives no hours of its own."
+)
+
+
 def field_rules(
-    entity: Entity, spec: EntitySpec, kept_unknown: Mapping[str, str], ids: Mapping[Entity, dict[str, str]]
+    entity: Entity,
+    spec: EntitySpec,
+    kept_unknown: Mapping[str, str],
+    ids: Mapping[Entity, dict[str, str]],
+    most_hours: Decimal | None = None,
 ) -> list[FieldRule]:
     """The rules for the fields the recipe maps (by column or default), in canonical order.
     ``ids``: the ids read so far of each entity that others refer to, shared by the fields that
-    hold them (see :attr:`FieldRule.ids`)."""
+    hold them (see :attr:`FieldRule.ids`). ``most_hours``: the most hours one session can take."""
     rules: list[FieldRule] = []
     types = TYPES[entity]
     for name in types:
@@ -111,7 +135,7 @@ def field_rules(
         if column is None and default is None:
             continue
         kind, detail = types[name]
-        base = parser_for(kind, detail, spec.day_first)
+        base = parser_for(kind, detail, spec.day_first, most_hours)
         value_map = {key(k): v for k, v in spec.values.get(name, {}).items()}
         multi = kind == "multi"
         if multi:
@@ -221,10 +245,11 @@ class FieldReader:
         problems: Problems,
         ids: Mapping[Entity, dict[str, str]],
         kept_unknown: Mapping[str, str] | None = None,
+        most_hours: Decimal | None = None,
     ) -> None:
         self.entity = entity
         self.spec = spec
-        self.rules = field_rules(entity, spec, kept_unknown or {}, ids)
+        self.rules = field_rules(entity, spec, kept_unknown or {}, ids, most_hours)
         self.steps = [_Step(r.column, r.texts, r.field, r) for r in self.rules]
         """What :meth:`fields` reads each rule by, unpacked in its loop."""
         self.problems = problems
@@ -388,6 +413,12 @@ class FieldReader:
             return True
         try:
             value = rule.parse(raw)
+        except TooManyHours as many:
+            self._too_many(row, rule, column, raw, many)
+            if rule.required:
+                out[rule.field] = _NO_HOURS
+                out[LENGTH_UNKNOWN] = True
+            return True
         except Bad as bad:
             self._bad(row, rule, column, raw, bad.expected)
             return not rule.required or rule.kept_unknown is not None
@@ -462,6 +493,30 @@ class FieldReader:
             message=f"{at}: {found} {'are' if len(quoted) > 1 else 'is'} not understood; "
             f"expected {expected}. {consequence} {self._fix(rule, quoted[0])}",
             evidence={"found": quoted if items else quoted[0], "expected": expected},
+        )
+
+    def _too_many(self, row: Row, rule: FieldRule, column: str | None, raw: Any, many: TooManyHours) -> None:
+        """Flag a number of hours more than one session can take (a typo: 30 for 3.0, minutes typed
+        as hours), which is not counted towards payment."""
+        at = where(row, column, self.entity, rule.field)
+        found, most = shown(raw), str(plain(many.most))
+        said = (
+            f"'{found}' hours"
+            if found == str(plain(many.found))
+            else f"'{found}' ({str(plain(many.found))} hours)"
+        )
+        meanwhile = _TOO_MANY_SESSION if rule.required else _TOO_MANY_MEANWHILE.get(rule.field, "")
+        self.problems.add(
+            "too_many_hours",
+            self.entity,
+            row,
+            column=column,
+            field_name=rule.field,
+            message=f"{at}: {said} is more than one session can take: more than {most} hours, the most "
+            f"[settings.data_quality] max_session_hours allows. It is not counted towards "
+            f"payment until it is corrected: {meanwhile} Fix the cell: was 3.0 typed as 30, or minutes "
+            f"typed as hours (write 90 min)?",
+            evidence={"found": found, "most": most},
         )
 
     def _missing(self, row: Row, rule: FieldRule) -> None:

@@ -156,7 +156,9 @@ class Held(NamedTuple):
     unrated: bool
     """In the policy's time, of a kind the policy has no rate for."""
     kind: str
-    hours: Decimal
+    hours: Decimal | None
+    """Its length; None when the length given was more than one session can take (flagged by the
+    mapping): no fee is worked out from it until it is corrected."""
     fees: dict[Any, Due | None]
     """The fee due for attending it, by the row's preparation (whole session) or its hours and
     preparation, as found so far (None: nothing due)."""
@@ -293,7 +295,8 @@ def scan_attendance(
         rate = policy.rates.get(s.kind) if in_window else None
         unrated = in_window and s.kind not in policy.rates
         project_id = project_ids.setdefault(s.project_id, s.project_id)
-        info[s.id] = Held(order, project_id, rate, unrated, s.kind.value, s.hours, {})
+        length = None if s.length_unknown else s.hours
+        info[s.id] = Held(order, project_id, rate, unrated, s.kind.value, length, {})
         ranked.append((s, SessionFacts(s.date.isoformat(), s.kind.value, (run_date - s.date).days)))
     eligible = {pid for pid, p in people.items() if fee_eligible(p, policy)}
     voice_willing = {
@@ -307,10 +310,12 @@ def scan_attendance(
     expenses = policy.expenses_reimbursed
     fees: dict[tuple[str, Decimal, Decimal], Due | None] = {}
 
-    def fee(session: Held, worked: Decimal, prep: Decimal) -> Due | None:
-        """The fee for ``worked`` hours and ``prep`` at a session of this kind (None: nothing due).
-        Everything here depends only on the kind's rate and the values of the hours, not on how
-        they are written (2 or 2.0): evidence and messages normalise them."""
+    def fee(session: Held, worked: Decimal | None, prep: Decimal) -> Due | None:
+        """The fee for ``worked`` hours and ``prep`` at a session of this kind (None: nothing due,
+        or ``worked`` unknown). Everything here depends only on the kind's rate and the values of
+        the hours, not on how they are written (2 or 2.0): evidence and messages normalise them."""
+        if worked is None:
+            return None
         key = (session.kind, worked, prep)
         due = fees.get(key, _MISSING)
         if due is _MISSING:
