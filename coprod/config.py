@@ -131,6 +131,28 @@ def dotenv_values(path: Path) -> dict[str, str | None]:
     return read(stream=io.StringIO(text))
 
 
+def is_dotenv(path: Path) -> bool:
+    """Whether there is a ``.env`` file to read at ``path``: False when nothing is there at all.
+
+    Something there that is not a plain file (a folder, a link to a file that is not there, a pipe)
+    is refused, naming the path and never what it holds: passed over, the variables staff put "in
+    .env" were said to be not set, or a command ran without them (the webhook app on another state
+    store) without a word. A pipe is not read, which would wait for a writer for ever."""
+    if path.is_file():
+        return True
+    if path.is_dir():
+        what = "a folder, not a file: coprod reads its variables from a file named .env"
+    elif path.is_symlink():
+        what = "a link to a file that is not there"
+    elif path.exists():
+        what = "not a plain file (a pipe, a socket or a device)"
+    else:
+        return False
+    raise EnvFileInvalid(
+        [RecipeProblem(file=str(path), section="", message=f"{what}; make it a file of NAME=value lines")]
+    )
+
+
 def load_env(recipe_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment, completed by ``.env`` beside the recipe and in the working folder.
 
@@ -138,7 +160,7 @@ def load_env(recipe_dir: Path, env: Mapping[str, str] | None = None) -> dict[str
     """
     merged: dict[str, str] = {}
     for candidate in (Path.cwd() / ".env", recipe_dir / ".env"):
-        if candidate.is_file():
+        if is_dotenv(candidate):
             merged.update({k: v for k, v in dotenv_values(candidate).items() if v is not None})
     merged.update(os.environ if env is None else env)
     return merged
@@ -152,7 +174,7 @@ def allowed_data_dirs(recipe_dir: Path, env: Mapping[str, str] | None = None) ->
     """
     values: dict[str, str | None] = {}
     here = Path.cwd() / ".env"
-    if here.is_file() and here.resolve() != (recipe_dir / ".env").resolve():
+    if is_dotenv(here) and here.resolve() != (recipe_dir / ".env").resolve():
         values.update(dotenv_values(here))
     values.update(os.environ if env is None else env)
     text = values.get(DATA_DIRS_VARIABLE) or ""

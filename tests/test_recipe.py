@@ -1,5 +1,6 @@
 """Recipes are validated before anything runs, and every problem names where it is."""
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -142,6 +143,54 @@ def test_a_dotenv_line_that_cannot_be_read_is_named_by_file_and_line_without_its
     out = capsys.readouterr().out
     assert f".env: line {lines[0]}: {message}" in out
     assert "s3cr3t" not in out
+
+
+def _dotenv_folder(path: Path) -> None:
+    path.mkdir()
+    (path / "KOBO_TOKEN").write_text("s3cr3t-inside\n")
+
+
+def _dotenv_dangling_link(path: Path) -> None:
+    path.symlink_to(path.parent / "env-file-that-was-moved")
+
+
+def _dotenv_pipe(path: Path) -> None:
+    os.mkfifo(path)  # reading it would wait for a writer for ever
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (_dotenv_folder, "a folder, not a file"),
+        (_dotenv_dangling_link, "a link to a file that is not there"),
+        (_dotenv_pipe, "not a plain file"),
+    ],
+    ids=["folder", "dangling-link", "pipe"],
+)
+@pytest.mark.parametrize("where", ["beside-the-recipe", "working-folder"])
+def test_a_dotenv_that_is_not_a_readable_file_is_refused_naming_its_path_never_its_contents(
+    tmp_path, monkeypatch, capsys, make, what, where
+):
+    """A .env that is a folder (or a link to nothing, or a pipe) was passed over without a word: the
+    variables staff put "in .env" were then said to be not set, or the run went on without them.
+    It is refused as a .env that cannot be read is (exit 2, configuration), naming the path."""
+    recipe_dir, work = tmp_path / "recipe", tmp_path / "work"
+    recipe_dir.mkdir()
+    work.mkdir()
+    (recipe_dir / "recipe.toml").write_text(DEMO.read_text())
+    dotenv = (recipe_dir if where == "beside-the-recipe" else work) / ".env"
+    make(dotenv)
+    monkeypatch.chdir(work)
+    with pytest.raises(RecipeInvalid) as error:
+        load_recipe(recipe_dir, env={})
+    assert [(p.file, p.section) for p in error.value.problems] == [(str(dotenv), "")]
+    assert what in error.value.problems[0].message
+    for command in ("validate", "check"):
+        assert main([command, str(recipe_dir)]) == 2
+        captured = capsys.readouterr()
+        shown = captured.out + captured.err
+        assert f"{dotenv}: {what}" in shown
+        assert "s3cr3t" not in shown and "KOBO_TOKEN" not in shown and "Traceback" not in shown
 
 
 def test_baseline_counts_and_shares_are_exclusive():

@@ -534,6 +534,26 @@ def test_settings_from_a_working_folder_dotenv_that_cannot_be_read_are_refused_b
     assert ".env: line 2: not UTF-8 text" in str(error.value) and "s3cr3t" not in str(error.value)
 
 
+def test_settings_from_a_working_folder_dotenv_that_is_a_folder_are_refused_naming_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """COPROD_STATE or COPROD_RECIPES put "in .env" must not be passed over because .env is a folder:
+    the app would then run on the defaults (another state store) without a word."""
+    from coprod.webhook_app.settings import SettingsError, WebhookSettings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").mkdir()
+    (tmp_path / ".env" / "COPROD_STATE").write_text("postgresql://coprod:s3cr3t@db/coprod\n")
+    for settings in (
+        lambda: WebhookSettings.from_env({}),
+        lambda: WebhookSettings.from_mapping({"recipes": [], "env": {}}),  # COPROD_STATE looked up there
+    ):
+        with pytest.raises(SettingsError) as error:
+            settings()
+        assert f"{tmp_path / '.env'}: a folder, not a file" in str(error.value)
+        assert "s3cr3t" not in str(error.value)
+
+
 def test_kobo_deliveries_use_the_secret_and_header_the_kobotoolbox_source_installed(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path / "r")
     text = recipe.read_text().replace(

@@ -206,10 +206,14 @@ class WebhookSettings:
             )
         hooks = load_hooks(recipes, env)
         state = options.pop("state_path", None)
+        from coprod.config import RecipeInvalid
+
         try:
             where = parse_location(str(state)) if state else default_state_location(hooks, env)
         except StateLocationInvalid as exc:
             raise SettingsError(f"COPROD_STATE: {exc}") from None
+        except RecipeInvalid as exc:  # the working folder's .env, read for COPROD_STATE: by path or line
+            raise SettingsError("; ".join(map(str, exc.problems))) from None
         state_file: Path | str = where.path if where.path is not None else str(where.url)
         unknown = set(options) - {f for f in cls.__dataclass_fields__ if f not in ("recipes", "state_path")}
         if unknown:
