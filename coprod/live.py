@@ -14,6 +14,10 @@ own (a CiviCRM group membership; a Sheets notice when rows moved or a header cha
 change cannot be mapped alone (``NeedsWholeRead``). A worker running apart from the app has no
 KoboToolbox body: it asks each form what changed instead. A new day re-checks everything held (the
 checks judge the date) without reading. Nothing held is ever written to disk.
+
+A worker process holds at most ``COPROD_WORKER_HOLD`` recipes (:func:`held`; default :data:`HOLD`):
+one more drops the least recently re-checked (its connectors closed, its dataset freed), never one
+being re-checked, and that recipe's next delivery reads everything, as after a restart.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import Connector, ConnectorError, Delivery
@@ -48,6 +54,9 @@ class Outcome:
     whole: bool
     written: int = 0
     messages: list[str] = field(default_factory=list)
+    why: str = ""
+    """Why everything was read, when the worker's log should say (a recipe dropped to stay within
+    ``COPROD_WORKER_HOLD``)."""
 
 
 class LiveRecipe:
@@ -64,6 +73,10 @@ class LiveRecipe:
         """The run that saved the flags as this worker last saw them (``sync.GENERATION``)."""
         self.known: dict[str, KnownFlag] = {}
         """The state store's flags as this worker saved them (no other run has saved since)."""
+        self.users = 0
+        """Re-checks using it now (``held``): one in use is never closed under them."""
+        self.dropped_earlier = False
+        """This process held the recipe before and dropped it to stay within its bound (``held``)."""
 
     def close(self) -> None:
         for c in (self.connectors or {}).values():
@@ -131,6 +144,9 @@ class LiveRecipe:
                 return Outcome(exc.exit_code, whole=True, messages=[str(exc)])
         for connector in self.connectors.values():
             connector.keep_for_rechecks()
+        why = ""
+        if self.dropped_earlier:
+            why = "it was dropped from memory earlier, to stay within COPROD_WORKER_HOLD"
         live = LiveDataset(self.loaded.recipe)
         result = run(self.loaded, run_date=today, state=store, connectors=self.connectors, mapper=live,
                      lock_timeout=LOCK_TIMEOUT)  # fmt: skip
@@ -140,9 +156,9 @@ class LiveRecipe:
             self.run_date = today
             self.generation = store.get_meta(self.loaded.recipe.name, GENERATION)
             self.known = store.known_flags(self.loaded.recipe.name)
-        return Outcome(
-            int(result.exit_code), whole=True, written=len(result.write.written), messages=result.messages
-        )
+            self.dropped_earlier = False
+        return Outcome(int(result.exit_code), whole=True, written=len(result.write.written),
+                       messages=result.messages, why=why)  # fmt: skip
 
     def _staff_statuses(self) -> StaffStatuses:
         """What staff answered in the tools, as far as the re-check's reads brought it (the Sheets
@@ -218,30 +234,112 @@ class LiveRecipe:
             store.finish_run(run_id, int(result.exit_code), result.summary())
 
 
+HOLD = 4
+"""How many recipes a worker process holds unless ``COPROD_WORKER_HOLD`` says otherwise (see
+``WebhookSettings.worker_hold`` for why a count and not a memory budget). A charity's few recipes
+all stay held; a worker serving a council's hundreds holds the 4 it re-checked last: about 1.2 GiB
+resident where every one is the size of the 1x benchmark (10,000 people, 200,000 attendances;
+``benchmarks/bench_hold.py``: about 300 MiB each, 25 MiB at a tenth of that)."""
+
 _HELD: dict[tuple[int, Path], LiveRecipe] = {}
+"""(process, recipe file) -> the recipe held, the least recently re-checked first."""
 _HELD_LOCK = threading.Lock()
+_DROPPED: set[tuple[int, Path]] = set()
+"""Recipes dropped to stay within the bound: the next re-check says why it reads everything."""
+_limit = HOLD
 
 
-def held(loaded: LoadedRecipe) -> LiveRecipe:
-    """The recipe as this process holds it (one per process and recipe file; made on first use, and
-    again when the recipe or its environment changed, e.g. a token replaced in ``.env``)."""
-    key = (os.getpid(), loaded.path.resolve())
+def hold_at_most(limit: int) -> None:
+    """Hold at most ``limit`` recipes in this process (the worker sets it from its settings; 0 keeps
+    none between re-checks). Recipes over it are dropped at once, unless being re-checked."""
+    global _limit
     with _HELD_LOCK:
-        live = _HELD.get(key)
+        _limit = limit
+        dropped = _over_the_bound()
+    _drop(dropped)
+
+
+@contextmanager
+def held(loaded: LoadedRecipe) -> Iterator[LiveRecipe]:
+    """The recipe as this process holds it, for one re-check (one per process and recipe file;
+    made on first use, and again when the recipe or its environment changed, e.g. a token replaced
+    in ``.env``).
+
+    While the block runs the recipe is in use: it is never dropped or closed under its re-check
+    (another thread making room, the recipe changed, the worker stopping); what was let go while in
+    use is closed when the block ends. Entering the block makes it the most recently re-checked; if
+    that puts the process over its bound, the least recently re-checked recipe not in use is
+    dropped (its connectors closed, its dataset freed) before this one reads anything."""
+    key = (os.getpid(), loaded.path.resolve())
+    retired: list[LiveRecipe] = []
+    with _HELD_LOCK:
+        live = _HELD.pop(key, None)
         if live is None or live.loaded.recipe != loaded.recipe or live.loaded.env != loaded.env:
-            if live is not None:
-                live.close()
-            live = _HELD[key] = LiveRecipe(loaded)
-        return live
+            if live is not None and not live.users:
+                retired.append(live)  # one in use is closed by its own re-check's end
+            live = LiveRecipe(loaded)
+            live.dropped_earlier = key in _DROPPED
+            _DROPPED.discard(key)
+        _HELD[key] = live  # the most recently re-checked last
+        live.users += 1
+        dropped = _over_the_bound()
+    for old in retired:
+        old.close()
+    _drop(dropped)
+    try:
+        yield live
+    finally:
+        with _HELD_LOCK:
+            live.users -= 1
+            let_go = not live.users and _HELD.get(key) is not live
+            dropped = _over_the_bound()
+        if let_go:
+            live.close()
+        _drop(dropped)
+
+
+class _Dropped(NamedTuple):
+    name: str
+    live: LiveRecipe
+
+
+def _over_the_bound() -> list[_Dropped]:
+    """Take out of ``_HELD`` the least recently re-checked recipes not in use until this process
+    holds no more than its bound (call with ``_HELD_LOCK`` held; close them after releasing it)."""
+    mine = [key for key in _HELD if key[0] == os.getpid()]
+    out: list[_Dropped] = []
+    for key in mine:
+        if len(mine) - len(out) <= _limit:
+            break
+        live = _HELD[key]
+        if live.users:
+            continue
+        del _HELD[key]
+        _DROPPED.add(key)
+        out.append(_Dropped(live.loaded.recipe.name, live))
+    return out
+
+
+def _drop(dropped: list[_Dropped]) -> None:
+    for d in dropped:
+        log.info(
+            "recipe %s: dropped from memory (this worker holds at most %d recipe(s), COPROD_WORKER_HOLD); "
+            "its next re-check reads everything", d.name, _limit,
+        )  # fmt: skip
+        d.live.close()
 
 
 def forget_all() -> None:
-    """Drop what this process holds (when its worker stops): a restarted worker reads afresh."""
+    """Drop what this process holds (when its worker stops): a restarted worker reads afresh. A
+    recipe still being re-checked is closed when its re-check ends."""
     with _HELD_LOCK:
-        for key, live in list(_HELD.items()):
-            if key[0] == os.getpid():
-                live.close()
-                del _HELD[key]
+        mine = [(key, live) for key, live in _HELD.items() if key[0] == os.getpid()]
+        for key, _ in mine:
+            del _HELD[key]
+            _DROPPED.discard(key)
+        unused = [live for _, live in mine if not live.users]
+    for live in unused:
+        live.close()
 
 
-__all__ = ["LiveRecipe", "Outcome", "forget_all", "held"]
+__all__ = ["HOLD", "LiveRecipe", "Outcome", "forget_all", "held", "hold_at_most"]

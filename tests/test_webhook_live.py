@@ -4,22 +4,27 @@ A KoboToolbox delivery is the whole submission (nothing is read); a CiviCRM noti
 (one read); a Google Sheets notice names one row (``test_webhook_live_sheets.py``); without the body (a worker running apart) the form is asked what changed. After each
 re-check the flags the state store holds are those a whole check of the same data raises, and only
 the difference was written back. Another run saving flags (the nightly sync) makes the next
-re-check read everything again.
+re-check read everything again. A worker holds at most ``COPROD_WORKER_HOLD`` recipes: the least
+recently re-checked is dropped (never one being re-checked) and read whole at its next delivery.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import re
+import shutil
 import sqlite3
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pytest
 import responses
 
 from coprod.config import LoadedRecipe
@@ -327,15 +332,240 @@ def test_a_civicrm_contact_back_from_the_trash_makes_the_recheck_read_everything
 
 
 def test_a_token_replaced_in_env_gives_the_recipe_fresh_connectors() -> None:
-    import dataclasses
-
     from coprod.live import forget_all, held
 
     lr = sync_recipe("live-kobo")
     try:
-        first = held(lr)
-        assert held(dataclasses.replace(lr)) is first
-        renewed = held(dataclasses.replace(lr, env={**lr.env, "KOBO_TOKEN": "a new token"}))
-        assert renewed is not first and first.connectors is None and first.live is None
+        with held(lr) as first:
+            pass
+        with held(dataclasses.replace(lr)) as same:
+            assert same is first
+        with held(dataclasses.replace(lr, env={**lr.env, "KOBO_TOKEN": "a new token"})) as renewed:
+            assert renewed is not first and first.connectors is None and first.live is None
     finally:
         forget_all()
+
+
+# a bounded worker --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bound() -> Iterator[Callable[[int], None]]:
+    """``bound(n)``: this process holds at most n recipes. Before and after, nothing is held (other
+    tests' recipes would count) and the bound is the default again."""
+    from coprod.live import HOLD, forget_all, hold_at_most
+
+    forget_all()
+    yield hold_at_most
+    forget_all()
+    hold_at_most(HOLD)
+
+
+class Panel(NamedTuple):
+    """One of several recipes over the same KoboToolbox, each with its own file and state store."""
+
+    lr: LoadedRecipe
+    state: StateStore
+
+
+def panels(tmp_path: Path, *names: str) -> dict[str, Panel]:
+    return {
+        name: Panel(
+            dataclasses.replace(sync_recipe(name), path=tmp_path / name / "recipe.toml"),
+            StateStore.open(":memory:"),
+        )  # fmt: skip
+        for name in names
+    }
+
+
+def recheck(panel: Panel, *deliveries: Delivery) -> tuple[LiveRecipe, Outcome]:
+    """A re-check as the worker runs one (``LiveRecheck``): the recipe held for its duration."""
+    from coprod.live import held
+
+    with held(panel.lr) as live:
+        return live, live.recheck(panel.state, deliveries, DAY)
+
+
+@pytest.fixture
+def closed(monkeypatch: pytest.MonkeyPatch) -> list[KoboConnector]:
+    """The KoboToolbox connectors closed, in order."""
+    out: list[KoboConnector] = []
+    real = KoboConnector.close
+
+    def close(self: KoboConnector) -> None:
+        out.append(self)
+        real(self)
+
+    monkeypatch.setattr(KoboConnector, "close", close)
+    return out
+
+
+def test_a_worker_bounded_to_two_drops_the_least_recently_rechecked_and_reads_it_whole_next_time(
+    tmp_path: Path,
+    bound: Callable[[int], None],
+    closed: list[KoboConnector],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from coprod.live import held
+
+    bound(2)
+    caplog.set_level("INFO", logger="coprod.live")
+    p = panels(tmp_path, "panel-a", "panel-b", "panel-c")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake, people=5)
+        first: dict[str, LiveRecipe] = {}
+        for name in p:
+            n = len(rsps.calls)
+            first[name], out = recheck(p[name])
+            assert out.whole and out.exit_code == 0
+        whole_read = gets(rsps, n)  # panel-c's first re-check: a whole read
+        a, b, c = first.values()
+        assert a.connectors is None and a.live is None, "panel-a, re-checked least recently, was dropped"
+        assert [k.context.recipe.name for k in closed] == ["panel-a"]
+        assert b.live is not None and c.live is not None and b.connectors and c.connectors
+        dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+        assert dropped == [
+            "recipe panel-a: dropped from memory (this worker holds at most 2 recipe(s), COPROD_WORKER_HOLD); "
+            "its next re-check reads everything"
+        ]
+        before = open_flags(p["panel-a"].state, "panel-a")
+
+        sub = new_session(11, "P4", "P5")  # P4 and P5 attend for the first time: owed
+        fake.submit(SESSION_FORM, sub)
+        delivery = Delivery("kobotoolbox", "submission 11", sub)
+        n = len(rsps.calls)
+        again, out = recheck(p["panel-b"], delivery)  # held: the delivery is taken without a read
+        assert again is b and not out.whole and out.exit_code == 0 and gets(rsps, n) == []
+
+        n = len(rsps.calls)
+        again, out = recheck(p["panel-a"], delivery)  # dropped: read whole, as after a restart
+        assert again is not a and out.whole and out.exit_code == 0 and not out.messages
+        assert gets(rsps, n) == whole_read
+        assert "dropped from memory earlier" in out.why
+        assert c.connectors is None and [k.context.recipe.name for k in closed] == ["panel-a", "panel-c"]
+
+        assert open_flags(p["panel-a"].state, "panel-a") == open_flags(p["panel-b"].state, "panel-b")
+        assert open_flags(p["panel-a"].state, "panel-a") == whole_check(p["panel-a"].lr) != before
+        with held(p["panel-a"].lr) as live:
+            assert live is again  # held again, within the bound
+    assert "P4" not in caplog.text and "P5" not in caplog.text
+
+
+def test_a_recipe_being_rechecked_is_never_closed_under_its_recheck(
+    tmp_path: Path, bound: Callable[[int], None], closed: list[KoboConnector]
+) -> None:
+    """Not to make room for another (bound 1, a second recipe re-checked meanwhile), nor when its
+    recipe changes or the worker stops: it is closed when its re-check ends."""
+    from coprod.live import forget_all, held
+
+    bound(1)
+    p = panels(tmp_path, "panel-a", "panel-b")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake, people=5)
+        with held(p["panel-a"].lr) as a:
+            assert a.recheck(p["panel-a"].state, [], DAY).whole
+            other, out = recheck(p["panel-b"])  # meanwhile: over the bound, but panel-a is in use
+            assert out.whole and out.exit_code == 0
+            # panel-b, not in use, went as soon as its re-check ended: panel-a could not
+            assert [k.context.recipe.name for k in closed] == ["panel-b"]
+            assert a.live is not None and a.connectors is not None
+            sub = new_session(11, "P4", "P5")
+            fake.submit(SESSION_FORM, sub)
+            n = len(rsps.calls)
+            out = a.recheck(p["panel-a"].state, [Delivery("kobotoolbox", "submission 11", sub)], DAY)
+            assert not out.whole and out.exit_code == 0 and gets(rsps, n) == []  # what it held, intact
+        assert [k.context.recipe.name for k in closed] == ["panel-b"]
+        assert other.connectors is None and a.live is not None  # panel-a alone: within the bound
+
+        closed.clear()
+        with held(p["panel-a"].lr) as a:
+            changed = dataclasses.replace(p["panel-a"].lr, env={**p["panel-a"].lr.env, "KOBO_TOKEN": "new"})
+            with held(changed) as renewed:
+                assert renewed is not a
+            forget_all()  # the worker stopping
+            assert closed == [] and a.live is not None and a.connectors is not None
+            assert not a.recheck(p["panel-a"].state, [], DAY).whole
+        assert [k.context.recipe.name for k in closed] == ["panel-a"] and a.connectors is None
+
+
+def test_the_bound_is_read_from_COPROD_WORKER_HOLD_and_a_worker_keeps_to_it(
+    tmp_path: Path, bound: Callable[[int], None], closed: list[KoboConnector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coprod.live import HOLD
+    from coprod.webhook_app.inbox import Inbox
+    from coprod.webhook_app.settings import WebhookSettings
+    from coprod.webhook_app.worker import Worker
+
+    monkeypatch.chdir(tmp_path)
+    env = {"COPROD_RECIPES": str(tmp_path), "COPROD_STATE": str(tmp_path / "state.sqlite")}
+    assert WebhookSettings.from_env(env).worker_hold == HOLD == 4
+    assert WebhookSettings.from_env({**env, "COPROD_WORKER_HOLD": ""}).worker_hold == HOLD
+    (tmp_path / ".env").write_text("COPROD_WORKER_HOLD=1\n", encoding="utf-8")
+    settings = WebhookSettings.from_env(env)
+    assert settings.worker_hold == 1
+    assert WebhookSettings.from_env({**env, "COPROD_WORKER_HOLD": " 0 "}).worker_hold == 0
+
+    inbox = Inbox.open(settings.inbox_location)
+    try:
+        Worker(settings, inbox)
+    finally:
+        inbox.close()
+    p = panels(tmp_path, "panel-a", "panel-b")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fill_forms(FakeKobo(rsps), people=5)
+        a, _ = recheck(p["panel-a"])
+        b, _ = recheck(p["panel-b"])
+    assert a.connectors is None and b.connectors is not None
+    assert [k.context.recipe.name for k in closed] == ["panel-a"]
+
+
+@pytest.mark.parametrize("value", ["many", "-1", "2.5", "1e3", "\u0663"])
+def test_a_bad_COPROD_WORKER_HOLD_is_refused_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from coprod.webhook_app.settings import SettingsError, WebhookSettings
+
+    monkeypatch.chdir(tmp_path)
+    env = {"COPROD_RECIPES": str(tmp_path), "COPROD_STATE": str(tmp_path / "state.sqlite")}
+    with pytest.raises(SettingsError) as error:
+        WebhookSettings.from_env({**env, "COPROD_WORKER_HOLD": value})
+    assert str(error.value).startswith("COPROD_WORKER_HOLD must be a whole number of recipes")
+    with pytest.raises(SettingsError, match=r"worker_hold \(COPROD_WORKER_HOLD\) must be a whole number"):
+        WebhookSettings.from_mapping({"recipes": {}, "state_path": tmp_path / "s.sqlite", "worker_hold": -1})
+
+
+def test_the_worker_log_says_a_recipe_was_dropped_and_why_its_next_recheck_read_everything(
+    demo: Path, bound: Callable[[int], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator reading ``journalctl -u coprod-worker`` sees why a re-check read everything,
+    with the recipe's name and nothing about the people in it."""
+    from coprod.webhook_app.settings import live_recheck
+
+    bound(1)
+    copies = {}
+    for name in ("demo-a", "demo-b"):
+        shutil.copytree(demo, demo.parent / name)
+        copies[name] = demo.parent / name / "recipe.toml"
+        text = copies[name].read_text(encoding="utf-8").replace('name = "demo"', f'name = "{name}"')
+        copies[name].write_text(text, encoding="utf-8")
+    caplog.set_level("INFO")
+    assert live_recheck("demo-a", copies["demo-a"]) == 0
+    assert live_recheck("demo-b", copies["demo-b"]) == 0
+    caplog.clear()
+    assert live_recheck("demo-a", copies["demo-a"]) == 0
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("coprod")]
+    assert lines[0] == (
+        "recipe demo-b: dropped from memory (this worker holds at most 1 recipe(s), COPROD_WORKER_HOLD); "
+        "its next re-check reads everything"
+    )
+    (read,) = [line for line in lines if "read everything (" in line]
+    assert re.fullmatch(
+        r"recipe demo-a: read everything \(it was dropped from memory earlier, to stay within "
+        r"COPROD_WORKER_HOLD; \d+ change\(s\) written\)",
+        read,
+    ), read
+    people = (demo / "data" / "people.csv").read_text(encoding="utf-8").splitlines()[1:]
+    names = [line.split(",")[1] for line in people]
+    assert names and not any(name in caplog.text for name in names)

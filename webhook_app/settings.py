@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from coprod.connectors.base import Delivery
+from coprod.live import HOLD
 from coprod.state import StateLocationInvalid, StateStore, StoreLocation, parse_location
 from coprod.webhook_app.inbox import inbox_location
 from coprod_core.recipe import Recipe, parse_recipe
@@ -116,13 +118,15 @@ class LiveRecheck:
         if isinstance(opened, int):
             return opened
         loaded, store = opened
-        outcome = held(loaded).recheck(store, deliveries, date.today())
+        with held(loaded) as live:  # in use: never dropped under this re-check
+            outcome = live.recheck(store, deliveries, date.today())
         for message in outcome.messages:
             log.warning("recipe %s: %s", name, message)
         if outcome.whole and outcome.exit_code in (0, 4):  # read and checked, written or partly
             # (one that stopped says why above, and the worker its exit code: "read everything (0
             # change(s) written)" after "could not reach Google" read as if it had)
-            log.info("recipe %s: read everything (%d change(s) written)", name, outcome.written)
+            why = f"{outcome.why}; " if outcome.why else ""
+            log.info("recipe %s: read everything (%s%d change(s) written)", name, why, outcome.written)
         return outcome.exit_code
 
 
@@ -176,6 +180,32 @@ class WebhookSettings:
     fsync_each_receipt: bool = False
     """Fsync the inbox on every receipt (survives a power cut, at a few ms per delivery); by default a
     receipt survives the process being killed, and the nightly sync covers a power cut."""
+    worker_hold: int = HOLD
+    """How many recipes a worker process holds in memory at most (``COPROD_WORKER_HOLD``; 0: none,
+    every delivery reads everything). One more drops the least recently re-checked, whose next
+    delivery then reads everything (``coprod.live.held``). Each app process with a worker thread
+    counts as a worker.
+
+    A count, not a memory budget: what a held recipe costs cannot be measured both soundly and
+    cheaply. Walking its dataset object by object is a pass over millions of objects at 1x after
+    every re-check that is meant to cost one response; tracemalloc slows every allocation of the
+    process; and the process's resident memory falls by less than half of what a recipe took when
+    it is freed (Python and the C library keep the rest, and build the next recipe in it), so a
+    budget read from it would drop recipe after recipe while getting little back. A recipe's cost
+    grows with its data, which its operator knows: recipes/deploy/README.md gives the figures to
+    size by (about 300 MiB for the 1x benchmark's 10,000 people and 200,000 attendances, measured by
+    ``benchmarks/bench_hold.py``)."""
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.worker_hold, bool)
+            or not isinstance(self.worker_hold, int)
+            or self.worker_hold < 0
+        ):
+            raise SettingsError(
+                f"worker_hold (COPROD_WORKER_HOLD) must be a whole number of recipes, 0 or more, "
+                f"not {self.worker_hold!r}"
+            )
 
     @property
     def state_location(self) -> StoreLocation:
@@ -222,8 +252,8 @@ class WebhookSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookSettings:
-        """Settings from ``COPROD_RECIPES``, ``COPROD_STATE``, ``COPROD_WEBHOOK_WORKER`` and
-        ``COPROD_WEBHOOK_FSYNC`` (the environment first, then ``.env``)."""
+        """Settings from ``COPROD_RECIPES``, ``COPROD_STATE``, ``COPROD_WEBHOOK_WORKER``,
+        ``COPROD_WEBHOOK_FSYNC`` and ``COPROD_WORKER_HOLD`` (the environment first, then ``.env``)."""
         from coprod.config import RecipeInvalid, load_env
 
         try:
@@ -235,11 +265,18 @@ class WebhookSettings:
         worker = merged.get("COPROD_WEBHOOK_WORKER", "thread").strip().lower()
         if worker not in ("thread", "off"):
             raise SettingsError("COPROD_WEBHOOK_WORKER must be 'thread' or 'off'")
+        hold = merged.get("COPROD_WORKER_HOLD", "").strip() or str(HOLD)  # set but empty: the default
+        if not re.fullmatch(r"[0-9]+", hold):
+            raise SettingsError(
+                f"COPROD_WORKER_HOLD must be a whole number of recipes a worker holds in memory, "
+                f"0 or more (default {HOLD}), not {hold!r}"
+            )
         data: dict[str, Any] = {
             "recipes": [p for p in recipes.split(os.pathsep) if p],
             "env": env,
             "worker_thread": worker == "thread",
             "fsync_each_receipt": fsync,
+            "worker_hold": int(hold),
         }
         if merged.get("COPROD_STATE"):
             data["state_path"] = merged["COPROD_STATE"]

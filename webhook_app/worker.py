@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from coprod.connectors.base import Delivery
-from coprod.live import forget_all
+from coprod.live import forget_all, hold_at_most
 from coprod.webhook_app.inbox import Claim, Inbox
 from coprod.webhook_app.settings import WebhookSettings, close_kept_stores, coerce_settings
 
@@ -62,6 +62,7 @@ class Worker:
         """What deliveries carried, by event id, handed over in memory by the app in this process
         (None for ``coprod worker`` running apart: the inbox keeps no bodies)."""
         self._last_purge = 0.0
+        hold_at_most(settings.worker_hold)  # the recipes held are this process's, bounded for it
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failure: doubling from the base, capped."""
