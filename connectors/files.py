@@ -49,6 +49,7 @@ from coprod.connectors.base import (
 from coprod.connectors.xlsx_errors import error_cells
 from coprod.locking import try_flock
 from coprod_core.lifecycle import STATUS_WORDS, FlagChange, FlagStatus, StaffStatuses
+from coprod_core.mapping.cells import loose_heading
 from coprod_core.recipe import Entity, EntitySpec
 from coprod_core.rows import RowBlock
 
@@ -162,12 +163,6 @@ def _fit(name: str, number: int, cells: list[Any], width: int) -> list[Any] | No
             )
         return cells[:width]
     return [*cells, *([""] * (width - len(cells)))]
-
-
-def _loose_heading(text: str) -> str:
-    """A heading in any capitals, its spaces of any kind and number as one (a non-breaking space
-    pasted from a web page or a doubled space look the same as a space in a spreadsheet)."""
-    return " ".join(text.casefold().split())
 
 
 def _shown_heading(text: str) -> str:
@@ -579,10 +574,10 @@ class FilesConnector(Connector):
                 missing.append(column)
         missing.extend(c for c in spec.demographics.values() if c not in seen)
         if missing:
-            loose = {_loose_heading(h): h for h in header}
+            loose = {loose_heading(h): h for h in header}
             hints = [
-                f"'{c}' (did you mean {_shown_heading(loose[_loose_heading(c)])}?)"
-                if _loose_heading(c) in loose
+                f"'{c}' (did you mean {_shown_heading(loose[loose_heading(c)])}?)"
+                if loose_heading(c) in loose
                 else f"'{c}'"
                 for c in missing
             ]

@@ -868,3 +868,62 @@ def test_rows_read_from_csv_map_onto_the_model_and_a_bad_cell_is_named_by_file_r
     assert mapped.dataset.attendance[0].person_id == "007"
     (problem,) = mapped.problems
     assert problem.message.startswith("people.csv row 3, column 'Role': 'astronaut' is not understood")
+
+
+def _recipe_of(suffix: str) -> Recipe:
+    """``make_recipe`` with every file of the given kind (``.csv`` or ``.xlsx``)."""
+    data = make_recipe().model_dump(mode="json")
+    for spec in data["entities"].values():
+        spec["location"] = spec["location"].replace(".csv", suffix)
+    return Recipe.model_validate(data)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_heading_row_repeated_in_the_middle_of_a_file_is_one_problem_and_the_other_rows_are_read(
+    tmp_path: Path, suffix: str
+) -> None:
+    """Two exports pasted together: the second one's heading row is one problem, said as such, not
+    a value not understood in each of its columns (or an unknown person and session)."""
+    from coprod_core.mapping import EntityCount, map_dataset
+
+    recipe = _recipe_of(suffix)
+    conn = connector(tmp_path, recipe)
+    files = {
+        "people": [
+            ["ID", "Name", "Role"],
+            ["7", "Sam", "Carer"],
+            ["ID", "Name", "Role"],
+            ["8", "Ali", "Carer"],
+        ],
+        "sessions": [
+            ["ID", "Date", "Hours", "Kind"],
+            ["S1", "03/03/2026", "2", "Co-design workshop"],
+            [" ID", "Date ", "Hours", "Kind"],  # as pasted: stray spaces do not hide it
+            ["S2", "04/03/2026", "2", "Co-design workshop"],
+        ],
+        "attendance": [["Person", "Session"], ["7", "S1"], ["Person", "Session"], ["8", "S2"]],
+    }
+    for name, rows in files.items():
+        if suffix == ".csv":
+            write_csv(tmp_path / "data" / f"{name}.csv", rows)
+        else:
+            write_xlsx(tmp_path / "data" / f"{name}.xlsx", {"Sheet1": rows})
+    rows_read = {
+        entity: [row for page in conn.read(entity, spec) for row in page.rows]
+        for entity, spec in recipe.entities.items()
+    }
+    mapped = map_dataset(recipe, rows_read)
+
+    assert [p.check_id for p in mapped.problems] == ["data_quality.repeated_headings"] * 3, [
+        p.message for p in mapped.problems
+    ]
+    assert [p.message for p in mapped.problems] == [
+        f"{name}{suffix} row 3 repeats the column headings: two exports pasted together? The row was "
+        "skipped; delete it."
+        for name in ("people", "sessions", "attendance")
+    ]
+    assert [p.id for p in mapped.dataset.people] == ["7", "8"]
+    assert [s.id for s in mapped.dataset.sessions] == ["S1", "S2"]
+    assert [(a.person_id, a.session_id) for a in mapped.dataset.attendance] == [("7", "S1"), ("8", "S2")]
+    for entity in (Entity.PEOPLE, Entity.SESSIONS, Entity.ATTENDANCE):
+        assert mapped.counts[entity] == EntityCount(read=3, used=2, rejected=1)

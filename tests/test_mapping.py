@@ -966,3 +966,31 @@ def _block(entity: Entity, rows: list[Row]) -> Any:
     return RowBlock(
         source, header, [[r.values[h] for h in header] for r in rows], [int(r.key or 0) for r in rows]
     )
+
+
+def test_a_row_repeating_the_headings_of_a_tab_read_row_by_row_is_one_problem_and_is_skipped() -> None:
+    """As a sheet's tab hands its rows over (one by one): a pasted heading row, and a row that only
+    looks like one in some columns (a person called 'Name') is read as data."""
+    headings = {
+        "Ref": "Ref",
+        "Person": "Person",
+        "Amount": "Amount",
+        "Paid on": "Paid on",
+        "Kind": "",
+        "Session": "",
+    }
+    rows = basic_rows(
+        people=[person_row(1), person_row(2, Name="Name", Role="Role")],
+        payments=[payment_row(1, "1"), Row("tab 'Payments' row 3", headings, "3"), payment_row(3, "1")],
+    )
+    mapped = map_dataset(recipe(), rows)
+    assert [p.check_id for p in mapped.problems] == [
+        "data_quality.bad_value",
+        "data_quality.repeated_headings",
+    ]
+    assert mapped.problems[1].message == (
+        "tab 'Payments' row 3 repeats the column headings: two exports pasted together? The row was skipped; "
+        "delete it."
+    )
+    assert [p.id for p in mapped.dataset.payments] == ["X1", "X3"]
+    assert mapped.counts[Entity.PAYMENTS] == EntityCount(read=3, used=2, rejected=1)

@@ -49,6 +49,16 @@ RULES: dict[str, Rule] = {
         action="""Fix the cell (write minutes as 90 min); for residential sessions longer than a day,
         raise max_session_hours in the recipe's [settings.data_quality].""",
     ),
+    "repeated_headings": declare(
+        "data_quality.repeated_headings",
+        "Column headings repeated",
+        Severity.WARNING,
+        what="""A row below the first repeats the column headings (as happens when two exports are
+        pasted together, headings and all); the row is skipped, and the rows around it are read.""",
+        why=_WHY,
+        source=_SOURCE,
+        action="Delete the repeated headings row from the file or tab.",
+    ),
     "missing_value": declare(
         "data_quality.missing_value",
         "Value missing",

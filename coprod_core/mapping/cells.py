@@ -52,6 +52,12 @@ key = category_key
 function keys baseline categories, so a mapped answer and the baseline always meet."""
 
 
+def loose_heading(text: str) -> str:
+    """A heading in any capitals, its spaces of any kind and number as one (a non-breaking space
+    pasted from a web page or a doubled space look the same as a space in a spreadsheet)."""
+    return " ".join(text.casefold().split())
+
+
 def as_text(raw: Any) -> str | None:
     """A cell as stripped text; None when blank. Whole floats lose their '.0' (an id 7.0 is '7')."""
     if raw is None:

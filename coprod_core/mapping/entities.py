@@ -508,6 +508,9 @@ class AttendanceRecords(Records[Attendance]):
     def admit(self, row: Row, f: dict[str, Any]) -> Hashable | None:
         refs = self.refs
         person_id, session_id = f["person_id"], f["session_id"]
+        unknown = person_id not in refs.person_ids or session_id not in refs.session_ids
+        if unknown and self.reader.skip_repeated_headings(row):
+            return None
         if person_id not in refs.person_ids:
             refs.flag_unknown(self.reader, row, "person_id", person_id, "The attendance was not used.")
             return None
@@ -591,6 +594,8 @@ class PaymentRecords(Records[Payment]):
     def admit(self, row: Row, f: dict[str, Any]) -> Hashable | None:
         reader = self.reader
         if f["person_id"] not in self.refs.person_ids:
+            if reader.skip_repeated_headings(row):
+                return None
             self.refs.flag_unknown(reader, row, "person_id", f["person_id"], "The payment was not used.")
             return None
         amount: Decimal = f["amount"]

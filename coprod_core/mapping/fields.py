@@ -17,7 +17,16 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from coprod_core.mapping.cells import Bad, TooManyHours, as_text, is_empty, key, parser_for, shown
+from coprod_core.mapping.cells import (
+    Bad,
+    TooManyHours,
+    as_text,
+    is_empty,
+    key,
+    loose_heading,
+    parser_for,
+    shown,
+)
 from coprod_core.mapping.problems import Problems, where
 from coprod_core.recipe import CANONICAL_FIELDS, Entity, EntitySpec
 from coprod_core.rows import Row, RowBlock
@@ -254,16 +263,23 @@ class FieldReader:
         """What :meth:`fields` reads each rule by, unpacked in its loop."""
         self.problems = problems
         self.count = EntityCount()
+        self.headings = {
+            column: loose_heading(column) for column in (*spec.fields.values(), *spec.demographics.values())
+        }
+        """The columns the recipe reads, each as :func:`loose_heading` writes it: a row that holds them
+        as its cells repeats the heading row (:meth:`skip_repeated_headings`)."""
 
     def column(self, name: str) -> str | None:
         """The column the recipe reads ``name`` from (None when it is not mapped, or a default)."""
         return self.spec.fields.get(name)
 
     def fields(self, row: Row) -> dict[str, Any] | None:
-        """The row's canonical fields, or None when a required one is bad or missing (flagged)."""
+        """The row's canonical fields, or None when a required one is bad or missing (flagged), or
+        when the row repeats the column headings (flagged once for the row)."""
         values = row.values
         out: dict[str, Any] = {}
         ok = True
+        looked = False
         for column, texts, name, rule in self.steps:
             raw = values.get(column)
             try:
@@ -271,11 +287,35 @@ class FieldReader:
             except (KeyError, TypeError):  # not seen yet, or not text (a list, an Excel date)
                 value = self._first_look(rule, raw)
             if value is _CAREFUL:
+                if not looked:  # a row to flag: first, is it a heading row pasted in?
+                    if self.skip_repeated_headings(row):
+                        return None
+                    looked = True
                 if not self._read_carefully(row, rule, raw, out):
                     ok = False
             elif value is not _ABSENT:
                 out[name] = value
         return out if ok else None
+
+    def skip_repeated_headings(self, row: Row) -> bool:
+        """Whether ``row`` repeats the column headings (two exports pasted together, the second's
+        heading row and all): every column the recipe reads that the row holds is its own heading
+        (in any capitals and spacing), two of them at least (or the one, if only one is read). Such
+        a row is flagged once, as that, rather than as a value not understood in each column, and
+        is not used. Asked only of a row with something to flag, so it costs nothing per row."""
+        values = row.values
+        matched = 0
+        for column, heading in self.headings.items():
+            raw = values.get(column)
+            if raw is None or (type(raw) is str and not raw.strip()):
+                continue
+            if type(raw) is not str or loose_heading(raw) != heading:
+                return False
+            matched += 1
+        if matched < min(2, len(self.headings)):
+            return False
+        self.problems.repeated_headings(self.entity, row)
+        return True
 
     def block(self, block: RowBlock) -> BlockFields:
         """The block's fields, read column by column: each cell is looked up in the texts seen

@@ -55,6 +55,19 @@ class Problems:
             )
         )
 
+    def repeated_headings(self, entity: Entity, row: Row) -> None:
+        """A row that repeats the column headings (two exports pasted together): one problem for the
+        row, not one for each of its cells."""
+        self.add(
+            "repeated_headings",
+            entity,
+            row,
+            column=None,
+            field_name="row",
+            message=f"{row.ref} repeats the column headings: two exports pasted together? The row was "
+            "skipped; delete it.",
+        )
+
     def duplicate(
         self,
         entity: Entity,
