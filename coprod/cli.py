@@ -31,6 +31,7 @@ from coprod.placeholders import example_values
 from coprod.sync import ExitCode, RunResult, build_connectors, run
 from coprod_core.flags import Flag, Severity, jsonable
 from coprod_core.rules import all_rules, find, markdown_table
+from coprod_core.text import visible, visible_lines
 
 DEMO_DATE = date(2026, 11, 20)
 """The demo's fictional "today", so the demo shows the same flags whenever it is run."""
@@ -83,6 +84,12 @@ class Output:
         self.buffered: list[str] = []
 
     def line(self, text: str = "") -> None:
+        """Write ``text`` with characters nobody can see shown (``\\t``, ``<U+001B>``): an id or a
+        status staff typed may hold an escape sequence, which a terminal would obey."""
+        self._write(self.out, visible_lines(text))
+
+    def shown(self, text: str) -> None:
+        """Write ``text`` whose every part is already :func:`~coprod_core.text.visible` (a flag)."""
         self._write(self.out, text)
 
     def progress_line(self, text: str) -> None:
@@ -91,7 +98,7 @@ class Output:
 
     def flush_progress(self) -> None:
         for text in self.buffered:
-            self._write(self.err, text)
+            self._write(self.err, visible_lines(text))
         self.buffered.clear()
 
     def flush(self) -> None:
@@ -244,9 +251,9 @@ def _fill_cutting(words: list[str], indent: str, room: int) -> str:
 def print_flags(flags: Sequence[Flag], output: Output) -> None:
     """Each flag as a heading line and its message, with a blank line after (one write per flag)."""
     for f in flags:
-        subject = f.subject
-        output.line(
-            f"{SEVERITY_MARK[f.severity]} [{f.check_id}] {f.title} ({subject.kind.value} {subject.id})\n"
+        subject = f.subject  # the title and message are shown visibly already (make_flag)
+        output.shown(
+            f"{SEVERITY_MARK[f.severity]} [{f.check_id}] {f.title} ({subject.kind.value} {visible(subject.id)})\n"
             f"{wrap(f.message)}\n"
         )
 

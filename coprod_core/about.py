@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from coprod_core.flags import Flag, SubjectKind
 from coprod_core.model import KIND_WORDS, Dataset
-from coprod_core.text import day
+from coprod_core.text import day, visible
 
 
 class SubjectWords:
@@ -24,6 +24,10 @@ class SubjectWords:
         self.projects = dataset.projects_by_id()
 
     def about(self, flag: Flag) -> str:
+        """Who or what ``flag`` is about, characters nobody can see shown (``\\t``, ``<U+200B>``)."""
+        return visible(self._words(flag))
+
+    def _words(self, flag: Flag) -> str:
         kind, subject_id = flag.subject.kind, flag.subject.id
         if kind is SubjectKind.PERSON:
             person = self.people.get(subject_id)

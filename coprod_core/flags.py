@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from coprod_core.text import visible
+
 
 class Severity(StrEnum):
     INFO = "info"
@@ -152,13 +154,16 @@ def make_flag(
 
     ``identity``: what makes it the same problem on every run (default: nothing beyond check and
     subject). ``facts``: what, when it changes, makes it a changed flag (default: all evidence).
+    The title and message show characters nobody can see (a tab or a zero-width space in an id)
+    as ``\\t`` or ``<U+200B>`` (:func:`~coprod_core.text.visible`); the subject and evidence, and so
+    the fingerprint and the facts digest, keep them as they are.
     """
     return Flag(
         check_id=check_id,
         severity=severity,
         subject=subject,
-        title=title,
-        message=message,
+        title=visible(title),
+        message=visible(message),
         evidence=evidence,
         fingerprint=digest(check_id, subject.kind.value, subject.id, identity or {}),
         facts_digest=digest(facts if facts is not None else evidence),

@@ -271,3 +271,28 @@ def test_messages_are_filled_as_textwrap_fills_words_that_fit_on_a_line(words: l
         break_long_words=False,
     )
     assert wrap(text) == expected
+
+
+def test_printed_flags_and_messages_show_control_characters_instead_of_sending_them_to_the_terminal():
+    """An id holding an escape sequence (one that clears the screen), a tab or a right-to-left
+    override is printed visibly: a terminal never receives the character itself."""
+    from coprod.cli import Output, print_flags
+    from coprod_core.flags import Severity, Subject, SubjectKind, make_flag
+
+    flag = make_flag(
+        check_id="payments.owed",
+        severity=Severity.INFO,
+        subject=Subject(kind=SubjectKind.PERSON, id="\x1b[2J7\t\u202e"),
+        title="Payment due",
+        message="Person ID \x1b[2J7\t\u202e is owed £75.00.",
+        evidence={},
+    )
+    out = io.StringIO()
+    output = Output(out, io.StringIO())
+    print_flags([flag], output)
+    output.line("coprod: warning: tab 'Flags' row 3: status 'done\x1b[0m' is not one coprod understands")
+    printed = out.getvalue()
+    assert "(person <U+001B>[2J7\\t<U+202E>)" in printed
+    assert "Person ID <U+001B>[2J7\\t<U+202E> is owed £75.00." in printed
+    assert "status 'done<U+001B>[0m'" in printed
+    assert all(c == "\n" or c.isprintable() for c in printed), repr(printed)

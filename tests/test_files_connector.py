@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -631,11 +632,12 @@ def test_formula_like_text_is_written_with_a_leading_apostrophe(tmp_path: Path) 
     conn.write_flags([change(evil), change(tabbed)])
     content = conn.flags_path.read_text(encoding="utf-8-sig")
     assert "'=HYPERLINK" in content and "'+SUM(A1)" in content and "'-2 hours" in content
-    assert "'\t=cmd" in content
+    assert "\\t=cmd" in content  # the tab shown, not sent: no cell starts with it
     for row in flags_rows(conn):
         for column in ("Check", "Title", "Message"):
             assert not row[column].startswith(("=", "+", "-", "@", "\t", "\r"))
     assert neutralise("@x") == "'@x" and neutralise("fine") == "fine"
+    assert neutralise("\t=cmd") == "'\t=cmd"
 
 
 def test_changed_flag_rewrites_its_row_and_resolved_flag_keeps_its_text(tmp_path: Path) -> None:
@@ -705,13 +707,17 @@ def test_staff_setting_a_flag_back_to_open_is_read_so_the_acknowledgement_can_be
 def test_a_line_breaking_character_inside_a_cell_keeps_the_flags_row_whole_and_its_status(
     tmp_path: Path, breaker: str
 ) -> None:
-    """A vertical tab is Word's Shift+Enter, pasted into a session title: csv writes it unquoted,
-    and a reader splitting on it made a first name a row of its own and lost the rest's About."""
+    """A vertical tab is Word's Shift+Enter, pasted into a session title or a note: csv writes it
+    unquoted, and a reader splitting on it made a first name a row of its own and lost the rest's
+    About. coprod's own cells show it (``<U+000B>``); a note staff typed in a column of their own
+    keeps it, and the row stays whole."""
     conn = connector(tmp_path)
     named = flag(1, message=f"Sam{breaker}Jones (ID 17) is owed £75.00.")
+    assert named.message == f"Sam<U+{ord(breaker):04X}>Jones (ID 17) is owed £75.00."
     conn.write_flags([change(named)])
     rows = flags_rows(conn)
     rows[0]["Status"] = "acknowledged"
+    rows[0]["Notes"] = f"Phoned Sam{breaker}Jones"
     with conn.flags_path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -719,7 +725,8 @@ def test_a_line_breaking_character_inside_a_cell_keeps_the_flags_row_whole_and_i
     assert conn.read_staff_statuses() == {named.fingerprint: FlagStatus.ACKNOWLEDGED}
     conn.write_flags([change(flag(2))])
     after = flags_rows(conn)
-    assert [r["Message"] for r in after] == [f"Sam{breaker}Jones (ID 17) is owed £75.00.", flag(2).message]
+    assert [r["Message"] for r in after] == [named.message, flag(2).message]
+    assert [r["Notes"] for r in after] == [f"Phoned Sam{breaker}Jones", ""]
     assert after[0]["Status"] == "acknowledged"
 
 
@@ -927,3 +934,32 @@ def test_a_heading_row_repeated_in_the_middle_of_a_file_is_one_problem_and_the_o
     assert [(a.person_id, a.session_id) for a in mapped.dataset.attendance] == [("7", "S1"), ("8", "S2")]
     for entity in (Entity.PEOPLE, Entity.SESSIONS, Entity.ATTENDANCE):
         assert mapped.counts[entity] == EntityCount(read=3, used=2, rejected=1)
+
+
+def test_invisible_characters_in_an_id_or_name_are_written_to_the_flags_file_visibly_as_text(
+    tmp_path: Path,
+) -> None:
+    """A tab, a zero-width space or a right-to-left override in an id or a name is written as
+    \\t or <U+200B>, in the About and Message cells, never as a formula; the fingerprint is the one
+    of the id as it is, so a flag staff acknowledged stays acknowledged."""
+    from coprod_core.about import with_about
+    from coprod_core.model import Dataset, Person
+
+    person = Person(id="7\u200b", name="=cmd\t\u202e", roles=frozenset())
+    dataset = Dataset(people=(person,), projects=(), sessions=(), attendance=(), payments=())
+    raw = make_flag(
+        check_id="payments.owed",
+        severity=Severity.INFO,
+        subject=Subject(kind=SubjectKind.PERSON, id="7\u200b"),
+        title="Payment due",
+        message="=cmd\t\u202e (ID 7\u200b) is owed £75.00.",
+        evidence={"person": "7\u200b"},
+    )
+    (shown,) = with_about([raw], dataset)
+    conn = connector(tmp_path)
+    conn.write_flags([change(shown)])
+    (row,) = flags_rows(conn)
+    assert row["About"] == "'=cmd\\t<U+202E> (ID 7<U+200B>)"
+    assert row["Message"] == "'=cmd\\t<U+202E> (ID 7<U+200B>) is owed £75.00."
+    assert row["Fingerprint"] == shown.fingerprint == raw.fingerprint
+    assert json.loads(row["Evidence"]) == {"person": "7\u200b"}

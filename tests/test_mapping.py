@@ -994,3 +994,51 @@ def test_a_row_repeating_the_headings_of_a_tab_read_row_by_row_is_one_problem_an
     )
     assert [p.id for p in mapped.dataset.payments] == ["X1", "X3"]
     assert mapped.counts[Entity.PAYMENTS] == EntityCount(read=3, used=2, rejected=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Characters nobody can see
+
+
+INVISIBLE_IDS = {
+    "A\tB": "A\\tB",
+    "7\u200b": "7<U+200B>",
+    "\x1b[31m9": "<U+001B>[31m9",
+    "5\x0b6": "5<U+000B>6",
+    "\u202e12": "<U+202E>12",
+}
+"""Ids holding a tab, a zero-width space, an escape sequence, a vertical tab and a right-to-left
+override, and how a message shows each."""
+
+
+def test_control_and_invisible_characters_in_ids_are_shown_in_messages_and_kept_as_they_are_in_evidence() -> (
+    None
+):
+    rows = basic_rows(attendance=[attendance_row(n, pid, "S1") for n, pid in enumerate(INVISIBLE_IDS, 1)])
+    mapped = map_dataset(recipe(), rows)
+    flags = [p for p in mapped.problems if p.check_id == "data_quality.unknown_person"]
+    assert len(flags) == len(INVISIBLE_IDS)
+    for flag, (raw, seen) in zip(flags, INVISIBLE_IDS.items(), strict=True):
+        assert f"person ID {seen} is not in the people list" in flag.message
+        assert flag.message.isprintable(), flag.message
+        assert flag.evidence["found"] == raw  # the facts (and so the digests) are the cell's own
+
+
+def test_who_a_flag_is_about_shows_invisible_characters_in_the_id_and_the_name() -> None:
+    from coprod_core.about import SubjectWords
+    from coprod_core.flags import Subject, make_flag
+
+    people = [person_row(1, ID="7\u200b", Name="Sam\tCarter"), person_row(2, ID="\x1b[2J8", Name="")]
+    dataset = map_dataset(recipe(), basic_rows(people=people, attendance=[])).dataset
+    words = SubjectWords(dataset)
+
+    def about(pid: str) -> str:
+        subject = Subject(kind=SubjectKind.PERSON, id=pid)
+        return words.about(
+            make_flag(
+                check_id="x", severity=Severity.INFO, subject=subject, title="t", message="m", evidence={}
+            )
+        )
+
+    assert about("7\u200b") == "Sam\\tCarter (ID 7<U+200B>)"
+    assert about("\x1b[2J8") == "person ID <U+001B>[2J8"

@@ -29,6 +29,7 @@ from coprod.report.summary_tab import build_summary
 from coprod.state import STORE_PROBLEMS, open_existing, state_location
 from coprod.sync import ExitCode, ProgressFn, build_connectors, run
 from coprod_core.lifecycle import KnownFlag
+from coprod_core.text import visible_lines
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -100,12 +101,12 @@ def make_report(
     default they are built from the recipe, and closed at the end."""
     problem = kind.problem()
     if problem:
-        print(f"coprod: {problem}", file=stderr)
+        print(visible_lines(f"coprod: {problem}"), file=stderr)
         return ExitCode.CONFIG
     try:
         conns = dict(connectors) if connectors is not None else build_connectors(loaded)
     except ConnectorError as exc:
-        print(f"coprod: {exc}", file=stderr)
+        print(visible_lines(f"coprod: {exc}"), file=stderr)
         return exc.exit_code
     with ExitStack() as owned:
         if connectors is None:
@@ -114,13 +115,13 @@ def make_report(
         try:  # before reading: a store that cannot be opened stops the report as it stops a sync
             history = read_history(loaded, kind.audience)
         except STORE_PROBLEMS as exc:
-            print(f"coprod: {exc}", file=stderr)
+            print(visible_lines(f"coprod: {exc}"), file=stderr)
             return int(exc.exit_code)
         with reading:
             result = run(loaded, mode="check", run_date=run_date, progress=on_rows, connectors=conns)
         if result.exit_code != ExitCode.OK or result.dataset is None:
             for m in result.messages:
-                print(f"coprod: {m}", file=stderr)
+                print(visible_lines(f"coprod: {m}"), file=stderr)
             return int(result.exit_code) or ExitCode.INTERNAL
         status = _status(stderr) if tty else None
         if status is not None:
