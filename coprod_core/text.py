@@ -73,9 +73,10 @@ space, a right-to-left override that shows text backwards) and line or paragraph
 
 def visible(text: str) -> str:
     """``text`` with each character nobody can see shown as ``\\t``, ``\\n``, ``\\r`` or
-    ``<U+200B>``: "7\u200b" and "7" look the same in a cell, a flag must not say "person ID 7 is
-    not in the people list" of an id that is. A terminal then never receives an escape sequence,
-    and nothing is shown backwards. For words only: ids, evidence and fingerprints keep the text as
+    ``<U+200B>``. "7" followed by a zero-width space looks like "7" in a cell: a flag saying
+    "person ID 7 is not in the people list" while 7 is in it would send staff looking for nothing;
+    "person ID 7<U+200B>" says what to fix. A terminal never receives an escape sequence, and
+    nothing is shown backwards. For words only: ids, evidence and fingerprints keep the text as
     it is (a fingerprint that changed would re-open every flag staff acknowledged).
 
     Most text has none (checked in one C-level pass: every one of them is unprintable)."""
