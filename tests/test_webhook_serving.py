@@ -7,8 +7,11 @@ import contextlib
 import http.client
 import json
 import logging
+import os
 import select
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +33,9 @@ from fakes.webhooks import (
     assert_nothing_leaked,
     delivery,
     gunicorn,
+    start_gunicorn,
+    stop,
+    wait_until_answering,
 )
 
 pytestmark = pytest.mark.timeout(90)
@@ -275,3 +281,69 @@ def test_readme_and_the_systemd_unit_run_gunicorn_with_the_settings_the_tests_us
     start = unit[unit.index("\nExecStart=") + 1 :].split("\n")[0]
     assert start.startswith(f"ExecStart=/srv/coprod/venv/bin/{command}")
     assert not {"--preload", "--workers", "--threads", "--worker-class"} & set(start.split())
+
+
+# a state store that cannot be reached ------------------------------------------------------------
+
+DB_PASSWORD = "Pa55word-of-the-db"
+
+
+def _refused_port() -> int:
+    """A port of 127.0.0.1 nothing listens on: a connection to it is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _assert_said_in_one_line_without_a_traceback(err: str, address: str) -> None:
+    said = [line for line in err.splitlines() if "cannot reach the PostgreSQL state store" in line]
+    assert len(said) == 1, err
+    assert f"cannot reach the PostgreSQL state store at {address}" in said[0]
+    for noise in ("Traceback", 'File "', "Exception in worker process", "StoreUnavailable", DB_PASSWORD):
+        assert noise not in err, f"{noise!r} in gunicorn's stderr:\n{err}"
+    assert_every_line_is_a_log_line(err)
+
+
+def test_gunicorn_started_while_the_postgresql_store_is_down_says_so_in_one_line_and_exits_3(
+    tmp_path: Path,
+) -> None:
+    """recipes/deploy followed with PostgreSQL down (or a wrong address in .env): gunicorn logged each
+    process's traceback beside coprod's line. Now the line alone, before any process is started, and
+    exit 3 (the state store's code in README's table), which systemd's Restart=on-failure restarts."""
+    port = _refused_port()
+    state = f"postgresql://coprod:{DB_PASSWORD}@127.0.0.1:{port}/coprod"
+    with (tmp_path / "out").open("wb") as out, (tmp_path / "err").open("wb") as err:
+        proc, _ = start_gunicorn(tmp_path, state=state, stdout=out, stderr=err)
+        assert proc.wait(timeout=60) == 3
+    assert (tmp_path / "out").read_bytes() == b""
+    text = (tmp_path / "err").read_text(encoding="utf-8")
+    _assert_said_in_one_line_without_a_traceback(text, f"postgresql://coprod@127.0.0.1:{port}/coprod")
+    assert "Booting worker" not in text  # said by the arbiter, before it forks a process
+
+
+def _processes_of(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_a_gunicorn_process_replaced_while_the_postgresql_store_is_gone_says_so_in_one_line_and_stops_it(
+    tmp_path: Path, postgres_server
+) -> None:
+    """The database goes away while the app runs, and gunicorn replaces one of its processes (it
+    died, or hit its request limit): the new process cannot build the app. It says why in one line
+    and gunicorn stops with exit 3 (its "worker failed to boot"), for systemd to restart."""
+    name = postgres_server.create_database()
+    with (tmp_path / "log").open("wb") as log:
+        proc, port = start_gunicorn(
+            tmp_path, state=postgres_server.url(name), stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_until_answering(f"http://127.0.0.1:{port}", proc)
+            postgres_server.drop_database(name)
+            first, *_ = _processes_of(proc.pid)
+            os.kill(first, signal.SIGKILL)
+            assert proc.wait(timeout=60) == 3
+        finally:
+            stop(proc)
+            postgres_server.drop_database(name)
+    text = (tmp_path / "log").read_text(encoding="utf-8")
+    _assert_said_in_one_line_without_a_traceback(text, f"postgresql://coprod@/{name}")

@@ -14,6 +14,11 @@ A client has ``REQUEST_SECONDS`` (10 s) to send its request (``gunicorn_worker``
 most, not for as long as the clients like. In front, the TLS proxy (recipes/deploy/README.md) has
 its own timeouts and absorbs the rest.
 
+Start. The app is built by ``gunicorn_start.create_app_or_exit`` in each process, after
+``gunicorn_start.on_starting`` checked in the arbiter that it can be: a state store that cannot be
+reached is said in one line (no traceback, no password) and gunicorn exits 3 (README's code for
+it), which systemd's ``Restart=on-failure`` restarts.
+
 Logs. Every line, gunicorn's and the app's, goes to stderr (the journal, under systemd) with a
 time, the process, a level and the logger's name, and the app's INFO lines show (``logs``). This
 replaces ``--error-logfile`` and ``--access-logfile``: to keep a file, redirect stderr.
@@ -21,9 +26,12 @@ replaces ``--error-logfile`` and ``--access-logfile``: to keep a file, redirect 
 
 import logging
 
+from coprod.webhook_app import gunicorn_start
 from coprod.webhook_app.logs import ACCESS_FORMAT, LOGGING
 
-wsgi_app = "coprod.webhook_app:create_app()"
+wsgi_app = gunicorn_start.APP
+on_starting = gunicorn_start.on_starting
+"""Before listening or forking: the app's settings and state store can be used, or one line says why."""
 bind = ["127.0.0.1:8000"]  # TLS and the public address are the proxy's job
 workers = 2
 worker_class = "coprod.webhook_app.gunicorn_worker.ThreadWorker"

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import pytest
 import requests
@@ -232,10 +232,17 @@ class Server(NamedTuple):
     """Everything the server wrote, stdout and stderr."""
 
 
-@contextmanager
-def gunicorn(tmp_path: Path, *options: str) -> Iterator[Server]:
-    """The app as README and recipes/deploy/ run it, ``gunicorn -c python:coprod.webhook_app.gunicorn_conf``,
-    on a free port of 127.0.0.1, with the test recipe; stopped (SIGTERM) when the block ends.
+class Started(NamedTuple):
+    proc: subprocess.Popen[bytes]
+    port: int
+
+
+def start_gunicorn(
+    tmp_path: Path, *options: str, state: str | None = None, stdout: IO[bytes], stderr: IO[bytes] | int
+) -> Started:
+    """``gunicorn -c python:coprod.webhook_app.gunicorn_conf`` started as README and recipes/deploy/
+    run it, with the test recipe, on a free port of 127.0.0.1, its state store ``state`` (default a
+    SQLite file in ``tmp_path``); not waited for.
 
     The port is bound here and the socket handed to gunicorn (``--bind fd://N``, as systemd's socket
     activation does): a port found free and closed again can be taken by anything else on the
@@ -247,18 +254,26 @@ def gunicorn(tmp_path: Path, *options: str) -> Iterator[Server]:
     env = {
         **os.environ,
         "COPROD_RECIPES": str(tmp_path / "recipes"),
-        "COPROD_STATE": str(tmp_path / "state.sqlite"),
+        "COPROD_STATE": state or str(tmp_path / "state.sqlite"),
         "COPROD_WEBHOOK_WORKER": "off",  # as the unit runs it; deliveries stay in the inbox
         SECRET_ENV: SECRET,
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),  # tests/: a worker class from fakes
     }
-    log = tmp_path / "gunicorn.log"
     command = [sys.executable, "-m", "gunicorn", "-c", "python:coprod.webhook_app.gunicorn_conf",
                "--bind", f"fd://{listener.fileno()}", *options]  # fmt: skip
-    with log.open("wb") as out, listener:
+    with listener:
         proc = subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, pass_fds=[listener.fileno()]
+            command, cwd=tmp_path, env=env, stdout=stdout, stderr=stderr, pass_fds=[listener.fileno()]
         )
+    return Started(proc, port)
+
+
+@contextmanager
+def gunicorn(tmp_path: Path, *options: str, state: str | None = None) -> Iterator[Server]:
+    """The app under gunicorn (``start_gunicorn``), answering; stopped (SIGTERM) when the block ends."""
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        proc, port = start_gunicorn(tmp_path, *options, state=state, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(url, proc)
