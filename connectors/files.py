@@ -199,19 +199,37 @@ def _not_a_workbook(path: Path) -> str:
     return f"{path.name} could not be opened as an Excel workbook (.xlsx)"
 
 
-def _flags_records(text: str) -> tuple[list[list[str]], str]:
+def _flags_records(data: bytes) -> tuple[list[list[str]], str]:
     """The flags file's records and the delimiter they are in: commas as coprod writes them, or the
     semicolons or tabs a spreadsheet re-saved it with, told by the header that then holds the
     Fingerprint column. Read with commas, such a file was one column: every status staff set was
-    passed over, and the next write cut each row into pieces at its commas."""
-    records = list(csv.reader(io.StringIO(text, newline="")))
-    header = records[0] if records else []
-    if len(header) == 1:
+    passed over, and the next write cut each row into pieces at its commas.
+
+    The file is UTF-8 as coprod writes it, or cp1252 where Excel re-saved it as plain "CSV". It is
+    decoded as csv reads it, a block at a time (``TextIOWrapper`` over the bytes), never as one
+    string handed to ``io.StringIO``, which copies it at four bytes a character: with the decoded
+    string beside it, that made an unchanged 1x sync (a 5 MB flags file) peak at 149 MiB, not 124.
+    Records are split by csv itself, never by ``str.splitlines``, which also breaks a line at a
+    vertical tab (Word's Shift+Enter, pasted into a session title), a form feed or U+2028, which
+    csv writes unquoted: a flag's row was cut in two."""
+    try:
+        return _delimited_records(data, "utf-8-sig", "strict")
+    except UnicodeDecodeError:
+        return _delimited_records(data, "cp1252", "replace")
+
+
+def _delimited_records(data: bytes, encoding: str, errors: str) -> tuple[list[list[str]], str]:
+    def records(delimiter: str) -> list[list[str]]:
+        text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors=errors, newline="")
+        return list(csv.reader(text, delimiter=delimiter))
+
+    found = records(",")
+    if found and len(found[0]) == 1:
         for delimiter in (";", "\t"):
-            other = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+            other = records(delimiter)
             if any(_KEY_OF_HEADING.get(_heading_key(h)) == "fingerprint" for h in other[0]):
                 return other, delimiter
-    return records, ","
+    return found, ","
 
 
 def _allow_long_cells() -> None:
@@ -691,16 +709,9 @@ class FilesConnector(Connector):
             text = path.read_bytes()
         except OSError as exc:
             raise SourceUnavailable(f"{path} could not be read: {exc.strerror}") from None
-        try:
-            decoded = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            decoded = text.decode("cp1252", errors="replace")  # re-saved by Excel as plain "CSV"
-        # Split into records by csv itself, never by str.splitlines: that also breaks a line at a
-        # vertical tab (Word's Shift+Enter, pasted into a session title), a form feed or U+2028,
-        # which csv writes unquoted, and cut a flag's row in two.
         _allow_long_cells()
         try:
-            records, delimiter = _flags_records(decoded)
+            records, delimiter = _flags_records(text)
         except csv.Error as exc:
             raise SourceUnreadable(
                 f"{path.name} could not be read as CSV ({exc}); nothing was written to it. Fix it, or "
