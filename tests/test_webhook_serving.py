@@ -333,14 +333,14 @@ def test_a_gunicorn_process_replaced_while_the_postgresql_store_is_gone_says_so_
     and gunicorn stops with exit 3 (its "worker failed to boot"), for systemd to restart."""
     name = postgres_server.create_database()
     with (tmp_path / "log").open("wb") as log:
-        proc, port = start_gunicorn(
-            tmp_path, state=postgres_server.url(name), stdout=log, stderr=subprocess.STDOUT
+        proc, port = start_gunicorn(  # one process: once it answers, none is still starting
+            tmp_path, "--workers", "1", state=postgres_server.url(name), stdout=log, stderr=subprocess.STDOUT
         )
         try:
             wait_until_answering(f"http://127.0.0.1:{port}", proc)
             postgres_server.drop_database(name)
-            first, *_ = _processes_of(proc.pid)
-            os.kill(first, signal.SIGKILL)
+            [process] = _processes_of(proc.pid)
+            os.kill(process, signal.SIGKILL)
             assert proc.wait(timeout=60) == 3
         finally:
             stop(proc)
