@@ -251,6 +251,15 @@ def _hours_between(start: Any, end: Any) -> str | None:
     return format((Decimal(int(seconds)) / 3600).quantize(Decimal("0.01")).normalize(), "f")
 
 
+def _ids(what: str, ids: Sequence[int]) -> str:
+    """``flag activity 41``, ``flag activities 41, 42, 43, 44, 45 and 495 more``: ids, never names."""
+    if len(ids) == 1:
+        return f"{what} {ids[0]}"
+    plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
+    shown = ", ".join(str(i) for i in ids[:5])
+    return f"{plural} {shown}" + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+
 def _int_or_none(value: Any) -> int | None:
     text = str(value).strip() if value is not None else ""
     return int(text) if text.isdigit() else None
@@ -783,14 +792,24 @@ class CiviCRMConnector(Connector):
                 "match": [self.opts.fingerprint_field],
                 "reload": False,
             }
-            answer = self._send(report, [fp for fp, _ in part], "save", params)
+            contacts = sorted({c for _, r in part for c in r.get("target_contact_id") or ()})
+            about = (
+                f"new flag activities about {_ids('contact', contacts)}"
+                if contacts
+                else "new flag activities"
+            )
+            answer = self._send(report, [fp for fp, _ in part], "save", params, about)
             for (fp, _), saved in zip(part, (answer or {}).get("values") or [], strict=False):
                 if _int_or_none(saved.get("id")) is not None:
                     known[fp] = int(saved["id"])  # a retry in this run updates it by id
         for start in range(0, len(updates), chunk):
             part = updates[start : start + chunk]
             self._send(
-                report, [fp for fp, _ in part], "save", {"records": [r for _, r in part], "reload": False}
+                report,
+                [fp for fp, _ in part],
+                "save",
+                {"records": [r for _, r in part], "reload": False},
+                _ids("flag activity", [r["id"] for _, r in part]),
             )
         for start in range(0, len(resolved), chunk):
             fps = resolved[start : start + chunk]
@@ -799,7 +818,11 @@ class CiviCRMConnector(Connector):
                 ["activity_type_id:name", "=", self.opts.flag_activity_type],
                 ["status_id:name", "NOT IN", WONT_FIX_STATUSES],  # staff's decision stays
             ]
-            self._send(report, fps, "update", {"where": where, "values": {"status_id:name": RESOLVED_STATUS}})
+            ids = sorted(known[fp] for fp in fps if fp in known)
+            about = f"resolving {_ids('flag activity', ids) if ids else f'{len(fps)} flag(s)'}"
+            self._send(
+                report, fps, "update", {"where": where, "values": {"status_id:name": RESOLVED_STATUS}}, about
+            )
         report.requests = self.requests_made[1] - before
         log.info(
             "CiviCRM source %s: %d flag change(s) written, %d failed, %d request(s)",
@@ -811,13 +834,15 @@ class CiviCRMConnector(Connector):
         return report
 
     def _send(
-        self, report: WriteReport, fingerprints: list[str], action: str, params: dict[str, Any]
+        self, report: WriteReport, fingerprints: list[str], action: str, params: dict[str, Any], about: str
     ) -> dict[str, Any] | None:
-        """One Activity write; its fingerprints go to ``written`` or, with the reason, to ``failed``."""
+        """One Activity write; its fingerprints go to ``written`` or, with the reason, to ``failed``.
+        ``about``: the records it wrote, by id (``flag activity 41``), for the reason: CiviCRM's own
+        text names no record, and its values are left out of it (``civicrm_api.without_values``)."""
         try:
             answer = self.client.call("Activity", action, params)
         except ConnectorError as exc:
-            report.failed.update(dict.fromkeys(fingerprints, self._write_reason(exc)))
+            report.failed.update(dict.fromkeys(fingerprints, f"{self._write_reason(exc)} [{about}]"))
             return None
         report.written.extend(fingerprints)
         return answer

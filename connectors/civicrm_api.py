@@ -61,6 +61,12 @@ class CallCounts:
 
 
 _ERROR_ID = re.compile(r"Error ID:?\s*([0-9A-Za-z-]+)")
+_QUOTED = re.compile(
+    r"""'([^'\n]*)'|"([^"\n]*)"|`([^`\n]*)`|\u2018([^\u2019\n]*)\u2019|\u201c([^\u201d\n]*)\u201d"""
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+LEFT_OUT = "..."
+"""What a value CiviCRM quoted is replaced by."""
 _SORRY = re.compile(r"sorry,? an error occurred", re.IGNORECASE)
 _NO_SUCH_API = re.compile(
     r"\bAPI \([^)]*\) does not exist|\bApi \S+ \S+ version \d+ does not exist", re.IGNORECASE
@@ -76,6 +82,67 @@ COMPONENT_OF = {
     "Membership": "CiviMember",
 }
 """The component an entity belongs to: with the component off, its API "does not exist" (HTTP 500)."""
+
+
+def request_names(entity: str, action: str, params: dict[str, Any]) -> frozenset[str]:
+    """The names a request carried, not its values: the entity, the action and every field it
+    selected, matched, filtered, ordered or wrote (``status_id:name`` also as ``status_id``)."""
+    names = {entity, action}
+
+    def field_name(name: Any) -> None:
+        if isinstance(name, str):
+            names.update((name, name.split(":", 1)[0]))
+
+    def clauses(items: Any) -> None:
+        for clause in items if isinstance(items, list) else []:
+            if isinstance(clause, list) and clause:
+                if clause[0] in ("OR", "AND", "NOT") and len(clause) > 1 and isinstance(clause[1], list):
+                    clauses(clause[1])
+                else:
+                    field_name(clause[0])
+
+    for key in ("select", "match", "groupBy", "orderBy", "values", "defaults"):
+        for name in params.get(key) or ():
+            field_name(name)
+    for record in params.get("records") or ():
+        for name in record if isinstance(record, dict) else ():
+            field_name(name)
+    clauses(params.get("where"))
+    return frozenset(names)
+
+
+def without_values(text: str, names: frozenset[str]) -> tuple[str, bool]:
+    """CiviCRM's text with the values it quotes left out, and whether any was.
+
+    A CiviCRM error may quote what the request or the database held: a duplicate entry, a value
+    "not a valid option", an email, a line of a flag's details (which names the person it is
+    about). Personal data never goes in a log, and this text goes to several: each flag's "not
+    written" line, the webhook worker's log, cron's mail of the run's messages. So it is cleaned
+    once here, where it enters coprod, rather than kept whole for a terminal and cut for the logs
+    (the same message reaches both, and a terminal under cron is a mailbox). What staff act on
+    stays: the entity and action, ids and counts (unquoted numbers), and the field names CiviCRM
+    quotes that the request itself sent (``Invalid field 'Coprod_Flags.Fingerprint'``, ``column
+    'details'``). Anything else quoted becomes ``'...'``, whatever it looks like: a name and an
+    index name cannot be told apart. The whole text stays in CiviCRM's own log, found by the Error
+    ID the message gives."""
+    left_out = False
+
+    def quoted(match: re.Match[str]) -> str:
+        nonlocal left_out
+        inner = next(g for g in match.groups() if g is not None)
+        if inner in names:
+            return match.group(0)
+        left_out = True
+        opening, closing = match.group(0)[0], match.group(0)[-1]
+        return f"{opening}{LEFT_OUT}{closing}"
+
+    def email(match: re.Match[str]) -> str:
+        nonlocal left_out
+        left_out = True
+        return LEFT_OUT
+
+    cleaned = _EMAIL.sub(email, _QUOTED.sub(quoted, text))
+    return cleaned, left_out
 
 
 class CiviClient:
@@ -136,7 +203,7 @@ class CiviClient:
                 where=where,
             ) from None
         log.debug("%s -> HTTP %s", where, response.status_code)
-        return self._answer(response, entity, action)
+        return self._answer(response, entity, action, request_names(entity, action, params))
 
     def get_pages(
         self,
@@ -163,7 +230,9 @@ class CiviClient:
             last = int(values[-1]["id"])
 
     # ---------------------------------------------------------------------------------------
-    def _answer(self, response: requests.Response, entity: str, action: str) -> dict[str, Any]:
+    def _answer(
+        self, response: requests.Response, entity: str, action: str, names: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
         data: Any = None
         try:
             data = response.json()
@@ -178,24 +247,36 @@ class CiviClient:
                     status=200,
                 )
             return data
-        raise self.explain(response, data, entity, action)
+        raise self.explain(response, data, entity, action, names)
 
-    def explain(self, response: requests.Response, data: Any, entity: str, action: str) -> CiviCRMError:
+    def explain(
+        self,
+        response: requests.Response,
+        data: Any,
+        entity: str,
+        action: str,
+        names: frozenset[str] = frozenset(),
+    ) -> CiviCRMError:
         """Turn a failed answer into words a data officer can act on.
 
         What each answer means was checked on a real site (tests/fixtures/platforms/civicrm): an
         unknown entity or a disabled component is a 500 "does not exist", not a 404; a 400
         "SECURITY ALERT" comes only when no accepted credential arrived; without the permission
         'view debug output' every error reads "Sorry an error occurred", which proves nothing.
+        CiviCRM's own text is used without the values it quotes (``without_values``; ``names``: the
+        request's field names, kept), with its error_code and Error ID.
         """
         status = response.status_code
         where = f"CiviCRM {entity}.{action}"
-        text = self.clean((response.text or "").strip())
-        first_line = text.splitlines()[0][:300] if text else ""
-        message = ""
+        text = self.clean((response.text or "").strip())  # matched against, never shown whole
+        raw_first_line = text.splitlines()[0][:300] if text else ""
+        first_line, text_cut = without_values(raw_first_line, names)
+        message, cut = "", False
         if isinstance(data, dict):
-            message = self.clean(str(data.get("error_message") or data.get("status_message") or ""))
+            raw = self.clean(str(data.get("error_message") or data.get("status_message") or ""))
+            message, cut = without_values(raw, names)
         said = message or first_line
+        reference = _reference(data, cut or (text_cut and not message))
         hidden = _SORRY.search(said) is not None
         found = _ERROR_ID.search(said) if hidden else None
         error_id = f" (Error ID {found.group(1)})" if found else ""
@@ -209,8 +290,8 @@ class CiviClient:
         def err(words: str) -> CiviCRMError:
             return CiviCRMError(words, where=where, status=status)
 
-        if status == 401:
-            return err(self._authx_refusal(text, first_line))
+        if status == 401:  # AuthX's own words, about the credential: no value of the request is in them
+            return err(self._authx_refusal(text, raw_first_line))
         if status == 400 and "security alert" in text.lower():
             return err(
                 "CiviCRM answered 'SECURITY ALERT': no credential it accepts arrived with the request, so it "
@@ -256,18 +337,18 @@ class CiviClient:
         invalid = _INVALID_FIELD.search(message)
         if invalid and _CUSTOM_FIELD.fullmatch(invalid.group(1).split(":", 1)[0]):
             return err(
-                f"CiviCRM answered HTTP {status}: {message}. '{invalid.group(1)}' is a custom field: either it "
+                f"CiviCRM answered HTTP {status}{reference}: {message}. '{invalid.group(1)}' is a custom field: either it "
                 "does not exist (check `coprod install`, and its name in the APIv4 Explorer) or the API user "
                 "lacks 'access all custom data', without which CiviCRM treats every custom field as unknown."
             )
         if message:
-            return err(f"CiviCRM answered HTTP {status}: {message}")
+            return err(f"CiviCRM answered HTTP {status}{reference}: {message}")
         if status == 200:
             return err(
                 "CiviCRM answered with a web page instead of APIv4 JSON. Check the endpoint: copy it from "
                 "the APIv4 Explorer's REST tab."
             )
-        return err(f"CiviCRM answered HTTP {status}: {first_line or 'no details given'}")
+        return err(f"CiviCRM answered HTTP {status}{reference}: {first_line or 'no details given'}")
 
     def _refusal(self, entity: str, action: str, message: str, hidden_note: str) -> str:
         """A 403, said as the permission problem it is, naming the permissions the call needs."""
@@ -320,3 +401,20 @@ class CiviClient:
                 "System Settings > Authentication."
             )
         return f"CiviCRM refused the credential (HTTP 401: {first_line or 'no reason given'})."
+
+
+def _reference(data: Any, left_out: bool) -> str:
+    """`` (error_code 0, Error ID j5zF-sJLD-QVlZ)`` from an APIv4 error answer, saying when values
+    were left out of the text: the Error ID finds the whole text in CiviCRM's log (ConfigAndLog)."""
+    parts: list[str] = []
+    if isinstance(data, dict):
+        if data.get("error_code") not in (None, ""):
+            parts.append(f"error_code {data['error_code']}")
+        if isinstance(data.get("error_id"), str) and re.fullmatch(r"[0-9A-Za-z-]{1,40}", data["error_id"]):
+            parts.append(f"Error ID {data['error_id']}")
+    said = ", ".join(parts)
+    if left_out:
+        where = "under that Error ID" if any(p.startswith("Error ID") for p in parts) else "(ConfigAndLog)"
+        note = f"values in its text left out here; CiviCRM's log has the whole text {where}"
+        said = f"{said}; {note}" if said else note
+    return f" ({said})" if said else ""

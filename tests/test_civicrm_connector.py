@@ -930,6 +930,54 @@ def test_a_changed_flag_updates_whole_for_a_role_without_delete_activities() -> 
     assert second.write.failed == {} and second.write.written
 
 
+ERROR_ID = "Xk3d-7fQa-9LmB"
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "said",
+    [
+        "DB Error: already exists (Duplicate entry 'Sam Carter-2026-01-14' for key 'UI_subject_date')",
+        "Data too long for column 'details' at row 1: 'Sam Carter (ID 30) is owed \u00a3125.00'",
+        "Could not save: contact sam.carter@example.org is on hold",
+        'Expected one Contact but found 2 named "Sam Carter"',
+    ],
+    ids=["duplicate-value", "value-beside-a-field", "email", "double-quoted-name"],
+)
+def test_civicrms_own_error_text_is_logged_without_the_values_it_quotes(
+    said: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CiviCRM error can quote what the request carried (a duplicate value, an email, a name from a
+    flag's details), and it was logged as it came, for every flag of the chunk. The values are left
+    out of the message (so of the log, the terminal and cron's mail); the entity, the action, the
+    record's id, the field names CiviCRM quoted that the request sent, error_code and CiviCRM's Error
+    ID (which finds the whole text in CiviCRM's own log) stay."""
+    from coprod.state import StateStore
+
+    fake = _two_campaign_site()
+    fake.add("Group", name="Coproduction_Panel")
+    next(c for c in fake.records["Contact"] if c["id"] == 30)["display_name"] = "Sam Carter"
+    state = StateStore.open(":memory:")
+    assert _sync(fake, state).exit_code == 0
+    payment = next(a for a in fake.records["Activity"] if a["subject"] == "Payment overdue")
+    fake.records["Event"][0]["end_date"] = "2026-01-14 13:00:00"  # more owed: the flag is updated by id
+    error = {"error_id": ERROR_ID, "error_code": 0, "error_message": said, "status": 500}  # as recorded
+    fake.canned[("Activity", "save")] = (500, error)
+    caplog.set_level(logging.INFO)
+
+    second = _sync(fake, state)
+
+    assert second.exit_code == 4
+    [line] = [r.getMessage() for r in caplog.records if "not written" in r.getMessage()]
+    assert "Activity.save" in line and f"flag activity {payment['id']}" in line
+    assert "error_code 0" in line and ERROR_ID in line
+    shown = caplog.text + " ".join(second.messages) + " ".join(second.write.failed.values())
+    for value in ("Sam", "Carter", "sam.carter@example.org", "125.00", "2026-01-14", "UI_subject_date"):
+        assert value not in shown
+    if "column" in said:
+        assert "column 'details'" in line  # a field the request sent is named as CiviCRM named it
+
+
 @responses.activate
 def test_a_fresh_state_and_a_key_that_cannot_see_contacts_creates_no_duplicate_flags() -> None:
     """Issue 10: with a fresh state file such a key created 11 flag activities, 10 duplicating
