@@ -11,7 +11,7 @@ first delivery adds a session to its recipe's fake platform just before it is se
 (``webhook_load.py``), so it should end as exactly one flag written back by the real sync.
 
 Part-way (after 40% of the deliveries) the first worker is killed with SIGKILL in the middle of a
-re-check. The claim's lease is 10 seconds here (120 by default), so its events are re-checked by
+re-check. The claim's lease is 10 seconds here (30 by default), so its events are re-checked by
 another worker within the run.
 
 The load generator makes and signs every request before the timed part and sends them from one

@@ -342,6 +342,21 @@ def test_an_event_survives_a_worker_killed_mid_recheck_and_is_processed_once_aft
     assert worker.run_once() == 0 and rechecks.calls == ["youth-panel"]
 
 
+def test_by_default_a_dead_workers_events_are_taken_again_half_a_minute_after_its_last_renewal(
+    app_on, inbox_here
+) -> None:
+    """A worker renews its claim every third of the lease while it re-checks, so only a dead worker's
+    claim runs out. systemd restarts a killed worker within seconds; with a lease of two minutes
+    its events (and any other worker's chance at them) still waited two minutes."""
+    lease = runtime(app_on(Rechecks())).settings.lease_seconds
+    inbox, other = inbox_here(), inbox_here()
+    inbox.record("kobotoolbox", "youth-panel", "d1", "0" * 64, now=1000.0)
+    dead = inbox.claim("youth-panel", lease, now=1000.0)
+    assert dead is not None
+    assert other.claim("youth-panel", lease, now=1029.0) is None
+    assert other.claim("youth-panel", lease, now=1031.0) is not None
+
+
 def test_run_worker_stops_when_its_stop_event_is_set(app_on) -> None:
     from coprod.webhook_app import run_worker
 

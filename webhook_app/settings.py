@@ -170,8 +170,11 @@ class WebhookSettings:
     """Run the worker as a thread inside each app process (off when ``coprod worker`` runs apart)."""
     poll_interval: float = 1.0
     """How often an idle worker looks at the inbox (a delivery to the same process wakes it at once)."""
-    lease_seconds: float = 120.0
-    """A claim not renewed for this long is taken to be from a dead worker and is picked up again."""
+    lease_seconds: float = 30.0
+    """A claim not renewed for this long is taken to be from a dead worker and is picked up again. A
+    worker renews its claims every third of this while it re-checks, so a long re-check keeps them;
+    30 s lets a worker systemd restarted (or another) take a killed one's events half a minute
+    after it died, and still rides out a database that stops answering for less than twenty seconds."""
     backoff_base: float = 10.0
     backoff_max: float = 900.0
     keep_done_seconds: float = 7 * 24 * 3600.0
