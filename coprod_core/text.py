@@ -87,6 +87,13 @@ def visible(text: str) -> str:
     )
 
 
+def without_unseen(text: str) -> str:
+    """``text`` without the characters :func:`visible` shows (for comparing what people see)."""
+    if text.isprintable():
+        return text
+    return "".join(c for c in text if unicodedata.category(c) not in _UNSEEN)
+
+
 def visible_lines(text: str) -> str:
     """:func:`visible` for each line of ``text``, its line breaks kept."""
     if text.isprintable():

@@ -1042,3 +1042,13 @@ def test_who_a_flag_is_about_shows_invisible_characters_in_the_id_and_the_name()
 
     assert about("7\u200b") == "Sam\\tCarter (ID 7<U+200B>)"
     assert about("\x1b[2J8") == "person ID <U+001B>[2J8"
+
+
+def test_an_unknown_id_equal_to_a_known_one_but_for_characters_nobody_can_see_gets_a_hint() -> None:
+    rows = basic_rows(attendance=[attendance_row(1, "\u200b1", "S1"), attendance_row(2, "2\t", "S\u20601")])
+    mapped = map_dataset(recipe(), rows)
+    person = only(mapped.problems, "data_quality.unknown_person")
+    assert "person ID <U+200B>1 is not in the people list (did you mean 1?)" in person.message
+    assert person.evidence["did_you_mean"] == ["1"]
+    session = only(mapped.problems, "data_quality.unknown_session")
+    assert "session ID S<U+2060>1 is not in the sessions list (did you mean S1?)" in session.message

@@ -1,8 +1,8 @@
 """References between entities: an attendance or payment naming a person or a session read.
 
 A reference to nobody read is flagged with why (not in the list, or on a row that could not be
-used) and, when a known id differs only by leading zeros, spaces or capitals (a spreadsheet turning
-"007" into 7, "S01" typed "s01"), a hint. The hint is never acted on: 7 and 007 may well be two
+used) and, when a known id differs only by leading zeros, spaces, capitals or characters nobody can see (a spreadsheet turning
+"007" into 7, "S01" typed "s01", a zero-width space pasted from a web page), a hint. The hint is never acted on: 7 and 007 may well be two
 people.
 """
 
@@ -14,12 +14,14 @@ from typing import Any
 from coprod_core.mapping.fields import FieldReader
 from coprod_core.mapping.problems import where
 from coprod_core.rows import Row
+from coprod_core.text import without_unseen
 
 
 def _loose_id(rid: str) -> str:
-    """An id without its spaces, leading zeros and capitals: '007', '0 07' and '7' are all '7';
-    'S01' and 's01' are both 's01'."""
-    squeezed = "".join(rid.split()).casefold()
+    """An id without its spaces, leading zeros, capitals and characters nobody can see: '007',
+    '0 07' and '7' are all '7'; 'S01' and 's01' are both 's01'; '7' followed by a zero-width space
+    is '7'."""
+    squeezed = "".join(without_unseen(rid).split()).casefold()
     return squeezed.lstrip("0") or squeezed[:1]
 
 
