@@ -1052,3 +1052,16 @@ def test_an_unknown_id_equal_to_a_known_one_but_for_characters_nobody_can_see_ge
     assert person.evidence["did_you_mean"] == ["1"]
     session = only(mapped.problems, "data_quality.unknown_session")
     assert "session ID S<U+2060>1 is not in the sessions list (did you mean S1?)" in session.message
+
+
+def test_a_session_length_worked_out_from_an_events_start_and_end_names_them_in_the_fix() -> None:
+    """CiviCRM works a session's hours out from its event's start and end (``hours_from``): an end
+    typed on the wrong day is the likely cause, and the cell to fix is not the hours."""
+    spec = recipe().entities[Entity.SESSIONS].model_dump()
+    spec["options"] = {"hours_from": ["start_date", "end_date"]}
+    rows = basic_rows(sessions=[session_row(1, Hours="8762.5")])
+    (problem,) = map_dataset(recipe(sessions=spec), rows).problems
+    assert problem.check_id == "data_quality.too_many_hours"
+    assert "'8762.5' hours is more than one session can take" in problem.message
+    assert "Fix the start or end (start_date, end_date) it is worked out from" in problem.message
+    assert "typed as 30" not in problem.message

@@ -546,6 +546,14 @@ class FieldReader:
             else f"'{found}' ({str(plain(many.found))} hours)"
         )
         meanwhile = _TOO_MANY_SESSION if rule.required else _TOO_MANY_MEANWHILE.get(rule.field, "")
+        worked_out = self.spec.options.get("hours_from") if rule.field == "hours" else None
+        if isinstance(worked_out, (list, tuple)) and len(worked_out) == 2:  # CiviCRM: an event's times
+            fix = (
+                f"Fix the start or end ({worked_out[0]}, {worked_out[1]}) it is worked out from: is the end "
+                "on the wrong day? A session over several days is best recorded one day at a time."
+            )
+        else:
+            fix = "Fix the cell: was 3.0 typed as 30, or minutes typed as hours (write 90 min)?"
         self.problems.add(
             "too_many_hours",
             self.entity,
@@ -554,8 +562,7 @@ class FieldReader:
             field_name=rule.field,
             message=f"{at}: {said} is more than one session can take: more than {most} hours, the most "
             f"[settings.data_quality] max_session_hours allows. It is not counted towards "
-            f"payment until it is corrected: {meanwhile} Fix the cell: was 3.0 typed as 30, or minutes "
-            f"typed as hours (write 90 min)?",
+            f"payment until it is corrected: {meanwhile} {fix}",
             evidence={"found": found, "most": most},
         )
 
