@@ -79,12 +79,34 @@ def visible(text: str) -> str:
     nothing is shown backwards. For words only: ids, evidence and fingerprints keep the text as
     it is (a fingerprint that changed would re-open every flag staff acknowledged).
 
-    Most text has none (checked in one C-level pass: every one of them is unprintable)."""
+    Most text has none (checked in one C-level pass: every one of them is unprintable). A
+    zero-width joiner or non-joiner between two letters of a script that uses them (Persian,
+    Devanagari and other Indic scripts) or inside an emoji sequence is part of how a name is
+    written, not a stray character, and is kept (:func:`_joining`)."""
     if text.isprintable():
         return text
     return "".join(
-        _ESCAPES.get(c) or (f"<U+{ord(c):04X}>" if unicodedata.category(c) in _UNSEEN else c) for c in text
+        _ESCAPES.get(c)
+        or (
+            f"<U+{ord(c):04X}>"
+            if unicodedata.category(c) in _UNSEEN and not (c in _JOINERS and _joining(text, i))
+            else c
+        )
+        for i, c in enumerate(text)
     )
+
+
+_JOINERS = frozenset("\u200c\u200d")
+"""Zero-width non-joiner and joiner: "Nima" in Persian, or a Hindi name, may need one to be spelt
+right, and a family emoji is emoji joined by them."""
+
+
+def _joining(text: str, i: int) -> bool:
+    """Whether the joiner at ``text[i]`` stands between two characters it can join: letters, marks
+    or symbols beyond ASCII (never in an id like "7", nor between Latin letters, where it only hides)."""
+    if i == 0 or i == len(text) - 1:
+        return False
+    return all(ord(c) > 127 and unicodedata.category(c)[0] in "LMS" for c in (text[i - 1], text[i + 1]))
 
 
 def without_unseen(text: str) -> str:

@@ -1044,6 +1044,40 @@ def test_who_a_flag_is_about_shows_invisible_characters_in_the_id_and_the_name()
     assert about("\x1b[2J8") == "person ID <U+001B>[2J8"
 
 
+def test_a_joiner_that_is_part_of_how_a_name_is_written_is_kept_and_a_stray_one_is_shown() -> None:
+    """Persian and the Indic scripts write some names with a zero-width non-joiner or joiner between
+    two letters, and a family emoji is emoji joined by them: shown as <U+200C> they would mangle a
+    person's name in every flag about them. The same character after a digit, between Latin
+    letters, or at either end only hides a difference."""
+    from coprod_core.about import SubjectWords
+    from coprod_core.flags import Subject, make_flag
+
+    persian, hindi, family = (
+        "\u0646\u06cc\u0645\u0627\u200c\u0631\u0636\u0627",
+        "\u0915\u094d\u200d\u0937",
+        "\U0001f469\u200d\U0001f467",
+    )
+    people = [
+        person_row(1, ID="P1", Name=persian),
+        person_row(2, ID="P2", Name=f"{hindi} {family}"),
+        person_row(3, ID="7\u200d", Name="Jo\u200cAnn"),
+    ]
+    dataset = map_dataset(recipe(), basic_rows(people=people, attendance=[])).dataset
+    words = SubjectWords(dataset)
+
+    def about(pid: str) -> str:
+        subject = Subject(kind=SubjectKind.PERSON, id=pid)
+        return words.about(
+            make_flag(
+                check_id="x", severity=Severity.INFO, subject=subject, title="t", message="m", evidence={}
+            )
+        )
+
+    assert about("P1") == f"{persian} (ID P1)"
+    assert about("P2") == f"{hindi} {family} (ID P2)"
+    assert about("7\u200d") == "Jo<U+200C>Ann (ID 7<U+200D>)"
+
+
 def test_an_unknown_id_equal_to_a_known_one_but_for_characters_nobody_can_see_gets_a_hint() -> None:
     rows = basic_rows(attendance=[attendance_row(1, "\u200b1", "S1"), attendance_row(2, "2\t", "S\u20601")])
     mapped = map_dataset(recipe(), rows)
