@@ -321,6 +321,23 @@ def test_gunicorn_started_while_the_postgresql_store_is_down_says_so_in_one_line
     assert "Booting worker" not in text  # said by the arbiter, before it forks a process
 
 
+def test_gunicorn_started_with_no_recipe_found_says_so_and_exits_2_as_coprod_serve_does(
+    tmp_path: Path,
+) -> None:
+    """COPROD_RECIPES naming an empty folder (or a wrong one): gunicorn started and answered 404 to
+    every delivery, while ``coprod serve`` and ``coprod worker`` refuse it. Now the same line and
+    exit 2, before gunicorn listens."""
+    (tmp_path / "none").mkdir()
+    with (tmp_path / "err").open("wb") as err:
+        proc, _ = start_gunicorn(tmp_path, recipes=tmp_path / "none", stdout=subprocess.DEVNULL, stderr=err)
+        assert proc.wait(timeout=60) == 2
+    text = (tmp_path / "err").read_text(encoding="utf-8")
+    said = [line for line in text.splitlines() if "no recipes found: set COPROD_RECIPES" in line]
+    assert len(said) == 1, text
+    assert "Booting worker" not in text and "Traceback" not in text
+    assert_every_line_is_a_log_line(text)
+
+
 def _processes_of(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from coprod.webhook_app.settings import SettingsError, WebhookSettings
+from coprod.webhook_app.settings import NO_RECIPES, SettingsError, WebhookSettings
 
 log = logging.getLogger("coprod.webhook_app")
 
@@ -26,10 +26,7 @@ def _settings() -> WebhookSettings | None:
         print(f"coprod: {exc}", file=sys.stderr)
         return None
     if not settings.recipes:
-        print(
-            "coprod: no recipes found: set COPROD_RECIPES to a recipe file or a folder of recipes",
-            file=sys.stderr,
-        )
+        print(f"coprod: {NO_RECIPES}", file=sys.stderr)
         return None
     return settings
 

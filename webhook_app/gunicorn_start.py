@@ -12,7 +12,8 @@ worker`` say in words (``STORE_PROBLEMS``, ``SettingsError``) are caught in two 
 - ``on_starting``, gunicorn's hook in the arbiter before it listens or forks: the settings are
   read and the inbox opened (its schema upgraded, as each process would) and closed again, so a
   problem is said once and gunicorn exits with coprod's own code (3 for a PostgreSQL server that
-  cannot be reached, 2 for settings or a store a newer coprod wrote), as ``coprod serve`` does.
+  cannot be reached, 2 for settings, no recipe found or a store a newer coprod wrote), as ``coprod
+  serve`` does.
   Nothing is left open across the fork: the PostgreSQL inbox makes its pool on first use, and the
   SQLite inbox's connection is closed here.
 - ``create_app_or_exit``, the app gunicorn builds in each process (``wsgi_app``): the same problem
@@ -58,10 +59,12 @@ def on_starting(server: Any) -> None:
     if getattr(server.app, "app_uri", APP) != APP:
         return  # an app of the operator's own choosing, with its own settings
     from coprod.webhook_app.inbox import Inbox
-    from coprod.webhook_app.settings import WebhookSettings
+    from coprod.webhook_app.settings import NO_RECIPES, WebhookSettings
 
     try:
         settings = WebhookSettings.from_env()
+        if not settings.recipes:
+            raise SettingsError(NO_RECIPES)
         Inbox.open(settings.inbox_location, settings.fsync_each_receipt, for_receipts=True).close()
     except PROBLEMS as exc:
         _stop(exc, int(getattr(exc, "exit_code", 2)))

@@ -158,6 +158,11 @@ def close_kept_stores() -> None:
                 del _STORES[(pid, _)]
 
 
+NO_RECIPES = "no recipes found: set COPROD_RECIPES to a recipe file or a folder of recipes"
+"""Said by ``coprod serve``, ``coprod worker`` and gunicorn's start (``gunicorn_start``), exit 2: an
+app with no recipe answers 404 to every delivery, and a worker has nothing to re-check."""
+
+
 @dataclass(frozen=True)
 class WebhookSettings:
     recipes: Mapping[str, RecipeHook]

@@ -238,22 +238,29 @@ class Started(NamedTuple):
 
 
 def start_gunicorn(
-    tmp_path: Path, *options: str, state: str | None = None, stdout: IO[bytes], stderr: IO[bytes] | int
+    tmp_path: Path,
+    *options: str,
+    state: str | None = None,
+    recipes: Path | None = None,
+    stdout: IO[bytes],
+    stderr: IO[bytes] | int,
 ) -> Started:
     """``gunicorn -c python:coprod.webhook_app.gunicorn_conf`` started as README and recipes/deploy/
-    run it, with the test recipe, on a free port of 127.0.0.1, its state store ``state`` (default a
-    SQLite file in ``tmp_path``); not waited for.
+    run it, with the test recipe (or ``COPROD_RECIPES=recipes``), on a free port of 127.0.0.1, its
+    state store ``state`` (default a SQLite file in ``tmp_path``); not waited for.
 
     The port is bound here and the socket handed to gunicorn (``--bind fd://N``, as systemd's socket
     activation does): a port found free and closed again can be taken by anything else on the
     machine before gunicorn binds it."""
-    write_recipe(tmp_path / "recipes" / "youth")
+    if recipes is None:
+        recipes = tmp_path / "recipes"
+        write_recipe(recipes / "youth")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     env = {
         **os.environ,
-        "COPROD_RECIPES": str(tmp_path / "recipes"),
+        "COPROD_RECIPES": str(recipes),
         "COPROD_STATE": state or str(tmp_path / "state.sqlite"),
         "COPROD_WEBHOOK_WORKER": "off",  # as the unit runs it; deliveries stay in the inbox
         SECRET_ENV: SECRET,
