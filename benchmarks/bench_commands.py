@@ -236,6 +236,8 @@ def as_installed() -> None:
 
 
 def one(scale: float, repeat: int, xlsx: bool, keep: Path | None) -> list[Measured]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)  # a folder named for the run, made if need be
     folder = Path(tempfile.mkdtemp(prefix=f"coprod-bench-{scale:g}x-", dir=keep))
     try:
         t = time.perf_counter()

@@ -30,3 +30,20 @@ def test_every_benchmark_script_imports_without_running() -> None:
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_bench_commands_on_a_small_size_prints_its_table_and_keeps_its_folder_where_asked(tmp_path) -> None:
+    """The whole-command benchmark run end to end at a hundredth of 1x (seconds): each command it
+    times still runs, and ``--keep`` names a folder that need not exist yet (it stopped with a
+    traceback after a first measurement had been waited for)."""
+    keep = tmp_path / "runs" / "tonight"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_commands.py"), "--sizes", "0.01", "--repeat", "1",
+         "--keep", str(keep)],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    for run in ("floor (read the files)", "coprod check", "coprod sync, unchanged"):
+        assert f"| 0.01x | {run} |" in done.stdout, done.stdout
+    [folder] = keep.iterdir()
+    assert (folder / "recipe.toml").is_file() and (folder / "data" / "attendance.csv").is_file()
