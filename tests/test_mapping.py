@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -1024,21 +1025,27 @@ def test_control_and_invisible_characters_in_ids_are_shown_in_messages_and_kept_
         assert flag.evidence["found"] == raw  # the facts (and so the digests) are the cell's own
 
 
-def test_who_a_flag_is_about_shows_invisible_characters_in_the_id_and_the_name() -> None:
+def about_person_in(dataset: Any) -> Callable[[str], str]:
+    """What a flag about the person with this id says it is about (the About column's words)."""
     from coprod_core.about import SubjectWords
     from coprod_core.flags import Subject, make_flag
 
-    people = [person_row(1, ID="7\u200b", Name="Sam\tCarter"), person_row(2, ID="\x1b[2J8", Name="")]
-    dataset = map_dataset(recipe(), basic_rows(people=people, attendance=[])).dataset
     words = SubjectWords(dataset)
 
     def about(pid: str) -> str:
         subject = Subject(kind=SubjectKind.PERSON, id=pid)
-        return words.about(
-            make_flag(
-                check_id="x", severity=Severity.INFO, subject=subject, title="t", message="m", evidence={}
-            )
+        flag = make_flag(
+            check_id="x", severity=Severity.INFO, subject=subject, title="t", message="m", evidence={}
         )
+        return words.about(flag)
+
+    return about
+
+
+def test_who_a_flag_is_about_shows_invisible_characters_in_the_id_and_the_name() -> None:
+    people = [person_row(1, ID="7\u200b", Name="Sam\tCarter"), person_row(2, ID="\x1b[2J8", Name="")]
+    dataset = map_dataset(recipe(), basic_rows(people=people, attendance=[])).dataset
+    about = about_person_in(dataset)
 
     assert about("7\u200b") == "Sam\\tCarter (ID 7<U+200B>)"
     assert about("\x1b[2J8") == "person ID <U+001B>[2J8"
@@ -1049,9 +1056,6 @@ def test_a_joiner_that_is_part_of_how_a_name_is_written_is_kept_and_a_stray_one_
     two letters, and a family emoji is emoji joined by them: shown as <U+200C> they would mangle a
     person's name in every flag about them. The same character after a digit, between Latin
     letters, or at either end only hides a difference."""
-    from coprod_core.about import SubjectWords
-    from coprod_core.flags import Subject, make_flag
-
     persian, hindi, family = (
         "\u0646\u06cc\u0645\u0627\u200c\u0631\u0636\u0627",
         "\u0915\u094d\u200d\u0937",
@@ -1063,15 +1067,7 @@ def test_a_joiner_that_is_part_of_how_a_name_is_written_is_kept_and_a_stray_one_
         person_row(3, ID="7\u200d", Name="Jo\u200cAnn"),
     ]
     dataset = map_dataset(recipe(), basic_rows(people=people, attendance=[])).dataset
-    words = SubjectWords(dataset)
-
-    def about(pid: str) -> str:
-        subject = Subject(kind=SubjectKind.PERSON, id=pid)
-        return words.about(
-            make_flag(
-                check_id="x", severity=Severity.INFO, subject=subject, title="t", message="m", evidence={}
-            )
-        )
+    about = about_person_in(dataset)
 
     assert about("P1") == f"{persian} (ID P1)"
     assert about("P2") == f"{hindi} {family} (ID P2)"
