@@ -4,7 +4,9 @@ It follows the usual Easy Read conventions: short sentences, one idea a line, la
 picture beside each point, hard words explained where they are used and again at the end. It says
 who took part, whether people with lived experience were there when decisions were made, whether
 people were paid as promised, and what happens next. It always uses the shared report's
-disclosure control: a member of a small group must not be able to tell who is who from it.
+disclosure control: a member of a small group must not be able to tell who is who from it. The
+project's name and the groups' names are the charity's text, isolated as in the other reports
+(:mod:`~coprod.report.isolate`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from coprod.report.disclosure import FEWER, Disclosure
 from coprod.report.facts import ProjectFacts, ReportFacts
+from coprod.report.isolate import isolated
 from coprod.report.views import category_label
 from coprod_core.model import Rung
 from coprod_core.text import day
@@ -114,7 +117,7 @@ class _EasyBuilder:
 
     def page(self) -> EasyPage:
         f = self.f
-        name = f.description or f.recipe_name
+        name = isolated(f.description or f.recipe_name)
         sections = [self.about()]
         for p in f.projects:
             sections.append(self.project(p))
@@ -157,7 +160,7 @@ class _EasyBuilder:
 
     def project(self, p: ProjectFacts) -> EasySection:
         points = [*self.who(p), *self.decisions(p), *self.ladder(p)]
-        return EasySection(f"project-{p.project.id}", p.project.name, tuple(points))
+        return EasySection(f"project-{p.project.id}", isolated(p.project.name), tuple(points))
 
     def who(self, p: ProjectFacts) -> list[Point]:
         profile = p.profile
@@ -241,7 +244,7 @@ class _EasyBuilder:
         lines.extend(RUNG_EASY[a.rung])
         if a.mislabelled:
             self.next.append(
-                f"Staff will change how {p.project.name} works.\nOr they will stop calling it {a.label.words}."
+                f"Staff will change how {isolated(p.project.name)} works.\nOr they will stop calling it {a.label.words}."
             )
         return [Point("ladder", tuple(lines))]
 

@@ -73,13 +73,14 @@ class Unpaid:
     """What one person is owed (staff report only: it names them)."""
 
     person_id: str
-    person: str
-    """Their name and ID as flags name them."""
+    name: str | None
+    """Their name, None when the people list has none (the report names them by ID)."""
     kind: PaymentKind
     owed: Decimal
     overdue: Decimal
     oldest_date: date
     oldest_session: str
+    """Its title, else its kind in words, else its ID when the session is not in the data."""
     days_unpaid: int
 
 
@@ -293,12 +294,14 @@ def _payments(dataset: Dataset, flags: list[Flag], run_date: date) -> Payments:
         unpaid.append(
             Unpaid(
                 person_id=pid,
-                person=person.label() if person else f"Person ID {pid}",
+                name=person.name if person else None,
                 kind=kind,
                 owed=Decimal(found[OWED].evidence["total_owed"]) if OWED in found else _ZERO,
                 overdue=Decimal(found[OVERDUE].evidence["total_owed"]) if OVERDUE in found else _ZERO,
                 oldest_date=date.fromisoformat(oldest.evidence["oldest_session_date"]),
-                oldest_session=session.label() if session else str(oldest.evidence["oldest_session_id"]),
+                oldest_session=(session.title or KIND_WORDS[session.kind])
+                if session
+                else str(oldest.evidence["oldest_session_id"]),
                 days_unpaid=int(oldest.evidence["days_unpaid"]),
             )
         )

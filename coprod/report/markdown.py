@@ -1,7 +1,10 @@
 """Markdown rendering, for pasting the report into a document: the same page, charts as their tables.
 
 The charity's text is escaped so that a project called ``*Day* | [service](x)`` reads as typed and
-cannot break a table, make a link or inject HTML where the Markdown is rendered.
+cannot break a table, make a link or inject HTML where the Markdown is rendered. It is shown
+with its invisible characters made visible, as in the HTML, but not isolated: Markdown has no
+isolation every renderer honours, and the Unicode isolate characters would be pasted, unseen, into
+the documents the text goes to (:mod:`~coprod.report.isolate` says why).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import re
 
 from coprod.report.blocks import Block, Bullets, Figure, Heading, Notice, Page, Paragraph, Table
+from coprod.report.isolate import plain
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~])")
 _LINE_START = re.compile(r"^([#>+=-])")
@@ -20,7 +24,7 @@ def escape(text: str) -> str:
 
     A line starting like a heading, quote, list item or numbered list item is escaped too.
     """
-    one_line = _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    one_line = _SPECIAL.sub(r"\\\1", " ".join(plain(str(text)).split()))
     return _NUMBERED.sub(r"\1\\\2", _LINE_START.sub(r"\\\1", one_line))
 
 

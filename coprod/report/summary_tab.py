@@ -14,6 +14,7 @@ from coprod.connectors.base import Summary, SummaryRow
 from coprod.report.blocks import Block, Bullets, Figure, Heading, Notice, Page, Paragraph, Table
 from coprod.report.disclosure import Disclosure
 from coprod.report.facts import ReportFacts
+from coprod.report.isolate import plain
 from coprod.report.views import build_page
 
 MARK = "Co-production report"
@@ -23,8 +24,9 @@ BLANK = SummaryRow(())
 
 
 def _text(text: str) -> str:
-    """One line, as in the Markdown version (a cell holds the sentence, not the layout)."""
-    return " ".join(str(text).split())
+    """One line, as in the Markdown version (a cell holds the sentence, not the layout), without the
+    isolation marks (:func:`~coprod.report.isolate.plain`: a cell would hide them)."""
+    return " ".join(plain(str(text)).split())
 
 
 def _one(text: str, heading: bool = False) -> SummaryRow:

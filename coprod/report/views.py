@@ -5,6 +5,9 @@ the staff report shows them all; the shared one hides small counts and whatever 
 them (shares of a hidden group, its interval, its bar, a difference). Free text the charity wrote
 (session titles, the wording of decisions, criterion findings that quote them) and anything naming
 a person appear only in the staff report, and people are named only in its payments section.
+Each piece of that text goes into a sentence through :func:`~coprod.report.isolate.isolated`: shown
+as typed, invisible characters made visible, and kept from changing the direction of the words
+around it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from coprod.report.blocks import (
     Table,
 )
 from coprod.report.disclosure import FEWER, Count, Disclosure
-from coprod.report.facts import Decision, MoneyTotal, Payments, ProjectFacts, ReportFacts
+from coprod.report.facts import Decision, MoneyTotal, Payments, ProjectFacts, ReportFacts, Unpaid
+from coprod.report.isolate import isolated
 from coprod_core.checks.consultation import (
     ACROSS_STAGES,
     BEYOND_FEEDBACK,
@@ -44,7 +48,7 @@ from coprod_core.checks.consultation import (
 )
 from coprod_core.checks.representation import CategoryShare, DimensionProfile, citation
 from coprod_core.model import PaymentKind, Rung
-from coprod_core.text import day, money, percent
+from coprod_core.text import day, money, percent, visible
 
 LISTED = 100
 """Rows of a long staff table (people owed, open flags) shown; the rest are counted."""
@@ -90,12 +94,13 @@ def dimension_words(dimension: str) -> str:
 
 
 def category_label(share: CategoryShare) -> str:
-    """'People of Asian heritage' when the recipe gives words; else the category: '18-24', 'Other'."""
+    """'People of Asian heritage' when the recipe gives words; else the category: '18-24', 'Other'
+    (isolated: the recipe's words, or an answer people gave)."""
     labels = share.words
     if not labels.startswith("people in the '"):
-        return labels[:1].upper() + labels[1:]
+        return isolated(labels[:1].upper() + labels[1:])
     text = re.sub(r"(?<=\d)_(?=\d)", "-", share.category).replace("_", " ")
-    return text[:1].upper() + text[1:]
+    return isolated(text[:1].upper() + text[1:])
 
 
 def sentence(text: str) -> str:
@@ -116,10 +121,10 @@ class _Builder:
         self.facts = facts
         self.d = disclosure
         self.shared = disclosure.shared
-        self.names = {p.project.id: p.project.name for p in facts.projects}
+        self.names = {p.project.id: isolated(p.project.name) for p in facts.projects}
 
     def project_name(self, project_id: str) -> str:
-        return self.names.get(project_id, f"Project {project_id}")
+        return self.names.get(project_id) or f"Project {isolated(project_id)}"
 
     def cash(self, amount: Decimal) -> str:
         return money(amount, self.facts.payments.currency)
@@ -128,7 +133,7 @@ class _Builder:
 
     def page(self) -> Page:
         f = self.facts
-        name = f.description or f.recipe_name
+        name = isolated(f.description or f.recipe_name)
         if self.shared:
             notice = Notice(
                 "Small numbers are hidden",
@@ -171,7 +176,8 @@ class _Builder:
             called = f"called {a.label.words}, the evidence places it at {a.rung.words}"
             took = self.d.count(len(p.profile.participants)) if p.profile else Count(0)
             items.append(
-                f"{p.project.name}: {called}; {took.of('person', 'people')} among the {f.voice_words} took part."
+                f"{self.project_name(p.project.id)}: {called}; {took.of('person', 'people')} among the "
+                f"{f.voice_words} took part."
             )
         without = sum(1 for x in f.decisions if x.without_voice)
         if f.decisions:
@@ -223,7 +229,7 @@ class _Builder:
         return Section("representation", "Representation", tuple(blocks))
 
     def _project_representation(self, p: ProjectFacts) -> list[Block]:
-        out: list[Block] = [Heading(3, p.project.name, f"rep-{_slug(p.project.id)}")]
+        out: list[Block] = [Heading(3, self.project_name(p.project.id), f"rep-{_slug(p.project.id)}")]
         profile = p.profile
         who = self.facts.voice_words
         if profile is None or not profile.participants:
@@ -289,9 +295,9 @@ class _Builder:
             label = category_label(c)
             x = cells[c.category]
             marked = c.category in flagged
-            visible = not x.hidden and n_public
+            shown = not x.hidden and n_public
             data = {"dimension": dim.dimension, "category": c.category, "baseline": _num(c.baseline_share)}
-            if visible:
+            if shown:
                 data |= {
                     "x": str(c.x),
                     "n": str(c.n),
@@ -300,15 +306,15 @@ class _Builder:
                     "upper": _num(c.upper),
                 }
             data["under-represented"] = "yes" if marked else "no"
-            share_text = _pct(c.observed) if visible else "hidden"
+            share_text = _pct(c.observed) if shown else "hidden"
             rows.append(
                 ShareRow(
                     label=label,
                     baseline=c.baseline_share,
-                    observed=c.observed if visible else None,
-                    lower=c.lower if visible else None,
-                    upper=c.upper if visible else None,
-                    value=share_text if visible else f"hidden: {FEWER}" if x.hidden else "hidden",
+                    observed=c.observed if shown else None,
+                    lower=c.lower if shown else None,
+                    upper=c.upper if shown else None,
+                    value=share_text if shown else f"hidden: {FEWER}" if x.hidden else "hidden",
                     marked=marked,
                     data=data,
                 )
@@ -318,7 +324,7 @@ class _Builder:
                     label,
                     f"{x} of {n_text}" if n_public else str(x),
                     share_text,
-                    f"{_pct(c.lower)} to {_pct(c.upper)}" if visible else "hidden",
+                    f"{_pct(c.lower)} to {_pct(c.upper)}" if shown else "hidden",
                     _pct(c.baseline_share),
                     "Yes: fewer than chance explains" if marked else "No",
                 )
@@ -331,13 +337,13 @@ class _Builder:
         under = [category_label(c) for c in dim.categories if c.category in flagged]
         summary = (
             f"Shares of {words.lower()} among the {self.facts.voice_words} who took part in "
-            f"{p.project.name}, against people who use the service ({cite}). "
+            f"{self.project_name(p.project.id)}, against people who use the service ({cite}). "
             + (f"Under-represented: {', '.join(under)}." if under else "No group is under-represented.")
         )
         if not n_public and self.shared:
             summary += " Shares are hidden because showing them would tell how many people gave no answer."
         table = Table(
-            caption=f"{words}: {p.project.name}",
+            caption=f"{words}: {self.project_name(p.project.id)}",
             head=(
                 "Group",
                 "Participants",
@@ -399,7 +405,7 @@ class _Builder:
         if self.shared:
             row += (x.kind[:1].upper() + x.kind[1:],)
         else:
-            row += ((x.title or x.kind[:1].upper() + x.kind[1:]), x.decision or "")
+            row += (isolated(x.title) if x.title else x.kind[:1].upper() + x.kind[1:], _own(x.decision))
         answer = "No: flagged" if x.without_voice else "Yes"
         return (*row, str(present), str(cells["voice"]), answer)
 
@@ -435,12 +441,13 @@ class _Builder:
                 _criterion_dates(c.numbers),
             )
             if not self.shared:
-                row += (c.finding or CRITERION_MEANS[name],)
+                row += (visible(c.finding) if c.finding else CRITERION_MEANS[name],)
             rows.append(row)
         head: tuple[str, ...] = ("Criterion", "Result", "Dates")
         if not self.shared:
             head += ("What the evidence says",)
-        table = Table(f"Criteria: {a.project_name}", head, tuple(rows))
+        project = isolated(a.project_name)
+        table = Table(f"Criteria: {project}", head, tuple(rows))
         chart = LadderChart(
             "ladder",
             tuple(r.words for r in rungs),
@@ -449,12 +456,12 @@ class _Builder:
             data={"project": a.project_id, "label": a.label.value, "rung": a.rung.value},
         )
         return [
-            Heading(3, a.project_name, f"ladder-{_slug(a.project_id)}"),
+            Heading(3, project, f"ladder-{_slug(a.project_id)}"),
             Paragraph(verdict),
             Figure(
                 id=f"ladder-{_slug(a.project_id)}",
-                title=f"Where {a.project_name} sits on the ladder",
-                summary=f"{a.project_name}: called {a.label.words}, evidence places it at {a.rung.words}.",
+                title=f"Where {project} sits on the ladder",
+                summary=f"{project}: called {a.label.words}, evidence places it at {a.rung.words}.",
                 chart=chart,
                 table=table,
             ),
@@ -476,7 +483,7 @@ class _Builder:
                     ),
                 ),
             )
-        source = f" ({pay.policy_source})" if pay.policy_source else ""
+        source = f" ({isolated(pay.policy_source)})" if pay.policy_source else ""
         blocks: list[Block] = [
             Paragraph(
                 f"What the payment policy{source} says people are owed for their time, what has been paid, and "
@@ -531,7 +538,7 @@ class _Builder:
             ]
         return [
             Paragraph(
-                f"{u.person} for the {u.oldest_session}, unpaid for {u.days_unpaid} days.",
+                f"{_person(u)} for the {_session(u)}, unpaid for {u.days_unpaid} days.",
                 strong="Oldest unpaid.",
             )
         ]
@@ -539,11 +546,11 @@ class _Builder:
     def _people_owed(self, pay: Payments) -> list[Block]:
         rows = tuple(
             (
-                u.person,
+                _person(u),
                 "Expenses" if u.kind is PaymentKind.EXPENSES else "Fees",
                 self.cash(u.owed) if u.owed else "",
                 self.cash(u.overdue) if u.overdue else "",
-                f"{u.oldest_session}",
+                _session(u),
                 str(u.days_unpaid),
             )
             for u in pay.unpaid[:LISTED]
@@ -590,12 +597,14 @@ class _Builder:
             for r in f.reasons:
                 row: tuple[str, ...] = (
                     r.entity.capitalize(),
-                    r.title,
-                    r.column or "",
+                    isolated(r.title),
+                    _own(r.column),
                     str(self.d.count(r.rows)),
                 )
                 if not self.shared:
-                    row += ("; ".join(r.examples) + ("; ..." if r.rows > len(r.examples) else ""),)
+                    row += (
+                        "; ".join(map(isolated, r.examples)) + ("; ..." if r.rows > len(r.examples) else ""),
+                    )
                 reason_rows.append(row)
             blocks.append(
                 Table(
@@ -631,7 +640,9 @@ class _Builder:
         for r in h.rules:
             # Open and acknowledged add up to the rule's flags now, which other sections may show.
             now = self.d.group({"open": r.open, "acknowledged": r.acknowledged})
-            rows.append((r.title, str(now["open"]), str(now["acknowledged"]), str(self.d.count(r.resolved))))
+            rows.append(
+                (isolated(r.title), str(now["open"]), str(now["acknowledged"]), str(self.d.count(r.resolved)))
+            )
         if h.synced and h.last_report:
             blocks.append(
                 Paragraph(
@@ -659,7 +670,7 @@ class _Builder:
                     tuple(
                         (
                             fl.severity.value.capitalize(),
-                            fl.title,
+                            isolated(fl.title),
                             _subject(fl.subject.kind.value, fl.subject.id),
                         )
                         for fl in listed
@@ -674,8 +685,25 @@ class _Builder:
 def _subject(kind: str, subject_id: str) -> str:
     if kind == "record":
         entity, _, row = subject_id.partition(":")
-        return f"{entity} row {row}"
-    return f"{kind} {subject_id}"
+        return f"{isolated(entity)} row {isolated(row)}"
+    return f"{kind} {isolated(subject_id)}"
+
+
+def _own(text: str | None) -> str:
+    """The charity's text isolated, or nothing when there is none (an empty cell stays empty)."""
+    return isolated(text) if text else ""
+
+
+def _person(u: Unpaid) -> str:
+    """The person as flags name them (:meth:`~coprod_core.model.Person.label`), name and id isolated."""
+    return (
+        f"{isolated(u.name)} (ID {isolated(u.person_id)})" if u.name else f"Person ID {isolated(u.person_id)}"
+    )
+
+
+def _session(u: Unpaid) -> str:
+    """The oldest unpaid session as flags name it (:meth:`~coprod_core.model.Session.label`), its title isolated."""
+    return f"{isolated(u.oldest_session)} on {day(u.oldest_date)}"
 
 
 def _slug(text: str) -> str:

@@ -326,3 +326,36 @@ def with_name(dataset: Dataset, name: str) -> Dataset:
     """The same dataset with its one project renamed (untrusted text in titles and attributes)."""
     (project,) = dataset.projects
     return dataset.model_copy(update={"projects": (project.model_copy(update={"name": name}),)})
+
+
+ARABIC_PROJECT = "مشروع الأمل 2026"
+"""A right-to-left project name ending in digits: beside '(ID P1)' or a count it would jumble."""
+ARABIC_PERSON = "سارة أحمد"
+OVERRIDE_PROJECT = "Youth \u202eforum"
+"""A right-to-left override typed into a name: unshown, it would print the rest of the line backwards."""
+OVERRIDE_PERSON = "Sam \u202eCarter"
+OVERRIDE_TITLE = "Steering \u202egroup"
+
+
+def bidi_dataset() -> Dataset:
+    """The leak data with an Arabic project (P1) and a second project (P2) whose name holds U+202E;
+    p01, owed for the last workshop, has an Arabic name and p02, owed for it too, one with U+202E;
+    the session without a voice has a title with U+202E."""
+    base = leak_dataset()
+    names = {"p01": ARABIC_PERSON, "p02": OVERRIDE_PERSON}
+    people = tuple(p.model_copy(update={"name": names[p.id]}) if p.id in names else p for p in base.people)
+    sessions = tuple(
+        s.model_copy(update={"title": OVERRIDE_TITLE}) if s.id == "d0" else s for s in base.sessions
+    )
+    (project,) = base.projects
+    return base.model_copy(
+        update={
+            "people": people,
+            "sessions": sessions,
+            "payments": tuple(p for p in base.payments if p.id != "pay2-w9"),
+            "projects": (
+                project.model_copy(update={"name": ARABIC_PROJECT}),
+                Project(id="P2", name=OVERRIDE_PROJECT),
+            ),
+        }
+    )
