@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from coprod.config import LoadedRecipe, RecipeInvalid, load_recipe
 from coprod.connectors.base import ConnectorError
+from coprod.log_lines import Lines, VisibleFormatter
 from coprod.placeholders import example_values
 from coprod.sync import ExitCode, RunResult, build_connectors, run
 from coprod_core.flags import Flag, Severity, jsonable
@@ -638,10 +639,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    stderr = logging.StreamHandler()
+    # a source's name, a file's or an error a platform sent never makes a line of its own
+    stderr.setFormatter(VisibleFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[stderr])
     output = Output()
     try:
         return int(args.func(args, output))
@@ -652,7 +653,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # With -v, where it happened (files and lines only: an exception's message or the values
         # in it may hold personal data, so they are never printed).
         where = "".join(traceback.format_tb(exc.__traceback__)[-5:])
-        logging.getLogger("coprod").info("unexpected %s at:\n%s", type(exc).__name__, where)
+        logging.getLogger("coprod").info(
+            "unexpected %s at:\n%s", type(exc).__name__, Lines(where.rstrip("\n"))
+        )
         output.line(
             f"coprod: something unexpected went wrong ({type(exc).__name__}). Nothing was recorded as "
             "written that was not. Run again with -v and report it to your data officer."

@@ -10,7 +10,9 @@ The format is gunicorn's own (time with its offset, ``[pid]``, level) with the l
 coprod's loggers (``coprod.*``) log from INFO; other libraries only their warnings and errors.
 Access lines (``gunicorn.access``) hold the request line, status, size and duration: not the
 client's address or user agent, which are personal data. No line ever holds a secret, a name or
-an answer: the app logs ids, counts and the kinds of errors.
+an answer: the app logs ids, counts and the kinds of errors. Nor can a value in a line (a URL's
+path, a recipe's file name, an error a platform sent) start a line of its own or send the terminal
+an escape sequence: its unseen characters are shown (``coprod.log_lines``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import logging
 import logging.config
 from typing import Any
 
+from coprod.log_lines import VisibleFormatter
+
 PREFIX = "%(asctime)s [%(process)d] %(levelname)s %(name)s: "
 FORMAT = PREFIX + "%(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
@@ -26,13 +30,14 @@ ACCESS_FORMAT = '"%(r)s" %(s)s %(B)s bytes %(D)s us'
 """gunicorn's access-log atoms: request line, status, response size, time taken in microseconds."""
 
 
-class EveryLineFormatter(logging.Formatter):
-    """``FORMAT``, with the prefix repeated on every line of a message that has several (werkzeug's
-    start-up banner, a traceback gunicorn logs), so that no line reaches the log without its time,
-    level and logger, and a search for one line finds whose it is."""
+class EveryLineFormatter(VisibleFormatter):
+    """``FORMAT``, with the prefix repeated on every line of a message that has several (a
+    traceback gunicorn logs, a format string of several lines), so that no line reaches the log
+    without its time, level and logger, and a search for one line finds whose it is. A line break
+    in a value (a URL, a file name) is shown as ``\\n`` (``VisibleFormatter``): it never makes a line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)  # sets record.asctime and record.message
+        text = super().format(record)  # sets record.asctime
         if "\n" not in text:
             return text
         first, *rest = text.split("\n")
