@@ -622,6 +622,7 @@ def test_coprod_serve_answers_on_the_local_port_and_records_deliveries(tmp_path:
     assert_every_line_is_a_log_line(log)
     assert "] INFO coprod.webhook_app: kobotoolbox delivery for recipe youth-panel accepted as event 1" in log
     assert SECRET not in log and PERSON not in log and "Traceback" not in log
+    assert "<U+001B>" not in log and "\x1b" not in log, "werkzeug's lines written plain, not coloured"
 
 
 def test_coprod_serve_without_recipes_says_what_to_set(
