@@ -140,12 +140,8 @@ def serve(
 
     In production run gunicorn instead (see README) and put TLS in front (recipes/deploy/).
     """
-    import werkzeug.serving
     from werkzeug.serving import run_simple
 
-    # werkzeug colours its start-up lines and a request line that is not a 200 with escape
-    # sequences; the log's formatter shows those as text (<U+001B>[33m), so it writes them plain
-    werkzeug.serving._log_add_style = False
     app = create_app(settings)
     try:
         run_simple(host, port, app, use_debugger=False, use_reloader=False, threaded=True)

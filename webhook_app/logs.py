@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import re
 from typing import Any
 
 from coprod.log_lines import VisibleFormatter
@@ -45,12 +46,28 @@ class EveryLineFormatter(VisibleFormatter):
         return "\n".join([first, *(prefix + line for line in rest)])
 
 
+class WithoutColours(logging.Filter):
+    """werkzeug's server (``coprod serve``) colours its start-up lines and any request line that is
+    not a 200 with terminal escape sequences, which the formatter would show as text
+    (``<U+001B>[33m``). They are taken out here, with logging's own means, rather than switched off
+    through werkzeug's private ``_log_add_style``: a library's private name can go in any release."""
+
+    _SGR = re.compile("\x1b\\[[0-9;]*m")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "\x1b" in text:
+            record.msg, record.args = self._SGR.sub("", text), None
+        return True
+
+
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "lines": {"class": f"{__name__}.EveryLineFormatter", "format": FORMAT, "datefmt": DATE_FORMAT}
     },
+    "filters": {"without_colours": {"()": f"{__name__}.WithoutColours"}},
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", "formatter": "lines", "stream": "ext://sys.stderr"}
     },
@@ -60,6 +77,7 @@ LOGGING: dict[str, Any] = {
         # gunicorn sets their levels (--log-level) and would give them handlers of its own
         "gunicorn.error": {"handlers": ["stderr"], "propagate": False},
         "gunicorn.access": {"handlers": ["stderr"], "propagate": False},
+        "werkzeug": {"filters": ["without_colours"]},  # coprod serve's server
     },
 }
 
