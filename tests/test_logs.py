@@ -169,3 +169,25 @@ def test_with_verbose_a_source_name_with_a_line_break_makes_no_line_and_where_it
     assert tb and tb[0].startswith('  File "') and "cli.py" in tb[0], "where: files and lines, one a line"
     assert any(line.startswith('  File "<string>", line ') for line in tb)
     assert "after the run" not in log, "never the exception's message"
+
+
+def test_gunicorns_warning_about_a_request_it_cannot_parse_leaves_out_the_clients_address(
+    tmp_path: Path,
+) -> None:
+    """coprod's access lines leave out the client's address (personal data); gunicorn's own warning
+    about a malformed request wrote it ("Invalid request from ip=127.0.0.1: ...")."""
+    import socket
+
+    with (
+        gunicorn(tmp_path) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
+    ):
+        raw.sendall(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n")
+        answer = raw.recv(1024)
+    log = server.log.read_text(encoding="utf-8")
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    warning = [line for line in log.splitlines() if "Invalid request from" in line]
+    assert len(warning) == 1, log
+    assert "WARNING gunicorn.error: Invalid request from ip=(not logged): " in warning[0]
+    assert "127.0.0.1" not in warning[0]  # (gunicorn's "Listening at" line names its own address)
+    assert_every_line_is_a_log_line(log)

@@ -9,7 +9,8 @@ The format is gunicorn's own (time with its offset, ``[pid]``, level) with the l
 
 coprod's loggers (``coprod.*``) log from INFO; other libraries only their warnings and errors.
 Access lines (``gunicorn.access``) hold the request line, status, size and duration: not the
-client's address or user agent, which are personal data. No line ever holds a secret, a name or
+client's address or user agent, which are personal data (nor does gunicorn's warning about a
+request it could not parse: ``WithoutClientAddress``). No line ever holds a secret, a name or
 an answer: the app logs ids, counts and the kinds of errors. Nor can a value in a line (a URL's
 path, a recipe's file name, an error a platform sent) start a line of its own or send the terminal
 an escape sequence: its unseen characters are shown (``coprod.log_lines``).
@@ -61,13 +62,31 @@ class WithoutColours(logging.Filter):
         return True
 
 
+class WithoutClientAddress(logging.Filter):
+    """gunicorn writes the client's address into its warning about a request it could not parse
+    ("Invalid request from ip=203.0.113.7: ..."), where coprod's access lines leave it out: an
+    address is personal data. The warning stays (a malformed request is worth knowing about), with
+    the address left out."""
+
+    _ADDRESS = re.compile(r"^(Invalid request from ip=).*?(: )")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Invalid request from ip="):
+            record.msg = self._ADDRESS.sub(r"\1(not logged)\2", record.getMessage(), count=1)
+            record.args = None
+        return True
+
+
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "lines": {"class": f"{__name__}.EveryLineFormatter", "format": FORMAT, "datefmt": DATE_FORMAT}
     },
-    "filters": {"without_colours": {"()": f"{__name__}.WithoutColours"}},
+    "filters": {
+        "without_colours": {"()": f"{__name__}.WithoutColours"},
+        "without_client_address": {"()": f"{__name__}.WithoutClientAddress"},
+    },
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", "formatter": "lines", "stream": "ext://sys.stderr"}
     },
@@ -75,7 +94,7 @@ LOGGING: dict[str, Any] = {
     "loggers": {
         "coprod": {"level": "INFO"},
         # gunicorn sets their levels (--log-level) and would give them handlers of its own
-        "gunicorn.error": {"handlers": ["stderr"], "propagate": False},
+        "gunicorn.error": {"handlers": ["stderr"], "propagate": False, "filters": ["without_client_address"]},
         "gunicorn.access": {"handlers": ["stderr"], "propagate": False},
         "werkzeug": {"filters": ["without_colours"]},  # coprod serve's server
     },
