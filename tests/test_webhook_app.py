@@ -623,6 +623,9 @@ def test_coprod_serve_answers_on_the_local_port_and_records_deliveries(tmp_path:
     assert "] INFO coprod.webhook_app: kobotoolbox delivery for recipe youth-panel accepted as event 1" in log
     assert SECRET not in log and PERSON not in log and "Traceback" not in log
     assert "<U+001B>" not in log and "\x1b" not in log, "werkzeug's lines written plain, not coloured"
+    # its banner's lines are its own, each with the prefix: not one line with "\n" written in it
+    assert re.search(r"\] INFO werkzeug: +\* Running on http://127\.0\.0\.1:\d+$", log, re.MULTILINE), log
+    assert "\\n" not in log
 
 
 def test_coprod_serve_without_recipes_says_what_to_set(

@@ -23,7 +23,7 @@ import logging.config
 import re
 from typing import Any
 
-from coprod.log_lines import VisibleFormatter
+from coprod.log_lines import Lines, VisibleFormatter
 
 PREFIX = "%(asctime)s [%(process)d] %(levelname)s %(name)s: "
 FORMAT = PREFIX + "%(message)s"
@@ -47,18 +47,25 @@ class EveryLineFormatter(VisibleFormatter):
         return "\n".join([first, *(prefix + line for line in rest)])
 
 
-class WithoutColours(logging.Filter):
-    """werkzeug's server (``coprod serve``) colours its start-up lines and any request line that is
-    not a 200 with terminal escape sequences, which the formatter would show as text
-    (``<U+001B>[33m``). They are taken out here, with logging's own means, rather than switched off
-    through werkzeug's private ``_log_add_style``: a library's private name can go in any release."""
+class WerkzeugLines(logging.Filter):
+    """werkzeug's server (``coprod serve``) writes its own lines: a start-up banner of several lines
+    (the development-server warning, " * Running on http://127.0.0.1:8080") as one message without
+    arguments, and request lines, coloured with terminal escape sequences. The formatter shows every
+    unseen character of a message without arguments, which made the banner one line with ``\\n``
+    in it and the colours ``<U+001B>[33m``. Here the colours are taken out, with logging's own
+    means rather than werkzeug's private ``_log_add_style`` (a library's private name can go in any
+    release), and the banner's line breaks, which are werkzeug's and not a value's, are kept
+    (:class:`~coprod.log_lines.Lines`: each line then gets the prefix)."""
 
     _SGR = re.compile("\x1b\\[[0-9;]*m")
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        if "\x1b" in text:
-            record.msg, record.args = self._SGR.sub("", text), None
+        plain = self._SGR.sub("", text) if "\x1b" in text else text
+        if not record.args:  # werkzeug's own text (the banner), with no value from a request
+            record.msg, record.args = "%s", (Lines(plain),)
+        elif plain is not text:  # a request line coloured: its values are still all shown
+            record.msg, record.args = plain, None
         return True
 
 
@@ -84,7 +91,7 @@ LOGGING: dict[str, Any] = {
         "lines": {"class": f"{__name__}.EveryLineFormatter", "format": FORMAT, "datefmt": DATE_FORMAT}
     },
     "filters": {
-        "without_colours": {"()": f"{__name__}.WithoutColours"},
+        "werkzeug_lines": {"()": f"{__name__}.WerkzeugLines"},
         "without_client_address": {"()": f"{__name__}.WithoutClientAddress"},
     },
     "handlers": {
@@ -96,7 +103,7 @@ LOGGING: dict[str, Any] = {
         # gunicorn sets their levels (--log-level) and would give them handlers of its own
         "gunicorn.error": {"handlers": ["stderr"], "propagate": False, "filters": ["without_client_address"]},
         "gunicorn.access": {"handlers": ["stderr"], "propagate": False},
-        "werkzeug": {"filters": ["without_colours"]},  # coprod serve's server
+        "werkzeug": {"filters": ["werkzeug_lines"]},  # coprod serve's server
     },
 }
 
