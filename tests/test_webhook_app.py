@@ -493,16 +493,19 @@ def test_settings_come_from_the_environment_when_none_are_passed(
     assert answer.status_code == 202
 
 
+def app_on_folder(recipes: Path, state: Path) -> Flask:
+    """The app for a folder of recipes (the test recipe's secret set), its worker thread off."""
+    settings = {"recipes": recipes, "state_path": state, "env": {SECRET_ENV: SECRET}, "worker_thread": False}
+    return checked(create_app(settings))
+
+
 def test_a_broken_recipe_in_the_folder_is_skipped_and_the_others_served(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     write_recipe(tmp_path / "recipes" / "good")
     (tmp_path / "recipes" / "bad").mkdir()
     (tmp_path / "recipes" / "bad" / "recipe.toml").write_text("name = [broken")
-    app = checked(create_app(
-        {"recipes": tmp_path / "recipes", "state_path": tmp_path / "s.sqlite", "env": {SECRET_ENV: SECRET},
-         "worker_thread": False}
-    ))  # fmt: skip
+    app = app_on_folder(tmp_path / "recipes", tmp_path / "s.sqlite")
     assert list(app.extensions["coprod_webhook"].settings.recipes) == ["youth-panel"]
     assert "bad" in caplog.text and "webhooks are off" in caplog.text
 
@@ -513,10 +516,7 @@ def test_a_recipe_whose_dotenv_cannot_be_read_has_its_hooks_off_said_by_line_nev
     write_recipe(tmp_path / "recipes" / "good")
     write_recipe(tmp_path / "recipes" / "other", name="other-panel")
     (tmp_path / "recipes" / "other" / ".env").write_text('OTHER_SECRET="s3cr3t-value\n')
-    app = checked(create_app(
-        {"recipes": tmp_path / "recipes", "state_path": tmp_path / "s.sqlite", "env": {SECRET_ENV: SECRET},
-         "worker_thread": False}
-    ))  # fmt: skip
+    app = app_on_folder(tmp_path / "recipes", tmp_path / "s.sqlite")
     assert list(app.extensions["coprod_webhook"].settings.recipes) == ["youth-panel"]
     assert "other/.env: line 1: not read as NAME=value" in caplog.text and "webhooks are off" in caplog.text
     assert "s3cr3t" not in caplog.text
