@@ -11,7 +11,12 @@ Python's `csv` module (python-calamine, the fastest reader, for .xlsx) and keeps
 any tool must do with them. This machine is shared and its speed drifts from minute to minute, so
 the figure that holds is the ratio to the floor: the commands take turns (floor, check, sync,
 floor, ...) --repeat times (default 3) and the medians are shown, of wall time and of CPU time
-(CPU time is what the process itself used, so it moves less with the load).
+(CPU time is what the process itself used, so it moves less with the load). The sizes take turns
+too (1x floor, check, sync, 5x floor, check, sync, 1x floor, ...; every size's data is written
+first), so the growth from one size to the next compares runs made in the same minutes: run one
+size after the other, a change of the machine's speed between the two (the floor has measured
+from 5.7 to 8.8 times its 1x time at 5x, run so) went straight into the ratio. The growth is shown
+as the ratio of the medians and as the median of each turn's own ratio, each beside the floor's.
 
 What is timed: the whole command, start-up (imports) and output included; `coprod sync` first runs
 once to write the flags file and state (not timed), then "sync, unchanged" is a re-run with
@@ -180,11 +185,13 @@ class Timing(NamedTuple):
     peak: float
 
 
-def timed(command: Sequence[str | Path], cwd: Path) -> Timing:
+def timed(command: Sequence[str | Path], cwd: Path, env: dict[str, str]) -> Timing:
     """How long one process took, start to exit, and its peak memory."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen([str(c) for c in command], cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(c) for c in command], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         code = os.waitstatus_to_exitcode(status)
@@ -204,26 +211,51 @@ class Measured(NamedTuple):
     peak: float
 
 
-def interleaved(commands: dict[str, Sequence[str | Path]], cwd: Path, repeat: int) -> list[Measured]:
-    """Each command run ``repeat`` times, taking turns (floor, check, sync, floor, ...), so that a
-    change in the machine's load falls on all of them alike; medians of wall and CPU time."""
-    runs: dict[str, list[Timing]] = {name: [] for name in commands}
+class Prepared(NamedTuple):
+    """One size's folder, written and synced once, with the commands to time in it."""
+
+    scale: float
+    folder: Path
+    env: dict[str, str]
+    commands: dict[str, list[str | Path]]
+
+
+FLOOR, CHECK, SYNC = "floor (read the files)", "coprod check", "coprod sync, unchanged"
+
+
+def interleaved(prepared: list[Prepared], repeat: int) -> tuple[dict[float, list[Measured]], list[dict]]:
+    """Each command at each size run ``repeat`` times, taking turns (1x floor, check, sync, 5x floor,
+    check, sync, 1x floor, ...), so that a change in the machine's speed falls on every command and
+    every size alike: the sizes are compared in the same minutes, not one after the other. Returns
+    the medians of wall and CPU time per size, and each turn's own timings (for ratios per turn)."""
+    runs: dict[tuple[float, str], list[Timing]] = {
+        (p.scale, name): [] for p in prepared for name in p.commands
+    }
+    turns: list[dict[tuple[float, str], Timing]] = []
     for _ in range(repeat):
-        for name, command in commands.items():
-            runs[name].append(timed(command, cwd))
-    return [
-        Measured(
-            name,
-            statistics.median(r.wall for r in got),
-            statistics.median(r.cpu for r in got),
-            max(r.peak for r in got),
-        )
-        for name, got in runs.items()
-    ]
+        turn: dict[tuple[float, str], Timing] = {}
+        for p in prepared:
+            for name, command in p.commands.items():
+                turn[(p.scale, name)] = got = timed(command, p.folder, p.env)
+                runs[(p.scale, name)].append(got)
+        turns.append(turn)
+    table = {
+        p.scale: [
+            Measured(
+                name,
+                statistics.median(r.wall for r in runs[(p.scale, name)]),
+                statistics.median(r.cpu for r in runs[(p.scale, name)]),
+                max(r.peak for r in runs[(p.scale, name)]),
+            )
+            for name in p.commands
+        ]
+        for p in prepared
+    }
+    return table, turns
 
 
-def as_installed() -> None:
-    """Run the commands as an installed coprod runs for a user, not as a development shell does.
+def as_installed(env: dict[str, str]) -> dict[str, str]:
+    """The environment an installed coprod runs in for a user, not the one a development shell sets.
 
     A development shell often sets ``PYTHONDONTWRITEBYTECODE``; the commands inherit it and every
     timed run would then compile coprod's sources again at start-up (about 0.05 s of CPU, a sixth
@@ -231,55 +263,48 @@ def as_installed() -> None:
     standard library, whose bytecode is always there). It often sets ``PYTHONUNBUFFERED`` too,
     which makes every line printed its own system call (about 6,600 for the 3,300 flags at 1x),
     where output to a file is buffered for a user."""
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    os.environ.pop("PYTHONUNBUFFERED", None)
+    return {k: v for k, v in env.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")}
 
 
-def one(scale: float, repeat: int, xlsx: bool, keep: Path | None) -> list[Measured]:
+def prepare(scale: float, xlsx: bool, keep: Path | None) -> Prepared:
+    """The size's folder: its data and recipe written, and one ``coprod sync`` run (not timed) to
+    write the flags file and the state, so that the timed sync is a re-run with nothing to write."""
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)  # a folder named for the run, made if need be
     folder = Path(tempfile.mkdtemp(prefix=f"coprod-bench-{scale:g}x-", dir=keep))
-    try:
-        t = time.perf_counter()
-        # Written by a separate process: a child's peak memory (ru_maxrss) counts the pages it
-        # shares with its parent at fork, so the parent that times the commands stays small.
-        subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--write",
-                str(folder),
-                "--sizes",
-                f"{scale:g}",
-                *(["--xlsx"] if xlsx else []),
-            ],
-            check=True,
-        )
-        suffix = ".xlsx" if xlsx else ".csv"
-        files = sorted((folder / "data").glob(f"*{suffix}"))
-        recipe = folder / "recipe.toml"
-        size = sum(f.stat().st_size for f in files) / 2**20
-        rows = _rows_written(folder)
-        print(
-            f"  {scale:g}x: {rows:,} rows ({size:,.1f} MiB) of {'.xlsx' if xlsx else 'CSV'} written in "
-            f"{time.perf_counter() - t:.0f} s; load average {os.getloadavg()[0]:.1f}"
-        )
-        coprod = Path(sys.executable).with_name("coprod")
-        os.environ["COPROD_STATE"] = str(folder / "state.sqlite")
-        as_installed()
-        timed([coprod, "sync", recipe, "--date", RUN_DATE], folder)  # writes the flags file and the state
-        return interleaved(
-            {
-                "floor (read the files)": [sys.executable, "-c", FLOOR_XLSX if xlsx else FLOOR_CSV, *files],
-                "coprod check": [coprod, "check", recipe, "--date", RUN_DATE],
-                "coprod sync, unchanged": [coprod, "sync", recipe, "--date", RUN_DATE],
-            },
-            folder,
-            repeat,
-        )
-    finally:
-        if keep is None:
-            shutil.rmtree(folder, ignore_errors=True)
+    t = time.perf_counter()
+    # Written by a separate process: a child's peak memory (ru_maxrss) counts the pages it
+    # shares with its parent at fork, so the parent that times the commands stays small.
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--write",
+            str(folder),
+            "--sizes",
+            f"{scale:g}",
+            *(["--xlsx"] if xlsx else []),
+        ],
+        check=True,
+    )
+    suffix = ".xlsx" if xlsx else ".csv"
+    files = sorted((folder / "data").glob(f"*{suffix}"))
+    recipe = folder / "recipe.toml"
+    size = sum(f.stat().st_size for f in files) / 2**20
+    rows = _rows_written(folder)
+    print(
+        f"  {scale:g}x: {rows:,} rows ({size:,.1f} MiB) of {'.xlsx' if xlsx else 'CSV'} written in "
+        f"{time.perf_counter() - t:.0f} s; load average {os.getloadavg()[0]:.1f}"
+    )
+    coprod = Path(sys.executable).with_name("coprod")
+    env = as_installed({**os.environ, "COPROD_STATE": str(folder / "state.sqlite")})
+    timed([coprod, "sync", recipe, "--date", RUN_DATE], folder, env)  # writes the flags file and the state
+    commands: dict[str, list[str | Path]] = {
+        FLOOR: [sys.executable, "-c", FLOOR_XLSX if xlsx else FLOOR_CSV, *files],
+        CHECK: [coprod, "check", recipe, "--date", RUN_DATE],
+        SYNC: [coprod, "sync", recipe, "--date", RUN_DATE],
+    }
+    return Prepared(scale, folder, env, commands)
 
 
 def _rows_written(folder: Path) -> int:
@@ -305,9 +330,15 @@ def main() -> None:
         f"Whole commands on {'.xlsx' if args.xlsx else 'CSV'} exports (median of {args.repeat}, taking turns; "
         f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the start)"
     )
-    table: dict[float, list[Measured]] = {}
-    for scale in sizes:
-        table[scale] = one(scale, args.repeat, args.xlsx, args.keep)
+    prepared: list[Prepared] = []
+    try:
+        for scale in sizes:
+            prepared.append(prepare(scale, args.xlsx, args.keep))
+        table, turns = interleaved(prepared, args.repeat)
+    finally:
+        if args.keep is None:
+            for p in prepared:
+                shutil.rmtree(p.folder, ignore_errors=True)
     print()
     print("| size | run | wall | CPU | peak | vs floor (wall) | vs floor (CPU) |")
     print("|---|---|---|---|---|---|---|")
@@ -319,16 +350,37 @@ def main() -> None:
                 f"| {scale:g}x | {r.name} | {r.wall:.2f} s | {r.cpu:.2f} s | {r.peak:,.0f} MiB | "
                 f"{ratios[0]} | {ratios[1]} |"
             )
-    if 1 in table and len(table) > 1:
-        check_1x = table[1][1]
-        for scale, results in table.items():
-            if scale != 1:
-                check = results[1]
-                print(
-                    f"coprod check at {scale:g}x took {check.wall / check_1x.wall:.1f} times its 1x wall time "
-                    f"({check.cpu / check_1x.cpu:.1f} times its CPU time)"
-                )
+    first, *larger = sizes
+    for scale in larger:
+        print(growth(first, scale, table, turns))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def growth(
+    base: float,
+    scale: float,
+    table: dict[float, list[Measured]],
+    turns: list[dict[tuple[float, str], Timing]],
+) -> str:
+    """How many times its time at ``base`` (1x) `coprod check` took at ``scale``: the ratio of the
+    medians, and the median of each turn's own ratio (the two sizes run within the same minute or
+    so, so a drift of the machine's speed over the run moves this one least), each beside the
+    floor's own."""
+
+    def per_turn(name: str, field: str) -> float:
+        return statistics.median(
+            getattr(t[(scale, name)], field) / getattr(t[(base, name)], field) for t in turns
+        )
+
+    check_base, floor_base = table[base][1], table[base][0]
+    check, floor = table[scale][1], table[scale][0]
+    return (
+        f"coprod check at {scale:g}x took {check.wall / check_base.wall:.2f} times its {base:g}x wall time "
+        f"({check.cpu / check_base.cpu:.2f} times its CPU time; the floor {floor.wall / floor_base.wall:.2f} "
+        f"and {floor.cpu / floor_base.cpu:.2f}); turn by turn, median {per_turn(CHECK, 'wall'):.2f} "
+        f"wall, {per_turn(CHECK, 'cpu'):.2f} CPU (the floor {per_turn(FLOOR, 'wall'):.2f} and "
+        f"{per_turn(FLOOR, 'cpu'):.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ someone next measures, as a traceback."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
-from fakes import ROOT
+from fakes import ROOT, load_script
 
 SCRIPTS = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py"))
 
@@ -32,18 +33,51 @@ def test_every_benchmark_script_imports_without_running() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def test_bench_commands_on_a_small_size_prints_its_table_and_keeps_its_folder_where_asked(tmp_path) -> None:
-    """The whole-command benchmark run end to end at a hundredth of 1x (seconds): each command it
-    times still runs, and ``--keep`` names a folder that need not exist yet (it stopped with a
-    traceback after a first measurement had been waited for)."""
+def test_bench_commands_on_small_sizes_prints_its_table_and_growth_and_keeps_its_folders_where_asked(
+    tmp_path,
+) -> None:
+    """The whole-command benchmark run end to end at a hundredth and two hundredths of 1x
+    (seconds): each command it times still runs at each size, the growth from the first size to
+    the next is printed (of the medians and turn by turn, beside the floor's), and ``--keep`` names
+    a folder that need not exist yet (it stopped with a traceback after a first measurement had
+    been waited for)."""
     keep = tmp_path / "runs" / "tonight"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_commands.py"), "--sizes", "0.01", "--repeat", "1",
+        [sys.executable, str(ROOT / "benchmarks" / "bench_commands.py"), "--sizes", "0.01,0.02", "--repeat", "2",
          "--keep", str(keep)],
         capture_output=True, text=True, timeout=240, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    for run in ("floor (read the files)", "coprod check", "coprod sync, unchanged"):
-        assert f"| 0.01x | {run} |" in done.stdout, done.stdout
-    [folder] = keep.iterdir()
-    assert (folder / "recipe.toml").is_file() and (folder / "data" / "attendance.csv").is_file()
+    for size in ("0.01x", "0.02x"):
+        for run in ("floor (read the files)", "coprod check", "coprod sync, unchanged"):
+            assert f"| {size} | {run} |" in done.stdout, done.stdout
+    assert re.search(
+        r"coprod check at 0.02x took [0-9.]+ times its 0.01x wall time .*; turn by turn, median [0-9.]+ wall",
+        done.stdout,
+    ), done.stdout
+    folders = sorted(keep.iterdir())
+    assert len(folders) == 2
+    for folder in folders:
+        assert (folder / "recipe.toml").is_file() and (folder / "data" / "attendance.csv").is_file()
+
+
+def test_bench_commands_runs_the_sizes_taking_turns_not_one_after_the_other(monkeypatch, tmp_path) -> None:
+    """The sizes are compared in the same minutes: every turn runs each size's floor, check and sync
+    before the next turn starts, so a change of the machine's speed falls on both sizes alike."""
+    bench = load_script("benchmarks/bench_commands.py")
+    order: list[tuple[str, str]] = []
+
+    def fake_timed(command, cwd, env):  # noqa: ANN001, ANN202
+        order.append((cwd.name, str(command[1])))
+        return bench.Timing(1.0, 1.0, 10.0)
+
+    monkeypatch.setattr(bench, "timed", fake_timed)
+    prepared = [
+        bench.Prepared(
+            scale, tmp_path / f"{scale:g}x", {}, {bench.FLOOR: ["py", "floor"], bench.CHECK: ["c", "check"]}
+        )
+        for scale in (1.0, 5.0)
+    ]
+    table, turns = bench.interleaved(prepared, 2)
+    assert order == [("1x", "floor"), ("1x", "check"), ("5x", "floor"), ("5x", "check")] * 2
+    assert len(turns) == 2 and set(table) == {1.0, 5.0}
