@@ -368,6 +368,25 @@ def test_formula_looking_participant_name_is_written_raw() -> None:
 
 
 @responses.activate
+def test_a_message_longer_than_a_cell_holds_is_written_cut_not_refused_by_google() -> None:
+    """Google refuses a whole write with one cell over 50,000 characters (the fake does too)."""
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows())
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    flag = owed_flag("17", name="Sam " + "very " * 12_000)
+    diff = diff_flags({}, [flag], conn.read_staff_statuses(), RUN)
+
+    report = conn.write_flags(diff.changes)
+
+    (body,) = write_bodies(sheet)
+    longest = max((v for vr in body["data"] for line in vr["values"] for v in line), key=len)
+    assert len(longest) <= 50_000 and longest.endswith("[cut: too long]")
+    assert report.written == [flag.fingerprint]
+    assert sheet.tabs["Flags"].cell(2, 6) == longest
+
+
+@responses.activate
 def test_one_batch_update_per_run_for_new_changed_and_resolved_flags() -> None:
     old, changed, gone = owed_flag("1"), owed_flag("2", "50.00"), owed_flag("3")
     recipe = make_recipe()

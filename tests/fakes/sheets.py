@@ -6,6 +6,13 @@ what is written so a second run sees it, refuses writes outside a tab's grid as 
 ``values:batchUpdate`` or an ``updateCells`` past the rows or columns), applies a ``:batchUpdate``'s
 requests in order and whole or not at all (an ``updateCells`` over a ``range`` clears what its rows
 leave uncovered, as Google documents), and can be told to answer 429 or 5xx a number of times.
+
+What Google refuses, it refuses too, with Google's error shape (``{"error": {code, message,
+status}}``): a request without an OAuth bearer token (401 UNAUTHENTICATED); a cell of more than
+50,000 characters; a ``values:batchUpdate`` without ``valueInputOption``, or whose values do not fit
+the range they are given for; a spreadsheet ``:batchUpdate`` request of a kind the API does not
+have, or naming a tab (``sheetId``) the spreadsheet does not hold, or a ``setDataValidation`` range
+past the grid (400 INVALID_ARGUMENT).
 Import it only where ``responses`` is installed.
 """
 
@@ -55,6 +62,37 @@ _MESSAGES = {
     403: "The caller does not have permission",
     404: "Requested entity was not found.",
 }
+_REASONS[401] = "UNAUTHENTICATED"
+_MESSAGES[401] = (
+    "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie "
+    "or other valid authentication credential. See "
+    "https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
+MAX_CELL_CHARS = 50_000
+"""Google's limit on one cell's text: more is a 400, the whole request refused."""
+TOO_LONG = f"Your input contains more than the maximum of {MAX_CELL_CHARS} characters in a single cell."
+REQUEST_KINDS = frozenset(
+    {
+        "addSheet",
+        "updateCells",
+        "appendDimension",
+        "setDataValidation",
+        "repeatCell",
+        "updateSheetProperties",
+        "deleteSheet",
+        "insertDimension",
+        "deleteDimension",
+        "autoResizeDimensions",
+        "updateDimensionProperties",
+        "addProtectedRange",
+    }
+)
+"""Spreadsheet ``:batchUpdate`` request kinds the API has (a part of its list); any other name is a 400."""
+
+
+def invalid(message: str) -> dict[str, Any]:
+    """Google's 400 answer body."""
+    return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
 
 
 @dataclass
@@ -187,6 +225,9 @@ class FakeSpreadsheet:
     def _on(self, kind: str, handler: Any) -> Any:
         def callback(request: Any) -> tuple[int, dict[str, str], str]:
             self.calls.append((kind, request.url))
+            bearer = str(request.headers.get("Authorization") or "")
+            if not bearer.startswith("Bearer ") or not bearer.removeprefix("Bearer ").strip():
+                return 401, {"Content-Type": "application/json"}, self._error(401, _MESSAGES[401])
             queue = self.failures.get(kind)
             if queue:
                 status, headers = queue.pop(0)
@@ -273,41 +314,44 @@ class FakeSpreadsheet:
         return 200, {"spreadsheetId": self.key, "valueRanges": out}
 
     def _values_update(self, request: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """``values:batchUpdate``: every range checked before any cell is written (Google applies the
+        request whole or not at all). A range of one cell is where the values start; a range of more
+        cells must hold them all."""
         if body.get("valueInputOption") not in ("RAW", "USER_ENTERED"):
-            return 400, {
-                "error": {
-                    "code": 400,
-                    "message": "valueInputOption is required",
-                    "status": "INVALID_ARGUMENT",
-                }
-            }
+            return 400, invalid("valueInputOption is required")
         replies = []
-        cells_total = 0
+        cells: list[tuple[FakeTab, int, int, Any]] = []
         for vr in body.get("data", []):
-            title, cells = split_range(vr["range"])
+            title, part = split_range(vr["range"])
             tab = self.tabs.get(title)
-            if tab is None or not cells:
-                return 400, {"error": {"code": 400, "message": f"Unable to parse range: {vr['range']}"}}
-            start = cells.split(":")[0]
-            row0, col0 = a1_to_rowcol(start)
+            bounds = None if tab is None or not part else cell_bounds(part, tab.row_count, tab.col_count)
+            if tab is None or bounds is None:
+                return 400, invalid(f"Unable to parse range: {vr['range']}")
+            row0, col0, last_row, last_col = bounds
+            if ":" not in (part or ""):
+                last_row = last_col = 10**9  # one cell: where the values start
             for dr, line in enumerate(vr.get("values", [])):
                 for dc, value in enumerate(line):
                     r, c = row0 + dr, col0 + dc
+                    if r > last_row or c > last_col:
+                        where = f"row [{r}]" if r > last_row else f"column [{rowcol_to_a1(1, c)[:-1]}]"
+                        return 400, invalid(
+                            f"Requested writing within range [{vr['range']}], but tried writing to {where}"
+                        )
+                    if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                        return 400, invalid(TOO_LONG)
                     if r > tab.row_count or c > tab.col_count:
-                        return 400, {
-                            "error": {
-                                "code": 400,
-                                "message": f"Range ({quote_title(title)}!{rowcol_to_a1(r, c)}) exceeds grid limits. "
-                                f"Max rows: {tab.row_count}, max columns: {tab.col_count}",
-                                "status": "INVALID_ARGUMENT",
-                            }
-                        }
-                    tab.put(r, c, value)
-                    cells_total += 1
+                        return 400, invalid(
+                            f"Range ({quote_title(title)}!{rowcol_to_a1(r, c)}) exceeds grid limits. "
+                            f"Max rows: {tab.row_count}, max columns: {tab.col_count}"
+                        )
+                    cells.append((tab, r, c, value))
             replies.append({"spreadsheetId": self.key, "updatedRange": vr["range"]})
+        for tab, r, c, value in cells:
+            tab.put(r, c, value)
         return 200, {
             "spreadsheetId": self.key,
-            "totalUpdatedCells": cells_total,
+            "totalUpdatedCells": len(cells),
             "totalUpdatedSheets": len({split_range(v["range"])[0] for v in body.get("data", [])}),
             "responses": replies,
         }
@@ -331,6 +375,37 @@ class FakeSpreadsheet:
         replies: list[dict[str, Any]] = []
         by_id = {t.sheet_id: t for t in self.tabs.values()}
         for i, req in enumerate(body.get("requests", [])):
+            unknown = [k for k in req if k not in REQUEST_KINDS]
+            if unknown:
+                return 400, invalid(
+                    f"Invalid JSON payload received. Unknown name \"{unknown[0]}\" at 'requests[{i}]': "
+                    "Cannot find field."
+                )
+            kind = next(iter(req), "")
+            named = req.get(kind, {})
+            sheet = named.get("sheetId", named.get("range", named.get("start", {})).get("sheetId"))
+            if kind != "addSheet" and isinstance(named, dict) and sheet is not None and sheet not in by_id:
+                return 400, invalid(f"Invalid requests[{i}].{kind}: No grid with id: {sheet}")
+            too_long = any(
+                len(str((cell.get("userEnteredValue") or {}).get("stringValue", ""))) > MAX_CELL_CHARS
+                for row in (named.get("rows") or [] if kind == "updateCells" else [])
+                for cell in row.get("values", [])
+            )
+            if too_long:
+                return 400, invalid(f"Invalid requests[{i}].updateCells: {TOO_LONG}")
+            if kind == "setDataValidation":
+                grid = named["range"]
+                tab = by_id[grid["sheetId"]]
+                if grid.get("endRowIndex", 0) > tab.row_count:
+                    return 400, invalid(
+                        f"Invalid requests[{i}].setDataValidation: GridRange.endRowIndex[{grid['endRowIndex']}] "
+                        f"is after last row in grid[{tab.row_count - 1}]"
+                    )
+                if grid.get("endColumnIndex", 0) > tab.col_count:
+                    return 400, invalid(
+                        f"Invalid requests[{i}].setDataValidation: GridRange.endColumnIndex"
+                        f"[{grid['endColumnIndex']}] is after last column in grid[{tab.col_count - 1}]"
+                    )
             if "addSheet" in req:
                 props = req["addSheet"]["properties"]
                 if props["title"] in self.tabs:
