@@ -257,3 +257,75 @@ def test_install_saves_sent_again_update_the_same_records() -> None:
         assert recorded["body"]["countMatched"] == 1
         assert again.json()["values"][0]["id"] == first.json()["values"][0]["id"]
     assert [len(fake.records[e]) for e in ("OptionValue", "CustomGroup", "CustomField")] == [1, 1, 1]
+
+
+# ------------------------------------------------------------------------- what APIv4 refuses
+def ask_by_get(fake: FakeCiviCRM, name: str) -> tuple[requests.Response, dict[str, Any]]:
+    """Send a recorded HTTP GET (``params`` in the query string) to the fake."""
+    (exchange,) = recording("civicrm", name)["exchanges"]
+    request = exchange["request"]
+    answer = requests.get(
+        fake.endpoint + request["path"].removeprefix("/civicrm/ajax/api4"),
+        params={"params": json.dumps(request["params"])},
+        headers=request["headers"],
+    )
+    return answer, exchange["response"]
+
+
+@responses.activate
+def test_a_get_by_http_get_is_served_and_a_write_by_get_is_the_recorded_405() -> None:
+    """Old fake: it had no GET route at all (a connection error, not CiviCRM's answer)."""
+    fake = fake_site()
+    panel_contact(fake, 2, display_name="coprod API user")
+    got, recorded = ask_by_get(fake, "get_by_http_get")
+    assert (got.status_code, got.json()["values"]) == (recorded["status"], recorded["body"]["values"])
+    refused, recorded = ask_by_get(fake, "error_get_for_write")
+    assert (refused.status_code, refused.json()) == (recorded["status"], recorded["body"])
+    assert fake.records["Activity"] == []
+
+
+@responses.activate
+def test_an_update_without_where_is_refused_not_applied_to_every_record() -> None:
+    """Old fake: ``Activity.update`` with no ``where`` updated every activity; APIv4 refuses it
+    (DAOUpdateAction), unless the values carry the id, which then selects the one record."""
+    fake = fake_site()
+    for subject in ("a", "b"):
+        fake.add("Activity", subject=subject, **{"status_id:name": "Scheduled"})
+    headers = {"X-Requested-With": "XMLHttpRequest", "X-Civi-Auth": f"Bearer {KEY}"}
+
+    def update(params: dict[str, Any]) -> requests.Response:
+        return requests.post(
+            f"{ENDPOINT}/Activity/update", data={"params": json.dumps(params)}, headers=headers
+        )
+
+    refused = update({"values": {"status_id:name": "Completed"}})
+    assert refused.status_code == 500
+    assert (
+        refused.json()["error_message"] == 'Parameter "where" is required unless an id is supplied in values.'
+    )
+    assert [a["status_id:name"] for a in fake.records["Activity"]] == ["Scheduled", "Scheduled"]
+    assert update({"values": {"id": 2, "status_id:name": "Completed"}}).json()["values"] == [{"id": 2}]
+    assert [a["status_id:name"] for a in fake.records["Activity"]] == ["Scheduled", "Completed"]
+
+
+@responses.activate
+def test_a_new_activity_without_its_type_or_source_contact_is_refused_and_nothing_is_saved() -> None:
+    """Old fake: it created an activity from any fields. APIv4 checks the whole call's new records
+    first ("Mandatory values missing"), so the complete record in the same call is not saved either."""
+    fake = fake_site()
+    headers = {"X-Requested-With": "XMLHttpRequest", "X-Civi-Auth": f"Bearer {KEY}"}
+    complete = {"subject": "ok", "activity_type_id:name": "Co-production flag", "source_contact_id": 2}
+    params = {"records": [complete, {"subject": "no source", "activity_type_id:name": "Meeting"}]}
+    refused = requests.post(f"{ENDPOINT}/Activity/save", data={"params": json.dumps(params)}, headers=headers)
+    assert refused.status_code == 500
+    assert (
+        refused.json()["error_message"]
+        == "Mandatory values missing from Api4 Activity::save: source_contact_id"
+    )
+    assert fake.records["Activity"] == []
+    params = {
+        "records": [{"subject": "s"}],
+        "defaults": {k: v for k, v in complete.items() if k != "subject"},
+    }
+    saved = requests.post(f"{ENDPOINT}/Activity/save", data={"params": json.dumps(params)}, headers=headers)
+    assert saved.status_code == 200 and len(fake.records["Activity"]) == 1

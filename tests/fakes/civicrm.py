@@ -24,7 +24,10 @@ checks the fake against those recordings):
   rest of the activity first and then answers 403 (the real partial write);
 - trashed contacts (``is_deleted``) are hidden from Contact.get unless ``id =`` is in ``where``, while
   their participations are still returned unless ``contact_id.is_deleted = false`` is asked for;
-- maintenance mode: a JSON 503 for every role but an administrator.
+- maintenance mode: a JSON 503 for every role but an administrator;
+- a write refused as APIv4 refuses it (a 500, nothing written): ``update`` with no ``where`` and no
+  ``id`` in its values, a new record without its required fields (``REQUIRED``); a ``get`` may come
+  as an HTTP GET (``params`` in the query string), any other action by GET is the recorded 405.
 
 The benchmark seeds it with a panel and drives a real sync against it.
 """
@@ -109,6 +112,15 @@ NEEDS: dict[tuple[str, str], frozenset[str]] = {
 }
 """The API's own permission check ("gatekeeper") per call; anything else needs 'access CiviCRM'."""
 CONTACT_FIELDS = ("source_contact_id", "target_contact_id", "assignee_contact_id")
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "Activity": ("activity_type_id", "source_contact_id"),
+    "Participant": ("contact_id", "event_id"),
+    "Contribution": ("contact_id", "financial_type_id", "total_amount"),
+    "OptionValue": ("option_group_id", "label"),
+    "CustomGroup": ("title", "extends"),
+    "CustomField": ("custom_group_id", "label"),
+}
+"""Fields a new record must have (APIv4 "Mandatory values missing"); ``x:name`` gives ``x`` too."""
 _CUSTOM = re.compile(r"[A-Z][A-Za-z0-9_]*\.[A-Za-z0-9_]+(:\w+)?")
 """``Group_Name.Field_Name``: custom groups start with a capital, implicit joins (``contact_id.x``) do not."""
 
@@ -231,9 +243,9 @@ class FakeCiviCRM:
 
     # -------------------------------------------------------------------- set-up
     def register(self, rsps: responses.RequestsMock) -> FakeCiviCRM:
-        rsps.add_callback(
-            responses.POST, re.compile(re.escape(self.endpoint) + r"/\w+/\w+$"), callback=self.handle
-        )
+        route = re.compile(re.escape(self.endpoint) + r"/\w+/\w+(\?.*)?$")
+        rsps.add_callback(responses.POST, route, callback=self.handle)
+        rsps.add_callback(responses.GET, route, callback=self.handle)
         return self
 
     def add(self, entity: str, **values: Any) -> dict[str, Any]:
@@ -266,12 +278,26 @@ class FakeCiviCRM:
 
     # -------------------------------------------------------------------- HTTP
     def handle(self, request: requests.PreparedRequest) -> Any:
-        match = _URL.search(request.url or "")
+        url, _, query = (request.url or "").partition("?")
+        match = _URL.search(url)
         assert match, request.url
         entity, action = match.group(1), match.group(2)
         ctype = request.headers.get("Content-Type", "")
         params: dict[str, Any] = {}
-        if ctype.startswith("application/x-www-form-urlencoded"):
+        if request.method == "GET":
+            if action != "get":
+                return _json(
+                    405,
+                    {
+                        "error_code": 405,
+                        "error_message": "SECURITY: All requests that modify the database must be http "
+                        "POST, not GET.",
+                    },
+                )
+            form = parse_qs(query)
+            if "params" in form:
+                params = json.loads(form["params"][0])
+        elif ctype.startswith("application/x-www-form-urlencoded"):
             body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
             form = parse_qs(body)
             if "params" in form:
@@ -454,9 +480,20 @@ class FakeCiviCRM:
             for r in self.records[entity]:
                 if self._visible(entity, r, [], user):
                     index[tuple(_field(r, f) for f in match)].append(r)
+        records = [{**params.get("defaults", {}), **given} for given in params.get("records", [])]
+        missing = sorted(
+            {
+                name
+                for record in records
+                if "id" not in record
+                for name in REQUIRED.get(entity, ())
+                if record.get(name) in (None, "") and record.get(f"{name}:name") in (None, "")
+            }
+        )
+        if missing:
+            raise _Refused(500, f"Mandatory values missing from Api4 {entity}::save: {', '.join(missing)}")
         out = []
-        for given in params.get("records", []):
-            record = {**params.get("defaults", {}), **given}
+        for record in records:
             existing = None
             if "id" in record:  # an id wins over match, as in APIv4 (matchExisting skips it)
                 existing = next(r for r in self.records[entity] if r["id"] == record["id"])
@@ -488,7 +525,12 @@ class FakeCiviCRM:
         existing.update(contacts)
 
     def _update(self, entity: str, params: dict[str, Any], user: int | None) -> list[dict[str, Any]]:
-        where = params.get("where", [])
+        where = list(params.get("where") or [])
+        values = params.get("values") or {}
+        if values.get("id") and not any(c[0] == "id" for c in where):
+            where.append(["id", "=", values["id"]])
+        if not where:
+            raise _Refused(500, 'Parameter "where" is required unless an id is supplied in values.')
         self._check_custom_where(where)
         rows = [
             r
