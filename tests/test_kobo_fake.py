@@ -258,3 +258,62 @@ def test_the_fake_serves_as_the_replays_fallback_and_the_gap_is_still_named() ->
         got = requests.patch(url, json=body, headers={"Authorization": "Token <KOBO_TOKEN>"})
     assert got.status_code == 200 and got.json()["results"][0]["status_code"] == 201
     assert r.unmatched == [f"PATCH {url} {json.dumps(body, sort_keys=True)}"]
+
+
+# ------------------------------------------------------------------------- kpi's own rules
+HOOKS = f"{KOBO}/api/v2/assets/{SESSION_FORM}/hooks/"
+OWNER = {"Authorization": "Token <KOBO_TOKEN>"}
+
+
+def recorded_hook_body() -> dict[str, Any]:
+    """The connector's REST Service body, as recorded (hooks.json, exchange 1)."""
+    return copy.deepcopy(exchanges("kobotoolbox", "hooks")[1]["request"]["body"])
+
+
+def test_a_rest_service_kpi_would_refuse_is_a_400_naming_the_field_and_unknown_keys_are_not_kept() -> None:
+    """Old fake: it stored any body (no name, an export type kpi lacks) and echoed back keys kpi's
+    HookSerializer ignores (``uid``, an unknown name), so a connector comparing on those passed."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = seeded(mock)
+        body = recorded_hook_body()
+        for key, value, said in (
+            ("name", None, {"name": ["This field is required."]}),
+            ("name", "", {"name": ["This field may not be blank."]}),
+            ("export_type", "csv", {"export_type": ['"csv" is not a valid choice.']}),
+            ("auth_level", "token", {"auth_level": ['"token" is not a valid choice.']}),
+        ):
+            wrong = {k: v for k, v in body.items() if k != key} if value is None else {**body, key: value}
+            got = requests.post(HOOKS, json=wrong, headers=OWNER)
+            assert (got.status_code, got.json()) == (400, said)
+        assert fake.hooks[SESSION_FORM] == []
+        made = requests.post(HOOKS, json={**body, "uid": "hMine", "secret_sauce": 1}, headers=OWNER).json()
+        assert made["uid"] != "hMine" and "secret_sauce" not in made
+        patched = requests.patch(f"{HOOKS}{made['uid']}/", json={"auth_level": "oauth"}, headers=OWNER)
+        assert (patched.status_code, patched.json()) == (
+            400,
+            {"auth_level": ['"oauth" is not a valid choice.']},
+        )
+        kept = requests.patch(f"{HOOKS}{made['uid']}/", json={"active": False, "count": 9}, headers=OWNER)
+        assert kept.json()["active"] is False and "count" not in kept.json()
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "detail"),
+    [
+        ("Bearer <KOBO_TOKEN>", 404, "Not found."),
+        ("token <KOBO_TOKEN>", 200, None),
+        ("Token", 401, "Invalid token header. No credentials provided."),
+        ("Token a b", 401, "Invalid token header. Token string should not contain spaces."),
+    ],
+)
+def test_the_authorization_header_is_read_as_django_rest_framework_reads_it(
+    header: str, status: int, detail: str | None
+) -> None:
+    """Old fake: any header not starting "Token " exactly was a 401 "Invalid token."; kpi treats
+    another scheme as no credential at all (a private form: 404) and the word Token in any case."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        seeded(mock)
+        got = requests.get(f"{KOBO}/api/v2/assets/{SESSION_FORM}/", headers={"Authorization": header})
+    assert got.status_code == status
+    if detail is not None:
+        assert got.json() == {"detail": detail}

@@ -18,7 +18,11 @@ sends the recorded requests to this fake and to the replay, and compares the ans
   one id is missing, and set nothing for a uid that is not a status;
 - REST Services: POST 201 with ``Location``, PATCH 200, DELETE 204, a list ordered by name; an
   endpoint that is not http(s) is 400 ``{"endpoint": ["Invalid scheme"]}``, a private one is
-  accepted.
+  accepted; as kpi's HookSerializer, a POST without ``name`` or ``endpoint``, or an ``export_type``
+  / ``auth_level`` that is not one of kpi's, is a 400 naming the field, and keys it does not take
+  (``uid``, ``asset``, counts, unknown names) are left out of what is stored and answered;
+- an ``Authorization`` header of another scheme than ``Token`` (``Bearer ...``) authenticates
+  nobody: the request is anonymous (404), as Django REST framework's TokenAuthentication reads it.
 
 - the form's history (``/history/``): ``modify-submission`` entries for every bulk edit and
   validation-status change (coprod's and those a test makes as staff with ``edit`` and
@@ -91,6 +95,41 @@ FORBIDDEN = {"detail": "You do not have permission to perform this action."}
 HTML_404 = "<!DOCTYPE html><html><head><title>KoboToolbox</title></head><body>Not found</body></html>"
 
 Answer = tuple[int, dict[str, str], str]
+
+HOOK_WRITABLE = (
+    "name",
+    "endpoint",
+    "active",
+    "export_type",
+    "auth_level",
+    "settings",
+    "email_notification",
+    "subset_fields",
+    "payload_template",
+)
+"""What kpi's HookSerializer takes from a request; any other key (``uid``, ``asset``, counts, an
+unknown name) is left out, as Django REST framework does."""
+HOOK_CHOICES = {"export_type": ("json", "xml"), "auth_level": ("no_auth", "basic_auth")}
+
+
+def hook_problems(body: Any, partial: bool) -> dict[str, list[str]]:
+    """What kpi's HookSerializer says of a REST Service body (``partial``: a PATCH, where a field left
+    out keeps its value), as ``{field: [messages]}``; empty when it is valid."""
+    if not isinstance(body, dict):
+        return {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}
+    problems: dict[str, list[str]] = {}
+    for name in ("name", "endpoint"):
+        if name not in body:
+            if not partial:
+                problems[name] = ["This field is required."]
+        elif not str(body[name] or "").strip():
+            problems[name] = ["This field may not be blank."]
+    if "endpoint" in body and "endpoint" not in problems and not str(body["endpoint"]).startswith("http"):
+        problems["endpoint"] = ["Invalid scheme"]
+    for name, allowed in HOOK_CHOICES.items():
+        if name in body and body[name] not in allowed:
+            problems[name] = [f'"{body[name]}" is not a valid choice.']
+    return problems
 
 
 def submission(sid: int, **answers: Any) -> dict[str, Any]:
@@ -294,12 +333,22 @@ class FakeKobo:
 
     # -- access, as kpi decides it
     def _account(self, request: Any) -> tuple[str | None, Answer | None]:
-        """(account, None), (None, None) with no token, or (None, 401) for a key kpi does not know."""
-        header = request.headers.get("Authorization")
-        if not header:
+        """(account, None), (None, None) with no token, or (None, 401) for a key kpi does not know.
+
+        As Django REST framework's TokenAuthentication reads the header: the word ``Token`` in any
+        case, then one key; another scheme (``Bearer``, kpi's OAuth2, with a key it did not issue)
+        authenticates nobody, so the request is anonymous (404 on a private form), not a 401."""
+        scheme, _, key = str(request.headers.get("Authorization") or "").strip().partition(" ")
+        if scheme.lower() != "token":
             return None, None
-        account = self.tokens.get(header.removeprefix("Token "))
-        if account is None or not header.startswith("Token "):
+        key = key.strip()
+        if not key or " " in key:
+            words = "No credentials provided." if not key else "Token string should not contain spaces."
+            return None, _json(
+                401, {"detail": f"Invalid token header. {words}"}, **{"WWW-Authenticate": "Session"}
+            )
+        account = self.tokens.get(key)
+        if account is None:
             return None, _json(401, {"detail": "Invalid token."}, **{"WWW-Authenticate": "Session"})
         return account, None
 
@@ -462,9 +511,11 @@ class FakeKobo:
             listed = sorted(hooks, key=lambda h: h["name"])
             return _json(200, {"count": len(listed), "next": None, "previous": None, "results": listed})
         if request.method == "POST" and hook_uid is None:
-            body = json.loads(request.body)
-            if not re.match(r"^https?://", str(body.get("endpoint", ""))):
-                return _json(400, {"endpoint": ["Invalid scheme"]})
+            given = json.loads(request.body)
+            problems = hook_problems(given, partial=False)
+            if problems:
+                return _json(400, problems)
+            body = {k: v for k, v in given.items() if k in HOOK_WRITABLE}
             uid = f"h{uuid.uuid4().hex[:21]}"
             url = f"{self.server}/api/v2/assets/{asset}/hooks/{uid}/"
             hook = {
@@ -494,7 +545,11 @@ class FakeKobo:
             hooks.remove(hook)
             return 204, {}, ""
         if request.method == "PATCH":
-            hook.update(json.loads(request.body))
+            given = json.loads(request.body)
+            problems = hook_problems(given, partial=True)
+            if problems:
+                return _json(400, problems)
+            hook.update({k: v for k, v in given.items() if k in HOOK_WRITABLE})
         return _json(200, hook)
 
     def _asset(self, request: Any, match: re.Match[str]) -> Answer:
