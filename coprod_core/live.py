@@ -35,7 +35,7 @@ from coprod_core.checks import (
     values,
 )
 from coprod_core.checks.attendance import VoiceAttendance
-from coprod_core.checks.payments.ledger import scan_attendance
+from coprod_core.checks.payments.session_length import hours_over_session_flags
 from coprod_core.checks.payments.unresourced import no_policy_flags, unresourced_flags
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, SubjectKind
@@ -496,7 +496,8 @@ class LiveDataset(DatasetMapper):
 
 def project_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """The flags the checks raise about projects and sessions (``check_all``'s, as it runs them,
-    without the checks that judge only people: the payments ledger, support)."""
+    without the checks that judge only people: the payments ledger, support; the ledger's session
+    flags, unresourced and hours over a session's length, are raised here)."""
     with collector_paused():
         voice = VoiceAttendance.build(dataset, run_date, settings.voice_roles)
         flags = consultation.flags_for(consultation.assess_all(dataset, settings, run_date, voice))
@@ -509,10 +510,10 @@ def project_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> 
             flags += no_policy_flags(dataset, settings, run_date)
         else:
             sessions = dataset.sessions_by_id()
-            scanned = scan_attendance(
-                dataset, policy, settings.voice_roles, run_date, dataset.people_by_id(), sessions
-            )
+            people = dataset.people_by_id()
+            scanned = payments.scan(dataset, policy, settings, run_date, people, sessions)
             flags += unresourced_flags(scanned.unresourced, sessions, policy, settings)
+            flags += hours_over_session_flags(scanned.too_long, sessions, people, settings)
     return flags
 
 

@@ -64,6 +64,10 @@ class DataQualitySettings(_Settings):
     """The most hours one session can take (its length, someone's hours at it, or their
     preparation for it). More is taken for a typo (30 for 3.0, minutes typed as hours): flagged,
     and not counted towards payment until it is corrected. Raise it for residential sessions."""
+    hours_over_session_allowed: Decimal = Field(default=Decimal(0), ge=0)
+    """How many hours someone's own hours at a session may be above the session's length before
+    the session is flagged (``data_quality.hours_over_session``): 0 flags any row longer than the
+    session; 0.5 lets someone who stayed on half an hour pass."""
 
 
 class CheckSettings(_Settings):

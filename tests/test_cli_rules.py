@@ -29,7 +29,7 @@ def test_rules_lists_every_rule_with_its_severity_and_title(capsys: pytest.Captu
     assert main(["rules"]) == 0
     out = capsys.readouterr().out
     rules = all_rules()
-    assert len(rules) == 27
+    assert len(rules) == 28
     for r in rules:
         assert re.search(rf"^{re.escape(r.id)}\s+{r.severity.value}\s+{re.escape(r.title)}$", out, re.M), r.id
 

@@ -35,6 +35,7 @@ def recipe() -> Recipe:
     data["entities"]["projects"]["fields"].update({"decision_group": "Group", "co_chairs": "Co-chairs"})
     data["entities"]["people"]["fields"]["supported"] = "Supported"
     data["entities"]["sessions"]["fields"]["fed_back"] = "Fed back"
+    data["entities"]["attendance"]["fields"]["hours"] = "Hours"
     data["policy"] = {
         "rates": {"decision_meeting": 25, "steering_group": 25, "co_design_workshop": 25, "focus_group": 20},
         "minimum_hours": 1,
@@ -92,7 +93,8 @@ class Sheets:
         kind = rng.choice(
             ["attend", "attend", "session", "pay", "person", "role", "preference", "supported", "kind", "date",
              "decision", "fed back", "move", "prep", "unattend", "unpay", "bad date", "unknown person",
-             "duplicate payment", "project", "group", "label", "drop session", "drop person", "repeat session"]
+             "duplicate payment", "project", "group", "label", "drop session", "drop person", "repeat session",
+             "hours", "length"]
         )  # fmt: skip
         if kind == "attend":
             return [self.put(Entity.ATTENDANCE, {"Person": rng.choice(people), "Session": rng.choice(sessions),
@@ -103,9 +105,18 @@ class Sheets:
             made = [self.put(Entity.SESSIONS, {"ID": sid, "Project": project, "Date": "02/11/2026", "Hours": "2",
                                                "Kind": rng.choice(["decision meeting", "training", "focus group"]),
                                                "Stage": "design", "Decision": rng.choice(["yes", ""])})]  # fmt: skip
-            for pid in rng.sample(people, 3):
+            for pid in rng.sample(people, 3):  # their own hours at times more than the session lasted
                 made.append(
-                    self.put(Entity.ATTENDANCE, {"Person": pid, "Session": sid, "Prep": "", "Expenses": ""})
+                    self.put(
+                        Entity.ATTENDANCE,
+                        {
+                            "Person": pid,
+                            "Session": sid,
+                            "Prep": "",
+                            "Expenses": "",
+                            "Hours": rng.choice(["", "2", "5"]),
+                        },
+                    )  # fmt: skip
                 )
             return made
         if kind == "pay":
@@ -134,6 +145,10 @@ class Sheets:
             return [self.edit(Entity.SESSIONS, **{"Fed back": rng.choice(["10/11/2026", ""])})]
         if kind == "move":
             return [self.edit(Entity.SESSIONS, Project=rng.choice(self.ids(Entity.PROJECTS)))]
+        if kind == "hours":  # someone's own hours, at times more than the session lasted
+            return [self.edit(Entity.ATTENDANCE, Hours=rng.choice(["", "1", "5", "6"]))]
+        if kind == "length":
+            return [self.edit(Entity.SESSIONS, Hours=rng.choice(["1", "2", "3"]))]
         if kind == "prep":
             return [self.edit(Entity.ATTENDANCE, Prep=rng.choice(["", "1", "2"]))]
         if kind == "unattend":

@@ -326,10 +326,13 @@ EXAMPLES = 5
 
 
 def _reasons(flags: list[Flag]) -> list[Reason]:
-    """Data-quality flags grouped by entity, problem and column: how many rows, and where to look."""
+    """Data-quality flags grouped by entity, problem and column: how many rows, and where to look.
+
+    Only the flags about one row (a value not understood, a row not used): a flag about a session
+    whose rows were used as recorded (hours above its length) is in the flags section instead."""
     grouped: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
     for f in flags:
-        if not f.check_id.startswith("data_quality."):
+        if not f.check_id.startswith("data_quality.") or f.subject.kind is not SubjectKind.RECORD:
             continue
         ev = f.evidence
         grouped[(str(ev.get("entity", "")), f.title, ev.get("column"))].append(str(ev.get("row", "")))

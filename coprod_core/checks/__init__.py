@@ -2,8 +2,9 @@
 
 A check is a pure function ``run(dataset, settings, run_date) -> list[Flag]``: no I/O, no clock.
 Each declares its rules (``coprod_core.rules``) and raises its flags through them. Two modules are
-not checks run here: ``data_quality`` declares the rules the mapping raises, and ``decisions`` holds
-what several checks read about decisions.
+not checks run here: ``data_quality`` declares the rules the mapping raises (and one the payments
+check raises, hours above a session's length), and ``decisions`` holds what several checks read
+about decisions.
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 These flags are raised by the mapping (``coprod_core.mapping``), not by a check over the dataset:
 a value that cannot be read is found where it is read. They are declared here, beside the other
-rules, so that ``coprod rules`` and ``coprod explain`` document them the same way.
+rules, so that ``coprod rules`` and ``coprod explain`` document them the same way. One is raised
+where two values meet rather than where one is read: ``hours_over_session`` (someone's hours
+above the session's own length), by the payments ledger's pass over the register
+(``coprod_core.checks.payments.ledger``), which has both at hand as it works out each fee.
 
 **Why it matters.** A row coprod cannot read is a person, a session or a payment the other checks
 cannot see: a payment owed looks paid, a decision looks unattended. Saying where (file or tab,
@@ -48,6 +51,27 @@ RULES: dict[str, Rule] = {
         source=_SOURCE,
         action="""Fix the cell (write minutes as 90 min); for residential sessions longer than a day,
         raise max_session_hours in the recipe's [settings.data_quality].""",
+    ),
+    "hours_over_session": declare(
+        "data_quality.hours_over_session",
+        "Hours more than the session lasted",
+        Severity.WARNING,
+        what="""Register rows give people more hours at a session than the session itself lasted (its
+        length in the sessions list), by more than [settings.data_quality] hours_over_session_allowed
+        (default 0), where a fee is worked out from those hours. One flag for the session, however
+        many rows: it says how many people and the largest difference, and its evidence lists each
+        row's person ID and hours. Only where both are recorded: a row with no hours of its own
+        counts as the whole session, and a session whose length is unknown is not compared.
+        Preparation hours are separate and never compared. The fees stay as recorded.""",
+        why="""A fee is hours x rate, so 5 hours recorded at a 2-hour session pays for 3 hours nobody
+        gave, and nobody is told. Either the row or the session's length is wrong; pay is not held
+        back for a data entry slip staff can fix.""",
+        source=_SOURCE,
+        action="""Correct the hours on the register rows the flag lists, or the session's length if
+        that is what is wrong (a session that ran late); if people routinely stay on a little,
+        raise hours_over_session_allowed in the recipe's [settings.data_quality].""",
+        needs="""A payment policy with a rate for the session's kind, and hours on the register rows
+        (an hours column); without them there is nothing to compare.""",
     ),
     "repeated_headings": declare(
         "data_quality.repeated_headings",

@@ -15,7 +15,10 @@ session first) and flags:
 - ``payments.unresourced``: people with lived experience or carers took part in a kind of session
   the policy has no rate for; ``payments.no_policy`` when there is no policy at all;
 - ``payments.benefits_threshold``: for people who asked, fees in one calendar month above the
-  amount the policy sets (info).
+  amount the policy sets (info);
+- ``data_quality.hours_over_session`` (a data-quality rule, found here where a fee is worked out):
+  register rows giving people more hours at a session than the session lasted; the fees stay as
+  recorded.
 
 **Why it matters**
 Reciprocity is one of SCIE's co-production principles, and NIHR and NHS England payment guidance
@@ -33,8 +36,8 @@ Money is ``Decimal`` throughout (evidence carries amounts as strings), never flo
 
 The modules: ``rules`` (the seven rules), ``ledger`` (what is owed and what paid it), ``wording``
 (the words flags share), and one module per kind of flag: ``unpaid`` (owed and overdue),
-``overpaid`` (overpaid and paid though declined), ``benefits`` and ``unresourced`` (unresourced
-and no policy).
+``overpaid`` (overpaid and paid though declined), ``benefits``, ``unresourced`` (unresourced
+and no policy) and ``session_length`` (hours above a session's length).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from coprod_core.checks.payments.ledger import (
     AMOUNT,
     ZERO,
     Owed,
+    Scan,
     counted_payments,
     payment_order,
     scan_attendance,
@@ -62,12 +66,21 @@ from coprod_core.checks.payments.rules import (
     PAID_THOUGH_DECLINED,
     UNRESOURCED,
 )
+from coprod_core.checks.payments.session_length import hours_over_session_flags
 from coprod_core.checks.payments.unpaid import unpaid_flags
 from coprod_core.checks.payments.unresourced import no_policy_flags, unresourced_flags
 from coprod_core.checks.payments.wording import Words
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag
-from coprod_core.model import Dataset, Payment, PaymentKind, PaymentPreference
+from coprod_core.model import (
+    Dataset,
+    Payment,
+    PaymentKind,
+    PaymentPolicy,
+    PaymentPreference,
+    Person,
+    Session,
+)
 from coprod_core.settings import CheckSettings
 
 __all__ = [
@@ -80,9 +93,31 @@ __all__ = [
     "PAID_THOUGH_DECLINED",
     "UNRESOURCED",
     "run",
+    "scan",
 ]
 
 CHECK_ID = "payments"
+
+
+def scan(
+    dataset: Dataset,
+    policy: PaymentPolicy,
+    settings: CheckSettings,
+    run_date: date,
+    people: dict[str, Person],
+    sessions: dict[str, Session],
+) -> Scan:
+    """The pass over the register (:func:`scan_attendance`) with the settings it reads: what the
+    whole check and the webhook's re-check of a project both work from."""
+    return scan_attendance(
+        dataset,
+        policy,
+        settings.voice_roles,
+        run_date,
+        people,
+        sessions,
+        settings.data_quality.hours_over_session_allowed,
+    )
 
 
 def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
@@ -98,7 +133,7 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
 
     people = dataset.people_by_id()
     sessions = dataset.sessions_by_id()
-    scanned = scan_attendance(dataset, policy, settings.voice_roles, run_date, people, sessions)
+    scanned = scan(dataset, policy, settings, run_date, people, sessions)
     projects = scanned.projects
     payments = counted_payments(dataset, policy, run_date, sessions)
     words = Words(policy.currency)
@@ -156,4 +191,5 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
             flags.append(declined_flag(person, paid, policy.currency, projects.get(person.id)))
 
     flags.extend(unresourced_flags(scanned.unresourced, sessions, policy, settings))
+    flags.extend(hours_over_session_flags(scanned.too_long, sessions, people, settings))
     return flags

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 from coprod_core.model import (
@@ -36,6 +37,8 @@ DUPLICATE_WINDOW_DAYS = 7
 AMOUNT = attrgetter("amount")
 """A payment's amount: summed for every person, with ``map`` (no generator per sum)."""
 HUNDREDTHS = attrgetter("hundredths")
+SESSION_ID = itemgetter(1)
+"""An attendance's session id (its second field), read in C."""
 
 
 def num(d: Decimal) -> str:
@@ -145,6 +148,13 @@ class Owed(NamedTuple):
     amount: Decimal
 
 
+class LongRow(NamedTuple):
+    """A register row whose own hours are more than its session lasted (beyond the setting)."""
+
+    person_id: str
+    hours: Decimal
+
+
 class Held(NamedTuple):
     """A session held by the run date, as the scan reads it for each attendance row."""
 
@@ -178,6 +188,9 @@ class Scan:
     unresourced: dict[str, set[str]]
     """Session id -> willing voice-role people who attended it, for held sessions in the policy's
     time whose kind has no rate."""
+    too_long: dict[str, list[LongRow]]
+    """Session id -> the rows a fee was worked out from whose own hours are more than the session's
+    length allows (``data_quality.hours_over_session``), by person id: empty for most datasets."""
 
     def total(self, person_id: str, kind: PaymentKind) -> Decimal:
         """Everything the person is owed of one kind: the dues' amounts added up, as the sum of
@@ -275,6 +288,7 @@ def scan_attendance(
     run_date: date,
     people: dict[str, Person],
     sessions: dict[str, Session],
+    hours_over_allowed: Decimal = ZERO,
 ) -> Scan:
     """What everyone is owed, each person's project and unresourced attendance, in one pass.
 
@@ -283,6 +297,11 @@ def scan_attendance(
     the person or the session is worked out once per person or session, and each fee once per
     distinct session kind, hours and preparation (and looked up by the session and the row's
     preparation); the loop itself only looks things up.
+
+    Rows whose own hours are more than their session's length by more than ``hours_over_allowed``
+    are found where their fee is first worked out, once per session and distinct hours, so the
+    loop does nothing more per row; only when some session has any is the register read again for
+    those sessions' rows (:attr:`Scan.too_long`).
     """
     held = sorted((s for s in sessions.values() if s.date <= run_date), key=lambda s: (s.date, s.id))
     rate_texts = {kind.value: cash(rate) for kind, rate in policy.rates.items()}
@@ -309,6 +328,8 @@ def scan_attendance(
     prep_counts = policy.prep_counts
     expenses = policy.expenses_reimbursed
     fees: dict[tuple[str, Decimal, Decimal], Due | None] = {}
+    # Sessions where some row's own hours, a fee was worked out from, are above the session's length.
+    long_sessions: set[str] = set()
 
     def fee(session: Held, worked: Decimal | None, prep: Decimal) -> Due | None:
         """The fee for ``worked`` hours and ``prep`` at a session of this kind (None: nothing due,
@@ -364,6 +385,13 @@ def scan_attendance(
             due = session_fees.get(key, _MISSING)
             if due is _MISSING:
                 due = session_fees[key] = fee(session_info, session_hours if hours is None else hours, prep)
+                if (
+                    due is not None
+                    and hours is not None
+                    and session_hours is not None
+                    and hours > session_hours + hours_over_allowed
+                ):
+                    long_sessions.add(sid)
             if due is not None:
                 mine = best_fee[pid]
                 old = mine.setdefault(order, due)
@@ -389,7 +417,31 @@ def scan_attendance(
     for kind, best in ((PaymentKind.FEE, best_fee), (PaymentKind.EXPENSES, best_expenses)):
         for pid, by_order in best.items():
             dues[(pid, kind)] = by_order
-    return Scan(dues, ranked, found, unresourced)
+    too_long: dict[str, list[LongRow]] = {}
+    if long_sessions:
+        too_long = _long_rows(dataset, long_sessions, info, eligible, hours_over_allowed)
+    return Scan(dues, ranked, found, unresourced, too_long)
+
+
+def _long_rows(
+    dataset: Dataset, long_sessions: set[str], info: dict[str, Held], eligible: set[str], allowed: Decimal
+) -> dict[str, list[LongRow]]:
+    """The rows of these sessions whose own hours are above the session's length plus ``allowed``,
+    of the people a fee is worked out for (as :func:`scan_attendance` found them), by person id.
+
+    A second read of the register, made only when some session has such a row: the scan found the
+    sessions once per distinct hours, not the rows. The rows of other sessions are passed over in C
+    (``compress``), so only these sessions' rows come into Python."""
+    found: dict[str, list[LongRow]] = defaultdict(list)
+    register = dataset.attendance
+    theirs = compress(register, map(long_sessions.__contains__, map(SESSION_ID, register)))
+    for pid, sid, hours, _, _ in theirs:
+        if hours is not None and pid in eligible:
+            length = info[sid].hours
+            assert length is not None
+            if hours > length + allowed:
+                found[sid].append(LongRow(pid, hours))
+    return {sid: sorted(rows) for sid, rows in found.items()}
 
 
 def payment_order(p: Payment) -> tuple[date, str, Decimal, str]:

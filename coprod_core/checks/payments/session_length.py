@@ -1,0 +1,86 @@
+"""``data_quality.hours_over_session``: register rows giving more hours than the session lasted.
+
+A fee is hours x rate, worked out from the row's own hours when it gives them: 5 hours recorded at
+a 2-hour session pays for 3 hours the session did not last. The ledger finds these rows as it works
+out the fees (:attr:`~coprod_core.checks.payments.ledger.Scan.too_long`); this module says so, once
+per session (a wrong length would otherwise make a flag for every person at it). The fees stay as
+recorded: pay is not held back from someone for a slip staff can correct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from coprod_core.checks.data_quality import RULES
+from coprod_core.checks.payments.ledger import LongRow, num
+from coprod_core.checks.payments.wording import MAX_LISTED, who
+from coprod_core.flags import Flag, Subject, SubjectKind
+from coprod_core.model import Person, Session
+from coprod_core.settings import CheckSettings
+from coprod_core.text import hours, join
+
+HOURS_OVER_SESSION = RULES["hours_over_session"]
+
+
+def hours_over_session_flags(
+    too_long: Mapping[str, list[LongRow]],
+    sessions: Mapping[str, Session],
+    people: dict[str, Person],
+    settings: CheckSettings,
+) -> list[Flag]:
+    """One flag for each session with rows above its length, listing the rows (person ID, hours)."""
+    allowed = settings.data_quality.hours_over_session_allowed
+    flags: list[Flag] = []
+    for session_id in sorted(too_long):
+        session = sessions[session_id]
+        rows = too_long[session_id]
+        length = session.hours
+        most = max(rows, key=lambda r: r.hours).hours
+        over = most - length
+        lasted = (
+            f"{hours(length)}; your settings let {hours(allowed)} over it pass" if allowed else hours(length)
+        )
+        if len(rows) == 1:
+            message = (
+                f"{who(rows[0].person_id, people)} is recorded as attending the {session.label()} for "
+                f"{hours(most)}, {hours(over)} more than the session lasted ({lasted}). Their "
+                f"fee is worked out from the {hours(most)} recorded. Correct the hours on their register "
+                "row, or the session's length if that is what is wrong."
+            )
+        else:
+            named = [who(r.person_id, people) for r in rows[:MAX_LISTED]]
+            if len(rows) > MAX_LISTED:
+                named.append(f"{len(rows) - MAX_LISTED} more")
+            message = (
+                f"{len(rows)} people are recorded as attending the {session.label()} for more hours than "
+                f"the session lasted ({lasted}): {join(named)}. The most is {hours(most)}, "
+                f"{hours(over)} more. Their fees are worked out from the hours recorded. Correct the hours "
+                "on their register rows, or the session's length if that is what is wrong."
+            )
+        listed = [
+            {"person_id": r.person_id, "hours": num(r.hours), "over": num(r.hours - length)} for r in rows
+        ]
+        flags.append(
+            HOURS_OVER_SESSION.flag(
+                subject=Subject(kind=SubjectKind.SESSION, id=session.id),
+                message=message,
+                evidence={
+                    "entity": "attendance",
+                    "field": "hours",
+                    "session_id": session.id,
+                    "session_date": session.date.isoformat(),
+                    "session_hours": num(length),
+                    "hours_over_session_allowed": num(allowed),
+                    "people": len(rows),
+                    "most_hours": num(most),
+                    "most_over": num(over),
+                    "rows": listed,
+                },
+                # The same problem while the session is the same: a row added or corrected changes
+                # its facts (an acknowledged flag is shown again), never its fingerprint.
+                identity={},
+                facts={"session_hours": num(length), "rows": [[r["person_id"], r["hours"]] for r in listed]},
+                project_id=session.project_id,
+            )
+        )
+    return flags

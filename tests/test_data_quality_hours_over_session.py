@@ -1,0 +1,224 @@
+"""``data_quality.hours_over_session``: register rows giving more hours than the session lasted.
+
+A fee is hours x rate from the row's own hours, so 5 hours recorded at a 2-hour session was paid
+for silently. The check flags the session once (however many rows), lists the rows in its evidence,
+and leaves the fees as recorded.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from coprod.cli import main
+from coprod.report.facts import gather
+from coprod_core.checks import check_all, payments
+from coprod_core.checks.payments.ledger import scan_attendance
+from coprod_core.flags import Flag, Severity, SubjectKind
+from coprod_core.live import project_flags
+from coprod_core.model import (
+    Attendance,
+    Dataset,
+    PaymentPolicy,
+    PaymentPreference,
+    Person,
+    Project,
+    Role,
+    Session,
+    SessionKind,
+)
+from coprod_core.recipe import parse_recipe
+from coprod_core.settings import CheckSettings
+from fakes import ROOT
+
+RUN = date(2026, 7, 1)
+WORKSHOP = SessionKind.CO_DESIGN_WORKSHOP
+RULE = "data_quality.hours_over_session"
+SETTINGS = CheckSettings()
+
+
+def person(pid: str, name: str | None = None, pref: PaymentPreference = PaymentPreference.PAID) -> Person:
+    return Person(
+        id=pid,
+        name=name or f"Person {pid}",
+        roles=frozenset({Role.LIVED_EXPERIENCE}),
+        payment_preference=pref,
+    )
+
+
+def session(sid: str = "s1", hours: str = "2", length_unknown: bool = False) -> Session:
+    return Session(
+        id=sid,
+        project_id="p1",
+        date=date(2026, 5, 1),
+        hours=Decimal(hours),
+        kind=WORKSHOP,
+        title="Workshop",
+        length_unknown=length_unknown,
+    )
+
+
+def att(pid: str, sid: str = "s1", hours: str | None = None, prep: str = "0") -> Attendance:
+    return Attendance(pid, sid, None if hours is None else Decimal(hours), Decimal(prep))
+
+
+def dataset(
+    attendance: list[Attendance],
+    sessions: list[Session] | None = None,
+    people: list[Person] | None = None,
+) -> Dataset:
+    ids = sorted({a.person_id for a in attendance})
+    return Dataset(
+        people=tuple(people if people is not None else [person(pid) for pid in ids]),
+        projects=(Project(id="p1", name="Day service redesign"),),
+        sessions=tuple(sessions or [session()]),
+        attendance=tuple(attendance),
+        payments=(),
+        policy=PaymentPolicy(rates={WORKSHOP: Decimal("25.00")}, source="Payments policy 2026"),
+    )
+
+
+def over(ds: Dataset, settings: CheckSettings = SETTINGS) -> list[Flag]:
+    return [f for f in payments.run(ds, settings, RUN) if f.check_id == RULE]
+
+
+def allowing(hours: str) -> CheckSettings:
+    return CheckSettings.model_validate({"data_quality": {"hours_over_session_allowed": hours}})
+
+
+def test_a_row_above_the_sessions_length_flags_the_session_saying_what_was_counted() -> None:
+    ds = dataset([att("17", hours="5"), att("18", hours="2")], people=[person("17", "Sam"), person("18")])
+    [flag] = over(ds)
+    assert flag.subject.kind is SubjectKind.SESSION and flag.subject.id == "s1"
+    assert flag.severity is Severity.WARNING and flag.project_id == "p1"
+    assert flag.title == "Hours more than the session lasted"
+    assert flag.message == (
+        "Sam (ID 17) is recorded as attending the Workshop on 1 May 2026 for 5 hours, 3 hours more than "
+        "the session lasted (2 hours). Their fee is worked out from the 5 hours recorded. Correct the "
+        "hours on their register row, or the session's length if that is what is wrong."
+    )
+    assert flag.evidence["rows"] == [{"person_id": "17", "hours": "5", "over": "3"}]
+    assert flag.evidence["session_hours"] == "2" and flag.evidence["most_over"] == "3"
+    assert flag.evidence["people"] == 1
+
+
+def test_many_rows_above_one_sessions_length_give_one_flag_listing_every_row() -> None:
+    rows = [att(f"{n:02}", hours="5" if n % 2 else "4.5") for n in range(20)]
+    [flag] = over(dataset(rows))
+    assert [r["person_id"] for r in flag.evidence["rows"]] == [f"{n:02}" for n in range(20)]
+    assert flag.evidence["people"] == 20 and flag.evidence["most_hours"] == "5"
+    assert flag.message.startswith(
+        "20 people are recorded as attending the Workshop on 1 May 2026 for more hours than the session "
+        "lasted (2 hours): Person 00 (ID 00), Person 01 (ID 01), Person 02 (ID 02), Person 03 (ID 03), "
+        "Person 04 (ID 04) and 15 more. The most is 5 hours, 3 hours more. Their fees are worked out "
+        "from the hours recorded."
+    )
+
+
+def test_rows_at_the_sessions_length_or_within_the_allowance_are_not_flagged() -> None:
+    assert over(dataset([att("1", hours="2"), att("2", hours="2.00"), att("3", hours="1.5")])) == []
+    within = dataset([att("1", hours="2.5")])
+    assert over(within, allowing("0.5")) == []
+    [flag] = over(dataset([att("1", hours="2.75")]), allowing("0.5"))
+    assert "your settings let 0.5 hours over it pass" in flag.message
+    assert flag.evidence["hours_over_session_allowed"] == "0.5"
+
+
+def test_a_session_of_unknown_length_or_a_row_without_hours_is_not_compared() -> None:
+    unknown = dataset([att("1", hours="5")], sessions=[session(hours="0", length_unknown=True)])
+    assert over(unknown) == []
+    whole_session = dataset([att("1"), att("2", prep="3")])
+    assert over(whole_session) == []
+
+
+def test_preparation_hours_are_never_compared_with_the_sessions_length() -> None:
+    assert over(dataset([att("1", hours="2", prep="6")])) == []
+
+
+def test_rows_no_fee_is_worked_out_from_are_not_flagged() -> None:
+    """Someone who declined payment, or a session held after the run date: nothing was counted."""
+    declined = dataset([att("1", hours="5")], people=[person("1", pref=PaymentPreference.DECLINED)])
+    assert over(declined) == []
+    later = dataset([att("1", hours="5")], sessions=[session().model_copy(update={"date": date(2026, 8, 1)})])
+    assert over(later) == []
+
+
+def test_the_fee_stays_as_recorded() -> None:
+    ds = dataset([att("17", hours="5")])
+    scan = scan_attendance(ds, ds.policy, SETTINGS.voice_roles, RUN, ds.people_by_id(), ds.sessions_by_id())
+    assert scan.total("17", payments.PaymentKind.FEE) == Decimal("125.00")  # 5 hours x £25
+    owed = [f for f in payments.run(ds, SETTINGS, RUN) if f.check_id == "payments.overdue"]
+    assert len(owed) == 1 and "£125.00" in owed[0].message
+
+
+def test_a_rerun_gives_the_same_fingerprint_and_more_rows_change_only_the_facts() -> None:
+    first = over(dataset([att("1", hours="5"), att("2", hours="2")]))
+    again = over(dataset([att("1", hours="5"), att("2", hours="2")]))
+    more = over(dataset([att("1", hours="5"), att("2", hours="4")]))
+    assert [f.fingerprint for f in first] == [f.fingerprint for f in again] == [f.fingerprint for f in more]
+    assert first[0].facts_digest == again[0].facts_digest != more[0].facts_digest
+
+
+def test_each_session_gets_its_own_flag() -> None:
+    ds = dataset(
+        [att("1", "s1", hours="5"), att("1", "s2", hours="3"), att("2", "s2", hours="1")],
+        sessions=[session("s1"), session("s2", hours="1")],
+    )
+    flags = over(ds)
+    assert [f.subject.id for f in flags] == ["s1", "s2"]
+    assert flags[0].fingerprint != flags[1].fingerprint
+
+
+def test_the_whole_check_and_the_webhooks_recheck_of_a_project_raise_the_same_flag() -> None:
+    ds = dataset([att("1", hours="5")])
+    whole = [f for f in check_all(ds, SETTINGS, RUN).flags if f.check_id == RULE]
+    scoped = [f for f in project_flags(ds, SETTINGS, RUN) if f.check_id == RULE]
+    assert len(whole) == 1
+    assert [(f.fingerprint, f.facts_digest) for f in whole] == [
+        (f.fingerprint, f.facts_digest) for f in scoped
+    ]
+
+
+def test_the_allowance_must_be_a_number_of_hours_not_below_zero() -> None:
+    assert CheckSettings().data_quality.hours_over_session_allowed == 0
+    with pytest.raises(ValidationError, match="hours_over_session_allowed"):
+        allowing("-1")
+    data = tomllib.loads((ROOT / "recipes" / "demo" / "recipe.toml").read_text())
+    data["settings"]["data_quality"]["hours_over_session_allowed"] = -0.5
+    recipe, problems = parse_recipe(data, "recipe.toml")
+    assert recipe is None
+    assert [str(p) for p in problems] == [
+        "recipe.toml: [settings.data_quality] hours_over_session_allowed: Input should be greater than or "
+        "equal to 0 (got -0.5)"
+    ]
+    data["settings"]["data_quality"]["hours_over_session_allowed"] = "half an hour"
+    _, problems = parse_recipe(data, "recipe.toml")
+    assert [p.section for p in problems] == ["[settings.data_quality] hours_over_session_allowed"]
+    assert "'half an hour'" in str(problems[0])
+
+
+def test_rules_lists_and_explain_explains_the_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules"]) == 0
+    assert f"{RULE}" in capsys.readouterr().out
+    assert main(["explain", RULE]) == 0
+    page = capsys.readouterr().out
+    assert page.startswith(f"{RULE}: Hours more than the session lasted\n")
+    for part in ("hours_over_session_allowed", "Preparation hours are separate", "What you can do: Correct"):
+        assert part in " ".join(page.split())
+
+
+def test_the_readme_documents_the_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "hours_over_session_allowed" in readme
+
+
+def test_the_report_lists_it_among_the_flags_not_among_rows_not_used() -> None:
+    ds = dataset([att("1", hours="5")])
+    flags = check_all(ds, SETTINGS, RUN).flags
+    facts = gather(ds, flags, {}, SETTINGS, RUN, recipe_name="test")
+    assert facts.reasons == ()
+    assert [f.check_id for f in facts.flags].count(RULE) == 1
