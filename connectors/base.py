@@ -231,6 +231,11 @@ class ConnectorOptions(BaseModel):
         """The environment variables these options name that must be set (none by default)."""
         return []
 
+    def recipe_problems(self, recipe_name: str) -> list[tuple[str, str]]:
+        """(option, what is wrong) for options that must agree with the recipe's own ``name``
+        (none by default): an address that names the recipe, which ``check`` alone cannot see."""
+        return []
+
 
 class SourceContext(NamedTuple):
     """What a source's options may depend on besides themselves (pydantic validation context):

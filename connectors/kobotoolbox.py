@@ -187,6 +187,30 @@ class KoboOptions(ConnectorOptions):
             raise ValueError("give the full address of the webhook app, starting with https://")
         return v.strip() if v else v
 
+    def recipe_problems(self, recipe_name: str) -> list[tuple[str, str]]:
+        """A ``hook_endpoint`` on the webhook app's route for another recipe (the example's name kept
+        after renaming the recipe, another platform's route, the name left off, a slash after it):
+        KoboToolbox would send every record there and the app answer 404 to each, unseen but in the
+        REST Service's log. An address with no ``/hooks/`` in its path is left alone: a proxy in front
+        of the app may rewrite it."""
+        if not self.hook_endpoint:
+            return []
+        segments = urlsplit(self.hook_endpoint).path.split("/")
+        if "hooks" not in segments:
+            return []
+        route = f"/hooks/kobotoolbox/{recipe_name}"
+        after = segments[len(segments) - 1 - segments[::-1].index("hooks") :]
+        if after == ["hooks", "kobotoolbox", recipe_name]:
+            return []
+        return [
+            (
+                "hook_endpoint",
+                f"'{self.hook_endpoint}' does not end with {route}, this recipe's address in the webhook "
+                f"app (its name = '{recipe_name}'): the app would answer 404 (unknown recipe) to every "
+                f"record KoboToolbox sends there. End it with {route}",
+            )
+        ]
+
     def variables(self) -> list[Variable]:
         needed = [Variable("token_env", self.token_env, "The KoboToolbox API token")]
         if self.hook_endpoint:  # the REST Service is installed with it, and the webhook app checks it

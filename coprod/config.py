@@ -31,6 +31,7 @@ from coprod.connectors.base import (
 )
 from coprod.connectors.registry import check_source
 from coprod_core.recipe import (
+    RECIPE_NAME,
     Entity,
     EntitySpec,
     Recipe,
@@ -225,12 +226,18 @@ def validate_recipe(
         webhook = _valid_part(WebhookSpec, data.get("webhook", {}))
         state = _valid_part(StateSpec, data.get("state", {}))
     used = {spec.source for spec in entities.values()}
+    recipe_name = data.get("name")
     variables: list[tuple[str, Variable]] = []
     for name, spec in sources.items():
         check = check_source(name, spec, entities, file, recipe_dir, data_dirs)
         problems.extend(check.problems)
         if check.options is not None and name in used:
             variables.extend((f"[sources.{name}]", v) for v in check.options.variables())
+        if check.options is not None and isinstance(recipe_name, str) and RECIPE_NAME.fullmatch(recipe_name):
+            problems.extend(
+                RecipeProblem(file=file, section=f"[sources.{name}] {option}", message=message)
+                for option, message in check.options.recipe_problems(recipe_name)
+            )
     if webhook is not None and webhook.secret_env:
         variables.append(("[webhook]", Variable("secret_env", webhook.secret_env, "The webhook secret")))
     problems.extend(variable_problems(variables, env, file, recipe_dir))

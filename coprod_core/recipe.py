@@ -288,6 +288,10 @@ class _Wiring(BaseModel):
     projects: list[InlineProject] = Field(default_factory=list)
 
 
+RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A recipe's ``name``: it names the recipe's state and its webhook addresses (``/hooks/kobotoolbox/NAME``)."""
+
+
 class Recipe(_Strict):
     name: str
     description: str = ""
@@ -303,7 +307,7 @@ class Recipe(_Strict):
     @field_validator("name")
     @classmethod
     def _name_is_slug(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v):
+        if not RECIPE_NAME.fullmatch(v):
             raise ValueError("use letters, digits, '-', '_' or '.' (it names the state and the URL)")
         return v
 

@@ -544,3 +544,59 @@ def test_a_shipped_recipe_marks_its_payment_policy_and_every_baseline_as_an_exam
 )
 def test_an_example_value_is_told_from_a_real_one(value: str, example: bool) -> None:
     assert is_example(value) is example
+
+
+def renamed_kobo_recipe(tmp_path: Path, endpoint: str) -> Path:
+    """The KoboToolbox recipe copied out and renamed riverside-forum (README step 2), with this
+    ``hook_endpoint``."""
+    recipe = copy_recipe(ROOT / "recipes" / "kobotoolbox", tmp_path / "our-project")
+    edit(
+        recipe,
+        ('name = "kobotoolbox-example"', 'name = "riverside-forum"'),
+        (
+            'hook_endpoint = "https://coprod.example.org/hooks/kobotoolbox/kobotoolbox-example"',
+            f'hook_endpoint = "{endpoint}"',
+        ),
+    )
+    return recipe
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://coprod.ourcharity.org.uk/hooks/kobotoolbox/kobotoolbox-example",  # the example's name kept
+        "https://coprod.ourcharity.org.uk/hooks/kobotoolbox/riverside-forum/",  # a slash after it: Flask's 404
+        "https://coprod.ourcharity.org.uk/hooks/sheets/riverside-forum",  # another platform's route
+        "https://coprod.ourcharity.org.uk/hooks/kobotoolbox",  # the name left off
+    ],
+)
+def test_a_kobotoolbox_hook_endpoint_that_is_not_this_recipes_route_is_refused(
+    endpoint: str, tmp_path: Path, quiet_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README step 2 renames the recipe (riverside-forum); the shipped hook_endpoint ends in the
+    # example's name. Validated as it was, `coprod install` made a REST Service at an address the
+    # webhook app answers 404 ("unknown recipe") for every record, and nothing said so.
+    recipe = renamed_kobo_recipe(tmp_path, endpoint)
+    (recipe / ".env").write_text("KOBO_TOKEN=abc\nCOPROD_KOBO_HOOK_SECRET=s3cret-s3cret\n", encoding="utf-8")
+
+    assert main(["validate", str(recipe)]) == 2
+
+    out = capsys.readouterr().out
+    assert "[sources.kobo] hook_endpoint:" in out
+    assert "/hooks/kobotoolbox/riverside-forum" in out and "404" in out
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://coprod.ourcharity.org.uk/hooks/kobotoolbox/riverside-forum",
+        "https://ourcharity.org.uk/coprod/hooks/kobotoolbox/riverside-forum",  # behind a path prefix
+        "https://ourcharity.org.uk/kobo-in",  # a proxy that rewrites the path: coprod cannot tell
+    ],
+)
+def test_a_kobotoolbox_hook_endpoint_on_this_recipes_route_or_rewritten_by_a_proxy_is_valid(
+    endpoint: str, tmp_path: Path, quiet_env: Path
+) -> None:
+    recipe = renamed_kobo_recipe(tmp_path, endpoint)
+    env = {"KOBO_TOKEN": "abc", "COPROD_KOBO_HOOK_SECRET": "s3cret-s3cret"}
+    assert load_recipe(recipe, env=env).recipe.name == "riverside-forum"
