@@ -63,10 +63,10 @@ RULES: dict[str, Rule] = {
         row's person ID and hours. Only where both are recorded: a row with no hours of its own
         counts as the whole session, and a session whose length is unknown is not compared.
         Preparation hours are separate and never compared. The fees stay as recorded.""",
-        why="""A fee is hours x rate, so 5 hours recorded at a 2-hour session pays for 3 hours nobody
-        gave, and nobody is told. Either the row or the session's length is wrong; pay is not held
-        back for a data entry slip staff can fix.""",
-        source=_SOURCE,
+        why="""A fee is hours x rate, so 5 hours recorded at a 2-hour session pays for 3 hours the
+        session did not last, and nobody is told. Either the row or the session's length is wrong;
+        pay is not held back for a data entry slip staff can fix.""",
+        source="coprod's own rule: the hours a fee pays for are hours the session lasted",
         action="""Correct the hours on the register rows the flag lists, or the session's length if
         that is what is wrong (a session that ran late); if people routinely stay on a little,
         raise hours_over_session_allowed in the recipe's [settings.data_quality].""",
