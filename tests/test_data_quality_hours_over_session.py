@@ -161,6 +161,9 @@ def test_a_rerun_gives_the_same_fingerprint_and_more_rows_change_only_the_facts(
     more = over(dataset([att("1", hours="5"), att("2", hours="4")]))
     assert [f.fingerprint for f in first] == [f.fingerprint for f in again] == [f.fingerprint for f in more]
     assert first[0].facts_digest == again[0].facts_digest != more[0].facts_digest
+    # Pinned: the rule's id and the session (nothing else) make its identity; a change to either
+    # would re-open every flag staff acknowledged.
+    assert first[0].fingerprint == "1ef4b9b364d96b2609fe"
 
 
 def test_each_session_gets_its_own_flag() -> None:
