@@ -17,6 +17,7 @@ from coprod.connectors.files import FLAG_HEADINGS, FilesConnector, neutralise
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag
 from coprod_core.recipe import Entity, EntitySpec, Recipe
+from coprod_core.rows import RowBlock
 
 RUN = date(2026, 5, 1)
 
@@ -885,6 +886,15 @@ def _recipe_of(suffix: str) -> Recipe:
     return Recipe.model_validate(data)
 
 
+def write_files(tmp_path: Path, suffix: str, files: dict[str, list[list[str]]]) -> None:
+    """Each entity's rows as ``data/<name><suffix>``: a CSV file, or an XLSX file of one sheet."""
+    for name, rows in files.items():
+        if suffix == ".csv":
+            write_csv(tmp_path / "data" / f"{name}.csv", rows)
+        else:
+            write_xlsx(tmp_path / "data" / f"{name}.xlsx", {"Sheet1": rows})
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
 def test_a_heading_row_repeated_in_the_middle_of_a_file_is_one_problem_and_the_other_rows_are_read(
     tmp_path: Path, suffix: str
@@ -910,11 +920,7 @@ def test_a_heading_row_repeated_in_the_middle_of_a_file_is_one_problem_and_the_o
         ],
         "attendance": [["Person", "Session"], ["7", "S1"], ["Person", "Session"], ["8", "S2"]],
     }
-    for name, rows in files.items():
-        if suffix == ".csv":
-            write_csv(tmp_path / "data" / f"{name}.csv", rows)
-        else:
-            write_xlsx(tmp_path / "data" / f"{name}.xlsx", {"Sheet1": rows})
+    write_files(tmp_path, suffix, files)
     rows_read = {
         entity: [row for page in conn.read(entity, spec) for row in page.rows]
         for entity, spec in recipe.entities.items()
@@ -934,6 +940,56 @@ def test_a_heading_row_repeated_in_the_middle_of_a_file_is_one_problem_and_the_o
     assert [(a.person_id, a.session_id) for a in mapped.dataset.attendance] == [("7", "S1"), ("8", "S2")]
     for entity in (Entity.PEOPLE, Entity.SESSIONS, Entity.ATTENDANCE):
         assert mapped.counts[entity] == EntityCount(read=3, used=2, rejected=1)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_heading_row_repeated_in_a_file_of_only_ids_and_names_is_one_problem_not_a_record(
+    tmp_path: Path, suffix: str
+) -> None:
+    """People read only from an id and a name (their roles a default), projects from a code and a
+    name: a pasted heading row holds nothing that is not understood, yet it is one problem, not a
+    person 'ID' called 'Name' or a project 'Code'. Read as `coprod sync` hands the pages over (each
+    a block of the file's rows), and a person whose id is 'ID' but whose name is their own is kept."""
+    from coprod_core.mapping import EntityCount, map_dataset
+
+    data = _recipe_of(suffix).model_dump(mode="json")
+    data["projects"] = []
+    entities = data["entities"]
+    entities["people"]["fields"] = {"id": "ID", "name": "Name"}
+    entities["people"]["defaults"] = {"roles": "carer"}
+    entities["projects"] = {
+        "source": "files",
+        "location": f"projects{suffix}",
+        "fields": {"id": "Code", "name": "Project"},
+    }
+    entities["sessions"]["fields"]["project_id"] = "Project"
+    recipe = Recipe.model_validate(data)
+    conn = connector(tmp_path, recipe)
+    files = {
+        "people": [["ID", "Name"], ["7", "Sam"], ["ID", "Name"], ["8", "Ali"], ["id", "Idris"]],
+        "projects": [["Code", "Project"], ["P1", "Day service"], ["CODE ", " project"], ["P2", "Name"]],
+        "sessions": [
+            ["ID", "Project", "Date", "Hours", "Kind"],
+            ["S1", "P1", "03/03/2026", "2", "Co-design workshop"],
+        ],
+        "attendance": [["Person", "Session"], ["7", "S1"], ["id", "S1"]],
+    }
+    write_files(tmp_path, suffix, files)
+    pages = {
+        entity: [page.rows for page in conn.read(entity, spec)] for entity, spec in recipe.entities.items()
+    }
+    assert all(isinstance(rows, RowBlock) for got in pages.values() for rows in got)
+    mapped = map_dataset(recipe, pages)
+
+    assert [(p.check_id, p.evidence["row"]) for p in mapped.problems] == [
+        ("data_quality.repeated_headings", f"people{suffix} row 3"),
+        ("data_quality.repeated_headings", f"projects{suffix} row 3"),
+    ]
+    assert [(p.id, p.name) for p in mapped.dataset.people] == [("7", "Sam"), ("8", "Ali"), ("id", "Idris")]
+    assert [(p.id, p.name) for p in mapped.dataset.projects] == [("P1", "Day service"), ("P2", "Name")]
+    assert [(a.person_id, a.session_id) for a in mapped.dataset.attendance] == [("7", "S1"), ("id", "S1")]
+    assert mapped.counts[Entity.PEOPLE] == EntityCount(read=4, used=3, rejected=1)
+    assert mapped.counts[Entity.PROJECTS] == EntityCount(read=3, used=2, rejected=1)
 
 
 def test_invisible_characters_in_an_id_or_name_are_written_to_the_flags_file_visibly_as_text(

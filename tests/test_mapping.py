@@ -997,6 +997,131 @@ def test_a_row_repeating_the_headings_of_a_tab_read_row_by_row_is_one_problem_an
     assert mapped.counts[Entity.PAYMENTS] == EntityCount(read=3, used=2, rejected=1)
 
 
+def _as_given(entity: Entity, rows: list[Row], as_block: bool) -> list[Any]:
+    """The rows as a sheet's tab hands them over (one by one), or as a file's page (a block)."""
+    return [_block(entity, rows)] if as_block else rows
+
+
+@pytest.mark.parametrize("as_block", [False, True], ids=["row by row", "as a block"])
+def test_a_repeated_heading_row_of_only_text_and_id_columns_is_one_problem_not_a_record(
+    as_block: bool,
+) -> None:
+    """Projects mapped only to an id and a name, people only to an id and a name (roles a default):
+    nothing in a pasted heading row is a value not understood, yet it is flagged once as a heading
+    row, not taken for a project 'Ref' called 'Project name' or a person 'ID' called 'Name'."""
+    projects = {
+        "source": "files",
+        "location": "projects.csv",
+        "fields": {"id": "Ref", "name": "Project name"},
+    }
+    people = {
+        "source": "files",
+        "location": "people.csv",
+        "fields": {"id": "ID", "name": "Name"},
+        "defaults": {"roles": "lived_experience"},
+    }
+    sessions = recipe().entities[Entity.SESSIONS].model_dump()
+    sessions["fields"]["project_id"] = "Project"
+
+    def project(n: int, ref: str, name: str) -> Row:
+        return Row(ref=f"projects.csv row {n}", values={"Ref": ref, "Project name": name}, key=str(n))
+
+    def person(n: int, pid: str, name: str) -> Row:
+        return Row(ref=f"people.csv row {n}", values={"ID": pid, "Name": name}, key=str(n))
+
+    rows = basic_rows(
+        people=_as_given(
+            Entity.PEOPLE,
+            [person(2, "1", "Sam"), person(3, " id", "NAME"), person(4, "2", "Ali")],
+            as_block,
+        ),
+        sessions=[session_row(1, Project="P1")],
+    )
+    rows[Entity.PROJECTS] = _as_given(
+        Entity.PROJECTS,
+        [project(2, "P1", "Day service"), project(3, "Ref", "Project  Name"), project(4, "P2", "Peer")],
+        as_block,
+    )
+    mapped = map_dataset(
+        recipe(projects=[], projects_entity=projects, people=people, sessions=sessions), rows
+    )
+
+    assert [(p.check_id, p.evidence["row"]) for p in mapped.problems] == [
+        ("data_quality.repeated_headings", "people.csv row 3"),
+        ("data_quality.repeated_headings", "projects.csv row 3"),
+    ]
+    assert [p.id for p in mapped.dataset.people] == ["1", "2"]
+    assert [p.id for p in mapped.dataset.projects] == ["P1", "P2"]
+    assert mapped.counts[Entity.PEOPLE] == EntityCount(read=3, used=2, rejected=1)
+    assert mapped.counts[Entity.PROJECTS] == EntityCount(read=3, used=2, rejected=1)
+
+
+@pytest.mark.parametrize("as_block", [False, True], ids=["row by row", "as a block"])
+def test_a_record_whose_id_or_name_reads_as_a_heading_is_still_a_record(as_block: bool) -> None:
+    """Only a row whose every mapped cell is its column's heading is a heading row: a project whose
+    code is 'REF' (the id column's heading) but whose name is its own, and one called 'Ref' or
+    'Project name', are projects, unflagged, read as they are."""
+    projects = {
+        "source": "files",
+        "location": "projects.csv",
+        "fields": {"id": "Ref", "name": "Project name"},
+    }
+    rows = basic_rows(sessions=[session_row(1)], attendance=[])
+    rows[Entity.PROJECTS] = _as_given(
+        Entity.PROJECTS,
+        [
+            Row(ref="projects.csv row 2", values={"Ref": "REF", "Project name": "Befriending"}, key="2"),
+            Row(ref="projects.csv row 3", values={"Ref": "P2", "Project name": "Project name"}, key="3"),
+            Row(ref="projects.csv row 4", values={"Ref": "P3", "Project name": "Ref"}, key="4"),
+        ],
+        as_block,
+    )
+    mapped = map_dataset(recipe(projects=[], projects_entity=projects), rows)
+
+    assert [p.check_id for p in mapped.problems if p.evidence["entity"] == "projects"] == []
+    assert [(p.id, p.name) for p in mapped.dataset.projects] == [
+        ("REF", "Befriending"),
+        ("P2", "Project name"),
+        ("P3", "Ref"),
+    ]
+    assert mapped.counts[Entity.PROJECTS] == EntityCount(read=3, used=3, rejected=0)
+
+
+@pytest.mark.parametrize("as_block", [False, True], ids=["row by row", "as a block"])
+def test_a_repeated_heading_row_of_attendance_and_payments_id_columns_is_one_problem(as_block: bool) -> None:
+    """Attendance mapped only to its person and session, payments to their ids (and an amount and
+    date): the heading row names no known person, and is flagged once as a heading row."""
+    attendance = {
+        "source": "files",
+        "location": "attendance.csv",
+        "fields": {"person_id": "Person", "session_id": "Session"},
+    }
+    rows = basic_rows(
+        attendance=_as_given(
+            Entity.ATTENDANCE,
+            [
+                Row("attendance.csv row 2", {"Person": "1", "Session": "S1"}, "2"),
+                Row("attendance.csv row 3", {"Person": "PERSON", "Session": "session"}, "3"),
+                Row("attendance.csv row 4", {"Person": "2", "Session": "S1"}, "4"),
+            ],
+            as_block,
+        ),
+        payments=_as_given(
+            Entity.PAYMENTS,
+            [payment_row(1, "1"), payment_row(2, "Person", Ref="Ref", Amount="", **{"Paid on": ""})],
+            as_block,
+        ),
+    )
+    mapped = map_dataset(recipe(attendance=attendance), rows)
+
+    assert [(p.check_id, p.evidence["row"]) for p in mapped.problems] == [
+        ("data_quality.repeated_headings", "attendance.csv row 3"),
+        ("data_quality.repeated_headings", "payments.csv row 3"),
+    ]
+    assert [(a.person_id, a.session_id) for a in mapped.dataset.attendance] == [("1", "S1"), ("2", "S1")]
+    assert [p.id for p in mapped.dataset.payments] == ["X1"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Characters nobody can see
 

@@ -226,8 +226,8 @@ def people_recipe(ages: bool) -> Recipe:
 # Mostly clean, distinct people (so that some blocks take the path by columns), with now and then
 # an id repeated or blank, a role or a preference not understood, an answer not in the values map.
 person_cells = st.tuples(
-    st.sampled_from([None, None, None, None, "1", " 1 ", ""]),  # None: a new id of its own
-    st.sampled_from(["Sam", "", "  "]),
+    st.sampled_from([None, None, None, None, "1", " 1 ", "", "id"]),  # None: a new id of its own
+    st.sampled_from(["Sam", "", "  ", "Name"]),
     st.sampled_from(["carer", "lived experience", "", "carer; volunteer", "astronaut"]),
     st.sampled_from(["paid", "declined", "", "voucher", "sometimes"]),
     st.sampled_from(["yes", "no", "", "maybe"]),
@@ -302,7 +302,7 @@ def sessions_recipe(projects: int) -> Recipe:
 # Mostly clean, distinct sessions of known projects, with now and then an id repeated or blank, a
 # project unknown or left blank, a value not understood or blank where one is needed.
 session_cells = st.tuples(
-    st.sampled_from([None, None, None, None, "S1", " S1 ", ""]),  # None: a new id of its own
+    st.sampled_from([None, None, None, None, "S1", " S1 ", "", "ID"]),  # None: a new id of its own
     st.sampled_from(["P1", "P1", "P2", " P1", "", "P9"]),
     st.sampled_from(["01/03/2026", "2026-03-02", "2026-03-02", "", "soon"]),
     st.sampled_from(["2", "1.5", "2", "", "-1", "lots"]),
@@ -351,3 +351,47 @@ def test_a_block_of_clean_sessions_is_built_whole_with_the_only_project_where_it
     assert (second.project_id, second.stage, second.title, second.decision_taken) == ("P1", None, None, False)
     assert not [p for p in mapped.problems if p.subject.id.startswith("sessions")]
     assert vars(mapped.counts[Entity.SESSIONS]) == {"read": 2, "used": 2, "rejected": 0}
+
+
+TEXT_PEOPLE_HEADER = ("ID", "Name")
+
+# People read only from an id and a name (their roles a default): nothing a heading row holds is a
+# value not understood. Now and then a heading row pasted in (in any capitals and spacing), a real
+# person whose id or name reads as a heading, an id repeated.
+text_person_cells = st.tuples(
+    st.sampled_from([None, None, None, "ID", " id ", "I D", "7"]),  # None: a new id of its own
+    st.sampled_from(["Sam", "Name", "  NAME", "", "ID"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(text_person_cells, max_size=30), st.lists(st.integers(0, 40), max_size=5))
+def test_a_heading_row_among_text_only_columns_is_found_in_blocks_as_one_by_one(
+    people: list[tuple[Any, ...]], cuts: list[int]
+) -> None:
+    rows = [(f"P{i}" if cells[0] is None else cells[0], *cells[1:]) for i, cells in enumerate(people)]
+    people_blocks = blocks("people.csv", TEXT_PEOPLE_HEADER, rows, cuts)
+    made = recipe(
+        people={
+            "source": "files",
+            "location": "people.csv",
+            "fields": {"id": "ID", "name": "Name"},
+            "defaults": {"roles": "carer"},
+        }
+    )
+    in_blocks = map_dataset(made, {Entity.PEOPLE: people_blocks})
+    in_rows = map_dataset(made, {Entity.PEOPLE: one_by_one(people_blocks)})
+    assert seen(in_blocks) == seen(in_rows)
+    heading_rows = [
+        row
+        for block in people_blocks
+        for row in block
+        if row.values["ID"].strip().lower() == "id" and row.values["Name"].strip().lower() == "name"
+    ]
+    assert [f.evidence["row"] for f in in_blocks.problems if f.check_id.endswith("repeated_headings")] == [
+        row.ref for row in heading_rows
+    ]
+    assert not any(
+        p.name is not None and p.name.lower() == "name" and p.id.lower() == "id"
+        for p in in_blocks.dataset.people
+    )

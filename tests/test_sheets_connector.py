@@ -201,6 +201,40 @@ def test_values_stay_text_and_blank_rows_are_skipped() -> None:
 
 
 @responses.activate
+def test_a_heading_row_pasted_into_a_tab_of_only_ids_and_names_is_one_problem_not_a_person() -> None:
+    """A people tab read only for an id and a name (roles a default): a second export pasted below
+    the first, heading row and all, is flagged once as that, not taken for a person 'Participant ID'
+    called 'Full name', and the rows either side of it are read."""
+    from coprod_core.mapping import EntityCount, map_dataset
+
+    data = make_recipe().model_dump(mode="json")
+    data["entities"]["people"]["fields"] = {"id": "Participant ID", "name": "Full name"}
+    data["entities"]["people"]["demographics"] = {}
+    data["entities"]["people"]["defaults"] = {"roles": "carer"}
+    recipe = Recipe.model_validate(data)
+    heading = ["Timestamp", "Participant ID", "Full name"]
+    sheet = make_sheet(
+        people=[
+            heading,
+            ["03/04/2026 10:12:00", "007", "Amira Khan"],
+            heading,
+            ["04/04/2026 11:00:00", "17", "Ben Okafor"],
+        ]
+    )
+    conn = make_connector(recipe)
+
+    mapped = map_dataset(recipe, read_everything(conn, recipe))
+
+    assert [kind for kind, _ in sheet.calls] == ["meta", "batchGet"]
+    assert [p.message for p in mapped.problems] == [
+        f"tab '{PEOPLE_TAB}' row 3 repeats the column headings: two exports pasted together? The row was "
+        "skipped; delete it."
+    ]
+    assert [(p.id, p.name) for p in mapped.dataset.people] == [("007", "Amira Khan"), ("17", "Ben Okafor")]
+    assert mapped.counts[Entity.PEOPLE] == EntityCount(read=3, used=2, rejected=1)
+
+
+@responses.activate
 def test_all_tabs_and_the_flags_tab_are_read_in_one_batch_get_after_one_metadata_request() -> None:
     recipe = make_recipe()
     sheet = make_sheet(flags=flags_rows())

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -168,6 +169,16 @@ def field_rules(
     return rules
 
 
+def _key_rule(rules: list[FieldRule]) -> FieldRule | None:
+    """The rule whose cell a heading row is first known by: the first column read of ids kept as
+    read (:attr:`FieldRule.ids`): a person's, project's or session's own id; the person's, for an
+    attendance or a payment (a payment's own id is kept by nobody). Its new texts are known as they
+    come (the table of ids grows), so a block of ids seen before costs no look at all. Else the
+    first column read."""
+    columns = [rule for rule in rules if rule.column is not None]
+    return next((rule for rule in columns if rule.ids is not None), columns[0] if columns else None)
+
+
 def _ids_of(entity: Entity, name: str, ids: Mapping[Entity, dict[str, str]]) -> dict[str, str] | None:
     named = entity if name == "id" else NAMES.get(name)
     return None if named is None else ids.get(named)
@@ -268,6 +279,14 @@ class FieldReader:
         }
         """The columns the recipe reads, each as :func:`loose_heading` writes it: a row that holds them
         as its cells repeats the heading row (:meth:`skip_repeated_headings`)."""
+        self.key = _key_rule(self.rules)
+        """The rule a heading row is first known by (:meth:`_reads_as_heading`): the id's column (for
+        attendance and payments, the person's); None when no field is read from a column."""
+        self.key_heading = loose_heading(self.key.column) if self.key and self.key.column else ""
+        self.key_word = max(self.key_heading.split(), key=len, default="")
+        """The key column heading's longest word: a cell that reads as the heading holds it."""
+        self.heading_texts: set[str] = set()
+        """The key column's cell texts (trimmed) found to read as its heading so far."""
 
     def column(self, name: str) -> str | None:
         """The column the recipe reads ``name`` from (None when it is not mapped, or a default)."""
@@ -302,7 +321,9 @@ class FieldReader:
         heading row and all): every column the recipe reads that the row holds is its own heading
         (in any capitals and spacing), two of them at least (or the one, if only one is read). Such
         a row is flagged once, as that, rather than as a value not understood in each column, and
-        is not used. Asked only of a row with something to flag, so it costs nothing per row."""
+        is not used. Asked only of a row with something to flag: a row whose key column's cell (the
+        id's: :attr:`key`) reads as its own heading is one (:meth:`_reads_as_heading`), so a heading row is caught
+        when every column is plain text too, at the cost of a look when a text is first seen."""
         values = row.values
         matched = 0
         for column, heading in self.headings.items():
@@ -358,10 +379,37 @@ class FieldReader:
             return None
         if "" in texts:
             return None
-        if rule.ids is not None:
-            ids = rule.ids.setdefault
-            return [ids(text, text) for text in texts]
-        return texts
+        if rule.ids is None:
+            return self._headings_marked(rule, texts, texts, texts) if rule is self.key else texts
+        ids = rule.ids
+        known = len(ids)
+        shared = ids.setdefault
+        got = [shared(text, text) for text in texts]
+        if rule is not self.key or (len(ids) == known and not self.heading_texts):
+            return got
+        # Only a text not seen before can be a heading not found yet: the ids this block added, the
+        # last ones in the table (the key column's own ids are read before anything refers to them).
+        return self._headings_marked(rule, texts, got, list(islice(reversed(ids), len(ids) - known)))
+
+    def _headings_marked(
+        self, rule: FieldRule, texts: list[str], got: list[Any], new: list[str]
+    ) -> list[Any]:
+        """``got`` (the values of the key column's ``texts``), each cell that reads as the column's
+        heading made ``_CAREFUL``, for :meth:`fields` to ask whether its row is a heading row. Of the
+        ``new`` texts, only those holding the heading's longest word (one look at them all joined)
+        are compared with the heading."""
+        headings = self.heading_texts
+        if new and self.key_word in "\n".join(new).casefold():
+            headings.update(text for text in new if self._reads_as_heading(text))
+        if not headings or headings.isdisjoint(texts):
+            return got
+        rule.careful_seen = True
+        return [_CAREFUL if text in headings else value for text, value in zip(texts, got, strict=True)]
+
+    def _reads_as_heading(self, text: str) -> bool:
+        """Whether a cell of the key column reads as that column's own heading (in any capitals and
+        spacing): its row may repeat the heading row, and is read carefully to find out."""
+        return loose_heading(text) == self.key_heading
 
     def _first_looks(self, rule: FieldRule, texts: dict[str | None, Any], raws: list[Any]) -> list[Any]:
         """Each cell's value, where some are not in ``texts`` yet: those are read (and remembered)."""
@@ -391,7 +439,11 @@ class FieldReader:
         if raw is None:
             value = self._read_text(rule, "")
         elif type(raw) is str:
-            value = self._read_text(rule, raw)
+            if rule is self.key and self._reads_as_heading(raw):
+                self.heading_texts.add(raw.strip())
+                value = _CAREFUL
+            else:
+                value = self._read_text(rule, raw)
         else:
             value = _CAREFUL
         if value is _CAREFUL:
