@@ -122,3 +122,20 @@ def test_a_drop_down_past_the_grid_is_refused_unless_the_grid_grows_first_in_the
     grow = {"appendDimension": {"sheetId": tab.sheet_id, "dimension": "ROWS", "length": 5}}
     assert structure(grow, drop_down).status_code == 200
     assert tab.row_count == 15
+
+
+@responses.activate
+def test_the_61st_read_in_a_minute_is_a_429_resource_exhausted_and_writes_count_apart() -> None:
+    """Google's per-user quota: 60 read and 60 write requests a minute, a batch counting as one."""
+    fake = sheet()
+    now = [1000.0]
+    fake.clock = lambda: now[0]
+    for _ in range(60):
+        assert requests.get(f"{API}/{KEY}", headers=BEARER).status_code == 200
+    over = requests.get(f"{API}/{KEY}", headers=BEARER)
+    assert over.status_code == 429
+    assert over.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert "'Read requests per minute per user'" in over.json()["error"]["message"]
+    assert values_update([{"range": "'People'!C1", "values": [["x"]]}]).status_code == 200
+    now[0] += 60.0
+    assert requests.get(f"{API}/{KEY}", headers=BEARER).status_code == 200

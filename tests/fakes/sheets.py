@@ -12,7 +12,8 @@ status}}``): a request without an OAuth bearer token (401 UNAUTHENTICATED); a ce
 50,000 characters; a ``values:batchUpdate`` without ``valueInputOption``, or whose values do not fit
 the range they are given for; a spreadsheet ``:batchUpdate`` request of a kind the API does not
 have, or naming a tab (``sheetId``) the spreadsheet does not hold, or a ``setDataValidation`` range
-past the grid (400 INVALID_ARGUMENT).
+past the grid (400 INVALID_ARGUMENT); more than 60 read or 60 write requests in a minute
+(``quota``: 429 RESOURCE_EXHAUSTED, as Google's per-user quota answers).
 Import it only where ``responses`` is installed.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -180,6 +182,24 @@ class FakeSpreadsheet:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     """JSON bodies of the write requests, in order."""
     status_on_open: int | None = None
+    quota: int | None = 60
+    """Read requests, and write requests, Google serves per minute per user (a batch is one); past it
+    a 429 RESOURCE_EXHAUSTED, as from Google. None: no quota (a test that means to send more)."""
+    clock: Any = time.monotonic
+    _served: dict[str, list[float]] = field(default_factory=dict)
+
+    def _over_quota(self, kind: str) -> bool:
+        """Whether this request is past the minute's quota for its kind (reads or writes)."""
+        if self.quota is None:
+            return False
+        which = "Read" if kind in ("meta", "batchGet") else "Write"
+        now = self.clock()
+        recent = [t for t in self._served.get(which, []) if now - t < 60.0]
+        self._served[which] = recent
+        if len(recent) >= self.quota:
+            return True
+        recent.append(now)
+        return False
 
     def add_tab(
         self, title: str, values: list[list[str]] | None = None, rows: int = 1000, cols: int = 26
@@ -228,6 +248,10 @@ class FakeSpreadsheet:
             bearer = str(request.headers.get("Authorization") or "")
             if not bearer.startswith("Bearer ") or not bearer.removeprefix("Bearer ").strip():
                 return 401, {"Content-Type": "application/json"}, self._error(401, _MESSAGES[401])
+            if self._over_quota(kind):
+                which = "Read" if kind in ("meta", "batchGet") else "Write"
+                message = _MESSAGES[429].replace("Read", which)
+                return 429, {"Content-Type": "application/json"}, self._error(429, message)
             queue = self.failures.get(kind)
             if queue:
                 status, headers = queue.pop(0)
