@@ -612,6 +612,24 @@ def test_each_authx_text_plain_401_says_what_to_change(authx_says: str, advice: 
 
 
 @responses.activate
+def test_a_role_that_may_not_log_in_by_api_key_is_told_to_grant_it_or_send_the_site_key() -> None:
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=3, events=0, participants=0, campaigns=0)
+    fake.permissions.discard("authenticate with api key")
+    fake.site_key = "site-key-1234"
+
+    with pytest.raises(SourceUnavailable) as raised:
+        read_all(connector(), Entity.PEOPLE)
+
+    assert "'authenticate with api key'" in str(raised.value) and "CIVICRM_SITE_KEY" in str(raised.value)
+    assert fake.count() == 1  # a refusal is not retried
+    rows = read_all(
+        connector(env={"CIVICRM_API_KEY": API_KEY, "CIVICRM_SITE_KEY": "site-key-1234"}), Entity.PEOPLE
+    )
+    assert len(rows) == 3 and fake.calls[-1].headers["X-Civi-Key"] == "site-key-1234"
+
+
+@responses.activate
 def test_a_403_on_the_credential_proof_names_both_likely_causes() -> None:
     fake = api_user_fake()
     fake.forbidden.add(("Contact", "get"))

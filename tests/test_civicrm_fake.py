@@ -329,3 +329,23 @@ def test_a_new_activity_without_its_type_or_source_contact_is_refused_and_nothin
     }
     saved = requests.post(f"{ENDPOINT}/Activity/save", data={"params": json.dumps(params)}, headers=headers)
     assert saved.status_code == 200 and len(fake.records["Activity"]) == 1
+
+
+@responses.activate
+def test_a_right_key_whose_role_may_not_log_in_by_api_key_is_authxs_guard_401_unless_the_site_key_comes() -> (
+    None
+):
+    """Old fake: it let any role in with the right key; AuthX's default guards (site_key, perm) need
+    'authenticate with api key' or the site key in X-Civi-Key."""
+    fake = fake_site(ADMIN - {"authenticate with api key"})
+    fake.site_key = "site-key-1234"
+    panel_contact(fake, 2, display_name="coprod API user")
+    headers = {"X-Requested-With": "XMLHttpRequest", "X-Civi-Auth": f"Bearer {KEY}"}
+    params = {"params": json.dumps({"select": ["id"], "limit": 1})}
+    refused = requests.post(f"{ENDPOINT}/Contact/get", data=params, headers=headers)
+    assert refused.status_code == 401 and refused.headers["Content-Type"] == "text/plain;charset=UTF-8"
+    assert refused.text == "HTTP 401 Login not permitted. Must satisfy guard (site_key, perm)."
+    let_in = requests.post(
+        f"{ENDPOINT}/Contact/get", data=params, headers={**headers, "X-Civi-Key": "site-key-1234"}
+    )
+    assert let_in.status_code == 200 and let_in.json()["values"] == [{"id": 2}]

@@ -10,7 +10,8 @@ checks the fake against those recordings):
   ``records`` + ``defaults`` + ``match`` (update only when exactly one record matches, else create);
   ``update`` by where; ``getFields``; ``checkAccess``; Group's calculated ``contact_count``;
 - AuthX: a valid ``X-Civi-Auth`` key is accepted with or without ``X-Requested-With``; a wrong key is
-  a text/plain 401; no credential with ``X-Requested-With`` is an anonymous visitor (200, no rows);
+  a text/plain 401, and so is a right key whose role lacks 'authenticate with api key' without the
+  site key in ``X-Civi-Key`` (AuthX's default guards, site_key and perm); no credential with ``X-Requested-With`` is an anonymous visitor (200, no rows);
   no credential and no ``X-Requested-With`` is a 400 JSON "SECURITY ALERT";
 - an unknown entity, or one whose component is disabled, is a **500** "API (X, get) does not exist
   ...", not a 404; with CiviCampaign off, Event.get leaves ``campaign_id`` out silently;
@@ -221,6 +222,9 @@ class FakeCiviCRM:
         self.forbidden: set[tuple[str, str]] = set()
         """(entity, action) refused with a 403 whatever the permissions."""
         self.maintenance = False
+        self.site_key: str | None = None
+        """The site key (CIVICRM_SITE_KEY): sent as X-Civi-Key, it satisfies AuthX's guard for a
+        role without 'authenticate with api key'."""
         self.ignore_auth_header = False
         """Serve every request as an anonymous visitor, as when a proxy strips X-Civi-Auth."""
         self.canned: dict[tuple[str, str], tuple[int, Any]] = {}
@@ -308,6 +312,14 @@ class FakeCiviCRM:
         if auth:
             if auth != f"Bearer {self.api_key}":
                 return 401, {"Content-Type": "text/plain;charset=UTF-8"}, "HTTP 401 Invalid credential"
+            site_key_ok = self.site_key is not None and request.headers.get("X-Civi-Key") == self.site_key
+            if "authenticate with api key" not in self.permissions and not site_key_ok:
+                # AuthX's guards (site_key, perm): the key is right but may not be used to log in
+                return (
+                    401,
+                    {"Content-Type": "text/plain;charset=UTF-8"},
+                    "HTTP 401 Login not permitted. Must satisfy guard (site_key, perm).",
+                )
             user = self.user_contact_id
         if request.headers.get("X-Requested-With") != "XMLHttpRequest" and user is None:
             # AuthX's header flow counts as a web-service request; without it, this is an ajax check.
