@@ -317,3 +317,54 @@ def test_the_authorization_header_is_read_as_django_rest_framework_reads_it(
     assert got.status_code == status
     if detail is not None:
         assert got.json() == {"detail": detail}
+
+
+def test_a_listing_parameter_kpi_cannot_read_is_a_400_naming_it() -> None:
+    """Old fake: a query, sort or fields that is not JSON, or a negative start, raised inside the
+    fake (or was taken) instead of kpi's 400 (validate_submission_list_params)."""
+    data = f"{KOBO}/api/v2/assets/{SESSION_FORM}/data/"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        seeded(mock)
+        for params, said in (
+            ({"query": '{"_id": {"$gt": 5}'}, {"query": "Value must be valid JSON."}),
+            ({"sort": "_id"}, {"sort": "Value must be valid JSON."}),
+            ({"fields": "_id,_uuid"}, {"fields": "Value must be valid JSON."}),
+            ({"start": "-5"}, {"start": "A positive integer is required."}),
+        ):
+            got = requests.get(data, params={"format": "json", **params}, headers=OWNER)
+            assert (got.status_code, got.json()) == (400, said), params
+
+
+def test_a_bulk_payload_kpi_refuses_is_a_400_and_changes_nothing_while_ids_as_text_are_read_as_numbers() -> (
+    None
+):
+    """Old fake: an empty ``data`` made a new version of every submission named, and a payload
+    without ids raised inside the fake; kpi's DataBulkActionsValidator refuses both, and reads
+    ``"7"`` as 7."""
+    bulk = f"{KOBO}/api/v2/assets/{SESSION_FORM}/data/bulk/"
+    statuses = f"{KOBO}/api/v2/assets/{SESSION_FORM}/data/validation_statuses/"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = seeded(mock)
+        before = copy.deepcopy(fake.assets[SESSION_FORM])
+        for url, body, said in (
+            (bulk, {"submission_ids": [7], "data": {}}, "`data` is required"),
+            (
+                bulk,
+                {"submission_ids": [], "data": {"coprod_flags": "x"}},
+                "`submission_ids` must contain at least one value",
+            ),
+            (
+                bulk,
+                {"submission_ids": ["seven"], "data": {"coprod_flags": "x"}},
+                "`submission_ids` must only contain integer values",
+            ),
+            (bulk, {"data": {"coprod_flags": "x"}}, "Confirmation is required"),
+            (statuses, {"submission_ids": []}, "`submission_ids` must contain at least one value"),
+        ):
+            got = requests.patch(url, json={"payload": body}, headers=OWNER)
+            assert (got.status_code, got.json()) == (400, {"payload": [said]}), body
+        assert fake.assets[SESSION_FORM] == before
+        as_text = {"submission_ids": ["7"], "data": {"coprod_flags": "x"}}
+        got = requests.patch(bulk, json={"payload": as_text}, headers=OWNER)
+        assert got.status_code == 200 and got.json()["successes"] == 1
+        assert fake.by_id(SESSION_FORM, 7)["coprod_flags"] == "x"

@@ -7,8 +7,10 @@ sends the recorded requests to this fake and to the replay, and compares the ans
   account, and an unknown form are 404 (an unknown form's ``/data/`` as an HTML page, its
   ``/hooks/`` as ``text/html``); a view-only account reads, gets 403 on every write and 404 on
   ``/hooks/``;
-- listings honour ``limit`` (100 by default, cut at 1000, 0 is a 400), ``start``, ``sort`` and a
-  Mongo-style ``query`` (``$gt $gte $lt $lte $in $nin $exists`` and plain equality), answer
+- listings honour ``limit`` (100 by default, cut at 1000, 0 is a 400), ``start`` (not a whole number
+  of 0 or more: 400), ``sort``, ``fields`` and a Mongo-style ``query`` (``$gt $gte $lt $lte $in
+  $nin $exists`` and plain equality; each of the three JSON, else a 400 naming it, as kpi's
+  ``validate_submission_list_params`` says), answer
   ``{count, next, previous, results}`` with offset links, and with ``fields`` still return
   ``_id``, ``_uuid``, ``meta/rootUuid`` and ``_validation_status``;
 - a bulk edit makes a new version (new ``_uuid`` and ``meta/instanceID``, ``meta/deprecatedID``
@@ -16,6 +18,8 @@ sends the recorded requests to this fake and to the replay, and compares the ans
   missing id, and is a 400 with a JSON list when no id exists;
 - bulk validation statuses need ``validation_status.uid`` (even to clear), fail whole (400) when
   one id is missing, and set nothing for a uid that is not a status;
+- both bulk actions check their ``payload`` as kpi does (``bulk_payload``): ids as whole numbers,
+  at least one, a non-empty ``data`` for an edit;
 - REST Services: POST 201 with ``Location``, PATCH 200, DELETE 204, a list ordered by name; an
   endpoint that is not http(s) is 400 ``{"endpoint": ["Invalid scheme"]}``, a private one is
   accepted; as kpi's HookSerializer, a POST without ``name`` or ``endpoint``, or an ``export_type``
@@ -186,6 +190,34 @@ def _history_term(entry: dict[str, Any], term: str) -> bool:
             return False
         return str(entry["date_created"]).removesuffix("Z") >= since
     return False
+
+
+def bulk_payload(body: Any, edit: bool) -> tuple[dict[str, Any], Answer | None]:
+    """The ``payload`` of a bulk edit (``edit``) or a bulk validation-status change, checked as kpi's
+    DataBulkActionsValidator checks it: ids made whole numbers (``"7"`` is 7), at least one, a
+    non-empty ``data`` for an edit, ``validation_status.uid`` for a status (even to clear); each
+    refusal a 400 ``{"payload": [...]}``. Without ids the action needs a ``query`` (or ``confirm``:
+    every submission), which coprod never sends, so the fake refuses it rather than guess."""
+    payload = body.get("payload") if isinstance(body, dict) else None
+    if not isinstance(payload, dict):
+        return {}, _json(400, {"payload": ["This field is required."]})
+
+    def refused(words: str) -> tuple[dict[str, Any], Answer]:
+        return {}, _json(400, {"payload": [words]})
+
+    if "submission_ids" not in payload:
+        return refused("Confirmation is required" if "query" not in payload else "the fake takes ids only")
+    try:
+        ids = sorted({int(i) for i in payload["submission_ids"]})
+    except (TypeError, ValueError):
+        return refused("`submission_ids` must only contain integer values")
+    if not ids:
+        return refused("`submission_ids` must contain at least one value")
+    if edit and not payload.get("data"):
+        return refused("`data` is required")
+    if not edit and "validation_status.uid" not in payload:
+        return refused("`validation_status.uid` is required")
+    return {**payload, "submission_ids": ids}, None
 
 
 class FakeKobo:
@@ -395,10 +427,20 @@ class FakeKobo:
         if limit <= 0:
             return _json(400, {"limit": "A positive integer is required"})
         limit = min(limit, 1000)
-        start = int(qs.get("start", 0))
-        sort = json.loads(qs.get("sort") or '{"_id": 1}')
+        parsed: dict[str, Any] = {}
+        for name, default in (("query", "{}"), ("sort", '{"_id": 1}'), ("fields", "[]")):
+            try:
+                parsed[name] = json.loads(qs.get(name) or default)
+            except ValueError:
+                return _json(400, {name: "Value must be valid JSON."})
+        try:
+            start = int(qs.get("start", 0))
+        except ValueError:
+            start = -1
+        if start < 0:
+            return _json(400, {"start": "A positive integer is required."})
+        sort, condition = parsed["sort"], parsed["query"]
         reverse = sort.get("_id", 1) == -1
-        condition = json.loads(qs.get("query") or "{}")
         rows = [
             r
             for r in sorted(self.assets.get(asset, []), key=lambda s: s["_id"], reverse=reverse)
@@ -406,7 +448,7 @@ class FakeKobo:
         ]
         page = rows[start : start + limit]
         if "fields" in qs:
-            wanted = set(json.loads(qs["fields"])) | set(ALWAYS_LISTED)
+            wanted = set(parsed["fields"]) | set(ALWAYS_LISTED)
             page = [{k: v for k, v in r.items() if k in wanted} for r in page]
         path = urlparse(request.url).path
         links = {k: v for k, v in qs.items() if k != "start"} | {"limit": str(limit)}
@@ -430,7 +472,9 @@ class FakeKobo:
         _, refused = self._access(request, asset, "change_submissions", _json(404, NOT_FOUND))
         if refused is not None:
             return refused
-        payload = json.loads(request.body)["payload"]
+        payload, wrong = bulk_payload(json.loads(request.body), edit=True)
+        if wrong is not None:
+            return wrong
         wanted = set(payload["submission_ids"])
         found = sorted((s for s in self.assets.get(asset, []) if s["_id"] in wanted), key=lambda s: s["_id"])
         if not found:
@@ -477,9 +521,9 @@ class FakeKobo:
         account, refused = self._access(request, asset, "validate_submissions", _json(404, NOT_FOUND))
         if refused is not None:
             return refused
-        payload = json.loads(request.body)["payload"]
-        if "validation_status.uid" not in payload:
-            return _json(400, {"payload": ["`validation_status.uid` is required"]})
+        payload, wrong = bulk_payload(json.loads(request.body), edit=False)
+        if wrong is not None:
+            return wrong
         subs = {s["_id"]: s for s in self.assets.get(asset, [])}
         ids = payload["submission_ids"]
         if any(sid not in subs for sid in ids):
