@@ -553,6 +553,8 @@ def _date(text: str) -> date:
 
 
 VERBOSE = "log what is read and written (counts only)"
+RECIPE = "a recipe.toml file, or the folder holding one"
+JSON = "print the counts, every flag with its evidence and each project's place on the ladder as JSON"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -564,7 +566,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--dir", default="coprod-demo", help="where to put the demo's copy (default ./coprod-demo)"
     )
-    d.add_argument("--json", action="store_true")
+    d.add_argument("--json", action="store_true", help=JSON)
     d.add_argument("--date", type=_date, default=None, help=argparse.SUPPRESS)
     # the demo's data is there to be changed ("change them and run coprod demo again"): rows cut
     # from it stop the run as a sync's would, and the message says to run again with this
@@ -574,17 +576,17 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo, dry_run=False)
 
     v = sub.add_parser("validate", help="check a recipe and report every problem at once")
-    v.add_argument("recipe")
+    v.add_argument("recipe", help=RECIPE)
     v.set_defaults(func=cmd_validate)
 
     c = sub.add_parser("check", help="read and check, print the flags; writes nothing")
-    c.add_argument("recipe")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("recipe", help=RECIPE)
+    c.add_argument("--json", action="store_true", help=JSON)
     c.add_argument("--date", type=_date, help="judge as of this date (default today)")
     c.set_defaults(func=cmd_check)
 
     r = sub.add_parser("report", help="write a report for staff, for sharing (--share) or in Easy Read")
-    r.add_argument("recipe")
+    r.add_argument("recipe", help=RECIPE)
     r.add_argument("--out", help="the file to write (default: print it)")
     r.add_argument("--format", choices=("html", "md"), default="html", help="html (default) or md (Markdown)")
     r.add_argument(
@@ -597,9 +599,9 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_report)
 
     s = sub.add_parser("sync", help="check and write the changed flags back to the tools")
-    s.add_argument("recipe")
+    s.add_argument("recipe", help=RECIPE)
     s.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
-    s.add_argument("--json", action="store_true", help="print counts and flags as JSON")
+    s.add_argument("--json", action="store_true", help=JSON)
     s.add_argument("--allow-shrink", action="store_true", help="accept a source that returned far fewer rows")
     s.add_argument(
         "--full", action="store_true", help="read every source whole, even one that can tell nothing changed"
@@ -608,7 +610,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sync)
 
     i = sub.add_parser("install", help="prepare the tools: flags tab, fields, webhook (safe to run twice)")
-    i.add_argument("recipe")
+    i.add_argument("recipe", help=RECIPE)
     i.set_defaults(func=cmd_install)
 
     r = sub.add_parser("rules", help="list every rule coprod checks")
@@ -620,8 +622,10 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_explain)
 
     sv = sub.add_parser("serve", help="run the webhook app locally (use gunicorn in production)")
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8080)
+    sv.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)"
+    )
+    sv.add_argument("--port", type=int, default=8080, help="the port to listen on (default 8080)")
     sv.set_defaults(func=cmd_serve)
 
     w = sub.add_parser("worker", help="process the webhook inbox (for several app processes)")

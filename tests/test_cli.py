@@ -1,5 +1,6 @@
 """The coprod command: two audiences, staff at a terminal and cron."""
 
+import argparse
 import io
 import json
 import os
@@ -296,3 +297,31 @@ def test_printed_flags_and_messages_show_control_characters_instead_of_sending_t
     assert "Person ID <U+001B>[2J7\\t<U+202E> is owed £75.00." in printed
     assert "status 'done<U+001B>[0m'" in printed
     assert all(c == "\n" or c.isprintable() for c in printed), repr(printed)
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str = "coprod") -> dict[str, argparse.ArgumentParser]:
+    """Every command and sub-command ``coprod --help`` leads to, by how it is typed."""
+    found = {prefix: parser}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found |= _commands(sub, f"{prefix} {name}")
+    return found
+
+
+def test_every_option_and_argument_of_every_command_says_in_its_help_what_it_is() -> None:
+    # Followed from the installed wheel, `coprod check --help` showed `recipe` and `--json` with no
+    # word about either, and `coprod serve --help` a --host and a --port with no default: a data
+    # officer has only --help and the README to go on, and the README says RECIPE may be a folder.
+    bare = [
+        f"{command}: {'/'.join(action.option_strings) or action.dest}"
+        for command, p in _commands(coprod.cli.parser()).items()
+        for action in p._actions
+        if not isinstance(action, argparse._HelpAction | argparse._SubParsersAction) and action.help is None
+    ]
+    assert bare == []
+    check = coprod.cli.parser().parse_args(["check", "x"])
+    assert check.recipe == "x"
+    texts = {c: p.format_help() for c, p in _commands(coprod.cli.parser()).items()}
+    assert "recipe.toml file, or the folder holding one" in texts["coprod check"]
+    assert "default 127.0.0.1" in texts["coprod serve"] and "default 8080" in texts["coprod serve"]
