@@ -73,7 +73,10 @@ class Rule:
         """The rule's documentation as ``coprod explain`` prints it."""
 
         def para(label: str, text: str) -> str:
-            return textwrap.fill(f"{label}: {text}", width=width, initial_indent="", subsequent_indent="  ")
+            # break only between words: never "pay-" at a line's end and "within" on the next
+            return textwrap.fill(
+                f"{label}: {text}", width=width, subsequent_indent="  ", break_on_hyphens=False
+            )
 
         severity = self.severity.value + (f" ({self.severity_note})" if self.severity_note else "")
         parts = [

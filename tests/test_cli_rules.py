@@ -54,6 +54,18 @@ def test_explain_a_check_prints_each_of_its_rules(capsys: pytest.CaptureFixture[
     assert "values.not_agreed: " in out and "values.not_reviewed: " in out and "payments." not in out
 
 
+def test_explain_never_breaks_a_line_inside_a_hyphenated_word(capsys: pytest.CaptureFixture[str]) -> None:
+    # `coprod explain payments` printed "longer than the policy's pay-" and "within days" on the next
+    # line (textwrap breaks at hyphens by default), as it would "co-" and "production"; a line
+    # breaks only between words, as the flags' messages do (coprod.cli.wrap).
+    for check in sorted({r.id.split(".", 1)[0] for r in all_rules()}):
+        assert main(["explain", check]) == 0
+        out = capsys.readouterr().out
+        cut = [line for line in out.splitlines() if re.search(r"\w-$", line)]
+        assert cut == [], check
+        assert "pay-within days" in out or check != "payments"
+
+
 def test_explain_an_unknown_rule_says_so_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", "payments.late"]) == 2
     assert "there is no rule 'payments.late'" in capsys.readouterr().out
