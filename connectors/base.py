@@ -165,7 +165,8 @@ def confine(recipe_dir: Path, path: DataPath, allowed: Sequence[Path] = ()) -> P
         return real
     raise ConfigError(
         f"{shown} leads outside the recipe's folder (to {real}): keep the data inside {roots[0]}, "
-        f"or let the operator list the folder in {DATA_DIRS_VARIABLE} (in the environment)",
+        f"or let the operator list the folder in {DATA_DIRS_VARIABLE} (in the environment, or the .env of "
+        "the folder coprod runs in)",
         where=path.section,
     )
 

@@ -330,6 +330,8 @@ def test_a_path_leading_out_of_the_recipes_folder_is_refused_by_validate(
     [line] = problem_lines(capsys.readouterr().out)
     assert line.startswith(f"{mine / 'recipe.toml'}: {section}: ")
     assert OUTSIDE in line and "COPROD_DATA_DIRS" in line
+    # where the operator may list it: the README says the working folder's .env does it too
+    assert "(in the environment, or the .env of the folder coprod runs in)" in line
     assert main(["sync", str(mine)]) == 2
     assert problem_lines(capsys.readouterr().out) == [line]
     assert not (mine.parent.parent / "escaped.csv").exists()
@@ -382,7 +384,11 @@ def test_a_folder_the_operator_lists_in_coprod_data_dirs_may_be_used(
     (recipe / ".env").write_text(f"COPROD_DATA_DIRS={shared.parent}\n")
     with pytest.raises(RecipeInvalid):
         load_recipe(recipe)
-    # ... the operator's environment can.
+    # ... the .env of the folder coprod runs in can ...
+    (quiet_env / ".env").write_text(f"COPROD_DATA_DIRS={shared.parent}\n")
+    assert load_recipe(recipe).recipe.name == "demo"
+    (quiet_env / ".env").unlink()
+    # ... and so can the operator's environment.
     monkeypatch.setenv("COPROD_DATA_DIRS", os.pathsep.join(["/nonexistent", str(shared.parent)]))
     assert main(["check", str(recipe), "--date", "2026-11-20"]) == 0
     assert "40 rows read" in capsys.readouterr().out
