@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -244,10 +244,12 @@ class Session(_Mapped):
     """Its hours cell held more than one session can take (flagged as a typo): ``hours`` is 0, and
     no fee is worked out from its length until the cell is corrected."""
 
-    def label(self) -> str:
+    def label(self, quote: Callable[[str], str] | None = None) -> str:
+        """'Budget day on 20 February 2026', or the kind of session when it has no title. ``quote``:
+        what the title (the charity's words) is passed through, for a report that isolates it."""
         from coprod_core.text import day
 
-        name = self.title or KIND_WORDS[self.kind]
+        name = (quote(self.title) if quote else self.title) if self.title else KIND_WORDS[self.kind]
         return f"{name} on {day(self.date)}"
 
 

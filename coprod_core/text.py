@@ -116,6 +116,22 @@ def without_unseen(text: str) -> str:
     return "".join(c for c in text if unicodedata.category(c) not in _UNSEEN)
 
 
+FSI = "\u2068"
+"""FIRST STRONG ISOLATE: opens a piece of the charity's own words in a sentence (:func:`isolated`)."""
+PDI = "\u2069"
+"""POP DIRECTIONAL ISOLATE: closes it."""
+
+
+def isolated(text: str) -> str:
+    """``text`` as the charity typed it, its invisible characters shown (:func:`visible`), marked as
+    one piece of the charity's words in a sentence of coprod's: between FIRST STRONG ISOLATE and
+    POP DIRECTIONAL ISOLATE, Unicode's isolation for plain text, so that a right-to-left name
+    cannot reorder the words around it. For a report's words only (each page says the marks its own
+    way: :mod:`coprod.report.isolate`); never in a flag's message, an id or a fingerprint. The marks
+    cannot be forged: the same characters typed in a name are shown by ``visible`` as ``<U+2068>``."""
+    return f"{FSI}{visible(text)}{PDI}"
+
+
 def visible_lines(text: str) -> str:
     """:func:`visible` for each line of ``text``, its line breaks kept."""
     if text.isprintable():

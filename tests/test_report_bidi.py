@@ -106,3 +106,65 @@ def test_isolation_marks_typed_into_a_name_are_shown_not_taken_for_bdi() -> None
     sentence = f"Project {isolated('a' + FSI + 'b' + PDI + '<bdi>')} (ID 7)"
     assert str(html(sentence)) == "Project <bdi>a&lt;U+2068&gt;b&lt;U+2069&gt;&lt;bdi&gt;</bdi> (ID 7)"
     parse(f"<!DOCTYPE html><html lang='en'><title>t</title><p>{html(sentence)}</p></html>")
+
+
+ARABIC_DECISION = "اعتماد الميزانية"
+"""What was decided at the session without a voice, in Arabic: quoted by the ladder's finding."""
+
+
+def test_a_criterion_finding_isolates_each_decision_and_session_title_it_quotes_and_nothing_else() -> None:
+    """'From the start' quotes the decisions taken before anyone with a voice took part, with their
+    sessions' titles: in the staff report's ladder each is in its own <bdi> (the Arabic decision as
+    typed, the title's U+202E shown), and the rest of the line is the finding's words, unchanged.
+    The finding a flag's message takes has no mark; Markdown shows them, adding nothing."""
+    from coprod_core.checks.consultation import FROM_THE_START
+    from coprod_core.text import visible
+
+    data = rd.bidi_dataset()
+    sessions = tuple(
+        s.model_copy(update={"decision": ARABIC_DECISION}) if s.id == "d0" else s for s in data.sessions
+    )
+    built = rd.check(data.model_copy(update={"sessions": sessions}), rd.leak_counts())
+    facts = rd.facts(built)
+    (criterion,) = [p.assessment.criteria[FROM_THE_START] for p in facts.projects if p.project.id == "P1"]
+    assert f"{ARABIC_DECISION} ({rd.OVERRIDE_TITLE} on " in criterion.finding  # as the flag says it
+
+    root = parse(render(facts, ReportKind()))
+    rows = [
+        row
+        for row in root.iter()
+        if tag(row) == "tr" and any(tag(c) == "th" and c.text == "From the start" for c in row)
+    ]
+    cells = [row[-1] for row in rows if any(el.text == ARABIC_DECISION for el in _isolated(row))]
+    (cell,) = cells
+    assert [el.text for el in _isolated(cell)] == [ARABIC_DECISION, SHOWN_TITLE]
+    assert "".join(cell.itertext()) == visible(criterion.finding)
+    assert (cell.text or "").startswith("1 decision was taken without them before they first took part: ")
+
+    md = render(facts, ReportKind(format="md"))
+    assert f"{ARABIC_DECISION} (Steering \\<U+202E\\>group on " in md
+    assert FSI not in md and PDI not in md
+    assert not any(FSI in f.message or PDI in f.message for f in built.flags)
+
+
+ARABIC_SOURCE = "سجلات الخدمة"
+"""Where the recipe says its baseline came from ('service records'), in Arabic."""
+
+
+def test_the_baselines_source_is_isolated_where_the_representation_cites_it() -> None:
+    """The recipe's words for where a baseline came from, cited after each comparison, are in their
+    own <bdi>, as the payment policy's source is: the date after them stays in the English."""
+    data = rd.bidi_dataset()
+    baseline = {k: b.model_copy(update={"source": ARABIC_SOURCE}) for k, b in data.baseline.items()}
+    facts = rd.facts(rd.check(data.model_copy(update={"baseline": baseline}), rd.leak_counts()))
+    root = parse(render(facts, ReportKind()))
+    notes = [el for el in root.iter() if tag(el) == "p" and el.get("class") == "note" and _isolated(el)]
+    cited = [el for el in notes if (el.text or "").startswith("People who use the service: ")]
+    assert cited
+    for note in cited:
+        (piece,) = _isolated(note)
+        assert piece.text == ARABIC_SOURCE
+        assert (piece.tail or "").startswith(", as of 31 March 2026; shares among")
+    md = render(facts, ReportKind(format="md"))
+    assert f"People who use the service: {ARABIC_SOURCE}, as of 31 March 2026" in md
+    assert FSI not in md and PDI not in md

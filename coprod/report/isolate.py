@@ -8,7 +8,9 @@ name reverses or hides the rest of the line.
 
 So :mod:`~coprod.report.views` and :mod:`~coprod.report.easy_read` pass each piece of the charity's
 text (a project name, a session title, a category, a person's name or id, a flag title) through
-:func:`isolated` where they build a sentence: :func:`~coprod_core.text.visible` shows the invisible
+:func:`isolated` where they build a sentence (as do the consultation criteria's findings, for the
+decisions and session titles they quote: ``Criterion.finding_isolated``, made in the pure core,
+where :func:`~coprod_core.text.isolated` is defined): :func:`~coprod_core.text.visible` shows the invisible
 characters (``<U+202E>``), and the piece is put between FIRST STRONG ISOLATE (U+2068) and POP
 DIRECTIONAL ISOLATE (U+2069), Unicode's isolation for plain text. The marks are unforgeable: the
 same characters typed in a name are shown by ``visible`` as ``<U+2068>``, so every mark in a
@@ -33,17 +35,12 @@ import re
 
 from markupsafe import Markup, escape
 
-from coprod_core.text import visible
+from coprod_core.text import FSI, PDI, isolated
 
-FSI = "\u2068"
-PDI = "\u2069"
+__all__ = ["FSI", "PDI", "html", "isolated", "plain"]
+
 _PIECE = re.compile(f"{FSI}([^{FSI}{PDI}]*){PDI}")
 _MARKS = str.maketrans("", "", FSI + PDI)
-
-
-def isolated(text: str) -> str:
-    """``text`` as the charity typed it, invisible characters shown, marked as one isolated piece."""
-    return f"{FSI}{visible(text)}{PDI}"
 
 
 def html(text: object) -> Markup:

@@ -287,7 +287,7 @@ class _Builder:
         if not dim.categories:
             out.append(Paragraph(f"Nobody who took part gave a usable answer about {words.lower()}."))
             return out
-        cite = citation(dim.baseline)
+        cite = citation(dim.baseline, isolated)
         rows: list[ShareRow] = []
         table_rows: list[tuple[str, ...]] = []
         n_text = str(self.d.count(answers.n)) if n_public else "hidden"
@@ -441,7 +441,10 @@ class _Builder:
                 _criterion_dates(c.numbers),
             )
             if not self.shared:
-                row += (visible(c.finding) if c.finding else CRITERION_MEANS[name],)
+                # The charity's words in a finding are isolated (invisible characters shown in them);
+                # the rest of it is coprod's own.
+                said = c.finding_isolated or visible(c.finding)
+                row += (said or CRITERION_MEANS[name],)
             rows.append(row)
         head: tuple[str, ...] = ("Criterion", "Result", "Dates")
         if not self.shared:

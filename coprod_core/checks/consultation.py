@@ -36,6 +36,7 @@ stage, payment preferences). Or describe the project by the rung the evidence su
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -62,7 +63,7 @@ from coprod_core.model import (
 )
 from coprod_core.rules import declare
 from coprod_core.settings import CheckSettings
-from coprod_core.text import count, day, hours, join, percent, plain
+from coprod_core.text import count, day, hours, isolated, join, percent, plain
 from coprod_core.voice import anyone, say
 
 _ZERO = Decimal(0)
@@ -134,6 +135,11 @@ class Criterion:
     numbers: dict[str, Any] = field(default_factory=dict)
     finding: str = ""
     """What failed, or what is missing, in plain English ('' when it passes)."""
+    finding_isolated: str = ""
+    """``finding`` with each piece of the charity's own words in it (a decision's wording, a
+    session's title) marked by :func:`~coprod_core.text.isolated`, for a report, where a
+    right-to-left title must not reorder the sentence around it; '' when the finding quotes none.
+    A flag's message takes ``finding``, as typed."""
     action: str = ""
     """What staff can do about it ('' when it passes)."""
     basis: str = ""
@@ -356,14 +362,19 @@ def _voice(project: Project, index: _Index) -> _Voice:
 # --- the five criteria ------------------------------------------------------------------------
 
 
-def _decision_words(s: Session) -> str:
-    """'the budget (budget meeting on 20 February 2026)': mid-sentence, so 'The budget' loses its capital."""
+def _as_typed(text: str) -> str:
+    return text
+
+
+def _decision_words(s: Session, quote: Callable[[str], str] = _as_typed) -> str:
+    """'the budget (budget meeting on 20 February 2026)': mid-sentence, so 'The budget' loses its capital.
+    ``quote``: what the charity's words (the decision, the title) are passed through."""
     if not s.decision:
-        return s.label()
+        return s.label(quote)
     what = s.decision
     if what[:2].istitle():  # 'The budget' but not 'NHS contract'
         what = what[0].lower() + what[1:]
-    return f"{what} ({s.label()})"
+    return f"{quote(what)} ({s.label(quote)})"
 
 
 def _from_the_start(project: Project, v: _Voice, roles: frozenset[Role]) -> Criterion:
@@ -391,18 +402,24 @@ def _from_the_start(project: Project, v: _Voice, roles: frozenset[Role]) -> Crit
     before = [s for s in v.sessions if s.date < first]
     numbers["decisions_before_them"] = [{"session_id": s.id, "date": s.date} for s in earlier]
     numbers["sessions_before_them"] = len(before)
-    findings: list[str] = []
-    if project.plan_drafted is not None and first > project.plan_drafted:
-        findings.append(
-            f"the plan was drafted on {day(project.plan_drafted)}, before {anyone(roles)} "
-            f"took part (first on {day(first)})"
-        )
-    if earlier:
-        findings.append(
-            f"{count(len(earlier), 'decision')} {_was(len(earlier))} taken without them before they "
-            f"first took part: {join([_decision_words(s) for s in earlier])}"
-        )
-    if findings:
+
+    def found(quote: Callable[[str], str]) -> str:
+        """What came before them, the charity's words in it passed through ``quote``."""
+        findings: list[str] = []
+        if project.plan_drafted is not None and first > project.plan_drafted:
+            findings.append(
+                f"the plan was drafted on {day(project.plan_drafted)}, before {anyone(roles)} "
+                f"took part (first on {day(first)})"
+            )
+        if earlier:
+            findings.append(
+                f"{count(len(earlier), 'decision')} {_was(len(earlier))} taken without them before they "
+                f"first took part: {join([_decision_words(s, quote) for s in earlier])}"
+            )
+        return ". ".join([findings[0], *(_capital(f) for f in findings[1:])]) if findings else ""
+
+    finding = found(_as_typed)
+    if finding:
         numbers["judged_on"] = (
             "plan_date" if project.plan_drafted is not None and first > project.plan_drafted else "decisions"
         )
@@ -410,7 +427,8 @@ def _from_the_start(project: Project, v: _Voice, roles: frozenset[Role]) -> Crit
             FROM_THE_START,
             Result.FAIL,
             numbers,
-            finding=". ".join([findings[0], *(_capital(f) for f in findings[1:])]),
+            finding=finding,
+            finding_isolated=found(isolated) if earlier else "",
             action="involve them before the next plan is drafted and before decisions are taken",
         )
     who = say(roles, "people")

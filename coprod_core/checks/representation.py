@@ -42,7 +42,7 @@ into the decision-making group, with support and payment for their time.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
@@ -142,14 +142,21 @@ def _dimension_words(dimension: str) -> str:
     return dimension.replace("_", " ").strip()
 
 
-def citation(baseline: BaselineDimension) -> str:
-    """``service records, as of 31 March 2026``: where the baseline came from, as a reader cites it."""
+def citation(baseline: BaselineDimension, quote: Callable[[str], str] | None = None) -> str:
+    """``service records, as of 31 March 2026``: where the baseline came from, as a reader cites it.
+    ``quote``: what the recipe's own words (its source, a date given as words) are passed through,
+    for a report that isolates them."""
     source, as_of = baseline.source.strip(), baseline.as_of.strip()
+    as_written = True
     with suppress(ValueError):  # "2025/26", "Census 2021" are already words.
         as_of = f"as of {day(date.fromisoformat(as_of))}"
-    if not as_of or as_of in source:
-        return source
-    return f"{source}, {as_of}" if source else as_of
+        as_written = False
+    if as_of in source:
+        as_of = ""
+    if quote is not None:
+        source = quote(source) if source else ""
+        as_of = quote(as_of) if as_of and as_written else as_of
+    return f"{source}, {as_of}" if source and as_of else source or as_of
 
 
 def _period_words(start: date | None, end: date) -> str:
