@@ -115,6 +115,10 @@ class Variable(NamedTuple):
     """What it holds, as a sentence's subject: "The KoboToolbox API token"."""
     holds_file: bool = False
     """It holds the path of a file that must exist (a service-account key)."""
+    optional_part: str = ""
+    """The recipe's part that needs it, when the recipe works without that part (a webhook's
+    ``hook_endpoint``): said beside "add it", so a recipe whose webhook was never wanted is not
+    held up for its secret."""
 
 
 def names_a_mapped_column(cells: Iterable[Any], mapped: Iterable[str]) -> bool:
@@ -126,9 +130,15 @@ def names_a_mapped_column(cells: Iterable[Any], mapped: Iterable[str]) -> bool:
     return any(" ".join(str(c).split()).casefold() in wanted for c in cells if c is not None)
 
 
-def missing_variable(variable: str, what: str) -> str:
+def missing_variable(variable: str, what: str, optional_part: str = "") -> str:
     """Said the same by ``coprod validate`` and by a connector finding the variable unset."""
-    return f"{what} is not set: add {variable}=... to .env (or the environment) and try again"
+    said = f"{what} is not set: add {variable}=... to .env (or the environment) and try again"
+    if optional_part:
+        said += (
+            f", or delete {optional_part} from the recipe if you do not use the webhook app "
+            "(the nightly sync works without it)"
+        )
+    return said
 
 
 class DataPath(NamedTuple):

@@ -215,7 +215,12 @@ class KoboOptions(ConnectorOptions):
         needed = [Variable("token_env", self.token_env, "The KoboToolbox API token")]
         if self.hook_endpoint:  # the REST Service is installed with it, and the webhook app checks it
             needed.append(
-                Variable("hook_secret_env", self.hook_secret_env, "The KoboToolbox REST Service secret")
+                Variable(
+                    "hook_secret_env",
+                    self.hook_secret_env,
+                    "The KoboToolbox REST Service secret",
+                    optional_part="hook_endpoint",
+                )
             )
         return needed
 

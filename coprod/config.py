@@ -239,7 +239,10 @@ def validate_recipe(
                 for option, message in check.options.recipe_problems(recipe_name)
             )
     if webhook is not None and webhook.secret_env:
-        variables.append(("[webhook]", Variable("secret_env", webhook.secret_env, "The webhook secret")))
+        secret = Variable(
+            "secret_env", webhook.secret_env, "The webhook secret", optional_part="the [webhook] section"
+        )
+        variables.append(("[webhook]", secret))
     problems.extend(variable_problems(variables, env, file, recipe_dir))
     if state is not None and state.path:
         try:
@@ -265,7 +268,9 @@ def variable_problems(
         if not value:
             problems.append(
                 RecipeProblem(
-                    file=file, section=where, message=missing_variable(variable.name, variable.what)
+                    file=file,
+                    section=where,
+                    message=missing_variable(variable.name, variable.what, variable.optional_part),
                 )
             )
         elif variable.holds_file:

@@ -606,3 +606,26 @@ def test_a_kobotoolbox_hook_endpoint_on_this_recipes_route_or_rewritten_by_a_pro
     recipe = renamed_kobo_recipe(tmp_path, endpoint)
     env = {"KOBO_TOKEN": "abc", "COPROD_KOBO_HOOK_SECRET": "s3cret-s3cret"}
     assert load_recipe(recipe, env=env).recipe.name == "riverside-forum"
+
+
+@pytest.mark.parametrize(
+    ("platform", "section", "way_out"),
+    [
+        ("kobotoolbox", "[sources.kobo] hook_secret_env", "or delete hook_endpoint from the recipe"),
+        ("civicrm", "[webhook] secret_env", "or delete the [webhook] section from the recipe"),
+    ],
+)
+def test_a_missing_webhook_secret_says_the_webhook_can_be_left_out_instead(
+    platform: str, section: str, way_out: str, tmp_path: Path, quiet_env: Path
+) -> None:
+    # The KoboToolbox and CiviCRM recipes ship with their webhook on; their READMEs say to delete it
+    # unless the webhook app is set up. A data officer who did not (README step 2.5 / 3.4) was told
+    # only to add a secret for a webhook app they never meant to run.
+    recipe = copy_recipe(ROOT / "recipes" / platform, tmp_path / platform)
+    env = {"KOBO_TOKEN": "abc", "CIVICRM_API_KEY": "abc"}
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(recipe, env=env)
+    [problem] = raised.value.problems
+    assert problem.section == section
+    assert "is not set: add " in problem.message
+    assert way_out in problem.message and "nightly sync" in problem.message
