@@ -244,3 +244,39 @@ def test_the_kobotoolbox_readmes_other_role_lines_added_at_the_end_map_the_answe
 
     assert recipe is not None, [str(p) for p in problems]
     assert recipe.entities[Entity.PEOPLE].values["roles"] == {"peer supporter": "lived_experience"}
+
+
+def test_the_deploy_readme_copies_the_units_and_the_cron_file_from_an_installed_coprod(
+    tmp_path: Path,
+) -> None:
+    # The deploy README listed its units and cron file but never said where an installed coprod
+    # keeps them (inside the package) nor where each goes; and a cron file copied into /etc/cron.d
+    # under its own name, coprod-sync.cron, is skipped by Debian's cron (a name with a dot in it),
+    # so the nightly sync would never run and nothing would say so.
+    readme = ROOT / "recipes" / "deploy" / "README.md"
+    lines = code_lines(readme)
+    (finder,) = [line for line in lines if line.startswith('deploy="$(')]
+    found = re.fullmatch(r"""deploy="\$\((\S+/python) -P -c '([^']+)'\)/deploy\"""", finder)
+    assert found is not None, finder
+    assert found[1] == "/srv/coprod/venv/bin/python"  # where these units expect coprod
+    where = subprocess.run([sys.executable, "-c", found[2]], capture_output=True, text=True, check=True)
+    package = Path(where.stdout.strip()) / "deploy"
+    copies = [shlex.split(line) for line in lines if line.startswith('cp "$deploy"/')]
+    copied: dict[str, str] = {}
+    for argv in copies:
+        *sources, target = argv[1:]
+        for source in sources:
+            name = source.removeprefix("$deploy/")
+            assert (package / name).is_file(), name
+            copied[name] = target.rstrip("/") + "/" + name if target.endswith("/") else target
+    shipped = {p.name for p in (ROOT / "recipes" / "deploy").iterdir() if p.suffix in (".service", ".cron")}
+    assert set(copied) == shipped
+    for name, target in copied.items():
+        if name.endswith(".service"):
+            assert target == f"/etc/systemd/system/{name}"
+        else:
+            assert target.startswith("/etc/cron.d/") and re.fullmatch(
+                r"[A-Za-z0-9_-]+", target.split("/")[-1]
+            )
+    cron_file = (ROOT / "recipes" / "deploy" / "coprod-sync.cron").read_text(encoding="utf-8")
+    assert cron_file.startswith(f"# {copied['coprod-sync.cron']}:")
