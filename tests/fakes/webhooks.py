@@ -134,14 +134,30 @@ def signed_headers(
 
 
 KOBO_SECRET_HEADER = {"X-Coprod-Secret": SECRET}
+KOBO_HOOK_UID = "h6zATPhRrtKKqxJiC9pDGV"
+KOBO_SENT_HEADERS = {"User-Agent": f"KoboToolbox external service #{KOBO_HOOK_UID}", "Accept": "*/*"}
+"""What kpi puts on every REST Service request besides the custom headers (hooks.json ``received``):
+no signature, no delivery id."""
 SUBMISSION = {
     "_id": 345,
-    "meta/rootUuid": "uuid:6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
+    "formhub/uuid": "3f1a6f0c2b7e4c1e9a550f1b2c3d4e5f",
+    "__version__": "vRkJpXWr2p6hV4wq3Yg3Jb",
     "meta/instanceID": "uuid:6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
+    "meta/rootUuid": "uuid:6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
+    "_xform_id_string": "aYouthPanelRegistration",
+    "_uuid": "6d1c7f0a-2b7e-4c1e-9a55-0f1b2c3d4e5f",
+    "_attachments": [],
+    "_status": "submitted_via_web",
+    "_geolocation": [None, None],
+    "_submission_time": "2026-12-03T16:47:38",
+    "_validation_status": {},
+    "_submitted_by": "alice",
     "participant/name": PERSON,
     "participant/ethnicity": "asian",
 }
-"""A KoboToolbox REST Service delivery: the whole submission, answers included."""
+"""A KoboToolbox REST Service delivery: the whole submission as a listing shows it (system keys as
+kpi sent them in hooks.json ``received``: ``_uuid``, ``_submission_time`` without a zone...),
+answers included, under flat ``group/question`` keys."""
 CIVI_NOTICE = {"entity": "Participant", "id": 42, "action": "create"}
 SHEETS_NOTICE = {
     "type": "sheets.form_submit",
@@ -170,7 +186,9 @@ def delivery(platform: str, size: int | None = None) -> Delivery:
         body = body[:-1] + b', "padding": ""}'
         body = body[:-2] + b"x" * (size - len(body)) + body[-2:]
         assert len(body) == size
-    headers = dict(KOBO_SECRET_HEADER) if platform == "kobotoolbox" else signed_headers(body)
+    headers = (
+        {**KOBO_SENT_HEADERS, **KOBO_SECRET_HEADER} if platform == "kobotoolbox" else signed_headers(body)
+    )
     return Delivery(f"/hooks/{platform}/youth-panel", body, {"Content-Type": "application/json", **headers})
 
 
