@@ -225,6 +225,20 @@ class KoboOptions(ConnectorOptions):
         return needed
 
 
+NOT_DEPLOYED = "has not been deployed"
+"""kpi's words (ObjectDeploymentDoesNotExist, HTTP 400) for the data of a form never deployed."""
+
+
+def _detail(response: requests.Response) -> str:
+    """kpi's ``detail`` in an error answer, or "" (its own fixed words, never a submission's)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return detail if isinstance(detail, str) else ""
+
+
 def unsaved(answer: Mapping[str, Any], sids: Sequence[int], roots: Mapping[int, str]) -> list[int]:
     """The submissions a bulk edit answer does not show as saved, so they are tried again next run.
 
@@ -398,6 +412,11 @@ class KoboConnector(Connector):
             raise SourceUnavailable(
                 f"{self._where(asset)}: the server kept failing while {what} (HTTP {status}) after "
                 f"{self._tries}; try again later"
+            )
+        if status == 400 and NOT_DEPLOYED in _detail(response):
+            raise SourceUnavailable(
+                f"{self._where(asset)}: the form is not deployed, so KoboToolbox refused {what} (HTTP "
+                "400); deploy it in KoboToolbox (the form's Summary page, Deploy), then run again"
             )
         raise SourceUnavailable(f"{self._where(asset)}: the server refused {what} (HTTP {status})")
 

@@ -715,3 +715,14 @@ def test_a_shorter_flags_text_makes_fewer_bulk_edits_for_the_same_flags(fake: Fa
 def test_an_unknown_flags_text_is_refused_when_the_recipe_is_validated() -> None:
     with pytest.raises(ValueError, match="flags_text"):
         KoboOptions.model_validate({"flags_text": "messages"})
+
+
+def test_a_sync_of_a_form_never_deployed_says_to_deploy_it(fake: FakeKobo) -> None:
+    """kpi answers the data of a form never deployed with a 400 (ObjectDeploymentDoesNotExist)."""
+    fake.assets[PEOPLE] = [person(1, "P1")]
+    fake.undeployed = {PEOPLE}
+    with pytest.raises(SourceUnavailable) as err:
+        read_all(connector(), Entity.PEOPLE)
+    assert "the form is not deployed, so KoboToolbox refused reading submissions" in str(err.value)
+    assert "Deploy" in str(err.value)
+    assert len(fake.calls("GET", f"/assets/{PEOPLE}/data/")) == 1  # a refusal is not retried

@@ -18,6 +18,8 @@ sends the recorded requests to this fake and to the replay, and compares the ans
   missing id, and is a 400 with a JSON list when no id exists;
 - bulk validation statuses need ``validation_status.uid`` (even to clear), fail whole (400) when
   one id is missing, and set nothing for a uid that is not a status;
+- the data endpoints of a form never deployed (``undeployed``) answer 400 ``{"detail": "The
+  specified asset has not been deployed"}``, after the access checks;
 - both bulk actions check their ``payload`` as kpi does (``bulk_payload``): ids as whole numbers,
   at least one, a non-empty ``data`` for an edit;
 - REST Services: POST 201 with ``Location``, PATCH 200, DELETE 204, a list ordered by name; an
@@ -95,6 +97,8 @@ VIEWER_PERMISSIONS = ("view_submissions", "view_asset")
 EDITOR_PERMISSIONS = (*VIEWER_PERMISSIONS, "change_submissions", "validate_submissions")
 """An account that may edit and validate submissions but not manage the form (nor read its history)."""
 NOT_FOUND = {"detail": "Not found."}
+NOT_DEPLOYED = {"detail": "The specified asset has not been deployed"}
+"""kpi's ObjectDeploymentDoesNotExist (HTTP 400): the data endpoints of a form never deployed."""
 FORBIDDEN = {"detail": "You do not have permission to perform this action."}
 HTML_404 = "<!DOCTYPE html><html><head><title>KoboToolbox</title></head><body>Not found</body></html>"
 
@@ -419,6 +423,8 @@ class FakeKobo:
         )
         if refused is not None:
             return refused
+        if asset in self.undeployed:
+            return _json(400, NOT_DEPLOYED)
         qs = {k: v[-1] for k, v in parse_qs(urlparse(request.url).query, keep_blank_values=True).items()}
         try:
             limit = int(qs.get("limit", 100))
@@ -472,6 +478,8 @@ class FakeKobo:
         _, refused = self._access(request, asset, "change_submissions", _json(404, NOT_FOUND))
         if refused is not None:
             return refused
+        if asset in self.undeployed:
+            return _json(400, NOT_DEPLOYED)
         payload, wrong = bulk_payload(json.loads(request.body), edit=True)
         if wrong is not None:
             return wrong
@@ -521,6 +529,8 @@ class FakeKobo:
         account, refused = self._access(request, asset, "validate_submissions", _json(404, NOT_FOUND))
         if refused is not None:
             return refused
+        if asset in self.undeployed:
+            return _json(400, NOT_DEPLOYED)
         payload, wrong = bulk_payload(json.loads(request.body), edit=False)
         if wrong is not None:
             return wrong
