@@ -301,6 +301,7 @@ def test_a_rest_service_kpi_would_refuse_is_a_400_naming_the_field_and_unknown_k
     ("header", "status", "detail"),
     [
         ("Bearer <KOBO_TOKEN>", 404, "Not found."),
+        ("Basic YWxpY2U6d3Jvbmc=", 401, "Invalid username/password."),
         ("token <KOBO_TOKEN>", 200, None),
         ("Token", 401, "Invalid token header. No credentials provided."),
         ("Token a b", 401, "Invalid token header. Token string should not contain spaces."),

@@ -373,8 +373,14 @@ class FakeKobo:
 
         As Django REST framework's TokenAuthentication reads the header: the word ``Token`` in any
         case, then one key; another scheme (``Bearer``, kpi's OAuth2, with a key it did not issue)
-        authenticates nobody, so the request is anonymous (404 on a private form), not a 401."""
+        authenticates nobody, so the request is anonymous (404 on a private form), not a 401; Basic
+        auth is checked by kpi's BasicAuthentication, and the fake knows no password (401, as
+        errors.json recorded for a wrong one)."""
         scheme, _, key = str(request.headers.get("Authorization") or "").strip().partition(" ")
+        if scheme.lower() == "basic":  # kpi's BasicAuthentication: the fake knows no password
+            return None, _json(
+                401, {"detail": "Invalid username/password."}, **{"WWW-Authenticate": "Session"}
+            )
         if scheme.lower() != "token":
             return None, None
         key = key.strip()
