@@ -168,3 +168,35 @@ def test_the_baselines_source_is_isolated_where_the_representation_cites_it() ->
     md = render(facts, ReportKind(format="md"))
     assert f"People who use the service: {ARABIC_SOURCE}, as of 31 March 2026" in md
     assert FSI not in md and PDI not in md
+
+
+ARABIC_DIMENSION = "الإعاقة"
+"""A dimension the recipe names in Arabic ('disability'): its baseline and people's answers."""
+
+
+def test_a_dimension_the_recipe_names_is_isolated_in_the_representation() -> None:
+    """The recipe's name for what it compares (a [baseline] and the people's answers under it) heads
+    its comparison and opens the table's caption: in its own <bdi> in each, the project's name after
+    it in another."""
+    data = rd.bidi_dataset()
+    rename = {"disability": ARABIC_DIMENSION}
+    people = tuple(
+        p.model_copy(update={"demographics": {rename.get(k, k): v for k, v in p.demographics.items()}})
+        for p in data.people
+    )
+    baseline = {rename.get(k, k): b for k, b in data.baseline.items()}
+    facts = rd.facts(
+        rd.check(data.model_copy(update={"people": people, "baseline": baseline}), rd.leak_counts())
+    )
+    root = parse(render(facts, ReportKind()))
+    headings = [el for el in root.iter() if tag(el) == "h4" and _texts(el) == {ARABIC_DIMENSION}]
+    captions = [
+        el
+        for el in root.iter()
+        if tag(el) == "caption" and [b.text for b in _isolated(el)][:1] == [ARABIC_DIMENSION]
+    ]
+    assert headings and captions
+    assert all(not (h.text or "").strip() for h in headings)  # nothing but the name
+    assert all((c.text or "") == "" and (_isolated(c)[0].tail or "") == ": " for c in captions)
+    md = render(facts, ReportKind(format="md"))
+    assert f"#### {ARABIC_DIMENSION}" in md and FSI not in md and PDI not in md

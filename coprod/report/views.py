@@ -256,6 +256,7 @@ class _Builder:
 
     def _dimension(self, p: ProjectFacts, dim: DimensionProfile, took: Count) -> list[Block]:
         words = dimension_words(dim.dimension)
+        named, lower = isolated(words), isolated(words.lower())  # the recipe's name for the dimension
         answers = dim.answers
         cells = self.d.group(
             {
@@ -266,7 +267,7 @@ class _Builder:
         )
         # Shares are over the people who answered: shown only when that number can be shown.
         n_public = not cells["~not_stated"].hidden and not took.hidden
-        out: list[Block] = [Heading(4, words)]
+        out: list[Block] = [Heading(4, named)]
         flagged = {c for d, c in p.flagged_categories if d == dim.dimension}
         gap = dim.dimension in p.gap_dimensions
         not_stated = cells["~not_stated"]
@@ -285,7 +286,7 @@ class _Builder:
                 )
             )
         if not dim.categories:
-            out.append(Paragraph(f"Nobody who took part gave a usable answer about {words.lower()}."))
+            out.append(Paragraph(f"Nobody who took part gave a usable answer about {lower}."))
             return out
         cite = citation(dim.baseline, isolated)
         rows: list[ShareRow] = []
@@ -336,14 +337,14 @@ class _Builder:
             table_rows.append(("No usable answer", str(missing), "", "", "", ""))
         under = [category_label(c) for c in dim.categories if c.category in flagged]
         summary = (
-            f"Shares of {words.lower()} among the {self.facts.voice_words} who took part in "
+            f"Shares of {lower} among the {self.facts.voice_words} who took part in "
             f"{self.project_name(p.project.id)}, against people who use the service ({cite}). "
             + (f"Under-represented: {', '.join(under)}." if under else "No group is under-represented.")
         )
         if not n_public and self.shared:
             summary += " Shares are hidden because showing them would tell how many people gave no answer."
         table = Table(
-            caption=f"{words}: {self.project_name(p.project.id)}",
+            caption=f"{named}: {self.project_name(p.project.id)}",
             head=(
                 "Group",
                 "Participants",
@@ -359,7 +360,7 @@ class _Builder:
         out.append(
             Figure(
                 id=f"rep-{_slug(p.project.id)}-{_slug(dim.dimension)}",
-                title=f"{words}: who took part against who uses the service",
+                title=f"{named}: who took part against who uses the service",
                 summary=summary,
                 chart=SharesChart("shares", tuple(rows)),
                 table=table,
