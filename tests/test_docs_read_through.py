@@ -280,3 +280,24 @@ def test_the_deploy_readme_copies_the_units_and_the_cron_file_from_an_installed_
             )
     cron_file = (ROOT / "recipes" / "deploy" / "coprod-sync.cron").read_text(encoding="utf-8")
     assert cron_file.startswith(f"# {copied['coprod-sync.cron']}:")
+
+
+def test_env_example_lists_every_variable_the_documents_name() -> None:
+    # README: ".env.example in coprod's source folder lists them all, with where each value is
+    # found"; it stopped at the Google, KoboToolbox and CiviCRM keys and COPROD_WEBHOOK_SECRET, while
+    # the documents set COPROD_RECIPES, COPROD_WORKER_HOLD, COPROD_WEBHOOK_FSYNC, the CiviCRM
+    # recipe's CIVICRM_WEBHOOK_SECRET ...
+    named = re.compile(r"\b(?:COPROD|KOBO|CIVICRM|GOOGLE)_[A-Z_]*[A-Z]\b")
+    documents = [
+        *DOCS,
+        *sorted((ROOT / "recipes").glob("*/recipe.toml")),
+        *(ROOT / "recipes" / "deploy").iterdir(),
+    ]
+    in_documents = {
+        name for doc in documents if doc.is_file() for name in named.findall(doc.read_text(encoding="utf-8"))
+    }
+    # the Apps Script's and the CiviCRM extension's own settings (a script property, a PHP constant)
+    in_documents -= {"COPROD_WEBHOOK_URL"}
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.M))
+    assert sorted(in_documents - listed) == []
