@@ -637,3 +637,16 @@ def test_coprod_serve_without_recipes_says_what_to_set(
     monkeypatch.setenv("COPROD_RECIPES", str(tmp_path))
     assert serve() == 2
     assert "COPROD_RECIPES" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "waits"), [("1", True), ("yes", True), ("0", False), ("", False), ("off", False)]
+)
+def test_COPROD_WEBHOOK_FSYNC_is_read_as_on_or_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, waits: bool
+) -> None:
+    from coprod.webhook_app.settings import WebhookSettings
+
+    monkeypatch.chdir(tmp_path)
+    env = {"COPROD_RECIPES": str(tmp_path), "COPROD_STATE": str(tmp_path / "state.sqlite")}
+    assert WebhookSettings.from_env({**env, "COPROD_WEBHOOK_FSYNC": value}).fsync_each_receipt is waits

@@ -521,17 +521,31 @@ def test_the_bound_is_read_from_COPROD_WORKER_HOLD_and_a_worker_keeps_to_it(
     assert [k.context.recipe.name for k in closed] == ["panel-a"]
 
 
-@pytest.mark.parametrize("value", ["many", "-1", "2.5", "1e3", "\u0663"])
-def test_a_bad_COPROD_WORKER_HOLD_is_refused_naming_the_variable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        *(
+            ("COPROD_WORKER_HOLD", v, "must be a whole number of recipes")
+            for v in ["many", "-1", "2.5", "1e3", "\u0663"]
+        ),
+        # README sets it with COPROD_WEBHOOK_FSYNC=1; a word but 1/true/yes/on was taken silently as off,
+        # so a typo ("ture") dropped the promise that every receipt reached the disk
+        *(
+            ("COPROD_WEBHOOK_FSYNC", v, "must be 1 (every receipt waits for the disk) or 0")
+            for v in ["ture", "2", "always"]
+        ),
+    ],
+)
+def test_a_worker_setting_that_cannot_be_read_is_refused_naming_the_variable_and_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, said: str
 ) -> None:
     from coprod.webhook_app.settings import SettingsError, WebhookSettings
 
     monkeypatch.chdir(tmp_path)
     env = {"COPROD_RECIPES": str(tmp_path), "COPROD_STATE": str(tmp_path / "state.sqlite")}
     with pytest.raises(SettingsError) as error:
-        WebhookSettings.from_env({**env, "COPROD_WORKER_HOLD": value})
-    assert str(error.value).startswith("COPROD_WORKER_HOLD must be a whole number of recipes")
+        WebhookSettings.from_env({**env, variable: value})
+    assert str(error.value).startswith(f"{variable} {said}") and repr(value) in str(error.value)
     with pytest.raises(SettingsError, match=r"worker_hold \(COPROD_WORKER_HOLD\) must be a whole number"):
         WebhookSettings.from_mapping({"recipes": {}, "state_path": tmp_path / "s.sqlite", "worker_hold": -1})
 

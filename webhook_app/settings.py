@@ -158,6 +158,10 @@ def close_kept_stores() -> None:
                 del _STORES[(pid, _)]
 
 
+ON = frozenset({"1", "true", "yes", "on"})
+OFF = frozenset({"", "0", "false", "no", "off"})
+"""The words a yes-or-no setting (``COPROD_WEBHOOK_FSYNC``) takes, in any capitals."""
+
 NO_RECIPES = "no recipes found: set COPROD_RECIPES to a recipe file or a folder of recipes"
 """Said by ``coprod serve``, ``coprod worker`` and gunicorn's start (``gunicorn_start``), exit 2: an
 app with no recipe answers 404 to every delivery, and a worker has nothing to re-check."""
@@ -269,7 +273,13 @@ class WebhookSettings:
         except RecipeInvalid as exc:
             raise SettingsError("; ".join(map(str, exc.problems))) from None
         recipes = merged.get("COPROD_RECIPES", "recipes")
-        fsync = merged.get("COPROD_WEBHOOK_FSYNC", "0").strip().lower() in ("1", "true", "yes", "on")
+        fsync = merged.get("COPROD_WEBHOOK_FSYNC", "").strip().lower()
+        if fsync not in ON | OFF:
+            # a typo taken as off would drop the promise that each receipt reached the disk unseen
+            raise SettingsError(
+                f"COPROD_WEBHOOK_FSYNC must be 1 (every receipt waits for the disk) or 0 (the default), "
+                f"not {fsync!r}"
+            )
         worker = merged.get("COPROD_WEBHOOK_WORKER", "thread").strip().lower()
         if worker not in ("thread", "off"):
             raise SettingsError("COPROD_WEBHOOK_WORKER must be 'thread' or 'off'")
@@ -283,7 +293,7 @@ class WebhookSettings:
             "recipes": [p for p in recipes.split(os.pathsep) if p],
             "env": env,
             "worker_thread": worker == "thread",
-            "fsync_each_receipt": fsync,
+            "fsync_each_receipt": fsync in ON,
             "worker_hold": int(hold),
         }
         if merged.get("COPROD_STATE"):
