@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import sys
 import tomllib
@@ -488,6 +489,8 @@ def cmd_demo(args: argparse.Namespace, output: Output) -> int:
     output.line()
     print_flags(result.flags, output)
     flags_file = next(iter(sorted(target.rglob("coprod-flags.csv"))), None)
+    # typed as it was: `coprod demo` alone would make and run ./coprod-demo, not the folder changed
+    again = f"{typed_command()} demo" + ("" if args.dir == DEMO_DIR else f" --dir {shlex.quote(args.dir)}")
     where = "open it in a spreadsheet; set a status to 'acknowledged'"
     if result.diff is not None and not result.changed:
         output.line("Nothing changed since the last run, so nothing was written.")
@@ -495,9 +498,7 @@ def cmd_demo(args: argparse.Namespace, output: Output) -> int:
             output.line(f"The flags are in {flags_file}, as the last run left them ({where}).")
     elif flags_file and result.write.written:
         output.line(f"Flags written to {flags_file} ({where}).")
-    output.line(
-        f"The demo's recipe and data are in {target}/: change them and run `{typed_command()} demo` again."
-    )
+    output.line(f"The demo's recipe and data are in {target}/: change them and run `{again}` again.")
     return code
 
 
@@ -554,6 +555,7 @@ def _date(text: str) -> date:
 
 VERBOSE = "log what is read and written (counts only)"
 RECIPE = "a recipe.toml file, or the folder holding one"
+DEMO_DIR = "coprod-demo"
 JSON = "print the counts, every flag with its evidence and each project's place on the ladder as JSON"
 
 
@@ -563,9 +565,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="run the bundled demo project (no accounts needed)")
-    d.add_argument(
-        "--dir", default="coprod-demo", help="where to put the demo's copy (default ./coprod-demo)"
-    )
+    d.add_argument("--dir", default=DEMO_DIR, help=f"where to put the demo's copy (default ./{DEMO_DIR})")
     d.add_argument("--json", action="store_true", help=JSON)
     d.add_argument("--date", type=_date, default=None, help=argparse.SUPPRESS)
     # the demo's data is there to be changed ("change them and run coprod demo again"): rows cut

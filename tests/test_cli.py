@@ -4,6 +4,8 @@ import argparse
 import io
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -60,12 +62,30 @@ def test_the_demo_says_how_to_run_it_again_as_this_shell_would_type_it(tmp_path,
     monkeypatch.setattr("sys.argv", [str(started), "demo"])
     monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
 
-    assert main(["demo", "--dir", str(tmp_path / "d")]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 0
     assert f"change them and run `{started} demo` again." in capsys.readouterr().out
 
     monkeypatch.setenv("PATH", str(bindir))
-    assert main(["demo", "--dir", str(tmp_path / "d")]) == 0
+    assert main(["demo"]) == 0
     assert "change them and run `coprod demo` again." in capsys.readouterr().out
+
+
+def test_the_demo_in_a_folder_of_its_own_says_to_run_it_again_with_that_folder(tmp_path, capsys, monkeypatch):
+    # `coprod demo --dir "my demo"` ended "change them and run `coprod demo` again", which makes and
+    # runs ./coprod-demo: the data staff had just changed was never read.
+    monkeypatch.setenv("PATH", str(Path(sys.argv[0]).resolve().parent))
+    monkeypatch.setattr("sys.argv", [shutil.which("coprod") or "coprod", "demo"])
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--dir", "my demo"]) == 0
+    out = capsys.readouterr().out
+    (again,) = re.findall(r"change them and run `([^`]+)` again", out)
+    assert again.endswith("demo --dir 'my demo'")
+
+    argv = shlex.split(again)[1:]
+    assert main(argv) == 0
+    assert "Nothing changed since the last run" in capsys.readouterr().out
+    assert not (tmp_path / "coprod-demo").exists()
 
 
 def test_the_demo_with_rows_cut_from_its_data_stops_and_runs_with_the_allow_shrink_it_names(tmp_path, capsys):
