@@ -349,3 +349,25 @@ def test_a_right_key_whose_role_may_not_log_in_by_api_key_is_authxs_guard_401_un
         f"{ENDPOINT}/Contact/get", data=params, headers={**headers, "X-Civi-Key": "site-key-1234"}
     )
     assert let_in.status_code == 200 and let_in.json()["values"] == [{"id": 2}]
+
+
+@responses.activate
+def test_test_participations_and_event_templates_are_left_out_unless_asked_for_as_apiv4_does() -> None:
+    """Old fake: it returned them; APIv4 adds each such field's default to a get's where, unless the
+    where names the field or fetches by id (AbstractGetAction::setDefaultWhereClause)."""
+    fake = fake_site()
+    fake.add("Event", id=1, title="Workshop")
+    fake.add("Event", id=2, title="Workshop template", is_template=True)
+    fake.add("Participant", id=1, contact_id=2, event_id=1)
+    fake.add("Participant", id=2, contact_id=2, event_id=1, is_test=True)
+    headers = {"X-Requested-With": "XMLHttpRequest", "X-Civi-Auth": f"Bearer {KEY}"}
+
+    def ids(entity: str, where: list[Any]) -> list[int]:
+        params = {"params": json.dumps({"select": ["id"], "where": where, "limit": 0})}
+        answer = requests.post(f"{ENDPOINT}/{entity}/get", data=params, headers=headers)
+        return [v["id"] for v in answer.json()["values"]]
+
+    assert ids("Participant", []) == [1] and ids("Event", []) == [1]
+    assert ids("Participant", [["is_test", "=", True]]) == [2]
+    assert ids("Participant", [["is_test", "=", False]]) == [1]
+    assert ids("Event", [["id", "IN", [1, 2]]]) == [1, 2]

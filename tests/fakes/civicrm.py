@@ -25,6 +25,8 @@ checks the fake against those recordings):
   rest of the activity first and then answers 403 (the real partial write);
 - trashed contacts (``is_deleted``) are hidden from Contact.get unless ``id =`` is in ``where``, while
   their participations are still returned unless ``contact_id.is_deleted = false`` is asked for;
+  so are test participations and payments (``is_test``) and event templates (``is_template``)
+  (``HIDDEN_UNLESS_ASKED``, APIv4's default where);
 - maintenance mode: a JSON 503 for every role but an administrator;
 - a write refused as APIv4 refuses it (a 500, nothing written): ``update`` with no ``where`` and no
   ``id`` in its values, a new record without its required fields (``REQUIRED``); a ``get`` may come
@@ -122,6 +124,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "CustomField": ("custom_group_id", "label"),
 }
 """Fields a new record must have (APIv4 "Mandatory values missing"); ``x:name`` gives ``x`` too."""
+HIDDEN_UNLESS_ASKED: dict[str, tuple[str, ...]] = {
+    "Contact": ("is_deleted",),
+    "Participant": ("is_test",),
+    "Contribution": ("is_test",),
+    "Event": ("is_template",),
+    "Activity": ("is_test", "is_deleted"),
+}
+"""Fields whose default (false) APIv4 adds to a get's where: trashed contacts, test participations
+and payments, event templates are left out unless the where names the field or fetches by id
+(civicrm-core GetActionDefaultsProvider: is_deleted, is_test and is_template default to false)."""
 _CUSTOM = re.compile(r"[A-Z][A-Za-z0-9_]*\.[A-Za-z0-9_]+(:\w+)?")
 """``Group_Name.Field_Name``: custom groups start with a capital, implicit joins (``contact_id.x``) do not."""
 
@@ -398,8 +410,8 @@ class FakeCiviCRM:
         """A field of a record, implicit ``contact_id.x`` joins resolved through the Contact, if visible."""
         if field in record:
             return record[field]
-        if entity == "Contact" and field == "is_deleted":
-            return False  # every contact has it: false until it is trashed
+        if field in HIDDEN_UNLESS_ASKED.get(entity, ()):
+            return False  # every record has it: false until trashed (a test record, a template)
         if field.startswith("contact_id.") and entity != "Contact":
             contact = self.contact(record.get("contact_id"))
             if contact is None:
@@ -411,10 +423,13 @@ class FakeCiviCRM:
         return None
 
     def _visible(self, entity: str, record: dict[str, Any], where: list[list[Any]], user: int | None) -> bool:
-        if entity == "Contact":
-            by_id = any(c[:2] == ["id", "="] for c in where)
-            if record.get("is_deleted") and not by_id and not any(c[0] == "is_deleted" for c in where):
+        for hidden in HIDDEN_UNLESS_ASKED.get(entity, ()):
+            # APIv4's default where (AbstractGetAction::setDefaultWhereClause): the field's default,
+            # unless the where names it or fetches by id (``=`` or ``IN``)
+            by_id = any(c[0] == "id" and c[1] in ("=", "IN") for c in where)
+            if record.get(hidden) and not by_id and not any(c[0] == hidden for c in where):
                 return False
+        if entity == "Contact":
             return self._sees_contact(record, user)
         if entity == "Activity" and "view all contacts" not in self.permissions:
             people = [record.get("source_contact_id"), *(record.get("target_contact_id") or [])]
