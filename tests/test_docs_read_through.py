@@ -301,3 +301,15 @@ def test_env_example_lists_every_variable_the_documents_name() -> None:
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.M))
     assert sorted(in_documents - listed) == []
+
+
+def test_a_step_that_uploads_a_recipes_files_says_how_to_get_them_out_of_an_installed_coprod() -> None:
+    # Step 1 of the Google Sheets and KoboToolbox READMEs uploads the templates and the XLSForms in a
+    # browser, but only a later step copied the recipe folder out of the package: a data officer with
+    # the wheel installed had no such files to hand when step 1 asked for them.
+    for folder, step, copy in (
+        ("google-sheets", "1. Set out the sheet", "step 4.1"),
+        ("kobotoolbox", "1. Put", "step 2"),
+    ):
+        text = " ".join(readme_section(ROOT / "recipes" / folder / "README.md", step).split())
+        assert f"do {copy} first" in text or f"do the copy of {copy} first" in text, folder
