@@ -371,3 +371,19 @@ def test_test_participations_and_event_templates_are_left_out_unless_asked_for_a
     assert ids("Participant", [["is_test", "=", True]]) == [2]
     assert ids("Participant", [["is_test", "=", False]]) == [1]
     assert ids("Event", [["id", "IN", [1, 2]]]) == [1, 2]
+
+
+@responses.activate
+def test_an_unknown_core_field_fails_in_where_and_vanishes_from_select_without_fields_being_set() -> None:
+    """Old fake: without ``fake.fields`` set by the test, a where on a field CiviCRM does not have
+    matched nothing, silently, and a select of one answered it as null."""
+    fake = fake_site()
+    panel_contact(fake, 2, display_name="coprod API user")
+    failed, recorded = ask(fake, "error_unknown_where_field", 0)
+    same_error(failed, recorded)
+    fake.debug_permission = False
+    failed, recorded = ask(fake, "error_unknown_where_field_no_debug", 0)
+    same_error(failed, recorded)
+    fake.debug_permission = True
+    answered, recorded = ask(fake, "error_unknown_select_field", 0)
+    assert (answered.status_code, answered.json()["values"]) == (200, recorded["body"]["values"])

@@ -13,6 +13,8 @@ checks the fake against those recordings):
   a text/plain 401, and so is a right key whose role lacks 'authenticate with api key' without the
   site key in ``X-Civi-Key`` (AuthX's default guards, site_key and perm); no credential with ``X-Requested-With`` is an anonymous visitor (200, no rows);
   no credential and no ``X-Requested-With`` is a 400 JSON "SECURITY ALERT";
+- a core field the recorded site does not have (``CORE_FIELDS``) is a 500 "Invalid field" in
+  ``where`` and left out of ``select`` silently;
 - an unknown entity, or one whose component is disabled, is a **500** "API (X, get) does not exist
   ...", not a 404; with CiviCampaign off, Event.get leaves ``campaign_id`` out silently;
 - permissions (``permissions``, a role's set): a refused call is a 403 "Authorization failed:
@@ -44,6 +46,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -124,10 +127,29 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "CustomField": ("custom_group_id", "label"),
 }
 """Fields a new record must have (APIv4 "Mandatory values missing"); ``x:name`` gives ``x`` too."""
+
+
+def _recorded_core_fields() -> dict[str, frozenset[str]]:
+    """Entity -> its core field names on the recorded site (install_first_run.json getFields)."""
+    fixture = (
+        Path(__file__).resolve().parents[1] / "fixtures" / "platforms" / "civicrm" / "install_first_run.json"
+    )
+    out: dict[str, frozenset[str]] = {}
+    for exchange in json.loads(fixture.read_text(encoding="utf-8"))["exchanges"]:
+        path = exchange.get("request", {}).get("path", "")
+        if path.endswith("/getFields"):
+            names = {v["name"] for v in exchange["response"]["body"]["values"]}
+            out[path.split("/")[-2]] = frozenset(n for n in names if "." not in n)
+    return out
+
+
+CORE_FIELDS = _recorded_core_fields()
+"""Core fields of Contact, Campaign, Event, Participant and Contribution as CiviCRM 6.17.2 listed
+them: another name in ``where`` is a 500 "Invalid field", in ``select`` left out silently."""
 HIDDEN_UNLESS_ASKED: dict[str, tuple[str, ...]] = {
     "Contact": ("is_deleted",),
     "Participant": ("is_test",),
-    "Contribution": ("is_test",),
+    "Contribution": ("is_test", "is_template"),
     "Event": ("is_template",),
     "Activity": ("is_test", "is_deleted"),
 }
@@ -438,6 +460,16 @@ class FakeCiviCRM:
             return record.get("contact_id") == user
         return True
 
+    def _unknown(self, entity: str, name: str) -> bool:
+        """Whether CiviCRM would not know this field of ``entity``: not among ``fields`` when a test
+        set them, else a core field (no dot: not custom, not a join) the recorded site lacks."""
+        base = name.split(":")[0]
+        known = self.fields.get(entity)
+        if known is not None:
+            return not base.startswith("contact_id.") and base not in known and name not in known
+        core = CORE_FIELDS.get(entity)
+        return core is not None and "." not in base and base not in core
+
     def _check_custom_where(self, where: list[list[Any]]) -> None:
         if "access all custom data" in self.permissions:
             return
@@ -463,12 +495,9 @@ class FakeCiviCRM:
         self._check_custom_where(where)
         select = list(params.get("select") or [])
         limit = params.get("limit") or 0
-        known = self.fields.get(entity)
-        if known is not None:
-            for clause in where:
-                name = clause[0].split(":")[0]
-                if not name.startswith("contact_id.") and name not in known and clause[0] not in known:
-                    raise _Refused(500, f"Invalid field '{clause[0]}'")
+        for clause in where:
+            if self._unknown(entity, clause[0]):
+                raise _Refused(500, f"Invalid field '{clause[0]}'")
         rows = []
         for r in self._candidates(entity, where):
             if not self._visible(entity, r, where, user):
@@ -485,7 +514,7 @@ class FakeCiviCRM:
         for r in rows:
             one: dict[str, Any] = {"id": r["id"]}
             for name in select:
-                if known is not None and name.split(":")[0] not in known and name not in known:
+                if self._unknown(entity, name):
                     continue  # an unknown field in select is left out, without an error
                 if is_custom(name) and "access all custom data" not in self.permissions:
                     continue  # so is a custom field the user may not see
