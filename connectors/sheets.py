@@ -5,7 +5,8 @@ for people joining, and tabs for sessions, attendance and payments. This connect
 mapped tab (and the Flags tab) in ONE ``values:batchGet`` after one metadata request, serves every
 ``read()`` and ``read_staff_statuses()`` of the run from that one answer, and writes all of a run's
 changes in ONE ``values:batchUpdate`` with ``valueInputOption=RAW`` (text that starts with "=" stays
-text, never a formula). The quota is 60 reads and 60 writes a minute per user, so this matters.
+text, never a formula), or in as few as Google's 10 MB request limit allows when they are many (some
+12,000 flags). The quota is 60 reads and 60 writes a minute per user, so this matters.
 Held by the webhook worker (``keep_for_rechecks``), it keeps the tabs past the write-back, and a
 notice naming a row costs one batchGet of that row (:meth:`SheetsConnector.changes_for_all`).
 
@@ -85,6 +86,11 @@ PAGE_SIZE = 1000
 FLAGS_TAB_ROWS = 1000
 """Rows a new Flags tab is created with; the grid grows before a write that needs more."""
 GRID_MARGIN = 200
+MAX_REQUEST_BYTES = 10_485_760
+"""Google refuses a request whose body is larger ("Request payload size exceeds the limit: 10485760
+bytes", HTTP 400): a first write of some 12,000 flags reaches it."""
+REQUEST_BUDGET = 9 * 1024 * 1024
+"""The bytes of writes one request carries, under MAX_REQUEST_BYTES with room for the rest of it."""
 SUMMARY_TAB_COLUMNS = 26
 """Columns a new summary tab is created with (Google's own default), more if a table is wider."""
 
@@ -263,6 +269,25 @@ def _note_written(snap: _Snapshot, writes_by_tab: dict[str, list[CellWrite]], fl
             while len(line) <= w.col:
                 line.append("")
             line[w.col] = w.value
+
+
+def under_budget(items: Sequence[dict[str, Any]], budget: int = REQUEST_BUDGET) -> list[list[dict[str, Any]]]:
+    """``items`` (value ranges, or spreadsheet requests) in order, cut into runs whose JSON, as
+    requests sends it, stays within ``budget`` bytes; one run when they fit, none when empty.
+
+    Each run is applied whole by Google; a run written before a later one fails stays written, and
+    the next sync finds those rows by fingerprint and updates them in place (nothing twice)."""
+    parts: list[list[dict[str, Any]]] = []
+    size = budget
+    for item in items:
+        cost = len(json.dumps(item)) + 2  # as requests encodes it, with the separator
+        if parts and size + cost <= budget:
+            parts[-1].append(item)
+            size += cost
+        else:
+            parts.append([item])
+            size = cost
+    return parts
 
 
 def _status_drop_down(sheet_id: int, col: int, first_row: int, end_row: int) -> dict[str, Any]:
@@ -875,21 +900,25 @@ class SheetsConnector(Connector):
         ]
 
     def _structure(self, doing: str, requests_: list[dict[str, Any]]) -> None:
-        if requests_:
+        """A spreadsheet ``:batchUpdate``, in as few requests as Google's size limit allows (one,
+        unless the cells are many): the first holds every change of the tabs, which the cell writes
+        after it depend on."""
+        for part in under_budget(requests_):
             self._call(
                 doing,
                 "post",
                 f"https://sheets.googleapis.com/v4/spreadsheets/{self.key}:batchUpdate",
-                json={"requests": requests_},
+                json={"requests": part},
             )
 
     def _write_values(self, doing: str, data: list[dict[str, Any]]) -> None:
-        if data:
+        """A ``values:batchUpdate`` (RAW), in as few requests as Google's size limit allows."""
+        for part in under_budget(data):
             self._call(
                 doing,
                 "post",
                 f"https://sheets.googleapis.com/v4/spreadsheets/{self.key}/values:batchUpdate",
-                json={"valueInputOption": "RAW", "data": data},
+                json={"valueInputOption": "RAW", "data": part},
             )
 
     def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
@@ -900,7 +929,9 @@ class SheetsConnector(Connector):
         changes and nothing read) there is nothing to compare, and nothing is sent.
 
         Raises SourceUnavailable when Google refuses or stays busy past the retries: then nothing of
-        this batch is written, and the sync records none of it as written.
+        this batch is written, and the sync records none of it as written. (A write too large for one
+        request goes in several, each whole or not at all: one refused after another was written
+        leaves that one's rows, which the next sync finds by fingerprint and updates in place.)
         """
         report = WriteReport()
         if self._keep and self._snapshot is not None and not self._snapshot.flags_fresh:
@@ -938,7 +969,7 @@ class SheetsConnector(Connector):
                 # A new Flags tab, or one past its grid (1,000 rows when made): the values cannot go
                 # in a values:batchUpdate before the grid grows, so the cells go as updateCells in
                 # the same spreadsheet batchUpdate, after the requests that make room. One request
-                # either way, and Google applies it whole or not at all.
+                # either way (more only past Google's size limit), applied whole or not at all.
                 cell_requests = [
                     request
                     for title, writes in writes_by_tab.items()

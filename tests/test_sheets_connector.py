@@ -420,6 +420,51 @@ def test_a_message_longer_than_a_cell_holds_is_written_cut_not_refused_by_google
     assert sheet.tabs["Flags"].cell(2, 6) == longest
 
 
+def wordy_flag(i: int) -> Flag:
+    """A flag of some 2,000 bytes as written (a long message): 6,000 of them pass Google's 10 MB."""
+    return make_flag(
+        check_id="data_quality.bad_value",
+        severity=Severity.WARNING,
+        subject=Subject(kind=SubjectKind.PERSON, id=str(i)),
+        title=f"A date not understood in row {i}",
+        message=f"Row {i}: the date '31/02/2026' is not one coprod can read. "
+        + "Correct it in the sheet. " * 60,
+        evidence={"value": "31/02/2026", "row": i},
+        identity={"row": i},
+    )
+
+
+@pytest.mark.parametrize("tab_exists", [True, False], ids=["Flags tab there", "Flags tab made"])
+@responses.activate
+def test_a_first_write_larger_than_google_takes_in_one_request_goes_in_several_under_the_limit(
+    tab_exists: bool,
+) -> None:
+    """Google refuses a request body over 10,485,760 bytes (the fake too): one request for every
+    flag of a first run with 6,000 of them was refused, run after run, and nothing was written."""
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows() if tab_exists else None)
+    if tab_exists:
+        sheet.tabs["Flags"].row_count = 7000  # room enough: the values alone, no change of the grid
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    flags = [wordy_flag(i) for i in range(6000)]
+    diff = diff_flags({}, flags, conn.read_staff_statuses(), RUN)
+
+    report = conn.write_flags(diff.changes)
+
+    sent = [c.request for c in responses.calls if c.request.method == "POST"]
+    assert len(sent) >= 2 and all(len(r.body) <= 10_485_760 for r in sent)
+    assert report.requests == len(sent) and sorted(report.written) == sorted(f.fingerprint for f in flags)
+    kinds = [kind for kind, _ in sheet.calls if kind != "meta" and kind != "batchGet"]
+    if tab_exists:
+        assert set(kinds) == {"values:batchUpdate"}
+    else:
+        assert set(kinds) == {"batchUpdate"}
+        assert "addSheet" in sheet.bodies[0]["requests"][0]  # the tab is made before any cell of it
+    fingerprints = [row[0] for row in sheet.tabs["Flags"].trimmed()[1:]]
+    assert sorted(fingerprints) == sorted(f.fingerprint for f in flags)
+
+
 @responses.activate
 def test_one_batch_update_per_run_for_new_changed_and_resolved_flags() -> None:
     old, changed, gone = owed_flag("1"), owed_flag("2", "50.00"), owed_flag("3")

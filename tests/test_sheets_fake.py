@@ -139,3 +139,16 @@ def test_the_61st_read_in_a_minute_is_a_429_resource_exhausted_and_writes_count_
     assert values_update([{"range": "'People'!C1", "values": [["x"]]}]).status_code == 200
     now[0] += 60.0
     assert requests.get(f"{API}/{KEY}", headers=BEARER).status_code == 200
+
+
+@responses.activate
+def test_a_request_body_over_10_mb_is_refused_and_nothing_of_it_written() -> None:
+    fake = sheet()
+    fake.add_tab("Big", rows=400, cols=26)
+    rows = [["y" * 1100] * 26 for _ in range(370)]  # some 10.6 MB as JSON
+    refused(
+        values_update([{"range": "'People'!C1", "values": [["x"]]}, {"range": "'Big'!A1", "values": rows}]),
+        400,
+        "Request payload size exceeds the limit: 10485760 bytes.",
+    )
+    assert fake.tabs["People"].cell(1, 3) == "" and fake.tabs["Big"].trimmed() == []

@@ -8,7 +8,8 @@ requests in order and whole or not at all (an ``updateCells`` over a ``range`` c
 leave uncovered, as Google documents), and can be told to answer 429 or 5xx a number of times.
 
 What Google refuses, it refuses too, with Google's error shape (``{"error": {code, message,
-status}}``): a request without an OAuth bearer token (401 UNAUTHENTICATED); a cell of more than
+status}}``): a request without an OAuth bearer token (401 UNAUTHENTICATED); a request body over
+10,485,760 bytes ("Request payload size exceeds the limit"); a cell of more than
 50,000 characters; a ``values:batchUpdate`` without ``valueInputOption``, or whose values do not fit
 the range they are given for; a spreadsheet ``:batchUpdate`` request of a kind the API does not
 have, or naming a tab (``sheetId``) the spreadsheet does not hold, or a ``setDataValidation`` range
@@ -55,7 +56,13 @@ def service_account_key(email: str = "coprod@charity.iam.gserviceaccount.com") -
     }
 
 
-_REASONS = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 403: "PERMISSION_DENIED"}
+_REASONS = {
+    400: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    403: "PERMISSION_DENIED",
+}
 _MESSAGES = {
     429: "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute per user' "
     "of service 'sheets.googleapis.com' for consumer 'project_number:123456'.",
@@ -70,6 +77,8 @@ _MESSAGES[401] = (
     "or other valid authentication credential. See "
     "https://developers.google.com/identity/sign-in/web/devconsole-project."
 )
+MAX_REQUEST_BYTES = 10_485_760
+"""Google's limit on a request's body: more is a 400, nothing of it applied."""
 MAX_CELL_CHARS = 50_000
 """Google's limit on one cell's text: more is a 400, the whole request refused."""
 TOO_LONG = f"Your input contains more than the maximum of {MAX_CELL_CHARS} characters in a single cell."
@@ -252,6 +261,9 @@ class FakeSpreadsheet:
                 which = "Read" if kind in ("meta", "batchGet") else "Write"
                 message = _MESSAGES[429].replace("Read", which)
                 return 429, {"Content-Type": "application/json"}, self._error(429, message)
+            if len(request.body or b"") > MAX_REQUEST_BYTES:
+                message = f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes."
+                return 400, {"Content-Type": "application/json"}, self._error(400, message)
             queue = self.failures.get(kind)
             if queue:
                 status, headers = queue.pop(0)
