@@ -636,9 +636,17 @@ def parser() -> argparse.ArgumentParser:
     add_parsers(sub)  # migrate, state copy
     # "Run it again with -v" is typed at the end as often as after `coprod`: take it in both places
     # (SUPPRESS: a command without it keeps what was given before the command's name).
+    _take_verbose(sub)
+    return p
+
+
+def _take_verbose(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``-v`` at the end of each command, and of each command's own commands (``state copy``)."""
     for command in sub.choices.values():
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE)
-    return p
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _take_verbose(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -345,3 +345,19 @@ def test_every_option_and_argument_of_every_command_says_in_its_help_what_it_is(
     texts = {c: p.format_help() for c, p in _commands(coprod.cli.parser()).items()}
     assert "recipe.toml file, or the folder holding one" in texts["coprod check"]
     assert "default 127.0.0.1" in texts["coprod serve"] and "default 8080" in texts["coprod serve"]
+
+
+def test_every_command_takes_v_at_the_end_as_the_messages_ask() -> None:
+    # "run the same command again with -v" is typed at the end as often as after `coprod`:
+    # `coprod state copy FROM TO -v` answered "unrecognized arguments: -v".
+    commands = _commands(coprod.cli.parser())
+    leaves = {
+        typed: p
+        for typed, p in commands.items()
+        if not any(isinstance(a, argparse._SubParsersAction) for a in p._actions)
+    }
+    assert "coprod state copy" in leaves
+    for typed, p in leaves.items():
+        positionals = [a for a in p._actions if not a.option_strings and a.nargs is None]
+        argv = [*typed.split()[1:], *("x" for _ in positionals), "-v"]
+        assert coprod.cli.parser().parse_args(argv).verbose is True, typed
