@@ -293,10 +293,31 @@ def test_an_unknown_recipe_is_404(client: FlaskClient) -> None:
         assert answer.status_code == 404 and answer.json == {"error": "unknown recipe"}
 
 
-def test_a_recipe_whose_secret_variable_is_unset_refuses_deliveries(tmp_path: Path) -> None:
+def test_a_recipe_whose_secret_variable_is_unset_refuses_deliveries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make_app(tmp_path, env={}).test_client()
+    caplog.set_level(logging.WARNING, logger="coprod")
     answer = client.post("/hooks/kobotoolbox/youth-panel", json=SUBMISSION, headers={"X-Coprod-Secret": ""})
     assert answer.status_code == 404 and "not set up" in answer.json["error"]
+    # the operator's log names the variable to set (a name, never a value)
+    assert f"refused: its secret variable {SECRET_ENV} is not set" in caplog.text
+
+
+def test_a_recipe_with_no_webhook_section_says_so_in_the_log_when_it_refuses_a_delivery(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The CiviCRM README says to delete [webhook] unless the webhook app is set up; a delivery to such
+    # a recipe was logged "its secret variable is not set", naming no variable the recipe has.
+    recipe = write_recipe(tmp_path / "r")
+    text = recipe.read_text(encoding="utf-8")
+    recipe.write_text(re.sub(r"\[webhook\]\n[^\[]*", "", text), encoding="utf-8")
+    assert "[webhook]" not in recipe.read_text(encoding="utf-8")
+    app = make_app(tmp_path, recipes={"youth-panel": recipe})
+    caplog.set_level(logging.WARNING, logger="coprod")
+    answer = post_signed(app.test_client(), "civicrm", CIVI_NOTICE)
+    assert answer.status_code == 404 and answer.json == {"error": "webhooks are not set up for this recipe"}  # type: ignore[attr-defined]
+    assert "refused: the recipe has no [webhook] section (secret_env)" in caplog.text
 
 
 def test_a_recipe_can_name_its_own_secret_header(tmp_path: Path) -> None:

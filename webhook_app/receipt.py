@@ -49,7 +49,15 @@ def recipe_hook(name: str, platform: str) -> RecipeHook:
     if hook is None:
         raise Refused(404, "unknown recipe")
     if not hook.enabled(platform):
-        log.warning("%s delivery for recipe %s refused: its secret variable is not set", platform, name)
+        # the operator's log says what to set: the variable's name (never a value), or that the
+        # recipe sets up no webhook at all (its README said to delete [webhook] without the app)
+        variable = hook.kobo_secret_env if platform == "kobotoolbox" else hook.secret_env
+        why = (
+            f"its secret variable {variable} is not set"
+            if variable
+            else "the recipe has no [webhook] section (secret_env)"
+        )
+        log.warning("%s delivery for recipe %s refused: %s", platform, name, why)
         raise Refused(404, "webhooks are not set up for this recipe")
     return hook
 
