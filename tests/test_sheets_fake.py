@@ -152,3 +152,25 @@ def test_a_request_body_over_10_mb_is_refused_and_nothing_of_it_written() -> Non
         "Request payload size exceeds the limit: 10485760 bytes.",
     )
     assert fake.tabs["People"].cell(1, 3) == "" and fake.tabs["Big"].trimmed() == []
+
+
+@responses.activate
+def test_a_user_entered_write_is_parsed_as_typing_is_and_only_raw_keeps_the_text() -> None:
+    """Old fake: USER_ENTERED kept the text as sent, so a connector writing untrusted text that way
+    (a name starting with "=" becomes a formula in Sheets) looked as safe as RAW."""
+    fake = sheet()
+
+    def write(option: str, values: list[str]) -> None:
+        body = {"valueInputOption": option, "data": [{"range": "'People'!A3", "values": [values]}]}
+        assert requests.post(f"{API}/{KEY}/values:batchUpdate", json=body, headers=BEARER).status_code == 200
+
+    write("USER_ENTERED", ['=HYPERLINK("http://evil.example","click")', "007", "Sam"])
+    tab = fake.tabs["People"]
+    assert tab.formulas == {(3, 1): '=HYPERLINK("http://evil.example","click")'}
+    assert [tab.cell(3, c) for c in (1, 2, 3)] == ["", "7", "Sam"]
+    write("RAW", ['=HYPERLINK("http://evil.example","click")', "007", "Sam"])
+    assert tab.formulas == {} and [tab.cell(3, c) for c in (1, 2, 3)] == [
+        '=HYPERLINK("http://evil.example","click")',
+        "007",
+        "Sam",
+    ]

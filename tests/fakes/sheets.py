@@ -14,7 +14,9 @@ status}}``): a request without an OAuth bearer token (401 UNAUTHENTICATED); a re
 the range they are given for; a spreadsheet ``:batchUpdate`` request of a kind the API does not
 have, or naming a tab (``sheetId``) the spreadsheet does not hold, or a ``setDataValidation`` range
 past the grid (400 INVALID_ARGUMENT); more than 60 read or 60 write requests in a minute
-(``quota``: 429 RESOURCE_EXHAUSTED, as Google's per-user quota answers).
+(``quota``: 429 RESOURCE_EXHAUSTED, as Google's per-user quota answers). A USER_ENTERED write is
+parsed as Sheets parses typing (``user_entered``: "=..." becomes a formula, "007" the number 7);
+only RAW keeps the text as sent.
 Import it only where ``responses`` is installed.
 """
 
@@ -25,6 +27,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -101,6 +104,19 @@ REQUEST_KINDS = frozenset(
 """Spreadsheet ``:batchUpdate`` request kinds the API has (a part of its list); any other name is a 400."""
 
 
+def user_entered(tab: FakeTab, row: int, col: int, text: str) -> str:
+    """What a cell shows after a USER_ENTERED write of ``text``, as Sheets parses what is typed: a
+    formula (kept in ``tab.formulas``; the fake cannot work it out, so it shows nothing) or a number
+    ("007" shows 7, "2.50" shows 2.5). A RAW write shows the text as sent."""
+    if text.startswith("="):
+        tab.formulas[(row, col)] = text
+        return ""
+    if re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+        number = Decimal(text).normalize()
+        return f"{number:f}"
+    return text
+
+
 def invalid(message: str) -> dict[str, Any]:
     """Google's 400 answer body."""
     return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
@@ -113,6 +129,8 @@ class FakeTab:
     values: list[list[str]] = field(default_factory=list)
     row_count: int = 1000
     col_count: int = 26
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)
+    """(row, col), 1-based -> a formula a USER_ENTERED write made of text starting with "="."""
 
     def cell(self, row: int, col: int) -> str:
         """1-based row and column."""
@@ -384,6 +402,9 @@ class FakeSpreadsheet:
                     cells.append((tab, r, c, value))
             replies.append({"spreadsheetId": self.key, "updatedRange": vr["range"]})
         for tab, r, c, value in cells:
+            tab.formulas.pop((r, c), None)
+            if body["valueInputOption"] == "USER_ENTERED" and isinstance(value, str):
+                value = user_entered(tab, r, c, value)
             tab.put(r, c, value)
         return 200, {
             "spreadsheetId": self.key,
