@@ -30,7 +30,7 @@ from coprod.config import LoadedRecipe, RecipeInvalid, load_recipe
 from coprod.connectors.base import ConnectorError
 from coprod.log_lines import Lines, VisibleFormatter
 from coprod.placeholders import example_values
-from coprod.sync import ExitCode, RunResult, build_connectors, run
+from coprod.sync import SHRINK_AGAIN, ExitCode, RunResult, build_connectors, run
 from coprod_core.flags import Flag, Severity, jsonable
 from coprod_core.rules import all_rules, find, markdown_table
 from coprod_core.text import visible, visible_lines
@@ -475,6 +475,10 @@ def cmd_demo(args: argparse.Namespace, output: Output) -> int:
         return ExitCode.CONFIG
     args.demo = True
     result = _run(loaded, args, output, mode="sync")
+    # typed as it was: `coprod demo` alone would make and run ./coprod-demo, not the folder changed
+    again = f"{typed_command()} demo" + ("" if args.dir == DEMO_DIR else f" --dir {shlex.quote(args.dir)}")
+    if result.exit_code == ExitCode.SHRINK_REFUSED:
+        result.messages = [m.replace(SHRINK_AGAIN, f"run `{again} --allow-shrink`") for m in result.messages]
     code = _finish(
         result,
         loaded,
@@ -489,8 +493,6 @@ def cmd_demo(args: argparse.Namespace, output: Output) -> int:
     output.line()
     print_flags(result.flags, output)
     flags_file = next(iter(sorted(target.rglob("coprod-flags.csv"))), None)
-    # typed as it was: `coprod demo` alone would make and run ./coprod-demo, not the folder changed
-    again = f"{typed_command()} demo" + ("" if args.dir == DEMO_DIR else f" --dir {shlex.quote(args.dir)}")
     where = "open it in a spreadsheet; set a status to 'acknowledged'"
     if result.diff is not None and not result.changed:
         output.line("Nothing changed since the last run, so nothing was written.")

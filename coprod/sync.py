@@ -40,6 +40,8 @@ SHRINK_RATIO = 0.5
 """A source returning under half the rows it had last time (or none at all) is suspicious."""
 SHRINK_MIN_ROWS = 10
 """Below this many rows last time, a halving is ordinary life, not a broken export."""
+SHRINK_AGAIN = "run again with --allow-shrink"
+"""How the shrink guard's message ends; ``coprod demo`` names its own folder there instead."""
 
 
 class ExitCode(IntEnum):
@@ -322,7 +324,7 @@ def _run_steps(
                     "stopped before changing anything: a source gave far fewer usable rows than last time ("
                     + "; ".join(smaller)
                     + "). If an export is broken or a sheet was emptied by mistake, fix it and run again; "
-                    "if the rows really were removed, run again with --allow-shrink."
+                    f"if the rows really were removed, {SHRINK_AGAIN}."
                 )
                 return result
 

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import coprod.cli
-from coprod.cli import main
+from coprod.cli import main, typed_command
 
 DEMO = Path(__file__).resolve().parent.parent / "recipes" / "demo"
 
@@ -90,7 +90,8 @@ def test_the_demo_in_a_folder_of_its_own_says_to_run_it_again_with_that_folder(t
 
 def test_the_demo_with_rows_cut_from_its_data_stops_and_runs_with_the_allow_shrink_it_names(tmp_path, capsys):
     # "The demo's recipe and data are in coprod-demo/: change them and run coprod demo again." Half
-    # the people cut, it stopped with "run again with --allow-shrink", which coprod demo refused.
+    # the people cut, it stopped with "run again with --allow-shrink", which coprod demo refused; in
+    # a folder of its own, it now names the whole command, --dir and all.
     folder = tmp_path / "demo"
     assert main(["demo", "--dir", str(folder)]) == 0
     people = folder / "data" / "people.csv"
@@ -100,7 +101,12 @@ def test_the_demo_with_rows_cut_from_its_data_stops_and_runs_with_the_allow_shri
     capsys.readouterr()
 
     assert main(["demo", "--dir", str(folder)]) == 5
-    assert "run again with --allow-shrink" in capsys.readouterr().out
+    # named with its folder: `coprod demo --allow-shrink` alone would run ./coprod-demo instead
+    said = capsys.readouterr().out
+    assert (
+        f"if the rows really were removed, run `{typed_command()} demo --dir {shlex.quote(str(folder))} --allow-shrink`."
+        in said
+    )
 
     assert main(["demo", "--dir", str(folder), "--allow-shrink"]) == 0
     assert "people      14 rows read, 14 used" in capsys.readouterr().out
