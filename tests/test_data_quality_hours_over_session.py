@@ -225,3 +225,23 @@ def test_the_report_lists_it_among_the_flags_not_among_rows_not_used() -> None:
     facts = gather(ds, flags, {}, SETTINGS, RUN, recipe_name="test")
     assert facts.reasons == ()
     assert [f.check_id for f in facts.flags].count(RULE) == 1
+
+
+def test_a_row_copied_twice_is_one_person_at_the_larger_hours_as_their_fee_counts_it() -> None:
+    """A register row copied (same person, same session) counts once towards the fee, the larger: the
+    flag names that person once, with those hours, not as two people."""
+    copied = dataset([att("17", hours="5"), att("17", hours="5"), att("18", hours="2")])
+    [flag] = over(copied)
+    assert flag.evidence["people"] == 1
+    assert flag.evidence["rows"] == [{"person_id": "17", "hours": "5", "over": "3"}]
+    assert flag.message.startswith(
+        "Person 17 (ID 17) is recorded as attending the Workshop on 1 May 2026 for 5 hours"
+    )
+    twice = dataset([att("17", hours="5"), att("17", hours="6")])
+    [flag] = over(twice)
+    assert flag.evidence["rows"] == [{"person_id": "17", "hours": "6", "over": "4"}]
+    assert "for 6 hours, 4 hours more" in flag.message
+    scan = scan_attendance(
+        twice, twice.policy, SETTINGS.voice_roles, RUN, twice.people_by_id(), twice.sessions_by_id()
+    )
+    assert scan.total("17", payments.PaymentKind.FEE) == Decimal("150.00")  # the fee counts the 6 hours

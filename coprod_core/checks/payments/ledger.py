@@ -427,12 +427,13 @@ def _long_rows(
     dataset: Dataset, long_sessions: set[str], info: dict[str, Held], eligible: set[str], allowed: Decimal
 ) -> dict[str, list[LongRow]]:
     """The rows of these sessions whose own hours are above the session's length plus ``allowed``,
-    of the people a fee is worked out for (as :func:`scan_attendance` found them), by person id.
+    of the people a fee is worked out for (as :func:`scan_attendance` found them), by person id: one
+    per person, the larger hours, as the fee counts a row repeated (same person, same session) once.
 
     A second read of the register, made only when some session has such a row: the scan found the
     sessions once per distinct hours, not the rows. The rows of other sessions are passed over in C
     (``compress``), so only these sessions' rows come into Python."""
-    found: dict[str, list[LongRow]] = defaultdict(list)
+    found: dict[str, dict[str, Decimal]] = defaultdict(dict)
     register = dataset.attendance
     theirs = compress(register, map(long_sessions.__contains__, map(SESSION_ID, register)))
     for pid, sid, hours, _, _ in theirs:
@@ -440,8 +441,10 @@ def _long_rows(
             length = info[sid].hours
             assert length is not None
             if hours > length + allowed:
-                found[sid].append(LongRow(pid, hours))
-    return {sid: sorted(rows) for sid, rows in found.items()}
+                mine = found[sid]
+                if pid not in mine or hours > mine[pid]:
+                    mine[pid] = hours
+    return {sid: sorted(LongRow(pid, hours) for pid, hours in rows.items()) for sid, rows in found.items()}
 
 
 def payment_order(p: Payment) -> tuple[date, str, Decimal, str]:
