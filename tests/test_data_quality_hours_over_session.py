@@ -245,3 +245,11 @@ def test_a_row_copied_twice_is_one_person_at_the_larger_hours_as_their_fee_count
         twice, twice.policy, SETTINGS.voice_roles, RUN, twice.people_by_id(), twice.sessions_by_id()
     )
     assert scan.total("17", payments.PaymentKind.FEE) == Decimal("150.00")  # the fee counts the 6 hours
+
+
+def test_a_session_recorded_as_lasting_no_time_is_not_compared() -> None:
+    """A session whose length is 0 (a survey filled in at home, a length nobody entered) gives
+    nothing to compare: every row giving hours would be 'more than the session lasted (0 hours)'."""
+    survey = dataset([att("1", hours="1"), att("2", hours="0.5")], sessions=[session(hours="0")])
+    assert over(survey) == []
+    assert [f for f in project_flags(survey, SETTINGS, RUN) if f.check_id == RULE] == []

@@ -301,7 +301,8 @@ def scan_attendance(
     Rows whose own hours are more than their session's length by more than ``hours_over_allowed``
     are found where their fee is first worked out, once per session and distinct hours, so the
     loop does nothing more per row; only when some session has any is the register read again for
-    those sessions' rows (:attr:`Scan.too_long`).
+    those sessions' rows (:attr:`Scan.too_long`). A session of 0 hours (a survey done at home, a length
+    nobody entered) gives nothing to compare them with.
     """
     held = sorted((s for s in sessions.values() if s.date <= run_date), key=lambda s: (s.date, s.id))
     rate_texts = {kind.value: cash(rate) for kind, rate in policy.rates.items()}
@@ -388,7 +389,7 @@ def scan_attendance(
                 if (
                     due is not None
                     and hours is not None
-                    and session_hours is not None
+                    and session_hours  # not None (unknown) nor 0 (no length recorded: nothing to compare)
                     and hours > session_hours + hours_over_allowed
                 ):
                     long_sessions.add(sid)
