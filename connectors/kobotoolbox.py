@@ -196,11 +196,9 @@ class KoboOptions(ConnectorOptions):
         if not self.hook_endpoint:
             return []
         segments = urlsplit(self.hook_endpoint).path.split("/")
-        if "hooks" not in segments:
-            return []
         route = f"/hooks/kobotoolbox/{recipe_name}"
-        after = segments[len(segments) - 1 - segments[::-1].index("hooks") :]
-        if after == ["hooks", "kobotoolbox", recipe_name]:
+        # The route first: a recipe may be called 'hooks', which is not where its route starts.
+        if segments[-3:] == ["hooks", "kobotoolbox", recipe_name] or "hooks" not in segments:
             return []
         return [
             (

@@ -608,6 +608,18 @@ def test_a_kobotoolbox_hook_endpoint_on_this_recipes_route_or_rewritten_by_a_pro
     assert load_recipe(recipe, env=env).recipe.name == "riverside-forum"
 
 
+@pytest.mark.parametrize("name", ["hooks", "kobotoolbox"])
+def test_a_recipe_named_like_a_part_of_the_route_has_its_own_route_accepted(
+    name: str, tmp_path: Path, quiet_env: Path
+) -> None:
+    """A recipe called 'hooks' is a valid name, and its route /hooks/kobotoolbox/hooks the app's:
+    it was refused, the name read as the route's start."""
+    recipe = renamed_kobo_recipe(tmp_path, f"https://coprod.ourcharity.org.uk/hooks/kobotoolbox/{name}")
+    edit(recipe, ('name = "riverside-forum"', f'name = "{name}"'))
+    env = {"KOBO_TOKEN": "abc", "COPROD_KOBO_HOOK_SECRET": "s3cret-s3cret"}
+    assert load_recipe(recipe, env=env).recipe.name == name
+
+
 @pytest.mark.parametrize(
     ("platform", "section", "way_out"),
     [
