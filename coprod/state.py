@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from coprod.schema import SchemaTooNew
 from coprod_core.lifecycle import KnownFlag
@@ -58,6 +58,9 @@ STORE_PROBLEMS = (StateLocationInvalid, StoreUnavailable, SchemaTooNew)
 
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+_ADDRESS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)")
+"""A database address: its scheme, its user, password and host (``netloc``), and its path."""
+_QUERY = re.compile(r"\?([^#]*)")
 
 
 @dataclass(frozen=True)
@@ -74,15 +77,41 @@ class StoreLocation:
         return self.engine == "sqlite" and str(self.path) == ":memory:"
 
     def __str__(self) -> str:
-        """Shown in messages and logs: a database address without its password."""
+        """Shown in messages and logs: a database address without its password or query (where
+        libpq takes a ``password=`` too). Cut by hand, not by ``urlsplit``, which refuses some
+        addresses staff may type (an unclosed ``[`` of an IPv6 host) with a ValueError."""
         if self.url is None:
             return str(self.path)
-        parts = urlsplit(self.url)
-        netloc = parts.netloc
+        parts = _ADDRESS.match(self.url)
+        if parts is None:  # not scheme://...: parse_location never makes one
+            return "the PostgreSQL address"
+        scheme, netloc, path = parts.groups()
         if "@" in netloc:
             user, _, host = netloc.rpartition("@")
             netloc = f"{user.split(':', 1)[0]}@{host}"
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return f"{scheme}://{netloc}{path}"
+
+    def without_password(self, text: str) -> str:
+        """``text`` (a database driver's message) with this address's password taken out, as
+        typed and as decoded: libpq quotes a token it cannot read back ("invalid percent-encoded
+        token: ...") from the password or a ``password=`` in the query alike."""
+        for secret in self._passwords():
+            text = text.replace(secret, "[password]")
+        return text
+
+    def _passwords(self) -> list[str]:
+        parts = _ADDRESS.match(self.url or "")
+        if parts is None:
+            return []
+        netloc, query = parts.group(2), _QUERY.search(self.url or "")
+        typed = [netloc.rpartition("@")[0].partition(":")[2]] if "@" in netloc else []
+        if query:
+            for pair in query.group(1).split("&"):
+                name, _, value = pair.partition("=")
+                if unquote(name).strip() == "password":
+                    typed.append(value)
+        found = {form for value in typed if value for form in (value, unquote(value))}
+        return sorted(found, key=len, reverse=True)  # the longest first: no part of one left behind
 
 
 def parse_location(value: str | Path | StoreLocation, base: Path | None = None) -> StoreLocation:

@@ -193,8 +193,10 @@ def _commit_without_waiting_for_disk(conn: psycopg.Connection[Any]) -> None:
 
 
 def connect_error(location: StoreLocation, exc: Exception) -> str:
-    """A connection failure in words, with the address but never a password."""
+    """A connection failure in words, with the address but never a password: the driver's own
+    words can quote it (libpq: 'invalid percent-encoded token: "<the password as typed>"')."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = location.without_password(first)
     return f"cannot reach the PostgreSQL state store at {location}: {first}"
 
 
