@@ -63,6 +63,7 @@ from coprod.connectors.sheets_flags import (
     value_ranges,
 )
 from coprod.connectors.sheets_notice import FORM_SUBMIT, notice_in
+from coprod.connectors.sheets_refusals import refusal
 from coprod.connectors.sheets_tabs import (
     Table,
     a1_range,
@@ -427,7 +428,7 @@ class SheetsConnector(Connector):
         try:
             return self._http().request(method, url, **kwargs).json()
         except APIError as exc:
-            raise self._explain(exc, doing) from None
+            raise self._explain(exc, doing, kwargs.get("json")) from None
         except google_auth_errors.TransportError:
             # A TransportError is a GoogleAuthError too, but the key was never judged: the token
             # request did not get through (no network, no DNS, a proxy), after its retries.
@@ -455,7 +456,7 @@ class SheetsConnector(Connector):
                 where=self._where(),
             ) from None
 
-    def _explain(self, exc: APIError, doing: str) -> Exception:
+    def _explain(self, exc: APIError, doing: str, sent: dict[str, Any] | None = None) -> Exception:
         status = exc.response.status_code
         google_says = str(exc.error.get("message", ""))[:300]
         where = self._where()
@@ -493,8 +494,13 @@ class SheetsConnector(Connector):
                 f"recipe (copy the address from the browser), and {self._share_hint()}",
                 where=where,
             )
-        if status == 400 and doing.startswith("reading"):
-            return ConfigError(f"Google could not read the tabs ({google_says})", where=where)
+        if status == 400:
+            # Google's message may quote cell values: only its status and the places it points to.
+            tabs = {t.sheet_id: t.title for t in self._snapshot.tabs.values()} if self._snapshot else {}
+            refused = refusal(exc.error if isinstance(exc.error, dict) else {}, sent, tabs)
+            reading = sent is None
+            text = f"Google Sheets refused the request while {doing} ({refused.said()}): {refused.advice(reading)}"
+            return ConfigError(text, where=where) if reading else SourceUnavailable(text, where=where)
         return SourceUnavailable(f"Google Sheets answered {status} while {doing}", where=where)
 
     # ---------------------------------------------------------------- reading
@@ -566,7 +572,8 @@ class SheetsConnector(Connector):
             if title is not None and title not in wanted:
                 wanted.append(title)  # the summary tab: read to be sure it is coprod's before replacing it
         if wanted:
-            got = self._batch_get("reading the tabs", [absolute_range_name(t) for t in wanted])
+            doing = "reading the tabs " + ", ".join(f"'{t}'" for t in wanted)
+            got = self._batch_get(doing, [absolute_range_name(t) for t in wanted])
             for title, value_range in zip(wanted, got, strict=True):
                 snap.values[title] = value_range.get("values", [])  # an empty tab has no "values"
         self._snapshot = snap
@@ -964,6 +971,8 @@ class SheetsConnector(Connector):
                 self.refresh()
             return report
         written = False
+        named = ", ".join(f"'{t}'" for t, cells in writes_by_tab.items() if cells)
+        doing = f"writing flags to the tab(s) {named}" if named else "writing flags"
         try:
             if structure:
                 # A new Flags tab, or one past its grid (1,000 rows when made): the values cannot go
@@ -976,10 +985,10 @@ class SheetsConnector(Connector):
                     if writes
                     for request in update_cells_requests(snap.tabs[title].sheet_id, writes)
                 ]
-                self._structure("writing flags", structure + cell_requests)
+                self._structure(doing, structure + cell_requests)
             else:
                 data = [vr for title, writes in writes_by_tab.items() for vr in value_ranges(title, writes)]
-                self._write_values("writing flags", data)
+                self._write_values(doing, data)
             written = True
         finally:
             if keep and written:
@@ -1052,7 +1061,7 @@ class SheetsConnector(Connector):
             }
         )
         try:
-            self._structure("writing the summary", requests_)
+            self._structure(f"writing the summary to the tab '{title}'", requests_)
         finally:
             self.refresh()
         log.info(
@@ -1123,7 +1132,7 @@ class SheetsConnector(Connector):
             for w in cells
         ]
         try:
-            self._structure("preparing the sheet", structure)
+            self._structure(f"preparing the sheet (the tab '{flags.title}' and coprod's headings)", structure)
         finally:
             self.refresh()
         if problems:

@@ -1131,3 +1131,98 @@ def test_key_file_that_is_not_a_service_account_key_is_a_config_error(tmp_path: 
 
     with pytest.raises(ConfigError, match="not a service-account JSON key"):
         conn.read_staff_statuses()
+
+
+# ------------------------------------------------------------------ Google's 400s, said without values
+
+SENTINEL = "Zorblax Quistenfeld"
+"""A name in the flags written: Google's message quotes it back, coprod's never does."""
+
+
+def refused_flag_write(message: str, field: str | None = None) -> tuple[FakeSpreadsheet, str]:
+    """A flag about SENTINEL written to a sheet whose values:batchUpdate Google refuses with a 400 of
+    ``message`` (and ``field``): the sheet, and what coprod said."""
+    recipe = make_recipe(retries=0)
+    sheet = make_sheet(flags=flags_rows())
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    diff = diff_flags({}, [owed_flag("17", name=SENTINEL)], {}, RUN)
+    sheet.refuse("values:batchUpdate", message, field=field)
+    with pytest.raises(SourceUnavailable) as err:
+        conn.write_flags(diff.changes)
+    return sheet, str(err.value)
+
+
+@responses.activate
+def test_a_refused_value_write_names_googles_status_the_place_and_the_tab_never_a_value(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        sheet, text = refused_flag_write(
+            f'Invalid data[0].values[0][5]: list_value {{ values {{ string_value: "{SENTINEL} is owed" }} }}',
+            field="data[0].values[0][5]",
+        )
+
+    (sent,) = [c.request for c in responses.calls if c.request.url.endswith("values:batchUpdate")]
+    assert SENTINEL in sent.body.decode()  # the value was in the request Google refused
+    assert "refused the request while writing flags to the tab(s) 'Flags' (400, INVALID_ARGUMENT, " in text
+    assert "at data[0].values[0][5]: the cells 'Flags'!A2:" in text
+    assert "nothing of this request was written" in text and "run with -v" in text
+    assert SENTINEL not in text and "string_value" not in text
+    assert SENTINEL not in caplog.text
+    assert sheet.tabs["Flags"].cell(2, 1) == ""
+
+
+@responses.activate
+def test_a_refused_spreadsheet_update_names_the_request_and_its_tab_and_what_to_do() -> None:
+    recipe = make_recipe(retries=0)
+    sheet = make_sheet(flags=flags_rows())
+    sheet.tabs["Flags"].row_count = 3  # past the grid: the cells go in a spreadsheet batchUpdate
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    diff = diff_flags({}, [owed_flag(str(i), name=SENTINEL) for i in range(5)], {}, RUN)
+    sheet.refuse(
+        "batchUpdate",
+        f'Invalid requests[2].updateCells: "{SENTINEL}" This operation is not supported for this document',
+        status="FAILED_PRECONDITION",
+    )
+
+    with pytest.raises(SourceUnavailable) as err:
+        conn.write_flags(diff.changes)
+
+    (sent,) = [c.request for c in responses.calls if c.request.url.endswith(":batchUpdate")]
+    assert next(iter(json.loads(sent.body)["requests"][2])) == "updateCells"
+    text = str(err.value)
+    assert "(400, FAILED_PRECONDITION, at requests[2].updateCells: updateCells on the tab 'Flags')" in text
+    assert "File > Save as Google Sheets" in text
+    assert SENTINEL not in text and "not supported" not in text
+
+
+@responses.activate
+def test_a_protected_range_in_the_way_says_to_let_the_service_account_edit_it() -> None:
+    _, text = refused_flag_write(
+        "You are trying to edit a protected cell or object. Please contact the spreadsheet owner to "
+        "remove protection if you need to edit."
+    )
+
+    assert "while writing flags to the tab(s) 'Flags' (400, INVALID_ARGUMENT):" in text
+    assert "Protect sheets and ranges, let the service account edit it" in text
+
+
+@responses.activate
+def test_a_refused_read_names_the_tabs_read_and_googles_status() -> None:
+    recipe = make_recipe(retries=0)
+    sheet = make_sheet()
+    conn = make_connector(recipe)
+    sheet.refuse("batchGet", f"Unable to parse range: '{SENTINEL}'!A1", field="ranges[0]")
+
+    with pytest.raises(ConfigError) as err:
+        conn.read(Entity.PEOPLE, recipe.entities[Entity.PEOPLE]).__next__()
+
+    text = str(err.value)
+    assert (
+        f"while reading the tabs '{PEOPLE_TAB}'" in text and "(400, INVALID_ARGUMENT, at ranges[0])" in text
+    )
+    assert "'Sessions', 'Attendance'" in text and "location = ..." in text
+    assert SENTINEL not in text
+    assert sheet.count("batchGet") == 1

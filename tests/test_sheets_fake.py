@@ -174,3 +174,30 @@ def test_a_user_entered_write_is_parsed_as_typing_is_and_only_raw_keeps_the_text
         "007",
         "Sam",
     ]
+
+
+@responses.activate
+def test_a_refusal_is_answered_once_in_googles_shape_with_the_field_it_names() -> None:
+    fake = sheet()
+    fake.refuse("values:batchUpdate", "Invalid data[0].range: x", field="data[0].range")
+
+    first = values_update([{"range": "'People'!C1", "values": [["x"]]}])
+    again = values_update([{"range": "'People'!C1", "values": [["x"]]}])
+
+    assert first.status_code == 400
+    assert first.json() == {
+        "error": {
+            "code": 400,
+            "message": "Invalid data[0].range: x",
+            "status": "INVALID_ARGUMENT",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [
+                        {"field": "data[0].range", "description": "Invalid data[0].range: x"}
+                    ],
+                }
+            ],
+        }
+    }
+    assert fake.tabs["People"].cell(1, 3) == "x" and again.status_code == 200

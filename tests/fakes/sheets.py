@@ -16,7 +16,8 @@ have, or naming a tab (``sheetId``) the spreadsheet does not hold, or a ``setDat
 past the grid (400 INVALID_ARGUMENT); more than 60 read or 60 write requests in a minute
 (``quota``: 429 RESOURCE_EXHAUSTED, as Google's per-user quota answers). A USER_ENTERED write is
 parsed as Sheets parses typing (``user_entered``: "=..." becomes a formula, "007" the number 7);
-only RAW keeps the text as sent.
+only RAW keeps the text as sent. ``refuse`` answers the next request of a kind with a 400 of
+Google's shape as a test gives it (status, message, and the ``BadRequest`` details naming a field).
 Import it only where ``responses`` is installed.
 """
 
@@ -203,7 +204,7 @@ class FakeSpreadsheet:
     title: str = "Co-production project"
     locale: str = "en_GB"
     tabs: dict[str, FakeTab] = field(default_factory=dict)
-    failures: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    failures: dict[str, list[tuple[int, dict[str, str], str | None]]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     """(kind, detail) of every request answered: kinds meta, batchGet, values:batchUpdate, batchUpdate."""
     bodies: list[dict[str, Any]] = field(default_factory=list)
@@ -239,7 +240,25 @@ class FakeSpreadsheet:
 
     def fail(self, kind: str, status: int, times: int = 1, retry_after: str | None = None) -> None:
         headers = {"Retry-After": retry_after} if retry_after else {}
-        self.failures.setdefault(kind, []).extend([(status, headers)] * times)
+        self.failures.setdefault(kind, []).extend([(status, headers, None)] * times)
+
+    def refuse(
+        self, kind: str, message: str, *, status: str = "INVALID_ARGUMENT", field: str | None = None
+    ) -> None:
+        """Answer the next request of ``kind`` with a 400 in Google's shape: ``{"error": {code,
+        message, status}}``, and, when ``field`` is given, the ``details`` Google adds to a request
+        it could not take (a ``google.rpc.BadRequest`` whose ``fieldViolations`` name the field,
+        e.g. ``requests[3].updateCells``, ``data[2].range``). Google's message may quote what was
+        sent, cell values included: a test gives one to prove coprod never repeats it."""
+        error: dict[str, Any] = {"code": 400, "message": message, "status": status}
+        if field is not None:
+            error["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [{"field": field, "description": message}],
+                }
+            ]
+        self.failures.setdefault(kind, []).append((400, {}, json.dumps({"error": error})))
 
     def count(self, kind: str) -> int:
         return sum(1 for k, _ in self.calls if k == kind)
@@ -284,7 +303,9 @@ class FakeSpreadsheet:
                 return 400, {"Content-Type": "application/json"}, self._error(400, message)
             queue = self.failures.get(kind)
             if queue:
-                status, headers = queue.pop(0)
+                status, headers, refusal = queue.pop(0)
+                if refusal is not None:
+                    return status, {"Content-Type": "application/json"}, refusal
                 return status, headers, self._error(status, _MESSAGES.get(status, "error"))
             if self.status_on_open and kind == "meta":
                 return (
