@@ -1077,3 +1077,26 @@ def test_a_flag_read_that_fails_stops_the_sync_with_its_explanation_not_a_crash(
     assert result.exit_code == 3
     assert "run `coprod install` first" in " ".join(result.messages)
     assert fake.count("Activity", "save") == 0
+
+
+@responses.activate
+def test_a_fingerprint_field_the_site_lacks_fails_the_write_loudly_and_creates_no_flag_that_would_lose_it() -> (
+    None
+):
+    """CiviCRM drops a key that is no field of the entity without a word (the fake does too), so a
+    flag saved under a fingerprint field the site lacks would be created without it, and created
+    again every run. The connector looks the flags up by that field first: CiviCRM's 500 "Invalid
+    field" stops the write, and the reason names the field and `coprod install`."""
+    fake = FakeCiviCRM().register(responses.mock)
+    seed_panel(fake, contacts=5, events=0, participants=0, campaigns=0)
+    c = connector(fingerprint_field="Coprod_Flags.Flag_Id")
+    read_all(c, Entity.PEOPLE)
+    person = flag(SubjectKind.PERSON, "4", "Sam is owed £75.00")
+
+    report = c.write_flags([change(person)])
+
+    assert report.written == [] and person.fingerprint in report.failed
+    reason = report.failed[person.fingerprint]
+    assert "Invalid field 'Coprod_Flags.Flag_Id'" in reason and "coprod install" in reason
+    assert fake.records["Activity"] == []
+    assert not [call for call in fake.calls if call.action == "save"]

@@ -387,3 +387,63 @@ def test_an_unknown_core_field_fails_in_where_and_vanishes_from_select_without_f
     fake.debug_permission = True
     answered, recorded = ask(fake, "error_unknown_select_field", 0)
     assert (answered.status_code, answered.json()["values"]) == (200, recorded["body"]["values"])
+
+
+@responses.activate
+def test_a_key_that_is_no_field_of_the_entity_is_dropped_silently_on_save_and_update_as_apiv4_does() -> None:
+    """Old fake: ``save`` and ``update`` stored every key given, so a flag written under a custom
+    field name the site does not have looked kept. APIv4 drops it without an error
+    (civicrm-core DAOActionTrait::formatCustomParams skips a ``Group.Field`` no custom group has; the
+    BAO copies only its own columns)."""
+    fake = fake_site()
+    headers = {"X-Requested-With": "XMLHttpRequest", "X-Civi-Auth": f"Bearer {KEY}"}
+
+    def call(action: str, params: dict[str, Any]) -> requests.Response:
+        return requests.post(
+            f"{ENDPOINT}/Activity/{action}", data={"params": json.dumps(params)}, headers=headers
+        )
+
+    record = {
+        "subject": "Payment overdue",
+        "Coprod_Flags.Fingerprint": "abc",
+        "Coprod_Flags.Status": "open",  # no such custom field on the site
+        "flag_status": "open",  # no such core field
+    }
+    defaults = {"activity_type_id:name": "Co-production flag", "source_contact_id": 2}
+    saved = call("save", {"records": [record], "defaults": defaults})
+    assert saved.status_code == 200
+    (stored,) = fake.records["Activity"]
+    assert stored["Coprod_Flags.Fingerprint"] == "abc" and stored["subject"] == "Payment overdue"
+    assert "Coprod_Flags.Status" not in stored and "flag_status" not in stored
+
+    updated = call(
+        "update",
+        {"where": [["id", "=", stored["id"]]], "values": {"Coprod_Flags.Detail": "x", "details": "y"}},
+    )
+    assert updated.status_code == 200
+    assert stored["details"] == "y" and "Coprod_Flags.Detail" not in stored
+
+
+@responses.activate
+def test_a_custom_field_made_through_the_api_is_kept_and_a_match_on_one_the_site_lacks_is_a_500() -> None:
+    """A save's ``match`` looks records up with a get, so a field the site does not have there is
+    APIv4's 500 "Invalid field", and nothing is written; a field created by CustomField.save is known."""
+    fake = fake_site()
+    headers = {"X-Requested-With": "XMLHttpRequest", "X-Civi-Auth": f"Bearer {KEY}"}
+
+    def save(entity: str, params: dict[str, Any]) -> requests.Response:
+        return requests.post(
+            f"{ENDPOINT}/{entity}/save", data={"params": json.dumps(params)}, headers=headers
+        )
+
+    defaults = {"activity_type_id:name": "Co-production flag", "source_contact_id": 2}
+    record = {"subject": "s", "Coprod_Flags.Flag_Id": "abc"}
+    refused = save("Activity", {"records": [record], "defaults": defaults, "match": ["Coprod_Flags.Flag_Id"]})
+    assert refused.status_code == 500
+    assert refused.json()["error_message"] == "Invalid field 'Coprod_Flags.Flag_Id'"
+    assert fake.records["Activity"] == []
+
+    field = {"custom_group_id:name": "Coprod_Flags", "name": "Flag_Id", "label": "Flag ID"}
+    assert save("CustomField", {"records": [field]}).status_code == 200
+    saved = save("Activity", {"records": [record], "defaults": defaults, "match": ["Coprod_Flags.Flag_Id"]})
+    assert saved.status_code == 200 and fake.records["Activity"][0]["Coprod_Flags.Flag_Id"] == "abc"

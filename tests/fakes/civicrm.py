@@ -13,8 +13,10 @@ checks the fake against those recordings):
   a text/plain 401, and so is a right key whose role lacks 'authenticate with api key' without the
   site key in ``X-Civi-Key`` (AuthX's default guards, site_key and perm); no credential with ``X-Requested-With`` is an anonymous visitor (200, no rows);
   no credential and no ``X-Requested-With`` is a 400 JSON "SECURITY ALERT";
-- a core field the recorded site does not have (``CORE_FIELDS``) is a 500 "Invalid field" in
-  ``where`` and left out of ``select`` silently;
+- a field the recorded site does not have (core: ``CORE_FIELDS``; custom: ``CUSTOM_FIELDS`` and the
+  fake's own CustomField records) is a 500 "Invalid field" in ``where`` (and so in a save's
+  ``match``), left out of ``select`` silently, and dropped silently from the ``records`` /
+  ``values`` of a write, as APIv4 drops it;
 - an unknown entity, or one whose component is disabled, is a **500** "API (X, get) does not exist
   ...", not a 404; with CiviCampaign off, Event.get leaves ``campaign_id`` out silently;
 - permissions (``permissions``, a role's set): a refused call is a 403 "Authorization failed:
@@ -143,9 +145,63 @@ def _recorded_core_fields() -> dict[str, frozenset[str]]:
     return out
 
 
-CORE_FIELDS = _recorded_core_fields()
+def _recorded_custom_fields() -> dict[str, frozenset[str]]:
+    """Entity -> its custom fields (``Group.Field``) on the recorded site: those its getFields listed,
+    and the flags' fingerprint field the recorded ``coprod install`` created on Activity."""
+    fixture = (
+        Path(__file__).resolve().parents[1] / "fixtures" / "platforms" / "civicrm" / "install_first_run.json"
+    )
+    out: dict[str, frozenset[str]] = {"Activity": frozenset({"Coprod_Flags.Fingerprint"})}
+    for exchange in json.loads(fixture.read_text(encoding="utf-8"))["exchanges"]:
+        path = exchange.get("request", {}).get("path", "")
+        if path.endswith("/getFields"):
+            names = {v["name"] for v in exchange["response"]["body"]["values"]}
+            out[path.split("/")[-2]] = frozenset(n for n in names if is_custom(n))
+    return out
+
+
+CORE_FIELDS = {
+    **_recorded_core_fields(),
+    # civicrm-core schema/Activity/Activity.entityType.php, and the contact fields APIv4 adds to it
+    # (ActivitySpecProvider); the recordings have no Activity getFields.
+    "Activity": frozenset(
+        [
+            "id",
+            "source_record_id",
+            "activity_type_id",
+            "subject",
+            "activity_date_time",
+            "duration",
+            "location",
+            "phone_id",
+            "phone_number",
+            "details",
+            "status_id",
+            "priority_id",
+            "parent_id",
+            "is_test",
+            "medium_id",
+            "is_auto",
+            "relationship_id",
+            "is_current_revision",
+            "original_id",
+            "result",
+            "is_deleted",
+            "campaign_id",
+            "engagement_level",
+            "weight",
+            "is_star",
+            "created_date",
+            "modified_date",
+            "source_contact_id",
+            "target_contact_id",
+            "assignee_contact_id",
+        ]
+    ),
+}
 """Core fields of Contact, Campaign, Event, Participant and Contribution as CiviCRM 6.17.2 listed
-them: another name in ``where`` is a 500 "Invalid field", in ``select`` left out silently."""
+them, and of Activity as its schema has them: another name in ``where`` is a 500 "Invalid field", in
+``select`` left out silently, in a write's values dropped silently."""
 HIDDEN_UNLESS_ASKED: dict[str, tuple[str, ...]] = {
     "Contact": ("is_deleted",),
     "Participant": ("is_test",),
@@ -196,6 +252,10 @@ def _field(record: dict[str, Any], name: str) -> Any:
 
 def is_custom(field: str) -> bool:
     return _CUSTOM.fullmatch(field) is not None
+
+
+CUSTOM_FIELDS = _recorded_custom_fields()
+"""Custom fields the recorded site has, by entity; a fake's own CustomField records add to them."""
 
 
 def _matches(record: dict[str, Any], clause: list[Any], user: int | None) -> bool:
@@ -467,8 +527,33 @@ class FakeCiviCRM:
         known = self.fields.get(entity)
         if known is not None:
             return not base.startswith("contact_id.") and base not in known and name not in known
+        if is_custom(base):
+            return not self._kept_on_write(entity, base)
         core = CORE_FIELDS.get(entity)
         return core is not None and "." not in base and base not in core
+
+    def _kept_on_write(self, entity: str, name: str) -> bool:
+        """Whether a write's key reaches the record. APIv4 drops a key that is not a field of the
+        entity without a word (civicrm-core: DAOActionTrait::formatCustomParams skips a
+        ``Group.Field`` no custom group has, the BAO copies only its own fields; the answer still
+        echoes the key, as null): a custom field written by a name the site does not know is lost."""
+        base = name.split(":")[0]
+        known = self.fields.get(entity)
+        if known is not None:
+            return base in known or name in known
+        if is_custom(base):
+            group, _, field_name = base.partition(".")
+            held = any(
+                f.get("name") == field_name and f.get("custom_group_id:name", f.get("custom_group")) == group
+                for f in self.records["CustomField"]
+            )
+            return held or entity not in CUSTOM_FIELDS or base in CUSTOM_FIELDS[entity]
+        core = CORE_FIELDS.get(entity)
+        return core is None or "." in base or base in core
+
+    def _written(self, entity: str, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` as the site stores them: keys it does not know dropped (``_kept_on_write``)."""
+        return {k: v for k, v in values.items() if self._kept_on_write(entity, k)}
 
     def _check_custom_where(self, where: list[list[Any]]) -> None:
         if "access all custom data" in self.permissions:
@@ -537,6 +622,10 @@ class FakeCiviCRM:
                 if self._visible(entity, r, [], user):
                     index[tuple(_field(r, f) for f in match)].append(r)
         records = [{**params.get("defaults", {}), **given} for given in params.get("records", [])]
+        for name in match:
+            if not self._kept_on_write(entity, name) and any("id" not in r for r in records):
+                raise _Refused(500, f"Invalid field '{name}'")  # match looks records up by a get
+        records = [self._written(entity, r) for r in records]
         missing = sorted(
             {
                 name
@@ -594,7 +683,7 @@ class FakeCiviCRM:
             if self._visible(entity, r, where, user) and all(_matches(r, c, user) for c in where)
         ]
         for r in rows:
-            self._update_one(entity, r, params.get("values", {}))
+            self._update_one(entity, r, self._written(entity, values))
         return [{"id": r["id"]} for r in rows]
 
     def _getFields(self, entity: str, params: dict[str, Any], user: int | None) -> list[dict[str, Any]]:
