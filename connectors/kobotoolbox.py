@@ -293,6 +293,15 @@ def private_address(url: str) -> str:
     return "private" if ip.is_private else ""
 
 
+def shown_address(url: str) -> str:
+    """A REST Service address as a message may show it: scheme, host, port and path, without a
+    user name, password or query string, where a secret could have been put."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
 @dataclass
 class _Asset:
     """A form's submissions as this process holds them (in memory only: they hold answers)."""
@@ -1391,6 +1400,15 @@ class KoboConnector(Connector):
                 if isinstance(answer, dict)
                 else ""
             )
+            if "Unsecured endpoint is not allowed" in said:
+                raise ConfigError(
+                    f"{self._where(asset)} refused the REST Service address {shown_address(body['endpoint'])} "
+                    "(HTTP 400, 'Unsecured endpoint is not allowed'): this server takes only https:// "
+                    f"addresses for REST Services. Give the webhook app's https:// address as hook_endpoint "
+                    f"under [sources.{self.name}] in the recipe, or ask the server's administrator to allow "
+                    "http addresses (kpi's setting ALLOW_UNSECURED_HOOK_ENDPOINTS); or leave hook_endpoint "
+                    "out and rely on the scheduled sync. No REST Service was created on this form"
+                )
             raise ConfigError(
                 f"{self._where(asset)} refused the REST Service (HTTP 400"
                 + (f", {said[:200]}" if said else "")

@@ -510,6 +510,40 @@ def test_install_warns_that_a_private_hook_address_is_accepted_but_never_sent_to
     assert not any("refuses private" in line for line in lines)
 
 
+def test_a_server_refusing_http_rest_services_is_named_with_the_address_and_what_to_do(
+    fake: FakeKobo,
+) -> None:
+    """kpi's ALLOW_UNSECURED_HOOK_ENDPOINTS off (it is on by default): an http:// REST Service is a
+    400 {"endpoint": ["Unsecured endpoint is not allowed"]}. Install says which address, that the
+    server takes https only, and both ways out, naming the recipe setting; never a secret."""
+    fake.content = {PEOPLE: CONTENT, SESSIONS: SESSION_CONTENT}
+    fake.allow_unsecured_hooks = False
+    endpoint = "http://user:pa55word@coprod.example.org:8080/hooks/kobotoolbox/kobo-test?key=s3cr3t"
+
+    with pytest.raises(ConfigError) as err:
+        connector(hook_endpoint=endpoint).install()
+
+    (post,) = fake.calls("POST", "/hooks/")
+    assert json.loads(post.request.body)["endpoint"] == endpoint  # the address was sent as given
+    assert fake.hooks.get(PEOPLE, []) == [] and fake.hooks.get(SESSIONS, []) == []
+    text = str(err.value)
+    assert (
+        "refused the REST Service address http://coprod.example.org:8080/hooks/kobotoolbox/kobo-test " in text
+    )
+    assert "'Unsecured endpoint is not allowed'" in text and "only https://" in text
+    assert "as hook_endpoint under [sources.kobo]" in text and "ask the server's administrator" in text
+    assert "ALLOW_UNSECURED_HOOK_ENDPOINTS" in text
+    for secret in (TOKEN, "hook-shared-secret", "pa55word", "s3cr3t"):
+        assert secret not in text
+
+
+def test_the_same_http_address_is_accepted_by_a_server_left_at_kpis_default(fake: FakeKobo) -> None:
+    fake.content = {PEOPLE: CONTENT, SESSIONS: SESSION_CONTENT}
+    endpoint = "http://coprod.example.org/hooks/kobotoolbox/kobo-test"
+    connector(hook_endpoint=endpoint).install()
+    assert [h["endpoint"] for h in fake.hooks[PEOPLE] + fake.hooks[SESSIONS]] == [endpoint, endpoint]
+
+
 @pytest.mark.parametrize(
     ("url", "kind"),
     [

@@ -24,7 +24,8 @@ sends the recorded requests to this fake and to the replay, and compares the ans
   at least one, a non-empty ``data`` for an edit;
 - REST Services: POST 201 with ``Location``, PATCH 200, DELETE 204, a list ordered by name; an
   endpoint that is not http(s) is 400 ``{"endpoint": ["Invalid scheme"]}``, a private one is
-  accepted; as kpi's HookSerializer, a POST without ``name`` or ``endpoint``, or an ``export_type``
+  accepted, an ``http:`` one too unless ``allow_unsecured_hooks`` is off (kpi's
+  ALLOW_UNSECURED_HOOK_ENDPOINTS): then 400 ``{"endpoint": ["Unsecured endpoint is not allowed"]}``; as kpi's HookSerializer, a POST without ``name`` or ``endpoint``, or an ``export_type``
   / ``auth_level`` that is not one of kpi's, is a 400 naming the field, and keys it does not take
   (``uid``, ``asset``, counts, unknown names) are left out of what is stored and answered;
 - an ``Authorization`` header of another scheme than ``Token`` (``Bearer ...``) authenticates
@@ -120,9 +121,11 @@ unknown name) is left out, as Django REST framework does."""
 HOOK_CHOICES = {"export_type": ("json", "xml"), "auth_level": ("no_auth", "basic_auth")}
 
 
-def hook_problems(body: Any, partial: bool) -> dict[str, list[str]]:
+def hook_problems(body: Any, partial: bool, allow_unsecured: bool = True) -> dict[str, list[str]]:
     """What kpi's HookSerializer says of a REST Service body (``partial``: a PATCH, where a field left
-    out keeps its value), as ``{field: [messages]}``; empty when it is valid."""
+    out keeps its value), as ``{field: [messages]}``; empty when it is valid. ``allow_unsecured``:
+    kpi's ALLOW_UNSECURED_HOOK_ENDPOINTS (constance, True by default); off, an ``http:`` endpoint is
+    refused with "Unsecured endpoint is not allowed" (HookSerializer.validate_endpoint)."""
     if not isinstance(body, dict):
         return {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}
     problems: dict[str, list[str]] = {}
@@ -134,6 +137,8 @@ def hook_problems(body: Any, partial: bool) -> dict[str, list[str]]:
             problems[name] = ["This field may not be blank."]
     if "endpoint" in body and "endpoint" not in problems and not str(body["endpoint"]).startswith("http"):
         problems["endpoint"] = ["Invalid scheme"]
+    elif "endpoint" in body and not allow_unsecured and str(body["endpoint"]).startswith("http:"):
+        problems["endpoint"] = ["Unsecured endpoint is not allowed"]
     for name, allowed in HOOK_CHOICES.items():
         if name in body and body[name] not in allowed:
             problems[name] = [f'"{body[name]}" is not a valid choice.']
@@ -250,6 +255,9 @@ class FakeKobo:
         self.undeployed: set[str] = set()
         """Assets whose form was never deployed (KPI: ``has_deployment`` false)."""
         self.hooks: dict[str, list[dict[str, Any]]] = {}
+        self.allow_unsecured_hooks = True
+        """kpi's ALLOW_UNSECURED_HOOK_ENDPOINTS (on by default); False: an http:// REST Service
+        address is a 400 ``{"endpoint": ["Unsecured endpoint is not allowed"]}``."""
         self.fail_roots: set[str] = set()
         """Root uuids whose bulk edit fails (a per-submission failure in the bulk answer)."""
         self.bulk_roots = True
@@ -572,7 +580,7 @@ class FakeKobo:
             return _json(200, {"count": len(listed), "next": None, "previous": None, "results": listed})
         if request.method == "POST" and hook_uid is None:
             given = json.loads(request.body)
-            problems = hook_problems(given, partial=False)
+            problems = hook_problems(given, partial=False, allow_unsecured=self.allow_unsecured_hooks)
             if problems:
                 return _json(400, problems)
             body = {k: v for k, v in given.items() if k in HOOK_WRITABLE}
@@ -606,7 +614,7 @@ class FakeKobo:
             return 204, {}, ""
         if request.method == "PATCH":
             given = json.loads(request.body)
-            problems = hook_problems(given, partial=True)
+            problems = hook_problems(given, partial=True, allow_unsecured=self.allow_unsecured_hooks)
             if problems:
                 return _json(400, problems)
             hook.update({k: v for k, v in given.items() if k in HOOK_WRITABLE})
