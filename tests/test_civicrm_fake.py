@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import requests
 import responses
 
@@ -447,3 +448,29 @@ def test_a_custom_field_made_through_the_api_is_kept_and_a_match_on_one_the_site
     assert save("CustomField", {"records": [field]}).status_code == 200
     saved = save("Activity", {"records": [record], "defaults": defaults, "match": ["Coprod_Flags.Flag_Id"]})
     assert saved.status_code == 200 and fake.records["Activity"][0]["Coprod_Flags.Flag_Id"] == "abc"
+
+
+@responses.activate
+def test_a_get_parameter_the_fake_does_not_implement_is_a_loud_test_error_never_ignored() -> None:
+    """Old fake: ``offset``, an ``orderBy`` other than id, ``join`` and the like were ignored, so a
+    connector paging by offset or sorting by date would have passed here and misread a real site."""
+    fake = fake_site()
+    for contact_id in (2, 3, 4):
+        panel_contact(fake, contact_id)
+    headers = {"X-Requested-With": "XMLHttpRequest", "X-Civi-Auth": f"Bearer {KEY}"}
+
+    def get(params: dict[str, Any]) -> requests.Response:
+        return requests.post(f"{ENDPOINT}/Contact/get", data={"params": json.dumps(params)}, headers=headers)
+
+    paged = get(
+        {"select": ["id"], "where": [["id", ">", 2]], "orderBy": {"id": "ASC"}, "limit": 1, "offset": 0}
+    )
+    assert [r["id"] for r in paged.json()["values"]] == [3]
+    for params, named in (
+        ({"limit": 1, "offset": 1}, "offset"),
+        ({"orderBy": {"display_name": "ASC"}}, "orderBy"),
+        ({"orderBy": {"id": "DESC"}}, "orderBy"),
+        ({"join": [["Email AS email", "LEFT"]]}, "join"),
+    ):
+        with pytest.raises(NotImplementedError, match=named):
+            get(params)

@@ -6,7 +6,8 @@ a CiviCRM 6.17.2 site (tests/fixtures/platforms/civicrm/RECORDED.md; ``tests/tes
 checks the fake against those recordings):
 
 - form-encoded ``params`` (a JSON body is ignored, so a ``get`` returns everything); ``where`` /
-  ``orderBy id`` / ``limit`` (0 = no limit); ``select: ["row_count"]`` counts; ``save`` with
+  ``orderBy id`` / ``limit`` (0 = no limit); another ``orderBy``, an ``offset``, or a get parameter it
+  does not implement (``GET_PARAMS``) is a NotImplementedError in the test, never ignored; ``select: ["row_count"]`` counts; ``save`` with
   ``records`` + ``defaults`` + ``match`` (update only when exactly one record matches, else create);
   ``update`` by where; ``getFields``; ``checkAccess``; Group's calculated ``contact_count``;
 - AuthX: a valid ``X-Civi-Auth`` key is accepted with or without ``X-Requested-With``; a wrong key is
@@ -119,6 +120,11 @@ NEEDS: dict[tuple[str, str], frozenset[str]] = {
     ("CustomField", "save"): frozenset({"administer CiviCRM"}),
 }
 """The API's own permission check ("gatekeeper") per call; anything else needs 'access CiviCRM'."""
+GET_PARAMS = frozenset({"select", "where", "orderBy", "limit", "offset", "checkPermissions"})
+"""The ``get`` parameters the fake answers as APIv4 does (``orderBy`` only as ``{"id": "ASC"}``,
+``offset`` only as 0); any other (``join``, ``groupBy``, ``having``, ``chain``...) is a test-time
+NotImplementedError naming it, never silently ignored: a connector relying on it would pass here
+and fail on a real site."""
 CONTACT_FIELDS = ("source_contact_id", "target_contact_id", "assignee_contact_id")
 REQUIRED: dict[str, tuple[str, ...]] = {
     "Activity": ("activity_type_id", "source_contact_id"),
@@ -574,6 +580,17 @@ class FakeCiviCRM:
         return rows[bisect.bisect_right([r["id"] for r in rows], after) :]
 
     def _get(self, entity: str, params: dict[str, Any], user: int | None) -> list[dict[str, Any]] | _Counted:
+        unsupported = sorted(set(params) - GET_PARAMS)
+        if unsupported or params.get("offset"):
+            raise NotImplementedError(
+                f"FakeCiviCRM does not implement {entity}.get's {', '.join(unsupported) or 'offset'}: "
+                "implement it as APIv4 does before a connector or a test relies on it"
+            )
+        if (params.get("orderBy") or {"id": "ASC"}) != {"id": "ASC"}:
+            raise NotImplementedError(
+                f"FakeCiviCRM orders {entity}.get by id only (its rows are held in id order), not by "
+                f"orderBy {params['orderBy']}: implement it as APIv4 does before relying on it"
+            )
         if user is None:
             return []  # an anonymous visitor sees nothing, and is told nothing
         where = params.get("where", [])
