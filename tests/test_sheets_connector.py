@@ -466,6 +466,42 @@ def test_a_first_write_larger_than_google_takes_in_one_request_goes_in_several_u
 
 
 @responses.activate
+def test_a_write_in_several_requests_cut_short_is_finished_by_the_next_sync_with_no_row_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first of two requests written, the second refused: the run stops (the sync records none
+    of it as written), and the next run, told of every flag again, updates the rows already there
+    in place by fingerprint and adds only the rest."""
+    written_once = FakeSpreadsheet._values_update
+
+    def then_refuse(self: FakeSpreadsheet, request: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if self.count("values:batchUpdate") == 1:
+            self.fail("values:batchUpdate", 400)  # the next one
+        return written_once(self, request, body)
+
+    monkeypatch.setattr(FakeSpreadsheet, "_values_update", then_refuse)
+    recipe = make_recipe()
+    sheet = make_sheet(flags=flags_rows())
+    sheet.tabs["Flags"].row_count = 7000
+    flags = [wordy_flag(i) for i in range(6000)]
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    with pytest.raises(SourceUnavailable):
+        conn.write_flags(diff_flags({}, flags, conn.read_staff_statuses(), RUN).changes)
+    first = [row[0] for row in sheet.tabs["Flags"].trimmed()[1:]]
+    assert 0 < len(first) < len(flags)
+
+    conn = make_connector(recipe)
+    read_everything(conn, recipe)
+    report = conn.write_flags(diff_flags({}, flags, conn.read_staff_statuses(), RUN).changes)
+
+    fingerprints = [row[0] for row in sheet.tabs["Flags"].trimmed()[1:]]
+    assert sorted(fingerprints) == sorted(f.fingerprint for f in flags)
+    assert fingerprints[: len(first)] == first  # the rows written first kept their places
+    assert sorted(report.written) == sorted(f.fingerprint for f in flags)
+
+
+@responses.activate
 def test_one_batch_update_per_run_for_new_changed_and_resolved_flags() -> None:
     old, changed, gone = owed_flag("1"), owed_flag("2", "50.00"), owed_flag("3")
     recipe = make_recipe()
