@@ -38,7 +38,9 @@ def hours_over_session_flags(
         most = max(rows, key=lambda r: r.hours).hours
         over = most - length
         lasted = (
-            f"{hours(length)}; your settings let {hours(allowed)} over it pass" if allowed else hours(length)
+            f"{hours(length)}, and your settings allow up to {hours(allowed)} more"
+            if allowed
+            else hours(length)
         )
         if len(rows) == 1:
             message = (
