@@ -176,7 +176,7 @@ def confine(recipe_dir: Path, path: DataPath, allowed: Sequence[Path] = ()) -> P
     raise ConfigError(
         f"{shown} leads outside the recipe's folder (to {real}): keep the data inside {roots[0]}, "
         f"or let the operator list the folder in {DATA_DIRS_VARIABLE} (in the environment, or the .env of "
-        "the folder coprod runs in)",
+        "the folder coprod runs in; not the .env beside the recipe, which cannot widen its own reach)",
         where=path.section,
     )
 

@@ -331,7 +331,10 @@ def test_a_path_leading_out_of_the_recipes_folder_is_refused_by_validate(
     assert line.startswith(f"{mine / 'recipe.toml'}: {section}: ")
     assert OUTSIDE in line and "COPROD_DATA_DIRS" in line
     # where the operator may list it: the README says the working folder's .env does it too
-    assert "(in the environment, or the .env of the folder coprod runs in)" in line
+    assert (
+        "(in the environment, or the .env of the folder coprod runs in; not the .env beside the recipe"
+        in line
+    )
     assert main(["sync", str(mine)]) == 2
     assert problem_lines(capsys.readouterr().out) == [line]
     assert not (mine.parent.parent / "escaped.csv").exists()
@@ -392,6 +395,24 @@ def test_a_folder_the_operator_lists_in_coprod_data_dirs_may_be_used(
     monkeypatch.setenv("COPROD_DATA_DIRS", os.pathsep.join(["/nonexistent", str(shared.parent)]))
     assert main(["check", str(recipe), "--date", "2026-11-20"]) == 0
     assert "40 rows read" in capsys.readouterr().out
+
+
+def test_run_in_the_recipes_own_folder_the_refusal_does_not_send_the_operator_to_its_env(
+    tmp_path: Path, quiet_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run in the recipe's own folder (`coprod check .`), 'the .env of the folder coprod runs in' is
+    the .env beside the recipe, which never widens its reach: an operator who did as the refusal
+    said was refused again, in the same words."""
+    shared = tmp_path / "shared-drive" / "forum"
+    shutil.copytree(DEMO / "data", shared, ignore=shutil.ignore_patterns("coprod-flags.csv"))
+    recipe = copy_recipe(DEMO, tmp_path / "recipes" / "demo")
+    edit(recipe, ('directory = "data"', f'directory = "{shared}"'))
+    (recipe / ".env").write_text(f"COPROD_DATA_DIRS={shared.parent}\n")
+    monkeypatch.chdir(recipe)
+    assert main(["check", "."]) == 2
+    [line] = problem_lines(capsys.readouterr().out)
+    assert OUTSIDE in line
+    assert "not the .env beside the recipe, which cannot widen its own reach" in line
 
 
 def test_a_state_path_leading_out_of_the_recipes_folder_is_refused(two_recipes: tuple[Path, Path]) -> None:
