@@ -60,10 +60,9 @@ RULES: dict[str, Rule] = {
         length in the sessions list), by more than [settings.data_quality] hours_over_session_allowed
         (default 0), where a fee is worked out from those hours. One flag for the session, however
         many rows: it says how many people and the largest difference, and its evidence lists each
-        person's ID and hours (a row repeated counts once, the larger, as the fee does). Only where
-        both are recorded: a row with no hours of its own counts as the whole session, and a session
-        whose length is unknown, or recorded as 0 hours, is not compared. Preparation hours are
-        separate and never compared. The fees stay as recorded.""",
+        person's ID and hours. Only where both are recorded: a row with no hours of its own counts as
+        the whole session, and a session whose length is unknown, or recorded as 0 hours, is not
+        compared. Preparation hours are separate and never compared. The fees stay as recorded.""",
         why="""A fee is hours x rate, so 5 hours recorded at a 2-hour session pays for 3 hours the
         session did not last, and nobody is told. Either the row or the session's length is wrong;
         pay is not held back for a data entry slip staff can fix.""",
