@@ -389,9 +389,10 @@ def secrets_of(platform: Platform) -> list[str]:
 
 
 def echo(request: requests.PreparedRequest) -> str:
-    """The request as a server that echoes it puts it in its error: URL, every header, the body."""
+    """The request as a server that echoes it puts it in its error: every header first (where a
+    message cut short still holds them), then the URL and the body."""
     body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
-    return f"{request.method} {request.url} {dict(request.headers)} {body}"
+    return f"{dict(request.headers)} {request.method} {request.url} {body}"
 
 
 def json_error(status: int) -> Callable[[requests.PreparedRequest], Any]:
@@ -417,6 +418,7 @@ def raised(kind: type[Exception]) -> Callable[[requests.PreparedRequest], Any]:
 
 
 FAILURES: dict[str, Callable[[requests.PreparedRequest], Any]] = {
+    "400-echoing-the-request": json_error(400),
     "401-wrong-key": json_error(401),
     "403-no-permission": json_error(403),
     "500-echoing-the-request": json_error(500),
@@ -807,3 +809,33 @@ def test_a_secret_pasted_where_its_variables_name_goes_is_refused_without_showin
     assert "the secret itself goes in .env" in seen.out
     seen.files = {name: data for name, data in seen.files.items() if not name.endswith("recipe.toml")}
     assert_no_secret(seen, platform)  # nowhere but where it was pasted
+
+
+def after_the_first_request() -> Callable[[requests.PreparedRequest], bool]:
+    """True for every request to the platform's API after the first (Google's sign-in aside): the
+    platform is reached, then fails while reading, where the connectors explain other answers."""
+    seen: list[str] = []
+
+    def when(request: requests.PreparedRequest) -> bool:
+        if (request.url or "").startswith(TOKEN_URL):
+            return False
+        seen.append(request.url or "")
+        return len(seen) > 1
+
+    return when
+
+
+@pytest.mark.parametrize(
+    "failure", ["400-echoing-the-request", "403-no-permission", "500-echoing-the-request"]
+)
+@pytest.mark.parametrize("name", PLATFORMS)
+def test_a_platform_failing_part_way_through_reading_shows_no_secret(
+    tmp_path: Path, run: Runner, name: str, failure: str
+) -> None:
+    platform = PLATFORMS[name](tmp_path)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        serve(rsps, platform, FAILURES[failure], when=after_the_first_request())
+        code, seen = run(*argv("sync --json", platform), sent=sent(rsps))
+        assert len([c for c in rsps.calls if not c.request.url.startswith(TOKEN_URL)]) > 1
+    assert code != 0, seen.out
+    assert_no_secret(seen, platform)
