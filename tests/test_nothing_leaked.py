@@ -239,6 +239,24 @@ def _survey(xlsx: Path) -> list[dict[str, Any]]:
     return [{k: v for k, v in zip(rows[0], r, strict=False) if v is not None} for r in rows[1:]]
 
 
+def kobo_delivered() -> dict[str, Any]:
+    """A session record with names, free text and marked text where a number and an ID go (both
+    flagged, quoting the cell): in the form's data, and the body of a REST Service delivery."""
+    return kobo_submission(
+        7,
+        **{
+            "session/project": "day_service",
+            "session/session_date": "2026-02-10",
+            "session/kind": "decision_meeting",
+            "session/title": f"{NAME} typed a title",
+            "session/decision_taken": "yes",
+            "session/decision": f"{NAME} said",
+            "session/hours": f"{NAME} two hours",  # not a number
+        },
+        attendees=[{"attendees/person_id": f"{NAME} Jo"}, {"attendees/person_id": "P1"}],  # one unknown
+    )
+
+
 def kobotoolbox(tmp_path: Path, server: str = "https://kf.kobotoolbox.org") -> Platform:
     recipe = _copy_recipe(
         tmp_path,
@@ -278,7 +296,8 @@ def kobotoolbox(tmp_path: Path, server: str = "https://kf.kobotoolbox.org") -> P
                 "session/decision": f"{NAME} close the day centre",
             },
             attendees=[{"attendees/person_id": p, "attendees/hours_attended": "2"} for p in ("P1", "P2")],
-        )
+        ),
+        kobo_delivered(),
     ]
     return Platform(recipe, re.compile(f"^{re.escape(server)}/"), fake.answer, lambda r: r.method != "GET")
 
@@ -689,9 +708,7 @@ def _deliveries(name: str, platform: Platform) -> Deliveries:
     recipe_name = tomllib.loads((platform.recipe / "recipe.toml").read_text(encoding="utf-8"))["name"]
     json_type = {"Content-Type": "application/json"}
     if name == "kobotoolbox":
-        sub = kobo_submission(
-            7, **{"session/title": f"{NAME} typed a title", "session/decision": f"{NAME} said"}
-        )
+        sub = kobo_delivered()
         sub["_xform_id_string"] = "aSessionForm"
         body = json.dumps(sub).encode()
         wrong = base64.b64encode(f"coprod:{KOBO_HOOK_SECRET}-not".encode()).decode()
