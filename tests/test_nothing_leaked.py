@@ -492,18 +492,30 @@ def assert_no_secret(seen: Seen, platform: Platform) -> None:
         assert seen.where(secret) == [], f"{secret[:30]} shows in {seen.where(secret)}:\n{seen.out}"
 
 
+def failing_run(
+    run: Runner,
+    platform: Platform,
+    failure: str,
+    when: Callable[[requests.PreparedRequest], bool] = lambda r: True,
+    command: str = "sync --json",
+) -> list[requests.PreparedRequest]:
+    """Run ``command`` against the platform failing as ``failure`` says where ``when`` holds; it
+    must fail (``validate`` aside: it reaches no platform) and show no secret. The requests sent."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        serve(rsps, platform, FAILURES[failure], when)
+        code, seen = run(*argv(command, platform), sent=sent(rsps))
+        asked = [c.request for c in rsps.calls]
+    assert code != 0 or command == "validate", seen.out
+    assert_no_secret(seen, platform)
+    return asked
+
+
 @pytest.mark.parametrize("failure", FAILURES)
 @pytest.mark.parametrize("name", PLATFORMS)
 def test_a_platform_refusing_or_failing_every_request_shows_no_secret(
     tmp_path: Path, run: Runner, name: str, failure: str
 ) -> None:
-    platform = PLATFORMS[name](tmp_path)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        serve(rsps, platform, FAILURES[failure])
-        code, seen = run(*argv("sync --json", platform), sent=sent(rsps))
-        assert rsps.calls, "the platform was asked"
-    assert code != 0, seen.out
-    assert_no_secret(seen, platform)
+    assert failing_run(run, PLATFORMS[name](tmp_path), failure), "the platform was asked"
 
 
 @pytest.mark.parametrize("command", ["check", "install", "report", "validate"])
@@ -511,12 +523,7 @@ def test_a_platform_refusing_or_failing_every_request_shows_no_secret(
 def test_every_command_meeting_a_server_that_echoes_the_request_shows_no_secret(
     tmp_path: Path, run: Runner, name: str, command: str
 ) -> None:
-    platform = PLATFORMS[name](tmp_path)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        serve(rsps, platform, FAILURES["500-echoing-the-request"])
-        code, seen = run(*argv(command, platform), sent=sent(rsps))
-    assert code != 0 or command == "validate", seen.out  # validate reaches no platform
-    assert_no_secret(seen, platform)
+    failing_run(run, PLATFORMS[name](tmp_path), "500-echoing-the-request", command=command)
 
 
 @pytest.mark.parametrize("name", PLATFORMS)
@@ -526,12 +533,8 @@ def test_writes_refused_by_a_server_echoing_the_request_leave_no_secret_in_the_o
     """The reads succeed and every write is a 500 echoing the request: the run ends partial, each
     failed write said (and remembered in the state store) without the key it was sent with."""
     platform = PLATFORMS[name](tmp_path)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        serve(rsps, platform, FAILURES["500-echoing-the-request"], when=platform.writes)
-        code, seen = run(*argv("sync --json", platform), sent=sent(rsps))
-        assert any(platform.writes(c.request) for c in rsps.calls), "a write was tried"
-    assert code != 0, seen.out
-    assert_no_secret(seen, platform)
+    asked = failing_run(run, platform, "500-echoing-the-request", when=platform.writes)
+    assert any(platform.writes(r) for r in asked), "a write was tried"
 
 
 @pytest.mark.parametrize("failure", FAILURES)
@@ -540,13 +543,10 @@ def test_google_sheets_failing_after_sign_in_shows_neither_the_key_nor_the_acces
 ) -> None:
     """Signed in (the token endpoint answers a marked access token), then every Sheets API request
     fails: the bearer token a server echoes stays out of sight too."""
-    platform = google_sheets(tmp_path)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        serve(rsps, platform, FAILURES[failure], when=lambda r: not (r.url or "").startswith(TOKEN_URL))
-        code, seen = run(*argv("sync --json", platform), sent=sent(rsps))
-        assert any(GOOGLE_TOKEN in str(c.request.headers) for c in rsps.calls), "signed in"
-    assert code != 0, seen.out
-    assert_no_secret(seen, platform)
+    asked = failing_run(
+        run, google_sheets(tmp_path), failure, lambda r: not (r.url or "").startswith(TOKEN_URL)
+    )
+    assert any(GOOGLE_TOKEN in str(r.headers) for r in asked), "signed in"
 
 
 # -- personal data: names and free text reach the flags, never a log or the state store -----------
@@ -849,10 +849,5 @@ def after_the_first_request() -> Callable[[requests.PreparedRequest], bool]:
 def test_a_platform_failing_part_way_through_reading_shows_no_secret(
     tmp_path: Path, run: Runner, name: str, failure: str
 ) -> None:
-    platform = PLATFORMS[name](tmp_path)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        serve(rsps, platform, FAILURES[failure], when=after_the_first_request())
-        code, seen = run(*argv("sync --json", platform), sent=sent(rsps))
-        assert len([c for c in rsps.calls if not c.request.url.startswith(TOKEN_URL)]) > 1
-    assert code != 0, seen.out
-    assert_no_secret(seen, platform)
+    asked = failing_run(run, PLATFORMS[name](tmp_path), failure, after_the_first_request())
+    assert len([r for r in asked if not (r.url or "").startswith(TOKEN_URL)]) > 1
