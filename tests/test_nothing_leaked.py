@@ -24,8 +24,11 @@ import base64
 import csv
 import json
 import logging
+import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
@@ -112,19 +115,24 @@ def _no_waiting_between_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_exponential_backoff, "time", SimpleNamespace(sleep=lambda seconds: None))
 
 
+ENVIRONMENT = (
+    "COPROD_STATE",
+    "COPROD_DATA_DIRS",
+    "COPROD_RECIPES",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "KOBO_TOKEN",
+    "COPROD_KOBO_HOOK_SECRET",
+    "CIVICRM_API_KEY",
+    "CIVICRM_SITE_KEY",
+    "COPROD_WEBHOOK_SECRET",
+    "CIVICRM_WEBHOOK_SECRET",
+)
+"""What .env.example lists: each test's own .env sets them, nothing of the machine's comes in."""
+
+
 @pytest.fixture(autouse=True)
 def _only_this_tests_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in (
-        "COPROD_STATE",
-        "COPROD_DATA_DIRS",
-        "GOOGLE_APPLICATION_CREDENTIALS",
-        "KOBO_TOKEN",
-        "COPROD_KOBO_HOOK_SECRET",
-        "CIVICRM_API_KEY",
-        "CIVICRM_SITE_KEY",
-        "COPROD_WEBHOOK_SECRET",
-        "CIVICRM_WEBHOOK_SECRET",
-    ):
+    for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -189,6 +197,41 @@ def test_a_state_store_address_that_cannot_be_used_never_shows_its_password(
     assert "postgres" in said and "coprod@" in said, "the address is named, without its password"
     assert "something unexpected" not in said
     assert seen.where(MARK) == [], said
+
+
+WORKING_STORE_COMMANDS: dict[str, list[str]] = {
+    "sync --json": ["-v", "sync", "demo", "--json", "--date", "2026-11-20"],
+    "sync again": ["-v", "sync", "demo", "--date", "2026-11-20"],
+    "migrate": ["-v", "migrate"],
+    "migrate --state": ["-v", "migrate", "--state", "{url}"],
+    "state copy": ["-v", "state", "copy", "{url}", "{tmp}/copy.sqlite"],
+    "report": ["-v", "report", "demo", "--out", "report.html", "--date", "2026-11-20"],
+}
+
+
+def test_a_working_postgresql_store_is_named_in_every_output_without_its_password(
+    tmp_path: Path, run: Runner, postgres_url: str
+) -> None:
+    """The store reached (the test server trusts the socket, so any password is let in): every
+    command that names it, and psycopg's and its pool's own DEBUG records, leave the password out;
+    so does the webhook app's readiness answer."""
+    url = postgres_url.replace("postgresql://coprod@", f"postgresql://coprod:{PG_PASSWORD}@")
+    _demo(tmp_path)
+    (tmp_path / ".env").write_text(f"COPROD_STATE={url}\nCOPROD_RECIPES=demo\n", encoding="utf-8")
+    said = {}
+    for name, args in WORKING_STORE_COMMANDS.items():
+        code, seen = run(*(a.replace("{url}", url).replace("{tmp}", str(tmp_path)) for a in args))
+        assert code == 0, f"{name}: {seen.out}"
+        assert seen.where(MARK) == [], f"{name}: {seen.where(MARK)}"
+        said[name] = seen.out
+    assert "state store at postgresql://coprod@/" in said["migrate"], "named, without the password"
+    run.caplog.clear()
+    app = create_app({"recipes": {"demo": tmp_path / "demo" / "recipe.toml"}, "state_path": url,
+                      "worker_thread": False, "env": {}})  # fmt: skip
+    answer = app.test_client().get("/readyz")
+    app.extensions["coprod_webhook"].inbox.close()
+    assert answer.status_code == 200 and MARK not in answer.get_data(as_text=True)
+    assert MARK not in _formatted(run.caplog.records)
 
 
 # -- the platforms: every secret marked, every failure a user can meet -------------------------
@@ -851,3 +894,23 @@ def test_a_platform_failing_part_way_through_reading_shows_no_secret(
 ) -> None:
     asked = failing_run(run, PLATFORMS[name](tmp_path), failure, after_the_first_request())
     assert len([r for r in asked if not (r.url or "").startswith(TOKEN_URL)]) > 1
+
+
+def test_the_coprod_command_with_verbose_prints_no_secret_on_its_own_stderr(tmp_path: Path) -> None:
+    """The command as cron runs it, in a process of its own with its own logging set-up (-v: INFO
+    on stderr), against a real server failing with an echo of each request (KoboToolbox, retried
+    once without waiting, so that the retry is logged)."""
+    with real_server(FAILURES["500-echoing-the-request"]) as base:
+        platform = kobotoolbox(tmp_path, base)
+        toml = platform.recipe / "recipe.toml"
+        text = toml.read_text(encoding="utf-8")
+        once = 'token_env = "KOBO_TOKEN"\nretries = 1\nbackoff_factor = 0'
+        toml.write_text(text.replace('token_env = "KOBO_TOKEN"', once), encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys, coprod.cli; sys.exit(coprod.cli.main())", *argv("sync --json", platform)],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if k not in ENVIRONMENT},
+        )  # fmt: skip
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert " INFO coprod.connectors.http: GET 127.0.0.1: HTTP 500; try 2 of 2" in done.stderr, "the -v log"
+    assert_no_secret(Seen(done.stdout, done.stderr, "", {}, ""), platform)
