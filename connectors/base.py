@@ -141,6 +141,29 @@ def missing_variable(variable: str, what: str, optional_part: str = "") -> str:
     return said
 
 
+def key_file_problem(variable: str, value: str, path: Path) -> str | None:
+    """Why the variable meant to hold a key file's path (``value``, found at ``path``) names no
+    file, or None when it does; said the same by ``coprod validate`` and by a connector. The path
+    is shown, so a typo can be seen; but a value that is no path at all is most likely the key
+    itself, pasted in (the JSON, or base64 of it), and is never shown: it would be printed under
+    cron and logged by the webhook app (a name too long for a file was "something unexpected")."""
+    try:
+        if path.is_file():
+            return None
+    except OSError:  # a name too long for the file system, a component too long: not a path
+        pass
+    if len(value) <= MAX_SHOWN_PATH and not any(c in value for c in '{}"\n\r') and "PRIVATE KEY" not in value:
+        return f"the file named by {variable} was not found: {path}"
+    return (
+        f"{variable} holds the key itself (not shown), not the path of its file: save the JSON key as "
+        f"a file coprod can read (e.g. /etc/coprod/service-account.json) and set {variable} to that path"
+    )
+
+
+MAX_SHOWN_PATH = 255
+"""The longest value shown as a path that was not found: a folder and a file name fit, a key does not."""
+
+
 class DataPath(NamedTuple):
     """A file or folder a recipe names: where it is named, and its parts, each relative to the one
     before it (the first to the recipe's folder), as ``directory`` then ``location``."""

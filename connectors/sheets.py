@@ -52,6 +52,7 @@ from coprod.connectors.base import (
     Summary,
     Variable,
     WriteReport,
+    key_file_problem,
 )
 from coprod.connectors.http import make_retry, make_session
 from coprod.connectors.sheets_flags import (
@@ -382,11 +383,10 @@ class SheetsConnector(Connector):
         if self._session is not None:
             return self._session
         var = self.options.credentials_file_env
-        path = self.context.path(
-            self.context.secret(var, what="The path of the Google service-account key file")
-        )
-        if not path.is_file():
-            raise ConfigError(f"the service-account key file named by {var} was not found: {path}")
+        value = self.context.secret(var, what="The path of the Google service-account key file")
+        problem = key_file_problem(var, value, self.context.path(value))
+        if problem is not None:
+            raise ConfigError(problem)
         info = self._key_file_info()
         if info is None or info.get("type") != "service_account":
             raise ConfigError(

@@ -27,6 +27,7 @@ from coprod.connectors.base import (
     DataPath,
     Variable,
     confine,
+    key_file_problem,
     missing_variable,
 )
 from coprod.connectors.registry import check_source
@@ -276,8 +277,8 @@ def variable_problems(
         elif variable.holds_file:
             path = Path(value).expanduser()
             path = path if path.is_absolute() else recipe_dir / path
-            if not path.is_file():
-                message = f"the file named by {variable.name} was not found: {path}"
+            message = key_file_problem(variable.name, value, path)
+            if message is not None:
                 problems.append(RecipeProblem(file=file, section=where, message=message))
     return problems
 

@@ -914,3 +914,27 @@ def test_the_coprod_command_with_verbose_prints_no_secret_on_its_own_stderr(tmp_
     assert done.returncode == 3, done.stdout + done.stderr
     assert " INFO coprod.connectors.http: GET 127.0.0.1: HTTP 500; try 2 of 2" in done.stderr, "the -v log"
     assert_no_secret(Seen(done.stdout, done.stderr, "", {}, ""), platform)
+
+
+# -- the Google key itself where the path of its file goes --------------------------------------
+
+
+@pytest.mark.parametrize("form", ["json", "base64"])
+@pytest.mark.parametrize("command", ["validate", "check", "install", "sync --json"])
+def test_the_google_key_pasted_where_its_files_path_goes_is_refused_without_showing_it(
+    tmp_path: Path, run: Runner, command: str, form: str
+) -> None:
+    """GOOGLE_APPLICATION_CREDENTIALS holding the JSON key itself (on one line, as .env takes it)
+    or base64 of it, rather than the path of the file: the key must not be printed as the path
+    that was not found (cron mails it; the webhook app logs the recipe's problems)."""
+    platform = google_sheets(tmp_path)
+    key = (tmp_path / "secrets" / "key.json").read_text(encoding="utf-8")
+    value = key if form == "json" else base64.b64encode(key.encode()).decode()
+    (platform.recipe / ".env").write_text(f"GOOGLE_APPLICATION_CREDENTIALS={value}\n", encoding="utf-8")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        serve(rsps, platform, None)
+        code, seen = run(*argv(command, platform))
+    assert code == 2, seen.out
+    assert "GOOGLE_APPLICATION_CREDENTIALS holds the key itself" in seen.out, seen.out
+    assert_no_secret(seen, platform)
+    assert value[:40] not in seen.out + seen.log
