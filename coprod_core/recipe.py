@@ -114,6 +114,8 @@ CANONICAL_FIELDS: dict[Entity, dict[str, FieldSpec]] = {
 
 REQUIRED_ENTITIES = (Entity.PEOPLE, Entity.SESSIONS, Entity.ATTENDANCE)
 
+ADDRESS_WITH_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^/?#@]*@")
+"""An address with a user and password before its host (``https://user:password@host/``)."""
 SECRET_KEY_HINTS = ("token", "key", "secret", "password", "credential")
 """Option names that look like secrets: a recipe may only name an env var (``*_env``) for them."""
 
@@ -158,6 +160,12 @@ class SourceSpec(BaseModel):
             lowered = name.lower()
             if lowered.endswith("_env") or not isinstance(value, str):
                 continue
+            if ADDRESS_WITH_PASSWORD.match(value.strip()):
+                # Said without the value: it would be printed, and every error naming the host showed it.
+                raise ValueError(
+                    f"'{name}' holds a password in its address (user:password@): take it out; coprod "
+                    "signs in with the key named in .env, and a password in a recipe would be shown"
+                )
             if any(h in lowered for h in SECRET_KEY_HINTS) and not lowered.endswith(
                 ("_file_env", "_path", "_file")
             ):

@@ -938,3 +938,40 @@ def test_the_google_key_pasted_where_its_files_path_goes_is_refused_without_show
     assert "GOOGLE_APPLICATION_CREDENTIALS holds the key itself" in seen.out, seen.out
     assert_no_secret(seen, platform)
     assert value[:40] not in seen.out + seen.log
+
+
+# -- a password written into an address in the recipe ---------------------------------------------
+
+BASIC_PASSWORD = f"basic-auth-{MARK}-9"
+ADDRESSES: dict[str, tuple[str, str, str]] = {
+    "kobo server": ("kobotoolbox", "https://kf.kobotoolbox.org", "[sources] kobo: 'server'"),
+    "kobo hook_endpoint": (
+        "kobotoolbox",
+        "https://coprod.example.org/hooks/",
+        "[sources] kobo: 'hook_endpoint'",
+    ),
+    "civicrm endpoint": ("civicrm", "https://crm.example.org/civicrm/ajax/api4", "[sources] crm: 'endpoint'"),
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "check"])
+@pytest.mark.parametrize("address", ADDRESSES)
+def test_a_password_written_into_an_address_in_the_recipe_is_refused_without_showing_it(
+    tmp_path: Path, run: Runner, address: str, command: str
+) -> None:
+    """A site behind a login of its own, its user and password typed into the address
+    (https://user:password@host/...): a secret in the recipe, which was accepted and then shown in
+    every error naming the host ('could not reach staff:<password>@crm.example.org')."""
+    folder, url, where = ADDRESSES[address]
+    platform = PLATFORMS[folder](tmp_path)
+    toml = platform.recipe / "recipe.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert url in text
+    toml.write_text(text.replace(url, url.replace("://", f"://staff:{BASIC_PASSWORD}@"), 1), encoding="utf-8")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        serve(rsps, platform, FAILURES["connection-refused"])
+        code, seen = run(*argv(command, platform))
+    assert code == 2, seen.out
+    assert f"{where} holds a password in its address" in seen.out, seen.out
+    seen.files = {name: data for name, data in seen.files.items() if not name.endswith("recipe.toml")}
+    assert_no_secret(seen, platform)  # nowhere but where it was typed
