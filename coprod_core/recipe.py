@@ -215,9 +215,27 @@ class InlineProject(_Strict):
     values_reviewed: date | None = None
 
 
+PASSWORD_IN_QUERY = re.compile(r"[?&]\s*password\s*=", re.IGNORECASE)
+"""A libpq ``password=`` among an address's parameters (``postgresql://host/db?password=...``)."""
+
+
 class StateSpec(_Strict):
     path: str | None = None
-    """SQLite file for the state store, relative to the recipe (``COPROD_STATE`` overrides)."""
+    """SQLite file for the state store, relative to the recipe (``COPROD_STATE`` overrides), or a
+    PostgreSQL address without its password."""
+
+    @field_validator("path")
+    @classmethod
+    def _no_password(cls, path: str | None) -> str | None:
+        """A PostgreSQL password is a secret, and secrets come only from the environment or ``.env``:
+        refused here without the value (the address is shown in messages, with its password left
+        out, but the recipe itself is copied, mailed and kept in version control)."""
+        if path is not None and (ADDRESS_WITH_PASSWORD.match(path.strip()) or PASSWORD_IN_QUERY.search(path)):
+            raise ValueError(
+                "holds a password in its address: take it out and put the whole address in COPROD_STATE "
+                "in the .env beside the recipe (secrets are never in a recipe)"
+            )
+        return path
 
 
 class WebhookSpec(_Strict):

@@ -423,6 +423,39 @@ def test_a_state_path_leading_out_of_the_recipes_folder_is_refused(two_recipes: 
     assert [p.section for p in raised.value.problems] == ["[state] path"]
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "postgresql://coprod:pw-SENTINEL-7@db.example.org:5432/coprod",
+        "postgres://coprod@db.example.org/coprod?sslmode=require&password=pw-SENTINEL-7",
+    ],
+)
+def test_a_state_address_in_the_recipe_holding_a_password_is_refused_without_showing_it(
+    two_recipes: tuple[Path, Path], address: str, capsys
+) -> None:
+    """Secrets come only from the environment or .env: a PostgreSQL password written into the
+    recipe's [state] path (user:password@ or libpq's password=) is refused, naming the setting and
+    where the address goes instead, never the password (the recipe is copied, mailed, versioned)."""
+    mine, _ = two_recipes
+    edit(mine, ("[settings]", f'[state]\npath = "{address}"\n\n[settings]'))
+    with pytest.raises(RecipeInvalid) as raised:
+        load_recipe(mine)
+    [problem] = raised.value.problems
+    assert problem.section.startswith("[state]"), problem
+    assert "holds a password in its address" in problem.message and "COPROD_STATE" in problem.message
+    assert main(["validate", str(mine)]) == 2
+    assert "pw-SENTINEL-7" not in capsys.readouterr().out + str(raised.value)
+
+
+def test_a_state_address_in_the_recipe_without_a_password_is_taken(two_recipes: tuple[Path, Path]) -> None:
+    """The password can live in .env's COPROD_STATE or libpq's own files; the address alone is no secret."""
+    mine, _ = two_recipes
+    edit(
+        mine, ("[settings]", '[state]\npath = "postgresql://coprod@db.example.org:5432/coprod"\n\n[settings]')
+    )
+    assert load_recipe(mine).recipe.state.path == "postgresql://coprod@db.example.org:5432/coprod"
+
+
 def test_the_files_connector_refuses_a_path_out_of_the_folder_when_it_opens_it(
     two_recipes: tuple[Path, Path],
 ) -> None:
