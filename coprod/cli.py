@@ -564,7 +564,7 @@ JSON = "print the counts, every flag with its evidence and each project's place 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coprod", description="Checks whether co-production is real.")
     p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE)
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=CommandParser)
 
     d = sub.add_parser("demo", help="run the bundled demo project (no accounts needed)")
     d.add_argument("--dir", default=DEMO_DIR, help=f"where to put the demo's copy (default ./{DEMO_DIR})")
@@ -636,19 +636,18 @@ def parser() -> argparse.ArgumentParser:
     from coprod.state_commands import add_parsers
 
     add_parsers(sub)  # migrate, state copy
-    # "Run it again with -v" is typed at the end as often as after `coprod`: take it in both places
-    # (SUPPRESS: a command without it keeps what was given before the command's name).
-    _take_verbose(sub)
     return p
 
 
-def _take_verbose(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``-v`` at the end of each command, and of each command's own commands (``state copy``)."""
-    for command in sub.choices.values():
-        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE)
-        for action in command._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                _take_verbose(action)
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser: it takes ``-v`` too. "Run it again with -v" is typed at the end as often
+    as after ``coprod``, so each command takes it in both places (SUPPRESS: a command without it
+    keeps what was given before the command's name). A command's own commands (``state copy``) are
+    made of this class as well: ``add_subparsers`` makes them of its parser's class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

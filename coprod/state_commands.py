@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from coprod.schema import Upgrade
 from coprod.state import STORE_PROBLEMS, StateLocationInvalid, StateStore, StoreLocation, parse_location
@@ -21,8 +21,11 @@ class Lines(Protocol):
 
 PROBLEMS = STORE_PROBLEMS
 
+Parser = TypeVar("Parser", bound=argparse.ArgumentParser)
+"""The class the command line's parsers are made of (``coprod.cli.CommandParser``)."""
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+
+def add_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
     m = sub.add_parser("migrate", help="upgrade the state store's schema now (it also upgrades on start)")
     m.add_argument("recipe", nargs="?", help="a recipe whose state store to upgrade")
     m.add_argument("--state", help="the state store: a SQLite file or a postgresql://... address")
