@@ -67,7 +67,8 @@ class DataQualitySettings(_Settings):
     hours_over_session_allowed: Decimal = Field(default=Decimal(0), ge=0)
     """How many hours someone's own hours at a session may be above the session's length before
     the session is flagged (``data_quality.hours_over_session``): 0 flags any row longer than the
-    session; 0.5 lets someone who stayed on half an hour pass."""
+    session; 0.5 lets someone who stayed on half an hour pass. Compared in whole minutes, as the
+    hours are (1:20 and 1.34 hours are the same 80 minutes)."""
 
 
 class CheckSettings(_Settings):

@@ -20,6 +20,7 @@ from coprod_core.checks import check_all, payments
 from coprod_core.checks.payments.ledger import scan_attendance
 from coprod_core.flags import Flag, Severity, SubjectKind
 from coprod_core.live import project_flags
+from coprod_core.mapping.cells import parser_for
 from coprod_core.model import (
     Attendance,
     Dataset,
@@ -256,3 +257,36 @@ def test_a_session_recorded_as_lasting_no_time_is_not_compared() -> None:
     survey = dataset([att("1", hours="1"), att("2", hours="0.5")], sessions=[session(hours="0")])
     assert over(survey) == []
     assert [f for f in project_flags(survey, SETTINGS, RUN) if f.check_id == RULE] == []
+
+
+READ_HOURS = parser_for("hours", None, day_first=True)
+"""A cell of hours read as the mapping reads it: 1:20, 1h20 and 80 min are 1.33 hours."""
+
+
+def typed(session_hours: str, row_hours: str, settings: CheckSettings = SETTINGS) -> list[Flag]:
+    """The flags for one session and one row, their hours typed as in a sheet."""
+    length = str(READ_HOURS(session_hours))
+    ds = dataset([att("1", hours=str(READ_HOURS(row_hours)))], sessions=[session(hours=length)])
+    return over(ds, settings)
+
+
+def test_the_same_time_typed_as_hours_and_minutes_or_as_a_number_is_the_same_length() -> None:
+    """1:20 is read as 1.33 hours; the same time typed as a number may be 1.33 or 1.34 (rounded up):
+    compared in whole minutes, both are 80 minutes, so nobody's row is '0.01 hours over'."""
+    assert READ_HOURS("1:20") == READ_HOURS("1h20") == READ_HOURS("80 min") == Decimal("1.33")
+    for clock in ("1:20", "1h20", "80 min", "1 hour 20"):
+        for number in ("1.33", "1.34", "1.333"):
+            assert typed(clock, number) == [], (clock, number)
+            assert typed(number, clock) == [], (number, clock)
+    assert typed("0:10", "0.17") == typed("2:40", "2.67") == typed("2.66", "2:40") == []
+    # The allowance too: 0.33 hours is 20 minutes, as 2:20 is 2.33 hours (140 minutes).
+    assert typed("2", "2.34", allowing("0.33")) == []
+
+
+def test_one_minute_over_the_sessions_length_is_flagged_however_the_hours_are_typed() -> None:
+    [flag] = typed("1:20", "1:21")
+    assert flag.evidence["session_hours"] == "1.33" and flag.evidence["most_hours"] == "1.35"
+    assert len(typed("1.34", "1.35")) == 1  # 80 minutes (1.34 rounded up from 1.333...) and 81
+    assert len(typed("2", "2h01")) == len(typed("2", "2.02")) == len(typed("2", "121 min")) == 1
+    assert len(typed("2", "2:31", allowing("0.5"))) == 1
+    assert typed("2", "2:30", allowing("0.5")) == []

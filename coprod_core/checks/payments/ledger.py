@@ -155,6 +155,36 @@ class LongRow(NamedTuple):
     hours: Decimal
 
 
+def minutes(hours: Decimal) -> int:
+    """``hours`` in whole minutes, to the nearest (half a minute up): 1.33 and 1.34 hours are both 80
+    minutes. Hours typed as 1:20 or 1h20 are read to two decimals (1.33: :func:`coprod_core.mapping.
+    cells.parser_for`), a third of a hundredth at most from the time (20 seconds); the same time typed
+    as a number may be rounded up or down (1.34), two thirds of a hundredth at most (40 seconds). Either
+    way it is the same minute, so lengths compared in minutes never differ for how they were written."""
+    return int((hours * 60).to_integral_value(ROUND_HALF_UP))
+
+
+class Length(NamedTuple):
+    """A session's length as register rows' hours are compared with it
+    (``data_quality.hours_over_session``): in whole minutes (:func:`minutes`), so a session of 1:20
+    (1.33 hours) and a row of 1.34 hours are the same length, while a row one minute longer or more
+    is over it."""
+
+    most: int
+    """The most minutes a row may give: the length and the allowance, each in whole minutes."""
+    below: Decimal
+    """Hours every row over the length gives more than (the length and allowance less 0.01 hours,
+    more than the rounding to minutes can take off): a first test that needs no multiplication."""
+
+    @classmethod
+    def of(cls, length: Decimal, allowed: Decimal) -> Length:
+        return cls(minutes(length) + minutes(allowed), length + allowed - CENT)
+
+    def exceeded_by(self, hours: Decimal) -> bool:
+        """``hours`` are more than the session's length allows, counted in whole minutes."""
+        return hours > self.below and minutes(hours) > self.most
+
+
 class Held(NamedTuple):
     """A session held by the run date, as the scan reads it for each attendance row."""
 
@@ -169,6 +199,9 @@ class Held(NamedTuple):
     hours: Decimal | None
     """Its length; None when the length given was more than one session can take (flagged by the
     mapping): no fee is worked out from it until it is corrected."""
+    length: Length | None
+    """What a row's own hours are compared with; None when the length is unknown or 0 (nothing to
+    compare: a survey done at home, a length nobody entered)."""
     fees: dict[Any, Due | None]
     """The fee due for attending it, by the row's preparation (whole session) or its hours and
     preparation, as found so far (None: nothing due)."""
@@ -299,7 +332,7 @@ def scan_attendance(
     preparation); the loop itself only looks things up.
 
     Rows whose own hours are more than their session's length by more than ``hours_over_allowed``
-    are found where their fee is first worked out, once per session and distinct hours, so the
+    (counted in whole minutes: :class:`Length`) are found where their fee is first worked out, once per session and distinct hours, so the
     loop does nothing more per row; only when some session has any is the register read again for
     those sessions' rows (:attr:`Scan.too_long`). A session of 0 hours (a survey done at home, a length
     nobody entered) gives nothing to compare them with.
@@ -316,7 +349,8 @@ def scan_attendance(
         unrated = in_window and s.kind not in policy.rates
         project_id = project_ids.setdefault(s.project_id, s.project_id)
         length = None if s.length_unknown else s.hours
-        info[s.id] = Held(order, project_id, rate, unrated, s.kind.value, length, {})
+        compared = Length.of(length, hours_over_allowed) if length else None
+        info[s.id] = Held(order, project_id, rate, unrated, s.kind.value, length, compared, {})
         ranked.append((s, SessionFacts(s.date.isoformat(), s.kind.value, (run_date - s.date).days)))
     eligible = {pid for pid, p in people.items() if fee_eligible(p, policy)}
     voice_willing = {
@@ -373,7 +407,7 @@ def scan_attendance(
         session_info = get_info(sid)
         if session_info is None:
             continue
-        order, project_id, rate, unrated, _, session_hours, session_fees = session_info
+        order, project_id, rate, unrated, _, session_hours, limit, session_fees = session_info
         seen = seen_project(pid, _MISSING)
         if seen is not project_id and seen is not None:
             found[pid] = project_id if seen is _MISSING or seen == project_id else None
@@ -386,12 +420,7 @@ def scan_attendance(
             due = session_fees.get(key, _MISSING)
             if due is _MISSING:
                 due = session_fees[key] = fee(session_info, session_hours if hours is None else hours, prep)
-                if (
-                    due is not None
-                    and hours is not None
-                    and session_hours  # not None (unknown) nor 0 (no length recorded: nothing to compare)
-                    and hours > session_hours + hours_over_allowed
-                ):
+                if due is not None and hours is not None and limit and limit.exceeded_by(hours):
                     long_sessions.add(sid)
             if due is not None:
                 mine = best_fee[pid]
@@ -420,14 +449,15 @@ def scan_attendance(
             dues[(pid, kind)] = by_order
     too_long: dict[str, list[LongRow]] = {}
     if long_sessions:
-        too_long = _long_rows(dataset, long_sessions, info, eligible, hours_over_allowed)
+        too_long = _long_rows(dataset, long_sessions, info, eligible)
     return Scan(dues, ranked, found, unresourced, too_long)
 
 
 def _long_rows(
-    dataset: Dataset, long_sessions: set[str], info: dict[str, Held], eligible: set[str], allowed: Decimal
+    dataset: Dataset, long_sessions: set[str], info: dict[str, Held], eligible: set[str]
 ) -> dict[str, list[LongRow]]:
-    """The rows of these sessions whose own hours are above the session's length plus ``allowed``,
+    """The rows of these sessions whose own hours are above the session's length and allowance
+    (:class:`Length`),
     of the people a fee is worked out for (as :func:`scan_attendance` found them), by person id: one
     per person, the larger hours, as the fee counts a row repeated (same person, same session) once.
 
@@ -439,9 +469,9 @@ def _long_rows(
     theirs = compress(register, map(long_sessions.__contains__, map(SESSION_ID, register)))
     for pid, sid, hours, _, _ in theirs:
         if hours is not None and pid in eligible:
-            length = info[sid].hours
+            length = info[sid].length
             assert length is not None
-            if hours > length + allowed:
+            if length.exceeded_by(hours):
                 mine = found[sid]
                 if pid not in mine or hours > mine[pid]:
                     mine[pid] = hours

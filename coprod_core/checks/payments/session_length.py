@@ -5,6 +5,10 @@ a 2-hour session pays for 3 hours the session did not last. The ledger finds the
 out the fees (:attr:`~coprod_core.checks.payments.ledger.Scan.too_long`); this module says so, once
 per session (a wrong length would otherwise make a flag for every person at it). The fees stay as
 recorded: pay is not held back from someone for a slip staff can correct.
+
+Hours are compared in whole minutes (:class:`~coprod_core.checks.payments.ledger.Length`): 1:20 is
+read as 1.33 hours and the same time typed as a number may be 1.34, so comparing the hundredths
+would flag someone as "0.01 hours over" when nobody made a mistake; one minute over is flagged.
 """
 
 from __future__ import annotations
