@@ -26,6 +26,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TextIO
 
+from coprod.clock import today
 from coprod.config import LoadedRecipe, RecipeInvalid, load_recipe
 from coprod.connectors.base import ConnectorError
 from coprod.log_lines import Lines, VisibleFormatter
@@ -301,6 +302,8 @@ def _print_placements(result: RunResult, output: Output) -> None:
         output.line(f"  ladder      '{a.project_name}': called {a.label.words}, evidence says {a.rung.words}")
 
 
+AS_OF = "as of this date (default: today, in the recipe's timezone if it names one)"
+
 KEPT_TO_THE_END: list[object] | None = None
 """Where :func:`_run` leaves each run's result when the process ends as soon as :func:`main`
 returns, without freeing what it made (the ``coprod`` command: :mod:`coprod.command`); None
@@ -309,7 +312,7 @@ otherwise (a test, a program calling :func:`main`), and the result is freed as u
 
 def _run(loaded: LoadedRecipe, args: argparse.Namespace, output: Output, *, mode: str) -> RunResult:
     bar, on_rows = _progress(output)
-    run_date = args.date or (DEMO_DATE if getattr(args, "demo", False) else date.today())
+    run_date = args.date or (DEMO_DATE if getattr(args, "demo", False) else today(loaded.recipe.timezone))
     with bar:
         result = run(
             loaded,
@@ -412,7 +415,7 @@ def cmd_report(args: argparse.Namespace, output: Output) -> int:
         loaded,
         ReportKind(format=args.format, share=args.share, easy_read=args.easy_read),
         out_path=Path(args.out) if args.out else None,
-        run_date=args.date or date.today(),
+        run_date=args.date or today(loaded.recipe.timezone),
         stdout=output.out,
         stderr=output.err,
         tty=output.tty,
@@ -584,7 +587,7 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="read and check, print the flags; writes nothing")
     c.add_argument("recipe", help=RECIPE)
     c.add_argument("--json", action="store_true", help=JSON)
-    c.add_argument("--date", type=_date, help="judge as of this date (default today)")
+    c.add_argument("--date", type=_date, help=f"judge {AS_OF}")
     c.set_defaults(func=cmd_check)
 
     r = sub.add_parser("report", help="write a report for staff, for sharing (--share) or in Easy Read")
@@ -597,7 +600,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--easy-read", action="store_true", help="the Easy Read version for the group (always shared)"
     )
-    r.add_argument("--date", type=_date, help="report as of this date (default today)")
+    r.add_argument("--date", type=_date, help=f"report {AS_OF}")
     r.set_defaults(func=cmd_report)
 
     s = sub.add_parser("sync", help="check and write the changed flags back to the tools")
@@ -608,7 +611,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--full", action="store_true", help="read every source whole, even one that can tell nothing changed"
     )
-    s.add_argument("--date", type=_date, help="judge as of this date (default today)")
+    s.add_argument("--date", type=_date, help=f"judge {AS_OF}")
     s.set_defaults(func=cmd_sync)
 
     i = sub.add_parser("install", help="prepare the tools: flags tab, fields, webhook (safe to run twice)")

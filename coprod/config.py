@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from coprod.clock import zone_problem
 from coprod.connectors.base import (
     DATA_DIRS_VARIABLE,
     ConfigError,
@@ -250,6 +251,9 @@ def validate_recipe(
             confine(recipe_dir, DataPath("[state] path", (state.path,)), data_dirs)
         except ConfigError as exc:
             problems.append(RecipeProblem(file=file, section=exc.where, message=exc.message))
+    zone = data.get("timezone")
+    if isinstance(zone, str) and (message := zone_problem(zone)) is not None:
+        problems.append(RecipeProblem(file=file, section="timezone", message=message))
     return recipe, problems
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import IntEnum
 
+from coprod import clock
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import Connector, ConnectorContext, ConnectorError, WriteReport
 from coprod.connectors.registry import build_connector
@@ -91,6 +92,7 @@ class RunResult:
         """Counts only, safe for the run history and for --json: no names, no answers, no text."""
         return {
             "exit_code": int(self.exit_code),
+            "run_date": self.run_date.isoformat() if self.run_date else None,
             "rows": {k: vars(v) for k, v in self.counts.items()},
             "flags": len(self.flags),
             "changes": self.diff.counts() if self.diff else None,
@@ -231,7 +233,7 @@ def run(
     if mode not in ("check", "sync"):
         raise ValueError(f"unknown mode {mode!r}")
     recipe = loaded.recipe
-    today = run_date or date.today()
+    today = run_date or clock.today(recipe.timezone)
     result = RunResult(dry_run=dry_run, run_date=today)
     owned_connectors = connectors is None
     try:

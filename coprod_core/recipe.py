@@ -329,6 +329,10 @@ class Recipe(_Strict):
     settings: CheckSettings = CheckSettings()
     state: StateSpec = StateSpec()
     webhook: WebhookSpec = WebhookSpec()
+    timezone: str | None = None
+    """The organisation's time zone, an IANA name such as ``Europe/London``: what date "today" is
+    for its checks (``coprod.clock``). None: the machine's own zone. Only the text is kept here; the
+    command line checks that the machine knows the name (reading the tz database is I/O)."""
 
     @field_validator("name")
     @classmethod

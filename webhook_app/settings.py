@@ -14,12 +14,12 @@ import threading
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from coprod.clock import today
 from coprod.connectors.base import Delivery
 from coprod.live import HOLD
 from coprod.state import StateLocationInvalid, StateStore, StoreLocation, parse_location
@@ -119,7 +119,7 @@ class LiveRecheck:
             return opened
         loaded, store = opened
         with held(loaded) as live:  # in use: never dropped under this re-check
-            outcome = live.recheck(store, deliveries, date.today())
+            outcome = live.recheck(store, deliveries, today(loaded.recipe.timezone))
         for message in outcome.messages:
             log.warning("recipe %s: %s", name, message)
         if outcome.whole and outcome.exit_code in (0, 4):  # read and checked, written or partly
