@@ -102,6 +102,15 @@ ENV_LINE_UNREAD = (
 )
 
 
+ENV_LINE_ALONE = (
+    "one word alone, with no '=' after it, so nothing is set: a name whose value was left out, or a "
+    "value (a key pasted on a line of its own) whose name was. Write it as NAME=value"
+)
+"""python-dotenv reads such a line as a name declared without a value and sets nothing, so the
+variable was said to be "not set" with the line right there, or a key pasted alone was passed
+over without a word. Never shown: the word may be the secret."""
+
+
 def dotenv_values(path: Path) -> dict[str, str | None]:
     """The variables a ``.env`` file sets (python-dotenv), imported only where there is one: the
     import alone costs about 15 ms, a twentieth of a header-only ``coprod check``.
@@ -109,7 +118,8 @@ def dotenv_values(path: Path) -> dict[str, str | None]:
     Saved by Notepad, it may start with a byte order mark (read as such, not as part of the first
     name) or be UTF-16. A line python-dotenv cannot read would only be logged by it, and the
     variable then reported "not set" although it is right there: it is refused instead, naming the
-    line (a quote left open takes every line after it up to the next quote with it)."""
+    line (a quote left open takes every line after it up to the next quote with it). So is a line
+    of one word alone (:data:`ENV_LINE_ALONE`)."""
     from dotenv import dotenv_values as read
     from dotenv.parser import parse_stream
 
@@ -126,10 +136,15 @@ def dotenv_values(path: Path) -> dict[str, str | None]:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise problem(f"line {line}", "not UTF-8 text: save the file as UTF-8") from None
-    unread = [b.original.line for b in parse_stream(io.StringIO(text)) if b.error]
-    if unread:
+    found = []
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            found.append((binding.original.line, ENV_LINE_UNREAD))
+        elif binding.key is not None and binding.value is None:
+            found.append((binding.original.line, ENV_LINE_ALONE))
+    if found:
         raise EnvFileInvalid(
-            [RecipeProblem(file=str(path), section=f"line {n}", message=ENV_LINE_UNREAD) for n in unread]
+            [RecipeProblem(file=str(path), section=f"line {n}", message=message) for n, message in found]
         )
     return read(stream=io.StringIO(text))
 

@@ -122,8 +122,14 @@ def test_a_dotenv_saved_by_notepad_with_a_byte_order_mark_sets_its_first_variabl
         (b'SECRET_ONE="s3cr3t-1\nSECRET_TWO=s3cr3t-2\nOTHER=x\n', [1], "not read as NAME=value"),
         (b"SECRET_ONE=s3cr3t-1\nMY SECRET=s3cr3t-2\n=s3cr3t-3\n", [2, 3], "not read as NAME=value"),
         (b"SECRET_ONE=s3cr3t-1\nSECRET_TWO=s3cr3t-\xe9\n", [2], "not UTF-8 text"),
+        (
+            b"# the Kobo key\nKOBO_TOKEN\ns3cr3t0123456789abcdef\nOTHER=x\n",
+            [2, 3],
+            "one word alone, with no '='",
+        ),
+        (b"export KOBO_TOKEN\n", [1], "one word alone, with no '='"),
     ],
-    ids=["quote-left-open", "space-in-name-and-no-name", "not-utf8"],
+    ids=["quote-left-open", "space-in-name-and-no-name", "not-utf8", "name-or-key-alone", "export-alone"],
 )
 def test_a_dotenv_line_that_cannot_be_read_is_named_by_file_and_line_without_its_content(
     tmp_path, monkeypatch, capsys, content, lines, message
