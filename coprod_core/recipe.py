@@ -120,12 +120,30 @@ SECRET_KEY_HINTS = ("token", "key", "secret", "password", "credential")
 """Option names that look like secrets: a recipe may only name an env var (``*_env``) for them."""
 
 
+KEY_LIKE_PART = re.compile(r"[A-Z0-9]{16,}")
+"""A stretch of 16 capitals and digits with no ``_`` in it: a random key's shape, not a name's."""
+
+
+def _looks_like_a_key(value: str) -> bool:
+    """Whether a value written in a name's characters is more likely a key made only of capitals
+    and digits (some CiviCRM API keys, a key typed in capitals): a part of 16 or more characters
+    between ``_`` with at least 4 digits in it. Names people give variables are words
+    (``GOOGLE_APPLICATION_CREDENTIALS``, ``CIVICRM_API_KEY_2024``)."""
+    return any(sum(c.isdigit() for c in m) >= 4 for m in KEY_LIKE_PART.findall(value))
+
+
 def _variable_name(value: str) -> str:
+    # The value is never repeated: a token pasted here by mistake must not reach a log, and
+    # "add <it>=... to .env" would print it under cron.
     if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
-        # The value is not repeated: a token pasted here by mistake must not reach a log.
         raise ValueError(
             "must be the NAME of an environment variable (capitals, digits and _, e.g. KOBO_TOKEN); "
             "the secret itself goes in .env"
+        )
+    if _looks_like_a_key(value):
+        raise ValueError(
+            "looks like a key itself (not shown), not the NAME of the environment variable that "
+            "holds one: put the key in .env as NAME=key, and write that NAME here (e.g. KOBO_TOKEN)"
         )
     return value
 

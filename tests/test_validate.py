@@ -177,6 +177,29 @@ def test_a_token_pasted_where_its_variable_name_belongs_is_refused_without_repea
     assert "[sources.kobo] token_env: must be the NAME of an environment variable" in str(raised.value)
 
 
+@pytest.mark.parametrize("key", ["A8F3K2L9Q0W7E6R5T4Y3", "SITE_7F3A9C41D0E8B7A6C5D4"])
+def test_a_key_made_only_of_capitals_and_digits_in_a_names_place_is_refused_without_repeating_it(
+    tmp_path: Path, quiet_env: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    """It passed as a variable name, and the run then said "add <the key>=... to .env"."""
+    recipe = copy_recipe(ROOT / "recipes" / "kobotoolbox", tmp_path / "kobo")
+    edit(recipe, ('token_env = "KOBO_TOKEN"', f'token_env = "{key}"'))
+    assert main(["validate", str(recipe)]) == 2
+    out = capsys.readouterr().out
+    assert key not in out
+    assert "[sources.kobo] token_env: looks like a key itself (not shown)" in out
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["KOBO_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS", "COPROD_KOBO_HOOK_SECRET", "CIVICRM_API_KEY_2024"],
+)
+def test_names_people_give_variables_are_taken_as_names(name: str) -> None:
+    from coprod_core.recipe import WebhookSpec
+
+    assert WebhookSpec(secret_env=name).secret_env == name
+
+
 # ------------------------------------------------------------------------ entity options
 
 ENTITY_OPTION_TYPOS = {
