@@ -45,7 +45,7 @@ MIB = 1024 * 1024
 
 def _status(field: str) -> int:
     """A figure of /proc/self/status in bytes (``VmRSS``: resident now; ``VmHWM``: its peak)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     raise SystemExit(f"/proc/self/status has no {field} (Linux only)")

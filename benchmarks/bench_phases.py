@@ -78,7 +78,7 @@ def counted(stop_after: str, recipe: str) -> None:
     elif stop_after == "checks":
         sync.check_all = stop_after_checks
     cli.KEPT_TO_THE_END = []
-    with open(os.devnull, "w") as sink:
+    with open(os.devnull, "w", encoding="utf-8") as sink:
         sys.stdout = sys.stderr = sink
         code = cli.main(["check", recipe, "--date", RUN_DATE])
         sink.flush()
@@ -152,7 +152,7 @@ def child(recipe: str, report: str) -> None:
         setattr(module, function, timed(f"checks: {module_name}", getattr(module, function)))
 
     cli.KEPT_TO_THE_END = []
-    with open(os.devnull, "w") as sink:
+    with open(os.devnull, "w", encoding="utf-8") as sink:
         sys.stdout = sys.stderr = sink  # the flags, and the progress lines
         try:
             code = cli.main(["check", recipe, "--date", RUN_DATE])
@@ -164,7 +164,7 @@ def child(recipe: str, report: str) -> None:
     for times in (spent, cpu):
         times["map"] = times.pop("read+map") - times["read"]
         times["end of run"] = times["run"] - times["map"] - times["read"] - times["checks"] - times["about"]
-    Path(report).write_text(json.dumps({"code": code, "wall": spent, "cpu": cpu}))
+    Path(report).write_text(json.dumps({"code": code, "wall": spent, "cpu": cpu}), encoding="utf-8")
     os._exit(0)
 
 

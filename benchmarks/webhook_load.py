@@ -503,7 +503,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def _stat(pid: int) -> tuple[int, float] | None:
     """(parent pid, CPU seconds used so far) of a live process, from /proc."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
     except OSError:
         return None
     fields = text[text.rindex(")") + 2 :].split()

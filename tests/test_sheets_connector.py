@@ -1064,7 +1064,7 @@ def test_a_tab_whose_header_row_is_missing_is_said_without_quoting_its_first_row
 def write_service_account_key(path: Path, token_uri: str = TOKEN_URL) -> None:
     """A real (freshly made) service-account JSON key, signing in at ``token_uri``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**service_account_key(), "token_uri": token_uri}))
+    path.write_text(json.dumps({**service_account_key(), "token_uri": token_uri}), encoding="utf-8")
 
 
 def key_file_connector(folder: Path, retries: int = 2) -> SheetsConnector:

@@ -339,7 +339,7 @@ def test_gunicorn_started_with_no_recipe_found_says_so_and_exits_2_as_coprod_ser
 
 
 def _processes_of(pid: int) -> list[int]:
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="utf-8").split()]
 
 
 def test_a_gunicorn_process_replaced_while_the_postgresql_store_is_gone_says_so_in_one_line_and_stops_it(
