@@ -71,6 +71,8 @@ def dataset(
     attendance: list[Attendance],
     sessions: list[Session] | None = None,
     people: list[Person] | None = None,
+    minimum: str = "0",
+    prep_counts: bool = True,
 ) -> Dataset:
     ids = sorted({a.person_id for a in attendance})
     return Dataset(
@@ -79,7 +81,12 @@ def dataset(
         sessions=tuple(sessions or [session()]),
         attendance=tuple(attendance),
         payments=(),
-        policy=PaymentPolicy(rates={WORKSHOP: Decimal("25.00")}, source="Payments policy 2026"),
+        policy=PaymentPolicy(
+            rates={WORKSHOP: Decimal("25.00")},
+            minimum_hours=Decimal(minimum),
+            prep_counts=prep_counts,
+            source="Payments policy 2026",
+        ),
     )
 
 
@@ -102,7 +109,7 @@ def test_a_row_above_the_sessions_length_flags_the_session_saying_what_was_count
         "the session lasted (2 hours). Their fee is worked out from the 5 hours recorded. Correct the "
         "hours on their register row, or the session's length if that is what is wrong."
     )
-    assert flag.evidence["rows"] == [{"person_id": "17", "hours": "5", "over": "3"}]
+    assert flag.evidence["rows"] == [{"person_id": "17", "hours": "5", "over": "3", "fee": "hours"}]
     assert flag.evidence["session_hours"] == "2" and flag.evidence["most_over"] == "3"
     assert flag.evidence["people"] == 1
 
@@ -237,13 +244,13 @@ def test_a_row_copied_twice_is_one_person_at_the_larger_hours_as_their_fee_count
     copied = dataset([att("17", hours="5"), att("17", hours="5"), att("18", hours="2")])
     [flag] = over(copied)
     assert flag.evidence["people"] == 1
-    assert flag.evidence["rows"] == [{"person_id": "17", "hours": "5", "over": "3"}]
+    assert flag.evidence["rows"] == [{"person_id": "17", "hours": "5", "over": "3", "fee": "hours"}]
     assert flag.message.startswith(
         "Person 17 (ID 17) is recorded as attending the Workshop on 1 May 2026 for 5 hours"
     )
     twice = dataset([att("17", hours="5"), att("17", hours="6")])
     [flag] = over(twice)
-    assert flag.evidence["rows"] == [{"person_id": "17", "hours": "6", "over": "4"}]
+    assert flag.evidence["rows"] == [{"person_id": "17", "hours": "6", "over": "4", "fee": "hours"}]
     assert "for 6 hours, 4 hours more" in flag.message
     scan = scan_attendance(
         twice, twice.policy, SETTINGS.voice_roles, RUN, twice.people_by_id(), twice.sessions_by_id()
@@ -290,3 +297,64 @@ def test_one_minute_over_the_sessions_length_is_flagged_however_the_hours_are_ty
     assert len(typed("2", "2h01")) == len(typed("2", "2.02")) == len(typed("2", "121 min")) == 1
     assert len(typed("2", "2:31", allowing("0.5"))) == 1
     assert typed("2", "2:30", allowing("0.5")) == []
+
+
+def test_where_the_policys_minimum_sets_the_fee_the_flag_says_the_fee_does_not_change() -> None:
+    """Minimum 2 hours, a 1-hour session, a row of 1.5 hours: the fee is for 2 hours whatever the row
+    says, so the message must not say it is worked out from the 1.5 hours."""
+    ds = dataset([att("17", hours="1.5")], sessions=[session(hours="1")], minimum="2")
+    [flag] = over(ds)
+    assert flag.message == (
+        "Person 17 (ID 17) is recorded as attending the Workshop on 1 May 2026 for 1.5 hours, 0.5 hours "
+        "more than the session lasted (1 hour). Their fee does not change: it is paid as the minimum of "
+        "2 hours. Correct the hours on their register row, or the session's length if that is what is "
+        "wrong."
+    )
+    assert flag.evidence["rows"] == [{"person_id": "17", "hours": "1.5", "over": "0.5", "fee": "minimum"}]
+    assert flag.evidence["minimum_hours"] == "2"
+    scan = scan_attendance(ds, ds.policy, SETTINGS.voice_roles, RUN, ds.people_by_id(), ds.sessions_by_id())
+    assert scan.total("17", payments.PaymentKind.FEE) == Decimal("50.00")  # 2 hours x £25, as said
+    # Exactly the minimum: corrected to the session's hour, the fee is still for 2 hours.
+    [flag] = over(dataset([att("17", hours="2")], sessions=[session(hours="1")], minimum="2"))
+    assert "Their fee does not change: it is paid as the minimum of 2 hours." in flag.message
+
+
+def test_where_the_hours_and_preparation_are_above_the_minimum_the_fee_is_worked_out_from_them() -> None:
+    [flag] = over(dataset([att("17", hours="3")], sessions=[session(hours="2")], minimum="2"))
+    assert "Their fee is worked out from the 3 hours recorded." in flag.message
+    assert flag.evidence["rows"][0]["fee"] == "hours"
+    # 1.5 hours + 1 hour preparation is 2.5 hours, above the 2-hour minimum: the hours count...
+    with_prep = dataset([att("17", hours="1.5", prep="1")], sessions=[session(hours="1")], minimum="2")
+    [flag] = over(with_prep)
+    assert "Their fee is worked out from the 1.5 hours recorded." in flag.message
+    # ...unless the policy does not count preparation: then the minimum sets the fee.
+    no_prep = dataset(
+        [att("17", hours="1.5", prep="1")], sessions=[session(hours="1")], minimum="2", prep_counts=False
+    )
+    [flag] = over(no_prep)
+    assert "Their fee does not change: it is paid as the minimum of 2 hours." in flag.message
+
+
+def test_several_rows_say_how_many_fees_the_hours_set_and_how_many_the_minimum() -> None:
+    short = [session(hours="1")]
+    all_minimum = dataset([att("1", hours="1.5"), att("2", hours="1.75")], sessions=short, minimum="2")
+    [flag] = over(all_minimum)
+    assert "more. Their fees do not change: each is paid as the minimum of 2 hours. Correct" in flag.message
+    all_hours = dataset([att("1", hours="2.5"), att("2", hours="3")], sessions=short, minimum="2")
+    [flag] = over(all_hours)
+    assert "more. Their fees are worked out from the hours recorded. Correct" in flag.message
+    mixed = dataset(
+        [att("1", hours="1.5"), att("2", hours="3"), att("3", hours="4")], sessions=short, minimum="2"
+    )
+    [flag] = over(mixed)
+    assert (
+        "The most is 4 hours, 3 hours more. 2 of their fees are worked out from the hours recorded; the "
+        "other is paid as the minimum of 2 hours. Correct" in flag.message
+    )
+    [flag] = over(
+        dataset([att("1", hours="1.5"), att("2", hours="1.75"), att("3", hours="3")], short, minimum="2")
+    )
+    assert (
+        "One of their fees is worked out from the hours recorded; the others are paid as the minimum of 2 "
+        "hours." in flag.message
+    )

@@ -64,7 +64,9 @@ RULES: dict[str, Rule] = {
         many rows: it says how many people and the largest difference, and its evidence lists each
         person's ID and hours. Only where both are recorded: a row with no hours of its own counts as
         the whole session, and a session whose length is unknown, or recorded as 0 hours, is not
-        compared. Preparation hours are separate and never compared. The fees stay as recorded.""",
+        compared. Preparation hours are separate and never compared. The fees stay as recorded; the
+        flag says which are worked out from the hours recorded, and which do not change because the
+        policy's minimum paid time is at least the hours recorded (with any preparation counted).""",
         why="""A fee is hours x rate, so 5 hours recorded at a 2-hour session pays for 3 hours the
         session did not last, and nobody is told. Either the row or the session's length is wrong;
         pay is not held back for a data entry slip staff can fix.""",

@@ -191,5 +191,5 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
             flags.append(declined_flag(person, paid, policy.currency, projects.get(person.id)))
 
     flags.extend(unresourced_flags(scanned.unresourced, sessions, policy, settings))
-    flags.extend(hours_over_session_flags(scanned.too_long, sessions, people, settings))
+    flags.extend(hours_over_session_flags(scanned.too_long, sessions, people, settings, policy.minimum_hours))
     return flags

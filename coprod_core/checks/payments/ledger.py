@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 from itertools import compress
 from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
@@ -148,11 +149,22 @@ class Owed(NamedTuple):
     amount: Decimal
 
 
+class FeeFrom(StrEnum):
+    """What a register row's fee is worked out from, as a flag about its hours says it."""
+
+    HOURS = "hours"
+    """The row's own hours (and any preparation): hours too many are paid for."""
+    MINIMUM = "minimum"
+    """The policy's minimum paid time, at least the row's hours and preparation: the fee is the
+    same whatever hours the row gives up to it."""
+
+
 class LongRow(NamedTuple):
     """A register row whose own hours are more than its session lasted (beyond the setting)."""
 
     person_id: str
     hours: Decimal
+    fee: FeeFrom
 
 
 def minutes(hours: Decimal) -> int:
@@ -449,33 +461,46 @@ def scan_attendance(
             dues[(pid, kind)] = by_order
     too_long: dict[str, list[LongRow]] = {}
     if long_sessions:
-        too_long = _long_rows(dataset, long_sessions, info, eligible)
+        too_long = _long_rows(dataset, long_sessions, info, eligible, minimum, prep_counts)
     return Scan(dues, ranked, found, unresourced, too_long)
 
 
 def _long_rows(
-    dataset: Dataset, long_sessions: set[str], info: dict[str, Held], eligible: set[str]
+    dataset: Dataset,
+    long_sessions: set[str],
+    info: dict[str, Held],
+    eligible: set[str],
+    minimum: Decimal,
+    prep_counts: bool,
 ) -> dict[str, list[LongRow]]:
     """The rows of these sessions whose own hours are above the session's length and allowance
-    (:class:`Length`),
-    of the people a fee is worked out for (as :func:`scan_attendance` found them), by person id: one
-    per person, the larger hours, as the fee counts a row repeated (same person, same session) once.
+    (:class:`Length`), of the people a fee is worked out for (as :func:`scan_attendance` found them),
+    by person id: one per person, the larger hours, as the fee counts a row repeated (same person,
+    same session) once; with what its fee is worked out from (the policy's ``minimum`` when that is
+    at least the row's hours and the preparation counted).
 
     A second read of the register, made only when some session has such a row: the scan found the
     sessions once per distinct hours, not the rows. The rows of other sessions are passed over in C
     (``compress``), so only these sessions' rows come into Python."""
-    found: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    found: dict[str, dict[str, tuple[Decimal, Decimal]]] = defaultdict(dict)
     register = dataset.attendance
     theirs = compress(register, map(long_sessions.__contains__, map(SESSION_ID, register)))
-    for pid, sid, hours, _, _ in theirs:
+    for pid, sid, hours, prep, _ in theirs:
         if hours is not None and pid in eligible:
             length = info[sid].length
             assert length is not None
             if length.exceeded_by(hours):
                 mine = found[sid]
-                if pid not in mine or hours > mine[pid]:
-                    mine[pid] = hours
-    return {sid: sorted(LongRow(pid, hours) for pid, hours in rows.items()) for sid, rows in found.items()}
+                row = (hours, prep if prep_counts else ZERO)
+                if pid not in mine or row > mine[pid]:
+                    mine[pid] = row
+    return {
+        sid: sorted(
+            LongRow(pid, hours, FeeFrom.MINIMUM if minimum >= hours + prep else FeeFrom.HOURS)
+            for pid, (hours, prep) in rows.items()
+        )
+        for sid, rows in found.items()
+    }
 
 
 def payment_order(p: Payment) -> tuple[date, str, Decimal, str]:

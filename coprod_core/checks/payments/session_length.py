@@ -4,7 +4,10 @@ A fee is hours x rate, worked out from the row's own hours when it gives them: 5
 a 2-hour session pays for 3 hours the session did not last. The ledger finds these rows as it works
 out the fees (:attr:`~coprod_core.checks.payments.ledger.Scan.too_long`); this module says so, once
 per session (a wrong length would otherwise make a flag for every person at it). The fees stay as
-recorded: pay is not held back from someone for a slip staff can correct.
+recorded: pay is not held back from someone for a slip staff can correct. Where the policy's
+minimum paid time is at least a row's hours and counted preparation, the fee is that minimum
+whatever the row says: the message says the fee does not change, not that it is worked out from
+the hours (:class:`~coprod_core.checks.payments.ledger.FeeFrom`).
 
 Hours are compared in whole minutes (:class:`~coprod_core.checks.payments.ledger.Length`): 1:20 is
 read as 1.33 hours and the same time typed as a number may be 1.34, so comparing the hundredths
@@ -14,9 +17,10 @@ would flag someone as "0.01 hours over" when nobody made a mistake; one minute o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 from coprod_core.checks.data_quality import RULES
-from coprod_core.checks.payments.ledger import LongRow, num
+from coprod_core.checks.payments.ledger import FeeFrom, LongRow, num
 from coprod_core.checks.payments.wording import MAX_LISTED, who
 from coprod_core.flags import Flag, Subject, SubjectKind
 from coprod_core.model import Person, Session
@@ -31,8 +35,10 @@ def hours_over_session_flags(
     sessions: Mapping[str, Session],
     people: dict[str, Person],
     settings: CheckSettings,
+    minimum: Decimal,
 ) -> list[Flag]:
-    """One flag for each session with rows above its length, listing the rows (person ID, hours)."""
+    """One flag for each session with rows above its length, listing the rows (person ID, hours).
+    ``minimum``: the policy's minimum paid hours, which the message names where it sets a fee."""
     allowed = settings.data_quality.hours_over_session_allowed
     flags: list[Flag] = []
     for session_id in sorted(too_long):
@@ -46,12 +52,12 @@ def hours_over_session_flags(
             if allowed
             else hours(length)
         )
+        fees = _fees(rows, most, minimum)
         if len(rows) == 1:
             message = (
                 f"{who(rows[0].person_id, people)} is recorded as attending the {session.label()} for "
-                f"{hours(most)}, {hours(over)} more than the session lasted ({lasted}). Their "
-                f"fee is worked out from the {hours(most)} recorded. Correct the hours on their register "
-                "row, or the session's length if that is what is wrong."
+                f"{hours(most)}, {hours(over)} more than the session lasted ({lasted}).{fees} Correct the "
+                "hours on their register row, or the session's length if that is what is wrong."
             )
         else:
             named = [who(r.person_id, people) for r in rows[:MAX_LISTED]]
@@ -60,11 +66,17 @@ def hours_over_session_flags(
             message = (
                 f"{len(rows)} people are recorded as attending the {session.label()} for more hours than "
                 f"the session lasted ({lasted}): {join(named)}. The most is {hours(most)}, "
-                f"{hours(over)} more. Their fees are worked out from the hours recorded. Correct the hours "
-                "on their register rows, or the session's length if that is what is wrong."
+                f"{hours(over)} more.{fees} Correct the hours on their register rows, or the session's "
+                "length if that is what is wrong."
             )
         listed = [
-            {"person_id": r.person_id, "hours": num(r.hours), "over": num(r.hours - length)} for r in rows
+            {
+                "person_id": r.person_id,
+                "hours": num(r.hours),
+                "over": num(r.hours - length),
+                "fee": r.fee.value,
+            }
+            for r in rows
         ]
         flags.append(
             HOURS_OVER_SESSION.flag(
@@ -77,6 +89,7 @@ def hours_over_session_flags(
                     "session_date": session.date.isoformat(),
                     "session_hours": num(length),
                     "hours_over_session_allowed": num(allowed),
+                    "minimum_hours": num(minimum),
                     "people": len(rows),
                     "most_hours": num(most),
                     "most_over": num(over),
@@ -90,3 +103,20 @@ def hours_over_session_flags(
             )
         )
     return flags
+
+
+def _fees(rows: list[LongRow], most: Decimal, minimum: Decimal) -> str:
+    """What the rows' hours do to their fees, as a sentence (with a space before it): worked out from
+    the hours recorded, or no change where the policy's minimum paid time sets the fee anyway."""
+    from_hours = sum(r.fee is FeeFrom.HOURS for r in rows)
+    if len(rows) == 1:
+        if from_hours:
+            return f" Their fee is worked out from the {hours(most)} recorded."
+        return f" Their fee does not change: it is paid as the minimum of {hours(minimum)}."
+    if from_hours == len(rows):
+        return " Their fees are worked out from the hours recorded."
+    if from_hours == 0:
+        return f" Their fees do not change: each is paid as the minimum of {hours(minimum)}."
+    some = "One of their fees is" if from_hours == 1 else f"{from_hours} of their fees are"
+    others = "the other is" if len(rows) - from_hours == 1 else "the others are"
+    return f" {some} worked out from the hours recorded; {others} paid as the minimum of {hours(minimum)}."
