@@ -47,7 +47,7 @@ from coprod.connectors.base import (
     names_a_mapped_column,
 )
 from coprod.connectors.xlsx_errors import error_cells
-from coprod.locking import try_flock
+from coprod.locking import RENAMES_OPEN_FILES, try_flock
 from coprod_core.lifecycle import STATUS_WORDS, FlagChange, FlagStatus, StaffStatuses
 from coprod_core.mapping.cells import loose_heading
 from coprod_core.recipe import Entity, EntitySpec
@@ -770,10 +770,14 @@ class FilesConnector(Connector):
     ) -> None:
         """Write the whole file to a private temporary file beside it, then swap it in.
 
-        The temporary file is created 0600 (it holds names) and flock-ed until it is swapped in,
-        so :meth:`_remove_stale_temp_files` knows a live write from a killed one's leftovers. The
-        flags file keeps the permissions it had (staff may have shared it); a new one stays 0600.
-        ``columns``: coprod's keys (written as their headings) and staff's headings, in order.
+        The temporary file is created 0600 (it holds names) and locked until it is swapped in
+        (:mod:`coprod.locking`), so :meth:`_remove_stale_temp_files` knows a live write from a
+        killed one's leftovers. The flags file keeps the permissions it had (staff may have shared
+        it); a new one stays 0600. ``columns``: coprod's keys (written as their headings) and
+        staff's headings, in order.
+
+        On Windows, which renames no open file, the file is closed (and so unlocked) just before it
+        is swapped in; while it is open, Windows itself stops another run removing it.
         """
         path = self.flags_path
         fd, tmp = tempfile.mkstemp(prefix=self._temp_prefix, suffix=".tmp", dir=path.parent)
@@ -786,8 +790,11 @@ class FilesConnector(Connector):
                     writer.writerow([row.get(c, "") for c in columns])
                 handle.flush()
                 with contextlib.suppress(FileNotFoundError):  # a new flags file stays 0600
-                    os.fchmod(handle.fileno(), stat.S_IMODE(path.stat().st_mode))
-                os.replace(tmp, path)  # still locked: the lock goes when the file is closed
+                    os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+                if RENAMES_OPEN_FILES:
+                    os.replace(tmp, path)  # still locked: the lock goes when the file is closed
+            if not RENAMES_OPEN_FILES:
+                os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -804,7 +811,7 @@ class FilesConnector(Connector):
         removed = 0
         for name in glob.glob(pattern):
             try:
-                fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(name, os.O_RDONLY)  # not inherited by a child (Python's default)
             except OSError:
                 continue
             try:
@@ -813,12 +820,17 @@ class FilesConnector(Connector):
                 info = os.fstat(fd)
                 if info.st_size == 0 and clock.time() - info.st_mtime < TEMP_GRACE_SECONDS:
                     continue
-                os.unlink(name)
-                removed += 1
             except OSError:
                 continue
             finally:
                 os.close(fd)
+            # Unlocked and not just made: its writer is gone, and no run opens it again. Removed once
+            # closed: Windows removes no file that is open, this run's own included.
+            try:
+                os.unlink(name)
+            except OSError:
+                continue
+            removed += 1
         if removed:
             log.info("removed %d temporary flags file(s) left by a run that was stopped", removed)
 

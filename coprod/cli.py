@@ -8,6 +8,7 @@ say what kind of problem it was; see README "Exit codes").
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -653,7 +654,19 @@ class CommandParser(argparse.ArgumentParser):
         self.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE)
 
 
+def shown_whatever_the_encoding(stream: TextIO) -> None:
+    """A character the stream's encoding has no code for is written as ``?`` instead of stopping the
+    command with UnicodeEncodeError. Output to a file or a pipe on Windows is cp1252 (the system's
+    code page, not UTF-8), and a name such as "Łukasz", or an arrow, has no code there: ``coprod
+    check > out.txt`` must still print every flag. The flags file and the tools keep the text whole.
+    A stream that already says what to do with such characters is left as it is."""
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        stream.reconfigure(errors="replace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        shown_whatever_the_encoding(stream)
     args = parser().parse_args(argv)
     stderr = logging.StreamHandler()
     # a source's name, a file's or an error a platform sent never makes a line of its own

@@ -7,7 +7,7 @@ One interface, two engines, chosen by where the state is (``COPROD_STATE``, the 
 ``[state] path``, or ``.coprod/state.sqlite`` beside the recipe):
 
 - a file path: SQLite (``coprod/state_sqlite.py``), the embedded default for one machine; the
-  run lock is an ``flock`` on a file beside it;
+  run lock is the system's file lock on a file beside it (``coprod/locking.py``);
 - ``postgresql://...`` (or ``postgres://``): PostgreSQL (``coprod/state_postgres.py``), shared by
   several hosts; the run lock is an advisory lock held by a connection.
 

@@ -179,10 +179,19 @@ def check_if_ended(conn: psycopg.Connection[Any]) -> None:
     """
     if conn.closed or conn.broken:
         raise psycopg.OperationalError("the connection is closed")
-    waiting = select.poll()
-    waiting.register(conn.fileno(), select.POLLIN | select.POLLPRI)
-    if waiting.poll(0):  # the server said something (most likely goodbye): ask it
+    if _has_something_to_read(conn.fileno()):  # the server said something (most likely goodbye): ask it
         ConnectionPool.check_connection(conn)
+
+
+def _has_something_to_read(fd: int) -> bool:
+    """Whether a socket has something to read, without waiting: ``poll`` (any descriptor number),
+    or ``select`` where there is no ``poll`` (Windows, where it takes sockets of any number)."""
+    if hasattr(select, "poll"):
+        waiting = select.poll()
+        waiting.register(fd, select.POLLIN | select.POLLPRI)
+        return bool(waiting.poll(0))
+    readable, _, urgent = select.select([fd], [], [fd], 0)
+    return bool(readable or urgent)
 
 
 def _commit_without_waiting_for_disk(conn: psycopg.Connection[Any]) -> None:

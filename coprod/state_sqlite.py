@@ -1,8 +1,8 @@
 """The SQLite state store: one file, the embedded default for one charity on one machine.
 
 SQLite in WAL mode lets the webhook app and a cron sync share the file. The per-recipe run lock
-is a lock file beside it, held with ``flock``: the operating system releases it when its holder
-ends, however it ends (even ``kill -9``), so a killed run never blocks the next one.
+is a lock file beside it, held with the system's file lock (``flock``; ``LockFileEx`` on Windows):
+the operating system releases it when its holder ends, however it ends (even ``kill -9``), so a killed run never blocks the next one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from coprod.locking import try_flock
+from coprod.locking import HOLDER_OFFSET, try_flock
 from coprod.state import RunLocked, StoreLocation, StoreUnavailable, locked_message, now_text
 from coprod.state_sql import SQLStateStore
 
@@ -140,9 +140,9 @@ class SQLiteStateStore(SQLStateStore):
 
     @contextmanager
     def lock(self, recipe: str, timeout: float = 10.0) -> Iterator[None]:
-        """An ``flock`` on the recipe's lock file, taken on a file description of its own, so it also
-        keeps out another thread of this process. The kernel drops it when the holder's process
-        ends, so a run killed with SIGKILL leaves nothing to wait for. The file stays (removing it
+        """The system's lock on the recipe's lock file (:mod:`coprod.locking`), taken on an open file
+        of its own, so it also keeps out another thread of this process. The system drops it when
+        the holder's process ends, so a run killed with SIGKILL leaves nothing to wait for. The file stays (removing it
         would let a waiter lock a name that no longer exists); it holds the holder's host and
         process id, for the message a waiting run gives.
         """
@@ -151,7 +151,8 @@ class SQLiteStateStore(SQLStateStore):
                 yield
             return
         path = self.lock_path(recipe)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # not inherited by a child process (Python's default for os.open); binary on Windows too
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
         try:
             deadline = time.monotonic() + timeout
             while not try_flock(fd):
@@ -159,7 +160,9 @@ class SQLiteStateStore(SQLStateStore):
                     raise RunLocked(locked_message(recipe, _holder(fd), timeout))
                 time.sleep(min(LOCK_POLL, max(0.0, deadline - time.monotonic())))
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{socket.gethostname()} {os.getpid()} {now_text()}\n".encode(), 0)
+            words = f"{socket.gethostname()} {os.getpid()} {now_text()}\n".encode()
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, b" " * HOLDER_OFFSET + words)
             yield
         finally:
             os.close(fd)  # closing the only description of the file releases the lock
@@ -180,6 +183,7 @@ class SQLiteStateStore(SQLStateStore):
 def _holder(fd: int) -> str:
     """Who holds the lock, from the lock file: 'host pid started' (empty if not written yet)."""
     try:
-        return os.pread(fd, 200, 0).decode(errors="replace").strip()
+        os.lseek(fd, HOLDER_OFFSET, os.SEEK_SET)
+        return os.read(fd, 200).decode(errors="replace").strip()
     except OSError:
         return ""

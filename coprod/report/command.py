@@ -12,6 +12,7 @@ one request on top of the reads the checks made anyway.
 
 from __future__ import annotations
 
+import codecs
 import os
 import tempfile
 from collections.abc import Mapping
@@ -84,6 +85,20 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def print_document(stream: TextIO, text: str) -> None:
+    """A report printed goes out in UTF-8, the encoding its page declares, whatever the stream's own
+    (cp1252 where Windows sends output to a file), so ``coprod report R > report.html`` makes the
+    same page as ``--out report.html``. A stream that is UTF-8 already (a terminal, Linux, macOS) or
+    takes no bytes is written as text."""
+    raw = getattr(stream, "buffer", None)
+    if raw is None or codecs.lookup(stream.encoding or "utf-8").name == "utf-8":
+        stream.write(text)
+        return
+    stream.flush()
+    raw.write(text.encode("utf-8"))
+    raw.flush()
+
+
 def make_report(
     loaded: LoadedRecipe,
     kind: ReportKind,
@@ -145,7 +160,7 @@ def make_report(
             if status is not None:
                 status.stop()
         if out_path is None:
-            stdout.write(text)
+            print_document(stdout, text)
         else:
             try:
                 write_atomically(out_path, text)
