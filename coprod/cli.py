@@ -19,16 +19,23 @@ import sys
 import tomllib
 import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from coprod.clock import today
-from coprod.config import LoadedRecipe, RecipeInvalid, load_recipe
+from coprod.config import (
+    LoadedRecipe,
+    RecipeInvalid,
+    holds_recipes,
+    load_recipe,
+    recipe_files,
+    resolve_recipe_path,
+)
 from coprod.connectors.base import ConnectorError
 from coprod.log_lines import Lines, VisibleFormatter
 from coprod.placeholders import example_values
@@ -86,6 +93,10 @@ class Output:
         self.err = err or sys.stderr
         self.tty = self.err.isatty()
         self.buffered: list[str] = []
+        self.heading: str | None = None
+        """The line that names the recipe whose words come next, when a command runs several:
+        written before the first of them (none when the recipe has nothing to say)."""
+        self.headed = False
 
     def line(self, text: str = "") -> None:
         """Write ``text`` with characters nobody can see shown (``\\t``, ``<U+001B>``): an id or a
@@ -105,6 +116,31 @@ class Output:
             self._write(self.err, visible_lines(text))
         self.buffered.clear()
 
+    def begin(self, heading: str | None) -> None:
+        """A recipe of several starts: its words (if any) come under ``heading``."""
+        self.heading = heading
+        self.buffered.clear()
+
+    def end(self) -> None:
+        """A recipe of several is done: what it printed is pushed out before the next one starts, so
+        that a cron mail (stdout and stderr in one) shows each recipe's words under its heading."""
+        self.heading = None
+        self.buffered.clear()
+        self.flush()
+
+    def before_log(self, record: logging.LogRecord) -> bool:
+        """A logging filter: a log line about a recipe of several comes under its heading too."""
+        self._announce()
+        return True
+
+    def _announce(self) -> None:
+        if self.heading is None:
+            return
+        heading, self.heading = self.heading, None
+        self._write(self.out, ("\n" if self.headed else "") + visible_lines(heading))
+        self.headed = True
+        self.flush()  # before what the recipe writes to stderr (progress, log lines)
+
     def flush(self) -> None:
         """Push out what is buffered, while a closed pipe can still be handled here."""
         for stream in (self.out, self.err):
@@ -116,6 +152,7 @@ class Output:
     def _write(self, stream: TextIO, text: str) -> None:
         """One write per line or flag, its newline included (``print`` writes the newline apart:
         two system calls each where the stream is unbuffered, as under ``PYTHONUNBUFFERED``)."""
+        self._announce()
         try:
             stream.write(text + "\n")
         except BrokenPipeError:
@@ -177,10 +214,14 @@ def _load(path: str, output: Output) -> LoadedRecipe | None:
     try:
         return load_recipe(path)
     except RecipeInvalid as exc:
-        output.line(f"The recipe has {len(exc.problems)} problem(s):")
-        for p in exc.problems:
-            output.line(f"  - {p}")
+        _print_problems(exc, output)
         return None
+
+
+def _print_problems(exc: RecipeInvalid, output: Output) -> None:
+    output.line(f"The recipe has {len(exc.problems)} problem(s):")
+    for p in exc.problems:
+        output.line(f"  - {p}")
 
 
 def wrap(text: str, indent: str = "     ", width: int = 100) -> str:
@@ -311,7 +352,12 @@ returns, without freeing what it made (the ``coprod`` command: :mod:`coprod.comm
 otherwise (a test, a program calling :func:`main`), and the result is freed as usual."""
 
 
-def _run(loaded: LoadedRecipe, args: argparse.Namespace, output: Output, *, mode: str) -> RunResult:
+def _run(
+    loaded: LoadedRecipe, args: argparse.Namespace, output: Output, *, mode: str, keep: bool = True
+) -> RunResult:
+    """Run the recipe as the command's options say. ``keep``: the result may be left to the end of the
+    process (:data:`KEPT_TO_THE_END`); never for one recipe of several, whose data must be freed
+    before the next one is read."""
     bar, on_rows = _progress(output)
     run_date = args.date or (DEMO_DATE if getattr(args, "demo", False) else today(loaded.recipe.timezone))
     with bar:
@@ -324,7 +370,7 @@ def _run(loaded: LoadedRecipe, args: argparse.Namespace, output: Output, *, mode
             progress=on_rows,
             full=getattr(args, "full", False),
         )
-    if KEPT_TO_THE_END is not None:
+    if keep and KEPT_TO_THE_END is not None:
         KEPT_TO_THE_END.append(result)
     return result
 
@@ -337,21 +383,10 @@ def _finish(
     *,
     title: str,
     always: bool,
+    of_several: OneOfSeveral | None = None,
 ) -> int:
     if getattr(args, "json", False):
-        payload = result.summary() | {
-            "messages": result.messages,
-            "warnings": result.warnings,
-            # Evidence as the tools receive it (amounts and hours as plain digits: "10", not "1E+1").
-            "flags": [
-                f.model_dump(mode="json", exclude={"evidence_json", "evidence"})
-                | {"evidence": json.loads(f.evidence_json)}
-                for f in result.flags
-            ],
-            # Every project's place on the ladder, flagged or not, with each criterion's result.
-            "placements": [jsonable(a.placement()) for a in result.placements],
-        }
-        output.line(json.dumps(payload, indent=2, default=str))
+        _print_json(result, output, of_several)
         return int(result.exit_code)
     news = always or result.exit_code != ExitCode.OK or result.changed or result.warnings or output.tty
     if not news:
@@ -368,6 +403,29 @@ def _finish(
     if result.exit_code == ExitCode.OK and not always and not result.changed:
         output.line("  nothing changed since the last run")
     return int(result.exit_code)
+
+
+def _print_json(result: RunResult, output: Output, of_several: OneOfSeveral | None) -> None:
+    """The run as JSON: one object, indented; for one recipe of several, one line (JSON Lines)
+    starting with the recipe's name and path."""
+    payload = result.summary() | {
+        "messages": result.messages,
+        "warnings": result.warnings,
+        # Evidence as the tools receive it (amounts and hours as plain digits: "10", not "1E+1").
+        "flags": [
+            f.model_dump(mode="json", exclude={"evidence_json", "evidence"})
+            | {"evidence": json.loads(f.evidence_json)}
+            for f in result.flags
+        ],
+        # Every project's place on the ladder, flagged or not, with each criterion's result.
+        "placements": [jsonable(a.placement()) for a in result.placements],
+    }
+    if of_several is None:
+        output.line(json.dumps(payload, indent=2, default=str))
+    else:
+        output.line(
+            json.dumps({"recipe": of_several.name, "path": str(of_several.file)} | payload, default=str)
+        )
 
 
 def cmd_validate(args: argparse.Namespace, output: Output) -> int:
@@ -390,12 +448,21 @@ def cmd_validate(args: argparse.Namespace, output: Output) -> int:
 
 
 def cmd_check(args: argparse.Namespace, output: Output) -> int:
-    loaded = _load(args.recipe, output)
-    if loaded is None:
-        return ExitCode.CONFIG
-    result = _run(loaded, args, output, mode="check")
+    return each_recipe(args, output, _check)
+
+
+def _check(
+    loaded: LoadedRecipe, args: argparse.Namespace, output: Output, of_several: OneOfSeveral | None
+) -> int:
+    result = _run(loaded, args, output, mode="check", keep=of_several is None)
     code = _finish(
-        result, loaded, output, args, title=f"Checked '{loaded.recipe.name}' (nothing written)", always=True
+        result,
+        loaded,
+        output,
+        args,
+        title=f"Checked '{loaded.recipe.name}' (nothing written)",
+        always=True,
+        of_several=of_several,
     )
     if not args.json and result.counts:
         output.line()
@@ -426,12 +493,157 @@ def cmd_report(args: argparse.Namespace, output: Output) -> int:
 
 
 def cmd_sync(args: argparse.Namespace, output: Output) -> int:
-    loaded = _load(args.recipe, output)
-    if loaded is None:
-        return ExitCode.CONFIG
-    result = _run(loaded, args, output, mode="sync")
+    return each_recipe(args, output, _sync)
+
+
+def _sync(
+    loaded: LoadedRecipe, args: argparse.Namespace, output: Output, of_several: OneOfSeveral | None
+) -> int:
+    result = _run(loaded, args, output, mode="sync", keep=of_several is None)
+    if of_several is not None and result.exit_code == ExitCode.SHRINK_REFUSED:
+        # --allow-shrink is taken for one recipe only: the message names the command for this one
+        again = f"{typed_command()} sync {shlex.quote(of_several.shown)} --allow-shrink"
+        alone = f"run that recipe alone with `{again}`"
+        result.messages = [m.replace(SHRINK_AGAIN, alone) for m in result.messages]
     title = f"Synced '{loaded.recipe.name}'" + (" (dry run: nothing written)" if args.dry_run else "")
-    return _finish(result, loaded, output, args, title=title, always=args.dry_run)
+    return _finish(result, loaded, output, args, title=title, always=args.dry_run, of_several=of_several)
+
+
+class OneOfSeveral(NamedTuple):
+    """A recipe run with others in one command (``coprod sync RECIPE RECIPE``, ``coprod sync FOLDER``)."""
+
+    file: Path
+    """Its recipe file, as found from what was typed."""
+    name: str | None = None
+    """Its name, once it is loaded (None for a recipe that cannot be)."""
+
+    @property
+    def shown(self) -> str:
+        """The recipe as one types it: its folder when the file is a folder's recipe.toml."""
+        return str(self.file.parent if self.file.name == "recipe.toml" else self.file)
+
+    @property
+    def label(self) -> str:
+        """What the last line calls it: its name, or where it is when it could not be read."""
+        return self.name or self.shown
+
+
+class Named(NamedTuple):
+    """The recipes a command was given, each once, in the order they run."""
+
+    files: list[Path]
+    several: bool
+    """More than one recipe named, or a folder of recipe folders: each recipe's words come under a
+    heading naming it, and ``--json`` gives one line per recipe, however many recipes there are."""
+
+
+def named_recipes(names: Sequence[str]) -> Named:
+    """Each recipe file ``names`` stand for, in order, found as the webhook app finds the recipes of
+    ``COPROD_RECIPES`` (:func:`~coprod.config.recipe_files`). A recipe named twice (by its folder
+    and by a folder of recipe folders holding it) is taken once, where it is first named."""
+    files: list[Path] = []
+    seen: set[Path] = set()
+    several = len(names) > 1
+    for name in names:
+        found = recipe_files(name)
+        if holds_recipes(Path(name).expanduser()):
+            if found:
+                several = True
+            else:  # an empty folder, or a recipe folder whose recipe.toml is missing: said as for one
+                found = [resolve_recipe_path(name)]
+        for file in found:
+            if file.resolve() not in seen:
+                seen.add(file.resolve())
+                files.append(file)
+    return Named(files, several)
+
+
+RunOne = Callable[[LoadedRecipe, argparse.Namespace, Output, OneOfSeveral | None], int]
+
+
+class Ended(NamedTuple):
+    """How one recipe of several ended."""
+
+    label: str
+    code: int
+
+
+def each_recipe(args: argparse.Namespace, output: Output, run_one: RunOne) -> int:
+    """Run every recipe named, one after another in this process, each one's data freed before the
+    next is read. A recipe that is invalid, cannot read its source, is locked by another run or fails
+    part-way is reported under its name and the next one runs. The exit code: 0 when every recipe
+    ended 0, else the code of the first recipe, in the order run, that did not (README "Exit codes")."""
+    named = named_recipes(args.recipe)
+    if not named.several:
+        loaded = _load(args.recipe[0], output)
+        return ExitCode.CONFIG if loaded is None else run_one(loaded, args, output, None)
+    if getattr(args, "allow_shrink", False):
+        output.line(
+            "coprod: --allow-shrink is taken with one recipe only: it accepts that one recipe's rows "
+            "really were removed. Run that recipe alone with it "
+            f"(`{typed_command()} {args.command} RECIPE --allow-shrink`); nothing was run"
+        )
+        return ExitCode.CONFIG
+    ended: list[Ended] = []
+    names: dict[str, OneOfSeveral] = {}
+    for file in named.files:
+        one = OneOfSeveral(file)
+        output.begin(None if args.json else f"== {one.shown}")
+        try:
+            ended.append(_one_of_several(one, args, output, run_one, names))
+        finally:
+            output.end()
+    failed = [e for e in ended if e.code != ExitCode.OK]
+    if not failed:
+        return ExitCode.OK
+    if not args.json:
+        output.line()
+        output.line(
+            f"coprod: {len(failed)} of {len(ended)} recipes ended with a problem (above): "
+            + ", ".join(f"{e.label} (exit {e.code})" for e in failed)
+            + f"; the exit code is {failed[0].code}, the first one's"
+        )
+    return failed[0].code
+
+
+def _one_of_several(
+    one: OneOfSeveral,
+    args: argparse.Namespace,
+    output: Output,
+    run_one: RunOne,
+    names: dict[str, OneOfSeveral],
+) -> Ended:
+    """Load and run one recipe of several; whatever goes wrong ends this recipe only. Its result lives
+    only in ``run_one``'s frame, so it is freed when that returns."""
+    try:
+        loaded = load_recipe(one.file)
+    except RecipeInvalid as exc:
+        if args.json:
+            refused = RunResult(exit_code=ExitCode.CONFIG, messages=[str(p) for p in exc.problems])
+            _print_json(refused, output, one)
+        else:
+            _print_problems(exc, output)
+        return Ended(one.label, ExitCode.CONFIG)
+    one = one._replace(name=loaded.recipe.name)
+    if output.heading is not None:
+        output.heading = f"== {one.name} ({one.shown})"
+    first = names.setdefault(loaded.recipe.name, one)
+    if first is not one:
+        # the same name is the same flags and the same lock in the state store: the second would
+        # resolve the first one's flags (the webhook app serves the first one only, too)
+        message = (
+            f"recipe '{one.name}' in {one.shown} has the same name as {first.shown}, run already: "
+            "not run. Give each recipe a name of its own (`name` in recipe.toml)"
+        )
+        if args.json:
+            _print_json(RunResult(exit_code=ExitCode.CONFIG, messages=[message]), output, one)
+        else:
+            output.line(f"coprod: {message}")
+        return Ended(one.label, ExitCode.CONFIG)
+    try:
+        return Ended(one.label, run_one(loaded, args, output, one))
+    except Exception as exc:  # a fault in coprod ends this recipe's run, not the others'
+        return Ended(one.label, unexpected(exc, output))
 
 
 def cmd_install(args: argparse.Namespace, output: Output) -> int:
@@ -563,6 +775,16 @@ VERBOSE = "log what is read and written (counts only)"
 RECIPE = "a recipe.toml file, or the folder holding one"
 DEMO_DIR = "coprod-demo"
 JSON = "print the counts, every flag with its evidence and each project's place on the ladder as JSON"
+RECIPES = (
+    "a recipe.toml file, the folder holding one, or a folder of recipe folders (every recipe in it); "
+    "name as many as you like: they run one after another"
+)
+JSON_SEVERAL = JSON + " (with several recipes: one line per recipe, with its name and path)"
+SEVERAL = (
+    "Several recipes run one after another, each reported under its name; one that fails does not "
+    "stop the others. The options apply to every recipe named. Exit code: 0 when every recipe ended "
+    "0, else the code of the first recipe, in the order run, that did not."
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -585,9 +807,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("recipe", help=RECIPE)
     v.set_defaults(func=cmd_validate)
 
-    c = sub.add_parser("check", help="read and check, print the flags; writes nothing")
-    c.add_argument("recipe", help=RECIPE)
-    c.add_argument("--json", action="store_true", help=JSON)
+    c = sub.add_parser("check", help="read and check, print the flags; writes nothing", description=SEVERAL)
+    c.add_argument("recipe", nargs="+", help=RECIPES)
+    c.add_argument("--json", action="store_true", help=JSON_SEVERAL)
     c.add_argument("--date", type=_date, help=f"judge {AS_OF}")
     c.set_defaults(func=cmd_check)
 
@@ -604,11 +826,19 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--date", type=_date, help=f"report {AS_OF}")
     r.set_defaults(func=cmd_report)
 
-    s = sub.add_parser("sync", help="check and write the changed flags back to the tools")
-    s.add_argument("recipe", help=RECIPE)
+    s = sub.add_parser(
+        "sync",
+        help="check and write the changed flags back to the tools",
+        description=SEVERAL + " --allow-shrink is taken with one recipe only.",
+    )
+    s.add_argument("recipe", nargs="+", help=RECIPES)
     s.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
-    s.add_argument("--json", action="store_true", help=JSON)
-    s.add_argument("--allow-shrink", action="store_true", help="accept a source that returned far fewer rows")
+    s.add_argument("--json", action="store_true", help=JSON_SEVERAL)
+    s.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="accept a source that returned far fewer rows (one recipe only: name it alone)",
+    )
     s.add_argument(
         "--full", action="store_true", help="read every source whole, even one that can tell nothing changed"
     )
@@ -668,30 +898,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         shown_whatever_the_encoding(stream)
     args = parser().parse_args(argv)
+    output = Output()
     stderr = logging.StreamHandler()
     # a source's name, a file's or an error a platform sent never makes a line of its own
     stderr.setFormatter(VisibleFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    stderr.addFilter(output.before_log)  # under the heading of the recipe it is about, of several
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[stderr])
-    output = Output()
     try:
         return int(args.func(args, output))
     except KeyboardInterrupt:
         output.line("coprod: stopped")
         return 130
     except Exception as exc:  # the last line of defence: no traceback reaches staff
-        # With -v, where it happened (files and lines only: an exception's message or the values
-        # in it may hold personal data, so they are never printed).
-        where = "".join(traceback.format_tb(exc.__traceback__)[-5:])
-        logging.getLogger("coprod").info(
-            "unexpected %s at:\n%s", type(exc).__name__, Lines(where.rstrip("\n"))
-        )
-        output.line(
-            f"coprod: something unexpected went wrong ({type(exc).__name__}). Nothing was recorded as "
-            "written that was not. Run again with -v and report it to your data officer."
-        )
-        return ExitCode.INTERNAL
+        return unexpected(exc, output)
     finally:
         output.flush()
+
+
+def unexpected(exc: Exception, output: Output) -> int:
+    """Say that something unexpected went wrong, without a traceback; exit 1."""
+    # With -v, where it happened (files and lines only: an exception's message or the values
+    # in it may hold personal data, so they are never printed).
+    where = "".join(traceback.format_tb(exc.__traceback__)[-5:])
+    logging.getLogger("coprod").info("unexpected %s at:\n%s", type(exc).__name__, Lines(where.rstrip("\n")))
+    output.line(
+        f"coprod: something unexpected went wrong ({type(exc).__name__}). Nothing was recorded as "
+        "written that was not. Run again with -v and report it to your data officer."
+    )
+    return ExitCode.INTERNAL
 
 
 if __name__ == "__main__":

@@ -77,17 +77,39 @@ def resolve_recipe_path(path: str | Path) -> Path:
     return p
 
 
+def recipes_in(folder: Path) -> list[Path]:
+    """The recipes in a folder of recipe folders, in the order of their paths: ``<folder>/*/recipe.toml``
+    and ``<folder>/*.toml``. The one rule for "every recipe in a folder": the webhook app serves these
+    (``COPROD_RECIPES``) and ``coprod sync FOLDER`` runs these, so the two never disagree about which
+    recipes a server has."""
+    return sorted([*folder.glob("*/recipe.toml"), *folder.glob("*.toml")])
+
+
+def holds_recipes(path: Path) -> bool:
+    """Whether ``path`` is a folder of recipe folders: a folder with no ``recipe.toml`` of its own."""
+    return path.is_dir() and not (path / "recipe.toml").is_file()
+
+
+def recipe_files(name: str | Path) -> list[Path]:
+    """The recipe files ``name`` stands for: a recipe file itself, a folder's ``recipe.toml``, or every
+    recipe in a folder of recipe folders (:func:`recipes_in`; none when it holds none)."""
+    p = Path(name).expanduser()
+    return recipes_in(p) if holds_recipes(p) else [resolve_recipe_path(p)]
+
+
 def _no_recipe_file(file: Path) -> str:
     """What to say when there is no recipe at ``file``, naming the recipes one level down when it
     was a folder of recipe folders: the folder ``COPROD_RECIPES`` names for the webhook app
-    (``/srv/coprod/recipes``) holds several, and a command runs one of them."""
-    inside = sorted(p.parent.name for p in file.parent.glob("*/recipe.toml")) if file.parent.is_dir() else []
+    (``/srv/coprod/recipes``) holds several; sync and check run them all, other commands one."""
+    inside = recipes_in(file.parent) if file.parent.is_dir() else []
     if file.name != "recipe.toml" or not inside:
         return "no such recipe file"
-    shown = ", ".join(inside[:5]) + (f" and {len(inside) - 5} more" if len(inside) > 5 else "")
+    names = [p.parent.name if p.name == "recipe.toml" else p.name for p in inside]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    example = inside[0].parent if inside[0].name == "recipe.toml" else inside[0]
     return (
-        f"no such recipe file; this folder holds recipe folders ({shown}): a command takes one "
-        f"recipe at a time, for example {file.parent / inside[0]}"
+        f"no such recipe file; this folder holds recipes ({shown}): this command takes one recipe at "
+        f"a time, for example {example} (sync and check take the folder, and run every recipe in it)"
     )
 
 

@@ -41,6 +41,9 @@ SHRINK_RATIO = 0.5
 """A source returning under half the rows it had last time (or none at all) is suspicious."""
 SHRINK_MIN_ROWS = 10
 """Below this many rows last time, a halving is ordinary life, not a broken export."""
+LOCK_WAIT = 10.0
+"""Seconds a sync waits for another run of the same recipe to end before it stops (exit 6), unless
+told otherwise (``lock_timeout``): README "Under cron"."""
 SHRINK_AGAIN = "run again with --allow-shrink"
 """How the shrink guard's message ends; ``coprod demo`` names its own folder there instead."""
 
@@ -218,7 +221,7 @@ def run(
     allow_shrink: bool = False,
     state: StateStore | None = None,
     connectors: Mapping[str, Connector] | None = None,
-    lock_timeout: float = 10.0,
+    lock_timeout: float | None = None,
     progress: ProgressFn | None = None,
     full: bool = False,
     mapper: DatasetMapper | None = None,
@@ -261,7 +264,7 @@ def run(
                 loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper
             )
         try:
-            with state.lock(recipe.name, timeout=lock_timeout):
+            with state.lock(recipe.name, timeout=LOCK_WAIT if lock_timeout is None else lock_timeout):
                 return _run_steps(
                     loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper
                 )

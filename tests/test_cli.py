@@ -250,18 +250,32 @@ def test_missing_recipe_exits_2(tmp_path, capsys):
     assert "no such recipe file" in capsys.readouterr().out
 
 
-def test_a_folder_of_recipe_folders_is_refused_naming_the_recipes_in_it(tmp_path, capsys):
-    # `coprod sync /srv/coprod/recipes` (the folder COPROD_RECIPES names for the app) said only
-    # "recipes/recipe.toml: no such recipe file", as if the folder were empty.
+def test_a_folder_of_recipe_folders_is_refused_by_a_one_recipe_command_naming_the_recipes_in_it(
+    tmp_path, capsys
+):
+    # `coprod validate /srv/coprod/recipes` (the folder COPROD_RECIPES names for the app) said only
+    # "recipes/recipe.toml: no such recipe file", as if the folder were empty. (sync and check run
+    # every recipe in it: tests/test_sync_many.py.)
     for name in ("youth-panel", "civicrm-panel"):
         (tmp_path / "recipes" / name).mkdir(parents=True)
         (tmp_path / "recipes" / name / "recipe.toml").write_text('name = "x"\n', encoding="utf-8")
+    (tmp_path / "recipes" / "small-group.toml").write_text('name = "x"\n', encoding="utf-8")
+
+    assert main(["validate", str(tmp_path / "recipes")]) == 2
+
+    out = capsys.readouterr().out
+    assert "this folder holds recipes (civicrm-panel, small-group.toml, youth-panel)" in out
+    assert f"for example {tmp_path / 'recipes' / 'civicrm-panel'} (sync and check take the folder" in out
+
+
+def test_an_empty_folder_given_to_sync_is_said_as_a_recipe_folder_without_its_recipe(tmp_path, capsys):
+    (tmp_path / "recipes").mkdir()
 
     assert main(["sync", str(tmp_path / "recipes")]) == 2
 
-    out = capsys.readouterr().out
-    assert "this folder holds recipe folders (civicrm-panel, youth-panel)" in out
-    assert f"for example {tmp_path / 'recipes' / 'civicrm-panel'}" in out
+    assert capsys.readouterr().out == (
+        f"The recipe has 1 problem(s):\n  - {tmp_path / 'recipes' / 'recipe.toml'}: no such recipe file\n"
+    )
 
 
 def test_messages_are_wrapped_between_words_at_100_columns_keeping_hyphenated_words_whole():
@@ -347,9 +361,11 @@ def test_every_option_and_argument_of_every_command_says_in_its_help_what_it_is(
     ]
     assert bare == []
     check = coprod.cli.parser().parse_args(["check", "x"])
-    assert check.recipe == "x"
-    texts = {c: p.format_help() for c, p in _commands(coprod.cli.parser()).items()}
-    assert "recipe.toml file, or the folder holding one" in texts["coprod check"]
+    assert check.recipe == ["x"]  # or several (tests/test_sync_many.py)
+    texts = {c: " ".join(p.format_help().split()) for c, p in _commands(coprod.cli.parser()).items()}
+    assert "recipe.toml file, the folder holding one, or a folder of recipe folders" in texts["coprod check"]
+    assert "The options apply to every recipe named" in texts["coprod sync"]
+    assert "--allow-shrink is taken with one recipe only" in texts["coprod sync"]
     assert "default 127.0.0.1" in texts["coprod serve"] and "default 8080" in texts["coprod serve"]
 
 
@@ -364,6 +380,6 @@ def test_every_command_takes_v_at_the_end_as_the_messages_ask() -> None:
     }
     assert "coprod state copy" in leaves
     for typed, p in leaves.items():
-        positionals = [a for a in p._actions if not a.option_strings and a.nargs is None]
+        positionals = [a for a in p._actions if not a.option_strings and a.nargs in (None, "+")]
         argv = [*typed.split()[1:], *("x" for _ in positionals), "-v"]
         assert coprod.cli.parser().parse_args(argv).verbose is True, typed

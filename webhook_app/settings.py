@@ -309,26 +309,19 @@ def coerce_settings(settings: WebhookSettings | Mapping[str, Any] | None) -> Web
     return WebhookSettings.from_mapping(settings)
 
 
-def _recipe_files(folder: Path) -> list[Path]:
-    """Recipes in a folder: ``<folder>/*/recipe.toml`` and ``<folder>/*.toml``."""
-    return sorted([*folder.glob("*/recipe.toml"), *folder.glob("*.toml")])
-
-
 def load_hooks(
     recipes: str | Path | Mapping[str, str | Path] | list[str | Path], env: Mapping[str, str] | None
 ) -> dict[str, RecipeHook]:
     """Read each recipe's name and ``[webhook]`` section. A broken recipe is reported and skipped."""
+    from coprod.config import RecipeInvalid, recipe_files
+
     named: list[tuple[str | None, Path]] = []
     if isinstance(recipes, Mapping):
         named = [(name, Path(p).expanduser()) for name, p in recipes.items()]
     else:
+        # a recipe file, a folder holding recipe.toml, or a folder of recipe folders: as `coprod sync`
         for entry in [recipes] if isinstance(recipes, (str, Path)) else recipes:
-            p = Path(entry).expanduser()
-            if p.is_dir() and not (p / "recipe.toml").is_file():
-                named.extend((None, f) for f in _recipe_files(p))
-            else:
-                named.append((None, p / "recipe.toml" if p.is_dir() else p))
-    from coprod.config import RecipeInvalid
+            named.extend((None, f) for f in recipe_files(entry))
 
     hooks: dict[str, RecipeHook] = {}
     for name, path in named:

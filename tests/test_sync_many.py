@@ -1,0 +1,365 @@
+"""`coprod sync` and `coprod check` given several recipes, or a folder of recipe folders.
+
+A charity (or a council for voluntary service) with dozens of recipes on one server runs them all
+from one cron line: `coprod sync /srv/coprod/recipes`, the folder the webhook app serves. The
+recipes run one after another in one process; one that is invalid, cannot read its source, is
+locked or fails part-way is reported under its name and the others still run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import weakref
+from pathlib import Path
+
+import pytest
+
+import coprod.sync
+from coprod.cli import main
+from coprod.state import StateStore
+from fakes import ROOT
+
+DEMO = ROOT / "recipes" / "demo"
+DATE = ["--date", "2026-11-20"]
+COMMAND = "import sys; from coprod.command import main; sys.exit(main())"
+"""The ``coprod`` console script as pip writes it."""
+
+
+def demo_copy(folder: Path, name: str) -> Path:
+    """A copy of the demo recipe named ``name`` (a recipe's name keys its flags and lock)."""
+    shutil.copytree(DEMO, folder, ignore=shutil.ignore_patterns(".coprod", "coprod-*", "*.py"))
+    recipe = folder / "recipe.toml"
+    text = recipe.read_text(encoding="utf-8")
+    assert 'name = "demo"\n' in text
+    recipe.write_text(text.replace('name = "demo"\n', f'name = "{name}"\n', 1), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """/srv/coprod/recipes in small: three copies of the demo, sharing one state store."""
+    monkeypatch.setenv("COPROD_STATE", str(tmp_path / "state" / "state.sqlite"))
+    monkeypatch.chdir(tmp_path)  # no .env of the machine's in the way
+    folder = tmp_path / "recipes"
+    for name in ("alpha", "beta", "gamma"):
+        demo_copy(folder / name, name)
+    return folder
+
+
+def flags_file(recipe: Path) -> Path:
+    return recipe / "data" / "coprod-flags.csv"
+
+
+def headings(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("== ")]
+
+
+def test_several_recipes_named_are_synced_in_one_run_each_with_its_flags_and_state(recipes, tmp_path, capsys):
+    code = main(["sync", str(recipes / "gamma"), str(recipes / "alpha" / "recipe.toml"), *DATE])
+
+    assert code == 0
+    out = capsys.readouterr().out
+    # in the order named, each under a heading with its name and where it is
+    assert headings(out) == [f"== gamma ({recipes / 'gamma'})", f"== alpha ({recipes / 'alpha'})"]
+    assert "Synced 'gamma'" in out and "Synced 'alpha'" in out
+    assert out.index("Synced 'gamma'") < out.index("== alpha")
+    assert flags_file(recipes / "gamma").is_file() and flags_file(recipes / "alpha").is_file()
+    assert not flags_file(recipes / "beta").exists()
+    store = StateStore.open(tmp_path / "state" / "state.sqlite")
+    try:
+        known = {name: len(store.known_flags(name)) for name in ("alpha", "beta", "gamma")}
+    finally:
+        store.close()
+    assert known == {"alpha": 27, "beta": 0, "gamma": 27}
+
+
+def test_a_folder_of_recipe_folders_syncs_every_recipe_in_it_in_the_order_of_their_paths(recipes, capsys):
+    # The cron line for the whole server: coprod sync /srv/coprod/recipes.
+    assert main(["sync", str(recipes), *DATE]) == 0
+
+    out = capsys.readouterr().out
+    assert [h.split()[1] for h in headings(out)] == ["alpha", "beta", "gamma"]
+    assert all(flags_file(recipes / name).is_file() for name in ("alpha", "beta", "gamma"))
+
+
+def test_a_folder_holding_a_single_recipe_still_heads_its_words_with_its_name(tmp_path, monkeypatch, capsys):
+    # What is printed follows what was typed, not how many recipes the folder holds today: a script
+    # reading `coprod sync FOLDER --json` gets JSON Lines whether it holds one recipe or fifty.
+    monkeypatch.chdir(tmp_path)
+    demo_copy(tmp_path / "recipes" / "only", "only")
+
+    assert main(["sync", str(tmp_path / "recipes"), "--json", *DATE]) == 0
+
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["recipe"] == "only"
+
+
+def test_sync_runs_the_recipes_the_webhook_app_serves_from_the_same_folder(recipes, capsys):
+    # One rule for "the recipes in a folder" (coprod.config.recipe_files): a recipe file directly in
+    # the folder (recipes/delta.toml) is served by the app, so the nightly sync reads it too.
+    from coprod.webhook_app.settings import load_hooks
+
+    shutil.copytree(DEMO / "data", recipes / "delta-data")
+    text = (recipes / "alpha" / "recipe.toml").read_text(encoding="utf-8")
+    text = text.replace('name = "alpha"', 'name = "delta"').replace(
+        'directory = "data"', 'directory = "delta-data"'
+    )
+    (recipes / "delta.toml").write_text(text, encoding="utf-8")
+
+    served = list(load_hooks(str(recipes), env={}))
+    assert main(["sync", str(recipes), "--json", *DATE]) == 0
+
+    synced = [json.loads(line)["recipe"] for line in capsys.readouterr().out.splitlines()]
+    assert synced == served == ["alpha", "beta", "delta", "gamma"]  # by path: delta.toml, gamma/
+    assert (recipes / "delta-data" / "coprod-flags.csv").is_file()
+
+
+def test_a_broken_recipe_between_two_good_ones_is_named_and_the_others_still_run(recipes, capsys):
+    (recipes / "beta" / "recipe.toml").write_text('name = "beta"\nnot toml at all\n', encoding="utf-8")
+
+    code = main(["sync", str(recipes), *DATE])
+
+    assert code == 2  # the first (and only) recipe that did not end 0
+    out = capsys.readouterr().out
+    assert flags_file(recipes / "alpha").is_file() and flags_file(recipes / "gamma").is_file()
+    assert headings(out) == [
+        f"== alpha ({recipes / 'alpha'})",
+        f"== {recipes / 'beta'}",
+        f"== gamma ({recipes / 'gamma'})",
+    ]
+    broken = out[out.index(f"== {recipes / 'beta'}") : out.index("== gamma")]
+    assert "The recipe has 1 problem(s):" in broken and "not valid TOML" in broken
+    assert out.rstrip().splitlines()[-1] == (
+        f"coprod: 1 of 3 recipes ended with a problem (above): {recipes / 'beta'} (exit 2); "
+        "the exit code is 2, the first one's"
+    )
+
+
+def test_a_recipe_whose_source_is_missing_does_not_stop_the_next_and_the_first_problem_gives_the_code(
+    recipes, capsys
+):
+    (recipes / "alpha" / "data" / "sessions.csv").unlink()  # exit 3
+    (recipes / "gamma" / "recipe.toml").write_text("", encoding="utf-8")  # exit 2
+
+    assert main(["sync", str(recipes), *DATE]) == 3  # alpha's, the first in the order run
+
+    out = capsys.readouterr().out
+    assert flags_file(recipes / "beta").is_file()
+    assert "sessions.csv" in out
+    assert "2 of 3 recipes ended with a problem (above): alpha (exit 3)," in out
+    assert "the exit code is 3, the first one's" in out
+
+
+def test_a_recipe_locked_by_another_run_is_skipped_and_the_others_run(recipes, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(coprod.sync, "LOCK_WAIT", 0.3)  # not the 10 seconds a real run waits
+    holder = StateStore.open(tmp_path / "state" / "state.sqlite")  # another run, holding beta's lock
+    try:
+        with holder.lock("beta", timeout=1):
+            code = main(["sync", str(recipes), *DATE])
+    finally:
+        holder.close()
+
+    assert code == 6
+    out = capsys.readouterr().out
+    assert flags_file(recipes / "alpha").is_file() and flags_file(recipes / "gamma").is_file()
+    assert not flags_file(recipes / "beta").exists()
+    beta = out[out.index("== beta") : out.index("== gamma")]
+    assert "another run of recipe 'beta' is still going" in beta
+    assert "1 of 3 recipes ended with a problem (above): beta (exit 6)" in out
+
+    # the next night, with the lock free, beta is synced and the others have nothing to say
+    assert main(["sync", str(recipes), *DATE]) == 0
+    out = capsys.readouterr().out
+    assert headings(out) == [f"== beta ({recipes / 'beta'})"]
+    assert flags_file(recipes / "beta").is_file()
+
+
+def test_nothing_is_printed_when_nothing_changed_in_any_recipe(recipes, capsys):
+    assert main(["sync", str(recipes), *DATE]) == 0
+    capsys.readouterr()
+
+    assert main(["sync", str(recipes), *DATE]) == 0
+
+    assert capsys.readouterr() == ("", "")  # cron mails nothing
+
+
+def test_only_the_recipe_with_something_to_say_is_printed_under_its_heading(recipes, capsys):
+    assert main(["sync", str(recipes), *DATE]) == 0
+    capsys.readouterr()
+    attendance = recipes / "beta" / "data" / "attendance.csv"
+    lines = attendance.read_text(encoding="utf-8").splitlines(keepends=True)
+    attendance.write_text("".join(lines[:-1]), encoding="utf-8")  # one row fewer: a change
+
+    assert main(["sync", str(recipes), *DATE]) == 0
+
+    out, err = capsys.readouterr()
+    assert headings(out) == [f"== beta ({recipes / 'beta'})"]
+    assert out.startswith(f"== beta ({recipes / 'beta'})\n")  # the heading comes first
+    assert "Synced 'beta'" in out and "alpha" not in out + err and "gamma" not in out + err
+    assert err.count("read people: 40 rows") == 1  # only beta's progress, shown because it had news
+
+
+def test_what_each_recipe_prints_comes_under_its_heading_in_a_cron_mail(recipes, tmp_path):
+    # cron mails stdout and stderr as one: progress (stderr) went out at once while the summary
+    # (stdout, buffered to a pipe) waited, so one recipe's lines could land under the next's heading.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run(
+        [sys.executable, "-c", COMMAND, "sync", str(recipes), *DATE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.startswith("== alpha (")
+    sections = done.stdout.split("\n\n== ")
+    assert [s.removeprefix("== ").split(" (")[0] for s in sections] == ["alpha", "beta", "gamma"]
+    for name, section in zip(("alpha", "beta", "gamma"), sections, strict=True):
+        lines = section.splitlines()
+        assert lines[1] == "read people: 40 rows"  # its progress, right under its heading
+        assert f"Synced '{name}'" in section and "27 new" in section
+
+
+def test_json_with_several_recipes_prints_one_object_per_line_with_each_recipes_name_and_path(
+    recipes, capsys
+):
+    (recipes / "beta" / "recipe.toml").write_text("", encoding="utf-8")
+    assert main(["sync", str(recipes / "alpha"), "--json", *DATE]) == 0
+    one = json.loads(capsys.readouterr().out)  # one recipe: one indented object, as ever
+    assert "recipe" not in one
+
+    assert main(["sync", str(recipes), "--json", *DATE]) == 2
+
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3  # JSON Lines: nothing else on stdout, no heading, no closing line
+    runs = [json.loads(line) for line in lines]
+    assert [(r["recipe"], r["path"], r["exit_code"]) for r in runs] == [
+        ("alpha", str(recipes / "alpha" / "recipe.toml"), 0),
+        (None, str(recipes / "beta" / "recipe.toml"), 2),
+        ("gamma", str(recipes / "gamma" / "recipe.toml"), 0),
+    ]
+    for r in runs:
+        assert set(r) == {"recipe", "path", *one}  # the keys of one recipe's JSON, every time
+    assert runs[0]["changes"]["still_open"] == 27 and runs[2]["changes"]["new"] == 27
+    assert runs[1]["messages"] and "beta" in runs[1]["messages"][0] and runs[1]["flags"] == []
+
+
+def test_a_recipe_named_twice_runs_once(recipes, capsys):
+    # by its folder, by the folder holding it and by its own file: once, where it is first named
+    code = main(
+        ["sync", str(recipes / "beta"), str(recipes), str(recipes / "beta" / "recipe.toml"), "--json", *DATE]
+    )
+
+    assert code == 0
+    assert [json.loads(line)["recipe"] for line in capsys.readouterr().out.splitlines()] == [
+        "beta",
+        "alpha",
+        "gamma",
+    ]
+
+
+def test_two_recipes_with_the_same_name_run_the_first_only(recipes, capsys):
+    # Same name, same flags and lock in the state store: the second would resolve the first's flags.
+    recipe = recipes / "gamma" / "recipe.toml"
+    recipe.write_text(recipe.read_text(encoding="utf-8").replace('name = "gamma"', 'name = "alpha"'), "utf-8")
+
+    assert main(["sync", str(recipes), *DATE]) == 2
+
+    out = capsys.readouterr().out
+    assert flags_file(recipes / "alpha").is_file() and not flags_file(recipes / "gamma").exists()
+    assert (
+        f"recipe 'alpha' in {recipes / 'gamma'} has the same name as {recipes / 'alpha'}, run already" in out
+    )
+
+
+def test_allow_shrink_is_refused_with_several_recipes_and_the_shrink_stop_names_the_recipe_alone(
+    recipes, capsys
+):
+    assert main(["sync", str(recipes), *DATE]) == 0
+    people = recipes / "gamma" / "data" / "people.csv"
+    people.write_text("".join(people.read_text(encoding="utf-8").splitlines(keepends=True)[:15]), "utf-8")
+    capsys.readouterr()
+    before = flags_file(recipes / "alpha").read_bytes()
+
+    # left on a cron line it would switch the guard off for every recipe, tonight's and new ones
+    assert main(["sync", str(recipes), "--allow-shrink", *DATE]) == 2
+    out = capsys.readouterr().out
+    assert "--allow-shrink is taken with one recipe only" in out and "nothing was run" in out
+    assert flags_file(recipes / "alpha").read_bytes() == before
+
+    assert main(["sync", str(recipes), *DATE]) == 5
+    out = capsys.readouterr().out
+    gamma = out[out.index("== gamma") :]
+    assert f"run that recipe alone with `coprod sync {recipes / 'gamma'} --allow-shrink`" in gamma
+
+    assert main(["sync", str(recipes / "gamma"), "--allow-shrink", *DATE]) == 0  # alone, as it says
+    assert "people      14 rows read, 14 used" in capsys.readouterr().out
+
+
+def test_a_fault_inside_coprod_in_one_recipe_ends_that_recipe_only(recipes, monkeypatch, capsys):
+    real = coprod.cli.run
+
+    def run(loaded, **kwargs):
+        if loaded.recipe.name == "alpha":
+            raise KeyError("a bug")
+        return real(loaded, **kwargs)
+
+    monkeypatch.setattr(coprod.cli, "run", run)
+
+    assert main(["sync", str(recipes), *DATE]) == 1
+
+    out = capsys.readouterr().out
+    assert "something unexpected went wrong (KeyError)" in out[: out.index("== beta")]
+    assert "a bug" not in out
+    assert flags_file(recipes / "beta").is_file() and flags_file(recipes / "gamma").is_file()
+
+
+def test_check_takes_several_recipes_and_prints_each_ones_flags_under_its_name(recipes, capsys):
+    assert main(["check", str(recipes / "alpha"), str(recipes / "beta"), *DATE]) == 0
+
+    out = capsys.readouterr().out
+    alpha, beta = out.split("\n\n== beta")
+    assert "Checked 'alpha' (nothing written)" in alpha and "Payment overdue" in alpha
+    assert "Checked 'beta' (nothing written)" in beta and "Payment overdue" in beta
+    assert not flags_file(recipes / "alpha").exists()
+
+
+def test_dry_run_full_and_date_apply_to_every_recipe_named(recipes, capsys):
+    assert main(["sync", str(recipes), "--dry-run", "--full", "--date", "2026-11-21"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(dry run: nothing written)") == 3
+    assert out.count("none (dry run: 27 change(s) would be written)") == 3
+
+    assert main(["sync", str(recipes), "--dry-run", "--json", "--date", "2026-11-21"]) == 0
+    runs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["run_date"], r["dry_run"], r["written"]) for r in runs] == [("2026-11-21", True, 0)] * 3
+    assert not any(flags_file(recipes / n).exists() for n in ("alpha", "beta", "gamma"))
+
+
+def test_each_recipes_data_is_freed_before_the_next_recipe_is_read(recipes, monkeypatch, capsys):
+    # 50 recipes in one process: the one before must be gone (freed as its last reference goes, not
+    # left to the cycle collector) when the next is read, even in the `coprod` command, which keeps
+    # one recipe's result to the end of the process rather than free it (coprod.command).
+    monkeypatch.setattr(coprod.cli, "KEPT_TO_THE_END", [])
+    real = coprod.cli.run
+    earlier: list[weakref.ref[object]] = []
+    alive_at_start: list[int] = []
+
+    def run(loaded, **kwargs):
+        alive_at_start.append(sum(ref() is not None for ref in earlier))
+        result = real(loaded, **kwargs)
+        earlier.extend(weakref.ref(o) for o in (result, result.dataset, result.flags[0], result.diff))
+        return result
+
+    monkeypatch.setattr(coprod.cli, "run", run)
+
+    assert main(["sync", str(recipes), *DATE]) == 0
+
+    assert alive_at_start == [0, 0, 0]
+    assert coprod.cli.KEPT_TO_THE_END == []
