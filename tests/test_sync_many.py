@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import weakref
 from pathlib import Path
 
@@ -154,21 +155,40 @@ def test_a_recipe_whose_source_is_missing_does_not_stop_the_next_and_the_first_p
     assert "the exit code is 3, the first one's" in out
 
 
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from coprod.state import StateStore
+
+with StateStore.open(sys.argv[1]).lock(sys.argv[2], timeout=5):
+    Path(sys.argv[3]).write_text("held")
+    time.sleep(600)
+"""
+"""Another run (a webhook worker's re-check, a sync started by hand) holding a recipe's lock."""
+
+
 def test_a_recipe_locked_by_another_run_is_skipped_and_the_others_run(recipes, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(coprod.sync, "LOCK_WAIT", 0.3)  # not the 10 seconds a real run waits
-    holder = StateStore.open(tmp_path / "state" / "state.sqlite")  # another run, holding beta's lock
+    held = tmp_path / "held"
+    state = tmp_path / "state" / "state.sqlite"
+    state.parent.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(state), "beta", str(held)])
     try:
-        with holder.lock("beta", timeout=1):
-            code = main(["sync", str(recipes), *DATE])
+        deadline = time.monotonic() + 60
+        while not held.exists():
+            assert holder.poll() is None and time.monotonic() < deadline, "the other run never took the lock"
+            time.sleep(0.02)
+        code = main(["sync", str(recipes), *DATE])
     finally:
-        holder.close()
+        holder.kill()
+        holder.wait(10)
 
     assert code == 6
     out = capsys.readouterr().out
     assert flags_file(recipes / "alpha").is_file() and flags_file(recipes / "gamma").is_file()
     assert not flags_file(recipes / "beta").exists()
     beta = out[out.index("== beta") : out.index("== gamma")]
-    assert "another run of recipe 'beta' is still going" in beta
+    assert f"another run of recipe 'beta' is still going (process {holder.pid} " in beta
     assert "1 of 3 recipes ended with a problem (above): beta (exit 6)" in out
 
     # the next night, with the lock free, beta is synced and the others have nothing to say
