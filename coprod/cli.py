@@ -429,9 +429,12 @@ def _print_json(result: RunResult, output: Output, of_several: OneOfSeveral | No
 
 
 def cmd_validate(args: argparse.Namespace, output: Output) -> int:
-    loaded = _load(args.recipe, output)
-    if loaded is None:
-        return ExitCode.CONFIG
+    return each_recipe(args, output, _validate)
+
+
+def _validate(
+    loaded: LoadedRecipe, args: argparse.Namespace, output: Output, of_several: OneOfSeveral | None
+) -> int:
     r = loaded.recipe
     output.line(f"{loaded.path}: recipe '{r.name}' is valid")
     for entity, spec in r.entities.items():
@@ -586,9 +589,10 @@ def each_recipe(args: argparse.Namespace, output: Output, run_one: RunOne) -> in
         return ExitCode.CONFIG
     ended: list[Ended] = []
     names: dict[str, OneOfSeveral] = {}
+    json_lines = getattr(args, "json", False)  # validate has no --json
     for file in named.files:
         one = OneOfSeveral(file)
-        output.begin(None if args.json else f"== {one.shown}")
+        output.begin(None if json_lines else f"== {one.shown}")
         try:
             ended.append(_one_of_several(one, args, output, run_one, names))
         finally:
@@ -596,7 +600,7 @@ def each_recipe(args: argparse.Namespace, output: Output, run_one: RunOne) -> in
     failed = [e for e in ended if e.code != ExitCode.OK]
     if not failed:
         return ExitCode.OK
-    if not args.json:
+    if not json_lines:
         output.line()
         output.line(
             f"coprod: {len(failed)} of {len(ended)} recipes ended with a problem (above): "
@@ -618,7 +622,7 @@ def _one_of_several(
     try:
         loaded = load_recipe(one.file)
     except RecipeInvalid as exc:
-        if args.json:
+        if getattr(args, "json", False):
             refused = RunResult(exit_code=ExitCode.CONFIG, messages=[str(p) for p in exc.problems])
             _print_json(refused, output, one)
         else:
@@ -632,10 +636,12 @@ def _one_of_several(
         # the same name is the same flags and the same lock in the state store: the second would
         # resolve the first one's flags (the webhook app serves the first one only, too)
         message = (
-            f"recipe '{one.name}' in {one.shown} has the same name as {first.shown}, run already: "
-            "not run. Give each recipe a name of its own (`name` in recipe.toml)"
+            f"recipe '{one.name}' in {one.shown} has the same name as {first.shown}, named before "
+            "it: the two would share their flags and lock in the state store (and the webhook app "
+            "serves the first only), so only the first is taken. Give each recipe a name of its own "
+            "(`name` in recipe.toml)"
         )
-        if args.json:
+        if getattr(args, "json", False):
             _print_json(RunResult(exit_code=ExitCode.CONFIG, messages=[message]), output, one)
         else:
             output.line(f"coprod: {message}")
@@ -803,8 +809,10 @@ def parser() -> argparse.ArgumentParser:
     )
     d.set_defaults(func=cmd_demo, dry_run=False)
 
-    v = sub.add_parser("validate", help="check a recipe and report every problem at once")
-    v.add_argument("recipe", help=RECIPE)
+    v = sub.add_parser(
+        "validate", help="check a recipe and report every problem at once", description=SEVERAL
+    )
+    v.add_argument("recipe", nargs="+", help=RECIPES)
     v.set_defaults(func=cmd_validate)
 
     c = sub.add_parser("check", help="read and check, print the flags; writes nothing", description=SEVERAL)

@@ -253,19 +253,22 @@ def test_missing_recipe_exits_2(tmp_path, capsys):
 def test_a_folder_of_recipe_folders_is_refused_by_a_one_recipe_command_naming_the_recipes_in_it(
     tmp_path, capsys
 ):
-    # `coprod validate /srv/coprod/recipes` (the folder COPROD_RECIPES names for the app) said only
-    # "recipes/recipe.toml: no such recipe file", as if the folder were empty. (sync and check run
-    # every recipe in it: tests/test_sync_many.py.)
+    # `coprod install /srv/coprod/recipes` (the folder COPROD_RECIPES names for the app) said only
+    # "recipes/recipe.toml: no such recipe file", as if the folder were empty. (validate, check and
+    # sync take every recipe in it: tests/test_sync_many.py.)
     for name in ("youth-panel", "civicrm-panel"):
         (tmp_path / "recipes" / name).mkdir(parents=True)
         (tmp_path / "recipes" / name / "recipe.toml").write_text('name = "x"\n', encoding="utf-8")
     (tmp_path / "recipes" / "small-group.toml").write_text('name = "x"\n', encoding="utf-8")
 
-    assert main(["validate", str(tmp_path / "recipes")]) == 2
+    assert main(["install", str(tmp_path / "recipes")]) == 2
 
     out = capsys.readouterr().out
     assert "this folder holds recipes (civicrm-panel, small-group.toml, youth-panel)" in out
-    assert f"for example {tmp_path / 'recipes' / 'civicrm-panel'} (sync and check take the folder" in out
+    assert (
+        f"for example {tmp_path / 'recipes' / 'civicrm-panel'} (validate, check and sync take the folder"
+        in out
+    )
 
 
 def test_an_empty_folder_given_to_sync_is_said_as_a_recipe_folder_without_its_recipe(tmp_path, capsys):

@@ -294,7 +294,8 @@ def test_two_recipes_with_the_same_name_run_the_first_only(recipes, capsys):
     out = capsys.readouterr().out
     assert flags_file(recipes / "alpha").is_file() and not flags_file(recipes / "gamma").exists()
     assert (
-        f"recipe 'alpha' in {recipes / 'gamma'} has the same name as {recipes / 'alpha'}, run already" in out
+        f"recipe 'alpha' in {recipes / 'gamma'} has the same name as {recipes / 'alpha'}, named before it"
+        in out
     )
 
 
@@ -383,3 +384,28 @@ def test_each_recipes_data_is_freed_before_the_next_recipe_is_read(recipes, monk
 
     assert alive_at_start == [0, 0, 0]
     assert coprod.cli.KEPT_TO_THE_END == []
+
+
+def test_validate_checks_every_recipe_of_a_folder_naming_each_and_the_broken_one(
+    recipes: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server's recipes are checked before the cron line that syncs them all: one command."""
+    broken = recipes / "beta" / "recipe.toml"
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace("pay_within_days = 30", "pay_within_days = -1")
+    )
+    assert main(["validate", str(recipes)]) == 2
+    out = capsys.readouterr().out
+    assert headings(out) == [
+        f"== alpha ({recipes / 'alpha'})",
+        f"== {recipes / 'beta'}",
+        f"== gamma ({recipes / 'gamma'})",
+    ]
+    assert f"{recipes / 'alpha' / 'recipe.toml'}: recipe 'alpha' is valid" in out
+    assert "[policy] pay_within_days" in out
+    assert "1 of 3 recipes ended with a problem" in out
+    assert main(["validate", str(recipes / "alpha"), str(recipes / "gamma")]) == 0
+    assert "recipe 'gamma' is valid" in capsys.readouterr().out
+    # one recipe: exactly as before, no heading
+    assert main(["validate", str(recipes / "alpha")]) == 0
+    assert headings(capsys.readouterr().out) == []
