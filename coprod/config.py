@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -143,7 +144,8 @@ def dotenv_values(path: Path) -> dict[str, str | None]:
     name) or be UTF-16. A line python-dotenv cannot read would only be logged by it, and the
     variable then reported "not set" although it is right there: it is refused instead, naming the
     line (a quote left open takes every line after it up to the next quote with it). So is a line
-    of one word alone (:data:`ENV_LINE_ALONE`)."""
+    of one word alone (:data:`ENV_LINE_ALONE`). A Windows path in quotes is read as typed
+    (:func:`_quoted_windows_paths`)."""
     from dotenv import dotenv_values as read
     from dotenv.parser import parse_stream
 
@@ -161,7 +163,8 @@ def dotenv_values(path: Path) -> dict[str, str | None]:
         line = data.count(b"\n", 0, exc.start) + 1
         raise problem(f"line {line}", "not UTF-8 text: save the file as UTF-8") from None
     found = []
-    for binding in parse_stream(io.StringIO(text)):
+    bindings = list(parse_stream(io.StringIO(text)))
+    for binding in bindings:
         if binding.error:
             found.append((binding.original.line, ENV_LINE_UNREAD))
         elif binding.key is not None and binding.value is None:
@@ -170,7 +173,42 @@ def dotenv_values(path: Path) -> dict[str, str | None]:
         raise EnvFileInvalid(
             [RecipeProblem(file=str(path), section=f"line {n}", message=message) for n, message in found]
         )
-    return read(stream=io.StringIO(text))
+    return read(stream=io.StringIO(text)) | _quoted_windows_paths(bindings)
+
+
+WINDOWS_PATH = re.compile(r"[A-Za-z]:\\|\\\\")
+"""The start of a Windows path: a drive (``C:\\``) or a shared folder (``\\\\server``)."""
+
+QUOTED_VALUE = re.compile(r"""[^=]*=[^\S\r\n]*(["'])((?:\\.|(?!\1)[^\\])*)\1""", re.S)
+"""A ``NAME="value"`` line's quote and the text between the quotes, as python-dotenv finds them."""
+
+
+def _quoted_windows_paths(bindings: Iterable[Any]) -> dict[str, str]:
+    """The variables whose value is a Windows path in quotes, with the path as typed.
+
+    Explorer's "Copy as path" puts a path in double quotes, and python-dotenv reads ``\\t``, ``\\n``,
+    ``\\r``, ``\\b``, ``\\f``, ``\\v`` and ``\\a`` between double quotes as a tab, a line break and
+    so on: ``"C:\\Users\\tom\\key.json"`` named a file that is not there (shown with a ``\\t``, so it
+    read as the right path), and ``C:\\Users\\nadia`` one with a line break in it, taken for the key
+    itself. Nobody means those characters in a path, so its backslashes are kept. Each binding is
+    python-dotenv's own (:func:`dotenv.parser.parse_stream`); the text between the quotes is taken
+    only where python-dotenv reads it back to the same value, so nothing else is changed."""
+    from dotenv.parser import parse_stream
+
+    found: dict[str, str] = {}
+    for binding in bindings:
+        if binding.key is None or binding.value is None:
+            continue
+        quoted = QUOTED_VALUE.match(binding.original.string)
+        if quoted is None or quoted[2] == binding.value or not WINDOWS_PATH.match(quoted[2]):
+            found.pop(binding.key, None)  # a later line of the same name wins, as in python-dotenv
+            continue
+        (again,) = parse_stream(io.StringIO(f"X={quoted[1]}{quoted[2]}{quoted[1]}"))
+        if again.value == binding.value:
+            found[binding.key] = quoted[2]
+        else:
+            found.pop(binding.key, None)
+    return found
 
 
 def is_dotenv(path: Path) -> bool:
@@ -296,6 +334,32 @@ def validate_recipe(
     return recipe, problems
 
 
+def misnamed_dotenv(recipe_dir: Path) -> str:
+    """A sentence naming a file beside the recipe or in the working folder, where there is no
+    ``.env``, that was meant to be it and is not read as one (``.env.txt``, ``env.txt``,
+    ``.env.example``), or "".
+
+    Notepad saves a file typed as ``.env`` as ``.env.txt`` unless "All files" is chosen, and
+    Explorer hides the ``.txt``: the variables were then said to be not set, "add it to .env", with
+    the line in a file that looks like ``.env``. Only the file's path is said, never what it holds."""
+    found = []
+    for folder in dict.fromkeys((recipe_dir, Path.cwd())):
+        try:
+            names = sorted(p for p in folder.iterdir() if p.is_file())
+        except OSError:
+            continue
+        if any(p.name == ".env" for p in names):
+            continue
+        found += [p for p in names if p.name.startswith(".env.") or p.name.lower() == "env.txt"]
+    if not found:
+        return ""
+    shown = found[0] if len(found) == 1 else f"{found[0]} (and {len(found) - 1} more like it)"
+    said = f". There is a file {shown}, but coprod reads only a file named exactly .env: rename it"
+    if found[0].suffix.lower() == ".txt":
+        said += ' (Notepad adds ".txt" to the name unless "All files" is chosen as the type when saving)'
+    return said
+
+
 def variable_problems(
     variables: Iterable[tuple[str, Variable]], env: Mapping[str, str], file: str, recipe_dir: Path
 ) -> list[RecipeProblem]:
@@ -303,6 +367,7 @@ def variable_problems(
     a connector would; a variable named in two sections is reported once, where it is first named."""
     problems = []
     seen: set[str] = set()
+    misnamed: str | None = None
     for section, variable in variables:
         if variable.name in seen:
             continue
@@ -310,11 +375,13 @@ def variable_problems(
         where = f"{section} {variable.option}"
         value = env.get(variable.name, "").strip()
         if not value:
+            if misnamed is None:
+                misnamed = misnamed_dotenv(recipe_dir)
             problems.append(
                 RecipeProblem(
                     file=file,
                     section=where,
-                    message=missing_variable(variable.name, variable.what, variable.optional_part),
+                    message=missing_variable(variable.name, variable.what, variable.optional_part) + misnamed,
                 )
             )
         elif variable.holds_file:

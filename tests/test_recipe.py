@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from coprod.cli import main
-from coprod.config import RecipeInvalid, load_recipe
+from coprod.config import RecipeInvalid, dotenv_values, load_recipe
 from coprod_core.recipe import parse_recipe
 
 DEMO = Path(__file__).resolve().parent.parent / "recipes" / "demo" / "recipe.toml"
@@ -149,6 +149,69 @@ def test_a_dotenv_line_that_cannot_be_read_is_named_by_file_and_line_without_its
     out = capsys.readouterr().out
     assert f".env: line {lines[0]}: {message}" in out
     assert "s3cr3t" not in out
+
+
+RECIPES = DEMO.parent.parent
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ('K="C:\\Users\\tom\\keys\\new.json"', "C:\\Users\\tom\\keys\\new.json"),
+        ("K='\\\\server\\share\\nadia\\key.json'", "\\\\server\\share\\nadia\\key.json"),
+        ('K = "D:\\data\\reports" # the shared drive', "D:\\data\\reports"),
+        ('K="a\\tb"', "a\tb"),  # not a path: python-dotenv's escapes, as before
+        ('K="C:\\new.json"\nK="x\\ty"', "x\ty"),  # the last line of a name wins, as before
+    ],
+    ids=["drive", "shared-folder-single-quotes", "comment-after", "not-a-path", "later-line-wins"],
+)
+def test_a_windows_path_in_quotes_in_dotenv_is_read_as_typed(tmp_path, line, value):
+    """Explorer's "Copy as path" gives a path in double quotes, and python-dotenv read its \\t and
+    \\n as a tab and a line break: C:\\Users\\tom named a file that was not there."""
+    (tmp_path / ".env").write_text(line + "\n", encoding="utf-8")
+    assert dotenv_values(tmp_path / ".env")["K"] == value
+
+
+def test_a_key_file_named_by_a_quoted_windows_path_in_dotenv_is_found(tmp_path, monkeypatch, capsys):
+    """The Google Sheets README's .env line as a Windows user pastes it (Copy as path): the key
+    file was "not found", shown with a \\t where the path had one, or, for a folder starting with n,
+    taken for the key itself. On Linux the relative name with backslashes is one file."""
+    (tmp_path / "recipe.toml").write_text(
+        (RECIPES / "google-sheets" / "recipe.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    for name in ("C:\\Users\\tom\\keys\\coprod.json", "C:\\Users\\nadia\\keys\\coprod.json"):
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+        (tmp_path / ".env").write_text(f'GOOGLE_APPLICATION_CREDENTIALS="{name}"\r\n', encoding="utf-8")
+        monkeypatch.chdir(tmp_path)
+        assert load_recipe(tmp_path, env={}).env["GOOGLE_APPLICATION_CREDENTIALS"] == name
+        assert main(["validate", str(tmp_path)]) == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", [".env.txt", "env.txt", ".env.example"])
+def test_a_variable_not_set_names_the_file_beside_the_recipe_meant_to_be_dotenv(
+    tmp_path, monkeypatch, capsys, name
+):
+    """Notepad saves ".env" as ".env.txt" unless "All files" is chosen, and Explorer hides the
+    ".txt": validate said "add KOBO_TOKEN=... to .env" with the line in a file that looks like .env."""
+    recipe_dir, work = tmp_path / "recipe", tmp_path / "work"
+    recipe_dir.mkdir()
+    work.mkdir()
+    (recipe_dir / "recipe.toml").write_text(
+        (RECIPES / "kobotoolbox" / "recipe.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (recipe_dir / name).write_text("KOBO_TOKEN=s3cr3t0123456789abcdef\n", encoding="utf-8")
+    monkeypatch.chdir(work)
+    assert main(["validate", str(recipe_dir)]) == 2
+    out = capsys.readouterr().out
+    said = f"There is a file {recipe_dir / name}, but coprod reads only a file named exactly .env: rename it"
+    assert out.count(said) == 2  # KOBO_TOKEN and the hook secret
+    assert ("Notepad adds" in out) == name.endswith(".txt")
+    assert "s3cr3t" not in out
+    # With a .env there, the other file is not taken for it: the variable is simply not in .env.
+    (recipe_dir / ".env").write_text("OTHER=x\n", encoding="utf-8")
+    assert main(["validate", str(recipe_dir)]) == 2
+    out = capsys.readouterr().out
+    assert "add KOBO_TOKEN=... to .env" in out and "There is a file" not in out
 
 
 def _dotenv_folder(path: Path) -> None:
