@@ -58,11 +58,11 @@ RULES: dict[str, Rule] = {
         Severity.WARNING,
         what="""Register rows give people more hours at a session than the session itself lasted (its
         length in the sessions list), by more than [settings.data_quality] hours_over_session_allowed
-        (default 0), where a fee is worked out from those hours. Hours are compared in whole minutes
-        (each rounded to the nearest minute): 1:20 is read as 1.33 hours, and a row typing the same time
-        as 1.34 is not over it, while a row one minute longer is. One flag for the session, however
-        many rows: it says how many people and the largest difference, and its evidence lists each
-        person's ID and hours. Only where both are recorded: a row with no hours of its own counts as
+        (default 0), on the rows of people paid a fee for the session (in a role the policy pays, at a
+        kind of session it has a rate for). Hours are compared in whole minutes (each rounded to the
+        nearest minute): 1:20 is read as 1.33 hours, and a row typing the same time as 1.34 is not over
+        it, while a row one minute longer is. One flag for the session, however many rows: it says how
+        many people and the largest difference, and its evidence lists each person's ID and hours. Only where both are recorded: a row with no hours of its own counts as
         the whole session, and a session whose length is unknown, or recorded as 0 hours, is not
         compared. Preparation hours are separate and never compared. The fees stay as recorded; the
         flag says which are worked out from the hours recorded, and which do not change because the
