@@ -334,30 +334,29 @@ def validate_recipe(
     return recipe, problems
 
 
+MEANT_FOR_DOTENV = (".env.txt", "env.txt", ".env.example")
+"""Names of a file meant to be ``.env``, the likeliest first: Notepad's, then the example copied."""
+
+
 def misnamed_dotenv(recipe_dir: Path) -> str:
     """A sentence naming a file beside the recipe or in the working folder, where there is no
-    ``.env``, that was meant to be it and is not read as one (``.env.txt``, ``env.txt``,
-    ``.env.example``), or "".
+    ``.env``, that was meant to be it (:data:`MEANT_FOR_DOTENV`), or "".
 
     Notepad saves a file typed as ``.env`` as ``.env.txt`` unless "All files" is chosen, and
     Explorer hides the ``.txt``: the variables were then said to be not set, "add it to .env", with
     the line in a file that looks like ``.env``. Only the file's path is said, never what it holds."""
-    found = []
-    for folder in dict.fromkeys((recipe_dir, Path.cwd())):
-        try:
-            names = sorted(p for p in folder.iterdir() if p.is_file())
-        except OSError:
-            continue
-        if any(p.name == ".env" for p in names):
-            continue
-        found += [p for p in names if p.name.startswith(".env.") or p.name.lower() == "env.txt"]
-    if not found:
-        return ""
-    shown = found[0] if len(found) == 1 else f"{found[0]} (and {len(found) - 1} more like it)"
-    said = f". There is a file {shown}, but coprod reads only a file named exactly .env: rename it"
-    if found[0].suffix.lower() == ".txt":
-        said += ' (Notepad adds ".txt" to the name unless "All files" is chosen as the type when saving)'
-    return said
+    folders = {folder.resolve(): folder for folder in (recipe_dir, Path.cwd())}
+    for name in MEANT_FOR_DOTENV:
+        for folder in folders.values():
+            if (folder / name).is_file() and not (folder / ".env").is_file():
+                said = (
+                    f". There is a file {folder / name}, but coprod reads only a file named exactly .env: "
+                    "rename it"
+                )
+                if name.endswith(".txt"):
+                    said += ' (Notepad adds ".txt" to the name unless "All files" is chosen as the type)'
+                return said
+    return ""
 
 
 def variable_problems(

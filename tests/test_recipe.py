@@ -214,6 +214,25 @@ def test_a_variable_not_set_names_the_file_beside_the_recipe_meant_to_be_dotenv(
     assert "add KOBO_TOKEN=... to .env" in out and "There is a file" not in out
 
 
+def test_the_file_meant_to_be_dotenv_is_named_once_when_the_recipe_is_in_the_working_folder(
+    tmp_path, monkeypatch, capsys
+):
+    """`coprod validate .` named the folder twice (as "." and as the working folder), and a backup
+    of an old .env before Notepad's .env.txt: "a file .env.bak (and 3 more like it)"."""
+    (tmp_path / "recipe.toml").write_text(
+        (RECIPES / "kobotoolbox" / "recipe.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (tmp_path / ".env.bak").write_text("OLD=x\n", encoding="utf-8")
+    (tmp_path / ".env.txt").write_text("KOBO_TOKEN=s3cr3t0123456789abcdef\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "."]) == 2
+    out = capsys.readouterr().out
+    assert (
+        out.count(f"There is a file {tmp_path / '.env.txt'}, but coprod reads only a file named exactly") == 2
+    )
+    assert ".env.bak" not in out and "more like it" not in out
+
+
 def _dotenv_folder(path: Path) -> None:
     path.mkdir()
     (path / "KOBO_TOKEN").write_text("s3cr3t-inside\n")
