@@ -36,7 +36,7 @@ from coprod_core.checks import (
 )
 from coprod_core.checks.attendance import VoiceAttendance
 from coprod_core.checks.payments.session_length import hours_over_session_flags
-from coprod_core.checks.payments.unresourced import no_policy_flags, unresourced_flags
+from coprod_core.checks.payments.unresourced import unresourced_flags
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, SubjectKind
 from coprod_core.mapping import MAPPING_ORDER, DatasetMapper, Mapped
@@ -507,7 +507,7 @@ def project_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> 
         flags += values.run(dataset, settings, run_date)
         policy = dataset.policy
         if policy is None:
-            flags += no_policy_flags(dataset, settings, run_date)
+            flags += payments.without_policy(dataset, settings, run_date)
         else:
             sessions = dataset.sessions_by_id()
             people = dataset.people_by_id()

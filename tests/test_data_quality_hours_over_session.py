@@ -1,8 +1,9 @@
 """``data_quality.hours_over_session``: register rows giving more hours than the session lasted.
 
 A fee is hours x rate from the row's own hours, so 5 hours recorded at a 2-hour session was paid
-for silently. The check flags the session once (however many rows), lists the rows in its evidence,
-and leaves the fees as recorded.
+for silently; paid or not, the hours count in the consultation check. The check flags the session
+once (however many rows, whoever's), lists the rows in its evidence, says what the hours do to the
+fees, and leaves the fees as recorded.
 """
 
 from __future__ import annotations
@@ -150,12 +151,71 @@ def test_preparation_hours_are_never_compared_with_the_sessions_length() -> None
     assert over(dataset([att("1", hours="2", prep="6")])) == []
 
 
-def test_rows_no_fee_is_worked_out_from_are_not_flagged() -> None:
-    """Someone who declined payment, or a session held after the run date: nothing was counted."""
-    declined = dataset([att("1", hours="5")], people=[person("1", pref=PaymentPreference.DECLINED)])
-    assert over(declined) == []
+def test_rows_no_fee_is_worked_out_from_are_flagged_too_without_words_about_a_fee() -> None:
+    """A wrong register row is wrong whoever's it is: the hours of someone who declined payment, or at
+    a kind of session without a rate, still count in the consultation check's share of the voice's
+    time. The flag says nothing of a fee where none is worked out."""
+    declined = dataset([att("17", hours="5")], people=[person("17", "Sam", pref=PaymentPreference.DECLINED)])
+    [flag] = over(declined)
+    assert flag.message == (
+        "Sam (ID 17) is recorded as attending the Workshop on 1 May 2026 for 5 hours, 3 hours more than "
+        "the session lasted (2 hours). Correct the hours on their register row, or the session's length "
+        "if that is what is wrong."
+    )
+    assert flag.evidence["rows"] == [{"person_id": "17", "hours": "5", "over": "3", "fee": "none"}]
+    manager = Person(id="17", name="Sam", roles=frozenset({Role.MANAGER}))
+    assert len(over(dataset([att("17", hours="5")], people=[manager]))) == 1
+    unrated = session().model_copy(update={"kind": SessionKind.SURVEY})
+    assert len(over(dataset([att("17", hours="5")], sessions=[unrated]))) == 1
+    before_policy = dataset([att("17", hours="5")])
+    before_policy = before_policy.model_copy(
+        update={"policy": before_policy.policy.model_copy(update={"effective": date(2026, 6, 1)})}
+    )
+    assert len(over(before_policy)) == 1
+
+
+def test_without_a_payment_policy_rows_over_the_sessions_length_are_flagged_all_the_same() -> None:
+    ds = dataset([att("17", hours="5"), att("18", hours="2.5"), att("19", hours="2")]).model_copy(
+        update={"policy": None}
+    )
+    [flag] = over(ds)
+    assert flag.message == (
+        "2 people are recorded as attending the Workshop on 1 May 2026 for more hours than the session "
+        "lasted (2 hours): Person 17 (ID 17) and Person 18 (ID 18). The most is 5 hours, 3 hours more. "
+        "Correct the hours on their register rows, or the session's length if that is what is wrong."
+    )
+    assert [r["fee"] for r in flag.evidence["rows"]] == ["none", "none"]
+    assert flag.fingerprint == over(dataset([att("17", hours="5")]))[0].fingerprint
+    whole = [f for f in check_all(ds, SETTINGS, RUN).flags if f.check_id == RULE]
+    scoped = [f for f in project_flags(ds, SETTINGS, RUN) if f.check_id == RULE]
+    assert [(f.fingerprint, f.facts_digest) for f in whole] == [(flag.fingerprint, flag.facts_digest)]
+    assert [(f.fingerprint, f.facts_digest) for f in scoped] == [(flag.fingerprint, flag.facts_digest)]
+    unknown = ds.model_copy(update={"sessions": (session(hours="0", length_unknown=True),)})
+    assert over(unknown) == []
+
+
+def test_a_session_held_after_the_run_date_is_not_compared() -> None:
     later = dataset([att("1", hours="5")], sessions=[session().model_copy(update={"date": date(2026, 8, 1)})])
     assert over(later) == []
+    assert over(later.model_copy(update={"policy": None})) == []
+
+
+def test_rows_with_and_without_a_fee_at_one_session_say_which_is_which() -> None:
+    people = [person("1"), person("2", pref=PaymentPreference.DECLINED), person("3")]
+    short = [session(hours="1")]
+    rows = [att("1", hours="3"), att("2", hours="3"), att("3", hours="1.5")]
+    [flag] = over(dataset(rows, sessions=short, people=people, minimum="2"))
+    assert (
+        "The most is 3 hours, 2 hours more. One of them has their fee worked out from the hours recorded, 1 "
+        "is paid as the minimum of 2 hours and 1 is not paid a fee for it. Correct" in flag.message
+    )
+    assert [r["fee"] for r in flag.evidence["rows"]] == ["hours", "none", "minimum"]
+    both_declined = [
+        person("1", pref=PaymentPreference.DECLINED),
+        person("2", pref=PaymentPreference.DECLINED),
+    ]
+    [flag] = over(dataset(rows[:2], sessions=short, people=both_declined))
+    assert "2 hours more. Correct the hours on their register rows" in flag.message
 
 
 def test_the_fee_stays_as_recorded() -> None:
@@ -288,6 +348,9 @@ def test_the_same_time_typed_as_hours_and_minutes_or_as_a_number_is_the_same_len
     assert typed("0:10", "0.17") == typed("2:40", "2.67") == typed("2.66", "2:40") == []
     # The allowance too: 0.33 hours is 20 minutes, as 2:20 is 2.33 hours (140 minutes).
     assert typed("2", "2.34", allowing("0.33")) == []
+    # Never over when not over in hours: 1.0075 hours (60.45 minutes, 60) and an allowance of 0.0075
+    # (0.45 minutes, 0) are 1.015 hours, which rounds to 61 minutes.
+    assert typed("1.0075", "1.015", allowing("0.0075")) == []
 
 
 def test_one_minute_over_the_sessions_length_is_flagged_however_the_hours_are_typed() -> None:
@@ -348,13 +411,13 @@ def test_several_rows_say_how_many_fees_the_hours_set_and_how_many_the_minimum()
     )
     [flag] = over(mixed)
     assert (
-        "The most is 4 hours, 3 hours more. 2 of their fees are worked out from the hours recorded; the "
-        "other is paid as the minimum of 2 hours. Correct" in flag.message
+        "The most is 4 hours, 3 hours more. 2 of them have their fees worked out from the hours recorded "
+        "and 1 is paid as the minimum of 2 hours. Correct" in flag.message
     )
     [flag] = over(
         dataset([att("1", hours="1.5"), att("2", hours="1.75"), att("3", hours="3")], short, minimum="2")
     )
     assert (
-        "One of their fees is worked out from the hours recorded; the others are paid as the minimum of 2 "
+        "One of them has their fee worked out from the hours recorded and 2 are paid as the minimum of 2 "
         "hours." in flag.message
     )

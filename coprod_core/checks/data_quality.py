@@ -56,26 +56,31 @@ RULES: dict[str, Rule] = {
         "data_quality.hours_over_session",
         "Hours more than the session lasted",
         Severity.WARNING,
-        what="""Register rows give people more hours at a session than the session itself lasted (its
-        length in the sessions list), by more than [settings.data_quality] hours_over_session_allowed
-        (default 0), on the rows of people paid a fee for the session (in a role the policy pays, at a
-        kind of session it has a rate for). Hours are compared in whole minutes (each rounded to the
-        nearest minute): 1:20 is read as 1.33 hours, and a row typing the same time as 1.34 is not over
-        it, while a row one minute longer is. One flag for the session, however many rows: it says how
-        many people and the largest difference, and its evidence lists each person's ID and hours. Only where both are recorded: a row with no hours of its own counts as
-        the whole session, and a session whose length is unknown, or recorded as 0 hours, is not
-        compared. Preparation hours are separate and never compared. The fees stay as recorded; the
-        flag says which are worked out from the hours recorded, and which do not change because the
-        policy's minimum paid time is at least the hours recorded (with any preparation counted).""",
+        what="""Register rows give people more hours at a session held by the run date than the
+        session itself lasted (its length in the sessions list), by more than [settings.data_quality]
+        hours_over_session_allowed (default 0), whoever's rows they are: a fee may be worked out from
+        them, and the consultation check counts them in the share of time people in a voice role
+        spent in consultation (paid or not, with or without a payment policy).
+        Hours are compared in whole minutes (each rounded to the nearest minute): 1:20 is read as
+        1.33 hours, and a row typing the same time as 1.34 is not over it, while a row one minute
+        longer is. One flag for the session, however many rows: it says how many people and the
+        largest difference, and its evidence lists each person's ID and hours. Only where both are
+        recorded: a row with no hours of its own counts as the whole session, and a session whose
+        length is unknown, or recorded as 0 hours, is not compared. Preparation hours are separate and
+        never compared. The fees stay as recorded; the flag says which are worked out from the hours
+        recorded, which do not change because the policy's minimum paid time is at least the hours
+        recorded (with any preparation counted), and which people are not paid a fee for the
+        session.""",
         why="""A fee is hours x rate, so 5 hours recorded at a 2-hour session pays for 3 hours the
-        session did not last, and nobody is told. Either the row or the session's length is wrong;
-        pay is not held back for a data entry slip staff can fix.""",
-        source="coprod's own rule: the hours a fee pays for are hours the session lasted",
+        session did not last, and nobody is told; the same hours, paid or not, tip the share of
+        people's time spent in consultation. Either the row or the session's length is wrong; pay is
+        not held back for a data entry slip staff can fix.""",
+        source="coprod's own rule: the hours someone gave a session are hours the session lasted",
         action="""Correct the hours on the register rows the flag lists, or the session's length if
         that is what is wrong (a session that ran late); if people routinely stay on a little,
         raise hours_over_session_allowed in the recipe's [settings.data_quality].""",
-        needs="""A payment policy with a rate for the session's kind, and hours on the register rows
-        (an hours column); without them there is nothing to compare.""",
+        needs="""Hours on the register rows (an hours column) and the sessions' lengths; without them
+        there is nothing to compare.""",
     ),
     "repeated_headings": declare(
         "data_quality.repeated_headings",

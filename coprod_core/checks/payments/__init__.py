@@ -16,9 +16,10 @@ session first) and flags:
   the policy has no rate for; ``payments.no_policy`` when there is no policy at all;
 - ``payments.benefits_threshold``: for people who asked, fees in one calendar month above the
   amount the policy sets (info);
-- ``data_quality.hours_over_session`` (a data-quality rule, found here where a fee is worked out):
-  register rows giving people more hours at a session than the session lasted; the fees stay as
-  recorded.
+- ``data_quality.hours_over_session`` (a data-quality rule, found here in the pass over the register
+  that works out the fees, or without a policy in the one that finds who took part for
+  ``payments.no_policy``): register rows giving people more hours at a session than the session
+  lasted, whoever's they are; the fees stay as recorded.
 
 **Why it matters**
 Reciprocity is one of SCIE's co-production principles, and NIHR and NHS England payment guidance
@@ -55,6 +56,7 @@ from coprod_core.checks.payments.ledger import (
     counted_payments,
     payment_order,
     scan_attendance,
+    scan_without_policy,
 )
 from coprod_core.checks.payments.overpaid import declined_flag, overpaid_flag
 from coprod_core.checks.payments.rules import (
@@ -120,6 +122,21 @@ def scan(
     )
 
 
+def without_policy(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+    """The flags where there is no payment policy: ``payments.no_policy``, and
+    ``data_quality.hours_over_session`` (the register's hours count elsewhere all the same: the
+    consultation check), from one pass over the register (:func:`scan_without_policy`): what the whole
+    check and the webhook's re-check of a project both raise."""
+    sessions = dataset.sessions_by_id()
+    people = dataset.people_by_id()
+    allowed = settings.data_quality.hours_over_session_allowed
+    found = scan_without_policy(dataset, settings.voice_roles, run_date, people, sessions, allowed)
+    return [
+        *no_policy_flags(found.voice, dataset, settings),
+        *hours_over_session_flags(found.too_long, sessions, people, settings, ZERO),
+    ]
+
+
 def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """All payment flags for the dataset as of ``run_date``, in a stable order."""
     with collector_paused():
@@ -129,7 +146,7 @@ def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]
 def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     policy = dataset.policy
     if policy is None:
-        return no_policy_flags(dataset, settings, run_date)
+        return without_policy(dataset, settings, run_date)
 
     people = dataset.people_by_id()
     sessions = dataset.sessions_by_id()

@@ -9,7 +9,7 @@ pays the oldest unpaid session first. Money is ``Decimal`` throughout, never flo
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -157,6 +157,11 @@ class FeeFrom(StrEnum):
     MINIMUM = "minimum"
     """The policy's minimum paid time, at least the row's hours and preparation: the fee is the
     same whatever hours the row gives up to it."""
+    NONE = "none"
+    """No fee is worked out from the row: someone not paid for their time (declined, not eligible,
+    not in an eligible role), a session outside the policy's time or of a kind without a rate (or a
+    rate of 0), or no payment policy at all. The hours still count elsewhere (the consultation
+    check's share of the voice's time)."""
 
 
 class LongRow(NamedTuple):
@@ -178,23 +183,31 @@ def minutes(hours: Decimal) -> int:
 
 class Length(NamedTuple):
     """A session's length as register rows' hours are compared with it
-    (``data_quality.hours_over_session``): in whole minutes (:func:`minutes`), so a session of 1:20
-    (1.33 hours) and a row of 1.34 hours are the same length, while a row one minute longer or more
-    is over it."""
+    (``data_quality.hours_over_session``). A row is over it when its hours are more than the length
+    and allowance, and still more in whole minutes (:func:`minutes`): a session of 1:20 (1.33 hours)
+    and a row of 1.34 hours are the same length, while a row one minute longer or more is over it."""
 
     most: int
     """The most minutes a row may give: the length and the allowance, each in whole minutes."""
-    below: Decimal
-    """Hours every row over the length gives more than (the length and allowance less 0.01 hours,
-    more than the rounding to minutes can take off): a first test that needs no multiplication."""
+    hours: Decimal
+    """The length and the allowance in hours: a row at or below it is never over (most rows give the
+    session's length: one comparison, no multiplication)."""
 
     @classmethod
-    def of(cls, length: Decimal, allowed: Decimal) -> Length:
-        return cls(minutes(length) + minutes(allowed), length + allowed - CENT)
+    def of(cls, length: Decimal | None, allowed: Decimal) -> Length:
+        """The length to compare rows with; :data:`UNCOMPARED` for a length unknown (None) or 0."""
+        if not length:
+            return UNCOMPARED
+        return cls(minutes(length) + minutes(allowed), length + allowed)
 
     def exceeded_by(self, hours: Decimal) -> bool:
-        """``hours`` are more than the session's length allows, counted in whole minutes."""
-        return hours > self.below and minutes(hours) > self.most
+        """``hours`` are more than the session's length allows, and still more in whole minutes."""
+        return hours > self.hours and minutes(hours) > self.most
+
+
+UNCOMPARED = Length(0, Decimal("Infinity"))
+"""A session no row is compared with: its length unknown, or 0 (a survey done at home, a length
+nobody entered). No hours are above its ``hours``, so the scan's test needs no test for None."""
 
 
 class Held(NamedTuple):
@@ -211,9 +224,9 @@ class Held(NamedTuple):
     hours: Decimal | None
     """Its length; None when the length given was more than one session can take (flagged by the
     mapping): no fee is worked out from it until it is corrected."""
-    length: Length | None
-    """What a row's own hours are compared with; None when the length is unknown or 0 (nothing to
-    compare: a survey done at home, a length nobody entered)."""
+    length: Length
+    """What a row's own hours are compared with (:data:`UNCOMPARED` when the length is unknown or
+    0)."""
     fees: dict[Any, Due | None]
     """The fee due for attending it, by the row's preparation (whole session) or its hours and
     preparation, as found so far (None: nothing due)."""
@@ -234,8 +247,9 @@ class Scan:
     """Session id -> willing voice-role people who attended it, for held sessions in the policy's
     time whose kind has no rate."""
     too_long: dict[str, list[LongRow]]
-    """Session id -> the rows a fee was worked out from whose own hours are more than the session's
-    length allows (``data_quality.hours_over_session``), by person id: empty for most datasets."""
+    """Session id -> the rows whose own hours are more than the session's length allows
+    (``data_quality.hours_over_session``), whoever's they are, by person id: empty for most
+    datasets."""
 
     def total(self, person_id: str, kind: PaymentKind) -> Decimal:
         """Everything the person is owed of one kind: the dues' amounts added up, as the sum of
@@ -344,10 +358,14 @@ def scan_attendance(
     preparation); the loop itself only looks things up.
 
     Rows whose own hours are more than their session's length by more than ``hours_over_allowed``
-    (counted in whole minutes: :class:`Length`) are found where their fee is first worked out, once per session and distinct hours, so the
-    loop does nothing more per row; only when some session has any is the register read again for
-    those sessions' rows (:attr:`Scan.too_long`). A session of 0 hours (a survey done at home, a length
-    nobody entered) gives nothing to compare them with.
+    (counted in whole minutes: :class:`Length`) are found at every held session, whoever's they are
+    (the hours count in the consultation check even where no fee is worked out from them): a row a
+    fee is worked out from where its fee is first worked out, once per session and distinct hours
+    and preparation, so that path does nothing more per row; any other row by one comparison of its
+    hours (a 1x register has tens of thousands of them: someone not paid for their time, a kind
+    without a rate). Only when some session has any is the register read again for those sessions'
+    rows (:attr:`Scan.too_long`). A session of 0 hours (a survey done at home, a length nobody
+    entered) gives nothing to compare them with.
     """
     held = sorted((s for s in sessions.values() if s.date <= run_date), key=lambda s: (s.date, s.id))
     rate_texts = {kind.value: cash(rate) for kind, rate in policy.rates.items()}
@@ -361,7 +379,7 @@ def scan_attendance(
         unrated = in_window and s.kind not in policy.rates
         project_id = project_ids.setdefault(s.project_id, s.project_id)
         length = None if s.length_unknown else s.hours
-        compared = Length.of(length, hours_over_allowed) if length else None
+        compared = Length.of(length, hours_over_allowed)
         info[s.id] = Held(order, project_id, rate, unrated, s.kind.value, length, compared, {})
         ranked.append((s, SessionFacts(s.date.isoformat(), s.kind.value, (run_date - s.date).days)))
     eligible = {pid for pid, p in people.items() if fee_eligible(p, policy)}
@@ -375,7 +393,7 @@ def scan_attendance(
     prep_counts = policy.prep_counts
     expenses = policy.expenses_reimbursed
     fees: dict[tuple[str, Decimal, Decimal], Due | None] = {}
-    # Sessions where some row's own hours, a fee was worked out from, are above the session's length.
+    # Sessions where some row's own hours are above the session's length.
     long_sessions: set[str] = set()
 
     def fee(session: Held, worked: Decimal | None, prep: Decimal) -> Due | None:
@@ -432,13 +450,15 @@ def scan_attendance(
             due = session_fees.get(key, _MISSING)
             if due is _MISSING:
                 due = session_fees[key] = fee(session_info, session_hours if hours is None else hours, prep)
-                if due is not None and hours is not None and limit and limit.exceeded_by(hours):
+                if hours is not None and limit.exceeded_by(hours):
                     long_sessions.add(sid)
             if due is not None:
                 mine = best_fee[pid]
                 old = mine.setdefault(order, due)
                 if old is not due and due > old:
                     mine[order] = due
+        elif hours is not None and hours > limit.hours and limit.exceeded_by(hours):
+            long_sessions.add(sid)  # a row no fee is worked out from: its hours count elsewhere
         if expenses and claimed:  # most rows claim nothing (zero): no look-up for them
             due = claims.get(claimed, _MISSING)
             if due is _MISSING:
@@ -461,43 +481,93 @@ def scan_attendance(
             dues[(pid, kind)] = by_order
     too_long: dict[str, list[LongRow]] = {}
     if long_sessions:
-        too_long = _long_rows(dataset, long_sessions, info, eligible, minimum, prep_counts)
+        lengths = {sid: info[sid].length for sid in long_sessions}
+
+        def fee_from(sid: str, pid: str, hours: Decimal, prep: Decimal) -> FeeFrom:
+            if not info[sid].rate or pid not in eligible:
+                return FeeFrom.NONE
+            counted = prep if prep_counts else ZERO
+            return FeeFrom.MINIMUM if minimum >= hours + counted else FeeFrom.HOURS
+
+        too_long = _long_rows(dataset, lengths, fee_from)
     return Scan(dues, ranked, found, unresourced, too_long)
+
+
+class PolicyLess(NamedTuple):
+    """What one pass over the register finds where there is no payment policy
+    (:func:`scan_without_policy`): what :class:`Scan` gives the payment flags that need no policy."""
+
+    voice: dict[str, set[str]]
+    """Session id -> the people in a voice role who attended it, for sessions held by the run date
+    (``payments.no_policy``)."""
+    too_long: dict[str, list[LongRow]]
+    """As :attr:`Scan.too_long` (no fee is worked out from any row)."""
+
+
+def scan_without_policy(
+    dataset: Dataset,
+    voice_roles: frozenset[Role],
+    run_date: date,
+    people: dict[str, Person],
+    sessions: dict[str, Session],
+    hours_over_allowed: Decimal = ZERO,
+) -> PolicyLess:
+    """Who in a voice role attended each held session, and the rows whose own hours are more than
+    their session's length allows, in one pass over the register: without a policy there is no
+    pass that works out fees to find them in. Per row, one look-up of the session and one of the
+    person, and for a row giving hours one comparison with the session's length (most give it
+    exactly); the rows of a session some row is over are read again (:func:`_long_rows`)."""
+    lengths: dict[str, Length] = {
+        s.id: Length.of(None if s.length_unknown else s.hours, hours_over_allowed)
+        for s in sessions.values()
+        if s.date <= run_date
+    }
+    voice_ids = {pid for pid, p in people.items() if p.has_any_role(voice_roles)}
+    voice: dict[str, set[str]] = defaultdict(set)
+    long_sessions: dict[str, Length] = {}
+    get_length = lengths.get
+    for pid, sid, hours, _, _ in dataset.attendance:
+        length = get_length(sid)
+        if length is None:
+            continue
+        if pid in voice_ids:
+            voice[sid].add(pid)
+        if hours is not None and hours > length.hours and length.exceeded_by(hours):
+            long_sessions[sid] = length
+    too_long: dict[str, list[LongRow]] = {}
+    if long_sessions:
+        too_long = _long_rows(dataset, long_sessions, lambda sid, pid, hours, prep: FeeFrom.NONE)
+    return PolicyLess(dict(voice), too_long)
 
 
 def _long_rows(
     dataset: Dataset,
-    long_sessions: set[str],
-    info: dict[str, Held],
-    eligible: set[str],
-    minimum: Decimal,
-    prep_counts: bool,
+    lengths: dict[str, Length],
+    fee_from: Callable[[str, str, Decimal, Decimal], FeeFrom],
 ) -> dict[str, list[LongRow]]:
-    """The rows of these sessions whose own hours are above the session's length and allowance
-    (:class:`Length`), of the people a fee is worked out for (as :func:`scan_attendance` found them),
-    by person id: one per person, the larger hours, as the fee counts a row repeated (same person,
-    same session) once; with what its fee is worked out from (the policy's ``minimum`` when that is
-    at least the row's hours and the preparation counted).
+    """The rows of these sessions (``lengths``) whose own hours are above the session's length and
+    allowance (:class:`Length`), by person id: one per person, the larger hours (and preparation), as
+    the fee counts a row repeated (same person, same session) once; each with what its fee is worked
+    out from (``fee_from(session id, person id, hours, preparation)``).
 
-    A second read of the register, made only when some session has such a row: the scan found the
-    sessions once per distinct hours, not the rows. The rows of other sessions are passed over in C
-    (``compress``), so only these sessions' rows come into Python."""
+    In :func:`scan_attendance`, a second read of the register, made only when some session has such
+    a row (the scan found the sessions, not the rows); so too in :func:`scan_without_policy`.
+    The rows of other sessions are passed over in C (``compress``), so only these sessions' rows come
+    into Python."""
     found: dict[str, dict[str, tuple[Decimal, Decimal]]] = defaultdict(dict)
     register = dataset.attendance
-    theirs = compress(register, map(long_sessions.__contains__, map(SESSION_ID, register)))
+    theirs = compress(register, map(lengths.__contains__, map(SESSION_ID, register)))
     for pid, sid, hours, prep, _ in theirs:
-        if hours is not None and pid in eligible:
-            length = info[sid].length
-            assert length is not None
-            if length.exceeded_by(hours):
+        if hours is not None:
+            length = lengths[sid]
+            if hours > length.hours and length.exceeded_by(hours):
                 mine = found[sid]
-                row = (hours, prep if prep_counts else ZERO)
+                row = (hours, prep)
                 if pid not in mine or row > mine[pid]:
                     mine[pid] = row
     return {
         sid: sorted(
-            LongRow(pid, hours, FeeFrom.MINIMUM if minimum >= hours + prep else FeeFrom.HOURS)
-            for pid, (hours, prep) in rows.items()
+            LongRow(pid, hours, fee_from(sid, pid, hours, prep)) for pid, (hours, prep) in rows.items()
         )
         for sid, rows in found.items()
     }

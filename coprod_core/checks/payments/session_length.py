@@ -1,13 +1,17 @@
 """``data_quality.hours_over_session``: register rows giving more hours than the session lasted.
 
 A fee is hours x rate, worked out from the row's own hours when it gives them: 5 hours recorded at
-a 2-hour session pays for 3 hours the session did not last. The ledger finds these rows as it works
-out the fees (:attr:`~coprod_core.checks.payments.ledger.Scan.too_long`); this module says so, once
-per session (a wrong length would otherwise make a flag for every person at it). The fees stay as
-recorded: pay is not held back from someone for a slip staff can correct. Where the policy's
-minimum paid time is at least a row's hours and counted preparation, the fee is that minimum
-whatever the row says: the message says the fee does not change, not that it is worked out from
-the hours (:class:`~coprod_core.checks.payments.ledger.FeeFrom`).
+a 2-hour session pays for 3 hours the session did not last. The same hours count in the consultation
+check's share of the voice's time whether or not anyone is paid for them, so every row is compared,
+whoever's it is: the ledger finds them in its pass over the register as it works out the fees
+(:attr:`~coprod_core.checks.payments.ledger.Scan.too_long`), or without a payment policy in the pass
+that finds who took part (:func:`~coprod_core.checks.payments.ledger.scan_without_policy`); this
+module says so, once per session (a wrong length would otherwise make a flag for every person at
+it). The fees stay as recorded: pay is not held back from someone for a slip staff can correct.
+Where the policy's minimum paid time is at least a row's hours and counted preparation, the fee is
+that minimum whatever the row says: the message says the fee does not change, not that it is worked
+out from the hours; where no fee is worked out from a row, it says nothing of one
+(:class:`~coprod_core.checks.payments.ledger.FeeFrom`).
 
 Hours are compared in whole minutes (:class:`~coprod_core.checks.payments.ledger.Length`): 1:20 is
 read as 1.33 hours and the same time typed as a number may be 1.34, so comparing the hundredths
@@ -107,16 +111,33 @@ def hours_over_session_flags(
 
 def _fees(rows: list[LongRow], most: Decimal, minimum: Decimal) -> str:
     """What the rows' hours do to their fees, as a sentence (with a space before it): worked out from
-    the hours recorded, or no change where the policy's minimum paid time sets the fee anyway."""
+    the hours recorded, or no change where the policy's minimum paid time sets the fee anyway; nothing
+    where no fee is worked out from any of the rows (someone not paid for their time, a kind of session
+    without a rate, no payment policy)."""
     from_hours = sum(r.fee is FeeFrom.HOURS for r in rows)
+    at_minimum = sum(r.fee is FeeFrom.MINIMUM for r in rows)
+    unpaid = len(rows) - from_hours - at_minimum
+    paid_as_minimum = f"paid as the minimum of {hours(minimum)}"
     if len(rows) == 1:
         if from_hours:
             return f" Their fee is worked out from the {hours(most)} recorded."
-        return f" Their fee does not change: it is paid as the minimum of {hours(minimum)}."
+        if at_minimum:
+            return f" Their fee does not change: it is {paid_as_minimum}."
+        return ""
     if from_hours == len(rows):
         return " Their fees are worked out from the hours recorded."
-    if from_hours == 0:
-        return f" Their fees do not change: each is paid as the minimum of {hours(minimum)}."
-    some = "One of their fees is" if from_hours == 1 else f"{from_hours} of their fees are"
-    others = "the other is" if len(rows) - from_hours == 1 else "the others are"
-    return f" {some} worked out from the hours recorded; {others} paid as the minimum of {hours(minimum)}."
+    if at_minimum == len(rows):
+        return f" Their fees do not change: each is {paid_as_minimum}."
+    if unpaid == len(rows):
+        return ""
+    groups = (
+        (from_hours, "has their fee", "have their fees", "worked out from the hours recorded"),
+        (at_minimum, "is", "are", paid_as_minimum),
+        (unpaid, "is", "are", "not paid a fee for it"),
+    )
+    said: list[str] = []
+    for n, one, many, what in groups:
+        if n:
+            counted = str(n) if said else f"{'One' if n == 1 else n} of them"
+            said.append(f"{counted} {one if n == 1 else many} {what}")
+    return f" {join(said)}."

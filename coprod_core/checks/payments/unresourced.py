@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 
 from coprod_core.checks.payments.rules import NO_POLICY, UNRESOURCED
 from coprod_core.flags import Flag, Subject, SubjectKind
@@ -11,21 +10,6 @@ from coprod_core.model import KIND_WORDS, Dataset, PaymentPolicy, Session
 from coprod_core.settings import CheckSettings
 from coprod_core.text import count, day
 from coprod_core.voice import say
-
-
-def _voice_attenders(dataset: Dataset, settings: CheckSettings, run_date: date) -> dict[str, set[str]]:
-    """Session id -> ids of voice-role people who attended it (by the run date)."""
-    people = dataset.people_by_id()
-    sessions = dataset.sessions_by_id()
-    found: dict[str, set[str]] = defaultdict(set)
-    for a in dataset.attendance:
-        person, session = people.get(a.person_id), sessions.get(a.session_id)
-        if person is None or session is None or session.date > run_date:
-            continue
-        if not person.has_any_role(settings.voice_roles):
-            continue
-        found[session.id].add(person.id)
-    return found
 
 
 def unresourced_flags(
@@ -65,10 +49,11 @@ def unresourced_flags(
     return flags
 
 
-def no_policy_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+def no_policy_flags(voice: dict[str, set[str]], dataset: Dataset, settings: CheckSettings) -> list[Flag]:
+    """``voice``: the people in a voice role at each session held by the run date
+    (:func:`~coprod_core.checks.payments.ledger.scan_without_policy`)."""
     sessions = dataset.sessions_by_id()
     projects = dataset.projects_by_id()
-    voice = _voice_attenders(dataset, settings, run_date)
     by_project: dict[str, dict[str, set[str]]] = defaultdict(dict)
     for session_id, people_ids in voice.items():
         by_project[sessions[session_id].project_id][session_id] = people_ids
