@@ -27,7 +27,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
-from coprod.clock import today
+from coprod.clock import today, zone_note
 from coprod.config import (
     LoadedRecipe,
     RecipeInvalid,
@@ -439,6 +439,8 @@ def _validate(
     output.line(f"{loaded.path}: recipe '{r.name}' is valid")
     for entity, spec in r.entities.items():
         output.line(f"  {entity.value:<11} from source '{spec.source}' ({r.sources[spec.source].connector})")
+    if r.timezone and (note := zone_note(r.timezone)) is not None:
+        output.line(f"note: {note}")
     left = example_values(tomllib.loads(loaded.path.read_text(encoding="utf-8")))
     if left:
         output.line(

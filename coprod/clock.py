@@ -19,6 +19,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+WINTER, SUMMER = datetime(2026, 1, 15, 12), datetime(2026, 7, 15, 12)
+"""Two days half a year apart: a zone whose offset is the same on both keeps no summer time."""
+
 
 def now() -> datetime:
     """The current instant, in UTC (one place, so tests can stand the clock still)."""
@@ -48,3 +51,21 @@ def zone_problem(name: str) -> str | None:
             '"Europe/Dublin", with the capitals as written there'
         )
     return None
+
+
+def zone_note(name: str) -> str | None:
+    """A word for staff about a known zone that is likely not what they meant, or None.
+
+    ``GMT`` and ``UTC`` are valid names, but they never move for summer time: written by someone in
+    the UK, they bring back the hour behind that the setting is there to remove. Only names of no
+    place (no ``/``, or ``Etc/...``) are named; ``Africa/Accra`` keeps GMT all year and means it."""
+    if "/" in name and not name.startswith("Etc/"):
+        return None
+    zone = ZoneInfo(name)
+    winter, summer = WINTER.replace(tzinfo=zone), SUMMER.replace(tzinfo=zone)
+    if winter.utcoffset() != summer.utcoffset():
+        return None
+    return (
+        f"timezone '{name}' keeps the same time all year; if you work in the UK, "
+        '"Europe/London" moves to summer time as the clocks do (or name your own area\'s zone)'
+    )

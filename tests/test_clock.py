@@ -126,3 +126,23 @@ def test_the_time_zone_names_are_known_without_the_systems_tz_database() -> None
     import importlib.resources
 
     assert importlib.resources.files("tzdata").joinpath("zoneinfo", "Europe", "London").is_file()
+
+
+@pytest.mark.parametrize("zone", ["GMT", "UTC", "Etc/GMT"])
+def test_validate_notes_a_zone_that_never_moves_for_summer_time_and_still_accepts_it(
+    tmp_path: Path, zone: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Written by someone in the UK, GMT brings back the hour behind the setting removes."""
+    demo = demo_with(tmp_path, zone)
+    assert main(["validate", str(demo)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: timezone '{zone}' keeps the same time all year" in out and '"Europe/London"' in out
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "Africa/Accra", "Asia/Kolkata"])
+def test_validate_says_nothing_of_a_places_zone(
+    tmp_path: Path, zone: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Accra keeps GMT all year and means it; Kolkata has no summer time and is no mistake."""
+    assert main(["validate", str(demo_with(tmp_path, zone))]) == 0
+    assert "note: timezone" not in capsys.readouterr().out
