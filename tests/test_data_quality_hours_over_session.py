@@ -134,7 +134,7 @@ def test_rows_at_the_sessions_length_or_within_the_allowance_are_not_flagged() -
     assert over(within, allowing("0.5")) == []
     [flag] = over(dataset([att("1", hours="2.75")]), allowing("0.5"))
     assert flag.message.startswith(
-        "Person 1 (ID 1) is recorded as attending the Workshop on 1 May 2026 for 2.75 hours, 0.75 hours "
+        "Person 1 (ID 1) is recorded as attending the Workshop on 1 May 2026 for 2.75 hours, 45 minutes "
         "more than the session lasted (2 hours, and your settings allow up to 0.5 hours more)."
     )
     assert flag.evidence["hours_over_session_allowed"] == "0.5"
@@ -362,13 +362,25 @@ def test_one_minute_over_the_sessions_length_is_flagged_however_the_hours_are_ty
     assert typed("2", "2:30", allowing("0.5")) == []
 
 
+def test_an_excess_under_an_hour_is_said_in_minutes_and_kept_in_hours_in_the_evidence() -> None:
+    """A session typed 1.34 hours and a row typed 1.35 is a minute over: "0.01 hours more" read as a
+    rounding slip, not as a minute."""
+    [flag] = typed("1.34", "1.35")
+    assert "for 1.35 hours, 1 minute more than the session lasted (1.34 hours)" in flag.message
+    assert flag.evidence["most_over"] == "0.01"
+    [flag] = typed("2", "2:20")
+    assert "20 minutes more than the session lasted (2 hours)" in flag.message
+    [flag] = typed("2", "3")
+    assert "1 hour more than the session lasted" in flag.message
+
+
 def test_where_the_policys_minimum_sets_the_fee_the_flag_says_the_fee_does_not_change() -> None:
     """Minimum 2 hours, a 1-hour session, a row of 1.5 hours: the fee is for 2 hours whatever the row
     says, so the message must not say it is worked out from the 1.5 hours."""
     ds = dataset([att("17", hours="1.5")], sessions=[session(hours="1")], minimum="2")
     [flag] = over(ds)
     assert flag.message == (
-        "Person 17 (ID 17) is recorded as attending the Workshop on 1 May 2026 for 1.5 hours, 0.5 hours "
+        "Person 17 (ID 17) is recorded as attending the Workshop on 1 May 2026 for 1.5 hours, 30 minutes "
         "more than the session lasted (1 hour). Their fee does not change: it is paid as the minimum of "
         "2 hours. Correct the hours on their register row, or the session's length if that is what is "
         "wrong."

@@ -64,9 +64,9 @@ RULES: dict[str, Rule] = {
         Hours are compared in whole minutes (each rounded to the nearest minute): 1:20 is read as
         1.33 hours, and a row typing the same time as 1.34 is not over it, while a row one minute
         longer is. One flag for the session, however many rows: it says how many people and the
-        largest difference, and its evidence lists each person's ID and hours. Only where both are
-        recorded: a row with no hours of its own counts as the whole session, and a session whose
-        length is unknown, or recorded as 0 hours, is not compared. Preparation hours are separate and
+        largest difference (in minutes when under an hour), and its evidence lists each person's ID and
+        hours. Only where both are recorded: a row with no hours of its own counts as the whole
+        session, and a session whose length is unknown, or recorded as 0 hours, is not compared. Preparation hours are separate and
         never compared. The fees stay as recorded; the flag says which are worked out from the hours
         recorded, which do not change because the policy's minimum paid time is at least the hours
         recorded (with any preparation counted), and which people are not paid a fee for the

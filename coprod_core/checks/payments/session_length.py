@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from coprod_core.checks.data_quality import RULES
-from coprod_core.checks.payments.ledger import FeeFrom, LongRow, num
+from coprod_core.checks.payments.ledger import FeeFrom, LongRow, minutes, num
 from coprod_core.checks.payments.wording import MAX_LISTED, who
 from coprod_core.flags import Flag, Subject, SubjectKind
 from coprod_core.model import Person, Session
@@ -60,7 +60,7 @@ def hours_over_session_flags(
         if len(rows) == 1:
             message = (
                 f"{who(rows[0].person_id, people)} is recorded as attending the {session.label()} for "
-                f"{hours(most)}, {hours(over)} more than the session lasted ({lasted}).{fees} Correct the "
+                f"{hours(most)}, {excess(over)} more than the session lasted ({lasted}).{fees} Correct the "
                 "hours on their register row, or the session's length if that is what is wrong."
             )
         else:
@@ -70,7 +70,7 @@ def hours_over_session_flags(
             message = (
                 f"{len(rows)} people are recorded as attending the {session.label()} for more hours than "
                 f"the session lasted ({lasted}): {join(named)}. The most is {hours(most)}, "
-                f"{hours(over)} more.{fees} Correct the hours on their register rows, or the session's "
+                f"{excess(over)} more.{fees} Correct the hours on their register rows, or the session's "
                 "length if that is what is wrong."
             )
         listed = [
@@ -107,6 +107,16 @@ def hours_over_session_flags(
             )
         )
     return flags
+
+
+def excess(over: Decimal) -> str:
+    """How much more than the session a row gives, as people say it: under an hour in whole minutes
+    (``20 minutes``, ``1 minute``: a session typed 1.34 hours and a row 1.35 is "1 minute more", not
+    "0.01 hours more"), else in hours (``3 hours``). The evidence keeps the hours."""
+    if over >= 1:
+        return hours(over)
+    n = max(1, minutes(over))  # a row is flagged only a whole minute or more over
+    return f"{n} minute" if n == 1 else f"{n} minutes"
 
 
 def _fees(rows: list[LongRow], most: Decimal, minimum: Decimal) -> str:
