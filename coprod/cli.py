@@ -31,6 +31,7 @@ from coprod.clock import today, zone_note
 from coprod.config import (
     LoadedRecipe,
     RecipeInvalid,
+    as_typed,
     holds_recipes,
     load_recipe,
     recipe_files,
@@ -525,7 +526,7 @@ class OneOfSeveral(NamedTuple):
     @property
     def shown(self) -> str:
         """The recipe as one types it: its folder when the file is a folder's recipe.toml."""
-        return str(self.file.parent if self.file.name == "recipe.toml" else self.file)
+        return str(as_typed(self.file))
 
     @property
     def label(self) -> str:

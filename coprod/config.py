@@ -86,6 +86,12 @@ def recipes_in(folder: Path) -> list[Path]:
     return sorted([*folder.glob("*/recipe.toml"), *folder.glob("*.toml")])
 
 
+def as_typed(file: Path) -> Path:
+    """A recipe as one names it on the command line: its folder when the file is that folder's
+    ``recipe.toml``, else the file itself (``recipes/youth-panel``, ``recipes/small-group.toml``)."""
+    return file.parent if file.name == "recipe.toml" else file
+
+
 def holds_recipes(path: Path) -> bool:
     """Whether ``path`` is a folder of recipe folders: a folder with no ``recipe.toml`` of its own."""
     return path.is_dir() and not (path / "recipe.toml").is_file()
@@ -106,9 +112,9 @@ def _no_recipe_file(file: Path) -> str:
     inside = recipes_in(file.parent) if file.parent.is_dir() else []
     if file.name != "recipe.toml" or not inside:
         return "no such recipe file"
-    names = [p.parent.name if p.name == "recipe.toml" else p.name for p in inside]
+    names = [as_typed(p).name for p in inside]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    example = inside[0].parent if inside[0].name == "recipe.toml" else inside[0]
+    example = as_typed(inside[0])
     return (
         f"no such recipe file; this folder holds recipes ({shown}): this command takes one recipe at "
         f"a time, for example {example} (validate, check and sync take the folder, and every recipe in "
