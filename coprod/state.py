@@ -18,6 +18,7 @@ refused with a clear message rather than taken for a folder name.
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
@@ -132,17 +133,34 @@ def parse_location(value: str | Path | StoreLocation, base: Path | None = None) 
     if name in POSTGRES_SCHEMES:
         return StoreLocation("postgresql", url=text)
     if name == "sqlite":
-        rest = text[len("sqlite://") :]
-        if not rest.startswith("/"):
-            raise StateLocationInvalid(
-                f"'{text}': a SQLite address needs an absolute path, as sqlite:///var/lib/coprod/state.sqlite"
-            )
-        return StoreLocation("sqlite", path=Path(rest))
+        return StoreLocation("sqlite", path=Path(sqlite_address_path(text)))
     raise StateLocationInvalid(
         f"the state store '{scheme.group(0)}...' is not something coprod can use: give a file path "
         "(SQLite, for one machine) or a postgresql://user@host:port/database address (PostgreSQL, "
         "for several hosts)"
     )
+
+
+WINDOWS = os.name == "nt"
+_DRIVE = re.compile(r"/[A-Za-z]:[/\\]")
+"""A drive-letter path after ``sqlite://``: the ``/C:/`` of ``sqlite:///C:/coprod/state.sqlite``."""
+
+
+def sqlite_address_path(address: str, *, windows: bool = WINDOWS) -> str:
+    """The file a ``sqlite:///...`` address names, as a path for this system.
+
+    The address's path starts with ``/``; on Windows a drive letter follows it, as in
+    ``sqlite:///C:/coprod/state.sqlite`` (the way SQLAlchemy and others write it). Taken whole, that
+    ``/C:/coprod/...`` is read by Windows as ``\\C:\\coprod\\...``, a folder named ``C:`` on the
+    current drive, where no state is: so the ``/`` before a drive letter is dropped there. Elsewhere
+    the path is kept as typed (``/C:/...`` is an ordinary absolute path on Linux)."""
+    rest = address.strip()[len("sqlite://") :]
+    if not rest.startswith("/"):
+        raise StateLocationInvalid(
+            f"'{address}': a SQLite address needs an absolute path, as sqlite:///var/lib/coprod/state.sqlite "
+            "(on Windows, sqlite:///C:/coprod/state.sqlite)"
+        )
+    return rest[1:] if windows and _DRIVE.match(rest) else rest
 
 
 def now_text() -> str:

@@ -11,14 +11,14 @@ import sys
 import threading
 import time
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import psycopg
 import pytest
 
 from coprod.cli import main
 from coprod.schema import INBOX_V1_SQLITE, STATE_V1_SQLITE, SchemaTooNew, latest
-from coprod.state import RunLocked, StateLocationInvalid, StateStore, parse_location
+from coprod.state import RunLocked, StateLocationInvalid, StateStore, parse_location, sqlite_address_path
 from coprod.state_postgres import LockLost
 from coprod_core.flags import Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import FlagStatus, diff_flags
@@ -71,6 +71,36 @@ def test_a_state_setting_is_a_path_or_an_address_coprod_understands(
 def test_any_other_address_is_refused_not_taken_for_a_folder(value: str) -> None:
     with pytest.raises(StateLocationInvalid):
         parse_location(value)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "sqlite:///C:/coprod/state.sqlite",
+        "sqlite:///C:\\coprod\\state.sqlite",
+        "sqlite:///c:/coprod/state.sqlite",
+    ],
+)
+def test_a_sqlite_address_with_a_drive_letter_names_that_drive_on_windows(address: str) -> None:
+    # Taken whole, '/C:/coprod/state.sqlite' is read by Windows as '\\C:\\coprod\\...' (a folder named
+    # 'C:' on the current drive), where no state is: the state was started afresh and every flag
+    # reported new again.
+    path = PureWindowsPath(sqlite_address_path(address, windows=True))
+
+    assert path.drive.upper() == "C:"
+    assert path.is_absolute()
+    assert path.parts[1:] == ("coprod", "state.sqlite")
+
+
+def test_a_sqlite_address_without_a_drive_letter_is_kept_as_typed_on_windows_and_elsewhere() -> None:
+    assert (
+        sqlite_address_path("sqlite:///var/lib/coprod/state.sqlite", windows=True)
+        == "/var/lib/coprod/state.sqlite"
+    )
+    assert sqlite_address_path("sqlite:///C:/coprod/state.sqlite", windows=False) == "/C:/coprod/state.sqlite"
+    assert parse_location("sqlite:///C:/coprod/state.sqlite").path == Path(
+        sqlite_address_path("sqlite:///C:/coprod/state.sqlite")
+    )
 
 
 def _demo(tmp_path: Path) -> Path:
