@@ -12,6 +12,7 @@ import argparse
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -104,6 +105,60 @@ def test_every_cron_lines_lock_is_its_own_recipes_so_a_second_recipe_copied_in_i
             if where == str(doc.relative_to(ROOT))
         ]
         assert len({lock for found in locks for lock in found}) == len(locks), doc
+
+
+def test_every_cron_line_piped_into_tee_exits_with_coprods_code() -> None:
+    # The deploy cron line ended `| tee -a nightly.log`: a pipe's exit code is its last command's,
+    # tee's, so a night whose recipes failed ended 0, whatever the exit codes documented above it.
+    piped = [(where, line) for where, line in cron_lines() if "| tee" in line]
+    assert piped
+    for where, line in piped:
+        command = line.split(None, 6)[6]  # after the five times and the user
+        assert command.startswith("set -o pipefail;"), f"{where}: {line}"
+        shell = [text for text in _cron_file_lines(where) if text.startswith("SHELL=")]
+        assert shell == ["SHELL=/bin/bash"], f"{where}: pipefail needs bash; cron's default is /bin/sh"
+
+
+def _cron_file_lines(where: str) -> list[str]:
+    """The lines of the cron file, or of the code blocks of the document, that ``where`` names."""
+    path = ROOT / where
+    return path.read_text(encoding="utf-8").splitlines() if path.suffix == ".cron" else code_lines(path)
+
+
+CRON_SETTING = re.compile(r"^([A-Z_]+)=(.*)$")
+
+
+@pytest.mark.skipif(
+    shutil.which("flock") is None or shutil.which("bash") is None, reason="needs flock and bash"
+)
+@pytest.mark.parametrize("code", [0, 5])
+def test_the_deploy_cron_line_run_as_cron_runs_it_exits_with_coprods_code_and_logs_its_words(
+    tmp_path: Path, code: int
+) -> None:
+    # The line run as cron runs it: with the file's SHELL, `-c`, and the file's settings in the
+    # environment; /srv/coprod is a temporary folder and coprod a script that prints and exits.
+    lines = (ROOT / "recipes" / "deploy" / "coprod-sync.cron").read_text(encoding="utf-8").splitlines()
+    settings = dict(m.groups() for text in lines if (m := CRON_SETTING.match(text)))
+    (job,) = [text for text in lines if CRON_LINE.match(text)]
+    srv = tmp_path / "srv"
+    (srv / "state").mkdir(parents=True)
+    (srv / "venv" / "bin").mkdir(parents=True)
+    fake = srv / "venv" / "bin" / "coprod"
+    fake.write_text(f'#!/bin/sh\necho "== youth-panel (recipes/youth-panel) $*"\nexit {code}\n')
+    fake.chmod(0o755)
+    command = job.split(None, 6)[6].replace("/srv/coprod", str(srv))
+
+    ran = subprocess.run(
+        [settings.get("SHELL", "/bin/sh"), "-c", command],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **settings},
+        timeout=30,
+    )
+
+    assert ran.returncode == code
+    assert ran.stdout == "== youth-panel (recipes/youth-panel) sync recipes\n"  # what cron mails
+    assert (srv / "state" / "nightly.log").read_text() == ran.stdout
 
 
 def _subcommands(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
