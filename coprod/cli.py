@@ -354,11 +354,18 @@ otherwise (a test, a program calling :func:`main`), and the result is freed as u
 
 
 def _run(
-    loaded: LoadedRecipe, args: argparse.Namespace, output: Output, *, mode: str, keep: bool = True
+    loaded: LoadedRecipe,
+    args: argparse.Namespace,
+    output: Output,
+    *,
+    mode: str,
+    keep: bool = True,
+    lock_timeout: float | None = None,
 ) -> RunResult:
     """Run the recipe as the command's options say. ``keep``: the result may be left to the end of the
     process (:data:`KEPT_TO_THE_END`); never for one recipe of several, whose data must be freed
-    before the next one is read."""
+    before the next one is read. ``lock_timeout``: how long a sync waits for another run of the
+    recipe (None: :data:`~coprod.sync.LOCK_WAIT`)."""
     bar, on_rows = _progress(output)
     run_date = args.date or (DEMO_DATE if getattr(args, "demo", False) else today(loaded.recipe.timezone))
     with bar:
@@ -370,6 +377,7 @@ def _run(
             allow_shrink=getattr(args, "allow_shrink", False),
             progress=on_rows,
             full=getattr(args, "full", False),
+            lock_timeout=lock_timeout,
         )
     if keep and KEPT_TO_THE_END is not None:
         KEPT_TO_THE_END.append(result)
@@ -505,7 +513,12 @@ def cmd_sync(args: argparse.Namespace, output: Output) -> int:
 def _sync(
     loaded: LoadedRecipe, args: argparse.Namespace, output: Output, of_several: OneOfSeveral | None
 ) -> int:
-    result = _run(loaded, args, output, mode="sync", keep=of_several is None)
+    first_try = of_several is not None and of_several.first_try
+    result = _run(
+        loaded, args, output, mode="sync", keep=of_several is None, lock_timeout=0 if first_try else None
+    )
+    if first_try and result.exit_code == ExitCode.LOCKED:
+        raise LockedForNow  # nothing said yet: it is said if the recipe is still locked at the end
     if of_several is not None and result.exit_code == ExitCode.SHRINK_REFUSED:
         # --allow-shrink is taken for one recipe only: the message names the command for this one
         again = f"{typed_command()} sync {shlex.quote(of_several.shown)} --allow-shrink"
@@ -522,6 +535,12 @@ class OneOfSeveral(NamedTuple):
     """Its recipe file, as found from what was typed."""
     name: str | None = None
     """Its name, once it is loaded (None for a recipe that cannot be)."""
+    first_try: bool = False
+    """Its run lock is tried once, without waiting: a recipe another run holds (the webhook worker
+    re-checking it) is put off (:class:`LockedForNow`) and run again after the others."""
+    again: bool = False
+    """It was put off for its lock and is run again now, after the others (waiting as one recipe's
+    run waits)."""
 
     @property
     def shown(self) -> str:
@@ -572,13 +591,28 @@ class Ended(NamedTuple):
 
     label: str
     code: int
+    put_off: bool = False
+    """Another run held its lock on the first try: it is run again after the others."""
+
+
+class LockedForNow(Exception):
+    """A recipe of several found its lock held on the first try (:attr:`OneOfSeveral.first_try`).
+    Waiting :data:`~coprod.sync.LOCK_WAIT` there would hold up every recipe after it, on a server
+    whose worker is busy re-checking many; it is run again once the others are done."""
+
+
+PUT_OFF = "; run after the others: another run held it at first"
+"""How the heading of a recipe run again at the end says why it comes out of order."""
 
 
 def each_recipe(args: argparse.Namespace, output: Output, run_one: RunOne) -> int:
     """Run every recipe named, one after another in this process, each one's data freed before the
     next is read. A recipe that is invalid, cannot read its source, is locked by another run or fails
-    part-way is reported under its name and the next one runs. The exit code: 0 when every recipe
-    ended 0, else the code of the first recipe, in the order run, that did not (README "Exit codes")."""
+    part-way is reported under its name and the next one runs. A recipe whose run lock another run
+    holds (a sync's lock; check and validate take none) is not waited for there: it is put off and
+    run again after the others, waiting then as one recipe's run waits, and said to be locked only
+    if it still is. The exit code: 0 when every recipe ended 0, else the code of the first recipe,
+    in the order run, that did not (README "Exit codes")."""
     named = named_recipes(args.recipe)
     if not named.several:
         loaded = _load(args.recipe[0], output)
@@ -593,9 +627,19 @@ def each_recipe(args: argparse.Namespace, output: Output, run_one: RunOne) -> in
     ended: list[Ended] = []
     names: dict[str, OneOfSeveral] = {}
     json_lines = getattr(args, "json", False)  # validate has no --json
-    for file in named.files:
-        one = OneOfSeveral(file)
+    put_off: list[Path] = []
+    for one in [OneOfSeveral(file, first_try=True) for file in named.files]:
         output.begin(None if json_lines else f"== {one.shown}")
+        try:
+            end = _one_of_several(one, args, output, run_one, names)
+        finally:
+            output.end()
+        if end.put_off:
+            put_off.append(one.file)
+        else:
+            ended.append(end)
+    for one in [OneOfSeveral(file, again=True) for file in put_off]:
+        output.begin(None if json_lines else f"== {one.shown}{PUT_OFF}")
         try:
             ended.append(_one_of_several(one, args, output, run_one, names))
         finally:
@@ -633,9 +677,9 @@ def _one_of_several(
         return Ended(one.label, ExitCode.CONFIG)
     one = one._replace(name=loaded.recipe.name)
     if output.heading is not None:
-        output.heading = f"== {one.name} ({one.shown})"
+        output.heading = f"== {one.name} ({one.shown})" + (PUT_OFF if one.again else "")
     first = names.setdefault(loaded.recipe.name, one)
-    if first is not one:
+    if first.file != one.file:  # (a recipe run again after the others is the same file)
         # the same name is the same flags and the same lock in the state store: the second would
         # resolve the first one's flags (the webhook app serves the first one only, too)
         message = (
@@ -651,14 +695,22 @@ def _one_of_several(
         return Ended(one.label, ExitCode.CONFIG)
     try:
         return Ended(one.label, run_one(loaded, args, output, one))
+    except LockedForNow:
+        return Ended(one.label, ExitCode.LOCKED, put_off=True)
     except Exception as exc:  # a fault in coprod ends this recipe's run, not the others'
         return Ended(one.label, unexpected(exc, output))
 
 
 def cmd_install(args: argparse.Namespace, output: Output) -> int:
-    loaded = _load(args.recipe, output)
-    if loaded is None:
-        return ExitCode.CONFIG
+    return each_recipe(args, output, _install)
+
+
+def _install(
+    loaded: LoadedRecipe, args: argparse.Namespace, output: Output, of_several: OneOfSeveral | None
+) -> int:
+    """Prepare each of the recipe's tools. Every connector's install looks before it writes, so a
+    recipe installed already makes no writes: ``coprod install FOLDER`` again, after a recipe is
+    added to the folder, installs that one and only reads for the others."""
     try:
         connectors = build_connectors(loaded)
     except ConnectorError as exc:
@@ -856,8 +908,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--date", type=_date, help=f"judge {AS_OF}")
     s.set_defaults(func=cmd_sync)
 
-    i = sub.add_parser("install", help="prepare the tools: flags tab, fields, webhook (safe to run twice)")
-    i.add_argument("recipe", help=RECIPE)
+    i = sub.add_parser(
+        "install",
+        help="prepare the tools: flags tab, fields, webhook (safe to run twice)",
+        description=SEVERAL + " Each recipe installed already is only read again, never written: run "
+        "it again over the folder once a recipe is added to it.",
+    )
+    i.add_argument("recipe", nargs="+", help=RECIPES)
     i.set_defaults(func=cmd_install)
 
     r = sub.add_parser("rules", help="list every rule coprod checks")

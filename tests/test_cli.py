@@ -254,19 +254,19 @@ def test_a_folder_of_recipe_folders_is_refused_by_a_one_recipe_command_naming_th
     tmp_path, capsys
 ):
     # `coprod install /srv/coprod/recipes` (the folder COPROD_RECIPES names for the app) said only
-    # "recipes/recipe.toml: no such recipe file", as if the folder were empty. (validate, check and
-    # sync take every recipe in it: tests/test_sync_many.py.)
+    # "recipes/recipe.toml: no such recipe file", as if the folder were empty. (validate, check,
+    # sync and install take every recipe in it: tests/test_sync_many.py, tests/test_install_many.py.)
     for name in ("youth-panel", "civicrm-panel"):
         (tmp_path / "recipes" / name).mkdir(parents=True)
         (tmp_path / "recipes" / name / "recipe.toml").write_text('name = "x"\n', encoding="utf-8")
     (tmp_path / "recipes" / "small-group.toml").write_text('name = "x"\n', encoding="utf-8")
 
-    assert main(["install", str(tmp_path / "recipes")]) == 2
+    assert main(["report", str(tmp_path / "recipes")]) == 2
 
     out = capsys.readouterr().out
     assert "this folder holds recipes (civicrm-panel, small-group.toml, youth-panel)" in out
     assert (
-        f"for example {tmp_path / 'recipes' / 'civicrm-panel'} (validate, check and sync take the folder"
+        f"for example {tmp_path / 'recipes' / 'civicrm-panel'} (validate, check, sync and install take the folder"
         in out
     )
 

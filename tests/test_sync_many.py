@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 import coprod.sync
 from coprod.cli import main
 from coprod.state import StateStore
+from coprod.state_sqlite import SQLiteStateStore
 from fakes import ROOT
 
 DEMO = ROOT / "recipes" / "demo"
@@ -168,6 +170,7 @@ with StateStore.open(sys.argv[1]).lock(sys.argv[2], timeout=5):
 
 
 def test_a_recipe_locked_by_another_run_is_skipped_and_the_others_run(recipes, tmp_path, monkeypatch, capsys):
+    # Put off at first, tried again after the others, still locked: reported locked at the end.
     monkeypatch.setattr(coprod.sync, "LOCK_WAIT", 0.3)  # not the 10 seconds a real run waits
     held = tmp_path / "held"
     state = tmp_path / "state" / "state.sqlite"
@@ -187,8 +190,15 @@ def test_a_recipe_locked_by_another_run_is_skipped_and_the_others_run(recipes, t
     out = capsys.readouterr().out
     assert flags_file(recipes / "alpha").is_file() and flags_file(recipes / "gamma").is_file()
     assert not flags_file(recipes / "beta").exists()
-    beta = out[out.index("== beta") : out.index("== gamma")]
+    assert headings(out) == [
+        f"== alpha ({recipes / 'alpha'})",
+        f"== gamma ({recipes / 'gamma'})",
+        f"== beta ({recipes / 'beta'}); run after the others: another run held it at first",
+    ]
+    beta = out[out.index("== beta") :]
+    # the message of the last try, which waited as one recipe's sync waits
     assert f"another run of recipe 'beta' is still going (process {holder.pid} " in beta
+    assert "this run waited 0.3 seconds" in beta
     assert "1 of 3 recipes ended with a problem (above): beta (exit 6)" in out
 
     # the next night, with the lock free, beta is synced and the others have nothing to say
@@ -196,6 +206,59 @@ def test_a_recipe_locked_by_another_run_is_skipped_and_the_others_run(recipes, t
     out = capsys.readouterr().out
     assert headings(out) == [f"== beta ({recipes / 'beta'})"]
     assert flags_file(recipes / "beta").is_file()
+
+
+def test_a_locked_recipe_does_not_hold_up_the_others_and_is_synced_at_the_end_once_free(
+    recipes, tmp_path, monkeypatch, capsys
+):
+    # The webhook worker re-checking beta holds its lock until gamma, named after beta, is synced.
+    # Waiting for beta's lock before gamma (as each recipe did) would wait the whole LOCK_WAIT and
+    # give up on beta; trying it once, going on with gamma and coming back to beta at the end syncs
+    # all three, in the order alpha, gamma, beta.
+    monkeypatch.setattr(coprod.sync, "LOCK_WAIT", 30.0)
+    state = tmp_path / "state" / "state.sqlite"
+    state.parent.mkdir()
+    held = threading.Event()
+    let_go: list[bool] = []
+
+    def worker() -> None:
+        store = StateStore.open(state)
+        try:
+            with store.lock("beta", timeout=5):
+                held.set()
+                deadline = time.monotonic() + 60
+                while not flags_file(recipes / "gamma").is_file() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                let_go.append(flags_file(recipes / "gamma").is_file())
+        finally:
+            store.close()
+
+    tried: list[str] = []
+    lock = SQLiteStateStore.lock
+
+    def counted(self, recipe, timeout=10.0):  # every time a run asks for a recipe's lock
+        tried.append(f"{recipe} {timeout:g}")
+        return lock(self, recipe, timeout)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert held.wait(30), "the other run never took the lock"
+        monkeypatch.setattr(SQLiteStateStore, "lock", counted)
+        code = main(["sync", str(recipes), *DATE])
+    finally:
+        thread.join(90)
+
+    assert code == 0
+    assert let_go == [True]  # held until gamma, named after beta, was synced
+    # each tried once without waiting; beta, locked, once more at the end, waiting as a sync does
+    assert tried == ["alpha 0", "beta 0", "gamma 0", "beta 30"]
+    assert all(flags_file(recipes / name).is_file() for name in ("alpha", "beta", "gamma"))
+    out = capsys.readouterr().out
+    assert [h.split()[1] for h in headings(out)] == ["alpha", "gamma", "beta"]
+    assert "ended with a problem" not in out and "another run" not in out.replace(
+        "another run held it at first", ""
+    )
 
 
 def test_nothing_is_printed_when_nothing_changed_in_any_recipe(recipes, capsys):
