@@ -1,0 +1,233 @@
+"""Upgrading coprod keeps every status staff gave a flag.
+
+Each folder of ``tests/fixtures/upgrade/`` is what an older coprod left behind (its README says
+which commit made it, and how): the demo's recipe and data as that version shipped them, its
+state store, and the flags file after staff marked flags acknowledged and won't fix in it (one of
+them after the last sync, so only the file knows). Today's code runs over a copy as a charity's
+first run after ``pip install -U`` would: ``coprod migrate``, then ``coprod sync`` as of the day
+the old version judged, again, and on a later day. A changed fingerprint would close every flag
+staff marked and open it again as new; a changed facts digest would re-open it; a Flags file
+layout that did not find its old rows would write every flag twice. None of that may happen.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import psycopg
+import pytest
+
+from coprod.cli import main
+from fakes import ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "upgrade"
+JUDGED = "2026-11-20"
+"""The demo's date: the day every old version judged its flags as of."""
+NEXT_DAY = "2026-12-07"
+STAFF = ("acknowledged", "wont_fix")
+LATE_MARK = "40947e8184e6bc2f4bb4"
+"""The flag staff marked 'Acknowledged' in the flags file after the old version's last sync."""
+
+
+class Version(NamedTuple):
+    commit: str
+    schema: int
+    """The state schema version it wrote (0: before the schema was versioned)."""
+    new_rules: dict[str, int]
+    """Flags today's code raises on its data by rules it did not have (check id -> how many): new
+    flags, never re-opened ones."""
+    reshown: tuple[str, ...] = ()
+    """Fingerprints the lifecycle re-shows by design because the facts a rule lists changed
+    between that version and today (an acknowledgement is lifted only then). None so far."""
+
+
+VERSIONS = (
+    # The first session's last commit (2026-11-22): no schema versions, the run lock a table, the
+    # flags file in its first layout (a Subject column, no About). The support and recruitment rules
+    # came later; its recipe records no support and no recruitment date, so they judge what they can.
+    Version("d71ae1f", 0, {"support.no_training": 5, "recruitment.rushed": 1}),
+    # Mid second session (2026-12-06): the versioned schema, PostgreSQL, the readable layout.
+    Version("646c830", 2, {}),
+    # The last stop before this one (2026-12-07).
+    Version("efd841e", 2, {}),
+)
+
+
+@pytest.fixture(params=VERSIONS, ids=[v.commit for v in VERSIONS])
+def version(request: pytest.FixtureRequest) -> Version:
+    return request.param  # type: ignore[no-any-return]
+
+
+def installed(version: Version, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of what the old version left (the fixture itself is never written)."""
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    target = tmp_path / "demo"
+    shutil.copytree(FIXTURES / version.commit / "demo", target)
+    return target
+
+
+class FlagsFile(NamedTuple):
+    headings: list[str]
+    rows: list[dict[str, str]]
+
+    def by_fingerprint(self) -> dict[str, dict[str, str]]:
+        return {r["fingerprint"]: r for r in self.rows}
+
+
+def flags_file(folder: Path) -> FlagsFile:
+    """The flags file, its headings read as coprod reads them (any case, '_' or ' ')."""
+    with (folder / "data" / "coprod-flags.csv").open(encoding="utf-8-sig", newline="") as f:
+        records = list(csv.reader(f))
+    keys = [" ".join(h.strip().casefold().replace("_", " ").split()) for h in records[0]]
+    return FlagsFile(records[0], [dict(zip(keys, r, strict=True)) for r in records[1:]])
+
+
+def sqlite_flags(folder: Path) -> dict[str, tuple[str, str]]:
+    """fingerprint -> (status, facts digest), read from the state file as it is on disc."""
+    with sqlite3.connect(folder / ".coprod" / "state.sqlite") as db:
+        rows = db.execute("SELECT fingerprint, status, facts_digest FROM flags WHERE recipe = 'demo'")
+        return {fp: (status, facts) for fp, status, facts in rows}
+
+
+def postgres_flags(url: str) -> dict[str, tuple[str, str]]:
+    with psycopg.connect(url) as db:
+        rows = db.execute("SELECT fingerprint, status, facts_digest FROM flags WHERE recipe = 'demo'")
+        return {fp: (status, facts) for fp, status, facts in rows}
+
+
+def sync(folder: Path, capsys: pytest.CaptureFixture[str], date: str = JUDGED) -> dict[str, Any]:
+    assert main(["sync", str(folder), "--date", date, "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    result: dict[str, Any] = json.loads(out)
+    assert result["messages"] == [] and result["warnings"] == [], result
+    return result
+
+
+def assert_kept(
+    version: Version, before: dict[str, tuple[str, str]], after: dict[str, tuple[str, str]]
+) -> None:
+    """Every flag the old version knew is still known, with the status staff gave it; the one
+    marked only in the file is now acknowledged; the rest are the new rules' flags, open."""
+    assert set(before) <= set(after)
+    for fp, (status, facts) in before.items():
+        expected = "acknowledged" if fp == LATE_MARK else status
+        if fp in version.reshown:
+            expected = "open"
+        assert after[fp][0] == expected, (fp, status, after[fp])
+        assert after[fp][1] == facts or fp in version.reshown, f"facts digest of {fp} changed"
+    assert {after[fp][0] for fp in set(after) - set(before)} <= {"open"}
+
+
+def assert_flags_file_kept(version: Version, before: FlagsFile, folder: Path) -> FlagsFile:
+    """One row per flag; every row staff had is there with the status they typed and their own
+    column's note; the new rules' flags are added once each."""
+    after = flags_file(folder)
+    counts = Counter(r["fingerprint"] for r in after.rows)
+    assert [fp for fp, n in counts.items() if n > 1] == []
+    rows = after.by_fingerprint()
+    for fp, row in before.by_fingerprint().items():
+        assert rows[fp]["status"] == row["status"], fp
+        assert rows[fp]["staff notes"] == row["staff notes"], fp
+    added = Counter(r["check"] for fp, r in rows.items() if fp not in before.by_fingerprint())
+    assert added == Counter(version.new_rules)
+    return after
+
+
+def test_coprod_migrate_upgrades_an_old_state_file_and_says_so(
+    version: Version, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = installed(version, tmp_path, monkeypatch)
+    before = sqlite_flags(folder)
+    assert main(["migrate", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    if version.schema == 0:
+        assert "state: schema upgraded from version 0 to 2" in out
+    else:
+        assert "state: schema version 2, up to date" in out
+    assert sqlite_flags(folder) == before  # statuses and digests as the old version left them
+    with sqlite3.connect(folder / ".coprod" / "state.sqlite") as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "locks" not in tables  # the old run lock's table goes (the lock is the system's now)
+    assert main(["migrate", str(folder)]) == 0
+    assert "state: schema version 2, up to date" in capsys.readouterr().out
+
+
+def test_the_first_sync_after_upgrading_keeps_every_status_and_writes_no_row_twice(
+    version: Version, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = installed(version, tmp_path, monkeypatch)
+    before, file_before = sqlite_flags(folder), flags_file(folder)
+    marked = sum(1 for status, _ in before.values() if status in STAFF)
+    assert marked >= 14 and before[LATE_MARK][0] == "open"  # the fixture is what its README says
+
+    result = sync(folder, capsys)
+
+    assert result["changes"] == {
+        "new": sum(version.new_rules.values()),
+        "changed": len(version.reshown),
+        "reopened": 0,
+        "resolved": 0,
+        "still_open": len(before) - marked - 1 - len(version.reshown),
+        "kept_by_staff": marked + 1,
+    }
+    assert_kept(version, before, sqlite_flags(folder))
+    assert_flags_file_kept(version, file_before, folder)
+
+
+def test_syncs_after_the_first_change_nothing_that_day_or_the_next(
+    version: Version, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = installed(version, tmp_path, monkeypatch)
+    before, file_before = sqlite_flags(folder), flags_file(folder)
+    sync(folder, capsys)
+    settled, file_settled = sqlite_flags(folder), flags_file(folder)
+
+    for day in (JUDGED, NEXT_DAY):
+        result = sync(folder, capsys, day)
+        changes = {k: v for k, v in result["changes"].items() if k not in ("still_open", "kept_by_staff")}
+        assert changes == {"new": 0, "changed": 0, "reopened": 0, "resolved": 0}, day
+        assert {fp: s for fp, (s, _) in sqlite_flags(folder).items()} == {
+            fp: s for fp, (s, _) in settled.items()
+        }
+    assert flags_file(folder).rows == file_settled.rows  # nothing written to it again
+    assert_kept(version, before, sqlite_flags(folder))
+    assert_flags_file_kept(version, file_before, folder)
+
+
+def test_a_postgresql_store_written_by_646c830_upgrades_and_keeps_every_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    """The same install with its state in PostgreSQL (supported from that version on): the
+    database as ``pg_dump`` gave it, restored into an empty one."""
+    (version,) = [v for v in VERSIONS if v.commit == "646c830"]
+    folder = installed(version, tmp_path, monkeypatch)
+    shutil.rmtree(folder / ".coprod")
+    dump = (FIXTURES / version.commit / "state-postgresql.sql").read_text(encoding="utf-8")
+    # psql's own commands (\restrict, \unrestrict) are not SQL; the rest runs as psql would run it
+    script = "\n".join(line for line in dump.splitlines() if not line.startswith("\\"))
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(script)  # type: ignore[arg-type]
+    monkeypatch.setenv("COPROD_STATE", postgres_url)
+    before, file_before = postgres_flags(postgres_url), flags_file(folder)
+
+    assert main(["migrate", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "state: schema version 2, up to date" in out
+    assert "inbox: schema upgraded from version 0 to 1" in out
+    assert postgres_flags(postgres_url) == before
+
+    result = sync(folder, capsys)
+    marked = sum(1 for status, _ in before.values() if status in STAFF)
+    assert result["changes"]["kept_by_staff"] == marked + 1
+    assert result["changes"]["new"] == result["changes"]["changed"] == result["changes"]["reopened"] == 0
+    assert_kept(version, before, postgres_flags(postgres_url))
+    assert_flags_file_kept(version, file_before, folder)
