@@ -25,7 +25,7 @@ from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO, cast
 
 from coprod.clock import today, zone_note
 from coprod.config import (
@@ -44,6 +44,9 @@ from coprod.sync import SHRINK_AGAIN, ExitCode, RunResult, build_connectors, run
 from coprod_core.flags import Flag, Severity, jsonable
 from coprod_core.rules import all_rules, find, markdown_table
 from coprod_core.text import visible, visible_lines
+
+if TYPE_CHECKING:
+    from coprod.report.render import ReportKind
 
 DEMO_DATE = date(2026, 11, 20)
 """The demo's fictional "today", so the demo shows the same flags whenever it is run."""
@@ -158,6 +161,29 @@ class Output:
             stream.write(text + "\n")
         except BrokenPipeError:
             reader_gone(stream)
+
+
+class HeadedStream(io.TextIOBase):
+    """``output``'s stderr for code that prints to a stream of its own (the report): what it writes
+    about one recipe of several comes under that recipe's heading, as the lines of :class:`Output`."""
+
+    def __init__(self, output: Output) -> None:
+        super().__init__()
+        self.output = output
+
+    def write(self, text: str) -> int:
+        self.output._announce()
+        try:
+            return self.output.err.write(text)
+        except BrokenPipeError:
+            reader_gone(self.output.err)
+            return len(text)
+
+    def flush(self) -> None:
+        self.output.flush()
+
+    def isatty(self) -> bool:
+        return self.output.tty
 
 
 def reader_gone(stream: TextIO) -> None:
@@ -485,24 +511,104 @@ def _check(
 
 
 def cmd_report(args: argparse.Namespace, output: Output) -> int:
-    """The report (coprod/report/): for staff, for sharing (--share) or Easy Read; HTML or Markdown."""
+    """The report (coprod/report/): for staff, for sharing (--share) or Easy Read; HTML or Markdown.
+    With several recipes (or a folder of recipe folders), one file per recipe in the folder ``--out``
+    names (:func:`~coprod.report.command.report_file_name`), then a line saying which were written."""
+    from coprod.report.command import report_file_name
+    from coprod.report.render import ReportKind
+
+    if not named_recipes(args.recipe).several:
+        return each_recipe(args, output, _report)
+    kind = ReportKind(format=args.format, share=args.share, easy_read=args.easy_read)
+    folder = _reports_folder(args, output, kind)
+    if folder is None:
+        return ExitCode.CONFIG
+    written: list[Path] = []
+    files: dict[str, str] = {}  # a file's name as Windows and macOS compare them -> the recipe writing it
+
+    def into_folder(
+        loaded: LoadedRecipe, args: argparse.Namespace, output: Output, of_several: OneOfSeveral | None
+    ) -> int:
+        name = report_file_name(loaded.recipe.name, kind)
+        first = files.setdefault(name.casefold(), loaded.recipe.name)
+        if first != loaded.recipe.name:
+            output.line(
+                f"coprod: recipe '{loaded.recipe.name}''s report would be {folder / name}, the file of "
+                f"recipe '{first}''s on a system that does not tell capitals apart (Windows, macOS), so "
+                "it was not made: give the two recipes names that differ in more than capitals"
+            )
+            return ExitCode.CONFIG
+        return _report(loaded, args, output, of_several, out=folder / name, written=written)
+
+    def say_written() -> None:
+        output.line()
+        if written:
+            output.line(
+                f"coprod: {len(written)} report(s) written in {folder}: " + ", ".join(p.name for p in written)
+            )
+        else:
+            output.line(f"coprod: no report was written in {folder}")
+
+    return each_recipe(args, output, into_folder, done=say_written)
+
+
+def _reports_folder(args: argparse.Namespace, output: Output, kind: ReportKind) -> Path | None:
+    """The folder ``--out`` names for the reports of several recipes, made if it is not there; None
+    (said why) when it cannot be one. Checked before any recipe is read, so a mistake costs nothing."""
+    problem = kind.problem()
+    if problem:  # said once, not once per recipe
+        output.line(f"coprod: {problem}")
+        return None
+    again = f"for example `{typed_command()} report {' '.join(shlex.quote(r) for r in args.recipe)} --out reports`"
+    if args.out is None or args.out == "-":
+        output.line(
+            "coprod: with several recipes, each report is a file of its own in a folder: give the folder "
+            f"with --out ({again}); the reports are not printed one after another, which would read as "
+            "one document. Nothing was read"
+        )
+        return None
+    folder = Path(args.out).expanduser()
+    if folder.exists() and not folder.is_dir():
+        output.line(
+            f"coprod: --out {folder} is a file, and with several recipes --out names a folder to write "
+            f"one report per recipe in (made if it is not there; {again}). Nothing was read or written"
+        )
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        output.line(f"coprod: could not make the folder {folder} for the reports: {exc.strerror or exc}")
+        return None
+    return folder
+
+
+def _report(
+    loaded: LoadedRecipe,
+    args: argparse.Namespace,
+    output: Output,
+    of_several: OneOfSeveral | None,
+    *,
+    out: Path | None = None,
+    written: list[Path] | None = None,
+) -> int:
+    """One recipe's report: to ``--out`` or printed for one recipe, to ``out`` for one of several."""
     from coprod.report.command import make_report
     from coprod.report.render import ReportKind
 
-    loaded = _load(args.recipe, output)
-    if loaded is None:
-        return ExitCode.CONFIG
     bar, on_rows = _progress(output)
+    if of_several is None and args.out:
+        out = Path(args.out)
     return make_report(
         loaded,
         ReportKind(format=args.format, share=args.share, easy_read=args.easy_read),
-        out_path=Path(args.out) if args.out else None,
+        out_path=out,
         run_date=args.date or today(loaded.recipe.timezone),
         stdout=output.out,
-        stderr=output.err,
+        stderr=output.err if of_several is None else cast(TextIO, HeadedStream(output)),
         tty=output.tty,
         reading=bar,
         on_rows=on_rows,
+        written=written,
     )
 
 
@@ -605,14 +711,17 @@ PUT_OFF = "; run after the others: another run held it at first"
 """How the heading of a recipe run again at the end says why it comes out of order."""
 
 
-def each_recipe(args: argparse.Namespace, output: Output, run_one: RunOne) -> int:
+def each_recipe(
+    args: argparse.Namespace, output: Output, run_one: RunOne, done: Callable[[], None] | None = None
+) -> int:
     """Run every recipe named, one after another in this process, each one's data freed before the
     next is read. A recipe that is invalid, cannot read its source, is locked by another run or fails
     part-way is reported under its name and the next one runs. A recipe whose run lock another run
     holds (a sync's lock; check and validate take none) is not waited for there: it is put off and
     run again after the others, waiting then as one recipe's run waits, and said to be locked only
     if it still is. The exit code: 0 when every recipe ended 0, else the code of the first recipe,
-    in the order run, that did not (README "Exit codes")."""
+    in the order run, that did not (README "Exit codes"). ``done``, with several recipes: called
+    once they have all run, before the line naming those that ended with a problem."""
     named = named_recipes(args.recipe)
     if not named.several:
         loaded = _load(args.recipe[0], output)
@@ -644,6 +753,8 @@ def each_recipe(args: argparse.Namespace, output: Output, run_one: RunOne) -> in
             ended.append(_one_of_several(one, args, output, run_one, names))
         finally:
             output.end()
+    if done is not None:
+        done()
     failed = [e for e in ended if e.code != ExitCode.OK]
     if not failed:
         return ExitCode.OK
@@ -876,9 +987,18 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--date", type=_date, help=f"judge {AS_OF}")
     c.set_defaults(func=cmd_check)
 
-    r = sub.add_parser("report", help="write a report for staff, for sharing (--share) or in Easy Read")
-    r.add_argument("recipe", help=RECIPE)
-    r.add_argument("--out", help="the file to write (default: print it)")
+    r = sub.add_parser(
+        "report",
+        help="write a report for staff, for sharing (--share) or in Easy Read",
+        description="With several recipes (or a folder of recipe folders), --out names a folder, and "
+        "each recipe's report is a file in it named from the recipe's name (youth-panel.html; "
+        "youth-panel-shared.html with --share, youth-panel-easy-read.html with --easy-read). " + SEVERAL,
+    )
+    r.add_argument("recipe", nargs="+", help=RECIPES)
+    r.add_argument(
+        "--out",
+        help="the file to write (default: print it); with several recipes, the folder to write them in",
+    )
     r.add_argument("--format", choices=("html", "md"), default="html", help="html (default) or md (Markdown)")
     r.add_argument(
         "--share", action="store_true", help="hide small numbers and names, for sharing beyond staff"

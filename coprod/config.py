@@ -107,8 +107,8 @@ def recipe_files(name: str | Path) -> list[Path]:
 def _no_recipe_file(file: Path) -> str:
     """What to say when there is no recipe at ``file``, naming the recipes one level down when it
     was a folder of recipe folders: the folder ``COPROD_RECIPES`` names for the webhook app
-    (``/srv/coprod/recipes``) holds several; validate, check, sync and install take them all, other
-    commands one."""
+    (``/srv/coprod/recipes``) holds several; validate, check, sync, install and report take them all,
+    ``coprod migrate`` and a program loading a recipe one."""
     inside = recipes_in(file.parent) if file.parent.is_dir() else []
     if file.name != "recipe.toml" or not inside:
         return "no such recipe file"
@@ -117,8 +117,8 @@ def _no_recipe_file(file: Path) -> str:
     example = as_typed(inside[0])
     return (
         f"no such recipe file; this folder holds recipes ({shown}): this command takes one recipe at "
-        f"a time, for example {example} (validate, check, sync and install take the folder, and every "
-        "recipe in it)"
+        f"a time, for example {example} (validate, check, sync, install and report take the "
+        "folder, and every recipe in it)"
     )
 
 

@@ -250,24 +250,26 @@ def test_missing_recipe_exits_2(tmp_path, capsys):
     assert "no such recipe file" in capsys.readouterr().out
 
 
-def test_a_folder_of_recipe_folders_is_refused_by_a_one_recipe_command_naming_the_recipes_in_it(
-    tmp_path, capsys
-):
+def test_a_folder_of_recipe_folders_loaded_as_one_recipe_is_refused_naming_the_recipes_in_it(tmp_path):
     # `coprod install /srv/coprod/recipes` (the folder COPROD_RECIPES names for the app) said only
-    # "recipes/recipe.toml: no such recipe file", as if the folder were empty. (validate, check,
-    # sync and install take every recipe in it: tests/test_sync_many.py, tests/test_install_many.py.)
+    # "recipes/recipe.toml: no such recipe file", as if the folder were empty. Every command taking
+    # recipes now takes such a folder (tests/test_sync_many.py, test_install_many.py,
+    # test_report_many.py); what loads one recipe (`coprod migrate RECIPE`, a program) still says so.
+    from coprod.config import RecipeInvalid, load_recipe
+
     for name in ("youth-panel", "civicrm-panel"):
         (tmp_path / "recipes" / name).mkdir(parents=True)
         (tmp_path / "recipes" / name / "recipe.toml").write_text('name = "x"\n', encoding="utf-8")
     (tmp_path / "recipes" / "small-group.toml").write_text('name = "x"\n', encoding="utf-8")
 
-    assert main(["report", str(tmp_path / "recipes")]) == 2
+    with pytest.raises(RecipeInvalid) as refused:
+        load_recipe(tmp_path / "recipes")
 
-    out = capsys.readouterr().out
-    assert "this folder holds recipes (civicrm-panel, small-group.toml, youth-panel)" in out
+    said = str(refused.value)
+    assert "this folder holds recipes (civicrm-panel, small-group.toml, youth-panel)" in said
     assert (
-        f"for example {tmp_path / 'recipes' / 'civicrm-panel'} (validate, check, sync and install take the folder"
-        in out
+        f"for example {tmp_path / 'recipes' / 'civicrm-panel'} (validate, check, sync, install and report "
+        "take the folder" in said
     )
 
 

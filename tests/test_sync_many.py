@@ -24,7 +24,7 @@ import coprod.sync
 from coprod.cli import main
 from coprod.state import StateStore
 from coprod.state_sqlite import SQLiteStateStore
-from fakes import ROOT
+from fakes import ROOT, demo_copy, demo_recipes
 
 DEMO = ROOT / "recipes" / "demo"
 DATE = ["--date", "2026-11-20"]
@@ -32,25 +32,10 @@ COMMAND = "import sys; from coprod.command import main; sys.exit(main())"
 """The ``coprod`` console script as pip writes it."""
 
 
-def demo_copy(folder: Path, name: str) -> Path:
-    """A copy of the demo recipe named ``name`` (a recipe's name keys its flags and lock)."""
-    shutil.copytree(DEMO, folder, ignore=shutil.ignore_patterns(".coprod", "coprod-*", "*.py"))
-    recipe = folder / "recipe.toml"
-    text = recipe.read_text(encoding="utf-8")
-    assert 'name = "demo"\n' in text
-    recipe.write_text(text.replace('name = "demo"\n', f'name = "{name}"\n', 1), encoding="utf-8")
-    return folder
-
-
 @pytest.fixture
 def recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """/srv/coprod/recipes in small: three copies of the demo, sharing one state store."""
-    monkeypatch.setenv("COPROD_STATE", str(tmp_path / "state" / "state.sqlite"))
-    monkeypatch.chdir(tmp_path)  # no .env of the machine's in the way
-    folder = tmp_path / "recipes"
-    for name in ("alpha", "beta", "gamma"):
-        demo_copy(folder / name, name)
-    return folder
+    return demo_recipes(tmp_path, monkeypatch)
 
 
 def flags_file(recipe: Path) -> Path:

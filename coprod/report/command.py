@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, ExitStack
@@ -37,6 +38,27 @@ if TYPE_CHECKING:
 
 META_LAST = "report.last.{audience}"
 """State-store meta key: the run date of the last report made for this audience."""
+
+
+WINDOWS_DEVICES = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?", re.IGNORECASE)
+"""Names Windows keeps for devices, with any extension: a file ``nul.html`` cannot be made there."""
+
+KIND_SUFFIX = {"staff": "", "share": "-shared", "easy_read": "-easy-read"}
+"""What a report file's name says after the recipe's name: which report it is, so that a report for
+sharing written into a folder never has the staff report (names, small numbers) written over it,
+nor the other way round."""
+
+
+def report_file_name(recipe_name: str, kind: ReportKind) -> str:
+    """The file a recipe's report is written to, in a folder of reports (``coprod report FOLDER --out
+    REPORTS``): its name (a recipe's name is letters, digits, ``-``, ``_`` and ``.`` already; anything
+    else becomes ``_``), which report it is, and the format's extension: ``youth-panel.html``,
+    ``youth-panel-shared.html``, ``youth-panel-easy-read.html``, ``youth-panel.md``. A name Windows
+    keeps for a device (``con``, ``nul``) gets a ``_`` after it."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", recipe_name)
+    if WINDOWS_DEVICES.fullmatch(safe):
+        safe += "_"
+    return f"{safe}{KIND_SUFFIX[kind.audience]}.{kind.format}"
 
 
 @dataclass(frozen=True)
@@ -111,9 +133,11 @@ def make_report(
     reading: AbstractContextManager[object],
     on_rows: ProgressFn,
     connectors: Mapping[str, Connector] | None = None,
+    written: list[Path] | None = None,
 ) -> int:
     """``connectors``: the recipe's connectors to read and write through (tests pass them); by
-    default they are built from the recipe, and closed at the end."""
+    default they are built from the recipe, and closed at the end. ``written``: where the report's
+    file is added once it is written (a command writing several says which at the end)."""
     problem = kind.problem()
     if problem:
         print(visible_lines(f"coprod: {problem}"), file=stderr)
@@ -167,6 +191,8 @@ def make_report(
             except OSError as exc:
                 print(f"coprod: could not write the report to {out_path}: {exc.strerror or exc}", file=stderr)
                 return ExitCode.CONFIG
+            if written is not None:
+                written.append(out_path)
         try:
             remember(loaded, kind.audience, run_date)
         except STORE_PROBLEMS as exc:
