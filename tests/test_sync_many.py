@@ -167,12 +167,14 @@ def test_a_recipe_locked_by_another_run_is_skipped_and_the_others_run(recipes, t
             assert holder.poll() is None and time.monotonic() < deadline, "the other run never took the lock"
             time.sleep(0.02)
         code = main(["sync", str(recipes), *DATE])
+        out = capsys.readouterr().out
+        json_code = main(["sync", str(recipes), "--json", *DATE])  # still held
+        json_lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     finally:
         holder.kill()
         holder.wait(10)
 
     assert code == 6
-    out = capsys.readouterr().out
     assert flags_file(recipes / "alpha").is_file() and flags_file(recipes / "gamma").is_file()
     assert not flags_file(recipes / "beta").exists()
     assert headings(out) == [
@@ -185,6 +187,14 @@ def test_a_recipe_locked_by_another_run_is_skipped_and_the_others_run(recipes, t
     assert f"another run of recipe 'beta' is still going (process {holder.pid} " in beta
     assert "this run waited 0.3 seconds" in beta
     assert "1 of 3 recipes ended with a problem (above): beta (exit 6)" in out
+    # --json: one line per recipe, the put-off one last, with the last try's exit code and message
+    assert json_code == 6
+    assert [(line["recipe"], line["exit_code"]) for line in json_lines] == [
+        ("alpha", 0),
+        ("gamma", 0),
+        ("beta", 6),
+    ]
+    assert "this run waited 0.3 seconds" in json_lines[2]["messages"][0]
 
     # the next night, with the lock free, beta is synced and the others have nothing to say
     assert main(["sync", str(recipes), *DATE]) == 0
