@@ -20,7 +20,7 @@ import tomllib
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -47,6 +47,9 @@ from coprod_core.text import visible, visible_lines
 
 if TYPE_CHECKING:
     from coprod.report.render import ReportKind
+
+DEFAULT_MAX_AGE = "36h"
+"""``coprod status --max-age``: a nightly sync missed once shows the next morning."""
 
 DEMO_DATE = date(2026, 11, 20)
 """The demo's fictional "today", so the demo shows the same flags whenever it is run."""
@@ -812,6 +815,53 @@ def _one_of_several(
         return Ended(one.label, unexpected(exc, output))
 
 
+def cmd_status(args: argparse.Namespace, output: Output) -> int:
+    """Each recipe's last runs, flags and webhook backlog, from its state alone (coprod/status.py).
+    With no recipe named, the recipes ``COPROD_RECIPES`` names (as the webhook app serves them)."""
+    if not args.recipe:
+        from coprod.config import load_env
+
+        try:
+            named = load_env(Path.cwd()).get("COPROD_RECIPES", "").strip()
+        except RecipeInvalid as exc:  # a .env that cannot be read: its path and line, never its text
+            _print_problems(exc, output)
+            return ExitCode.CONFIG
+        if not named:
+            output.line(
+                "coprod: say which recipes: name them (a recipe, its folder, or a folder of recipe "
+                "folders, as for sync), or set COPROD_RECIPES (in the environment or ./.env) as the "
+                "webhook app reads it"
+            )
+            return ExitCode.CONFIG
+        args.recipe = [named]
+    return each_recipe(args, output, _status)
+
+
+def _status(
+    loaded: LoadedRecipe, args: argparse.Namespace, output: Output, of_several: OneOfSeveral | None
+) -> int:
+    from coprod.state import STORE_PROBLEMS
+    from coprod.status import gather
+
+    try:
+        status = gather(loaded, args.max_age)
+    except STORE_PROBLEMS as exc:
+        if args.json:
+            refused = {"recipe": loaded.recipe.name, "path": str(loaded.path), "exit_code": exc.exit_code}
+            output.line(json.dumps(refused | {"messages": [str(exc)]}))
+        else:
+            output.line(f"coprod: recipe '{loaded.recipe.name}': {exc}")
+        return int(exc.exit_code)
+    if args.quiet and not status.worth_saying:
+        return status.exit_code
+    if args.json:
+        output.line(json.dumps(status.as_json(), indent=2 if of_several is None else None))
+    else:
+        for line in status.lines():
+            output.line(line)
+    return status.exit_code
+
+
 def cmd_install(args: argparse.Namespace, output: Output) -> int:
     return each_recipe(args, output, _install)
 
@@ -959,6 +1009,23 @@ SEVERAL = (
 )
 
 
+STATUS = (
+    "Reads the state store only: no platform is asked, no lock is taken, and it can run while a sync "
+    "does. Exit code: 0 when every recipe had a successful sync within --max-age; 7 when one had none "
+    "(or none yet); 2 a recipe or setting is wrong; 3 the state store could not be opened. With "
+    "several recipes, the code of the first recipe that did not end 0."
+)
+
+
+def _max_age(text: str) -> timedelta:
+    from coprod.status import parse_max_age
+
+    try:
+        return parse_max_age(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coprod", description="Checks whether co-production is real.")
     p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE)
@@ -1027,6 +1094,27 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--date", type=_date, help=f"judge {AS_OF}")
     s.set_defaults(func=cmd_sync)
+
+    st = sub.add_parser(
+        "status",
+        help="when each recipe last synced, its open flags and webhook backlog (a daily check)",
+        description=STATUS,
+    )
+    st.add_argument("recipe", nargs="*", help=RECIPES + " (default: COPROD_RECIPES)")
+    st.add_argument(
+        "--max-age",
+        type=_max_age,
+        default=DEFAULT_MAX_AGE,  # argparse reads a default given as text with ``type`` too
+        help=f"how long ago the last successful sync may be, e.g. 36h, 2d (default {DEFAULT_MAX_AGE})",
+    )
+    st.add_argument("--json", action="store_true", help="as JSON (with several recipes: one line per recipe)")
+    st.add_argument(
+        "--quiet",
+        action="store_true",
+        help="say nothing of a recipe that synced within --max-age and has no webhook event waiting "
+        "over an hour (under cron: a mail only when something is wrong)",
+    )
+    st.set_defaults(func=cmd_status)
 
     i = sub.add_parser(
         "install",

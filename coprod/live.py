@@ -44,6 +44,9 @@ from coprod_core.live import CheckFlags, LiveDataset, NeedsWholeRead, Scope, Uni
 log = logging.getLogger("coprod.live")
 
 LOCK_TIMEOUT = 10.0
+WHOLE_READ = "webhook-read"
+"""The run history's mode for a re-check that read everything (a sync's work, but not the nightly
+sync: ``coprod status`` keeps the two apart); a re-check of what changed is ``webhook``."""
 
 
 @dataclass
@@ -149,7 +152,7 @@ class LiveRecipe:
             why = "it was dropped from memory earlier, to stay within COPROD_WORKER_HOLD"
         live = LiveDataset(self.loaded.recipe)
         result = run(self.loaded, run_date=today, state=store, connectors=self.connectors, mapper=live,
-                     lock_timeout=LOCK_TIMEOUT)  # fmt: skip
+                     lock_timeout=LOCK_TIMEOUT, recorded_as=WHOLE_READ)  # fmt: skip
         if result.checked and result.exit_code in (ExitCode.OK, ExitCode.PARTIAL_WRITE):
             self.live = live
             self.check_flags = CheckFlags(f for f in result.flags if f.subject.kind is not SubjectKind.RECORD)

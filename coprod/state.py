@@ -23,13 +23,14 @@ import re
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from coprod.schema import SchemaTooNew
-from coprod_core.lifecycle import KnownFlag
+from coprod_core.flags import Severity
+from coprod_core.lifecycle import FlagStatus, KnownFlag
 
 if TYPE_CHECKING:
     from coprod.config import LoadedRecipe
@@ -163,9 +164,29 @@ def sqlite_address_path(address: str, *, windows: bool = WINDOWS) -> str:
     return rest[1:] if windows and _DRIVE.match(rest) else rest
 
 
-def now_text() -> str:
-    """The time stamps the store keeps (run history, migrations): UTC, to the second."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def now_text(at: datetime | None = None) -> str:
+    """The time stamps the store keeps (run history, migrations): UTC, to the second (``at``, or
+    now). Text of one form, so that they sort, and compare, as the times they are."""
+    return (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class RunsKept:
+    """How much run history each recipe keeps: every run of the last ``days`` days, and never fewer
+    than its last ``at_least`` runs, however old (a recipe synced once a month still shows its
+    last ones). Older runs go at the end of each sync (:meth:`StateStore.prune_runs`)."""
+
+    days: int = 90
+    at_least: int = 50
+
+    def cutoff(self, now: datetime) -> str:
+        """Runs started before this time stamp may go."""
+        return now_text(now - timedelta(days=self.days))
+
+
+RUNS_KEPT = RunsKept()
+"""README "What it keeps": a webhook re-check adds a run too, so a busy recipe adds thousands a
+month; without a bound the table grew for ever."""
 
 
 class StateStore(ABC):
@@ -233,7 +254,25 @@ class StateStore(ABC):
         """``summary`` holds counts only (rows, flags, writes): never names or answers."""
 
     @abstractmethod
-    def runs(self, recipe: str, limit: int = 20) -> list[dict[str, Any]]: ...
+    def runs(
+        self,
+        recipe: str,
+        limit: int = 20,
+        *,
+        mode: str | None = None,
+        exit_code: int | None = None,
+        before: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The recipe's latest runs, newest first; only those of ``mode``, of ``exit_code``, or with
+        an id below ``before`` (the next page) when given."""
+
+    @abstractmethod
+    def prune_runs(self, recipe: str, kept: RunsKept = RUNS_KEPT, now: datetime | None = None) -> int:
+        """Delete the recipe's runs ``kept`` lets go (as of ``now``); return how many went."""
+
+    @abstractmethod
+    def flag_counts(self, recipe: str) -> dict[tuple[Severity, FlagStatus], int]:
+        """How many of the recipe's flags there are of each severity and status (``coprod status``)."""
 
     # lock ----------------------------------------------------------------------------------------
     @abstractmethod

@@ -11,11 +11,11 @@ import json
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from coprod.schema import Upgrade, upgrade
-from coprod.state import StateStore, now_text
+from coprod.state import RUNS_KEPT, RunsKept, StateStore, now_text
 from coprod_core.flags import Severity, SubjectKind
 from coprod_core.lifecycle import FlagStatus, KnownFlag
 
@@ -71,6 +71,11 @@ class SQLStateStore(StateStore):
 
     @abstractmethod
     def _read(self) -> AbstractContextManager[Sql]: ...
+
+    def _single(self) -> AbstractContextManager[Sql]:
+        """Where a write of one statement runs: a transaction, unless the engine makes a statement
+        atomic by itself without one (PostgreSQL)."""
+        return self._tx()
 
     def _migrate(self) -> list[Upgrade]:
         """Bring the state tables up to date, in one write transaction."""
@@ -181,14 +186,47 @@ class SQLStateStore(StateStore):
                 (now_text(), exit_code, json.dumps(summary, sort_keys=True), run_id),
             )
 
-    def runs(self, recipe: str, limit: int = 20) -> list[dict[str, Any]]:
+    def runs(
+        self,
+        recipe: str,
+        limit: int = 20,
+        *,
+        mode: str | None = None,
+        exit_code: int | None = None,
+        before: int | None = None,
+    ) -> list[dict[str, Any]]:
         names = ["id", *TABLES["runs"]]
+        where: list[str] = ["recipe = ?"]
+        params: list[object] = [recipe]
+        for condition, value in (("mode = ?", mode), ("exit_code = ?", exit_code), ("id < ?", before)):
+            if value is not None:
+                where.append(condition)
+                params.append(value)
         with self._read() as sql:
             rows = sql.rows(
-                f"SELECT {', '.join(names)} FROM runs WHERE recipe = ? ORDER BY id DESC LIMIT ?",
-                (recipe, limit),
+                f"SELECT {', '.join(names)} FROM runs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+                (*params, limit),
             )
         return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def prune_runs(self, recipe: str, kept: RunsKept = RUNS_KEPT, now: datetime | None = None) -> int:
+        """One DELETE: runs started before the cutoff and older than the recipe's last
+        ``kept.at_least`` (the inner query finds the oldest of those, walking the ``runs_recipe``
+        index back from the newest; with fewer runs it finds none, and nothing goes)."""
+        with self._single() as sql:
+            return sql.run(
+                "DELETE FROM runs WHERE recipe = ? AND started_at < ? AND id < "
+                "(SELECT id FROM runs WHERE recipe = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (recipe, kept.cutoff(now or datetime.now(UTC)), recipe, max(kept.at_least, 1) - 1),
+            )
+
+    def flag_counts(self, recipe: str) -> dict[tuple[Severity, FlagStatus], int]:
+        with self._read() as sql:
+            rows = sql.rows(
+                "SELECT severity, status, COUNT(*) FROM flags WHERE recipe = ? GROUP BY severity, status",
+                (recipe,),
+            )
+        return {(Severity(sev), FlagStatus(status)): int(n) for sev, status, n in rows}
 
     # moving a store ------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import IntEnum
+from functools import partial
 
 from coprod import clock
 from coprod.config import LoadedRecipe
@@ -58,6 +59,21 @@ class ExitCode(IntEnum):
     PARTIAL_WRITE = 4
     SHRINK_REFUSED = 5
     LOCKED = 6
+    NOT_SYNCED = 7
+    """``coprod status`` only: a recipe had no successful sync within ``--max-age``, or none yet."""
+
+
+MEANINGS: dict[int, str] = {
+    ExitCode.OK: "done",
+    ExitCode.INTERNAL: "something unexpected went wrong inside coprod",
+    ExitCode.CONFIG: "a problem with the recipe or its settings (run coprod validate)",
+    ExitCode.SOURCE_UNAVAILABLE: "a source or the state store could not be read",
+    ExitCode.PARTIAL_WRITE: "some flag changes were not written back (tried again next run)",
+    ExitCode.SHRINK_REFUSED: "stopped: a source gave far fewer rows than last time",
+    ExitCode.LOCKED: "another run of the recipe was still going",
+    ExitCode.NOT_SYNCED: "no successful sync recently",
+}
+"""Each exit code in a few words, as README "Exit codes" says it (``coprod status`` shows them)."""
 
 
 ProgressFn = Callable[[str, int], None]
@@ -225,11 +241,14 @@ def run(
     progress: ProgressFn | None = None,
     full: bool = False,
     mapper: DatasetMapper | None = None,
+    recorded_as: str | None = None,
 ) -> RunResult:
     """Run a recipe. ``mode="check"`` reads and checks only: no state, no write-back. ``full``: read
     every source whole, even one that could tell that nothing changed (``coprod sync --full``).
     ``mapper``: map with it (the webhook worker keeps it, to map later changes on top); such a run
-    always reads, to give the mapper the whole dataset.
+    always reads, to give the mapper the whole dataset. ``recorded_as``: the mode the run history
+    gives a writing run (default ``sync``): the webhook worker's reads of everything are
+    ``webhook-read``, so ``coprod status`` never takes them for the nightly sync.
 
     Never raises for problems a person must fix: they come back as ``exit_code`` and ``messages``.
     """
@@ -258,16 +277,16 @@ def run(
                     c.close()
             return result
         owned_state = True
+    steps = partial(
+        _run_steps, loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper,
+        recorded_as,
+    )  # fmt: skip
     try:
         if mode == "check" or dry_run or state is None:
-            return _run_steps(
-                loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper
-            )
+            return steps()
         try:
             with state.lock(recipe.name, timeout=LOCK_WAIT if lock_timeout is None else lock_timeout):
-                return _run_steps(
-                    loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper
-                )
+                return steps()
         except RunLocked as exc:
             result.exit_code = ExitCode.LOCKED
             result.messages.append(str(exc))
@@ -296,10 +315,11 @@ def _run_steps(
     progress: ProgressFn | None,
     full: bool = False,
     mapper: DatasetMapper | None = None,
+    recorded_as: str | None = None,
 ) -> RunResult:
     recipe = loaded.recipe
     writing = mode == "sync" and not dry_run and state is not None
-    run_id = state.start_run(recipe.name, "dry-run" if dry_run else mode) if writing and state else None
+    run_id = state.start_run(recipe.name, recorded_as or mode) if writing and state else None
     try:
         for c in conns.values():
             c.state = state
@@ -384,6 +404,7 @@ def _run_steps(
     finally:
         if run_id is not None and state is not None:
             state.finish_run(run_id, int(result.exit_code), result.summary())
+            state.prune_runs(recipe.name)  # RUNS_KEPT: README "What it keeps"
 
 
 def _unchanged(

@@ -79,9 +79,11 @@ def test_every_cron_line_is_locked_with_flock_and_mails_what_coprod_prints() -> 
     lines = cron_lines()
     assert len(lines) >= 4
     for where, line in lines:
-        assert "flock -n " in line, f"{where}: {line}"
         sends_to_a_file = re.search(r">>?\s*\S+", line) and "| tee" not in line
         assert not sends_to_a_file, f"{where}: cron would mail nothing: {line}"
+        if "coprod status " in line:
+            continue  # it only reads, taking no lock: two at once (or one beside a sync) are harmless
+        assert "flock -n " in line, f"{where}: {line}"
 
 
 def test_every_cron_lines_lock_is_its_own_recipes_so_a_second_recipe_copied_in_is_not_skipped() -> None:
@@ -102,7 +104,7 @@ def test_every_cron_lines_lock_is_its_own_recipes_so_a_second_recipe_copied_in_i
         locks = [
             re.findall(r"flock -n (\S+)", line)
             for where, line in cron_lines()
-            if where == str(doc.relative_to(ROOT))
+            if where == str(doc.relative_to(ROOT)) and "coprod status " not in line
         ]
         assert len({lock for found in locks for lock in found}) == len(locks), doc
 

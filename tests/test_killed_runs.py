@@ -142,7 +142,8 @@ def test_a_recheck_after_a_worker_killed_mid_recheck_proceeds(
         assert event["attempts"] == 0, "the re-check after the kill succeeded at its first try"
         assert worker.run_once() == 0, "processed once: nothing left to re-check"
         runs = store.runs("demo")
-        assert [(r["mode"], r["exit_code"]) for r in runs] == [("sync", 0), ("sync", None)]
+        # the worker's re-checks read everything (it held nothing yet): recorded as such, not as syncs
+        assert [(r["mode"], r["exit_code"]) for r in runs] == [("webhook-read", 0), ("webhook-read", None)]
         assert store.known_flags("demo")
     finally:
         inbox.close()

@@ -273,14 +273,16 @@ class Inbox(ABC):
 
     # health --------------------------------------------------------------------------------------
 
-    def backlog(self, now: float | None = None) -> Backlog:
-        """Open events (pending or claimed), how many are being retried, and the oldest one's age."""
+    def backlog(self, now: float | None = None, recipe: str | None = None) -> Backlog:
+        """Open events (pending or claimed), how many are being retried, and the oldest one's age:
+        of every recipe (``/healthz``), or of ``recipe`` (``coprod status``)."""
         now = time.time() if now is None else now
+        of_recipe = " AND recipe = ?" if recipe is not None else ""
         with self._read() as sql:
             count, retrying, oldest = sql.rows(
                 "SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0), MIN(received_at) "
-                "FROM webhook_inbox WHERE status != ?",
-                (DONE,),
+                f"FROM webhook_inbox WHERE status != ?{of_recipe}",
+                (DONE,) if recipe is None else (DONE, recipe),
             )[0]
         return Backlog(
             pending=int(count),

@@ -90,13 +90,14 @@ def sync_recheck(name: str, path: Path) -> int:
 
     What went wrong is logged, so the worker's log says why a backlog grows rather than only an
     exit code."""
+    from coprod.live import WHOLE_READ
     from coprod.sync import run
 
     opened = _opened(name, path)
     if isinstance(opened, int):
         return opened
     loaded, store = opened
-    result = run(loaded, mode="sync", state=store)
+    result = run(loaded, mode="sync", state=store, recorded_as=WHOLE_READ)
     for message in result.messages:
         log.warning("recipe %s: %s", name, message)
     return int(result.exit_code)

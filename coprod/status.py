@@ -1,0 +1,341 @@
+"""``coprod status``: when each recipe last synced, and whether anything is stuck, from the state alone.
+
+A nightly sync run by cron is silent when it fails and cron mail is not set up: nothing says so
+for weeks. ``coprod status`` reads what the state store already keeps (the run history, the flags'
+statuses, the webhook inbox) and says, per recipe, when it last ran and how that ended, when it
+last synced successfully and last read everything, how many flags are open and how many staff
+answered, and what waits in the webhook inbox. Its exit code is 0 only when every recipe had a
+successful sync within ``--max-age``, so it is a monitoring check as it stands.
+
+It asks no platform anything, takes no run lock (a sync may be running: it is read beside it) and
+prints no names or answers (the state holds none). The time is the machine's clock,
+:func:`coprod.clock.now`, which tests stand still.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from coprod import clock
+from coprod.config import LoadedRecipe
+from coprod.state import StateStore, StoreLocation, open_existing, state_location
+from coprod.sync import MEANINGS, ExitCode
+from coprod_core.flags import Severity
+from coprod_core.lifecycle import STATUS_WORDS, FlagStatus
+
+INBOX_SLOW = timedelta(hours=1)
+"""An event waiting longer than this is named as stuck: a worker takes one within seconds."""
+SYNC = "sync"
+"""The run history's mode of ``coprod sync`` (cron's), the only runs that count as a sync here."""
+MODE_WORDS = {
+    "sync": "sync",
+    "webhook": "webhook re-check",
+    "webhook-read": "webhook re-check that read everything",
+    "dry-run": "dry run",
+}
+PAGE = 20
+"""Successful syncs looked at at a time for the last one that read everything."""
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd]?)\s*$", re.IGNORECASE)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_max_age(text: str) -> timedelta:
+    """``36h``, ``2d``, ``90m``, or a number of hours; ValueError, in words, for anything else."""
+    found = _AGE.match(text)
+    if found is None or float(found.group(1)) <= 0:
+        raise ValueError(
+            f"'{text}' is not an age: give a number and m, h or d, such as 36h (hours), 2d or 90m"
+        )
+    return timedelta(**{_UNITS[(found.group(2) or "h").lower()]: float(found.group(1))})
+
+
+def span(seconds: float) -> str:
+    """A length of time as people say it: '42 seconds', '5 minutes', '3 hours', '2 days' (each unit
+    until the next one's count would reach 1 by rounding, hours up to 2 days)."""
+    if seconds < 90:
+        return _count(round(seconds), "second")
+    if (minutes := round(seconds / 60)) < 60:
+        return _count(minutes, "minute")
+    if (hours := round(seconds / 3600)) < 48:
+        return _count(hours, "hour")
+    return _count(round(seconds / 86400), "day")
+
+
+def ago(seconds: float) -> str:
+    if seconds < 0:
+        return "in the future (check this machine's clock)"
+    return "just now" if seconds < 60 else f"{span(seconds)} ago"
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class RunSeen:
+    """One row of the run history, as status reads it (counts only were ever kept)."""
+
+    mode: str
+    started: datetime
+    finished: datetime | None
+    exit_code: int | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> RunSeen:
+        finished = row["finished_at"]
+        return cls(
+            mode=str(row["mode"]),
+            started=datetime.fromisoformat(row["started_at"]),
+            finished=datetime.fromisoformat(finished) if finished else None,
+            exit_code=None if row["exit_code"] is None else int(row["exit_code"]),
+        )
+
+    @property
+    def ended(self) -> datetime:
+        return self.finished or self.started
+
+    def as_json(self, now: datetime) -> dict[str, object]:
+        return {
+            "mode": self.mode,
+            "started_at": self.started.isoformat(),
+            "finished_at": self.finished.isoformat() if self.finished else None,
+            "seconds": (self.finished - self.started).total_seconds() if self.finished else None,
+            "age_seconds": round((now - self.ended).total_seconds()),
+            "exit_code": self.exit_code,
+            "meaning": None if self.exit_code is None else meaning(self.exit_code),
+        }
+
+
+def meaning(code: int) -> str:
+    return MEANINGS.get(code, "an exit code this coprod does not know")
+
+
+@dataclass(frozen=True)
+class InboxSeen:
+    """The recipe's webhook events not yet done (waiting, being re-checked or backing off)."""
+
+    open: int
+    retrying: int
+    oldest_seconds: float | None
+
+
+@dataclass
+class RecipeStatus:
+    recipe: str
+    path: str
+    state: str
+    """Where the state is, as messages name it (a database address without its password)."""
+    now: datetime
+    max_age: timedelta
+    zone: ZoneInfo | None
+    has_state: bool = True
+    last_run: RunSeen | None = None
+    last_sync: RunSeen | None = None
+    last_full_read: RunSeen | None = None
+    flags: dict[tuple[Severity, FlagStatus], int] = field(default_factory=dict)
+    inbox: InboxSeen | None = None
+    """None: the store has no webhook inbox (the app never ran here)."""
+
+    @property
+    def synced(self) -> bool:
+        return self.last_sync is not None and self.now - self.last_sync.ended <= self.max_age
+
+    @property
+    def exit_code(self) -> int:
+        return ExitCode.OK if self.synced else ExitCode.NOT_SYNCED
+
+    @property
+    def stuck(self) -> bool:
+        """An event has waited in the inbox longer than :data:`INBOX_SLOW` (a worker down)."""
+        oldest = self.inbox.oldest_seconds if self.inbox else None
+        return oldest is not None and oldest > INBOX_SLOW.total_seconds()
+
+    @property
+    def worth_saying(self) -> bool:
+        """What ``--quiet`` still prints: a recipe not synced within the limit, or one stuck."""
+        return not self.synced or self.stuck
+
+    def open_flags(self) -> dict[Severity, int]:
+        out = dict.fromkeys((Severity.CRITICAL, Severity.WARNING, Severity.INFO), 0)
+        for (severity, status), n in self.flags.items():
+            if status is not FlagStatus.RESOLVED:
+                out[severity] += n
+        return out
+
+    def answered(self, status: FlagStatus) -> int:
+        return sum(n for (_, s), n in self.flags.items() if s is status)
+
+    # words ---------------------------------------------------------------------------------------
+
+    def headline(self) -> str:
+        limit = span(self.max_age.total_seconds())
+        if self.synced:
+            assert self.last_sync is not None
+            verdict = f"OK: last successful sync {ago(self._age(self.last_sync))}"
+        elif self.last_sync is None:
+            verdict = "NOT SYNCED: no successful sync yet"
+        else:
+            verdict = (
+                f"NOT SYNCED: no successful sync for {span(self._age(self.last_sync))} "
+                f"(the limit is {limit}, --max-age)"
+            )
+        return f"recipe '{self.recipe}': {verdict}"
+
+    def lines(self) -> list[str]:
+        out = [self.headline()]
+        if not self.has_state:
+            out.append(f"  state           none yet at {self.state}: no sync has run for this recipe here")
+        else:
+            out.append(f"  last run        {self._last_run()}")
+            out.append(f"  last sync       {self._when(self.last_sync, 'none kept in the run history')}")
+            out.append(f"  last full read  {self._when(self.last_full_read, 'none kept in the run history')}")
+            out.append(f"  flags           {self._flags()}")
+        out.append(f"  webhook inbox   {self._inbox()}")
+        return out
+
+    def _age(self, run: RunSeen) -> float:
+        return (self.now - run.ended).total_seconds()
+
+    def _at(self, moment: datetime) -> str:
+        return moment.astimezone(self.zone or UTC).strftime("%Y-%m-%d %H:%M %Z")
+
+    def _when(self, run: RunSeen | None, none: str) -> str:
+        return none if run is None else f"{self._at(run.ended)} ({ago(self._age(run))})"
+
+    def _last_run(self) -> str:
+        run = self.last_run
+        if run is None:
+            return "none kept in the run history"
+        since = ago((self.now - run.started).total_seconds())
+        started = f"{MODE_WORDS.get(run.mode, run.mode)}, started {self._at(run.started)} ({since})"
+        if run.finished is None or run.exit_code is None:
+            return (
+                f"{started}, not finished: still running, or stopped before it could record its end "
+                "(killed, or the machine restarted)"
+            )
+        took = span((run.finished - run.started).total_seconds())
+        return f"{started}, took {took}: exit {run.exit_code}, {meaning(run.exit_code)}"
+
+    def _flags(self) -> str:
+        counts = self.open_flags()
+        total = sum(counts.values())
+        if not total:
+            return "none open"
+        by_severity = ", ".join(f"{n} {severity.value}" for severity, n in counts.items())
+        acknowledged, wont_fix = self.answered(FlagStatus.ACKNOWLEDGED), self.answered(FlagStatus.WONT_FIX)
+        if not acknowledged and not wont_fix:
+            return f"{total} open ({by_severity}); none acknowledged by staff yet"
+        marked = f", marked {wont_fix} {STATUS_WORDS[FlagStatus.WONT_FIX]}" if wont_fix else ""
+        return f"{total} open ({by_severity}); staff acknowledged {acknowledged}{marked}"
+
+    def _inbox(self) -> str:
+        inbox = self.inbox
+        if inbox is None:
+            return "none (the webhook app has not run with this state)"
+        if not inbox.open:
+            return "nothing waiting"
+        retrying = f", {inbox.retrying} being retried after a failure" if inbox.retrying else ""
+        words = f"{_count(inbox.open, 'event')} not yet re-checked{retrying}"
+        if inbox.oldest_seconds is None:
+            return words
+        words += f"; the oldest arrived {ago(inbox.oldest_seconds)}"
+        if self.stuck:
+            words += ": is the worker running? (systemctl status coprod-worker; the app's /healthz)"
+        return words
+
+    # JSON ----------------------------------------------------------------------------------------
+
+    def as_json(self) -> dict[str, object]:
+        now = self.now
+        counts = self.open_flags()
+        return {
+            "recipe": self.recipe,
+            "path": self.path,
+            "exit_code": self.exit_code,
+            "synced": self.synced,
+            "stuck": self.stuck,
+            "now": now.isoformat(timespec="seconds"),
+            "max_age_seconds": self.max_age.total_seconds(),
+            "state": self.state,
+            "has_state": self.has_state,
+            "last_run": self.last_run.as_json(now) if self.last_run else None,
+            "last_sync": self.last_sync.as_json(now) if self.last_sync else None,
+            "last_full_read": self.last_full_read.as_json(now) if self.last_full_read else None,
+            "flags": {
+                "open": {severity.value: n for severity, n in counts.items()},
+                "acknowledged": self.answered(FlagStatus.ACKNOWLEDGED),
+                "wont_fix": self.answered(FlagStatus.WONT_FIX),
+            },
+            "inbox": None if self.inbox is None else vars(self.inbox),
+        }
+
+    def json_line(self) -> str:
+        return json.dumps(self.as_json())
+
+
+def gather(loaded: LoadedRecipe, max_age: timedelta) -> RecipeStatus:
+    """The recipe's status from its state store and webhook inbox, as of :func:`clock.now`.
+
+    Raises what opening a store may raise (``STORE_PROBLEMS``). A SQLite state or inbox file that
+    is not there is not made: the recipe is reported as never synced, or with no inbox.
+    """
+    name = loaded.recipe.name
+    location = state_location(loaded)
+    now = clock.now()
+    status = RecipeStatus(
+        recipe=name,
+        path=str(loaded.path),
+        state=str(location),
+        now=now,
+        max_age=max_age,
+        zone=ZoneInfo(loaded.recipe.timezone) if loaded.recipe.timezone else None,
+    )
+    status.inbox = _inbox(location, name, now)
+    store = open_existing(location)
+    if store is None:
+        status.has_state = False
+        return status
+    try:
+        latest = store.runs(name, 1)
+        status.last_run = RunSeen.of(latest[0]) if latest else None
+        synced = store.runs(name, 1, mode=SYNC, exit_code=ExitCode.OK)
+        status.last_sync = RunSeen.of(synced[0]) if synced else None
+        status.last_full_read = _last_full_read(store, name)
+        status.flags = store.flag_counts(name)
+    finally:
+        store.close()
+    return status
+
+
+def _last_full_read(store: StateStore, recipe: str) -> RunSeen | None:
+    """The last successful sync that read its sources (not one that stopped early because every
+    source said nothing changed since the day's complete run): the first, or the second, as a rule."""
+    before = None
+    while page := store.runs(recipe, PAGE, mode=SYNC, exit_code=ExitCode.OK, before=before):
+        for row in page:
+            if not json.loads(row["summary"] or "{}").get("sources_unchanged"):
+                return RunSeen.of(row)
+        before = page[-1]["id"]
+    return None
+
+
+def _inbox(location: StoreLocation, recipe: str, now: datetime) -> InboxSeen | None:
+    try:
+        from coprod.webhook_app.inbox import Inbox, inbox_location
+    except ImportError:  # an install without the webhook app
+        return None
+    at = inbox_location(location)
+    if at.engine == "sqlite" and not (at.path is not None and at.path.is_file()):
+        return None
+    inbox = Inbox.open(at)
+    try:
+        backlog = inbox.backlog(now.timestamp(), recipe=recipe)
+    finally:
+        inbox.close()
+    return InboxSeen(backlog.pending, backlog.retrying, backlog.oldest_pending_age)

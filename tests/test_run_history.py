@@ -1,0 +1,95 @@
+"""The run history is bounded: each recipe keeps its runs of the last 90 days and never fewer than
+its last 50; older ones go at the end of each sync (README "What it keeps"). Both engines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coprod.cli import main
+from coprod.state import RunsKept, StateStore, now_text
+
+START = datetime(2025, 1, 1, 2, 30, tzinfo=UTC)
+
+
+def runs_of(recipe: str, first: datetime, count: int, every: timedelta) -> list[dict[str, Any]]:
+    return [
+        {
+            "recipe": recipe,
+            "mode": "webhook",
+            "started_at": now_text(first + i * every),
+            "finished_at": now_text(first + i * every + timedelta(seconds=3)),
+            "exit_code": 0,
+            "summary": '{"flags": 1}',
+        }
+        for i in range(count)
+    ]
+
+
+def started(store: StateStore, recipe: str) -> list[str]:
+    return [r["started_at"] for r in store.runs(recipe, limit=100_000)]
+
+
+def test_pruning_keeps_the_last_days_runs_and_at_least_the_last_runs_of_each_recipe(
+    store_location: str, open_store: Any
+) -> None:
+    store: StateStore = open_store(store_location)
+    now = START + timedelta(days=400)
+    # a busy recipe: a run an hour for 200 days, the last 100 days of them within reach of 90
+    store.load({"runs": runs_of("busy", now - timedelta(days=200), 200 * 24, timedelta(hours=1))})
+    # a quiet one: a run a month for five years, all but three older than 90 days
+    store.load({"runs": runs_of("quiet", now - timedelta(days=60 * 30), 61, timedelta(days=30))})
+    # one with few runs, every one of them old
+    store.load({"runs": runs_of("few", now - timedelta(days=1000), 10, timedelta(days=1))})
+
+    gone = store.prune_runs("busy", now=now)
+    busy = started(store, "busy")
+    assert gone == 200 * 24 - len(busy)
+    assert min(busy) >= now_text(now - timedelta(days=90)) > now_text(now - timedelta(days=90, hours=1))
+    assert len(busy) == 90 * 24  # one an hour for 90 days: the oldest started exactly 90 days ago
+
+    assert store.prune_runs("quiet", now=now) == 61 - 50
+    assert len(started(store, "quiet")) == 50  # the last 50 kept, however old
+    assert store.prune_runs("few", now=now) == 0
+    assert len(started(store, "few")) == 10
+    assert store.prune_runs("busy", now=now) == 0  # nothing more to go: the same DELETE twice is harmless
+
+    # a shorter setting, for the record: 7 days, at least 5
+    assert store.prune_runs("busy", RunsKept(days=7, at_least=5), now=now) == 83 * 24
+    assert len(started(store, "busy")) == 7 * 24
+
+
+def test_the_run_table_stays_bounded_over_a_year_of_busy_syncs(store_location: str, open_store: Any) -> None:
+    """A year of a busy recipe (a nightly sync and 23 webhook re-checks a day), pruned at each
+    night's sync: the table never holds more than 90 days and a day of runs, and ends at 90 days'."""
+    store: StateStore = open_store(store_location)
+    per_day = 24
+    held = []
+    for day in range(365):
+        night = START + timedelta(days=day)
+        store.load({"runs": runs_of("busy", night, per_day, timedelta(hours=1))})
+        store.prune_runs("busy", now=night + timedelta(hours=23, minutes=59))
+        if day % 30 == 29 or day == 364:
+            held.append(len(started(store, "busy")))
+    assert max(held) <= 91 * per_day
+    assert held[-1] == 90 * per_day  # every run of the last 90 days, none older
+    assert held[0] == 30 * per_day  # a young recipe loses nothing
+
+
+def test_a_sync_prunes_the_run_history_at_its_end(
+    demo: Path, store_location: str, open_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COPROD_STATE", store_location)
+    store: StateStore = open_store(store_location)
+    old = datetime.now(UTC) - timedelta(days=300)
+    store.load({"runs": runs_of("demo", old, 60, timedelta(days=1))})  # 60 runs, all older than 90 days
+    store.load({"runs": runs_of("other", old, 60, timedelta(days=1))})
+    assert main(["sync", str(demo)]) == 0
+    runs = store.runs("demo", limit=1000)
+    assert len(runs) == 50  # this sync and the 49 last of the old ones
+    assert runs[0]["mode"] == "sync" and runs[0]["exit_code"] == 0
+    assert runs[-1]["started_at"] == now_text(old + timedelta(days=11))  # the 11 oldest went
+    assert len(store.runs("other", limit=1000)) == 60  # another recipe's history is its own sync's

@@ -1,0 +1,381 @@
+"""``coprod status``: each recipe's last runs, flags and webhook backlog, from the state alone.
+
+Every test that reads a store runs against both engines (``store_location``). The clock is stood
+still (``coprod.clock.now``) and the run history planted with ``StateStore.load``, so "how long
+ago" is exact; one test syncs the demo for real.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+
+from coprod import clock
+from coprod.cli import main
+from coprod.state import StateStore, now_text, parse_location
+from coprod.status import ago, parse_max_age, span
+from coprod.webhook_app.inbox import Inbox, inbox_location
+from coprod_core.flags import Severity, Subject, SubjectKind, make_flag
+from coprod_core.lifecycle import FlagStatus, diff_flags
+from fakes import ROOT
+
+NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def at_now(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    monkeypatch.setattr(clock, "now", lambda: NOW)
+    return NOW
+
+
+def run_row(
+    mode: str, hours_ago: float, exit_code: int | None = 0, *, unchanged: bool = False, recipe: str = "demo"
+) -> dict[str, Any]:
+    """A run as the history keeps it, started ``hours_ago`` before NOW and 40 seconds long
+    (``exit_code`` None: never finished)."""
+    started = NOW - timedelta(hours=hours_ago)
+    finished = exit_code is not None
+    return {
+        "recipe": recipe,
+        "mode": mode,
+        "started_at": now_text(started),
+        "finished_at": now_text(started + timedelta(seconds=40)) if finished else None,
+        "exit_code": exit_code,
+        "summary": json.dumps({"flags": 3, "sources_unchanged": unchanged}, sort_keys=True)
+        if finished
+        else None,
+    }
+
+
+def plant(location: str, *runs: dict[str, Any]) -> None:
+    """Add these runs (oldest first) to the store at ``location``."""
+    store = StateStore.open(location)
+    try:
+        store.load({"runs": list(runs)})
+    finally:
+        store.close()
+
+
+def status(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``coprod status ARGS`` with ``responses`` active and no address registered: any request to a
+    platform would fail the command, and none may be made."""
+    with responses.RequestsMock() as mock:
+        code = main(["status", *args])
+        assert len(mock.calls) == 0
+    out, _ = capsys.readouterr()
+    return code, out
+
+
+@pytest.fixture
+def demo_state(demo: Path, store_location: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("COPROD_STATE", store_location)
+    return store_location
+
+
+def test_status_says_when_the_recipe_last_ran_synced_and_read_everything_and_exits_0(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plant(
+        demo_state,
+        run_row("sync", 30),
+        run_row("sync", 6, unchanged=True),  # a same-day run whose sources said nothing changed
+        run_row("webhook", 1),
+    )
+    code, out = status(capsys, str(demo))
+    assert code == 0
+    assert out.splitlines() == [
+        "recipe 'demo': OK: last successful sync 6 hours ago",
+        "  last run        webhook re-check, started 2026-12-07 07:00 UTC (1 hour ago), took 40 seconds: "
+        "exit 0, done",
+        "  last sync       2026-12-07 02:00 UTC (6 hours ago)",
+        "  last full read  2026-12-06 02:00 UTC (30 hours ago)",
+        "  flags           none open",
+        "  webhook inbox   none (the webhook app has not run with this state)"
+        if demo_state.endswith(".sqlite")
+        else "  webhook inbox   nothing waiting",
+    ]
+    code, out = status(capsys, str(demo), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["exit_code"] == 0 and report["synced"] is True
+    assert report["last_sync"]["age_seconds"] == 6 * 3600 - 40
+    assert report["last_full_read"]["started_at"] == "2026-12-06T02:00:00+00:00"
+    assert report["last_run"] | {"age_seconds": 0} == {
+        "mode": "webhook",
+        "started_at": "2026-12-07T07:00:00+00:00",
+        "finished_at": "2026-12-07T07:00:40+00:00",
+        "seconds": 40.0,
+        "age_seconds": 0,
+        "exit_code": 0,
+        "meaning": "done",
+    }
+
+
+def test_a_nightly_sync_missed_once_exits_7_and_says_for_how_long(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plant(demo_state, run_row("sync", 40))
+    code, out = status(capsys, str(demo))
+    assert code == 7
+    assert out.splitlines()[0] == (
+        "recipe 'demo': NOT SYNCED: no successful sync for 40 hours (the limit is 36 hours, --max-age)"
+    )
+    assert status(capsys, str(demo), "--max-age", "2d")[0] == 0
+    assert status(capsys, str(demo), "--max-age", "39h")[0] == 7
+
+
+def test_failed_syncs_and_webhook_rechecks_are_not_a_successful_sync(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker's whole reads are not the nightly sync: a dead cron line still shows."""
+    plant(demo_state, run_row("webhook-read", 3), run_row("webhook", 2), run_row("sync", 1, exit_code=3))
+    code, out = status(capsys, str(demo))
+    assert code == 7
+    lines = out.splitlines()
+    assert lines[0] == "recipe 'demo': NOT SYNCED: no successful sync yet"
+    assert lines[1] == (
+        "  last run        sync, started 2026-12-07 07:00 UTC (1 hour ago), took 40 seconds: exit 3, "
+        "a source or the state store could not be read"
+    )
+    assert lines[2:4] == [
+        "  last sync       none kept in the run history",
+        "  last full read  none kept in the run history",
+    ]
+
+
+def test_status_reads_beside_a_running_sync_and_names_the_unfinished_run(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str], open_store: Any
+) -> None:
+    plant(demo_state, run_row("sync", 20), run_row("sync", 2, exit_code=None))
+    running = open_store(demo_state)
+    with running.lock("demo", timeout=1):  # as a sync holds it for as long as it runs
+        code, out = status(capsys, str(demo))
+    assert code == 0
+    assert out.splitlines()[1] == (
+        "  last run        sync, started 2026-12-07 06:00 UTC (2 hours ago), not finished: still running, "
+        "or stopped before it could record its end (killed, or the machine restarted)"
+    )
+
+
+def test_status_takes_no_lock_and_makes_no_state_where_no_sync_ran(
+    demo: Path, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = status(capsys, str(demo))
+    assert code == 7
+    assert out.splitlines() == [
+        "recipe 'demo': NOT SYNCED: no successful sync yet",
+        f"  state           none yet at {demo / '.coprod' / 'state.sqlite'}: no sync has run for this recipe here",
+        "  webhook inbox   none (the webhook app has not run with this state)",
+    ]
+    assert not (demo / ".coprod").exists()
+    plant(str(demo / ".coprod" / "state.sqlite"), run_row("sync", 1))
+    assert status(capsys, str(demo))[0] == 0
+    assert sorted(p.name for p in (demo / ".coprod").iterdir() if "lock" in p.name) == []
+
+
+def test_flags_are_counted_by_severity_with_what_staff_answered(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = [
+        (Severity.CRITICAL, FlagStatus.OPEN),
+        (Severity.WARNING, FlagStatus.ACKNOWLEDGED),
+        (Severity.WARNING, FlagStatus.WONT_FIX),
+        (Severity.WARNING, FlagStatus.ACKNOWLEDGED),
+        (Severity.INFO, FlagStatus.RESOLVED),
+    ]
+    flags = [
+        make_flag(
+            check_id="payments.owed",
+            severity=severity,
+            subject=Subject(kind=SubjectKind.PERSON, id=str(i)),
+            title="Payment owed",
+            message="owed",
+            evidence={},
+        )
+        for i, (severity, _) in enumerate(answers)
+    ]
+    state = diff_flags({}, flags, {}, NOW.date()).next_state
+    for (fp, known), (_, answer) in zip(state.items(), answers, strict=True):
+        state[fp] = replace(known, status=answer)
+    store = StateStore.open(demo_state)
+    try:
+        store.save_flags("demo", state)
+        store.save_flags("other", state)  # another recipe's flags are not counted
+        store.load({"runs": [run_row("sync", 1)]})
+    finally:
+        store.close()
+    code, out = status(capsys, str(demo))
+    assert code == 0
+    assert (
+        "  flags           4 open (1 critical, 3 warning, 0 info); staff acknowledged 2, marked 1 won't fix"
+        in (out.splitlines())
+    )
+    report = json.loads(status(capsys, str(demo), "--json")[1])
+    assert report["flags"] == {
+        "open": {"critical": 1, "warning": 3, "info": 0},
+        "acknowledged": 2,
+        "wont_fix": 1,
+    }
+
+
+def test_the_webhook_inbox_of_the_recipe_alone_with_its_oldest_events_age(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plant(demo_state, run_row("sync", 1))
+    inbox = Inbox.open(inbox_location(parse_location(demo_state)))
+    earlier = NOW.timestamp() - 3 * 3600
+    try:
+        inbox.record("kobotoolbox", "demo", "d1", "0" * 64, now=earlier)
+        claim = inbox.claim("demo", lease_seconds=60, now=earlier)
+        assert claim is not None
+        inbox.fail(claim, "exit 3", retry_in=60, now=earlier)  # tried once, waiting to be tried again
+        inbox.record("kobotoolbox", "demo", "d2", "1" * 64, now=NOW.timestamp() - 60)
+        done = inbox.record("kobotoolbox", "demo", "d3", "2" * 64, now=earlier - 3600)
+        inbox.record("kobotoolbox", "other", "o1", "3" * 64, now=earlier - 7200)  # another recipe's
+        assert done is not None
+        finished = inbox.claim("demo", lease_seconds=60, now=NOW.timestamp() - 30)
+        assert finished is not None
+        inbox.complete(finished)
+        inbox.record("kobotoolbox", "demo", "d4", "4" * 64, now=earlier)
+        inbox.record("kobotoolbox", "demo", "d5", "5" * 64, now=NOW.timestamp() - 120)
+    finally:
+        inbox.close()
+    code, out = status(capsys, str(demo))
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        "  webhook inbox   2 events not yet re-checked; the oldest arrived 3 hours ago: is the worker "
+        "running? (systemctl status coprod-worker; the app's /healthz)"
+    )
+    report = json.loads(status(capsys, str(demo), "--json")[1])
+    assert report["inbox"] == {"open": 2, "retrying": 0, "oldest_seconds": 3 * 3600}
+    assert report["stuck"] is True and report["exit_code"] == 0
+    code, out = status(capsys, str(demo), "--quiet")  # synced, but stuck: still said
+    assert code == 0 and "is the worker running?" in out
+
+
+def test_an_event_being_retried_is_counted_as_such(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plant(demo_state, run_row("sync", 1))
+    inbox = Inbox.open(inbox_location(parse_location(demo_state)))
+    try:
+        inbox.record("kobotoolbox", "demo", "d1", "0" * 64, now=NOW.timestamp() - 300)
+        claim = inbox.claim("demo", lease_seconds=60, now=NOW.timestamp() - 300)
+        assert claim is not None
+        inbox.fail(claim, "exit 3", retry_in=600, now=NOW.timestamp() - 240)
+        inbox.record("kobotoolbox", "demo", "d2", "1" * 64, now=NOW.timestamp() - 30)
+    finally:
+        inbox.close()
+    code, out = status(capsys, str(demo))
+    assert out.splitlines()[-1] == (
+        "  webhook inbox   2 events not yet re-checked, 1 being retried after a failure; the oldest "
+        "arrived 5 minutes ago"
+    )
+    assert code == 0 and status(capsys, str(demo), "--quiet") == (0, "")
+
+
+def test_with_no_recipe_named_status_takes_COPROD_RECIPES_or_refuses(
+    tmp_path: Path, at_now: datetime, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COPROD_RECIPES", raising=False)
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    code, out = status(capsys)
+    assert code == 2
+    assert "say which recipes" in out and "COPROD_RECIPES" in out
+    recipes = tmp_path / "recipes"
+    for name in ("alpha", "beta"):
+        shutil.copytree(ROOT / "recipes" / "demo", recipes / name, ignore=shutil.ignore_patterns(".coprod"))
+        toml = recipes / name / "recipe.toml"
+        toml.write_text(toml.read_text(encoding="utf-8").replace('name = "demo"', f'name = "{name}"'))
+    plant(str(recipes / "beta" / ".coprod" / "state.sqlite"), run_row("sync", 2, recipe="beta"))
+    (tmp_path / ".env").write_text(f"COPROD_RECIPES={recipes}\n")
+    code, out = status(capsys, "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [(r["recipe"], r["exit_code"]) for r in lines] == [("alpha", 7), ("beta", 0)]
+    assert code == 7  # the first recipe that did not end 0
+    code, out = status(capsys)
+    assert code == 7
+    assert "== alpha (" in out and "== beta (" in out
+    assert "recipe 'beta': OK: last successful sync 2 hours ago" in out
+    assert "1 of 2 recipes ended with a problem (above): alpha (exit 7)" in out
+    code, out = status(capsys, "--quiet")  # under cron: only what is wrong, so a mail only then
+    assert code == 7
+    assert "recipe 'alpha': NOT SYNCED" in out and "beta" not in out.replace("alpha (exit 7)", "")
+    plant(str(recipes / "alpha" / ".coprod" / "state.sqlite"), run_row("sync", 2, recipe="alpha"))
+    assert status(capsys, "--quiet") == (0, "")
+
+
+def test_after_a_real_sync_status_prints_no_names_or_answers(
+    demo: Path, demo_state: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync", str(demo)]) == 0
+    capsys.readouterr()
+    code, text = status(capsys, str(demo))
+    code_json, as_json = status(capsys, str(demo), "--json")
+    assert code == code_json == 0
+    assert "recipe 'demo': OK: last successful sync just now" in text
+    assert "last full read" in text and "open (" in text
+    people = (demo / "data" / "people.csv").read_text(encoding="utf-8").splitlines()[1:]
+    names = {line.split(",")[1] for line in people}
+    assert len(names) > 10
+    for name in names:
+        for word in name.split():
+            assert word not in text and word not in as_json, word
+
+
+def test_status_of_a_platform_recipe_sends_no_request(
+    tmp_path: Path,
+    store_location: str,
+    at_now: datetime,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A KoboToolbox recipe, its token set: status still asks the platform nothing."""
+    recipe = tmp_path / "forum"
+    shutil.copytree(ROOT / "recipes" / "kobotoolbox", recipe)
+    monkeypatch.setenv("KOBO_TOKEN", "abcdefabcdef1234abcd")
+    monkeypatch.setenv("COPROD_KOBO_HOOK_SECRET", "a-long-shared-secret-for-hooks")
+    monkeypatch.setenv("COPROD_STATE", store_location)
+    plant(store_location, run_row("sync", 5, recipe="kobotoolbox-example"))
+    code, out = status(capsys, str(recipe))
+    assert code == 0
+    # the recipe's timezone is Europe/London: GMT in December
+    assert "  last sync       2026-12-07 03:00 GMT (5 hours ago)" in out.splitlines()
+
+
+def test_a_state_store_that_cannot_be_reached_exits_3_without_its_password(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COPROD_STATE", f"postgresql://coprod:s3cret@/coprod?host={tmp_path}/nowhere&port=1")
+    code, out = status(capsys, str(demo))
+    assert code == 3
+    assert "coprod: recipe 'demo': cannot reach the PostgreSQL state store" in out
+    assert "s3cret" not in out
+
+
+def test_max_age_and_time_words() -> None:
+    assert parse_max_age("36h") == timedelta(hours=36)
+    assert parse_max_age("2d") == parse_max_age("48") == timedelta(days=2)
+    assert parse_max_age(" 90M ") == timedelta(minutes=90)
+    for wrong in ("", "0h", "-3h", "36 hours", "h"):
+        with pytest.raises(ValueError, match="is not an age"):
+            parse_max_age(wrong)
+    assert [span(s) for s in (1, 42, 89, 90, 3600, 5400, 47 * 3600, 48 * 3600, 30 * 86400)] == [
+        "1 second",
+        "42 seconds",
+        "89 seconds",
+        "2 minutes",
+        "1 hour",
+        "2 hours",
+        "47 hours",
+        "2 days",
+        "30 days",
+    ]
+    assert ago(30) == "just now" and ago(-5).startswith("in the future")
