@@ -160,6 +160,26 @@ def latest(component: str) -> int:
     return COMPONENTS[component][-1].version
 
 
+VERSIONS_TABLE_THERE = {
+    "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_versions'",
+    "postgresql": "SELECT 1 WHERE to_regclass('schema_versions') IS NOT NULL",
+}
+
+
+def up_to_date(component: str, engine: str, execute: Execute) -> Upgrade | None:
+    """The component as it is when it needs no upgrade (read only, before any write transaction or
+    lock); None when :func:`upgrade` has something to do, or to refuse.
+
+    Almost every open finds the store current: it then takes no write lock (SQLite) and waits for no
+    other host's migration (PostgreSQL), so a reader such as ``coprod status`` opens a store while
+    a sync holds it for writing. Versions only go up, so one that is the newest stays so."""
+    if not execute(VERSIONS_TABLE_THERE[engine], ()):
+        return None
+    rows = execute("SELECT version FROM schema_versions WHERE component = ?", (component,))
+    version = int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+    return Upgrade(component, version, version) if version == latest(component) else None
+
+
 def upgrade(component: str, engine: str, execute: Execute, now: str) -> Upgrade:
     """Apply the component's migrations newer than the store's version, in order.
 

@@ -27,7 +27,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from coprod.schema import Upgrade, upgrade
+from coprod.schema import Upgrade, up_to_date, upgrade
 from coprod.state import RunLocked, StoreLocation, StoreUnavailable, locked_message, now_text
 from coprod.state_sql import SQLStateStore
 
@@ -223,11 +223,15 @@ def migrate(location: StoreLocation, component: str) -> Upgrade:
     """Bring one component's tables up to date. On a connection of its own, made at once, so an
     unreachable server is said in words when the store is opened (not after the pool's long
     wait); under an advisory lock, so of two hosts starting at once one migrates and the other
-    waits, then finds nothing to do."""
-    with direct_connection(location) as conn, conn.transaction():
+    waits, then finds nothing to do. A store already current is only read: no lock is waited for."""
+    with direct_connection(location) as conn:
         sql = PgSql(conn)
-        sql.rows("SELECT pg_advisory_xact_lock(?)", (advisory_key("migrate", "schema"),))
-        return upgrade(component, "postgresql", sql.rows, now_text())
+        current = up_to_date(component, "postgresql", sql.rows)
+        if current is not None:
+            return current
+        with conn.transaction():
+            sql.rows("SELECT pg_advisory_xact_lock(?)", (advisory_key("migrate", "schema"),))
+            return upgrade(component, "postgresql", sql.rows, now_text())
 
 
 class PgTransactions:

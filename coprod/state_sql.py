@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from coprod.schema import Upgrade, upgrade
+from coprod.schema import Upgrade, up_to_date, upgrade
 from coprod.state import RUNS_KEPT, RunsKept, StateStore, now_text
 from coprod_core.flags import Severity, SubjectKind
 from coprod_core.lifecycle import FlagStatus, KnownFlag
@@ -78,7 +78,11 @@ class SQLStateStore(StateStore):
         return self._tx()
 
     def _migrate(self) -> list[Upgrade]:
-        """Bring the state tables up to date, in one write transaction."""
+        """Bring the state tables up to date, in one write transaction (none when they are)."""
+        with self._read() as sql:
+            current = up_to_date("state", self.engine, sql.rows)
+        if current is not None:
+            return [current]
         with self._tx() as sql:
             return [upgrade("state", self.engine, sql.rows, now_text())]
 

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import responses
 
 from coprod import clock
 from coprod.cli import main
 from coprod.state import StateStore, now_text, parse_location
+from coprod.state_postgres import advisory_key
 from coprod.status import ago, parse_max_age, span
 from coprod.webhook_app.inbox import Inbox, inbox_location
 from coprod_core.flags import Severity, Subject, SubjectKind, make_flag
@@ -379,3 +385,47 @@ def test_max_age_and_time_words() -> None:
         "30 days",
     ]
     assert ago(30) == "just now" and ago(-5).startswith("in the future")
+
+
+@contextmanager
+def held_for_writing(location: str) -> Iterator[None]:
+    """Another process's writer in the middle of a transaction: SQLite's write lock on the state
+    file and on the inbox beside it; on PostgreSQL, the schema migration's advisory lock and the
+    run history and flags locked against every write."""
+    if location.endswith(".sqlite"):
+        held = []
+        for path in (location, str(inbox_location(parse_location(location)).path)):
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+            held.append(conn)
+        try:
+            yield
+        finally:
+            for conn in held:
+                conn.execute("ROLLBACK")
+                conn.close()
+        return
+    with psycopg.connect(location, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (advisory_key("migrate", "schema"),))
+        with conn.transaction():
+            conn.execute("LOCK TABLE runs, flags, webhook_inbox IN EXCLUSIVE MODE")
+            yield
+
+
+def test_status_reads_a_store_another_writer_holds_without_waiting_for_it(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Opening a store that is up to date takes no write lock and waits for no migration: status
+    answers while a sync is in the middle of a write (a writer would wait up to 30 s, or for ever
+    behind a migration)."""
+    plant(demo_state, run_row("sync", 3))
+    inbox = Inbox.open(inbox_location(parse_location(demo_state)))
+    inbox.migrate()  # the app has made its inbox
+    inbox.close()
+    answered: list[int] = []
+    with held_for_writing(demo_state):
+        reader = threading.Thread(target=lambda: answered.append(main(["status", str(demo)])), daemon=True)
+        reader.start()
+        reader.join(timeout=20)
+        assert answered == [0], "status waited for the writer"
+    assert "recipe 'demo': OK: last successful sync 3 hours ago" in capsys.readouterr().out

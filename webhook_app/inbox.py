@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from coprod.schema import Upgrade, upgrade
+from coprod.schema import Upgrade, up_to_date, upgrade
 from coprod.state import StoreLocation, now_text
 from coprod.state_sql import Sql
 from coprod.state_sqlite import BUSY_SECONDS, _Sql, use_wal
@@ -350,14 +350,18 @@ class SQLiteInbox(Inbox):
             conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync_each_receipt else 'NORMAL'}")
             if self.for_receipts:
                 conn.execute(f"PRAGMA wal_autocheckpoint={RECEIPT_CHECKPOINT_PAGES}")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                self.upgrades = [upgrade("inbox", "sqlite", _Sql(conn).rows, now_text())]
-            except BaseException:
-                conn.execute("ROLLBACK")
-                conn.close()
-                raise
-            conn.execute("COMMIT")
+            current = up_to_date("inbox", "sqlite", _Sql(conn).rows)
+            if current is not None:
+                self.upgrades = [current]
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self.upgrades = [upgrade("inbox", "sqlite", _Sql(conn).rows, now_text())]
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    conn.close()
+                    raise
+                conn.execute("COMMIT")
             self._db, self._pid = conn, os.getpid()
         return self._db
 
