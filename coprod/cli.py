@@ -1026,9 +1026,28 @@ def _max_age(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+class ShowVersion(argparse.Action):
+    """``coprod --version``: the installed version, looked up only when asked (argparse's own
+    version action takes the text when the parser is made, for every command)."""
+
+    def __init__(
+        self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None
+    ) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from coprod.version import installed_version
+
+        sys.stdout.write(f"coprod {installed_version()}\n")  # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coprod", description="Checks whether co-production is real.")
     p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE)
+    p.add_argument(
+        "--version", action=ShowVersion, help="say which coprod this is (the commit it was built from)"
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=CommandParser)
 
     d = sub.add_parser("demo", help="run the bundled demo project (no accounts needed)")

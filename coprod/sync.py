@@ -25,6 +25,7 @@ from coprod.config import LoadedRecipe
 from coprod.connectors.base import Connector, ConnectorContext, ConnectorError, WriteReport
 from coprod.connectors.registry import build_connector
 from coprod.state import STORE_PROBLEMS, RunLocked, StateStore, StoreUnavailable, state_location
+from coprod.version import installed_version
 from coprod_core.about import with_about
 from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
@@ -214,9 +215,11 @@ SETTLED = "sync:settled"
 
 
 def settled_mark(recipe: Recipe, today: date) -> str:
-    """What a complete run leaves (the day judged and a digest of the recipe): a later run of the
-    same day, with the same recipe, whose sources all say nothing changed, would find the same."""
-    return f"{today.isoformat()} {digest(recipe.model_dump(mode='json'))}"
+    """What a complete run leaves (the day judged, a digest of the recipe and which coprod judged):
+    a later run of the same day, with the same recipe and the same coprod, whose sources all say
+    nothing changed, would find the same. After an upgrade the checks may judge differently (a
+    new rule), so the first run of the new coprod reads whole, even the same day."""
+    return f"{today.isoformat()} {digest(recipe.model_dump(mode='json'), installed_version())}"
 
 
 def route_changes(recipe: Recipe, changes: list[FlagChange]) -> dict[str, list[FlagChange]]:

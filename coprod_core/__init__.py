@@ -2,5 +2,3 @@
 
 Pure by design: no I/O, no clock, no environment. Connectors and the webhook app call it.
 """
-
-__version__ = "0.1.0"

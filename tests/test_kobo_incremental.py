@@ -347,6 +347,32 @@ def test_a_cron_sync_of_the_same_day_stops_when_nothing_changed_and_full_or_a_ne
             assert reads_since(fake, n) == ["details", "data all"] * 2
 
 
+def test_the_first_sync_after_upgrading_coprod_reads_whole_even_the_same_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new coprod may judge the same data differently (a rule added, a wording changed): the
+    flags the old one left are not taken as settled, so `coprod sync` right after `pip install -U`
+    shows what the new one finds, not "nothing changed" until the next day."""
+    lr, state = sync_recipe(), StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake)
+        day = date(2026, 6, 1)
+        monkeypatch.setattr("coprod.sync.installed_version", lambda: "0.1.1.dev411+g8db07b249")
+        assert run(lr, run_date=day, state=state, connectors={"kobo": connector(lr, None)}).exit_code == 0
+        monkeypatch.setattr("coprod.sync.installed_version", lambda: "0.1.1.dev430+g0c4e2a1d8")
+        fake.tick()  # the upgrade takes a while: the server's clock moves on
+        n = len(rsps.calls)
+        upgraded = run(lr, run_date=day, state=state, connectors={"kobo": connector(lr, None)})
+        assert not upgraded.unchanged and upgraded.checked and upgraded.exit_code == 0
+        assert reads_since(fake, n) == ["details", "data all"] * 2
+        fake.tick()
+        n = len(rsps.calls)
+        again = run(lr, run_date=day, state=state, connectors={"kobo": connector(lr, None)})
+        assert again.unchanged, "the same coprod again, the same day: the shortcut as before"
+        assert reads_since(fake, n) == ["details", "history modify-submission"] * 2
+
+
 def test_a_dry_run_or_a_failed_write_means_the_next_run_reads_again() -> None:
     lr, state = sync_recipe(), StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:

@@ -36,11 +36,12 @@ JUNK = (
 )
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+
+
 def _tracked_files() -> list[str]:
-    out = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout
-    return [f for f in out.split("\0") if f]
+    return [f for f in _git("ls-files", "-z").split("\0") if f]
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (ROOT / ".git").exists():
         pytest.fail("the packaging test builds from the git checkout; run it from a clone")
     checkout = tmp_path_factory.mktemp("checkout")
+    # A clone at this checkout's commit, so the build sees the history its version is made from;
+    # then the tracked files as they are here, uncommitted changes and all.
+    head = _git("rev-parse", "HEAD")
+    subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(ROOT), str(checkout)], check=True)
+    subprocess.run(["git", "checkout", "-q", "--detach", head], cwd=checkout, check=True)
     for name in _tracked_files():
         target = checkout / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +126,26 @@ def test_the_wheel_ships_every_file_of_the_recipe_folders_but_the_maintainers_sc
     assert sorted(missing) == ["recipes/demo/make_demo.py", "recipes/kobotoolbox/make_forms.py"]
     kobo = (ROOT / "recipes" / "kobotoolbox" / "README.md").read_text(encoding="utf-8")
     assert "only in coprod's source, not in the copy that comes with an installed coprod" in kobo
+
+
+def wheel_version(wheel: Path) -> str:
+    meta = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
+    (line,) = [
+        x for x in zipfile.ZipFile(wheel).read(meta).decode().splitlines() if x.startswith("Version: ")
+    ]
+    return line.removeprefix("Version: ")
+
+
+def test_the_wheel_is_versioned_by_the_commit_it_is_built_from(wheel: Path) -> None:
+    """Each commit's wheel has a version of its own, later than an earlier commit's and than the
+    0.1.0 every wheel had before: with one version for all, `pip install -U` of a new wheel said
+    "coprod is already installed with the same version" and kept the old code (README: Upgrading)."""
+    version = wheel_version(wheel)
+    found = re.fullmatch(r"0\.1\.1\.dev(\d+)\+g([0-9a-f]{7,})(?:\.d\d{8})?", version)
+    assert found, version
+    assert int(found[1]) == int(_git("rev-list", "--count", "HEAD"))  # one more with each commit
+    assert _git("rev-parse", "HEAD").startswith(found[2])
+    assert wheel.name == f"coprod-{version}-py3-none-any.whl"
 
 
 def test_the_wheel_metadata_has_an_spdx_licence(wheel: Path) -> None:
@@ -198,6 +224,18 @@ def test_coprod_demo_runs_from_an_empty_folder_after_installing_the_wheel(
         rows = list(csv.DictReader(f))
     checks = {r["Check"].split(".", 1)[0] for r in rows}
     assert {"representation", "payments", "consultation"} <= checks
+
+
+def test_coprod_version_names_the_wheel_installed(installed: Installed, wheel: Path) -> None:
+    """What to look at after `pip install -U` (README: Upgrading): the commit now running."""
+    shown = subprocess.run(
+        [installed.bindir / "coprod", "--version"],
+        env=installed.env,
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert shown.stdout == f"coprod {wheel_version(wheel)}\n"
 
 
 def test_each_recipe_readmes_copy_command_works_from_inside_coprods_source_folder(
