@@ -16,15 +16,27 @@ import csv
 import json
 import shutil
 import sqlite3
+import tomllib
 from collections import Counter
+from datetime import date
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import psycopg
 import pytest
+import responses
+from google.auth.transport.requests import AuthorizedSession
+from google.oauth2.credentials import Credentials
 
 from coprod.cli import main
+from coprod.config import LoadedRecipe
+from coprod.connectors.base import ConnectorContext
+from coprod.connectors.sheets import SheetsConnector, SheetsOptions
+from coprod.state import StateStore
+from coprod.sync import run
+from coprod_core.recipe import parse_recipe
 from fakes import ROOT
+from fakes.sheets import FakeSpreadsheet
 
 FIXTURES = ROOT / "tests" / "fixtures" / "upgrade"
 JUDGED = "2026-11-20"
@@ -231,3 +243,61 @@ def test_a_postgresql_store_written_by_646c830_upgrades_and_keeps_every_status(
     assert result["changes"]["new"] == result["changes"]["changed"] == result["changes"]["reopened"] == 0
     assert_kept(version, before, postgres_flags(postgres_url))
     assert_flags_file_kept(version, file_before, folder)
+
+
+def test_a_google_sheet_synced_by_d71ae1f_keeps_its_flags_tab_rows_and_every_status(tmp_path: Path) -> None:
+    """The Flags tab as d71ae1f wrote it and staff marked it (with a column of their own, and one
+    flag marked after the last sync), its state file, and the Google Sheets recipe of that version,
+    which the charity keeps: today's code finds every row by its fingerprint and adds only the new
+    rule's flag."""
+    folder = tmp_path / "google-sheets"
+    shutil.copytree(FIXTURES / "d71ae1f" / "google-sheets", folder)
+    path = folder / "recipe.toml"
+    recipe, problems = parse_recipe(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
+    assert recipe is not None and not problems, problems
+    loaded = LoadedRecipe(recipe=recipe, path=path, dir=folder, env={})
+    options = SheetsOptions.model_validate({**recipe.sources["sheet"].options, "backoff": 0})
+
+    def connector() -> SheetsConnector:
+        context = ConnectorContext(recipe, folder, env={})
+        return SheetsConnector("sheet", options, context, session=AuthorizedSession(Credentials("x")))
+
+    sheet = FakeSpreadsheet(connector().key)
+    tabs = json.loads((folder / "spreadsheet.json").read_text(encoding="utf-8"))
+    for title, values in tabs.items():
+        sheet.add_tab(title, values)
+    old_tab = tabs["Flags"]
+    state = StateStore.open(folder / ".coprod" / "state.sqlite")
+    before = {fp: k.status.value for fp, k in state.known_flags(recipe.name).items()}
+    assert sorted(before.values()) == ["acknowledged", "acknowledged", "open", "wont_fix"]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        sheet.register(rsps)
+        results = [
+            run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": connector()})
+            for _ in range(2)
+        ]
+        calls = [kind for kind, _ in sheet.calls]
+    state.close()
+
+    # one read and one write of the new flag, then reads only: nothing rewritten, nothing twice
+    assert calls == ["meta", "batchGet", "values:batchUpdate", "meta", "batchGet"]
+    first, second = (r.diff.counts() if r.diff else None for r in results)
+    assert all(r.exit_code == 0 and not r.messages for r in results)
+    assert first == {**NOTHING, "new": 1, "still_open": 0, "kept_by_staff": 4}  # recruitment.rushed
+    assert second == {**NOTHING, "still_open": 1, "kept_by_staff": 4}
+    tab = sheet.tabs["Flags"].trimmed()
+    assert tab[0] == old_tab[0]  # the layout staff know, their column included
+    assert tab[1 : len(old_tab)] == old_tab[1:]  # each row as it was: status, note and all
+    [added] = tab[len(old_tab) :]
+    assert added[3] == "recruitment.rushed" and added[1] == "open"
+    fingerprints = [row[0] for row in tab[1:]]
+    assert len(fingerprints) == len(set(fingerprints))
+    after = StateStore.open(folder / ".coprod" / "state.sqlite")
+    statuses = {fp: k.status.value for fp, k in after.known_flags(recipe.name).items()}
+    after.close()
+    assert {fp: statuses[fp] for fp in before} == {
+        fp: "acknowledged" if fp == "84fb30d3d3663acd38fb" else status for fp, status in before.items()
+    }
+
+
+NOTHING = {"new": 0, "changed": 0, "reopened": 0, "resolved": 0}
