@@ -1,4 +1,4 @@
-"""The ``coprod`` command: demo, validate, check, sync, install, serve and worker.
+"""The ``coprod`` command: demo, validate, check, sync, report, status, install, serve and worker.
 
 Made for two audiences: staff at a terminal (progress bars, a readable summary, the flags in
 plain English) and cron (quiet when nothing changed, loud and specific when not, exit codes that
