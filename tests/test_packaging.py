@@ -226,11 +226,18 @@ def test_coprod_demo_runs_from_an_empty_folder_after_installing_the_wheel(
     assert {"representation", "payments", "consultation"} <= checks
 
 
-def test_coprod_version_names_the_wheel_installed(installed: Installed, wheel: Path) -> None:
-    """What to look at after `pip install -U` (README: Upgrading): the commit now running."""
+def test_coprod_version_names_the_wheel_installed(installed: Installed, wheel: Path, tmp_path: Path) -> None:
+    """What to look at after `pip install -U` (README: Upgrading): the commit now running, even
+    where another coprod's metadata comes first on the path (here: a PYTHONPATH entry, as this
+    test's own environment lends its editable install's, which is fixed at the commit it was
+    installed at)."""
+    other = tmp_path / "other-site" / "coprod-0.0.1.dist-info"
+    other.mkdir(parents=True)
+    (other / "METADATA").write_text("Metadata-Version: 2.1\nName: coprod\nVersion: 0.0.1\n", encoding="utf-8")
+    env = installed.env | {"PYTHONPATH": os.pathsep.join([str(other.parent), installed.env["PYTHONPATH"]])}
     shown = subprocess.run(
         [installed.bindir / "coprod", "--version"],
-        env=installed.env,
+        env=env,
         capture_output=True,
         text=True,
     )
