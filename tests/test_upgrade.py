@@ -34,6 +34,7 @@ from coprod.connectors.base import ConnectorContext
 from coprod.connectors.sheets import SheetsConnector, SheetsOptions
 from coprod.state import StateStore
 from coprod.sync import run
+from coprod.webhook_app.inbox import Inbox
 from coprod_core.recipe import parse_recipe
 from fakes import ROOT
 from fakes.sheets import FakeSpreadsheet
@@ -162,6 +163,7 @@ def test_coprod_migrate_upgrades_an_old_state_file_and_says_so(
     assert "Traceback" not in out + err
     if version.schema == 0:
         assert "state: schema upgraded from version 0 to 2" in out
+        assert "inbox: schema upgraded from version 0 to 1" in out  # its webhook app's inbox
     else:
         assert "state: schema version 2, up to date" in out
     assert sqlite_flags(folder) == before  # statuses and digests as the old version left them
@@ -212,6 +214,36 @@ def test_syncs_after_the_first_change_nothing_that_day_or_the_next(
     assert flags_file(folder).rows == file_settled.rows  # nothing written to it again
     assert_kept(version, before, sqlite_flags(folder))
     assert_flags_file_kept(version, file_before, folder)
+
+
+def test_webhook_deliveries_d71ae1f_received_are_worked_on_after_upgrading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inbox beside d71ae1f's state, as its webhook app and worker left it: one delivery
+    re-checked, one claimed by a worker the upgrade stopped (its lease long run out), one waiting.
+    Today's worker takes the two not done, and a re-send of the one done is known as such."""
+    (version,) = [v for v in VERSIONS if v.commit == "d71ae1f"]
+    folder = installed(version, tmp_path, monkeypatch)
+    inbox = Inbox.open(folder / ".coprod" / "state-inbox.sqlite")
+    try:
+        assert [str(u) for u in inbox.migrate()] == ["inbox: schema upgraded from version 0 to 1"]
+        statuses = {e["delivery_id"]: (e["status"], e["subject"]) for e in inbox.events()}
+        assert statuses == {
+            "uuid-1": ("done", "submission 5"),
+            "uuid-2": ("claimed", "submission 6"),
+            "uuid-3": ("pending", "submission 7"),
+        }
+        assert inbox.record("kobotoolbox", "demo", "uuid-1", "a" * 64, "submission 5") is None
+        claim = inbox.claim("demo", 60, now=INBOX_RECEIVED + 3600)
+        assert claim is not None and claim.event_ids == [2, 3]
+        assert [e.subject for e in inbox.claimed_events(claim)] == ["submission 6", "submission 7"]
+        assert inbox.complete(claim, now=INBOX_RECEIVED + 3601) == 2
+    finally:
+        inbox.close()
+
+
+INBOX_RECEIVED = 1_795_000_000.0
+"""When d71ae1f's app received the first of those deliveries (the fixture's clock: 2026-11-18)."""
 
 
 def test_a_postgresql_store_written_by_646c830_upgrades_and_keeps_every_status(
