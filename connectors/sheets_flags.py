@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from coprod.connectors.sheets_tabs import a1_range, as_text, fit_cell
 from coprod_core.flags import Severity
 from coprod_core.lifecycle import STATUS_WORDS, ChangeKind, FlagChange, FlagStatus, StaffStatuses
+from coprod_core.removed import ROW_MESSAGE
 
 FLAG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("fingerprint", "Fingerprint"),
@@ -160,8 +161,11 @@ class FlagsTab:
 
         A new flag goes on the first row after the last one read; an existing flag is rewritten in
         place; a resolved flag gets only its status and date changed (its words stay, for the
-        record). A flag new to coprod's memory whose row staff already marked acknowledged or
-        won't fix (the state store was lost or moved) keeps the staff's status.
+        record), unless its person left the people list (``ChangeKind.REMOVED``): then its subject
+        keeps only its kind ("person"), and its message and evidence give way to
+        :data:`~coprod_core.removed.ROW_MESSAGE`; its title, the rule's words, stays. A flag new to
+        coprod's memory whose row staff already marked acknowledged or won't fix (the state store
+        was lost or moved) keeps the staff's status.
         """
         writes: list[CellWrite] = list(self.header_writes)
         for change in changes:
@@ -173,8 +177,12 @@ class FlagsTab:
                     continue  # resolved and nowhere to be seen: nothing to show
                 cells["status"] = STATUS_WORDS[FlagStatus.RESOLVED]
                 previous = self.shown[change.fingerprint]
+                subject = previous.subject
+                if change.kind is ChangeKind.REMOVED:  # its person left the people list: not who
+                    cells.update(subject=known.subject_kind.value, message=ROW_MESSAGE, evidence="")
+                    subject = None
                 self.shown[change.fingerprint] = FlagRow(
-                    FlagStatus.RESOLVED, previous.subject, previous.title, previous.severity
+                    FlagStatus.RESOLVED, subject, previous.title, previous.severity
                 )
             else:
                 flag = change.flag

@@ -357,6 +357,12 @@ def print_summary(result: RunResult, output: Output, *, title: str) -> None:
             f"{changes['resolved']} resolved; {changes['still_open']} still open, "
             f"{changes['kept_by_staff']} kept as staff marked them"
         )
+        if changes["removed"]:
+            done = "would be" if result.dry_run else "are"
+            output.line(
+                f"  removed     {changes['removed']} flag(s) about people no longer in the people list: their "
+                f"names and details {done} replaced where coprod wrote them"
+            )
         total = len(result.diff.changes)
         if result.dry_run:
             output.line(f"  written     none (dry run: {total} change(s) would be written)")

@@ -371,7 +371,7 @@ def _run_steps(
             if recipe.sources[name].write_back:
                 staff.merge(c.read_staff_statuses())
         known = state.known_flags(recipe.name)
-        diff = diff_flags(known, result.flags, staff, today)
+        diff = diff_flags(known, result.flags, staff, today, mapped.people_read)
         result.diff = diff
         result.warnings.extend(status_warnings(staff, diff))
         if staff.unread or diff.resolved_by_staff:

@@ -9,7 +9,9 @@ Rules (DESIGN.md, "A flag"):
 - raised now, open before with the same facts: *still open* -> nothing written;
 - raised now with different facts: *changed* -> written, and an acknowledgement is lifted;
 - acknowledged or "won't fix" by staff with the same facts: kept, never overwritten;
-- not raised any more but open or acknowledged before: *resolved* -> written.
+- not raised any more but open or acknowledged before: *resolved* -> written;
+- not raised any more and about a person no longer in the people list (resolved now or before):
+  *removed* -> written once, replacing the words that say who (:mod:`coprod_core.removed`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import date
 from enum import StrEnum
 
 from coprod_core.flags import Flag, Severity, SubjectKind
+from coprod_core.removed import REMOVED_DIGEST, PeopleRead
 
 
 class FlagStatus(StrEnum):
@@ -135,6 +138,9 @@ class ChangeKind(StrEnum):
     CHANGED = "changed"
     REOPENED = "reopened"
     RESOLVED = "resolved"
+    REMOVED = "removed"
+    """Resolved (now, or on an earlier run) because the person it was about is no longer in the
+    people list: written once more, with the words that said who replaced (``coprod_core.removed``)."""
 
 
 @dataclass(frozen=True)
@@ -148,9 +154,16 @@ class KnownFlag:
     subject_id: str
     project_id: str | None
     facts_digest: str
+    """The flag's facts digest; :data:`~coprod_core.removed.REMOVED_DIGEST` once a resolved flag's
+    words were replaced because its person left the people list (see :attr:`words_removed`)."""
     status: FlagStatus
     first_seen: date
     last_seen: date
+
+    @property
+    def words_removed(self) -> bool:
+        """The words that said who this flag was about were replaced (it is resolved)."""
+        return self.status is FlagStatus.RESOLVED and self.facts_digest == REMOVED_DIGEST
 
     @classmethod
     def from_flag(cls, flag: Flag, status: FlagStatus, first_seen: date, last_seen: date) -> KnownFlag:
@@ -170,7 +183,8 @@ class KnownFlag:
 
 @dataclass(frozen=True)
 class FlagChange:
-    """One flag to write back. ``flag`` is None only for a resolved flag (its text is gone)."""
+    """One flag to write back. ``flag`` is None only for a resolved or removed flag (its text is
+    gone)."""
 
     kind: ChangeKind
     known: KnownFlag
@@ -220,8 +234,13 @@ def diff_flags(
     current: Sequence[Flag],
     staff_statuses: Mapping[str, FlagStatus],
     run_date: date,
+    people: PeopleRead | None = None,
 ) -> Diff:
-    """Compare the flags raised now with what was known, taking staff decisions into account."""
+    """Compare the flags raised now with what was known, taking staff decisions into account.
+
+    ``people``: whom the people list named, read whole (a sync's full read). A flag no longer raised
+    whose person is not in it is *removed*: resolved, its words that say who replaced, once. Without
+    it (a webhook's re-check of a part) flags only resolve, and the next sync removes the words."""
     result = Diff()
     seen: set[str] = set()
     for flag in current:
@@ -256,11 +275,19 @@ def diff_flags(
     for fp, before in previous.items():
         if fp in seen:
             continue
+        removed = people is not None and people.removed(before.subject_kind, before.subject_id)
         if before.status is FlagStatus.RESOLVED:
-            result.next_state[fp] = before
+            if removed and not before.words_removed:  # resolved before the person left the list
+                known = replace(before, facts_digest=REMOVED_DIGEST)
+                result.changes.append(FlagChange(ChangeKind.REMOVED, known, None))
+            else:
+                known = before
+            result.next_state[fp] = known
             continue
         known = replace(before, status=FlagStatus.RESOLVED, last_seen=run_date)
-        result.changes.append(FlagChange(ChangeKind.RESOLVED, known, None))
+        if removed:
+            known = replace(known, facts_digest=REMOVED_DIGEST)
+        result.changes.append(FlagChange(ChangeKind.REMOVED if removed else ChangeKind.RESOLVED, known, None))
         result.next_state[fp] = known
     return result
 

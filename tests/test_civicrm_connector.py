@@ -1100,3 +1100,70 @@ def test_a_fingerprint_field_the_site_lacks_fails_the_write_loudly_and_creates_n
     assert "Invalid field 'Coprod_Flags.Flag_Id'" in reason and "coprod install" in reason
     assert fake.records["Activity"] == []
     assert not [call for call in fake.calls if call.action == "save"]
+
+
+# ------------------------------------------------------------------------------------ erasure
+@responses.activate
+@pytest.mark.parametrize("how", ["trashed", "deleted for good"])
+def test_a_contact_gone_from_the_panel_has_its_flag_activities_closed_and_their_details_cleared(
+    how: str,
+) -> None:
+    """UK GDPR erasure. CiviCRM keeps a trashed contact's activities whole, and deleting a contact for
+    good deletes only the activities it *recorded* (``CRM_Activity_BAO_Activity::cleanupActivity``)
+    and its links to others (``civicrm_activity_contact`` cascades): a flag Activity, recorded by
+    the API user about the contact, stays with its subject and details naming them. So coprod
+    completes it and clears its details, in updates that name no contacts (a role without 'delete
+    activities' may send them), once."""
+    from coprod.connectors.civicrm import REMOVED_DETAILS
+    from coprod.state import StateStore
+
+    fake = _two_campaign_site()
+    fake.add("Contact", id=31, display_name="Alex", **{"groups:name": ["Coproduction_Panel"]})
+    fake.add(  # someone else on the panel: the sync after the delete is no emptied export
+        "Participant",
+        id=4,
+        contact_id=31,
+        event_id=1,
+        **{"status_id:name": "Attended", "contact_id.groups:name": ["Coproduction_Panel"]},
+    )
+    fake.permissions = set(NO_DELETE)
+    state = StateStore.open(":memory:")
+    first = _sync(fake, state)
+    assert first.exit_code == 0, first.messages
+    theirs = {
+        f.fingerprint for f in first.flags if f.subject.kind is SubjectKind.PERSON and f.subject.id == "30"
+    }
+    activities = {a["Coprod_Flags.Fingerprint"]: a for a in fake.records["Activity"]}
+    assert theirs and all("Sam (ID 30)" in activities[fp]["details"] for fp in theirs)
+    subjects = {fp: activities[fp]["subject"] for fp in theirs}
+    if how == "trashed":
+        fake.contact(30)["is_deleted"] = True  # type: ignore[index]
+    else:  # what CiviCRM's own hard delete leaves: the activities about 30, without their link to 30
+        fake.records["Contact"].remove(fake.contact(30))
+        fake.records["Participant"] = [p for p in fake.records["Participant"] if p["contact_id"] != 30]
+        for activity in fake.records["Activity"]:
+            activity["target_contact_id"] = [c for c in activity.get("target_contact_id") or [] if c != 30]
+    calls = len(fake.calls)
+
+    second = _sync(fake, state)
+
+    assert second.exit_code == 0, second.messages
+    assert second.write.failed == {}
+    updates = [c for c in fake.calls[calls:] if (c.entity, c.action) == ("Activity", "update")]
+    cleared = [c for c in updates if c.params["values"] == {"details": REMOVED_DETAILS}]
+    assert len(cleared) == 1
+    field, op, fingerprints = cleared[0].params["where"][0]
+    assert (field, op, sorted(fingerprints)) == ("Coprod_Flags.Fingerprint", "IN", sorted(theirs))
+    assert all(not set(c.params["values"]) & {"target_contact_id", "source_contact_id"} for c in updates)
+    for fp in theirs:
+        activity = activities[fp]
+        assert activity["details"] == REMOVED_DETAILS and "Sam" not in activity["details"]
+        assert activity["status_id:name"] == "Completed" and activity["subject"] == subjects[fp]
+        assert activity["target_contact_id"] == ([30] if how == "trashed" else [])  # as CiviCRM left it
+    assert not [
+        a for a in fake.records["Activity"] if "Sam" in a.get("details", "") or "Sam" in a.get("subject", "")
+    ]
+    writes = fake.writes()
+    third = _sync(fake, state)
+    assert third.exit_code == 0, third.messages
+    assert fake.writes() == writes  # once: the next sync sends nothing

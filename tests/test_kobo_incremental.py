@@ -432,8 +432,13 @@ def test_staff_changes_between_two_syncs_are_seen_whether_the_forms_are_held_or_
             sent = reads_since(fake, n)
             writes = [c.request for c in rsps.calls[n:] if c.request.method != "GET"]
         assert second.exit_code == 0 and second.diff is not None
-        resolved = {c.known.subject_id for c in second.diff.changes if c.kind.value == "resolved"}
-        assert {"P1", "P2"} <= resolved, held  # P1's registration deleted, P2 declined
+        closed = {
+            (c.known.subject_id, c.kind.value)
+            for c in second.diff.changes
+            if c.known.subject_id in ("P1", "P2")
+        }
+        # P1's registration deleted: closed, and the words naming them replaced; P2 declined: closed
+        assert closed == {("P1", "removed"), ("P2", "resolved")}, held
         assert fake.by_id(PEOPLE, 2)["coprod_flags"] == ""
         assert fake.by_id(PEOPLE, 3)["_validation_status"]["uid"] == "validation_status_approved", (
             "the status staff chose is kept"

@@ -144,3 +144,40 @@ def test_an_answer_edited_after_a_sync_is_seen_by_the_next_one_which_reads_the_f
     assert all("query" not in q for q in reads) and len(reads) == 2
     assert fake.by_id(PEOPLE, 2)["coprod_flags"] == ""
     assert fake.by_id(PEOPLE, 1)["coprod_flags"] == "Critical: Payment overdue"
+
+
+def test_a_deleted_registration_takes_its_flag_lines_with_it_and_its_flags_close_without_a_write() -> None:
+    """UK GDPR erasure on KoboToolbox: the ``coprod_flags`` lines live in the person's own submission
+    (a severity and a rule's title, never a name), so deleting it deletes them. The flags about that
+    person close as removed (their words replaced where other tools show them) with no request for
+    the submission that is gone, and are not written again."""
+    lr = sync_recipe()
+    state = StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake)
+        kobo = connector(lr)
+        first = run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": kobo})
+        assert first.exit_code == 0, first.messages
+        theirs = {f.fingerprint for f in first.flags if f.subject.id == "P2"}
+        assert theirs and fake.by_id(PEOPLE, 2)["coprod_flags"]
+        fake.delete(PEOPLE, 2)
+
+        n = len(rsps.calls)
+        second = run(lr, run_date=date(2026, 6, 2), state=state, connectors={"kobo": kobo})
+
+        assert second.exit_code == 0, second.messages
+        assert second.diff is not None
+        assert {c.fingerprint for c in second.diff.changes if c.kind.value == "removed"} == theirs
+        assert set(second.write.written) >= theirs and not second.write.failed
+        edited = [
+            json.loads(c.request.body)["payload"]["submission_ids"]
+            for c in rsps.calls[n:]
+            if c.request.method == "PATCH" and f"/assets/{PEOPLE}/" in c.request.url
+        ]
+        assert not [ids for ids in edited if 2 in ids]  # nothing sent for the submission that is gone
+        assert all(k.words_removed for fp, k in state.known_flags(lr.recipe.name).items() if fp in theirs)
+
+        n = len(rsps.calls)
+        third = run(lr, run_date=date(2026, 6, 2), state=state, connectors={"kobo": kobo})
+        assert third.exit_code == 0 and not [c for c in rsps.calls[n:] if c.request.method == "PATCH"]

@@ -4,6 +4,7 @@ from datetime import date
 
 from coprod_core.flags import Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import ChangeKind, FlagStatus, diff_flags
+from coprod_core.removed import PeopleRead
 
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
 
@@ -93,3 +94,79 @@ def test_a_failed_write_keeps_the_previous_state_so_it_is_tried_again():
 def test_the_same_problem_raised_twice_in_one_run_is_one_flag():
     diff = diff_flags({}, [flag(), flag(message="other words")], {}, D1)
     assert len(diff.changes) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# A person no longer in the people list (coprod_core.removed)
+
+
+def people(*ids: str, unidentified: int = 0) -> PeopleRead:
+    return PeopleRead(frozenset(ids), unidentified)
+
+
+def session_flag():
+    return make_flag(
+        check_id="representation.decision_without_voice",
+        severity=Severity.CRITICAL,
+        subject=Subject(kind=SubjectKind.SESSION, id="S1"),
+        title="Decision taken without anyone with lived experience",
+        message="The budget was decided with nobody with lived experience in the room.",
+        evidence={"session_id": "S1"},
+    )
+
+
+def test_a_flag_about_a_person_gone_from_the_people_list_is_removed_once_and_keeps_its_dates():
+    first = diff_flags({}, [flag("17"), flag("18")], {}, D1, people("17", "18"))
+    second = diff_flags(first.next_state, [flag("18")], {}, D2, people("18"))
+
+    assert [c.kind for c in second.changes] == [ChangeKind.REMOVED]
+    change = second.changes[0]
+    assert change.flag is None and change.fingerprint == flag("17").fingerprint
+    assert change.known.status is FlagStatus.RESOLVED and change.known.words_removed
+    assert (change.known.first_seen, change.known.last_seen) == (D1, D2)
+    assert second.counts()["removed"] == 1 and second.counts()["resolved"] == 0
+    third = diff_flags(second.next_state, [flag("18")], {}, D2, people("18"))
+    assert third.changes == []  # written once: a re-sync writes nothing more
+
+
+def test_a_flag_resolved_before_its_person_left_the_list_is_removed_later_once():
+    first = diff_flags({}, [flag("17")], {}, D1, people("17"))
+    paid = diff_flags(first.next_state, [], {}, D1, people("17"))  # paid: resolved, person still there
+    assert [c.kind for c in paid.changes] == [ChangeKind.RESOLVED]
+    assert diff_flags(paid.next_state, [], {}, D2, people("17")).changes == []
+
+    gone = diff_flags(paid.next_state, [], {}, D2, people())
+
+    assert [c.kind for c in gone.changes] == [ChangeKind.REMOVED]
+    assert gone.changes[0].known.last_seen == D1  # the day it was resolved stays
+    assert diff_flags(gone.next_state, [], {}, D2, people()).changes == []
+
+
+def test_a_person_whose_row_could_not_be_used_or_a_row_with_no_id_removes_nobody():
+    first = diff_flags({}, [flag("17"), flag("18")], {}, D1, people("17", "18"))
+
+    unreadable = diff_flags(first.next_state, [flag("18")], {}, D2, people("17", "18"))  # 17's row rejected
+    blank_id = diff_flags(first.next_state, [flag("18")], {}, D2, people("18", unidentified=1))
+    webhook = diff_flags(first.next_state, [flag("18")], {}, D2)  # a re-check of a part: no people read
+
+    for diff in (unreadable, blank_id, webhook):
+        assert [c.kind for c in diff.changes] == [ChangeKind.RESOLVED]
+        assert not diff.changes[0].known.words_removed
+    later = diff_flags(blank_id.next_state, [flag("18")], {}, D2, people("18"))  # the blank ID fixed
+    assert [c.kind for c in later.changes] == [ChangeKind.REMOVED]
+
+
+def test_only_flags_about_a_person_are_removed_and_a_removed_person_back_reopens_in_full():
+    first = diff_flags({}, [flag("17"), session_flag()], {}, D1, people("17"))
+    gone = diff_flags(first.next_state, [], {}, D2, people("18"))
+    kinds = {c.fingerprint: c.kind for c in gone.changes}
+    assert kinds == {
+        flag("17").fingerprint: ChangeKind.REMOVED,
+        session_flag().fingerprint: ChangeKind.RESOLVED,
+    }
+
+    back = diff_flags(gone.next_state, [flag("17")], {}, D2, people("17"))
+
+    assert [c.kind for c in back.changes] == [ChangeKind.REOPENED]
+    assert back.changes[0].flag == flag("17")  # its words written again
+    assert back.next_state[flag("17").fingerprint].facts_digest == flag("17").facts_digest

@@ -26,7 +26,7 @@ from coprod_core.model import (
     Stage,
 )
 from coprod_core.recipe import Entity, Recipe
-from coprod_core.rows import Row
+from coprod_core.rows import Row, RowBlock
 from coprod_core.settings import CheckSettings
 
 # ---------------------------------------------------------------------------------------------
@@ -1220,3 +1220,40 @@ def test_a_session_length_worked_out_from_an_events_start_and_end_names_them_in_
     assert "'8762.5' hours is more than one session can take" in problem.message
     assert "Fix the start or end (start_date, end_date) it is worked out from" in problem.message
     assert "typed as 30" not in problem.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Whom the people list named (coprod_core.removed)
+
+
+def test_the_people_read_names_every_id_on_a_people_row_used_or_not() -> None:
+    headings = {"ID": "ID", "Name": "Name", "Role": "Role", "Ethnicity": "Ethnicity", "Age": "Age"}
+    rows = basic_rows(
+        people=[person_row(1), person_row(2, Role="Astronaut"), person_row(3, **headings), person_row(1)]
+    )
+
+    mapped = map_dataset(recipe(), rows)
+
+    assert {p.id for p in mapped.dataset.people} == {"1", "2"}  # 2 kept with its role unknown
+    assert mapped.counts[Entity.PEOPLE] == EntityCount(read=4, used=2, rejected=2)
+    assert mapped.people_read is not None
+    assert mapped.people_read.ids == frozenset({"1", "2", "ID"})  # the pasted headings' "ID" too
+    assert mapped.people_read.unidentified == 0  # neither the headings nor the repeat are anyone's
+    assert not mapped.people_read.removed(SubjectKind.PERSON, "2")
+    assert mapped.people_read.removed(SubjectKind.PERSON, "4")
+    assert not mapped.people_read.removed(SubjectKind.SESSION, "4")
+
+
+@pytest.mark.parametrize("as_block", [False, True], ids=["rows", "table"])
+def test_a_people_row_with_a_blank_id_means_nobody_is_taken_as_removed(as_block: bool) -> None:
+    people: list[Row | RowBlock] = [person_row(1), person_row(2, ID="")]
+    if as_block:
+        header = list(people[0].values)  # type: ignore[union-attr]
+        cells = [list(r.values.values()) for r in people]  # type: ignore[union-attr]
+        people = [RowBlock("people.csv", header, cells, [2, 3])]
+
+    mapped = map_dataset(recipe(), {**basic_rows(), Entity.PEOPLE: people})
+
+    assert mapped.counts[Entity.PEOPLE] == EntityCount(read=2, used=1, rejected=1)
+    assert mapped.people_read is not None and mapped.people_read.unidentified == 1
+    assert not mapped.people_read.removed(SubjectKind.PERSON, "17")

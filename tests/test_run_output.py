@@ -119,3 +119,26 @@ def test_a_sync_whose_reader_stopped_early_still_writes_back_and_exits_0(demo: P
     assert proc.wait(60) == 0
     assert "Traceback" not in err and "BrokenPipe" not in err
     assert (demo / "data" / "coprod-flags.csv").is_file()
+
+
+def test_a_sync_after_a_person_is_deleted_says_their_flags_were_removed_and_a_dry_run_says_would(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync", str(demo), *DATE]) == 0
+    people = demo / "data" / "people.csv"
+    lines = people.read_text(encoding="utf-8").splitlines()
+    (nine,) = [i for i, line in enumerate(lines) if line.startswith("9,")]
+    people.write_text("\n".join(lines[:nine] + lines[nine + 1 :]) + "\n", encoding="utf-8")
+    capsys.readouterr()
+
+    assert main(["sync", str(demo), *DATE, "--dry-run"]) == 0
+    dry = capsys.readouterr().out
+    assert main(["sync", str(demo), *DATE]) == 0
+    out = capsys.readouterr().out
+    assert main(["sync", str(demo), *DATE]) == 0
+    again = capsys.readouterr().out
+
+    said = "flag(s) about people no longer in the people list: their names and details"
+    assert f"{said} would be replaced where coprod wrote them" in dry
+    assert f"{said} are replaced where coprod wrote them" in out
+    assert "  removed     " in out and said not in again

@@ -12,8 +12,10 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import responses
@@ -32,6 +34,7 @@ from coprod.sync import ExitCode, RunResult, run
 from coprod_core.lifecycle import ChangeKind, FlagStatus
 from coprod_core.mapping import map_dataset
 from coprod_core.recipe import Entity, Recipe, parse_recipe
+from coprod_core.removed import ROW_MESSAGE
 from coprod_core.rows import Row
 from fakes.sheets import FakeSpreadsheet, service_account_key
 
@@ -163,17 +166,11 @@ def build_options(recipe: Recipe) -> SheetsOptions:
 
 @responses.activate
 def test_a_sync_of_the_recipe_reads_twice_writes_once_then_nothing_and_keeps_acknowledgements() -> None:
-    recipe = load()
-    sheet = fake_sheet_from_templates(recipe)
-    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
-    state = StateStore.open(":memory:")
-
-    sync_connector(recipe).install()
+    recipe, sheet, state, sync = installed_sheet()
     before = len(sheet.calls)
-    first = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
+    first = sync()
     first_calls = [kind for kind, _ in sheet.calls[before:]]
 
-    assert first.exit_code == 0, first.messages
     assert not [f for f in first.flags if f.check_id.startswith("data_quality")], [
         f.message for f in first.flags if f.check_id.startswith("data_quality")
     ]
@@ -186,18 +183,42 @@ def test_a_sync_of_the_recipe_reads_twice_writes_once_then_nothing_and_keeps_ack
     assert write_option(sheet) == {"RAW"}
 
     before = len(sheet.calls)
-    second = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
-    assert second.exit_code == 0, second.messages
+    sync()
     assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]
 
     flags_tab.values[1][1] = "acknowledged"  # a member of staff answers the first flag
     acked = flags_tab.values[1][0]
     before = len(sheet.calls)
-    third = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
-    assert third.exit_code == 0, third.messages
+    sync()
     assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]
     assert state.known_flags(recipe.name)[acked].status is FlagStatus.ACKNOWLEDGED
     assert flags_tab.values[1][1] == "acknowledged"
+
+
+class Syncing(NamedTuple):
+    """A sheet made from the templates, installed, and how to sync it (each sync must succeed)."""
+
+    recipe: Recipe
+    sheet: FakeSpreadsheet
+    state: StateStore
+    sync: Callable[[], RunResult]
+
+
+def installed_sheet() -> Syncing:
+    recipe = load()
+    sheet = fake_sheet_from_templates(recipe)
+    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+    state = StateStore.open(":memory:")
+    sync_connector(recipe).install()
+
+    def sync() -> RunResult:
+        result = run(
+            loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)}
+        )
+        assert result.exit_code == ExitCode.OK, result.messages
+        return result
+
+    return Syncing(recipe, sheet, state, sync)
 
 
 def write_option(sheet: FakeSpreadsheet) -> set[str]:
@@ -334,13 +355,8 @@ def test_an_attendance_id_typed_with_leading_zeros_is_flagged_with_a_hint_and_no
 
 @responses.activate
 def test_a_persons_flags_column_shows_only_the_flags_staff_have_not_answered() -> None:
-    recipe = load()
-    sheet = fake_sheet_from_templates(recipe)
-    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
-    state = StateStore.open(":memory:")
-    sync_connector(recipe).install()
-    first = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
-    assert first.exit_code == 0, first.messages
+    _, sheet, _, sync = installed_sheet()
+    sync()
     people, flags_tab = sheet.tabs["Form responses 1"], sheet.tabs["Flags"]
     column = people.values[0].index("coprod flags") + 1
     person_rows = [row for row in flags_tab.values[1:] if row[4].startswith("person ")]
@@ -353,9 +369,8 @@ def test_a_persons_flags_column_shows_only_the_flags_staff_have_not_answered() -
         if flag_row[4] == f"person {person}":
             flag_row[1] = "acknowledged"  # staff answer every flag about that person
     before = len(sheet.calls)
-    second = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
+    second = sync()
 
-    assert second.exit_code == 0, second.messages
     assert second.diff is not None and second.diff.changes == []
     assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet", "values:batchUpdate"]
     (body,) = [b for b in sheet.bodies[-1:] if "valueInputOption" in b]
@@ -363,8 +378,7 @@ def test_a_persons_flags_column_shows_only_the_flags_staff_have_not_answered() -
     assert people.cell(row, column) == ""
 
     before = len(sheet.calls)
-    third = run(loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)})
-    assert third.exit_code == 0, third.messages
+    sync()
     assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]  # nothing left to write
 
 
@@ -612,18 +626,7 @@ def test_an_edit_a_staff_status_and_a_delete_between_two_syncs_are_seen_and_copr
     ``values:batchGet`` (issue 19: "Sheets stays as it is"). So whatever staff did between two syncs
     is seen by the second, and what coprod itself wrote (the Flags tab, the people tab's flags
     column) is never taken for a staff edit: a sync after it reads and writes nothing new."""
-    recipe = load()
-    sheet = fake_sheet_from_templates(recipe)
-    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
-    state = StateStore.open(":memory:")
-    sync_connector(recipe).install()
-
-    def sync() -> RunResult:
-        result = run(
-            loaded, run_date=date(2026, 6, 1), state=state, connectors={"sheet": sync_connector(recipe)}
-        )
-        assert result.exit_code == ExitCode.OK, result.messages
-        return result
+    recipe, sheet, state, sync = installed_sheet()
 
     def subjects(result: RunResult, check_id: str) -> set[str]:
         return {f.subject.id for f in result.flags if f.check_id == check_id}
@@ -664,3 +667,46 @@ def test_an_edit_a_staff_status_and_a_delete_between_two_syncs_are_seen_and_copr
     assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]
     assert third.diff is not None and third.diff.changes == []
     assert state.known_flags(recipe.name) == second.diff.next_state
+
+
+@responses.activate
+def test_a_person_deleted_from_the_form_responses_leaves_their_flags_closed_without_their_name() -> None:
+    """UK GDPR erasure: once a person's row is gone from the people tab, the Flags tab keeps their
+    flags as closed rows (fingerprint, check, severity, title, dates) with nothing that says who;
+    the notes staff typed beside them stay theirs. Written once: the next sync writes nothing."""
+    _, sheet, _, sync = installed_sheet()
+
+    first = sync()
+    theirs = {
+        f.fingerprint: f for f in first.flags if f.subject.kind.value == "person" and f.subject.id == "4"
+    }
+    assert theirs and all("Sam" in f.message for f in theirs.values())
+    flags_tab, people = sheet.tabs["Flags"], sheet.tabs["Form responses 1"].values
+    row_of = {row[0]: i for i, row in enumerate(flags_tab.values) if i}
+    flags_tab.values[0].append("Our notes")  # staff's own column, after coprod's
+    for fp in theirs:
+        flags_tab.values[row_of[fp]] += ["rang Sam on Tuesday"]
+    before = [list(row) for row in flags_tab.values]
+    (sam,) = [i for i, row in enumerate(people) if "=1+1 Sam" in row]
+    del people[sam]  # deleted at their request
+
+    calls = len(sheet.calls)
+    second = sync()
+
+    assert [kind for kind, _ in sheet.calls[calls:]] == ["meta", "batchGet", "values:batchUpdate"]
+    assert second.diff is not None
+    assert {c.fingerprint for c in second.diff.changes if c.kind is ChangeKind.REMOVED} == set(theirs)
+    body = sheet.bodies[-1]
+    assert body["valueInputOption"] == "RAW" and "Sam" not in str(body["data"])
+    for fp in theirs:
+        now, was = flags_tab.values[row_of[fp]], before[row_of[fp]]
+        assert now[4:8] == ["person", was[5], ROW_MESSAGE, ""]  # subject, title kept, message, evidence
+        assert now[1] == "resolved" and now[9] == "2026-06-01"
+        assert now[0] == was[0] and now[2:4] == was[2:4] and now[8] == was[8]
+        assert now[10] == "rang Sam on Tuesday"
+    assert not [c for fp in theirs for c in flags_tab.values[row_of[fp]][:10] if "Sam" in c]
+
+    calls = len(sheet.calls)
+    third = sync()
+    assert [kind for kind, _ in sheet.calls[calls:]] == ["meta", "batchGet"]
+    assert third.diff is not None and third.diff.changes == []

@@ -47,6 +47,7 @@ from coprod_core.mapping.problems import Problems
 from coprod_core.mapping.references import NearIds, Refs
 from coprod_core.model import NO_PLAN_BEFORE, Attendance, Dataset, Payment, Person, Project, Session
 from coprod_core.recipe import Entity, InlineProject, Recipe
+from coprod_core.removed import PeopleRead
 from coprod_core.rows import Row, RowBlock
 from coprod_core.voice import say
 
@@ -68,6 +69,9 @@ class Mapped:
     dataset: Dataset
     problems: list[Flag] = field(default_factory=list)
     counts: dict[Entity, EntityCount] = field(default_factory=dict)
+    people_read: PeopleRead | None = None
+    """Whom the people list named, every row counted (None when the recipe reads no people): who
+    is no longer in it, for :func:`coprod_core.lifecycle.diff_flags`."""
 
 
 def map_dataset(recipe: Recipe, rows: Mapping[Entity, Iterable[Row | RowBlock]]) -> Mapped:
@@ -174,7 +178,14 @@ class DatasetMapper:
             else []
         )
         dataset = self.dataset(people, projects, sessions, attendance, payments)
-        return Mapped(dataset=dataset, problems=self.problems.flags, counts=self.counts)
+        people_read = (
+            PeopleRead(frozenset(person_ids | people_records.rejected), people_records.unidentified)
+            if people_records
+            else None
+        )
+        return Mapped(
+            dataset=dataset, problems=self.problems.flags, counts=self.counts, people_read=people_read
+        )
 
     def dataset(
         self,

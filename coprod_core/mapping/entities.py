@@ -55,14 +55,20 @@ class Records(Generic[T]):
         self.rejected: set[str] = set()
         """Ids on rows that could not be used, as written (when ``keeps_rejected``), so a
         reference to one is explained rather than called unknown."""
+        self.unidentified = 0
+        """Rows that could not be used and have no id (when ``keeps_rejected``): whose they are is
+        unknown, so nobody may be taken as gone from the list (:mod:`coprod_core.removed`)."""
 
     def unreadable(self, row: Row) -> None:
         """A row whose fields could not be read: keep its id as written, if it has one."""
+        if not self.keeps_rejected:
+            return
         column = self.reader.column("id")
-        if self.keeps_rejected and column:
-            rid = as_text(row.values.get(column))
-            if rid:
-                self.rejected.add(rid)
+        rid = as_text(row.values.get(column)) if column else None
+        if rid:
+            self.rejected.add(rid)
+        else:
+            self.unidentified += 1
 
     def admit(self, row: Row, f: dict[str, Any]) -> Hashable | None:
         """The key the row claims (what two rows must not share), or None (with the row flagged)

@@ -1,0 +1,60 @@
+"""People no longer in the people list: which flags were about them, and the words that replace what
+named them.
+
+When a charity deletes someone at their request (UK GDPR, the right to erasure), coprod must not
+keep their name in the flags it wrote into the charity's tools. The state store keeps ids and
+digests only; but a flag's row in the flags file or the Flags tab, and a flag Activity in CiviCRM,
+carry the person's name, what they are owed and for which sessions. So a flag about a person whose
+id is on no row of the people list any more is resolved and its words that say who are replaced by
+:data:`REMOVED_ABOUT` and :data:`REMOVED_MESSAGE`; its fingerprint, check, severity, status and
+dates stay, so the record still shows that a flag existed and was closed.
+
+A person is counted as removed only when the people list was read whole and every row of it named
+its person: a row that could not be used still names an id (that person is not removed), and one
+whose ID cell is blank could be anyone's, so while it is there nobody is counted as removed. A run
+that could not read a source, or that the shrink guard stopped, never gets this far.
+
+Only flags whose subject is a person: a flag about a session or a project is about something still
+there, and a flag about a row that could not be used names a row by its number (which the next row
+takes once one is deleted) and never quotes a name or a demographic answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coprod_core.flags import SubjectKind
+
+REMOVED_ABOUT = "Removed from the people list: details no longer shown"
+"""What a removed person's flag says instead of who it was about ("Sam Carter (ID 17)")."""
+
+REMOVED_MESSAGE = (
+    "Closed: the person this flag was about is no longer in the people list, so their name and the "
+    "details are no longer shown."
+)
+"""What a removed person's flag says instead of its message (and its evidence)."""
+
+ROW_MESSAGE = (
+    f"{REMOVED_MESSAGE} Notes of your own on this row are kept as you wrote them: clear them too if "
+    "they name the person."
+)
+"""The message of such a flag's row where staff may have added columns of their own (a flags file,
+the Flags tab): coprod never writes those cells, so it says so."""
+
+REMOVED_DIGEST = "removed"
+"""The facts digest the state keeps for a resolved flag whose words were replaced, so a later run
+knows they were (a real digest is 20 hex digits; a resolved flag's digest is otherwise never read)."""
+
+
+@dataclass(frozen=True)
+class PeopleRead:
+    """Whom a run's people list named: the id on every row, used or not."""
+
+    ids: frozenset[str]
+    """Each id a people row holds: rows used, and rows that could not be used but have an id."""
+    unidentified: int = 0
+    """Rows that could not be used and whose ID cell is blank: one of them may be anyone's."""
+
+    def removed(self, kind: SubjectKind, subject_id: str) -> bool:
+        """Whether a flag about this subject is about someone no longer in the people list."""
+        return kind is SubjectKind.PERSON and not self.unidentified and subject_id not in self.ids

@@ -1,0 +1,134 @@
+"""A person deleted from the people list at their request (UK GDPR, the right to erasure): their
+flags close, and the words that said who they were leave the flags file, once; a person merely not
+read (a row whose ID cell is blank) is not taken as removed. The Sheets and CiviCRM sides are in
+``test_sheets_recipe.py`` and ``test_civicrm_connector.py``."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+from coprod.config import load_recipe
+from coprod.connectors.files import FLAG_HEADINGS
+from coprod.sync import ExitCode, RunResult, run
+from coprod_core.flags import SubjectKind
+from coprod_core.lifecycle import ChangeKind
+from coprod_core.removed import REMOVED_ABOUT, ROW_MESSAGE
+
+DAY = date(2026, 11, 20)
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def rewrite(path: Path, rows: list[dict[str, str]], header: list[str]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def people_rows(demo: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with (demo / "data" / "people.csv").open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def sync(demo: Path) -> RunResult:
+    result = run(load_recipe(demo, env={}), run_date=DAY)
+    assert result.exit_code == ExitCode.OK, result.messages
+    return result
+
+
+def most_flagged(result: RunResult, skip: frozenset[str] = frozenset()) -> str:
+    counted: dict[str, int] = {}
+    for f in result.flags:
+        if f.subject.kind is SubjectKind.PERSON and f.subject.id not in skip:
+            counted[f.subject.id] = counted.get(f.subject.id, 0) + 1
+    return max(sorted(counted), key=lambda pid: counted[pid])
+
+
+def test_a_person_deleted_from_the_people_list_leaves_only_a_closed_flag_without_their_name(
+    demo: Path,
+) -> None:
+    first = sync(demo)
+    pid = most_flagged(first)
+    header, people = people_rows(demo)
+    name = next(p["Name"] for p in people if p["Participant ID"] == pid)
+    theirs = {
+        f.fingerprint: f for f in first.flags if f.subject.kind is SubjectKind.PERSON and f.subject.id == pid
+    }
+    flags_file = demo / "data" / "coprod-flags.csv"
+    rows = read(flags_file)
+    for row in rows:  # a member of staff keeps notes of their own beside the flags
+        row["Our notes"] = f"rang {name}" if row["Fingerprint"] in theirs else ""
+    rewrite(flags_file, rows, [*FLAG_HEADINGS, "Our notes"])
+    before = {r["Fingerprint"]: r for r in read(flags_file)}
+    rewrite(demo / "data" / "people.csv", [p for p in people if p["Participant ID"] != pid], header)
+
+    second = sync(demo)
+
+    assert second.diff is not None
+    removed = {c.fingerprint for c in second.diff.changes if c.kind is ChangeKind.REMOVED}
+    assert removed == set(theirs)
+    assert second.diff.counts()["removed"] == len(theirs)
+    after = {r["Fingerprint"]: r for r in read(flags_file)}
+    for fp in theirs:
+        row, was = after[fp], before[fp]
+        assert name in was["About"] and was["Message"]
+        assert row["About"] == REMOVED_ABOUT and row["Message"] == ROW_MESSAGE and row["Evidence"] == "{}"
+        assert row["Status"] == "resolved" and row["Last seen"] == DAY.isoformat()
+        for kept in ("Title", "Severity", "First seen", "Check"):
+            assert row[kept] == was[kept], kept
+        assert row["Our notes"] == f"rang {name}"  # staff's own words are theirs to clear
+    coprods = [row[c] for row in after.values() for c in FLAG_HEADINGS]
+    assert not [cell for cell in coprods if name in cell or f"(ID {pid})" in cell]
+    untouched = set(before) - set(theirs) - {c.fingerprint for c in second.diff.changes}
+    assert all(after[fp] == before[fp] for fp in untouched)
+
+    written = flags_file.read_bytes()
+    third = sync(demo)
+    assert third.diff is not None and third.diff.changes == [] and third.write.requests == 0
+    assert flags_file.read_bytes() == written  # nothing written again
+
+
+def test_a_row_whose_id_was_blanked_is_not_a_removal_and_holds_back_the_others_until_it_goes(
+    demo: Path,
+) -> None:
+    first = sync(demo)
+    gone = most_flagged(first)
+    blanked = most_flagged(first, skip=frozenset({gone}))
+    header, people = people_rows(demo)
+    names = {p["Participant ID"]: p["Name"] for p in people}
+    flagged = {f.fingerprint: f.subject.id for f in first.flags if f.subject.id in (gone, blanked)}
+    flags_file = demo / "data" / "coprod-flags.csv"
+    for p in people:
+        if p["Participant ID"] == blanked:
+            p["Participant ID"] = ""  # the row is still there: whose it is cannot be read
+    rewrite(demo / "data" / "people.csv", [p for p in people if p["Participant ID"] != gone], header)
+
+    second = sync(demo)
+
+    assert second.diff is not None
+    assert {c.kind for c in second.diff.changes if c.fingerprint in flagged} == {ChangeKind.RESOLVED}
+    rows = {r["Fingerprint"]: r for r in read(flags_file)}
+    for fp, pid in flagged.items():  # closed, and still saying who, for now
+        assert rows[fp]["Status"] == "resolved" and names[pid] in rows[fp]["About"]
+
+    rewrite(
+        demo / "data" / "people.csv", [p for p in people if p["Participant ID"] not in ("", gone)], header
+    )
+    third = sync(demo)
+
+    assert third.diff is not None
+    assert {c.fingerprint: c.kind for c in third.diff.changes if c.fingerprint in flagged} == dict.fromkeys(
+        flagged, ChangeKind.REMOVED
+    )
+    rows = {r["Fingerprint"]: r for r in read(flags_file)}
+    for fp in flagged:
+        assert rows[fp]["About"] == REMOVED_ABOUT and rows[fp]["Last seen"] == DAY.isoformat()
+    fourth = sync(demo)
+    assert fourth.diff is not None and fourth.diff.changes == [] and fourth.write.requests == 0
