@@ -231,8 +231,14 @@ class RecipeStatus:
         acknowledged, wont_fix = self.answered(FlagStatus.ACKNOWLEDGED), self.answered(FlagStatus.WONT_FIX)
         if not acknowledged and not wont_fix:
             return f"{total} open ({by_severity}); none acknowledged by staff yet"
+        # The flags file's Status column says "open" only of the flags staff have not answered: the
+        # total here is every flag not resolved, so it is not called open when some were answered.
         marked = f", marked {wont_fix} {STATUS_WORDS[FlagStatus.WONT_FIX]}" if wont_fix else ""
-        return f"{total} open ({by_severity}); staff acknowledged {acknowledged}{marked}"
+        still_open = total - acknowledged - wont_fix
+        return (
+            f"{total} not resolved ({by_severity}): {still_open} open, "
+            f"staff acknowledged {acknowledged}{marked}"
+        )
 
     def _inbox(self) -> str:
         inbox = self.inbox

@@ -16,11 +16,16 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from coprod.cli import main, parser
+from coprod.status import InboxSeen, RecipeStatus, RunSeen
+from coprod_core.flags import Severity
+from coprod_core.lifecycle import FlagStatus
 from coprod_core.model import Role
 from coprod_core.recipe import Entity, parse_recipe
 from coprod_core.rules import all_rules
@@ -370,3 +375,38 @@ def test_a_step_that_uploads_a_recipes_files_says_how_to_get_them_out_of_an_inst
     ):
         text = " ".join(readme_section(ROOT / "recipes" / folder / "README.md", step).split())
         assert f"do {copy} first" in text or f"do the copy of {copy} first" in text, folder
+
+
+def test_the_readmes_daily_check_example_is_what_coprod_status_prints_for_the_state_it_describes() -> None:
+    """A data officer compares the example with what their server prints: each line of it must be
+    the line coprod prints for the runs, flags and inbox it describes. Its flags line once read
+    "19 open ...; staff acknowledged 7", where only 11 were open in the flags file's Status column
+    (the 19 counted every flag not resolved), which the sync's own summary put otherwise."""
+    section = readme_section(ROOT / "README.md", "Using it")
+    daily = section.split("### The daily check", 1)[1]
+    (example,) = re.findall(r"```text\n(.*?)```", daily, re.S)[:1]
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    sync = RunSeen("sync", at.replace(hour=2, minute=31), at.replace(hour=2, minute=31, second=2), 0)
+    recheck = RunSeen("webhook", at.replace(hour=7), at.replace(hour=7, second=2), 0)
+    flags = {
+        (Severity.CRITICAL, FlagStatus.OPEN): 2,
+        (Severity.WARNING, FlagStatus.OPEN): 4,
+        (Severity.WARNING, FlagStatus.ACKNOWLEDGED): 7,
+        (Severity.WARNING, FlagStatus.WONT_FIX): 1,
+        (Severity.INFO, FlagStatus.OPEN): 5,
+        (Severity.INFO, FlagStatus.RESOLVED): 3,
+    }
+    printed = RecipeStatus(
+        recipe="youth-panel",
+        path="recipes/youth-panel/recipe.toml",
+        state="state.sqlite",
+        now=at.replace(hour=8, minute=20),
+        max_age=timedelta(hours=36),
+        zone=ZoneInfo("Europe/London"),
+        last_run=recheck,
+        last_sync=sync,
+        last_full_read=sync,
+        flags=flags,
+        inbox=InboxSeen(open=0, retrying=0, oldest_seconds=None),
+    ).lines()
+    assert example.splitlines() == printed

@@ -219,8 +219,8 @@ def test_flags_are_counted_by_severity_with_what_staff_answered(
     code, out = status(capsys, str(demo))
     assert code == 0
     assert (
-        "  flags           4 open (1 critical, 3 warning, 0 info); staff acknowledged 2, marked 1 won't fix"
-        in (out.splitlines())
+        "  flags           4 not resolved (1 critical, 3 warning, 0 info): 1 open, staff acknowledged 2, "
+        "marked 1 won't fix" in (out.splitlines())
     )
     report = json.loads(status(capsys, str(demo), "--json")[1])
     assert report["flags"] == {
