@@ -550,7 +550,8 @@ def cmd_report(args: argparse.Namespace, output: Output) -> int:
         return _report(loaded, args, output, of_several, out=folder / name, written=written)
 
     def say_written() -> None:
-        output.line()
+        if output.headed:  # a blank line after the recipes' words; none at the top of a quiet run's mail
+            output.line()
         if written:
             output.line(
                 f"coprod: {len(written)} report(s) written in {folder}: " + ", ".join(p.name for p in written)
@@ -559,6 +560,10 @@ def cmd_report(args: argparse.Namespace, output: Output) -> int:
             output.line(f"coprod: no report was written in {folder}")
 
     return each_recipe(args, output, into_folder, done=say_written)
+
+
+REPORT_SUFFIXES = (".html", ".htm", ".md")
+"""Endings of a report file's name, refused as the name of a folder of several recipes' reports."""
 
 
 def _reports_folder(args: argparse.Namespace, output: Output, kind: ReportKind) -> Path | None:
@@ -581,6 +586,13 @@ def _reports_folder(args: argparse.Namespace, output: Output, kind: ReportKind) 
         output.line(
             f"coprod: --out {folder} is a file, and with several recipes --out names a folder to write "
             f"one report per recipe in (made if it is not there; {again}). Nothing was read or written"
+        )
+        return None
+    if not folder.exists() and folder.suffix.lower() in REPORT_SUFFIXES:
+        # `--out all.html`, typed for one page, would be made a folder that a browser shows as a listing.
+        output.line(
+            f"coprod: --out {folder} is a file's name, and with several recipes --out names a folder to "
+            f"write one report per recipe in ({again}). Nothing was read or written"
         )
         return None
     try:

@@ -51,8 +51,9 @@ def test_a_folder_of_recipes_makes_one_report_per_recipe_named_from_the_recipe_a
         )
         assert "Sam Carter" in text  # the staff report, as without --share
     captured = capsys.readouterr()
-    # off a terminal nothing but the line saying what was written (no heading: nothing went wrong)
-    assert captured.out == f"\ncoprod: 3 report(s) written in {reports}: alpha.html, beta.html, gamma.html\n"
+    # off a terminal nothing but the line saying what was written (no heading: nothing went wrong),
+    # with no blank line above it to start a cron mail
+    assert captured.out == f"coprod: 3 report(s) written in {reports}: alpha.html, beta.html, gamma.html\n"
     assert captured.err == ""
 
 
@@ -108,6 +109,31 @@ def test_an_existing_file_as_out_is_refused_before_anything_is_read(recipes, tmp
     assert "Nothing was read or written" in said
     assert out.read_text(encoding="utf-8") == "last month's report"
     assert not (tmp_path / "state").exists()  # no recipe was run
+
+
+@pytest.mark.parametrize("name", ["all.html", "reports.HTM", "summary.md"])
+def test_a_report_files_name_as_out_is_refused_with_several_recipes_not_made_a_folder(
+    recipes, tmp_path, capsys, name
+):
+    """`coprod report recipes --out all.html`, typed by someone who wants one page, made a folder
+    called all.html holding alpha.html, beta.html and gamma.html: opened in a browser, a listing."""
+    out = tmp_path / name
+
+    assert main(["report", str(recipes), "--out", str(out), *DATE]) == 2
+
+    said = capsys.readouterr().out
+    assert said.startswith(f"coprod: --out {out} is a file's name, and with several recipes --out names")
+    assert f"report {recipes} --out reports`" in said and "Nothing was read or written" in said
+    assert not out.exists() and not (tmp_path / "state").exists()
+
+
+def test_an_existing_folder_whose_name_ends_html_still_takes_the_reports(recipes, tmp_path):
+    out = tmp_path / "site.html"
+    out.mkdir()
+
+    assert main(["report", str(recipes), "--out", str(out), *DATE]) == 0
+
+    assert sorted(p.name for p in out.iterdir()) == ["alpha.html", "beta.html", "gamma.html"]
 
 
 @pytest.mark.parametrize("out", [[], ["--out", "-"]])
