@@ -84,6 +84,22 @@ def cannot_open(path: Path, exc: OSError | sqlite3.Error) -> str:
     )
 
 
+def not_this_users(path: Path, what: str) -> str:
+    """A state file this user may not write: most often made by a run as another user (a first sync
+    typed as root on a server whose cron runs coprod as ``coprod``), so say whose it is and the two
+    ways out."""
+    try:
+        owner = f" (it belongs to {path.owner()})"
+    except (OSError, KeyError, NotImplementedError):  # no such user any more; Windows has no owner()
+        owner = ""
+    return (
+        f"the {what} {path} may not be written by the user running coprod{owner}: run coprod as the "
+        "user the nightly sync and the webhook app run as (for example `sudo -u coprod` before the "
+        f"command), or give that user the state's files (`chown -R coprod {path.parent}`); nothing "
+        "was read or written"
+    )
+
+
 class SQLiteStateStore(SQLStateStore):
     """The state file. One instance per process; thread-safe."""
 
@@ -151,8 +167,16 @@ class SQLiteStateStore(SQLStateStore):
                 yield
             return
         path = self.lock_path(recipe)
-        # not inherited by a child process (Python's default for os.open); binary on Windows too
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        # A run that will write checks it may, before it reads or writes anything: the store is opened
+        # read-only without a word when its file is another user's (made by a run as root, say), and
+        # the first write would fail part-way, after the platforms were written to.
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise StoreUnavailable(not_this_users(self.path, "state file"))
+        try:
+            # not inherited by a child process (Python's default for os.open); binary on Windows too
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        except PermissionError:
+            raise StoreUnavailable(not_this_users(path, "run lock file")) from None
         try:
             deadline = time.monotonic() + timeout
             while not try_flock(fd):
