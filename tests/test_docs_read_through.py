@@ -410,3 +410,15 @@ def test_the_readmes_daily_check_example_is_what_coprod_status_prints_for_the_st
         inbox=InboxSeen(open=0, retrying=0, oldest_seconds=None),
     ).lines()
     assert example.splitlines() == printed
+
+
+def test_a_readme_whose_exit_codes_name_7_shows_the_coprod_status_command_that_gives_it() -> None:
+    """The Google Sheets README's table said exit 7 came from `coprod status` only, and nowhere said
+    to run it: a data officer without cron mail never learnt the nightly sync had stopped."""
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        if not re.search(r"^\| 7 \|", text, re.M):
+            continue
+        shown = [line for line in code_lines(doc) if re.search(r"\bcoprod status \S", line)]
+        inline = re.findall(r"`[^`]*\bcoprod\s+status\s+[^`]+`", text)
+        assert shown or inline, f"{doc.relative_to(ROOT)}: exit code 7, but no `coprod status ...` to run"
