@@ -135,6 +135,8 @@ class RecipeStatus:
     max_age: timedelta
     zone: ZoneInfo | None
     has_state: bool = True
+    state_set: bool = False
+    """The store is the one ``COPROD_STATE`` names (environment or a ``.env`` read for the recipe)."""
     last_run: RunSeen | None = None
     last_sync: RunSeen | None = None
     last_full_read: RunSeen | None = None
@@ -191,6 +193,11 @@ class RecipeStatus:
         out = [self.headline()]
         if not self.has_state:
             out.append(f"  state           none yet at {self.state}: no sync has run for this recipe here")
+            if not self.state_set:  # `coprod status /srv/coprod/recipes` typed away from /srv/coprod
+                out.append(
+                    "                  (a sync run where a .env sets COPROD_STATE, as a server's cron line is "
+                    "from /srv/coprod, keeps its state there: run coprod status from that folder too)"
+                )
         else:
             out.append(f"  last run        {self._last_run()}")
             out.append(f"  last sync       {self._when(self.last_sync, 'none kept in the run history')}")
@@ -301,6 +308,7 @@ def gather(loaded: LoadedRecipe, max_age: timedelta) -> RecipeStatus:
         now=now,
         max_age=max_age,
         zone=ZoneInfo(loaded.recipe.timezone) if loaded.recipe.timezone else None,
+        state_set=bool(loaded.env.get("COPROD_STATE")),
     )
     status.inbox = _inbox(location, name, now)
     store = open_existing(location)

@@ -30,7 +30,7 @@ from coprod.status import ago, parse_max_age, span
 from coprod.webhook_app.inbox import Inbox, inbox_location
 from coprod_core.flags import Severity, Subject, SubjectKind, make_flag
 from coprod_core.lifecycle import FlagStatus, diff_flags
-from fakes import ROOT
+from fakes import ROOT, demo_copy
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
@@ -177,6 +177,8 @@ def test_status_takes_no_lock_and_makes_no_state_where_no_sync_ran(
     assert out.splitlines() == [
         "recipe 'demo': NOT SYNCED: no successful sync yet",
         f"  state           none yet at {demo / '.coprod' / 'state.sqlite'}: no sync has run for this recipe here",
+        "                  (a sync run where a .env sets COPROD_STATE, as a server's cron line is from "
+        "/srv/coprod, keeps its state there: run coprod status from that folder too)",
         "  webhook inbox   none (the webhook app has not run with this state)",
     ]
     assert not (demo / ".coprod").exists()
@@ -429,3 +431,30 @@ def test_status_reads_a_store_another_writer_holds_without_waiting_for_it(
         reader.join(timeout=20)
         assert answered == [0], "status waited for the writer"
     assert "recipe 'demo': OK: last successful sync 3 hours ago" in capsys.readouterr().out
+
+
+def test_status_typed_away_from_the_folder_whose_env_names_the_state_says_to_run_it_from_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README showed `coprod status /srv/coprod/recipes`: typed from a home folder, without
+    /srv/coprod/.env's COPROD_STATE, every recipe read NOT SYNCED (exit 7), each looking for a
+    state beside it that the server's syncs never made, with nothing to say where the real one was."""
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    server = tmp_path / "srv"
+    demo_copy(server / "recipes" / "alpha", "alpha")
+    (server / ".env").write_text(f"COPROD_STATE={server / 'state' / 'state.sqlite'}\n", encoding="utf-8")
+    monkeypatch.chdir(server)
+    assert main(["sync", "recipes", "--date", "2026-11-20"]) == 0
+    capsys.readouterr()
+    assert main(["status", "recipes"]) == 0  # from the folder the cron line runs in
+    assert "from that folder too" not in capsys.readouterr().out
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["status", str(server / "recipes")]) == 7
+    out = capsys.readouterr().out
+    assert "no sync has run for this recipe here" in out
+    assert "a .env sets COPROD_STATE" in out and "run coprod status from that folder too" in out
+
+    monkeypatch.setenv("COPROD_STATE", str(tmp_path / "elsewhere.sqlite"))  # named, and empty: no hint
+    assert main(["status", str(server / "recipes")]) == 7
+    assert "COPROD_STATE" not in capsys.readouterr().out
