@@ -513,9 +513,7 @@ def project_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> 
             people = dataset.people_by_id()
             scanned = payments.scan(dataset, policy, settings, run_date, people, sessions)
             flags += unresourced_flags(scanned.unresourced, sessions, policy, settings)
-            flags += hours_over_session_flags(
-                scanned.too_long, sessions, people, settings, policy.minimum_hours
-            )
+            flags += hours_over_session_flags(scanned.too_long, sessions, people, settings, policy)
     return flags
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 
 class _Frozen(BaseModel):
@@ -336,8 +337,90 @@ class BaselineDimension(_Frozen):
         return self.labels.get(category) or f"people in the '{category.replace('_', ' ')}' group"
 
 
+NOT_COVERED = "not covered"
+"""What a change's rate says for a kind of session it stops paying for (``survey = "not covered"``)."""
+
+
+class PolicyChange(_Frozen):
+    """One change to the payment policy, from a date: ``[[policy.changes]]`` in a recipe.
+
+    Charities raise their rates every year or so (the Real Living Wage each autumn, NIHR's
+    involvement rates when revised). Editing the rates in place would re-price every past session
+    (people paid correctly at the old rate flagged as short), and moving ``effective`` forward would
+    drop the older sessions from the checks (real overdue payments gone silent); a change instead
+    says what replaces what came before for sessions on or after ``from``. A key not given keeps its
+    value; a kind of session not listed in ``rates`` keeps its rate; ``"not covered"`` stops paying
+    for a kind from that date. The currency cannot change: amounts before and after could not be
+    added up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    """The first session date the change applies to."""
+    source: str | None = None
+    rates: dict[SessionKind, Decimal | None] = Field(default_factory=dict)
+    """A kind's new rate, or None where it is ``"not covered"`` from the change's date."""
+    minimum_hours: Decimal | None = None
+    prep_counts: bool | None = None
+    eligible_roles: frozenset[Role] | None = None
+    expenses_reimbursed: bool | None = None
+    pay_within_days: int | None = Field(default=None, ge=0)
+    currency: str | None = None
+    """Refused when given: see :meth:`_currency_stays`."""
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_stays(cls, v: str | None) -> str | None:
+        if v is not None:
+            raise ValueError(
+                "the currency cannot change within a policy (amounts before and after could not be added "
+                "up); take this key out, and keep [policy] currency"
+            )
+        return v
+
+    @field_validator("rates", mode="before")
+    @classmethod
+    def _rate_or_not_covered(cls, v: Any) -> Any:
+        """A number per hour, or ``"not covered"`` (kept as None): said once, in words, rather than
+        as pydantic's two errors for a value that is neither."""
+        if not isinstance(v, dict):
+            return v
+        read: dict[Any, Any] = {}
+        for kind, rate in v.items():
+            if isinstance(rate, str) and " ".join(rate.lower().split()) == NOT_COVERED:
+                read[kind] = None
+                continue
+            try:
+                number = Decimal(str(rate)) if isinstance(rate, int | float | str) else None
+            except ArithmeticError:
+                number = None
+            if number is None or not number.is_finite():
+                raise ValueError(f'{kind} = {rate!r}: a rate is a number per hour, or "{NOT_COVERED}"')
+            if number < 0:
+                raise ValueError(f"{kind} = {rate!r}: a rate cannot be negative")
+            read[kind] = number
+        return read
+
+    @field_validator("minimum_hours")
+    @classmethod
+    def _minimum_not_negative(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and v < 0:
+            raise ValueError("minimum_hours cannot be negative")
+        return v
+
+
+class PolicyPeriod(NamedTuple):
+    """The policy in force from a date (None: from the start, or from ``effective``)."""
+
+    start: date | None
+    policy: PaymentPolicy
+
+
 class PaymentPolicy(_Frozen):
-    """The project's promise about paying people for their time (NIHR / NHS England guidance)."""
+    """The project's promise about paying people for their time (NIHR / NHS England guidance).
+
+    With ``changes``, each session is judged by the policy in force on its date (:meth:`at`): the
+    fields here are the policy from ``effective`` until the first change."""
 
     currency: str = "GBP"
     rates: dict[SessionKind, Decimal]
@@ -351,6 +434,11 @@ class PaymentPolicy(_Frozen):
     """Fees in a calendar month above which an opted-in person is told to talk it through."""
     source: str = ""
     effective: date | None = None
+    changes: tuple[PolicyChange, ...] = ()
+    """What replaces what came before, each from a date, oldest first (``[[policy.changes]]``)."""
+
+    _periods: tuple[PolicyPeriod, ...] = PrivateAttr(default=())
+    _starts: tuple[date, ...] = PrivateAttr(default=())
 
     @field_validator("rates")
     @classmethod
@@ -358,6 +446,66 @@ class PaymentPolicy(_Frozen):
         if any(r < 0 for r in v.values()):
             raise ValueError("a rate cannot be negative")
         return v
+
+    @model_validator(mode="after")
+    def _changes_in_order(self) -> PaymentPolicy:
+        """Each change from a later date than the one before it (and than ``effective``): the
+        changes are read in the order written, so one out of order would silently undo another."""
+        previous, where = self.effective, "effective"
+        for n, change in enumerate(self.changes, start=1):
+            if previous is not None and change.from_ <= previous:
+                raise ValueError(
+                    f"changes[{n}].from ({change.from_.isoformat()}) must be after {where} "
+                    f"({previous.isoformat()}): list the [[policy.changes]] oldest first, each from a "
+                    "later date than the one before it (and after effective)"
+                )
+            previous, where = change.from_, f"changes[{n}].from"
+        return self
+
+    def periods(self) -> tuple[PolicyPeriod, ...]:
+        """The policy in force over time, oldest first: this policy (without its changes) from
+        ``effective``, then each change applied to the one before it. Worked out once."""
+        if not self._periods:
+            base = self.model_copy(update={"changes": ()}) if self.changes else self
+            found = [PolicyPeriod(self.effective, base)]
+            for change in self.changes:
+                found.append(PolicyPeriod(change.from_, _changed(found[-1].policy, change)))
+            self._periods = tuple(found)
+            self._starts = tuple(p.start for p in found[1:] if p.start is not None)
+        return self._periods
+
+    def at(self, on: date) -> PaymentPolicy | None:
+        """The policy in force for a session on ``on``: None before ``effective`` (no policy then).
+        Without changes, this policy itself; with them, found by bisection of the changes' dates."""
+        if self.effective is not None and on < self.effective:
+            return None
+        if not self.changes:
+            return self
+        periods = self.periods()
+        return periods[bisect_right(self._starts, on)].policy
+
+
+def _changed(before: PaymentPolicy, change: PolicyChange) -> PaymentPolicy:
+    """``before`` with ``change`` applied: what the change gives replaces, the rest is kept."""
+    rates = dict(before.rates)
+    for kind, rate in change.rates.items():
+        if rate is None:
+            rates.pop(kind, None)
+        else:
+            rates[kind] = rate
+    update: dict[str, Any] = {"rates": rates, "effective": change.from_, "changes": ()}
+    for key in (
+        "source",
+        "minimum_hours",
+        "prep_counts",
+        "eligible_roles",
+        "expenses_reimbursed",
+        "pay_within_days",
+    ):
+        value = getattr(change, key)
+        if value is not None:
+            update[key] = value
+    return before.model_copy(update=update)
 
 
 class Dataset(_Mapped):

@@ -384,8 +384,15 @@ class RecipeProblem(BaseModel):
 
 def section_name(loc: tuple[Any, ...]) -> str:
     """Where a key sits in a recipe, as every message names it: ``[sources.sheet] spreadsheet``
-    (list positions left out; a top-level table as ``[policy]``)."""
-    parts = [str(p) for p in loc if not isinstance(p, int)]
+    (list positions left out; a top-level table as ``[policy]``), except a policy change's, counted
+    from 1 as they are written (``[policy.changes[2]] from``): each ``[[policy.changes]]`` has the
+    same keys, so without it nobody could tell which one is meant."""
+    parts: list[str] = []
+    for p in loc:
+        if not isinstance(p, int):
+            parts.append(str(p))
+        elif parts[-2:] == ["policy", "changes"]:
+            parts[-1] = f"changes[{p + 1}]"
     if not parts:
         return ""
     *table, last = parts

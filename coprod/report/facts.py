@@ -110,6 +110,12 @@ class Payments:
     oldest_unpaid: Unpaid | None
     unpaid: tuple[Unpaid, ...]
     """Everyone owed, oldest unpaid first."""
+    policy_since: date | None = None
+    """When the policy in force on the run date replaced an earlier one (``[[policy.changes]]``);
+    None when it is the recipe's first (``policy_source`` and ``pay_within_days`` are the one in
+    force on the run date)."""
+    earlier_policies: int = 0
+    """How many policies were in force before it: sessions then are judged by their own rates."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +273,15 @@ def _payments(dataset: Dataset, flags: list[Flag], run_date: date) -> Payments:
     """Totals as the payments check found them (owed, overdue, overpaid, declined) and as recorded (paid)."""
     policy = dataset.policy
     currency = policy.currency if policy else "GBP"
+    since: date | None = None
+    earlier = 0
+    if policy is not None and policy.changes:
+        # The policy in force now, and how many came before it (a change not yet in force is not).
+        periods = [p for p in policy.periods() if p.start is None or p.start <= run_date]
+        earlier = len(periods) - 1
+        if earlier:
+            since = periods[-1].start
+            policy = periods[-1].policy
     paid: dict[PaymentKind, tuple[Decimal, set[str]]] = {k: (_ZERO, set()) for k in PaymentKind}
     for p in dataset.payments:
         if p.date <= run_date and p.amount > 0:
@@ -319,6 +334,8 @@ def _payments(dataset: Dataset, flags: list[Flag], run_date: date) -> Payments:
         declined=total(DECLINED, "total_paid"),
         oldest_unpaid=unpaid[0] if unpaid else None,
         unpaid=tuple(unpaid),
+        policy_since=since,
+        earlier_policies=earlier,
     )
 
 

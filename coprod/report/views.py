@@ -491,8 +491,8 @@ class _Builder:
         blocks: list[Block] = [
             Paragraph(
                 f"What the payment policy{source} says people are owed for their time, what has been paid, and "
-                f"what is late. The policy promises payment within {pay.pay_within_days} days. Amounts in "
-                f"{pay.currency}."
+                f"what is late. The policy promises payment within {pay.pay_within_days} days.{_earlier(pay)} "
+                f"Amounts in {pay.currency}."
             )
         ]
         lines = (
@@ -737,3 +737,15 @@ def _criterion_dates(numbers: dict[str, object]) -> str:
 def build_page(facts: ReportFacts, disclosure: Disclosure) -> Page:
     """The report's page: every section, with ``disclosure`` applied to every number."""
     return _Builder(facts, disclosure).page()
+
+
+def _earlier(pay: Payments) -> str:
+    """That the policy shown replaced earlier rates, and that sessions before it are judged by the
+    policy in force on their day (with a space before it); nothing for a policy never changed."""
+    if pay.policy_since is None:
+        return ""
+    before = "an earlier policy" if pay.earlier_policies == 1 else f"{pay.earlier_policies} earlier policies"
+    return (
+        f" This is the policy in force since {day(pay.policy_since)}; it replaced {before}, and sessions "
+        "before then are judged by the rates and terms in force on their day."
+    )

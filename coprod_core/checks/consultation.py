@@ -627,7 +627,8 @@ def _reciprocity(dataset: Dataset, v: _Voice, index: _Index) -> Criterion:
             finding="there is no payment policy, so nobody can tell whether they were offered payment",
             action="record a payment policy and offer payment for their time",
         )
-    with_roles = index.with_roles(frozenset(policy.eligible_roles))
+    # Eligible under the policy at some time: a change may have added a role from a date.
+    with_roles = index.with_roles(frozenset().union(*(p.policy.eligible_roles for p in policy.periods())))
     eligible_ids = (v.people & with_roles) - index.preferring(_NOT_ELIGIBLE)
     eligible = sorted(eligible_ids)
     # Not known whether offered: no preference that says they were (paid, voucher, declined), no payment.

@@ -250,7 +250,7 @@ def _role_unknown_words(recipe: Recipe) -> str:
     not_counted = []
     if voice:
         not_counted.append(f"does not count them among {say(voice, 'people')}")
-    if recipe.policy is not None and recipe.policy.eligible_roles:
+    if recipe.policy is not None and any(p.policy.eligible_roles for p in recipe.policy.periods()):
         not_counted.append("works out no fee as due to them")
     until = f", but until it is known coprod {' and '.join(not_counted)}" if not_counted else ""
     return f"The person was kept with their role unknown: their attendance and payments still count{until}."

@@ -5,7 +5,10 @@ From the project's payment policy (rate per hour for each kind of session, minim
 whether preparation counts, who is eligible, expenses, how soon people are paid) it works out what
 each person is owed for every session they attended up to the run date, applies the payments
 recorded (a payment naming a session pays that session first; the rest pays the oldest unpaid
-session first) and flags:
+session first) and flags. Where the policy changes from a date (``[[policy.changes]]``), each session
+is judged by the policy in force on its date (:meth:`~coprod_core.model.PaymentPolicy.at`): its
+rate, minimum paid time, preparation, eligible roles, expenses, pay-within days and whether its
+kind is covered; a recipe without changes looks nothing up. It flags:
 
 - ``payments.owed``: money still owed but within the time the policy allows (info);
 - ``payments.overdue``: money unpaid for longer than the policy allows, naming the oldest session
@@ -31,7 +34,9 @@ a monthly work allowance), which is why some people decline and others ask to be
 **What staff can do**
 Pay what is owed, or record a payment already made; check a possible duplicate with finance; talk
 with anyone paid though they declined, or whose monthly fees may affect their benefits; add missing
-session kinds to the policy, or add a policy to the recipe.
+session kinds to the policy, or add a policy to the recipe. When rates change, add a
+``[[policy.changes]]`` from the date they change rather than editing the rates in place (which would
+re-price every past session) or moving ``effective`` (which would drop older sessions, unpaid or not).
 
 Money is ``Decimal`` throughout (evidence carries amounts as strings), never float.
 
@@ -133,7 +138,7 @@ def without_policy(dataset: Dataset, settings: CheckSettings, run_date: date) ->
     found = scan_without_policy(dataset, settings.voice_roles, run_date, people, sessions, allowed)
     return [
         *no_policy_flags(found.voice, dataset, settings),
-        *hours_over_session_flags(found.too_long, sessions, people, settings, ZERO),
+        *hours_over_session_flags(found.too_long, sessions, people, settings, None),
     ]
 
 
@@ -208,5 +213,5 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
             flags.append(declined_flag(person, paid, policy.currency, projects.get(person.id)))
 
     flags.extend(unresourced_flags(scanned.unresourced, sessions, policy, settings))
-    flags.extend(hours_over_session_flags(scanned.too_long, sessions, people, settings, policy.minimum_hours))
+    flags.extend(hours_over_session_flags(scanned.too_long, sessions, people, settings, policy))
     return flags

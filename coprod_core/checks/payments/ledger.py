@@ -8,9 +8,10 @@ pays the oldest unpaid session first. Money is ``Decimal`` throughout, never flo
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -19,6 +20,7 @@ from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 from coprod_core.model import (
+    Attendance,
     Dataset,
     Payment,
     PaymentKind,
@@ -307,8 +309,10 @@ class Scan:
         fee = kind is PaymentKind.FEE
         for order, due in ranked:
             session, on = self.held[order]
-            rate = policy.rates[session.kind] if fee else None
-            minimum = policy.minimum_hours if fee else ZERO
+            rate, minimum = None, ZERO
+            if fee:
+                its = policy.at(session.date) or policy  # a fee is due only in the policy's time
+                rate, minimum = its.rates[session.kind], its.minimum_hours
             ents.append(Entitlement(person_id, kind, session, due.amount, rate, due, minimum, on))
         return ents
 
@@ -368,33 +372,114 @@ def scan_attendance(
     entered) gives nothing to compare them with.
     """
     held = sorted((s for s in sessions.values() if s.date <= run_date), key=lambda s: (s.date, s.id))
-    rate_texts = {kind.value: cash(rate) for kind, rate in policy.rates.items()}
+    periods = policy.periods()
+    starts = [change.from_ for change in policy.changes]
+    # One table of held sessions per period of the policy (one without changes): each session is
+    # judged by the policy in force on its date, and every row is read once, with its session's.
+    infos: list[dict[str, Held]] = [{} for _ in periods]
     # One object per project id, so the project test below is mostly an identity test.
     project_ids: dict[str, str] = {}
-    info: dict[str, Held] = {}
     ranked: list[tuple[Session, SessionFacts]] = []
     for order, s in enumerate(held):
+        at = bisect_right(starts, s.date) if starts else 0
         in_window = in_fee_window(s, policy, run_date)
-        rate = policy.rates.get(s.kind) if in_window else None
-        unrated = in_window and s.kind not in policy.rates
+        rates = periods[at].policy.rates
+        rate = rates.get(s.kind) if in_window else None
+        unrated = in_window and s.kind not in rates
         project_id = project_ids.setdefault(s.project_id, s.project_id)
         length = None if s.length_unknown else s.hours
         compared = Length.of(length, hours_over_allowed)
-        info[s.id] = Held(order, project_id, rate, unrated, s.kind.value, length, compared, {})
+        infos[at][s.id] = Held(order, project_id, rate, unrated, s.kind.value, length, compared, {})
         ranked.append((s, SessionFacts(s.date.isoformat(), s.kind.value, (run_date - s.date).days)))
-    eligible = {pid for pid, p in people.items() if fee_eligible(p, policy)}
     voice_willing = {
         pid
         for pid, p in people.items()
         if p.has_any_role(voice_roles) and p.payment_preference not in NOT_PAID_PREFERENCES
     }
-    minimum = policy.minimum_hours
-    minimum_text = num(minimum)
-    prep_counts = policy.prep_counts
-    expenses = policy.expenses_reimbursed
+    found_rows = _Found()
+    register = dataset.attendance
+    terms: list[_Terms] = []
+    for period, info in zip(periods, infos, strict=True):
+        rows = (
+            register
+            if len(infos) == 1
+            else compress(register, map(info.__contains__, map(SESSION_ID, register)))
+        )
+        terms.append(_Terms.of(period.policy, people))
+        if info:
+            _scan_rows(rows, info, terms[-1], voice_willing, found_rows)
+
+    dues: dict[tuple[str, PaymentKind], dict[int, Due]] = {}
+    for kind, best in (
+        (PaymentKind.FEE, found_rows.best_fee),
+        (PaymentKind.EXPENSES, found_rows.best_expenses),
+    ):
+        for pid, by_order in best.items():
+            dues[(pid, kind)] = by_order
+    too_long: dict[str, list[LongRow]] = {}
+    if found_rows.long_sessions:
+        held_by_id = {sid: (h, t) for info, t in zip(infos, terms, strict=True) for sid, h in info.items()}
+        lengths = {sid: held_by_id[sid][0].length for sid in found_rows.long_sessions}
+
+        def fee_from(sid: str, pid: str, hours: Decimal, prep: Decimal) -> FeeFrom:
+            session_info, its = held_by_id[sid]
+            if not session_info.rate or pid not in its.eligible:
+                return FeeFrom.NONE
+            counted = prep if its.prep_counts else ZERO
+            return FeeFrom.MINIMUM if its.minimum >= hours + counted else FeeFrom.HOURS
+
+        too_long = _long_rows(dataset, lengths, fee_from)
+    return Scan(dues, ranked, found_rows.projects, found_rows.unresourced, too_long)
+
+
+@dataclass(slots=True)
+class _Terms:
+    """What one period of the policy gives the rows of its sessions (:func:`_scan_rows`)."""
+
+    eligible: set[str]
+    """The people paid for their time under it (:func:`fee_eligible`)."""
+    rate_texts: dict[str, str]
+    minimum: Decimal
+    minimum_text: str
+    prep_counts: bool
+    expenses: bool
+
+    @classmethod
+    def of(cls, policy: PaymentPolicy, people: dict[str, Person]) -> _Terms:
+        return cls(
+            {pid for pid, p in people.items() if fee_eligible(p, policy)},
+            {kind.value: cash(rate) for kind, rate in policy.rates.items()},
+            policy.minimum_hours,
+            num(policy.minimum_hours),
+            policy.prep_counts,
+            policy.expenses_reimbursed,
+        )
+
+
+@dataclass(slots=True)
+class _Found:
+    """What the pass over the register gathers, across the periods of the policy."""
+
+    best_fee: dict[str, dict[int, Due]] = field(default_factory=lambda: defaultdict(dict))
+    """Person -> session rank -> due: the larger of repeated rows is kept."""
+    best_expenses: dict[str, dict[int, Due]] = field(default_factory=lambda: defaultdict(dict))
+    projects: dict[str, str | None] = field(default_factory=dict)
+    """Person -> the project of every session they attended, or None once there are two."""
+    unresourced: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    long_sessions: set[str] = field(default_factory=set)
+    """Sessions where some row's own hours are above the session's length."""
+    claims: dict[Decimal, Due | None] = field(default_factory=dict)
+
+
+def _scan_rows(
+    rows: Iterable[Attendance], info: dict[str, Held], terms: _Terms, voice_willing: set[str], out: _Found
+) -> None:
+    """The rows of the sessions in ``info`` (those of one period of the policy), read once each
+    (:func:`scan_attendance`), with that period's ``terms``; rows of other sessions are passed over."""
+    minimum, minimum_text, rate_texts = terms.minimum, terms.minimum_text, terms.rate_texts
+    eligible, prep_counts, expenses = terms.eligible, terms.prep_counts, terms.expenses
     fees: dict[tuple[str, Decimal, Decimal], Due | None] = {}
-    # Sessions where some row's own hours are above the session's length.
-    long_sessions: set[str] = set()
+    long_sessions = out.long_sessions
 
     def fee(session: Held, worked: Decimal | None, prep: Decimal) -> Due | None:
         """The fee for ``worked`` hours and ``prep`` at a session of this kind (None: nothing due,
@@ -422,18 +507,16 @@ def scan_attendance(
             fees[key] = due
         return due
 
-    claims: dict[Decimal, Due | None] = {}
-    # Person -> session rank -> due: the larger of repeated rows is kept.
-    best_fee: dict[str, dict[int, Due]] = defaultdict(dict)
-    best_expenses: dict[str, dict[int, Due]] = defaultdict(dict)
-    # Person -> the project of every session they attended, or None once there are two.
-    found: dict[str, str | None] = {}
-    unresourced: dict[str, set[str]] = defaultdict(set)
+    claims = out.claims
+    best_fee = out.best_fee
+    best_expenses = out.best_expenses
+    found = out.projects
+    unresourced = out.unresourced
     get_info, seen_project = info.get, found.get
 
     # Attendance's five fields in their declared order: unpacked, not read by name, as this loop runs
     # once per register row.
-    for pid, sid, hours, prep, claimed in dataset.attendance:
+    for pid, sid, hours, prep, claimed in rows:
         session_info = get_info(sid)
         if session_info is None:
             continue
@@ -474,23 +557,6 @@ def scan_attendance(
                 old = mine.setdefault(order, due)
                 if old is not due and due > old:
                     mine[order] = due
-
-    dues: dict[tuple[str, PaymentKind], dict[int, Due]] = {}
-    for kind, best in ((PaymentKind.FEE, best_fee), (PaymentKind.EXPENSES, best_expenses)):
-        for pid, by_order in best.items():
-            dues[(pid, kind)] = by_order
-    too_long: dict[str, list[LongRow]] = {}
-    if long_sessions:
-        lengths = {sid: info[sid].length for sid in long_sessions}
-
-        def fee_from(sid: str, pid: str, hours: Decimal, prep: Decimal) -> FeeFrom:
-            if not info[sid].rate or pid not in eligible:
-                return FeeFrom.NONE
-            counted = prep if prep_counts else ZERO
-            return FeeFrom.MINIMUM if minimum >= hours + counted else FeeFrom.HOURS
-
-        too_long = _long_rows(dataset, lengths, fee_from)
-    return Scan(dues, ranked, found, unresourced, too_long)
 
 
 class PolicyLess(NamedTuple):
@@ -597,7 +663,7 @@ def counted_payments(
     """Payments made by the run date, per person and kind, in date order.
 
     A payment naming a session the policy does not cover (not yet held, before the policy took
-    effect, or a kind without a rate) is left aside: it is not for anything this check works out,
+    effect, or a kind without a rate in the policy in force on the session's date) is left aside: it is not for anything this check works out,
     so it neither pays another session nor counts as an overpayment.
     """
     grouped: dict[tuple[str, PaymentKind], list[Payment]] = defaultdict(list)
@@ -608,7 +674,8 @@ def counted_payments(
         if named is not None:
             if named.date > run_date:
                 continue
-            uncovered_fee = not in_fee_window(named, policy, run_date) or named.kind not in policy.rates
+            its = policy.at(named.date)
+            uncovered_fee = its is None or named.kind not in its.rates
             if p.kind is PaymentKind.FEE and uncovered_fee:
                 continue
         grouped[(p.person_id, p.kind)].append(p)

@@ -14,7 +14,9 @@ OWED = declare(
     what="""Someone eligible is owed a fee (the policy's rate for the kind of session x the larger of
     the minimum paid time and hours + preparation) or an expenses claim for sessions held by the
     run date, still within the policy's pay-within days; payments are applied to a named session
-    first, then oldest first.""",
+    first, then oldest first. Where the policy changes from a date ([[policy.changes]]), each
+    session is judged by the policy in force on its date: its rate, minimum, preparation, who is
+    eligible, expenses and pay-within days.""",
     why="""People who give their time and expertise should be paid for it, promptly and at a fair
     rate; paying on time is part of treating them as partners.""",
     source=PAYMENT_SOURCE,
@@ -25,7 +27,8 @@ OVERDUE = declare(
     "Payment overdue",
     Severity.WARNING,
     what="""Money owed (as for payments.owed) has been unpaid for longer than the policy's pay-within
-    days; the flag names the oldest unpaid session.""",
+    days (those of the policy in force on each session's date); the flag names the oldest unpaid
+    session.""",
     why="""Late payments fall hardest on the people with least money, and quietly turn partners back
     into volunteers.""",
     source=PAYMENT_SOURCE,
@@ -73,7 +76,7 @@ UNRESOURCED = declare(
     "Session kind not in payment policy",
     Severity.WARNING,
     what="""People in a voice role who are willing to be paid took part in a session whose kind has no
-    rate in the payment policy.""",
+    rate in the payment policy in force on the session's date.""",
     why="""Nobody can tell what they are owed for it, so their time there goes unpaid by default.""",
     source=PAYMENT_SOURCE,
     action="Add a rate for the kind of session to the policy, or record how their time was recognised.",

@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from coprod_core.checks.data_quality import RULES
-from coprod_core.checks.payments.ledger import FeeFrom, LongRow, minutes, num
+from coprod_core.checks.payments.ledger import ZERO, FeeFrom, LongRow, minutes, num
 from coprod_core.checks.payments.wording import MAX_LISTED, who
 from coprod_core.flags import Flag, Subject, SubjectKind
-from coprod_core.model import Person, Session
+from coprod_core.model import PaymentPolicy, Person, Session
 from coprod_core.settings import CheckSettings
 from coprod_core.text import hours, join
 
@@ -39,14 +39,17 @@ def hours_over_session_flags(
     sessions: Mapping[str, Session],
     people: dict[str, Person],
     settings: CheckSettings,
-    minimum: Decimal,
+    policy: PaymentPolicy | None,
 ) -> list[Flag]:
     """One flag for each session with rows above its length, listing the rows (person ID, hours).
-    ``minimum``: the policy's minimum paid hours, which the message names where it sets a fee."""
+    ``policy``: its minimum paid hours in force on the session's date are named where they set a fee
+    (none without a policy)."""
     allowed = settings.data_quality.hours_over_session_allowed
     flags: list[Flag] = []
     for session_id in sorted(too_long):
         session = sessions[session_id]
+        its = policy.at(session.date) if policy is not None else None
+        minimum = its.minimum_hours if its is not None else ZERO
         rows = too_long[session_id]
         length = session.hours
         most = max(rows, key=lambda r: r.hours).hours

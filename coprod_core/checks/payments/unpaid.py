@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -68,9 +68,10 @@ def unpaid_flags(
     days_allowed = policy.pay_within_days
     in_time: list[Entitlement] = []
     late: list[Entitlement] = []
+    within = _pay_within(policy)
     for e in ents:
         if e.amount > e.paid:
-            (late if e.on.days > days_allowed else in_time).append(e)
+            (late if e.on.days > within(e) else in_time).append(e)
     if not in_time and not late:
         return []
     person = who(person_id, people)
@@ -81,6 +82,7 @@ def unpaid_flags(
     flags: list[Flag] = []
 
     def told(group: Sequence[Entitlement], **more: Any) -> _Told:
+        days_allowed = within(group[0])
         total = cash(sum((e.amount - e.paid for e in group), ZERO))
         oldest = group[0]
         lines = [session_evidence(e) for e in group]
@@ -95,6 +97,11 @@ def unpaid_flags(
             "policy_source": policy.source,
             "sessions": lines,
         }
+        if policy.changes:  # each session judged by the policy in force on its date
+            evidence["policy_source"] = (policy.at(oldest.session.date) or policy).source
+            for e, line in zip(group, lines, strict=True):
+                line["policy_source"] = (policy.at(e.session.date) or policy).source
+                line["pay_within_days"] = within(e)
         facts = {
             "total_owed": total,
             "owed_by_session": {line["session_id"]: line["owed"] for line in lines},
@@ -105,7 +112,8 @@ def unpaid_flags(
 
     if in_time:
         shown = told(in_time)
-        first_due = in_time[0].session.date + timedelta(days=days_allowed)
+        first_due = min(e.session.date + timedelta(days=within(e)) for e in in_time)
+        days_allowed = within(in_time[0])
         if len(in_time) == 1:
             e = in_time[0]
             what = f"for the {words.label(e.session)}{details(e, cur)}"
@@ -131,20 +139,26 @@ def unpaid_flags(
     if late:
         oldest = late[0]
         age = oldest.on.days
+        days_allowed = within(oldest)
         severity = Severity.CRITICAL if age > 2 * days_allowed else Severity.WARNING
         shown = told(late, severity=severity.value)
         total = money(Decimal(shown.evidence["total_owed"]), cur)
-        within = count(days_allowed, "day")
+        days = count(days_allowed, "day")
+        allows = (
+            f"the {days} your policy allows"
+            if all(within(e) == days_allowed for e in late)
+            else "your policy allowed for each"
+        )
         if len(late) == 1:
             message = (
                 f"{person} is owed {total} {what_for}for the {words.label(oldest.session)}"
                 f"{details(oldest, cur)}. It has been unpaid for {count(age, 'day')}; "
-                f"your policy promises payment within {within}."
+                f"your policy promises payment within {days}."
             )
         else:
             message = (
                 f"{person} is owed {total} {what_for}for {count(len(late), 'session')}, all unpaid for "
-                f"longer than the {within} your policy allows. The oldest is the "
+                f"longer than {allows}. The oldest is the "
                 f"{words.label(oldest.session)}{details(oldest, cur)}, "
                 f"unpaid for {count(age, 'day')}. Also unpaid: {listed(late[1:], words)}."
             )
@@ -162,3 +176,16 @@ def unpaid_flags(
             )
         )
     return flags
+
+
+def _pay_within(policy: PaymentPolicy) -> Callable[[Entitlement], int]:
+    """The days the policy in force on an entitlement's session date allows for paying it: the
+    policy's own without changes (no look-up), else the one in force on that date."""
+    if not policy.changes:
+        days = policy.pay_within_days
+        return lambda _: days
+
+    def within(e: Entitlement) -> int:
+        return (policy.at(e.session.date) or policy).pay_within_days
+
+    return within

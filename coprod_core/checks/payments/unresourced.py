@@ -15,13 +15,15 @@ from coprod_core.voice import say
 def unresourced_flags(
     voice: dict[str, set[str]], sessions: dict[str, Session], policy: PaymentPolicy, settings: CheckSettings
 ) -> list[Flag]:
-    """``voice``: willing voice-role attenders of held sessions, in the policy's time, of unrated kinds."""
+    """``voice``: willing voice-role attenders of held sessions, in the policy's time, of kinds without a
+    rate in the policy in force on the session's date."""
     flags: list[Flag] = []
     for session_id in sorted(voice):
         session = sessions[session_id]
         people_ids = sorted(voice[session_id])
         kind_words = KIND_WORDS[session.kind]
-        source = f" ({policy.source})" if policy.source else ""
+        its = policy.at(session.date) or policy  # the policy in force on the session's date
+        source = f" ({its.source})" if its.source else ""
         message = (
             f"{say(settings.voice_roles, 'people').capitalize()} took part in the {session.label()} "
             f"({count(len(people_ids), 'person', 'people')}), but your payment policy{source} has no rate "
@@ -38,8 +40,8 @@ def unresourced_flags(
                     "session_date": session.date.isoformat(),
                     "session_kind": session.kind.value,
                     "person_ids": people_ids,
-                    "policy_source": policy.source,
-                    "rated_kinds": sorted(k.value for k in policy.rates),
+                    "policy_source": its.source,
+                    "rated_kinds": sorted(k.value for k in its.rates),
                 },
                 identity={},
                 facts={"session_kind": session.kind.value, "person_ids": people_ids},
