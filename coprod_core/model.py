@@ -391,7 +391,7 @@ class PolicyChange(_Frozen):
                 read[kind] = None
                 continue
             try:
-                number = Decimal(str(rate)) if isinstance(rate, int | float | str) else None
+                number = Decimal(str(rate)) if isinstance(rate, int | float | str | Decimal) else None
             except ArithmeticError:
                 number = None
             if number is None or not number.is_finite():
@@ -437,8 +437,7 @@ class PaymentPolicy(_Frozen):
     changes: tuple[PolicyChange, ...] = ()
     """What replaces what came before, each from a date, oldest first (``[[policy.changes]]``)."""
 
-    _periods: tuple[PolicyPeriod, ...] = PrivateAttr(default=())
-    _starts: tuple[date, ...] = PrivateAttr(default=())
+    _timeline: _Timeline | None = PrivateAttr(default=None)
 
     @field_validator("rates")
     @classmethod
@@ -465,24 +464,48 @@ class PaymentPolicy(_Frozen):
     def periods(self) -> tuple[PolicyPeriod, ...]:
         """The policy in force over time, oldest first: this policy (without its changes) from
         ``effective``, then each change applied to the one before it. Worked out once."""
-        if not self._periods:
-            base = self.model_copy(update={"changes": ()}) if self.changes else self
-            found = [PolicyPeriod(self.effective, base)]
-            for change in self.changes:
-                found.append(PolicyPeriod(change.from_, _changed(found[-1].policy, change)))
-            self._periods = tuple(found)
-            self._starts = tuple(p.start for p in found[1:] if p.start is not None)
-        return self._periods
+        return self._worked_out().periods
 
     def at(self, on: date) -> PaymentPolicy | None:
         """The policy in force for a session on ``on``: None before ``effective`` (no policy then).
-        Without changes, this policy itself; with them, found by bisection of the changes' dates."""
+        Without changes, this policy itself (nothing looked up); with them, found by bisection of
+        the changes' dates."""
         if self.effective is not None and on < self.effective:
             return None
         if not self.changes:
             return self
-        periods = self.periods()
-        return periods[bisect_right(self._starts, on)].policy
+        timeline = self._worked_out()
+        return timeline.policies[bisect_right(timeline.starts, on)]
+
+    def _worked_out(self) -> _Timeline:
+        """The periods, worked out on first use and kept (read from pydantic's private values
+        directly: through its ``__getattr__`` a look-up per session cost a tenth of a second in the
+        benchmark). Worked out again for a copy given other changes (``model_copy``)."""
+        private = self.__pydantic_private__
+        timeline = private.get("_timeline") if private is not None else None
+        if timeline is None or timeline.changes is not self.changes:
+            base = self.model_copy(update={"changes": ()}) if self.changes else self
+            found = [PolicyPeriod(self.effective, base)]
+            for change in self.changes:
+                found.append(PolicyPeriod(change.from_, _changed(found[-1].policy, change)))
+            timeline = _Timeline(
+                self.changes, [c.from_ for c in self.changes], tuple(found), tuple(p.policy for p in found)
+            )
+            if private is not None:
+                private["_timeline"] = timeline
+        return timeline
+
+
+class _Timeline(NamedTuple):
+    """A policy's periods as :meth:`PaymentPolicy.at` looks them up."""
+
+    changes: tuple[PolicyChange, ...]
+    """The changes they were worked out from."""
+    starts: list[date]
+    """Each change's ``from``, in order: bisected to find the period of a date."""
+    periods: tuple[PolicyPeriod, ...]
+    policies: tuple[PaymentPolicy, ...]
+    """Each period's policy (``periods[i].policy``)."""
 
 
 def _changed(before: PaymentPolicy, change: PolicyChange) -> PaymentPolicy:

@@ -307,11 +307,13 @@ class Scan:
         """These dues of the person's as entitlements a payment can be applied to, in their order."""
         ents: list[Entitlement] = []
         fee = kind is PaymentKind.FEE
+        changes = policy.changes
         for order, due in ranked:
             session, on = self.held[order]
             rate, minimum = None, ZERO
             if fee:
-                its = policy.at(session.date) or policy  # a fee is due only in the policy's time
+                # The policy in force on the session's date (a fee is due only in the policy's time).
+                its = (policy.at(session.date) or policy) if changes else policy
                 rate, minimum = its.rates[session.kind], its.minimum_hours
             ents.append(Entitlement(person_id, kind, session, due.amount, rate, due, minimum, on))
         return ents
