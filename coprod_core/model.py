@@ -18,7 +18,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Frozen(BaseModel):
@@ -437,8 +437,6 @@ class PaymentPolicy(_Frozen):
     changes: tuple[PolicyChange, ...] = ()
     """What replaces what came before, each from a date, oldest first (``[[policy.changes]]``)."""
 
-    _timeline: _Timeline | None = PrivateAttr(default=None)
-
     @field_validator("rates")
     @classmethod
     def _rates_not_negative(cls, v: dict[SessionKind, Decimal]) -> dict[SessionKind, Decimal]:
@@ -478,11 +476,13 @@ class PaymentPolicy(_Frozen):
         return timeline.policies[bisect_right(timeline.starts, on)]
 
     def _worked_out(self) -> _Timeline:
-        """The periods, worked out on first use and kept (read from pydantic's private values
-        directly: through its ``__getattr__`` a look-up per session cost a tenth of a second in the
-        benchmark). Worked out again for a copy given other changes (``model_copy``)."""
-        private = self.__pydantic_private__
-        timeline = private.get("_timeline") if private is not None else None
+        """The periods, worked out on first use and kept in the instance's ``__dict__`` beside its
+        fields, as a ``cached_property`` would keep them: pydantic's equality, dumps and repr read
+        only the fields, so a policy whose periods were looked up still equals one freshly loaded
+        (a held recipe is compared with the file's). Not a private attribute: those are compared,
+        and read through ``__getattr__`` (a look-up per session cost a tenth of a second at 1x).
+        Worked out again for a copy given other changes (``model_copy`` copies the ``__dict__``)."""
+        timeline: _Timeline | None = self.__dict__.get(_TIMELINE)
         if timeline is None or timeline.changes is not self.changes:
             base = self.model_copy(update={"changes": ()}) if self.changes else self
             found = [PolicyPeriod(self.effective, base)]
@@ -491,9 +491,12 @@ class PaymentPolicy(_Frozen):
             timeline = _Timeline(
                 self.changes, [c.from_ for c in self.changes], tuple(found), tuple(p.policy for p in found)
             )
-            if private is not None:
-                private["_timeline"] = timeline
+            self.__dict__[_TIMELINE] = timeline
         return timeline
+
+
+_TIMELINE = "_policy_timeline"
+"""Where :meth:`PaymentPolicy._worked_out` keeps its periods."""
 
 
 class _Timeline(NamedTuple):

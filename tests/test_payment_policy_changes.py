@@ -399,3 +399,17 @@ def test_hours_over_a_session_name_the_minimum_in_force_on_the_sessions_date() -
     assert "Their fee is worked out from the 2.5 hours recorded." in flags["m1"].message
     assert "Their fee does not change: it is paid as the minimum of 3 hours." in flags["a1"].message
     assert (flags["m1"].evidence["minimum_hours"], flags["a1"].evidence["minimum_hours"]) == ("0", "3")
+
+
+@pytest.mark.parametrize("changes", [(), (APRIL_RISE,)])
+def test_a_policy_looked_up_by_date_still_equals_and_dumps_as_the_same_policy_freshly_loaded(
+    changes: tuple[dict[str, Any], ...],
+) -> None:
+    """The webhook worker compares the recipe it holds with the file's: the periods worked out for
+    the look-ups are not part of the policy."""
+    looked_up, fresh = policy(*changes), policy(*changes)
+    assert looked_up.at(date(2026, 4, 9)) is not None
+    looked_up.periods()
+    assert looked_up == fresh
+    assert looked_up.model_dump_json() == fresh.model_dump_json()
+    assert repr(looked_up) == repr(fresh)
