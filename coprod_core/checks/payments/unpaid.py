@@ -69,9 +69,10 @@ def unpaid_flags(
     in_time: list[Entitlement] = []
     late: list[Entitlement] = []
     within = _pay_within(policy)
+    changes = policy.changes
     for e in ents:
         if e.amount > e.paid:
-            (late if e.on.days > within(e) else in_time).append(e)
+            (late if e.on.days > (within(e) if changes else days_allowed) else in_time).append(e)
     if not in_time and not late:
         return []
     person = who(person_id, people)
