@@ -55,6 +55,14 @@ class StateLocationInvalid(ValueError):
     exit_code = 2
 
 
+ELSEWHERE = (
+    "a sync run where a .env sets COPROD_STATE, as a server's cron line is from /srv/coprod, keeps its "
+    "state there"
+)
+"""Said where a command looked for a recipe's state beside it and found none: the server's state is
+where the ``.env`` of the folder the syncs run from says, seen only from that folder."""
+
+
 STORE_PROBLEMS = (StateLocationInvalid, StoreUnavailable, SchemaTooNew)
 """What opening a state store may refuse with, each with its ``exit_code`` and a message to show."""
 

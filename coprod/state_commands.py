@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from coprod.schema import Upgrade
-from coprod.state import STORE_PROBLEMS, StateLocationInvalid, StateStore, StoreLocation, parse_location
+from coprod.state import (
+    ELSEWHERE,
+    STORE_PROBLEMS,
+    StateLocationInvalid,
+    StateStore,
+    StoreLocation,
+    parse_location,
+)
 
 
 class Lines(Protocol):
@@ -75,6 +82,13 @@ def cmd_migrate(args: argparse.Namespace, output: Lines) -> int:
 
     try:
         location = _location(args)
+        if location.engine == "sqlite" and location.path is not None and not location.path.is_file():
+            # Made here, it would say "upgraded from version 0", as over a real November store.
+            raise StateLocationInvalid(
+                f"there is no state file at {location}: nothing to upgrade, and none was made (the first "
+                f"sync makes it). If the recipe has been synced, {ELSEWHERE}: run coprod migrate from that "
+                "folder, or name the store with --state"
+            )
         store, upgrades = _open_both(location)
     except EnvFileInvalid as exc:  # file and line, never what is on it
         for problem in exc.problems:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from coprod import clock
 from coprod.config import LoadedRecipe
-from coprod.state import StateStore, StoreLocation, open_existing, state_location
+from coprod.state import ELSEWHERE, StateStore, StoreLocation, open_existing, state_location
 from coprod.sync import MEANINGS, ExitCode
 from coprod_core.flags import Severity
 from coprod_core.lifecycle import STATUS_WORDS, FlagStatus
@@ -194,10 +194,7 @@ class RecipeStatus:
         if not self.has_state:
             out.append(f"  state           none yet at {self.state}: no sync has run for this recipe here")
             if not self.state_set:  # `coprod status /srv/coprod/recipes` typed away from /srv/coprod
-                out.append(
-                    "                  (a sync run where a .env sets COPROD_STATE, as a server's cron line is "
-                    "from /srv/coprod, keeps its state there: run coprod status from that folder too)"
-                )
+                out.append(f"                  ({ELSEWHERE}: run coprod status from that folder too)")
         else:
             out.append(f"  last run        {self._last_run()}")
             out.append(f"  last sync       {self._when(self.last_sync, 'none kept in the run history')}")

@@ -446,3 +446,26 @@ def test_a_sync_whose_database_went_away_says_so_and_exits_3(tmp_path, postgres_
         store.close()
     assert result.exit_code == ExitCode.SOURCE_UNAVAILABLE
     assert f"cannot reach the PostgreSQL state store at postgresql://coprod@/{name}" in result.messages[0]
+
+
+def test_coprod_migrate_of_a_recipe_with_no_state_beside_it_makes_none_and_says_where_to_look(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """Typed away from /srv/coprod (whose .env sets COPROD_STATE), `coprod migrate RECIPE` made an
+    empty state file beside the recipe and said `state: schema upgraded from version 0 to 2`: the
+    very words README's Upgrading says to expect over a November store, for a store no sync uses."""
+    from fakes import demo_copy
+
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    recipe = demo_copy(tmp_path / "recipes" / "alpha", "alpha")
+
+    assert main(["migrate", str(recipe)]) == 2
+
+    out = capsys.readouterr().out
+    assert f"there is no state file at {recipe / '.coprod' / 'state.sqlite'}: nothing to upgrade" in out
+    assert "a .env sets COPROD_STATE" in out and "run coprod migrate from that folder" in out
+    assert "upgraded" not in out
+    assert not (recipe / ".coprod").exists()
+    assert main(["migrate", "--state", str(tmp_path / "nowhere.sqlite")]) == 2
+    assert not (tmp_path / "nowhere.sqlite").exists()
