@@ -444,6 +444,17 @@ class PaymentPolicy(_Frozen):
             raise ValueError("a rate cannot be negative")
         return v
 
+    @field_validator("changes", mode="before")
+    @classmethod
+    def _changes_a_list(cls, v: Any) -> Any:
+        """``[policy.changes]`` (one bracket) makes one table, not a list of changes: said in the
+        words of the fix, not as "Input should be a valid tuple"."""
+        if isinstance(v, dict):
+            raise ValueError(
+                "write each change as [[policy.changes]] (two square brackets), one for each date it applies from"
+            )
+        return v
+
     @model_validator(mode="after")
     def _changes_in_order(self) -> PaymentPolicy:
         """Each change from a later date than the one before it (and than ``effective``): the

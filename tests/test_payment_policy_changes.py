@@ -276,6 +276,14 @@ def demo_with(tmp_path: Path, changes: str) -> Path:
             "[policy.changes[1]] rates: survey = 'free': a rate is a number per hour, or \"not covered\"",
         ),
         (
+            "\n[policy.changes]\nfrom = 2026-04-01\n",
+            "[policy] changes: write each change as [[policy.changes]] (two square brackets)",
+        ),
+        (
+            "\n[[policy.changes]]\nfrom = 2026-04-01\npay_within_days = -1\n",
+            "[policy.changes[1]] pay_within_days: Input should be greater than or equal to 0 (got -1)",
+        ),
+        (
             "\n[[policy.changes]]\nrates = { survey = 12 }\n",
             "[policy.changes[1]] from: required key is missing",
         ),
