@@ -142,6 +142,10 @@ def test_a_kind_first_covered_from_a_date_is_unresourced_before_it_and_paid_from
     unresourced = named(flags, "unresourced")
     assert [f.subject.id for f in unresourced] == ["s-apr"]
     assert unresourced[0].evidence["rated_kinds"] == ["decision_meeting", "steering_group"]
+    assert unresourced[0].evidence["covered_from"] == "2026-05-01"
+    assert "has no rate for a survey on its date (a later change covers it from 1 May 2026)" in (
+        unresourced[0].message
+    )
     owed = named(flags, "owed")
     assert len(owed) == 1
     assert owed_by(owed[0]) == {"s-may": "10.00"}

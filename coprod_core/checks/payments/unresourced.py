@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 
 from coprod_core.checks.payments.rules import NO_POLICY, UNRESOURCED
 from coprod_core.flags import Flag, Subject, SubjectKind
@@ -24,11 +25,13 @@ def unresourced_flags(
         kind_words = KIND_WORDS[session.kind]
         its = policy.at(session.date) or policy  # the policy in force on the session's date
         source = f" ({its.source})" if its.source else ""
+        later = _covered_later(policy, session)
+        then = f" on its date (a later change covers it from {day(later)})" if later else ""
         message = (
             f"{say(settings.voice_roles, 'people').capitalize()} took part in the {session.label()} "
             f"({count(len(people_ids), 'person', 'people')}), but your payment policy{source} has no rate "
-            f"for a {kind_words}, so nobody can tell what they are owed for it. Add a rate for this kind "
-            "of session to the policy, or record how their time was recognised."
+            f"for a {kind_words}{then}, so nobody can tell what they are owed for it. Add a rate for this "
+            "kind of session to the policy, or record how their time was recognised."
         )
         flags.append(
             UNRESOURCED.flag(
@@ -42,6 +45,7 @@ def unresourced_flags(
                     "person_ids": people_ids,
                     "policy_source": its.source,
                     "rated_kinds": sorted(k.value for k in its.rates),
+                    **({"covered_from": later.isoformat()} if later else {}),
                 },
                 identity={},
                 facts={"session_kind": session.kind.value, "person_ids": people_ids},
@@ -49,6 +53,18 @@ def unresourced_flags(
             )
         )
     return flags
+
+
+def _covered_later(policy: PaymentPolicy, session: Session) -> date | None:
+    """The first date after the session from which a change gives its kind a rate (None: none
+    does, or the policy never changes): staff reading "no rate for a survey" beside a policy that
+    has one now are told it came later."""
+    if not policy.changes:
+        return None
+    for period in policy.periods():
+        if period.start is not None and period.start > session.date and session.kind in period.policy.rates:
+            return period.start
+    return None
 
 
 def no_policy_flags(voice: dict[str, set[str]], dataset: Dataset, settings: CheckSettings) -> list[Flag]:
