@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from coprod.cli import main, parser
-from coprod.status import InboxSeen, RecipeStatus, RunSeen
+from coprod.cli import DEFAULT_MAX_AGE, main, parser
+from coprod.status import InboxSeen, RecipeStatus, RunSeen, parse_max_age
 from coprod_core.flags import Severity
 from coprod_core.lifecycle import FlagStatus
 from coprod_core.model import Role
@@ -422,3 +422,26 @@ def test_a_readme_whose_exit_codes_name_7_shows_the_coprod_status_command_that_g
         shown = [line for line in code_lines(doc) if re.search(r"\bcoprod status \S", line)]
         inline = re.findall(r"`[^`]*\bcoprod\s+status\s+[^`]+`", text)
         assert shown or inline, f"{doc.relative_to(ROOT)}: exit code 7, but no `coprod status ...` to run"
+
+
+def test_the_deploy_morning_check_at_its_cron_time_sees_a_night_whose_sync_did_not_succeed() -> None:
+    """The deploy cron file syncs at 02:30 and its README checks at 08:00: a night missed leaves the
+    last success a day and 5.5 hours old at the check. With the default limit at 36 hours that was
+    within it, so the morning check said nothing until the second morning."""
+
+    def at(line: str) -> timedelta:
+        minute, hour = line.split()[:2]
+        return timedelta(hours=int(hour), minutes=int(minute))
+
+    def cron(lines: list[str], command: str) -> list[str]:
+        return [line for line in lines if line[:1].isdigit() and command in line]
+
+    (sync,) = cron(_cron_file_lines("recipes/deploy/coprod-sync.cron"), " sync recipes")
+    checks = cron(code_lines(ROOT / "recipes/deploy/README.md"), " status recipes")
+    assert checks
+    for check in checks:
+        given = re.search(r"--max-age[ =](\S+)", check)
+        limit = parse_max_age(given[1] if given else DEFAULT_MAX_AGE)
+        after = (at(check) - at(sync)) % timedelta(days=1)  # from the night's sync to the check
+        assert after < limit, f"{check}: a good night's sync would read as too old"
+        assert timedelta(days=1) + after > limit, f"{check}: a night missed would still read as OK"

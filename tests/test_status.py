@@ -130,10 +130,27 @@ def test_a_nightly_sync_missed_once_exits_7_and_says_for_how_long(
     code, out = status(capsys, str(demo))
     assert code == 7
     assert out.splitlines()[0] == (
-        "recipe 'demo': NOT SYNCED: no successful sync for 40 hours (the limit is 36 hours, --max-age)"
+        "recipe 'demo': NOT SYNCED: no successful sync for 40 hours (the limit is 26 hours, --max-age)"
     )
     assert status(capsys, str(demo), "--max-age", "2d")[0] == 0
     assert status(capsys, str(demo), "--max-age", "39h")[0] == 7
+
+
+def test_the_deploy_morning_check_exits_7_the_morning_after_one_nights_sync_failed(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """recipes/deploy: the sync at 02:30 every night, `coprod status recipes --quiet` at 08:00 (NOW).
+    With a default limit of 36 hours, a night whose sync failed left the last success 29.5 hours old
+    at the check: exit 0 and nothing printed, until the second morning, where README promised that
+    a nightly sync missed once shows the next morning."""
+    plant(demo_state, run_row("sync", 53.5), run_row("sync", 29.5), run_row("sync", 5.5, exit_code=3))
+    code, out = status(capsys, str(demo), "--quiet")
+    assert code == 7
+    assert out.splitlines()[0] == (
+        "recipe 'demo': NOT SYNCED: no successful sync for 29 hours (the limit is 26 hours, --max-age)"
+    )
+    plant(demo_state, run_row("sync", 5.4))  # the night's sync run again by hand, or the next night's
+    assert status(capsys, str(demo), "--quiet") == (0, "")
 
 
 def test_failed_syncs_and_webhook_rechecks_are_not_a_successful_sync(
