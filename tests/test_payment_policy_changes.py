@@ -361,6 +361,20 @@ def test_the_report_shows_the_policy_in_force_now_and_says_it_replaced_an_earlie
     assert "replaced" not in text
 
 
+def test_a_report_dated_before_the_policy_took_effect_shows_it_as_written_not_a_traceback() -> None:
+    """A run date before ``effective`` (``coprod report --date`` of last year, or a policy written
+    ahead of the month it starts) had no period in force: the report ended in an IndexError."""
+    ds = Dataset(
+        people=(sam(),),
+        sessions=(session("m1", date(2026, 3, 5)),),
+        attendance=(att("m1"),),
+        policy=policy(APRIL_RISE),
+    )
+    pay, text = payments_paragraph(ds, date(2025, 12, 1))
+    assert (pay.policy_source, pay.policy_since, pay.earlier_policies) == (V3, None, 0)
+    assert "replaced" not in text
+
+
 def uncommented_example(text: str) -> str:
     """The ``# [[policy.changes]]`` example a shipped recipe gives, with its ``#`` taken off."""
     lines = text.splitlines()

@@ -277,7 +277,10 @@ def _payments(dataset: Dataset, flags: list[Flag], run_date: date) -> Payments:
     earlier = 0
     if policy is not None and policy.changes:
         # The policy in force now, and how many came before it (a change not yet in force is not).
-        periods = [p for p in policy.periods() if p.start is None or p.start <= run_date]
+        # The first is kept whatever its date: a run date before ``effective`` shows the policy as
+        # written, as a policy without changes is shown, not none at all.
+        first, *changed = policy.periods()
+        periods = [first, *(p for p in changed if p.start is not None and p.start <= run_date)]
         earlier = len(periods) - 1
         if earlier:
             since = periods[-1].start
