@@ -90,7 +90,7 @@ def not_this_users(path: Path, what: str) -> str:
     ways out."""
     try:
         owner = f" (it belongs to {path.owner()})"
-    except (OSError, KeyError, NotImplementedError):  # no such user any more; Windows has no owner()
+    except (OSError, KeyError, ImportError, NotImplementedError):  # a user gone; no owner() on Windows
         owner = ""
     return (
         f"the {what} {path} may not be written by the user running coprod{owner}: run coprod as the "
