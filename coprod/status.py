@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from coprod import clock
 from coprod.config import LoadedRecipe
-from coprod.state import ELSEWHERE, StateStore, StoreLocation, open_existing, state_location
+from coprod.state import ELSEWHERE, StateStore, StoreLocation, StoreUnavailable, open_existing, state_location
 from coprod.sync import MEANINGS, ExitCode
 from coprod_core.flags import Severity
 from coprod_core.lifecycle import STATUS_WORDS, FlagStatus
@@ -344,9 +345,19 @@ def _inbox(location: StoreLocation, recipe: str, now: datetime) -> InboxSeen | N
     at = inbox_location(location)
     if at.engine == "sqlite" and not (at.path is not None and at.path.is_file()):
         return None
-    inbox = Inbox.open(at)
     try:
-        backlog = inbox.backlog(now.timestamp(), recipe=recipe)
-    finally:
-        inbox.close()
+        inbox = Inbox.open(at)
+        try:
+            backlog = inbox.backlog(now.timestamp(), recipe=recipe)
+        finally:
+            inbox.close()
+    except (OSError, sqlite3.Error) as exc:  # PostgreSQL's are said in words by the store already
+        # An inbox file this user may not read, or not an inbox: said as the state file's would be
+        # (exit 3, the file named), not as something unexpected in coprod.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StoreUnavailable(
+            f"the webhook inbox {at.path} could not be read ({reason}): run coprod status as the user "
+            "the webhook app runs as; if the file is not an inbox (restored from the wrong backup, "
+            "say), move it away: the app makes a new one, and the nightly sync covers what it held"
+        ) from None
     return InboxSeen(backlog.pending, backlog.retrying, backlog.oldest_pending_age)

@@ -475,3 +475,19 @@ def test_status_typed_away_from_the_folder_whose_env_names_the_state_says_to_run
     monkeypatch.setenv("COPROD_STATE", str(tmp_path / "elsewhere.sqlite"))  # named, and empty: no hint
     assert main(["status", str(server / "recipes")]) == 7
     assert "COPROD_STATE" not in capsys.readouterr().out
+
+
+def test_a_webhook_inbox_that_cannot_be_read_exits_3_naming_it_not_something_unexpected(
+    demo: Path, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The inbox file beside the state, unreadable (another user's, or not an inbox at all): said as
+    a store that cannot be opened is said, with its path, not "something unexpected (DatabaseError)"."""
+    plant(str(demo / ".coprod" / "state.sqlite"), run_row("sync", 1))
+    inbox = demo / ".coprod" / "state-inbox.sqlite"
+    inbox.write_text("not an inbox, a note someone saved here\n", encoding="utf-8")
+
+    code, out = status(capsys, str(demo))
+
+    assert code == 3
+    assert f"recipe 'demo': the webhook inbox {inbox} could not be read (" in out
+    assert "unexpected" not in out and "Traceback" not in out
