@@ -53,7 +53,12 @@ def parse_max_age(text: str) -> timedelta:
         raise ValueError(
             f"'{text}' is not an age: give a number and m, h or d, such as 36h (hours), 2d or 90m"
         )
-    return timedelta(**{_UNITS[(found.group(2) or "h").lower()]: float(found.group(1))})
+    try:
+        return timedelta(**{_UNITS[(found.group(2) or "h").lower()]: float(found.group(1))})
+    except OverflowError:  # more days than a timedelta holds: said as any other wrong age
+        raise ValueError(
+            f"'{text}' is too long an age: give one of at most a few years, such as 36h or 30d"
+        ) from None
 
 
 def span(seconds: float) -> str:

@@ -406,6 +406,20 @@ def test_max_age_and_time_words() -> None:
     assert ago(30) == "just now" and ago(-5).startswith("in the future")
 
 
+def test_an_age_too_long_for_a_date_is_refused_in_words_not_a_traceback(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--max-age 99999999999d` (typed to mean "never mind the age") overflowed Python's timedelta:
+    an OverflowError traceback from the argument parser."""
+    with pytest.raises(ValueError, match="too long an age"):
+        parse_max_age("99999999999d")
+    with pytest.raises(SystemExit) as ended:
+        main(["status", str(demo), "--max-age", "99999999999d"])
+    assert ended.value.code == 2
+    said = capsys.readouterr().err
+    assert "argument --max-age: '99999999999d' is too long an age" in said and "Traceback" not in said
+
+
 @contextmanager
 def held_for_writing(location: str) -> Iterator[None]:
     """Another process's writer in the middle of a transaction: SQLite's write lock on the state
