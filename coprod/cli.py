@@ -852,7 +852,8 @@ def cmd_status(args: argparse.Namespace, output: Output) -> int:
                 "webhook app reads it"
             )
             return ExitCode.CONFIG
-        args.recipe = [named]
+        # Several paths separated by os.pathsep (':' here), as the webhook app reads the variable.
+        args.recipe = [part.strip() for part in named.split(os.pathsep) if part.strip()]
     return each_recipe(args, output, _status)
 
 

@@ -8,6 +8,7 @@ ago" is exact; one test syncs the demo for real.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -335,6 +336,30 @@ def test_with_no_recipe_named_status_takes_COPROD_RECIPES_or_refuses(
     assert "recipe 'alpha': NOT SYNCED" in out and "beta" not in out.replace("alpha (exit 7)", "")
     plant(str(recipes / "alpha" / ".coprod" / "state.sqlite"), run_row("sync", 2, recipe="alpha"))
     assert status(capsys, "--quiet") == (0, "")
+
+
+def test_COPROD_RECIPES_naming_several_recipes_as_the_webhook_app_reads_it_gives_each_one(
+    tmp_path: Path, at_now: datetime, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook app takes COPROD_RECIPES as paths separated by os.pathsep (':' on Linux); status,
+    which says it takes the variable as the app does, read the whole value as one path and exited 2
+    (no such recipe file)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    folders = []
+    for name in ("alpha", "beta"):
+        folder = tmp_path / "recipes" / name
+        shutil.copytree(ROOT / "recipes" / "demo", folder, ignore=shutil.ignore_patterns(".coprod"))
+        toml = folder / "recipe.toml"
+        toml.write_text(toml.read_text(encoding="utf-8").replace('name = "demo"', f'name = "{name}"'))
+        plant(str(folder / ".coprod" / "state.sqlite"), run_row("sync", 2, recipe=name))
+        folders.append(str(folder))
+    monkeypatch.setenv("COPROD_RECIPES", os.pathsep.join(folders))
+
+    code, out = status(capsys, "--json")
+
+    assert code == 0, out
+    assert [json.loads(line)["recipe"] for line in out.splitlines()] == ["alpha", "beta"]
 
 
 def test_after_a_real_sync_status_prints_no_names_or_answers(
