@@ -283,12 +283,19 @@ class RecipeStatus:
             "last_run": self.last_run.as_json(now) if self.last_run else None,
             "last_sync": self.last_sync.as_json(now) if self.last_sync else None,
             "last_full_read": self.last_full_read.as_json(now) if self.last_full_read else None,
-            "flags": {
-                "open": {severity.value: n for severity, n in counts.items()},
-                "acknowledged": self.answered(FlagStatus.ACKNOWLEDGED),
-                "wont_fix": self.answered(FlagStatus.WONT_FIX),
-            },
+            "flags": self._flags_json(counts),
             "inbox": None if self.inbox is None else vars(self.inbox),
+        }
+
+    def _flags_json(self, counts: dict[Severity, int]) -> dict[str, object]:
+        """As the text line counts them: ``open`` is what the flags file's Status column calls open
+        (not answered by staff), so a dashboard and the file agree."""
+        acknowledged, wont_fix = self.answered(FlagStatus.ACKNOWLEDGED), self.answered(FlagStatus.WONT_FIX)
+        return {
+            "not_resolved": {severity.value: n for severity, n in counts.items()},
+            "open": sum(counts.values()) - acknowledged - wont_fix,
+            "acknowledged": acknowledged,
+            "wont_fix": wont_fix,
         }
 
     def json_line(self) -> str:

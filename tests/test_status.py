@@ -244,7 +244,8 @@ def test_flags_are_counted_by_severity_with_what_staff_answered(
     )
     report = json.loads(status(capsys, str(demo), "--json")[1])
     assert report["flags"] == {
-        "open": {"critical": 1, "warning": 3, "info": 0},
+        "not_resolved": {"critical": 1, "warning": 3, "info": 0},
+        "open": 1,
         "acknowledged": 2,
         "wont_fix": 1,
     }
