@@ -9,6 +9,10 @@ checks under 2 s and under 500 MB, and cost growing no faster than linearly.
 look-ups by id): on this VM even that loop's time per row roughly triples from 1x to 10x, because
 the tables it touches no longer fit the CPU caches. The checks' time per row is compared with it.
 
+Also, at each size, all the checks with the payment policy changing halfway through the sessions'
+dates (``[[policy.changes]]`` paying the same, so the same flags), taking turns with the checks
+without: the cost of judging each session by the policy in force on its date.
+
 Usage: python benchmarks/bench_core.py [--sizes 1,10]
 """
 
@@ -27,6 +31,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 REPEAT = 3
+PAIRS = 5
+"""Turns of all the checks without and with a payment policy change, for their ratio."""
 """Each check runs this many times on the same data; the median is reported (this VM is noisy)."""
 NEW = ("feedback", "support", "recruitment", "values")
 """The checks the seed texts added (issue 11), summed in one column."""
@@ -56,7 +62,7 @@ def _reference_pass(data: Any) -> float:
 
 def one(scale: int) -> dict[str, float]:
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from synth import RUN_DATE, dataset
+    from synth import RUN_DATE, dataset, policy_with_change
     from synth_rows import recipe, rows
 
     from coprod_core.checks import CHECKS, check_all
@@ -82,9 +88,26 @@ def one(scale: int) -> dict[str, float]:
     together = []
     for _ in range(REPEAT):
         t = time.perf_counter()
-        check_all(data, settings, RUN_DATE)
+        together_flags = len(check_all(data, settings, RUN_DATE).flags)
         together.append(time.perf_counter() - t)
     total = statistics.median(together)
+    # The same with the payment policy changing halfway (same rates: the same flags), for the cost of
+    # finding the policy in force on each session's date: without and with, taking turns, so a drift
+    # of this machine's speed falls on both; the ratio is the median of each turn's.
+    changed = data.model_copy(update={"policy": policy_with_change()})
+    turns = []
+    for _ in range(PAIRS):
+        t = time.perf_counter()
+        check_all(data, settings, RUN_DATE)
+        without = time.perf_counter() - t
+        t = time.perf_counter()
+        changed_flags = check_all(changed, settings, RUN_DATE).flags
+        turns.append((without, time.perf_counter() - t))
+    if len(changed_flags) != together_flags:
+        raise SystemExit(
+            f"a policy change paying the same gave {len(changed_flags)} flags, not {together_flags}"
+        )
+    del changed
     reference = statistics.median(_reference_pass(data) for _ in range(REPEAT))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # Then the mapping of the same organisation from text rows (after the memory figure: the text
@@ -100,6 +123,9 @@ def one(scale: int) -> dict[str, float]:
         **sizes,
         "build_s": built,
         "checks_s": total,
+        "change_without_s": statistics.median(w for w, _ in turns),
+        "change_with_s": statistics.median(c for _, c in turns),
+        "change_ratio": statistics.median(c / w for w, c in turns),
         "reference_s": reference,
         "flags": flags,
         "peak_mb": peak_mb,
@@ -141,6 +167,10 @@ def main() -> None:
             f"{r['consultation_s']:>7.2f} {sum(r[k + '_s'] for k in NEW):>7.2f} {r['flags']:>7} "
             f"{r['peak_mb']:>8.0f} {r['mapping_s']:>10.2f}"
         )
+    for r in results:
+        print(f"{r['scale']:>4}x all the checks with the payment policy changing halfway (same rates, so the "
+              f"same flags), {PAIRS} turns each, taking turns: {r['change_with_s']:.2f} s against "
+              f"{r['change_without_s']:.2f} s without (median of the turns' ratios {r['change_ratio']:.3f})")  # fmt: skip
     if any(r["rejected"] for r in results):
         print("WARNING: the mapping rejected rows of the synthetic data")
     if len(results) > 1:

@@ -21,6 +21,7 @@ from coprod_core.model import (
     PaymentPolicy,
     PaymentPreference,
     Person,
+    PolicyChange,
     Project,
     Role,
     Rung,
@@ -41,6 +42,17 @@ def policy() -> PaymentPolicy:
         minimum_hours=Decimal(1),
         benefits_monthly_threshold=Decimal(400),
         source="synthetic",
+    )
+
+
+def policy_with_change() -> PaymentPolicy:
+    """The same policy with one ``[[policy.changes]]`` halfway through the sessions' dates that
+    pays the same (a new source only), so the checks find the same flags and the time added is the
+    look-up of the policy in force on each session's date, nothing else."""
+    return policy().model_copy(
+        update={
+            "changes": (PolicyChange.model_validate({"from": date(2025, 12, 10), "source": "synthetic v2"}),)
+        }
     )
 
 
