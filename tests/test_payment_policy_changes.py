@@ -206,6 +206,23 @@ def test_each_session_is_due_within_the_days_of_its_own_policy() -> None:
     assert "your policy promises payment within 14 days" in overdue[0].message
 
 
+def test_a_payment_due_names_the_days_of_the_session_that_falls_due_first() -> None:
+    """March's session has 30 days, April's 14: April's falls due first (19 April). The message said
+    "within 30 days, so please pay by 19 April", a date 30 days from neither session."""
+    pol = policy({"from": date(2026, 4, 1), "pay_within_days": 14}, pay_within_days=30)
+    sessions = [session("m1", date(2026, 3, 25)), session("a1", date(2026, 4, 5))]
+    (owed,) = named(run(pol, sessions, [], date(2026, 4, 10)), "owed")
+    assert owed.message.endswith(
+        "Your policy promises payment within 14 days for the decision meeting on 5 April 2026, "
+        "so please pay by 19 April 2026."
+    )
+    same = policy(pay_within_days=30)  # every session with the same days: said as before
+    (owed,) = named(run(same, sessions, [], date(2026, 4, 10)), "owed")
+    assert owed.message.endswith(
+        "Your policy promises payment within 30 days, so please pay by 24 April 2026."
+    )
+
+
 def test_overdue_becomes_critical_after_twice_the_days_of_the_sessions_own_policy() -> None:
     slower = {"from": date(2026, 4, 1), "pay_within_days": 60}
     # 70 days unpaid: more than twice March's 30, so critical, though April's policy allows 60.

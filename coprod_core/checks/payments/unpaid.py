@@ -113,8 +113,14 @@ def unpaid_flags(
 
     if in_time:
         shown = told(in_time)
-        first_due = min(e.session.date + timedelta(days=within(e)) for e in in_time)
-        days_allowed = within(in_time[0])
+        # The date to pay by is the first session's to fall due, and the days named are its own: with
+        # policy changes a later session may be due first (14 days from April, 30 before).
+        first = min(in_time, key=lambda e: e.session.date + timedelta(days=within(e)))
+        days_allowed = within(first)
+        first_due = first.session.date + timedelta(days=days_allowed)
+        promise = f"within {count(days_allowed, 'day')}"
+        if any(within(e) != days_allowed for e in in_time):
+            promise += f" for the {words.label(first.session)}"
         if len(in_time) == 1:
             e = in_time[0]
             what = f"for the {words.label(e.session)}{details(e, cur)}"
@@ -122,8 +128,7 @@ def unpaid_flags(
             what = f"for {count(len(in_time), 'session')}: {listed(in_time, words)}"
         message = (
             f"{person} is owed {money(Decimal(shown.evidence['total_owed']), cur)} {what_for}{what}. "
-            f"Your policy promises payment within {count(days_allowed, 'day')}, "
-            f"so please pay by {day(first_due)}."
+            f"Your policy promises payment {promise}, so please pay by {day(first_due)}."
         )
         flags.append(
             OWED.flag(
