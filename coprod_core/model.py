@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -486,13 +486,22 @@ class PaymentPolicy(_Frozen):
         timeline = self._worked_out()
         return timeline.policies[bisect_right(timeline.starts, on)]
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy without the periods worked out for this policy (:meth:`_worked_out`): pydantic's
+        copy takes the ``__dict__`` whole, so a copy given other rates or terms (not other changes)
+        would otherwise have been judged by this policy's periods."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop(_TIMELINE, None)
+        return copied
+
     def _worked_out(self) -> _Timeline:
         """The periods, worked out on first use and kept in the instance's ``__dict__`` beside its
         fields, as a ``cached_property`` would keep them: pydantic's equality, dumps and repr read
         only the fields, so a policy whose periods were looked up still equals one freshly loaded
         (a held recipe is compared with the file's). Not a private attribute: those are compared,
         and read through ``__getattr__`` (a look-up per session cost a tenth of a second at 1x).
-        Worked out again for a copy given other changes (``model_copy`` copies the ``__dict__``)."""
+        A copy made with :meth:`model_copy` starts without them; one made otherwise (``copy.copy``)
+        has the same fields, and so the same periods, unless its changes differ."""
         timeline: _Timeline | None = self.__dict__.get(_TIMELINE)
         if timeline is None or timeline.changes is not self.changes:
             base = self.model_copy(update={"changes": ()}) if self.changes else self

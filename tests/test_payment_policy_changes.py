@@ -444,6 +444,18 @@ def test_hours_over_a_session_name_the_minimum_in_force_on_the_sessions_date() -
     assert (flags["m1"].evidence["minimum_hours"], flags["a1"].evidence["minimum_hours"]) == ("0", "3")
 
 
+def test_a_copy_of_a_policy_looked_up_given_other_rates_is_judged_by_its_own_rates() -> None:
+    """The periods are kept in the policy's ``__dict__``, which pydantic's model_copy copies whole: a
+    copy given other rates (its changes the same) was judged by the original's periods."""
+    looked_up = policy(APRIL_RISE)
+    assert looked_up.at(date(2026, 3, 5)).rates[MEETING] == 20  # type: ignore[union-attr]
+    raised = looked_up.model_copy(update={"rates": {MEETING: Decimal(22), STEERING: Decimal(22)}})
+    march = raised.at(date(2026, 3, 5))
+    assert march is not None and march.rates[MEETING] == 22
+    assert [p.policy.rates[MEETING] for p in raised.periods()] == [22, 27]
+    assert raised.model_copy(deep=True).at(date(2026, 3, 5)).rates[MEETING] == 22  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("changes", [(), (APRIL_RISE,)])
 def test_a_policy_looked_up_by_date_still_equals_and_dumps_as_the_same_policy_freshly_loaded(
     changes: tuple[dict[str, Any], ...],
