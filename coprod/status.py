@@ -349,6 +349,14 @@ def _last_full_read(store: StateStore, recipe: str) -> RunSeen | None:
     return None
 
 
+def _inbox_table_there(at: StoreLocation) -> bool:
+    """Whether the PostgreSQL database holds the webhook inbox's table (the app has run with it)."""
+    from coprod.state_postgres import PgSql, direct_connection
+
+    with direct_connection(at) as conn:
+        return bool(PgSql(conn).rows("SELECT 1 WHERE to_regclass('webhook_inbox') IS NOT NULL"))
+
+
 def _inbox(location: StoreLocation, recipe: str, now: datetime) -> InboxSeen | None:
     try:
         from coprod.webhook_app.inbox import Inbox, inbox_location
@@ -357,6 +365,8 @@ def _inbox(location: StoreLocation, recipe: str, now: datetime) -> InboxSeen | N
     at = inbox_location(location)
     if at.engine == "sqlite" and not (at.path is not None and at.path.is_file()):
         return None
+    if at.engine == "postgresql" and not _inbox_table_there(at):
+        return None  # opening the inbox would make its table, and show "nothing waiting"
     try:
         inbox = Inbox.open(at)
         try:

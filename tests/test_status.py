@@ -104,9 +104,7 @@ def test_status_says_when_the_recipe_last_ran_synced_and_read_everything_and_exi
         "  last sync       2026-12-07 02:00 UTC (6 hours ago)",
         "  last full read  2026-12-06 02:00 UTC (30 hours ago)",
         "  flags           none open",
-        "  webhook inbox   none (the webhook app has not run with this state)"
-        if demo_state.endswith(".sqlite")
-        else "  webhook inbox   nothing waiting",
+        "  webhook inbox   none (the webhook app has not run with this state)",
     ]
     code, out = status(capsys, str(demo), "--json")
     report = json.loads(out)
@@ -203,6 +201,23 @@ def test_status_takes_no_lock_and_makes_no_state_where_no_sync_ran(
     plant(str(demo / ".coprod" / "state.sqlite"), run_row("sync", 1))
     assert status(capsys, str(demo))[0] == 0
     assert sorted(p.name for p in (demo / ".coprod").iterdir() if "lock" in p.name) == []
+
+
+def test_a_store_the_webhook_app_never_used_is_said_to_have_no_inbox_and_is_given_none(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On PostgreSQL, status opened the inbox, which made its table (a write by a reader) and then
+    said "nothing waiting" where a SQLite store says the webhook app has not run with it."""
+    plant(demo_state, run_row("sync", 1))
+    code, out = status(capsys, str(demo))
+    assert code == 0
+    assert out.splitlines()[-1] == "  webhook inbox   none (the webhook app has not run with this state)"
+    assert json.loads(status(capsys, str(demo), "--json")[1])["inbox"] is None
+    if demo_state.startswith("postgresql"):
+        with psycopg.connect(demo_state) as conn:
+            assert conn.execute("SELECT to_regclass('webhook_inbox')").fetchone() == (None,)
+    else:
+        assert not inbox_location(parse_location(demo_state)).path.exists()  # type: ignore[union-attr]
 
 
 def test_flags_are_counted_by_severity_with_what_staff_answered(
