@@ -24,7 +24,15 @@ from zoneinfo import ZoneInfo
 
 from coprod import clock
 from coprod.config import LoadedRecipe
-from coprod.state import ELSEWHERE, StateStore, StoreLocation, StoreUnavailable, open_existing, state_location
+from coprod.state import (
+    ELSEWHERE,
+    RUNS_KEPT,
+    StateStore,
+    StoreLocation,
+    StoreUnavailable,
+    open_existing,
+    state_location,
+)
 from coprod.sync import MEANINGS, ExitCode
 from coprod_core.flags import Severity
 from coprod_core.lifecycle import STATUS_WORDS, FlagStatus
@@ -146,6 +154,9 @@ class RecipeStatus:
     last_run: RunSeen | None = None
     last_sync: RunSeen | None = None
     last_full_read: RunSeen | None = None
+    history_pruned: bool = False
+    """No successful sync is kept, but the run history holds as many runs as pruning keeps at least
+    (:data:`~coprod.state.RUNS_KEPT`): an older success may have been deleted, so not "yet"."""
     flags: dict[tuple[Severity, FlagStatus], int] = field(default_factory=dict)
     inbox: InboxSeen | None = None
     """None: the store has no webhook inbox (the app never ran here)."""
@@ -186,6 +197,9 @@ class RecipeStatus:
         if self.synced:
             assert self.last_sync is not None
             verdict = f"OK: last successful sync {ago(self._age(self.last_sync))}"
+        elif self.last_sync is None and self.history_pruned:
+            # a success within RUNS_KEPT.days would be kept: none in that time is what is known
+            verdict = f"NOT SYNCED: no successful sync in the last {RUNS_KEPT.days} days"
         elif self.last_sync is None:
             verdict = "NOT SYNCED: no successful sync yet"
         else:
@@ -331,6 +345,8 @@ def gather(loaded: LoadedRecipe, max_age: timedelta) -> RecipeStatus:
         synced = store.runs(name, 1, mode=SYNC, exit_code=ExitCode.OK)
         status.last_sync = RunSeen.of(synced[0]) if synced else None
         status.last_full_read = _last_full_read(store, name)
+        if status.last_sync is None:  # fewer runs than pruning keeps: none was ever deleted
+            status.history_pruned = len(store.runs(name, RUNS_KEPT.at_least)) >= RUNS_KEPT.at_least
         status.flags = store.flag_counts(name)
     finally:
         store.close()

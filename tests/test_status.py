@@ -171,6 +171,27 @@ def test_failed_syncs_and_webhook_rechecks_are_not_a_successful_sync(
     ]
 
 
+def test_a_last_success_pruned_from_the_history_is_not_called_no_sync_yet(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recipe whose syncs have failed every night for four months: pruning deleted its last
+    success (120 days old, with 60 runs since), and status said "no successful sync yet", as of a
+    recipe never synced. With fewer runs than pruning keeps, nothing was deleted: "yet" stays."""
+    plant(
+        demo_state,
+        run_row("sync", 120 * 24),
+        *(run_row("sync", d * 24, exit_code=3) for d in range(60, 0, -1)),
+    )
+    store = StateStore.open(demo_state)
+    try:
+        assert store.prune_runs("demo", now=NOW) == 1  # the success, older than 90 days
+    finally:
+        store.close()
+    code, out = status(capsys, str(demo))
+    assert code == 7
+    assert out.splitlines()[0] == "recipe 'demo': NOT SYNCED: no successful sync in the last 90 days"
+
+
 def test_status_reads_beside_a_running_sync_and_names_the_unfinished_run(
     demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str], open_store: Any
 ) -> None:
