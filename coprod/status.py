@@ -36,6 +36,7 @@ from coprod.state import (
 from coprod.sync import MEANINGS, ExitCode
 from coprod_core.flags import Severity
 from coprod_core.lifecycle import STATUS_WORDS, FlagStatus
+from coprod_core.text import count
 
 INBOX_SLOW = timedelta(hours=1)
 """An event waiting longer than this is named as stuck: a worker takes one within seconds."""
@@ -73,22 +74,18 @@ def span(seconds: float) -> str:
     """A length of time as people say it: '42 seconds', '5 minutes', '3 hours', '2 days' (each unit
     until the next one's count would reach 1 by rounding, hours up to 2 days)."""
     if seconds < 90:
-        return _count(round(seconds), "second")
+        return count(round(seconds), "second")
     if (minutes := round(seconds / 60)) < 60:
-        return _count(minutes, "minute")
+        return count(minutes, "minute")
     if (hours := round(seconds / 3600)) < 48:
-        return _count(hours, "hour")
-    return _count(round(seconds / 86400), "day")
+        return count(hours, "hour")
+    return count(round(seconds / 86400), "day")
 
 
 def ago(seconds: float) -> str:
     if seconds < 0:
         return "in the future (check this machine's clock)"
     return "just now" if seconds < 60 else f"{span(seconds)} ago"
-
-
-def _count(n: int, unit: str) -> str:
-    return f"{n} {unit}{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -271,7 +268,7 @@ class RecipeStatus:
         if not inbox.open:
             return "nothing waiting"
         retrying = f", {inbox.retrying} being retried after a failure" if inbox.retrying else ""
-        words = f"{_count(inbox.open, 'event')} not yet re-checked{retrying}"
+        words = f"{count(inbox.open, 'event')} not yet re-checked{retrying}"
         if inbox.oldest_seconds is None:
             return words
         words += f"; the oldest arrived {ago(inbox.oldest_seconds)}"
