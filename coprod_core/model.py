@@ -486,6 +486,11 @@ class PaymentPolicy(_Frozen):
         timeline = self._worked_out()
         return timeline.policies[bisect_right(timeline.starts, on)]
 
+    def terms_on(self, on: date) -> PaymentPolicy:
+        """The terms a flag about a session on ``on`` names (its rate, days to pay, source): those in
+        force then (:meth:`at`), or, before ``effective``, the policy as first written."""
+        return self.at(on) or self
+
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy without the periods worked out for this policy (:meth:`_worked_out`): pydantic's
         copy takes the ``__dict__`` whole, so a copy given other rates or terms (not other changes)

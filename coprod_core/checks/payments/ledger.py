@@ -313,7 +313,7 @@ class Scan:
             rate, minimum = None, ZERO
             if fee:
                 # The policy in force on the session's date (a fee is due only in the policy's time).
-                its = (policy.at(session.date) or policy) if changes else policy
+                its = policy.terms_on(session.date) if changes else policy
                 rate, minimum = its.rates[session.kind], its.minimum_hours
             ents.append(Entitlement(person_id, kind, session, due.amount, rate, due, minimum, on))
         return ents

@@ -99,9 +99,9 @@ def unpaid_flags(
             "sessions": lines,
         }
         if policy.changes:  # each session judged by the policy in force on its date
-            evidence["policy_source"] = (policy.at(oldest.session.date) or policy).source
+            evidence["policy_source"] = policy.terms_on(oldest.session.date).source
             for e, line in zip(group, lines, strict=True):
-                line["policy_source"] = (policy.at(e.session.date) or policy).source
+                line["policy_source"] = policy.terms_on(e.session.date).source
                 line["pay_within_days"] = within(e)
         facts = {
             "total_owed": total,
@@ -192,6 +192,6 @@ def _pay_within(policy: PaymentPolicy) -> Callable[[Entitlement], int]:
         return lambda _: days
 
     def within(e: Entitlement) -> int:
-        return (policy.at(e.session.date) or policy).pay_within_days
+        return policy.terms_on(e.session.date).pay_within_days
 
     return within

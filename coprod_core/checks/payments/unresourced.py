@@ -23,7 +23,7 @@ def unresourced_flags(
         session = sessions[session_id]
         people_ids = sorted(voice[session_id])
         kind_words = KIND_WORDS[session.kind]
-        its = policy.at(session.date) or policy  # the policy in force on the session's date
+        its = policy.terms_on(session.date)  # the policy in force on the session's date
         source = f" ({its.source})" if its.source else ""
         later = _covered_later(policy, session)
         then = f" on its date (a later change covers it from {day(later)})" if later else ""
