@@ -54,7 +54,7 @@ from coprod_core.flags import Flag, SubjectKind
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, StaffStatuses
 from coprod_core.live import UnitChange
 from coprod_core.recipe import Entity, EntitySpec, EnvName
-from coprod_core.removed import REMOVED_MESSAGE
+from coprod_core.removed import REMOVED_MESSAGE, REMOVED_NAMED_MESSAGE
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,15 @@ REMOVED_DETAILS = f"<p>{html.escape(REMOVED_MESSAGE)}</p>"
 """A flag Activity's details once the person it was about left the people list. A contact deleted
 for good takes only its link to the activity with it (CiviCRM deletes the activities a contact
 *recorded*, not those about them), and one in the trash keeps everything, so coprod clears them."""
+
+REMOVED_NAMED_DETAILS = f"<p>{html.escape(REMOVED_NAMED_MESSAGE)}</p>"
+"""A session's flag Activity's details once someone it named left the people list."""
+
+
+def removed_details(kind: SubjectKind) -> str:
+    """The details that replace a removed flag's (:func:`coprod_core.removed.removed_message`)."""
+    return REMOVED_DETAILS if kind is SubjectKind.PERSON else REMOVED_NAMED_DETAILS
+
 
 DATE_FIELDS = frozenset({"date", "plan_drafted"})
 SUBJECT_MAX = 255
@@ -759,7 +768,7 @@ class CiviCRMConnector(Connector):
     def write_flags(self, changes: Sequence[FlagChange]) -> WriteReport:
         """Create new flags (``save`` + ``match`` on the fingerprint), update known ones by id without
         their contacts, and complete resolved ones (a removed one's details cleared too, whatever its
-        status: :data:`REMOVED_DETAILS`); nothing is sent before the key is proven able to.
+        status: :func:`removed_details`); nothing is sent before the key is proven able to.
 
         A known flag's update never names its contacts: CiviCRM rewrites an activity's contacts by
         deleting and re-creating them, which needs 'delete activities' and, without it, answers 403
@@ -772,12 +781,14 @@ class CiviCRMConnector(Connector):
         before = self.requests_made[1]
         upserts: list[tuple[str, Flag]] = []
         resolved: list[str] = []
-        removed: list[str] = []
+        removed: dict[str, list[str]] = {}
+        """The details to write -> the fingerprints of the removed flags that take them."""
         for change in changes:
             if change.kind in (ChangeKind.RESOLVED, ChangeKind.REMOVED):
                 resolved.append(change.fingerprint)
                 if change.kind is ChangeKind.REMOVED:
-                    removed.append(change.fingerprint)
+                    details = removed_details(change.known.subject_kind)
+                    removed.setdefault(details, []).append(change.fingerprint)
             elif change.flag is None:
                 report.failed[change.fingerprint] = "the flag's text was missing, so it could not be written"
             else:
@@ -833,15 +844,16 @@ class CiviCRMConnector(Connector):
             self._send(
                 report, fps, "update", {"where": where, "values": {"status_id:name": RESOLVED_STATUS}}, about
             )
-        for start in range(0, len(removed), chunk):
-            fps = removed[start : start + chunk]
-            where = [
-                [self.opts.fingerprint_field, "IN", fps],
-                ["activity_type_id:name", "=", self.opts.flag_activity_type],
-            ]
-            ids = sorted(known[fp] for fp in fps if fp in known)
-            about = f"clearing {_ids('flag activity', ids) if ids else f'{len(fps)} flag(s)'}"
-            self._send(report, fps, "update", {"where": where, "values": {"details": REMOVED_DETAILS}}, about)
+        for details, theirs in removed.items():
+            for start in range(0, len(theirs), chunk):
+                fps = theirs[start : start + chunk]
+                where = [
+                    [self.opts.fingerprint_field, "IN", fps],
+                    ["activity_type_id:name", "=", self.opts.flag_activity_type],
+                ]
+                ids = sorted(known[fp] for fp in fps if fp in known)
+                about = f"clearing {_ids('flag activity', ids) if ids else f'{len(fps)} flag(s)'}"
+                self._send(report, fps, "update", {"where": where, "values": {"details": details}}, about)
         # A removed flag is sent twice (its status, then its words): written once both landed, else
         # failed, and both are sent again next run.
         report.written = [fp for fp in dict.fromkeys(report.written) if fp not in report.failed]

@@ -51,7 +51,7 @@ from coprod.locking import RENAMES_OPEN_FILES, try_flock
 from coprod_core.lifecycle import STATUS_WORDS, ChangeKind, FlagChange, FlagStatus, StaffStatuses
 from coprod_core.mapping.cells import loose_heading
 from coprod_core.recipe import Entity, EntitySpec
-from coprod_core.removed import REMOVED_ABOUT, ROW_MESSAGE
+from coprod_core.removed import REMOVED_ABOUT, keeps_about, removed_message
 from coprod_core.rows import RowBlock
 
 READABLE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -79,14 +79,6 @@ FLAG_COLUMNS = READABLE_COLUMNS + MACHINE_COLUMNS
 
 FLAG_HEADINGS: tuple[str, ...] = tuple(heading for _, heading in FLAG_COLUMNS)
 
-REMOVED_WORDS: dict[str, str] = {
-    "about": REMOVED_ABOUT,
-    "message": ROW_MESSAGE,
-    "evidence": "{}",
-}
-"""What a flag's row says once the person it was about left the people list: who it was about, its
-message and its evidence replaced; its title (the rule's words, never a name), status, severity,
-dates, fingerprint and check kept, and staff's own columns left as they are."""
 _HEADING = dict(FLAG_COLUMNS)
 _OLD_SUBJECT = "subject"
 """The first layout's "person 17" column (before About): read into About, then dropped."""
@@ -868,7 +860,10 @@ class FilesConnector(Connector):
                 row["status"] = STATUS_WORDS[FlagStatus.RESOLVED]
                 row["last_seen"] = known.last_seen.isoformat()
                 if change.kind is ChangeKind.REMOVED:  # its person left the people list: not who
-                    row.update(REMOVED_WORDS)
+                    kind = known.subject_kind
+                    row.update(evidence="{}", message=removed_message(kind, row=True))
+                    if not keeps_about(kind):
+                        row["about"] = REMOVED_ABOUT
                 continue
             flag = change.flag
             new = {

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from coprod.connectors.sheets_tabs import a1_range, as_text, fit_cell
 from coprod_core.flags import Severity
 from coprod_core.lifecycle import STATUS_WORDS, ChangeKind, FlagChange, FlagStatus, StaffStatuses
-from coprod_core.removed import ROW_MESSAGE
+from coprod_core.removed import keeps_about, removed_message
 
 FLAG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("fingerprint", "Fingerprint"),
@@ -163,7 +163,9 @@ class FlagsTab:
         place; a resolved flag gets only its status and date changed (its words stay, for the
         record), unless its person left the people list (``ChangeKind.REMOVED``): then its subject
         keeps only its kind ("person"), and its message and evidence give way to
-        :data:`~coprod_core.removed.ROW_MESSAGE`; its title, the rule's words, stays. A flag new to
+        :data:`~coprod_core.removed.ROW_MESSAGE`; its title, the rule's words, stays. A session's
+        flag that named the person keeps its subject ("session S3") and says
+        :data:`~coprod_core.removed.NAMED_ROW_MESSAGE`. A flag new to
         coprod's memory whose row staff already marked acknowledged or won't fix (the state store
         was lost or moved) keeps the staff's status.
         """
@@ -179,8 +181,11 @@ class FlagsTab:
                 previous = self.shown[change.fingerprint]
                 subject = previous.subject
                 if change.kind is ChangeKind.REMOVED:  # its person left the people list: not who
-                    cells.update(subject=known.subject_kind.value, message=ROW_MESSAGE, evidence="")
-                    subject = None
+                    kind = known.subject_kind
+                    cells.update(message=removed_message(kind, row=True), evidence="")
+                    if not keeps_about(kind):
+                        cells["subject"] = kind.value
+                        subject = None
                 self.shown[change.fingerprint] = FlagRow(
                     FlagStatus.RESOLVED, subject, previous.title, previous.severity
                 )

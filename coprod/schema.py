@@ -95,6 +95,13 @@ STATE: Sequence[Migration] = (
         "DROP TABLE IF EXISTS locks;",
         "DROP TABLE IF EXISTS locks;",
     ),
+    Migration(
+        3,
+        "the IDs of people a flag's words name besides its subject (a session's hours flag lists them), "
+        "so its words go when one of them leaves the people list",
+        "ALTER TABLE flags ADD COLUMN named TEXT NOT NULL DEFAULT '';",
+        "ALTER TABLE flags ADD COLUMN IF NOT EXISTS named TEXT NOT NULL DEFAULT '';",
+    ),
 )
 
 INBOX_V1_SQLITE, INBOX_V1_POSTGRESQL = _for_each_engine("""

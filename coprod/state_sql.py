@@ -31,6 +31,7 @@ FLAG_COLUMNS = (
     "status",
     "first_seen",
     "last_seen",
+    "named",
 )
 TABLES: dict[str, tuple[str, ...]] = {
     "flags": FLAG_COLUMNS,
@@ -105,6 +106,7 @@ class SQLStateStore(StateStore):
                 status=FlagStatus(f["status"]),
                 first_seen=_day(f["first_seen"]),
                 last_seen=_day(f["last_seen"]),
+                named=_named(f["named"]),
             )
         return out
 
@@ -276,6 +278,12 @@ def _flag_rows(recipe: str, flags: dict[str, KnownFlag]) -> list[tuple[object, .
             k.status.value,
             k.first_seen.isoformat(),
             k.last_seen.isoformat(),
+            json.dumps(sorted(k.named)) if k.named else "",
         )
         for k in flags.values()
     ]
+
+
+def _named(text: str | None) -> frozenset[str]:
+    """The ``named`` column: a JSON list of person IDs (an ID may hold any character), or empty."""
+    return frozenset(str(i) for i in json.loads(text)) if text else frozenset()

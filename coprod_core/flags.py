@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -131,6 +132,10 @@ class Flag(BaseModel):
     about: str = ""
     """Who or what it is about, in words ("Sam Carter (ID 17)"): filled in by the run from its
     dataset (:mod:`coprod_core.about`) for people reading the flags; not part of the fingerprint."""
+    named: tuple[str, ...] = ()
+    """The IDs of people its words name besides its subject (the people a session's hours flag
+    lists), so that its words go once one of them leaves the people list (:mod:`coprod_core.removed`);
+    not part of the fingerprint."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -149,6 +154,7 @@ def make_flag(
     identity: dict[str, Any] | None = None,
     facts: dict[str, Any] | None = None,
     project_id: str | None = None,
+    named: Sequence[str] = (),
 ) -> Flag:
     """Build a flag with its fingerprint and facts digest.
 
@@ -156,7 +162,8 @@ def make_flag(
     subject). ``facts``: what, when it changes, makes it a changed flag (default: all evidence).
     The title and message show characters nobody can see (a tab or a zero-width space in an id)
     as ``\\t`` or ``<U+200B>`` (:func:`~coprod_core.text.visible`); the subject and evidence, and so
-    the fingerprint and the facts digest, keep them as they are.
+    the fingerprint and the facts digest, keep them as they are. ``named``: the people the words
+    name besides the subject (:attr:`Flag.named`).
     """
     return Flag(
         check_id=check_id,
@@ -168,6 +175,7 @@ def make_flag(
         fingerprint=digest(check_id, subject.kind.value, subject.id, identity or {}),
         facts_digest=digest(facts if facts is not None else evidence),
         project_id=project_id,
+        named=tuple(sorted(set(named))),
     )
 
 

@@ -10,8 +10,9 @@ Rules (DESIGN.md, "A flag"):
 - raised now with different facts: *changed* -> written, and an acknowledgement is lifted;
 - acknowledged or "won't fix" by staff with the same facts: kept, never overwritten;
 - not raised any more but open or acknowledged before: *resolved* -> written;
-- not raised any more and about a person no longer in the people list (resolved now or before):
-  *removed* -> written once, replacing the words that say who (:mod:`coprod_core.removed`).
+- not raised any more and about a person no longer in the people list, or naming one (a session's
+  hours flag lists people), resolved now or before: *removed* -> written once, replacing the words
+  that say who (:mod:`coprod_core.removed`).
 """
 
 from __future__ import annotations
@@ -159,6 +160,10 @@ class KnownFlag:
     status: FlagStatus
     first_seen: date
     last_seen: date
+    named: frozenset[str] = frozenset()
+    """The IDs of people its words name besides its subject (:attr:`Flag.named`): ids, never names,
+    so a run can tell that a session's flag naming someone who left the people list must lose its
+    words, even once the flag itself is no longer raised."""
 
     @property
     def words_removed(self) -> bool:
@@ -178,6 +183,7 @@ class KnownFlag:
             status=status,
             first_seen=first_seen,
             last_seen=last_seen,
+            named=frozenset(flag.named),
         )
 
 
@@ -275,7 +281,7 @@ def diff_flags(
     for fp, before in previous.items():
         if fp in seen:
             continue
-        removed = people is not None and people.removed(before.subject_kind, before.subject_id)
+        removed = people is not None and people.removed(before.subject_kind, before.subject_id, before.named)
         if before.status is FlagStatus.RESOLVED:
             if removed and not before.words_removed:  # resolved before the person left the list
                 known = replace(before, facts_digest=REMOVED_DIGEST)

@@ -14,13 +14,18 @@ its person: a row that could not be used still names an id (that person is not r
 whose ID cell is blank could be anyone's, so while it is there nobody is counted as removed. A run
 that could not read a source, or that the shrink guard stopped, never gets this far.
 
-Only flags whose subject is a person: a flag about a session or a project is about something still
-there, and a flag about a row that could not be used names a row by its number (which the next row
-takes once one is deleted) and never quotes a name or a demographic answer.
+A flag about a session or a project is about something still there, and keeps what it says of it
+(its About), unless its words name people besides its subject (:attr:`~coprod_core.flags.Flag.named`:
+the hours flag lists who gave a session more hours than it lasted): once one of them is no longer in
+the people list, it is treated as theirs, and its message and evidence give way to
+:data:`REMOVED_NAMED_MESSAGE` once it is no longer raised. While it is still raised for others, it
+is rewritten without the person (its facts changed). A flag about a row that could not be used
+names a row by its number (which the next row takes once one is deleted) and never quotes a name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from coprod_core.flags import SubjectKind
@@ -34,12 +39,36 @@ REMOVED_MESSAGE = (
 )
 """What a removed person's flag says instead of its message (and its evidence)."""
 
-ROW_MESSAGE = (
-    f"{REMOVED_MESSAGE} Notes of your own on this row are kept as you wrote them: clear them too if "
-    "they name the person."
+REMOVED_NAMED_MESSAGE = (
+    "Closed: someone this flag named is no longer in the people list, so the names and the details are "
+    "no longer shown."
 )
+"""What a flag about a session says instead of its message (and its evidence) once someone its words
+named is no longer in the people list; what it was about (the session) stays."""
+
+_NOTES = " Notes of your own on this row are kept as you wrote them: clear them too if they name the person."
+
+ROW_MESSAGE = REMOVED_MESSAGE + _NOTES
 """The message of such a flag's row where staff may have added columns of their own (a flags file,
 the Flags tab): coprod never writes those cells, so it says so."""
+
+NAMED_ROW_MESSAGE = REMOVED_NAMED_MESSAGE + _NOTES
+"""The same for a flag about a session that named the person (:data:`REMOVED_NAMED_MESSAGE`)."""
+
+
+def removed_message(kind: SubjectKind, *, row: bool) -> str:
+    """The words that replace a removed flag's message: about the person, or (a flag about a session)
+    naming them; ``row`` where staff may keep notes of their own beside it."""
+    if kind is SubjectKind.PERSON:
+        return ROW_MESSAGE if row else REMOVED_MESSAGE
+    return NAMED_ROW_MESSAGE if row else REMOVED_NAMED_MESSAGE
+
+
+def keeps_about(kind: SubjectKind) -> bool:
+    """Whether a removed flag keeps what it says it is about: a session or a project is still there,
+    and its words name no person; a person's do."""
+    return kind is not SubjectKind.PERSON
+
 
 REMOVED_DIGEST = "removed"
 """The facts digest the state keeps for a resolved flag whose words were replaced, so a later run
@@ -55,6 +84,11 @@ class PeopleRead:
     unidentified: int = 0
     """Rows that could not be used and whose ID cell is blank: one of them may be anyone's."""
 
-    def removed(self, kind: SubjectKind, subject_id: str) -> bool:
-        """Whether a flag about this subject is about someone no longer in the people list."""
-        return kind is SubjectKind.PERSON and not self.unidentified and subject_id not in self.ids
+    def removed(self, kind: SubjectKind, subject_id: str, named: Iterable[str] = ()) -> bool:
+        """Whether a flag about this subject, naming these people besides it, is about or names
+        someone no longer in the people list."""
+        if self.unidentified:
+            return False
+        if kind is SubjectKind.PERSON and subject_id not in self.ids:
+            return True
+        return any(person_id not in self.ids for person_id in named)

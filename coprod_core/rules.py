@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,7 @@ class Rule:
         identity: dict[str, Any] | None = None,
         facts: dict[str, Any] | None = None,
         project_id: str | None = None,
+        named: Sequence[str] = (),
     ) -> Flag:
         """A flag of this rule (its id, and its title and severity unless the finding says more)."""
         return make_flag(
@@ -67,6 +69,7 @@ class Rule:
             identity=identity,
             facts=facts,
             project_id=project_id,
+            named=named,
         )
 
     def page(self, width: int = 100) -> str:

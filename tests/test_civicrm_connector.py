@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import tomllib
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, KnownFlag,
 from coprod_core.mapping import map_dataset
 from coprod_core.model import Role
 from coprod_core.recipe import Entity, Recipe, parse_recipe
+from coprod_core.removed import REMOVED_DIGEST
 from fakes.civicrm import (
     API_KEY,
     ENDPOINT,
@@ -1167,3 +1169,38 @@ def test_a_contact_gone_from_the_panel_has_its_flag_activities_closed_and_their_
     third = _sync(fake, state)
     assert third.exit_code == 0, third.messages
     assert fake.writes() == writes  # once: the next sync sends nothing
+
+
+@responses.activate
+def test_removed_flags_have_their_details_cleared_with_words_for_a_person_and_for_a_session_naming_them() -> (
+    None
+):
+    """A flag about a person who left the people list says its person is no longer there; a session's
+    flag that named them (the hours flag) says someone it named is no longer there: one update for
+    each, by fingerprint, naming no contacts."""
+    from coprod.connectors.civicrm import REMOVED_DETAILS, REMOVED_NAMED_DETAILS
+
+    fake = api_user_fake()
+    person, session = flag(SubjectKind.PERSON, "30"), flag(SubjectKind.SESSION, "7")
+    c = connector()
+    c.write_flags([change(person), change(session)])
+
+    def removed(f: Flag) -> FlagChange:
+        known = KnownFlag.from_flag(f, FlagStatus.RESOLVED, RUN_DATE, RUN_DATE)
+        return FlagChange(ChangeKind.REMOVED, replace(known, facts_digest=REMOVED_DIGEST), None)
+
+    calls = len(fake.calls)
+    report = c.write_flags([removed(person), removed(session)])
+
+    updates = [call for call in fake.calls[calls:] if (call.entity, call.action) == ("Activity", "update")]
+    cleared = {
+        call.params["values"]["details"]: call.params["where"][0][2]
+        for call in updates
+        if "details" in call.params["values"]
+    }
+    assert cleared == {REMOVED_DETAILS: [person.fingerprint], REMOVED_NAMED_DETAILS: [session.fingerprint]}
+    assert "someone this flag named" in REMOVED_NAMED_DETAILS
+    assert all(set(call.params["values"]) <= {"details", "status_id:name"} for call in updates)
+    details = {a["Coprod_Flags.Fingerprint"]: a["details"] for a in fake.records["Activity"]}
+    assert details == {person.fingerprint: REMOVED_DETAILS, session.fingerprint: REMOVED_NAMED_DETAILS}
+    assert sorted(report.written) == sorted([person.fingerprint, session.fingerprint]) and not report.failed

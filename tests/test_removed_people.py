@@ -1,6 +1,6 @@
 """A person deleted from the people list at their request (UK GDPR, the right to erasure): their
-flags close, and the words that said who they were leave the flags file, once; a person merely not
-read (a row whose ID cell is blank) is not taken as removed. The Sheets and CiviCRM sides are in
+flags close, and the words that said who they were leave the flags file, once (a session's hours
+flag that named them too); a person merely not read (a row whose ID cell is blank) is not taken as removed. The Sheets and CiviCRM sides are in
 ``test_sheets_recipe.py`` and ``test_civicrm_connector.py``."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 from coprod.config import load_recipe
 from coprod.connectors.files import FLAG_HEADINGS
 from coprod.sync import ExitCode, RunResult, run
-from coprod_core.flags import SubjectKind
+from coprod_core.checks.payments.session_length import HOURS_OVER_SESSION
+from coprod_core.flags import Flag, SubjectKind
 from coprod_core.lifecycle import ChangeKind
-from coprod_core.removed import REMOVED_ABOUT, ROW_MESSAGE
+from coprod_core.removed import NAMED_ROW_MESSAGE, REMOVED_ABOUT, ROW_MESSAGE
 
 DAY = date(2026, 11, 20)
 
@@ -132,3 +133,97 @@ def test_a_row_whose_id_was_blanked_is_not_a_removal_and_holds_back_the_others_u
         assert rows[fp]["About"] == REMOVED_ABOUT and rows[fp]["Last seen"] == DAY.isoformat()
     fourth = sync(demo)
     assert fourth.diff is not None and fourth.diff.changes == [] and fourth.write.requests == 0
+
+
+def set_hours(demo: Path, hours: dict[tuple[str, str], str]) -> None:
+    """Give these (person ID, session ID) register rows these hours."""
+    path = demo / "data" / "attendance.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = list(reader.fieldnames or []), list(reader)
+    for row in rows:
+        row["Hours"] = hours.get((row["Person ID"], row["Session ID"]), row["Hours"])
+    rewrite(path, rows, header)
+
+
+def hours_flag(result: RunResult, session: str) -> Flag:
+    (flag,) = [f for f in result.flags if f.check_id == HOURS_OVER_SESSION.id and f.subject.id == session]
+    return flag
+
+
+def test_a_sessions_hours_flag_naming_only_a_removed_person_loses_their_name_and_keeps_the_session(
+    demo: Path,
+) -> None:
+    """The hours flag is about the session, but its words name who gave it more hours than it
+    lasted; once that person is deleted from the people list (their register rows kept, as a charity
+    may keep them), the flag closes and its message and evidence go, as a flag about them would.
+    What it is about (the session) names nobody and stays."""
+    set_hours(demo, {("33", "S01"): "5"})
+    first = sync(demo)
+    flag = hours_flag(first, "S01")
+    header, people = people_rows(demo)
+    name = next(p["Name"] for p in people if p["Participant ID"] == "33")
+    assert name in flag.message and flag.named == ("33",)
+    flags_file = demo / "data" / "coprod-flags.csv"
+    before = {r["Fingerprint"]: r for r in read(flags_file)}[flag.fingerprint]
+    rewrite(demo / "data" / "people.csv", [p for p in people if p["Participant ID"] != "33"], header)
+
+    second = sync(demo)
+
+    assert second.diff is not None
+    (change,) = [c for c in second.diff.changes if c.fingerprint == flag.fingerprint]
+    assert change.kind is ChangeKind.REMOVED
+    row = {r["Fingerprint"]: r for r in read(flags_file)}[flag.fingerprint]
+    assert row["Message"] == NAMED_ROW_MESSAGE and row["Evidence"] == "{}" and row["Status"] == "resolved"
+    assert row["About"] == before["About"] and "S01" in row["About"]  # the session, named by its ID
+    for kept in ("Title", "Severity", "First seen", "Check"):
+        assert row[kept] == before[kept], kept
+    cells = [r[c] for r in read(flags_file) for c in FLAG_HEADINGS]
+    assert not [cell for cell in cells if name in cell]
+    third = sync(demo)
+    assert third.diff is not None and third.diff.changes == [] and third.write.requests == 0
+
+
+def test_a_sessions_hours_flag_resolved_before_its_person_left_loses_their_name_when_they_do(
+    demo: Path,
+) -> None:
+    """Corrected first (the flag resolved with its words kept, for the record), then the person asks
+    to be deleted: the state remembers whom the flag named (IDs only), so its words still go."""
+    set_hours(demo, {("33", "S01"): "5"})
+    flag = hours_flag(sync(demo), "S01")
+    set_hours(demo, {("33", "S01"): "2"})
+    corrected = sync(demo)
+    assert corrected.diff is not None
+    assert [c.kind for c in corrected.diff.changes if c.fingerprint == flag.fingerprint] == [
+        ChangeKind.RESOLVED
+    ]
+    header, people = people_rows(demo)
+    name = next(p["Name"] for p in people if p["Participant ID"] == "33")
+    flags_file = demo / "data" / "coprod-flags.csv"
+    assert name in {r["Fingerprint"]: r for r in read(flags_file)}[flag.fingerprint]["Message"]
+    rewrite(demo / "data" / "people.csv", [p for p in people if p["Participant ID"] != "33"], header)
+
+    removed = sync(demo)
+
+    assert removed.diff is not None
+    assert [c.kind for c in removed.diff.changes if c.fingerprint == flag.fingerprint] == [ChangeKind.REMOVED]
+    row = {r["Fingerprint"]: r for r in read(flags_file)}[flag.fingerprint]
+    assert row["Message"] == NAMED_ROW_MESSAGE and row["Evidence"] == "{}"
+
+
+def test_a_sessions_hours_flag_naming_others_too_is_rewritten_without_the_removed_person(demo: Path) -> None:
+    set_hours(demo, {("33", "S01"): "5", ("34", "S01"): "4"})
+    flag = hours_flag(sync(demo), "S01")
+    assert flag.named == ("33", "34")
+    header, people = people_rows(demo)
+    names = {p["Participant ID"]: p["Name"] for p in people}
+    rewrite(demo / "data" / "people.csv", [p for p in people if p["Participant ID"] != "33"], header)
+
+    second = sync(demo)
+
+    assert second.diff is not None
+    assert [c.kind for c in second.diff.changes if c.fingerprint == flag.fingerprint] == [ChangeKind.CHANGED]
+    now = hours_flag(second, "S01")
+    assert now.named == ("34",) and names["34"] in now.message and names["33"] not in now.message
+    row = {r["Fingerprint"]: r for r in read(demo / "data" / "coprod-flags.csv")}[flag.fingerprint]
+    assert row["Status"] == "open" and names["33"] not in row["Message"] and '"33"' not in row["Evidence"]

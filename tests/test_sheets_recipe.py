@@ -34,7 +34,7 @@ from coprod.sync import ExitCode, RunResult, run
 from coprod_core.lifecycle import ChangeKind, FlagStatus
 from coprod_core.mapping import map_dataset
 from coprod_core.recipe import Entity, Recipe, parse_recipe
-from coprod_core.removed import ROW_MESSAGE
+from coprod_core.removed import NAMED_ROW_MESSAGE, ROW_MESSAGE
 from coprod_core.rows import Row
 from fakes.sheets import FakeSpreadsheet, service_account_key
 
@@ -710,3 +710,37 @@ def test_a_person_deleted_from_the_form_responses_leaves_their_flags_closed_with
     third = sync()
     assert [kind for kind, _ in sheet.calls[calls:]] == ["meta", "batchGet"]
     assert third.diff is not None and third.diff.changes == []
+
+
+@responses.activate
+def test_a_sessions_hours_flag_that_named_a_deleted_person_keeps_the_session_and_loses_their_name() -> None:
+    """The hours flag is about a session but names who gave it more hours than it lasted: once that
+    person's form response is deleted (their register row kept), its Flags tab row keeps its subject
+    (the session) and title, and the message and evidence that named them are replaced, in the one
+    RAW write of the run."""
+    _, sheet, _, sync = installed_sheet()
+    attendance = sheet.tabs["Attendance"].values
+    (sams,) = [row for row in attendance if row[:2] == ["4", "S2"]]
+    sams[2] = "5"  # 5 hours at a 2-hour workshop
+    first = sync()
+    (hours,) = [f for f in first.flags if f.check_id == "data_quality.hours_over_session"]
+    assert "Sam" in hours.message and hours.subject.id == "S2" and hours.named == ("4",)
+    flags_tab, people = sheet.tabs["Flags"], sheet.tabs["Form responses 1"].values
+    (row,) = [i for i, r in enumerate(flags_tab.values) if r[0] == hours.fingerprint]
+    was = list(flags_tab.values[row])
+    (sam,) = [i for i, r in enumerate(people) if "=1+1 Sam" in r]
+    del people[sam]
+
+    calls = len(sheet.calls)
+    second = sync()
+
+    assert [kind for kind, _ in sheet.calls[calls:]] == ["meta", "batchGet", "values:batchUpdate"]
+    assert second.diff is not None
+    assert [c.kind for c in second.diff.changes if c.fingerprint == hours.fingerprint] == [ChangeKind.REMOVED]
+    body = sheet.bodies[-1]
+    assert body["valueInputOption"] == "RAW" and "Sam" not in str(body["data"])
+    assert NAMED_ROW_MESSAGE in str(body["data"])
+    now = flags_tab.values[row]
+    assert now[4:8] == [was[4], was[5], NAMED_ROW_MESSAGE, ""]  # subject and title kept
+    assert was[4] == "session S2" and now[1] == "resolved"
+    assert not [c for r in flags_tab.values for c in r if "Sam" in c]

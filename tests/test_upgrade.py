@@ -32,6 +32,7 @@ from coprod.cli import main
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import ConnectorContext
 from coprod.connectors.sheets import SheetsConnector, SheetsOptions
+from coprod.schema import latest
 from coprod.state import StateStore
 from coprod.sync import run
 from coprod.webhook_app.inbox import Inbox
@@ -44,6 +45,8 @@ JUDGED = "2026-11-20"
 """The demo's date: the day every old version judged its flags as of."""
 NEXT_DAY = "2026-12-07"
 STAFF = ("acknowledged", "wont_fix")
+STATE_SCHEMA = latest("state")
+"""The state schema this coprod writes: every old store upgrades to it."""
 LATE_MARK = "40947e8184e6bc2f4bb4"
 """The flag staff marked 'Acknowledged' in the flags file after the old version's last sync."""
 
@@ -162,16 +165,16 @@ def test_coprod_migrate_upgrades_an_old_state_file_and_says_so(
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     if version.schema == 0:
-        assert "state: schema upgraded from version 0 to 2" in out
+        assert f"state: schema upgraded from version 0 to {STATE_SCHEMA}" in out
         assert "inbox: schema upgraded from version 0 to 1" in out  # its webhook app's inbox
     else:
-        assert "state: schema version 2, up to date" in out
+        assert f"state: schema upgraded from version {version.schema} to {STATE_SCHEMA}" in out
     assert sqlite_flags(folder) == before  # statuses and digests as the old version left them
     with sqlite3.connect(folder / ".coprod" / "state.sqlite") as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "locks" not in tables  # the old run lock's table goes (the lock is the system's now)
     assert main(["migrate", str(folder)]) == 0
-    assert "state: schema version 2, up to date" in capsys.readouterr().out
+    assert f"state: schema version {STATE_SCHEMA}, up to date" in capsys.readouterr().out
 
 
 def test_the_first_sync_after_upgrading_keeps_every_status_and_writes_no_row_twice(
@@ -266,7 +269,7 @@ def test_a_postgresql_store_written_by_646c830_upgrades_and_keeps_every_status(
     assert main(["migrate", str(folder)]) == 0
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
-    assert "state: schema version 2, up to date" in out
+    assert f"state: schema upgraded from version 2 to {STATE_SCHEMA}" in out
     assert "inbox: schema upgraded from version 0 to 1" in out
     assert postgres_flags(postgres_url) == before
 

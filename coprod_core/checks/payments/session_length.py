@@ -107,6 +107,9 @@ def hours_over_session_flags(
                 identity={},
                 facts={"session_hours": num(length), "rows": [[r["person_id"], r["hours"]] for r in listed]},
                 project_id=session.project_id,
+                # Whom its words name: its message and evidence go once one of them leaves the
+                # people list, as a flag about them would (coprod_core.removed).
+                named=[r.person_id for r in rows],
             )
         )
     return flags
