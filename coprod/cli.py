@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 DEFAULT_MAX_AGE = "26h"
 """``coprod status --max-age``: a nightly sync's day, and 2 hours for its time to vary, so a night
 missed shows at the next morning's check (36 hours let a sync at 02:30 missed pass an 08:00 check)."""
+DEFAULT_MAX_WAIT = "1h"
+"""``coprod status --max-wait``: how long a webhook event may wait (:data:`coprod.status.INBOX_SLOW`)."""
 
 DEMO_DATE = date(2026, 11, 20)
 """The demo's fictional "today", so the demo shows the same flags whenever it is run."""
@@ -864,7 +866,7 @@ def _status(
     from coprod.status import gather
 
     try:
-        status = gather(loaded, args.max_age)
+        status = gather(loaded, args.max_age, args.max_wait)
     except STORE_PROBLEMS as exc:
         if args.json:
             refused = {"recipe": loaded.recipe.name, "path": str(loaded.path), "exit_code": exc.exit_code}
@@ -1031,9 +1033,12 @@ SEVERAL = (
 
 STATUS = (
     "Reads the state store only: no platform is asked, no lock is taken, and it can run while a sync "
-    "does. Exit code: 0 when every recipe had a successful sync within --max-age; 7 when one had none "
-    "(or none yet); 2 a recipe or setting is wrong; 3 the state store could not be opened. With "
-    "several recipes, the code of the first recipe that did not end 0."
+    "does. Exit code: 0 when every recipe had a successful sync within --max-age and no webhook event "
+    "waiting longer than --max-wait (a last sync that failed after a success still within --max-age is "
+    "said as a warning, and is 0); 7 when one had no successful sync in time (or none yet); 8 when one "
+    "synced but has a webhook event stuck (is the worker running?); 2 a recipe or setting is wrong; 3 "
+    "the state store could not be opened. With several recipes, the code of the first recipe that did "
+    "not end 0."
 )
 
 
@@ -1146,12 +1151,19 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_AGE,  # argparse reads a default given as text with ``type`` too
         help=f"how long ago the last successful sync may be, e.g. 26h, 2d (default {DEFAULT_MAX_AGE})",
     )
+    st.add_argument(
+        "--max-wait",
+        type=_max_age,
+        default=DEFAULT_MAX_WAIT,
+        help="how long a webhook event may wait in the inbox before the recipe is not OK (exit 8), "
+        f"e.g. 1h, 90m (default {DEFAULT_MAX_WAIT})",
+    )
     st.add_argument("--json", action="store_true", help="as JSON (with several recipes: one line per recipe)")
     st.add_argument(
         "--quiet",
         action="store_true",
-        help="say nothing of a recipe that synced within --max-age and has no webhook event waiting "
-        "over an hour (under cron: a mail only when something is wrong)",
+        help="say nothing of a recipe that synced within --max-age, whose last sync did not fail and "
+        "has no webhook event waiting over --max-wait (under cron: a mail only when something is wrong)",
     )
     st.set_defaults(func=cmd_status)
 

@@ -5,7 +5,9 @@ for weeks. ``coprod status`` reads what the state store already keeps (the run h
 statuses, the webhook inbox) and says, per recipe, when it last ran and how that ended, when it
 last synced successfully and last read everything, how many flags are open and how many staff
 answered, and what waits in the webhook inbox. Its exit code is 0 only when every recipe had a
-successful sync within ``--max-age``, so it is a monitoring check as it stands.
+successful sync within ``--max-age`` and no webhook event waiting longer than ``--max-wait``, so it
+is a monitoring check as it stands. A last sync that failed while an earlier success is still within
+``--max-age`` is a warning: said (``--quiet`` too), exit 0, as "synced within the limit" promises.
 
 It asks no platform anything, takes no run lock (a sync may be running: it is read beside it) and
 prints no names or answers (the state holds none). The time is the machine's clock,
@@ -39,7 +41,9 @@ from coprod_core.lifecycle import STATUS_WORDS, FlagStatus
 from coprod_core.text import count
 
 INBOX_SLOW = timedelta(hours=1)
-"""An event waiting longer than this is named as stuck: a worker takes one within seconds."""
+"""``--max-wait`` unless given: an event waiting longer is stuck (exit 8). A worker takes one within
+seconds, and a re-check that fails is tried again within 15 minutes (the worker's longest back-off),
+so an hour is a worker down or re-checks failing over and over, not a slow one."""
 SYNC = "sync"
 """The run history's mode of ``coprod sync`` (cron's), the only runs that count as a sync here."""
 MODE_WORDS = {
@@ -148,8 +152,11 @@ class RecipeStatus:
     has_state: bool = True
     state_set: bool = False
     """The store is the one ``COPROD_STATE`` names (environment or a ``.env`` read for the recipe)."""
+    max_wait: timedelta = INBOX_SLOW
     last_run: RunSeen | None = None
     last_sync: RunSeen | None = None
+    last_sync_tried: RunSeen | None = None
+    """The last ``coprod sync`` however it ended (``last_sync`` is the last one that ended 0)."""
     last_full_read: RunSeen | None = None
     history_pruned: bool = False
     """No successful sync is kept, but the run history holds as many runs as pruning keeps at least
@@ -164,18 +171,32 @@ class RecipeStatus:
 
     @property
     def exit_code(self) -> int:
-        return ExitCode.OK if self.synced else ExitCode.NOT_SYNCED
+        """7 before 8: a recipe not synced is the larger gap (its flags are not checked at all)."""
+        if not self.synced:
+            return ExitCode.NOT_SYNCED
+        return ExitCode.INBOX_STUCK if self.stuck else ExitCode.OK
 
     @property
     def stuck(self) -> bool:
-        """An event has waited in the inbox longer than :data:`INBOX_SLOW` (a worker down)."""
+        """An event (waiting, being re-checked or being retried after a failure) has been in the inbox
+        longer than ``--max-wait``: the worker is down, or its re-checks keep failing."""
         oldest = self.inbox.oldest_seconds if self.inbox else None
-        return oldest is not None and oldest > INBOX_SLOW.total_seconds()
+        return oldest is not None and oldest > self.max_wait.total_seconds()
+
+    @property
+    def last_sync_failed(self) -> RunSeen | None:
+        """The last sync, when it ended other than 0 after the last successful one (which, still
+        within ``--max-age``, keeps the exit code 0): last night failed, the night before did not."""
+        tried = self.last_sync_tried
+        if tried is None or tried.exit_code in (None, ExitCode.OK):  # None: running, or never ended
+            return None
+        return tried if self.last_sync is None or tried.started > self.last_sync.started else None
 
     @property
     def worth_saying(self) -> bool:
-        """What ``--quiet`` still prints: a recipe not synced within the limit, or one stuck."""
-        return not self.synced or self.stuck
+        """What ``--quiet`` still prints: a recipe not OK (not synced in time, or an event stuck), or
+        one whose last sync failed (a warning, exit 0)."""
+        return self.exit_code != ExitCode.OK or self.last_sync_failed is not None
 
     def open_flags(self) -> dict[Severity, int]:
         out = dict.fromkeys((Severity.CRITICAL, Severity.WARNING, Severity.INFO), 0)
@@ -191,7 +212,20 @@ class RecipeStatus:
 
     def headline(self) -> str:
         limit = span(self.max_age.total_seconds())
-        if self.synced:
+        failed = self.last_sync_failed
+        if self.synced and self.stuck:
+            verdict = (
+                f"WEBHOOK EVENTS STUCK: one has waited over {span(self.max_wait.total_seconds())} "
+                "(--max-wait), so flags stop reaching the tools between nightly syncs (webhook inbox below)"
+            )
+        elif self.synced and failed is not None:
+            assert self.last_sync is not None and failed.exit_code is not None
+            verdict = (
+                f"WARNING: the last sync failed {ago(self._age(failed))} (exit {failed.exit_code}, "
+                f"{meaning(failed.exit_code)}); the last successful one, {ago(self._age(self.last_sync))}, "
+                f"is within the limit ({limit}, --max-age)"
+            )
+        elif self.synced:
             assert self.last_sync is not None
             verdict = f"OK: last successful sync {ago(self._age(self.last_sync))}"
         elif self.last_sync is None and self.history_pruned:
@@ -274,6 +308,8 @@ class RecipeStatus:
         words += f"; the oldest arrived {ago(inbox.oldest_seconds)}"
         if self.stuck:
             words += ": is the worker running? (systemctl status coprod-worker; the app's /healthz)"
+            if inbox.retrying:  # the worker runs, and its re-checks keep failing: its log says why
+                words += "; why re-checks failed: journalctl -u coprod-worker"
         return words
 
     # JSON ----------------------------------------------------------------------------------------
@@ -287,12 +323,15 @@ class RecipeStatus:
             "exit_code": self.exit_code,
             "synced": self.synced,
             "stuck": self.stuck,
+            "last_sync_failed": self.last_sync_failed is not None,
             "now": now.isoformat(timespec="seconds"),
             "max_age_seconds": self.max_age.total_seconds(),
+            "max_wait_seconds": self.max_wait.total_seconds(),
             "state": self.state,
             "has_state": self.has_state,
             "last_run": self.last_run.as_json(now) if self.last_run else None,
             "last_sync": self.last_sync.as_json(now) if self.last_sync else None,
+            "last_sync_tried": self.last_sync_tried.as_json(now) if self.last_sync_tried else None,
             "last_full_read": self.last_full_read.as_json(now) if self.last_full_read else None,
             "flags": self._flags_json(counts),
             "inbox": None if self.inbox is None else vars(self.inbox),
@@ -313,7 +352,7 @@ class RecipeStatus:
         return json.dumps(self.as_json())
 
 
-def gather(loaded: LoadedRecipe, max_age: timedelta) -> RecipeStatus:
+def gather(loaded: LoadedRecipe, max_age: timedelta, max_wait: timedelta = INBOX_SLOW) -> RecipeStatus:
     """The recipe's status from its state store and webhook inbox, as of :func:`clock.now`.
 
     Raises what opening a store may raise (``STORE_PROBLEMS``). A SQLite state or inbox file that
@@ -328,6 +367,7 @@ def gather(loaded: LoadedRecipe, max_age: timedelta) -> RecipeStatus:
         state=str(location),
         now=now,
         max_age=max_age,
+        max_wait=max_wait,
         zone=ZoneInfo(loaded.recipe.timezone) if loaded.recipe.timezone else None,
         state_set=bool(loaded.env.get("COPROD_STATE")),
     )
@@ -341,6 +381,8 @@ def gather(loaded: LoadedRecipe, max_age: timedelta) -> RecipeStatus:
         status.last_run = RunSeen.of(latest[0]) if latest else None
         synced = store.runs(name, 1, mode=SYNC, exit_code=ExitCode.OK)
         status.last_sync = RunSeen.of(synced[0]) if synced else None
+        tried = store.runs(name, 1, mode=SYNC)
+        status.last_sync_tried = RunSeen.of(tried[0]) if tried else None
         status.last_full_read = _last_full_read(store, name)
         if status.last_sync is None:  # fewer runs than pruning keeps: none was ever deleted
             status.history_pruned = len(store.runs(name, RUNS_KEPT.at_least)) >= RUNS_KEPT.at_least

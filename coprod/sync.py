@@ -62,6 +62,10 @@ class ExitCode(IntEnum):
     LOCKED = 6
     NOT_SYNCED = 7
     """``coprod status`` only: a recipe had no successful sync within ``--max-age``, or none yet."""
+    INBOX_STUCK = 8
+    """``coprod status`` only: synced in time, but a webhook event has waited longer than
+    ``--max-wait`` (the worker is down, or its re-checks keep failing): flags stop reaching the
+    tools between nightly syncs, which still succeed, so 0 would hide it."""
 
 
 MEANINGS: dict[int, str] = {
@@ -73,6 +77,7 @@ MEANINGS: dict[int, str] = {
     ExitCode.SHRINK_REFUSED: "stopped: a source gave far fewer rows than last time",
     ExitCode.LOCKED: "another run of the recipe was still going",
     ExitCode.NOT_SYNCED: "no successful sync recently",
+    ExitCode.INBOX_STUCK: "a webhook event waiting too long (is the worker running?)",
 }
 """Each exit code in a few words, as README "Exit codes" says it (``coprod status`` shows them)."""
 

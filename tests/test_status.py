@@ -152,6 +152,34 @@ def test_the_deploy_morning_check_exits_7_the_morning_after_one_nights_sync_fail
     assert status(capsys, str(demo), "--quiet") == (0, "")
 
 
+def test_a_last_sync_that_failed_after_a_success_within_max_age_is_a_warning_quiet_prints(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Last night's sync failed, the night before's succeeded 30 hours ago, within --max-age 36h: it
+    read OK and `--quiet` printed nothing, so the data officer learnt of it a night later. It is a
+    warning now, printed under --quiet; the exit code keeps its meaning (synced within --max-age)."""
+    plant(
+        demo_state, run_row("sync", 30), run_row("webhook", 20, exit_code=3), run_row("sync", 6, exit_code=3)
+    )
+
+    code, out = status(capsys, str(demo), "--max-age", "36h", "--quiet")
+
+    assert code == 0
+    assert out.splitlines()[0] == (
+        "recipe 'demo': WARNING: the last sync failed 6 hours ago (exit 3, a source or the state store "
+        "could not be read); the last successful one, 30 hours ago, is within the limit (36 hours, --max-age)"
+    )
+    report = json.loads(status(capsys, str(demo), "--max-age", "36h", "--json")[1])
+    assert report["exit_code"] == 0 and report["synced"] is True and report["last_sync_failed"] is True
+    assert report["last_sync_tried"]["exit_code"] == 3
+    plant(demo_state, run_row("webhook", 5, exit_code=3))  # a failed webhook re-check is no failed sync
+    assert status(capsys, str(demo), "--max-age", "36h", "--quiet")[1] != ""
+    plant(demo_state, run_row("sync", 2, exit_code=None))  # the next sync, still running: no news yet
+    assert status(capsys, str(demo), "--max-age", "36h", "--quiet") == (0, "")
+    plant(demo_state, run_row("sync", 1))  # run again by hand: nothing to say
+    assert status(capsys, str(demo), "--max-age", "36h", "--quiet") == (0, "")
+
+
 def test_failed_syncs_and_webhook_rechecks_are_not_a_successful_sync(
     demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -310,16 +338,74 @@ def test_the_webhook_inbox_of_the_recipe_alone_with_its_oldest_events_age(
     finally:
         inbox.close()
     code, out = status(capsys, str(demo))
-    assert code == 0
+    assert code == 8
     assert out.splitlines()[-1] == (
         "  webhook inbox   2 events not yet re-checked; the oldest arrived 3 hours ago: is the worker "
         "running? (systemctl status coprod-worker; the app's /healthz)"
     )
     report = json.loads(status(capsys, str(demo), "--json")[1])
     assert report["inbox"] == {"open": 2, "retrying": 0, "oldest_seconds": 3 * 3600}
-    assert report["stuck"] is True and report["exit_code"] == 0
+    assert report["stuck"] is True and report["exit_code"] == 8 and report["max_wait_seconds"] == 3600
     code, out = status(capsys, str(demo), "--quiet")  # synced, but stuck: still said
-    assert code == 0 and "is the worker running?" in out
+    assert code == 8 and "is the worker running?" in out
+    assert status(capsys, str(demo), "--quiet", "--max-wait", "4h") == (0, "")
+
+
+def test_a_dead_worker_under_a_nightly_sync_that_succeeds_exits_8_and_quiet_says_so(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Events waiting in the inbox were said in words only: the syncs still succeeding, status exited
+    0, and a monitor never saw that flags had stopped reaching the tools between nights."""
+    plant(demo_state, run_row("sync", 6))
+    inbox = Inbox.open(inbox_location(parse_location(demo_state)))
+    try:
+        inbox.record("kobotoolbox", "demo", "d1", "0" * 64, now=NOW.timestamp() - 61 * 60)
+    finally:
+        inbox.close()
+
+    code, out = status(capsys, str(demo), "--quiet")
+
+    assert code == 8
+    assert out.splitlines()[0] == (
+        "recipe 'demo': WEBHOOK EVENTS STUCK: one has waited over 1 hour (--max-wait), so flags stop "
+        "reaching the tools between nightly syncs (webhook inbox below)"
+    )
+    assert out.splitlines()[-1].startswith(
+        "  webhook inbox   1 event not yet re-checked; the oldest arrived 1 hour ago"
+    )
+    assert status(capsys, str(demo), "--max-wait", "2h")[0] == 0
+    assert status(capsys, str(demo), "--max-wait", "30m")[0] == 8
+    plant(demo_state, run_row("sync", 40), run_row("sync", 30))  # older syncs only: not synced is said first
+    assert status(capsys, str(demo), "--max-age", "5h")[0] == 7
+
+
+def test_an_event_retried_for_over_the_max_wait_is_stuck_and_points_at_the_workers_log(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker runs, and its re-checks of the event keep failing (a platform refusing the key):
+    retried every 15 minutes at most, so over an hour is a failure that does not go away."""
+    plant(demo_state, run_row("sync", 6))
+    inbox = Inbox.open(inbox_location(parse_location(demo_state)))
+    try:
+        inbox.record("kobotoolbox", "demo", "d1", "0" * 64, now=NOW.timestamp() - 2 * 3600)
+        for minutes in (110, 90, 70, 50, 30, 10):
+            claim = inbox.claim("demo", lease_seconds=60, now=NOW.timestamp() - minutes * 60)
+            assert claim is not None
+            inbox.fail(claim, "exit 3", retry_in=900, now=NOW.timestamp() - minutes * 60)
+    finally:
+        inbox.close()
+
+    code, out = status(capsys, str(demo), "--json")
+    report = json.loads(out)
+    assert code == 8 and report["exit_code"] == 8 and report["stuck"] is True
+    assert report["inbox"] == {"open": 1, "retrying": 1, "oldest_seconds": 2 * 3600}
+    code, out = status(capsys, str(demo), "--quiet")
+    assert code == 8
+    assert out.splitlines()[-1] == (
+        "  webhook inbox   1 event not yet re-checked, 1 being retried after a failure; the oldest arrived "
+        "2 hours ago: is the worker running? (systemctl status coprod-worker; the app's /healthz); why "
+        "re-checks failed: journalctl -u coprod-worker"
+    )
 
 
 def test_an_event_being_retried_is_counted_as_such(
