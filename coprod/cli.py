@@ -1061,9 +1061,9 @@ class ShowVersion(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        from coprod.version import installed_version
+        from coprod.version import shown_version
 
-        sys.stdout.write(f"coprod {installed_version()}\n")  # on stdout, as argparse's own version action
+        sys.stdout.write(f"coprod {shown_version()}\n")  # on stdout, as argparse's own version action
         parser.exit()
 
 

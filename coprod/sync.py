@@ -25,7 +25,7 @@ from coprod.config import LoadedRecipe
 from coprod.connectors.base import Connector, ConnectorContext, ConnectorError, WriteReport
 from coprod.connectors.registry import build_connector
 from coprod.state import STORE_PROBLEMS, RunLocked, StateStore, StoreUnavailable, state_location
-from coprod.version import installed_version
+from coprod.version import installed_version, names_a_commit
 from coprod_core.about import with_about
 from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
@@ -419,15 +419,24 @@ def _unchanged(
     recipe: Recipe, conns: Mapping[str, Connector], state: StateStore, today: date, may_skip: bool
 ) -> bool:
     """Whether this run can stop before reading: the last run completed today with this recipe and
-    every source says nothing changed since (KoboToolbox: two requests a form). Any run that goes
-    on to read (a dry run too, which reads without writing) clears the mark first, so a run that
-    dies half-way is never taken for a complete one."""
+    this coprod, and every source says nothing changed since (KoboToolbox: two requests a form). Any
+    run that goes on to read (a dry run too, which reads without writing) clears the mark first, so
+    a run that dies half-way is never taken for a complete one. A coprod whose version names no
+    commit (built from a copy of the files) could be another build with the same version: it never
+    skips, since after an upgrade between two such builds the new one must judge the same day."""
     settled = state.get_meta(recipe.name, SETTLED)
     if settled is None:
         return False
     state.set_meta(recipe.name, SETTLED, None)
     mark = settled_mark(recipe, today)
-    if not (may_skip and settled == mark and conns and all(c.tells_changes for c in conns.values())):
+    same_coprod = names_a_commit(installed_version())
+    if not (
+        may_skip
+        and same_coprod
+        and settled == mark
+        and conns
+        and all(c.tells_changes for c in conns.values())
+    ):
         return False
     if all(c.nothing_changed() for c in conns.values()):
         state.set_meta(recipe.name, SETTLED, mark)

@@ -373,6 +373,28 @@ def test_the_first_sync_after_upgrading_coprod_reads_whole_even_the_same_day(
         assert reads_since(fake, n) == ["details", "history modify-submission"] * 2
 
 
+@pytest.mark.parametrize("version", ["0.1.0+unknown", "0.1.0", "unknown (not installed)"])
+def test_a_coprod_whose_version_names_no_commit_never_takes_the_same_day_shortcut(
+    monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    """Two builds from copies of the files (no git history) have the same version, so an upgrade
+    from one to the other looks like "the same coprod": the shortcut would keep the old one's
+    judgement all day. With such a version every sync reads whole, the same day or not."""
+    monkeypatch.setattr("coprod.sync.installed_version", lambda: version)
+    lr, state = sync_recipe(), StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake)
+        day = date(2026, 6, 1)
+        assert run(lr, run_date=day, state=state, connectors={"kobo": connector(lr, None)}).exit_code == 0
+        for _ in range(2):  # the old build's second run, then the new build's first: alike to coprod
+            fake.tick()
+            n = len(rsps.calls)
+            again = run(lr, run_date=day, state=state, connectors={"kobo": connector(lr, None)})
+            assert not again.unchanged and again.checked and again.exit_code == 0
+            assert reads_since(fake, n) == ["details", "data all"] * 2
+
+
 def test_a_dry_run_or_a_failed_write_means_the_next_run_reads_again() -> None:
     lr, state = sync_recipe(), StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:

@@ -9,6 +9,7 @@ runs from an empty folder, as a user who installed the wheel (README: Installing
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import shutil
@@ -61,7 +62,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in JUNK:
         (checkout / name).parent.mkdir(parents=True, exist_ok=True)
         (checkout / name).write_text("Zebedee Leakwell, a name that must never ship\n", encoding="utf-8")
-    dist = tmp_path_factory.mktemp("dist")
+    return build_wheel(checkout, tmp_path_factory.mktemp("dist"))
+
+
+def build_wheel(folder: Path, dist: Path) -> Path:
+    """The wheel of the source in ``folder``, built as README's "Installing" says (pip wheel)."""
     subprocess.run(
         [
             sys.executable,
@@ -75,7 +80,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(dist),
             ".",
         ],
-        cwd=checkout,
+        cwd=folder,
         check=True,
         capture_output=True,
     )
@@ -148,6 +153,77 @@ def test_the_wheel_is_versioned_by_the_commit_it_is_built_from(wheel: Path) -> N
     assert wheel.name == f"coprod-{version}-py3-none-any.whl"
 
 
+@pytest.fixture(scope="module")
+def zip_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from this commit as GitHub's "Download ZIP" gives it (`git archive`, which
+    fills in .git_archival.txt; no .git folder), unzipped: the committed files, not this checkout's
+    uncommitted changes."""
+    where = tmp_path_factory.mktemp("zip")
+    made = subprocess.run(
+        ["git", "archive", "--format=zip", "--prefix=coprod-main/", "HEAD"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    zipfile.ZipFile(io.BytesIO(made.stdout)).extractall(where)
+    assert not (where / "coprod-main" / ".git").exists()
+    return build_wheel(where / "coprod-main", tmp_path_factory.mktemp("dist"))
+
+
+def test_a_zip_of_a_commit_builds_a_wheel_versioned_by_that_commit(zip_wheel: Path) -> None:
+    """Without git history the version could not say which code it is, and a later ZIP's wheel
+    installed over an earlier one's with `pip install -U` would be "the same version", the old code
+    kept. From the ZIP: 0.1.1.dev<the commit's time>+g<the commit> (.gitattributes says why the
+    time), so each commit's wheel has a version of its own and a later commit's is later."""
+    version = wheel_version(zip_wheel)
+    found = re.fullmatch(r"0\.1\.1\.dev(\d+)\+g([0-9a-f]{7,})", version)
+    assert found, version
+    committed_at, commit = _git("log", "-1", "--format=%ct %H", "HEAD").split()
+    assert found[1] == committed_at
+    assert commit.startswith(found[2])
+    assert zip_wheel.name == f"coprod-{version}-py3-none-any.whl"
+
+
+def test_a_copy_of_the_files_without_git_history_builds_a_wheel_that_says_it_names_no_commit(
+    tmp_path: Path,
+) -> None:
+    """A copy of a checkout's files without its .git folder: nothing says which commit it is, so its
+    version is the same for every such copy, and says so: 0.1.0+unknown (above the 0.1.0 of every
+    wheel before versions named commits, so it replaces one of those, and below every build that
+    names a commit). `coprod --version` says what that means and what to do (README: Upgrading);
+    a copy that left out .git_archival.txt too is 0.1.0, which coprod reads the same way."""
+    copy = copy_of_the_files(tmp_path / "coprod")
+    wheel = build_wheel(copy, tmp_path / "dist")
+    assert wheel_version(wheel) == "0.1.0+unknown"
+    shown = subprocess.run(
+        [install(wheel, tmp_path / "venv").bindir / "coprod", "--version"],
+        env=installed_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert shown.stdout == (
+        "coprod 0.1.0+unknown (built without git history: upgrade checks cannot tell versions apart; "
+        "install the next coprod with pip install --force-reinstall (README: Upgrading))\n"
+    )
+
+    # the version setuptools-scm gives the build there, asked without building (a build is slow)
+    bare = copy_of_the_files(tmp_path / "no-dotfiles", leave_out=".git_archival.txt")
+    asked = subprocess.run(
+        [sys.executable, "-m", "setuptools_scm"], cwd=bare, capture_output=True, text=True, check=True
+    )
+    assert asked.stdout == "0.1.0\n"
+
+
+def copy_of_the_files(folder: Path, leave_out: str = "") -> Path:
+    """This checkout's tracked files as they are, copied into ``folder`` without .git."""
+    for name in _tracked_files():
+        if name != leave_out:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, folder / name)
+    return folder
+
+
 def test_the_wheel_metadata_has_an_spdx_licence(wheel: Path) -> None:
     meta = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(meta).decode()
@@ -165,7 +241,10 @@ class Installed(NamedTuple):
 
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    env_dir = tmp_path_factory.mktemp("installed") / "venv"
+    return install(wheel, tmp_path_factory.mktemp("installed") / "venv")
+
+
+def install(wheel: Path, env_dir: Path) -> Installed:
     venv.EnvBuilder(with_pip=False).create(env_dir)
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     # Only coprod comes from the wheel; its dependencies are lent from this test run's environment
@@ -187,10 +266,15 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installe
         check=True,
         capture_output=True,
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COPROD_", "PYTHON", "VIRTUAL_ENV"))} | {
+    return Installed(env_dir, bindir, installed_env())
+
+
+def installed_env() -> dict[str, str]:
+    """The environment to run an installed coprod in: nothing of this test run's COPROD_ settings
+    or virtualenv, and its dependencies lent from this test run's environment."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("COPROD_", "PYTHON", "VIRTUAL_ENV"))} | {
         "PYTHONPATH": sysconfig.get_paths()["purelib"]
     }
-    return Installed(env_dir, bindir, env)
 
 
 def test_coprod_demo_runs_from_an_empty_folder_after_installing_the_wheel(
