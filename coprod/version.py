@@ -28,7 +28,10 @@ def installed_version() -> str:
     try:
         return version("coprod")  # an editable install: its metadata is not beside the source
     except PackageNotFoundError:  # imported from a source folder that was never installed
-        return "unknown (not installed)"
+        return NOT_INSTALLED
+
+
+NOT_INSTALLED = "unknown (not installed)"
 
 
 COMMIT = re.compile(r"\+g[0-9a-f]{7,}(?:\.|$)")
@@ -52,4 +55,6 @@ def names_a_commit(version: str) -> bool:
 def shown_version() -> str:
     """``coprod --version``'s words: the version, and what it cannot tell when it names no commit."""
     installed = installed_version()
-    return installed if names_a_commit(installed) else f"{installed} ({NO_COMMIT})"
+    if names_a_commit(installed) or installed == NOT_INSTALLED:
+        return installed
+    return f"{installed} ({NO_COMMIT})"

@@ -388,3 +388,34 @@ def test_every_command_takes_v_at_the_end_as_the_messages_ask() -> None:
         positionals = [a for a in p._actions if not a.option_strings and a.nargs in (None, "+")]
         argv = [*typed.split()[1:], *("x" for _ in positionals), "-v"]
         assert coprod.cli.parser().parse_args(argv).verbose is True, typed
+
+
+@pytest.mark.parametrize(
+    ("version", "shown"),
+    [
+        ("0.1.1.dev412+g5b2869ccd", "coprod 0.1.1.dev412+g5b2869ccd\n"),
+        ("0.1.1.dev1796638679+g3c85c50", "coprod 0.1.1.dev1796638679+g3c85c50\n"),  # from a ZIP
+        (
+            "0.1.0+unknown",
+            "coprod 0.1.0+unknown (built without git history: upgrade checks cannot tell versions apart; "
+            "install the next coprod with pip install --force-reinstall (README: Upgrading))\n",
+        ),
+        (
+            "0.1.0",
+            "coprod 0.1.0 (built without git history: upgrade checks cannot tell versions apart; "
+            "install the next coprod with pip install --force-reinstall (README: Upgrading))\n",
+        ),
+        ("unknown (not installed)", "coprod unknown (not installed)\n"),
+    ],
+)
+def test_coprod_version_says_when_the_version_cannot_tell_one_build_from_another(
+    version: str, shown: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version that names no commit is the same for every build made without git history, so
+    README's upgrade check ("coprod --version shows the new commit") cannot work with it: it says so,
+    and what to do. A source folder never installed is not "built" at all, and says only that."""
+    monkeypatch.setattr("coprod.version.installed_version", lambda: version)
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == shown
