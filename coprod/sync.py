@@ -31,7 +31,7 @@ from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
 from coprod_core.checks.representation import ProjectProfile
 from coprod_core.flags import Flag, SubjectKind, digest, sort_flags
-from coprod_core.lifecycle import Diff, FlagChange, StaffStatuses, diff_flags, status_warnings
+from coprod_core.lifecycle import Diff, FlagChange, StaffStatuses, diff_flags, people_known, status_warnings
 from coprod_core.mapping import DatasetMapper, EntityCount
 from coprod_core.model import Dataset
 from coprod_core.recipe import Entity, EntitySpec, Recipe
@@ -341,7 +341,10 @@ def _run_steps(
             return result
         reading = Reading(recipe, conns, progress)
         try:
-            mapped = (mapper or DatasetMapper(recipe)).map(reading.entities())
+            mapper = mapper or DatasetMapper(recipe)
+            known = state.known_flags(recipe.name) if state is not None else {}
+            mapper.former_people = people_known(known)  # a row naming someone removed says so
+            mapped = mapper.map(reading.entities())
         except ConnectorError as exc:
             result.exit_code = exc.exit_code
             result.messages.append(str(exc))
@@ -375,7 +378,6 @@ def _run_steps(
         for name, c in conns.items():
             if recipe.sources[name].write_back:
                 staff.merge(c.read_staff_statuses())
-        known = state.known_flags(recipe.name)
         diff = diff_flags(known, result.flags, staff, today, mapped.people_read)
         result.diff = diff
         result.warnings.extend(status_warnings(staff, diff))

@@ -298,6 +298,18 @@ def diff_flags(
     return result
 
 
+def people_known(previous: Mapping[str, KnownFlag]) -> frozenset[str]:
+    """The IDs of people coprod knew in the people list, as its state remembers them: each person a
+    flag was about, and each a session's flag named (:attr:`KnownFlag.named`). Whoever of them a
+    row names but the list no longer holds was removed from it (:class:`~coprod_core.mapping.Refs`)."""
+    out: set[str] = set()
+    for known in previous.values():
+        if known.subject_kind is SubjectKind.PERSON:
+            out.add(known.subject_id)
+        out.update(known.named)
+    return frozenset(out)
+
+
 def status_warnings(staff: StaffStatuses, diff: Diff | None = None, *, shown: int = 5) -> list[str]:
     """One warning per kind of status staff set that the run could not honour, naming the rows
     (at most ``shown`` of them) and the words that would work. Never a flag's own text."""

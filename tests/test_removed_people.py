@@ -227,3 +227,66 @@ def test_a_sessions_hours_flag_naming_others_too_is_rewritten_without_the_remove
     assert now.named == ("34",) and names["34"] in now.message and names["33"] not in now.message
     row = {r["Fingerprint"]: r for r in read(demo / "data" / "coprod-flags.csv")}[flag.fingerprint]
     assert row["Status"] == "open" and names["33"] not in row["Message"] and '"33"' not in row["Evidence"]
+
+
+def test_rows_of_someone_removed_from_the_people_list_say_so_and_keep_an_unknown_ids_fingerprints(
+    demo: Path,
+) -> None:
+    """Their attendance and payment rows stay (a charity may have to keep payment records), each
+    flagged. coprod knew the person (its state holds the IDs of people it flagged), so the flag says
+    the row belongs to someone removed from the list and what to do, not "fix the ID"; its
+    fingerprint and facts are those of any unknown ID's, so a flag raised before keeps staff's
+    answer. Never their name."""
+    first = sync(demo)
+    pid = most_flagged(first)
+    header, people = people_rows(demo)
+    name = next(p["Name"] for p in people if p["Participant ID"] == pid)
+    rewrite(demo / "data" / "people.csv", [p for p in people if p["Participant ID"] != pid], header)
+
+    second = sync(demo)
+
+    def theirs(result: RunResult) -> dict[str, Flag]:
+        return {
+            f.fingerprint: f
+            for f in result.flags
+            if f.check_id == "data_quality.unknown_person" and f.evidence["found"] == pid
+        }
+
+    rows = theirs(second)
+    for data in ("attendance", "payments"):
+        with (demo / "data" / f"{data}.csv").open(encoding="utf-8", newline="") as handle:
+            kept = [r for r in csv.DictReader(handle) if r["Person ID"] == pid]
+        assert len([f for f in rows.values() if f.evidence["entity"] == data]) == len(kept) > 0, data
+    for f in rows.values():
+        assert f"person ID {pid} belongs to someone who has been removed from the people list" in f.message
+        assert "delete their attendance and payment rows too" in f.message and name not in f.message
+        assert "Fix the ID" not in f.message
+    assert second.diff is not None
+    assert {c.kind for c in second.diff.changes if c.fingerprint in rows} == {ChangeKind.NEW}
+    written = {r["Fingerprint"]: r["Message"] for r in read(demo / "data" / "coprod-flags.csv")}
+    assert all(written[fp] == f.message for fp, f in rows.items())
+
+    unknown = theirs(run(load_recipe(demo, env={}), mode="check", run_date=DAY))  # no state: no memory
+    assert {fp: f.facts_digest for fp, f in unknown.items()} == {fp: f.facts_digest for fp, f in rows.items()}
+    assert all(f"person ID {pid} is not in the people list" in f.message for f in unknown.values())
+
+
+def test_a_row_naming_someone_coprod_never_flagged_reads_as_an_unknown_id(demo: Path) -> None:
+    """coprod keeps no list of people: one it never flagged, deleted, leaves rows it cannot tell from
+    a mistyped ID, so they say what any unknown ID says."""
+    first = sync(demo)
+    header, people = people_rows(demo)
+    flagged = {f.subject.id for f in first.flags if f.subject.kind is SubjectKind.PERSON}
+    with (demo / "data" / "attendance.csv").open(encoding="utf-8", newline="") as handle:
+        attending = {r["Person ID"] for r in csv.DictReader(handle)}
+    unflagged = sorted(attending - flagged)[0]
+    rewrite(demo / "data" / "people.csv", [p for p in people if p["Participant ID"] != unflagged], header)
+
+    second = sync(demo)
+
+    mentions = [
+        f
+        for f in second.flags
+        if f.check_id == "data_quality.unknown_person" and f.evidence["found"] == unflagged
+    ]
+    assert mentions and all("is not in the people list" in f.message for f in mentions)

@@ -105,6 +105,10 @@ class DatasetMapper:
         """Entity -> where each record key was first used."""
         self.built: dict[Entity, list[Any]] = {}
         self.refs: Refs | None = None
+        self.former_people: frozenset[str] = frozenset()
+        """IDs of people coprod knew in the people list before (from the state store:
+        :func:`coprod_core.lifecycle.people_known`): a row naming one no longer in it is flagged as
+        belonging to someone removed from the list, not as a mistyped ID. Set before :meth:`map`."""
 
     def map(self, rows: Mapping[Entity, Iterable[Row | RowBlock]]) -> Mapped:
         with collector_paused():
@@ -163,6 +167,8 @@ class DatasetMapper:
             session_records.rejected if session_records else set(),
             near_people,
             NearIds(session_ids),
+            # a row with a blank ID may be anyone's: nobody is taken as removed while it is there
+            self.former_people if not (people_records and people_records.unidentified) else frozenset(),
         )
 
         attendance_reader = self._reader(Entity.ATTENDANCE, rows)

@@ -16,6 +16,16 @@ from coprod_core.mapping.problems import where
 from coprod_core.rows import Row
 from coprod_core.text import without_unseen
 
+REMOVED_PERSON_ROW = (
+    "belongs to someone who has been removed from the people list. {outcome} If they asked for their data "
+    "to be deleted, delete their attendance and payment rows too, or mark this flag won't fix if the "
+    "charity must keep the payment record; if they were removed by mistake, add them back to the people "
+    "list."
+)
+"""What a row naming a person removed from the people list says after "person ID 17" (the row's
+``outcome``, "The attendance was not used.", in the middle): not a mistyped ID but a deletion, most
+often one they asked for, whose rows staff still have to deal with."""
+
 
 def _loose_id(rid: str) -> str:
     """An id without its spaces, leading zeros, capitals and characters nobody can see: '007',
@@ -61,6 +71,13 @@ class Refs:
     rejected_sessions: set[str]
     near_people: NearIds
     near_sessions: NearIds
+    former_people: frozenset[str] = frozenset()
+    """People coprod knew in the people list before (ids only, from the state store): one named on
+    a row but no longer in the list was removed from it, as when someone asks to be deleted."""
+
+    def removed_person(self, pid: str) -> bool:
+        """Whether ``pid`` names someone removed from the people list: known before, not there now."""
+        return pid in self.former_people and pid not in self.person_ids and pid not in self.rejected_people
 
     def person_reason(self, pid: str) -> str:
         if pid in self.rejected_people:
@@ -93,13 +110,18 @@ class Refs:
         evidence: dict[str, Any] = {"found": found}
         if close := near.near(found):
             evidence["did_you_mean"] = close
+        if field_name == "person_id" and self.removed_person(found):
+            # Its words only: the evidence (and so the facts and the fingerprint) is what any
+            # unknown person's is, so a flag raised before keeps staff's answer to it.
+            words = f"person ID {found} {REMOVED_PERSON_ROW.format(outcome=outcome)}"
+        else:
+            words = f"{reason}. {outcome} Fix the ID, or add {fix}."
         reader.problems.add(
             problem,
             reader.entity,
             row,
             column=column,
             field_name=field_name,
-            message=f"{where(row, column, reader.entity, field_name)}: {reason}. {outcome} Fix the ID, "
-            f"or add {fix}.",
+            message=f"{where(row, column, reader.entity, field_name)}: {words}",
             evidence=evidence,
         )
