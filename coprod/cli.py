@@ -840,7 +840,7 @@ def cmd_status(args: argparse.Namespace, output: Output) -> int:
     """Each recipe's last runs, flags and webhook backlog, from its state alone (coprod/status.py).
     With no recipe named, the recipes ``COPROD_RECIPES`` names (as the webhook app serves them)."""
     if not args.recipe:
-        from coprod.config import load_env
+        from coprod.config import load_env, path_list
 
         try:
             named = load_env(Path.cwd()).get("COPROD_RECIPES", "").strip()
@@ -854,8 +854,7 @@ def cmd_status(args: argparse.Namespace, output: Output) -> int:
                 "webhook app reads it"
             )
             return ExitCode.CONFIG
-        # Several paths separated by os.pathsep (':' here), as the webhook app reads the variable.
-        args.recipe = [part.strip() for part in named.split(os.pathsep) if part.strip()]
+        args.recipe = path_list(named)  # as the webhook app reads the variable
     return each_recipe(args, output, _status)
 
 

@@ -252,6 +252,14 @@ def load_env(recipe_dir: Path, env: Mapping[str, str] | None = None) -> dict[str
     return merged
 
 
+def path_list(text: str) -> list[str]:
+    """The paths a variable lists (``COPROD_RECIPES``, ``COPROD_DATA_DIRS``), separated by
+    ``os.pathsep`` (':', ';' on Windows), each without the spaces around it and empty parts skipped:
+    ``a.toml: b.toml`` or a ':' left at the end reads as the user who typed it meant. Every reader
+    of such a variable (the webhook app, ``coprod status``, a recipe's data folders) takes it so."""
+    return [part.strip() for part in text.split(os.pathsep) if part.strip()]
+
+
 def allowed_data_dirs(recipe_dir: Path, env: Mapping[str, str] | None = None) -> tuple[Path, ...]:
     """The folders the operator lets recipes read and write outside their own (``COPROD_DATA_DIRS``,
     separated by ``os.pathsep``), from the environment or the working folder's ``.env``.
@@ -264,7 +272,7 @@ def allowed_data_dirs(recipe_dir: Path, env: Mapping[str, str] | None = None) ->
         values.update(dotenv_values(here))
     values.update(os.environ if env is None else env)
     text = values.get(DATA_DIRS_VARIABLE) or ""
-    return tuple(Path(p.strip()).expanduser() for p in text.split(os.pathsep) if p.strip())
+    return tuple(Path(p).expanduser() for p in path_list(text))
 
 
 def load_recipe(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedRecipe:

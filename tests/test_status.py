@@ -477,7 +477,8 @@ def test_COPROD_RECIPES_naming_several_recipes_as_the_webhook_app_reads_it_gives
         toml.write_text(toml.read_text(encoding="utf-8").replace('name = "demo"', f'name = "{name}"'))
         plant(str(folder / ".coprod" / "state.sqlite"), run_row("sync", 2, recipe=name))
         folders.append(str(folder))
-    monkeypatch.setenv("COPROD_RECIPES", os.pathsep.join(folders))
+    # typed as a list is, a space after each ':', and one left at the end: read as the app reads it
+    monkeypatch.setenv("COPROD_RECIPES", f"{folders[0]}{os.pathsep} {folders[1]} {os.pathsep}")
 
     code, out = status(capsys, "--json")
 

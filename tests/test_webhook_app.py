@@ -660,6 +660,33 @@ def test_coprod_serve_without_recipes_says_what_to_set(
     assert "COPROD_RECIPES" in capsys.readouterr().err
 
 
+def test_COPROD_RECIPES_typed_with_spaces_after_its_separators_gives_the_app_every_recipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`alpha/recipe.toml: beta` (a space after the ':', as in a list) with a ':' left at the end: the
+    app took ' beta', a path that is not there, and served alpha alone, while coprod status, reading
+    the same variable, stripped the spaces and gave both (config.path_list now serves both)."""
+    from coprod.webhook_app.settings import WebhookSettings
+    from fakes import demo_copy
+
+    monkeypatch.chdir(tmp_path)
+    alpha = demo_copy(tmp_path / "alpha", "alpha") / "recipe.toml"
+    beta = demo_copy(tmp_path / "beta", "beta")
+    env = {
+        "COPROD_RECIPES": f"{alpha}{os.pathsep} {beta} {os.pathsep}",
+        "COPROD_STATE": str(tmp_path / "state.sqlite"),
+    }
+
+    assert sorted(WebhookSettings.from_env(env).recipes) == ["alpha", "beta"]
+
+    missing = tmp_path / "gamma"  # a folder named wrongly: the app says so by its path, and goes on
+    with caplog.at_level(logging.WARNING):
+        settings = WebhookSettings.from_env({**env, "COPROD_RECIPES": f"{alpha}{os.pathsep}{missing}"})
+    assert sorted(settings.recipes) == ["alpha"]
+    assert f"no recipe at {missing} (COPROD_RECIPES names a recipe file, its folder" in caplog.text
+    assert "FileNotFoundError" not in caplog.text
+
+
 @pytest.mark.parametrize(
     ("value", "waits"), [("1", True), ("yes", True), ("0", False), ("", False), ("off", False)]
 )

@@ -267,7 +267,7 @@ class WebhookSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookSettings:
         """Settings from ``COPROD_RECIPES``, ``COPROD_STATE``, ``COPROD_WEBHOOK_WORKER``,
         ``COPROD_WEBHOOK_FSYNC`` and ``COPROD_WORKER_HOLD`` (the environment first, then ``.env``)."""
-        from coprod.config import RecipeInvalid, load_env
+        from coprod.config import RecipeInvalid, load_env, path_list
 
         try:
             merged = load_env(Path.cwd(), env)
@@ -291,7 +291,7 @@ class WebhookSettings:
                 f"0 or more (default {HOLD}), not {hold!r}"
             )
         data: dict[str, Any] = {
-            "recipes": [p for p in recipes.split(os.pathsep) if p],
+            "recipes": path_list(recipes),  # as coprod status reads it
             "env": env,
             "worker_thread": worker == "thread",
             "fsync_each_receipt": fsync in ON,
@@ -345,6 +345,13 @@ def load_hooks(
 def _read_recipe(file: Path) -> Recipe | None:
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:  # a path COPROD_RECIPES names wrongly: said as such, not by an error's name
+        log.warning(
+            "no recipe at %s (COPROD_RECIPES names a recipe file, its folder or a folder of recipe "
+            "folders); its webhooks are off",
+            file,
+        )
+        return None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         log.warning("recipe %s cannot be read (%s); its webhooks are off", file, type(exc).__name__)
         return None
