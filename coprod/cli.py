@@ -206,26 +206,49 @@ def reader_gone(stream: TextIO) -> None:
         os.close(devnull)
 
 
-def _progress(output: Output) -> tuple[Any, Any]:
-    """A progress callback: a rich bar on a terminal, plain lines otherwise."""
-    if output.tty:
+class _Bar:
+    """A rich progress bar on a terminal, shown from the first rows read: the heading of a recipe of
+    several is written then, before it (a bar started with the run came before the heading, which
+    waited for the recipe's first line of words; a recipe put off for its lock reads no rows, so
+    shows neither). As a context manager, as ``Progress`` is: it goes at the end, if it came."""
+
+    def __init__(self, output: Output) -> None:
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn
 
-        bar = Progress(
+        self.output = output
+        self.bar = Progress(
             SpinnerColumn(),
             TextColumn("reading {task.description}: {task.completed} rows"),
             transient=True,
             console=Console(file=output.err),  # progress on stderr, like the plain lines: stdout is results
         )
-        tasks: dict[str, Any] = {}
+        self.tasks: dict[str, Any] = {}
+        self.shown = False
 
-        def on_rows(what: str, n: int) -> None:
-            if what not in tasks:
-                tasks[what] = bar.add_task(what, total=None)
-            bar.update(tasks[what], completed=n)
+    def on_rows(self, what: str, n: int) -> None:
+        if not self.shown:
+            self.output._announce()
+            self.bar.start()
+            self.shown = True
+        if what not in self.tasks:
+            self.tasks[what] = self.bar.add_task(what, total=None)
+        self.bar.update(self.tasks[what], completed=n)
 
-        return bar, on_rows
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.shown:
+            self.bar.stop()
+            self.shown = False
+
+
+def _progress(output: Output) -> tuple[Any, Any]:
+    """A progress callback: a rich bar on a terminal, plain lines otherwise."""
+    if output.tty:
+        bar = _Bar(output)
+        return bar, bar.on_rows
 
     last: dict[str, int] = {}
 

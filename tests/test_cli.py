@@ -223,7 +223,7 @@ def test_with_verbose_an_unexpected_error_shows_where_but_not_its_message(demo, 
 def test_progress_is_a_bar_on_a_terminal_and_held_plain_lines_otherwise(capsys):
     from rich.progress import Progress
 
-    from coprod.cli import Output, _progress
+    from coprod.cli import Output, _Bar, _progress
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -231,10 +231,11 @@ def test_progress_is_a_bar_on_a_terminal_and_held_plain_lines_otherwise(capsys):
 
     out, err = io.StringIO(), Tty()
     bar, on_rows = _progress(Output(out, err))
-    assert isinstance(bar, Progress)
+    assert isinstance(bar, _Bar) and isinstance(bar.bar, Progress)
     with bar:
+        assert err.getvalue() == ""  # shown from the first rows, after the heading (test_sync_many)
         on_rows("people", 40)
-        bar.refresh()
+        bar.bar.refresh()
     assert "reading people: 40 rows" in err.getvalue()
     assert out.getvalue() == ""  # stdout holds results only, so `coprod check > flags.txt` gets no spinner
     plain_out = Output(io.StringIO(), io.StringIO())

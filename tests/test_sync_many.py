@@ -8,8 +8,11 @@ locked or fails part-way is reported under its name and the others still run.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -201,6 +204,60 @@ def test_a_recipe_locked_by_another_run_is_skipped_and_the_others_run(recipes, t
     out = capsys.readouterr().out
     assert headings(out) == [f"== beta ({recipes / 'beta'})"]
     assert flags_file(recipes / "beta").is_file()
+
+
+def test_with_v_a_recipe_put_off_for_its_lock_is_headed_once_where_it_runs(
+    recipes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-v's log lines bring the heading of the recipe they are about: one logged on beta's first try,
+    before it was put off for its lock, would head beta twice (there, and where it runs after the
+    others). Nothing logs before a run holds its lock (the store's opening and the connectors' making
+    log nothing; psycopg keeps its pool's lines at WARNING): beta is headed once, where it runs."""
+    monkeypatch.setattr(coprod.sync, "LOCK_WAIT", 0.3)
+    # main's own log handler, as in a real run (pytest's on the root logger would stop basicConfig)
+    monkeypatch.setattr(logging.root, "handlers", [])
+    monkeypatch.setattr(logging.root, "level", logging.root.level)
+    (tmp_path / "state").mkdir()
+    other = StateStore.open(tmp_path / "state" / "state.sqlite")
+    try:
+        with other.lock("beta", timeout=5):  # another run's, held till the end: beta ends locked (6)
+            code = main(["-v", "sync", str(recipes), *DATE])
+    finally:
+        other.close()
+    said = capsys.readouterr()
+
+    assert code == 6
+    assert "INFO coprod.sync: read people: 40 rows" in said.err  # -v's lines were written
+    assert headings(said.out) == [
+        f"== alpha ({recipes / 'alpha'})",
+        f"== gamma ({recipes / 'gamma'})",
+        f"== beta ({recipes / 'beta'}); run after the others: another run held it at first",
+    ]
+
+
+class Terminal(io.StringIO):
+    """A terminal: stdout and stderr on one screen, as a person watching a sync sees them."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_each_recipes_progress_bar_comes_under_its_heading(
+    recipes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bar started with the run, on stderr, while the heading waited for the recipe's first line:
+    on a terminal, a recipe's bar showed under the recipe before it (the first one's at the top)."""
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    monkeypatch.setattr(sys, "stderr", screen)
+
+    assert main(["sync", str(recipes), *DATE]) == 0
+
+    before, *parts = re.split(r"^== ", screen.getvalue(), flags=re.MULTILINE)
+    assert "reading " not in before
+    assert [part.split(" ", 1)[0] for part in parts] == ["alpha", "beta", "gamma"]
+    for part in parts:
+        assert "reading people: 40 rows" in part and part.index("reading ") < part.index("Synced '")
 
 
 def test_a_locked_recipe_does_not_hold_up_the_others_and_is_synced_at_the_end_once_free(
