@@ -43,7 +43,7 @@ from coprod.placeholders import example_values
 from coprod.sync import SHRINK_AGAIN, ExitCode, RunResult, build_connectors, run
 from coprod_core.flags import Flag, Severity, jsonable
 from coprod_core.rules import all_rules, find, markdown_table
-from coprod_core.text import visible, visible_lines
+from coprod_core.text import count, visible, visible_lines
 
 if TYPE_CHECKING:
     from coprod.report.render import ReportKind
@@ -385,9 +385,14 @@ def print_summary(result: RunResult, output: Output, *, title: str) -> None:
         )
         if changes["removed"]:
             done = "would be" if result.dry_run else "are"
+            people = count(len(result.diff.removed_people), "person", "people")
             output.line(
-                f"  removed     {changes['removed']} flag(s) about people no longer in the people list: their "
+                f"  removed     {changes['removed']} flag(s) about {people} no longer in the people list: their "
                 f"names and details {done} replaced where coprod wrote them"
+            )
+            output.line(
+                "              not expected? Check the people list's source (a CiviCRM API key that lost "
+                "permissions sees fewer contacts); anyone back in it gets their flags again, open, with their words"
             )
         total = len(result.diff.changes)
         if result.dry_run:

@@ -121,6 +121,7 @@ class RunResult:
             "rows": {k: vars(v) for k, v in self.counts.items()},
             "flags": len(self.flags),
             "changes": self.diff.counts() if self.diff else None,
+            "removed_people": len(self.diff.removed_people) if self.diff else 0,
             "written": len(self.write.written),
             "failed": len(self.write.failed),
             "requests": self.write.requests,

@@ -207,6 +207,10 @@ class Diff:
     changes: list[FlagChange] = field(default_factory=list)
     still_open: int = 0
     kept_by_staff: int = 0
+    removed_people: set[str] = field(default_factory=set)
+    """The IDs of the people whose flags' words this run replaces because they are no longer in the
+    people list: their number is in the run's summary, so staff notice one they did not expect (a
+    CiviCRM key that lost sight of some contacts looks the same as their deletion)."""
     resolved_by_staff: list[str] = field(default_factory=list)
     """Fingerprints staff marked resolved though the flag is still raised (left open, reported)."""
     next_state: dict[str, KnownFlag] = field(default_factory=dict)
@@ -281,11 +285,13 @@ def diff_flags(
     for fp, before in previous.items():
         if fp in seen:
             continue
-        removed = people is not None and people.removed(before.subject_kind, before.subject_id, before.named)
+        gone = people.gone(before.subject_kind, before.subject_id, before.named) if people else set()
+        removed = bool(gone)
         if before.status is FlagStatus.RESOLVED:
             if removed and not before.words_removed:  # resolved before the person left the list
                 known = replace(before, facts_digest=REMOVED_DIGEST)
                 result.changes.append(FlagChange(ChangeKind.REMOVED, known, None))
+                result.removed_people |= gone
             else:
                 known = before
             result.next_state[fp] = known
@@ -293,6 +299,7 @@ def diff_flags(
         known = replace(before, status=FlagStatus.RESOLVED, last_seen=run_date)
         if removed:
             known = replace(known, facts_digest=REMOVED_DIGEST)
+            result.removed_people |= gone
         result.changes.append(FlagChange(ChangeKind.REMOVED if removed else ChangeKind.RESOLVED, known, None))
         result.next_state[fp] = known
     return result

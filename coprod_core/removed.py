@@ -87,8 +87,12 @@ class PeopleRead:
     def removed(self, kind: SubjectKind, subject_id: str, named: Iterable[str] = ()) -> bool:
         """Whether a flag about this subject, naming these people besides it, is about or names
         someone no longer in the people list."""
+        return bool(self.gone(kind, subject_id, named))
+
+    def gone(self, kind: SubjectKind, subject_id: str, named: Iterable[str] = ()) -> set[str]:
+        """The IDs of the people such a flag is about or names who are no longer in the people list
+        (none while a row's ID cell is blank: that row may be anyone's)."""
         if self.unidentified:
-            return False
-        if kind is SubjectKind.PERSON and subject_id not in self.ids:
-            return True
-        return any(person_id not in self.ids for person_id in named)
+            return set()
+        about = [subject_id] if kind is SubjectKind.PERSON else []
+        return {person_id for person_id in (*about, *named) if person_id not in self.ids}

@@ -1204,3 +1204,65 @@ def test_removed_flags_have_their_details_cleared_with_words_for_a_person_and_fo
     details = {a["Coprod_Flags.Fingerprint"]: a["details"] for a in fake.records["Activity"]}
     assert details == {person.fingerprint: REMOVED_DETAILS, session.fingerprint: REMOVED_NAMED_DETAILS}
     assert sorted(report.written) == sorted([person.fingerprint, session.fingerprint]) and not report.failed
+
+
+@responses.activate
+def test_a_contact_the_key_can_no_longer_see_is_counted_as_removed_and_gets_its_flags_back_once_seen() -> (
+    None
+):
+    """A key whose role lost sight of some contacts (an ACL, a group permission) gets them left out
+    of its answers, as CiviCRM does, with no error: coprod cannot tell that from their deletion, so
+    it clears their flags' details as for a deletion request. The run counts the people it took as
+    removed, so staff notice a number they did not expect; once the contact is seen again its flags
+    are raised again and their details written back, naming them, in an update by id that names no
+    contacts."""
+    from coprod.state import StateStore
+
+    fake = _two_campaign_site()
+    fake.add("Contact", id=31, display_name="Alex", **{"groups:name": ["Coproduction_Panel"]})
+    fake.add(
+        "Participant",
+        id=4,
+        contact_id=31,
+        event_id=1,
+        **{"status_id:name": "Attended", "contact_id.groups:name": ["Coproduction_Panel"]},
+    )
+    fake.permissions = set(NO_DELETE)
+    state = StateStore.open(":memory:")
+    first = _sync(fake, state)
+    assert first.exit_code == 0, first.messages
+    theirs = {
+        f.fingerprint for f in first.flags if f.subject.kind is SubjectKind.PERSON and f.subject.id == "30"
+    }
+    assert theirs
+    hidden_contact = fake.contact(30)
+    hidden_participants = [p for p in fake.records["Participant"] if p["contact_id"] == 30]
+    fake.records["Contact"].remove(hidden_contact)  # what the key sees now: no row, no error
+    fake.records["Participant"] = [p for p in fake.records["Participant"] if p["contact_id"] != 30]
+
+    unseen = _sync(fake, state)
+
+    assert unseen.exit_code == 0, unseen.messages
+    assert unseen.summary()["removed_people"] == 1 and unseen.diff.removed_people == {"30"}
+    activities = {a["Coprod_Flags.Fingerprint"]: a for a in fake.records["Activity"]}
+    assert all("Sam" not in activities[fp]["details"] for fp in theirs)
+
+    fake.records["Contact"].append(hidden_contact)  # the role's permission given back
+    fake.records["Participant"].extend(hidden_participants)
+    calls = len(fake.calls)
+
+    seen = _sync(fake, state)
+
+    assert seen.exit_code == 0, seen.messages
+    assert {c.fingerprint: c.kind for c in seen.diff.changes if c.fingerprint in theirs} == dict.fromkeys(
+        theirs, ChangeKind.REOPENED
+    )
+    assert seen.summary()["removed_people"] == 0
+    saves = [c for c in fake.calls[calls:] if (c.entity, c.action) == ("Activity", "save")]
+    records = {r["id"]: r for c in saves for r in c.params["records"] if "id" in r}
+    created = [r for c in saves for r in c.params["records"] if "id" not in r]
+    assert not [r for r in created if r["Coprod_Flags.Fingerprint"] in theirs]  # none created twice
+    for fp in theirs:  # updated by id, naming them again, without their contacts
+        record = records[activities[fp]["id"]]
+        assert "Sam (ID 30)" in record["details"] and "target_contact_id" not in record
+    assert all("Sam (ID 30)" in activities[fp]["details"] for fp in theirs)

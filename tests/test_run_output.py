@@ -3,6 +3,8 @@ for what was not written."""
 
 from __future__ import annotations
 
+import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -138,7 +140,32 @@ def test_a_sync_after_a_person_is_deleted_says_their_flags_were_removed_and_a_dr
     assert main(["sync", str(demo), *DATE]) == 0
     again = capsys.readouterr().out
 
-    said = "flag(s) about people no longer in the people list: their names and details"
+    said = "flag(s) about 1 person no longer in the people list: their names and details"
     assert f"{said} would be replaced where coprod wrote them" in dry
     assert f"{said} are replaced where coprod wrote them" in out
     assert "  removed     " in out and said not in again
+    # how many people, so staff notice a number they did not expect (a key that sees fewer contacts)
+    assert "not expected? Check the people list's source" in out and "not expected?" not in again
+    assert main(["sync", str(demo), *DATE, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["removed_people"] == 0
+
+
+def test_a_sync_that_takes_several_people_as_removed_counts_them_in_the_summary_and_its_json(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync", str(demo), *DATE]) == 0
+    flags = list(csv.DictReader((demo / "data" / "coprod-flags.csv").open(encoding="utf-8-sig")))
+    people = demo / "data" / "people.csv"
+    lines = people.read_text(encoding="utf-8").splitlines()
+    ids = [line.split(",", 1)[0] for line in lines[1:]]
+    flagged = [pid for pid in ids if any(f"(ID {pid})" in f["About"] for f in flags)][:3]
+    assert len(flagged) == 3
+    people.write_text(
+        "\n".join(line for line in lines if line.split(",", 1)[0] not in flagged) + "\n", encoding="utf-8"
+    )
+    capsys.readouterr()
+
+    assert main(["sync", str(demo), *DATE, "--json"]) == 0
+
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["removed_people"] == 3 and summary["changes"]["removed"] >= 3
