@@ -900,13 +900,12 @@ class FilesConnector(Connector):
     def read_staff_statuses(self) -> StaffStatuses:
         self._remove_stale_temp_files()  # every sync reads these first, even with nothing to write
         flags = self._read_flags()
+        # Named once: flags_path resolves the path afresh (a stat of each folder on the way, to keep it
+        # in the recipe's folder), which for every row of a 3,000-row file took longer than the read.
+        name = self.flags_path.name
         out = StaffStatuses()
         for row, number in zip(flags.rows, flags.numbers, strict=True):
-            out.read(
-                row.get("fingerprint", "").strip(),
-                row.get("status", ""),
-                f"{self.flags_path.name} row {number}",
-            )
+            out.read(row.get("fingerprint", "").strip(), row.get("status", ""), f"{name} row {number}")
         return out
 
     # ---------------------------------------------------------------------------------------
