@@ -24,6 +24,7 @@ Import it only where ``responses`` is installed.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import time
@@ -39,21 +40,28 @@ API = "https://sheets.googleapis.com/v4/spreadsheets"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
 
 
-def service_account_key(email: str = "coprod@charity.iam.gserviceaccount.com") -> dict[str, str]:
-    """A throw-away service-account JSON key with a real RSA key, for tests that sign in as coprod
-    does (answer ``TOKEN_URL`` with ``responses``)."""
+@functools.cache
+def _private_key_pem() -> str:
+    """A real 2048-bit RSA key, made once per test process: made afresh for each test that signs
+    in, it took about 0.1 s each time. What the tests prove is that coprod signs in with the key
+    and never shows it, which one key proves as well as many."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
+    return private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
+
+
+def service_account_key(email: str = "coprod@charity.iam.gserviceaccount.com") -> dict[str, str]:
+    """A throw-away service-account JSON key with a real RSA key, for tests that sign in as coprod
+    does (answer ``TOKEN_URL`` with ``responses``)."""
     return {
         "type": "service_account",
         "project_id": "charity",
         "private_key_id": "abc123",
-        "private_key": pem,
+        "private_key": _private_key_pem(),
         "client_email": email,
         "client_id": "1",
         "token_uri": TOKEN_URL,
