@@ -40,10 +40,11 @@ def test_bench_commands_on_small_sizes_prints_its_table_and_growth_and_keeps_its
     (seconds): each command it times still runs at each size, the growth from the first size to
     the next is printed (of the medians and turn by turn, beside the floor's), and ``--keep`` names
     a folder that need not exist yet (it stopped with a traceback after a first measurement had
-    been waited for)."""
+    been waited for). One turn (``--repeat 1``): the order of several turns is pinned in this
+    process by the test below, without each command run here a second time at each size."""
     keep = tmp_path / "runs" / "tonight"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_commands.py"), "--sizes", "0.01,0.02", "--repeat", "2",
+        [sys.executable, str(ROOT / "benchmarks" / "bench_commands.py"), "--sizes", "0.01,0.02", "--repeat", "1",
          "--keep", str(keep)],
         capture_output=True, text=True, timeout=240, cwd=tmp_path,
     )  # fmt: skip
