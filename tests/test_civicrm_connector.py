@@ -1105,23 +1105,15 @@ def test_a_fingerprint_field_the_site_lacks_fails_the_write_loudly_and_creates_n
 
 
 # ------------------------------------------------------------------------------------ erasure
-@responses.activate
-@pytest.mark.parametrize("how", ["trashed", "deleted for good"])
-def test_a_contact_gone_from_the_panel_has_its_flag_activities_closed_and_their_details_cleared(
-    how: str,
-) -> None:
-    """UK GDPR erasure. CiviCRM keeps a trashed contact's activities whole, and deleting a contact for
-    good deletes only the activities it *recorded* (``CRM_Activity_BAO_Activity::cleanupActivity``)
-    and its links to others (``civicrm_activity_contact`` cascades): a flag Activity, recorded by
-    the API user about the contact, stays with its subject and details naming them. So coprod
-    completes it and clears its details, in updates that name no contacts (a role without 'delete
-    activities' may send them), once."""
-    from coprod.connectors.civicrm import REMOVED_DETAILS
+def _sams_flags_synced() -> tuple[FakeCiviCRM, Any, set[str]]:
+    """The two-campaign site with Alex on the panel too (so a sync without Sam is no emptied
+    export), synced once by a role without 'delete activities': the site, its state and the
+    fingerprints of the flags about Sam (contact 30)."""
     from coprod.state import StateStore
 
     fake = _two_campaign_site()
     fake.add("Contact", id=31, display_name="Alex", **{"groups:name": ["Coproduction_Panel"]})
-    fake.add(  # someone else on the panel: the sync after the delete is no emptied export
+    fake.add(
         "Participant",
         id=4,
         contact_id=31,
@@ -1135,6 +1127,23 @@ def test_a_contact_gone_from_the_panel_has_its_flag_activities_closed_and_their_
     theirs = {
         f.fingerprint for f in first.flags if f.subject.kind is SubjectKind.PERSON and f.subject.id == "30"
     }
+    return fake, state, theirs
+
+
+@responses.activate
+@pytest.mark.parametrize("how", ["trashed", "deleted for good"])
+def test_a_contact_gone_from_the_panel_has_its_flag_activities_closed_and_their_details_cleared(
+    how: str,
+) -> None:
+    """UK GDPR erasure. CiviCRM keeps a trashed contact's activities whole, and deleting a contact for
+    good deletes only the activities it *recorded* (``CRM_Activity_BAO_Activity::cleanupActivity``)
+    and its links to others (``civicrm_activity_contact`` cascades): a flag Activity, recorded by
+    the API user about the contact, stays with its subject and details naming them. So coprod
+    completes it and clears its details, in updates that name no contacts (a role without 'delete
+    activities' may send them), once."""
+    from coprod.connectors.civicrm import REMOVED_DETAILS
+
+    fake, state, theirs = _sams_flags_synced()
     activities = {a["Coprod_Flags.Fingerprint"]: a for a in fake.records["Activity"]}
     assert theirs and all("Sam (ID 30)" in activities[fp]["details"] for fp in theirs)
     subjects = {fp: activities[fp]["subject"] for fp in theirs}
@@ -1216,24 +1225,8 @@ def test_a_contact_the_key_can_no_longer_see_is_counted_as_removed_and_gets_its_
     removed, so staff notice a number they did not expect; once the contact is seen again its flags
     are raised again and their details written back, naming them, in an update by id that names no
     contacts."""
-    from coprod.state import StateStore
 
-    fake = _two_campaign_site()
-    fake.add("Contact", id=31, display_name="Alex", **{"groups:name": ["Coproduction_Panel"]})
-    fake.add(
-        "Participant",
-        id=4,
-        contact_id=31,
-        event_id=1,
-        **{"status_id:name": "Attended", "contact_id.groups:name": ["Coproduction_Panel"]},
-    )
-    fake.permissions = set(NO_DELETE)
-    state = StateStore.open(":memory:")
-    first = _sync(fake, state)
-    assert first.exit_code == 0, first.messages
-    theirs = {
-        f.fingerprint for f in first.flags if f.subject.kind is SubjectKind.PERSON and f.subject.id == "30"
-    }
+    fake, state, theirs = _sams_flags_synced()
     assert theirs
     hidden_contact = fake.contact(30)
     hidden_participants = [p for p in fake.records["Participant"] if p["contact_id"] == 30]
