@@ -1090,7 +1090,7 @@ class SheetsConnector(Connector):
                 continue
             mapped = len(set(spec.fields.values()) | set(spec.demographics.values()))
             lines.append(
-                f"sheets: tab '{table.title}' ({entity.value}): {len(table.records)} rows, "
+                f"sheets: tab '{table.title}' ({entity.value}): {count(len(table.records), 'row')}, "
                 f"all {mapped} mapped columns found"
             )
             heading = self._flags_column(table, opts.flags_column)[1] if opts.flags_column else None

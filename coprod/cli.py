@@ -261,7 +261,7 @@ def _progress(output: Output) -> tuple[Any, Any]:
 
         def __exit__(self, *exc: object) -> None:
             for what, n in last.items():
-                output.progress_line(f"read {what}: {n} rows")
+                output.progress_line(f"read {what}: {count(n, 'row')}")
 
     return _Plain(), plain
 
@@ -364,7 +364,7 @@ def print_summary(result: RunResult, output: Output, *, title: str) -> None:
     output.line(title)
     for entity, c in result.counts.items():
         extra = f", {c.rejected} rejected (see data-quality flags)" if c.rejected else ""
-        output.line(f"  {entity:<11} {c.read} rows read, {c.used} used{extra}")
+        output.line(f"  {entity:<11} {count(c.read, 'row')} read, {c.used} used{extra}")
     if result.unchanged:
         output.line("  sources     nothing changed since the last complete run today: nothing more read")
         return

@@ -20,6 +20,7 @@ from coprod.state import (
     StoreLocation,
     parse_location,
 )
+from coprod_core.text import count
 
 
 class Lines(Protocol):
@@ -148,6 +149,6 @@ def cmd_state_copy(args: argparse.Namespace, output: Lines) -> int:
         target.close()
     say(f"copied {source_at} into {target_at}:")
     for table, n in added.items():
-        say(f"  {table:<14} {n} rows")
+        say(f"  {table:<14} {count(n, 'row')}")
     say("Point COPROD_STATE at the new store, and keep the old one until a sync has run.")
     return 0

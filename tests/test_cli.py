@@ -112,6 +112,21 @@ def test_the_demo_with_rows_cut_from_its_data_stops_and_runs_with_the_allow_shri
     assert "people      14 rows read, 14 used" in capsys.readouterr().out
 
 
+def test_a_source_of_one_row_reads_1_row_not_1_rows(demo, capsys) -> None:
+    # The summary and the progress lines said "1 rows read" and "read payments: 1 rows" of a source
+    # with a single row (the walkthrough met it on a new Google Sheet's one payment).
+    payments = demo / "data" / "payments.csv"
+    payments.write_text(
+        "\n".join(payments.read_text(encoding="utf-8").splitlines()[:2]) + "\n", encoding="utf-8"
+    )
+    assert main(["check", str(demo), "--date", "2026-11-20"]) == 0
+    said = capsys.readouterr()
+    assert "  payments    1 row read, 1 used" in said.out
+    assert "  people      40 rows read, 40 used" in said.out
+    assert "read payments: 1 row\n" in said.err and "read people: 40 rows\n" in said.err
+    assert "1 rows" not in said.out + said.err
+
+
 def test_verbose_is_taken_before_or_after_the_command_as_messages_say_run_again_with_v(demo) -> None:
     # "Run again with -v" was typed at the end, and argparse answered "unrecognized arguments: -v".
     from coprod.cli import parser

@@ -234,7 +234,7 @@ def test_coprod_state_copy_moves_a_sqlite_state_into_postgresql(tmp_path, postgr
     inbox.close()
     assert main(["state", "copy", str(path), postgres_url]) == 0
     out = capsys.readouterr().out
-    assert "flags          1 rows" in out and "webhook_inbox  1 rows" in out
+    assert "flags          1 row\n" in out and "webhook_inbox  1 row\n" in out
     moved = StateStore.open(postgres_url)
     assert moved.known_flags("demo")[fp].status is FlagStatus.ACKNOWLEDGED
     moved.close()
