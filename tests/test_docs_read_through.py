@@ -67,6 +67,24 @@ def test_the_readme_shows_every_command_coprod_has() -> None:
     assert shown == commands
 
 
+def test_the_readme_shows_every_option_of_every_command() -> None:
+    # "Using it" listed `coprod status [--max-age 26h] [--quiet] [--json]` after --max-wait was added:
+    # a newcomer reading the list never learnt of it. An option hidden from --help is left out.
+    (action,) = [a for a in parser()._subparsers._group_actions]  # type: ignore[union-attr]
+    block = CODE_BLOCK.findall(readme_section(ROOT / "README.md", "Using it"))[0]
+    for name, command in action.choices.items():  # type: ignore[union-attr]
+        options = {
+            option
+            for a in command._actions
+            if a.help != argparse.SUPPRESS
+            for option in a.option_strings
+            if option.startswith("--") and option not in ("--help", "--verbose")
+        }
+        lines = [line.split("#")[0] for line in block.splitlines() if line.startswith(f"coprod {name} ")]
+        shown = set(re.findall(r"--[a-z-]+", " ".join(lines)))
+        assert options <= shown, f"coprod {name}: {sorted(options - shown)} not in README 'Using it'"
+
+
 CRON_LINE = re.compile(r"^[\d*/,-]+ [\d*/,-]+ \S+ \S+ \S+ ")
 
 
