@@ -320,3 +320,25 @@ def test_on_a_terminal_it_shows_progress_and_says_where_the_report_went(demo, tm
     assert f"Report written to {out}" in err.getvalue() and " KB)" in err.getvalue()
     assert "Building the report" in err.getvalue()  # the spinner while the report is built
     assert out.is_file()
+
+
+def test_a_page_printed_to_a_terminal_ends_saying_how_to_write_it_to_a_file(demo, monkeypatch) -> None:
+    # `coprod report R` typed without --out scrolled a whole HTML page past a newcomer (walkthrough),
+    # ending in its last tags and nothing to open. Redirected (`> report.html`) or in Markdown, the
+    # output is the document alone, as before.
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out, err = Terminal(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["report", str(demo), "--date", "2026-11-20"]) == 0
+    assert out.getvalue().startswith("<!DOCTYPE html>")
+    assert err.getvalue().endswith("run the same command with --out report.html added.\n")
+
+    for argv, stdout in (([], io.StringIO()), (["--format", "md"], Terminal())):
+        monkeypatch.setattr(sys, "stdout", stdout)
+        monkeypatch.setattr(sys, "stderr", err := io.StringIO())
+        assert main(["report", str(demo), "--date", "2026-11-20", *argv]) == 0
+        assert "--out report.html" not in err.getvalue() + stdout.getvalue()

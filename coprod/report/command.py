@@ -107,6 +107,21 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+PRINTED_TO_A_TERMINAL = (
+    "coprod: that was the report's web page (HTML), printed because --out was not given. To open it in "
+    "a browser, write it to a file: run the same command with --out report.html added."
+)
+"""Said after the page, on a terminal only: `coprod report R` typed without --out scrolls a whole
+page of HTML past a newcomer, who is left with its last lines and no report to open."""
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a stream without the question, or closed
+        return False
+
+
 def print_document(stream: TextIO, text: str) -> None:
     """A report printed goes out in UTF-8, the encoding its page declares, whatever the stream's own
     (cp1252 where Windows sends output to a file), so ``coprod report R > report.html`` makes the
@@ -185,6 +200,8 @@ def make_report(
                 status.stop()
         if out_path is None:
             print_document(stdout, text)
+            if kind.format == "html" and _isatty(stdout):  # pages of markup scrolled past: say what to do
+                print(PRINTED_TO_A_TERMINAL, file=stderr)
         else:
             try:
                 write_atomically(out_path, text)
