@@ -63,6 +63,13 @@ def _of(flags: list[Flag], check_id: str) -> list[Flag]:
 # --- the command -------------------------------------------------------------------------------
 
 
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, as staff typing a command have."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 def test_report_writes_one_self_contained_html_file_and_says_nothing_under_cron(
     demo, tmp_path, capsys
 ) -> None:
@@ -309,10 +316,6 @@ def test_every_template_ships_in_the_wheel() -> None:
 
 
 def test_on_a_terminal_it_shows_progress_and_says_where_the_report_went(demo, tmp_path, monkeypatch) -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
     err = Terminal()
     monkeypatch.setattr(sys, "stderr", err)
     out = tmp_path / "r.html"
@@ -326,10 +329,6 @@ def test_a_page_printed_to_a_terminal_ends_saying_how_to_write_it_to_a_file(demo
     # `coprod report R` typed without --out scrolled a whole HTML page past a newcomer (walkthrough),
     # ending in its last tags and nothing to open. Redirected (`> report.html`) or in Markdown, the
     # output is the document alone, as before.
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
     out, err = Terminal(), io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.setattr(sys, "stderr", err)
