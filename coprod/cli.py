@@ -8,6 +8,7 @@ say what kind of problem it was; see README "Exit codes").
 from __future__ import annotations
 
 import argparse
+import difflib
 import io
 import json
 import logging
@@ -1007,11 +1008,16 @@ def cmd_rules(args: argparse.Namespace, output: Output) -> int:
 
 def cmd_explain(args: argparse.Namespace, output: Output) -> int:
     """One rule's page: what it checks, why it matters (with its source), what staff can do."""
-    rule = find(args.rule)
-    # A check's name (``payments``) explains each of its rules.
-    rules = [rule] if rule is not None else [r for r in all_rules() if r.check == args.rule.strip()]
+    # Typed as a flag shows it, in any case ("Payments.Overdue"); a check's name (``payments``)
+    # explains each of its rules.
+    typed = args.rule.strip().lower()
+    rule = find(typed)
+    rules = [rule] if rule is not None else [r for r in all_rules() if r.check == typed]
     if not rules:
-        output.line(f"coprod: there is no rule '{args.rule}'; `coprod rules` lists them all")
+        names = [r.id for r in all_rules()] + sorted({r.check for r in all_rules()})
+        close = difflib.get_close_matches(typed, names, n=1, cutoff=0.75)
+        meant = f"did you mean '{close[0]}'? " if close else ""
+        output.line(f"coprod: there is no rule '{args.rule}'; {meant}`coprod rules` lists them all")
         return ExitCode.CONFIG
     output.line("\n\n".join(r.page() for r in rules))
     return ExitCode.OK

@@ -71,6 +71,22 @@ def test_explain_an_unknown_rule_says_so_and_exits_2(capsys: pytest.CaptureFixtu
     assert "there is no rule 'payments.late'" in capsys.readouterr().out
 
 
+def test_explain_takes_a_rule_in_any_case_and_names_the_one_a_typo_meant(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # "there is no rule 'payments.owd'" left a newcomer to read the whole list for the one meant.
+    assert main(["explain", "Payments.Overdue"]) == 0
+    assert "payments.overdue" in capsys.readouterr().out
+    assert main(["explain", "payments.owd"]) == 2
+    assert capsys.readouterr().out == (
+        "coprod: there is no rule 'payments.owd'; did you mean 'payments.owed'? `coprod rules` lists them all\n"
+    )
+    assert main(["explain", "representaton"]) == 2
+    assert "did you mean 'representation'?" in capsys.readouterr().out
+    assert main(["explain", "attendance"]) == 2
+    assert "did you mean" not in capsys.readouterr().out  # nothing close: no guess
+
+
 def test_readme_table_of_rules_is_the_generated_one(capsys: pytest.CaptureFixture[str]) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     start, end = "<!-- rules:start -->\n", "\n<!-- rules:end -->"
