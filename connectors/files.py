@@ -244,6 +244,12 @@ _LONGEST_CELL = 2**31 - 1
 """The largest limit csv takes on every platform (a C long)."""
 
 
+def _encoding_words(encoding: str) -> str:
+    """An encoding as Excel's Save As list names it: "utf-8-sig" (UTF-8, with or without the mark
+    Excel puts first) is said "UTF-8", a name staff meet, not Python's."""
+    return "UTF-8" if encoding.replace("_", "-").lower() in ("utf-8-sig", "utf-8", "utf8") else encoding
+
+
 def _place_in_text(path: Path, encoding: str, delimiter: str) -> str:
     """ " (first at row N, column 'Name')": where in a CSV file the first byte the encoding cannot read is, as a
     spreadsheet numbers it (the header is row 1), counting records, not lines, so a cell holding a
@@ -623,7 +629,7 @@ class FilesConnector(Connector):
         except UnicodeDecodeError:
             where = _place_in_text(path, encoding, self.options.delimiter)
             raise SourceUnreadable(
-                f"{path.name} is not in the {encoding} encoding{where}: save it as "
+                f"{path.name} is not in the {_encoding_words(encoding)} encoding{where}: save it as "
                 f"'CSV UTF-8' in Excel, or set encoding = \"cp1252\" in [sources.{self.name}]"
             ) from None
         except csv.Error as exc:

@@ -76,7 +76,7 @@ def old_excel(demo: Path) -> None:
     ("damage", "code", "words"),
     [
         (semicolons, ExitCode.SOURCE_UNAVAILABLE, "people.csv looks separated by semicolons (;)"),
-        (latin1, ExitCode.SOURCE_UNAVAILABLE, "people.csv is not in the utf-8-sig encoding"),
+        (latin1, ExitCode.SOURCE_UNAVAILABLE, "people.csv is not in the UTF-8 encoding"),
         (header("Name", "Role"), ExitCode.SOURCE_UNAVAILABLE, "the header 'Role' appears twice"),
         (header(",Name,", ",,"), ExitCode.SOURCE_UNAVAILABLE, "column 2 has no header"),
         (empty, ExitCode.SOURCE_UNAVAILABLE, "people.csv is empty"),

@@ -282,7 +282,7 @@ def test_a_wrong_encoding_is_placed_by_row_and_column_counting_a_cell_with_a_lin
     (tmp_path / "data" / "people.csv").write_bytes(text.encode("latin-1"))
     with pytest.raises(SourceUnreadable) as error:
         read_all(conn, people_spec(conn.context.recipe))
-    assert "people.csv is not in the utf-8-sig encoding (first at row 3, column 'Name')" in str(error.value)
+    assert "people.csv is not in the UTF-8 encoding (first at row 3, column 'Name')" in str(error.value)
 
 
 def test_a_csv_saved_as_utf16_with_its_byte_order_mark_is_read_without_setting_the_encoding(
