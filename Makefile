@@ -14,11 +14,14 @@ $(BIN)/coprod: pyproject.toml
 demo: $(BIN)/coprod
 	$(BIN)/coprod demo
 
+# The tests run in parallel, a worker per CPU up to four (tests/conftest.py), each worker taking whole
+# files (--dist loadfile), so that a module's fixtures (the wheel test_packaging.py builds, the large
+# reports) are made once. `$(BIN)/pytest` alone runs them in this one process.
 test: $(BIN)/coprod
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MAKE) --no-print-directory typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 # mypy on the package as it installs (coprod.connectors, coprod.webhook_app live in other folders
 # here); errors name the installed module path, e.g. coprod/connectors/sheets.py = connectors/sheets.py.
