@@ -307,7 +307,11 @@ class RecipeStatus:
             return words
         words += f"; the oldest arrived {ago(inbox.oldest_seconds)}"
         if self.stuck:
-            words += ": is the worker running? (systemctl status coprod-worker; the app's /healthz)"
+            # /healthz answers "ok" whether or not any worker runs; the unit that runs the worker does not
+            words += (
+                ": is the worker running? (systemctl status coprod-worker, or coprod-webhook where the app "
+                "runs its own worker)"
+            )
             if inbox.retrying:  # the worker runs, and its re-checks keep failing: its log says why
                 words += "; why re-checks failed: journalctl -u coprod-worker"
         return words

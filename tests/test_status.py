@@ -341,7 +341,7 @@ def test_the_webhook_inbox_of_the_recipe_alone_with_its_oldest_events_age(
     assert code == 8
     assert out.splitlines()[-1] == (
         "  webhook inbox   2 events not yet re-checked; the oldest arrived 3 hours ago: is the worker "
-        "running? (systemctl status coprod-worker; the app's /healthz)"
+        "running? (systemctl status coprod-worker, or coprod-webhook where the app runs its own worker)"
     )
     report = json.loads(status(capsys, str(demo), "--json")[1])
     assert report["inbox"] == {"open": 2, "retrying": 0, "oldest_seconds": 3 * 3600}
@@ -403,7 +403,8 @@ def test_an_event_retried_for_over_the_max_wait_is_stuck_and_points_at_the_worke
     assert code == 8
     assert out.splitlines()[-1] == (
         "  webhook inbox   1 event not yet re-checked, 1 being retried after a failure; the oldest arrived "
-        "2 hours ago: is the worker running? (systemctl status coprod-worker; the app's /healthz); why "
+        "2 hours ago: is the worker running? (systemctl status coprod-worker, or coprod-webhook where the app "
+        "runs its own worker); why "
         "re-checks failed: journalctl -u coprod-worker"
     )
 
