@@ -558,6 +558,9 @@ def cmd_report(args: argparse.Namespace, output: Output) -> int:
     from coprod.report.command import report_file_name
     from coprod.report.render import ReportKind
 
+    if args.format is None:  # `--out report.md` is asked for in Markdown: HTML in it would read as gibberish
+        markdown_file = args.out is not None and args.out.lower().endswith(".md") and not args.easy_read
+        args.format = "md" if markdown_file else "html"
     if not named_recipes(args.recipe).several:
         return each_recipe(args, output, _report)
     kind = ReportKind(format=args.format, share=args.share, easy_read=args.easy_read)
@@ -1143,7 +1146,12 @@ def parser() -> argparse.ArgumentParser:
         "--out",
         help="the file to write (default: print it); with several recipes, the folder to write them in",
     )
-    r.add_argument("--format", choices=("html", "md"), default="html", help="html (default) or md (Markdown)")
+    r.add_argument(
+        "--format",
+        choices=("html", "md"),
+        default=None,
+        help="html (default) or md (Markdown; the default too for an --out file ending in .md)",
+    )
     r.add_argument(
         "--share", action="store_true", help="hide small numbers and names, for sharing beyond staff"
     )

@@ -103,6 +103,20 @@ def test_markdown_goes_to_stdout_with_the_same_sections(demo, capsys) -> None:
     assert "| Group | Participants | Share | 95% interval |" in text
 
 
+def test_an_out_file_ending_in_md_gets_markdown_unless_a_format_is_given(demo, tmp_path, capsys) -> None:
+    # `--out report.md` wrote the HTML page into report.md (walkthrough): a newcomer opening it in a
+    # Markdown editor met a wall of markup. --format still decides when given.
+    md, forced = tmp_path / "report.md", tmp_path / "page.md"
+    assert main(["report", str(demo), "--out", str(md), "--date", "2026-11-20"]) == 0
+    assert main(["report", str(demo), "--out", str(forced), "--format", "html", "--date", "2026-11-20"]) == 0
+    assert "## Payments" in md.read_text(encoding="utf-8") and "<html" not in md.read_text(encoding="utf-8")
+    assert forced.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    easy = tmp_path / "easy.md"  # Easy Read is HTML only: made as before, not refused for the name
+    assert main(["report", str(demo), "--out", str(easy), "--easy-read", "--date", "2026-11-20"]) == 0
+    assert easy.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert capsys.readouterr().out == ""
+
+
 def test_easy_read_is_html_only_and_markdown_is_refused_with_a_sentence(demo, capsys) -> None:
     assert main(["report", str(demo), "--easy-read", "--format", "md"]) == 2
     err = capsys.readouterr().err
