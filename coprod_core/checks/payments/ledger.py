@@ -412,11 +412,8 @@ def scan_attendance(
             _scan_rows(rows, info, terms[-1], voice_willing, found_rows)
 
     dues: dict[tuple[str, PaymentKind], dict[int, Due]] = {}
-    for kind, best in (
-        (PaymentKind.FEE, found_rows.best_fee),
-        (PaymentKind.EXPENSES, found_rows.best_expenses),
-    ):
-        for pid, by_order in best.items():
+    for kind in (PaymentKind.FEE, PaymentKind.EXPENSES):
+        for pid, by_order in found_rows.dues(kind).items():
             dues[(pid, kind)] = by_order
     too_long: dict[str, list[LongRow]] = {}
     if found_rows.long_sessions:
@@ -431,7 +428,7 @@ def scan_attendance(
             return FeeFrom.MINIMUM if its.minimum >= hours + counted else FeeFrom.HOURS
 
         too_long = _long_rows(dataset, lengths, fee_from)
-    return Scan(dues, ranked, found_rows.projects, found_rows.unresourced, too_long)
+    return Scan(dues, ranked, found_rows.projects(), found_rows.unresourced, too_long)
 
 
 @dataclass(slots=True)
@@ -459,18 +456,50 @@ class _Terms:
 
 
 @dataclass(slots=True)
+class _Attendee:
+    """One person as the pass over the register finds them: all that a row of theirs reads or adds
+    to, in one object found by one look-up per row (:func:`_scan_rows`).
+
+    Why one object: the register's rows come in no order of person, so each table keyed by person
+    that a row looks in is a look-up somewhere in memory no earlier row left in the cache. Five such
+    tables (the project seen, eligible, willing voice, fees, expenses) cost five of them per row; at
+    five times the benchmark's size (50,000 people) each such miss also costs more, so the pass grew
+    faster than the register. One object holds what the five held for the person."""
+
+    project: str | None
+    """The project of every session they attended, or None once there are two."""
+    voice: bool
+    """In a voice role and willing to be paid (their attendance at an unrated kind is unresourced)."""
+    terms: _Terms
+    """The period of the policy whose ``eligible`` was last read for them."""
+    eligible: bool
+    """Paid for their time under ``terms`` (:func:`fee_eligible`)."""
+    fees: dict[int, Due] | None = None
+    """Session rank -> fee due: the larger of repeated rows is kept (None until one is due)."""
+    expenses: dict[int, Due] | None = None
+
+
+@dataclass(slots=True)
 class _Found:
     """What the pass over the register gathers, across the periods of the policy."""
 
-    best_fee: dict[str, dict[int, Due]] = field(default_factory=lambda: defaultdict(dict))
-    """Person -> session rank -> due: the larger of repeated rows is kept."""
-    best_expenses: dict[str, dict[int, Due]] = field(default_factory=lambda: defaultdict(dict))
-    projects: dict[str, str | None] = field(default_factory=dict)
-    """Person -> the project of every session they attended, or None once there are two."""
+    attendees: dict[str, _Attendee] = field(default_factory=dict)
+    """Person -> what their rows found, for everyone with a row at a held session, in the order of
+    their first such row."""
     unresourced: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     long_sessions: set[str] = field(default_factory=set)
     """Sessions where some row's own hours are above the session's length."""
     claims: dict[Decimal, Due | None] = field(default_factory=dict)
+
+    def dues(self, kind: PaymentKind) -> dict[str, dict[int, Due]]:
+        """Person -> session rank -> due, of one kind, for the people owed any."""
+        if kind is PaymentKind.FEE:
+            return {pid: a.fees for pid, a in self.attendees.items() if a.fees}
+        return {pid: a.expenses for pid, a in self.attendees.items() if a.expenses}
+
+    def projects(self) -> dict[str, str | None]:
+        """Person -> the project of every session they attended, or None once there are two."""
+        return {pid: a.project for pid, a in self.attendees.items()}
 
 
 def _scan_rows(
@@ -510,25 +539,29 @@ def _scan_rows(
         return due
 
     claims = out.claims
-    best_fee = out.best_fee
-    best_expenses = out.best_expenses
-    found = out.projects
+    attendees = out.attendees
     unresourced = out.unresourced
-    get_info, seen_project = info.get, found.get
+    get_info, attendee = info.get, attendees.get
 
     # Attendance's five fields in their declared order: unpacked, not read by name, as this loop runs
-    # once per register row.
+    # once per register row. What depends on the person is read from their one _Attendee.
     for pid, sid, hours, prep, claimed in rows:
         session_info = get_info(sid)
         if session_info is None:
             continue
         order, project_id, rate, unrated, _, session_hours, limit, session_fees = session_info
-        seen = seen_project(pid, _MISSING)
-        if seen is not project_id and seen is not None:
-            found[pid] = project_id if seen is _MISSING or seen == project_id else None
-        if unrated and pid in voice_willing:
+        me = attendee(pid)
+        if me is None:
+            me = attendees[pid] = _Attendee(project_id, pid in voice_willing, terms, pid in eligible)
+        else:
+            seen = me.project
+            if seen is not project_id and seen is not None and seen != project_id:
+                me.project = None
+            if me.terms is not terms:  # a row of another period of the policy than their last
+                me.terms, me.eligible = terms, pid in eligible
+        if unrated and me.voice:
             unresourced[sid].add(pid)
-        if rate is not None and pid in eligible:
+        if rate is not None and me.eligible:
             if not prep_counts:
                 prep = ZERO
             key = prep if hours is None else (hours, prep)
@@ -538,10 +571,13 @@ def _scan_rows(
                 if hours is not None and limit.exceeded_by(hours):
                     long_sessions.add(sid)
             if due is not None:
-                mine = best_fee[pid]
-                old = mine.setdefault(order, due)
-                if old is not due and due > old:
-                    mine[order] = due
+                mine = me.fees
+                if mine is None:
+                    me.fees = {order: due}
+                else:
+                    old = mine.setdefault(order, due)
+                    if old is not due and due > old:
+                        mine[order] = due
         elif hours is not None and hours > limit.hours and limit.exceeded_by(hours):
             long_sessions.add(sid)  # a row no fee is worked out from: its hours count elsewhere
         if expenses and claimed:  # most rows claim nothing (zero): no look-up for them
@@ -555,10 +591,13 @@ def _scan_rows(
                     )
                 claims[claimed] = due
             if due is not None:
-                mine = best_expenses[pid]
-                old = mine.setdefault(order, due)
-                if old is not due and due > old:
-                    mine[order] = due
+                mine = me.expenses
+                if mine is None:
+                    me.expenses = {order: due}
+                else:
+                    old = mine.setdefault(order, due)
+                    if old is not due and due > old:
+                        mine[order] = due
 
 
 class PolicyLess(NamedTuple):
