@@ -384,7 +384,7 @@ class FieldReader:
         ids = rule.ids
         known = len(ids)
         shared = ids.setdefault
-        got = [shared(text, text) for text in texts]
+        got = list(map(shared, texts, texts))  # in C: two id columns of every register row
         if rule is not self.key or (len(ids) == known and not self.heading_texts):
             return got
         # Only a text not seen before can be a heading not found yet: the ids this block added, the
