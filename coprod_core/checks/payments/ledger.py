@@ -474,9 +474,9 @@ class _Attendee:
     """The period of the policy whose ``eligible`` was last read for them."""
     eligible: bool
     """Paid for their time under ``terms`` (:func:`fee_eligible`)."""
-    fees: dict[int, Due] | None = None
-    """Session rank -> fee due: the larger of repeated rows is kept (None until one is due)."""
-    expenses: dict[int, Due] | None = None
+    fees: dict[int, Due] = field(default_factory=dict)
+    """Session rank -> fee due: the larger of repeated rows is kept."""
+    expenses: dict[int, Due] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -572,12 +572,9 @@ def _scan_rows(
                     long_sessions.add(sid)
             if due is not None:
                 mine = me.fees
-                if mine is None:
-                    me.fees = {order: due}
-                else:
-                    old = mine.setdefault(order, due)
-                    if old is not due and due > old:
-                        mine[order] = due
+                old = mine.setdefault(order, due)
+                if old is not due and due > old:
+                    mine[order] = due
         elif hours is not None and hours > limit.hours and limit.exceeded_by(hours):
             long_sessions.add(sid)  # a row no fee is worked out from: its hours count elsewhere
         if expenses and claimed:  # most rows claim nothing (zero): no look-up for them
@@ -592,12 +589,9 @@ def _scan_rows(
                 claims[claimed] = due
             if due is not None:
                 mine = me.expenses
-                if mine is None:
-                    me.expenses = {order: due}
-                else:
-                    old = mine.setdefault(order, due)
-                    if old is not due and due > old:
-                        mine[order] = due
+                old = mine.setdefault(order, due)
+                if old is not due and due > old:
+                    mine[order] = due
 
 
 class PolicyLess(NamedTuple):
