@@ -85,6 +85,21 @@ def test_the_readme_shows_every_option_of_every_command() -> None:
         assert options <= shown, f"coprod {name}: {sorted(options - shown)} not in README 'Using it'"
 
 
+def test_the_removed_line_the_documents_quote_counts_people_as_the_summary_does() -> None:
+    # The summary came to say how many people it took as removed ('2 flag(s) about 1 person no longer
+    # in the people list'), while README went on quoting the line without them.
+    quoted = [
+        (doc.name, m[0])
+        for doc in DOCS
+        for m in re.finditer(r"removed +\d+ flag\(s\) about[^`]*", doc.read_text(encoding="utf-8"))
+    ]
+    assert quoted
+    for doc, line in quoted:
+        line = " ".join(line.split())
+        said = r"removed \d+ flag\(s\) about (1 person|\d+ people) no longer in the people list"
+        assert re.match(said, line), f"{doc}: {line}"
+
+
 CRON_LINE = re.compile(r"^[\d*/,-]+ [\d*/,-]+ \S+ \S+ \S+ ")
 
 
