@@ -558,10 +558,14 @@ def cmd_report(args: argparse.Namespace, output: Output) -> int:
     from coprod.report.command import report_file_name
     from coprod.report.render import ReportKind
 
+    several = named_recipes(args.recipe).several
     if args.format is None:  # `--out report.md` is asked for in Markdown: HTML in it would read as gibberish
-        markdown_file = args.out is not None and args.out.lower().endswith(".md") and not args.easy_read
+        # (with several recipes --out is a folder, whose name asks for nothing)
+        markdown_file = (
+            not several and args.out is not None and args.out.lower().endswith(".md") and not args.easy_read
+        )
         args.format = "md" if markdown_file else "html"
-    if not named_recipes(args.recipe).several:
+    if not several:
         return each_recipe(args, output, _report)
     kind = ReportKind(format=args.format, share=args.share, easy_read=args.easy_read)
     folder = _reports_folder(args, output, kind)

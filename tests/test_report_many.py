@@ -136,6 +136,19 @@ def test_an_existing_folder_whose_name_ends_html_still_takes_the_reports(recipes
     assert sorted(p.name for p in out.iterdir()) == ["alpha.html", "beta.html", "gamma.html"]
 
 
+def test_a_folder_whose_name_ends_md_takes_web_pages_unless_md_is_asked_for(recipes, tmp_path):
+    # `--out report.md` asks one recipe's report in Markdown by its name; with several recipes --out
+    # is a folder, whose name asks nothing: `notes.md` made every report Markdown.
+    out = tmp_path / "notes.md"
+    out.mkdir()
+
+    assert main(["report", str(recipes), "--out", str(out), *DATE]) == 0
+
+    assert sorted(p.name for p in out.iterdir()) == ["alpha.html", "beta.html", "gamma.html"]
+    assert main(["report", str(recipes), "--out", str(out), "--format", "md", *DATE]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".md") == ["alpha.md", "beta.md", "gamma.md"]
+
+
 @pytest.mark.parametrize("out", [[], ["--out", "-"]])
 def test_several_reports_are_never_printed_one_after_another(recipes, tmp_path, capsys, out):
     assert main(["report", str(recipes), *out, *DATE]) == 2
