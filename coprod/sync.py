@@ -13,6 +13,7 @@ connector kept from an earlier run in the same process (the webhook worker) read
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,14 @@ from coprod import clock
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import Connector, ConnectorContext, ConnectorError, WriteReport
 from coprod.connectors.registry import build_connector
-from coprod.state import STORE_PROBLEMS, RunLocked, StateStore, StoreUnavailable, state_location
+from coprod.state import (
+    STORE_PROBLEMS,
+    RunLocked,
+    StateStore,
+    StoreUnavailable,
+    open_existing,
+    state_location,
+)
 from coprod.version import installed_version, names_a_commit
 from coprod_core.about import with_about
 from coprod_core.checks import check_all
@@ -252,7 +260,8 @@ def run(
     mapper: DatasetMapper | None = None,
     recorded_as: str | None = None,
 ) -> RunResult:
-    """Run a recipe. ``mode="check"`` reads and checks only: no state, no write-back. ``full``: read
+    """Run a recipe. ``mode="check"`` reads and checks only: no state of its own (it only reads which
+    people an existing store remembers, so a row of someone removed says so), no write-back. ``full``: read
     every source whole, even one that could tell that nothing changed (``coprod sync --full``).
     ``mapper``: map with it (the webhook worker keeps it, to map later changes on top); such a run
     always reads, to give the mapper the whole dataset. ``recorded_as``: the mode the run history
@@ -312,6 +321,30 @@ def run(
             state.close()
 
 
+UNREADABLE_STATE = (*STORE_PROBLEMS, sqlite3.Error, OSError)
+"""What a check's look at the state store gives up on (the words of any unknown ID are said then)."""
+
+
+def _people_known_before(loaded: LoadedRecipe) -> frozenset[str]:
+    """For a run without a state store of its own (``coprod check``, a report): the people the store
+    remembers, if there is one, read without creating it. `coprod check` said "person ID 17 is not in
+    the people list ... Fix the ID" of a row the sync had flagged as belonging to someone removed
+    from the list, and for KoboToolbox `check` is where staff read a flag's whole message. A store
+    that cannot be opened or read leaves the words of any unknown ID: a check never fails for it."""
+    try:
+        state = open_existing(state_location(loaded))
+    except UNREADABLE_STATE:
+        return frozenset()
+    if state is None:
+        return frozenset()
+    try:
+        return people_known(state.known_flags(loaded.recipe.name))
+    except UNREADABLE_STATE:
+        return frozenset()
+    finally:
+        state.close()
+
+
 def _run_steps(
     loaded: LoadedRecipe,
     result: RunResult,
@@ -344,7 +377,8 @@ def _run_steps(
         try:
             mapper = mapper or DatasetMapper(recipe)
             known = state.known_flags(recipe.name) if state is not None else {}
-            mapper.former_people = people_known(known)  # a row naming someone removed says so
+            # a row naming someone removed says so; a check (no state of its own) as the sync wrote it
+            mapper.former_people = people_known(known) if state is not None else _people_known_before(loaded)
             mapped = mapper.map(reading.entities())
         except ConnectorError as exc:
             result.exit_code = exc.exit_code

@@ -6,6 +6,7 @@ flag that named them too); a person merely not read (a row whose ID cell is blan
 from __future__ import annotations
 
 import csv
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -266,7 +267,13 @@ def test_rows_of_someone_removed_from_the_people_list_say_so_and_keep_an_unknown
     written = {r["Fingerprint"]: r["Message"] for r in read(demo / "data" / "coprod-flags.csv")}
     assert all(written[fp] == f.message for fp, f in rows.items())
 
-    unknown = theirs(run(load_recipe(demo, env={}), mode="check", run_date=DAY))  # no state: no memory
+    # `coprod check` says what the sync wrote: it said "is not in the people list ... Fix the ID"
+    # (walkthrough), and for KoboToolbox check is where staff read a flag's whole message.
+    checked = theirs(run(load_recipe(demo, env={}), mode="check", run_date=DAY))
+    assert {fp: f.message for fp, f in checked.items()} == {fp: f.message for fp, f in rows.items()}
+    shutil.rmtree(demo / ".coprod")  # no state, no memory: the words of any unknown ID
+    unknown = theirs(run(load_recipe(demo, env={}), mode="check", run_date=DAY))
+    assert not (demo / ".coprod").exists()  # a check makes no state where there was none
     assert {fp: f.facts_digest for fp, f in unknown.items()} == {fp: f.facts_digest for fp, f in rows.items()}
     assert all(f"person ID {pid} is not in the people list" in f.message for f in unknown.values())
 
