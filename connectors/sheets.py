@@ -1135,8 +1135,13 @@ class SheetsConnector(Connector):
             self._structure(f"preparing the sheet (the tab '{flags.title}' and coprod's headings)", structure)
         finally:
             self.refresh()
-        if problems:
-            raise ConfigError("; ".join(problems), where=self._where())
+        if len(problems) == 1:
+            raise ConfigError(problems[0], where=self._where())
+        if problems:  # one to a line, as the CiviCRM install lists them: one line of several read as one
+            raise ConfigError(
+                "the sheet needs attention before coprod can use it:\n  - " + "\n  - ".join(problems),
+                where=self._where(),
+            )
         return lines
 
     def close(self) -> None:

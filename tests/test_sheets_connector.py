@@ -1044,6 +1044,9 @@ def test_install_lists_every_problem_with_the_columns_found() -> None:
     text = str(err.value)
     assert "'Participant ID' (id)" in text and "the columns found are: 'Timestamp', 'Name', 'Role'" in text
     assert "tab 'Attendance' is not in the spreadsheet" in text
+    # one problem to a line (they were joined by '; ' into one line of several hundred characters)
+    problems = [line for line in text.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 2 and "the sheet needs attention before coprod can use it:" in text
 
 
 @responses.activate
