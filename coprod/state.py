@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from coprod import schema
 from coprod.schema import SchemaTooNew
 from coprod_core.flags import Severity
 from coprod_core.lifecycle import FlagStatus, KnownFlag
@@ -323,6 +325,22 @@ def state_location(loaded: LoadedRecipe) -> StoreLocation:
     if configured:
         return parse_location(configured, base=loaded.dir)
     return StoreLocation("sqlite", path=loaded.dir / ".coprod" / "state.sqlite")
+
+
+def open_current_file(location: StoreLocation) -> StateStore | None:
+    """The store, for a reader that must change nothing at all (``coprod check``): only a SQLite
+    file that exists and is at this coprod's schema, looked at first through a read-only
+    connection; None otherwise. A store of an older coprod would be upgraded by opening it (a
+    write, after which going back needs the backup), and a PostgreSQL store is not tried: opening
+    it could create its tables in an empty database, or wait seconds for a server that is away."""
+    if location.engine != "sqlite" or location.memory or not (location.path and location.path.is_file()):
+        return None
+    reader = sqlite3.connect(f"{location.path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        current = schema.up_to_date("state", "sqlite", lambda sql, args: reader.execute(sql, args).fetchall())
+    finally:
+        reader.close()
+    return StateStore.open(location) if current is not None else None
 
 
 def open_existing(location: StoreLocation) -> StateStore | None:

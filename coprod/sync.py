@@ -30,7 +30,7 @@ from coprod.state import (
     RunLocked,
     StateStore,
     StoreUnavailable,
-    open_existing,
+    open_current_file,
     state_location,
 )
 from coprod.version import installed_version, names_a_commit
@@ -327,12 +327,14 @@ UNREADABLE_STATE = (*STORE_PROBLEMS, sqlite3.Error, OSError)
 
 def _people_known_before(loaded: LoadedRecipe) -> frozenset[str]:
     """For a run without a state store of its own (``coprod check``, a report): the people the store
-    remembers, if there is one, read without creating it. `coprod check` said "person ID 17 is not in
-    the people list ... Fix the ID" of a row the sync had flagged as belonging to someone removed
-    from the list, and for KoboToolbox `check` is where staff read a flag's whole message. A store
-    that cannot be opened or read leaves the words of any unknown ID: a check never fails for it."""
+    remembers, if there is one it can read without changing anything (``open_current_file``: a
+    SQLite file at this coprod's schema). `coprod check` said "person ID 17 is not in the people
+    list ... Fix the ID" of a row the sync had flagged as belonging to someone removed from the
+    list, and for KoboToolbox `check` is where staff read a flag's whole message. Any other store,
+    or one that cannot be opened or read, leaves the words of any unknown ID: a check never fails,
+    waits or writes for it."""
     try:
-        state = open_existing(state_location(loaded))
+        state = open_current_file(state_location(loaded))
     except UNREADABLE_STATE:
         return frozenset()
     if state is None:

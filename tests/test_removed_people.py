@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import csv
 import shutil
+import sqlite3
+from contextlib import closing
 from datetime import date
 from pathlib import Path
+
+import pytest
 
 from coprod.config import load_recipe
 from coprod.connectors.files import FLAG_HEADINGS
@@ -271,11 +275,42 @@ def test_rows_of_someone_removed_from_the_people_list_say_so_and_keep_an_unknown
     # (walkthrough), and for KoboToolbox check is where staff read a flag's whole message.
     checked = theirs(run(load_recipe(demo, env={}), mode="check", run_date=DAY))
     assert {fp: f.message for fp, f in checked.items()} == {fp: f.message for fp, f in rows.items()}
+    # a check writes nothing: a store an older coprod left is not upgraded for the words' sake
+    # (going back to that coprod would then need the backup)
+    state_file = demo / ".coprod" / "state.sqlite"
+    with closing(sqlite3.connect(state_file)) as db, db:
+        db.execute("ALTER TABLE flags DROP COLUMN named")  # as schema version 2 had it
+        db.execute("UPDATE schema_versions SET version = 2 WHERE component = 'state'")
+    before = state_file.read_bytes()
+    older = theirs(run(load_recipe(demo, env={}), mode="check", run_date=DAY))
+    assert state_file.read_bytes() == before
+    assert older.keys() == rows.keys()
+    assert all(f"person ID {pid} is not in the people list" in f.message for f in older.values())
     shutil.rmtree(demo / ".coprod")  # no state, no memory: the words of any unknown ID
     unknown = theirs(run(load_recipe(demo, env={}), mode="check", run_date=DAY))
     assert not (demo / ".coprod").exists()  # a check makes no state where there was none
     assert {fp: f.facts_digest for fp, f in unknown.items()} == {fp: f.facts_digest for fp, f in rows.items()}
     assert all(f"person ID {pid} is not in the people list" in f.message for f in unknown.values())
+
+
+def test_a_check_with_a_postgresql_state_does_not_connect_to_it(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check reads a state only where that changes nothing and waits for nothing: a PostgreSQL
+    store could be made in an empty database by opening it, or keep the check waiting seconds for a
+    server that is away. Its rows of an unknown ID say what any unknown ID says."""
+    from coprod import state_postgres
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("coprod check opened the PostgreSQL store")
+
+    monkeypatch.setattr(state_postgres.PostgresStateStore, "__init__", refuse)
+    result = run(
+        load_recipe(demo, env={"COPROD_STATE": "postgresql://coprod@127.0.0.1:9/coprod"}),
+        mode="check",
+        run_date=DAY,
+    )
+    assert result.exit_code == 0
 
 
 def test_a_row_naming_someone_coprod_never_flagged_reads_as_an_unknown_id(demo: Path) -> None:
