@@ -375,7 +375,7 @@ def test_an_app_process_sets_what_it_built_aside_from_the_cycle_collector(
 ) -> None:
     """What a gunicorn process builds before its first request lives as long as the process, yet
     each full collection walked it all (about 60,000 objects) with every request thread stopped:
-    100 to 300 ms, twice per process in bench_postgres's 10,000 deliveries, its slowest acks.
+    100 to 300 ms, twice per process in bench_postgres's 10,000 deliveries.
     The app gunicorn builds is frozen out of the collector's sight; a request's objects are not."""
     from coprod.webhook_app.gunicorn_start import create_app_or_exit
 
