@@ -26,7 +26,7 @@ from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import gspread
@@ -227,6 +227,14 @@ class _Snapshot:
     flags_fresh: bool = True
     """The Flags tab was read in this run or re-check (False once written: staff may answer flags
     at any time after, so a snapshot held for the webhook worker reads it again before using it)."""
+
+
+class _Tables(NamedTuple):
+    """The tables of the entities a sheet source reads, and what stops the rest being read (each
+    problem naming its tab and column, in the recipe's order of entities)."""
+
+    tables: dict[Entity, Table]
+    problems: list[str]
 
 
 ROW_NUMBER = itemgetter(0)
@@ -566,7 +574,7 @@ class SheetsConnector(Connector):
         for spec in self._entities().values():
             title = self._resolve_tab(snap, spec.location or "")
             if title is not None and title not in wanted:
-                wanted.append(title)  # a missing tab is reported by read() for that entity alone
+                wanted.append(title)  # a missing tab is said by _tables(), with the sheet's other problems
         for own in (self.options.flags_tab, self.options.summary_tab):
             title = self._resolve_tab(snap, own) if own else None
             if title is not None and title not in wanted:
@@ -612,12 +620,39 @@ class SheetsConnector(Connector):
         snap.tables[entity] = table
         return table
 
+    def _tables(self, snap: _Snapshot) -> _Tables:
+        """Every entity's table, from the tabs already read (no request), and what stops the others
+        being read: a tab or column the recipe names that the sheet lacks, a header row that cannot
+        be read. Install, check and sync all ask this, so they say the same problems the same way."""
+        found = _Tables(tables={}, problems=[])
+        for entity, spec in self._entities().items():
+            try:
+                found.tables[entity] = self._table(snap, entity, spec)
+            except ConfigError as exc:
+                found.problems.append(str(exc))
+        return found
+
+    def _needs_attention(self, problems: Sequence[str]) -> None:
+        """Raise ONE ConfigError saying every problem (exit 2), one to a line when there are several,
+        as the CiviCRM install lists them: several on one line read as one, and one a run sends staff
+        back to the sheet once for each."""
+        if len(problems) == 1:
+            raise ConfigError(problems[0], where=self._where())
+        if problems:
+            raise ConfigError(
+                "the sheet needs attention before coprod can use it:\n  - " + "\n  - ".join(problems),
+                where=self._where(),
+            )
+
     def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
         """The tab's non-blank rows, as text, in pages. ``cursor`` is the last sheet row already read."""
         snap = self._snapshot
         if snap is not None and entity in snap.served:
             self.refresh()  # the same entity again means a new run: read the sheet afresh
         snap = self._load()
+        # Every tab and column this source reads, checked before its first row: staff see all that is
+        # missing in one run, not one a run (one problem stops the run, as before).
+        self._needs_attention(self._tables(snap).problems)
         snap.served.add(entity)
         table = self._table(snap, entity, spec)
         after = int(cursor) if cursor and cursor.isdigit() else 0
@@ -1079,15 +1114,12 @@ class SheetsConnector(Connector):
         self.refresh()
         snap = self._load()
         lines = [f"sheets: opened '{snap.title}' ({len(snap.tabs)} tabs)"]
-        problems: list[str] = []
+        found = self._tables(snap)
         header_cells: dict[str, list[CellWrite]] = {}
-        for entity, spec in self._entities().items():
-            try:
-                table = self._table(snap, entity, spec)
-                opts = self._entity_options(entity, spec)
-            except ConfigError as exc:
-                problems.append(str(exc))
-                continue
+        entities = self._entities()
+        for entity, table in found.tables.items():
+            spec = entities[entity]
+            opts = self._entity_options(entity, spec)  # read once already by _table: cannot fail now
             mapped = len(set(spec.fields.values()) | set(spec.demographics.values()))
             lines.append(
                 f"sheets: tab '{table.title}' ({entity.value}): {count(len(table.records), 'row')}, "
@@ -1135,13 +1167,7 @@ class SheetsConnector(Connector):
             self._structure(f"preparing the sheet (the tab '{flags.title}' and coprod's headings)", structure)
         finally:
             self.refresh()
-        if len(problems) == 1:
-            raise ConfigError(problems[0], where=self._where())
-        if problems:  # one to a line, as the CiviCRM install lists them: one line of several read as one
-            raise ConfigError(
-                "the sheet needs attention before coprod can use it:\n  - " + "\n  - ".join(problems),
-                where=self._where(),
-            )
+        self._needs_attention(found.problems)  # after the Flags tab is made: a second install only checks
         return lines
 
     def close(self) -> None:

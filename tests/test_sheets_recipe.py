@@ -604,6 +604,44 @@ def test_install_that_cannot_reach_google_names_the_source_once_and_exits_3(
 
 
 @responses.activate
+@pytest.mark.parametrize("mode", ["check", "sync"])
+def test_check_and_sync_name_every_missing_column_and_tab_of_the_sheet_at_once(mode: str) -> None:
+    """The newcomer walkthrough renamed a heading and a tab after install: check and sync said the
+    first only, so staff fixed it, ran again, and met the second. Now they say both, one to a line as
+    install does, from the one read they always made, and the run stops with exit 2 as before."""
+    recipe = load()
+    sheet = fake_sheet_from_templates(recipe)
+    sync_connector(recipe).install()
+    people = sheet.tabs["Form responses 1"]
+    people.values[0][people.values[0].index("Participant ID")] = "ID"
+    payments = sheet.tabs.pop("Payments")
+    payments.title = "Payments 2026"
+    sheet.tabs[payments.title] = payments
+    loaded = LoadedRecipe(recipe=recipe, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+    state = StateStore.open(":memory:") if mode == "sync" else None
+    before = len(sheet.calls)
+
+    result = run(
+        loaded,
+        mode=mode,
+        run_date=date(2026, 6, 1),
+        state=state,
+        connectors={"sheet": sync_connector(recipe)},
+    )
+
+    assert result.exit_code == ExitCode.CONFIG
+    (message,) = result.messages
+    lines = message.splitlines()
+    assert lines[0] == "[sources.sheet]: the sheet needs attention before coprod can use it:"
+    assert lines[1].startswith(
+        "  - tab 'Form responses 1': column 'Participant ID' (id) is not in the header row"
+    )
+    assert lines[2].startswith("  - [entities.payments]: tab 'Payments' is not in the spreadsheet")
+    assert "'Payments 2026'" in lines[2] and len(lines) == 3
+    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"]  # one read, nothing written
+
+
+@responses.activate
 def test_install_on_a_us_sheet_says_which_line_to_add_where() -> None:
     recipe = load()
     sheet = fake_sheet_from_templates(recipe)
