@@ -469,6 +469,55 @@ def test_projects_entity_reads_labels_stages_co_chairs_and_decision_group() -> N
     assert [s.id for s in mapped.dataset.sessions] == ["S1"]
 
 
+def test_a_decision_group_naming_someone_removed_and_a_mistyped_id_says_which_is_which() -> None:
+    # A project's list naming someone removed from the people list said "is not in the people list
+    # ... Fix the ID" of them too (a deletion request is not a typing mistake). Said of each, in one
+    # flag whose evidence is what it always was (the fingerprint and facts do not change).
+    from coprod_core.mapping import DatasetMapper
+
+    projects_spec = {
+        "source": "files",
+        "location": "projects.csv",
+        "fields": {"id": "Code", "name": "Project", "decision_group": "Board"},
+    }
+    sessions_spec = recipe().entities[Entity.SESSIONS].model_dump()
+    sessions_spec["fields"]["project_id"] = "Project"
+    r = recipe(projects=[], projects_entity=projects_spec, sessions=sessions_spec)
+
+    def board(members: str, former: frozenset[str]) -> Flag:
+        rows = basic_rows(sessions=[session_row(1, Project="DAY")])
+        values = {"Code": "DAY", "Project": "Day service", "Board": members}
+        rows[Entity.PROJECTS] = [Row(ref="projects.csv row 2", values=values, key="2")]
+        mapper = DatasetMapper(r)
+        mapper.former_people = former
+        mapped = mapper.map(rows)
+        assert mapped.dataset.projects[0].decision_group == ("1", "2")
+        return only(mapped.problems, "data_quality.unknown_person")
+
+    at = "projects.csv row 2, column 'Board': "
+    mixed = board("1; 2; 17; 002", frozenset({"17", "1"}))
+    assert mixed.message == (
+        at + "person ID 17 in the decision-making group belongs to someone who has been removed from the "
+        "people list, and person ID 002 (did you mean 2?) is not in it. The project was used without them "
+        "in its group. For the person removed: if they asked for their data to be deleted, take their ID "
+        "out of this list too; if they were removed by mistake, add them back to the people list. For the "
+        "other ID: fix the ID, or add the person to the people list."
+    )
+    both = board("1; 2; 17; 18", frozenset({"17", "18"}))
+    assert both.message == (
+        at + "person IDs 17, 18 in the decision-making group belong to people who have been removed from "
+        "the people list. The project was used without them in its group. If they asked for their data to "
+        "be deleted, take their IDs out of this list too; if they were removed by mistake, add them back "
+        "to the people list."
+    )
+    typed = board("1; 2; 17; 002", frozenset())
+    assert typed.message == (
+        at + "person IDs 17, 002 (did you mean 2?) in the decision-making group are not in the people list. "
+        "The project was used without them in its group. Fix the ID, or add the person to the people list."
+    )
+    assert mixed.fingerprint == typed.fingerprint and mixed.facts_digest == typed.facts_digest
+
+
 def test_baseline_and_policy_come_from_the_recipe() -> None:
     baseline = {
         "ethnicity": {"source": "service records", "as_of": "2025/26", "shares": {"asian": 0.2, "white": 0.8}}

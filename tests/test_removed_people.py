@@ -332,3 +332,55 @@ def test_a_row_naming_someone_coprod_never_flagged_reads_as_an_unknown_id(demo: 
         if f.check_id == "data_quality.unknown_person" and f.evidence["found"] == unflagged
     ]
     assert mentions and all("is not in the people list" in f.message for f in mentions)
+
+
+def project_lists(result: RunResult) -> dict[str, Flag]:
+    """The unknown-person flags on the projects' lists, by field (decision_group, co_chairs)."""
+    return {
+        f.evidence["field"]: f
+        for f in result.flags
+        if f.check_id == "data_quality.unknown_person" and f.evidence["entity"] == "projects"
+    }
+
+
+def test_a_projects_decision_group_and_co_chairs_naming_someone_removed_say_so_and_keep_their_fingerprints(
+    demo: Path,
+) -> None:
+    """The decision group and co-chairs of a project are rows of the charity's too: once a person in
+    them is deleted from the people list, they said "is not in the people list ... Fix the ID" (as
+    of a mistyped ID) while the person's attendance and payment rows said they were removed. Their
+    words change, not their facts: a flag raised before keeps staff's answer."""
+    first = sync(demo)
+    assert any(f.subject.kind is SubjectKind.PERSON and f.subject.id == "26" for f in first.flags)
+    header, people = people_rows(demo)
+    name = next(p["Name"] for p in people if p["Participant ID"] == "26")
+    rewrite(demo / "data" / "people.csv", [p for p in people if p["Participant ID"] != "26"], header)
+
+    second = sync(demo)
+
+    lists = project_lists(second)
+    assert set(lists) == {"decision_group", "co_chairs"}
+    assert all(f.evidence["found"] == ["26"] for f in lists.values())
+    assert lists["decision_group"].message == (
+        "projects.csv row 2, column 'Decision group': person ID 26 in the decision-making group belongs "
+        "to someone who has been removed from the people list. The project was used without that person "
+        "in its group. If they asked for their data to be deleted, take their ID out of this list too; if "
+        "they were removed by mistake, add them back to the people list."
+    )
+    assert lists["co_chairs"].message.startswith(
+        "projects.csv row 2, column 'Co-chairs': person ID 26 among the co-chairs belongs to someone who "
+        "has been removed from the people list. The project was used without that person as a co-chair. "
+        "If they asked"
+    )
+    assert not [f for f in lists.values() if "Fix the ID" in f.message or name in f.message]
+    written = {r["Fingerprint"]: r["Message"] for r in read(demo / "data" / "coprod-flags.csv")}
+    assert all(written[f.fingerprint] == f.message for f in lists.values())
+    checked = project_lists(run(load_recipe(demo, env={}), mode="check", run_date=DAY))
+    assert {k: f.message for k, f in checked.items()} == {k: f.message for k, f in lists.items()}
+
+    shutil.rmtree(demo / ".coprod")  # no memory of the person: any unknown ID's words, the same flags
+    unknown = project_lists(run(load_recipe(demo, env={}), mode="check", run_date=DAY))
+    assert {k: (f.fingerprint, f.facts_digest) for k, f in unknown.items()} == {
+        k: (f.fingerprint, f.facts_digest) for k, f in lists.items()
+    }
+    assert all("person ID 26" in f.message and "Fix the ID" in f.message for f in unknown.values())

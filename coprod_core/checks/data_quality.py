@@ -106,14 +106,14 @@ RULES: dict[str, Rule] = {
         "Unknown person",
         Severity.WARNING,
         what="""A row (attendance, payment, a project's decision group or co-chairs) names a person ID
-        that is not in the people list. An attendance or payment row naming someone coprod knew in
-        the list before (it flagged them, or named them in a session's flag) says it belongs to
-        someone removed from the list, as when a person asks for their data to be deleted.""",
+        that is not in the people list. A row naming someone coprod knew in the list before (it
+        flagged them, or named them in a session's flag) says it belongs to someone removed from the
+        list, as when a person asks for their data to be deleted.""",
         why=_WHY,
         source=_SOURCE,
         action="""Fix the ID, or add the person to the people list. For someone removed at their request,
         delete their attendance and payment rows, or mark the flag won't fix where the charity must
-        keep a payment record.""",
+        keep a payment record, and take their ID out of a project's decision group and co-chairs.""",
     ),
     "unknown_session": declare(
         "data_quality.unknown_session",

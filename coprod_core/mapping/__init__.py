@@ -147,6 +147,9 @@ class DatasetMapper:
         people = self._rows(people_records, entity_rows(Entity.PEOPLE)) if people_records else []
         person_ids = {p.id for p in people}
         near_people = NearIds(person_ids)
+        # a row with a blank ID may be anyone's: nobody is taken as removed while it is there
+        former = self.former_people if not (people_records and people_records.unidentified) else frozenset()
+        rejected_people = people_records.rejected if people_records else set()
 
         projects_reader = self._reader(Entity.PROJECTS, rows)
         if projects_reader is None:
@@ -154,7 +157,10 @@ class DatasetMapper:
             self.counts[Entity.PROJECTS] = EntityCount(read=len(projects), used=len(projects))
             self.built[Entity.PROJECTS] = projects
         else:
-            projects = self._rows(ProjectRecords(projects_reader, near_people), entity_rows(Entity.PROJECTS))
+            removed = frozenset(former - person_ids - rejected_people)
+            projects = self._rows(
+                ProjectRecords(projects_reader, near_people, removed), entity_rows(Entity.PROJECTS)
+            )
 
         sessions_reader = self._reader(Entity.SESSIONS, rows)
         session_records = SessionRecords(sessions_reader, projects) if sessions_reader else None
@@ -162,13 +168,12 @@ class DatasetMapper:
         session_ids = {s.id for s in sessions}
         refs = self.refs = Refs(
             person_ids,
-            people_records.rejected if people_records else set(),
+            rejected_people,
             session_ids,
             session_records.rejected if session_records else set(),
             near_people,
             NearIds(session_ids),
-            # a row with a blank ID may be anyone's: nobody is taken as removed while it is there
-            self.former_people if not (people_records and people_records.unidentified) else frozenset(),
+            former,
         )
 
         attendance_reader = self._reader(Entity.ATTENDANCE, rows)

@@ -21,7 +21,7 @@ from coprod_core.mapping.cells import as_text, shown
 from coprod_core.mapping.demographics import dimensions
 from coprod_core.mapping.fields import LENGTH_UNKNOWN, FieldReader
 from coprod_core.mapping.problems import where
-from coprod_core.mapping.references import NearIds, Refs
+from coprod_core.mapping.references import REMOVED_MEMBER, NearIds, Refs
 from coprod_core.model import (
     NO_PLAN_BEFORE,
     Attendance,
@@ -327,12 +327,59 @@ _MEMBERS_WORDS = {
 was used without."""
 
 
+def _ids(members: Sequence[str], hint: Callable[[str], str]) -> str:
+    """``person ID 7 (did you mean 007?)`` or ``person IDs 98, 99``."""
+    return f"person {'ID' if len(members) == 1 else 'IDs'} " + ", ".join(m + hint(m) for m in members)
+
+
+def _no_hint(_: str) -> str:
+    return ""
+
+
+def unknown_members_words(
+    unknown: Sequence[str], removed: Sequence[str], field_name: str, hint: Callable[[str], str]
+) -> str:
+    """What a flag on a project's list (decision group, co-chairs) says of the people in it who are
+    not in the people list (``unknown``), after the row and column: those of them removed from the
+    list (``removed``, known before: most often a deletion they asked for) are said to be, with what
+    to do then, as an attendance or payment row of theirs says; the others are any unknown ID, with
+    its hint and "fix the ID"."""
+    listed, used_without = _MEMBERS_WORDS[field_name]
+    others = [m for m in unknown if m not in removed]
+    gone = [m for m in unknown if m in removed]
+    who = "them" if len(unknown) > 1 else "that person"
+    used = f"The project was used without {who} {used_without}."
+    fix = "Fix the ID, or add the person to the people list."
+    if not gone:
+        verb = "is" if len(others) == 1 else "are"
+        return f"{_ids(others, hint)} {listed} {verb} not in the people list. {used} {fix}"
+    one = len(gone) == 1
+    said = (
+        f"{_ids(gone, _no_hint)} {listed} "
+        + ("belongs to someone who has" if one else "belong to people who have")
+        + " been removed from the people list"
+    )
+    advice = REMOVED_MEMBER.format(ids="their ID" if one else "their IDs")
+    if not others:
+        return f"{said}. {used} {advice[0].upper()}{advice[1:]}"
+    verb = "is" if len(others) == 1 else "are"
+    removed_ones = "the person" if one else "the people"
+    other_ones = "the other ID" if len(others) == 1 else "the other IDs"
+    return (
+        f"{said}, and {_ids(others, hint)} {verb} not in it. {used} For {removed_ones} removed: {advice} "
+        f"For {other_ones}: {fix[0].lower()}{fix[1:]}"
+    )
+
+
 class ProjectRecords(Records[Project]):
     noun = "project"
 
-    def __init__(self, reader: FieldReader, people: NearIds) -> None:
+    def __init__(self, reader: FieldReader, people: NearIds, removed: frozenset[str] = frozenset()) -> None:
         super().__init__(reader)
         self.people = people
+        self.removed = removed
+        """The IDs of people removed from the people list (:meth:`Refs.removed_person`): one listed
+        in a project's decision group or co-chairs is said to be, not a mistyped ID."""
 
     def build(self, row: Row, f: dict[str, Any], key: Any) -> Project:
         plan = f.get("plan_drafted")
@@ -360,20 +407,19 @@ class ProjectRecords(Records[Project]):
         members = f.get(field_name, ())
         unknown = [member for member in members if member not in people.known]
         if unknown:
-            listed, used_without = _MEMBERS_WORDS[field_name]
             column = reader.column(field_name)
-            ids = ", ".join(member + people.hint(member) for member in unknown)
+            # Its words only: the evidence (so the facts and the fingerprint) is the same whoever
+            # is removed, so a flag raised before keeps staff's answer to it.
+            words = unknown_members_words(
+                unknown, [m for m in unknown if m in self.removed], field_name, people.hint
+            )
             reader.problems.add(
                 "unknown_person",
                 reader.entity,
                 row,
                 column=column,
                 field_name=field_name,
-                message=f"{where(row, column, reader.entity, field_name)}: person "
-                f"{'ID' if len(unknown) == 1 else 'IDs'} {ids} {listed} "
-                f"{'is' if len(unknown) == 1 else 'are'} not in the people list. The project was used "
-                f"without {'them' if len(unknown) > 1 else 'that person'} {used_without}. Fix the ID, or "
-                f"add the person to the people list.",
+                message=f"{where(row, column, reader.entity, field_name)}: {words}",
                 evidence={"found": unknown},
                 project_id=project_id,
             )

@@ -26,6 +26,14 @@ REMOVED_PERSON_ROW = (
 ``outcome``, "The attendance was not used.", in the middle): not a mistyped ID but a deletion, most
 often one they asked for, whose rows staff still have to deal with."""
 
+REMOVED_MEMBER = (
+    "if they asked for their data to be deleted, take {ids} out of this list too; if they were removed "
+    "by mistake, add them back to the people list."
+)
+"""What to do about a project's decision group or co-chairs naming someone removed from the people
+list (``ids``: "their ID"): the list is the project's, kept by the charity, so the ID comes out of
+it; no payment record to keep, so no "won't fix"."""
+
 
 def _loose_id(rid: str) -> str:
     """An id without its spaces, leading zeros, capitals and characters nobody can see: '007',
