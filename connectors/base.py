@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from coprod_core.lifecycle import FlagChange, StaffStatuses
+from coprod_core.mapping.references import DELETE_ROWS
 from coprod_core.recipe import Entity, EntitySpec, Recipe, RecipeProblem, describe_errors
 from coprod_core.rows import Row
 
@@ -364,6 +365,13 @@ class Connector(ABC):
 
     platform: ClassVar[str | None] = None
     """The webhook deliveries this connector understands (``kobotoolbox``, ``civicrm``, ``sheets``)."""
+
+    removed_rows_advice: ClassVar[str] = DELETE_ROWS
+    """What staff do about an attendance or payment row naming someone removed from the people list
+    at their request, in this tool's words, said in the flag on that row (which goes to this tool)
+    after "If they asked for their data to be deleted, ": delete the rows, or keep them and close
+    the flag the way this tool closes a flag nobody will act on. The default is for a tool with a
+    "won't fix" status (a flags file, the Flags tab); CiviCRM and KoboToolbox say their own."""
 
     def changes_for(self, delivery: Delivery) -> list[UnitChange] | None:
         """What one webhook delivery changed, read as cheaply as the platform allows (a CiviCRM

@@ -291,6 +291,12 @@ class CiviCRMConnector(Connector):
     platform = "civicrm"
     Options = CiviCRMOptions
     EntityOptions = CiviEntityOptions
+    removed_rows_advice = (
+        "delete their attendance and payment records too, or mark this flag's activity Cancelled if the "
+        "charity must keep the payment record"
+    )
+    """CiviCRM's word for won't fix is an activity status (Cancelled, or Not Required: see
+    :data:`STAFF_STATUSES`), and its records are not rows."""
 
     def __init__(
         self,

@@ -326,6 +326,13 @@ class KoboConnector(Connector):
     Options = KoboOptions
     EntityOptions = KoboEntityOptions
     tells_changes = True
+    removed_rows_advice = (
+        "edit that submission and remove them from it too (KoboToolbox has no won't fix: while it names "
+        "them, this flag stays)"
+    )
+    """KoboToolbox has no status to close a flag with (its flags are lines in a field of the
+    submission, and the validation status is the charity's): the flag on a session record's
+    attendee goes once the attendee is removed from the record, as recipes/kobotoolbox/README.md says."""
 
     def __init__(self, name: str, options: KoboOptions, context: ConnectorContext) -> None:
         super().__init__(name, options, context)

@@ -353,7 +353,21 @@ def _map(mapper: DatasetMapper, former_people: frozenset[str], reading: Reading)
     through the checks made ``coprod check`` take 30 MB more at the benchmark's 1x and 150 MB more
     at 5x."""
     mapper.former_people = former_people
+    mapper.removed_rows_advice = removed_rows_advice(reading.recipe, reading.connectors)
     return mapper.map(reading.entities())
+
+
+def removed_rows_advice(recipe: Recipe, conns: Mapping[str, Connector]) -> dict[Entity, str]:
+    """What a row naming someone removed from the people list tells staff to do, by the entity of
+    the row, in the words of the tool its flag goes to (:func:`source_for`: a row's flag goes to its
+    entity's source). "Mark this flag won't fix" told KoboToolbox staff to do what KoboToolbox has
+    no status for; CiviCRM calls it Cancelled."""
+    out: dict[Entity, str] = {}
+    for entity in recipe.entities:
+        connector = conns.get(recipe.entity_source(entity) or "")
+        if connector is not None:
+            out[entity] = connector.removed_rows_advice
+    return out
 
 
 def _run_steps(

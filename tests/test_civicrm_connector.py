@@ -1259,3 +1259,44 @@ def test_a_contact_the_key_can_no_longer_see_is_counted_as_removed_and_gets_its_
         record = records[activities[fp]["id"]]
         assert "Sam (ID 30)" in record["details"] and "target_contact_id" not in record
     assert all("Sam (ID 30)" in activities[fp]["details"] for fp in theirs)
+
+
+@responses.activate
+def test_a_participation_of_a_contact_taken_out_of_the_panel_says_cancelled_not_wont_fix() -> None:
+    """A recipe whose attendance is every Attended participation (no group of its own) still reads
+    those of a contact taken out of the panel group (as when they asked to be deleted from it): each
+    is flagged as belonging to someone removed from the people list, and told what to do in
+    CiviCRM's words: its flag is an activity, whose "won't fix" is Cancelled. It said "mark this
+    flag won't fix", a status CiviCRM has not."""
+    from coprod.config import LoadedRecipe
+    from coprod.sync import run
+
+    fake, state, theirs = _sams_flags_synced()
+    assert theirs
+    data = load_recipe_data()
+    data["entities"]["attendance"]["options"].pop("group")
+    without_group = recipe(data)
+    loaded = LoadedRecipe(recipe=without_group, path=RECIPE_DIR / "recipe.toml", dir=RECIPE_DIR, env={})
+    fake.contact(30)["groups:name"] = []  # out of the panel, their participations kept
+    for p in fake.records["Participant"]:
+        p.pop("contact_id.groups:name", None)  # the group is the contact's: read through it
+
+    result = run(
+        loaded, state=state, connectors={"crm": connector(the_recipe=without_group)}, run_date=RUN_DATE
+    )
+
+    assert result.exit_code == 0, result.messages
+    rows = [
+        f for f in result.flags if f.check_id == "data_quality.unknown_person" and f.evidence["found"] == "30"
+    ]
+    assert rows
+    for f in rows:
+        assert "belongs to someone who has been removed from the people list" in f.message
+        assert (
+            "If they asked for their data to be deleted, delete their attendance and payment records too, or "
+            "mark this flag's activity Cancelled if the charity must keep the payment record; if they were "
+            "removed by mistake" in f.message
+        )
+        assert "won't fix" not in f.message
+    details = {a["Coprod_Flags.Fingerprint"]: a["details"] for a in fake.records["Activity"]}
+    assert all("mark this flag&#x27;s activity Cancelled" in details[f.fingerprint] for f in rows)

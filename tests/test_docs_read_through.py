@@ -100,6 +100,21 @@ def test_the_removed_line_the_documents_quote_counts_people_as_the_summary_does(
         assert re.match(said, line), f"{doc}: {line}"
 
 
+def test_what_the_recipe_pages_quote_of_a_removed_persons_row_is_what_their_tools_flag_says() -> None:
+    # The KoboToolbox page said its tool has no "won't fix" while the flag told staff to mark one.
+    from coprod.connectors.civicrm import CiviCRMConnector
+    from coprod.connectors.kobotoolbox import KoboConnector
+
+    kobo = " ".join((ROOT / "recipes" / "kobotoolbox" / "README.md").read_text(encoding="utf-8").split())
+    quoted = re.search(r'as the flag\'s message says \("([^"]+)"\)', kobo)
+    assert quoted and KoboConnector.removed_rows_advice.startswith(quoted[1])
+    civicrm = " ".join((ROOT / "recipes" / "civicrm" / "README.md").read_text(encoding="utf-8").split())
+    assert "mark that flag's activity Cancelled if the charity must keep the payment record" in civicrm
+    assert (
+        "mark this flag's activity Cancelled if the charity must keep" in CiviCRMConnector.removed_rows_advice
+    )
+
+
 CRON_LINE = re.compile(r"^[\d*/,-]+ [\d*/,-]+ \S+ \S+ \S+ ")
 
 

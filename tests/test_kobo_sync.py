@@ -181,3 +181,42 @@ def test_a_deleted_registration_takes_its_flag_lines_with_it_and_its_flags_close
         n = len(rsps.calls)
         third = run(lr, run_date=date(2026, 6, 2), state=state, connectors={"kobo": kobo})
         assert third.exit_code == 0 and not [c for c in rsps.calls[n:] if c.request.method == "PATCH"]
+
+
+def test_an_attendee_deleted_from_the_registrations_is_told_what_kobotoolbox_can_do_not_wont_fix() -> None:
+    """The flag on a session record's attendee whose registration was deleted told staff to "mark this
+    flag won't fix" if the charity keeps the record: KoboToolbox has no such status (its flags are
+    lines in the record's coprod_flags field). It says what the KoboToolbox README says instead:
+    edit the record and remove them from it. `coprod check`, where KoboToolbox staff read the whole
+    message, says the same; the record's field carries the rule's title only, as before."""
+    lr = sync_recipe()
+    state = StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake)
+        kobo = connector(lr)
+        run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": kobo})
+        fake.delete(PEOPLE, 2)
+        n = len(rsps.calls)
+        second = run(lr, run_date=date(2026, 6, 2), state=state, connectors={"kobo": kobo})
+        edits = [
+            json.loads(c.request.body)["payload"]
+            for c in rsps.calls[n:]
+            if c.request.method == "PATCH" and f"/assets/{SESSIONS}/" in c.request.url
+        ]
+        checked = run(lr, mode="check", run_date=date(2026, 6, 2), state=state, connectors={"kobo": kobo})
+
+    assert second.exit_code == 0, second.messages
+    (flag,) = [f for f in second.flags if f.check_id == "data_quality.unknown_person"]
+    assert flag.subject.id == "attendance:10/2"
+    assert flag.message == (
+        "submission 10 attendee 2, column 'person_id': person ID P2 belongs to someone who has "
+        "been removed from the people list. The attendance was not used. If they asked for their data to "
+        "be deleted, edit that submission and remove them from it too (KoboToolbox has no won't fix: while "
+        "it names them, this flag stays); if they were removed by mistake, add them back to the people list."
+    )
+    assert [f.message for f in checked.flags if f.check_id == "data_quality.unknown_person"] == [flag.message]
+    assert edits == [  # the session record: its field and its hold, as for any unknown person
+        {"submission_ids": [10], "data": {"coprod_flags": "Warning: Unknown person"}},
+        {"submission_ids": [10], "validation_status.uid": "validation_status_on_hold"},
+    ]

@@ -113,7 +113,9 @@ RULES: dict[str, Rule] = {
         source=_SOURCE,
         action="""Fix the ID, or add the person to the people list. For someone removed at their request,
         delete their attendance and payment rows, or mark the flag won't fix where the charity must
-        keep a payment record, and take their ID out of a project's decision group and co-chairs.""",
+        keep a payment record (in CiviCRM, mark its activity Cancelled; KoboToolbox has no won't fix:
+        edit the submission and remove them from it), and take their ID out of a project's decision
+        group and co-chairs.""",
     ),
     "unknown_session": declare(
         "data_quality.unknown_session",

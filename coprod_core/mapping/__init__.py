@@ -109,6 +109,11 @@ class DatasetMapper:
         """IDs of people coprod knew in the people list before (from the state store:
         :func:`coprod_core.lifecycle.people_known`): a row naming one no longer in it is flagged as
         belonging to someone removed from the list, not as a mistyped ID. Set before :meth:`map`."""
+        self.removed_rows_advice: dict[Entity, str] = {}
+        """What staff do about the rows of someone removed from the people list, by entity, in the
+        words of the tool each entity's flags go to (``Connector.removed_rows_advice``: a tool
+        without a "won't fix" says what instead); set before :meth:`map` by the run, which knows
+        the tools. An entity not in it says :data:`~coprod_core.mapping.references.DELETE_ROWS`."""
 
     def map(self, rows: Mapping[Entity, Iterable[Row | RowBlock]]) -> Mapped:
         with collector_paused():
@@ -174,6 +179,7 @@ class DatasetMapper:
             near_people,
             NearIds(session_ids),
             former,
+            dict(self.removed_rows_advice),
         )
 
         attendance_reader = self._reader(Entity.ATTENDANCE, rows)

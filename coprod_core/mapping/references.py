@@ -8,23 +8,32 @@ people.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from coprod_core.mapping.fields import FieldReader
 from coprod_core.mapping.problems import where
+from coprod_core.recipe import Entity
 from coprod_core.rows import Row
 from coprod_core.text import without_unseen
 
 REMOVED_PERSON_ROW = (
     "belongs to someone who has been removed from the people list. {outcome} If they asked for their data "
-    "to be deleted, delete their attendance and payment rows too, or mark this flag won't fix if the "
-    "charity must keep the payment record; if they were removed by mistake, add them back to the people "
-    "list."
+    "to be deleted, {deleted}; if they were removed by mistake, add them back to the people list."
 )
 """What a row naming a person removed from the people list says after "person ID 17" (the row's
 ``outcome``, "The attendance was not used.", in the middle): not a mistyped ID but a deletion, most
-often one they asked for, whose rows staff still have to deal with."""
+often one they asked for, whose rows staff still have to deal with (``deleted``: how, in the words
+of the tool the flag goes to, :data:`DELETE_ROWS` unless the run says otherwise)."""
+
+DELETE_ROWS = (
+    "delete their attendance and payment rows too, or mark this flag won't fix if the charity must keep "
+    "the payment record"
+)
+"""What staff do about a removed person's rows where the flag goes to a tool with a "won't fix"
+status (a flags file, the Flags tab). A tool without one, or with other words for it, gives its own
+(``Connector.removed_rows_advice``): coprod_core does not know which tool that is."""
 
 REMOVED_MEMBER = (
     "if they asked for their data to be deleted, take {ids} out of this list too; if they were removed "
@@ -82,6 +91,9 @@ class Refs:
     former_people: frozenset[str] = frozenset()
     """People coprod knew in the people list before (ids only, from the state store): one named on
     a row but no longer in the list was removed from it, as when someone asks to be deleted."""
+    deleted_advice: Mapping[Entity, str] = field(default_factory=dict)
+    """What staff do about the rows of someone removed, by the entity of the row (whose tool its flag
+    goes to); :data:`DELETE_ROWS` for an entity not in it."""
 
     def removed_person(self, pid: str) -> bool:
         """Whether ``pid`` names someone removed from the people list: known before, not there now."""
@@ -121,7 +133,8 @@ class Refs:
         if field_name == "person_id" and self.removed_person(found):
             # Its words only: the evidence (and so the facts and the fingerprint) is what any
             # unknown person's is, so a flag raised before keeps staff's answer to it.
-            words = f"person ID {found} {REMOVED_PERSON_ROW.format(outcome=outcome)}"
+            deleted = self.deleted_advice.get(reader.entity, DELETE_ROWS)
+            words = f"person ID {found} {REMOVED_PERSON_ROW.format(outcome=outcome, deleted=deleted)}"
         else:
             words = f"{reason}. {outcome} Fix the ID, or add {fix}."
         reader.problems.add(
