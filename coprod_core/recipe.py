@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from coprod_core.model import (
+    NO_PLAN_BEFORE,
     BaselineDimension,
     PaymentKind,
     PaymentPolicy,
@@ -232,6 +233,25 @@ class InlineProject(_Strict):
     values_agreed: date | None = None
     values_reviewed: date | None = None
 
+    @field_validator("plan_drafted", mode="before")
+    @classmethod
+    def _plan_date_or_no_plan(cls, value: Any) -> Any:
+        """``"no plan before"`` as README and the sheets' cells write it (any capitals, spaces or
+        underscores), as well as ``no_plan_before``; any other text that is not a date is said in
+        one line. Left to pydantic, "no plan before" (the README's own words) was refused with two
+        errors per project, one per member of the union, in code words (``literal['no_plan_before']``)."""
+        if not isinstance(value, str):
+            return value
+        if " ".join(value.replace("_", " ").replace("-", " ").split()).lower() == "no plan before":
+            return NO_PLAN_BEFORE
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"'{value}' is neither a date (such as 2026-02-12) nor \"no plan before\" (no plan "
+                "existed before people with lived experience took part)"
+            ) from None
+
 
 PASSWORD_IN_QUERY = re.compile(r"[?&]\s*password\s*=", re.IGNORECASE)
 """A libpq ``password=`` among an address's parameters (``postgresql://host/db?password=...``)."""
@@ -386,13 +406,16 @@ def section_name(loc: tuple[Any, ...]) -> str:
     """Where a key sits in a recipe, as every message names it: ``[sources.sheet] spreadsheet``
     (list positions left out; a top-level table as ``[policy]``), except a policy change's, counted
     from 1 as they are written (``[policy.changes[2]] from``): each ``[[policy.changes]]`` has the
-    same keys, so without it nobody could tell which one is meant."""
+    same keys, so without it nobody could tell which one is meant; the same for a ``[[projects]]``
+    (``[projects[2]] plan_drafted``)."""
     parts: list[str] = []
     for p in loc:
         if not isinstance(p, int):
             parts.append(str(p))
         elif parts[-2:] == ["policy", "changes"]:
             parts[-1] = f"changes[{p + 1}]"
+        elif parts == ["projects"]:
+            parts[-1] = f"projects[{p + 1}]"
     if not parts:
         return ""
     *table, last = parts

@@ -2,6 +2,7 @@
 
 import os
 import tomllib
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,42 @@ def test_a_values_map_entry_its_field_cannot_take_is_refused_naming_the_entry():
         "experience, carer, frontline staff, manager, commissioner, volunteer, other",
         'recipe.toml: [entities.sessions.values.kind] "Co-delivery" = "co_delivery; tea party": '
         "'co_delivery; tea party' is not one of: " + problems[-1].message.split("is not one of: ")[1],
+    ]
+
+
+def _inline_projects(*plans: object) -> dict:
+    data = demo_data()
+    del data["entities"]["projects"]
+    data["projects"] = [
+        {"id": f"P{n}", "name": f"Project {n}", "plan_drafted": plan} for n, plan in enumerate(plans, 1)
+    ]
+    return data
+
+
+@pytest.mark.parametrize(
+    "written", ["no plan before", "No plan before", " no_plan_before ", "No-plan-before"]
+)
+def test_a_project_in_the_recipe_may_say_no_plan_before_as_the_readme_writes_it(written):
+    """README: a project can record that no plan existed before people took part (``plan_drafted = "no
+    plan before"``); the recipe refused those words, taking only ``no_plan_before``."""
+    recipe, problems = parse_recipe(_inline_projects(date(2026, 2, 12), written, "2026-03-01"), "recipe.toml")
+    assert problems == []
+    assert recipe is not None
+    assert [p.plan_drafted for p in recipe.projects] == [
+        date(2026, 2, 12),
+        "no_plan_before",
+        date(2026, 3, 1),
+    ]
+
+
+def test_a_project_plan_date_that_is_neither_is_one_problem_naming_the_project():
+    """It was two problems per project, one per member of pydantic's union, in code words
+    (``[projects.plan_drafted] literal['no_plan_before']: Input should be ...``), naming no project."""
+    recipe, problems = parse_recipe(_inline_projects("no plan before", "before the plan"), "recipe.toml")
+    assert recipe is None
+    assert [str(p) for p in problems] == [
+        "recipe.toml: [projects[2]] plan_drafted: 'before the plan' is neither a date (such as 2026-02-12) "
+        'nor "no plan before" (no plan existed before people with lived experience took part)'
     ]
 
 

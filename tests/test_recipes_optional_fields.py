@@ -64,7 +64,7 @@ def test_the_demo_maps_every_new_project_field() -> None:
 @pytest.mark.parametrize("name", ["google-sheets", "kobotoolbox"])
 def test_recipes_with_projects_in_the_recipe_show_how_to_record_the_new_project_fields(name: str) -> None:
     text = recipe_text(name)
-    for field in (*PROJECT_FIELDS, 'plan_drafted = "no_plan_before"'):
+    for field in (*PROJECT_FIELDS, 'plan_drafted = "no plan before"'):
         assert f"# {field}" in text or f"#   {field}" in text, field
 
 
