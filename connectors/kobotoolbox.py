@@ -154,6 +154,14 @@ class KoboOptions(ConnectorOptions):
             )
         if re.match(r"^https?://kc\.", v):
             raise ValueError("the old kc. API is gone: use the kf. address (e.g. https://kf.kobotoolbox.org)")
+        if "#" in v or "?" in v or re.search(r"/api(/|$)", v):
+            # A form's page (.../#/forms/aBcD123xyz/summary) pasted whole: everything after '#' never
+            # reaches the server, which answered every request with its home page, read as "not JSON".
+            raise ValueError(
+                "give only the start of KoboToolbox's address, such as https://kf.kobotoolbox.org or "
+                "https://eu.kobotoolbox.org (the part before /#/ in a form's address); the form's uid goes "
+                "in location of [entities.people] and the other entities"
+            )
         return v
 
     @field_validator("hold_status")
@@ -434,12 +442,19 @@ class KoboConnector(Connector):
             )
         raise SourceUnavailable(f"{self._where(asset)}: the server refused {what} (HTTP {status})")
 
-    @staticmethod
-    def _json(response: requests.Response, what: str) -> Any:
+    def _json(self, response: requests.Response, what: str, asset: str | None) -> Any:
+        """The answer's data; a web page instead (a login or sign-in page of a proxy or Wi-Fi, or a
+        server address that is not KoboToolbox's) is said as that, with the address to check."""
         try:
             return response.json()
         except ValueError:
-            raise SourceUnavailable(f"KoboToolbox answered {what} with something that is not JSON") from None
+            raise SourceUnavailable(
+                f"{self._where(asset)} answered {what} with a web page, not KoboToolbox's data: check "
+                f"server in [sources.{self.name}] of the recipe is KoboToolbox's address and nothing more "
+                "(https://kf.kobotoolbox.org, https://eu.kobotoolbox.org or your own server's), and that "
+                "nothing between this computer and KoboToolbox (a proxy, a network sign-in page) answers "
+                "in its place"
+            ) from None
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -466,7 +481,7 @@ class KoboConnector(Connector):
             response = self._request(
                 "GET", f"/api/v2/assets/{asset}/data/", what="reading submissions", asset=asset, params=params
             )
-            data = self._json(response, "a read of submissions")
+            data = self._json(response, "a read of submissions", asset)
             results = [r for r in (data.get("results") or []) if isinstance(r, dict) and "_id" in r]
             out.extend(results)
             if not results:
@@ -554,7 +569,7 @@ class KoboConnector(Connector):
         if known is not None:
             return known
         response = self._request("GET", f"/api/v2/assets/{asset}/", what=what, asset=asset)
-        info = self._json(response, "the form's details")
+        info = self._json(response, "the form's details", asset)
         if not isinstance(info, dict):
             raise SourceUnavailable(
                 f"{self._where(asset)}: the form's details are not what KoboToolbox sends"
@@ -589,7 +604,7 @@ class KoboConnector(Connector):
             )
             if response.status_code == 403:
                 return None
-            data = self._json(response, "a read of the form's history")
+            data = self._json(response, "a read of the form's history", asset)
             if not isinstance(data, dict):
                 raise SourceUnavailable(
                     f"{self._where(asset)}: the form's history is not what KoboToolbox sends"
@@ -1208,7 +1223,7 @@ class KoboConnector(Connector):
                 what="reading the deployed form",
                 asset=asset,
             )
-            content = self._json(response, "the deployed form").get("content") or {}
+            content = self._json(response, "the deployed form", asset).get("content") or {}
         return _Form(info, content)
 
     def _missing_permissions(self, form: _Form) -> list[str]:
@@ -1350,7 +1365,7 @@ class KoboConnector(Connector):
                 "needs edit rights on the form (Edit form, with View submissions) in its Settings > "
                 "Sharing. Or leave hook_endpoint out of the recipe and rely on the nightly sync"
             )
-        data = self._json(response, "the list of REST Services")
+        data = self._json(response, "the list of REST Services", asset)
         hooks = data.get("results", data) if isinstance(data, dict) else data
         matches = [h for h in hooks or [] if h.get("name") == name or h.get("endpoint") == endpoint]
         existing = matches[0] if matches else None

@@ -243,6 +243,44 @@ def test_old_kc_server_address_is_refused_with_advice() -> None:
         KoboOptions(server="https://kc.kobotoolbox.org")
 
 
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "https://kf.kobotoolbox.org/#/forms/aBcD123xyz/summary",
+        "https://eu.kobotoolbox.org/#/forms",
+        "https://kf.kobotoolbox.org/?lang=en",
+        "https://kf.kobotoolbox.org/api/v2",
+    ],
+)
+def test_a_server_address_with_more_than_the_server_is_refused_saying_which_part_to_keep(pasted: str) -> None:
+    """A form's page pasted whole as the server was valid: everything after '#' never reaches the
+    server, so every request got KoboToolbox's home page and the run stopped at "something that is
+    not JSON" (newcomer walkthrough)."""
+    with pytest.raises(ValueError, match=r"the part before /#/ in a form's address\); the form's uid goes"):
+        KoboOptions(server=pasted)
+    assert KoboOptions(server="https://kobo.example.org/kobo/").server == "https://kobo.example.org/kobo"
+
+
+def test_a_web_page_instead_of_data_names_the_form_and_the_server_setting_to_check() -> None:
+    """It said only "KoboToolbox answered a read of submissions with something that is not JSON":
+    not which server or form, nor what to do."""
+    with responses.RequestsMock() as rsps:
+        rsps.add(
+            responses.GET,
+            DATA,
+            status=200,
+            body="<html><body>Sign in</body></html>",
+            content_type="text/html",
+        )
+        with pytest.raises(SourceUnavailable) as err:
+            read_all(connector(retries=0), Entity.PEOPLE)
+        assert len(rsps.calls) == 1
+    text = str(err.value)
+    assert f"KoboToolbox at {SERVER}, asset {PEOPLE} answered a read of submissions with a web page" in text
+    assert "check server in [sources.kobo] of the recipe" in text and "JSON" not in text
+    assert TOKEN not in text
+
+
 # -- write-back ---------------------------------------------------------------------------------
 
 
