@@ -244,6 +244,45 @@ _LONGEST_CELL = 2**31 - 1
 """The largest limit csv takes on every platform (a C long)."""
 
 
+def _header_delimiter(path: Path, delimiter: str) -> str | None:
+    """Another delimiter row 1 is separated by, where read with ``delimiter`` it is one column. An
+    export of Excel's older "CSV" in much of Europe is both cp1252 and separated by semicolons: the
+    encoding is found first, and said alone it named the whole header as one column ("column
+    'Session ID;Project;Date;...'") and left the delimiter to a second refusal after the first was
+    fixed. Row 1 is read whatever its encoding (headings are rarely more than ASCII)."""
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(65536).decode("utf-8", errors="replace").strip("\r\n\ufeff")
+    except OSError:
+        return None
+    if len(next(csv.reader([first], delimiter=delimiter), [])) != 1:
+        return None
+    for other in _OTHER_DELIMITERS:
+        if other != delimiter and other in first:
+            return other
+    return None
+
+
+def _near_names(path: Path) -> str:
+    """ " (the folder has 'People.csv': ...)": files beside a missing one that are probably it, under
+    another name: other capitals (a folder copied from Windows or a Mac, where the name matched), the
+    other kind of export (people.xlsx for people.csv), or a name a download or a second Save As
+    made ("people (1).csv", "people.csv.csv"). Empty when there is none, or the folder cannot be read."""
+    wanted, stem = path.name.casefold(), path.stem.casefold()
+    try:
+        names = sorted(
+            p.name
+            for p in path.parent.iterdir()
+            if p.is_file() and (p.name.casefold() == wanted or p.name.casefold().startswith(stem))
+        )
+    except OSError:
+        return ""
+    if not names:
+        return ""
+    shown = ", ".join(f"'{name}'" for name in names[:3]) + (" ..." if len(names) > 3 else "")
+    return f" (the folder has {shown}: the name must match exactly, capitals and ending too)"
+
+
 def _encoding_words(encoding: str) -> str:
     """An encoding as Excel's Save As list names it: "utf-8-sig" (UTF-8, with or without the mark
     Excel puts first) is said "UTF-8", a name staff meet, not Python's."""
@@ -482,7 +521,11 @@ class FilesConnector(Connector):
                 where=f"[entities.{entity.value}]",
             )
         if not path.is_file():
-            raise SourceUnavailable(f"file not found: {path}", where=f"[entities.{entity.value}]")
+            raise SourceUnavailable(
+                f"file not found: {path}. Save the export there under that name, or set location in "
+                f"[entities.{entity.value}] of the recipe to the name it has{_near_names(path)}",
+                where=f"[entities.{entity.value}]",
+            )
         suffix = path.suffix.lower()
         if suffix == ".csv":
             chunks = self._csv_chunks(path, size)
@@ -627,10 +670,15 @@ class FilesConnector(Connector):
                 reader = csv.reader(handle, delimiter=self.options.delimiter, strict=True)
                 yield from _chunks(reader, size)
         except UnicodeDecodeError:
-            where = _place_in_text(path, encoding, self.options.delimiter)
+            other = _header_delimiter(path, self.options.delimiter)
+            where = _place_in_text(path, encoding, other or self.options.delimiter)
+            also = ""
+            if other:
+                shown = "\\t" if other == "\t" else other
+                also = f'; its row 1 is separated by {_OTHER_DELIMITERS[other]}, so set delimiter = "{shown}" there too'
             raise SourceUnreadable(
                 f"{path.name} is not in the {_encoding_words(encoding)} encoding{where}: save it as "
-                f"'CSV UTF-8' in Excel, or set encoding = \"cp1252\" in [sources.{self.name}]"
+                f"'CSV UTF-8' in Excel, or set encoding = \"cp1252\" in [sources.{self.name}]{also}"
             ) from None
         except csv.Error as exc:
             raise SourceUnreadable(_quote_problem(path, encoding, self.options.delimiter, exc)) from None

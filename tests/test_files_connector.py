@@ -177,6 +177,22 @@ def test_missing_file_is_source_unavailable_naming_the_path(tmp_path: Path) -> N
         read_all(conn, people_spec(conn.context.recipe))
 
 
+def test_missing_file_says_what_to_do_and_names_files_there_that_are_probably_it(tmp_path: Path) -> None:
+    """It said only "file not found: .../data/people.csv" beside a People.csv (a folder copied from
+    Windows, where the name matched) or a people.xlsx: nothing said what to do, nor that the file was there."""
+    conn = connector(tmp_path)
+    data = tmp_path / "data"
+    for name in ("People.csv", "people.xlsx", "people (1).csv", "sessions.csv"):
+        (data / name).write_text("ID,Name,Role\n", encoding="utf-8")
+    with pytest.raises(SourceUnavailable) as error:
+        read_all(conn, people_spec(conn.context.recipe))
+    assert str(error.value) == (
+        f"[entities.people]: file not found: {data / 'people.csv'}. Save the export there under that name, or "
+        "set location in [entities.people] of the recipe to the name it has (the folder has 'People.csv', "
+        "'people (1).csv', 'people.xlsx': the name must match exactly, capitals and ending too)"
+    )
+
+
 @pytest.mark.parametrize(
     ("header", "words", "kind"),
     [
@@ -272,6 +288,27 @@ def test_wrong_encoding_is_a_source_error_saying_how_to_fix_it(tmp_path: Path) -
         read_all(conn, people_spec(conn.context.recipe))
     latin = connector(tmp_path, encoding="cp1252")
     assert read_all(latin, people_spec(conn.context.recipe))[0].rows[0].values["Name"] == "Zoë"
+
+
+def test_an_older_excel_csv_with_semicolons_is_told_both_settings_at_once(tmp_path: Path) -> None:
+    """Excel's older "CSV" in much of Europe is cp1252 with semicolons. The encoding was said alone,
+    naming the whole header as one column ("column 'ID;Name;Role'"); once it was set, a second run
+    refused the delimiter (newcomer walkthrough)."""
+    conn = connector(tmp_path)
+    (tmp_path / "data" / "people.csv").write_bytes("ID;Name;Role\r\n1;Zo\xeb;carer\r\n".encode("cp1252"))
+    with pytest.raises(SourceUnreadable) as error:
+        read_all(conn, people_spec(conn.context.recipe))
+    assert str(error.value) == (
+        "people.csv is not in the UTF-8 encoding (first at row 2, column 'Name'): save it as 'CSV UTF-8' in "
+        'Excel, or set encoding = "cp1252" in [sources.files]; its row 1 is separated by semicolons (;), so '
+        'set delimiter = ";" there too'
+    )
+    both = connector(tmp_path, encoding="cp1252", delimiter=";")
+    assert read_all(both, people_spec(conn.context.recipe))[0].rows[0].values == {
+        "ID": "1",
+        "Name": "Zoë",
+        "Role": "carer",
+    }
 
 
 def test_a_wrong_encoding_is_placed_by_row_and_column_counting_a_cell_with_a_line_break_as_one_row(
