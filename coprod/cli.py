@@ -379,17 +379,23 @@ def print_summary(result: RunResult, output: Output, *, title: str) -> None:
     )
     if result.diff is not None:
         changes = result.diff.counts()
+        # flags closed as their person left the people list are closed too, not by the data: said
+        # beside the resolved ones ("0 resolved" read as if nothing had closed)
+        closed = changes["closed_as_removed"]
+        also = f", {closed} closed as their person was removed" if closed else ""
         output.line(
             f"  changes     {changes['new']} new, {changes['changed']} changed, {changes['reopened']} reopened, "
-            f"{changes['resolved']} resolved; {changes['still_open']} still open, "
+            f"{changes['resolved']} resolved{also}; {changes['still_open']} still open, "
             f"{changes['kept_by_staff']} kept as staff marked them"
         )
         if changes["removed"]:
             done = "would be" if result.dry_run else "are"
             people = count(len(result.diff.removed_people), "person", "people")
+            before = changes["removed"] - closed
+            earlier = f" ({before} of them resolved before)" if before else ""
             output.line(
-                f"  removed     {changes['removed']} flag(s) about {people} no longer in the people list: their "
-                f"names and details {done} replaced where coprod wrote them"
+                f"  removed     {changes['removed']} flag(s) about {people} no longer in the people list{earlier}: "
+                f"their names and details {done} replaced where coprod wrote them"
             )
             output.line(
                 "              not expected? Check the people list's source (a CiviCRM API key that lost "

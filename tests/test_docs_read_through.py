@@ -100,6 +100,24 @@ def test_the_removed_line_the_documents_quote_counts_people_as_the_summary_does(
         assert re.match(said, line), f"{doc}: {line}"
 
 
+def test_the_changes_line_the_documents_quote_counts_the_flags_closed_for_a_removed_person() -> None:
+    # The summary said "0 resolved" of a run that closed a removed person's flags; README quoted only
+    # the removed line. What it quotes of both is what print_summary says (tests/test_run_output.py).
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    changes = re.findall(
+        r"`changes (\d+) new, (\d+) changed, (\d+) reopened, (\d+) resolved, (\d+) closed as their person was removed; ",
+        readme,
+    )
+    removed = re.findall(
+        r"`removed (\d+) flag\(s\) about 1 person no longer in the people list \((\d+) of them resolved before\): ",
+        readme,
+    )
+    assert len(changes) == len(removed) == 1
+    (closed, earlier), total = (changes[0][4], removed[0][1]), removed[0][0]
+    assert int(closed) + int(earlier) == int(total)
+    assert '`"closed_as_removed"`' in readme
+
+
 def test_what_the_recipe_pages_quote_of_a_removed_persons_row_is_what_their_tools_flag_says() -> None:
     # The KoboToolbox page said its tool has no "won't fix" while the flag told staff to mark one.
     from coprod.connectors.civicrm import CiviCRMConnector

@@ -125,6 +125,7 @@ def test_a_flag_about_a_person_gone_from_the_people_list_is_removed_once_and_kee
     assert change.known.status is FlagStatus.RESOLVED and change.known.words_removed
     assert (change.known.first_seen, change.known.last_seen) == (D1, D2)
     assert second.counts()["removed"] == 1 and second.counts()["resolved"] == 0
+    assert second.counts()["closed_as_removed"] == 1  # it was open: closed by this run
     third = diff_flags(second.next_state, [flag("18")], {}, D2, people("18"))
     assert third.changes == []  # written once: a re-sync writes nothing more
 
@@ -138,6 +139,7 @@ def test_a_flag_resolved_before_its_person_left_the_list_is_removed_later_once()
     gone = diff_flags(paid.next_state, [], {}, D2, people())
 
     assert [c.kind for c in gone.changes] == [ChangeKind.REMOVED]
+    assert gone.counts()["closed_as_removed"] == 0  # closed before: only its words go now
     assert gone.changes[0].known.last_seen == D1  # the day it was resolved stays
     assert diff_flags(gone.next_state, [], {}, D2, people()).changes == []
 

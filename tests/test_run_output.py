@@ -150,6 +150,51 @@ def test_a_sync_after_a_person_is_deleted_says_their_flags_were_removed_and_a_dr
     assert json.loads(capsys.readouterr().out)["removed_people"] == 0
 
 
+def test_the_changes_line_counts_the_flags_closed_because_their_person_was_removed_as_its_json_does(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A data officer read "0 resolved" of a run that had just closed a removed person's flags (they
+    were only on the "removed" line, which counts words replaced, those of flags resolved before
+    too). The changes line says how many it closed, beside those the data resolved, and the removed
+    line how many of its flags were resolved before; --json gives the same numbers."""
+    from coprod.state import StateStore
+    from coprod_core.lifecycle import FlagStatus
+
+    assert main(["sync", str(demo), *DATE]) == 0
+    pay_one_owed_fee(demo)  # person 9's one flag resolved; person 26's two stay open
+    assert main(["sync", str(demo), *DATE]) == 0
+    store = StateStore.open(demo / ".coprod" / "state.sqlite")
+    known = store.known_flags("demo").values()
+    store.close()
+    theirs = {pid: [k.status for k in known if k.subject_id == pid] for pid in ("9", "26")}
+    assert theirs == {"9": [FlagStatus.RESOLVED], "26": [FlagStatus.OPEN, FlagStatus.OPEN]}
+    people = demo / "data" / "people.csv"
+    lines = people.read_text(encoding="utf-8").splitlines()
+    kept = [x for x in lines if x.split(",", 1)[0] not in theirs]
+    people.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    capsys.readouterr()
+
+    assert main(["sync", str(demo), *DATE, "--dry-run", "--json"]) == 0
+    changes = json.loads(capsys.readouterr().out)["changes"]
+    assert main(["sync", str(demo), *DATE]) == 0
+    out = capsys.readouterr().out
+
+    assert changes["closed_as_removed"] == 2 and changes["removed"] == 3
+    assert (
+        f"{changes['resolved']} resolved, 2 closed as their person was removed; "
+        f"{changes['still_open']} still open" in out
+    )
+    assert (
+        "removed     3 flag(s) about 2 people no longer in the people list (1 of them resolved before): "
+        "their names and details are replaced" in out
+    )
+    assert main(["sync", str(demo), *DATE, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"]["closed_as_removed"] == 0
+    pay_one_owed_fee(demo)  # nothing else changes: the line says nothing of people removed
+    assert main(["sync", str(demo), *DATE]) == 0
+    assert "closed as their person" not in capsys.readouterr().out
+
+
 def test_a_sync_that_takes_several_people_as_removed_counts_them_in_the_summary_and_its_json(
     demo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
