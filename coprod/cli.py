@@ -1088,13 +1088,19 @@ STATUS = (
 )
 
 
-def _max_age(text: str) -> timedelta:
-    from coprod.status import parse_max_age
+def _length_of(option: str) -> Callable[[str], timedelta]:
+    """The argparse ``type`` of an option taking a length of time: a wrong value is refused in
+    that option's own words (:data:`coprod.status.LENGTHS`)."""
 
-    try:
-        return parse_max_age(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    def length(text: str) -> timedelta:
+        from coprod.status import parse_length
+
+        try:
+            return parse_length(text, option)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return length
 
 
 class ShowVersion(argparse.Action):
@@ -1198,13 +1204,13 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("recipe", nargs="*", help=RECIPES + " (default: COPROD_RECIPES)")
     st.add_argument(
         "--max-age",
-        type=_max_age,
+        type=_length_of("--max-age"),
         default=DEFAULT_MAX_AGE,  # argparse reads a default given as text with ``type`` too
         help=f"how long ago the last successful sync may be, e.g. 26h, 2d (default {DEFAULT_MAX_AGE})",
     )
     st.add_argument(
         "--max-wait",
-        type=_max_age,
+        type=_length_of("--max-wait"),
         default=DEFAULT_MAX_WAIT,
         help="how long a webhook event may wait in the inbox before the recipe is not OK (exit 8), "
         f"e.g. 1h, 90m (default {DEFAULT_MAX_WAIT})",

@@ -59,19 +59,36 @@ _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd]?)\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_max_age(text: str) -> timedelta:
-    """``36h``, ``2d``, ``90m``, or a number of hours; ValueError, in words, for anything else."""
+LENGTHS = {
+    "--max-age": ("an age", "how long ago the last successful sync may be", "26h, 2d or 90m"),
+    "--max-wait": ("a wait", "how long a webhook event may wait", "1h, 90m or 2h"),
+}
+"""Each option taking a length of time: what it is called, what it means and examples of its own,
+so a wrong value is refused in the words of the option typed (``--max-wait x`` was told "not an
+age ... such as 36h", the words and examples of ``--max-age``)."""
+
+
+def parse_length(text: str, option: str) -> timedelta:
+    """``36h``, ``2d``, ``90m``, or a number of hours, given to ``option`` (a key of
+    :data:`LENGTHS`); ValueError, in that option's words, for anything else."""
+    noun, meaning, examples = LENGTHS[option]
     found = _AGE.match(text)
     if found is None or float(found.group(1)) <= 0:
         raise ValueError(
-            f"'{text}' is not an age: give a number and m, h or d, such as 36h (hours), 2d or 90m"
+            f"'{text}' is not {noun} ({option} is {meaning}): give a number and m, h or d, such as "
+            f"{examples} (a number alone is hours)"
         )
     try:
         return timedelta(**{_UNITS[(found.group(2) or "h").lower()]: float(found.group(1))})
-    except OverflowError:  # more days than a timedelta holds: said as any other wrong age
+    except OverflowError:  # more days than a timedelta holds: said as any other wrong length
         raise ValueError(
-            f"'{text}' is too long an age: give one of at most a few years, such as 36h or 30d"
+            f"'{text}' is too long {noun} for {option}: give one of at most a few years, such as {examples}"
         ) from None
+
+
+def parse_max_age(text: str) -> timedelta:
+    """``--max-age``: ``36h``, ``2d``, ``90m``, or a number of hours."""
+    return parse_length(text, "--max-age")
 
 
 def span(seconds: float) -> str:

@@ -567,7 +567,31 @@ def test_an_age_too_long_for_a_date_is_refused_in_words_not_a_traceback(
         main(["status", str(demo), "--max-age", "99999999999d"])
     assert ended.value.code == 2
     said = capsys.readouterr().err
-    assert "argument --max-age: '99999999999d' is too long an age" in said and "Traceback" not in said
+    assert "argument --max-age: '99999999999d' is too long an age for --max-age" in said
+    assert "Traceback" not in said
+
+
+@pytest.mark.parametrize(
+    ("option", "typed", "words"),
+    [
+        ("--max-wait", "x", "'x' is not a wait (--max-wait is how long a webhook event may wait): give a "
+         "number and m, h or d, such as 1h, 90m or 2h (a number alone is hours)"),
+        ("--max-wait", "99999999999d", "'99999999999d' is too long a wait for --max-wait: give one of at "
+         "most a few years, such as 1h, 90m or 2h"),
+        ("--max-age", "0", "'0' is not an age (--max-age is how long ago the last successful sync may be): "
+         "give a number and m, h or d, such as 26h, 2d or 90m (a number alone is hours)"),
+    ],
+)  # fmt: skip
+def test_a_wrong_length_is_refused_in_the_words_of_the_option_typed(
+    demo: Path, capsys: pytest.CaptureFixture[str], option: str, typed: str, words: str
+) -> None:
+    """`--max-wait x` was refused as "'x' is not an age: ... such as 36h (hours), 2d or 90m", the
+    words and examples of --max-age, for an option that is how long a webhook event may wait."""
+    with pytest.raises(SystemExit) as ended:
+        main(["status", str(demo), option, typed])
+    assert ended.value.code == 2
+    said = capsys.readouterr().err
+    assert said.splitlines()[-1] == f"coprod status: error: argument {option}: {words}"
 
 
 @contextmanager
