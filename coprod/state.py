@@ -344,12 +344,14 @@ def open_current_file(location: StoreLocation) -> StateStore | None:
 
 
 def open_existing(location: StoreLocation) -> StateStore | None:
-    """The store if there is one already (a SQLite file that exists, or a database): for readers
-    such as the report, which must not create a state file where no sync has run."""
-    if (
-        location.engine == "sqlite"
-        and not location.memory
-        and not (location.path and location.path.is_file())
-    ):
+    """The store if there is one already (a SQLite file that exists, or a database holding the
+    state's tables): for readers such as ``coprod status`` and the report, which must not create a
+    state where no sync has run. An empty PostgreSQL database is no store: opening it would create
+    the tables (the first ``coprod status`` did, a write by a command that only reads)."""
+    if location.engine == "postgresql":
+        from coprod.state_postgres import holds_state
+
+        return StateStore.open(location) if holds_state(location) else None
+    if not location.memory and not (location.path and location.path.is_file()):
         return None
     return StateStore.open(location)

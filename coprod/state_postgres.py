@@ -234,6 +234,14 @@ def migrate(location: StoreLocation, component: str) -> Upgrade:
             return upgrade(component, "postgresql", sql.rows, now_text())
 
 
+def holds_state(location: StoreLocation) -> bool:
+    """Whether the database holds the state's tables (a sync, ``coprod migrate`` or ``coprod state
+    copy`` made them), asked on a connection of its own without creating anything: the run history
+    is in every state store, versioned or from before versioning."""
+    with direct_connection(location) as conn:
+        return bool(PgSql(conn).rows("SELECT 1 WHERE to_regclass('runs') IS NOT NULL"))
+
+
 class PgTransactions:
     """Short transactions from the process's pool (the state store's and the inbox's alike)."""
 

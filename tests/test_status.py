@@ -535,6 +535,41 @@ def test_a_state_store_that_cannot_be_reached_exits_3_without_its_password(
     assert "s3cret" not in out
 
 
+def test_status_of_an_empty_postgresql_database_says_no_sync_ran_and_creates_nothing(
+    demo: Path,
+    postgres_url: str,
+    at_now: datetime,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first `coprod status` on a new database (COPROD_STATE set, no sync yet) opened the store
+    as a sync does, which created the state's tables: a write by a command that only reads, and
+    then "no successful sync yet" beside a run history that now existed. It says what it says of a
+    SQLite file that is not there; `coprod report` (the same look at the state) creates nothing either."""
+    monkeypatch.setenv("COPROD_STATE", postgres_url)
+
+    def tables() -> list[tuple[str, ...]]:
+        with psycopg.connect(postgres_url) as conn:
+            return conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            ).fetchall()
+
+    code, out = status(capsys, str(demo))
+    assert code == 7
+    assert out.splitlines() == [
+        "recipe 'demo': NOT SYNCED: no successful sync yet",
+        f"  state           none yet at {parse_location(postgres_url)}: no sync has run for this recipe here",
+        "  webhook inbox   none (the webhook app has not run with this state)",
+    ]
+    report = json.loads(status(capsys, str(demo), "--json")[1])
+    assert report["has_state"] is False and report["last_run"] is None
+    assert main(["report", str(demo), "--out", str(tmp_path / "report.html")]) == 0
+    assert tables() == []
+    plant(postgres_url, run_row("sync", 1))  # once a sync has made them, status reads them
+    assert status(capsys, str(demo))[0] == 0
+
+
 def test_max_age_and_time_words() -> None:
     assert parse_max_age("36h") == timedelta(hours=36)
     assert parse_max_age("2d") == parse_max_age("48") == timedelta(days=2)
