@@ -290,6 +290,13 @@ class StateStore(ABC):
         """Hold the recipe's run lock; wait up to ``timeout`` seconds, then raise RunLocked.
         Released by the operating system or the server when the holder dies."""
 
+    def run_going(self, recipe: str) -> bool | None:
+        """Whether a run of the recipe holds its run lock right now, found without waiting and
+        without keeping anyone out (``coprod status``, of a run whose end is not recorded): the
+        lock goes with its holder however it ends, so a run not holding it was stopped. None: this
+        process cannot tell (a lock file it may not open)."""
+        return None
+
     # moving a store ------------------------------------------------------------------------------
     @abstractmethod
     def dump(self) -> dict[str, list[dict[str, Any]]]:

@@ -304,6 +304,20 @@ class PostgresStateStore(PgTransactions, SQLStateStore):
         finally:
             conn.close()  # ending the session releases the advisory lock
 
+    def run_going(self, recipe: str) -> bool | None:
+        """Whether a session holds the recipe's advisory lock in this database, from ``pg_locks``
+        (which any user may read): nothing is locked, or waited for, by asking."""
+        key = advisory_key("run", recipe)
+        with self._read() as sql:
+            return bool(
+                sql.rows(
+                    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                    "AND classid::bigint = ? AND objid::bigint = ? "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+                )
+            )
+
     def _still_locked(self, recipe: str) -> None:
         """Before saving, prove the run still holds its lock: if its connection was cut, another
         run may have started, and saving now could undo that run's work."""

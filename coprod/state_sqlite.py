@@ -191,6 +191,28 @@ class SQLiteStateStore(SQLStateStore):
         finally:
             os.close(fd)  # closing the only description of the file releases the lock
 
+    def run_going(self, recipe: str) -> bool | None:
+        """The lock file tried for an instant through a read-only descriptor of its own, as the
+        files connector tells a live write from a killed one's leftovers: held, a run is going;
+        free, it is let go at once (closing the descriptor). A lock file that is not there was
+        never locked (a run makes it before it locks it), and none is made here."""
+        if self.location.memory:
+            with self._mutex:
+                held = self._memory_locks.get(recipe)
+            return held is not None and held.locked()
+        try:
+            fd = os.open(self.lock_path(recipe), os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            return False
+        except OSError:  # another user's lock file (a sync run as root, say): cannot be told
+            return None
+        try:
+            return not try_flock(fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)  # lets go of the lock if it was taken
+
     @contextmanager
     def _memory_lock(self, recipe: str, timeout: float) -> Iterator[None]:
         """An in-memory store (tests) has no file beside it: a lock per recipe in this process."""

@@ -7,9 +7,11 @@ last synced successfully and last read everything, how many flags are open and h
 answered, and what waits in the webhook inbox. Its exit code is 0 only when every recipe had a
 successful sync within ``--max-age`` and no webhook event waiting longer than ``--max-wait``, so it
 is a monitoring check as it stands. A last sync that failed while an earlier success is still within
-``--max-age`` is a warning: said (``--quiet`` too), exit 0, as "synced within the limit" promises.
+``--max-age`` is a warning: said (``--quiet`` too), exit 0, as "synced within the limit" promises; so
+is a last run that never finished (killed, or the machine restarted, before it recorded its end).
 
-It asks no platform anything, takes no run lock (a sync may be running: it is read beside it) and
+It asks no platform anything, takes no run lock (a sync may be running: it is read beside it; only
+of a run whose end is not recorded does it look whether the lock is held, :meth:`StateStore.run_going`) and
 prints no names or answers (the state holds none). The time is the machine's clock,
 :func:`coprod.clock.now`, which tests stand still.
 """
@@ -54,6 +56,13 @@ MODE_WORDS = {
 }
 PAGE = 20
 """Successful syncs looked at at a time for the last one that read everything."""
+NEVER_FINISHED_AFTER = timedelta(hours=3)
+"""A run whose end is not recorded, when whether it still holds its run lock cannot be told (a lock
+file this user may not open), is taken for stopped once it started this long ago: far more than
+any run takes (four first syncs of 10,000 people each take under a minute in all; a platform's
+Retry-After is capped so that it never holds a run for hours), and less than the 5.5 hours from
+the nightly sync at 02:30 to the morning check at 08:00 (recipes/deploy). Where the lock can be
+looked at, it decides: held is running, however long; free is stopped, however recent."""
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd]?)\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -117,11 +126,13 @@ class RunSeen:
     started: datetime
     finished: datetime | None
     exit_code: int | None
+    id: int | None = None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> RunSeen:
         finished = row["finished_at"]
         return cls(
+            id=int(row["id"]),
             mode=str(row["mode"]),
             started=datetime.fromisoformat(row["started_at"]),
             finished=datetime.fromisoformat(finished) if finished else None,
@@ -142,6 +153,14 @@ class RunSeen:
             "exit_code": self.exit_code,
             "meaning": None if self.exit_code is None else meaning(self.exit_code),
         }
+
+
+STOPPED = (
+    "it was stopped before it could record its end (killed, or the machine restarted), and is not "
+    "running now; nothing is lost (the state is saved only after the write-back, so the next run "
+    "writes what it left), but if it happens again look at why the run was stopped"
+)
+"""What status says of a run that never finished (:attr:`RecipeStatus.never_finished`)."""
 
 
 def meaning(code: int) -> str:
@@ -171,6 +190,9 @@ class RecipeStatus:
     """The store is the one ``COPROD_STATE`` names (environment or a ``.env`` read for the recipe)."""
     max_wait: timedelta = INBOX_SLOW
     last_run: RunSeen | None = None
+    last_run_going: bool | None = None
+    """Looked at only when the last run's end is not recorded: whether a run holds the recipe's run
+    lock now (True: still running; False: not running, so it was stopped; None: cannot be told)."""
     last_sync: RunSeen | None = None
     last_sync_tried: RunSeen | None = None
     """The last ``coprod sync`` however it ended (``last_sync`` is the last one that ended 0)."""
@@ -210,10 +232,27 @@ class RecipeStatus:
         return tried if self.last_sync is None or tried.started > self.last_sync.started else None
 
     @property
+    def never_finished(self) -> RunSeen | None:
+        """The last run, when it started, never recorded its end, and is not running: it was stopped
+        (killed, the machine restarted) before it could. Not running: its run lock is free (the
+        system or the server drops it with its holder), or, where that cannot be told, it started
+        over :data:`NEVER_FINISHED_AFTER` ago. A run holding the lock is running, however long."""
+        run = self.last_run
+        if run is None or run.finished is not None or self.last_run_going:
+            return None
+        if self.last_run_going is False:
+            return run
+        return run if self.now - run.started > NEVER_FINISHED_AFTER else None
+
+    @property
     def worth_saying(self) -> bool:
         """What ``--quiet`` still prints: a recipe not OK (not synced in time, or an event stuck), or
-        one whose last sync failed (a warning, exit 0)."""
-        return self.exit_code != ExitCode.OK or self.last_sync_failed is not None
+        one whose last sync failed or whose last run never finished (warnings, exit 0)."""
+        return (
+            self.exit_code != ExitCode.OK
+            or self.last_sync_failed is not None
+            or self.never_finished is not None
+        )
 
     def open_flags(self) -> dict[Severity, int]:
         out = dict.fromkeys((Severity.CRITICAL, Severity.WARNING, Severity.INFO), 0)
@@ -230,6 +269,7 @@ class RecipeStatus:
     def headline(self) -> str:
         limit = span(self.max_age.total_seconds())
         failed = self.last_sync_failed
+        stopped = self.never_finished
         if self.synced and self.stuck:
             verdict = (
                 f"WEBHOOK EVENTS STUCK: one has waited over {span(self.max_wait.total_seconds())} "
@@ -241,6 +281,13 @@ class RecipeStatus:
                 f"WARNING: the last sync failed {ago(self._age(failed))} (exit {failed.exit_code}, "
                 f"{meaning(failed.exit_code)}); the last successful one, {ago(self._age(self.last_sync))}, "
                 f"is within the limit ({limit}, --max-age)"
+            )
+        elif self.synced and stopped is not None:
+            assert self.last_sync is not None
+            verdict = (
+                f"WARNING: the last run ({MODE_WORDS.get(stopped.mode, stopped.mode)}, started "
+                f"{ago((self.now - stopped.started).total_seconds())}) never finished: {STOPPED}; the "
+                f"last successful sync, {ago(self._age(self.last_sync))}, is within the limit ({limit}, --max-age)"
             )
         elif self.synced:
             assert self.last_sync is not None
@@ -287,6 +334,10 @@ class RecipeStatus:
         since = ago((self.now - run.started).total_seconds())
         started = f"{MODE_WORDS.get(run.mode, run.mode)}, started {self._at(run.started)} ({since})"
         if run.finished is None or run.exit_code is None:
+            if self.last_run_going:
+                return f"{started}, not finished: still running (it holds the recipe's run lock)"
+            if self.never_finished is not None:
+                return f"{started}, never finished: {STOPPED}"
             return (
                 f"{started}, not finished: still running, or stopped before it could record its end "
                 "(killed, or the machine restarted)"
@@ -345,6 +396,7 @@ class RecipeStatus:
             "synced": self.synced,
             "stuck": self.stuck,
             "last_sync_failed": self.last_sync_failed is not None,
+            "last_run_never_finished": self.never_finished is not None,
             "now": now.isoformat(timespec="seconds"),
             "max_age_seconds": self.max_age.total_seconds(),
             "max_wait_seconds": self.max_wait.total_seconds(),
@@ -400,6 +452,8 @@ def gather(loaded: LoadedRecipe, max_age: timedelta, max_wait: timedelta = INBOX
     try:
         latest = store.runs(name, 1)
         status.last_run = RunSeen.of(latest[0]) if latest else None
+        if status.last_run is not None and status.last_run.finished is None:
+            status.last_run, status.last_run_going = _going(store, name, status.last_run)
         synced = store.runs(name, 1, mode=SYNC, exit_code=ExitCode.OK)
         status.last_sync = RunSeen.of(synced[0]) if synced else None
         tried = store.runs(name, 1, mode=SYNC)
@@ -411,6 +465,21 @@ def gather(loaded: LoadedRecipe, max_age: timedelta, max_wait: timedelta = INBOX
     finally:
         store.close()
     return status
+
+
+def _going(store: StateStore, recipe: str, run: RunSeen) -> tuple[RunSeen | None, bool | None]:
+    """The last run and whether it is still going, for a run whose end was not recorded. A run
+    holds its lock from before it is recorded until after its end is: when the lock is free and the
+    row, read again after, is still the same run with no end, that run is not going. A row that
+    changed meanwhile (the run ended, or a newer one started) is taken as it is now."""
+    going = store.run_going(recipe)
+    if going is not False:
+        return run, going
+    again = store.runs(recipe, 1)
+    now = RunSeen.of(again[0]) if again else None
+    if now is not None and now.id == run.id and now.finished is None:
+        return run, False
+    return now, None
 
 
 def _last_full_read(store: StateStore, recipe: str) -> RunSeen | None:

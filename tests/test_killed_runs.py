@@ -93,6 +93,25 @@ def test_a_sync_run_right_after_a_sync_killed_with_sigkill_proceeds(demo: Path) 
     assert result.diff is not None and result.diff.counts()["new"] == len(result.flags) > 0
 
 
+def test_status_says_a_sync_killed_with_sigkill_never_finished_and_one_running_is_running(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run history alone cannot tell a sync still going from one killed before it recorded its
+    end; the recipe's run lock can: the system drops it with the process."""
+    from coprod.cli import main
+
+    with killed_at(STALLED_SYNC, demo.parent / "reading", str(demo)):
+        assert main(["status", str(demo), "--json"]) == ExitCode.NOT_SYNCED
+        running = json.loads(capsys.readouterr().out)
+    assert main(["status", str(demo), "--json"]) == ExitCode.NOT_SYNCED
+    killed = json.loads(capsys.readouterr().out)
+    assert running["last_run"]["finished_at"] is None and running["last_run_never_finished"] is False
+    assert killed["last_run"]["finished_at"] is None and killed["last_run_never_finished"] is True
+    assert main(["status", str(demo)]) == ExitCode.NOT_SYNCED
+    assert "sync, started" in (line := capsys.readouterr().out.splitlines()[1])
+    assert "never finished: it was stopped before it could record its end" in line
+
+
 STALLED_WORKER = """
 import json, sys, time
 from pathlib import Path

@@ -175,7 +175,12 @@ def test_a_last_sync_that_failed_after_a_success_within_max_age_is_a_warning_qui
     plant(demo_state, run_row("webhook", 5, exit_code=3))  # a failed webhook re-check is no failed sync
     assert status(capsys, str(demo), "--max-age", "36h", "--quiet")[1] != ""
     plant(demo_state, run_row("sync", 2, exit_code=None))  # the next sync, still running: no news yet
-    assert status(capsys, str(demo), "--max-age", "36h", "--quiet") == (0, "")
+    running = StateStore.open(demo_state)
+    try:
+        with running.lock("demo", timeout=1):
+            assert status(capsys, str(demo), "--max-age", "36h", "--quiet") == (0, "")
+    finally:
+        running.close()
     plant(demo_state, run_row("sync", 1))  # run again by hand: nothing to say
     assert status(capsys, str(demo), "--max-age", "36h", "--quiet") == (0, "")
 
@@ -227,10 +232,79 @@ def test_status_reads_beside_a_running_sync_and_names_the_unfinished_run(
     running = open_store(demo_state)
     with running.lock("demo", timeout=1):  # as a sync holds it for as long as it runs
         code, out = status(capsys, str(demo))
+        report = json.loads(status(capsys, str(demo), "--json")[1])
     assert code == 0
     assert out.splitlines()[1] == (
-        "  last run        sync, started 2026-12-07 06:00 UTC (2 hours ago), not finished: still running, "
-        "or stopped before it could record its end (killed, or the machine restarted)"
+        "  last run        sync, started 2026-12-07 06:00 UTC (2 hours ago), not finished: still running "
+        "(it holds the recipe's run lock)"
+    )
+    assert report["last_run_never_finished"] is False and report["last_run"]["finished_at"] is None
+
+
+STOPPED_WORDS = (
+    "it was stopped before it could record its end (killed, or the machine restarted), and is not "
+    "running now; nothing is lost (the state is saved only after the write-back, so the next run "
+    "writes what it left), but if it happens again look at why the run was stopped"
+)
+
+
+@pytest.mark.parametrize("mode", ["sync", "webhook"])
+def test_a_run_stopped_before_it_recorded_its_end_is_a_warning_quiet_prints(
+    demo: Path, demo_state: str, at_now: datetime, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    """A sync killed (or the machine restarted) before it recorded its end left a run started and
+    never finished: status read OK, and `--quiet` printed nothing, where a sync that failed is a
+    warning. Its run lock is free (the system or the server dropped it with the run): not running."""
+    plant(demo_state, run_row("sync", 30), run_row(mode, 5, exit_code=None))
+
+    code, out = status(capsys, str(demo), "--max-age", "36h", "--quiet")
+
+    assert code == 0
+    words = "sync" if mode == "sync" else "webhook re-check"
+    assert out.splitlines()[:2] == [
+        f"recipe 'demo': WARNING: the last run ({words}, started 5 hours ago) never finished: {STOPPED_WORDS}; "
+        "the last successful sync, 30 hours ago, is within the limit (36 hours, --max-age)",
+        f"  last run        {words}, started 2026-12-07 03:00 UTC (5 hours ago), never finished: {STOPPED_WORDS}",
+    ]
+    report = json.loads(status(capsys, str(demo), "--max-age", "36h", "--json")[1])
+    assert report["exit_code"] == 0 and report["last_run_never_finished"] is True
+    assert report["last_run"]["finished_at"] is None and report["last_sync_failed"] is False
+    # not synced within --max-age: exit 7, and the last run says what became of it
+    code, out = status(capsys, str(demo), "--quiet")
+    assert code == 7 and f"never finished: {STOPPED_WORDS}" in out.splitlines()[1]
+    plant(demo_state, run_row("sync", 1))  # the next run recorded its end: nothing to say
+    assert status(capsys, str(demo), "--max-age", "36h", "--quiet") == (0, "")
+
+
+def test_where_the_run_lock_cannot_be_looked_at_a_run_not_finished_is_stopped_after_three_hours(
+    demo: Path,
+    demo_state: str,
+    at_now: datetime,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lock file this user may not open (the sync runs as another user): whether the run is still
+    going cannot be told, so a run is taken for stopped only once it started longer ago than any
+    run takes."""
+    from coprod.state_postgres import PostgresStateStore
+    from coprod.state_sqlite import SQLiteStateStore
+
+    for engine in (SQLiteStateStore, PostgresStateStore):
+        monkeypatch.setattr(engine, "run_going", lambda self, recipe: None)
+    plant(demo_state, run_row("sync", 20), run_row("sync", 2.5, exit_code=None))
+    code, out = status(capsys, str(demo), "--quiet")
+    assert (code, out) == (0, "")
+    assert (
+        status(capsys, str(demo))[1]
+        .splitlines()[1]
+        .endswith(
+            "not finished: still running, or stopped before it could record its end (killed, or the machine restarted)"
+        )
+    )
+    monkeypatch.setattr(clock, "now", lambda: NOW + timedelta(minutes=31))
+    code, out = status(capsys, str(demo), "--quiet")
+    assert code == 0 and out.startswith(
+        "recipe 'demo': WARNING: the last run (sync, started 3 hours ago) never"
     )
 
 
