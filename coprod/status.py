@@ -37,7 +37,7 @@ from coprod.state import (
     open_existing,
     state_location,
 )
-from coprod.sync import MEANINGS, ExitCode
+from coprod.sync import GENERATION, MEANINGS, ExitCode
 from coprod_core.flags import Severity
 from coprod_core.lifecycle import STATUS_WORDS, FlagStatus
 from coprod_core.text import count
@@ -161,6 +161,10 @@ STOPPED = (
     "writes what it left), but if it happens again look at why the run was stopped"
 )
 """What status says of a run that never finished (:attr:`RecipeStatus.never_finished`)."""
+UNRECORDED = (
+    "saved its flags but could not record its end in the run history (that sync's own output said why)"
+)
+"""What status says of a sync whose end could not be recorded (:attr:`RecipeStatus.last_sync_unrecorded`)."""
 
 
 def meaning(code: int) -> str:
@@ -196,6 +200,10 @@ class RecipeStatus:
     last_sync: RunSeen | None = None
     last_sync_tried: RunSeen | None = None
     """The last ``coprod sync`` however it ended (``last_sync`` is the last one that ended 0)."""
+    last_sync_unrecorded: bool = False
+    """``last_sync`` is a sync whose end could not be recorded (the state store failed as it
+    finished) after it saved its flags: the recipe's ``GENERATION`` meta names it. It is taken as
+    the last sync, not as a recipe never synced; its exit code is not known."""
     last_full_read: RunSeen | None = None
     history_pruned: bool = False
     """No successful sync is kept, but the run history holds as many runs as pruning keeps at least
@@ -240,6 +248,8 @@ class RecipeStatus:
         run = self.last_run
         if run is None or run.finished is not None or self.last_run_going:
             return None
+        if self.last_sync_unrecorded and self.last_sync is not None and run.id == self.last_sync.id:
+            return None  # not stopped: it ended, and only its record failed
         if self.last_run_going is False:
             return run
         return run if self.now - run.started > NEVER_FINISHED_AFTER else None
@@ -247,10 +257,12 @@ class RecipeStatus:
     @property
     def worth_saying(self) -> bool:
         """What ``--quiet`` still prints: a recipe not OK (not synced in time, or an event stuck), or
-        one whose last sync failed or whose last run never finished (warnings, exit 0)."""
+        one whose last sync failed or could not record its end, or whose last run never finished
+        (warnings, exit 0)."""
         return (
             self.exit_code != ExitCode.OK
             or self.last_sync_failed is not None
+            or self.last_sync_unrecorded
             or self.never_finished is not None
         )
 
@@ -282,6 +294,12 @@ class RecipeStatus:
                 f"{meaning(failed.exit_code)}); the last successful one, {ago(self._age(self.last_sync))}, "
                 f"is within the limit ({limit}, --max-age)"
             )
+        elif self.synced and self.last_sync_unrecorded:
+            assert self.last_sync is not None
+            verdict = (
+                f"WARNING: the last sync, started {ago(self._age(self.last_sync))}, {UNRECORDED}; it is "
+                f"taken as the last sync, within the limit ({limit}, --max-age)"
+            )
         elif self.synced and stopped is not None:
             assert self.last_sync is not None
             verdict = (
@@ -312,7 +330,10 @@ class RecipeStatus:
                 out.append(f"                  ({ELSEWHERE}: run coprod status from that folder too)")
         else:
             out.append(f"  last run        {self._last_run()}")
-            out.append(f"  last sync       {self._when(self.last_sync, 'none kept in the run history')}")
+            unrecorded = " (its end not recorded)" if self.last_sync_unrecorded else ""
+            out.append(
+                f"  last sync       {self._when(self.last_sync, 'none kept in the run history')}{unrecorded}"
+            )
             out.append(f"  last full read  {self._when(self.last_full_read, 'none kept in the run history')}")
             out.append(f"  flags           {self._flags()}")
         out.append(f"  webhook inbox   {self._inbox()}")
@@ -336,6 +357,8 @@ class RecipeStatus:
         if run.finished is None or run.exit_code is None:
             if self.last_run_going:
                 return f"{started}, not finished: still running (it holds the recipe's run lock)"
+            if self.last_sync_unrecorded and self.last_sync is not None and run.id == self.last_sync.id:
+                return f"{started}, its end not recorded: {UNRECORDED}"
             if self.never_finished is not None:
                 return f"{started}, never finished: {STOPPED}"
             return (
@@ -397,6 +420,7 @@ class RecipeStatus:
             "stuck": self.stuck,
             "last_sync_failed": self.last_sync_failed is not None,
             "last_run_never_finished": self.never_finished is not None,
+            "last_sync_unrecorded": self.last_sync_unrecorded,
             "now": now.isoformat(timespec="seconds"),
             "max_age_seconds": self.max_age.total_seconds(),
             "max_wait_seconds": self.max_wait.total_seconds(),
@@ -458,6 +482,8 @@ def gather(loaded: LoadedRecipe, max_age: timedelta, max_wait: timedelta = INBOX
         status.last_sync = RunSeen.of(synced[0]) if synced else None
         tried = store.runs(name, 1, mode=SYNC)
         status.last_sync_tried = RunSeen.of(tried[0]) if tried else None
+        if _unrecorded(status, store.get_meta(name, GENERATION)):
+            status.last_sync, status.last_sync_unrecorded = status.last_sync_tried, True
         status.last_full_read = _last_full_read(store, name)
         if status.last_sync is None:  # fewer runs than pruning keeps: none was ever deleted
             status.history_pruned = len(store.runs(name, RUNS_KEPT.at_least)) >= RUNS_KEPT.at_least
@@ -480,6 +506,17 @@ def _going(store: StateStore, recipe: str, run: RunSeen) -> tuple[RunSeen | None
     if now is not None and now.id == run.id and now.finished is None:
         return run, False
     return now, None
+
+
+def _unrecorded(status: RecipeStatus, flags_saved_by: str | None) -> bool:
+    """Whether the last sync saved its flags (``GENERATION`` names it) and then could not record its
+    end (:func:`coprod.sync.record_end`), and is not running: a later run took the lock, or it is
+    the last run and its lock is not seen held."""
+    tried = status.last_sync_tried
+    if tried is None or tried.finished is not None or str(tried.id) != flags_saved_by:
+        return False
+    last = status.last_run
+    return last is None or last.id != tried.id or not status.last_run_going
 
 
 def _last_full_read(store: StateStore, recipe: str) -> RunSeen | None:

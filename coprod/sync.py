@@ -472,8 +472,46 @@ def _run_steps(
         return result
     finally:
         if run_id is not None and state is not None:
-            state.finish_run(run_id, int(result.exit_code), result.summary())
-            state.prune_runs(recipe.name)  # RUNS_KEPT: README "What it keeps"
+            record_end(state, recipe.name, run_id, result)
+
+
+def record_end(state: StateStore, recipe: str, run_id: int, result: RunResult) -> None:
+    """Record the run's end in the run history, then prune it (RUNS_KEPT: README "What it keeps").
+
+    Either failing (the database gone at the last moment, a full disk) changes nothing the run did:
+    what it wrote to the tools and saved in the state stays, and its exit code stays its own (it
+    ended the command with exit 1, "something unexpected", although the flags had landed). It is
+    logged as an error naming what failed and why in the store's words (counts and ids are all the
+    run history holds; a database address is shown without its password). A run whose end is not
+    recorded shows in ``coprod status`` as not finished; one that saved its flags is still taken
+    as the last sync (the recipe's ``GENERATION`` names it), not as a recipe never synced.
+    """
+    try:
+        state.finish_run(run_id, int(result.exit_code), result.summary())
+    except Exception as exc:
+        log.error(
+            "recipe %s: the run ended (exit %d, %s) but its end could not be recorded in the state "
+            "store's run history (%s); what it wrote to the tools and saved in the state store "
+            "stays, and coprod status will show this run as not finished",
+            recipe, int(result.exit_code), MEANINGS.get(result.exit_code, "?"), store_error(state, exc),
+        )  # fmt: skip
+        return
+    try:
+        state.prune_runs(recipe)
+    except Exception as exc:
+        log.error(
+            "recipe %s: the run's end is recorded, but older runs could not be pruned from the run "
+            "history (%s); the next sync tries again",
+            recipe, store_error(state, exc),
+        )  # fmt: skip
+
+
+def store_error(state: StateStore, exc: Exception) -> str:
+    """What went wrong with the state store, for a log line: the kind of error and the first line
+    of its words, with the store's password taken out (a driver may quote its address)."""
+    words = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    words = state.location.without_password(words)
+    return f"{type(exc).__name__}: {words}" if words else type(exc).__name__
 
 
 def _unchanged(

@@ -3,6 +3,8 @@ its last 50; older ones go at the end of each sync (README "What it keeps"). Bot
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 
 from coprod.cli import main
 from coprod.state import RunsKept, StateStore, now_text
+from coprod.state_sql import SQLStateStore
 
 START = datetime(2025, 1, 1, 2, 30, tzinfo=UTC)
 
@@ -93,3 +96,72 @@ def test_a_sync_prunes_the_run_history_at_its_end(
     assert runs[0]["mode"] == "sync" and runs[0]["exit_code"] == 0
     assert runs[-1]["started_at"] == now_text(old + timedelta(days=11))  # the 11 oldest went
     assert len(store.runs("other", limit=1000)) == 60  # another recipe's history is its own sync's
+
+
+@pytest.mark.parametrize("failing", ["finish_run", "prune_runs"])
+def test_a_run_history_that_cannot_be_written_at_the_end_keeps_the_runs_exit_code(
+    demo: Path,
+    store_location: str,
+    open_store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    failing: str,
+) -> None:
+    """The state store failing at the very end (recording the run's end, or pruning the history),
+    after the flags were written and saved, ended `coprod sync` with exit 1, "something unexpected",
+    and no word of what: cron mailed a failure for a sync whose flags had landed. The run keeps its
+    own exit code and an error says what could not be done; status takes the run as the last sync
+    (it saved its flags), not the recipe as never synced."""
+    monkeypatch.setenv("COPROD_STATE", store_location)
+    if store_location.startswith("postgresql"):
+        import psycopg
+
+        problem: Exception = psycopg.OperationalError("server closed the connection unexpectedly")
+    else:
+        problem = sqlite3.OperationalError("database or disk is full")
+
+    def broken(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise problem
+
+    monkeypatch.setattr(SQLStateStore, failing, broken)
+    with caplog.at_level(logging.ERROR, logger="coprod"):
+        assert main(["sync", str(demo)]) == 0
+    out = capsys.readouterr().out
+    assert "something unexpected" not in out
+    kind = type(problem).__name__
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    if failing == "finish_run":
+        assert errors == [
+            "recipe demo: the run ended (exit 0, done) but its end could not be recorded in the state store's "
+            f"run history ({kind}: {problem}); what it wrote to the tools and saved in the state store stays, "
+            "and coprod status will show this run as not finished"
+        ]
+    else:
+        assert errors == [
+            "recipe demo: the run's end is recorded, but older runs could not be pruned from the run history "
+            f"({kind}: {problem}); the next sync tries again"
+        ]
+    assert (demo / "data" / "coprod-flags.csv").is_file()
+    store: StateStore = open_store(store_location)
+    assert store.known_flags("demo")  # the flags were saved
+    runs = store.runs("demo")
+    assert len(runs) == 1 and runs[0]["exit_code"] == (None if failing == "finish_run" else 0)
+
+    monkeypatch.undo()  # the store works again
+    monkeypatch.setenv("COPROD_STATE", store_location)
+    assert main(["status", str(demo), "--quiet"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    if failing == "finish_run":
+        assert said[0] == (
+            "recipe 'demo': WARNING: the last sync, started just now, saved its flags but could not record its "
+            "end in the run history (that sync's own output said why); it is taken as the last sync, within "
+            "the limit (26 hours, --max-age)"
+        )
+        assert said[1].endswith(
+            ", its end not recorded: saved its flags but could not record its end in the run history "
+            "(that sync's own output said why)"
+        )
+        assert said[2].endswith(" (its end not recorded)")
+    else:
+        assert said == []
