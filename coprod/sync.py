@@ -387,6 +387,7 @@ def _run_steps(
     recipe = loaded.recipe
     writing = mode == "sync" and not dry_run and state is not None
     run_id = state.start_run(recipe.name, recorded_as or mode) if writing and state else None
+    ended_by: int | None = None  # the exit code an exception that stops the run ends it with
     try:
         for c in conns.values():
             c.state = state
@@ -470,13 +471,31 @@ def _run_steps(
         result.exit_code = exc.exit_code
         result.messages.append(str(exc))
         return result
+    except Exception as exc:
+        ended_by = exit_code_of(exc)
+        raise
+    except BaseException:  # Ctrl-C: stopped, its end left unrecorded (status: "never finished")
+        run_id = None
+        raise
     finally:
         if run_id is not None and state is not None:
-            record_end(state, recipe.name, run_id, result)
+            record_end(state, recipe.name, run_id, result, ended_by)
 
 
-def record_end(state: StateStore, recipe: str, run_id: int, result: RunResult) -> None:
+def exit_code_of(exc: Exception) -> int:
+    """The exit code a run stopped by ``exc`` ends with: its own (:func:`run` answers a lost lock
+    with 6 and a store gone away with 3), else 1, which the command gives anything unexpected.
+    Recorded as the run's: the run history had the code the run held when it stopped, 0 as a rule,
+    so ``coprod status`` called a sync that failed that way successful."""
+    code = getattr(exc, "exit_code", None)
+    return code if isinstance(code, int) else int(ExitCode.INTERNAL)
+
+
+def record_end(
+    state: StateStore, recipe: str, run_id: int, result: RunResult, ended_by: int | None = None
+) -> None:
     """Record the run's end in the run history, then prune it (RUNS_KEPT: README "What it keeps").
+    ``ended_by``: the exit code of an exception that stopped the run, recorded instead of its own.
 
     Either failing (the database gone at the last moment, a full disk) changes nothing the run did:
     what it wrote to the tools and saved in the state stays, and its exit code stays its own (it
@@ -486,14 +505,15 @@ def record_end(state: StateStore, recipe: str, run_id: int, result: RunResult) -
     recorded shows in ``coprod status`` as not finished; one that saved its flags is still taken
     as the last sync (the recipe's ``GENERATION`` names it), not as a recipe never synced.
     """
+    code = int(result.exit_code) if ended_by is None else ended_by
     try:
-        state.finish_run(run_id, int(result.exit_code), result.summary())
+        state.finish_run(run_id, code, result.summary() | {"exit_code": code})
     except Exception as exc:
         log.error(
             "recipe %s: the run ended (exit %d, %s) but its end could not be recorded in the state "
             "store's run history (%s); what it wrote to the tools and saved in the state store "
             "stays, and coprod status will show this run as not finished",
-            recipe, int(result.exit_code), MEANINGS.get(result.exit_code, "?"), store_error(state, exc),
+            recipe, code, MEANINGS.get(code, "?"), store_error(state, exc),
         )  # fmt: skip
         return
     try:

@@ -3,6 +3,7 @@ its last 50; older ones go at the end of each sync (README "What it keeps"). Bot
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 
 from coprod.cli import main
-from coprod.state import RunsKept, StateStore, now_text
+from coprod.state import RunsKept, StateStore, StoreUnavailable, now_text
+from coprod.state_postgres import LockLost
 from coprod.state_sql import SQLStateStore
 
 START = datetime(2025, 1, 1, 2, 30, tzinfo=UTC)
@@ -165,3 +167,41 @@ def test_a_run_history_that_cannot_be_written_at_the_end_keeps_the_runs_exit_cod
         assert said[2].endswith(" (its end not recorded)")
     else:
         assert said == []
+
+
+@pytest.mark.parametrize(
+    ("problem", "code"),
+    [
+        (StoreUnavailable("cannot reach the PostgreSQL state store at postgresql://coprod@db/coprod"), 3),
+        (LockLost("the connection holding recipe 'demo''s run lock on the state database was cut"), 6),
+        (KeyError("a fault in coprod"), 1),
+    ],
+)
+def test_a_run_stopped_by_an_error_records_the_exit_code_it_ends_with(
+    demo: Path,
+    store_location: str,
+    open_store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    problem: Exception,
+    code: int,
+) -> None:
+    """A run stopped by an error as it saved its flags (its lock lost, the database gone, a fault)
+    recorded the exit code it held then, 0: `coprod status` called the recipe synced, OK, after a
+    sync that had ended 6, 3 or 1."""
+    monkeypatch.setenv("COPROD_STATE", store_location)
+
+    def broken(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise problem
+
+    monkeypatch.setattr(SQLStateStore, "save_flags", broken)
+    assert main(["sync", str(demo)]) == code
+    runs = open_store(store_location).runs("demo")
+    assert [(r["mode"], r["exit_code"], json.loads(r["summary"])["exit_code"]) for r in runs] == [
+        ("sync", code, code)
+    ]
+    capsys.readouterr()
+    monkeypatch.undo()
+    monkeypatch.setenv("COPROD_STATE", store_location)
+    assert main(["status", str(demo)]) == 7
+    assert capsys.readouterr().out.splitlines()[0] == "recipe 'demo': NOT SYNCED: no successful sync yet"
