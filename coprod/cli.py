@@ -41,7 +41,7 @@ from coprod.config import (
 from coprod.connectors.base import ConnectorError
 from coprod.log_lines import Lines, VisibleFormatter
 from coprod.placeholders import example_values
-from coprod.sync import SHRINK_AGAIN, ExitCode, RunResult, build_connectors, run
+from coprod.sync import MEANINGS, SHRINK_AGAIN, ExitCode, RunResult, build_connectors, run
 from coprod_core.flags import Flag, Severity, jsonable
 from coprod_core.rules import all_rules, find, markdown_table
 from coprod_core.text import count, visible, visible_lines
@@ -59,6 +59,7 @@ DEMO_DATE = date(2026, 11, 20)
 """The demo's fictional "today", so the demo shows the same flags whenever it is run."""
 
 SEVERITY_MARK = {Severity.CRITICAL: "!!", Severity.WARNING: "! ", Severity.INFO: "i "}
+log = logging.getLogger("coprod.cli")
 
 
 def typed_command() -> str:
@@ -690,14 +691,39 @@ def _sync(
         loaded, args, output, mode="sync", keep=of_several is None, lock_timeout=0 if first_try else None
     )
     if first_try and result.exit_code == ExitCode.LOCKED:
-        raise LockedForNow  # nothing said yet: it is said if the recipe is still locked at the end
+        # nothing said yet: it is said if the recipe is still locked at the end; a lock lost is
+        # said once the recipe has been run again (:func:`_say_run_again`)
+        raise LockedForNow(lost=result.lock_lost)
     if of_several is not None and result.exit_code == ExitCode.SHRINK_REFUSED:
         # --allow-shrink is taken for one recipe only: the message names the command for this one
         again = f"{typed_command()} sync {shlex.quote(of_several.shown)} --allow-shrink"
         alone = f"run that recipe alone with `{again}`"
         result.messages = [m.replace(SHRINK_AGAIN, alone) for m in result.messages]
     title = f"Synced '{loaded.recipe.name}'" + (" (dry run: nothing written)" if args.dry_run else "")
-    return _finish(result, loaded, output, args, title=title, always=args.dry_run, of_several=of_several)
+    code = _finish(result, loaded, output, args, title=title, always=args.dry_run, of_several=of_several)
+    if of_several is not None and of_several.lock_lost:
+        _say_run_again(loaded.recipe.name, code)
+    return code
+
+
+def _say_run_again(recipe: str, code: int) -> None:
+    """A warning, once a recipe whose first run lost its lock has been run again: what happened to
+    the first run and how the second ended. Put off without a word, it came last under a heading
+    saying another run had held it, and nothing said that its first run had written to the tools
+    and saved nothing."""
+    how = (
+        "finished (exit 0): its flags are written and saved"
+        if code == ExitCode.OK
+        else f"ended with exit {code} ({MEANINGS.get(code, 'see above')}), as said above"
+    )
+    log.warning(
+        "recipe %s: its first run lost its run lock on the state database part-way (the connection "
+        "holding it was cut), after writing its flags to the tools and before saving them in the "
+        "state, so it saved nothing there; it was run again after the other recipes, reading, "
+        "checking and writing again (writes are matched by fingerprint, so the ones sent twice "
+        "changed nothing the second time), and that run %s",
+        recipe, how,
+    )  # fmt: skip
 
 
 class OneOfSeveral(NamedTuple):
@@ -713,6 +739,8 @@ class OneOfSeveral(NamedTuple):
     again: bool = False
     """It was put off for its lock and is run again now, after the others (waiting as one recipe's
     run waits)."""
+    lock_lost: bool = False
+    """It is run again because its first run lost its lock part-way, not because another run held it."""
 
     @property
     def shown(self) -> str:
@@ -764,17 +792,27 @@ class Ended(NamedTuple):
     label: str
     code: int
     put_off: bool = False
-    """Another run held its lock on the first try: it is run again after the others."""
+    """Another run held its lock on the first try, or its first run lost the lock part-way: it is
+    run again after the others."""
+    lock_lost: bool = False
+    """Put off because its first run lost its lock part-way (:attr:`RunResult.lock_lost`)."""
 
 
 class LockedForNow(Exception):
     """A recipe of several found its lock held on the first try (:attr:`OneOfSeveral.first_try`).
     Waiting :data:`~coprod.sync.LOCK_WAIT` there would hold up every recipe after it, on a server
-    whose worker is busy re-checking many; it is run again once the others are done."""
+    whose worker is busy re-checking many; it is run again once the others are done. ``lost``: its
+    first run took the lock and lost it part-way; it is run again all the same."""
+
+    def __init__(self, lost: bool = False) -> None:
+        super().__init__()
+        self.lost = lost
 
 
 PUT_OFF = "; run after the others: another run held it at first"
 """How the heading of a recipe run again at the end says why it comes out of order."""
+LOST = "; run again after the others: its first run lost its run lock part-way"
+"""The same, for a recipe whose first run lost its lock (:func:`_say_run_again` says more)."""
 
 
 def each_recipe(
@@ -802,7 +840,7 @@ def each_recipe(
     ended: list[Ended] = []
     names: dict[str, OneOfSeveral] = {}
     json_lines = getattr(args, "json", False)  # validate has no --json
-    put_off: list[Path] = []
+    put_off: list[OneOfSeveral] = []
     for one in [OneOfSeveral(file, first_try=True) for file in named.files]:
         output.begin(None if json_lines else f"== {one.shown}")
         try:
@@ -810,11 +848,11 @@ def each_recipe(
         finally:
             output.end()
         if end.put_off:
-            put_off.append(one.file)
+            put_off.append(OneOfSeveral(one.file, again=True, lock_lost=end.lock_lost))
         else:
             ended.append(end)
-    for one in [OneOfSeveral(file, again=True) for file in put_off]:
-        output.begin(None if json_lines else f"== {one.shown}{PUT_OFF}")
+    for one in put_off:
+        output.begin(None if json_lines else f"== {one.shown}{LOST if one.lock_lost else PUT_OFF}")
         try:
             ended.append(_one_of_several(one, args, output, run_one, names))
         finally:
@@ -854,7 +892,9 @@ def _one_of_several(
         return Ended(one.label, ExitCode.CONFIG)
     one = one._replace(name=loaded.recipe.name)
     if output.heading is not None:
-        output.heading = f"== {one.name} ({one.shown})" + (PUT_OFF if one.again else "")
+        output.heading = f"== {one.name} ({one.shown})" + (
+            (LOST if one.lock_lost else PUT_OFF) if one.again else ""
+        )
     first = names.setdefault(loaded.recipe.name, one)
     if first.file != one.file:  # (a recipe run again after the others is the same file)
         # the same name is the same flags and the same lock in the state store: the second would
@@ -872,8 +912,8 @@ def _one_of_several(
         return Ended(one.label, ExitCode.CONFIG)
     try:
         return Ended(one.label, run_one(loaded, args, output, one))
-    except LockedForNow:
-        return Ended(one.label, ExitCode.LOCKED, put_off=True)
+    except LockedForNow as put_off:
+        return Ended(one.label, ExitCode.LOCKED, put_off=True, lock_lost=put_off.lost)
     except Exception as exc:  # a fault in coprod ends this recipe's run, not the others'
         return Ended(one.label, unexpected(exc, output))
 

@@ -45,6 +45,11 @@ class RunLocked(Exception):
     exit_code = 6
 
 
+class LockLost(RunLocked):
+    """The connection holding the run's lock (PostgreSQL) was cut while the run went on: found
+    before saving the flags, so the run saved nothing to the state (:mod:`coprod.state_postgres`)."""
+
+
 class StoreUnavailable(Exception):
     """The state store could not be opened (a database server unreachable or refusing)."""
 

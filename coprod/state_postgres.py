@@ -28,7 +28,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from coprod.schema import Upgrade, up_to_date, upgrade
-from coprod.state import RunLocked, StoreLocation, StoreUnavailable, locked_message, now_text
+from coprod.state import LockLost, RunLocked, StoreLocation, StoreUnavailable, locked_message, now_text
 from coprod.state_sql import SQLStateStore
 
 LOCK_POLL = 0.1
@@ -48,10 +48,6 @@ SERVER_KEEPALIVE = (
     "SET tcp_keepalives_count = 3",
 )
 """Set on each lock connection, so the server drops a vanished client's locks within a minute."""
-
-
-class LockLost(RunLocked):
-    """The connection holding the run's lock was cut while the run went on."""
 
 
 def advisory_key(kind: str, name: str) -> int:

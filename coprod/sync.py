@@ -27,6 +27,7 @@ from coprod.connectors.base import Connector, ConnectorContext, ConnectorError, 
 from coprod.connectors.registry import build_connector
 from coprod.state import (
     STORE_PROBLEMS,
+    LockLost,
     RunLocked,
     StateStore,
     StoreUnavailable,
@@ -109,6 +110,10 @@ class RunResult:
     run_date: date | None = None
     checked: bool = False
     """The checks ran: ``flags`` is the run's answer (False when it stopped before them)."""
+    lock_lost: bool = False
+    """Ended 6 because its lock was lost part-way (the PostgreSQL connection holding it was cut), not
+    because another run held it: found as it went to save its flags, after writing them to the
+    tools, so it saved nothing to the state but the end in its run history."""
     unchanged: bool = False
     """Every source said nothing changed since the last complete run of the same day: nothing more
     was read, checked or written (the flags are as that run left them)."""
@@ -307,6 +312,7 @@ def run(
                 return steps()
         except RunLocked as exc:
             result.exit_code = ExitCode.LOCKED
+            result.lock_lost = isinstance(exc, LockLost)
             result.messages.append(str(exc))
             return result
         except StoreUnavailable as exc:  # the database went away during the run: nothing more is saved

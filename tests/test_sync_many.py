@@ -8,6 +8,7 @@ locked or fails part-way is reported under its name and the others still run.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import logging
@@ -524,3 +525,61 @@ def test_validate_checks_every_recipe_of_a_folder_naming_each_and_the_broken_one
     # one recipe: exactly as before, no heading
     assert main(["validate", str(recipes / "alpha")]) == 0
     assert headings(capsys.readouterr().out) == []
+
+
+def test_a_recipe_whose_run_lock_was_lost_part_way_is_run_again_after_the_others_and_says_so(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    postgres_url: str,
+) -> None:
+    """PostgreSQL: the connection holding beta's run lock is cut after its first run wrote its flags
+    to the tools. That run saves nothing to the state (LockLost, exit 6) and beta was put off and run
+    again at the end without a word, under a heading saying another run had held it. It is run
+    again all the same; a warning says what became of the first run and how the second ended."""
+    import psycopg
+
+    folder = demo_recipes(tmp_path, monkeypatch, ("alpha", "beta"))
+    monkeypatch.setenv("COPROD_STATE", postgres_url)
+    real_write_back = coprod.sync.write_back
+    cut: list[str] = []
+
+    def write_back_then_cut(recipe, conns, changes, result):  # type: ignore[no-untyped-def]
+        failed = real_write_back(recipe, conns, changes, result)
+        if recipe.name == "beta" and not cut:
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                cut.extend(
+                    str(row[0])
+                    for row in admin.execute(
+                        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                        "WHERE application_name LIKE 'coprod run %' AND datname = current_database()"
+                    ).fetchall()
+                )
+        return failed
+
+    monkeypatch.setattr(coprod.sync, "write_back", write_back_then_cut)
+    with caplog.at_level(logging.WARNING, logger="coprod"):
+        assert main(["sync", str(folder), *DATE]) == 0
+    assert cut == ["True"]
+    out = capsys.readouterr().out
+    assert headings(out) == [
+        f"== alpha ({folder / 'alpha'})",
+        f"== beta ({folder / 'beta'}); run again after the others: its first run lost its run lock part-way",
+    ]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "recipe beta: its first run lost its run lock on the state database part-way (the connection holding "
+        "it was cut), after writing its flags to the tools and before saving them in the state, so it saved "
+        "nothing there; it was run again after the other recipes, reading, checking and writing again "
+        "(writes are matched by fingerprint, so the ones sent twice changed nothing the second time), and "
+        "that run finished (exit 0): its flags are written and saved"
+    ]
+    store = StateStore.open(postgres_url)
+    try:
+        assert [(r["mode"], r["exit_code"]) for r in store.runs("beta")] == [("sync", 0), ("sync", 6)]
+        known = store.known_flags("beta")
+    finally:
+        store.close()
+    assert len(known) == 27
+    with flags_file(folder / "beta").open(encoding="utf-8-sig", newline="") as file:  # each flag once
+        assert sorted(row["Fingerprint"] for row in csv.DictReader(file)) == sorted(known)
