@@ -240,9 +240,11 @@ class ConnectorOptions(BaseModel):
 
     The same model checks a recipe in ``coprod validate`` (every problem at once, naming file,
     section and option) and gives the connector its settings, so the two can never disagree.
+    Each connector's model is built when its options are first checked (``defer_build``): a run
+    builds only those of the connectors its recipe uses.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     @classmethod
     def check(

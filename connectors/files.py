@@ -46,7 +46,6 @@ from coprod.connectors.base import (
     WriteReport,
     names_a_mapped_column,
 )
-from coprod.connectors.xlsx_errors import error_cells
 from coprod.locking import RENAMES_OPEN_FILES, try_flock
 from coprod_core.lifecycle import STATUS_WORDS, ChangeKind, FlagChange, FlagStatus, StaffStatuses
 from coprod_core.mapping.cells import loose_heading
@@ -740,7 +739,10 @@ class FilesConnector(Connector):
                 raise SourceUnreadable(f"{path.name}: the sheet '{chosen}' could not be read") from None
         finally:
             workbook.close()
-        # An error cell (#N/A) as Excel shows it, not as the empty cell calamine makes of it.
+        # An error cell (#N/A) as Excel shows it, not as the empty cell calamine makes of it. Imported
+        # here: its XML parser is for workbooks only, and a run on CSV files need not load it.
+        from coprod.connectors.xlsx_errors import error_cells
+
         for (row, column), error in (error_cells(path, chosen) if chosen else {}).items():
             if row <= len(rows) and column <= len(rows[row - 1]):
                 rows[row - 1][column - 1] = error

@@ -8,7 +8,6 @@ say what kind of problem it was; see README "Exit codes").
 from __future__ import annotations
 
 import argparse
-import difflib
 import io
 import json
 import logging
@@ -1068,6 +1067,8 @@ def cmd_explain(args: argparse.Namespace, output: Output) -> int:
     rules = [rule] if rule is not None else [r for r in all_rules() if r.check == typed]
     if not rules:
         names = [r.id for r in all_rules()] + sorted({r.check for r in all_rules()})
+        import difflib  # for a rule mistyped only
+
         close = difflib.get_close_matches(typed, names, n=1, cutoff=0.75)
         meant = f"did you mean '{close[0]}'? " if close else ""
         output.line(f"coprod: there is no rule '{args.rule}'; {meant}`coprod rules` lists them all")

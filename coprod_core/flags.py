@@ -44,7 +44,7 @@ class SubjectKind(StrEnum):
 
 
 class Subject(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # see Flag
 
     kind: SubjectKind
     id: str
@@ -114,9 +114,13 @@ def digest(*parts: Any) -> str:
 
 
 class Flag(BaseModel):
-    """One finding. Build it with :func:`make_flag` so the fingerprint is computed one way."""
+    """One finding. Build it with :func:`make_flag` so the fingerprint is computed one way.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Its validator is built when the first flag is made (``defer_build``), not when this module is
+    imported: a ``coprod`` command that raises no flag (``--version``, ``status``, ``rules``) does not
+    pay for it, and one that does pays the same, once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     check_id: str
     """Stable id of the rule that raised it, e.g. ``payments.overdue``."""

@@ -22,15 +22,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Each model's validator is built when something first validates one (``defer_build``), not
+    at every start of ``coprod``: a run validates a policy only inside a recipe (whose validator
+    holds its own), and never validates the models the mapping makes (:class:`_Mapped`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class _Mapped(_Frozen):
     """What the mapping builds from rows, each with ``model_construct`` from values it has already
     read and checked, so a run never validates one: pydantic builds their validators only when
     something does (a test, a program using the core), not at every start of ``coprod``."""
-
-    model_config = ConfigDict(defer_build=True)
 
 
 class Role(StrEnum):

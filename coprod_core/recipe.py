@@ -154,7 +154,11 @@ EnvName = Annotated[str, AfterValidator(_variable_name)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A run validates a recipe whole, with :class:`Recipe`'s validator, which holds its sections'
+    own: each model's validator is built when something first validates it (``defer_build``), so a
+    section's is never built in a run, and a command that reads no recipe builds none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SourceSpec(BaseModel):
@@ -164,7 +168,7 @@ class SourceSpec(BaseModel):
     them with its own model (so an unknown option is an error there, naming this section).
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)  # as _Strict
 
     connector: str
     write_back: bool = True
@@ -345,7 +349,7 @@ class _Wiring(BaseModel):
     """The parts of a recipe that wiring_problems reads, validated alone so that its problems are
     reported even when another section has errors (pydantic skips model checks then)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # used for a recipe with errors only
 
     sources: dict[str, SourceSpec] = Field(default_factory=dict)
     entities: dict[Entity, EntitySpec] = Field(default_factory=dict)
@@ -364,9 +368,9 @@ class Recipe(_Strict):
     projects: list[InlineProject] = Field(default_factory=list)
     baseline: dict[str, BaselineDimension] = Field(default_factory=dict)
     policy: PaymentPolicy | None = None
-    settings: CheckSettings = CheckSettings()
-    state: StateSpec = StateSpec()
-    webhook: WebhookSpec = WebhookSpec()
+    settings: CheckSettings = CheckSettings.model_construct()  # the defaults, as CheckSettings says
+    state: StateSpec = StateSpec.model_construct()
+    webhook: WebhookSpec = WebhookSpec.model_construct()
     timezone: str | None = None
     """The organisation's time zone, an IANA name such as ``Europe/London``: what date "today" is
     for its checks (``coprod.clock``). None: the machine's own zone. Only the text is kept here; the
@@ -392,7 +396,9 @@ class Recipe(_Strict):
 
 
 class RecipeProblem(BaseModel):
-    """One thing wrong with a recipe, said with where it is."""
+    """One thing wrong with a recipe, said with where it is (built when the first is: ``defer_build``)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     file: str
     section: str

@@ -11,7 +11,10 @@ from coprod_core.model import Role, SessionKind
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Validated inside a recipe, by the recipe's own validator: each model's own is built only if
+    something validates it alone (``defer_build``), not at every start of ``coprod``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class RepresentationSettings(_Settings):
@@ -72,12 +75,16 @@ class DataQualitySettings(_Settings):
 
 
 class CheckSettings(_Settings):
+    """A section left out of a recipe is its model's defaults, made with ``model_construct()``: the
+    same object ``RepresentationSettings()`` makes (pydantic validates no default, and nothing is
+    passed), without building each model's validator as this module is imported."""
+
     voice_roles: frozenset[Role] = frozenset({Role.LIVED_EXPERIENCE, Role.CARER})
-    representation: RepresentationSettings = RepresentationSettings()
-    payments: PaymentSettings = PaymentSettings()
-    consultation: ConsultationSettings = ConsultationSettings()
-    feedback: FeedbackSettings = FeedbackSettings()
-    support: SupportSettings = SupportSettings()
-    recruitment: RecruitmentSettings = RecruitmentSettings()
-    values: ValuesSettings = ValuesSettings()
-    data_quality: DataQualitySettings = DataQualitySettings()
+    representation: RepresentationSettings = RepresentationSettings.model_construct()
+    payments: PaymentSettings = PaymentSettings.model_construct()
+    consultation: ConsultationSettings = ConsultationSettings.model_construct()
+    feedback: FeedbackSettings = FeedbackSettings.model_construct()
+    support: SupportSettings = SupportSettings.model_construct()
+    recruitment: RecruitmentSettings = RecruitmentSettings.model_construct()
+    values: ValuesSettings = ValuesSettings.model_construct()
+    data_quality: DataQualitySettings = DataQualitySettings.model_construct()

@@ -1,0 +1,147 @@
+"""What starting ``coprod`` costs: every command pays it (cron, ``status``, a webhook worker's start).
+
+Each test runs a fresh Python, as the command is: this process has imported far more already.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+DEMO = Path(__file__).resolve().parent.parent / "recipes" / "demo"
+
+NOT_AT_START = (
+    # connectors' libraries, loaded with the connector a recipe names
+    "requests",
+    "urllib3",
+    "gspread",
+    "google.auth",
+    "google.oauth2",
+    "python_calamine",
+    "openpyxl",
+    # the state store on PostgreSQL, the webhook app, the report, progress bars, .env files
+    "psycopg",
+    "psycopg_pool",
+    "flask",
+    "werkzeug",
+    "gunicorn",
+    "standardwebhooks",
+    "jinja2",
+    "coprod.report",
+    "coprod.webhook_app",
+    "rich",
+    "dotenv",
+    # for a mistyped rule name only (``coprod explain``); for workbooks only
+    "difflib",
+    "xml.etree",
+)
+
+LOOK = """
+import json, sys
+import coprod.command
+from pydantic import BaseModel
+
+coprod.command.import_cli()
+for name in sys.argv[1:]:
+    __import__(name)
+
+
+def every(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from every(sub)
+
+
+built = {
+    f"{m.__module__}.{m.__qualname__}"
+    for m in every(BaseModel)
+    if m.__module__.startswith("coprod") and m.__pydantic_complete__
+}
+print(json.dumps({"modules": sorted(sys.modules), "built": sorted(built)}))
+"""
+
+
+def _started(*also: str) -> dict[str, list[str]]:
+    """The modules loaded and the pydantic models built by importing what the command imports
+    (and ``also``), in a fresh Python."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOOK, *also], capture_output=True, text=True, timeout=120, check=True
+    )
+    return json.loads(done.stdout)
+
+
+def _loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+def test_starting_the_command_loads_no_library_a_command_may_not_need_and_builds_no_model():
+    started = _started()
+    assert _loaded(started["modules"], NOT_AT_START) == []
+    # Each model's validator is built when something first validates one (defer_build), so
+    # --version, status and rules build none: a default made at import (``= CheckSettings()``)
+    # would build it again at every start.
+    assert started["built"] == []
+
+
+def test_the_files_connector_loads_no_workbook_reader_until_it_reads_a_workbook():
+    started = _started("coprod.connectors.files")
+    assert _loaded(started["modules"], ("python_calamine", "openpyxl", "xml.etree")) == []
+
+
+SPY = """
+import os
+
+
+class Spy:
+    def new_schema_validator(self, schema, schema_type, schema_type_path, schema_kind, config, plugin_settings):
+        with open(os.environ["SPY_SAW"], "a", encoding="utf-8") as saw:
+            saw.write(getattr(schema_type, "__qualname__", str(schema_type)) + "\\n")
+        return None, None, None
+
+
+plugin = Spy()
+"""
+
+
+def _installed_spy(site: Path) -> None:
+    """A pydantic plugin installed as any package would install one (an entry point in its
+    metadata), which writes down each model whose validator it is offered."""
+    site.mkdir()
+    (site / "coprod_test_spy.py").write_text(SPY, encoding="utf-8")
+    meta = site / "coprod_test_spy-1.0.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: coprod-test-spy\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (meta / "entry_points.txt").write_text("[pydantic]\nspy = coprod_test_spy:plugin\n", encoding="utf-8")
+
+
+def test_the_command_lets_no_pydantic_plugin_see_what_it_validates_unless_the_variable_is_set(tmp_path):
+    _installed_spy(tmp_path / "site")
+    recipe = tmp_path / "demo"
+    shutil.copytree(DEMO, recipe, ignore=shutil.ignore_patterns(".coprod", "coprod-flags.csv"))
+    saw = tmp_path / "saw.txt"
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env |= {"PYTHONPATH": str(tmp_path / "site"), "SPY_SAW": str(saw)}
+    command = "import sys; from coprod.command import main; sys.exit(main())"
+
+    def validate(**more: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-c", command, "validate", str(recipe)],
+            capture_output=True,
+            text=True,
+            env=env | more,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    validate()
+    assert not saw.exists()
+    # Whoever sets pydantic's variable chooses: here every plugin but one named "other" may run,
+    # and the spy is offered the recipe's validator (so the run above would have shown it too).
+    validate(PYDANTIC_DISABLE_PLUGINS="other")
+    assert "Recipe" in saw.read_text(encoding="utf-8").split()
