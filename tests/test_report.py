@@ -152,6 +152,18 @@ def test_a_report_that_cannot_be_written_exits_2_with_a_sentence(demo, tmp_path,
     assert "could not write the report" in err and "Traceback" not in err
 
 
+def test_a_report_into_a_folder_that_is_not_there_says_to_make_it(demo, tmp_path, capsys) -> None:
+    """It said the system's words alone, "No such file or directory" (newcomer walkthrough: `--out
+    reports/report.html` before making reports/)."""
+    out = tmp_path / "reports" / "report.html"
+    assert main(["report", str(demo), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"coprod: could not write the report to {out}: there is no folder {out.parent}: make it first, "
+        "or give --out a file in a folder that exists"
+    )
+    assert not out.parent.exists()
+
+
 def _flags_csv(demo: Path) -> list[dict[str, str]]:
     with (demo / "data" / "coprod-flags.csv").open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))

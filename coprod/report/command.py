@@ -206,7 +206,10 @@ def make_report(
             try:
                 write_atomically(out_path, text)
             except OSError as exc:
-                print(f"coprod: could not write the report to {out_path}: {exc.strerror or exc}", file=stderr)
+                print(
+                    f"coprod: could not write the report to {out_path}: {_why_not_written(out_path, exc)}",
+                    file=stderr,
+                )
                 return ExitCode.CONFIG
             if written is not None:
                 written.append(out_path)
@@ -253,3 +256,16 @@ def _status(stderr: TextIO) -> Status:
     from rich.console import Console
 
     return Console(file=stderr).status("Building the report")
+
+
+def _why_not_written(out_path: Path, exc: OSError) -> str:
+    """The system's reason, and what to do where it is plain: "No such file or directory" alone
+    left staff to work out that --out named a folder that is not there."""
+    folder = out_path.parent
+    if not folder.exists():
+        return f"there is no folder {folder}: make it first, or give --out a file in a folder that exists"
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder: give --out a file in a folder"
+    if isinstance(exc, PermissionError):
+        return f"coprod may not write there ({exc.strerror}): give --out a file in a folder of yours"
+    return str(exc.strerror or exc)
