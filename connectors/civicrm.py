@@ -162,6 +162,13 @@ class CiviCRMOptions(ConnectorOptions):
             raise ValueError(
                 "give the prefix only (e.g. https://example.org/civicrm/ajax/api4), without /Entity/action"
             )
+        if "#" in v:
+            # The Explorer's own page (.../civicrm/api4#/explorer) copied from the browser's address bar:
+            # nothing after '#' reaches the site, which answered every call with that page.
+            raise ValueError(
+                "is the address of a page in your browser, not the API's: copy the address the APIv4 "
+                "Explorer's REST tab shows before /Contact/get (e.g. https://example.org/civicrm/ajax/api4)"
+            )
         return v.rstrip("/")
 
     @field_validator("fingerprint_field")

@@ -720,6 +720,19 @@ def test_an_endpoint_with_entity_and_action_is_refused_with_a_hint() -> None:
         CiviCRMOptions.model_validate({"endpoint": "https://x.org/civicrm/ajax/api4/Contact/get"})
 
 
+@pytest.mark.parametrize(
+    "pasted",
+    ["https://crm.example.org/civicrm/api4#/explorer", "https://crm.example.org/civicrm/a/#/explorer"],
+)
+def test_the_explorers_page_address_is_refused_saying_which_address_to_copy(pasted: str) -> None:
+    """It was valid: nothing after '#' reaches the site, so every call got the Explorer's page back
+    and the run stopped only then, at "answered with a web page" (newcomer walkthrough)."""
+    with pytest.raises(
+        ValueError, match="a page in your browser, not the API's: copy the address the APIv4 Explorer"
+    ):
+        CiviCRMOptions.model_validate({"endpoint": pasted})
+
+
 def test_an_unknown_entity_option_names_the_section() -> None:
     data = load_recipe_data()
     data["entities"]["people"]["options"] = {"groupz": "Panel"}
