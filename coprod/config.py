@@ -275,6 +275,59 @@ def allowed_data_dirs(recipe_dir: Path, env: Mapping[str, str] | None = None) ->
     return tuple(Path(p).expanduser() for p in path_list(text))
 
 
+_TOML_WORDS: tuple[tuple[str, str], ...] = (
+    (
+        "Expected newline or end of document",
+        "something follows a setting on the same line: put each setting on a line of its own",
+    ),
+    (
+        "Invalid value",
+        'a value coprod cannot read: text goes between straight double quotes ("people.csv"; a word '
+        "processor's curly quotes do not count), a date is written 2026-03-03, a number without £ or commas",
+    ),
+    ("Cannot declare", "a section is written twice: keep one, with all its settings under it"),
+    ("Cannot overwrite a value", "a setting is written twice in the same section: keep one"),
+    ("Duplicate inline table key", "a setting is written twice between the same { }: keep one"),
+    ("Illegal character '\\n'", "a text has no closing double quote on its line"),
+    (
+        "Invalid hex value",
+        "a \\ between double quotes (a Windows path): write the path between single quotes "
+        "('C:\\Users\\you\\data') or with / in place of \\",
+    ),
+    ("Unescaped '\\' in a string", "a \\ between double quotes: write that text between single quotes"),
+    (
+        "Expected '=' after a key",
+        'a line is not a setting (name = value): a name with spaces goes between double quotes ("Service '
+        'user" = "lived_experience"), and a note starts with #',
+    ),
+    ("Invalid date or datetime", "a date that is not a real day: write it as 2026-03-03"),
+    ("Expected ']'", "a section's heading is missing its closing ]"),
+    (
+        "Invalid initial character for a key part",
+        "a setting's name is missing or starts with a character a name cannot (a name with spaces goes "
+        "between double quotes), or a { } of settings does not close on the line it opens",
+    ),
+    ("Unclosed inline table", "a { } of settings does not close on the line it opens"),
+    ("Unclosed array", "a [ ] list is not closed"),
+)
+"""The TOML reader's words for the mistakes people make typing a recipe, said as what to change."""
+
+_TOML_AT = re.compile(r"^(?P<what>.*) \(at (?P<where>line \d+, column \d+|end of document)\)$", re.DOTALL)
+
+
+def toml_problem(exc: tomllib.TOMLDecodeError) -> str:
+    """A recipe that is not TOML, said with where and what to change: the reader's own words alone
+    ("Expected newline or end of document after a statement (at line 13, column 25)", for README's
+    `location = "people.xlsx", options = { sheet = "People" }` typed on one line) told a project worker
+    nothing. The line itself is never quoted: it may be a secret pasted in the wrong place."""
+    said = str(exc)
+    found = _TOML_AT.match(said)
+    what, where = (found["what"], found["where"]) if found else (said, "")
+    plain = next((words for start, words in _TOML_WORDS if what.startswith(start)), "")
+    at = f" at {where}" if where else ""
+    return f"not valid TOML{at}: {plain} (TOML says: {what})" if plain else f"not valid TOML{at}: {what}"
+
+
 def load_recipe(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedRecipe:
     """Read and validate a recipe, its sources and its environment. Raises RecipeInvalid with every
     problem found."""
@@ -285,9 +338,7 @@ def load_recipe(path: str | Path, env: Mapping[str, str] | None = None) -> Loade
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise RecipeInvalid(
-            [RecipeProblem(file=shown, section="", message=f"not valid TOML: {exc}")]
-        ) from None
+        raise RecipeInvalid([RecipeProblem(file=shown, section="", message=toml_problem(exc))]) from None
     except UnicodeDecodeError:
         raise RecipeInvalid([RecipeProblem(file=shown, section="", message="not UTF-8 text")]) from None
     values = load_env(file.parent, env)

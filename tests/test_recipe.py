@@ -133,6 +133,43 @@ def test_broken_toml_names_the_file_and_line(tmp_path):
     assert "line 2" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        (
+            'location = "people.xlsx", options = { sheet = "People" }',
+            "not valid TOML at line 2, column 25: something follows a setting on the same line: put each "
+            "setting on a line of its own (TOML says: Expected newline or end of document after a statement)",
+        ),
+        (
+            "location = \u201cpeople.csv\u201d",
+            "not valid TOML at line 2, column 12: a value coprod cannot read: text goes between straight "
+            'double quotes ("people.csv"; a word processor\'s curly quotes do not count), a date is written '
+            "2026-03-03, a number without £ or commas (TOML says: Invalid value)",
+        ),
+        (
+            'directory = "C:\\Users\\tom\\exports"',
+            "not valid TOML at line 2, column 18: a \\ between double quotes (a Windows path): write the path "
+            "between single quotes ('C:\\Users\\you\\data') or with / in place of \\ (TOML says: Invalid hex value)",
+        ),
+        (
+            'Service user = "lived_experience"',
+            "not valid TOML at line 2, column 9: a line is not a setting (name = value): a name with spaces "
+            'goes between double quotes ("Service user" = "lived_experience"), and a note starts with # (TOML '
+            "says: Expected '=' after a key in a key/value pair)",
+        ),
+    ],
+)
+def test_a_recipe_that_is_not_toml_says_what_to_change_at_its_line_never_quoting_it(tmp_path, line, said):
+    """The TOML reader's words alone ("Expected newline or end of document after a statement (at line
+    13, column 25)") for README's `location = "people.xlsx"`, with `options = { sheet = "People" }`
+    typed on one line, told a project worker nothing (newcomer walkthrough)."""
+    (tmp_path / "recipe.toml").write_text(f'name = "x"\n{line}\n', encoding="utf-8")
+    with pytest.raises(RecipeInvalid) as info:
+        load_recipe(tmp_path / "recipe.toml", env={})
+    assert [p.message for p in info.value.problems] == [said]
+
+
 def test_env_file_fills_variables_but_the_real_environment_wins(tmp_path, monkeypatch):
     (tmp_path / "recipe.toml").write_text(DEMO.read_text())
     (tmp_path / ".env").write_text("KOBO_TOKEN=from-dotenv\nOTHER=x\n")
