@@ -262,6 +262,19 @@ def _header_delimiter(path: Path, delimiter: str) -> str | None:
     return None
 
 
+def _could_not_read(path: Path, exc: OSError) -> str:
+    """A file that is there but cannot be opened, with what to do where the reason is permission:
+    on Windows, a file open in Excel is locked ("Permission denied"), and the nightly run met it
+    whenever someone left the export open (the flags file's write already said so)."""
+    said = f"{path} could not be read ({exc.strerror or exc})"
+    if isinstance(exc, PermissionError):
+        return (
+            f"{said}: if it is open in a spreadsheet, close it and run again; otherwise the user coprod "
+            "runs as may not read it"
+        )
+    return said
+
+
 def _near_names(path: Path) -> str:
     """ " (the folder has 'People.csv': ...)": files beside a missing one that are probably it, under
     another name: other capitals (a folder copied from Windows or a Mac, where the name matched), the
@@ -682,7 +695,7 @@ class FilesConnector(Connector):
         except csv.Error as exc:
             raise SourceUnreadable(_quote_problem(path, encoding, self.options.delimiter, exc)) from None
         except OSError as exc:
-            raise SourceUnavailable(f"{path} could not be read: {exc.strerror}") from None
+            raise SourceUnavailable(_could_not_read(path, exc)) from None
 
     def _encoding(self, path: Path) -> str:
         """The encoding its byte order mark says, else the one set: a file that starts with the
@@ -718,7 +731,7 @@ class FilesConnector(Connector):
         try:
             workbook = CalamineWorkbook.from_path(str(path))
         except OSError as exc:
-            raise SourceUnavailable(f"{path} could not be read: {exc.strerror or exc}") from None
+            raise SourceUnavailable(_could_not_read(path, exc)) from None
         except Exception:  # a damaged file or not a workbook: calamine's zip and XML errors
             raise SourceUnreadable(_not_a_workbook(path)) from None
         try:
@@ -766,7 +779,7 @@ class FilesConnector(Connector):
         try:
             text = path.read_bytes()
         except OSError as exc:
-            raise SourceUnavailable(f"{path} could not be read: {exc.strerror}") from None
+            raise SourceUnavailable(_could_not_read(path, exc)) from None
         _allow_long_cells()
         try:
             records, delimiter = _flags_records(text)

@@ -290,6 +290,41 @@ def test_wrong_encoding_is_a_source_error_saying_how_to_fix_it(tmp_path: Path) -
     assert read_all(latin, people_spec(conn.context.recipe))[0].rows[0].values["Name"] == "Zoë"
 
 
+@pytest.mark.parametrize("name", ["people.csv", "people.xlsx"])
+def test_an_export_locked_by_a_spreadsheet_says_to_close_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """On Windows a file open in Excel cannot be read ("Permission denied"): the nightly run said
+    only that, where the flags file's write already said to close it (newcomer walkthrough)."""
+    recipe = make_recipe(name)
+    conn = connector(tmp_path, recipe)
+    path = tmp_path / "data" / name
+    if name.endswith(".csv"):
+        write_csv(path, [["ID", "Name", "Role"], ["1", "Sam", "carer"]])
+        real_open = Path.open
+
+        def locked(self: Path, *args: Any, **kwargs: Any) -> Any:
+            if self == path and "b" not in (args[0] if args else kwargs.get("mode", "r")):
+                raise PermissionError(13, "Permission denied")
+            return real_open(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", locked)
+    else:
+        path.write_bytes(b"PK")
+        from python_calamine import CalamineWorkbook
+
+        def refuse(cls: Any, where: str) -> Any:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(CalamineWorkbook, "from_path", classmethod(refuse))
+    with pytest.raises(SourceUnavailable) as error:
+        read_all(conn, people_spec(recipe))
+    assert str(error.value) == (
+        f"{path} could not be read (Permission denied): if it is open in a spreadsheet, close it and run "
+        "again; otherwise the user coprod runs as may not read it"
+    )
+
+
 def test_an_older_excel_csv_with_semicolons_is_told_both_settings_at_once(tmp_path: Path) -> None:
     """Excel's older "CSV" in much of Europe is cp1252 with semicolons. The encoding was said alone,
     naming the whole header as one column ("column 'ID;Name;Role'"); once it was set, a second run
