@@ -18,6 +18,7 @@ from coprod.cli import main
 from coprod.report.blocks import Paragraph
 from coprod.report.disclosure import Disclosure
 from coprod.report.facts import Payments, gather
+from coprod.report.render import ReportKind, render
 from coprod.report.views import build_page
 from coprod_core.checks import payments
 from coprod_core.flags import Flag
@@ -390,6 +391,82 @@ def test_a_report_dated_before_the_policy_took_effect_shows_it_as_written_not_a_
     pay, text = payments_paragraph(ds, date(2025, 12, 1))
     assert (pay.policy_source, pay.policy_since, pay.earlier_policies) == (V3, None, 0)
     assert "replaced" not in text
+
+
+FASTER = {"from": date(2026, 4, 1), "source": V4, "pay_within_days": 14}
+"""April's policy pays within 14 days, where March's paid within 30."""
+
+
+def reports(ds: Dataset, on: date) -> dict[str, str]:
+    """Each report as coprod report writes it: staff, shared, Markdown and Easy Read."""
+    facts = gather(ds, payments.run(ds, SETTINGS, on), {}, SETTINGS, on, recipe_name="rates")
+    kinds = {
+        "staff": ReportKind(),
+        "shared": ReportKind(share=True),
+        "markdown": ReportKind(format="md"),
+        "easy": ReportKind(easy_read=True),
+    }
+    return {name: render(facts, kind) for name, kind in kinds.items()}
+
+
+def test_reports_say_the_days_to_pay_for_sessions_before_the_days_changed_too() -> None:
+    """Each session is due within the days of its own policy: a March session within 30 after
+    April's policy says 14. The reports said only the days in force on the run date ("within 14
+    days"), untrue for every March session they covered; now they say both, with the date."""
+    ds = Dataset(
+        people=(sam(),),
+        sessions=(session("m1", date(2026, 3, 5)), session("m2", date(2026, 4, 9))),
+        attendance=(att("m1"), att("m2")),
+        policy=policy(FASTER, pay_within_days=30),
+    )
+    out = reports(ds, date(2026, 6, 1))
+    both = (
+        "within 14 days for sessions from 1 April 2026 and within 30 days for sessions before 1 April 2026."
+    )
+    for name in ("staff", "shared", "markdown"):
+        assert f"The policy promises payment {both}" in out[name], name
+    easy = out["easy"]
+    assert "The rules say people are paid within 14 days." not in easy
+    lines = [
+        "The rules about how soon people are paid have changed.",
+        "People who took part from 1 April 2026 are paid within 14 days.",
+        "People who took part before 1 April 2026 are paid within 30 days.",
+    ]
+    assert all(line in easy for line in lines)
+    assert [easy.index(line) for line in lines] == sorted(easy.index(line) for line in lines)
+
+
+def test_reports_name_each_stretch_of_days_but_not_days_before_the_first_session_or_a_rates_change() -> None:
+    """Three stretches read latest first, the middle one from its first to its last day; a change of
+    rates alone (December's, days unchanged) starts no stretch, and the days of a policy that ended
+    before the first session are not said: nobody took part under it."""
+    slower = {"from": date(2025, 6, 1), "pay_within_days": 45}
+    middle = {"from": date(2025, 10, 1), "pay_within_days": 21}
+    rise = {"from": date(2025, 12, 1), "rates": {"decision_meeting": 25}}
+    pol = policy(slower, middle, rise, FASTER, pay_within_days=30, effective=date(2025, 1, 1))
+    sessions = (
+        session("m1", date(2025, 7, 5)),
+        session("m2", date(2025, 11, 5)),
+        session("m3", date(2026, 4, 9)),
+    )
+    ds = Dataset(
+        people=(sam(),), sessions=sessions, attendance=tuple(att(s.id) for s in sessions), policy=pol
+    )
+    out = reports(ds, date(2026, 6, 1))
+    assert (
+        "The policy promises payment within 14 days for sessions from 1 April 2026, within 21 days for "
+        "sessions from 1 October 2025 to 31 March 2026 and within 45 days for sessions before 1 October "
+        "2025."
+    ) in out["staff"]
+    assert "30 days" not in out["staff"] and "30 days" not in out["easy"]
+    assert "People who took part from 1 October 2025 to 31 March 2026 are paid within 21 days." in out["easy"]
+    assert "People who took part before 1 October 2025 are paid within 45 days." in out["easy"]
+    # The days never changed over the sessions held: one sentence, as for a policy never changed.
+    late = ds.model_copy(update={"sessions": sessions[2:], "attendance": (att("m3"),)})
+    out = reports(late, date(2026, 6, 1))
+    assert "The policy promises payment within 14 days. " in out["staff"]
+    assert "The rules say people are paid within 14 days." in out["easy"]
+    assert "have changed" not in out["easy"]
 
 
 def uncommented_example(text: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coprod.report.disclosure import FEWER, Disclosure
-from coprod.report.facts import ProjectFacts, ReportFacts
+from coprod.report.facts import Payments, ProjectFacts, ReportFacts
 from coprod.report.isolate import isolated
 from coprod.report.views import category_label
 from coprod_core.model import Rung
@@ -261,7 +261,7 @@ class _EasyBuilder:
                     ),
                 ),
             )
-        points = [Point("money", (f"The rules say people are paid within {pay.pay_within_days} days.",))]
+        points = [self.pay_within(pay)]
         late = self.d.count(pay.overdue.people)
         soon = self.d.count(pay.owed.people)
         if pay.overdue.people == 0:
@@ -290,6 +290,24 @@ class _EasyBuilder:
                 )
             )
         return EasySection("payments", "Were people paid?", tuple(points))
+
+    @staticmethod
+    def pay_within(pay: Payments) -> Point:
+        """How soon the rules say people are paid. Where that changed over the time the report
+        covers, one line for each stretch of time, latest first, each naming its dates: "from 1
+        April" alone would leave a reader thinking March's sessions are late after 14 days."""
+        if len(pay.pay_within) < 2:
+            return Point("money", (f"The rules say people are paid within {pay.pay_within_days} days.",))
+        return Point(
+            "money",
+            (
+                "The rules about how soon people are paid have changed.",
+                *(
+                    f"People who took part {w.when()} are paid within {w.days} days."
+                    for w in reversed(pay.pay_within)
+                ),
+            ),
+        )
 
     def what_next(self) -> EasySection:
         steps = list(dict.fromkeys(self.next))

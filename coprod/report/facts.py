@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from coprod_core.checks import consultation, representation
@@ -21,9 +21,10 @@ from coprod_core.checks.representation import ProjectProfile
 from coprod_core.flags import Flag, SubjectKind
 from coprod_core.lifecycle import FlagStatus, KnownFlag
 from coprod_core.mapping import EntityCount
-from coprod_core.model import KIND_WORDS, Dataset, PaymentKind, Project
+from coprod_core.model import KIND_WORDS, Dataset, PaymentKind, PolicyPeriod, Project
 from coprod_core.rules import find as find_rule
 from coprod_core.settings import CheckSettings
+from coprod_core.text import day
 from coprod_core.voice import say
 
 WITHOUT_VOICE = "representation.decision_without_voice"
@@ -93,6 +94,27 @@ class MoneyTotal:
 
 
 @dataclass(frozen=True)
+class PayWithin:
+    """The days the policy allows to pay for the sessions of one stretch of time."""
+
+    days: int
+    start: date | None = None
+    """Its first day; None for the first stretch the report shows (from its first session)."""
+    until: date | None = None
+    """The day the next stretch starts (this one's last day is the day before); None for the
+    latest, still in force on the run date."""
+
+    def when(self) -> str:
+        """``from 1 April 2026``, ``before 1 April 2026``, ``from 1 October 2025 to 31 March
+        2026``: the sessions it is for, in words (nothing for the only one)."""
+        if self.start and self.until:
+            return f"from {day(self.start)} to {day(self.until - timedelta(days=1))}"
+        if self.start:
+            return f"from {day(self.start)}"
+        return f"before {day(self.until)}" if self.until else ""
+
+
+@dataclass(frozen=True)
 class Payments:
     has_policy: bool
     currency: str
@@ -116,6 +138,11 @@ class Payments:
     force on the run date)."""
     earlier_policies: int = 0
     """How many policies were in force before it: sessions then are judged by their own rates."""
+    pay_within: tuple[PayWithin, ...] = ()
+    """The days to pay over the sessions the report covers, oldest first, one entry for each
+    stretch of days with the same number (a change of rates alone starts none). One entry when
+    the days never changed there; more, and saying only ``pay_within_days`` (the latest) would be
+    untrue for the sessions before it, each due within the days of its own policy."""
 
 
 @dataclass(frozen=True)
@@ -275,6 +302,7 @@ def _payments(dataset: Dataset, flags: list[Flag], run_date: date) -> Payments:
     currency = policy.currency if policy else "GBP"
     since: date | None = None
     earlier = 0
+    within: tuple[PayWithin, ...] = (PayWithin(policy.pay_within_days),) if policy is not None else ()
     if policy is not None and policy.changes:
         # The policy in force now, and how many came before it (a change not yet in force is not).
         # The first is kept whatever its date: a run date before ``effective`` shows the policy as
@@ -285,6 +313,7 @@ def _payments(dataset: Dataset, flags: list[Flag], run_date: date) -> Payments:
         if earlier:
             since = periods[-1].start
             policy = periods[-1].policy
+            within = _pay_within(periods, dataset, run_date)
     paid: dict[PaymentKind, tuple[Decimal, set[str]]] = {k: (_ZERO, set()) for k in PaymentKind}
     for p in dataset.payments:
         if p.date <= run_date and p.amount > 0:
@@ -339,7 +368,27 @@ def _payments(dataset: Dataset, flags: list[Flag], run_date: date) -> Payments:
         unpaid=tuple(unpaid),
         policy_since=since,
         earlier_policies=earlier,
+        pay_within=within,
     )
+
+
+def _pay_within(periods: Sequence[PolicyPeriod], dataset: Dataset, run_date: date) -> tuple[PayWithin, ...]:
+    """The days to pay of ``periods`` (those in force by the run date, oldest first) over the
+    sessions held by then: a period that ended before the first of them is left out (nobody took
+    part under it, so its days would only puzzle), and periods in a row with the same days are one."""
+    held = [s.date for s in dataset.sessions if s.date <= run_date]
+    first = min(held) if held else run_date
+    ends = [p.start for p in periods[1:]] + [None]
+    out: list[PayWithin] = []
+    for period, end in zip(periods, ends, strict=True):
+        if end is not None and end <= first:
+            continue
+        days = period.policy.pay_within_days
+        if out and out[-1].days == days:
+            out[-1] = PayWithin(days, out[-1].start, end)  # the same days: one stretch
+        else:
+            out.append(PayWithin(days, period.start if out else None, end))
+    return tuple(out)
 
 
 EXAMPLES = 5

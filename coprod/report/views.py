@@ -48,7 +48,7 @@ from coprod_core.checks.consultation import (
 )
 from coprod_core.checks.representation import CategoryShare, DimensionProfile, citation
 from coprod_core.model import PaymentKind, Rung
-from coprod_core.text import day, money, percent, visible
+from coprod_core.text import day, join, money, percent, visible
 
 LISTED = 100
 """Rows of a long staff table (people owed, open flags) shown; the rest are counted."""
@@ -491,7 +491,7 @@ class _Builder:
         blocks: list[Block] = [
             Paragraph(
                 f"What the payment policy{source} says people are owed for their time, what has been paid, and "
-                f"what is late. The policy promises payment within {pay.pay_within_days} days.{_earlier(pay)} "
+                f"what is late. The policy promises payment {_within(pay)}.{_earlier(pay)} "
                 f"Amounts in {pay.currency}."
             )
         ]
@@ -737,6 +737,17 @@ def _criterion_dates(numbers: dict[str, object]) -> str:
 def build_page(facts: ReportFacts, disclosure: Disclosure) -> Page:
     """The report's page: every section, with ``disclosure`` applied to every number."""
     return _Builder(facts, disclosure).page()
+
+
+def _within(pay: Payments) -> str:
+    """``within 30 days``; where the days changed over the sessions the report covers, the days for
+    each stretch of them, latest first: ``within 14 days for sessions from 1 April 2026 and within
+    30 days for sessions before 1 April 2026``. The latest days alone would be untrue for earlier
+    sessions, each due within the days of the policy in force on its date."""
+    if len(pay.pay_within) < 2:
+        return f"within {pay.pay_within_days} days"
+    parts = [f"within {w.days} days for sessions {w.when()}" for w in reversed(pay.pay_within)]
+    return join(parts)
 
 
 def _earlier(pay: Payments) -> str:
