@@ -499,7 +499,7 @@ def project_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> 
     without the checks that judge only people: the payments ledger, support; the ledger's session
     flags, unresourced and hours over a session's length, are raised here)."""
     with collector_paused():
-        voice = VoiceAttendance.build(dataset, run_date, settings.voice_roles)
+        voice = VoiceAttendance.for_run(dataset, settings, run_date)
         flags = consultation.flags_for(consultation.assess_all(dataset, settings, run_date, voice))
         flags += representation.judge(dataset, settings, run_date, voice).flags
         flags += feedback.run(dataset, settings, run_date, voice)
@@ -520,7 +520,7 @@ def project_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> 
 def person_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """The flags the checks raise about people (payments and support, as ``check_all`` runs them)."""
     with collector_paused():
-        voice = VoiceAttendance.build(dataset, run_date, settings.voice_roles)
+        voice = VoiceAttendance.for_run(dataset, settings, run_date)
     return [*payments.run(dataset, settings, run_date), *support.run(dataset, settings, run_date, voice)]
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coprod_core.checks import consultation
+from coprod_core.checks import check_all, consultation
 from coprod_core.checks.consultation import (
     ACROSS_STAGES,
     BEYOND_FEEDBACK,
@@ -643,9 +643,12 @@ def test_voice_co_chair_passes_shared_decisions_without_recorded_decisions() -> 
 
 def test_share_of_time_uses_attendance_hours_over_session_hours_and_the_setting() -> None:
     base = co_produced()
-    # le1 stayed 8 hours at the feedback session: now 8 + 1 of 17 hours are feedback (53%).
-    att = (*base.attendance, *attend("le1", "s3", h="8"))
-    ds = base.model_copy(update={"attendance": att})
+    # The feedback session was a day (8 hours): le1 stayed all day, c1 only an hour (their row says
+    # 1): now 8 + 1 of 17 hours are feedback (53%).
+    sessions = (*base.sessions[:2], base.sessions[2].model_copy(update={"hours": Decimal(8)}))
+    rows = [a for a in base.attendance if (a.person_id, a.session_id) != ("c1", "s3")]
+    att = (*rows, *attend("c1", "s3", h="1"), *attend("le1", "s3"))
+    ds = base.model_copy(update={"sessions": sessions, "attendance": att})
     a = assess(ds.projects[0], ds, SETTINGS, RUN)
     numbers = a.criteria[BEYOND_FEEDBACK].numbers
     assert (numbers["consult_hours"], numbers["voice_hours"]) == (Decimal(9), Decimal(17))
@@ -662,9 +665,9 @@ def test_someone_recorded_twice_at_one_session_counts_once() -> None:
 
 
 def test_a_repeated_row_with_equal_hours_written_differently_gives_the_same_flag_either_way() -> None:
-    # The plan-first project, with le1 recorded twice at one feedback session: 1.50 and 1.5 hours.
+    # The plan-first project, with le1 recorded twice at one feedback session: 0.50 and 0.5 hours.
     base = day_service_redesign()
-    twice = [*attend("le1", "f0", h="1.50"), *attend("le1", "f0", h="1.5")]
+    twice = [*attend("le1", "f0", h="0.50"), *attend("le1", "f0", h="0.5")]
     rows = [a for a in base.attendance if (a.person_id, a.session_id) != ("le1", "f0")]
     first = only_flag(base.model_copy(update={"attendance": (*rows, *twice)}))
     second = only_flag(base.model_copy(update={"attendance": (*rows, *reversed(twice))}))
@@ -675,15 +678,82 @@ def test_a_repeated_row_with_equal_hours_written_differently_gives_the_same_flag
         json.dumps(second.evidence, default=str),
     )
     numbers = first.evidence["criteria"][BEYOND_FEEDBACK]
-    assert str(numbers["voice_hours"]) == "7.5", numbers
+    assert str(numbers["voice_hours"]) == "6.5", numbers
 
 
 def test_whole_hours_are_written_as_digits_not_an_exponent() -> None:
-    # c1 recorded twice at s3 (1 and 2 hours): 3 + 2 for le1, 3 + 2 for c1 = 10 voice hours.
+    # s3 lasted 2 hours; c1 recorded twice at it (1 and 2.0 hours): 3 + 2 for le1, 3 + 2 for c1 = 10.
     base = co_produced()
-    ds = base.model_copy(update={"attendance": (*base.attendance, *attend("c1", "s3", h="2.0"))})
+    sessions = (*base.sessions[:2], base.sessions[2].model_copy(update={"hours": Decimal(2)}))
+    rows = [a for a in base.attendance if (a.person_id, a.session_id) != ("c1", "s3")]
+    att = (*rows, *attend("c1", "s3", h="1"), *attend("c1", "s3", h="2.0"))
+    ds = base.model_copy(update={"sessions": sessions, "attendance": att})
     numbers = assess(ds.projects[0], ds, SETTINGS, RUN).criteria[BEYOND_FEEDBACK].numbers
     assert str(numbers["voice_hours"]) == "10", numbers
+
+
+def test_hours_over_a_sessions_length_count_only_up_to_it_so_a_typo_does_not_flag_a_genuine_project() -> None:
+    """le1's register row gives 10 hours at the 1-hour feedback session (a typo for 1.0: the payments
+    check flags it, data_quality.hours_over_session). Counted as typed, 11 of their 19 hours were
+    feedback (58%) and the genuinely co-produced project was flagged as consultation; counted up to
+    the session's length, 2 of 10. The evidence names the session, with the hours recorded and
+    counted, so staff can see why the hours differ from their register."""
+    base = co_produced()
+    ds = base.model_copy(update={"attendance": (*base.attendance, *attend("le1", "s3", h="10"))})
+    a = assess(ds.projects[0], ds, SETTINGS, RUN)
+    feedback = a.criteria[BEYOND_FEEDBACK]
+    assert (feedback.numbers["consult_hours"], feedback.numbers["voice_hours"]) == (Decimal(2), Decimal(10))
+    assert feedback.numbers["hours_over_session"] == [
+        {
+            "session_id": "s3",
+            "session_hours": Decimal(1),
+            "people": 1,
+            "hours_recorded": Decimal(10),
+            "hours_counted": Decimal(1),
+        }
+    ]
+    assert feedback.result is Result.PASS and a.rung is Rung.CO_PRODUCTION
+    assert feedback.basis == (
+        "1 person recorded for more hours than the session lasted is counted only up to its length"
+    )
+    assert a.placement()["criteria"][BEYOND_FEEDBACK]["basis"] == feedback.basis
+    found = check_all(ds, SETTINGS, RUN).flags
+    named = {f.check_id for f in found}
+    assert "data_quality.hours_over_session" in named and "consultation.mislabelled" not in named
+    # Without the typo the evidence is as it always was: nothing about hours over a session.
+    assert (
+        "hours_over_session"
+        not in assess(base.projects[0], base, SETTINGS, RUN).evidence()["criteria"][BEYOND_FEEDBACK]
+    )
+
+
+def test_a_flag_counting_hours_only_up_to_a_sessions_length_says_so_and_keeps_its_fingerprint() -> None:
+    """Where the project fails beyond feedback anyway, its finding says which hours were counted
+    less than recorded, with the allowance the settings give; the flag is the same problem, with the
+    same fingerprint and facts, as without the typo."""
+    base = day_service_redesign()
+    rows = [a for a in base.attendance if (a.person_id, a.session_id) != ("le1", "w1")]
+    typo = base.model_copy(update={"attendance": (*rows, *attend("le1", "w1", h="20"))})
+    flag, clean = only_flag(typo), only_flag(base)
+    assert (flag.fingerprint, flag.facts_digest) == (clean.fingerprint, clean.facts_digest)
+    assert flag.message == clean.message.replace(
+        "(5 of 7 hours, 71% of their time)",
+        "(5 of 7 hours, 71% of their time; 1 person recorded for more hours than the session lasted is "
+        "counted only up to its length)",
+    )
+    numbers = flag.evidence["criteria"][BEYOND_FEEDBACK]
+    assert (numbers["consult_hours"], numbers["voice_hours"]) == (Decimal(5), Decimal(7))
+    allowing = CheckSettings.model_validate({"data_quality": {"hours_over_session_allowed": "0.5"}})
+    [flag] = consultation.run(typo, allowing, RUN)
+    assert "counted only up to its length and the 0.5 hours over it your settings allow)" in flag.message
+    numbers = flag.evidence["criteria"][BEYOND_FEEDBACK]
+    assert (numbers["voice_hours"], numbers["hours_over_session"][0]["hours_counted"]) == (
+        Decimal("7.5"),
+        Decimal("2.5"),
+    )
+    # One run of every check shares its voice attendance, built with the same allowance.
+    [shared] = [f for f in check_all(typo, allowing, RUN).flags if f.check_id == "consultation.mislabelled"]
+    assert shared.evidence == flag.evidence
 
 
 def test_attendance_of_unknown_people_and_sessions_is_ignored() -> None:

@@ -1,7 +1,8 @@
 """``data_quality.hours_over_session``: register rows giving more hours than the session lasted.
 
 A fee is hours x rate from the row's own hours, so 5 hours recorded at a 2-hour session was paid
-for silently; paid or not, the hours count in the consultation check. The check flags the session
+for silently; paid or not, the register is wrong (the consultation check counts the row only up to
+the session's length: tests/test_consultation.py). The check flags the session
 once (however many rows, whoever's), lists the rows in its evidence, says what the hours do to the
 fees, and leaves the fees as recorded.
 """
@@ -152,9 +153,9 @@ def test_preparation_hours_are_never_compared_with_the_sessions_length() -> None
 
 
 def test_rows_no_fee_is_worked_out_from_are_flagged_too_without_words_about_a_fee() -> None:
-    """A wrong register row is wrong whoever's it is: the hours of someone who declined payment, or at
-    a kind of session without a rate, still count in the consultation check's share of the voice's
-    time. The flag says nothing of a fee where none is worked out."""
+    """A wrong register row is wrong whoever's it is: someone who declined payment, or at a kind of
+    session without a rate (the consultation check counts it only up to the session's length, and
+    staff need to know why). The flag says nothing of a fee where none is worked out."""
     declined = dataset([att("17", hours="5")], people=[person("17", "Sam", pref=PaymentPreference.DECLINED)])
     [flag] = over(declined)
     assert flag.message == (

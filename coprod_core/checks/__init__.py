@@ -51,7 +51,7 @@ def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Chec
     by the checks that need it (representation too); the consultation check's placements are kept
     for the caller too."""
     with collector_paused():
-        voice = VoiceAttendance.build(dataset, run_date, settings.voice_roles)
+        voice = VoiceAttendance.for_run(dataset, settings, run_date)
     placements = consultation.assess_all(dataset, settings, run_date, voice)
     shared: dict[str, Callable[..., list[Flag]]] = {
         feedback.CHECK_ID: feedback.run,

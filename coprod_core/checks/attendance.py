@@ -5,16 +5,26 @@ The attendance register is the largest table (200,000 rows in the benchmark); th
 consultation, feedback, support and recruitment checks all ask the same question of it, so
 :func:`check_all` reads it once and hands the answer to each. A check run on its own builds it
 itself.
+
+The hours are the consultation check's (the share of their time people spent in consultation): a
+row giving more than its session lasted (``data_quality.hours_over_session``, a typo such as 10 for
+1.0) counts only what the session's length and the allowance allow, compared as the payments check
+compares them (:class:`~coprod_core.checks.payments.ledger.Length`), and is kept in ``over`` so the
+check can say which rows it counted so. The other checks read only who attended.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from coprod_core.checks.payments.ledger import Length
 from coprod_core.model import Dataset, Role
+from coprod_core.settings import CheckSettings
+
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -25,14 +35,24 @@ class VoiceAttendance:
     """Everyone in the people list holding a voice role."""
     hours: dict[str, dict[str, Decimal]]
     """Session id -> voice-role person -> hours they gave it, for sessions held by the run date with
-    any of them (a person recorded twice at one session counts once, at the longer time)."""
+    any of them (a person recorded twice at one session counts once, at the longer time), capped:
+    where that time is more than the session's length allows, the length and allowance."""
+    hours_over_allowed: Decimal = ZERO
+    """The allowance over a session's length the hours were capped with (``[settings.data_quality]
+    hours_over_session_allowed``)."""
+    over: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    """Session id -> voice-role person -> the hours their register row gave (the larger of their
+    rows), where that was more than the session's length allows: ``hours`` counts less."""
 
     @classmethod
-    def build(cls, dataset: Dataset, run_date: date, voice_roles: frozenset[Role]) -> VoiceAttendance:
+    def build(
+        cls, dataset: Dataset, run_date: date, voice_roles: frozenset[Role], *, hours_over_allowed: Decimal
+    ) -> VoiceAttendance:
         held: dict[str, Decimal] = {s.id: s.hours for s in dataset.sessions if s.date <= run_date}
         voice_ids = frozenset(p.id for p in dataset.people if p.has_any_role(voice_roles))
         found: dict[str, dict[str, Decimal]] = defaultdict(dict)
         get_held = held.get
+        gave_hours = False
         # Attendance's fields unpacked, not read by name: this loop runs once per register row.
         for pid, sid, hours, _, _ in dataset.attendance:
             if pid not in voice_ids:
@@ -42,11 +62,27 @@ class VoiceAttendance:
                 continue  # not a session, or not held yet
             if hours is not None:
                 h = hours
+                gave_hours = True
             mine = found[sid]
             old = mine.setdefault(pid, h)
             if old is not h and h > old:
                 mine[pid] = h
-        return cls(run_date=run_date, voice_roles=voice_roles, voice_ids=voice_ids, hours=dict(found))
+        over: dict[str, dict[str, Decimal]] = {}
+        if gave_hours:
+            unknown = {s.id for s in dataset.sessions if s.length_unknown}
+            over = _capped(found, held, unknown, hours_over_allowed)
+        return cls(run_date, voice_roles, voice_ids, dict(found), hours_over_allowed, over)
+
+    @classmethod
+    def for_run(cls, dataset: Dataset, settings: CheckSettings, run_date: date) -> VoiceAttendance:
+        """Built with the settings' voice roles and allowance over a session's length, as one run
+        of the checks shares it."""
+        return cls.build(
+            dataset,
+            run_date,
+            settings.voice_roles,
+            hours_over_allowed=settings.data_quality.hours_over_session_allowed,
+        )
 
     def fits(self, run_date: date, voice_roles: frozenset[Role]) -> bool:
         """Built for this run date and these voice roles (a caller's index is only used if so)."""
@@ -57,10 +93,49 @@ class VoiceAttendance:
         return self.hours.get(session_id, {})
 
 
+def _capped(
+    found: dict[str, dict[str, Decimal]],
+    held: dict[str, Decimal],
+    unknown: set[str],
+    allowed: Decimal,
+) -> dict[str, dict[str, Decimal]]:
+    """Each person's hours at a session (``found``, the larger of their rows) above what its length
+    (``held``) and the allowance allow, compared as ``data_quality.hours_over_session`` compares the
+    same larger row (:class:`Length`), replaced by the length and allowance; returns the hours as
+    recorded of those replaced, by session. Per session, not per row: one ``max`` of its hours (in C)
+    finds the few sessions with any to look at. A length unknown or 0 is not compared."""
+    over: dict[str, dict[str, Decimal]] = {}
+    for sid, mine in found.items():
+        length = held[sid]
+        if not length or sid in unknown:
+            continue
+        most = length + allowed
+        if max(mine.values()) <= most:
+            continue
+        compared = Length.of(length, allowed)
+        for pid, hours in mine.items():
+            if hours > most and compared.exceeded_by(hours):
+                over.setdefault(sid, {})[pid] = hours
+        for pid in over.get(sid, ()):
+            mine[pid] = most
+    return over
+
+
 def voice_attendance(
-    dataset: Dataset, run_date: date, voice_roles: frozenset[Role], given: VoiceAttendance | None
+    dataset: Dataset,
+    run_date: date,
+    voice_roles: frozenset[Role],
+    given: VoiceAttendance | None,
+    hours_over_allowed: Decimal | None = None,
 ) -> VoiceAttendance:
-    """``given`` when it was built for this run, else a new one."""
-    if given is not None and given.fits(run_date, voice_roles):
+    """``given`` when it was built for this run, else a new one. ``hours_over_allowed``: the
+    allowance the hours must be capped with, for a check that reads them (the consultation check);
+    None for one that reads only who attended."""
+    if (
+        given is not None
+        and given.fits(run_date, voice_roles)
+        and hours_over_allowed in (None, given.hours_over_allowed)
+    ):
         return given
-    return VoiceAttendance.build(dataset, run_date, voice_roles)
+    allowed = ZERO if hours_over_allowed is None else hours_over_allowed
+    return VoiceAttendance.build(dataset, run_date, voice_roles, hours_over_allowed=allowed)

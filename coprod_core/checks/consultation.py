@@ -42,7 +42,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from coprod_core.checks.attendance import VoiceAttendance, voice_attendance
 from coprod_core.collector import collector_paused
@@ -77,7 +77,10 @@ MISLABELLED = declare(
     Five criteria: from the start (people in a voice role took part by the day the plan was drafted,
     or the project records that no plan came before them, or, with neither recorded, they were at its
     first recorded session; and no decision was taken before they joined); beyond feedback (at most
-    half their hours in surveys, feedback on drafts, focus groups or information events); shared
+    half their hours in surveys, feedback on drafts, focus groups or information events; a register
+    row giving more hours than its session lasted, data_quality.hours_over_session, counts only up to
+    the session's length and hours_over_session_allowed, and the evidence lists those sessions with
+    the hours recorded and counted); shared
     decisions (a decision taken in a session they attended, or a voice-role co-chair); across stages
     (present in every stage reached); reciprocity (a payment policy, and everyone eligible offered
     payment). Unknown evidence is said as unknown, never guessed.""",
@@ -272,7 +275,10 @@ class _Index:
     sessions_by_project: dict[str, list[Session]]
     """Each project's sessions held by the run date, oldest first."""
     voice_hours: dict[str, dict[str, Decimal]]
-    """Session id -> voice-role person -> hours they gave it (held sessions with any)."""
+    """Session id -> voice-role person -> hours they gave it (held sessions with any), a row above
+    its session's length counted only up to the length and allowance (:class:`VoiceAttendance`)."""
+    over: dict[str, dict[str, Decimal]]
+    """Session id -> voice-role person -> the hours their row gave where ``voice_hours`` counts less."""
     paid_people: frozenset[str]
     _with_roles: dict[frozenset[Role], frozenset[str]] = field(default_factory=dict)
     _preferring: dict[frozenset[PaymentPreference | None], frozenset[str]] = field(default_factory=dict)
@@ -282,21 +288,25 @@ class _Index:
         cls,
         dataset: Dataset,
         run_date: date,
-        voice_roles: frozenset[Role],
+        settings: CheckSettings,
         voice: VoiceAttendance | None = None,
     ) -> _Index:
         """The sessions held by each project, and voice-role attendance (``voice``, or one pass over
-        the attendance rows)."""
+        the attendance rows), its hours capped with the same allowance as the payments check's
+        ``data_quality.hours_over_session``."""
         sessions: dict[str, list[Session]] = defaultdict(list)
         for s in dataset.sessions:
             if s.date <= run_date:  # a session after the run date has not happened yet
                 sessions[s.project_id].append(s)
         for items in sessions.values():
             items.sort(key=lambda s: (s.date, s.id))
+        allowed = settings.data_quality.hours_over_session_allowed
+        at = voice_attendance(dataset, run_date, settings.voice_roles, voice, allowed)
         return cls(
             people=dataset.people_by_id(),
             sessions_by_project=dict(sessions),
-            voice_hours=voice_attendance(dataset, run_date, voice_roles, voice).hours,
+            voice_hours=at.hours,
+            over=at.over,
             paid_people=frozenset(map(PERSON_ID, dataset.payments)),
         )
 
@@ -321,6 +331,28 @@ class _Index:
         return found
 
 
+class _Over(NamedTuple):
+    """A session where voice-role register rows gave more hours than it lasted (and the allowance):
+    ``data_quality.hours_over_session`` flags them, and the share of time counts less."""
+
+    session: Session
+    people: int
+    """People whose rows gave more (a person's repeated rows are one, the larger)."""
+    recorded: Decimal
+    """Their hours as recorded (the larger of a person's repeated rows)."""
+    counted: Decimal
+    """Their hours as counted: each the session's length and the allowance."""
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session.id,
+            "session_hours": self.session.hours,
+            "people": self.people,
+            "hours_recorded": self.recorded,
+            "hours_counted": self.counted,
+        }
+
+
 @dataclass
 class _Voice:
     """Voice-role attendance at one project's sessions held so far."""
@@ -331,6 +363,8 @@ class _Voice:
     """Session id -> ids of voice-role people who attended it (only sessions with any)."""
     voice_hours: dict[str, Decimal]
     """Session id -> voice-role person-hours at it."""
+    over: list[_Over] = field(default_factory=list)
+    """The sessions, by date, where voice-role rows gave more hours than the session lasted."""
 
     @property
     def first(self) -> date | None:
@@ -350,13 +384,18 @@ def _voice(project: Project, index: _Index) -> _Voice:
     sessions = index.sessions_by_project.get(project.id, [])
     voice_in: dict[str, set[str]] = {}
     voice_hours: dict[str, Decimal] = {}
+    over: list[_Over] = []
     for s in sessions:
         per_person = index.voice_hours.get(s.id)
         if per_person:
             voice_in[s.id] = set(per_person)
             # Plain, so 2 and 2.0 (equal, whichever of a repeated row was kept) read the same.
             voice_hours[s.id] = plain(sum(per_person.values(), _ZERO))
-    return _Voice(sessions=sessions, voice_in=voice_in, voice_hours=voice_hours)
+            recorded = index.over.get(s.id) if index.over else None
+            if recorded:
+                counted = sum((per_person[pid] for pid in recorded), _ZERO)
+                over.append(_Over(s, len(recorded), plain(sum(recorded.values(), _ZERO)), plain(counted)))
+    return _Voice(sessions=sessions, voice_in=voice_in, voice_hours=voice_hours, over=over)
 
 
 # --- the five criteria ------------------------------------------------------------------------
@@ -471,7 +510,11 @@ def _from_the_start(project: Project, v: _Voice, roles: frozenset[Role]) -> Crit
     )
 
 
-def _beyond_feedback(v: _Voice, max_share: float) -> Criterion:
+def _beyond_feedback(v: _Voice, max_share: float, allowed: Decimal) -> Criterion:
+    """The share of their hours in consult-type sessions. A register row giving more hours than its
+    session lasted counts only up to the session's length (and the allowance): 10 hours typed for 1.0
+    at a 2-hour workshop would otherwise outweigh four feedback sessions; the evidence lists those
+    sessions and the finding says so, so the hours can be matched with the register."""
     attended = v.attended
     consult = [s for s in attended if s.kind in CONSULT_KINDS]
     total_h = sum(v.voice_hours.values(), Decimal(0))
@@ -487,6 +530,16 @@ def _beyond_feedback(v: _Voice, max_share: float) -> Criterion:
         "consult_kinds": dict(sorted(Counter(s.kind.value for s in consult).items())),
         "only_information_events": only_info,
     }
+    capped = ""
+    if v.over:
+        numbers["hours_over_session"] = [o.evidence() for o in v.over]
+        people = sum(o.people for o in v.over)
+        allowance = f" and the {hours(allowed)} over it your settings allow" if allowed else ""
+        capped = (
+            f"{count(people, 'person', 'people')} recorded for more hours than "
+            f"{'the session' if len(v.over) == 1 else 'a session'} lasted {'is' if people == 1 else 'are'} "
+            f"counted only up to its length{allowance}"
+        )
     if not attended:
         return Criterion(
             BEYOND_FEEDBACK,
@@ -504,7 +557,7 @@ def _beyond_feedback(v: _Voice, max_share: float) -> Criterion:
             action="record how long each session lasted",
         )
     if consult_h <= Decimal(str(max_share)) * total_h:
-        return Criterion(BEYOND_FEEDBACK, Result.PASS, numbers)
+        return Criterion(BEYOND_FEEDBACK, Result.PASS, numbers, basis=capped)
     kinds = Counter(s.kind for s in consult)
     ordered = sorted(kinds, key=lambda k: (-kinds[k], k.value))
     n, c = len(attended), len(consult)
@@ -523,7 +576,8 @@ def _beyond_feedback(v: _Voice, max_share: float) -> Criterion:
         BEYOND_FEEDBACK,
         Result.FAIL,
         numbers,
-        finding=f"{what} ({_num(consult_h)} of {hours(total_h)}, {percent(share)} of their time)",
+        finding=f"{what} ({_num(consult_h)} of {hours(total_h)}, {percent(share)} of their time"
+        + (f"; {capped})" if capped else ")"),
         action="give them a part in designing and deciding, not only in giving feedback",
     )
 
@@ -684,7 +738,9 @@ def _assess(project: Project, dataset: Dataset, settings: CheckSettings, index: 
         c.name: c
         for c in (
             _from_the_start(project, v, roles),
-            _beyond_feedback(v, settings.consultation.max_consult_share),
+            _beyond_feedback(
+                v, settings.consultation.max_consult_share, settings.data_quality.hours_over_session_allowed
+            ),
             _shared_decisions(project, v, roles),
             _across_stages(project, v),
             _reciprocity(dataset, v, index),
@@ -703,14 +759,14 @@ def _assess(project: Project, dataset: Dataset, settings: CheckSettings, index: 
 
 def assess(project: Project, dataset: Dataset, settings: CheckSettings, run_date: date) -> Assessment:
     """Place one project on the ladder from its evidence (any label), for the CLI and the flag."""
-    return _assess(project, dataset, settings, _Index.build(dataset, run_date, settings.voice_roles))
+    return _assess(project, dataset, settings, _Index.build(dataset, run_date, settings))
 
 
 def assess_all(
     dataset: Dataset, settings: CheckSettings, run_date: date, voice: VoiceAttendance | None = None
 ) -> list[Assessment]:
     """Every project's placement, by project id (``voice``: the run's voice attendance, if built)."""
-    index = _Index.build(dataset, run_date, settings.voice_roles, voice)
+    index = _Index.build(dataset, run_date, settings, voice)
     return [_assess(p, dataset, settings, index) for p in sorted(dataset.projects, key=lambda p: p.id)]
 
 

@@ -59,8 +59,9 @@ RULES: dict[str, Rule] = {
         what="""Register rows give people more hours at a session held by the run date than the
         session itself lasted (its length in the sessions list), by more than [settings.data_quality]
         hours_over_session_allowed (default 0), whoever's rows they are: a fee may be worked out from
-        them, and the consultation check counts them in the share of time people in a voice role
-        spent in consultation (paid or not, with or without a payment policy).
+        them; the consultation check counts such a row only up to the session's length and that
+        allowance in the share of time people in a voice role spent in consultation (paid or not,
+        with or without a payment policy), and its evidence lists the sessions it did so for.
         Hours are compared in whole minutes (each rounded to the nearest minute): 1:20 is read as
         1.33 hours, and a row typing the same time as 1.34 is not over it, while a row one minute
         longer is. One flag for the session, however many rows: it says how many people and the
@@ -72,8 +73,8 @@ RULES: dict[str, Rule] = {
         recorded (with any preparation counted), and which people are not paid a fee for the
         session.""",
         why="""A fee is hours x rate, so 5 hours recorded at a 2-hour session pays for 3 hours the
-        session did not last, and nobody is told; the same hours, paid or not, tip the share of
-        people's time spent in consultation. Either the row or the session's length is wrong; pay is
+        session did not last, and nobody is told; counted as recorded, the same hours, paid or not,
+        would tip the share of people's time spent in consultation. Either the row or the session's length is wrong; pay is
         not held back for a data entry slip staff can fix.""",
         source="coprod's own rule: the hours someone gave a session are hours the session lasted",
         action="""Correct the hours on the register rows the flag lists, or the session's length if

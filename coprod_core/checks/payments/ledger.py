@@ -162,8 +162,8 @@ class FeeFrom(StrEnum):
     NONE = "none"
     """No fee is worked out from the row: someone not paid for their time (declined, not eligible,
     not in an eligible role), a session outside the policy's time or of a kind without a rate (or a
-    rate of 0), or no payment policy at all. The hours still count elsewhere (the consultation
-    check's share of the voice's time)."""
+    rate of 0), or no payment policy at all. The register row is wrong all the same (the
+    consultation check counts it only up to the session's length)."""
 
 
 class LongRow(NamedTuple):
@@ -365,7 +365,7 @@ def scan_attendance(
 
     Rows whose own hours are more than their session's length by more than ``hours_over_allowed``
     (counted in whole minutes: :class:`Length`) are found at every held session, whoever's they are
-    (the hours count in the consultation check even where no fee is worked out from them): a row a
+    (the register is wrong even where no fee is worked out from them): a row a
     fee is worked out from where its fee is first worked out, once per session and distinct hours
     and preparation, so that path does nothing more per row; any other row by one comparison of its
     hours (a 1x register has tens of thousands of them: someone not paid for their time, a kind

@@ -1,8 +1,9 @@
 """``data_quality.hours_over_session``: register rows giving more hours than the session lasted.
 
 A fee is hours x rate, worked out from the row's own hours when it gives them: 5 hours recorded at
-a 2-hour session pays for 3 hours the session did not last. The same hours count in the consultation
-check's share of the voice's time whether or not anyone is paid for them, so every row is compared,
+a 2-hour session pays for 3 hours the session did not last. The register is wrong whether or not
+anyone is paid for them (the consultation check counts such a row only up to the session's length
+and the allowance, so staff see why its hours differ from the register), so every row is compared,
 whoever's it is: the ledger finds them in its pass over the register as it works out the fees
 (:attr:`~coprod_core.checks.payments.ledger.Scan.too_long`), or without a payment policy in the pass
 that finds who took part (:func:`~coprod_core.checks.payments.ledger.scan_without_policy`); this
