@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from coprod_core.lifecycle import FlagChange, StaffStatuses
-from coprod_core.mapping.references import DELETE_ROWS
+from coprod_core.mapping.references import DELETE_ROWS, DELETE_ROWS_NO_WRITE_BACK
 from coprod_core.recipe import Entity, EntitySpec, Recipe, RecipeProblem, describe_errors
 from coprod_core.rows import Row
 
@@ -374,6 +374,10 @@ class Connector(ABC):
     after "If they asked for their data to be deleted, ": delete the rows, or keep them and close
     the flag the way this tool closes a flag nobody will act on. The default is for a tool with a
     "won't fix" status (a flags file, the Flags tab); CiviCRM and KoboToolbox say their own."""
+
+    removed_rows_advice_no_write_back: ClassVar[str] = DELETE_ROWS_NO_WRITE_BACK
+    """The same for a source with ``write_back = false``: coprod writes no flag to it, so there is
+    no flag to mark won't fix (or Cancelled) and the advice is only what can be done to the data."""
 
     def changes_for(self, delivery: Delivery) -> list[UnitChange] | None:
         """What one webhook delivery changed, read as cheaply as the platform allows (a CiviCRM

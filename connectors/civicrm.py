@@ -304,6 +304,11 @@ class CiviCRMConnector(Connector):
     )
     """CiviCRM's word for won't fix is an activity status (Cancelled, or Not Required: see
     :data:`STAFF_STATUSES`), and its records are not rows."""
+    removed_rows_advice_no_write_back = (
+        "delete their attendance and payment records too (the recipe's write_back = false keeps coprod's "
+        "flags out of this site, so there is no flag activity to mark Cancelled: while a record names them, "
+        "this flag stays)"
+    )
 
     def __init__(
         self,

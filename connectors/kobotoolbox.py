@@ -341,6 +341,8 @@ class KoboConnector(Connector):
     """KoboToolbox has no status to close a flag with (its flags are lines in a field of the
     submission, and the validation status is the charity's): the flag on a session record's
     attendee goes once the attendee is removed from the record, as recipes/kobotoolbox/README.md says."""
+    removed_rows_advice_no_write_back = removed_rows_advice
+    """Editing the submission needs no flag written to it: the same words with ``write_back = false``."""
 
     def __init__(self, name: str, options: KoboOptions, context: ConnectorContext) -> None:
         super().__init__(name, options, context)
@@ -891,13 +893,13 @@ class KoboConnector(Connector):
     ) -> tuple[str, int] | None:
         mine = self._my_entities()
 
-        def by_field(entity: Entity, id_field: str) -> tuple[str, int] | None:
+        def by_field(entity: Entity, id_field: str, value: str = subject_id) -> tuple[str, int] | None:
             spec = mine.get(entity)
             if spec is None or entity_options(entity, spec).repeat:
                 return None
             if (entity, id_field) not in cache:
                 cache[(entity, id_field)] = self._index(entity, spec, id_field)
-            sid = cache[(entity, id_field)].get(subject_id)
+            sid = cache[(entity, id_field)].get(value)
             return (spec.location, sid) if sid is not None and spec.location else None
 
         if kind is SubjectKind.PERSON:
@@ -914,6 +916,10 @@ class KoboConnector(Connector):
         except ValueError:
             return None
         spec = mine.get(entity)
+        if entity is Entity.PROJECTS and Entity.PROJECTS not in self.context.recipe.entities:
+            # a [[projects]] of the recipe (its decision group naming an unknown ID): on its first
+            # session record, with the project's other flags
+            return by_field(Entity.SESSIONS, "project_id", rest)
         found = re.search(r"\d+", rest)
         if spec is None or spec.location is None or found is None:
             return None

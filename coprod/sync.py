@@ -144,18 +144,22 @@ class RunResult:
 
 
 def source_for(recipe: Recipe, kind: SubjectKind, subject_id: str) -> str | None:
-    """Which source a flag is written back to: the source its subject came from."""
+    """Which source a flag is written back to: the source its subject came from. A project the
+    recipe declares (``[[projects]]``) came from none: its flags, those about its decision group's
+    IDs too, go where its sessions came from."""
     if kind is SubjectKind.PERSON:
         return recipe.entity_source(Entity.PEOPLE)
     if kind is SubjectKind.SESSION:
         return recipe.entity_source(Entity.SESSIONS)
     if kind is SubjectKind.PROJECT:
         return recipe.entity_source(Entity.PROJECTS) or recipe.entity_source(Entity.SESSIONS)
-    entity = subject_id.split(":", 1)[0]
     try:
-        return recipe.entity_source(Entity(entity))
+        entity = Entity(subject_id.split(":", 1)[0])
     except ValueError:
         return recipe.entity_source(Entity.PEOPLE)
+    if entity is Entity.PROJECTS:
+        return recipe.entity_source(Entity.PROJECTS) or recipe.entity_source(Entity.SESSIONS)
+    return recipe.entity_source(entity)
 
 
 def build_connectors(loaded: LoadedRecipe) -> dict[str, Connector]:
@@ -353,12 +357,13 @@ def _people_known_before(loaded: LoadedRecipe) -> frozenset[str]:
         state.close()
 
 
-def _map(mapper: DatasetMapper, former_people: frozenset[str], reading: Reading) -> Mapped:
+def _map(mapper: DatasetMapper, former_people: frozenset[str], reading: Reading, recipe_file: str) -> Mapped:
     """The rows mapped, by a mapper that this run lets go of as soon as it is done (unless the
     webhook worker keeps it): its table of record keys, a tuple for each attendance row, kept
     through the checks made ``coprod check`` take 30 MB more at the benchmark's 1x and 150 MB more
     at 5x."""
     mapper.former_people = former_people
+    mapper.recipe_file = recipe_file  # a [[projects]]'s flag names the file (no row to name)
     mapper.removed_rows_advice = removed_rows_advice(reading.recipe, reading.connectors)
     return mapper.map(reading.entities())
 
@@ -367,12 +372,16 @@ def removed_rows_advice(recipe: Recipe, conns: Mapping[str, Connector]) -> dict[
     """What a row naming someone removed from the people list tells staff to do, by the entity of
     the row, in the words of the tool its flag goes to (:func:`source_for`: a row's flag goes to its
     entity's source). "Mark this flag won't fix" told KoboToolbox staff to do what KoboToolbox has
-    no status for; CiviCRM calls it Cancelled."""
+    no status for; CiviCRM calls it Cancelled. A source with ``write_back = false`` gets no flag, so
+    nothing can be marked there: it was told to mark the flag won't fix all the same."""
     out: dict[Entity, str] = {}
-    for entity in recipe.entities:
-        connector = conns.get(recipe.entity_source(entity) or "")
+    for entity, spec in recipe.entities.items():
+        connector = conns.get(spec.source)
         if connector is not None:
-            out[entity] = connector.removed_rows_advice
+            written = recipe.sources[spec.source].write_back
+            out[entity] = (
+                connector.removed_rows_advice if written else connector.removed_rows_advice_no_write_back
+            )
     return out
 
 
@@ -410,7 +419,7 @@ def _run_steps(
             known = state.known_flags(recipe.name) if state is not None else {}
             # a row naming someone removed says so; a check (no state of its own) as the sync wrote it
             former = people_known(known) if state is not None else _people_known_before(loaded)
-            mapped = _map(mapper or DatasetMapper(recipe), former, reading)
+            mapped = _map(mapper or DatasetMapper(recipe), former, reading, loaded.path.name)
         except ConnectorError as exc:
             result.exit_code = exc.exit_code
             result.messages.append(str(exc))

@@ -133,6 +133,22 @@ def test_what_the_recipe_pages_quote_of_a_removed_persons_row_is_what_their_tool
     )
 
 
+def test_what_the_documents_quote_of_a_recipes_own_projects_flag_is_what_it_says() -> None:
+    # A [[projects]] decision group naming an unknown ID was never flagged; both READMEs now quote
+    # the flag, which names the recipe's entry (it has no row).
+    from coprod_core.mapping import INLINE_PROJECT_AT
+    from coprod_core.mapping.entities import unknown_members_words
+
+    def flag(project: str) -> str:
+        words = unknown_members_words(["P017"], [], "decision_group", lambda _: "")
+        return f"{INLINE_PROJECT_AT.format(id=project, recipe_file='recipe.toml')}, decision_group: {words}"
+
+    for doc, project in (("recipes/kobotoolbox/README.md", "day_service"), ("README.md", "DSR")):
+        text = " ".join((ROOT / doc).read_text(encoding="utf-8").split())
+        quoted = re.findall(r"`(the \[\[projects\]\] with id [^`]+?) \.\.\.`", text)
+        assert quoted and all(flag(project).startswith(q) for q in quoted), (doc, quoted)
+
+
 CRON_LINE = re.compile(r"^[\d*/,-]+ [\d*/,-]+ \S+ \S+ \S+ ")
 
 

@@ -17,7 +17,7 @@ from coprod.connectors.base import ConnectorContext
 from coprod.connectors.kobotoolbox import KoboConnector, KoboOptions
 from coprod.state import StateStore
 from coprod.sync import run
-from coprod_core.recipe import Entity
+from coprod_core.recipe import Entity, parse_recipe
 from fakes.kobo import PEOPLE_FORM as PEOPLE
 from fakes.kobo import SESSION_FORM as SESSIONS
 from fakes.kobo import TOKEN, FakeKobo, fill_forms, query_of, submission, sync_recipe
@@ -218,5 +218,54 @@ def test_an_attendee_deleted_from_the_registrations_is_told_what_kobotoolbox_can
     assert [f.message for f in checked.flags if f.check_id == "data_quality.unknown_person"] == [flag.message]
     assert edits == [  # the session record: its field and its hold, as for any unknown person
         {"submission_ids": [10], "data": {"coprod_flags": "Warning: Unknown person"}},
+        {"submission_ids": [10], "validation_status.uid": "validation_status_on_hold"},
+    ]
+
+
+def test_a_decision_group_in_the_recipe_naming_a_deleted_registration_is_flagged_on_the_projects_session_record() -> (
+    None
+):
+    """A [[projects]] decision group (how the KoboToolbox recipe records one) kept the ID of a
+    registration deleted at the person's request, with no flag: the checks counted them in the group.
+    Now it is flagged as a projects table's row is, saying where in the recipe, and the flag goes on
+    the project's first session record, with the project's other flags."""
+    data = sync_recipe().recipe.model_dump(mode="json", exclude_defaults=True)
+    sessions = data["entities"]["sessions"]
+    sessions["fields"]["project_id"] = "project"
+    del sessions["defaults"]
+    data["projects"][0]["decision_group"] = ["P1", "P2", "P3"]
+    recipe, problems = parse_recipe(data, "recipe.toml")
+    assert recipe is not None, problems
+    lr = LoadedRecipe(recipe=recipe, path=Path("kobo/recipe.toml"), dir=Path("."), env={"KOBO_TOKEN": TOKEN})
+    state = StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake)
+        fake.assets[SESSIONS][0]["project"] = "p1"
+        kobo = connector(lr)
+        first = run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": kobo})
+        assert not [f for f in first.flags if f.check_id == "data_quality.unknown_person"]
+        fake.delete(PEOPLE, 2)
+        n = len(rsps.calls)
+        second = run(lr, run_date=date(2026, 6, 2), state=state, connectors={"kobo": kobo})
+        edits = [
+            json.loads(c.request.body)["payload"]
+            for c in rsps.calls[n:]
+            if c.request.method == "PATCH" and f"/assets/{SESSIONS}/" in c.request.url
+        ]
+
+    assert second.exit_code == 0, second.messages
+    unknown = [f for f in second.flags if f.check_id == "data_quality.unknown_person"]
+    (flag,) = [f for f in unknown if f.evidence["entity"] == "projects"]  # besides P2's attendance
+    assert flag.subject.id == "projects:p1" and flag.project_id == "p1"
+    assert flag.message == (
+        'the [[projects]] with id "p1" in recipe.toml, decision_group: person ID P2 in the decision-making '
+        "group belongs to someone who has been removed from the people list. The project was used without "
+        "that person in its group. If they asked for their data to be deleted, take their ID out of this "
+        "list too; if they were removed by mistake, add them back to the people list."
+    )
+    assert flag.fingerprint in second.write.written
+    assert edits == [  # two lines: P2's attendance, and the project's decision group
+        {"submission_ids": [10], "data": {"coprod_flags": "Warning: Unknown person (2)"}},
         {"submission_ids": [10], "validation_status.uid": "validation_status_on_hold"},
     ]

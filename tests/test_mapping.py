@@ -518,6 +518,62 @@ def test_a_decision_group_naming_someone_removed_and_a_mistyped_id_says_which_is
     assert mixed.fingerprint == typed.fingerprint and mixed.facts_digest == typed.facts_digest
 
 
+def test_a_recipes_own_project_naming_someone_removed_or_a_mistyped_id_is_flagged_as_a_tables_is() -> None:
+    # A [[projects]] written in the recipe kept every ID of its decision group and co-chairs, with no
+    # flag: the checks counted someone not in the people list (or removed from it at their request)
+    # as a member. Now the same flags, in the same words, naming the recipe's entry; the IDs left out.
+    from coprod_core.mapping import DatasetMapper
+
+    project = {"id": "P1", "name": "Day service redesign", "decision_group": ["1", "2", "17", "002"]}
+    r = recipe(projects=[{**project, "co_chairs": ["17"]}])
+
+    def mapped(former: frozenset[str]) -> tuple[Any, dict[str, Flag]]:
+        mapper = DatasetMapper(r)
+        mapper.former_people = former
+        mapper.recipe_file = "recipe.toml"
+        out = mapper.map(basic_rows())
+        flags = [f for f in out.problems if f.check_id == "data_quality.unknown_person"]
+        assert len(flags) == 2, [f.message for f in out.problems]
+        return out.dataset.projects[0], {str(f.evidence["field"]): f for f in flags}
+
+    built, lists = mapped(frozenset({"17"}))
+    assert built.decision_group == ("1", "2") and built.co_chairs == ()
+    at = 'the [[projects]] with id "P1" in recipe.toml, '
+    assert lists["decision_group"].message == (
+        at + "decision_group: person ID 17 in the decision-making group belongs to someone who has been "
+        "removed from the people list, and person ID 002 (did you mean 2?) is not in it. The project was "
+        "used without them in its group. For the person removed: if they asked for their data to be "
+        "deleted, take their ID out of this list too; if they were removed by mistake, add them back to "
+        "the people list. For the other ID: fix the ID, or add the person to the people list."
+    )
+    assert lists["co_chairs"].message == (
+        at + "co_chairs: person ID 17 among the co-chairs belongs to someone who has been removed from the "
+        "people list. The project was used without that person as a co-chair. If they asked for their "
+        "data to be deleted, take their ID out of this list too; if they were removed by mistake, add them "
+        "back to the people list."
+    )
+    flag = lists["decision_group"]
+    assert flag.project_id == "P1" and flag.about == "" and flag.subject.kind is SubjectKind.RECORD
+    assert flag.evidence == {
+        "entity": "projects",
+        "row": 'the [[projects]] with id "P1" in recipe.toml',
+        "field": "decision_group",
+        "found": ["17", "002"],
+    }
+    _, typed = mapped(frozenset())  # nobody known before: any unknown ID's words, the same flags
+    assert typed["decision_group"].message == (
+        at + "decision_group: person IDs 17, 002 (did you mean 2?) in the decision-making group are not in "
+        "the people list. The project was used without them in its group. Fix the ID, or add the person to "
+        "the people list."
+    )
+    assert {k: (f.fingerprint, f.facts_digest) for k, f in typed.items()} == {
+        k: (f.fingerprint, f.facts_digest) for k, f in lists.items()
+    }
+    assert not map_dataset(
+        recipe(projects=[{**project, "decision_group": ["1", "2"]}]), basic_rows()
+    ).problems
+
+
 def test_baseline_and_policy_come_from_the_recipe() -> None:
     baseline = {
         "ethnicity": {"source": "service records", "as_of": "2025/26", "shares": {"asian": 0.2, "white": 0.8}}

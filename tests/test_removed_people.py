@@ -384,3 +384,171 @@ def test_a_projects_decision_group_and_co_chairs_naming_someone_removed_say_so_a
         k: (f.fingerprint, f.facts_digest) for k, f in lists.items()
     }
     assert all("person ID 26" in f.message and "Fix the ID" in f.message for f in unknown.values())
+
+
+INLINE_PROJECTS = """
+[[projects]]
+id = "DSR"
+name = "Day service redesign"
+label = "co_production"
+stages_reached = ["design", "planning"]
+plan_drafted = 2026-02-12
+co_chair_roles = ["carer"]
+co_chairs = ["26"]
+decision_group = ["33", "34", "35", "36", "26"]
+recruitment_opened = 2026-02-10
+values_agreed = 2026-03-01
+
+[[projects]]
+id = "PSL"
+name = "Peer support line"
+label = "co_production"
+stages_reached = ["design", "planning", "delivery"]
+plan_drafted = 2026-03-20
+co_chair_roles = ["lived_experience"]
+co_chairs = ["1"]
+decision_group = ["31", "32", "1", "2", "3", "25"]
+recruitment_opened = 2026-01-15
+values_agreed = 2026-03-05
+values_reviewed = 2026-10-08
+"""
+"""The demo's projects.csv, written in the recipe as the KoboToolbox recipe writes its projects."""
+
+
+def with_projects_in_the_recipe(demo: Path) -> None:
+    recipe = demo / "recipe.toml"
+    text = recipe.read_text(encoding="utf-8")
+    start, end = text.index("[entities.projects]"), text.index("[entities.sessions]")
+    recipe.write_text(text[:start] + text[end:] + INLINE_PROJECTS, encoding="utf-8")
+
+
+def without_person(demo: Path, pid: str) -> None:
+    header, people = people_rows(demo)
+    rewrite(demo / "data" / "people.csv", [p for p in people if p["Participant ID"] != pid], header)
+
+
+def test_a_recipes_own_projects_naming_someone_removed_say_so_leave_them_out_and_are_written_back(
+    demo: Path, tmp_path: Path
+) -> None:
+    """A [[projects]] of the recipe kept a removed person (or any unknown ID) in its decision group
+    and co-chairs with no flag, and the checks counted them there. Now it is flagged as a projects
+    table's row is, naming the recipe's entry, written back where the project's flags go (the flags
+    file), and every other flag is what the same projects read from a table give."""
+    table = tmp_path / "table"
+    shutil.copytree(demo, table)
+    with_projects_in_the_recipe(demo)
+    results = {}
+    for folder in (demo, table):
+        sync(folder)
+        without_person(folder, "26")
+        results[folder] = sync(folder)
+    inline, from_table = results[demo], results[table]
+
+    lists = project_lists(inline)
+    assert set(lists) == {"decision_group", "co_chairs"}
+    at = 'the [[projects]] with id "DSR" in recipe.toml'
+    assert lists["decision_group"].message == (
+        f"{at}, decision_group: person ID 26 in the decision-making group belongs to someone who has been "
+        "removed from the people list. The project was used without that person in its group. If they "
+        "asked for their data to be deleted, take their ID out of this list too; if they were removed by "
+        "mistake, add them back to the people list."
+    )
+    tables = project_lists(from_table)
+    for field, flag in lists.items():
+        assert flag.message.split(": ", 1)[1] == tables[field].message.split(": ", 1)[1]
+        assert flag.about == at and flag.project_id == "DSR" and flag.evidence["found"] == ["26"]
+    written = {r["Fingerprint"]: r for r in read(demo / "data" / "coprod-flags.csv")}
+    assert all(written[f.fingerprint]["Message"] == f.message for f in lists.values())
+    assert all(written[f.fingerprint]["About"] == at for f in lists.values())
+
+    def others(result: RunResult) -> set[tuple[str, str, str]]:
+        return {
+            (f.check_id, str(f.subject), f.message)
+            for f in result.flags
+            if f.evidence.get("entity") != "projects"
+        }
+
+    assert others(inline) == others(from_table)  # 26 counted in neither project's group
+    checked = project_lists(run(load_recipe(demo, env={}), mode="check", run_date=DAY))
+    assert {k: f.message for k, f in checked.items()} == {k: f.message for k, f in lists.items()}
+
+
+def test_a_source_coprod_writes_no_flags_to_is_not_told_to_mark_a_flag_wont_fix(demo: Path) -> None:
+    """With write_back = false coprod writes no flag to the source, so there is no flag there to mark
+    won't fix: a removed person's rows were told to all the same. They are told what can be done, to
+    the data, and that the flag stays while a row names them."""
+    recipe = demo / "recipe.toml"
+    text = recipe.read_text(encoding="utf-8")
+    recipe.write_text(text.replace('connector = "files"\n', 'connector = "files"\nwrite_back = false\n', 1))
+    pid = most_flagged(sync(demo))
+    without_person(demo, pid)
+
+    second = sync(demo)
+
+    rows = [
+        f for f in second.flags if f.check_id == "data_quality.unknown_person" and f.evidence["found"] == pid
+    ]
+    assert {f.evidence["entity"] for f in rows} == {"attendance", "payments"}
+    for f in rows:
+        assert f"person ID {pid} belongs to someone who has been removed from the people list" in f.message
+        assert (
+            "If they asked for their data to be deleted, delete their attendance and payment rows too (the "
+            "recipe's write_back = false keeps coprod's flags out of this source, so there is no won't fix "
+            "to mark: while a row names them, this flag stays); if they were removed by mistake, add them "
+            "back to the people list."
+        ) in f.message
+        assert "mark this flag won't fix" not in f.message
+    assert not (demo / "data" / "coprod-flags.csv").exists()  # nothing written, as it says
+    checked = run(load_recipe(demo, env={}), mode="check", run_date=DAY)
+    by_fingerprint = {f.fingerprint: f.message for f in rows}
+    assert {
+        f.fingerprint: f.message for f in checked.flags if f.fingerprint in by_fingerprint
+    } == by_fingerprint
+
+
+def test_each_tools_advice_for_a_removed_persons_rows_without_write_back_is_what_can_be_done_there() -> None:
+    """CiviCRM's "mark this flag's activity Cancelled" has no activity to mark either; KoboToolbox's
+    advice is an edit of the submission, which needs no flag written: the same words."""
+    from coprod.connectors.civicrm import CiviCRMConnector
+    from coprod.connectors.files import FilesConnector
+    from coprod.connectors.kobotoolbox import KoboConnector
+    from coprod.sync import removed_rows_advice
+    from coprod_core.recipe import Entity, Recipe
+
+    def advice(write_back: bool) -> dict[Entity, str]:
+        recipe = Recipe.model_validate(
+            {
+                "name": "t",
+                "sources": {
+                    "kobo": {"connector": "kobotoolbox", "write_back": write_back},
+                    "civi": {"connector": "civicrm", "write_back": write_back},
+                    "files": {"connector": "files", "write_back": write_back},
+                },
+                "entities": {
+                    "people": {"source": "civi", "fields": {"id": "id", "roles": "r"}},
+                    "sessions": {
+                        "source": "files",
+                        "fields": {"id": "i", "date": "d", "hours": "h", "kind": "k"},
+                    },
+                    "attendance": {"source": "kobo", "fields": {"person_id": "p", "session_id": "s"}},
+                    "payments": {
+                        "source": "civi",
+                        "fields": {"person_id": "p", "amount": "a", "date": "d"},
+                    },
+                },
+                "projects": [{"id": "P1", "name": "One"}],
+            }
+        )
+        conns = {"kobo": KoboConnector, "civi": CiviCRMConnector, "files": FilesConnector}
+        return removed_rows_advice(recipe, conns)  # type: ignore[arg-type]  # the words are the class's
+
+    written, not_written = advice(True), advice(False)
+    assert written[Entity.PAYMENTS] == CiviCRMConnector.removed_rows_advice
+    assert "Cancelled" in written[Entity.PAYMENTS] and "won't fix" in written[Entity.SESSIONS]
+    assert not_written[Entity.PAYMENTS] == (
+        "delete their attendance and payment records too (the recipe's write_back = false keeps coprod's "
+        "flags out of this site, so there is no flag activity to mark Cancelled: while a record names them, "
+        "this flag stays)"
+    )
+    assert not_written[Entity.ATTENDANCE] == written[Entity.ATTENDANCE] == KoboConnector.removed_rows_advice
+    assert "mark this flag won't fix" not in not_written[Entity.SESSIONS]

@@ -106,8 +106,8 @@ RULES: dict[str, Rule] = {
         "data_quality.unknown_person",
         "Unknown person",
         Severity.WARNING,
-        what="""A row (attendance, payment, a project's decision group or co-chairs) names a person ID
-        that is not in the people list. A row naming someone coprod knew in the list before (it
+        what="""A row (attendance, payment, a project's decision group or co-chairs, in a projects list
+        or a [[projects]] of the recipe) names a person ID that is not in the people list. A row naming someone coprod knew in the list before (it
         flagged them, or named them in a session's flag) says it belongs to someone removed from the
         list, as when a person asks for their data to be deleted.""",
         why=_WHY,
@@ -115,8 +115,8 @@ RULES: dict[str, Rule] = {
         action="""Fix the ID, or add the person to the people list. For someone removed at their request,
         delete their attendance and payment rows, or mark the flag won't fix where the charity must
         keep a payment record (in CiviCRM, mark its activity Cancelled; KoboToolbox has no won't fix:
-        edit the submission and remove them from it), and take their ID out of a project's decision
-        group and co-chairs.""",
+        edit the submission and remove them from it; with write_back = false coprod writes no flag to
+        mark, so delete the rows), and take their ID out of a project's decision group and co-chairs.""",
     ),
     "unknown_session": declare(
         "data_quality.unknown_session",

@@ -40,6 +40,7 @@ from coprod_core.mapping.entities import (
     ProjectRecords,
     Records,
     SessionRecords,
+    known_members,
     map_rows,
 )
 from coprod_core.mapping.fields import SHARED_IDS, EntityCount, FieldReader
@@ -52,6 +53,9 @@ from coprod_core.rows import Row, RowBlock
 from coprod_core.voice import say
 
 __all__ = ["MAPPING_ORDER", "DatasetMapper", "EntityCount", "Mapped", "map_dataset"]
+
+INLINE_PROJECT_AT = 'the [[projects]] with id "{id}" in {recipe_file}'
+"""Where a flag about a project declared in the recipe is: that entry of the file (it has no row)."""
 
 MAPPING_ORDER: tuple[Entity, ...] = (
     Entity.PEOPLE,
@@ -114,6 +118,9 @@ class DatasetMapper:
         words of the tool each entity's flags go to (``Connector.removed_rows_advice``: a tool
         without a "won't fix" says what instead); set before :meth:`map` by the run, which knows
         the tools. An entity not in it says :data:`~coprod_core.mapping.references.DELETE_ROWS`."""
+        self.recipe_file = "the recipe"
+        """The recipe's file name (``recipe.toml``), for the flags on a ``[[projects]]`` it declares
+        (there is no row to name): set before :meth:`map` by the run, which read the file."""
 
     def map(self, rows: Mapping[Entity, Iterable[Row | RowBlock]]) -> Mapped:
         with collector_paused():
@@ -157,12 +164,12 @@ class DatasetMapper:
         rejected_people = people_records.rejected if people_records else set()
 
         projects_reader = self._reader(Entity.PROJECTS, rows)
+        removed = frozenset(former - person_ids - rejected_people)
         if projects_reader is None:
-            projects = [_inline_project(p) for p in recipe.projects]
+            projects = [self._inline_project(p, near_people, removed) for p in recipe.projects]
             self.counts[Entity.PROJECTS] = EntityCount(read=len(projects), used=len(projects))
             self.built[Entity.PROJECTS] = projects
         else:
-            removed = frozenset(former - person_ids - rejected_people)
             projects = self._rows(
                 ProjectRecords(projects_reader, near_people, removed), entity_rows(Entity.PROJECTS)
             )
@@ -204,6 +211,33 @@ class DatasetMapper:
             dataset=dataset, problems=self.problems.flags, counts=self.counts, people_read=people_read
         )
 
+    def _inline_project(self, p: InlineProject, people: NearIds, removed: frozenset[str]) -> Project:
+        """A ``[[projects]]`` of the recipe as a project, its decision group and co-chairs checked
+        against the people list as a projects table's are (:func:`known_members`): an ID not in it
+        is flagged, where the recipe declares it, and left out."""
+        where = INLINE_PROJECT_AT.format(recipe_file=self.recipe_file, id=p.id)
+        row = Row(ref=where, values={}, key=p.id)
+
+        def members(field_name: str, listed: list[str]) -> tuple[str, ...]:
+            at = f"{where}, {field_name}"
+            return known_members(self.problems, row, at, None, field_name, listed, p.id, people, removed)
+
+        plan = p.plan_drafted
+        return Project(
+            id=p.id,
+            name=p.name,
+            label=p.label,
+            stages_reached=frozenset(p.stages_reached),
+            plan_drafted=plan if isinstance(plan, date) else None,
+            no_plan_before=plan == NO_PLAN_BEFORE,
+            co_chair_roles=frozenset(p.co_chair_roles),
+            co_chairs=members("co_chairs", p.co_chairs),
+            decision_group=members("decision_group", p.decision_group),
+            recruitment_opened=p.recruitment_opened,
+            values_agreed=p.values_agreed,
+            values_reviewed=p.values_reviewed,
+        )
+
     def dataset(
         self,
         people: Iterable[Person],
@@ -224,24 +258,6 @@ class DatasetMapper:
             policy=recipe.policy,
             recorded=_recorded(recipe),
         )
-
-
-def _inline_project(p: InlineProject) -> Project:
-    plan = p.plan_drafted
-    return Project(
-        id=p.id,
-        name=p.name,
-        label=p.label,
-        stages_reached=frozenset(p.stages_reached),
-        plan_drafted=plan if isinstance(plan, date) else None,
-        no_plan_before=plan == NO_PLAN_BEFORE,
-        co_chair_roles=frozenset(p.co_chair_roles),
-        co_chairs=tuple(p.co_chairs),
-        decision_group=tuple(p.decision_group),
-        recruitment_opened=p.recruitment_opened,
-        values_agreed=p.values_agreed,
-        values_reviewed=p.values_reviewed,
-    )
 
 
 def _recorded(recipe: Recipe) -> frozenset[str]:

@@ -20,7 +20,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from coprod_core.mapping.cells import as_text, shown
 from coprod_core.mapping.demographics import dimensions
 from coprod_core.mapping.fields import LENGTH_UNKNOWN, FieldReader
-from coprod_core.mapping.problems import where
+from coprod_core.mapping.problems import Problems, where
 from coprod_core.mapping.references import REMOVED_MEMBER, NearIds, Refs
 from coprod_core.model import (
     NO_PLAN_BEFORE,
@@ -32,6 +32,7 @@ from coprod_core.model import (
     Rung,
     Session,
 )
+from coprod_core.recipe import Entity
 from coprod_core.rows import Row, RowBlock
 from coprod_core.tuples import named_tuples
 
@@ -403,27 +404,47 @@ class ProjectRecords(Records[Project]):
     ) -> tuple[str, ...]:
         """The person ids of a project's list (decision group, co-chairs) that are in the people
         list; the others are flagged, naming the row and column, and left out."""
-        reader, people = self.reader, self.people
+        reader = self.reader
+        column = reader.column(field_name)
+        at = where(row, column, reader.entity, field_name)
         members = f.get(field_name, ())
-        unknown = [member for member in members if member not in people.known]
-        if unknown:
-            column = reader.column(field_name)
-            # Its words only: the evidence (so the facts and the fingerprint) is the same whoever
-            # is removed, so a flag raised before keeps staff's answer to it.
-            words = unknown_members_words(
-                unknown, [m for m in unknown if m in self.removed], field_name, people.hint
-            )
-            reader.problems.add(
-                "unknown_person",
-                reader.entity,
-                row,
-                column=column,
-                field_name=field_name,
-                message=f"{where(row, column, reader.entity, field_name)}: {words}",
-                evidence={"found": unknown},
-                project_id=project_id,
-            )
-        return tuple(member for member in members if member in people.known)
+        return known_members(
+            reader.problems, row, at, column, field_name, members, project_id, self.people, self.removed
+        )
+
+
+def known_members(
+    problems: Problems,
+    row: Row,
+    at: str,
+    column: str | None,
+    field_name: str,
+    members: Sequence[str],
+    project_id: str,
+    people: NearIds,
+    removed: frozenset[str],
+) -> tuple[str, ...]:
+    """The person ids of a project's list (decision group, co-chairs) that are in the people list;
+    the others are flagged (one flag for the list, ``at`` saying where it is) and left out, so no
+    check counts someone who is not there. A project read from a table and one written in the
+    recipe as ``[[projects]]`` both come here: the recipe's were counted as members whoever they
+    named, someone removed from the people list at their request included."""
+    unknown = [member for member in members if member not in people.known]
+    if unknown:
+        # Its words only: the evidence (so the facts and the fingerprint) is the same whoever
+        # is removed, so a flag raised before keeps staff's answer to it.
+        words = unknown_members_words(unknown, [m for m in unknown if m in removed], field_name, people.hint)
+        problems.add(
+            "unknown_person",
+            Entity.PROJECTS,
+            row,
+            column=column,
+            field_name=field_name,
+            message=f"{at}: {words}",
+            evidence={"found": unknown},
+            project_id=project_id,
+        )
+    return tuple(member for member in members if member in people.known)
 
 
 class SessionRecords(Records[Session]):

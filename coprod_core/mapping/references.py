@@ -35,6 +35,14 @@ DELETE_ROWS = (
 status (a flags file, the Flags tab). A tool without one, or with other words for it, gives its own
 (``Connector.removed_rows_advice``): coprod_core does not know which tool that is."""
 
+DELETE_ROWS_NO_WRITE_BACK = (
+    "delete their attendance and payment rows too (the recipe's write_back = false keeps coprod's flags out "
+    "of this source, so there is no won't fix to mark: while a row names them, this flag stays)"
+)
+"""The same where the row's source has ``write_back = false``: coprod writes no flag there, so there
+is nowhere to mark one won't fix, and the only fix is in the source's data
+(``Connector.removed_rows_advice_no_write_back``)."""
+
 REMOVED_MEMBER = (
     "if they asked for their data to be deleted, take {ids} out of this list too; if they were removed "
     "by mistake, add them back to the people list."
