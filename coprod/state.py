@@ -233,6 +233,12 @@ class StateStore(ABC):
     def known_flags(self, recipe: str) -> dict[str, KnownFlag]: ...
 
     @abstractmethod
+    def known_people(self, recipe: str) -> frozenset[str]:
+        """The people the recipe's remembered flags know of: :func:`~coprod_core.lifecycle.people_known`
+        of :meth:`known_flags`, read without making a record of every flag (``coprod check`` needs
+        only these IDs)."""
+
+    @abstractmethod
     def save_flags(self, recipe: str, flags: dict[str, KnownFlag]) -> None:
         """Replace the recipe's remembered flags with ``flags`` in one transaction."""
 

@@ -110,6 +110,20 @@ class SQLStateStore(StateStore):
             )
         return out
 
+    def known_people(self, recipe: str) -> frozenset[str]:
+        # Three columns of each row, where known_flags builds a record of eleven (3,300 flags to
+        # learn 1,500 IDs at the benchmark's 1x).
+        with self._read() as sql:
+            rows = sql.rows("SELECT subject_kind, subject_id, named FROM flags WHERE recipe = ?", (recipe,))
+        person = SubjectKind.PERSON.value
+        out: set[str] = set()
+        for kind, subject_id, named in rows:
+            if kind == person:
+                out.add(subject_id)
+            if named:
+                out.update(_named(named))
+        return frozenset(out)
+
     def save_flags(self, recipe: str, flags: dict[str, KnownFlag]) -> None:
         with self._tx() as sql:
             sql.run("DELETE FROM flags WHERE recipe = ?", (recipe,))

@@ -350,7 +350,7 @@ def _people_known_before(loaded: LoadedRecipe) -> frozenset[str]:
     if state is None:
         return frozenset()
     try:
-        return people_known(state.known_flags(loaded.recipe.name))
+        return state.known_people(loaded.recipe.name)
     except UNREADABLE_STATE:
         return frozenset()
     finally:

@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coprod_core.flags import Severity, Subject, SubjectKind, digest, make_flag
+from coprod_core.flags import Severity, Subject, SubjectKind, digest, fingerprint, make_flag
 from coprod_core.model import PaymentKind, SessionKind
 
 
@@ -195,3 +195,32 @@ def test_evidence_json_matches_the_reference_canonical_form(evidence: dict[str, 
     )
     assert flag.evidence_json == json.dumps(_reference_canonical(evidence), sort_keys=True, default=str)
     assert flag.facts_digest == _reference_digest(evidence)
+
+
+@given(
+    st.one_of(st.text(max_size=8), st.sampled_from(["payments.owed", "representation.no_voice"])),
+    st.one_of(st.sampled_from([k.value for k in SubjectKind]), st.sampled_from(list(SubjectKind))),
+    st.text(max_size=8),
+    st.one_of(
+        st.dictionaries(
+            st.text(max_size=6), st.one_of(st.none(), st.booleans(), st.integers(), st.text()), max_size=3
+        ),
+        st.dictionaries(_keys, _values, max_size=3),
+    ),
+)
+def test_a_fingerprint_is_the_digest_of_its_parts(
+    check_id: str, kind: str, subject_id: str, identity: dict
+) -> None:
+    """:func:`fingerprint` builds the text the digest hashes from its parts, remembering each identity
+    of plain values: the same digest whatever the identity holds (True and 1, an enum, a date, a
+    nested list) and however often it recurs."""
+    for _ in range(2):  # the second time from what the first remembered
+        assert fingerprint(check_id, kind, subject_id, identity) == _reference_digest(
+            check_id, kind, subject_id, identity
+        )
+
+
+def test_a_fingerprint_tells_true_from_one_once_either_is_remembered() -> None:
+    for identity in ({"n": True}, {"n": 1}, {"n": 1}, {"n": True}, {"n": None}, {"n": "1"}):
+        assert fingerprint("c", "person", "17", identity) == _reference_digest("c", "person", "17", identity)
+    assert len({fingerprint("c", "person", "17", {"n": v}) for v in (True, 1, "1", None, False, 0)}) == 6

@@ -14,7 +14,7 @@ import pytest
 
 from coprod.state import RunLocked, StateStore
 from coprod_core.flags import Severity, Subject, SubjectKind, make_flag
-from coprod_core.lifecycle import FlagStatus, diff_flags
+from coprod_core.lifecycle import FlagStatus, diff_flags, people_known
 
 
 def everything_stored(store: StateStore, tmp_path) -> bytes:
@@ -65,6 +65,36 @@ def test_saving_flags_replaces_the_recipes_flags_and_keeps_other_recipes(store_l
     assert store.known_flags("a") == acknowledged
     assert store.known_flags("a")[fp].status is FlagStatus.ACKNOWLEDGED
     assert store.known_flags("b") == first
+
+
+def test_the_people_known_are_read_as_people_known_reads_them_from_every_flag(store_location, open_store):
+    """``coprod check`` reads only the people the remembered flags know (their subjects, and the
+    people a session's flag names), not a record of every flag: the same IDs, of this recipe only."""
+    store = open_store(store_location)
+
+    def flag(kind: SubjectKind, subject: str, named: tuple[str, ...] = ()):
+        return make_flag(
+            check_id="payments.owed",
+            severity=Severity.INFO,
+            subject=Subject(kind=kind, id=subject),
+            title="t",
+            message="m",
+            evidence={},
+            named=named,
+        )
+
+    ours = [
+        flag(SubjectKind.PERSON, "17"),
+        flag(SubjectKind.SESSION, "S1", ("4", 'a "quoted", id')),
+        flag(SubjectKind.PROJECT, "P1"),
+        flag(SubjectKind.RECORD, "attendance:3"),
+    ]
+    state = diff_flags({}, ours, {}, date(2026, 11, 1)).next_state
+    store.save_flags("a", state)
+    store.save_flags("b", diff_flags({}, [flag(SubjectKind.PERSON, "99")], {}, date(2026, 11, 1)).next_state)
+    assert store.known_people("a") == people_known(store.known_flags("a")) == {"17", "4", 'a "quoted", id'}
+    assert store.known_people("b") == {"99"}
+    assert store.known_people("none") == frozenset()
 
 
 def test_cursors_counts_and_meta_are_kept_per_recipe(store_location, open_store):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from decimal import Decimal
 
 from coprod_core.checks.payments.ledger import ZERO, Entitlement, Owed
 from coprod_core.checks.payments.rules import BENEFITS_THRESHOLD
@@ -30,15 +31,21 @@ def benefits_flags(
     if threshold is None or not wants_benefits_warning(person, policy):
         return []
     cur = policy.currency
-    by_month: dict[str, list[Owed | Entitlement]] = defaultdict(list)
+    # Grouped by (year, month), and the month's text made only for a month over the threshold: most
+    # people who asked are under it every month, and formatting each session's date cost more than
+    # the rest of this check for them.
+    by_month: dict[tuple[int, int], list[Owed | Entitlement]] = defaultdict(list)
     for e in ents:
-        by_month[e.session.date.strftime("%Y-%m")].append(e)
-    flags: list[Flag] = []
-    for month in sorted(by_month):
-        month_ents = by_month[month]
+        on = e.session.date
+        by_month[on.year, on.month].append(e)
+    over: dict[str, tuple[list[Owed | Entitlement], Decimal]] = {}
+    for month_ents in by_month.values():
         total = sum((e.amount for e in month_ents), ZERO)
-        if total <= threshold:
-            continue
+        if total > threshold:
+            over[month_ents[0].session.date.strftime("%Y-%m")] = (month_ents, total)
+    flags: list[Flag] = []
+    for month in sorted(over):
+        month_ents, total = over[month]
         month_words = f"{month_ents[0].session.date:%B %Y}"
         message = (
             f"{person.label()} asked to be told when their fees in a month might affect their benefits. "

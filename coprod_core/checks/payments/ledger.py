@@ -258,10 +258,7 @@ class Scan:
         the Decimals would give it (to the hundredth: ``250.00``; ``0`` when nothing is owed), but
         added as whole numbers of hundredths, for the 17,000 people and kinds of a 1x check (a
         Decimal addition per due made a new Decimal each time: 1% of the whole check)."""
-        dues = self.dues.get((person_id, kind))
-        if not dues:
-            return ZERO
-        return Decimal(sum(map(HUNDREDTHS, dues.values()))).scaleb(-2)
+        return added_up(self.dues.get((person_id, kind)))
 
     def ranked(self, person_id: str, kind: PaymentKind) -> list[Ranked]:
         """The person's dues of one kind, oldest session first (sorted when a flag needs them)."""
@@ -317,6 +314,11 @@ class Scan:
                 rate, minimum = its.rates[session.kind], its.minimum_hours
             ents.append(Entitlement(person_id, kind, session, due.amount, rate, due, minimum, on))
         return ents
+
+
+def added_up(dues: dict[int, Due] | None) -> Decimal:
+    """What these dues come to (:meth:`Scan.total`): 0 for none."""
+    return Decimal(sum(map(HUNDREDTHS, dues.values()))).scaleb(-2) if dues else ZERO
 
 
 class Settled(NamedTuple):

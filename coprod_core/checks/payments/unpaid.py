@@ -9,10 +9,10 @@ from typing import Any, NamedTuple
 
 from coprod_core.checks.payments.ledger import ZERO, Entitlement, cash
 from coprod_core.checks.payments.rules import OVERDUE, OWED
-from coprod_core.checks.payments.wording import Words, details, for_what, listed, who
+from coprod_core.checks.payments.wording import Words, for_what, listed, who
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind
 from coprod_core.model import PaymentKind, PaymentPolicy, Person
-from coprod_core.text import count, day, money
+from coprod_core.text import count, day
 
 
 def session_evidence(ent: Entitlement) -> dict[str, Any]:
@@ -54,6 +54,8 @@ class _Told(NamedTuple):
 
     evidence: dict[str, Any]
     facts: dict[str, Any]
+    total: Decimal
+    """What the group's sessions are still owed, added up (the evidence's ``total_owed``)."""
 
 
 def unpaid_flags(
@@ -84,7 +86,8 @@ def unpaid_flags(
 
     def told(group: Sequence[Entitlement], **more: Any) -> _Told:
         days_allowed = within(group[0])
-        total = cash(sum((e.amount - e.paid for e in group), ZERO))
+        owed = sum((e.amount - e.paid for e in group), ZERO)
+        total = cash(owed)
         oldest = group[0]
         lines = [session_evidence(e) for e in group]
         evidence = {
@@ -109,7 +112,7 @@ def unpaid_flags(
             "oldest_session_id": oldest.session.id,
             **more,
         }
-        return _Told(evidence, facts)
+        return _Told(evidence, facts, owed)
 
     if in_time:
         shown = told(in_time)
@@ -123,11 +126,11 @@ def unpaid_flags(
             promise += f" for the {words.label(first.session)}"
         if len(in_time) == 1:
             e = in_time[0]
-            what = f"for the {words.label(e.session)}{details(e, cur)}"
+            what = f"for the {words.label(e.session)}{words.details(e)}"
         else:
             what = f"for {count(len(in_time), 'session')}: {listed(in_time, words)}"
         message = (
-            f"{person} is owed {money(Decimal(shown.evidence['total_owed']), cur)} {what_for}{what}. "
+            f"{person} is owed {words.money(shown.total)} {what_for}{what}. "
             f"Your policy promises payment {promise}, so please pay by {day(first_due)}."
         )
         flags.append(
@@ -148,7 +151,7 @@ def unpaid_flags(
         days_allowed = within(oldest)
         severity = Severity.CRITICAL if age > 2 * days_allowed else Severity.WARNING
         shown = told(late, severity=severity.value)
-        total = money(Decimal(shown.evidence["total_owed"]), cur)
+        total = words.money(shown.total)
         days = count(days_allowed, "day")
         allows = (
             f"the {days} your policy allows"
@@ -158,14 +161,14 @@ def unpaid_flags(
         if len(late) == 1:
             message = (
                 f"{person} is owed {total} {what_for}for the {words.label(oldest.session)}"
-                f"{details(oldest, cur)}. It has been unpaid for {count(age, 'day')}; "
+                f"{words.details(oldest)}. It has been unpaid for {count(age, 'day')}; "
                 f"your policy promises payment within {days}."
             )
         else:
             message = (
                 f"{person} is owed {total} {what_for}for {count(len(late), 'session')}, all unpaid for "
                 f"longer than {allows}. The oldest is the "
-                f"{words.label(oldest.session)}{details(oldest, cur)}, "
+                f"{words.label(oldest.session)}{words.details(oldest)}, "
                 f"unpaid for {count(age, 'day')}. Also unpaid: {listed(late[1:], words)}."
             )
         message += " Please pay them, or record the payment here if it has already been made."

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from coprod_core.checks.payments.ledger import CENT, Entitlement, cash
+from coprod_core.checks.payments.ledger import CENT, Due, Entitlement, cash
 from coprod_core.model import PaymentKind, Person, Session
 from coprod_core.text import count, hours, join, money
 
@@ -43,13 +43,26 @@ def details(ent: Entitlement, currency: str) -> str:
 class Words:
     """The words messages repeat, each worked out once in a run: session labels and sums of money."""
 
-    __slots__ = ("currency", "_labels", "_money", "_cash")
+    __slots__ = ("currency", "_labels", "_money", "_cash", "_details")
 
     def __init__(self, currency: str) -> None:
         self.currency = currency
         self._labels: dict[str, str] = {}
         self._money: dict[Decimal, str] = {}
         self._cash: dict[Decimal, str] = {}
+        self._details: dict[tuple[PaymentKind, Due, Decimal | None, Decimal], str] = {}
+
+    def details(self, ent: Entitlement) -> str:
+        """:func:`details`, remembered for an entitlement nothing has paid yet: its words then
+        depend only on its kind, due, rate and minimum, which a few hundred distinct dues share
+        across the thousands of sessions the owed and overdue flags name."""
+        if ent.paid:
+            return details(ent, self.currency)
+        key = (ent.kind, ent.due, ent.rate, ent.minimum)
+        text = self._details.get(key)
+        if text is None:
+            text = self._details[key] = details(ent, self.currency)
+        return text
 
     def cash(self, amount: Decimal) -> str:
         """An amount as evidence gives it (:func:`ledger.cash`), remembered for whole pence: any
