@@ -10,14 +10,15 @@ on the JSON already fetched, so it can be tested without a server.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from pydantic import Field
 
 from coprod.connectors.base import ConfigError, ConnectorEntityOptions
-from coprod_core.recipe import Entity, EntitySpec
+from coprod_core.recipe import Entity, EntitySpec, RecipeProblem
 from coprod_core.rows import Row
 
 MULTI_VALUED: dict[Entity, tuple[str, ...]] = {
@@ -41,6 +42,27 @@ class KoboEntityOptions(ConnectorEntityOptions):
     """The choice name that means "other, please specify"."""
     select_multiple: list[str] = Field(default_factory=list)
     """More questions to split into lists (the multi-valued canonical fields are split anyway)."""
+
+    @classmethod
+    def check_entity(
+        cls, entity: Entity, spec: EntitySpec, file: str = ""
+    ) -> tuple[Self | None, list[RecipeProblem]]:
+        """The options, and a ``location`` that is a form's whole address rather than its uid:
+        README step 2 says to take the part after /forms/, and a whole address pasted was valid,
+        every request then asking KoboToolbox for a form of that name ("not found")."""
+        options, problems = super().check_entity(entity, spec, file)
+        location = spec.location or ""
+        if re.search(r"[/#:\s]", location.strip()):
+            found = re.search(r"/forms/([A-Za-z0-9_-]+)", location)
+            example = f": here, {found[1]}" if found else ""
+            problems.append(
+                RecipeProblem(
+                    file=file,
+                    section=f"[entities.{entity.value}] location",
+                    message=f"give the form's uid alone, the part after /forms/ in the form's address{example}",
+                )
+            )
+        return options, problems
 
 
 def entity_options(entity: Entity, spec: EntitySpec) -> KoboEntityOptions:

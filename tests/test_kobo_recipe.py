@@ -260,6 +260,27 @@ def test_validate_refuses_a_hold_status_and_a_flags_field_kobotoolbox_would_not_
     assert "[sources.kobo] flags_field: 'coprod flags' cannot be a KoboToolbox question name" in out
 
 
+def test_validate_refuses_a_forms_whole_address_as_its_uid_naming_the_uid(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """README step 2.2: the uid is the part after /forms/. The whole address pasted was valid, and
+    every request then asked KoboToolbox for a form of that name (newcomer walkthrough)."""
+    folder = tmp_path / "recipe"
+    shutil.copytree(FOLDER, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (folder / "recipe.toml").read_text(encoding="utf-8")
+    text = text.replace("aRegistrationFormUid", "https://kf.kobotoolbox.org/#/forms/aBcD123xyz/summary")
+    (folder / "recipe.toml").write_text(text, encoding="utf-8")
+    (folder / ".env").write_text("KOBO_TOKEN=x\nCOPROD_KOBO_HOOK_SECRET=y\n", encoding="utf-8")
+    monkeypatch.chdir(folder)
+    assert main(["validate", "recipe.toml"]) == 2
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == [
+        "The recipe has 1 problem(s):",
+        "  - recipe.toml: [entities.people] location: give the form's uid alone, the part after /forms/ in "
+        "the form's address: here, aBcD123xyz",
+    ]
+
+
 def rows_of(survey: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     return [(str(r["type"]).split()[0], r.get("name")) for r in survey]
 
