@@ -26,7 +26,7 @@ from urllib3.util.retry import Retry
 
 from coprod.connectors.base import SourceUnavailable
 from coprod.connectors.civicrm_permissions import READ_ACTIONS, for_call, quoted
-from coprod.connectors.http import make_retry, make_session, redact
+from coprod.connectors.http import make_retry, make_session, redact, unreached
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class CiviClient:
             ) from None
         except requests.RequestException as exc:
             raise CiviCRMError(
-                f"could not reach {self.host} ({type(exc).__name__}). Check the endpoint in the recipe "
+                f"could not reach {self.host} ({unreached(exc)}). Check the endpoint in the recipe "
                 "and that this machine can reach the site.",
                 where=where,
             ) from None

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import MaxRetryError, NameResolutionError
 from urllib3.util.retry import Retry
 
 log = logging.getLogger("coprod.connectors.http")
@@ -92,6 +92,29 @@ def _error_words(error: Exception | None) -> str:
     if "Timeout" in name:
         return f"no answer in time ({name})"
     return f"the connection failed ({name})"
+
+
+def unreached(exc: requests.RequestException) -> str:
+    """Why a request got no answer, in words with the kind of error after them ("its name could not
+    be looked up: NameResolutionError"), for the errors that end a run: the kind alone
+    ("ConnectionError") is the same for a mistyped address, a server that is off and a proxy, and
+    said nothing a project worker could act on. Never the URL: its path holds a form's id."""
+    name = type(exc).__name__
+    cause = exc.args[0] if exc.args else None
+    reason = cause.reason if isinstance(cause, MaxRetryError) else cause
+    if isinstance(reason, NameResolutionError):
+        return f"its name could not be looked up: {type(reason).__name__}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"the secure (https) connection failed: {name}"
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return f"the proxy between this computer and the server failed: {name}"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"no connection within the time allowed: {name}"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"it stopped answering: {name}"
+    if isinstance(exc, requests.ConnectionError) and "refused" in str(reason).lower():
+        return f"the connection was refused: nothing answers at that address: {name}"
+    return name
 
 
 class _OurRetryWarnings(logging.Filter):

@@ -40,7 +40,7 @@ from coprod.connectors.base import (
     Variable,
     WriteReport,
 )
-from coprod.connectors.http import make_retry, make_session, redact
+from coprod.connectors.http import make_retry, make_session, redact, unreached
 from coprod.connectors.kobo_changes import (
     DELETED,
     MODIFIED,
@@ -402,7 +402,7 @@ class KoboConnector(Connector):
         try:
             response = session.request(method, url, params=params, json=body, timeout=self.context.timeout)
         except requests.RequestException as exc:
-            reason = redact(type(exc).__name__, [self._token or ""])
+            reason = redact(unreached(exc), [self._token or ""])
             raise SourceUnavailable(
                 f"{self._where(asset)}: no answer while {what} after {self._tries} "
                 f"({reason}); check the server address and the network, then run again"

@@ -13,7 +13,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+import requests
 import responses
+from urllib3.exceptions import MaxRetryError, NameResolutionError
 
 from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
 from coprod.connectors.civicrm import CIVICRM_STATUS_WORDS, CiviCRMConnector, CiviCRMOptions
@@ -731,6 +733,23 @@ def test_the_explorers_page_address_is_refused_saying_which_address_to_copy(past
         ValueError, match="a page in your browser, not the API's: copy the address the APIv4 Explorer"
     ):
         CiviCRMOptions.model_validate({"endpoint": pasted})
+
+
+def test_a_site_whose_name_cannot_be_looked_up_says_so_not_only_connectionerror() -> None:
+    """It said "could not reach crm.example.org (ConnectionError)", the same for a mistyped endpoint,
+    a site that is down and anything else (newcomer walkthrough)."""
+    reason = NameResolutionError("crm.example.org", None, OSError("Name or service not known"))  # type: ignore[arg-type]
+    with responses.RequestsMock() as rsps:
+        rsps.add(
+            responses.POST, re.compile(r".*"), body=requests.ConnectionError(MaxRetryError(None, "/", reason))
+        )  # type: ignore[arg-type]
+        with pytest.raises(SourceUnavailable) as err:
+            read_all(connector(), Entity.PEOPLE)
+        assert len(rsps.calls) == 1
+    assert (
+        "could not reach crm.example.org (its name could not be looked up: NameResolutionError). Check the "
+        "endpoint in the recipe" in str(err.value)
+    )
 
 
 def test_an_unknown_entity_option_names_the_section() -> None:

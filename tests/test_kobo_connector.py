@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 import responses
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
 from coprod.connectors.base import ConfigError, ConnectorContext, SourceUnavailable
 from coprod.connectors.kobo_flags import compose
@@ -414,6 +415,48 @@ def test_a_server_that_does_not_answer_names_server_and_asset_without_the_token(
     text = str(err.value)
     assert "no answer while reading submissions" in text and SERVER in text and PEOPLE in text
     assert TOKEN not in text
+
+
+def _no_connection(reason: Exception) -> requests.ConnectionError:
+    """What requests raises once urllib3's retries are spent on a connection that never opened."""
+    return requests.ConnectionError(MaxRetryError(None, "/api/v2/", reason))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("raised", "words"),
+    [
+        (
+            _no_connection(
+                NameResolutionError("kf.kobotoolbx.org", None, OSError("Name or service not known"))
+            ),  # type: ignore[arg-type]
+            "its name could not be looked up: NameResolutionError",
+        ),
+        (
+            _no_connection(
+                NewConnectionError(
+                    None, "Failed to establish a new connection: [Errno 111] Connection refused"
+                )
+            ),  # type: ignore[arg-type]
+            "the connection was refused: nothing answers at that address: ConnectionError",
+        ),
+        (
+            requests.exceptions.SSLError("certificate verify failed"),
+            "the secure (https) connection failed: SSLError",
+        ),
+    ],
+)
+def test_a_server_not_reached_says_why_in_words(raised: Exception, words: str) -> None:
+    """It said only "(ConnectionError)", the same for a mistyped address, a server that is off and
+    anything else (newcomer walkthrough)."""
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, DATA, body=raised)
+        with pytest.raises(SourceUnavailable) as err:
+            read_all(connector(retries=0), Entity.PEOPLE)
+        assert len(rsps.calls) == 1
+    assert str(err.value) == (
+        f"KoboToolbox at {SERVER}, asset {PEOPLE}: no answer while reading submissions after 1 try ({words}); "
+        "check the server address and the network, then run again"
+    )
 
 
 def test_record_and_session_flags_go_to_their_submissions(fake: FakeKobo) -> None:
