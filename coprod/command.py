@@ -20,8 +20,10 @@ purpose could so see personal data coprod holds. The command turns them off, wit
 documented switch, ``PYDANTIC_DISABLE_PLUGINS=__all__`` (:func:`keep_pydantic_plugins_out`), which
 also spares each start a read of every installed package's entry points (about 2% of starting
 ``coprod`` with this project's 77 packages, more with more). The variable is set in the command's
-own environment, so the processes it starts (the webhook app's workers) inherit it; where it is
-already set, its value is left as it is: whoever set it chose which plugins may run.
+own environment, which anything it starts inherits (under gunicorn, where the webhook app
+validates deliveries and this command does not run, ``coprod.webhook_app.gunicorn_conf`` sets it
+the same way); where it is already set, its value is left as it is: whoever set it chose which
+plugins may run.
 
 An application that imports ``coprod.cli`` and calls its ``main`` gets none of this: only this
 command does this.

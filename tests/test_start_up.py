@@ -145,3 +145,31 @@ def test_the_command_lets_no_pydantic_plugin_see_what_it_validates_unless_the_va
     # and the spy is offered the recipe's validator (so the run above would have shown it too).
     validate(PYDANTIC_DISABLE_PLUGINS="other")
     assert "Recipe" in saw.read_text(encoding="utf-8").split()
+
+
+def test_the_webhook_app_under_gunicorn_lets_no_pydantic_plugin_see_a_delivery(tmp_path):
+    """Under gunicorn (recipes/deploy's coprod-webhook.service) the ``coprod`` command does not run,
+    and the app validates every delivery (people's answers) with the models it builds in each
+    process: its configuration sets the same switch before any is built."""
+    _installed_spy(tmp_path / "site")
+    saw = tmp_path / "saw.txt"
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env |= {"PYTHONPATH": str(tmp_path / "site"), "SPY_SAW": str(saw)}
+    # what gunicorn does: load its configuration in the arbiter, then build the app in each process
+    # (create_app imports the platforms' delivery models)
+    load = (
+        "import coprod.webhook_app.gunicorn_conf\n"
+        "from coprod.webhook_app.platforms import civicrm, kobotoolbox, sheets\n"
+        "kobotoolbox.KoboSubmission.model_json_schema()\n"
+    )
+
+    def started(**more: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-c", load], capture_output=True, text=True, env=env | more, timeout=120
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    started()
+    assert not saw.exists()
+    started(PYDANTIC_DISABLE_PLUGINS="other")  # whoever set it chose: the spy may run, and sees them
+    assert {"CiviNotice", "KoboSubmission", "SheetsNotice"} <= set(saw.read_text(encoding="utf-8").split())

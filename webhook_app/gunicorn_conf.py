@@ -22,12 +22,23 @@ it), which systemd's ``Restart=on-failure`` restarts.
 Logs. Every line, gunicorn's and the app's, goes to stderr (the journal, under systemd) with a
 time, the process, a level and the logger's name, and the app's INFO lines show (``logs``). This
 replaces ``--error-logfile`` and ``--access-logfile``: to keep a file, redirect stderr.
+
+Plugins. pydantic would hand every value it validates to the plugins any installed package
+registers, and the app validates every delivery (people's answers). Under gunicorn the ``coprod``
+command, which turns them off (:mod:`coprod.command`), does not run: this file sets the same switch,
+``PYDANTIC_DISABLE_PLUGINS=__all__`` unless it is already set, in the arbiter before any delivery
+model is built (the app builds them in each process it forks, which inherits it).
 """
 
 import logging
+import os
 
-from coprod.webhook_app import gunicorn_start
-from coprod.webhook_app.logs import ACCESS_FORMAT, LOGGING
+from coprod.command import keep_pydantic_plugins_out
+
+keep_pydantic_plugins_out(os.environ)
+
+from coprod.webhook_app import gunicorn_start  # noqa: E402 (after the switch: see above)
+from coprod.webhook_app.logs import ACCESS_FORMAT, LOGGING  # noqa: E402
 
 wsgi_app = gunicorn_start.APP
 on_starting = gunicorn_start.on_starting
