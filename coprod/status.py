@@ -37,7 +37,7 @@ from coprod.state import (
     open_existing,
     state_location,
 )
-from coprod.sync import GENERATION, MEANINGS, ExitCode
+from coprod.sync import MEANINGS, SYNC_SAVED, ExitCode
 from coprod_core.flags import Severity
 from coprod_core.lifecycle import STATUS_WORDS, FlagStatus
 from coprod_core.text import count
@@ -202,7 +202,7 @@ class RecipeStatus:
     """The last ``coprod sync`` however it ended (``last_sync`` is the last one that ended 0)."""
     last_sync_unrecorded: bool = False
     """``last_sync`` is a sync whose end could not be recorded (the state store failed as it
-    finished) after it saved its flags: the recipe's ``GENERATION`` meta names it. It is taken as
+    finished) after it saved its flags: the recipe's ``SYNC_SAVED`` meta names it. It is taken as
     the last sync, not as a recipe never synced; its exit code is not known."""
     last_full_read: RunSeen | None = None
     history_pruned: bool = False
@@ -482,7 +482,7 @@ def gather(loaded: LoadedRecipe, max_age: timedelta, max_wait: timedelta = INBOX
         status.last_sync = RunSeen.of(synced[0]) if synced else None
         tried = store.runs(name, 1, mode=SYNC)
         status.last_sync_tried = RunSeen.of(tried[0]) if tried else None
-        if _unrecorded(status, store.get_meta(name, GENERATION)):
+        if _unrecorded(status, store.get_meta(name, SYNC_SAVED)):
             status.last_sync, status.last_sync_unrecorded = status.last_sync_tried, True
         status.last_full_read = _last_full_read(store, name)
         if status.last_sync is None:  # fewer runs than pruning keeps: none was ever deleted
@@ -509,7 +509,8 @@ def _going(store: StateStore, recipe: str, run: RunSeen) -> tuple[RunSeen | None
 
 
 def _unrecorded(status: RecipeStatus, flags_saved_by: str | None) -> bool:
-    """Whether the last sync saved its flags (``GENERATION`` names it) and then could not record its
+    """Whether the last sync saved its flags (``SYNC_SAVED`` names it: not ``GENERATION``, which
+    the webhook worker's re-checks rewrite) and then could not record its
     end (:func:`coprod.sync.record_end`), and is not running: a later run took the lock, or it is
     the last run and its lock is not seen held."""
     tried = status.last_sync_tried

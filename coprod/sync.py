@@ -233,6 +233,11 @@ def shrunk(previous: Mapping[str, int], current: Mapping[str, EntityCount]) -> l
 GENERATION = "sync:flags-saved-by"
 """Meta key: the run that last saved the recipe's flags (a webhook worker holding a dataset reads
 it again when another run saved flags since it last looked)."""
+SYNC_SAVED = "sync:last-sync-saved"
+"""Meta key: the last ``coprod sync`` run (its id in the run history) that saved the recipe's
+flags. ``coprod status`` takes such a sync whose end could not be recorded (:func:`record_end`) as
+the last sync; :data:`GENERATION` cannot tell it, as the webhook worker's next re-check (of what
+a delivery changed, or of everything) writes its own run there."""
 SETTLED = "sync:settled"
 """Meta key: the day and recipe of the last sync that read, checked and wrote everything."""
 
@@ -468,6 +473,8 @@ def _run_steps(
         failed = write_back(recipe, conns, diff.changes, result)
         state.save_flags(recipe.name, diff.state_after(known, failed))
         state.set_meta(recipe.name, GENERATION, str(run_id))
+        if recorded_as is None:  # a coprod sync, not the webhook worker's re-check of everything
+            state.set_meta(recipe.name, SYNC_SAVED, str(run_id))
         state.set_row_counts(recipe.name, {e: c.used for e, c in result.counts.items()})
         for (source, entity), cursor in cursors.items():
             state.set_cursor(recipe.name, source, entity, cursor)
@@ -518,7 +525,7 @@ def record_end(
     logged as an error naming what failed and why in the store's words (counts and ids are all the
     run history holds; a database address is shown without its password). A run whose end is not
     recorded shows in ``coprod status`` as not finished; one that saved its flags is still taken
-    as the last sync (the recipe's ``GENERATION`` names it), not as a recipe never synced.
+    as the last sync (the recipe's ``SYNC_SAVED`` names it), not as a recipe never synced.
     """
     code = int(result.exit_code) if ended_by is None else ended_by
     try:

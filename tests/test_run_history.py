@@ -205,3 +205,41 @@ def test_a_run_stopped_by_an_error_records_the_exit_code_it_ends_with(
     monkeypatch.setenv("COPROD_STATE", store_location)
     assert main(["status", str(demo)]) == 7
     assert capsys.readouterr().out.splitlines()[0] == "recipe 'demo': NOT SYNCED: no successful sync yet"
+
+
+def test_a_sync_whose_end_was_not_recorded_is_still_the_last_sync_after_a_webhook_re_check(
+    demo: Path,
+    store_location: str,
+    open_store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Status took a sync that saved its flags but could not record its end for the last sync by
+    the recipe's GENERATION meta naming it; the webhook worker's next re-check writes its own there
+    (coprod.live), and status then called the recipe never synced (NOT SYNCED, exit 7), the false
+    alarm it was meant to spare, on a server with the webhook app as recipes/deploy sets it up."""
+    from coprod.sync import GENERATION
+
+    monkeypatch.setenv("COPROD_STATE", store_location)
+
+    def broken(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(SQLStateStore, "finish_run", broken)
+    assert main(["sync", str(demo)]) == 0
+    monkeypatch.undo()
+    monkeypatch.setenv("COPROD_STATE", store_location)
+    store: StateStore = open_store(store_location)
+    # a webhook re-check after it, as coprod.live records one and marks the flags it saved
+    webhook = store.start_run("demo", "webhook")
+    store.set_meta("demo", GENERATION, f"webhook 4242 {webhook}")
+    store.finish_run(webhook, 0, {"exit_code": 0})
+    capsys.readouterr()
+
+    assert main(["status", str(demo), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["last_sync_unrecorded"] is True and report["last_sync"]["finished_at"] is None
+    assert main(["status", str(demo), "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "recipe 'demo': WARNING: the last sync, started just now, saved its flags but could not record its end"
+    )
