@@ -527,3 +527,31 @@ def test_the_deploy_morning_check_at_its_cron_time_sees_a_night_whose_sync_did_n
         after = (at(check) - at(sync)) % timedelta(days=1)  # from the night's sync to the check
         assert after < limit, f"{check}: a good night's sync would read as too old"
         assert timedelta(days=1) + after > limit, f"{check}: a night missed would still read as OK"
+
+
+def test_every_key_coprod_status_json_gives_is_named_where_readme_lists_them() -> None:
+    """README lists the keys of `coprod status --json` "for a dashboard"; keys the code gives that
+    the list left out (`has_state`, which a dashboard needs to tell "no state yet" from "no sync",
+    the run's `mode`, `recipe`, `state`) were found only by reading the code."""
+    at = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    run = RunSeen(mode="sync", started=at - timedelta(hours=6), finished=at - timedelta(hours=5), exit_code=0)
+    given = RecipeStatus(
+        recipe="demo",
+        path="recipe.toml",
+        state="state.sqlite",
+        now=at,
+        max_age=timedelta(hours=26),
+        zone=None,
+        last_run=run,
+        inbox=InboxSeen(open=0, retrying=0, oldest_seconds=None),
+    ).as_json()
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    listed = re.search(r"`--json` gives the same as one object(.*?)for a dashboard", readme)
+    assert listed, "README no longer lists coprod status --json's keys"
+    named = set(re.findall(r"`([a-z_]+)`", listed[1]))
+    keys = set(given)
+    for part in ("last_run", "flags", "inbox"):  # the keys of a run, the flags and the inbox
+        inner = given[part]
+        assert isinstance(inner, dict)
+        keys |= set(inner)
+    assert keys <= named, sorted(keys - named)
