@@ -25,7 +25,7 @@ from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO, cast
 
 from coprod.clock import today, zone_note
 from coprod.config import (
@@ -1307,6 +1307,16 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE)
+
+    def error(self, message: str) -> NoReturn:
+        """argparse's words, but a recipe left out says what to type: "the following arguments are
+        required: recipe" was all `coprod validate`, typed as a first try, answered."""
+        if message == "the following arguments are required: recipe":
+            message = (
+                f"say which recipe: {self.prog} recipe.toml (a recipe.toml file, the folder holding one, "
+                "or a folder of recipe folders)"
+            )
+        super().error(message)
 
 
 def shown_whatever_the_encoding(stream: TextIO) -> None:

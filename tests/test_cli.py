@@ -435,3 +435,17 @@ def test_coprod_version_says_when_the_version_cannot_tell_one_build_from_another
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out == shown
+
+
+@pytest.mark.parametrize("command", ["validate", "check", "sync", "install", "report"])
+def test_a_command_without_its_recipe_says_what_to_type(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said argparse's "the following arguments are required: recipe" (newcomer walkthrough)."""
+    with pytest.raises(SystemExit) as exited:
+        main([command])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"coprod {command}: error: say which recipe: coprod {command} recipe.toml (a recipe.toml file, the "
+        "folder holding one, or a folder of recipe folders)"
+    )
