@@ -164,6 +164,36 @@ def test_a_report_into_a_folder_that_is_not_there_says_to_make_it(demo, tmp_path
     assert not out.parent.exists()
 
 
+def test_a_report_into_a_folder_this_user_may_not_look_in_says_so_not_a_traceback(
+    demo, tmp_path, capsys, monkeypatch
+) -> None:
+    """--out in a folder inside one this user may not enter (another user's home): the write is
+    refused, and so is the look at whether the folder is there (os.stat: Permission denied, which
+    Path.exists raises), which went up as "something unexpected" (exit 1) from inside the sentence
+    meant to say why. As root nothing is refused, so both refusals are made here."""
+    import coprod.report.command as command
+
+    out = tmp_path / "theirs" / "reports" / "report.html"
+
+    def refused(path: Path, text: str) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    real_exists = Path.exists
+
+    def exists(self: Path) -> bool:
+        if self in (out.parent, out.parent.parent):
+            raise PermissionError(13, "Permission denied")
+        return real_exists(self)
+
+    monkeypatch.setattr(command, "write_atomically", refused)
+    monkeypatch.setattr(Path, "exists", exists)
+    assert main(["report", str(demo), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"coprod: could not write the report to {out}: coprod may not write there (Permission denied): "
+        "give --out a file in a folder of yours"
+    )
+
+
 def _flags_csv(demo: Path) -> list[dict[str, str]]:
     with (demo / "data" / "coprod-flags.csv").open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))

@@ -262,10 +262,13 @@ def _why_not_written(out_path: Path, exc: OSError) -> str:
     """The system's reason, and what to do where it is plain: "No such file or directory" alone
     left staff to work out that --out named a folder that is not there."""
     folder = out_path.parent
-    if not folder.exists():
-        return f"there is no folder {folder}: make it first, or give --out a file in a folder that exists"
-    if not folder.is_dir():
-        return f"{folder} is a file, not a folder: give --out a file in a folder"
+    try:  # a folder inside one this user may not enter cannot even be looked at (Permission denied)
+        if not folder.exists():
+            return f"there is no folder {folder}: make it first, or give --out a file in a folder that exists"
+        if not folder.is_dir():
+            return f"{folder} is a file, not a folder: give --out a file in a folder"
+    except OSError:
+        pass
     if isinstance(exc, PermissionError):
         return f"coprod may not write there ({exc.strerror}): give --out a file in a folder of yours"
     return str(exc.strerror or exc)
