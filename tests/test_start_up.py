@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 DEMO = Path(__file__).resolve().parent.parent / "recipes" / "demo"
@@ -173,3 +175,15 @@ def test_the_webhook_app_under_gunicorn_lets_no_pydantic_plugin_see_a_delivery(t
     assert not saw.exists()
     started(PYDANTIC_DISABLE_PLUGINS="other")  # whoever set it chose: the spy may run, and sees them
     assert {"CiviNotice", "KoboSubmission", "SheetsNotice"} <= set(saw.read_text(encoding="utf-8").split())
+
+
+def test_the_pydantic_required_is_one_that_reads_the_variable_turning_plugins_off():
+    """pydantic first reads ``PYDANTIC_DISABLE_PLUGINS`` in 2.7.0 (pydantic's HISTORY.md, v2.7.0:
+    "Add environment variable to disable plugins", #8767): with an older one the command's switch
+    does nothing, and a plugin sees what coprod validates."""
+    with (DEMO.parent.parent / "pyproject.toml").open("rb") as f:
+        dependencies = tomllib.load(f)["project"]["dependencies"]
+    [pydantic] = [d for d in dependencies if re.match(r"pydantic\b", d)]
+    lowest = re.search(r">=\s*([\d.]+)", pydantic)
+    assert lowest is not None, pydantic
+    assert tuple(int(n) for n in lowest.group(1).split(".")) >= (2, 7)
