@@ -332,11 +332,14 @@ class PostgresStateStore(PgTransactions, SQLStateStore):
 
 
 def _holder(conn: psycopg.Connection[Any], key: int) -> str:
-    """'host pid started' of the session holding the advisory lock, from its application name."""
+    """'host pid started' of the session holding the advisory lock in this database, from its
+    application name. pg_locks lists every database's locks, and advisory locks are the database's
+    own: another coprod database on the same server, with a recipe of the same name, holds the same
+    key, and its holder is not the one this run waits for."""
     row = conn.execute(
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s "
-        "AND l.objsubid = 1",
+        "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
     ).fetchone()
     name = str(row[0]) if row and row[0] else ""

@@ -469,3 +469,37 @@ def test_coprod_migrate_of_a_recipe_with_no_state_beside_it_makes_none_and_says_
     assert not (recipe / ".coprod").exists()
     assert main(["migrate", "--state", str(tmp_path / "nowhere.sqlite")]) == 2
     assert not (tmp_path / "nowhere.sqlite").exists()
+
+
+def test_a_waiting_run_names_the_holder_in_its_own_database_not_another_on_the_same_server(
+    postgres_server,
+) -> None:
+    """Two coprod databases on one server, a recipe of the same name in each: the advisory lock's
+    key is the same, and pg_locks lists the server's locks of every database. The waiting run names
+    the process holding its own database's lock, and none where only the other database's is held."""
+    from coprod.state_postgres import _holder, advisory_key
+
+    first, second = (postgres_server.create_database() for _ in range(2))
+    key = advisory_key("run", "demo")
+    other = psycopg.connect(
+        postgres_server.url(first), autocommit=True, application_name="coprod run other-host 111 2026-12-07"
+    )
+    stores = [StateStore.open(postgres_server.url(second)) for _ in range(2)]
+    try:
+        assert other.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+        with psycopg.connect(postgres_server.url(second), autocommit=True) as asking:
+            assert _holder(asking, key) == ""  # nobody holds it in this database
+        with (
+            stores[0].lock("demo", timeout=1),
+            pytest.raises(RunLocked) as refused,
+            stores[1].lock("demo", timeout=0.2),
+        ):
+            pass
+        said = str(refused.value)
+        assert f"(process {os.getpid()} on " in said and "other-host" not in said
+    finally:
+        for store in stores:
+            store.close()
+        other.close()
+        postgres_server.drop_database(first)
+        postgres_server.drop_database(second)
