@@ -84,7 +84,8 @@ MEANINGS: dict[int, str] = {
     ExitCode.SOURCE_UNAVAILABLE: "a source or the state store could not be read",
     ExitCode.PARTIAL_WRITE: "some flag changes were not written back (tried again next run)",
     ExitCode.SHRINK_REFUSED: "stopped: a source gave far fewer rows than last time",
-    ExitCode.LOCKED: "another run of the recipe was still going",
+    ExitCode.LOCKED: "another run of the recipe was still going, or its run lock was lost part-way "
+    "(PostgreSQL: the connection holding it was cut)",
     ExitCode.NOT_SYNCED: "no successful sync recently",
     ExitCode.INBOX_STUCK: "a webhook event waiting too long (is the worker running?)",
 }

@@ -243,3 +243,36 @@ def test_a_sync_whose_end_was_not_recorded_is_still_the_last_sync_after_a_webhoo
     assert capsys.readouterr().out.startswith(
         "recipe 'demo': WARNING: the last sync, started just now, saved its flags but could not record its end"
     )
+
+
+def test_status_after_a_sync_that_lost_its_run_lock_does_not_say_another_run_was_going(
+    demo: Path,
+    store_location: str,
+    open_store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A sync whose lock connection was cut is recorded with exit 6 (ff440e0), and status read exit
+    6 as "another run of the recipe was still going": untrue of that night, when nothing else ran
+    and the fix is idle_session_timeout or a firewall (recipes/deploy/README.md, "Keepalives")."""
+    monkeypatch.setenv("COPROD_STATE", store_location)
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    synced = {"recipe": "demo", "mode": "sync", "exit_code": 0, "summary": '{"flags": 1}'}
+    synced |= {
+        "started_at": now_text(an_hour_ago),
+        "finished_at": now_text(an_hour_ago + timedelta(seconds=40)),
+    }
+    open_store(store_location).load({"runs": [synced]})  # last night's sync, which succeeded
+
+    def cut(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise LockLost("the connection holding recipe 'demo''s run lock on the state database was cut")
+
+    monkeypatch.setattr(SQLStateStore, "save_flags", cut)
+    assert main(["sync", str(demo)]) == 6
+    monkeypatch.undo()
+    monkeypatch.setenv("COPROD_STATE", store_location)
+    capsys.readouterr()
+    assert main(["status", str(demo), "--quiet"]) == 0
+    said = capsys.readouterr().out.splitlines()[0]
+    assert said.startswith("recipe 'demo': WARNING: the last sync failed just now (exit 6, ")
+    assert "another run of the recipe was still going, or its run lock was lost part-way" in said
