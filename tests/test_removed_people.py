@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from coprod.cli import main
 from coprod.config import load_recipe
 from coprod.connectors.files import FLAG_HEADINGS
 from coprod.sync import ExitCode, RunResult, run
@@ -552,3 +553,34 @@ def test_each_tools_advice_for_a_removed_persons_rows_without_write_back_is_what
     )
     assert not_written[Entity.ATTENDANCE] == written[Entity.ATTENDANCE] == KoboConnector.removed_rows_advice
     assert "mark this flag won't fix" not in not_written[Entity.SESSIONS]
+
+
+def test_the_reports_flag_list_names_a_recipes_own_project_as_the_project_in_the_recipe(
+    demo: Path, tmp_path: Path
+) -> None:
+    """A [[projects]] of the recipe has no row: its flags' subject is ``projects:DSR``, the project's
+    ID where a table's row has its number, and the staff report's list of open flags said "projects
+    row DSR". It names the project, in the recipe; a projects table's row is said as before."""
+    table = tmp_path / "table"
+    shutil.copytree(demo, table)
+    with_projects_in_the_recipe(demo)
+    for listed, before, after in (
+        (demo / "recipe.toml", '"36", "26"]', '"36", "26", "999"]'),
+        (table / "data" / "projects.csv", "33; 34; 35; 36; 26,", "33; 34; 35; 36; 26; 999,"),
+    ):
+        text = listed.read_text(encoding="utf-8")
+        assert text.count(before) == 1
+        listed.write_text(text.replace(before, after), encoding="utf-8")
+
+    def about_unknown(folder: Path) -> list[str]:
+        out = tmp_path / f"{folder.name}.md"
+        assert main(["report", str(folder), "--date", "2026-11-20", "--out", str(out)]) == 0
+        lines = out.read_text(encoding="utf-8").splitlines()
+        return sorted(
+            line.rsplit("|", 2)[1].strip()
+            for line in lines
+            if line.startswith("| Warning | Unknown person |")
+        )
+
+    assert about_unknown(demo) == ["attendance row 128", "project DSR, in the recipe"]
+    assert about_unknown(table) == ["attendance row 128", "projects row 2"]

@@ -47,7 +47,10 @@ from coprod_core.checks.consultation import (
     Result,
 )
 from coprod_core.checks.representation import CategoryShare, DimensionProfile, citation
+from coprod_core.flags import Flag
+from coprod_core.mapping import declared_in_recipe
 from coprod_core.model import PaymentKind, Rung
+from coprod_core.recipe import Entity
 from coprod_core.text import day, join, money, percent, visible
 
 LISTED = 100
@@ -675,7 +678,7 @@ class _Builder:
                         (
                             fl.severity.value.capitalize(),
                             isolated(fl.title),
-                            _subject(fl.subject.kind.value, fl.subject.id),
+                            _subject(fl),
                         )
                         for fl in listed
                     ),
@@ -686,9 +689,15 @@ class _Builder:
         return Section("flags", "Flags", tuple(blocks))
 
 
-def _subject(kind: str, subject_id: str) -> str:
+def _subject(flag: Flag) -> str:
+    """What a flag is about, in the flags table's few words: ``project DSR``, ``attendance row 128``.
+    A ``[[projects]]`` written in the recipe has no row: its flag's subject is ``projects:DSR`` (the
+    project's ID where a table's row has its number), said as the project, in the recipe."""
+    kind, subject_id = flag.subject.kind.value, flag.subject.id
     if kind == "record":
         entity, _, row = subject_id.partition(":")
+        if entity == Entity.PROJECTS.value and declared_in_recipe(str(flag.evidence.get("row", "")), row):
+            return f"project {isolated(row)}, in the recipe"
         return f"{isolated(entity)} row {isolated(row)}"
     return f"{kind} {isolated(subject_id)}"
 

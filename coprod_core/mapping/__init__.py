@@ -57,6 +57,14 @@ __all__ = ["MAPPING_ORDER", "DatasetMapper", "EntityCount", "Mapped", "map_datas
 INLINE_PROJECT_AT = 'the [[projects]] with id "{id}" in {recipe_file}'
 """Where a flag about a project declared in the recipe is: that entry of the file (it has no row)."""
 
+
+def declared_in_recipe(where: str, project_id: str) -> bool:
+    """Whether a projects flag's place (its evidence's ``row``) is the ``[[projects]]`` of the recipe
+    with this ID (:data:`INLINE_PROJECT_AT`), not a table's row: its subject, ``projects:DSR``, holds
+    the project's ID where a row's holds its number."""
+    return where.startswith(INLINE_PROJECT_AT.split("{recipe_file}")[0].format(id=project_id))
+
+
 MAPPING_ORDER: tuple[Entity, ...] = (
     Entity.PEOPLE,
     Entity.PROJECTS,
