@@ -10,12 +10,14 @@ evidence, fingerprints) and the same counts, whatever the rows hold and wherever
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coprod_core.mapping import Mapped, map_dataset
+from coprod_core.mapping import Mapped, entities, map_dataset
+from coprod_core.model import Session
 from coprod_core.recipe import Entity, Recipe
 from coprod_core.rows import Row, RowBlock
 
@@ -395,3 +397,57 @@ def test_a_heading_row_among_text_only_columns_is_found_in_blocks_as_one_by_one(
         p.name is not None and p.name.lower() == "name" and p.id.lower() == "id"
         for p in in_blocks.dataset.people
     )
+
+
+def test_a_heading_row_among_ids_all_read_before_is_found_in_a_block_as_one_by_one() -> None:
+    """A block whose every person is an id read before is read with one look-up per cell (no
+    trimming first): a heading row pasted in again, its text already in the table of ids since an
+    earlier block, is still found and flagged once, as row by row; a known id with spaces round it
+    still reads as that id."""
+    heading = ("Person", "Session", "Hours", "Prep", "Expenses")
+    register = [
+        ("1", "S1", "", "", ""),
+        heading,
+        ("2", "S1", "", "", ""),  # a block of ids all in the table, "Person" too
+        heading,
+        ("1", "S2", "", "", ""),
+        (" 2 ", "S2", "", "", ""),
+        (" person ", "SESSION", "hours", "prep", "expenses"),
+    ]
+    attendance = blocks("attendance.csv", ATTENDANCE_HEADER, register, [2, 5])
+    rows = {Entity.PEOPLE: [PEOPLE], Entity.SESSIONS: [SESSIONS]}
+    in_blocks = map_dataset(recipe(), {**rows, Entity.ATTENDANCE: attendance})
+    in_rows = map_dataset(recipe(), {**rows, Entity.ATTENDANCE: one_by_one(attendance)})
+    assert seen(in_blocks) == seen(in_rows)
+    assert [(a.person_id, a.session_id) for a in in_blocks.dataset.attendance] == [
+        ("1", "S1"),
+        ("2", "S1"),
+        ("1", "S2"),
+        ("2", "S2"),
+    ]
+    headings = [f for f in in_blocks.problems if f.check_id == "data_quality.repeated_headings"]
+    assert [f.message.split(" ")[2] for f in headings] == ["3", "6", "10"]
+
+
+def test_a_session_is_made_as_model_construct_makes_it_with_every_field_given() -> None:
+    """Sessions are made as copies of a blank one: the same values, every field set, as
+    ``Session.model_construct`` made them, each with fields of its own and the blank left as it was."""
+    rows = [
+        ("S1", "", "01/03/2026", "2", "survey", "design", "Budget day", "yes", "the budget", "2026-04-01"),
+        ("S2", "P1", "2026-03-02", "1.5", "steering group", "", "", "", "", ""),
+    ]
+    session_blocks = blocks("sessions.csv", SESSIONS_HEADER, rows, [])
+    for given_as in (session_blocks, one_by_one(session_blocks)):
+        mapped = map_dataset(
+            sessions_recipe(projects=1), {Entity.PEOPLE: [PEOPLE], Entity.SESSIONS: given_as}
+        )
+        first, second = mapped.dataset.sessions
+        for made in (first, second):
+            fields = made.model_dump()
+            assert made == Session.model_construct(**fields)
+            assert made.model_fields_set == Session.model_construct(**fields).model_fields_set
+            assert made.model_fields_set == set(Session.model_fields)
+        assert (first.hours, second.hours) == (Decimal(2), Decimal("1.5"))
+        assert vars(first) is not vars(second)
+    assert Session.model_construct(**entities._NO_SESSION.model_dump()) == entities._NO_SESSION
+    assert entities._NO_SESSION.id == ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice
@@ -353,15 +353,17 @@ class FieldReader:
             if position is None:  # not in the table (or a default): every row reads no cell
                 got = [self._look(rule, texts, None)] * size
             else:
-                raws = list(map(itemgetter(position), cells))
-                plain = self._plain_texts(rule, raws) if rule.plain_text else None
-                if plain is not None:
-                    got = plain
+                # Each cell is taken from its row as it is looked up (no list of the column's raw
+                # cells first): a list made from an iterator grows as it goes, copied each time.
+                cell = itemgetter(position)
+                found = self._plain_texts(rule, cells, cell) if rule.plain_text else None
+                if found is not None:
+                    got = found
                 else:
                     try:
-                        got = list(map(texts.__getitem__, raws))
+                        got = list(map(texts.__getitem__, map(cell, cells)))
                     except (KeyError, TypeError):  # texts not seen yet, or not text
-                        got = self._first_looks(rule, texts, raws)
+                        got = self._first_looks(rule, texts, list(map(cell, cells)))
             if rule.careful_seen:
                 careful.update(i for i, value in enumerate(got) if value is _CAREFUL)
             if rule.absent_seen:
@@ -369,19 +371,36 @@ class FieldReader:
             values[name] = got
         return BlockFields(size, values, careful, absent)
 
-    def _plain_texts(self, rule: FieldRule, raws: list[Any]) -> list[Any] | None:
+    def _plain_texts(
+        self, rule: FieldRule, cells: Sequence[Sequence[Any]], cell: Callable[[Sequence[Any]], Any]
+    ) -> list[Any] | None:
         """A column of text kept as it is (trimmed; ids shared), read at once when every cell is
         text and none is blank, as :meth:`_read_text` reads each (a column of distinct ids would
-        only fill the texts seen); None otherwise."""
+        only fill the texts seen); None otherwise. ``cell`` takes the column's cell from a row."""
+        ids = rule.ids
+        if ids is not None and rule.field != "id":
+            # A reference (an attendance's person): nearly every cell is an id read before, as it
+            # is, which one look-up finds (an id in the table is trimmed and not blank), with
+            # nothing to trim, test or add first. Any other cell (new, untrimmed, blank) sends the
+            # column the long way.
+            try:
+                got = list(map(ids.__getitem__, map(cell, cells)))
+            except KeyError:
+                pass
+            except TypeError:  # a cell that is not text (a list) cannot be an id
+                return None
+            else:
+                if rule is self.key and self.heading_texts:
+                    return self._headings_marked(rule, got, got, [])
+                return got
         try:
-            texts = list(map(str.strip, raws))
+            texts = list(map(str.strip, map(cell, cells)))
         except TypeError:  # a cell that is not text
             return None
         if "" in texts:
             return None
-        if rule.ids is None:
+        if ids is None:
             return self._headings_marked(rule, texts, texts, texts) if rule is self.key else texts
-        ids = rule.ids
         known = len(ids)
         shared = ids.setdefault
         got = list(map(shared, texts, texts))  # in C: two id columns of every register row
