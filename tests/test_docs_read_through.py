@@ -307,7 +307,7 @@ def test_every_coprod_command_the_documents_show_takes_the_options_they_give_it(
 def test_each_recipe_readme_copies_its_folder_from_where_an_installed_coprod_keeps_it(tmp_path: Path) -> None:
     # The CiviCRM README copied `recipes/civicrm` "from the folder holding coprod's files", which a
     # pip-installed coprod does not have; the KoboToolbox one only printed where the folder was.
-    for folder in ("google-sheets", "kobotoolbox", "civicrm"):
+    for folder in ("google-sheets", "kobotoolbox", "civicrm", "files"):
         readme = ROOT / "recipes" / folder / "README.md"
         (command,) = [line for line in code_lines(readme) if line.startswith("cp -r ")]
         found = re.fullmatch(r"""cp -r "\$\((\S+/python) -P -c '([^']+)'\)/([\w-]+)" (\S+)""", command)
@@ -324,7 +324,7 @@ def test_the_readme_says_which_python_copies_a_recipe_out_for_each_way_of_instal
     installing = " ".join(readme_section(ROOT / "README.md", "Installing").split())
     pythons = {
         re.search(r"\$\((\S+/python) ", line)[1]  # type: ignore[index]
-        for folder in ("google-sheets", "kobotoolbox", "civicrm")
+        for folder in ("google-sheets", "kobotoolbox", "civicrm", "files")
         for line in code_lines(ROOT / "recipes" / folder / "README.md")
         if line.startswith("cp -r ")
     }

@@ -33,6 +33,7 @@ JUNK = (
     "recipes/demo/output/report.html",
     "recipes/demo/data/coprod-flags.csv",
     "recipes/demo/data/.coprod-flags.csv.1234.tmp",
+    "recipes/files/example-data/coprod-flags.csv",  # a try-out of the files recipe in the source
     "connectors/__pycache__/base.cpython-311.pyc",
 )
 
@@ -336,7 +337,7 @@ def test_each_recipe_readmes_copy_command_works_from_inside_coprods_source_folde
     # stand in it when a recipe README says to copy the recipe out. There `python -c 'import
     # coprod.recipes'` imported the source folder's coprod/ (the current folder comes first on
     # sys.path), which has no recipes: a traceback, then "cp: cannot stat '/kobotoolbox'".
-    for folder in ("google-sheets", "kobotoolbox", "civicrm"):
+    for folder in ("google-sheets", "kobotoolbox", "civicrm", "files"):
         text = (ROOT / "recipes" / folder / "README.md").read_text(encoding="utf-8")
         (command,) = [line.strip() for line in text.splitlines() if line.strip().startswith("cp -r ")]
         python, target = re.fullmatch(r"""cp -r "\$\((\S+/python) .*" (\S+)""", command).groups()  # type: ignore[union-attr]
