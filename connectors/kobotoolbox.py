@@ -446,12 +446,23 @@ class KoboConnector(Connector):
 
     def _json(self, response: requests.Response, what: str, asset: str | None) -> Any:
         """The answer's data; a web page instead (a login or sign-in page of a proxy or Wi-Fi, or a
-        server address that is not KoboToolbox's) is said as that, with the address to check."""
+        server address that is not KoboToolbox's) is said as that, with the address to check; an
+        answer that is not a page either (cut short) is not called one."""
         try:
             return response.json()
         except ValueError:
+            page = (
+                "html" in response.headers.get("Content-Type", "").lower()
+                or response.text.lstrip()[:1] == "<"
+            )
+            said = (
+                "a web page, not KoboToolbox's data"
+                if page
+                else "something that is not KoboToolbox's data (not a web page either: an answer cut short, "
+                "or another program answering)"
+            )
             raise SourceUnavailable(
-                f"{self._where(asset)} answered {what} with a web page, not KoboToolbox's data: check "
+                f"{self._where(asset)} answered {what} with {said}: check "
                 f"server in [sources.{self.name}] of the recipe is KoboToolbox's address and nothing more "
                 "(https://kf.kobotoolbox.org, https://eu.kobotoolbox.org or your own server's), and that "
                 "nothing between this computer and KoboToolbox (a proxy, a network sign-in page) answers "

@@ -282,6 +282,28 @@ def test_a_web_page_instead_of_data_names_the_form_and_the_server_setting_to_che
     assert TOKEN not in text
 
 
+def test_an_answer_that_is_neither_data_nor_a_web_page_is_not_called_a_web_page() -> None:
+    """A body cut short (JSON that stops part-way, the connection dropped as it came) was said to be
+    "a web page", which sent staff looking at their proxy or sign-in page for what was not one."""
+    with responses.RequestsMock() as rsps:
+        rsps.add(
+            responses.GET,
+            DATA,
+            status=200,
+            body='{"count": 3, "results": [{"_id": 1',
+            content_type="application/json",
+        )
+        with pytest.raises(SourceUnavailable) as err:
+            read_all(connector(retries=0), Entity.PEOPLE)
+        assert len(rsps.calls) == 1
+    text = str(err.value)
+    assert (
+        f"KoboToolbox at {SERVER}, asset {PEOPLE} answered a read of submissions with something that is not "
+        "KoboToolbox's data (not a web page either: an answer cut short, or another program answering)"
+    ) in text
+    assert "web page," not in text and "check server in [sources.kobo] of the recipe" in text
+
+
 # -- write-back ---------------------------------------------------------------------------------
 
 
