@@ -173,6 +173,25 @@ VERSIONS_TABLE_THERE = {
 }
 
 
+NAMED_SINCE = 3
+"""The state's schema version that added ``flags.named``: a store of an older one is read as it is
+(``coprod status``, the report) with no IDs named besides each flag's subject."""
+
+TABLE_THERE = {
+    "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+    "postgresql": "SELECT 1 WHERE to_regclass(?) IS NOT NULL",
+}
+
+
+def stored_version(component: str, engine: str, execute: Execute) -> int:
+    """The component's schema version as the store holds it, read only: 0 for a store from before
+    versioning (no ``schema_versions`` table) or where the component has no row yet."""
+    if not execute(VERSIONS_TABLE_THERE[engine], ()):
+        return 0
+    rows = execute("SELECT version FROM schema_versions WHERE component = ?", (component,))
+    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+
 def up_to_date(component: str, engine: str, execute: Execute) -> Upgrade | None:
     """The component as it is when it needs no upgrade (read only, before any write transaction or
     lock); None when :func:`upgrade` has something to do, or to refuse.
@@ -182,8 +201,7 @@ def up_to_date(component: str, engine: str, execute: Execute) -> Upgrade | None:
     a sync holds it for writing. Versions only go up, so one that is the newest stays so."""
     if not execute(VERSIONS_TABLE_THERE[engine], ()):
         return None
-    rows = execute("SELECT version FROM schema_versions WHERE component = ?", (component,))
-    version = int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+    version = stored_version(component, engine, execute)
     return Upgrade(component, version, version) if version == latest(component) else None
 
 

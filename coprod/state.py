@@ -70,7 +70,14 @@ ELSEWHERE = (
 where the ``.env`` of the folder the syncs run from says, seen only from that folder."""
 
 
-STORE_PROBLEMS = (StateLocationInvalid, StoreUnavailable, SchemaTooNew)
+class StoreNeedsUpgrade(Exception):
+    """A store an older coprod left that a command which only reads cannot read as it is (a table it
+    reads is not there): said, with what to run, and nothing changed."""
+
+    exit_code = 2
+
+
+STORE_PROBLEMS = (StateLocationInvalid, StoreUnavailable, SchemaTooNew, StoreNeedsUpgrade)
 """What opening a state store may refuse with, each with its ``exit_code`` and a message to show."""
 
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -213,17 +220,22 @@ class StateStore(ABC):
     location: StoreLocation
     upgrades: list[Upgrade]
     """What opening did to the schema (``coprod migrate`` prints it)."""
+    read_as: int | None = None
+    """The older schema version the store is read as, as it is (:func:`open_to_read`); None for a
+    store at this coprod's schema, opened as a sync opens it. Such a store is not written to."""
 
     @classmethod
-    def open(cls, location: str | Path | StoreLocation) -> StateStore:
+    def open(cls, location: str | Path | StoreLocation, *, read_as: int | None = None) -> StateStore:
+        """The store, its schema upgraded; or, with ``read_as`` (the older version it holds), read as
+        it is, on a connection that writes nothing (:func:`open_to_read`)."""
         where = parse_location(location)
         if where.engine == "postgresql":
             from coprod.state_postgres import PostgresStateStore
 
-            return PostgresStateStore(where)
+            return PostgresStateStore(where, read_as=read_as)
         from coprod.state_sqlite import SQLiteStateStore
 
-        return SQLiteStateStore(where)
+        return SQLiteStateStore(where, read_as=read_as)
 
     @abstractmethod
     def close(self) -> None: ...
@@ -361,15 +373,58 @@ def open_current_file(location: StoreLocation) -> StateStore | None:
     return StateStore.open(location) if current is not None else None
 
 
-def open_existing(location: StoreLocation) -> StateStore | None:
-    """The store if there is one already (a SQLite file that exists, or a database holding the
-    state's tables): for readers such as ``coprod status`` and the report, which must not create a
-    state where no sync has run. An empty PostgreSQL database is no store: opening it would create
-    the tables (the first ``coprod status`` did, a write by a command that only reads)."""
+def open_to_read(location: StoreLocation) -> StateStore | None:
+    """The store if there is one already, for commands that read it (``coprod status``, the report),
+    without creating or upgrading anything: a SQLite file that exists, or a database holding the
+    state's tables (an empty PostgreSQL database is no store: opening it would create them; the
+    first ``coprod status`` did, a write by a command that only reads). A store an older coprod left
+    is read as it is (:attr:`StateStore.read_as`), through a connection that writes nothing, rather
+    than upgraded: an upgrade is a write, after which going back to that coprod needs the backup,
+    and ``coprod migrate`` or the next sync makes it, not a command that only reads. A store that
+    cannot be read as it is raises :class:`StoreNeedsUpgrade`, saying what to run."""
     if location.engine == "postgresql":
-        from coprod.state_postgres import holds_state
+        from coprod.state_postgres import state_version
 
-        return StateStore.open(location) if holds_state(location) else None
-    if not location.memory and not (location.path and location.path.is_file()):
+        version = state_version(location)
+    elif location.memory:
+        return StateStore.open(location)  # nothing kept to go back to
+    elif location.path and location.path.is_file():
+        version = _sqlite_state_version(location.path)
+    else:
+        version = None
+    if version is None:
         return None
-    return StateStore.open(location)
+    if version >= schema.latest("state"):  # a newer one is refused by opening it, as ever
+        return StateStore.open(location)
+    return StateStore.open(location, read_as=version)
+
+
+def _sqlite_state_version(path: Path) -> int | None:
+    """The state file's schema version, read through a read-only connection; None where it holds no
+    run history (an empty file: no state, as :func:`~coprod.state_postgres.state_version` asks)."""
+    try:
+        reader = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+
+            def rows(sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
+                return reader.execute(sql, args).fetchall()
+
+            if not rows(schema.TABLE_THERE["sqlite"], ("runs",)):
+                return None
+            return schema.stored_version("state", "sqlite", rows)
+        finally:
+            reader.close()
+    except (OSError, sqlite3.Error) as exc:
+        from coprod.state_sqlite import cannot_open
+
+        raise StoreUnavailable(cannot_open(path, exc)) from None
+
+
+def needs_upgrade(location: StoreLocation, version: int, missing: list[str]) -> str:
+    """Said where a store an older coprod left lacks a table a reading command reads."""
+    return (
+        f"the state store at {location} was left by an older coprod (schema version {version}; this "
+        f"coprod's is {schema.latest('state')}) and has no {', '.join(missing)} table, so it cannot be "
+        "read as it is. Nothing was changed. Run `coprod migrate` to upgrade it (the next `coprod sync` "
+        "upgrades it too); back the state up first if you may go back to the older coprod."
+    )

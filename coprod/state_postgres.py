@@ -27,7 +27,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from coprod.schema import Upgrade, up_to_date, upgrade
+from coprod.schema import Upgrade, stored_version, up_to_date, upgrade
 from coprod.state import LockLost, RunLocked, StoreLocation, StoreUnavailable, locked_message, now_text
 from coprod.state_sql import SQLStateStore
 
@@ -230,12 +230,15 @@ def migrate(location: StoreLocation, component: str) -> Upgrade:
             return upgrade(component, "postgresql", sql.rows, now_text())
 
 
-def holds_state(location: StoreLocation) -> bool:
-    """Whether the database holds the state's tables (a sync, ``coprod migrate`` or ``coprod state
-    copy`` made them), asked on a connection of its own without creating anything: the run history
-    is in every state store, versioned or from before versioning."""
+def state_version(location: StoreLocation) -> int | None:
+    """The state's schema version, read on a connection of its own without creating anything; None
+    where the database holds no state: the run history's table is in every state store, versioned or
+    from before versioning, and a sync, ``coprod migrate`` or ``coprod state copy`` made it."""
     with direct_connection(location) as conn:
-        return bool(PgSql(conn).rows("SELECT 1 WHERE to_regclass('runs') IS NOT NULL"))
+        sql = PgSql(conn)
+        if not sql.rows("SELECT 1 WHERE to_regclass('runs') IS NOT NULL"):
+            return None
+        return stored_version("state", "postgresql", sql.rows)
 
 
 class PgTransactions:
@@ -264,12 +267,19 @@ class PgTransactions:
 class PostgresStateStore(PgTransactions, SQLStateStore):
     engine = "postgresql"
 
-    def __init__(self, location: StoreLocation) -> None:
+    def __init__(self, location: StoreLocation, *, read_as: int | None = None) -> None:
         assert location.url is not None
         self.location = location
         self._pool = PgPool(location, "coprod state")
         self._lock_conns: dict[str, psycopg.Connection[Any]] = {}
-        self.upgrades = [migrate(location, "state")]
+        if read_as is None:
+            self.upgrades = [migrate(location, "state")]
+            return
+        try:
+            self.upgrades = self._read_as_it_is(read_as)  # reads only: nothing changed, no lock waited for
+        except BaseException:
+            self._pool.close()
+            raise
 
     def save_flags(self, recipe: str, flags: dict[str, Any]) -> None:
         self._still_locked(recipe)

@@ -14,8 +14,8 @@ from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from coprod.schema import Upgrade, up_to_date, upgrade
-from coprod.state import RUNS_KEPT, RunsKept, StateStore, now_text
+from coprod.schema import NAMED_SINCE, TABLE_THERE, Upgrade, up_to_date, upgrade
+from coprod.state import RUNS_KEPT, RunsKept, StateStore, StoreNeedsUpgrade, needs_upgrade, now_text
 from coprod_core.flags import Severity, SubjectKind
 from coprod_core.lifecycle import FlagStatus, KnownFlag
 
@@ -41,6 +41,10 @@ TABLES: dict[str, tuple[str, ...]] = {
     "runs": ("recipe", "mode", "started_at", "finished_at", "exit_code", "summary"),
 }
 """What ``coprod state copy`` moves, column by column (run ids are made anew by the target)."""
+
+READ_TABLES = ("flags", "runs", "meta")
+"""What ``coprod status`` and the report read: a store an older coprod left is read as it is when
+these are there."""
 
 
 class Sql(Protocol):
@@ -87,11 +91,26 @@ class SQLStateStore(StateStore):
         with self._tx() as sql:
             return [upgrade("state", self.engine, sql.rows, now_text())]
 
+    def _read_as_it_is(self, version: int) -> list[Upgrade]:
+        """Read a store an older coprod left as it is (``read_as``), without upgrading it: every
+        table a reader reads must be there (a store from before versioning may lack one)."""
+        with self._read() as sql:
+            missing = [t for t in READ_TABLES if not sql.rows(TABLE_THERE[self.engine], (t,))]
+        if missing:
+            raise StoreNeedsUpgrade(needs_upgrade(self.location, version, missing))
+        self.read_as = version
+        return [Upgrade("state", version, version)]
+
+    def _named(self) -> str:
+        """The ``named`` column, or nothing named where an older schema has no such column."""
+        return "''" if self.read_as is not None and self.read_as < NAMED_SINCE else "named"
+
     # flags ---------------------------------------------------------------------------------------
 
     def known_flags(self, recipe: str) -> dict[str, KnownFlag]:
+        columns = ", ".join(self._named() if c == "named" else c for c in FLAG_COLUMNS)
         with self._read() as sql:
-            rows = sql.rows(f"SELECT {', '.join(FLAG_COLUMNS)} FROM flags WHERE recipe = ?", (recipe,))
+            rows = sql.rows(f"SELECT {columns} FROM flags WHERE recipe = ?", (recipe,))
         out = {}
         for r in rows:
             f = dict(zip(FLAG_COLUMNS, r, strict=True))
@@ -114,7 +133,9 @@ class SQLStateStore(StateStore):
         # Three columns of each row, where known_flags builds a record of eleven (3,300 flags to
         # learn 1,500 IDs at the benchmark's 1x).
         with self._read() as sql:
-            rows = sql.rows("SELECT subject_kind, subject_id, named FROM flags WHERE recipe = ?", (recipe,))
+            rows = sql.rows(
+                f"SELECT subject_kind, subject_id, {self._named()} FROM flags WHERE recipe = ?", (recipe,)
+            )
         person = SubjectKind.PERSON.value
         out: set[str] = set()
         for kind, subject_id, named in rows:

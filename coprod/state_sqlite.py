@@ -105,12 +105,15 @@ class SQLiteStateStore(SQLStateStore):
 
     engine = "sqlite"
 
-    def __init__(self, location: StoreLocation) -> None:
+    def __init__(self, location: StoreLocation, *, read_as: int | None = None) -> None:
         assert location.path is not None
         self.location = location
         self.path = location.path
         self._mutex = threading.RLock()
         self._memory_locks: dict[str, threading.Lock] = {}
+        if read_as is not None and not location.memory:
+            self._open_to_read(read_as)
+            return
         conn = None
         try:
             if not location.memory:
@@ -127,6 +130,29 @@ class SQLiteStateStore(SQLStateStore):
             if conn is not None:
                 conn.close()
             raise StoreUnavailable(cannot_open(self.path, exc)) from None
+
+    def _open_to_read(self, version: int) -> None:
+        """A file an older coprod left, read as it is (:func:`coprod.state.open_to_read`): a
+        read-only connection, so nothing (not the journal mode, not a table) is changed."""
+        try:
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=BUSY_SECONDS,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(cannot_open(self.path, exc)) from None
+        self._conn = conn
+        try:
+            self.upgrades = self._read_as_it_is(version)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreUnavailable(cannot_open(self.path, exc)) from None
+        except BaseException:
+            conn.close()
+            raise
 
     def close(self) -> None:
         self._conn.close()

@@ -34,7 +34,7 @@ from coprod.state import (
     StateStore,
     StoreLocation,
     StoreUnavailable,
-    open_existing,
+    open_to_read,
     state_location,
 )
 from coprod.sync import MEANINGS, SYNC_SAVED, ExitCode
@@ -469,7 +469,7 @@ def gather(loaded: LoadedRecipe, max_age: timedelta, max_wait: timedelta = INBOX
         state_set=bool(loaded.env.get("COPROD_STATE")),
     )
     status.inbox = _inbox(location, name, now)
-    store = open_existing(location)
+    store = open_to_read(location)
     if store is None:
         status.has_state = False
         return status

@@ -345,3 +345,93 @@ def test_a_google_sheet_synced_by_d71ae1f_keeps_its_flags_tab_rows_and_every_sta
 
 
 NOTHING = {"new": 0, "changed": 0, "reopened": 0, "resolved": 0, "removed": 0, "closed_as_removed": 0}
+
+
+def state_file_bytes(folder: Path) -> bytes:
+    return (folder / ".coprod" / "state.sqlite").read_bytes()
+
+
+def status_and_report(folder: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """``coprod status --json`` and ``coprod report``, as staff may run them after ``pip install -U``
+    and before any sync: what status said."""
+    main(["status", str(folder), "--json"])
+    said, err = capsys.readouterr()
+    assert "Traceback" not in said + err
+    assert main(["report", str(folder), "--date", JUDGED, "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "Traceback" not in printed.out + printed.err
+    status: dict[str, Any] = json.loads(said)
+    return status
+
+
+def test_status_and_the_report_read_an_older_state_as_it_is_and_change_nothing(
+    version: Version, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Commands that only read do not upgrade the state an older coprod left: an upgrade is a write,
+    after which going back to that coprod needs the backup (``coprod migrate`` and the next sync make
+    it). They read it as it is: the run history, and the flags staff marked."""
+    folder = installed(version, tmp_path, monkeypatch)
+    before = state_file_bytes(folder)
+
+    status = status_and_report(folder, tmp_path / "report.md", capsys)
+
+    assert state_file_bytes(folder) == before  # the report's date not remembered either
+    assert status["last_sync"] is not None and status["last_sync"]["exit_code"] == 0
+    marked = sum(1 for s, _ in sqlite_flags(folder).values() if s in STAFF)
+    assert status["flags"]["acknowledged"] + status["flags"]["wont_fix"] == marked > 0
+    assert main(["migrate", str(folder)]) == 0  # upgraded when asked
+    assert f"schema upgraded from version {version.schema} to {STATE_SCHEMA}" in capsys.readouterr().out
+
+
+def test_an_older_state_missing_a_table_status_reads_says_what_to_run_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store from before the schema had versions may lack a table (the first migration creates what
+    is missing): status and the report say so, and what to run, rather than upgrade it themselves."""
+    (version,) = [v for v in VERSIONS if v.commit == "d71ae1f"]
+    folder = installed(version, tmp_path, monkeypatch)
+    db = sqlite3.connect(folder / ".coprod" / "state.sqlite")
+    with db:
+        db.execute("DROP TABLE meta")
+    db.close()
+    before = state_file_bytes(folder)
+
+    assert main(["status", str(folder)]) == 2
+    said = capsys.readouterr().out
+    assert "was left by an older coprod (schema version 0; this coprod's is" in said
+    assert "has no meta table" in said and "Nothing was changed. Run `coprod migrate`" in said
+    assert main(["report", str(folder), "--date", JUDGED, "--out", str(tmp_path / "r.md")]) == 2
+    assert "Run `coprod migrate` to upgrade it" in capsys.readouterr().err
+    assert state_file_bytes(folder) == before
+
+
+def test_status_and_the_report_read_an_older_postgresql_state_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    """The same on PostgreSQL: the schema stays at 646c830's version, its flags and meta as they were."""
+    (version,) = [v for v in VERSIONS if v.commit == "646c830"]
+    folder = installed(version, tmp_path, monkeypatch)
+    shutil.rmtree(folder / ".coprod")
+    dump = (FIXTURES / version.commit / "state-postgresql.sql").read_text(encoding="utf-8")
+    script = "\n".join(line for line in dump.splitlines() if not line.startswith("\\"))
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(script)  # type: ignore[arg-type]
+    monkeypatch.setenv("COPROD_STATE", postgres_url)
+
+    def database() -> list[object]:
+        with psycopg.connect(postgres_url) as db:
+            return [
+                db.execute("SELECT version FROM schema_versions WHERE component = 'state'").fetchall(),
+                db.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'flags' ORDER BY 1"
+                ).fetchall(),
+                db.execute("SELECT * FROM meta ORDER BY 1, 2").fetchall(),
+                db.execute("SELECT count(*) FROM runs").fetchall(),
+                postgres_flags(postgres_url),
+            ]
+
+    before = database()
+    status = status_and_report(folder, tmp_path / "report.md", capsys)
+    assert database() == before and before[0] == [(2,)]
+    marked = sum(1 for s, _ in postgres_flags(postgres_url).values() if s in STAFF)
+    assert status["flags"]["acknowledged"] + status["flags"]["wont_fix"] == marked > 0

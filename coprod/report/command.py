@@ -28,7 +28,7 @@ from coprod.connectors.base import Connector, ConnectorError
 from coprod.report.facts import ReportFacts, gather
 from coprod.report.render import ReportKind, render
 from coprod.report.summary_tab import build_summary
-from coprod.state import STORE_PROBLEMS, open_existing, state_location
+from coprod.state import STORE_PROBLEMS, open_to_read, state_location
 from coprod.sync import ExitCode, ProgressFn, build_connectors, run
 from coprod_core.lifecycle import KnownFlag
 from coprod_core.text import visible_lines
@@ -68,8 +68,9 @@ class History:
 
 
 def read_history(loaded: LoadedRecipe, audience: str) -> History:
-    """What the state store remembers, without creating a state file where none exists."""
-    state = open_existing(state_location(loaded))
+    """What the state store remembers, without creating a state file where none exists, or upgrading
+    one an older coprod left (read as it is)."""
+    state = open_to_read(state_location(loaded))
     if state is None:
         return History(None, None)
     try:
@@ -85,10 +86,14 @@ def read_history(loaded: LoadedRecipe, audience: str) -> History:
 
 
 def remember(loaded: LoadedRecipe, audience: str, run_date: date) -> None:
-    state = open_existing(state_location(loaded))
+    """The report's date, for the next one's "since". Not in a store an older coprod left (read as it
+    is): writing there would need it upgraded first, which ``coprod migrate`` or the next sync does."""
+    state = open_to_read(state_location(loaded))
     if state is None:
         return  # never synced: there is no history to be "since"
     try:
+        if state.read_as is not None:
+            return
         state.set_meta(loaded.recipe.name, META_LAST.format(audience=audience), run_date.isoformat())
     finally:
         state.close()
