@@ -200,9 +200,17 @@ def _commit_without_waiting_for_disk(conn: psycopg.Connection[Any]) -> None:
 def connect_error(location: StoreLocation, exc: Exception) -> str:
     """A connection failure in words, with the address but never a password: the driver's own
     words can quote it (libpq: 'invalid percent-encoded token: "<the password as typed>"')."""
+    return f"cannot reach the PostgreSQL state store at {location}: {_first_line(location, exc)}"
+
+
+def _first_line(location: StoreLocation, exc: Exception) -> str:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    first = location.without_password(first)
-    return f"cannot reach the PostgreSQL state store at {location}: {first}"
+    return location.without_password(first)
+
+
+def read_error(location: StoreLocation, exc: Exception) -> str:
+    """A database error after connecting in words, with the address but never a password."""
+    return f"cannot read the PostgreSQL state store at {location}: {_first_line(location, exc)}"
 
 
 def direct_connection(location: StoreLocation, **extra: Any) -> psycopg.Connection[Any]:
@@ -236,9 +244,14 @@ def state_version(location: StoreLocation) -> int | None:
     from before versioning, and a sync, ``coprod migrate`` or ``coprod state copy`` made it."""
     with direct_connection(location) as conn:
         sql = PgSql(conn)
-        if not sql.rows("SELECT 1 WHERE to_regclass('runs') IS NOT NULL"):
-            return None
-        return stored_version("state", "postgresql", sql.rows)
+        try:
+            if not sql.rows("SELECT 1 WHERE to_regclass('runs') IS NOT NULL"):
+                return None
+            return stored_version("state", "postgresql", sql.rows)
+        except psycopg.Error as exc:
+            # Connected, then refused (a user who may not read the tables, a server shutting
+            # down): said in words, as a failure to connect is, not as something unexpected.
+            raise StoreUnavailable(read_error(location, exc)) from None
 
 
 class PgTransactions:

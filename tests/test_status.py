@@ -609,6 +609,31 @@ def test_a_state_store_that_cannot_be_reached_exits_3_without_its_password(
     assert "s3cret" not in out
 
 
+def test_a_state_store_this_user_may_not_read_exits_3_saying_so_without_its_password(
+    demo: Path, postgres_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connected, then refused: a user who may connect but not read the state's tables is told so
+    in words (exit 3, as for a store that cannot be reached), not shown a traceback."""
+    plant(postgres_url, run_row("sync", 5))
+    role = f"reader_{os.getpid()}_{threading.get_ident() % 10_000}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 's3cret'")
+    try:
+        address = postgres_url.replace("postgresql://coprod@", f"postgresql://{role}:s3cret@")
+        monkeypatch.setenv("COPROD_STATE", address)
+        code, out = status(capsys, str(demo))
+        assert code == 3
+        assert (
+            f"coprod: recipe 'demo': cannot read the PostgreSQL state store at postgresql://{role}@/" in out
+        )
+        assert "permission denied" in out
+        assert "s3cret" not in out and "Traceback" not in out
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+
+
 def test_status_of_an_empty_postgresql_database_says_no_sync_ran_and_creates_nothing(
     demo: Path,
     postgres_url: str,
