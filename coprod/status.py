@@ -162,9 +162,14 @@ STOPPED = (
 )
 """What status says of a run that never finished (:attr:`RecipeStatus.never_finished`)."""
 UNRECORDED = (
-    "saved its flags but could not record its end in the run history (that sync's own output said why)"
+    "saved its flags but its end was not recorded in the run history (it was stopped after saving them: "
+    "Ctrl-C, killed, or the machine restarted; or its state store failed at its last step, and then "
+    "that sync's own output said why)"
 )
-"""What status says of a sync whose end could not be recorded (:attr:`RecipeStatus.last_sync_unrecorded`)."""
+"""What status says of a sync that saved its flags and whose end is not in the run history
+(:attr:`RecipeStatus.last_sync_unrecorded`). Status cannot tell the two apart: a run stopped (Ctrl-C
+after its flags were saved, :func:`coprod.sync.run`) records nothing and says nothing of it; one whose
+store failed as it recorded its end logged an error saying why (:func:`coprod.sync.record_end`)."""
 
 
 def meaning(code: int) -> str:
@@ -201,8 +206,8 @@ class RecipeStatus:
     last_sync_tried: RunSeen | None = None
     """The last ``coprod sync`` however it ended (``last_sync`` is the last one that ended 0)."""
     last_sync_unrecorded: bool = False
-    """``last_sync`` is a sync whose end could not be recorded (the state store failed as it
-    finished) after it saved its flags: the recipe's ``SYNC_SAVED`` meta names it. It is taken as
+    """``last_sync`` is a sync whose end is not recorded (stopped after it saved its flags, or the
+    state store failed as it finished): the recipe's ``SYNC_SAVED`` meta names it. It is taken as
     the last sync, not as a recipe never synced; its exit code is not known."""
     last_full_read: RunSeen | None = None
     history_pruned: bool = False
@@ -257,7 +262,7 @@ class RecipeStatus:
     @property
     def worth_saying(self) -> bool:
         """What ``--quiet`` still prints: a recipe not OK (not synced in time, or an event stuck), or
-        one whose last sync failed or could not record its end, or whose last run never finished
+        one whose last sync failed or did not record its end, or whose last run never finished
         (warnings, exit 0)."""
         return (
             self.exit_code != ExitCode.OK
@@ -510,8 +515,8 @@ def _going(store: StateStore, recipe: str, run: RunSeen) -> tuple[RunSeen | None
 
 def _unrecorded(status: RecipeStatus, flags_saved_by: str | None) -> bool:
     """Whether the last sync saved its flags (``SYNC_SAVED`` names it: not ``GENERATION``, which
-    the webhook worker's re-checks rewrite) and then could not record its
-    end (:func:`coprod.sync.record_end`), and is not running: a later run took the lock, or it is
+    the webhook worker's re-checks rewrite) and then did not record its end (stopped, or
+    :func:`coprod.sync.record_end` failed), and is not running: a later run took the lock, or it is
     the last run and its lock is not seen held."""
     tried = status.last_sync_tried
     if tried is None or tried.finished is not None or str(tried.id) != flags_saved_by:

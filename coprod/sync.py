@@ -497,7 +497,8 @@ def _run_steps(
     except Exception as exc:
         ended_by = exit_code_of(exc)
         raise
-    except BaseException:  # Ctrl-C: stopped, its end left unrecorded (status: "never finished")
+    except BaseException:  # Ctrl-C: stopped, its end left unrecorded (status: "never finished", or
+        # once its flags are saved, taken as the last sync with its end not recorded: UNRECORDED)
         run_id = None
         raise
     finally:

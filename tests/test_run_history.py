@@ -156,17 +156,55 @@ def test_a_run_history_that_cannot_be_written_at_the_end_keeps_the_runs_exit_cod
     said = capsys.readouterr().out.splitlines()
     if failing == "finish_run":
         assert said[0] == (
-            "recipe 'demo': WARNING: the last sync, started just now, saved its flags but could not record its "
-            "end in the run history (that sync's own output said why); it is taken as the last sync, within "
-            "the limit (26 hours, --max-age)"
+            f"recipe 'demo': WARNING: the last sync, started just now, {UNRECORDED_SAID}; it is taken as the "
+            "last sync, within the limit (26 hours, --max-age)"
         )
-        assert said[1].endswith(
-            ", its end not recorded: saved its flags but could not record its end in the run history "
-            "(that sync's own output said why)"
-        )
+        assert said[1].endswith(f", its end not recorded: {UNRECORDED_SAID}")
         assert said[2].endswith(" (its end not recorded)")
     else:
         assert said == []
+
+
+UNRECORDED_SAID = (
+    "saved its flags but its end was not recorded in the run history (it was stopped after saving them: "
+    "Ctrl-C, killed, or the machine restarted; or its state store failed at its last step, and then "
+    "that sync's own output said why)"
+)
+
+
+def test_a_sync_stopped_after_saving_its_flags_is_not_said_to_have_said_why(
+    demo: Path,
+    store_location: str,
+    open_store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A sync stopped with Ctrl-C after it saved its flags records no end and says nothing of it
+    ('coprod: stopped'); status said it 'could not record its end ... (that sync's own output said
+    why)', sending staff to look for an error that was never written."""
+    monkeypatch.setenv("COPROD_STATE", store_location)
+
+    def ctrl_c(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SQLStateStore, "set_row_counts", ctrl_c)  # just after the flags are saved
+    assert main(["sync", str(demo)]) == 130
+    out = capsys.readouterr().out
+    assert "coprod: stopped" in out and "could not be recorded" not in out
+    store: StateStore = open_store(store_location)
+    assert store.known_flags("demo")
+    assert [r["exit_code"] for r in store.runs("demo")] == [None]
+
+    monkeypatch.undo()
+    monkeypatch.setenv("COPROD_STATE", store_location)
+    assert main(["status", str(demo), "--quiet"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == (
+        f"recipe 'demo': WARNING: the last sync, started just now, {UNRECORDED_SAID}; it is taken as the "
+        "last sync, within the limit (26 hours, --max-age)"
+    )
+    assert said[1].endswith(f", its end not recorded: {UNRECORDED_SAID}")
+    assert "could not record its end" not in "\n".join(said)
 
 
 @pytest.mark.parametrize(
@@ -241,7 +279,7 @@ def test_a_sync_whose_end_was_not_recorded_is_still_the_last_sync_after_a_webhoo
     assert report["last_sync_unrecorded"] is True and report["last_sync"]["finished_at"] is None
     assert main(["status", str(demo), "--quiet"]) == 0
     assert capsys.readouterr().out.startswith(
-        "recipe 'demo': WARNING: the last sync, started just now, saved its flags but could not record its end"
+        "recipe 'demo': WARNING: the last sync, started just now, saved its flags but its end was not recorded"
     )
 
 
