@@ -183,6 +183,9 @@ class InboxSeen:
     open: int
     retrying: int
     oldest_seconds: float | None
+    unknown: str | None = None
+    """Why the backlog is not known (an older coprod's inbox that cannot be read as it is), and what
+    to run; None where it was read."""
 
 
 @dataclass
@@ -395,6 +398,8 @@ class RecipeStatus:
         inbox = self.inbox
         if inbox is None:
             return "none (the webhook app has not run with this state)"
+        if inbox.unknown is not None:
+            return f"not known: {inbox.unknown}"
         if not inbox.open:
             return "nothing waiting"
         retrying = f", {inbox.retrying} being retried after a failure" if inbox.retrying else ""
@@ -413,6 +418,15 @@ class RecipeStatus:
         return words
 
     # JSON ----------------------------------------------------------------------------------------
+
+    def _inbox_json(self) -> dict[str, object] | None:
+        """The backlog's counts; where it is not known, nulls and ``unknown`` saying why."""
+        inbox = self.inbox
+        if inbox is None:
+            return None
+        if inbox.unknown is not None:
+            return {"open": None, "retrying": None, "oldest_seconds": None, "unknown": inbox.unknown}
+        return {"open": inbox.open, "retrying": inbox.retrying, "oldest_seconds": inbox.oldest_seconds}
 
     def as_json(self) -> dict[str, object]:
         now = self.now
@@ -436,7 +450,7 @@ class RecipeStatus:
             "last_sync_tried": self.last_sync_tried.as_json(now) if self.last_sync_tried else None,
             "last_full_read": self.last_full_read.as_json(now) if self.last_full_read else None,
             "flags": self._flags_json(counts),
-            "inbox": None if self.inbox is None else vars(self.inbox),
+            "inbox": self._inbox_json(),
         }
 
     def _flags_json(self, counts: dict[Severity, int]) -> dict[str, object]:
@@ -525,6 +539,17 @@ def _unrecorded(status: RecipeStatus, flags_saved_by: str | None) -> bool:
     return last is None or last.id != tried.id or not status.last_run_going
 
 
+def _inbox_needs_upgrade(at: StoreLocation, version: int) -> str:
+    """Said where an older coprod's webhook inbox cannot be read as it is."""
+    from coprod.schema import latest
+
+    return (
+        f"the webhook inbox at {at} was left by an older coprod (schema version {version}; this coprod's "
+        f"is {latest('inbox')}) and cannot be read as it is. Nothing was changed. Run `coprod migrate` "
+        "to upgrade it (the webhook app upgrades it too when it starts)"
+    )
+
+
 def _last_full_read(store: StateStore, recipe: str) -> RunSeen | None:
     """The last successful sync that read its sources (not one that stopped early because every
     source said nothing changed since the day's complete run): the first, or the second, as a rule."""
@@ -537,30 +562,18 @@ def _last_full_read(store: StateStore, recipe: str) -> RunSeen | None:
     return None
 
 
-def _inbox_table_there(at: StoreLocation) -> bool:
-    """Whether the PostgreSQL database holds the webhook inbox's table (the app has run with it)."""
-    from coprod.state_postgres import PgSql, direct_connection
-
-    with direct_connection(at) as conn:
-        return bool(PgSql(conn).rows("SELECT 1 WHERE to_regclass('webhook_inbox') IS NOT NULL"))
-
-
 def _inbox(location: StoreLocation, recipe: str, now: datetime) -> InboxSeen | None:
+    """The recipe's backlog, the inbox read as it is (never created or upgraded: a command that only
+    reads writes nothing, as :func:`coprod.state.open_to_read` reads the state store)."""
     try:
-        from coprod.webhook_app.inbox import Inbox, inbox_location
+        from coprod.webhook_app.inbox import InboxUnreadable, backlog_as_is, inbox_location
     except ImportError:  # an install without the webhook app
         return None
     at = inbox_location(location)
-    if at.engine == "sqlite" and not (at.path is not None and at.path.is_file()):
-        return None
-    if at.engine == "postgresql" and not _inbox_table_there(at):
-        return None  # opening the inbox would make its table, and show "nothing waiting"
     try:
-        inbox = Inbox.open(at)
-        try:
-            backlog = inbox.backlog(now.timestamp(), recipe=recipe)
-        finally:
-            inbox.close()
+        backlog = backlog_as_is(at, now.timestamp(), recipe=recipe)
+    except InboxUnreadable as old:
+        return InboxSeen(0, 0, None, unknown=_inbox_needs_upgrade(at, old.version))
     except (OSError, sqlite3.Error) as exc:  # PostgreSQL's are said in words by the store already
         # An inbox file this user may not read, or not an inbox: said as the state file's would be
         # (exit 3, the file named), not as something unexpected in coprod.
@@ -570,4 +583,6 @@ def _inbox(location: StoreLocation, recipe: str, now: datetime) -> InboxSeen | N
             "the webhook app runs as; if the file is not an inbox (restored from the wrong backup, "
             "say), move it away: the app makes a new one, and the nightly sync covers what it held"
         ) from None
+    if backlog is None:
+        return None  # no inbox: opening one would make it, and show "nothing waiting"
     return InboxSeen(backlog.pending, backlog.retrying, backlog.oldest_pending_age)

@@ -32,7 +32,7 @@ from coprod.cli import main
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import ConnectorContext
 from coprod.connectors.sheets import SheetsConnector, SheetsOptions
-from coprod.schema import latest
+from coprod.schema import INBOX_V1_POSTGRESQL, latest
 from coprod.state import StateStore
 from coprod.sync import run
 from coprod.webhook_app.inbox import Inbox
@@ -403,6 +403,101 @@ def test_an_older_state_missing_a_table_status_reads_says_what_to_run_and_change
     assert main(["report", str(folder), "--date", JUDGED, "--out", str(tmp_path / "r.md")]) == 2
     assert "Run `coprod migrate` to upgrade it" in capsys.readouterr().err
     assert state_file_bytes(folder) == before
+
+
+def test_status_reads_an_older_webhook_inbox_as_it_is_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """d71ae1f's inbox (from before the schema had versions): status showed its backlog after
+    upgrading it (adding schema_versions with the inbox at version 1), a write by a command that only
+    reads; it reads it as it is, through a read-only connection."""
+    (version,) = [v for v in VERSIONS if v.commit == "d71ae1f"]
+    folder = installed(version, tmp_path, monkeypatch)
+    inbox_file = folder / ".coprod" / "state-inbox.sqlite"
+    before = inbox_file.read_bytes(), state_file_bytes(folder)
+
+    main(["status", str(folder), "--json"])  # exit 8: its events have waited since 2026-11-18
+    said = json.loads(capsys.readouterr().out)
+    assert said["inbox"] == {"open": 2, "retrying": 0, "oldest_seconds": said["inbox"]["oldest_seconds"]}
+    assert (inbox_file.read_bytes(), state_file_bytes(folder)) == before
+    db = sqlite3.connect(inbox_file)
+    assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_versions'").fetchall()
+    db.close()
+
+
+def test_an_older_webhook_inbox_status_cannot_read_as_it_is_shows_its_backlog_not_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An older inbox that lacks a column status reads: the backlog is said to be not known, with
+    what to run, and nothing is changed (no upgrade, no error)."""
+    (version,) = [v for v in VERSIONS if v.commit == "d71ae1f"]
+    folder = installed(version, tmp_path, monkeypatch)
+    inbox_file = folder / ".coprod" / "state-inbox.sqlite"
+    db = sqlite3.connect(inbox_file)
+    with db:
+        db.execute("ALTER TABLE webhook_inbox DROP COLUMN attempts")
+    db.close()
+    before = inbox_file.read_bytes(), state_file_bytes(folder)
+
+    main(["status", str(folder)])
+    out = capsys.readouterr().out
+    line = [s for s in out.splitlines() if "webhook inbox" in s]
+    assert line == [
+        "  webhook inbox   not known: the webhook inbox at "
+        f"{inbox_file} was left by an older coprod (schema version 0; this coprod's is 1) and "
+        "cannot be read as it is. Nothing was changed. Run `coprod migrate` to upgrade it (the webhook "
+        "app upgrades it too when it starts)"
+    ]
+    main(["status", str(folder), "--json"])
+    inbox = json.loads(capsys.readouterr().out)["inbox"]
+    assert inbox["open"] is None and "Run `coprod migrate`" in inbox["unknown"]
+    assert (inbox_file.read_bytes(), state_file_bytes(folder)) == before
+
+
+@pytest.mark.parametrize("lacking", [None, "attempts"])
+def test_status_reads_an_older_postgresql_webhook_inbox_as_it_is(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    postgres_url: str,
+    lacking: str | None,
+) -> None:
+    """The same on PostgreSQL: 646c830's state with an inbox table from before the inbox had a
+    schema version (no 'inbox' row): status added that row; it reads the table as it is."""
+    (version,) = [v for v in VERSIONS if v.commit == "646c830"]
+    folder = installed(version, tmp_path, monkeypatch)
+    shutil.rmtree(folder / ".coprod")
+    dump = (FIXTURES / version.commit / "state-postgresql.sql").read_text(encoding="utf-8")
+    script = "\n".join(line for line in dump.splitlines() if not line.startswith("\\"))
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(script)  # type: ignore[arg-type]
+    with psycopg.connect(postgres_url, autocommit=True) as db:  # the dump emptied the search path
+        for statement in INBOX_V1_POSTGRESQL.split(";"):
+            if statement.strip():
+                db.execute(statement)  # type: ignore[arg-type]
+        db.execute(
+            "INSERT INTO webhook_inbox (platform, recipe, delivery_id, body_sha256, received_at, "
+            "next_attempt_at) VALUES ('kobotoolbox', 'demo', 'uuid-3', %s, %s, %s)",
+            ("a" * 64, INBOX_RECEIVED, INBOX_RECEIVED),
+        )
+        if lacking:
+            db.execute(f"ALTER TABLE webhook_inbox DROP COLUMN {lacking}")
+    monkeypatch.setenv("COPROD_STATE", postgres_url)
+
+    def versions() -> list[tuple[Any, ...]]:
+        with psycopg.connect(postgres_url) as db:
+            return db.execute("SELECT component, version FROM schema_versions ORDER BY 1").fetchall()
+
+    before = versions()
+    main(["status", str(folder), "--json"])
+    printed = capsys.readouterr()
+    assert "Traceback" not in printed.out + printed.err
+    inbox = json.loads(printed.out)["inbox"]
+    assert versions() == before == [("state", 2)]
+    if lacking:
+        assert inbox["open"] is None and "Nothing was changed. Run `coprod migrate`" in inbox["unknown"]
+    else:
+        assert inbox["open"] == 1 and inbox.get("unknown") is None
 
 
 def test_status_and_the_report_read_an_older_postgresql_state_as_it_is(

@@ -29,13 +29,22 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from coprod.schema import Upgrade, up_to_date, upgrade
+from coprod.schema import (
+    TABLE_THERE,
+    Execute,
+    SchemaTooNew,
+    Upgrade,
+    latest,
+    stored_version,
+    up_to_date,
+    upgrade,
+)
 from coprod.state import StoreLocation, now_text
 from coprod.state_sql import Sql
 from coprod.state_sqlite import BUSY_SECONDS, _Sql, use_wal
@@ -89,6 +98,78 @@ class Backlog:
     pending: int
     retrying: int
     oldest_pending_age: float | None
+
+
+class InboxUnreadable(Exception):
+    """An inbox an older coprod left that cannot be read as it is (it lacks a column or table this
+    coprod reads): a reading command says its backlog is not known rather than upgrade it."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"inbox schema version {version}")
+        self.version = version
+
+
+def count_backlog(rows: Execute, now: float, recipe: str | None = None) -> Backlog:
+    """Open events (pending or claimed), how many are being retried, and the oldest one's age."""
+    of_recipe = " AND recipe = ?" if recipe is not None else ""
+    count, retrying, oldest = rows(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0), MIN(received_at) "
+        f"FROM webhook_inbox WHERE status != ?{of_recipe}",
+        (DONE,) if recipe is None else (DONE, recipe),
+    )[0]
+    return Backlog(
+        pending=int(count),  # type: ignore[call-overload]
+        retrying=int(retrying),  # type: ignore[call-overload]
+        oldest_pending_age=None if oldest is None else max(0.0, round(now - oldest, 3)),  # type: ignore[operator]
+    )
+
+
+def backlog_as_is(location: StoreLocation, now: float, recipe: str | None = None) -> Backlog | None:
+    """The backlog of the inbox at ``location``, read without creating or upgrading anything (for
+    ``coprod status``, as :func:`coprod.state.open_to_read` reads the state store): an upgrade is a
+    write, after which going back to the older coprod needs the backup. None where there is no inbox
+    (no file, or no inbox table); :class:`InboxUnreadable` where an older inbox cannot be read as
+    it is; :class:`~coprod.schema.SchemaTooNew` for one a newer coprod left. A SQLite file is read
+    through a read-only connection; its errors (not an inbox, may not be read) go up as they are."""
+    if location.engine == "postgresql":
+        from coprod.webhook_app.inbox_postgres import postgres_backlog_as_is
+
+        return postgres_backlog_as_is(location, now, recipe)
+    if location.path is None or not location.path.is_file():
+        return None
+    reader = sqlite3.connect(f"{location.path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return read_backlog(
+            lambda sql, args: reader.execute(sql, args).fetchall(), "sqlite", now, recipe, _sqlite_lacks
+        )
+    finally:
+        reader.close()
+
+
+def _sqlite_lacks(exc: Exception) -> bool:
+    """Whether a read failed for a table or column the file does not have."""
+    return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such ")
+
+
+def read_backlog(
+    rows: Execute, engine: str, now: float, recipe: str | None, lacks: Callable[[Exception], bool]
+) -> Backlog | None:
+    """The backlog read as the store is, its schema version checked first (None: no inbox table).
+    ``lacks``: whether a read's error means the store lacks a table or column it reads."""
+    if not rows(TABLE_THERE[engine], ("webhook_inbox",)):
+        return None
+    version = stored_version("inbox", engine, rows)
+    if version > latest("inbox"):
+        raise SchemaTooNew(
+            f"the inbox store is at schema version {version}, newer than this coprod knows "
+            f"({latest('inbox')}): it was written by a newer coprod. Upgrade coprod on this machine."
+        )
+    try:
+        return count_backlog(rows, now, recipe)
+    except Exception as exc:
+        if version < latest("inbox") and lacks(exc):
+            raise InboxUnreadable(version) from None
+        raise
 
 
 class Inbox(ABC):
@@ -277,18 +358,8 @@ class Inbox(ABC):
         """Open events (pending or claimed), how many are being retried, and the oldest one's age:
         of every recipe (``/healthz``), or of ``recipe`` (``coprod status``)."""
         now = time.time() if now is None else now
-        of_recipe = " AND recipe = ?" if recipe is not None else ""
         with self._read() as sql:
-            count, retrying, oldest = sql.rows(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0), MIN(received_at) "
-                f"FROM webhook_inbox WHERE status != ?{of_recipe}",
-                (DONE,) if recipe is None else (DONE, recipe),
-            )[0]
-        return Backlog(
-            pending=int(count),
-            retrying=int(retrying),
-            oldest_pending_age=None if oldest is None else max(0.0, round(now - oldest, 3)),
-        )
+            return count_backlog(sql.rows, now, recipe)
 
     def events(self, recipe: str | None = None) -> list[dict[str, object]]:
         """Every row (for tests and the operator): identifiers, statuses and digests only."""

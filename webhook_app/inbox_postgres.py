@@ -14,14 +14,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from coprod.state import StoreLocation
-from coprod.state_postgres import PgPool, PgTransactions, advisory_key, migrate
+import psycopg
+
+from coprod.state import StoreLocation, StoreUnavailable
+from coprod.state_postgres import (
+    PgPool,
+    PgSql,
+    PgTransactions,
+    advisory_key,
+    direct_connection,
+    migrate,
+    read_error,
+)
 from coprod.state_sql import Sql
-from coprod.webhook_app.inbox import CLAIMED, OPEN_EVENTS, PENDING, Inbox
+from coprod.webhook_app.inbox import CLAIMED, OPEN_EVENTS, PENDING, Backlog, Inbox, read_backlog
 
 RECEIPT_WAIT = 5.0
 """Seconds a delivery waits for a connection to the database before it is answered 503 (the
 platform sends it again later), rather than holding one of the app's threads for longer."""
+
+
+def postgres_backlog_as_is(location: StoreLocation, now: float, recipe: str | None) -> Backlog | None:
+    """:func:`~coprod.webhook_app.inbox.backlog_as_is` on PostgreSQL: on a connection of its own,
+    without the migration opening :class:`PostgresInbox` makes."""
+    with direct_connection(location) as conn:
+        try:
+            return read_backlog(PgSql(conn).rows, "postgresql", now, recipe, _lacks)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(read_error(location, exc)) from None
+
+
+def _lacks(exc: Exception) -> bool:
+    return isinstance(exc, psycopg.errors.UndefinedColumn | psycopg.errors.UndefinedTable)
 
 
 class PostgresInbox(PgTransactions, Inbox):
