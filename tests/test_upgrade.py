@@ -96,6 +96,22 @@ class FlagsFile(NamedTuple):
         return {r["fingerprint"]: r for r in self.rows}
 
 
+def installed_on_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> tuple[Version, Path]:
+    """646c830's install (the first version to support PostgreSQL) with its state in PostgreSQL: the
+    database as ``pg_dump`` gave it, restored into an empty one, and no SQLite state beside it."""
+    (version,) = [v for v in VERSIONS if v.commit == "646c830"]
+    folder = installed(version, tmp_path, monkeypatch)
+    shutil.rmtree(folder / ".coprod")
+    dump = (FIXTURES / version.commit / "state-postgresql.sql").read_text(encoding="utf-8")
+    # psql's own commands (\restrict, \unrestrict) are not SQL; the rest runs as psql would run it
+    script = "\n".join(line for line in dump.splitlines() if not line.startswith("\\"))
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(script)  # type: ignore[arg-type]
+    return version, folder
+
+
 def flags_file(folder: Path) -> FlagsFile:
     """The flags file, its headings read as coprod reads them (any case, '_' or ' ')."""
     with (folder / "data" / "coprod-flags.csv").open(encoding="utf-8-sig", newline="") as f:
@@ -263,14 +279,7 @@ def test_a_postgresql_store_written_by_646c830_upgrades_and_keeps_every_status(
 ) -> None:
     """The same install with its state in PostgreSQL (supported from that version on): the
     database as ``pg_dump`` gave it, restored into an empty one."""
-    (version,) = [v for v in VERSIONS if v.commit == "646c830"]
-    folder = installed(version, tmp_path, monkeypatch)
-    shutil.rmtree(folder / ".coprod")
-    dump = (FIXTURES / version.commit / "state-postgresql.sql").read_text(encoding="utf-8")
-    # psql's own commands (\restrict, \unrestrict) are not SQL; the rest runs as psql would run it
-    script = "\n".join(line for line in dump.splitlines() if not line.startswith("\\"))
-    with psycopg.connect(postgres_url, autocommit=True) as db:
-        db.execute(script)  # type: ignore[arg-type]
+    version, folder = installed_on_postgresql(tmp_path, monkeypatch, postgres_url)
     monkeypatch.setenv("COPROD_STATE", postgres_url)
     before, file_before = postgres_flags(postgres_url), flags_file(folder)
 
@@ -464,13 +473,7 @@ def test_status_reads_an_older_postgresql_webhook_inbox_as_it_is(
 ) -> None:
     """The same on PostgreSQL: 646c830's state with an inbox table from before the inbox had a
     schema version (no 'inbox' row): status added that row; it reads the table as it is."""
-    (version,) = [v for v in VERSIONS if v.commit == "646c830"]
-    folder = installed(version, tmp_path, monkeypatch)
-    shutil.rmtree(folder / ".coprod")
-    dump = (FIXTURES / version.commit / "state-postgresql.sql").read_text(encoding="utf-8")
-    script = "\n".join(line for line in dump.splitlines() if not line.startswith("\\"))
-    with psycopg.connect(postgres_url, autocommit=True) as db:
-        db.execute(script)  # type: ignore[arg-type]
+    _, folder = installed_on_postgresql(tmp_path, monkeypatch, postgres_url)
     with psycopg.connect(postgres_url, autocommit=True) as db:  # the dump emptied the search path
         for statement in INBOX_V1_POSTGRESQL.split(";"):
             if statement.strip():
@@ -504,13 +507,7 @@ def test_status_and_the_report_read_an_older_postgresql_state_as_it_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], postgres_url: str
 ) -> None:
     """The same on PostgreSQL: the schema stays at 646c830's version, its flags and meta as they were."""
-    (version,) = [v for v in VERSIONS if v.commit == "646c830"]
-    folder = installed(version, tmp_path, monkeypatch)
-    shutil.rmtree(folder / ".coprod")
-    dump = (FIXTURES / version.commit / "state-postgresql.sql").read_text(encoding="utf-8")
-    script = "\n".join(line for line in dump.splitlines() if not line.startswith("\\"))
-    with psycopg.connect(postgres_url, autocommit=True) as db:
-        db.execute(script)  # type: ignore[arg-type]
+    _, folder = installed_on_postgresql(tmp_path, monkeypatch, postgres_url)
     monkeypatch.setenv("COPROD_STATE", postgres_url)
 
     def database() -> list[object]:
