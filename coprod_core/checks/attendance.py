@@ -114,7 +114,7 @@ def _capped(
             continue
         compared = Length.of(length, allowed)
         for pid, hours in mine.items():
-            if hours > most and compared.exceeded_by(hours):
+            if compared.exceeded_by(hours):
                 over.setdefault(sid, {})[pid] = hours
         for pid in over.get(sid, ()):
             mine[pid] = most
