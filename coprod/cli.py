@@ -1307,6 +1307,27 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE)
+        self._intermixing = False
+
+    def parse_known_args(  # type: ignore[override]  # typeshed's overloads; the same arguments
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Options anywhere among the recipes: ``coprod sync a --dry-run b`` is ``coprod sync a b
+        --dry-run``, as people type them. argparse alone takes the recipes up to the first option
+        and refuses what follows it ("unrecognized arguments: b"). Its intermixed parse reads every
+        option first, then the recipes; a command holding commands of its own (``state``) is parsed
+        as before (argparse's intermixed parse takes no commands), and each of those commands is
+        intermixed in its turn. An option means what it meant: only where it may be typed changes."""
+        commands = any(
+            a.nargs in (argparse.PARSER, argparse.REMAINDER) for a in self._get_positional_actions()
+        )
+        if self._intermixing or commands:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # Python 3.11 and 3.12's intermixed parse calls this method again
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
     def error(self, message: str) -> NoReturn:
         """argparse's words, but a recipe left out says what to type: "the following arguments are

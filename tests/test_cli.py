@@ -449,3 +449,58 @@ def test_a_command_without_its_recipe_says_what_to_type(
         f"coprod {command}: error: say which recipe: coprod {command} recipe.toml (a recipe.toml file, the "
         "folder holding one, or a folder of recipe folders)"
     )
+
+
+# A value each option taking one accepts, by its name (an option with choices takes its last).
+OPTION_VALUES = {"--date": "2026-11-20", "--max-age": "2d", "--max-wait": "90m", "--port": "8081"}
+
+
+@pytest.mark.parametrize(
+    "typed",
+    sorted(
+        typed
+        for typed, p in _commands(coprod.cli.parser()).items()
+        if any(not a.option_strings and a.nargs in ("+", "*", "?", None) for a in p._actions)
+        and not any(isinstance(a, argparse._SubParsersAction) for a in p._actions)
+    ),
+)
+def test_every_option_may_be_typed_among_or_after_the_recipes_meaning_the_same(typed: str) -> None:
+    """`coprod sync a --dry-run b` answered "unrecognized arguments: b" (argparse takes the recipes
+    up to the first option): people type options anywhere (newcomer walkthrough). Each option of
+    each command, typed between its arguments, after them or before them, parses the same."""
+    p = _commands(coprod.cli.parser())[typed]
+    words = typed.split()[1:]
+    positionals = [a for a in p._actions if not a.option_strings]
+    args = [f"x{i}" for i, a in enumerate(positionals)] + (
+        ["y"] if positionals[-1].nargs in ("+", "*") else []
+    )
+    for action in p._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        option = action.option_strings[-1]
+        value = (
+            []
+            if action.nargs == 0
+            else [action.choices and list(action.choices)[-1] or OPTION_VALUES.get(option, "v")]
+        )
+        before = coprod.cli.parser().parse_args([*words, option, *value, *args])
+        among = coprod.cli.parser().parse_args([*words, args[0], option, *value, *args[1:]])
+        after = coprod.cli.parser().parse_args([*words, *args, option, *value])
+        assert vars(among) == vars(after) == vars(before), f"{typed} {option}"
+
+
+def test_check_with_an_option_between_two_recipes_checks_both(demo: Path, tmp_path: Path, capsys) -> None:
+    """The whole command, as typed: two recipes with --json between them give a line each."""
+    other = tmp_path / "other"
+    shutil.copytree(demo, other)
+    toml = other / "recipe.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace('name = "demo"', 'name = "other"', 1), encoding="utf-8"
+    )
+    assert main(["check", str(demo), "--json", str(other), "--date", "2026-11-20"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["path"] for line in lines] == [
+        str(demo / "recipe.toml"),
+        str(other / "recipe.toml"),
+    ]
+    assert {json.loads(line)["run_date"] for line in lines} == {"2026-11-20"}
