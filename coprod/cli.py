@@ -530,7 +530,7 @@ def _validate(
             "(the recipe's README says where to find each):"
         )
         for v in left:
-            output.line(f"  - {loaded.path.name}: {v.where} = {v.value!r}")
+            output.line(f"  - {loaded.path}: {v.where} = {v.value!r}")
     return ExitCode.OK
 
 

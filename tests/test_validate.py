@@ -718,3 +718,23 @@ def test_a_missing_webhook_secret_says_the_webhook_can_be_left_out_instead(
     assert problem.section == section
     assert "is not set: add " in problem.message
     assert way_out in problem.message and "nightly sync" in problem.message
+
+
+@pytest.mark.parametrize("typed", ["kobotoolbox", "kobotoolbox/", "kobotoolbox/recipe.toml"])
+def test_the_example_values_left_name_the_recipe_as_the_problems_name_it(
+    typed: str, tmp_path: Path, quiet_env: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The list of values still the example's named the file `recipe.toml:` where the problem
+    lines (and the first line) name it as typed, `kobotoolbox/recipe.toml:` (newcomer walkthrough):
+    with several recipes, `recipe.toml` said nothing of which."""
+    copy_recipe(ROOT / "recipes" / "kobotoolbox", quiet_env / "kobotoolbox")
+    assert main(["validate", typed]) == 2  # no KOBO_TOKEN yet: a problem line
+    problems = problem_lines(capsys.readouterr().out)
+    for variable in SHIPPED_VARIABLES["kobotoolbox"].values():
+        monkeypatch.setenv(variable, "x")
+    assert main(["validate", typed]) == 0
+    out = capsys.readouterr().out
+    left = problem_lines(out)
+    assert out.startswith("kobotoolbox/recipe.toml: recipe 'kobotoolbox-example' is valid")
+    assert problems and left
+    assert {line.split(": ", 1)[0] for line in problems + left} == {"kobotoolbox/recipe.toml"}
