@@ -116,6 +116,9 @@ class Variable(NamedTuple):
     """What it holds, as a sentence's subject: "The KoboToolbox API token"."""
     holds_file: bool = False
     """It holds the path of a file that must exist (a service-account key)."""
+    file: str = "the file"
+    """What that file is and where it comes from, for the message saying it is not there: a
+    name alone left staff with a path and no idea what belonged at it."""
     optional_part: str = ""
     """The recipe's part that needs it, when the recipe works without that part (a webhook's
     ``hook_endpoint``): said beside "add it", so a recipe whose webhook was never wanted is not
@@ -142,10 +145,11 @@ def missing_variable(variable: str, what: str, optional_part: str = "") -> str:
     return said
 
 
-def key_file_problem(variable: str, value: str, path: Path) -> str | None:
+def key_file_problem(variable: str, value: str, path: Path, file: str = "the file") -> str | None:
     """Why the variable meant to hold a key file's path (``value``, found at ``path``) names no
     file, or None when it does; said the same by ``coprod validate`` and by a connector. The path
-    is shown, so a typo can be seen; but a value that is no path at all is most likely the key
+    is shown, so a typo can be seen, with what the file is (``file``: :attr:`Variable.file`) and
+    what to do; but a value that is no path at all is most likely the key
     itself, pasted in (the JSON, or base64 of it), and is never shown: it would be printed under
     cron and logged by the webhook app (a name too long for a file was "something unexpected")."""
     try:
@@ -154,7 +158,10 @@ def key_file_problem(variable: str, value: str, path: Path) -> str | None:
     except OSError:  # a name too long for the file system, a component too long: not a path
         pass
     if len(value) <= MAX_SHOWN_PATH and not any(c in value for c in '{}"\n\r') and "PRIVATE KEY" not in value:
-        return f"the file named by {variable} was not found: {path}"
+        return (
+            f"{file} was not found: {variable} (in .env or the environment) gives its path as {path}, and "
+            f"there is no file there. Put the file there, or change {variable}= in .env to the path where it is"
+        )
     return (
         f"{variable} holds the key itself (not shown), not the path of its file: save the JSON key as "
         f"a file coprod can read (e.g. /etc/coprod/service-account.json) and set {variable} to that path"

@@ -84,6 +84,13 @@ from coprod_core.text import count
 log = logging.getLogger("coprod.connectors.sheets")
 
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+
+KEY_FILE = (
+    "the Google service-account key file (the JSON key made for coprod's service account in Google "
+    "Cloud: Keys, Add key, JSON, as the Google Sheets recipe's README says in step 2)"
+)
+"""What GOOGLE_APPLICATION_CREDENTIALS names, said where the file is not there: the path alone
+told a newcomer neither what belonged at it nor which setting to change."""
 PAGE_SIZE = 1000
 FLAGS_TAB_ROWS = 1000
 """Rows a new Flags tab is created with; the grid grows before a write that needs more."""
@@ -195,7 +202,9 @@ class SheetsOptions(ConnectorOptions):
 
     def variables(self) -> list[Variable]:
         what = "The path of the Google service-account key file"
-        return [Variable("credentials_file_env", self.credentials_file_env, what, holds_file=True)]
+        return [
+            Variable("credentials_file_env", self.credentials_file_env, what, holds_file=True, file=KEY_FILE)
+        ]
 
 
 class SheetsEntityOptions(ConnectorEntityOptions):
@@ -392,7 +401,7 @@ class SheetsConnector(Connector):
             return self._session
         var = self.options.credentials_file_env
         value = self.context.secret(var, what="The path of the Google service-account key file")
-        problem = key_file_problem(var, value, self.context.path(value))
+        problem = key_file_problem(var, value, self.context.path(value), KEY_FILE)
         if problem is not None:
             raise ConfigError(problem)
         info = self._key_file_info()

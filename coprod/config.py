@@ -451,7 +451,7 @@ def variable_problems(
         elif variable.holds_file:
             path = Path(value).expanduser()
             path = path if path.is_absolute() else recipe_dir / path
-            message = key_file_problem(variable.name, value, path)
+            message = key_file_problem(variable.name, value, path, variable.file)
             if message is not None:
                 problems.append(RecipeProblem(file=file, section=where, message=message))
     return problems

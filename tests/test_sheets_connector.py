@@ -1169,6 +1169,27 @@ def test_a_refused_key_is_still_said_as_the_key(tmp_path: Path) -> None:
     assert len(responses.calls) == 1  # a refused key is not retried
 
 
+def test_a_key_file_that_is_not_there_is_said_as_validate_says_it_with_what_to_do(tmp_path: Path) -> None:
+    """A connector built without validate first (the webhook app's) says what the file is, which
+    variable names it and what to do, as validate does, before any request is sent."""
+    conn = key_file_connector(tmp_path)
+
+    with responses.RequestsMock() as rsps, pytest.raises(ConfigError) as raised:
+        conn.read_staff_statuses()
+    assert len(rsps.calls) == 0
+    said = str(raised.value)
+    assert said.startswith(
+        "the Google service-account key file (the JSON key made for coprod's service account"
+    )
+    assert (
+        f"GOOGLE_APPLICATION_CREDENTIALS (in .env or the environment) gives its path as {tmp_path / 'key.json'}"
+        in said
+    )
+    assert said.endswith(
+        "Put the file there, or change GOOGLE_APPLICATION_CREDENTIALS= in .env to the path where it is"
+    )
+
+
 def test_key_file_that_is_not_a_service_account_key_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "key.json").write_text(json.dumps({"installed": {"client_id": "x"}}))
     conn = key_file_connector(tmp_path)

@@ -159,9 +159,15 @@ def test_a_service_account_key_file_that_is_not_there_is_named(tmp_path: Path, q
     env = {"GOOGLE_APPLICATION_CREDENTIALS": "keys/missing.json", "COPROD_WEBHOOK_SECRET": "whsec_x"}
     with pytest.raises(RecipeInvalid) as raised:
         load_recipe(recipe, env=env)
+    # It said only "the file named by GOOGLE_APPLICATION_CREDENTIALS was not found: PATH": not
+    # what the file is, nor what to do (newcomer walkthrough of recipes/google-sheets/README.md).
     assert [str(p) for p in raised.value.problems] == [
-        f"{recipe / 'recipe.toml'}: [sources.sheet] credentials_file_env: the file named by "
-        f"GOOGLE_APPLICATION_CREDENTIALS was not found: {recipe / 'keys' / 'missing.json'}"
+        f"{recipe / 'recipe.toml'}: [sources.sheet] credentials_file_env: the Google service-account key "
+        "file (the JSON key made for coprod's service account in Google Cloud: Keys, Add key, JSON, as the "
+        "Google Sheets recipe's README says in step 2) was not found: GOOGLE_APPLICATION_CREDENTIALS (in "
+        f".env or the environment) gives its path as {recipe / 'keys' / 'missing.json'}, and there is no "
+        "file there. Put the file there, or change GOOGLE_APPLICATION_CREDENTIALS= in .env to the path "
+        "where it is"
     ]
 
 
