@@ -379,7 +379,7 @@ class KoboConnector(Connector):
         return count(self.options.retries + 1, "try", "tries")
 
     def _where(self, asset: str | None) -> str:
-        return f"KoboToolbox at {self.options.server}" + (f", asset {asset}" if asset else "")
+        return f"KoboToolbox at {self.options.server}" + (f", form {asset}" if asset else "")
 
     def _request(
         self,
@@ -428,7 +428,7 @@ class KoboConnector(Connector):
                 "form, or the token is missing. KoboToolbox answers the same for both: share the form "
                 f"with the account whose API key is in {self.options.token_env} (at least View form and "
                 "View submissions), and check that the key reaches KoboToolbox (a proxy may drop the "
-                "Authorization header). Check too the asset uid in the recipe (the part after /forms/ in "
+                "Authorization header). Check too the form's uid in the recipe (the part after /forms/ in "
                 "the form's address) and that the server is the one holding the form (global "
                 "kf.kobotoolbox.org, EU eu.kobotoolbox.org or your own)"
             )
@@ -737,7 +737,7 @@ class KoboConnector(Connector):
                 versions={} if history else {str(submission_id(s)): version_digest(s) for s in subs},
             )
             self._save_snapshot(asset, snapshot)
-        log.info("read %d submissions from asset %s", len(subs), asset)
+        log.info("read %d submissions from form %s", len(subs), asset)
         return subs
 
     def _refresh(self, asset: str, held: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -751,7 +751,7 @@ class KoboConnector(Connector):
             return self._read_whole(asset, after.history)
         if changes.unchanged:
             self._save_snapshot(asset, after)
-            log.info("asset %s: nothing changed since the last read", asset)
+            log.info("form %s: nothing changed since the last read", asset)
             return held
         by_id = {submission_id(s): s for s in held}
         id_of_root = {root_uuid(s): sid for sid, s in by_id.items()}
@@ -782,7 +782,7 @@ class KoboConnector(Connector):
         self._remember_facts(asset, fresh, among=subs)
         after.last_id = max((submission_id(s) for s in subs), default=snapshot.last_id)
         self._save_snapshot(asset, after)
-        log.info("asset %s: read %d new or changed submission(s), %d deleted", asset, len(fresh), len(gone))
+        log.info("form %s: read %d new or changed submission(s), %d deleted", asset, len(fresh), len(gone))
         return subs
 
     def changes_for(self, delivery: Delivery) -> list[UnitChange] | None:
@@ -800,7 +800,7 @@ class KoboConnector(Connector):
             missing = [key for key in WHOLE_SUBMISSION if key not in body]
             if missing:
                 log.warning(
-                    "asset %s: a REST Service delivery without %s is part of a submission (fields chosen "
+                    "form %s: a REST Service delivery without %s is part of a submission (fields chosen "
                     "in the REST Service's settings?): the forms are read instead; `coprod install` "
                     "sets the REST Service back to sending whole submissions",
                     asset,
@@ -857,7 +857,7 @@ class KoboConnector(Connector):
     def read(self, entity: Entity, spec: EntitySpec, cursor: str | None = None) -> Iterator[Page]:
         if not spec.location:
             raise ConfigError(
-                f"[entities.{entity.value}] location must be the KoboToolbox asset uid of the form "
+                f"[entities.{entity.value}] location must be the form's uid in KoboToolbox "
                 "(the part after /forms/ in its address)"
             )
         options = entity_options(entity, spec)
@@ -1013,7 +1013,7 @@ class KoboConnector(Connector):
                 continue
             facts = self._facts[asset].get(sid)
             if facts is None:
-                log.info("submission %s of asset %s is gone; its flags are not written", sid, asset)
+                log.info("submission %s of form %s is gone; its flags are not written", sid, asset)
                 report.written.extend(c.fingerprint for c in cs)
                 continue
             open_lines = self._open_lines(asset, sid)
@@ -1067,9 +1067,7 @@ class KoboConnector(Connector):
                 continue
             for sid in to_set:
                 if sid in gone:
-                    log.info(
-                        "submission %s of asset %s is gone; its validation status is not set", sid, asset
-                    )
+                    log.info("submission %s of form %s is gone; its validation status is not set", sid, asset)
                     continue
                 facts = self._facts[asset][sid]
                 written[asset].append(sid)
@@ -1268,7 +1266,7 @@ class KoboConnector(Connector):
         path = resolve(name, survey_paths(form.content)[0])
         if path is None:
             raise ConfigError(
-                f"asset {asset} has no question '{name}' (flags_field) in its deployed form, and "
+                f"form {asset} has no question '{name}' (flags_field) in its deployed form, and "
                 "KoboToolbox would add it to every flagged record as a stray field: add a hidden "
                 f"question named '{name}' to the form and deploy it, or correct flags_field in the "
                 "recipe (the templates call it coprod_flags)"
@@ -1295,22 +1293,22 @@ class KoboConnector(Connector):
         for asset, uses in assets.items():
             form = self._form(asset, "checking the form")
             used_for = ", ".join(e.value for e, _ in uses)
-            lines.append(f"{self.kind}: the token can open asset {asset} ({used_for})")
+            lines.append(f"{self.kind}: the token can open form {asset} ({used_for})")
             missing = self._missing_permissions(form)
             if missing:
-                refused.append(f"asset {asset}: {', '.join(missing)}")
+                refused.append(f"form {asset}: {', '.join(missing)}")
                 continue
             info = form.info
             clashes = repeated_names(info.get("content") or {})
             if not info.get("has_deployment") or info.get("deployment__active") is False:
                 problems.append(
-                    f"asset {asset} is not deployed: deploy the form in KoboToolbox first"
+                    f"form {asset} is not deployed: deploy it in KoboToolbox first"
                     + (f" ({clash_words(clashes, redeploy=False)})" if clashes else "")
                 )
                 continue
             clashes = {**repeated_names(form.content), **clashes}
             if clashes:
-                lines.append(f"{self.kind}: warning: asset {asset} {clash_words(clashes, redeploy=True)}")
+                lines.append(f"{self.kind}: warning: form {asset} {clash_words(clashes, redeploy=True)}")
             paths, repeats = survey_paths(form.content)
             for entity, spec in uses:
                 problems.extend(self._check_fields(asset, entity, spec, paths, repeats))
@@ -1348,7 +1346,7 @@ class KoboConnector(Connector):
     def _check_fields(
         self, asset: str, entity: Entity, spec: EntitySpec, paths: set[str], repeats: set[str]
     ) -> list[str]:
-        where = f"[entities.{entity.value}] (asset {asset})"
+        where = f"[entities.{entity.value}] (form {asset})"
         options = entity_options(entity, spec)
         problems = []
         if options.repeat:
@@ -1404,7 +1402,7 @@ class KoboConnector(Connector):
         )
         if existing is None:
             self._hook_write("POST", f"/api/v2/assets/{asset}/hooks/", asset, desired)
-            return f"{self.kind}: created the REST Service '{name}' on asset {asset} -> {endpoint}"
+            return f"{self.kind}: created the REST Service '{name}' on form {asset} -> {endpoint}"
         # Fields chosen (subset_fields) or a template (payload_template) would send the webhook app
         # part of each submission, or a wrapper around it, where it needs the whole of it.
         partial = bool(existing.get("subset_fields")) or bool(existing.get("payload_template"))
@@ -1417,12 +1415,12 @@ class KoboConnector(Connector):
             and not partial
         )
         if same:
-            return f"{self.kind}: the REST Service '{name}' on asset {asset} is already up to date{extra}"
+            return f"{self.kind}: the REST Service '{name}' on form {asset} is already up to date{extra}"
         if partial:
             desired = {**desired, "subset_fields": [], "payload_template": None}
         self._hook_write("PATCH", f"/api/v2/assets/{asset}/hooks/{existing.get('uid')}/", asset, desired)
         whole = " (it sent chosen fields or a template: now the whole submission)" if partial else ""
-        return f"{self.kind}: updated the REST Service '{name}' on asset {asset} -> {endpoint}{whole}{extra}"
+        return f"{self.kind}: updated the REST Service '{name}' on form {asset} -> {endpoint}{whole}{extra}"
 
     def _hook_write(self, method: str, path: str, asset: str, body: dict[str, Any]) -> None:
         what = "creating the REST Service" if method == "POST" else "updating the REST Service"

@@ -220,7 +220,7 @@ def test_a_form_not_found_names_sharing_the_token_and_the_uid(fake: FakeKobo) ->
         read_all(connector(), Entity.PEOPLE)
     text = str(err.value)
     assert "HTTP 404" in text and "this account cannot see this form, or the token is missing" in text
-    assert "asset uid" in text and "KOBO_TOKEN" in text
+    assert "the form's uid in the recipe" in text and "KOBO_TOKEN" in text
 
 
 def test_server_errors_are_retried_a_bounded_number_of_times() -> None:
@@ -277,7 +277,7 @@ def test_a_web_page_instead_of_data_names_the_form_and_the_server_setting_to_che
             read_all(connector(retries=0), Entity.PEOPLE)
         assert len(rsps.calls) == 1
     text = str(err.value)
-    assert f"KoboToolbox at {SERVER}, asset {PEOPLE} answered a read of submissions with a web page" in text
+    assert f"KoboToolbox at {SERVER}, form {PEOPLE} answered a read of submissions with a web page" in text
     assert "check server in [sources.kobo] of the recipe" in text and "JSON" not in text
     assert TOKEN not in text
 
@@ -298,7 +298,7 @@ def test_an_answer_that_is_neither_data_nor_a_web_page_is_not_called_a_web_page(
         assert len(rsps.calls) == 1
     text = str(err.value)
     assert (
-        f"KoboToolbox at {SERVER}, asset {PEOPLE} answered a read of submissions with something that is not "
+        f"KoboToolbox at {SERVER}, form {PEOPLE} answered a read of submissions with something that is not "
         "KoboToolbox's data (not a web page either: an answer cut short, or another program answering)"
     ) in text
     assert "web page," not in text and "check server in [sources.kobo] of the recipe" in text
@@ -476,7 +476,7 @@ def test_a_server_not_reached_says_why_in_words(raised: Exception, words: str) -
             read_all(connector(retries=0), Entity.PEOPLE)
         assert len(rsps.calls) == 1
     assert str(err.value) == (
-        f"KoboToolbox at {SERVER}, asset {PEOPLE}: no answer while reading submissions after 1 try ({words}); "
+        f"KoboToolbox at {SERVER}, form {PEOPLE}: no answer while reading submissions after 1 try ({words}); "
         "check the server address and the network, then run again"
     )
 
@@ -700,7 +700,7 @@ def test_install_stops_at_an_undeployed_form_naming_the_question_used_twice(fake
     with pytest.raises(ConfigError) as err:
         connector().install()
     text = str(err.value)
-    assert f"asset {SESSIONS} is not deployed" in text
+    assert f"form {SESSIONS} is not deployed" in text
     assert "'hours' is used by details/hours and attendees/hours" in text and "will not deploy it" in text
 
 
@@ -863,3 +863,42 @@ def test_a_sync_of_a_form_never_deployed_says_to_deploy_it(fake: FakeKobo) -> No
     assert "the form is not deployed, so KoboToolbox refused reading submissions" in str(err.value)
     assert "Deploy" in str(err.value)
     assert len(fake.calls("GET", f"/assets/{PEOPLE}/data/")) == 1  # a refusal is not retried
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 418, 500])
+def test_what_staff_read_calls_a_form_a_form_not_an_asset(status: int) -> None:
+    """KoboToolbox's API calls a form an asset; recipes/kobotoolbox/README.md, which is what staff
+    have, says the form and its uid. Messages said "KoboToolbox at ..., asset aPeopleForm" and
+    "Check too the asset uid in the recipe" (newcomer walkthrough)."""
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, DATA, status=status, json={"detail": "no"})
+        with pytest.raises(SourceUnavailable) as err:
+            read_all(connector(retries=0), Entity.PEOPLE)
+        assert len(rsps.calls) == 1
+    text = str(err.value)
+    assert text.startswith(f"KoboToolbox at {SERVER}, form {PEOPLE}") and "asset" not in text.lower()
+
+
+def test_install_and_its_refusals_call_a_form_a_form_not_an_asset(fake: FakeKobo) -> None:
+    fake.content = {PEOPLE: CONTENT, SESSIONS: SESSION_CONTENT}
+    endpoint = "https://coprod.example.org/hooks/kobotoolbox/kobo-test"
+    lines = connector(hook_endpoint=endpoint).install() + connector(hook_endpoint=endpoint).install()
+    assert any(f"the token can open form {SESSIONS} (sessions, attendance)" in line for line in lines)
+    assert any(f"created the REST Service 'coprod kobo-test' on form {SESSIONS}" in line for line in lines)
+    assert any(
+        f"REST Service 'coprod kobo-test' on form {SESSIONS} is already up to date" in line for line in lines
+    )
+    assert len(fake.calls("POST", "/hooks/")) == 2
+    fake.undeployed = {SESSIONS}
+    with pytest.raises(ConfigError) as err:
+        connector().install()
+    said = [*lines, str(err.value)]
+    assert f"form {SESSIONS} is not deployed" in said[-1]
+    assert not [line for line in said if "asset" in line.lower()]
+    no_location = recipe()
+    no_location.entities[Entity.PEOPLE] = no_location.entities[Entity.PEOPLE].model_copy(
+        update={"location": None}
+    )
+    with pytest.raises(ConfigError) as err:
+        read_all(connector(no_location), Entity.PEOPLE)
+    assert str(err.value).startswith("[entities.people] location must be the form's uid in KoboToolbox")

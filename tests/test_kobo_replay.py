@@ -92,7 +92,7 @@ def test_install_of_the_shipped_recipe_fits_the_real_forms_and_their_deployed_ve
         f"GET /api/v2/assets/{SESSION_FORM}/",
     ]
     assert not any("warning" in line for line in lines), lines
-    assert any(f"can open asset {SESSION_FORM} (sessions, attendance)" in line for line in lines)
+    assert any(f"can open form {SESSION_FORM} (sessions, attendance)" in line for line in lines)
 
 
 def test_install_run_twice_creates_the_rest_service_once_on_the_real_server(mock: Any) -> None:
@@ -178,10 +178,10 @@ def test_install_with_a_view_only_account_names_the_permissions_to_give(mock: An
         kobo(shipped_recipe(sessions_only=True), VIEWER).install()
     assert r.unmatched == [] and paths(r) == [f"GET /api/v2/assets/{SESSION_FORM}/"]
     text = str(err.value)
-    assert f"asset {SESSION_FORM}: Edit submissions (to write the flags field)" in text
+    assert f"form {SESSION_FORM}: Edit submissions (to write the flags field)" in text
     assert "Validate submissions (to put records on hold)" in text
     assert "Edit form (to install the REST Service)" in text
-    assert "View submissions" not in text and "asset uid" not in text and "not deployed" not in text
+    assert "View submissions" not in text and "form's uid" not in text and "not deployed" not in text
 
 
 def test_a_hooks_list_refused_to_a_viewer_says_installing_needs_edit_rights(mock: Any) -> None:
@@ -192,7 +192,7 @@ def test_a_hooks_list_refused_to_a_viewer_says_installing_needs_edit_rights(mock
     assert r.unmatched == [] and paths(r) == [f"GET /api/v2/assets/{SESSION_FORM}/hooks/"]
     text = str(err.value)
     assert "HTTP 404" in text and "needs edit rights on the form (Edit form" in text
-    assert "asset uid" not in text
+    assert "form's uid" not in text
 
 
 def test_a_viewers_writes_are_refused_with_the_permissions_to_give(mock: Any) -> None:
@@ -274,7 +274,7 @@ def test_install_refuses_a_flags_field_the_deployed_form_lacks(mock: Any) -> Non
     with pytest.raises(ConfigError) as err:
         kobo(shipped_recipe(sessions_only=True), flags_field="coprod_flag", hook_endpoint=None).install()
     assert r.unmatched == []
-    assert f"asset {SESSION_FORM} has no question 'coprod_flag' (flags_field)" in str(err.value)
+    assert f"form {SESSION_FORM} has no question 'coprod_flag' (flags_field)" in str(err.value)
     assert "stray field" in str(err.value)
 
 
