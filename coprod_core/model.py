@@ -571,6 +571,11 @@ class Dataset(_Mapped):
     payments: tuple[Payment, ...] = ()
     baseline: dict[str, BaselineDimension] = Field(default_factory=dict)
     policy: PaymentPolicy | None = None
+    removed_people: frozenset[str] = frozenset()
+    """IDs of people coprod knew in the people list (its state store keeps the IDs of the people it
+    flagged, nothing else) who are on no row of it now: removed, most often at their own request.
+    Nothing else about them is known or may be kept, so a check that counts people as they were
+    (recruitment: who had joined by a first decision) cannot count them, and says so."""
     recorded: frozenset[str] = frozenset()
     """Optional fields the recipe maps, as ``entity.field`` (``projects.values_agreed``). A rule
     reads an empty value as "none recorded" only when its field is mapped; when the field is not

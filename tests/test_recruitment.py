@@ -141,3 +141,45 @@ def test_only_the_first_decision_held_by_the_run_date_counts() -> None:
     [flag] = recruitment.run(dataset(extra=(later,)), SETTINGS, RUN)
     assert flag.evidence["first_decision_session_id"] == "d0"
     assert recruitment.run(dataset(), SETTINGS, DECIDED - timedelta(days=1)) == []  # no decision yet
+
+
+def test_too_few_joined_says_people_removed_from_the_list_may_be_missing_without_changing_its_facts() -> None:
+    """A deletion request took someone out of the people list: coprod keeps nothing about them (not
+    their role, not when they took part), so it cannot count them. Where they could have made up the
+    difference the flag says so; its facts stay what they were, so an answered flag keeps its answer."""
+    plain = recruitment.run(dataset(joined=2), SETTINGS, RUN)[0]
+    [flag] = recruitment.run(
+        dataset(joined=2).model_copy(update={"removed_people": frozenset({"v9"})}), SETTINGS, RUN
+    )
+    assert flag.message == plain.message.replace(
+        "your settings ask for at least 3. ",
+        "your settings ask for at least 3. 1 person coprod knew has been removed from the people list, "
+        "and coprod keeps nothing about them, not their role nor when they took part, so it cannot "
+        "count them: if they took part by then and have lived experience or are carers, there were enough, "
+        "and this flag comes from the deletion, not from a rushed start. ",
+    )
+    assert flag.evidence == plain.evidence | {"removed_from_people_list": 1}
+    assert (flag.fingerprint, flag.facts_digest) == (plain.fingerprint, plain.facts_digest)
+
+    two_gone = dataset(joined=0).model_copy(update={"removed_people": frozenset({"v8", "v9"})})
+    [flag] = recruitment.run(two_gone, SETTINGS, RUN)
+    assert (
+        "Nobody with lived experience or a carer had taken part by then; your settings ask for at least 3. "
+        "2 people coprod knew have been removed from the people list; coprod keeps nothing about "
+        "them, but even had all of them taken part by then there would not have been enough. "
+    ) in flag.message
+
+    three_gone = dataset(joined=1).model_copy(update={"removed_people": frozenset({"v7", "v8", "v9"})})
+    [flag] = recruitment.run(three_gone, SETTINGS, RUN)
+    assert (
+        "if 2 of them took part by then and have lived experience or are carers, there were enough"
+        in flag.message
+    )
+
+
+def test_people_removed_from_the_list_say_nothing_where_enough_joined_or_only_the_days_are_short() -> None:
+    gone = frozenset({"v9"})
+    assert recruitment.run(dataset().model_copy(update={"removed_people": gone}), SETTINGS, RUN) == []
+    soon = dataset(decided=OPENED + timedelta(days=27))
+    [flag] = recruitment.run(soon.model_copy(update={"removed_people": gone}), SETTINGS, RUN)
+    assert flag == recruitment.run(soon, SETTINGS, RUN)[0]

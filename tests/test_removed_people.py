@@ -22,6 +22,7 @@ from coprod_core.checks.payments.session_length import HOURS_OVER_SESSION
 from coprod_core.flags import Flag, SubjectKind
 from coprod_core.lifecycle import ChangeKind
 from coprod_core.removed import NAMED_ROW_MESSAGE, REMOVED_ABOUT, ROW_MESSAGE
+from fakes import ROOT
 
 DAY = date(2026, 11, 20)
 
@@ -584,3 +585,44 @@ def test_the_reports_flag_list_names_a_recipes_own_project_as_the_project_in_the
 
     assert about_unknown(demo) == ["attendance row 128", "project DSR, in the recipe"]
     assert about_unknown(table) == ["attendance row 128", "projects row 2"]
+
+
+def test_a_recruitment_flag_raised_after_a_deletion_says_coprod_cannot_count_the_person_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example files' group had exactly 3 people in a voice role by its first decision. One of
+    them asks to be deleted: their people row and attendance rows go, as recipes/files/README.md says.
+    coprod cannot know they had taken part (it keeps their ID only), so the recruitment flag that the
+    count now raises must say that it may come from the deletion, not state a rushed start."""
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    folder = tmp_path / "files"
+    shutil.copytree(ROOT / "recipes" / "files", folder, ignore=shutil.ignore_patterns(".coprod", "coprod-*"))
+    data = folder / "example-data"
+
+    def files_sync() -> RunResult:
+        result = run(load_recipe(folder / "recipe.toml", env={}), run_date=DAY)
+        assert result.exit_code == ExitCode.OK, result.messages
+        return result
+
+    first = files_sync()
+    assert not [f for f in first.flags if f.check_id == "recruitment.rushed"]
+    assert any(f.subject.id == "3" for f in first.flags)  # coprod knows them: it flagged them
+    for name in ("people.csv", "attendance.csv"):
+        with (data / name).open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header, rows = list(reader.fieldnames or []), list(reader)
+        rewrite(data / name, [r for r in rows if r["Participant ID"] != "3"], header)
+
+    second = files_sync()
+
+    [flag] = [f for f in second.flags if f.check_id == "recruitment.rushed"]
+    assert flag.evidence["voice_joined"] == 2 and flag.evidence["removed_from_people_list"] == 1
+    said = (
+        "1 person coprod knew has been removed from the people list, and coprod keeps nothing about "
+        "them, not their role nor when they took part, so it cannot count them: if they took part by then "
+        "and have lived experience or are carers, there were enough, and this flag comes from the "
+        "deletion, not from a rushed start."
+    )
+    assert said in flag.message
+    [row] = [r for r in read(data / "coprod-flags.csv") if r["Fingerprint"] == flag.fingerprint]
+    assert said in row["Message"] and "Cal Example" not in str(row)

@@ -24,7 +24,7 @@ from coprod_core.checks.attendance import VoiceAttendance, voice_attendance
 from coprod_core.checks.decisions import first_decisions, quoted
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, Severity, Subject, SubjectKind
-from coprod_core.model import Dataset, Project, Rung, Session
+from coprod_core.model import Dataset, Project, Role, Rung, Session
 from coprod_core.rules import declare
 from coprod_core.settings import CheckSettings
 from coprod_core.text import count, day
@@ -85,13 +85,21 @@ def _run(
     for project in sorted(projects, key=lambda p: p.id):
         decision = first.get(project.id)
         if decision is not None:
-            flag = _judge(project, decision, len(joined[project.id]), settings)
+            flag = _judge(project, decision, len(joined[project.id]), len(dataset.removed_people), settings)
             if flag is not None:
                 flags.append(flag)
     return flags
 
 
-def _judge(project: Project, decision: Session, joined: int, settings: CheckSettings) -> Flag | None:
+def _judge(
+    project: Project, decision: Session, joined: int, removed: int, settings: CheckSettings
+) -> Flag | None:
+    """The flag for a project's first decision, if it came too soon or too few had joined.
+
+    ``removed``: people coprod knew who are no longer in the people list. Whether they had joined by
+    then, in a voice role, would need their role and attendance, which coprod must not keep (and the
+    charity was asked to delete): they are not counted, and the message says so where they could
+    have made up the difference (:func:`_removed_words`)."""
     rs = settings.recruitment
     roles = settings.voice_roles
     opened = project.recruitment_opened
@@ -118,6 +126,8 @@ def _judge(project: Project, decision: Session, joined: int, settings: CheckSett
         findings.append(
             f"{had} had taken part by then; your settings ask for at least {rs.min_voice_joined}."
         )
+        if removed:
+            findings.append(_removed_words(removed, rs.min_voice_joined - joined, roles))
     message = (
         f"'{project.name}' took its first decision at the {decision.label()}{quoted(decision)}. {' '.join(findings)} "
         "People easy to ignore are the first left out of a rushed start. Give recruitment time before "
@@ -134,6 +144,9 @@ def _judge(project: Project, decision: Session, joined: int, settings: CheckSett
         "min_voice_joined": rs.min_voice_joined,
         "voice_roles": sorted(r.value for r in roles),
     }
+    if too_few and removed:
+        # evidence, not facts: a deletion elsewhere must not change what an answered flag says
+        evidence["removed_from_people_list"] = removed
     return RUSHED.flag(
         subject=Subject(kind=SubjectKind.PROJECT, id=project.id),
         message=message,
@@ -145,4 +158,22 @@ def _judge(project: Project, decision: Session, joined: int, settings: CheckSett
             "voice_joined": joined,
         },
         project_id=project.id,
+    )
+
+
+def _removed_words(removed: int, short: int, roles: frozenset[Role]) -> str:
+    """What a too-few finding says of the ``removed`` people no longer in the people list, when
+    ``short`` more were needed: coprod cannot count them, and whether they could have made it up."""
+    who = f"{count(removed, 'person', 'people')} coprod knew {'has' if removed == 1 else 'have'} been removed"
+    if removed < short:
+        return (
+            f"{who} from the people list; coprod keeps nothing about them, but even had "
+            f"{'they' if removed == 1 else 'all of them'} taken part by then there would not have been enough."
+        )
+    they = "they" if removed == 1 else "one of them" if short == 1 else f"{short} of them"
+    return (
+        f"{who} from the people list, and coprod keeps nothing about them, not their role nor "
+        f"when they took part, so it cannot count them: if {they} took part by then and "
+        f"{say(roles, 'is_many')}, there were enough, and this flag comes from the deletion, not from a "
+        "rushed start."
     )

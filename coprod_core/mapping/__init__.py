@@ -209,7 +209,7 @@ class DatasetMapper:
             if payments_reader
             else []
         )
-        dataset = self.dataset(people, projects, sessions, attendance, payments)
+        dataset = self.dataset(people, projects, sessions, attendance, payments, removed)
         people_read = (
             PeopleRead(frozenset(person_ids | people_records.rejected), people_records.unidentified)
             if people_records
@@ -253,8 +253,10 @@ class DatasetMapper:
         sessions: Iterable[Session],
         attendance: Iterable[Attendance],
         payments: Iterable[Payment],
+        removed: frozenset[str] = frozenset(),
     ) -> Dataset:
-        """The dataset of these records, with the recipe's baseline, policy and what it records."""
+        """The dataset of these records, with the recipe's baseline, policy and what it records;
+        ``removed``: the IDs of people known before and no longer in the people list."""
         recipe = self.recipe
         return Dataset.model_construct(
             people=tuple(people),
@@ -265,6 +267,7 @@ class DatasetMapper:
             baseline=dict(recipe.baseline),
             policy=recipe.policy,
             recorded=_recorded(recipe),
+            removed_people=removed,
         )
 
 
