@@ -604,12 +604,16 @@ def _decision_without_voice(
 
 
 def _decision_group(settings: CheckSettings, project: Project, people: dict[str, Person]) -> list[Flag]:
+    """The decision group's members are people read: the mapping leaves out (and flags where it is
+    listed) any ID not in the people list, for a projects table and a ``[[projects]]`` alike
+    (``mapping.entities.known_members``), and the webhook worker reads everything again when a
+    person listed goes. ``m in people`` still guards a part of the dataset (the webhook's re-check of
+    one project holds only its own members; other projects' flags are dropped)."""
     members = sorted(set(project.decision_group))
     if not members:
         return []  # Not recorded: nothing to judge.
     minimum = settings.representation.min_voice_in_decision_group
     roles = settings.voice_roles
-    unknown = [m for m in members if m not in people]
     voice = [m for m in members if m in people and people[m].has_any_role(roles)]
     if len(voice) >= minimum:
         return []
@@ -620,23 +624,15 @@ def _decision_group(settings: CheckSettings, project: Project, people: dict[str,
         have = f"only 1 {say(roles, 'is_one')}"
     else:
         have = f"only {k} {say(roles, 'is_many')}"
-    unknown_words = (
-        f" {count(len(unknown), 'member ID is', 'member IDs are')} not in your people list and "
-        f"{'does' if len(unknown) == 1 else 'do'} not count towards the minimum; "
-        f"check {'it' if len(unknown) == 1 else 'them'}."
-        if unknown
-        else ""
-    )
     message = (
         f"Of the {count(len(members), 'member')} of the decision-making group of '{project.name}', {have}; "
-        f"your settings ask for at least {minimum}.{unknown_words} Invite more {say(roles, 'people')} to "
+        f"your settings ask for at least {minimum}. Invite more {say(roles, 'people')} to "
         "join it, with support, training and payment for their time, or to co-chair it."
     )
     evidence = {
         "group_size": len(members),
         "voice_members": k,
         "minimum": minimum,
-        "unknown_member_ids": len(unknown),
         "voice_roles": sorted(r.value for r in roles),
     }
     return [
