@@ -41,7 +41,8 @@ from coprod.connectors.base import ConnectorError
 from coprod.log_lines import Lines, VisibleFormatter
 from coprod.placeholders import example_values
 from coprod.sync import MEANINGS, SHRINK_AGAIN, ExitCode, RunResult, build_connectors, run
-from coprod_core.flags import Flag, Severity, jsonable
+from coprod_core.flags import Flag, Severity, SubjectKind, jsonable
+from coprod_core.lifecycle import ChangeKind
 from coprod_core.rules import all_rules, find, markdown_table
 from coprod_core.text import count, visible, visible_lines
 
@@ -381,8 +382,10 @@ def print_summary(result: RunResult, output: Output, *, title: str) -> None:
         changes = result.diff.counts()
         # flags closed as their person left the people list are closed too, not by the data: said
         # beside the resolved ones ("0 resolved" read as if nothing had closed)
-        closed = changes["closed_as_removed"]
+        closed, named = changes["closed_as_removed"], changes["closed_as_named_removed"]
         also = f", {closed} closed as their person was removed" if closed else ""
+        # a flag about a session (the hours flag) is not about a person: said on its own
+        also += f", {named} closed as someone they named was removed" if named else ""
         output.line(
             f"  changes     {changes['new']} new, {changes['changed']} changed, {changes['reopened']} reopened, "
             f"{changes['resolved']} resolved{also}; {changes['still_open']} still open, "
@@ -391,10 +394,15 @@ def print_summary(result: RunResult, output: Output, *, title: str) -> None:
         if changes["removed"]:
             done = "would be" if result.dry_run else "are"
             people = count(len(result.diff.removed_people), "person", "people")
-            before = changes["removed"] - closed
+            before = changes["removed"] - closed - named
             earlier = f" ({before} of them resolved before)" if before else ""
+            naming = any(
+                c.kind is ChangeKind.REMOVED and c.known.subject_kind is not SubjectKind.PERSON
+                for c in result.diff.changes
+            )
+            about = "about or naming" if naming else "about"
             output.line(
-                f"  removed     {changes['removed']} flag(s) about {people} no longer in the people list{earlier}: "
+                f"  removed     {changes['removed']} flag(s) {about} {people} no longer in the people list{earlier}: "
                 f"their names and details {done} replaced where coprod wrote them"
             )
             output.line(

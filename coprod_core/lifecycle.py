@@ -208,10 +208,14 @@ class Diff:
     still_open: int = 0
     kept_by_staff: int = 0
     closed_as_removed: int = 0
-    """Of the :attr:`ChangeKind.REMOVED` changes, the flags open until this run: closed because their
-    person left the people list, not because the data resolved them (those of flags resolved
-    before only lose their words). The run's summary counts them beside the resolved ones, which
-    read "0 resolved" of a run that had just closed a removed person's flags."""
+    """Of the :attr:`ChangeKind.REMOVED` changes, the flags about a person open until this run: closed
+    because their person left the people list, not because the data resolved them (those of flags
+    resolved before only lose their words). The run's summary counts them beside the resolved ones,
+    which read "0 resolved" of a run that had just closed a removed person's flags."""
+    closed_as_named_removed: int = 0
+    """The same for flags about a session (the hours flag), open until this run and closed because
+    someone their words named left the people list: not about a person, so not counted as "closed as
+    their person was removed" but on their own ("closed as someone they named was removed")."""
     removed_people: set[str] = field(default_factory=set)
     """The IDs of the people whose flags' words this run replaces because they are no longer in the
     people list: their number is in the run's summary, so staff notice one they did not expect (a
@@ -226,6 +230,7 @@ class Diff:
         for c in self.changes:
             out[c.kind.value] += 1
         out["closed_as_removed"] = self.closed_as_removed
+        out["closed_as_named_removed"] = self.closed_as_named_removed
         out["still_open"] = self.still_open
         out["kept_by_staff"] = self.kept_by_staff
         return out
@@ -306,7 +311,10 @@ def diff_flags(
         if removed:
             known = replace(known, facts_digest=REMOVED_DIGEST)
             result.removed_people |= gone
-            result.closed_as_removed += 1
+            if before.subject_kind is SubjectKind.PERSON:
+                result.closed_as_removed += 1
+            else:
+                result.closed_as_named_removed += 1
         result.changes.append(FlagChange(ChangeKind.REMOVED if removed else ChangeKind.RESOLVED, known, None))
         result.next_state[fp] = known
     return result

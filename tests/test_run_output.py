@@ -214,3 +214,41 @@ def test_a_sync_that_takes_several_people_as_removed_counts_them_in_the_summary_
 
     summary = json.loads(capsys.readouterr().out)
     assert summary["removed_people"] == 3 and summary["changes"]["removed"] >= 3
+
+
+def test_a_sessions_hours_flag_closed_as_someone_it_named_was_removed_is_not_counted_as_about_a_person(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hours flag is about a session; it names who gave it more hours than it lasted. Deleting
+    that person (a member of staff coprod flagged nothing else about) closes it, and the changes line
+    said '1 closed as their person was removed', of a flag about no person."""
+    path = demo / "data" / "attendance.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = list(reader.fieldnames or []), list(reader)
+    for row in rows:
+        if (row["Person ID"], row["Session ID"]) == ("33", "S01"):
+            row["Hours"] = "5"  # S01 lasted 2 hours
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["sync", str(demo), *DATE]) == 0
+    people = demo / "data" / "people.csv"
+    lines = people.read_text(encoding="utf-8").splitlines()
+    people.write_text("\n".join(x for x in lines if not x.startswith("33,")) + "\n", encoding="utf-8")
+    capsys.readouterr()
+
+    assert main(["sync", str(demo), *DATE, "--dry-run", "--json"]) == 0
+    changes = json.loads(capsys.readouterr().out)["changes"]
+    assert main(["sync", str(demo), *DATE]) == 0
+    out = capsys.readouterr().out
+
+    assert changes["closed_as_removed"] == 0 and changes["closed_as_named_removed"] == 1
+    assert changes["removed"] == 1
+    assert "closed as their person was removed" not in out
+    assert f"{changes['resolved']} resolved, 1 closed as someone they named was removed; " in out
+    assert (
+        "removed     1 flag(s) about or naming 1 person no longer in the people list: their names and "
+        "details are replaced" in out
+    )

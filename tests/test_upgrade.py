@@ -210,6 +210,7 @@ def test_the_first_sync_after_upgrading_keeps_every_status_and_writes_no_row_twi
         "resolved": 0,
         "removed": 0,
         "closed_as_removed": 0,
+        "closed_as_named_removed": 0,
         "still_open": len(before) - marked - 1 - len(version.reshown),
         "kept_by_staff": marked + 1,
     }
@@ -235,6 +236,7 @@ def test_syncs_after_the_first_change_nothing_that_day_or_the_next(
             "resolved": 0,
             "removed": 0,
             "closed_as_removed": 0,
+            "closed_as_named_removed": 0,
         }, day
         assert {fp: s for fp, (s, _) in sqlite_flags(folder).items()} == {
             fp: s for fp, (s, _) in settled.items()
@@ -353,7 +355,15 @@ def test_a_google_sheet_synced_by_d71ae1f_keeps_its_flags_tab_rows_and_every_sta
     }
 
 
-NOTHING = {"new": 0, "changed": 0, "reopened": 0, "resolved": 0, "removed": 0, "closed_as_removed": 0}
+NOTHING = {
+    "new": 0,
+    "changed": 0,
+    "reopened": 0,
+    "resolved": 0,
+    "removed": 0,
+    "closed_as_removed": 0,
+    "closed_as_named_removed": 0,
+}
 
 
 def state_file_bytes(folder: Path) -> bytes:
