@@ -4,6 +4,7 @@ could not understand (or could not honour), once per run."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -105,3 +106,79 @@ def test_status_words_not_understood_in_the_flags_file_are_named_once_per_run(
         [resolved] = [line for line in out.splitlines() if "marked 'resolved'" in line]
         assert "coprod-flags.csv row 5" in resolved
         assert "1 kept as staff marked them" in out  # ACK is understood
+
+
+def _edit_csv(path: Path, change: Callable[[list[dict[str, str]]], None]) -> None:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = list(reader.fieldnames or []), list(reader)
+    change(rows)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _cell(person: str, session: str, column: str, value: str) -> Callable[[list[dict[str, str]]], None]:
+    def change(rows: list[dict[str, str]]) -> None:
+        for row in rows:
+            if (row["Person ID"], row["Session ID"]) == (person, session):
+                row[column] = value
+
+    return change
+
+
+def test_an_acknowledged_hours_flag_stays_so_when_other_cells_of_its_rows_or_session_change(
+    demo: Path,
+) -> None:
+    """The hours flag about S01 lists who gave it more hours than it lasted (person 33: 5 hours,
+    person 34: 4, at a 2-hour session). Staff acknowledge it. Another cell of those rows, another
+    row of the session that stays within its length, the session's own other cells, or the same
+    hours typed another way change nothing it says: it stays acknowledged and nothing is written.
+    A listed row's hours changing (34: 4 to 4.5) changes its Evidence (each row's hours), so it
+    is shown again, open, with the new hours."""
+    data = demo / "data"
+    attendance, flags_file = data / "attendance.csv", data / "coprod-flags.csv"
+    _edit_csv(attendance, _cell("33", "S01", "Hours", "5"))
+    _edit_csv(attendance, _cell("34", "S01", "Hours", "4"))
+    date_ = ["--date", DAY.isoformat()]
+    assert main(["sync", str(demo), *date_]) == 0
+
+    def hours_row() -> dict[str, str]:
+        with flags_file.open(encoding="utf-8-sig", newline="") as handle:
+            (row,) = [r for r in csv.DictReader(handle) if r["Check"] == "data_quality.hours_over_session"]
+        return row
+
+    def acknowledge(rows: list[dict[str, str]]) -> None:
+        for row in rows:
+            if row["Check"] == "data_quality.hours_over_session":
+                row["Status"] = "acknowledged"
+
+    _edit_csv(flags_file, acknowledge)
+    assert main(["sync", str(demo), *date_]) == 0
+    marked = hours_row()
+    assert marked["Status"] == "acknowledged" and '"hours": "4"' in marked["Evidence"]
+
+    def session_title(rows: list[dict[str, str]]) -> None:
+        for row in rows:
+            if row["Session ID"] == "S01":
+                row["Title"], row["Hours"] = "Budget meeting (room 2)", "2.0"
+
+    unrelated = [
+        (attendance, _cell("33", "S01", "Prep hours", "1")),
+        (attendance, _cell("34", "S01", "Expenses", "3.20")),
+        (attendance, _cell("35", "S01", "Prep hours", "1")),
+        (attendance, _cell("35", "S01", "Hours", "1.5")),
+        (attendance, _cell("33", "S01", "Hours", "5.0")),
+        (data / "sessions.csv", session_title),
+    ]
+    for path, change in unrelated:
+        _edit_csv(path, change)
+        assert main(["sync", str(demo), *date_]) == 0
+        assert hours_row() == marked, change
+
+    _edit_csv(attendance, _cell("34", "S01", "Hours", "4.5"))
+    assert main(["sync", str(demo), *date_]) == 0
+    shown = hours_row()
+    assert shown["Status"] == "open" and shown["Fingerprint"] == marked["Fingerprint"]
+    assert '"hours": "4.5"' in shown["Evidence"]
