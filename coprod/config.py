@@ -252,6 +252,55 @@ def load_env(recipe_dir: Path, env: Mapping[str, str] | None = None) -> dict[str
     return merged
 
 
+STATE_VARIABLE = "COPROD_STATE"
+
+
+def state_disagreement(recipe_dir: Path, env: Mapping[str, str] | None = None) -> RecipeProblem | None:
+    """The problem when the ``.env`` beside the recipe and the working folder's name two different
+    state stores, and the environment names none.
+
+    A run reads the recipe's line (it is read last), but the webhook app and its worker never read a
+    ``.env`` beside a recipe: started from a server's folder (``/srv/coprod``), they keep the state
+    that folder's ``.env`` (or their unit's environment) names. The Google Sheets README copies the
+    server's line beside the recipe; once the server moved its state (to PostgreSQL), the nightly
+    sync and ``coprod status`` went on with the old SQLite file while the app used the database,
+    each with flags and run locks of its own, and nothing said so. Refused instead, with both files
+    named (a store's address shown without its password)."""
+    environ = os.environ if env is None else env
+    if environ.get(STATE_VARIABLE, "").strip():
+        return None  # the environment wins over both files, for this run and a unit alike
+    here, beside = Path.cwd() / ".env", recipe_dir / ".env"
+    if not (is_dotenv(here) and is_dotenv(beside)) or here.resolve() == beside.resolve():
+        return None
+    ours = (dotenv_values(beside).get(STATE_VARIABLE) or "").strip()
+    theirs = (dotenv_values(here).get(STATE_VARIABLE) or "").strip()
+    if not (ours and theirs):
+        return None
+    from coprod.state import StateLocationInvalid, parse_location
+
+    try:
+        mine, other = parse_location(ours), parse_location(theirs)
+    except StateLocationInvalid:
+        return None  # said by the run that opens it, as for any address coprod cannot use
+    if mine.engine == other.engine and (
+        str(mine) == str(other)
+        if mine.engine == "postgresql"
+        else (mine.path or Path()).expanduser().resolve() == (other.path or Path()).expanduser().resolve()
+    ):
+        return None
+    return RecipeProblem(
+        file=str(beside),
+        section="",
+        message=(
+            f"{STATE_VARIABLE} here is {mine}, but {here} (the .env of the folder coprod was run from) "
+            f"sets it to {other}. A webhook app or worker started from that folder keeps its state in "
+            f"{other} (it never reads a {STATE_VARIABLE} beside a recipe), so the two would keep "
+            f"separate flags and run locks. Keep one: take the {STATE_VARIABLE} line out of this file, "
+            "or make the two the same"
+        ),
+    )
+
+
 def path_list(text: str) -> list[str]:
     """The paths a variable lists (``COPROD_RECIPES``, ``COPROD_DATA_DIRS``), separated by
     ``os.pathsep`` (':', ';' on Windows), each without the spaces around it and empty parts skipped:
@@ -344,6 +393,8 @@ def load_recipe(path: str | Path, env: Mapping[str, str] | None = None) -> Loade
     values = load_env(file.parent, env)
     data_dirs = allowed_data_dirs(file.parent, env)
     recipe, problems = validate_recipe(data, shown, file.parent, values, data_dirs)
+    if (apart := state_disagreement(file.parent, env)) is not None:
+        problems.append(apart)
     if problems or recipe is None:
         raise RecipeInvalid(problems)
     return LoadedRecipe(recipe=recipe, path=file, dir=file.parent, env=values, data_dirs=data_dirs)

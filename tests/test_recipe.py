@@ -360,3 +360,75 @@ def test_baseline_counts_and_shares_are_exclusive():
     data["baseline"]["age_band"]["shares"] = {"18-24": 0.5}
     _, problems = parse_recipe(data, "r.toml")
     assert any("either shares or counts" in str(p) for p in problems)
+
+
+def _server_and_recipe(tmp_path: Path, server_state: str, recipe_state: str) -> tuple[Path, Path]:
+    """A server folder whose .env names a state store, holding a recipe whose own .env names one too
+    (as the Google Sheets README's step 7 copies the server's line beside the recipe)."""
+    import shutil
+
+    server = tmp_path / "srv"
+    recipe = server / "recipes" / "our-group"
+    shutil.copytree(DEMO.parent, recipe)
+    (server / ".env").write_text(f"COPROD_STATE={server_state}\n", encoding="utf-8")
+    (recipe / ".env").write_text(f"COPROD_STATE={recipe_state}\n", encoding="utf-8")
+    return server, recipe
+
+
+def test_a_recipes_dotenv_naming_another_state_store_than_the_working_folders_is_refused_naming_both(
+    tmp_path, monkeypatch
+):
+    """Walkthrough of recipes/deploy (moving to PostgreSQL): the Sheets recipe's .env kept the
+    server's old SQLite line, and was read over /srv/coprod/.env's new database, while the webhook
+    app and worker used the database: two states for one recipe, silently."""
+    old = tmp_path / "old" / "state.sqlite"
+    server, recipe = _server_and_recipe(
+        tmp_path, "postgresql://coprod:s3cr3t-pw@10.0.0.5:5432/coprod", str(old)
+    )
+    monkeypatch.chdir(server)
+    with pytest.raises(RecipeInvalid) as info:
+        load_recipe(recipe, env={})
+    (problem,) = info.value.problems
+    assert problem.file == str(recipe / ".env")
+    assert f"COPROD_STATE here is {old}, but {server / '.env'}" in problem.message
+    assert "postgresql://coprod@10.0.0.5:5432/coprod" in problem.message
+    assert "take the COPROD_STATE line out of this file" in problem.message
+    assert "s3cr3t-pw" not in str(problem)
+
+
+@pytest.mark.parametrize(
+    ("server_state", "recipe_state", "env"),
+    [
+        ("state/state.sqlite", "state/state.sqlite", {}),  # the same file
+        (
+            "postgresql://coprod:pw@db/coprod?sslmode=require",
+            "postgresql://coprod@db/coprod",
+            {},
+        ),  # same database
+        (
+            "postgresql://coprod@db/coprod",
+            "/old/state.sqlite",
+            {"COPROD_STATE": "/x.sqlite"},
+        ),  # env wins for all
+    ],
+)
+def test_a_recipes_dotenv_naming_the_same_state_store_or_one_the_environment_overrides_is_not_refused(
+    tmp_path, monkeypatch, server_state, recipe_state, env
+):
+    server, recipe = _server_and_recipe(tmp_path, server_state, recipe_state)
+    monkeypatch.chdir(server)
+    assert load_recipe(recipe, env=env).recipe.name == "demo"
+
+
+def test_a_sync_whose_recipe_dotenv_names_another_state_store_stops_before_making_it(
+    tmp_path, monkeypatch, capsys
+):
+    old = tmp_path / "old" / "state.sqlite"
+    server, recipe = _server_and_recipe(tmp_path, str(tmp_path / "new.sqlite"), str(old))
+    monkeypatch.chdir(server)
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    assert main(["sync", str(recipe)]) == 2
+    said = capsys.readouterr()
+    assert "separate flags and run locks" in said.out + said.err
+    assert not old.exists() and not (tmp_path / "new.sqlite").exists()
+    assert not (recipe / "data" / "coprod-flags.csv").exists()
