@@ -555,3 +555,24 @@ def test_every_key_coprod_status_json_gives_is_named_where_readme_lists_them() -
         assert isinstance(inner, dict)
         keys |= set(inner)
     assert keys <= named, sorted(keys - named)
+
+
+def test_every_deploy_command_run_from_srv_coprod_runs_the_installed_coprod_as_the_coprod_user() -> None:
+    """The deploy README said `cd /srv/coprod && coprod validate recipes` (and `coprod install
+    recipes`) where root reads it: `coprod` is not on root's PATH (command not found), and typed with
+    its path as root, install made a CSV recipe's flags file root's alone, so the `coprod` user's
+    nightly sync stopped on it (exit 3). Every such command names the venv's coprod and runs as coprod
+    (sudo -u coprod, or a cron line's user field)."""
+    readme = (ROOT / "recipes" / "deploy" / "README.md").read_text(encoding="utf-8")
+    inline = re.findall(r"`([^`\n]+)`", CODE_BLOCK.sub("", readme))
+    commands = [
+        line
+        for line in [*code_lines(ROOT / "recipes" / "deploy" / "README.md"), *inline]
+        if "cd /srv/coprod &&" in line
+        and re.search(r"\bcoprod (validate|install|sync|status|migrate)\b", line)
+    ]
+    assert len(commands) >= 6
+    for line in commands:
+        assert not re.search(r"(^|[\s&;'])coprod (validate|install|sync|status|migrate)\b", line), line
+        as_coprod = line.startswith("sudo -u coprod ") or "&& sudo -u coprod " in line
+        assert as_coprod or (CRON_LINE.match(line) and line.split()[5] == "coprod"), line
