@@ -1004,6 +1004,16 @@ class FilesConnector(Connector):
             else:
                 lines.append(f"files: {self.flags_path.name} already exists")
         else:
-            self._write_flags_file(_column_order([]), [])
+            try:
+                self._write_flags_file(_column_order([]), [])
+            except OSError as exc:
+                # A folder made by root (a recipe copied in as root on a server) met here only as
+                # "something unexpected went wrong (PermissionError)", exit 1.
+                raise SourceUnavailable(
+                    f"{self.flags_path.name} could not be created in {self.flags_path.parent} "
+                    f"({exc.strerror or exc}): the user coprod runs as must be able to write in that "
+                    "folder, where coprod keeps the flags; let it (or run coprod as the user who may), "
+                    "then run again"
+                ) from None
             lines.append(f"files: created {self.flags_path.name} for flags")
         return lines

@@ -1123,3 +1123,27 @@ def test_reading_a_large_flags_file_holds_about_its_records_not_copies_of_its_te
     # About 5.8 times the file's size here (its bytes, and the many small cells as Python strings in
     # lists); through io.StringIO 9.6 times: the text again at four bytes a character.
     assert peak < 7 * size, f"reading a {size:,}-byte flags file peaked at {peak:,} bytes"
+
+
+def test_install_where_the_flags_file_cannot_be_made_says_which_folder_coprod_must_write_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recipe copied into /srv/coprod/recipes as root, then installed as the coprod user (as the
+    deploy README says): the data folder is root's, and install said only "something unexpected
+    went wrong (PermissionError)", exit 1. (Tests run as root, who may write anywhere: the refusal is
+    the operating system's, made here as mkstemp meets it.)"""
+    import tempfile
+
+    write_all_files(tmp_path)
+    conn = connector(tmp_path)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    with pytest.raises(SourceUnavailable) as info:
+        conn.install()
+    said = str(info.value)
+    assert f"coprod-flags.csv could not be created in {tmp_path / 'data'} (Permission denied)" in said
+    assert "the user coprod runs as must be able to write in that folder" in said
+    assert not conn.flags_path.exists()
