@@ -136,3 +136,70 @@ def test_the_worker_template_runs_exactly_what_the_worker_unit_runs() -> None:
         return [line for line in text.splitlines() if line and not line.startswith(("#", "Description="))]
 
     assert settings("coprod-worker@.service") == settings("coprod-worker.service")
+
+
+def restore_sql() -> list[str]:
+    """The statements the README's backup section runs before pg_restore, after a mistake, for the
+    database ``app`` (as :func:`database_sql`)."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Backing up several hosts (PostgreSQL)") :]
+    section = section[section.index("To restore") :]
+    block = re.search(r"```sql\n(.*?)```", section, re.S)
+    assert block is not None, "the README's restore makes the database with no SQL of its own"
+    lines = [line.split("--")[0].strip() for line in block.group(1).splitlines()]
+    statements = [s.strip() for s in " ".join(lines).split(";") if s.strip()]
+    return [re.sub(r"\bcoprod\b", "app", s) for s in statements]
+
+
+def test_a_database_restored_as_the_readme_says_is_still_closed_to_other_roles(
+    demo: Path, app_database: str, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """The README restored with `createdb --owner=coprod coprod` then pg_restore: a dump of one
+    database holds its tables, not `REVOKE CONNECT ... FROM PUBLIC`, so the restored database let
+    every role on the server connect (walkthrough: its datacl came back empty, the default)."""
+    assert main(["sync", str(demo), "--date", DAY]) == 0
+    assert main(["state", "copy", str(demo / ".coprod" / "state.sqlite"), app_database]) == 0
+    before = StateStore.open(app_database)
+    flags = before.known_flags("demo")
+    before.close()
+    dump = tmp_path / "coprod.dump"
+    server = [
+        "--host",
+        str(postgres_server.base),
+        "--port",
+        str(postgres_server.port),
+        "--username",
+        "coprod",
+    ]
+    subprocess.run(
+        [str(postgres_server.bin / "pg_dump"), "--format=custom", f"--file={dump}", *server, "app"],
+        check=True,
+        capture_output=True,
+    )
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        for statement in restore_sql():
+            admin.execute(statement)
+    subprocess.run(
+        [
+            str(postgres_server.bin / "pg_restore"),
+            *server,
+            "--dbname=app",
+            "--no-owner",
+            "--role=app",
+            str(dump),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute("CREATE ROLE other LOGIN")
+        try:
+            with pytest.raises(psycopg.OperationalError, match="permission denied"):
+                psycopg.connect(app_database.replace("app@", "other@")).close()
+        finally:
+            admin.execute("DROP ROLE other")
+    again = StateStore.open(app_database)
+    try:
+        assert again.known_flags("demo") == flags
+    finally:
+        again.close()
