@@ -576,3 +576,14 @@ def test_every_deploy_command_run_from_srv_coprod_runs_the_installed_coprod_as_t
         assert not re.search(r"(^|[\s&;'])coprod (validate|install|sync|status|migrate)\b", line), line
         as_coprod = line.startswith("sudo -u coprod ") or "&& sudo -u coprod " in line
         assert as_coprod or (CRON_LINE.match(line) and line.split()[5] == "coprod"), line
+
+
+def test_every_recipe_readme_that_puts_a_secret_in_dotenv_says_to_keep_that_dotenv_private() -> None:
+    """The Google Sheets README's step 7 added COPROD_WEBHOOK_SECRET=whsec_... to a .env made with
+    nano, which every user of the computer could read (0644 under the usual umask: walkthrough), and
+    never said chmod 600, as the KoboToolbox and CiviCRM READMEs do for theirs."""
+    for doc in sorted((ROOT / "recipes").glob("*/README.md")):
+        secrets = [line for line in code_lines(doc) if re.match(r"[A-Z_]*(SECRET|TOKEN|API_KEY)=", line)]
+        if secrets:
+            text = doc.read_text(encoding="utf-8")
+            assert re.search(r"chmod 600 \S*\.env\b", text), f"{doc.relative_to(ROOT)}: {secrets}"
