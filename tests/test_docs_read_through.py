@@ -587,3 +587,64 @@ def test_every_recipe_readme_that_puts_a_secret_in_dotenv_says_to_keep_that_dote
         if secrets:
             text = doc.read_text(encoding="utf-8")
             assert re.search(r"chmod 600 \S*\.env\b", text), f"{doc.relative_to(ROOT)}: {secrets}"
+
+
+def _as_systemd_starts(unit: Path, server: Path) -> dict[str, str]:
+    """The environment a unit gives its command, as systemd makes it: its ``Environment=`` lines, and
+    each ``EnvironmentFile=`` read systemd's way (a line's value is the rest of the line after ``=``,
+    a note after it included; only a line starting with # or ; is a comment), with /srv/coprod
+    standing for ``server``."""
+    env: dict[str, str] = {}
+    for line in unit.read_text(encoding="utf-8").splitlines():
+        key, _, value = line.partition("=")
+        if key == "Environment":
+            name, _, setting = value.partition("=")
+            env[name] = setting
+        elif key == "EnvironmentFile":
+            path = Path(value.lstrip("-").replace("/srv/coprod", str(server)))
+            for setting in path.read_text(encoding="utf-8").splitlines():
+                if setting.strip() and not setting.lstrip().startswith(("#", ";")):
+                    name, _, said = setting.partition("=")
+                    env[name.strip()] = said.strip()
+    return env
+
+
+@pytest.mark.parametrize(
+    "unit", ["coprod-webhook.service", "coprod-worker.service", "coprod-worker@.service"]
+)
+def test_a_unit_reads_srv_coprod_env_as_a_command_typed_in_srv_coprod_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unit: str
+) -> None:
+    """The units read /srv/coprod/.env with EnvironmentFile=, which systemd reads its own way: a note
+    after a value (`COPROD_WORKER_HOLD=2   # a small server`) became part of it, so the worker that
+    started when typed by hand was refused under systemd ('must be a whole number ... not "2   # a
+    small server"'); and its values became the environment, which wins over a recipe's own .env,
+    while a command typed in /srv/coprod takes the recipe's: the app checked a recipe's deliveries
+    with /srv/coprod/.env's secret, and `coprod install` (KoboToolbox's REST Service) used the
+    recipe's. Now coprod reads the file itself, the unit only asking that it be there."""
+    from coprod.config import load_recipe
+    from coprod.webhook_app.settings import WebhookSettings
+
+    server = tmp_path / "srv"
+    recipe = server / "recipes" / "youth-panel"
+    shutil.copytree(ROOT / "recipes" / "demo", recipe)
+    with (recipe / "recipe.toml").open("a", encoding="utf-8") as toml:
+        toml.write('\n[webhook]\nsecret_env = "COPROD_WEBHOOK_SECRET"\n')
+    (recipe / ".env").write_text("COPROD_WEBHOOK_SECRET=whsec_dGhlLXJlY2lwZXMtb3du\n", encoding="utf-8")
+    (server / ".env").write_text(
+        "COPROD_RECIPES=recipes\n"
+        "COPROD_STATE=state/state.sqlite\n"
+        "COPROD_WORKER_HOLD=2   # a small server\n"
+        "COPROD_WEBHOOK_SECRET=whsec_dGhlLXNlcnZlcnMtb2xkLW9uZQ==\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(server)
+    for name in ("COPROD_RECIPES", "COPROD_STATE", "COPROD_WORKER_HOLD", "COPROD_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    typed = WebhookSettings.from_env({})
+    by_unit = WebhookSettings.from_env(_as_systemd_starts(ROOT / "recipes" / "deploy" / unit, server))
+    assert by_unit.worker_hold == typed.worker_hold == 2
+    sync_reads = load_recipe(recipe, env={}).env["COPROD_WEBHOOK_SECRET"]
+    assert by_unit.recipes["demo"].secret == typed.recipes["demo"].secret == sync_reads
+    text = (ROOT / "recipes" / "deploy" / unit).read_text(encoding="utf-8")
+    assert "AssertPathExists=/srv/coprod/.env" in text and "WorkingDirectory=/srv/coprod" in text
