@@ -80,6 +80,8 @@ class Delivery(NamedTuple):
 
 @dataclass(frozen=True)
 class Page:
+    """One page of a source's rows, and where the next read resumes."""
+
     rows: Sequence[Row]
     """The rows read: a list, or a :class:`RowBlock` from a connector that reads tables."""
     cursor: str | None = None

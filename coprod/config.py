@@ -62,6 +62,8 @@ class RecipeInvalid(Exception):
 
 @dataclass(frozen=True)
 class LoadedRecipe:
+    """A recipe read and checked, with where it was read from and the environment it may use."""
+
     recipe: Recipe
     path: Path
     dir: Path
@@ -182,10 +184,14 @@ def dotenv_values(path: Path) -> dict[str, str | None]:
     return read(stream=io.StringIO(text)) | _quoted_windows_paths(bindings)
 
 
-WINDOWS_PATH = re.compile(r"[A-Za-z]:\\|\\\\")
-"""The start of a Windows path: a drive (``C:\\``) or a shared folder (``\\\\server``)."""
+WINDOWS_PATH = r"[A-Za-z]:\\|\\\\"
+"""The start of a Windows path: a drive (``C:\\``) or a shared folder (``\\\\server``).
 
-QUOTED_VALUE = re.compile(r"""[^=]*=[^\S\r\n]*(["'])((?:\\.|(?!\1)[^\\])*)\1""", re.S)
+This module's patterns are kept as text and compiled where first used (``re``'s own cache keeps
+them): every start of ``coprod`` imports this module, and most runs never read a ``.env`` file or a
+recipe that is not TOML, so compiling them at import was time every command paid for nothing."""
+
+QUOTED_VALUE = r"""(?s)[^=]*=[^\S\r\n]*(["'])((?:\\.|(?!\1)[^\\])*)\1"""
 """A ``NAME="value"`` line's quote and the text between the quotes, as python-dotenv finds them."""
 
 
@@ -205,8 +211,8 @@ def _quoted_windows_paths(bindings: Iterable[Any]) -> dict[str, str]:
     for binding in bindings:
         if binding.key is None or binding.value is None:
             continue
-        quoted = QUOTED_VALUE.match(binding.original.string)
-        if quoted is None or quoted[2] == binding.value or not WINDOWS_PATH.match(quoted[2]):
+        quoted = re.match(QUOTED_VALUE, binding.original.string)
+        if quoted is None or quoted[2] == binding.value or not re.match(WINDOWS_PATH, quoted[2]):
             found.pop(binding.key, None)  # a later line of the same name wins, as in python-dotenv
             continue
         (again,) = parse_stream(io.StringIO(f"X={quoted[1]}{quoted[2]}{quoted[1]}"))
@@ -361,7 +367,7 @@ _TOML_WORDS: tuple[tuple[str, str], ...] = (
 )
 """The TOML reader's words for the mistakes people make typing a recipe, said as what to change."""
 
-_TOML_AT = re.compile(r"^(?P<what>.*) \(at (?P<where>line \d+, column \d+|end of document)\)$", re.DOTALL)
+_TOML_AT = r"(?s)^(?P<what>.*) \(at (?P<where>line \d+, column \d+|end of document)\)$"
 
 
 def toml_problem(exc: tomllib.TOMLDecodeError) -> str:
@@ -370,7 +376,7 @@ def toml_problem(exc: tomllib.TOMLDecodeError) -> str:
     `location = "people.xlsx", options = { sheet = "People" }` typed on one line) told a project worker
     nothing. The line itself is never quoted: it may be a secret pasted in the wrong place."""
     said = str(exc)
-    found = _TOML_AT.match(said)
+    found = re.match(_TOML_AT, said)
     what, where = (found["what"], found["where"]) if found else (said, "")
     plain = next((words for start, words in _TOML_WORDS if what.startswith(start)), "")
     at = f" at {where}" if where else ""

@@ -23,6 +23,8 @@ class SchemaTooNew(Exception):
 
 @dataclass(frozen=True)
 class Migration:
+    """One step of a store's schema, in the SQL of each engine, with why it was made."""
+
     version: int
     why: str
     sqlite: str
@@ -148,6 +150,8 @@ CREATE TABLE IF NOT EXISTS schema_versions (
 
 @dataclass(frozen=True)
 class Upgrade:
+    """What opening a store did to its schema (``coprod migrate`` says it)."""
+
     component: str
     before: int
     after: int

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -80,11 +79,14 @@ class StoreNeedsUpgrade(Exception):
 STORE_PROBLEMS = (StateLocationInvalid, StoreUnavailable, SchemaTooNew, StoreNeedsUpgrade)
 """What opening a state store may refuse with, each with its ``exit_code`` and a message to show."""
 
-SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+SCHEME = r"^([A-Za-z][A-Za-z0-9+.-]*)://"
+"""A state setting that is an address, not a path. This module's patterns are kept as text and
+compiled where first used (``re``'s own cache keeps them): every start of ``coprod`` imports this
+module, and a ``coprod check``, or a sync with its state in the recipe's folder, uses none of them."""
 POSTGRES_SCHEMES = ("postgresql", "postgres")
-_ADDRESS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)")
+_ADDRESS = r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)"
 """A database address: its scheme, its user, password and host (``netloc``), and its path."""
-_QUERY = re.compile(r"\?([^#]*)")
+_QUERY = r"\?([^#]*)"
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class StoreLocation:
         addresses staff may type (an unclosed ``[`` of an IPv6 host) with a ValueError."""
         if self.url is None:
             return str(self.path)
-        parts = _ADDRESS.match(self.url)
+        parts = re.match(_ADDRESS, self.url)
         if parts is None:  # not scheme://...: parse_location never makes one
             return "the PostgreSQL address"
         scheme, netloc, path = parts.groups()
@@ -124,10 +126,10 @@ class StoreLocation:
         return text
 
     def _passwords(self) -> list[str]:
-        parts = _ADDRESS.match(self.url or "")
+        parts = re.match(_ADDRESS, self.url or "")
         if parts is None:
             return []
-        netloc, query = parts.group(2), _QUERY.search(self.url or "")
+        netloc, query = parts.group(2), re.search(_QUERY, self.url or "")
         typed = [netloc.rpartition("@")[0].partition(":")[2]] if "@" in netloc else []
         if query:
             for pair in query.group(1).split("&"):
@@ -148,7 +150,7 @@ def parse_location(value: str | Path | StoreLocation, base: Path | None = None) 
     text = value.strip()
     if text == ":memory:":
         return StoreLocation("sqlite", path=Path(":memory:"))
-    scheme = SCHEME.match(text)
+    scheme = re.match(SCHEME, text)
     if scheme is None:
         path = Path(text).expanduser()
         return StoreLocation("sqlite", path=path if base is None or path.is_absolute() else base / path)
@@ -165,7 +167,7 @@ def parse_location(value: str | Path | StoreLocation, base: Path | None = None) 
 
 
 WINDOWS = os.name == "nt"
-_DRIVE = re.compile(r"/[A-Za-z]:[/\\]")
+_DRIVE = r"/[A-Za-z]:[/\\]"
 """A drive-letter path after ``sqlite://``: the ``/C:/`` of ``sqlite:///C:/coprod/state.sqlite``."""
 
 
@@ -183,7 +185,7 @@ def sqlite_address_path(address: str, *, windows: bool = WINDOWS) -> str:
             f"'{address}': a SQLite address needs an absolute path, as sqlite:///var/lib/coprod/state.sqlite "
             "(on Windows, sqlite:///C:/coprod/state.sqlite)"
         )
-    return rest[1:] if windows and _DRIVE.match(rest) else rest
+    return rest[1:] if windows and re.match(_DRIVE, rest) else rest
 
 
 def now_text(at: datetime | None = None) -> str:
@@ -365,6 +367,8 @@ def open_current_file(location: StoreLocation) -> StateStore | None:
     it could create its tables in an empty database, or wait seconds for a server that is away."""
     if location.engine != "sqlite" or location.memory or not (location.path and location.path.is_file()):
         return None
+    import sqlite3  # here, not at every start: a check finds no state file, or finds it here
+
     reader = sqlite3.connect(f"{location.path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         current = schema.up_to_date("state", "sqlite", lambda sql, args: reader.execute(sql, args).fetchall())
@@ -402,6 +406,8 @@ def open_to_read(location: StoreLocation) -> StateStore | None:
 def _sqlite_state_version(path: Path) -> int | None:
     """The state file's schema version, read through a read-only connection; None where it holds no
     run history (an empty file: no state, as :func:`~coprod.state_postgres.state_version` asks)."""
+    import sqlite3
+
     try:
         reader = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:

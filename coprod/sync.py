@@ -13,7 +13,6 @@ connector kept from an earlier run in the same process (the webhook worker) read
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -98,6 +97,9 @@ ProgressFn = Callable[[str, int], None]
 
 @dataclass
 class RunResult:
+    """What a run did and found: its flags, what it changed, its counts, its exit code and what to
+    say."""
+
     flags: list[Flag] = field(default_factory=list)
     diff: Diff | None = None
     counts: dict[str, EntityCount] = field(default_factory=dict)
@@ -337,8 +339,13 @@ def run(
             state.close()
 
 
-UNREADABLE_STATE = (*STORE_PROBLEMS, sqlite3.Error, OSError)
-"""What a check's look at the state store gives up on (the words of any unknown ID are said then)."""
+def _unreadable_state() -> tuple[type[Exception], ...]:
+    """What a check's look at the state store gives up on (the words of any unknown ID are said
+    then). Asked for only once something was raised (an ``except`` clause is evaluated then), so
+    ``sqlite3`` is imported by a check that finds a state file, not at every start of ``coprod``."""
+    import sqlite3
+
+    return (*STORE_PROBLEMS, sqlite3.Error, OSError)
 
 
 def _people_known_before(loaded: LoadedRecipe) -> frozenset[str]:
@@ -351,13 +358,13 @@ def _people_known_before(loaded: LoadedRecipe) -> frozenset[str]:
     waits or writes for it."""
     try:
         state = open_current_file(state_location(loaded))
-    except UNREADABLE_STATE:
+    except _unreadable_state():
         return frozenset()
     if state is None:
         return frozenset()
     try:
         return state.known_people(loaded.recipe.name)
-    except UNREADABLE_STATE:
+    except _unreadable_state():
         return frozenset()
     finally:
         state.close()

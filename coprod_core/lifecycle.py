@@ -204,6 +204,9 @@ class FlagChange:
 
 @dataclass
 class Diff:
+    """What a run changes in the flags staff see (written back, then remembered), and the counts its
+    summary gives."""
+
     changes: list[FlagChange] = field(default_factory=list)
     still_open: int = 0
     kept_by_staff: int = 0

@@ -121,8 +121,10 @@ SECRET_KEY_HINTS = ("token", "key", "secret", "password", "credential")
 """Option names that look like secrets: a recipe may only name an env var (``*_env``) for them."""
 
 
-KEY_LIKE_PART = re.compile(r"[A-Z0-9]{16,}")
-"""A stretch of 16 capitals and digits with no ``_`` in it: a random key's shape, not a name's."""
+KEY_LIKE_PART = r"[A-Z0-9]{16,}"
+"""A stretch of 16 capitals and digits with no ``_`` in it: a random key's shape, not a name's. Kept
+as text and compiled where first used (``re``'s cache keeps it), as :data:`PASSWORD_IN_QUERY` is: a
+recipe naming no variable and no state address uses neither, and every start imports this module."""
 
 
 def _looks_like_a_key(value: str) -> bool:
@@ -130,7 +132,7 @@ def _looks_like_a_key(value: str) -> bool:
     and digits (some CiviCRM API keys, a key typed in capitals): a part of 16 or more characters
     between ``_`` with at least 4 digits in it. Names people give variables are words
     (``GOOGLE_APPLICATION_CREDENTIALS``, ``CIVICRM_API_KEY_2024``)."""
-    return any(sum(c.isdigit() for c in m) >= 4 for m in KEY_LIKE_PART.findall(value))
+    return any(sum(c.isdigit() for c in m) >= 4 for m in re.findall(KEY_LIKE_PART, value))
 
 
 def _variable_name(value: str) -> str:
@@ -257,7 +259,7 @@ class InlineProject(_Strict):
             ) from None
 
 
-PASSWORD_IN_QUERY = re.compile(r"[?&]\s*password\s*=", re.IGNORECASE)
+PASSWORD_IN_QUERY = r"(?i)[?&]\s*password\s*="
 """A libpq ``password=`` among an address's parameters (``postgresql://host/db?password=...``)."""
 
 
@@ -272,7 +274,9 @@ class StateSpec(_Strict):
         """A PostgreSQL password is a secret, and secrets come only from the environment or ``.env``:
         refused here without the value (the address is shown in messages, with its password left
         out, but the recipe itself is copied, mailed and kept in version control)."""
-        if path is not None and (ADDRESS_WITH_PASSWORD.match(path.strip()) or PASSWORD_IN_QUERY.search(path)):
+        if path is not None and (
+            ADDRESS_WITH_PASSWORD.match(path.strip()) or re.search(PASSWORD_IN_QUERY, path)
+        ):
             raise ValueError(
                 "holds a password in its address: take it out and put the whole address in COPROD_STATE "
                 "in the .env beside the recipe (secrets are never in a recipe)"

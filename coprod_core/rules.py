@@ -23,6 +23,9 @@ from coprod_core.flags import Flag, Severity, Subject, make_flag
 
 @dataclass(frozen=True)
 class Rule:
+    """One kind of flag, declared once with the documentation staff read (``coprod explain``): the
+    checks raise their flags through it, so a flag's id and words never drift from its page."""
+
     id: str
     """``check.rule``: stable forever (it is hashed into every fingerprint)."""
     title: str

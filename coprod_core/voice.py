@@ -17,6 +17,8 @@ from coprod_core.text import join
 
 @dataclass(frozen=True)
 class RoleWords:
+    """How messages name the people in the voice roles a recipe sets, in each grammatical place."""
+
     people: str
     """Plural noun: 'people with lived experience', 'carers'."""
     short: str

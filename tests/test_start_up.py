@@ -89,6 +89,15 @@ def test_starting_the_command_loads_no_library_a_command_may_not_need_and_builds
     assert started["built"] == []
 
 
+def test_starting_the_command_loads_no_sqlite_until_a_state_file_is_opened():
+    started = _started()
+    assert "sqlite3" not in started["modules"], (
+        "sqlite3 is imported at start again: coprod check of a recipe with no state file never opens "
+        "one, and the import cost every start of coprod about 5 million instructions (coprod.state, "
+        "coprod.sync and coprod.state_sqlite import it where a state file is opened)"
+    )
+
+
 def test_the_files_connector_loads_no_workbook_reader_until_it_reads_a_workbook():
     started = _started("coprod.connectors.files")
     assert _loaded(started["modules"], ("python_calamine", "openpyxl", "xml.etree")) == []

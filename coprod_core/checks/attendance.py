@@ -29,6 +29,9 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True)
 class VoiceAttendance:
+    """Who in a voice role took part in which session, and for how long, read once for every check
+    that asks."""
+
     run_date: date
     voice_roles: frozenset[Role]
     voice_ids: frozenset[str]
