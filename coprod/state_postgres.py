@@ -27,6 +27,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from coprod.postgres_words import connect_failure_in_words
 from coprod.schema import Upgrade, stored_version, up_to_date, upgrade
 from coprod.state import LockLost, RunLocked, StoreLocation, StoreUnavailable, locked_message, now_text
 from coprod.state_sql import SQLStateStore
@@ -199,8 +200,14 @@ def _commit_without_waiting_for_disk(conn: psycopg.Connection[Any]) -> None:
 
 def connect_error(location: StoreLocation, exc: Exception) -> str:
     """A connection failure in words, with the address but never a password: the driver's own
-    words can quote it (libpq: 'invalid percent-encoded token: "<the password as typed>"')."""
-    return f"cannot reach the PostgreSQL state store at {location}: {_first_line(location, exc)}"
+    words can quote it (libpq: 'invalid percent-encoded token: "<the password as typed>"'). The
+    common failures are said in plain words, with what to check, and libpq's reason kept after them
+    as a short detail: 'connection failed: connection to server at "10.0.0.5", port 5432 failed:
+    Connection refused' told a data officer nothing they could act on."""
+    first = _first_line(location, exc)
+    plain = connect_failure_in_words(first)
+    said = f"{plain.words} (detail: {plain.detail})" if plain is not None else first
+    return f"cannot reach the PostgreSQL state store at {location}: {said}"
 
 
 def _first_line(location: StoreLocation, exc: Exception) -> str:
