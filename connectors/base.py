@@ -388,6 +388,14 @@ class Connector(ABC):
     """The same for a source with ``write_back = false``: coprod writes no flag to it, so there is
     no flag to mark won't fix (or Cancelled) and the advice is only what can be done to the data."""
 
+    @classmethod
+    def removed_rows_advice_for(cls, entity: Entity, spec: EntitySpec, written: bool) -> str:
+        """The advice for one entity's rows (``written``: its source has ``write_back`` on), read as
+        ``spec`` reads them: :attr:`removed_rows_advice` or :attr:`removed_rows_advice_no_write_back`.
+        A tool whose rows are different things by entity words each: a KoboToolbox payment read from
+        a form of its own is the whole submission, which cannot be edited to leave them out."""
+        return cls.removed_rows_advice if written else cls.removed_rows_advice_no_write_back
+
     def changes_for(self, delivery: Delivery) -> list[UnitChange] | None:
         """What one webhook delivery changed, read as cheaply as the platform allows (a CiviCRM
         record, a Sheets row; nothing for a KoboToolbox submission, which is the body), for the

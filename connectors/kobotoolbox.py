@@ -344,6 +344,32 @@ class KoboConnector(Connector):
     removed_rows_advice_no_write_back = removed_rows_advice
     """Editing the submission needs no flag written to it: the same words with ``write_back = false``."""
 
+    @classmethod
+    def removed_rows_advice_for(cls, entity: Entity, spec: EntitySpec, written: bool) -> str:
+        """Per entity, as its rows are read: a row that is an entry of a repeat group (the session
+        record's attendees) is taken out of the submission by editing it, as :attr:`removed_rows_advice`
+        says; a row that is the whole submission (a payments form, an attendance form with one
+        submission per attendance) cannot be edited to leave them out, only deleted, and a payment
+        record the charity must keep keeps its flag. The same with ``write_back = false``: neither
+        needs a flag written to the submission."""
+        repeat = entity_options(entity, spec).repeat
+        if entity is Entity.PAYMENTS:
+            if repeat:
+                return (
+                    "edit that submission and remove their payment from it too, unless the charity must keep "
+                    "the payment record (KoboToolbox has no won't fix: while it names them, this flag stays)"
+                )
+            return (
+                "delete that submission too (it is the payment record), unless the charity must keep it "
+                "(KoboToolbox has no won't fix: while it names them, this flag stays)"
+            )
+        if entity is Entity.ATTENDANCE and not repeat:
+            return (
+                "delete that submission too (it is the attendance record; KoboToolbox has no won't fix: "
+                "while it names them, this flag stays)"
+            )
+        return cls.removed_rows_advice
+
     def __init__(self, name: str, options: KoboOptions, context: ConnectorContext) -> None:
         super().__init__(name, options, context)
         self.options: KoboOptions = options

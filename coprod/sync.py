@@ -386,14 +386,15 @@ def removed_rows_advice(recipe: Recipe, conns: Mapping[str, Connector]) -> dict[
     the row, in the words of the tool its flag goes to (:func:`source_for`: a row's flag goes to its
     entity's source). "Mark this flag won't fix" told KoboToolbox staff to do what KoboToolbox has
     no status for; CiviCRM calls it Cancelled. A source with ``write_back = false`` gets no flag, so
-    nothing can be marked there: it was told to mark the flag won't fix all the same."""
+    nothing can be marked there: it was told to mark the flag won't fix all the same. Each entity
+    is worded by its connector (:meth:`Connector.removed_rows_advice_for`): "edit that submission and
+    remove them from it" was said of a KoboToolbox payment that is the submission itself."""
     out: dict[Entity, str] = {}
     for entity, spec in recipe.entities.items():
         connector = conns.get(spec.source)
         if connector is not None:
-            written = recipe.sources[spec.source].write_back
-            out[entity] = (
-                connector.removed_rows_advice if written else connector.removed_rows_advice_no_write_back
+            out[entity] = connector.removed_rows_advice_for(
+                entity, spec, recipe.sources[spec.source].write_back
             )
     return out
 

@@ -269,3 +269,57 @@ def test_a_decision_group_in_the_recipe_naming_a_deleted_registration_is_flagged
         {"submission_ids": [10], "data": {"coprod_flags": "Warning: Unknown person (2)"}},
         {"submission_ids": [10], "validation_status.uid": "validation_status_on_hold"},
     ]
+
+
+PAYMENTS = "aPaymentsForm"
+
+
+def _with_payments_form(lr: LoadedRecipe) -> LoadedRecipe:
+    """sync_recipe's, with payments read from a form of their own: one submission, one payment."""
+    payments = {
+        "source": "kobo",
+        "location": PAYMENTS,
+        "fields": {"person_id": "person_id", "amount": "amount", "date": "paid_on", "session_id": "session"},
+    }
+    data = lr.recipe.model_dump(mode="json", exclude_none=True)
+    data["entities"]["payments"] = payments
+    recipe, problems = parse_recipe(data, "recipe.toml")
+    assert recipe is not None, problems
+    return LoadedRecipe(recipe=recipe, path=lr.path, dir=lr.dir, env=lr.env)
+
+
+def test_a_payment_submission_naming_someone_deleted_is_told_to_be_deleted_not_edited() -> None:
+    """A payments form's submission is the payment itself: "edit that submission and remove them
+    from it" (the session record's advice, where they are one of its attendees) left staff editing a
+    payment to name nobody (newcomer walkthrough). It says to delete that submission, unless the
+    charity must keep the payment record; the session record's attendee is told as before."""
+    lr = _with_payments_form(sync_recipe())
+    state = StateStore.open(":memory:")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fill_forms(fake)
+        fake.assets[PAYMENTS] = [
+            submission(20, person_id="P2", amount="10", paid_on="2026-03-10", session="10")
+        ]
+        kobo = connector(lr)
+        assert run(lr, run_date=date(2026, 6, 1), state=state, connectors={"kobo": kobo}).exit_code == 0
+        fake.delete(PEOPLE, 2)
+        n = len(rsps.calls)
+        second = run(lr, run_date=date(2026, 6, 2), state=state, connectors={"kobo": kobo}, allow_shrink=True)
+        edits = [
+            json.loads(c.request.body)["payload"]
+            for c in rsps.calls[n:]
+            if c.request.method == "PATCH" and f"/assets/{PAYMENTS}/data/bulk/" in c.request.url
+        ]
+
+    assert second.exit_code == 0, second.messages
+    said = {f.subject.id: f.message for f in second.flags if f.check_id == "data_quality.unknown_person"}
+    assert said["payments:20"] == (
+        "submission 20, column 'person_id': person ID P2 belongs to someone who has been removed from the "
+        "people list. The payment was not used. If they asked for their data to be deleted, delete that "
+        "submission too (it is the payment record), unless the charity must keep it (KoboToolbox has no "
+        "won't fix: while it names them, this flag stays); if they were removed by mistake, add them back "
+        "to the people list."
+    )
+    assert "edit that submission and remove them from it too" in said["attendance:10/2"]
+    assert edits == [{"submission_ids": [20], "data": {"coprod_flags": "Warning: Unknown person"}}]

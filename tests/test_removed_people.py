@@ -532,7 +532,11 @@ def test_each_tools_advice_for_a_removed_persons_rows_without_write_back_is_what
                         "source": "files",
                         "fields": {"id": "i", "date": "d", "hours": "h", "kind": "k"},
                     },
-                    "attendance": {"source": "kobo", "fields": {"person_id": "p", "session_id": "s"}},
+                    "attendance": {  # a session record's attendees, as the KoboToolbox recipe reads them
+                        "source": "kobo",
+                        "fields": {"person_id": "p", "session_id": "s"},
+                        "options": {"repeat": "attendees"},
+                    },
                     "payments": {
                         "source": "civi",
                         "fields": {"person_id": "p", "amount": "a", "date": "d"},
@@ -626,3 +630,60 @@ def test_a_recruitment_flag_raised_after_a_deletion_says_coprod_cannot_count_the
     assert said in flag.message
     [row] = [r for r in read(data / "coprod-flags.csv") if r["Fingerprint"] == flag.fingerprint]
     assert said in row["Message"] and "Cal Example" not in str(row)
+
+
+@pytest.mark.parametrize("write_back", [True, False])
+def test_kobotoolboxs_advice_for_a_removed_persons_rows_is_worded_for_what_each_row_is(
+    write_back: bool,
+) -> None:
+    """A row that is an entry of a submission's repeat group is edited out of it; a row that is the
+    whole submission (a payments form, an attendance form of one submission per attendance) can only
+    be deleted. "edit that submission and remove them from it" was said of every KoboToolbox row."""
+    from coprod.connectors.kobotoolbox import KoboConnector
+    from coprod.sync import removed_rows_advice
+    from coprod_core.recipe import Entity, Recipe
+
+    def advice(repeat: bool) -> dict[Entity, str]:
+        options = {"options": {"repeat": "attendees"}} if repeat else {}
+        recipe = Recipe.model_validate(
+            {
+                "name": "t",
+                "sources": {"kobo": {"connector": "kobotoolbox", "write_back": write_back}},
+                "entities": {
+                    "people": {"source": "kobo", "fields": {"id": "id", "roles": "r"}},
+                    "sessions": {
+                        "source": "kobo",
+                        "fields": {"id": "i", "date": "d", "hours": "h", "kind": "k"},
+                    },
+                    "attendance": {
+                        "source": "kobo",
+                        "fields": {"person_id": "p", "session_id": "s"},
+                        **options,
+                    },
+                    "payments": {
+                        "source": "kobo",
+                        "fields": {"person_id": "p", "amount": "a", "date": "d"},
+                        **options,
+                    },
+                },
+                "projects": [{"id": "P1", "name": "One"}],
+            }
+        )
+        return removed_rows_advice(recipe, {"kobo": KoboConnector})  # type: ignore[dict-item]  # the words are the class's
+
+    entries, submissions = advice(repeat=True), advice(repeat=False)
+    assert entries[Entity.ATTENDANCE] == KoboConnector.removed_rows_advice
+    assert entries[Entity.ATTENDANCE].startswith("edit that submission and remove them from it too")
+    assert entries[Entity.PAYMENTS].startswith(
+        "edit that submission and remove their payment from it too, unless the charity must keep the payment record"
+    )
+    assert submissions[Entity.ATTENDANCE].startswith(
+        "delete that submission too (it is the attendance record"
+    )
+    assert submissions[Entity.PAYMENTS].startswith(
+        "delete that submission too (it is the payment record), unless the charity must keep it"
+    )
+    assert all(
+        "won't fix: while it names them, this flag stays" in said
+        for said in [*entries.values(), *submissions.values()]
+    )

@@ -115,8 +115,9 @@ RULES: dict[str, Rule] = {
         action="""Fix the ID, or add the person to the people list. For someone removed at their request,
         delete their attendance and payment rows, or mark the flag won't fix where the charity must
         keep a payment record (in CiviCRM, mark its activity Cancelled; KoboToolbox has no won't fix:
-        edit the submission and remove them from it; with write_back = false coprod writes no flag to
-        mark, so delete the rows), and take their ID out of a project's decision group and co-chairs.""",
+        edit the submission and remove them from it, or delete it where the submission is the row
+        itself, such as a payment; with write_back = false coprod writes no flag to mark, so delete
+        the rows), and take their ID out of a project's decision group and co-chairs.""",
     ),
     "unknown_session": declare(
         "data_quality.unknown_session",
