@@ -120,7 +120,8 @@ class Output:
         self._write(self.out, text)
 
     def progress_line(self, text: str) -> None:
-        """Plain progress off a terminal is held back and shown only if the run had news."""
+        """Plain progress off a terminal is held back, and shown only if the run stopped before it
+        could print its summary of the rows read (check and sync alike)."""
         self.buffered.append(text)
 
     def flush_progress(self) -> None:
@@ -481,7 +482,10 @@ def _finish(
     news = always or result.exit_code != ExitCode.OK or result.changed or result.warnings or output.tty
     if not news:
         return int(result.exit_code)  # quiet under cron when nothing changed
-    output.flush_progress()
+    if not (result.counts or result.unchanged):
+        # Stopped before its summary: the rows read so far say how far it got. With a summary, its
+        # counts say it ("people 40 rows read, 40 used"): check printed both on every run.
+        output.flush_progress()
     for m in result.messages:
         output.line(f"coprod: {m}")
     for w in result.warnings:

@@ -123,7 +123,6 @@ def test_a_source_of_one_row_reads_1_row_not_1_rows(demo, capsys) -> None:
     said = capsys.readouterr()
     assert "  payments    1 row read, 1 used" in said.out
     assert "  people      40 rows read, 40 used" in said.out
-    assert "read payments: 1 row\n" in said.err and "read people: 40 rows\n" in said.err
     assert "1 rows" not in said.out + said.err
 
 
@@ -258,7 +257,8 @@ def test_progress_is_a_bar_on_a_terminal_and_held_plain_lines_otherwise(capsys):
     with ctx:
         on_rows("people", 10)
         on_rows("people", 40)
-    assert plain_out.buffered == ["read people: 40 rows"]
+        on_rows("payments", 1)
+    assert plain_out.buffered == ["read people: 40 rows", "read payments: 1 row"]
 
 
 def test_missing_recipe_exits_2(tmp_path, capsys):
@@ -504,3 +504,27 @@ def test_check_with_an_option_between_two_recipes_checks_both(demo: Path, tmp_pa
         str(other / "recipe.toml"),
     ]
     assert {json.loads(line)["run_date"] for line in lines} == {"2026-11-20"}
+
+
+@pytest.mark.parametrize("command", ["check", "sync"])
+def test_check_and_sync_print_the_rows_read_once_in_their_summary_not_again_on_stderr(
+    command: str, demo: Path, capsys
+) -> None:
+    """Off a terminal, check printed "read people: 40 rows" (and each entity's) to stderr on every run,
+    above its summary's "people 40 rows read, 40 used"; sync printed them only with news (newcomer
+    walkthrough). Both print the summary alone, as the recipes' READMEs show it; a run that stops
+    before its summary says which rows it had read (how far it got), check and sync alike."""
+    assert main([command, str(demo), "--date", "2026-11-20"]) == 0
+    said = capsys.readouterr()
+    assert "  people      40 rows read, 40 used" in said.out
+    assert said.err == ""
+    (demo / "data" / "payments.csv").unlink()  # read last: the run stops after reading the rest
+    assert main([command, str(demo), "--date", "2026-11-20"]) == 3
+    said = capsys.readouterr()
+    assert "rows read" not in said.out and "file not found" in said.out
+    assert said.err.splitlines() == [
+        "read people: 40 rows",
+        "read projects: 2 rows",
+        "read sessions: 15 rows",
+        "read attendance: 127 rows",
+    ]
