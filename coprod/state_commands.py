@@ -130,16 +130,22 @@ def cmd_state_copy(args: argparse.Namespace, output: Lines) -> int:
         if not target.is_empty():
             say(f"coprod: the target {target_at} already holds state; copy only into an empty store")
             return 2
-        added = target.load(source.dump())
         source_inbox, target_inbox = (
             Inbox.open(inbox_location(source_at)),
             Inbox.open(inbox_location(target_at)),
         )
         try:
-            events = source_inbox.events()
+            # Both looked at before anything is written: a refusal after the state was copied left
+            # the target holding it, so the next try said it "already holds state".
             if target_inbox.events():
-                say(f"coprod: the target's webhook inbox is not empty ({inbox_location(target_at)})")
+                say(
+                    f"coprod: the target's webhook inbox is not empty ({inbox_location(target_at)}): a webhook "
+                    "app has received deliveries there already; nothing was copied. Copy only into an "
+                    "empty store, with the app and its workers stopped"
+                )
                 return 2
+            events = source_inbox.events()
+            added = target.load(source.dump())
             added["webhook_inbox"] = target_inbox.load(events)
         finally:
             source_inbox.close()

@@ -503,3 +503,26 @@ def test_a_waiting_run_names_the_holder_in_its_own_database_not_another_on_the_s
         other.close()
         postgres_server.drop_database(first)
         postgres_server.drop_database(second)
+
+
+def test_coprod_state_copy_into_a_store_whose_inbox_has_deliveries_copies_nothing(tmp_path, capsys) -> None:
+    """The inbox was looked at only after the state was copied: refused then (exit 2), the target kept
+    the flags and run history, and the next try (with the app stopped) said it 'already holds state'
+    (deploy README, moving to PostgreSQL, with an app already started on the new database)."""
+    from coprod.webhook_app.inbox import Inbox
+
+    source = StateStore.open(tmp_path / "state.sqlite")
+    source.save_flags("demo", _flags())
+    source.close()
+    target = tmp_path / "new" / "state.sqlite"
+    early = Inbox.open(tmp_path / "new" / "state-inbox.sqlite")
+    early.record("sheets", "demo", "msg_early", "0" * 64)
+    early.close()
+    assert main(["state", "copy", str(tmp_path / "state.sqlite"), str(target)]) == 2
+    after = StateStore.open(target)
+    try:
+        assert after.is_empty()
+    finally:
+        after.close()
+    out = capsys.readouterr().out
+    assert "webhook inbox is not empty" in out and "nothing was copied" in out
