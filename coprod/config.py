@@ -265,13 +265,14 @@ def state_disagreement(recipe_dir: Path, env: Mapping[str, str] | None = None) -
     """The problem when the ``.env`` beside the recipe and the working folder's name two different
     state stores, and the environment names none.
 
-    A run reads the recipe's line (it is read last), but the webhook app and its worker never read a
-    ``.env`` beside a recipe: started from a server's folder (``/srv/coprod``), they keep the state
-    that folder's ``.env`` (or their unit's environment) names. The Google Sheets README copies the
-    server's line beside the recipe; once the server moved its state (to PostgreSQL), the nightly
-    sync and ``coprod status`` went on with the old SQLite file while the app used the database,
-    each with flags and run locks of its own, and nothing said so. Refused instead, with both files
-    named (a store's address shown without its password)."""
+    A run reads the recipe's line (it is read last), and so does the worker's re-check of the recipe
+    (the deploy units read ``/srv/coprod/.env`` as a command typed there does); but the webhook app
+    keeps the deliveries it receives in the store its own folder's ``.env`` names, whatever a
+    recipe's says. The Google Sheets README copies the server's line beside the recipe; once the
+    server moved its state (to PostgreSQL), the recipe's flags and run lock stayed in the old SQLite
+    file while its deliveries went to the database (``coprod status`` looked for them in the file),
+    and nothing said so. Refused instead, with both files named (a store's address shown without its
+    password)."""
     environ = os.environ if env is None else env
     if environ.get(STATE_VARIABLE, "").strip():
         return None  # the environment wins over both files, for this run and a unit alike
@@ -299,10 +300,11 @@ def state_disagreement(recipe_dir: Path, env: Mapping[str, str] | None = None) -
         section="",
         message=(
             f"{STATE_VARIABLE} here is {mine}, but {here} (the .env of the folder coprod was run from) "
-            f"sets it to {other}. A webhook app or worker started from that folder keeps its state in "
-            f"{other} (it never reads a {STATE_VARIABLE} beside a recipe), so the two would keep "
-            f"separate flags and run locks. Keep one: take the {STATE_VARIABLE} line out of this file, "
-            "or make the two the same"
+            f"sets it to {other}. A webhook app started from that folder keeps the deliveries it receives "
+            f"in {other}, whatever a recipe's .env says, while this recipe's flags and run lock would be "
+            f"in {mine}: coprod status would look for its deliveries in the wrong store, and moving the "
+            f"server's state would leave this recipe's behind. Keep one: take the {STATE_VARIABLE} line "
+            "out of this file, or make the two the same"
         ),
     )
 

@@ -429,6 +429,32 @@ def test_a_sync_whose_recipe_dotenv_names_another_state_store_stops_before_makin
     monkeypatch.delenv("COPROD_STATE", raising=False)
     assert main(["sync", str(recipe)]) == 2
     said = capsys.readouterr()
-    assert "separate flags and run locks" in said.out + said.err
+    assert "flags and run lock would be in" in said.out + said.err
     assert not old.exists() and not (tmp_path / "new.sqlite").exists()
     assert not (recipe / "data" / "coprod-flags.csv").exists()
+
+
+def test_the_worker_refusing_a_recipe_whose_dotenv_names_another_state_store_says_what_it_reads(
+    tmp_path, monkeypatch, caplog
+):
+    """The deploy units read /srv/coprod/.env as a command typed there does (no EnvironmentFile=),
+    so the worker's re-check of a recipe reads the COPROD_STATE beside it, as a sync does: it is
+    refused there too, and its log line must not say that a worker never reads that line (the
+    words said so while the worker logging them had just read it). What the app alone keeps in the
+    working folder's store is the deliveries it receives."""
+    import logging
+
+    from coprod.webhook_app.settings import sync_recheck
+
+    old = tmp_path / "old" / "state.sqlite"
+    server, recipe = _server_and_recipe(tmp_path, str(tmp_path / "new.sqlite"), str(old))
+    monkeypatch.chdir(server)
+    monkeypatch.delenv("COPROD_STATE", raising=False)
+    with caplog.at_level(logging.WARNING):
+        assert sync_recheck("demo", recipe / "recipe.toml") == 2
+    (said,) = [r.getMessage() for r in caplog.records if "COPROD_STATE" in r.getMessage()]
+    assert f"COPROD_STATE here is {old}, but {server / '.env'}" in said
+    assert "or worker" not in said and "never reads" not in said
+    assert f"keeps the deliveries it receives in {tmp_path / 'new.sqlite'}" in said
+    assert f"this recipe's flags and run lock would be in {old}" in said
+    assert not old.exists() and not (tmp_path / "new.sqlite").exists()
