@@ -648,3 +648,20 @@ def test_a_unit_reads_srv_coprod_env_as_a_command_typed_in_srv_coprod_does(
     assert by_unit.recipes["demo"].secret == typed.recipes["demo"].secret == sync_reads
     text = (ROOT / "recipes" / "deploy" / unit).read_text(encoding="utf-8")
     assert "AssertPathExists=/srv/coprod/.env" in text and "WorkingDirectory=/srv/coprod" in text
+
+
+def test_what_the_deploy_readme_says_a_command_without_the_password_stops_with_is_what_coprod_says() -> None:
+    """The deploy README quoted libpq's `no password supplied`, which coprod now says in its own
+    words (coprod/postgres_words.py): the quote must be what a reader sees."""
+    from coprod.postgres_words import connect_failure_in_words
+
+    said = connect_failure_in_words(
+        'connection to server at "10.0.0.5", port 5432 failed: fe_sendauth: no password supplied'
+    )
+    assert said is not None
+    readme = (ROOT / "recipes" / "deploy" / "README.md").read_text(encoding="utf-8")
+    quoted = re.findall(r"stop(?:ping|s)? with `([^`]+)`", " ".join(readme.split()))
+    about_passwords = [q for q in quoted if "password" in q]
+    assert len(about_passwords) >= 2
+    for quote in about_passwords:
+        assert quote in said.words, quote
