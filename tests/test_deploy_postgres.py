@@ -104,14 +104,7 @@ def test_moving_a_sqlite_state_into_the_readmes_database_keeps_everything(
         store.close()
 
     dump = tmp_path / "coprod.dump"
-    server = [
-        "--host",
-        str(postgres_server.base),
-        "--port",
-        str(postgres_server.port),
-        "--username",
-        "coprod",
-    ]
+    server = _server_options(postgres_server)
     for command in (
         ["pg_dump", "--format=custom", f"--file={dump}", *server, "app"],
         ["createdb", *server, "--owner=app", "appcheck"],
@@ -126,6 +119,11 @@ def test_moving_a_sqlite_state_into_the_readmes_database_keeps_everything(
         assert again.known_flags("demo") == flags
     finally:
         again.close()
+
+
+def _server_options(postgres_server: PostgresServer) -> list[str]:
+    """The options pg_dump, createdb and pg_restore reach the suite's server with, as coprod's role."""
+    return ["--host", str(postgres_server.base), "--port", str(postgres_server.port), "--username", "coprod"]
 
 
 def test_the_worker_template_runs_exactly_what_the_worker_unit_runs() -> None:
@@ -163,14 +161,7 @@ def test_a_database_restored_as_the_readme_says_is_still_closed_to_other_roles(
     flags = before.known_flags("demo")
     before.close()
     dump = tmp_path / "coprod.dump"
-    server = [
-        "--host",
-        str(postgres_server.base),
-        "--port",
-        str(postgres_server.port),
-        "--username",
-        "coprod",
-    ]
+    server = _server_options(postgres_server)
     subprocess.run(
         [str(postgres_server.bin / "pg_dump"), "--format=custom", f"--file={dump}", *server, "app"],
         check=True,
