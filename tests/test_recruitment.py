@@ -176,6 +176,13 @@ def test_too_few_joined_says_people_removed_from_the_list_may_be_missing_without
         in flag.message
     )
 
+    one_short = dataset(joined=2).model_copy(update={"removed_people": frozenset({"v8", "v9"})})
+    [flag] = recruitment.run(one_short, SETTINGS, RUN)
+    assert (  # one of them has (it said "one of them ... have lived experience or are carers")
+        "if one of them took part by then and has lived experience or is a carer, there were enough"
+        in flag.message
+    )
+
 
 def test_people_removed_from_the_list_say_nothing_where_enough_joined_or_only_the_days_are_short() -> None:
     gone = frozenset({"v9"})
