@@ -50,6 +50,7 @@ from coprod.connectors.base import (
 )
 from coprod.connectors.civicrm_api import CiviClient, CiviCRMError
 from coprod.connectors.civicrm_permissions import quoted
+from coprod_core.defaults import new_list
 from coprod_core.flags import Flag, SubjectKind
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, StaffStatuses
 from coprod_core.live import UnitChange
@@ -186,18 +187,18 @@ class CiviCRMOptions(ConnectorOptions):
 class CiviEntityOptions(ConnectorEntityOptions):
     """``[entities.X.options]`` for an entity read from CiviCRM."""
 
-    group: list[str] = Field(default_factory=list)
+    group: list[str] = Field(default_factory=new_list)
     """Only contacts in these groups (names; smart groups included)."""
-    tag: list[str] = Field(default_factory=list)
+    tag: list[str] = Field(default_factory=new_list)
     """Only contacts with these tags (names)."""
-    event_types: list[str] = Field(default_factory=list)
+    event_types: list[str] = Field(default_factory=new_list)
     statuses: list[str] | None = None
     """Participant / Contribution / Activity status names that count (Participant default: Attended)."""
-    financial_types: list[str] = Field(default_factory=list)
-    activity_types: list[str] = Field(default_factory=list)
+    financial_types: list[str] = Field(default_factory=new_list)
+    activity_types: list[str] = Field(default_factory=new_list)
     hours_from: tuple[str, str] | None = None
     """Start and end fields: the column mapped to ``hours`` is computed from them."""
-    where: list[list[Any]] = Field(default_factory=list)
+    where: list[list[Any]] = Field(default_factory=new_list)
     """Extra APIv4 where clauses, e.g. [["is_active", "=", true]]."""
 
     @field_validator("group", "tag", "event_types", "financial_types", "activity_types", mode="before")

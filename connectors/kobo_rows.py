@@ -18,6 +18,7 @@ from typing import Any, Self
 from pydantic import Field
 
 from coprod.connectors.base import ConfigError, ConnectorEntityOptions
+from coprod_core.defaults import new_list
 from coprod_core.recipe import Entity, EntitySpec, RecipeProblem
 from coprod_core.rows import Row
 
@@ -40,7 +41,7 @@ class KoboEntityOptions(ConnectorEntityOptions):
     """Question -> its "please specify" question, when it is not named ``<question>_other``."""
     other_value: str = "other"
     """The choice name that means "other, please specify"."""
-    select_multiple: list[str] = Field(default_factory=list)
+    select_multiple: list[str] = Field(default_factory=new_list)
     """More questions to split into lists (the multi-valued canonical fields are split anyway)."""
 
     @classmethod

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from coprod_core.defaults import new_list
 from coprod_core.model import (
     NO_PLAN_BEFORE,
     BaselineDimension,
@@ -229,12 +230,12 @@ class InlineProject(_Strict):
     id: str
     name: str
     label: Rung = Rung.CO_PRODUCTION
-    stages_reached: list[Stage] = Field(default_factory=list)
+    stages_reached: list[Stage] = Field(default_factory=new_list)
     plan_drafted: date | Literal["no_plan_before"] | None = None
     """A date, or ``"no_plan_before"`` when no plan existed before people took part."""
-    co_chair_roles: list[Role] = Field(default_factory=list)
-    co_chairs: list[str] = Field(default_factory=list)
-    decision_group: list[str] = Field(default_factory=list)
+    co_chair_roles: list[Role] = Field(default_factory=new_list)
+    co_chairs: list[str] = Field(default_factory=new_list)
+    decision_group: list[str] = Field(default_factory=new_list)
     recruitment_opened: date | None = None
     values_agreed: date | None = None
     values_reviewed: date | None = None
@@ -357,7 +358,7 @@ class _Wiring(BaseModel):
 
     sources: dict[str, SourceSpec] = Field(default_factory=dict)
     entities: dict[Entity, EntitySpec] = Field(default_factory=dict)
-    projects: list[InlineProject] = Field(default_factory=list)
+    projects: list[InlineProject] = Field(default_factory=new_list)
 
 
 RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -369,7 +370,7 @@ class Recipe(_Strict):
     description: str = ""
     sources: dict[str, SourceSpec]
     entities: dict[Entity, EntitySpec]
-    projects: list[InlineProject] = Field(default_factory=list)
+    projects: list[InlineProject] = Field(default_factory=new_list)
     baseline: dict[str, BaselineDimension] = Field(default_factory=dict)
     policy: PaymentPolicy | None = None
     settings: CheckSettings = CheckSettings.model_construct()  # the defaults, as CheckSettings says

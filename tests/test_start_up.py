@@ -196,3 +196,29 @@ def test_the_pydantic_required_is_one_that_reads_the_variable_turning_plugins_of
     lowest = re.search(r">=\s*([\d.]+)", pydantic)
     assert lowest is not None, pydantic
     assert tuple(int(n) for n in lowest.group(1).split(".")) >= (2, 7)
+
+
+def test_no_model_takes_a_built_in_read_from_its_text_as_a_default_factory():
+    import importlib
+
+    from pydantic import BaseModel
+
+    for name in ("coprod.cli", "coprod.connectors.civicrm", "coprod.connectors.kobo_rows"):
+        importlib.import_module(name)
+
+    def every(cls: type) -> list[type]:
+        return [m for sub in cls.__subclasses__() for m in (sub, *every(sub))]
+
+    read_from_text = [
+        f"{model.__module__}.{model.__qualname__}.{field}: {info.default_factory.__qualname__}"
+        for model in every(BaseModel)
+        if model.__module__.startswith("coprod")
+        for field, info in model.model_fields.items()
+        if getattr(info.default_factory, "__text_signature__", None) is not None
+    ]
+    assert read_from_text == [], (
+        "pydantic asks every default factory for its signature as it builds a validator, and Python "
+        "reads a built-in's (list's) from its text with tokenize, whose first use compiles a pattern "
+        "of thousands of characters: about 10 million instructions at every coprod check and sync. "
+        "Use coprod_core.defaults.new_list instead of list"
+    )
