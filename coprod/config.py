@@ -263,7 +263,7 @@ STATE_VARIABLE = "COPROD_STATE"
 
 def state_disagreement(recipe_dir: Path, env: Mapping[str, str] | None = None) -> RecipeProblem | None:
     """The problem when the ``.env`` beside the recipe and the working folder's name two different
-    state stores, and the environment names none.
+    state stores, and the environment does not set it.
 
     A run reads the recipe's line (it is read last), and so does the worker's re-check of the recipe
     (the deploy units read ``/srv/coprod/.env`` as a command typed there does); but the webhook app
@@ -274,8 +274,10 @@ def state_disagreement(recipe_dir: Path, env: Mapping[str, str] | None = None) -
     and nothing said so. Refused instead, with both files named (a store's address shown without its
     password)."""
     environ = os.environ if env is None else env
-    if environ.get(STATE_VARIABLE, "").strip():
-        return None  # the environment wins over both files, for this run and a unit alike
+    if STATE_VARIABLE in environ:
+        # the environment wins over both files, for this run and a unit alike: set empty too, when
+        # neither file's store is used (the recipe's [state] path or its own folder's is)
+        return None
     here, beside = Path.cwd() / ".env", recipe_dir / ".env"
     if not (is_dotenv(here) and is_dotenv(beside)) or here.resolve() == beside.resolve():
         return None

@@ -410,14 +410,24 @@ def test_a_recipes_dotenv_naming_another_state_store_than_the_working_folders_is
             "/old/state.sqlite",
             {"COPROD_STATE": "/x.sqlite"},
         ),  # env wins for all
+        (
+            "postgresql://coprod@db/coprod",
+            "/old/state.sqlite",
+            {"COPROD_STATE": ""},
+        ),  # set empty in the environment, it wins too: neither file's store is used
     ],
 )
 def test_a_recipes_dotenv_naming_the_same_state_store_or_one_the_environment_overrides_is_not_refused(
     tmp_path, monkeypatch, server_state, recipe_state, env
 ):
+    from coprod.state import state_location
+
     server, recipe = _server_and_recipe(tmp_path, server_state, recipe_state)
     monkeypatch.chdir(server)
-    assert load_recipe(recipe, env=env).recipe.name == "demo"
+    loaded = load_recipe(recipe, env=env)
+    assert loaded.recipe.name == "demo"
+    if env.get("COPROD_STATE") == "":
+        assert state_location(loaded).path == recipe / ".coprod" / "state.sqlite"  # the recipe's own
 
 
 def test_a_sync_whose_recipe_dotenv_names_another_state_store_stops_before_making_it(
