@@ -223,8 +223,9 @@ class StateStore(ABC):
     upgrades: list[Upgrade]
     """What opening did to the schema (``coprod migrate`` prints it)."""
     read_as: int | None = None
-    """The older schema version the store is read as, as it is (:func:`open_to_read`); None for a
-    store at this coprod's schema, opened as a sync opens it. Such a store is not written to."""
+    """The schema version the store is read as, as it is (:func:`open_to_read` of an older store,
+    :func:`open_source` of any); None for a store opened as a sync opens it. Such a store is not
+    written to."""
 
     @classmethod
     def open(cls, location: str | Path | StoreLocation, *, read_as: int | None = None) -> StateStore:
@@ -404,26 +405,51 @@ def open_to_read(location: StoreLocation) -> StateStore | None:
 
 
 def _sqlite_state_version(path: Path) -> int | None:
-    """The state file's schema version, read through a read-only connection; None where it holds no
-    run history (an empty file: no state, as :func:`~coprod.state_postgres.state_version` asks)."""
+    """The state file's schema version, read through a connection that writes nothing
+    (:func:`~coprod.state_sqlite.read_only`); None where it holds no run history (an empty file: no
+    state, as :func:`~coprod.state_postgres.state_version` asks)."""
     import sqlite3
 
+    from coprod.state_sqlite import cannot_read, read_only
+
+    reader = read_only(path)
     try:
-        reader = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
 
-            def rows(sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
-                return reader.execute(sql, args).fetchall()
+        def rows(sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
+            return reader.execute(sql, args).fetchall()
 
-            if not rows(schema.TABLE_THERE["sqlite"], ("runs",)):
-                return None
-            return schema.stored_version("state", "sqlite", rows)
-        finally:
-            reader.close()
-    except (OSError, sqlite3.Error) as exc:
-        from coprod.state_sqlite import cannot_open
+        if not rows(schema.TABLE_THERE["sqlite"], ("runs",)):
+            return None
+        return schema.stored_version("state", "sqlite", rows)
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(cannot_read(path, exc)) from None
+    finally:
+        reader.close()
 
-        raise StoreUnavailable(cannot_open(path, exc)) from None
+
+def open_source(location: StoreLocation) -> StateStore:
+    """The store ``coprod state copy`` copies from, read as it is and changed in no way: not upgraded
+    (a backup may be one the user may not write, and the store it came from may go back to the
+    older coprod), no file made beside it (:func:`~coprod.state_sqlite.read_only`), no table made in
+    an empty database. A store an older coprod left is read as it is (:attr:`StateStore.read_as`);
+    :meth:`StateStore.dump` gives its rows as this coprod's schema holds them."""
+    if location.engine == "postgresql":
+        from coprod.state_postgres import state_version
+
+        version = state_version(location)
+    elif location.path is not None and location.path.is_file():
+        version = _sqlite_state_version(location.path)
+    else:
+        raise StateLocationInvalid(f"there is no state file at {location}")
+    if version is None:
+        raise StateLocationInvalid(f"there is no coprod state at {location} (it holds no run history)")
+    if version > schema.latest("state"):
+        raise SchemaTooNew(
+            f"the state store at {location} is at schema version {version}, newer than this coprod "
+            f"knows ({schema.latest('state')}): it was written by a newer coprod. Upgrade coprod on "
+            "this machine, then copy it"
+        )
+    return StateStore.open(location, read_as=version)
 
 
 def needs_upgrade(location: StoreLocation, version: int, missing: list[str]) -> str:

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from coprod.schema import Upgrade
+from coprod.schema import Upgrade, latest
 from coprod.state import (
     ELSEWHERE,
     STORE_PROBLEMS,
@@ -42,7 +42,11 @@ def add_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
     st = sub.add_parser("state", help="the state store: copy it to another place or engine")
     st_sub = st.add_subparsers(dest="state_command", required=True)
     cp = st_sub.add_parser("copy", help="copy a state store (and its webhook inbox) into an empty one")
-    cp.add_argument("source", help="where the state is now: a SQLite file or a postgresql://... address")
+    cp.add_argument(
+        "source",
+        help="where the state is now: a SQLite file or a postgresql://... address (only read: nothing "
+        "in it is changed or upgraded, and no file is made beside it)",
+    )
     cp.add_argument("target", help="where it goes (empty): a SQLite file or a postgresql://... address")
     cp.set_defaults(func=cmd_state_copy)
 
@@ -112,17 +116,35 @@ def cmd_migrate(args: argparse.Namespace, output: Lines) -> int:
 
 def cmd_state_copy(args: argparse.Namespace, output: Lines) -> int:
     """Copy flags (with the statuses staff set), cursors, row counts, meta, run history and the
-    webhook inbox. The target must be empty, so nothing is merged or overwritten by mistake."""
+    webhook inbox. The target must be empty, so nothing is merged or overwritten by mistake.
+
+    The source is only read, as it is (:func:`coprod.state.open_source`,
+    :func:`coprod.webhook_app.inbox.events_as_is`): not upgraded, and no file made beside it. It is
+    often a backup the user may not write, and opening it as a sync does failed there ("attempt to
+    write a readonly database"), after leaving an empty inbox file beside a source that had none."""
     say = output.line
-    from coprod.webhook_app.inbox import Inbox, inbox_location
+    from coprod.state import open_source
+    from coprod.webhook_app.inbox import Inbox, events_as_is, inbox_location
 
     try:
         source_at, target_at = parse_location(args.source), parse_location(args.target)
         if source_at == target_at:
             raise StateLocationInvalid("the source and the target are the same store")
-        if source_at.engine == "sqlite" and not (source_at.path and source_at.path.is_file()):
-            raise StateLocationInvalid(f"there is no state file at {source_at}")
-        source, target = StateStore.open(source_at), StateStore.open(target_at)
+        source = open_source(source_at)
+    except PROBLEMS as exc:
+        say(f"coprod: {exc}")
+        return int(exc.exit_code)
+    try:
+        # The source is read whole before the target is opened: a source that cannot be read
+        # leaves no target made or upgraded.
+        tables, events = source.dump(), events_as_is(inbox_location(source_at))
+    except PROBLEMS as exc:
+        say(f"coprod: {exc}")
+        return int(exc.exit_code)
+    finally:
+        source.close()
+    try:
+        target = StateStore.open(target_at)
     except PROBLEMS as exc:
         say(f"coprod: {exc}")
         return int(exc.exit_code)
@@ -130,13 +152,10 @@ def cmd_state_copy(args: argparse.Namespace, output: Lines) -> int:
         if not target.is_empty():
             say(f"coprod: the target {target_at} already holds state; copy only into an empty store")
             return 2
-        source_inbox, target_inbox = (
-            Inbox.open(inbox_location(source_at)),
-            Inbox.open(inbox_location(target_at)),
-        )
+        target_inbox = Inbox.open(inbox_location(target_at))
         try:
-            # Both looked at before anything is written: a refusal after the state was copied left
-            # the target holding it, so the next try said it "already holds state".
+            # Looked at before anything is written: a refusal after the state was copied left the
+            # target holding it, so the next try said it "already holds state".
             if target_inbox.events():
                 say(
                     f"coprod: the target's webhook inbox is not empty ({inbox_location(target_at)}): a webhook "
@@ -144,16 +163,18 @@ def cmd_state_copy(args: argparse.Namespace, output: Lines) -> int:
                     "empty store, with the app and its workers stopped"
                 )
                 return 2
-            events = source_inbox.events()
-            added = target.load(source.dump())
+            added = target.load(tables)
             added["webhook_inbox"] = target_inbox.load(events)
         finally:
-            source_inbox.close()
             target_inbox.close()
     finally:
-        source.close()
         target.close()
-    say(f"copied {source_at} into {target_at}:")
+    read_as = (
+        f" (schema version {source.read_as}, read as it is; it was not changed)"
+        if source.read_as is not None and source.read_as < latest("state")
+        else ""
+    )
+    say(f"copied {source_at}{read_as} into {target_at}:")
     for table, n in added.items():
         say(f"  {table:<14} {count(n, 'row')}")
     say("Point COPROD_STATE at the new store, and keep the old one until a sync has run.")

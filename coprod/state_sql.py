@@ -272,11 +272,18 @@ class SQLStateStore(StateStore):
     # moving a store ------------------------------------------------------------------------------
 
     def dump(self) -> dict[str, list[dict[str, Any]]]:
+        """Every row, as this coprod's schema holds it, whatever version the store is read as: what
+        an upgrade would add is added here (no ``named`` IDs, no rows of a table it never had), so
+        an older store is copied without being upgraded (``coprod state copy``)."""
         out: dict[str, list[dict[str, Any]]] = {}
         with self._read() as sql:
             for table, columns in TABLES.items():
+                if self.read_as is not None and not sql.rows(TABLE_THERE[self.engine], (table,)):
+                    out[table] = []
+                    continue
+                chosen = ", ".join(self._named() if c == "named" else c for c in columns)
                 order = " ORDER BY id" if table == "runs" else ""
-                rows = sql.rows(f"SELECT {', '.join(columns)} FROM {table}{order}")
+                rows = sql.rows(f"SELECT {chosen} FROM {table}{order}")
                 out[table] = [dict(zip(columns, _plain(r), strict=True)) for r in rows]
         return out
 

@@ -84,6 +84,63 @@ def cannot_open(path: Path, exc: OSError | sqlite3.Error) -> str:
     )
 
 
+def cannot_read(path: Path, exc: OSError | sqlite3.Error, what: str = "state file") -> str:
+    """Why a file that is only read (``coprod status``, the source of ``coprod state copy``) could
+    not be: the advice is about reading it, not about writing where it is."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in reason:
+        return f"the {what} {path} is not a coprod state file ({reason}): nothing in it was changed"
+    return (
+        f"the {what} {path} could not be read ({reason}): check that the user running coprod may read "
+        f"it and its folder {path.parent}; nothing in it was changed"
+    )
+
+
+def read_only(path: Path, what: str = "state file") -> sqlite3.Connection:
+    """A connection to ``path`` that writes nothing, not even beside it, or StoreUnavailable in words.
+
+    SQLite's read-only mode (``mode=ro``) still makes ``-wal`` and ``-shm`` files beside a file in WAL
+    mode, and where its folder is not this user's to write (a root-owned backup read by the
+    ``coprod`` user) it fails: "attempt to write a readonly database". A file with no ``-wal`` or
+    ``-journal`` beside it is whole by itself, so it is read as ``immutable`` (no locks, nothing
+    made). One with writes still in a ``-wal`` beside it (a coprod using it now, or one stopped
+    without closing it) is read through ``mode=ro``, which needs SQLite's ``-shm`` file beside it
+    (there already, or made): the only way to read those writes. Used as the only reader of a file no
+    coprod writes meanwhile (``coprod state copy`` asks that the app and the syncs are stopped)."""
+    pending = [p for p in (_beside(path, "-wal"), _beside(path, "-journal")) if _has_bytes(p)]
+    options = "mode=ro" if pending else "mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?{options}",
+            uri=True,
+            timeout=BUSY_SECONDS,
+            check_same_thread=False,
+            isolation_level=None,
+        )
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # opening is lazy: fail here
+        return conn
+    except (OSError, sqlite3.Error) as exc:
+        said = cannot_read(path, exc, what)
+        if pending:
+            said += (
+                f". {pending[0].name} beside it holds writes not yet in the file (a coprod using it now, "
+                "or one stopped without closing it), and SQLite reads them only with a -shm file it makes "
+                f"in {path.parent}: stop what uses it, then copy it as the user who owns it"
+            )
+        raise StoreUnavailable(said) from None
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _has_bytes(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def not_this_users(path: Path, what: str) -> str:
     """A state file this user may not write: most often made by a run as another user (a first sync
     typed as root on a server whose cron runs coprod as ``coprod``), so say whose it is and the two
@@ -133,23 +190,15 @@ class SQLiteStateStore(SQLStateStore):
 
     def _open_to_read(self, version: int) -> None:
         """A file an older coprod left, read as it is (:func:`coprod.state.open_to_read`): a
-        read-only connection, so nothing (not the journal mode, not a table) is changed."""
-        try:
-            conn = sqlite3.connect(
-                f"{self.path.resolve().as_uri()}?mode=ro",
-                uri=True,
-                timeout=BUSY_SECONDS,
-                check_same_thread=False,
-                isolation_level=None,
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailable(cannot_open(self.path, exc)) from None
+        read-only connection (:func:`read_only`), so nothing (not the journal mode, not a table) is
+        changed."""
+        conn = read_only(self.path)
         self._conn = conn
         try:
             self.upgrades = self._read_as_it_is(version)
         except sqlite3.Error as exc:
             conn.close()
-            raise StoreUnavailable(cannot_open(self.path, exc)) from None
+            raise StoreUnavailable(cannot_read(self.path, exc)) from None
         except BaseException:
             conn.close()
             raise

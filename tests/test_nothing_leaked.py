@@ -47,6 +47,7 @@ from openpyxl import Workbook, load_workbook
 from urllib3.util.retry import Retry
 
 from coprod.cli import main
+from coprod.state import StateStore
 from coprod.webhook_app import create_app
 from coprod.webhook_app.settings import live_recheck
 from coprod.webhook_app.worker import Worker
@@ -187,7 +188,8 @@ def test_a_state_store_address_that_cannot_be_used_never_shows_its_password(
     tmp_path: Path, run: Runner, command: str, address: StoreAddress
 ) -> None:
     demo = _demo(tmp_path)
-    (demo / "x.sqlite").write_bytes(b"")
+    # a state store to copy from: a file with no state in it is refused before the target is tried
+    StateStore.open(demo / "x.sqlite").close()
     if "COPROD_STATE" in command:
         (tmp_path / ".env").write_text(f"COPROD_STATE={address.url}\nCOPROD_RECIPES=demo\n", encoding="utf-8")
         (demo / ".env").write_text(f"COPROD_STATE={address.url}\n", encoding="utf-8")

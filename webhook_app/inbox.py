@@ -45,9 +45,9 @@ from coprod.schema import (
     up_to_date,
     upgrade,
 )
-from coprod.state import StoreLocation, now_text
+from coprod.state import StoreLocation, StoreNeedsUpgrade, StoreUnavailable, now_text
 from coprod.state_sql import Sql
-from coprod.state_sqlite import BUSY_SECONDS, _Sql, use_wal
+from coprod.state_sqlite import BUSY_SECONDS, _Sql, cannot_read, read_only, use_wal
 
 PENDING, CLAIMED, DONE = "pending", "claimed", "done"
 
@@ -144,6 +144,54 @@ def backlog_as_is(location: StoreLocation, now: float, recipe: str | None = None
         )
     finally:
         reader.close()
+
+
+def events_as_is(location: StoreLocation) -> list[dict[str, object]]:
+    """Every event of the inbox at ``location``, read as it is, for the source of ``coprod state
+    copy``: nothing upgraded and nothing made (opening an :class:`Inbox` makes its file, or its
+    table, when there is none: an empty inbox file was left beside every copied backup). No inbox
+    (no file, no table) has no events. A SQLite file is read as the state file beside it is
+    (:func:`~coprod.state_sqlite.read_only`)."""
+    if location.engine == "postgresql":
+        from coprod.webhook_app.inbox_postgres import postgres_events_as_is
+
+        return postgres_events_as_is(location)
+    if location.path is None or not location.path.is_file():
+        return []
+    reader = read_only(location.path, "webhook inbox file")
+    try:
+        return read_events(
+            lambda sql, args: reader.execute(sql, args).fetchall(), "sqlite", location, _sqlite_lacks
+        )
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(cannot_read(location.path, exc, "webhook inbox file")) from None
+    finally:
+        reader.close()
+
+
+def read_events(
+    rows: Execute, engine: str, location: StoreLocation, lacks: Callable[[Exception], bool]
+) -> list[dict[str, object]]:
+    """The inbox's events read as it is, its schema version checked first (none: no inbox table)."""
+    if not rows(TABLE_THERE[engine], ("webhook_inbox",)):
+        return []
+    version = stored_version("inbox", engine, rows)
+    if version > latest("inbox"):
+        raise SchemaTooNew(
+            f"the inbox store at {location} is at schema version {version}, newer than this coprod "
+            f"knows ({latest('inbox')}): it was written by a newer coprod. Upgrade coprod on this machine."
+        )
+    try:
+        found = rows(f"SELECT {', '.join(COLUMNS)} FROM webhook_inbox ORDER BY id", ())
+    except Exception as exc:
+        if version < latest("inbox") and lacks(exc):
+            raise StoreNeedsUpgrade(
+                f"the webhook inbox at {location} was left by an older coprod (schema version {version}) "
+                "and cannot be read as it is. Nothing was changed. Run `coprod migrate` on it, as the "
+                "user who owns it, then copy again"
+            ) from None
+        raise
+    return [dict(zip(COLUMNS, row, strict=True)) for row in found]
 
 
 def _sqlite_lacks(exc: Exception) -> bool:

@@ -27,7 +27,15 @@ from coprod.state_postgres import (
     read_error,
 )
 from coprod.state_sql import Sql
-from coprod.webhook_app.inbox import CLAIMED, OPEN_EVENTS, PENDING, Backlog, Inbox, read_backlog
+from coprod.webhook_app.inbox import (
+    CLAIMED,
+    OPEN_EVENTS,
+    PENDING,
+    Backlog,
+    Inbox,
+    read_backlog,
+    read_events,
+)
 
 RECEIPT_WAIT = 5.0
 """Seconds a delivery waits for a connection to the database before it is answered 503 (the
@@ -40,6 +48,16 @@ def postgres_backlog_as_is(location: StoreLocation, now: float, recipe: str | No
     with direct_connection(location) as conn:
         try:
             return read_backlog(PgSql(conn).rows, "postgresql", now, recipe, _lacks)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(read_error(location, exc)) from None
+
+
+def postgres_events_as_is(location: StoreLocation) -> list[dict[str, object]]:
+    """:func:`~coprod.webhook_app.inbox.events_as_is` on PostgreSQL: on a connection of its own,
+    without the migration opening :class:`PostgresInbox` makes (it would create the table)."""
+    with direct_connection(location) as conn:
+        try:
+            return read_events(PgSql(conn).rows, "postgresql", location, _lacks)
         except psycopg.Error as exc:
             raise StoreUnavailable(read_error(location, exc)) from None
 
