@@ -39,7 +39,7 @@ from coprod.config import (
 )
 from coprod.connectors.base import ConnectorError
 from coprod.log_lines import Lines, VisibleFormatter
-from coprod.placeholders import example_values
+from coprod.placeholders import example_values, platforms_read, sent_examples
 from coprod.sync import MEANINGS, SHRINK_AGAIN, ExitCode, RunResult, build_connectors, run
 from coprod_core.flags import Flag, Severity, SubjectKind, jsonable
 from coprod_core.lifecycle import ChangeKind
@@ -535,14 +535,21 @@ def _validate(
         output.line(f"  {entity.value:<11} from source '{spec.source}' ({r.sources[spec.source].connector})")
     if r.timezone and (note := zone_note(r.timezone)) is not None:
         output.line(f"note: {note}")
-    left = example_values(tomllib.loads(loaded.path.read_text(encoding="utf-8")))
+    data = tomllib.loads(loaded.path.read_text(encoding="utf-8"))
+    left = example_values(data)
     if left:
         output.line(
             f"but {len(left)} value(s) are still the example's: put in your own before the first sync "
             "(the recipe's README says where to find each):"
         )
+        sent = {v.where: v for v in sent_examples(r)}  # these stop install, check, sync and report
         for v in left:
-            output.line(f"  - {loaded.path}: {v.where} = {v.value!r}")
+            output.line(f"  - {sent.get(v.where, v).line(loaded.path)}")
+        if sent:
+            output.line(
+                f"install, check, sync and report send nothing to {' or '.join(platforms_read(r))} until the "
+                f"{len(sent)} marked 'put in' are yours"
+            )
     return ExitCode.OK
 
 

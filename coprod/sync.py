@@ -21,9 +21,10 @@ from enum import IntEnum
 from functools import partial
 
 from coprod import clock
-from coprod.config import LoadedRecipe
-from coprod.connectors.base import Connector, ConnectorContext, ConnectorError, WriteReport
+from coprod.config import LoadedRecipe, as_typed
+from coprod.connectors.base import ConfigError, Connector, ConnectorContext, ConnectorError, WriteReport
 from coprod.connectors.registry import build_connector
+from coprod.placeholders import examples_refused, platforms_read, sent_examples
 from coprod.state import (
     STORE_PROBLEMS,
     LockLost,
@@ -166,12 +167,25 @@ def source_for(recipe: Recipe, kind: SubjectKind, subject_id: str) -> str | None
 
 
 def build_connectors(loaded: LoadedRecipe) -> dict[str, Connector]:
-    """One connector per source that an entity uses. Raises ConfigError naming the source."""
+    """One connector per source that an entity uses. Raises ConfigError naming the source, or
+    listing the values still the example's that would be sent to a platform (every command that
+    reads or writes a platform builds its connectors here, so none sends a request with them)."""
+    refuse_platform_examples(loaded)
     context = ConnectorContext(
         recipe=loaded.recipe, recipe_dir=loaded.dir, env=loaded.env, data_dirs=loaded.data_dirs
     )
     used = {spec.source for spec in loaded.recipe.entities.values()}
     return {name: build_connector(name, loaded.recipe.sources[name], context) for name in sorted(used)}
+
+
+def refuse_platform_examples(loaded: LoadedRecipe) -> None:
+    """Stop before any request when a platform's setting is still the example recipe's (a form uid
+    such as 'aRegistrationFormUid', the example spreadsheet key, a crm.example.org address): sent,
+    each came back as the platform's "not found" (coprod.placeholders)."""
+    left = sent_examples(loaded.recipe)
+    if left:
+        lines = examples_refused(loaded.path, as_typed(loaded.path), platforms_read(loaded.recipe), left)
+        raise ConfigError("\n".join(lines))
 
 
 class Reading:

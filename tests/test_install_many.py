@@ -23,6 +23,8 @@ from fakes.kobo import TOKEN, FakeKobo
 
 KOBO = ROOT / "recipes" / "kobotoolbox"
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
+HOOKS = "https://coprod.ourcharity.org.uk"
+"""The webhook app's address (the example's coprod.example.org stops install before any request)."""
 
 
 def survey_rows(xlsx: Path) -> list[dict[str, Any]]:
@@ -49,7 +51,10 @@ def kobo_recipe(folder: Path, name: str, fake: FakeKobo) -> Path:
     text = (KOBO / "recipe.toml").read_text(encoding="utf-8")
     text = text.replace('name = "kobotoolbox-example"', f'name = "{name}"')
     text = text.replace("aRegistrationFormUid", registration).replace("aSessionRecordFormUid", sessions)
-    text = text.replace("/hooks/kobotoolbox/kobotoolbox-example", f"/hooks/kobotoolbox/{name}")
+    text = text.replace(
+        "https://coprod.example.org/hooks/kobotoolbox/kobotoolbox-example",
+        f"{HOOKS}/hooks/kobotoolbox/{name}",
+    )
     (folder / name).mkdir(parents=True)
     (folder / name / "recipe.toml").write_text(text, encoding="utf-8")
     fake.content[registration] = REGISTRATION
@@ -98,7 +103,7 @@ def test_install_over_a_folder_installs_every_recipe_each_under_its_name(server,
     for name in ("meadow", "riverside"):
         for asset in assets(name):
             (hook,) = server.hooks[asset]
-            assert hook["endpoint"] == f"https://coprod.example.org/hooks/kobotoolbox/{name}"
+            assert hook["endpoint"] == f"{HOOKS}/hooks/kobotoolbox/{name}"
 
 
 def test_install_again_over_the_folder_writes_only_for_a_recipe_added_since(server, tmp_path, capsys):

@@ -229,7 +229,7 @@ def test_the_readme_steps_work_from_a_fresh_copy_of_the_folder(tmp_path: Path, m
         # Step 7: a secret in .env, the address with the recipe's name, install again.
         with (folder / ".env").open("a", encoding="utf-8") as env:
             env.write("COPROD_KOBO_HOOK_SECRET=a-long-random-secret-for-the-test\n")
-        endpoint = "https://coprod.example.org/hooks/kobotoolbox/riverside-forum"
+        endpoint = "https://coprod.ourcharity.org.uk/hooks/kobotoolbox/riverside-forum"
         (folder / "recipe.toml").write_text(
             text.replace("https://coprod.example.org/hooks/kobotoolbox/kobotoolbox-example", endpoint),
             encoding="utf-8",

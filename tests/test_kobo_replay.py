@@ -347,9 +347,18 @@ def test_the_delivery_kpi_sent_is_accepted_once_and_a_resend_is_recognised(tmp_p
     hooks = recording("kobotoolbox", "hooks")
     assert hooks["received_after_edit_and_validation_change"] == []
     delivery = next(d for d in hooks["received"] if d["path"].startswith("/hooks/kobotoolbox/"))
+    recipe = tmp_path / "recipe.toml"  # the shipped recipe filled in: the app leaves out the example's
+    text = (ROOT / "recipes" / "kobotoolbox" / "recipe.toml").read_text(encoding="utf-8")
+    for example, own in [
+        ("aRegistrationFormUid", REGISTRATION_FORM),
+        ("aSessionRecordFormUid", SESSION_FORM),
+        ("https://coprod.example.org/", "https://coprod.ourcharity.org.uk/"),
+    ]:
+        text = text.replace(example, own)
+    recipe.write_text(text, encoding="utf-8")
     app = create_app(
         {
-            "recipes": {"kobotoolbox-example": ROOT / "recipes" / "kobotoolbox" / "recipe.toml"},
+            "recipes": {"kobotoolbox-example": recipe},
             "state_path": tmp_path / "state.sqlite",
             "env": {"COPROD_KOBO_HOOK_SECRET": "<HOOK_SECRET>"},
             "worker_thread": False,

@@ -310,6 +310,7 @@ def kobotoolbox(tmp_path: Path, server: str = "https://kf.kobotoolbox.org") -> P
             "aRegistrationFormUid": "aPeopleForm",
             "aSessionRecordFormUid": "aSessionForm",
             'server = "https://kf.kobotoolbox.org"': f'server = "{server}"',
+            "https://coprod.example.org/": "https://coprod.ourcharity.org.uk/",  # the example's is refused
         },
         {
             "KOBO_TOKEN": KOBO_TOKEN,
@@ -347,7 +348,7 @@ def kobotoolbox(tmp_path: Path, server: str = "https://kf.kobotoolbox.org") -> P
     return Platform(recipe, re.compile(f"^{re.escape(server)}/"), fake.answer, lambda r: r.method != "GET")
 
 
-def civicrm(tmp_path: Path, server: str = "https://crm.example.org") -> Platform:
+def civicrm(tmp_path: Path, server: str = "https://crm.ourcharity.org.uk") -> Platform:
     recipe = _copy_recipe(
         tmp_path,
         "civicrm",
@@ -952,10 +953,14 @@ ADDRESSES: dict[str, tuple[str, str, str]] = {
     "kobo server": ("kobotoolbox", "https://kf.kobotoolbox.org", "[sources] kobo: 'server'"),
     "kobo hook_endpoint": (
         "kobotoolbox",
-        "https://coprod.example.org/hooks/",
+        "https://coprod.ourcharity.org.uk/hooks/",
         "[sources] kobo: 'hook_endpoint'",
     ),
-    "civicrm endpoint": ("civicrm", "https://crm.example.org/civicrm/ajax/api4", "[sources] crm: 'endpoint'"),
+    "civicrm endpoint": (
+        "civicrm",
+        "https://crm.ourcharity.org.uk/civicrm/ajax/api4",
+        "[sources] crm: 'endpoint'",
+    ),
 }
 
 

@@ -591,7 +591,9 @@ def test_install_that_cannot_reach_google_names_the_source_once_and_exits_3(
     (tmp_path / "key.json").write_text(json.dumps(key), encoding="utf-8")
     text = (folder / "recipe.toml").read_text(encoding="utf-8")
     (folder / "recipe.toml").write_text(
-        text.replace('flags_tab = "Flags"', 'flags_tab = "Flags"\nretries = 0')
+        text.replace('flags_tab = "Flags"', 'flags_tab = "Flags"\nretries = 0').replace(
+            "PASTE-YOUR-SHEET-KEY-HERE", "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcd"
+        )  # the example's key stops install before any request
     )
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "key.json"))
     monkeypatch.chdir(tmp_path)

@@ -579,7 +579,7 @@ def test_kobo_deliveries_use_the_secret_and_header_the_kobotoolbox_source_instal
     recipe = write_recipe(tmp_path / "r")
     text = recipe.read_text().replace(
         'connector = "files"',
-        'connector = "kobotoolbox"\nhook_endpoint = "https://coprod.example.org/hooks/kobotoolbox/youth-panel"\n'
+        'connector = "kobotoolbox"\nhook_endpoint = "https://coprod.ourcharity.org.uk/hooks/kobotoolbox/youth-panel"\n'
         'hook_secret_env = "KOBO_HOOK"\nhook_header = "X-Kobo-Hook"',
     )
     recipe.write_text(text)

@@ -159,8 +159,13 @@ def test_another_run_saving_flags_makes_the_next_recheck_read_everything() -> No
         assert open_flags(state, "live-kobo") == whole_check(lr)
 
 
+CIVICRM = "https://crm.ourcharity.org.uk/civicrm/ajax/api4"
+"""The site's API: the example recipe's crm.example.org stops every run before any request."""
+
+
 def civicrm() -> LoadedRecipe:
     data = tomllib.loads((ROOT / "recipes" / "civicrm" / "recipe.toml").read_text(encoding="utf-8"))
+    data["sources"]["crm"]["endpoint"] = CIVICRM
     recipe, problems = parse_recipe(data, "recipe.toml")
     assert recipe is not None, problems
     return LoadedRecipe(
@@ -170,7 +175,7 @@ def civicrm() -> LoadedRecipe:
 
 @responses.activate
 def test_a_civicrm_notice_costs_one_read_of_the_record_it_names_and_a_delete_none() -> None:
-    fake = FakeCiviCRM().register(responses.mock)
+    fake = FakeCiviCRM(endpoint=CIVICRM).register(responses.mock)
     seed_panel(fake, contacts=60, events=8, participants=200, campaigns=2)
     lr, state = civicrm(), StateStore.open(":memory:")
     held = LiveRecipe(lr)
@@ -311,7 +316,7 @@ def test_a_recheck_that_fails_part_way_makes_the_next_one_read_everything(monkey
 def test_a_civicrm_contact_back_from_the_trash_makes_the_recheck_read_everything() -> None:
     """Its participations were left out while it was trashed (the reads ask for contacts not in the
     trash), so reading the contact alone would leave them out: everything is read."""
-    fake = FakeCiviCRM().register(responses.mock)
+    fake = FakeCiviCRM(endpoint=CIVICRM).register(responses.mock)
     seed_panel(fake, contacts=60, events=8, participants=200, campaigns=2)
     attended = {p["contact_id"] for p in fake.records["Participant"]}
     contact = next(c for c in fake.records["Contact"] if c["id"] in attended and c["id"] > 2)

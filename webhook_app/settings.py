@@ -328,7 +328,7 @@ def load_hooks(
     for name, path in named:
         file = path / "recipe.toml" if path.is_dir() else path
         recipe = _read_recipe(file)
-        if recipe is None:
+        if recipe is None or _still_the_example(file, recipe):
             continue
         try:
             hook = _hook(name or recipe.name, file, recipe, env)
@@ -363,6 +363,28 @@ def _read_recipe(file: Path) -> Recipe | None:
             len(problems),
         )
     return recipe
+
+
+def _still_the_example(file: Path, recipe: Recipe) -> bool:
+    """Whether a platform's setting is still the example recipe's, said once at start: every
+    re-check would stop before any request (coprod.sync.refuse_platform_examples), and its
+    deliveries wait in the inbox failing one after another, each saying only that again."""
+    from coprod.placeholders import examples_refused, platforms_read, sent_examples
+
+    left = sent_examples(recipe)
+    if left:
+        said = examples_refused(
+            file,
+            recipe.name,
+            platforms_read(recipe),
+            left,
+            stopped="so its re-checks would send nothing to",
+            then="then start the webhook app again",
+        )
+        log.warning(
+            "recipe %s %s; its webhooks are off", said[0], " ".join(line.strip() for line in said[1:])
+        )
+    return bool(left)
 
 
 def _hook(name: str, file: Path, recipe: Recipe, env: Mapping[str, str] | None) -> RecipeHook:
