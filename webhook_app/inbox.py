@@ -169,18 +169,27 @@ def events_as_is(location: StoreLocation) -> list[dict[str, object]]:
         reader.close()
 
 
+def _version_as_is(rows: Execute, engine: str, store: str) -> int | None:
+    """The schema version of an inbox read as it is (None: no inbox table), refused when a newer
+    coprod left it (``store``: how the refusal names it)."""
+    if not rows(TABLE_THERE[engine], ("webhook_inbox",)):
+        return None
+    version = stored_version("inbox", engine, rows)
+    if version > latest("inbox"):
+        raise SchemaTooNew(
+            f"{store} is at schema version {version}, newer than this coprod knows "
+            f"({latest('inbox')}): it was written by a newer coprod. Upgrade coprod on this machine."
+        )
+    return version
+
+
 def read_events(
     rows: Execute, engine: str, location: StoreLocation, lacks: Callable[[Exception], bool]
 ) -> list[dict[str, object]]:
     """The inbox's events read as it is, its schema version checked first (none: no inbox table)."""
-    if not rows(TABLE_THERE[engine], ("webhook_inbox",)):
+    version = _version_as_is(rows, engine, f"the inbox store at {location}")
+    if version is None:
         return []
-    version = stored_version("inbox", engine, rows)
-    if version > latest("inbox"):
-        raise SchemaTooNew(
-            f"the inbox store at {location} is at schema version {version}, newer than this coprod "
-            f"knows ({latest('inbox')}): it was written by a newer coprod. Upgrade coprod on this machine."
-        )
     try:
         found = rows(f"SELECT {', '.join(COLUMNS)} FROM webhook_inbox ORDER BY id", ())
     except Exception as exc:
@@ -204,14 +213,9 @@ def read_backlog(
 ) -> Backlog | None:
     """The backlog read as the store is, its schema version checked first (None: no inbox table).
     ``lacks``: whether a read's error means the store lacks a table or column it reads."""
-    if not rows(TABLE_THERE[engine], ("webhook_inbox",)):
+    version = _version_as_is(rows, engine, "the inbox store")
+    if version is None:
         return None
-    version = stored_version("inbox", engine, rows)
-    if version > latest("inbox"):
-        raise SchemaTooNew(
-            f"the inbox store is at schema version {version}, newer than this coprod knows "
-            f"({latest('inbox')}): it was written by a newer coprod. Upgrade coprod on this machine."
-        )
     try:
         return count_backlog(rows, now, recipe)
     except Exception as exc:
