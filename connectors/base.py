@@ -162,7 +162,8 @@ def key_file_problem(variable: str, value: str, path: Path, file: str = "the fil
     if len(value) <= MAX_SHOWN_PATH and not any(c in value for c in '{}"\n\r') and "PRIVATE KEY" not in value:
         return (
             f"{file} was not found: {variable} (in .env or the environment) gives its path as {path}, and "
-            f"there is no file there. Put the file there, or change {variable}= in .env to the path where it is"
+            f"there is no file there. Put the file there, or change {variable} to the path where it is: in "
+            ".env, or in the environment where it is set there (the environment wins over .env)"
         )
     return (
         f"{variable} holds the key itself (not shown), not the path of its file: save the JSON key as "

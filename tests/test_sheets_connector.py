@@ -1186,7 +1186,8 @@ def test_a_key_file_that_is_not_there_is_said_as_validate_says_it_with_what_to_d
         in said
     )
     assert said.endswith(
-        "Put the file there, or change GOOGLE_APPLICATION_CREDENTIALS= in .env to the path where it is"
+        "Put the file there, or change GOOGLE_APPLICATION_CREDENTIALS to the path where it is: in .env, "
+        "or in the environment where it is set there (the environment wins over .env)"
     )
 
 

@@ -166,8 +166,8 @@ def test_a_service_account_key_file_that_is_not_there_is_named(tmp_path: Path, q
         "file (the JSON key made for coprod's service account in Google Cloud: Keys, Add key, JSON, as the "
         "Google Sheets recipe's README says in step 2) was not found: GOOGLE_APPLICATION_CREDENTIALS (in "
         f".env or the environment) gives its path as {recipe / 'keys' / 'missing.json'}, and there is no "
-        "file there. Put the file there, or change GOOGLE_APPLICATION_CREDENTIALS= in .env to the path "
-        "where it is"
+        "file there. Put the file there, or change GOOGLE_APPLICATION_CREDENTIALS to the path where it is: "
+        "in .env, or in the environment where it is set there (the environment wins over .env)"
     ]
 
 
