@@ -155,8 +155,8 @@ def test_too_few_joined_says_people_removed_from_the_list_may_be_missing_without
         "your settings ask for at least 3. ",
         "your settings ask for at least 3. 1 person coprod knew has been removed from the people list, "
         "and coprod keeps nothing about them, not their role nor when they took part, so it cannot "
-        "count them: if they took part by then and have lived experience or are carers, there were enough, "
-        "and this flag comes from the deletion, not from a rushed start. ",
+        "count them: if that person took part by then and has lived experience or is a carer, there were "
+        "enough, and this flag comes from the deletion, not from a rushed start. ",
     )
     assert flag.evidence == plain.evidence | {"removed_from_people_list": 1}
     assert (flag.fingerprint, flag.facts_digest) == (plain.fingerprint, plain.facts_digest)

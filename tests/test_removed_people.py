@@ -623,8 +623,8 @@ def test_a_recruitment_flag_raised_after_a_deletion_says_coprod_cannot_count_the
     assert flag.evidence["voice_joined"] == 2 and flag.evidence["removed_from_people_list"] == 1
     said = (
         "1 person coprod knew has been removed from the people list, and coprod keeps nothing about "
-        "them, not their role nor when they took part, so it cannot count them: if they took part by then "
-        "and have lived experience or are carers, there were enough, and this flag comes from the "
+        "them, not their role nor when they took part, so it cannot count them: if that person took part "
+        "by then and has lived experience or is a carer, there were enough, and this flag comes from the "
         "deletion, not from a rushed start."
     )
     assert said in flag.message

@@ -170,8 +170,9 @@ def _removed_words(removed: int, short: int, roles: frozenset[Role]) -> str:
             f"{who} from the people list; coprod keeps nothing about them, but even had "
             f"{'they' if removed == 1 else 'all of them'} taken part by then there would not have been enough."
         )
-    they = "they" if removed == 1 else "one of them" if short == 1 else f"{short} of them"
-    are = say(roles, "is_one" if they == "one of them" else "is_many")  # one of them has, 2 of them have
+    they = "that person" if removed == 1 else "one of them" if short == 1 else f"{short} of them"
+    # that person has / one of them has, 2 of them have ("they have ... or are carers" of one person)
+    are = say(roles, "is_many" if removed > 1 and short > 1 else "is_one")
     return (
         f"{who} from the people list, and coprod keeps nothing about them, not their role nor "
         f"when they took part, so it cannot count them: if {they} took part by then and {are}, there "
