@@ -28,6 +28,15 @@ def connector(lr: LoadedRecipe) -> KoboConnector:
     return KoboConnector("kobo", opts, ConnectorContext(recipe=lr.recipe, recipe_dir=lr.dir, env=lr.env))
 
 
+def edits_sent(calls: Any, since: int, path: str) -> list[dict[str, Any]]:
+    """The payloads of the bulk edits (PATCH) sent to ``path`` from call ``since`` on."""
+    return [
+        json.loads(c.request.body)["payload"]
+        for c in calls[since:]
+        if c.request.method == "PATCH" and path in c.request.url
+    ]
+
+
 def test_a_failed_edit_ends_partial_and_the_next_sync_writes_only_it(caplog: Any) -> None:
     caplog.set_level(logging.DEBUG)
     lr = sync_recipe()
@@ -170,11 +179,7 @@ def test_a_deleted_registration_takes_its_flag_lines_with_it_and_its_flags_close
         assert second.diff is not None
         assert {c.fingerprint for c in second.diff.changes if c.kind.value == "removed"} == theirs
         assert set(second.write.written) >= theirs and not second.write.failed
-        edited = [
-            json.loads(c.request.body)["payload"]["submission_ids"]
-            for c in rsps.calls[n:]
-            if c.request.method == "PATCH" and f"/assets/{PEOPLE}/" in c.request.url
-        ]
+        edited = [e["submission_ids"] for e in edits_sent(rsps.calls, n, f"/assets/{PEOPLE}/")]
         assert not [ids for ids in edited if 2 in ids]  # nothing sent for the submission that is gone
         assert all(k.words_removed for fp, k in state.known_flags(lr.recipe.name).items() if fp in theirs)
 
@@ -199,11 +204,7 @@ def test_an_attendee_deleted_from_the_registrations_is_told_what_kobotoolbox_can
         fake.delete(PEOPLE, 2)
         n = len(rsps.calls)
         second = run(lr, run_date=date(2026, 6, 2), state=state, connectors={"kobo": kobo})
-        edits = [
-            json.loads(c.request.body)["payload"]
-            for c in rsps.calls[n:]
-            if c.request.method == "PATCH" and f"/assets/{SESSIONS}/" in c.request.url
-        ]
+        edits = edits_sent(rsps.calls, n, f"/assets/{SESSIONS}/")
         checked = run(lr, mode="check", run_date=date(2026, 6, 2), state=state, connectors={"kobo": kobo})
 
     assert second.exit_code == 0, second.messages
@@ -248,11 +249,7 @@ def test_a_decision_group_in_the_recipe_naming_a_deleted_registration_is_flagged
         fake.delete(PEOPLE, 2)
         n = len(rsps.calls)
         second = run(lr, run_date=date(2026, 6, 2), state=state, connectors={"kobo": kobo})
-        edits = [
-            json.loads(c.request.body)["payload"]
-            for c in rsps.calls[n:]
-            if c.request.method == "PATCH" and f"/assets/{SESSIONS}/" in c.request.url
-        ]
+        edits = edits_sent(rsps.calls, n, f"/assets/{SESSIONS}/")
 
     assert second.exit_code == 0, second.messages
     unknown = [f for f in second.flags if f.check_id == "data_quality.unknown_person"]
@@ -306,11 +303,7 @@ def test_a_payment_submission_naming_someone_deleted_is_told_to_be_deleted_not_e
         fake.delete(PEOPLE, 2)
         n = len(rsps.calls)
         second = run(lr, run_date=date(2026, 6, 2), state=state, connectors={"kobo": kobo}, allow_shrink=True)
-        edits = [
-            json.loads(c.request.body)["payload"]
-            for c in rsps.calls[n:]
-            if c.request.method == "PATCH" and f"/assets/{PAYMENTS}/data/bulk/" in c.request.url
-        ]
+        edits = edits_sent(rsps.calls, n, f"/assets/{PAYMENTS}/data/bulk/")
 
     assert second.exit_code == 0, second.messages
     said = {f.subject.id: f.message for f in second.flags if f.check_id == "data_quality.unknown_person"}
