@@ -88,6 +88,19 @@ def _rechecks_keep_no_store_past_the_test() -> Iterator[None]:
 
 
 @pytest.fixture
+def quiet_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No variable or .env of the machine running the tests leaks in; the working folder is empty
+    (``tmp_path / "work"``, returned)."""
+    for name in list(os.environ):
+        if name.startswith(("KOBO_", "CIVICRM_", "COPROD_", "GOOGLE_")):
+            monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
 def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh copy of the bundled demo (no state, no flags file), with its state beside it."""
     target = tmp_path / "demo"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
@@ -60,14 +59,10 @@ starting as the example's, a sheet key with the marker's letters but not 'PASTE-
 
 
 @pytest.fixture
-def copied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Copy a shipped recipe folder unchanged, with a .env giving every variable it needs."""
-    for name in list(os.environ):
-        if name.startswith(("KOBO_", "CIVICRM_", "COPROD_", "GOOGLE_")):
-            monkeypatch.delenv(name)
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
+def copied(tmp_path: Path, quiet_env: Path):
+    """Copy a shipped recipe folder unchanged, with a .env giving every variable it needs (in the
+    empty working folder of :func:`quiet_env`)."""
+    work = quiet_env
     key = tmp_path / "key.json"
     key.write_text(json.dumps(service_account_key()), encoding="utf-8")
 

@@ -29,18 +29,6 @@ token_env = "KOBO_TOKEN"
 """
 
 
-@pytest.fixture
-def quiet_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No variable or .env of the machine running the tests leaks in; the working folder is empty."""
-    for name in list(os.environ):
-        if name.startswith(("KOBO_", "CIVICRM_", "COPROD_", "GOOGLE_")):
-            monkeypatch.delenv(name)
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
-
-
 def copy_recipe(source: Path, target: Path) -> Path:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(".coprod", "coprod-flags.csv", "*.py"))
     return target
