@@ -2,8 +2,9 @@
 
 `bench_commands.py` times whole processes; this script times the phases of the same command inside
 one process, to find which of them grows faster than the data: start-up (importing coprod), loading
-the recipe, reading the files, mapping the rows, the checks (the shared voice attendance pass and
-each check on its own), naming the flags' subjects, the end of the run (what the run frees when it
+the recipe, reading the files, mapping the rows, the checks (the one pass over the attendance
+register, the payments check's, which gathers the voice-role people's hours for the other checks
+too; what they read of it; and each check on its own), naming the flags' subjects, the end of the run (what the run frees when it
 returns) and printing. Each run is its own process, started as the ``coprod`` command starts
 (:mod:`coprod.command`: the cycle collector paused while importing, the result kept to the end),
 and runs the command in it with the phases' functions wrapped in timers; the folders take turns
@@ -97,7 +98,7 @@ def child(recipe: str, report: str) -> None:
     import coprod.cli as cli  # imported above: this only names it
     import coprod.sync as sync
     import coprod_core.checks as checks
-    from coprod_core.checks import consultation
+    from coprod_core.checks import consultation, payments
     from coprod_core.checks.attendance import VoiceAttendance
 
     spent["start-up"] = time.perf_counter() - t0
@@ -138,7 +139,11 @@ def child(recipe: str, report: str) -> None:
     cli.run = timed("run", cli.run)
     cli.print_summary = timed("print", cli.print_summary)
     cli.print_flags = timed("print", cli.print_flags)
-    VoiceAttendance.build = classmethod(timed("checks: voice attendance", VoiceAttendance.build.__func__))  # type: ignore[method-assign]
+    payments.read_register = timed("checks: register", payments.read_register)
+    payments.flags_from = timed("checks: payments", payments.flags_from)
+    VoiceAttendance.of_register = classmethod(  # type: ignore[method-assign]
+        timed("checks: voice attendance", VoiceAttendance.of_register.__func__)
+    )
     consultation.assess_all = timed("checks: consultation", consultation.assess_all)
     for check_id in list(checks.CHECKS):
         checks.CHECKS[check_id] = timed(f"checks: {check_id}", checks.CHECKS[check_id])
@@ -174,6 +179,7 @@ PHASES = [
     "read",
     "map",
     "checks",
+    "checks: register",
     "checks: voice attendance",
     "checks: consultation",
     "checks: representation",

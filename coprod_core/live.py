@@ -35,8 +35,6 @@ from coprod_core.checks import (
     values,
 )
 from coprod_core.checks.attendance import VoiceAttendance
-from coprod_core.checks.payments.session_length import hours_over_session_flags
-from coprod_core.checks.payments.unresourced import unresourced_flags
 from coprod_core.collector import collector_paused
 from coprod_core.flags import Flag, SubjectKind
 from coprod_core.mapping import MAPPING_ORDER, DatasetMapper, Mapped
@@ -498,30 +496,27 @@ def project_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> 
     """The flags the checks raise about projects and sessions (``check_all``'s, as it runs them,
     without the checks that judge only people: the payments ledger, support; the ledger's session
     flags, unresourced and hours over a session's length, are raised here)."""
+    register = payments.read_register(dataset, settings, run_date)
     with collector_paused():
-        voice = VoiceAttendance.for_run(dataset, settings, run_date)
+        voice = VoiceAttendance.of_register(register, settings, run_date)
         flags = consultation.flags_for(consultation.assess_all(dataset, settings, run_date, voice))
         flags += representation.judge(dataset, settings, run_date, voice).flags
         flags += feedback.run(dataset, settings, run_date, voice)
         flags += recruitment.run(dataset, settings, run_date, voice)
         flags += values.run(dataset, settings, run_date)
-        policy = dataset.policy
-        if policy is None:
-            flags += payments.without_policy(dataset, settings, run_date)
-        else:
-            sessions = dataset.sessions_by_id()
-            people = dataset.people_by_id()
-            scanned = payments.scan(dataset, policy, settings, run_date, people, sessions)
-            flags += unresourced_flags(scanned.unresourced, sessions, policy, settings)
-            flags += hours_over_session_flags(scanned.too_long, sessions, people, settings, policy)
+        flags += payments.session_flags(dataset, settings, register)
     return flags
 
 
 def person_flags(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """The flags the checks raise about people (payments and support, as ``check_all`` runs them)."""
+    register = payments.read_register(dataset, settings, run_date)
     with collector_paused():
-        voice = VoiceAttendance.for_run(dataset, settings, run_date)
-    return [*payments.run(dataset, settings, run_date), *support.run(dataset, settings, run_date, voice)]
+        voice = VoiceAttendance.of_register(register, settings, run_date)
+    return [
+        *payments.flags_from(dataset, settings, run_date, register),
+        *support.run(dataset, settings, run_date, voice),
+    ]
 
 
 class CheckFlags:

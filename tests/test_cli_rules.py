@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from coprod.cli import main
+from coprod_core.checks import payments
 from coprod_core.checks.attendance import VoiceAttendance
 from coprod_core.rules import all_rules, markdown_table
 
@@ -131,22 +132,28 @@ def test_sync_json_gives_placements_too(demo: Path, capsys: pytest.CaptureFixtur
 def test_attendance_is_read_once_per_run_for_the_flags_placements_json_and_summary(
     demo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The attendance register is read once per run for every check that asks who in a voice role
-    # took part, and the placements made then are what the JSON and the summary print.
-    built = []
-    real = VoiceAttendance.build
+    # The attendance register is read once per run, by the payments check's pass, for every check
+    # that asks who in a voice role took part too (no pass of their own), and the placements made
+    # then are what the JSON and the summary print.
+    passes: list[str] = []
+    real_read, real_build = payments.read_register, VoiceAttendance.build
 
-    def counting(*args: object, **kwargs: object) -> VoiceAttendance:
-        built.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+    def reading(*args: object, **kwargs: object) -> payments.Register:
+        passes.append("payments")
+        return real_read(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(VoiceAttendance, "build", counting)
+    def building(*args: object, **kwargs: object) -> VoiceAttendance:
+        passes.append("voice attendance")
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(payments, "read_register", reading)
+    monkeypatch.setattr(VoiceAttendance, "build", building)
     assert main(["check", str(demo), "--date", "2026-11-20"]) == 0
     out = capsys.readouterr().out
     assert "'Peer support line': called co-production, evidence says co-production" in out
-    assert len(built) == 1
+    assert passes == ["payments"]
     assert main(["check", str(demo), "--json", "--date", "2026-11-20"]) == 0
-    assert len(built) == 2
+    assert passes == ["payments", "payments"]
 
 
 def test_every_rule_of_the_checks_fires_in_the_demo_and_the_peer_support_line_is_not_called_out(

@@ -47,11 +47,13 @@ class Checked:
 
 
 def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Checked:
-    """Run every check once. The attendance register is read for voice-role people once and shared
-    by the checks that need it (representation too); the consultation check's placements are kept
-    for the caller too."""
+    """Run every check once. The attendance register is read once, by the payments check's pass
+    (:func:`payments.read_register`), which gathers the voice-role people's hours as it goes for the
+    checks that need them (representation too); the consultation check's placements are kept for
+    the caller too."""
+    register = payments.read_register(dataset, settings, run_date)
     with collector_paused():
-        voice = VoiceAttendance.for_run(dataset, settings, run_date)
+        voice = VoiceAttendance.of_register(register, settings, run_date)
     placements = consultation.assess_all(dataset, settings, run_date, voice)
     shared: dict[str, Callable[..., list[Flag]]] = {
         feedback.CHECK_ID: feedback.run,
@@ -67,6 +69,8 @@ def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Chec
             judged = representation.judge(dataset, settings, run_date, voice)
             flags.extend(judged.flags)
             profiles = judged.profiles
+        elif check_id == payments.CHECK_ID:
+            flags.extend(payments.flags_from(dataset, settings, run_date, register))
         elif check_id in shared:
             flags.extend(shared[check_id](dataset, settings, run_date, voice))
         else:

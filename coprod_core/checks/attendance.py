@@ -2,9 +2,11 @@
 shared by every check that needs it.
 
 The attendance register is the largest table (200,000 rows in the benchmark); the representation,
-consultation, feedback, support and recruitment checks all ask the same question of it, so
-:func:`check_all` reads it once and hands the answer to each. A check run on its own builds it
-itself.
+consultation, feedback, support and recruitment checks all ask the same question of it, and the
+payments check reads every row of it too, so :func:`check_all` reads it once, in the payments
+check's pass (:func:`~coprod_core.checks.payments.read_register`), which gathers the answer as it
+goes (:meth:`VoiceAttendance.of_register`), and hands it to each. A check run on its own builds it
+itself (:meth:`VoiceAttendance.build`).
 
 The hours are the consultation check's (the share of their time people spent in consultation): a
 row giving more than its session lasted (``data_quality.hours_over_session``, a typo such as 10 for
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from coprod_core.checks.payments import Register
 from coprod_core.checks.payments.ledger import Length
 from coprod_core.model import Dataset, Role
 from coprod_core.settings import CheckSettings
@@ -73,8 +76,30 @@ class VoiceAttendance:
         over: dict[str, dict[str, Decimal]] = {}
         if gave_hours:
             unknown = {s.id for s in dataset.sessions if s.length_unknown}
-            over = _capped(found, held, unknown, hours_over_allowed)
+            lengths = {sid: length for sid, length in held.items() if sid not in unknown}
+            over = _capped(found, lengths, hours_over_allowed)
         return cls(run_date, voice_roles, voice_ids, dict(found), hours_over_allowed, over)
+
+    @classmethod
+    def of_register(cls, register: Register, settings: CheckSettings, run_date: date) -> VoiceAttendance:
+        """What :meth:`for_run` builds, from the payments check's pass over the register
+        (:func:`~coprod_core.checks.payments.read_register`), which gathers the voice-role people's
+        hours as it goes: a run of all the checks reads the register once. Only the sessions where
+        that pass found a row over the session's length are capped (nobody's hours are above it
+        anywhere else)."""
+        found, _, sessions = register
+        allowed = settings.data_quality.hours_over_session_allowed
+        hours = found.voice_hours
+        lengths = {
+            sid: sessions[sid].hours
+            for sid in found.too_long
+            if sid in hours and not sessions[sid].length_unknown
+        }
+        over: dict[str, dict[str, Decimal]] = {}
+        if lengths:  # capped in copies: the register keeps the hours as recorded
+            hours = {**hours, **{sid: dict(hours[sid]) for sid in lengths}}
+            over = _capped(hours, lengths, allowed)
+        return cls(run_date, settings.voice_roles, found.voice_ids, hours, allowed, over)
 
     @classmethod
     def for_run(cls, dataset: Dataset, settings: CheckSettings, run_date: date) -> VoiceAttendance:
@@ -97,20 +122,18 @@ class VoiceAttendance:
 
 
 def _capped(
-    found: dict[str, dict[str, Decimal]],
-    held: dict[str, Decimal],
-    unknown: set[str],
-    allowed: Decimal,
+    found: dict[str, dict[str, Decimal]], lengths: dict[str, Decimal], allowed: Decimal
 ) -> dict[str, dict[str, Decimal]]:
     """Each person's hours at a session (``found``, the larger of their rows) above what its length
-    (``held``) and the allowance allow, compared as ``data_quality.hours_over_session`` compares the
-    same larger row (:class:`Length`), replaced by the length and allowance; returns the hours as
-    recorded of those replaced, by session. Per session, not per row: one ``max`` of its hours (in C)
-    finds the few sessions with any to look at. A length unknown or 0 is not compared."""
+    (``lengths``: the sessions to look at, their length known) and the allowance allow, compared as
+    ``data_quality.hours_over_session`` compares the same larger row (:class:`Length`), replaced by
+    the length and allowance; returns the hours as recorded of those replaced, by session. Per
+    session, not per row: one ``max`` of its hours (in C) finds the few sessions with any to look
+    at. A length of 0 is not compared."""
     over: dict[str, dict[str, Decimal]] = {}
-    for sid, mine in found.items():
-        length = held[sid]
-        if not length or sid in unknown:
+    for sid, length in lengths.items():
+        mine = found.get(sid)
+        if not length or not mine:
             continue
         most = length + allowed
         if max(mine.values()) <= most:

@@ -51,6 +51,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import date
+from typing import NamedTuple
 
 from coprod_core.checks.payments.benefits import benefits_flags, wants_benefits_warning
 from coprod_core.checks.payments.ledger import (
@@ -58,6 +59,7 @@ from coprod_core.checks.payments.ledger import (
     ZERO,
     Due,
     Owed,
+    PolicyLess,
     Scan,
     added_up,
     counted_payments,
@@ -85,7 +87,6 @@ from coprod_core.model import (
     Dataset,
     Payment,
     PaymentKind,
-    PaymentPolicy,
     PaymentPreference,
     Person,
     Session,
@@ -101,63 +102,80 @@ __all__ = [
     "OWED",
     "PAID_THOUGH_DECLINED",
     "UNRESOURCED",
+    "Register",
+    "flags_from",
+    "read_register",
     "run",
-    "scan",
+    "session_flags",
 ]
 
 CHECK_ID = "payments"
 
 
-def scan(
-    dataset: Dataset,
-    policy: PaymentPolicy,
-    settings: CheckSettings,
-    run_date: date,
-    people: dict[str, Person],
-    sessions: dict[str, Session],
-) -> Scan:
-    """The pass over the register (:func:`scan_attendance`) with the settings it reads: what the
-    whole check and the webhook's re-check of a project both work from."""
-    return scan_attendance(
-        dataset,
-        policy,
-        settings.voice_roles,
-        run_date,
-        people,
-        sessions,
-        settings.data_quality.hours_over_session_allowed,
-    )
+class Register(NamedTuple):
+    """What the one pass over the attendance register found (:func:`read_register`), with the
+    people and sessions it was read against: what the payment flags are raised from, and what
+    every other check reads of the register (:meth:`~coprod_core.checks.attendance.VoiceAttendance.
+    of_register`)."""
+
+    found: Scan | PolicyLess
+    """With a payment policy, what everyone is owed (:class:`Scan`); without one, who took part
+    (:class:`PolicyLess`)."""
+    people: dict[str, Person]
+    sessions: dict[str, Session]
 
 
-def without_policy(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
-    """The flags where there is no payment policy: ``payments.no_policy``, and
-    ``data_quality.hours_over_session`` (the register's hours count elsewhere all the same: the
-    consultation check), from one pass over the register (:func:`scan_without_policy`): what the whole
-    check and the webhook's re-check of a project both raise."""
-    sessions = dataset.sessions_by_id()
+def read_register(dataset: Dataset, settings: CheckSettings, run_date: date) -> Register:
+    """The one pass over the register: with the project's policy (:func:`scan_attendance`), or
+    without one (:func:`scan_without_policy`). What the whole check, :func:`~coprod_core.checks.
+    check_all` and the webhook's re-check of a project all work from."""
     people = dataset.people_by_id()
+    sessions = dataset.sessions_by_id()
     allowed = settings.data_quality.hours_over_session_allowed
-    found = scan_without_policy(dataset, settings.voice_roles, run_date, people, sessions, allowed)
+    roles = settings.voice_roles
+    with collector_paused():
+        if dataset.policy is None:
+            found: Scan | PolicyLess = scan_without_policy(
+                dataset, roles, run_date, people, sessions, allowed
+            )
+        else:
+            found = scan_attendance(dataset, dataset.policy, roles, run_date, people, sessions, allowed)
+    return Register(found, people, sessions)
+
+
+def session_flags(dataset: Dataset, settings: CheckSettings, register: Register) -> list[Flag]:
+    """The payment flags about sessions and projects, not people: ``payments.unresourced`` (or
+    ``payments.no_policy`` where there is no policy) and ``data_quality.hours_over_session``. Without
+    a policy these are all the check raises."""
+    found, people, sessions = register
+    policy = dataset.policy
+    if isinstance(found, PolicyLess) or policy is None:
+        return [
+            *no_policy_flags(found.voice_hours, dataset, settings),
+            *hours_over_session_flags(found.too_long, sessions, people, settings, None),
+        ]
     return [
-        *no_policy_flags(found.voice, dataset, settings),
-        *hours_over_session_flags(found.too_long, sessions, people, settings, None),
+        *unresourced_flags(found.unresourced, sessions, policy, settings),
+        *hours_over_session_flags(found.too_long, sessions, people, settings, policy),
     ]
 
 
 def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
     """All payment flags for the dataset as of ``run_date``, in a stable order."""
+    return flags_from(dataset, settings, run_date, read_register(dataset, settings, run_date))
+
+
+def flags_from(dataset: Dataset, settings: CheckSettings, run_date: date, register: Register) -> list[Flag]:
+    """All payment flags, from the pass over the register already made (:func:`read_register`)."""
     with collector_paused():
-        return _run(dataset, settings, run_date)
+        return _flags(dataset, settings, run_date, register)
 
 
-def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]:
+def _flags(dataset: Dataset, settings: CheckSettings, run_date: date, register: Register) -> list[Flag]:
+    scanned, people, sessions = register
     policy = dataset.policy
-    if policy is None:
-        return without_policy(dataset, settings, run_date)
-
-    people = dataset.people_by_id()
-    sessions = dataset.sessions_by_id()
-    scanned = scan(dataset, policy, settings, run_date, people, sessions)
+    if isinstance(scanned, PolicyLess) or policy is None:
+        return session_flags(dataset, settings, register)
     projects = scanned.projects
     payments = counted_payments(dataset, policy, run_date, sessions)
     words = Words(policy.currency)
@@ -212,8 +230,7 @@ def _run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag
         if paid:
             flags.append(declined_flag(person, paid, policy.currency, projects.get(person.id)))
 
-    flags.extend(unresourced_flags(scanned.unresourced, sessions, policy, settings))
-    flags.extend(hours_over_session_flags(scanned.too_long, sessions, people, settings, policy))
+    flags.extend(session_flags(dataset, settings, register))
     return flags
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Mapping
 from datetime import date
 
 from coprod_core.checks.payments.rules import NO_POLICY, UNRESOURCED
@@ -67,12 +68,14 @@ def _covered_later(policy: PaymentPolicy, session: Session) -> date | None:
     return None
 
 
-def no_policy_flags(voice: dict[str, set[str]], dataset: Dataset, settings: CheckSettings) -> list[Flag]:
+def no_policy_flags(
+    voice: Mapping[str, Collection[str]], dataset: Dataset, settings: CheckSettings
+) -> list[Flag]:
     """``voice``: the people in a voice role at each session held by the run date
     (:func:`~coprod_core.checks.payments.ledger.scan_without_policy`)."""
     sessions = dataset.sessions_by_id()
     projects = dataset.projects_by_id()
-    by_project: dict[str, dict[str, set[str]]] = defaultdict(dict)
+    by_project: dict[str, dict[str, Collection[str]]] = defaultdict(dict)
     for session_id, people_ids in voice.items():
         by_project[sessions[session_id].project_id][session_id] = people_ids
     flags: list[Flag] = []
