@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from itertools import compress
 from operator import attrgetter, itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from coprod_core.model import (
     Attendance,
@@ -240,6 +240,22 @@ class Held(NamedTuple):
     (repeated when a row is): :func:`voice_hours_at` makes :attr:`Scan.voice_hours` of them."""
     voice_timed: list[tuple[str, Decimal]]
     """The people in a voice role whose rows at it give hours of their own, with those hours."""
+
+
+_HeldFields = tuple[
+    int,
+    str,
+    Decimal | None,
+    bool,
+    str,
+    Decimal | None,
+    Length,
+    dict[Any, Due | None],
+    Decimal,
+    list[str],
+    list[tuple[str, Decimal]],
+]
+"""A :class:`Held`'s fields, in its order, as a plain tuple (:func:`_scan_rows`)."""
 
 
 @dataclass
@@ -548,23 +564,23 @@ def _scan_rows(
     fees: dict[tuple[str, Decimal, Decimal], Due | None] = {}
     long_sessions = out.long_sessions
 
-    def fee(session: Held, worked: Decimal | None, prep: Decimal) -> Due | None:
-        """The fee for ``worked`` hours and ``prep`` at a session of this kind (None: nothing due,
-        or ``worked`` unknown). Everything here depends only on the kind's rate and the values of
-        the hours, not on how they are written (2 or 2.0): evidence and messages normalise them."""
+    def fee(kind: str, rate: Decimal, worked: Decimal | None, prep: Decimal) -> Due | None:
+        """The fee for ``worked`` hours and ``prep`` at a session of this kind and rate (None:
+        nothing due, or ``worked`` unknown). Everything here depends only on the kind's rate and the
+        values of the hours, not on how they are written (2 or 2.0): evidence and messages normalise
+        them."""
         if worked is None:
             return None
-        key = (session.kind, worked, prep)
+        key = (kind, worked, prep)
         due = fees.get(key, _MISSING)
         if due is _MISSING:
-            assert session.rate is not None
             paid_hours = max(minimum, worked + prep)
-            amount = (session.rate * paid_hours).quantize(CENT, rounding=ROUND_HALF_UP)
+            amount = (rate * paid_hours).quantize(CENT, rounding=ROUND_HALF_UP)
             due = None
             if amount > 0:
                 texts = DueTexts(
                     cash(amount),
-                    rate_texts[session.kind],
+                    rate_texts[kind],
                     num(worked),
                     num(prep),
                     minimum_text,
@@ -577,7 +593,11 @@ def _scan_rows(
     claims = out.claims
     attendees = out.attendees
     unresourced = out.unresourced
-    get_info, attendee = info.get, attendees.get
+    # Each session's Held as a plain tuple, for the loop to unpack: CPython unpacks a named tuple
+    # (a subclass of tuple) the slow, general way, three times as long as a tuple, once per row.
+    # The tuples hold the same tables and lists as the Held ones, so what the loop adds is there.
+    as_tuples: dict[str, _HeldFields] = {sid: cast(_HeldFields, tuple(held)) for sid, held in info.items()}
+    get_info, attendee = as_tuples.get, attendees.get
 
     # Attendance's five fields in their declared order: unpacked, not read by name, as this loop runs
     # once per register row. What depends on the person is read from their one _Attendee.
@@ -585,7 +605,7 @@ def _scan_rows(
         session_info = get_info(sid)
         if session_info is None:
             continue
-        order, project_id, rate, unrated, _, session_hours, limit, session_fees, _, plain, timed = (
+        order, project_id, rate, unrated, kind, session_hours, limit, session_fees, _, plain, timed = (
             session_info
         )
         me = attendee(pid)
@@ -612,7 +632,7 @@ def _scan_rows(
             key = prep if hours is None else (hours, prep)
             due = session_fees.get(key, _MISSING)
             if due is _MISSING:
-                due = session_fees[key] = fee(session_info, session_hours if hours is None else hours, prep)
+                due = session_fees[key] = fee(kind, rate, session_hours if hours is None else hours, prep)
                 if hours is not None and limit.exceeded_by(hours):
                     long_sessions.add(sid)
             if due is not None:
