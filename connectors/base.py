@@ -78,8 +78,7 @@ class Delivery(NamedTuple):
     notice: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(NamedTuple):
     """One page of a source's rows, and where the next read resumes."""
 
     rows: Sequence[Row]
@@ -328,8 +327,7 @@ class SummaryRow(NamedTuple):
     heading: bool = False
 
 
-@dataclass(frozen=True)
-class Summary:
+class Summary(NamedTuple):
     """A report's summary as rows of text, for a place in a tool that coprod keeps to itself."""
 
     rows: tuple[SummaryRow, ...]

@@ -12,7 +12,7 @@ first migration only creates what is missing, so their rows, and every flag's st
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class SchemaTooNew(Exception):
@@ -21,8 +21,7 @@ class SchemaTooNew(Exception):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class Migration:
+class Migration(NamedTuple):
     """One step of a store's schema, in the SQL of each engine, with why it was made."""
 
     version: int
@@ -148,8 +147,7 @@ CREATE TABLE IF NOT EXISTS schema_versions (
 """
 
 
-@dataclass(frozen=True)
-class Upgrade:
+class Upgrade(NamedTuple):
     """What opening a store did to its schema (``coprod migrate`` says it)."""
 
     component: str

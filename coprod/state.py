@@ -22,10 +22,9 @@ import os
 import re
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
 
 from coprod import schema
@@ -89,8 +88,7 @@ _ADDRESS = r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)"
 _QUERY = r"\?([^#]*)"
 
 
-@dataclass(frozen=True)
-class StoreLocation:
+class StoreLocation(NamedTuple):
     """Where the state lives: a SQLite file (``path``) or a PostgreSQL database (``url``)."""
 
     engine: str
@@ -194,8 +192,7 @@ def now_text(at: datetime | None = None) -> str:
     return (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
 
 
-@dataclass(frozen=True)
-class RunsKept:
+class RunsKept(NamedTuple):
     """How much run history each recipe keeps: every run of the last ``days`` days, and never fewer
     than its last ``at_least`` runs, however old (a recipe synced once a month still shows its
     last ones). Older runs go at the end of each sync (:meth:`StateStore.prune_runs`)."""

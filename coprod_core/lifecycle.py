@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
+from typing import NamedTuple
 
 from coprod_core.flags import Flag, Severity, SubjectKind
 from coprod_core.removed import REMOVED_DIGEST, PeopleRead
@@ -80,8 +81,7 @@ def read_status(text: str) -> FlagStatus | None:
     return _STATUS_READINGS.get(_status_key(text))
 
 
-@dataclass(frozen=True)
-class UnreadStatus:
+class UnreadStatus(NamedTuple):
     """A status staff set that coprod does not understand, and where (never the flag's text)."""
 
     where: str
@@ -187,8 +187,7 @@ class KnownFlag:
         )
 
 
-@dataclass(frozen=True)
-class FlagChange:
+class FlagChange(NamedTuple):
     """One flag to write back. ``flag`` is None only for a resolved or removed flag (its text is
     gone)."""
 

@@ -26,7 +26,7 @@ names a row by its number (which the next row takes once one is deleted) and nev
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from coprod_core.flags import SubjectKind
 
@@ -75,8 +75,7 @@ REMOVED_DIGEST = "removed"
 knows they were (a real digest is 20 hex digits; a resolved flag's digest is otherwise never read)."""
 
 
-@dataclass(frozen=True)
-class PeopleRead:
+class PeopleRead(NamedTuple):
     """Whom a run's people list named: the id on every row, used or not."""
 
     ids: frozenset[str]

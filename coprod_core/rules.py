@@ -15,14 +15,12 @@ from __future__ import annotations
 import importlib
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from coprod_core.flags import Flag, Severity, Subject, make_flag
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One kind of flag, declared once with the documentation staff read (``coprod explain``): the
     checks raise their flags through it, so a flag's id and words never drift from its page."""
 

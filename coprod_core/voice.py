@@ -8,15 +8,13 @@ order, joined with "or", in the grammatical form the sentence needs.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from coprod_core.model import Role
 from coprod_core.text import join
 
 
-@dataclass(frozen=True)
-class RoleWords:
+class RoleWords(NamedTuple):
     """How messages name the people in the voice roles a recipe sets, in each grammatical place."""
 
     people: str

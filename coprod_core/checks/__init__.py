@@ -10,8 +10,8 @@ about decisions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 from coprod_core.checks import consultation, feedback, payments, recruitment, representation, support, values
 from coprod_core.checks.attendance import VoiceAttendance
@@ -35,14 +35,13 @@ CHECKS: dict[str, Check] = {
 }
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     """What one run of the checks found: the flags, and where every project stands on the ladder."""
 
     flags: list[Flag]
     placements: list[Assessment]
     """Every project's placement, flagged or not, by project id (from one pass over the attendance)."""
-    profiles: list[ProjectProfile] = field(default_factory=list)
+    profiles: list[ProjectProfile]
     """Every project's representation profile (who took part, against the baseline), by project id."""
 
 

@@ -18,9 +18,9 @@ check can say which rows it counted so. The other checks read only who attended.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from coprod_core.checks.payments import Register
 from coprod_core.checks.payments.ledger import Length
@@ -30,8 +30,7 @@ from coprod_core.settings import CheckSettings
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True)
-class VoiceAttendance:
+class VoiceAttendance(NamedTuple):
     """Who in a voice role took part in which session, and for how long, read once for every check
     that asks."""
 
@@ -43,10 +42,10 @@ class VoiceAttendance:
     """Session id -> voice-role person -> hours they gave it, for sessions held by the run date with
     any of them (a person recorded twice at one session counts once, at the longer time), capped:
     where that time is more than the session's length allows, the length and allowance."""
-    hours_over_allowed: Decimal = ZERO
+    hours_over_allowed: Decimal
     """The allowance over a session's length the hours were capped with (``[settings.data_quality]
     hours_over_session_allowed``)."""
-    over: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    over: dict[str, dict[str, Decimal]]
     """Session id -> voice-role person -> the hours their register row gave (the larger of their
     rows), where that was more than the session's length allows: ``hours`` counts less."""
 

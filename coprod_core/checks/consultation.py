@@ -129,13 +129,12 @@ class Result(StrEnum):
         return self in (Result.PASS, Result.NOT_REACHED)
 
 
-@dataclass(frozen=True)
-class Criterion:
+class Criterion(NamedTuple):
     """One criterion's result, the numbers behind it, and the words the flag message uses."""
 
     name: str
     result: Result
-    numbers: dict[str, Any] = field(default_factory=dict)
+    numbers: dict[str, Any]
     finding: str = ""
     """What failed, or what is missing, in plain English ('' when it passes)."""
     finding_isolated: str = ""
@@ -152,8 +151,7 @@ class Criterion:
         return {"result": self.result.value, **self.numbers}
 
 
-@dataclass(frozen=True)
-class Assessment:
+class Assessment(NamedTuple):
     """Where the evidence places one project on the ladder, and why."""
 
     project_id: str
@@ -267,7 +265,7 @@ PERSON_ID = attrgetter("person_id")
 """A payment's person, read in C for each of the 50,000 payments at 1x."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: its __eq__ would only cost start-up
 class _Index:
     """The dataset arranged for the check, built once per run, so that row order never matters."""
 
@@ -353,7 +351,7 @@ class _Over(NamedTuple):
         }
 
 
-@dataclass
+@dataclass(eq=False)  # never compared: its __eq__ would only cost start-up
 class _Voice:
     """Voice-role attendance at one project's sessions held so far."""
 

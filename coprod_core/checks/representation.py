@@ -47,6 +47,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from typing import NamedTuple
 
 from coprod_core.checks.attendance import VoiceAttendance, voice_attendance
 from coprod_core.checks.decisions import quoted
@@ -163,8 +164,7 @@ def _period_words(start: date | None, end: date) -> str:
     return f" between {day(start)} and {day(end)}" if start else ""
 
 
-@dataclass(frozen=True)
-class Answers:
+class Answers(NamedTuple):
     """One dimension's answers among a project's voice participants."""
 
     total: int
@@ -219,8 +219,7 @@ def _stated_baseline(baseline: BaselineDimension) -> dict[str, tuple[str, float]
     return result
 
 
-@dataclass(frozen=True)
-class CategoryShare:
+class CategoryShare(NamedTuple):
     """One baseline category among a project's voice participants: what the flag and the report read.
 
     The judgement is made here, once: the check raises ``under_represented`` from this and the
@@ -245,8 +244,7 @@ class CategoryShare:
         return self.x / self.n
 
 
-@dataclass(frozen=True)
-class DimensionProfile:
+class DimensionProfile(NamedTuple):
     """One dimension of the baseline among one project's voice participants."""
 
     dimension: str
@@ -262,8 +260,7 @@ class DimensionProfile:
         return self.answers.n - sum(c.x for c in self.categories)
 
 
-@dataclass(frozen=True)
-class ProjectProfile:
+class ProjectProfile(NamedTuple):
     """Who of a project's voice participants took part in the period, dimension by dimension."""
 
     project_id: str
@@ -279,8 +276,7 @@ def run(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[Flag]
     return judge(dataset, settings, run_date).flags
 
 
-@dataclass(frozen=True)
-class Judged:
+class Judged(NamedTuple):
     """The check's flags and the profiles they were judged from (a report draws the same numbers)."""
 
     flags: list[Flag]
@@ -302,7 +298,7 @@ def profiles(dataset: Dataset, settings: CheckSettings, run_date: date) -> list[
     return judge(dataset, settings, run_date).profiles
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: its __eq__ would only cost start-up
 class _Index:
     """The dataset arranged once per run for every project and session."""
 

@@ -9,8 +9,8 @@ people.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from coprod_core.mapping.fields import FieldReader
 from coprod_core.mapping.problems import where
@@ -86,8 +86,7 @@ class NearIds:
         return f" (did you mean {' or '.join(near)}?)" if near else ""
 
 
-@dataclass(frozen=True)
-class Refs:
+class Refs(NamedTuple):
     """The people and sessions read (and those on rows that could not be used), for references."""
 
     person_ids: set[str]
@@ -99,7 +98,7 @@ class Refs:
     former_people: frozenset[str] = frozenset()
     """People coprod knew in the people list before (ids only, from the state store): one named on
     a row but no longer in the list was removed from it, as when someone asks to be deleted."""
-    deleted_advice: Mapping[Entity, str] = field(default_factory=dict)
+    deleted_advice: Mapping[Entity, str] = MappingProxyType({})
     """What staff do about the rows of someone removed, by the entity of the row (whose tool its flag
     goes to); :data:`DELETE_ROWS` for an entity not in it."""
 
