@@ -189,6 +189,43 @@ def test_a_row_repeating_one_used_in_an_earlier_block_names_that_row() -> None:
     assert vars(mapped.counts[Entity.ATTENDANCE]) == {"read": 4, "used": 3, "rejected": 1}
 
 
+def test_repeats_name_the_row_first_used_whichever_block_claimed_it_whole() -> None:
+    # Blocks whose keys are new and distinct are claimed whole, their places worked out only once a
+    # later row repeats one: here the second block repeats a row of the first, and the fourth one of
+    # the third, claimed whole after the places were first worked out.
+    register = [
+        ("1", "S1", "", "", ""),
+        ("2", "S1", "", "", ""),
+        ("2", "S2", "", "", ""),
+        ("1", "S1", "", "1", ""),
+        ("1", "S2", "", "", ""),
+        ("1", "S2", "", "2", ""),
+    ]
+    mapped = map_dataset(
+        recipe(),
+        {
+            Entity.PEOPLE: [PEOPLE],
+            Entity.SESSIONS: [SESSIONS],
+            Entity.ATTENDANCE: blocks("attendance.csv", ATTENDANCE_HEADER, register, [2, 4, 5]),
+        },
+    )
+    assert [(a.person_id, a.session_id) for a in mapped.dataset.attendance] == [
+        ("1", "S1"),
+        ("2", "S1"),
+        ("2", "S2"),
+        ("1", "S2"),
+    ]
+    repeated = [
+        f.message
+        for f in mapped.problems
+        if f.check_id == "data_quality.duplicate_id" and "attendance" in f.message
+    ]
+    assert [m.split(":")[0] for m in repeated] == ["attendance.csv row 6", "attendance.csv row 8"]
+    assert "(first on attendance.csv row 2)" in repeated[0]
+    assert "(first on attendance.csv row 7)" in repeated[1]
+    assert vars(mapped.counts[Entity.ATTENDANCE]) == {"read": 6, "used": 4, "rejected": 2}
+
+
 def test_a_block_of_clean_rows_shares_one_string_per_id_with_the_people_read() -> None:
     mapped = map_dataset(
         recipe(),
