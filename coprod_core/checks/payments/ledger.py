@@ -388,7 +388,10 @@ def scan_attendance(
     sessions: dict[str, Session],
     hours_over_allowed: Decimal = ZERO,
 ) -> Scan:
-    """What everyone is owed, each person's project and unresourced attendance, in one pass.
+    """What everyone is owed, each person's project and unresourced attendance, in one pass; and,
+    from the same rows, the hours of the people in a voice role at each held session
+    (:attr:`Scan.voice_hours`, as recorded), which the other checks read
+    (:meth:`~coprod_core.checks.attendance.VoiceAttendance.of_register`).
 
     A repeated attendance row (same person, same session) counts once, the larger, so a row
     copied twice in a sheet does not double what someone is owed. Everything that depends only on
