@@ -4,8 +4,8 @@
 one process, to find which of them grows faster than the data: start-up (importing coprod), loading
 the recipe, reading the files, mapping the rows, the checks (the one pass over the attendance
 register, the payments check's, which gathers the voice-role people's hours for the other checks
-too; what they read of it; and each check on its own), naming the flags' subjects, the end of the run (what the run frees when it
-returns) and printing. Each run is its own process, started as the ``coprod`` command starts
+too; what they read of it; and each check on its own), naming the flags' subjects, the end of the
+run (what the run frees when it returns) and printing. Each run is its own process, started as the ``coprod`` command starts
 (:mod:`coprod.command`: the cycle collector paused while importing, the result kept to the end),
 and runs the command in it with the phases' functions wrapped in timers; the folders take turns
 (1x, 5x, 1x, 5x...), and the medians are shown, of wall time and of the process's CPU time (which
