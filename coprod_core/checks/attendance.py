@@ -17,14 +17,13 @@ check can say which rows it counted so. The other checks read only who attended.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
 from coprod_core.checks.payments import Register
-from coprod_core.checks.payments.ledger import Length
-from coprod_core.model import Dataset, Role
+from coprod_core.checks.payments.ledger import Length, PolicyLess, Scan, scan_without_policy
+from coprod_core.model import Dataset, Role, Session
 from coprod_core.settings import CheckSettings
 
 ZERO = Decimal(0)
@@ -53,41 +52,36 @@ class VoiceAttendance(NamedTuple):
     def build(
         cls, dataset: Dataset, run_date: date, voice_roles: frozenset[Role], *, hours_over_allowed: Decimal
     ) -> VoiceAttendance:
-        held: dict[str, Decimal] = {s.id: s.hours for s in dataset.sessions if s.date <= run_date}
-        voice_ids = frozenset(p.id for p in dataset.people if p.has_any_role(voice_roles))
-        found: dict[str, dict[str, Decimal]] = defaultdict(dict)
-        get_held = held.get
-        gave_hours = False
-        # Attendance's fields unpacked, not read by name: this loop runs once per register row.
-        for pid, sid, hours, _, _ in dataset.attendance:
-            if pid not in voice_ids:
-                continue
-            h = get_held(sid)
-            if h is None:
-                continue  # not a session, or not held yet
-            if hours is not None:
-                h = hours
-                gave_hours = True
-            mine = found[sid]
-            old = mine.setdefault(pid, h)
-            if old is not h and h > old:
-                mine[pid] = h
-        over: dict[str, dict[str, Decimal]] = {}
-        if gave_hours:
-            unknown = {s.id for s in dataset.sessions if s.length_unknown}
-            lengths = {sid: length for sid, length in held.items() if sid not in unknown}
-            over = _capped(found, lengths, hours_over_allowed)
-        return cls(run_date, voice_roles, voice_ids, dict(found), hours_over_allowed, over)
+        """A pass of its own over the register, for a check run on its own: the one the payments
+        check makes where there is no policy (:func:`~coprod_core.checks.payments.ledger.
+        scan_without_policy`: who in a voice role attended each held session, with their hours, and
+        the rows over a session's length), taken as :meth:`of_register` takes the payments pass."""
+        sessions = dataset.sessions_by_id()
+        found = scan_without_policy(
+            dataset, voice_roles, run_date, dataset.people_by_id(), sessions, hours_over_allowed
+        )
+        return cls._of(found, sessions, run_date, voice_roles, hours_over_allowed)
 
     @classmethod
     def of_register(cls, register: Register, settings: CheckSettings, run_date: date) -> VoiceAttendance:
         """What :meth:`for_run` builds, from the payments check's pass over the register
         (:func:`~coprod_core.checks.payments.read_register`), which gathers the voice-role people's
-        hours as it goes: a run of all the checks reads the register once. Only the sessions where
-        that pass found a row over the session's length are capped (nobody's hours are above it
-        anywhere else)."""
+        hours as it goes: a run of all the checks reads the register once."""
         found, _, sessions = register
         allowed = settings.data_quality.hours_over_session_allowed
+        return cls._of(found, sessions, run_date, settings.voice_roles, allowed)
+
+    @classmethod
+    def _of(
+        cls,
+        found: Scan | PolicyLess,
+        sessions: dict[str, Session],
+        run_date: date,
+        voice_roles: frozenset[Role],
+        allowed: Decimal,
+    ) -> VoiceAttendance:
+        """The voice-role hours a pass over the register found, capped where it found a row over
+        the session's length (nobody's hours are above it anywhere else)."""
         hours = found.voice_hours
         lengths = {
             sid: sessions[sid].hours
@@ -95,10 +89,10 @@ class VoiceAttendance(NamedTuple):
             if sid in hours and not sessions[sid].length_unknown
         }
         over: dict[str, dict[str, Decimal]] = {}
-        if lengths:  # capped in copies: the register keeps the hours as recorded
+        if lengths:  # capped in copies: the pass keeps the hours as recorded
             hours = {**hours, **{sid: dict(hours[sid]) for sid in lengths}}
             over = _capped(hours, lengths, allowed)
-        return cls(run_date, settings.voice_roles, found.voice_ids, hours, allowed, over)
+        return cls(run_date, voice_roles, found.voice_ids, hours, allowed, over)
 
     @classmethod
     def for_run(cls, dataset: Dataset, settings: CheckSettings, run_date: date) -> VoiceAttendance:
