@@ -22,8 +22,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from functools import cache
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO, cast
 
@@ -47,6 +45,8 @@ from coprod_core.rules import all_rules, find, markdown_table
 from coprod_core.text import count, visible, visible_lines
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from coprod.report.render import ReportKind
 
 DEFAULT_MAX_AGE = "26h"
@@ -77,6 +77,8 @@ def typed_command() -> str:
 
 def bundled_demo() -> Traversable:
     """The demo recipe and its data, shipped inside the package (``coprod.recipes``)."""
+    from importlib import resources  # for the demo only: a check does not need it
+
     return resources.files("coprod.recipes") / "demo"
 
 

@@ -34,7 +34,6 @@ from coprod.state import (
     open_current_file,
     state_location,
 )
-from coprod.version import installed_version, names_a_commit
 from coprod_core.about import with_about
 from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
@@ -264,6 +263,10 @@ def settled_mark(recipe: Recipe, today: date) -> str:
     a later run of the same day, with the same recipe and the same coprod, whose sources all say
     nothing changed, would find the same. After an upgrade the checks may judge differently (a
     new rule), so the first run of the new coprod reads whole, even the same day."""
+    # imported here: reading package metadata (importlib.metadata, with email and zipfile) cost every
+    # start of coprod about 47 million instructions, and only a sync with a state file asks
+    from coprod.version import installed_version
+
     return f"{today.isoformat()} {digest(recipe.model_dump(mode='json'), installed_version())}"
 
 
@@ -594,6 +597,8 @@ def _unchanged(
         return False
     state.set_meta(recipe.name, SETTLED, None)
     mark = settled_mark(recipe, today)
+    from coprod.version import installed_version, names_a_commit  # see settled_mark
+
     same_coprod = names_a_commit(installed_version())
     if not (
         may_skip

@@ -358,9 +358,9 @@ def test_the_first_sync_after_upgrading_coprod_reads_whole_even_the_same_day(
         fake = FakeKobo(rsps)
         fill_forms(fake)
         day = date(2026, 6, 1)
-        monkeypatch.setattr("coprod.sync.installed_version", lambda: "0.1.1.dev411+g8db07b249")
+        monkeypatch.setattr("coprod.version.installed_version", lambda: "0.1.1.dev411+g8db07b249")
         assert run(lr, run_date=day, state=state, connectors={"kobo": connector(lr, None)}).exit_code == 0
-        monkeypatch.setattr("coprod.sync.installed_version", lambda: "0.1.1.dev430+g0c4e2a1d8")
+        monkeypatch.setattr("coprod.version.installed_version", lambda: "0.1.1.dev430+g0c4e2a1d8")
         fake.tick()  # the upgrade takes a while: the server's clock moves on
         n = len(rsps.calls)
         upgraded = run(lr, run_date=day, state=state, connectors={"kobo": connector(lr, None)})
@@ -380,7 +380,7 @@ def test_a_coprod_whose_version_names_no_commit_never_takes_the_same_day_shortcu
     """Two builds from copies of the files (no git history) have the same version, so an upgrade
     from one to the other looks like "the same coprod": the shortcut would keep the old one's
     judgement all day. With such a version every sync reads whole, the same day or not."""
-    monkeypatch.setattr("coprod.sync.installed_version", lambda: version)
+    monkeypatch.setattr("coprod.version.installed_version", lambda: version)
     lr, state = sync_recipe(), StateStore.open(":memory:")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)

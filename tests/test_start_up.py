@@ -40,6 +40,13 @@ NOT_AT_START = (
     # for a mistyped rule name only (``coprod explain``); for workbooks only
     "difflib",
     "xml.etree",
+    # package metadata, for ``--version`` and a sync's "same coprod" mark (with email, zipfile and
+    # socket); the packaged demo, for ``coprod demo``
+    "importlib.metadata",
+    "email",
+    "zipfile",
+    "socket",
+    "importlib.resources",
 )
 
 LOOK = """
@@ -222,3 +229,104 @@ def test_no_model_takes_a_built_in_read_from_its_text_as_a_default_factory():
         "of thousands of characters: about 10 million instructions at every coprod check and sync. "
         "Use coprod_core.defaults.new_list instead of list"
     )
+
+
+CHECK = """
+import json, os, sys
+from coprod.command import import_cli, keep_pydantic_plugins_out
+
+keep_pydantic_plugins_out(os.environ)
+import_cli()
+import coprod.cli
+
+code = coprod.cli.main(sys.argv[1:])
+with open(os.environ["MODULES_SAW"], "w", encoding="utf-8") as saw:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, saw)
+"""
+
+
+def test_a_check_with_a_state_file_reads_no_package_metadata_and_imports_no_socket(tmp_path):
+    """pydantic imports its plugin loader (and so :mod:`importlib.metadata`: about 33 million
+    instructions) to build the first validator, even with every plugin off, unless the command's
+    stand-in is there; the state file's run lock named its holder through ``socket`` (about 10
+    million)."""
+    recipe = tmp_path / "demo"
+    shutil.copytree(DEMO, recipe, ignore=shutil.ignore_patterns(".coprod", "coprod-flags.csv"))
+    saw = tmp_path / "saw.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env |= {"MODULES_SAW": str(saw), "COPROD_STATE": str(tmp_path / "state.sqlite")}
+    for command in ("sync", "check"):  # the sync leaves the state file the check then opens
+        done = subprocess.run(
+            [sys.executable, "-c", CHECK, command, str(recipe / "recipe.toml"), "--date", "2026-11-20"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    checked = json.loads(saw.read_text(encoding="utf-8"))
+    assert "sqlite3" in checked["modules"]  # the state file was opened
+    assert _loaded(checked["modules"], ("importlib.metadata", "socket")) == []
+
+
+STAND_IN = """
+import os, sys
+from coprod.command import skip_plugin_search
+
+skip_plugin_search()
+from pydantic import BaseModel
+
+
+class WhileAllOff(BaseModel):
+    x: int
+
+
+WhileAllOff(x=1)
+assert "importlib.metadata" not in sys.modules
+os.environ["PYDANTIC_DISABLE_PLUGINS"] = "other"
+
+
+class OnceTurnedOn(BaseModel):
+    y: int
+
+
+OnceTurnedOn(y=1)
+"""
+
+
+def test_the_stand_in_for_pydantics_plugin_loader_answers_as_pydantics_own(tmp_path):
+    """No plugin while every one is off, and pydantic's own loader's answer once the switch says
+    otherwise: the spy is offered the validator built after the switch changed, not the one before."""
+    _installed_spy(tmp_path / "site")
+    saw = tmp_path / "saw.txt"
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env |= {"PYTHONPATH": str(tmp_path / "site"), "SPY_SAW": str(saw), "PYDANTIC_DISABLE_PLUGINS": "__all__"}
+    done = subprocess.run(
+        [sys.executable, "-c", STAND_IN], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert saw.read_text(encoding="utf-8").split() == ["OnceTurnedOn"]
+
+
+def test_pydantic_asks_its_plugin_loader_for_nothing_but_get_plugins():
+    """The command's stand-in (:func:`coprod.command.skip_plugin_search`) has only ``get_plugins``:
+    a pydantic that imports anything else from its loader needs the stand-in to grow with it."""
+    import pydantic
+
+    package = Path(pydantic.__file__).parent
+    asked = sorted(
+        line.strip()
+        for path in package.rglob("*.py")
+        if path != package / "plugin" / "_loader.py"
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if re.search(r"\b_loader\b", line)
+    )
+    assert asked == ["from ._loader import get_plugins"]
+
+
+def test_a_lock_files_holder_is_named_as_socket_names_this_machine():
+    import socket
+
+    from coprod.locking import host_name
+
+    assert host_name() == socket.gethostname()
