@@ -20,16 +20,20 @@ as the ratio of the medians and as the median of each turn's own ratio, each bes
 
 What is timed: the whole command, start-up (imports) and output included; `coprod sync` first runs
 once to write the flags file and state (not timed), then "sync, unchanged" is a re-run with
-nothing to write. Printing goes to a file (a terminal would add its own time). Python's bytecode
-of coprod is written by that first run and read by the timed ones, as an installed coprod has it
-(pip compiles it at install), and printing is buffered, as it is for a user writing to a file: see
-``as_installed``.
+nothing to write. Printing goes to a file (a terminal would add its own time). coprod runs as a
+user has it: installed from its wheel, built from the working tree when the script starts, into a
+throwaway environment (``installed.wheel_environment``: a development environment's editable
+install makes every Python there, the floor's too, import a finder at start), with its bytecode
+compiled at install, and printing is buffered, as it is for a user writing to a file: see
+``as_installed``. ``--editable`` runs the development environment's own coprod and Python instead,
+as this script did until 7 December (the floor then about 1.5% slower than a user's).
 
 Targets (issue "Fast where a user waits"): at 1x `coprod check` at most 6x the floor and under
 400 MB; time at 5x no more than 5.5 times that at 1x; a 745,000-row CSV under 1 GB: size 3.725
 writes an attendance.csv of 745,000 rows (with 37,250 people, 7,450 sessions, 186,250 payments).
 
 Usage: python benchmarks/bench_commands.py [--sizes 1,2,5] [--repeat 3] [--xlsx] [--keep DIR]
+           [--editable]
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+from installed import wheel_environment  # noqa: E402 - benchmarks/ is on the path only now
 
 RUN_DATE = "2026-11-20"
 """synth.RUN_DATE: the day the synthetic data is judged as of."""
@@ -266,7 +272,7 @@ def as_installed(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")}
 
 
-def prepare(scale: float, xlsx: bool, keep: Path | None) -> Prepared:
+def prepare(scale: float, xlsx: bool, keep: Path | None, bin_dir: Path) -> Prepared:
     """The size's folder: its data and recipe written, and one ``coprod sync`` run (not timed) to
     write the flags file and the state, so that the timed sync is a re-run with nothing to write."""
     if keep is not None:
@@ -296,11 +302,11 @@ def prepare(scale: float, xlsx: bool, keep: Path | None) -> Prepared:
         f"  {scale:g}x: {rows:,} rows ({size:,.1f} MiB) of {'.xlsx' if xlsx else 'CSV'} written in "
         f"{time.perf_counter() - t:.0f} s; load average {os.getloadavg()[0]:.1f}"
     )
-    coprod = Path(sys.executable).with_name("coprod")
+    coprod, python = bin_dir / "coprod", bin_dir / "python"
     env = as_installed({**os.environ, "COPROD_STATE": str(folder / "state.sqlite")})
     timed([coprod, "sync", recipe, "--date", RUN_DATE], folder, env)  # writes the flags file and the state
     commands: dict[str, list[str | Path]] = {
-        FLOOR: [sys.executable, "-c", FLOOR_XLSX if xlsx else FLOOR_CSV, *files],
+        FLOOR: [python, "-c", FLOOR_XLSX if xlsx else FLOOR_CSV, *files],
         CHECK: [coprod, "check", recipe, "--date", RUN_DATE],
         SYNC: [coprod, "sync", recipe, "--date", RUN_DATE],
     }
@@ -318,6 +324,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--xlsx", action="store_true", help="the same data as .xlsx workbooks")
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated folders under DIR")
+    parser.add_argument(
+        "--editable", action="store_true", help="this environment's coprod, not one installed from its wheel"
+    )
     parser.add_argument("--write", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [float(s) for s in args.sizes.split(",")]
@@ -331,11 +340,20 @@ def main() -> None:
         f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the start)"
     )
     prepared: list[Prepared] = []
+    environment = Path(tempfile.mkdtemp(prefix="coprod-bench-wheel-"))
     try:
+        if args.editable:
+            bin_dir = Path(sys.executable).parent
+            print("  coprod and the floor's Python: this environment's (--editable)")
+        else:
+            t = time.perf_counter()
+            bin_dir = wheel_environment(environment)
+            print(f"  coprod installed from its wheel in {time.perf_counter() - t:.0f} s: {bin_dir}")
         for scale in sizes:
-            prepared.append(prepare(scale, args.xlsx, args.keep))
+            prepared.append(prepare(scale, args.xlsx, args.keep, bin_dir))
         table, turns = interleaved(prepared, args.repeat)
     finally:
+        shutil.rmtree(environment, ignore_errors=True)
         if args.keep is None:
             for p in prepared:
                 shutil.rmtree(p.folder, ignore_errors=True)

@@ -4,9 +4,11 @@ someone next measures, as a traceback."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from fakes import ROOT, load_script
 
@@ -49,6 +51,7 @@ def test_bench_commands_on_small_sizes_prints_its_table_and_growth_and_keeps_its
         capture_output=True, text=True, timeout=240, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "coprod installed from its wheel in" in done.stdout, done.stdout
     for size in ("0.01x", "0.02x"):
         for run in ("floor (read the files)", "coprod check", "coprod sync, unchanged"):
             assert f"| {size} | {run} |" in done.stdout, done.stdout
@@ -82,3 +85,27 @@ def test_bench_commands_runs_the_sizes_taking_turns_not_one_after_the_other(monk
     table, turns = bench.interleaved(prepared, 2)
     assert order == [("1x", "floor"), ("1x", "check"), ("5x", "floor"), ("5x", "check")] * 2
     assert len(turns) == 2 and set(table) == {1.0, 5.0}
+
+
+def test_the_whole_commands_run_coprod_installed_from_its_wheel_in_a_python_with_no_editable_finder(
+    tmp_path,
+) -> None:
+    """bench_commands times coprod as a user has it. This environment installs coprod in editable
+    mode, whose ``.pth`` file makes every Python here import setuptools' finder at start (the
+    floor's too, about 1.5% of it at 1x): the benchmark's environment runs neither that file nor
+    this checkout's coprod, only the wheel's, with the dependencies installed here."""
+    installed = load_script("benchmarks/installed.py")
+    bin_dir = installed.wheel_environment(tmp_path)
+    look = (
+        "import json, sys; import coprod, pydantic; "
+        "print(json.dumps([coprod.__file__, sorted(m for m in sys.modules if 'editable' in m)]))"
+    )
+    done = subprocess.run(
+        [bin_dir / "python", "-c", look], capture_output=True, text=True, timeout=60, cwd=tmp_path, check=True
+    )
+    where, finders = json.loads(done.stdout)
+    assert Path(where).is_relative_to(tmp_path / "venv") and finders == []
+    version = subprocess.run(
+        [bin_dir / "coprod", "--version"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert version.stdout.startswith("coprod 0.1.1")
