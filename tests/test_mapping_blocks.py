@@ -15,9 +15,12 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
-from coprod_core.mapping import Mapped, entities, map_dataset
-from coprod_core.model import Session
+from coprod_core.mapping import Mapped, map_dataset
+from coprod_core.mapping.fields import FieldReader
+from coprod_core.mapping.problems import Problems
+from coprod_core.model import Role
 from coprod_core.recipe import Entity, Recipe
 from coprod_core.rows import Row, RowBlock
 
@@ -466,9 +469,20 @@ def test_a_heading_row_among_ids_all_read_before_is_found_in_a_block_as_one_by_o
     assert [f.message.split(" ")[2] for f in headings] == ["3", "6", "10"]
 
 
+def made_as_constructed(made: BaseModel) -> None:
+    """``made`` is what ``model_construct`` makes of its fields: the same state (fields in the
+    model's order, every field given, no extra, no private attributes)."""
+    kind = type(made)
+    constructed = kind.model_construct(**made.model_dump())
+    assert made.__getstate__() == constructed.__getstate__()
+    assert list(vars(made)) == list(kind.model_fields) == list(vars(constructed))
+    assert made.model_fields_set == set(kind.model_fields)
+    assert made.__pydantic_extra__ is None and made.__pydantic_private__ is None
+
+
 def test_a_session_is_made_as_model_construct_makes_it_with_every_field_given() -> None:
-    """Sessions are made as copies of a blank one: the same values, every field set, as
-    ``Session.model_construct`` made them, each with fields of its own and the blank left as it was."""
+    """Sessions are made as ``Session.model_construct`` makes them with every field given, in a
+    block or row by row: the same values, every field set, each with fields of its own."""
     rows = [
         ("S1", "", "01/03/2026", "2", "survey", "design", "Budget day", "yes", "the budget", "2026-04-01"),
         ("S2", "P1", "2026-03-02", "1.5", "steering group", "", "", "", "", ""),
@@ -480,11 +494,81 @@ def test_a_session_is_made_as_model_construct_makes_it_with_every_field_given() 
         )
         first, second = mapped.dataset.sessions
         for made in (first, second):
-            fields = made.model_dump()
-            assert made == Session.model_construct(**fields)
-            assert made.model_fields_set == Session.model_construct(**fields).model_fields_set
-            assert made.model_fields_set == set(Session.model_fields)
+            made_as_constructed(made)
         assert (first.hours, second.hours) == (Decimal(2), Decimal("1.5"))
         assert vars(first) is not vars(second)
-    assert Session.model_construct(**entities._NO_SESSION.model_dump()) == entities._NO_SESSION
-    assert entities._NO_SESSION.id == ""
+        assert first.model_fields_set is not second.model_fields_set
+
+
+def test_a_person_is_made_as_model_construct_makes_it_with_every_field_given() -> None:
+    """People are made as ``Person.model_construct`` makes them with every field given, in a block
+    or row by row, each with fields, answers and a set of fields given of its own."""
+    rows = [
+        ("P1", "Sam", "carer; volunteer", "paid", "yes", "White British", "18-24"),
+        ("P2", "", "lived experience", "", "no", "White British", "18-24"),
+    ]
+    people_blocks = blocks("people.csv", PEOPLE_HEADER, rows, [])
+    for given_as in (people_blocks, one_by_one(people_blocks)):
+        first, second = map_dataset(people_recipe(ages=True), {Entity.PEOPLE: given_as}).dataset.people
+        for made in (first, second):
+            made_as_constructed(made)
+        assert first.roles == frozenset({Role.CARER, Role.VOLUNTEER})
+        assert (first.benefits_opt_in, second.benefits_opt_in, second.name) == (True, False, None)
+        assert first.demographics == second.demographics == {"ethnicity": "white", "age_band": "18_24"}
+        assert first.demographics is not second.demographics
+        assert vars(first) is not vars(second)
+        assert first.model_fields_set is not second.model_fields_set
+
+
+UNREAD = tuple(f"Note {i}" for i in range(12))
+"""Columns the recipe does not read: with them, a block's columns are taken from each row by their
+positions, rather than as the rows are (:meth:`FieldReader._columns`)."""
+
+
+def widened(items: list[RowBlock]) -> list[RowBlock]:
+    """The same blocks with columns the recipe does not read, before and after those it reads."""
+    return [
+        RowBlock(
+            b.source,
+            (*UNREAD[:6], *b.header, *UNREAD[6:]),
+            [["x"] * 6 + list(cells) + ["y"] * 6 for cells in b.cells],
+            b.numbers,
+        )
+        for b in items
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(attendance_row, max_size=30),
+    st.lists(payment_row, max_size=20),
+    st.lists(st.integers(0, 60), max_size=6),
+)
+def test_a_block_reads_the_same_by_columns_at_once_as_by_position(
+    attendance: list[tuple[Any, ...]], payments: list[tuple[Any, ...]], cuts: list[int]
+) -> None:
+    """A block whose columns the recipe mostly reads is cut into columns as its rows are; one with
+    many columns it does not read, by the positions of those it reads: the same columns, and the
+    same records, flags and counts either way, and as row by row."""
+    attendance_blocks = blocks("attendance.csv", ATTENDANCE_HEADER, attendance, cuts)
+    payment_blocks = blocks("payments.csv", PAYMENTS_HEADER, payments, cuts[::-1])
+    reader = FieldReader(Entity.ATTENDANCE, recipe().entities[Entity.ATTENDANCE], Problems(), {})
+    for narrow, wide in zip(attendance_blocks, widened(attendance_blocks), strict=True):
+        for made in (narrow, wide):
+            index = {title: i for i, title in enumerate(made.header)}
+            columns = reader._columns(made, index)
+            assert {made.header[p]: list(cells) for p, cells in columns.items()} == {
+                title: [row[index[title]] for row in made.cells] for title in ATTENDANCE_HEADER
+            }
+
+    def mapped(given: dict[Entity, Any]) -> dict[str, Any]:
+        return seen(map_dataset(recipe(), {Entity.PEOPLE: [PEOPLE], Entity.SESSIONS: [SESSIONS], **given}))
+
+    at_once = mapped({Entity.ATTENDANCE: attendance_blocks, Entity.PAYMENTS: payment_blocks})
+    by_position = mapped(
+        {Entity.ATTENDANCE: widened(attendance_blocks), Entity.PAYMENTS: widened(payment_blocks)}
+    )
+    in_rows = mapped(
+        {Entity.ATTENDANCE: one_by_one(attendance_blocks), Entity.PAYMENTS: one_by_one(payment_blocks)}
+    )
+    assert at_once == by_position == in_rows
