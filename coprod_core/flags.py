@@ -7,7 +7,7 @@ digest* hashes the material facts (the amount owed, the counts), so the sync can
 is still open from one whose facts changed, and re-open an acknowledged flag only then.
 """
 
-from __future__ import annotations
+# Annotations evaluated as the classes are made: see coprod_core.model.
 
 import hashlib
 import json

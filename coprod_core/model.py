@@ -7,7 +7,11 @@ the error into a data-quality flag) and the checks can trust what they are given
 Money is ``Decimal`` everywhere: a payment check that rounds floats owes someone 0.01 forever.
 """
 
-from __future__ import annotations
+# Annotations are evaluated as the classes are made (no ``from __future__ import annotations``):
+# pydantic would otherwise compile and evaluate each field's annotation from its text, and
+# typing each named tuple field's, at every start of coprod. A class named before it is made is
+# written in quotes. Starting coprod: 717.2 to 706.6 million instructions with recipe, settings
+# and flags made so too.
 
 import datetime
 import re
@@ -415,7 +419,7 @@ class PolicyPeriod(NamedTuple):
     """The policy in force from a date (None: from the start, or from ``effective``)."""
 
     start: date | None
-    policy: PaymentPolicy
+    policy: "PaymentPolicy"
 
 
 class PaymentPolicy(_Frozen):
@@ -458,7 +462,7 @@ class PaymentPolicy(_Frozen):
         return v
 
     @model_validator(mode="after")
-    def _changes_in_order(self) -> PaymentPolicy:
+    def _changes_in_order(self) -> "PaymentPolicy":
         """Each change from a later date than the one before it (and than ``effective``): the
         changes are read in the order written, so one out of order would silently undo another."""
         previous, where = self.effective, "effective"
@@ -477,7 +481,7 @@ class PaymentPolicy(_Frozen):
         ``effective``, then each change applied to the one before it. Worked out once."""
         return self._worked_out().periods
 
-    def at(self, on: date) -> PaymentPolicy | None:
+    def at(self, on: date) -> "PaymentPolicy | None":
         """The policy in force for a session on ``on``: None before ``effective`` (no policy then).
         Without changes, this policy itself (nothing looked up); with them, found by bisection of
         the changes' dates."""
@@ -488,7 +492,7 @@ class PaymentPolicy(_Frozen):
         timeline = self._worked_out()
         return timeline.policies[bisect_right(timeline.starts, on)]
 
-    def terms_on(self, on: date) -> PaymentPolicy:
+    def terms_on(self, on: date) -> "PaymentPolicy":
         """The terms a flag about a session on ``on`` names (its rate, days to pay, source): those in
         force then (:meth:`at`), or, before ``effective``, the policy as first written."""
         return self.at(on) or self
@@ -501,7 +505,7 @@ class PaymentPolicy(_Frozen):
         copied.__dict__.pop(_TIMELINE, None)
         return copied
 
-    def _worked_out(self) -> _Timeline:
+    def _worked_out(self) -> "_Timeline":
         """The periods, worked out on first use and kept in the instance's ``__dict__`` beside its
         fields, as a ``cached_property`` would keep them: pydantic's equality, dumps and repr read
         only the fields, so a policy whose periods were looked up still equals one freshly loaded
@@ -586,7 +590,7 @@ class Dataset(_Mapped):
         return field in self.recorded
 
     @model_validator(mode="after")
-    def _ids_unique(self) -> Dataset:
+    def _ids_unique(self) -> "Dataset":
         for what, items in (
             ("person", self.people),
             ("project", self.projects),

@@ -8,7 +8,7 @@ baseline, the payment policy and the check settings. Secrets are never in a reci
 This module only validates a mapping that was already parsed; reading the file is the app's job.
 """
 
-from __future__ import annotations
+# Annotations evaluated as the classes are made: see coprod_core.model.
 
 import re
 from collections.abc import Sequence
@@ -179,7 +179,7 @@ class SourceSpec(BaseModel):
         return dict(self.model_extra or {})
 
     @model_validator(mode="after")
-    def _no_inline_secrets(self) -> SourceSpec:
+    def _no_inline_secrets(self) -> "SourceSpec":
         for name, value in (self.model_extra or {}).items():
             lowered = name.lower()
             if lowered.endswith("_env") or not isinstance(value, str):
@@ -387,7 +387,7 @@ class Recipe(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _entities_fit(self) -> Recipe:
+    def _entities_fit(self) -> "Recipe":
         problems = wiring_problems(self.sources, self.entities, self.projects)
         if problems:
             raise ValueError("\n".join(problems))  # a line each: a problem may quote a "; "

@@ -1,6 +1,6 @@
 """Settings of the checks, with the defaults DESIGN.md gives. A recipe's ``[settings]`` fills them."""
 
-from __future__ import annotations
+# Annotations evaluated as the classes are made: see coprod_core.model.
 
 from datetime import date
 from decimal import Decimal
