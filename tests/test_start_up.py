@@ -351,3 +351,49 @@ def test_the_models_modules_make_their_fields_annotations_as_objects_not_text():
         if isinstance(annotation, str | typing.ForwardRef)
     ]
     assert as_text == ["coprod_core.model.PolicyPeriod.policy"]
+
+
+SHARED = """
+import json, sys, typing
+import coprod.command
+
+coprod.command.import_cli()
+codes = {}
+for module in list(sys.modules.values()):
+    for made in list(vars(module).values()) if module is not None else ():
+        annotations = made.__dict__.get("__annotations__") if isinstance(made, type) else None
+        if isinstance(annotations, dict):
+            for annotation in annotations.values():
+                if isinstance(annotation, typing.ForwardRef):
+                    codes.setdefault(annotation.__forward_arg__, set()).add(id(annotation.__forward_code__))
+print(json.dumps({"compiled": {text: len(ids) for text, ids in codes.items()}, "left": hasattr(typing, "compile")}))
+"""
+
+
+def test_starting_the_command_compiles_each_annotation_text_once():
+    """937 annotations written as text became ForwardRefs at every start, each compiling its text
+    (255 different texts): about 29 million instructions more than compiling each once."""
+    done = subprocess.run(
+        [sys.executable, "-c", SHARED], capture_output=True, text=True, timeout=120, check=True
+    )
+    seen = json.loads(done.stdout)
+    assert seen["compiled"]["str"] == 1  # pydantic-core's schema types alone hold "str" over a hundred times
+    assert {text for text, codes in seen["compiled"].items() if codes > 1} == set()
+    assert seen["left"] is False  # typing's own compile is the built-in again once coprod is imported
+
+
+def test_a_text_compiled_once_makes_the_same_forward_ref_and_refuses_what_typing_refuses():
+    import typing
+
+    import pytest
+
+    from coprod.command import texts_compiled_once
+
+    with texts_compiled_once():
+        first, second = typing.ForwardRef("dict[str, int] | None"), typing.ForwardRef("dict[str, int] | None")
+        with pytest.raises(SyntaxError, match=re.escape("must be an expression -- got 'not valid('")):
+            typing.ForwardRef("not valid(")
+    assert first == second == typing.ForwardRef("dict[str, int] | None")
+    assert first.__forward_code__ is second.__forward_code__
+    assert eval(first.__forward_code__, {}, {}) == (dict[str, int] | None)
+    assert not hasattr(typing, "compile")
