@@ -96,6 +96,8 @@ def test_the_whole_commands_run_coprod_installed_from_its_wheel_in_a_python_with
     this checkout's coprod, only the wheel's, with the dependencies installed here."""
     installed = load_script("benchmarks/installed.py")
     bin_dir = installed.wheel_environment(tmp_path)
+    # built in a copy of the tracked files: setuptools' build/ (a stale build/lib would ship) is there
+    assert (tmp_path / "source" / "build").is_dir()
     look = (
         "import json, sys; import coprod, pydantic; "
         "print(json.dumps([coprod.__file__, sorted(m for m in sys.modules if 'editable' in m)]))"
