@@ -118,11 +118,14 @@ def unpaid_flags(
         shown = told(in_time)
         # The date to pay by is the first session's to fall due, and the days named are its own: with
         # policy changes a later session may be due first (14 days from April, 30 before).
-        first = min(in_time, key=lambda e: e.session.date + timedelta(days=within(e)))
+        # (Without changes every session has the same days: the oldest, first in ``ents``, is due first.)
+        first = (
+            min(in_time, key=lambda e: e.session.date + timedelta(days=within(e))) if changes else in_time[0]
+        )
         days_allowed = within(first)
         first_due = first.session.date + timedelta(days=days_allowed)
         promise = f"within {count(days_allowed, 'day')}"
-        if any(within(e) != days_allowed for e in in_time):
+        if changes and any(within(e) != days_allowed for e in in_time):
             promise += f" for the {words.label(first.session)}"
         if len(in_time) == 1:
             e = in_time[0]
@@ -155,7 +158,7 @@ def unpaid_flags(
         days = count(days_allowed, "day")
         allows = (
             f"the {days} your policy allows"
-            if all(within(e) == days_allowed for e in late)
+            if not changes or all(within(e) == days_allowed for e in late)
             else "your policy allowed for each"
         )
         if len(late) == 1:
