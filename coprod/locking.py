@@ -30,16 +30,3 @@ def try_flock(fd: int) -> bool:
     from filelock import lock_descriptor
 
     return lock_descriptor(fd, blocking=False)
-
-
-def host_name() -> str:
-    """This machine's name, as ``socket.gethostname`` gives it, for a lock file's words (who holds
-    it). Where ``os.uname`` exists (Linux, macOS) its node name is the same name (both are the
-    kernel's host name) and costs no ``import socket``: about 10 million instructions of a
-    ``coprod check`` with a state file at the benchmark's 1x size."""
-    uname = getattr(os, "uname", None)
-    if uname is not None:
-        return str(uname().nodename)
-    import socket  # Windows
-
-    return socket.gethostname()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from coprod.locking import HOLDER_OFFSET, host_name, try_flock
+from coprod.locking import HOLDER_OFFSET, try_flock
 from coprod.state import RunLocked, StoreLocation, StoreUnavailable, locked_message, now_text
 from coprod.state_sql import SQLStateStore
 
@@ -258,7 +259,7 @@ class SQLiteStateStore(SQLStateStore):
                     raise RunLocked(locked_message(recipe, _holder(fd), timeout))
                 time.sleep(min(LOCK_POLL, max(0.0, deadline - time.monotonic())))
             os.ftruncate(fd, 0)
-            words = f"{host_name()} {os.getpid()} {now_text()}\n".encode()
+            words = f"{socket.gethostname()} {os.getpid()} {now_text()}\n".encode()
             os.lseek(fd, 0, os.SEEK_SET)
             os.write(fd, b" " * HOLDER_OFFSET + words)
             yield
