@@ -12,12 +12,14 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from coprod_core.mapping import Mapped, map_dataset
+from coprod_core.mapping import Mapped, fields, map_dataset
 from coprod_core.mapping.fields import FieldReader
 from coprod_core.mapping.problems import Problems
 from coprod_core.model import Role
@@ -572,3 +574,51 @@ def test_a_block_reads_the_same_by_columns_at_once_as_by_position(
         {Entity.ATTENDANCE: one_by_one(attendance_blocks), Entity.PAYMENTS: one_by_one(payment_blocks)}
     )
     assert at_once == by_position == in_rows
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(attendance_row, max_size=30),
+    st.lists(payment_row, max_size=20),
+    st.lists(st.integers(0, 60), max_size=6),
+    st.sampled_from([0, 3, 1_000]),
+)
+def test_left_out_cells_are_read_as_their_fill_as_the_block_is_read(
+    attendance: list[tuple[Any, ...]], payments: list[tuple[Any, ...]], cuts: list[int], most: int
+) -> None:
+    """A block's blank hours, preparation, expenses and payment kinds are read as what their record
+    is built with as the cells are looked up (through the texts seen, each blank one read as the
+    fill), or replaced one by one where a field has more than ``FILLED_TEXTS`` distinct texts: the
+    same records, flags and counts either way, and as row by row."""
+    attendance_blocks = blocks("attendance.csv", ATTENDANCE_HEADER, attendance, cuts)
+    payment_blocks = blocks("payments.csv", PAYMENTS_HEADER, payments, cuts[::-1])
+    known = {Entity.PEOPLE: [PEOPLE], Entity.SESSIONS: [SESSIONS]}
+    with patch.object(fields, "FILLED_TEXTS", most):
+        in_blocks = map_dataset(
+            recipe(), {**known, Entity.ATTENDANCE: attendance_blocks, Entity.PAYMENTS: payment_blocks}
+        )
+    in_rows = map_dataset(
+        recipe(),
+        {
+            **known,
+            Entity.ATTENDANCE: one_by_one(attendance_blocks),
+            Entity.PAYMENTS: one_by_one(payment_blocks),
+        },
+    )
+    assert seen(in_blocks) == seen(in_rows)
+
+
+def test_a_block_read_with_its_fill_holds_it_where_a_cell_is_blank() -> None:
+    register = [("1", "S1", "", "", "£5"), ("2", "S1", "2", "1", ""), ("1", "S2", "", "", "")]
+    reader = FieldReader(Entity.ATTENDANCE, recipe().entities[Entity.ATTENDANCE], Problems(), {})
+    zero = Decimal(0)
+    first, second = (
+        reader.block(b, {"prep_hours": zero, "expenses_claimed": zero})
+        for b in blocks("attendance.csv", ATTENDANCE_HEADER, register, [1])
+    )
+    assert first.column("prep_hours", zero) == [zero]
+    assert second.column("prep_hours", zero) == [Decimal(1), zero]  # through the texts filled
+    assert second.column("expenses_claimed", zero) == [zero, zero]
+    assert second.column("hours") == [Decimal(2), None]  # no fill: None
+    with pytest.raises(ValueError, match="another value for a row without its prep_hours"):
+        second.column("prep_hours", None)

@@ -10,12 +10,12 @@ of no known project). Every row read is counted as used or rejected, each reject
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from itertools import count
 from operator import itemgetter
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from coprod_core.constructed import constructed
 from coprod_core.mapping.cells import as_text, shown
@@ -51,6 +51,10 @@ class Records(Generic[T]):
 
     keeps_rejected = False
     """Other entities refer to this one's ids: keep the ids of rows that could not be used."""
+
+    fills: ClassVar[Mapping[str, Any]] = {}
+    """Field -> what a record of a row that leaves it out is built with, where not None: a block's
+    columns are read with it in place (``FieldReader.block``)."""
 
     def __init__(self, reader: FieldReader) -> None:
         self.reader = reader
@@ -235,6 +239,7 @@ def map_rows(records: Records[T], rows: Iterable[Row | RowBlock], first: FirstUs
 class PeopleRecords(Records[Person]):
     noun = "person"
     keeps_rejected = True
+    fills = {"roles": (), "benefits_opt_in": False}
 
     def __init__(self, reader: FieldReader) -> None:
         super().__init__(reader)
@@ -272,7 +277,7 @@ class PeopleRecords(Records[Person]):
         ids new and distinct) is built from its columns, as :meth:`build` would build each row;
         any other block goes row by row through ``one``, which flags what needs it. (People are a
         few thousand rows: the saving is making no Row and no dict of fields per person.)"""
-        read = self.reader.block(block)
+        read = self.reader.block(block, self.fills)
         start = first.start(block)
         ids = read.column("id")
         answers = self._answers(block)
@@ -281,10 +286,10 @@ class PeopleRecords(Records[Person]):
         out += _people(
             ids,
             read.column("name"),
-            read.column("roles", ()),
+            read.column("roles", self.fills["roles"]),
             answers,
             read.column("payment_preference"),
-            read.column("benefits_opt_in", False),
+            read.column("benefits_opt_in", self.fills["benefits_opt_in"]),
             read.column("supported"),
         )
         return 0
@@ -502,6 +507,7 @@ def known_members(
 class SessionRecords(Records[Session]):
     noun = "session"
     keeps_rejected = True
+    fills = {"decision_taken": False}
 
     def __init__(self, reader: FieldReader, projects: Sequence[Project]) -> None:
         super().__init__(reader)
@@ -563,7 +569,7 @@ class SessionRecords(Records[Session]):
         columns, as :meth:`build` would build each row; any other block goes row by row through
         ``one``, which flags what needs it. (A few thousand sessions: the saving is making no Row
         and no dict of fields per session.)"""
-        read = self.reader.block(block)
+        read = self.reader.block(block, self.fills)
         start = first.start(block)
         ids = read.column("id")
         projects = read.column("project_id")
@@ -584,7 +590,7 @@ class SessionRecords(Records[Session]):
             read.column("kind"),
             read.column("stage"),
             read.column("title"),
-            read.column("decision_taken", False),
+            read.column("decision_taken", self.fills["decision_taken"]),
             read.column("decision"),
             read.column("fed_back"),
             [False] * read.size,
@@ -664,6 +670,8 @@ def _sessions(
 class AttendanceRecords(Records[Attendance]):
     """An attendance is one person at one session: the pair is its key."""
 
+    fills = {"prep_hours": _ZERO, "expenses_claimed": _ZERO}
+
     def __init__(self, reader: FieldReader, refs: Refs) -> None:
         super().__init__(reader)
         self.refs = refs
@@ -697,7 +705,7 @@ class AttendanceRecords(Records[Attendance]):
     def bulk(
         self, block: RowBlock, first: FirstUse, out: list[Attendance], one: Callable[[Row], bool]
     ) -> int:
-        read = self.reader.block(block)
+        read = self.reader.block(block, self.fills)
         careful = read.careful
         known_people, known_sessions = self.refs.person_ids, self.refs.session_ids
         start = first.start(block)
@@ -748,6 +756,7 @@ class PaymentRecords(Records[Payment]):
     """A payment without an id of its own is keyed by its row."""
 
     noun = "payment"
+    fills = {"kind": PaymentKind.FEE}
 
     def __init__(self, reader: FieldReader, refs: Refs) -> None:
         super().__init__(reader)
@@ -780,7 +789,7 @@ class PaymentRecords(Records[Payment]):
         return key
 
     def bulk(self, block: RowBlock, first: FirstUse, out: list[Payment], one: Callable[[Row], bool]) -> int:
-        read = self.reader.block(block)
+        read = self.reader.block(block, self.fills)
         careful = read.careful
         known_people, known_sessions = self.refs.person_ids, self.refs.session_ids
         start = first.start(block)

@@ -66,6 +66,11 @@ CACHED_TEXTS = 100_000
 """Distinct cell texts remembered per field; past this (a column of unique ids) cells are read
 each time, so memory stays bounded."""
 
+FILLED_TEXTS = 1_000
+"""Distinct texts of a field up to which a block reads its left-out cells as its fill through a
+copy of the texts seen (:meth:`FieldReader._filled`), made again whenever a text is added; past
+this (a column of many distinct texts, some blank) each of its values is replaced one by one."""
+
 _CAREFUL: Any = object()
 """A cell text the fast path cannot take (not understood, or blank where a value is required):
 read it carefully, every time, and flag it."""
@@ -103,6 +108,9 @@ class FieldRule:
     """Some cell of this field has read as ``_CAREFUL``: a block's column must be searched for it."""
     absent_seen: bool = False
     """Some cell of this field has read as ``_ABSENT``."""
+    filled: tuple[Any, int, dict[str | None, Any]] | None = None
+    """:attr:`texts` with each text read as ``_ABSENT`` read as a block's fill instead, as
+    (the fill, how many texts it was made from, the table): :meth:`FieldReader._filled`."""
 
 
 NAMES = {"person_id": Entity.PEOPLE, "session_id": Entity.SESSIONS, "project_id": Entity.PROJECTS}
@@ -237,21 +245,23 @@ class BlockFields(NamedTuple):
     size: int
     values: dict[str, list[Any]]
     """Field -> its value on each row of the block: what :meth:`FieldReader.fields` would have read,
-    ``_ABSENT`` where it would have left the field out, ``_CAREFUL`` where it needs the careful path."""
+    the field's fill where it would have left the field out, ``_CAREFUL`` where it needs the careful
+    path."""
     careful: set[int]
     """The rows with a value to read carefully (not understood, or blank where one is needed):
     only :meth:`FieldReader.fields`, which flags it, may read them."""
-    absent: set[str]
-    """The fields that may be left out on some row (``_ABSENT``)."""
+    fills: Mapping[str, Any]
+    """Field -> what a row that leaves it out holds in its place (None for a field not in it)."""
 
     def column(self, name: str, absent: Any = None) -> list[Any]:
         """Each row's value of ``name``, ``absent`` where the row has none (a field the recipe does
-        not map has none on any row)."""
+        not map has none on any row). ``absent`` is the block's fill for the field, read in place
+        as the block was read (:meth:`FieldReader.block`)."""
         values = self.values.get(name)
         if values is None:
             return [absent] * self.size
-        if name in self.absent:
-            return [absent if v is _ABSENT else v for v in values]
+        if absent is not self.fills.get(name):
+            raise ValueError(f"the block was read with another value for a row without its {name}")
         return values
 
 
@@ -338,37 +348,60 @@ class FieldReader:
         self.problems.repeated_headings(self.entity, row)
         return True
 
-    def block(self, block: RowBlock) -> BlockFields:
+    def block(self, block: RowBlock, fills: Mapping[str, Any] | None = None) -> BlockFields:
         """The block's fields, read column by column: each cell is looked up in the texts seen
         before, as :meth:`fields` looks it up, without making each row a dict. The rows it cannot
-        read without a flag are in ``careful``, for :meth:`fields`."""
+        read without a flag are in ``careful``, for :meth:`fields`. ``fills``: what a row that leaves
+        a field out is built with (None for a field not in it), put in its place as the cells are
+        looked up (:meth:`_filled`), not in a second pass over the column."""
+        fills = fills or {}
         cells = block.cells
         size = len(cells)
         index = {title: i for i, title in enumerate(block.header)}
         columns = self._columns(block, index)
         values: dict[str, list[Any]] = {}
         careful: set[int] = set()
-        absent: set[str] = set()
         for column, texts, name, rule in self.steps:
+            fill = fills.get(name)
+            filled = False  # whether the left-out cells hold the fill already
             position = index.get(column) if column is not None else None
             if position is None:  # not in the table (or a default): every row reads no cell
-                got = [self._look(rule, texts, None)] * size
+                value = self._look(rule, texts, None)
+                got, filled = [fill if value is _ABSENT else value] * size, True
             else:
                 raws = columns[position]
                 found = self._plain_texts(rule, raws) if rule.plain_text else None
                 if found is not None:
-                    got = found
+                    got, filled = found, True  # never left out: a blank cell is not plain text
                 else:
+                    table = self._filled(rule, fill) if rule.absent_seen else texts
                     try:
-                        got = list(map(texts.__getitem__, raws))
+                        got = list(map(table.__getitem__, raws))
                     except (KeyError, TypeError):  # texts not seen yet, or not text
                         got = self._first_looks(rule, texts, raws)
+                    else:
+                        filled = table is not texts
             if rule.careful_seen:
                 careful.update(i for i, value in enumerate(got) if value is _CAREFUL)
-            if rule.absent_seen:
-                absent.add(name)
+            if rule.absent_seen and not filled:
+                got = [fill if value is _ABSENT else value for value in got]
             values[name] = got
-        return BlockFields(size, values, careful, absent)
+        return BlockFields(size, values, careful, fills)
+
+    def _filled(self, rule: FieldRule, fill: Any) -> dict[str | None, Any]:
+        """The texts seen of ``rule``, each that reads as left out (``_ABSENT``) read as ``fill``:
+        made once for each text added, kept while no other is (a register's hours and expenses have
+        a few dozen texts, and 200,000 cells, most of them blank); ``rule.texts`` itself, whose
+        left-out values are then replaced one by one, when it holds more than :data:`FILLED_TEXTS`."""
+        texts = rule.texts
+        made = rule.filled
+        if made is not None and made[0] is fill and made[1] == len(texts):  # texts are only added
+            return made[2]
+        if len(texts) > FILLED_TEXTS:
+            return texts
+        table = {text: fill if value is _ABSENT else value for text, value in texts.items()}
+        rule.filled = (fill, len(texts), table)
+        return table
 
     def _columns(self, block: RowBlock, index: Mapping[str, int]) -> dict[int, Sequence[Any]]:
         """The cells of each column the recipe reads, by the column's position, all taken in one
