@@ -314,6 +314,14 @@ def wiring_problems(
         for field in [*spec.fields, *spec.defaults]:
             if field not in known:
                 problems.append(f"{where} field '{field}' is unknown; expected one of {', '.join(known)}")
+        for field, value in spec.defaults.items():
+            if not value.strip():
+                # A blank cell reads as the default: a blank default would be read in its place
+                # again, and again (it stopped the run with a RecursionError).
+                problems.append(
+                    f"{where} default for '{field}' is empty: write the value a row without one "
+                    "should take, or remove the default"
+                )
         for field, fspec in known.items():
             if fspec.required and field not in spec.fields and field not in spec.defaults:
                 problems.append(f"{where} required field '{field}' is not mapped in fields")

@@ -101,6 +101,34 @@ def test_an_unknown_field_and_a_missing_required_field_are_named():
     assert "[entities.people] required field 'roles' is not mapped" in text
 
 
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_an_empty_default_is_refused_naming_the_entity_and_field(blank):
+    """A blank cell reads as the field's default: an empty default was read in its place again and
+    again until Python gave up (RecursionError, "something unexpected went wrong")."""
+    data = demo_data()
+    data["entities"]["sessions"].setdefault("defaults", {})["stage"] = blank
+    recipe, problems = parse_recipe(data, "r.toml")
+    assert recipe is None
+    assert [str(p) for p in problems if "default" in str(p)] == [
+        "r.toml: [entities.sessions] default for 'stage' is empty: write the value a row without one should "
+        "take, or remove the default"
+    ]
+
+
+def test_a_recipe_with_an_empty_default_stops_with_its_words_not_a_crash(tmp_path, capsys):
+    text = DEMO.read_text()
+    assert "[entities.sessions]" in text
+    text = text.replace("[entities.sessions]\n", '[entities.sessions]\ndefaults = { title = "" }\n', 1)
+    (tmp_path / "recipe.toml").write_text(text)
+    for name in ("data",):
+        (tmp_path / name).symlink_to(DEMO.parent / name)
+    code = main(["check", str(tmp_path / "recipe.toml"), "--date", "2026-11-20"])
+    said = capsys.readouterr()
+    assert code != 0
+    assert "default for 'title' is empty" in said.err + said.out
+    assert "unexpected" not in said.err + said.out
+
+
 def test_a_secret_written_in_the_recipe_is_refused_without_echoing_it():
     data = demo_data()
     data["sources"]["exports"]["api_key"] = "sk-very-secret-value"
