@@ -322,6 +322,8 @@ def wiring_problems(
                     f"{where} default for '{field}' is empty: write the value a row without one "
                     "should take, or remove the default"
                 )
+            elif field in known and (expected := _unreadable_default(entity, spec, field)):
+                problems.append(f"{where} default for '{field}': '{value.strip()}' is not {expected}")
         for field, fspec in known.items():
             if fspec.required and field not in spec.fields and field not in spec.defaults:
                 problems.append(f"{where} required field '{field}' is not mapped in fields")
@@ -335,6 +337,13 @@ def wiring_problems(
                     _unreadable_targets(f"[entities.{entity.value}.values.{field}]", known[field], table)
                 )
     return problems
+
+
+def _unreadable_default(entity: Entity, spec: EntitySpec, field: str) -> str | None:
+    """:func:`coprod_core.mapping.fields.unreadable_default`: a default as the mapping reads it."""
+    from coprod_core.mapping.fields import unreadable_default  # the mapping imports this module
+
+    return unreadable_default(entity, spec, field)
 
 
 def _unreadable_targets(where: str, field: FieldSpec, table: dict[str, str]) -> list[str]:

@@ -115,6 +115,31 @@ def test_an_empty_default_is_refused_naming_the_entity_and_field(blank):
     ]
 
 
+def test_a_default_a_blank_cell_could_not_read_as_is_refused_with_the_recipe():
+    """It was flagged on every row whose cell was blank, each saying to fix the cell."""
+    data = demo_data()
+    data["entities"]["sessions"]["defaults"] = {"hours": "two", "date": "2026-02-30"}
+    _, problems = parse_recipe(data, "r.toml")
+    said = [str(p) for p in problems if "default" in str(p)]
+    assert said == [
+        "r.toml: [entities.sessions] default for 'hours': 'two' is not a number of hours such as 2 or "
+        "1.5 (or minutes, such as 90 min)",
+        "r.toml: [entities.sessions] default for 'date': '2026-02-30' is not a date such as 3 March "
+        "2026, 2026-03-03 or 03/03/2026",
+    ]
+
+
+def test_a_default_is_read_as_a_cell_is_through_the_values_map_and_item_by_item():
+    """A default in the source's own words ("Carer", mapped by the recipe's values), several roles
+    in one, a kind in canonical words and a date day first are all read as cells are: no problem."""
+    data = demo_data()
+    people, sessions = data["entities"]["people"], data["entities"]["sessions"]
+    people["defaults"] = {"roles": "Carer; Service user", "payment_preference": "declined"}
+    sessions["defaults"] = {"kind": "co_design_workshop", "date": "03/04/2026", "hours": "90 min"}
+    recipe, problems = parse_recipe(data, "r.toml")
+    assert problems == [] and recipe is not None
+
+
 def test_a_recipe_with_an_empty_default_stops_with_its_words_not_a_crash(tmp_path, capsys):
     text = DEMO.read_text()
     assert "[entities.sessions]" in text

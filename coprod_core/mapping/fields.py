@@ -152,14 +152,9 @@ def field_rules(
         default = spec.defaults.get(name)
         if column is None and default is None:
             continue
-        kind, detail = types[name]
-        base = parser_for(kind, detail, spec.day_first, most_hours)
-        value_map = {key(k): v for k, v in spec.values.get(name, {}).items()}
+        kind = types[name][0]
+        parse, value_map = _field_parser(entity, spec, name, most_hours)
         multi = kind == "multi"
-        if multi:
-            parse = _multi_item_parser(base, value_map, spec.separator)
-        else:
-            parse = _mapped_parser(base, value_map)
         rules.append(
             FieldRule(
                 field=name,
@@ -175,6 +170,35 @@ def field_rules(
             )
         )
     return rules
+
+
+def _field_parser(
+    entity: Entity, spec: EntitySpec, name: str, most_hours: Decimal | None
+) -> tuple[Callable[[Any], Any], dict[str, str]]:
+    """How a cell of the field is read (an item of a cell, for a multi-valued field), through the
+    recipe's values map for it, and that map (its keys as cells are looked up in it)."""
+    kind, detail = TYPES[entity][name]
+    base = parser_for(kind, detail, spec.day_first, most_hours)
+    value_map = {key(k): v for k, v in spec.values.get(name, {}).items()}
+    if kind == "multi":
+        return _multi_item_parser(base, value_map, spec.separator), value_map
+    return _mapped_parser(base, value_map), value_map
+
+
+def unreadable_default(entity: Entity, spec: EntitySpec, name: str) -> str | None:
+    """What a recipe's default for the field is not, in words, when a blank cell could not read as
+    it (``hours = "two"``); None when it reads. Said once with the recipe rather than as every
+    row whose cell is blank being not understood, with advice to fix the cell. The most hours a
+    session may take is a setting: a default over it is flagged on its rows, as a cell would be."""
+    default = spec.defaults[name]
+    parse = _field_parser(entity, spec, name, None)[0]
+    multi = TYPES[entity][name][0] == "multi"
+    try:
+        for item in _items(default, spec.separator) if multi else [default]:
+            parse(item)
+    except Bad as bad:
+        return bad.expected
+    return None
 
 
 def _key_rule(rules: list[FieldRule]) -> FieldRule | None:
