@@ -119,9 +119,11 @@ def test_a_default_a_blank_cell_could_not_read_as_is_refused_with_the_recipe():
     """It was flagged on every row whose cell was blank, each saying to fix the cell."""
     data = demo_data()
     data["entities"]["sessions"]["defaults"] = {"hours": "two", "date": "2026-02-30"}
+    data["entities"]["people"]["defaults"] = {"roles": " ; "}
     _, problems = parse_recipe(data, "r.toml")
     said = [str(p) for p in problems if "default" in str(p)]
     assert said == [
+        "r.toml: [entities.people] default for 'roles': ';' is not a list of values",
         "r.toml: [entities.sessions] default for 'hours': 'two' is not a number of hours such as 2 or "
         "1.5 (or minutes, such as 90 min)",
         "r.toml: [entities.sessions] default for 'date': '2026-02-30' is not a date such as 3 March "

@@ -193,8 +193,11 @@ def unreadable_default(entity: Entity, spec: EntitySpec, name: str) -> str | Non
     default = spec.defaults[name]
     parse = _field_parser(entity, spec, name, None)[0]
     multi = TYPES[entity][name][0] == "multi"
+    items = _items(default, spec.separator) if multi else [default]
+    if not items:  # only separators: a cell so is read carefully and flagged
+        return "a list of values"
     try:
-        for item in _items(default, spec.separator) if multi else [default]:
+        for item in items:
             parse(item)
     except Bad as bad:
         return bad.expected
