@@ -18,25 +18,20 @@ wheel's.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from fakes.source import build_wheel, clone_with_the_files  # noqa: E402 - the packaging tests' own build
 
 
 def wheel_environment(where: Path) -> Path:
     """A venv under ``where`` with coprod installed from a wheel of the working tree; returns its
     ``bin`` folder (its ``python`` and ``coprod``). Takes a few seconds to build the wheel."""
-    wheels = where / "wheel"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(wheels), str(_source_copy(where / "source"))],
-        check=True,
-    )  # fmt: skip
-    (wheel,) = wheels.glob("coprod-*.whl")
+    wheel = build_wheel(clone_with_the_files(where / "source"), where / "wheel")
     venv = where / "venv"
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -65,27 +60,3 @@ def wheel_environment(where: Path) -> Path:
     if not Path(found).is_relative_to(venv):
         raise SystemExit(f"the benchmark's environment imports coprod from {found}, not from its wheel")
     return python.parent
-
-
-def _source_copy(checkout: Path) -> Path:
-    """The working tree's tracked files as they are (uncommitted changes and all) in a clone of its
-    repository, as ``tests/test_packaging.py`` builds its wheel: setuptools writes ``build/`` into
-    the folder it builds, and a ``build/lib`` left there from an earlier build would put files since
-    removed or renamed into the wheel; the clone gives setuptools-scm its version."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout
-
-    subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(ROOT), str(checkout)], check=True)
-    subprocess.run(
-        ["git", "checkout", "-q", "--detach", git("rev-parse", "HEAD").strip()], cwd=checkout, check=True
-    )
-    for name in git("ls-files", "-z").split("\0"):
-        if not name:
-            continue
-        if (ROOT / name).is_file():
-            (checkout / name).parent.mkdir(parents=True, exist_ok=True)  # a file added, not committed
-            shutil.copy2(ROOT / name, checkout / name)
-        else:  # deleted here, not yet committed
-            (checkout / name).unlink(missing_ok=True)
-    return checkout

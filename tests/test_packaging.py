@@ -12,7 +12,6 @@ import csv
 import io
 import os
 import re
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -24,6 +23,7 @@ from typing import NamedTuple
 import pytest
 
 from fakes import ROOT
+from fakes.source import build_wheel, clone_with_the_files, copy_of_the_files, git, tracked_files
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -38,55 +38,16 @@ JUNK = (
 )
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def _tracked_files() -> list[str]:
-    return [f for f in _git("ls-files", "-z").split("\0") if f]
-
-
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (ROOT / ".git").exists():
         pytest.fail("the packaging test builds from the git checkout; run it from a clone")
-    checkout = tmp_path_factory.mktemp("checkout")
-    # A clone at this checkout's commit, so the build sees the history its version is made from;
-    # then the tracked files as they are here, uncommitted changes and all.
-    head = _git("rev-parse", "HEAD")
-    subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(ROOT), str(checkout)], check=True)
-    subprocess.run(["git", "checkout", "-q", "--detach", head], cwd=checkout, check=True)
-    for name in _tracked_files():
-        target = checkout / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target)
+    # A clone at this checkout's commit with the tracked files as they are here (fakes.source).
+    checkout = clone_with_the_files(tmp_path_factory.mktemp("checkout"))
     for name in JUNK:
         (checkout / name).parent.mkdir(parents=True, exist_ok=True)
         (checkout / name).write_text("Zebedee Leakwell, a name that must never ship\n", encoding="utf-8")
     return build_wheel(checkout, tmp_path_factory.mktemp("dist"))
-
-
-def build_wheel(folder: Path, dist: Path) -> Path:
-    """The wheel of the source in ``folder``, built as README's "Installing" says (pip wheel)."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(dist),
-            ".",
-        ],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-    )
-    (built,) = dist.glob("coprod-*.whl")
-    return built
 
 
 def test_the_wheel_installs_nothing_outside_the_coprod_namespace(wheel: Path) -> None:
@@ -126,7 +87,7 @@ def test_the_wheel_ships_every_file_of_the_recipe_folders_but_the_maintainers_sc
     # package-data list would be named by its README and missing from every installed coprod. Only
     # the scripts that rebuild the demo's data and the forms stay in the source, as their READMEs say.
     names = set(zipfile.ZipFile(wheel).namelist())
-    recipes = [n for n in _tracked_files() if n.startswith("recipes/")]
+    recipes = [n for n in tracked_files() if n.startswith("recipes/")]
     missing = [n for n in recipes if f"coprod/{n}" not in names]
 
     assert sorted(missing) == ["recipes/demo/make_demo.py", "recipes/kobotoolbox/make_forms.py"]
@@ -149,8 +110,8 @@ def test_the_wheel_is_versioned_by_the_commit_it_is_built_from(wheel: Path) -> N
     version = wheel_version(wheel)
     found = re.fullmatch(r"0\.1\.1\.dev(\d+)\+g([0-9a-f]{7,})(?:\.d\d{8})?", version)
     assert found, version
-    assert int(found[1]) == int(_git("rev-list", "--count", "HEAD"))  # one more with each commit
-    assert _git("rev-parse", "HEAD").startswith(found[2])
+    assert int(found[1]) == int(git("rev-list", "--count", "HEAD"))  # one more with each commit
+    assert git("rev-parse", "HEAD").startswith(found[2])
     assert wheel.name == f"coprod-{version}-py3-none-any.whl"
 
 
@@ -179,7 +140,7 @@ def test_a_zip_of_a_commit_builds_a_wheel_versioned_by_that_commit(zip_wheel: Pa
     version = wheel_version(zip_wheel)
     found = re.fullmatch(r"0\.1\.1\.dev(\d+)\+g([0-9a-f]{7,})", version)
     assert found, version
-    committed_at, commit = _git("log", "-1", "--format=%ct %H", "HEAD").split()
+    committed_at, commit = git("log", "-1", "--format=%ct %H", "HEAD").split()
     assert found[1] == committed_at
     assert commit.startswith(found[2])
     assert zip_wheel.name == f"coprod-{version}-py3-none-any.whl"
@@ -214,15 +175,6 @@ def test_a_copy_of_the_files_without_git_history_builds_a_wheel_that_says_it_nam
         [sys.executable, "-m", "setuptools_scm"], cwd=bare, capture_output=True, text=True, check=True
     )
     assert asked.stdout == "0.1.0\n"
-
-
-def copy_of_the_files(folder: Path, leave_out: str = "") -> Path:
-    """This checkout's tracked files as they are, copied into ``folder`` without .git."""
-    for name in _tracked_files():
-        if name != leave_out:
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, folder / name)
-    return folder
 
 
 def test_the_wheel_metadata_has_an_spdx_licence(wheel: Path) -> None:
