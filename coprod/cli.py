@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO, cast
 
+from coprod.alongside import alongside_for
 from coprod.clock import today, zone_note
 from coprod.config import (
     LoadedRecipe,
@@ -462,6 +463,7 @@ def _run(
             progress=on_rows,
             full=getattr(args, "full", False),
             lock_timeout=lock_timeout,
+            alongside=alongside_for(loaded.env),
         )
     if keep and KEPT_TO_THE_END is not None:
         KEPT_TO_THE_END.append(result)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from coprod.alongside import PROCESSES_VARIABLE, processes_problem
 from coprod.clock import zone_problem
 from coprod.connectors.base import (
     DATA_DIRS_VARIABLE,
@@ -405,6 +406,8 @@ def load_recipe(path: str | Path, env: Mapping[str, str] | None = None) -> Loade
     recipe, problems = validate_recipe(data, shown, file.parent, values, data_dirs)
     if (apart := state_disagreement(file.parent, env)) is not None:
         problems.append(apart)
+    if (processes := processes_problem(values)) is not None:
+        problems.append(RecipeProblem(file=shown, section=PROCESSES_VARIABLE, message=processes))
     if problems or recipe is None:
         raise RecipeInvalid(problems)
     return LoadedRecipe(recipe=recipe, path=file, dir=file.parent, env=values, data_dirs=data_dirs)

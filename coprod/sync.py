@@ -35,6 +35,7 @@ from coprod.state import (
     state_location,
 )
 from coprod_core.about import with_about
+from coprod_core.alongside import Alongside, in_turn
 from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
 from coprod_core.checks.representation import ProjectProfile
@@ -293,6 +294,7 @@ def run(
     full: bool = False,
     mapper: DatasetMapper | None = None,
     recorded_as: str | None = None,
+    alongside: Alongside = in_turn,
 ) -> RunResult:
     """Run a recipe. ``mode="check"`` reads and checks only: no state of its own (it only reads which
     people an existing store remembers, so a row of someone removed says so), no write-back. ``full``: read
@@ -300,7 +302,9 @@ def run(
     ``mapper``: map with it (the webhook worker keeps it, to map later changes on top); such a run
     always reads, to give the mapper the whole dataset. ``recorded_as``: the mode the run history
     gives a writing run (default ``sync``): the webhook worker's reads of everything are
-    ``webhook-read``, so ``coprod status`` never takes them for the nightly sync.
+    ``webhook-read``, so ``coprod status`` never takes them for the nightly sync. ``alongside``: how
+    the checks may work out a share of their flags in another process (:mod:`coprod.alongside`, given
+    by the command line); by default they do it all in this one.
 
     Never raises for problems a person must fix: they come back as ``exit_code`` and ``messages``.
     """
@@ -331,7 +335,7 @@ def run(
         owned_state = True
     steps = partial(
         _run_steps, loaded, result, conns, state, mode, today, dry_run, allow_shrink, progress, full, mapper,
-        recorded_as,
+        recorded_as, alongside,
     )  # fmt: skip
     try:
         if mode == "check" or dry_run or state is None:
@@ -429,6 +433,7 @@ def _run_steps(
     full: bool = False,
     mapper: DatasetMapper | None = None,
     recorded_as: str | None = None,
+    alongside: Alongside = in_turn,
 ) -> RunResult:
     recipe = loaded.recipe
     writing = mode == "sync" and not dry_run and state is not None
@@ -470,7 +475,7 @@ def _run_steps(
                 )
                 return result
 
-        found = check_all(mapped.dataset, recipe.settings, today)
+        found = check_all(mapped.dataset, recipe.settings, today, alongside)
         # The checks' flags come sorted: sorted again only with the mapping's among them.
         flags = sort_flags([*mapped.problems, *found.flags]) if mapped.problems else found.flags
         result.flags = with_about(flags, mapped.dataset)

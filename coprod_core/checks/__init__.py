@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import NamedTuple
 
+from coprod_core.alongside import Alongside, in_turn
 from coprod_core.checks import consultation, feedback, payments, recruitment, representation, support, values
 from coprod_core.checks.attendance import VoiceAttendance
 from coprod_core.checks.consultation import Assessment
@@ -45,12 +46,19 @@ class Checked(NamedTuple):
     """Every project's representation profile (who took part, against the baseline), by project id."""
 
 
-def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Checked:
+def check_all(
+    dataset: Dataset, settings: CheckSettings, run_date: date, alongside: Alongside = in_turn
+) -> Checked:
     """Run every check once. The attendance register is read once, by the payments check's pass
     (:func:`payments.read_register`), which gathers the voice-role people's hours as it goes for the
     checks that need them (representation too); the consultation check's placements are kept for
-    the caller too."""
+    the caller too.
+
+    The payment flags, most of the checks' time, are begun first (:func:`payments.flags_started`),
+    so that a share of them can be worked out ``alongside`` the other checks (:mod:`coprod_core.
+    alongside`); the flags are the same either way."""
     register = payments.read_register(dataset, settings, run_date)
+    payment_flags = payments.flags_started(dataset, settings, run_date, register, alongside)
     with collector_paused():
         voice = VoiceAttendance.of_register(register, settings, run_date)
     placements = consultation.assess_all(dataset, settings, run_date, voice)
@@ -59,21 +67,23 @@ def check_all(dataset: Dataset, settings: CheckSettings, run_date: date) -> Chec
         support.CHECK_ID: support.run,
         recruitment.CHECK_ID: recruitment.run,
     }
-    flags: list[Flag] = []
+    found: dict[str, list[Flag]] = {}
     profiles: list[ProjectProfile] = []
     for check_id, check in CHECKS.items():
         if check_id == consultation.CHECK_ID:
-            flags.extend(consultation.flags_for(placements))
+            found[check_id] = consultation.flags_for(placements)
         elif check_id == representation.CHECK_ID:
             judged = representation.judge(dataset, settings, run_date, voice)
-            flags.extend(judged.flags)
+            found[check_id] = judged.flags
             profiles = judged.profiles
         elif check_id == payments.CHECK_ID:
-            flags.extend(payments.flags_from(dataset, settings, run_date, register))
+            continue  # last, below: its share alongside has had the other checks' time
         elif check_id in shared:
-            flags.extend(shared[check_id](dataset, settings, run_date, voice))
+            found[check_id] = shared[check_id](dataset, settings, run_date, voice)
         else:
-            flags.extend(check(dataset, settings, run_date))
+            found[check_id] = check(dataset, settings, run_date)
+    found[payments.CHECK_ID] = payment_flags()
+    flags = [flag for check_id in CHECKS for flag in found[check_id]]
     return Checked(flags=sort_flags(flags), placements=placements, profiles=profiles)
 
 

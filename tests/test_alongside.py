@@ -1,0 +1,244 @@
+"""A share of the payment flags worked out in a second process gives the flags one process gives.
+
+``coprod_core.checks.check_all`` hands the later people's payment flags to the ``alongside`` its
+caller gives (``coprod_core.alongside``); the command line's forks a child for them
+(``coprod.alongside.forked``). These tests hold the flags to be the same whichever way they were
+worked out, the child's failures to cost nothing but time, and ``COPROD_PROCESSES`` to be obeyed.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pytest
+
+import coprod.alongside as alongside_mod
+from coprod.alongside import alongside_for, forked, processes_problem
+from coprod.cli import main
+from coprod_core.alongside import in_turn
+from coprod_core.checks import check_all, payments
+from coprod_core.flags import Flag
+from coprod_core.model import Dataset, PaymentPreference
+from coprod_core.settings import CheckSettings
+from fakes import load_script
+
+synth = load_script("benchmarks/synth.py")
+RUN_DATE = date(2026, 11, 20)
+PER_PERSON = {"payments.owed", "payments.overdue", "payments.overpaid", "payments.benefits_threshold"}
+T = TypeVar("T")
+
+
+def _as_compared(flags: list[Flag]) -> list[dict[str, Any]]:
+    return [f.model_dump(mode="json") for f in flags]
+
+
+class Recording:
+    """An alongside that keeps what it was handed and does it when its result is asked for, or at
+    once (``at_once``): the two orders a forked child's work can take against the caller's."""
+
+    def __init__(self, *, at_once: bool = False) -> None:
+        self.at_once = at_once
+        self.handed: list[Callable[[], Any]] = []
+
+    def __call__(self, work: Callable[[], T], /) -> Callable[[], T]:
+        self.handed.append(work)
+        if self.at_once:
+            done = work()
+            return lambda: done
+        return work
+
+
+def _organisation(seed: int) -> Dataset:
+    """A small synthetic organisation whose people raise every kind of payment flag about a person:
+    some declined payment (and were paid), some asked to hear about their benefits (and pass a low
+    threshold); with seed 11 the policy changes halfway, so each session is judged by its own."""
+    dataset = synth.dataset(people=300, sessions=120, attendances=2_400, payments=600, seed=seed)
+    people = [
+        p.model_copy(
+            update={
+                "payment_preference": PaymentPreference.DECLINED if n % 7 == 0 else p.payment_preference,
+                "benefits_opt_in": n % 5 == 0,
+            }
+        )
+        for n, p in enumerate(dataset.people)
+    ]
+    policy = synth.policy_with_change() if seed == 11 else synth.policy()
+    policy = policy.model_copy(update={"benefits_monthly_threshold": Decimal(20)})
+    return dataset.model_copy(update={"people": people, "policy": policy})
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+@pytest.mark.parametrize("at_once", [False, True])
+def test_the_flags_are_the_same_with_a_share_worked_out_alongside(monkeypatch, seed, at_once):
+    dataset = _organisation(seed)
+    settings = CheckSettings()
+    alone = check_all(dataset, settings, RUN_DATE)  # too few people to split
+    monkeypatch.setattr(payments, "ALONGSIDE_AT_LEAST", 10)
+    recording = Recording(at_once=at_once)
+    split = check_all(dataset, settings, RUN_DATE, recording)
+
+    assert len(recording.handed) == 1
+    assert _as_compared(split.flags) == _as_compared(alone.flags)
+    kinds = Counter(f.check_id for f in alone.flags)
+    for kind in ("owed", "overdue", "overpaid", "paid_though_declined", "benefits_threshold"):
+        assert kinds[f"payments.{kind}"] > 0, kind
+    # The share handed over is the later people's flags about their own money (paid though declined
+    # is worked out by the caller for everyone), and the caller kept the first people's.
+    handed = recording.handed[0]()
+    first_handed = min(f.subject.id for f in handed)
+    per_person = [f for f in alone.flags if f.check_id in PER_PERSON]
+    assert sorted(f.fingerprint for f in handed) == sorted(
+        f.fingerprint for f in per_person if f.subject.id >= first_handed
+    )
+    assert any(f.subject.id < first_handed for f in per_person), "the caller keeps a share of its own"
+
+
+def test_the_payment_flags_come_in_the_order_one_process_gives_them(monkeypatch):
+    """``flags_from`` is also what the webhook's re-check of a project reads, unsorted."""
+    dataset = _organisation(3)
+    settings = CheckSettings()
+    register = payments.read_register(dataset, settings, RUN_DATE)
+    alone = payments.flags_from(dataset, settings, RUN_DATE, register)  # too few people to split
+    monkeypatch.setattr(payments, "ALONGSIDE_AT_LEAST", 10)
+    for at_once in (False, True):
+        split = payments.flags_started(dataset, settings, RUN_DATE, register, Recording(at_once=at_once))()
+        assert [f.fingerprint for f in split] == [f.fingerprint for f in alone]
+
+
+def test_a_small_organisation_hands_nothing_over():
+    recording = Recording()
+    check_all(_organisation(3), CheckSettings(), RUN_DATE, recording)
+    assert payments.ALONGSIDE_AT_LEAST > 300
+    assert recording.handed == []
+
+
+def test_forked_work_runs_in_another_process_and_its_result_comes_back():
+    here = os.getpid()
+    pid, value = forked(lambda: (os.getpid(), {"owed": Decimal("12.50"), "ids": ["p1", "p2"]}))()
+    assert pid != here
+    assert value == {"owed": Decimal("12.50"), "ids": ["p1", "p2"]}
+
+
+def test_work_that_fails_in_the_child_is_done_again_here():
+    here = os.getpid()
+
+    def work() -> str:
+        if os.getpid() != here:
+            raise RuntimeError("only in the child")
+        return "done here"
+
+    assert forked(work)() == "done here"
+
+
+def test_an_error_of_the_work_itself_is_raised_here_as_it_would_be_in_turn():
+    def work() -> str:
+        raise ValueError("a bug in a check")
+
+    with pytest.raises(ValueError, match="a bug in a check"):
+        forked(work)()
+
+
+def test_a_child_killed_midway_leaves_the_work_to_this_process():
+    here = os.getpid()
+
+    def work() -> str:
+        if os.getpid() != here:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return "done here"
+
+    assert forked(work)() == "done here"
+
+
+def test_a_result_never_asked_for_leaves_no_child_behind():
+    here = os.getpid()
+
+    def work() -> str:
+        if os.getpid() != here:
+            time.sleep(60)
+        return "never asked"
+
+    waiting = forked(work)
+    pid = waiting.pid  # type: ignore[attr-defined]
+    started = time.monotonic()
+    del waiting
+    gc.collect()
+    assert time.monotonic() - started < 10, "the child was waited for, not stopped"
+    with pytest.raises(ChildProcessError):  # already reaped: no zombie is left
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_without_fork_the_work_is_done_in_turn(monkeypatch):
+    monkeypatch.delattr(os, "fork")
+    handed = forked(lambda: os.getpid())
+    assert handed() == os.getpid()
+
+
+@pytest.mark.parametrize(
+    ("value", "spare", "expected"),
+    [
+        ("1", True, in_turn),
+        (" 1 ", True, in_turn),
+        ("2", True, forked),
+        ("", True, forked),
+        ("2", False, in_turn),
+    ],
+)
+def test_coprod_processes_chooses_one_process_or_two(monkeypatch, value, spare, expected):
+    monkeypatch.setattr(alongside_mod, "_processors_to_spare", lambda: spare)
+    assert alongside_for({"COPROD_PROCESSES": value}) is expected
+
+
+def test_one_processor_to_use_means_one_process(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    assert alongside_for({}) is in_turn
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert alongside_for({}) is forked
+
+
+@pytest.mark.parametrize("value", ["0", "3", "two", "1.5"])
+def test_a_value_other_than_one_or_two_is_refused_in_words(value):
+    message = processes_problem({"COPROD_PROCESSES": value})
+    assert message is not None
+    assert f"{value!r} is not a number of processes coprod can use" in message
+    assert "write 1" in message and "or 2" in message
+
+
+def test_coprod_check_refuses_a_bad_coprod_processes_before_reading(demo, quiet_env, monkeypatch, capsys):
+    monkeypatch.setenv("COPROD_PROCESSES", "4")
+    assert main(["check", str(demo / "recipe.toml")]) == 2
+    out = capsys.readouterr().out
+    assert "COPROD_PROCESSES: '4' is not a number of processes coprod can use" in out
+    assert "rows read" not in out
+
+
+def test_coprod_check_gives_the_same_output_in_one_process_or_two(demo, quiet_env, monkeypatch, capsys):
+    """The demo is small: the threshold is lowered so that its payment flags are split, and the
+    fork is counted to show that it was."""
+    monkeypatch.setattr(payments, "ALONGSIDE_AT_LEAST", 1)
+    monkeypatch.setattr(alongside_mod, "_processors_to_spare", lambda: True)
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counted_fork() -> int:
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counted_fork)
+    outputs = {}
+    for processes in ("1", "2"):
+        monkeypatch.setenv("COPROD_PROCESSES", processes)
+        assert main(["check", str(demo / "recipe.toml"), "--date", "2026-11-20"]) in (0, 1)
+        outputs[processes] = capsys.readouterr().out
+        assert len(forks) == (0 if processes == "1" else 1)
+    assert "owed" in outputs["2"]
+    assert outputs["1"] == outputs["2"]
