@@ -23,6 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from coprod.alongside import alongside_for
 from coprod.config import LoadedRecipe
 from coprod.connectors.base import Connector, ConnectorError
 from coprod.report.facts import ReportFacts, gather
@@ -177,7 +178,14 @@ def make_report(
             print(visible_lines(f"coprod: {exc}"), file=stderr)
             return int(exc.exit_code)
         with reading:
-            result = run(loaded, mode="check", run_date=run_date, progress=on_rows, connectors=conns)
+            result = run(
+                loaded,
+                mode="check",
+                run_date=run_date,
+                progress=on_rows,
+                connectors=conns,
+                alongside=alongside_for(loaded.env),
+            )
         if result.exit_code != ExitCode.OK or result.dataset is None:
             for m in result.messages:
                 print(visible_lines(f"coprod: {m}"), file=stderr)
