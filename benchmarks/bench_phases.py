@@ -4,7 +4,10 @@
 one process, to find which of them grows faster than the data: start-up (importing coprod), loading
 the recipe, reading the files, mapping the rows, the checks (the one pass over the attendance
 register, the payments check's, which gathers the voice-role people's hours for the other checks
-too; what they read of it; and each check on its own), naming the flags' subjects, the end of the
+too; what they read of it; and each check on its own; the payment flags in two: "begun", the
+payments counted before a share of the people's flags goes to a forked child, and "joined", the
+parent's own share, the flags about sessions and the wait for the child's flags, after the other
+checks), naming the flags' subjects, the end of the
 run (what the run frees when it returns) and printing. Each run is its own process, started as the ``coprod`` command starts
 (:mod:`coprod.command`: the cycle collector paused while importing, the result kept to the end),
 and runs the command in it with the phases' functions wrapped in timers; the folders take turns
@@ -140,7 +143,12 @@ def child(recipe: str, report: str) -> None:
     cli.print_summary = timed("print", cli.print_summary)
     cli.print_flags = timed("print", cli.print_flags)
     payments.read_register = timed("checks: register", payments.read_register)
-    payments.flags_from = timed("checks: payments", payments.flags_from)
+    started = timed("checks: payments, begun", payments.flags_started)
+
+    def flags_started(*args: Any, **kwargs: Any) -> Any:
+        return timed("checks: payments, joined", started(*args, **kwargs))
+
+    payments.flags_started = flags_started
     VoiceAttendance.of_register = classmethod(  # type: ignore[method-assign]
         timed("checks: voice attendance", VoiceAttendance.of_register.__func__)
     )
@@ -183,7 +191,8 @@ PHASES = [
     "checks: voice attendance",
     "checks: consultation",
     "checks: representation",
-    "checks: payments",
+    "checks: payments, begun",
+    "checks: payments, joined",
     "checks: feedback",
     "checks: support",
     "checks: recruitment",
