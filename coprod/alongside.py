@@ -76,13 +76,38 @@ def forked(work: Callable[[], T], /) -> Callable[[], T]:
 
 
 def _processors_to_spare() -> bool:
-    if not hasattr(os, "fork"):
-        return False
+    return hasattr(os, "fork") and usable_processors() > 1
+
+
+def usable_processors() -> int:
+    """The processors this process may use: those it may run on (its affinity), at most what a
+    container's CPU quota allows. A container limited to 2 CPUs on a 64-core host sees 64 otherwise,
+    and a child working beside its parent on one CPU's quota only slows both."""
     try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        usable = os.cpu_count() or 1
-    return usable > 1
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    quota = _cpu_quota()
+    return cpus if quota is None else min(cpus, max(1, int(quota)))
+
+
+def _cpu_quota() -> float | None:
+    """The CPUs a container's quota allows (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), or None
+    without one."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:
+            quota, period = f.read().split()
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", encoding="ascii") as f:
+            v1_quota = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us", encoding="ascii") as f:
+            v1_period = int(f.read())
+    except (OSError, ValueError):
+        return None
+    return v1_quota / v1_period if v1_quota > 0 and v1_period > 0 else None
 
 
 def _work_and_leave(work: Callable[[], object], read_end: int, write_end: int) -> None:
@@ -120,8 +145,10 @@ class _Child(Generic[T]):
         try:
             with open(self.read_end, "rb", closefd=False) as pipe:
                 payload = pipe.read()
-        finally:
-            ended_well = self._reap(kill=False)
+        except BaseException:  # interrupted while waiting: the child's result is not wanted now
+            self._reap(kill=True)
+            raise
+        ended_well = self._reap(kill=False)
         if ended_well and payload:
             import pickle
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from coprod.alongside import usable_processors
 from fakes import ROOT
 from fakes.postgres import PostgresMissing, PostgresServer
 
@@ -36,34 +37,11 @@ to a worker. Each worker starts its own PostgreSQL and imports the suite again, 
 files take a large share of the suite on their own, so workers past four shorten it little."""
 
 
-def _cpu_quota() -> float | None:
-    """The CPUs a container's quota allows (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), or None
-    without one: a CI container limited to 2 CPUs on a 64-core host sees 64 CPUs otherwise."""
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text(encoding="ascii").split()
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:
-        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text(encoding="ascii"))
-        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text(encoding="ascii"))
-    except (OSError, ValueError):
-        return None
-    return quota / period if quota > 0 and period > 0 else None
-
-
 def _workers_to_start() -> int:
     """How many workers ``-n auto`` starts: one per CPU this process may use (its affinity, and a
     container's quota), at most MAX_WORKERS; none (the tests run in this process, as without
     ``-n``) where only one CPU may be used, since a single worker only adds its start-up."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count() or 1
-    quota = _cpu_quota()
-    if quota is not None:
-        cpus = min(cpus, max(1, int(quota)))
-    workers = min(cpus, MAX_WORKERS)
+    workers = min(usable_processors(), MAX_WORKERS)
     return workers if workers > 1 else 0
 
 

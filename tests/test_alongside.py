@@ -197,10 +197,25 @@ def test_coprod_processes_chooses_one_process_or_two(monkeypatch, value, spare, 
 
 
 def test_one_processor_to_use_means_one_process(monkeypatch):
+    monkeypatch.setattr(alongside_mod, "_cpu_quota", lambda: None)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     assert alongside_for({}) is in_turn
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
     assert alongside_for({}) is forked
+
+
+@pytest.mark.parametrize(
+    ("affinity", "quota", "usable"),
+    [({0, 1}, None, 2), ({0, 1}, 1.0, 1), ({0, 1}, 1.5, 1), ({0, 1, 2, 3}, 2.0, 2)],
+)
+def test_a_containers_cpu_quota_counts_as_much_as_the_processors_it_may_run_on(
+    monkeypatch, affinity, quota, usable
+):
+    """A container limited to one CPU on a many-core host: a child beside the parent only slows both."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: affinity, raising=False)
+    monkeypatch.setattr(alongside_mod, "_cpu_quota", lambda: quota)
+    assert alongside_mod.usable_processors() == usable
+    assert (alongside_for({}) is forked) == (usable > 1)
 
 
 @pytest.mark.parametrize("value", ["0", "3", "two", "1.5"])
