@@ -1,19 +1,23 @@
-"""A share of the checks worked out in a second process, where the machine has a processor to spare.
+"""The checks' pieces shared with a second process, where the machine has a processor to spare.
 
-The core hands over work it can split (:mod:`coprod_core.alongside`): at 1x, about 60% of the
-people's payment flags, which would otherwise take about a quarter of a whole ``coprod check``.
-:func:`forked` runs it in a child made with ``os.fork``: the child already holds the dataset (nothing
-is copied or pickled to start it), works while this process does the other checks, and sends back
-only its flags, pickled, through a pipe. It leaves with ``os._exit``, so none of this process's
-exit handlers, buffered output or open connections (the state store's among them) are touched
-twice.
+The core hands over work it can do in pieces (:mod:`coprod_core.alongside`): the people's payment
+flags, in 64 pieces of people, which in one process take about a quarter of a whole ``coprod
+check``. :func:`forked` makes a child with ``os.fork`` that starts on the pieces at once, while this
+process does the other checks; then this process takes pieces too, until none is left. Each takes
+the next piece from a queue that is a pipe holding every piece's number (a read of two bytes from a
+pipe is never split between two readers), so the two end within a piece of each other however fast
+each one goes. The child already holds the dataset (nothing is copied or pickled to start it); it
+sends back only its pieces' flags, pickled, through a second pipe, and leaves with ``os._exit``, so
+none of this process's exit handlers, buffered output or open connections (the state store's among
+them) are touched twice.
 
-Where this cannot be done, the work is done here instead, in turn, and the flags are the same:
+Where this cannot be done, the pieces are done here, in turn, and the flags are the same:
 
-- a platform without ``os.fork`` (Windows), or one processor for this process to use;
+- a platform without ``os.fork`` (Windows), or one processor for this process to use (its
+  affinity, and a container's CPU quota);
 - ``COPROD_PROCESSES=1`` in the environment or ``.env`` (a shared server where each run should keep
   to one processor; ``2``, the default, lets it use a second);
-- the child failing in any way (an error, killed, out of memory): its share is worked out again
+- the child failing in any way (an error, killed, out of memory): every piece it took is done again
   here, where an error is reported as any other error is.
 
 Only the command line uses it. The webhook's app and worker run threads and live for days; they
@@ -25,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from coprod_core.alongside import Alongside, in_turn
@@ -57,22 +61,43 @@ def alongside_for(env: Mapping[str, str]) -> Alongside:
     return forked
 
 
-def forked(work: Callable[[], T], /) -> Callable[[], T]:
-    """Start ``work`` in a forked child and return how to wait for its result; or, where there is no
-    ``os.fork`` or no child can be made, return ``work`` itself to be done in turn."""
-    if not hasattr(os, "fork"):
-        return in_turn(work)
-    read_end, write_end = os.pipe()
+MOST_PIECES = 2_048
+"""The queue holds every piece's number (two bytes) at once: 4 KiB at most, which a pipe takes in one
+write without waiting for a reader (PIPE_BUF on Linux; a pipe's buffer is larger everywhere)."""
+
+
+def forked(pieces: Sequence[Callable[[], T]], /) -> Callable[[], list[T]]:
+    """Start a forked child on ``pieces`` and return how to finish them here with it; or, where
+    there is no ``os.fork``, no child can be made, or there is one piece or more than
+    :data:`MOST_PIECES`, do them all here, in turn, when asked."""
+    if not hasattr(os, "fork") or not 1 < len(pieces) <= MOST_PIECES:
+        return in_turn(pieces)
+    queue_out, queue_in = os.pipe()
+    numbers = b"".join(n.to_bytes(2, "little") for n in range(len(pieces)))
+    try:
+        written = os.write(queue_in, numbers)
+    finally:
+        os.close(queue_in)  # so the queue ends (a read gives b"") once every number is taken
+    if written != len(numbers):
+        os.close(queue_out)
+        return in_turn(pieces)
+    results_out, results_in = os.pipe()
     try:
         pid = os.fork()
     except OSError:  # no memory or processes left for a child: do the work here
-        os.close(read_end)
-        os.close(write_end)
-        return in_turn(work)
+        for fd in (queue_out, results_out, results_in):
+            os.close(fd)
+        return in_turn(pieces)
     if pid == 0:  # the child
-        _work_and_leave(work, read_end, write_end)
-    os.close(write_end)
-    return _Child(pid, read_end, work)
+        _work_and_leave(pieces, queue_out, results_out, results_in)
+    os.close(results_in)
+    return _Shared(pieces, pid, queue_out, results_out)
+
+
+def _next_piece(queue: int) -> int | None:
+    """The number of the next piece nobody has taken, taking it; None when every piece is taken."""
+    taken = os.read(queue, 2)
+    return int.from_bytes(taken, "little") if len(taken) == 2 else None
 
 
 def _processors_to_spare() -> bool:
@@ -110,19 +135,25 @@ def _cpu_quota() -> float | None:
     return v1_quota / v1_period if v1_quota > 0 and v1_period > 0 else None
 
 
-def _work_and_leave(work: Callable[[], object], read_end: int, write_end: int) -> None:
-    """In the child: do the work, write its result, and leave without running anything of the
-    parent's on the way out. Nothing is written on failure; the parent then does the work itself."""
+def _work_and_leave(
+    pieces: Sequence[Callable[[], object]], queue: int, results_out: int, results_in: int
+) -> None:
+    """In the child: take pieces until none is left, write their results with their numbers, and
+    leave without running anything of the parent's on the way out. Nothing is written on failure:
+    the parent then does every piece the child took."""
     status = 1
     try:
         import pickle
 
-        os.close(read_end)
+        os.close(results_out)
         # Ctrl-C reaches the whole process group: the parent stops the run and says so; the child
         # only leaves (quietly, its pipe then closed), rather than printing an interruption too.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        payload = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
-        with open(write_end, "wb", closefd=False) as out:
+        done: dict[int, object] = {}
+        while (n := _next_piece(queue)) is not None:
+            done[n] = pieces[n]()
+        payload = pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL)
+        with open(results_in, "wb", closefd=False) as out:
             out.write(payload)
         status = 0
     except BaseException:  # noqa: BLE001 - the parent does the work again and reports any error itself
@@ -131,38 +162,43 @@ def _work_and_leave(work: Callable[[], object], read_end: int, write_end: int) -
         os._exit(status)
 
 
-class _Child(Generic[T]):
-    """A forked child's work, waited for when its result is wanted: at most once."""
+class _Shared(Generic[T]):
+    """Pieces shared with a forked child: finished, here and by the child, when their results are
+    wanted (once)."""
 
-    def __init__(self, pid: int, read_end: int, work: Callable[[], T]) -> None:
+    def __init__(self, pieces: Sequence[Callable[[], T]], pid: int, queue: int, results: int) -> None:
+        self.pieces = pieces
         self.pid: int | None = pid
-        self.read_end = read_end
-        self.work = work
+        self.queue = queue
+        self.results = results
 
-    def __call__(self) -> T:
-        if self.pid is None:  # asked again: the pipe is gone
-            return self.work()
+    def __call__(self) -> list[T]:
+        if self.pid is None:  # asked again: the child and its pipes are gone
+            return [piece() for piece in self.pieces]
+        done: dict[int, T] = {}
         try:
-            with open(self.read_end, "rb", closefd=False) as pipe:
+            while (n := _next_piece(self.queue)) is not None:
+                done[n] = self.pieces[n]()
+            with open(self.results, "rb", closefd=False) as pipe:
                 payload = pipe.read()
-        except BaseException:  # interrupted while waiting: the child's result is not wanted now
+        except BaseException:  # stopped (an error, Ctrl-C): the child's pieces are not wanted now
             self._reap(kill=True)
             raise
-        ended_well = self._reap(kill=False)
-        if ended_well and payload:
+        if self._reap(kill=False) and payload:
             import pickle
 
-            result: T = pickle.loads(payload)
-            return result
-        return self.work()
+            done.update(pickle.loads(payload))
+        # Whatever the child took and did not send back (it failed) is done here.
+        return [done[n] if n in done else piece() for n, piece in enumerate(self.pieces)]
 
     def _reap(self, *, kill: bool) -> bool:
-        """Close the pipe and wait for the child (killing it first if its result is not wanted):
-        True when it ended as it should, with its result written."""
+        """Close the pipes and wait for the child (killing it first if its pieces are not wanted):
+        True when it ended as it should, with its results written."""
         pid, self.pid = self.pid, None
         if pid is None:
             return False
-        os.close(self.read_end)
+        os.close(self.queue)
+        os.close(self.results)
         if kill:
             with contextlib.suppress(ProcessLookupError):  # it has just ended
                 os.kill(pid, signal.SIGKILL)
@@ -170,7 +206,7 @@ class _Child(Generic[T]):
         return os.waitstatus_to_exitcode(status) == 0
 
     def __del__(self) -> None:
-        # A run that stopped with an error before asking for the result: the child is not left
-        # waiting on a pipe nobody reads, nor as a zombie.
+        # A run that stopped with an error before asking for the results: the child is not left
+        # working for nobody, or waiting on a pipe nobody reads, nor as a zombie.
         if self.pid is not None:
             self._reap(kill=True)

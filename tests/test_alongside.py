@@ -13,9 +13,10 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 import pytest
@@ -41,19 +42,21 @@ def _as_compared(flags: list[Flag]) -> list[dict[str, Any]]:
 
 
 class Recording:
-    """An alongside that keeps what it was handed and does it when its result is asked for, or at
-    once (``at_once``): the two orders a forked child's work can take against the caller's."""
+    """An alongside that keeps the pieces it was handed and does them when their results are asked
+    for (``when="asked"``), all at once when handed (``"at_once"``), or at once from the last to
+    the first (``"backwards"``): orders a forked child's pieces can take against the caller's."""
 
-    def __init__(self, *, at_once: bool = False) -> None:
-        self.at_once = at_once
-        self.handed: list[Callable[[], Any]] = []
+    def __init__(self, when: str = "asked") -> None:
+        self.when = when
+        self.handed: list[Sequence[Callable[[], Any]]] = []
 
-    def __call__(self, work: Callable[[], T], /) -> Callable[[], T]:
-        self.handed.append(work)
-        if self.at_once:
-            done = work()
-            return lambda: done
-        return work
+    def __call__(self, pieces: Sequence[Callable[[], T]], /) -> Callable[[], list[T]]:
+        self.handed.append(pieces)
+        if self.when == "asked":
+            return lambda: [piece() for piece in pieces]
+        order = range(len(pieces)) if self.when == "at_once" else reversed(range(len(pieces)))
+        done = {n: pieces[n]() for n in order}
+        return lambda: [done[n] for n in range(len(pieces))]
 
 
 def _organisation(seed: int) -> Dataset:
@@ -76,41 +79,37 @@ def _organisation(seed: int) -> Dataset:
 
 
 @pytest.mark.parametrize("seed", [3, 11])
-@pytest.mark.parametrize("at_once", [False, True])
-def test_the_flags_are_the_same_with_a_share_worked_out_alongside(monkeypatch, seed, at_once):
+@pytest.mark.parametrize("when", ["asked", "at_once", "backwards"])
+def test_the_flags_are_the_same_with_pieces_worked_out_alongside(monkeypatch, seed, when):
     dataset = _organisation(seed)
     settings = CheckSettings()
-    alone = check_all(dataset, settings, RUN_DATE)  # too few people to split
+    alone = check_all(dataset, settings, RUN_DATE)  # too few people to hand over
     monkeypatch.setattr(payments, "ALONGSIDE_AT_LEAST", 10)
-    recording = Recording(at_once=at_once)
+    recording = Recording(when)
     split = check_all(dataset, settings, RUN_DATE, recording)
 
-    assert len(recording.handed) == 1
+    [pieces] = recording.handed
+    assert len(pieces) > 1
     assert _as_compared(split.flags) == _as_compared(alone.flags)
     kinds = Counter(f.check_id for f in alone.flags)
     for kind in ("owed", "overdue", "overpaid", "paid_though_declined", "benefits_threshold"):
         assert kinds[f"payments.{kind}"] > 0, kind
-    # The share handed over is the later people's flags about their own money (paid though declined
-    # is worked out by the caller for everyone), and the caller kept the first people's.
-    handed = recording.handed[0]()
-    first_handed = min(f.subject.id for f in handed)
-    per_person = [f for f in alone.flags if f.check_id in PER_PERSON]
-    assert sorted(f.fingerprint for f in handed) == sorted(
-        f.fingerprint for f in per_person if f.subject.id >= first_handed
-    )
-    assert any(f.subject.id < first_handed for f in per_person), "the caller keeps a share of its own"
+    # The pieces hold every flag about a person's own money, each once (paid though declined is
+    # worked out by the caller for everyone).
+    from_pieces = [f.fingerprint for piece in pieces for f in piece()]
+    assert sorted(from_pieces) == sorted(f.fingerprint for f in alone.flags if f.check_id in PER_PERSON)
 
 
-def test_the_payment_flags_come_in_the_order_one_process_gives_them(monkeypatch):
+@pytest.mark.parametrize("when", ["asked", "at_once", "backwards"])
+def test_the_payment_flags_come_in_the_order_one_process_gives_them(monkeypatch, when):
     """``flags_from`` is also what the webhook's re-check of a project reads, unsorted."""
     dataset = _organisation(3)
     settings = CheckSettings()
     register = payments.read_register(dataset, settings, RUN_DATE)
-    alone = payments.flags_from(dataset, settings, RUN_DATE, register)  # too few people to split
+    alone = payments.flags_from(dataset, settings, RUN_DATE, register)  # too few people to hand over
     monkeypatch.setattr(payments, "ALONGSIDE_AT_LEAST", 10)
-    for at_once in (False, True):
-        split = payments.flags_started(dataset, settings, RUN_DATE, register, Recording(at_once=at_once))()
-        assert [f.fingerprint for f in split] == [f.fingerprint for f in alone]
+    split = payments.flags_started(dataset, settings, RUN_DATE, register, Recording(when))()
+    assert [f.fingerprint for f in split] == [f.fingerprint for f in alone]
 
 
 def test_a_small_organisation_hands_nothing_over():
@@ -120,65 +119,86 @@ def test_a_small_organisation_hands_nothing_over():
     assert recording.handed == []
 
 
-def test_forked_work_runs_in_another_process_and_its_result_comes_back():
-    here = os.getpid()
-    pid, value = forked(lambda: (os.getpid(), {"owed": Decimal("12.50"), "ids": ["p1", "p2"]}))()
-    assert pid != here
-    assert value == {"owed": Decimal("12.50"), "ids": ["p1", "p2"]}
+def _pieces(count: int, work: Callable[[int], Any]) -> list[Callable[[], Any]]:
+    return [partial(work, n) for n in range(count)]
 
 
-def test_work_that_fails_in_the_child_is_done_again_here():
+def test_both_processes_take_pieces_and_the_results_come_back_in_order():
     here = os.getpid()
 
-    def work() -> str:
+    def work(n: int) -> tuple[int, int, Decimal]:
+        time.sleep(0.005)
+        return n, os.getpid(), Decimal(n) / 4
+
+    results = forked(_pieces(40, work))()
+    assert [n for n, _, _ in results] == list(range(40))
+    assert [amount for _, _, amount in results] == [Decimal(n) / 4 for n in range(40)]
+    pids = Counter(pid for _, pid, _ in results)
+    assert here in pids and len(pids) == 2, pids
+
+
+def test_pieces_that_fail_in_the_child_are_done_again_here():
+    here = os.getpid()
+
+    def work(n: int) -> str:
         if os.getpid() != here:
             raise RuntimeError("only in the child")
-        return "done here"
+        return f"piece {n} done here"
 
-    assert forked(work)() == "done here"
+    assert forked(_pieces(12, work))() == [f"piece {n} done here" for n in range(12)]
 
 
-def test_an_error_of_the_work_itself_is_raised_here_as_it_would_be_in_turn():
-    def work() -> str:
-        raise ValueError("a bug in a check")
+def test_an_error_of_a_piece_itself_is_raised_here_as_it_would_be_in_turn():
+    def work(n: int) -> str:
+        raise ValueError(f"a bug in a check (piece {n})")
 
+    shared = forked(_pieces(4, work))
+    pid = shared.pid  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="a bug in a check"):
-        forked(work)()
+        shared()
+    with pytest.raises(ChildProcessError):  # the child was reaped, not left a zombie
+        os.waitpid(pid, os.WNOHANG)
 
 
-def test_a_child_killed_midway_leaves_the_work_to_this_process():
+def test_a_child_killed_midway_leaves_its_pieces_to_this_process():
     here = os.getpid()
 
-    def work() -> str:
-        if os.getpid() != here:
+    def work(n: int) -> int:
+        if os.getpid() != here and n >= 2:
             os.kill(os.getpid(), signal.SIGKILL)
-        return "done here"
+        time.sleep(0.002)
+        return n * n
 
-    assert forked(work)() == "done here"
+    assert forked(_pieces(20, work))() == [n * n for n in range(20)]
 
 
-def test_a_result_never_asked_for_leaves_no_child_behind():
+def test_results_never_asked_for_leave_no_child_behind():
     here = os.getpid()
 
-    def work() -> str:
+    def work(n: int) -> int:
         if os.getpid() != here:
             time.sleep(60)
-        return "never asked"
+        return n
 
-    waiting = forked(work)
-    pid = waiting.pid  # type: ignore[attr-defined]
+    shared = forked(_pieces(3, work))
+    pid = shared.pid  # type: ignore[attr-defined]
     started = time.monotonic()
-    del waiting
+    del shared
     gc.collect()
     assert time.monotonic() - started < 10, "the child was waited for, not stopped"
     with pytest.raises(ChildProcessError):  # already reaped: no zombie is left
         os.waitpid(pid, os.WNOHANG)
 
 
-def test_without_fork_the_work_is_done_in_turn(monkeypatch):
+@pytest.mark.parametrize("count", [1, alongside_mod.MOST_PIECES + 1])
+def test_one_piece_or_too_many_for_the_queue_are_done_in_turn(monkeypatch, count):
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked"))
+    assert forked(_pieces(count, lambda n: n))() == list(range(count))
+
+
+def test_without_fork_the_pieces_are_done_in_turn(monkeypatch):
     monkeypatch.delattr(os, "fork")
-    handed = forked(lambda: os.getpid())
-    assert handed() == os.getpid()
+    assert forked(_pieces(3, lambda _n: os.getpid()))() == [os.getpid()] * 3
 
 
 @pytest.mark.parametrize(
