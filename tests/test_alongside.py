@@ -1,8 +1,8 @@
-"""A share of the payment flags worked out in a second process gives the flags one process gives.
+"""Payment flags worked out in pieces, some in a second process, are the flags one process gives.
 
-``coprod_core.checks.check_all`` hands the later people's payment flags to the ``alongside`` its
-caller gives (``coprod_core.alongside``); the command line's forks a child for them
-(``coprod.alongside.forked``). These tests hold the flags to be the same whichever way they were
+``coprod_core.checks.check_all`` hands the people's payment flags, in pieces of people, to the
+``alongside`` its caller gives (``coprod_core.alongside``); the command line's forks a child that
+takes pieces beside the parent (``coprod.alongside.forked``). These tests hold the flags to be the same whichever way they were
 worked out, the child's failures to cost nothing but time, and ``COPROD_PROCESSES`` to be obeyed.
 """
 

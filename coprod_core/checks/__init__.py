@@ -55,7 +55,7 @@ def check_all(
     the caller too.
 
     The payment flags, most of the checks' time, are begun first (:func:`payments.flags_started`),
-    so that a share of them can be worked out ``alongside`` the other checks (:mod:`coprod_core.
+    so that pieces of them can be worked out ``alongside`` the other checks (:mod:`coprod_core.
     alongside`); the flags are the same either way."""
     register = payments.read_register(dataset, settings, run_date)
     payment_flags = payments.flags_started(dataset, settings, run_date, register, alongside)
