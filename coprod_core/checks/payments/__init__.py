@@ -232,6 +232,8 @@ class _Owing(NamedTuple):
     warn_ids: set[str]
     person_ids: list[str]
     """Everyone owed or paid anything, in id order."""
+    words: Words
+    """The words messages repeat, remembered across the pieces a process takes."""
 
     @classmethod
     def of(
@@ -252,7 +254,8 @@ class _Owing(NamedTuple):
         declined = {pid for pid, p in people.items() if p.payment_preference is PaymentPreference.DECLINED}
         warn = {pid for pid, p in people.items() if wants_benefits_warning(p, policy)}
         tolerance = settings.payments.overpaid_tolerance
-        return cls(scanned, policy, people, payments, tolerance, declined, warn, sorted(person_ids))
+        words = Words(policy.currency)
+        return cls(scanned, policy, people, payments, tolerance, declined, warn, sorted(person_ids), words)
 
     def flags(self, person_ids: Sequence[str]) -> list[Flag]:
         """The flags about these people's money, owed, overdue, overpaid and near their benefits
@@ -261,9 +264,8 @@ class _Owing(NamedTuple):
             return self._flags(person_ids)
 
     def _flags(self, person_ids: Sequence[str]) -> list[Flag]:
-        scanned, policy, people, payments, tolerance, declined_ids, warn_ids, _ = self
+        scanned, policy, people, payments, tolerance, declined_ids, warn_ids, _, words = self
         projects = scanned.projects
-        words = Words(policy.currency)
         flags: list[Flag] = []
         for person_id, kind, mine, paid in _in_order(person_ids, scanned.dues, payments):
             pays: Sequence[Payment] = paid or ()
