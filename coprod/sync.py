@@ -303,7 +303,7 @@ def run(
     always reads, to give the mapper the whole dataset. ``recorded_as``: the mode the run history
     gives a writing run (default ``sync``): the webhook worker's reads of everything are
     ``webhook-read``, so ``coprod status`` never takes them for the nightly sync. ``alongside``: how
-    the checks may work out a share of their flags in another process (:mod:`coprod.alongside`, given
+    the checks may work out pieces of their flags in another process (:mod:`coprod.alongside`, given
     by the command line); by default they do it all in this one.
 
     Never raises for problems a person must fix: they come back as ``exit_code`` and ``messages``.

@@ -77,7 +77,7 @@ def check_all(
             found[check_id] = judged.flags
             profiles = judged.profiles
         elif check_id == payments.CHECK_ID:
-            continue  # last, below: its share alongside has had the other checks' time
+            continue  # last, below: its pieces alongside have had the other checks' time
         elif check_id in shared:
             found[check_id] = shared[check_id](dataset, settings, run_date, voice)
         else:

@@ -198,7 +198,7 @@ def flags_started(
     if isinstance(scanned, PolicyLess) or policy is None:
         return lambda: session_flags(dataset, settings, register)
     with collector_paused():
-        owing = _Owing.of(register, policy, dataset, settings, run_date)
+        owing = _Owing.of(scanned, register, policy, dataset, settings, run_date)
     ordered = owing.person_ids
     if len(ordered) >= ALONGSIDE_AT_LEAST:
         size = -(-len(ordered) // ALONGSIDE_PIECES)
@@ -238,14 +238,16 @@ class _Owing(NamedTuple):
     @classmethod
     def of(
         cls,
+        scanned: Scan,
         register: Register,
         policy: PaymentPolicy,
         dataset: Dataset,
         settings: CheckSettings,
         run_date: date,
     ) -> _Owing:
-        scanned, people, sessions = register
-        assert isinstance(scanned, Scan)
+        """From the register's pass (``scanned``: its :class:`Scan`, with a policy) and the payments
+        made by the run date."""
+        _, people, sessions = register
         payments = counted_payments(dataset, policy, run_date, sessions)
         person_ids = {person_id for person_id, _ in scanned.dues}
         person_ids.update(person_id for person_id, _ in payments)
