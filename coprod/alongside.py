@@ -13,12 +13,14 @@ them) are touched twice.
 
 Where this cannot be done, the pieces are done here, in turn, and the flags are the same:
 
-- a platform without ``os.fork`` (Windows), or one processor for this process to use (its
-  affinity, and a container's CPU quota);
+- a system other than Linux (Windows has no ``os.fork``; on macOS the system's libraries are not
+  safe to use in a forked child), or one processor for this process to use (its affinity, and a
+  container's CPU quota);
 - ``COPROD_PROCESSES=1`` in the environment or ``.env`` (a shared server where each run should keep
   to one processor; ``2``, the default, lets it use a second);
-- the child failing in any way (an error, killed, out of memory): every piece it took is done again
-  here, where an error is reported as any other error is.
+- the child failing in any way (an error, killed, out of memory, or stuck: not done within
+  :data:`CHILD_WAIT_AT_LEAST` seconds of the last piece being taken): every piece it took is done
+  again here, where an error is reported as any other error is.
 
 Only the command line uses it. The webhook's app and worker run threads and live for days; they
 re-check one project at a time and never split their work.
@@ -28,11 +30,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from coprod_core.alongside import Alongside, in_turn
+
+# signal, select, time and pickle are imported where a child is forked: every coprod command imports
+# this module at start (signal alone took 1.3 ms), and most never fork.
 
 T = TypeVar("T")
 
@@ -94,6 +99,29 @@ def forked(pieces: Sequence[Callable[[], T]], /) -> Callable[[], list[T]]:
     return _Shared(pieces, pid, queue_out, results_out)
 
 
+CHILD_WAIT_AT_LEAST = 30.0
+CHILD_WAIT_PIECES = 20
+"""Once every piece is taken, the child's results are waited for this many seconds, and this many
+times the longest piece this process took, before the child is taken to be stuck."""
+
+
+def _read_within(fd: int, seconds: float) -> bytes | None:
+    """Everything written to the pipe until its other end closes, or None if that takes longer."""
+    import select
+    import time
+
+    deadline = time.monotonic() + seconds
+    chunks: list[bytes] = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
 def _next_piece(queue: int) -> int | None:
     """The number of the next piece nobody has taken, taking it; None when every piece is taken."""
     taken = os.read(queue, 2)
@@ -101,7 +129,10 @@ def _next_piece(queue: int) -> int | None:
 
 
 def _processors_to_spare() -> bool:
-    return hasattr(os, "fork") and usable_processors() > 1
+    # Linux only: on macOS the system's own libraries may hold locks or threads a forked child
+    # cannot use (Python's multiprocessing stopped forking there for that), and coprod is not tested
+    # there; Windows has no fork.
+    return sys.platform == "linux" and hasattr(os, "fork") and usable_processors() > 1
 
 
 def usable_processors() -> int:
@@ -144,6 +175,7 @@ def _work_and_leave(
     status = 1
     try:
         import pickle
+        import signal
 
         os.close(results_out)
         # Ctrl-C reaches the whole process group: the parent stops the run and says so; the child
@@ -175,20 +207,26 @@ class _Shared(Generic[T]):
     def __call__(self) -> list[T]:
         if self.pid is None:  # asked again: the child and its pipes are gone
             return [piece() for piece in self.pieces]
+        import time
+
         done: dict[int, T] = {}
+        slowest = 0.0
         try:
             while (n := _next_piece(self.queue)) is not None:
+                started = time.monotonic()
                 done[n] = self.pieces[n]()
-            with open(self.results, "rb", closefd=False) as pipe:
-                payload = pipe.read()
+                slowest = max(slowest, time.monotonic() - started)
+            # The child has one piece left at most, and its results to write: a child that takes far
+            # longer is stuck (a lock its parent held when it was forked), and its pieces are done here.
+            payload = _read_within(self.results, CHILD_WAIT_AT_LEAST + CHILD_WAIT_PIECES * slowest)
         except BaseException:  # stopped (an error, Ctrl-C): the child's pieces are not wanted now
             self._reap(kill=True)
             raise
-        if self._reap(kill=False) and payload:
+        if self._reap(kill=payload is None) and payload:
             import pickle
 
             done.update(pickle.loads(payload))
-        # Whatever the child took and did not send back (it failed) is done here.
+        # Whatever the child took and did not send back (it failed or was stuck) is done here.
         return [done[n] if n in done else piece() for n, piece in enumerate(self.pieces)]
 
     def _reap(self, *, kill: bool) -> bool:
@@ -200,6 +238,8 @@ class _Shared(Generic[T]):
         os.close(self.queue)
         os.close(self.results)
         if kill:
+            import signal
+
             with contextlib.suppress(ProcessLookupError):  # it has just ended
                 os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)

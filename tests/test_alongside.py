@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -172,6 +173,25 @@ def test_a_child_killed_midway_leaves_its_pieces_to_this_process():
     assert forked(_pieces(20, work))() == [n * n for n in range(20)]
 
 
+def test_a_stuck_child_is_stopped_and_its_pieces_done_here(monkeypatch):
+    """A child that never ends (a lock its parent held when it was forked) costs a wait, not the run."""
+    monkeypatch.setattr(alongside_mod, "CHILD_WAIT_AT_LEAST", 0.5)
+    here = os.getpid()
+
+    def work(n: int) -> int:
+        if os.getpid() != here:
+            time.sleep(60)
+        return n + 100
+
+    shared = forked(_pieces(3, work))
+    pid = shared.pid  # type: ignore[attr-defined]
+    started = time.monotonic()
+    assert shared() == [100, 101, 102]
+    assert time.monotonic() - started < 10
+    with pytest.raises(ChildProcessError):  # killed and reaped
+        os.waitpid(pid, os.WNOHANG)
+
+
 def test_results_never_asked_for_leave_no_child_behind():
     here = os.getpid()
 
@@ -214,6 +234,13 @@ def test_without_fork_the_pieces_are_done_in_turn(monkeypatch):
 def test_coprod_processes_chooses_one_process_or_two(monkeypatch, value, spare, expected):
     monkeypatch.setattr(alongside_mod, "_processors_to_spare", lambda: spare)
     assert alongside_for({"COPROD_PROCESSES": value}) is expected
+
+
+def test_only_linux_forks(monkeypatch):
+    monkeypatch.setattr(alongside_mod, "usable_processors", lambda: 8)
+    assert alongside_for({}) is forked
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert alongside_for({}) is in_turn
 
 
 def test_one_processor_to_use_means_one_process(monkeypatch):
