@@ -113,6 +113,33 @@ def test_the_payment_flags_come_in_the_order_one_process_gives_them(monkeypatch,
     assert [f.fingerprint for f in split] == [f.fingerprint for f in alone]
 
 
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The children ``os.fork`` makes from now on (it still forks)."""
+    made: list[int] = []
+    real_fork = os.fork
+
+    def counted_fork() -> int:
+        pid = real_fork()
+        if pid:
+            made.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counted_fork)
+    return made
+
+
+def test_the_flags_are_the_same_with_pieces_worked_out_in_a_forked_child(monkeypatch, forks):
+    """The real hand-over: flags of every kind about a person, pickled in the child and read here."""
+    dataset = _organisation(11)
+    settings = CheckSettings()
+    alone = check_all(dataset, settings, RUN_DATE)
+    monkeypatch.setattr(payments, "ALONGSIDE_AT_LEAST", 10)
+    split = check_all(dataset, settings, RUN_DATE, forked)
+    assert len(forks) == 1
+    assert _as_compared(split.flags) == _as_compared(alone.flags)
+
+
 def test_a_small_organisation_hands_nothing_over():
     recording = Recording()
     check_all(_organisation(3), CheckSettings(), RUN_DATE, recording)
@@ -281,21 +308,13 @@ def test_coprod_check_refuses_a_bad_coprod_processes_before_reading(demo, quiet_
     assert "rows read" not in out
 
 
-def test_coprod_check_gives_the_same_output_in_one_process_or_two(demo, quiet_env, monkeypatch, capsys):
+def test_coprod_check_gives_the_same_output_in_one_process_or_two(
+    demo, quiet_env, monkeypatch, capsys, forks
+):
     """The demo is small: the threshold is lowered so that its payment flags are split, and the
     fork is counted to show that it was."""
     monkeypatch.setattr(payments, "ALONGSIDE_AT_LEAST", 1)
     monkeypatch.setattr(alongside_mod, "_processors_to_spare", lambda: True)
-    forks: list[int] = []
-    real_fork = os.fork
-
-    def counted_fork() -> int:
-        pid = real_fork()
-        if pid:
-            forks.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", counted_fork)
     outputs = {}
     for processes in ("1", "2"):
         monkeypatch.setenv("COPROD_PROCESSES", processes)
