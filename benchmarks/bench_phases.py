@@ -7,7 +7,8 @@ register, the payments check's, which gathers the voice-role people's hours for 
 too; what they read of it; and each check on its own; the payment flags in two: "begun", the
 payments counted before the people's flags are handed, in pieces, to a forked child, and "joined",
 after the other checks: the flags about sessions, the pieces the parent takes then, and the wait
-for the child's), naming the flags' subjects, the end of the
+for the child's; the CPU columns are the parent's, without the child's pieces), naming the flags'
+subjects, the end of the
 run (what the run frees when it returns) and printing. Each run is its own process, started as the ``coprod`` command starts
 (:mod:`coprod.command`: the cycle collector paused while importing, the result kept to the end),
 and runs the command in it with the phases' functions wrapped in timers; the folders take turns
