@@ -9,6 +9,7 @@ worked out, the child's failures to cost nothing but time, and ``COPROD_PROCESSE
 from __future__ import annotations
 
 import gc
+import json
 import os
 import signal
 import sys
@@ -323,3 +324,27 @@ def test_coprod_check_gives_the_same_output_in_one_process_or_two(
         assert len(forks) == (0 if processes == "1" else 1)
     assert "owed" in outputs["2"]
     assert outputs["1"] == outputs["2"]
+
+
+def test_a_sync_whose_flags_a_child_helped_with_is_the_sync_one_process_makes(
+    demo, quiet_env, monkeypatch, capsys, forks, store_location
+):
+    """On either state store: the child leaves the parent's store connection (a PostgreSQL socket
+    among them) as it was, and what the sync wrote is what one process finds again, unchanged."""
+    monkeypatch.setattr(payments, "ALONGSIDE_AT_LEAST", 1)
+    monkeypatch.setattr(alongside_mod, "_processors_to_spare", lambda: True)
+    monkeypatch.setenv("COPROD_STATE", store_location)
+    runs = []
+    for processes in ("2", "1"):
+        monkeypatch.setenv("COPROD_PROCESSES", processes)
+        code = main(["sync", str(demo / "recipe.toml"), "--date", "2026-11-20", "--full", "--json"])
+        assert code == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    assert len(forks) == 1
+    first, again = runs
+    assert first["changes"]["new"] == len(first["flags"]) > 0
+    assert first["written"] == len(first["flags"])
+    assert again["changes"] | {"still_open": 0} == dict.fromkeys(again["changes"], 0)
+    assert again["changes"]["still_open"] == len(first["flags"])
+    assert again["written"] == 0
+    assert [f["fingerprint"] for f in again["flags"]] == [f["fingerprint"] for f in first["flags"]]
