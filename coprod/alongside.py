@@ -181,12 +181,14 @@ def _work_and_leave(
         # Ctrl-C reaches the whole process group: the parent stops the run and says so; the child
         # only leaves (quietly, its pipe then closed), rather than printing an interruption too.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        done: dict[int, object] = {}
+        # Each piece's result is pickled as soon as it is done, while the parent still has pieces of
+        # its own, so that only the last piece's is left when the queue runs out: pickled all at the
+        # end, the results kept the parent waiting 0.04 s at 1x (about 0.15 s at 5x).
+        done: list[bytes] = []
         while (n := _next_piece(queue)) is not None:
-            done[n] = pieces[n]()
-        payload = pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL)
+            done.append(pickle.dumps((n, pieces[n]()), protocol=pickle.HIGHEST_PROTOCOL))
         with open(results_in, "wb", closefd=False) as out:
-            out.write(payload)
+            out.write(b"".join(done))
         status = 0
     except BaseException:  # noqa: BLE001 - the parent does the work again and reports any error itself
         status = 1
@@ -223,9 +225,13 @@ class _Shared(Generic[T]):
             self._reap(kill=True)
             raise
         if self._reap(kill=payload is None) and payload:
+            import io
             import pickle
 
-            done.update(pickle.loads(payload))
+            results = io.BytesIO(payload)
+            while results.tell() < len(payload):
+                n, result = pickle.load(results)
+                done[n] = result
         # Whatever the child took and did not send back (it failed or was stuck) is done here.
         return [done[n] if n in done else piece() for n, piece in enumerate(self.pieces)]
 
