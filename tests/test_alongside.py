@@ -2,8 +2,9 @@
 
 ``coprod_core.checks.check_all`` hands the people's payment flags, in pieces of people, to the
 ``alongside`` its caller gives (``coprod_core.alongside``); the command line's forks a child that
-takes pieces beside the parent (``coprod.alongside.forked``). These tests hold the flags to be the same whichever way they were
-worked out, the child's failures to cost nothing but time, and ``COPROD_PROCESSES`` to be obeyed.
+takes pieces beside the parent (``coprod.alongside.forked``). These tests hold the flags to be the
+same whichever way they were worked out, the child's failures to cost nothing but time, and
+``COPROD_PROCESSES`` to be obeyed.
 """
 
 from __future__ import annotations
