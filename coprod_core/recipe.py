@@ -13,6 +13,7 @@ This module only validates a mapping that was already parsed; reading the file i
 import re
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -292,9 +293,14 @@ class WebhookSpec(_Strict):
 
 
 def wiring_problems(
-    sources: dict[str, SourceSpec], entities: dict[Entity, EntitySpec], projects: list[InlineProject]
+    sources: dict[str, SourceSpec],
+    entities: dict[Entity, EntitySpec],
+    projects: list[InlineProject],
+    most_hours: Decimal | None = None,
 ) -> list[str]:
-    """What is wrong with how entities, sources and fields fit together (all of it, at once)."""
+    """What is wrong with how entities, sources and fields fit together (all of it, at once).
+    ``most_hours``: the most hours one session can take (the recipe's setting), which a default
+    for hours must not pass; None when the settings are not valid (they are reported apart)."""
     problems: list[str] = []
     for entity in REQUIRED_ENTITIES:
         if entity not in entities:
@@ -322,7 +328,7 @@ def wiring_problems(
                     f"{where} default for '{field}' is empty: write the value a row without one "
                     "should take, or remove the default"
                 )
-            elif field in known and (expected := _unreadable_default(entity, spec, field)):
+            elif field in known and (expected := _unreadable_default(entity, spec, field, most_hours)):
                 problems.append(f"{where} default for '{field}': '{value.strip()}' is not {expected}")
         for field, fspec in known.items():
             if fspec.required and field not in spec.fields and field not in spec.defaults:
@@ -339,11 +345,13 @@ def wiring_problems(
     return problems
 
 
-def _unreadable_default(entity: Entity, spec: EntitySpec, field: str) -> str | None:
+def _unreadable_default(
+    entity: Entity, spec: EntitySpec, field: str, most_hours: Decimal | None
+) -> str | None:
     """:func:`coprod_core.mapping.fields.unreadable_default`: a default as the mapping reads it."""
     from coprod_core.mapping.fields import unreadable_default  # the mapping imports this module
 
-    return unreadable_default(entity, spec, field)
+    return unreadable_default(entity, spec, field, most_hours)
 
 
 def _unreadable_targets(where: str, field: FieldSpec, table: dict[str, str]) -> list[str]:
@@ -405,7 +413,8 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _entities_fit(self) -> "Recipe":
-        problems = wiring_problems(self.sources, self.entities, self.projects)
+        most_hours = self.settings.data_quality.max_session_hours
+        problems = wiring_problems(self.sources, self.entities, self.projects, most_hours)
         if problems:
             raise ValueError("\n".join(problems))  # a line each: a problem may quote a "; "
         return self
@@ -491,7 +500,13 @@ def parse_recipe(data: dict[str, Any], file: str) -> tuple[Recipe | None, list[R
     except ValidationError:
         return None, problems  # already reported above, field by field
     seen = {p.message for p in problems}
-    for message in wiring_problems(wiring.sources, wiring.entities, wiring.projects):
+    try:
+        most_hours: Decimal | None = CheckSettings.model_validate(
+            data.get("settings", {})
+        ).data_quality.max_session_hours
+    except ValidationError:  # reported above; a default's hours are judged when the settings read
+        most_hours = None
+    for message in wiring_problems(wiring.sources, wiring.entities, wiring.projects, most_hours):
         if message not in seen:
             problems.append(RecipeProblem(file=file, section="", message=message))
     return None, problems

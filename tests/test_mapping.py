@@ -938,16 +938,6 @@ def test_problem_fingerprints_are_stable_across_runs_and_differ_by_column() -> N
     assert len({p.fingerprint for p in first}) == 2
 
 
-def test_default_that_cannot_be_used_is_blamed_on_the_recipe_default() -> None:
-    """A default that does not read at all is refused with the recipe (tests/test_recipe.py); one
-    over the most hours a session may take (a setting) is flagged on its rows, naming the default."""
-    spec = recipe().entities[Entity.SESSIONS].model_dump()
-    spec["defaults"] = {"hours": "30"}
-    rows = basic_rows(sessions=[session_row(1, Hours="")], attendance=[])
-    problem = only(map_dataset(recipe(sessions=spec), rows).problems, "data_quality.too_many_hours")
-    assert "the default for hours in [entities.sessions.defaults]" in problem.message
-
-
 _cells = st.one_of(
     st.none(),
     st.text(max_size=12),

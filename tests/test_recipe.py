@@ -131,6 +131,41 @@ def test_a_default_a_blank_cell_could_not_read_as_is_refused_with_the_recipe():
     ]
 
 
+def test_a_default_over_the_most_hours_a_session_can_take_is_refused_with_the_recipe():
+    """It was flagged on every row whose hours cell was blank, each saying "Fix the cell" where the fix
+    was in the recipe. The most is the recipe's own setting: raised, the same default reads."""
+    data = demo_data()
+    data["entities"]["sessions"]["defaults"] = {"hours": "30"}
+    _, problems = parse_recipe(data, "r.toml")
+    assert [str(p) for p in problems if "default" in str(p)] == [
+        "r.toml: [entities.sessions] default for 'hours': '30' is not a number of hours up to 24, the most "
+        "one session can take ([settings.data_quality] max_session_hours)"
+    ]
+    data["settings"] = {"data_quality": {"max_session_hours": 36}}
+    recipe, problems = parse_recipe(data, "r.toml")
+    assert problems == [] and recipe is not None
+    data["entities"]["sessions"]["defaults"] = {"hours": "2400 min"}  # 40 hours, in minutes
+    _, problems = parse_recipe(data, "r.toml")
+    assert [str(p) for p in problems if "default" in str(p)] == [
+        "r.toml: [entities.sessions] default for 'hours': '2400 min' is not a number of hours up to 36, "
+        "the most one session can take ([settings.data_quality] max_session_hours)"
+    ]
+
+
+def test_a_default_over_the_most_hours_is_refused_beside_the_recipes_other_problems():
+    """With another problem in the recipe its wiring is checked apart (``parse_recipe``): the
+    default is still judged by the recipe's setting, and not at all while the settings are wrong."""
+    data = demo_data()
+    data["entities"]["sessions"]["defaults"] = {"hours": "30"}
+    data["name"] = "not a name!"
+    _, problems = parse_recipe(data, "r.toml")
+    assert any("default for 'hours': '30' is not a number of hours up to 24" in str(p) for p in problems)
+    data["settings"] = {"data_quality": {"max_session_hours": "many"}}
+    _, problems = parse_recipe(data, "r.toml")
+    assert not any("default for 'hours'" in str(p) for p in problems)
+    assert any("max_session_hours" in str(p) for p in problems)
+
+
 def test_a_default_is_read_as_a_cell_is_through_the_values_map_and_item_by_item():
     """A default in the source's own words ("Carer", mapped by the recipe's values), several roles
     in one, a kind in canonical words and a date day first are all read as cells are: no problem."""

@@ -185,13 +185,15 @@ def _field_parser(
     return _mapped_parser(base, value_map), value_map
 
 
-def unreadable_default(entity: Entity, spec: EntitySpec, name: str) -> str | None:
+def unreadable_default(
+    entity: Entity, spec: EntitySpec, name: str, most_hours: Decimal | None = None
+) -> str | None:
     """What a recipe's default for the field is not, in words, when a blank cell could not read as
-    it (``hours = "two"``); None when it reads. Said once with the recipe rather than as every
-    row whose cell is blank being not understood, with advice to fix the cell. The most hours a
-    session may take is a setting: a default over it is flagged on its rows, as a cell would be."""
+    it (``hours = "two"``, or more hours than ``most_hours``, the recipe's most for one session);
+    None when it reads. Said once with the recipe rather than as every row whose cell is blank
+    being not understood, with advice to fix the cell."""
     default = spec.defaults[name]
-    parse = _field_parser(entity, spec, name, None)[0]
+    parse = _field_parser(entity, spec, name, most_hours)[0]
     multi = TYPES[entity][name][0] == "multi"
     items = _items(default, spec.separator) if multi else [default]
     if not items:  # only separators: a cell so is read carefully and flagged
@@ -199,6 +201,11 @@ def unreadable_default(entity: Entity, spec: EntitySpec, name: str) -> str | Non
     try:
         for item in items:
             parse(item)
+    except TooManyHours as many:
+        return (
+            f"a number of hours up to {plain(many.most)}, the most one session can take "
+            "([settings.data_quality] max_session_hours)"
+        )
     except Bad as bad:
         return bad.expected
     return None
