@@ -787,22 +787,25 @@ class Named(NamedTuple):
 def named_recipes(names: Sequence[str]) -> Named:
     """Each recipe file ``names`` stand for, in order, found as the webhook app finds the recipes of
     ``COPROD_RECIPES`` (:func:`~coprod.config.recipe_files`). A recipe named twice (by its folder
-    and by a folder of recipe folders holding it) is taken once, where it is first named."""
+    and by a folder of recipe folders holding it, or by its folder and its file) is taken once,
+    where it is first named. Several: more than one recipe, or a folder of recipes (whose runs say
+    which recipe each is, however many it holds); one recipe typed twice is one recipe, which
+    ``--allow-shrink`` accepts."""
     files: list[Path] = []
     seen: set[Path] = set()
-    several = len(names) > 1
+    folder_of_recipes = False
     for name in names:
         found = recipe_files(name)
         if holds_recipes(Path(name).expanduser()):
             if found:
-                several = True
+                folder_of_recipes = True
             else:  # an empty folder, or a recipe folder whose recipe.toml is missing: said as for one
                 found = [resolve_recipe_path(name)]
         for file in found:
             if file.resolve() not in seen:
                 seen.add(file.resolve())
                 files.append(file)
-    return Named(files, several)
+    return Named(files, folder_of_recipes or len(files) > 1)
 
 
 RunOne = Callable[[LoadedRecipe, argparse.Namespace, Output, OneOfSeveral | None], int]

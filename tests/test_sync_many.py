@@ -587,3 +587,17 @@ def test_a_recipe_whose_run_lock_was_lost_part_way_is_run_again_after_the_others
     assert len(known) == 27
     with flags_file(folder / "beta").open(encoding="utf-8-sig", newline="") as file:  # each flag once
         assert sorted(row["Fingerprint"] for row in csv.DictReader(file)) == sorted(known)
+
+
+def test_one_recipe_typed_twice_is_one_recipe_and_takes_allow_shrink(recipes, capsys):
+    """`coprod sync R --allow-shrink R` (the recipe by its folder and its file) was refused as
+    several recipes, and printed JSON Lines with headings as for several."""
+    beta = recipes / "beta"
+    assert main(["sync", str(beta), "--json", *DATE]) == 0
+    capsys.readouterr()
+    code = main(["sync", str(beta), "--allow-shrink", str(beta / "recipe.toml"), "--json", *DATE])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "taken with one recipe only" not in out
+    one = json.loads(out)  # one recipe's JSON object, as for `coprod sync R --json`
+    assert "recipe" not in one and one["exit_code"] == 0
