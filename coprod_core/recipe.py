@@ -471,7 +471,13 @@ def describe_errors(error: ValidationError, file: str, within: Sequence[str] = (
         loc = (*within, *e["loc"])
         kind = e["type"]
         msg = e["msg"]
-        if kind == "extra_forbidden":
+        if loc and loc[-1] == "[key]":
+            # a table's own key is not one coprod knows ([policy.rates] decison_meeting, [entities.session]):
+            # pydantic says "[key]: Input should be ...", which names neither the key nor what to do
+            loc = loc[:-1]
+            expected = (e.get("ctx") or {}).get("expected")
+            msg = "unknown key (check the spelling)" + (f": use one of {expected}" if expected else "")
+        elif kind == "extra_forbidden":
             msg = "unknown key (check the spelling; see the recipe README for the keys allowed)"
         elif kind == "missing":
             msg = "required key is missing"

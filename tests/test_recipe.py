@@ -101,6 +101,26 @@ def test_an_unknown_field_and_a_missing_required_field_are_named():
     assert "[entities.people] required field 'roles' is not mapped" in text
 
 
+def test_a_misspelt_table_key_is_named_as_an_unknown_key_with_the_ones_coprod_takes():
+    """A typo in a key coprod reads as a name (a kind of session under [policy.rates], an entity)
+    said "[policy.rates.decison_meeting] [key]: Input should be ...": pydantic's words, naming
+    neither the key as a key nor what to do."""
+    data = demo_data()
+    data["policy"]["rates"]["decison_meeting"] = 25
+    data["entities"]["session"] = data["entities"].pop("sessions")
+    _, problems = parse_recipe(data, "recipe.toml")
+    text = "\n".join(str(p) for p in problems)
+    assert "[key]" not in text and "Input should be" not in text
+    assert (
+        "recipe.toml: [policy.rates] decison_meeting: unknown key (check the spelling): use one of "
+        "'co_design_workshop', 'decision_meeting', " in text
+    )
+    assert (
+        "recipe.toml: [entities] session: unknown key (check the spelling): use one of 'people', "
+        "'projects', 'sessions', 'attendance' or 'payments'" in text
+    )
+
+
 @pytest.mark.parametrize("blank", ["", "   "])
 def test_an_empty_default_is_refused_naming_the_entity_and_field(blank):
     """A blank cell reads as the field's default: an empty default was read in its place again and
