@@ -159,16 +159,18 @@ class CiviCRMOptions(ConnectorOptions):
         v = v.strip()
         if not re.match(r"https?://[^/\s]+", v):
             raise ValueError("must be the full address starting with https://, from the APIv4 Explorer")
-        if re.search(r"/(get|save|create|update|delete)/?$", v):
-            raise ValueError(
-                "give the prefix only (e.g. https://example.org/civicrm/ajax/api4), without /Entity/action"
-            )
         if "#" in v:
-            # The Explorer's own page (.../civicrm/api4#/explorer) copied from the browser's address bar:
-            # nothing after '#' reaches the site, which answered every call with that page.
+            # The Explorer's own page (.../civicrm/api4#/explorer, or #/explorer/Contact/get once an
+            # entity and action are chosen) copied from the browser's address bar: nothing after '#'
+            # reaches the site, which answered every call with that page. Said before /Entity/action,
+            # whose advice would leave the browser's address.
             raise ValueError(
                 "is the address of a page in your browser, not the API's: copy the address the APIv4 "
                 "Explorer's REST tab shows before /Contact/get (e.g. https://example.org/civicrm/ajax/api4)"
+            )
+        if re.search(r"/(get|save|create|update|delete)/?$", v):
+            raise ValueError(
+                "give the prefix only (e.g. https://example.org/civicrm/ajax/api4), without /Entity/action"
             )
         return v.rstrip("/")
 

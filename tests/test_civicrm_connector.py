@@ -724,11 +724,17 @@ def test_an_endpoint_with_entity_and_action_is_refused_with_a_hint() -> None:
 
 @pytest.mark.parametrize(
     "pasted",
-    ["https://crm.example.org/civicrm/api4#/explorer", "https://crm.example.org/civicrm/a/#/explorer"],
+    [
+        "https://crm.example.org/civicrm/api4#/explorer",
+        "https://crm.example.org/civicrm/a/#/explorer",
+        "https://crm.example.org/civicrm/api4#/explorer/Contact/get",
+    ],
 )
 def test_the_explorers_page_address_is_refused_saying_which_address_to_copy(pasted: str) -> None:
     """It was valid: nothing after '#' reaches the site, so every call got the Explorer's page back
-    and the run stopped only then, at "answered with a web page" (newcomer walkthrough)."""
+    and the run stopped only then, at "answered with a web page" (newcomer walkthrough). With Contact
+    and get chosen in the Explorer (as step 2 has it), its address ends in /Contact/get, and was
+    refused as "without /Entity/action": taking that off left the browser's address, refused next."""
     with pytest.raises(
         ValueError, match="a page in your browser, not the API's: copy the address the APIv4 Explorer"
     ):
