@@ -91,8 +91,10 @@ def recipes_in(folder: Path) -> list[Path]:
 
 def as_typed(file: Path) -> Path:
     """A recipe as one names it on the command line: its folder when the file is that folder's
-    ``recipe.toml``, else the file itself (``recipes/youth-panel``, ``recipes/small-group.toml``)."""
-    return file.parent if file.name == "recipe.toml" else file
+    ``recipe.toml``, else the file itself (``recipes/youth-panel``, ``recipes/small-group.toml``).
+    A ``recipe.toml`` in the working folder is itself: the recipe READMEs have it typed so, from
+    its folder, and its folder would be said as ``.``."""
+    return file.parent if file.name == "recipe.toml" and file.parent != Path(".") else file
 
 
 def holds_recipes(path: Path) -> bool:

@@ -117,6 +117,22 @@ def test_a_platform_recipe_copied_unchanged_sends_no_request_and_says_what_to_pu
 
 
 @pytest.mark.parametrize("platform", sorted(EXAMPLES))
+def test_typed_as_recipe_toml_in_its_folder_the_recipe_is_named_as_typed_not_as_a_dot(
+    platform: str, copied, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recipe READMEs have people open a terminal in the recipe's folder and type ``coprod
+    install recipe.toml``: the line said ``coprod: .: 4 value(s) ...``, a dot where the recipe was."""
+    monkeypatch.chdir(copied(platform))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        every_request_answered_404(rsps)
+        assert main(["install", "recipe.toml"]) == 2
+        assert len(rsps.calls) == 0
+    said = capsys.readouterr().out
+    assert f"coprod: recipe.toml: {len(EXAMPLES[platform])} value(s) are still the example's, " in said
+    assert "coprod: .:" not in said
+
+
+@pytest.mark.parametrize("platform", sorted(EXAMPLES))
 def test_install_says_each_value_as_validate_lists_it(
     platform: str, copied, capsys: pytest.CaptureFixture[str]
 ) -> None:
