@@ -116,7 +116,14 @@ def _no_recipe_file(file: Path) -> str:
     ``coprod migrate`` and a program loading a recipe one."""
     inside = recipes_in(file.parent) if file.parent.is_dir() else []
     if file.name != "recipe.toml" or not inside:
-        return "no such recipe file"
+        if file.is_absolute():
+            return "no such recipe file: check the path (a recipe's folder, or its .toml file)"
+        # typed in another folder than the recipe's (a new terminal, `cd` forgotten): "recipe.toml:
+        # no such recipe file" said neither where coprod looked nor what to do
+        return (
+            f"no such recipe file in {Path.cwd()}, the folder coprod was run from: go to the recipe's "
+            "folder first (cd), or give the recipe's whole path"
+        )
     names = [as_typed(p).name for p in inside]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     example = as_typed(inside[0])

@@ -295,7 +295,23 @@ def test_an_empty_folder_given_to_sync_is_said_as_a_recipe_folder_without_its_re
     assert main(["sync", str(tmp_path / "recipes")]) == 2
 
     assert capsys.readouterr().out == (
-        f"The recipe has 1 problem(s):\n  - {tmp_path / 'recipes' / 'recipe.toml'}: no such recipe file\n"
+        f"The recipe has 1 problem(s):\n  - {tmp_path / 'recipes' / 'recipe.toml'}: no such recipe file: check "
+        "the path (a recipe's folder, or its .toml file)\n"
+    )
+
+
+def test_a_recipe_typed_in_another_folder_than_its_own_says_where_coprod_looked_and_what_to_do(
+    tmp_path, capsys, monkeypatch
+):
+    # "recipe.toml: no such recipe file", typed in a new terminal without `cd` to the recipe's folder
+    # (the files recipe's README types every command there), said neither where nor what to do.
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["check", "recipe.toml"]) == 2
+
+    assert capsys.readouterr().out == (
+        f"The recipe has 1 problem(s):\n  - recipe.toml: no such recipe file in {tmp_path}, the folder coprod "
+        "was run from: go to the recipe's folder first (cd), or give the recipe's whole path\n"
     )
 
 
