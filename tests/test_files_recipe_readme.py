@@ -230,6 +230,33 @@ def test_the_file_open_in_excel_words_are_coprods() -> None:
     )
 
 
+def test_the_decimal_comma_words_step_10_quotes_are_the_flags_on_a_semicolon_files_cells(
+    copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Step 10 sends a file saved with semicolons to `delimiter = ";"`; the same Excel writes 1,5 and
+    # £6,40, and each such cell is flagged: the page says what the flag says, and what to do.
+    data = copy / "example-data"
+    for name in ("people", "sessions", "attendance", "payments"):
+        text = (data / f"{name}.csv").read_text(encoding="utf-8")
+        text = text.replace('"Black, Black British, Caribbean or African"', "Black")
+        (data / f"{name}.csv").write_text(text.replace(",", ";"), encoding="utf-8")
+    sessions = data / "sessions.csv"
+    sessions.write_text(sessions.read_text(encoding="utf-8").replace(";1.5;", ";1,5;"), encoding="utf-8")
+    recipe = copy / "recipe.toml"
+    recipe.write_text(
+        recipe.read_text(encoding="utf-8").replace('# delimiter = ";"', 'delimiter = ";"'), encoding="utf-8"
+    )
+
+    code, out, _ = run(capsys, "check", "--date", "2026-04-20", "recipe.toml")
+
+    assert code == 0
+    flagged = " ".join(out.split())
+    assert "'1,5' is not understood; expected a number of hours such as 2 or 1.5" in flagged
+    quoted = '"with a full stop before the decimals"'
+    assert quoted in prose() and quoted.strip('"') + " (a decimal comma, as in 1,5, is not read)" in flagged
+    assert "coprod does not read a decimal comma" in prose()
+
+
 def test_the_exit_code_table_gives_each_code_the_main_readme_gives_it() -> None:
     main_codes = {
         line.split("|")[1].strip()

@@ -783,6 +783,35 @@ def test_a_person_of_unknown_role_is_never_counted_as_lived_experience_by_the_ch
     assert len(decision) == 1, [f.check_id for f in flags]
 
 
+@pytest.mark.parametrize(
+    ("column", "cell", "expected"),
+    [
+        ("Hours", "1,5", "a number of hours such as 2 or 1.5"),
+        ("Amount", "£6,40", "an amount such as 25, 25.00 or £1,250.50"),
+        ("Amount", "1.234,56", "an amount such as 25, 25.00 or £1,250.50"),
+    ],
+)
+def test_a_decimal_comma_is_flagged_saying_a_full_stop_goes_before_the_decimals(
+    column: str, cell: str, expected: str
+) -> None:
+    # Excel where it saves CSV with semicolons (the files README's advice) writes 1,5 and 6,40: each
+    # cell was flagged "expected an amount such as 25, 25.00 or £1,250.50", with nothing saying why
+    # a cell that looks right in Excel was not understood.
+    if column == "Hours":
+        rows = basic_rows(sessions=[session_row(1, Hours=cell)], attendance=[])
+    else:
+        rows = basic_rows(payments=[payment_row(1, "1", Amount=cell)])
+    (problem,) = map_dataset(recipe(), rows).problems
+    assert f"'{cell}' is not understood; expected {expected}" in problem.message
+    assert "with a full stop before the decimals (a decimal comma, as in 1,5, is not read)" in problem.message
+
+
+def test_an_amount_with_commas_between_thousands_is_still_read_without_a_hint() -> None:
+    rows = basic_rows(payments=[payment_row(1, "1", Amount="£1,250")])
+    mapped = map_dataset(recipe(), rows)
+    assert mapped.problems == [] and mapped.dataset.payments[0].amount == Decimal("1250")
+
+
 def test_negative_or_malformed_hours_are_flagged() -> None:
     rows = basic_rows(sessions=[session_row(1, Hours="-2"), session_row(2, Hours="all day")], attendance=[])
     mapped = map_dataset(recipe(), rows)

@@ -209,6 +209,12 @@ def _plan_date_parser(day_first: bool) -> Callable[[Any], date | str]:
 _NUMBER = re.compile(r"([+-]?)\s*[£$€]?\s*([+-]?)\s*(\d[\d,]*(?:\.\d*)?|\.\d+)")
 
 
+_DECIMAL_COMMA = re.compile(r"\D*\d[\d.]*,\d{1,2}\D*")
+"""A number written with a decimal comma (1,5, £6,40, 1.234,56), as Excel writes one where it saves
+CSV with semicolons: never read as 15 or 640, and said so, since its cell looks right in Excel."""
+DECIMAL_COMMA_HINT = ", with a full stop before the decimals (a decimal comma, as in 1,5, is not read)"
+
+
 def _decimal(raw: Any, expected: str) -> Decimal:
     if isinstance(raw, Decimal):
         return raw
@@ -217,12 +223,14 @@ def _decimal(raw: Any, expected: str) -> Decimal:
     if isinstance(raw, float):
         return Decimal(repr(raw))
     text = as_text(raw) or ""
+    if _DECIMAL_COMMA.fullmatch(text):
+        raise Bad(expected + DECIMAL_COMMA_HINT)  # "1,5" is a European decimal, not 15: do not guess
     m = _NUMBER.fullmatch(text)
     if not m or (m[1] and m[2]):
         raise Bad(expected)
     digits = m[3]
     if "," in digits and not re.fullmatch(r"\d{1,3}(?:,\d{3})*(?:\.\d*)?", digits):
-        raise Bad(expected)  # "1,5" is a European decimal, not 15: do not guess
+        raise Bad(expected)
     try:
         value = Decimal(digits.replace(",", ""))
     except InvalidOperation:
