@@ -109,12 +109,17 @@ def recipe_files(name: str | Path) -> list[Path]:
     return recipes_in(p) if holds_recipes(p) else [resolve_recipe_path(p)]
 
 
-def _no_recipe_file(file: Path) -> str:
+def _no_recipe_file(file: Path, typed_folder: bool) -> str:
     """What to say when there is no recipe at ``file``, naming the recipes one level down when it
     was a folder of recipe folders: the folder ``COPROD_RECIPES`` names for the webhook app
     (``/srv/coprod/recipes``) holds several; validate, check, sync, install and report take them all,
-    ``coprod migrate`` and a program loading a recipe one."""
+    ``coprod migrate`` and a program loading a recipe one.
+
+    ``recipe.toml`` typed (``typed_folder`` false) beside recipe folders, from the folder above the
+    recipe's (the recipe READMEs' command with `cd` forgotten), is told to name one of them: not that
+    the command takes one recipe at a time, which validate, check, sync, install and report do not."""
     inside = recipes_in(file.parent) if file.parent.is_dir() else []
+    here = file.parent == Path(".")
     if file.name != "recipe.toml" or not inside:
         if file.is_absolute():
             return "no such recipe file: check the path (a recipe's folder, or its .toml file)"
@@ -127,6 +132,17 @@ def _no_recipe_file(file: Path) -> str:
     names = [as_typed(p).name for p in inside]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     example = as_typed(inside[0])
+    if not typed_folder and here:
+        return (
+            f"no such recipe file in {Path.cwd()}, the folder coprod was run from, which holds recipe "
+            f"folders ({shown}): give one of them in place of recipe.toml ({example}), or go to it first "
+            f"(cd {example})"
+        )
+    if not typed_folder:
+        return (
+            f"no such recipe file; its folder holds recipe folders ({shown}): give one of them in "
+            f"place of {file} ({example})"
+        )
     return (
         f"no such recipe file; this folder holds recipes ({shown}): this command takes one recipe at "
         f"a time, for example {example} (validate, check, sync, install and report take the "
@@ -403,7 +419,10 @@ def load_recipe(path: str | Path, env: Mapping[str, str] | None = None) -> Loade
     file = resolve_recipe_path(path)
     shown = str(file)
     if not file.is_file():
-        raise RecipeInvalid([RecipeProblem(file=shown, section="", message=_no_recipe_file(file))])
+        typed_folder = Path(path).expanduser().is_dir()
+        raise RecipeInvalid(
+            [RecipeProblem(file=shown, section="", message=_no_recipe_file(file, typed_folder))]
+        )
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -266,6 +266,33 @@ def test_missing_recipe_exits_2(tmp_path, capsys):
     assert "no such recipe file" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", ["validate", "install", "check", "sync", "status"])
+def test_recipe_toml_typed_above_the_recipes_folder_names_it_and_not_one_recipe_at_a_time(
+    command, tmp_path, capsys, monkeypatch
+):
+    """The recipe READMEs say: open a terminal in the recipe's folder, then `coprod validate
+    recipe.toml`. Typed from the folder above the recipe's, it said "this command takes one recipe
+    at a time" (validate and the others take several) and, in the same breath, that they take the
+    folder."""
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main([command, "recipe.toml"]) == 2
+    said = capsys.readouterr().out
+    assert f"recipe.toml: no such recipe file in {elsewhere}, the folder coprod was run from: " in said
+
+    (elsewhere / "our-project").mkdir()
+    (elsewhere / "our-project" / "recipe.toml").write_text('name = "x"\n', encoding="utf-8")
+    assert main([command, "recipe.toml"]) == 2
+    said = capsys.readouterr().out
+    assert (
+        f"recipe.toml: no such recipe file in {elsewhere}, the folder coprod was run from, which holds "
+        "recipe folders (our-project): give one of them in place of recipe.toml (our-project), or go to "
+        "it first (cd our-project)"
+    ) in said
+    assert "one recipe at a time" not in said
+
+
 def test_a_folder_of_recipe_folders_loaded_as_one_recipe_is_refused_naming_the_recipes_in_it(tmp_path):
     # `coprod install /srv/coprod/recipes` (the folder COPROD_RECIPES names for the app) said only
     # "recipes/recipe.toml: no such recipe file", as if the folder were empty. Every command taking
