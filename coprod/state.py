@@ -144,24 +144,37 @@ def parse_location(value: str | Path | StoreLocation, base: Path | None = None) 
     if isinstance(value, StoreLocation):
         return value
     if isinstance(value, Path):
-        return StoreLocation("sqlite", path=value if base is None or value.is_absolute() else base / value)
+        return _sqlite_file(value if base is None or value.is_absolute() else base / value)
     text = value.strip()
     if text == ":memory:":
         return StoreLocation("sqlite", path=Path(":memory:"))
     scheme = re.match(SCHEME, text)
     if scheme is None:
         path = Path(text).expanduser()
-        return StoreLocation("sqlite", path=path if base is None or path.is_absolute() else base / path)
+        return _sqlite_file(path if base is None or path.is_absolute() else base / path)
     name = scheme.group(1).lower()
     if name in POSTGRES_SCHEMES:
         return StoreLocation("postgresql", url=text)
     if name == "sqlite":
-        return StoreLocation("sqlite", path=Path(sqlite_address_path(text)))
+        return _sqlite_file(Path(sqlite_address_path(text)))
     raise StateLocationInvalid(
         f"the state store '{scheme.group(0)}...' is not something coprod can use: give a file path "
         "(SQLite, for one machine) or a postgresql://user@host:port/database address (PostgreSQL, "
         "for several hosts)"
     )
+
+
+def _sqlite_file(path: Path) -> StoreLocation:
+    """A SQLite state file; a folder is refused. The deploy README makes ``/srv/coprod/state`` for
+    the state, and ``COPROD_STATE`` set to that folder was said as a file that "could not be opened"
+    (sync), or as no state yet (migrate, status), while the webhook app and the worker started
+    with their inbox beside the folder, where a unit may not write."""
+    if path.is_dir():
+        raise StateLocationInvalid(
+            f"the state store {path} is a folder, not a file: name a file in it, such as "
+            f"{path / 'state.sqlite'}"
+        )
+    return StoreLocation("sqlite", path=path)
 
 
 WINDOWS = os.name == "nt"

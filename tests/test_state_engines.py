@@ -4,6 +4,7 @@ the server releases when its holder's connection ends, however it ends."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -120,6 +121,33 @@ def test_sync_with_an_unknown_state_address_exits_2_and_makes_no_folder(
     assert main(["sync", str(demo), "--date", "2026-11-20"]) == 2
     assert "not something coprod can use" in capsys.readouterr().out
     assert not (tmp_path / "mysql:").exists()
+
+
+@pytest.mark.parametrize("typed", ["{state}", "{state}/", "sqlite://{state}"])
+def test_a_state_store_named_as_a_folder_is_refused_saying_to_name_a_file_in_it(
+    typed: str, tmp_path, monkeypatch, capsys
+) -> None:
+    """The deploy README has a folder /srv/coprod/state made for the state, and COPROD_STATE set
+    to a file in it: set to the folder itself, sync said the file "could not be opened", asking
+    whether the user may write there; migrate and status that there was no state file yet (exit 2,
+    exit 7); and the webhook app and the worker started, with their inbox beside the folder,
+    where a unit cannot write."""
+    from coprod.webhook_app.settings import SettingsError, WebhookSettings
+
+    demo = _demo(tmp_path)
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COPROD_STATE", typed.format(state=state))
+    monkeypatch.setenv("COPROD_RECIPES", str(demo))
+    said = f"the state store {state} is a folder, not a file: name a file in it, such as {state / 'state.sqlite'}"
+    for command in (["sync", str(demo), "--date", "2026-11-20"], ["migrate"], ["status", str(demo)]):
+        assert main(command) == 2, command
+        assert said in capsys.readouterr().out, command
+    with pytest.raises(SettingsError, match="COPROD_STATE: " + re.escape(said)):
+        WebhookSettings.from_env()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "state"]
+    assert list(state.iterdir()) == [] and not (demo / ".coprod").exists()
 
 
 def test_sync_with_an_unreachable_postgresql_exits_3_naming_it_without_its_password(
