@@ -233,9 +233,9 @@ class StateStore(ABC):
     upgrades: list[Upgrade]
     """What opening did to the schema (``coprod migrate`` prints it)."""
     read_as: int | None = None
-    """The schema version the store is read as, as it is (:func:`open_to_read` of an older store,
-    :func:`open_source` of any); None for a store opened as a sync opens it. Such a store is not
-    written to."""
+    """The schema version the store is read as, as it is (:func:`open_to_read` of an older store, or
+    of a SQLite file this user may not write; :func:`open_source` of any); None for a store opened as
+    a sync opens it. Such a store is not written to."""
 
     @classmethod
     def open(cls, location: str | Path | StoreLocation, *, read_as: int | None = None) -> StateStore:
@@ -378,14 +378,19 @@ def open_current_file(location: StoreLocation) -> StateStore | None:
     it could create its tables in an empty database, or wait seconds for a server that is away."""
     if location.engine != "sqlite" or location.memory or not (location.path and location.path.is_file()):
         return None
-    import sqlite3  # here, not at every start: a check finds no state file, or finds it here
+    # here, not at every start: a check finds no state file, or finds it here
+    from coprod.state_sqlite import may_write, reader
 
-    reader = sqlite3.connect(f"{location.path.resolve().as_uri()}?mode=ro", uri=True)
+    conn = reader(location.path)
     try:
-        current = schema.up_to_date("state", "sqlite", lambda sql, args: reader.execute(sql, args).fetchall())
+        current = schema.up_to_date("state", "sqlite", lambda sql, args: conn.execute(sql, args).fetchall())
     finally:
-        reader.close()
-    return StateStore.open(location) if current is not None else None
+        conn.close()
+    if current is None:
+        return None
+    if may_write(location.path):
+        return StateStore.open(location)
+    return _read_only_store(location, current.after)
 
 
 def open_to_read(location: StoreLocation) -> StateStore | None:
@@ -409,8 +414,24 @@ def open_to_read(location: StoreLocation) -> StateStore | None:
         version = None
     if version is None:
         return None
-    if version >= schema.latest("state"):  # a newer one is refused by opening it, as ever
+    if version > schema.latest("state"):  # refused by opening it, as ever
         return StateStore.open(location)
+    if version == schema.latest("state") and (location.engine != "sqlite" or _may_write(location)):
+        return StateStore.open(location)
+    return _read_only_store(location, version)
+
+
+def _may_write(location: StoreLocation) -> bool:
+    from coprod.state_sqlite import may_write
+
+    return location.path is not None and may_write(location.path)
+
+
+def _read_only_store(location: StoreLocation, version: int) -> StateStore:
+    """The store read as it is, through a connection that writes nothing (:attr:`StateStore.read_as`):
+    one an older coprod left, or a SQLite file this user may read but not write, with its folder
+    (:func:`~coprod.state_sqlite.reader`: a monitoring user's ``coprod status``, staff's report). A
+    report then keeps no date for the next one's "since"."""
     return StateStore.open(location, read_as=version)
 
 

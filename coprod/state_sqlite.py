@@ -130,6 +130,30 @@ def read_only(path: Path, what: str = "state file") -> sqlite3.Connection:
         raise StoreUnavailable(said) from None
 
 
+def may_write(path: Path) -> bool:
+    """Whether this user may write ``path`` and make files in its folder, as SQLite's read-only mode
+    makes its ``-shm`` (and ``-wal``) beside a file in WAL mode."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def reader(path: Path, what: str = "state file") -> sqlite3.Connection:
+    """A connection for a command that only reads, beside runs that may be writing (``coprod status``,
+    ``check``, a report).
+
+    SQLite's read-only mode (``mode=ro``) reads through the writers' ``-shm`` file, so it sees each
+    write whole, and makes that file when it is not there (no run has the file open). A user who may
+    read the state but not write in its folder (a monitoring user, or staff making a report as
+    themselves) cannot make it, and that mode fails: "attempt to write a readonly database", where
+    the README promises a command that only reads. That user reads the file as :func:`read_only`
+    does: through the ``-shm`` file of the run that has writes pending, or, when none has, the file
+    as it is. Should a sync start and fold its writes into the file during that read (it takes
+    milliseconds), the reader may see a mix or an error, and running the command again reads it
+    whole."""
+    if may_write(path):
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    return read_only(path, what)
+
+
 def _beside(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
 
@@ -189,9 +213,9 @@ class SQLiteStateStore(SQLStateStore):
             raise StoreUnavailable(cannot_open(self.path, exc)) from None
 
     def _open_to_read(self, version: int) -> None:
-        """A file an older coprod left, read as it is (:func:`coprod.state.open_to_read`): a
-        read-only connection (:func:`read_only`), so nothing (not the journal mode, not a table) is
-        changed."""
+        """A file an older coprod left, or one this user may not write, read as it is
+        (:func:`coprod.state.open_to_read`): a read-only connection (:func:`read_only`), so nothing
+        (not the journal mode, not a table) is changed."""
         conn = read_only(self.path)
         self._conn = conn
         try:

@@ -47,7 +47,7 @@ from coprod.schema import (
 )
 from coprod.state import StoreLocation, StoreNeedsUpgrade, StoreUnavailable, now_text
 from coprod.state_sql import Sql
-from coprod.state_sqlite import BUSY_SECONDS, _Sql, cannot_read, read_only, use_wal
+from coprod.state_sqlite import BUSY_SECONDS, _Sql, cannot_read, read_only, reader, use_wal
 
 PENDING, CLAIMED, DONE = "pending", "claimed", "done"
 
@@ -130,20 +130,21 @@ def backlog_as_is(location: StoreLocation, now: float, recipe: str | None = None
     write, after which going back to the older coprod needs the backup. None where there is no inbox
     (no file, or no inbox table); :class:`InboxUnreadable` where an older inbox cannot be read as
     it is; :class:`~coprod.schema.SchemaTooNew` for one a newer coprod left. A SQLite file is read
-    through a read-only connection; its errors (not an inbox, may not be read) go up as they are."""
+    through a read-only connection, a monitoring user's too (:func:`~coprod.state_sqlite.reader`);
+    its errors (not an inbox, may not be read) go up as they are."""
     if location.engine == "postgresql":
         from coprod.webhook_app.inbox_postgres import postgres_backlog_as_is
 
         return postgres_backlog_as_is(location, now, recipe)
     if location.path is None or not location.path.is_file():
         return None
-    reader = sqlite3.connect(f"{location.path.resolve().as_uri()}?mode=ro", uri=True)
+    conn = reader(location.path, "webhook inbox file")
     try:
         return read_backlog(
-            lambda sql, args: reader.execute(sql, args).fetchall(), "sqlite", now, recipe, _sqlite_lacks
+            lambda sql, args: conn.execute(sql, args).fetchall(), "sqlite", now, recipe, _sqlite_lacks
         )
     finally:
-        reader.close()
+        conn.close()
 
 
 def events_as_is(location: StoreLocation) -> list[dict[str, object]]:
