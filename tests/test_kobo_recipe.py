@@ -305,3 +305,40 @@ def test_the_shipped_session_form_keeps_every_row_of_the_one_kpi_imported() -> N
 def test_the_shipped_registration_form_keeps_every_row_of_the_one_kpi_deployed() -> None:
     deployed = exchanges("kobotoolbox", "asset_detail_undeployed_edit")[1]["response"]["body"]["content"]
     assert in_order(rows_of(deployed["survey"]), rows_of(survey_rows(FOLDER / "registration.xlsx")))
+
+
+def test_step_7s_try_out_with_coprod_serve_says_how_to_tell_it_where_the_recipe_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step 7 said only that `coprod serve` runs the app for a try-out. Typed so in the recipe's
+    folder, where steps 4 to 6 are typed, it finds no recipe (it looks for COPROD_RECIPES, else a
+    `recipes` folder there) and stops with "no recipes found"; the line the README now gives finds it."""
+    from coprod.webhook_app.settings import NO_RECIPES, WebhookSettings
+
+    readme = (FOLDER / "README.md").read_text(encoding="utf-8")
+    step = readme[readme.index("## 7. ") : readme.index("## Where you will see flags")]
+    typed = 'COPROD_RECIPES="/home/coprod/our-project/recipe.toml" /home/coprod/venv/bin/coprod serve'
+    assert f"`{typed}`" in step
+    assert f"`{NO_RECIPES.split(':')[0]}`" in step
+
+    folder = tmp_path / "our-project"
+    shutil.copytree(FOLDER, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (folder / "recipe.toml").read_text(encoding="utf-8")
+    for old, new in (
+        ("kobotoolbox-example", "riverside-forum"),
+        ("aRegistrationFormUid", "aRiversideRegistration"),
+        ("aSessionRecordFormUid", "aRiversideSessions"),
+        ("coprod.example.org", "coprod.ourcharity.org.uk"),
+    ):
+        text = text.replace(old, new)
+    (folder / "recipe.toml").write_text(text, encoding="utf-8")
+    (folder / ".env").write_text(
+        f"KOBO_TOKEN={TOKEN}\nCOPROD_KOBO_HOOK_SECRET=a-long-secret\n", encoding="utf-8"
+    )
+    for variable in ("COPROD_RECIPES", "COPROD_STATE", "KOBO_TOKEN", "COPROD_KOBO_HOOK_SECRET"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(folder)
+    assert not WebhookSettings.from_env().recipes  # typed alone: `coprod serve` says NO_RECIPES
+
+    monkeypatch.setenv("COPROD_RECIPES", str(folder / "recipe.toml"))
+    assert list(WebhookSettings.from_env().recipes) == ["riverside-forum"]
