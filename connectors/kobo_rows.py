@@ -48,19 +48,33 @@ class KoboEntityOptions(ConnectorEntityOptions):
     def check_entity(
         cls, entity: Entity, spec: EntitySpec, file: str = ""
     ) -> tuple[Self | None, list[RecipeProblem]]:
-        """The options, and a ``location`` that is a form's whole address rather than its uid:
-        README step 2 says to take the part after /forms/, and a whole address pasted was valid,
-        every request then asking KoboToolbox for a form of that name ("not found")."""
+        """The options, and a ``location`` that is a form's whole address rather than its uid, or
+        the uid with a space around it: README step 2 says to take the part after /forms/, and
+        either was valid, every request then asking KoboToolbox for a form of that name ("not
+        found")."""
         options, problems = super().check_entity(entity, spec, file)
         location = spec.location or ""
+        where = f"[entities.{entity.value}] location"
         if re.search(r"[/#:\s]", location.strip()):
             found = re.search(r"/forms/([A-Za-z0-9_-]+)", location)
             example = f": here, {found[1]}" if found else ""
             problems.append(
                 RecipeProblem(
                     file=file,
-                    section=f"[entities.{entity.value}] location",
+                    section=where,
                     message=f"give the form's uid alone, the part after /forms/ in the form's address{example}",
+                )
+            )
+        elif location != location.strip():
+            # every request would ask for the form named with the space ('%20aBcD123xyz'), and
+            # KoboToolbox answer "not found", sending staff to the form's sharing settings
+            problems.append(
+                RecipeProblem(
+                    file=file,
+                    section=where,
+                    message=f'the form\'s uid has a space before or after it: write it as "{location.strip()}", '
+                    "with nothing around it (KoboToolbox would look for a form named with the space, and "
+                    "find none)",
                 )
             )
         return options, problems

@@ -281,6 +281,36 @@ def test_validate_refuses_a_forms_whole_address_as_its_uid_naming_the_uid(
     ]
 
 
+@pytest.mark.parametrize("pasted", [" aBcD123xyz", "aBcD123xyz ", "aBcD123xyz\t"])
+def test_a_form_uid_pasted_with_a_space_around_it_is_refused_before_any_request(
+    pasted: str, tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """A uid copied from the form's address with a space before or after it was valid, and every
+    request then asked KoboToolbox for the form '%20aBcD123xyz' (answered "not found": this account
+    cannot see this form), sending staff to the form's sharing settings."""
+    folder = tmp_path / "recipe"
+    shutil.copytree(FOLDER, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (folder / "recipe.toml").read_text(encoding="utf-8")
+    text = text.replace('"aRegistrationFormUid"', f'"{pasted}"'.replace("\t", "\\t"))
+    text = text.replace("aSessionRecordFormUid", "aSess456uvw")
+    without_hook = "\n".join(line for line in text.splitlines() if not line.startswith("hook_endpoint"))
+    (folder / "recipe.toml").write_text(without_hook, encoding="utf-8")
+    (folder / ".env").write_text(f"KOBO_TOKEN={TOKEN}\n", encoding="utf-8")
+    monkeypatch.delenv("KOBO_TOKEN", raising=False)
+    monkeypatch.chdir(folder)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        FakeKobo(rsps)
+        assert main(["install", "recipe.toml"]) == 2
+        assert len(rsps.calls) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == [
+        "The recipe has 1 problem(s):",
+        "  - recipe.toml: [entities.people] location: the form's uid has a space before or after it: "
+        'write it as "aBcD123xyz", with nothing around it (KoboToolbox would look for a form named '
+        "with the space, and find none)",
+    ]
+
+
 def rows_of(survey: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     return [(str(r["type"]).split()[0], r.get("name")) for r in survey]
 
