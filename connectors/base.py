@@ -443,6 +443,15 @@ class Connector(ABC):
         are named. Default: none."""
         return StaffStatuses()
 
+    def flags_gone(self) -> str | None:
+        """Where the flags are written, in words, when :meth:`read_staff_statuses` found none of
+        coprod's flags there (a flags file deleted or moved away, or emptied); else None.
+
+        A sync writes only what changed: without this, flags that stayed the same were never
+        written again, and a flags file moved away came back holding only the next changes. The
+        sync then writes every flag still raised there too. Default: None (the tool keeps them)."""
+        return None
+
     def write_summary(self, summary: Summary) -> str | None:
         """Write a shared report's summary where the recipe asks (Sheets: ``summary_tab``), replacing
         the one written before. Returns what was done, in words, or None when this source was not

@@ -467,6 +467,8 @@ class FilesConnector(Connector):
     Options = FilesOptions
     EntityOptions = FilesEntityOptions
     options: FilesOptions
+    _flags_gone: str | None = None
+    """The flags file's name when the last read of staff statuses found none of coprod's flags in it."""
 
     @classmethod
     def data_paths(
@@ -799,7 +801,7 @@ class FilesConnector(Connector):
         except csv.Error as exc:
             raise SourceUnreadable(
                 f"{path.name} could not be read as CSV ({exc}); nothing was written to it. Fix it, or "
-                "move it away (coprod then writes a new one, without the statuses staff set in it)"
+                "move it away (coprod then writes a new one, with every flag still raised and the statuses it last knew)"
             ) from None
         reader = iter(records)
         header = [h.strip() for h in next(reader, [])]
@@ -979,12 +981,21 @@ class FilesConnector(Connector):
         report.written.extend(fingerprints)
         return report
 
+    def flags_gone(self) -> str | None:
+        return self._flags_gone
+
     def read_staff_statuses(self) -> StaffStatuses:
         self._remove_stale_temp_files()  # every sync reads these first, even with nothing to write
         flags = self._read_flags()
         # Named once: flags_path resolves the path afresh (a stat of each folder on the way, to keep it
         # in the recipe's folder), which for every row of a 3,000-row file took longer than the read.
         name = self.flags_path.name
+        # None of coprod's flags in it (deleted, moved away, emptied): the sync writes them all again.
+        # Not when something else stands at its path (a folder): no write can succeed there.
+        held = any(r.get("fingerprint", "").strip() for r in flags.rows)
+        self._flags_gone = (
+            None if held or self.flags_path.exists() and not self.flags_path.is_file() else name
+        )
         out = StaffStatuses()
         for row, number in zip(flags.rows, flags.numbers, strict=True):
             out.read(row.get("fingerprint", "").strip(), row.get("status", ""), f"{name} row {number}")

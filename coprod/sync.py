@@ -40,7 +40,15 @@ from coprod_core.checks import check_all
 from coprod_core.checks.consultation import Assessment
 from coprod_core.checks.representation import ProjectProfile
 from coprod_core.flags import Flag, SubjectKind, digest, sort_flags
-from coprod_core.lifecycle import Diff, FlagChange, StaffStatuses, diff_flags, people_known, status_warnings
+from coprod_core.lifecycle import (
+    ChangeKind,
+    Diff,
+    FlagChange,
+    StaffStatuses,
+    diff_flags,
+    people_known,
+    status_warnings,
+)
 from coprod_core.mapping import DatasetMapper, EntityCount, Mapped
 from coprod_core.model import Dataset
 from coprod_core.recipe import Entity, EntitySpec, Recipe
@@ -269,6 +277,45 @@ def settled_mark(recipe: Recipe, today: date) -> str:
     from coprod.version import installed_version
 
     return f"{today.isoformat()} {digest(recipe.model_dump(mode='json'), installed_version())}"
+
+
+def write_again(recipe: Recipe, conns: Mapping[str, Connector], diff: Diff, result: RunResult) -> set[str]:
+    """Write every flag still raised, not only what changed, where a source's flags are gone
+    (:meth:`Connector.flags_gone`: a flags file deleted or moved away); return the fingerprints
+    not written. Each is written as coprod knows it (the status staff set, first seen), so what
+    staff decided is kept; a flag that changed was written already, with the changes."""
+    gone = {
+        name: where
+        for name, c in conns.items()
+        if recipe.sources[name].write_back and (where := c.flags_gone())
+    }
+    if not gone:
+        return set()
+    written = {c.fingerprint for c in diff.changes}
+    again = [
+        FlagChange(ChangeKind.CHANGED, diff.next_state[f.fingerprint], f)
+        for f in result.flags
+        if f.fingerprint not in written and f.fingerprint in diff.next_state
+    ]
+    failed: set[str] = set()
+    for source, share in sorted(route_changes(recipe, again).items()):
+        if source not in gone:
+            continue
+        fingerprints = [c.fingerprint for c in share]
+        try:
+            report = conns[source].write_flags(share)
+        except ConnectorError as exc:
+            report = WriteReport(failed=dict.fromkeys(fingerprints, str(exc)))
+        report.failed.update(
+            dict.fromkeys(set(fingerprints) - set(report.written) - set(report.failed), "not confirmed")
+        )
+        failed.update(report.failed)
+        result.write.failed.update(report.failed)
+        result.warnings.append(
+            f"{gone[source]} held none of coprod's flags (deleted or moved away?): "
+            f"{len(report.written)} of the {len(share)} flag(s) still raised written to it again"
+        )
+    return failed
 
 
 def route_changes(recipe: Recipe, changes: list[FlagChange]) -> dict[str, list[FlagChange]]:
@@ -502,6 +549,7 @@ def _run_steps(
             return result
 
         failed = write_back(recipe, conns, diff.changes, result)
+        failed |= write_again(recipe, conns, diff, result)
         state.save_flags(recipe.name, diff.state_after(known, failed))
         state.set_meta(recipe.name, GENERATION, str(run_id))
         if recorded_as is None:  # a coprod sync, not the webhook worker's re-check of everything

@@ -155,6 +155,35 @@ def test_sync_writes_the_flags_file_step_7_describes_keeps_a_staff_mark_and_warn
     assert code == 0 and warning in (out + err).splitlines()
 
 
+def test_a_flags_file_moved_away_is_written_again_with_every_flag_still_raised_and_its_status(
+    copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A sync writes only what changed: moved away (as the "no Fingerprint column" refusal advises,
+    # "to have every flag written afresh") or deleted, the flags file was never written again, and
+    # each run printed nothing. Moving from the example files to your own (step 4) lost the flags
+    # already raised the same way.
+    flags = copy / "example-data" / "coprod-flags.csv"
+    assert run(capsys, "sync", "--date", "2026-04-20", "recipe.toml")[0] == 0
+    flags.write_text(
+        flags.read_text(encoding="utf-8-sig").replace(",open,", ",acknowledged,"), encoding="utf-8"
+    )
+    assert run(capsys, "sync", "--date", "2026-04-20", "recipe.toml")[:2] == (0, "")
+    flags.rename(copy / "old-flags.csv")
+
+    code, out, err = run(capsys, "sync", "--date", "2026-04-20", "recipe.toml")
+
+    assert code == 0
+    warning = (
+        "coprod: warning: coprod-flags.csv held none of coprod's flags (deleted or moved away?): 1 of the 1 "
+        "flag(s) still raised written to it again"
+    )
+    assert warning in (out + err).splitlines() and warning.split(": ", 1)[1] in prose()
+    rows = flags.read_text(encoding="utf-8-sig").splitlines()
+    assert len(rows) == 2 and ",acknowledged,info," in rows[1] and "Cal Example (ID 3)" in rows[1]
+    assert run(capsys, "sync", "--date", "2026-04-20", "recipe.toml")[:2] == (0, ""), "written once"
+    assert len(flags.read_text(encoding="utf-8-sig").splitlines()) == 2
+
+
 def readme_table(first: str) -> list[str]:
     text = README.read_text(encoding="utf-8")
     start = text.index(first)
