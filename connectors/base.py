@@ -444,8 +444,9 @@ class Connector(ABC):
         return StaffStatuses()
 
     def flags_gone(self) -> str | None:
-        """Where the flags are written, in words, when :meth:`read_staff_statuses` found none of
-        coprod's flags there (a flags file deleted or moved away, or emptied); else None.
+        """When :meth:`read_staff_statuses` found none of coprod's flags where they are written (a
+        flags file deleted or moved away, a Flags tab deleted or emptied), that, said of the place
+        ("coprod-flags.csv held none of coprod's flags (deleted or moved away?)"); else None.
 
         A sync writes only what changed: without this, flags that stayed the same were never
         written again, and a flags file moved away came back holding only the next changes. The

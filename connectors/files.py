@@ -468,7 +468,7 @@ class FilesConnector(Connector):
     EntityOptions = FilesEntityOptions
     options: FilesOptions
     _flags_gone: str | None = None
-    """The flags file's name when the last read of staff statuses found none of coprod's flags in it."""
+    """Said when the last read of staff statuses found none of coprod's flags in the flags file."""
 
     @classmethod
     def data_paths(
@@ -993,9 +993,9 @@ class FilesConnector(Connector):
         # None of coprod's flags in it (deleted, moved away, emptied): the sync writes them all again.
         # Not when something else stands at its path (a folder): no write can succeed there.
         held = any(r.get("fingerprint", "").strip() for r in flags.rows)
-        self._flags_gone = (
-            None if held or self.flags_path.exists() and not self.flags_path.is_file() else name
-        )
+        elsewhere = self.flags_path.exists() and not self.flags_path.is_file()
+        gone = f"{name} held none of coprod's flags (deleted or moved away?)"
+        self._flags_gone = None if held or elsewhere else gone
         out = StaffStatuses()
         for row, number in zip(flags.rows, flags.numbers, strict=True):
             out.read(row.get("fingerprint", "").strip(), row.get("status", ""), f"{name} row {number}")

@@ -347,6 +347,8 @@ class SheetsConnector(Connector):
     Options = SheetsOptions
     EntityOptions = SheetsEntityOptions
     options: SheetsOptions
+    _flags_gone: str | None = None
+    """Said when the last read of staff statuses found none of coprod's flags in the Flags tab."""
 
     def __init__(
         self,
@@ -682,7 +684,14 @@ class SheetsConnector(Connector):
 
     def read_staff_statuses(self) -> StaffStatuses:
         """What staff set in the Flags tab's Status column (acknowledged, won't fix, or open again)."""
-        return self._flags_tab(self._load()).staff_statuses()
+        tab = self._flags_tab(self._load())
+        self._flags_gone = (
+            None if tab.shown else f"the {tab.title} tab held none of coprod's flags (deleted or emptied?)"
+        )
+        return tab.staff_statuses()
+
+    def flags_gone(self) -> str | None:
+        return self._flags_gone
 
     # ---------------------------------------------------------------- the webhook worker's re-check
 

@@ -281,7 +281,7 @@ def settled_mark(recipe: Recipe, today: date) -> str:
 
 def write_again(recipe: Recipe, conns: Mapping[str, Connector], diff: Diff, result: RunResult) -> set[str]:
     """Write every flag still raised, not only what changed, where a source's flags are gone
-    (:meth:`Connector.flags_gone`: a flags file deleted or moved away); return the fingerprints
+    (:meth:`Connector.flags_gone`: a flags file or tab deleted, moved away or emptied); return the fingerprints
     not written. Each is written as coprod knows it (the status staff set, first seen), so what
     staff decided is kept; a flag that changed was written already, with the changes."""
     gone = {
@@ -312,8 +312,7 @@ def write_again(recipe: Recipe, conns: Mapping[str, Connector], diff: Diff, resu
         failed.update(report.failed)
         result.write.failed.update(report.failed)
         result.warnings.append(
-            f"{gone[source]} held none of coprod's flags (deleted or moved away?): "
-            f"{len(report.written)} of the {len(share)} flag(s) still raised written to it again"
+            f"{gone[source]}: {len(report.written)} of the {len(share)} flag(s) still raised written to it again"
         )
     return failed
 

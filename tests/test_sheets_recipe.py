@@ -195,6 +195,41 @@ def test_a_sync_of_the_recipe_reads_twice_writes_once_then_nothing_and_keeps_ack
     assert flags_tab.values[1][1] == "acknowledged"
 
 
+@pytest.mark.parametrize("how", ["rows deleted", "tab deleted"])
+@responses.activate
+def test_a_flags_tab_emptied_or_deleted_is_written_again_with_every_flag_and_its_status(how: str) -> None:
+    # A sync writes only what changed: with the Flags tab's rows deleted, or the tab deleted and made
+    # again by `coprod install`, each sync printed nothing and wrote nothing, and the flags still
+    # raised never came back.
+    recipe, sheet, state, sync = installed_sheet()
+    first = sync()
+    flags_tab = sheet.tabs["Flags"]
+    flags_tab.values[1][1] = "acknowledged"
+    acked = flags_tab.values[1][0]
+    sync()
+    if how == "rows deleted":
+        del flags_tab.values[1:]
+    else:
+        del sheet.tabs["Flags"]
+        sync_connector(recipe).install()
+
+    again = sync()
+
+    assert again.diff is not None and again.diff.changes == []
+    assert again.warnings == [
+        f"the Flags tab held none of coprod's flags (deleted or emptied?): {len(first.flags)} of the "
+        f"{len(first.flags)} flag(s) still raised written to it again"
+    ]
+    rows = {row[0]: row for row in sheet.tabs["Flags"].trimmed()[1:]}
+    assert set(rows) == {f.fingerprint for f in first.flags}
+    assert rows[acked][1] == "acknowledged"
+    before = len(sheet.calls)
+    assert sync().warnings == []
+    assert [kind for kind, _ in sheet.calls[before:]] == ["meta", "batchGet"], "written once"
+    readme = " ".join((RECIPE_DIR / "README.md").read_text(encoding="utf-8").split())
+    assert "`coprod: warning: " + again.warnings[0].split(": ")[0] + ": ...`" in readme
+
+
 class Syncing(NamedTuple):
     """A sheet made from the templates, installed, and how to sync it (each sync must succeed)."""
 
