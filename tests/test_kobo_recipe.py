@@ -372,3 +372,44 @@ def test_step_7s_try_out_with_coprod_serve_says_how_to_tell_it_where_the_recipe_
 
     monkeypatch.setenv("COPROD_RECIPES", str(folder / "recipe.toml"))
     assert list(WebhookSettings.from_env().recipes) == ["riverside-forum"]
+
+
+def test_the_report_of_a_kobotoolbox_recipe_says_the_full_messages_are_in_coprod_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staff report said "Each flag's full message is in your tool" and that each data-quality
+    flag says in it which row and column: KoboToolbox's coprod flags column shows a flag's short
+    line only (README "Where you will see flags"), so staff looked there for what `coprod check`
+    alone prints."""
+    folder = tmp_path / "our-project"
+    shutil.copytree(FOLDER, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (folder / "recipe.toml").read_text(encoding="utf-8")
+    text = text.replace("aRegistrationFormUid", "aRiversideRegistration")
+    text = text.replace("aSessionRecordFormUid", "aRiversideSessions")
+    without_hook = "\n".join(line for line in text.splitlines() if not line.startswith("hook_endpoint"))
+    (folder / "recipe.toml").write_text(without_hook, encoding="utf-8")
+    (folder / ".env").write_text(f"KOBO_TOKEN={TOKEN}\n", encoding="utf-8")
+    for variable in ("KOBO_TOKEN", "COPROD_STATE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(folder)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fake.assets["aRiversideRegistration"] = [submission(1, person_id="P1", roles="lived_experience")]
+        fake.assets["aRiversideSessions"] = [
+            submission(
+                5,
+                **{"session/project": "day_service", "session/session_date": "2026-01-10"},
+                kind="decision_meeting",
+                attendees=[{"attendees/person_id": "P9"}],
+            )
+        ]
+        assert main(["report", "recipe.toml", "--out", "report.html", "--date", "2026-03-01"]) == 0
+        assert not fake.calls("PATCH") and not fake.calls("POST"), "a report writes nothing to the forms"
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "Unknown person" in page  # a data-quality flag (P9), listed among the open flags
+    assert (
+        "KoboToolbox shows each flag&#39;s short line only: &#39;coprod check&#39; prints its full message."
+        in page
+    )
+    assert "KoboToolbox shows its short line only, and &#39;coprod check&#39; the whole message" in page
+    assert "in your tool." not in page and "in your tool saying" not in page

@@ -206,6 +206,10 @@ def make_report(
                 last_report=history.last_report,
                 assessments=result.placements,
                 profiles=result.profiles,
+                short_lines_in_kobotoolbox=any(
+                    loaded.recipe.sources[spec.source].connector == "kobotoolbox"
+                    for spec in loaded.recipe.entities.values()
+                ),
             )
             text = render(facts, kind)
         finally:

@@ -193,6 +193,10 @@ class ReportFacts:
     reasons: tuple[Reason, ...]
     history: FlagHistory
     flags: tuple[Flag, ...] = field(default=())
+    short_lines_in_kobotoolbox: bool = False
+    """The recipe reads (and writes its flags back to) KoboToolbox, whose flags column holds each
+    flag's short line only: the report says its full message is in ``coprod check``, not "in your
+    tool", where KoboToolbox staff looked and found one line."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -215,6 +219,7 @@ def gather(
     last_report: date | None = None,
     assessments: Sequence[Assessment] | None = None,
     profiles: Sequence[ProjectProfile] | None = None,
+    short_lines_in_kobotoolbox: bool = False,
 ) -> ReportFacts:
     """Arrange one run's dataset and flags for a report.
 
@@ -259,6 +264,7 @@ def gather(
         reasons=tuple(_reasons(flags)),
         history=_history(flags, known, last_report),
         flags=tuple(flags),
+        short_lines_in_kobotoolbox=short_lines_in_kobotoolbox,
     )
 
 

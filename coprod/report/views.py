@@ -587,7 +587,12 @@ class _Builder:
         blocks: list[Block] = [
             Paragraph(
                 "Rows read from each source, used in the checks, and not used (each with a data-quality flag "
-                "in your tool saying which row and column, and how to fix it)."
+                + (
+                    "saying which row and column, and how to fix it: KoboToolbox shows its short line "
+                    "only, and 'coprod check' the whole message)."
+                    if f.short_lines_in_kobotoolbox
+                    else "in your tool saying which row and column, and how to fix it)."
+                )
             ),
             Table(
                 "Rows read and used",
@@ -683,7 +688,11 @@ class _Builder:
                         for fl in listed
                     ),
                     note=(f"{more:,} more open flags are in your tool. " if more > 0 else "")
-                    + "Each flag's full message is in your tool.",
+                    + (
+                        "KoboToolbox shows each flag's short line only: 'coprod check' prints its full message."
+                        if self.facts.short_lines_in_kobotoolbox
+                        else "Each flag's full message is in your tool."
+                    ),
                 )
             )
         return Section("flags", "Flags", tuple(blocks))
