@@ -196,6 +196,22 @@ def refuse_platform_examples(loaded: LoadedRecipe) -> None:
         raise ConfigError("\n".join(lines))
 
 
+def _shrink_advice(recipe: Recipe) -> str:
+    """What to look at when the shrink guard stops a sync. KoboToolbox has no export or sheet to
+    empty: there the rows go when submissions are deleted, or when a question the recipe names is
+    renamed in the form builder (each row then reads without it, and none can be used)."""
+    if any(recipe.sources[spec.source].connector == "kobotoolbox" for spec in recipe.entities.values()):
+        return (
+            "If submissions were deleted by mistake, or a question the recipe names was renamed or removed "
+            "in a form (coprod install says which; coprod check says why each row could not be used), put "
+            f"it right and run again; if the submissions really were deleted, {SHRINK_AGAIN}."
+        )
+    return (
+        "If an export is broken or a sheet was emptied by mistake, fix it and run again; "
+        f"if the rows really were removed, {SHRINK_AGAIN}."
+    )
+
+
 class Reading:
     """Every entity's rows, read from its source as the mapping asks for them, page by page.
 
@@ -516,8 +532,8 @@ def _run_steps(
                 result.messages.append(
                     "stopped before changing anything: a source gave far fewer usable rows than last time ("
                     + "; ".join(smaller)
-                    + "). If an export is broken or a sheet was emptied by mistake, fix it and run again; "
-                    f"if the rows really were removed, {SHRINK_AGAIN}."
+                    + "). "
+                    + _shrink_advice(recipe)
                 )
                 return result
 

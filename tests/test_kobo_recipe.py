@@ -413,3 +413,48 @@ def test_the_report_of_a_kobotoolbox_recipe_says_the_full_messages_are_in_coprod
     )
     assert "KoboToolbox shows its short line only, and &#39;coprod check&#39; the whole message" in page
     assert "in your tool." not in page and "in your tool saying" not in page
+
+
+def test_a_sync_stopped_for_far_fewer_usable_records_says_what_to_look_at_in_kobotoolbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Step 1 lets staff rename a question in the form builder. Renamed there and not in the
+    recipe, every registration reads with no Participant ID, and the sync stops (exit 5) as it
+    should, saying: "If an export is broken or a sheet was emptied by mistake, fix it": neither
+    is a thing KoboToolbox has, and the forms still held every record."""
+    folder = tmp_path / "our-project"
+    shutil.copytree(FOLDER, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (folder / "recipe.toml").read_text(encoding="utf-8")
+    text = text.replace("aRegistrationFormUid", "aRiversideRegistration")
+    text = text.replace("aSessionRecordFormUid", "aRiversideSessions")
+    without_hook = "\n".join(line for line in text.splitlines() if not line.startswith("hook_endpoint"))
+    (folder / "recipe.toml").write_text(without_hook, encoding="utf-8")
+    (folder / ".env").write_text(f"KOBO_TOKEN={TOKEN}\n", encoding="utf-8")
+    for variable in ("KOBO_TOKEN", "COPROD_STATE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(folder)
+    people = [submission(i, person_id=f"P{i}", roles="lived_experience") for i in range(1, 21)]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fake.assets["aRiversideRegistration"] = people
+        fake.assets["aRiversideSessions"] = []
+        assert main(["sync", "recipe.toml", "--date", "2026-03-01"]) == 0
+    capsys.readouterr()
+    renamed = [{("participant" if k == "person_id" else k): v for k, v in p.items()} for p in people]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeKobo(rsps)
+        fake.assets["aRiversideRegistration"] = renamed
+        fake.assets["aRiversideSessions"] = []
+        assert main(["sync", "recipe.toml", "--date", "2026-03-02"]) == 5
+        assert not fake.calls("PATCH") and not fake.calls("POST") and not fake.calls("DELETE")
+    out = capsys.readouterr().out
+    assert "people: 0 usable rows now (20 of 20 read could not be used), 20 last time" in out
+    assert (
+        "If submissions were deleted by mistake, or a question the recipe names was renamed or removed in "
+        "a form (coprod install says which; coprod check says why each row could not be used), put it "
+        "right and run again; if the submissions really were deleted, run again with --allow-shrink."
+    ) in out
+    assert "export" not in out and "sheet" not in out
+    readme = (FOLDER / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if line.startswith("| 5 |")]
+    assert "a question the recipe names renamed in a form" in row and "--allow-shrink" in row
