@@ -368,8 +368,10 @@ def print_flags(flags: Sequence[Flag], output: Output) -> None:
 def print_summary(result: RunResult, output: Output, *, title: str) -> None:
     """What the run read, found and wrote, each line saying only what really happened."""
     output.line(title)
+    # stopped before the checks (the shrink guard), no data-quality flag was made, let alone written
+    why = "see data-quality flags" if result.checked or result.unchanged else "coprod check says why"
     for entity, c in result.counts.items():
-        extra = f", {c.rejected} rejected (see data-quality flags)" if c.rejected else ""
+        extra = f", {c.rejected} rejected ({why})" if c.rejected else ""
         output.line(f"  {entity:<11} {count(c.read, 'row')} read, {c.used} used{extra}")
     if result.unchanged:
         output.line("  sources     nothing changed since the last complete run today: nothing more read")

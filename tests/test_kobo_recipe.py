@@ -455,6 +455,9 @@ def test_a_sync_stopped_for_far_fewer_usable_records_says_what_to_look_at_in_kob
         "right and run again; if the submissions really were deleted, run again with --allow-shrink."
     ) in out
     assert "export" not in out and "sheet" not in out
+    # no flag was checked, let alone written: the summary does not send staff looking for them
+    assert "people      20 rows read, 0 used, 20 rejected (coprod check says why)" in out
+    assert "see data-quality flags" not in out
     readme = (FOLDER / "README.md").read_text(encoding="utf-8")
     (row,) = [line for line in readme.splitlines() if line.startswith("| 5 |")]
     assert "a question the recipe names renamed in a form" in row and "--allow-shrink" in row
