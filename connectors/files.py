@@ -557,7 +557,7 @@ class FilesConnector(Connector):
         if suffix == ".csv":
             chunks = self._csv_chunks(path, size)
         elif suffix in (".xlsx", ".xlsm"):
-            chunks = _chunks(self._xlsx_records(path, options.sheet), size)
+            chunks = _chunks(self._xlsx_records(path, options.sheet, f"[entities.{entity.value}]"), size)
         elif suffix == ".xls":
             raise SourceUnreadable(f"{path.name} is an old Excel (.xls) file: save it as .xlsx or .csv")
         else:
@@ -729,7 +729,9 @@ class FilesConnector(Connector):
             return "utf-8-sig"
         return self.options.encoding
 
-    def _xlsx_records(self, path: Path, sheet: str | None) -> Iterator[list[Any]]:
+    def _xlsx_records(
+        self, path: Path, sheet: str | None, section: str = "its entity"
+    ) -> Iterator[list[Any]]:
         """The sheet's rows as cells, the header first, numbered as the spreadsheet shows them:
         from row 1 and column A, empty rows and columns included.
 
@@ -759,7 +761,9 @@ class FilesConnector(Connector):
                 chosen = sheet
             else:
                 raise ConfigError(
-                    f"{path.name} has no sheet '{sheet}'; sheets found: {', '.join(repr(s) for s in worksheets)}"
+                    f"{path.name} has no sheet '{sheet}'; sheets found: {', '.join(repr(s) for s in worksheets)}. "
+                    f"Set sheet in the options of {section} in the recipe to one of them, exactly as written "
+                    "there (or rename the sheet)"
                 )
             try:
                 rows = workbook.get_sheet_by_name(chosen).to_python(skip_empty_area=False) if chosen else []

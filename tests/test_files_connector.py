@@ -564,8 +564,13 @@ def test_xlsx_unknown_sheet_is_a_config_error_listing_the_sheets(tmp_path: Path)
     recipe = make_recipe("people.xlsx", options={"sheet": "Peeple"})
     conn = connector(tmp_path, recipe)
     write_xlsx(tmp_path / "data" / "people.xlsx", {"People": [["ID", "Name", "Role"]]})
-    with pytest.raises(ConfigError, match="no sheet 'Peeple'; sheets found: 'People'"):
+    with pytest.raises(ConfigError, match="no sheet 'Peeple'; sheets found: 'People'") as refused:
         read_all(conn, people_spec(recipe))
+    # it said only that: not where the recipe names the sheet, nor what to do (newcomer walkthrough)
+    assert str(refused.value).endswith(
+        "sheets found: 'People'. Set sheet in the options of [entities.people] in the recipe to one of "
+        "them, exactly as written there (or rename the sheet)"
+    )
 
 
 def test_xlsx_error_cells_come_as_the_error_excel_shows_not_as_empty_cells(tmp_path: Path) -> None:
