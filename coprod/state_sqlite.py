@@ -78,6 +78,8 @@ def cannot_open(path: Path, exc: OSError | sqlite3.Error) -> str:
             f"the state file {path} is not a coprod state file ({reason}): restore it from a backup, "
             "or move it away to start afresh (every flag is then new again)"
         )
+    if path.exists() and not may_write(path):  # most often another user's: say whose, and the ways out
+        return not_this_users(path, "state file")
     return (
         f"the state file {path} could not be opened ({reason}): check that the user running coprod "
         f"may write in {path.parent}, or set COPROD_STATE (or [state] path) to a file it may write"

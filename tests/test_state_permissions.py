@@ -6,9 +6,8 @@ ended "something unexpected went wrong (PermissionError)" (exit 1), or, with the
 back, "(OperationalError)" from the first write to a store SQLite had opened read-only without a
 word. README's exit code 3 promised "the state store could not be opened (... read-only ...)".
 
-Tests run as root here, where file permissions do not bind, so the refusal of the system is
-simulated where it happens (``os.access`` and ``os.open``); the last test does it for real where
-the tests run as another user (CI).
+Tests run as root in CI, where file permissions do not bind, so the refusal of the system is
+simulated where it happens (``os.access`` and ``os.open``); the last test has it for real.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import pytest
 
 from coprod.cli import main
 from fakes import demo_copy
+from fakes.other_user import readable_by_all, run_as_other_user, shared_folder, warm_up
 
 DATE = ["--date", "2026-11-20"]
 
@@ -98,16 +98,25 @@ def test_status_still_reads_a_state_this_user_may_not_write(
     assert "OK: last successful sync" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="as root, file permissions do not bind"
-)
-def test_a_read_only_state_file_really_refused_by_the_system_stops_the_sync_with_exit_3(
-    recipe: Path, capsys: pytest.CaptureFixture[str]
+def test_a_state_file_the_system_refuses_to_this_user_stops_the_sync_with_exit_3(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    state = recipe / ".coprod" / "state.sqlite"
-    state.chmod(0o444)
-    try:
-        assert main(["sync", str(recipe), *DATE]) == 3
-    finally:
-        state.chmod(0o600)
-    assert f"the state file {state} may not be written" in capsys.readouterr().out
+    """As the tests above, with the system refusing for real (:mod:`fakes.other_user`: as root, the
+    sync runs as ``nobody``), where they pretend with ``os.access`` and ``os.open``."""
+    with shared_folder() as shared:
+        monkeypatch.chdir(shared)
+        recipe = demo_copy(shared / "panel", "panel")
+        command = ["sync", str(recipe), *DATE]
+        assert main(command) == 0
+        if os.geteuid() == 0:
+            warm_up(command)
+        readable_by_all(shared)
+        state = recipe / ".coprod" / "state.sqlite"
+        before = flags_of(recipe), state.read_bytes()
+
+        code, said = run_as_other_user(recipe / ".coprod", command)
+
+        assert code == 3, said
+        assert f"the state file {state} may not be written by the user running coprod" in said
+        assert "unexpected" not in said
+        assert (flags_of(recipe), state.read_bytes()) == before

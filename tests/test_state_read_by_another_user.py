@@ -9,21 +9,15 @@ without the state and said "Fix the ID" of a person removed from the list. The t
 ``test_state_permissions.py`` pretended with ``os.access`` and ran as root, where SQLite could still
 write, so it passed all the same.
 
-Here the user really may not write: run as root (as CI runs), the command runs in a child process
-that has become ``nobody``; run as any other user, the state's folder is made read-only for it.
+Here the user really may not write (:mod:`fakes.other_user`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import os
-import shutil
-import stat
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,39 +27,28 @@ from coprod.cli import main
 from coprod.state import parse_location
 from coprod.webhook_app.inbox import Inbox, inbox_location
 from fakes import demo_copy
+from fakes.other_user import NOBODY, readable_by_all, run_as_other_user, shared_folder, warm_up
 
 DATE = ["--date", "2026-11-20"]
-NOBODY = 65534
 
 
 @pytest.fixture
-def shared() -> Iterator[Path]:
-    """A folder anyone may enter and read (pytest's own tmp_path is its user's alone)."""
-    folder = Path(tempfile.mkdtemp(prefix="coprod-shared-"))
-    folder.chmod(0o755)
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
-def synced(shared: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The demo synced by this user, as cron's user syncs it; the webhook app's inbox beside it,
-    holding a delivery not yet re-checked."""
-    monkeypatch.chdir(shared)
-    recipe = demo_copy(shared / "panel", "panel")
-    assert main(["sync", str(recipe), *DATE]) == 0
-    state = recipe / ".coprod" / "state.sqlite"
-    inbox = Inbox.open(inbox_location(parse_location(state)))
-    try:
-        inbox.record("sheets", "panel", "delivery-1", "0" * 64)  # waiting for the worker
-    finally:
-        inbox.close()
-    assert (state.parent / "state-inbox.sqlite").is_file()
-    for path in (recipe, *recipe.rglob("*")):  # readable by all, as a umask of 022 makes them
-        path.chmod(path.stat().st_mode | stat.S_IRGRP | stat.S_IROTH | (0o011 if path.is_dir() else 0))
-    return recipe
+def synced(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The demo synced by this user, as cron's user syncs it, in a folder anyone may read; the
+    webhook app's inbox beside its state, holding a delivery not yet re-checked."""
+    with shared_folder() as shared:
+        monkeypatch.chdir(shared)
+        recipe = demo_copy(shared / "panel", "panel")
+        assert main(["sync", str(recipe), *DATE]) == 0
+        state = recipe / ".coprod" / "state.sqlite"
+        inbox = Inbox.open(inbox_location(parse_location(state)))
+        try:
+            inbox.record("sheets", "panel", "delivery-1", "0" * 64)  # waiting for the worker
+        finally:
+            inbox.close()
+        assert (state.parent / "state-inbox.sqlite").is_file()
+        readable_by_all(shared)
+        yield recipe
 
 
 class Read(NamedTuple):
@@ -78,50 +61,11 @@ class Read(NamedTuple):
 def as_reader(folder: Path, command: list[str]) -> Read:
     """Run ``coprod COMMAND`` as a user who may read ``folder`` (the state's) but not write in it."""
     if os.geteuid() == 0:
-        # as root first: every module the command loads is loaded before the child may not read them
-        _captured(command)
+        warm_up(command)
     before = files_of(folder)
-    code, said = _as_reader(folder, lambda: _captured(command))
+    code, said = run_as_other_user(folder, command)
     after = files_of(folder)
     return Read(code, said, sorted(name for name in after if after[name] != before.get(name)))
-
-
-def _as_reader(folder: Path, run: Callable[[], tuple[int, str]]) -> tuple[int, str]:
-    if os.geteuid() != 0:
-        modes = {p: p.stat().st_mode for p in (folder, *folder.iterdir())}
-        for path in modes:
-            path.chmod(0o555 if path.is_dir() else 0o444)
-        try:
-            return run()
-        finally:
-            for path, mode in modes.items():
-                path.chmod(mode)
-    reading, writing = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: becomes nobody, runs the command, says how it went, and leaves
-        os.close(reading)
-        try:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            code, said = run()
-        except BaseException as exc:  # said to the parent, which fails the test with it
-            code, said = -1, f"{type(exc).__name__}: {exc}"
-        with os.fdopen(writing, "w", encoding="utf-8") as out:
-            json.dump([code, said], out)
-        os._exit(0)
-    os.close(writing)
-    with os.fdopen(reading, encoding="utf-8") as answer:
-        code, said = json.load(answer)
-    os.waitpid(pid, 0)
-    return code, said
-
-
-def _captured(command: list[str]) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = main(command)
-    return code, out.getvalue()
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
@@ -137,8 +81,8 @@ def test_status_reads_a_state_and_inbox_the_user_may_not_write(synced: Path) -> 
     assert read.changed == []  # nothing made beside them, nothing changed in them
 
 
-def test_a_report_is_made_by_a_user_who_may_not_write_the_state(synced: Path, shared: Path) -> None:
-    out = shared / "reports"
+def test_a_report_is_made_by_a_user_who_may_not_write_the_state(synced: Path) -> None:
+    out = synced.parent / "reports"
     out.mkdir()
     out.chmod(0o777)
 
@@ -162,8 +106,7 @@ def test_check_by_such_a_user_still_knows_who_was_removed_from_the_people_list(s
     with people.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerows(rows)
     assert main(["sync", str(synced), *DATE]) == 0
-    for path in (synced / ".coprod").iterdir():
-        path.chmod(path.stat().st_mode | stat.S_IROTH)
+    readable_by_all(synced)
 
     read = as_reader(synced / ".coprod", ["check", str(synced), *DATE, "--json"])
 
