@@ -326,9 +326,7 @@ SECTION_NAMED = re.compile(r"(main )?README(?:\.md)?,? \"([^\"]+)\"")
         "civicrm",
         "google-sheets",
         "files",
-        pytest.param(
-            "kobotoolbox", marks=pytest.mark.skip(reason="its recipe.toml is being changed by another helper")
-        ),
+        "kobotoolbox",
     ],
 )
 def test_each_readme_section_a_recipes_comments_name_is_in_the_readme_they_point_to(folder: str) -> None:
