@@ -384,6 +384,9 @@ class KoboConnector(Connector):
         self._full = False
         self._local_meta: dict[str, str] = {}
         """Memory of what was written when no state store is given (standalone use)."""
+        self._saved: dict[str, str] = {}
+        """The snapshot this connector last kept of each form: what the submissions it holds are
+        as of (:meth:`_held_snapshot`)."""
         self.reads = 0
         self.writes = 0
 
@@ -599,7 +602,23 @@ class KoboConnector(Connector):
         return Snapshot.loads(self._meta(self._snapshot_key(asset)))
 
     def _save_snapshot(self, asset: str, snapshot: Snapshot) -> None:
-        self._set_meta(self._snapshot_key(asset), snapshot.dumps())
+        text = snapshot.dumps()
+        self._set_meta(self._snapshot_key(asset), text)
+        self._saved[asset] = text
+
+    def _held_snapshot(self, asset: str) -> Snapshot | None:
+        """The stored snapshot, for bringing the submissions held here up to date; None when it is
+        not the one this connector kept (then the form is read whole).
+
+        The store keeps one snapshot a form, and any run that reads the form replaces it: after the
+        nightly sync, it says what changed since the sync's read. The webhook worker's submissions
+        are as of its own last read, before the sync's, so what staff changed between the two
+        (an edit made in the afternoon) was in neither, and the worker's next re-check wrote back
+        flags from the afternoon's data over the sync's."""
+        text = self._meta(self._snapshot_key(asset))
+        if text is None or text != self._saved.get(asset):
+            return None
+        return Snapshot.loads(text)
 
     def _asset_info(self, asset: str, what: str) -> tuple[dict[str, Any], str | None]:
         """The form's details (``GET .../assets/{uid}/``) and the server's time of the answer, read
@@ -769,7 +788,7 @@ class KoboConnector(Connector):
     def _refresh(self, asset: str, held: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The held submissions brought up to date: only the new, edited and deleted ones are read
         (the form's details and its history first: two requests when nothing changed)."""
-        snapshot = self._snapshot(asset)
+        snapshot = self._held_snapshot(asset)
         if snapshot is None:
             return self._read_whole(asset)
         changes, after = self._check(asset, snapshot)
