@@ -42,6 +42,7 @@ from coprod.placeholders import example_values, platforms_read, sent_examples
 from coprod.sync import MEANINGS, SHRINK_AGAIN, ExitCode, RunResult, build_connectors, run
 from coprod_core.flags import Flag, Severity, SubjectKind, jsonable
 from coprod_core.lifecycle import ChangeKind
+from coprod_core.recipe import RecipeProblem
 from coprod_core.rules import all_rules, find, markdown_table
 from coprod_core.text import count, visible, visible_lines
 
@@ -536,6 +537,9 @@ def _validate(
     loaded: LoadedRecipe, args: argparse.Namespace, output: Output, of_several: OneOfSeveral | None
 ) -> int:
     r = loaded.recipe
+    if (state := _state_problem(loaded)) is not None:
+        _print_problems(RecipeInvalid([state]), output)
+        return ExitCode.CONFIG
     output.line(f"{loaded.path}: recipe '{r.name}' is valid")
     for entity, spec in r.entities.items():
         output.line(f"  {entity.value:<11} from source '{spec.source}' ({r.sources[spec.source].connector})")
@@ -557,6 +561,19 @@ def _validate(
                 f"{len(sent)} marked 'put in' are yours"
             )
     return ExitCode.OK
+
+
+def _state_problem(loaded: LoadedRecipe) -> RecipeProblem | None:
+    """Where the state is, when coprod cannot use it (``COPROD_STATE=mysql://...``, a folder): a sync
+    refuses it, and the deploy README has staff run ``validate`` first, which said nothing."""
+    from coprod.state import StateLocationInvalid, state_location
+
+    try:
+        state_location(loaded)
+    except StateLocationInvalid as exc:
+        where = "COPROD_STATE" if loaded.env.get("COPROD_STATE") else "[state] path"
+        return RecipeProblem(file=str(loaded.path), section=where, message=str(exc))
+    return None
 
 
 def cmd_check(args: argparse.Namespace, output: Output) -> int:

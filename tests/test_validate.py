@@ -732,3 +732,42 @@ def test_the_example_values_left_name_the_recipe_as_the_problems_name_it(
     assert out.startswith("kobotoolbox/recipe.toml: recipe 'kobotoolbox-example' is valid")
     assert problems and left
     assert {line.split(": ", 1)[0] for line in problems + left} == {"kobotoolbox/recipe.toml"}
+
+
+@pytest.mark.parametrize(
+    ("setting", "where", "words"),
+    [
+        (
+            {"COPROD_STATE": "mysql://coprod:hunter2@db/coprod"},
+            "COPROD_STATE",
+            "'mysql://...' is not something",
+        ),
+        ({"COPROD_STATE": "{folder}"}, "COPROD_STATE", "is a folder, not a file: name a file in it"),
+        ({}, "[state] path", "is a folder, not a file: name a file in it"),
+    ],
+    ids=["an-unknown-address", "a-folder", "the-recipes-own-path-a-folder"],
+)
+def test_validate_refuses_a_state_store_coprod_cannot_use_as_a_sync_does(
+    tmp_path: Path,
+    quiet_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    setting: dict[str, str],
+    where: str,
+    words: str,
+) -> None:
+    """The deploy README has staff run validate before the first sync; it said the recipe was valid
+    while the sync then refused the state setting (exit 2)."""
+    recipe = copy_recipe(DEMO, tmp_path / "demo")
+    folder = recipe / "state"
+    folder.mkdir()
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value.format(folder=folder))
+    if not setting:
+        edit(recipe, append='\n[state]\npath = "state"\n')
+
+    assert main(["validate", str(recipe)]) == 2
+    said = capsys.readouterr().out
+    assert f"recipe.toml: {where}: " in said and words in said, said
+    assert "is valid" not in said and "hunter2" not in said
+    assert main(["sync", str(recipe), "--date", "2026-11-20"]) == 2  # as a sync refuses it
