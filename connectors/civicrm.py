@@ -50,6 +50,7 @@ from coprod.connectors.base import (
 )
 from coprod.connectors.civicrm_api import CiviClient, CiviCRMError
 from coprod.connectors.civicrm_permissions import quoted
+from coprod.connectors.http import UNENCRYPTED, unencrypted_to_another_machine
 from coprod_core.defaults import new_list
 from coprod_core.flags import Flag, SubjectKind
 from coprod_core.lifecycle import ChangeKind, FlagChange, FlagStatus, StaffStatuses
@@ -159,6 +160,8 @@ class CiviCRMOptions(ConnectorOptions):
         v = v.strip()
         if not re.match(r"https?://[^/\s]+", v):
             raise ValueError("must be the full address starting with https://, from the APIv4 Explorer")
+        if unencrypted_to_another_machine(v):
+            raise ValueError(UNENCRYPTED.format(key="API key"))
         if "#" in v:
             # The Explorer's own page (.../civicrm/api4#/explorer, or #/explorer/Contact/get once an
             # entity and action are chosen) copied from the browser's address bar: nothing after '#'

@@ -14,6 +14,7 @@ which reached stderr with the whole path, is dropped for the requests made throu
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -176,3 +177,30 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
     return text
+
+
+def unencrypted_to_another_machine(url: str) -> bool:
+    """Whether requests to ``url`` would carry a key across the network in clear: ``http://`` to a
+    host other than this machine. The platforms' keys go in every request's headers, and anyone on
+    the way (the charity's Wi-Fi, the hosting provider's network) could read them and act as the
+    account. A site on this machine is allowed: ``localhost``, a loopback address, and the names
+    kept for testing (``*.localhost``, ``*.test``: a developer's copy of a site, such as the
+    CiviCRM site whose answers are recorded in the tests)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith((".localhost", ".test")):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+UNENCRYPTED = (
+    "starts with http://, so the {key} would cross the network unencrypted, where anyone on the way "
+    "could read it: use the site's https:// address (http:// is taken only for a site on this machine, "
+    "such as http://localhost)"
+)
+"""Why an ``http://`` address to another machine is refused (``key``: what would be sent)."""

@@ -40,7 +40,14 @@ from coprod.connectors.base import (
     Variable,
     WriteReport,
 )
-from coprod.connectors.http import make_retry, make_session, redact, unreached
+from coprod.connectors.http import (
+    UNENCRYPTED,
+    make_retry,
+    make_session,
+    redact,
+    unencrypted_to_another_machine,
+    unreached,
+)
 from coprod.connectors.kobo_changes import (
     DELETED,
     MODIFIED,
@@ -154,6 +161,8 @@ class KoboOptions(ConnectorOptions):
             )
         if re.match(r"^https?://kc\.", v):
             raise ValueError("the old kc. API is gone: use the kf. address (e.g. https://kf.kobotoolbox.org)")
+        if unencrypted_to_another_machine(v):
+            raise ValueError(UNENCRYPTED.format(key="API token"))
         if "#" in v or "?" in v or re.search(r"/api(/|$)", v):
             # A form's page (.../#/forms/aBcD123xyz/summary) pasted whole: everything after '#' never
             # reaches the server, which answered every request with its home page, read as "not JSON".

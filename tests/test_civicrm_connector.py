@@ -741,6 +741,29 @@ def test_the_explorers_page_address_is_refused_saying_which_address_to_copy(past
         CiviCRMOptions.model_validate({"endpoint": pasted})
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "refused"),
+    [
+        ("http://crm.ourcharity.org.uk/civicrm/ajax/api4", True),
+        ("http://192.168.1.20/civicrm/ajax/api4", True),
+        ("http://localhost:8080/civicrm/ajax/api4", False),
+        ("http://127.0.0.1/civicrm/ajax/api4", False),
+        ("http://civicrm.test/civicrm/ajax/api4", False),  # a copy on a developer's machine
+        ("https://crm.ourcharity.org.uk/civicrm/ajax/api4", False),
+    ],
+)
+def test_an_http_endpoint_on_another_machine_is_refused_as_sending_the_key_in_clear(
+    endpoint: str, refused: bool
+) -> None:
+    """Every request carries the API key (X-Civi-Key): over http:// to another machine, anyone on the
+    way could read it and act as the API user. It was accepted, though the message asked for https://."""
+    if refused:
+        with pytest.raises(ValueError, match="the API key would cross the network unencrypted"):
+            CiviCRMOptions.model_validate({"endpoint": endpoint})
+    else:
+        assert CiviCRMOptions.model_validate({"endpoint": endpoint}).endpoint == endpoint
+
+
 def test_a_site_whose_name_cannot_be_looked_up_says_so_not_only_connectionerror() -> None:
     """It said "could not reach crm.example.org (ConnectionError)", the same for a mistyped endpoint,
     a site that is down and anything else (newcomer walkthrough)."""

@@ -239,6 +239,26 @@ def test_a_missing_token_variable_is_named_without_a_value() -> None:
         read_all(c, Entity.PEOPLE)
 
 
+@pytest.mark.parametrize(
+    ("server", "refused"),
+    [
+        ("http://kf.kobotoolbox.org", True),
+        ("http://kobo.ourcharity.org.uk", True),
+        ("http://localhost:8000", False),
+        ("https://eu.kobotoolbox.org", False),
+    ],
+)
+def test_an_http_server_on_another_machine_is_refused_as_sending_the_token_in_clear(
+    server: str, refused: bool
+) -> None:
+    """Every request carries the API token: over http:// anyone on the way could read it."""
+    if refused:
+        with pytest.raises(ValueError, match="the API token would cross the network unencrypted"):
+            KoboOptions(server=server)
+    else:
+        assert KoboOptions(server=server).server == server
+
+
 def test_old_kc_server_address_is_refused_with_advice() -> None:
     with pytest.raises(ValueError, match="kc. API is gone"):
         KoboOptions(server="https://kc.kobotoolbox.org")
