@@ -501,7 +501,7 @@ def _finish(
         if result.exit_code not in (ExitCode.OK, ExitCode.PARTIAL_WRITE):
             title = f"Stopped '{loaded.recipe.name}': nothing was written"
         print_summary(result, output, title=title)
-    if result.exit_code == ExitCode.OK and not always and not result.changed:
+    if result.exit_code == ExitCode.OK and not always and not result.changed and not result.written_again:
         output.line("  nothing changed since the last run")
     return int(result.exit_code)
 

@@ -130,9 +130,11 @@ class RunResult:
     """Every source said nothing changed since the last complete run of the same day: nothing more
     was read, checked or written (the flags are as that run left them)."""
     placements: list[Assessment] = field(default_factory=list)
+    """Where every project stands on the ladder, flagged or not (worked out once, with the flags)."""
     profiles: list[ProjectProfile] = field(default_factory=list)
     """Every project's representation profile, as the representation check judged it (for a report)."""
-    """Where every project stands on the ladder, flagged or not (worked out once, with the flags)."""
+    written_again: int = 0
+    """Flags written again though unchanged, where a tool's flags were gone (:func:`write_again`)."""
 
     @property
     def changed(self) -> bool:
@@ -327,6 +329,7 @@ def write_again(recipe: Recipe, conns: Mapping[str, Connector], diff: Diff, resu
         )
         failed.update(report.failed)
         result.write.failed.update(report.failed)
+        result.written_again += len(report.written)
         result.warnings.append(
             f"{gone[source]}: {len(report.written)} of the {len(share)} flag(s) still raised written to it again"
         )

@@ -178,6 +178,7 @@ def test_a_flags_file_moved_away_is_written_again_with_every_flag_still_raised_a
         "flag(s) still raised written to it again"
     )
     assert warning in (out + err).splitlines() and warning.split(": ", 1)[1] in prose()
+    assert "nothing changed since the last run" not in out  # it said so, having written the file anew
     rows = flags.read_text(encoding="utf-8-sig").splitlines()
     assert len(rows) == 2 and ",acknowledged,info," in rows[1] and "Cal Example (ID 3)" in rows[1]
     assert run(capsys, "sync", "--date", "2026-04-20", "recipe.toml")[:2] == (0, ""), "written once"
