@@ -52,6 +52,7 @@ from coprod_core.mapping.cells import loose_heading
 from coprod_core.recipe import Entity, EntitySpec
 from coprod_core.removed import REMOVED_ABOUT, keeps_about, removed_message
 from coprod_core.rows import RowBlock
+from coprod_core.spreadsheet_numbers import is_number, number_made_of
 
 READABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("about", "About"),
@@ -939,9 +940,15 @@ class FilesConnector(Connector):
         by_fingerprint = {
             r.get("fingerprint", "").strip(): r for r in rows if r.get("fingerprint", "").strip()
         }
+        # Rows whose Fingerprint a spreadsheet program turned into a number (1.23457E+19): each is
+        # the row of the flag it was, written back with its fingerprint as it was. Few or none.
+        numbers = {cell: r for cell, r in by_fingerprint.items() if is_number(cell)}
         for change in changes:
             known = change.known
             row = by_fingerprint.get(change.fingerprint)
+            if row is None and numbers:
+                cell = next((c for c in numbers if number_made_of(c, [change.fingerprint])), None)
+                row = numbers.pop(cell) if cell is not None else None
             if change.flag is None:  # resolved: keep the text staff saw, mark it resolved
                 if row is None:
                     continue  # staff deleted the row: nothing left to mark

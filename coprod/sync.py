@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import IntEnum
@@ -297,27 +297,38 @@ def settled_mark(recipe: Recipe, today: date) -> str:
     return f"{today.isoformat()} {digest(recipe.model_dump(mode='json'), installed_version())}"
 
 
-def write_again(recipe: Recipe, conns: Mapping[str, Connector], diff: Diff, result: RunResult) -> set[str]:
+def write_again(
+    recipe: Recipe,
+    conns: Mapping[str, Connector],
+    diff: Diff,
+    result: RunResult,
+    also: Collection[str] = frozenset(),
+) -> set[str]:
     """Write every flag still raised, not only what changed, where a source's flags are gone
-    (:meth:`Connector.flags_gone`: a flags file or tab deleted, moved away or emptied); return the fingerprints
-    not written. Each is written as coprod knows it (the status staff set, first seen), so what
-    staff decided is kept; a flag that changed was written already, with the changes."""
+    (:meth:`Connector.flags_gone`: a flags file or tab deleted, moved away or emptied), and those
+    of ``also`` wherever they are (a row whose Fingerprint a spreadsheet turned into a number:
+    :meth:`StaffStatuses.restore_numbers`); return the fingerprints not written. Each is written as
+    coprod knows it (the status staff set, first seen), so what staff decided is kept; a flag that
+    changed was written already, with the changes."""
     gone = {
         name: where
         for name, c in conns.items()
         if recipe.sources[name].write_back and (where := c.flags_gone())
     }
-    if not gone:
+    if not gone and not also:
         return set()
     written = {c.fingerprint for c in diff.changes}
     again = [
         FlagChange(ChangeKind.CHANGED, diff.next_state[f.fingerprint], f)
         for f in result.flags
-        if f.fingerprint not in written and f.fingerprint in diff.next_state
+        if f.fingerprint not in written
+        and f.fingerprint in diff.next_state
+        and (gone or f.fingerprint in also)
     ]
     failed: set[str] = set()
-    for source, share in sorted(route_changes(recipe, again).items()):
-        if source not in gone:
+    for source, routed in sorted(route_changes(recipe, again).items()):
+        share = routed if source in gone else [c for c in routed if c.fingerprint in also]
+        if not share:
             continue
         fingerprints = [c.fingerprint for c in share]
         try:
@@ -330,9 +341,10 @@ def write_again(recipe: Recipe, conns: Mapping[str, Connector], diff: Diff, resu
         failed.update(report.failed)
         result.write.failed.update(report.failed)
         result.written_again += len(report.written)
-        result.warnings.append(
-            f"{gone[source]}: {len(report.written)} of the {len(share)} flag(s) still raised written to it again"
-        )
+        if source in gone:
+            result.warnings.append(
+                f"{gone[source]}: {len(report.written)} of the {len(share)} flag(s) still raised written to it again"
+            )
     return failed
 
 
@@ -554,6 +566,7 @@ def _run_steps(
         for name, c in conns.items():
             if recipe.sources[name].write_back:
                 staff.merge(c.read_staff_statuses())
+        restored = staff.restore_numbers(known)
         diff = diff_flags(known, result.flags, staff, today, mapped.people_read)
         result.diff = diff
         result.warnings.extend(status_warnings(staff, diff))
@@ -567,7 +580,7 @@ def _run_steps(
             return result
 
         failed = write_back(recipe, conns, diff.changes, result)
-        failed |= write_again(recipe, conns, diff, result)
+        failed |= write_again(recipe, conns, diff, result, also=restored)
         state.save_flags(recipe.name, diff.state_after(known, failed))
         state.set_meta(recipe.name, GENERATION, str(run_id))
         if recorded_as is None:  # a coprod sync, not the webhook worker's re-check of everything

@@ -18,7 +18,7 @@ Rules (DESIGN.md, "A flag"):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from coprod_core.flags import Flag, Severity, SubjectKind
 from coprod_core.removed import REMOVED_DIGEST, PeopleRead
+from coprod_core.spreadsheet_numbers import looks_like_a_number, number_made_of
 
 
 class FlagStatus(StrEnum):
@@ -103,6 +104,10 @@ class StaffStatuses(dict[str, FlagStatus]):
         super().__init__()
         self.where: dict[str, str] = {}
         self.unread: list[UnreadStatus] = []
+        self.numbers: list[str] = []
+        """Places whose Fingerprint a spreadsheet turned into a number, found for their flags."""
+        self.numbers_unmatched: list[str] = []
+        """Places whose Fingerprint a spreadsheet turned into a number, matching no one flag."""
 
     def read(
         self,
@@ -126,12 +131,34 @@ class StaffStatuses(dict[str, FlagStatus]):
         self.where[fingerprint] = where
         return status
 
+    def restore_numbers(self, known: Collection[str]) -> set[str]:
+        """Statuses read under a Fingerprint a spreadsheet turned into a number, taken for the flag
+        it was, among those ``known`` (:mod:`coprod_core.spreadsheet_numbers`); a status read under
+        the flag's own fingerprint wins. Returns the fingerprints found so (their rows are written
+        again with the fingerprint as it was)."""
+        found: set[str] = set()
+        for cell in [fp for fp in self if fp not in known]:
+            was = number_made_of(cell, known)
+            if was is None:
+                if looks_like_a_number(cell):
+                    self.numbers_unmatched.append(f"{self.where.get(cell, cell)} says '{cell[:30]}'")
+                continue
+            status, where = self.pop(cell), self.where.pop(cell, cell)
+            self.numbers.append(f"{where} says '{cell[:30]}'")
+            found.add(was)
+            if was not in self:
+                self[was] = status
+                self.where[was] = where
+        return found
+
     def merge(self, other: Mapping[str, FlagStatus]) -> None:
         """Add another source's statuses (a plain mapping, or StaffStatuses with its places)."""
         self.update(other)
         if isinstance(other, StaffStatuses):
             self.where.update(other.where)
             self.unread.extend(other.unread)
+            self.numbers.extend(other.numbers)
+            self.numbers_unmatched.extend(other.numbers_unmatched)
 
 
 class ChangeKind(StrEnum):
@@ -351,6 +378,20 @@ def status_warnings(staff: StaffStatuses, diff: Diff | None = None, *, shown: in
         out.append(
             f"{len(group)} flag status(es) not understood, so those flags stay as they were (open "
             f"unless marked before): {rows(places)}. The statuses coprod understands: {accepted}."
+        )
+    if staff.numbers:
+        out.append(
+            f"{len(staff.numbers)} Fingerprint(s) turned into a number by a spreadsheet program, which "
+            f"reads a fingerprint made of digits as one: {rows(staff.numbers)}. coprod found the flag "
+            "each was and took the status set there, and writes the fingerprint back as it was. To keep "
+            "them as written, open the file with that column as text (in Excel: Data > From Text/CSV, "
+            "then set the Fingerprint column to Text)."
+        )
+    if staff.numbers_unmatched:
+        out.append(
+            f"{len(staff.numbers_unmatched)} Fingerprint(s) turned into a number by a spreadsheet "
+            f"program match no one flag coprod knows, so the status set there was not read: "
+            f"{rows(staff.numbers_unmatched)}. Set it again on the flag's row once a run writes it."
         )
     if diff is not None and diff.resolved_by_staff:
         places = [staff.where.get(fp, f"flag {fp}") for fp in diff.resolved_by_staff]
