@@ -374,13 +374,9 @@ def test_step_7s_try_out_with_coprod_serve_says_how_to_tell_it_where_the_recipe_
     assert list(WebhookSettings.from_env().recipes) == ["riverside-forum"]
 
 
-def test_the_report_of_a_kobotoolbox_recipe_says_the_full_messages_are_in_coprod_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The staff report said "Each flag's full message is in your tool" and that each data-quality
-    flag says in it which row and column: KoboToolbox's coprod flags column shows a flag's short
-    line only (README "Where you will see flags"), so staff looked there for what `coprod check`
-    alone prints."""
+def our_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The recipe folder copied and filled in as README steps 2 to 4 have it (the forms' uids, the
+    token in .env, no webhook), the working folder: the terminal is opened there."""
     folder = tmp_path / "our-project"
     shutil.copytree(FOLDER, folder, ignore=shutil.ignore_patterns("__pycache__"))
     text = (folder / "recipe.toml").read_text(encoding="utf-8")
@@ -392,6 +388,17 @@ def test_the_report_of_a_kobotoolbox_recipe_says_the_full_messages_are_in_coprod
     for variable in ("KOBO_TOKEN", "COPROD_STATE"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.chdir(folder)
+    return folder
+
+
+def test_the_report_of_a_kobotoolbox_recipe_says_the_full_messages_are_in_coprod_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staff report said "Each flag's full message is in your tool" and that each data-quality
+    flag says in it which row and column: KoboToolbox's coprod flags column shows a flag's short
+    line only (README "Where you will see flags"), so staff looked there for what `coprod check`
+    alone prints."""
+    folder = our_project(tmp_path, monkeypatch)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
         fake.assets["aRiversideRegistration"] = [submission(1, person_id="P1", roles="lived_experience")]
@@ -422,17 +429,7 @@ def test_a_sync_stopped_for_far_fewer_usable_records_says_what_to_look_at_in_kob
     recipe, every registration reads with no Participant ID, and the sync stops (exit 5) as it
     should, saying: "If an export is broken or a sheet was emptied by mistake, fix it": neither
     is a thing KoboToolbox has, and the forms still held every record."""
-    folder = tmp_path / "our-project"
-    shutil.copytree(FOLDER, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    text = (folder / "recipe.toml").read_text(encoding="utf-8")
-    text = text.replace("aRegistrationFormUid", "aRiversideRegistration")
-    text = text.replace("aSessionRecordFormUid", "aRiversideSessions")
-    without_hook = "\n".join(line for line in text.splitlines() if not line.startswith("hook_endpoint"))
-    (folder / "recipe.toml").write_text(without_hook, encoding="utf-8")
-    (folder / ".env").write_text(f"KOBO_TOKEN={TOKEN}\n", encoding="utf-8")
-    for variable in ("KOBO_TOKEN", "COPROD_STATE"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.chdir(folder)
+    our_project(tmp_path, monkeypatch)
     people = [submission(i, person_id=f"P{i}", roles="lived_experience") for i in range(1, 21)]
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake = FakeKobo(rsps)
